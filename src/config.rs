@@ -1,0 +1,496 @@
+//! Typed configuration: loading (TOML file + `WEBCARE__SECTION__KEY` environment overrides),
+//! defaults, secrets, and validation that reports every problem at once with its key path.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use crate::query::Query;
+
+/// Exit code for a configuration error (`EX_CONFIG` from sysexits).
+pub const EXIT_CONFIG: i32 = 78;
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the config was read from, for messages.
+    pub file: PathBuf,
+    /// Database settings.
+    pub store: StoreConfig,
+    /// HTTP client defaults shared by all sources.
+    pub http: HttpConfig,
+    /// What to listen for.
+    pub watches: Vec<WatchConfig>,
+    /// Where to listen.
+    pub sources: Vec<SourceConfig>,
+}
+
+/// `[store]`: the SQLite database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Path of the database file; created with its folder when missing.
+    #[serde(default = "default_db_path")]
+    pub path: PathBuf,
+    /// Raw platform payloads are cut to this many bytes before storing.
+    #[serde(default = "default_raw_max")]
+    pub raw_max_bytes: usize,
+}
+
+fn default_db_path() -> PathBuf {
+    PathBuf::from("webcare.db")
+}
+fn default_raw_max() -> usize {
+    16 * 1024
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { path: default_db_path(), raw_max_bytes: default_raw_max() }
+    }
+}
+
+/// `[http]`: defaults for every source's HTTP client.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Sent on every request; platforms such as Reddit require a descriptive one.
+    #[serde(default = "default_user_agent")]
+    pub user_agent: String,
+    /// Give up on a request after this long.
+    #[serde(default = "default_timeout")]
+    pub timeout: DurationValue,
+    /// Responses larger than this are refused, so a broken server cannot fill memory.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+fn default_user_agent() -> String {
+    format!("webcare/{} (+https://github.com/webcare/webcare)", env!("CARGO_PKG_VERSION"))
+}
+fn default_timeout() -> DurationValue {
+    DurationValue(Duration::from_secs(30))
+}
+fn default_max_body() -> usize {
+    10 * 1024 * 1024
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            user_agent: default_user_agent(),
+            timeout: default_timeout(),
+            max_body_bytes: default_max_body(),
+        }
+    }
+}
+
+/// `[[watches]]`: one named query.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchConfig {
+    /// The brand or product; shown in alerts and digests.
+    pub name: String,
+    /// Boolean query, see the README's query syntax.
+    pub query: String,
+    /// Only keep mentions in these languages (ISO 639-1); empty keeps all.
+    #[serde(default)]
+    pub languages: Vec<String>,
+    /// Stop storing for this watch after this many mentions per UTC day.
+    #[serde(default)]
+    pub daily_cap: Option<u64>,
+}
+
+/// `[[sources]]`: one platform account or feed. Keys other than the common ones belong to the
+/// source kind and are checked by its own file in `src/sources/`.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    /// Unique name, used in logs, the database and `webcare sources`.
+    pub name: String,
+    /// Platform kind, e.g. `rss`.
+    pub kind: String,
+    /// Whether to poll it; a disabled source keeps its stored state.
+    pub enabled: bool,
+    /// Time between polls.
+    pub interval: Duration,
+    /// Random spread added to each interval, as a fraction of it (0.1 = up to 10 %).
+    pub jitter: f64,
+    /// Request timeout for this source.
+    pub timeout: Duration,
+    /// Response size cap for this source.
+    pub max_body_bytes: usize,
+    /// How far back to read on first start.
+    pub backfill: Duration,
+    /// Stop storing from this source after this many mentions per UTC day.
+    pub daily_cap: Option<u64>,
+    /// Owned channel: every item read belongs to this watch (subject to its exclusions).
+    pub watch: Option<String>,
+    /// Longest wait between attempts while the source keeps failing.
+    pub max_backoff: Duration,
+    /// The kind-specific keys, checked by the source kind.
+    pub settings: serde_json::Map<String, Value>,
+}
+
+impl SourceConfig {
+    /// Deserializes the kind-specific keys into the kind's own struct, recording errors with
+    /// their key path under `path`.
+    pub fn settings<T: DeserializeOwned>(&self, path: &str, errors: &mut ConfigErrors) -> Option<T> {
+        parse_at(Value::Object(self.settings.clone()), path, errors)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceCommon {
+    name: String,
+    kind: String,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default = "default_interval")]
+    interval: DurationValue,
+    #[serde(default = "default_jitter")]
+    jitter: f64,
+    #[serde(default)]
+    timeout: Option<DurationValue>,
+    #[serde(default)]
+    max_body_bytes: Option<usize>,
+    #[serde(default = "default_backfill")]
+    backfill: DurationValue,
+    #[serde(default)]
+    daily_cap: Option<u64>,
+    #[serde(default)]
+    watch: Option<String>,
+    #[serde(default = "default_max_backoff")]
+    max_backoff: DurationValue,
+}
+
+const SOURCE_COMMON_KEYS: &[&str] = &[
+    "name", "kind", "enabled", "interval", "jitter", "timeout", "max_body_bytes", "backfill",
+    "daily_cap", "watch", "max_backoff",
+];
+
+fn yes() -> bool {
+    true
+}
+fn default_interval() -> DurationValue {
+    DurationValue(Duration::from_secs(300))
+}
+fn default_jitter() -> f64 {
+    0.1
+}
+fn default_backfill() -> DurationValue {
+    DurationValue(Duration::from_secs(24 * 3600))
+}
+fn default_max_backoff() -> DurationValue {
+    DurationValue(Duration::from_secs(3600))
+}
+
+/// A duration written as `"90s"`, `"5m"`, `"1h 30m"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationValue(pub Duration);
+
+impl<'de> Deserialize<'de> for DurationValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        let text = match &v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let parsed = match &v {
+            Value::String(s) => humantime::parse_duration(s.trim()).ok(),
+            _ => None,
+        };
+        parsed
+            .map(DurationValue)
+            .ok_or_else(|| serde::de::Error::custom(format!("\"{text}\" is not a duration; use e.g. \"5m\"")))
+    }
+}
+
+/// A secret value (API token, password). Its `Debug` and `Display` never show the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Reads a secret named in the config as `<key>_env = "VAR"` or `<key>_file = "PATH"`.
+/// A relative file is looked up in `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`) when set.
+/// Problems are recorded under `path.<key>_env` / `path.<key>_file`; the value never appears in them.
+pub fn resolve_secret(
+    path: &str,
+    key: &str,
+    env: Option<&str>,
+    file: Option<&str>,
+    required: bool,
+    errors: &mut ConfigErrors,
+) -> Option<Secret> {
+    match (env, file) {
+        (Some(_), Some(_)) => {
+            errors.push(format!("{path}.{key}_env"), format!("set either {key}_env or {key}_file, not both"));
+            None
+        }
+        (Some(var), None) => match std::env::var(var) {
+            Ok(v) if !v.trim().is_empty() => Some(Secret(v.trim().to_string())),
+            Ok(_) => {
+                errors.push(format!("{path}.{key}_env"), format!("environment variable {var} is empty"));
+                None
+            }
+            Err(_) => {
+                errors.push(format!("{path}.{key}_env"), format!("environment variable {var} is not set"));
+                None
+            }
+        },
+        (None, Some(name)) => {
+            let mut p = PathBuf::from(name);
+            if p.is_relative() {
+                if let Ok(dir) = std::env::var("CREDENTIALS_DIRECTORY") {
+                    p = Path::new(&dir).join(p);
+                }
+            }
+            match std::fs::read_to_string(&p) {
+                Ok(v) if !v.trim().is_empty() => Some(Secret(v.trim().to_string())),
+                Ok(_) => {
+                    errors.push(format!("{path}.{key}_file"), format!("{} is empty", p.display()));
+                    None
+                }
+                Err(e) => {
+                    errors.push(format!("{path}.{key}_file"), format!("cannot read {}: {e}", p.display()));
+                    None
+                }
+            }
+        }
+        (None, None) => {
+            if required {
+                errors.push(
+                    format!("{path}.{key}_env"),
+                    format!("a secret is required: set {key}_env = \"VAR\" or {key}_file = \"PATH\""),
+                );
+            }
+            None
+        }
+    }
+}
+
+/// Every problem found in a config, each with its key path.
+#[derive(Debug, Default, Clone)]
+pub struct ConfigErrors {
+    /// `(key path, why)` pairs in the order found.
+    pub problems: Vec<(String, String)>,
+    /// The file the problems are in.
+    pub file: String,
+}
+
+impl ConfigErrors {
+    /// Records one problem at `key`.
+    pub fn push(&mut self, key: impl Into<String>, why: impl Into<String>) {
+        self.problems.push((key.into(), why.into()));
+    }
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        writeln!(f, "{} in {}:", if n == 1 { "1 problem".to_string() } else { format!("{n} problems") }, self.file)?;
+        for (key, why) in &self.problems {
+            if key.is_empty() {
+                writeln!(f, "  {why}")?;
+            } else {
+                writeln!(f, "  {key}: {why}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Deserializes `value` as `T`, recording a failure under `path` plus the inner key path.
+fn parse_at<T: DeserializeOwned>(value: Value, path: &str, errors: &mut ConfigErrors) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let inner = e.path().to_string();
+            let key = match (path.is_empty(), inner == ".") {
+                (true, _) => inner,
+                (false, true) => path.to_string(),
+                (false, false) => format!("{path}.{inner}"),
+            };
+            errors.push(key, e.into_inner().to_string());
+            None
+        }
+    }
+}
+
+const TOP_KEYS: &[&str] = &["store", "http", "watches", "sources"];
+
+impl Config {
+    /// Loads `file`, applies `WEBCARE__SECTION__KEY` environment overrides, reads secrets and
+    /// validates everything. Touches neither the network nor the database.
+    pub fn load(file: &Path) -> Result<Config, ConfigErrors> {
+        let mut errors = ConfigErrors { file: file.display().to_string(), ..Default::default() };
+        if !file.exists() {
+            errors.push("", format!("config file {} does not exist", file.display()));
+            return Err(errors);
+        }
+        let built = config::Config::builder()
+            .add_source(config::File::from(file).format(config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("WEBCARE")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build();
+        let root: Value = match built.and_then(|c| c.try_deserialize::<Value>()) {
+            Ok(v) => v,
+            Err(e) => {
+                errors.push("", format!("cannot read config: {e}"));
+                return Err(errors);
+            }
+        };
+        Self::from_value(file, root, errors)
+    }
+
+    /// Validates an already-parsed config tree (used by [`Config::load`] and tests).
+    pub fn from_value(file: &Path, root: Value, mut errors: ConfigErrors) -> Result<Config, ConfigErrors> {
+        let Value::Object(mut root) = root else {
+            errors.push("", "the config must be a TOML table");
+            return Err(errors);
+        };
+        for key in root.keys() {
+            if !TOP_KEYS.contains(&key.as_str()) {
+                errors.push(key.clone(), format!("unknown key; known top-level keys: {}", TOP_KEYS.join(", ")));
+            }
+        }
+        let store = match root.remove("store") {
+            Some(v) => parse_at(v, "store", &mut errors).unwrap_or_default(),
+            None => StoreConfig::default(),
+        };
+        let http = match root.remove("http") {
+            Some(v) => parse_at(v, "http", &mut errors).unwrap_or_default(),
+            None => HttpConfig::default(),
+        };
+        let watches = parse_list::<WatchConfig>(root.remove("watches"), "watches", &mut errors);
+        let mut names = BTreeSet::new();
+        for (i, w) in watches.iter().enumerate() {
+            let path = format!("watches[{i}]");
+            if w.name.trim().is_empty() {
+                errors.push(format!("{path}.name"), "must not be empty");
+            }
+            if !names.insert(w.name.clone()) {
+                errors.push(format!("{path}.name"), format!("watch \"{}\" is defined twice", w.name));
+            }
+            if let Err(e) = Query::parse(&w.query) {
+                errors.push(format!("{path}.query"), e.to_string());
+            }
+            for lang in &w.languages {
+                if lang.len() != 2 || !lang.chars().all(|c| c.is_ascii_lowercase()) {
+                    errors.push(format!("{path}.languages"), format!("\"{lang}\" is not a two-letter language code such as \"nl\""));
+                }
+            }
+        }
+        if watches.is_empty() {
+            errors.push("watches", "at least one [[watches]] entry is needed: webcare stores only mentions that match a watch");
+        }
+
+        let mut sources = Vec::new();
+        let mut source_names = BTreeSet::new();
+        if let Some(list) = root.remove("sources") {
+            match list {
+                Value::Array(items) => {
+                    for (i, item) in items.into_iter().enumerate() {
+                        let path = format!("sources[{i}]");
+                        if let Some(s) = parse_source(item, &path, &http, &mut errors) {
+                            if !source_names.insert(s.name.clone()) {
+                                errors.push(format!("{path}.name"), format!("source \"{}\" is defined twice", s.name));
+                            }
+                            if let Some(w) = &s.watch {
+                                if !names.contains(w) {
+                                    errors.push(format!("{path}.watch"), format!("no watch is named \"{w}\""));
+                                }
+                            }
+                            crate::sources::validate(&s, &path, &mut errors);
+                            sources.push(s);
+                        }
+                    }
+                }
+                _ => errors.push("sources", "must be a list of [[sources]] tables"),
+            }
+        }
+        if sources.is_empty() && errors.is_empty() {
+            errors.push("sources", "at least one [[sources]] entry is needed");
+        }
+        if errors.is_empty() {
+            Ok(Config { file: file.to_path_buf(), store, http, watches, sources })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn parse_list<T: DeserializeOwned>(v: Option<Value>, key: &str, errors: &mut ConfigErrors) -> Vec<T> {
+    match v {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, item)| parse_at(item, &format!("{key}[{i}]"), errors))
+            .collect(),
+        Some(_) => {
+            errors.push(key, format!("must be a list of [[{key}]] tables"));
+            Vec::new()
+        }
+    }
+}
+
+fn parse_source(item: Value, path: &str, http: &HttpConfig, errors: &mut ConfigErrors) -> Option<SourceConfig> {
+    let Value::Object(map) = item else {
+        errors.push(path, "must be a table");
+        return None;
+    };
+    let (common, settings): (serde_json::Map<String, Value>, serde_json::Map<String, Value>) =
+        map.into_iter().partition(|(k, _)| SOURCE_COMMON_KEYS.contains(&k.as_str()));
+    let c: SourceCommon = parse_at(Value::Object(common), path, errors)?;
+    if c.name.trim().is_empty() {
+        errors.push(format!("{path}.name"), "must not be empty");
+    }
+    if !(0.0..=1.0).contains(&c.jitter) {
+        errors.push(format!("{path}.jitter"), format!("{} is out of range; use a fraction between 0 and 1", c.jitter));
+    }
+    if c.interval.0 < Duration::from_secs(1) {
+        errors.push(format!("{path}.interval"), "must be at least 1s");
+    }
+    Some(SourceConfig {
+        name: c.name,
+        kind: c.kind,
+        enabled: c.enabled,
+        interval: c.interval.0,
+        jitter: c.jitter,
+        timeout: c.timeout.map(|d| d.0).unwrap_or(http.timeout.0),
+        max_body_bytes: c.max_body_bytes.unwrap_or(http.max_body_bytes),
+        backfill: c.backfill.0,
+        daily_cap: c.daily_cap,
+        watch: c.watch,
+        max_backoff: c.max_backoff.0,
+        settings,
+    })
+}

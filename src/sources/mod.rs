@@ -1,0 +1,150 @@
+//! Sources: the platforms webcare reads public mentions from.
+//!
+//! Every platform implements [`Source`] in one file of this folder and registers itself in
+//! [`build`]. The scheduler calls [`Source::poll`] with the cursor it stored last time and gets back
+//! normalised [`Mention`]s plus the cursor to store with them, in the same transaction.
+
+pub mod http;
+pub mod rss;
+pub mod text;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ConfigErrors, SourceConfig};
+
+/// One public post or comment, normalised from any platform.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Mention {
+    /// Platform-stable id; unique per source.
+    pub external_id: String,
+    /// A link a person can open to read and answer the mention.
+    pub url: Option<String>,
+    /// The author's handle on the platform (without a leading `@`).
+    pub author_handle: Option<String>,
+    /// The author's display name.
+    pub author_name: Option<String>,
+    /// Followers, subscribers or karma: how many people the author reaches.
+    pub author_reach: Option<i64>,
+    /// Language as the platform reports it (ISO 639-1), if it does.
+    pub lang: Option<String>,
+    /// Headline of a story or video, when the platform has one apart from the text.
+    pub title: Option<String>,
+    /// The text as plain text (HTML already turned into text).
+    pub text: String,
+    /// When the author posted it.
+    pub created_at: DateTime<Utc>,
+    /// External id or URL of the post this one answers, for thread context.
+    pub in_reply_to: Option<String>,
+    /// Likes, replies, reposts, score: whatever the platform counts.
+    pub engagement: Engagement,
+    /// The platform's own payload for this item; the store keeps it bounded.
+    pub raw: serde_json::Value,
+}
+
+/// Engagement counts a platform reports for a mention.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Engagement {
+    /// Likes, favourites, upvotes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub likes: Option<i64>,
+    /// Replies or comments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replies: Option<i64>,
+    /// Reposts, boosts, retweets, shares.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reposts: Option<i64>,
+}
+
+/// What one poll of a source produced.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// The items read, newest or oldest first; the store ignores ones it already has.
+    pub mentions: Vec<Mention>,
+    /// The cursor to store with these mentions. `None` keeps the previous cursor.
+    pub cursor: Option<String>,
+    /// When the source wants to be polled next (rate-limit budget, platform hints), if it cares.
+    pub next_poll_in: Option<Duration>,
+    /// True when the source has more pages waiting and wants to be polled again soon.
+    pub more: bool,
+}
+
+/// Everything a source gets from the scheduler for one poll.
+#[derive(Debug, Clone)]
+pub struct PollContext {
+    /// The cursor stored after the last successful poll; `None` on first start.
+    pub cursor: Option<String>,
+    /// How far back to read on first start.
+    pub backfill: Duration,
+}
+
+/// Why a poll failed. The scheduler logs it, backs off and keeps the cursor where it was.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The platform said to slow down (429, quota). Poll again no sooner than `retry_after`.
+    #[error("rate limited{}", .retry_after.map(|d| format!("; retry after {}s", d.as_secs())).unwrap_or_default())]
+    RateLimited { retry_after: Option<Duration> },
+    /// The server answered with an HTTP error status.
+    #[error("HTTP {status} from {url}{}", .retry_after.map(|d| format!("; retry after {}s", d.as_secs())).unwrap_or_default())]
+    Status { status: u16, url: String, retry_after: Option<Duration> },
+    /// Credentials were refused; a person must fix them.
+    #[error("{0}")]
+    Auth(String),
+    /// The server did not answer in time.
+    #[error("timed out after {}s waiting for {url}", .after.as_secs())]
+    Timeout { url: String, after: Duration },
+    /// The response was larger than the configured cap.
+    #[error("response from {url} is larger than the {limit} byte limit")]
+    TooLarge { url: String, limit: usize },
+    /// Network trouble: refused connection, DNS, reset.
+    #[error("cannot reach {url}: {message}")]
+    Network { url: String, message: String },
+    /// The body could not be understood.
+    #[error("cannot parse response from {url}: {message}")]
+    Parse { url: String, message: String },
+}
+
+impl SourceError {
+    /// The delay the platform asked for, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SourceError::RateLimited { retry_after } | SourceError::Status { retry_after, .. } => {
+                *retry_after
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A platform webcare can poll. One implementation per file in `src/sources/`.
+#[async_trait]
+pub trait Source: Send + Sync {
+    /// Fetch what is new since `ctx.cursor`. Must not store anything itself.
+    async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError>;
+}
+
+/// The source kinds this build knows, for config validation and `--help`.
+pub const KINDS: &[&str] = &["rss"];
+
+/// Checks the kind-specific keys of a source config, recording every problem in `errors`.
+/// `path` is the config path of the source, e.g. `sources[2]`.
+pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
+    match source.kind.as_str() {
+        "rss" => rss::RssSource::validate(source, path, errors),
+        other => errors.push(
+            format!("{path}.kind"),
+            format!("unknown source kind \"{other}\"; known kinds: {}", KINDS.join(", ")),
+        ),
+    }
+}
+
+/// Builds the source a validated config describes.
+pub fn build(source: &SourceConfig, client: &http::Client) -> anyhow::Result<Box<dyn Source>> {
+    match source.kind.as_str() {
+        "rss" => Ok(Box::new(rss::RssSource::new(source, client.clone())?)),
+        other => anyhow::bail!("unknown source kind \"{other}\""),
+    }
+}
