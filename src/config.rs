@@ -51,7 +51,10 @@ fn default_raw_max() -> usize {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { path: default_db_path(), raw_max_bytes: default_raw_max() }
+        StoreConfig {
+            path: default_db_path(),
+            raw_max_bytes: default_raw_max(),
+        }
     }
 }
 
@@ -71,7 +74,10 @@ pub struct HttpConfig {
 }
 
 fn default_user_agent() -> String {
-    format!("webcare/{} (+https://github.com/webcare/webcare)", env!("CARGO_PKG_VERSION"))
+    format!(
+        "webcare/{} (+https://github.com/webcare/webcare)",
+        env!("CARGO_PKG_VERSION")
+    )
 }
 fn default_timeout() -> DurationValue {
     DurationValue(Duration::from_secs(30))
@@ -139,7 +145,11 @@ pub struct SourceConfig {
 impl SourceConfig {
     /// Deserializes the kind-specific keys into the kind's own struct, recording errors with
     /// their key path under `path`.
-    pub fn settings<T: DeserializeOwned>(&self, path: &str, errors: &mut ConfigErrors) -> Option<T> {
+    pub fn settings<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        errors: &mut ConfigErrors,
+    ) -> Option<T> {
         parse_at(Value::Object(self.settings.clone()), path, errors)
     }
 }
@@ -170,8 +180,17 @@ struct SourceCommon {
 }
 
 const SOURCE_COMMON_KEYS: &[&str] = &[
-    "name", "kind", "enabled", "interval", "jitter", "timeout", "max_body_bytes", "backfill",
-    "daily_cap", "watch", "max_backoff",
+    "name",
+    "kind",
+    "enabled",
+    "interval",
+    "jitter",
+    "timeout",
+    "max_body_bytes",
+    "backfill",
+    "daily_cap",
+    "watch",
+    "max_backoff",
 ];
 
 fn yes() -> bool {
@@ -205,9 +224,9 @@ impl<'de> Deserialize<'de> for DurationValue {
             Value::String(s) => humantime::parse_duration(s.trim()).ok(),
             _ => None,
         };
-        parsed
-            .map(DurationValue)
-            .ok_or_else(|| serde::de::Error::custom(format!("\"{text}\" is not a duration; use e.g. \"5m\"")))
+        parsed.map(DurationValue).ok_or_else(|| {
+            serde::de::Error::custom(format!("\"{text}\" is not a duration; use e.g. \"5m\""))
+        })
     }
 }
 
@@ -241,17 +260,26 @@ pub fn resolve_secret(
 ) -> Option<Secret> {
     match (env, file) {
         (Some(_), Some(_)) => {
-            errors.push(format!("{path}.{key}_env"), format!("set either {key}_env or {key}_file, not both"));
+            errors.push(
+                format!("{path}.{key}_env"),
+                format!("set either {key}_env or {key}_file, not both"),
+            );
             None
         }
         (Some(var), None) => match std::env::var(var) {
             Ok(v) if !v.trim().is_empty() => Some(Secret(v.trim().to_string())),
             Ok(_) => {
-                errors.push(format!("{path}.{key}_env"), format!("environment variable {var} is empty"));
+                errors.push(
+                    format!("{path}.{key}_env"),
+                    format!("environment variable {var} is empty"),
+                );
                 None
             }
             Err(_) => {
-                errors.push(format!("{path}.{key}_env"), format!("environment variable {var} is not set"));
+                errors.push(
+                    format!("{path}.{key}_env"),
+                    format!("environment variable {var} is not set"),
+                );
                 None
             }
         },
@@ -265,11 +293,17 @@ pub fn resolve_secret(
             match std::fs::read_to_string(&p) {
                 Ok(v) if !v.trim().is_empty() => Some(Secret(v.trim().to_string())),
                 Ok(_) => {
-                    errors.push(format!("{path}.{key}_file"), format!("{} is empty", p.display()));
+                    errors.push(
+                        format!("{path}.{key}_file"),
+                        format!("{} is empty", p.display()),
+                    );
                     None
                 }
                 Err(e) => {
-                    errors.push(format!("{path}.{key}_file"), format!("cannot read {}: {e}", p.display()));
+                    errors.push(
+                        format!("{path}.{key}_file"),
+                        format!("cannot read {}: {e}", p.display()),
+                    );
                     None
                 }
             }
@@ -278,7 +312,9 @@ pub fn resolve_secret(
             if required {
                 errors.push(
                     format!("{path}.{key}_env"),
-                    format!("a secret is required: set {key}_env = \"VAR\" or {key}_file = \"PATH\""),
+                    format!(
+                        "a secret is required: set {key}_env = \"VAR\" or {key}_file = \"PATH\""
+                    ),
                 );
             }
             None
@@ -309,7 +345,16 @@ impl ConfigErrors {
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.problems.len();
-        writeln!(f, "{} in {}:", if n == 1 { "1 problem".to_string() } else { format!("{n} problems") }, self.file)?;
+        writeln!(
+            f,
+            "{} in {}:",
+            if n == 1 {
+                "1 problem".to_string()
+            } else {
+                format!("{n} problems")
+            },
+            self.file
+        )?;
         for (key, why) in &self.problems {
             if key.is_empty() {
                 writeln!(f, "  {why}")?;
@@ -346,7 +391,10 @@ impl Config {
     /// Loads `file`, applies `WEBCARE__SECTION__KEY` environment overrides, reads secrets and
     /// validates everything. Touches neither the network nor the database.
     pub fn load(file: &Path) -> Result<Config, ConfigErrors> {
-        let mut errors = ConfigErrors { file: file.display().to_string(), ..Default::default() };
+        let mut errors = ConfigErrors {
+            file: file.display().to_string(),
+            ..Default::default()
+        };
         if !file.exists() {
             errors.push("", format!("config file {} does not exist", file.display()));
             return Err(errors);
@@ -371,14 +419,21 @@ impl Config {
     }
 
     /// Validates an already-parsed config tree (used by [`Config::load`] and tests).
-    pub fn from_value(file: &Path, root: Value, mut errors: ConfigErrors) -> Result<Config, ConfigErrors> {
+    pub fn from_value(
+        file: &Path,
+        root: Value,
+        mut errors: ConfigErrors,
+    ) -> Result<Config, ConfigErrors> {
         let Value::Object(mut root) = root else {
             errors.push("", "the config must be a TOML table");
             return Err(errors);
         };
         for key in root.keys() {
             if !TOP_KEYS.contains(&key.as_str()) {
-                errors.push(key.clone(), format!("unknown key; known top-level keys: {}", TOP_KEYS.join(", ")));
+                errors.push(
+                    key.clone(),
+                    format!("unknown key; known top-level keys: {}", TOP_KEYS.join(", ")),
+                );
             }
         }
         let store = match root.remove("store") {
@@ -397,14 +452,20 @@ impl Config {
                 errors.push(format!("{path}.name"), "must not be empty");
             }
             if !names.insert(w.name.clone()) {
-                errors.push(format!("{path}.name"), format!("watch \"{}\" is defined twice", w.name));
+                errors.push(
+                    format!("{path}.name"),
+                    format!("watch \"{}\" is defined twice", w.name),
+                );
             }
             if let Err(e) = Query::parse(&w.query) {
                 errors.push(format!("{path}.query"), e.to_string());
             }
             for lang in &w.languages {
                 if lang.len() != 2 || !lang.chars().all(|c| c.is_ascii_lowercase()) {
-                    errors.push(format!("{path}.languages"), format!("\"{lang}\" is not a two-letter language code such as \"nl\""));
+                    errors.push(
+                        format!("{path}.languages"),
+                        format!("\"{lang}\" is not a two-letter language code such as \"nl\""),
+                    );
                 }
             }
         }
@@ -421,11 +482,17 @@ impl Config {
                         let path = format!("sources[{i}]");
                         if let Some(s) = parse_source(item, &path, &http, &mut errors) {
                             if !source_names.insert(s.name.clone()) {
-                                errors.push(format!("{path}.name"), format!("source \"{}\" is defined twice", s.name));
+                                errors.push(
+                                    format!("{path}.name"),
+                                    format!("source \"{}\" is defined twice", s.name),
+                                );
                             }
                             if let Some(w) = &s.watch {
                                 if !names.contains(w) {
-                                    errors.push(format!("{path}.watch"), format!("no watch is named \"{w}\""));
+                                    errors.push(
+                                        format!("{path}.watch"),
+                                        format!("no watch is named \"{w}\""),
+                                    );
                                 }
                             }
                             crate::sources::validate(&s, &path, &mut errors);
@@ -440,14 +507,24 @@ impl Config {
             errors.push("sources", "at least one [[sources]] entry is needed");
         }
         if errors.is_empty() {
-            Ok(Config { file: file.to_path_buf(), store, http, watches, sources })
+            Ok(Config {
+                file: file.to_path_buf(),
+                store,
+                http,
+                watches,
+                sources,
+            })
         } else {
             Err(errors)
         }
     }
 }
 
-fn parse_list<T: DeserializeOwned>(v: Option<Value>, key: &str, errors: &mut ConfigErrors) -> Vec<T> {
+fn parse_list<T: DeserializeOwned>(
+    v: Option<Value>,
+    key: &str,
+    errors: &mut ConfigErrors,
+) -> Vec<T> {
     match v {
         None => Vec::new(),
         Some(Value::Array(items)) => items
@@ -462,19 +539,34 @@ fn parse_list<T: DeserializeOwned>(v: Option<Value>, key: &str, errors: &mut Con
     }
 }
 
-fn parse_source(item: Value, path: &str, http: &HttpConfig, errors: &mut ConfigErrors) -> Option<SourceConfig> {
+fn parse_source(
+    item: Value,
+    path: &str,
+    http: &HttpConfig,
+    errors: &mut ConfigErrors,
+) -> Option<SourceConfig> {
     let Value::Object(map) = item else {
         errors.push(path, "must be a table");
         return None;
     };
-    let (common, settings): (serde_json::Map<String, Value>, serde_json::Map<String, Value>) =
-        map.into_iter().partition(|(k, _)| SOURCE_COMMON_KEYS.contains(&k.as_str()));
+    let (common, settings): (
+        serde_json::Map<String, Value>,
+        serde_json::Map<String, Value>,
+    ) = map
+        .into_iter()
+        .partition(|(k, _)| SOURCE_COMMON_KEYS.contains(&k.as_str()));
     let c: SourceCommon = parse_at(Value::Object(common), path, errors)?;
     if c.name.trim().is_empty() {
         errors.push(format!("{path}.name"), "must not be empty");
     }
     if !(0.0..=1.0).contains(&c.jitter) {
-        errors.push(format!("{path}.jitter"), format!("{} is out of range; use a fraction between 0 and 1", c.jitter));
+        errors.push(
+            format!("{path}.jitter"),
+            format!(
+                "{} is out of range; use a fraction between 0 and 1",
+                c.jitter
+            ),
+        );
     }
     if c.interval.0 < Duration::from_secs(1) {
         errors.push(format!("{path}.interval"), "must be at least 1s");

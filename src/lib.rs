@@ -1,2 +1,16 @@
 //! webcare: finds public mentions of a brand, flags complaints, questions and praise, and tells
-//! the right people. See README.md for the pipeline.
+//! the right people.
+//!
+//! Data flows one way: [`sources`] poll platforms, [`watch`] keeps what a watch's [`query`]
+//! matches, [`store`] commits it with the source's cursor, and [`scheduler`] decides when each
+//! source polls again. [`commands`] holds what each CLI subcommand does.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod query;
+pub mod scheduler;
+pub mod shutdown;
+pub mod sources;
+pub mod store;
+pub mod watch;

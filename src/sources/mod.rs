@@ -89,7 +89,11 @@ pub enum SourceError {
     RateLimited { retry_after: Option<Duration> },
     /// The server answered with an HTTP error status.
     #[error("HTTP {status} from {url}{}", .retry_after.map(|d| format!("; retry after {}s", d.as_secs())).unwrap_or_default())]
-    Status { status: u16, url: String, retry_after: Option<Duration> },
+    Status {
+        status: u16,
+        url: String,
+        retry_after: Option<Duration>,
+    },
     /// Credentials were refused; a person must fix them.
     #[error("{0}")]
     Auth(String),
@@ -136,7 +140,10 @@ pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
         "rss" => rss::RssSource::validate(source, path, errors),
         other => errors.push(
             format!("{path}.kind"),
-            format!("unknown source kind \"{other}\"; known kinds: {}", KINDS.join(", ")),
+            format!(
+                "unknown source kind \"{other}\"; known kinds: {}",
+                KINDS.join(", ")
+            ),
         ),
     }
 }

@@ -1,0 +1,84 @@
+//! Command-line interface: one subcommand per user task.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// webcare finds public mentions of your brand, flags complaints, questions and praise, and
+/// tells the right people.
+#[derive(Debug, Parser)]
+#[command(name = "webcare", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (TOML). Values can be overridden with WEBCARE__SECTION__KEY variables.
+    #[arg(
+        short,
+        long,
+        env = "WEBCARE_CONFIG",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// Log format: human-readable lines, or one JSON object per line for log collectors.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
+    pub log_format: LogFormat,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How log lines look. The level comes from `RUST_LOG` (default `info`).
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: poll every source on its schedule until SIGINT/SIGTERM.
+    Run,
+    /// Poll every source once, store what is new, and exit (for cron and tests).
+    /// Exits 75 when a source failed, so cron can tell.
+    Once,
+    /// Validate the configuration and print a summary; touches neither network nor database.
+    CheckConfig,
+    /// List or search stored mentions, newest first.
+    Mentions(MentionsArgs),
+    /// Show each source's state: last success, last error, next poll, mentions stored.
+    Sources {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Filters for `webcare mentions`.
+#[derive(Debug, clap::Args)]
+pub struct MentionsArgs {
+    /// Only mentions that matched this watch.
+    #[arg(long)]
+    pub watch: Option<String>,
+    /// Only mentions from this source (its name in the config).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Only mentions posted since then: a duration back from now ("7d", "12h") or a date (2026-11-20).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only mentions with this label (complaint, question, praise, neutral).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Full-text search over title and text ("quoted phrases", AND/OR/NOT, prefix*).
+    #[arg(long, short)]
+    pub query: Option<String>,
+    /// At most this many.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}

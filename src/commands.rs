@@ -1,0 +1,370 @@
+//! What each subcommand does. Errors are reported here, at the edge, with exit codes from
+//! sysexits: 78 for bad config, 75 for a temporary failure, 1 otherwise.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::cli::{Cli, Command, LogFormat, MentionsArgs};
+use crate::config::{Config, EXIT_CONFIG};
+use crate::scheduler::{self, Pipeline};
+use crate::shutdown::Shutdown;
+use crate::store::{MentionFilter, Store, Writer};
+use crate::watch::Watches;
+
+/// Exit code for a temporary failure (`EX_TEMPFAIL`).
+pub const EXIT_TEMPFAIL: i32 = 75;
+
+/// Sets up tracing: level from `RUST_LOG` (default `info`), human or JSON lines on stderr.
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+        LogFormat::Human => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_target(false)
+            .init(),
+    }
+}
+
+/// Runs the chosen subcommand and returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    let config = match load_config(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let result = match cli.command {
+        Command::CheckConfig => check_config(&config),
+        Command::Run => runtime().and_then(|rt| rt.block_on(daemon(config))),
+        Command::Once => runtime().and_then(|rt| rt.block_on(once(config))),
+        Command::Mentions(args) => mentions(&config, &args),
+        Command::Sources { json } => sources(&config, json),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Loads and validates the config, printing every problem and returning exit code 78 on error.
+fn load_config(path: Option<&Path>) -> Result<Config, i32> {
+    let Some(path) = path else {
+        eprintln!(
+            "error: no configuration given; pass --config FILE or set WEBCARE_CONFIG (try config/demo.toml)"
+        );
+        return Err(EXIT_CONFIG);
+    };
+    Config::load(path).map_err(|errors| {
+        eprint!("error: invalid configuration: {errors}");
+        EXIT_CONFIG
+    })
+}
+
+fn check_config(config: &Config) -> anyhow::Result<i32> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "configuration {} is valid", config.file.display())?;
+    writeln!(out, "database: {}", config.store.path.display())?;
+    writeln!(out, "watches ({}):", config.watches.len())?;
+    for w in &config.watches {
+        let langs = if w.languages.is_empty() {
+            "all languages".to_string()
+        } else {
+            w.languages.join(", ")
+        };
+        let cap = w
+            .daily_cap
+            .map(|c| format!(", daily cap {c}"))
+            .unwrap_or_default();
+        writeln!(out, "  {:<20} {}  [{langs}{cap}]", w.name, w.query)?;
+    }
+    writeln!(out, "sources ({}):", config.sources.len())?;
+    for s in &config.sources {
+        let state = if s.enabled { "" } else { " (disabled)" };
+        let owned = s
+            .watch
+            .as_ref()
+            .map(|w| format!(", owned channel of {w}"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  {:<20} {:<12} every {}{owned}{state}",
+            s.name,
+            s.kind,
+            humantime::format_duration(s.interval)
+        )?;
+    }
+    writeln!(
+        out,
+        "recipients: none configured (alerts and digests are not sent)"
+    )?;
+    Ok(0)
+}
+
+fn pipeline(config: &Config) -> anyhow::Result<Pipeline> {
+    let store = Store::open(&config.store.path)?;
+    let watches =
+        Watches::compile(&config.watches).map_err(|(w, e)| anyhow::anyhow!("watch {w}: {e}"))?;
+    let caps = watches.caps();
+    Ok(Pipeline {
+        writer: Writer::new(store),
+        watches: Arc::new(watches),
+        watch_caps: Arc::new(caps),
+        raw_max_bytes: config.store.raw_max_bytes,
+    })
+}
+
+async fn daemon(config: Config) -> anyhow::Result<i32> {
+    let pipeline = pipeline(&config)?;
+    let handles = scheduler::build_sources(&config)?;
+    let (trigger, shutdown) = Shutdown::new();
+    tracing::info!(
+        config = %config.file.display(), database = %config.store.path.display(),
+        sources = handles.len(), watches = config.watches.len(), "webcare started"
+    );
+    let signals = tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; stopping"),
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {
+                tracing::info!("SIGTERM received; stopping")
+            }
+        }
+        trigger.stop();
+    });
+    scheduler::run(handles, pipeline, shutdown, None).await;
+    signals.abort();
+    tracing::info!("webcare stopped");
+    Ok(0)
+}
+
+async fn once(config: Config) -> anyhow::Result<i32> {
+    let pipeline = pipeline(&config)?;
+    let handles = scheduler::build_sources(&config)?;
+    let (_trigger, shutdown) = Shutdown::new();
+    let reports = scheduler::poll_all_once(handles, &pipeline, &shutdown).await;
+    let mut out = std::io::stdout().lock();
+    let mut failed = 0;
+    for r in &reports {
+        match &r.error {
+            None => writeln!(
+                out,
+                "{:<20} fetched {:>4}  stored {:>4}  already stored {:>4}  no watch {:>4}{}",
+                r.source,
+                r.fetched,
+                r.stored,
+                r.duplicates,
+                r.unmatched,
+                if r.capped > 0 {
+                    format!("  over daily cap {}", r.capped)
+                } else {
+                    String::new()
+                }
+            )?,
+            Some(e) => {
+                failed += 1;
+                writeln!(out, "{:<20} FAILED: {e}", r.source)?;
+            }
+        }
+    }
+    Ok(if failed > 0 { EXIT_TEMPFAIL } else { 0 })
+}
+
+/// Parses `--since`: a duration back from now (`7d`, `12h`) or a date / RFC 3339 time.
+pub fn parse_since(s: &str, now: DateTime<Utc>) -> anyhow::Result<i64> {
+    if let Ok(d) = humantime::parse_duration(s) {
+        return Ok(now.timestamp() - d.as_secs() as i64);
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp());
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp())
+            .unwrap_or_default());
+    }
+    anyhow::bail!("--since {s:?}: use a duration such as 7d or 12h, or a date such as 2026-11-20")
+}
+
+fn mentions(config: &Config, args: &MentionsArgs) -> anyhow::Result<i32> {
+    let store = Store::open_existing(&config.store.path)?;
+    let filter = MentionFilter {
+        watch: args.watch.clone(),
+        source: args.source.clone(),
+        since: args
+            .since
+            .as_deref()
+            .map(|s| parse_since(s, Utc::now()))
+            .transpose()?,
+        label: args.label.clone(),
+        query: args.query.clone(),
+        limit: args.limit,
+    };
+    let found = store.mentions(&filter)?;
+    let mut out = std::io::stdout().lock();
+    for m in &found {
+        if args.json {
+            writeln!(out, "{}", serde_json::to_string(m)?)?;
+            continue;
+        }
+        let author = match (&m.author_handle, m.author_reach) {
+            (Some(h), Some(r)) => format!("{h} ({r})"),
+            (Some(h), None) => h.clone(),
+            _ => "unknown author".into(),
+        };
+        let label = m.label.as_deref().unwrap_or("unclassified");
+        writeln!(
+            out,
+            "#{} {} {} {} [{}] {}{}",
+            m.id,
+            &m.created_at[..16.min(m.created_at.len())].replace('T', " "),
+            m.source,
+            author,
+            m.watches.join(", "),
+            label,
+            m.lang
+                .as_deref()
+                .map(|l| format!(" {l}"))
+                .unwrap_or_default()
+        )?;
+        let text = m
+            .title
+            .as_ref()
+            .map(|t| format!("{t}: {}", m.text))
+            .unwrap_or_else(|| m.text.clone());
+        writeln!(out, "    {}", shorten(&text.replace('\n', " "), 200))?;
+        if let Some(u) = &m.url {
+            writeln!(out, "    {u}")?;
+        }
+    }
+    if !args.json {
+        writeln!(
+            out,
+            "{} mention{}",
+            found.len(),
+            if found.len() == 1 { "" } else { "s" }
+        )?;
+    }
+    Ok(0)
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let cut: String = s.chars().take(max - 1).collect();
+    format!("{cut}…")
+}
+
+fn ago(ts: Option<i64>, now: i64) -> String {
+    match ts {
+        None => "never".into(),
+        Some(t) if t <= now => format!(
+            "{} ago",
+            humantime::format_duration(std::time::Duration::from_secs((now - t) as u64))
+        ),
+        Some(t) => format!(
+            "in {}",
+            humantime::format_duration(std::time::Duration::from_secs((t - now) as u64))
+        ),
+    }
+}
+
+fn sources(config: &Config, json: bool) -> anyhow::Result<i32> {
+    let db: PathBuf = config.store.path.clone();
+    let states = if db.exists() {
+        Store::open_existing(&db)?.source_states()?
+    } else {
+        Vec::new()
+    };
+    let now = Utc::now().timestamp();
+    let mut out = std::io::stdout().lock();
+    if !json {
+        writeln!(
+            out,
+            "{:<20} {:<12} {:<9} {:<16} {:<16} {:>7} {:>7}  LAST ERROR",
+            "SOURCE", "KIND", "STATE", "LAST SUCCESS", "NEXT POLL", "TODAY", "TOTAL"
+        )?;
+    }
+    for s in &config.sources {
+        let st = states
+            .iter()
+            .find(|x| x.source == s.name)
+            .cloned()
+            .unwrap_or_default();
+        let state = if !s.enabled {
+            "disabled"
+        } else if st.last_poll_at.is_none() {
+            "new"
+        } else if st.consecutive_failures > 0 {
+            "failing"
+        } else {
+            "ok"
+        };
+        if json {
+            let mut v = serde_json::to_value(&st)?;
+            v["source"] = s.name.clone().into();
+            v["kind"] = s.kind.clone().into();
+            v["state"] = state.into();
+            v["interval_s"] = s.interval.as_secs().into();
+            writeln!(out, "{v}")?;
+            continue;
+        }
+        let err = st
+            .last_error
+            .as_ref()
+            .map(|e| {
+                format!(
+                    "{} ({} failures, {})",
+                    shorten(e, 80),
+                    st.consecutive_failures,
+                    ago(st.last_error_at, now)
+                )
+            })
+            .unwrap_or_default();
+        let cap = st
+            .cap_note
+            .as_ref()
+            .map(|c| format!(" [{c}]"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{:<20} {:<12} {:<9} {:<16} {:<16} {:>7} {:>7}  {err}{cap}",
+            s.name,
+            s.kind,
+            state,
+            ago(st.last_success_at, now),
+            if s.enabled {
+                ago(st.next_poll_at, now)
+            } else {
+                "-".into()
+            },
+            st.stored_today,
+            st.items_stored
+        )?;
+    }
+    Ok(0)
+}

@@ -1,0 +1,374 @@
+//! When each source polls: its own interval with jitter, exponential backoff on failure,
+//! `Retry-After` honoured, every source in its own task so one failing source never holds up
+//! another. The scheduler knows nothing about platforms: it calls [`Source::poll`], hands the
+//! batch to the watches and the store, and decides when to call again.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::task::JoinSet;
+
+use crate::config::{Config, SourceConfig};
+use crate::shutdown::Shutdown;
+use crate::sources::{self, PollContext, Source};
+use crate::store::{PollCommit, Writer};
+use crate::watch::Watches;
+
+/// A configured source and the code that polls it.
+pub struct SourceHandle {
+    /// Its config (common keys and kind-specific settings).
+    pub config: SourceConfig,
+    /// The platform implementation.
+    pub source: Box<dyn Source>,
+}
+
+/// What the pipeline needs to turn a poll into stored mentions.
+#[derive(Clone)]
+pub struct Pipeline {
+    /// The single database writer.
+    pub writer: Writer,
+    /// Compiled watches.
+    pub watches: Arc<Watches>,
+    /// Daily caps per watch.
+    pub watch_caps: Arc<HashMap<String, u64>>,
+    /// Bound on stored raw payloads.
+    pub raw_max_bytes: usize,
+}
+
+/// The result of one poll, for `webcare once` and the logs.
+#[derive(Debug, Clone)]
+pub struct PollReport {
+    /// Source name.
+    pub source: String,
+    /// Items the source returned.
+    pub fetched: usize,
+    /// Items no watch matched (or excluded).
+    pub unmatched: usize,
+    /// Newly stored mentions.
+    pub stored: usize,
+    /// Items already stored.
+    pub duplicates: usize,
+    /// Items dropped by a daily cap.
+    pub capped: usize,
+    /// The error, when the poll failed.
+    pub error: Option<String>,
+    /// When the next poll is due.
+    pub next_poll_at: DateTime<Utc>,
+    /// Ids of the new mentions, for the stages after the store.
+    pub new_ids: Vec<i64>,
+}
+
+/// Builds every enabled source in `config`.
+pub fn build_sources(config: &Config) -> anyhow::Result<Vec<SourceHandle>> {
+    let client = sources::http::Client::new(&config.http.user_agent)?;
+    config
+        .sources
+        .iter()
+        .filter(|s| s.enabled)
+        .map(|s| {
+            Ok(SourceHandle {
+                config: s.clone(),
+                source: sources::build(s, &client)?,
+            })
+        })
+        .collect()
+}
+
+/// Waits `interval` spread by up to `jitter` (a fraction) either way, so sources started
+/// together drift apart instead of hitting the network in lockstep.
+pub fn jittered(interval: Duration, jitter: f64) -> Duration {
+    if jitter <= 0.0 {
+        return interval;
+    }
+    let factor = 1.0 + jitter * (fastrand::f64() * 2.0 - 1.0);
+    interval.mul_f64(factor.max(0.05))
+}
+
+/// Delay after the `failures`-th consecutive failure: the interval doubled per failure, capped
+/// at `max_backoff`, and never shorter than what the platform asked for.
+pub fn backoff(
+    interval: Duration,
+    failures: u32,
+    retry_after: Option<Duration>,
+    max_backoff: Duration,
+) -> Duration {
+    let exp = failures.saturating_sub(1).min(20);
+    let delay = interval
+        .saturating_mul(1u32 << exp)
+        .min(max_backoff.max(interval));
+    match retry_after {
+        Some(r) => delay.max(r),
+        None => delay,
+    }
+}
+
+/// Polls `handle` once, stores what it found, records the outcome, and says when to poll next.
+/// Cancelled fetches (shutdown) store nothing; a commit that has started always finishes.
+pub async fn poll_once(
+    handle: &SourceHandle,
+    pipeline: &Pipeline,
+    shutdown: &mut Shutdown,
+) -> Option<PollReport> {
+    let cfg = &handle.config;
+    let name = cfg.name.clone();
+    let state = {
+        let name = name.clone();
+        pipeline.writer.run(move |s| s.source_state(&name)).await
+    };
+    let state = match state {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(source = %cfg.name, error = %e, "cannot read source state");
+            return None;
+        }
+    };
+    let cursor = state.as_ref().and_then(|s| s.cursor.clone());
+    let first_poll = state.as_ref().is_none_or(|s| s.last_success_at.is_none());
+    let ctx = PollContext {
+        cursor,
+        backfill: cfg.backfill,
+    };
+    let started_at = Utc::now();
+    // A whole poll may take several requests; bound it so a dribbling server cannot hold a
+    // source for ever.
+    let limit = cfg.timeout.saturating_mul(4).max(Duration::from_secs(5));
+    let result = tokio::select! {
+        r = tokio::time::timeout(limit, handle.source.poll(&ctx)) => match r {
+            Ok(r) => r,
+            Err(_) => Err(sources::SourceError::Timeout { url: cfg.name.clone(), after: limit }),
+        },
+        _ = shutdown.wait() => return None,
+    };
+    match result {
+        Ok(batch) => {
+            let fetched = batch.mentions.len();
+            let owned = cfg.watch.clone();
+            let mut matched = Vec::with_capacity(fetched);
+            for m in batch.mentions {
+                let w = pipeline.watches.matching(&m, owned.as_deref());
+                if !w.is_empty() {
+                    matched.push((m, w));
+                }
+            }
+            let unmatched = fetched - matched.len();
+            let next = if batch.more {
+                Duration::from_secs(1)
+            } else {
+                batch
+                    .next_poll_in
+                    .unwrap_or_else(|| jittered(cfg.interval, cfg.jitter))
+            };
+            let next_poll_at = Utc::now() + chrono::Duration::from_std(next).unwrap_or_default();
+            let (source, kind) = (cfg.name.clone(), cfg.kind.clone());
+            let (caps, raw_max, cap) = (
+                pipeline.watch_caps.clone(),
+                pipeline.raw_max_bytes,
+                cfg.daily_cap,
+            );
+            let cursor = batch.cursor;
+            let committed = pipeline
+                .writer
+                .run(move |s| {
+                    s.commit_poll(PollCommit {
+                        source: &source,
+                        kind: &kind,
+                        mentions: matched,
+                        cursor,
+                        next_poll_at,
+                        started_at,
+                        fetched,
+                        backfill: first_poll,
+                        source_cap: cap,
+                        watch_caps: &caps,
+                        raw_max_bytes: raw_max,
+                    })
+                })
+                .await;
+            match committed {
+                Ok(summary) => {
+                    for w in &summary.cap_warnings {
+                        tracing::warn!(source = %cfg.name, "{w}");
+                    }
+                    tracing::info!(
+                        source = %cfg.name, fetched, stored = summary.new_ids.len(), duplicates = summary.duplicates,
+                        unmatched, capped = summary.capped, "poll ok"
+                    );
+                    Some(PollReport {
+                        source: name,
+                        fetched,
+                        unmatched,
+                        stored: summary.new_ids.len(),
+                        duplicates: summary.duplicates,
+                        capped: summary.capped,
+                        error: None,
+                        next_poll_at,
+                        new_ids: summary.new_ids,
+                    })
+                }
+                Err(e) => {
+                    tracing::error!(source = %cfg.name, error = %e, "cannot store poll; will fetch again");
+                    Some(failed(
+                        name,
+                        e.to_string(),
+                        Utc::now() + chrono::Duration::from_std(cfg.interval).unwrap_or_default(),
+                    ))
+                }
+            }
+        }
+        Err(e) => {
+            let message = format!("{}: {e}", cfg.name);
+            let failures = state.as_ref().map(|s| s.consecutive_failures).unwrap_or(0) as u32 + 1;
+            let delay = jittered(
+                backoff(cfg.interval, failures, e.retry_after(), cfg.max_backoff),
+                cfg.jitter / 2.0,
+            );
+            let delay = delay.max(e.retry_after().unwrap_or_default());
+            let next_poll_at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+            tracing::warn!(
+                source = %cfg.name, kind = %cfg.kind, error = %e, failures, retry_in_s = delay.as_secs(),
+                "poll failed; keeping the cursor and backing off"
+            );
+            let (source, kind, err) = (cfg.name.clone(), cfg.kind.clone(), message.clone());
+            if let Err(db) = pipeline
+                .writer
+                .run(move |s| s.record_failure(&source, &kind, &err, started_at, next_poll_at))
+                .await
+            {
+                tracing::error!(source = %cfg.name, error = %db, "cannot record poll failure");
+            }
+            Some(failed(name, message, next_poll_at))
+        }
+    }
+}
+
+fn failed(source: String, error: String, next_poll_at: DateTime<Utc>) -> PollReport {
+    PollReport {
+        source,
+        fetched: 0,
+        unmatched: 0,
+        stored: 0,
+        duplicates: 0,
+        capped: 0,
+        error: Some(error),
+        next_poll_at,
+        new_ids: Vec::new(),
+    }
+}
+
+/// Polls every source once, concurrently, and returns their reports in config order.
+pub async fn poll_all_once(
+    handles: Vec<SourceHandle>,
+    pipeline: &Pipeline,
+    shutdown: &Shutdown,
+) -> Vec<PollReport> {
+    let mut set = JoinSet::new();
+    for (i, h) in handles.into_iter().enumerate() {
+        let (p, mut s) = (pipeline.clone(), shutdown.clone());
+        set.spawn(async move { (i, poll_once(&h, &p, &mut s).await) });
+    }
+    let mut reports = Vec::new();
+    while let Some(r) = set.join_next().await {
+        if let Ok((i, Some(report))) = r {
+            reports.push((i, report));
+        }
+    }
+    reports.sort_by_key(|(i, _)| *i);
+    reports.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Runs every source on its schedule until `shutdown`. `on_stored` receives the ids of newly
+/// stored mentions for the stages that follow the store.
+pub async fn run(
+    handles: Vec<SourceHandle>,
+    pipeline: Pipeline,
+    shutdown: Shutdown,
+    on_stored: Option<tokio::sync::mpsc::UnboundedSender<Vec<i64>>>,
+) {
+    let mut set = JoinSet::new();
+    for h in handles {
+        let (pipeline, mut shutdown, on_stored) =
+            (pipeline.clone(), shutdown.clone(), on_stored.clone());
+        set.spawn(async move {
+            let name = h.config.name.clone();
+            let stored_next = {
+                let name = name.clone();
+                pipeline
+                    .writer
+                    .run(move |s| s.source_state(&name))
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|s| s.next_poll_at)
+            };
+            // Respect a backoff that was running before a restart; otherwise start soon, spread
+            // over a second so sources do not all start at once.
+            let mut next = stored_next
+                .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
+                .filter(|t| *t > Utc::now())
+                .unwrap_or_else(|| {
+                    Utc::now() + chrono::Duration::milliseconds(fastrand::i64(0..1000))
+                });
+            loop {
+                let wait = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.wait() => break,
+                }
+                match poll_once(&h, &pipeline, &mut shutdown).await {
+                    Some(report) => {
+                        if let (Some(tx), false) = (&on_stored, report.new_ids.is_empty()) {
+                            let _ = tx.send(report.new_ids.clone());
+                        }
+                        next = report.next_poll_at;
+                    }
+                    None if shutdown.is_stopping() => break,
+                    None => {
+                        next = Utc::now()
+                            + chrono::Duration::from_std(h.config.interval).unwrap_or_default()
+                    }
+                }
+            }
+            tracing::debug!(source = %name, "source task stopped");
+        });
+    }
+    while set.join_next().await.is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_per_failure_up_to_the_cap() {
+        let i = Duration::from_secs(60);
+        let cap = Duration::from_secs(600);
+        assert_eq!(backoff(i, 1, None, cap), Duration::from_secs(60));
+        assert_eq!(backoff(i, 2, None, cap), Duration::from_secs(120));
+        assert_eq!(backoff(i, 3, None, cap), Duration::from_secs(240));
+        assert_eq!(backoff(i, 9, None, cap), cap);
+    }
+
+    #[test]
+    fn retry_after_delays_the_next_poll() {
+        let d = backoff(
+            Duration::from_secs(60),
+            1,
+            Some(Duration::from_secs(900)),
+            Duration::from_secs(600),
+        );
+        assert_eq!(d, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn jitter_stays_within_its_fraction() {
+        for _ in 0..1000 {
+            let d = jittered(Duration::from_secs(100), 0.1);
+            assert!(
+                d >= Duration::from_secs(90) && d <= Duration::from_secs(110),
+                "{d:?}"
+            );
+        }
+    }
+}

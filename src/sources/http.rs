@@ -1,0 +1,233 @@
+//! The HTTP client every source shares: timeouts, a cap on body size, and one mapping from
+//! HTTP failures (429, 5xx, `Retry-After`, stalls) to [`SourceError`], so platforms don't
+//! each reinvent it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+
+use super::SourceError;
+
+/// A cheap-to-clone HTTP client with webcare's defaults.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: reqwest::Client,
+}
+
+/// A response whose body was read in full, within the size cap.
+#[derive(Debug)]
+pub struct Fetched {
+    /// HTTP status code.
+    pub status: u16,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// The body bytes.
+    pub body: Vec<u8>,
+    /// The final URL, after redirects.
+    pub url: String,
+}
+
+impl Fetched {
+    /// A header as text, if present and readable.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Parses the body as JSON into `T`, naming the URL on failure.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, SourceError> {
+        serde_json::from_slice(&self.body).map_err(|e| SourceError::Parse {
+            url: self.url.clone(),
+            message: e.to_string(),
+        })
+    }
+}
+
+impl Client {
+    /// Builds a client sending `user_agent` on every request.
+    pub fn new(user_agent: &str) -> anyhow::Result<Client> {
+        let inner = reqwest::Client::builder()
+            .user_agent(user_agent)
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()?;
+        Ok(Client { inner })
+    }
+
+    /// The underlying reqwest client, to build requests.
+    pub fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        self.inner.request(method, url)
+    }
+
+    /// Sends `req`, reads the body up to `max_body` bytes within `timeout` (headers and body
+    /// together), and turns 429 and 5xx into errors that carry `Retry-After`. Other statuses,
+    /// including 304 and 4xx, are returned for the caller to interpret.
+    pub async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        timeout: Duration,
+        max_body: usize,
+    ) -> Result<Fetched, SourceError> {
+        let req = req.build().map_err(|e| SourceError::Network {
+            url: String::new(),
+            message: e.to_string(),
+        })?;
+        let url = redact_url(req.url());
+        let work = async {
+            let resp = self
+                .inner
+                .execute(req)
+                .await
+                .map_err(|e| network_error(&url, e))?;
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            if let Some(len) = resp.content_length() {
+                if len as usize > max_body {
+                    return Err(SourceError::TooLarge {
+                        url: url.clone(),
+                        limit: max_body,
+                    });
+                }
+            }
+            let mut body = Vec::new();
+            let mut stream = resp.bytes_stream();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| network_error(&url, e))?;
+                if body.len() + chunk.len() > max_body {
+                    return Err(SourceError::TooLarge {
+                        url: url.clone(),
+                        limit: max_body,
+                    });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(Fetched {
+                status,
+                headers,
+                body,
+                url: url.clone(),
+            })
+        };
+        let fetched = match tokio::time::timeout(timeout, work).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(SourceError::Timeout {
+                    url,
+                    after: timeout,
+                });
+            }
+        };
+        let retry_after = fetched
+            .header(RETRY_AFTER.as_str())
+            .and_then(|v| parse_retry_after(v, Utc::now()));
+        match fetched.status {
+            429 => Err(SourceError::RateLimited { retry_after }),
+            s if s >= 500 => Err(SourceError::Status {
+                status: s,
+                url: fetched.url,
+                retry_after,
+            }),
+            _ => Ok(fetched),
+        }
+    }
+}
+
+fn network_error(url: &str, e: reqwest::Error) -> SourceError {
+    // reqwest's Display includes the URL with its query string, where API keys may live.
+    let e = e.without_url();
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    SourceError::Network {
+        url: url.to_string(),
+        message,
+    }
+}
+
+/// The URL as it may appear in logs and the database: query parameters that look like
+/// credentials are replaced, so an API key passed as `?key=` never leaks.
+pub fn redact_url(url: &reqwest::Url) -> String {
+    let mut u = url.clone();
+    if u.query().is_some() {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let secret = matches!(
+                    k.to_ascii_lowercase().as_str(),
+                    "key"
+                        | "api_key"
+                        | "apikey"
+                        | "access_token"
+                        | "token"
+                        | "client_secret"
+                        | "password"
+                );
+                (
+                    k.into_owned(),
+                    if secret {
+                        "REDACTED".to_string()
+                    } else {
+                        v.into_owned()
+                    },
+                )
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    let _ = u.set_password(None);
+    u.to_string()
+}
+
+/// Parses a `Retry-After` value: delay seconds or an HTTP date. Caps it at one day so a bogus
+/// header cannot silence a source for ever.
+pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let value = value.trim();
+    let d = if let Ok(secs) = value.parse::<u64>() {
+        Duration::from_secs(secs)
+    } else {
+        let when = DateTime::parse_from_rfc2822(value)
+            .ok()?
+            .with_timezone(&Utc);
+        (when - now).to_std().unwrap_or(Duration::ZERO)
+    };
+    Some(d.min(Duration::from_secs(24 * 3600)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_accepts_seconds_and_http_dates() {
+        let now = DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 25 Nov 2026 10:05:00 GMT", now),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(
+            parse_retry_after("999999999", now),
+            Some(Duration::from_secs(86400))
+        );
+    }
+
+    #[test]
+    fn redacted_urls_hide_keys_but_keep_the_rest() {
+        let u = reqwest::Url::parse("https://api.example.com/search?q=fjordlink&key=SECRET123")
+            .unwrap();
+        let r = redact_url(&u);
+        assert!(!r.contains("SECRET123"), "{r}");
+        assert!(r.contains("q=fjordlink"), "{r}");
+    }
+}

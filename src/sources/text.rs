@@ -1,0 +1,234 @@
+//! Turning the HTML that feeds and platforms send into the plain text webcare stores:
+//! tags dropped, scripts and styles removed with their content, entities decoded, block
+//! elements turned into line breaks, and links kept as `label (url)` so staff can follow them.
+
+/// Converts an HTML fragment to plain text. Never fails: broken markup yields its readable parts.
+pub fn html_to_text(html: &str) -> String {
+    if !html.contains('<') && !html.contains('&') {
+        return html.trim().to_string();
+    }
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    let mut link: Option<(String, usize)> = None;
+    while let Some(lt) = rest.find('<') {
+        push_text(&mut out, &rest[..lt]);
+        let after = &rest[lt + 1..];
+        // A '<' that does not start a tag (e.g. "a < b") is text.
+        if !after.starts_with(|c: char| c.is_ascii_alphabetic() || c == '/' || c == '!') {
+            out.push('<');
+            rest = after;
+            continue;
+        }
+        let Some(gt) = find_tag_end(after) else {
+            // Unclosed tag at the end: drop it.
+            rest = "";
+            break;
+        };
+        let tag = &after[..gt];
+        rest = &after[gt + 1..];
+        let (closing, name) = tag_name(tag);
+        match name.as_str() {
+            "script" | "style" | "template" if !closing => {
+                let end = format!("</{name}");
+                match find_ci(rest, &end) {
+                    Some(i) => {
+                        rest = &rest[i..];
+                        if let Some(g) = rest.find('>') {
+                            rest = &rest[g + 1..];
+                        }
+                    }
+                    None => rest = "",
+                }
+            }
+            "!--" => {
+                if !tag.ends_with("--") {
+                    match rest.find("-->") {
+                        Some(i) => rest = &rest[i + 3..],
+                        None => rest = "",
+                    }
+                }
+            }
+            "br" => out.push('\n'),
+            "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "blockquote"
+            | "pre" | "ul" | "ol" | "table" => {
+                if !out.is_empty() && !out.ends_with('\n') {
+                    out.push('\n');
+                }
+            }
+            "a" if !closing => {
+                link = attr(tag, "href").map(|h| {
+                    (
+                        html_escape::decode_html_entities(&h).into_owned(),
+                        out.len(),
+                    )
+                });
+            }
+            "a" if closing => {
+                if let Some((href, start)) = link.take() {
+                    let label = out[start..].trim();
+                    if !href.is_empty() && !href.starts_with('#') && !same_link(label, &href) {
+                        out.push_str(" (");
+                        out.push_str(&href);
+                        out.push(')');
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    push_text(&mut out, rest);
+    tidy(&out)
+}
+
+fn push_text(out: &mut String, text: &str) {
+    if text.contains('&') {
+        out.push_str(&html_escape::decode_html_entities(text));
+    } else {
+        out.push_str(text);
+    }
+}
+
+fn find_tag_end(s: &str) -> Option<usize> {
+    if s.starts_with("!--") {
+        return s.find("-->").map(|i| i + 2);
+    }
+    let mut quote: Option<char> = None;
+    for (i, c) in s.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '>') => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn tag_name(tag: &str) -> (bool, String) {
+    if tag.starts_with("!--") {
+        return (false, "!--".into());
+    }
+    let (closing, t) = match tag.strip_prefix('/') {
+        Some(t) => (true, t),
+        None => (false, tag),
+    };
+    let name: String = t
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '!')
+        .collect::<String>()
+        .to_ascii_lowercase();
+    (closing, name)
+}
+
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let lower = tag.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find(name) {
+        let at = from + i;
+        from = at + name.len();
+        let before_ok = at > 0 && lower.as_bytes()[at - 1].is_ascii_whitespace();
+        let rest = lower[from..].trim_start();
+        if !before_ok || !rest.starts_with('=') {
+            continue;
+        }
+        let offset = tag.len() - rest.len() + 1;
+        let value = tag[offset..].trim_start();
+        return Some(match value.chars().next() {
+            Some(q @ ('"' | '\'')) => value[1..].split(q).next().unwrap_or("").to_string(),
+            _ => value
+                .split(|c: char| c.is_whitespace() || c == '>')
+                .next()
+                .unwrap_or("")
+                .to_string(),
+        });
+    }
+    None
+}
+
+fn find_ci(haystack: &str, needle: &str) -> Option<usize> {
+    let h = haystack.as_bytes();
+    let n = needle.as_bytes();
+    h.windows(n.len()).position(|w| w.eq_ignore_ascii_case(n))
+}
+
+fn same_link(label: &str, href: &str) -> bool {
+    let strip = |s: &str| {
+        s.trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .trim_start_matches("www.")
+            .trim_end_matches('/')
+            .trim_end_matches('…')
+            .to_string()
+    };
+    let (l, h) = (strip(label), strip(href));
+    label.is_empty() || h.starts_with(&l) || label.starts_with('@') || label.starts_with('#')
+}
+
+/// Collapses runs of spaces and blank lines the markup left behind.
+fn tidy(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut blank_lines = 0;
+    for line in s.lines() {
+        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+        if line.is_empty() {
+            blank_lines += 1;
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(if blank_lines > 0 { "\n\n" } else { "\n" });
+        }
+        blank_lines = 0;
+        out.push_str(&line);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_and_styles_vanish_with_their_content() {
+        let t = html_to_text(
+            "<p>Hello</p><script>alert('x')</script><style>p{color:red}</style><p>world</p>",
+        );
+        assert_eq!(t, "Hello\nworld");
+    }
+
+    #[test]
+    fn entities_are_decoded_and_tags_dropped() {
+        assert_eq!(
+            html_to_text("Caf&#233; &amp; <b>bar</b> &lt;b&gt;"),
+            "Café & bar <b>"
+        );
+    }
+
+    #[test]
+    fn links_keep_their_target() {
+        assert_eq!(
+            html_to_text(r#"see <a href="https://example.org/x?a=1&amp;b=2">the forum</a>"#),
+            "see the forum (https://example.org/x?a=1&b=2)"
+        );
+    }
+
+    #[test]
+    fn mastodon_mentions_and_shortened_links_are_not_doubled() {
+        let html = r#"<p><span class="h-card"><a href="https://social.example/@fjordlink" class="u-url mention">@<span>fjordlink</span></a></span> down again? <a href="https://status.fjordlink.nl/incident/42" rel="nofollow"><span class="invisible">https://</span><span class="ellipsis">status.fjordlink.nl/incident/4</span><span class="invisible">2</span></a></p>"#;
+        assert_eq!(
+            html_to_text(html),
+            "@fjordlink down again? https://status.fjordlink.nl/incident/42"
+        );
+    }
+
+    #[test]
+    fn broken_markup_keeps_the_readable_text() {
+        assert_eq!(html_to_text("a < b and <b>bold"), "a < b and bold");
+        assert_eq!(html_to_text("text <unclosed"), "text");
+    }
+
+    #[test]
+    fn line_breaks_become_newlines() {
+        assert_eq!(html_to_text("one<br>two<br/>three"), "one\ntwo\nthree");
+    }
+}

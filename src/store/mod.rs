@@ -1,0 +1,899 @@
+//! The SQLite store: the only place that writes SQL. One database file in WAL mode, schema
+//! migrations applied at open, and the single writer through which a poll's mentions and its
+//! cursor advance commit in one transaction, so a crash between fetch and commit refetches
+//! instead of skipping or duplicating.
+
+mod schema;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::sources::Mention;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("database {path}: {source}")]
+    Sqlite {
+        path: String,
+        source: rusqlite::Error,
+    },
+    /// The database file or its folder could not be created.
+    #[error("cannot create {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    /// A read-only command found no database.
+    #[error("no database at {0}; run `webcare once` or `webcare run` first")]
+    Missing(String),
+    /// The file was written by a newer webcare.
+    #[error(
+        "database {path} has schema version {found}, newer than this webcare knows ({known}); upgrade webcare"
+    )]
+    TooNew {
+        path: String,
+        found: i64,
+        known: usize,
+    },
+    /// A full-text query could not be understood.
+    #[error("invalid full-text query \"{query}\": {message}")]
+    BadQuery { query: String, message: String },
+}
+
+/// A connection to the webcare database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// One poll's worth of work for [`Store::commit_poll`].
+#[derive(Debug)]
+pub struct PollCommit<'a> {
+    /// Source name.
+    pub source: &'a str,
+    /// Source kind.
+    pub kind: &'a str,
+    /// Mentions with the watches each matched; unmatched ones were already dropped.
+    pub mentions: Vec<(Mention, Vec<String>)>,
+    /// New cursor; `None` keeps the stored one.
+    pub cursor: Option<String>,
+    /// When the scheduler will poll next.
+    pub next_poll_at: DateTime<Utc>,
+    /// When the poll started.
+    pub started_at: DateTime<Utc>,
+    /// Items fetched, including those no watch matched.
+    pub fetched: usize,
+    /// True for the first poll of a source: its mentions are history, not news to alert on.
+    pub backfill: bool,
+    /// Daily cap for this source.
+    pub source_cap: Option<u64>,
+    /// Daily caps per watch.
+    pub watch_caps: &'a HashMap<String, u64>,
+    /// Raw payloads are cut to this size.
+    pub raw_max_bytes: usize,
+}
+
+/// What a commit did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PollSummary {
+    /// Database ids of newly stored mentions.
+    pub new_ids: Vec<i64>,
+    /// Mentions the store already had.
+    pub duplicates: usize,
+    /// Mentions dropped because a daily cap was reached.
+    pub capped: usize,
+    /// Warnings about caps that are near or reached, for the log.
+    pub cap_warnings: Vec<String>,
+}
+
+/// A source's stored poll state, for the scheduler and `webcare sources`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SourceState {
+    /// Source name.
+    pub source: String,
+    /// Source kind.
+    pub kind: String,
+    /// Opaque cursor the source gave last.
+    #[serde(skip)]
+    pub cursor: Option<String>,
+    /// Last poll attempt (unix seconds).
+    pub last_poll_at: Option<i64>,
+    /// Last successful poll (unix seconds).
+    pub last_success_at: Option<i64>,
+    /// The last error, until a poll succeeds.
+    pub last_error: Option<String>,
+    /// When the last error happened (unix seconds).
+    pub last_error_at: Option<i64>,
+    /// Failures since the last success.
+    pub consecutive_failures: i64,
+    /// When the next poll is due (unix seconds).
+    pub next_poll_at: Option<i64>,
+    /// Mentions stored from this source, ever.
+    pub items_stored: i64,
+    /// Mentions stored today (UTC).
+    pub stored_today: i64,
+    /// A note when a daily cap is near or reached.
+    pub cap_note: Option<String>,
+}
+
+/// Filters for [`Store::mentions`].
+#[derive(Debug, Default, Clone)]
+pub struct MentionFilter {
+    /// Only mentions that matched this watch.
+    pub watch: Option<String>,
+    /// Only mentions from this source.
+    pub source: Option<String>,
+    /// Only mentions created at or after this time (unix seconds).
+    pub since: Option<i64>,
+    /// Only mentions with this label.
+    pub label: Option<String>,
+    /// Full-text query over title and text.
+    pub query: Option<String>,
+    /// At most this many, newest first.
+    pub limit: usize,
+}
+
+/// A mention as stored, with what the pipeline added to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredMention {
+    /// Database id, used by other commands (`label`, `route`).
+    pub id: i64,
+    /// Source name.
+    pub source: String,
+    /// Source kind.
+    pub kind: String,
+    /// Platform id.
+    pub external_id: String,
+    /// Link to the mention.
+    pub url: Option<String>,
+    /// Author handle.
+    pub author_handle: Option<String>,
+    /// Author display name.
+    pub author_name: Option<String>,
+    /// Author reach.
+    pub author_reach: Option<i64>,
+    /// Language.
+    pub lang: Option<String>,
+    /// Title, if any.
+    pub title: Option<String>,
+    /// Plain text.
+    pub text: String,
+    /// What it replies to.
+    pub in_reply_to: Option<String>,
+    /// Created (RFC 3339).
+    pub created_at: String,
+    /// Fetched (RFC 3339).
+    pub fetched_at: String,
+    /// Watches it matched.
+    pub watches: Vec<String>,
+    /// True when it came in with a source's first poll.
+    pub backfill: bool,
+    /// Classifier label, once classified.
+    pub label: Option<String>,
+    /// Sentiment in [-1, 1], once classified.
+    pub sentiment: Option<f64>,
+    /// Urgency, once classified.
+    pub urgency: Option<String>,
+    /// Spam flag, once classified.
+    pub spam: Option<bool>,
+}
+
+fn rfc3339(ts: i64) -> String {
+    DateTime::<Utc>::from_timestamp(ts, 0)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+fn day_start(now: DateTime<Utc>) -> i64 {
+    now.timestamp() - now.timestamp().rem_euclid(86_400)
+}
+
+impl Store {
+    /// Opens (creating when missing) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens an existing database for the read commands; never creates one.
+    pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing(path.display().to_string()));
+        }
+        Self::open(path)
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        move |source| StoreError::Sqlite {
+            path: self.path.display().to_string(),
+            source,
+        }
+    }
+
+    fn configure(&mut self) -> Result<(), StoreError> {
+        // WAL lets readers (CLI, admin) work while the daemon writes; NORMAL sync is durable
+        // across process crashes, which is what "kill -9 loses nothing" needs.
+        self.conn
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = NORMAL;
+                 PRAGMA foreign_keys = ON;
+                 PRAGMA busy_timeout = 10000;",
+            )
+            .map_err(self.err())
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let path = self.path.display().to_string();
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(self.err())?;
+        if version as usize > schema::MIGRATIONS.len() {
+            return Err(StoreError::TooNew {
+                path,
+                found: version,
+                known: schema::MIGRATIONS.len(),
+            });
+        }
+        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self
+                .conn
+                .transaction()
+                .map_err(|source| StoreError::Sqlite {
+                    path: path.clone(),
+                    source,
+                })?;
+            tx.execute_batch(sql).map_err(|source| StoreError::Sqlite {
+                path: path.clone(),
+                source,
+            })?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(|source| StoreError::Sqlite {
+                    path: path.clone(),
+                    source,
+                })?;
+            tx.commit().map_err(|source| StoreError::Sqlite {
+                path: path.clone(),
+                source,
+            })?;
+            tracing::info!(database = %path, version = i + 1, "applied schema migration");
+        }
+        Ok(())
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(self.err())
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stores a poll's mentions, advances its cursor and records the poll, all in one
+    /// transaction. Mentions the store already has are counted and ignored.
+    pub fn commit_poll(&mut self, p: PollCommit<'_>) -> Result<PollSummary, StoreError> {
+        let path = self.path.display().to_string();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let now = Utc::now();
+        let now_s = now.timestamp();
+        let today = day_start(now);
+        let tx = self.conn.transaction().map_err(e)?;
+        let mut summary = PollSummary::default();
+        {
+            let mut source_count: u64 = if p.source_cap.is_some() {
+                tx.query_row(
+                    "SELECT count(*) FROM mentions WHERE source = ?1 AND fetched_at >= ?2",
+                    params![p.source, today],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(e)? as u64
+            } else {
+                0
+            };
+            let mut watch_counts: HashMap<&str, u64> = HashMap::new();
+            for w in p.watch_caps.keys() {
+                let n: i64 = tx
+                    .query_row(
+                        "SELECT count(*) FROM mention_watches WHERE watch = ?1 AND fetched_at >= ?2",
+                        params![w, today],
+                        |r| r.get(0),
+                    )
+                    .map_err(e)?;
+                watch_counts.insert(w.as_str(), n as u64);
+            }
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO mentions (source, kind, external_id, url, author_handle, author_name,
+                        author_reach, lang, title, text, in_reply_to, engagement, created_at, fetched_at,
+                        watches, backfill, raw)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                     ON CONFLICT (source, external_id) DO NOTHING",
+                )
+                .map_err(e)?;
+            let mut exists = tx
+                .prepare_cached("SELECT 1 FROM mentions WHERE source = ?1 AND external_id = ?2")
+                .map_err(e)?;
+            let mut link = tx
+                .prepare_cached("INSERT OR IGNORE INTO mention_watches (mention_id, watch, fetched_at) VALUES (?1, ?2, ?3)")
+                .map_err(e)?;
+            for (m, mut watches) in p.mentions {
+                if p.source_cap.is_some() || !p.watch_caps.is_empty() {
+                    // Caps count only new mentions, so check for a duplicate first.
+                    if exists.exists(params![p.source, m.external_id]).map_err(e)? {
+                        summary.duplicates += 1;
+                        continue;
+                    }
+                    if p.source_cap.is_some_and(|cap| source_count >= cap) {
+                        summary.capped += 1;
+                        continue;
+                    }
+                    watches.retain(|w| match p.watch_caps.get(w) {
+                        Some(cap) => watch_counts.get(w.as_str()).copied().unwrap_or(0) < *cap,
+                        None => true,
+                    });
+                    if watches.is_empty() {
+                        summary.capped += 1;
+                        continue;
+                    }
+                }
+                let engagement = serde_json::to_string(&m.engagement)
+                    .ok()
+                    .filter(|s| s != "{}");
+                let raw = bounded_raw(&m.raw, p.raw_max_bytes);
+                let changed = insert
+                    .execute(params![
+                        p.source,
+                        p.kind,
+                        m.external_id,
+                        m.url,
+                        m.author_handle,
+                        m.author_name,
+                        m.author_reach,
+                        m.lang,
+                        m.title,
+                        m.text,
+                        m.in_reply_to,
+                        engagement,
+                        m.created_at.timestamp(),
+                        now_s,
+                        watches.join(","),
+                        p.backfill,
+                        raw,
+                    ])
+                    .map_err(e)?;
+                if changed == 0 {
+                    summary.duplicates += 1;
+                    continue;
+                }
+                let id = tx.last_insert_rowid();
+                for w in &watches {
+                    link.execute(params![id, w, now_s]).map_err(e)?;
+                    if let Some(c) = watch_counts.get_mut(w.as_str()) {
+                        *c += 1;
+                    }
+                }
+                source_count += 1;
+                summary.new_ids.push(id);
+            }
+            let mut note = None;
+            if let Some(cap) = p.source_cap {
+                note = cap_note(
+                    &mut summary,
+                    &format!("source {}", p.source),
+                    source_count,
+                    cap,
+                );
+            }
+            for (w, cap) in p.watch_caps {
+                let n = watch_counts.get(w.as_str()).copied().unwrap_or(0);
+                if let Some(n) = cap_note(&mut summary, &format!("watch {w}"), n, *cap) {
+                    note = Some(note.map(|o| format!("{o}; {n}")).unwrap_or(n));
+                }
+            }
+            let stored = summary.new_ids.len() as i64;
+            tx.execute(
+                "INSERT INTO source_state (source, kind, cursor, last_poll_at, last_success_at, last_error,
+                    last_error_at, consecutive_failures, next_poll_at, items_stored, cap_note)
+                 VALUES (?1, ?2, ?3, ?4, ?4, NULL, NULL, 0, ?5, ?6, ?7)
+                 ON CONFLICT (source) DO UPDATE SET kind = excluded.kind,
+                    cursor = coalesce(excluded.cursor, source_state.cursor),
+                    last_poll_at = excluded.last_poll_at, last_success_at = excluded.last_success_at,
+                    last_error = NULL, consecutive_failures = 0, next_poll_at = excluded.next_poll_at,
+                    items_stored = source_state.items_stored + excluded.items_stored,
+                    cap_note = excluded.cap_note",
+                params![p.source, p.kind, p.cursor, now_s, p.next_poll_at.timestamp(), stored, note],
+            )
+            .map_err(e)?;
+            tx.execute(
+                "INSERT INTO poll_log (source, started_at, duration_ms, outcome, fetched, stored, skipped)
+                 VALUES (?1, ?2, ?3, 'ok', ?4, ?5, ?6)",
+                params![
+                    p.source,
+                    p.started_at.timestamp(),
+                    (now - p.started_at).num_milliseconds().max(0),
+                    p.fetched as i64,
+                    stored,
+                    (summary.duplicates + summary.capped) as i64
+                ],
+            )
+            .map_err(e)?;
+        }
+        tx.commit().map_err(e)?;
+        Ok(summary)
+    }
+
+    /// Records a failed poll: the cursor stays where it was.
+    pub fn record_failure(
+        &mut self,
+        source: &str,
+        kind: &str,
+        error: &str,
+        started_at: DateTime<Utc>,
+        next_poll_at: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let now = Utc::now();
+        let path = self.path.display().to_string();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        tx.execute(
+            "INSERT INTO source_state (source, kind, last_poll_at, last_error, last_error_at, consecutive_failures, next_poll_at)
+             VALUES (?1, ?2, ?3, ?4, ?3, 1, ?5)
+             ON CONFLICT (source) DO UPDATE SET kind = excluded.kind, last_poll_at = excluded.last_poll_at,
+                last_error = excluded.last_error, last_error_at = excluded.last_error_at,
+                consecutive_failures = source_state.consecutive_failures + 1, next_poll_at = excluded.next_poll_at",
+            params![source, kind, now.timestamp(), error, next_poll_at.timestamp()],
+        )
+        .map_err(e)?;
+        tx.execute(
+            "INSERT INTO poll_log (source, started_at, duration_ms, outcome, error) VALUES (?1, ?2, ?3, 'error', ?4)",
+            params![source, started_at.timestamp(), (now - started_at).num_milliseconds().max(0), error],
+        )
+        .map_err(e)?;
+        let failures: i64 = tx
+            .query_row(
+                "SELECT consecutive_failures FROM source_state WHERE source = ?1",
+                [source],
+                |r| r.get(0),
+            )
+            .map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok(failures)
+    }
+
+    /// The stored state of one source, if it was ever polled.
+    pub fn source_state(&self, source: &str) -> Result<Option<SourceState>, StoreError> {
+        Ok(self.source_states_where(Some(source))?.into_iter().next())
+    }
+
+    /// The stored state of every source ever polled.
+    pub fn source_states(&self) -> Result<Vec<SourceState>, StoreError> {
+        self.source_states_where(None)
+    }
+
+    fn source_states_where(&self, source: Option<&str>) -> Result<Vec<SourceState>, StoreError> {
+        let today = day_start(Utc::now());
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT s.source, s.kind, s.cursor, s.last_poll_at, s.last_success_at, s.last_error, s.last_error_at,
+                        s.consecutive_failures, s.next_poll_at, s.items_stored, s.cap_note,
+                        (SELECT count(*) FROM mentions m WHERE m.source = s.source AND m.fetched_at >= ?2)
+                 FROM source_state s WHERE ?1 IS NULL OR s.source = ?1 ORDER BY s.source",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map(params![source, today], |r| {
+                Ok(SourceState {
+                    source: r.get(0)?,
+                    kind: r.get(1)?,
+                    cursor: r.get(2)?,
+                    last_poll_at: r.get(3)?,
+                    last_success_at: r.get(4)?,
+                    last_error: r.get(5)?,
+                    last_error_at: r.get(6)?,
+                    consecutive_failures: r.get(7)?,
+                    next_poll_at: r.get(8)?,
+                    items_stored: r.get(9)?,
+                    cap_note: r.get(10)?,
+                    stored_today: r.get(11)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+
+    /// Stored mentions matching `f`, newest first.
+    pub fn mentions(&self, f: &MentionFilter) -> Result<Vec<StoredMention>, StoreError> {
+        let mut sql = String::from(
+            "SELECT m.id, m.source, m.kind, m.external_id, m.url, m.author_handle, m.author_name, m.author_reach,
+                    m.lang, m.title, m.text, m.in_reply_to, m.created_at, m.fetched_at, m.watches, m.backfill,
+                    m.label, m.sentiment, m.urgency, m.spam
+             FROM mentions m WHERE 1 = 1",
+        );
+        let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+        if let Some(w) = &f.watch {
+            args.push(Box::new(w.clone()));
+            sql.push_str(&format!(
+                " AND m.id IN (SELECT mention_id FROM mention_watches WHERE watch = ?{})",
+                args.len()
+            ));
+        }
+        if let Some(s) = &f.source {
+            args.push(Box::new(s.clone()));
+            sql.push_str(&format!(" AND m.source = ?{}", args.len()));
+        }
+        if let Some(t) = f.since {
+            args.push(Box::new(t));
+            sql.push_str(&format!(" AND m.created_at >= ?{}", args.len()));
+        }
+        if let Some(l) = &f.label {
+            args.push(Box::new(l.clone()));
+            sql.push_str(&format!(" AND m.label = ?{}", args.len()));
+        }
+        if let Some(q) = &f.query {
+            args.push(Box::new(fts_query(q)));
+            sql.push_str(&format!(
+                " AND m.id IN (SELECT rowid FROM mentions_fts WHERE mentions_fts MATCH ?{})",
+                args.len()
+            ));
+        }
+        args.push(Box::new(f.limit.max(1) as i64));
+        sql.push_str(&format!(
+            " ORDER BY m.created_at DESC, m.id DESC LIMIT ?{}",
+            args.len()
+        ));
+        let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
+        let rows = stmt
+            .query_map(
+                rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())),
+                |r| {
+                    let watches: String = r.get(14)?;
+                    Ok(StoredMention {
+                        id: r.get(0)?,
+                        source: r.get(1)?,
+                        kind: r.get(2)?,
+                        external_id: r.get(3)?,
+                        url: r.get(4)?,
+                        author_handle: r.get(5)?,
+                        author_name: r.get(6)?,
+                        author_reach: r.get(7)?,
+                        lang: r.get(8)?,
+                        title: r.get(9)?,
+                        text: r.get(10)?,
+                        in_reply_to: r.get(11)?,
+                        created_at: rfc3339(r.get(12)?),
+                        fetched_at: rfc3339(r.get(13)?),
+                        watches: watches
+                            .split(',')
+                            .filter(|w| !w.is_empty())
+                            .map(str::to_string)
+                            .collect(),
+                        backfill: r.get(15)?,
+                        label: r.get(16)?,
+                        sentiment: r.get(17)?,
+                        urgency: r.get(18)?,
+                        spam: r.get(19)?,
+                    })
+                },
+            )
+            .map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|source| match source {
+                rusqlite::Error::SqliteFailure(_, Some(msg))
+                    if f.query.is_some() && msg.contains("fts5") =>
+                {
+                    StoreError::BadQuery {
+                        query: f.query.clone().unwrap_or_default(),
+                        message: msg,
+                    }
+                }
+                other => StoreError::Sqlite {
+                    path: self.path.display().to_string(),
+                    source: other,
+                },
+            })
+    }
+
+    /// Number of stored mentions from `source`.
+    pub fn count_mentions(&self, source: Option<&str>) -> Result<i64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM mentions WHERE ?1 IS NULL OR source = ?1",
+                [source],
+                |r| r.get(0),
+            )
+            .map_err(self.err())
+    }
+
+    /// The raw connection, for the store's own submodules and tests.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Looks up the id of a stored mention by its platform id.
+    pub fn mention_id(&self, source: &str, external_id: &str) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id FROM mentions WHERE source = ?1 AND external_id = ?2",
+                params![source, external_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.err())
+    }
+}
+
+fn cap_note(summary: &mut PollSummary, what: &str, count: u64, cap: u64) -> Option<String> {
+    if count >= cap {
+        let n =
+            format!("{what} reached its daily cap of {cap}; further mentions today are not stored");
+        summary.cap_warnings.push(n.clone());
+        Some(n)
+    } else if count * 10 >= cap * 8 {
+        let n = format!("{what} is at {count} of its daily cap of {cap}");
+        summary.cap_warnings.push(n.clone());
+        Some(n)
+    } else {
+        None
+    }
+}
+
+/// Words are ANDed and matched as written; FTS5 syntax (quotes, AND/OR/NOT, `*`) passes through.
+fn fts_query(q: &str) -> String {
+    let advanced = q.contains('"')
+        || q.contains('*')
+        || q.split_whitespace()
+            .any(|w| matches!(w, "AND" | "OR" | "NOT"));
+    if advanced {
+        return q.to_string();
+    }
+    q.split_whitespace()
+        .map(|w| format!("\"{}\"", w.replace('"', "")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Keeps the raw payload useful but bounded: long strings are shortened, and a payload still
+/// too large is replaced by a note of its size.
+fn bounded_raw(raw: &serde_json::Value, max: usize) -> Option<String> {
+    if raw.is_null() || max == 0 {
+        return None;
+    }
+    let full = raw.to_string();
+    if full.len() <= max {
+        return Some(full);
+    }
+    fn shorten(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(s) if s.len() > 1000 => {
+                let mut cut = 1000;
+                while !s.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                s.truncate(cut);
+                s.push('…');
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(shorten),
+            serde_json::Value::Object(o) => o.values_mut().for_each(shorten),
+            _ => {}
+        }
+    }
+    let mut v = raw.clone();
+    shorten(&mut v);
+    let short = v.to_string();
+    if short.len() <= max {
+        Some(short)
+    } else {
+        Some(serde_json::json!({ "truncated": true, "original_bytes": full.len() }).to_string())
+    }
+}
+
+/// The single writer: one connection shared by every task that writes, used one at a time.
+#[derive(Clone)]
+pub struct Writer {
+    store: Arc<Mutex<Store>>,
+}
+
+impl Writer {
+    /// Wraps an open store.
+    pub fn new(store: Store) -> Writer {
+        Writer {
+            store: Arc::new(Mutex::new(store)),
+        }
+    }
+
+    /// Runs `f` with the writer connection on a blocking thread, so SQLite never blocks the
+    /// async runtime.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .expect("store task panicked")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::Mention;
+
+    fn mention(id: &str) -> Mention {
+        Mention {
+            external_id: id.into(),
+            text: format!("Fjordlink post {id}"),
+            created_at: Utc::now(),
+            ..Default::default()
+        }
+    }
+
+    fn commit(
+        store: &mut Store,
+        ids: &[&str],
+        cursor: &str,
+        caps: &HashMap<String, u64>,
+        cap: Option<u64>,
+    ) -> PollSummary {
+        store
+            .commit_poll(PollCommit {
+                source: "feed",
+                kind: "rss",
+                mentions: ids
+                    .iter()
+                    .map(|i| (mention(i), vec!["Fjordlink".to_string()]))
+                    .collect(),
+                cursor: Some(cursor.into()),
+                next_poll_at: Utc::now(),
+                started_at: Utc::now(),
+                fetched: ids.len(),
+                backfill: false,
+                source_cap: cap,
+                watch_caps: caps,
+                raw_max_bytes: 1000,
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn a_mention_is_stored_once_and_the_cursor_moves_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let none = HashMap::new();
+        assert_eq!(
+            commit(&mut s, &["a", "b"], "c1", &none, None).new_ids.len(),
+            2
+        );
+        let second = commit(&mut s, &["b", "c"], "c2", &none, None);
+        assert_eq!((second.new_ids.len(), second.duplicates), (1, 1));
+        assert_eq!(s.count_mentions(Some("feed")).unwrap(), 3);
+        assert_eq!(
+            s.source_state("feed").unwrap().unwrap().cursor.as_deref(),
+            Some("c2")
+        );
+    }
+
+    #[test]
+    fn failures_keep_the_cursor_and_count_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        commit(&mut s, &["a"], "c1", &HashMap::new(), None);
+        assert_eq!(
+            s.record_failure("feed", "rss", "HTTP 500", Utc::now(), Utc::now())
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            s.record_failure("feed", "rss", "HTTP 500", Utc::now(), Utc::now())
+                .unwrap(),
+            2
+        );
+        let st = s.source_state("feed").unwrap().unwrap();
+        assert_eq!(st.cursor.as_deref(), Some("c1"));
+        assert_eq!(st.last_error.as_deref(), Some("HTTP 500"));
+    }
+
+    #[test]
+    fn daily_caps_stop_storing_and_say_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let caps = HashMap::from([("Fjordlink".to_string(), 3)]);
+        let r = commit(&mut s, &["a", "b", "c", "d", "e"], "c1", &caps, None);
+        assert_eq!((r.new_ids.len(), r.capped), (3, 2));
+        assert!(
+            r.cap_warnings[0].contains("reached its daily cap of 3"),
+            "{:?}",
+            r.cap_warnings
+        );
+        let r = commit(&mut s, &["f"], "c2", &HashMap::new(), Some(4));
+        assert_eq!(r.new_ids.len(), 1);
+        assert!(
+            s.source_state("feed")
+                .unwrap()
+                .unwrap()
+                .cap_note
+                .unwrap()
+                .contains("source feed reached")
+        );
+    }
+
+    #[test]
+    fn full_text_search_ignores_case_and_diacritics() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let mut m = mention("x");
+        m.text = "Geen internet in het Café, Fjordlink!".into();
+        s.commit_poll(PollCommit {
+            source: "feed",
+            kind: "rss",
+            mentions: vec![(m, vec!["Fjordlink".into()])],
+            cursor: None,
+            next_poll_at: Utc::now(),
+            started_at: Utc::now(),
+            fetched: 1,
+            backfill: false,
+            source_cap: None,
+            watch_caps: &HashMap::new(),
+            raw_max_bytes: 100,
+        })
+        .unwrap();
+        let f = MentionFilter {
+            query: Some("cafe internet".into()),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(s.mentions(&f).unwrap().len(), 1);
+        let f = MentionFilter {
+            query: Some("tv".into()),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(s.mentions(&f).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn oversized_raw_payloads_are_bounded() {
+        let big = serde_json::json!({ "text": "x".repeat(50_000), "id": "1" });
+        let r = bounded_raw(&big, 2000).unwrap();
+        assert!(r.len() <= 2000, "{}", r.len());
+        assert!(r.contains("\"id\":\"1\""));
+    }
+}

@@ -1,0 +1,91 @@
+//! Versioned schema. Each entry is applied once, in order, inside a transaction, and
+//! `PRAGMA user_version` records how far a database file has come. Never edit a released
+//! migration: add a new one.
+
+/// Migrations in order; `user_version` N means the first N have been applied.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: mentions, their watches, full-text index, per-source state and the poll log.
+    r#"
+    CREATE TABLE mentions (
+        id            INTEGER PRIMARY KEY,
+        source        TEXT    NOT NULL,
+        kind          TEXT    NOT NULL,
+        external_id   TEXT    NOT NULL,
+        url           TEXT,
+        author_handle TEXT,
+        author_name   TEXT,
+        author_reach  INTEGER,
+        lang          TEXT,
+        title         TEXT,
+        text          TEXT    NOT NULL,
+        in_reply_to   TEXT,
+        engagement    TEXT,
+        created_at    INTEGER NOT NULL,
+        fetched_at    INTEGER NOT NULL,
+        watches       TEXT    NOT NULL,
+        backfill      INTEGER NOT NULL DEFAULT 0,
+        raw           TEXT,
+        label         TEXT,
+        sentiment     REAL,
+        urgency       TEXT,
+        spam          INTEGER,
+        reasons       TEXT,
+        classified_at INTEGER,
+        UNIQUE (source, external_id)
+    );
+    CREATE INDEX mentions_created ON mentions (created_at);
+    CREATE INDEX mentions_source_fetched ON mentions (source, fetched_at);
+    CREATE INDEX mentions_label ON mentions (label, created_at);
+    CREATE INDEX mentions_author ON mentions (author_handle);
+
+    CREATE TABLE mention_watches (
+        mention_id INTEGER NOT NULL REFERENCES mentions (id) ON DELETE CASCADE,
+        watch      TEXT    NOT NULL,
+        fetched_at INTEGER NOT NULL,
+        PRIMARY KEY (watch, mention_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX mention_watches_day ON mention_watches (watch, fetched_at);
+
+    CREATE VIRTUAL TABLE mentions_fts USING fts5 (
+        title, text, content = 'mentions', content_rowid = 'id',
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER mentions_fts_insert AFTER INSERT ON mentions BEGIN
+        INSERT INTO mentions_fts (rowid, title, text) VALUES (new.id, new.title, new.text);
+    END;
+    CREATE TRIGGER mentions_fts_delete AFTER DELETE ON mentions BEGIN
+        INSERT INTO mentions_fts (mentions_fts, rowid, title, text) VALUES ('delete', old.id, old.title, old.text);
+    END;
+    CREATE TRIGGER mentions_fts_update AFTER UPDATE OF title, text ON mentions BEGIN
+        INSERT INTO mentions_fts (mentions_fts, rowid, title, text) VALUES ('delete', old.id, old.title, old.text);
+        INSERT INTO mentions_fts (rowid, title, text) VALUES (new.id, new.title, new.text);
+    END;
+
+    CREATE TABLE source_state (
+        source               TEXT PRIMARY KEY,
+        kind                 TEXT    NOT NULL,
+        cursor               TEXT,
+        last_poll_at         INTEGER,
+        last_success_at      INTEGER,
+        last_error           TEXT,
+        last_error_at        INTEGER,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        next_poll_at         INTEGER,
+        items_stored         INTEGER NOT NULL DEFAULT 0,
+        cap_note             TEXT
+    );
+
+    CREATE TABLE poll_log (
+        id          INTEGER PRIMARY KEY,
+        source      TEXT    NOT NULL,
+        started_at  INTEGER NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        outcome     TEXT    NOT NULL,
+        fetched     INTEGER NOT NULL DEFAULT 0,
+        stored      INTEGER NOT NULL DEFAULT 0,
+        skipped     INTEGER NOT NULL DEFAULT 0,
+        error       TEXT
+    );
+    CREATE INDEX poll_log_source ON poll_log (source, started_at);
+    "#,
+];
