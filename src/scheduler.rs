@@ -218,7 +218,7 @@ pub async fn poll_once(
             }
         }
         Err(e) => {
-            let message = format!("{}: {e}", cfg.name);
+            let message = e.to_string();
             let failures = state.as_ref().map(|s| s.consecutive_failures).unwrap_or(0) as u32 + 1;
             let delay = jittered(
                 backoff(cfg.interval, failures, e.retry_after(), cfg.max_backoff),
