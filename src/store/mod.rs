@@ -343,6 +343,9 @@ impl Store {
             let mut exists = tx
                 .prepare_cached("SELECT 1 FROM mentions WHERE source = ?1 AND external_id = ?2")
                 .map_err(e)?;
+            let mut index = tx
+                .prepare_cached("INSERT INTO mentions_fts (rowid, title, text) VALUES (?1, ?2, ?3)")
+                .map_err(e)?;
             let mut link = tx
                 .prepare_cached("INSERT OR IGNORE INTO mention_watches (mention_id, watch, fetched_at) VALUES (?1, ?2, ?3)")
                 .map_err(e)?;
@@ -380,8 +383,8 @@ impl Store {
                         m.author_name,
                         m.author_reach,
                         m.lang,
-                        m.title,
-                        m.text,
+                        &m.title,
+                        &m.text,
                         m.in_reply_to,
                         engagement,
                         m.created_at.timestamp(),
@@ -396,6 +399,7 @@ impl Store {
                     continue;
                 }
                 let id = tx.last_insert_rowid();
+                index.execute(params![id, m.title, m.text]).map_err(e)?;
                 for w in &watches {
                     link.execute(params![id, w, now_s]).map_err(e)?;
                     if let Some(c) = watch_counts.get_mut(w.as_str()) {
