@@ -46,21 +46,33 @@ fn watches() -> Vec<WatchConfig> {
         ("Fiber", "\"fjordlink fiber\" OR glasvezel"),
         ("Opsigelse", "opsige* OR opzeggen OR cancel"),
         ("Outage", "(storing OR nedbrud OR outage) AND fjordlink"),
-        ("Support", "klantenservice OR kundeservice OR \"customer service\""),
+        (
+            "Support",
+            "klantenservice OR kundeservice OR \"customer service\"",
+        ),
         ("Competitors", "kpn OR ziggo OR telia OR yousee"),
         ("Praise", "fjordlink AND (thanks OR bedankt OR tak)"),
         ("Spam", "win AND free"),
         ("Cafe", "café OR koffie"),
     ];
     q.iter()
-        .map(|(n, q)| WatchConfig { name: n.to_string(), query: q.to_string(), languages: vec![], daily_cap: None })
+        .map(|(n, q)| WatchConfig {
+            name: n.to_string(),
+            query: q.to_string(),
+            languages: vec![],
+            daily_cap: None,
+        })
         .collect()
 }
 
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
 }
@@ -107,10 +119,33 @@ fn main() {
     let total = t0.elapsed();
 
     let rate = |n: usize, d: std::time::Duration| n as f64 / d.as_secs_f64();
-    println!("ingest benchmark: {ENTRIES} Atom entries ({:.1} MiB), 10 watches, one SQLite transaction", body.len() as f64 / 1048576.0);
-    println!("  parse (feed-rs + HTML to text) {:>9.0} mentions/s  ({:.0} ms)", rate(ENTRIES, parsed), parsed.as_secs_f64() * 1e3);
-    println!("  match against 10 watches       {:>9.0} mentions/s  ({:.0} ms, {kept} kept)", rate(ENTRIES, matching), matching.as_secs_f64() * 1e3);
-    println!("  commit to SQLite (FTS5 incl.)  {:>9.0} mentions/s  ({:.0} ms, {} stored)", rate(kept, commit), commit.as_secs_f64() * 1e3, summary.new_ids.len());
-    println!("  overall                        {:>9.0} mentions/s  ({:.0} ms)", rate(ENTRIES, total), total.as_secs_f64() * 1e3);
-    println!("  peak RSS                       {:>9.1} MiB", peak_rss_mib());
+    println!(
+        "ingest benchmark: {ENTRIES} Atom entries ({:.1} MiB), 10 watches, one SQLite transaction",
+        body.len() as f64 / 1048576.0
+    );
+    println!(
+        "  parse (feed-rs + HTML to text) {:>9.0} mentions/s  ({:.0} ms)",
+        rate(ENTRIES, parsed),
+        parsed.as_secs_f64() * 1e3
+    );
+    println!(
+        "  match against 10 watches       {:>9.0} mentions/s  ({:.0} ms, {kept} kept)",
+        rate(ENTRIES, matching),
+        matching.as_secs_f64() * 1e3
+    );
+    println!(
+        "  commit to SQLite (FTS5 incl.)  {:>9.0} mentions/s  ({:.0} ms, {} stored)",
+        rate(kept, commit),
+        commit.as_secs_f64() * 1e3,
+        summary.new_ids.len()
+    );
+    println!(
+        "  overall                        {:>9.0} mentions/s  ({:.0} ms)",
+        rate(ENTRIES, total),
+        total.as_secs_f64() * 1e3
+    );
+    println!(
+        "  peak RSS                       {:>9.1} MiB",
+        peak_rss_mib()
+    );
 }

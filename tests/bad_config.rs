@@ -18,7 +18,10 @@ fn check(config: &str) -> (Option<i32>, String) {
         .current_dir(dir.path())
         .output()
         .unwrap();
-    assert!(!dir.path().join("webcare.db").exists(), "nothing may start with a bad config");
+    assert!(
+        !dir.path().join("webcare.db").exists(),
+        "nothing may start with a bad config"
+    );
     (out.status.code(), text(&out))
 }
 
@@ -32,7 +35,10 @@ fn a_duration_without_unit_names_the_key_and_the_fix() {
          [[sources]]\nname = \"c\"\nkind = \"rss\"\nurl = \"https://c.example/feed\"\ninterval = \"5\"\n"
     ));
     assert_eq!(code, Some(78), "{out}");
-    assert!(out.contains(r#"sources[2].interval: "5" is not a duration; use e.g. "5m""#), "{out}");
+    assert!(
+        out.contains(r#"sources[2].interval: "5" is not a duration; use e.g. "5m""#),
+        "{out}"
+    );
 }
 
 #[test]
@@ -47,9 +53,18 @@ fn every_problem_is_reported_at_once() {
     assert_eq!(code, Some(78), "{out}");
     assert!(out.contains("colour: unknown key"), "{out}");
     assert!(out.contains("watches[0].query: column"), "{out}");
-    assert!(out.contains("sources[0].kind: unknown source kind \"myspace\"; known kinds: rss"), "{out}");
-    assert!(out.contains("sources[1].frequency: unknown field `frequency`"), "{out}");
-    assert!(out.contains("sources[2].url: scheme \"ftp\" is not supported"), "{out}");
+    assert!(
+        out.contains("sources[0].kind: unknown source kind \"myspace\"; known kinds: rss"),
+        "{out}"
+    );
+    assert!(
+        out.contains("sources[1].frequency: unknown field `frequency`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("sources[2].url: scheme \"ftp\" is not supported"),
+        "{out}"
+    );
     assert!(out.contains("5 problems"), "{out}");
 }
 
@@ -60,7 +75,11 @@ fn a_missing_file_or_config_flag_is_a_config_error() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(78));
-    assert!(text(&out).contains("config file /nonexistent/webcare.toml does not exist"), "{}", text(&out));
+    assert!(
+        text(&out).contains("config file /nonexistent/webcare.toml does not exist"),
+        "{}",
+        text(&out)
+    );
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_webcare"))
         .arg("check-config")
@@ -68,7 +87,11 @@ fn a_missing_file_or_config_flag_is_a_config_error() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(78));
-    assert!(text(&out).contains("pass --config FILE or set WEBCARE_CONFIG"), "{}", text(&out));
+    assert!(
+        text(&out).contains("pass --config FILE or set WEBCARE_CONFIG"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -78,9 +101,18 @@ fn duplicate_names_and_dangling_watch_references_are_refused() {
          [[sources]]\nname = \"a\"\nkind = \"rss\"\nurl = \"https://b.example/feed\"\njitter = 3.0\n"
     ));
     assert_eq!(code, Some(78), "{out}");
-    assert!(out.contains("sources[0].watch: no watch is named \"Nope\""), "{out}");
-    assert!(out.contains("sources[1].name: source \"a\" is defined twice"), "{out}");
-    assert!(out.contains("sources[1].jitter: 3 is out of range"), "{out}");
+    assert!(
+        out.contains("sources[0].watch: no watch is named \"Nope\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("sources[1].name: source \"a\" is defined twice"),
+        "{out}"
+    );
+    assert!(
+        out.contains("sources[1].jitter: 3 is out of range"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -96,26 +128,60 @@ fn an_unreadable_secret_is_named_without_its_value() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("webcare.toml");
     let mut f = std::fs::File::create(&path).unwrap();
-    write!(f, "{WATCH}[[sources]]\nname = \"a\"\nkind = \"rss\"\nurl = \"https://a.example/feed\"\n").unwrap();
+    write!(
+        f,
+        "{WATCH}[[sources]]\nname = \"a\"\nkind = \"rss\"\nurl = \"https://a.example/feed\"\n"
+    )
+    .unwrap();
     drop(f);
     // The rss source has no secrets, so exercise the shared resolver through the library.
     let mut errors = webcare::config::ConfigErrors::default();
-    let got = webcare::config::resolve_secret("sources[0]", "token", Some("FJORD_TOKEN_MISSING"), None, true, &mut errors);
+    let got = webcare::config::resolve_secret(
+        "sources[0]",
+        "token",
+        Some("FJORD_TOKEN_MISSING"),
+        None,
+        true,
+        &mut errors,
+    );
     assert!(got.is_none());
     assert_eq!(errors.problems[0].0, "sources[0].token_env");
-    assert!(errors.problems[0].1.contains("FJORD_TOKEN_MISSING is not set"));
+    assert!(
+        errors.problems[0]
+            .1
+            .contains("FJORD_TOKEN_MISSING is not set")
+    );
 
     let mut errors = webcare::config::ConfigErrors::default();
-    let got = webcare::config::resolve_secret("mail", "password", None, Some("smtp-password"), true, &mut errors);
+    let got = webcare::config::resolve_secret(
+        "mail",
+        "password",
+        None,
+        Some("smtp-password"),
+        true,
+        &mut errors,
+    );
     assert!(got.is_none());
-    assert!(errors.problems[0].1.contains("cannot read smtp-password"), "{:?}", errors.problems);
+    assert!(
+        errors.problems[0].1.contains("cannot read smtp-password"),
+        "{:?}",
+        errors.problems
+    );
 
     // A relative secret file is looked up in systemd's credentials folder.
     std::fs::write(dir.path().join("smtp-password"), "hunter2\n").unwrap();
     // SAFETY: this test is the only one touching CREDENTIALS_DIRECTORY.
     unsafe { std::env::set_var("CREDENTIALS_DIRECTORY", dir.path()) };
     let mut errors = webcare::config::ConfigErrors::default();
-    let got = webcare::config::resolve_secret("mail", "password", None, Some("smtp-password"), true, &mut errors).unwrap();
+    let got = webcare::config::resolve_secret(
+        "mail",
+        "password",
+        None,
+        Some("smtp-password"),
+        true,
+        &mut errors,
+    )
+    .unwrap();
     assert_eq!(got.expose(), "hunter2");
     assert!(!format!("{got:?}").contains("hunter2"));
 }
@@ -148,5 +214,9 @@ fn environment_overrides_apply_and_check_config_summarises() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(78));
-    assert!(text(&out).contains("http.timeout: \"soon\" is not a duration"), "{}", text(&out));
+    assert!(
+        text(&out).contains("http.timeout: \"soon\" is not a duration"),
+        "{}",
+        text(&out)
+    );
 }

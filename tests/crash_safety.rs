@@ -13,7 +13,10 @@ fn sigkill_during_polling_loses_nothing_and_duplicates_nothing() {
     let feeds = ["a", "b", "c"];
     let mut sizes = [1500usize, 1000, 500];
     for (f, n) in feeds.iter().zip(sizes) {
-        server.set(&format!("{f}.xml"), Reply::Feed(atom(&fjordlink_entries(f, n))));
+        server.set(
+            &format!("{f}.xml"),
+            Reply::Feed(atom(&fjordlink_entries(f, n))),
+        );
     }
     let sources: String = feeds
         .iter()
@@ -28,7 +31,12 @@ fn sigkill_during_polling_loses_nothing_and_duplicates_nothing() {
 
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     for round in 0..12 {
-        let mut child = setup.webcare().arg("run").env("RUST_LOG", "warn").spawn().unwrap();
+        let mut child = setup
+            .webcare()
+            .arg("run")
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .unwrap();
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
@@ -38,20 +46,41 @@ fn sigkill_during_polling_loses_nothing_and_duplicates_nothing() {
         // The feeds grow while the daemon is down or mid-poll.
         for (i, f) in feeds.iter().enumerate() {
             sizes[i] += 37 + round;
-            server.set(&format!("{f}.xml"), Reply::Feed(atom(&fjordlink_entries(f, sizes[i]))));
+            server.set(
+                &format!("{f}.xml"),
+                Reply::Feed(atom(&fjordlink_entries(f, sizes[i]))),
+            );
         }
     }
     let out = setup.run(&["once"]);
     assert!(out.status.success(), "{}", common::text(&out));
 
     for (f, n) in feeds.iter().zip(sizes) {
-        assert_eq!(setup.count(Some(f)), n as i64, "source {f}: every entry stored exactly once");
+        assert_eq!(
+            setup.count(Some(f)),
+            n as i64,
+            "source {f}: every entry stored exactly once"
+        );
     }
     let conn = rusqlite::Connection::open(setup.db()).unwrap();
-    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(check, "ok");
-    let fts: i64 = conn.query_row("SELECT count(*) FROM mentions_fts WHERE mentions_fts MATCH 'utrecht'", [], |r| r.get(0)).unwrap();
-    assert_eq!(fts, sizes.iter().sum::<usize>() as i64, "the full-text index matches the table");
-    let linked: i64 = conn.query_row("SELECT count(*) FROM mention_watches", [], |r| r.get(0)).unwrap();
+    let fts: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM mentions_fts WHERE mentions_fts MATCH 'utrecht'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        fts,
+        sizes.iter().sum::<usize>() as i64,
+        "the full-text index matches the table"
+    );
+    let linked: i64 = conn
+        .query_row("SELECT count(*) FROM mention_watches", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(linked, sizes.iter().sum::<usize>() as i64);
 }
