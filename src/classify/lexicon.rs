@@ -193,7 +193,9 @@ pub(crate) enum RawEffect {
 #[derive(Default, Clone)]
 pub(crate) struct Table {
     /// Pattern ids by first word id, longest first.
-    pub by_first: FxMap<u32, Box<[u32]>>,
+    /// Indexed by word id: a range into `ids` (a plain array beats a hash lookup per word).
+    pub by_first: Vec<(u32, u32)>,
+    pub ids: Vec<u32>,
     /// Patterns that start with `<num>`, longest first.
     pub num_first: Box<[u32]>,
 }
@@ -209,6 +211,9 @@ pub(crate) struct Lexicon {
     /// `word*` entries keyed by their first four bytes, `*word` entries by their last four.
     pub prefixes: AffixIndex,
     pub suffixes: AffixIndex,
+    /// Bit filter over the four-byte keys of `prefixes` and `suffixes`: most words are in
+    /// neither, and a bit test is cheaper than two hash lookups.
+    pub affix_filter: Box<[u64; 64]>,
     pub patterns: Vec<Pattern>,
     pub tables: [Table; TABLES],
     pub cue_names: Vec<String>,
@@ -374,6 +379,10 @@ pub(crate) fn parse_dir(dir: &Path) -> Result<Vec<RawEntry>, ClassifyError> {
     Ok(out)
 }
 
+fn filter_bit(k4: u32) -> usize {
+    (k4.wrapping_mul(0x9E37_79B1) >> 20) as usize
+}
+
 fn key4(k: &[u8]) -> u32 {
     u32::from_le_bytes([k[0], k[1], k[2], k[3]])
 }
@@ -386,6 +395,7 @@ impl Lexicon {
             number_bits: Vec::new(),
             prefixes: FxMap::default(),
             suffixes: FxMap::default(),
+            affix_filter: Box::new([0; 64]),
             patterns: Vec::new(),
             tables: Default::default(),
             cue_names: Vec::new(),
@@ -487,15 +497,18 @@ impl Lexicon {
                     )
                 })
             };
-            let mut map = FxMap::default();
+            let mut ranges = vec![(0u32, 0u32); lex.word_bits.len()];
+            let mut ids = Vec::new();
             for (w, mut v) in std::mem::take(&mut by_first[t]) {
                 longest_first(&mut v);
-                map.insert(w, v.into_boxed_slice());
+                ranges[w as usize] = (ids.len() as u32, (ids.len() + v.len()) as u32);
+                ids.extend(v);
             }
             let mut nf = std::mem::take(&mut num_first[t]);
             longest_first(&mut nf);
             lex.tables[t] = Table {
-                by_first: map,
+                by_first: ranges,
+                ids,
                 num_first: nf.into(),
             };
         }
@@ -565,6 +578,8 @@ impl Lexicon {
                     } else {
                         (&mut self.suffixes, key4(&key[key.len() - 4..]))
                     };
+                    let bit = filter_bit(k4);
+                    self.affix_filter[bit / 64] |= 1 << (bit % 64);
                     let list = index.entry(k4).or_default();
                     if !list.iter().any(|(_, i)| *i == id) {
                         list.push((key.into(), id));
@@ -608,7 +623,15 @@ impl Lexicon {
         if key.len() < 5 {
             return NONE;
         }
-        if let Some(list) = self.prefixes.get(&key4(key)) {
+        let (head, tail) = (key4(key), key4(&key[key.len() - 4..]));
+        let has = |k: u32| {
+            let bit = filter_bit(k);
+            self.affix_filter[bit / 64] >> (bit % 64) & 1 != 0
+        };
+        if !has(head) && !has(tail) {
+            return NONE;
+        }
+        if let Some(list) = self.prefixes.get(&head) {
             let mut best: (usize, u32) = (0, NONE);
             for (p, id) in list {
                 if key.starts_with(p) && p.len() > best.0 {
@@ -619,7 +642,7 @@ impl Lexicon {
                 return best.1;
             }
         }
-        if let Some(list) = self.suffixes.get(&key4(&key[key.len() - 4..])) {
+        if let Some(list) = self.suffixes.get(&tail) {
             let mut best: (usize, u32) = (0, NONE);
             for (s, id) in list {
                 if key.ends_with(s) && s.len() > best.0 {

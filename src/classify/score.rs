@@ -297,7 +297,8 @@ fn find_match(
     let tok = toks[i];
     let tab = &lex.tables[table];
     let by_word = if tok.word != NONE && lex.word_bits[tok.word as usize] >> table & 1 != 0 {
-        tab.by_first.get(&tok.word).map(|b| &b[..])
+        let (s, e) = tab.by_first[tok.word as usize];
+        Some(&tab.ids[s as usize..e as usize])
     } else {
         None
     };

@@ -486,7 +486,7 @@ fn eval_reports_per_language_and_polarity_files() {
 #[test]
 fn eval_sets_stay_above_their_macro_f1_floor() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/eval");
-    for (lang, floor) in [("en", 0.0), ("nl", 0.0), ("da", 0.0)] {
+    for (lang, floor) in [("en", 0.80), ("nl", 0.83), ("da", 0.80)] {
         let s = run_eval(classifier(), &root.join(format!("{lang}.tsv")), Vec::new()).unwrap();
         let l = s.lang(lang).unwrap();
         assert!(l.n >= 400, "{lang}: only {} posts", l.n);
