@@ -195,7 +195,9 @@ pub(crate) fn score(
                     let w = weight * boost * emph.min(1.5);
                     let name = lex.cue_names[cue as usize].as_str();
                     match kind {
-                        CueKind::Complaint if negated => {
+                        // "geen vertraging" cancels the delay, but "not had hot water for two
+                        // weeks" makes the duration worse, not better.
+                        CueKind::Complaint if negated && matches!(name, "failure" | "delay") => {
                             reasons.push(
                                 text,
                                 "negation",

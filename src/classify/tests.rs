@@ -67,6 +67,18 @@ fn negated_complaint_is_not_a_complaint() {
 }
 
 #[test]
+fn negation_does_not_cancel_a_duration() {
+    assert_eq!(
+        label("Vi har ikke haft varmt vand i to uger"),
+        Label::Complaint
+    );
+    assert_eq!(
+        label("We haven't had a reply for 3 weeks"),
+        Label::Complaint
+    );
+}
+
+#[test]
 fn duration_and_unanswered_cues_give_reasons_with_spans() {
     let text = "@KPN al drie dagen geen internet en geen reactie";
     let c = classify(text);
