@@ -55,6 +55,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Take a consistent copy of the database while the daemon runs (SQLite's online backup).
+    /// To restore, stop the daemon and put the copy in place of the database file.
+    Backup {
+        /// Where to write the copy; an existing file is not overwritten.
+        file: PathBuf,
+    },
     /// Classify texts from stdin (one per line, or JSON lines with "text" and optional "lang")
     /// and print one JSON verdict per line. Needs no config.
     Classify {

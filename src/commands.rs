@@ -67,6 +67,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Once => runtime().and_then(|rt| rt.block_on(once(config))),
         Command::Mentions(args) => mentions(&config, &args),
         Command::Sources { json } => sources(&config, json),
+        Command::Backup { file } => backup(&config, &file),
     };
     finish(result)
 }
@@ -133,6 +134,28 @@ fn label_command(
         previous.as_deref().unwrap_or("unclassified")
     )?;
     Ok(0)
+}
+
+fn backup(config: &Config, dest: &Path) -> anyhow::Result<i32> {
+    if dest.exists() {
+        anyhow::bail!("{} already exists; choose a new file name", dest.display());
+    }
+    let store = Store::open_existing(&config.store.path)?;
+    store.backup_to(dest)?;
+    let mentions = Store::open_existing(dest)?.count_mentions(None)?;
+    println!(
+        "backed up {} to {} ({mentions} mentions, integrity ok)",
+        config.store.path.display(),
+        dest.display()
+    );
+    Ok(0)
+}
+
+/// Tells systemd (when started with Type=notify) what the daemon is doing; a no-op otherwise.
+fn notify_systemd(states: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::debug!(error = %e, "cannot notify systemd");
+    }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -235,7 +258,30 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
         }
         trigger.stop();
     });
+    let status = format!(
+        "polling {} sources for {} watches",
+        handles.len(),
+        config.watches.len()
+    );
+    notify_systemd(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status(&status),
+    ]);
+    // With WatchdogSec= set, systemd restarts a daemon whose runtime stops ticking.
+    let watchdog = sd_notify::watchdog_enabled().map(|interval| {
+        let every = interval / 2;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                notify_systemd(&[sd_notify::NotifyState::Watchdog]);
+            }
+        })
+    });
     scheduler::run(handles, pipeline, shutdown, None).await;
+    notify_systemd(&[sd_notify::NotifyState::Stopping]);
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     signals.abort();
     tracing::info!("webcare stopped");
     Ok(0)

@@ -43,6 +43,9 @@ pub enum StoreError {
         found: i64,
         known: usize,
     },
+    /// An integrity check failed.
+    #[error("integrity check of {path} failed: {check}")]
+    Corrupt { path: String, check: String },
     /// No mention has this id.
     #[error("no mention with id {0}; `webcare mentions` shows ids")]
     NoSuchMention(i64),
@@ -742,6 +745,33 @@ impl Store {
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .map_err(self.err())?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+
+    /// Copies the database to `dest` with SQLite's online backup, which sees one consistent
+    /// state even while the daemon writes, then checks the copy's integrity.
+    pub fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {
+        let err = |source| StoreError::Sqlite {
+            path: dest.display().to_string(),
+            source,
+        };
+        self.conn
+            .backup(
+                rusqlite::MAIN_DB,
+                dest,
+                None::<fn(rusqlite::backup::Progress)>,
+            )
+            .map_err(err)?;
+        let copy = Connection::open(dest).map_err(err)?;
+        let check: String = copy
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(err)?;
+        if check != "ok" {
+            return Err(StoreError::Corrupt {
+                path: dest.display().to_string(),
+                check,
+            });
+        }
+        Ok(())
     }
 
     /// Looks up the id of a stored mention by its platform id.
