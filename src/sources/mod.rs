@@ -6,6 +6,7 @@
 
 pub mod hackernews;
 pub mod http;
+pub mod mastodon;
 pub mod rss;
 pub mod text;
 
@@ -132,7 +133,7 @@ pub trait Source: Send + Sync {
 }
 
 /// The source kinds this build knows, for config validation and `--help`.
-pub const KINDS: &[&str] = &["rss", "hackernews"];
+pub const KINDS: &[&str] = &["rss", "hackernews", "mastodon"];
 
 /// Checks the kind-specific keys of a source config, recording every problem in `errors`.
 /// `path` is the config path of the source, e.g. `sources[2]`.
@@ -140,6 +141,7 @@ pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
     match source.kind.as_str() {
         "rss" => rss::RssSource::validate(source, path, errors),
         "hackernews" => hackernews::HackerNewsSource::validate(source, path, errors),
+        "mastodon" => mastodon::MastodonSource::validate(source, path, errors),
         other => errors.push(
             format!("{path}.kind"),
             format!(
@@ -155,6 +157,10 @@ pub fn build(source: &SourceConfig, client: &http::Client) -> anyhow::Result<Box
     match source.kind.as_str() {
         "rss" => Ok(Box::new(rss::RssSource::new(source, client.clone())?)),
         "hackernews" => Ok(Box::new(hackernews::HackerNewsSource::new(
+            source,
+            client.clone(),
+        )?)),
+        "mastodon" => Ok(Box::new(mastodon::MastodonSource::new(
             source,
             client.clone(),
         )?)),
