@@ -4,6 +4,7 @@
 //! [`build`]. The scheduler calls [`Source::poll`] with the cursor it stored last time and gets back
 //! normalised [`Mention`]s plus the cursor to store with them, in the same transaction.
 
+pub mod bluesky;
 pub mod hackernews;
 pub mod http;
 pub mod mastodon;
@@ -133,7 +134,7 @@ pub trait Source: Send + Sync {
 }
 
 /// The source kinds this build knows, for config validation and `--help`.
-pub const KINDS: &[&str] = &["rss", "hackernews", "mastodon"];
+pub const KINDS: &[&str] = &["rss", "hackernews", "mastodon", "bluesky"];
 
 /// Checks the kind-specific keys of a source config, recording every problem in `errors`.
 /// `path` is the config path of the source, e.g. `sources[2]`.
@@ -142,6 +143,7 @@ pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
         "rss" => rss::RssSource::validate(source, path, errors),
         "hackernews" => hackernews::HackerNewsSource::validate(source, path, errors),
         "mastodon" => mastodon::MastodonSource::validate(source, path, errors),
+        "bluesky" => bluesky::BlueskySource::validate(source, path, errors),
         other => errors.push(
             format!("{path}.kind"),
             format!(
@@ -161,6 +163,10 @@ pub fn build(source: &SourceConfig, client: &http::Client) -> anyhow::Result<Box
             client.clone(),
         )?)),
         "mastodon" => Ok(Box::new(mastodon::MastodonSource::new(
+            source,
+            client.clone(),
+        )?)),
+        "bluesky" => Ok(Box::new(bluesky::BlueskySource::new(
             source,
             client.clone(),
         )?)),
