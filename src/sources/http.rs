@@ -69,6 +69,29 @@ impl Client {
         timeout: Duration,
         max_body: usize,
     ) -> Result<Fetched, SourceError> {
+        let fetched = self.fetch(req, timeout, max_body).await?;
+        let retry_after = fetched
+            .header(RETRY_AFTER.as_str())
+            .and_then(|v| parse_retry_after(v, Utc::now()));
+        match fetched.status {
+            429 => Err(SourceError::RateLimited { retry_after }),
+            s if s >= 500 => Err(SourceError::Status {
+                status: s,
+                url: fetched.url,
+                retry_after,
+            }),
+            _ => Ok(fetched),
+        }
+    }
+
+    /// Like [`Client::send`], but returns every status, 429 and 5xx included, for platforms
+    /// whose rate-limit reset lives in their own headers rather than in `Retry-After`.
+    pub async fn fetch(
+        &self,
+        req: reqwest::RequestBuilder,
+        timeout: Duration,
+        max_body: usize,
+    ) -> Result<Fetched, SourceError> {
         let req = req.build().map_err(|e| SourceError::Network {
             url: String::new(),
             message: e.to_string(),
@@ -109,26 +132,12 @@ impl Client {
                 url: url.clone(),
             })
         };
-        let fetched = match tokio::time::timeout(timeout, work).await {
-            Ok(r) => r?,
-            Err(_) => {
-                return Err(SourceError::Timeout {
-                    url,
-                    after: timeout,
-                });
-            }
-        };
-        let retry_after = fetched
-            .header(RETRY_AFTER.as_str())
-            .and_then(|v| parse_retry_after(v, Utc::now()));
-        match fetched.status {
-            429 => Err(SourceError::RateLimited { retry_after }),
-            s if s >= 500 => Err(SourceError::Status {
-                status: s,
-                url: fetched.url,
-                retry_after,
+        match tokio::time::timeout(timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(SourceError::Timeout {
+                url,
+                after: timeout,
             }),
-            _ => Ok(fetched),
         }
     }
 }

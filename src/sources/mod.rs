@@ -7,6 +7,7 @@
 pub mod http;
 pub mod rss;
 pub mod text;
+pub mod x;
 
 use std::time::Duration;
 
@@ -131,13 +132,14 @@ pub trait Source: Send + Sync {
 }
 
 /// The source kinds this build knows, for config validation and `--help`.
-pub const KINDS: &[&str] = &["rss"];
+pub const KINDS: &[&str] = &["rss", "x"];
 
 /// Checks the kind-specific keys of a source config, recording every problem in `errors`.
 /// `path` is the config path of the source, e.g. `sources[2]`.
 pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
     match source.kind.as_str() {
         "rss" => rss::RssSource::validate(source, path, errors),
+        "x" => x::XSource::validate(source, path, errors),
         other => errors.push(
             format!("{path}.kind"),
             format!(
@@ -152,6 +154,7 @@ pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
 pub fn build(source: &SourceConfig, client: &http::Client) -> anyhow::Result<Box<dyn Source>> {
     match source.kind.as_str() {
         "rss" => Ok(Box::new(rss::RssSource::new(source, client.clone())?)),
+        "x" => Ok(Box::new(x::XSource::new(source, client.clone())?)),
         other => anyhow::bail!("unknown source kind \"{other}\""),
     }
 }
