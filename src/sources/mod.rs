@@ -8,6 +8,7 @@ pub mod http;
 pub mod rss;
 pub mod text;
 pub mod x;
+pub mod youtube;
 
 use std::time::Duration;
 
@@ -132,7 +133,7 @@ pub trait Source: Send + Sync {
 }
 
 /// The source kinds this build knows, for config validation and `--help`.
-pub const KINDS: &[&str] = &["rss", "x"];
+pub const KINDS: &[&str] = &["rss", "x", "youtube"];
 
 /// Checks the kind-specific keys of a source config, recording every problem in `errors`.
 /// `path` is the config path of the source, e.g. `sources[2]`.
@@ -140,6 +141,7 @@ pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
     match source.kind.as_str() {
         "rss" => rss::RssSource::validate(source, path, errors),
         "x" => x::XSource::validate(source, path, errors),
+        "youtube" => youtube::YoutubeSource::validate(source, path, errors),
         other => errors.push(
             format!("{path}.kind"),
             format!(
@@ -155,6 +157,10 @@ pub fn build(source: &SourceConfig, client: &http::Client) -> anyhow::Result<Box
     match source.kind.as_str() {
         "rss" => Ok(Box::new(rss::RssSource::new(source, client.clone())?)),
         "x" => Ok(Box::new(x::XSource::new(source, client.clone())?)),
+        "youtube" => Ok(Box::new(youtube::YoutubeSource::new(
+            source,
+            client.clone(),
+        )?)),
         other => anyhow::bail!("unknown source kind \"{other}\""),
     }
 }
