@@ -4,6 +4,7 @@
 //! [`build`]. The scheduler calls [`Source::poll`] with the cursor it stored last time and gets back
 //! normalised [`Mention`]s plus the cursor to store with them, in the same transaction.
 
+pub mod facebook_page;
 pub mod http;
 pub mod rss;
 pub mod text;
@@ -133,7 +134,7 @@ pub trait Source: Send + Sync {
 }
 
 /// The source kinds this build knows, for config validation and `--help`.
-pub const KINDS: &[&str] = &["rss", "x", "youtube"];
+pub const KINDS: &[&str] = &["rss", "x", "youtube", "facebook_page"];
 
 /// Checks the kind-specific keys of a source config, recording every problem in `errors`.
 /// `path` is the config path of the source, e.g. `sources[2]`.
@@ -142,6 +143,7 @@ pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
         "rss" => rss::RssSource::validate(source, path, errors),
         "x" => x::XSource::validate(source, path, errors),
         "youtube" => youtube::YoutubeSource::validate(source, path, errors),
+        "facebook_page" => facebook_page::FacebookPageSource::validate(source, path, errors),
         other => errors.push(
             format!("{path}.kind"),
             format!(
@@ -158,6 +160,10 @@ pub fn build(source: &SourceConfig, client: &http::Client) -> anyhow::Result<Box
         "rss" => Ok(Box::new(rss::RssSource::new(source, client.clone())?)),
         "x" => Ok(Box::new(x::XSource::new(source, client.clone())?)),
         "youtube" => Ok(Box::new(youtube::YoutubeSource::new(
+            source,
+            client.clone(),
+        )?)),
+        "facebook_page" => Ok(Box::new(facebook_page::FacebookPageSource::new(
             source,
             client.clone(),
         )?)),
