@@ -69,6 +69,34 @@ impl Client {
         timeout: Duration,
         max_body: usize,
     ) -> Result<Fetched, SourceError> {
+        let fetched = self.fetch(req, timeout, max_body).await?;
+        let retry_after = fetched
+            .header(RETRY_AFTER.as_str())
+            .and_then(|v| parse_retry_after(v, Utc::now()))
+            .or_else(|| match fetched.status {
+                // Platforms that send no Retry-After with a 429 say when the window resets.
+                429 => rate_limit_reset(&fetched.headers, Utc::now()),
+                _ => None,
+            });
+        match fetched.status {
+            429 => Err(SourceError::RateLimited { retry_after }),
+            s if s >= 500 => Err(SourceError::Status {
+                status: s,
+                url: fetched.url,
+                retry_after,
+            }),
+            _ => Ok(fetched),
+        }
+    }
+
+    /// Like [`Client::send`], but returns every status, 429 and 5xx included, for platforms
+    /// whose rate-limit reset lives in their own headers rather than in `Retry-After`.
+    pub async fn fetch(
+        &self,
+        req: reqwest::RequestBuilder,
+        timeout: Duration,
+        max_body: usize,
+    ) -> Result<Fetched, SourceError> {
         let req = req.build().map_err(|e| SourceError::Network {
             url: String::new(),
             message: e.to_string(),
@@ -82,13 +110,13 @@ impl Client {
                 .map_err(|e| network_error(&url, e))?;
             let status = resp.status().as_u16();
             let headers = resp.headers().clone();
-            if let Some(len) = resp.content_length()
-                && len as usize > max_body
-            {
-                return Err(SourceError::TooLarge {
-                    url: url.clone(),
-                    limit: max_body,
-                });
+            if let Some(len) = resp.content_length() {
+                if len as usize > max_body {
+                    return Err(SourceError::TooLarge {
+                        url: url.clone(),
+                        limit: max_body,
+                    });
+                }
             }
             let mut body = Vec::new();
             let mut stream = resp.bytes_stream();
@@ -109,31 +137,12 @@ impl Client {
                 url: url.clone(),
             })
         };
-        let fetched = match tokio::time::timeout(timeout, work).await {
-            Ok(r) => r?,
-            Err(_) => {
-                return Err(SourceError::Timeout {
-                    url,
-                    after: timeout,
-                });
-            }
-        };
-        let retry_after = fetched
-            .header(RETRY_AFTER.as_str())
-            .and_then(|v| parse_retry_after(v, Utc::now()))
-            .or_else(|| match fetched.status {
-                // Platforms that send no Retry-After with a 429 say when the window resets.
-                429 => rate_limit_reset(&fetched.headers, Utc::now()),
-                _ => None,
-            });
-        match fetched.status {
-            429 => Err(SourceError::RateLimited { retry_after }),
-            s if s >= 500 => Err(SourceError::Status {
-                status: s,
-                url: fetched.url,
-                retry_after,
+        match tokio::time::timeout(timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(SourceError::Timeout {
+                url,
+                after: timeout,
             }),
-            _ => Ok(fetched),
         }
     }
 }
@@ -269,6 +278,14 @@ mod tests {
     }
 
     #[test]
+    fn redacted_urls_hide_keys_but_keep_the_rest() {
+        let u = reqwest::Url::parse("https://api.example.com/search?q=fjordlink&key=SECRET123")
+            .unwrap();
+        let r = redact_url(&u);
+        assert!(!r.contains("SECRET123"), "{r}");
+        assert!(r.contains("q=fjordlink"), "{r}");
+    }
+    #[test]
     fn rate_limit_resets_accept_times_epochs_and_delays() {
         let now = DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z")
             .unwrap()
@@ -286,14 +303,5 @@ mod tests {
             Some(Duration::from_secs(38))
         );
         assert_eq!(parse_rate_limit_reset("later", now), None);
-    }
-
-    #[test]
-    fn redacted_urls_hide_keys_but_keep_the_rest() {
-        let u = reqwest::Url::parse("https://api.example.com/search?q=fjordlink&key=SECRET123")
-            .unwrap();
-        let r = redact_url(&u);
-        assert!(!r.contains("SECRET123"), "{r}");
-        assert!(r.contains("q=fjordlink"), "{r}");
     }
 }

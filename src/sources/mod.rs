@@ -5,11 +5,14 @@
 //! normalised [`Mention`]s plus the cursor to store with them, in the same transaction.
 
 pub mod bluesky;
+pub mod facebook_page;
 pub mod hackernews;
 pub mod http;
 pub mod mastodon;
 pub mod rss;
 pub mod text;
+pub mod x;
+pub mod youtube;
 
 use std::time::Duration;
 
@@ -134,7 +137,15 @@ pub trait Source: Send + Sync {
 }
 
 /// The source kinds this build knows, for config validation and `--help`.
-pub const KINDS: &[&str] = &["rss", "hackernews", "mastodon", "bluesky"];
+pub const KINDS: &[&str] = &[
+    "rss",
+    "hackernews",
+    "mastodon",
+    "bluesky",
+    "x",
+    "youtube",
+    "facebook_page",
+];
 
 /// Checks the kind-specific keys of a source config, recording every problem in `errors`.
 /// `path` is the config path of the source, e.g. `sources[2]`.
@@ -144,6 +155,9 @@ pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
         "hackernews" => hackernews::HackerNewsSource::validate(source, path, errors),
         "mastodon" => mastodon::MastodonSource::validate(source, path, errors),
         "bluesky" => bluesky::BlueskySource::validate(source, path, errors),
+        "x" => x::XSource::validate(source, path, errors),
+        "youtube" => youtube::YoutubeSource::validate(source, path, errors),
+        "facebook_page" => facebook_page::FacebookPageSource::validate(source, path, errors),
         other => errors.push(
             format!("{path}.kind"),
             format!(
@@ -167,6 +181,15 @@ pub fn build(source: &SourceConfig, client: &http::Client) -> anyhow::Result<Box
             client.clone(),
         )?)),
         "bluesky" => Ok(Box::new(bluesky::BlueskySource::new(
+            source,
+            client.clone(),
+        )?)),
+        "x" => Ok(Box::new(x::XSource::new(source, client.clone())?)),
+        "youtube" => Ok(Box::new(youtube::YoutubeSource::new(
+            source,
+            client.clone(),
+        )?)),
+        "facebook_page" => Ok(Box::new(facebook_page::FacebookPageSource::new(
             source,
             client.clone(),
         )?)),
