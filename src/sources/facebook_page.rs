@@ -228,10 +228,10 @@ fn slow_down(resp: &Fetched) -> Option<Duration> {
             for (k, x) in o {
                 if k == "estimated_time_to_regain_access" {
                     regain_minutes = regain_minutes.max(x.as_u64().unwrap_or(0));
-                } else if let Some(n) = x.as_f64() {
-                    if k != "type" {
-                        highest = highest.max(n);
-                    }
+                } else if let Some(n) = x.as_f64()
+                    && k != "type"
+                {
+                    highest = highest.max(n);
                 }
             }
         }

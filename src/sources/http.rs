@@ -110,13 +110,13 @@ impl Client {
                 .map_err(|e| network_error(&url, e))?;
             let status = resp.status().as_u16();
             let headers = resp.headers().clone();
-            if let Some(len) = resp.content_length() {
-                if len as usize > max_body {
-                    return Err(SourceError::TooLarge {
-                        url: url.clone(),
-                        limit: max_body,
-                    });
-                }
+            if let Some(len) = resp.content_length()
+                && len as usize > max_body
+            {
+                return Err(SourceError::TooLarge {
+                    url: url.clone(),
+                    limit: max_body,
+                });
             }
             let mut body = Vec::new();
             let mut stream = resp.bytes_stream();
