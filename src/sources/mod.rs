@@ -8,6 +8,7 @@ pub mod bluesky;
 pub mod hackernews;
 pub mod http;
 pub mod mastodon;
+pub mod reddit;
 pub mod rss;
 pub mod text;
 
@@ -134,7 +135,7 @@ pub trait Source: Send + Sync {
 }
 
 /// The source kinds this build knows, for config validation and `--help`.
-pub const KINDS: &[&str] = &["rss", "hackernews", "mastodon", "bluesky"];
+pub const KINDS: &[&str] = &["rss", "hackernews", "mastodon", "bluesky", "reddit"];
 
 /// Checks the kind-specific keys of a source config, recording every problem in `errors`.
 /// `path` is the config path of the source, e.g. `sources[2]`.
@@ -144,6 +145,7 @@ pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
         "hackernews" => hackernews::HackerNewsSource::validate(source, path, errors),
         "mastodon" => mastodon::MastodonSource::validate(source, path, errors),
         "bluesky" => bluesky::BlueskySource::validate(source, path, errors),
+        "reddit" => reddit::RedditSource::validate(source, path, errors),
         other => errors.push(
             format!("{path}.kind"),
             format!(
@@ -170,6 +172,7 @@ pub fn build(source: &SourceConfig, client: &http::Client) -> anyhow::Result<Box
             source,
             client.clone(),
         )?)),
+        "reddit" => Ok(Box::new(reddit::RedditSource::new(source, client.clone())?)),
         other => anyhow::bail!("unknown source kind \"{other}\""),
     }
 }
