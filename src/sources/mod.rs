@@ -9,6 +9,7 @@ pub mod facebook_page;
 pub mod hackernews;
 pub mod http;
 pub mod mastodon;
+pub mod reddit;
 pub mod rss;
 pub mod text;
 pub mod x;
@@ -145,6 +146,7 @@ pub const KINDS: &[&str] = &[
     "x",
     "youtube",
     "facebook_page",
+    "reddit",
 ];
 
 /// Checks the kind-specific keys of a source config, recording every problem in `errors`.
@@ -158,6 +160,7 @@ pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
         "x" => x::XSource::validate(source, path, errors),
         "youtube" => youtube::YoutubeSource::validate(source, path, errors),
         "facebook_page" => facebook_page::FacebookPageSource::validate(source, path, errors),
+        "reddit" => reddit::RedditSource::validate(source, path, errors),
         other => errors.push(
             format!("{path}.kind"),
             format!(
@@ -193,6 +196,7 @@ pub fn build(source: &SourceConfig, client: &http::Client) -> anyhow::Result<Box
             source,
             client.clone(),
         )?)),
+        "reddit" => Ok(Box::new(reddit::RedditSource::new(source, client.clone())?)),
         other => anyhow::bail!("unknown source kind \"{other}\""),
     }
 }
