@@ -6,6 +6,7 @@
 
 pub mod facebook_page;
 pub mod http;
+pub mod instagram;
 pub mod rss;
 pub mod text;
 pub mod x;
@@ -134,7 +135,7 @@ pub trait Source: Send + Sync {
 }
 
 /// The source kinds this build knows, for config validation and `--help`.
-pub const KINDS: &[&str] = &["rss", "x", "youtube", "facebook_page"];
+pub const KINDS: &[&str] = &["rss", "x", "youtube", "facebook_page", "instagram"];
 
 /// Checks the kind-specific keys of a source config, recording every problem in `errors`.
 /// `path` is the config path of the source, e.g. `sources[2]`.
@@ -144,6 +145,7 @@ pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
         "x" => x::XSource::validate(source, path, errors),
         "youtube" => youtube::YoutubeSource::validate(source, path, errors),
         "facebook_page" => facebook_page::FacebookPageSource::validate(source, path, errors),
+        "instagram" => instagram::InstagramSource::validate(source, path, errors),
         other => errors.push(
             format!("{path}.kind"),
             format!(
@@ -164,6 +166,10 @@ pub fn build(source: &SourceConfig, client: &http::Client) -> anyhow::Result<Box
             client.clone(),
         )?)),
         "facebook_page" => Ok(Box::new(facebook_page::FacebookPageSource::new(
+            source,
+            client.clone(),
+        )?)),
+        "instagram" => Ok(Box::new(instagram::InstagramSource::new(
             source,
             client.clone(),
         )?)),
