@@ -1,1 +1,161 @@
-fn main() {}
+//! Ingest throughput: a 100,000-entry Atom feed parsed, matched against 10 watches and
+//! committed to SQLite in one poll's transaction. Run with `cargo bench --bench ingest`.
+//! Prints mentions per second for each stage and overall, and the process's peak RSS.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use chrono::Utc;
+use webcare::classify::Classifier;
+use webcare::config::WatchConfig;
+use webcare::sources::rss::parse_feed;
+use webcare::store::{NewMention, PollCommit, Store};
+use webcare::watch::Watches;
+
+const ENTRIES: usize = 100_000;
+
+fn feed() -> Vec<u8> {
+    let texts = [
+        "Al drie dagen geen internet bij Fjordlink, en de klantenservice neemt niet op. #fjordlinkfail",
+        "Thanks @Fjordlink for the quick fix, the technician was great!",
+        "Hvordan opsiger jeg mit abonnement hos Fjordlink? Har ventet 40 min i telefonen.",
+        "Nieuwe glasvezelwijk in Zwolle: Fjordlink en twee concurrenten strijden om klanten",
+        "Win a free FjordBox!!! Click here http://spam.example/win now",
+        "Mijn FjordBox valt elke avond uit tijdens het voetbal, iemand een idee?",
+        "Ik zoek een vacature bij een telecombedrijf in Utrecht",
+        "Café de Zwaan heeft eindelijk snel internet dankzij Fjordlink Fiber",
+    ];
+    let mut s = String::with_capacity(ENTRIES * 600);
+    s.push_str(r#"<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>bench</title><id>urn:bench</id><updated>2026-11-25T10:00:00Z</updated>"#);
+    for i in 0..ENTRIES {
+        let t = texts[i % texts.len()];
+        s.push_str(&format!(
+            "<entry><id>urn:bench:{i}</id><title>Post {i}</title><link href=\"https://forum.example/t/{i}\"/><published>2026-11-25T09:{:02}:{:02}Z</published><author><name>user{}</name></author><content type=\"html\">&lt;p&gt;{t} &lt;a href=\"https://forum.example/u/{i}\"&gt;more&lt;/a&gt;&lt;/p&gt;</content></entry>",
+            (i / 60) % 60,
+            i % 60,
+            i % 5000
+        ));
+    }
+    s.push_str("</feed>");
+    s.into_bytes()
+}
+
+fn watches() -> Vec<WatchConfig> {
+    let q = [
+        ("Fjordlink", "fjordlink -vacature"),
+        ("FjordBox", "fjordbox OR \"fjordlink tv\""),
+        ("Fiber", "\"fjordlink fiber\" OR glasvezel"),
+        ("Opsigelse", "opsige* OR opzeggen OR cancel"),
+        ("Outage", "(storing OR nedbrud OR outage) AND fjordlink"),
+        (
+            "Support",
+            "klantenservice OR kundeservice OR \"customer service\"",
+        ),
+        ("Competitors", "kpn OR ziggo OR telia OR yousee"),
+        ("Praise", "fjordlink AND (thanks OR bedankt OR tak)"),
+        ("Spam", "win AND free"),
+        ("Cafe", "café OR koffie"),
+    ];
+    q.iter()
+        .map(|(n, q)| WatchConfig {
+            name: n.to_string(),
+            query: q.to_string(),
+            languages: vec![],
+            daily_cap: None,
+            terms: Default::default(),
+        })
+        .collect()
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn main() {
+    let body = feed();
+    let watches =
+        Watches::compile(&watches(), Classifier::embedded()).expect("bench watches parse");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut store = Store::open(&dir.path().join("bench.db")).expect("open store");
+    let none = HashMap::new();
+
+    let t0 = Instant::now();
+    let mentions = parse_feed(&body, "bench", Some("nl")).expect("bench feed parses");
+    let parsed = t0.elapsed();
+
+    let t1 = Instant::now();
+    let matched: Vec<_> = mentions
+        .into_iter()
+        .filter_map(|m| {
+            let w = watches.matching(&m, None);
+            (!w.is_empty()).then(|| {
+                let verdict = Some(watches.classify(&m, &w));
+                NewMention {
+                    mention: m,
+                    watches: w,
+                    verdict,
+                }
+            })
+        })
+        .collect();
+    let matching = t1.elapsed();
+    let kept = matched.len();
+
+    let t2 = Instant::now();
+    let summary = store
+        .commit_poll(PollCommit {
+            source: "bench",
+            kind: "rss",
+            mentions: matched,
+            cursor: Some("{}".into()),
+            next_poll_at: Utc::now(),
+            started_at: Utc::now(),
+            fetched: ENTRIES,
+            backfill: false,
+            source_cap: None,
+            watch_caps: &none,
+            raw_max_bytes: 16 * 1024,
+        })
+        .expect("commit");
+    let commit = t2.elapsed();
+    let total = t0.elapsed();
+
+    let rate = |n: usize, d: std::time::Duration| n as f64 / d.as_secs_f64();
+    println!(
+        "ingest benchmark: {ENTRIES} Atom entries ({:.1} MiB), 10 watches, one SQLite transaction",
+        body.len() as f64 / 1048576.0
+    );
+    println!(
+        "  parse (feed-rs + HTML to text) {:>9.0} mentions/s  ({:.0} ms)",
+        rate(ENTRIES, parsed),
+        parsed.as_secs_f64() * 1e3
+    );
+    println!(
+        "  match 10 watches + classify    {:>9.0} mentions/s  ({:.0} ms, {kept} kept)",
+        rate(ENTRIES, matching),
+        matching.as_secs_f64() * 1e3
+    );
+    println!(
+        "  commit to SQLite (FTS5 incl.)  {:>9.0} mentions/s  ({:.0} ms, {} stored)",
+        rate(kept, commit),
+        commit.as_secs_f64() * 1e3,
+        summary.new_ids.len()
+    );
+    println!(
+        "  overall                        {:>9.0} mentions/s  ({:.0} ms)",
+        rate(ENTRIES, total),
+        total.as_secs_f64() * 1e3
+    );
+    println!(
+        "  peak RSS                       {:>9.1} MiB",
+        peak_rss_mib()
+    );
+}

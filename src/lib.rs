@@ -2,9 +2,11 @@
 //! the right people.
 //!
 //! Data flows one way: [`sources`] poll platforms, [`watch`] keeps what a watch's [`query`]
-//! matches, [`store`] commits it with the source's cursor, and [`scheduler`] decides when each
-//! source polls again. [`commands`] holds what each CLI subcommand does.
+//! matches, [`store`] commits it with the source's cursor, [`classify`] labels it, and
+//! [`scheduler`] decides when each source polls again. [`commands`] holds what each CLI
+//! subcommand does.
 
+pub mod classify;
 pub mod cli;
 pub mod commands;
 pub mod config;

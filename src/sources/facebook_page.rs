@@ -229,9 +229,7 @@ fn slow_down(resp: &Fetched) -> Option<Duration> {
                 if k == "estimated_time_to_regain_access" {
                     regain_minutes = regain_minutes.max(x.as_u64().unwrap_or(0));
                 } else if let Some(n) = x.as_f64() {
-                    if k != "type" {
-                        highest = highest.max(n);
-                    }
+                    highest = highest.max(n);
                 }
             }
         }

@@ -1,0 +1,139 @@
+//! Classifier throughput, latency and memory on the development sets (a realistic mix of
+//! English, Dutch and Danish mentions, all languages loaded, reasons included), compared in
+//! the same run with the `vader_sentiment` crate on the English set.
+//!
+//! Run with `cargo bench --bench classify`. Single-threaded: the figures are per core.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use webcare::classify::{Classification, Classifier, Input};
+
+fn load(lang: &str) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/eval/{lang}.tsv"));
+    let data = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    data.lines()
+        .skip(1)
+        .filter_map(|l| l.splitn(3, '\t').nth(2))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Runs `f` over `texts` repeatedly for at least `budget`; returns mentions per second.
+fn throughput(texts: &[String], budget: Duration, mut f: impl FnMut(&str)) -> (f64, usize) {
+    let start = Instant::now();
+    let mut n = 0usize;
+    while start.elapsed() < budget {
+        for t in texts {
+            f(t);
+        }
+        n += texts.len();
+    }
+    (n as f64 / start.elapsed().as_secs_f64(), n)
+}
+
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn main() {
+    let en = load("en");
+    let mut mix: Vec<String> = Vec::new();
+    for lang in ["en", "nl", "da"] {
+        mix.extend(load(lang));
+    }
+    let avg_len = mix.iter().map(String::len).sum::<usize>() as f64 / mix.len() as f64;
+    let rss_before = peak_rss_kib().unwrap_or(0);
+    let c = Classifier::embedded();
+    let rss_loaded = peak_rss_kib().unwrap_or(0);
+    println!(
+        "classify: {} mentions (en, nl, da; {avg_len:.0} bytes on average), lexicons loaded: +{} KiB RSS",
+        mix.len(),
+        rss_loaded.saturating_sub(rss_before)
+    );
+
+    // Warm up caches and the branch predictor.
+    let mut out = Classification::default();
+    for t in &mix {
+        c.classify_into(&Input::new(t), &mut out);
+    }
+
+    let budget = Duration::from_secs(3);
+    let mut reasons = 0usize;
+    let (reuse, n) = throughput(&mix, budget, |t| {
+        c.classify_into(&Input::new(t), &mut out);
+        reasons += out.reasons.len();
+        black_box(&out);
+    });
+    println!(
+        "  classify_into (buffers reused): {:>10.0} mentions/s  {:>7.1} ns/mention  ({n} runs, {:.1} reasons each)",
+        reuse,
+        1e9 / reuse,
+        reasons as f64 / n as f64
+    );
+    let (fresh, _) = throughput(&mix, budget, |t| {
+        black_box(c.classify(&Input::new(t)));
+    });
+    println!(
+        "  classify (new result each):     {:>10.0} mentions/s  {:>7.1} ns/mention",
+        fresh,
+        1e9 / fresh
+    );
+
+    // Longer posts: four development posts of one language joined (about 200 bytes).
+    let long: Vec<String> = ["en", "nl", "da"]
+        .iter()
+        .flat_map(|l| load(l).chunks(4).map(|c| c.join(" ")).collect::<Vec<_>>())
+        .collect();
+    let long_avg = long.iter().map(String::len).sum::<usize>() as f64 / long.len() as f64;
+    let (long_rate, _) = throughput(&long, budget, |t| {
+        c.classify_into(&Input::new(t), &mut out);
+        black_box(&out);
+    });
+    println!(
+        "  longer posts ({long_avg:.0} bytes):        {:>10.0} mentions/s  {:>7.1} ns/mention",
+        long_rate,
+        1e9 / long_rate
+    );
+
+    // Latency per mention: time each call on its own.
+    let mut lat: Vec<u32> = Vec::with_capacity(mix.len() * 100);
+    for _ in 0..100 {
+        for t in &mix {
+            let s = Instant::now();
+            c.classify_into(&Input::new(t), &mut out);
+            black_box(&out);
+            lat.push(s.elapsed().as_nanos() as u32);
+        }
+    }
+    lat.sort_unstable();
+    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p) as usize];
+    println!(
+        "  latency: p50 {} ns  p99 {} ns  p99.9 {} ns  max {} ns",
+        pct(0.50),
+        pct(0.99),
+        pct(0.999),
+        lat[lat.len() - 1]
+    );
+
+    // The same English texts through VADER (sentiment only, no labels or reasons).
+    let vader = vader_sentiment::SentimentIntensityAnalyzer::new();
+    let (ours_en, _) = throughput(&en, budget, |t| {
+        c.classify_into(&Input::new(t), &mut out);
+        black_box(&out);
+    });
+    let (vader_en, _) = throughput(&en, budget, |t| {
+        black_box(vader.polarity_scores(t));
+    });
+    println!(
+        "  english set: webcare {:.0} mentions/s, vader_sentiment {:.0} mentions/s: webcare is {:.1}x faster",
+        ours_en,
+        vader_en,
+        ours_en / vader_en
+    );
+    println!("  peak RSS (VmHWM): {} KiB", peak_rss_kib().unwrap_or(0));
+}

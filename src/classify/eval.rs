@@ -1,0 +1,248 @@
+//! `webcare eval`: scores the classifier against a labelled TSV (`lang`, `label`, `text`) and
+//! prints, per language and overall, a confusion matrix, per-class precision/recall/F1 and
+//! macro-F1. A file whose labels are positive/negative/neutral is scored on polarity instead.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+use super::{Classifier, Input, Label, Polarity};
+
+/// Precision, recall and F1 for one class.
+#[derive(Serialize, Clone, Debug, PartialEq)]
+pub struct Scores {
+    pub class: String,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub support: usize,
+}
+
+/// Results for one language (or "all").
+#[derive(Serialize, Clone, Debug, PartialEq)]
+pub struct LangScores {
+    pub lang: String,
+    pub n: usize,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    /// How often the detected language matched the `lang` column.
+    pub lang_detection: f64,
+    pub classes: Vec<Scores>,
+    /// `confusion[gold][predicted]`, in the order of `classes`.
+    pub confusion: Vec<Vec<usize>>,
+}
+
+#[derive(Serialize, Clone, Debug, PartialEq)]
+pub struct EvalSummary {
+    /// "label" or "polarity".
+    pub task: String,
+    pub per_lang: Vec<LangScores>,
+    pub overall: LangScores,
+}
+
+impl EvalSummary {
+    pub fn lang(&self, lang: &str) -> Option<&LangScores> {
+        self.per_lang.iter().find(|l| l.lang == lang)
+    }
+}
+
+struct Row {
+    lang: String,
+    gold: usize,
+    text: String,
+}
+
+/// Reads `tsv`, classifies each text with its language left to detection, and writes the
+/// report to `out`.
+pub fn run_eval(c: &Classifier, tsv: &Path, mut out: impl Write) -> anyhow::Result<EvalSummary> {
+    let data =
+        std::fs::read_to_string(tsv).with_context(|| format!("cannot read {}", tsv.display()))?;
+    let mut lines = data
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let Some((_, header)) = lines.next() else {
+        bail!(
+            "{}: empty file; expected a header line lang<TAB>label<TAB>text",
+            tsv.display()
+        )
+    };
+    let cols: Vec<&str> = header.split('\t').map(str::trim).collect();
+    if cols != ["lang", "label", "text"] {
+        bail!(
+            "{}:1: expected the header lang<TAB>label<TAB>text, got {header:?}",
+            tsv.display()
+        );
+    }
+    let raw: Vec<(usize, &str, &str, &str)> = lines
+        .map(|(n, l)| {
+            let mut parts = l.splitn(3, '\t');
+            let lang = parts.next().unwrap_or_default().trim();
+            let label = parts.next().unwrap_or_default().trim();
+            let text = parts.next().unwrap_or_default();
+            (n + 1, lang, label, text)
+        })
+        .collect();
+    let polarity = raw.iter().any(|r| matches!(r.2, "positive" | "negative"));
+    let classes: Vec<&str> = if polarity {
+        Polarity::ALL.iter().map(|p| p.as_str()).collect()
+    } else {
+        Label::ALL.iter().map(|l| l.as_str()).collect()
+    };
+    let mut rows = Vec::with_capacity(raw.len());
+    for (line, lang, label, text) in raw {
+        if text.is_empty() {
+            bail!(
+                "{}:{line}: expected three tab-separated columns lang, label, text",
+                tsv.display()
+            );
+        }
+        let Some(gold) = classes.iter().position(|c| *c == label) else {
+            bail!(
+                "{}:{line}: label {label:?} is not one of {} (a file holds either labels or polarities, not both)",
+                tsv.display(),
+                classes.join(", ")
+            );
+        };
+        rows.push(Row {
+            lang: lang.to_string(),
+            gold,
+            text: text.to_string(),
+        });
+    }
+
+    let predictions: Vec<(usize, bool)> = rows
+        .iter()
+        .map(|r| {
+            let v = c.classify(&Input::new(&r.text));
+            let pred = if polarity {
+                Polarity::ALL.iter().position(|p| *p == v.polarity)
+            } else {
+                Label::ALL.iter().position(|l| *l == v.label)
+            };
+            (pred.unwrap_or(0), v.lang == r.lang)
+        })
+        .collect();
+
+    let mut langs: Vec<&str> = rows.iter().map(|r| r.lang.as_str()).collect();
+    langs.sort();
+    langs.dedup();
+    let task = if polarity { "polarity" } else { "label" };
+    let mut per_lang = Vec::new();
+    for lang in &langs {
+        let idx: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].lang == *lang).collect();
+        let s = scores(lang, &classes, &rows, &predictions, &idx);
+        write_scores(&mut out, task, &s)?;
+        per_lang.push(s);
+    }
+    let all: Vec<usize> = (0..rows.len()).collect();
+    let overall = scores("all", &classes, &rows, &predictions, &all);
+    if langs.len() > 1 {
+        write_scores(&mut out, task, &overall)?;
+    }
+    Ok(EvalSummary {
+        task: task.to_string(),
+        per_lang,
+        overall,
+    })
+}
+
+fn scores(
+    lang: &str,
+    classes: &[&str],
+    rows: &[Row],
+    preds: &[(usize, bool)],
+    idx: &[usize],
+) -> LangScores {
+    let k = classes.len();
+    let mut confusion = vec![vec![0usize; k]; k];
+    let mut lang_ok = 0;
+    for &i in idx {
+        confusion[rows[i].gold][preds[i].0] += 1;
+        lang_ok += usize::from(preds[i].1);
+    }
+    let n = idx.len();
+    let correct: usize = (0..k).map(|i| confusion[i][i]).sum();
+    let mut class_scores = Vec::new();
+    for (ci, name) in classes.iter().enumerate() {
+        let tp = confusion[ci][ci] as f64;
+        let predicted: usize = (0..k).map(|g| confusion[g][ci]).sum();
+        let support: usize = confusion[ci].iter().sum();
+        let precision = if predicted > 0 {
+            tp / predicted as f64
+        } else {
+            0.0
+        };
+        let recall = if support > 0 {
+            tp / support as f64
+        } else {
+            0.0
+        };
+        let f1 = if precision + recall > 0.0 {
+            2.0 * precision * recall / (precision + recall)
+        } else {
+            0.0
+        };
+        class_scores.push(Scores {
+            class: name.to_string(),
+            precision,
+            recall,
+            f1,
+            support,
+        });
+    }
+    // Macro-F1 over the classes that occur, so a set without (say) neutral posts is not
+    // punished for a class it never asked about.
+    let present: Vec<&Scores> = class_scores.iter().filter(|s| s.support > 0).collect();
+    let macro_f1 = if present.is_empty() {
+        0.0
+    } else {
+        present.iter().map(|s| s.f1).sum::<f64>() / present.len() as f64
+    };
+    let ratio = |a: usize| if n > 0 { a as f64 / n as f64 } else { 0.0 };
+    LangScores {
+        lang: lang.to_string(),
+        n,
+        accuracy: ratio(correct),
+        macro_f1,
+        lang_detection: ratio(lang_ok),
+        classes: class_scores,
+        confusion,
+    }
+}
+
+fn write_scores(out: &mut impl Write, task: &str, s: &LangScores) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "== {} ({} mentions, {task}) accuracy {:.3}  macro-F1 {:.3}  language detected {:.3}",
+        s.lang, s.n, s.accuracy, s.macro_f1, s.lang_detection
+    )?;
+    let names: Vec<&str> = s.classes.iter().map(|c| c.class.as_str()).collect();
+    write!(out, "{:>12} |", "gold \\ pred")?;
+    for n in &names {
+        write!(out, " {n:>9}")?;
+    }
+    writeln!(out)?;
+    for (gi, row) in s.confusion.iter().enumerate() {
+        write!(out, "{:>12} |", names[gi])?;
+        for v in row {
+            write!(out, " {v:>9}")?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "{:>12}   {:>9} {:>9} {:>9} {:>9}",
+        "class", "precision", "recall", "F1", "support"
+    )?;
+    for c in &s.classes {
+        writeln!(
+            out,
+            "{:>12}   {:>9.3} {:>9.3} {:>9.3} {:>9}",
+            c.class, c.precision, c.recall, c.f1, c.support
+        )?;
+    }
+    writeln!(out)
+}

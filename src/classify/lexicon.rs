@@ -1,0 +1,731 @@
+//! Lexicon files: parsing the plain-text format staff edit (see config/lexicons/README.md) and
+//! compiling every language into one word table plus per-language phrase tables, so a mention
+//! is looked up once per token whatever its language.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::path::{Path, PathBuf};
+
+use super::ClassifyError;
+use super::tokenize::{self, Kind};
+
+/// Languages with their own lexicon folder, in table order. `COMMON` holds emoji, emoticons,
+/// spam patterns and custom brand terms, which apply whatever the language.
+pub(crate) const LANGS: [&str; 3] = ["en", "nl", "da"];
+pub(crate) const COMMON: usize = 3;
+pub(crate) const TABLES: usize = 4;
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// The default lexicons, compiled into the binary.
+pub(crate) const EMBEDDED: &[(&str, &str, &str)] = &[
+    (
+        "en",
+        "sentiment.txt",
+        include_str!("../../config/lexicons/en/sentiment.txt"),
+    ),
+    (
+        "en",
+        "cues.txt",
+        include_str!("../../config/lexicons/en/cues.txt"),
+    ),
+    (
+        "en",
+        "grammar.txt",
+        include_str!("../../config/lexicons/en/grammar.txt"),
+    ),
+    (
+        "nl",
+        "sentiment.txt",
+        include_str!("../../config/lexicons/nl/sentiment.txt"),
+    ),
+    (
+        "nl",
+        "cues.txt",
+        include_str!("../../config/lexicons/nl/cues.txt"),
+    ),
+    (
+        "nl",
+        "grammar.txt",
+        include_str!("../../config/lexicons/nl/grammar.txt"),
+    ),
+    (
+        "da",
+        "sentiment.txt",
+        include_str!("../../config/lexicons/da/sentiment.txt"),
+    ),
+    (
+        "da",
+        "cues.txt",
+        include_str!("../../config/lexicons/da/cues.txt"),
+    ),
+    (
+        "da",
+        "grammar.txt",
+        include_str!("../../config/lexicons/da/grammar.txt"),
+    ),
+    (
+        "common",
+        "emoji.txt",
+        include_str!("../../config/lexicons/common/emoji.txt"),
+    ),
+    (
+        "common",
+        "spam.txt",
+        include_str!("../../config/lexicons/common/spam.txt"),
+    ),
+];
+
+/// FxHash: a multiply-rotate hash that is several times faster than SipHash on short keys.
+/// Lexicon keys come from staff-edited files, not from attackers, so DoS resistance is moot.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, mut bytes: &[u8]) {
+        while bytes.len() >= 8 {
+            self.add(u64::from_le_bytes(
+                bytes[..8].try_into().unwrap_or_default(),
+            ));
+            bytes = &bytes[8..];
+        }
+        if bytes.len() >= 4 {
+            self.add(u64::from(u32::from_le_bytes(
+                bytes[..4].try_into().unwrap_or_default(),
+            )));
+            bytes = &bytes[4..];
+        }
+        for &b in bytes {
+            self.add(u64::from(b));
+        }
+    }
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// `word*` / `*word` entries: four bytes of the key to (affix, word id).
+pub(crate) type AffixIndex = FxMap<u32, Vec<(Box<[u8]>, u32)>>;
+
+/// What a matched phrase does.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Effect {
+    Sentiment(f32),
+    Cue {
+        kind: CueKind,
+        cue: u16,
+        weight: f32,
+    },
+    Negation,
+    /// Multiplies the next sentiment word: above 1 intensifies, below 1 tones down.
+    Intensifier(f32),
+    Contrast,
+    /// Matches and consumes the words, doing nothing: shadows shorter entries.
+    Ignore,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CueKind {
+    Complaint,
+    Question,
+    Praise,
+    Urgent,
+    Spam,
+    Sarcasm,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum PatTok {
+    Word(u32),
+    /// Digits or a word from the `[number]` section.
+    Num,
+    /// `...`: up to three words in between.
+    Gap,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Pattern {
+    pub toks: Box<[PatTok]>,
+    /// Only matches at the start of a sentence (`^` in the file).
+    pub anchored: bool,
+    /// Written as `#word`: only matches a hashtag.
+    pub hashtag: bool,
+    pub effects: Box<[Effect]>,
+}
+
+/// One entry as read from a file, before compiling.
+#[derive(Clone, Debug)]
+pub(crate) struct RawEntry {
+    pub table: usize,
+    pub phrase: String,
+    pub effect: RawEffect,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum RawEffect {
+    Sentiment(f32),
+    Cue(CueKind, String, f32),
+    Negation,
+    Intensifier(f32),
+    Contrast,
+    Ignore,
+    Stopword,
+    Number,
+}
+
+/// Per-language phrase table.
+#[derive(Default, Clone)]
+pub(crate) struct Table {
+    /// Pattern ids by first word id, longest first.
+    /// Indexed by word id: a range into `ids` (a plain array beats a hash lookup per word).
+    pub by_first: Vec<(u32, u32)>,
+    pub ids: Vec<u32>,
+    /// Patterns that start with `<num>`, longest first.
+    pub num_first: Box<[u32]>,
+}
+
+/// Everything compiled: the one word table shared by all languages and the per-language tables.
+#[derive(Clone)]
+pub(crate) struct Lexicon {
+    pub words: FxMap<Box<[u8]>, u32>,
+    /// Bit `t` set: table `t` has a pattern starting with this word. Bit `4 + t`: stopword.
+    pub word_bits: Vec<u8>,
+    /// Bit `t` set: word is a number word in table `t`.
+    pub number_bits: Vec<u8>,
+    /// `word*` entries keyed by their first four bytes, `*word` entries by their last four.
+    pub prefixes: AffixIndex,
+    pub suffixes: AffixIndex,
+    /// Bit filter over the four-byte keys of `prefixes` and `suffixes`: most words are in
+    /// neither, and a bit test is cheaper than two hash lookups.
+    pub affix_filter: Box<[u64; 64]>,
+    pub patterns: Vec<Pattern>,
+    pub tables: [Table; TABLES],
+    pub cue_names: Vec<String>,
+}
+
+fn table_index(dir: &str) -> Option<usize> {
+    match dir {
+        "common" => Some(COMMON),
+        _ => LANGS.iter().position(|l| *l == dir),
+    }
+}
+
+/// Parses one lexicon file. `origin` is the path shown in errors.
+pub(crate) fn parse(
+    table: usize,
+    origin: &Path,
+    text: &str,
+    out: &mut Vec<RawEntry>,
+) -> Result<(), ClassifyError> {
+    let err = |line: usize, msg: String| ClassifyError::Lexicon {
+        file: origin.to_path_buf(),
+        line,
+        msg,
+    };
+    let mut section: Option<(String, Option<CueKind>, String)> = None;
+    for (n, raw) in text.lines().enumerate() {
+        let line_no = n + 1;
+        // "# " starts a comment; "#fail" (no space) is a hashtag entry.
+        let line = raw.split_once(" # ").map_or(raw, |(a, _)| a).trim();
+        if line.is_empty() || line == "#" || line.starts_with("# ") || line.starts_with("#\t") {
+            continue;
+        }
+        if let Some(head) = line.strip_prefix('[') {
+            let head = head
+                .strip_suffix(']')
+                .ok_or_else(|| {
+                    err(
+                        line_no,
+                        format!("section header {line:?} is missing its closing ']'"),
+                    )
+                })?
+                .trim();
+            let mut parts = head.split_whitespace();
+            let name = parts.next().unwrap_or_default().to_ascii_lowercase();
+            let cue = parts.collect::<Vec<_>>().join(" ");
+            let kind = match name.as_str() {
+                "complaint" => Some(CueKind::Complaint),
+                "question" => Some(CueKind::Question),
+                "praise" => Some(CueKind::Praise),
+                "urgent" => Some(CueKind::Urgent),
+                "spam" => Some(CueKind::Spam),
+                "sarcasm" => Some(CueKind::Sarcasm),
+                "sentiment" | "negation" | "intensifier" | "downtoner" | "contrast" | "ignore"
+                | "stopword" | "number" => None,
+                _ => {
+                    return Err(err(
+                        line_no,
+                        format!(
+                            "unknown section [{head}]; expected one of sentiment, negation, intensifier, downtoner, \
+                             contrast, ignore, stopword, number, or complaint/question/praise/urgent/spam/sarcasm followed by a cue name"
+                        ),
+                    ));
+                }
+            };
+            if kind.is_some() && cue.is_empty() {
+                return Err(err(
+                    line_no,
+                    format!("section [{name}] needs a cue name, e.g. [{name} delay]"),
+                ));
+            }
+            section = Some((name, kind, cue));
+            continue;
+        }
+        let Some((name, kind, cue)) = &section else {
+            return Err(err(
+                line_no,
+                "entry before the first [section] header".into(),
+            ));
+        };
+        let (phrase, value) = match line.rsplit_once('=') {
+            Some((p, v)) => {
+                let v: f32 = v.trim().parse().map_err(|_| {
+                    err(
+                        line_no,
+                        format!("expected a number after '=', got {:?}", v.trim()),
+                    )
+                })?;
+                (p.trim(), Some(v))
+            }
+            None => (line, None),
+        };
+        if phrase.is_empty() {
+            return Err(err(line_no, "empty phrase before '='".into()));
+        }
+        let effect = match (name.as_str(), kind) {
+            (_, Some(k)) => RawEffect::Cue(*k, cue.clone(), value.unwrap_or(1.0)),
+            ("sentiment", _) => RawEffect::Sentiment(value.ok_or_else(|| {
+                err(
+                    line_no,
+                    format!("sentiment entry {phrase:?} needs a score, e.g. {phrase} = -2"),
+                )
+            })?),
+            ("negation", _) => RawEffect::Negation,
+            ("intensifier", _) => RawEffect::Intensifier(value.unwrap_or(1.4)),
+            ("downtoner", _) => RawEffect::Intensifier(value.unwrap_or(0.6)),
+            ("contrast", _) => RawEffect::Contrast,
+            ("ignore", _) => RawEffect::Ignore,
+            ("stopword", _) => RawEffect::Stopword,
+            _ => RawEffect::Number,
+        };
+        out.push(RawEntry {
+            table,
+            phrase: phrase.to_string(),
+            effect,
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn parse_embedded() -> Vec<RawEntry> {
+    let mut out = Vec::new();
+    for (dir, file, text) in EMBEDDED {
+        let origin = PathBuf::from("config/lexicons").join(dir).join(file);
+        let table = table_index(dir).unwrap_or(COMMON);
+        // The embedded files are tested to parse; a failure here is a build defect.
+        parse(table, &origin, text, &mut out).expect("embedded lexicon parses");
+    }
+    out
+}
+
+pub(crate) fn parse_dir(dir: &Path) -> Result<Vec<RawEntry>, ClassifyError> {
+    let mut out = Vec::new();
+    let mut found = false;
+    for sub in ["en", "nl", "da", "common"] {
+        let path = dir.join(sub);
+        if !path.is_dir() {
+            continue;
+        }
+        found = true;
+        let table = table_index(sub).unwrap_or(COMMON);
+        let rd = std::fs::read_dir(&path).map_err(|e| ClassifyError::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+        let mut files: Vec<PathBuf> = rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+            .collect();
+        files.sort();
+        for file in files {
+            let text = std::fs::read_to_string(&file).map_err(|e| ClassifyError::Io {
+                path: file.clone(),
+                source: e,
+            })?;
+            parse(table, &file, &text, &mut out)?;
+        }
+    }
+    if !found {
+        return Err(ClassifyError::NoLexicons {
+            dir: dir.to_path_buf(),
+        });
+    }
+    Ok(out)
+}
+
+fn filter_bit(k4: u32) -> usize {
+    (k4.wrapping_mul(0x9E37_79B1) >> 20) as usize
+}
+
+fn key4(k: &[u8]) -> u32 {
+    u32::from_le_bytes([k[0], k[1], k[2], k[3]])
+}
+
+impl Lexicon {
+    pub(crate) fn compile(entries: &[RawEntry]) -> Lexicon {
+        let mut lex = Lexicon {
+            words: FxMap::default(),
+            word_bits: Vec::new(),
+            number_bits: Vec::new(),
+            prefixes: FxMap::default(),
+            suffixes: FxMap::default(),
+            affix_filter: Box::new([0; 64]),
+            patterns: Vec::new(),
+            tables: Default::default(),
+            cue_names: Vec::new(),
+        };
+        type Key = (usize, Vec<PatTok>, bool, bool);
+        let mut pattern_ids: FxMap<Key, usize> = FxMap::default();
+        let mut effects: Vec<Vec<Effect>> = Vec::new();
+        let mut meta: Vec<Key> = Vec::new();
+
+        for e in entries {
+            let Some((toks, anchored)) = lex.phrase_tokens(&e.phrase) else {
+                continue;
+            };
+            let hashtag = e.phrase.starts_with('#') && toks.len() == 1;
+            match &e.effect {
+                RawEffect::Stopword => {
+                    if let [PatTok::Word(w)] = toks[..] {
+                        lex.word_bits[w as usize] |= 1 << (4 + e.table);
+                    }
+                    continue;
+                }
+                RawEffect::Number => {
+                    if let [PatTok::Word(w)] = toks[..] {
+                        lex.number_bits[w as usize] |= 1 << e.table;
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let effect = match &e.effect {
+                RawEffect::Sentiment(v) => Effect::Sentiment(*v),
+                RawEffect::Cue(kind, cue, w) => {
+                    let id = match lex.cue_names.iter().position(|c| c == cue) {
+                        Some(i) => i,
+                        None => {
+                            lex.cue_names.push(cue.clone());
+                            lex.cue_names.len() - 1
+                        }
+                    };
+                    Effect::Cue {
+                        kind: *kind,
+                        cue: id as u16,
+                        weight: *w,
+                    }
+                }
+                RawEffect::Negation => Effect::Negation,
+                RawEffect::Intensifier(f) => Effect::Intensifier(*f),
+                RawEffect::Contrast => Effect::Contrast,
+                RawEffect::Ignore => Effect::Ignore,
+                RawEffect::Stopword | RawEffect::Number => continue,
+            };
+            let k = (e.table, toks, anchored, hashtag);
+            let id = *pattern_ids.entry(k.clone()).or_insert_with(|| {
+                effects.push(Vec::new());
+                meta.push(k);
+                effects.len() - 1
+            });
+            // A later entry for the same phrase and effect kind replaces the earlier one, so a
+            // custom term or an edited file can override a default.
+            let list = &mut effects[id];
+            if let Some(slot) = list.iter_mut().find(|x| {
+                std::mem::discriminant(*x) == std::mem::discriminant(&effect)
+                    && same_cue(x, &effect)
+            }) {
+                *slot = effect;
+            } else {
+                list.push(effect);
+            }
+        }
+
+        let mut by_first: [FxMap<u32, Vec<u32>>; TABLES] = Default::default();
+        let mut num_first: [Vec<u32>; TABLES] = Default::default();
+        for (id, ((table, toks, anchored, hashtag), effs)) in
+            meta.into_iter().zip(effects).enumerate()
+        {
+            match toks[0] {
+                PatTok::Word(w) => {
+                    by_first[table].entry(w).or_default().push(id as u32);
+                    lex.word_bits[w as usize] |= 1 << table;
+                }
+                PatTok::Num => num_first[table].push(id as u32),
+                PatTok::Gap => {} // never first: phrase_tokens drops a leading gap
+            }
+            lex.patterns.push(Pattern {
+                toks: toks.into(),
+                anchored,
+                hashtag,
+                effects: effs.into(),
+            });
+        }
+        for t in 0..TABLES {
+            let pats = &lex.patterns;
+            // Longest first; at equal length a hashtag-only entry before the plain word.
+            let longest_first = |v: &mut Vec<u32>| {
+                v.sort_by_key(|&p| {
+                    (
+                        std::cmp::Reverse(pats[p as usize].toks.len()),
+                        !pats[p as usize].hashtag,
+                    )
+                })
+            };
+            let mut ranges = vec![(0u32, 0u32); lex.word_bits.len()];
+            let mut ids = Vec::new();
+            for (w, mut v) in std::mem::take(&mut by_first[t]) {
+                longest_first(&mut v);
+                ranges[w as usize] = (ids.len() as u32, (ids.len() + v.len()) as u32);
+                ids.extend(v);
+            }
+            let mut nf = std::mem::take(&mut num_first[t]);
+            longest_first(&mut nf);
+            lex.tables[t] = Table {
+                by_first: ranges,
+                ids,
+                num_first: nf.into(),
+            };
+        }
+        lex
+    }
+
+    fn word_id(&mut self, key: &[u8]) -> u32 {
+        if let Some(&id) = self.words.get(key) {
+            return id;
+        }
+        let id = self.word_bits.len() as u32;
+        self.words.insert(key.into(), id);
+        self.word_bits.push(0);
+        self.number_bits.push(0);
+        id
+    }
+
+    /// Turns a phrase from a file into pattern tokens, normalising each piece exactly as the
+    /// tokenizer and `tokenize::key` do for mentions.
+    fn phrase_tokens(&mut self, phrase: &str) -> Option<(Vec<PatTok>, bool)> {
+        let (phrase, anchored) = match phrase.strip_prefix('^') {
+            Some(p) => (p.trim_start(), true),
+            None => (phrase, false),
+        };
+        let mut out = Vec::new();
+        for piece in phrase.split_whitespace() {
+            if piece == "<num>" {
+                out.push(PatTok::Num);
+                continue;
+            }
+            if piece == "..." {
+                if !out.is_empty() {
+                    out.push(PatTok::Gap);
+                }
+                continue;
+            }
+            let (body, prefix, suffix) = if let Some(b) = piece.strip_suffix('*') {
+                (b, true, false)
+            } else if let Some(b) = piece.strip_prefix('*') {
+                (b, false, true)
+            } else {
+                (piece, false, false)
+            };
+            let mut toks = Vec::new();
+            tokenize::tokenize(body, |t| {
+                if !matches!(t.kind, Kind::Stop) || body.len() == 1 {
+                    toks.push(t)
+                }
+            });
+            // Punctuation-only pieces ("?" or ".") are not lexicon material.
+            for t in toks {
+                let mut buf = [0u8; 64];
+                let key = match t.kind {
+                    Kind::Question | Kind::Exclaim | Kind::Stop => continue,
+                    _ => tokenize::key(body, &t, &mut buf)?.to_vec(),
+                };
+                if (prefix || suffix) && key.len() >= 4 {
+                    let mut name = key.clone();
+                    if prefix {
+                        name.push(b'*');
+                    } else {
+                        name.insert(0, b'*');
+                    }
+                    let id = self.word_id(&name);
+                    let (index, k4) = if prefix {
+                        (&mut self.prefixes, key4(&key))
+                    } else {
+                        (&mut self.suffixes, key4(&key[key.len() - 4..]))
+                    };
+                    let bit = filter_bit(k4);
+                    self.affix_filter[bit / 64] |= 1 << (bit % 64);
+                    let list = index.entry(k4).or_default();
+                    if !list.iter().any(|(_, i)| *i == id) {
+                        list.push((key.into(), id));
+                    }
+                    out.push(PatTok::Word(id));
+                } else {
+                    out.push(PatTok::Word(self.word_id(&key)));
+                }
+            }
+        }
+        if out.is_empty() {
+            None
+        } else {
+            Some((out, anchored))
+        }
+    }
+
+    /// Looks a normalised token key up: exact, then with elongations collapsed, then as a
+    /// compound via `word*` / `*word` entries.
+    #[inline]
+    pub(crate) fn lookup(&self, key: &mut [u8; 64], len: usize, elongated: bool) -> u32 {
+        if let Some(&id) = self.words.get(&key[..len]) {
+            return id;
+        }
+        if elongated {
+            for keep in [2, 1] {
+                let mut tmp = *key;
+                let n = tokenize::collapse_runs(&mut tmp, len, keep);
+                if let Some(&id) = self.words.get(&tmp[..n]) {
+                    return id;
+                }
+            }
+            let n = tokenize::collapse_runs(key, len, 2);
+            return self.lookup_affix(&key[..n]);
+        }
+        self.lookup_affix(&key[..len])
+    }
+
+    #[inline]
+    fn lookup_affix(&self, key: &[u8]) -> u32 {
+        if key.len() < 5 {
+            return NONE;
+        }
+        let (head, tail) = (key4(key), key4(&key[key.len() - 4..]));
+        let has = |k: u32| {
+            let bit = filter_bit(k);
+            self.affix_filter[bit / 64] >> (bit % 64) & 1 != 0
+        };
+        if !has(head) && !has(tail) {
+            return NONE;
+        }
+        if let Some(list) = self.prefixes.get(&head) {
+            let mut best: (usize, u32) = (0, NONE);
+            for (p, id) in list {
+                if key.starts_with(p) && p.len() > best.0 {
+                    best = (p.len(), *id);
+                }
+            }
+            if best.1 != NONE {
+                return best.1;
+            }
+        }
+        if let Some(list) = self.suffixes.get(&tail) {
+            let mut best: (usize, u32) = (0, NONE);
+            for (s, id) in list {
+                if key.ends_with(s) && s.len() > best.0 {
+                    best = (s.len(), *id);
+                }
+            }
+            return best.1;
+        }
+        NONE
+    }
+}
+
+fn same_cue(a: &Effect, b: &Effect) -> bool {
+    match (a, b) {
+        (
+            Effect::Cue {
+                kind: k1, cue: c1, ..
+            },
+            Effect::Cue {
+                kind: k2, cue: c2, ..
+            },
+        ) => k1 == k2 && c1 == c2,
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(text: &str) -> Result<Vec<RawEntry>, ClassifyError> {
+        let mut out = Vec::new();
+        parse(0, Path::new("en/test.txt"), text, &mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn errors_name_the_file_and_line() {
+        let err = entries("# comment\n[sentiment]\ngood = 2\nbad = minus two\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "en/test.txt:4: expected a number after '=', got \"minus two\""
+        );
+        let err = entries("[complant delay]\nlate\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("en/test.txt:1: unknown section [complant delay]"),
+            "{err}"
+        );
+        let err = entries("late\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "en/test.txt:1: entry before the first [section] header"
+        );
+    }
+
+    #[test]
+    fn every_lexicon_file_on_disk_is_embedded() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/lexicons");
+        for dir in ["en", "nl", "da", "common"] {
+            for f in std::fs::read_dir(root.join(dir)).unwrap() {
+                let name = f.unwrap().file_name().into_string().unwrap();
+                if name.ends_with(".txt") {
+                    assert!(
+                        EMBEDDED.iter().any(|(d, n, _)| *d == dir && *n == name),
+                        "{dir}/{name} is not in EMBEDDED"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn prefix_and_suffix_entries_match_compounds() {
+        let lex =
+            Lexicon::compile(&entries("[complaint delay]\n*vertraging\nteleurstell*\n").unwrap());
+        let look = |w: &str| {
+            let mut buf = [0u8; 64];
+            buf[..w.len()].copy_from_slice(w.as_bytes());
+            lex.lookup(&mut buf, w.len(), false)
+        };
+        assert_ne!(look("treinvertraging"), NONE);
+        assert_ne!(look("teleurstellend"), NONE);
+        assert_eq!(look("vertrek"), NONE);
+    }
+}

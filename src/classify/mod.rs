@@ -1,0 +1,380 @@
+//! The classifier: decides for every mention whether it is a complaint, a question, praise or
+//! neutral, how negative or positive it is, whether it is urgent or spam, and which language it
+//! is in, and keeps the cues that decided it (with byte spans) so staff can see why.
+//!
+//! It is lexicon- and rule-based. The lexicons are plain text files under `config/lexicons/`
+//! (documented in `config/lexicons/README.md`), compiled into the binary as defaults and
+//! replaceable at start-up with [`Classifier::from_dir`]. One pass tokenizes and looks every
+//! token up in a single hash table shared by all languages; a second pass over the tokens (not
+//! the text) applies the phrases of the detected language.
+
+mod eval;
+mod lexicon;
+mod score;
+mod stream;
+mod tokenize;
+
+use std::cell::RefCell;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub use eval::{EvalSummary, LangScores, Scores, run_eval};
+pub use stream::run_classify;
+
+use lexicon::{COMMON, LANGS, Lexicon, NONE, RawEffect, RawEntry};
+use tokenize::{Kind, Token};
+
+/// Errors from loading lexicons. Every variant names the file, and lexicon errors the line.
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifyError {
+    #[error("{}:{line}: {msg}", file.display())]
+    Lexicon {
+        file: PathBuf,
+        line: usize,
+        msg: String,
+    },
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no lexicon folders (en/, nl/, da/ or common/) in {}; point --lexicons at a copy of config/lexicons", dir.display())]
+    NoLexicons { dir: PathBuf },
+}
+
+/// The four things a mention can be for a webcare team.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Label {
+    Complaint,
+    Question,
+    Praise,
+    #[default]
+    Neutral,
+}
+
+impl Label {
+    pub const ALL: [Label; 4] = [
+        Label::Complaint,
+        Label::Question,
+        Label::Praise,
+        Label::Neutral,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Label::Complaint => "complaint",
+            Label::Question => "question",
+            Label::Praise => "praise",
+            Label::Neutral => "neutral",
+        }
+    }
+}
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Error for a label that is not one of complaint, question, praise, neutral.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown label {0:?}; expected complaint, question, praise or neutral")]
+pub struct UnknownLabel(pub String);
+
+impl FromStr for Label {
+    type Err = UnknownLabel;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Label::ALL
+            .into_iter()
+            .find(|l| l.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| UnknownLabel(s.to_string()))
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Polarity {
+    Positive,
+    Negative,
+    #[default]
+    Neutral,
+}
+
+impl Polarity {
+    pub const ALL: [Polarity; 3] = [Polarity::Positive, Polarity::Negative, Polarity::Neutral];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Polarity::Positive => "positive",
+            Polarity::Negative => "negative",
+            Polarity::Neutral => "neutral",
+        }
+    }
+}
+
+impl fmt::Display for Polarity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Polarity {
+    type Err = UnknownLabel;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Polarity::ALL
+            .into_iter()
+            .find(|l| l.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| UnknownLabel(s.to_string()))
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Urgency {
+    #[default]
+    Normal,
+    Urgent,
+}
+
+/// One cue that contributed to the decision. `start..end` is a byte span of the input text and
+/// `text` is that slice, so `&input.text[r.start..r.end] == r.text` always holds.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct Reason {
+    /// What the cue argues for: "complaint", "question", "praise", "negative", "positive",
+    /// "negation", "sarcasm", "urgent", "spam".
+    pub kind: String,
+    /// Which kind of cue, from the lexicon section name: "duration", "unanswered", "leave", ...
+    pub cue: String,
+    pub text: String,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// The classifier's verdict on one mention.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct Classification {
+    pub label: Label,
+    /// In [-1, 1]; below -0.1 is negative, above 0.1 positive.
+    pub sentiment: f32,
+    pub polarity: Polarity,
+    pub urgency: Urgency,
+    /// Human-readable, e.g. `leave: "ik zeg mijn abonnement op"` or `high reach: 25000 followers`.
+    pub urgency_reasons: Vec<String>,
+    /// Likely bot, promotion or manipulation: keep it out of alerts and digests.
+    pub spam: bool,
+    /// "en", "nl", "da" or "other".
+    pub lang: String,
+    pub reasons: Vec<Reason>,
+}
+
+/// What the classifier knows about one mention. Build it with [`Input::new`] and set what the
+/// platform gives; every `None` means "unknown".
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Input<'a> {
+    pub text: &'a str,
+    /// Platform language tag ("nl", "en-GB", "da"); `None` means detect from the text.
+    pub lang: Option<&'a str>,
+    /// Followers of the author.
+    pub author_reach: Option<i64>,
+    pub author_age_days: Option<i64>,
+    /// Whether the mention carries a link; `None` means detect from the text.
+    pub has_link: Option<bool>,
+    /// Store signal: how many distinct authors posted this exact text recently. Three or more
+    /// marks it as spam.
+    pub duplicate_authors: Option<u32>,
+    /// Store signal: replies or quotes the thread gained in the last hour. At or above
+    /// [`Classifier::fast_thread`] makes a complaint or question urgent.
+    pub thread_replies_last_hour: Option<u32>,
+}
+
+impl<'a> Input<'a> {
+    pub fn new(text: &'a str) -> Input<'a> {
+        Input {
+            text,
+            ..Input::default()
+        }
+    }
+}
+
+/// Brand-specific terms for one watch, from the config. They apply in every language.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CustomTerms {
+    /// Phrases that mark a complaint, e.g. a product's known failure ("error 0x42").
+    pub complaint: Vec<String>,
+    pub praise: Vec<String>,
+    /// Phrases that make a complaint or question urgent, e.g. "recall".
+    pub urgent: Vec<String>,
+    /// Phrases that mark spam, e.g. a counterfeit shop's name.
+    pub spam: Vec<String>,
+}
+
+/// The compiled lexicons plus the thresholds. Cheap to clone (the tables are shared), and
+/// `Send + Sync` so one instance can serve every pipeline task.
+#[derive(Clone)]
+pub struct Classifier {
+    lex: Arc<Lexicon>,
+    entries: Arc<Vec<RawEntry>>,
+    /// Followers at or above which a complaint or question is urgent. Default 10,000.
+    pub high_reach: i64,
+    /// Replies in the last hour at or above which a thread is fast-growing. Default 20.
+    pub fast_thread: u32,
+}
+
+/// A token plus its word id in the shared table.
+#[derive(Clone, Copy)]
+pub(crate) struct Tok {
+    pub t: Token,
+    pub word: u32,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<Tok>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Classifier {
+    /// The default lexicons compiled into the binary.
+    pub fn embedded() -> Classifier {
+        Classifier::from_entries(lexicon::parse_embedded())
+    }
+
+    /// Loads lexicons from `dir/{en,nl,da,common}/*.txt` (a copy of `config/lexicons`).
+    pub fn from_dir(dir: &Path) -> Result<Classifier, ClassifyError> {
+        Ok(Classifier::from_entries(lexicon::parse_dir(dir)?))
+    }
+
+    fn from_entries(entries: Vec<RawEntry>) -> Classifier {
+        Classifier {
+            lex: Arc::new(Lexicon::compile(&entries)),
+            entries: Arc::new(entries),
+            high_reach: 10_000,
+            fast_thread: 20,
+        }
+    }
+
+    /// A classifier that also knows one watch's brand terms. Custom terms weigh double a
+    /// default cue and override a default entry for the same phrase.
+    pub fn with_custom_terms(self, terms: &CustomTerms) -> Classifier {
+        let mut entries = (*self.entries).clone();
+        let groups = [
+            (&terms.complaint, lexicon::CueKind::Complaint),
+            (&terms.praise, lexicon::CueKind::Praise),
+            (&terms.urgent, lexicon::CueKind::Urgent),
+            (&terms.spam, lexicon::CueKind::Spam),
+        ];
+        for (list, kind) in groups {
+            for phrase in list.iter().filter(|p| !p.trim().is_empty()) {
+                entries.push(RawEntry {
+                    table: COMMON,
+                    phrase: phrase.clone(),
+                    effect: RawEffect::Cue(kind, "custom".into(), 2.0),
+                });
+            }
+        }
+        Classifier {
+            high_reach: self.high_reach,
+            fast_thread: self.fast_thread,
+            ..Classifier::from_entries(entries)
+        }
+    }
+
+    pub fn classify(&self, input: &Input) -> Classification {
+        let mut out = Classification::default();
+        self.classify_into(input, &mut out);
+        out
+    }
+
+    /// Like [`classify`](Self::classify) but reuses the buffers of `out`, so a loop over
+    /// many mentions does not allocate once `out` has grown to size.
+    pub fn classify_into(&self, input: &Input, out: &mut Classification) {
+        SCRATCH.with(|s| {
+            let mut toks = s.borrow_mut();
+            toks.clear();
+            let prep = self.resolve(input.text, &mut toks);
+            let table = choose_language(input.lang, &prep.votes);
+            out.lang.clear();
+            out.lang.push_str(match table {
+                Some(t) => LANGS[t],
+                None => "other",
+            });
+            // Text in another language is scored with the English lexicon: brand talk in
+            // other languages borrows English words ("top service", "fail") more than ours.
+            score::score(self, &toks, input, table.unwrap_or(0), prep.shouting, out);
+        });
+    }
+
+    /// Tokenizes and looks every token up once. Also counts language votes and capitals.
+    fn resolve(&self, text: &str, toks: &mut Vec<Tok>) -> Prep {
+        let lex = &*self.lex;
+        let mut votes = [0u32; 3];
+        let mut words = 0u32;
+        let mut caps = 0u32;
+        tokenize::tokenize(text, |t| {
+            let mut word = NONE;
+            if matches!(
+                t.kind,
+                Kind::Word | Kind::Number | Kind::Hashtag | Kind::Emoji | Kind::Emoticon
+            ) {
+                let mut buf = [0u8; 64];
+                if let Some(k) = tokenize::key(text, &t, &mut buf) {
+                    let len = k.len();
+                    if t.kind == Kind::Word {
+                        words += 1;
+                        caps += u32::from(t.flags & tokenize::CAPS != 0);
+                        // æ, ø and å are Danish (and Norwegian); no Dutch or English word has them.
+                        if !k.is_ascii()
+                            && k.windows(2)
+                                .any(|w| w[0] == 0xC3 && matches!(w[1], 0xA6 | 0xB8 | 0xA5))
+                        {
+                            votes[2] += 2;
+                        }
+                    }
+                    word = lex.lookup(&mut buf, len, t.flags & tokenize::ELONGATED != 0);
+                    if word != NONE {
+                        let bits = lex.word_bits[word as usize];
+                        for (l, v) in votes.iter_mut().enumerate() {
+                            *v += u32::from(bits >> l & 1) + 2 * u32::from(bits >> (4 + l) & 1);
+                        }
+                    }
+                }
+            }
+            toks.push(Tok { t, word });
+        });
+        Prep {
+            votes,
+            shouting: words >= 3 && caps * 2 >= words,
+        }
+    }
+}
+
+struct Prep {
+    votes: [u32; 3],
+    shouting: bool,
+}
+
+/// The language table to score with: the platform's tag when it is one of ours, otherwise the
+/// language with the most stopword and lexicon hits. `None` means "other".
+fn choose_language(given: Option<&str>, votes: &[u32; 3]) -> Option<usize> {
+    if let Some(tag) = given {
+        let primary = tag.split(['-', '_']).next().unwrap_or_default();
+        if let Some(i) = LANGS.iter().position(|l| l.eq_ignore_ascii_case(primary)) {
+            return Some(i);
+        }
+        if !primary.is_empty() && !primary.eq_ignore_ascii_case("und") {
+            return None;
+        }
+    }
+    let (best, &score) = votes
+        .iter()
+        .enumerate()
+        .max_by_key(|&(i, v)| (*v, std::cmp::Reverse(i)))?;
+    if score >= 1 { Some(best) } else { None }
+}
+
+#[cfg(test)]
+mod tests;

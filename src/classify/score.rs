@@ -1,0 +1,518 @@
+//! Scoring: walks the resolved tokens once, matches the phrases of one language (longest
+//! first), applies negation scope, intensifiers, contrast, caps and elongation, and turns the
+//! evidence into a label, sentiment, urgency and spam verdict with reasons.
+
+use std::fmt::Write as _;
+
+use super::lexicon::{COMMON, CueKind, Effect, NONE, PatTok};
+use super::tokenize::{CAPS, ELONGATED, Kind};
+use super::{Classification, Classifier, Input, Label, Polarity, Reason, Tok, Urgency};
+
+/// How many words after "not"/"niet"/"ikke" are negated.
+const NEGATION_SCOPE: u8 = 3;
+/// How many words after "very"/"heel"/"meget" are intensified.
+const INTENSIFIER_SCOPE: u8 = 2;
+
+#[derive(Default)]
+struct Evidence {
+    pos: f32,
+    neg: f32,
+    complaint: f32,
+    praise: f32,
+    question: f32,
+    spam: f32,
+    sarcasm: f32,
+    /// Complaint cues from the lexicon (not from negative words): delays, failures, waiting.
+    factual: f32,
+    first_pos: Option<(u32, u32)>,
+    pos_after_contrast: bool,
+    resolved: bool,
+    question_marks: u32,
+    exclaims: u32,
+    words: u32,
+    links: u32,
+    anger: bool,
+    urgent: [(u16, u32, u32); 4],
+    n_urgent: usize,
+}
+
+/// Reuses the `Reason` slots (and their string buffers) already in `out.reasons`.
+struct Reasons<'o> {
+    list: &'o mut Vec<Reason>,
+    used: usize,
+}
+
+impl Reasons<'_> {
+    fn push(&mut self, text: &str, kind: &str, cue: &str, start: u32, end: u32) {
+        let (s, e) = (start as usize, end as usize);
+        if self.used == self.list.len() {
+            self.list.push(Reason::default());
+        }
+        let r = &mut self.list[self.used];
+        self.used += 1;
+        r.kind.clear();
+        r.kind.push_str(kind);
+        r.cue.clear();
+        r.cue.push_str(cue);
+        r.text.clear();
+        r.text.push_str(&text[s..e]);
+        r.start = s;
+        r.end = e;
+    }
+}
+
+pub(crate) fn score(
+    c: &Classifier,
+    toks: &[Tok],
+    input: &Input,
+    table: usize,
+    shouting: bool,
+    out: &mut Classification,
+) {
+    let lex = &*c.lex;
+    let text = input.text;
+    let mut ev = Evidence::default();
+    let mut list = std::mem::take(&mut out.reasons);
+    let mut reasons = Reasons {
+        list: &mut list,
+        used: 0,
+    };
+
+    let mut i = 0;
+    let mut sentence_start = true;
+    let mut neg_left = 0u8;
+    let mut neg_start = 0u32;
+    let mut int_factor = 1.0f32;
+    let mut int_left = 0u8;
+    let mut contrast = false;
+
+    while i < toks.len() {
+        let tk = toks[i].t;
+        match tk.kind {
+            Kind::Stop | Kind::Question | Kind::Exclaim => {
+                if tk.kind == Kind::Question {
+                    ev.question_marks += 1;
+                    if ev.question_marks == 1 {
+                        reasons.push(text, "question", "question mark", tk.start, tk.end);
+                    }
+                }
+                if tk.kind == Kind::Exclaim {
+                    ev.exclaims += u32::from(tk.count);
+                }
+                sentence_start = true;
+                neg_left = 0;
+                int_left = 0;
+                i += 1;
+                continue;
+            }
+            Kind::Link => {
+                ev.links += 1;
+                i += 1;
+                continue;
+            }
+            Kind::Handle => {
+                i += 1;
+                continue;
+            }
+            Kind::Word => ev.words += 1,
+            _ => {}
+        }
+
+        let found = find_match(c, toks, i, table, sentence_start)
+            .or_else(|| find_match(c, toks, i, COMMON, sentence_start));
+        sentence_start = false;
+        let Some((pid, end_idx)) = found else {
+            neg_left = neg_left.saturating_sub(1);
+            int_left = int_left.saturating_sub(1);
+            i += 1;
+            continue;
+        };
+        let pat = &lex.patterns[pid as usize];
+        let span_start = tk.start;
+        let span_end = toks[end_idx - 1].t.end;
+
+        // Emphasis: a word in capitals (when the whole post is not shouting), a stretched word
+        // or a hashtag says it louder.
+        let mut emph = 1.0f32;
+        for t in &toks[i..end_idx] {
+            if t.t.flags & CAPS != 0 && !shouting {
+                emph *= 1.5;
+            }
+            if t.t.flags & ELONGATED != 0 {
+                emph *= 1.3;
+            }
+            if t.t.kind == Kind::Hashtag {
+                emph *= 1.2;
+            }
+        }
+        let emph = emph.min(2.0);
+        let negated = neg_left > 0;
+        let boost = if contrast { 1.5 } else { 1.0 };
+        let mut modifier_only = true;
+
+        for eff in pat.effects.iter() {
+            match *eff {
+                Effect::Sentiment(v) => {
+                    modifier_only = false;
+                    let mut v = v * emph * boost;
+                    if int_left > 0 {
+                        v *= int_factor;
+                    }
+                    if negated {
+                        // "niet blij" is not as bad as "boos", "not bad" not as good as "good".
+                        v = -v * 0.75;
+                        let cue = if v < 0.0 {
+                            "negated praise"
+                        } else {
+                            "negated complaint"
+                        };
+                        reasons.push(text, "negation", cue, neg_start, span_end);
+                    } else {
+                        let cue = match tk.kind {
+                            Kind::Emoji => "emoji",
+                            Kind::Emoticon => "emoticon",
+                            Kind::Hashtag => "hashtag",
+                            _ => "word",
+                        };
+                        reasons.push(
+                            text,
+                            if v > 0.0 { "positive" } else { "negative" },
+                            cue,
+                            span_start,
+                            span_end,
+                        );
+                    }
+                    if v > 0.0 {
+                        ev.pos += v;
+                        ev.first_pos.get_or_insert((span_start, span_end));
+                        ev.pos_after_contrast |= contrast;
+                    } else {
+                        ev.neg -= v;
+                    }
+                }
+                Effect::Cue { kind, cue, weight } => {
+                    modifier_only = false;
+                    let w = weight * boost * emph.min(1.5);
+                    let name = lex.cue_names[cue as usize].as_str();
+                    match kind {
+                        // "geen vertraging" cancels the delay, but "not had hot water for two
+                        // weeks" makes the duration worse, not better.
+                        CueKind::Complaint if negated && matches!(name, "failure" | "delay") => {
+                            reasons.push(
+                                text,
+                                "negation",
+                                "negated complaint",
+                                neg_start,
+                                span_end,
+                            );
+                        }
+                        CueKind::Complaint => {
+                            ev.complaint += w;
+                            ev.factual += w;
+                            reasons.push(text, "complaint", name, span_start, span_end);
+                        }
+                        CueKind::Praise if negated => {
+                            ev.complaint += w;
+                            reasons.push(text, "negation", "negated praise", neg_start, span_end);
+                        }
+                        CueKind::Praise => {
+                            ev.praise += w;
+                            ev.first_pos.get_or_insert((span_start, span_end));
+                            ev.pos_after_contrast |= contrast;
+                            ev.resolved |= name == "resolved";
+                            reasons.push(text, "praise", name, span_start, span_end);
+                        }
+                        CueKind::Question => {
+                            ev.question += w;
+                            reasons.push(text, "question", name, span_start, span_end);
+                        }
+                        CueKind::Urgent if negated => {}
+                        CueKind::Urgent => {
+                            // Threats, hazards and outages are complaints too.
+                            ev.complaint += 0.5 * w;
+                            ev.anger |= name == "anger";
+                            if ev.n_urgent < ev.urgent.len() {
+                                ev.urgent[ev.n_urgent] = (cue, span_start, span_end);
+                                ev.n_urgent += 1;
+                            }
+                            reasons.push(text, "urgent", name, span_start, span_end);
+                        }
+                        CueKind::Spam => {
+                            ev.spam += w;
+                            reasons.push(text, "spam", name, span_start, span_end);
+                        }
+                        CueKind::Sarcasm => {
+                            ev.sarcasm += w;
+                            reasons.push(text, "sarcasm", name, span_start, span_end);
+                        }
+                    }
+                }
+                Effect::Negation => {
+                    // +1 because the scope counter steps down once for this word too.
+                    neg_left = NEGATION_SCOPE + 1;
+                    neg_start = span_start;
+                }
+                Effect::Intensifier(f) => {
+                    // "sooo bad" and "SO bad" are worse than "so bad".
+                    int_factor = if f > 1.0 { f * emph } else { f };
+                    int_left = INTENSIFIER_SCOPE + 1;
+                }
+                Effect::Ignore => modifier_only = false,
+                Effect::Contrast => {
+                    // What follows "but" counts more than what came before it.
+                    ev.pos *= 0.5;
+                    ev.neg *= 0.5;
+                    ev.complaint *= 0.5;
+                    ev.praise *= 0.5;
+                    ev.factual *= 0.5;
+                    contrast = true;
+                    neg_left = 0;
+                    reasons.push(text, "contrast", "contrast", span_start, span_end);
+                }
+            }
+        }
+        if !modifier_only {
+            neg_left = neg_left.saturating_sub(1);
+            int_left = int_left.saturating_sub(1);
+        } else if !pat.effects.iter().any(|e| matches!(e, Effect::Negation)) {
+            neg_left = neg_left.saturating_sub(1);
+        }
+        i = end_idx;
+    }
+
+    decide(c, input, &mut ev, shouting, &mut reasons, out);
+    let used = reasons.used;
+    list.truncate(used);
+    out.reasons = list;
+}
+
+/// The longest phrase of `table` that starts at token `i`, as (pattern id, end token index).
+#[inline]
+fn find_match(
+    c: &Classifier,
+    toks: &[Tok],
+    i: usize,
+    table: usize,
+    sentence_start: bool,
+) -> Option<(u32, usize)> {
+    let lex = &*c.lex;
+    let tok = toks[i];
+    let tab = &lex.tables[table];
+    let by_word = if tok.word != NONE && lex.word_bits[tok.word as usize] >> table & 1 != 0 {
+        let (s, e) = tab.by_first[tok.word as usize];
+        Some(&tab.ids[s as usize..e as usize])
+    } else {
+        None
+    };
+    let is_num = tok.t.kind == Kind::Number
+        || (tok.word != NONE && lex.number_bits[tok.word as usize] >> table & 1 != 0);
+    let by_num = if is_num && !tab.num_first.is_empty() {
+        Some(&tab.num_first[..])
+    } else {
+        None
+    };
+    let mut best: Option<(u32, usize)> = None;
+    for list in [by_word, by_num].into_iter().flatten() {
+        for &pid in list {
+            let pat = &lex.patterns[pid as usize];
+            if (pat.anchored && !sentence_start) || (pat.hashtag && tok.t.kind != Kind::Hashtag) {
+                continue;
+            }
+            if let Some(end) = match_at(c, toks, i, &pat.toks, table) {
+                if best.is_none_or(|(_, e)| end > e) {
+                    best = Some((pid, end));
+                }
+                break;
+            }
+        }
+    }
+    best
+}
+
+/// Matches pattern tokens from token `i`; returns the index after the match.
+fn match_at(c: &Classifier, toks: &[Tok], i: usize, pat: &[PatTok], table: usize) -> Option<usize> {
+    let Some((first, rest)) = pat.split_first() else {
+        return Some(i);
+    };
+    match *first {
+        PatTok::Gap => {
+            // Up to three words in between ("werkt de app niet"), never across punctuation.
+            for skip in 0..=3 {
+                let j = i + skip;
+                if skip > 0 && (j > toks.len() || !is_wordlike(toks[j - 1].t.kind)) {
+                    break;
+                }
+                if let Some(end) = match_at(c, toks, j, rest, table) {
+                    return Some(end);
+                }
+            }
+            None
+        }
+        PatTok::Word(w) => {
+            let t = toks.get(i)?;
+            if t.word == w && is_wordlike(t.t.kind) {
+                match_at(c, toks, i + 1, rest, table)
+            } else {
+                None
+            }
+        }
+        PatTok::Num => {
+            let t = toks.get(i)?;
+            let lex = &*c.lex;
+            let ok = t.t.kind == Kind::Number
+                || (t.word != NONE && lex.number_bits[t.word as usize] >> table & 1 != 0);
+            if ok {
+                match_at(c, toks, i + 1, rest, table)
+            } else {
+                None
+            }
+        }
+    }
+}
+
+fn is_wordlike(k: Kind) -> bool {
+    matches!(
+        k,
+        Kind::Word | Kind::Number | Kind::Hashtag | Kind::Emoji | Kind::Emoticon
+    )
+}
+
+fn decide(
+    c: &Classifier,
+    input: &Input,
+    ev: &mut Evidence,
+    shouting: bool,
+    reasons: &mut Reasons,
+    out: &mut Classification,
+) {
+    let text = input.text;
+    let lex = &*c.lex;
+
+    // Sarcasm: praise words next to a plain complaint ("lekker dan, weer vertraging"), or an
+    // explicit marker ("ja hoor", 🙄). Praise after "but" and thanks for a fix are sincere.
+    let has_positive = ev.pos > 0.0 || ev.praise > 0.0;
+    let sarcastic = has_positive
+        && (ev.sarcasm >= 1.0 || (ev.factual >= 1.0 && !ev.pos_after_contrast && !ev.resolved));
+    if sarcastic {
+        if let Some((s, e)) = ev.first_pos {
+            reasons.push(text, "sarcasm", "praise next to a complaint", s, e);
+        }
+        ev.complaint += ev.praise + 0.5 * ev.pos;
+        ev.neg += ev.pos;
+        ev.pos = 0.0;
+        ev.praise = 0.0;
+    } else if ev.sarcasm >= 1.0 {
+        // "tak for ingenting": the phrase itself is the complaint.
+        ev.complaint += ev.sarcasm;
+    }
+
+    let complaint = ev.complaint + 0.5 * ev.neg;
+    let praise = ev.praise + 0.5 * ev.pos;
+    let question = ev.question + if ev.question_marks > 0 { 1.0 } else { 0.0 };
+
+    // Sentiment: lexicon valences plus the cues, squashed into [-1, 1] as VADER does.
+    let mut raw = ev.pos - ev.neg + 0.8 * (ev.praise - ev.complaint);
+    raw *= 1.0 + 0.1 * ev.exclaims.min(3) as f32;
+    let sentiment = (raw / (raw * raw + 15.0).sqrt()).clamp(-1.0, 1.0);
+    out.sentiment = sentiment;
+    out.polarity = if sentiment >= 0.1 {
+        Polarity::Positive
+    } else if sentiment <= -0.1 {
+        Polarity::Negative
+    } else {
+        Polarity::Neutral
+    };
+
+    // Spam.
+    let has_link = input.has_link.unwrap_or(ev.links > 0);
+    let mut spam = ev.spam >= 2.0 || (has_link && ev.spam >= 1.0);
+    // Whole-mention signals carry an empty span (0..0): no single cue in the text decided them.
+    let checks = [
+        (
+            has_link && ev.words <= 3 && complaint < 1.0 && question < 1.0,
+            "link with almost no text",
+        ),
+        (
+            has_link && input.author_reach == Some(0),
+            "account without followers posting a link",
+        ),
+        (
+            has_link && input.author_age_days.is_some_and(|d| d < 2),
+            "brand-new account posting a link",
+        ),
+        (
+            input.duplicate_authors.is_some_and(|n| n >= 3),
+            "same text from several authors",
+        ),
+    ];
+    for (hit, why) in checks {
+        if hit {
+            spam = true;
+            reasons.push(text, "spam", why, 0, 0);
+        }
+    }
+    out.spam = spam;
+
+    let label = if spam {
+        Label::Neutral
+    } else if complaint >= 1.0 && complaint > praise {
+        // A question that carries a complaint ("waarom duurt het zo lang?") is a complaint; a
+        // mild one that asks for help stays a question.
+        if question >= 1.0 && complaint < 1.5 && ev.neg < 2.0 {
+            Label::Question
+        } else {
+            Label::Complaint
+        }
+    } else if question >= 1.0 {
+        Label::Question
+    } else if praise >= 1.0 && praise > complaint {
+        Label::Praise
+    } else {
+        Label::Neutral
+    };
+    out.label = label;
+
+    // Urgency: only for mentions someone should answer.
+    out.urgency_reasons.clear();
+    if !spam && matches!(label, Label::Complaint | Label::Question) {
+        for &(cue, s, e) in &ev.urgent[..ev.n_urgent] {
+            let mut r = String::new();
+            let _ = write!(
+                r,
+                "{}: {:?}",
+                lex.cue_names[cue as usize],
+                &text[s as usize..e as usize]
+            );
+            out.urgency_reasons.push(r);
+        }
+        if label == Label::Complaint
+            && !ev.anger
+            && (sentiment <= -0.9 || shouting || ev.exclaims >= 3)
+        {
+            let why = if shouting {
+                "anger: written in capitals".to_string()
+            } else if ev.exclaims >= 3 {
+                "anger: repeated exclamation marks".to_string()
+            } else {
+                format!("anger: sentiment {sentiment:.2}")
+            };
+            out.urgency_reasons.push(why);
+        }
+        if let Some(reach) = input.author_reach.filter(|&r| r >= c.high_reach) {
+            out.urgency_reasons
+                .push(format!("high reach: {reach} followers"));
+        }
+        if let Some(n) = input
+            .thread_replies_last_hour
+            .filter(|&n| n >= c.fast_thread)
+        {
+            out.urgency_reasons
+                .push(format!("fast-growing thread: {n} replies in the last hour"));
+        }
+    }
+    out.urgency = if out.urgency_reasons.is_empty() {
+        Urgency::Normal
+    } else {
+        Urgency::Urgent
+    };
+}

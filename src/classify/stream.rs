@@ -1,0 +1,97 @@
+//! `webcare classify`: reads mentions from a stream (plain lines, or JSON lines with `text` and
+//! optional `lang`, `author_reach`, ...) and writes one verdict per line, as JSON or, with
+//! `--explain`, as a short report for people.
+
+use std::io::{BufRead, Write};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use super::{Classification, Classifier, Input, Urgency};
+
+#[derive(Deserialize)]
+struct JsonMention {
+    text: String,
+    #[serde(default)]
+    lang: Option<String>,
+    #[serde(default)]
+    author_reach: Option<i64>,
+    #[serde(default)]
+    author_age_days: Option<i64>,
+    #[serde(default)]
+    has_link: Option<bool>,
+}
+
+/// Classifies every non-empty line of `input`. A line starting with `{` must be a JSON object
+/// with at least `text`; anything else is taken as the text itself.
+pub fn run_classify(
+    c: &Classifier,
+    input: impl BufRead,
+    mut out: impl Write,
+    explain: bool,
+) -> anyhow::Result<()> {
+    for (n, line) in input.lines().enumerate() {
+        let line = line.with_context(|| format!("reading line {}", n + 1))?;
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let (verdict, text) = if trimmed.starts_with('{') {
+            let m: JsonMention = serde_json::from_str(trimmed).with_context(|| {
+                format!(
+                    "line {}: expected a JSON object with a \"text\" field",
+                    n + 1
+                )
+            })?;
+            let input = Input {
+                text: &m.text,
+                lang: m.lang.as_deref(),
+                author_reach: m.author_reach,
+                author_age_days: m.author_age_days,
+                has_link: m.has_link,
+                ..Input::default()
+            };
+            (c.classify(&input), m.text.clone())
+        } else {
+            (c.classify(&Input::new(trimmed)), trimmed.to_string())
+        };
+        if explain {
+            write_explanation(&mut out, &text, &verdict)?;
+        } else {
+            serde_json::to_writer(&mut out, &verdict)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn write_explanation(out: &mut impl Write, text: &str, v: &Classification) -> std::io::Result<()> {
+    writeln!(out, "{text}")?;
+    let urgency = if v.urgency == Urgency::Urgent {
+        " URGENT"
+    } else {
+        ""
+    };
+    let spam = if v.spam { " SPAM" } else { "" };
+    writeln!(
+        out,
+        "  {}{urgency}{spam} · sentiment {:+.2} ({}) · lang {}",
+        v.label, v.sentiment, v.polarity, v.lang
+    )?;
+    for r in &v.urgency_reasons {
+        writeln!(out, "  urgent because {r}")?;
+    }
+    for r in &v.reasons {
+        if r.text.is_empty() {
+            writeln!(out, "  - {}: {}", r.kind, r.cue)?;
+        } else {
+            writeln!(
+                out,
+                "  - {}: {:?} ({}) at {}..{}",
+                r.kind, r.text, r.cue, r.start, r.end
+            )?;
+        }
+    }
+    writeln!(out)
+}

@@ -1,0 +1,477 @@
+//! One-pass tokenizer for mentions: words, hashtags, @handles, links, numbers, emoji, emoticons
+//! and the punctuation that bounds clauses. It walks the bytes once and never allocates; the
+//! lexicon loader runs the same code over lexicon phrases so both sides agree on what a token is.
+
+/// What a token is. Punctuation that matters for scope (clause and sentence ends) is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Word,
+    Number,
+    Hashtag,
+    Handle,
+    Link,
+    Emoji,
+    Emoticon,
+    /// A run of `?` (possibly mixed with `!`).
+    Question,
+    /// A run of `!`; `flags` holds how many.
+    Exclaim,
+    /// `.`, `,`, `;`, `:` or a line break: ends negation scope.
+    Stop,
+}
+
+/// Every letter of the word is upper case and it has at least two letters.
+pub(crate) const CAPS: u8 = 1;
+/// The word repeats a letter three or more times ("sooo", "neeeee").
+pub(crate) const ELONGATED: u8 = 2;
+/// The word contains at least one upper-case letter.
+pub(crate) const HAS_UPPER: u8 = 4;
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Token {
+    pub start: u32,
+    pub end: u32,
+    pub kind: Kind,
+    pub flags: u8,
+    /// Number of letters (words) or `!` characters (exclamations).
+    pub count: u16,
+}
+
+/// ASCII emoticons, longest first so `:-(` wins over `:-`.
+const EMOTICONS: &[&str] = &[
+    ":'-(", ":'(", ":-((", ":((", ":-))", ":))", ":-)", ":-(", ":-d", ":-p", ":-/", ":-|", ":-o",
+    ":-s", ":-@", ";-)", "</3", "<3", ":)", ":(", ":d", ":p", ":/", ":|", ":o", ":s", ":@", ";)",
+    "=)", "=(", "^^", "-_-",
+];
+
+/// Top-level domains that mark `word.tld` as a link even without `http`.
+const TLDS: &[&str] = &[
+    "com", "nl", "dk", "net", "org", "ly", "io", "co", "be", "eu", "info", "shop", "xyz", "me",
+    "uk", "de", "app", "store", "online", "site", "gl", "gg", "to",
+];
+
+pub(crate) fn tokenize(text: &str, mut emit: impl FnMut(Token)) {
+    let b = text.as_bytes();
+    let n = b.len();
+    let mut i = 0;
+    while i < n {
+        let c = b[i];
+        if c < 0x80 {
+            if c.is_ascii_alphanumeric() {
+                i = word(text, i, i, Kind::Word, &mut emit);
+                continue;
+            }
+            match c {
+                b'#' if i + 1 < n && starts_word(text, i + 1) => {
+                    i = word(text, i, i + 1, Kind::Hashtag, &mut emit);
+                }
+                b'@' if i + 1 < n && (b[i + 1].is_ascii_alphanumeric() || b[i + 1] == b'_') => {
+                    let mut j = i + 1;
+                    while j < n && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
+                        j += 1;
+                    }
+                    emit(tok(i, j, Kind::Handle, 0, 0));
+                    i = j;
+                }
+                b'?' | b'!' => {
+                    let mut j = i;
+                    let mut q = false;
+                    let mut bangs = 0u16;
+                    while j < n && (b[j] == b'?' || b[j] == b'!') {
+                        q |= b[j] == b'?';
+                        bangs += u16::from(b[j] == b'!');
+                        j += 1;
+                    }
+                    let kind = if q { Kind::Question } else { Kind::Exclaim };
+                    emit(tok(i, j, kind, 0, bangs));
+                    i = j;
+                }
+                b':' | b';' | b'=' | b'<' | b'^' | b'-' => {
+                    if let Some(len) = emoticon(b, i) {
+                        emit(tok(i, i + len, Kind::Emoticon, 0, 0));
+                        i += len;
+                    } else {
+                        if c == b':' || c == b';' {
+                            emit(tok(i, i + 1, Kind::Stop, 0, 0));
+                        }
+                        i += 1;
+                    }
+                }
+                b'.' | b',' | b'\n' | b'(' | b')' | b'"' => {
+                    let mut j = i + 1;
+                    while j < n && b[j] == c {
+                        j += 1;
+                    }
+                    emit(tok(i, j, Kind::Stop, 0, 0));
+                    i = j;
+                }
+                b'/' if b.get(i + 1) == Some(&b's')
+                    && b.get(i + 2).is_none_or(|x| !x.is_ascii_alphanumeric()) =>
+                {
+                    // "/s" marks sarcasm; the lexicon lists it as an emoticon-like cue.
+                    emit(tok(i, i + 2, Kind::Emoticon, 0, 0));
+                    i += 2;
+                }
+                _ => i += 1,
+            }
+        } else {
+            let ch = decode(text, i);
+            let len = ch.len_utf8();
+            if ch.is_alphabetic() {
+                i = word(text, i, i, Kind::Word, &mut emit);
+            } else if is_emoji(ch) {
+                let mut j = i + len;
+                // Swallow variation selectors, skin tones and zero-width-joined parts: the
+                // first code point carries the meaning.
+                while j < n {
+                    let next = decode(text, j);
+                    if next == '\u{FE0F}' || ('\u{1F3FB}'..='\u{1F3FF}').contains(&next) {
+                        j += next.len_utf8();
+                    } else if next == '\u{200D}' {
+                        j += next.len_utf8();
+                        if j < n {
+                            j += decode(text, j).len_utf8();
+                        }
+                    } else {
+                        break;
+                    }
+                }
+                emit(tok(i, j, Kind::Emoji, 0, 0));
+                i = j;
+            } else {
+                // Typographic quotes, dashes and ellipses end a clause like their ASCII kin.
+                if matches!(ch, '…' | '–' | '—' | '“' | '”') {
+                    emit(tok(i, i + len, Kind::Stop, 0, 0));
+                }
+                i += len;
+            }
+        }
+    }
+}
+
+fn tok(start: usize, end: usize, kind: Kind, flags: u8, count: u16) -> Token {
+    Token {
+        start: start as u32,
+        end: end as u32,
+        kind,
+        flags,
+        count,
+    }
+}
+
+#[inline]
+fn decode(text: &str, i: usize) -> char {
+    // `i` is always on a char boundary: we only step by whole characters.
+    text[i..].chars().next().unwrap_or(' ')
+}
+
+fn starts_word(text: &str, i: usize) -> bool {
+    let c = text.as_bytes()[i];
+    if c < 0x80 {
+        c.is_ascii_alphanumeric()
+    } else {
+        decode(text, i).is_alphabetic()
+    }
+}
+
+fn is_emoji(ch: char) -> bool {
+    matches!(ch as u32,
+        0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2B00..=0x2BFF | 0x2300..=0x23FF | 0x2190..=0x21FF | 0x3030 | 0x303D)
+}
+
+fn emoticon(b: &[u8], i: usize) -> Option<usize> {
+    for e in EMOTICONS {
+        let e = e.as_bytes();
+        if b.len() - i >= e.len() && b[i..i + e.len()].eq_ignore_ascii_case(e) {
+            // ":p" must not eat the start of ":pakket"; letters after the face end it.
+            let next = b.get(i + e.len());
+            if e.last().is_some_and(u8::is_ascii_alphabetic)
+                && next.is_some_and(u8::is_ascii_alphanumeric)
+            {
+                continue;
+            }
+            return Some(e.len());
+        }
+    }
+    None
+}
+
+/// Scans a word starting at `body` (the token span starts at `start`, which differs for
+/// hashtags), emits it and returns the index after it.
+fn word(text: &str, start: usize, body: usize, kind: Kind, emit: &mut impl FnMut(Token)) -> usize {
+    let b = text.as_bytes();
+    let n = b.len();
+    let mut j = body;
+    let mut letters = 0u16;
+    let mut upper = 0u16;
+    let mut digits_only = true;
+    let mut prev = '\0';
+    let mut run = 0u8;
+    let mut elongated = false;
+    while j < n {
+        let c = b[j];
+        let ch;
+        if c < 0x80 {
+            if c.is_ascii_alphanumeric() {
+                ch = c as char;
+            } else if (c == b'\'' || c == b'-') && j + 1 < n && starts_word(text, j + 1) && j > body
+            {
+                prev = '\0';
+                j += 1;
+                continue;
+            } else {
+                break;
+            }
+        } else {
+            let d = decode(text, j);
+            if d.is_alphabetic() {
+                ch = d;
+            } else if d == '’' && j + 3 < n && starts_word(text, j + 3) {
+                j += 3;
+                prev = '\0';
+                continue;
+            } else {
+                break;
+            }
+        }
+        if ch.is_alphabetic() {
+            letters += 1;
+            digits_only = false;
+            if ch.is_uppercase() {
+                upper += 1;
+            }
+        }
+        if ch == prev {
+            run += 1;
+            if run >= 2 && ch.is_alphabetic() {
+                elongated = true;
+            }
+        } else {
+            run = 0;
+            prev = ch;
+        }
+        j += ch.len_utf8();
+    }
+
+    if kind == Kind::Word
+        && let Some(end) = link_end(b, body, j)
+    {
+        emit(tok(start, end, Kind::Link, 0, 0));
+        return end;
+    }
+    let mut flags = 0;
+    if upper > 0 {
+        flags |= HAS_UPPER;
+    }
+    if letters >= 2 && upper == letters {
+        flags |= CAPS;
+    }
+    if elongated {
+        flags |= ELONGATED;
+    }
+    let kind = if kind == Kind::Word && digits_only {
+        Kind::Number
+    } else {
+        kind
+    };
+    emit(tok(start, j, kind, flags, letters));
+    j
+}
+
+/// If the word at `start..end` begins a link (`https://…`, `www.…`, `shop.example.com/x`),
+/// returns where the link ends.
+fn link_end(b: &[u8], start: usize, end: usize) -> Option<usize> {
+    let n = b.len();
+    let w = &b[start..end];
+    let to_space = |from: usize| {
+        let mut k = from;
+        while k < n && !b[k].is_ascii_whitespace() {
+            k += 1;
+        }
+        k
+    };
+    if (w.eq_ignore_ascii_case(b"http") || w.eq_ignore_ascii_case(b"https"))
+        && b[end..].starts_with(b"://")
+    {
+        return Some(to_space(end));
+    }
+    if w.eq_ignore_ascii_case(b"www") && b.get(end) == Some(&b'.') {
+        return Some(to_space(end));
+    }
+    if b.get(end) == Some(&b'.') && b.get(end + 1).is_some_and(u8::is_ascii_alphabetic) {
+        let stop = to_space(end);
+        let seg = &b[end + 1..stop];
+        // The domain part ends at the first '/', or at trailing punctuation.
+        let dom_end = seg.iter().position(|&x| x == b'/').unwrap_or(seg.len());
+        let mut dom = &seg[..dom_end];
+        while let [rest @ .., last] = dom {
+            if last.is_ascii_alphanumeric() {
+                break;
+            }
+            dom = rest;
+        }
+        let tld = dom.rsplit(|&x| x == b'.').next().unwrap_or(dom);
+        if TLDS.iter().any(|t| tld.eq_ignore_ascii_case(t.as_bytes())) {
+            let trimmed = if dom_end == seg.len() {
+                end + 1 + dom.len()
+            } else {
+                stop
+            };
+            return Some(trimmed);
+        }
+    }
+    None
+}
+
+/// Writes the lookup key of a token (lower case, `’` as `'`, no leading `#`, emoji reduced to
+/// their first code point) into `buf`. Returns `None` when the key does not fit.
+pub(crate) fn key<'b>(text: &str, t: &Token, buf: &'b mut [u8; 64]) -> Option<&'b [u8]> {
+    let s = &text[t.start as usize..t.end as usize];
+    let s = match t.kind {
+        Kind::Hashtag => &s[1..],
+        Kind::Emoji => {
+            let ch = s.chars().next()?;
+            &s[..ch.len_utf8()]
+        }
+        _ => s,
+    };
+    let mut len = 0;
+    if s.is_ascii() {
+        if s.len() > buf.len() {
+            return None;
+        }
+        for (dst, src) in buf.iter_mut().zip(s.bytes()) {
+            *dst = src.to_ascii_lowercase();
+        }
+        return Some(&buf[..s.len()]);
+    }
+    for ch in s.chars() {
+        let ch = if ch == '’' { '\'' } else { ch };
+        for lower in ch.to_lowercase() {
+            let l = lower.len_utf8();
+            if len + l > buf.len() {
+                return None;
+            }
+            lower.encode_utf8(&mut buf[len..]);
+            len += l;
+        }
+    }
+    Some(&buf[..len])
+}
+
+/// Collapses runs of three or more equal letters to `keep` letters ("goooood" → "good" with
+/// keep = 2, "sooo" → "so" with keep = 1). Returns the new length.
+pub(crate) fn collapse_runs(key: &mut [u8], len: usize, keep: usize) -> usize {
+    let mut out = 0;
+    let mut i = 0;
+    while i < len {
+        let c = key[i];
+        let mut j = i;
+        while j < len && key[j] == c {
+            j += 1;
+        }
+        let run = j - i;
+        let take = if run >= 3 && c.is_ascii_alphabetic() {
+            keep
+        } else {
+            run
+        };
+        for _ in 0..take {
+            key[out] = c;
+            out += 1;
+        }
+        i = j;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(text: &str) -> Vec<(Kind, &str)> {
+        let mut v = Vec::new();
+        tokenize(text, |t| {
+            v.push((t.kind, &text[t.start as usize..t.end as usize]))
+        });
+        v
+    }
+
+    #[test]
+    fn splits_words_hashtags_handles_and_punctuation() {
+        assert_eq!(
+            kinds("@NS waarom?? #fail, niet-werkende app!"),
+            vec![
+                (Kind::Handle, "@NS"),
+                (Kind::Word, "waarom"),
+                (Kind::Question, "??"),
+                (Kind::Hashtag, "#fail"),
+                (Kind::Stop, ","),
+                (Kind::Word, "niet-werkende"),
+                (Kind::Word, "app"),
+                (Kind::Exclaim, "!"),
+            ]
+        );
+    }
+
+    #[test]
+    fn links_with_and_without_scheme_are_one_token() {
+        assert_eq!(
+            kinds("win nu https://x.co/abc en bol.com/deal. www.foo.nl"),
+            vec![
+                (Kind::Word, "win"),
+                (Kind::Word, "nu"),
+                (Kind::Link, "https://x.co/abc"),
+                (Kind::Word, "en"),
+                (Kind::Link, "bol.com/deal."),
+                (Kind::Link, "www.foo.nl"),
+            ]
+        );
+        assert_eq!(kinds("werkt.niet")[0], (Kind::Word, "werkt"));
+    }
+
+    #[test]
+    fn emoji_with_skin_tone_and_emoticons_are_single_tokens() {
+        assert_eq!(
+            kinds("top 👍🏻 :-( ❤️ :pakket"),
+            vec![
+                (Kind::Word, "top"),
+                (Kind::Emoji, "👍🏻"),
+                (Kind::Emoticon, ":-("),
+                (Kind::Emoji, "❤️"),
+                (Kind::Stop, ":"),
+                (Kind::Word, "pakket"),
+            ]
+        );
+    }
+
+    #[test]
+    fn caps_and_elongation_are_flagged() {
+        let mut v = Vec::new();
+        tokenize("NOOOO sooo Ærgerligt", |t| v.push(t.flags));
+        assert_eq!(v[0] & (CAPS | ELONGATED), CAPS | ELONGATED);
+        assert_eq!(v[1] & (CAPS | ELONGATED), ELONGATED);
+        assert_eq!(v[2] & CAPS, 0);
+    }
+
+    #[test]
+    fn keys_are_lower_case_with_straight_apostrophes() {
+        let text = "Don’t ÆRGERLIG #Fail";
+        let mut out = Vec::new();
+        tokenize(text, |t| {
+            let mut buf = [0u8; 64];
+            out.push(String::from_utf8(key(text, &t, &mut buf).unwrap().to_vec()).unwrap());
+        });
+        assert_eq!(out, ["don't", "ærgerlig", "fail"]);
+    }
+
+    #[test]
+    fn collapse_runs_keeps_double_letters() {
+        let mut k = *b"goooood";
+        let n = collapse_runs(&mut k, 7, 2);
+        assert_eq!(&k[..n], b"good");
+        let mut k = *b"sooo";
+        let n = collapse_runs(&mut k, 4, 1);
+        assert_eq!(&k[..n], b"so");
+    }
+}

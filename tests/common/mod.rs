@@ -1,0 +1,304 @@
+//! Shared parts of the end-to-end tests: a fake feed server on 127.0.0.1 and helpers to run the
+//! real `webcare` binary against a config in a temporary folder.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+
+/// What a path on the fake server answers.
+#[derive(Clone)]
+pub enum Reply {
+    /// A feed body, served with an ETag and answered with 304 when the client has it.
+    Feed(Vec<u8>),
+    /// A status with headers and a body.
+    Status(u16, Vec<(String, String)>, String),
+    /// Waits this long before answering with the feed.
+    Stall(Duration, Vec<u8>),
+    /// A body of this many bytes, streamed in chunks.
+    Huge(usize),
+}
+
+#[derive(Default)]
+struct ServerState {
+    replies: HashMap<String, Reply>,
+    hits: HashMap<String, Vec<u16>>,
+}
+
+/// A fake feed server on 127.0.0.1 that runs on its own thread for the test's lifetime.
+pub struct FeedServer {
+    pub base: String,
+    state: Arc<Mutex<ServerState>>,
+}
+
+impl FeedServer {
+    pub fn start() -> FeedServer {
+        let state = Arc::new(Mutex::new(ServerState::default()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                let app = axum::Router::new()
+                    .route("/{name}", get(serve))
+                    .with_state(shared);
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        let addr = rx.recv().unwrap();
+        FeedServer {
+            base: format!("http://{addr}"),
+            state,
+        }
+    }
+
+    /// Sets what `/name` answers from now on.
+    pub fn set(&self, name: &str, reply: Reply) {
+        self.state
+            .lock()
+            .unwrap()
+            .replies
+            .insert(name.to_string(), reply);
+    }
+
+    /// The statuses `/name` answered so far, in order.
+    pub fn hits(&self, name: &str) -> Vec<u16> {
+        self.state
+            .lock()
+            .unwrap()
+            .hits
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn url(&self, name: &str) -> String {
+        format!("{}/{name}", self.base)
+    }
+}
+
+fn etag(body: &[u8]) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut h);
+    format!("\"{:x}\"", h.finish())
+}
+
+async fn serve(
+    State(state): State<Arc<Mutex<ServerState>>>,
+    UrlPath(name): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    let reply = state.lock().unwrap().replies.get(&name).cloned();
+    let record = |status: u16| {
+        state
+            .lock()
+            .unwrap()
+            .hits
+            .entry(name.clone())
+            .or_default()
+            .push(status);
+    };
+    let feed = |body: Vec<u8>| {
+        let tag = etag(&body);
+        if headers.get("if-none-match").and_then(|v| v.to_str().ok()) == Some(tag.as_str()) {
+            return (
+                304,
+                Response::builder()
+                    .status(304)
+                    .header("etag", tag)
+                    .body(Body::empty())
+                    .unwrap(),
+            );
+        }
+        (
+            200,
+            Response::builder()
+                .status(200)
+                .header("content-type", "application/xml")
+                .header("etag", tag)
+                .body(Body::from(body))
+                .unwrap(),
+        )
+    };
+    let (status, resp) = match reply {
+        None => (
+            404,
+            Response::builder()
+                .status(404)
+                .body(Body::from("no such feed"))
+                .unwrap(),
+        ),
+        Some(Reply::Feed(body)) => feed(body),
+        Some(Reply::Status(code, hdrs, body)) => {
+            let mut b = Response::builder().status(StatusCode::from_u16(code).unwrap());
+            for (k, v) in hdrs {
+                b = b.header(k, v);
+            }
+            (code, b.body(Body::from(body)).unwrap())
+        }
+        Some(Reply::Stall(d, body)) => {
+            tokio::time::sleep(d).await;
+            feed(body)
+        }
+        Some(Reply::Huge(n)) => {
+            let chunk = vec![b'x'; 64 * 1024];
+            let chunks = n / chunk.len();
+            let stream = futures_util::stream::iter(
+                (0..chunks).map(move |_| Ok::<_, std::io::Error>(chunk.clone())),
+            );
+            (
+                200,
+                Response::builder()
+                    .status(200)
+                    .header("content-type", "application/xml")
+                    .body(Body::from_stream(stream))
+                    .unwrap(),
+            )
+        }
+    };
+    record(status);
+    resp
+}
+
+/// An Atom feed with one entry per `(id, text)`, newest first.
+pub fn atom(entries: &[(String, String)]) -> Vec<u8> {
+    let mut s = String::from(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Test forum</title><id>urn:test:feed</id><updated>2026-11-25T10:00:00Z</updated>
+"#,
+    );
+    for (i, (id, text)) in entries.iter().enumerate() {
+        s.push_str(&format!(
+            "<entry><id>{id}</id><title>Post {i}</title><link rel=\"alternate\" href=\"https://forum.example/t/{i}\"/><updated>2026-11-25T09:{:02}:00Z</updated><author><name>user{i}</name></author><content type=\"html\">&lt;p&gt;{text}&lt;/p&gt;</content></entry>\n",
+            i % 60
+        ));
+    }
+    s.push_str("</feed>\n");
+    s.into_bytes()
+}
+
+/// `n` entries mentioning Fjordlink, ids `prefix-0` .. `prefix-(n-1)`.
+pub fn fjordlink_entries(prefix: &str, n: usize) -> Vec<(String, String)> {
+    (0..n)
+        .map(|i| {
+            (
+                format!("urn:test:{prefix}-{i}"),
+                format!("Fjordlink storing nummer {i} in Utrecht"),
+            )
+        })
+        .collect()
+}
+
+/// A temporary folder with a config file in it.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl Setup {
+    /// Writes a config with the Fjordlink watch, the database in the temp folder, and `sources`
+    /// (TOML `[[sources]]` tables) appended.
+    pub fn new(sources: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("webcare.toml");
+        let db = dir.path().join("webcare.db");
+        std::fs::write(
+            &config,
+            format!(
+                "[store]\npath = \"{}\"\n\n[[watches]]\nname = \"Fjordlink\"\nquery = 'fjordlink -vacature'\n\n{sources}",
+                db.display()
+            ),
+        )
+        .unwrap();
+        Setup { dir, config }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("webcare.db")
+    }
+
+    /// A `webcare --config <this config>` command.
+    pub fn webcare(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_webcare"));
+        c.arg("--config")
+            .arg(&self.config)
+            .env("RUST_LOG", "info")
+            .env_remove("WEBCARE_CONFIG");
+        c
+    }
+
+    /// Runs `webcare <args>` to completion.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.webcare().args(args).output().unwrap()
+    }
+
+    /// Number of stored mentions, read straight from the database file.
+    pub fn count(&self, source: Option<&str>) -> i64 {
+        let conn = rusqlite::Connection::open(self.db()).unwrap();
+        conn.query_row(
+            "SELECT count(*) FROM mentions WHERE ?1 IS NULL OR source = ?1",
+            [source],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    /// The external ids stored, sorted.
+    pub fn external_ids(&self) -> Vec<String> {
+        let conn = rusqlite::Connection::open(self.db()).unwrap();
+        let mut st = conn
+            .prepare("SELECT external_id FROM mentions ORDER BY external_id")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// `webcare sources --json`, one value per source.
+    pub fn sources_json(&self) -> Vec<serde_json::Value> {
+        let out = self.run(&["sources", "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+pub fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(path),
+    )
+    .unwrap()
+}

@@ -1,0 +1,115 @@
+//! The bundled demo configuration works offline from a fresh checkout, as the README promises.
+
+mod common;
+
+use common::text;
+
+fn demo(db: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_webcare"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["--config", "config/demo.toml"])
+        .args(args)
+        .env("WEBCARE__STORE__PATH", db)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_demo_stores_every_brand_mention_once_and_no_job_ads() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let out = demo(&db, &["check-config"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let out = demo(&db, &["once"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let per_feed = [
+        ("nieuws-nl", 17),
+        ("forum-en", 16),
+        ("google-alerts-da", 15),
+        ("reviews", 16),
+    ];
+    for (feed, n) in per_feed {
+        let line = text(&out)
+            .lines()
+            .find(|l| l.starts_with(feed))
+            .map(str::to_string)
+            .unwrap_or_default();
+        assert!(line.contains(&format!("stored {n:>4}")), "{feed}: {line}");
+    }
+
+    // Exclusions keep job ads out; word boundaries keep "Fjordlinks" and "Fjordlinjen" out.
+    let out = demo(
+        &db,
+        &[
+            "mentions",
+            "--query",
+            "vacature OR job OR stilling OR fjordlinjen",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        0,
+        "{}",
+        text(&out)
+    );
+
+    // Searching and filtering the stored mentions.
+    let out = demo(
+        &db,
+        &["mentions", "--query", "storing", "--source", "nieuws-nl"],
+    );
+    let shown = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        shown.contains("storing") || shown.contains("Storing"),
+        "{shown}"
+    );
+    let out = demo(
+        &db,
+        &[
+            "mentions", "--watch", "FjordBox", "--json", "--limit", "500",
+        ],
+    );
+    let fjordbox = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert!(
+        fjordbox > 0 && fjordbox < 64,
+        "FjordBox is a narrower watch: {fjordbox}"
+    );
+
+    // Polling again finds nothing new.
+    let out = demo(&db, &["once"]);
+    assert!(text(&out).contains("stored    0"), "{}", text(&out));
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM mentions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 64);
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_with_the_source_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = demo(
+        &dir.path().join("demo.db"),
+        &["--log-format", "json", "once"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let polls: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{e}: {l}"))
+        })
+        .filter(|v| v["message"] == "poll ok")
+        .collect();
+    assert_eq!(polls.len(), 4, "{stderr}");
+    assert!(
+        polls
+            .iter()
+            .any(|p| p["source"] == "forum-en" && p["stored"] == 16),
+        "{stderr}"
+    );
+    assert!(polls.iter().all(|p| p["level"] == "INFO"));
+}
