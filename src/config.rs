@@ -28,6 +28,8 @@ pub struct Config {
     pub watches: Vec<WatchConfig>,
     /// Where to listen.
     pub sources: Vec<SourceConfig>,
+    /// Who hears about what: `[mail]`, `[[teams]]`, `[[routes]]`, `[topics]`.
+    pub notify: crate::notify::NotifyConfig,
 }
 
 /// `[store]`: the SQLite database.
@@ -369,7 +371,11 @@ impl fmt::Display for ConfigErrors {
 impl std::error::Error for ConfigErrors {}
 
 /// Deserializes `value` as `T`, recording a failure under `path` plus the inner key path.
-fn parse_at<T: DeserializeOwned>(value: Value, path: &str, errors: &mut ConfigErrors) -> Option<T> {
+pub(crate) fn parse_at<T: DeserializeOwned>(
+    value: Value,
+    path: &str,
+    errors: &mut ConfigErrors,
+) -> Option<T> {
     match serde_path_to_error::deserialize::<_, T>(value) {
         Ok(v) => Some(v),
         Err(e) => {
@@ -385,7 +391,10 @@ fn parse_at<T: DeserializeOwned>(value: Value, path: &str, errors: &mut ConfigEr
     }
 }
 
-const TOP_KEYS: &[&str] = &["store", "http", "watches", "sources"];
+const TOP_KEYS: &[&str] = &[
+    "store", "http", "watches", "sources", // notify:
+    "mail", "teams", "routes", "topics",
+];
 
 impl Config {
     /// Loads `file`, applies `WEBCARE__SECTION__KEY` environment overrides, reads secrets and
@@ -503,6 +512,12 @@ impl Config {
                 _ => errors.push("sources", "must be a list of [[sources]] tables"),
             }
         }
+        let notify = crate::notify::parse_config(
+            &mut root,
+            &watches.iter().map(|w| w.name.clone()).collect::<Vec<_>>(),
+            &sources.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+            &mut errors,
+        );
         if sources.is_empty() && errors.is_empty() {
             errors.push("sources", "at least one [[sources]] entry is needed");
         }
@@ -513,6 +528,7 @@ impl Config {
                 http,
                 watches,
                 sources,
+                notify,
             })
         } else {
             Err(errors)
@@ -520,7 +536,7 @@ impl Config {
     }
 }
 
-fn parse_list<T: DeserializeOwned>(
+pub(crate) fn parse_list<T: DeserializeOwned>(
     v: Option<Value>,
     key: &str,
     errors: &mut ConfigErrors,

@@ -3,6 +3,7 @@
 //! cursor advance commit in one transaction, so a crash between fetch and commit refetches
 //! instead of skipping or duplicating.
 
+mod outbox;
 mod schema;
 
 use std::collections::HashMap;
@@ -14,6 +15,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::sources::Mention;
+
+pub use outbox::{NewAlert, OutboxEntry, RoutingMention, RoutingRecord};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
