@@ -340,7 +340,8 @@ pub fn render_alert(a: &AlertView) -> Rendered {
     let subject = header_safe(&subject, 160);
     let author = match (&a.author_name, &a.author_handle) {
         (Some(n), Some(h)) if n != h => format!("{n} (@{h})"),
-        (_, Some(h)) => format!("@{h}"),
+        (_, Some(h)) if !h.contains(char::is_whitespace) => format!("@{h}"),
+        (_, Some(h)) => h.clone(),
         (Some(n), None) => n.clone(),
         (None, None) => "unknown author".into(),
     };

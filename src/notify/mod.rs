@@ -114,6 +114,29 @@ fn reason_lines(stored: Option<&str>) -> Vec<String> {
     out
 }
 
+/// Each reason once; a cue that made the mention urgent is already in the urgency lines.
+fn dedup_reasons(lines: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let urgent_cues: Vec<String> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("urgent: "))
+        .filter(|l| !l.starts_with('"'))
+        .map(str::to_string)
+        .collect();
+    for l in lines {
+        let repeats_urgency = l.starts_with("urgent: \"")
+            && urgent_cues.iter().any(|u| {
+                l.split('"')
+                    .nth(1)
+                    .is_some_and(|cue| u.contains(&format!("\"{cue}\"")))
+            });
+        if !repeats_urgency && !out.contains(&l) {
+            out.push(l);
+        }
+    }
+    out
+}
+
 impl Notifier {
     /// A notifier for `config`, or `None` when no team is configured.
     pub fn new(config: &Config) -> Option<Notifier> {
@@ -209,7 +232,7 @@ impl Notifier {
             }
         }
         s.text = text;
-        (s, reasons)
+        (s, dedup_reasons(reasons))
     }
 
     /// Routes `m`: the decision and, for alerts, one rendered email per recipient.
