@@ -96,6 +96,44 @@ pub enum Command {
         #[arg(long, conflicts_with_all = ["id", "label"])]
         export: bool,
     },
+    /// Show which routing rule a stored mention (or a text) matches, and why. Sends nothing.
+    Route(RouteArgs),
+    /// List alerts in the outbox: pending (waiting or retrying), sent, dead (given up).
+    Outbox(OutboxArgs),
+}
+
+/// What `webcare route` looks at.
+#[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).args(["id", "text"]))]
+pub struct RouteArgs {
+    /// A stored mention's id, as `webcare mentions` shows it (#123).
+    pub id: Option<i64>,
+    /// A text to classify and route as if it had just been found.
+    #[arg(long)]
+    pub text: Option<String>,
+    /// With --text: the source it came from.
+    #[arg(long, requires = "text")]
+    pub source: Option<String>,
+    /// With --text: its language (nl, en, da); detected when left out.
+    #[arg(long, requires = "text")]
+    pub lang: Option<String>,
+    /// With --text: the author's followers.
+    #[arg(long, requires = "text")]
+    pub reach: Option<i64>,
+}
+
+/// Filters for `webcare outbox`.
+#[derive(Debug, clap::Args)]
+pub struct OutboxArgs {
+    /// Only alerts in this state.
+    #[arg(long, value_parser = ["pending", "sent", "dead"])]
+    pub state: Option<String>,
+    /// At most this many, newest first.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Filters for `webcare mentions`.

@@ -9,11 +9,13 @@ use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::classify::Classifier;
-use crate::cli::{Cli, Command, LogFormat, MentionsArgs};
+use crate::cli::{Cli, Command, LogFormat, MentionsArgs, OutboxArgs, RouteArgs};
 use crate::config::{Config, EXIT_CONFIG};
+use crate::notify::outbox::{DeliveryReport, Sender};
+use crate::notify::{self, Notifier};
 use crate::scheduler::{self, Pipeline};
 use crate::shutdown::Shutdown;
-use crate::store::{MentionFilter, Store, Writer};
+use crate::store::{MentionFilter, RoutingMention, Store, Writer};
 use crate::watch::Watches;
 
 /// Exit code for a temporary failure (`EX_TEMPFAIL`).
@@ -68,6 +70,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Mentions(args) => mentions(&config, &args),
         Command::Sources { json } => sources(&config, json),
         Command::Backup { file } => backup(&config, &file),
+        Command::Route(args) => route(&config, &args),
+        Command::Outbox(args) => outbox(&config, &args),
     };
     finish(result)
 }
@@ -213,10 +217,24 @@ fn check_config(config: &Config) -> anyhow::Result<i32> {
             humantime::format_duration(s.interval)
         )?;
     }
-    writeln!(
-        out,
-        "recipients: none configured (alerts and digests are not sent)"
-    )?;
+    let teams = &config.notify.teams;
+    if teams.is_empty() {
+        writeln!(
+            out,
+            "recipients: none configured (alerts and digests are not sent)"
+        )?;
+    } else {
+        writeln!(out, "teams ({}):", teams.len())?;
+        for t in teams {
+            writeln!(out, "  {:<20} {}", t.name, t.emails.join(", "))?;
+        }
+        writeln!(
+            out,
+            "routes: {} configured, then the default (complaints and questions to {})",
+            config.notify.routes.len(),
+            teams[0].name
+        )?;
+    }
     Ok(0)
 }
 
@@ -277,8 +295,36 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
             }
         })
     });
-    scheduler::run(handles, pipeline, shutdown, None).await;
+    let writer = pipeline.writer.clone();
+    let mut stages = Vec::new();
+    let on_stored = match Notifier::new(&config) {
+        Some(notifier) => {
+            let notifier = Arc::new(notifier);
+            let sender = Sender::new(
+                writer.clone(),
+                notifier.mail().clone(),
+                notifier.router().teams(),
+            )
+            .context("cannot set up mail")?;
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let wake = Arc::new(tokio::sync::Notify::new());
+            stages.push(tokio::spawn(notify::run_router(
+                notifier,
+                writer,
+                rx,
+                wake.clone(),
+                shutdown.clone(),
+            )));
+            stages.push(tokio::spawn(sender.run(wake, shutdown.clone())));
+            Some(tx)
+        }
+        None => None,
+    };
+    scheduler::run(handles, pipeline, shutdown, on_stored).await;
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
+    for stage in stages {
+        let _ = stage.await;
+    }
     if let Some(w) = watchdog {
         w.abort();
     }
@@ -292,6 +338,7 @@ async fn once(config: Config) -> anyhow::Result<i32> {
     let handles = scheduler::build_sources(&config)?;
     let (_trigger, shutdown) = Shutdown::new();
     let reports = scheduler::poll_all_once(handles, &pipeline, &shutdown).await;
+    let alerts = notify_once(&config, &pipeline.writer, &shutdown).await?;
     let mut out = std::io::stdout().lock();
     let mut failed = 0;
     for r in &reports {
@@ -316,7 +363,187 @@ async fn once(config: Config) -> anyhow::Result<i32> {
             }
         }
     }
+    if let Some((queued, r)) = &alerts {
+        writeln!(
+            out,
+            "alerts: queued {queued}, sent {}, waiting to retry {}, failed for good {}, held by hourly cap {}",
+            r.sent, r.retrying, r.dead, r.held
+        )?;
+        if r.retrying > 0 {
+            failed += 1;
+        }
+    }
     Ok(if failed > 0 { EXIT_TEMPFAIL } else { 0 })
+}
+
+/// `once`'s notifier pass: routes what is unrouted and tries every pending alert now.
+async fn notify_once(
+    config: &Config,
+    writer: &Writer,
+    shutdown: &Shutdown,
+) -> anyhow::Result<Option<(usize, DeliveryReport)>> {
+    let Some(notifier) = Notifier::new(config).map(Arc::new) else {
+        return Ok(None);
+    };
+    let n = notifier.clone();
+    let queued = writer
+        .run(move |s| n.route_pending(s, None, Utc::now()))
+        .await?;
+    let sender = Sender::new(
+        writer.clone(),
+        notifier.mail().clone(),
+        notifier.router().teams(),
+    )
+    .context("cannot set up mail")?;
+    let report = sender.deliver_due(true, shutdown).await?;
+    Ok(Some((queued, report)))
+}
+
+fn route(config: &Config, args: &RouteArgs) -> anyhow::Result<i32> {
+    let Some(notifier) = Notifier::new(config) else {
+        eprintln!(
+            "error: no [[teams]] configured in {}, so nothing is routed; add a team and [mail]",
+            config.file.display()
+        );
+        return Ok(EXIT_CONFIG);
+    };
+    let m = match (args.id, &args.text) {
+        (Some(id), _) => {
+            let store = Store::open_existing(&config.store.path)?;
+            match store.routing_mention(id)? {
+                Some(m) => m,
+                None => anyhow::bail!("no mention with id {id}; `webcare mentions` shows ids"),
+            }
+        }
+        (None, Some(text)) => {
+            let mut classifier = load_classifier(config.classifier.lexicons.as_deref())?;
+            if let Some(r) = config.classifier.high_reach {
+                classifier.high_reach = r;
+            }
+            let watches = Watches::compile(&config.watches, classifier)
+                .map_err(|(w, e)| anyhow::anyhow!("watch {w}: {e}"))?;
+            let mention = crate::sources::Mention {
+                text: text.clone(),
+                lang: args.lang.clone(),
+                author_reach: args.reach,
+                ..Default::default()
+            };
+            let source = args.source.clone().unwrap_or_else(|| "(text)".into());
+            let owned = config
+                .sources
+                .iter()
+                .find(|s| s.name == source)
+                .and_then(|s| s.watch.clone());
+            let matched = watches.matching(&mention, owned.as_deref());
+            let v = watches.classify(&mention, &matched);
+            RoutingMention {
+                source,
+                lang: args.lang.clone(),
+                author_reach: args.reach,
+                text: text.clone(),
+                watches: matched,
+                label: Some(v.label.as_str().to_string()),
+                sentiment: Some(f64::from(v.sentiment)),
+                urgency: Some(
+                    if v.urgency == crate::classify::Urgency::Urgent {
+                        "urgent"
+                    } else {
+                        "normal"
+                    }
+                    .to_string(),
+                ),
+                spam: Some(v.spam),
+                reasons: Some(
+                    serde_json::json!({ "urgency_reasons": v.urgency_reasons, "reasons": v.reasons })
+                        .to_string(),
+                ),
+                fetched_at: Utc::now().timestamp(),
+                ..Default::default()
+            }
+        }
+        (None, None) => anyhow::bail!("give a mention id or --text"),
+    };
+    let (subject, reasons) = notifier.subject(&m);
+    let (decision, record) = notifier.plan(&m, Utc::now());
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{}{} · sentiment {:+.2} · {}{}{} · source {} · watches {}",
+        if m.id > 0 {
+            format!("mention #{} · ", m.id)
+        } else {
+            String::new()
+        },
+        subject.label,
+        subject.sentiment,
+        if subject.urgent { "urgent" } else { "normal" },
+        if subject.spam { " · spam" } else { "" },
+        if subject.backfill { " · backfill" } else { "" },
+        subject.source,
+        if subject.watches.is_empty() {
+            "none".to_string()
+        } else {
+            subject.watches.join(", ")
+        },
+    )?;
+    for r in &reasons {
+        writeln!(out, "  {r}")?;
+    }
+    write!(out, "{}", decision.explain())?;
+    for a in &record.alerts {
+        writeln!(out, "   to {} ({}): {}", a.recipient, a.team, a.subject)?;
+    }
+    if let Some(t) = m.routed_at {
+        writeln!(
+            out,
+            "(this mention was routed {}; nothing is sent again)",
+            ago(Some(t), Utc::now().timestamp())
+        )?;
+    }
+    Ok(0)
+}
+
+fn outbox(config: &Config, args: &OutboxArgs) -> anyhow::Result<i32> {
+    let store = Store::open_existing(&config.store.path)?;
+    let entries = store.outbox_entries(args.state.as_deref(), args.limit)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        for e in &entries {
+            writeln!(out, "{}", serde_json::to_string(e)?)?;
+        }
+        return Ok(0);
+    }
+    let now = Utc::now().timestamp();
+    let (pending, sent, dead) = store.outbox_counts()?;
+    writeln!(out, "{pending} pending, {sent} sent, {dead} dead")?;
+    for e in &entries {
+        let when = match e.state.as_str() {
+            "sent" => format!("sent {}", ago(e.sent_at, now)),
+            "pending" if e.attempts > 0 => format!(
+                "attempt {} {}",
+                e.attempts + 1,
+                ago(Some(e.next_attempt_at.max(e.not_before)), now)
+            ),
+            "pending" => format!("due {}", ago(Some(e.not_before), now)),
+            _ => format!("after {} attempts", e.attempts),
+        };
+        writeln!(
+            out,
+            "#{:<5} {:<7} {:<24} {:<28} mention #{} · {}",
+            e.id,
+            e.state,
+            when,
+            e.recipient,
+            e.mention_id.map(|i| i.to_string()).unwrap_or("-".into()),
+            shorten(&e.subject, 80)
+        )?;
+        if let Some(err) = &e.last_error
+            && e.state != "sent"
+        {
+            writeln!(out, "        {}", shorten(err, 160))?;
+        }
+    }
+    Ok(0)
 }
 
 /// Parses `--since`: a duration back from now (`7d`, `12h`) or a date / RFC 3339 time.

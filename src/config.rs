@@ -28,6 +28,8 @@ pub struct Config {
     pub watches: Vec<WatchConfig>,
     /// Where to listen.
     pub sources: Vec<SourceConfig>,
+    /// Who hears about what: `[mail]`, `[[teams]]`, `[[routes]]`, `[topics]`.
+    pub notify: crate::notify::NotifyConfig,
     /// Classifier settings.
     pub classifier: ClassifierConfig,
 }
@@ -386,7 +388,11 @@ impl fmt::Display for ConfigErrors {
 impl std::error::Error for ConfigErrors {}
 
 /// Deserializes `value` as `T`, recording a failure under `path` plus the inner key path.
-fn parse_at<T: DeserializeOwned>(value: Value, path: &str, errors: &mut ConfigErrors) -> Option<T> {
+pub(crate) fn parse_at<T: DeserializeOwned>(
+    value: Value,
+    path: &str,
+    errors: &mut ConfigErrors,
+) -> Option<T> {
     match serde_path_to_error::deserialize::<_, T>(value) {
         Ok(v) => Some(v),
         Err(e) => {
@@ -402,7 +408,18 @@ fn parse_at<T: DeserializeOwned>(value: Value, path: &str, errors: &mut ConfigEr
     }
 }
 
-const TOP_KEYS: &[&str] = &["store", "http", "classifier", "watches", "sources"];
+const TOP_KEYS: &[&str] = &[
+    "store",
+    "http",
+    "classifier",
+    "watches",
+    "sources",
+    // notify:
+    "mail",
+    "teams",
+    "routes",
+    "topics",
+];
 
 impl Config {
     /// Loads `file`, applies `WEBCARE__SECTION__KEY` environment overrides, reads secrets and
@@ -529,6 +546,12 @@ impl Config {
                 _ => errors.push("sources", "must be a list of [[sources]] tables"),
             }
         }
+        let notify = crate::notify::parse_config(
+            &mut root,
+            &watches.iter().map(|w| w.name.clone()).collect::<Vec<_>>(),
+            &sources.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+            &mut errors,
+        );
         if sources.is_empty() && errors.is_empty() {
             errors.push("sources", "at least one [[sources]] entry is needed");
         }
@@ -540,6 +563,7 @@ impl Config {
                 watches,
                 sources,
                 classifier,
+                notify,
             })
         } else {
             Err(errors)
@@ -547,7 +571,7 @@ impl Config {
     }
 }
 
-fn parse_list<T: DeserializeOwned>(
+pub(crate) fn parse_list<T: DeserializeOwned>(
     v: Option<Value>,
     key: &str,
     errors: &mut ConfigErrors,

@@ -10,6 +10,7 @@ pub mod classify;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod notify;
 pub mod query;
 pub mod scheduler;
 pub mod shutdown;

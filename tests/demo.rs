@@ -10,6 +10,7 @@ fn demo(db: &std::path::Path, args: &[&str]) -> std::process::Output {
         .args(["--config", "config/demo.toml"])
         .args(args)
         .env("WEBCARE__STORE__PATH", db)
+        .env("WEBCARE__MAIL__DIR", db.with_file_name("mail"))
         .output()
         .unwrap()
 }

@@ -3,6 +3,7 @@
 //! cursor advance commit in one transaction, so a crash between fetch and commit refetches
 //! instead of skipping or duplicating.
 
+mod outbox;
 mod schema;
 
 use std::collections::HashMap;
@@ -15,6 +16,8 @@ use serde::Serialize;
 
 use crate::classify::Classification;
 use crate::sources::Mention;
+
+pub use outbox::{NewAlert, OutboxEntry, RoutingMention, RoutingRecord};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

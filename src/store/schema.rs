@@ -103,4 +103,35 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX label_corrections_mention ON label_corrections (mention_id);
     "#,
+    // 3: notify: every mention is routed once (routed_at, route); alerts wait in the outbox, one
+    // row per recipient, until the mail server accepts them. Mentions stored before this
+    // migration count as routed, so an upgrade does not mail out the whole history.
+    r#"
+    ALTER TABLE mentions ADD COLUMN routed_at INTEGER;
+    ALTER TABLE mentions ADD COLUMN route TEXT;
+    UPDATE mentions SET routed_at = fetched_at;
+    CREATE INDEX mentions_unrouted ON mentions (id) WHERE routed_at IS NULL;
+    CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY,
+        mention_id      INTEGER REFERENCES mentions (id) ON DELETE SET NULL,
+        team            TEXT    NOT NULL,
+        rule            TEXT    NOT NULL,
+        recipient       TEXT    NOT NULL,
+        message_id      TEXT    NOT NULL UNIQUE,
+        subject         TEXT    NOT NULL,
+        body_text       TEXT    NOT NULL,
+        body_html       TEXT    NOT NULL,
+        urgent          INTEGER NOT NULL DEFAULT 0,
+        state           TEXT    NOT NULL DEFAULT 'pending',
+        created_at      INTEGER NOT NULL,
+        not_before      INTEGER NOT NULL,
+        next_attempt_at INTEGER NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT,
+        sent_at         INTEGER,
+        reply           TEXT
+    );
+    CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+    CREATE INDEX outbox_recipient_sent ON outbox (recipient, sent_at);
+    "#,
 ];

@@ -1,0 +1,362 @@
+//! The notifier: the stage after the store. It routes every newly stored mention through the
+//! rules in [`route`], writes the decision and the alerts it implies to the outbox in one
+//! transaction, and [`outbox`] delivers them by [`mail`] exactly once as far as SMTP allows.
+//!
+//! The database connects the stages: a mention is stored (and classified) before it is routed,
+//! an alert is in the outbox before it is sent. Killing the daemon anywhere loses nothing; the
+//! only duplicate possible is an alert the server accepted just before the kill (see
+//! [`outbox`]).
+
+pub mod mail;
+pub mod outbox;
+pub mod route;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio::sync::Notify;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::classify::{Classifier, Input, Urgency};
+use crate::config::{Config, ConfigErrors, parse_at, parse_list};
+use crate::shutdown::Shutdown;
+use crate::store::{NewAlert, RoutingMention, RoutingRecord, Store, StoreError, Writer};
+use mail::{AlertView, Mail, MailConfig, render_alert};
+use route::{Decision, RouteConfig, Router, Subject, TeamConfig};
+
+/// The notifier's part of the config: `[mail]`, `[[teams]]`, `[[routes]]`, `[topics]`.
+#[derive(Debug, Clone, Default)]
+pub struct NotifyConfig {
+    /// How mail is sent; `None` when no `[mail]` section.
+    pub mail: Option<Mail>,
+    /// Who gets alerts.
+    pub teams: Vec<TeamConfig>,
+    /// Ordered routing rules.
+    pub routes: Vec<RouteConfig>,
+    /// Named keyword lists rules can refer to.
+    pub topics: BTreeMap<String, Vec<String>>,
+}
+
+/// Takes the notifier's sections out of the config tree and validates them. `watches` and
+/// `sources` are the configured names, for checking the rules' references.
+pub fn parse_config(
+    root: &mut serde_json::Map<String, Value>,
+    watches: &[String],
+    sources: &[String],
+    errors: &mut ConfigErrors,
+) -> NotifyConfig {
+    let had_mail = root.contains_key("mail");
+    let mail = root
+        .remove("mail")
+        .and_then(|v| parse_at::<MailConfig>(v, "mail", errors))
+        .and_then(|m| m.validate(errors));
+    let teams = parse_list::<TeamConfig>(root.remove("teams"), "teams", errors);
+    let routes = parse_list::<RouteConfig>(root.remove("routes"), "routes", errors);
+    let topics = root
+        .remove("topics")
+        .and_then(|v| parse_at::<BTreeMap<String, Vec<String>>>(v, "topics", errors))
+        .unwrap_or_default();
+    Router::compile(&teams, &routes, &topics, watches, sources, errors);
+    if !teams.is_empty() && !had_mail {
+        errors.push(
+            "mail",
+            "[[teams]] get their alerts by email: add a [mail] section (transport = \"file\" with dir = \"FOLDER\" to try it out)",
+        );
+    }
+    NotifyConfig {
+        mail,
+        teams,
+        routes,
+        topics,
+    }
+}
+
+/// Routes mentions and renders their alerts. Cheap to share between tasks.
+pub struct Notifier {
+    router: Router,
+    mail: Mail,
+    classifier: Classifier,
+    domain: String,
+}
+
+/// FNV-1a, for Message-IDs that must be the same on every machine and every Rust version.
+fn fnv64(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The classifier's reasons, one readable line each, from the stored JSON.
+fn reason_lines(stored: Option<&str>) -> Vec<String> {
+    let Some(v) = stored.and_then(|s| serde_json::from_str::<Value>(s).ok()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for u in v["urgency_reasons"].as_array().into_iter().flatten() {
+        if let Some(u) = u.as_str() {
+            out.push(format!("urgent: {u}"));
+        }
+    }
+    for r in v["reasons"].as_array().into_iter().flatten() {
+        let (kind, cue, text) = (
+            r["kind"].as_str().unwrap_or_default(),
+            r["cue"].as_str().unwrap_or_default(),
+            r["text"].as_str().unwrap_or_default(),
+        );
+        if text.is_empty() {
+            out.push(format!("{kind}: {cue}"));
+        } else {
+            out.push(format!("{kind}: \"{text}\" ({cue})"));
+        }
+    }
+    out
+}
+
+/// Each reason once; a cue that made the mention urgent is already in the urgency lines.
+fn dedup_reasons(lines: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let urgent_cues: Vec<String> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("urgent: "))
+        .filter(|l| !l.starts_with('"'))
+        .map(str::to_string)
+        .collect();
+    for l in lines {
+        let repeats_urgency = l.starts_with("urgent: \"")
+            && urgent_cues.iter().any(|u| {
+                l.split('"')
+                    .nth(1)
+                    .is_some_and(|cue| u.contains(&format!("\"{cue}\"")))
+            });
+        if !repeats_urgency && !out.contains(&l) {
+            out.push(l);
+        }
+    }
+    out
+}
+
+impl Notifier {
+    /// A notifier for `config`, or `None` when no team is configured.
+    pub fn new(config: &Config) -> Option<Notifier> {
+        let n = &config.notify;
+        let mail = n.mail.clone()?;
+        if n.teams.is_empty() {
+            return None;
+        }
+        let watches: Vec<String> = config.watches.iter().map(|w| w.name.clone()).collect();
+        let sources: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
+        // The config was validated on load; compiling again cannot find new problems.
+        let mut ignored = ConfigErrors::default();
+        let router = Router::compile(
+            &n.teams,
+            &n.routes,
+            &n.topics,
+            &watches,
+            &sources,
+            &mut ignored,
+        );
+        let domain = mail.from.email.domain().to_string();
+        Some(Notifier {
+            router,
+            mail,
+            classifier: Classifier::embedded(),
+            domain,
+        })
+    }
+
+    /// The mail settings.
+    pub fn mail(&self) -> &Mail {
+        &self.mail
+    }
+
+    /// The router.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// What routing sees of `m`, and the classifier's reasons. A mention stored before the
+    /// classifier ran is classified here.
+    pub fn subject(&self, m: &RoutingMention) -> (Subject, Vec<String>) {
+        let text = match &m.title {
+            Some(t) if !m.text.starts_with(t.as_str()) => format!("{t}\n{}", m.text),
+            _ => m.text.clone(),
+        };
+        let mut s = Subject {
+            source: m.source.clone(),
+            watches: m.watches.clone(),
+            lang: m.lang.clone(),
+            author: m.author_handle.clone(),
+            url: m.url.clone(),
+            reach: m.author_reach,
+            backfill: m.backfill,
+            ..Default::default()
+        };
+        let reasons;
+        match &m.label {
+            Some(label) => {
+                s.label = label.clone();
+                s.sentiment = m.sentiment.unwrap_or(0.0);
+                s.urgent = m.urgency.as_deref() == Some("urgent");
+                s.spam = m.spam.unwrap_or(false);
+                reasons = reason_lines(m.reasons.as_deref());
+            }
+            None => {
+                let v = self.classifier.classify(&Input {
+                    text: &text,
+                    lang: m.lang.as_deref(),
+                    author_reach: m.author_reach,
+                    ..Input::default()
+                });
+                s.label = v.label.as_str().to_string();
+                s.sentiment = f64::from(v.sentiment);
+                s.urgent = v.urgency == Urgency::Urgent;
+                s.spam = v.spam;
+                if s.lang.is_none() && v.lang != "other" {
+                    s.lang = Some(v.lang.clone());
+                }
+                let mut lines: Vec<String> = v
+                    .urgency_reasons
+                    .iter()
+                    .map(|u| format!("urgent: {u}"))
+                    .collect();
+                lines.extend(v.reasons.iter().map(|r| {
+                    if r.text.is_empty() {
+                        format!("{}: {}", r.kind, r.cue)
+                    } else {
+                        format!("{}: \"{}\" ({})", r.kind, r.text, r.cue)
+                    }
+                }));
+                reasons = lines;
+            }
+        }
+        s.text = text;
+        (s, dedup_reasons(reasons))
+    }
+
+    /// Routes `m`: the decision and, for alerts, one rendered email per recipient.
+    pub fn plan(&self, m: &RoutingMention, now: DateTime<Utc>) -> (Decision, RoutingRecord) {
+        let (subject, reasons) = self.subject(m);
+        let decision = self.router.decide(&subject);
+        let mut alerts = Vec::new();
+        // A mention stored while alerts were not configured, or long ago, is news no more.
+        let stale = now.timestamp() - m.fetched_at > self.mail.retry_for.as_secs() as i64;
+        for (team_name, matched) in decision.alerts() {
+            if stale {
+                break;
+            }
+            let Some(team) = self.router.team(team_name) else {
+                continue;
+            };
+            let view = AlertView {
+                mention_id: m.id,
+                source: m.source.clone(),
+                url: m.url.clone(),
+                author_handle: m.author_handle.clone(),
+                author_name: m.author_name.clone(),
+                reach: m.author_reach,
+                lang: subject.lang.clone(),
+                title: m.title.clone(),
+                text: m.text.clone(),
+                in_reply_to: m.in_reply_to.clone(),
+                created_at: m.created_at.clone(),
+                watches: m.watches.clone(),
+                label: subject.label.clone(),
+                sentiment: subject.sentiment,
+                urgent: subject.urgent,
+                reasons: reasons.clone(),
+                rule: matched.rule.clone(),
+                rule_why: matched.why.clone(),
+                team: team.name.clone(),
+                do_not_contact: false,
+            };
+            let rendered = render_alert(&view);
+            let not_before = if subject.urgent {
+                now
+            } else {
+                team.release_at(now)
+            };
+            for to in &team.emails {
+                alerts.push(NewAlert {
+                    team: team.name.clone(),
+                    rule: matched.rule.clone(),
+                    recipient: to.clone(),
+                    message_id: format!(
+                        "<webcare.alert.{}.{:016x}@{}>",
+                        m.id,
+                        fnv64(&format!("{}\n{}", team.name, to.to_lowercase())),
+                        self.domain
+                    ),
+                    subject: rendered.subject.clone(),
+                    text: rendered.text.clone(),
+                    html: rendered.html.clone(),
+                    urgent: subject.urgent,
+                    not_before: not_before.timestamp(),
+                });
+            }
+        }
+        let route = serde_json::to_string(&decision.matched).unwrap_or_default();
+        (
+            decision,
+            RoutingRecord {
+                mention_id: m.id,
+                route,
+                alerts,
+            },
+        )
+    }
+
+    /// Routes the unrouted mentions among `ids` (all unrouted ones when `None`) and queues
+    /// their alerts, in one transaction per call. Returns the number of alerts queued.
+    pub fn route_pending(
+        &self,
+        store: &mut Store,
+        ids: Option<&[i64]>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut queued = 0;
+        loop {
+            let batch = store.unrouted_mentions(ids, 500)?;
+            if batch.is_empty() {
+                return Ok(queued);
+            }
+            let records: Vec<RoutingRecord> = batch.iter().map(|m| self.plan(m, now).1).collect();
+            queued += store.record_routing(&records, now.timestamp())?;
+            if ids.is_some() {
+                return Ok(queued);
+            }
+        }
+    }
+}
+
+/// The routing stage of the daemon: routes whatever a previous run stored but did not route,
+/// then again whenever the scheduler reports new mentions, waking the sender after each. The
+/// ids are only a signal: the database says what is unrouted, so a failed attempt is simply
+/// repeated on the next signal.
+pub async fn run_router(
+    notifier: Arc<Notifier>,
+    writer: Writer,
+    mut stored: UnboundedReceiver<Vec<i64>>,
+    wake: Arc<Notify>,
+    mut shutdown: Shutdown,
+) {
+    loop {
+        let n = notifier.clone();
+        match writer
+            .run(move |s| n.route_pending(s, None, Utc::now()))
+            .await
+        {
+            Ok(0) => {}
+            Ok(queued) => {
+                tracing::info!(alerts = queued, "alerts queued");
+                wake.notify_one();
+            }
+            Err(e) => tracing::error!(error = %e, "cannot route new mentions; will retry"),
+        }
+        tokio::select! {
+            next = stored.recv() => if next.is_none() { break },
+            _ = shutdown.wait() => break,
+        }
+    }
+}

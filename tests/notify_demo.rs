@@ -1,0 +1,45 @@
+//! The demo shows alerts: `webcare once` on config/demo.toml writes them as .eml files a person
+//! can open.
+
+mod common;
+
+use common::text;
+
+#[test]
+fn the_demo_writes_alerts_a_person_can_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mail = dir.path().join("mail");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_webcare"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["--config", "config/demo.toml", "once"])
+        .env("WEBCARE__STORE__PATH", dir.path().join("demo.db"))
+        .env("WEBCARE__MAIL__DIR", &mail)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let files: Vec<String> = std::fs::read_dir(&mail)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(files.len() >= 10, "{} alerts", files.len());
+    let to_webcare = files
+        .iter()
+        .filter(|f| f.contains("To: webcare@fjordlink.example"))
+        .count();
+    let to_comms = files
+        .iter()
+        .filter(|f| f.contains("To: comms@fjordlink.example"))
+        .count();
+    assert!(to_webcare > 0 && to_comms > 0, "{to_webcare} / {to_comms}");
+    assert!(
+        files
+            .iter()
+            .any(|f| f.contains("Subject: [webcare] URGENT complaint")),
+        "an urgent complaint is flagged in the subject"
+    );
+    assert!(
+        text(&out).contains(&format!("sent {}", files.len())),
+        "{}",
+        text(&out)
+    );
+}

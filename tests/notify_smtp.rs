@@ -1,0 +1,392 @@
+//! Alerts end to end: a fake feed on 127.0.0.1, the real `webcare` binary, and a real SMTP
+//! server (mailin-embedded, in this test process) that lettre talks to over TCP. Each test reads
+//! what arrived in the server's inbox.
+
+mod common;
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{FeedServer, Reply, Setup, atom, text};
+use mailin_embedded::{Handler, Response, Server, response};
+
+/// One received email: envelope recipients and the raw message.
+#[derive(Clone, Debug)]
+struct Received {
+    to: Vec<String>,
+    raw: String,
+}
+
+/// The server's behaviour and what it received, shared with every connection.
+#[derive(Clone, Default)]
+struct Inbox {
+    mails: Arc<Mutex<Vec<Received>>>,
+    /// Answer RCPT with this code instead of 250.
+    reject_rcpt: Arc<Mutex<Option<u16>>>,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl Handler for Inbox {
+    fn rcpt(&mut self, _to: &str) -> Response {
+        match *self.reject_rcpt.lock().unwrap() {
+            Some(code) => Response::custom(code, "scripted rejection".into()),
+            None => response::OK,
+        }
+    }
+    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
+        self.to = to.to_vec();
+        self.data.clear();
+        response::OK
+    }
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+    fn data_end(&mut self) -> Response {
+        self.mails.lock().unwrap().push(Received {
+            to: std::mem::take(&mut self.to),
+            raw: String::from_utf8_lossy(&std::mem::take(&mut self.data)).into_owned(),
+        });
+        response::OK
+    }
+}
+
+impl Inbox {
+    fn mails(&self) -> Vec<Received> {
+        self.mails.lock().unwrap().clone()
+    }
+}
+
+/// Starts an SMTP server on `listener`; the thread lives as long as the test process.
+fn smtp_on(listener: TcpListener) -> Inbox {
+    let inbox = Inbox::default();
+    let mut server = Server::new(inbox.clone());
+    server
+        .with_name("localhost")
+        .with_tcp_listener(listener)
+        .with_num_threads(2);
+    std::thread::spawn(move || {
+        let _ = server.serve();
+    });
+    inbox
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A config with one feed and a webcare team whose mail goes to 127.0.0.1:`port`.
+fn setup(feed: &FeedServer, port: u16) -> Setup {
+    let s = Setup::new(&format!(
+        "[[sources]]\nname = \"forum\"\nkind = \"rss\"\nurl = \"{}\"\nlang = \"nl\"\ninterval = \"1s\"\n\n\
+         [mail]\nfrom = \"webcare <webcare@fjordlink.example>\"\nhost = \"127.0.0.1\"\nport = {port}\n\
+         tls = \"none\"\ntimeout = \"3s\"\n\n\
+         [[teams]]\nname = \"webcare\"\nemails = [\"agent@fjordlink.example\"]\n",
+        feed.url("feed")
+    ));
+    // The first poll is history (backfill) and raises no alerts.
+    feed.set(
+        "feed",
+        Reply::Feed(atom(&[(
+            "urn:old".into(),
+            "Fjordlink opent een nieuwe winkel".into(),
+        )])),
+    );
+    let out = s.run(&["once"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("alerts: queued 0, sent 0"),
+        "{}",
+        text(&out)
+    );
+    s
+}
+
+/// Publishes a complaint; the `text` is put in the feed's HTML content as it is.
+fn publish(feed: &FeedServer, html_escaped_text: &str) {
+    feed.set(
+        "feed",
+        Reply::Feed(atom(&[
+            ("urn:new".into(), html_escaped_text.into()),
+            ("urn:old".into(), "Fjordlink opent een nieuwe winkel".into()),
+        ])),
+    );
+}
+
+/// Undoes quoted-printable soft breaks and `=XX` escapes, so the test can read the body.
+fn unqp(s: &str) -> String {
+    let s = s.replace("=\r\n", "");
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'='
+            && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn headers(raw: &str) -> &str {
+    raw.split("\r\n\r\n").next().unwrap()
+}
+
+fn outbox(s: &Setup) -> String {
+    let out = s.run(&["outbox"]);
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_complaint_reaches_the_team_once_escaped_and_with_a_link_to_answer() {
+    let feed = FeedServer::start();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let inbox = smtp_on(listener);
+    let s = setup(&feed, port);
+
+    // In the feed's HTML: a script tag as text, and a line break before a fake header.
+    publish(
+        &feed,
+        "Fjordlink kapot, al 3 dagen geen internet!! &amp;lt;script&amp;gt;alert(1)&amp;lt;/script&amp;gt; &amp;lt;br&amp;gt;Bcc: victim@evil.example",
+    );
+    let out = s.run(&["once"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("alerts: queued 1, sent 1"),
+        "{}",
+        text(&out)
+    );
+
+    let mails = inbox.mails();
+    assert_eq!(mails.len(), 1, "{mails:#?}");
+    let mail = &mails[0];
+    assert_eq!(mail.to, ["agent@fjordlink.example"]);
+    let head = headers(&mail.raw);
+    let subject_line = head
+        .split("\r\n")
+        .skip_while(|l| !l.starts_with("Subject:"))
+        .take_while(|l| l.starts_with("Subject:") || l.starts_with(' '))
+        .collect::<Vec<_>>()
+        .join("");
+    assert!(
+        subject_line.starts_with("Subject: [webcare] complaint on forum: Post 0"),
+        "{subject_line}"
+    );
+    assert!(
+        !head.to_lowercase().contains("\r\nbcc:"),
+        "a header was injected: {head}"
+    );
+    assert!(!head.contains("<script"), "{head}");
+    assert!(
+        head.contains("Message-ID: <webcare.alert."),
+        "deterministic Message-ID: {head}"
+    );
+
+    let body = unqp(&mail.raw);
+    let html = body.split("Content-Type: text/html").nth(1).unwrap();
+    assert!(!html.contains("<script>"), "raw script in the HTML: {html}");
+    assert!(html.contains("&lt;script&gt;alert(1)"), "{html}");
+    assert!(
+        html.contains("<a href=\"https://forum.example/t/0\">"),
+        "link to answer: {html}"
+    );
+    let plain = body.split("Content-Type: text/html").next().unwrap();
+    assert!(plain.contains("al 3 dagen geen internet"), "{plain}");
+    assert!(
+        plain.contains("Answer:    https://forum.example/t/0"),
+        "{plain}"
+    );
+    assert!(
+        plain.contains("by rule \"default (complaints and questions to the first team)\""),
+        "{plain}"
+    );
+
+    // Polling again sends nothing again.
+    let out = s.run(&["once"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(inbox.mails().len(), 1);
+    assert!(
+        outbox(&s).starts_with("0 pending, 1 sent, 0 dead"),
+        "{}",
+        outbox(&s)
+    );
+}
+
+#[test]
+fn an_alert_waits_while_the_mail_server_is_down_and_goes_out_once_it_is_back() {
+    let feed = FeedServer::start();
+    let port = free_port();
+    let s = setup(&feed, port);
+    publish(&feed, "Fjordlink storing, al 3 dagen geen internet");
+
+    // Nothing listens on the port: connection refused, the alert waits.
+    let out = s.run(&["once"]);
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    assert!(
+        text(&out).contains("alerts: queued 1, sent 0, waiting to retry 1"),
+        "{}",
+        text(&out)
+    );
+    let listing = outbox(&s);
+    assert!(
+        listing.starts_with("1 pending, 0 sent, 0 dead"),
+        "{listing}"
+    );
+    assert!(listing.contains("refused"), "{listing}");
+
+    // The server comes back on the same port: the alert arrives, once.
+    let inbox = smtp_on(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let out = s.run(&["once"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("alerts: queued 0, sent 1"),
+        "{}",
+        text(&out)
+    );
+    s.run(&["once"]);
+    assert_eq!(inbox.mails().len(), 1);
+    assert!(outbox(&s).starts_with("0 pending, 1 sent, 0 dead"));
+}
+
+#[test]
+fn a_temporary_rejection_is_retried_and_a_permanent_one_is_a_dead_letter() {
+    let feed = FeedServer::start();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let inbox = smtp_on(listener);
+    let s = setup(&feed, port);
+    publish(&feed, "Fjordlink storing, al 3 dagen geen internet");
+
+    *inbox.reject_rcpt.lock().unwrap() = Some(451);
+    let out = s.run(&["once"]);
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    assert!(outbox(&s).contains("451"), "{}", outbox(&s));
+
+    *inbox.reject_rcpt.lock().unwrap() = Some(550);
+    let out = s.run(&["once"]);
+    assert!(text(&out).contains("failed for good 1"), "{}", text(&out));
+    let dead = s.run(&["outbox", "--state", "dead"]);
+    let dead = String::from_utf8_lossy(&dead.stdout);
+    assert!(dead.starts_with("0 pending, 0 sent, 1 dead"), "{dead}");
+    assert!(dead.contains("550"), "{dead}");
+
+    // A dead letter is not retried.
+    *inbox.reject_rcpt.lock().unwrap() = None;
+    s.run(&["once"]);
+    assert!(inbox.mails().is_empty());
+}
+
+#[test]
+fn a_server_that_stops_answering_does_not_hang_the_sender() {
+    let feed = FeedServer::start();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accepts connections and never says a word.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming() {
+            held.push(c);
+        }
+    });
+    let s = setup(&feed, port);
+    publish(&feed, "Fjordlink storing, al 3 dagen geen internet");
+    let started = Instant::now();
+    let out = s.run(&["once"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    assert!(text(&out).contains("waiting to retry 1"), "{}", text(&out));
+}
+
+#[test]
+fn route_explains_which_rule_matches_and_why() {
+    let feed = FeedServer::start();
+    let s = setup(&feed, free_port());
+    let mut cfg = std::fs::read_to_string(&s.config).unwrap();
+    cfg.push_str(
+        "\n[topics]\npricing = [\"prijs*\", \"te duur\"]\n\n\
+         [[routes]]\nname = \"pricing\"\ntopic = \"pricing\"\nlabel = \"complaint\"\nteam = \"webcare\"\n",
+    );
+    std::fs::write(&s.config, cfg).unwrap();
+    let out = s.run(&[
+        "route",
+        "--text",
+        "Fjordlink is veel te duur, belachelijke prijsverhoging",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("MATCH  pricing: alert team webcare"),
+        "{shown}"
+    );
+    assert!(shown.contains("mentions topic pricing"), "{shown}");
+    assert!(shown.contains("=> alert webcare"), "{shown}");
+
+    let out = s.run(&["route", "1"]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("backfill"), "{shown}");
+    assert!(shown.contains("=> no rule matched: no alert"), "{shown}");
+}
+
+fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_daemon_alerts_within_seconds_and_a_restart_sends_nothing_twice() {
+    let feed = FeedServer::start();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let inbox = smtp_on(listener);
+    let s = setup(&feed, port);
+    publish(&feed, "Fjordlink storing, al 3 dagen geen internet");
+
+    let mut daemon = s
+        .webcare()
+        .arg("run")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the alert", Duration::from_secs(15), || {
+        !inbox.mails().is_empty()
+    });
+    // kill -9, then start again: the sent alert stays sent.
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    let mut daemon = s
+        .webcare()
+        .arg("run")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    assert_eq!(inbox.mails().len(), 1);
+    assert!(
+        outbox(&s).starts_with("0 pending, 1 sent, 0 dead"),
+        "{}",
+        outbox(&s)
+    );
+}
