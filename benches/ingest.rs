@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use chrono::Utc;
+use webcare::classify::Classifier;
 use webcare::config::WatchConfig;
 use webcare::sources::rss::parse_feed;
-use webcare::store::{PollCommit, Store};
+use webcare::store::{NewMention, PollCommit, Store};
 use webcare::watch::Watches;
 
 const ENTRIES: usize = 100_000;
@@ -61,6 +62,7 @@ fn watches() -> Vec<WatchConfig> {
             query: q.to_string(),
             languages: vec![],
             daily_cap: None,
+            terms: Default::default(),
         })
         .collect()
 }
@@ -79,7 +81,8 @@ fn peak_rss_mib() -> f64 {
 
 fn main() {
     let body = feed();
-    let watches = Watches::compile(&watches()).expect("bench watches parse");
+    let watches =
+        Watches::compile(&watches(), Classifier::embedded()).expect("bench watches parse");
     let dir = tempfile::tempdir().expect("temp dir");
     let mut store = Store::open(&dir.path().join("bench.db")).expect("open store");
     let none = HashMap::new();
@@ -93,7 +96,14 @@ fn main() {
         .into_iter()
         .filter_map(|m| {
             let w = watches.matching(&m, None);
-            (!w.is_empty()).then_some((m, w))
+            (!w.is_empty()).then(|| {
+                let verdict = Some(watches.classify(&m, &w));
+                NewMention {
+                    mention: m,
+                    watches: w,
+                    verdict,
+                }
+            })
         })
         .collect();
     let matching = t1.elapsed();
@@ -129,7 +139,7 @@ fn main() {
         parsed.as_secs_f64() * 1e3
     );
     println!(
-        "  match against 10 watches       {:>9.0} mentions/s  ({:.0} ms, {kept} kept)",
+        "  match 10 watches + classify    {:>9.0} mentions/s  ({:.0} ms, {kept} kept)",
         rate(ENTRIES, matching),
         matching.as_secs_f64() * 1e3
     );

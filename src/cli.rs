@@ -55,6 +55,47 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Take a consistent copy of the database while the daemon runs (SQLite's online backup).
+    /// To restore, stop the daemon and put the copy in place of the database file.
+    Backup {
+        /// Where to write the copy; an existing file is not overwritten.
+        file: PathBuf,
+    },
+    /// Classify texts from stdin (one per line, or JSON lines with "text" and optional "lang")
+    /// and print one JSON verdict per line. Needs no config.
+    Classify {
+        /// Print the verdict and its reasons for people instead of JSON.
+        #[arg(long)]
+        explain: bool,
+        /// Lexicon folder to use instead of the built-in one (a copy of config/lexicons).
+        #[arg(long, value_name = "DIR")]
+        lexicons: Option<PathBuf>,
+    },
+    /// Score the classifier on a labelled TSV file (columns lang, label, text): confusion
+    /// matrix, precision, recall and F1 per class and language. Needs no config.
+    Eval {
+        /// The labelled file.
+        file: PathBuf,
+        /// Lexicon folder to use instead of the built-in one.
+        #[arg(long, value_name = "DIR")]
+        lexicons: Option<PathBuf>,
+    },
+    /// Correct a mention's label; a staff correction wins over the classifier everywhere.
+    /// With --export, print every correction as a TSV that `webcare eval` reads.
+    Label {
+        /// The mention's id (as shown by `webcare mentions`).
+        #[arg(required_unless_present = "export")]
+        id: Option<i64>,
+        /// complaint, question, praise or neutral.
+        #[arg(required_unless_present = "export")]
+        label: Option<String>,
+        /// Who made the correction, kept with it.
+        #[arg(long, env = "USER", default_value = "staff")]
+        by: String,
+        /// Print all corrections as lang<TAB>label<TAB>text.
+        #[arg(long, conflicts_with_all = ["id", "label"])]
+        export: bool,
+    },
     /// Show which routing rule a stored mention (or a text) matches, and why. Sends nothing.
     Route(RouteArgs),
     /// List alerts in the outbox: pending (waiting or retrying), sent, dead (given up).

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::classify::Classifier;
 use crate::cli::{Cli, Command, LogFormat, MentionsArgs, OutboxArgs, RouteArgs};
 use crate::config::{Config, EXIT_CONFIG};
 use crate::notify::outbox::{DeliveryReport, Sender};
@@ -42,25 +43,122 @@ pub fn init_logging(format: LogFormat) {
 
 /// Runs the chosen subcommand and returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
+    // The classifier commands work without a config file.
+    let standalone = match &cli.command {
+        Command::Classify { explain, lexicons } => Some(classify(*explain, lexicons.as_deref())),
+        Command::Eval { file, lexicons } => Some(eval(file, lexicons.as_deref())),
+        _ => None,
+    };
+    if let Some(result) = standalone {
+        return finish(result);
+    }
     let config = match load_config(cli.config.as_deref()) {
         Ok(c) => c,
         Err(code) => return code,
     };
     let result = match cli.command {
+        Command::Classify { .. } | Command::Eval { .. } => unreachable!("handled above"),
+        Command::Label {
+            id,
+            label,
+            by,
+            export,
+        } => label_command(&config, id, label.as_deref(), &by, export),
         Command::CheckConfig => check_config(&config),
         Command::Run => runtime().and_then(|rt| rt.block_on(daemon(config))),
         Command::Once => runtime().and_then(|rt| rt.block_on(once(config))),
         Command::Mentions(args) => mentions(&config, &args),
         Command::Sources { json } => sources(&config, json),
+        Command::Backup { file } => backup(&config, &file),
         Command::Route(args) => route(&config, &args),
         Command::Outbox(args) => outbox(&config, &args),
     };
+    finish(result)
+}
+
+fn finish(result: anyhow::Result<i32>) -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             1
         }
+    }
+}
+
+fn load_classifier(lexicons: Option<&Path>) -> anyhow::Result<Classifier> {
+    match lexicons {
+        Some(dir) => Ok(Classifier::from_dir(dir)?),
+        None => Ok(Classifier::embedded()),
+    }
+}
+
+fn classify(explain: bool, lexicons: Option<&Path>) -> anyhow::Result<i32> {
+    let c = load_classifier(lexicons)?;
+    let stdin = std::io::stdin().lock();
+    let out = std::io::BufWriter::new(std::io::stdout().lock());
+    crate::classify::run_classify(&c, stdin, out, explain)?;
+    Ok(0)
+}
+
+fn eval(file: &Path, lexicons: Option<&Path>) -> anyhow::Result<i32> {
+    let c = load_classifier(lexicons)?;
+    crate::classify::run_eval(&c, file, std::io::stdout().lock())?;
+    Ok(0)
+}
+
+fn label_command(
+    config: &Config,
+    id: Option<i64>,
+    label: Option<&str>,
+    by: &str,
+    export: bool,
+) -> anyhow::Result<i32> {
+    let mut store = Store::open_existing(&config.store.path)?;
+    let mut out = std::io::stdout().lock();
+    if export {
+        writeln!(out, "lang\tlabel\ttext")?;
+        for (lang, label, text) in store.corrections()? {
+            writeln!(
+                out,
+                "{lang}\t{label}\t{}",
+                text.replace(['\t', '\n', '\r'], " ")
+            )?;
+        }
+        return Ok(0);
+    }
+    let (Some(id), Some(label)) = (id, label) else {
+        anyhow::bail!("give a mention id and a label, or --export");
+    };
+    let label: crate::classify::Label = label.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let previous = store.correct_label(id, label.as_str(), by)?;
+    writeln!(
+        out,
+        "mention #{id}: {} -> {label} (by {by})",
+        previous.as_deref().unwrap_or("unclassified")
+    )?;
+    Ok(0)
+}
+
+fn backup(config: &Config, dest: &Path) -> anyhow::Result<i32> {
+    if dest.exists() {
+        anyhow::bail!("{} already exists; choose a new file name", dest.display());
+    }
+    let store = Store::open_existing(&config.store.path)?;
+    store.backup_to(dest)?;
+    let mentions = Store::open_existing(dest)?.count_mentions(None)?;
+    println!(
+        "backed up {} to {} ({mentions} mentions, integrity ok)",
+        config.store.path.display(),
+        dest.display()
+    );
+    Ok(0)
+}
+
+/// Tells systemd (when started with Type=notify) what the daemon is doing; a no-op otherwise.
+fn notify_systemd(states: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::debug!(error = %e, "cannot notify systemd");
     }
 }
 
@@ -142,8 +240,14 @@ fn check_config(config: &Config) -> anyhow::Result<i32> {
 
 fn pipeline(config: &Config) -> anyhow::Result<Pipeline> {
     let store = Store::open(&config.store.path)?;
-    let watches =
-        Watches::compile(&config.watches).map_err(|(w, e)| anyhow::anyhow!("watch {w}: {e}"))?;
+    let watches = Watches::compile(&config.watches, {
+        let mut c = load_classifier(config.classifier.lexicons.as_deref())?;
+        if let Some(r) = config.classifier.high_reach {
+            c.high_reach = r;
+        }
+        c
+    })
+    .map_err(|(w, e)| anyhow::anyhow!("watch {w}: {e}"))?;
     let caps = watches.caps();
     Ok(Pipeline {
         writer: Writer::new(store),
@@ -172,6 +276,25 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
         }
         trigger.stop();
     });
+    let status = format!(
+        "polling {} sources for {} watches",
+        handles.len(),
+        config.watches.len()
+    );
+    notify_systemd(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status(&status),
+    ]);
+    // With WatchdogSec= set, systemd restarts a daemon whose runtime stops ticking.
+    let watchdog = sd_notify::watchdog_enabled().map(|interval| {
+        let every = interval / 2;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                notify_systemd(&[sd_notify::NotifyState::Watchdog]);
+            }
+        })
+    });
     let writer = pipeline.writer.clone();
     let mut stages = Vec::new();
     let on_stored = match Notifier::new(&config) {
@@ -198,8 +321,12 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
         None => None,
     };
     scheduler::run(handles, pipeline, shutdown, on_stored).await;
+    notify_systemd(&[sd_notify::NotifyState::Stopping]);
     for stage in stages {
         let _ = stage.await;
+    }
+    if let Some(w) = watchdog {
+        w.abort();
     }
     signals.abort();
     tracing::info!("webcare stopped");
@@ -289,7 +416,11 @@ fn route(config: &Config, args: &RouteArgs) -> anyhow::Result<i32> {
             }
         }
         (None, Some(text)) => {
-            let watches = Watches::compile(&config.watches)
+            let mut classifier = load_classifier(config.classifier.lexicons.as_deref())?;
+            if let Some(r) = config.classifier.high_reach {
+                classifier.high_reach = r;
+            }
+            let watches = Watches::compile(&config.watches, classifier)
                 .map_err(|(w, e)| anyhow::anyhow!("watch {w}: {e}"))?;
             let mention = crate::sources::Mention {
                 text: text.clone(),
@@ -303,12 +434,29 @@ fn route(config: &Config, args: &RouteArgs) -> anyhow::Result<i32> {
                 .iter()
                 .find(|s| s.name == source)
                 .and_then(|s| s.watch.clone());
+            let matched = watches.matching(&mention, owned.as_deref());
+            let v = watches.classify(&mention, &matched);
             RoutingMention {
                 source,
                 lang: args.lang.clone(),
                 author_reach: args.reach,
                 text: text.clone(),
-                watches: watches.matching(&mention, owned.as_deref()),
+                watches: matched,
+                label: Some(v.label.as_str().to_string()),
+                sentiment: Some(f64::from(v.sentiment)),
+                urgency: Some(
+                    if v.urgency == crate::classify::Urgency::Urgent {
+                        "urgent"
+                    } else {
+                        "normal"
+                    }
+                    .to_string(),
+                ),
+                spam: Some(v.spam),
+                reasons: Some(
+                    serde_json::json!({ "urgency_reasons": v.urgency_reasons, "reasons": v.reasons })
+                        .to_string(),
+                ),
                 fetched_at: Utc::now().timestamp(),
                 ..Default::default()
             }
@@ -441,7 +589,16 @@ fn mentions(config: &Config, args: &MentionsArgs) -> anyhow::Result<i32> {
             (Some(h), None) => h.clone(),
             _ => "unknown author".into(),
         };
-        let label = m.label.as_deref().unwrap_or("unclassified");
+        let mut label = m.label.clone().unwrap_or_else(|| "unclassified".into());
+        if m.label_source.as_deref() == Some("staff") {
+            label.push_str(" (corrected)");
+        }
+        if m.urgency.as_deref() == Some("urgent") {
+            label.push_str(" URGENT");
+        }
+        if m.spam == Some(true) {
+            label.push_str(" spam");
+        }
         writeln!(
             out,
             "#{} {} {} {} [{}] {}{}",
@@ -465,6 +622,9 @@ fn mentions(config: &Config, args: &MentionsArgs) -> anyhow::Result<i32> {
         if let Some(u) = &m.url {
             writeln!(out, "    {u}")?;
         }
+        if let Some(why) = m.verdict.as_ref().and_then(explain_verdict) {
+            writeln!(out, "    why: {}", shorten(&why, 300))?;
+        }
     }
     if !args.json {
         writeln!(
@@ -475,6 +635,29 @@ fn mentions(config: &Config, args: &MentionsArgs) -> anyhow::Result<i32> {
         )?;
     }
     Ok(0)
+}
+
+/// The classifier's reasons as one line: `complaint "al drie dagen" (duration), ...`.
+fn explain_verdict(v: &serde_json::Value) -> Option<String> {
+    let mut parts: Vec<String> = v["urgency_reasons"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.as_str().map(|r| format!("urgent: {r}")))
+        .collect();
+    parts.dedup();
+    for r in v["reasons"].as_array().into_iter().flatten() {
+        let (kind, cue, text) = (r["kind"].as_str()?, r["cue"].as_str()?, r["text"].as_str()?);
+        let part = if text.is_empty() {
+            format!("{kind} ({cue})")
+        } else {
+            format!("{kind} \"{text}\" ({cue})")
+        };
+        if !parts.contains(&part) {
+            parts.push(part);
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 fn shorten(s: &str, max: usize) -> String {

@@ -30,6 +30,20 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     /// Who hears about what: `[mail]`, `[[teams]]`, `[[routes]]`, `[topics]`.
     pub notify: crate::notify::NotifyConfig,
+    /// Classifier settings.
+    pub classifier: ClassifierConfig,
+}
+
+/// `[classifier]`: where the lexicons are and when a mention counts as urgent.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifierConfig {
+    /// Folder with edited lexicons (a copy of config/lexicons); the built-in ones when unset.
+    #[serde(default)]
+    pub lexicons: Option<PathBuf>,
+    /// Followers at or above which a complaint or question is urgent (default 10000).
+    #[serde(default)]
+    pub high_reach: Option<i64>,
 }
 
 /// `[store]`: the SQLite database.
@@ -112,6 +126,9 @@ pub struct WatchConfig {
     /// Stop storing for this watch after this many mentions per UTC day.
     #[serde(default)]
     pub daily_cap: Option<u64>,
+    /// Brand-specific classifier terms (`complaint`, `praise`, `urgent`, `spam` lists).
+    #[serde(default)]
+    pub terms: crate::classify::CustomTerms,
 }
 
 /// `[[sources]]`: one platform account or feed. Keys other than the common ones belong to the
@@ -287,10 +304,10 @@ pub fn resolve_secret(
         },
         (None, Some(name)) => {
             let mut p = PathBuf::from(name);
-            if p.is_relative() {
-                if let Ok(dir) = std::env::var("CREDENTIALS_DIRECTORY") {
-                    p = Path::new(&dir).join(p);
-                }
+            if p.is_relative()
+                && let Ok(dir) = std::env::var("CREDENTIALS_DIRECTORY")
+            {
+                p = Path::new(&dir).join(p);
             }
             match std::fs::read_to_string(&p) {
                 Ok(v) if !v.trim().is_empty() => Some(Secret(v.trim().to_string())),
@@ -392,8 +409,16 @@ pub(crate) fn parse_at<T: DeserializeOwned>(
 }
 
 const TOP_KEYS: &[&str] = &[
-    "store", "http", "watches", "sources", // notify:
-    "mail", "teams", "routes", "topics",
+    "store",
+    "http",
+    "classifier",
+    "watches",
+    "sources",
+    // notify:
+    "mail",
+    "teams",
+    "routes",
+    "topics",
 ];
 
 impl Config {
@@ -453,6 +478,15 @@ impl Config {
             Some(v) => parse_at(v, "http", &mut errors).unwrap_or_default(),
             None => HttpConfig::default(),
         };
+        let classifier: ClassifierConfig = match root.remove("classifier") {
+            Some(v) => parse_at(v, "classifier", &mut errors).unwrap_or_default(),
+            None => ClassifierConfig::default(),
+        };
+        if let Some(dir) = &classifier.lexicons
+            && let Err(e) = crate::classify::Classifier::from_dir(dir)
+        {
+            errors.push("classifier.lexicons", e.to_string());
+        }
         let watches = parse_list::<WatchConfig>(root.remove("watches"), "watches", &mut errors);
         let mut names = BTreeSet::new();
         for (i, w) in watches.iter().enumerate() {
@@ -496,13 +530,13 @@ impl Config {
                                     format!("source \"{}\" is defined twice", s.name),
                                 );
                             }
-                            if let Some(w) = &s.watch {
-                                if !names.contains(w) {
-                                    errors.push(
-                                        format!("{path}.watch"),
-                                        format!("no watch is named \"{w}\""),
-                                    );
-                                }
+                            if let Some(w) = &s.watch
+                                && !names.contains(w)
+                            {
+                                errors.push(
+                                    format!("{path}.watch"),
+                                    format!("no watch is named \"{w}\""),
+                                );
                             }
                             crate::sources::validate(&s, &path, &mut errors);
                             sources.push(s);
@@ -528,6 +562,7 @@ impl Config {
                 http,
                 watches,
                 sources,
+                classifier,
                 notify,
             })
         } else {

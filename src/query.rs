@@ -232,6 +232,18 @@ fn push_folded(c: char, out: &mut String) {
     }
 }
 
+/// Chinese, Japanese and Thai, which do not put spaces between words.
+fn is_unspaced_script(c: char) -> bool {
+    matches!(c as u32,
+        0x0E00..=0x0E7F      // Thai
+        | 0x3040..=0x30FF    // Hiragana, Katakana
+        | 0x3400..=0x4DBF    // CJK extension A
+        | 0x4E00..=0x9FFF    // CJK unified ideographs
+        | 0xF900..=0xFAFF    // CJK compatibility ideographs
+        | 0xFF66..=0xFF9F    // half-width Katakana
+    )
+}
+
 /// Byte ranges of the maximal runs of letters and digits in already normalised text.
 fn token_ranges(text: &str) -> Vec<(usize, usize)> {
     let mut ranges = Vec::with_capacity(text.len() / 5 + 1);
@@ -249,6 +261,15 @@ fn token_ranges(text: &str) -> Vec<(usize, usize)> {
         }
     } else {
         for (i, c) in text.char_indices() {
+            if is_unspaced_script(c) {
+                // Scripts written without spaces: each character is a word of its own, so
+                // "Fjordlinkの光" still contains the word "fjordlink".
+                if let Some(s) = start.take() {
+                    ranges.push((s, i));
+                }
+                ranges.push((i, i + c.len_utf8()));
+                continue;
+            }
             match (c.is_alphanumeric(), start) {
                 (true, None) => start = Some(i),
                 (false, Some(s)) => {
@@ -1167,5 +1188,19 @@ mod tests {
         shareable::<Query>();
         shareable::<Doc>();
         shareable::<QueryError>();
+    }
+
+    #[test]
+    fn brand_names_are_found_inside_japanese_and_chinese_text() {
+        let q = Query::parse("fjordlink").unwrap();
+        let doc = |t: &str| Doc::new(t, None, None, None);
+        assert!(q.matches(&doc("Fjordlinkの光ファイバーは最高です！")));
+        assert!(q.matches(&doc("我喜欢Fjordlink的服务")));
+        assert!(!q.matches(&doc("Fjordlinksの光")));
+        assert!(
+            Query::parse("\"光ファイバー\"")
+                .unwrap()
+                .matches(&doc("Fjordlinkの光ファイバーは最高"))
+        );
     }
 }

@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use crate::config::{Config, SourceConfig};
 use crate::shutdown::Shutdown;
 use crate::sources::{self, PollContext, Source};
-use crate::store::{PollCommit, Writer};
+use crate::store::{NewMention, PollCommit, Writer};
 use crate::watch::Watches;
 
 /// A configured source and the code that polls it.
@@ -147,10 +147,26 @@ pub async fn poll_once(
             let owned = cfg.watch.clone();
             let mut matched = Vec::with_capacity(fetched);
             for m in batch.mentions {
-                let w = pipeline.watches.matching(&m, owned.as_deref());
-                if !w.is_empty() {
-                    matched.push((m, w));
+                let mut m = m;
+                let mut watches = pipeline.watches.matching(&m, owned.as_deref());
+                if watches.is_empty() {
+                    continue;
                 }
+                let verdict = pipeline.watches.classify(&m, &watches);
+                if m.lang.is_none() && verdict.lang != "other" {
+                    // The platform gave no language: take the detected one, and let the
+                    // watches' language filters see it.
+                    m.lang = Some(verdict.lang.clone());
+                    watches = pipeline.watches.matching(&m, owned.as_deref());
+                    if watches.is_empty() {
+                        continue;
+                    }
+                }
+                matched.push(NewMention {
+                    mention: m,
+                    watches,
+                    verdict: Some(verdict),
+                });
             }
             let unmatched = fetched - matched.len();
             let next = if batch.more {

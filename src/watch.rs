@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use crate::classify::{Classification, Classifier, CustomTerms, Input};
 use crate::config::WatchConfig;
 use crate::query::{Doc, Query, QueryError};
 use crate::sources::Mention;
@@ -13,16 +14,23 @@ struct CompiledWatch {
     query: Query,
     languages: Vec<String>,
     daily_cap: Option<u64>,
+    /// The classifier with this watch's own terms, when it has any.
+    classifier: Option<Classifier>,
 }
 
 /// Every configured watch, parsed once.
 pub struct Watches {
     list: Vec<CompiledWatch>,
+    classifier: Classifier,
 }
 
 impl Watches {
-    /// Parses every watch's query.
-    pub fn compile(config: &[WatchConfig]) -> Result<Watches, (String, QueryError)> {
+    /// Parses every watch's query; `classifier` judges the mentions, extended per watch with
+    /// the watch's own terms.
+    pub fn compile(
+        config: &[WatchConfig],
+        classifier: Classifier,
+    ) -> Result<Watches, (String, QueryError)> {
         let list = config
             .iter()
             .map(|w| {
@@ -31,10 +39,12 @@ impl Watches {
                     query: Query::parse(&w.query).map_err(|e| (w.name.clone(), e))?,
                     languages: w.languages.clone(),
                     daily_cap: w.daily_cap,
+                    classifier: (w.terms != CustomTerms::default())
+                        .then(|| classifier.clone().with_custom_terms(&w.terms)),
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Watches { list })
+        Ok(Watches { list, classifier })
     }
 
     /// Names of the watches `m` belongs to. `owned` names the watch of an owned channel.
@@ -51,10 +61,11 @@ impl Watches {
         );
         let mut out = Vec::new();
         for w in &self.list {
-            if let Some(lang) = m.lang.as_deref() {
-                if !w.languages.is_empty() && !w.languages.iter().any(|l| l == lang) {
-                    continue;
-                }
+            if let Some(lang) = m.lang.as_deref()
+                && !w.languages.is_empty()
+                && !w.languages.iter().any(|l| l == lang)
+            {
+                continue;
             }
             let hit = if owned == Some(w.name.as_str()) {
                 !w.query.excluded(&doc)
@@ -66,6 +77,26 @@ impl Watches {
             }
         }
         out
+    }
+
+    /// Classifies a mention that matched `watches`, with the first watch's own terms if it has
+    /// any.
+    pub fn classify(&self, m: &Mention, watches: &[String]) -> Classification {
+        let classifier = watches
+            .first()
+            .and_then(|name| self.list.iter().find(|w| &w.name == name))
+            .and_then(|w| w.classifier.as_ref())
+            .unwrap_or(&self.classifier);
+        let text = match &m.title {
+            Some(t) if !m.text.starts_with(t.as_str()) => format!("{t}. {}", m.text),
+            _ => m.text.clone(),
+        };
+        classifier.classify(&Input {
+            text: &text,
+            lang: m.lang.as_deref(),
+            author_reach: m.author_reach,
+            ..Input::new(&text)
+        })
     }
 
     /// Daily caps by watch name, for the watches that have one.

@@ -88,3 +88,29 @@ fn the_demo_stores_every_brand_mention_once_and_no_job_ads() {
         .unwrap();
     assert_eq!(n, 64);
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_with_the_source_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = demo(
+        &dir.path().join("demo.db"),
+        &["--log-format", "json", "once"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let polls: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{e}: {l}"))
+        })
+        .filter(|v| v["message"] == "poll ok")
+        .collect();
+    assert_eq!(polls.len(), 4, "{stderr}");
+    assert!(
+        polls
+            .iter()
+            .any(|p| p["source"] == "forum-en" && p["stored"] == 16),
+        "{stderr}"
+    );
+    assert!(polls.iter().all(|p| p["level"] == "INFO"));
+}

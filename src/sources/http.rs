@@ -69,6 +69,34 @@ impl Client {
         timeout: Duration,
         max_body: usize,
     ) -> Result<Fetched, SourceError> {
+        let fetched = self.fetch(req, timeout, max_body).await?;
+        let retry_after = fetched
+            .header(RETRY_AFTER.as_str())
+            .and_then(|v| parse_retry_after(v, Utc::now()))
+            .or_else(|| match fetched.status {
+                // Platforms that send no Retry-After with a 429 say when the window resets.
+                429 => rate_limit_reset(&fetched.headers, Utc::now()),
+                _ => None,
+            });
+        match fetched.status {
+            429 => Err(SourceError::RateLimited { retry_after }),
+            s if s >= 500 => Err(SourceError::Status {
+                status: s,
+                url: fetched.url,
+                retry_after,
+            }),
+            _ => Ok(fetched),
+        }
+    }
+
+    /// Like [`Client::send`], but returns every status, 429 and 5xx included, for platforms
+    /// whose rate-limit reset lives in their own headers rather than in `Retry-After`.
+    pub async fn fetch(
+        &self,
+        req: reqwest::RequestBuilder,
+        timeout: Duration,
+        max_body: usize,
+    ) -> Result<Fetched, SourceError> {
         let req = req.build().map_err(|e| SourceError::Network {
             url: String::new(),
             message: e.to_string(),
@@ -82,13 +110,13 @@ impl Client {
                 .map_err(|e| network_error(&url, e))?;
             let status = resp.status().as_u16();
             let headers = resp.headers().clone();
-            if let Some(len) = resp.content_length() {
-                if len as usize > max_body {
-                    return Err(SourceError::TooLarge {
-                        url: url.clone(),
-                        limit: max_body,
-                    });
-                }
+            if let Some(len) = resp.content_length()
+                && len as usize > max_body
+            {
+                return Err(SourceError::TooLarge {
+                    url: url.clone(),
+                    limit: max_body,
+                });
             }
             let mut body = Vec::new();
             let mut stream = resp.bytes_stream();
@@ -109,26 +137,12 @@ impl Client {
                 url: url.clone(),
             })
         };
-        let fetched = match tokio::time::timeout(timeout, work).await {
-            Ok(r) => r?,
-            Err(_) => {
-                return Err(SourceError::Timeout {
-                    url,
-                    after: timeout,
-                });
-            }
-        };
-        let retry_after = fetched
-            .header(RETRY_AFTER.as_str())
-            .and_then(|v| parse_retry_after(v, Utc::now()));
-        match fetched.status {
-            429 => Err(SourceError::RateLimited { retry_after }),
-            s if s >= 500 => Err(SourceError::Status {
-                status: s,
-                url: fetched.url,
-                retry_after,
+        match tokio::time::timeout(timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(SourceError::Timeout {
+                url,
+                after: timeout,
             }),
-            _ => Ok(fetched),
         }
     }
 }
@@ -183,6 +197,47 @@ pub fn redact_url(url: &reqwest::Url) -> String {
     u.to_string()
 }
 
+/// Headers in which platforms announce when their rate-limit window resets: Mastodon and
+/// Reddit (`X-RateLimit-Reset`), Bluesky (`RateLimit-Reset`), X (`x-rate-limit-reset`).
+pub const RATE_LIMIT_RESET_HEADERS: &[&str] =
+    &["x-ratelimit-reset", "ratelimit-reset", "x-rate-limit-reset"];
+
+/// How long until the rate-limit window in `headers` resets, from the first of
+/// [`RATE_LIMIT_RESET_HEADERS`] present; see [`parse_rate_limit_reset`].
+pub fn rate_limit_reset(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    RATE_LIMIT_RESET_HEADERS.iter().find_map(|h| {
+        headers
+            .get(*h)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_rate_limit_reset(v, now))
+    })
+}
+
+/// Parses a rate-limit reset value as platforms send it: an RFC 3339 / ISO 8601 time
+/// (Mastodon), epoch seconds (Bluesky, X) or seconds from now (Reddit, which sends fractions).
+/// Capped at one day like `Retry-After`.
+pub fn parse_rate_limit_reset(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let value = value.trim();
+    let d = if let Ok(n) = value.parse::<f64>() {
+        if !n.is_finite() || n < 0.0 {
+            return None;
+        }
+        // No delay is a billion seconds long: a number that large is a point in time.
+        if n >= 1_000_000_000.0 {
+            let when = DateTime::<Utc>::from_timestamp(n as i64, 0)?;
+            (when - now).to_std().unwrap_or(Duration::ZERO)
+        } else {
+            Duration::from_secs_f64(n.ceil())
+        }
+    } else {
+        let when = DateTime::parse_from_rfc3339(value)
+            .ok()?
+            .with_timezone(&Utc);
+        (when - now).to_std().unwrap_or(Duration::ZERO)
+    };
+    Some(d.min(Duration::from_secs(24 * 3600)))
+}
+
 /// Parses a `Retry-After` value: delay seconds or an HTTP date. Caps it at one day so a bogus
 /// header cannot silence a source for ever.
 pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
@@ -229,5 +284,24 @@ mod tests {
         let r = redact_url(&u);
         assert!(!r.contains("SECRET123"), "{r}");
         assert!(r.contains("q=fjordlink"), "{r}");
+    }
+    #[test]
+    fn rate_limit_resets_accept_times_epochs_and_delays() {
+        let now = DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            parse_rate_limit_reset("2026-11-25T10:04:00.123Z", now),
+            Some(Duration::from_millis(240_123))
+        );
+        assert_eq!(
+            parse_rate_limit_reset(&(now.timestamp() + 90).to_string(), now),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            parse_rate_limit_reset("37.4", now),
+            Some(Duration::from_secs(38))
+        );
+        assert_eq!(parse_rate_limit_reset("later", now), None);
     }
 }

@@ -4,9 +4,16 @@
 //! [`build`]. The scheduler calls [`Source::poll`] with the cursor it stored last time and gets back
 //! normalised [`Mention`]s plus the cursor to store with them, in the same transaction.
 
+pub mod bluesky;
+pub mod facebook_page;
+pub mod hackernews;
 pub mod http;
+pub mod mastodon;
+pub mod reddit;
 pub mod rss;
 pub mod text;
+pub mod x;
+pub mod youtube;
 
 use std::time::Duration;
 
@@ -131,13 +138,29 @@ pub trait Source: Send + Sync {
 }
 
 /// The source kinds this build knows, for config validation and `--help`.
-pub const KINDS: &[&str] = &["rss"];
+pub const KINDS: &[&str] = &[
+    "rss",
+    "hackernews",
+    "mastodon",
+    "bluesky",
+    "x",
+    "youtube",
+    "facebook_page",
+    "reddit",
+];
 
 /// Checks the kind-specific keys of a source config, recording every problem in `errors`.
 /// `path` is the config path of the source, e.g. `sources[2]`.
 pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
     match source.kind.as_str() {
         "rss" => rss::RssSource::validate(source, path, errors),
+        "hackernews" => hackernews::HackerNewsSource::validate(source, path, errors),
+        "mastodon" => mastodon::MastodonSource::validate(source, path, errors),
+        "bluesky" => bluesky::BlueskySource::validate(source, path, errors),
+        "x" => x::XSource::validate(source, path, errors),
+        "youtube" => youtube::YoutubeSource::validate(source, path, errors),
+        "facebook_page" => facebook_page::FacebookPageSource::validate(source, path, errors),
+        "reddit" => reddit::RedditSource::validate(source, path, errors),
         other => errors.push(
             format!("{path}.kind"),
             format!(
@@ -152,6 +175,28 @@ pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
 pub fn build(source: &SourceConfig, client: &http::Client) -> anyhow::Result<Box<dyn Source>> {
     match source.kind.as_str() {
         "rss" => Ok(Box::new(rss::RssSource::new(source, client.clone())?)),
+        "hackernews" => Ok(Box::new(hackernews::HackerNewsSource::new(
+            source,
+            client.clone(),
+        )?)),
+        "mastodon" => Ok(Box::new(mastodon::MastodonSource::new(
+            source,
+            client.clone(),
+        )?)),
+        "bluesky" => Ok(Box::new(bluesky::BlueskySource::new(
+            source,
+            client.clone(),
+        )?)),
+        "x" => Ok(Box::new(x::XSource::new(source, client.clone())?)),
+        "youtube" => Ok(Box::new(youtube::YoutubeSource::new(
+            source,
+            client.clone(),
+        )?)),
+        "facebook_page" => Ok(Box::new(facebook_page::FacebookPageSource::new(
+            source,
+            client.clone(),
+        )?)),
+        "reddit" => Ok(Box::new(reddit::RedditSource::new(source, client.clone())?)),
         other => anyhow::bail!("unknown source kind \"{other}\""),
     }
 }

@@ -22,7 +22,7 @@ use crate::config::{ConfigErrors, SourceConfig};
 pub struct RssSettings {
     /// Feed address: `https://…`, or `file://PATH` (a relative PATH is taken from the working directory).
     pub url: String,
-    /// Language to assume for entries when the feed declares none.
+    /// Language of every entry that does not declare its own; unset, it is detected from the text.
     #[serde(default)]
     pub lang: Option<String>,
 }
@@ -222,11 +222,10 @@ pub fn parse_feed(
         url: url.to_string(),
         message: e.to_string(),
     })?;
-    let feed_lang = feed
-        .language
-        .as_deref()
-        .map(short_lang)
-        .or(default_lang.map(str::to_string));
+    // A feed-level <language> is often wrong for aggregators and review sites that carry
+    // posts in several languages, so only an entry's own language or the configured one counts;
+    // otherwise the classifier detects it.
+    let feed_lang = default_lang.map(str::to_string);
     let now = Utc::now();
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(feed.entries.len());
@@ -300,13 +299,12 @@ fn short_lang(l: &str) -> String {
 fn unwrap_redirect(href: &str) -> String {
     if let Ok(u) = url::Url::parse(href) {
         let host = u.host_str().unwrap_or("");
-        if (host.ends_with("google.com") || host.starts_with("news.google.")) && u.path() == "/url"
+        if (host.ends_with("google.com") || host.starts_with("news.google."))
+            && u.path() == "/url"
+            && let Some((_, target)) = u.query_pairs().find(|(k, _)| k == "url" || k == "q")
+            && target.starts_with("http")
         {
-            if let Some((_, target)) = u.query_pairs().find(|(k, _)| k == "url" || k == "q") {
-                if target.starts_with("http") {
-                    return target.into_owned();
-                }
-            }
+            return target.into_owned();
         }
     }
     href.to_string()

@@ -40,20 +40,16 @@ pub fn html_to_text(html: &str) -> String {
                     None => rest = "",
                 }
             }
-            "!--" => {
-                if !tag.ends_with("--") {
-                    match rest.find("-->") {
-                        Some(i) => rest = &rest[i + 3..],
-                        None => rest = "",
-                    }
-                }
-            }
+            "!--" if !tag.ends_with("--") => match rest.find("-->") {
+                Some(i) => rest = &rest[i + 3..],
+                None => rest = "",
+            },
             "br" => out.push('\n'),
             "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "blockquote"
-            | "pre" | "ul" | "ol" | "table" => {
-                if !out.is_empty() && !out.ends_with('\n') {
-                    out.push('\n');
-                }
+            | "pre" | "ul" | "ol" | "table"
+                if !out.is_empty() && !out.ends_with('\n') =>
+            {
+                out.push('\n');
             }
             "a" if !closing => {
                 link = attr(tag, "href").map(|h| {

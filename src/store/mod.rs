@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use crate::classify::Classification;
 use crate::sources::Mention;
 
 pub use outbox::{NewAlert, OutboxEntry, RoutingMention, RoutingRecord};
@@ -45,6 +46,12 @@ pub enum StoreError {
         found: i64,
         known: usize,
     },
+    /// An integrity check failed.
+    #[error("integrity check of {path} failed: {check}")]
+    Corrupt { path: String, check: String },
+    /// No mention has this id.
+    #[error("no mention with id {0}; `webcare mentions` shows ids")]
+    NoSuchMention(i64),
     /// A full-text query could not be understood.
     #[error("invalid full-text query \"{query}\": {message}")]
     BadQuery { query: String, message: String },
@@ -64,7 +71,7 @@ pub struct PollCommit<'a> {
     /// Source kind.
     pub kind: &'a str,
     /// Mentions with the watches each matched; unmatched ones were already dropped.
-    pub mentions: Vec<(Mention, Vec<String>)>,
+    pub mentions: Vec<NewMention>,
     /// New cursor; `None` keeps the stored one.
     pub cursor: Option<String>,
     /// When the scheduler will poll next.
@@ -81,6 +88,17 @@ pub struct PollCommit<'a> {
     pub watch_caps: &'a HashMap<String, u64>,
     /// Raw payloads are cut to this size.
     pub raw_max_bytes: usize,
+}
+
+/// A mention about to be stored, with what the pipeline decided about it.
+#[derive(Debug, Clone)]
+pub struct NewMention {
+    /// The normalised mention.
+    pub mention: Mention,
+    /// Names of the watches it matched.
+    pub watches: Vec<String>,
+    /// The classifier's verdict.
+    pub verdict: Option<Classification>,
 }
 
 /// What a commit did.
@@ -186,6 +204,10 @@ pub struct StoredMention {
     pub urgency: Option<String>,
     /// Spam flag, once classified.
     pub spam: Option<bool>,
+    /// `classifier` or `staff` (a correction).
+    pub label_source: Option<String>,
+    /// Polarity, urgency reasons, detected language and the cues behind the label.
+    pub verdict: Option<serde_json::Value>,
 }
 
 fn rfc3339(ts: i64) -> String {
@@ -340,8 +362,10 @@ impl Store {
                 .prepare_cached(
                     "INSERT INTO mentions (source, kind, external_id, url, author_handle, author_name,
                         author_reach, lang, title, text, in_reply_to, engagement, created_at, fetched_at,
-                        watches, backfill, raw)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                        watches, backfill, raw, label, sentiment, urgency, spam, reasons, classified_at,
+                        label_source)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                        ?18, ?19, ?20, ?21, ?22, ?23, CASE WHEN ?18 IS NULL THEN NULL ELSE 'classifier' END)
                      ON CONFLICT (source, external_id) DO NOTHING",
                 )
                 .map_err(e)?;
@@ -354,7 +378,12 @@ impl Store {
             let mut link = tx
                 .prepare_cached("INSERT OR IGNORE INTO mention_watches (mention_id, watch, fetched_at) VALUES (?1, ?2, ?3)")
                 .map_err(e)?;
-            for (m, mut watches) in p.mentions {
+            for NewMention {
+                mention: m,
+                mut watches,
+                verdict,
+            } in p.mentions
+            {
                 if p.source_cap.is_some() || !p.watch_caps.is_empty() {
                     // Caps count only new mentions, so check for a duplicate first.
                     if exists.exists(params![p.source, m.external_id]).map_err(e)? {
@@ -397,6 +426,18 @@ impl Store {
                         watches.join(","),
                         p.backfill,
                         raw,
+                        verdict.as_ref().map(|v| v.label.as_str()),
+                        verdict.as_ref().map(|v| v.sentiment as f64),
+                        verdict.as_ref().map(
+                            |v| if v.urgency == crate::classify::Urgency::Urgent {
+                                "urgent"
+                            } else {
+                                "normal"
+                            }
+                        ),
+                        verdict.as_ref().map(|v| v.spam),
+                        verdict.as_ref().map(verdict_json),
+                        verdict.as_ref().map(|_| now_s),
                     ])
                     .map_err(e)?;
                 if changed == 0 {
@@ -549,7 +590,7 @@ impl Store {
         let mut sql = String::from(
             "SELECT m.id, m.source, m.kind, m.external_id, m.url, m.author_handle, m.author_name, m.author_reach,
                     m.lang, m.title, m.text, m.in_reply_to, m.created_at, m.fetched_at, m.watches, m.backfill,
-                    m.label, m.sentiment, m.urgency, m.spam
+                    m.label, m.sentiment, m.urgency, m.spam, m.label_source, m.reasons
              FROM mentions m WHERE 1 = 1",
         );
         let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
@@ -615,6 +656,10 @@ impl Store {
                         sentiment: r.get(17)?,
                         urgency: r.get(18)?,
                         spam: r.get(19)?,
+                        label_source: r.get(20)?,
+                        verdict: r
+                            .get::<_, Option<String>>(21)?
+                            .and_then(|v| serde_json::from_str(&v).ok()),
                     })
                 },
             )
@@ -652,6 +697,86 @@ impl Store {
         &self.conn
     }
 
+    /// Sets a staff label on mention `id`, returning the label it had. The correction is kept
+    /// in `label_corrections` with who made it.
+    pub fn correct_label(
+        &mut self,
+        id: i64,
+        label: &str,
+        by: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let path = self.path.display().to_string();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        let previous: Option<Option<String>> = tx
+            .query_row("SELECT label FROM mentions WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(e)?;
+        let Some(previous) = previous else {
+            return Err(StoreError::NoSuchMention(id));
+        };
+        tx.execute(
+            "UPDATE mentions SET label = ?2, label_source = 'staff' WHERE id = ?1",
+            params![id, label],
+        )
+        .map_err(e)?;
+        tx.execute(
+            "INSERT INTO label_corrections (mention_id, label, previous_label, corrected_by, corrected_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, label, previous, by, Utc::now().timestamp()],
+        )
+        .map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok(previous)
+    }
+
+    /// The latest staff label of every corrected mention as `(lang, label, text)`, oldest first.
+    pub fn corrections(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT coalesce(m.lang, json_extract(m.reasons, '$.lang'), ''), m.label, m.text
+                 FROM mentions m WHERE m.label_source = 'staff' ORDER BY m.id",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+
+    /// Copies the database to `dest` with SQLite's online backup, which sees one consistent
+    /// state even while the daemon writes, then checks the copy's integrity.
+    pub fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {
+        let err = |source| StoreError::Sqlite {
+            path: dest.display().to_string(),
+            source,
+        };
+        self.conn
+            .backup(
+                rusqlite::MAIN_DB,
+                dest,
+                None::<fn(rusqlite::backup::Progress)>,
+            )
+            .map_err(err)?;
+        let copy = Connection::open(dest).map_err(err)?;
+        let check: String = copy
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(err)?;
+        if check != "ok" {
+            return Err(StoreError::Corrupt {
+                path: dest.display().to_string(),
+                check,
+            });
+        }
+        Ok(())
+    }
+
     /// Looks up the id of a stored mention by its platform id.
     pub fn mention_id(&self, source: &str, external_id: &str) -> Result<Option<i64>, StoreError> {
         self.conn
@@ -663,6 +788,18 @@ impl Store {
             .optional()
             .map_err(self.err())
     }
+}
+
+/// What is kept of a verdict besides its label columns: reasons, polarity, urgency reasons and
+/// the detected language, as JSON.
+fn verdict_json(v: &Classification) -> String {
+    serde_json::json!({
+        "polarity": v.polarity,
+        "lang": v.lang,
+        "urgency_reasons": v.urgency_reasons,
+        "reasons": v.reasons,
+    })
+    .to_string()
 }
 
 fn cap_note(summary: &mut PollSummary, what: &str, count: u64, cap: u64) -> Option<String> {
@@ -788,7 +925,11 @@ mod tests {
                 kind: "rss",
                 mentions: ids
                     .iter()
-                    .map(|i| (mention(i), vec!["Fjordlink".to_string()]))
+                    .map(|i| NewMention {
+                        mention: mention(i),
+                        watches: vec!["Fjordlink".to_string()],
+                        verdict: None,
+                    })
                     .collect(),
                 cursor: Some(cursor.into()),
                 next_poll_at: Utc::now(),
@@ -873,7 +1014,11 @@ mod tests {
         s.commit_poll(PollCommit {
             source: "feed",
             kind: "rss",
-            mentions: vec![(m, vec!["Fjordlink".into()])],
+            mentions: vec![NewMention {
+                mention: m,
+                watches: vec!["Fjordlink".into()],
+                verdict: None,
+            }],
             cursor: None,
             next_poll_at: Utc::now(),
             started_at: Utc::now(),

@@ -87,7 +87,23 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX poll_log_source ON poll_log (source, started_at);
     "#,
-    // notify: every mention is routed once (routed_at, route); alerts wait in the outbox, one
+    // 2: staff corrections of classifier labels. A correction is copied into mentions.label
+    // (label_source = 'staff') so every reader sees it; the table keeps who, when and what the
+    // classifier had said, for export and evaluation.
+    r#"
+    ALTER TABLE mentions ADD COLUMN label_source TEXT;
+    UPDATE mentions SET label_source = 'classifier' WHERE label IS NOT NULL;
+    CREATE TABLE label_corrections (
+        id             INTEGER PRIMARY KEY,
+        mention_id     INTEGER NOT NULL REFERENCES mentions (id) ON DELETE CASCADE,
+        label          TEXT    NOT NULL,
+        previous_label TEXT,
+        corrected_by   TEXT,
+        corrected_at   INTEGER NOT NULL
+    );
+    CREATE INDEX label_corrections_mention ON label_corrections (mention_id);
+    "#,
+    // 3: notify: every mention is routed once (routed_at, route); alerts wait in the outbox, one
     // row per recipient, until the mail server accepts them. Mentions stored before this
     // migration count as routed, so an upgrade does not mail out the whole history.
     r#"

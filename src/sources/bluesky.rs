@@ -1,0 +1,1192 @@
+//! Bluesky: post search (`app.bsky.feed.searchPosts`, newest first), either anonymously
+//! against the public AppView or logged in with an app password through the account's
+//! PDS / entryway (`createSession`, refreshed with `refreshSession` when it expires).
+//!
+//! The cursor is the `sortAt` time of the newest post read plus the posts at exactly that
+//! time (the API's `since` is inclusive). A poll that runs out of pages keeps the API's page
+//! cursor so the next poll finishes the window.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use reqwest::header::{AUTHORIZATION, HeaderMap};
+use serde::{Deserialize, Serialize};
+
+use super::http::{Client, Fetched, parse_rate_limit_reset};
+use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
+use crate::config::{ConfigErrors, Secret, SourceConfig, resolve_secret};
+
+const PUBLIC_APPVIEW: &str = "https://public.api.bsky.app";
+const ENTRYWAY: &str = "https://bsky.social";
+/// Stop paging when the request budget falls to this many.
+const LOW_REMAINING: i64 = 5;
+
+/// Keys of a `bluesky` source besides the common ones.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlueskySettings {
+    /// Search words (Lucene-like syntax: phrases in quotes, `-word` to exclude).
+    pub query: String,
+    /// API host. Default: the public AppView without credentials, `https://bsky.social` with.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Handle, DID or e-mail of the account that logs in; leave out to search anonymously.
+    #[serde(default)]
+    pub identifier: Option<String>,
+    /// Environment variable holding the account's app password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// File holding the app password.
+    #[serde(default)]
+    pub password_file: Option<String>,
+    /// Only posts in this language (ISO 639-1).
+    #[serde(default)]
+    pub lang: Option<String>,
+    /// Posts per request, 1 to 100.
+    #[serde(default = "default_limit")]
+    pub limit: u32,
+    /// Requests per poll before the rest is left for the next poll.
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
+}
+
+fn default_limit() -> u32 {
+    100
+}
+fn default_max_pages() -> u32 {
+    5
+}
+
+/// What the source remembers between polls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct BskyCursor {
+    /// Read posts whose `sortAt` is at or after this time.
+    since: DateTime<Utc>,
+    /// Posts at exactly `since` that were read already.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    seen: Vec<String>,
+    /// An unfinished window: the API's page cursor and the newest post read so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    resume: Option<Resume>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Resume {
+    page: String,
+    newest: DateTime<Utc>,
+    #[serde(default)]
+    newest_uris: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchResult {
+    #[serde(default)]
+    posts: Vec<serde_json::Value>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PostView {
+    uri: String,
+    author: Author,
+    record: Record,
+    #[serde(default)]
+    indexed_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    like_count: Option<i64>,
+    #[serde(default)]
+    repost_count: Option<i64>,
+    #[serde(default)]
+    reply_count: Option<i64>,
+    #[serde(default)]
+    quote_count: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Author {
+    did: String,
+    handle: String,
+    #[serde(default)]
+    display_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Record {
+    #[serde(default)]
+    text: String,
+    created_at: DateTime<Utc>,
+    #[serde(default)]
+    langs: Vec<String>,
+    #[serde(default)]
+    reply: Option<ReplyRef>,
+    #[serde(default)]
+    facets: Vec<Facet>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ReplyRef {
+    parent: StrongRef,
+}
+
+#[derive(Debug, Deserialize)]
+struct StrongRef {
+    uri: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Facet {
+    index: ByteSlice,
+    #[serde(default)]
+    features: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ByteSlice {
+    byte_start: usize,
+    byte_end: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionResponse {
+    access_jwt: String,
+    refresh_jwt: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct XrpcError {
+    #[serde(default)]
+    error: String,
+}
+
+/// A session JWT; never printed.
+struct Jwt(String);
+
+impl std::fmt::Debug for Jwt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Jwt(***)")
+    }
+}
+
+#[derive(Debug)]
+struct Session {
+    access: Jwt,
+    refresh: Jwt,
+}
+
+struct Credentials {
+    identifier: String,
+    password: Secret,
+}
+
+/// A Bluesky post search.
+pub struct BlueskySource {
+    name: String,
+    settings: BlueskySettings,
+    base_url: String,
+    credentials: Option<Credentials>,
+    session: tokio::sync::Mutex<Option<Session>>,
+    client: Client,
+    timeout: Duration,
+    max_body: usize,
+}
+
+impl BlueskySource {
+    /// Checks a `bluesky` source's own keys and its app password.
+    pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
+        let Some(s) = source.settings::<BlueskySettings>(path, errors) else {
+            return;
+        };
+        if s.query.trim().is_empty() {
+            errors.push(
+                format!("{path}.query"),
+                "must not be empty: it is what Bluesky is searched for",
+            );
+        }
+        if let Some(u) = &s.base_url {
+            match url::Url::parse(u) {
+                Ok(p) if (p.scheme() == "https" || p.scheme() == "http") && p.host().is_some() => {}
+                _ => errors.push(
+                    format!("{path}.base_url"),
+                    format!("\"{u}\" is not a server address; use e.g. https://bsky.social"),
+                ),
+            }
+        }
+        let has_password = s.password_env.is_some() || s.password_file.is_some();
+        match &s.identifier {
+            Some(id) if id.trim().is_empty() => {
+                errors.push(format!("{path}.identifier"), "must not be empty")
+            }
+            Some(_) => {
+                resolve_secret(
+                    path,
+                    "password",
+                    s.password_env.as_deref(),
+                    s.password_file.as_deref(),
+                    true,
+                    errors,
+                );
+            }
+            None if has_password => errors.push(
+                format!("{path}.identifier"),
+                "an app password needs the account it belongs to: set identifier = \"handle.bsky.social\"",
+            ),
+            None => {}
+        }
+        if !(1..=100).contains(&s.limit) {
+            errors.push(
+                format!("{path}.limit"),
+                format!("{} is out of range; use 1 to 100", s.limit),
+            );
+        }
+        if s.max_pages == 0 {
+            errors.push(format!("{path}.max_pages"), "must be at least 1");
+        }
+    }
+
+    /// Builds the source from a validated config.
+    pub fn new(source: &SourceConfig, client: Client) -> anyhow::Result<BlueskySource> {
+        let mut errors = ConfigErrors::default();
+        let settings = source
+            .settings::<BlueskySettings>("", &mut errors)
+            .ok_or_else(|| anyhow::anyhow!("{errors}"))?;
+        let credentials = match &settings.identifier {
+            Some(id) => {
+                let password = resolve_secret(
+                    "",
+                    "password",
+                    settings.password_env.as_deref(),
+                    settings.password_file.as_deref(),
+                    true,
+                    &mut errors,
+                )
+                .ok_or_else(|| anyhow::anyhow!("{errors}"))?;
+                Some(Credentials {
+                    identifier: id.trim().to_string(),
+                    password,
+                })
+            }
+            None => None,
+        };
+        let base_url = settings
+            .base_url
+            .clone()
+            .unwrap_or_else(|| {
+                if credentials.is_some() {
+                    ENTRYWAY
+                } else {
+                    PUBLIC_APPVIEW
+                }
+                .to_string()
+            })
+            .trim_end_matches('/')
+            .to_string();
+        Ok(BlueskySource {
+            name: source.name.clone(),
+            settings,
+            base_url,
+            credentials,
+            session: tokio::sync::Mutex::new(None),
+            client,
+            timeout: source.timeout,
+            max_body: source.max_body_bytes,
+        })
+    }
+
+    fn rejected(&self) -> SourceError {
+        SourceError::Auth(format!(
+            "bluesky: token rejected (401); check credentials password_env/password_file of source {}",
+            self.name
+        ))
+    }
+
+    async fn create_session(&self, c: &Credentials) -> Result<Session, SourceError> {
+        let url = format!("{}/xrpc/com.atproto.server.createSession", self.base_url);
+        let req = self.client.request(reqwest::Method::POST, &url).json(
+            &serde_json::json!({"identifier": c.identifier, "password": c.password.expose()}),
+        );
+        let resp = self.client.send(req, self.timeout, self.max_body).await?;
+        match resp.status {
+            200..=299 => {
+                let s: SessionResponse = resp.json()?;
+                Ok(Session {
+                    access: Jwt(s.access_jwt),
+                    refresh: Jwt(s.refresh_jwt),
+                })
+            }
+            400 | 401 | 403 => Err(SourceError::Auth(format!(
+                "bluesky: login as {} refused ({}{}); check identifier and credentials password_env/password_file of source {}",
+                c.identifier,
+                resp.status,
+                xrpc_error(&resp)
+                    .map(|e| format!(" {e}"))
+                    .unwrap_or_default(),
+                self.name
+            ))),
+            s => Err(SourceError::Status {
+                status: s,
+                url: resp.url,
+                retry_after: None,
+            }),
+        }
+    }
+
+    async fn refresh_session(&self, s: &Session) -> Result<Session, SourceError> {
+        let url = format!("{}/xrpc/com.atproto.server.refreshSession", self.base_url);
+        let req = self
+            .client
+            .request(reqwest::Method::POST, &url)
+            .header(AUTHORIZATION, format!("Bearer {}", s.refresh.0));
+        let resp = self.client.send(req, self.timeout, self.max_body).await?;
+        if !(200..=299).contains(&resp.status) {
+            return Err(self.rejected());
+        }
+        let r: SessionResponse = resp.json()?;
+        Ok(Session {
+            access: Jwt(r.access_jwt),
+            refresh: Jwt(r.refresh_jwt),
+        })
+    }
+
+    async fn send_search(
+        &self,
+        params: &[(&str, String)],
+        token: Option<&Jwt>,
+    ) -> Result<Fetched, SourceError> {
+        let url = format!("{}/xrpc/app.bsky.feed.searchPosts", self.base_url);
+        let mut req = self
+            .client
+            .request(reqwest::Method::GET, &url)
+            .query(params);
+        if let Some(t) = token {
+            req = req.header(AUTHORIZATION, format!("Bearer {}", t.0));
+        }
+        self.client.send(req, self.timeout, self.max_body).await
+    }
+
+    /// One search request, logging in first and refreshing an expired session once.
+    async fn search(&self, params: &[(&str, String)]) -> Result<Fetched, SourceError> {
+        let Some(creds) = &self.credentials else {
+            let resp = self.send_search(params, None).await?;
+            if token_refused(&resp) {
+                return Err(SourceError::Auth(format!(
+                    "bluesky: {} requires a login ({}); set identifier and password_env or password_file on source {}",
+                    self.base_url, resp.status, self.name
+                )));
+            }
+            return ok_or_status(resp);
+        };
+        let mut session = self.session.lock().await;
+        if session.is_none() {
+            *session = Some(self.create_session(creds).await?);
+        }
+        let Some(current) = session.as_ref() else {
+            return Err(self.rejected());
+        };
+        let resp = self.send_search(params, Some(&current.access)).await?;
+        if !token_refused(&resp) {
+            return ok_or_status(resp);
+        }
+        // Access tokens live minutes; refresh once, or log in again when the refresh token
+        // has expired too.
+        let renewed = match self.refresh_session(current).await {
+            Ok(s) => s,
+            Err(SourceError::Auth(_)) => self.create_session(creds).await?,
+            Err(e) => return Err(e),
+        };
+        let resp = self.send_search(params, Some(&renewed.access)).await?;
+        if token_refused(&resp) {
+            *session = None;
+            return Err(self.rejected());
+        }
+        *session = Some(renewed);
+        ok_or_status(resp)
+    }
+}
+
+/// True when the server refused the token: 401, or 400 with `ExpiredToken` / `InvalidToken`.
+fn token_refused(resp: &Fetched) -> bool {
+    match resp.status {
+        401 => true,
+        400 => matches!(
+            xrpc_error(resp).as_deref(),
+            Some("ExpiredToken" | "InvalidToken")
+        ),
+        _ => false,
+    }
+}
+
+fn xrpc_error(resp: &Fetched) -> Option<String> {
+    serde_json::from_slice::<XrpcError>(&resp.body)
+        .ok()
+        .map(|e| e.error)
+        .filter(|e| !e.is_empty())
+}
+
+fn ok_or_status(resp: Fetched) -> Result<Fetched, SourceError> {
+    match resp.status {
+        200..=299 => Ok(resp),
+        s => Err(SourceError::Status {
+            status: s,
+            url: resp.url,
+            retry_after: None,
+        }),
+    }
+}
+
+/// How long to wait when the `RateLimit-*` headers say the budget is nearly spent.
+fn budget_wait(headers: &HeaderMap) -> Option<Duration> {
+    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let remaining = get("ratelimit-remaining")?.trim().parse::<i64>().ok()?;
+    if remaining > LOW_REMAINING {
+        return None;
+    }
+    Some(
+        get("ratelimit-reset")
+            .and_then(|v| parse_rate_limit_reset(v, Utc::now()))
+            .unwrap_or(Duration::from_secs(300)),
+    )
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[async_trait]
+impl Source for BlueskySource {
+    async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
+        let cursor = ctx
+            .cursor
+            .as_deref()
+            .and_then(|c| serde_json::from_str::<BskyCursor>(c).ok())
+            .unwrap_or_else(|| BskyCursor {
+                since: Utc::now()
+                    - chrono::Duration::from_std(ctx.backfill).unwrap_or(chrono::Duration::days(1)),
+                seen: Vec::new(),
+                resume: None,
+            });
+        let seen: HashSet<&str> = cursor.seen.iter().map(String::as_str).collect();
+        let mut page = cursor.resume.as_ref().map(|r| r.page.clone());
+        let (mut newest, mut newest_uris) = match &cursor.resume {
+            Some(r) => (Some(r.newest), r.newest_uris.clone()),
+            None => (None, Vec::new()),
+        };
+        let mut uris = HashSet::new();
+        let mut mentions = Vec::new();
+        let mut finished = false;
+        let mut wait = None;
+        for _ in 0..self.settings.max_pages {
+            let mut params = vec![
+                ("q", self.settings.query.clone()),
+                ("sort", "latest".to_string()),
+                ("limit", self.settings.limit.to_string()),
+                ("since", rfc3339(cursor.since)),
+            ];
+            if let Some(l) = &self.settings.lang {
+                params.push(("lang", l.clone()));
+            }
+            if let Some(p) = &page {
+                params.push(("cursor", p.clone()));
+            }
+            let resp = self.search(&params).await?;
+            wait = budget_wait(&resp.headers);
+            let result: SearchResult = resp.json()?;
+            for raw in &result.posts {
+                let Ok(post) = serde_json::from_value::<PostView>(raw.clone()) else {
+                    continue;
+                };
+                let sort_at = match post.indexed_at {
+                    Some(i) if i < post.record.created_at => i,
+                    _ => post.record.created_at,
+                };
+                if sort_at < cursor.since {
+                    continue;
+                }
+                match newest {
+                    Some(n) if n > sort_at => {}
+                    Some(n) if n == sort_at => {
+                        if !newest_uris.contains(&post.uri) {
+                            newest_uris.push(post.uri.clone());
+                        }
+                    }
+                    _ => {
+                        newest = Some(sort_at);
+                        newest_uris = vec![post.uri.clone()];
+                    }
+                }
+                if seen.contains(post.uri.as_str()) || !uris.insert(post.uri.clone()) {
+                    continue;
+                }
+                if let Some(m) = to_mention(post, raw) {
+                    mentions.push(m);
+                }
+            }
+            page = result.cursor.filter(|c| !c.is_empty());
+            if result.posts.is_empty() || page.is_none() {
+                finished = true;
+                break;
+            }
+            if wait.is_some() {
+                break;
+            }
+        }
+        let next = match (finished, page) {
+            (false, Some(p)) => BskyCursor {
+                since: cursor.since,
+                seen: cursor.seen.clone(),
+                resume: newest.map(|n| Resume {
+                    page: p,
+                    newest: n,
+                    newest_uris: newest_uris.clone(),
+                }),
+            },
+            _ => {
+                finished = true;
+                match newest {
+                    None => BskyCursor {
+                        resume: None,
+                        ..cursor.clone()
+                    },
+                    Some(n) if n == cursor.since => {
+                        let mut all = cursor.seen.clone();
+                        for u in newest_uris {
+                            if !all.contains(&u) {
+                                all.push(u);
+                            }
+                        }
+                        BskyCursor {
+                            since: n,
+                            seen: all,
+                            resume: None,
+                        }
+                    }
+                    Some(n) => BskyCursor {
+                        since: n,
+                        seen: newest_uris,
+                        resume: None,
+                    },
+                }
+            }
+        };
+        Ok(Batch {
+            mentions,
+            cursor: Some(serde_json::to_string(&next).unwrap_or_default()),
+            next_poll_in: wait,
+            more: !finished && wait.is_none(),
+        })
+    }
+}
+
+/// Normalises a post view; `None` for posts without text (images only).
+fn to_mention(post: PostView, raw: &serde_json::Value) -> Option<Mention> {
+    let text = expand_links(&post.record.text, &post.record.facets);
+    let text = text.trim().to_string();
+    if text.is_empty() {
+        return None;
+    }
+    let rkey = post.uri.rsplit('/').next().unwrap_or_default();
+    // A handle that no longer resolves is reported as handle.invalid; the DID still links.
+    let profile = if post.author.handle == "handle.invalid" {
+        post.author.did.clone()
+    } else {
+        post.author.handle.clone()
+    };
+    Some(Mention {
+        url: Some(format!("https://bsky.app/profile/{profile}/post/{rkey}")),
+        external_id: post.uri,
+        author_handle: Some(profile),
+        author_name: post
+            .author
+            .display_name
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty()),
+        author_reach: None,
+        lang: post
+            .record
+            .langs
+            .first()
+            .map(|l| l.split('-').next().unwrap_or(l).to_ascii_lowercase()),
+        title: None,
+        text,
+        created_at: post.record.created_at,
+        in_reply_to: post.record.reply.map(|r| r.parent.uri),
+        engagement: Engagement {
+            likes: post.like_count,
+            replies: post.reply_count,
+            reposts: match (post.repost_count, post.quote_count) {
+                (None, None) => None,
+                (r, q) => Some(r.unwrap_or(0) + q.unwrap_or(0)),
+            },
+        },
+        raw: raw.clone(),
+    })
+}
+
+/// Bluesky shortens link text in posts (`example.com/some/pa...`) and keeps the full address
+/// in a link facet; put the full address back so staff can follow it.
+fn expand_links(text: &str, facets: &[Facet]) -> String {
+    let mut links: Vec<(usize, usize, &str)> = facets
+        .iter()
+        .filter_map(|f| {
+            let uri = f.features.iter().find_map(|feat| {
+                (feat.get("$type")?.as_str()? == "app.bsky.richtext.facet#link")
+                    .then(|| feat.get("uri")?.as_str())
+                    .flatten()
+            })?;
+            Some((f.index.byte_start, f.index.byte_end, uri))
+        })
+        .filter(|(s, e, _)| {
+            s < e && *e <= text.len() && text.is_char_boundary(*s) && text.is_char_boundary(*e)
+        })
+        .collect();
+    links.sort_by_key(|(s, _, _)| std::cmp::Reverse(*s));
+    let mut out = text.to_string();
+    let mut last_start = usize::MAX;
+    for (start, end, uri) in links {
+        if end > last_start {
+            continue; // overlapping facets: keep the text as it is
+        }
+        last_start = start;
+        let label = &text[start..end];
+        let bare = |s: &str| {
+            s.trim_start_matches("https://")
+                .trim_start_matches("http://")
+                .trim_end_matches("...")
+                .trim_end_matches('…')
+                .to_string()
+        };
+        let replacement = if bare(uri).starts_with(&bare(label)) {
+            uri.to_string()
+        } else {
+            format!("{label} ({uri})")
+        };
+        out.replace_range(start..end, &replacement);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wiremock::matchers::{
+        body_json, header, method, path, query_param, query_param_is_missing,
+    };
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const PAGE1: &str = include_str!("../../fixtures/bluesky/search-page1.json");
+    const PAGE2: &str = include_str!("../../fixtures/bluesky/search-page2.json");
+    const NEWER: &str = include_str!("../../fixtures/bluesky/search-newer.json");
+    const CREATE: &str = include_str!("../../fixtures/bluesky/create-session.json");
+    const REFRESH: &str = include_str!("../../fixtures/bluesky/refresh-session.json");
+    const EXPIRED: &str = include_str!("../../fixtures/bluesky/error-expired-token.json");
+
+    const ACCESS1: &str = "eyJ0eXAiOiJhdCtqd3QiLCJhbGciOiJFUzI1NksifQ.access-one.sig";
+    const ACCESS2: &str = "eyJ0eXAiOiJhdCtqd3QiLCJhbGciOiJFUzI1NksifQ.access-two.sig";
+    const REFRESH1: &str = "eyJ0eXAiOiJyZWZyZXNoK2p3dCIsImFsZyI6IkVTMjU2SyJ9.refresh-one.sig";
+
+    const P5: &str = "at://did:plc:4sq2yvfmxo6ts7hyqwlv5ccj/app.bsky.feed.post/3mb4xk2vjws2c";
+    const P6: &str = "at://did:plc:l3rnaw2cc4fl6yk7pqmbx4h2/app.bsky.feed.post/3mb52f4xyzc2a";
+
+    fn config(settings: serde_json::Value) -> SourceConfig {
+        SourceConfig {
+            name: "bsky".into(),
+            kind: "bluesky".into(),
+            enabled: true,
+            interval: Duration::from_secs(300),
+            jitter: 0.0,
+            timeout: Duration::from_secs(5),
+            max_body_bytes: 1 << 20,
+            backfill: Duration::from_secs(86400),
+            daily_cap: None,
+            watch: None,
+            max_backoff: Duration::from_secs(3600),
+            settings: settings.as_object().cloned().unwrap_or_default(),
+        }
+    }
+
+    fn source(settings: serde_json::Value) -> BlueskySource {
+        BlueskySource::new(&config(settings), Client::new("webcare-test").unwrap()).unwrap()
+    }
+
+    fn password_file() -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bsky-app-password");
+        std::fs::write(&p, "abcd-efgh-ijkl-mnop\n").unwrap();
+        let s = p.display().to_string();
+        (dir, s)
+    }
+
+    fn logged_in(base: &str, file: &str) -> BlueskySource {
+        source(serde_json::json!({
+            "query": "fjordlink", "base_url": base, "limit": 3,
+            "identifier": "webcare.fjordlink.nl", "password_file": file
+        }))
+    }
+
+    fn ctx(cursor: Option<&str>) -> PollContext {
+        PollContext {
+            cursor: cursor.map(str::to_string),
+            backfill: Duration::from_secs(3650 * 86400),
+        }
+    }
+
+    fn json(body: &str) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_raw(body.as_bytes().to_vec(), "application/json")
+    }
+
+    fn rkeys(b: &Batch) -> Vec<&str> {
+        b.mentions
+            .iter()
+            .map(|m| m.external_id.rsplit('/').next().unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn first_anonymous_poll_pages_through_the_backfill_window() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/xrpc/app.bsky.feed.searchPosts"))
+            .and(query_param("q", "fjordlink"))
+            .and(query_param("sort", "latest"))
+            .and(query_param("limit", "3"))
+            .and(query_param_is_missing("cursor"))
+            .respond_with(json(PAGE1))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/xrpc/app.bsky.feed.searchPosts"))
+            .and(query_param("cursor", "3"))
+            .respond_with(json(PAGE2))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let src =
+            source(serde_json::json!({"query": "fjordlink", "base_url": server.uri(), "limit": 3}));
+        let batch = src.poll(&ctx(None)).await.unwrap();
+        // The image-only post has no text; the third post repeats on page 2.
+        assert_eq!(
+            rkeys(&batch),
+            [
+                "3mb4xk2vjws2c",
+                "3mb4tq7ahcs2y",
+                "3mb4pa3kqjc2d",
+                "3mb4kz6mgw22f"
+            ]
+        );
+        assert!(!batch.more);
+        let requests = server.received_requests().await.unwrap();
+        assert!(
+            requests
+                .iter()
+                .all(|r| !r.headers.contains_key("authorization"))
+        );
+        let since = requests[0]
+            .url
+            .query_pairs()
+            .find(|(k, _)| k == "since")
+            .map(|(_, v)| DateTime::parse_from_rfc3339(&v).unwrap())
+            .unwrap();
+        let expected = Utc::now() - chrono::Duration::days(3650);
+        assert!((since.timestamp() - expected.timestamp()).abs() < 60);
+        let c: BskyCursor = serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap();
+        assert_eq!(rfc3339(c.since), "2026-11-25T12:00:00.123Z");
+        assert_eq!(c.seen, [P5]);
+        assert_eq!(c.resume, None);
+    }
+
+    #[tokio::test]
+    async fn posts_become_mentions_with_permalinks_and_full_links() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(json(PAGE2))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(query_param_is_missing("cursor"))
+            .respond_with(json(PAGE1))
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        let src =
+            source(serde_json::json!({"query": "fjordlink", "base_url": server.uri(), "limit": 3}));
+        let batch = src.poll(&ctx(None)).await.unwrap();
+        let m = &batch.mentions[0];
+        assert_eq!(
+            m.text,
+            "Al 3 uur geen internet 😡 @fjordlink.nl wanneer is dit opgelost? https://status.fjordlink.nl/storingen/2026-11-25"
+        );
+        assert_eq!(
+            m.url.as_deref(),
+            Some("https://bsky.app/profile/sanne.bsky.social/post/3mb4xk2vjws2c")
+        );
+        assert_eq!(m.author_name.as_deref(), Some("Sanne de Vries"));
+        assert_eq!(m.lang.as_deref(), Some("nl"));
+        assert_eq!(
+            m.engagement,
+            Engagement {
+                likes: Some(9),
+                replies: Some(1),
+                reposts: Some(2)
+            }
+        );
+        // Plain text stays as written, markup included: it is not HTML.
+        assert!(
+            batch.mentions[1]
+                .text
+                .contains("<script>alert('x')</script>")
+        );
+        let anon = &batch.mentions[2];
+        assert_eq!(
+            anon.url.as_deref(),
+            Some("https://bsky.app/profile/did:plc:z72i7hdynmk6r22z27h6tvur/post/3mb4pa3kqjc2d")
+        );
+        assert_eq!(anon.author_name, None);
+        assert_eq!(anon.lang, None);
+        let reply = &batch.mentions[3];
+        assert_eq!(
+            reply.in_reply_to.as_deref(),
+            Some("at://did:plc:4sq2yvfmxo6ts7hyqwlv5ccj/app.bsky.feed.post/3mb4a2b3c4d5e")
+        );
+        assert!(reply.text.starts_with("Fjordlinkの光ファイバー"));
+    }
+
+    #[tokio::test]
+    async fn incremental_poll_skips_the_post_already_read_at_the_cursor() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(query_param("since", "2026-11-25T12:00:00.123Z"))
+            .respond_with(json(NEWER))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let src = source(serde_json::json!({"query": "fjordlink", "base_url": server.uri()}));
+        let cursor = format!(r#"{{"since":"2026-11-25T12:00:00.123Z","seen":["{P5}"]}}"#);
+        let batch = src.poll(&ctx(Some(&cursor))).await.unwrap();
+        assert_eq!(rkeys(&batch), ["3mb52f4xyzc2a"]);
+        let c: BskyCursor = serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap();
+        assert_eq!(rfc3339(c.since), "2026-11-25T13:00:00.123Z");
+        assert_eq!(c.seen, [P6]);
+    }
+
+    #[tokio::test]
+    async fn an_unfinished_window_resumes_from_the_page_cursor() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(query_param_is_missing("cursor"))
+            .respond_with(json(PAGE1))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(query_param("cursor", "3"))
+            .and(query_param("since", "2026-11-20T00:00:00.000Z"))
+            .respond_with(json(PAGE2))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let src = source(
+            serde_json::json!({"query": "fjordlink", "base_url": server.uri(), "limit": 3, "max_pages": 1}),
+        );
+        let first = src
+            .poll(&ctx(Some(r#"{"since":"2026-11-20T00:00:00Z"}"#)))
+            .await
+            .unwrap();
+        assert!(first.more);
+        assert_eq!(first.mentions.len(), 3);
+        let second = src.poll(&ctx(first.cursor.as_deref())).await.unwrap();
+        assert!(!second.more);
+        assert_eq!(rkeys(&second), ["3mb4pa3kqjc2d", "3mb4kz6mgw22f"]);
+        let c: BskyCursor = serde_json::from_str(second.cursor.as_deref().unwrap()).unwrap();
+        assert_eq!(rfc3339(c.since), "2026-11-25T12:00:00.123Z");
+        assert_eq!(c.resume, None);
+    }
+
+    #[tokio::test]
+    async fn app_password_login_sends_the_access_token() {
+        let server = MockServer::start().await;
+        let (_dir, file) = password_file();
+        Mock::given(method("POST"))
+            .and(path("/xrpc/com.atproto.server.createSession"))
+            .and(body_json(serde_json::json!({"identifier": "webcare.fjordlink.nl", "password": "abcd-efgh-ijkl-mnop"})))
+            .respond_with(json(CREATE))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/xrpc/app.bsky.feed.searchPosts"))
+            .and(header(
+                "authorization",
+                format!("Bearer {ACCESS1}").as_str(),
+            ))
+            .respond_with(json(NEWER))
+            .expect(2)
+            .mount(&server)
+            .await;
+        let src = logged_in(&server.uri(), &file);
+        src.poll(&ctx(None)).await.unwrap();
+        // The session is kept between polls.
+        src.poll(&ctx(None)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_expired_session_is_refreshed_once() {
+        let server = MockServer::start().await;
+        let (_dir, file) = password_file();
+        Mock::given(method("POST"))
+            .and(path("/xrpc/com.atproto.server.createSession"))
+            .respond_with(json(CREATE))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(header(
+                "authorization",
+                format!("Bearer {ACCESS1}").as_str(),
+            ))
+            .respond_with(
+                ResponseTemplate::new(400)
+                    .set_body_raw(EXPIRED.as_bytes().to_vec(), "application/json"),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/xrpc/com.atproto.server.refreshSession"))
+            .and(header(
+                "authorization",
+                format!("Bearer {REFRESH1}").as_str(),
+            ))
+            .respond_with(json(REFRESH))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(header(
+                "authorization",
+                format!("Bearer {ACCESS2}").as_str(),
+            ))
+            .respond_with(json(NEWER))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let batch = logged_in(&server.uri(), &file)
+            .poll(&ctx(None))
+            .await
+            .unwrap();
+        assert_eq!(batch.mentions.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_token_refused_after_refresh_is_an_auth_error() {
+        let server = MockServer::start().await;
+        let (_dir, file) = password_file();
+        Mock::given(method("POST"))
+            .and(path("/xrpc/com.atproto.server.createSession"))
+            .respond_with(json(CREATE))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/xrpc/com.atproto.server.refreshSession"))
+            .respond_with(json(REFRESH))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(401).set_body_string(
+                    r#"{"error":"AuthenticationRequired","message":"Invalid token"}"#,
+                ),
+            )
+            .expect(2)
+            .mount(&server)
+            .await;
+        let err = logged_in(&server.uri(), &file)
+            .poll(&ctx(None))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "bluesky: token rejected (401); check credentials password_env/password_file of source bsky"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wrong_app_password_names_the_account_and_key() {
+        let server = MockServer::start().await;
+        let (_dir, file) = password_file();
+        Mock::given(method("POST"))
+            .and(path("/xrpc/com.atproto.server.createSession"))
+            .respond_with(ResponseTemplate::new(401).set_body_string(
+                r#"{"error":"AuthenticationRequired","message":"Invalid identifier or password"}"#,
+            ))
+            .mount(&server)
+            .await;
+        let err = logged_in(&server.uri(), &file)
+            .poll(&ctx(None))
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, SourceError::Auth(_)));
+        assert!(
+            msg.contains("webcare.fjordlink.nl") && msg.contains("password_env/password_file"),
+            "{msg}"
+        );
+        assert!(!msg.contains("abcd-efgh"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn rate_limit_headers_set_the_next_poll_and_429_the_retry() {
+        let server = MockServer::start().await;
+        let reset = (Utc::now().timestamp() + 90).to_string();
+        Mock::given(method("GET"))
+            .and(query_param_is_missing("cursor"))
+            .respond_with(
+                json(PAGE1)
+                    .insert_header("RateLimit-Limit", "3000")
+                    .insert_header("RateLimit-Remaining", "2")
+                    .insert_header("RateLimit-Reset", reset.as_str())
+                    .insert_header("RateLimit-Policy", "3000;w=300"),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let src =
+            source(serde_json::json!({"query": "fjordlink", "base_url": server.uri(), "limit": 3}));
+        let batch = src.poll(&ctx(None)).await.unwrap();
+        assert!(!batch.more);
+        let wait = batch.next_poll_in.unwrap();
+        assert!(
+            wait > Duration::from_secs(80) && wait <= Duration::from_secs(90),
+            "{wait:?}"
+        );
+        // The window was not finished: the next poll resumes at page 2.
+        let c: BskyCursor = serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap();
+        assert_eq!(c.resume.unwrap().page, "3");
+
+        let limited = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(429)
+                    .insert_header("RateLimit-Remaining", "0")
+                    .insert_header("RateLimit-Reset", reset.as_str())
+                    .set_body_string(
+                        r#"{"error":"RateLimitExceeded","message":"Rate Limit Exceeded"}"#,
+                    ),
+            )
+            .mount(&limited)
+            .await;
+        let src = source(serde_json::json!({"query": "fjordlink", "base_url": limited.uri()}));
+        match src.poll(&ctx(None)).await.unwrap_err() {
+            SourceError::RateLimited {
+                retry_after: Some(d),
+            } => {
+                assert!(
+                    d > Duration::from_secs(80) && d <= Duration::from_secs(90),
+                    "{d:?}"
+                )
+            }
+            other => panic!("expected RateLimited with a delay, got {other}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn server_error_fails_the_poll() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(502))
+            .mount(&server)
+            .await;
+        let src = source(serde_json::json!({"query": "fjordlink", "base_url": server.uri()}));
+        let err = src.poll(&ctx(None)).await.unwrap_err();
+        assert!(
+            matches!(err, SourceError::Status { status: 502, .. }),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn malformed_json_is_a_parse_error() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(json(r#"{"posts": [{"uri": "at://x"#))
+            .mount(&server)
+            .await;
+        let src = source(serde_json::json!({"query": "fjordlink", "base_url": server.uri()}));
+        let err = src.poll(&ctx(None)).await.unwrap_err();
+        assert!(matches!(err, SourceError::Parse { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn truncated_body_fails_the_poll() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            if let Ok((mut sock, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                    PAGE1.len()
+                );
+                let _ = sock.write_all(head.as_bytes()).await;
+                let _ = sock.write_all(&PAGE1.as_bytes()[..250]).await;
+                let _ = sock.shutdown().await;
+            }
+        });
+        let src =
+            source(serde_json::json!({"query": "fjordlink", "base_url": format!("http://{addr}")}));
+        let err = src.poll(&ctx(None)).await.unwrap_err();
+        assert!(matches!(err, SourceError::Network { .. }), "{err}");
+    }
+
+    #[test]
+    fn default_host_depends_on_credentials() {
+        let (_dir, file) = password_file();
+        assert_eq!(
+            source(serde_json::json!({"query": "x"})).base_url,
+            PUBLIC_APPVIEW
+        );
+        let s = source(
+            serde_json::json!({"query": "x", "identifier": "a.bsky.social", "password_file": file}),
+        );
+        assert_eq!(s.base_url, ENTRYWAY);
+    }
+
+    #[test]
+    fn config_errors_name_the_key() {
+        let mut errors = ConfigErrors::default();
+        let cfg = config(serde_json::json!({"query": "", "password_env": "BSKY_PW", "limit": 0}));
+        BlueskySource::validate(&cfg, "sources[2]", &mut errors);
+        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "sources[2].query",
+                "sources[2].identifier",
+                "sources[2].limit"
+            ]
+        );
+    }
+
+    #[test]
+    fn shortened_link_text_is_replaced_by_the_full_address() {
+        let facets: Vec<Facet> = serde_json::from_value(serde_json::json!([
+            {"index": {"byteStart": 4, "byteEnd": 25}, "features": [{"$type": "app.bsky.richtext.facet#link", "uri": "https://fjordlink.dk/drift/aarhus"}]},
+            {"index": {"byteStart": 29, "byteEnd": 32}, "features": [{"$type": "app.bsky.richtext.facet#link", "uri": "https://example.org/x"}]}
+        ]))
+        .unwrap();
+        assert_eq!(
+            expand_links("Se: fjordlink.dk/drift... og her", &facets),
+            "Se: https://fjordlink.dk/drift/aarhus og her (https://example.org/x)"
+        );
+    }
+}

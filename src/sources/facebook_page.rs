@@ -1,0 +1,1056 @@
+//! Facebook Pages (Meta Graph API): visitor posts on the brand's own page and comments on the
+//! page's posts, where customers ask and complain.
+//!
+//! Each run reads the page feed of the last `comment_window`, keeps posts by visitors created
+//! since the last run, and reads the comments (`filter=stream`, replies included, newest first,
+//! `since` the last run) of every post that had activity since then. Paging uses
+//! `paging.cursors.after`; a run cut short by `max_pages` resumes from the saved cursors.
+//! [`Graph`] holds what the Instagram source shares: requests with the token in a header,
+//! usage-header throttling, and Graph error codes.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::http::{Client, Fetched};
+use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
+use crate::config::{ConfigErrors, DurationValue, Secret, SourceConfig, resolve_secret};
+
+/// Usage percentage at which a source slows down instead of running into the limit.
+const SLOW_DOWN_AT: f64 = 80.0;
+/// How long to pause when usage is high and Meta gives no time to regain access.
+const SLOW_DOWN_FOR: Duration = Duration::from_secs(15 * 60);
+/// Runs overlap by this much, so an item created during a run is seen by the next.
+const RUN_OVERLAP: i64 = 60;
+
+pub(crate) fn default_graph_url() -> String {
+    "https://graph.facebook.com".into()
+}
+pub(crate) fn default_api_version() -> String {
+    "v24.0".into()
+}
+pub(crate) fn default_max_pages() -> u32 {
+    5
+}
+pub(crate) fn default_comment_window() -> DurationValue {
+    DurationValue(Duration::from_secs(14 * 24 * 3600))
+}
+
+/// Keys of a `facebook_page` source besides the common ones.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FacebookPageSettings {
+    /// The page's numeric id.
+    pub page_id: String,
+    /// Graph API host; the real one unless testing.
+    #[serde(default = "default_graph_url")]
+    pub base_url: String,
+    /// Graph API version, e.g. `v24.0`.
+    #[serde(default = "default_api_version")]
+    pub api_version: String,
+    /// Environment variable holding the page access token.
+    #[serde(default)]
+    pub page_token_env: Option<String>,
+    /// File holding the page access token.
+    #[serde(default)]
+    pub page_token_file: Option<String>,
+    /// Posts older than this are no longer checked for new comments.
+    #[serde(default = "default_comment_window")]
+    pub comment_window: DurationValue,
+    /// Pages read per listing per poll before continuing on the next poll.
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
+}
+
+/// Checks the keys every Graph source has; records problems under `path`.
+pub(crate) fn check_graph_settings(
+    base_url: &str,
+    api_version: &str,
+    max_pages: u32,
+    path: &str,
+    errors: &mut ConfigErrors,
+) {
+    match url::Url::parse(base_url) {
+        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+        _ => errors.push(
+            format!("{path}.base_url"),
+            format!("\"{base_url}\" is not an http(s) URL"),
+        ),
+    }
+    let version_ok = api_version
+        .strip_prefix('v')
+        .and_then(|v| v.split_once('.'))
+        .is_some_and(|(a, b)| {
+            !a.is_empty()
+                && !b.is_empty()
+                && a.chars().all(|c| c.is_ascii_digit())
+                && b.chars().all(|c| c.is_ascii_digit())
+        });
+    if !version_ok {
+        errors.push(
+            format!("{path}.api_version"),
+            format!("\"{api_version}\" is not a Graph API version such as \"v24.0\""),
+        );
+    }
+    if max_pages == 0 {
+        errors.push(format!("{path}.max_pages"), "must be at least 1");
+    }
+}
+
+/// A Graph API client for one token: the part Facebook and Instagram sources share.
+pub(crate) struct Graph {
+    pub client: Client,
+    pub base_url: String,
+    pub api_version: String,
+    pub token: Secret,
+    pub timeout: Duration,
+    pub max_body: usize,
+    /// Source kind, for error messages.
+    pub kind: &'static str,
+    /// Config key of the token, for error messages.
+    pub token_key: &'static str,
+}
+
+/// One page of a Graph edge.
+#[derive(Debug, Deserialize)]
+pub(crate) struct EdgePage {
+    #[serde(default)]
+    pub data: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub paging: Option<Paging>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Paging {
+    #[serde(default)]
+    pub cursors: Option<Cursors>,
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Cursors {
+    #[serde(default)]
+    pub after: Option<String>,
+}
+
+impl EdgePage {
+    /// The `after` cursor, when Graph says there is a next page.
+    pub fn next_after(&self) -> Option<String> {
+        let p = self.paging.as_ref()?;
+        p.next.as_ref()?;
+        p.cursors.as_ref()?.after.clone()
+    }
+}
+
+impl Graph {
+    /// GETs `/{version}/{path}` with `params`. Returns the page and, when Meta's usage headers
+    /// say the app is near its limit, how long to wait before the next poll.
+    pub async fn get(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<(EdgePage, Option<Duration>), SourceError> {
+        let url = format!(
+            "{}/{}/{}",
+            self.base_url.trim_end_matches('/'),
+            self.api_version,
+            path
+        );
+        // The token goes in a header, so it never appears in a URL that could be logged.
+        let req = self
+            .client
+            .request(reqwest::Method::GET, &url)
+            .query(params)
+            .bearer_auth(self.token.expose());
+        let resp = self.client.send(req, self.timeout, self.max_body).await?;
+        let slow = slow_down(&resp);
+        if resp.status == 200 {
+            return Ok((resp.json()?, slow));
+        }
+        Err(self.error(&resp, slow))
+    }
+
+    fn error(&self, resp: &Fetched, slow: Option<Duration>) -> SourceError {
+        #[derive(Deserialize)]
+        struct Body {
+            error: GraphError,
+        }
+        #[derive(Deserialize)]
+        struct GraphError {
+            #[serde(default)]
+            code: i64,
+            #[serde(default)]
+            message: String,
+        }
+        let Ok(Body { error: e }) = serde_json::from_slice::<Body>(&resp.body) else {
+            return SourceError::Status {
+                status: resp.status,
+                url: resp.url.clone(),
+                retry_after: None,
+            };
+        };
+        match e.code {
+            // Application, user, page and custom rate limits; 80000-80014 are the
+            // business-use-case limits that page and Instagram tokens fall under.
+            4 | 17 | 32 | 613 | 80_000..=80_014 => SourceError::RateLimited {
+                retry_after: Some(slow.unwrap_or(SLOW_DOWN_FOR)),
+            },
+            // The token expired or was revoked: only a person can fix it, so say so plainly.
+            190 | 102 => SourceError::Auth(format!(
+                "{}: token rejected (code {}); renew the access token and update credentials {}",
+                self.kind, e.code, self.token_key
+            )),
+            10 | 200..=299 => SourceError::Auth(format!(
+                "{}: permission missing (code {}): {}; check the token's permissions ({})",
+                self.kind, e.code, e.message, self.token_key
+            )),
+            _ => SourceError::Status {
+                status: resp.status,
+                url: format!("{} (Graph error {}: {})", resp.url, e.code, e.message),
+                retry_after: None,
+            },
+        }
+    }
+}
+
+/// Reads `X-App-Usage` and `X-Business-Use-Case-Usage`; returns a pause when any percentage
+/// is at or above [`SLOW_DOWN_AT`], using Meta's `estimated_time_to_regain_access` (minutes)
+/// when it gives one.
+fn slow_down(resp: &Fetched) -> Option<Duration> {
+    let mut highest = 0.0_f64;
+    let mut regain_minutes = 0_u64;
+    let mut scan = |v: &serde_json::Value| {
+        if let Some(o) = v.as_object() {
+            for (k, x) in o {
+                if k == "estimated_time_to_regain_access" {
+                    regain_minutes = regain_minutes.max(x.as_u64().unwrap_or(0));
+                } else if let Some(n) = x.as_f64()
+                    && k != "type"
+                {
+                    highest = highest.max(n);
+                }
+            }
+        }
+    };
+    if let Some(v) = resp
+        .header("x-app-usage")
+        .and_then(|h| serde_json::from_str::<serde_json::Value>(h).ok())
+    {
+        scan(&v);
+    }
+    if let Some(v) = resp
+        .header("x-business-use-case-usage")
+        .and_then(|h| serde_json::from_str::<serde_json::Value>(h).ok())
+    {
+        // {"<business id>": [{"type": "pages", "call_count": 12, ...}]}
+        for list in v.as_object().into_iter().flat_map(|o| o.values()) {
+            for entry in list.as_array().into_iter().flatten() {
+                scan(entry);
+            }
+        }
+    }
+    if regain_minutes > 0 {
+        return Some(Duration::from_secs(regain_minutes * 60));
+    }
+    (highest >= SLOW_DOWN_AT).then_some(SLOW_DOWN_FOR)
+}
+
+/// The longer of two optional pauses.
+pub(crate) fn longer(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Parses Graph times: `2026-11-25T08:14:03+0000` (no colon in the offset).
+pub(crate) fn parse_graph_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%z")
+        .or_else(|_| DateTime::parse_from_rfc3339(s))
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// What the source remembers between polls.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct PageCursor {
+    /// Unix seconds: items created after this are new. Advances when a run completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    since: Option<i64>,
+    /// Start of an unfinished run (minus the overlap); becomes `since` when it completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    run_started: Option<i64>,
+    /// Listings of the unfinished run that have pages left: `"feed"` or a post id, with the
+    /// `after` cursor to continue from.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pending: BTreeMap<String, String>,
+}
+
+/// Visitor posts and comments on one Facebook page.
+pub struct FacebookPageSource {
+    settings: FacebookPageSettings,
+    graph: Graph,
+}
+
+const FEED_FIELDS: &str = "id,message,story,created_time,updated_time,permalink_url,from,shares,comments.limit(0).summary(true),reactions.limit(0).summary(true)";
+const COMMENT_FIELDS: &str =
+    "id,message,created_time,from,permalink_url,like_count,comment_count,parent{id}";
+
+impl FacebookPageSource {
+    fn parse(
+        source: &SourceConfig,
+        path: &str,
+        errors: &mut ConfigErrors,
+    ) -> Option<(FacebookPageSettings, Option<Secret>)> {
+        let s = source.settings::<FacebookPageSettings>(path, errors)?;
+        if s.page_id.trim().is_empty() || !s.page_id.chars().all(|c| c.is_ascii_digit()) {
+            errors.push(
+                format!("{path}.page_id"),
+                format!(
+                    "\"{}\" is not a page id; use the page's numeric id (Page settings → About → Page ID)",
+                    s.page_id
+                ),
+            );
+        }
+        check_graph_settings(&s.base_url, &s.api_version, s.max_pages, path, errors);
+        let token = resolve_secret(
+            path,
+            "page_token",
+            s.page_token_env.as_deref(),
+            s.page_token_file.as_deref(),
+            true,
+            errors,
+        );
+        Some((s, token))
+    }
+
+    /// Checks a `facebook_page` source's own keys.
+    pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
+        Self::parse(source, path, errors);
+    }
+
+    /// Builds the source from a validated config.
+    pub fn new(source: &SourceConfig, client: Client) -> anyhow::Result<FacebookPageSource> {
+        let mut errors = ConfigErrors::default();
+        match Self::parse(source, &source.name, &mut errors) {
+            Some((settings, Some(token))) if errors.is_empty() => Ok(FacebookPageSource {
+                graph: Graph {
+                    client,
+                    base_url: settings.base_url.clone(),
+                    api_version: settings.api_version.clone(),
+                    token,
+                    timeout: source.timeout,
+                    max_body: source.max_body_bytes,
+                    kind: "facebook_page",
+                    token_key: "page_token",
+                },
+                settings,
+            }),
+            _ => anyhow::bail!("{errors}"),
+        }
+    }
+
+    /// Reads one listing (the feed or a post's comments) from `after`, up to `max_pages`.
+    /// Returns the items, the `after` cursor if pages are left, and any slow-down.
+    async fn read_listing(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+        mut after: Option<String>,
+    ) -> Result<(Vec<serde_json::Value>, Option<String>, Option<Duration>), SourceError> {
+        let mut items = Vec::new();
+        let mut slow = None;
+        for _ in 0..self.settings.max_pages {
+            let mut p = params.to_vec();
+            if let Some(a) = &after {
+                p.push(("after", a.clone()));
+            }
+            let (page, s) = self.graph.get(path, &p).await?;
+            slow = longer(slow, s);
+            after = page.next_after();
+            items.extend(page.data);
+            if after.is_none() {
+                break;
+            }
+        }
+        Ok((items, after, slow))
+    }
+}
+
+#[async_trait]
+impl Source for FacebookPageSource {
+    async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
+        let now = Utc::now();
+        let mut cur: PageCursor = ctx
+            .cursor
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or_default();
+        let since = cur.since.unwrap_or_else(|| {
+            (now - chrono::Duration::from_std(ctx.backfill).unwrap_or_default()).timestamp()
+        });
+        let continuing = !cur.pending.is_empty();
+        if !continuing {
+            cur.run_started = Some(now.timestamp() - RUN_OVERLAP);
+        }
+        let page_id = self.settings.page_id.as_str();
+        let mut batch = Batch::default();
+        let mut slow = None;
+        let mut pending = BTreeMap::new();
+
+        // Which posts to read comments of: from the feed on a new run (or its unfinished
+        // part), and the posts whose comments were cut short last time.
+        let mut posts: Vec<String> = Vec::new();
+        if !continuing || cur.pending.contains_key("feed") {
+            let window = now
+                - chrono::Duration::from_std(self.settings.comment_window.0).unwrap_or_default();
+            let params = [
+                ("fields", FEED_FIELDS.to_string()),
+                ("since", window.timestamp().to_string()),
+                ("limit", "25".into()),
+            ];
+            let (items, after, s) = self
+                .read_listing(
+                    &format!("{page_id}/feed"),
+                    &params,
+                    cur.pending.get("feed").cloned(),
+                )
+                .await?;
+            slow = longer(slow, s);
+            if let Some(a) = after {
+                pending.insert("feed".to_string(), a);
+            }
+            for item in items {
+                let Ok(post) = serde_json::from_value::<Post>(item.clone()) else {
+                    continue;
+                };
+                let created = post.created_time.as_deref().and_then(parse_graph_time);
+                let updated = post
+                    .updated_time
+                    .as_deref()
+                    .and_then(parse_graph_time)
+                    .or(created);
+                let by_page = post.from.as_ref().is_some_and(|f| f.id == page_id);
+                if !by_page && created.is_some_and(|c| c.timestamp() > since) {
+                    batch.mentions.extend(post_mention(&post, item));
+                }
+                if updated.is_some_and(|u| u.timestamp() > since)
+                    && post
+                        .comments
+                        .as_ref()
+                        .is_none_or(|c| c.summary.total_count > 0)
+                    && !posts.contains(&post.id)
+                {
+                    posts.push(post.id);
+                }
+            }
+        }
+        for (key, _) in cur.pending.iter().filter(|(k, _)| *k != "feed") {
+            if !posts.contains(key) {
+                posts.push(key.clone());
+            }
+        }
+
+        for post_id in posts {
+            let params = [
+                ("fields", COMMENT_FIELDS.to_string()),
+                ("filter", "stream".into()),
+                ("order", "reverse_chronological".into()),
+                ("since", since.to_string()),
+                ("limit", "100".into()),
+            ];
+            let (items, after, s) = self
+                .read_listing(
+                    &format!("{post_id}/comments"),
+                    &params,
+                    cur.pending.get(&post_id).cloned(),
+                )
+                .await?;
+            slow = longer(slow, s);
+            for item in items {
+                batch
+                    .mentions
+                    .extend(comment_mention(&item, &post_id, since));
+            }
+            if let Some(a) = after {
+                pending.insert(post_id, a);
+            }
+        }
+
+        if pending.is_empty() {
+            cur.since = cur.run_started.take().or(cur.since);
+        }
+        cur.pending = pending;
+        batch.more = !cur.pending.is_empty() && slow.is_none();
+        batch.next_poll_in = slow;
+        if let Some(s) = slow {
+            tracing::warn!(
+                wait_s = s.as_secs(),
+                "facebook_page: Graph API usage is high; slowing down"
+            );
+        }
+        batch.cursor = Some(serde_json::to_string(&cur).unwrap_or_default());
+        Ok(batch)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Post {
+    id: String,
+    message: Option<String>,
+    created_time: Option<String>,
+    updated_time: Option<String>,
+    permalink_url: Option<String>,
+    from: Option<From>,
+    shares: Option<Count>,
+    comments: Option<Summarised>,
+    reactions: Option<Summarised>,
+}
+
+#[derive(Debug, Deserialize)]
+struct From {
+    id: String,
+    name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Count {
+    count: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Summarised {
+    summary: Summary,
+}
+
+#[derive(Debug, Deserialize)]
+struct Summary {
+    #[serde(default)]
+    total_count: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Comment {
+    id: String,
+    message: Option<String>,
+    created_time: Option<String>,
+    from: Option<From>,
+    permalink_url: Option<String>,
+    like_count: Option<i64>,
+    comment_count: Option<i64>,
+    parent: Option<Parent>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Parent {
+    id: String,
+}
+
+fn post_mention(post: &Post, raw: serde_json::Value) -> Option<Mention> {
+    let text = post.message.as_deref().unwrap_or("").trim().to_string();
+    if text.is_empty() {
+        // A share or photo without words: nothing to read or answer.
+        return None;
+    }
+    Some(Mention {
+        external_id: post.id.clone(),
+        url: Some(
+            post.permalink_url
+                .clone()
+                .unwrap_or_else(|| format!("https://www.facebook.com/{}", post.id)),
+        ),
+        author_handle: post.from.as_ref().map(|f| f.id.clone()),
+        author_name: post.from.as_ref().and_then(|f| f.name.clone()),
+        author_reach: None,
+        lang: None,
+        title: None,
+        text,
+        created_at: post.created_time.as_deref().and_then(parse_graph_time)?,
+        in_reply_to: None,
+        engagement: Engagement {
+            likes: post.reactions.as_ref().map(|r| r.summary.total_count),
+            replies: post.comments.as_ref().map(|c| c.summary.total_count),
+            reposts: post.shares.as_ref().and_then(|s| s.count),
+        },
+        raw,
+    })
+}
+
+fn comment_mention(raw: &serde_json::Value, post_id: &str, since: i64) -> Option<Mention> {
+    let c: Comment = serde_json::from_value(raw.clone()).ok()?;
+    let created = c.created_time.as_deref().and_then(parse_graph_time)?;
+    let text = c.message.as_deref().unwrap_or("").trim().to_string();
+    // `since` is honoured by Graph, but not by every proxy in between.
+    if created.timestamp() <= since || text.is_empty() {
+        return None;
+    }
+    Some(Mention {
+        url: Some(c.permalink_url.clone().unwrap_or_else(|| {
+            format!(
+                "https://www.facebook.com/{post_id}?comment_id={}",
+                c.id.rsplit('_').next().unwrap_or(&c.id)
+            )
+        })),
+        external_id: c.id,
+        author_handle: c.from.as_ref().map(|f| f.id.clone()),
+        author_name: c.from.as_ref().and_then(|f| f.name.clone()),
+        author_reach: None,
+        lang: None,
+        title: None,
+        text,
+        created_at: created,
+        in_reply_to: Some(
+            c.parent
+                .map(|p| p.id)
+                .unwrap_or_else(|| post_id.to_string()),
+        ),
+        engagement: Engagement {
+            likes: c.like_count,
+            replies: c.comment_count,
+            reposts: None,
+        },
+        raw: raw.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const PAGE: &str = "104857600000001";
+    const POST: &str = "104857600000001_900000000000001";
+    const TOKEN: &str = "EAAB-test-page-token";
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!(
+            "{}/fixtures/facebook_page/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    fn json(status: u16, name: &str) -> ResponseTemplate {
+        ResponseTemplate::new(status).set_body_raw(fixture(name), "application/json")
+    }
+
+    struct Setup {
+        source: FacebookPageSource,
+        _token: tempfile::NamedTempFile,
+    }
+
+    fn setup(base: &str, extra: serde_json::Value) -> Setup {
+        let token = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(token.path(), TOKEN).unwrap();
+        let mut settings = serde_json::json!({
+            "page_id": PAGE,
+            "base_url": base,
+            "page_token_file": token.path().to_str().unwrap(),
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            settings[k] = v.clone();
+        }
+        let source =
+            FacebookPageSource::new(&test_config(settings), Client::new("webcare-test").unwrap())
+                .unwrap();
+        Setup {
+            source,
+            _token: token,
+        }
+    }
+
+    fn test_config(settings: serde_json::Value) -> SourceConfig {
+        SourceConfig {
+            name: "facebook-test".into(),
+            kind: "facebook_page".into(),
+            enabled: true,
+            interval: Duration::from_secs(60),
+            jitter: 0.0,
+            timeout: Duration::from_secs(5),
+            max_body_bytes: 1024 * 1024,
+            backfill: Duration::from_secs(86400),
+            daily_cap: None,
+            watch: Some("Fjordlink".into()),
+            max_backoff: Duration::from_secs(3600),
+            settings: settings.as_object().unwrap().clone(),
+        }
+    }
+
+    /// Backfill reaching to 2026-11-20, where the fixtures start, whatever today is.
+    fn ctx(cursor: Option<&PageCursor>) -> PollContext {
+        let cutoff = Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap();
+        PollContext {
+            cursor: cursor.map(|c| serde_json::to_string(c).unwrap()),
+            backfill: (Utc::now() - cutoff).to_std().unwrap(),
+        }
+    }
+
+    fn cursor_of(batch: &Batch) -> PageCursor {
+        serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap()
+    }
+
+    fn ids(batch: &Batch) -> Vec<&str> {
+        batch
+            .mentions
+            .iter()
+            .map(|m| m.external_id.as_str())
+            .collect()
+    }
+
+    async fn mount_first_run(server: &MockServer, expect: u64) {
+        let get = |p: String| {
+            Mock::given(method("GET"))
+                .and(path(p))
+                .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+                .and(query_param_is_missing("access_token"))
+        };
+        get(format!("/v24.0/{PAGE}/feed"))
+            .and(query_param("fields", FEED_FIELDS))
+            .and(query_param_is_missing("after"))
+            .respond_with(json(200, "feed-page1.json"))
+            .expect(expect)
+            .mount(server)
+            .await;
+        get(format!("/v24.0/{PAGE}/feed"))
+            .and(query_param("after", "QVFIUkZAfeedpage1"))
+            .respond_with(json(200, "feed-page2.json"))
+            .expect(expect)
+            .mount(server)
+            .await;
+        get(format!("/v24.0/{POST}/comments"))
+            .and(query_param("filter", "stream"))
+            .and(query_param("order", "reverse_chronological"))
+            .and(query_param("fields", COMMENT_FIELDS))
+            .and(query_param_is_missing("after"))
+            .respond_with(json(200, "comments-post1-page1.json"))
+            .expect(expect)
+            .mount(server)
+            .await;
+        get(format!("/v24.0/{POST}/comments"))
+            .and(query_param("after", "WTI5dGJXVnVkRjlqb3VyZAXNvcgZD"))
+            .respond_with(json(200, "comments-post1-page2.json"))
+            .expect(expect)
+            .mount(server)
+            .await;
+        // A visitor post without a comment summary is checked, and has none.
+        get(format!("/v24.0/{PAGE}_900000000000004/comments"))
+            .respond_with(json(200, "comments-empty.json"))
+            .expect(expect)
+            .mount(server)
+            .await;
+    }
+
+    #[tokio::test]
+    async fn first_poll_reads_visitor_posts_and_comments_to_the_end() {
+        let server = MockServer::start().await;
+        mount_first_run(&server, 1).await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let before = Utc::now().timestamp();
+        let batch = s.source.poll(&ctx(None)).await.unwrap();
+        assert_eq!(
+            ids(&batch),
+            vec![
+                "104857600000001_900000000000002",
+                "104857600000001_900000000000002",
+                "104857600000001_900000000000004",
+                "900000000000001_1200000000000004",
+                "900000000000001_1200000000000003",
+                "900000000000001_1200000000000002",
+                "900000000000001_1200000000000002",
+                "900000000000001_1200000000000001",
+            ],
+            "page's own posts, the photo without words, the sticker comment and the old post's comments are left out"
+        );
+        assert!(!batch.more);
+        assert_eq!(batch.next_poll_in, None);
+        let visitor = &batch.mentions[0];
+        assert_eq!(visitor.author_name.as_deref(), Some("Sanne de Vries"));
+        assert_eq!(visitor.engagement.likes, Some(2));
+        assert_eq!(
+            visitor.created_at,
+            Utc.with_ymd_and_hms(2026, 11, 25, 8, 30, 12).unwrap()
+        );
+        assert!(visitor.text.contains("📺❌"));
+        let reply = &batch.mentions[4];
+        assert_eq!(
+            reply.in_reply_to.as_deref(),
+            Some("900000000000001_1200000000000002")
+        );
+        let top = &batch.mentions[3];
+        assert_eq!(top.in_reply_to.as_deref(), Some(POST));
+        assert_eq!(top.engagement.replies, Some(1));
+        // Graph sends plain text: markup is what the person typed, kept as text.
+        let odd = &batch.mentions[5];
+        assert_eq!(
+            odd.text,
+            "<script>alert('fjordlink')</script> <b>grappig</b> hoor Fjordlink"
+        );
+        assert_eq!(odd.author_name, None);
+        let long = &batch.mentions[7];
+        assert!(long.text.len() > 2000);
+        assert_eq!(
+            long.url.as_deref(),
+            Some(
+                "https://www.facebook.com/104857600000001_900000000000001?comment_id=1200000000000001"
+            )
+        );
+        let c = cursor_of(&batch);
+        assert!(c.pending.is_empty());
+        assert_eq!(c.run_started, None);
+        let since = c.since.unwrap();
+        assert!((before - RUN_OVERLAP - 2..=before - RUN_OVERLAP + 2).contains(&since));
+        // The token rode in a header; the next links that carry one are never followed.
+        assert!(!batch.cursor.unwrap().contains("EAAB"));
+    }
+
+    #[tokio::test]
+    async fn incremental_poll_asks_for_comments_since_the_last_run() {
+        let server = MockServer::start().await;
+        let since = Utc
+            .with_ymd_and_hms(2026, 11, 25, 10, 0, 0)
+            .unwrap()
+            .timestamp();
+        Mock::given(method("GET"))
+            .and(path(format!("/v24.0/{PAGE}/feed")))
+            .respond_with(json(200, "feed-incremental.json"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("/v24.0/{POST}/comments")))
+            .and(query_param("since", since.to_string().as_str()))
+            .respond_with(json(200, "comments-post1-incremental.json"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let before = PageCursor {
+            since: Some(since),
+            ..Default::default()
+        };
+        let batch = s.source.poll(&ctx(Some(&before))).await.unwrap();
+        // The visitor post is older than `since`: not again.
+        assert_eq!(ids(&batch), vec!["900000000000001_1200000000000005"]);
+        assert!(cursor_of(&batch).since.unwrap() > since);
+    }
+
+    #[tokio::test]
+    async fn a_run_cut_short_by_max_pages_resumes_from_the_after_cursors() {
+        let server = MockServer::start().await;
+        mount_first_run(&server, 1).await;
+        let s = setup(&server.uri(), serde_json::json!({ "max_pages": 1 }));
+        let first = s.source.poll(&ctx(None)).await.unwrap();
+        assert!(first.more);
+        let c = cursor_of(&first);
+        assert_eq!(c.since, None, "the run is unfinished");
+        assert_eq!(
+            c.pending.get("feed").map(String::as_str),
+            Some("QVFIUkZAfeedpage1")
+        );
+        assert_eq!(
+            c.pending.get(POST).map(String::as_str),
+            Some("WTI5dGJXVnVkRjlqb3VyZAXNvcgZD")
+        );
+        let second = s.source.poll(&ctx(Some(&c))).await.unwrap();
+        assert!(!second.more);
+        assert_eq!(
+            ids(&second),
+            vec![
+                "104857600000001_900000000000002",
+                "104857600000001_900000000000004",
+                "900000000000001_1200000000000002",
+                "900000000000001_1200000000000001",
+            ]
+        );
+        let c2 = cursor_of(&second);
+        assert!(c2.pending.is_empty());
+        assert_eq!(c2.since, c.run_started);
+    }
+
+    #[tokio::test]
+    async fn high_usage_headers_slow_the_source_down() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(json(200, "feed-incremental.json").insert_header(
+                "x-business-use-case-usage",
+                r#"{"104857600000001":[{"type":"pages","call_count":85,"total_cputime":12,"total_time":20,"estimated_time_to_regain_access":0}]}"#,
+            ))
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let batch = s.source.poll(&ctx(None)).await.unwrap();
+        assert_eq!(batch.next_poll_in, Some(SLOW_DOWN_FOR));
+
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(
+                json(200, "feed-incremental.json")
+                    .insert_header(
+                        "x-app-usage",
+                        r#"{"call_count":12,"total_time":9,"total_cputime":3}"#,
+                    )
+                    .insert_header(
+                        "x-business-use-case-usage",
+                        r#"{"104857600000001":[{"type":"pages","call_count":100,"total_cputime":12,"total_time":20,"estimated_time_to_regain_access":7}]}"#,
+                    ),
+            )
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let batch = s.source.poll(&ctx(None)).await.unwrap();
+        assert_eq!(batch.next_poll_in, Some(Duration::from_secs(7 * 60)));
+
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(json(200, "feed-incremental.json").insert_header(
+                "x-app-usage",
+                r#"{"call_count":12,"total_time":9,"total_cputime":3}"#,
+            ))
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let batch = s.source.poll(&ctx(None)).await.unwrap();
+        assert_eq!(batch.next_poll_in, None);
+    }
+
+    #[tokio::test]
+    async fn graph_throttling_codes_are_rate_limited() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(json(400, "error-32.json").insert_header(
+                "x-business-use-case-usage",
+                r#"{"104857600000001":[{"type":"pages","call_count":100,"total_cputime":30,"total_time":40,"estimated_time_to_regain_access":12}]}"#,
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let err = s.source.poll(&ctx(None)).await.unwrap_err();
+        assert!(matches!(err, SourceError::RateLimited { .. }), "{err:?}");
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(12 * 60)));
+
+        for code in [4, 17, 613] {
+            let server = MockServer::start().await;
+            Mock::given(method("GET"))
+                .respond_with(ResponseTemplate::new(403).set_body_json(serde_json::json!({
+                    "error": {"message": "(#4) Application request limit reached", "type": "OAuthException", "code": code, "fbtrace_id": "x"}
+                })))
+                .mount(&server)
+                .await;
+            let s = setup(&server.uri(), serde_json::json!({}));
+            let err = s.source.poll(&ctx(None)).await.unwrap_err();
+            assert_eq!(err.retry_after(), Some(SLOW_DOWN_FOR), "code {code}");
+        }
+    }
+
+    #[tokio::test]
+    async fn expired_token_asks_the_operator_to_renew_it_without_retrying() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(json(400, "error-190.json"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let err = s.source.poll(&ctx(None)).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "facebook_page: token rejected (code 190); renew the access token and update credentials page_token"
+        );
+    }
+
+    #[tokio::test]
+    async fn server_error_fails_the_poll() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(500))
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let err = s.source.poll(&ctx(None)).await.unwrap_err();
+        assert!(
+            matches!(err, SourceError::Status { status: 500, .. }),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn malformed_json_is_a_parse_error() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_raw("{\"data\": [{", "application/json"),
+            )
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let err = s.source.poll(&ctx(None)).await.unwrap_err();
+        assert!(matches!(err, SourceError::Parse { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn truncated_body_fails_the_poll() {
+        let base = truncating_server(fixture("feed-page1.json")).await;
+        let s = setup(&base, serde_json::json!({}));
+        let err = s.source.poll(&ctx(None)).await.unwrap_err();
+        assert!(
+            matches!(err, SourceError::Network { .. } | SourceError::Parse { .. }),
+            "{err:?}"
+        );
+    }
+
+    /// Serves one response whose Content-Length promises more than it sends, then hangs up.
+    async fn truncating_server(body: String) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(head.as_bytes()).await;
+                let _ = sock.write_all(&body.as_bytes()[..body.len() / 2]).await;
+                let _ = sock.shutdown().await;
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[test]
+    fn graph_times_without_a_colon_in_the_offset_parse() {
+        assert_eq!(
+            parse_graph_time("2026-11-25T08:14:03+0000"),
+            Some(Utc.with_ymd_and_hms(2026, 11, 25, 8, 14, 3).unwrap())
+        );
+        assert_eq!(parse_graph_time("yesterday"), None);
+    }
+
+    #[test]
+    fn config_problems_name_their_keys() {
+        let mut errors = ConfigErrors::default();
+        FacebookPageSource::validate(
+            &test_config(serde_json::json!({ "page_id": "fjordlink", "api_version": "24" })),
+            "sources[3]",
+            &mut errors,
+        );
+        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            vec![
+                "sources[3].page_id",
+                "sources[3].api_version",
+                "sources[3].page_token_env"
+            ]
+        );
+    }
+}

@@ -1,0 +1,987 @@
+//! X (formerly Twitter): API v2 recent search for public posts that mention the brand.
+//!
+//! Reads `GET /2/tweets/search/recent` with an app bearer token, newest first, resuming from the
+//! newest post id seen (`since_id`) and paging with `next_token`. Retweets are excluded in the
+//! query and skipped if they slip through. Reading is billed per post, so the cursor counts the
+//! posts read each calendar month (UTC) and the source stops at `monthly_read_cap`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::http::{Client, Fetched, parse_retry_after};
+use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
+use crate::config::{ConfigErrors, Secret, SourceConfig, resolve_secret};
+
+const TWEET_FIELDS: &str =
+    "created_at,lang,author_id,conversation_id,public_metrics,referenced_tweets,note_tweet";
+const USER_FIELDS: &str = "username,name,public_metrics,verified";
+/// Recent search covers the last seven days; the API refuses a `start_time` older than that.
+const SEARCH_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600 - 120);
+
+/// Keys of an `x` source besides the common ones.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XSettings {
+    /// Search query in X's operator syntax, e.g. `fjordlink OR @fjordlink lang:nl`.
+    pub query: String,
+    /// API host; the real one unless testing.
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    /// Environment variable holding the app bearer token.
+    #[serde(default)]
+    pub bearer_token_env: Option<String>,
+    /// File holding the app bearer token (relative paths are looked up in `$CREDENTIALS_DIRECTORY`).
+    #[serde(default)]
+    pub bearer_token_file: Option<String>,
+    /// Posts per request, 10 to 100.
+    #[serde(default = "default_max_results")]
+    pub max_results: u32,
+    /// Pages read per poll before handing back and continuing on the next poll.
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
+    /// Posts read per calendar month (UTC) before the source pauses until the next month;
+    /// 0 means no cap.
+    #[serde(default = "default_monthly_read_cap")]
+    pub monthly_read_cap: u64,
+}
+
+fn default_base_url() -> String {
+    "https://api.x.com".into()
+}
+fn default_max_results() -> u32 {
+    100
+}
+fn default_max_pages() -> u32 {
+    5
+}
+fn default_monthly_read_cap() -> u64 {
+    10_000
+}
+
+/// What the source remembers between polls.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct XCursor {
+    /// Newest post id of the last completed search run; the next run reads only newer posts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    since_id: Option<String>,
+    /// Backfill start of a first run that is still paging (before any `since_id` exists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    start_time: Option<String>,
+    /// Page token of a run that stopped at `max_pages`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+    /// Newest post id of the unfinished run; becomes `since_id` when the run completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    run_newest_id: Option<String>,
+    /// Month (`YYYY-MM`, UTC) that `reads` counts.
+    #[serde(default)]
+    month: String,
+    /// Posts read this month.
+    #[serde(default)]
+    reads: u64,
+}
+
+/// X recent search for one query.
+pub struct XSource {
+    settings: XSettings,
+    token: Secret,
+    client: Client,
+    timeout: Duration,
+    max_body: usize,
+}
+
+impl XSource {
+    fn parse(
+        source: &SourceConfig,
+        path: &str,
+        errors: &mut ConfigErrors,
+    ) -> Option<(XSettings, Option<Secret>)> {
+        let s = source.settings::<XSettings>(path, errors)?;
+        if s.query.trim().is_empty() {
+            errors.push(format!("{path}.query"), "must not be empty");
+        }
+        if !(10..=100).contains(&s.max_results) {
+            errors.push(
+                format!("{path}.max_results"),
+                format!("{} is out of range; X accepts 10 to 100", s.max_results),
+            );
+        }
+        if s.max_pages == 0 {
+            errors.push(format!("{path}.max_pages"), "must be at least 1");
+        }
+        check_base_url(&s.base_url, path, errors);
+        let token = resolve_secret(
+            path,
+            "bearer_token",
+            s.bearer_token_env.as_deref(),
+            s.bearer_token_file.as_deref(),
+            true,
+            errors,
+        );
+        Some((s, token))
+    }
+
+    /// Checks an `x` source's own keys.
+    pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
+        Self::parse(source, path, errors);
+    }
+
+    /// Builds the source from a validated config.
+    pub fn new(source: &SourceConfig, client: Client) -> anyhow::Result<XSource> {
+        let mut errors = ConfigErrors::default();
+        match Self::parse(source, &source.name, &mut errors) {
+            Some((settings, Some(token))) if errors.is_empty() => Ok(XSource {
+                settings,
+                token,
+                client,
+                timeout: source.timeout,
+                max_body: source.max_body_bytes,
+            }),
+            _ => anyhow::bail!("{errors}"),
+        }
+    }
+
+    /// The query sent to X: retweets are excluded unless the operator asked about them.
+    fn query(&self) -> String {
+        let q = self.settings.query.trim();
+        if q.contains("is:retweet") {
+            q.to_string()
+        } else {
+            format!("({q}) -is:retweet")
+        }
+    }
+
+    async fn search(
+        &self,
+        cursor: &XCursor,
+        max_results: u32,
+    ) -> Result<(SearchResponse, Fetched), SourceError> {
+        let url = format!(
+            "{}/2/tweets/search/recent",
+            self.settings.base_url.trim_end_matches('/')
+        );
+        let mut params: Vec<(&str, String)> = vec![
+            ("query", self.query()),
+            ("max_results", max_results.to_string()),
+            ("tweet.fields", TWEET_FIELDS.into()),
+            ("expansions", "author_id".into()),
+            ("user.fields", USER_FIELDS.into()),
+        ];
+        if let Some(id) = &cursor.since_id {
+            params.push(("since_id", id.clone()));
+        } else if let Some(t) = &cursor.start_time {
+            params.push(("start_time", t.clone()));
+        }
+        if let Some(t) = &cursor.next_token {
+            params.push(("next_token", t.clone()));
+        }
+        let req = self
+            .client
+            .request(reqwest::Method::GET, &url)
+            .query(&params)
+            .bearer_auth(self.token.expose());
+        let resp = self.client.fetch(req, self.timeout, self.max_body).await?;
+        match resp.status {
+            200 => Ok((resp.json()?, resp)),
+            429 => Err(SourceError::RateLimited {
+                retry_after: reset_wait(&resp, Utc::now()).or_else(|| {
+                    resp.header("retry-after")
+                        .and_then(|v| parse_retry_after(v, Utc::now()))
+                }),
+            }),
+            // An app bearer token cannot be refreshed: a person has to issue a new one.
+            401 => Err(SourceError::Auth(
+                "x: token rejected (401); check credentials bearer_token".into(),
+            )),
+            403 => Err(SourceError::Auth(format!(
+                "x: access refused (403): {}; check that the app's access level includes recent search",
+                problem_detail(&resp)
+            ))),
+            s => Err(SourceError::Status {
+                status: s,
+                retry_after: resp
+                    .header("retry-after")
+                    .and_then(|v| parse_retry_after(v, Utc::now())),
+                url: resp.url,
+            }),
+        }
+    }
+}
+
+/// A base URL must be http(s); shared by the checks of this file's settings.
+fn check_base_url(base: &str, path: &str, errors: &mut ConfigErrors) {
+    match url::Url::parse(base) {
+        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+        _ => errors.push(
+            format!("{path}.base_url"),
+            format!("\"{base}\" is not an http(s) URL"),
+        ),
+    }
+}
+
+/// How long until the rate-limit window resets, from `x-rate-limit-reset` (epoch seconds).
+fn reset_wait(resp: &Fetched, now: DateTime<Utc>) -> Option<Duration> {
+    let reset: i64 = resp.header("x-rate-limit-reset")?.trim().parse().ok()?;
+    let secs = (reset - now.timestamp()).clamp(1, 24 * 3600);
+    Some(Duration::from_secs(secs as u64))
+}
+
+/// The `detail` of an X problem response, for error messages.
+fn problem_detail(resp: &Fetched) -> String {
+    serde_json::from_slice::<serde_json::Value>(&resp.body)
+        .ok()
+        .and_then(|v| {
+            v.get("detail")
+                .or_else(|| v.get("title"))
+                .and_then(|d| d.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "no detail given".into())
+}
+
+fn month_of(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m").to_string()
+}
+
+fn next_month_start(t: DateTime<Utc>) -> DateTime<Utc> {
+    let (y, m) = if t.month() == 12 {
+        (t.year() + 1, 1)
+    } else {
+        (t.year(), t.month() + 1)
+    };
+    Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0)
+        .single()
+        .unwrap_or(t + chrono::Duration::days(31))
+}
+
+#[async_trait]
+impl Source for XSource {
+    async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
+        let now = Utc::now();
+        let mut cur: XCursor = ctx
+            .cursor
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or_default();
+        if cur.month != month_of(now) {
+            cur.month = month_of(now);
+            cur.reads = 0;
+        }
+        if cur.since_id.is_none() && cur.start_time.is_none() {
+            let back = ctx.backfill.min(SEARCH_WINDOW);
+            let start = now - chrono::Duration::from_std(back).unwrap_or_default();
+            cur.start_time = Some(start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        }
+        let cap = self.settings.monthly_read_cap;
+        let mut batch = Batch::default();
+        for page in 1..=self.settings.max_pages {
+            let budget = if cap == 0 {
+                u64::MAX
+            } else {
+                cap.saturating_sub(cur.reads)
+            };
+            if budget == 0 {
+                let wait = (next_month_start(now) - now).to_std().unwrap_or_default();
+                tracing::warn!(
+                    reads = cur.reads,
+                    cap,
+                    "x: monthly_read_cap reached; no more reads until next month"
+                );
+                batch.next_poll_in = Some(wait);
+                batch.more = false;
+                break;
+            }
+            // X bills every post returned, so ask for no more than the budget allows (it
+            // accepts no fewer than 10).
+            let max = u64::from(self.settings.max_results).min(budget).max(10) as u32;
+            let (resp, fetched) = self.search(&cur, max).await?;
+            cur.reads += resp.meta.result_count.unwrap_or(resp.data.len() as u64);
+            if cur.next_token.is_none() {
+                // First page of a run: it holds the newest post.
+                cur.run_newest_id = resp.meta.newest_id.clone();
+            }
+            batch.mentions.extend(normalise(&resp));
+            let low = fetched
+                .header("x-rate-limit-remaining")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .is_some_and(|r| r <= 1);
+            match resp.meta.next_token {
+                Some(t) => {
+                    cur.next_token = Some(t);
+                    if low {
+                        batch.next_poll_in = reset_wait(&fetched, Utc::now());
+                        break;
+                    }
+                    batch.more = page == self.settings.max_pages;
+                }
+                None => {
+                    cur.next_token = None;
+                    if let Some(id) = cur.run_newest_id.take() {
+                        cur.since_id = Some(id);
+                        cur.start_time = None;
+                    }
+                    if low {
+                        batch.next_poll_in = reset_wait(&fetched, Utc::now());
+                    }
+                    break;
+                }
+            }
+        }
+        batch.cursor = Some(serde_json::to_string(&cur).unwrap_or_default());
+        Ok(batch)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchResponse {
+    #[serde(default)]
+    data: Vec<serde_json::Value>,
+    #[serde(default)]
+    includes: Includes,
+    #[serde(default)]
+    meta: Meta,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Includes {
+    #[serde(default)]
+    users: Vec<User>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Meta {
+    newest_id: Option<String>,
+    result_count: Option<u64>,
+    next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct User {
+    id: String,
+    username: Option<String>,
+    name: Option<String>,
+    #[serde(default)]
+    public_metrics: Option<UserMetrics>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct UserMetrics {
+    followers_count: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Tweet {
+    id: String,
+    #[serde(default)]
+    text: String,
+    created_at: Option<DateTime<Utc>>,
+    author_id: Option<String>,
+    lang: Option<String>,
+    #[serde(default)]
+    public_metrics: Option<TweetMetrics>,
+    #[serde(default)]
+    referenced_tweets: Vec<Reference>,
+    #[serde(default)]
+    note_tweet: Option<NoteTweet>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TweetMetrics {
+    like_count: Option<i64>,
+    reply_count: Option<i64>,
+    retweet_count: Option<i64>,
+    quote_count: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Reference {
+    #[serde(rename = "type")]
+    kind: String,
+    id: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct NoteTweet {
+    text: String,
+}
+
+/// Turns one search page into mentions, skipping retweets and items that do not parse.
+fn normalise(resp: &SearchResponse) -> Vec<Mention> {
+    let users: HashMap<&str, &User> = resp
+        .includes
+        .users
+        .iter()
+        .map(|u| (u.id.as_str(), u))
+        .collect();
+    let now = Utc::now();
+    let mut out = Vec::with_capacity(resp.data.len());
+    for raw in &resp.data {
+        let Ok(t) = serde_json::from_value::<Tweet>(raw.clone()) else {
+            tracing::debug!("x: skipping a post that does not parse");
+            continue;
+        };
+        if t.referenced_tweets.iter().any(|r| r.kind == "retweeted") {
+            continue;
+        }
+        let user = t.author_id.as_deref().and_then(|a| users.get(a)).copied();
+        let handle = user.and_then(|u| u.username.clone());
+        let url = match &handle {
+            Some(h) => format!("https://x.com/{h}/status/{}", t.id),
+            None => format!("https://x.com/i/web/status/{}", t.id),
+        };
+        // Posts longer than 280 characters come with their full text in `note_tweet`. X
+        // escapes &, < and > in post text; the text itself is not HTML.
+        let text = t.note_tweet.as_ref().map(|n| &n.text).unwrap_or(&t.text);
+        let text = html_escape::decode_html_entities(text).trim().to_string();
+        let metrics = t.public_metrics.as_ref();
+        out.push(Mention {
+            external_id: t.id.clone(),
+            url: Some(url),
+            author_handle: handle,
+            author_name: user.and_then(|u| u.name.clone()),
+            author_reach: user
+                .and_then(|u| u.public_metrics.as_ref())
+                .and_then(|m| m.followers_count),
+            // X marks undetermined text as "und" and media-only posts with codes like "zxx".
+            lang: t
+                .lang
+                .filter(|l| l.len() == 2 && l.chars().all(|c| c.is_ascii_lowercase())),
+            title: None,
+            text,
+            created_at: t.created_at.unwrap_or(now),
+            in_reply_to: t
+                .referenced_tweets
+                .iter()
+                .find(|r| r.kind == "replied_to")
+                .map(|r| r.id.clone()),
+            engagement: Engagement {
+                likes: metrics.and_then(|m| m.like_count),
+                replies: metrics.and_then(|m| m.reply_count),
+                reposts: metrics.and_then(|m| match (m.retweet_count, m.quote_count) {
+                    (None, None) => None,
+                    (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+                }),
+            },
+            raw: raw.clone(),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const PATH: &str = "/2/tweets/search/recent";
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!("{}/fixtures/x/{name}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+    }
+
+    fn json(name: &str) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_raw(fixture(name), "application/json")
+    }
+
+    struct Setup {
+        source: XSource,
+        _token: tempfile::NamedTempFile,
+    }
+
+    fn setup(base: &str, extra: serde_json::Value) -> Setup {
+        let token = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(token.path(), "test-bearer-token\n").unwrap();
+        let mut settings = serde_json::json!({
+            "query": "fjordlink OR @fjordlink",
+            "base_url": base,
+            "bearer_token_file": token.path().to_str().unwrap(),
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            settings[k] = v.clone();
+        }
+        let config = test_config("x", settings);
+        let source = XSource::new(&config, Client::new("webcare-test").unwrap()).unwrap();
+        Setup {
+            source,
+            _token: token,
+        }
+    }
+
+    fn test_config(kind: &str, settings: serde_json::Value) -> SourceConfig {
+        SourceConfig {
+            name: "x-test".into(),
+            kind: kind.into(),
+            enabled: true,
+            interval: Duration::from_secs(60),
+            jitter: 0.0,
+            timeout: Duration::from_secs(5),
+            max_body_bytes: 1024 * 1024,
+            backfill: Duration::from_secs(86400),
+            daily_cap: None,
+            watch: None,
+            max_backoff: Duration::from_secs(3600),
+            settings: settings.as_object().unwrap().clone(),
+        }
+    }
+
+    fn ctx(cursor: Option<&XCursor>) -> PollContext {
+        PollContext {
+            cursor: cursor.map(|c| serde_json::to_string(c).unwrap()),
+            backfill: Duration::from_secs(86400),
+        }
+    }
+
+    fn cursor_of(batch: &Batch) -> XCursor {
+        serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap()
+    }
+
+    fn ids(batch: &Batch) -> Vec<&str> {
+        batch
+            .mentions
+            .iter()
+            .map(|m| m.external_id.as_str())
+            .collect()
+    }
+
+    async fn mount_two_pages(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path(PATH))
+            .and(header("authorization", "Bearer test-bearer-token"))
+            .and(query_param(
+                "query",
+                "(fjordlink OR @fjordlink) -is:retweet",
+            ))
+            .and(query_param("expansions", "author_id"))
+            .and(query_param("user.fields", USER_FIELDS))
+            .and(query_param("tweet.fields", TWEET_FIELDS))
+            .and(query_param("max_results", "100"))
+            .and(query_param_is_missing("since_id"))
+            .and(query_param_is_missing("next_token"))
+            .respond_with(json("search-page1.json"))
+            .expect(1)
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(PATH))
+            .and(query_param(
+                "next_token",
+                "b26v89c19zqg8o3fr5qmh8x6q0ts0dbb2nq8akg7mc8rx",
+            ))
+            .and(query_param_is_missing("since_id"))
+            .respond_with(json("search-page2.json"))
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+
+    #[tokio::test]
+    async fn first_poll_reads_the_backfill_window_and_pages_to_the_end() {
+        let server = MockServer::start().await;
+        mount_two_pages(&server).await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let batch = s.source.poll(&ctx(None)).await.unwrap();
+
+        // The retweet (1861800000000000004) is skipped; the duplicate on page 2 is the
+        // store's business and arrives twice.
+        assert_eq!(
+            ids(&batch),
+            vec![
+                "1861800000000000005",
+                "1861800000000000003",
+                "1861800000000000002",
+                "1861800000000000002",
+                "1861800000000000001",
+                "1861700000000000009",
+            ]
+        );
+        assert!(!batch.more);
+        let c = cursor_of(&batch);
+        assert_eq!(c.since_id.as_deref(), Some("1861800000000000005"));
+        assert_eq!(c.next_token, None);
+        assert_eq!(c.start_time, None);
+        assert_eq!(c.reads, 7);
+
+        let first = &batch.mentions[0];
+        assert_eq!(first.author_handle.as_deref(), Some("annekevdberg"));
+        assert_eq!(first.author_name.as_deref(), Some("Anneke van den Berg"));
+        assert_eq!(first.author_reach, Some(312));
+        assert_eq!(first.lang.as_deref(), Some("nl"));
+        assert_eq!(
+            first.url.as_deref(),
+            Some("https://x.com/annekevdberg/status/1861800000000000005")
+        );
+        assert_eq!(first.in_reply_to.as_deref(), Some("1861799000000000000"));
+        assert_eq!(first.engagement.likes, Some(3));
+        assert_eq!(first.engagement.replies, Some(1));
+        assert_eq!(first.engagement.reposts, Some(0));
+        assert_eq!(first.created_at.to_rfc3339(), "2026-11-25T08:14:03+00:00");
+        // Entities decoded, markup kept as the literal text the person wrote.
+        let html = &batch.mentions[1];
+        assert!(
+            html.text
+                .contains("<script>alert('fjordlink')</script> & <b>niet</b> grappig"),
+            "{}",
+            html.text
+        );
+        // A long post arrives with its full note text.
+        let long = batch
+            .mentions
+            .iter()
+            .find(|m| m.external_id == "1861700000000000009")
+            .unwrap();
+        assert!(long.text.chars().count() > 280, "{}", long.text);
+        assert!(long.text.ends_with("#fjordlink"), "{}", long.text);
+        // Missing optional fields: no lang ("und"), no metrics, author not expanded.
+        let bare = batch
+            .mentions
+            .iter()
+            .find(|m| m.external_id == "1861800000000000001")
+            .unwrap();
+        assert_eq!(bare.lang, None);
+        assert_eq!(bare.author_handle, None);
+        assert_eq!(
+            bare.url.as_deref(),
+            Some("https://x.com/i/web/status/1861800000000000001")
+        );
+        assert_eq!(bare.engagement, Engagement::default());
+
+        let req = &server.received_requests().await.unwrap()[0];
+        let start = req
+            .url
+            .query_pairs()
+            .find(|(k, _)| k == "start_time")
+            .map(|(_, v)| v.into_owned())
+            .expect("first poll sends start_time");
+        let start = DateTime::parse_from_rfc3339(&start).unwrap();
+        let back = Utc::now() - start.with_timezone(&Utc);
+        assert!((back.num_seconds() - 86400).abs() < 60, "{back}");
+    }
+
+    #[tokio::test]
+    async fn incremental_poll_asks_only_for_posts_after_since_id() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(PATH))
+            .and(query_param("since_id", "1861800000000000005"))
+            .and(query_param_is_missing("start_time"))
+            .respond_with(json("search-incremental.json"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let before = XCursor {
+            since_id: Some("1861800000000000005".into()),
+            month: month_of(Utc::now()),
+            reads: 8,
+            ..Default::default()
+        };
+        let batch = s.source.poll(&ctx(Some(&before))).await.unwrap();
+        assert_eq!(ids(&batch), vec!["1861810000000000001"]);
+        let m = &batch.mentions[0];
+        assert_eq!(m.lang.as_deref(), Some("da"));
+        assert!(m.text.contains("🤬"), "{}", m.text);
+        let c = cursor_of(&batch);
+        assert_eq!(c.since_id.as_deref(), Some("1861810000000000001"));
+        assert_eq!(c.reads, 9);
+
+        // Nothing new: the cursor stays where it was.
+        let server2 = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(PATH))
+            .and(query_param("since_id", "1861810000000000001"))
+            .respond_with(json("search-empty.json"))
+            .expect(1)
+            .mount(&server2)
+            .await;
+        let s2 = setup(&server2.uri(), serde_json::json!({}));
+        let again = s2.source.poll(&ctx(Some(&c))).await.unwrap();
+        assert!(again.mentions.is_empty());
+        assert_eq!(cursor_of(&again).since_id, c.since_id);
+    }
+
+    #[tokio::test]
+    async fn paging_stops_at_max_pages_and_resumes_from_next_token() {
+        let server = MockServer::start().await;
+        mount_two_pages(&server).await;
+        let s = setup(&server.uri(), serde_json::json!({ "max_pages": 1 }));
+        let first = s.source.poll(&ctx(None)).await.unwrap();
+        assert!(first.more);
+        let c = cursor_of(&first);
+        // The run is unfinished: no since_id yet, so a crash now re-reads rather than skips.
+        assert_eq!(c.since_id, None);
+        assert_eq!(
+            c.next_token.as_deref(),
+            Some("b26v89c19zqg8o3fr5qmh8x6q0ts0dbb2nq8akg7mc8rx")
+        );
+        assert_eq!(c.run_newest_id.as_deref(), Some("1861800000000000005"));
+        let start = c.start_time.clone().unwrap();
+
+        let second = s.source.poll(&ctx(Some(&c))).await.unwrap();
+        assert!(!second.more);
+        assert_eq!(
+            ids(&second),
+            vec![
+                "1861800000000000002",
+                "1861800000000000001",
+                "1861700000000000009"
+            ]
+        );
+        let c2 = cursor_of(&second);
+        assert_eq!(c2.since_id.as_deref(), Some("1861800000000000005"));
+        assert_eq!(c2.next_token, None);
+        // The second page was asked for with the run's original start_time.
+        let reqs = server.received_requests().await.unwrap();
+        assert!(
+            reqs[1]
+                .url
+                .query_pairs()
+                .any(|(k, v)| k == "start_time" && v == start)
+        );
+    }
+
+    #[tokio::test]
+    async fn rate_limit_429_waits_until_the_reset_header() {
+        let server = MockServer::start().await;
+        let reset = Utc::now().timestamp() + 600;
+        Mock::given(method("GET"))
+            .and(path(PATH))
+            .respond_with(
+                ResponseTemplate::new(429)
+                    .insert_header("x-rate-limit-limit", "450")
+                    .insert_header("x-rate-limit-remaining", "0")
+                    .insert_header("x-rate-limit-reset", reset.to_string().as_str())
+                    .set_body_raw(fixture("error-429.json"), "application/problem+json"),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let err = s.source.poll(&ctx(None)).await.unwrap_err();
+        let SourceError::RateLimited {
+            retry_after: Some(d),
+        } = err
+        else {
+            panic!("expected RateLimited with a delay, got {err:?}");
+        };
+        assert!((595..=600).contains(&d.as_secs()), "{d:?}");
+    }
+
+    #[tokio::test]
+    async fn exhausted_rate_window_delays_the_next_poll_until_reset() {
+        let server = MockServer::start().await;
+        let reset = Utc::now().timestamp() + 300;
+        Mock::given(method("GET"))
+            .and(path(PATH))
+            .respond_with(
+                json("search-page1.json")
+                    .insert_header("x-rate-limit-remaining", "1")
+                    .insert_header("x-rate-limit-reset", reset.to_string().as_str()),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let batch = s.source.poll(&ctx(None)).await.unwrap();
+        assert_eq!(batch.mentions.len(), 3);
+        assert!(!batch.more);
+        let wait = batch.next_poll_in.unwrap().as_secs();
+        assert!((295..=300).contains(&wait), "{wait}");
+        // The next poll continues the run where it stopped.
+        assert!(cursor_of(&batch).next_token.is_some());
+    }
+
+    #[tokio::test]
+    async fn monthly_read_cap_stops_reading_until_next_month() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(json("search-page1.json"))
+            .expect(0)
+            .mount(&server)
+            .await;
+        let s = setup(
+            &server.uri(),
+            serde_json::json!({ "monthly_read_cap": 500 }),
+        );
+        let now = Utc::now();
+        let before = XCursor {
+            since_id: Some("1".into()),
+            month: month_of(now),
+            reads: 500,
+            ..Default::default()
+        };
+        let batch = s.source.poll(&ctx(Some(&before))).await.unwrap();
+        assert!(batch.mentions.is_empty());
+        let wait = batch.next_poll_in.unwrap();
+        let expected = (next_month_start(now) - now).num_seconds();
+        assert!((wait.as_secs() as i64 - expected).abs() < 5);
+        assert_eq!(cursor_of(&batch), before);
+    }
+
+    #[tokio::test]
+    async fn read_cap_shrinks_the_request_and_resets_with_the_month() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(query_param("max_results", "30"))
+            .respond_with(json("search-incremental.json"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let s = setup(
+            &server.uri(),
+            serde_json::json!({ "monthly_read_cap": 530 }),
+        );
+        let before = XCursor {
+            since_id: Some("1".into()),
+            month: month_of(Utc::now()),
+            reads: 500,
+            ..Default::default()
+        };
+        let batch = s.source.poll(&ctx(Some(&before))).await.unwrap();
+        assert_eq!(cursor_of(&batch).reads, 501);
+
+        // Last month's count does not hold this month back.
+        let server2 = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(query_param("max_results", "100"))
+            .respond_with(json("search-incremental.json"))
+            .expect(1)
+            .mount(&server2)
+            .await;
+        let s2 = setup(
+            &server2.uri(),
+            serde_json::json!({ "monthly_read_cap": 530 }),
+        );
+        let old = XCursor {
+            since_id: Some("1".into()),
+            month: "2000-01".into(),
+            reads: 530,
+            ..Default::default()
+        };
+        let batch = s2.source.poll(&ctx(Some(&old))).await.unwrap();
+        assert_eq!(cursor_of(&batch).reads, 1);
+    }
+
+    #[tokio::test]
+    async fn rejected_token_is_an_auth_error_naming_the_secret() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(401)
+                    .set_body_raw(fixture("error-401.json"), "application/problem+json"),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let err = s.source.poll(&ctx(None)).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "x: token rejected (401); check credentials bearer_token"
+        );
+        assert!(!err.to_string().contains("test-bearer-token"));
+    }
+
+    #[tokio::test]
+    async fn server_error_fails_the_poll_with_its_status() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "30"))
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let err = s.source.poll(&ctx(None)).await.unwrap_err();
+        assert!(
+            matches!(err, SourceError::Status { status: 503, .. }),
+            "{err:?}"
+        );
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
+    }
+
+    #[tokio::test]
+    async fn malformed_json_is_a_parse_error() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_raw("{\"data\": [{\"id\": ", "application/json"),
+            )
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let err = s.source.poll(&ctx(None)).await.unwrap_err();
+        assert!(matches!(err, SourceError::Parse { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn truncated_body_fails_the_poll() {
+        let base = truncating_server(fixture("search-page1.json")).await;
+        let s = setup(&base, serde_json::json!({}));
+        let err = s.source.poll(&ctx(None)).await.unwrap_err();
+        assert!(
+            matches!(err, SourceError::Network { .. } | SourceError::Parse { .. }),
+            "{err:?}"
+        );
+    }
+
+    /// Serves one response whose Content-Length promises more than it sends, then hangs up.
+    async fn truncating_server(body: String) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let half = &body.as_bytes()[..body.len() / 2];
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(head.as_bytes()).await;
+                let _ = sock.write_all(half).await;
+                let _ = sock.shutdown().await;
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[test]
+    fn config_problems_are_reported_with_their_keys() {
+        let config = test_config(
+            "x",
+            serde_json::json!({ "query": " ", "max_results": 500, "base_url": "ftp://x" }),
+        );
+        let mut errors = ConfigErrors::default();
+        XSource::validate(&config, "sources[0]", &mut errors);
+        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            vec![
+                "sources[0].query",
+                "sources[0].max_results",
+                "sources[0].base_url",
+                "sources[0].bearer_token_env"
+            ]
+        );
+
+        let unknown = test_config("x", serde_json::json!({ "query": "a", "bearer": "x" }));
+        let mut errors = ConfigErrors::default();
+        XSource::validate(&unknown, "sources[0]", &mut errors);
+        assert!(errors.problems[0].1.contains("unknown field"), "{errors}");
+    }
+
+    #[test]
+    fn month_rollover_handles_december() {
+        let t = Utc.with_ymd_and_hms(2026, 12, 31, 23, 0, 0).unwrap();
+        assert_eq!(
+            next_month_start(t),
+            Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap()
+        );
+    }
+}

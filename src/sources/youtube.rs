@@ -1,0 +1,1222 @@
+//! YouTube Data API v3: new videos that match the query, and new comments on them and on the
+//! brand's own channel.
+//!
+//! `search.list` (100 quota units a page) finds videos published since the last search, at most
+//! once per `search_interval`; `commentThreads.list` (1 unit a page, newest first) reads new
+//! comments on the videos found and, with `channel_id`, on everything of the brand's channel.
+//! The cursor counts the units spent per Pacific-time day, when Google's quota resets, and the
+//! source stops before `daily_quota`. The API key travels as a query parameter, so every URL
+//! that reaches a log or an error goes through `redact_url` (done by the shared client).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono_tz::America::Los_Angeles;
+use serde::{Deserialize, Serialize};
+
+use super::http::{Client, Fetched};
+use super::text::html_to_text;
+use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
+use crate::config::{ConfigErrors, DurationValue, Secret, SourceConfig, resolve_secret};
+
+const SEARCH_COST: u32 = 100;
+const THREADS_COST: u32 = 1;
+/// Search results lag behind uploads; searching a little before the last video seen catches
+/// videos indexed late, at no extra quota (the store drops the repeats).
+const SEARCH_OVERLAP: chrono::Duration = chrono::Duration::hours(1);
+
+/// Keys of a `youtube` source besides the common ones.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct YoutubeSettings {
+    /// Search terms for new videos about the brand; optional when `channel_id` is set.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// The brand's own channel (`UC…`): every new comment on it is read.
+    #[serde(default)]
+    pub channel_id: Option<String>,
+    /// API host; the real one unless testing.
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    /// Environment variable holding the API key.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// File holding the API key.
+    #[serde(default)]
+    pub api_key_file: Option<String>,
+    /// Quota units the project may spend per day (Pacific time); the source stops before it.
+    #[serde(default = "default_daily_quota")]
+    pub daily_quota: u32,
+    /// Least time between two video searches (each costs 100 units a page).
+    #[serde(default = "default_search_interval")]
+    pub search_interval: DurationValue,
+    /// How many of the newest matching videos to keep checking for new comments.
+    #[serde(default = "default_track_videos")]
+    pub track_videos: usize,
+    /// Pages read per listing per poll before continuing on the next poll.
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
+}
+
+fn default_base_url() -> String {
+    "https://www.googleapis.com".into()
+}
+fn default_daily_quota() -> u32 {
+    10_000
+}
+fn default_search_interval() -> DurationValue {
+    DurationValue(Duration::from_secs(30 * 60))
+}
+fn default_track_videos() -> usize {
+    20
+}
+fn default_max_pages() -> u32 {
+    5
+}
+
+/// Where reading one newest-first comment listing stands.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct Listing {
+    /// Comments published at or before this were read by an earlier, completed run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seen_until: Option<DateTime<Utc>>,
+    /// Page token of a run that stopped at `max_pages`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    page_token: Option<String>,
+    /// Newest comment of the unfinished run; becomes `seen_until` when it completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    run_newest: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct TrackedVideo {
+    id: String,
+    published_at: DateTime<Utc>,
+    #[serde(flatten)]
+    comments: Listing,
+}
+
+/// What the source remembers between polls.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct YoutubeCursor {
+    /// Pacific-time day that `quota_used` counts.
+    #[serde(default)]
+    quota_day: String,
+    #[serde(default)]
+    quota_used: u32,
+    /// Unix seconds of the last video search.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_search_at: Option<i64>,
+    /// Newest video publish time seen by a search.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    newest_video_at: Option<DateTime<Utc>>,
+    /// Matching videos still watched for comments, newest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    videos: Vec<TrackedVideo>,
+    /// Comments on the brand's own channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    channel: Option<Listing>,
+}
+
+/// Videos and comments on YouTube.
+pub struct YoutubeSource {
+    settings: YoutubeSettings,
+    key: Secret,
+    client: Client,
+    timeout: Duration,
+    max_body: usize,
+}
+
+/// Why a call was not made or failed in a way the poll can work around.
+enum Skip {
+    /// Not enough quota left today for this call.
+    NoQuota,
+    /// The video has comments turned off or is gone: stop watching it.
+    Unwatch,
+}
+
+impl YoutubeSource {
+    fn parse(
+        source: &SourceConfig,
+        path: &str,
+        errors: &mut ConfigErrors,
+    ) -> Option<(YoutubeSettings, Option<Secret>)> {
+        let s = source.settings::<YoutubeSettings>(path, errors)?;
+        let blank = |v: &Option<String>| v.as_deref().is_none_or(|q| q.trim().is_empty());
+        if blank(&s.query) && blank(&s.channel_id) {
+            errors.push(
+                format!("{path}.query"),
+                "set query (videos about the brand), channel_id (the brand's channel), or both",
+            );
+        }
+        if s.daily_quota < SEARCH_COST {
+            errors.push(
+                format!("{path}.daily_quota"),
+                format!(
+                    "{} is too small; a video search alone costs {SEARCH_COST} units",
+                    s.daily_quota
+                ),
+            );
+        }
+        if s.max_pages == 0 {
+            errors.push(format!("{path}.max_pages"), "must be at least 1");
+        }
+        match url::Url::parse(&s.base_url) {
+            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+            _ => errors.push(
+                format!("{path}.base_url"),
+                format!("\"{}\" is not an http(s) URL", s.base_url),
+            ),
+        }
+        let key = resolve_secret(
+            path,
+            "api_key",
+            s.api_key_env.as_deref(),
+            s.api_key_file.as_deref(),
+            true,
+            errors,
+        );
+        Some((s, key))
+    }
+
+    /// Checks a `youtube` source's own keys.
+    pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
+        Self::parse(source, path, errors);
+    }
+
+    /// Builds the source from a validated config.
+    pub fn new(source: &SourceConfig, client: Client) -> anyhow::Result<YoutubeSource> {
+        let mut errors = ConfigErrors::default();
+        match Self::parse(source, &source.name, &mut errors) {
+            Some((settings, Some(key))) if errors.is_empty() => Ok(YoutubeSource {
+                settings,
+                key,
+                client,
+                timeout: source.timeout,
+                max_body: source.max_body_bytes,
+            }),
+            _ => anyhow::bail!("{errors}"),
+        }
+    }
+
+    /// One API call, with quota bookkeeping and YouTube's error reasons turned into outcomes.
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        cur: &mut YoutubeCursor,
+        endpoint: &str,
+        cost: u32,
+        params: &[(&str, String)],
+    ) -> Result<Result<T, Skip>, SourceError> {
+        if cur.quota_used + cost > self.settings.daily_quota {
+            return Ok(Err(Skip::NoQuota));
+        }
+        let url = format!(
+            "{}/youtube/v3/{endpoint}",
+            self.settings.base_url.trim_end_matches('/')
+        );
+        let req = self
+            .client
+            .request(reqwest::Method::GET, &url)
+            .query(params)
+            .query(&[("key", self.key.expose())]);
+        // Google counts failed calls too.
+        cur.quota_used += cost;
+        let resp = self.client.send(req, self.timeout, self.max_body).await?;
+        if resp.status == 200 {
+            return Ok(Ok(resp.json()?));
+        }
+        let reasons = error_reasons(&resp);
+        let has = |r: &str| reasons.iter().any(|x| x == r);
+        if has("quotaExceeded") || has("dailyLimitExceeded") {
+            return Err(SourceError::RateLimited {
+                retry_after: Some(until_pacific_midnight(Utc::now())),
+            });
+        }
+        if has("rateLimitExceeded") || has("userRateLimitExceeded") {
+            return Err(SourceError::RateLimited {
+                retry_after: Some(Duration::from_secs(60)),
+            });
+        }
+        if has("commentsDisabled") || has("videoNotFound") || has("channelNotFound") {
+            return Ok(Err(Skip::Unwatch));
+        }
+        if has("keyInvalid") || has("API_KEY_INVALID") || has("keyExpired") || resp.status == 401 {
+            return Err(SourceError::Auth(format!(
+                "youtube: API key rejected ({}); check credentials api_key",
+                resp.status
+            )));
+        }
+        if resp.status == 403 {
+            return Err(SourceError::Auth(format!(
+                "youtube: access refused (403 {}); check that the YouTube Data API v3 is enabled for the key's project and that the key may call it",
+                reasons.join(", ")
+            )));
+        }
+        Err(SourceError::Status {
+            status: resp.status,
+            url: resp.url,
+            retry_after: None,
+        })
+    }
+
+    /// Searches for videos published since the last search; returns them as mentions and adds
+    /// them to the watched videos.
+    async fn search_videos(
+        &self,
+        cur: &mut YoutubeCursor,
+        query: &str,
+        since: DateTime<Utc>,
+        out: &mut Vec<Mention>,
+    ) -> Result<bool, SourceError> {
+        let mut token: Option<String> = None;
+        let mut found: Vec<TrackedVideo> = Vec::new();
+        for _ in 0..self.settings.max_pages {
+            let mut params = vec![
+                ("part", "snippet".to_string()),
+                ("q", query.to_string()),
+                ("type", "video".into()),
+                ("order", "date".into()),
+                ("maxResults", "50".into()),
+                (
+                    "publishedAfter",
+                    since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                ),
+            ];
+            if let Some(t) = &token {
+                params.push(("pageToken", t.clone()));
+            }
+            let page: SearchPage = match self.call(cur, "search", SEARCH_COST, &params).await? {
+                Ok(p) => p,
+                Err(_) => return Ok(false),
+            };
+            for item in &page.items {
+                let Some(m) = video_mention(item) else {
+                    continue;
+                };
+                if !found.iter().any(|v| v.id == m.external_id)
+                    && !cur.videos.iter().any(|v| v.id == m.external_id)
+                {
+                    found.push(TrackedVideo {
+                        id: m.external_id.clone(),
+                        published_at: m.created_at,
+                        comments: Listing::default(),
+                    });
+                }
+                out.push(m);
+            }
+            match page.next_page_token {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        if let Some(newest) = found.iter().map(|v| v.published_at).max() {
+            cur.newest_video_at = Some(cur.newest_video_at.map_or(newest, |n| n.max(newest)));
+        }
+        cur.videos.extend(found);
+        cur.videos
+            .sort_by_key(|v| std::cmp::Reverse(v.published_at));
+        cur.videos.truncate(self.settings.track_videos);
+        Ok(true)
+    }
+
+    /// Reads the new comment threads of one listing (a video or the whole channel), newest
+    /// first, down to what an earlier run saw. Returns `Ok(Err(skip))` when the listing could
+    /// not be read; `Ok(Ok(more))` says whether pages are left for the next poll.
+    async fn read_threads(
+        &self,
+        cur: &mut YoutubeCursor,
+        filter: (&str, &str),
+        listing: &mut Listing,
+        out: &mut Vec<Mention>,
+    ) -> Result<Result<bool, Skip>, SourceError> {
+        for _ in 0..self.settings.max_pages {
+            let mut params = vec![
+                ("part", "snippet,replies".to_string()),
+                (filter.0, filter.1.to_string()),
+                ("order", "time".into()),
+                ("maxResults", "100".into()),
+                ("textFormat", "html".into()),
+            ];
+            if let Some(t) = &listing.page_token {
+                params.push(("pageToken", t.clone()));
+            }
+            let page: ThreadsPage = match self
+                .call(cur, "commentThreads", THREADS_COST, &params)
+                .await?
+            {
+                Ok(p) => p,
+                Err(skip) => return Ok(Err(skip)),
+            };
+            let mut reached_seen = false;
+            for item in &page.items {
+                let Ok(thread) = serde_json::from_value::<Thread>(item.clone()) else {
+                    tracing::debug!("youtube: skipping a comment thread that does not parse");
+                    continue;
+                };
+                let top = &thread.snippet.top_level_comment;
+                let Some(at) = top.snippet.published_at else {
+                    continue;
+                };
+                if listing.seen_until.is_some_and(|s| at <= s) {
+                    reached_seen = true;
+                    break;
+                }
+                if listing.page_token.is_none() && listing.run_newest.is_none() {
+                    listing.run_newest = Some(at);
+                }
+                out.extend(thread_mentions(&thread, item));
+            }
+            match page.next_page_token {
+                Some(t) if !reached_seen => listing.page_token = Some(t),
+                _ => {
+                    listing.page_token = None;
+                    if let Some(n) = listing.run_newest.take() {
+                        listing.seen_until = Some(listing.seen_until.map_or(n, |s| s.max(n)));
+                    }
+                    return Ok(Ok(false));
+                }
+            }
+        }
+        Ok(Ok(true))
+    }
+}
+
+/// Time until the next midnight in California, when Google resets API quotas.
+fn until_pacific_midnight(now: DateTime<Utc>) -> Duration {
+    let today = now.with_timezone(&Los_Angeles).date_naive();
+    let next = today
+        .succ_opt()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .and_then(|t| Los_Angeles.from_local_datetime(&t).earliest());
+    match next {
+        Some(t) => (t.with_timezone(&Utc) - now)
+            .to_std()
+            .unwrap_or(Duration::from_secs(3600)),
+        None => Duration::from_secs(3600),
+    }
+}
+
+fn pacific_day(now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&Los_Angeles).date_naive()
+}
+
+/// The `reason`s of a Google API error body.
+fn error_reasons(resp: &Fetched) -> Vec<String> {
+    #[derive(Deserialize)]
+    struct Body {
+        error: ErrorBody,
+    }
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        #[serde(default)]
+        errors: Vec<Reason>,
+        #[serde(default)]
+        details: Vec<Reason>,
+    }
+    #[derive(Deserialize)]
+    struct Reason {
+        #[serde(default)]
+        reason: String,
+    }
+    serde_json::from_slice::<Body>(&resp.body)
+        .map(|b| {
+            b.error
+                .errors
+                .into_iter()
+                .chain(b.error.details)
+                .map(|r| r.reason)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[async_trait]
+impl Source for YoutubeSource {
+    async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
+        let now = Utc::now();
+        let mut cur: YoutubeCursor = ctx
+            .cursor
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or_default();
+        let day = pacific_day(now).to_string();
+        if cur.quota_day != day {
+            cur.quota_day = day;
+            cur.quota_used = 0;
+        }
+        let backfill_start = now - chrono::Duration::from_std(ctx.backfill).unwrap_or_default();
+        let mut batch = Batch::default();
+        let mut out_of_quota = false;
+
+        if let Some(q) = self
+            .settings
+            .query
+            .as_deref()
+            .filter(|q| !q.trim().is_empty())
+        {
+            let due = cur.last_search_at.is_none_or(|t| {
+                now.timestamp() - t >= self.settings.search_interval.0.as_secs() as i64
+            });
+            if due {
+                let since = cur
+                    .newest_video_at
+                    .map(|t| t - SEARCH_OVERLAP)
+                    .unwrap_or(backfill_start);
+                if self
+                    .search_videos(&mut cur, q, since, &mut batch.mentions)
+                    .await?
+                {
+                    cur.last_search_at = Some(now.timestamp());
+                } else {
+                    // Comment pages cost one unit each and may still fit; keep reading them.
+                    tracing::warn!(
+                        used = cur.quota_used,
+                        quota = self.settings.daily_quota,
+                        "youtube: not enough daily_quota left for a video search"
+                    );
+                }
+            }
+        }
+
+        let mut videos = std::mem::take(&mut cur.videos);
+        let mut keep = Vec::with_capacity(videos.len());
+        for mut v in videos.drain(..) {
+            if out_of_quota {
+                keep.push(v);
+                continue;
+            }
+            let id = v.id.clone();
+            match self
+                .read_threads(
+                    &mut cur,
+                    ("videoId", &id),
+                    &mut v.comments,
+                    &mut batch.mentions,
+                )
+                .await?
+            {
+                Ok(more) => {
+                    batch.more |= more;
+                    keep.push(v);
+                }
+                Err(Skip::Unwatch) => {
+                    tracing::debug!(video = %id, "youtube: comments disabled or video gone; no longer watched");
+                }
+                Err(Skip::NoQuota) => {
+                    out_of_quota = true;
+                    keep.push(v);
+                }
+            }
+        }
+        cur.videos = keep;
+
+        if let (Some(channel), false) = (self.settings.channel_id.as_deref(), out_of_quota) {
+            let mut listing = cur.channel.take().unwrap_or(Listing {
+                // First start: read back `backfill`, not the channel's history.
+                seen_until: Some(backfill_start),
+                ..Default::default()
+            });
+            match self
+                .read_threads(
+                    &mut cur,
+                    ("allThreadsRelatedToChannelId", channel),
+                    &mut listing,
+                    &mut batch.mentions,
+                )
+                .await?
+            {
+                Ok(more) => batch.more |= more,
+                Err(Skip::NoQuota) => out_of_quota = true,
+                Err(Skip::Unwatch) => {
+                    return Err(SourceError::Auth(format!(
+                        "youtube: channel {channel} not found or has comments turned off; check channel_id"
+                    )));
+                }
+            }
+            cur.channel = Some(listing);
+        }
+
+        if out_of_quota {
+            tracing::warn!(
+                used = cur.quota_used,
+                quota = self.settings.daily_quota,
+                "youtube: daily_quota reached; waiting for the Pacific-time reset"
+            );
+            batch.more = false;
+            batch.next_poll_in = Some(until_pacific_midnight(now));
+        }
+        batch.cursor = Some(serde_json::to_string(&cur).unwrap_or_default());
+        Ok(batch)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SearchPage {
+    #[serde(default)]
+    items: Vec<serde_json::Value>,
+    next_page_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ThreadsPage {
+    #[serde(default)]
+    items: Vec<serde_json::Value>,
+    next_page_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Thread {
+    snippet: ThreadSnippet,
+    #[serde(default)]
+    replies: Option<Replies>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ThreadSnippet {
+    video_id: Option<String>,
+    top_level_comment: Comment,
+    total_reply_count: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Replies {
+    #[serde(default)]
+    comments: Vec<Comment>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Comment {
+    id: String,
+    snippet: CommentSnippet,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CommentSnippet {
+    video_id: Option<String>,
+    parent_id: Option<String>,
+    #[serde(default)]
+    text_display: String,
+    author_display_name: Option<String>,
+    like_count: Option<i64>,
+    published_at: Option<DateTime<Utc>>,
+    moderation_status: Option<String>,
+}
+
+/// A `search.list` item as a mention of the video itself.
+fn video_mention(item: &serde_json::Value) -> Option<Mention> {
+    let id = item.pointer("/id/videoId")?.as_str()?.to_string();
+    let sn = item.get("snippet")?;
+    let s = |k: &str| sn.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    // Search snippets are HTML-escaped ("Fjordlink &amp; co").
+    let title = s("title").map(|t| html_to_text(&t));
+    let description = s("description")
+        .map(|t| html_to_text(&t))
+        .unwrap_or_default();
+    let created_at = s("publishedAt")
+        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&Utc))?;
+    let text = if description.is_empty() {
+        title.clone().unwrap_or_default()
+    } else {
+        description
+    };
+    Some(Mention {
+        url: Some(format!("https://www.youtube.com/watch?v={id}")),
+        external_id: id,
+        author_handle: s("channelId"),
+        author_name: s("channelTitle").map(|t| html_to_text(&t)),
+        author_reach: None,
+        lang: None,
+        title,
+        text,
+        created_at,
+        in_reply_to: None,
+        engagement: Engagement::default(),
+        raw: item.clone(),
+    })
+}
+
+/// The top-level comment of a thread and the replies that came with it.
+fn thread_mentions(thread: &Thread, raw: &serde_json::Value) -> Vec<Mention> {
+    let video = thread
+        .snippet
+        .video_id
+        .clone()
+        .or_else(|| thread.snippet.top_level_comment.snippet.video_id.clone());
+    let mut out = Vec::new();
+    let top = &thread.snippet.top_level_comment;
+    let raw_top = raw.pointer("/snippet/topLevelComment").cloned();
+    if let Some(mut m) = comment_mention(top, video.as_deref(), raw_top) {
+        m.engagement.replies = thread.snippet.total_reply_count;
+        out.push(m);
+    }
+    for (i, r) in thread.replies.iter().flat_map(|r| &r.comments).enumerate() {
+        let raw_reply = raw.pointer(&format!("/replies/comments/{i}")).cloned();
+        out.extend(comment_mention(r, video.as_deref(), raw_reply));
+    }
+    out
+}
+
+fn comment_mention(
+    c: &Comment,
+    video: Option<&str>,
+    raw: Option<serde_json::Value>,
+) -> Option<Mention> {
+    let sn = &c.snippet;
+    if sn.moderation_status.as_deref() == Some("rejected") {
+        return None;
+    }
+    let text = html_to_text(&sn.text_display);
+    if text.is_empty() {
+        return None;
+    }
+    let name = sn.author_display_name.clone();
+    Some(Mention {
+        external_id: c.id.clone(),
+        url: video.map(|v| format!("https://www.youtube.com/watch?v={v}&lc={}", c.id)),
+        // Display names are now the channel's @handle.
+        author_handle: name
+            .as_deref()
+            .map(|n| n.trim_start_matches('@').to_string()),
+        author_name: name,
+        author_reach: None,
+        lang: None,
+        title: None,
+        text,
+        created_at: sn.published_at?,
+        in_reply_to: sn.parent_id.clone().or_else(|| video.map(str::to_string)),
+        engagement: Engagement {
+            likes: sn.like_count,
+            ..Default::default()
+        },
+        raw: raw.unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wiremock::matchers::{method, path, query_param, query_param_is_missing};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const KEY: &str = "AIzaTestKey-SECRET-123";
+    const CHANNEL: &str = "UCfJ0rdl1nkNLoffici4l0A";
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!(
+            "{}/fixtures/youtube/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    fn json(status: u16, name: &str) -> ResponseTemplate {
+        ResponseTemplate::new(status).set_body_raw(fixture(name), "application/json")
+    }
+
+    struct Setup {
+        source: YoutubeSource,
+        _key: tempfile::NamedTempFile,
+    }
+
+    fn setup(base: &str, extra: serde_json::Value) -> Setup {
+        let key = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(key.path(), KEY).unwrap();
+        let mut settings = serde_json::json!({
+            "base_url": base,
+            "api_key_file": key.path().to_str().unwrap(),
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            settings[k] = v.clone();
+        }
+        let source =
+            YoutubeSource::new(&test_config(settings), Client::new("webcare-test").unwrap())
+                .unwrap();
+        Setup { source, _key: key }
+    }
+
+    fn test_config(settings: serde_json::Value) -> SourceConfig {
+        SourceConfig {
+            name: "youtube-test".into(),
+            kind: "youtube".into(),
+            enabled: true,
+            interval: Duration::from_secs(60),
+            jitter: 0.0,
+            timeout: Duration::from_secs(5),
+            max_body_bytes: 1024 * 1024,
+            backfill: Duration::from_secs(86400),
+            daily_cap: None,
+            watch: None,
+            max_backoff: Duration::from_secs(3600),
+            settings: settings.as_object().unwrap().clone(),
+        }
+    }
+
+    /// A backfill reaching back to 2026-11-20, so the fixtures' dates work whatever today is.
+    fn ctx(cursor: Option<&YoutubeCursor>) -> PollContext {
+        let cutoff = Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap();
+        PollContext {
+            cursor: cursor.map(|c| serde_json::to_string(c).unwrap()),
+            backfill: (Utc::now() - cutoff).to_std().unwrap(),
+        }
+    }
+
+    fn cursor_of(batch: &Batch) -> YoutubeCursor {
+        serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap()
+    }
+
+    fn ids(batch: &Batch) -> Vec<&str> {
+        batch
+            .mentions
+            .iter()
+            .map(|m| m.external_id.as_str())
+            .collect()
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    async fn mount_channel_pages(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path("/youtube/v3/commentThreads"))
+            .and(query_param("allThreadsRelatedToChannelId", CHANNEL))
+            .and(query_param("order", "time"))
+            .and(query_param("part", "snippet,replies"))
+            .and(query_param("key", KEY))
+            .and(query_param_is_missing("pageToken"))
+            .respond_with(json(200, "threads-channel-page1.json"))
+            .expect(1)
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/youtube/v3/commentThreads"))
+            .and(query_param("allThreadsRelatedToChannelId", CHANNEL))
+            .and(query_param("pageToken", "QURTSl9pMkhPV2Z"))
+            .respond_with(json(200, "threads-channel-page2.json"))
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+
+    #[tokio::test]
+    async fn first_poll_finds_videos_reads_their_comments_and_the_channel() {
+        let server = MockServer::start().await;
+        let search = || {
+            Mock::given(method("GET"))
+                .and(path("/youtube/v3/search"))
+                .and(query_param("q", "fjordlink"))
+                .and(query_param("type", "video"))
+                .and(query_param("order", "date"))
+                .and(query_param("publishedAfter", "2026-11-20T00:00:00Z"))
+                .and(query_param("key", KEY))
+        };
+        search()
+            .and(query_param_is_missing("pageToken"))
+            .respond_with(json(200, "search-page1.json"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        search()
+            .and(query_param("pageToken", "CDIQAA"))
+            .respond_with(json(200, "search-page2.json"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let threads = |video: &str| {
+            Mock::given(method("GET"))
+                .and(path("/youtube/v3/commentThreads"))
+                .and(query_param("videoId", video.to_string()))
+                .and(query_param("order", "time"))
+                .and(query_param("key", KEY))
+        };
+        threads("fJ0rdVid0A1")
+            .respond_with(json(200, "threads-video-a.json"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        threads("fJ0rdVid0B2")
+            .respond_with(json(403, "error-comments-disabled.json"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        threads("fJ0rdVid0C3")
+            .respond_with(json(200, "threads-video-c.json"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        mount_channel_pages(&server).await;
+
+        let s = setup(
+            &server.uri(),
+            serde_json::json!({ "query": "fjordlink", "channel_id": CHANNEL }),
+        );
+        // ctx's backfill starts at 2026-11-20 to the second; round it for the matcher.
+        let mut c = ctx(None);
+        c.backfill = Duration::from_secs(c.backfill.as_secs());
+        let batch = s.source.poll(&c).await.unwrap();
+        assert_eq!(
+            ids(&batch),
+            vec![
+                "fJ0rdVid0A1",
+                "fJ0rdVid0B2",
+                "fJ0rdVid0B2",
+                "fJ0rdVid0C3",
+                "UgzA1fjordlinkcomment0001",
+                "UgzA1fjordlinkcomment0001.AbC0987zyx",
+                "UgzA2fjordlinkcomment0002",
+                "UgyCh1fjordlinkthread0003",
+                "UgyCh2fjordlinkthread0002",
+                "UgyCh2fjordlinkthread0002",
+                "UgyCh3fjordlinkthread0001",
+            ]
+        );
+        assert!(!batch.more);
+        assert_eq!(batch.next_poll_in, None);
+
+        let video = &batch.mentions[0];
+        assert_eq!(
+            video.title.as_deref(),
+            Some("Fjordlink glasvezel installatie: wat ze je NIET vertellen")
+        );
+        assert!(
+            video.text.contains("monteur & de FjordBox"),
+            "{}",
+            video.text
+        );
+        assert_eq!(
+            video.url.as_deref(),
+            Some("https://www.youtube.com/watch?v=fJ0rdVid0A1")
+        );
+        assert_eq!(video.author_name.as_deref(), Some("Glasvezel Gert"));
+        // A video without description is described by its title.
+        assert_eq!(
+            batch.mentions[1].text,
+            "Fjordlink TV \"FjordBox\" review 📺"
+        );
+
+        let comment = &batch.mentions[4];
+        assert_eq!(comment.author_handle.as_deref(), Some("marleen_utrecht"));
+        assert_eq!(comment.author_name.as_deref(), Some("@marleen_utrecht"));
+        assert_eq!(
+            comment.url.as_deref(),
+            Some("https://www.youtube.com/watch?v=fJ0rdVid0A1&lc=UgzA1fjordlinkcomment0001")
+        );
+        assert_eq!(comment.in_reply_to.as_deref(), Some("fJ0rdVid0A1"));
+        assert_eq!(comment.engagement.likes, Some(4));
+        assert_eq!(comment.engagement.replies, Some(1));
+        assert!(comment.text.contains("opdagen 😤\nWie"), "{}", comment.text);
+        assert_eq!(comment.raw["id"], "UgzA1fjordlinkcomment0001");
+        let reply = &batch.mentions[5];
+        assert_eq!(
+            reply.in_reply_to.as_deref(),
+            Some("UgzA1fjordlinkcomment0001")
+        );
+        let html = &batch.mentions[6];
+        assert_eq!(
+            html.text,
+            "<script>alert(1)</script> Fjordlink echt top, zie status.fjordlink.nl (https://www.youtube.com/redirect?q=https://status.fjordlink.nl)"
+        );
+        assert!(batch.mentions[7].text.contains("Получил ошибку 502"));
+
+        let c = cursor_of(&batch);
+        assert_eq!(c.quota_used, 2 * SEARCH_COST + 3 + 2);
+        assert_eq!(c.quota_day, pacific_day(Utc::now()).to_string());
+        assert_eq!(c.newest_video_at, Some(at("2026-11-25T07:00:12Z")));
+        let watched: Vec<&str> = c.videos.iter().map(|v| v.id.as_str()).collect();
+        assert_eq!(
+            watched,
+            vec!["fJ0rdVid0A1", "fJ0rdVid0C3"],
+            "comments disabled: unwatched"
+        );
+        assert_eq!(
+            c.videos[0].comments.seen_until,
+            Some(at("2026-11-25T09:12:44Z"))
+        );
+        let ch = c.channel.unwrap();
+        assert_eq!(ch.seen_until, Some(at("2026-11-25T10:05:00Z")));
+        assert_eq!(ch.page_token, None);
+        assert!(c.last_search_at.is_some());
+        // The key went out as a parameter but is nowhere in what gets stored.
+        assert!(!batch.cursor.as_deref().unwrap().contains(KEY));
+        assert!(
+            !serde_json::to_string(&batch.mentions)
+                .unwrap()
+                .contains(KEY)
+        );
+    }
+
+    #[tokio::test]
+    async fn incremental_poll_reads_only_new_comments_and_waits_to_search_again() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/youtube/v3/search"))
+            .respond_with(json(200, "search-page1.json"))
+            .expect(0)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/youtube/v3/commentThreads"))
+            .and(query_param("allThreadsRelatedToChannelId", CHANNEL))
+            .respond_with(json(200, "threads-channel-incremental.json"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let s = setup(
+            &server.uri(),
+            serde_json::json!({ "query": "fjordlink", "channel_id": CHANNEL }),
+        );
+        let before = YoutubeCursor {
+            quota_day: pacific_day(Utc::now()).to_string(),
+            quota_used: 205,
+            last_search_at: Some(Utc::now().timestamp() - 60),
+            newest_video_at: Some(at("2026-11-25T07:00:12Z")),
+            videos: vec![],
+            channel: Some(Listing {
+                seen_until: Some(at("2026-11-25T10:05:00Z")),
+                ..Default::default()
+            }),
+        };
+        let batch = s.source.poll(&ctx(Some(&before))).await.unwrap();
+        assert_eq!(ids(&batch), vec!["UgyCh6fjordlinkthread0004"]);
+        let c = cursor_of(&batch);
+        assert_eq!(c.quota_used, 206);
+        assert_eq!(
+            c.channel.unwrap().seen_until,
+            Some(at("2026-11-25T11:30:00Z"))
+        );
+    }
+
+    #[tokio::test]
+    async fn paging_stops_at_max_pages_and_resumes_with_the_page_token() {
+        let server = MockServer::start().await;
+        mount_channel_pages(&server).await;
+        let s = setup(
+            &server.uri(),
+            serde_json::json!({ "channel_id": CHANNEL, "max_pages": 1 }),
+        );
+        let first = s.source.poll(&ctx(None)).await.unwrap();
+        assert!(first.more);
+        assert_eq!(
+            ids(&first),
+            vec!["UgyCh1fjordlinkthread0003", "UgyCh2fjordlinkthread0002"]
+        );
+        let c = cursor_of(&first);
+        let ch = c.channel.clone().unwrap();
+        assert_eq!(ch.page_token.as_deref(), Some("QURTSl9pMkhPV2Z"));
+        assert_eq!(ch.run_newest, Some(at("2026-11-25T10:05:00Z")));
+        // The watermark stays at the backfill start until the run completes.
+        assert!(ch.seen_until.unwrap() < at("2026-11-20T00:00:01Z"));
+
+        let second = s.source.poll(&ctx(Some(&c))).await.unwrap();
+        assert!(!second.more);
+        assert_eq!(
+            ids(&second),
+            vec!["UgyCh2fjordlinkthread0002", "UgyCh3fjordlinkthread0001"]
+        );
+        let ch = cursor_of(&second).channel.unwrap();
+        assert_eq!(ch.seen_until, Some(at("2026-11-25T10:05:00Z")));
+        assert_eq!(ch.page_token, None);
+    }
+
+    #[tokio::test]
+    async fn quota_exceeded_waits_until_pacific_midnight() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(json(403, "error-quota-exceeded.json"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({ "channel_id": CHANNEL }));
+        let err = s.source.poll(&ctx(None)).await.unwrap_err();
+        let SourceError::RateLimited {
+            retry_after: Some(d),
+        } = err
+        else {
+            panic!("expected RateLimited, got {err:?}");
+        };
+        let expected = until_pacific_midnight(Utc::now()).as_secs();
+        assert!(d.as_secs().abs_diff(expected) < 5, "{d:?} vs {expected}");
+    }
+
+    #[tokio::test]
+    async fn daily_quota_stops_the_source_before_google_does() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/youtube/v3/search"))
+            .respond_with(json(200, "search-page1.json"))
+            .expect(0)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/youtube/v3/commentThreads"))
+            .respond_with(json(200, "threads-channel-incremental.json"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let s = setup(
+            &server.uri(),
+            serde_json::json!({ "query": "fjordlink", "channel_id": CHANNEL, "daily_quota": 1000 }),
+        );
+        // 950 spent: a search (100) no longer fits, one comment page (1) does.
+        let before = YoutubeCursor {
+            quota_day: pacific_day(Utc::now()).to_string(),
+            quota_used: 950,
+            channel: Some(Listing {
+                seen_until: Some(at("2026-11-25T10:05:00Z")),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let batch = s.source.poll(&ctx(Some(&before))).await.unwrap();
+        assert_eq!(ids(&batch), vec!["UgyCh6fjordlinkthread0004"]);
+        let c = cursor_of(&batch);
+        assert_eq!(c.quota_used, 951);
+        assert_eq!(c.last_search_at, None, "the search is still due");
+        assert_eq!(batch.next_poll_in, None);
+
+        // All spent: no call at all, and no poll before the quota resets.
+        let spent = YoutubeCursor {
+            quota_used: 1000,
+            ..c
+        };
+        let batch = s.source.poll(&ctx(Some(&spent))).await.unwrap();
+        assert!(batch.mentions.is_empty());
+        assert_eq!(cursor_of(&batch).quota_used, 1000);
+        let wait = batch.next_poll_in.unwrap().as_secs();
+        assert!(wait.abs_diff(until_pacific_midnight(Utc::now()).as_secs()) < 5);
+    }
+
+    #[tokio::test]
+    async fn invalid_key_is_an_auth_error_that_does_not_show_the_key() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(json(400, "error-key-invalid.json"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({ "channel_id": CHANNEL }));
+        let err = s.source.poll(&ctx(None)).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "youtube: API key rejected (400); check credentials api_key"
+        );
+    }
+
+    #[tokio::test]
+    async fn server_error_names_the_url_with_the_key_redacted() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(500))
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({ "channel_id": CHANNEL }));
+        let err = s.source.poll(&ctx(None)).await.unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(err, SourceError::Status { status: 500, .. }),
+            "{err:?}"
+        );
+        assert!(msg.contains("key=REDACTED"), "{msg}");
+        assert!(!msg.contains(KEY), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn http_429_is_rate_limited_with_retry_after() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "120"))
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({ "channel_id": CHANNEL }));
+        let err = s.source.poll(&ctx(None)).await.unwrap_err();
+        assert!(matches!(err, SourceError::RateLimited { .. }), "{err:?}");
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(120)));
+    }
+
+    #[tokio::test]
+    async fn malformed_json_is_a_parse_error_without_the_key() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_raw("{\"items\": [", "application/json"),
+            )
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({ "channel_id": CHANNEL }));
+        let err = s.source.poll(&ctx(None)).await.unwrap_err();
+        assert!(matches!(err, SourceError::Parse { .. }), "{err:?}");
+        assert!(!err.to_string().contains(KEY));
+    }
+
+    #[tokio::test]
+    async fn truncated_body_fails_the_poll_without_the_key() {
+        let base = truncating_server(fixture("threads-channel-page1.json")).await;
+        let s = setup(&base, serde_json::json!({ "channel_id": CHANNEL }));
+        let err = s.source.poll(&ctx(None)).await.unwrap_err();
+        assert!(
+            matches!(err, SourceError::Network { .. } | SourceError::Parse { .. }),
+            "{err:?}"
+        );
+        assert!(!err.to_string().contains(KEY), "{err}");
+    }
+
+    /// Serves one response whose Content-Length promises more than it sends, then hangs up.
+    async fn truncating_server(body: String) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(head.as_bytes()).await;
+                let _ = sock.write_all(&body.as_bytes()[..body.len() / 2]).await;
+                let _ = sock.shutdown().await;
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[test]
+    fn quota_resets_at_midnight_in_california() {
+        // 20:00 UTC in November is noon in Los Angeles (PST, UTC-8).
+        let now = Utc.with_ymd_and_hms(2026, 11, 25, 20, 0, 0).unwrap();
+        assert_eq!(until_pacific_midnight(now), Duration::from_secs(12 * 3600));
+        assert_eq!(pacific_day(now).to_string(), "2026-11-25");
+        // 06:00 UTC is still the previous day there; in July it is PDT, UTC-7.
+        let summer = Utc.with_ymd_and_hms(2026, 7, 1, 6, 0, 0).unwrap();
+        assert_eq!(pacific_day(summer).to_string(), "2026-06-30");
+        assert_eq!(until_pacific_midnight(summer), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn config_needs_a_query_or_a_channel_and_a_key() {
+        let mut errors = ConfigErrors::default();
+        YoutubeSource::validate(
+            &test_config(serde_json::json!({ "daily_quota": 50 })),
+            "sources[1]",
+            &mut errors,
+        );
+        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            vec![
+                "sources[1].query",
+                "sources[1].daily_quota",
+                "sources[1].api_key_env"
+            ]
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! The classifier through the real binary: `classify` and `eval` without a config, labels on
+//! stored mentions, and staff corrections that win over the classifier.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::text;
+
+fn webcare() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_webcare"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("WEBCARE_CONFIG");
+    c
+}
+
+#[test]
+fn classify_reads_lines_and_json_lines_and_writes_one_verdict_per_line() {
+    let mut child = webcare()
+        .arg("classify")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            "Al drie dagen geen internet en geen reactie van de klantenservice. Ik zeg mijn abonnement op!\n\
+             {\"text\": \"Hvordan nulstiller jeg min router?\", \"lang\": \"da\"}\n\
+             Thanks for the quick fix, the technician was great!\n"
+                .as_bytes(),
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let verdicts: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(verdicts.len(), 3);
+    assert_eq!(verdicts[0]["label"], "complaint");
+    assert_eq!(verdicts[0]["urgency"], "urgent");
+    assert_eq!(verdicts[0]["lang"], "nl");
+    assert!(
+        verdicts[0]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["text"] == "Al drie dagen"),
+        "{}",
+        verdicts[0]
+    );
+    assert_eq!(verdicts[1]["label"], "question");
+    assert_eq!(verdicts[1]["lang"], "da");
+    assert_eq!(verdicts[2]["label"], "praise");
+    assert_eq!(verdicts[2]["polarity"], "positive");
+}
+
+#[test]
+fn eval_prints_scores_per_language() {
+    let out = webcare()
+        .args(["eval", "fixtures/eval/da.tsv"])
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("macro") && t.contains("complaint") && t.contains("da"),
+        "{t}"
+    );
+}
+
+#[test]
+fn a_staff_correction_wins_over_the_classifier_and_can_be_exported() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let run = |args: &[&str]| {
+        webcare()
+            .args(["--config", "config/demo.toml"])
+            .args(args)
+            .env("WEBCARE__STORE__PATH", &db)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["once"]).status.success());
+    let out = run(&["mentions", "--label", "complaint", "--json", "--limit", "1"]);
+    let m: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    let id = m["id"].as_i64().unwrap().to_string();
+    assert_eq!(m["label_source"], "classifier");
+
+    let out = run(&["label", &id, "praise", "--by", "sanne"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("mention #{id}: complaint -> praise (by sanne)")),
+        "{}",
+        text(&out)
+    );
+
+    let out = run(&["mentions", "--label", "praise", "--json", "--limit", "500"]);
+    let corrected = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["id"].as_i64().unwrap().to_string() == id)
+        .expect("the corrected mention is listed under its new label");
+    assert_eq!(corrected["label_source"], "staff");
+
+    let out = run(&["label", "--export"]);
+    let tsv = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(tsv.starts_with("lang\tlabel\ttext\n"), "{tsv}");
+    assert_eq!(tsv.lines().count(), 2, "{tsv}");
+    assert!(tsv.lines().nth(1).unwrap().contains("\tpraise\t"), "{tsv}");
+
+    let out = run(&["label", "999999", "praise"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("no mention with id 999999"),
+        "{}",
+        text(&out)
+    );
+    let out = run(&["label", &id, "angry"]);
+    assert!(!out.status.success());
+}
