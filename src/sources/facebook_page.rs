@@ -474,7 +474,7 @@ impl Source for FacebookPageSource {
             for item in items {
                 batch
                     .mentions
-                    .extend(comment_mention(&item, &post_id, since));
+                    .extend(comment_mention(&item, &post_id, page_id, since));
             }
             if let Some(a) = after {
                 pending.insert(post_id, a);
@@ -580,8 +580,17 @@ fn post_mention(post: &Post, raw: serde_json::Value) -> Option<Mention> {
     })
 }
 
-fn comment_mention(raw: &serde_json::Value, post_id: &str, since: i64) -> Option<Mention> {
+fn comment_mention(
+    raw: &serde_json::Value,
+    post_id: &str,
+    page_id: &str,
+    since: i64,
+) -> Option<Mention> {
     let c: Comment = serde_json::from_value(raw.clone()).ok()?;
+    if c.from.as_ref().is_some_and(|f| f.id == page_id) {
+        // The page's own answers are not mentions.
+        return None;
+    }
     let created = c.created_time.as_deref().and_then(parse_graph_time)?;
     let text = c.message.as_deref().unwrap_or("").trim().to_string();
     // `since` is honoured by Graph, but not by every proxy in between.

@@ -8,6 +8,7 @@ pub mod bluesky;
 pub mod facebook_page;
 pub mod hackernews;
 pub mod http;
+pub mod instagram;
 pub mod mastodon;
 pub mod reddit;
 pub mod rss;
@@ -147,6 +148,7 @@ pub const KINDS: &[&str] = &[
     "youtube",
     "facebook_page",
     "reddit",
+    "instagram",
 ];
 
 /// Checks the kind-specific keys of a source config, recording every problem in `errors`.
@@ -161,6 +163,7 @@ pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
         "youtube" => youtube::YoutubeSource::validate(source, path, errors),
         "facebook_page" => facebook_page::FacebookPageSource::validate(source, path, errors),
         "reddit" => reddit::RedditSource::validate(source, path, errors),
+        "instagram" => instagram::InstagramSource::validate(source, path, errors),
         other => errors.push(
             format!("{path}.kind"),
             format!(
@@ -193,6 +196,10 @@ pub fn build(source: &SourceConfig, client: &http::Client) -> anyhow::Result<Box
             client.clone(),
         )?)),
         "facebook_page" => Ok(Box::new(facebook_page::FacebookPageSource::new(
+            source,
+            client.clone(),
+        )?)),
+        "instagram" => Ok(Box::new(instagram::InstagramSource::new(
             source,
             client.clone(),
         )?)),

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::http::{Client, Fetched, parse_retry_after};
+use super::http::{Client, Fetched, rate_limit_reset};
 use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
 use crate::config::{ConfigErrors, Secret, SourceConfig, resolve_secret};
 
@@ -184,15 +184,10 @@ impl XSource {
             .request(reqwest::Method::GET, &url)
             .query(&params)
             .bearer_auth(self.token.expose());
-        let resp = self.client.fetch(req, self.timeout, self.max_body).await?;
+        // 429 and 5xx come back as errors; the shared client reads `x-rate-limit-reset`.
+        let resp = self.client.send(req, self.timeout, self.max_body).await?;
         match resp.status {
             200 => Ok((resp.json()?, resp)),
-            429 => Err(SourceError::RateLimited {
-                retry_after: reset_wait(&resp, Utc::now()).or_else(|| {
-                    resp.header("retry-after")
-                        .and_then(|v| parse_retry_after(v, Utc::now()))
-                }),
-            }),
             // An app bearer token cannot be refreshed: a person has to issue a new one.
             401 => Err(SourceError::Auth(
                 "x: token rejected (401); check credentials bearer_token".into(),
@@ -203,10 +198,8 @@ impl XSource {
             ))),
             s => Err(SourceError::Status {
                 status: s,
-                retry_after: resp
-                    .header("retry-after")
-                    .and_then(|v| parse_retry_after(v, Utc::now())),
                 url: resp.url,
+                retry_after: None,
             }),
         }
     }
@@ -225,9 +218,7 @@ fn check_base_url(base: &str, path: &str, errors: &mut ConfigErrors) {
 
 /// How long until the rate-limit window resets, from `x-rate-limit-reset` (epoch seconds).
 fn reset_wait(resp: &Fetched, now: DateTime<Utc>) -> Option<Duration> {
-    let reset: i64 = resp.header("x-rate-limit-reset")?.trim().parse().ok()?;
-    let secs = (reset - now.timestamp()).clamp(1, 24 * 3600);
-    Some(Duration::from_secs(secs as u64))
+    rate_limit_reset(&resp.headers, now)
 }
 
 /// The `detail` of an X problem response, for error messages.

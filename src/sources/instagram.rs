@@ -1,0 +1,891 @@
+//! Instagram (Graph API, professional account): comments on the brand's own recent media and
+//! media in which others tag the brand account.
+//!
+//! Instagram offers no search of other people's posts, so this is an owned channel. Each run
+//! lists the account's media of the last `comment_window` and reads the comments (with their
+//! replies) of media whose `comments_count` changed since the last run; it also reads
+//! `/{ig-user-id}/tags` newest first down to the last run. Requests, throttling and Graph error
+//! codes are shared with the Facebook page source ([`Graph`]).
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use super::facebook_page::{
+    Graph, check_graph_settings, default_api_version, default_comment_window, default_graph_url,
+    default_max_pages, longer, parse_graph_time,
+};
+use super::http::Client;
+use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
+use crate::config::{ConfigErrors, DurationValue, Secret, SourceConfig, resolve_secret};
+
+const RUN_OVERLAP: i64 = 60;
+const MEDIA_FIELDS: &str = "id,caption,timestamp,permalink,comments_count,like_count,media_type";
+const COMMENT_FIELDS: &str = "id,text,timestamp,username,like_count,hidden,from{id,username},replies{id,text,timestamp,username,like_count,hidden,from{id,username},parent_id}";
+const TAG_FIELDS: &str =
+    "id,caption,timestamp,permalink,username,comments_count,like_count,media_type";
+
+/// Keys of an `instagram` source besides the common ones.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstagramSettings {
+    /// The Instagram professional account's id (not its @username).
+    pub ig_user_id: String,
+    /// Graph API host; the real one unless testing.
+    #[serde(default = "default_graph_url")]
+    pub base_url: String,
+    /// Graph API version, e.g. `v24.0`.
+    #[serde(default = "default_api_version")]
+    pub api_version: String,
+    /// Environment variable holding the access token.
+    #[serde(default)]
+    pub access_token_env: Option<String>,
+    /// File holding the access token.
+    #[serde(default)]
+    pub access_token_file: Option<String>,
+    /// Media older than this are no longer checked for new comments.
+    #[serde(default = "default_comment_window")]
+    pub comment_window: DurationValue,
+    /// Also read media in which others tag the account.
+    #[serde(default = "yes")]
+    pub tags: bool,
+    /// Pages read per listing per poll before continuing on the next poll.
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Comment reading state of one of the account's media.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct MediaState {
+    /// `comments_count` when its comments were last read to the end.
+    count: i64,
+    /// Where an unfinished read stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    after: Option<String>,
+}
+
+/// What the source remembers between polls.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct InstagramCursor {
+    /// Unix seconds: comments and tags created after this are new. Advances when a run completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    since: Option<i64>,
+    /// Start of the current run (minus the overlap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    run_started: Option<i64>,
+    /// Own media within the comment window.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    media: BTreeMap<String, MediaState>,
+    /// Where an unfinished read of the tags stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tags_after: Option<String>,
+}
+
+/// Comments and tags on one Instagram professional account.
+pub struct InstagramSource {
+    settings: InstagramSettings,
+    graph: Graph,
+}
+
+impl InstagramSource {
+    fn parse(
+        source: &SourceConfig,
+        path: &str,
+        errors: &mut ConfigErrors,
+    ) -> Option<(InstagramSettings, Option<Secret>)> {
+        let s = source.settings::<InstagramSettings>(path, errors)?;
+        if s.ig_user_id.trim().is_empty() || !s.ig_user_id.chars().all(|c| c.is_ascii_digit()) {
+            errors.push(
+                format!("{path}.ig_user_id"),
+                format!(
+                    "\"{}\" is not an Instagram account id; use the numeric id (GET /{{page-id}}?fields=instagram_business_account)",
+                    s.ig_user_id
+                ),
+            );
+        }
+        check_graph_settings(&s.base_url, &s.api_version, s.max_pages, path, errors);
+        let token = resolve_secret(
+            path,
+            "access_token",
+            s.access_token_env.as_deref(),
+            s.access_token_file.as_deref(),
+            true,
+            errors,
+        );
+        Some((s, token))
+    }
+
+    /// Checks an `instagram` source's own keys.
+    pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
+        Self::parse(source, path, errors);
+    }
+
+    /// Builds the source from a validated config.
+    pub fn new(source: &SourceConfig, client: Client) -> anyhow::Result<InstagramSource> {
+        let mut errors = ConfigErrors::default();
+        match Self::parse(source, &source.name, &mut errors) {
+            Some((settings, Some(token))) if errors.is_empty() => Ok(InstagramSource {
+                graph: Graph {
+                    client,
+                    base_url: settings.base_url.clone(),
+                    api_version: settings.api_version.clone(),
+                    token,
+                    timeout: source.timeout,
+                    max_body: source.max_body_bytes,
+                    kind: "instagram",
+                    token_key: "access_token",
+                },
+                settings,
+            }),
+            _ => anyhow::bail!("{errors}"),
+        }
+    }
+}
+
+#[async_trait]
+impl Source for InstagramSource {
+    async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
+        let now = Utc::now();
+        let mut cur: InstagramCursor = ctx
+            .cursor
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or_default();
+        let since = cur.since.unwrap_or_else(|| {
+            (now - chrono::Duration::from_std(ctx.backfill).unwrap_or_default()).timestamp()
+        });
+        let run_open = cur.tags_after.is_some() || cur.media.values().any(|m| m.after.is_some());
+        if !run_open {
+            cur.run_started = Some(now.timestamp() - RUN_OVERLAP);
+        }
+        let window = (now
+            - chrono::Duration::from_std(self.settings.comment_window.0).unwrap_or_default())
+        .timestamp();
+        let user = self.settings.ig_user_id.as_str();
+        let mut batch = Batch::default();
+        let mut slow = None;
+        let mut unfinished = false;
+
+        // The account's own media of the comment window, newest first.
+        let mut media: Vec<Media> = Vec::new();
+        let mut after: Option<String> = None;
+        'pages: for _ in 0..self.settings.max_pages {
+            let mut params = vec![("fields", MEDIA_FIELDS.to_string()), ("limit", "25".into())];
+            if let Some(a) = &after {
+                params.push(("after", a.clone()));
+            }
+            let (page, s) = self.graph.get(&format!("{user}/media"), &params).await?;
+            slow = longer(slow, s);
+            after = page.next_after();
+            for item in page.data {
+                let Ok(m) = serde_json::from_value::<Media>(item) else {
+                    continue;
+                };
+                if m.timestamp
+                    .as_deref()
+                    .and_then(parse_graph_time)
+                    .is_some_and(|t| t.timestamp() < window)
+                {
+                    break 'pages;
+                }
+                // A post that moves between pages while we read must be read once.
+                if !media.iter().any(|x| x.id == m.id) {
+                    media.push(m);
+                }
+            }
+            if after.is_none() {
+                break;
+            }
+        }
+
+        let mut states = BTreeMap::new();
+        for m in &media {
+            let count = m.comments_count.unwrap_or(0);
+            let mut state = cur.media.get(&m.id).cloned().unwrap_or_default();
+            if state.after.is_none() && state.count == count {
+                states.insert(m.id.clone(), state);
+                continue;
+            }
+            let mut after = state.after.take();
+            let mut done = false;
+            for _ in 0..self.settings.max_pages {
+                let mut params = vec![
+                    ("fields", COMMENT_FIELDS.to_string()),
+                    ("limit", "50".into()),
+                ];
+                if let Some(a) = &after {
+                    params.push(("after", a.clone()));
+                }
+                let (page, s) = self
+                    .graph
+                    .get(&format!("{}/comments", m.id), &params)
+                    .await?;
+                slow = longer(slow, s);
+                after = page.next_after();
+                for item in &page.data {
+                    batch
+                        .mentions
+                        .extend(comment_mentions(item, m, user, since));
+                }
+                if after.is_none() {
+                    done = true;
+                    break;
+                }
+            }
+            if done {
+                state.count = count;
+            } else {
+                state.after = after;
+                unfinished = true;
+            }
+            states.insert(m.id.clone(), state);
+        }
+        // Media that left the window are forgotten.
+        cur.media = states;
+
+        if self.settings.tags {
+            let mut after = cur.tags_after.take();
+            let mut reached = false;
+            for _ in 0..self.settings.max_pages {
+                let mut params = vec![("fields", TAG_FIELDS.to_string()), ("limit", "25".into())];
+                if let Some(a) = &after {
+                    params.push(("after", a.clone()));
+                }
+                let (page, s) = self.graph.get(&format!("{user}/tags"), &params).await?;
+                slow = longer(slow, s);
+                after = page.next_after();
+                for item in page.data {
+                    match tag_mention(item, since) {
+                        Tagged::New(m) => batch.mentions.push(*m),
+                        Tagged::Old => reached = true,
+                        Tagged::Unusable => {}
+                    }
+                }
+                if reached || after.is_none() {
+                    after = None;
+                    break;
+                }
+            }
+            if after.is_some() {
+                cur.tags_after = after;
+                unfinished = true;
+            }
+        }
+
+        if !unfinished {
+            cur.since = cur.run_started.take().or(cur.since);
+        }
+        batch.more = unfinished && slow.is_none();
+        batch.next_poll_in = slow;
+        if let Some(s) = slow {
+            tracing::warn!(
+                wait_s = s.as_secs(),
+                "instagram: Graph API usage is high; slowing down"
+            );
+        }
+        batch.cursor = Some(serde_json::to_string(&cur).unwrap_or_default());
+        Ok(batch)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Media {
+    id: String,
+    timestamp: Option<String>,
+    permalink: Option<String>,
+    comments_count: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Comment {
+    id: String,
+    text: Option<String>,
+    timestamp: Option<String>,
+    username: Option<String>,
+    like_count: Option<i64>,
+    #[serde(default)]
+    hidden: bool,
+    from: Option<From>,
+    parent_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct From {
+    id: Option<String>,
+    username: Option<String>,
+}
+
+/// A comment and the replies that came with it, newer than `since`.
+fn comment_mentions(
+    raw: &serde_json::Value,
+    media: &Media,
+    account: &str,
+    since: i64,
+) -> Vec<Mention> {
+    let mut out = Vec::new();
+    let Ok(c) = serde_json::from_value::<Comment>(raw.clone()) else {
+        return out;
+    };
+    let replies: Vec<&serde_json::Value> = raw
+        .pointer("/replies/data")
+        .and_then(|d| d.as_array())
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let reply_count = replies.len() as i64;
+    let mut raw_top = raw.clone();
+    if let Some(o) = raw_top.as_object_mut() {
+        // Replies are stored as mentions of their own.
+        o.remove("replies");
+    }
+    let from_account = |c: &Comment| {
+        c.from
+            .as_ref()
+            .and_then(|f| f.id.as_deref())
+            .is_some_and(|id| id == account)
+    };
+    if !from_account(&c) {
+        out.extend(comment_mention(c, raw_top, media, since, Some(reply_count)));
+    }
+    for r in replies {
+        if let Ok(reply) = serde_json::from_value::<Comment>(r.clone()) {
+            // The brand's own answers are not mentions.
+            if !from_account(&reply) {
+                out.extend(comment_mention(reply, r.clone(), media, since, None));
+            }
+        }
+    }
+    out
+}
+
+fn comment_mention(
+    c: Comment,
+    raw: serde_json::Value,
+    media: &Media,
+    since: i64,
+    replies: Option<i64>,
+) -> Option<Mention> {
+    let created = c.timestamp.as_deref().and_then(parse_graph_time)?;
+    let text = c.text.as_deref().unwrap_or("").trim().to_string();
+    // Comments the brand hid itself, and ones without words, need no answer.
+    if created.timestamp() <= since || text.is_empty() || c.hidden {
+        return None;
+    }
+    let handle = c
+        .username
+        .or_else(|| c.from.and_then(|f| f.username))
+        .map(|u| u.trim_start_matches('@').to_string());
+    Some(Mention {
+        external_id: c.id,
+        // Instagram has no links to single comments; the post is where staff answer.
+        url: media.permalink.clone(),
+        author_name: handle.clone(),
+        author_handle: handle,
+        author_reach: None,
+        lang: None,
+        title: None,
+        text,
+        created_at: created,
+        in_reply_to: Some(c.parent_id.unwrap_or_else(|| media.id.clone())),
+        engagement: Engagement {
+            likes: c.like_count,
+            replies,
+            reposts: None,
+        },
+        raw,
+    })
+}
+
+enum Tagged {
+    New(Box<Mention>),
+    /// At or before the last run: the listing is read down to here.
+    Old,
+    Unusable,
+}
+
+fn tag_mention(raw: serde_json::Value, since: i64) -> Tagged {
+    #[derive(Deserialize)]
+    struct TaggedMedia {
+        id: String,
+        caption: Option<String>,
+        timestamp: Option<String>,
+        permalink: Option<String>,
+        username: Option<String>,
+        like_count: Option<i64>,
+        comments_count: Option<i64>,
+    }
+    let Ok(t) = serde_json::from_value::<TaggedMedia>(raw.clone()) else {
+        return Tagged::Unusable;
+    };
+    let Some(created) = t.timestamp.as_deref().and_then(parse_graph_time) else {
+        return Tagged::Unusable;
+    };
+    if created.timestamp() <= since {
+        return Tagged::Old;
+    }
+    let text = t.caption.as_deref().unwrap_or("").trim().to_string();
+    if text.is_empty() {
+        return Tagged::Unusable;
+    }
+    Tagged::New(Box::new(Mention {
+        external_id: t.id,
+        url: t.permalink,
+        author_name: t.username.clone(),
+        author_handle: t.username,
+        author_reach: None,
+        lang: None,
+        title: None,
+        text,
+        created_at: created,
+        in_reply_to: None,
+        engagement: Engagement {
+            likes: t.like_count,
+            replies: t.comments_count,
+            reposts: None,
+        },
+        raw,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, TimeZone};
+    use std::time::Duration;
+    use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const IG: &str = "17841400000000001";
+    const TOKEN: &str = "IGQ-test-access-token";
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!(
+            "{}/fixtures/instagram/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    fn json(status: u16, name: &str) -> ResponseTemplate {
+        ResponseTemplate::new(status).set_body_raw(fixture(name), "application/json")
+    }
+
+    fn secs_since(t: DateTime<Utc>) -> u64 {
+        (Utc::now() - t).num_seconds() as u64
+    }
+
+    struct Setup {
+        source: InstagramSource,
+        _token: tempfile::NamedTempFile,
+    }
+
+    /// The comment window reaches back to 2026-11-15, so media from October drop out whatever
+    /// today is.
+    fn setup(base: &str, extra: serde_json::Value) -> Setup {
+        let token = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(token.path(), TOKEN).unwrap();
+        let window = secs_since(Utc.with_ymd_and_hms(2026, 11, 15, 0, 0, 0).unwrap());
+        let mut settings = serde_json::json!({
+            "ig_user_id": IG,
+            "base_url": base,
+            "access_token_file": token.path().to_str().unwrap(),
+            "comment_window": format!("{window}s"),
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            settings[k] = v.clone();
+        }
+        let source =
+            InstagramSource::new(&test_config(settings), Client::new("webcare-test").unwrap())
+                .unwrap();
+        Setup {
+            source,
+            _token: token,
+        }
+    }
+
+    fn test_config(settings: serde_json::Value) -> SourceConfig {
+        SourceConfig {
+            name: "instagram-test".into(),
+            kind: "instagram".into(),
+            enabled: true,
+            interval: Duration::from_secs(60),
+            jitter: 0.0,
+            timeout: Duration::from_secs(5),
+            max_body_bytes: 1024 * 1024,
+            backfill: Duration::from_secs(86400),
+            daily_cap: None,
+            watch: Some("Fjordlink".into()),
+            max_backoff: Duration::from_secs(3600),
+            settings: settings.as_object().unwrap().clone(),
+        }
+    }
+
+    /// Backfill reaching to 2026-11-20.
+    fn ctx(cursor: Option<&InstagramCursor>) -> PollContext {
+        PollContext {
+            cursor: cursor.map(|c| serde_json::to_string(c).unwrap()),
+            backfill: Duration::from_secs(secs_since(
+                Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap(),
+            )),
+        }
+    }
+
+    fn cursor_of(batch: &Batch) -> InstagramCursor {
+        serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap()
+    }
+
+    fn ids(batch: &Batch) -> Vec<&str> {
+        batch
+            .mentions
+            .iter()
+            .map(|m| m.external_id.as_str())
+            .collect()
+    }
+
+    async fn mount_first_run(server: &MockServer) {
+        let get = |p: String| {
+            Mock::given(method("GET"))
+                .and(path(p))
+                .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        };
+        get(format!("/v24.0/{IG}/media"))
+            .and(query_param("fields", MEDIA_FIELDS))
+            .and(query_param_is_missing("after"))
+            .respond_with(json(200, "media-page1.json"))
+            .expect(1)
+            .mount(server)
+            .await;
+        get(format!("/v24.0/{IG}/media"))
+            .and(query_param("after", "QVFIUm1lZAGlh"))
+            .respond_with(json(200, "media-page2.json"))
+            .expect(1)
+            .mount(server)
+            .await;
+        get("/v24.0/17900000000000001/comments".into())
+            .and(query_param("fields", COMMENT_FIELDS))
+            .and(query_param_is_missing("after"))
+            .respond_with(json(200, "comments-m1-page1.json"))
+            .expect(1)
+            .mount(server)
+            .await;
+        get("/v24.0/17900000000000001/comments".into())
+            .and(query_param("after", "QVFIUmNvbW1lbnQy"))
+            .respond_with(json(200, "comments-m1-page2.json"))
+            .expect(1)
+            .mount(server)
+            .await;
+        get("/v24.0/17900000000000003/comments".into())
+            .respond_with(json(200, "comments-m3.json"))
+            .expect(1)
+            .mount(server)
+            .await;
+        get(format!("/v24.0/{IG}/tags"))
+            .and(query_param("fields", TAG_FIELDS))
+            .and(query_param_is_missing("after"))
+            .respond_with(json(200, "tags-page1.json"))
+            .expect(1)
+            .mount(server)
+            .await;
+        get(format!("/v24.0/{IG}/tags"))
+            .and(query_param("after", "QVFIUnRhZ3MxY"))
+            .respond_with(json(200, "tags-page2.json"))
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+
+    #[tokio::test]
+    async fn first_poll_reads_comments_on_own_media_and_tags() {
+        let server = MockServer::start().await;
+        mount_first_run(&server).await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let batch = s.source.poll(&ctx(None)).await.unwrap();
+        assert_eq!(
+            ids(&batch),
+            vec![
+                "17850000000000011",
+                "17850000000000013",
+                "17850000000000015",
+                "17850000000000021",
+                "17910000000000003",
+                "17910000000000001",
+            ],
+            "the brand's reply, the hidden spam, the wordless comment, old comments and the captionless tag are left out"
+        );
+        assert!(!batch.more);
+        let top = &batch.mentions[0];
+        assert_eq!(top.author_handle.as_deref(), Some("lotte.janssens"));
+        assert_eq!(
+            top.url.as_deref(),
+            Some("https://www.instagram.com/p/DFj0rdBox2a/")
+        );
+        assert_eq!(top.in_reply_to.as_deref(), Some("17900000000000001"));
+        assert_eq!(top.engagement.replies, Some(2));
+        assert!(top.raw.get("replies").is_none());
+        let reply = &batch.mentions[1];
+        assert_eq!(reply.in_reply_to.as_deref(), Some("17850000000000011"));
+        assert!(reply.text.contains("и у меня тоже 👍"));
+        assert_eq!(batch.mentions[2].text, "<b>4K</b> & HDR? Eindelijk 😍");
+        let tag = &batch.mentions[4];
+        assert_eq!(tag.author_handle.as_deref(), Some("anouk_werkt"));
+        assert_eq!(tag.engagement.likes, Some(14));
+        assert_eq!(
+            tag.url.as_deref(),
+            Some("https://www.instagram.com/p/DTag3abc/")
+        );
+
+        let c = cursor_of(&batch);
+        assert!(c.since.is_some());
+        assert_eq!(c.tags_after, None);
+        let media: Vec<(&str, i64)> = c.media.iter().map(|(k, v)| (k.as_str(), v.count)).collect();
+        assert_eq!(
+            media,
+            vec![
+                ("17900000000000001", 3),
+                ("17900000000000002", 0),
+                ("17900000000000003", 2)
+            ],
+            "the October post is outside the comment window"
+        );
+    }
+
+    #[tokio::test]
+    async fn incremental_poll_reads_comments_only_where_the_count_changed() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(format!("/v24.0/{IG}/media")))
+            .and(query_param_is_missing("after"))
+            .respond_with(json(200, "media-page1.json"))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("/v24.0/{IG}/media")))
+            .and(query_param("after", "QVFIUm1lZAGlh"))
+            .respond_with(json(200, "media-page2.json"))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v24.0/17900000000000001/comments"))
+            .respond_with(json(200, "comments-m1-incremental.json"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v24.0/17900000000000003/comments"))
+            .respond_with(json(200, "comments-m3.json"))
+            .expect(0)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("/v24.0/{IG}/tags")))
+            .respond_with(json(200, "tags-page1.json"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let since = Utc
+            .with_ymd_and_hms(2026, 11, 25, 10, 0, 0)
+            .unwrap()
+            .timestamp();
+        let before = InstagramCursor {
+            since: Some(since),
+            media: BTreeMap::from([
+                (
+                    "17900000000000001".into(),
+                    MediaState {
+                        count: 2,
+                        after: None,
+                    },
+                ),
+                (
+                    "17900000000000003".into(),
+                    MediaState {
+                        count: 2,
+                        after: None,
+                    },
+                ),
+            ]),
+            ..Default::default()
+        };
+        let batch = s.source.poll(&ctx(Some(&before))).await.unwrap();
+        // Only the comment after `since`; the first tag page already reaches `since`.
+        assert_eq!(ids(&batch), vec!["17850000000000017"]);
+        let c = cursor_of(&batch);
+        assert_eq!(c.media["17900000000000001"].count, 3);
+        assert!(c.since.unwrap() > since);
+    }
+
+    #[tokio::test]
+    async fn a_run_cut_short_by_max_pages_resumes_where_it_stopped() {
+        let server = MockServer::start().await;
+        mount_first_run(&server).await;
+        let s = setup(&server.uri(), serde_json::json!({ "max_pages": 1 }));
+        let first = s.source.poll(&ctx(None)).await.unwrap();
+        assert!(first.more);
+        let c = cursor_of(&first);
+        assert_eq!(c.since, None);
+        assert_eq!(
+            c.media["17900000000000001"].after.as_deref(),
+            Some("QVFIUmNvbW1lbnQy")
+        );
+        assert_eq!(c.tags_after.as_deref(), Some("QVFIUnRhZ3MxY"));
+        // One page of media only: the media listing is read afresh each run, which the
+        // expectations above allow exactly once per page; serve page 1 again on resume.
+        server.reset().await;
+        Mock::given(method("GET"))
+            .and(path(format!("/v24.0/{IG}/media")))
+            .respond_with(json(200, "media-page1.json"))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v24.0/17900000000000001/comments"))
+            .and(query_param("after", "QVFIUmNvbW1lbnQy"))
+            .respond_with(json(200, "comments-m1-page2.json"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("/v24.0/{IG}/tags")))
+            .and(query_param("after", "QVFIUnRhZ3MxY"))
+            .respond_with(json(200, "tags-page2.json"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let second = s.source.poll(&ctx(Some(&c))).await.unwrap();
+        assert!(!second.more);
+        assert_eq!(ids(&second), vec!["17850000000000015", "17910000000000001"]);
+        let c2 = cursor_of(&second);
+        assert_eq!(c2.since, c.run_started);
+        assert_eq!(c2.media["17900000000000001"].count, 3);
+        assert_eq!(c2.tags_after, None);
+    }
+
+    #[tokio::test]
+    async fn high_usage_slows_the_source_down() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(json(200, "tags-empty.json").insert_header(
+                "x-business-use-case-usage",
+                r#"{"17841400000000001":[{"type":"instagram","call_count":91,"total_cputime":5,"total_time":8,"estimated_time_to_regain_access":0}]}"#,
+            ))
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let batch = s.source.poll(&ctx(None)).await.unwrap();
+        assert_eq!(batch.next_poll_in, Some(Duration::from_secs(15 * 60)));
+    }
+
+    #[tokio::test]
+    async fn graph_throttling_is_rate_limited() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
+                "error": {"message": "(#4) Application request limit reached", "type": "OAuthException", "is_transient": true, "code": 4, "fbtrace_id": "x"}
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let err = s.source.poll(&ctx(None)).await.unwrap_err();
+        assert!(matches!(err, SourceError::RateLimited { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn revoked_token_asks_the_operator_to_renew_it() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(json(400, "error-190.json"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let err = s.source.poll(&ctx(None)).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "instagram: token rejected (code 190); renew the access token and update credentials access_token"
+        );
+    }
+
+    #[tokio::test]
+    async fn server_error_fails_the_poll() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(502))
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let err = s.source.poll(&ctx(None)).await.unwrap_err();
+        assert!(
+            matches!(err, SourceError::Status { status: 502, .. }),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn malformed_json_is_a_parse_error() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw("<html>oops</html>", "text/html"))
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let err = s.source.poll(&ctx(None)).await.unwrap_err();
+        assert!(matches!(err, SourceError::Parse { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn truncated_body_fails_the_poll() {
+        let base = truncating_server(fixture("media-page1.json")).await;
+        let s = setup(&base, serde_json::json!({}));
+        let err = s.source.poll(&ctx(None)).await.unwrap_err();
+        assert!(
+            matches!(err, SourceError::Network { .. } | SourceError::Parse { .. }),
+            "{err:?}"
+        );
+    }
+
+    /// Serves one response whose Content-Length promises more than it sends, then hangs up.
+    async fn truncating_server(body: String) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(head.as_bytes()).await;
+                let _ = sock.write_all(&body.as_bytes()[..body.len() / 2]).await;
+                let _ = sock.shutdown().await;
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[test]
+    fn config_problems_name_their_keys() {
+        let mut errors = ConfigErrors::default();
+        InstagramSource::validate(
+            &test_config(serde_json::json!({ "ig_user_id": "@fjordlink", "max_pages": 0 })),
+            "sources[4]",
+            &mut errors,
+        );
+        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            vec![
+                "sources[4].ig_user_id",
+                "sources[4].max_pages",
+                "sources[4].access_token_env"
+            ]
+        );
+    }
+}
