@@ -390,3 +390,26 @@ fn the_daemon_alerts_within_seconds_and_a_restart_sends_nothing_twice() {
         outbox(&s)
     );
 }
+
+#[test]
+fn a_bad_notifier_config_names_each_key_and_exits_78() {
+    let s = Setup::new(
+        "[[sources]]\nname = \"forum\"\nkind = \"rss\"\nurl = \"http://127.0.0.1:9/feed\"\n\n\
+         [mail]\nfrom = \"webcare\"\nhost = \"smtp.example.com\"\ntls = \"none\"\nusername = \"w\"\n\n\
+         [[teams]]\nname = \"webcare\"\nemails = [\"agent@x.example\"]\ntime_zone = \"Europe/Amstelveen\"\n\n\
+         [[routes]]\nlabel = \"angry\"\nteam = \"sales\"\n",
+    );
+    let out = s.run(&["check-config"]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    let shown = text(&out);
+    for line in [
+        "mail.from: \"webcare\" is not an address",
+        "mail.tls: tls = \"none\" sends mail and password in clear text",
+        "mail.password_env: a secret is required",
+        "teams[0].time_zone: unknown time zone \"Europe/Amstelveen\"",
+        "routes[0].label: unknown label \"angry\"",
+        "routes[0].team: no team is named \"sales\"",
+    ] {
+        assert!(shown.contains(line), "missing {line:?} in:\n{shown}");
+    }
+}
