@@ -83,6 +83,7 @@ fn a_staff_correction_wins_over_the_classifier_and_can_be_exported() {
             .args(["--config", "config/demo.toml"])
             .args(args)
             .env("WEBCARE__STORE__PATH", &db)
+            .env("WEBCARE__MAIL__DIR", dir.path().join("mail"))
             .output()
             .unwrap()
     };
