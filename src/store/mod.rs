@@ -337,27 +337,24 @@ impl Store {
         let tx = self.conn.transaction().map_err(e)?;
         let mut summary = PollSummary::default();
         {
-            let mut source_count: u64 = if p.source_cap.is_some() {
+            // Daily volumes come from a small counter table, so caps cost one lookup per poll
+            // instead of a count over the day's mentions.
+            let stored_today = |scope: &str, name: &str| -> Result<u64, StoreError> {
                 tx.query_row(
-                    "SELECT count(*) FROM mentions WHERE source = ?1 AND fetched_at >= ?2",
-                    params![p.source, today],
+                    "SELECT stored FROM daily_counts WHERE day = ?1 AND scope = ?2 AND name = ?3",
+                    params![today, scope, name],
                     |r| r.get::<_, i64>(0),
                 )
-                .map_err(e)? as u64
-            } else {
-                0
+                .optional()
+                .map(|n| n.unwrap_or(0) as u64)
+                .map_err(e)
             };
-            let mut watch_counts: HashMap<&str, u64> = HashMap::new();
+            let mut source_count = stored_today("source", p.source)?;
+            let mut watch_counts: HashMap<String, u64> = HashMap::new();
             for w in p.watch_caps.keys() {
-                let n: i64 = tx
-                    .query_row(
-                        "SELECT count(*) FROM mention_watches WHERE watch = ?1 AND fetched_at >= ?2",
-                        params![w, today],
-                        |r| r.get(0),
-                    )
-                    .map_err(e)?;
-                watch_counts.insert(w.as_str(), n as u64);
+                watch_counts.insert(w.clone(), stored_today("watch", w)?);
             }
+            let mut watch_added: HashMap<String, i64> = HashMap::new();
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO mentions (source, kind, external_id, url, author_handle, author_name,
@@ -376,7 +373,9 @@ impl Store {
                 .prepare_cached("INSERT INTO mentions_fts (rowid, title, text) VALUES (?1, ?2, ?3)")
                 .map_err(e)?;
             let mut link = tx
-                .prepare_cached("INSERT OR IGNORE INTO mention_watches (mention_id, watch, fetched_at) VALUES (?1, ?2, ?3)")
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO mention_watches (mention_id, watch) VALUES (?1, ?2)",
+                )
                 .map_err(e)?;
             for NewMention {
                 mention: m,
@@ -395,7 +394,7 @@ impl Store {
                         continue;
                     }
                     watches.retain(|w| match p.watch_caps.get(w) {
-                        Some(cap) => watch_counts.get(w.as_str()).copied().unwrap_or(0) < *cap,
+                        Some(cap) => watch_counts.get(w).copied().unwrap_or(0) < *cap,
                         None => true,
                     });
                     if watches.is_empty() {
@@ -447,10 +446,11 @@ impl Store {
                 let id = tx.last_insert_rowid();
                 index.execute(params![id, m.title, m.text]).map_err(e)?;
                 for w in &watches {
-                    link.execute(params![id, w, now_s]).map_err(e)?;
-                    if let Some(c) = watch_counts.get_mut(w.as_str()) {
+                    link.execute(params![id, w]).map_err(e)?;
+                    if let Some(c) = watch_counts.get_mut(w) {
                         *c += 1;
                     }
+                    *watch_added.entry(w.clone()).or_default() += 1;
                 }
                 source_count += 1;
                 summary.new_ids.push(id);
@@ -465,12 +465,27 @@ impl Store {
                 );
             }
             for (w, cap) in p.watch_caps {
-                let n = watch_counts.get(w.as_str()).copied().unwrap_or(0);
+                let n = watch_counts.get(w).copied().unwrap_or(0);
                 if let Some(n) = cap_note(&mut summary, &format!("watch {w}"), n, *cap) {
                     note = Some(note.map(|o| format!("{o}; {n}")).unwrap_or(n));
                 }
             }
             let stored = summary.new_ids.len() as i64;
+            let mut count = tx
+                .prepare_cached(
+                    "INSERT INTO daily_counts (day, scope, name, stored) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (day, scope, name) DO UPDATE SET stored = stored + excluded.stored",
+                )
+                .map_err(e)?;
+            if stored > 0 {
+                count
+                    .execute(params![today, "source", p.source, stored])
+                    .map_err(e)?;
+            }
+            for (w, n) in &watch_added {
+                count.execute(params![today, "watch", w, n]).map_err(e)?;
+            }
+            drop(count);
             tx.execute(
                 "INSERT INTO source_state (source, kind, cursor, last_poll_at, last_success_at, last_error,
                     last_error_at, consecutive_failures, next_poll_at, items_stored, cap_note)
@@ -560,7 +575,8 @@ impl Store {
             .prepare_cached(
                 "SELECT s.source, s.kind, s.cursor, s.last_poll_at, s.last_success_at, s.last_error, s.last_error_at,
                         s.consecutive_failures, s.next_poll_at, s.items_stored, s.cap_note,
-                        (SELECT count(*) FROM mentions m WHERE m.source = s.source AND m.fetched_at >= ?2)
+                        coalesce((SELECT stored FROM daily_counts d
+                                  WHERE d.day = ?2 AND d.scope = 'source' AND d.name = s.source), 0)
                  FROM source_state s WHERE ?1 IS NULL OR s.source = ?1 ORDER BY s.source",
             )
             .map_err(self.err())?;
@@ -793,13 +809,20 @@ impl Store {
 /// What is kept of a verdict besides its label columns: reasons, polarity, urgency reasons and
 /// the detected language, as JSON.
 fn verdict_json(v: &Classification) -> String {
-    serde_json::json!({
-        "polarity": v.polarity,
-        "lang": v.lang,
-        "urgency_reasons": v.urgency_reasons,
-        "reasons": v.reasons,
+    #[derive(Serialize)]
+    struct Kept<'a> {
+        polarity: &'a crate::classify::Polarity,
+        lang: &'a str,
+        urgency_reasons: &'a [String],
+        reasons: &'a [crate::classify::Reason],
+    }
+    serde_json::to_string(&Kept {
+        polarity: &v.polarity,
+        lang: &v.lang,
+        urgency_reasons: &v.urgency_reasons,
+        reasons: &v.reasons,
     })
-    .to_string()
+    .unwrap_or_default()
 }
 
 fn cap_note(summary: &mut PollSummary, what: &str, count: u64, cap: u64) -> Option<String> {

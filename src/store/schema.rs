@@ -36,17 +36,23 @@ pub const MIGRATIONS: &[&str] = &[
         UNIQUE (source, external_id)
     );
     CREATE INDEX mentions_created ON mentions (created_at);
-    CREATE INDEX mentions_source_fetched ON mentions (source, fetched_at);
-    CREATE INDEX mentions_label ON mentions (label, created_at);
-    CREATE INDEX mentions_author ON mentions (author_handle);
 
     CREATE TABLE mention_watches (
         mention_id INTEGER NOT NULL REFERENCES mentions (id) ON DELETE CASCADE,
         watch      TEXT    NOT NULL,
-        fetched_at INTEGER NOT NULL,
         PRIMARY KEY (watch, mention_id)
     ) WITHOUT ROWID;
-    CREATE INDEX mention_watches_day ON mention_watches (watch, fetched_at);
+
+    -- Mentions stored per UTC day (unix seconds of midnight), per source and per watch: what
+    -- daily caps and `webcare sources` read, without counting rows. Every index on mentions
+    -- costs each insert, so mentions carry only the ones reads need.
+    CREATE TABLE daily_counts (
+        day    INTEGER NOT NULL,
+        scope  TEXT    NOT NULL,
+        name   TEXT    NOT NULL,
+        stored INTEGER NOT NULL,
+        PRIMARY KEY (day, scope, name)
+    ) WITHOUT ROWID;
 
     CREATE VIRTUAL TABLE mentions_fts USING fts5 (
         title, text, content = 'mentions', content_rowid = 'id',
