@@ -629,7 +629,7 @@ fn comment_mention(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::testing;
+    use crate::sources::testing::{self, ids};
     use chrono::TimeZone;
     use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
     use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -652,16 +652,13 @@ mod tests {
     }
 
     fn setup(base: &str, extra: serde_json::Value) -> Setup {
-        let token = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(token.path(), TOKEN).unwrap();
-        let mut settings = serde_json::json!({
+        let token = testing::secret_file(TOKEN);
+        let base = serde_json::json!({
             "page_id": PAGE,
             "base_url": base,
             "page_token_file": token.path().to_str().unwrap(),
         });
-        for (k, v) in extra.as_object().unwrap() {
-            settings[k] = v.clone();
-        }
+        let settings = testing::with_settings(base, extra);
         let source =
             FacebookPageSource::new(&test_config(settings), Client::new("webcare-test").unwrap())
                 .unwrap();
@@ -690,14 +687,6 @@ mod tests {
 
     fn cursor_of(batch: &Batch) -> PageCursor {
         serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap()
-    }
-
-    fn ids(batch: &Batch) -> Vec<&str> {
-        batch
-            .mentions
-            .iter()
-            .map(|m| m.external_id.as_str())
-            .collect()
     }
 
     async fn mount_first_run(server: &MockServer, expect: u64) {

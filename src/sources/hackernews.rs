@@ -380,11 +380,8 @@ mod tests {
     const WINDOW_REST: &str = include_str!("../../fixtures/hackernews/search-window-rest.json");
 
     fn source(base: &str, extra: serde_json::Value) -> HackerNewsSource {
-        let mut settings =
-            serde_json::json!({"query": "fjordlink", "base_url": base, "hits_per_page": 3});
-        if let (Some(s), Some(e)) = (settings.as_object_mut(), extra.as_object()) {
-            s.extend(e.clone());
-        }
+        let base = serde_json::json!({"query": "fjordlink", "base_url": base, "hits_per_page": 3});
+        let settings = testing::with_settings(base, extra);
         let cfg = testing::source_config("hn", "hackernews", settings);
         HackerNewsSource::new(&cfg, Client::new("webcare-test").unwrap()).unwrap()
     }

@@ -455,7 +455,7 @@ fn tag_mention(raw: serde_json::Value, since: i64) -> Tagged {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::testing;
+    use crate::sources::testing::{self, ids};
     use chrono::{DateTime, TimeZone};
     use std::time::Duration;
     use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
@@ -484,18 +484,15 @@ mod tests {
     /// The comment window reaches back to 2026-11-15, so media from October drop out whatever
     /// today is.
     fn setup(base: &str, extra: serde_json::Value) -> Setup {
-        let token = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(token.path(), TOKEN).unwrap();
+        let token = testing::secret_file(TOKEN);
         let window = secs_since(Utc.with_ymd_and_hms(2026, 11, 15, 0, 0, 0).unwrap());
-        let mut settings = serde_json::json!({
+        let base = serde_json::json!({
             "ig_user_id": IG,
             "base_url": base,
             "access_token_file": token.path().to_str().unwrap(),
             "comment_window": format!("{window}s"),
         });
-        for (k, v) in extra.as_object().unwrap() {
-            settings[k] = v.clone();
-        }
+        let settings = testing::with_settings(base, extra);
         let source =
             InstagramSource::new(&test_config(settings), Client::new("webcare-test").unwrap())
                 .unwrap();
@@ -525,14 +522,6 @@ mod tests {
 
     fn cursor_of(batch: &Batch) -> InstagramCursor {
         serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap()
-    }
-
-    fn ids(batch: &Batch) -> Vec<&str> {
-        batch
-            .mentions
-            .iter()
-            .map(|m| m.external_id.as_str())
-            .collect()
     }
 
     async fn mount_first_run(server: &MockServer) {

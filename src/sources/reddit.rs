@@ -697,13 +697,13 @@ mod tests {
     }
 
     fn source(base: &str, f: &Fixture, extra: serde_json::Value) -> RedditSource {
-        let mut s = serde_json::json!({
-            "query": "fjordlink", "client_id": "fjord-client-id", "client_secret_file": f.secret_file,
-            "base_url": base, "auth_url": base, "limit": 3
-        });
-        if let (Some(s), Some(e)) = (s.as_object_mut(), extra.as_object()) {
-            s.extend(e.clone());
-        }
+        let s = testing::with_settings(
+            serde_json::json!({
+                "query": "fjordlink", "client_id": "fjord-client-id", "client_secret_file": f.secret_file,
+                "base_url": base, "auth_url": base, "limit": 3
+            }),
+            extra,
+        );
         RedditSource::new(&config(s), Client::new("webcare-test").unwrap()).unwrap()
     }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use wiremock::ResponseTemplate;
 
+use super::Batch;
 use crate::config::SourceConfig;
 
 /// A source config as the unit tests build it: no jitter, a 5 s timeout, a 1 MiB body limit,
@@ -73,4 +74,32 @@ pub(crate) async fn truncating_server(complete: &[&str], cut: &str, sent: usize)
         }
     });
     format!("http://{addr}")
+}
+
+/// `base` with every key of `extra` (both JSON objects) set over it.
+pub(crate) fn with_settings(
+    base: serde_json::Value,
+    extra: serde_json::Value,
+) -> serde_json::Value {
+    let mut settings = base;
+    if let (Some(s), Some(e)) = (settings.as_object_mut(), extra.as_object()) {
+        s.extend(e.clone());
+    }
+    settings
+}
+
+/// A temporary file holding `secret`, for the `*_file` keys; it is deleted when dropped.
+pub(crate) fn secret_file(secret: &str) -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), secret).unwrap();
+    file
+}
+
+/// The external ids of a batch's mentions, in the order the source returned them.
+pub(crate) fn ids(batch: &Batch) -> Vec<&str> {
+    batch
+        .mentions
+        .iter()
+        .map(|m| m.external_id.as_str())
+        .collect()
 }

@@ -466,7 +466,7 @@ fn normalise(resp: &SearchResponse) -> Vec<Mention> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::testing;
+    use crate::sources::testing::{self, ids};
     use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -486,16 +486,13 @@ mod tests {
     }
 
     fn setup(base: &str, extra: serde_json::Value) -> Setup {
-        let token = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(token.path(), "test-bearer-token\n").unwrap();
-        let mut settings = serde_json::json!({
+        let token = testing::secret_file("test-bearer-token\n");
+        let base = serde_json::json!({
             "query": "fjordlink OR @fjordlink",
             "base_url": base,
             "bearer_token_file": token.path().to_str().unwrap(),
         });
-        for (k, v) in extra.as_object().unwrap() {
-            settings[k] = v.clone();
-        }
+        let settings = testing::with_settings(base, extra);
         let config = test_config("x", settings);
         let source = XSource::new(&config, Client::new("webcare-test").unwrap()).unwrap();
         Setup {
@@ -520,14 +517,6 @@ mod tests {
 
     fn cursor_of(batch: &Batch) -> XCursor {
         serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap()
-    }
-
-    fn ids(batch: &Batch) -> Vec<&str> {
-        batch
-            .mentions
-            .iter()
-            .map(|m| m.external_id.as_str())
-            .collect()
     }
 
     async fn mount_two_pages(server: &MockServer) {

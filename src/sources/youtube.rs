@@ -703,7 +703,7 @@ fn comment_mention(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::testing;
+    use crate::sources::testing::{self, ids};
     use wiremock::matchers::{method, path, query_param, query_param_is_missing};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -724,15 +724,12 @@ mod tests {
     }
 
     fn setup(base: &str, extra: serde_json::Value) -> Setup {
-        let key = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(key.path(), KEY).unwrap();
-        let mut settings = serde_json::json!({
+        let key = testing::secret_file(KEY);
+        let base = serde_json::json!({
             "base_url": base,
             "api_key_file": key.path().to_str().unwrap(),
         });
-        for (k, v) in extra.as_object().unwrap() {
-            settings[k] = v.clone();
-        }
+        let settings = testing::with_settings(base, extra);
         let source =
             YoutubeSource::new(&test_config(settings), Client::new("webcare-test").unwrap())
                 .unwrap();
@@ -757,14 +754,6 @@ mod tests {
 
     fn cursor_of(batch: &Batch) -> YoutubeCursor {
         serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap()
-    }
-
-    fn ids(batch: &Batch) -> Vec<&str> {
-        batch
-            .mentions
-            .iter()
-            .map(|m| m.external_id.as_str())
-            .collect()
     }
 
     fn at(s: &str) -> DateTime<Utc> {
