@@ -14,6 +14,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 
+pub mod fakes;
+pub mod platform;
+
 /// What a path on the fake server answers.
 #[derive(Clone)]
 pub enum Reply {
