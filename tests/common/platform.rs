@@ -6,16 +6,16 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use super::Setup;
+
 /// How long [`Daemon::run_until`] waits for its condition.
 const RUN_PATIENCE: Duration = Duration::from_secs(20);
 /// How long [`Running::stop`] gives the daemon to exit after SIGTERM.
 const STOP_PATIENCE: Duration = Duration::from_secs(10);
 
-/// A `webcare` config in a temporary folder, with the database beside it.
+/// A `webcare` config in a temporary folder, with the database beside it, run with quiet logs.
 pub struct Daemon {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    env: Vec<(String, String)>,
+    setup: Setup,
 }
 
 impl Daemon {
@@ -27,51 +27,27 @@ impl Daemon {
 
     /// Like [`Daemon::new`], with `query` as the Fjordlink watch's query.
     pub fn with_watch(query: &str, sources: &str) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("webcare.toml");
-        let text = format!(
-            "[store]\npath = \"{db}\"\n\n[[watches]]\nname = \"Fjordlink\"\nquery = \"{query}\"\n\n{sources}",
-            db = dir.path().join("webcare.db").display()
-        );
-        std::fs::write(&config, text).unwrap();
         Daemon {
-            dir,
-            config,
-            env: Vec::new(),
+            setup: Setup::with_watch(query, sources),
         }
     }
 
-    /// Sets the environment variable `name` to `value` for every `webcare` this daemon runs.
-    pub fn env(mut self, name: &str, value: &str) -> Daemon {
-        self.env.push((name.to_string(), value.to_string()));
-        self
-    }
-
-    /// Sets every `(name, value)` pair as an environment variable, as [`Daemon::env`] does.
+    /// Sets every `(name, value)` pair as an environment variable for every `webcare` run.
     pub fn envs(self, vars: &[(&str, &str)]) -> Daemon {
-        vars.iter().fold(self, |d, (k, v)| d.env(k, v))
-    }
-
-    /// The config file.
-    pub fn config(&self) -> PathBuf {
-        self.config.clone()
+        Daemon {
+            setup: vars.iter().fold(self.setup, |s, (k, v)| s.env(k, v)),
+        }
     }
 
     /// The SQLite database file.
     pub fn db(&self) -> PathBuf {
-        self.dir.path().join("webcare.db")
+        self.setup.db()
     }
 
-    /// A `webcare --config <config>` command with the daemon's environment and quiet logs.
+    /// A `webcare --config <config>` command with the daemon's environment.
     pub fn command(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_webcare"));
-        c.arg("--config")
-            .arg(&self.config)
-            .env("RUST_LOG", "warn")
-            .env_remove("WEBCARE_CONFIG");
-        for (k, v) in &self.env {
-            c.env(k, v);
-        }
+        let mut c = self.setup.webcare();
+        c.env("RUST_LOG", "warn");
         c
     }
 
@@ -115,14 +91,7 @@ impl Daemon {
 
     /// The external ids stored for `source`, one row each, sorted, read from the database file.
     pub fn ids_of(&self, source: &str) -> Vec<String> {
-        let conn = rusqlite::Connection::open(self.db()).unwrap();
-        let mut st = conn
-            .prepare("SELECT external_id FROM mentions WHERE source = ?1 ORDER BY external_id")
-            .unwrap();
-        st.query_map([source], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
+        self.setup.external_ids_of(Some(source))
     }
 
     /// How many mentions `source` has stored; 0 while the database cannot be read yet.
@@ -141,7 +110,7 @@ impl Daemon {
     /// True when `secret` appears anywhere in the bytes of the database file or its WAL.
     pub fn db_contains(&self, secret: &str) -> bool {
         ["webcare.db", "webcare.db-wal"].iter().any(|name| {
-            std::fs::read(self.dir.path().join(name))
+            std::fs::read(self.setup.dir.path().join(name))
                 .is_ok_and(|bytes| String::from_utf8_lossy(&bytes).contains(secret))
         })
     }
@@ -159,12 +128,7 @@ impl Daemon {
 
     /// `webcare sources --json`, one value per configured source.
     pub fn sources_json(&self) -> Vec<serde_json::Value> {
-        let out = self.webcare(&["sources", "--json"]);
-        assert!(out.status.success(), "webcare sources: {out:?}");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        self.setup.sources_json()
     }
 
     /// The state `webcare sources --json` shows for a config with a single source.
