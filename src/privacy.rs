@@ -31,6 +31,8 @@ impl Age {
 impl fmt::Display for Age {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
+            // Whole days as written in the config; humantime would say "11months 30days 3h…".
+            Some(d) if d.as_secs() % 86_400 == 0 => write!(f, "{}d", d.as_secs() / 86_400),
             Some(d) => write!(f, "{}", humantime::format_duration(d)),
             None => f.write_str("never"),
         }
@@ -359,6 +361,8 @@ mod tests {
         assert_eq!(c.raw_after, Age(Some(30 * DAY)));
         assert_eq!(c.strip_after, Age(Some(365 * DAY)));
         assert_eq!(c.delete_after, Age(None));
+        assert_eq!(c.strip_after.to_string(), "365d");
+        assert_eq!(c.delete_after.to_string(), "never");
         let cut = c.cutoffs(1_000_000_000);
         assert_eq!(cut.raw, Some(1_000_000_000 - 30 * 86_400));
         assert_eq!(cut.delete, None);

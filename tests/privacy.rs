@@ -341,6 +341,13 @@ fn prune_strips_old_text_and_authors_but_keeps_the_counts() {
             "{w} is still indexed"
         );
     }
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute(
+        "INSERT INTO mentions_fts (mentions_fts) VALUES ('integrity-check')",
+        [],
+    )
+    .unwrap();
+    drop(c);
     // A second pass finds nothing more.
     let again = run_ok(&s, &["prune"]);
     assert_eq!(line(&again, "mentions stripped"), "0", "{again}");
@@ -351,7 +358,13 @@ fn prune_strips_old_text_and_authors_but_keeps_the_counts() {
     std::fs::write(&s.config, cfg).unwrap();
     let out = run_ok(&s, &["prune"]);
     assert_eq!(line(&out, "mentions deleted"), "2", "{out}");
+    assert_ne!(line(&out, "alerts deleted"), "0", "{out}");
     assert_eq!(s.count(None), 2);
+    assert_eq!(
+        sql_count(&db, "SELECT count(*) FROM outbox WHERE mention_id IS NULL"),
+        0,
+        "alerts about deleted mentions go with them"
+    );
 }
 
 #[test]
@@ -365,4 +378,35 @@ fn a_retention_age_in_seconds_is_refused_with_its_key() {
         "{}",
         text(&out)
     );
+}
+
+#[test]
+fn the_daemon_applies_retention_when_it_starts() {
+    let server = FeedServer::start();
+    let s = setup(&server, "");
+    store_posts(&server, &s);
+    let db = s.db();
+    backdate(&db, 400, &["urn:forum:2", "urn:forum:3"]);
+    let mut child = s
+        .webcare()
+        .arg("run")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let stripped = || sql_count(&db, "SELECT count(*) FROM mentions WHERE stripped = 1");
+    while stripped() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    assert_eq!(stripped(), 2, "{log}");
+    assert!(status.success(), "{log}");
+    assert!(log.contains("retention pass done"), "{log}");
+    assert_eq!(fts_hits(&db, "kwartelvlinder"), 0);
 }

@@ -35,8 +35,8 @@ pub struct PruneReport {
     pub deleted: i64,
     /// Sent or dead alerts whose subject and body were blanked.
     pub alerts_blanked: i64,
-    /// Alerts deleted: old sent or dead ones past the delete age, and pending ones whose
-    /// mention was stripped or deleted.
+    /// Alerts deleted: those past the delete age, those about deleted mentions, and pending
+    /// ones whose mention was stripped.
     pub alerts_deleted: i64,
 }
 
@@ -153,7 +153,8 @@ impl Store {
             "mention_id IN (SELECT id FROM mentions WHERE {del} OR (stripped = 0 AND {strip}))"
         );
         let alert_deleted = format!(
-            "((state != 'pending' AND {}) OR (state = 'pending' AND {gone}))",
+            "((state != 'pending' AND {}) OR (state = 'pending' AND {gone})
+              OR mention_id IN (SELECT id FROM mentions WHERE {del}))",
             older(c.delete)
         );
         Ok(PruneReport {
@@ -207,7 +208,9 @@ impl Store {
             .execute(
                 &format!(
                     "DELETE FROM outbox WHERE (state != 'pending' AND {})
-                     OR (state = 'pending' AND mention_id IN (SELECT id FROM temp.prune_ids))",
+                     OR (state = 'pending' AND mention_id IN (SELECT id FROM temp.prune_ids))
+                     OR mention_id IN (SELECT id FROM mentions
+                        WHERE id IN (SELECT id FROM temp.prune_ids) AND {del})",
                     older(c.delete)
                 ),
                 [],
@@ -259,8 +262,8 @@ impl Store {
         Ok(r)
     }
 
-    /// Runs [`Store::prune_batch`] until nothing is left, then reclaims space when anything
-    /// was removed. For the CLI; the daemon interleaves batches with polls instead.
+    /// Runs [`Store::prune_batch`] until nothing is left, then reclaims space. For the CLI;
+    /// the daemon interleaves batches with polls instead.
     pub fn prune(&mut self, c: &Cutoffs) -> Result<(PruneReport, Reclaimed), StoreError> {
         let mut total = PruneReport::default();
         loop {
@@ -270,12 +273,7 @@ impl Store {
             }
             total.add(&r);
         }
-        let reclaimed = if total.is_empty() {
-            Reclaimed::default()
-        } else {
-            self.reclaim_space()?
-        };
-        Ok((total, reclaimed))
+        Ok((total, self.reclaim_space()?))
     }
 
     /// Returns free pages to the file system (`incremental_vacuum`, for databases created with
