@@ -13,6 +13,7 @@ use crate::cli::{Cli, Command, LogFormat, MentionsArgs, OutboxArgs, RouteArgs};
 use crate::config::{Config, EXIT_CONFIG};
 use crate::notify::outbox::{DeliveryReport, Sender};
 use crate::notify::{self, Notifier};
+use crate::privacy;
 use crate::scheduler::{self, Pipeline};
 use crate::shutdown::Shutdown;
 use crate::store::{MentionFilter, RoutingMention, Store, Writer};
@@ -72,6 +73,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Backup { file } => backup(&config, &file),
         Command::Route(args) => route(&config, &args),
         Command::Outbox(args) => outbox(&config, &args),
+        Command::Prune { dry_run } => privacy::prune_command(&config, dry_run),
+        Command::Forget { author, dry_run } => privacy::forget_command(&config, &author, dry_run),
+        Command::Export { author } => privacy::export_command(&config, &author),
     };
     finish(result)
 }
@@ -299,7 +303,11 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
         })
     });
     let writer = pipeline.writer.clone();
-    let mut stages = Vec::new();
+    let mut stages = vec![tokio::spawn(privacy::run_retention(
+        writer.clone(),
+        config.retention,
+        shutdown.clone(),
+    ))];
     let on_stored = match Notifier::new(&config) {
         Some(notifier) => {
             let notifier = Arc::new(notifier);

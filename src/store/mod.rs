@@ -4,6 +4,7 @@
 //! instead of skipping or duplicating.
 
 mod outbox;
+mod privacy;
 mod schema;
 
 use std::collections::HashMap;
@@ -18,6 +19,7 @@ use crate::classify::Classification;
 use crate::sources::Mention;
 
 pub use outbox::{NewAlert, OutboxEntry, RoutingMention, RoutingRecord};
+pub use privacy::{Cutoffs, ForgetReport, PruneReport, Reclaimed, author_key};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +114,8 @@ pub struct PollSummary {
     pub capped: usize,
     /// Warnings about caps that are near or reached, for the log.
     pub cap_warnings: Vec<String>,
+    /// Mentions not stored because their author asked to be forgotten (`webcare forget`).
+    pub erased: usize,
 }
 
 /// A source's stored poll state, for the scheduler and `webcare sources`.
@@ -258,16 +262,30 @@ impl Store {
     }
 
     fn configure(&mut self) -> Result<(), StoreError> {
+        // A new file gets incremental auto-vacuum, so pages freed by retention and erasure can
+        // be given back; it can only be chosen before the first table exists.
+        let pages: i64 = self
+            .conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .map_err(self.err())?;
+        if pages == 0 {
+            self.conn
+                .execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")
+                .map_err(self.err())?;
+        }
         // WAL lets readers (CLI, admin) work while the daemon writes; NORMAL sync is durable
         // across process crashes, which is what "kill -9 loses nothing" needs. A 16 MiB page
         // cache (allocated only as used) keeps big polls from spilling mid-transaction.
+        // secure_delete zeroes deleted content, so erased or stripped text does not linger in
+        // free pages.
         self.conn
             .execute_batch(
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = NORMAL;
                  PRAGMA foreign_keys = ON;
                  PRAGMA busy_timeout = 10000;
-                 PRAGMA cache_size = -16384;",
+                 PRAGMA cache_size = -16384;
+                 PRAGMA secure_delete = ON;",
             )
             .map_err(self.err())
     }
@@ -334,6 +352,7 @@ impl Store {
         let now = Utc::now();
         let now_s = now.timestamp();
         let today = day_start(now);
+        let erased = self.erased_authors(p.kind)?;
         let tx = self.conn.transaction().map_err(e)?;
         let mut summary = PollSummary::default();
         {
@@ -383,6 +402,15 @@ impl Store {
                 verdict,
             } in p.mentions
             {
+                if privacy::was_erased(
+                    &erased,
+                    p.kind,
+                    m.author_handle.as_deref(),
+                    m.author_name.as_deref(),
+                ) {
+                    summary.erased += 1;
+                    continue;
+                }
                 if p.source_cap.is_some() || !p.watch_caps.is_empty() {
                     // Caps count only new mentions, so check for a duplicate first.
                     if exists.exists(params![p.source, m.external_id]).map_err(e)? {
@@ -508,7 +536,7 @@ impl Store {
                     (now - p.started_at).num_milliseconds().max(0),
                     p.fetched as i64,
                     stored,
-                    (summary.duplicates + summary.capped) as i64
+                    (summary.duplicates + summary.capped + summary.erased) as i64
                 ],
             )
             .map_err(e)?;
@@ -757,7 +785,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT coalesce(m.lang, json_extract(m.reasons, '$.lang'), ''), m.label, m.text
-                 FROM mentions m WHERE m.label_source = 'staff' ORDER BY m.id",
+                 FROM mentions m WHERE m.label_source = 'staff' AND m.stripped = 0 ORDER BY m.id",
             )
             .map_err(self.err())?;
         let rows = stmt

@@ -140,4 +140,17 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
     CREATE INDEX outbox_recipient_sent ON outbox (recipient, sent_at);
     "#,
+    // 4: retention and erasure. `stripped` marks a mention whose text and author were removed
+    // by age; FTS5's secure-delete makes a removed entry leave the index's pages at once
+    // instead of lingering until a merge; erased authors (hashed) are not stored again.
+    r#"
+    ALTER TABLE mentions ADD COLUMN stripped INTEGER NOT NULL DEFAULT 0;
+    INSERT INTO mentions_fts (mentions_fts, rank) VALUES ('secure-delete', 1);
+    CREATE TABLE erased_authors (
+        kind       TEXT    NOT NULL,
+        author_key TEXT    NOT NULL,
+        erased_at  INTEGER NOT NULL,
+        PRIMARY KEY (kind, author_key)
+    ) WITHOUT ROWID;
+    "#,
 ];
