@@ -254,6 +254,7 @@ fn pipeline(config: &Config) -> anyhow::Result<Pipeline> {
         watches: Arc::new(watches),
         watch_caps: Arc::new(caps),
         raw_max_bytes: config.store.raw_max_bytes,
+        metrics: Arc::default(),
     })
 }
 
@@ -261,6 +262,9 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
     let pipeline = pipeline(&config)?;
     let handles = scheduler::build_sources(&config)?;
     let (trigger, shutdown) = Shutdown::new();
+    let admin =
+        crate::admin::AdminServer::start(&config, pipeline.metrics.clone(), shutdown.clone())
+            .await?;
     tracing::info!(
         config = %config.file.display(), database = %config.store.path.display(),
         sources = handles.len(), watches = config.watches.len(), "webcare started"
@@ -320,10 +324,17 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
         }
         None => None,
     };
+    if let Some(admin) = &admin {
+        admin.set_ready();
+    }
     scheduler::run(handles, pipeline, shutdown, on_stored).await;
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
     for stage in stages {
         let _ = stage.await;
+    }
+    // Last to stop, so /readyz says "stopping" until the other stages are done.
+    if let Some(admin) = admin {
+        admin.stop().await;
     }
     if let Some(w) = watchdog {
         w.abort();

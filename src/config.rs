@@ -32,6 +32,8 @@ pub struct Config {
     pub notify: crate::notify::NotifyConfig,
     /// Classifier settings.
     pub classifier: ClassifierConfig,
+    /// Admin endpoints (`[admin]`): health, readiness, metrics.
+    pub admin: crate::admin::AdminConfig,
 }
 
 /// `[classifier]`: where the lexicons are and when a mention counts as urgent.
@@ -412,6 +414,7 @@ const TOP_KEYS: &[&str] = &[
     "store",
     "http",
     "classifier",
+    "admin",
     "watches",
     "sources",
     // notify:
@@ -487,6 +490,7 @@ impl Config {
         {
             errors.push("classifier.lexicons", e.to_string());
         }
+        let admin = crate::admin::parse_config(root.remove("admin"), &mut errors);
         let watches = parse_list::<WatchConfig>(root.remove("watches"), "watches", &mut errors);
         let mut names = BTreeSet::new();
         for (i, w) in watches.iter().enumerate() {
@@ -564,6 +568,7 @@ impl Config {
                 sources,
                 classifier,
                 notify,
+                admin,
             })
         } else {
             Err(errors)

@@ -35,6 +35,8 @@ pub struct Pipeline {
     pub watch_caps: Arc<HashMap<String, u64>>,
     /// Bound on stored raw payloads.
     pub raw_max_bytes: usize,
+    /// In-process counters for `/metrics` (classifier time).
+    pub metrics: Arc<crate::admin::Metrics>,
 }
 
 /// The result of one poll, for `webcare once` and the logs.
@@ -152,7 +154,11 @@ pub async fn poll_once(
                 if watches.is_empty() {
                     continue;
                 }
+                let classify_started = std::time::Instant::now();
                 let verdict = pipeline.watches.classify(&m, &watches);
+                pipeline
+                    .metrics
+                    .record_classification(classify_started.elapsed());
                 if m.lang.is_none() && verdict.lang != "other" {
                     // The platform gave no language: take the detected one, and let the
                     // watches' language filters see it.

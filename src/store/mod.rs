@@ -5,6 +5,7 @@
 
 mod outbox;
 mod schema;
+mod stats;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use crate::classify::Classification;
 use crate::sources::Mention;
 
 pub use outbox::{NewAlert, OutboxEntry, RoutingMention, RoutingRecord};
+pub use stats::{AlertStats, MentionCount, OutboxBacklog, PollStats};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

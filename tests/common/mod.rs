@@ -212,15 +212,21 @@ pub struct Setup {
 
 impl Setup {
     /// Writes a config with the Fjordlink watch, the database in the temp folder, and `sources`
-    /// (TOML `[[sources]]` tables) appended.
+    /// (TOML `[[sources]]` tables) appended. The admin server listens on a free port, so
+    /// daemons started by tests running in parallel do not collide.
     pub fn new(sources: &str) -> Setup {
+        Setup::with_admin(sources, "listen = \"127.0.0.1:0\"")
+    }
+
+    /// Like [`Setup::new`], with `admin` as the body of the `[admin]` section.
+    pub fn with_admin(sources: &str, admin: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("webcare.toml");
         let db = dir.path().join("webcare.db");
         std::fs::write(
             &config,
             format!(
-                "[store]\npath = \"{}\"\n\n[[watches]]\nname = \"Fjordlink\"\nquery = 'fjordlink -vacature'\n\n{sources}",
+                "[store]\npath = \"{}\"\n\n[admin]\n{admin}\n\n[[watches]]\nname = \"Fjordlink\"\nquery = 'fjordlink -vacature'\n\n{sources}",
                 db.display()
             ),
         )
