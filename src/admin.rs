@@ -720,6 +720,79 @@ mod tests {
         assert_eq!(format_value(f64::NAN), "NaN");
     }
 
+    #[tokio::test]
+    async fn readyz_is_ready_only_between_start_and_stop() {
+        let (trigger, shutdown) = Shutdown::new();
+        let state = Arc::new(AdminState {
+            db: PathBuf::from("unused.db"),
+            sources: Vec::new(),
+            config: AdminConfig::default(),
+            metrics: Arc::default(),
+            ready: AtomicBool::new(false),
+            shutdown,
+        });
+        let status = |s: &Arc<AdminState>| {
+            let s = s.clone();
+            async move { readyz(State(s)).await.status() }
+        };
+        assert_eq!(status(&state).await, StatusCode::SERVICE_UNAVAILABLE);
+        state.ready.store(true, Ordering::Relaxed);
+        assert_eq!(status(&state).await, StatusCode::OK);
+        trigger.stop();
+        assert_eq!(status(&state).await, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn an_unreadable_database_makes_health_degraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let reasons = health_reasons(
+            &dir.path().join("gone.db"),
+            &[],
+            &AdminConfig::default(),
+            Utc::now(),
+        );
+        assert_eq!(reasons.len(), 1);
+        assert!(
+            reasons[0].starts_with("database: no database at "),
+            "{reasons:?}"
+        );
+    }
+
+    #[test]
+    fn overdue_and_dead_alerts_make_health_degraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("w.db");
+        let store = Store::open(&db).unwrap();
+        let now = Utc::now();
+        let config = AdminConfig::default();
+        assert!(health_reasons(&db, &[], &config, now).is_empty());
+        let insert = |id: &str, state: &str, due: i64| {
+            store
+                .connection()
+                .execute(
+                    "INSERT INTO outbox (team, rule, recipient, message_id, subject, body_text, body_html,
+                        state, created_at, not_before, next_attempt_at)
+                     VALUES ('t', 'r', 'a@example.com', ?1, 's', 'b', 'b', ?2, ?3, ?3, ?3)",
+                    rusqlite::params![id, state, due],
+                )
+                .unwrap();
+        };
+        insert("fresh", "pending", now.timestamp() - 60);
+        assert!(health_reasons(&db, &[], &config, now).is_empty());
+        insert("old", "pending", now.timestamp() - 3600);
+        insert("dead", "dead", now.timestamp() - 7200);
+        let reasons = health_reasons(&db, &[], &config, now);
+        assert_eq!(reasons.len(), 2, "{reasons:?}");
+        assert!(
+            reasons[0].starts_with("outbox: 1 alert due for longer than 15m"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons[1].starts_with("outbox: 1 alert given up in the last 24h"),
+            "{reasons:?}"
+        );
+    }
+
     #[test]
     fn reasons_stay_on_one_line() {
         assert_eq!(one_line("bad\r\ngateway"), "bad  gateway");

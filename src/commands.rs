@@ -188,6 +188,15 @@ fn check_config(config: &Config) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "configuration {} is valid", config.file.display())?;
     writeln!(out, "database: {}", config.store.path.display())?;
+    if config.admin.enabled {
+        writeln!(
+            out,
+            "admin: http://{} (/healthz /readyz /metrics)",
+            config.admin.listen
+        )?;
+    } else {
+        writeln!(out, "admin: disabled")?;
+    }
     writeln!(out, "watches ({}):", config.watches.len())?;
     for w in &config.watches {
         let langs = if w.languages.is_empty() {

@@ -303,6 +303,11 @@ fn a_remote_admin_address_is_refused_unless_allowed() {
     );
     let out = allowed.run(&["check-config"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("admin: http://0.0.0.0:9187 (/healthz /readyz /metrics)"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
