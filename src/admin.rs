@@ -7,8 +7,8 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::extract::{RawQuery, State};
@@ -143,11 +143,40 @@ impl Metrics {
 /// What every request handler needs.
 struct AdminState {
     db: PathBuf,
-    sources: Vec<String>,
-    config: AdminConfig,
+    checks: RwLock<Checks>,
     metrics: Arc<Metrics>,
     ready: AtomicBool,
     shutdown: Shutdown,
+}
+
+/// What a reload may change: the sources to watch and the health thresholds.
+#[derive(Clone)]
+struct Checks {
+    sources: Vec<String>,
+    config: AdminConfig,
+}
+
+impl Checks {
+    fn of(config: &Config) -> Checks {
+        Checks {
+            sources: config
+                .sources
+                .iter()
+                .filter(|s| s.enabled)
+                .map(|s| s.name.clone())
+                .collect(),
+            config: config.admin.clone(),
+        }
+    }
+}
+
+impl AdminState {
+    fn checks(&self) -> Checks {
+        self.checks
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 /// A running admin server. Mark it ready once the scheduler runs; stop it last, so `/readyz`
@@ -182,13 +211,7 @@ impl AdminServer {
         let addr = listener.local_addr()?;
         let state = Arc::new(AdminState {
             db: config.store.path.clone(),
-            sources: config
-                .sources
-                .iter()
-                .filter(|s| s.enabled)
-                .map(|s| s.name.clone())
-                .collect(),
-            config: admin.clone(),
+            checks: RwLock::new(Checks::of(config)),
             metrics,
             ready: AtomicBool::new(false),
             shutdown,
@@ -228,6 +251,19 @@ impl AdminServer {
         self.state.ready.store(true, Ordering::Relaxed);
     }
 
+    /// Takes the sources and health thresholds of a reloaded config. The address stays until
+    /// the next restart.
+    pub fn reconfigure(&self, config: &Config) {
+        let running = self.state.checks().config;
+        if (config.admin.listen, config.admin.enabled) != (running.listen, running.enabled) {
+            tracing::warn!(
+                "admin.listen or admin.enabled changed; the admin server keeps {} until the next restart",
+                self.addr
+            );
+        }
+        *self.state.checks.write().unwrap_or_else(|p| p.into_inner()) = Checks::of(config);
+    }
+
     /// Stops accepting requests and waits for the ones in flight.
     pub async fn stop(self) {
         let _ = self.stop.send(());
@@ -260,7 +296,8 @@ async fn healthz(State(state): State<Arc<AdminState>>, RawQuery(query): RawQuery
         .is_some_and(|q| q.split('&').any(|pair| pair == "format=json"));
     let s = state.clone();
     let reasons = tokio::task::spawn_blocking(move || {
-        health_reasons(&s.db, &s.sources, &s.config, Utc::now())
+        let checks = s.checks();
+        health_reasons(&s.db, &checks.sources, &checks.config, Utc::now())
     })
     .await
     .unwrap_or_else(|e| vec![format!("health check failed: {e}")]);
@@ -286,7 +323,7 @@ async fn metrics_endpoint(State(state): State<Arc<AdminState>>) -> Response {
     let s = state.clone();
     let rendered = tokio::task::spawn_blocking(move || {
         let store = Store::open_reader(&s.db)?;
-        render_metrics(&store, &s.metrics, &s.sources, Utc::now())
+        render_metrics(&store, &s.metrics, &s.checks().sources, Utc::now())
     })
     .await;
     match rendered {
@@ -725,8 +762,10 @@ mod tests {
         let (trigger, shutdown) = Shutdown::new();
         let state = Arc::new(AdminState {
             db: PathBuf::from("unused.db"),
-            sources: Vec::new(),
-            config: AdminConfig::default(),
+            checks: RwLock::new(Checks {
+                sources: Vec::new(),
+                config: AdminConfig::default(),
+            }),
             metrics: Arc::default(),
             ready: AtomicBool::new(false),
             shutdown,

@@ -150,6 +150,41 @@ fn healthz_turns_degraded_naming_the_source_that_keeps_failing() {
 }
 
 #[test]
+fn a_reload_that_removes_the_failing_source_makes_healthz_ok_again() {
+    let server = FeedServer::start();
+    server.set("good.xml", Reply::Feed(atom(&fjordlink_entries("g", 1))));
+    server.set("bad.xml", Reply::Status(500, vec![], "no".into()));
+    let port = free_port();
+    let admin = format!("listen = \"127.0.0.1:{port}\"\nsource_failing_after = \"1s\"");
+    let setup = Setup::with_admin(&sources(&server), &admin);
+    let daemon = start(&setup);
+    wait_for("degraded", Duration::from_secs(20), || {
+        get(port, "/healthz").filter(|a| a.status == 503)
+    });
+
+    let only_good = Setup::with_admin(
+        &format!(
+            "[[sources]]\nname = \"good\"\nkind = \"rss\"\nurl = \"{}\"\ninterval = \"1s\"\njitter = 0.0\nbackfill = \"3650d\"\n",
+            server.url("good.xml")
+        ),
+        &admin,
+    );
+    let new_config = std::fs::read_to_string(&only_good.config).unwrap().replace(
+        &only_good.db().display().to_string(),
+        &setup.db().display().to_string(),
+    );
+    std::fs::write(&setup.config, new_config).unwrap();
+    std::process::Command::new("kill")
+        .args(["-HUP", &daemon.0.id().to_string()])
+        .status()
+        .unwrap();
+    let health = wait_for("ok after the reload", Duration::from_secs(20), || {
+        get(port, "/healthz").filter(|a| a.status == 200)
+    });
+    assert_eq!(health.body, "ok\n");
+}
+
+#[test]
 fn healthz_is_ok_while_every_source_succeeds() {
     let server = FeedServer::start();
     server.set("good.xml", Reply::Feed(atom(&fjordlink_entries("g", 2))));
