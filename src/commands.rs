@@ -192,6 +192,15 @@ fn check_config(config: &Config) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "configuration {} is valid", config.file.display())?;
     writeln!(out, "database: {}", config.store.path.display())?;
+    if config.admin.enabled {
+        writeln!(
+            out,
+            "admin: http://{} (/healthz /readyz /metrics)",
+            config.admin.listen
+        )?;
+    } else {
+        writeln!(out, "admin: disabled")?;
+    }
     writeln!(out, "watches ({}):", config.watches.len())?;
     for w in &config.watches {
         let langs = if w.languages.is_empty() {
@@ -268,6 +277,9 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
     let pipeline = pipeline(&config)?;
     let handles = scheduler::build_sources(&config)?;
     let (trigger, shutdown) = Shutdown::new();
+    let admin =
+        crate::admin::AdminServer::start(&config, pipeline.metrics.clone(), shutdown.clone())
+            .await?;
     tracing::info!(
         config = %config.file.display(), database = %config.store.path.display(),
         sources = handles.len(), watches = config.watches.len(), "webcare started"
@@ -335,13 +347,16 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
     for h in handles {
         sources.start(h);
     }
+    if let Some(admin) = &admin {
+        admin.set_ready();
+    }
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("cannot listen for SIGHUP")?;
     let mut stopping = shutdown.clone();
     let mut running = config;
     loop {
         tokio::select! {
-            _ = hangup.recv() => reload(&mut running, &mut sources).await,
+            _ = hangup.recv() => reload(&mut running, &mut sources, admin.as_ref()).await,
             _ = stopping.wait() => break,
         }
     }
@@ -349,6 +364,10 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
     sources.stop_all().await;
     for stage in stages {
         let _ = stage.await;
+    }
+    // Last to stop, so /readyz says "stopping" until the other stages are done.
+    if let Some(admin) = admin {
+        admin.stop().await;
     }
     if let Some(w) = watchdog {
         w.abort();
@@ -361,7 +380,11 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
 /// Re-reads the config file on SIGHUP. A config with errors is refused and the running one
 /// stays; otherwise new watches apply to the next poll, and only sources that were added,
 /// removed or changed are started or stopped.
-async fn reload(running: &mut Config, sources: &mut scheduler::Scheduler) {
+async fn reload(
+    running: &mut Config,
+    sources: &mut scheduler::Scheduler,
+    admin: Option<&crate::admin::AdminServer>,
+) {
     notify_systemd(&[sd_notify::NotifyState::Reloading]);
     tracing::info!(config = %running.file.display(), "SIGHUP received; reloading the configuration");
     match Config::load(&running.file) {
@@ -379,6 +402,9 @@ async fn reload(running: &mut Config, sources: &mut scheduler::Scheduler) {
                 }
                 sources.pipeline().set_watches(watches);
                 let applied = sources.apply(handles).await;
+                if let Some(admin) = admin {
+                    admin.reconfigure(&new);
+                }
                 tracing::info!(
                     added = ?applied.added, removed = ?applied.removed, changed = ?applied.changed,
                     unchanged = applied.unchanged.len(), watches = new.watches.len(),

@@ -34,6 +34,8 @@ pub struct Config {
     pub classifier: ClassifierConfig,
     /// How long mention texts, authors and raw payloads are kept: `[retention]`.
     pub retention: crate::privacy::RetentionConfig,
+    /// Admin endpoints (`[admin]`): health, readiness, metrics.
+    pub admin: crate::admin::AdminConfig,
 }
 
 /// `[classifier]`: where the lexicons are and when a mention counts as urgent.
@@ -415,6 +417,7 @@ const TOP_KEYS: &[&str] = &[
     "http",
     "classifier",
     "retention",
+    "admin",
     "watches",
     "sources",
     // notify:
@@ -491,6 +494,7 @@ impl Config {
             errors.push("classifier.lexicons", e.to_string());
         }
         let retention = crate::privacy::parse_retention(root.remove("retention"), &mut errors);
+        let admin = crate::admin::parse_config(root.remove("admin"), &mut errors);
         let watches = parse_list::<WatchConfig>(root.remove("watches"), "watches", &mut errors);
         let mut names = BTreeSet::new();
         for (i, w) in watches.iter().enumerate() {
@@ -569,6 +573,7 @@ impl Config {
                 classifier,
                 notify,
                 retention,
+                admin,
             })
         } else {
             Err(errors)

@@ -4,8 +4,9 @@
 //! Data flows one way: [`sources`] poll platforms, [`watch`] keeps what a watch's [`query`]
 //! matches, [`store`] commits it with the source's cursor, [`classify`] labels it, and
 //! [`scheduler`] decides when each source polls again. [`commands`] holds what each CLI
-//! subcommand does.
+//! subcommand does, and [`admin`] serves health and metrics while the daemon runs.
 
+pub mod admin;
 pub mod classify;
 pub mod cli;
 pub mod commands;

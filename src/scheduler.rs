@@ -34,6 +34,8 @@ pub struct Pipeline {
     watches: Arc<RwLock<Arc<Watches>>>,
     /// Bound on stored raw payloads.
     pub raw_max_bytes: usize,
+    /// In-process counters for `/metrics` (classifier time).
+    pub metrics: Arc<crate::admin::Metrics>,
 }
 
 impl Pipeline {
@@ -43,6 +45,7 @@ impl Pipeline {
             writer,
             watches: Arc::new(RwLock::new(Arc::new(watches))),
             raw_max_bytes,
+            metrics: Arc::default(),
         }
     }
 
@@ -176,7 +179,11 @@ pub async fn poll_once(
                 if watches.is_empty() {
                     continue;
                 }
+                let classify_started = std::time::Instant::now();
                 let verdict = watch_set.classify(&m, &watches);
+                pipeline
+                    .metrics
+                    .record_classification(classify_started.elapsed());
                 if m.lang.is_none() && verdict.lang != "other" {
                     // The platform gave no language: take the detected one, and let the
                     // watches' language filters see it.

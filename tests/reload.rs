@@ -18,7 +18,7 @@ fn source(server: &FeedServer, name: &str) -> String {
 
 fn config(setup: &Setup, query: &str, sources: &str) -> String {
     format!(
-        "[store]\npath = \"{}\"\n\n[[watches]]\nname = \"Fjordlink\"\nquery = '{query}'\n\n{sources}",
+        "[store]\npath = \"{}\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n[[watches]]\nname = \"Fjordlink\"\nquery = '{query}'\n\n{sources}",
         setup.db().display()
     )
 }

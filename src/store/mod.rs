@@ -6,6 +6,7 @@
 mod outbox;
 mod privacy;
 mod schema;
+mod stats;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use crate::sources::Mention;
 
 pub use outbox::{NewAlert, OutboxEntry, RoutingMention, RoutingRecord};
 pub use privacy::{Cutoffs, ForgetReport, PruneReport, Reclaimed, author_key};
+pub use stats::{AlertStats, MentionCount, OutboxBacklog, PollStats};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -216,20 +216,30 @@ pub struct Setup {
 
 impl Setup {
     /// Writes a config with the Fjordlink watch (`fjordlink -vacature`), the database in the temp
-    /// folder, and `sources` (TOML `[[sources]]` tables) appended.
+    /// folder, and `sources` (TOML `[[sources]]` tables) appended. The admin server listens on a
+    /// free port, so daemons started by tests running in parallel do not collide.
     pub fn new(sources: &str) -> Setup {
-        Setup::with_watch("fjordlink -vacature", sources)
+        Setup::build("fjordlink -vacature", sources, "listen = \"127.0.0.1:0\"")
     }
 
     /// Like [`Setup::new`], with `query` as the Fjordlink watch's query.
     pub fn with_watch(query: &str, sources: &str) -> Setup {
+        Setup::build(query, sources, "listen = \"127.0.0.1:0\"")
+    }
+
+    /// Like [`Setup::new`], with `admin` as the body of the `[admin]` section.
+    pub fn with_admin(sources: &str, admin: &str) -> Setup {
+        Setup::build("fjordlink -vacature", sources, admin)
+    }
+
+    fn build(query: &str, sources: &str, admin: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("webcare.toml");
         let db = dir.path().join("webcare.db");
         std::fs::write(
             &config,
             format!(
-                "[store]\npath = \"{}\"\n\n[[watches]]\nname = \"Fjordlink\"\nquery = '{query}'\n\n{sources}",
+                "[store]\npath = \"{}\"\n\n[admin]\n{admin}\n\n[[watches]]\nname = \"Fjordlink\"\nquery = '{query}'\n\n{sources}",
                 db.display()
             ),
         )

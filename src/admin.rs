@@ -1,0 +1,840 @@
+//! The admin HTTP server that `webcare run` starts for the operator's monitoring: `/healthz`
+//! (ok, or degraded with one reason per line), `/readyz` (migrations done and scheduler running)
+//! and `/metrics` (Prometheus text format 0.0.4). It owns its `[admin]` config section and the
+//! few in-process counters ([`Metrics`]) that the database cannot answer; everything else is
+//! read from the database with a fresh read-only connection per request.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::config::{Config, ConfigErrors, DurationValue, parse_at};
+use crate::shutdown::Shutdown;
+use crate::store::{Store, StoreError};
+
+/// How far back a dead letter keeps `/healthz` degraded.
+pub const DEAD_LETTER_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// Upper bounds of the poll latency histogram, in seconds.
+const LATENCY_BUCKETS: &[f64] = &[0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+/// `[admin]`: where the admin endpoints listen and when health turns degraded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminConfig {
+    /// Whether `webcare run` starts the admin server.
+    pub enabled: bool,
+    /// Address and port to listen on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Whether a non-loopback `listen` is allowed.
+    pub allow_remote: bool,
+    /// A source failing for longer than this makes `/healthz` degraded.
+    pub source_failing_after: Duration,
+    /// An alert due for longer than this makes `/healthz` degraded.
+    pub outbox_backlog_after: Duration,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9187)),
+            allow_remote: false,
+            source_failing_after: Duration::from_secs(30 * 60),
+            outbox_backlog_after: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdminConfig {
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    listen: Option<String>,
+    #[serde(default)]
+    allow_remote: bool,
+    #[serde(default)]
+    source_failing_after: Option<DurationValue>,
+    #[serde(default)]
+    outbox_backlog_after: Option<DurationValue>,
+}
+
+/// Reads and checks the `[admin]` section (`None` when absent), recording problems under
+/// `admin.*`. A listen address off the loopback interface is refused unless `allow_remote`.
+pub fn parse_config(value: Option<Value>, errors: &mut ConfigErrors) -> AdminConfig {
+    let defaults = AdminConfig::default();
+    let Some(raw) = value.and_then(|v| parse_at::<RawAdminConfig>(v, "admin", errors)) else {
+        return defaults;
+    };
+    let listen = match raw.listen.as_deref().map(str::trim) {
+        None => defaults.listen,
+        Some(text) => match text.parse::<SocketAddr>() {
+            Ok(addr) => addr,
+            Err(_) => {
+                errors.push(
+                    "admin.listen",
+                    format!(
+                        "\"{text}\" is not an address and port; use e.g. \"127.0.0.1:9187\" or \"[::1]:9187\""
+                    ),
+                );
+                defaults.listen
+            }
+        },
+    };
+    if !listen.ip().is_loopback() && !raw.allow_remote {
+        errors.push(
+            "admin.listen",
+            format!(
+                "{listen} is reachable from other machines and the admin endpoints have no authentication; \
+                 listen on 127.0.0.1, or set admin.allow_remote = true to expose them on purpose"
+            ),
+        );
+    }
+    AdminConfig {
+        enabled: raw.enabled.unwrap_or(defaults.enabled),
+        listen,
+        allow_remote: raw.allow_remote,
+        source_failing_after: raw
+            .source_failing_after
+            .map_or(defaults.source_failing_after, |d| d.0),
+        outbox_backlog_after: raw
+            .outbox_backlog_after
+            .map_or(defaults.outbox_backlog_after, |d| d.0),
+    }
+}
+
+/// Counters the database does not keep, shared by the pipeline stages that add to them and
+/// the `/metrics` endpoint that reads them. Cheap to update from any task.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    classify_nanos: AtomicU64,
+    classified: AtomicU64,
+}
+
+impl Metrics {
+    /// Adds one classification that took `took`.
+    pub fn record_classification(&self, took: Duration) {
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.classify_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.classified.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Mentions classified since start, and the time spent on them.
+    pub fn classifications(&self) -> (u64, Duration) {
+        (
+            self.classified.load(Ordering::Relaxed),
+            Duration::from_nanos(self.classify_nanos.load(Ordering::Relaxed)),
+        )
+    }
+}
+
+/// What every request handler needs.
+struct AdminState {
+    db: PathBuf,
+    checks: RwLock<Checks>,
+    metrics: Arc<Metrics>,
+    ready: AtomicBool,
+    shutdown: Shutdown,
+}
+
+/// What a reload may change: the sources to watch and the health thresholds.
+#[derive(Clone)]
+struct Checks {
+    sources: Vec<String>,
+    config: AdminConfig,
+}
+
+impl Checks {
+    fn of(config: &Config) -> Checks {
+        Checks {
+            sources: config
+                .sources
+                .iter()
+                .filter(|s| s.enabled)
+                .map(|s| s.name.clone())
+                .collect(),
+            config: config.admin.clone(),
+        }
+    }
+}
+
+impl AdminState {
+    fn checks(&self) -> Checks {
+        self.checks
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// A running admin server. Mark it ready once the scheduler runs; stop it last, so `/readyz`
+/// answers 503 for as long as the daemon is stopping.
+pub struct AdminServer {
+    addr: SocketAddr,
+    state: Arc<AdminState>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AdminServer {
+    /// Binds `[admin] listen` and starts serving, or returns `None` when the admin server is
+    /// disabled. Fails, naming the key, when the address cannot be bound.
+    pub async fn start(
+        config: &Config,
+        metrics: Arc<Metrics>,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<Option<AdminServer>> {
+        let admin = &config.admin;
+        if !admin.enabled {
+            return Ok(None);
+        }
+        let listener = tokio::net::TcpListener::bind(admin.listen)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot listen on admin.listen {} ({e}); choose a free port in admin.listen, or set admin.enabled = false",
+                    admin.listen
+                )
+            })?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(AdminState {
+            db: config.store.path.clone(),
+            checks: RwLock::new(Checks::of(config)),
+            metrics,
+            ready: AtomicBool::new(false),
+            shutdown,
+        });
+        let app = axum::Router::new()
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics_endpoint))
+            .with_state(state.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "admin server failed");
+            }
+        });
+        tracing::info!(address = %addr, "admin endpoints listening: /healthz /readyz /metrics");
+        Ok(Some(AdminServer {
+            addr,
+            state,
+            stop,
+            task,
+        }))
+    }
+
+    /// The address actually bound (differs from the config when it asked for port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// From now on `/readyz` answers 200, until the daemon starts stopping.
+    pub fn set_ready(&self) {
+        self.state.ready.store(true, Ordering::Relaxed);
+    }
+
+    /// Takes the sources and health thresholds of a reloaded config. The address stays until
+    /// the next restart.
+    pub fn reconfigure(&self, config: &Config) {
+        let running = self.state.checks().config;
+        if (config.admin.listen, config.admin.enabled) != (running.listen, running.enabled) {
+            tracing::warn!(
+                "admin.listen or admin.enabled changed; the admin server keeps {} until the next restart",
+                self.addr
+            );
+        }
+        *self.state.checks.write().unwrap_or_else(|p| p.into_inner()) = Checks::of(config);
+    }
+
+    /// Stops accepting requests and waits for the ones in flight.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+    }
+}
+
+fn text(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+async fn readyz(State(state): State<Arc<AdminState>>) -> Response {
+    if state.shutdown.is_stopping() {
+        text(StatusCode::SERVICE_UNAVAILABLE, "stopping\n".into())
+    } else if state.ready.load(Ordering::Relaxed) {
+        text(StatusCode::OK, "ready\n".into())
+    } else {
+        text(StatusCode::SERVICE_UNAVAILABLE, "starting\n".into())
+    }
+}
+
+async fn healthz(State(state): State<Arc<AdminState>>, RawQuery(query): RawQuery) -> Response {
+    let json = query
+        .as_deref()
+        .is_some_and(|q| q.split('&').any(|pair| pair == "format=json"));
+    let s = state.clone();
+    let reasons = tokio::task::spawn_blocking(move || {
+        let checks = s.checks();
+        health_reasons(&s.db, &checks.sources, &checks.config, Utc::now())
+    })
+    .await
+    .unwrap_or_else(|e| vec![format!("health check failed: {e}")]);
+    let status = if reasons.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let word = if reasons.is_empty() { "ok" } else { "degraded" };
+    if json {
+        let body = serde_json::json!({ "status": word, "reasons": reasons }).to_string();
+        return (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    }
+    let mut body = format!("{word}\n");
+    for r in &reasons {
+        body.push_str(r);
+        body.push('\n');
+    }
+    text(status, body)
+}
+
+async fn metrics_endpoint(State(state): State<Arc<AdminState>>) -> Response {
+    let s = state.clone();
+    let rendered = tokio::task::spawn_blocking(move || {
+        let store = Store::open_reader(&s.db)?;
+        render_metrics(&store, &s.metrics, &s.checks().sources, Utc::now())
+    })
+    .await;
+    match rendered {
+        Ok(Ok(body)) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot read metrics from the database");
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("database: {e}\n"),
+            )
+        }
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("metrics: {e}\n")),
+    }
+}
+
+/// Everything wrong right now, one line each; empty when healthy. A database that cannot be
+/// read is itself a reason.
+pub fn health_reasons(
+    db: &std::path::Path,
+    sources: &[String],
+    config: &AdminConfig,
+    now: DateTime<Utc>,
+) -> Vec<String> {
+    match Store::open_reader(db).and_then(|store| check(&store, sources, config, now)) {
+        Ok(reasons) => reasons,
+        Err(e) => vec![format!("database: {}", one_line(&e.to_string()))],
+    }
+}
+
+fn check(
+    store: &Store,
+    sources: &[String],
+    config: &AdminConfig,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, StoreError> {
+    let mut reasons = Vec::new();
+    let now_s = now.timestamp();
+    let failing_after = config.source_failing_after.as_secs() as i64;
+    for state in store.source_states()? {
+        if state.consecutive_failures == 0 || !sources.contains(&state.source) {
+            continue;
+        }
+        let Some(since) = store.failing_since(&state.source)? else {
+            continue;
+        };
+        let for_s = now_s - since;
+        if for_s >= failing_after {
+            reasons.push(format!(
+                "source {:?} has been failing for {} ({} in a row); last error: {}",
+                state.source,
+                humantime::format_duration(Duration::from_secs(for_s.max(0) as u64)),
+                plural(state.consecutive_failures, "failed poll"),
+                one_line(state.last_error.as_deref().unwrap_or("unknown")),
+            ));
+        }
+    }
+    let backlog = store.outbox_backlog(
+        now_s - config.outbox_backlog_after.as_secs() as i64,
+        now_s - DEAD_LETTER_WINDOW.as_secs() as i64,
+    )?;
+    if backlog.overdue > 0 {
+        let oldest = backlog
+            .oldest_due
+            .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default();
+        reasons.push(format!(
+            "outbox: {} due for longer than {}, the oldest since {oldest}; see `webcare outbox --state pending`",
+            plural(backlog.overdue, "alert"),
+            humantime::format_duration(config.outbox_backlog_after),
+        ));
+    }
+    if backlog.recent_dead > 0 {
+        reasons.push(format!(
+            "outbox: {} given up in the last 24h; see `webcare outbox --state dead`",
+            plural(backlog.recent_dead, "alert")
+        ));
+    }
+    Ok(reasons)
+}
+
+fn plural(n: i64, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// Control characters (a multi-line error from a server) would split a reason over lines.
+fn one_line(s: &str) -> String {
+    let flat: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    match flat.char_indices().nth(300) {
+        Some((i, _)) => format!("{}…", &flat[..i]),
+        None => flat,
+    }
+}
+
+/// Renders every metric in Prometheus text format 0.0.4.
+pub fn render_metrics(
+    store: &Store,
+    metrics: &Metrics,
+    sources: &[String],
+    now: DateTime<Utc>,
+) -> Result<String, StoreError> {
+    let mut out = Exposition::default();
+
+    let bounds_ms: Vec<i64> = LATENCY_BUCKETS
+        .iter()
+        .map(|s| (s * 1000.0) as i64)
+        .collect();
+    let polls = store.poll_stats(&bounds_ms)?;
+    out.family(
+        "webcare_polls_total",
+        "counter",
+        "Poll attempts per source, from the poll log.",
+    );
+    for p in &polls {
+        out.sample(
+            "webcare_polls_total",
+            &[("source", &p.source)],
+            p.polls as f64,
+        );
+    }
+    out.family(
+        "webcare_poll_errors_total",
+        "counter",
+        "Failed poll attempts per source, from the poll log.",
+    );
+    for p in &polls {
+        out.sample(
+            "webcare_poll_errors_total",
+            &[("source", &p.source)],
+            p.errors as f64,
+        );
+    }
+    out.family(
+        "webcare_poll_duration_seconds",
+        "histogram",
+        "How long poll attempts took per source, fetch and commit included.",
+    );
+    for p in &polls {
+        for (bound, count) in LATENCY_BUCKETS.iter().zip(&p.at_most) {
+            let le = bound.to_string();
+            out.sample(
+                "webcare_poll_duration_seconds_bucket",
+                &[("source", &p.source), ("le", &le)],
+                *count as f64,
+            );
+        }
+        out.sample(
+            "webcare_poll_duration_seconds_bucket",
+            &[("source", &p.source), ("le", "+Inf")],
+            p.polls as f64,
+        );
+        out.sample(
+            "webcare_poll_duration_seconds_sum",
+            &[("source", &p.source)],
+            p.duration_ms_sum as f64 / 1000.0,
+        );
+        out.sample(
+            "webcare_poll_duration_seconds_count",
+            &[("source", &p.source)],
+            p.polls as f64,
+        );
+    }
+
+    let states = store.source_states()?;
+    out.family(
+        "webcare_source_up",
+        "gauge",
+        "1 when the source's last poll succeeded, 0 while it fails or before its first success.",
+    );
+    for name in sources {
+        let up = states
+            .iter()
+            .find(|s| &s.source == name)
+            .is_some_and(|s| s.consecutive_failures == 0 && s.last_success_at.is_some());
+        out.sample(
+            "webcare_source_up",
+            &[("source", name)],
+            if up { 1.0 } else { 0.0 },
+        );
+    }
+    out.family(
+        "webcare_source_consecutive_failures",
+        "gauge",
+        "Failed polls since the source's last success.",
+    );
+    for s in states.iter().filter(|s| sources.contains(&s.source)) {
+        out.sample(
+            "webcare_source_consecutive_failures",
+            &[("source", &s.source)],
+            s.consecutive_failures as f64,
+        );
+    }
+    out.family(
+        "webcare_source_last_success_timestamp_seconds",
+        "gauge",
+        "When the source last polled successfully (unix time).",
+    );
+    for s in states.iter().filter(|s| sources.contains(&s.source)) {
+        if let Some(t) = s.last_success_at {
+            out.sample(
+                "webcare_source_last_success_timestamp_seconds",
+                &[("source", &s.source)],
+                t as f64,
+            );
+        }
+    }
+
+    out.family(
+        "webcare_mentions_stored",
+        "gauge",
+        "Mentions in the database per source, label and language.",
+    );
+    for m in store.mention_counts()? {
+        out.sample(
+            "webcare_mentions_stored",
+            &[
+                ("source", &m.source),
+                ("label", m.label.as_deref().unwrap_or("unclassified")),
+                ("lang", m.lang.as_deref().unwrap_or("unknown")),
+            ],
+            m.count as f64,
+        );
+    }
+
+    let alerts = store.alert_stats()?;
+    for (name, kind, help, value) in [
+        (
+            "webcare_alerts_queued_total",
+            "counter",
+            "Alerts written to the outbox.",
+            alerts.queued,
+        ),
+        (
+            "webcare_alerts_sent_total",
+            "counter",
+            "Alerts the mail server accepted.",
+            alerts.sent,
+        ),
+        (
+            "webcare_alerts_failed_total",
+            "counter",
+            "Delivery attempts that failed; each alert is retried or given up.",
+            alerts.failed_attempts,
+        ),
+        (
+            "webcare_alerts_dead_total",
+            "counter",
+            "Alerts given up on (dead letters).",
+            alerts.dead,
+        ),
+        (
+            "webcare_alerts_pending",
+            "gauge",
+            "Alerts waiting in the outbox, held ones included.",
+            alerts.pending,
+        ),
+    ] {
+        out.family(name, kind, help);
+        out.sample(name, &[], value as f64);
+    }
+
+    if let Some(runs) = store.digest_runs()? {
+        out.family("webcare_digest_runs_total", "counter", "Digests compiled.");
+        out.sample("webcare_digest_runs_total", &[], runs as f64);
+    }
+
+    let (classified, took) = metrics.classifications();
+    out.family(
+        "webcare_classified_total",
+        "counter",
+        "Mentions classified since the daemon started.",
+    );
+    out.sample("webcare_classified_total", &[], classified as f64);
+    out.family(
+        "webcare_classifier_seconds_total",
+        "counter",
+        "Time spent classifying mentions since the daemon started.",
+    );
+    out.sample("webcare_classifier_seconds_total", &[], took.as_secs_f64());
+
+    out.family(
+        "webcare_database_size_bytes",
+        "gauge",
+        "Size of the database file plus its write-ahead log.",
+    );
+    out.sample(
+        "webcare_database_size_bytes",
+        &[],
+        store.database_size()? as f64,
+    );
+    out.family(
+        "webcare_scrape_timestamp_seconds",
+        "gauge",
+        "When these numbers were read (unix time).",
+    );
+    out.sample(
+        "webcare_scrape_timestamp_seconds",
+        &[],
+        now.timestamp() as f64,
+    );
+    Ok(out.text)
+}
+
+/// Builds Prometheus text format: every family's HELP and TYPE before its samples.
+#[derive(Default)]
+struct Exposition {
+    text: String,
+}
+
+impl Exposition {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let help = help.replace('\\', "\\\\").replace('\n', "\\n");
+        let _ = writeln!(self.text, "# HELP {name} {help}");
+        let _ = writeln!(self.text, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.text.push_str(name);
+        if !labels.is_empty() {
+            self.text.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.text.push(',');
+                }
+                let _ = write!(self.text, "{k}=\"{}\"", escape_label(v));
+            }
+            self.text.push('}');
+        }
+        let _ = writeln!(self.text, " {}", format_value(value));
+    }
+}
+
+/// Label values escape backslash, double quote and line feed (and nothing else).
+fn escape_label(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        // Rust prints integral floats without a fraction ("3") and others in the shortest
+        // form that round-trips, both of which Prometheus parses.
+        format!("{v}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml_text: &str) -> (AdminConfig, ConfigErrors) {
+        let v: Value = toml::from_str(toml_text).unwrap();
+        let mut errors = ConfigErrors::default();
+        let c = parse_config(v.get("admin").cloned(), &mut errors);
+        (c, errors)
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_only() {
+        let (c, errors) = parse("");
+        assert!(errors.is_empty());
+        assert_eq!(c, AdminConfig::default());
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9187");
+    }
+
+    #[test]
+    fn a_remote_address_needs_allow_remote() {
+        let (_, errors) = parse("[admin]\nlisten = \"0.0.0.0:9187\"\n");
+        assert_eq!(errors.problems.len(), 1);
+        assert_eq!(errors.problems[0].0, "admin.listen");
+        assert!(errors.problems[0].1.contains("admin.allow_remote = true"));
+        let (c, errors) = parse("[admin]\nlisten = \"0.0.0.0:9187\"\nallow_remote = true\n");
+        assert!(errors.is_empty(), "{errors}");
+        assert_eq!(c.listen.port(), 9187);
+    }
+
+    #[test]
+    fn a_bad_address_or_duration_is_named() {
+        let (_, errors) = parse("[admin]\nlisten = \"localhost\"\n");
+        assert_eq!(errors.problems[0].0, "admin.listen");
+        let (_, errors) = parse("[admin]\nsource_failing_after = \"soon\"\n");
+        assert_eq!(errors.problems[0].0, "admin.source_failing_after");
+        let (_, errors) = parse("[admin]\nport = 1\n");
+        assert!(errors.problems[0].1.contains("port"), "{errors}");
+    }
+
+    #[test]
+    fn label_values_escape_quotes_backslashes_and_newlines() {
+        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        let mut e = Exposition::default();
+        e.family("x_total", "counter", "Back\\slash\nnewline.");
+        e.sample("x_total", &[("source", "say \"hi\"")], 2.0);
+        assert_eq!(
+            e.text,
+            "# HELP x_total Back\\\\slash\\nnewline.\n# TYPE x_total counter\nx_total{source=\"say \\\"hi\\\"\"} 2\n"
+        );
+    }
+
+    #[test]
+    fn values_are_written_as_prometheus_numbers() {
+        assert_eq!(format_value(3.0), "3");
+        assert_eq!(format_value(0.25), "0.25");
+        assert_eq!(format_value(f64::INFINITY), "+Inf");
+        assert_eq!(format_value(f64::NAN), "NaN");
+    }
+
+    #[tokio::test]
+    async fn readyz_is_ready_only_between_start_and_stop() {
+        let (trigger, shutdown) = Shutdown::new();
+        let state = Arc::new(AdminState {
+            db: PathBuf::from("unused.db"),
+            checks: RwLock::new(Checks {
+                sources: Vec::new(),
+                config: AdminConfig::default(),
+            }),
+            metrics: Arc::default(),
+            ready: AtomicBool::new(false),
+            shutdown,
+        });
+        let status = |s: &Arc<AdminState>| {
+            let s = s.clone();
+            async move { readyz(State(s)).await.status() }
+        };
+        assert_eq!(status(&state).await, StatusCode::SERVICE_UNAVAILABLE);
+        state.ready.store(true, Ordering::Relaxed);
+        assert_eq!(status(&state).await, StatusCode::OK);
+        trigger.stop();
+        assert_eq!(status(&state).await, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn an_unreadable_database_makes_health_degraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let reasons = health_reasons(
+            &dir.path().join("gone.db"),
+            &[],
+            &AdminConfig::default(),
+            Utc::now(),
+        );
+        assert_eq!(reasons.len(), 1);
+        assert!(
+            reasons[0].starts_with("database: no database at "),
+            "{reasons:?}"
+        );
+    }
+
+    #[test]
+    fn overdue_and_dead_alerts_make_health_degraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("w.db");
+        let store = Store::open(&db).unwrap();
+        let now = Utc::now();
+        let config = AdminConfig::default();
+        assert!(health_reasons(&db, &[], &config, now).is_empty());
+        let insert = |id: &str, state: &str, due: i64| {
+            store
+                .connection()
+                .execute(
+                    "INSERT INTO outbox (team, rule, recipient, message_id, subject, body_text, body_html,
+                        state, created_at, not_before, next_attempt_at)
+                     VALUES ('t', 'r', 'a@example.com', ?1, 's', 'b', 'b', ?2, ?3, ?3, ?3)",
+                    rusqlite::params![id, state, due],
+                )
+                .unwrap();
+        };
+        insert("fresh", "pending", now.timestamp() - 60);
+        assert!(health_reasons(&db, &[], &config, now).is_empty());
+        insert("old", "pending", now.timestamp() - 3600);
+        insert("dead", "dead", now.timestamp() - 7200);
+        let reasons = health_reasons(&db, &[], &config, now);
+        assert_eq!(reasons.len(), 2, "{reasons:?}");
+        assert!(
+            reasons[0].starts_with("outbox: 1 alert due for longer than 15m"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons[1].starts_with("outbox: 1 alert given up in the last 24h"),
+            "{reasons:?}"
+        );
+    }
+
+    #[test]
+    fn reasons_stay_on_one_line() {
+        assert_eq!(one_line("bad\r\ngateway"), "bad  gateway");
+        assert_eq!(one_line(&"x".repeat(400)).chars().count(), 301);
+    }
+}

@@ -1,0 +1,363 @@
+//! Read-only numbers for the admin endpoints: poll counts and latencies from the poll log,
+//! stored mentions per source, label and language, the outbox by state, and the size of the
+//! database files. Each admin request opens its own read connection, so it never waits for the
+//! writer (WAL) and never changes the database.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use super::{Store, StoreError, schema};
+
+/// Polls of one source, from the poll log.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PollStats {
+    /// Source name.
+    pub source: String,
+    /// Poll attempts recorded.
+    pub polls: i64,
+    /// Attempts that failed.
+    pub errors: i64,
+    /// Sum of all attempts' durations, in milliseconds.
+    pub duration_ms_sum: i64,
+    /// For each bound asked for, the attempts that took at most that many milliseconds.
+    pub at_most: Vec<i64>,
+}
+
+/// Stored mentions sharing a source, label and language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MentionCount {
+    /// Source name.
+    pub source: String,
+    /// Label, or `None` while unclassified.
+    pub label: Option<String>,
+    /// Language, or `None` when neither platform nor classifier knew.
+    pub lang: Option<String>,
+    /// Mentions stored.
+    pub count: i64,
+}
+
+/// The outbox in numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertStats {
+    /// Alerts ever written to the outbox (still in it).
+    pub queued: i64,
+    /// Alerts waiting to be sent.
+    pub pending: i64,
+    /// Alerts the mail server accepted.
+    pub sent: i64,
+    /// Delivery attempts that failed (each retried later or given up).
+    pub failed_attempts: i64,
+    /// Alerts given up on (dead letters).
+    pub dead: i64,
+}
+
+/// What is stuck in the outbox, for `/healthz`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxBacklog {
+    /// Pending alerts that have been due since before the cut-off.
+    pub overdue: i64,
+    /// When the oldest of them became due (unix seconds).
+    pub oldest_due: Option<i64>,
+    /// Alerts given up on whose last attempt came after the dead-letter cut-off.
+    pub recent_dead: i64,
+}
+
+impl Store {
+    /// Opens an existing database read-only, without migrating it: the daemon owns the schema.
+    /// Fails when the file is missing or written by a newer webcare.
+    pub fn open_reader(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing(path.display().to_string()));
+        }
+        let err = |source| StoreError::Sqlite {
+            path: path.display().to_string(),
+            source,
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(2))
+            .map_err(err)?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        let version = store.schema_version()?;
+        if version as usize > schema::MIGRATIONS.len() {
+            return Err(StoreError::TooNew {
+                path: path.display().to_string(),
+                found: version,
+                known: schema::MIGRATIONS.len(),
+            });
+        }
+        Ok(store)
+    }
+
+    /// Poll attempts per source, with how many took at most each of `bounds_ms`.
+    pub fn poll_stats(&self, bounds_ms: &[i64]) -> Result<Vec<PollStats>, StoreError> {
+        // One pass over the poll log: a count per histogram bound, computed in SQL so the
+        // rows never leave SQLite. The bounds are numbers we own, not input.
+        let buckets: String = bounds_ms
+            .iter()
+            .map(|b| format!(", sum(duration_ms <= {b})"))
+            .collect();
+        let sql = format!(
+            "SELECT source, count(*), coalesce(sum(outcome = 'error'), 0), coalesce(sum(duration_ms), 0){buckets}
+             FROM poll_log GROUP BY source ORDER BY source"
+        );
+        let mut st = self.conn.prepare(&sql).map_err(self.err())?;
+        let rows = st
+            .query_map([], |r| {
+                let mut at_most = Vec::with_capacity(bounds_ms.len());
+                for i in 0..bounds_ms.len() {
+                    at_most.push(r.get::<_, Option<i64>>(4 + i)?.unwrap_or(0));
+                }
+                Ok(PollStats {
+                    source: r.get(0)?,
+                    polls: r.get(1)?,
+                    errors: r.get(2)?,
+                    duration_ms_sum: r.get(3)?,
+                    at_most,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+
+    /// Stored mentions per source, label and language.
+    pub fn mention_counts(&self) -> Result<Vec<MentionCount>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT source, label, lang, count(*) FROM mentions
+                 GROUP BY source, label, lang ORDER BY source, label, lang",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(MentionCount {
+                    source: r.get(0)?,
+                    label: r.get(1)?,
+                    lang: r.get(2)?,
+                    count: r.get(3)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+
+    /// The outbox by state, and its failed delivery attempts.
+    pub fn alert_stats(&self) -> Result<AlertStats, StoreError> {
+        // `attempts` counts every try, the successful one included.
+        self.conn
+            .query_row(
+                "SELECT count(*), count(*) FILTER (WHERE state = 'pending'),
+                        count(*) FILTER (WHERE state = 'sent'),
+                        coalesce(sum(attempts - (state = 'sent')), 0),
+                        count(*) FILTER (WHERE state = 'dead')
+                 FROM outbox",
+                [],
+                |r| {
+                    Ok(AlertStats {
+                        queued: r.get(0)?,
+                        pending: r.get(1)?,
+                        sent: r.get(2)?,
+                        failed_attempts: r.get(3)?,
+                        dead: r.get(4)?,
+                    })
+                },
+            )
+            .map_err(self.err())
+    }
+
+    /// Pending alerts due since before `due_before`, and dead letters last tried at or after
+    /// `dead_since` (both unix seconds).
+    pub fn outbox_backlog(
+        &self,
+        due_before: i64,
+        dead_since: i64,
+    ) -> Result<OutboxBacklog, StoreError> {
+        // A dead letter keeps the next_attempt_at of the attempt that killed it, which is when
+        // that attempt became due: close enough to "when it died" for a health check.
+        self.conn
+            .query_row(
+                "SELECT count(*) FILTER (WHERE state = 'pending' AND not_before < ?1),
+                        min(not_before) FILTER (WHERE state = 'pending' AND not_before < ?1),
+                        count(*) FILTER (WHERE state = 'dead' AND next_attempt_at >= ?2)
+                 FROM outbox WHERE state IN ('pending', 'dead')",
+                params![due_before, dead_since],
+                |r| {
+                    Ok(OutboxBacklog {
+                        overdue: r.get(0)?,
+                        oldest_due: r.get(1)?,
+                        recent_dead: r.get(2)?,
+                    })
+                },
+            )
+            .map_err(self.err())
+    }
+
+    /// When `source` started failing: its first failed poll after its last success (unix
+    /// seconds), or `None` when its latest poll succeeded or it never failed.
+    pub fn failing_since(&self, source: &str) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT min(p.started_at) FROM source_state s JOIN poll_log p ON p.source = s.source
+                 WHERE s.source = ?1 AND s.consecutive_failures > 0 AND p.outcome = 'error'
+                   AND p.started_at >= coalesce(s.last_success_at, 0)",
+                [source],
+                |r| r.get(0),
+            )
+            .map_err(self.err())
+    }
+
+    /// Digest runs recorded, when the database has a `digest_runs` table.
+    pub fn digest_runs(&self) -> Result<Option<i64>, StoreError> {
+        let exists = self
+            .conn
+            .query_row(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'digest_runs'",
+                [],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(self.err())?
+            .is_some();
+        if !exists {
+            return Ok(None);
+        }
+        self.conn
+            .query_row("SELECT count(*) FROM digest_runs", [], |r| r.get(0))
+            .map(Some)
+            .map_err(self.err())
+    }
+
+    /// Bytes on disk of the database file and its write-ahead log.
+    pub fn database_size(&self) -> Result<u64, StoreError> {
+        let io = |source| StoreError::Io {
+            path: self.path.display().to_string(),
+            source,
+        };
+        let main = std::fs::metadata(&self.path).map_err(io)?.len();
+        let mut wal_path = self.path.clone().into_os_string();
+        wal_path.push("-wal");
+        let wal = match std::fs::metadata(&wal_path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(io(e)),
+        };
+        Ok(main + wal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("w.db")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn poll_stats_count_errors_and_bucket_durations() {
+        let (_d, s) = store();
+        s.conn
+            .execute_batch(
+                "INSERT INTO poll_log (source, started_at, duration_ms, outcome) VALUES
+                   ('a', 1, 50, 'ok'), ('a', 2, 700, 'error'), ('a', 3, 3000, 'ok'), ('b', 1, 10, 'ok');",
+            )
+            .unwrap();
+        let stats = s.poll_stats(&[100, 1000]).unwrap();
+        assert_eq!(
+            stats[0],
+            PollStats {
+                source: "a".into(),
+                polls: 3,
+                errors: 1,
+                duration_ms_sum: 3750,
+                at_most: vec![1, 2],
+            }
+        );
+        assert_eq!(stats[1].source, "b");
+        assert_eq!(stats[1].errors, 0);
+    }
+
+    #[test]
+    fn failing_since_is_the_first_failure_after_the_last_success() {
+        let (_d, s) = store();
+        s.conn
+            .execute_batch(
+                "INSERT INTO source_state (source, kind, last_success_at, consecutive_failures) VALUES
+                   ('a', 'rss', 100, 2), ('ok', 'rss', 100, 0);
+                 INSERT INTO poll_log (source, started_at, duration_ms, outcome) VALUES
+                   ('a', 50, 1, 'error'), ('a', 99, 1, 'ok'), ('a', 160, 1, 'error'), ('a', 220, 1, 'error'),
+                   ('ok', 40, 1, 'error');",
+            )
+            .unwrap();
+        assert_eq!(s.failing_since("a").unwrap(), Some(160));
+        assert_eq!(s.failing_since("ok").unwrap(), None);
+        assert_eq!(s.failing_since("never-polled").unwrap(), None);
+    }
+
+    #[test]
+    fn outbox_backlog_ignores_alerts_held_until_later() {
+        let (_d, s) = store();
+        let row = |state: &str, not_before: i64, next: i64, attempts: i64| {
+            s.conn
+                .execute(
+                    "INSERT INTO outbox (team, rule, recipient, message_id, subject, body_text, body_html,
+                        state, created_at, not_before, next_attempt_at, attempts)
+                     VALUES ('t', 'r', 'a@example.com', ?1, 's', 'b', 'b', ?2, 0, ?3, ?4, ?5)",
+                    params![format!("{state}{not_before}{next}"), state, not_before, next, attempts],
+                )
+                .unwrap();
+        };
+        row("pending", 100, 100, 2); // due long ago, still failing
+        row("pending", 5000, 5000, 0); // held for quiet hours
+        row("dead", 100, 100, 1); // died long ago
+        row("dead", 100, 4000, 3); // died recently
+        row("sent", 100, 100, 1);
+        let b = s.outbox_backlog(1000, 3000).unwrap();
+        assert_eq!(
+            b,
+            OutboxBacklog {
+                overdue: 1,
+                oldest_due: Some(100),
+                recent_dead: 1,
+            }
+        );
+        let a = s.alert_stats().unwrap();
+        assert_eq!(
+            a,
+            AlertStats {
+                queued: 5,
+                pending: 2,
+                sent: 1,
+                failed_attempts: 2 + 1 + 3,
+                dead: 2,
+            }
+        );
+    }
+
+    #[test]
+    fn a_reader_sees_the_writers_commits_and_cannot_write() {
+        let (dir, s) = store();
+        s.conn
+            .execute_batch("INSERT INTO poll_log (source, started_at, duration_ms, outcome) VALUES ('a', 1, 5, 'ok');")
+            .unwrap();
+        let r = Store::open_reader(&dir.path().join("w.db")).unwrap();
+        assert_eq!(r.poll_stats(&[]).unwrap()[0].polls, 1);
+        assert!(r.conn.execute_batch("DELETE FROM poll_log").is_err());
+        assert!(r.database_size().unwrap() > 0);
+        assert_eq!(r.digest_runs().unwrap(), None);
+        assert!(matches!(
+            Store::open_reader(&dir.path().join("missing.db")),
+            Err(StoreError::Missing(_))
+        ));
+    }
+}
