@@ -3,6 +3,7 @@
 //! cursor advance commit in one transaction, so a crash between fetch and commit refetches
 //! instead of skipping or duplicating.
 
+mod digest;
 mod outbox;
 mod schema;
 
@@ -17,6 +18,10 @@ use serde::Serialize;
 use crate::classify::Classification;
 use crate::sources::Mention;
 
+pub use digest::{
+    DigestMention, DigestRecord, DigestSent, FailedSource, SpikeEpisode, SpikeOutcome, VolumeRow,
+    WindowCount,
+};
 pub use outbox::{NewAlert, OutboxEntry, RoutingMention, RoutingRecord};
 
 /// Why a store operation failed.
