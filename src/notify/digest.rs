@@ -6,18 +6,28 @@
 //! with a `digests` row in the same transaction, so each recipient list gets one per period.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write;
+use std::sync::Arc;
+
+use anyhow::Context;
 
 use chrono::{
     DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc, Weekday,
 };
 use chrono_tz::Tz;
 use serde::Deserialize;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
 use super::fnv64;
+use super::outbox::Sender;
 use super::route::TeamConfig;
-use crate::config::ConfigErrors;
+use crate::cli::DigestArgs;
+use crate::commands::EXIT_TEMPFAIL;
+use crate::config::{Config, ConfigErrors, EXIT_CONFIG};
+use crate::shutdown::Shutdown;
 use crate::store::{
-    DigestMention, DigestRecord, FailedSource, NewAlert, SpikeEpisode, Store, StoreError,
+    DigestMention, DigestRecord, FailedSource, NewAlert, SpikeEpisode, Store, StoreError, Writer,
 };
 
 /// A mention reads as positive (or negative) beyond this sentiment, whatever its label.
@@ -720,14 +730,14 @@ impl Digest {
         } else {
             ""
         };
-        super::mail::header_safe(
-            &format!(
-                "[webcare] {kind} {}: {} mentions{net}{late}",
-                self.title(),
-                self.total.count
-            ),
-            160,
-        )
+        let mentions = match self.total.count {
+            1 => "1 mention".to_string(),
+            n => format!("{n} mentions"),
+        };
+        // Plain ASCII where it costs nothing, so the subject stays readable unencoded.
+        let subject = format!("[webcare] {kind} {}: {mentions}{net}{late}", self.title())
+            .replace(['−', '–'], "-");
+        super::mail::header_safe(&subject, 160)
     }
 
     fn local(&self, t: i64) -> String {
@@ -757,7 +767,7 @@ impl Digest {
     fn answered(&self, m: &DigestMention) -> String {
         match (m.answered_at, &m.answered_by) {
             (Some(t), Some(by)) => {
-                format!("answered (marked by {} {})", cut(by, 40), self.local(t))
+                format!("answered (marked by {}, {})", cut(by, 40), self.local(t))
             }
             (Some(t), None) => format!("answered (marked {})", self.local(t)),
             _ => "not marked answered".into(),
@@ -911,10 +921,10 @@ impl Digest {
             "working again".into()
         };
         format!(
-            "{}: {} failed polls, {} good; {now}; last error: {}",
+            "{}: {} of {} polls failed; {now}; last error: {}",
             f.source,
             f.failures,
-            f.successes,
+            f.failures + f.successes,
             cut(&f.last_error, 200)
         )
     }
@@ -1148,6 +1158,226 @@ pub fn queue_due(
         }
     }
     Ok(out)
+}
+
+/// Everything the digest needs to be queued: the settings, the watch names (left out of the
+/// themes) and the domain of the Message-IDs.
+#[derive(Debug, Clone)]
+pub struct DigestJob {
+    /// `[digest]`.
+    pub settings: DigestSettings,
+    /// Watch names.
+    pub brand_words: Vec<String>,
+    /// Domain of `[mail] from`.
+    pub domain: String,
+}
+
+impl DigestJob {
+    /// The digest job of `config`, when it has both `[digest]` and `[mail]`.
+    pub fn from_config(config: &Config) -> Option<DigestJob> {
+        let settings = config.notify.digest.clone()?;
+        let mail = config.notify.mail.as_ref()?;
+        Some(DigestJob {
+            settings,
+            brand_words: config.watches.iter().map(|w| w.name.clone()).collect(),
+            domain: mail.from.email.domain().to_string(),
+        })
+    }
+
+    /// Queues what is due as of `now` (see [`queue_due`]) and logs it.
+    pub fn queue_due(
+        &self,
+        store: &mut Store,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Queued>, StoreError> {
+        let queued = queue_due(store, &self.settings, &self.brand_words, &self.domain, now)?;
+        for q in &queued {
+            tracing::info!(list = %q.list, emails = q.emails, late = q.late, "digest queued");
+        }
+        Ok(queued)
+    }
+}
+
+/// The daemon's digest task: queues a digest missed while webcare was down, then sleeps until
+/// each next scheduled time (re-checking at least hourly, so a changed clock or a suspended
+/// machine cannot make it miss one) and queues it, until shutdown.
+pub async fn run_digests(
+    job: Arc<DigestJob>,
+    writer: Writer,
+    wake: Arc<Notify>,
+    mut shutdown: Shutdown,
+) {
+    loop {
+        let j = job.clone();
+        let wait = match writer.run(move |s| j.queue_due(s, Utc::now())).await {
+            Ok(queued) => {
+                if !queued.is_empty() {
+                    wake.notify_one();
+                }
+                (job.settings.next_due(Utc::now()) - Utc::now())
+                    .to_std()
+                    .unwrap_or_default()
+                    .clamp(
+                        std::time::Duration::from_secs(1),
+                        std::time::Duration::from_secs(3600),
+                    )
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot queue the digest; will retry in a minute");
+                std::time::Duration::from_secs(60)
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.wait() => break,
+        }
+    }
+}
+
+/// Starts the digest task in the daemon when `[digest]` is configured. `sender_wake` wakes the
+/// running outbox sender; without one (no `[[teams]]`, so no alert sender), a sender for the
+/// digest is started here.
+pub fn spawn(
+    config: &Config,
+    writer: &Writer,
+    sender_wake: Option<Arc<Notify>>,
+    shutdown: &Shutdown,
+) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    let Some(job) = DigestJob::from_config(config) else {
+        return Ok(Vec::new());
+    };
+    let mut tasks = Vec::new();
+    let wake = match sender_wake {
+        Some(w) => w,
+        None => {
+            let mail = config
+                .notify
+                .mail
+                .clone()
+                .context("[digest] needs [mail]")?;
+            let sender = Sender::new(writer.clone(), mail, &[]).context("cannot set up mail")?;
+            let wake = Arc::new(Notify::new());
+            tasks.push(tokio::spawn(sender.run(wake.clone(), shutdown.clone())));
+            wake
+        }
+    };
+    tracing::info!(
+        next = %job.settings.next_due(Utc::now()).with_timezone(&job.settings.tz),
+        "digest scheduled"
+    );
+    tasks.push(tokio::spawn(run_digests(
+        Arc::new(job),
+        writer.clone(),
+        wake,
+        shutdown.clone(),
+    )));
+    Ok(tasks)
+}
+
+/// `webcare digest`: renders the digest of a period (text on stdout, or HTML into `--out`), or
+/// with `--send` queues it for every recipient list and delivers it now. Once per list and
+/// period unless `--force`.
+pub async fn command(config: &Config, args: &DigestArgs) -> anyhow::Result<i32> {
+    let job = DigestJob::from_config(config);
+    if args.send && job.is_none() {
+        eprintln!(
+            "error: --send needs a [digest] section with recipients and a [mail] section in {}",
+            config.file.display()
+        );
+        return Ok(EXIT_CONFIG);
+    }
+    let settings = job.as_ref().map(|j| j.settings.clone()).unwrap_or_default();
+    let now = Utc::now();
+    let span = match &args.date {
+        Some(d) => {
+            let day = NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d")
+                .with_context(|| format!("--date {d:?}: use a date such as 2026-11-20"))?;
+            settings.period_containing(day)
+        }
+        None => settings.period_sent_on(settings.last_due(now).1),
+    };
+    let mut store = Store::open_existing(&config.store.path)?;
+    let brand: Vec<String> = config.watches.iter().map(|w| w.name.clone()).collect();
+    let digest = compute(&store, &settings, span, &brand)?;
+    let mut out = std::io::stdout().lock();
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, digest.render_html())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            writeln!(
+                out,
+                "{}\nwrote the HTML digest to {}",
+                digest.subject(),
+                path.display()
+            )?;
+        }
+        None if !args.send => write!(out, "{}", digest.render_text())?,
+        None => {}
+    }
+    let Some(job) = job.filter(|_| args.send) else {
+        return Ok(0);
+    };
+    let mut queued = 0;
+    for list in &job.settings.lists {
+        let resend = args.force.then(|| now.timestamp());
+        let record = digest.record(list, &job.domain, resend);
+        match store.digest_sent(&list.name, record.period_start)? {
+            Some(sent) if !args.force => {
+                writeln!(
+                    out,
+                    "{}: the digest of {} was already sent {}; nothing sent (--force sends it again)",
+                    list.name,
+                    digest.title(),
+                    DateTime::<Utc>::from_timestamp(sent.queued_at, 0)
+                        .map(|t| t
+                            .with_timezone(&settings.tz)
+                            .format("%Y-%m-%d %H:%M %Z")
+                            .to_string())
+                        .unwrap_or_default()
+                )?;
+                continue;
+            }
+            _ => {}
+        }
+        if store.record_digest(&record, args.force, now.timestamp())? {
+            queued += record.alerts.len();
+            writeln!(out, "{}: queued for {}", list.name, list.emails.join(", "))?;
+        }
+    }
+    drop(store);
+    if queued == 0 {
+        return Ok(0);
+    }
+    let mail = config
+        .notify
+        .mail
+        .clone()
+        .context("[digest] needs [mail]")?;
+    let teams = super::Notifier::new(config)
+        .map(|n| n.router().teams().to_vec())
+        .unwrap_or_default();
+    let writer = Writer::new(Store::open_existing(&config.store.path)?);
+    let sender = Sender::new(writer, mail, &teams).context("cannot set up mail")?;
+    let (_trigger, shutdown) = Shutdown::new();
+    let r = sender.deliver_due(true, &shutdown).await?;
+    writeln!(
+        out,
+        "outbox: sent {}, waiting to retry {}, failed for good {}",
+        r.sent, r.retrying, r.dead
+    )?;
+    Ok(if r.retrying > 0 { EXIT_TEMPFAIL } else { 0 })
+}
+
+/// `webcare answered ID`: marks a mention answered by `by` (or removes the mark).
+pub fn answered_command(config: &Config, id: i64, undo: bool, by: &str) -> anyhow::Result<i32> {
+    let store = Store::open_existing(&config.store.path)?;
+    store.mark_answered(id, !undo, by, Utc::now().timestamp())?;
+    if undo {
+        println!("mention #{id}: no longer marked answered");
+    } else {
+        println!("mention #{id}: marked answered by {by}");
+    }
+    Ok(0)
 }
 
 #[cfg(test)]

@@ -241,6 +241,29 @@ pub struct SpikeContext {
 }
 
 impl SpikeContext {
+    /// The spike checker of `config`, alerting every team of `notifier`; `None` when turned off.
+    pub fn from_config(
+        config: &crate::config::Config,
+        notifier: &super::Notifier,
+    ) -> Option<SpikeContext> {
+        let cfg = config.notify.spikes.clone();
+        if !cfg.enabled {
+            return None;
+        }
+        Some(SpikeContext::new(
+            cfg,
+            config.watches.iter().map(|w| w.name.clone()).collect(),
+            config
+                .sources
+                .iter()
+                .filter(|s| s.enabled)
+                .map(|s| s.name.clone())
+                .collect(),
+            notifier.router().teams(),
+            notifier.mail().from.email.domain().to_string(),
+        ))
+    }
+
     /// A context alerting every address of `teams`.
     pub fn new(
         cfg: SpikeConfig,
@@ -428,7 +451,8 @@ pub fn check(
 ) -> Result<Vec<SpikeEpisode>, StoreError> {
     let cfg = &ctx.cfg;
     let win = cfg.window.0.as_secs() as i64;
-    let t = now.timestamp();
+    // Windows end just after `now`, so a mention stored in this very second counts.
+    let t = now.timestamp() + 1;
     let mut alerted = Vec::new();
     let subjects = ctx
         .watches
@@ -493,8 +517,8 @@ pub fn check(
                 kind: finding.kind().into(),
                 scope: scope.into(),
                 name: name.into(),
-                started_at: t,
-                last_seen_at: t,
+                started_at: now.timestamp(),
+                last_seen_at: now.timestamp(),
                 count: if complaints_only {
                     current.complaints
                 } else {
@@ -520,7 +544,8 @@ pub fn check(
                         rule: format!("spike alert ({})", finding.kind()),
                         recipient: to.clone(),
                         message_id: format!(
-                            "<webcare.spike.{key:016x}.{t}.{:016x}@{}>",
+                            "<webcare.spike.{key:016x}.{}.{:016x}@{}>",
+                            now.timestamp(),
                             fnv64(&to.to_lowercase()),
                             ctx.domain
                         ),
@@ -528,7 +553,7 @@ pub fn check(
                         text: text.clone(),
                         html: html.clone(),
                         urgent: true,
-                        not_before: t,
+                        not_before: now.timestamp(),
                     })
                     .collect()
             } else {
