@@ -124,6 +124,47 @@ pub enum Command {
         #[arg(long, value_name = "PLATFORM:HANDLE")]
         author: String,
     },
+    /// Render the daily (or weekly) digest for a period, or send it now.
+    Digest(DigestArgs),
+    /// Mark a mention answered (the digest shows which complaints were), or --undo it.
+    Answered {
+        /// The mention's id (as shown by `webcare mentions`).
+        id: i64,
+        /// Remove the mark.
+        #[arg(long)]
+        undo: bool,
+        /// Who answered, kept with the mark.
+        #[arg(long, env = "USER", default_value = "staff")]
+        by: String,
+    },
+    /// Replay stored mentions through the current routing rules and print how many alerts each
+    /// rule would have sent per day. Sends and writes nothing.
+    Backtest {
+        /// How far back: a duration ("7d", "12h") or a date (2026-11-20).
+        #[arg(long, default_value = "7d", value_name = "WHEN")]
+        since: String,
+    },
+}
+
+/// What `webcare digest` renders or sends.
+#[derive(Debug, clap::Args)]
+pub struct DigestArgs {
+    /// A day in the period to report on (YYYY-MM-DD, in the digest's time zone); default: the
+    /// period of the latest scheduled digest.
+    #[arg(long, value_name = "DATE")]
+    pub date: Option<String>,
+    /// Render without sending (the default): text on stdout, or HTML into --out.
+    #[arg(long, conflicts_with = "send")]
+    pub dry_run: bool,
+    /// Queue and send it now to every recipient list, once per period.
+    #[arg(long)]
+    pub send: bool,
+    /// With --send: send again even if this period's digest went out already.
+    #[arg(long, requires = "send")]
+    pub force: bool,
+    /// Write the HTML version to this file instead of printing the text version.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 /// What `webcare route` looks at.

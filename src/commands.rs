@@ -76,6 +76,13 @@ pub fn run(cli: Cli) -> i32 {
         Command::Prune { dry_run } => privacy::prune_command(&config, dry_run),
         Command::Forget { author, dry_run } => privacy::forget_command(&config, &author, dry_run),
         Command::Export { author } => privacy::export_command(&config, &author),
+        Command::Digest(args) => {
+            runtime().and_then(|rt| rt.block_on(notify::digest::command(&config, &args)))
+        }
+        Command::Answered { id, undo, by } => {
+            notify::digest::answered_command(&config, id, undo, &by)
+        }
+        Command::Backtest { since } => notify::backtest::command(&config, &since),
     };
     finish(result)
 }
@@ -320,6 +327,7 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
         config.retention,
         shutdown.clone(),
     ))];
+    let mut sender_wake = None;
     let on_stored = match Notifier::new(&config) {
         Some(notifier) => {
             let notifier = Arc::new(notifier);
@@ -331,18 +339,33 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
             .context("cannot set up mail")?;
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             let wake = Arc::new(tokio::sync::Notify::new());
+            if let Some(ctx) = notify::spike::SpikeContext::from_config(&config, &notifier) {
+                stages.push(tokio::spawn(notify::spike::run_spikes(
+                    Arc::new(ctx),
+                    writer.clone(),
+                    wake.clone(),
+                    shutdown.clone(),
+                )));
+            }
             stages.push(tokio::spawn(notify::run_router(
                 notifier,
-                writer,
+                writer.clone(),
                 rx,
                 wake.clone(),
                 shutdown.clone(),
             )));
-            stages.push(tokio::spawn(sender.run(wake, shutdown.clone())));
+            stages.push(tokio::spawn(sender.run(wake.clone(), shutdown.clone())));
+            sender_wake = Some(wake);
             Some(tx)
         }
         None => None,
     };
+    stages.extend(notify::digest::spawn(
+        &config,
+        &writer,
+        sender_wake,
+        &shutdown,
+    )?);
     let mut sources = scheduler::Scheduler::new(pipeline, on_stored);
     for h in handles {
         sources.start(h);
@@ -450,7 +473,12 @@ async fn once(config: Config) -> anyhow::Result<i32> {
             }
         }
     }
-    if let Some((queued, r)) = &alerts {
+    if let Some((_, _, notes)) = &alerts {
+        for n in notes {
+            writeln!(out, "{n}")?;
+        }
+    }
+    if let Some((queued, r, _)) = &alerts {
         writeln!(
             out,
             "alerts: queued {queued}, sent {}, waiting to retry {}, failed for good {}, held by hourly cap {}",
@@ -463,27 +491,55 @@ async fn once(config: Config) -> anyhow::Result<i32> {
     Ok(if failed > 0 { EXIT_TEMPFAIL } else { 0 })
 }
 
-/// `once`'s notifier pass: routes what is unrouted and tries every pending alert now.
+/// `once`'s notifier pass: routes what is unrouted, checks for spikes, queues a due digest, and
+/// tries every pending alert now. Also returns one line per spike alert and digest queued.
 async fn notify_once(
     config: &Config,
     writer: &Writer,
     shutdown: &Shutdown,
-) -> anyhow::Result<Option<(usize, DeliveryReport)>> {
-    let Some(notifier) = Notifier::new(config).map(Arc::new) else {
+) -> anyhow::Result<Option<(usize, DeliveryReport, Vec<String>)>> {
+    let notifier = Notifier::new(config).map(Arc::new);
+    let digest = notify::digest::DigestJob::from_config(config);
+    let Some(mail) = config
+        .notify
+        .mail
+        .clone()
+        .filter(|_| notifier.is_some() || digest.is_some())
+    else {
         return Ok(None);
     };
-    let n = notifier.clone();
-    let queued = writer
-        .run(move |s| n.route_pending(s, None, Utc::now()))
-        .await?;
-    let sender = Sender::new(
-        writer.clone(),
-        notifier.mail().clone(),
-        notifier.router().teams(),
-    )
-    .context("cannot set up mail")?;
+    let mut queued = 0;
+    let mut notes = Vec::new();
+    if let Some(notifier) = &notifier {
+        let n = notifier.clone();
+        queued = writer
+            .run(move |s| n.route_pending(s, None, Utc::now()))
+            .await?;
+        if let Some(ctx) = notify::spike::SpikeContext::from_config(config, notifier) {
+            let found = writer
+                .run(move |s| notify::spike::check(s, &ctx, Utc::now()))
+                .await?;
+            notes.extend(found.iter().map(|e| format!("spike alert: {}", e.summary)));
+        }
+    }
+    if let Some(job) = digest {
+        let done = writer.run(move |s| job.queue_due(s, Utc::now())).await?;
+        notes.extend(done.iter().map(|q| {
+            format!(
+                "digest: queued for {} ({} emails){}",
+                q.list,
+                q.emails,
+                if q.late { ", late" } else { "" }
+            )
+        }));
+    }
+    let teams = notifier
+        .as_ref()
+        .map(|n| n.router().teams().to_vec())
+        .unwrap_or_default();
+    let sender = Sender::new(writer.clone(), mail, &teams).context("cannot set up mail")?;
     let report = sender.deliver_due(true, shutdown).await?;
-    Ok(Some((queued, report)))
+    Ok(Some((queued, report, notes)))
 }
 
 fn route(config: &Config, args: &RouteArgs) -> anyhow::Result<i32> {

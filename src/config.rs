@@ -425,6 +425,8 @@ const TOP_KEYS: &[&str] = &[
     "teams",
     "routes",
     "topics",
+    "digest",
+    "spikes",
 ];
 
 impl Config {

@@ -7,9 +7,12 @@
 //! only duplicate possible is an alert the server accepted just before the kill (see
 //! [`outbox`]).
 
+pub mod backtest;
+pub mod digest;
 pub mod mail;
 pub mod outbox;
 pub mod route;
+pub mod spike;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,6 +40,10 @@ pub struct NotifyConfig {
     pub routes: Vec<RouteConfig>,
     /// Named keyword lists rules can refer to.
     pub topics: BTreeMap<String, Vec<String>>,
+    /// `[digest]`: who gets the daily or weekly digest, and when.
+    pub digest: Option<digest::DigestSettings>,
+    /// `[spikes]`: spike and drop alerts (on by default when teams are configured).
+    pub spikes: spike::SpikeConfig,
 }
 
 /// Takes the notifier's sections out of the config tree and validates them. `watches` and
@@ -59,6 +66,22 @@ pub fn parse_config(
         .and_then(|v| parse_at::<BTreeMap<String, Vec<String>>>(v, "topics", errors))
         .unwrap_or_default();
     Router::compile(&teams, &routes, &topics, watches, sources, errors);
+    let had_digest = root.contains_key("digest");
+    let digest = root
+        .remove("digest")
+        .and_then(|v| parse_at::<digest::DigestConfig>(v, "digest", errors))
+        .and_then(|d| d.validate(&teams, errors));
+    let spikes = root
+        .remove("spikes")
+        .and_then(|v| parse_at::<spike::SpikeConfig>(v, "spikes", errors))
+        .unwrap_or_default();
+    spikes.validate(errors);
+    if had_digest && !had_mail {
+        errors.push(
+            "mail",
+            "[digest] is sent by email: add a [mail] section (transport = \"file\" with dir = \"FOLDER\" to try it out)",
+        );
+    }
     if !teams.is_empty() && !had_mail {
         errors.push(
             "mail",
@@ -70,6 +93,8 @@ pub fn parse_config(
         teams,
         routes,
         topics,
+        digest,
+        spikes,
     }
 }
 

@@ -3,6 +3,7 @@
 //! cursor advance commit in one transaction, so a crash between fetch and commit refetches
 //! instead of skipping or duplicating.
 
+mod digest;
 mod outbox;
 mod privacy;
 mod schema;
@@ -19,6 +20,10 @@ use serde::Serialize;
 use crate::classify::Classification;
 use crate::sources::Mention;
 
+pub use digest::{
+    DigestMention, DigestRecord, DigestSent, FailedSource, SpikeEpisode, SpikeOutcome, VolumeRow,
+    WindowCount,
+};
 pub use outbox::{NewAlert, OutboxEntry, RoutingMention, RoutingRecord};
 pub use privacy::{Cutoffs, ForgetReport, PruneReport, Reclaimed, author_key};
 pub use stats::{AlertStats, MentionCount, OutboxBacklog, PollStats};

@@ -157,10 +157,10 @@ fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntry> {
     })
 }
 
-const MENTION_COLUMNS: &str = "id, source, url, author_handle, author_name, author_reach, lang, title, text,
+pub(super) const MENTION_COLUMNS: &str = "id, source, url, author_handle, author_name, author_reach, lang, title, text,
     in_reply_to, created_at, watches, backfill, label, sentiment, urgency, spam, reasons, routed_at, fetched_at";
 
-fn routing_mention(r: &rusqlite::Row<'_>) -> rusqlite::Result<RoutingMention> {
+pub(super) fn routing_mention(r: &rusqlite::Row<'_>) -> rusqlite::Result<RoutingMention> {
     let watches: String = r.get(11)?;
     Ok(RoutingMention {
         id: r.get(0)?,

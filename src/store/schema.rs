@@ -36,6 +36,7 @@ pub const MIGRATIONS: &[&str] = &[
         UNIQUE (source, external_id)
     );
     CREATE INDEX mentions_created ON mentions (created_at);
+    CREATE INDEX mentions_fetched ON mentions (fetched_at);
 
     CREATE TABLE mention_watches (
         mention_id INTEGER NOT NULL REFERENCES mentions (id) ON DELETE CASCADE,
@@ -152,5 +153,39 @@ pub const MIGRATIONS: &[&str] = &[
         erased_at  INTEGER NOT NULL,
         PRIMARY KEY (kind, author_key)
     ) WITHOUT ROWID;
+    "#,
+    // 5: digests and spike alerts. `digests` has one row per recipient list and period, written
+    // in the same transaction as the digest's outbox rows, so a period is mailed once. An outbox
+    // row says what it carries (`kind`: alert, digest or spike). `spike_episodes` remembers each
+    // storm or drop so it is alerted once. `answered_at` is set by `webcare answered`.
+    r#"
+    ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'alert';
+    ALTER TABLE mentions ADD COLUMN answered_at INTEGER;
+    ALTER TABLE mentions ADD COLUMN answered_by TEXT;
+    CREATE TABLE digests (
+        list         TEXT    NOT NULL,
+        period_start INTEGER NOT NULL,
+        period_end   INTEGER NOT NULL,
+        period       TEXT    NOT NULL,
+        recipients   TEXT    NOT NULL,
+        queued_at    INTEGER NOT NULL,
+        late         INTEGER NOT NULL DEFAULT 0,
+        sends        INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (list, period_start)
+    );
+    CREATE TABLE spike_episodes (
+        id           INTEGER PRIMARY KEY,
+        kind         TEXT    NOT NULL,
+        scope        TEXT    NOT NULL,
+        name         TEXT    NOT NULL,
+        started_at   INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL,
+        count        INTEGER NOT NULL,
+        baseline     REAL    NOT NULL,
+        threshold    REAL    NOT NULL,
+        summary      TEXT    NOT NULL
+    );
+    CREATE INDEX spike_episodes_key ON spike_episodes (kind, scope, name, last_seen_at);
+    CREATE INDEX spike_episodes_started ON spike_episodes (started_at);
     "#,
 ];

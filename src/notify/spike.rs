@@ -1,0 +1,647 @@
+//! Spike and drop alerts. Every few minutes, per watch (and per source for drops), the mentions
+//! stored in the last window are compared with the same window on each of the previous days:
+//! a count above mean + k·stddev (and at least a minimum) is a spike, a jump in the share of
+//! complaints is a complaint storm, and nothing at all where there usually is plenty is a drop
+//! (a broken source or an expired token, most of the time). Each episode alerts every team
+//! once, urgently, through the outbox; while it lasts (and for a cooldown after) it stays quiet.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Deserialize;
+use tokio::sync::Notify;
+
+use super::digest::rising_themes;
+use super::fnv64;
+use super::route::Team;
+use crate::config::{ConfigErrors, DurationValue};
+use crate::shutdown::Shutdown;
+use crate::store::{
+    DigestMention, NewAlert, SpikeEpisode, SpikeOutcome, Store, StoreError, WindowCount, Writer,
+};
+
+/// `[spikes]` as written in the config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpikeConfig {
+    /// Turn spike and drop alerts off.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The window counted, e.g. `"1h"`.
+    #[serde(default = "default_window")]
+    pub window: DurationValue,
+    /// Days of the same window the baseline is made of.
+    #[serde(default = "default_baseline_days")]
+    pub baseline_days: u32,
+    /// k in mean + k·stddev: higher is less sensitive.
+    #[serde(default = "default_sensitivity")]
+    pub sensitivity: f64,
+    /// No spike below this many mentions in the window.
+    #[serde(default = "default_min_count")]
+    pub min_count: i64,
+    /// A complaint storm: the complaints' share rose by at least this much (0.25 = 25 points).
+    #[serde(default = "default_share_rise")]
+    pub complaint_share_rise: f64,
+    /// A drop needs at least this many mentions per window on average before.
+    #[serde(default = "default_busy")]
+    pub busy_min: f64,
+    /// No alerts for a watch or source with less history than this.
+    #[serde(default = "default_warm_up")]
+    pub warm_up: DurationValue,
+    /// After an episode was last seen, the same alert stays quiet this long.
+    #[serde(default = "default_cooldown")]
+    pub cooldown: DurationValue,
+    /// How often `webcare run` checks.
+    #[serde(default = "default_check_every")]
+    pub check_every: DurationValue,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_window() -> DurationValue {
+    DurationValue(std::time::Duration::from_secs(3600))
+}
+fn default_baseline_days() -> u32 {
+    7
+}
+fn default_sensitivity() -> f64 {
+    3.0
+}
+fn default_min_count() -> i64 {
+    10
+}
+fn default_share_rise() -> f64 {
+    0.25
+}
+fn default_busy() -> f64 {
+    5.0
+}
+fn default_warm_up() -> DurationValue {
+    DurationValue(std::time::Duration::from_secs(2 * 86_400))
+}
+fn default_cooldown() -> DurationValue {
+    DurationValue(std::time::Duration::from_secs(3 * 3600))
+}
+fn default_check_every() -> DurationValue {
+    DurationValue(std::time::Duration::from_secs(300))
+}
+
+impl Default for SpikeConfig {
+    fn default() -> Self {
+        SpikeConfig {
+            enabled: true,
+            window: default_window(),
+            baseline_days: default_baseline_days(),
+            sensitivity: default_sensitivity(),
+            min_count: default_min_count(),
+            complaint_share_rise: default_share_rise(),
+            busy_min: default_busy(),
+            warm_up: default_warm_up(),
+            cooldown: default_cooldown(),
+            check_every: default_check_every(),
+        }
+    }
+}
+
+impl SpikeConfig {
+    /// Checks the settings, recording problems under `spikes.*`.
+    pub fn validate(&self, errors: &mut ConfigErrors) {
+        let secs = |d: &DurationValue| d.0.as_secs();
+        if secs(&self.window) < 60 || secs(&self.window) > 86_400 {
+            errors.push("spikes.window", "must be between 1m and 24h");
+        }
+        if self.baseline_days == 0 || self.baseline_days > 60 {
+            errors.push("spikes.baseline_days", "must be between 1 and 60");
+        }
+        if !(self.sensitivity > 0.0 && self.sensitivity <= 20.0) {
+            errors.push(
+                "spikes.sensitivity",
+                "must be above 0 and at most 20 (3 is usual)",
+            );
+        }
+        if self.min_count < 1 {
+            errors.push("spikes.min_count", "must be at least 1");
+        }
+        if !(self.complaint_share_rise > 0.0 && self.complaint_share_rise <= 1.0) {
+            errors.push(
+                "spikes.complaint_share_rise",
+                "must be a fraction above 0 and at most 1 (0.25 = 25 points)",
+            );
+        }
+        if self.busy_min <= 0.0 {
+            errors.push("spikes.busy_min", "must be above 0");
+        }
+        if secs(&self.check_every) < 10 {
+            errors.push("spikes.check_every", "must be at least 10s");
+        }
+    }
+}
+
+/// The same window on the days before: mean and standard deviation of the counts, over the
+/// days that have history.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Baseline {
+    /// Days with history.
+    pub days: u32,
+    /// Mean count.
+    pub mean: f64,
+    /// Standard deviation of the counts.
+    pub stddev: f64,
+    /// Mean complaint count.
+    pub complaints_mean: f64,
+    /// Complaints' share of all mentions over those days (0 without mentions).
+    pub complaint_share: f64,
+}
+
+impl Baseline {
+    /// From one count per earlier day.
+    pub fn of(counts: &[WindowCount]) -> Baseline {
+        let n = counts.len().max(1) as f64;
+        let mean = counts.iter().map(|c| c.total as f64).sum::<f64>() / n;
+        let var = counts
+            .iter()
+            .map(|c| (c.total as f64 - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        let total: i64 = counts.iter().map(|c| c.total).sum();
+        let complaints: i64 = counts.iter().map(|c| c.complaints).sum();
+        Baseline {
+            days: counts.len() as u32,
+            mean,
+            stddev: var.sqrt(),
+            complaints_mean: complaints as f64 / n,
+            complaint_share: if total > 0 {
+                complaints as f64 / total as f64
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
+/// What one window shows against its baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finding {
+    /// More mentions than usual.
+    Volume,
+    /// A larger share of complaints than usual.
+    Complaints,
+    /// None where there are usually many.
+    Drop,
+}
+
+impl Finding {
+    fn kind(self) -> &'static str {
+        match self {
+            Finding::Volume => "volume",
+            Finding::Complaints => "complaints",
+            Finding::Drop => "drop",
+        }
+    }
+}
+
+/// Judges a window's count against its baseline. Returns every finding that holds, the
+/// complaint storm first.
+pub fn judge(now: WindowCount, b: &Baseline, cfg: &SpikeConfig) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let share = if now.total > 0 {
+        now.complaints as f64 / now.total as f64
+    } else {
+        0.0
+    };
+    if now.complaints >= cfg.min_count && share - b.complaint_share >= cfg.complaint_share_rise {
+        out.push(Finding::Complaints);
+    }
+    if now.total >= cfg.min_count && now.total as f64 > b.mean + cfg.sensitivity * b.stddev {
+        out.push(Finding::Volume);
+    }
+    if now.total == 0 && b.mean >= cfg.busy_min {
+        out.push(Finding::Drop);
+    }
+    out
+}
+
+/// What the checker needs besides the store.
+#[derive(Debug, Clone)]
+pub struct SpikeContext {
+    /// The settings.
+    pub cfg: SpikeConfig,
+    /// Watch names.
+    pub watches: Vec<String>,
+    /// Enabled source names (drops only).
+    pub sources: Vec<String>,
+    /// `(team, address)` for every address of every team, each address once.
+    pub recipients: Vec<(String, String)>,
+    /// Time zone for times in the alert.
+    pub tz: Tz,
+    /// Domain of the Message-IDs.
+    pub domain: String,
+}
+
+impl SpikeContext {
+    /// The spike checker of `config`, alerting every team of `notifier`; `None` when turned off.
+    pub fn from_config(
+        config: &crate::config::Config,
+        notifier: &super::Notifier,
+    ) -> Option<SpikeContext> {
+        let cfg = config.notify.spikes.clone();
+        if !cfg.enabled {
+            return None;
+        }
+        Some(SpikeContext::new(
+            cfg,
+            config.watches.iter().map(|w| w.name.clone()).collect(),
+            config
+                .sources
+                .iter()
+                .filter(|s| s.enabled)
+                .map(|s| s.name.clone())
+                .collect(),
+            notifier.router().teams(),
+            notifier.mail().from.email.domain().to_string(),
+        ))
+    }
+
+    /// A context alerting every address of `teams`.
+    pub fn new(
+        cfg: SpikeConfig,
+        watches: Vec<String>,
+        sources: Vec<String>,
+        teams: &[Team],
+        domain: String,
+    ) -> SpikeContext {
+        let mut recipients: Vec<(String, String)> = Vec::new();
+        for t in teams {
+            for e in &t.emails {
+                if !recipients.iter().any(|(_, x)| x.eq_ignore_ascii_case(e)) {
+                    recipients.push((t.name.clone(), e.clone()));
+                }
+            }
+        }
+        SpikeContext {
+            cfg,
+            watches,
+            sources,
+            recipients,
+            tz: teams.first().map(|t| t.tz).unwrap_or(Tz::UTC),
+            domain,
+        }
+    }
+}
+
+fn esc(s: &str) -> String {
+    html_escape::encode_safe(s).into_owned()
+}
+
+fn one_line(s: &str, max: usize) -> String {
+    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        return flat;
+    }
+    let mut t: String = flat.chars().take(max.saturating_sub(1)).collect();
+    t.push('…');
+    t
+}
+
+struct Found<'a> {
+    finding: Finding,
+    scope: &'a str,
+    name: &'a str,
+    now: WindowCount,
+    base: Baseline,
+    mentions: Vec<DigestMention>,
+    terms: Vec<String>,
+}
+
+impl Found<'_> {
+    fn window_text(&self, cfg: &SpikeConfig) -> String {
+        humantime::format_duration(cfg.window.0).to_string()
+    }
+
+    fn summary(&self, cfg: &SpikeConfig) -> String {
+        let w = self.window_text(cfg);
+        let what = if self.scope == "watch" {
+            format!("about {}", self.name)
+        } else {
+            format!("from source {}", self.name)
+        };
+        match self.finding {
+            Finding::Volume => format!(
+                "{} mentions {what} in {w}, usually {:.1} (threshold {:.1})",
+                self.now.total,
+                self.base.mean,
+                self.threshold(cfg)
+            ),
+            Finding::Complaints => format!(
+                "complaint storm: {} of {} mentions {what} in {w} are complaints ({:.0} %), usually {:.0} %",
+                self.now.complaints,
+                self.now.total,
+                100.0 * self.now.complaints as f64 / self.now.total.max(1) as f64,
+                100.0 * self.base.complaint_share
+            ),
+            Finding::Drop => format!(
+                "no mentions {what} in {w}, usually {:.1}: is a source broken or a token expired?",
+                self.base.mean
+            ),
+        }
+    }
+
+    fn threshold(&self, cfg: &SpikeConfig) -> f64 {
+        match self.finding {
+            Finding::Volume => (self.base.mean + cfg.sensitivity * self.base.stddev)
+                .max(cfg.min_count as f64 - 1.0),
+            Finding::Complaints => self.base.complaint_share + cfg.complaint_share_rise,
+            Finding::Drop => cfg.busy_min,
+        }
+    }
+
+    fn render(&self, ctx: &SpikeContext, now: DateTime<Utc>) -> (String, String, String) {
+        let cfg = &ctx.cfg;
+        let summary = self.summary(cfg);
+        let subject = super::mail::header_safe(&format!("[webcare] URGENT {summary}"), 160);
+        let at = now.with_timezone(&ctx.tz).format("%a %-d %b %H:%M %Z");
+        let baseline = format!(
+            "the same {} on the previous {} days: mean {:.1}, standard deviation {:.1}, complaints {:.0} %; alert above {:.1} (at least {})",
+            self.window_text(cfg),
+            self.base.days,
+            self.base.mean,
+            self.base.stddev,
+            100.0 * self.base.complaint_share,
+            (self.base.mean + cfg.sensitivity * self.base.stddev).max(cfg.min_count as f64 - 1.0),
+            cfg.min_count
+        );
+        let mut t = format!("{summary}\n\nChecked {at}.\nBaseline: {baseline}.\n");
+        if !self.terms.is_empty() {
+            t.push_str(&format!("Top terms: {}\n", self.terms.join(", ")));
+        }
+        if self.finding == Finding::Drop {
+            t.push_str("`webcare sources` shows each source's last success and last error.\n");
+        }
+        if !self.mentions.is_empty() {
+            t.push_str("\nMost reached:\n");
+        }
+        let mut h = format!(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>\
+             <body style=\"margin:0;padding:12px;font-family:sans-serif;font-size:16px;line-height:1.4\"><div style=\"max-width:600px;margin:0 auto\">\
+             <p style=\"background:#b00;color:#fff;padding:8px;font-weight:bold\">{}</p><p>Checked {}.<br>Baseline: {}.</p>",
+            esc(&summary),
+            esc(&at.to_string()),
+            esc(&baseline)
+        );
+        if !self.terms.is_empty() {
+            h.push_str(&format!(
+                "<p>Top terms: {}</p>",
+                esc(&self.terms.join(", "))
+            ));
+        }
+        for m in self.mentions.iter().take(3) {
+            let who = m
+                .author_handle
+                .as_deref()
+                .or(m.author_name.as_deref())
+                .unwrap_or("unknown author");
+            let reach = m
+                .author_reach
+                .map(|r| format!("{r} followers"))
+                .unwrap_or_else(|| "reach unknown".into());
+            let text = one_line(&m.text, 280);
+            t.push_str(&format!(
+                "  - {} ({reach}) on {}: \"{text}\"\n",
+                one_line(who, 60),
+                m.source
+            ));
+            h.push_str(&format!(
+                "<div style=\"margin:0 0 12px;padding:8px;background:#f7f7f7\"><div style=\"color:#555;font-size:14px\">{} ({}) on {}</div><div style=\"white-space:pre-wrap;word-wrap:break-word\">{}</div>",
+                esc(&one_line(who, 60)),
+                esc(&reach),
+                esc(&m.source),
+                esc(&text)
+            ));
+            if let Some(u) = &m.url {
+                t.push_str(&format!("    {}\n", one_line(u, 300)));
+                let l = u.trim_start().to_ascii_lowercase();
+                if (l.starts_with("https://") || l.starts_with("http://"))
+                    && !u.contains(['\r', '\n'])
+                {
+                    h.push_str(&format!(
+                        "<a href=\"{}\">open</a>",
+                        html_escape::encode_double_quoted_attribute(u)
+                    ));
+                }
+            }
+            h.push_str("</div>");
+        }
+        t.push_str(&format!(
+            "\nSent to every team, once per episode; the same alert stays quiet until {} after it was last seen.\n",
+            humantime::format_duration(cfg.cooldown.0)
+        ));
+        h.push_str("</div></body></html>");
+        (subject, t, h)
+    }
+}
+
+/// Looks at every watch (spikes, storms, drops) and every source (drops) as of `now`, records
+/// new episodes and queues their alerts. Returns the episodes that raised an alert.
+pub fn check(
+    store: &mut Store,
+    ctx: &SpikeContext,
+    now: DateTime<Utc>,
+) -> Result<Vec<SpikeEpisode>, StoreError> {
+    let cfg = &ctx.cfg;
+    let win = cfg.window.0.as_secs() as i64;
+    // Windows end just after `now`, so a mention stored in this very second counts.
+    let t = now.timestamp() + 1;
+    let mut alerted = Vec::new();
+    let subjects = ctx
+        .watches
+        .iter()
+        .map(|w| ("watch", w.as_str()))
+        .chain(ctx.sources.iter().map(|s| ("source", s.as_str())));
+    for (scope, name) in subjects {
+        let Some(first) = store.first_stored(scope, name)? else {
+            continue;
+        };
+        if first > t - cfg.warm_up.0.as_secs() as i64 {
+            continue;
+        }
+        let count = |s: &Store, a: i64, b: i64| {
+            if scope == "watch" {
+                s.watch_window(name, a, b)
+            } else {
+                s.source_window(name, a, b)
+            }
+        };
+        let current = count(store, t - win, t)?;
+        let mut before = Vec::new();
+        for d in 1..=i64::from(cfg.baseline_days) {
+            let (a, b) = (t - d * 86_400 - win, t - d * 86_400);
+            if a < first {
+                break;
+            }
+            before.push(count(store, a, b)?);
+        }
+        if before.is_empty() {
+            continue;
+        }
+        let base = Baseline::of(&before);
+        let findings: Vec<Finding> = judge(current, &base, cfg)
+            .into_iter()
+            // Sources are watched for drops only; their spikes show up in their watches.
+            .filter(|f| scope == "watch" || *f == Finding::Drop)
+            .collect();
+        let mut first_finding = true;
+        for finding in findings {
+            let complaints_only = finding == Finding::Complaints;
+            let mentions = if finding == Finding::Drop {
+                Vec::new()
+            } else {
+                store.window_mentions(scope, name, t - win, t, complaints_only)?
+            };
+            let texts: Vec<String> = mentions.iter().map(|m| m.text.clone()).collect();
+            let terms = rising_themes(&texts, &[], 1.0, &ctx.watches, 5)
+                .into_iter()
+                .map(|th| format!("{} ({})", th.term, th.count))
+                .collect();
+            let found = Found {
+                finding,
+                scope,
+                name,
+                now: current,
+                base,
+                mentions,
+                terms,
+            };
+            let episode = SpikeEpisode {
+                kind: finding.kind().into(),
+                scope: scope.into(),
+                name: name.into(),
+                started_at: now.timestamp(),
+                last_seen_at: now.timestamp(),
+                count: if complaints_only {
+                    current.complaints
+                } else {
+                    current.total
+                },
+                baseline: if complaints_only {
+                    base.complaint_share
+                } else {
+                    base.mean
+                },
+                threshold: found.threshold(cfg),
+                summary: found.summary(cfg),
+            };
+            // A storm is usually a volume spike too: only the first finding alerts; the others are
+            // recorded, so they stay quiet for the rest of the episode.
+            let alerts = if first_finding {
+                let (subject, text, html) = found.render(ctx, now);
+                let key = fnv64(&format!("{}\n{scope}\n{name}", finding.kind()));
+                ctx.recipients
+                    .iter()
+                    .map(|(team, to)| NewAlert {
+                        team: team.clone(),
+                        rule: format!("spike alert ({})", finding.kind()),
+                        recipient: to.clone(),
+                        message_id: format!(
+                            "<webcare.spike.{key:016x}.{}.{:016x}@{}>",
+                            now.timestamp(),
+                            fnv64(&to.to_lowercase()),
+                            ctx.domain
+                        ),
+                        subject: subject.clone(),
+                        text: text.clone(),
+                        html: html.clone(),
+                        urgent: true,
+                        not_before: now.timestamp(),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let outcome = store.record_spike(&episode, &alerts, cfg.cooldown.0.as_secs() as i64)?;
+            if outcome == SpikeOutcome::New && !alerts.is_empty() {
+                tracing::warn!(scope, name, kind = finding.kind(), summary = %episode.summary, "spike alert queued");
+                alerted.push(episode);
+            }
+            first_finding = false;
+        }
+    }
+    Ok(alerted)
+}
+
+/// The daemon's spike task: checks every `check_every`, waking the sender when it queued
+/// alerts, until shutdown.
+pub async fn run_spikes(
+    ctx: Arc<SpikeContext>,
+    writer: Writer,
+    wake: Arc<Notify>,
+    mut shutdown: Shutdown,
+) {
+    loop {
+        let c = ctx.clone();
+        match writer.run(move |s| check(s, &c, Utc::now())).await {
+            Ok(found) if !found.is_empty() => wake.notify_one(),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot check for spikes; will retry"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(ctx.cfg.check_every.0) => {}
+            _ = shutdown.wait() => break,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(total: i64, complaints: i64) -> WindowCount {
+        WindowCount { total, complaints }
+    }
+
+    #[test]
+    fn a_burst_well_above_the_usual_hour_is_a_spike() {
+        let cfg = SpikeConfig::default();
+        let base = Baseline::of(&[
+            w(4, 1),
+            w(6, 1),
+            w(5, 1),
+            w(5, 2),
+            w(4, 0),
+            w(6, 1),
+            w(5, 1),
+        ]);
+        assert_eq!(judge(w(30, 3), &base, &cfg), [Finding::Volume]);
+        assert!(judge(w(7, 1), &base, &cfg).is_empty());
+    }
+
+    #[test]
+    fn nothing_below_the_minimum_count_even_from_zero() {
+        let cfg = SpikeConfig::default();
+        let base = Baseline::of(&[w(0, 0); 7]);
+        assert!(judge(w(9, 9), &base, &cfg).is_empty());
+        assert_eq!(
+            judge(w(10, 10), &base, &cfg),
+            [Finding::Complaints, Finding::Volume]
+        );
+    }
+
+    #[test]
+    fn a_complaint_storm_is_a_rise_in_their_share_at_the_usual_volume() {
+        let cfg = SpikeConfig::default();
+        let base = Baseline::of(&[w(40, 4); 7]);
+        assert_eq!(judge(w(40, 20), &base, &cfg), [Finding::Complaints]);
+        assert!(judge(w(40, 10), &base, &cfg).is_empty());
+    }
+
+    #[test]
+    fn silence_where_there_is_usually_plenty_is_a_drop() {
+        let cfg = SpikeConfig::default();
+        assert_eq!(
+            judge(w(0, 0), &Baseline::of(&[w(12, 1); 7]), &cfg),
+            [Finding::Drop]
+        );
+        assert!(judge(w(0, 0), &Baseline::of(&[w(2, 0); 7]), &cfg).is_empty());
+    }
+}

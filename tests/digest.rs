@@ -1,0 +1,632 @@
+//! The digest, spike alerts and the backtest, end to end through the real binary: mentions are
+//! written straight into the database with the times and labels each test needs, and mail goes
+//! to a real SMTP server (mailin-embedded, in this test process) on 127.0.0.1.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Duration as Days, Timelike, Utc};
+use common::{FeedServer, Reply, Setup, atom, text};
+use mailin_embedded::{Handler, Response, Server, response};
+use rusqlite::{Connection, params};
+
+/// One received email: envelope recipients and the raw message.
+#[derive(Clone, Debug)]
+struct Received {
+    to: Vec<String>,
+    raw: String,
+}
+
+#[derive(Clone, Default)]
+struct Inbox {
+    mails: Arc<Mutex<Vec<Received>>>,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl Handler for Inbox {
+    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
+        self.to = to.to_vec();
+        self.data.clear();
+        response::OK
+    }
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+    fn data_end(&mut self) -> Response {
+        self.mails.lock().unwrap().push(Received {
+            to: std::mem::take(&mut self.to),
+            raw: String::from_utf8_lossy(&std::mem::take(&mut self.data)).into_owned(),
+        });
+        response::OK
+    }
+}
+
+impl Inbox {
+    fn mails(&self) -> Vec<Received> {
+        self.mails.lock().unwrap().clone()
+    }
+
+    /// Waits up to `limit` for at least `n` mails.
+    fn wait_for(&self, n: usize, limit: Duration) -> Vec<Received> {
+        let start = Instant::now();
+        while self.mails().len() < n && start.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.mails()
+    }
+}
+
+/// An SMTP server on a free port of 127.0.0.1, and the port.
+fn smtp() -> (Inbox, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let inbox = Inbox::default();
+    let mut server = Server::new(inbox.clone());
+    server
+        .with_name("localhost")
+        .with_tcp_listener(listener)
+        .with_num_threads(2);
+    std::thread::spawn(move || {
+        let _ = server.serve();
+    });
+    (inbox, port)
+}
+
+fn mail_section(port: u16) -> String {
+    format!(
+        "[mail]\nfrom = \"webcare <webcare@fjordlink.example>\"\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout = \"3s\"\n\n"
+    )
+}
+
+fn feed_source(feed: &FeedServer) -> String {
+    format!(
+        "[[sources]]\nname = \"forum\"\nkind = \"rss\"\nurl = \"{}\"\nlang = \"nl\"\ninterval = \"1h\"\n\n",
+        feed.url("feed")
+    )
+}
+
+/// Runs `once` against an empty feed, so the database exists with its schema.
+fn create_database(s: &Setup, feed: &FeedServer) {
+    feed.set("feed", Reply::Feed(atom(&[])));
+    let out = s.run(&["once"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// A mention as a test wants it stored.
+struct Row<'a> {
+    source: &'a str,
+    label: &'a str,
+    spam: bool,
+    sentiment: f64,
+    reach: Option<i64>,
+    handle: &'a str,
+    text: &'a str,
+    url: Option<&'a str>,
+    at: &'a str,
+}
+
+impl Default for Row<'_> {
+    fn default() -> Self {
+        Row {
+            source: "forum",
+            label: "neutral",
+            spam: false,
+            sentiment: 0.0,
+            reach: None,
+            handle: "someone",
+            text: "Fjordlink",
+            url: None,
+            at: "2026-11-20T11:00:00Z",
+        }
+    }
+}
+
+/// Stores `r` (posted and fetched at `r.at`, routed already) and returns its id.
+fn insert(conn: &Connection, r: Row<'_>) -> i64 {
+    let t = DateTime::parse_from_rfc3339(r.at).unwrap().timestamp();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM mentions", [], |x| x.get(0))
+        .unwrap();
+    conn.execute(
+        "INSERT INTO mentions (source, kind, external_id, url, author_handle, author_reach, lang, text,
+            created_at, fetched_at, watches, label, sentiment, urgency, spam, label_source, routed_at)
+         VALUES (?1, 'rss', ?2, ?3, ?4, ?5, 'nl', ?6, ?7, ?7, 'Fjordlink', ?8, ?9, 'normal', ?10,
+            'classifier', ?7)",
+        params![
+            r.source,
+            format!("urn:fixture:{n}"),
+            r.url,
+            r.handle,
+            r.reach,
+            r.text,
+            t,
+            r.label,
+            r.sentiment,
+            r.spam
+        ],
+    )
+    .unwrap();
+    let id = conn.last_insert_rowid();
+    conn.execute(
+        "INSERT INTO mention_watches (mention_id, watch) VALUES (?1, 'Fjordlink')",
+        params![id],
+    )
+    .unwrap();
+    id
+}
+
+/// Friday 20 November 2026 in Amsterdam, and the seven days before it.
+fn seed_digest_fixture(conn: &Connection) -> i64 {
+    // The seven days before: one complaint about the bill and one praise a day.
+    for d in 13..=19 {
+        insert(
+            conn,
+            Row {
+                label: "complaint",
+                sentiment: -0.5,
+                text: "Fjordlink factuur te hoog",
+                at: &format!("2026-11-{d}T10:00:00Z"),
+                ..Row::default()
+            },
+        );
+        insert(
+            conn,
+            Row {
+                label: "praise",
+                sentiment: 0.6,
+                text: "Fjordlink werkt prima",
+                at: &format!("2026-11-{d}T10:00:00Z"),
+                ..Row::default()
+            },
+        );
+    }
+    let anna = insert(
+        conn,
+        Row {
+            label: "complaint",
+            sentiment: -0.6,
+            reach: Some(5000),
+            handle: "anna",
+            text: "Weer geen internet in Utrecht sinds vanochtend @Fjordlink",
+            url: Some("https://forum.example/t/1?a=1&b=2"),
+            at: "2026-11-20T08:00:00Z",
+            ..Row::default()
+        },
+    );
+    insert(
+        conn,
+        Row {
+            label: "complaint",
+            sentiment: -0.7,
+            reach: Some(12000),
+            handle: "<b>bob</b>",
+            text: "<script>alert(1)</script> Fjordlink: geen internet, weer!",
+            url: Some("javascript:alert(2)"),
+            at: "2026-11-20T09:00:00Z",
+            ..Row::default()
+        },
+    );
+    insert(
+        conn,
+        Row {
+            label: "complaint",
+            sentiment: -0.4,
+            reach: Some(20),
+            handle: "carla",
+            text: "geen internet en de helpdesk van Fjordlink neemt niet op",
+            at: "2026-11-20T15:00:00Z",
+            ..Row::default()
+        },
+    );
+    insert(
+        conn,
+        Row {
+            source: "reviews",
+            label: "praise",
+            sentiment: 0.8,
+            reach: Some(800),
+            handle: "dirk",
+            text: "Top service van Fjordlink, binnen een uur geholpen!",
+            url: Some("https://reviews.example/r/4"),
+            at: "2026-11-20T12:00:00Z",
+            ..Row::default()
+        },
+    );
+    // 00:30 on the 20th in Amsterdam (still the 19th in UTC): in the period.
+    insert(
+        conn,
+        Row {
+            label: "question",
+            text: "Werkt Fjordlink ook in Zeeland?",
+            at: "2026-11-19T23:30:00Z",
+            ..Row::default()
+        },
+    );
+    insert(
+        conn,
+        Row {
+            label: "neutral",
+            spam: true,
+            text: "Fjordlink gratis iPhone klik hier",
+            at: "2026-11-20T13:00:00Z",
+            ..Row::default()
+        },
+    );
+    // 00:30 on the 21st in Amsterdam (still the 20th in UTC): not in the period.
+    insert(
+        conn,
+        Row {
+            label: "complaint",
+            sentiment: -0.9,
+            reach: Some(99_999),
+            handle: "late_night",
+            text: "Fjordlink geen internet middernacht",
+            at: "2026-11-20T23:30:00Z",
+            ..Row::default()
+        },
+    );
+    let at = DateTime::parse_from_rfc3339("2026-11-20T10:00:00Z")
+        .unwrap()
+        .timestamp();
+    conn.execute(
+        "INSERT INTO poll_log (source, started_at, duration_ms, outcome, error)
+         VALUES ('forum', ?1, 30, 'error', 'HTTP 503 from forum.example')",
+        [at],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO spike_episodes (kind, scope, name, started_at, last_seen_at, count, baseline, threshold, summary)
+         VALUES ('volume', 'watch', 'Fjordlink', ?1 + 14400, ?1 + 14400, 15, 0.4, 9.0,
+                 '15 mentions about Fjordlink in 1h, usually 0.4 (threshold 9.0)')",
+        [at],
+    )
+    .unwrap();
+    anna
+}
+
+fn digest_setup(feed: &FeedServer, extra: &str) -> Setup {
+    Setup::new(&format!(
+        "{}{}[digest]\ntime = \"07:30\"\ntime_zone = \"Europe/Amsterdam\"\nrecipients = [\"comms@fjordlink.example\"]\n{extra}",
+        feed_source(feed),
+        mail_section(2525)
+    ))
+}
+
+#[test]
+fn digest_dry_run_shows_the_days_numbers_and_escapes_mention_text() {
+    let feed = FeedServer::start();
+    let s = digest_setup(&feed, "");
+    create_database(&s, &feed);
+    let anna = seed_digest_fixture(&Connection::open(s.db()).unwrap());
+    let out = s.run(&["answered", &anna.to_string(), "--by", "sanne"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let out = s.run(&["digest", "--date", "2026-11-20", "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let t = String::from_utf8_lossy(&out.stdout).into_owned();
+    for expected in [
+        "webcare daily digest · Friday 20 November 2026 (Europe/Amsterdam)",
+        "6 mentions, avg of previous 7 days: 2.0 (+200 %)",
+        "    complaint                     3  avg     1.0  +200 %",
+        "    question                      1  avg     0.0  new",
+        "    praise                        1  avg     1.0  ±0 %",
+        "    spam                          1  avg     0.0  new",
+        "    forum                         5  avg     2.0  +150 %",
+        "    reviews                       1  avg     0.0  new",
+        "−40 (1 positive, 3 negative of 5 mentions without spam); previous 7 days 0, −40 points",
+        "  1. @<b>bob</b> · 12,000 followers · forum · not marked answered",
+        "  2. @anna · 5,000 followers · forum · answered (marked by sanne",
+        "  3. @carla · 20 followers · forum · not marked answered",
+        "  \"geen internet\" in 3 complaints (usually 0.0)",
+        "  1. @dirk · 800 followers · reviews\n     \"Top service van Fjordlink, binnen een uur geholpen!\"\n     https://reviews.example/r/4",
+        "15 mentions about Fjordlink in 1h, usually 0.4 (threshold 9.0)",
+        "forum: 1 of 1 polls failed; working again; last error: HTTP 503 from forum.example",
+    ] {
+        assert!(t.contains(expected), "missing {expected:?} in:\n{t}");
+    }
+    // The complaint of 00:30 on the 21st belongs to the next day.
+    assert!(!t.contains("late_night"), "{t}");
+    assert!(!t.contains("factuur"), "{t}");
+
+    let html_file = s.dir.path().join("digest.html");
+    let out = s.run(&[
+        "digest",
+        "--date",
+        "2026-11-20",
+        "--out",
+        html_file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "[webcare] Daily digest Friday 20 November 2026: 6 mentions, net sentiment -40"
+        ),
+        "{}",
+        text(&out)
+    );
+    let html = std::fs::read_to_string(&html_file).unwrap();
+    assert!(!html.contains("<script"), "{html}");
+    assert!(!html.contains("<b>bob"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt; Fjordlink"),
+        "{html}"
+    );
+    assert!(html.contains("&lt;b&gt;bob&lt;&#x2F;b&gt;"), "{html}");
+    assert!(
+        html.contains("<a href=\"https://forum.example/t/1?a=1&amp;b=2\""),
+        "{html}"
+    );
+    assert!(!html.contains("href=\"javascript"), "{html}");
+    assert!(html.contains("name=\"viewport\""), "{html}");
+}
+
+#[test]
+fn digest_is_sent_once_per_period_late_after_downtime_and_not_again_on_restart() {
+    let feed = FeedServer::start();
+    let (inbox, port) = smtp();
+    // Due two hours ago in UTC: the daemon was not running then, so it is late.
+    let due = Utc::now() - Days::hours(2);
+    let s = Setup::new(&format!(
+        "{}{}[digest]\ntime = \"{:02}:{:02}\"\ntime_zone = \"UTC\"\nrecipients = [\"comms@fjordlink.example\", \"boss@fjordlink.example\"]\n",
+        feed_source(&feed),
+        mail_section(port),
+        due.hour(),
+        due.minute()
+    ));
+    create_database(&s, &feed);
+    let day = (due.date_naive() - Days::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    insert(
+        &Connection::open(s.db()).unwrap(),
+        Row {
+            label: "complaint",
+            sentiment: -0.6,
+            text: "Fjordlink <i>storing</i>",
+            at: &format!("{day}T12:00:00Z"),
+            ..Row::default()
+        },
+    );
+
+    let run = |s: &Setup| -> Child { s.webcare().arg("run").spawn().unwrap() };
+    let stop = |mut child: Child| {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    };
+    let child = run(&s);
+    let mails = inbox.wait_for(2, Duration::from_secs(30));
+    stop(child);
+    assert_eq!(mails.len(), 2, "{mails:#?}");
+    let mut to: Vec<String> = mails.iter().flat_map(|m| m.to.clone()).collect();
+    to.sort();
+    assert_eq!(to, ["boss@fjordlink.example", "comms@fjordlink.example"]);
+    let raw = mails[0].raw.replace("\r\n ", " ");
+    assert!(raw.contains("Subject: [webcare] Daily digest"), "{raw}");
+    assert!(
+        raw.contains(": 1 mention, net sentiment -100 (late)"),
+        "{raw}"
+    );
+    assert!(raw.contains("Message-ID: <webcare.digest."), "{raw}");
+
+    // A restart, a manual send: nothing more for this period.
+    let child = run(&s);
+    std::thread::sleep(Duration::from_secs(3));
+    stop(child);
+    let out = s.run(&["digest", "--send"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("already sent"), "{}", text(&out));
+    assert_eq!(inbox.mails().len(), 2);
+
+    // --force sends it again, under new Message-IDs.
+    let out = s.run(&["digest", "--send", "--force"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("outbox: sent 2"), "{}", text(&out));
+    let mails = inbox.mails();
+    assert_eq!(mails.len(), 4);
+    let conn = Connection::open(s.db()).unwrap();
+    let (late, sends): (bool, i64) = conn
+        .query_row("SELECT late, sends FROM digests", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert!(late);
+    assert_eq!(sends, 2);
+}
+
+#[test]
+fn a_fresh_install_does_not_mail_a_digest_about_the_day_before_it_existed() {
+    let feed = FeedServer::start();
+    let (inbox, port) = smtp();
+    let due = Utc::now() - Days::hours(2);
+    let s = Setup::new(&format!(
+        "{}{}[digest]\ntime = \"{:02}:{:02}\"\nrecipients = [\"comms@fjordlink.example\"]\n",
+        feed_source(&feed),
+        mail_section(port),
+        due.hour(),
+        due.minute()
+    ));
+    create_database(&s, &feed);
+    let out = s.run(&["once"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains("digest: queued"), "{}", text(&out));
+    assert!(inbox.mails().is_empty());
+}
+
+/// Complaints as the fake forum publishes them.
+fn complaints(prefix: &str, n: usize) -> Vec<(String, String)> {
+    (0..n)
+        .map(|i| {
+            (
+                format!("urn:test:{prefix}-{i}"),
+                format!("Fjordlink storing, al 3 uur geen internet in Utrecht, echt slecht ({i})"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_burst_of_complaints_alerts_every_team_once_per_episode() {
+    let feed = FeedServer::start();
+    let (inbox, port) = smtp();
+    let s = Setup::new(&format!(
+        "{}{}[[teams]]\nname = \"webcare\"\nemails = [\"agent@fjordlink.example\"]\n\n\
+         [[teams]]\nname = \"comms\"\nemails = [\"comms@fjordlink.example\"]\n\n\
+         [[routes]]\nname = \"praise only\"\nlabel = \"praise\"\nteam = \"comms\"\n\n\
+         [[routes]]\nname = \"nothing else\"\naction = \"drop\"\n",
+        feed_source(&feed),
+        mail_section(port)
+    ));
+    // History: one mention, stored eight days ago (past the warm-up, quiet since).
+    feed.set(
+        "feed",
+        Reply::Feed(atom(&[(
+            "urn:old".into(),
+            "Fjordlink opent een winkel".into(),
+        )])),
+    );
+    let out = s.run(&["once"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let conn = Connection::open(s.db()).unwrap();
+    let old = (Utc::now() - Days::days(8)).timestamp();
+    conn.execute(
+        "UPDATE mentions SET fetched_at = ?1, created_at = ?1",
+        [old],
+    )
+    .unwrap();
+
+    let mut entries = complaints("storm", 12);
+    entries.push(("urn:old".into(), "Fjordlink opent een winkel".into()));
+    feed.set("feed", Reply::Feed(atom(&entries)));
+    let out = s.run(&["once"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("spike alert: complaint storm: 12 of 12 mentions about Fjordlink"),
+        "{}",
+        text(&out)
+    );
+    let mails = inbox.wait_for(2, Duration::from_secs(10));
+    assert_eq!(mails.len(), 2, "{mails:#?}");
+    let mut to: Vec<String> = mails.iter().flat_map(|m| m.to.clone()).collect();
+    to.sort();
+    assert_eq!(to, ["agent@fjordlink.example", "comms@fjordlink.example"]);
+    let raw = mails[0].raw.replace("\r\n ", " ");
+    assert!(
+        raw.contains("Subject: [webcare] URGENT complaint storm"),
+        "{raw}"
+    );
+
+    // The storm goes on: no second alert within the cooldown.
+    let mut more = complaints("more", 5);
+    more.extend(entries);
+    feed.set("feed", Reply::Feed(atom(&more)));
+    let out = s.run(&["once"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains("spike alert"), "{}", text(&out));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(inbox.mails().len(), 2);
+}
+
+#[test]
+fn backtest_counts_alerts_per_rule_and_day_and_writes_nothing() {
+    let feed = FeedServer::start();
+    let s = Setup::new(&format!(
+        "{}{}[[teams]]\nname = \"webcare\"\nemails = [\"a@fjordlink.example\", \"b@fjordlink.example\"]\n\n\
+         [[teams]]\nname = \"comms\"\nemails = [\"comms@fjordlink.example\"]\n\n\
+         [[routes]]\nname = \"praise to comms\"\nlabel = \"praise\"\nteam = \"comms\"\n",
+        feed_source(&feed),
+        mail_section(2525)
+    ));
+    create_database(&s, &feed);
+    let conn = Connection::open(s.db()).unwrap();
+    let day = |d: i64, h: u32| {
+        (Utc::now() - Days::days(d))
+            .date_naive()
+            .and_hms_opt(h, 0, 0)
+            .unwrap()
+            .and_utc()
+    };
+    let at = |t: DateTime<Utc>| t.to_rfc3339();
+    for (label, spam, t) in [
+        ("complaint", false, day(2, 9)),
+        ("question", false, day(2, 10)),
+        ("complaint", true, day(2, 11)),
+        ("complaint", false, day(1, 9)),
+        ("praise", false, day(1, 10)),
+        ("neutral", false, day(1, 11)),
+        ("complaint", false, day(20, 9)),
+    ] {
+        insert(
+            &conn,
+            Row {
+                label,
+                spam,
+                at: &at(t),
+                ..Row::default()
+            },
+        );
+    }
+    conn.execute("UPDATE mentions SET routed_at = NULL", [])
+        .unwrap();
+
+    let out = s.run(&["backtest", "--since", "7d"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let t = String::from_utf8_lossy(&out.stdout).into_owned();
+    let d2 = day(2, 0).format("%Y-%m-%d");
+    let d1 = day(1, 0).format("%Y-%m-%d");
+    let rule = "default (complaints and questions to the first team)";
+    for expected in [
+        "replayed 6 mentions".to_string(),
+        format!("{d2}  {rule}  webcare           2      4"),
+        format!("{d1}  {rule}  webcare           1      2"),
+        format!(
+            "{d1}  praise to comms{}  comms             1      1",
+            " ".repeat(rule.len() - 15)
+        ),
+        "2 mentions would have raised no alert".to_string(),
+    ] {
+        assert!(t.contains(&expected), "missing {expected:?} in:\n{t}");
+    }
+    let (outbox, unrouted): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM mentions WHERE routed_at IS NULL)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((outbox, unrouted), (0, 7));
+}
+
+#[test]
+fn bad_digest_and_spike_keys_are_named() {
+    let feed = FeedServer::start();
+    let s = Setup::new(&format!(
+        "{}{}[digest]\ntime = \"7.30\"\ntime_zone = \"Europe/Utrecht\"\nperiod = \"weekly\"\nteams = [\"ghosts\"]\n\n[spikes]\nsensitivity = 0\n",
+        feed_source(&feed),
+        mail_section(2525)
+    ));
+    let out = s.run(&["check-config"]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    for key in [
+        "digest.time: \"7.30\" is not a time of day",
+        "digest.time_zone: unknown time zone \"Europe/Utrecht\"",
+        "digest.weekday: period = \"weekly\" needs weekday",
+        "digest.teams[0]: no team is named \"ghosts\"",
+        "spikes.sensitivity",
+    ] {
+        assert!(
+            text(&out).contains(key),
+            "missing {key:?} in {}",
+            text(&out)
+        );
+    }
+}
