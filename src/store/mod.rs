@@ -17,7 +17,9 @@ use serde::Serialize;
 use crate::classify::Classification;
 use crate::sources::Mention;
 
-pub use outbox::{NewAlert, OutboxEntry, RoutingMention, RoutingRecord};
+pub use outbox::{
+    AlertUpdate, NewAlert, OptOut, OutboxEntry, RoutingMention, RoutingRecord, optout_key,
+};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
