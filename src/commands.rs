@@ -549,6 +549,7 @@ fn outbox(config: &Config, args: &OutboxArgs) -> anyhow::Result<i32> {
                 ago(Some(e.next_attempt_at.max(e.not_before)), now)
             ),
             "pending" => format!("due {}", ago(Some(e.not_before), now)),
+            "held" => "not sent (hourly cap)".to_string(),
             _ => format!("after {} attempts", e.attempts),
         };
         writeln!(
