@@ -241,6 +241,15 @@ fn check_config(config: &Config) -> anyhow::Result<i32> {
 
 fn pipeline(config: &Config) -> anyhow::Result<Pipeline> {
     let store = Store::open(&config.store.path)?;
+    Ok(Pipeline::new(
+        Writer::new(store),
+        compile_watches(config)?,
+        config.store.raw_max_bytes,
+    ))
+}
+
+/// The watches of `config`, with the classifier its `[classifier]` section describes.
+fn compile_watches(config: &Config) -> anyhow::Result<Watches> {
     let watches = Watches::compile(&config.watches, {
         let mut c = load_classifier(config.classifier.lexicons.as_deref())?;
         if let Some(r) = config.classifier.high_reach {
@@ -249,13 +258,7 @@ fn pipeline(config: &Config) -> anyhow::Result<Pipeline> {
         c
     })
     .map_err(|(w, e)| anyhow::anyhow!("watch {w}: {e}"))?;
-    let caps = watches.caps();
-    Ok(Pipeline {
-        writer: Writer::new(store),
-        watches: Arc::new(watches),
-        watch_caps: Arc::new(caps),
-        raw_max_bytes: config.store.raw_max_bytes,
-    })
+    Ok(watches)
 }
 
 async fn daemon(config: Config) -> anyhow::Result<i32> {
@@ -321,8 +324,22 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
         }
         None => None,
     };
-    scheduler::run(handles, pipeline, shutdown, on_stored).await;
+    let mut sources = scheduler::Scheduler::new(pipeline, on_stored);
+    for h in handles {
+        sources.start(h);
+    }
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot listen for SIGHUP")?;
+    let mut stopping = shutdown.clone();
+    let mut running = config;
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => reload(&mut running, &mut sources).await,
+            _ = stopping.wait() => break,
+        }
+    }
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
+    sources.stop_all().await;
     for stage in stages {
         let _ = stage.await;
     }
@@ -332,6 +349,42 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
     signals.abort();
     tracing::info!("webcare stopped");
     Ok(0)
+}
+
+/// Re-reads the config file on SIGHUP. A config with errors is refused and the running one
+/// stays; otherwise new watches apply to the next poll, and only sources that were added,
+/// removed or changed are started or stopped.
+async fn reload(running: &mut Config, sources: &mut scheduler::Scheduler) {
+    notify_systemd(&[sd_notify::NotifyState::Reloading]);
+    tracing::info!(config = %running.file.display(), "SIGHUP received; reloading the configuration");
+    match Config::load(&running.file) {
+        Err(errors) => {
+            tracing::error!("reload refused, the running configuration stays: {errors}");
+        }
+        Ok(new) => match (compile_watches(&new), scheduler::build_sources(&new)) {
+            (Ok(watches), Ok(handles)) => {
+                if new.store.path != running.store.path {
+                    tracing::warn!(
+                        "store.path changed to {}; the daemon keeps {} until it is restarted",
+                        new.store.path.display(),
+                        running.store.path.display()
+                    );
+                }
+                sources.pipeline().set_watches(watches);
+                let applied = sources.apply(handles).await;
+                tracing::info!(
+                    added = ?applied.added, removed = ?applied.removed, changed = ?applied.changed,
+                    unchanged = applied.unchanged.len(), watches = new.watches.len(),
+                    "configuration reloaded; alert routing and mail settings take effect at the next restart"
+                );
+                *running = new;
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(error = %format!("{e:#}"), "reload refused, the running configuration stays");
+            }
+        },
+    }
+    notify_systemd(&[sd_notify::NotifyState::Ready]);
 }
 
 async fn once(config: Config) -> anyhow::Result<i32> {

@@ -133,7 +133,7 @@ pub struct WatchConfig {
 
 /// `[[sources]]`: one platform account or feed. Keys other than the common ones belong to the
 /// source kind and are checked by its own file in `src/sources/`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SourceConfig {
     /// Unique name, used in logs, the database and `webcare sources`.
     pub name: String,
