@@ -79,8 +79,10 @@ pub fn plan_deliveries(due: Vec<OutboxEntry>, now: i64, window: i64, flush: bool
                 Some((_, rows)) => rows.push(e),
                 None => fixed.push((b, vec![e])),
             }
-        } else if e.urgent || window == 0 {
-            // Urgent alerts, and every alert when batching is off, go alone.
+        } else if e.urgent || window == 0 || e.attempts > 0 {
+            // Urgent alerts, and every alert when batching is off, go alone. So does one that
+            // was tried alone before: the server may have it, and a repeat must carry the same
+            // Message-ID.
             out.push(Delivery::Mail(vec![e]));
         } else {
             let to = e.recipient.to_lowercase();
@@ -512,5 +514,10 @@ mod tests {
         let c = row(3, "a@x", 500, false);
         let plan = plan_deliveries(vec![a, b, c], 510, 60, false);
         assert_eq!(plan.iter().map(ids).collect::<Vec<_>>(), [vec![1, 2]]);
+        // An alert tried alone is retried alone, not folded into a newer batch.
+        let mut tried = row(4, "a@x", 100, false);
+        tried.attempts = 1;
+        let plan = plan_deliveries(vec![tried, row(5, "a@x", 100, false)], 500, 60, false);
+        assert_eq!(plan.iter().map(ids).collect::<Vec<_>>(), [vec![4], vec![5]]);
     }
 }
