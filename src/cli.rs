@@ -98,7 +98,8 @@ pub enum Command {
     },
     /// Show which routing rule a stored mention (or a text) matches, and why. Sends nothing.
     Route(RouteArgs),
-    /// List alerts in the outbox: pending (waiting or retrying), sent, dead (given up).
+    /// List alerts in the outbox: pending (waiting or retrying), sent, dead (given up), held
+    /// (past a recipient's hourly cap).
     Outbox(OutboxArgs),
     /// Apply the [retention] ages now (the daemon does this daily): clear old raw payloads,
     /// strip old mentions of text and author, delete the oldest. Prints what went.
@@ -144,6 +145,13 @@ pub enum Command {
         #[arg(long, default_value = "7d", value_name = "WHEN")]
         since: String,
     },
+    /// Authors who asked not to be contacted: their alerts say DO NOT CONTACT; their mentions
+    /// still count.
+    Optout {
+        /// add, remove or list.
+        #[command(subcommand)]
+        action: OptoutAction,
+    },
 }
 
 /// What `webcare digest` renders or sends.
@@ -165,6 +173,26 @@ pub struct DigestArgs {
     /// Write the HTML version to this file instead of printing the text version.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// What `webcare optout` does.
+#[derive(Debug, Subcommand)]
+pub enum OptoutAction {
+    /// Put an author on the list: PLATFORM:HANDLE, e.g. x:@klant123 (platform = source kind).
+    Add {
+        /// PLATFORM:HANDLE.
+        author: String,
+        /// Who added it, kept with it.
+        #[arg(long, env = "USER", default_value = "staff")]
+        by: String,
+    },
+    /// Take an author off the list.
+    Remove {
+        /// PLATFORM:HANDLE.
+        author: String,
+    },
+    /// Print the list.
+    List,
 }
 
 /// What `webcare route` looks at.
@@ -191,7 +219,7 @@ pub struct RouteArgs {
 #[derive(Debug, clap::Args)]
 pub struct OutboxArgs {
     /// Only alerts in this state.
-    #[arg(long, value_parser = ["pending", "sent", "dead"])]
+    #[arg(long, value_parser = ["pending", "sent", "dead", "held"])]
     pub state: Option<String>,
     /// At most this many, newest first.
     #[arg(long, default_value_t = 50)]

@@ -9,7 +9,7 @@ use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::classify::Classifier;
-use crate::cli::{Cli, Command, LogFormat, MentionsArgs, OutboxArgs, RouteArgs};
+use crate::cli::{Cli, Command, LogFormat, MentionsArgs, OptoutAction, OutboxArgs, RouteArgs};
 use crate::config::{Config, EXIT_CONFIG};
 use crate::notify::outbox::{DeliveryReport, Sender};
 use crate::notify::{self, Notifier};
@@ -83,6 +83,7 @@ pub fn run(cli: Cli) -> i32 {
             notify::digest::answered_command(&config, id, undo, &by)
         }
         Command::Backtest { since } => notify::backtest::command(&config, &since),
+        Command::Optout { action } => optout(&config, &action),
     };
     finish(result)
 }
@@ -606,8 +607,16 @@ fn route(config: &Config, args: &RouteArgs) -> anyhow::Result<i32> {
         }
         (None, None) => anyhow::bail!("give a mention id or --text"),
     };
+    let optouts: notify::OptOuts = match Store::open_existing(&config.store.path) {
+        Ok(s) => s
+            .optouts()?
+            .into_iter()
+            .map(|o| (o.platform, o.handle))
+            .collect(),
+        Err(_) => Default::default(),
+    };
     let (subject, reasons) = notifier.subject(&m);
-    let (decision, record) = notifier.plan(&m, Utc::now());
+    let (decision, record) = notifier.plan(&m, &optouts, Utc::now());
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -636,6 +645,12 @@ fn route(config: &Config, args: &RouteArgs) -> anyhow::Result<i32> {
     for a in &record.alerts {
         writeln!(out, "   to {} ({}): {}", a.recipient, a.team, a.subject)?;
     }
+    if let Some(lead) = m.duplicate_of {
+        writeln!(
+            out,
+            "(a repeat of mention #{lead}: counted and linked in its alert, no alert of its own)"
+        )?;
+    }
     if let Some(t) = m.routed_at {
         writeln!(
             out,
@@ -658,7 +673,16 @@ fn outbox(config: &Config, args: &OutboxArgs) -> anyhow::Result<i32> {
     }
     let now = Utc::now().timestamp();
     let (pending, sent, dead) = store.outbox_counts()?;
-    writeln!(out, "{pending} pending, {sent} sent, {dead} dead")?;
+    let held = store.held_count()?;
+    writeln!(
+        out,
+        "{pending} pending, {sent} sent, {dead} dead{}",
+        if held > 0 {
+            format!(", {held} held by hourly cap")
+        } else {
+            String::new()
+        }
+    )?;
     for e in &entries {
         let when = match e.state.as_str() {
             "sent" => format!("sent {}", ago(e.sent_at, now)),
@@ -668,6 +692,7 @@ fn outbox(config: &Config, args: &OutboxArgs) -> anyhow::Result<i32> {
                 ago(Some(e.next_attempt_at.max(e.not_before)), now)
             ),
             "pending" => format!("due {}", ago(Some(e.not_before), now)),
+            "held" => "not sent (hourly cap)".to_string(),
             _ => format!("after {} attempts", e.attempts),
         };
         writeln!(
@@ -684,6 +709,66 @@ fn outbox(config: &Config, args: &OutboxArgs) -> anyhow::Result<i32> {
             && e.state != "sent"
         {
             writeln!(out, "        {}", shorten(err, 160))?;
+        }
+    }
+    Ok(0)
+}
+
+fn optout(config: &Config, action: &OptoutAction) -> anyhow::Result<i32> {
+    let store = Store::open(&config.store.path)?;
+    let split = |author: &str| -> anyhow::Result<(String, String)> {
+        match author.split_once(':') {
+            Some((p, h))
+                if !p.trim().is_empty() && !h.trim().trim_start_matches('@').is_empty() =>
+            {
+                Ok(crate::store::optout_key(p, h))
+            }
+            _ => anyhow::bail!(
+                "{author:?}: write PLATFORM:HANDLE, e.g. x:@klant123 or mastodon:klant@social.example (the platform is the source kind)"
+            ),
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    match action {
+        OptoutAction::Add { author, by } => {
+            let (p, h) = split(author)?;
+            if store.add_optout(&p, &h, by, Utc::now().timestamp())? {
+                writeln!(out, "{p}:{h} added: their alerts now say DO NOT CONTACT")?;
+            } else {
+                writeln!(out, "{p}:{h} was already on the list")?;
+            }
+        }
+        OptoutAction::Remove { author } => {
+            let (p, h) = split(author)?;
+            if store.remove_optout(&p, &h)? {
+                writeln!(out, "{p}:{h} removed")?;
+            } else {
+                writeln!(out, "{p}:{h} was not on the list")?;
+                return Ok(1);
+            }
+        }
+        OptoutAction::List => {
+            let list = store.optouts()?;
+            let now = Utc::now().timestamp();
+            for o in &list {
+                writeln!(
+                    out,
+                    "{}:{}  added {}{}",
+                    o.platform,
+                    o.handle,
+                    ago(Some(o.added_at), now),
+                    o.added_by
+                        .as_deref()
+                        .map(|b| format!(" by {b}"))
+                        .unwrap_or_default()
+                )?;
+            }
+            writeln!(
+                out,
+                "{} author{} on the opt-out list",
+                list.len(),
+                if list.len() == 1 { "" } else { "s" }
+            )?;
         }
     }
     Ok(0)

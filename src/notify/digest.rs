@@ -1076,6 +1076,8 @@ impl Digest {
             .emails
             .iter()
             .map(|to| NewAlert {
+                channel: "email",
+                payload: None,
                 team: list.name.clone(),
                 rule: format!("{} digest", self.period.as_str()),
                 recipient: to.clone(),

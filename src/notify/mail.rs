@@ -1,5 +1,5 @@
-//! Mail: the `[mail]` settings, rendering an alert as multipart text + HTML, and the lettre
-//! transport (SMTP with STARTTLS, implicit TLS or plain on localhost; or a folder of `.eml`
+//! Mail: the `[mail]` settings, rendering an alert (and a batch of them, and the hourly cap
+//! summary) as multipart text + HTML, and the lettre transport (SMTP with STARTTLS, implicit TLS or plain on localhost; or a folder of `.eml`
 //! files). Mention text is hostile input: it is HTML-escaped in the body and stripped of control
 //! characters before it goes near a header.
 
@@ -77,6 +77,13 @@ pub struct MailConfig {
     /// Keep retrying a temporarily failing alert this long, then give up (dead letter).
     #[serde(default = "default_retry_for")]
     pub retry_for: DurationValue,
+    /// Non-urgent alerts for one recipient within this long go out in one email ("0s": each
+    /// alone).
+    #[serde(default = "default_batch_window")]
+    pub batch_window: DurationValue,
+    /// A mention that repeats an alerted one within this long is folded into its alert.
+    #[serde(default = "default_duplicate_window")]
+    pub duplicate_window: DurationValue,
 }
 
 fn default_send_timeout() -> DurationValue {
@@ -84,6 +91,12 @@ fn default_send_timeout() -> DurationValue {
 }
 fn default_retry_for() -> DurationValue {
     DurationValue(Duration::from_secs(24 * 3600))
+}
+fn default_batch_window() -> DurationValue {
+    DurationValue(Duration::from_secs(60))
+}
+fn default_duplicate_window() -> DurationValue {
+    DurationValue(Duration::from_secs(3600))
 }
 
 /// Where a validated `[mail]` sends.
@@ -112,6 +125,10 @@ pub struct Mail {
     pub timeout: Duration,
     /// How long to keep retrying.
     pub retry_for: Duration,
+    /// How long non-urgent alerts for one recipient are gathered into one email.
+    pub batch_window: Duration,
+    /// How far back a repeated text counts as a duplicate.
+    pub duplicate_window: Duration,
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -140,6 +157,12 @@ impl MailConfig {
         };
         if self.timeout.0 < Duration::from_secs(1) {
             errors.push("mail.timeout", "must be at least 1s");
+        }
+        if self.batch_window.0 > Duration::from_secs(3600) {
+            errors.push(
+                "mail.batch_window",
+                "at most \"1h\"; alerts are meant to arrive while they are news",
+            );
         }
         let delivery = match self.transport {
             TransportKind::File => match &self.dir {
@@ -215,6 +238,8 @@ impl MailConfig {
             delivery: delivery?,
             timeout: self.timeout.0,
             retry_for: self.retry_for.0,
+            batch_window: self.batch_window.0,
+            duplicate_window: self.duplicate_window.0,
         })
     }
 }
@@ -274,6 +299,24 @@ pub struct AlertView {
     pub team: String,
     /// The author asked not to be contacted.
     pub do_not_contact: bool,
+    /// Later mentions with the same or nearly the same text (reposts, cross-posts, a copy-paste
+    /// campaign), folded into this alert.
+    pub duplicates: Vec<DuplicateView>,
+}
+
+/// One mention folded into another's alert.
+#[derive(Debug, Clone, Default)]
+pub struct DuplicateView {
+    /// Mention id.
+    pub mention_id: i64,
+    /// Source name.
+    pub source: String,
+    /// Author handle.
+    pub author: Option<String>,
+    /// Link.
+    pub url: Option<String>,
+    /// The author asked not to be contacted.
+    pub do_not_contact: bool,
 }
 
 /// Longest text shown in an alert, in characters; the link leads to the rest.
@@ -313,7 +356,7 @@ fn cut(s: &str, max: usize) -> String {
 }
 
 /// Only web links become clickable; anything else (`javascript:`, `data:`) is shown as text.
-fn safe_link(url: Option<&str>) -> Option<&str> {
+pub(crate) fn safe_link(url: Option<&str>) -> Option<&str> {
     url.filter(|u| {
         let l = u.trim_start().to_ascii_lowercase();
         (l.starts_with("https://") || l.starts_with("http://")) && !u.contains(['\r', '\n'])
@@ -331,8 +374,13 @@ pub fn render_alert(a: &AlertView) -> Rendered {
         Some(t) if !a.text.starts_with(t.as_str()) => format!("{t}: {}", a.text),
         _ => a.text.clone(),
     };
+    let copies = if a.duplicates.is_empty() {
+        String::new()
+    } else {
+        format!("{}x ", a.duplicates.len() + 1)
+    };
     let subject = format!(
-        "[webcare] {urgency}{} on {}: {}",
+        "[webcare] {urgency}{copies}{} on {}: {}",
         a.label,
         header_safe(&a.source, 40),
         header_safe(&snippet_source, MAX_SNIPPET)
@@ -384,6 +432,12 @@ pub fn render_alert(a: &AlertView) -> Rendered {
     if let Some(r) = &a.in_reply_to {
         t.push_str(&format!("In reply to: {r}\n"));
     }
+    if !a.duplicates.is_empty() {
+        t.push_str(&format!("\n{}\n", copies_line(a)));
+        for d in &a.duplicates {
+            t.push_str(&format!("  - {}\n", duplicate_line(d)));
+        }
+    }
     if !a.reasons.is_empty() {
         t.push_str("\nWhy the classifier thinks so:\n");
         for r in &a.reasons {
@@ -401,9 +455,7 @@ pub fn render_alert(a: &AlertView) -> Rendered {
         a.mention_id, a.mention_id
     ));
 
-    let mut h = String::from(
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"></head><body style=\"font-family:sans-serif;max-width:40em\">",
-    );
+    let mut h = String::from(HTML_HEAD);
     if a.do_not_contact {
         h.push_str("<p style=\"background:#b00;color:#fff;padding:.5em;font-weight:bold\">DO NOT CONTACT: this author asked not to be contacted by the brand.</p>");
     }
@@ -445,6 +497,20 @@ pub fn render_alert(a: &AlertView) -> Rendered {
         row("In reply to", esc(r));
     }
     h.push_str("</table>");
+    if !a.duplicates.is_empty() {
+        h.push_str(&format!("<p><b>{}</b></p><ul>", esc(&copies_line(a))));
+        for d in &a.duplicates {
+            let who = esc(&duplicate_who(d));
+            match safe_link(d.url.as_deref()) {
+                Some(u) => h.push_str(&format!(
+                    "<li><a href=\"{}\">{who}</a></li>",
+                    html_escape::encode_double_quoted_attribute(u)
+                )),
+                None => h.push_str(&format!("<li>{who}</li>")),
+            }
+        }
+        h.push_str("</ul>");
+    }
     if !a.reasons.is_empty() {
         h.push_str("<p>Why the classifier thinks so:</p><ul>");
         for r in &a.reasons {
@@ -461,6 +527,140 @@ pub fn render_alert(a: &AlertView) -> Rendered {
     ));
     Rendered {
         subject,
+        text: t,
+        html: h,
+    }
+}
+
+fn copies_line(a: &AlertView) -> String {
+    let n = a.duplicates.len() + 1;
+    let mut authors: Vec<String> = a
+        .duplicates
+        .iter()
+        .filter_map(|d| d.author.clone())
+        .chain(a.author_handle.clone())
+        .map(|h| h.to_lowercase())
+        .collect();
+    authors.sort();
+    authors.dedup();
+    format!(
+        "The same text was posted {n} times by {} author{} (repost, cross-post or copy-paste campaign); the others:",
+        authors.len().max(1),
+        if authors.len() == 1 { "" } else { "s" }
+    )
+}
+
+fn duplicate_who(d: &DuplicateView) -> String {
+    let author = d
+        .author
+        .as_deref()
+        .map(|h| format!("@{}", header_safe(h, 60)))
+        .unwrap_or_else(|| "unknown author".into());
+    let dnc = if d.do_not_contact {
+        " (DO NOT CONTACT)"
+    } else {
+        ""
+    };
+    format!(
+        "{author} on {} (mention #{}){dnc}",
+        header_safe(&d.source, 40),
+        d.mention_id
+    )
+}
+
+fn duplicate_line(d: &DuplicateView) -> String {
+    match (safe_link(d.url.as_deref()), &d.url) {
+        (Some(u), _) => format!("{}: {u}", duplicate_who(d)),
+        (None, Some(u)) => format!(
+            "{}: {} (not a web address)",
+            duplicate_who(d),
+            header_safe(u, 200)
+        ),
+        (None, None) => format!("{}: no link", duplicate_who(d)),
+    }
+}
+
+/// The inside of a rendered alert's `<body>`; alerts are rendered by this module, and mention
+/// text in them is escaped, so the markers cannot come from a mention.
+fn body_of(html: &str) -> &str {
+    let start = html
+        .find("<body")
+        .and_then(|i| html[i..].find('>').map(|j| i + j + 1))
+        .unwrap_or(0);
+    let end = html.rfind("</body>").unwrap_or(html.len());
+    html.get(start..end).unwrap_or(html)
+}
+
+const HTML_HEAD: &str = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"></head><body style=\"font-family:sans-serif;max-width:40em\">";
+
+/// Renders several alerts for one recipient as one email, oldest first, each complete with its
+/// own link, reasons and rule. One alert renders as itself.
+pub fn render_batch(items: &[Rendered]) -> Rendered {
+    if items.len() == 1 {
+        return items[0].clone();
+    }
+    let n = items.len();
+    let first = items
+        .first()
+        .map(|r| r.subject.trim_start_matches("[webcare] ").to_string())
+        .unwrap_or_default();
+    let subject = header_safe(
+        &format!("[webcare] {n} alerts: {first} (+{} more)", n - 1),
+        160,
+    );
+    let mut t = format!("{n} alerts, oldest first.\n");
+    let mut h = format!("{HTML_HEAD}<p><strong>{n} alerts</strong>, oldest first.</p>");
+    for (i, r) in items.iter().enumerate() {
+        t.push_str(&format!(
+            "\n=== {} of {n}: {} ===\n\n{}",
+            i + 1,
+            r.subject,
+            r.text
+        ));
+        h.push_str(&format!(
+            "<hr><h3>{} of {n}: {}</h3>{}",
+            i + 1,
+            esc(&r.subject),
+            body_of(&r.html)
+        ));
+    }
+    h.push_str("</body></html>");
+    Rendered {
+        subject,
+        text: t,
+        html: h,
+    }
+}
+
+/// Renders the summary that tells a recipient how many alerts their hourly cap held back,
+/// listing their subjects.
+pub fn render_cap_summary(cap: Option<u32>, held_subjects: &[String]) -> Rendered {
+    let n = held_subjects.len();
+    let cap = cap
+        .map(|c| format!("the limit of {c} alerts per hour"))
+        .unwrap_or_else(|| "the hourly limit".into());
+    let what = if n == 1 {
+        "1 alert was".to_string()
+    } else {
+        format!("{n} alerts were")
+    };
+    let subject = format!("[webcare] {what} held back: {cap} was reached");
+    let mut t = format!(
+        "{what} held back because {cap} was reached. They were not sent; \
+         `webcare outbox --state held` lists them all.\n\n"
+    );
+    let mut h = format!(
+        "{HTML_HEAD}<p><strong>{}</strong> held back because {} was reached. They were not sent; <code>webcare outbox --state held</code> lists them all.</p><ul>",
+        esc(&what),
+        esc(&cap)
+    );
+    for s in held_subjects {
+        t.push_str(&format!("  - {s}\n"));
+        h.push_str(&format!("<li>{}</li>", esc(s)));
+    }
+    h.push_str("</ul></body></html>");
+    Rendered {
+        subject: header_safe(&subject, 160),
         text: t,
         html: h,
     }

@@ -1,6 +1,8 @@
 //! The notifier: the stage after the store. It routes every newly stored mention through the
-//! rules in [`route`], writes the decision and the alerts it implies to the outbox in one
-//! transaction, and [`outbox`] delivers them by [`mail`] exactly once as far as SMTP allows.
+//! rules in [`route`], folds repeats of an alerted mention into its alert ([`similar`]), flags
+//! authors on the opt-out list, writes the decision and the alerts it implies to the outbox in
+//! one transaction, and [`outbox`] delivers them by [`mail`] (batched per recipient) and
+//! [`webhook`] exactly once as far as SMTP and HTTP allow.
 //!
 //! The database connects the stages: a mention is stored (and classified) before it is routed,
 //! an alert is in the outbox before it is sent. Killing the daemon anywhere loses nothing; the
@@ -12,9 +14,11 @@ pub mod digest;
 pub mod mail;
 pub mod outbox;
 pub mod route;
+pub mod similar;
 pub mod spike;
+pub mod webhook;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -25,9 +29,26 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use crate::classify::{Classifier, Input, Urgency};
 use crate::config::{Config, ConfigErrors, parse_at, parse_list};
 use crate::shutdown::Shutdown;
-use crate::store::{NewAlert, RoutingMention, RoutingRecord, Store, StoreError, Writer};
-use mail::{AlertView, Mail, MailConfig, render_alert};
+use crate::store::{
+    AlertUpdate, NewAlert, RoutingMention, RoutingRecord, Store, StoreError, Writer, optout_key,
+};
+use mail::{AlertView, DuplicateView, Mail, MailConfig, render_alert};
 use route::{Decision, RouteConfig, Router, Subject, TeamConfig};
+use similar::{Fingerprint, fingerprint};
+
+/// Authors who asked not to be contacted, as `(platform, handle)` keys from [`optout_key`].
+pub type OptOuts = HashSet<(String, String)>;
+
+/// An alerted mention that later mentions may repeat.
+struct Lead {
+    mention: RoutingMention,
+    fp: Fingerprint,
+    duplicates: Vec<RoutingMention>,
+    /// Already in the outbox (from an earlier routing pass).
+    stored: bool,
+    /// Gained a duplicate in this pass.
+    changed: bool,
+}
 
 /// The notifier's part of the config: `[mail]`, `[[teams]]`, `[[routes]]`, `[topics]`.
 #[derive(Debug, Clone, Default)]
@@ -260,17 +281,68 @@ impl Notifier {
         (s, dedup_reasons(reasons))
     }
 
-    /// Routes `m`: the decision and, for alerts, one rendered email per recipient.
-    pub fn plan(&self, m: &RoutingMention, now: DateTime<Utc>) -> (Decision, RoutingRecord) {
+    /// Whether the author of `m` asked not to be contacted.
+    fn opted_out(optouts: &OptOuts, kind: &str, handle: Option<&str>) -> bool {
+        handle.is_some_and(|h| optouts.contains(&optout_key(kind, h)))
+    }
+
+    /// Routes `m`, without looking for duplicates: the decision and, for alerts, one rendered
+    /// email per recipient and one post per team webhook. For `webcare route`.
+    pub fn plan(
+        &self,
+        m: &RoutingMention,
+        optouts: &OptOuts,
+        now: DateTime<Utc>,
+    ) -> (Decision, RoutingRecord) {
         let (subject, reasons) = self.subject(m);
         let decision = self.router.decide(&subject);
+        let alerts = self.alerts_for(m, &subject, &reasons, &decision, &[], optouts, now);
+        let route = serde_json::to_string(&decision.matched).unwrap_or_default();
+        (
+            decision,
+            RoutingRecord {
+                mention_id: m.id,
+                route,
+                alerts,
+                text_hash: Some(fingerprint(&m.text).hash),
+                duplicate_of: None,
+            },
+        )
+    }
+
+    /// True when a mention stored at `fetched_at` is too old to alert about: stored while alerts
+    /// were not configured, or long ago.
+    fn stale(&self, fetched_at: i64, now: DateTime<Utc>) -> bool {
+        now.timestamp() - fetched_at > self.mail.retry_for.as_secs() as i64
+    }
+
+    /// The alerts `decision` implies for `m`, with `duplicates` folded in.
+    #[allow(clippy::too_many_arguments)]
+    fn alerts_for(
+        &self,
+        m: &RoutingMention,
+        subject: &Subject,
+        reasons: &[String],
+        decision: &Decision,
+        duplicates: &[RoutingMention],
+        optouts: &OptOuts,
+        now: DateTime<Utc>,
+    ) -> Vec<NewAlert> {
         let mut alerts = Vec::new();
-        // A mention stored while alerts were not configured, or long ago, is news no more.
-        let stale = now.timestamp() - m.fetched_at > self.mail.retry_for.as_secs() as i64;
+        if self.stale(m.fetched_at, now) {
+            return alerts;
+        }
+        let duplicates: Vec<DuplicateView> = duplicates
+            .iter()
+            .map(|d| DuplicateView {
+                mention_id: d.id,
+                source: d.source.clone(),
+                author: d.author_handle.clone(),
+                url: d.url.clone(),
+                do_not_contact: Self::opted_out(optouts, &d.kind, d.author_handle.as_deref()),
+            })
+            .collect();
         for (team_name, matched) in decision.alerts() {
-            if stale {
-                break;
-            }
             let Some(team) = self.router.team(team_name) else {
                 continue;
             };
@@ -290,11 +362,12 @@ impl Notifier {
                 label: subject.label.clone(),
                 sentiment: subject.sentiment,
                 urgent: subject.urgent,
-                reasons: reasons.clone(),
+                reasons: reasons.to_vec(),
                 rule: matched.rule.clone(),
                 rule_why: matched.why.clone(),
                 team: team.name.clone(),
-                do_not_contact: false,
+                do_not_contact: Self::opted_out(optouts, &m.kind, m.author_handle.as_deref()),
+                duplicates: duplicates.clone(),
             };
             let rendered = render_alert(&view);
             let not_before = if subject.urgent {
@@ -304,6 +377,7 @@ impl Notifier {
             };
             for to in &team.emails {
                 alerts.push(NewAlert {
+                    channel: "email",
                     team: team.name.clone(),
                     rule: matched.rule.clone(),
                     recipient: to.clone(),
@@ -318,22 +392,39 @@ impl Notifier {
                     html: rendered.html.clone(),
                     urgent: subject.urgent,
                     not_before: not_before.timestamp(),
+                    payload: None,
+                });
+            }
+            if let Some(hook) = &team.webhook {
+                let message_id = format!(
+                    "<webcare.hook.{}.{:016x}@{}>",
+                    m.id,
+                    fnv64(&team.name),
+                    self.domain
+                );
+                alerts.push(NewAlert {
+                    channel: "webhook",
+                    team: team.name.clone(),
+                    rule: matched.rule.clone(),
+                    recipient: format!("webhook:{}", team.name),
+                    payload: Some(webhook::render_payload(hook.format, &view, &message_id)),
+                    message_id,
+                    subject: rendered.subject.clone(),
+                    text: rendered.text.clone(),
+                    html: String::new(),
+                    urgent: subject.urgent,
+                    not_before: not_before.timestamp(),
                 });
             }
         }
-        let route = serde_json::to_string(&decision.matched).unwrap_or_default();
-        (
-            decision,
-            RoutingRecord {
-                mention_id: m.id,
-                route,
-                alerts,
-            },
-        )
+        alerts
     }
 
     /// Routes the unrouted mentions among `ids` (all unrouted ones when `None`) and queues
-    /// their alerts, in one transaction per call. Returns the number of alerts queued.
+    /// their alerts, in one transaction per call. A mention that repeats one alerted within
+    /// `[mail] duplicate_window` raises no alert of its own: it is recorded as a duplicate, and
+    /// the earlier alert, if it has not been tried yet, is rewritten to count and link it.
+    /// Returns the number of alerts queued.
     pub fn route_pending(
         &self,
         store: &mut Store,
@@ -346,8 +437,83 @@ impl Notifier {
             if batch.is_empty() {
                 return Ok(queued);
             }
-            let records: Vec<RoutingRecord> = batch.iter().map(|m| self.plan(m, now).1).collect();
-            queued += store.record_routing(&records, now.timestamp())?;
+            let optouts: OptOuts = store
+                .optouts()?
+                .into_iter()
+                .map(|o| (o.platform, o.handle))
+                .collect();
+            let window = self.mail.duplicate_window.as_secs() as i64;
+            let mut leads = Vec::new();
+            if window > 0 {
+                for m in store.recent_alerted_mentions(now.timestamp() - window)? {
+                    leads.push(Lead {
+                        fp: fingerprint(&m.text),
+                        duplicates: store.duplicates_of(m.id)?,
+                        mention: m,
+                        stored: true,
+                        changed: false,
+                    });
+                }
+            }
+            let mut records = Vec::new();
+            // For each record that starts a new alert: its lead's index.
+            let mut new_leads = Vec::new();
+            for m in &batch {
+                let (subject, _) = self.subject(m);
+                let decision = self.router.decide(&subject);
+                let route = serde_json::to_string(&decision.matched).unwrap_or_default();
+                let fp = fingerprint(&m.text);
+                let alerting = !decision.alerts().is_empty() && !self.stale(m.fetched_at, now);
+                let mut record = RoutingRecord {
+                    mention_id: m.id,
+                    route,
+                    alerts: Vec::new(),
+                    text_hash: Some(fp.hash.clone()),
+                    duplicate_of: None,
+                };
+                if alerting {
+                    match leads.iter_mut().find(|l| window > 0 && l.fp.matches(&fp)) {
+                        Some(lead) => {
+                            record.duplicate_of = Some(lead.mention.id);
+                            lead.duplicates.push(m.clone());
+                            lead.changed = true;
+                        }
+                        None => {
+                            new_leads.push((records.len(), leads.len()));
+                            leads.push(Lead {
+                                mention: m.clone(),
+                                fp,
+                                duplicates: Vec::new(),
+                                stored: false,
+                                changed: true,
+                            });
+                        }
+                    }
+                }
+                records.push(record);
+            }
+            let render = |lead: &Lead| {
+                let (subject, reasons) = self.subject(&lead.mention);
+                let decision = self.router.decide(&subject);
+                self.alerts_for(
+                    &lead.mention,
+                    &subject,
+                    &reasons,
+                    &decision,
+                    &lead.duplicates,
+                    &optouts,
+                    now,
+                )
+            };
+            for (record, lead) in new_leads {
+                records[record].alerts = render(&leads[lead]);
+            }
+            let updates: Vec<AlertUpdate> = leads
+                .iter()
+                .filter(|l| l.stored && l.changed)
+                .map(|l| AlertUpdate { alerts: render(l) })
+                .collect();
+            queued += store.record_routing(&records, &updates, now.timestamp())?;
             if ids.is_some() {
                 return Ok(queued);
             }

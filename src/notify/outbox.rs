@@ -1,48 +1,127 @@
-//! Delivering the outbox: every pending alert whose time has come is sent, one email per
-//! recipient, and the server's answer is recorded at once. Transient failures (refused or
-//! dropped connection, timeout, 4xx) are retried with a doubling delay for `retry_for`;
-//! permanent ones (5xx, bad configuration) go straight to the dead letters that `webcare outbox`
-//! lists.
+//! Delivering the outbox. Every pending alert whose time has come goes out: urgent emails
+//! alone and at once; other emails for one recipient gathered into one message once the oldest
+//! has waited `[mail] batch_window`; webhook posts one by one. A recipient past their hourly cap
+//! gets no more alerts that hour: the rest are held (kept in the outbox) and one summary email
+//! at the end of the hour says how many. The answer is recorded at once. Transient failures
+//! (refused or dropped connection, timeout, 4xx SMTP, 408/429/5xx HTTP) are retried with a
+//! doubling delay for `retry_for`; permanent ones (5xx SMTP, other 4xx HTTP, bad configuration)
+//! go straight to the dead letters that `webcare outbox` lists.
 //!
-//! Exactly once, and the one window where it is not: an alert is marked sent right after the
-//! server says 250. If the process dies between that 250 and the database write (a few
-//! milliseconds), or the server accepts but its answer never arrives (a timeout), the alert is
-//! still pending and is sent again on the next attempt. Its Message-ID is the same both times,
-//! so most mail clients show it once. SMTP offers no way to close this window; the
-//! alternative, marking before sending, would lose alerts instead.
+//! Exactly once, and the one window where it is not: the rows of a batch are fixed in the
+//! database before its first attempt, so every retry sends the same message with the same
+//! Message-ID, and all its rows are marked sent in one transaction right after the server says
+//! 250. If the process dies between that 250 and the database write (a few milliseconds), or
+//! the server accepts but its answer never arrives (a timeout), the message is still pending
+//! and is sent again on the next attempt, with the same Message-ID, so most mail clients show it
+//! once. SMTP offers no way to close this window; the alternative, marking before sending, would
+//! lose alerts instead. Webhooks have the same window, and send the same `X-Webcare-Id`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chrono::Utc;
 use tokio::sync::Notify;
 
-use super::mail::{Mail, Outgoing, Rendered, SendError, Transport};
+use super::fnv64;
+use super::mail::{
+    Mail, Outgoing, Rendered, SendError, Transport, render_batch, render_cap_summary,
+};
 use super::route::Team;
+use super::webhook::{Webhook, WebhookClient};
 use crate::shutdown::Shutdown;
 use crate::store::{OutboxEntry, StoreError, Writer};
 
 /// What one pass over the outbox did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct DeliveryReport {
-    /// Accepted by the server.
+    /// Alerts accepted by the server (a batch counts each alert in it).
     pub sent: usize,
-    /// Failed for now; will be tried again.
+    /// Alerts that failed for now; will be tried again.
     pub retrying: usize,
-    /// Failed for good (dead letter).
+    /// Alerts that failed for good (dead letter).
     pub dead: usize,
-    /// Held back by a recipient's hourly cap.
+    /// Alerts held back by a recipient's hourly cap.
     pub held: usize,
+    /// Emails that carried more than one alert.
+    pub batches: usize,
+    /// Cap summaries sent.
+    pub summaries: usize,
 }
 
-/// Delivers the outbox through one transport.
+/// Most alerts in one batched email; more wait for the next one.
+const MAX_BATCH: usize = 25;
+
+/// One message to send: which rows it carries.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// An email with one alert, or several for one recipient.
+    Mail(Vec<OutboxEntry>),
+    /// A post to a team's webhook.
+    Webhook(OutboxEntry),
+    /// The summary of alerts an hourly cap held back.
+    CapSummary(OutboxEntry),
+}
+
+/// Groups due rows into messages. Rows already fixed in a batch stay together. Urgent emails go
+/// alone, and so does every email when `window` is 0 (batching off). Other emails are grouped per recipient, and only once the oldest has waited
+/// `window` seconds (or at once when `flush`, for `webcare once`).
+pub fn plan_deliveries(due: Vec<OutboxEntry>, now: i64, window: i64, flush: bool) -> Vec<Delivery> {
+    let mut out = Vec::new();
+    let mut fixed: Vec<(i64, Vec<OutboxEntry>)> = Vec::new();
+    let mut open: Vec<(String, Vec<OutboxEntry>)> = Vec::new();
+    for e in due {
+        if e.channel == "webhook" {
+            out.push(Delivery::Webhook(e));
+        } else if e.kind == "cap_summary" {
+            out.push(Delivery::CapSummary(e));
+        } else if e.kind != "alert" {
+            // Digests and spike warnings are mails of their own: never batched with alerts.
+            out.push(Delivery::Mail(vec![e]));
+        } else if let Some(b) = e.batch_id {
+            match fixed.iter_mut().find(|(id, _)| *id == b) {
+                Some((_, rows)) => rows.push(e),
+                None => fixed.push((b, vec![e])),
+            }
+        } else if e.urgent || window == 0 || e.attempts > 0 {
+            // Urgent alerts, and every alert when batching is off, go alone. So does one that
+            // was tried alone before: the server may have it, and a repeat must carry the same
+            // Message-ID.
+            out.push(Delivery::Mail(vec![e]));
+        } else {
+            let to = e.recipient.to_lowercase();
+            match open.iter_mut().find(|(r, _)| *r == to) {
+                Some((_, rows)) => rows.push(e),
+                None => open.push((to, vec![e])),
+            }
+        }
+    }
+    out.extend(fixed.into_iter().map(|(_, rows)| Delivery::Mail(rows)));
+    for (_, rows) in open {
+        let oldest = rows.iter().map(|r| r.created_at).min().unwrap_or(now);
+        if !flush && oldest + window > now {
+            continue;
+        }
+        let mut rows = rows;
+        while !rows.is_empty() {
+            let rest = rows.split_off(rows.len().min(MAX_BATCH));
+            out.push(Delivery::Mail(rows));
+            rows = rest;
+        }
+    }
+    out
+}
+
+/// Delivers the outbox through one mail transport and the teams' webhooks.
 pub struct Sender {
     writer: Writer,
     transport: Transport,
     mail: Mail,
     /// Hourly cap per recipient (the smallest of the teams they are in).
     caps: HashMap<String, u32>,
+    /// Webhook per team name.
+    webhooks: HashMap<String, Webhook>,
+    http: Option<WebhookClient>,
+    domain: String,
 }
 
 /// Delay before attempt `attempts + 1`: 30 s, doubling, at most 30 minutes.
@@ -51,11 +130,19 @@ pub fn retry_delay(attempts: i64) -> Duration {
     Duration::from_secs(30 * (1u64 << exp)).min(Duration::from_secs(1800))
 }
 
+fn now_s() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64
+}
+
 impl Sender {
-    /// A sender for `mail`, with the hourly caps of `teams`.
+    /// A sender for `mail`, with the hourly caps and webhooks of `teams`.
     pub fn new(writer: Writer, mail: Mail, teams: &[Team]) -> Result<Sender, SendError> {
         let transport = Transport::build(&mail)?;
         let mut caps: HashMap<String, u32> = HashMap::new();
+        let mut webhooks = HashMap::new();
         for t in teams {
             if let Some(cap) = t.max_alerts_per_hour {
                 for e in &t.emails {
@@ -63,100 +150,235 @@ impl Sender {
                     *c = (*c).min(cap);
                 }
             }
+            if let Some(h) = &t.webhook {
+                webhooks.insert(t.name.clone(), h.clone());
+            }
         }
+        let http = if webhooks.is_empty() {
+            None
+        } else {
+            Some(WebhookClient::new(&format!(
+                "webcare/{}",
+                env!("CARGO_PKG_VERSION")
+            ))?)
+        };
+        let domain = mail.from.email.domain().to_string();
         Ok(Sender {
             writer,
             transport,
             mail,
             caps,
+            webhooks,
+            http,
+            domain,
         })
     }
 
-    /// Sends every alert that is due. `ignore_backoff` also tries alerts waiting for a retry
-    /// (used by `webcare once`, which is itself the retry). Stops early on shutdown, between
-    /// alerts.
+    /// Sends every alert that is due. `flush` also tries alerts waiting for a retry and sends
+    /// batches without waiting for the batch window (used by `webcare once`, which is itself
+    /// the retry and cannot wait). Stops early on shutdown, between messages.
     pub async fn deliver_due(
         &self,
-        ignore_backoff: bool,
+        flush: bool,
         shutdown: &Shutdown,
     ) -> Result<DeliveryReport, StoreError> {
-        let now = Utc::now().timestamp();
+        let now = now_s();
         let due = self
             .writer
-            .run(move |s| s.due_alerts(now, ignore_backoff, 500))
+            .run(move |s| s.due_alerts(now, flush, 500))
             .await?;
+        let window = self.mail.batch_window.as_secs() as i64;
         let mut report = DeliveryReport::default();
-        for entry in due {
+        for d in plan_deliveries(due, now, window, flush) {
             if shutdown.is_stopping() {
                 break;
             }
-            if !entry.urgent
-                && let Some(until) = self.over_cap(&entry).await?
-            {
-                let (id, to) = (entry.id, entry.recipient.clone());
-                self.writer
-                    .run(move |s| {
-                        s.hold_alert(
-                            id,
-                            until,
-                            &format!("hourly cap for {to} reached; held until the hour is over"),
-                        )
-                    })
-                    .await?;
-                report.held += 1;
-                continue;
+            match d {
+                Delivery::Webhook(e) => self.post(&e, &mut report).await?,
+                Delivery::CapSummary(e) => self.send_summary(&e, &mut report).await?,
+                Delivery::Mail(rows) => {
+                    // Only alerts count against the hourly cap; a digest always goes out.
+                    let fresh =
+                        rows[0].batch_id.is_none() && !rows[0].urgent && rows[0].kind == "alert";
+                    let rows = if fresh {
+                        self.apply_cap(rows, &mut report).await?
+                    } else {
+                        rows
+                    };
+                    if !rows.is_empty() {
+                        self.send_mail(rows, &mut report).await?;
+                    }
+                }
             }
-            self.deliver(&entry, &mut report).await?;
         }
         Ok(report)
     }
 
-    /// When `entry` may go out if its recipient reached the hourly cap.
-    async fn over_cap(&self, entry: &OutboxEntry) -> Result<Option<i64>, StoreError> {
-        let Some(&cap) = self.caps.get(&entry.recipient.to_lowercase()) else {
-            return Ok(None);
+    /// Holds back what the recipient's hourly cap does not allow, and returns the rest.
+    async fn apply_cap(
+        &self,
+        mut rows: Vec<OutboxEntry>,
+        report: &mut DeliveryReport,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let to = rows[0].recipient.clone();
+        let Some(&cap) = self.caps.get(&to.to_lowercase()) else {
+            return Ok(rows);
         };
-        let to = entry.recipient.clone();
-        let since = Utc::now().timestamp() - 3600;
+        let now = now_s();
+        let since = now - 3600;
+        let who = to.clone();
         let (count, first) = self
             .writer
-            .run(move |s| s.alerts_sent_since(&to, since))
+            .run(move |s| s.alerts_sent_since(&who, since))
             .await?;
-        Ok((count >= i64::from(cap)).then(|| first.unwrap_or(since) + 3600))
+        let allowance = (i64::from(cap) - count).max(0) as usize;
+        if rows.len() <= allowance {
+            return Ok(rows);
+        }
+        let held = rows.split_off(allowance);
+        let until = first.unwrap_or(now) + 3600;
+        let message_id = format!(
+            "<webcare.cap.{until}.{:016x}@{}>",
+            fnv64(&to.to_lowercase()),
+            self.domain
+        );
+        let ids: Vec<i64> = held.iter().map(|r| r.id).collect();
+        let team = held[0].team.clone();
+        report.held += ids.len();
+        tracing::warn!(to = %to, held = ids.len(), cap, "hourly cap reached; alerts held back, a summary follows when the hour is over");
+        self.writer
+            .run(move |s| s.hold_for_cap(&ids, &to, &team, until, &message_id, now))
+            .await?;
+        Ok(rows)
     }
 
-    async fn deliver(
+    /// Sends one email carrying `rows`: the alert itself, or a batch fixed in the database
+    /// before the first attempt.
+    async fn send_mail(
         &self,
-        entry: &OutboxEntry,
+        mut rows: Vec<OutboxEntry>,
         report: &mut DeliveryReport,
     ) -> Result<(), StoreError> {
+        rows.sort_by_key(|r| r.id);
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let (message_id, rendered) = if rows.len() == 1 {
+            let r = &rows[0];
+            (
+                r.message_id.clone(),
+                Rendered {
+                    subject: r.subject.clone(),
+                    text: r.text.clone(),
+                    html: r.html.clone(),
+                },
+            )
+        } else {
+            let batch = match rows[0].batch_id {
+                Some(b) => b,
+                None => {
+                    let fix = ids.clone();
+                    self.writer.run(move |s| s.assign_batch(&fix)).await?
+                }
+            };
+            let key: Vec<String> = ids.iter().map(i64::to_string).collect();
+            let items: Vec<Rendered> = rows
+                .iter()
+                .map(|r| Rendered {
+                    subject: r.subject.clone(),
+                    text: r.text.clone(),
+                    html: r.html.clone(),
+                })
+                .collect();
+            (
+                format!(
+                    "<webcare.batch.{batch}.{:016x}@{}>",
+                    fnv64(&key.join(",")),
+                    self.domain
+                ),
+                render_batch(&items),
+            )
+        };
+        let created = rows.iter().map(|r| r.created_at).min().unwrap_or_default();
         let out = Outgoing {
-            to: entry.recipient.clone(),
-            message_id: entry.message_id.clone(),
-            date: UNIX_EPOCH + Duration::from_secs(entry.created_at.max(0) as u64),
-            rendered: Rendered {
-                subject: entry.subject.clone(),
-                text: entry.text.clone(),
-                html: entry.html.clone(),
-            },
+            to: rows[0].recipient.clone(),
+            message_id,
+            date: UNIX_EPOCH + Duration::from_secs(created.max(0) as u64),
+            rendered,
         };
         let result = self
             .transport
             .send(&self.mail.from, &out, self.mail.timeout)
             .await;
-        let now = Utc::now().timestamp();
-        let id = entry.id;
+        if result.is_ok() && rows.len() > 1 {
+            report.batches += 1;
+        }
+        self.record(&rows, result, report).await
+    }
+
+    /// Sends a cap summary, counting the alerts held under it.
+    async fn send_summary(
+        &self,
+        e: &OutboxEntry,
+        report: &mut DeliveryReport,
+    ) -> Result<(), StoreError> {
+        let id = e.id;
+        let held = self.writer.run(move |s| s.held_by(id)).await?;
+        let subjects: Vec<String> = held.iter().map(|h| h.subject.clone()).collect();
+        let cap = self.caps.get(&e.recipient.to_lowercase()).copied();
+        let out = Outgoing {
+            to: e.recipient.clone(),
+            message_id: e.message_id.clone(),
+            date: UNIX_EPOCH + Duration::from_secs(e.not_before.max(0) as u64),
+            rendered: render_cap_summary(cap, &subjects),
+        };
+        let result = self
+            .transport
+            .send(&self.mail.from, &out, self.mail.timeout)
+            .await;
+        let ok = result.is_ok();
+        self.record(std::slice::from_ref(e), result, report).await?;
+        if ok {
+            // A summary is not an alert.
+            report.summaries += 1;
+            report.sent -= 1;
+        }
+        Ok(())
+    }
+
+    /// Posts one webhook alert.
+    async fn post(&self, e: &OutboxEntry, report: &mut DeliveryReport) -> Result<(), StoreError> {
+        let result = match (self.webhooks.get(&e.team), &self.http, e.payload.as_deref()) {
+            (Some(hook), Some(http), Some(body)) => http.post(hook, body, &e.message_id).await,
+            _ => Err(SendError::Permanent(format!(
+                "team {} has no webhook configured any more",
+                e.team
+            ))),
+        };
+        self.record(std::slice::from_ref(e), result, report).await
+    }
+
+    /// Records the outcome of one message for all the rows it carried, in one transaction.
+    async fn record(
+        &self,
+        rows: &[OutboxEntry],
+        result: Result<String, SendError>,
+        report: &mut DeliveryReport,
+    ) -> Result<(), StoreError> {
+        let now = now_s();
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let first = &rows[0];
         match result {
             Ok(reply) => {
-                tracing::info!(alert = id, mention = ?entry.mention_id, to = %entry.recipient, %reply, "alert sent");
-                report.sent += 1;
+                tracing::info!(alerts = ?ids, channel = %first.channel, to = %first.recipient, %reply, "alert sent");
+                report.sent += ids.len();
                 self.writer
-                    .run(move |s| s.record_sent(id, &reply, now))
+                    .run(move |s| s.record_sent(&ids, &reply, now))
                     .await
             }
             Err(e) => {
-                let delay = retry_delay(entry.attempts);
-                let give_up_at = entry.created_at + self.mail.retry_for.as_secs() as i64;
+                let attempts = rows.iter().map(|r| r.attempts).max().unwrap_or(0);
+                let created = rows.iter().map(|r| r.created_at).min().unwrap_or(now);
+                let delay = retry_delay(attempts);
+                let give_up_at = created + self.mail.retry_for.as_secs() as i64;
                 let retry_at = match &e {
                     SendError::Transient(_) if now + delay.as_secs() as i64 <= give_up_at => {
                         Some(now + delay.as_secs() as i64)
@@ -172,16 +394,16 @@ impl Sender {
                 };
                 match retry_at {
                     Some(_) => {
-                        report.retrying += 1;
-                        tracing::warn!(alert = id, to = %entry.recipient, error = %message, retry_in_s = delay.as_secs(), "alert not sent; will retry");
+                        report.retrying += ids.len();
+                        tracing::warn!(alerts = ?ids, channel = %first.channel, to = %first.recipient, error = %message, retry_in_s = delay.as_secs(), "alert not sent; will retry");
                     }
                     None => {
-                        report.dead += 1;
-                        tracing::error!(alert = id, to = %entry.recipient, error = %message, "alert not sent; moved to the dead letters (`webcare outbox --state dead`)");
+                        report.dead += ids.len();
+                        tracing::error!(alerts = ?ids, channel = %first.channel, to = %first.recipient, error = %message, "alert not sent; moved to the dead letters (`webcare outbox --state dead`)");
                     }
                 }
                 self.writer
-                    .run(move |s| s.record_send_failure(id, &message, retry_at))
+                    .run(move |s| s.record_send_failure(&ids, &message, retry_at))
                     .await
             }
         }
@@ -190,6 +412,7 @@ impl Sender {
     /// The daemon's sender task: delivers what is due, then sleeps until the next alert is due
     /// or the router queues new ones, until shutdown.
     pub async fn run(self, wake: Arc<Notify>, mut shutdown: Shutdown) {
+        let window = self.mail.batch_window.as_secs() as i64;
         loop {
             if let Err(e) = self.deliver_due(false, &shutdown).await {
                 tracing::error!(error = %e, "cannot read the outbox; will retry");
@@ -197,13 +420,14 @@ impl Sender {
             if shutdown.is_stopping() {
                 break;
             }
-            let next = self.writer.run(|s| s.next_alert_due()).await.ok().flatten();
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs() as i64;
+            let next = self
+                .writer
+                .run(move |s| s.next_alert_due(window))
+                .await
+                .ok()
+                .flatten();
             let wait = match next {
-                Some(t) => Duration::from_secs((t - now).clamp(0, 60) as u64),
+                Some(t) => Duration::from_secs((t - now_s()).clamp(0, 60) as u64),
                 None => Duration::from_secs(60),
             }
             .max(Duration::from_millis(200));
@@ -226,5 +450,79 @@ mod tests {
         assert_eq!(retry_delay(1), Duration::from_secs(60));
         assert_eq!(retry_delay(3), Duration::from_secs(240));
         assert_eq!(retry_delay(40), Duration::from_secs(1800));
+    }
+
+    fn row(id: i64, to: &str, created_at: i64, urgent: bool) -> OutboxEntry {
+        OutboxEntry {
+            id,
+            mention_id: Some(id),
+            team: "webcare".into(),
+            rule: "default".into(),
+            recipient: to.into(),
+            message_id: format!("<{id}@x>"),
+            subject: format!("s{id}"),
+            text: String::new(),
+            html: String::new(),
+            urgent,
+            state: "pending".into(),
+            created_at,
+            not_before: created_at,
+            next_attempt_at: created_at,
+            attempts: 0,
+            last_error: None,
+            sent_at: None,
+            reply: None,
+            channel: "email".into(),
+            kind: "alert".into(),
+            payload: None,
+            batch_id: None,
+            summary_id: None,
+        }
+    }
+
+    fn ids(d: &Delivery) -> Vec<i64> {
+        match d {
+            Delivery::Mail(rows) => rows.iter().map(|r| r.id).collect(),
+            Delivery::Webhook(e) | Delivery::CapSummary(e) => vec![e.id],
+        }
+    }
+
+    #[test]
+    fn alerts_for_one_recipient_wait_for_the_window_then_go_together() {
+        let due = vec![
+            row(1, "a@x", 100, false),
+            row(2, "b@x", 130, false),
+            row(3, "A@x", 140, false),
+        ];
+        // At 150 nobody's oldest alert has waited 60 s.
+        assert!(plan_deliveries(due.clone(), 150, 60, false).is_empty());
+        // At 165 a@x's has; b@x must still wait.
+        let plan = plan_deliveries(due.clone(), 165, 60, false);
+        assert_eq!(plan.iter().map(ids).collect::<Vec<_>>(), [vec![1, 3]]);
+        // `once` flushes everything.
+        assert_eq!(plan_deliveries(due, 150, 60, true).len(), 2);
+    }
+
+    #[test]
+    fn an_urgent_alert_goes_alone_and_at_once() {
+        let due = vec![row(9, "a@x", 100, true), row(1, "a@x", 100, false)];
+        let plan = plan_deliveries(due, 101, 60, false);
+        assert_eq!(plan.iter().map(ids).collect::<Vec<_>>(), [vec![9]]);
+    }
+
+    #[test]
+    fn a_fixed_batch_is_retried_whole_whatever_arrived_since() {
+        let mut a = row(1, "a@x", 100, false);
+        let mut b = row(2, "a@x", 100, false);
+        a.batch_id = Some(1);
+        b.batch_id = Some(1);
+        let c = row(3, "a@x", 500, false);
+        let plan = plan_deliveries(vec![a, b, c], 510, 60, false);
+        assert_eq!(plan.iter().map(ids).collect::<Vec<_>>(), [vec![1, 2]]);
+        // An alert tried alone is retried alone, not folded into a newer batch.
+        let mut tried = row(4, "a@x", 100, false);
+        tried.attempts = 1;
+        let plan = plan_deliveries(vec![tried, row(5, "a@x", 100, false)], 500, 60, false);
+        assert_eq!(plan.iter().map(ids).collect::<Vec<_>>(), [vec![4], vec![5]]);
     }
 }

@@ -9,6 +9,7 @@ use chrono::{DateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::webhook::{Webhook, WebhookConfig};
 use crate::config::ConfigErrors;
 use crate::query::{Doc, Query};
 
@@ -19,6 +20,7 @@ pub struct TeamConfig {
     /// Name used by rules (`team = "webcare"`) and in alerts.
     pub name: String,
     /// Recipients; every one gets their own copy of each alert.
+    #[serde(default)]
     pub emails: Vec<String>,
     /// IANA time zone for quiet hours, e.g. `Europe/Amsterdam`.
     #[serde(default = "default_tz")]
@@ -29,6 +31,9 @@ pub struct TeamConfig {
     /// At most this many alerts per recipient per hour; the rest wait for the next hour.
     #[serde(default)]
     pub max_alerts_per_hour: Option<u32>,
+    /// Also post every alert to this webhook (Slack, Teams or generic JSON).
+    #[serde(default)]
+    pub webhook: Option<WebhookConfig>,
 }
 
 fn default_tz() -> String {
@@ -138,6 +143,8 @@ pub struct Team {
     pub quiet: Option<(NaiveTime, NaiveTime)>,
     /// Hourly cap per recipient.
     pub max_alerts_per_hour: Option<u32>,
+    /// Optional webhook channel.
+    pub webhook: Option<Webhook>,
 }
 
 impl Team {
@@ -352,9 +359,16 @@ impl Router {
                     format!("team \"{}\" is defined twice", t.name),
                 );
             }
-            if t.emails.is_empty() {
-                errors.push(format!("{path}.emails"), "list at least one address");
+            if t.emails.is_empty() && t.webhook.is_none() {
+                errors.push(
+                    format!("{path}.emails"),
+                    "list at least one address, or give the team a webhook",
+                );
             }
+            let webhook = t
+                .webhook
+                .as_ref()
+                .and_then(|w| w.validate(&format!("{path}.webhook"), errors));
             for (j, e) in t.emails.iter().enumerate() {
                 if e.parse::<lettre::Address>().is_err() {
                     errors.push(
@@ -401,6 +415,7 @@ impl Router {
                 tz,
                 quiet,
                 max_alerts_per_hour: t.max_alerts_per_hour,
+                webhook,
             });
         }
         let mut compiled_topics = BTreeMap::new();
@@ -674,6 +689,7 @@ mod tests {
             time_zone: "Europe/Amsterdam".into(),
             quiet_hours: Some("22:00-07:00".into()),
             max_alerts_per_hour: None,
+            webhook: None,
         }
     }
 

@@ -540,6 +540,8 @@ pub fn check(
                 ctx.recipients
                     .iter()
                     .map(|(team, to)| NewAlert {
+                        channel: "email",
+                        payload: None,
                         team: team.clone(),
                         rule: format!("spike alert ({})", finding.kind()),
                         recipient: to.clone(),

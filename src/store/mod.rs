@@ -24,7 +24,9 @@ pub use digest::{
     DigestMention, DigestRecord, DigestSent, FailedSource, SpikeEpisode, SpikeOutcome, VolumeRow,
     WindowCount,
 };
-pub use outbox::{NewAlert, OutboxEntry, RoutingMention, RoutingRecord};
+pub use outbox::{
+    AlertUpdate, NewAlert, OptOut, OutboxEntry, RoutingMention, RoutingRecord, optout_key,
+};
 pub use privacy::{Cutoffs, ForgetReport, PruneReport, Reclaimed, author_key};
 pub use stats::{AlertStats, MentionCount, OutboxBacklog, PollStats};
 

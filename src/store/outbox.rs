@@ -1,7 +1,8 @@
 //! The notifier's SQL: mentions waiting to be routed, the routing decision and its alerts
-//! written in one transaction, and the outbox the sender works through. An outbox row is one
-//! email to one recipient; its state goes `pending` → `sent`, or → `dead` when retrying is
-//! pointless or has gone on for too long.
+//! written in one transaction, the outbox the sender works through, and the opt-out list. An
+//! outbox row is one alert to one recipient (an email address or a team's webhook); its state
+//! goes `pending` → `sent`, → `dead` when retrying is pointless or has gone on for too long, or
+//! → `held` when the recipient's hourly cap was reached (a cap summary row says how many).
 
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
@@ -15,6 +16,8 @@ pub struct RoutingMention {
     pub id: i64,
     /// Source name.
     pub source: String,
+    /// Source kind (platform), e.g. `x`, `rss`; opt-outs are per platform.
+    pub kind: String,
     /// Link.
     pub url: Option<String>,
     /// Author handle.
@@ -51,11 +54,15 @@ pub struct RoutingMention {
     pub routed_at: Option<i64>,
     /// When it was stored (unix seconds).
     pub fetched_at: i64,
+    /// The earlier alerted mention this one repeats, once routed.
+    pub duplicate_of: Option<i64>,
 }
 
-/// One alert to queue: one email to one recipient.
+/// One alert to queue: one email to one recipient, or one post to a team's webhook.
 #[derive(Debug, Clone)]
 pub struct NewAlert {
+    /// `email` or `webhook`.
+    pub channel: &'static str,
     /// The team alerted.
     pub team: String,
     /// The rule that chose the team.
@@ -74,6 +81,8 @@ pub struct NewAlert {
     pub urgent: bool,
     /// Not to be sent before this (quiet hours), unix seconds.
     pub not_before: i64,
+    /// The request body, for webhooks.
+    pub payload: Option<String>,
 }
 
 /// A routing decision for one mention.
@@ -85,6 +94,39 @@ pub struct RoutingRecord {
     pub route: String,
     /// Alerts to queue.
     pub alerts: Vec<NewAlert>,
+    /// Hash of the normalised text, for finding repeats later.
+    pub text_hash: Option<String>,
+    /// The earlier alerted mention this one repeats; it raises no alert of its own.
+    pub duplicate_of: Option<i64>,
+}
+
+/// New content for the alerts of an earlier mention that gained duplicates: rows still waiting
+/// for their first attempt are rewritten (same Message-ID), rows already tried are left alone.
+#[derive(Debug, Clone)]
+pub struct AlertUpdate {
+    /// The rows' Message-IDs and their new content.
+    pub alerts: Vec<NewAlert>,
+}
+
+/// An author who asked not to be contacted.
+#[derive(Debug, Clone, Serialize)]
+pub struct OptOut {
+    /// Platform (source kind), e.g. `x`.
+    pub platform: String,
+    /// Handle, lower case, without `@`.
+    pub handle: String,
+    /// When it was added (unix seconds).
+    pub added_at: i64,
+    /// Who added it.
+    pub added_by: Option<String>,
+}
+
+/// How opt-out handles are compared: case-insensitive, `@` optional.
+pub fn optout_key(platform: &str, handle: &str) -> (String, String) {
+    (
+        platform.trim().to_lowercase(),
+        handle.trim().trim_start_matches('@').to_lowercase(),
+    )
 }
 
 /// An outbox row.
@@ -128,11 +170,23 @@ pub struct OutboxEntry {
     pub sent_at: Option<i64>,
     /// The server's answer.
     pub reply: Option<String>,
+    /// `email` or `webhook`.
+    pub channel: String,
+    /// `alert`, or `cap_summary` (how many alerts the hourly cap held back).
+    pub kind: String,
+    /// Webhook request body.
+    #[serde(skip)]
+    pub payload: Option<String>,
+    /// The batch this email went out in (the id of its first row), fixed before the first attempt.
+    pub batch_id: Option<i64>,
+    /// For a held alert: the cap summary that counts it.
+    pub summary_id: Option<i64>,
 }
 
 const ENTRY_COLUMNS: &str =
     "id, mention_id, team, rule, recipient, message_id, subject, body_text, body_html,
-    urgent, state, created_at, not_before, next_attempt_at, attempts, last_error, sent_at, reply";
+    urgent, state, created_at, not_before, next_attempt_at, attempts, last_error, sent_at, reply,
+    channel, kind, payload, batch_id, summary_id";
 
 fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntry> {
     Ok(OutboxEntry {
@@ -154,11 +208,17 @@ fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntry> {
         last_error: r.get(15)?,
         sent_at: r.get(16)?,
         reply: r.get(17)?,
+        channel: r.get(18)?,
+        kind: r.get(19)?,
+        payload: r.get(20)?,
+        batch_id: r.get(21)?,
+        summary_id: r.get(22)?,
     })
 }
 
 pub(super) const MENTION_COLUMNS: &str = "id, source, url, author_handle, author_name, author_reach, lang, title, text,
-    in_reply_to, created_at, watches, backfill, label, sentiment, urgency, spam, reasons, routed_at, fetched_at";
+    in_reply_to, created_at, watches, backfill, label, sentiment, urgency, spam, reasons, routed_at, fetched_at,
+    kind, duplicate_of";
 
 pub(super) fn routing_mention(r: &rusqlite::Row<'_>) -> rusqlite::Result<RoutingMention> {
     let watches: String = r.get(11)?;
@@ -187,6 +247,8 @@ pub(super) fn routing_mention(r: &rusqlite::Row<'_>) -> rusqlite::Result<Routing
         reasons: r.get(17)?,
         routed_at: r.get(18)?,
         fetched_at: r.get(19)?,
+        kind: r.get(20)?,
+        duplicate_of: r.get(21)?,
     })
 }
 
@@ -245,12 +307,14 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// Records routing decisions and queues their alerts in one transaction. A mention that
-    /// was routed meanwhile is skipped whole, so a decision is never applied twice. Returns the
-    /// number of alerts queued.
+    /// Records routing decisions, queues their alerts and rewrites the waiting alerts of earlier
+    /// mentions that gained duplicates, all in one transaction. A mention that was routed
+    /// meanwhile is skipped whole, so a decision is never applied twice. Returns the number of
+    /// alerts queued.
     pub fn record_routing(
         &mut self,
         records: &[RoutingRecord],
+        updates: &[AlertUpdate],
         now: i64,
     ) -> Result<usize, StoreError> {
         let path = self.path.display().to_string();
@@ -263,20 +327,33 @@ impl Store {
         {
             let mut mark = tx
                 .prepare_cached(
-                    "UPDATE mentions SET routed_at = ?2, route = ?3 WHERE id = ?1 AND routed_at IS NULL",
+                    "UPDATE mentions SET routed_at = ?2, route = ?3, text_hash = ?4, duplicate_of = ?5
+                     WHERE id = ?1 AND routed_at IS NULL",
                 )
                 .map_err(e)?;
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO outbox (mention_id, team, rule, recipient, message_id, subject, body_text,
-                        body_html, urgent, created_at, not_before, next_attempt_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)
+                        body_html, urgent, created_at, not_before, next_attempt_at, channel, payload)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13)
                      ON CONFLICT (message_id) DO NOTHING",
+                )
+                .map_err(e)?;
+            let mut rewrite = tx
+                .prepare_cached(
+                    "UPDATE outbox SET subject = ?2, body_text = ?3, body_html = ?4, payload = ?5
+                     WHERE message_id = ?1 AND state = 'pending' AND attempts = 0 AND batch_id IS NULL",
                 )
                 .map_err(e)?;
             for r in records {
                 if mark
-                    .execute(params![r.mention_id, now, r.route])
+                    .execute(params![
+                        r.mention_id,
+                        now,
+                        r.route,
+                        r.text_hash,
+                        r.duplicate_of
+                    ])
                     .map_err(e)?
                     == 0
                 {
@@ -296,7 +373,16 @@ impl Store {
                             a.urgent,
                             now,
                             a.not_before.max(now),
+                            a.channel,
+                            a.payload,
                         ])
+                        .map_err(e)?;
+                }
+            }
+            for u in updates {
+                for a in &u.alerts {
+                    rewrite
+                        .execute(params![a.message_id, a.subject, a.text, a.html, a.payload])
                         .map_err(e)?;
                 }
             }
@@ -305,8 +391,35 @@ impl Store {
         Ok(queued)
     }
 
-    /// Pending alerts that may go out at `now`, oldest first. `ignore_backoff` also returns
-    /// alerts waiting for a retry (for `webcare once`, which is itself the retry).
+    /// Mentions routed at or after `since` that raised alerts themselves (not as a duplicate):
+    /// the ones a new mention may repeat.
+    pub fn recent_alerted_mentions(&self, since: i64) -> Result<Vec<RoutingMention>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {MENTION_COLUMNS} FROM mentions WHERE id IN
+                    (SELECT mention_id FROM outbox WHERE created_at >= ?1 AND kind = 'alert')
+                 AND duplicate_of IS NULL ORDER BY id"
+            ))
+            .map_err(self.err())?;
+        let rows = st.query_map([since], routing_mention).map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+
+    /// The mentions recorded as duplicates of `id`, oldest first.
+    pub fn duplicates_of(&self, id: i64) -> Result<Vec<RoutingMention>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {MENTION_COLUMNS} FROM mentions WHERE duplicate_of = ?1 ORDER BY id"
+            ))
+            .map_err(self.err())?;
+        let rows = st.query_map([id], routing_mention).map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+
+    /// Pending alerts that may go out at `now`, urgent first, then oldest first. `ignore_backoff`
+    /// also returns alerts waiting for a retry (for `webcare once`, which is itself the retry).
     pub fn due_alerts(
         &self,
         now: i64,
@@ -327,18 +440,22 @@ impl Store {
         rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
 
-    /// When the next pending alert is due (unix seconds), if any is pending.
-    pub fn next_alert_due(&self) -> Result<Option<i64>, StoreError> {
+    /// When the next pending alert is due (unix seconds), if any is pending. A non-urgent email
+    /// not yet in a batch also waits for `batch_window` seconds after it was queued.
+    pub fn next_alert_due(&self, batch_window: i64) -> Result<Option<i64>, StoreError> {
         self.conn
             .query_row(
-                "SELECT min(max(not_before, next_attempt_at)) FROM outbox WHERE state = 'pending'",
-                [],
+                "SELECT min(max(not_before, next_attempt_at,
+                        CASE WHEN channel = 'email' AND kind = 'alert' AND NOT urgent AND batch_id IS NULL
+                             THEN created_at + ?1 ELSE 0 END))
+                 FROM outbox WHERE state = 'pending'",
+                [batch_window],
                 |r| r.get(0),
             )
             .map_err(self.err())
     }
 
-    /// Alerts sent to `recipient` at or after `since`, and the earliest of them.
+    /// Alerts (not summaries) sent to `recipient` at or after `since`, and the earliest send.
     pub fn alerts_sent_since(
         &self,
         recipient: &str,
@@ -346,53 +463,150 @@ impl Store {
     ) -> Result<(i64, Option<i64>), StoreError> {
         self.conn
             .query_row(
-                "SELECT count(*), min(sent_at) FROM outbox WHERE recipient = ?1 AND sent_at >= ?2",
+                "SELECT count(*), min(sent_at) FROM outbox
+                 WHERE recipient = ?1 AND sent_at >= ?2 AND kind = 'alert'",
                 params![recipient, since],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .map_err(self.err())
     }
 
-    /// The server accepted the alert: it is never sent again.
-    pub fn record_sent(&self, id: i64, reply: &str, now: i64) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE outbox SET state = 'sent', sent_at = ?2, reply = ?3, attempts = attempts + 1,
-                    last_error = NULL WHERE id = ?1",
-                params![id, now, reply],
-            )
-            .map(drop)
-            .map_err(self.err())
+    /// Fixes the rows `ids` as one batch (named by its first row) before the first attempt, so
+    /// every retry sends the same message with the same Message-ID.
+    pub fn assign_batch(&mut self, ids: &[i64]) -> Result<i64, StoreError> {
+        let batch = ids.iter().copied().min().unwrap_or_default();
+        let path = self.path.display().to_string();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        {
+            let mut st = tx
+                .prepare_cached("UPDATE outbox SET batch_id = ?2 WHERE id = ?1")
+                .map_err(e)?;
+            for id in ids {
+                st.execute(params![id, batch]).map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)?;
+        Ok(batch)
     }
 
-    /// An attempt failed: retry at `retry_at`, or give up (`None`: dead letter).
+    /// The server accepted the message carrying rows `ids`: all of them are marked sent in one
+    /// transaction and never sent again.
+    pub fn record_sent(&mut self, ids: &[i64], reply: &str, now: i64) -> Result<(), StoreError> {
+        self.update_rows(
+            ids,
+            "UPDATE outbox SET state = 'sent', sent_at = ?2, reply = ?3, attempts = attempts + 1,
+                last_error = NULL WHERE id = ?1",
+            params![0, now, reply],
+        )
+    }
+
+    /// An attempt at the message carrying rows `ids` failed: retry at `retry_at`, or give up
+    /// (`None`: dead letter).
     pub fn record_send_failure(
-        &self,
-        id: i64,
+        &mut self,
+        ids: &[i64],
         error: &str,
         retry_at: Option<i64>,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2,
-                    state = CASE WHEN ?3 IS NULL THEN 'dead' ELSE 'pending' END,
-                    next_attempt_at = coalesce(?3, next_attempt_at)
-                 WHERE id = ?1",
-                params![id, error, retry_at],
-            )
-            .map(drop)
-            .map_err(self.err())
+        self.update_rows(
+            ids,
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2,
+                state = CASE WHEN ?3 IS NULL THEN 'dead' ELSE 'pending' END,
+                next_attempt_at = coalesce(?3, next_attempt_at)
+             WHERE id = ?1",
+            params![0, error, retry_at],
+        )
     }
 
-    /// Holds a pending alert until `until` (hourly cap reached).
-    pub fn hold_alert(&self, id: i64, until: i64, why: &str) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE outbox SET not_before = ?2, last_error = ?3 WHERE id = ?1",
-                params![id, until, why],
+    /// Runs `sql` (whose `?1` is the row id) once per row in `ids`, in one transaction; the other
+    /// parameters come from `rest` (its first value is a placeholder for the id).
+    fn update_rows(
+        &mut self,
+        ids: &[i64],
+        sql: &str,
+        rest: &[&dyn rusqlite::ToSql],
+    ) -> Result<(), StoreError> {
+        let path = self.path.display().to_string();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        {
+            let mut st = tx.prepare_cached(sql).map_err(e)?;
+            for id in ids {
+                let mut args: Vec<&dyn rusqlite::ToSql> = vec![id];
+                args.extend_from_slice(&rest[1..]);
+                st.execute(args.as_slice()).map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// The recipient reached the hourly cap: rows `ids` are held back (state `held`, kept for
+    /// `webcare outbox --state held`) and counted by one cap summary per recipient and cap
+    /// period, created here when missing and due at `until`. One transaction. Returns the
+    /// summary's row id.
+    pub fn hold_for_cap(
+        &mut self,
+        ids: &[i64],
+        recipient: &str,
+        team: &str,
+        until: i64,
+        message_id: &str,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        let path = self.path.display().to_string();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        tx.execute(
+            "INSERT INTO outbox (mention_id, team, rule, recipient, message_id, subject, body_text,
+                body_html, urgent, created_at, not_before, next_attempt_at, channel, kind)
+             VALUES (NULL, ?1, 'hourly cap', ?2, ?3, '', '', '', 0, ?4, ?5, ?5, 'email', 'cap_summary')
+             ON CONFLICT (message_id) DO NOTHING",
+            params![team, recipient, message_id, now, until],
+        )
+        .map_err(e)?;
+        let summary: i64 = tx
+            .query_row(
+                "SELECT id FROM outbox WHERE message_id = ?1",
+                [message_id],
+                |r| r.get(0),
             )
-            .map(drop)
-            .map_err(self.err())
+            .map_err(e)?;
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "UPDATE outbox SET state = 'held', summary_id = ?2,
+                        last_error = 'hourly cap reached; counted in cap summary #' || ?2
+                     WHERE id = ?1 AND state = 'pending'",
+                )
+                .map_err(e)?;
+            for id in ids {
+                st.execute(params![id, summary]).map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)?;
+        Ok(summary)
+    }
+
+    /// The alerts a cap summary counts, oldest first.
+    pub fn held_by(&self, summary_id: i64) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM outbox WHERE summary_id = ?1 ORDER BY id"
+            ))
+            .map_err(self.err())?;
+        let rows = st.query_map([summary_id], entry).map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
 
     /// Outbox rows, newest first, optionally only those in `state`.
@@ -423,5 +637,66 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .map_err(self.err())
+    }
+
+    /// Number of alerts held back by hourly caps.
+    pub fn held_count(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM outbox WHERE state = 'held'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.err())
+    }
+
+    /// Adds an author to the opt-out list; false when they were on it already.
+    pub fn add_optout(
+        &self,
+        platform: &str,
+        handle: &str,
+        by: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let (p, h) = optout_key(platform, handle);
+        self.conn
+            .execute(
+                "INSERT INTO optouts (platform, handle, added_at, added_by) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT DO NOTHING",
+                params![p, h, now, by],
+            )
+            .map(|n| n > 0)
+            .map_err(self.err())
+    }
+
+    /// Removes an author from the opt-out list; false when they were not on it.
+    pub fn remove_optout(&self, platform: &str, handle: &str) -> Result<bool, StoreError> {
+        let (p, h) = optout_key(platform, handle);
+        self.conn
+            .execute(
+                "DELETE FROM optouts WHERE platform = ?1 AND handle = ?2",
+                params![p, h],
+            )
+            .map(|n| n > 0)
+            .map_err(self.err())
+    }
+
+    /// The opt-out list, by platform and handle.
+    pub fn optouts(&self) -> Result<Vec<OptOut>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT platform, handle, added_at, added_by FROM optouts ORDER BY platform, handle")
+            .map_err(self.err())?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(OptOut {
+                    platform: r.get(0)?,
+                    handle: r.get(1)?,
+                    added_at: r.get(2)?,
+                    added_by: r.get(3)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
 }

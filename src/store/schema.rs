@@ -188,4 +188,31 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX spike_episodes_key ON spike_episodes (kind, scope, name, last_seen_at);
     CREATE INDEX spike_episodes_started ON spike_episodes (started_at);
     "#,
+    // 6: alerts grow up. Mentions keep a hash of their normalised text and, when they repeat an
+    // earlier alerted mention (repost, cross-post, copy-paste campaign), which one: the duplicate
+    // is folded into that alert instead of raising its own. Outbox rows get a channel (email or
+    // webhook), a kind (migration 5's column: also `summary`, the mail that tells a recipient how many alerts their
+    // hourly cap held back), the webhook body, the batch an email was sent in (fixed before the
+    // first attempt so a retry sends the same message) and the cap summary a held alert belongs
+    // to. Authors who asked not to be contacted are kept in `optouts`.
+    r#"
+    ALTER TABLE mentions ADD COLUMN text_hash TEXT;
+    ALTER TABLE mentions ADD COLUMN duplicate_of INTEGER;
+    CREATE INDEX mentions_text_hash ON mentions (text_hash) WHERE text_hash IS NOT NULL;
+    CREATE INDEX mentions_duplicate_of ON mentions (duplicate_of) WHERE duplicate_of IS NOT NULL;
+    ALTER TABLE outbox ADD COLUMN channel TEXT NOT NULL DEFAULT 'email';
+    ALTER TABLE outbox ADD COLUMN payload TEXT;
+    ALTER TABLE outbox ADD COLUMN batch_id INTEGER;
+    ALTER TABLE outbox ADD COLUMN summary_id INTEGER;
+    CREATE INDEX outbox_created ON outbox (created_at);
+    CREATE INDEX outbox_batch ON outbox (batch_id) WHERE batch_id IS NOT NULL;
+    CREATE INDEX outbox_summary ON outbox (summary_id) WHERE summary_id IS NOT NULL;
+    CREATE TABLE optouts (
+        platform TEXT    NOT NULL,
+        handle   TEXT    NOT NULL,
+        added_at INTEGER NOT NULL,
+        added_by TEXT,
+        PRIMARY KEY (platform, handle)
+    ) WITHOUT ROWID;
+    "#,
 ];
