@@ -184,6 +184,7 @@ pub async fn poll_once(
                 cfg.daily_cap,
             );
             let cursor = batch.cursor;
+            let classifier = pipeline.watches.classifier().clone();
             let committed = pipeline
                 .writer
                 .run(move |s| {
@@ -199,6 +200,7 @@ pub async fn poll_once(
                         source_cap: cap,
                         watch_caps: &caps,
                         raw_max_bytes: raw_max,
+                        signals: Some(&classifier),
                     })
                 })
                 .await;

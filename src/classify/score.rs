@@ -440,10 +440,6 @@ fn decide(
             has_link && input.author_age_days.is_some_and(|d| d < 2),
             "brand-new account posting a link",
         ),
-        (
-            input.duplicate_authors.is_some_and(|n| n >= 3),
-            "same text from several authors",
-        ),
     ];
     for (hit, why) in checks {
         if hit {
@@ -501,13 +497,6 @@ fn decide(
         if let Some(reach) = input.author_reach.filter(|&r| r >= c.high_reach) {
             out.urgency_reasons
                 .push(format!("high reach: {reach} followers"));
-        }
-        if let Some(n) = input
-            .thread_replies_last_hour
-            .filter(|&n| n >= c.fast_thread)
-        {
-            out.urgency_reasons
-                .push(format!("fast-growing thread: {n} replies in the last hour"));
         }
     }
     out.urgency = if out.urgency_reasons.is_empty() {

@@ -5,6 +5,7 @@
 
 mod outbox;
 mod schema;
+mod signals;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,10 +15,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::classify::Classification;
+use crate::classify::{Classification, Classifier};
 use crate::sources::Mention;
 
 pub use outbox::{NewAlert, OutboxEntry, RoutingMention, RoutingRecord};
+pub use signals::text_hash;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +90,9 @@ pub struct PollCommit<'a> {
     pub watch_caps: &'a HashMap<String, u64>,
     /// Raw payloads are cut to this size.
     pub raw_max_bytes: usize,
+    /// Revises the new verdicts with the store signals (same text from several authors, fast
+    /// thread), see `store/signals.rs`; `None` stores the verdicts as given.
+    pub signals: Option<&'a Classifier>,
 }
 
 /// A mention about to be stored, with what the pipeline decided about it.
@@ -363,9 +368,10 @@ impl Store {
                     "INSERT INTO mentions (source, kind, external_id, url, author_handle, author_name,
                         author_reach, lang, title, text, in_reply_to, engagement, created_at, fetched_at,
                         watches, backfill, raw, label, sentiment, urgency, spam, reasons, classified_at,
-                        label_source)
+                        label_source, text_hash)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                        ?18, ?19, ?20, ?21, ?22, ?23, CASE WHEN ?18 IS NULL THEN NULL ELSE 'classifier' END)
+                        ?18, ?19, ?20, ?21, ?22, ?23, CASE WHEN ?18 IS NULL THEN NULL ELSE 'classifier' END,
+                        ?24)
                      ON CONFLICT (source, external_id) DO NOTHING",
                 )
                 .map_err(e)?;
@@ -378,6 +384,7 @@ impl Store {
             let mut link = tx
                 .prepare_cached("INSERT OR IGNORE INTO mention_watches (mention_id, watch, fetched_at) VALUES (?1, ?2, ?3)")
                 .map_err(e)?;
+            let mut new_rows = Vec::new();
             for NewMention {
                 mention: m,
                 mut watches,
@@ -407,6 +414,7 @@ impl Store {
                     .ok()
                     .filter(|s| s != "{}");
                 let raw = bounded_raw(&m.raw, p.raw_max_bytes);
+                let hash = signals::text_hash(&m.text);
                 let changed = insert
                     .execute(params![
                         p.source,
@@ -438,6 +446,7 @@ impl Store {
                         verdict.as_ref().map(|v| v.spam),
                         verdict.as_ref().map(verdict_json),
                         verdict.as_ref().map(|_| now_s),
+                        hash,
                     ])
                     .map_err(e)?;
                 if changed == 0 {
@@ -454,6 +463,16 @@ impl Store {
                 }
                 source_count += 1;
                 summary.new_ids.push(id);
+                new_rows.push(signals::NewRow {
+                    id,
+                    external_id: m.external_id,
+                    in_reply_to: m.in_reply_to,
+                    created_at: m.created_at.timestamp(),
+                    text_hash: hash,
+                });
+            }
+            if let Some(c) = p.signals {
+                signals::apply(&tx, c, p.source, &new_rows, now_s).map_err(e)?;
             }
             let mut note = None;
             if let Some(cap) = p.source_cap {
@@ -792,7 +811,7 @@ impl Store {
 
 /// What is kept of a verdict besides its label columns: reasons, polarity, urgency reasons and
 /// the detected language, as JSON.
-fn verdict_json(v: &Classification) -> String {
+pub(crate) fn verdict_json(v: &Classification) -> String {
     serde_json::json!({
         "polarity": v.polarity,
         "lang": v.lang,
@@ -939,6 +958,7 @@ mod tests {
                 source_cap: cap,
                 watch_caps: caps,
                 raw_max_bytes: 1000,
+                signals: None,
             })
             .unwrap()
     }
@@ -1027,6 +1047,7 @@ mod tests {
             source_cap: None,
             watch_caps: &HashMap::new(),
             raw_max_bytes: 100,
+            signals: None,
         })
         .unwrap();
         let f = MentionFilter {

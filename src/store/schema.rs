@@ -134,4 +134,12 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
     CREATE INDEX outbox_recipient_sent ON outbox (recipient, sent_at);
     "#,
+    // 4: classifier store signals. `text_hash` is a stable hash of the normalised text (NULL
+    // for short texts and for mentions stored before this migration), to count the authors of
+    // one text; the reply index counts a thread's recent replies.
+    r#"
+    ALTER TABLE mentions ADD COLUMN text_hash INTEGER;
+    CREATE INDEX mentions_text_hash ON mentions (text_hash, created_at) WHERE text_hash IS NOT NULL;
+    CREATE INDEX mentions_reply ON mentions (source, in_reply_to, created_at) WHERE in_reply_to IS NOT NULL;
+    "#,
 ];
