@@ -14,6 +14,7 @@ mod score;
 mod signals;
 mod stream;
 mod tokenize;
+mod words;
 
 use std::cell::RefCell;
 use std::fmt;
