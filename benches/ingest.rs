@@ -12,7 +12,17 @@ use webcare::sources::rss::parse_feed;
 use webcare::store::{NewMention, PollCommit, Store};
 use webcare::watch::Watches;
 
-const ENTRIES: usize = 100_000;
+// The same allocator as the webcare binary, so the figures match the daemon.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Feed size; `INGEST_ENTRIES` overrides it (e.g. a small run under a profiler).
+fn entries() -> usize {
+    std::env::var("INGEST_ENTRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
+}
 
 fn feed() -> Vec<u8> {
     let texts = [
@@ -25,9 +35,9 @@ fn feed() -> Vec<u8> {
         "Ik zoek een vacature bij een telecombedrijf in Utrecht",
         "Café de Zwaan heeft eindelijk snel internet dankzij Fjordlink Fiber",
     ];
-    let mut s = String::with_capacity(ENTRIES * 600);
+    let mut s = String::with_capacity(entries() * 600);
     s.push_str(r#"<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>bench</title><id>urn:bench</id><updated>2026-11-25T10:00:00Z</updated>"#);
-    for i in 0..ENTRIES {
+    for i in 0..entries() {
         let t = texts[i % texts.len()];
         s.push_str(&format!(
             "<entry><id>urn:bench:{i}</id><title>Post {i}</title><link href=\"https://forum.example/t/{i}\"/><published>2026-11-25T09:{:02}:{:02}Z</published><author><name>user{}</name></author><content type=\"html\">&lt;p&gt;{t} &lt;a href=\"https://forum.example/u/{i}\"&gt;more&lt;/a&gt;&lt;/p&gt;</content></entry>",
@@ -118,7 +128,7 @@ fn main() {
             cursor: Some("{}".into()),
             next_poll_at: Utc::now(),
             started_at: Utc::now(),
-            fetched: ENTRIES,
+            fetched: entries(),
             backfill: false,
             source_cap: None,
             watch_caps: &none,
@@ -131,17 +141,18 @@ fn main() {
 
     let rate = |n: usize, d: std::time::Duration| n as f64 / d.as_secs_f64();
     println!(
-        "ingest benchmark: {ENTRIES} Atom entries ({:.1} MiB), 10 watches, one SQLite transaction",
+        "ingest benchmark: {} Atom entries ({:.1} MiB), 10 watches, one SQLite transaction",
+        entries(),
         body.len() as f64 / 1048576.0
     );
     println!(
         "  parse (feed-rs + HTML to text) {:>9.0} mentions/s  ({:.0} ms)",
-        rate(ENTRIES, parsed),
+        rate(entries(), parsed),
         parsed.as_secs_f64() * 1e3
     );
     println!(
         "  match 10 watches + classify    {:>9.0} mentions/s  ({:.0} ms, {kept} kept)",
-        rate(ENTRIES, matching),
+        rate(entries(), matching),
         matching.as_secs_f64() * 1e3
     );
     println!(
@@ -152,7 +163,7 @@ fn main() {
     );
     println!(
         "  overall                        {:>9.0} mentions/s  ({:.0} ms)",
-        rate(ENTRIES, total),
+        rate(entries(), total),
         total.as_secs_f64() * 1e3
     );
     println!(

@@ -100,6 +100,30 @@ pub enum Command {
     Route(RouteArgs),
     /// List alerts in the outbox: pending (waiting or retrying), sent, dead (given up).
     Outbox(OutboxArgs),
+    /// Apply the [retention] ages now (the daemon does this daily): clear old raw payloads,
+    /// strip old mentions of text and author, delete the oldest. Prints what went.
+    Prune {
+        /// Count what would go; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Erase one person's data (GDPR): their mentions, index entries, label corrections and
+    /// alerts about them; their new posts are not stored. Prints what was removed.
+    Forget {
+        /// The person: <platform>:<handle>, e.g. mastodon:jan@social.example or
+        /// "rss:Jan de Vries" (case-insensitive, leading @ optional).
+        #[arg(long, value_name = "PLATFORM:HANDLE")]
+        author: String,
+        /// Count what would go; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print everything stored about one person as JSON (access request).
+    Export {
+        /// The person: <platform>:<handle>, as for `forget`.
+        #[arg(long, value_name = "PLATFORM:HANDLE")]
+        author: String,
+    },
 }
 
 /// What `webcare route` looks at.

@@ -13,6 +13,7 @@ use crate::cli::{Cli, Command, LogFormat, MentionsArgs, OutboxArgs, RouteArgs};
 use crate::config::{Config, EXIT_CONFIG};
 use crate::notify::outbox::{DeliveryReport, Sender};
 use crate::notify::{self, Notifier};
+use crate::privacy;
 use crate::scheduler::{self, Pipeline};
 use crate::shutdown::Shutdown;
 use crate::store::{MentionFilter, RoutingMention, Store, Writer};
@@ -72,6 +73,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Backup { file } => backup(&config, &file),
         Command::Route(args) => route(&config, &args),
         Command::Outbox(args) => outbox(&config, &args),
+        Command::Prune { dry_run } => privacy::prune_command(&config, dry_run),
+        Command::Forget { author, dry_run } => privacy::forget_command(&config, &author, dry_run),
+        Command::Export { author } => privacy::export_command(&config, &author),
     };
     finish(result)
 }
@@ -240,18 +244,21 @@ fn check_config(config: &Config) -> anyhow::Result<i32> {
 
 fn pipeline(config: &Config) -> anyhow::Result<Pipeline> {
     let store = Store::open(&config.store.path)?;
+    Ok(Pipeline::new(
+        Writer::new(store),
+        compile_watches(config)?,
+        config.store.raw_max_bytes,
+    ))
+}
+
+/// The watches of `config`, with the classifier its `[classifier]` section describes.
+fn compile_watches(config: &Config) -> anyhow::Result<Watches> {
     let watches = Watches::compile(
         &config.watches,
         Classifier::from_config(&config.classifier)?,
     )
     .map_err(|(w, e)| anyhow::anyhow!("watch {w}: {e}"))?;
-    let caps = watches.caps();
-    Ok(Pipeline {
-        writer: Writer::new(store),
-        watches: Arc::new(watches),
-        watch_caps: Arc::new(caps),
-        raw_max_bytes: config.store.raw_max_bytes,
-    })
+    Ok(watches)
 }
 
 async fn daemon(config: Config) -> anyhow::Result<i32> {
@@ -293,7 +300,11 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
         })
     });
     let writer = pipeline.writer.clone();
-    let mut stages = Vec::new();
+    let mut stages = vec![tokio::spawn(privacy::run_retention(
+        writer.clone(),
+        config.retention,
+        shutdown.clone(),
+    ))];
     let on_stored = match Notifier::new(&config) {
         Some(notifier) => {
             let notifier = Arc::new(notifier);
@@ -317,8 +328,22 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
         }
         None => None,
     };
-    scheduler::run(handles, pipeline, shutdown, on_stored).await;
+    let mut sources = scheduler::Scheduler::new(pipeline, on_stored);
+    for h in handles {
+        sources.start(h);
+    }
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot listen for SIGHUP")?;
+    let mut stopping = shutdown.clone();
+    let mut running = config;
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => reload(&mut running, &mut sources).await,
+            _ = stopping.wait() => break,
+        }
+    }
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
+    sources.stop_all().await;
     for stage in stages {
         let _ = stage.await;
     }
@@ -328,6 +353,42 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
     signals.abort();
     tracing::info!("webcare stopped");
     Ok(0)
+}
+
+/// Re-reads the config file on SIGHUP. A config with errors is refused and the running one
+/// stays; otherwise new watches apply to the next poll, and only sources that were added,
+/// removed or changed are started or stopped.
+async fn reload(running: &mut Config, sources: &mut scheduler::Scheduler) {
+    notify_systemd(&[sd_notify::NotifyState::Reloading]);
+    tracing::info!(config = %running.file.display(), "SIGHUP received; reloading the configuration");
+    match Config::load(&running.file) {
+        Err(errors) => {
+            tracing::error!("reload refused, the running configuration stays: {errors}");
+        }
+        Ok(new) => match (compile_watches(&new), scheduler::build_sources(&new)) {
+            (Ok(watches), Ok(handles)) => {
+                if new.store.path != running.store.path {
+                    tracing::warn!(
+                        "store.path changed to {}; the daemon keeps {} until it is restarted",
+                        new.store.path.display(),
+                        running.store.path.display()
+                    );
+                }
+                sources.pipeline().set_watches(watches);
+                let applied = sources.apply(handles).await;
+                tracing::info!(
+                    added = ?applied.added, removed = ?applied.removed, changed = ?applied.changed,
+                    unchanged = applied.unchanged.len(), watches = new.watches.len(),
+                    "configuration reloaded; alert routing and mail settings take effect at the next restart"
+                );
+                *running = new;
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(error = %format!("{e:#}"), "reload refused, the running configuration stays");
+            }
+        },
+    }
+    notify_systemd(&[sd_notify::NotifyState::Ready]);
 }
 
 async fn once(config: Config) -> anyhow::Result<i32> {

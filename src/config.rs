@@ -32,6 +32,8 @@ pub struct Config {
     pub notify: crate::notify::NotifyConfig,
     /// Classifier settings.
     pub classifier: ClassifierConfig,
+    /// How long mention texts, authors and raw payloads are kept: `[retention]`.
+    pub retention: crate::privacy::RetentionConfig,
 }
 
 /// `[classifier]`: where the lexicons are and when a mention counts as urgent.
@@ -141,7 +143,7 @@ pub struct WatchConfig {
 
 /// `[[sources]]`: one platform account or feed. Keys other than the common ones belong to the
 /// source kind and are checked by its own file in `src/sources/`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SourceConfig {
     /// Unique name, used in logs, the database and `webcare sources`.
     pub name: String,
@@ -420,6 +422,7 @@ const TOP_KEYS: &[&str] = &[
     "store",
     "http",
     "classifier",
+    "retention",
     "watches",
     "sources",
     // notify:
@@ -504,6 +507,7 @@ impl Config {
                 "must be at least 2: one author posting a text is not a campaign",
             );
         }
+        let retention = crate::privacy::parse_retention(root.remove("retention"), &mut errors);
         let watches = parse_list::<WatchConfig>(root.remove("watches"), "watches", &mut errors);
         let mut names = BTreeSet::new();
         for (i, w) in watches.iter().enumerate() {
@@ -581,6 +585,7 @@ impl Config {
                 sources,
                 classifier,
                 notify,
+                retention,
             })
         } else {
             Err(errors)

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod notify;
+pub mod privacy;
 pub mod query;
 pub mod scheduler;
 pub mod shutdown;

@@ -66,7 +66,46 @@ struct Word {
     prefix: bool,
 }
 
+/// A 256-bit summary of a mention's tokens: a clear bit proves a word is absent, so most
+/// terms of most watches are rejected without scanning the tokens.
+#[derive(Debug, Clone, Default)]
+struct Filter([u64; 4]);
+
+impl Filter {
+    fn bit(bytes: &[u8]) -> usize {
+        // FNV-1a: cheap for short tokens, and good enough to spread them over 256 bits.
+        let mut h: u32 = 0x811c_9dc5;
+        for &b in bytes {
+            h = (h ^ b as u32).wrapping_mul(0x0100_0193);
+        }
+        (h >> 24) as usize
+    }
+    fn insert(&mut self, bytes: &[u8]) {
+        let b = Self::bit(bytes);
+        self.0[b / 64] |= 1 << (b % 64);
+    }
+    fn may_contain(&self, bytes: &[u8]) -> bool {
+        let b = Self::bit(bytes);
+        self.0[b / 64] & (1 << (b % 64)) != 0
+    }
+}
+
+/// Prefix words are checked against the first bytes of each token.
+const PREFIX_KEY: usize = 3;
+
 impl Word {
+    /// False only when the word certainly occurs in no token of the doc.
+    fn may_occur_in(&self, doc: &Doc) -> bool {
+        let w = self.text.as_bytes();
+        if !self.prefix {
+            doc.exact.may_contain(w)
+        } else if w.len() >= PREFIX_KEY {
+            doc.starts.may_contain(&w[..PREFIX_KEY])
+        } else {
+            true
+        }
+    }
+
     fn matches(&self, token: &[u8]) -> bool {
         if self.prefix {
             token.starts_with(self.text.as_bytes())
@@ -156,6 +195,10 @@ pub struct Doc {
     author: Option<String>,
     host: Option<String>,
     lang: Option<String>,
+    /// Summary of the whole tokens.
+    exact: Filter,
+    /// Summary of the tokens' first [`PREFIX_KEY`] bytes.
+    starts: Filter,
 }
 
 impl Doc {
@@ -163,9 +206,19 @@ impl Doc {
     pub fn new(text: &str, author: Option<&str>, url: Option<&str>, lang: Option<&str>) -> Doc {
         let text = normalize(text);
         let tokens = token_ranges(&text);
+        let (mut exact, mut starts) = (Filter::default(), Filter::default());
+        for &(start, end) in &tokens {
+            let t = &text.as_bytes()[start..end];
+            exact.insert(t);
+            if t.len() >= PREFIX_KEY {
+                starts.insert(&t[..PREFIX_KEY]);
+            }
+        }
         Doc {
             text,
             tokens,
+            exact,
+            starts,
             author: author.map(normalize_handle).filter(|a| !a.is_empty()),
             host: url.and_then(host_of),
             lang: lang.map(normalize_lang).filter(|l| !l.is_empty()),
@@ -182,6 +235,9 @@ impl Doc {
         let Some((first, rest)) = words.split_first() else {
             return false;
         };
+        if !words.iter().all(|w| w.may_occur_in(self)) {
+            return false;
+        }
         let Some(last_start) = self.tokens.len().checked_sub(words.len()) else {
             return false;
         };

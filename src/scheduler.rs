@@ -4,14 +4,15 @@
 //! batch to the watches and the store, and decides when to call again.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::task::JoinSet;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::config::{Config, SourceConfig};
-use crate::shutdown::Shutdown;
+use crate::shutdown::{Shutdown, ShutdownTrigger};
 use crate::sources::{self, PollContext, Source};
 use crate::store::{NewMention, PollCommit, Writer};
 use crate::watch::Watches;
@@ -29,12 +30,34 @@ pub struct SourceHandle {
 pub struct Pipeline {
     /// The single database writer.
     pub writer: Writer,
-    /// Compiled watches.
-    pub watches: Arc<Watches>,
-    /// Daily caps per watch.
-    pub watch_caps: Arc<HashMap<String, u64>>,
+    /// Compiled watches; replaced as a whole on reload, so a poll sees one consistent set.
+    watches: Arc<RwLock<Arc<Watches>>>,
     /// Bound on stored raw payloads.
     pub raw_max_bytes: usize,
+}
+
+impl Pipeline {
+    /// A pipeline writing through `writer` and matching against `watches`.
+    pub fn new(writer: Writer, watches: Watches, raw_max_bytes: usize) -> Pipeline {
+        Pipeline {
+            writer,
+            watches: Arc::new(RwLock::new(Arc::new(watches))),
+            raw_max_bytes,
+        }
+    }
+
+    /// The watches in force now.
+    pub fn watches(&self) -> Arc<Watches> {
+        self.watches
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Puts new watches in force for every poll that starts from now on.
+    pub fn set_watches(&self, watches: Watches) {
+        *self.watches.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(watches);
+    }
 }
 
 /// The result of one poll, for `webcare once` and the logs.
@@ -145,19 +168,20 @@ pub async fn poll_once(
         Ok(batch) => {
             let fetched = batch.mentions.len();
             let owned = cfg.watch.clone();
+            let watch_set = pipeline.watches();
             let mut matched = Vec::with_capacity(fetched);
             for m in batch.mentions {
                 let mut m = m;
-                let mut watches = pipeline.watches.matching(&m, owned.as_deref());
+                let mut watches = watch_set.matching(&m, owned.as_deref());
                 if watches.is_empty() {
                     continue;
                 }
-                let verdict = pipeline.watches.classify(&m, &watches);
+                let verdict = watch_set.classify(&m, &watches);
                 if m.lang.is_none() && verdict.lang != "other" {
                     // The platform gave no language: take the detected one, and let the
                     // watches' language filters see it.
                     m.lang = Some(verdict.lang.clone());
-                    watches = pipeline.watches.matching(&m, owned.as_deref());
+                    watches = watch_set.matching(&m, owned.as_deref());
                     if watches.is_empty() {
                         continue;
                     }
@@ -178,13 +202,9 @@ pub async fn poll_once(
             };
             let next_poll_at = Utc::now() + chrono::Duration::from_std(next).unwrap_or_default();
             let (source, kind) = (cfg.name.clone(), cfg.kind.clone());
-            let (caps, raw_max, cap) = (
-                pipeline.watch_caps.clone(),
-                pipeline.raw_max_bytes,
-                cfg.daily_cap,
-            );
+            let (caps, raw_max, cap) = (watch_set.caps(), pipeline.raw_max_bytes, cfg.daily_cap);
             let cursor = batch.cursor;
-            let classifier = pipeline.watches.classifier().clone();
+            let classifier = watch_set.classifier().clone();
             let committed = pipeline
                 .writer
                 .run(move |s| {
@@ -301,57 +321,171 @@ pub async fn poll_all_once(
 pub async fn run(
     handles: Vec<SourceHandle>,
     pipeline: Pipeline,
-    shutdown: Shutdown,
-    on_stored: Option<tokio::sync::mpsc::UnboundedSender<Vec<i64>>>,
+    mut shutdown: Shutdown,
+    on_stored: Option<UnboundedSender<Vec<i64>>>,
 ) {
-    let mut set = JoinSet::new();
+    let mut scheduler = Scheduler::new(pipeline, on_stored);
     for h in handles {
-        let (pipeline, mut shutdown, on_stored) =
-            (pipeline.clone(), shutdown.clone(), on_stored.clone());
-        set.spawn(async move {
+        scheduler.start(h);
+    }
+    shutdown.wait().await;
+    scheduler.stop_all().await;
+}
+
+/// The running source tasks. Each source has its own stop signal, so a reload stops and starts
+/// only the sources whose configuration changed and leaves the others polling.
+pub struct Scheduler {
+    pipeline: Pipeline,
+    on_stored: Option<UnboundedSender<Vec<i64>>>,
+    tasks: HashMap<String, Running>,
+}
+
+struct Running {
+    config: SourceConfig,
+    stop: ShutdownTrigger,
+    task: JoinHandle<()>,
+}
+
+/// What [`Scheduler::apply`] changed, by source name.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// Sources that were not running before.
+    pub added: Vec<String>,
+    /// Sources that are no longer configured (or were disabled).
+    pub removed: Vec<String>,
+    /// Sources restarted because their configuration changed.
+    pub changed: Vec<String>,
+    /// Sources left running untouched.
+    pub unchanged: Vec<String>,
+}
+
+impl Scheduler {
+    /// A scheduler with no sources running yet.
+    pub fn new(pipeline: Pipeline, on_stored: Option<UnboundedSender<Vec<i64>>>) -> Scheduler {
+        Scheduler {
+            pipeline,
+            on_stored,
+            tasks: HashMap::new(),
+        }
+    }
+
+    /// The pipeline the sources feed, e.g. to swap its watches.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// Starts polling one source.
+    pub fn start(&mut self, handle: SourceHandle) {
+        let (stop, shutdown) = Shutdown::new();
+        let config = handle.config.clone();
+        tracing::info!(source = %config.name, kind = %config.kind, "source started");
+        let task = tokio::spawn(source_task(
+            handle,
+            self.pipeline.clone(),
+            shutdown,
+            self.on_stored.clone(),
+        ));
+        self.tasks
+            .insert(config.name.clone(), Running { config, stop, task });
+    }
+
+    /// Stops one source, letting a commit in flight finish.
+    pub async fn stop(&mut self, name: &str) {
+        if let Some(r) = self.tasks.remove(name) {
+            r.stop.stop();
+            let _ = r.task.await;
+            tracing::info!(source = %name, "source stopped");
+        }
+    }
+
+    /// Makes the running sources match `handles`: new ones start, missing ones stop, changed
+    /// ones restart, and unchanged ones keep running without interruption.
+    pub async fn apply(&mut self, handles: Vec<SourceHandle>) -> Applied {
+        let mut applied = Applied::default();
+        let wanted: Vec<String> = handles.iter().map(|h| h.config.name.clone()).collect();
+        let gone: Vec<String> = self
+            .tasks
+            .keys()
+            .filter(|n| !wanted.contains(n))
+            .cloned()
+            .collect();
+        for name in gone {
+            self.stop(&name).await;
+            applied.removed.push(name);
+        }
+        for h in handles {
             let name = h.config.name.clone();
-            let stored_next = {
-                let name = name.clone();
-                pipeline
-                    .writer
-                    .run(move |s| s.source_state(&name))
-                    .await
-                    .ok()
-                    .flatten()
-                    .and_then(|s| s.next_poll_at)
-            };
-            // Respect a backoff that was running before a restart; otherwise start soon, spread
-            // over a second so sources do not all start at once.
-            let mut next = stored_next
-                .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
-                .filter(|t| *t > Utc::now())
-                .unwrap_or_else(|| {
-                    Utc::now() + chrono::Duration::milliseconds(fastrand::i64(0..1000))
-                });
-            loop {
-                let wait = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = shutdown.wait() => break,
+            match self.tasks.get(&name) {
+                Some(r) if r.config == h.config => applied.unchanged.push(name),
+                Some(_) => {
+                    self.stop(&name).await;
+                    self.start(h);
+                    applied.changed.push(name);
                 }
-                match poll_once(&h, &pipeline, &mut shutdown).await {
-                    Some(report) => {
-                        if let (Some(tx), false) = (&on_stored, report.new_ids.is_empty()) {
-                            let _ = tx.send(report.new_ids.clone());
-                        }
-                        next = report.next_poll_at;
-                    }
-                    None if shutdown.is_stopping() => break,
-                    None => {
-                        next = Utc::now()
-                            + chrono::Duration::from_std(h.config.interval).unwrap_or_default()
-                    }
+                None => {
+                    self.start(h);
+                    applied.added.push(name);
                 }
             }
-            tracing::debug!(source = %name, "source task stopped");
-        });
+        }
+        applied
     }
-    while set.join_next().await.is_some() {}
+
+    /// Stops every source and waits for them.
+    pub async fn stop_all(&mut self) {
+        for r in self.tasks.values() {
+            r.stop.stop();
+        }
+        for (_, r) in self.tasks.drain() {
+            let _ = r.task.await;
+        }
+    }
+}
+
+async fn source_task(
+    h: SourceHandle,
+    pipeline: Pipeline,
+    mut shutdown: Shutdown,
+    on_stored: Option<UnboundedSender<Vec<i64>>>,
+) {
+    let name = h.config.name.clone();
+    let stored_next = {
+        let name = name.clone();
+        pipeline
+            .writer
+            .run(move |s| s.source_state(&name))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|s| s.next_poll_at)
+    };
+    // Respect a backoff that was running before a restart; otherwise start soon, spread over a
+    // second so sources do not all start at once.
+    let mut next = stored_next
+        .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
+        .filter(|t| *t > Utc::now())
+        .unwrap_or_else(|| Utc::now() + chrono::Duration::milliseconds(fastrand::i64(0..1000)));
+    loop {
+        let wait = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.wait() => break,
+        }
+        match poll_once(&h, &pipeline, &mut shutdown).await {
+            Some(report) => {
+                if let (Some(tx), false) = (&on_stored, report.new_ids.is_empty()) {
+                    let _ = tx.send(report.new_ids.clone());
+                }
+                next = report.next_poll_at;
+            }
+            None if shutdown.is_stopping() => break,
+            None => {
+                next =
+                    Utc::now() + chrono::Duration::from_std(h.config.interval).unwrap_or_default()
+            }
+        }
+    }
+    tracing::debug!(source = %name, "source task stopped");
 }
 
 #[cfg(test)]

@@ -266,9 +266,9 @@ impl Classifier {
 
     /// The classifier the daemon runs with: the lexicons and thresholds of `[classifier]`.
     ///
-    /// This is also the whole of a reload: build a new one (edited lexicons are read again),
-    /// compile the watches with it ([`crate::watch::Watches::compile`]) and swap the
-    /// `Arc<Watches>` the pipeline holds. A `Classifier` is immutable and shares its tables
+    /// This is also the whole of a reload (SIGHUP): build a new one (edited lexicons are read
+    /// again), compile the watches with it ([`crate::watch::Watches::compile`]) and swap them
+    /// in with `Pipeline::set_watches`. A `Classifier` is immutable and shares its tables
     /// through `Arc`s, so mentions being classified with the old one finish undisturbed; a
     /// reload that fails leaves the old one in place.
     pub fn from_config(cfg: &crate::config::ClassifierConfig) -> Result<Classifier, ClassifyError> {

@@ -675,6 +675,7 @@ fn expand_links(text: &str, facets: &[Facet]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::testing::{self, json};
     use wiremock::matchers::{
         body_json, header, method, path, query_param, query_param_is_missing,
     };
@@ -695,20 +696,7 @@ mod tests {
     const P6: &str = "at://did:plc:l3rnaw2cc4fl6yk7pqmbx4h2/app.bsky.feed.post/3mb52f4xyzc2a";
 
     fn config(settings: serde_json::Value) -> SourceConfig {
-        SourceConfig {
-            name: "bsky".into(),
-            kind: "bluesky".into(),
-            enabled: true,
-            interval: Duration::from_secs(300),
-            jitter: 0.0,
-            timeout: Duration::from_secs(5),
-            max_body_bytes: 1 << 20,
-            backfill: Duration::from_secs(86400),
-            daily_cap: None,
-            watch: None,
-            max_backoff: Duration::from_secs(3600),
-            settings: settings.as_object().cloned().unwrap_or_default(),
-        }
+        testing::source_config("bsky", "bluesky", settings)
     }
 
     fn source(settings: serde_json::Value) -> BlueskySource {
@@ -735,10 +723,6 @@ mod tests {
             cursor: cursor.map(str::to_string),
             backfill: Duration::from_secs(3650 * 86400),
         }
-    }
-
-    fn json(body: &str) -> ResponseTemplate {
-        ResponseTemplate::new(200).set_body_raw(body.as_bytes().to_vec(), "application/json")
     }
 
     fn rkeys(b: &Batch) -> Vec<&str> {
@@ -1126,24 +1110,8 @@ mod tests {
 
     #[tokio::test]
     async fn truncated_body_fails_the_poll() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            if let Ok((mut sock, _)) = listener.accept().await {
-                let mut buf = [0u8; 4096];
-                let _ = sock.read(&mut buf).await;
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-                    PAGE1.len()
-                );
-                let _ = sock.write_all(head.as_bytes()).await;
-                let _ = sock.write_all(&PAGE1.as_bytes()[..250]).await;
-                let _ = sock.shutdown().await;
-            }
-        });
-        let src =
-            source(serde_json::json!({"query": "fjordlink", "base_url": format!("http://{addr}")}));
+        let base = testing::truncating_server(&[], PAGE1, 250).await;
+        let src = source(serde_json::json!({"query": "fjordlink", "base_url": base}));
         let err = src.poll(&ctx(None)).await.unwrap_err();
         assert!(matches!(err, SourceError::Network { .. }), "{err}");
     }

@@ -370,6 +370,7 @@ fn to_mention(hit: Hit, raw: &serde_json::Value) -> Option<Mention> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::testing::{self, json};
     use wiremock::matchers::{method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -379,25 +380,9 @@ mod tests {
     const WINDOW_REST: &str = include_str!("../../fixtures/hackernews/search-window-rest.json");
 
     fn source(base: &str, extra: serde_json::Value) -> HackerNewsSource {
-        let mut settings =
-            serde_json::json!({"query": "fjordlink", "base_url": base, "hits_per_page": 3});
-        if let (Some(s), Some(e)) = (settings.as_object_mut(), extra.as_object()) {
-            s.extend(e.clone());
-        }
-        let cfg = SourceConfig {
-            name: "hn".into(),
-            kind: "hackernews".into(),
-            enabled: true,
-            interval: Duration::from_secs(300),
-            jitter: 0.0,
-            timeout: Duration::from_secs(5),
-            max_body_bytes: 1 << 20,
-            backfill: Duration::from_secs(86400),
-            daily_cap: None,
-            watch: None,
-            max_backoff: Duration::from_secs(3600),
-            settings: settings.as_object().cloned().unwrap_or_default(),
-        };
+        let base = serde_json::json!({"query": "fjordlink", "base_url": base, "hits_per_page": 3});
+        let settings = testing::with_settings(base, extra);
+        let cfg = testing::source_config("hn", "hackernews", settings);
         HackerNewsSource::new(&cfg, Client::new("webcare-test").unwrap()).unwrap()
     }
 
@@ -406,10 +391,6 @@ mod tests {
             cursor: cursor.map(str::to_string),
             backfill: Duration::from_secs(3650 * 86400),
         }
-    }
-
-    fn json(body: &str) -> ResponseTemplate {
-        ResponseTemplate::new(200).set_body_raw(body.as_bytes().to_vec(), "application/json")
     }
 
     async fn mount_two_pages(server: &MockServer) {
@@ -642,24 +623,8 @@ mod tests {
 
     #[tokio::test]
     async fn truncated_body_fails_the_poll() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            if let Ok((mut sock, _)) = listener.accept().await {
-                let mut buf = [0u8; 4096];
-                let _ = sock.read(&mut buf).await;
-                let body = &PAGE0.as_bytes()[..200];
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-                    PAGE0.len()
-                );
-                let _ = sock.write_all(head.as_bytes()).await;
-                let _ = sock.write_all(body).await;
-                let _ = sock.shutdown().await;
-            }
-        });
-        let err = source(&format!("http://{addr}"), serde_json::json!({}))
+        let base = testing::truncating_server(&[], PAGE0, 200).await;
+        let err = source(&base, serde_json::json!({}))
             .poll(&ctx(None))
             .await
             .unwrap_err();
@@ -669,23 +634,11 @@ mod tests {
     #[test]
     fn config_errors_name_the_key() {
         let mut errors = ConfigErrors::default();
-        let cfg = SourceConfig {
-            name: "hn".into(),
-            kind: "hackernews".into(),
-            enabled: true,
-            interval: Duration::from_secs(300),
-            jitter: 0.0,
-            timeout: Duration::from_secs(5),
-            max_body_bytes: 1 << 20,
-            backfill: Duration::from_secs(86400),
-            daily_cap: None,
-            watch: None,
-            max_backoff: Duration::from_secs(3600),
-            settings: serde_json::json!({"query": " ", "tags": ["job"], "hits_per_page": 5000})
-                .as_object()
-                .cloned()
-                .unwrap(),
-        };
+        let cfg = testing::source_config(
+            "hn",
+            "hackernews",
+            serde_json::json!({"query": " ", "tags": ["job"], "hits_per_page": 5000}),
+        );
         HackerNewsSource::validate(&cfg, "sources[0]", &mut errors);
         let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(

@@ -455,6 +455,7 @@ fn tag_mention(raw: serde_json::Value, since: i64) -> Tagged {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::testing::{self, ids};
     use chrono::{DateTime, TimeZone};
     use std::time::Duration;
     use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
@@ -464,15 +465,11 @@ mod tests {
     const TOKEN: &str = "IGQ-test-access-token";
 
     fn fixture(name: &str) -> String {
-        std::fs::read_to_string(format!(
-            "{}/fixtures/instagram/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
+        testing::fixture("instagram", name)
     }
 
     fn json(status: u16, name: &str) -> ResponseTemplate {
-        ResponseTemplate::new(status).set_body_raw(fixture(name), "application/json")
+        testing::json_status(status, &fixture(name))
     }
 
     fn secs_since(t: DateTime<Utc>) -> u64 {
@@ -487,18 +484,15 @@ mod tests {
     /// The comment window reaches back to 2026-11-15, so media from October drop out whatever
     /// today is.
     fn setup(base: &str, extra: serde_json::Value) -> Setup {
-        let token = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(token.path(), TOKEN).unwrap();
+        let token = testing::secret_file(TOKEN);
         let window = secs_since(Utc.with_ymd_and_hms(2026, 11, 15, 0, 0, 0).unwrap());
-        let mut settings = serde_json::json!({
+        let base = serde_json::json!({
             "ig_user_id": IG,
             "base_url": base,
             "access_token_file": token.path().to_str().unwrap(),
             "comment_window": format!("{window}s"),
         });
-        for (k, v) in extra.as_object().unwrap() {
-            settings[k] = v.clone();
-        }
+        let settings = testing::with_settings(base, extra);
         let source =
             InstagramSource::new(&test_config(settings), Client::new("webcare-test").unwrap())
                 .unwrap();
@@ -510,18 +504,9 @@ mod tests {
 
     fn test_config(settings: serde_json::Value) -> SourceConfig {
         SourceConfig {
-            name: "instagram-test".into(),
-            kind: "instagram".into(),
-            enabled: true,
             interval: Duration::from_secs(60),
-            jitter: 0.0,
-            timeout: Duration::from_secs(5),
-            max_body_bytes: 1024 * 1024,
-            backfill: Duration::from_secs(86400),
-            daily_cap: None,
             watch: Some("Fjordlink".into()),
-            max_backoff: Duration::from_secs(3600),
-            settings: settings.as_object().unwrap().clone(),
+            ..testing::source_config("instagram-test", "instagram", settings)
         }
     }
 
@@ -537,14 +522,6 @@ mod tests {
 
     fn cursor_of(batch: &Batch) -> InstagramCursor {
         serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap()
-    }
-
-    fn ids(batch: &Batch) -> Vec<&str> {
-        batch
-            .mentions
-            .iter()
-            .map(|m| m.external_id.as_str())
-            .collect()
     }
 
     async fn mount_first_run(server: &MockServer) {
@@ -840,34 +817,14 @@ mod tests {
 
     #[tokio::test]
     async fn truncated_body_fails_the_poll() {
-        let base = truncating_server(fixture("media-page1.json")).await;
+        let body = fixture("media-page1.json");
+        let base = testing::truncating_server(&[], &body, body.len() / 2).await;
         let s = setup(&base, serde_json::json!({}));
         let err = s.source.poll(&ctx(None)).await.unwrap_err();
         assert!(
             matches!(err, SourceError::Network { .. } | SourceError::Parse { .. }),
             "{err:?}"
         );
-    }
-
-    /// Serves one response whose Content-Length promises more than it sends, then hangs up.
-    async fn truncating_server(body: String) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((mut sock, _)) = listener.accept().await {
-                let mut buf = [0u8; 4096];
-                let _ = sock.read(&mut buf).await;
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-                    body.len()
-                );
-                let _ = sock.write_all(head.as_bytes()).await;
-                let _ = sock.write_all(&body.as_bytes()[..body.len() / 2]).await;
-                let _ = sock.shutdown().await;
-            }
-        });
-        format!("http://{addr}")
     }
 
     #[test]

@@ -660,6 +660,7 @@ impl MastodonSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::testing::{self, json};
     use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -678,20 +679,7 @@ mod tests {
     const S7: &str = "117677205749760009";
 
     fn config(settings: serde_json::Value) -> SourceConfig {
-        SourceConfig {
-            name: "mastodon-social".into(),
-            kind: "mastodon".into(),
-            enabled: true,
-            interval: Duration::from_secs(300),
-            jitter: 0.0,
-            timeout: Duration::from_secs(5),
-            max_body_bytes: 1 << 20,
-            backfill: Duration::from_secs(86400),
-            daily_cap: None,
-            watch: None,
-            max_backoff: Duration::from_secs(3600),
-            settings: settings.as_object().cloned().unwrap_or_default(),
-        }
+        testing::source_config("mastodon-social", "mastodon", settings)
     }
 
     fn source(settings: serde_json::Value) -> MastodonSource {
@@ -706,10 +694,6 @@ mod tests {
             cursor: cursor.map(str::to_string),
             backfill: back + Duration::from_secs(7200),
         }
-    }
-
-    fn json(body: &str) -> ResponseTemplate {
-        ResponseTemplate::new(200).set_body_raw(body.as_bytes().to_vec(), "application/json")
     }
 
     fn token_file(value: &str) -> (tempfile::TempDir, String) {
@@ -1057,25 +1041,8 @@ mod tests {
 
     #[tokio::test]
     async fn truncated_body_fails_the_poll() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            if let Ok((mut sock, _)) = listener.accept().await {
-                let mut buf = [0u8; 4096];
-                let _ = sock.read(&mut buf).await;
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-                    TAG1.len()
-                );
-                let _ = sock.write_all(head.as_bytes()).await;
-                let _ = sock.write_all(&TAG1.as_bytes()[..300]).await;
-                let _ = sock.shutdown().await;
-            }
-        });
-        let src = source(
-            serde_json::json!({"base_url": format!("http://{addr}"), "hashtags": ["fjordlink"]}),
-        );
+        let base = testing::truncating_server(&[], TAG1, 300).await;
+        let src = source(serde_json::json!({"base_url": base, "hashtags": ["fjordlink"]}));
         let err = src.poll(&ctx(None)).await.unwrap_err();
         assert!(matches!(err, SourceError::Network { .. }), "{err}");
     }

@@ -12,6 +12,8 @@ pub mod instagram;
 pub mod mastodon;
 pub mod reddit;
 pub mod rss;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod text;
 pub mod x;
 pub mod youtube;

@@ -658,6 +658,7 @@ impl Source for RedditSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::testing::{self, json};
     use wiremock::matchers::{
         body_string, header, method, path, query_param, query_param_is_missing,
     };
@@ -677,20 +678,7 @@ mod tests {
     const BASIC: &str = "Basic ZmpvcmQtY2xpZW50LWlkOnMzY3JldC12YWx1ZQ==";
 
     fn config(settings: serde_json::Value) -> SourceConfig {
-        SourceConfig {
-            name: "reddit".into(),
-            kind: "reddit".into(),
-            enabled: true,
-            interval: Duration::from_secs(300),
-            jitter: 0.0,
-            timeout: Duration::from_secs(5),
-            max_body_bytes: 1 << 20,
-            backfill: Duration::from_secs(86400),
-            daily_cap: None,
-            watch: None,
-            max_backoff: Duration::from_secs(3600),
-            settings: settings.as_object().cloned().unwrap_or_default(),
-        }
+        testing::source_config("reddit", "reddit", settings)
     }
 
     struct Fixture {
@@ -709,13 +697,13 @@ mod tests {
     }
 
     fn source(base: &str, f: &Fixture, extra: serde_json::Value) -> RedditSource {
-        let mut s = serde_json::json!({
-            "query": "fjordlink", "client_id": "fjord-client-id", "client_secret_file": f.secret_file,
-            "base_url": base, "auth_url": base, "limit": 3
-        });
-        if let (Some(s), Some(e)) = (s.as_object_mut(), extra.as_object()) {
-            s.extend(e.clone());
-        }
+        let s = testing::with_settings(
+            serde_json::json!({
+                "query": "fjordlink", "client_id": "fjord-client-id", "client_secret_file": f.secret_file,
+                "base_url": base, "auth_url": base, "limit": 3
+            }),
+            extra,
+        );
         RedditSource::new(&config(s), Client::new("webcare-test").unwrap()).unwrap()
     }
 
@@ -724,10 +712,6 @@ mod tests {
             cursor: cursor.map(str::to_string),
             backfill: Duration::from_secs(3650 * 86400),
         }
-    }
-
-    fn json(body: &str) -> ResponseTemplate {
-        ResponseTemplate::new(200).set_body_raw(body.as_bytes().to_vec(), "application/json")
     }
 
     async fn mount_token(server: &MockServer) {
@@ -1136,28 +1120,9 @@ mod tests {
     #[tokio::test]
     async fn truncated_body_fails_the_poll() {
         let f = secret();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            // First connection: the token; second: a listing cut short.
-            for body in [TOKEN, PAGE1] {
-                let Ok((mut sock, _)) = listener.accept().await else {
-                    return;
-                };
-                let mut buf = [0u8; 8192];
-                let _ = sock.read(&mut buf).await;
-                let sent = if body == TOKEN { body.len() } else { 300 };
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = sock.write_all(head.as_bytes()).await;
-                let _ = sock.write_all(&body.as_bytes()[..sent]).await;
-                let _ = sock.shutdown().await;
-            }
-        });
-        let err = source(&format!("http://{addr}"), &f, serde_json::json!({}))
+        // First connection: the token; then a listing cut short.
+        let base = testing::truncating_server(&[TOKEN], PAGE1, 300).await;
+        let err = source(&base, &f, serde_json::json!({}))
             .poll(&ctx(None))
             .await
             .unwrap_err();

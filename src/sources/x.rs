@@ -466,18 +466,18 @@ fn normalise(resp: &SearchResponse) -> Vec<Mention> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::testing::{self, ids};
     use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     const PATH: &str = "/2/tweets/search/recent";
 
     fn fixture(name: &str) -> String {
-        std::fs::read_to_string(format!("{}/fixtures/x/{name}", env!("CARGO_MANIFEST_DIR")))
-            .unwrap()
+        testing::fixture("x", name)
     }
 
     fn json(name: &str) -> ResponseTemplate {
-        ResponseTemplate::new(200).set_body_raw(fixture(name), "application/json")
+        testing::json(&fixture(name))
     }
 
     struct Setup {
@@ -486,16 +486,13 @@ mod tests {
     }
 
     fn setup(base: &str, extra: serde_json::Value) -> Setup {
-        let token = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(token.path(), "test-bearer-token\n").unwrap();
-        let mut settings = serde_json::json!({
+        let token = testing::secret_file("test-bearer-token\n");
+        let base = serde_json::json!({
             "query": "fjordlink OR @fjordlink",
             "base_url": base,
             "bearer_token_file": token.path().to_str().unwrap(),
         });
-        for (k, v) in extra.as_object().unwrap() {
-            settings[k] = v.clone();
-        }
+        let settings = testing::with_settings(base, extra);
         let config = test_config("x", settings);
         let source = XSource::new(&config, Client::new("webcare-test").unwrap()).unwrap();
         Setup {
@@ -506,18 +503,8 @@ mod tests {
 
     fn test_config(kind: &str, settings: serde_json::Value) -> SourceConfig {
         SourceConfig {
-            name: "x-test".into(),
-            kind: kind.into(),
-            enabled: true,
             interval: Duration::from_secs(60),
-            jitter: 0.0,
-            timeout: Duration::from_secs(5),
-            max_body_bytes: 1024 * 1024,
-            backfill: Duration::from_secs(86400),
-            daily_cap: None,
-            watch: None,
-            max_backoff: Duration::from_secs(3600),
-            settings: settings.as_object().unwrap().clone(),
+            ..testing::source_config("x-test", kind, settings)
         }
     }
 
@@ -530,14 +517,6 @@ mod tests {
 
     fn cursor_of(batch: &Batch) -> XCursor {
         serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap()
-    }
-
-    fn ids(batch: &Batch) -> Vec<&str> {
-        batch
-            .mentions
-            .iter()
-            .map(|m| m.external_id.as_str())
-            .collect()
     }
 
     async fn mount_two_pages(server: &MockServer) {
@@ -911,35 +890,14 @@ mod tests {
 
     #[tokio::test]
     async fn truncated_body_fails_the_poll() {
-        let base = truncating_server(fixture("search-page1.json")).await;
+        let body = fixture("search-page1.json");
+        let base = testing::truncating_server(&[], &body, body.len() / 2).await;
         let s = setup(&base, serde_json::json!({}));
         let err = s.source.poll(&ctx(None)).await.unwrap_err();
         assert!(
             matches!(err, SourceError::Network { .. } | SourceError::Parse { .. }),
             "{err:?}"
         );
-    }
-
-    /// Serves one response whose Content-Length promises more than it sends, then hangs up.
-    async fn truncating_server(body: String) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((mut sock, _)) = listener.accept().await {
-                let mut buf = [0u8; 4096];
-                let _ = sock.read(&mut buf).await;
-                let half = &body.as_bytes()[..body.len() / 2];
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-                    body.len()
-                );
-                let _ = sock.write_all(head.as_bytes()).await;
-                let _ = sock.write_all(half).await;
-                let _ = sock.shutdown().await;
-            }
-        });
-        format!("http://{addr}")
     }
 
     #[test]

@@ -703,6 +703,7 @@ fn comment_mention(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::testing::{self, ids};
     use wiremock::matchers::{method, path, query_param, query_param_is_missing};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -710,15 +711,11 @@ mod tests {
     const CHANNEL: &str = "UCfJ0rdl1nkNLoffici4l0A";
 
     fn fixture(name: &str) -> String {
-        std::fs::read_to_string(format!(
-            "{}/fixtures/youtube/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
+        testing::fixture("youtube", name)
     }
 
     fn json(status: u16, name: &str) -> ResponseTemplate {
-        ResponseTemplate::new(status).set_body_raw(fixture(name), "application/json")
+        testing::json_status(status, &fixture(name))
     }
 
     struct Setup {
@@ -727,15 +724,12 @@ mod tests {
     }
 
     fn setup(base: &str, extra: serde_json::Value) -> Setup {
-        let key = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(key.path(), KEY).unwrap();
-        let mut settings = serde_json::json!({
+        let key = testing::secret_file(KEY);
+        let base = serde_json::json!({
             "base_url": base,
             "api_key_file": key.path().to_str().unwrap(),
         });
-        for (k, v) in extra.as_object().unwrap() {
-            settings[k] = v.clone();
-        }
+        let settings = testing::with_settings(base, extra);
         let source =
             YoutubeSource::new(&test_config(settings), Client::new("webcare-test").unwrap())
                 .unwrap();
@@ -744,18 +738,8 @@ mod tests {
 
     fn test_config(settings: serde_json::Value) -> SourceConfig {
         SourceConfig {
-            name: "youtube-test".into(),
-            kind: "youtube".into(),
-            enabled: true,
             interval: Duration::from_secs(60),
-            jitter: 0.0,
-            timeout: Duration::from_secs(5),
-            max_body_bytes: 1024 * 1024,
-            backfill: Duration::from_secs(86400),
-            daily_cap: None,
-            watch: None,
-            max_backoff: Duration::from_secs(3600),
-            settings: settings.as_object().unwrap().clone(),
+            ..testing::source_config("youtube-test", "youtube", settings)
         }
     }
 
@@ -770,14 +754,6 @@ mod tests {
 
     fn cursor_of(batch: &Batch) -> YoutubeCursor {
         serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap()
-    }
-
-    fn ids(batch: &Batch) -> Vec<&str> {
-        batch
-            .mentions
-            .iter()
-            .map(|m| m.external_id.as_str())
-            .collect()
     }
 
     fn at(s: &str) -> DateTime<Utc> {
@@ -1158,7 +1134,8 @@ mod tests {
 
     #[tokio::test]
     async fn truncated_body_fails_the_poll_without_the_key() {
-        let base = truncating_server(fixture("threads-channel-page1.json")).await;
+        let body = fixture("threads-channel-page1.json");
+        let base = testing::truncating_server(&[], &body, body.len() / 2).await;
         let s = setup(&base, serde_json::json!({ "channel_id": CHANNEL }));
         let err = s.source.poll(&ctx(None)).await.unwrap_err();
         assert!(
@@ -1166,27 +1143,6 @@ mod tests {
             "{err:?}"
         );
         assert!(!err.to_string().contains(KEY), "{err}");
-    }
-
-    /// Serves one response whose Content-Length promises more than it sends, then hangs up.
-    async fn truncating_server(body: String) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((mut sock, _)) = listener.accept().await {
-                let mut buf = [0u8; 4096];
-                let _ = sock.read(&mut buf).await;
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-                    body.len()
-                );
-                let _ = sock.write_all(head.as_bytes()).await;
-                let _ = sock.write_all(&body.as_bytes()[..body.len() / 2]).await;
-                let _ = sock.shutdown().await;
-            }
-        });
-        format!("http://{addr}")
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! instead of skipping or duplicating.
 
 mod outbox;
+mod privacy;
 mod schema;
 mod signals;
 
@@ -19,6 +20,7 @@ use crate::classify::{Classification, Classifier};
 use crate::sources::Mention;
 
 pub use outbox::{NewAlert, OutboxEntry, RoutingMention, RoutingRecord};
+pub use privacy::{Cutoffs, ForgetReport, PruneReport, Reclaimed, author_key};
 pub use signals::text_hash;
 
 /// Why a store operation failed.
@@ -117,6 +119,8 @@ pub struct PollSummary {
     pub capped: usize,
     /// Warnings about caps that are near or reached, for the log.
     pub cap_warnings: Vec<String>,
+    /// Mentions not stored because their author asked to be forgotten (`webcare forget`).
+    pub erased: usize,
 }
 
 /// A source's stored poll state, for the scheduler and `webcare sources`.
@@ -263,16 +267,30 @@ impl Store {
     }
 
     fn configure(&mut self) -> Result<(), StoreError> {
+        // A new file gets incremental auto-vacuum, so pages freed by retention and erasure can
+        // be given back; it can only be chosen before the first table exists.
+        let pages: i64 = self
+            .conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .map_err(self.err())?;
+        if pages == 0 {
+            self.conn
+                .execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")
+                .map_err(self.err())?;
+        }
         // WAL lets readers (CLI, admin) work while the daemon writes; NORMAL sync is durable
         // across process crashes, which is what "kill -9 loses nothing" needs. A 16 MiB page
         // cache (allocated only as used) keeps big polls from spilling mid-transaction.
+        // secure_delete zeroes deleted content, so erased or stripped text does not linger in
+        // free pages.
         self.conn
             .execute_batch(
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = NORMAL;
                  PRAGMA foreign_keys = ON;
                  PRAGMA busy_timeout = 10000;
-                 PRAGMA cache_size = -16384;",
+                 PRAGMA cache_size = -16384;
+                 PRAGMA secure_delete = ON;",
             )
             .map_err(self.err())
     }
@@ -339,30 +357,28 @@ impl Store {
         let now = Utc::now();
         let now_s = now.timestamp();
         let today = day_start(now);
+        let erased = self.erased_authors(p.kind)?;
         let tx = self.conn.transaction().map_err(e)?;
         let mut summary = PollSummary::default();
         {
-            let mut source_count: u64 = if p.source_cap.is_some() {
+            // Daily volumes come from a small counter table, so caps cost one lookup per poll
+            // instead of a count over the day's mentions.
+            let stored_today = |scope: &str, name: &str| -> Result<u64, StoreError> {
                 tx.query_row(
-                    "SELECT count(*) FROM mentions WHERE source = ?1 AND fetched_at >= ?2",
-                    params![p.source, today],
+                    "SELECT stored FROM daily_counts WHERE day = ?1 AND scope = ?2 AND name = ?3",
+                    params![today, scope, name],
                     |r| r.get::<_, i64>(0),
                 )
-                .map_err(e)? as u64
-            } else {
-                0
+                .optional()
+                .map(|n| n.unwrap_or(0) as u64)
+                .map_err(e)
             };
-            let mut watch_counts: HashMap<&str, u64> = HashMap::new();
+            let mut source_count = stored_today("source", p.source)?;
+            let mut watch_counts: HashMap<String, u64> = HashMap::new();
             for w in p.watch_caps.keys() {
-                let n: i64 = tx
-                    .query_row(
-                        "SELECT count(*) FROM mention_watches WHERE watch = ?1 AND fetched_at >= ?2",
-                        params![w, today],
-                        |r| r.get(0),
-                    )
-                    .map_err(e)?;
-                watch_counts.insert(w.as_str(), n as u64);
+                watch_counts.insert(w.clone(), stored_today("watch", w)?);
             }
+            let mut watch_added: HashMap<String, i64> = HashMap::new();
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO mentions (source, kind, external_id, url, author_handle, author_name,
@@ -382,7 +398,9 @@ impl Store {
                 .prepare_cached("INSERT INTO mentions_fts (rowid, title, text) VALUES (?1, ?2, ?3)")
                 .map_err(e)?;
             let mut link = tx
-                .prepare_cached("INSERT OR IGNORE INTO mention_watches (mention_id, watch, fetched_at) VALUES (?1, ?2, ?3)")
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO mention_watches (mention_id, watch) VALUES (?1, ?2)",
+                )
                 .map_err(e)?;
             let mut new_rows = Vec::new();
             for NewMention {
@@ -391,6 +409,15 @@ impl Store {
                 verdict,
             } in p.mentions
             {
+                if privacy::was_erased(
+                    &erased,
+                    p.kind,
+                    m.author_handle.as_deref(),
+                    m.author_name.as_deref(),
+                ) {
+                    summary.erased += 1;
+                    continue;
+                }
                 if p.source_cap.is_some() || !p.watch_caps.is_empty() {
                     // Caps count only new mentions, so check for a duplicate first.
                     if exists.exists(params![p.source, m.external_id]).map_err(e)? {
@@ -402,7 +429,7 @@ impl Store {
                         continue;
                     }
                     watches.retain(|w| match p.watch_caps.get(w) {
-                        Some(cap) => watch_counts.get(w.as_str()).copied().unwrap_or(0) < *cap,
+                        Some(cap) => watch_counts.get(w).copied().unwrap_or(0) < *cap,
                         None => true,
                     });
                     if watches.is_empty() {
@@ -456,10 +483,11 @@ impl Store {
                 let id = tx.last_insert_rowid();
                 index.execute(params![id, m.title, m.text]).map_err(e)?;
                 for w in &watches {
-                    link.execute(params![id, w, now_s]).map_err(e)?;
-                    if let Some(c) = watch_counts.get_mut(w.as_str()) {
+                    link.execute(params![id, w]).map_err(e)?;
+                    if let Some(c) = watch_counts.get_mut(w) {
                         *c += 1;
                     }
+                    *watch_added.entry(w.clone()).or_default() += 1;
                 }
                 source_count += 1;
                 summary.new_ids.push(id);
@@ -484,12 +512,27 @@ impl Store {
                 );
             }
             for (w, cap) in p.watch_caps {
-                let n = watch_counts.get(w.as_str()).copied().unwrap_or(0);
+                let n = watch_counts.get(w).copied().unwrap_or(0);
                 if let Some(n) = cap_note(&mut summary, &format!("watch {w}"), n, *cap) {
                     note = Some(note.map(|o| format!("{o}; {n}")).unwrap_or(n));
                 }
             }
             let stored = summary.new_ids.len() as i64;
+            let mut count = tx
+                .prepare_cached(
+                    "INSERT INTO daily_counts (day, scope, name, stored) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (day, scope, name) DO UPDATE SET stored = stored + excluded.stored",
+                )
+                .map_err(e)?;
+            if stored > 0 {
+                count
+                    .execute(params![today, "source", p.source, stored])
+                    .map_err(e)?;
+            }
+            for (w, n) in &watch_added {
+                count.execute(params![today, "watch", w, n]).map_err(e)?;
+            }
+            drop(count);
             tx.execute(
                 "INSERT INTO source_state (source, kind, cursor, last_poll_at, last_success_at, last_error,
                     last_error_at, consecutive_failures, next_poll_at, items_stored, cap_note)
@@ -512,7 +555,7 @@ impl Store {
                     (now - p.started_at).num_milliseconds().max(0),
                     p.fetched as i64,
                     stored,
-                    (summary.duplicates + summary.capped) as i64
+                    (summary.duplicates + summary.capped + summary.erased) as i64
                 ],
             )
             .map_err(e)?;
@@ -579,7 +622,8 @@ impl Store {
             .prepare_cached(
                 "SELECT s.source, s.kind, s.cursor, s.last_poll_at, s.last_success_at, s.last_error, s.last_error_at,
                         s.consecutive_failures, s.next_poll_at, s.items_stored, s.cap_note,
-                        (SELECT count(*) FROM mentions m WHERE m.source = s.source AND m.fetched_at >= ?2)
+                        coalesce((SELECT stored FROM daily_counts d
+                                  WHERE d.day = ?2 AND d.scope = 'source' AND d.name = s.source), 0)
                  FROM source_state s WHERE ?1 IS NULL OR s.source = ?1 ORDER BY s.source",
             )
             .map_err(self.err())?;
@@ -760,7 +804,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT coalesce(m.lang, json_extract(m.reasons, '$.lang'), ''), m.label, m.text
-                 FROM mentions m WHERE m.label_source = 'staff' ORDER BY m.id",
+                 FROM mentions m WHERE m.label_source = 'staff' AND m.stripped = 0 ORDER BY m.id",
             )
             .map_err(self.err())?;
         let rows = stmt
@@ -812,13 +856,20 @@ impl Store {
 /// What is kept of a verdict besides its label columns: reasons, polarity, urgency reasons and
 /// the detected language, as JSON.
 pub(crate) fn verdict_json(v: &Classification) -> String {
-    serde_json::json!({
-        "polarity": v.polarity,
-        "lang": v.lang,
-        "urgency_reasons": v.urgency_reasons,
-        "reasons": v.reasons,
+    #[derive(Serialize)]
+    struct Kept<'a> {
+        polarity: &'a crate::classify::Polarity,
+        lang: &'a str,
+        urgency_reasons: &'a [String],
+        reasons: &'a [crate::classify::Reason],
+    }
+    serde_json::to_string(&Kept {
+        polarity: &v.polarity,
+        lang: &v.lang,
+        urgency_reasons: &v.urgency_reasons,
+        reasons: &v.reasons,
     })
-    .to_string()
+    .unwrap_or_default()
 }
 
 fn cap_note(summary: &mut PollSummary, what: &str, count: u64, cap: u64) -> Option<String> {

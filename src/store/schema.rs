@@ -36,17 +36,23 @@ pub const MIGRATIONS: &[&str] = &[
         UNIQUE (source, external_id)
     );
     CREATE INDEX mentions_created ON mentions (created_at);
-    CREATE INDEX mentions_source_fetched ON mentions (source, fetched_at);
-    CREATE INDEX mentions_label ON mentions (label, created_at);
-    CREATE INDEX mentions_author ON mentions (author_handle);
 
     CREATE TABLE mention_watches (
         mention_id INTEGER NOT NULL REFERENCES mentions (id) ON DELETE CASCADE,
         watch      TEXT    NOT NULL,
-        fetched_at INTEGER NOT NULL,
         PRIMARY KEY (watch, mention_id)
     ) WITHOUT ROWID;
-    CREATE INDEX mention_watches_day ON mention_watches (watch, fetched_at);
+
+    -- Mentions stored per UTC day (unix seconds of midnight), per source and per watch: what
+    -- daily caps and `webcare sources` read, without counting rows. Every index on mentions
+    -- costs each insert, so mentions carry only the ones reads need.
+    CREATE TABLE daily_counts (
+        day    INTEGER NOT NULL,
+        scope  TEXT    NOT NULL,
+        name   TEXT    NOT NULL,
+        stored INTEGER NOT NULL,
+        PRIMARY KEY (day, scope, name)
+    ) WITHOUT ROWID;
 
     CREATE VIRTUAL TABLE mentions_fts USING fts5 (
         title, text, content = 'mentions', content_rowid = 'id',
@@ -134,7 +140,20 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
     CREATE INDEX outbox_recipient_sent ON outbox (recipient, sent_at);
     "#,
-    // 4: classifier store signals. `text_hash` is a stable hash of the normalised text (NULL
+    // 4: retention and erasure. `stripped` marks a mention whose text and author were removed
+    // by age; FTS5's secure-delete makes a removed entry leave the index's pages at once
+    // instead of lingering until a merge; erased authors (hashed) are not stored again.
+    r#"
+    ALTER TABLE mentions ADD COLUMN stripped INTEGER NOT NULL DEFAULT 0;
+    INSERT INTO mentions_fts (mentions_fts, rank) VALUES ('secure-delete', 1);
+    CREATE TABLE erased_authors (
+        kind       TEXT    NOT NULL,
+        author_key TEXT    NOT NULL,
+        erased_at  INTEGER NOT NULL,
+        PRIMARY KEY (kind, author_key)
+    ) WITHOUT ROWID;
+    "#,
+    // 5: classifier store signals. `text_hash` is a stable hash of the normalised text (NULL
     // for short texts and for mentions stored before this migration), to count the authors of
     // one text; the reply index counts a thread's recent replies.
     r#"

@@ -14,6 +14,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 
+pub mod fakes;
+pub mod platform;
+
 /// What a path on the fake server answers.
 #[derive(Clone)]
 pub enum Reply {
@@ -204,28 +207,44 @@ pub fn fjordlink_entries(prefix: &str, n: usize) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A temporary folder with a config file in it.
+/// A temporary folder with a config file in it, and the environment `webcare` runs with.
 pub struct Setup {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl Setup {
-    /// Writes a config with the Fjordlink watch, the database in the temp folder, and `sources`
-    /// (TOML `[[sources]]` tables) appended.
+    /// Writes a config with the Fjordlink watch (`fjordlink -vacature`), the database in the temp
+    /// folder, and `sources` (TOML `[[sources]]` tables) appended.
     pub fn new(sources: &str) -> Setup {
+        Setup::with_watch("fjordlink -vacature", sources)
+    }
+
+    /// Like [`Setup::new`], with `query` as the Fjordlink watch's query.
+    pub fn with_watch(query: &str, sources: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("webcare.toml");
         let db = dir.path().join("webcare.db");
         std::fs::write(
             &config,
             format!(
-                "[store]\npath = \"{}\"\n\n[[watches]]\nname = \"Fjordlink\"\nquery = 'fjordlink -vacature'\n\n{sources}",
+                "[store]\npath = \"{}\"\n\n[[watches]]\nname = \"Fjordlink\"\nquery = '{query}'\n\n{sources}",
                 db.display()
             ),
         )
         .unwrap();
-        Setup { dir, config }
+        Setup {
+            dir,
+            config,
+            env: Vec::new(),
+        }
+    }
+
+    /// Sets the environment variable `name` to `value` for every `webcare` this setup runs.
+    pub fn env(mut self, name: &str, value: &str) -> Setup {
+        self.env.push((name.to_string(), value.to_string()));
+        self
     }
 
     pub fn db(&self) -> PathBuf {
@@ -239,6 +258,9 @@ impl Setup {
             .arg(&self.config)
             .env("RUST_LOG", "info")
             .env_remove("WEBCARE_CONFIG");
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
         c
     }
 
@@ -260,11 +282,18 @@ impl Setup {
 
     /// The external ids stored, sorted.
     pub fn external_ids(&self) -> Vec<String> {
+        self.external_ids_of(None)
+    }
+
+    /// The external ids stored for `source` (every source when `None`), one row each, sorted.
+    pub fn external_ids_of(&self, source: Option<&str>) -> Vec<String> {
         let conn = rusqlite::Connection::open(self.db()).unwrap();
         let mut st = conn
-            .prepare("SELECT external_id FROM mentions ORDER BY external_id")
+            .prepare(
+                "SELECT external_id FROM mentions WHERE ?1 IS NULL OR source = ?1 ORDER BY external_id",
+            )
             .unwrap();
-        st.query_map([], |r| r.get(0))
+        st.query_map([source], |r| r.get(0))
             .unwrap()
             .map(Result::unwrap)
             .collect()

@@ -1,0 +1,201 @@
+//! The real `webcare` daemon against fake platform servers: a config in a temporary folder with
+//! the Fjordlink watch and the sources under test, secrets handed to the child as environment
+//! variables, `once`, `run` until a condition holds and then SIGTERM, and reads of what was stored.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use super::Setup;
+
+/// How long [`Daemon::run_until`] waits for its condition.
+const RUN_PATIENCE: Duration = Duration::from_secs(20);
+/// How long [`Running::stop`] gives the daemon to exit after SIGTERM.
+const STOP_PATIENCE: Duration = Duration::from_secs(10);
+
+/// A `webcare` config in a temporary folder, with the database beside it, run with quiet logs.
+pub struct Daemon {
+    setup: Setup,
+}
+
+impl Daemon {
+    /// A config with the Fjordlink watch (query `fjordlink`) and `sources` (TOML `[[sources]]`
+    /// tables) after it.
+    pub fn new(sources: &str) -> Daemon {
+        Daemon::with_watch("fjordlink", sources)
+    }
+
+    /// Like [`Daemon::new`], with `query` as the Fjordlink watch's query.
+    pub fn with_watch(query: &str, sources: &str) -> Daemon {
+        Daemon {
+            setup: Setup::with_watch(query, sources),
+        }
+    }
+
+    /// Sets every `(name, value)` pair as an environment variable for every `webcare` run.
+    pub fn envs(self, vars: &[(&str, &str)]) -> Daemon {
+        Daemon {
+            setup: vars.iter().fold(self.setup, |s, (k, v)| s.env(k, v)),
+        }
+    }
+
+    /// The SQLite database file.
+    pub fn db(&self) -> PathBuf {
+        self.setup.db()
+    }
+
+    /// A `webcare --config <config>` command with the daemon's environment.
+    pub fn command(&self) -> Command {
+        let mut c = self.setup.webcare();
+        c.env("RUST_LOG", "warn");
+        c
+    }
+
+    /// Runs `webcare <args>` to completion.
+    pub fn webcare(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().unwrap()
+    }
+
+    /// Runs `webcare once`, asserts that it succeeded, and returns its stdout.
+    pub fn once(&self) -> String {
+        let out = self.webcare(&["once"]);
+        assert!(out.status.success(), "webcare once: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Every stored mention, as `webcare mentions --json --limit 100` prints it.
+    pub fn stored(&self) -> Vec<serde_json::Value> {
+        let out = self.webcare(&["mentions", "--json", "--limit", "100"]);
+        assert!(out.status.success(), "webcare mentions: {out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The external ids of [`Daemon::stored`], sorted.
+    pub fn ids(&self) -> Vec<String> {
+        self.ids_by(str::to_string)
+    }
+
+    /// The external ids of [`Daemon::stored`], each turned into a key by `key`, sorted.
+    pub fn ids_by(&self, key: impl Fn(&str) -> String) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .stored()
+            .iter()
+            .map(|m| key(m["external_id"].as_str().unwrap()))
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// The external ids stored for `source`, one row each, sorted, read from the database file.
+    pub fn ids_of(&self, source: &str) -> Vec<String> {
+        self.setup.external_ids_of(Some(source))
+    }
+
+    /// How many mentions `source` has stored; 0 while the database cannot be read yet.
+    pub fn count(&self, source: &str) -> i64 {
+        let Ok(conn) = rusqlite::Connection::open(self.db()) else {
+            return 0;
+        };
+        conn.query_row(
+            "SELECT count(*) FROM mentions WHERE source = ?1",
+            [source],
+            |r| r.get(0),
+        )
+        .unwrap_or(0)
+    }
+
+    /// True when `secret` appears anywhere in the bytes of the database file or its WAL.
+    pub fn db_contains(&self, secret: &str) -> bool {
+        ["webcare.db", "webcare.db-wal"].iter().any(|name| {
+            std::fs::read(self.setup.dir.path().join(name))
+                .is_ok_and(|bytes| String::from_utf8_lossy(&bytes).contains(secret))
+        })
+    }
+
+    /// The cursor `source` stored, as the text in the database.
+    pub fn cursor(&self, source: &str) -> String {
+        let conn = rusqlite::Connection::open(self.db()).unwrap();
+        conn.query_row(
+            "SELECT cursor FROM source_state WHERE source = ?1",
+            [source],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    /// `webcare sources --json`, one value per configured source.
+    pub fn sources_json(&self) -> Vec<serde_json::Value> {
+        self.setup.sources_json()
+    }
+
+    /// The state `webcare sources --json` shows for a config with a single source.
+    pub fn source_state(&self) -> serde_json::Value {
+        let mut states = self.sources_json();
+        assert_eq!(states.len(), 1, "expected one source: {states:?}");
+        states.remove(0)
+    }
+
+    /// Starts `webcare run` and waits until `done` holds (checked every 100 ms, for up to 20 s).
+    /// The caller asserts what it waited for; the daemon keeps running until [`Running::stop`].
+    pub fn run_until(&self, mut done: impl FnMut() -> bool) -> Running {
+        let child = self
+            .command()
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let running = Running { child: Some(child) };
+        let deadline = Instant::now() + RUN_PATIENCE;
+        while Instant::now() < deadline && !done() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        running
+    }
+}
+
+/// A `webcare run` child; killed outright if the test ends without [`Running::stop`].
+pub struct Running {
+    child: Option<Child>,
+}
+
+impl Running {
+    /// Sends SIGTERM and returns the exit status; panics if the daemon has not stopped 10 s later.
+    pub fn stop(mut self) -> ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let kill = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success(), "kill -TERM failed");
+        let deadline = Instant::now() + STOP_PATIENCE;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("webcare did not stop within 10s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The part of an id after its last `/`: a status id from a Mastodon URI, a record key from an
+/// `at://` URI.
+pub fn last_segment(id: &str) -> String {
+    id.rsplit('/').next().unwrap().to_string()
+}
