@@ -133,6 +133,7 @@ fn main() {
             source_cap: None,
             watch_caps: &none,
             raw_max_bytes: 16 * 1024,
+            signals: Some(watches.classifier()),
         })
         .expect("commit");
     let commit = t2.elapsed();

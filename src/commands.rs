@@ -270,13 +270,10 @@ fn pipeline(config: &Config) -> anyhow::Result<Pipeline> {
 
 /// The watches of `config`, with the classifier its `[classifier]` section describes.
 fn compile_watches(config: &Config) -> anyhow::Result<Watches> {
-    let watches = Watches::compile(&config.watches, {
-        let mut c = load_classifier(config.classifier.lexicons.as_deref())?;
-        if let Some(r) = config.classifier.high_reach {
-            c.high_reach = r;
-        }
-        c
-    })
+    let watches = Watches::compile(
+        &config.watches,
+        Classifier::from_config(&config.classifier)?,
+    )
     .map_err(|(w, e)| anyhow::anyhow!("watch {w}: {e}"))?;
     Ok(watches)
 }
@@ -560,10 +557,7 @@ fn route(config: &Config, args: &RouteArgs) -> anyhow::Result<i32> {
             }
         }
         (None, Some(text)) => {
-            let mut classifier = load_classifier(config.classifier.lexicons.as_deref())?;
-            if let Some(r) = config.classifier.high_reach {
-                classifier.high_reach = r;
-            }
+            let classifier = Classifier::from_config(&config.classifier)?;
             let watches = Watches::compile(&config.watches, classifier)
                 .map_err(|(w, e)| anyhow::anyhow!("watch {w}: {e}"))?;
             let mention = crate::sources::Mention {

@@ -48,6 +48,14 @@ pub struct ClassifierConfig {
     /// Followers at or above which a complaint or question is urgent (default 10000).
     #[serde(default)]
     pub high_reach: Option<i64>,
+    /// Replies to a thread within an hour at or above which its complaints and questions are
+    /// urgent (default 20).
+    #[serde(default)]
+    pub fast_thread: Option<u32>,
+    /// Distinct authors posting the same text within a day at or above which it is spam
+    /// (default 3).
+    #[serde(default)]
+    pub duplicate_authors: Option<u32>,
 }
 
 /// `[store]`: the SQLite database.
@@ -494,6 +502,15 @@ impl Config {
             && let Err(e) = crate::classify::Classifier::from_dir(dir)
         {
             errors.push("classifier.lexicons", e.to_string());
+        }
+        if classifier.fast_thread == Some(0) {
+            errors.push("classifier.fast_thread", "must be at least 1");
+        }
+        if classifier.duplicate_authors.is_some_and(|n| n < 2) {
+            errors.push(
+                "classifier.duplicate_authors",
+                "must be at least 2: one author posting a text is not a campaign",
+            );
         }
         let retention = crate::privacy::parse_retention(root.remove("retention"), &mut errors);
         let admin = crate::admin::parse_config(root.remove("admin"), &mut errors);

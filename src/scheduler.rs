@@ -211,6 +211,7 @@ pub async fn poll_once(
             let (source, kind) = (cfg.name.clone(), cfg.kind.clone());
             let (caps, raw_max, cap) = (watch_set.caps(), pipeline.raw_max_bytes, cfg.daily_cap);
             let cursor = batch.cursor;
+            let classifier = watch_set.classifier().clone();
             let committed = pipeline
                 .writer
                 .run(move |s| {
@@ -226,6 +227,7 @@ pub async fn poll_once(
                         source_cap: cap,
                         watch_caps: &caps,
                         raw_max_bytes: raw_max,
+                        signals: Some(&classifier),
                     })
                 })
                 .await;

@@ -99,6 +99,11 @@ impl Watches {
         })
     }
 
+    /// The classifier without any watch's own terms; its thresholds apply to every watch.
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
+    }
+
     /// Daily caps by watch name, for the watches that have one.
     pub fn caps(&self) -> HashMap<String, u64> {
         self.list

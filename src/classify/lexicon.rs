@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::ClassifyError;
 use super::tokenize::{self, Kind};
+use super::words::{MAX_KEY, WordTable};
 
 /// Languages with their own lexicon folder, in table order. `COMMON` holds emoji, emoticons,
 /// spam patterns and custom brand terms, which apply whatever the language.
@@ -15,6 +16,8 @@ pub(crate) const LANGS: [&str; 3] = ["en", "nl", "da"];
 pub(crate) const COMMON: usize = 3;
 pub(crate) const TABLES: usize = 4;
 pub(crate) const NONE: u32 = u32::MAX;
+/// In [`Table::next`]: the pattern has one token, or its second is `<num>` or `...`.
+pub(crate) const ANY_NEXT: u32 = u32::MAX - 1;
 
 /// The default lexicons, compiled into the binary.
 pub(crate) const EMBEDDED: &[(&str, &str, &str)] = &[
@@ -196,6 +199,9 @@ pub(crate) struct Table {
     /// Indexed by word id: a range into `ids` (a plain array beats a hash lookup per word).
     pub by_first: Vec<(u32, u32)>,
     pub ids: Vec<u32>,
+    /// Beside each of `ids`: the word id the pattern's second token must be, so most
+    /// attempts fail on one compare; [`ANY_NEXT`] when that needs the full match.
+    pub next: Vec<u32>,
     /// Patterns that start with `<num>`, longest first.
     pub num_first: Box<[u32]>,
 }
@@ -203,7 +209,7 @@ pub(crate) struct Table {
 /// Everything compiled: the one word table shared by all languages and the per-language tables.
 #[derive(Clone)]
 pub(crate) struct Lexicon {
-    pub words: FxMap<Box<[u8]>, u32>,
+    pub words: WordTable,
     /// Bit `t` set: table `t` has a pattern starting with this word. Bit `4 + t`: stopword.
     pub word_bits: Vec<u8>,
     /// Bit `t` set: word is a number word in table `t`.
@@ -390,7 +396,7 @@ fn key4(k: &[u8]) -> u32 {
 impl Lexicon {
     pub(crate) fn compile(entries: &[RawEntry]) -> Lexicon {
         let mut lex = Lexicon {
-            words: FxMap::default(),
+            words: WordTable::default(),
             word_bits: Vec::new(),
             number_bits: Vec::new(),
             prefixes: FxMap::default(),
@@ -504,11 +510,19 @@ impl Lexicon {
                 ranges[w as usize] = (ids.len() as u32, (ids.len() + v.len()) as u32);
                 ids.extend(v);
             }
+            let next = ids
+                .iter()
+                .map(|&p| match pats[p as usize].toks.get(1) {
+                    Some(PatTok::Word(w)) => *w,
+                    _ => ANY_NEXT,
+                })
+                .collect();
             let mut nf = std::mem::take(&mut num_first[t]);
             longest_first(&mut nf);
             lex.tables[t] = Table {
                 by_first: ranges,
                 ids,
+                next,
                 num_first: nf.into(),
             };
         }
@@ -516,11 +530,12 @@ impl Lexicon {
     }
 
     fn word_id(&mut self, key: &[u8]) -> u32 {
-        if let Some(&id) = self.words.get(key) {
+        if let Some(id) = self.words.get(key) {
             return id;
         }
         let id = self.word_bits.len() as u32;
-        self.words.insert(key.into(), id);
+        // A key too long for the table can never match a token either; it still gets an id.
+        self.words.insert(key, id);
         self.word_bits.push(0);
         self.number_bits.push(0);
         id
@@ -600,15 +615,15 @@ impl Lexicon {
     /// Looks a normalised token key up: exact, then with elongations collapsed, then as a
     /// compound via `word*` / `*word` entries.
     #[inline]
-    pub(crate) fn lookup(&self, key: &mut [u8; 64], len: usize, elongated: bool) -> u32 {
-        if let Some(&id) = self.words.get(&key[..len]) {
+    pub(crate) fn lookup(&self, key: &mut [u8; MAX_KEY], len: usize, elongated: bool) -> u32 {
+        if let Some(id) = self.words.get_in(key, len) {
             return id;
         }
         if elongated {
             for keep in [2, 1] {
                 let mut tmp = *key;
                 let n = tokenize::collapse_runs(&mut tmp, len, keep);
-                if let Some(&id) = self.words.get(&tmp[..n]) {
+                if let Some(id) = self.words.get_in(&tmp, n) {
                     return id;
                 }
             }

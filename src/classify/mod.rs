@@ -11,8 +11,10 @@
 mod eval;
 mod lexicon;
 mod score;
+mod signals;
 mod stream;
 mod tokenize;
+mod words;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -184,8 +186,8 @@ pub struct Input<'a> {
     pub author_age_days: Option<i64>,
     /// Whether the mention carries a link; `None` means detect from the text.
     pub has_link: Option<bool>,
-    /// Store signal: how many distinct authors posted this exact text recently. Three or more
-    /// marks it as spam.
+    /// Store signal: how many distinct authors posted the same normalised text recently. At or
+    /// above [`Classifier::duplicate_authors`] marks it as spam.
     pub duplicate_authors: Option<u32>,
     /// Store signal: replies or quotes the thread gained in the last hour. At or above
     /// [`Classifier::fast_thread`] makes a complaint or question urgent.
@@ -224,6 +226,20 @@ pub struct Classifier {
     pub high_reach: i64,
     /// Replies in the last hour at or above which a thread is fast-growing. Default 20.
     pub fast_thread: u32,
+    /// Distinct authors of the same text at or above which it is a spam campaign. Default 3.
+    pub duplicate_authors: u32,
+}
+
+impl fmt::Debug for Classifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Classifier")
+            .field("words", &self.lex.words.len())
+            .field("patterns", &self.lex.patterns.len())
+            .field("high_reach", &self.high_reach)
+            .field("fast_thread", &self.fast_thread)
+            .field("duplicate_authors", &self.duplicate_authors)
+            .finish()
+    }
 }
 
 /// A token plus its word id in the shared table.
@@ -248,12 +264,37 @@ impl Classifier {
         Ok(Classifier::from_entries(lexicon::parse_dir(dir)?))
     }
 
+    /// The classifier the daemon runs with: the lexicons and thresholds of `[classifier]`.
+    ///
+    /// This is also the whole of a reload (SIGHUP): build a new one (edited lexicons are read
+    /// again), compile the watches with it ([`crate::watch::Watches::compile`]) and swap them
+    /// in with `Pipeline::set_watches`. A `Classifier` is immutable and shares its tables
+    /// through `Arc`s, so mentions being classified with the old one finish undisturbed; a
+    /// reload that fails leaves the old one in place.
+    pub fn from_config(cfg: &crate::config::ClassifierConfig) -> Result<Classifier, ClassifyError> {
+        let mut c = match &cfg.lexicons {
+            Some(dir) => Classifier::from_dir(dir)?,
+            None => Classifier::embedded(),
+        };
+        if let Some(r) = cfg.high_reach {
+            c.high_reach = r;
+        }
+        if let Some(n) = cfg.fast_thread {
+            c.fast_thread = n;
+        }
+        if let Some(n) = cfg.duplicate_authors {
+            c.duplicate_authors = n;
+        }
+        Ok(c)
+    }
+
     fn from_entries(entries: Vec<RawEntry>) -> Classifier {
         Classifier {
             lex: Arc::new(Lexicon::compile(&entries)),
             entries: Arc::new(entries),
             high_reach: 10_000,
             fast_thread: 20,
+            duplicate_authors: 3,
         }
     }
 
@@ -279,6 +320,7 @@ impl Classifier {
         Classifier {
             high_reach: self.high_reach,
             fast_thread: self.fast_thread,
+            duplicate_authors: self.duplicate_authors,
             ..Classifier::from_entries(entries)
         }
     }
@@ -306,6 +348,8 @@ impl Classifier {
             // other languages borrows English words ("top service", "fail") more than ours.
             score::score(self, &toks, input, table.unwrap_or(0), prep.shouting, out);
         });
+        // The store signals go last, through the same code the store uses to add them later.
+        self.apply_signals(out, input);
     }
 
     /// Tokenizes and looks every token up once. Also counts language votes and capitals.

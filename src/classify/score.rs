@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::lexicon::{COMMON, CueKind, Effect, NONE, PatTok};
+use super::lexicon::{ANY_NEXT, COMMON, CueKind, Effect, NONE, PatTok};
 use super::tokenize::{CAPS, ELONGATED, Kind};
 use super::{Classification, Classifier, Input, Label, Polarity, Reason, Tok, Urgency};
 
@@ -118,8 +118,19 @@ pub(crate) fn score(
             _ => {}
         }
 
-        let found = find_match(c, toks, i, table, sentence_start)
-            .or_else(|| find_match(c, toks, i, COMMON, sentence_start));
+        // Most tokens start no phrase: one bit test skips both table lookups.
+        let w = toks[i].word;
+        let starts = tk.kind == Kind::Number
+            || (w != NONE
+                && (lex.word_bits[w as usize] | lex.number_bits[w as usize])
+                    & (1 << table | 1 << COMMON)
+                    != 0);
+        let found = if starts {
+            find_match(c, toks, i, table, sentence_start)
+                .or_else(|| find_match(c, toks, i, COMMON, sentence_start))
+        } else {
+            None
+        };
         sentence_start = false;
         let Some((pid, end_idx)) = found else {
             neg_left = neg_left.saturating_sub(1);
@@ -298,22 +309,33 @@ fn find_match(
     let lex = &*c.lex;
     let tok = toks[i];
     let tab = &lex.tables[table];
-    let by_word = if tok.word != NONE && lex.word_bits[tok.word as usize] >> table & 1 != 0 {
+    let mut best: Option<(u32, usize)> = None;
+    if tok.word != NONE && lex.word_bits[tok.word as usize] >> table & 1 != 0 {
         let (s, e) = tab.by_first[tok.word as usize];
-        Some(&tab.ids[s as usize..e as usize])
-    } else {
-        None
-    };
+        let (s, e) = (s as usize, e as usize);
+        // The word after this one, as the quick check against each pattern's second token.
+        let after = match toks.get(i + 1) {
+            Some(t) if is_wordlike(t.t.kind) => t.word,
+            _ => NONE,
+        };
+        for (&pid, &next) in tab.ids[s..e].iter().zip(&tab.next[s..e]) {
+            if next != ANY_NEXT && next != after {
+                continue;
+            }
+            let pat = &lex.patterns[pid as usize];
+            if (pat.anchored && !sentence_start) || (pat.hashtag && tok.t.kind != Kind::Hashtag) {
+                continue;
+            }
+            if let Some(end) = match_at(c, toks, i, &pat.toks, table) {
+                best = Some((pid, end));
+                break;
+            }
+        }
+    }
     let is_num = tok.t.kind == Kind::Number
         || (tok.word != NONE && lex.number_bits[tok.word as usize] >> table & 1 != 0);
-    let by_num = if is_num && !tab.num_first.is_empty() {
-        Some(&tab.num_first[..])
-    } else {
-        None
-    };
-    let mut best: Option<(u32, usize)> = None;
-    for list in [by_word, by_num].into_iter().flatten() {
-        for &pid in list {
+    if is_num && !tab.num_first.is_empty() {
+        for &pid in tab.num_first.iter() {
             let pat = &lex.patterns[pid as usize];
             if (pat.anchored && !sentence_start) || (pat.hashtag && tok.t.kind != Kind::Hashtag) {
                 continue;
@@ -440,10 +462,6 @@ fn decide(
             has_link && input.author_age_days.is_some_and(|d| d < 2),
             "brand-new account posting a link",
         ),
-        (
-            input.duplicate_authors.is_some_and(|n| n >= 3),
-            "same text from several authors",
-        ),
     ];
     for (hit, why) in checks {
         if hit {
@@ -501,13 +519,6 @@ fn decide(
         if let Some(reach) = input.author_reach.filter(|&r| r >= c.high_reach) {
             out.urgency_reasons
                 .push(format!("high reach: {reach} followers"));
-        }
-        if let Some(n) = input
-            .thread_replies_last_hour
-            .filter(|&n| n >= c.fast_thread)
-        {
-            out.urgency_reasons
-                .push(format!("fast-growing thread: {n} replies in the last hour"));
         }
     }
     out.urgency = if out.urgency_reasons.is_empty() {

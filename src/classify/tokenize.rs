@@ -204,54 +204,57 @@ fn word(text: &str, start: usize, body: usize, kind: Kind, emit: &mut impl FnMut
     let mut j = body;
     let mut letters = 0u16;
     let mut upper = 0u16;
-    let mut digits_only = true;
-    let mut prev = '\0';
+    let mut prev = 0u32;
     let mut run = 0u8;
     let mut elongated = false;
+    // The common case first: a run of ASCII letters and digits, counted without branches.
+    while j < n && b[j].is_ascii_alphanumeric() {
+        let c = b[j];
+        let alpha = c > b'9';
+        letters += u16::from(alpha);
+        upper += u16::from(c.wrapping_sub(b'A') < 26);
+        let same = u32::from(c) == prev;
+        run = if same { run.saturating_add(1) } else { 0 };
+        elongated |= run >= 2 && alpha;
+        prev = u32::from(c);
+        j += 1;
+    }
+    // Then whatever else can continue a word: non-ASCII letters, apostrophes, hyphens.
     while j < n {
         let c = b[j];
-        let ch;
-        if c < 0x80 {
-            if c.is_ascii_alphanumeric() {
-                ch = c as char;
-            } else if (c == b'\'' || c == b'-') && j + 1 < n && starts_word(text, j + 1) && j > body
-            {
-                prev = '\0';
+        let (ch, alpha, up, len) = if c.is_ascii_alphanumeric() {
+            (u32::from(c), c > b'9', c.is_ascii_uppercase(), 1)
+        } else if c < 0x80 {
+            if (c == b'\'' || c == b'-') && j + 1 < n && j > body && starts_word(text, j + 1) {
+                prev = 0;
                 j += 1;
                 continue;
-            } else {
-                break;
             }
+            break;
         } else {
             let d = decode(text, j);
             if d.is_alphabetic() {
-                ch = d;
+                (d as u32, true, d.is_uppercase(), d.len_utf8())
             } else if d == '’' && j + 3 < n && starts_word(text, j + 3) {
                 j += 3;
-                prev = '\0';
+                prev = 0;
                 continue;
             } else {
                 break;
             }
-        }
-        if ch.is_alphabetic() {
-            letters += 1;
-            digits_only = false;
-            if ch.is_uppercase() {
-                upper += 1;
-            }
-        }
+        };
+        letters += u16::from(alpha);
+        upper += u16::from(up);
         if ch == prev {
             run += 1;
-            if run >= 2 && ch.is_alphabetic() {
-                elongated = true;
-            }
+            elongated |= run >= 2 && alpha;
         } else {
             run = 0;
             prev = ch;
         }
-        j += ch.len_utf8();
+        j += len;
     }
+    let digits_only = letters == 0;
 
     if kind == Kind::Word
         && let Some(end) = link_end(b, body, j)
@@ -281,6 +284,10 @@ fn word(text: &str, start: usize, body: usize, kind: Kind, emit: &mut impl FnMut
 /// If the word at `start..end` begins a link (`https://…`, `www.…`, `shop.example.com/x`),
 /// returns where the link ends.
 fn link_end(b: &[u8], start: usize, end: usize) -> Option<usize> {
+    // Every link form below needs ':' or '.' right after the first word.
+    if !matches!(b.get(end), Some(b':' | b'.')) {
+        return None;
+    }
     let n = b.len();
     let w = &b[start..end];
     let to_space = |from: usize| {
@@ -336,14 +343,16 @@ pub(crate) fn key<'b>(text: &str, t: &Token, buf: &'b mut [u8; 64]) -> Option<&'
         _ => s,
     };
     let mut len = 0;
-    if s.is_ascii() {
-        if s.len() > buf.len() {
-            return None;
+    let bytes = s.as_bytes();
+    if bytes.len() <= buf.len() {
+        let mut ascii = true;
+        for (i, &c) in bytes.iter().enumerate() {
+            ascii &= c < 0x80;
+            buf[i] = c.to_ascii_lowercase();
         }
-        for (dst, src) in buf.iter_mut().zip(s.bytes()) {
-            *dst = src.to_ascii_lowercase();
+        if ascii {
+            return Some(&buf[..bytes.len()]);
         }
-        return Some(&buf[..s.len()]);
     }
     for ch in s.chars() {
         let ch = if ch == '’' { '\'' } else { ch };

@@ -304,7 +304,6 @@ impl Notifier {
                 mention_id: m.id,
                 route,
                 alerts,
-                text_hash: Some(fingerprint(&m.text).hash),
                 duplicate_of: None,
             },
         )
@@ -468,7 +467,6 @@ impl Notifier {
                     mention_id: m.id,
                     route,
                     alerts: Vec::new(),
-                    text_hash: Some(fp.hash.clone()),
                     duplicate_of: None,
                 };
                 if alerting {

@@ -1,6 +1,6 @@
 //! Near-duplicate detection for alerts: reposts, cross-posts and copy-paste campaigns should
 //! raise one alert that says how many, not one each. Two texts are the same when their
-//! normalised words are equal (the stored `text_hash`), and nearly the same when their sets of
+//! normalised words are equal (the same fingerprint hash), and nearly the same when their sets of
 //! three-word shingles overlap by at least [`NEAR_DUPLICATE`] (Jaccard).
 
 use std::collections::HashSet;

@@ -7,6 +7,7 @@ mod digest;
 mod outbox;
 mod privacy;
 mod schema;
+mod signals;
 mod stats;
 
 use std::collections::HashMap;
@@ -17,7 +18,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::classify::Classification;
+use crate::classify::{Classification, Classifier};
 use crate::sources::Mention;
 
 pub use digest::{
@@ -28,6 +29,7 @@ pub use outbox::{
     AlertUpdate, NewAlert, OptOut, OutboxEntry, RoutingMention, RoutingRecord, optout_key,
 };
 pub use privacy::{Cutoffs, ForgetReport, PruneReport, Reclaimed, author_key};
+pub use signals::text_hash;
 pub use stats::{AlertStats, MentionCount, OutboxBacklog, PollStats};
 
 /// Why a store operation failed.
@@ -99,6 +101,9 @@ pub struct PollCommit<'a> {
     pub watch_caps: &'a HashMap<String, u64>,
     /// Raw payloads are cut to this size.
     pub raw_max_bytes: usize,
+    /// Revises the new verdicts with the store signals (same text from several authors, fast
+    /// thread), see `store/signals.rs`; `None` stores the verdicts as given.
+    pub signals: Option<&'a Classifier>,
 }
 
 /// A mention about to be stored, with what the pipeline decided about it.
@@ -388,9 +393,10 @@ impl Store {
                     "INSERT INTO mentions (source, kind, external_id, url, author_handle, author_name,
                         author_reach, lang, title, text, in_reply_to, engagement, created_at, fetched_at,
                         watches, backfill, raw, label, sentiment, urgency, spam, reasons, classified_at,
-                        label_source)
+                        label_source, text_hash)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                        ?18, ?19, ?20, ?21, ?22, ?23, CASE WHEN ?18 IS NULL THEN NULL ELSE 'classifier' END)
+                        ?18, ?19, ?20, ?21, ?22, ?23, CASE WHEN ?18 IS NULL THEN NULL ELSE 'classifier' END,
+                        ?24)
                      ON CONFLICT (source, external_id) DO NOTHING",
                 )
                 .map_err(e)?;
@@ -405,6 +411,7 @@ impl Store {
                     "INSERT OR IGNORE INTO mention_watches (mention_id, watch) VALUES (?1, ?2)",
                 )
                 .map_err(e)?;
+            let mut new_rows = Vec::new();
             for NewMention {
                 mention: m,
                 mut watches,
@@ -443,6 +450,7 @@ impl Store {
                     .ok()
                     .filter(|s| s != "{}");
                 let raw = bounded_raw(&m.raw, p.raw_max_bytes);
+                let hash = signals::text_hash(&m.text);
                 let changed = insert
                     .execute(params![
                         p.source,
@@ -474,6 +482,7 @@ impl Store {
                         verdict.as_ref().map(|v| v.spam),
                         verdict.as_ref().map(verdict_json),
                         verdict.as_ref().map(|_| now_s),
+                        hash,
                     ])
                     .map_err(e)?;
                 if changed == 0 {
@@ -491,6 +500,16 @@ impl Store {
                 }
                 source_count += 1;
                 summary.new_ids.push(id);
+                new_rows.push(signals::NewRow {
+                    id,
+                    external_id: m.external_id,
+                    in_reply_to: m.in_reply_to,
+                    created_at: m.created_at.timestamp(),
+                    text_hash: hash,
+                });
+            }
+            if let Some(c) = p.signals {
+                signals::apply(&tx, c, p.source, &new_rows, now_s).map_err(e)?;
             }
             let mut note = None;
             if let Some(cap) = p.source_cap {
@@ -845,7 +864,7 @@ impl Store {
 
 /// What is kept of a verdict besides its label columns: reasons, polarity, urgency reasons and
 /// the detected language, as JSON.
-fn verdict_json(v: &Classification) -> String {
+pub(crate) fn verdict_json(v: &Classification) -> String {
     #[derive(Serialize)]
     struct Kept<'a> {
         polarity: &'a crate::classify::Polarity,
@@ -999,6 +1018,7 @@ mod tests {
                 source_cap: cap,
                 watch_caps: caps,
                 raw_max_bytes: 1000,
+                signals: None,
             })
             .unwrap()
     }
@@ -1087,6 +1107,7 @@ mod tests {
             source_cap: None,
             watch_caps: &HashMap::new(),
             raw_max_bytes: 100,
+            signals: None,
         })
         .unwrap();
         let f = MentionFilter {

@@ -94,8 +94,6 @@ pub struct RoutingRecord {
     pub route: String,
     /// Alerts to queue.
     pub alerts: Vec<NewAlert>,
-    /// Hash of the normalised text, for finding repeats later.
-    pub text_hash: Option<String>,
     /// The earlier alerted mention this one repeats; it raises no alert of its own.
     pub duplicate_of: Option<i64>,
 }
@@ -327,7 +325,7 @@ impl Store {
         {
             let mut mark = tx
                 .prepare_cached(
-                    "UPDATE mentions SET routed_at = ?2, route = ?3, text_hash = ?4, duplicate_of = ?5
+                    "UPDATE mentions SET routed_at = ?2, route = ?3, duplicate_of = ?4
                      WHERE id = ?1 AND routed_at IS NULL",
                 )
                 .map_err(e)?;
@@ -347,13 +345,7 @@ impl Store {
                 .map_err(e)?;
             for r in records {
                 if mark
-                    .execute(params![
-                        r.mention_id,
-                        now,
-                        r.route,
-                        r.text_hash,
-                        r.duplicate_of
-                    ])
+                    .execute(params![r.mention_id, now, r.route, r.duplicate_of])
                     .map_err(e)?
                     == 0
                 {

@@ -242,7 +242,7 @@ impl Store {
                     author_name = NULL, author_reach = NULL, in_reply_to = NULL, raw = NULL,
                     lang = coalesce(lang, CASE WHEN json_valid(reasons)
                         THEN json_extract(reasons, '$.lang') END),
-                    reasons = NULL, route = NULL, stripped = 1
+                    reasons = NULL, route = NULL, text_hash = NULL, stripped = 1
                  WHERE id IN (SELECT id FROM temp.prune_ids) AND stripped = 0",
                 [],
             )

@@ -188,17 +188,15 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX spike_episodes_key ON spike_episodes (kind, scope, name, last_seen_at);
     CREATE INDEX spike_episodes_started ON spike_episodes (started_at);
     "#,
-    // 6: alerts grow up. Mentions keep a hash of their normalised text and, when they repeat an
-    // earlier alerted mention (repost, cross-post, copy-paste campaign), which one: the duplicate
+    // 6: alerts grow up. Mentions keep, when they repeat an earlier alerted mention (repost,
+    // cross-post, copy-paste campaign), which one: the duplicate
     // is folded into that alert instead of raising its own. Outbox rows get a channel (email or
-    // webhook), a kind (migration 5's column: also `summary`, the mail that tells a recipient how many alerts their
-    // hourly cap held back), the webhook body, the batch an email was sent in (fixed before the
+    // webhook), a kind (the column of migration 5; here also `cap_summary`, the mail that tells
+    // a recipient how many alerts their hourly cap held back), the webhook body, the batch an email was sent in (fixed before the
     // first attempt so a retry sends the same message) and the cap summary a held alert belongs
     // to. Authors who asked not to be contacted are kept in `optouts`.
     r#"
-    ALTER TABLE mentions ADD COLUMN text_hash TEXT;
     ALTER TABLE mentions ADD COLUMN duplicate_of INTEGER;
-    CREATE INDEX mentions_text_hash ON mentions (text_hash) WHERE text_hash IS NOT NULL;
     CREATE INDEX mentions_duplicate_of ON mentions (duplicate_of) WHERE duplicate_of IS NOT NULL;
     ALTER TABLE outbox ADD COLUMN channel TEXT NOT NULL DEFAULT 'email';
     ALTER TABLE outbox ADD COLUMN payload TEXT;
@@ -214,5 +212,13 @@ pub const MIGRATIONS: &[&str] = &[
         added_by TEXT,
         PRIMARY KEY (platform, handle)
     ) WITHOUT ROWID;
+    "#,
+    // 7: classifier store signals. `text_hash` is a stable hash of the normalised text (NULL
+    // for short texts and for mentions stored before this migration), to count the authors of
+    // one text; the reply index counts a thread's recent replies.
+    r#"
+    ALTER TABLE mentions ADD COLUMN text_hash INTEGER;
+    CREATE INDEX mentions_text_hash ON mentions (text_hash, created_at) WHERE text_hash IS NOT NULL;
+    CREATE INDEX mentions_reply ON mentions (source, in_reply_to, created_at) WHERE in_reply_to IS NOT NULL;
     "#,
 ];

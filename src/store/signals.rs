@@ -1,0 +1,353 @@
+//! Store signals for the classifier: counts only the database can give. When a poll commits,
+//! every new mention's normalised text is hashed (`mentions.text_hash`), and within the same
+//! transaction the store counts the distinct authors of that text over a day and the replies
+//! its thread got in the last hour, then lets the classifier revise the stored verdicts.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use crate::classify::{Classification, Classifier, Input, Label, Polarity, Reason, Urgency};
+
+/// Copies of a text count as one campaign when posted within this many seconds of each other.
+const DUPLICATE_WINDOW: i64 = 24 * 3600;
+/// A thread's pace is measured over this many seconds.
+const THREAD_WINDOW: i64 = 3600;
+/// Shorter texts ("thanks!", "same here") are often posted by many people in good faith.
+const MIN_WORDS: usize = 4;
+const MIN_BYTES: usize = 20;
+
+/// The stable 64-bit hash of a text's normalised form (lower case, no accents, words joined by
+/// one space; see [`crate::query::normalize`]), or `None` for texts too short to tell a
+/// campaign from people agreeing. FNV-1a, so the value never changes between versions or runs.
+pub fn text_hash(text: &str) -> Option<i64> {
+    let norm = crate::query::normalize(text);
+    let mut words = 0;
+    let mut bytes = 0;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: u8| {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    };
+    for w in norm.split_whitespace() {
+        if words > 0 {
+            eat(b' ');
+        }
+        w.bytes().for_each(&mut eat);
+        words += 1;
+        bytes += w.len();
+    }
+    (words >= MIN_WORDS && bytes >= MIN_BYTES).then_some(h as i64)
+}
+
+/// A mention stored by this commit, as far as the signals need it.
+pub(super) struct NewRow {
+    pub id: i64,
+    pub external_id: String,
+    pub in_reply_to: Option<String>,
+    pub created_at: i64,
+    pub text_hash: Option<i64>,
+}
+
+/// Counts the signals for the mentions of one commit and writes back every verdict they
+/// change: all copies of a campaign (earlier ones too) become spam, and complaints and
+/// questions in a fast-growing thread become urgent. Runs after the whole poll is inserted, so
+/// the order of mentions within a poll does not matter.
+pub(super) fn apply(
+    tx: &Transaction<'_>,
+    classifier: &Classifier,
+    source: &str,
+    rows: &[NewRow],
+    now: i64,
+) -> rusqlite::Result<()> {
+    let mut authors = tx.prepare_cached(
+        "SELECT count(DISTINCT author_handle) FROM mentions
+         WHERE text_hash = ?1 AND created_at BETWEEN ?2 AND ?3",
+    )?;
+    let mut copies = tx.prepare_cached(
+        "SELECT id FROM mentions
+         WHERE text_hash = ?1 AND created_at BETWEEN ?2 AND ?3 AND spam = 0",
+    )?;
+    let mut done: Vec<i64> = Vec::new();
+    for row in rows {
+        let Some(hash) = row.text_hash else { continue };
+        if done.contains(&hash) {
+            continue;
+        }
+        done.push(hash);
+        let (from, to) = (
+            row.created_at - DUPLICATE_WINDOW,
+            row.created_at + DUPLICATE_WINDOW,
+        );
+        let n: i64 = authors.query_row(params![hash, from, to], |r| r.get(0))?;
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        if n < classifier.duplicate_authors {
+            continue;
+        }
+        let ids = copies
+            .query_map(params![hash, from, to], |r| r.get::<_, i64>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        for id in ids {
+            revise(tx, classifier, id, |input| {
+                input.duplicate_authors = Some(n)
+            })?;
+        }
+    }
+
+    let mut replies = tx.prepare_cached(
+        "SELECT count(*) FROM mentions
+         WHERE source = ?1 AND id != ?2 AND in_reply_to IN (?3, ?4) AND created_at >= ?5",
+    )?;
+    for row in rows {
+        // A reply's thread is what it replies to; a post with no parent is its own thread.
+        let parent = row.in_reply_to.as_deref().unwrap_or(&row.external_id);
+        let n: i64 = replies.query_row(
+            params![source, row.id, parent, row.external_id, now - THREAD_WINDOW],
+            |r| r.get(0),
+        )?;
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        if n >= classifier.fast_thread {
+            revise(tx, classifier, row.id, |input| {
+                input.thread_replies_last_hour = Some(n)
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Loads the stored verdict of mention `id`, applies the signals `set` puts on its input and
+/// writes the verdict back if it changed. A staff label is never overwritten.
+fn revise(
+    tx: &Transaction<'_>,
+    classifier: &Classifier,
+    id: i64,
+    set: impl FnOnce(&mut Input<'_>),
+) -> rusqlite::Result<()> {
+    let stored = tx
+        .prepare_cached(
+            "SELECT label, sentiment, urgency, spam, reasons, label_source FROM mentions
+             WHERE id = ?1 AND label IS NOT NULL",
+        )?
+        .query_row([id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<f64>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<bool>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+            ))
+        })
+        .optional()?;
+    let Some((label, sentiment, urgency, spam, reasons, label_source)) = stored else {
+        return Ok(());
+    };
+    let mut v = stored_verdict(
+        &label,
+        sentiment,
+        urgency.as_deref(),
+        spam,
+        reasons.as_deref(),
+    );
+    // The staff label stands; the signals judge what the classifier said.
+    let staff = label_source.as_deref() == Some("staff");
+    let mut input = Input::new("");
+    set(&mut input);
+    if !classifier.apply_signals(&mut v, &input) {
+        return Ok(());
+    }
+    tx.prepare_cached(
+        "UPDATE mentions SET label = CASE WHEN ?2 THEN label ELSE ?3 END, urgency = ?4, spam = ?5,
+            reasons = ?6 WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        staff,
+        v.label.as_str(),
+        if v.urgency == Urgency::Urgent {
+            "urgent"
+        } else {
+            "normal"
+        },
+        v.spam,
+        super::verdict_json(&v),
+    ])?;
+    Ok(())
+}
+
+/// What `verdict_json` keeps besides the label columns.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct StoredJson {
+    polarity: Polarity,
+    lang: String,
+    urgency_reasons: Vec<String>,
+    reasons: Vec<Reason>,
+}
+
+/// Rebuilds a verdict from its columns.
+fn stored_verdict(
+    label: &str,
+    sentiment: Option<f64>,
+    urgency: Option<&str>,
+    spam: Option<bool>,
+    reasons: Option<&str>,
+) -> Classification {
+    let json: StoredJson = reasons
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or_default();
+    Classification {
+        label: label.parse().unwrap_or(Label::Neutral),
+        sentiment: sentiment.unwrap_or_default() as f32,
+        polarity: json.polarity,
+        urgency: if urgency == Some("urgent") {
+            Urgency::Urgent
+        } else {
+            Urgency::Normal
+        },
+        urgency_reasons: json.urgency_reasons,
+        spam: spam.unwrap_or(false),
+        lang: json.lang,
+        reasons: json.reasons,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::Mention;
+    use crate::store::{NewMention, PollCommit, Store};
+    use chrono::Utc;
+    use std::collections::HashMap;
+
+    /// `(id, author, in_reply_to, text)`
+    type Post<'a> = (&'a str, &'a str, Option<&'a str>, &'a str);
+
+    fn commit(store: &mut Store, c: &Classifier, posts: &[Post<'_>]) {
+        let mentions = posts
+            .iter()
+            .map(|&(id, author, parent, text)| {
+                let m = Mention {
+                    external_id: id.into(),
+                    author_handle: Some(author.into()),
+                    in_reply_to: parent.map(str::to_string),
+                    text: text.into(),
+                    created_at: Utc::now(),
+                    ..Default::default()
+                };
+                NewMention {
+                    verdict: Some(c.classify(&Input::new(text))),
+                    mention: m,
+                    watches: vec!["Fjordlink".into()],
+                }
+            })
+            .collect();
+        store
+            .commit_poll(PollCommit {
+                source: "feed",
+                kind: "rss",
+                mentions,
+                cursor: None,
+                next_poll_at: Utc::now(),
+                started_at: Utc::now(),
+                fetched: posts.len(),
+                backfill: false,
+                source_cap: None,
+                watch_caps: &HashMap::new(),
+                raw_max_bytes: 100,
+                signals: Some(c),
+            })
+            .unwrap();
+    }
+
+    /// `(external_id, label, urgency, spam)` of every stored mention, by id.
+    fn verdicts(store: &Store) -> Vec<(String, String, String, bool)> {
+        let mut st = store
+            .connection()
+            .prepare("SELECT external_id, label, urgency, spam FROM mentions ORDER BY id")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    const GIVEAWAY: &str = "Fjordlink is giving away free routers to everyone who shares this post";
+
+    #[test]
+    fn the_third_author_of_a_text_makes_every_copy_spam_even_earlier_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let c = Classifier::embedded();
+        commit(&mut s, &c, &[("1", "ann", None, GIVEAWAY)]);
+        commit(&mut s, &c, &[("2", "bob", None, &GIVEAWAY.to_uppercase())]);
+        assert!(verdicts(&s).iter().all(|v| !v.3), "{:?}", verdicts(&s));
+        commit(
+            &mut s,
+            &c,
+            &[("3", "cas", None, GIVEAWAY), ("4", "dirk", None, GIVEAWAY)],
+        );
+        let v = verdicts(&s);
+        assert_eq!(v.len(), 4);
+        assert!(v.iter().all(|v| v.3 && v.1 == "neutral"), "{v:?}");
+        let reasons: String = s
+            .connection()
+            .query_row(
+                "SELECT reasons FROM mentions WHERE external_id = '1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            reasons.contains("same text from several authors"),
+            "{reasons}"
+        );
+    }
+
+    #[test]
+    fn one_author_repeating_a_text_is_not_a_campaign() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let c = Classifier::embedded();
+        let posts: Vec<Post<'_>> = ["1", "2", "3", "4"]
+            .iter()
+            .map(|id| (*id, "ann", None, GIVEAWAY))
+            .collect();
+        commit(&mut s, &c, &posts);
+        assert!(verdicts(&s).iter().all(|v| !v.3), "{:?}", verdicts(&s));
+    }
+
+    #[test]
+    fn a_complaint_in_a_busy_thread_is_urgent_whatever_order_the_poll_had() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let mut c = Classifier::embedded();
+        c.fast_thread = 4;
+        let complaint = "Mijn Fjordlink internet ligt er al twee dagen uit";
+        let mut posts: Vec<Post<'_>> = vec![("c", "ann", Some("root"), complaint)];
+        let ids = ["r1", "r2", "r3", "r4"];
+        for (i, id) in ids.iter().enumerate() {
+            let parent = if i < 2 { "root" } else { "c" };
+            posts.push((id, "bob", Some(parent), "Fjordlink hier ook"));
+        }
+        commit(&mut s, &c, &posts);
+        // A complaint in a quiet thread stays normal.
+        commit(&mut s, &c, &[("q", "dirk", Some("other"), complaint)]);
+        let v = verdicts(&s);
+        assert_eq!(v[0].1, "complaint");
+        assert_eq!(v[0].2, "urgent", "{v:?}");
+        assert_eq!((v[5].1.as_str(), v[5].2.as_str()), ("complaint", "normal"));
+    }
+
+    #[test]
+    fn text_hash_ignores_case_accents_and_spacing_but_not_words() {
+        let a = text_hash("Claim your FREE Fjordcoin airdrop now!");
+        assert!(a.is_some());
+        assert_eq!(a, text_hash("claim  your free fjordcóin\nairdrop now!"));
+        assert_ne!(a, text_hash("Claim your free Fjordcoin airdrop today!"));
+    }
+
+    #[test]
+    fn short_texts_get_no_hash() {
+        assert_eq!(text_hash("Thanks Fjordlink!"), None);
+        assert_eq!(text_hash("same here, also down"), None);
+    }
+}
