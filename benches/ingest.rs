@@ -12,10 +12,6 @@ use webcare::sources::rss::parse_feed;
 use webcare::store::{NewMention, PollCommit, Store};
 use webcare::watch::Watches;
 
-// The same allocator as the webcare binary, so the figures match the daemon.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Feed size; `INGEST_ENTRIES` overrides it (e.g. a small run under a profiler).
 fn entries() -> usize {
     std::env::var("INGEST_ENTRIES")

@@ -11,7 +11,7 @@
 mod eval;
 mod lexicon;
 mod score;
-mod signals;
+pub(crate) mod signals;
 mod stream;
 mod tokenize;
 mod words;

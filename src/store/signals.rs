@@ -5,6 +5,7 @@
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use crate::classify::signals::SAME_TEXT;
 use crate::classify::{Classification, Classifier, Input, Label, Polarity, Reason, Urgency};
 
 /// Copies of a text count as one campaign when posted within this many seconds of each other.
@@ -64,15 +65,15 @@ pub(super) fn apply(
     )?;
     let mut copies = tx.prepare_cached(
         "SELECT id FROM mentions
-         WHERE text_hash = ?1 AND created_at BETWEEN ?2 AND ?3 AND spam = 0",
+         WHERE text_hash = ?1 AND created_at BETWEEN ?2 AND ?3 AND spam = 0
+           AND instr(coalesce(reasons, ''), ?4) = 0",
     )?;
-    let mut done: Vec<i64> = Vec::new();
+    let mut done = std::collections::HashSet::new();
     for row in rows {
         let Some(hash) = row.text_hash else { continue };
-        if done.contains(&hash) {
+        if !done.insert(hash) {
             continue;
         }
-        done.push(hash);
         let (from, to) = (
             row.created_at - DUPLICATE_WINDOW,
             row.created_at + DUPLICATE_WINDOW,
@@ -83,7 +84,9 @@ pub(super) fn apply(
             continue;
         }
         let ids = copies
-            .query_map(params![hash, from, to], |r| r.get::<_, i64>(0))?
+            // Copies whose verdict already notes the campaign need no second look; without
+            // this, every poll would revise every copy of a long-running protest again.
+            .query_map(params![hash, from, to, SAME_TEXT], |r| r.get::<_, i64>(0))?
             .collect::<Result<Vec<_>, _>>()?;
         for id in ids {
             revise(tx, classifier, id, |input| {
@@ -97,8 +100,12 @@ pub(super) fn apply(
          WHERE source = ?1 AND id != ?2 AND in_reply_to IN (?3, ?4) AND created_at >= ?5",
     )?;
     for row in rows {
-        // A reply's thread is what it replies to; a post with no parent is its own thread.
-        let parent = row.in_reply_to.as_deref().unwrap_or(&row.external_id);
+        // A reply's thread is what it replies to. A post that replies to nothing starts a
+        // thread whose replies arrive after it, so there is nothing to count yet (this saves a
+        // query for nearly every mention).
+        let Some(parent) = row.in_reply_to.as_deref() else {
+            continue;
+        };
         let n: i64 = replies.query_row(
             params![source, row.id, parent, row.external_id, now - THREAD_WINDOW],
             |r| r.get(0),
