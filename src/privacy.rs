@@ -175,6 +175,13 @@ async fn retention_pass(
     } else {
         writer.run(|s| s.reclaim_space()).await?
     };
+    // The pass read much of the table through the page cache; the daemon is idle now.
+    writer
+        .run(|s| {
+            s.release_memory();
+            Ok(())
+        })
+        .await?;
     Ok((total, space))
 }
 

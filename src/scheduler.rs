@@ -215,7 +215,7 @@ pub async fn poll_once(
             let committed = pipeline
                 .writer
                 .run(move |s| {
-                    s.commit_poll(PollCommit {
+                    let committed = s.commit_poll(PollCommit {
                         source: &source,
                         kind: &kind,
                         mentions: matched,
@@ -228,7 +228,10 @@ pub async fn poll_once(
                         watch_caps: &caps,
                         raw_max_bytes: raw_max,
                         signals: Some(&classifier),
-                    })
+                    });
+                    // Sources poll minutes apart: between polls the page cache is dead weight.
+                    s.release_memory();
+                    committed
                 })
                 .await;
             match committed {

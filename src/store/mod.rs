@@ -849,6 +849,14 @@ impl Store {
         Ok(())
     }
 
+    /// Hands the page cache back to the allocator. The daemon calls it when it goes idle after
+    /// a poll or a retention pass, so a long-running process stays small between polls.
+    pub fn release_memory(&self) {
+        if let Err(e) = self.conn.execute_batch("PRAGMA shrink_memory") {
+            tracing::debug!(error = %e, "cannot release SQLite memory");
+        }
+    }
+
     /// Looks up the id of a stored mention by its platform id.
     pub fn mention_id(&self, source: &str, external_id: &str) -> Result<Option<i64>, StoreError> {
         self.conn
