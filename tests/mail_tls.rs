@@ -1,0 +1,196 @@
+//! Alerts over STARTTLS with SMTP AUTH against a real server on loopback (mailin-embedded with a
+//! self-signed leaf certificate that the config trusts through `mail.ca_file`).
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use common::{FeedServer, Reply, Setup, atom, text};
+use mailin_embedded::{AuthMechanism, Handler, Response, Server, SslConfig, response};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// Accepts AUTH PLAIN for user `webcare` with [`PASSWORD`] and keeps what it received.
+#[derive(Clone, Default)]
+struct Inbox {
+    mails: Arc<Mutex<Vec<String>>>,
+    logins: Arc<Mutex<Vec<String>>>,
+    data: Vec<u8>,
+}
+
+impl Handler for Inbox {
+    fn auth_plain(&mut self, _authz: &str, user: &str, password: &str) -> Response {
+        self.logins.lock().unwrap().push(user.to_string());
+        if user == "webcare" && password == PASSWORD {
+            response::AUTH_OK
+        } else {
+            response::INVALID_CREDENTIALS
+        }
+    }
+    fn data_start(&mut self, _: &str, _: &str, _: bool, _: &[String]) -> Response {
+        self.data.clear();
+        response::OK
+    }
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+    fn data_end(&mut self) -> Response {
+        self.mails
+            .lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(&std::mem::take(&mut self.data)).into_owned());
+        response::OK
+    }
+}
+
+/// A leaf certificate for `localhost` (a CA certificate would be refused as an end entity).
+fn certificate(dir: &std::path::Path) -> Option<(String, String)> {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .args([
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ])
+        .args([
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+        ])
+        .output()
+        .ok()?
+        .status;
+    status
+        .success()
+        .then(|| (cert.display().to_string(), key.display().to_string()))
+}
+
+fn setup(feed: &FeedServer, port: u16, cert: &str) -> Setup {
+    let s = Setup::new(&format!(
+        "[[sources]]\nname = \"forum\"\nkind = \"rss\"\nurl = \"{}\"\nlang = \"nl\"\n\n\
+         [mail]\nfrom = \"webcare <webcare@fjordlink.example>\"\nhost = \"localhost\"\nport = {port}\n\
+         tls = \"starttls\"\nca_file = \"{cert}\"\nusername = \"webcare\"\npassword_env = \"WEBCARE_TEST_SMTP_PASSWORD\"\n\
+         timeout = \"5s\"\nbatch_window = \"0s\"\n\n\
+         [[teams]]\nname = \"webcare\"\nemails = [\"agent@fjordlink.example\"]\n",
+        feed.url("feed")
+    ));
+    feed.set(
+        "feed",
+        Reply::Feed(atom(&[(
+            "urn:old".into(),
+            "Fjordlink opent een nieuwe winkel".into(),
+        )])),
+    );
+    s
+}
+
+#[test]
+fn alerts_go_out_over_starttls_with_auth_and_a_wrong_password_is_a_dead_letter() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((cert, key)) = certificate(dir.path()) else {
+        eprintln!("openssl is not installed here; skipping the STARTTLS test");
+        return;
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let inbox = Inbox::default();
+    let mut server = Server::new(inbox.clone());
+    server
+        .with_name("localhost")
+        .with_ssl(SslConfig::SelfSigned {
+            cert_path: cert.clone(),
+            key_path: key,
+        })
+        .unwrap()
+        .with_auth(AuthMechanism::Plain)
+        .with_tcp_listener(listener)
+        .with_num_threads(2);
+    std::thread::spawn(move || {
+        let _ = server.serve();
+    });
+
+    let feed = FeedServer::start();
+    let s = setup(&feed, port, &cert);
+    let run = |password: &str| {
+        s.webcare()
+            .arg("once")
+            .env("WEBCARE_TEST_SMTP_PASSWORD", password)
+            .output()
+            .unwrap()
+    };
+    assert!(run(PASSWORD).status.success(), "the first poll is history");
+    feed.set(
+        "feed",
+        Reply::Feed(atom(&[
+            (
+                "urn:new".into(),
+                "Al drie dagen geen internet bij Fjordlink, niemand belt terug".into(),
+            ),
+            ("urn:old".into(), "Fjordlink opent een nieuwe winkel".into()),
+        ])),
+    );
+    let out = run(PASSWORD);
+    assert!(out.status.success(), "{}", text(&out));
+    let mails = inbox.mails.lock().unwrap().clone();
+    assert_eq!(mails.len(), 1, "{}", text(&out));
+    assert!(mails[0].contains("Subject: [webcare]"), "{}", mails[0]);
+    assert_eq!(inbox.logins.lock().unwrap().as_slice(), ["webcare"]);
+    assert!(!text(&out).contains(PASSWORD));
+
+    // A refused login (535) is permanent: the alert goes to the dead letters, never retried.
+    feed.set(
+        "feed",
+        Reply::Feed(atom(&[
+            (
+                "urn:newer".into(),
+                "Fjordlink tv valt steeds uit, heel slecht, ik ben er klaar mee".into(),
+            ),
+            (
+                "urn:new".into(),
+                "Al drie dagen geen internet bij Fjordlink, niemand belt terug".into(),
+            ),
+            ("urn:old".into(), "Fjordlink opent een nieuwe winkel".into()),
+        ])),
+    );
+    let out = run("wrong password");
+    assert!(!text(&out).contains("wrong password"), "{}", text(&out));
+    assert_eq!(
+        inbox.mails.lock().unwrap().len(),
+        1,
+        "nothing is accepted with a wrong password"
+    );
+    let listed = s
+        .webcare()
+        .arg("outbox")
+        .env("WEBCARE_TEST_SMTP_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(text(&listed).contains("1 dead"), "{}", text(&listed));
+    let out = run(PASSWORD);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        inbox.mails.lock().unwrap().len(),
+        1,
+        "a dead letter is not retried"
+    );
+}
