@@ -35,6 +35,10 @@ pub enum LogFormat {
     Human,
     /// One JSON object per line.
     Json,
+    /// Straight to the systemd journal, each event's fields as journal fields (SOURCE=, ERROR=,
+    /// …) for `journalctl -o verbose` and filters such as `journalctl SOURCE=forum`. Falls back
+    /// to human lines on stderr when there is no journal.
+    Journald,
 }
 
 /// The subcommands.

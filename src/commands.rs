@@ -26,10 +26,29 @@ pub const EXIT_TEMPFAIL: i32 = 75;
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    if format == LogFormat::Journald {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        match tracing_journald::layer() {
+            Ok(journal) => {
+                tracing_subscriber::registry()
+                    .with(filter)
+                    .with(journal.with_syslog_identifier("webcare".into()))
+                    .init();
+                return;
+            }
+            Err(e) => {
+                init_logging(LogFormat::Human);
+                tracing::warn!(error = %e, "no systemd journal to log to; logging to stderr instead");
+                return;
+            }
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match format {
+        LogFormat::Journald => unreachable!("handled above"),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)

@@ -114,3 +114,23 @@ fn json_logs_are_one_object_per_line_with_the_source_named() {
     );
     assert!(polls.iter().all(|p| p["level"] == "INFO"));
 }
+
+#[test]
+fn journald_logging_without_a_journal_falls_back_to_stderr_and_says_so() {
+    if std::path::Path::new("/run/systemd/journal/socket").exists() {
+        eprintln!("a systemd journal is present here; the fallback cannot be observed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = demo(
+        &dir.path().join("demo.db"),
+        &["--log-format", "journald", "once"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("no systemd journal to log to; logging to stderr instead"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("poll ok"), "{stderr}");
+}
