@@ -615,7 +615,7 @@ impl Lexicon {
     /// Looks a normalised token key up: exact, then with elongations collapsed, then as a
     /// compound via `word*` / `*word` entries.
     #[inline]
-    pub(crate) fn lookup(&self, key: &mut [u8; MAX_KEY], len: usize, elongated: bool) -> u32 {
+    pub(crate) fn lookup(&self, key: &[u8; MAX_KEY], len: usize, elongated: bool) -> u32 {
         if let Some(id) = self.words.get_in(key, len) {
             return id;
         }
@@ -627,8 +627,9 @@ impl Lexicon {
                     return id;
                 }
             }
-            let n = tokenize::collapse_runs(key, len, 2);
-            return self.lookup_affix(&key[..n]);
+            let mut tmp = *key;
+            let n = tokenize::collapse_runs(&mut tmp, len, 2);
+            return self.lookup_affix(&tmp[..n]);
         }
         self.lookup_affix(&key[..len])
     }
@@ -737,7 +738,7 @@ mod tests {
         let look = |w: &str| {
             let mut buf = [0u8; 64];
             buf[..w.len()].copy_from_slice(w.as_bytes());
-            lex.lookup(&mut buf, w.len(), false)
+            lex.lookup(&buf, w.len(), false)
         };
         assert_ne!(look("treinvertraging"), NONE);
         assert_ne!(look("teleurstellend"), NONE);

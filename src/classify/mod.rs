@@ -358,27 +358,37 @@ impl Classifier {
         let mut votes = [0u32; 3];
         let mut words = 0u32;
         let mut caps = 0u32;
-        tokenize::tokenize(text, |t| {
+        tokenize::tokenize_keyed(text, |t, fast_key| {
             let mut word = NONE;
             if matches!(
                 t.kind,
                 Kind::Word | Kind::Number | Kind::Hashtag | Kind::Emoji | Kind::Emoticon
             ) {
                 let mut buf = [0u8; 64];
-                if let Some(k) = tokenize::key(text, &t, &mut buf) {
-                    let len = k.len();
+                let key = match fast_key {
+                    Some(k) => Some((
+                        k,
+                        (t.end - t.start) as usize - usize::from(t.kind == Kind::Hashtag),
+                        true,
+                    )),
+                    None => tokenize::key(text, &t, &mut buf)
+                        .map(|k| (k.len(), k.is_ascii()))
+                        .map(|(len, ascii)| (&buf, len, ascii)),
+                };
+                if let Some((k, len, ascii)) = key {
                     if t.kind == Kind::Word {
                         words += 1;
                         caps += u32::from(t.flags & tokenize::CAPS != 0);
                         // æ, ø and å are Danish (and Norwegian); no Dutch or English word has them.
-                        if !k.is_ascii()
-                            && k.windows(2)
+                        if !ascii
+                            && k[..len]
+                                .windows(2)
                                 .any(|w| w[0] == 0xC3 && matches!(w[1], 0xA6 | 0xB8 | 0xA5))
                         {
                             votes[2] += 2;
                         }
                     }
-                    word = lex.lookup(&mut buf, len, t.flags & tokenize::ELONGATED != 0);
+                    word = lex.lookup(k, len, t.flags & tokenize::ELONGATED != 0);
                     if word != NONE {
                         let bits = lex.word_bits[word as usize];
                         for (l, v) in votes.iter_mut().enumerate() {

@@ -51,26 +51,42 @@ const TLDS: &[&str] = &[
 ];
 
 pub(crate) fn tokenize(text: &str, mut emit: impl FnMut(Token)) {
+    tokenize_keyed(text, |t, _| emit(t));
+}
+
+/// Like [`tokenize`], and hands each plain-ASCII word, number and hashtag its lookup key as a
+/// by-product of the scan (the same bytes [`key`] would write), so the caller need not walk
+/// the word a second time. `None` means "not computed here": call [`key`].
+pub(crate) fn tokenize_keyed(text: &str, mut emit: impl FnMut(Token, Option<&[u8; 64]>)) {
     let b = text.as_bytes();
     let n = b.len();
+    let mut key = [0u8; 64];
     let mut i = 0;
     while i < n {
         let c = b[i];
+        if c == b' ' {
+            i += 1;
+            continue;
+        }
         if c < 0x80 {
             if c.is_ascii_alphanumeric() {
-                i = word(text, i, i, Kind::Word, &mut emit);
+                let (end, t, keyed) = word(text, i, i, Kind::Word, &mut key);
+                emit(t, keyed.then_some(&key));
+                i = end;
                 continue;
             }
             match c {
                 b'#' if i + 1 < n && starts_word(text, i + 1) => {
-                    i = word(text, i, i + 1, Kind::Hashtag, &mut emit);
+                    let (end, t, keyed) = word(text, i, i + 1, Kind::Hashtag, &mut key);
+                    emit(t, keyed.then_some(&key));
+                    i = end;
                 }
                 b'@' if i + 1 < n && (b[i + 1].is_ascii_alphanumeric() || b[i + 1] == b'_') => {
                     let mut j = i + 1;
                     while j < n && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
                         j += 1;
                     }
-                    emit(tok(i, j, Kind::Handle, 0, 0));
+                    emit(tok(i, j, Kind::Handle, 0, 0), None);
                     i = j;
                 }
                 b'?' | b'!' => {
@@ -83,16 +99,16 @@ pub(crate) fn tokenize(text: &str, mut emit: impl FnMut(Token)) {
                         j += 1;
                     }
                     let kind = if q { Kind::Question } else { Kind::Exclaim };
-                    emit(tok(i, j, kind, 0, bangs));
+                    emit(tok(i, j, kind, 0, bangs), None);
                     i = j;
                 }
                 b':' | b';' | b'=' | b'<' | b'^' | b'-' => {
                     if let Some(len) = emoticon(b, i) {
-                        emit(tok(i, i + len, Kind::Emoticon, 0, 0));
+                        emit(tok(i, i + len, Kind::Emoticon, 0, 0), None);
                         i += len;
                     } else {
                         if c == b':' || c == b';' {
-                            emit(tok(i, i + 1, Kind::Stop, 0, 0));
+                            emit(tok(i, i + 1, Kind::Stop, 0, 0), None);
                         }
                         i += 1;
                     }
@@ -102,14 +118,14 @@ pub(crate) fn tokenize(text: &str, mut emit: impl FnMut(Token)) {
                     while j < n && b[j] == c {
                         j += 1;
                     }
-                    emit(tok(i, j, Kind::Stop, 0, 0));
+                    emit(tok(i, j, Kind::Stop, 0, 0), None);
                     i = j;
                 }
                 b'/' if b.get(i + 1) == Some(&b's')
                     && b.get(i + 2).is_none_or(|x| !x.is_ascii_alphanumeric()) =>
                 {
                     // "/s" marks sarcasm; the lexicon lists it as an emoticon-like cue.
-                    emit(tok(i, i + 2, Kind::Emoticon, 0, 0));
+                    emit(tok(i, i + 2, Kind::Emoticon, 0, 0), None);
                     i += 2;
                 }
                 _ => i += 1,
@@ -118,7 +134,9 @@ pub(crate) fn tokenize(text: &str, mut emit: impl FnMut(Token)) {
             let ch = decode(text, i);
             let len = ch.len_utf8();
             if ch.is_alphabetic() {
-                i = word(text, i, i, Kind::Word, &mut emit);
+                let (end, t, keyed) = word(text, i, i, Kind::Word, &mut key);
+                emit(t, keyed.then_some(&key));
+                i = end;
             } else if is_emoji(ch) {
                 let mut j = i + len;
                 // Swallow variation selectors, skin tones and zero-width-joined parts: the
@@ -136,12 +154,12 @@ pub(crate) fn tokenize(text: &str, mut emit: impl FnMut(Token)) {
                         break;
                     }
                 }
-                emit(tok(i, j, Kind::Emoji, 0, 0));
+                emit(tok(i, j, Kind::Emoji, 0, 0), None);
                 i = j;
             } else {
                 // Typographic quotes, dashes and ellipses end a clause like their ASCII kin.
                 if matches!(ch, '…' | '–' | '—' | '“' | '”') {
-                    emit(tok(i, i + len, Kind::Stop, 0, 0));
+                    emit(tok(i, i + len, Kind::Stop, 0, 0), None);
                 }
                 i += len;
             }
@@ -197,8 +215,16 @@ fn emoticon(b: &[u8], i: usize) -> Option<usize> {
 }
 
 /// Scans a word starting at `body` (the token span starts at `start`, which differs for
-/// hashtags), emits it and returns the index after it.
-fn word(text: &str, start: usize, body: usize, kind: Kind, emit: &mut impl FnMut(Token)) -> usize {
+/// hashtags) and returns the index after it, the token, and whether `key` now holds the
+/// token's lookup key (it does for words of ASCII letters, digits, `'` and `-`).
+#[inline]
+fn word(
+    text: &str,
+    start: usize,
+    body: usize,
+    kind: Kind,
+    key: &mut [u8; 64],
+) -> (usize, Token, bool) {
     let b = text.as_bytes();
     let n = b.len();
     let mut j = body;
@@ -207,18 +233,38 @@ fn word(text: &str, start: usize, body: usize, kind: Kind, emit: &mut impl FnMut
     let mut prev = 0u32;
     let mut run = 0u8;
     let mut elongated = false;
-    // The common case first: a run of ASCII letters and digits, counted without branches.
+    // The commonest case, a short ASCII word, in one go with eight-byte arithmetic.
+    if let Some((len, x)) = short_ascii_word(b, body) {
+        j = body + len;
+        let class = ascii_classes(x);
+        let within = (1u64 << (len * 8)) - 1;
+        letters = (class.alpha & within).count_ones() as u16;
+        upper = (class.upper & within).count_ones() as u16;
+        // Three equal bytes in a row, all letters ("sooo").
+        let same_as_next = zero_bytes(x ^ (x >> 8));
+        let three = same_as_next & (same_as_next >> 8);
+        elongated = three & class.alpha & (within >> 16) != 0;
+        key[..8].copy_from_slice(&((x | (class.upper >> 2)) & within).to_le_bytes());
+        return finish_word(b, start, body, j, kind, letters, upper, elongated, true);
+    }
+    // Otherwise a run of ASCII letters and digits, counted without branches and lower-cased
+    // into `key` on the way.
     while j < n && b[j].is_ascii_alphanumeric() {
         let c = b[j];
         let alpha = c > b'9';
+        let up = c.wrapping_sub(b'A') < 26;
         letters += u16::from(alpha);
-        upper += u16::from(c.wrapping_sub(b'A') < 26);
+        upper += u16::from(up);
+        if let Some(k) = key.get_mut(j - body) {
+            *k = c | (u8::from(up) << 5);
+        }
         let same = u32::from(c) == prev;
         run = if same { run.saturating_add(1) } else { 0 };
         elongated |= run >= 2 && alpha;
         prev = u32::from(c);
         j += 1;
     }
+    let mut keyed = true;
     // Then whatever else can continue a word: non-ASCII letters, apostrophes, hyphens.
     while j < n {
         let c = b[j];
@@ -226,12 +272,16 @@ fn word(text: &str, start: usize, body: usize, kind: Kind, emit: &mut impl FnMut
             (u32::from(c), c > b'9', c.is_ascii_uppercase(), 1)
         } else if c < 0x80 {
             if (c == b'\'' || c == b'-') && j + 1 < n && j > body && starts_word(text, j + 1) {
+                if let Some(k) = key.get_mut(j - body) {
+                    *k = c;
+                }
                 prev = 0;
                 j += 1;
                 continue;
             }
             break;
         } else {
+            keyed = false;
             let d = decode(text, j);
             if d.is_alphabetic() {
                 (d as u32, true, d.is_uppercase(), d.len_utf8())
@@ -243,6 +293,9 @@ fn word(text: &str, start: usize, body: usize, kind: Kind, emit: &mut impl FnMut
                 break;
             }
         };
+        if let Some(k) = key.get_mut(j - body) {
+            *k = (ch as u8).to_ascii_lowercase();
+        }
         letters += u16::from(alpha);
         upper += u16::from(up);
         if ch == prev {
@@ -254,13 +307,28 @@ fn word(text: &str, start: usize, body: usize, kind: Kind, emit: &mut impl FnMut
         }
         j += len;
     }
-    let digits_only = letters == 0;
+    finish_word(b, start, body, j, kind, letters, upper, elongated, keyed)
+}
 
+/// The token for a scanned word: a link if it starts one, a number if it has no letters.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn finish_word(
+    b: &[u8],
+    start: usize,
+    body: usize,
+    j: usize,
+    kind: Kind,
+    letters: u16,
+    upper: u16,
+    elongated: bool,
+    keyed: bool,
+) -> (usize, Token, bool) {
     if kind == Kind::Word
+        && matches!(b.get(j), Some(b':' | b'.'))
         && let Some(end) = link_end(b, body, j)
     {
-        emit(tok(start, end, Kind::Link, 0, 0));
-        return end;
+        return (end, tok(start, end, Kind::Link, 0, 0), false);
     }
     let mut flags = 0;
     if upper > 0 {
@@ -272,13 +340,73 @@ fn word(text: &str, start: usize, body: usize, kind: Kind, emit: &mut impl FnMut
     if elongated {
         flags |= ELONGATED;
     }
-    let kind = if kind == Kind::Word && digits_only {
+    let kind = if kind == Kind::Word && letters == 0 {
         Kind::Number
     } else {
         kind
     };
-    emit(tok(start, j, kind, flags, letters));
-    j
+    // A key longer than the buffer is left to `key`, which refuses it.
+    let keyed = keyed && j - body <= 64;
+    (j, tok(start, j, kind, flags, letters), keyed)
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Per-byte classes of eight bytes, each as a mask with the byte's high bit set.
+struct Classes {
+    alnum: u64,
+    alpha: u64,
+    upper: u64,
+}
+
+#[inline(always)]
+fn ascii_classes(x: u64) -> Classes {
+    let ascii = !x & HIGH;
+    let low7 = x & !HIGH;
+    // With seven-bit bytes these sums never carry into the next byte.
+    let at_least = |lo: u8| low7 + ONES * u64::from(0x80 - lo);
+    let above = |hi: u8| low7 + ONES * u64::from(0x7F - hi);
+    let digit = at_least(b'0') & !above(b'9');
+    let upper = at_least(b'A') & !above(b'Z') & ascii;
+    let lower = at_least(b'a') & !above(b'z');
+    let alpha = (upper | lower) & ascii;
+    Classes {
+        alnum: (digit | alpha) & ascii,
+        alpha,
+        upper,
+    }
+}
+
+/// High bit set in every byte of `v` that is zero.
+#[inline(always)]
+fn zero_bytes(v: u64) -> u64 {
+    !(((v & !HIGH) + !HIGH) | v) & HIGH
+}
+
+/// A word of one to seven ASCII letters and digits at `at`, ended by something that cannot
+/// continue a word: its length and its eight bytes (zero past the text). `None` sends the word
+/// down the general path.
+#[inline(always)]
+fn short_ascii_word(b: &[u8], at: usize) -> Option<(usize, u64)> {
+    let x = match b.get(at..at + 8) {
+        Some(s) => u64::from_le_bytes(s.try_into().ok()?),
+        None => {
+            let mut t = [0u8; 8];
+            let rest = &b[at..];
+            t[..rest.len()].copy_from_slice(rest);
+            u64::from_le_bytes(t)
+        }
+    };
+    let stop = !ascii_classes(x).alnum & HIGH;
+    let len = (stop.trailing_zeros() / 8) as usize;
+    if len == 0 || len == 8 {
+        return None;
+    }
+    match b.get(at + len) {
+        Some(b'\'' | b'-') | Some(0x80..) => None,
+        _ => Some((len, x & ((1u64 << (len * 8)) - 1))),
+    }
 }
 
 /// If the word at `start..end` begins a link (`https://…`, `www.…`, `shop.example.com/x`),
@@ -472,6 +600,45 @@ mod tests {
             out.push(String::from_utf8(key(text, &t, &mut buf).unwrap().to_vec()).unwrap());
         });
         assert_eq!(out, ["don't", "ærgerlig", "fail"]);
+    }
+
+    #[test]
+    fn keys_from_the_scan_equal_the_general_key() {
+        let texts = [
+            "Waarom DUURT het zooo lang?? #fail @NS_online",
+            "don't can't niet-werkende e-mail x-y 12:30 4days a1b2c3d4e5 ABCDEFGH abcdefg",
+            "Ærgerligt, tak for INGENTING!!! café Über naïve 👍🏻 :-( <3",
+            "www.example.nl shop.example.com/x. https://t.co/Ab12 werkt.niet",
+            "aaa AAA aaB 111 ooo Yeees noooooooooooooooooooooooo x",
+            "ends with a word",
+            "#Hashtag #ÆØÅ #123 #a-b",
+        ];
+        for text in texts {
+            tokenize_keyed(text, |t, fast| {
+                let mut buf = [0u8; 64];
+                let general = key(text, &t, &mut buf).map(<[u8]>::to_vec);
+                if let Some(k) = fast {
+                    let general = general.expect("a keyed token has a general key too");
+                    assert_eq!(&k[..general.len()], &general[..], "{text:?}: {t:?}");
+                }
+            });
+        }
+    }
+
+    #[test]
+    fn short_words_get_the_same_flags_as_long_ones() {
+        // "sooo" is scanned with eight-byte arithmetic, "soooooooo" byte by byte.
+        let flags = |text: &str| {
+            let mut v = Vec::new();
+            tokenize(text, |t| v.push((t.kind, t.flags, t.count)));
+            v
+        };
+        assert_eq!(flags("sooo"), flags("sooo'"));
+        assert_eq!(flags("SOOO")[0].1 & (CAPS | ELONGATED), CAPS | ELONGATED);
+        assert_eq!(flags("sooooooooo")[0].1 & ELONGATED, ELONGATED);
+        assert_eq!(flags("soo")[0].1 & ELONGATED, 0);
+        assert_eq!(flags("111")[0], (Kind::Number, 0, 0));
+        assert_eq!(flags("Ab")[0], (Kind::Word, HAS_UPPER, 2));
     }
 
     #[test]

@@ -9,13 +9,14 @@ const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
 #[derive(Clone, Copy, Default)]
 struct Slot {
-    /// Low half of the key's hash, checked before the key itself.
-    tag: u32,
+    /// The key's first eight bytes (zero-padded): most keys are no longer, so most lookups
+    /// never touch the arena.
+    first: u64,
     /// Key length in bytes; 0 marks an empty slot (keys are never empty).
-    len: u32,
-    /// Index of the key's first word in `arena`.
-    off: u32,
+    len: u16,
     id: u32,
+    /// Index in `arena` of the key's second eight-byte word, for keys longer than eight.
+    off: u32,
 }
 
 /// Word keys (normalised token bytes) to word ids.
@@ -83,7 +84,7 @@ impl WordTable {
             return None;
         }
         let h = hash(buf, len);
-        let tag = h as u32;
+        let first = chunk(buf, len, 0);
         let mask = self.slots.len() - 1;
         let mut i = (h >> self.shift) as usize;
         loop {
@@ -91,9 +92,11 @@ impl WordTable {
             if s.len == 0 {
                 return None;
             }
-            if s.tag == tag && s.len as usize == len {
+            if s.first == first && s.len as usize == len {
                 let off = s.off as usize;
-                if (0..len.div_ceil(8)).all(|k| self.arena[off + k] == chunk(buf, len, k)) {
+                if len <= 8
+                    || (1..len.div_ceil(8)).all(|k| self.arena[off + k - 1] == chunk(buf, len, k))
+                {
                     return Some(s.id);
                 }
             }
@@ -114,18 +117,18 @@ impl WordTable {
         if key.is_empty() || key.len() > MAX_KEY || self.get(key).is_some() {
             return false;
         }
-        if (self.len + 1) * 2 > self.slots.len() {
+        if (self.len + 1) * 4 > self.slots.len() {
             self.grow();
         }
         let mut buf = [0u8; MAX_KEY];
         buf[..key.len()].copy_from_slice(key);
         let off = self.arena.len() as u32;
         self.arena
-            .extend((0..key.len().div_ceil(8)).map(|k| chunk(&buf, key.len(), k)));
+            .extend((1..key.len().div_ceil(8)).map(|k| chunk(&buf, key.len(), k)));
         self.place(
             Slot {
-                tag: hash(&buf, key.len()) as u32,
-                len: key.len() as u32,
+                first: chunk(&buf, key.len(), 0),
+                len: key.len() as u16,
                 off,
                 id,
             },
@@ -150,9 +153,10 @@ impl WordTable {
         self.shift -= 1;
         for s in old.iter().filter(|s| s.len != 0) {
             let mut buf = [0u8; MAX_KEY];
-            for k in 0..(s.len as usize).div_ceil(8) {
+            buf[..8].copy_from_slice(&s.first.to_le_bytes());
+            for k in 1..(s.len as usize).div_ceil(8) {
                 buf[k * 8..k * 8 + 8]
-                    .copy_from_slice(&self.arena[s.off as usize + k].to_le_bytes());
+                    .copy_from_slice(&self.arena[s.off as usize + k - 1].to_le_bytes());
             }
             self.place(*s, hash(&buf, s.len as usize));
         }
