@@ -202,6 +202,10 @@ pub(crate) struct Table {
     /// Beside each of `ids`: the word id the pattern's second token must be, so most
     /// attempts fail on one compare; [`ANY_NEXT`] when that needs the full match.
     pub next: Vec<u32>,
+    /// Indexed by word id: a 64-bit filter over the second tokens its patterns need (bit
+    /// `id % 64`; all bits when one of them takes any second token), so a word followed by
+    /// none of them skips its patterns in one test.
+    pub next_filter: Vec<u64>,
     /// Patterns that start with `<num>`, longest first.
     pub num_first: Box<[u32]>,
 }
@@ -214,6 +218,12 @@ pub(crate) struct Lexicon {
     pub word_bits: Vec<u8>,
     /// Bit `t` set: word is a number word in table `t`.
     pub number_bits: Vec<u8>,
+    /// Language votes a word casts, from `word_bits`: one for each language with a phrase
+    /// starting with it, two for each language it is a stopword of.
+    pub votes: Vec<[u8; 3]>,
+    /// Bit `t` set: the word may start a phrase of table `t` (a pattern or `<num>`): the
+    /// phrase bits of `word_bits` and `number_bits` together.
+    pub starts: Vec<u8>,
     /// `word*` entries keyed by their first four bytes, `*word` entries by their last four.
     pub prefixes: AffixIndex,
     pub suffixes: AffixIndex,
@@ -399,6 +409,8 @@ impl Lexicon {
             words: WordTable::default(),
             word_bits: Vec::new(),
             number_bits: Vec::new(),
+            votes: Vec::new(),
+            starts: Vec::new(),
             prefixes: FxMap::default(),
             suffixes: FxMap::default(),
             affix_filter: Box::new([0; 64]),
@@ -510,11 +522,23 @@ impl Lexicon {
                 ranges[w as usize] = (ids.len() as u32, (ids.len() + v.len()) as u32);
                 ids.extend(v);
             }
-            let next = ids
+            let next: Vec<u32> = ids
                 .iter()
                 .map(|&p| match pats[p as usize].toks.get(1) {
                     Some(PatTok::Word(w)) => *w,
                     _ => ANY_NEXT,
+                })
+                .collect();
+            let next_filter = ranges
+                .iter()
+                .map(|&(s, e)| {
+                    next[s as usize..e as usize].iter().fold(0u64, |f, &n| {
+                        if n == ANY_NEXT {
+                            u64::MAX
+                        } else {
+                            f | 1 << (n % 64)
+                        }
+                    })
                 })
                 .collect();
             let mut nf = std::mem::take(&mut num_first[t]);
@@ -523,9 +547,21 @@ impl Lexicon {
                 by_first: ranges,
                 ids,
                 next,
+                next_filter,
                 num_first: nf.into(),
             };
         }
+        lex.votes = lex
+            .word_bits
+            .iter()
+            .map(|&bits| std::array::from_fn(|l| (bits >> l & 1) + 2 * (bits >> (4 + l) & 1)))
+            .collect();
+        lex.starts = lex
+            .word_bits
+            .iter()
+            .zip(&lex.number_bits)
+            .map(|(w, n)| (w | n) & 0xF)
+            .collect();
         lex
     }
 

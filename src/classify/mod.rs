@@ -358,13 +358,13 @@ impl Classifier {
         let mut votes = [0u32; 3];
         let mut words = 0u32;
         let mut caps = 0u32;
+        let mut buf = [0u8; 64];
         tokenize::tokenize_keyed(text, |t, fast_key| {
             let mut word = NONE;
             if matches!(
                 t.kind,
                 Kind::Word | Kind::Number | Kind::Hashtag | Kind::Emoji | Kind::Emoticon
             ) {
-                let mut buf = [0u8; 64];
                 let key = match fast_key {
                     Some(k) => Some((
                         k,
@@ -389,11 +389,9 @@ impl Classifier {
                         }
                     }
                     word = lex.lookup(k, len, t.flags & tokenize::ELONGATED != 0);
-                    if word != NONE {
-                        let bits = lex.word_bits[word as usize];
-                        for (l, v) in votes.iter_mut().enumerate() {
-                            *v += u32::from(bits >> l & 1) + 2 * u32::from(bits >> (4 + l) & 1);
-                        }
+                    let add = lex.votes.get(word as usize).copied().unwrap_or_default();
+                    for (v, a) in votes.iter_mut().zip(add) {
+                        *v += u32::from(a);
                     }
                 }
             }

@@ -88,6 +88,22 @@ pub(crate) fn score(
 
     while i < toks.len() {
         let tk = toks[i].t;
+        let w = toks[i].word;
+        // The commonest token by far: a word that starts no phrase. One compare and one bit
+        // test, ahead of the dispatch on the kind.
+        if tk.kind == Kind::Word
+            && lex
+                .starts
+                .get(w as usize)
+                .is_none_or(|&b| b & (1 << table | 1 << COMMON) == 0)
+        {
+            ev.words += 1;
+            sentence_start = false;
+            neg_left = neg_left.saturating_sub(1);
+            int_left = int_left.saturating_sub(1);
+            i += 1;
+            continue;
+        }
         match tk.kind {
             Kind::Stop | Kind::Question | Kind::Exclaim => {
                 if tk.kind == Kind::Question {
@@ -119,12 +135,11 @@ pub(crate) fn score(
         }
 
         // Most tokens start no phrase: one bit test skips both table lookups.
-        let w = toks[i].word;
         let starts = tk.kind == Kind::Number
-            || (w != NONE
-                && (lex.word_bits[w as usize] | lex.number_bits[w as usize])
-                    & (1 << table | 1 << COMMON)
-                    != 0);
+            || lex
+                .starts
+                .get(w as usize)
+                .is_some_and(|&b| b & (1 << table | 1 << COMMON) != 0);
         let found = if starts {
             find_match(c, toks, i, table, sentence_start)
                 .or_else(|| find_match(c, toks, i, COMMON, sentence_start))
@@ -318,6 +333,9 @@ fn find_match(
             Some(t) if is_wordlike(t.t.kind) => t.word,
             _ => NONE,
         };
+        let filter = tab.next_filter[tok.word as usize];
+        let skip = after == NONE && filter != u64::MAX || filter >> (after % 64) & 1 == 0;
+        let (s, e) = if skip { (s, s) } else { (s, e) };
         for (&pid, &next) in tab.ids[s..e].iter().zip(&tab.next[s..e]) {
             if next != ANY_NEXT && next != after {
                 continue;

@@ -217,8 +217,34 @@ fn emoticon(b: &[u8], i: usize) -> Option<usize> {
 /// Scans a word starting at `body` (the token span starts at `start`, which differs for
 /// hashtags) and returns the index after it, the token, and whether `key` now holds the
 /// token's lookup key (it does for words of ASCII letters, digits, `'` and `-`).
-#[inline]
+#[inline(always)]
 fn word(
+    text: &str,
+    start: usize,
+    body: usize,
+    kind: Kind,
+    key: &mut [u8; 64],
+) -> (usize, Token, bool) {
+    let b = text.as_bytes();
+    match ascii_word(b, body, key) {
+        Some(w) => finish_word(
+            b,
+            start,
+            body,
+            body + w.len,
+            kind,
+            w.letters,
+            w.upper,
+            w.elongated,
+            true,
+        ),
+        None => general_word(text, start, body, kind, key),
+    }
+}
+
+/// [`word`] for anything [`ascii_word`] leaves: non-ASCII letters, `'`, `-`, very long words.
+#[inline(never)]
+fn general_word(
     text: &str,
     start: usize,
     body: usize,
@@ -233,20 +259,6 @@ fn word(
     let mut prev = 0u32;
     let mut run = 0u8;
     let mut elongated = false;
-    // The commonest case, a short ASCII word, in one go with eight-byte arithmetic.
-    if let Some((len, x)) = short_ascii_word(b, body) {
-        j = body + len;
-        let class = ascii_classes(x);
-        let within = (1u64 << (len * 8)) - 1;
-        letters = (class.alpha & within).count_ones() as u16;
-        upper = (class.upper & within).count_ones() as u16;
-        // Three equal bytes in a row, all letters ("sooo").
-        let same_as_next = zero_bytes(x ^ (x >> 8));
-        let three = same_as_next & (same_as_next >> 8);
-        elongated = three & class.alpha & (within >> 16) != 0;
-        key[..8].copy_from_slice(&((x | (class.upper >> 2)) & within).to_le_bytes());
-        return finish_word(b, start, body, j, kind, letters, upper, elongated, true);
-    }
     // Otherwise a run of ASCII letters and digits, counted without branches and lower-cased
     // into `key` on the way.
     while j < n && b[j].is_ascii_alphanumeric() {
@@ -384,29 +396,71 @@ fn zero_bytes(v: u64) -> u64 {
     !(((v & !HIGH) + !HIGH) | v) & HIGH
 }
 
-/// A word of one to seven ASCII letters and digits at `at`, ended by something that cannot
-/// continue a word: its length and its eight bytes (zero past the text). `None` sends the word
-/// down the general path.
+/// What [`ascii_word`] found.
+struct AsciiWord {
+    len: usize,
+    letters: u16,
+    upper: u16,
+    elongated: bool,
+}
+
+/// Eight bytes of `b` from `at`, zero past its end.
 #[inline(always)]
-fn short_ascii_word(b: &[u8], at: usize) -> Option<(usize, u64)> {
-    let x = match b.get(at..at + 8) {
-        Some(s) => u64::from_le_bytes(s.try_into().ok()?),
+fn load8(b: &[u8], at: usize) -> u64 {
+    match b.get(at..at + 8) {
+        Some(s) => u64::from_le_bytes(s.try_into().unwrap_or_default()),
         None => {
             let mut t = [0u8; 8];
-            let rest = &b[at..];
+            let rest = b.get(at..).unwrap_or_default();
             t[..rest.len()].copy_from_slice(rest);
             u64::from_le_bytes(t)
         }
+    }
+}
+
+/// A word of up to 63 ASCII letters and digits at `at`, ended by something that cannot
+/// continue a word, scanned eight bytes at a time: counted, checked for elongation and
+/// lower-cased into `key`. `None` sends the word down [`general_word`].
+#[inline(always)]
+fn ascii_word(b: &[u8], at: usize, key: &mut [u8; 64]) -> Option<AsciiWord> {
+    let mut w = AsciiWord {
+        len: 0,
+        letters: 0,
+        upper: 0,
+        elongated: false,
     };
-    let stop = !ascii_classes(x).alnum & HIGH;
-    let len = (stop.trailing_zeros() / 8) as usize;
-    if len == 0 || len == 8 {
-        return None;
+    let mut prev = 0u64;
+    for block in 0..8 {
+        let x = load8(b, at + block * 8);
+        let class = ascii_classes(x);
+        let stop = !class.alnum & HIGH;
+        let len = (stop.trailing_zeros() / 8) as usize;
+        let within = u64::MAX.checked_shr(64 - 8 * len as u32).unwrap_or(0);
+        let x = x & within;
+        w.letters += (class.alpha & within).count_ones() as u16;
+        w.upper += (class.upper & within).count_ones() as u16;
+        // Three equal letters in a row ("sooo"), within this block ...
+        let same = zero_bytes(x ^ (x >> 8));
+        w.elongated |= same & (same >> 8) & class.alpha & (within >> 16) != 0;
+        // ... or across its start: bytes 6 and 7 of the block before, then 0 and 1 of this.
+        if block > 0 {
+            let y = (prev >> 48) | (x << 16);
+            let same = zero_bytes(y ^ (y >> 8));
+            w.elongated |= same & (same >> 8) & ascii_classes(y).alpha & within & 0x8080 != 0;
+        }
+        key[block * 8..block * 8 + 8]
+            .copy_from_slice(&((x | (class.upper >> 2)) & within).to_le_bytes());
+        if len < 8 {
+            w.len = block * 8 + len;
+            return match b.get(at + w.len) {
+                _ if w.len == 0 => None,
+                Some(b'\'' | b'-') | Some(0x80..) => None,
+                _ => Some(w),
+            };
+        }
+        prev = x;
     }
-    match b.get(at + len) {
-        Some(b'\'' | b'-') | Some(0x80..) => None,
-        _ => Some((len, x & ((1u64 << (len * 8)) - 1))),
-    }
+    None
 }
 
 /// If the word at `start..end` begins a link (`https://…`, `www.…`, `shop.example.com/x`),

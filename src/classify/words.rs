@@ -1,30 +1,46 @@
-//! The word table: every lexicon word, across all languages, to its id. An open-addressing
-//! table over a zero-padded key arena, hashed and compared eight bytes at a time, because this
-//! lookup runs once for nearly every token of every mention.
+//! The word table: every lexicon word, across all languages, to its id. This lookup runs once
+//! for nearly every token of every mention, so it is a cuckoo table (every key sits in one of
+//! two slots, and a lookup reads both and compares eight bytes at a time, with no probe loop
+//! for the branch predictor to miss) over a zero-padded key arena.
 
 /// Keys longer than this are never looked up (the tokenizer's key buffer is this size).
 pub(crate) const MAX_KEY: usize = 64;
 
+use super::lexicon::NONE;
+
 const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+/// Derives a key's second slot from its hash.
+const K2: u64 = 0x9e37_79b9_7f4a_7c15;
 
 #[derive(Clone, Copy, Default)]
 struct Slot {
     /// The key's first eight bytes (zero-padded): most keys are no longer, so most lookups
     /// never touch the arena.
     first: u64,
-    /// Key length in bytes; 0 marks an empty slot (keys are never empty).
-    len: u16,
     id: u32,
-    /// Index in `arena` of the key's second eight-byte word, for keys longer than eight.
-    off: u32,
+    /// Key length in bytes in the low byte (0 marks an empty slot: keys are never empty),
+    /// and above it the index in `arena` of the key's second eight-byte word.
+    len_off: u32,
+}
+
+impl Slot {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        (self.len_off & 0xFF) as usize
+    }
+    #[inline(always)]
+    fn off(&self) -> usize {
+        (self.len_off >> 8) as usize
+    }
 }
 
 /// Word keys (normalised token bytes) to word ids.
 #[derive(Clone)]
 pub(crate) struct WordTable {
     slots: Box<[Slot]>,
+    /// Slot index = top bits of the hash.
     shift: u32,
-    /// Keys, each zero-padded to whole eight-byte words.
+    /// Keys longer than eight bytes: their second and later eight-byte words.
     arena: Vec<u64>,
     len: usize,
 }
@@ -77,6 +93,15 @@ impl WordTable {
         self.len
     }
 
+    /// The two slots a key with hash `h` may sit in.
+    #[inline(always)]
+    fn places(&self, h: u64) -> (usize, usize) {
+        (
+            (h >> self.shift) as usize,
+            (h.wrapping_mul(K2) >> self.shift) as usize,
+        )
+    }
+
     /// The id of `buf[..len]`. Bytes of `buf` past `len` may hold anything.
     #[inline]
     pub(crate) fn get_in(&self, buf: &[u8; MAX_KEY], len: usize) -> Option<u32> {
@@ -85,23 +110,23 @@ impl WordTable {
         }
         let h = hash(buf, len);
         let first = chunk(buf, len, 0);
-        let mask = self.slots.len() - 1;
-        let mut i = (h >> self.shift) as usize;
-        loop {
-            let s = self.slots[i];
-            if s.len == 0 {
-                return None;
-            }
-            if s.first == first && s.len as usize == len {
-                let off = s.off as usize;
-                if len <= 8
-                    || (1..len.div_ceil(8)).all(|k| self.arena[off + k - 1] == chunk(buf, len, k))
-                {
-                    return Some(s.id);
-                }
-            }
-            i = (i + 1) & mask;
+        let (a, b) = self.places(h);
+        let (a, b) = (&self.slots[a], &self.slots[b]);
+        let hit = |s: &Slot| s.first == first && s.len() == len;
+        if len <= 8 {
+            // The first word and the length are the whole key: pick without branching.
+            let id = if hit(b) { b.id } else { NONE };
+            let id = if hit(a) { a.id } else { id };
+            return (id != NONE).then_some(id);
         }
+        [a, b]
+            .into_iter()
+            .find(|s| {
+                hit(s)
+                    && (1..len.div_ceil(8))
+                        .all(|k| self.arena[s.off() + k - 1] == chunk(buf, len, k))
+            })
+            .map(|s| s.id)
     }
 
     /// The id of `key`, for keys not already in a buffer.
@@ -114,51 +139,80 @@ impl WordTable {
     /// Adds `key` with `id`; returns false (and adds nothing) for an empty or too long key or
     /// one already present.
     pub(crate) fn insert(&mut self, key: &[u8], id: u32) -> bool {
-        if key.is_empty() || key.len() > MAX_KEY || self.get(key).is_some() {
+        if key.is_empty() || key.len() > MAX_KEY || id == NONE || self.get(key).is_some() {
             return false;
-        }
-        if (self.len + 1) * 4 > self.slots.len() {
-            self.grow();
         }
         let mut buf = [0u8; MAX_KEY];
         buf[..key.len()].copy_from_slice(key);
         let off = self.arena.len() as u32;
         self.arena
             .extend((1..key.len().div_ceil(8)).map(|k| chunk(&buf, key.len(), k)));
-        self.place(
-            Slot {
-                first: chunk(&buf, key.len(), 0),
-                len: key.len() as u16,
-                off,
-                id,
-            },
-            hash(&buf, key.len()),
-        );
+        let mut pending = Slot {
+            first: chunk(&buf, key.len(), 0),
+            len_off: key.len() as u32 | off << 8,
+            id,
+        };
         self.len += 1;
+        // Cuckoo tables fill up near half full; stay well below.
+        if self.len * 5 > self.slots.len() * 2 {
+            self.grow();
+        }
+        while let Err(homeless) = self.place(pending) {
+            pending = homeless;
+            self.grow();
+        }
         true
     }
 
-    fn place(&mut self, slot: Slot, h: u64) {
-        let mask = self.slots.len() - 1;
-        let mut i = (h >> self.shift) as usize;
-        while self.slots[i].len != 0 {
-            i = (i + 1) & mask;
+    fn hash_of(&self, s: &Slot) -> u64 {
+        let mut buf = [0u8; MAX_KEY];
+        buf[..8].copy_from_slice(&s.first.to_le_bytes());
+        for k in 1..s.len().div_ceil(8) {
+            buf[k * 8..k * 8 + 8].copy_from_slice(&self.arena[s.off() + k - 1].to_le_bytes());
         }
-        self.slots[i] = slot;
+        hash(&buf, s.len())
     }
 
-    fn grow(&mut self) {
-        let bigger = vec![Slot::default(); self.slots.len() * 2].into();
-        let old = std::mem::replace(&mut self.slots, bigger);
-        self.shift -= 1;
-        for s in old.iter().filter(|s| s.len != 0) {
-            let mut buf = [0u8; MAX_KEY];
-            buf[..8].copy_from_slice(&s.first.to_le_bytes());
-            for k in 1..(s.len as usize).div_ceil(8) {
-                buf[k * 8..k * 8 + 8]
-                    .copy_from_slice(&self.arena[s.off as usize + k - 1].to_le_bytes());
+    /// Puts `slot` in one of its two places, moving the keys in the way to their other
+    /// place. Returns the key left without a place when that goes on too long.
+    fn place(&mut self, mut slot: Slot) -> Result<(), Slot> {
+        let (a, b) = self.places(self.hash_of(&slot));
+        let mut i = if self.slots[a].len() == 0 || self.slots[b].len() != 0 {
+            a
+        } else {
+            b
+        };
+        for _ in 0..64 {
+            std::mem::swap(&mut slot, &mut self.slots[i]);
+            if slot.len() == 0 {
+                return Ok(());
             }
-            self.place(*s, hash(&buf, s.len as usize));
+            let (x, y) = self.places(self.hash_of(&slot));
+            i = if x == i { y } else { x };
+        }
+        Err(slot)
+    }
+
+    /// Doubles the table and places every key again (in the same order, so the layout is the
+    /// same for the same lexicons).
+    fn grow(&mut self) {
+        let old: Vec<Slot> = self
+            .slots
+            .iter()
+            .copied()
+            .filter(|s| s.len() != 0)
+            .collect();
+        let mut size = self.slots.len();
+        'retry: loop {
+            size *= 2;
+            self.slots = vec![Slot::default(); size].into();
+            self.shift = 64 - size.trailing_zeros();
+            for s in &old {
+                if self.place(*s).is_err() {
+                    continue 'retry;
+                }
+            }
+            return;
         }
     }
 }
