@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use super::ClassifyError;
 use super::tokenize::{self, Kind};
@@ -232,7 +233,22 @@ pub(crate) struct Lexicon {
     pub affix_filter: Box<[u64; 64]>,
     pub patterns: Vec<Pattern>,
     pub tables: [Table; TABLES],
-    pub cue_names: Vec<String>,
+    /// Interned (see [`intern`]), so reasons can borrow them.
+    pub cue_names: Vec<&'static str>,
+}
+
+/// The one `'static` copy of a cue name. Names are few (one per lexicon section, the same
+/// across reloads), so keeping each for the life of the process costs a few hundred bytes and
+/// saves copying two strings into every reason of every mention.
+fn intern(name: &str) -> &'static str {
+    static NAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    let mut names = NAMES.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(n) = names.iter().find(|n| **n == name) {
+        return n;
+    }
+    let n: &'static str = Box::leak(name.into());
+    names.push(n);
+    n
 }
 
 fn table_index(dir: &str) -> Option<usize> {
@@ -449,7 +465,7 @@ impl Lexicon {
                     let id = match lex.cue_names.iter().position(|c| c == cue) {
                         Some(i) => i,
                         None => {
-                            lex.cue_names.push(cue.clone());
+                            lex.cue_names.push(intern(cue));
                             lex.cue_names.len() - 1
                         }
                     };
@@ -605,14 +621,14 @@ impl Lexicon {
             };
             let mut toks = Vec::new();
             tokenize::tokenize(body, |t| {
-                if !matches!(t.kind, Kind::Stop) || body.len() == 1 {
+                if !matches!(t.kind(), Kind::Stop) || body.len() == 1 {
                     toks.push(t)
                 }
             });
             // Punctuation-only pieces ("?" or ".") are not lexicon material.
             for t in toks {
                 let mut buf = [0u8; 64];
-                let key = match t.kind {
+                let key = match t.kind() {
                     Kind::Question | Kind::Exclaim | Kind::Stop => continue,
                     _ => tokenize::key(body, &t, &mut buf)?.to_vec(),
                 };
@@ -652,9 +668,26 @@ impl Lexicon {
     /// compound via `word*` / `*word` entries.
     #[inline]
     pub(crate) fn lookup(&self, key: &[u8; MAX_KEY], len: usize, elongated: bool) -> u32 {
-        if let Some(id) = self.words.get_in(key, len) {
+        let id = self.words.get_in(key, len).unwrap_or(NONE);
+        // Decide whether a miss needs the slower lookups without branching on the miss
+        // itself: most tokens are neither stretched nor possible compounds.
+        let affix = (len >= 5)
+            & (self.affix_may_hold(key4(key))
+                | self.affix_may_hold(key4(&key[len.clamp(4, MAX_KEY) - 4..])));
+        if !((id == NONE) & (elongated | affix)) {
             return id;
         }
+        self.lookup_slow(key, len, elongated)
+    }
+
+    #[inline(always)]
+    fn affix_may_hold(&self, k4: u32) -> bool {
+        let bit = filter_bit(k4);
+        self.affix_filter[bit / 64] >> (bit % 64) & 1 != 0
+    }
+
+    #[inline(never)]
+    fn lookup_slow(&self, key: &[u8; MAX_KEY], len: usize, elongated: bool) -> u32 {
         if elongated {
             for keep in [2, 1] {
                 let mut tmp = *key;

@@ -16,6 +16,7 @@ mod stream;
 mod tokenize;
 mod words;
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -148,10 +149,11 @@ pub enum Urgency {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct Reason {
     /// What the cue argues for: "complaint", "question", "praise", "negative", "positive",
-    /// "negation", "sarcasm", "urgent", "spam".
-    pub kind: String,
+    /// "negation", "sarcasm", "urgent", "spam". Borrowed when the classifier made it, so a
+    /// reason costs no allocation or copy beyond its `text`.
+    pub kind: Cow<'static, str>,
     /// Which kind of cue, from the lexicon section name: "duration", "unanswered", "leave", ...
-    pub cue: String,
+    pub cue: Cow<'static, str>,
     pub text: String,
     pub start: usize,
     pub end: usize,
@@ -362,13 +364,13 @@ impl Classifier {
         tokenize::tokenize_keyed(text, |t, fast_key| {
             let mut word = NONE;
             if matches!(
-                t.kind,
+                t.kind(),
                 Kind::Word | Kind::Number | Kind::Hashtag | Kind::Emoji | Kind::Emoticon
             ) {
                 let key = match fast_key {
                     Some(k) => Some((
                         k,
-                        (t.end - t.start) as usize - usize::from(t.kind == Kind::Hashtag),
+                        (t.end - t.start) as usize - usize::from(t.kind() == Kind::Hashtag),
                         true,
                     )),
                     None => tokenize::key(text, &t, &mut buf)
@@ -376,9 +378,9 @@ impl Classifier {
                         .map(|(len, ascii)| (&buf, len, ascii)),
                 };
                 if let Some((k, len, ascii)) = key {
-                    if t.kind == Kind::Word {
+                    if t.kind() == Kind::Word {
                         words += 1;
-                        caps += u32::from(t.flags & tokenize::CAPS != 0);
+                        caps += u32::from(t.flags() & tokenize::CAPS != 0);
                         // æ, ø and å are Danish (and Norwegian); no Dutch or English word has them.
                         if !ascii
                             && k[..len]
@@ -388,7 +390,7 @@ impl Classifier {
                             votes[2] += 2;
                         }
                     }
-                    word = lex.lookup(k, len, t.flags & tokenize::ELONGATED != 0);
+                    word = lex.lookup(k, len, t.flags() & tokenize::ELONGATED != 0);
                     let add = lex.votes.get(word as usize).copied().unwrap_or_default();
                     for (v, a) in votes.iter_mut().zip(add) {
                         *v += u32::from(a);
@@ -428,5 +430,6 @@ fn choose_language(given: Option<&str>, votes: &[u32; 3]) -> Option<usize> {
     if score >= 1 { Some(best) } else { None }
 }
 
+#[cfg(test)]
 #[cfg(test)]
 mod tests;

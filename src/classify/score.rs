@@ -2,6 +2,7 @@
 //! first), applies negation scope, intensifiers, contrast, caps and elongation, and turns the
 //! evidence into a label, sentiment, urgency and spam verdict with reasons.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use super::lexicon::{ANY_NEXT, COMMON, CueKind, Effect, NONE, PatTok};
@@ -43,17 +44,15 @@ struct Reasons<'o> {
 }
 
 impl Reasons<'_> {
-    fn push(&mut self, text: &str, kind: &str, cue: &str, start: u32, end: u32) {
+    fn push(&mut self, text: &str, kind: &'static str, cue: &'static str, start: u32, end: u32) {
         let (s, e) = (start as usize, end as usize);
         if self.used == self.list.len() {
             self.list.push(Reason::default());
         }
         let r = &mut self.list[self.used];
         self.used += 1;
-        r.kind.clear();
-        r.kind.push_str(kind);
-        r.cue.clear();
-        r.cue.push_str(cue);
+        r.kind = Cow::Borrowed(kind);
+        r.cue = Cow::Borrowed(cue);
         r.text.clear();
         r.text.push_str(&text[s..e]);
         r.start = s;
@@ -91,7 +90,7 @@ pub(crate) fn score(
         let w = toks[i].word;
         // The commonest token by far: a word that starts no phrase. One compare and one bit
         // test, ahead of the dispatch on the kind.
-        if tk.kind == Kind::Word
+        if tk.kind() == Kind::Word
             && lex
                 .starts
                 .get(w as usize)
@@ -104,16 +103,16 @@ pub(crate) fn score(
             i += 1;
             continue;
         }
-        match tk.kind {
+        match tk.kind() {
             Kind::Stop | Kind::Question | Kind::Exclaim => {
-                if tk.kind == Kind::Question {
+                if tk.kind() == Kind::Question {
                     ev.question_marks += 1;
                     if ev.question_marks == 1 {
                         reasons.push(text, "question", "question mark", tk.start, tk.end);
                     }
                 }
-                if tk.kind == Kind::Exclaim {
-                    ev.exclaims += u32::from(tk.count);
+                if tk.kind() == Kind::Exclaim {
+                    ev.exclaims += u32::from(tk.count());
                 }
                 sentence_start = true;
                 neg_left = 0;
@@ -135,7 +134,7 @@ pub(crate) fn score(
         }
 
         // Most tokens start no phrase: one bit test skips both table lookups.
-        let starts = tk.kind == Kind::Number
+        let starts = tk.kind() == Kind::Number
             || lex
                 .starts
                 .get(w as usize)
@@ -161,13 +160,13 @@ pub(crate) fn score(
         // or a hashtag says it louder.
         let mut emph = 1.0f32;
         for t in &toks[i..end_idx] {
-            if t.t.flags & CAPS != 0 && !shouting {
+            if t.t.flags() & CAPS != 0 && !shouting {
                 emph *= 1.5;
             }
-            if t.t.flags & ELONGATED != 0 {
+            if t.t.flags() & ELONGATED != 0 {
                 emph *= 1.3;
             }
-            if t.t.kind == Kind::Hashtag {
+            if t.t.kind() == Kind::Hashtag {
                 emph *= 1.2;
             }
         }
@@ -194,7 +193,7 @@ pub(crate) fn score(
                         };
                         reasons.push(text, "negation", cue, neg_start, span_end);
                     } else {
-                        let cue = match tk.kind {
+                        let cue = match tk.kind() {
                             Kind::Emoji => "emoji",
                             Kind::Emoticon => "emoticon",
                             Kind::Hashtag => "hashtag",
@@ -219,7 +218,7 @@ pub(crate) fn score(
                 Effect::Cue { kind, cue, weight } => {
                     modifier_only = false;
                     let w = weight * boost * emph.min(1.5);
-                    let name = lex.cue_names[cue as usize].as_str();
+                    let name = lex.cue_names[cue as usize];
                     match kind {
                         // "geen vertraging" cancels the delay, but "not had hot water for two
                         // weeks" makes the duration worse, not better.
@@ -330,7 +329,7 @@ fn find_match(
         let (s, e) = (s as usize, e as usize);
         // The word after this one, as the quick check against each pattern's second token.
         let after = match toks.get(i + 1) {
-            Some(t) if is_wordlike(t.t.kind) => t.word,
+            Some(t) if is_wordlike(t.t.kind()) => t.word,
             _ => NONE,
         };
         let filter = tab.next_filter[tok.word as usize];
@@ -341,7 +340,7 @@ fn find_match(
                 continue;
             }
             let pat = &lex.patterns[pid as usize];
-            if (pat.anchored && !sentence_start) || (pat.hashtag && tok.t.kind != Kind::Hashtag) {
+            if (pat.anchored && !sentence_start) || (pat.hashtag && tok.t.kind() != Kind::Hashtag) {
                 continue;
             }
             if let Some(end) = match_at(c, toks, i, &pat.toks, table) {
@@ -350,12 +349,12 @@ fn find_match(
             }
         }
     }
-    let is_num = tok.t.kind == Kind::Number
+    let is_num = tok.t.kind() == Kind::Number
         || (tok.word != NONE && lex.number_bits[tok.word as usize] >> table & 1 != 0);
     if is_num && !tab.num_first.is_empty() {
         for &pid in tab.num_first.iter() {
             let pat = &lex.patterns[pid as usize];
-            if (pat.anchored && !sentence_start) || (pat.hashtag && tok.t.kind != Kind::Hashtag) {
+            if (pat.anchored && !sentence_start) || (pat.hashtag && tok.t.kind() != Kind::Hashtag) {
                 continue;
             }
             if let Some(end) = match_at(c, toks, i, &pat.toks, table) {
@@ -379,7 +378,7 @@ fn match_at(c: &Classifier, toks: &[Tok], i: usize, pat: &[PatTok], table: usize
             // Up to three words in between ("werkt de app niet"), never across punctuation.
             for skip in 0..=3 {
                 let j = i + skip;
-                if skip > 0 && (j > toks.len() || !is_wordlike(toks[j - 1].t.kind)) {
+                if skip > 0 && (j > toks.len() || !is_wordlike(toks[j - 1].t.kind())) {
                     break;
                 }
                 if let Some(end) = match_at(c, toks, j, rest, table) {
@@ -390,7 +389,7 @@ fn match_at(c: &Classifier, toks: &[Tok], i: usize, pat: &[PatTok], table: usize
         }
         PatTok::Word(w) => {
             let t = toks.get(i)?;
-            if t.word == w && is_wordlike(t.t.kind) {
+            if t.word == w && is_wordlike(t.t.kind()) {
                 match_at(c, toks, i + 1, rest, table)
             } else {
                 None
@@ -399,7 +398,7 @@ fn match_at(c: &Classifier, toks: &[Tok], i: usize, pat: &[PatTok], table: usize
         PatTok::Num => {
             let t = toks.get(i)?;
             let lex = &*c.lex;
-            let ok = t.t.kind == Kind::Number
+            let ok = t.t.kind() == Kind::Number
                 || (t.word != NONE && lex.number_bits[t.word as usize] >> table & 1 != 0);
             if ok {
                 match_at(c, toks, i + 1, rest, table)

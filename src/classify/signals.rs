@@ -122,7 +122,7 @@ mod tests {
         assert_eq!(v.label, Label::Neutral);
         assert_eq!(v.urgency, Urgency::Normal);
         assert!(v.urgency_reasons.is_empty());
-        assert_eq!(v.reasons.last().map(|r| r.cue.as_str()), Some(SAME_TEXT));
+        assert_eq!(v.reasons.last().map(|r| r.cue.as_ref()), Some(SAME_TEXT));
     }
 
     #[test]
@@ -135,7 +135,7 @@ mod tests {
         assert!(!v.spam);
         assert_eq!(v.label, Label::Complaint);
         assert_eq!(
-            v.reasons.last().map(|r| (r.kind.as_str(), r.cue.as_str())),
+            v.reasons.last().map(|r| (r.kind.as_ref(), r.cue.as_ref())),
             Some(("campaign", SAME_TEXT))
         );
         assert!(

@@ -89,7 +89,7 @@ fn duration_and_unanswered_cues_give_reasons_with_spans() {
         .find(|r| r.cue == "duration")
         .expect("duration reason");
     assert_eq!(
-        (r.kind.as_str(), r.text.as_str()),
+        (r.kind.as_ref(), r.text.as_str()),
         ("complaint", "al drie dagen")
     );
     assert_eq!(&text[r.start..r.end], "al drie dagen");

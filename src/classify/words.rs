@@ -6,6 +6,8 @@
 /// Keys longer than this are never looked up (the tokenizer's key buffer is this size).
 pub(crate) const MAX_KEY: usize = 64;
 
+use std::hint::select_unpredictable;
+
 use super::lexicon::NONE;
 
 const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
@@ -112,11 +114,12 @@ impl WordTable {
         let first = chunk(buf, len, 0);
         let (a, b) = self.places(h);
         let (a, b) = (&self.slots[a], &self.slots[b]);
-        let hit = |s: &Slot| s.first == first && s.len() == len;
+        let hit = |s: &Slot| (s.first == first) & (s.len() == len);
         if len <= 8 {
-            // The first word and the length are the whole key: pick without branching.
-            let id = if hit(b) { b.id } else { NONE };
-            let id = if hit(a) { a.id } else { id };
+            // The first word and the length are the whole key. Whether a token is a lexicon
+            // word is a coin toss to the branch predictor, so pick without branching.
+            let id = select_unpredictable(hit(b), b.id, NONE);
+            let id = select_unpredictable(hit(a), a.id, id);
             return (id != NONE).then_some(id);
         }
         [a, b]
