@@ -60,6 +60,24 @@ impl Reasons<'_> {
     }
 }
 
+/// Hands out the strings of a list one by one, cleared, growing it when needed.
+struct Reused<'o> {
+    list: &'o mut Vec<String>,
+    used: usize,
+}
+
+impl Reused<'_> {
+    fn next(&mut self) -> &mut String {
+        if self.used == self.list.len() {
+            self.list.push(String::new());
+        }
+        let s = &mut self.list[self.used];
+        self.used += 1;
+        s.clear();
+        s
+    }
+}
+
 pub(crate) fn score(
     c: &Classifier,
     toks: &[Tok],
@@ -507,37 +525,40 @@ fn decide(
     };
     out.label = label;
 
-    // Urgency: only for mentions someone should answer.
-    out.urgency_reasons.clear();
+    // Urgency: only for mentions someone should answer. The strings of the last verdict are
+    // written over rather than dropped and allocated again.
+    let mut urgent = Reused {
+        list: &mut out.urgency_reasons,
+        used: 0,
+    };
     if !spam && matches!(label, Label::Complaint | Label::Question) {
         for &(cue, s, e) in &ev.urgent[..ev.n_urgent] {
-            let mut r = String::new();
             let _ = write!(
-                r,
+                urgent.next(),
                 "{}: {:?}",
                 lex.cue_names[cue as usize],
                 &text[s as usize..e as usize]
             );
-            out.urgency_reasons.push(r);
         }
         if label == Label::Complaint
             && !ev.anger
             && (sentiment <= -0.9 || shouting || ev.exclaims >= 3)
         {
-            let why = if shouting {
-                "anger: written in capitals".to_string()
+            let why = urgent.next();
+            if shouting {
+                why.push_str("anger: written in capitals");
             } else if ev.exclaims >= 3 {
-                "anger: repeated exclamation marks".to_string()
+                why.push_str("anger: repeated exclamation marks");
             } else {
-                format!("anger: sentiment {sentiment:.2}")
-            };
-            out.urgency_reasons.push(why);
+                let _ = write!(why, "anger: sentiment {sentiment:.2}");
+            }
         }
         if let Some(reach) = input.author_reach.filter(|&r| r >= c.high_reach) {
-            out.urgency_reasons
-                .push(format!("high reach: {reach} followers"));
+            let _ = write!(urgent.next(), "high reach: {reach} followers");
         }
     }
+    let used = urgent.used;
+    out.urgency_reasons.truncate(used);
     out.urgency = if out.urgency_reasons.is_empty() {
         Urgency::Normal
     } else {

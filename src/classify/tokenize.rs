@@ -32,38 +32,26 @@ pub(crate) const HAS_UPPER: u8 = 4;
 pub(crate) struct Token {
     pub start: u32,
     pub end: u32,
-    /// Kind, flags and count packed in one word: built and read whole, so a token handed on
-    /// through memory is one store and one load, not three stores and a load the processor
-    /// cannot forward.
-    meta: u32,
+    kind: Kind,
+    flags: u8,
+    count: u16,
 }
 
 impl Token {
+    #[inline(always)]
     pub(crate) fn kind(&self) -> Kind {
-        KINDS[(self.meta & 0xFF) as usize]
+        self.kind
     }
+    #[inline(always)]
     pub(crate) fn flags(&self) -> u8 {
-        (self.meta >> 8) as u8
+        self.flags
     }
     /// Number of letters (words) or `!` characters (exclamations).
+    #[inline(always)]
     pub(crate) fn count(&self) -> u16 {
-        (self.meta >> 16) as u16
+        self.count
     }
 }
-
-/// Every [`Kind`], indexed by its discriminant.
-const KINDS: [Kind; 10] = [
-    Kind::Word,
-    Kind::Number,
-    Kind::Hashtag,
-    Kind::Handle,
-    Kind::Link,
-    Kind::Emoji,
-    Kind::Emoticon,
-    Kind::Question,
-    Kind::Exclaim,
-    Kind::Stop,
-];
 
 /// ASCII emoticons, longest first so `:-(` wins over `:-`.
 const EMOTICONS: &[&str] = &[
@@ -209,7 +197,9 @@ fn tok(start: usize, end: usize, kind: Kind, flags: u8, count: u16) -> Token {
     Token {
         start: start as u32,
         end: end as u32,
-        meta: kind as u32 | u32::from(flags) << 8 | u32::from(count) << 16,
+        kind,
+        flags,
+        count,
     }
 }
 

@@ -110,18 +110,14 @@ impl WordTable {
         if len == 0 || len > MAX_KEY {
             return None;
         }
-        let h = hash(buf, len);
-        let first = chunk(buf, len, 0);
-        let (a, b) = self.places(h);
-        let (a, b) = (&self.slots[a], &self.slots[b]);
-        let hit = |s: &Slot| (s.first == first) & (s.len() == len);
         if len <= 8 {
-            // The first word and the length are the whole key. Whether a token is a lexicon
-            // word is a coin toss to the branch predictor, so pick without branching.
-            let id = select_unpredictable(hit(b), b.id, NONE);
-            let id = select_unpredictable(hit(a), a.id, id);
+            let id = self.get_short(chunk(buf, len, 0), len);
             return (id != NONE).then_some(id);
         }
+        let first = chunk(buf, len, 0);
+        let (a, b) = self.places(hash(buf, len));
+        let (a, b) = (&self.slots[a], &self.slots[b]);
+        let hit = |s: &Slot| (s.first == first) & (s.len() == len);
         [a, b]
             .into_iter()
             .find(|s| {
@@ -130,6 +126,19 @@ impl WordTable {
                         .all(|k| self.arena[s.off() + k - 1] == chunk(buf, len, k))
             })
             .map(|s| s.id)
+    }
+
+    /// The id of a key of at most eight bytes, given as its bytes zero-padded to a `u64`
+    /// (little-endian); the common case, with no buffer to read.
+    #[inline(always)]
+    pub(crate) fn get_short(&self, first: u64, len: usize) -> u32 {
+        debug_assert!((1..=8).contains(&len));
+        let h = ((len as u64).wrapping_mul(K).rotate_left(5) ^ first).wrapping_mul(K);
+        let (a, b) = self.places(h);
+        let (a, b) = (&self.slots[a], &self.slots[b]);
+        let hit = |s: &Slot| (s.first == first) & (s.len() == len);
+        let id = select_unpredictable(hit(b), b.id, NONE);
+        select_unpredictable(hit(a), a.id, id)
     }
 
     /// The id of `key`, for keys not already in a buffer.
