@@ -84,21 +84,26 @@ fn main() {
         1e9 / fresh
     );
 
-    // Longer posts: four development posts of one language joined (about 200 bytes).
-    let long: Vec<String> = ["en", "nl", "da"]
-        .iter()
-        .flat_map(|l| load(l).chunks(4).map(|c| c.join(" ")).collect::<Vec<_>>())
-        .collect();
-    let long_avg = long.iter().map(String::len).sum::<usize>() as f64 / long.len() as f64;
-    let (long_rate, _) = throughput(&long, budget, |t| {
-        c.classify_into(&Input::new(t), &mut out);
-        black_box(&out);
-    });
-    println!(
-        "  longer posts ({long_avg:.0} bytes):        {:>10.0} mentions/s  {:>7.1} ns/mention",
-        long_rate,
-        1e9 / long_rate
-    );
+    // The cost grows with the number of tokens: the same posts joined k at a time (within one
+    // language) give longer posts, up to about the 280 characters of a long social post.
+    println!("  by post length (development posts joined k at a time):");
+    for k in 1..=5 {
+        let joined: Vec<String> = ["en", "nl", "da"]
+            .iter()
+            .flat_map(|l| load(l).chunks(k).map(|c| c.join(" ")).collect::<Vec<_>>())
+            .collect();
+        let avg = joined.iter().map(String::len).sum::<usize>() as f64 / joined.len() as f64;
+        let (rate, _) = throughput(&joined, budget / 2, |t| {
+            c.classify_into(&Input::new(t), &mut out);
+            black_box(&out);
+        });
+        println!(
+            "    k={k}: {avg:>4.0} bytes  {:>10.0} mentions/s  {:>7.1} ns/mention  {:>5.2} ns/byte",
+            rate,
+            1e9 / rate,
+            1e9 / rate / avg
+        );
+    }
 
     // Latency per mention: time each call on its own.
     let mut lat: Vec<u32> = Vec::with_capacity(mix.len() * 100);

@@ -152,16 +152,18 @@ pub(crate) fn score(
         }
 
         // Most tokens start no phrase: one bit test skips both table lookups.
-        let starts = tk.kind() == Kind::Number
-            || lex
-                .starts
-                .get(w as usize)
-                .is_some_and(|&b| b & (1 << table | 1 << COMMON) != 0);
-        let found = if starts {
+        let number = tk.kind() == Kind::Number;
+        let bits = lex.starts.get(w as usize).copied().unwrap_or(0);
+        let found = if number || bits >> table & 1 != 0 {
             find_match(c, toks, i, table, sentence_start)
-                .or_else(|| find_match(c, toks, i, COMMON, sentence_start))
         } else {
             None
+        };
+        let found = match found {
+            None if number || bits >> COMMON & 1 != 0 => {
+                find_match(c, toks, i, COMMON, sentence_start)
+            }
+            found => found,
         };
         sentence_start = false;
         let Some((pid, end_idx)) = found else {
@@ -388,43 +390,42 @@ fn find_match(
 
 /// Matches pattern tokens from token `i`; returns the index after the match.
 fn match_at(c: &Classifier, toks: &[Tok], i: usize, pat: &[PatTok], table: usize) -> Option<usize> {
-    let Some((first, rest)) = pat.split_first() else {
-        return Some(i);
-    };
-    match *first {
-        PatTok::Gap => {
-            // Up to three words in between ("werkt de app niet"), never across punctuation.
-            for skip in 0..=3 {
-                let j = i + skip;
-                if skip > 0 && (j > toks.len() || !is_wordlike(toks[j - 1].t.kind())) {
-                    break;
+    // Word by word; only a gap needs to try several continuations.
+    let mut i = i;
+    for (n, p) in pat.iter().enumerate() {
+        match *p {
+            PatTok::Gap => {
+                // Up to three words in between ("werkt de app niet"), never across punctuation.
+                let rest = &pat[n + 1..];
+                for skip in 0..=3 {
+                    let j = i + skip;
+                    if skip > 0 && (j > toks.len() || !is_wordlike(toks[j - 1].t.kind())) {
+                        break;
+                    }
+                    if let Some(end) = match_at(c, toks, j, rest, table) {
+                        return Some(end);
+                    }
                 }
-                if let Some(end) = match_at(c, toks, j, rest, table) {
-                    return Some(end);
+                return None;
+            }
+            PatTok::Word(w) => {
+                let t = toks.get(i)?;
+                if t.word != w || !is_wordlike(t.t.kind()) {
+                    return None;
                 }
             }
-            None
-        }
-        PatTok::Word(w) => {
-            let t = toks.get(i)?;
-            if t.word == w && is_wordlike(t.t.kind()) {
-                match_at(c, toks, i + 1, rest, table)
-            } else {
-                None
+            PatTok::Num => {
+                let t = toks.get(i)?;
+                let ok = t.t.kind() == Kind::Number
+                    || (t.word != NONE && c.lex.number_bits[t.word as usize] >> table & 1 != 0);
+                if !ok {
+                    return None;
+                }
             }
         }
-        PatTok::Num => {
-            let t = toks.get(i)?;
-            let lex = &*c.lex;
-            let ok = t.t.kind() == Kind::Number
-                || (t.word != NONE && lex.number_bits[t.word as usize] >> table & 1 != 0);
-            if ok {
-                match_at(c, toks, i + 1, rest, table)
-            } else {
-                None
-            }
-        }
+        i += 1;
     }
+    Some(i)
 }
 
 fn is_wordlike(k: Kind) -> bool {
