@@ -503,6 +503,9 @@ impl Config {
         {
             errors.push("classifier.lexicons", e.to_string());
         }
+        if classifier.high_reach.is_some_and(|n| n < 0) {
+            errors.push("classifier.high_reach", "must not be negative");
+        }
         if classifier.fast_thread == Some(0) {
             errors.push("classifier.fast_thread", "must be at least 1");
         }

@@ -220,3 +220,33 @@ fn environment_overrides_apply_and_check_config_summarises() {
         text(&out)
     );
 }
+
+#[test]
+fn classifier_thresholds_that_make_no_sense_are_refused() {
+    let (code, out) = check(&format!(
+        "{WATCH}[[sources]]\nname = \"a\"\nkind = \"rss\"\nurl = \"https://a.example/feed\"\n\
+         [classifier]\nfast_thread = 0\nduplicate_authors = 1\nhigh_reach = -1\n"
+    ));
+    assert_eq!(code, Some(78), "{out}");
+    assert!(
+        out.contains("classifier.fast_thread: must be at least 1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("classifier.duplicate_authors: must be at least 2"),
+        "{out}"
+    );
+    assert!(
+        out.contains("classifier.high_reach: must not be negative"),
+        "{out}"
+    );
+    let (code, out) = check(&format!(
+        "{WATCH}[[sources]]\nname = \"a\"\nkind = \"rss\"\nurl = \"https://a.example/feed\"\n\
+         [classifier]\nhigh_reach = \"many\"\n"
+    ));
+    assert_eq!(code, Some(78), "{out}");
+    assert!(
+        out.contains("classifier.high_reach: invalid type: string \"many\""),
+        "{out}"
+    );
+}
