@@ -128,7 +128,7 @@ fn other(text: &str, i: usize, key: &mut [u8; 64]) -> (usize, Option<(Token, boo
                 let mut bangs = 0u16;
                 while j < n && (b[j] == b'?' || b[j] == b'!') {
                     q |= b[j] == b'?';
-                    bangs += u16::from(b[j] == b'!');
+                    bangs = bangs.saturating_add(u16::from(b[j] == b'!'));
                     j += 1;
                 }
                 let kind = if q { Kind::Question } else { Kind::Exclaim };
@@ -288,8 +288,8 @@ fn general_word(text: &str, body: usize, key: &mut [u8; 64]) -> Scanned {
         let c = b[j];
         let alpha = c > b'9';
         let up = c.wrapping_sub(b'A') < 26;
-        letters += u16::from(alpha);
-        upper += u16::from(up);
+        letters = letters.saturating_add(u16::from(alpha));
+        upper = upper.saturating_add(u16::from(up));
         if let Some(k) = key.get_mut(j - body) {
             *k = c | (u8::from(up) << 5);
         }
@@ -331,10 +331,10 @@ fn general_word(text: &str, body: usize, key: &mut [u8; 64]) -> Scanned {
         if let Some(k) = key.get_mut(j - body) {
             *k = (ch as u8).to_ascii_lowercase();
         }
-        letters += u16::from(alpha);
-        upper += u16::from(up);
+        letters = letters.saturating_add(u16::from(alpha));
+        upper = upper.saturating_add(u16::from(up));
         if ch == prev {
-            run += 1;
+            run = run.saturating_add(1);
             elongated |= run >= 2 && alpha;
         } else {
             run = 0;
@@ -754,6 +754,18 @@ mod tests {
         assert_eq!(flags("soo")[0].1 & ELONGATED, 0);
         assert_eq!(flags("111")[0], (Kind::Number, 0, 0));
         assert_eq!(flags("Ab")[0], (Kind::Word, HAS_UPPER, 2));
+    }
+
+    #[test]
+    fn hostile_runs_do_not_overflow_the_counters() {
+        // Counters saturate: a post of one endless word or exclamation is just very loud.
+        let word = "é".repeat(70_000);
+        let bangs = "!".repeat(70_000);
+        let mut v = Vec::new();
+        tokenize(&format!("{word} {bangs}"), |t| {
+            v.push((t.kind(), t.count()))
+        });
+        assert_eq!(v, [(Kind::Word, u16::MAX), (Kind::Exclaim, u16::MAX)]);
     }
 
     #[test]
