@@ -161,7 +161,7 @@ fn other(text: &str, i: usize, key: &mut [u8; 64]) -> (usize, Option<(Token, boo
     } else {
         let ch = decode(text, i);
         let len = ch.len_utf8();
-        if ch.is_alphabetic() {
+        if is_letter(ch) {
             let (end, t, keyed) = word(text, i, i, Kind::Word, key);
             (end, Some((t, keyed)))
         } else if is_emoji(ch) {
@@ -203,6 +203,54 @@ fn tok(start: usize, end: usize, kind: Kind, flags: u8, count: u16) -> Token {
     }
 }
 
+/// `char::is_alphabetic`, answered from the code point for the Latin letters our languages
+/// use (æ, ø, å, é, ë, ...) instead of from the Unicode tables.
+#[inline]
+fn is_letter(ch: char) -> bool {
+    match ch as u32 {
+        0..=0x7F => ch.is_ascii_alphabetic(),
+        // Latin-1: letters except × and ÷; ª, µ and º count as letters too.
+        0xC0..=0xFF => !matches!(ch, '×' | '÷'),
+        // Latin Extended-A and -B are letters throughout.
+        0x100..=0x24F => true,
+        _ => ch.is_alphabetic(),
+    }
+}
+
+/// `char::is_uppercase` with the same shortcut as [`is_letter`].
+#[inline]
+fn is_upper(ch: char) -> bool {
+    match ch as u32 {
+        0..=0x7F => ch.is_ascii_uppercase(),
+        0xC0..=0xDE => ch != '×',
+        0xDF..=0xFF => false,
+        _ => ch.is_uppercase(),
+    }
+}
+
+/// Lower case of `ch`, with Latin-1 upper-case letters done by arithmetic.
+#[inline]
+fn push_lower(ch: char, buf: &mut [u8; 64], len: &mut usize) -> bool {
+    if matches!(ch as u32, 0xC0..=0xDE) && ch != '×' {
+        let lower = char::from_u32(ch as u32 + 0x20).unwrap_or(ch);
+        return push_char(lower, buf, len);
+    }
+    if (ch as u32) < 0xC0 || matches!(ch as u32, 0xDF..=0xFF) {
+        return push_char(ch.to_ascii_lowercase(), buf, len);
+    }
+    ch.to_lowercase().all(|lower| push_char(lower, buf, len))
+}
+
+fn push_char(ch: char, buf: &mut [u8; 64], len: &mut usize) -> bool {
+    let l = ch.len_utf8();
+    if *len + l > buf.len() {
+        return false;
+    }
+    ch.encode_utf8(&mut buf[*len..]);
+    *len += l;
+    true
+}
+
 #[inline]
 fn decode(text: &str, i: usize) -> char {
     // `i` is always on a char boundary: we only step by whole characters.
@@ -214,7 +262,7 @@ fn starts_word(text: &str, i: usize) -> bool {
     if c < 0x80 {
         c.is_ascii_alphanumeric()
     } else {
-        decode(text, i).is_alphabetic()
+        is_letter(decode(text, i))
     }
 }
 
@@ -318,8 +366,8 @@ fn general_word(text: &str, body: usize, key: &mut [u8; 64]) -> Scanned {
         } else {
             keyed = false;
             let d = decode(text, j);
-            if d.is_alphabetic() {
-                (d as u32, true, d.is_uppercase(), d.len_utf8())
+            if is_letter(d) {
+                (d as u32, true, is_upper(d), d.len_utf8())
             } else if d == '’' && j + 3 < n && starts_word(text, j + 3) {
                 j += 3;
                 prev = 0;
@@ -599,13 +647,8 @@ pub(crate) fn key<'b>(text: &str, t: &Token, buf: &'b mut [u8; 64]) -> Option<&'
     }
     for ch in s.chars() {
         let ch = if ch == '’' { '\'' } else { ch };
-        for lower in ch.to_lowercase() {
-            let l = lower.len_utf8();
-            if len + l > buf.len() {
-                return None;
-            }
-            lower.encode_utf8(&mut buf[len..]);
-            len += l;
+        if !push_lower(ch, buf, &mut len) {
+            return None;
         }
     }
     Some(&buf[..len])
@@ -776,5 +819,24 @@ mod tests {
         let mut k = *b"sooo";
         let n = collapse_runs(&mut k, 4, 1);
         assert_eq!(&k[..n], b"so");
+    }
+
+    #[test]
+    fn latin_shortcuts_agree_with_the_unicode_tables() {
+        for cp in 0..0x3000u32 {
+            let Some(ch) = char::from_u32(cp) else {
+                continue;
+            };
+            assert_eq!(is_letter(ch), ch.is_alphabetic(), "{ch:?}");
+            assert_eq!(is_upper(ch), ch.is_uppercase(), "{ch:?}");
+            let mut buf = [0u8; 64];
+            let mut len = 0;
+            assert!(push_lower(ch, &mut buf, &mut len));
+            assert_eq!(
+                std::str::from_utf8(&buf[..len]).unwrap(),
+                ch.to_lowercase().to_string(),
+                "{ch:?}"
+            );
+        }
     }
 }
