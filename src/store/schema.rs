@@ -221,4 +221,36 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX mentions_text_hash ON mentions (text_hash, created_at) WHERE text_hash IS NOT NULL;
     CREATE INDEX mentions_reply ON mentions (source, in_reply_to, created_at) WHERE in_reply_to IS NOT NULL;
     "#,
+    // 8: running totals of stored mentions per source, label and language, for the metrics
+    // endpoint: counting the mentions table on every scrape took 1.5 s at a million rows.
+    // Triggers keep them, so every path that stores, relabels, prunes or erases a mention
+    // counts (about 1 µs per stored mention). '' stands for an unknown label or language, since
+    // a NULL never matches in a key.
+    r#"
+    CREATE TABLE mention_totals (
+        source TEXT    NOT NULL,
+        label  TEXT    NOT NULL,
+        lang   TEXT    NOT NULL,
+        n      INTEGER NOT NULL,
+        PRIMARY KEY (source, label, lang)
+    ) WITHOUT ROWID;
+    INSERT INTO mention_totals
+        SELECT source, coalesce(label, ''), coalesce(lang, ''), count(*) FROM mentions GROUP BY 1, 2, 3;
+    CREATE TRIGGER mention_totals_insert AFTER INSERT ON mentions BEGIN
+        INSERT INTO mention_totals VALUES (new.source, coalesce(new.label, ''), coalesce(new.lang, ''), 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER mention_totals_delete AFTER DELETE ON mentions BEGIN
+        UPDATE mention_totals SET n = n - 1
+            WHERE source = old.source AND label = coalesce(old.label, '') AND lang = coalesce(old.lang, '');
+    END;
+    CREATE TRIGGER mention_totals_update AFTER UPDATE OF source, label, lang ON mentions
+        WHEN old.source IS NOT new.source OR old.label IS NOT new.label OR old.lang IS NOT new.lang
+    BEGIN
+        UPDATE mention_totals SET n = n - 1
+            WHERE source = old.source AND label = coalesce(old.label, '') AND lang = coalesce(old.lang, '');
+        INSERT INTO mention_totals VALUES (new.source, coalesce(new.label, ''), coalesce(new.lang, ''), 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+    END;
+    "#,
 ];

@@ -127,13 +127,14 @@ impl Store {
         rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
 
-    /// Stored mentions per source, label and language.
+    /// Stored mentions per source, label and language, from the running totals the database
+    /// keeps (migration 8), so the cost does not grow with the table.
     pub fn mention_counts(&self) -> Result<Vec<MentionCount>, StoreError> {
         let mut st = self
             .conn
-            .prepare(
-                "SELECT source, label, lang, count(*) FROM mentions
-                 GROUP BY source, label, lang ORDER BY source, label, lang",
+            .prepare_cached(
+                "SELECT source, nullif(label, ''), nullif(lang, ''), n FROM mention_totals
+                 WHERE n > 0 ORDER BY source, label, lang",
             )
             .map_err(self.err())?;
         let rows = st
@@ -261,6 +262,126 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("w.db")).unwrap();
         (dir, store)
+    }
+
+    /// What the metrics gauge must say: a count over the mentions table itself.
+    fn counted(s: &Store) -> Vec<MentionCount> {
+        let mut st = s
+            .conn
+            .prepare(
+                "SELECT source, label, lang, count(*) FROM mentions
+                 GROUP BY source, label, lang ORDER BY source, label, lang",
+            )
+            .unwrap();
+        st.query_map([], |r| {
+            Ok(MentionCount {
+                source: r.get(0)?,
+                label: r.get(1)?,
+                lang: r.get(2)?,
+                count: r.get(3)?,
+            })
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    }
+
+    #[test]
+    fn mention_totals_follow_storing_relabelling_and_erasing() {
+        use crate::classify::{Classifier, Input};
+        use crate::sources::Mention;
+        use crate::store::{NewMention, PollCommit};
+        use chrono::Utc;
+
+        let (_d, mut s) = store();
+        let c = Classifier::embedded();
+        let none = std::collections::HashMap::new();
+        let posts = [
+            ("a", Some("nl"), "Al drie dagen geen internet, belachelijk!"),
+            ("b", Some("en"), "Thanks, the technician was great"),
+            ("c", None, "Fjordlink"),
+            ("d", Some("da"), "Hvordan opsiger jeg mit abonnement?"),
+        ];
+        for source in ["forum", "reviews"] {
+            let mentions = posts
+                .iter()
+                .map(|(author, lang, text)| NewMention {
+                    mention: Mention {
+                        external_id: format!("{source}-{author}"),
+                        author_handle: Some(author.to_string()),
+                        lang: lang.map(str::to_string),
+                        text: text.to_string(),
+                        created_at: Utc::now(),
+                        ..Default::default()
+                    },
+                    watches: vec!["Fjordlink".into()],
+                    // One mention stays unclassified.
+                    verdict: (*author != "c").then(|| c.classify(&Input::new(text))),
+                })
+                .collect();
+            s.commit_poll(PollCommit {
+                source,
+                kind: "rss",
+                mentions,
+                cursor: None,
+                next_poll_at: Utc::now(),
+                started_at: Utc::now(),
+                fetched: posts.len(),
+                backfill: false,
+                source_cap: None,
+                watch_caps: &none,
+                raw_max_bytes: 0,
+                signals: None,
+            })
+            .unwrap();
+        }
+        assert_eq!(s.mention_counts().unwrap(), counted(&s));
+        assert!(
+            s.mention_counts()
+                .unwrap()
+                .iter()
+                .any(|m| m.label.is_none() && m.lang.is_none() && m.count == 1),
+            "unclassified mentions without a language are counted too"
+        );
+
+        let id = s.mention_id("forum", "forum-b").unwrap().unwrap();
+        s.correct_label(id, "complaint", "sanne").unwrap();
+        assert_eq!(s.mention_counts().unwrap(), counted(&s));
+
+        s.forget_author("rss", "a", false).unwrap();
+        assert_eq!(s.mention_counts().unwrap(), counted(&s));
+        assert_eq!(
+            s.mention_counts()
+                .unwrap()
+                .iter()
+                .map(|m| m.count)
+                .sum::<i64>(),
+            6
+        );
+    }
+
+    #[test]
+    fn an_upgraded_database_starts_its_totals_from_the_mentions_it_has() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let s = Store::open(&path).unwrap();
+        // A database as migration 7 left it, with mentions in it.
+        s.conn
+            .execute_batch(
+                "DROP TRIGGER mention_totals_insert; DROP TRIGGER mention_totals_delete;
+                 DROP TRIGGER mention_totals_update; DROP TABLE mention_totals;
+                 INSERT INTO mentions (source, kind, external_id, text, created_at, fetched_at, watches, label, lang)
+                 VALUES ('a', 'rss', '1', 't', 1, 1, '[]', 'praise', 'nl'),
+                        ('a', 'rss', '2', 't', 1, 1, '[]', 'praise', 'nl'),
+                        ('b', 'rss', '3', 't', 1, 1, '[]', NULL, NULL);
+                 PRAGMA user_version = 7;",
+            )
+            .unwrap();
+        drop(s);
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), schema::MIGRATIONS.len() as i64);
+        assert_eq!(s.mention_counts().unwrap(), counted(&s));
+        assert_eq!(s.mention_counts().unwrap()[0].count, 2);
     }
 
     #[test]
