@@ -412,6 +412,8 @@ impl Store {
                 )
                 .map_err(e)?;
             let mut new_rows = Vec::new();
+            // Stored mentions per (label, lang), added to `mention_totals` after the loop.
+            let mut totals: HashMap<(Option<&'static str>, Option<String>), i64> = HashMap::new();
             for NewMention {
                 mention: m,
                 mut watches,
@@ -490,6 +492,9 @@ impl Store {
                     continue;
                 }
                 let id = tx.last_insert_rowid();
+                *totals
+                    .entry((verdict.as_ref().map(|v| v.label.as_str()), m.lang.clone()))
+                    .or_default() += 1;
                 index.execute(params![id, m.title, m.text]).map_err(e)?;
                 for w in &watches {
                     link.execute(params![id, w]).map_err(e)?;
@@ -507,6 +512,18 @@ impl Store {
                     created_at: m.created_at.timestamp(),
                     text_hash: hash,
                 });
+            }
+            // Before the signals: a relabel there moves a count the trigger expects to find.
+            let mut add_total = tx
+                .prepare_cached(
+                    "INSERT INTO mention_totals VALUES (?1, coalesce(?2, ''), coalesce(?3, ''), ?4)
+                     ON CONFLICT DO UPDATE SET n = n + excluded.n",
+                )
+                .map_err(e)?;
+            for ((label, lang), n) in &totals {
+                add_total
+                    .execute(params![p.source, label, lang, n])
+                    .map_err(e)?;
             }
             if let Some(c) = p.signals {
                 signals::apply(&tx, c, p.source, &new_rows, now_s).map_err(e)?;

@@ -348,6 +348,45 @@ mod tests {
         s.correct_label(id, "complaint", "sanne").unwrap();
         assert_eq!(s.mention_counts().unwrap(), counted(&s));
 
+        // A campaign: the same praise from three authors turns every copy into spam (label
+        // neutral), the ones stored in earlier polls included.
+        let praise = "Fjordlink is simply the best provider in the whole country";
+        for author in ["x", "y", "z"] {
+            s.commit_poll(PollCommit {
+                source: "forum",
+                kind: "rss",
+                mentions: vec![NewMention {
+                    mention: Mention {
+                        external_id: format!("campaign-{author}"),
+                        author_handle: Some(author.to_string()),
+                        text: praise.to_string(),
+                        created_at: Utc::now(),
+                        ..Default::default()
+                    },
+                    watches: vec!["Fjordlink".into()],
+                    verdict: Some(c.classify(&Input::new(praise))),
+                }],
+                cursor: None,
+                next_poll_at: Utc::now(),
+                started_at: Utc::now(),
+                fetched: 1,
+                backfill: false,
+                source_cap: None,
+                watch_caps: &none,
+                raw_max_bytes: 0,
+                signals: Some(&c),
+            })
+            .unwrap();
+        }
+        let spam: i64 = s
+            .conn
+            .query_row("SELECT count(*) FROM mentions WHERE spam = 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(spam, 3, "the campaign was relabelled");
+        assert_eq!(s.mention_counts().unwrap(), counted(&s));
+
         s.forget_author("rss", "a", false).unwrap();
         assert_eq!(s.mention_counts().unwrap(), counted(&s));
         assert_eq!(
@@ -356,7 +395,7 @@ mod tests {
                 .iter()
                 .map(|m| m.count)
                 .sum::<i64>(),
-            6
+            9
         );
     }
 
@@ -368,7 +407,7 @@ mod tests {
         // A database as migration 7 left it, with mentions in it.
         s.conn
             .execute_batch(
-                "DROP TRIGGER mention_totals_insert; DROP TRIGGER mention_totals_delete;
+                "DROP TRIGGER mention_totals_delete;
                  DROP TRIGGER mention_totals_update; DROP TABLE mention_totals;
                  INSERT INTO mentions (source, kind, external_id, text, created_at, fetched_at, watches, label, lang)
                  VALUES ('a', 'rss', '1', 't', 1, 1, '[]', 'praise', 'nl'),
