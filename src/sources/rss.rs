@@ -254,11 +254,13 @@ pub fn parse_feed(
         if text.is_empty() {
             text = title.clone().unwrap_or_default();
         }
+        // feed-rs names an author without a name "unknown". Kept, it would make every such
+        // entry the same person, and `webcare forget --author rss:unknown` erase them all.
         let author = e
             .authors
             .first()
             .map(|a| a.name.trim().to_string())
-            .filter(|a| !a.is_empty());
+            .filter(|a| !a.is_empty() && a != "unknown");
         let created_at = e.published.or(e.updated).unwrap_or(now);
         let raw = serde_json::json!({
             "id": e.id,
@@ -326,6 +328,24 @@ mod tests {
             unwrap_redirect("https://example.org/a"),
             "https://example.org/a"
         );
+    }
+
+    #[test]
+    fn an_author_without_a_name_is_no_author() {
+        // Google Alerts writes <author><name></name></author>.
+        let xml = br#"<?xml version="1.0" encoding="utf-8"?>
+            <feed xmlns="http://www.w3.org/2005/Atom"><id>f</id><title>Google Alert - fjordlink</title>
+            <updated>2026-11-25T06:14:22Z</updated>
+            <entry><id>a</id><title>Fjordlink</title><updated>2026-11-25T06:14:22Z</updated>
+              <content type="html">Fjordlink nedbrud</content><author><name></name></author></entry>
+            <entry><id>b</id><title>Fjordlink</title><updated>2026-11-25T06:14:22Z</updated>
+              <content type="html">Fjordlink igen</content></entry>
+            <entry><id>c</id><title>Fjordlink</title><updated>2026-11-25T06:14:22Z</updated>
+              <content type="html">Fjordlink</content><author><name>Jens Hansen</name></author></entry>
+            </feed>"#;
+        let m = parse_feed(xml, "test", None).unwrap();
+        let authors: Vec<_> = m.iter().map(|m| m.author_handle.as_deref()).collect();
+        assert_eq!(authors, [None, None, Some("Jens Hansen")]);
     }
 
     #[test]
