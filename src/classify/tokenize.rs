@@ -4,7 +4,6 @@
 
 /// What a token is. Punctuation that matters for scope (clause and sentence ends) is kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
 pub(crate) enum Kind {
     Word,
     Number,
@@ -66,6 +65,7 @@ const TLDS: &[&str] = &[
     "uk", "de", "app", "store", "online", "site", "gl", "gg", "to",
 ];
 
+/// Splits `text` into tokens and hands them to `emit` in order.
 pub(crate) fn tokenize(text: &str, mut emit: impl FnMut(Token)) {
     tokenize_keyed(text, |t, _| emit(t));
 }
