@@ -668,13 +668,7 @@ impl Lexicon {
     /// compound via `word*` / `*word` entries.
     #[inline]
     pub(crate) fn lookup(&self, key: &[u8; MAX_KEY], len: usize, elongated: bool) -> u32 {
-        let id = if (1..=8).contains(&len) {
-            let first = u64::from_le_bytes(key[..8].try_into().unwrap_or_default());
-            self.words
-                .get_short(first & (u64::MAX >> (64 - 8 * len as u32)), len)
-        } else {
-            self.words.get_in(key, len).unwrap_or(NONE)
-        };
+        let id = self.words.get_in(key, len).unwrap_or(NONE);
         // Decide whether a miss needs the slower lookups without branching on the miss
         // itself: most tokens are neither stretched nor possible compounds.
         let affix = (len >= 5)

@@ -431,5 +431,4 @@ fn choose_language(given: Option<&str>, votes: &[u32; 3]) -> Option<usize> {
 }
 
 #[cfg(test)]
-#[cfg(test)]
 mod tests;

@@ -37,20 +37,39 @@ struct Evidence {
     n_urgent: usize,
 }
 
-/// Reuses the `Reason` slots (and their string buffers) already in `out.reasons`.
-struct Reasons<'o> {
-    list: &'o mut Vec<Reason>,
+/// Hands out the items of a list one by one, growing it when needed, so the buffers of the
+/// last verdict are written over rather than dropped and allocated again. `finish` cuts the
+/// list to what was handed out.
+struct Reused<'o, T> {
+    list: &'o mut Vec<T>,
     used: usize,
 }
+
+impl<'o, T: Default> Reused<'o, T> {
+    fn new(list: &'o mut Vec<T>) -> Self {
+        Reused { list, used: 0 }
+    }
+
+    fn next(&mut self) -> &mut T {
+        if self.used == self.list.len() {
+            self.list.push(T::default());
+        }
+        self.used += 1;
+        &mut self.list[self.used - 1]
+    }
+
+    fn finish(self) {
+        self.list.truncate(self.used);
+    }
+}
+
+/// The reasons of the verdict being made.
+type Reasons<'o> = Reused<'o, Reason>;
 
 impl Reasons<'_> {
     fn push(&mut self, text: &str, kind: &'static str, cue: &'static str, start: u32, end: u32) {
         let (s, e) = (start as usize, end as usize);
-        if self.used == self.list.len() {
-            self.list.push(Reason::default());
-        }
-        let r = &mut self.list[self.used];
-        self.used += 1;
+        let r = self.next();
         r.kind = Cow::Borrowed(kind);
         r.cue = Cow::Borrowed(cue);
         r.text.clear();
@@ -60,22 +79,11 @@ impl Reasons<'_> {
     }
 }
 
-/// Hands out the strings of a list one by one, cleared, growing it when needed.
-struct Reused<'o> {
-    list: &'o mut Vec<String>,
-    used: usize,
-}
-
-impl Reused<'_> {
-    fn next(&mut self) -> &mut String {
-        if self.used == self.list.len() {
-            self.list.push(String::new());
-        }
-        let s = &mut self.list[self.used];
-        self.used += 1;
-        s.clear();
-        s
-    }
+/// A cleared string from the list.
+fn next_string<'a>(list: &'a mut Reused<'_, String>) -> &'a mut String {
+    let s = list.next();
+    s.clear();
+    s
 }
 
 pub(crate) fn score(
@@ -90,10 +98,7 @@ pub(crate) fn score(
     let text = input.text;
     let mut ev = Evidence::default();
     let mut list = std::mem::take(&mut out.reasons);
-    let mut reasons = Reasons {
-        list: &mut list,
-        used: 0,
-    };
+    let mut reasons = Reasons::new(&mut list);
 
     let mut i = 0;
     let mut sentence_start = true;
@@ -326,8 +331,7 @@ pub(crate) fn score(
     }
 
     decide(c, input, &mut ev, shouting, &mut reasons, out);
-    let used = reasons.used;
-    list.truncate(used);
+    reasons.finish();
     out.reasons = list;
 }
 
@@ -526,16 +530,12 @@ fn decide(
     };
     out.label = label;
 
-    // Urgency: only for mentions someone should answer. The strings of the last verdict are
-    // written over rather than dropped and allocated again.
-    let mut urgent = Reused {
-        list: &mut out.urgency_reasons,
-        used: 0,
-    };
+    // Urgency: only for mentions someone should answer.
+    let mut urgent = Reused::new(&mut out.urgency_reasons);
     if !spam && matches!(label, Label::Complaint | Label::Question) {
         for &(cue, s, e) in &ev.urgent[..ev.n_urgent] {
             let _ = write!(
-                urgent.next(),
+                next_string(&mut urgent),
                 "{}: {:?}",
                 lex.cue_names[cue as usize],
                 &text[s as usize..e as usize]
@@ -545,7 +545,7 @@ fn decide(
             && !ev.anger
             && (sentiment <= -0.9 || shouting || ev.exclaims >= 3)
         {
-            let why = urgent.next();
+            let why = next_string(&mut urgent);
             if shouting {
                 why.push_str("anger: written in capitals");
             } else if ev.exclaims >= 3 {
@@ -555,11 +555,10 @@ fn decide(
             }
         }
         if let Some(reach) = input.author_reach.filter(|&r| r >= c.high_reach) {
-            let _ = write!(urgent.next(), "high reach: {reach} followers");
+            let _ = write!(next_string(&mut urgent), "high reach: {reach} followers");
         }
     }
-    let used = urgent.used;
-    out.urgency_reasons.truncate(used);
+    urgent.finish();
     out.urgency = if out.urgency_reasons.is_empty() {
         Urgency::Normal
     } else {

@@ -131,7 +131,7 @@ impl WordTable {
     /// The id of a key of at most eight bytes, given as its bytes zero-padded to a `u64`
     /// (little-endian); the common case, with no buffer to read.
     #[inline(always)]
-    pub(crate) fn get_short(&self, first: u64, len: usize) -> u32 {
+    fn get_short(&self, first: u64, len: usize) -> u32 {
         debug_assert!((1..=8).contains(&len));
         let h = ((len as u64).wrapping_mul(K).rotate_left(5) ^ first).wrapping_mul(K);
         let (a, b) = self.places(h);
@@ -151,7 +151,13 @@ impl WordTable {
     /// Adds `key` with `id`; returns false (and adds nothing) for an empty or too long key or
     /// one already present.
     pub(crate) fn insert(&mut self, key: &[u8], id: u32) -> bool {
-        if key.is_empty() || key.len() > MAX_KEY || id == NONE || self.get(key).is_some() {
+        // The arena offset shares a u32 with the length: 24 bits, far beyond any lexicon.
+        if key.is_empty()
+            || key.len() > MAX_KEY
+            || id == NONE
+            || self.arena.len() >= 1 << 24
+            || self.get(key).is_some()
+        {
             return false;
         }
         let mut buf = [0u8; MAX_KEY];
