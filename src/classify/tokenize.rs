@@ -503,35 +503,6 @@ fn load8(b: &[u8], at: usize) -> u64 {
 /// lower-cased into `key`. `None` sends the word down [`general_word`].
 #[inline(always)]
 fn ascii_word(b: &[u8], at: usize, key: &mut [u8; 64]) -> Option<Scanned> {
-    let x = load8(b, at);
-    let class = ascii_classes(x);
-    let len = ((!class.alnum & HIGH).trailing_zeros() / 8) as usize;
-    if len == 8 {
-        return long_ascii_word(b, at, key);
-    }
-    // Most words end within their first eight bytes; `x` holds the byte after them too
-    // (zero past the end of the text).
-    let next = (x >> (8 * len)) as u8;
-    if len == 0 || next == b'\'' || next == b'-' || next >= 0x80 {
-        return None;
-    }
-    let within = (1u64 << (8 * len)) - 1;
-    let x = x & within;
-    // Three equal letters in a row ("sooo").
-    let same = zero_bytes(x ^ (x >> 8));
-    key[..8].copy_from_slice(&(x | (class.upper >> 2)).to_le_bytes());
-    Some(Scanned {
-        len: len as u32,
-        letters: (class.alpha & within).count_ones() as u16,
-        upper: (class.upper & within).count_ones() as u16,
-        elongated: same & (same >> 8) & class.alpha & (within >> 16) != 0,
-        keyed: true,
-    })
-}
-
-/// [`ascii_word`] for words of eight bytes or more.
-#[inline(always)]
-fn long_ascii_word(b: &[u8], at: usize, key: &mut [u8; 64]) -> Option<Scanned> {
     let mut w = Scanned {
         len: 0,
         letters: 0,
@@ -563,6 +534,7 @@ fn long_ascii_word(b: &[u8], at: usize, key: &mut [u8; 64]) -> Option<Scanned> {
         if len < 8 {
             w.len = (block * 8 + len) as u32;
             return match b.get(at + w.len as usize) {
+                _ if w.len == 0 => None,
                 Some(b'\'' | b'-') | Some(0x80..) => None,
                 _ => Some(w),
             };
