@@ -100,6 +100,23 @@ pub(crate) fn check_graph_settings(
     }
 }
 
+/// Records a problem under `path.key` unless `value` is a numeric Graph id; `hint` says where
+/// to find the right one.
+pub(crate) fn check_numeric_id(
+    value: &str,
+    path: &str,
+    key: &str,
+    hint: &str,
+    errors: &mut ConfigErrors,
+) {
+    if value.trim().is_empty() || !value.chars().all(|c| c.is_ascii_digit()) {
+        errors.push(
+            format!("{path}.{key}"),
+            format!("\"{value}\" is not {hint}"),
+        );
+    }
+}
+
 /// A Graph API client for one token: the part Facebook and Instagram sources share.
 pub(crate) struct Graph {
     pub client: Client,
@@ -147,6 +164,29 @@ impl EdgePage {
 }
 
 impl Graph {
+    /// The client for a source built from a validated config; `kind` and `token_key` (the
+    /// token's config key) name it in error messages.
+    pub(crate) fn new(
+        source: &SourceConfig,
+        client: Client,
+        base_url: &str,
+        api_version: &str,
+        token: Secret,
+        kind: &'static str,
+        token_key: &'static str,
+    ) -> Graph {
+        Graph {
+            client,
+            base_url: base_url.to_string(),
+            api_version: api_version.to_string(),
+            token,
+            timeout: source.timeout,
+            max_body: source.max_body_bytes,
+            kind,
+            token_key,
+        }
+    }
+
     /// GETs `/{version}/{path}` with `params`. Returns the page and, when Meta's usage headers
     /// say the app is near its limit, how long to wait before the next poll.
     pub async fn get(
@@ -307,15 +347,13 @@ impl FacebookPageSource {
         errors: &mut ConfigErrors,
     ) -> Option<(FacebookPageSettings, Option<Secret>)> {
         let s = source.settings::<FacebookPageSettings>(path, errors)?;
-        if s.page_id.trim().is_empty() || !s.page_id.chars().all(|c| c.is_ascii_digit()) {
-            errors.push(
-                format!("{path}.page_id"),
-                format!(
-                    "\"{}\" is not a page id; use the page's numeric id (Page settings → About → Page ID)",
-                    s.page_id
-                ),
-            );
-        }
+        check_numeric_id(
+            &s.page_id,
+            path,
+            "page_id",
+            "a page id; use the page's numeric id (Page settings → About → Page ID)",
+            errors,
+        );
         check_graph_settings(&s.base_url, &s.api_version, s.max_pages, path, errors);
         let token = resolve_secret(
             path,
@@ -338,16 +376,15 @@ impl FacebookPageSource {
         let mut errors = ConfigErrors::default();
         match Self::parse(source, &source.name, &mut errors) {
             Some((settings, Some(token))) if errors.is_empty() => Ok(FacebookPageSource {
-                graph: Graph {
+                graph: Graph::new(
+                    source,
                     client,
-                    base_url: settings.base_url.clone(),
-                    api_version: settings.api_version.clone(),
+                    &settings.base_url,
+                    &settings.api_version,
                     token,
-                    timeout: source.timeout,
-                    max_body: source.max_body_bytes,
-                    kind: "facebook_page",
-                    token_key: "page_token",
-                },
+                    "facebook_page",
+                    "page_token",
+                ),
                 settings,
             }),
             _ => anyhow::bail!("{errors}"),

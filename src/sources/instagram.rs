@@ -14,8 +14,8 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::facebook_page::{
-    Graph, check_graph_settings, default_api_version, default_comment_window, default_graph_url,
-    default_max_pages, longer, parse_graph_time,
+    Graph, check_graph_settings, check_numeric_id, default_api_version, default_comment_window,
+    default_graph_url, default_max_pages, longer, parse_graph_time,
 };
 use super::http::Client;
 use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
@@ -100,15 +100,13 @@ impl InstagramSource {
         errors: &mut ConfigErrors,
     ) -> Option<(InstagramSettings, Option<Secret>)> {
         let s = source.settings::<InstagramSettings>(path, errors)?;
-        if s.ig_user_id.trim().is_empty() || !s.ig_user_id.chars().all(|c| c.is_ascii_digit()) {
-            errors.push(
-                format!("{path}.ig_user_id"),
-                format!(
-                    "\"{}\" is not an Instagram account id; use the numeric id (GET /{{page-id}}?fields=instagram_business_account)",
-                    s.ig_user_id
-                ),
-            );
-        }
+        check_numeric_id(
+            &s.ig_user_id,
+            path,
+            "ig_user_id",
+            "an Instagram account id; use the numeric id (GET /{page-id}?fields=instagram_business_account)",
+            errors,
+        );
         check_graph_settings(&s.base_url, &s.api_version, s.max_pages, path, errors);
         let token = resolve_secret(
             path,
@@ -131,16 +129,15 @@ impl InstagramSource {
         let mut errors = ConfigErrors::default();
         match Self::parse(source, &source.name, &mut errors) {
             Some((settings, Some(token))) if errors.is_empty() => Ok(InstagramSource {
-                graph: Graph {
+                graph: Graph::new(
+                    source,
                     client,
-                    base_url: settings.base_url.clone(),
-                    api_version: settings.api_version.clone(),
+                    &settings.base_url,
+                    &settings.api_version,
                     token,
-                    timeout: source.timeout,
-                    max_body: source.max_body_bytes,
-                    kind: "instagram",
-                    token_key: "access_token",
-                },
+                    "instagram",
+                    "access_token",
+                ),
                 settings,
             }),
             _ => anyhow::bail!("{errors}"),
