@@ -178,17 +178,37 @@ async fn serve(
     resp
 }
 
-/// An Atom feed with one entry per `(id, text)`, newest first.
+/// The hour the test process's feeds are dated from: two hours before the process started,
+/// truncated to the hour. Fixed for the process, so a feed served twice is byte-for-byte the same
+/// (its ETag holds), and recent, so every backfill window keeps it whatever day the suite runs.
+pub fn feed_epoch() -> chrono::DateTime<chrono::Utc> {
+    use chrono::{DurationRound, TimeDelta, Utc};
+    static EPOCH: std::sync::OnceLock<chrono::DateTime<Utc>> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(|| {
+        (Utc::now() - TimeDelta::hours(2))
+            .duration_trunc(TimeDelta::hours(1))
+            .unwrap()
+    })
+}
+
+/// An Atom feed with one entry per `(id, text)`, dated within the hour after [`feed_epoch`].
 pub fn atom(entries: &[(String, String)]) -> Vec<u8> {
-    let mut s = String::from(
+    let epoch = feed_epoch();
+    let stamp = |minutes: usize| {
+        (epoch + chrono::TimeDelta::minutes(minutes as i64))
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    let mut s = format!(
         r#"<?xml version="1.0" encoding="utf-8"?>
-<feed xmlns="http://www.w3.org/2005/Atom"><title>Test forum</title><id>urn:test:feed</id><updated>2026-11-25T10:00:00Z</updated>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Test forum</title><id>urn:test:feed</id><updated>{}</updated>
 "#,
+        stamp(60)
     );
     for (i, (id, text)) in entries.iter().enumerate() {
         s.push_str(&format!(
-            "<entry><id>{id}</id><title>Post {i}</title><link rel=\"alternate\" href=\"https://forum.example/t/{i}\"/><updated>2026-11-25T09:{:02}:00Z</updated><author><name>user{i}</name></author><content type=\"html\">&lt;p&gt;{text}&lt;/p&gt;</content></entry>\n",
-            i % 60
+            "<entry><id>{id}</id><title>Post {i}</title><link rel=\"alternate\" href=\"https://forum.example/t/{i}\"/><updated>{}</updated><author><name>user{i}</name></author><content type=\"html\">&lt;p&gt;{text}&lt;/p&gt;</content></entry>\n",
+            stamp(i % 60)
         ));
     }
     s.push_str("</feed>\n");
