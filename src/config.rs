@@ -99,6 +99,10 @@ pub struct HttpConfig {
     /// Responses larger than this are refused, so a broken server cannot fill memory.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Follow a redirect to another host (default false), so a feed cannot point the daemon at
+    /// an internal address. Redirects to anything but http(s) are never followed.
+    #[serde(default)]
+    pub follow_cross_host: bool,
 }
 
 fn default_user_agent() -> String {
@@ -120,6 +124,7 @@ impl Default for HttpConfig {
             user_agent: default_user_agent(),
             timeout: default_timeout(),
             max_body_bytes: default_max_body(),
+            follow_cross_host: false,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod config;
 pub mod notify;
 pub mod privacy;
 pub mod query;
+pub mod redact;
 pub mod scheduler;
 pub mod shutdown;
 pub mod sources;

@@ -12,6 +12,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::config::{Config, SourceConfig};
+use crate::redact::redact_text;
 use crate::shutdown::{Shutdown, ShutdownTrigger};
 use crate::sources::{self, PollContext, Source};
 use crate::store::{NewMention, PollCommit, Writer};
@@ -88,7 +89,10 @@ pub struct PollReport {
 
 /// Builds every enabled source in `config`.
 pub fn build_sources(config: &Config) -> anyhow::Result<Vec<SourceHandle>> {
-    let client = sources::http::Client::new(&config.http.user_agent)?;
+    let client = sources::http::Client::with_redirects(
+        &config.http.user_agent,
+        config.http.follow_cross_host,
+    )?;
     config
         .sources
         .iter()
@@ -256,17 +260,20 @@ pub async fn poll_once(
                     })
                 }
                 Err(e) => {
-                    tracing::error!(source = %cfg.name, error = %e, "cannot store poll; will fetch again");
+                    let message = redact_text(&e.to_string());
+                    tracing::error!(source = %cfg.name, error = %message, "cannot store poll; will fetch again");
                     Some(failed(
                         name,
-                        e.to_string(),
+                        message,
                         Utc::now() + chrono::Duration::from_std(cfg.interval).unwrap_or_default(),
                     ))
                 }
             }
         }
         Err(e) => {
-            let message = e.to_string();
+            // The one place a poll error becomes text: logs, `last_error`, `poll_log`,
+            // `/healthz`, `sources` and `once` all get this redacted copy.
+            let message = redact_text(&e.to_string());
             let failures = state.as_ref().map(|s| s.consecutive_failures).unwrap_or(0) as u32 + 1;
             let delay = jittered(
                 backoff(cfg.interval, failures, e.retry_after(), cfg.max_backoff),
@@ -275,7 +282,7 @@ pub async fn poll_once(
             let delay = delay.max(e.retry_after().unwrap_or_default());
             let next_poll_at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
             tracing::warn!(
-                source = %cfg.name, kind = %cfg.kind, error = %e, failures, retry_in_s = delay.as_secs(),
+                source = %cfg.name, kind = %cfg.kind, error = %message, failures, retry_in_s = delay.as_secs(),
                 "poll failed; keeping the cursor and backing off"
             );
             let (source, kind, err) = (cfg.name.clone(), cfg.kind.clone(), message.clone());
