@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
 
 use super::SourceError;
 
@@ -119,6 +119,19 @@ impl Client {
                 .map_err(|e| network_error(&url, e))?;
             let status = resp.status().as_u16();
             let headers = resp.headers().clone();
+            if matches!(status, 301 | 302 | 303 | 307 | 308)
+                && let Some(target) = headers.get(LOCATION).and_then(|v| v.to_str().ok())
+            {
+                // reqwest hands back a redirect it will not follow itself (to `file:`, `ftp:`, …);
+                // say so instead of reporting a bare 3xx.
+                return Err(SourceError::Network {
+                    url: url.clone(),
+                    message: RedirectRefused::Scheme {
+                        target: crate::redact::redact_url_str(target),
+                    }
+                    .to_string(),
+                });
+            }
             if let Some(len) = resp.content_length()
                 && len as usize > max_body
             {
