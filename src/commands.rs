@@ -128,8 +128,9 @@ fn classify(explain: bool, lexicons: Option<&Path>) -> anyhow::Result<i32> {
     let c = load_classifier(lexicons)?;
     let stdin = std::io::stdin().lock();
     let out = std::io::BufWriter::new(std::io::stdout().lock());
-    crate::classify::run_classify(&c, stdin, out, explain)?;
-    Ok(0)
+    let skipped = crate::classify::run_classify(&c, stdin, out, explain)?;
+    // Every other line was classified; the status still says that some input was not.
+    Ok(if skipped > 0 { 1 } else { 0 })
 }
 
 fn eval(file: &Path, lexicons: Option<&Path>) -> anyhow::Result<i32> {
@@ -280,11 +281,13 @@ fn check_config(config: &Config) -> anyhow::Result<i32> {
 
 fn pipeline(config: &Config) -> anyhow::Result<Pipeline> {
     let store = Store::open(&config.store.path)?;
-    Ok(Pipeline::new(
+    let mut pipeline = Pipeline::new(
         Writer::new(store),
         compile_watches(config)?,
         config.store.raw_max_bytes,
-    ))
+    );
+    pipeline.max_text_chars = config.store.max_text_chars;
+    Ok(pipeline)
 }
 
 /// The watches of `config`, with the classifier its `[classifier]` section describes.

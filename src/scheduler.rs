@@ -35,6 +35,8 @@ pub struct Pipeline {
     watches: Arc<RwLock<Arc<Watches>>>,
     /// Bound on stored raw payloads.
     pub raw_max_bytes: usize,
+    /// Bound on mention texts and titles, in characters (`[store] max_text_chars`; 0: none).
+    pub max_text_chars: usize,
     /// In-process counters for `/metrics` (classifier time).
     pub metrics: Arc<crate::admin::Metrics>,
 }
@@ -46,6 +48,7 @@ impl Pipeline {
             writer,
             watches: Arc::new(RwLock::new(Arc::new(watches))),
             raw_max_bytes,
+            max_text_chars: DEFAULT_MAX_TEXT_CHARS,
             metrics: Arc::default(),
         }
     }
@@ -63,6 +66,9 @@ impl Pipeline {
         *self.watches.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(watches);
     }
 }
+
+/// Mention texts are cut at this many characters unless `[store] max_text_chars` says otherwise.
+pub const DEFAULT_MAX_TEXT_CHARS: usize = 20_000;
 
 /// The result of one poll, for `webcare once` and the logs.
 #[derive(Debug, Clone)]
@@ -179,6 +185,14 @@ pub async fn poll_once(
             let mut matched = Vec::with_capacity(fetched);
             for m in batch.mentions {
                 let mut m = m;
+                // Cut before matching and classifying: a huge text costs every stage after it.
+                let cut = sources::text::cap_text(&mut m.text, pipeline.max_text_chars);
+                if let Some(title) = &mut m.title {
+                    sources::text::cap_text(title, pipeline.max_text_chars);
+                }
+                if cut {
+                    tracing::warn!(source = %cfg.name, id = %m.external_id, limit = pipeline.max_text_chars, "mention text cut to [store] max_text_chars");
+                }
                 let mut watches = watch_set.matching(&m, owned.as_deref());
                 if watches.is_empty() {
                     continue;
