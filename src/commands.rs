@@ -347,6 +347,10 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
         config.retention,
         shutdown.clone(),
     ))];
+    stages.push(tokio::spawn(crate::store::wal::run_checkpoints(
+        writer.clone(),
+        shutdown.clone(),
+    )));
     let mut sender_wake = None;
     let on_stored = match Notifier::new(&config) {
         Some(notifier) => {

@@ -128,12 +128,17 @@ pub fn parse_retention(v: Option<Value>, errors: &mut ConfigErrors) -> Retention
     }
 }
 
-/// The daemon's retention task: one pass at start, then one a day, until shutdown. Work is
-/// done in small batches so polls keep their turn at the writer.
+/// How soon a failed retention pass is tried again.
+pub const RETENTION_RETRY: Duration = Duration::from_secs(15 * 60);
+
+/// The daemon's retention task: one pass at start, then one a day, until shutdown; a failed
+/// pass is tried again after [`RETENTION_RETRY`]. Work is done in small batches so polls keep
+/// their turn at the writer.
 pub async fn run_retention(writer: Writer, config: RetentionConfig, mut shutdown: Shutdown) {
     if config.keeps_everything() {
         return;
     }
+    let mut failed = false;
     loop {
         match retention_pass(&writer, &config, &shutdown).await {
             Ok((r, _)) if r.is_empty() => tracing::debug!("retention: nothing to remove"),
@@ -147,10 +152,17 @@ pub async fn run_retention(writer: Writer, config: RetentionConfig, mut shutdown
                 wal_truncated = space.wal_truncated,
                 "retention pass done"
             ),
-            Err(e) => tracing::error!(error = %e, "retention pass failed; retrying in a day"),
+            Err(e) => {
+                tracing::error!(error = %e, "retention pass failed; retrying in {} minutes", RETENTION_RETRY.as_secs() / 60);
+                failed = true;
+            }
         }
+        // A failed pass (locked or full database) is tried again within the hour, not a day
+        // later: expired data must not outlive its retention by a day per failure.
+        let wait = if failed { RETENTION_RETRY } else { DAY };
+        failed = false;
         tokio::select! {
-            _ = tokio::time::sleep(DAY) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = shutdown.wait() => return,
         }
     }

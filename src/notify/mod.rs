@@ -420,10 +420,10 @@ impl Notifier {
     }
 
     /// Routes the unrouted mentions among `ids` (all unrouted ones when `None`) and queues
-    /// their alerts, in one transaction per call. A mention that repeats one alerted within
-    /// `[mail] duplicate_window` raises no alert of its own: it is recorded as a duplicate, and
-    /// the earlier alert, if it has not been tried yet, is rewritten to count and link it.
-    /// Returns the number of alerts queued.
+    /// their alerts, one transaction per batch of [`ROUTE_BATCH`] mentions. A mention that
+    /// repeats one alerted within `[mail] duplicate_window` raises no alert of its own: it is
+    /// recorded as a duplicate, and the earlier alert, if it has not been tried yet, is
+    /// rewritten to count and link it. Returns the number of alerts queued.
     pub fn route_pending(
         &self,
         store: &mut Store,
@@ -432,91 +432,123 @@ impl Notifier {
     ) -> Result<usize, StoreError> {
         let mut queued = 0;
         loop {
-            let batch = store.unrouted_mentions(ids, 500)?;
-            if batch.is_empty() {
-                return Ok(queued);
+            match self.route_batch(store, ids, now)? {
+                Some(routed) => queued += routed.queued,
+                None => return Ok(queued),
             }
-            let optouts: OptOuts = store
-                .optouts()?
-                .into_iter()
-                .map(|o| (o.platform, o.handle))
-                .collect();
-            let window = self.mail.duplicate_window.as_secs() as i64;
-            let mut leads = Vec::new();
-            if window > 0 {
-                for m in store.recent_alerted_mentions(now.timestamp() - window)? {
-                    leads.push(Lead {
-                        fp: fingerprint(&m.text),
-                        duplicates: store.duplicates_of(m.id)?,
-                        mention: m,
-                        stored: true,
-                        changed: false,
-                    });
-                }
-            }
-            let mut records = Vec::new();
-            // For each record that starts a new alert: its lead's index.
-            let mut new_leads = Vec::new();
-            for m in &batch {
-                let (subject, _) = self.subject(m);
-                let decision = self.router.decide(&subject);
-                let route = serde_json::to_string(&decision.matched).unwrap_or_default();
-                let fp = fingerprint(&m.text);
-                let alerting = !decision.alerts().is_empty() && !self.stale(m.fetched_at, now);
-                let mut record = RoutingRecord {
-                    mention_id: m.id,
-                    route,
-                    alerts: Vec::new(),
-                    duplicate_of: None,
-                };
-                if alerting {
-                    match leads.iter_mut().find(|l| window > 0 && l.fp.matches(&fp)) {
-                        Some(lead) => {
-                            record.duplicate_of = Some(lead.mention.id);
-                            lead.duplicates.push(m.clone());
-                            lead.changed = true;
-                        }
-                        None => {
-                            new_leads.push((records.len(), leads.len()));
-                            leads.push(Lead {
-                                mention: m.clone(),
-                                fp,
-                                duplicates: Vec::new(),
-                                stored: false,
-                                changed: true,
-                            });
-                        }
-                    }
-                }
-                records.push(record);
-            }
-            let render = |lead: &Lead| {
-                let (subject, reasons) = self.subject(&lead.mention);
-                let decision = self.router.decide(&subject);
-                self.alerts_for(
-                    &lead.mention,
-                    &subject,
-                    &reasons,
-                    &decision,
-                    &lead.duplicates,
-                    &optouts,
-                    now,
-                )
-            };
-            for (record, lead) in new_leads {
-                records[record].alerts = render(&leads[lead]);
-            }
-            let updates: Vec<AlertUpdate> = leads
-                .iter()
-                .filter(|l| l.stored && l.changed)
-                .map(|l| AlertUpdate { alerts: render(l) })
-                .collect();
-            queued += store.record_routing(&records, &updates, now.timestamp())?;
             if ids.is_some() {
                 return Ok(queued);
             }
         }
     }
+
+    /// Routes one batch of at most [`ROUTE_BATCH`] unrouted mentions among `ids` (any when
+    /// `None`) in one transaction, or returns `None` when nothing is left to route. The daemon
+    /// routes batch by batch, so a stop request or a poll waits for one batch, never for the
+    /// whole backlog.
+    pub fn route_batch(
+        &self,
+        store: &mut Store,
+        ids: Option<&[i64]>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Routed>, StoreError> {
+        let batch = store.unrouted_mentions(ids, ROUTE_BATCH)?;
+        if batch.is_empty() {
+            return Ok(None);
+        }
+        let optouts: OptOuts = store
+            .optouts()?
+            .into_iter()
+            .map(|o| (o.platform, o.handle))
+            .collect();
+        let window = self.mail.duplicate_window.as_secs() as i64;
+        let mut leads = Vec::new();
+        if window > 0 {
+            for m in store.recent_alerted_mentions(now.timestamp() - window)? {
+                leads.push(Lead {
+                    fp: fingerprint(&m.text),
+                    duplicates: store.duplicates_of(m.id)?,
+                    mention: m,
+                    stored: true,
+                    changed: false,
+                });
+            }
+        }
+        let mut records = Vec::new();
+        // For each record that starts a new alert: its lead's index.
+        let mut new_leads = Vec::new();
+        for m in &batch {
+            let (subject, _) = self.subject(m);
+            let decision = self.router.decide(&subject);
+            let route = serde_json::to_string(&decision.matched).unwrap_or_default();
+            let fp = fingerprint(&m.text);
+            let alerting = !decision.alerts().is_empty() && !self.stale(m.fetched_at, now);
+            let mut record = RoutingRecord {
+                mention_id: m.id,
+                route,
+                alerts: Vec::new(),
+                duplicate_of: None,
+            };
+            if alerting {
+                match leads.iter_mut().find(|l| window > 0 && l.fp.matches(&fp)) {
+                    Some(lead) => {
+                        record.duplicate_of = Some(lead.mention.id);
+                        lead.duplicates.push(m.clone());
+                        lead.changed = true;
+                    }
+                    None => {
+                        new_leads.push((records.len(), leads.len()));
+                        leads.push(Lead {
+                            mention: m.clone(),
+                            fp,
+                            duplicates: Vec::new(),
+                            stored: false,
+                            changed: true,
+                        });
+                    }
+                }
+            }
+            records.push(record);
+        }
+        let render = |lead: &Lead| {
+            let (subject, reasons) = self.subject(&lead.mention);
+            let decision = self.router.decide(&subject);
+            self.alerts_for(
+                &lead.mention,
+                &subject,
+                &reasons,
+                &decision,
+                &lead.duplicates,
+                &optouts,
+                now,
+            )
+        };
+        for (record, lead) in new_leads {
+            records[record].alerts = render(&leads[lead]);
+        }
+        let updates: Vec<AlertUpdate> = leads
+            .iter()
+            .filter(|l| l.stored && l.changed)
+            .map(|l| AlertUpdate { alerts: render(l) })
+            .collect();
+        let queued = store.record_routing(&records, &updates, now.timestamp())?;
+        Ok(Some(Routed {
+            mentions: records.len(),
+            queued,
+        }))
+    }
+}
+
+/// Mentions routed in one transaction.
+pub const ROUTE_BATCH: usize = 500;
+
+/// What one [`Notifier::route_batch`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Routed {
+    /// Mentions routed.
+    pub mentions: usize,
+    /// Alerts queued for them.
+    pub queued: usize,
 }
 
 /// The routing stage of the daemon: routes whatever a previous run stored but did not route,
@@ -531,17 +563,26 @@ pub async fn run_router(
     mut shutdown: Shutdown,
 ) {
     loop {
-        let n = notifier.clone();
-        match writer
-            .run(move |s| n.route_pending(s, None, Utc::now()))
-            .await
-        {
-            Ok(0) => {}
-            Ok(queued) => {
-                tracing::info!(alerts = queued, "alerts queued");
-                wake.notify_one();
+        // One batch per turn at the writer: polls get their turn in between, and a stop
+        // request waits for one batch (a second or so), never for the whole backlog.
+        while !shutdown.is_stopping() {
+            let n = notifier.clone();
+            match writer
+                .run(move |s| n.route_batch(s, None, Utc::now()))
+                .await
+            {
+                Ok(None) => break,
+                Ok(Some(routed)) => {
+                    if routed.queued > 0 {
+                        tracing::info!(alerts = routed.queued, "alerts queued");
+                        wake.notify_one();
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot route new mentions; will retry");
+                    break;
+                }
             }
-            Err(e) => tracing::error!(error = %e, "cannot route new mentions; will retry"),
         }
         tokio::select! {
             next = stored.recv() => if next.is_none() { break },

@@ -9,6 +9,7 @@ mod privacy;
 mod schema;
 mod signals;
 mod stats;
+pub mod wal;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -301,7 +302,8 @@ impl Store {
                  PRAGMA cache_size = -16384;
                  PRAGMA secure_delete = ON;",
             )
-            .map_err(self.err())
+            .map_err(self.err())?;
+        self.limit_journal()
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
