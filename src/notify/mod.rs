@@ -18,8 +18,8 @@ pub mod similar;
 pub mod spike;
 pub mod webhook;
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -34,7 +34,7 @@ use crate::store::{
 };
 use mail::{AlertView, DuplicateView, Mail, MailConfig, render_alert};
 use route::{Decision, RouteConfig, Router, Subject, TeamConfig};
-use similar::{Fingerprint, fingerprint};
+use similar::{Fingerprint, LeadIndex, fingerprint};
 
 /// Authors who asked not to be contacted, as `(platform, handle)` keys from [`optout_key`].
 pub type OptOuts = HashSet<(String, String)>;
@@ -125,6 +125,8 @@ pub struct Notifier {
     mail: Mail,
     classifier: Classifier,
     domain: String,
+    /// Recently alerted mentions, for the near-duplicate check; kept between routing passes.
+    leads: Mutex<LeadIndex>,
 }
 
 /// FNV-1a, for Message-IDs that must be the same on every machine and every Rust version.
@@ -209,6 +211,7 @@ impl Notifier {
             mail,
             classifier: Classifier::embedded(),
             domain,
+            leads: Mutex::default(),
         })
     }
 
@@ -462,18 +465,13 @@ impl Notifier {
             .map(|o| (o.platform, o.handle))
             .collect();
         let window = self.mail.duplicate_window.as_secs() as i64;
-        let mut leads = Vec::new();
+        let mut index = self.leads.lock().unwrap_or_else(|p| p.into_inner());
         if window > 0 {
-            for m in store.recent_alerted_mentions(now.timestamp() - window)? {
-                leads.push(Lead {
-                    fp: fingerprint(&m.text),
-                    duplicates: store.duplicates_of(m.id)?,
-                    mention: m,
-                    stored: true,
-                    changed: false,
-                });
-            }
+            refresh_leads(&mut index, store, now.timestamp() - window)?;
         }
+        // Earlier alerts this batch repeats (loaded when first repeated), then the batch's own.
+        let mut leads: Vec<Lead> = Vec::new();
+        let mut loaded: HashMap<i64, usize> = HashMap::new();
         let mut records = Vec::new();
         // For each record that starts a new alert: its lead's index.
         let mut new_leads = Vec::new();
@@ -490,7 +488,17 @@ impl Notifier {
                 duplicate_of: None,
             };
             if alerting {
-                match leads.iter_mut().find(|l| window > 0 && l.fp.matches(&fp)) {
+                let earlier = if window > 0 {
+                    earlier_lead(&mut index, store, &mut leads, &mut loaded, &fp)?
+                } else {
+                    None
+                };
+                let found = earlier.or_else(|| {
+                    leads
+                        .iter()
+                        .position(|l| !l.stored && window > 0 && l.fp.matches(&fp))
+                });
+                match found.map(|i| &mut leads[i]) {
                     Some(lead) => {
                         record.duplicate_of = Some(lead.mention.id);
                         lead.duplicates.push(m.clone());
@@ -537,6 +545,57 @@ impl Notifier {
             queued,
         }))
     }
+}
+
+/// Reads the alerts queued since the index last looked into `index`, and drops those older
+/// than `since`.
+fn refresh_leads(index: &mut LeadIndex, store: &Store, since: i64) -> Result<(), StoreError> {
+    const PAGE: usize = 5000;
+    index.expire(since);
+    loop {
+        let rows = store.alerted_texts(index.seen_outbox_id, since, PAGE)?;
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
+        index.seen_outbox_id = last.outbox_id;
+        for r in &rows {
+            index.insert(r.mention_id, r.alerted_at, fingerprint(&r.text));
+        }
+        if rows.len() < PAGE {
+            return Ok(());
+        }
+    }
+}
+
+/// The earlier alert `fp` repeats, as an index into `leads` (loading it and its duplicates on
+/// first use; `loaded` maps mention ids to their place in `leads`). A lead whose mention was
+/// erased since is dropped from the index.
+fn earlier_lead(
+    index: &mut LeadIndex,
+    store: &Store,
+    leads: &mut Vec<Lead>,
+    loaded: &mut HashMap<i64, usize>,
+    fp: &Fingerprint,
+) -> Result<Option<usize>, StoreError> {
+    while let Some(id) = index.find(fp) {
+        if let Some(&i) = loaded.get(&id) {
+            return Ok(Some(i));
+        }
+        let Some(mention) = store.routing_mention(id)? else {
+            index.remove(id);
+            continue;
+        };
+        leads.push(Lead {
+            fp: fingerprint(&mention.text),
+            duplicates: store.duplicates_of(id)?,
+            mention,
+            stored: true,
+            changed: false,
+        });
+        loaded.insert(id, leads.len() - 1);
+        return Ok(Some(leads.len() - 1));
+    }
+    Ok(None)
 }
 
 /// Mentions routed in one transaction.

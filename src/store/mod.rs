@@ -4,6 +4,7 @@
 //! instead of skipping or duplicating.
 
 mod digest;
+mod leads;
 mod outbox;
 mod privacy;
 mod schema;
@@ -26,6 +27,7 @@ pub use digest::{
     DigestMention, DigestRecord, DigestSent, FailedSource, SpikeEpisode, SpikeOutcome, VolumeRow,
     WindowCount,
 };
+pub use leads::AlertedText;
 pub use outbox::{
     AlertUpdate, NewAlert, OptOut, OutboxEntry, RoutingMention, RoutingRecord, optout_key,
 };
