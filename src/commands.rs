@@ -177,7 +177,12 @@ fn backup(config: &Config, dest: &Path) -> anyhow::Result<i32> {
         anyhow::bail!("{} already exists; choose a new file name", dest.display());
     }
     let store = Store::open_existing(&config.store.path)?;
-    store.backup_to(dest)?;
+    let progress = crate::progress::Progress::bar("backing up", 0, "pages");
+    store.backup_with_progress(dest, |done, total| {
+        progress.set_total(total);
+        progress.set(done);
+    })?;
+    progress.finish();
     let mentions = Store::open_existing(dest)?.count_mentions(None)?;
     println!(
         "backed up {} to {} ({mentions} mentions, integrity ok)",
@@ -471,7 +476,10 @@ async fn once(config: Config) -> anyhow::Result<i32> {
     let pipeline = pipeline(&config)?;
     let handles = scheduler::build_sources(&config)?;
     let (_trigger, shutdown) = Shutdown::new();
+    let polling =
+        crate::progress::Progress::spinner(&format!("polling {} sources", handles.len()), "");
     let reports = scheduler::poll_all_once(handles, &pipeline, &shutdown).await;
+    polling.finish();
     let alerts = notify_once(&config, &pipeline.writer, &shutdown).await?;
     let mut out = std::io::stdout().lock();
     let mut failed = 0;

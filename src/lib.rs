@@ -13,6 +13,7 @@ pub mod commands;
 pub mod config;
 pub mod notify;
 pub mod privacy;
+pub mod progress;
 pub mod query;
 pub mod redact;
 pub mod scheduler;

@@ -205,8 +205,22 @@ pub fn prune_command(config: &crate::config::Config, dry_run: bool) -> anyhow::R
     let (r, space) = if dry_run {
         (store.prune_preview(&cutoffs)?, None)
     } else {
-        let (r, space) = store.prune(&cutoffs)?;
-        (r, Some(space))
+        // Batch by batch, so a terminal shows how far it got.
+        let progress = crate::progress::Progress::spinner("pruning", "rows");
+        let mut total = PruneReport::default();
+        loop {
+            let r = store.prune_batch(&cutoffs, 2000)?;
+            if r.is_empty() {
+                break;
+            }
+            progress.add(
+                (r.raw_cleared + r.stripped + r.deleted + r.alerts_blanked + r.alerts_deleted)
+                    as u64,
+            );
+            total.add(&r);
+        }
+        progress.finish();
+        (total, Some(store.reclaim_space()?))
     };
     let mut out = std::io::stdout().lock();
     writeln!(
