@@ -125,6 +125,16 @@ fn a_token_in_a_feed_url_never_appears_in_any_error_text() {
             .unwrap(),
     );
     let deadline = Instant::now() + Duration::from_secs(30);
+    // `once` logged one failed poll per source; wait for the daemon's own.
+    let polls = |setup: &Setup| -> i64 {
+        rusqlite::Connection::open(setup.db())
+            .and_then(|c| c.query_row("SELECT count(*) FROM poll_log", [], |r| r.get(0)))
+            .unwrap_or(0)
+    };
+    while polls(&setup) < 4 {
+        assert!(Instant::now() < deadline, "the daemon never polled");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let health = loop {
         match get(port, "/healthz?format=json") {
             Some(h) if h.contains("degraded") && h.contains("broken") && h.contains("down") => {
