@@ -316,7 +316,10 @@ pub fn forget_command(
 ) -> anyhow::Result<i32> {
     let author = Author::parse(author)?;
     let mut store = Store::open_existing(&config.store.path)?;
+    // One transaction of unknown length: a spinner on a terminal says it is still working.
+    let progress = crate::progress::Progress::spinner(&format!("forgetting {author}"), "");
     let r = store.forget_author(&author.kind, &author.handle, dry_run)?;
+    progress.finish();
     let mut out = std::io::stdout().lock();
     writeln!(
         out,

@@ -1,4 +1,4 @@
-//! Progress for long CLI work (`backup`, `prune`, `once`): a bar or spinner on stderr when
+//! Progress for long CLI work (`backup`, `prune`, `forget`, `backtest`, `once`): a bar or spinner on stderr when
 //! stderr is a terminal, and nothing at all when it is piped or logged, so scripts and journals
 //! see only the result lines.
 
