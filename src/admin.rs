@@ -23,6 +23,9 @@ use crate::config::{Config, ConfigErrors, DurationValue, parse_at};
 use crate::shutdown::Shutdown;
 use crate::store::{Store, StoreError};
 
+mod connections;
+pub use connections::Limits;
+
 /// How far back a dead letter keeps `/healthz` degraded.
 pub const DEAD_LETTER_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
@@ -42,6 +45,9 @@ pub struct AdminConfig {
     pub source_failing_after: Duration,
     /// An alert due for longer than this makes `/healthz` degraded.
     pub outbox_backlog_after: Duration,
+    /// Bounds on the connections the admin server holds (`max_connections`,
+    /// `header_read_timeout`, `idle_timeout`).
+    pub limits: Limits,
 }
 
 impl Default for AdminConfig {
@@ -52,6 +58,11 @@ impl Default for AdminConfig {
             allow_remote: false,
             source_failing_after: Duration::from_secs(30 * 60),
             outbox_backlog_after: Duration::from_secs(15 * 60),
+            limits: Limits {
+                max_connections: 256,
+                header_read_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(60),
+            },
         }
     }
 }
@@ -69,6 +80,12 @@ struct RawAdminConfig {
     source_failing_after: Option<DurationValue>,
     #[serde(default)]
     outbox_backlog_after: Option<DurationValue>,
+    #[serde(default)]
+    max_connections: Option<usize>,
+    #[serde(default)]
+    header_read_timeout: Option<DurationValue>,
+    #[serde(default)]
+    idle_timeout: Option<DurationValue>,
 }
 
 /// Reads and checks the `[admin]` section (`None` when absent), recording problems under
@@ -102,7 +119,30 @@ pub fn parse_config(value: Option<Value>, errors: &mut ConfigErrors) -> AdminCon
             ),
         );
     }
+    let limits = Limits {
+        max_connections: raw
+            .max_connections
+            .unwrap_or(defaults.limits.max_connections),
+        header_read_timeout: raw
+            .header_read_timeout
+            .map_or(defaults.limits.header_read_timeout, |d| d.0),
+        idle_timeout: raw
+            .idle_timeout
+            .map_or(defaults.limits.idle_timeout, |d| d.0),
+    };
+    if limits.max_connections == 0 {
+        errors.push("admin.max_connections", "must be at least 1 (default 256)");
+    }
+    for (key, d) in [
+        ("admin.header_read_timeout", limits.header_read_timeout),
+        ("admin.idle_timeout", limits.idle_timeout),
+    ] {
+        if d.is_zero() {
+            errors.push(key, "must be longer than 0s, e.g. \"10s\"");
+        }
+    }
     AdminConfig {
+        limits,
         enabled: raw.enabled.unwrap_or(defaults.enabled),
         listen,
         allow_remote: raw.allow_remote,
@@ -200,9 +240,7 @@ impl AdminServer {
         if !admin.enabled {
             return Ok(None);
         }
-        let listener = tokio::net::TcpListener::bind(admin.listen)
-            .await
-            .map_err(|e| {
+        let listener = connections::bind(admin.listen).map_err(|e| {
                 anyhow::anyhow!(
                     "cannot listen on admin.listen {} ({e}); choose a free port in admin.listen, or set admin.enabled = false",
                     admin.listen
@@ -222,16 +260,7 @@ impl AdminServer {
             .route("/metrics", get(metrics_endpoint))
             .with_state(state.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "admin server failed");
-            }
-        });
+        let task = tokio::spawn(connections::serve(listener, app, admin.limits, stopped));
         tracing::info!(address = %addr, "admin endpoints listening: /healthz /readyz /metrics");
         Ok(Some(AdminServer {
             addr,

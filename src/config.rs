@@ -68,6 +68,10 @@ pub struct StoreConfig {
     /// Raw platform payloads are cut to this many bytes before storing.
     #[serde(default = "default_raw_max")]
     pub raw_max_bytes: usize,
+    /// Mention texts (and titles) longer than this many characters are cut, and the cut is
+    /// marked in the text; 0 keeps every text whole.
+    #[serde(default = "default_max_text_chars")]
+    pub max_text_chars: usize,
 }
 
 fn default_db_path() -> PathBuf {
@@ -76,12 +80,16 @@ fn default_db_path() -> PathBuf {
 fn default_raw_max() -> usize {
     16 * 1024
 }
+fn default_max_text_chars() -> usize {
+    20_000
+}
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             path: default_db_path(),
             raw_max_bytes: default_raw_max(),
+            max_text_chars: default_max_text_chars(),
         }
     }
 }
@@ -99,6 +107,10 @@ pub struct HttpConfig {
     /// Responses larger than this are refused, so a broken server cannot fill memory.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Follow a redirect to another host (default false), so a feed cannot point the daemon at
+    /// an internal address. Redirects to anything but http(s) are never followed.
+    #[serde(default)]
+    pub follow_cross_host: bool,
 }
 
 fn default_user_agent() -> String {
@@ -120,6 +132,7 @@ impl Default for HttpConfig {
             user_agent: default_user_agent(),
             timeout: default_timeout(),
             max_body_bytes: default_max_body(),
+            follow_cross_host: false,
         }
     }
 }

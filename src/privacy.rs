@@ -128,12 +128,22 @@ pub fn parse_retention(v: Option<Value>, errors: &mut ConfigErrors) -> Retention
     }
 }
 
-/// The daemon's retention task: one pass at start, then one a day, until shutdown. Work is
-/// done in small batches so polls keep their turn at the writer.
+/// How soon a failed retention pass is tried again.
+pub const RETENTION_RETRY: Duration = Duration::from_secs(15 * 60);
+
+/// How long the retention task waits after a pass that `failed` or not.
+fn next_retention_in(failed: bool) -> Duration {
+    if failed { RETENTION_RETRY } else { DAY }
+}
+
+/// The daemon's retention task: one pass at start, then one a day, until shutdown; a failed
+/// pass is tried again after [`RETENTION_RETRY`]. Work is done in small batches so polls keep
+/// their turn at the writer.
 pub async fn run_retention(writer: Writer, config: RetentionConfig, mut shutdown: Shutdown) {
     if config.keeps_everything() {
         return;
     }
+    let mut failed = false;
     loop {
         match retention_pass(&writer, &config, &shutdown).await {
             Ok((r, _)) if r.is_empty() => tracing::debug!("retention: nothing to remove"),
@@ -147,10 +157,17 @@ pub async fn run_retention(writer: Writer, config: RetentionConfig, mut shutdown
                 wal_truncated = space.wal_truncated,
                 "retention pass done"
             ),
-            Err(e) => tracing::error!(error = %e, "retention pass failed; retrying in a day"),
+            Err(e) => {
+                tracing::error!(error = %e, "retention pass failed; retrying in {} minutes", RETENTION_RETRY.as_secs() / 60);
+                failed = true;
+            }
         }
+        // A failed pass (locked or full database) is tried again within the hour, not a day
+        // later: expired data must not outlive its retention by a day per failure.
+        let wait = next_retention_in(failed);
+        failed = false;
         tokio::select! {
-            _ = tokio::time::sleep(DAY) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = shutdown.wait() => return,
         }
     }
@@ -193,8 +210,22 @@ pub fn prune_command(config: &crate::config::Config, dry_run: bool) -> anyhow::R
     let (r, space) = if dry_run {
         (store.prune_preview(&cutoffs)?, None)
     } else {
-        let (r, space) = store.prune(&cutoffs)?;
-        (r, Some(space))
+        // Batch by batch, so a terminal shows how far it got.
+        let progress = crate::progress::Progress::spinner("pruning", "rows");
+        let mut total = PruneReport::default();
+        loop {
+            let r = store.prune_batch(&cutoffs, 2000)?;
+            if r.is_empty() {
+                break;
+            }
+            progress.add(
+                (r.raw_cleared + r.stripped + r.deleted + r.alerts_blanked + r.alerts_deleted)
+                    as u64,
+            );
+            total.add(&r);
+        }
+        progress.finish();
+        (total, Some(store.reclaim_space()?))
     };
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -285,7 +316,10 @@ pub fn forget_command(
 ) -> anyhow::Result<i32> {
     let author = Author::parse(author)?;
     let mut store = Store::open_existing(&config.store.path)?;
+    // One transaction of unknown length: a spinner on a terminal says it is still working.
+    let progress = crate::progress::Progress::spinner(&format!("forgetting {author}"), "");
     let r = store.forget_author(&author.kind, &author.handle, dry_run)?;
+    progress.finish();
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -350,6 +384,12 @@ pub fn export_command(config: &crate::config::Config, author: &str) -> anyhow::R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_retention_pass_is_retried_within_the_hour() {
+        assert!(next_retention_in(true) <= Duration::from_secs(3600));
+        assert_eq!(next_retention_in(false), DAY);
+    }
 
     fn parse(toml_text: &str) -> Result<RetentionConfig, ConfigErrors> {
         let v: Value = toml::from_str(toml_text).unwrap();

@@ -12,6 +12,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::config::{Config, SourceConfig};
+use crate::redact::redact_text;
 use crate::shutdown::{Shutdown, ShutdownTrigger};
 use crate::sources::{self, PollContext, Source};
 use crate::store::{NewMention, PollCommit, Writer};
@@ -34,6 +35,8 @@ pub struct Pipeline {
     watches: Arc<RwLock<Arc<Watches>>>,
     /// Bound on stored raw payloads.
     pub raw_max_bytes: usize,
+    /// Bound on mention texts and titles, in characters (`[store] max_text_chars`; 0: none).
+    pub max_text_chars: usize,
     /// In-process counters for `/metrics` (classifier time).
     pub metrics: Arc<crate::admin::Metrics>,
 }
@@ -45,6 +48,7 @@ impl Pipeline {
             writer,
             watches: Arc::new(RwLock::new(Arc::new(watches))),
             raw_max_bytes,
+            max_text_chars: DEFAULT_MAX_TEXT_CHARS,
             metrics: Arc::default(),
         }
     }
@@ -62,6 +66,9 @@ impl Pipeline {
         *self.watches.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(watches);
     }
 }
+
+/// Mention texts are cut at this many characters unless `[store] max_text_chars` says otherwise.
+pub const DEFAULT_MAX_TEXT_CHARS: usize = 20_000;
 
 /// The result of one poll, for `webcare once` and the logs.
 #[derive(Debug, Clone)]
@@ -88,7 +95,10 @@ pub struct PollReport {
 
 /// Builds every enabled source in `config`.
 pub fn build_sources(config: &Config) -> anyhow::Result<Vec<SourceHandle>> {
-    let client = sources::http::Client::new(&config.http.user_agent)?;
+    let client = sources::http::Client::with_redirects(
+        &config.http.user_agent,
+        config.http.follow_cross_host,
+    )?;
     config
         .sources
         .iter()
@@ -175,6 +185,14 @@ pub async fn poll_once(
             let mut matched = Vec::with_capacity(fetched);
             for m in batch.mentions {
                 let mut m = m;
+                // Cut before matching and classifying: a huge text costs every stage after it.
+                let cut = sources::text::cap_text(&mut m.text, pipeline.max_text_chars);
+                if let Some(title) = &mut m.title {
+                    sources::text::cap_text(title, pipeline.max_text_chars);
+                }
+                if cut {
+                    tracing::warn!(source = %cfg.name, id = %m.external_id, limit = pipeline.max_text_chars, "mention text cut to [store] max_text_chars");
+                }
                 let mut watches = watch_set.matching(&m, owned.as_deref());
                 if watches.is_empty() {
                     continue;
@@ -256,17 +274,20 @@ pub async fn poll_once(
                     })
                 }
                 Err(e) => {
-                    tracing::error!(source = %cfg.name, error = %e, "cannot store poll; will fetch again");
+                    let message = redact_text(&e.to_string());
+                    tracing::error!(source = %cfg.name, error = %message, "cannot store poll; will fetch again");
                     Some(failed(
                         name,
-                        e.to_string(),
+                        message,
                         Utc::now() + chrono::Duration::from_std(cfg.interval).unwrap_or_default(),
                     ))
                 }
             }
         }
         Err(e) => {
-            let message = e.to_string();
+            // The one place a poll error becomes text: logs, `last_error`, `poll_log`,
+            // `/healthz`, `sources` and `once` all get this redacted copy.
+            let message = redact_text(&e.to_string());
             let failures = state.as_ref().map(|s| s.consecutive_failures).unwrap_or(0) as u32 + 1;
             let delay = jittered(
                 backoff(cfg.interval, failures, e.retry_after(), cfg.max_backoff),
@@ -275,7 +296,7 @@ pub async fn poll_once(
             let delay = delay.max(e.retry_after().unwrap_or_default());
             let next_poll_at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
             tracing::warn!(
-                source = %cfg.name, kind = %cfg.kind, error = %e, failures, retry_in_s = delay.as_secs(),
+                source = %cfg.name, kind = %cfg.kind, error = %message, failures, retry_in_s = delay.as_secs(),
                 "poll failed; keeping the cursor and backing off"
             );
             let (source, kind, err) = (cfg.name.clone(), cfg.kind.clone(), message.clone());

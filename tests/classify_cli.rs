@@ -126,3 +126,33 @@ fn a_staff_correction_wins_over_the_classifier_and_can_be_exported() {
     let out = run(&["label", &id, "angry"]);
     assert!(!out.status.success());
 }
+
+#[test]
+fn classify_skips_a_line_that_is_not_utf8_and_classifies_the_rest() {
+    let mut child = webcare()
+        .arg("classify")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = b"Thanks for the quick fix, the technician was great!\n".to_vec();
+    input.extend_from_slice(b"Fjordlink \xff\xfe is kapot\n");
+    input.extend_from_slice(b"Al drie dagen geen internet. Ik zeg mijn abonnement op!\n");
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr.contains("error: line 2: not valid UTF-8 (bad byte at offset 10); line skipped"),
+        "{stderr}"
+    );
+    let verdicts: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(verdicts.len(), 2, "{verdicts:?}");
+    assert_eq!(verdicts[0]["label"], "praise");
+    assert_eq!(verdicts[1]["label"], "complaint");
+}

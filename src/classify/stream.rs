@@ -23,15 +23,39 @@ struct JsonMention {
 }
 
 /// Classifies every non-empty line of `input`. A line starting with `{` must be a JSON object
-/// with at least `text`; anything else is taken as the text itself.
+/// with at least `text`; anything else is taken as the text itself. A line that is not valid
+/// UTF-8 is skipped with an error line on stderr naming it, so one bad byte in a large export
+/// does not end the stream; returns how many lines were skipped.
 pub fn run_classify(
     c: &Classifier,
-    input: impl BufRead,
+    mut input: impl BufRead,
     mut out: impl Write,
     explain: bool,
-) -> anyhow::Result<()> {
-    for (n, line) in input.lines().enumerate() {
-        let line = line.with_context(|| format!("reading line {}", n + 1))?;
+) -> anyhow::Result<usize> {
+    let mut skipped = 0;
+    let mut raw = Vec::new();
+    for n in 0.. {
+        raw.clear();
+        let read = input
+            .read_until(b'\n', &mut raw)
+            .with_context(|| format!("reading line {}", n + 1))?;
+        if read == 0 {
+            break;
+        }
+        let line = match std::str::from_utf8(&raw) {
+            Ok(line) => line,
+            Err(e) => {
+                skipped += 1;
+                // Said on stderr so stdout stays one verdict per classified line.
+                out.flush()?;
+                eprintln!(
+                    "error: line {}: not valid UTF-8 (bad byte at offset {}); line skipped",
+                    n + 1,
+                    e.valid_up_to()
+                );
+                continue;
+            }
+        };
         let trimmed = line.trim();
         if trimmed.is_empty() {
             continue;
@@ -63,7 +87,7 @@ pub fn run_classify(
         }
     }
     out.flush()?;
-    Ok(())
+    Ok(skipped)
 }
 
 fn write_explanation(out: &mut impl Write, text: &str, v: &Classification) -> std::io::Result<()> {

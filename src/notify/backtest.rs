@@ -38,6 +38,17 @@ pub fn replay(
     since: i64,
     tz: Tz,
 ) -> Result<Backtest, StoreError> {
+    replay_with_progress(store, notifier, since, tz, |_| {})
+}
+
+/// Like [`replay`], calling `progress` with the number of mentions replayed after each batch.
+pub fn replay_with_progress(
+    store: &Store,
+    notifier: &Notifier,
+    since: i64,
+    tz: Tz,
+    progress: impl Fn(u64),
+) -> Result<Backtest, StoreError> {
     let mut out = Backtest::default();
     let mut after = 0;
     loop {
@@ -46,6 +57,7 @@ pub fn replay(
             return Ok(out);
         };
         after = last.id;
+        progress(out.mentions as u64 + batch.len() as u64);
         for m in &batch {
             out.mentions += 1;
             let (subject, _) = notifier.subject(m);
@@ -89,7 +101,10 @@ pub fn command(config: &crate::config::Config, since: &str) -> anyhow::Result<i3
         .map(|t| t.tz)
         .unwrap_or(Tz::UTC);
     let store = Store::open_existing(&config.store.path)?;
-    let result = replay(&store, &notifier, since, tz)?;
+    // The replay reads batch by batch; a spinner counts the mentions on a terminal.
+    let progress = crate::progress::Progress::spinner("replaying", "mentions");
+    let result = replay_with_progress(&store, &notifier, since, tz, |n| progress.set(n))?;
+    progress.finish();
     let from = DateTime::<Utc>::from_timestamp(since, 0).unwrap_or(now);
     result.print(&mut std::io::stdout().lock(), from, tz)?;
     Ok(0)

@@ -18,8 +18,8 @@ pub mod similar;
 pub mod spike;
 pub mod webhook;
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -34,7 +34,7 @@ use crate::store::{
 };
 use mail::{AlertView, DuplicateView, Mail, MailConfig, render_alert};
 use route::{Decision, RouteConfig, Router, Subject, TeamConfig};
-use similar::{Fingerprint, fingerprint};
+use similar::{Fingerprint, LeadIndex, fingerprint};
 
 /// Authors who asked not to be contacted, as `(platform, handle)` keys from [`optout_key`].
 pub type OptOuts = HashSet<(String, String)>;
@@ -125,6 +125,8 @@ pub struct Notifier {
     mail: Mail,
     classifier: Classifier,
     domain: String,
+    /// Recently alerted mentions, for the near-duplicate check; kept between routing passes.
+    leads: Mutex<LeadIndex>,
 }
 
 /// FNV-1a, for Message-IDs that must be the same on every machine and every Rust version.
@@ -209,6 +211,7 @@ impl Notifier {
             mail,
             classifier: Classifier::embedded(),
             domain,
+            leads: Mutex::default(),
         })
     }
 
@@ -420,10 +423,10 @@ impl Notifier {
     }
 
     /// Routes the unrouted mentions among `ids` (all unrouted ones when `None`) and queues
-    /// their alerts, in one transaction per call. A mention that repeats one alerted within
-    /// `[mail] duplicate_window` raises no alert of its own: it is recorded as a duplicate, and
-    /// the earlier alert, if it has not been tried yet, is rewritten to count and link it.
-    /// Returns the number of alerts queued.
+    /// their alerts, one transaction per batch of [`ROUTE_BATCH`] mentions. A mention that
+    /// repeats one alerted within `[mail] duplicate_window` raises no alert of its own: it is
+    /// recorded as a duplicate, and the earlier alert, if it has not been tried yet, is
+    /// rewritten to count and link it. Returns the number of alerts queued.
     pub fn route_pending(
         &self,
         store: &mut Store,
@@ -432,91 +435,179 @@ impl Notifier {
     ) -> Result<usize, StoreError> {
         let mut queued = 0;
         loop {
-            let batch = store.unrouted_mentions(ids, 500)?;
-            if batch.is_empty() {
-                return Ok(queued);
+            match self.route_batch(store, ids, now)? {
+                Some(routed) => queued += routed.queued,
+                None => return Ok(queued),
             }
-            let optouts: OptOuts = store
-                .optouts()?
-                .into_iter()
-                .map(|o| (o.platform, o.handle))
-                .collect();
-            let window = self.mail.duplicate_window.as_secs() as i64;
-            let mut leads = Vec::new();
-            if window > 0 {
-                for m in store.recent_alerted_mentions(now.timestamp() - window)? {
-                    leads.push(Lead {
-                        fp: fingerprint(&m.text),
-                        duplicates: store.duplicates_of(m.id)?,
-                        mention: m,
-                        stored: true,
-                        changed: false,
-                    });
-                }
-            }
-            let mut records = Vec::new();
-            // For each record that starts a new alert: its lead's index.
-            let mut new_leads = Vec::new();
-            for m in &batch {
-                let (subject, _) = self.subject(m);
-                let decision = self.router.decide(&subject);
-                let route = serde_json::to_string(&decision.matched).unwrap_or_default();
-                let fp = fingerprint(&m.text);
-                let alerting = !decision.alerts().is_empty() && !self.stale(m.fetched_at, now);
-                let mut record = RoutingRecord {
-                    mention_id: m.id,
-                    route,
-                    alerts: Vec::new(),
-                    duplicate_of: None,
-                };
-                if alerting {
-                    match leads.iter_mut().find(|l| window > 0 && l.fp.matches(&fp)) {
-                        Some(lead) => {
-                            record.duplicate_of = Some(lead.mention.id);
-                            lead.duplicates.push(m.clone());
-                            lead.changed = true;
-                        }
-                        None => {
-                            new_leads.push((records.len(), leads.len()));
-                            leads.push(Lead {
-                                mention: m.clone(),
-                                fp,
-                                duplicates: Vec::new(),
-                                stored: false,
-                                changed: true,
-                            });
-                        }
-                    }
-                }
-                records.push(record);
-            }
-            let render = |lead: &Lead| {
-                let (subject, reasons) = self.subject(&lead.mention);
-                let decision = self.router.decide(&subject);
-                self.alerts_for(
-                    &lead.mention,
-                    &subject,
-                    &reasons,
-                    &decision,
-                    &lead.duplicates,
-                    &optouts,
-                    now,
-                )
-            };
-            for (record, lead) in new_leads {
-                records[record].alerts = render(&leads[lead]);
-            }
-            let updates: Vec<AlertUpdate> = leads
-                .iter()
-                .filter(|l| l.stored && l.changed)
-                .map(|l| AlertUpdate { alerts: render(l) })
-                .collect();
-            queued += store.record_routing(&records, &updates, now.timestamp())?;
             if ids.is_some() {
                 return Ok(queued);
             }
         }
     }
+
+    /// Routes one batch of at most [`ROUTE_BATCH`] unrouted mentions among `ids` (any when
+    /// `None`) in one transaction, or returns `None` when nothing is left to route. The daemon
+    /// routes batch by batch, so a stop request or a poll waits for one batch, never for the
+    /// whole backlog.
+    pub fn route_batch(
+        &self,
+        store: &mut Store,
+        ids: Option<&[i64]>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Routed>, StoreError> {
+        let batch = store.unrouted_mentions(ids, ROUTE_BATCH)?;
+        if batch.is_empty() {
+            return Ok(None);
+        }
+        let optouts: OptOuts = store
+            .optouts()?
+            .into_iter()
+            .map(|o| (o.platform, o.handle))
+            .collect();
+        let window = self.mail.duplicate_window.as_secs() as i64;
+        let mut index = self.leads.lock().unwrap_or_else(|p| p.into_inner());
+        if window > 0 {
+            refresh_leads(&mut index, store, now.timestamp() - window)?;
+        }
+        // Earlier alerts this batch repeats (loaded when first repeated), then the batch's own.
+        let mut leads: Vec<Lead> = Vec::new();
+        let mut loaded: HashMap<i64, usize> = HashMap::new();
+        let mut records = Vec::new();
+        // For each record that starts a new alert: its lead's index.
+        let mut new_leads = Vec::new();
+        for m in &batch {
+            let (subject, _) = self.subject(m);
+            let decision = self.router.decide(&subject);
+            let route = serde_json::to_string(&decision.matched).unwrap_or_default();
+            let fp = fingerprint(&m.text);
+            let alerting = !decision.alerts().is_empty() && !self.stale(m.fetched_at, now);
+            let mut record = RoutingRecord {
+                mention_id: m.id,
+                route,
+                alerts: Vec::new(),
+                duplicate_of: None,
+            };
+            if alerting {
+                let earlier = if window > 0 {
+                    earlier_lead(&mut index, store, &mut leads, &mut loaded, &fp)?
+                } else {
+                    None
+                };
+                let found = earlier.or_else(|| {
+                    leads
+                        .iter()
+                        .position(|l| !l.stored && window > 0 && l.fp.matches(&fp))
+                });
+                match found.map(|i| &mut leads[i]) {
+                    Some(lead) => {
+                        record.duplicate_of = Some(lead.mention.id);
+                        lead.duplicates.push(m.clone());
+                        lead.changed = true;
+                    }
+                    None => {
+                        new_leads.push((records.len(), leads.len()));
+                        leads.push(Lead {
+                            mention: m.clone(),
+                            fp,
+                            duplicates: Vec::new(),
+                            stored: false,
+                            changed: true,
+                        });
+                    }
+                }
+            }
+            records.push(record);
+        }
+        let render = |lead: &Lead| {
+            let (subject, reasons) = self.subject(&lead.mention);
+            let decision = self.router.decide(&subject);
+            self.alerts_for(
+                &lead.mention,
+                &subject,
+                &reasons,
+                &decision,
+                &lead.duplicates,
+                &optouts,
+                now,
+            )
+        };
+        for (record, lead) in new_leads {
+            records[record].alerts = render(&leads[lead]);
+        }
+        let updates: Vec<AlertUpdate> = leads
+            .iter()
+            .filter(|l| l.stored && l.changed)
+            .map(|l| AlertUpdate { alerts: render(l) })
+            .collect();
+        let queued = store.record_routing(&records, &updates, now.timestamp())?;
+        Ok(Some(Routed {
+            mentions: records.len(),
+            queued,
+        }))
+    }
+}
+
+/// Reads the alerts queued since the index last looked into `index`, and drops those older
+/// than `since`.
+fn refresh_leads(index: &mut LeadIndex, store: &Store, since: i64) -> Result<(), StoreError> {
+    const PAGE: usize = 5000;
+    index.expire(since);
+    loop {
+        let rows = store.alerted_texts(index.seen_outbox_id, since, PAGE)?;
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
+        index.seen_outbox_id = last.outbox_id;
+        for r in &rows {
+            index.insert(r.mention_id, r.alerted_at, fingerprint(&r.text));
+        }
+        if rows.len() < PAGE {
+            return Ok(());
+        }
+    }
+}
+
+/// The earlier alert `fp` repeats, as an index into `leads` (loading it and its duplicates on
+/// first use; `loaded` maps mention ids to their place in `leads`). A lead whose mention was
+/// erased since is dropped from the index.
+fn earlier_lead(
+    index: &mut LeadIndex,
+    store: &Store,
+    leads: &mut Vec<Lead>,
+    loaded: &mut HashMap<i64, usize>,
+    fp: &Fingerprint,
+) -> Result<Option<usize>, StoreError> {
+    while let Some(id) = index.find(fp) {
+        if let Some(&i) = loaded.get(&id) {
+            return Ok(Some(i));
+        }
+        let Some(mention) = store.routing_mention(id)? else {
+            index.remove(id);
+            continue;
+        };
+        leads.push(Lead {
+            fp: fingerprint(&mention.text),
+            duplicates: store.duplicates_of(id)?,
+            mention,
+            stored: true,
+            changed: false,
+        });
+        loaded.insert(id, leads.len() - 1);
+        return Ok(Some(leads.len() - 1));
+    }
+    Ok(None)
+}
+
+/// Mentions routed in one transaction.
+pub const ROUTE_BATCH: usize = 500;
+
+/// What one [`Notifier::route_batch`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Routed {
+    /// Mentions routed.
+    pub mentions: usize,
+    /// Alerts queued for them.
+    pub queued: usize,
 }
 
 /// The routing stage of the daemon: routes whatever a previous run stored but did not route,
@@ -531,17 +622,26 @@ pub async fn run_router(
     mut shutdown: Shutdown,
 ) {
     loop {
-        let n = notifier.clone();
-        match writer
-            .run(move |s| n.route_pending(s, None, Utc::now()))
-            .await
-        {
-            Ok(0) => {}
-            Ok(queued) => {
-                tracing::info!(alerts = queued, "alerts queued");
-                wake.notify_one();
+        // One batch per turn at the writer: polls get their turn in between, and a stop
+        // request waits for one batch (a second or so), never for the whole backlog.
+        while !shutdown.is_stopping() {
+            let n = notifier.clone();
+            match writer
+                .run(move |s| n.route_batch(s, None, Utc::now()))
+                .await
+            {
+                Ok(None) => break,
+                Ok(Some(routed)) => {
+                    if routed.queued > 0 {
+                        tracing::info!(alerts = routed.queued, "alerts queued");
+                        wake.notify_one();
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot route new mentions; will retry");
+                    break;
+                }
             }
-            Err(e) => tracing::error!(error = %e, "cannot route new mentions; will retry"),
         }
         tokio::select! {
             next = stored.recv() => if next.is_none() { break },

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
 
 use super::SourceError;
 
@@ -45,10 +45,18 @@ impl Fetched {
 }
 
 impl Client {
-    /// Builds a client sending `user_agent` on every request.
+    /// Builds a client sending `user_agent` on every request, following redirects only on the
+    /// same host.
     pub fn new(user_agent: &str) -> anyhow::Result<Client> {
+        Client::with_redirects(user_agent, false)
+    }
+
+    /// Builds a client sending `user_agent` on every request; redirects to another host are
+    /// followed only when `follow_cross_host` (`[http] follow_cross_host`).
+    pub fn with_redirects(user_agent: &str, follow_cross_host: bool) -> anyhow::Result<Client> {
         let inner = reqwest::Client::builder()
             .user_agent(user_agent)
+            .redirect(redirect_policy(follow_cross_host))
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(90))
             .build()?;
@@ -97,9 +105,10 @@ impl Client {
         timeout: Duration,
         max_body: usize,
     ) -> Result<Fetched, SourceError> {
+        // A request that cannot be built names its URL in the error text; redact it.
         let req = req.build().map_err(|e| SourceError::Network {
             url: String::new(),
-            message: e.to_string(),
+            message: crate::redact::redact_text(&e.to_string()),
         })?;
         let url = redact_url(req.url());
         let work = async {
@@ -110,6 +119,19 @@ impl Client {
                 .map_err(|e| network_error(&url, e))?;
             let status = resp.status().as_u16();
             let headers = resp.headers().clone();
+            if matches!(status, 301 | 302 | 303 | 307 | 308)
+                && let Some(target) = headers.get(LOCATION).and_then(|v| v.to_str().ok())
+            {
+                // reqwest hands back a redirect it will not follow itself (to `file:`, `ftp:`, …);
+                // say so instead of reporting a bare 3xx.
+                return Err(SourceError::Network {
+                    url: url.clone(),
+                    message: RedirectRefused::Scheme {
+                        target: crate::redact::redact_url_str(target),
+                    }
+                    .to_string(),
+                });
+            }
             if let Some(len) = resp.content_length()
                 && len as usize > max_body
             {
@@ -157,44 +179,82 @@ fn network_error(url: &str, e: reqwest::Error) -> SourceError {
         message.push_str(&s.to_string());
         source = s.source();
     }
+    // The chain may still quote a URL (a redirect target, a proxy); redact whatever is left.
     SourceError::Network {
         url: url.to_string(),
-        message,
+        message: crate::redact::redact_text(&message),
     }
 }
 
-/// The URL as it may appear in logs and the database: query parameters that look like
-/// credentials are replaced, so an API key passed as `?key=` never leaks.
+/// The URL as it may appear in logs and the database: credentials in the query or before the
+/// host are replaced, so an API key passed as `?key=` never leaks. See [`crate::redact`].
 pub fn redact_url(url: &reqwest::Url) -> String {
-    let mut u = url.clone();
-    if u.query().is_some() {
-        let pairs: Vec<(String, String)> = u
-            .query_pairs()
-            .map(|(k, v)| {
-                let secret = matches!(
-                    k.to_ascii_lowercase().as_str(),
-                    "key"
-                        | "api_key"
-                        | "apikey"
-                        | "access_token"
-                        | "token"
-                        | "client_secret"
-                        | "password"
-                );
-                (
-                    k.into_owned(),
-                    if secret {
-                        "REDACTED".to_string()
-                    } else {
-                        v.into_owned()
-                    },
-                )
-            })
-            .collect();
-        u.query_pairs_mut().clear().extend_pairs(pairs);
+    crate::redact::redact_url(url)
+}
+
+/// Why a redirect was not followed; reqwest reports it as the error's source, so it reaches
+/// the per-source error text.
+#[derive(Debug, thiserror::Error)]
+enum RedirectRefused {
+    #[error("refused redirect to {target}: not http or https")]
+    Scheme { target: String },
+    #[error(
+        "refused redirect to {target}: another host than {from}; set [http] follow_cross_host = true to follow redirects across hosts"
+    )]
+    CrossHost { target: String, from: String },
+    #[error("refused redirect to {target}: more than {MAX_REDIRECTS} redirects")]
+    TooMany { target: String },
+}
+
+/// Redirects followed for one request before giving up.
+const MAX_REDIRECTS: usize = 10;
+
+/// `host:port` of `u`, with the scheme's default port filled in.
+fn origin_host(u: &reqwest::Url) -> String {
+    format!(
+        "{}:{}",
+        u.host_str().unwrap_or_default().to_ascii_lowercase(),
+        u.port_or_known_default().unwrap_or(0)
+    )
+}
+
+/// Whether a redirect from `from` to `to` stays on the same host: same host and port, or the
+/// same host moving from plain http to https on the default ports.
+fn same_host(from: &reqwest::Url, to: &reqwest::Url) -> bool {
+    if origin_host(from) == origin_host(to) {
+        return true;
     }
-    let _ = u.set_password(None);
-    u.to_string()
+    let upgrade = from.scheme() == "http"
+        && to.scheme() == "https"
+        && from.port().is_none()
+        && to.port().is_none();
+    upgrade
+        && from.host_str().map(str::to_ascii_lowercase)
+            == to.host_str().map(str::to_ascii_lowercase)
+}
+
+/// The redirect rule every source shares: never to a scheme other than http(s) (a feed must not
+/// point the daemon at `file://`), and to another host only when `follow_cross_host` (so a feed
+/// cannot point the daemon at an internal address).
+fn redirect_policy(follow_cross_host: bool) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        let target = redact_url(attempt.url());
+        if !matches!(attempt.url().scheme(), "http" | "https") {
+            return attempt.error(RedirectRefused::Scheme { target });
+        }
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(RedirectRefused::TooMany { target });
+        }
+        let Some(first) = attempt.previous().first() else {
+            return attempt.follow();
+        };
+        // Every hop is checked against the feed's own host, so two hops cannot launder one.
+        if !follow_cross_host && !same_host(first, attempt.url()) {
+            let from = first.host_str().unwrap_or_default().to_string();
+            return attempt.error(RedirectRefused::CrossHost { target, from });
+        }
+        attempt.follow()
+    })
 }
 
 /// Headers in which platforms announce when their rate-limit window resets: Mastodon and

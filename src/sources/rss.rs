@@ -69,7 +69,10 @@ impl RssSource {
                 ),
                 Err(e) => errors.push(
                     format!("{path}.url"),
-                    format!("\"{}\" is not a URL: {e}", s.url),
+                    format!(
+                        "\"{}\" is not a URL: {e}",
+                        crate::redact::redact_text(&s.url)
+                    ),
                 ),
             }
         }
@@ -178,7 +181,8 @@ impl Source for RssSource {
         let Some((body, next)) = fetched else {
             return Ok(Batch::default());
         };
-        let mentions = parse_feed(&body, &self.settings.url, self.settings.lang.as_deref())?;
+        let shown = crate::redact::redact_url_str(&self.settings.url);
+        let mentions = parse_feed(&body, &shown, self.settings.lang.as_deref())?;
         let cutoff = Utc::now()
             - chrono::Duration::from_std(ctx.backfill).unwrap_or(chrono::Duration::days(1));
         let mentions = if ctx.cursor.is_none() {

@@ -180,6 +180,25 @@ fn tidy(s: &str) -> String {
     out
 }
 
+/// Cuts `text` to its first `max_chars` characters (on a character boundary, never inside a
+/// multi-byte character) and marks the cut, so a 9 MB post cannot fill the database or the
+/// memory of every stage after the store. Returns whether it cut. `max_chars = 0` keeps all.
+pub fn cap_text(text: &mut String, max_chars: usize) -> bool {
+    if max_chars == 0 || text.len() <= max_chars {
+        // A string of n bytes has at most n characters.
+        return false;
+    }
+    let Some((cut, _)) = text.char_indices().nth(max_chars) else {
+        return false;
+    };
+    let total = max_chars + text[cut..].chars().count();
+    text.truncate(cut);
+    text.push_str(&format!(
+        "\n[… cut by webcare: {max_chars} of {total} characters kept]"
+    ));
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +245,24 @@ mod tests {
     #[test]
     fn line_breaks_become_newlines() {
         assert_eq!(html_to_text("one<br>two<br/>three"), "one\ntwo\nthree");
+    }
+
+    #[test]
+    fn a_long_text_is_cut_on_a_character_boundary_and_marked() {
+        let mut t = "é".repeat(30);
+        assert!(cap_text(&mut t, 25));
+        assert_eq!(
+            t,
+            format!(
+                "{}\n[… cut by webcare: 25 of 30 characters kept]",
+                "é".repeat(25)
+            )
+        );
+        let mut short = "kort".to_string();
+        assert!(!cap_text(&mut short, 4));
+        assert_eq!(short, "kort");
+        let mut unlimited = "x".repeat(100);
+        assert!(!cap_text(&mut unlimited, 0));
+        assert_eq!(unlimited.len(), 100);
     }
 }

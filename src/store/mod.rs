@@ -4,11 +4,13 @@
 //! instead of skipping or duplicating.
 
 mod digest;
+mod leads;
 mod outbox;
 mod privacy;
 mod schema;
 mod signals;
 mod stats;
+pub mod wal;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +27,7 @@ pub use digest::{
     DigestMention, DigestRecord, DigestSent, FailedSource, SpikeEpisode, SpikeOutcome, VolumeRow,
     WindowCount,
 };
+pub use leads::AlertedText;
 pub use outbox::{
     AlertUpdate, NewAlert, OptOut, OutboxEntry, RoutingMention, RoutingRecord, optout_key,
 };
@@ -301,7 +304,8 @@ impl Store {
                  PRAGMA cache_size = -16384;
                  PRAGMA secure_delete = ON;",
             )
-            .map_err(self.err())
+            .map_err(self.err())?;
+        self.limit_journal()
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
@@ -842,17 +846,39 @@ impl Store {
     /// Copies the database to `dest` with SQLite's online backup, which sees one consistent
     /// state even while the daemon writes, then checks the copy's integrity.
     pub fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {
+        self.backup_with_progress(dest, |_, _| {})
+    }
+
+    /// Like [`Store::backup_to`], calling `progress(pages_copied, pages_total)` as it goes.
+    pub fn backup_with_progress(
+        &self,
+        dest: &Path,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<(), StoreError> {
         let err = |source| StoreError::Sqlite {
             path: dest.display().to_string(),
             source,
         };
-        self.conn
-            .backup(
-                rusqlite::MAIN_DB,
-                dest,
-                None::<fn(rusqlite::backup::Progress)>,
-            )
-            .map_err(err)?;
+        {
+            let mut copy = Connection::open(dest).map_err(err)?;
+            let backup = rusqlite::backup::Backup::new(&self.conn, &mut copy).map_err(err)?;
+            loop {
+                let step = backup.step(1024).map_err(err)?;
+                let p = backup.progress();
+                let total = u64::try_from(p.pagecount).unwrap_or(0);
+                let left = u64::try_from(p.remaining).unwrap_or(0);
+                progress(total.saturating_sub(left), total);
+                match step {
+                    rusqlite::backup::StepResult::Done => break,
+                    // The daemon holds a lock for a moment: wait a little, as SQLite's own
+                    // backup loop does.
+                    rusqlite::backup::StepResult::Busy | rusqlite::backup::StepResult::Locked => {
+                        std::thread::sleep(std::time::Duration::from_millis(50))
+                    }
+                    _ => {}
+                }
+            }
+        }
         let copy = Connection::open(dest).map_err(err)?;
         let check: String = copy
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))

@@ -1,0 +1,49 @@
+//! What the near-duplicate check reads: the texts of mentions alerted recently, read
+//! incrementally by outbox row, so the router keeps its index of earlier alerts up to date with
+//! one range scan on the outbox's primary key instead of re-reading the whole window each pass.
+
+use super::{Store, StoreError};
+
+/// A mention that raised an alert, as the near-duplicate index needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertedText {
+    /// The outbox row that records the alert; the next read starts after it.
+    pub outbox_id: i64,
+    /// When the alert was queued (epoch seconds).
+    pub alerted_at: i64,
+    /// The alerted mention.
+    pub mention_id: i64,
+    /// Its text.
+    pub text: String,
+}
+
+impl Store {
+    /// Alerts queued after outbox row `after` and at or after `since`, for mentions that are
+    /// not themselves duplicates, in outbox order; at most `limit` rows.
+    pub fn alerted_texts(
+        &self,
+        after: i64,
+        since: i64,
+        limit: usize,
+    ) -> Result<Vec<AlertedText>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT o.id, o.created_at, m.id, m.text FROM outbox o JOIN mentions m ON m.id = o.mention_id
+                 WHERE o.id > ?1 AND o.created_at >= ?2 AND o.kind = 'alert' AND m.duplicate_of IS NULL
+                 ORDER BY o.id LIMIT ?3",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map(rusqlite::params![after, since, limit as i64], |r| {
+                Ok(AlertedText {
+                    outbox_id: r.get(0)?,
+                    alerted_at: r.get(1)?,
+                    mention_id: r.get(2)?,
+                    text: r.get(3)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+}
