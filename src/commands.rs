@@ -16,7 +16,7 @@ use crate::notify::{self, Notifier};
 use crate::privacy;
 use crate::scheduler::{self, Pipeline};
 use crate::shutdown::Shutdown;
-use crate::store::{MentionFilter, RoutingMention, Store, Writer};
+use crate::store::{InstanceLock, LockError, MentionFilter, RoutingMention, Store, Writer};
 use crate::watch::Watches;
 
 /// Exit code for a temporary failure (`EX_TEMPFAIL`).
@@ -297,7 +297,23 @@ fn compile_watches(config: &Config) -> anyhow::Result<Watches> {
     Ok(watches)
 }
 
+/// Takes the database's instance lock for `run` and `once`, so two of them never route and
+/// send the same alerts. Another instance holding it is a temporary failure (exit 75).
+fn lock_instance(config: &Config) -> Result<InstanceLock, i32> {
+    InstanceLock::acquire(&config.store.path).map_err(|e| {
+        eprintln!("error: {e}");
+        match e {
+            LockError::Held { .. } => EXIT_TEMPFAIL,
+            LockError::Io { .. } => 1,
+        }
+    })
+}
+
 async fn daemon(config: Config) -> anyhow::Result<i32> {
+    let _lock = match lock_instance(&config) {
+        Ok(lock) => lock,
+        Err(code) => return Ok(code),
+    };
     let pipeline = pipeline(&config)?;
     let handles = scheduler::build_sources(&config)?;
     let (trigger, shutdown) = Shutdown::new();
@@ -339,11 +355,21 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
         })
     });
     let writer = pipeline.writer.clone();
-    let mut stages = vec![tokio::spawn(privacy::run_retention(
-        writer.clone(),
-        config.retention,
-        shutdown.clone(),
-    ))];
+    if let Err(e) = writer.probe().await {
+        tracing::error!(error = %e, "the database cannot be written; /readyz says not ready until it can");
+    }
+    let mut stages = vec![
+        tokio::spawn(privacy::run_retention(
+            writer.clone(),
+            config.retention,
+            shutdown.clone(),
+        )),
+        tokio::spawn(crate::store::watch_store(
+            writer.clone(),
+            config.store.path.clone(),
+            shutdown.clone(),
+        )),
+    ];
     let mut sender_wake = None;
     let on_stored = match Notifier::new(&config) {
         Some(notifier) => {
@@ -461,6 +487,10 @@ async fn reload(
 }
 
 async fn once(config: Config) -> anyhow::Result<i32> {
+    let _lock = match lock_instance(&config) {
+        Ok(lock) => lock,
+        Err(code) => return Ok(code),
+    };
     let pipeline = pipeline(&config)?;
     let handles = scheduler::build_sources(&config)?;
     let (_trigger, shutdown) = Shutdown::new();

@@ -20,6 +20,7 @@ pub mod webhook;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -519,10 +520,16 @@ impl Notifier {
     }
 }
 
+/// First retry after a failed routing pass.
+const ROUTE_RETRY_FIRST: Duration = Duration::from_secs(2);
+/// Longest wait between retries of a failing routing pass.
+const ROUTE_RETRY_MAX: Duration = Duration::from_secs(30);
+
 /// The routing stage of the daemon: routes whatever a previous run stored but did not route,
 /// then again whenever the scheduler reports new mentions, waking the sender after each. The
 /// ids are only a signal: the database says what is unrouted, so a failed attempt is simply
-/// repeated on the next signal.
+/// repeated on the next signal, or on a timer
+/// (within 30 s) when no signal comes.
 pub async fn run_router(
     notifier: Arc<Notifier>,
     writer: Writer,
@@ -530,20 +537,39 @@ pub async fn run_router(
     wake: Arc<Notify>,
     mut shutdown: Shutdown,
 ) {
+    // After a failed pass the router tries again on its own, 2 s after the first failure and
+    // doubling up to 30 s: waiting for the next poll to store something would leave everything
+    // already stored unrouted for as long as the sources stay quiet.
+    let mut retry: Option<Duration> = None;
     loop {
         let n = notifier.clone();
         match writer
             .run(move |s| n.route_pending(s, None, Utc::now()))
             .await
         {
-            Ok(0) => {}
             Ok(queued) => {
-                tracing::info!(alerts = queued, "alerts queued");
-                wake.notify_one();
+                if retry.take().is_some() {
+                    tracing::info!("routing works again");
+                }
+                if queued > 0 {
+                    tracing::info!(alerts = queued, "alerts queued");
+                    wake.notify_one();
+                }
             }
-            Err(e) => tracing::error!(error = %e, "cannot route new mentions; will retry"),
+            Err(e) => {
+                let next = retry.map_or(ROUTE_RETRY_FIRST, |d| (d * 2).min(ROUTE_RETRY_MAX));
+                retry = Some(next);
+                tracing::error!(error = %e, retry_in_s = next.as_secs(), "cannot route new mentions; will retry");
+            }
         }
+        let again = async {
+            match retry {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            _ = again => {}
             next = stored.recv() => if next.is_none() { break },
             _ = shutdown.wait() => break,
         }

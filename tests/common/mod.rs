@@ -361,3 +361,34 @@ pub fn fixture(path: &str) -> Vec<u8> {
     )
     .unwrap()
 }
+
+/// A `webcare` child process that is killed and reaped when dropped, so a test that fails (or
+/// panics) half-way never leaves a daemon running. Derefs to the [`std::process::Child`].
+pub struct KillOnDrop(pub std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Setup {
+    /// Starts `webcare <args>` in the background, killed when the guard is dropped.
+    pub fn spawn(&self, args: &[&str]) -> KillOnDrop {
+        KillOnDrop(self.webcare().args(args).spawn().unwrap())
+    }
+}
