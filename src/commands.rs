@@ -310,11 +310,15 @@ fn lock_instance(config: &Config) -> Result<InstanceLock, i32> {
 }
 
 async fn daemon(config: Config) -> anyhow::Result<i32> {
-    let _lock = match lock_instance(&config) {
-        Ok(lock) => lock,
+    let lock = match lock_instance(&config) {
+        Ok(lock) => Arc::new(lock),
         Err(code) => return Ok(code),
     };
     let pipeline = pipeline(&config)?;
+    // A database that cannot be written keeps /readyz at "not ready" until a write succeeds.
+    if let Err(e) = pipeline.writer.probe().await {
+        tracing::error!(error = %e, "the database cannot be written; /readyz says not ready until it can");
+    }
     let handles = scheduler::build_sources(&config)?;
     let (trigger, shutdown) = Shutdown::new();
     let admin =
@@ -355,9 +359,6 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
         })
     });
     let writer = pipeline.writer.clone();
-    if let Err(e) = writer.probe().await {
-        tracing::error!(error = %e, "the database cannot be written; /readyz says not ready until it can");
-    }
     let mut stages = vec![
         tokio::spawn(privacy::run_retention(
             writer.clone(),
@@ -367,6 +368,11 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
         tokio::spawn(crate::store::watch_store(
             writer.clone(),
             config.store.path.clone(),
+            shutdown.clone(),
+        )),
+        tokio::spawn(crate::store::publish_health(
+            lock.clone(),
+            writer.health(),
             shutdown.clone(),
         )),
     ];
@@ -960,6 +966,8 @@ fn sources(config: &Config, json: bool) -> anyhow::Result<i32> {
     } else {
         Vec::new()
     };
+    // A running daemon publishes what the database could not record (full disk, read-only).
+    let live = crate::store::read_published_health(&db).unwrap_or_default();
     let now = Utc::now().timestamp();
     let mut out = std::io::stdout().lock();
     if !json {
@@ -975,8 +983,17 @@ fn sources(config: &Config, json: bool) -> anyhow::Result<i32> {
             .find(|x| x.source == s.name)
             .cloned()
             .unwrap_or_default();
+        let mut st = st;
+        let unrecorded = live.failing.get(&s.name);
+        if let Some(e) = unrecorded {
+            st.last_error = Some(format!("not recorded in the database: {e}"));
+            st.last_error_at = Some(now);
+            st.consecutive_failures = st.consecutive_failures.max(1);
+        }
         let state = if !s.enabled {
             "disabled"
+        } else if unrecorded.is_some() {
+            "failing"
         } else if st.last_poll_at.is_none() {
             "new"
         } else if st.consecutive_failures > 0 {
@@ -1025,6 +1042,11 @@ fn sources(config: &Config, json: bool) -> anyhow::Result<i32> {
             st.stored_today,
             st.items_stored
         )?;
+    }
+    if let Some(f) = &live.write_failure
+        && !json
+    {
+        writeln!(out, "database: {f}")?;
     }
     Ok(0)
 }

@@ -652,6 +652,21 @@ fn a_read_only_database_is_never_reported_ready() {
         health.contains("source \"a\" cannot store its polls"),
         "{health}"
     );
+    // `webcare sources` reads the database, which could not record the failures: the daemon
+    // publishes them beside it.
+    let listed = setup.sources_json();
+    assert_eq!(listed[0]["state"], "failing", "{listed:?}");
+    let error = listed[0]["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("not recorded in the database: ") && error.contains("readonly"),
+        "{listed:?}"
+    );
+    let out = setup.run(&["sources"]);
+    assert!(
+        text(&out).contains("database: writes failing since"),
+        "{}",
+        text(&out)
+    );
     let (_, metrics) = get(admin, "/metrics").unwrap();
     assert!(
         metrics.contains("webcare_source_up{source=\"a\"} 0"),

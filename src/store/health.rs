@@ -233,6 +233,69 @@ pub async fn watch_store(writer: Writer, db: PathBuf, mut shutdown: Shutdown) {
     }
 }
 
+/// What a running daemon tells other commands through its lock file: the health that only it
+/// knows, because the database could not record it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Published {
+    /// The write failure in force, as one line.
+    pub write_failure: Option<String>,
+    /// The sources whose polls cannot be stored, with the latest error.
+    pub failing: std::collections::BTreeMap<String, String>,
+}
+
+impl StoreHealth {
+    /// The part of the health other commands should see.
+    pub fn published(&self) -> Published {
+        let s = self.lock();
+        Published {
+            write_failure: s.write_failure.as_ref().map(|f| {
+                format!(
+                    "writes failing since {} ({} failed): {}",
+                    chrono::DateTime::<chrono::Utc>::from_timestamp(f.since, 0)
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                        .unwrap_or_default(),
+                    f.failures,
+                    f.error
+                )
+            }),
+            failing: s
+                .sources
+                .iter()
+                .filter_map(|(name, f)| f.failing.clone().map(|e| (name.clone(), e)))
+                .collect(),
+        }
+    }
+}
+
+/// Reads what the daemon running on the database at `db` published, if one runs.
+pub fn read_published_health(db: &std::path::Path) -> Option<Published> {
+    serde_json::from_str(&super::lock::read_published(db)?).ok()
+}
+
+/// Keeps the daemon's [`Published`] health in its lock file, rewritten when it changes, so
+/// `webcare sources` shows failures the database could not record.
+pub async fn publish_health(
+    lock: std::sync::Arc<super::InstanceLock>,
+    health: std::sync::Arc<StoreHealth>,
+    mut shutdown: Shutdown,
+) {
+    let mut last = None;
+    loop {
+        let now = health.published();
+        if last.as_ref() != Some(&now) {
+            let text = serde_json::to_string(&now).unwrap_or_default();
+            match lock.publish(&text) {
+                Ok(()) => last = Some(now),
+                Err(e) => tracing::debug!(error = %e, "cannot publish health in the lock file"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.wait() => break,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

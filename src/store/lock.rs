@@ -102,6 +102,35 @@ impl InstanceLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Replaces what follows the pid line with `text`, for commands that read the file while
+    /// the lock is held (`webcare sources`). Written in place, never appended: kept small, it
+    /// stays within the space the file already has, so it still works on a full disk.
+    pub fn publish(&self, text: &str) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let body = format!("{}\n{text}", std::process::id());
+        self.file.write_all_at(body.as_bytes(), 0)?;
+        self.file.set_len(body.len() as u64)
+    }
+}
+
+/// What a running instance published after the pid line of its lock file, or `None` when no
+/// process holds the lock of the database at `db` (what a dead one left is not read).
+pub fn read_published(db: &Path) -> Option<String> {
+    let mut file = File::open(lock_path(db)).ok()?;
+    match file.try_lock_shared() {
+        // Nobody holds it: a leftover from a process that has ended.
+        Ok(()) => {
+            let _ = file.unlock();
+            None
+        }
+        Err(TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            file.read_to_string(&mut text).ok()?;
+            text.split_once('\n').map(|(_, rest)| rest.to_string())
+        }
+        Err(TryLockError::Error(_)) => None,
+    }
 }
 
 impl Drop for InstanceLock {
@@ -130,5 +159,17 @@ mod tests {
         assert!(message.contains("w.db"), "{message}");
         drop(first);
         InstanceLock::acquire(&db).unwrap();
+    }
+
+    #[test]
+    fn what_the_holder_publishes_is_read_only_while_it_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("w.db");
+        let lock = InstanceLock::acquire(&db).unwrap();
+        lock.publish("{\"a\":1} and more than before").unwrap();
+        lock.publish("{\"a\":2}").unwrap();
+        assert_eq!(read_published(&db).as_deref(), Some("{\"a\":2}"));
+        drop(lock);
+        assert_eq!(read_published(&db), None);
     }
 }

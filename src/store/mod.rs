@@ -27,8 +27,11 @@ pub use digest::{
     DigestMention, DigestRecord, DigestSent, FailedSource, SpikeEpisode, SpikeOutcome, VolumeRow,
     WindowCount,
 };
-pub use health::{Integrity, SourceFault, StoreHealth, WriteFailure, watch_store};
-pub use lock::{InstanceLock, LockError, lock_path};
+pub use health::{
+    Integrity, Published, SourceFault, StoreHealth, WriteFailure, publish_health,
+    read_published_health, watch_store,
+};
+pub use lock::{InstanceLock, LockError, lock_path, read_published};
 pub use outbox::{
     AlertUpdate, NewAlert, OptOut, OutboxEntry, RoutingMention, RoutingRecord, optout_key,
 };
