@@ -299,15 +299,19 @@ impl Setup {
         self.webcare().args(args).output().unwrap()
     }
 
-    /// Number of stored mentions, read straight from the database file.
+    /// Number of stored mentions, read straight from the database file; 0 while the file is
+    /// missing or a starting daemon has not finished creating its tables (they appear in one
+    /// transaction).
     pub fn count(&self, source: Option<&str>) -> i64 {
-        let conn = rusqlite::Connection::open(self.db()).unwrap();
+        let Ok(conn) = rusqlite::Connection::open(self.db()) else {
+            return 0;
+        };
         conn.query_row(
             "SELECT count(*) FROM mentions WHERE ?1 IS NULL OR source = ?1",
             [source],
             |r| r.get(0),
         )
-        .unwrap()
+        .unwrap_or(0)
     }
 
     /// The external ids stored, sorted.
