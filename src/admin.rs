@@ -1,5 +1,6 @@
 //! The admin HTTP server that `webcare run` starts for the operator's monitoring: `/healthz`
-//! (ok, or degraded with one reason per line), `/readyz` (migrations done and scheduler running)
+//! (ok, or degraded with one reason per line), `/readyz` (migrations done, the database
+//! writable and the scheduler running)
 //! and `/metrics` (Prometheus text format 0.0.4). It owns its `[admin]` config section and the
 //! few in-process counters ([`Metrics`]) that the database cannot answer; everything else is
 //! read from the database with a fresh read-only connection per request.

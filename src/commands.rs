@@ -591,7 +591,24 @@ async fn notify_once(
         .map(|n| n.router().teams().to_vec())
         .unwrap_or_default();
     let sender = Sender::new(writer.clone(), mail, &teams).context("cannot set up mail")?;
-    let report = sender.deliver_due(true, shutdown).await?;
+    let report = match sender.deliver_due(true, shutdown).await {
+        Ok(report) => report,
+        Err(e) if sender.unrecorded() > 0 => {
+            // An alert went out but the database refused to mark it sent; this process is
+            // the only one that knows, so it tries for a while before giving up.
+            let held = sender.unrecorded();
+            sender
+                .record_held_within(std::time::Duration::from_secs(30))
+                .await
+                .with_context(|| {
+                    format!(
+                        "{held} message(s) went out but could not be marked sent ({e}); the next `once` or `run` sends them again"
+                    )
+                })?;
+            return Err(e).context("the outbox pass stopped after a failed database write");
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok(Some((queued, report, notes)))
 }
 

@@ -15,6 +15,11 @@
 //! and is sent again on the next attempt, with the same Message-ID, so most mail clients show it
 //! once. SMTP offers no way to close this window; the alternative, marking before sending, would
 //! lose alerts instead. Webhooks have the same window, and send the same `X-Webcare-Id`.
+//!
+//! When the server accepted a message but the database refuses the write that marks it sent
+//! (full disk, read-only file, a lock held too long), the outcome is kept in memory and nothing
+//! more is sent until it is written: the rows still look pending, and sending on would send
+//! them again and again. The sender retries that write with a doubling delay (1 s to 30 s).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -463,6 +468,28 @@ impl Sender {
             self.held().push(kept);
         }
         written
+    }
+
+    /// Messages sent (or tried) whose outcome the database has not taken yet.
+    pub fn unrecorded(&self) -> usize {
+        self.held().len()
+    }
+
+    /// Tries to write the held outcomes until it works or `limit` has passed (for `webcare
+    /// once`, which cannot keep them past its exit).
+    pub async fn record_held_within(&self, limit: Duration) -> Result<(), StoreError> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut wait = HOLD_FIRST;
+        loop {
+            match self.record_held().await {
+                Ok(()) => return Ok(()),
+                Err(e) if tokio::time::Instant::now() + wait > deadline => return Err(e),
+                Err(_) => {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(HOLD_MAX);
+                }
+            }
+        }
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, Vec<Outcome>> {
