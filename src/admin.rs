@@ -1,5 +1,6 @@
 //! The admin HTTP server that `webcare run` starts for the operator's monitoring: `/healthz`
-//! (ok, or degraded with one reason per line), `/readyz` (migrations done and scheduler running)
+//! (ok, or degraded with one reason per line), `/readyz` (migrations done, the database
+//! writable and the scheduler running)
 //! and `/metrics` (Prometheus text format 0.0.4). It owns its `[admin]` config section and the
 //! few in-process counters ([`Metrics`]) that the database cannot answer; everything else is
 //! read from the database with a fresh read-only connection per request.
@@ -21,7 +22,7 @@ use serde_json::Value;
 
 use crate::config::{Config, ConfigErrors, DurationValue, parse_at};
 use crate::shutdown::Shutdown;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoreHealth};
 
 mod connections;
 pub use connections::Limits;
@@ -161,9 +162,24 @@ pub fn parse_config(value: Option<Value>, errors: &mut ConfigErrors) -> AdminCon
 pub struct Metrics {
     classify_nanos: AtomicU64,
     classified: AtomicU64,
+    /// The writer's view of the database: write failures and what it could not record.
+    store: Arc<StoreHealth>,
 }
 
 impl Metrics {
+    /// Counters that read the database health the writer keeps.
+    pub fn with_store(store: Arc<StoreHealth>) -> Metrics {
+        Metrics {
+            store,
+            ..Metrics::default()
+        }
+    }
+
+    /// The database health the writer keeps.
+    pub fn store(&self) -> &Arc<StoreHealth> {
+        &self.store
+    }
+
     /// Adds one classification that took `took`.
     pub fn record_classification(&self, took: Duration) {
         let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
@@ -312,6 +328,16 @@ fn text(status: StatusCode, body: String) -> Response {
 async fn readyz(State(state): State<Arc<AdminState>>) -> Response {
     if state.shutdown.is_stopping() {
         text(StatusCode::SERVICE_UNAVAILABLE, "stopping\n".into())
+    } else if let Some(f) = state.metrics.store().write_failure() {
+        // A daemon that cannot write stores nothing and records nothing: not ready, whatever
+        // else runs.
+        text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "not ready: the database cannot be written: {}\n",
+                one_line(&f.error)
+            ),
+        )
     } else if state.ready.load(Ordering::Relaxed) {
         text(StatusCode::OK, "ready\n".into())
     } else {
@@ -326,7 +352,21 @@ async fn healthz(State(state): State<Arc<AdminState>>, RawQuery(query): RawQuery
     let s = state.clone();
     let reasons = tokio::task::spawn_blocking(move || {
         let checks = s.checks();
-        health_reasons(&s.db, &checks.sources, &checks.config, Utc::now())
+        // What the writer knows first: when writes fail, the database cannot say so itself.
+        let mut reasons: Vec<String> = s
+            .metrics
+            .store()
+            .reasons()
+            .iter()
+            .map(|r| one_line(r))
+            .collect();
+        reasons.extend(health_reasons(
+            &s.db,
+            &checks.sources,
+            &checks.config,
+            Utc::now(),
+        ));
+        reasons
     })
     .await
     .unwrap_or_else(|e| vec![format!("health check failed: {e}")]);
@@ -493,12 +533,25 @@ pub fn render_metrics(
         "counter",
         "Failed poll attempts per source, from the poll log.",
     );
+    // Failed polls the poll log could not take (the database refused the write) are counted
+    // in memory and added here.
+    let faults = metrics.store().sources();
+    let unrecorded = |source: &str| faults.get(source).map_or(0, |f| f.unrecorded);
     for p in &polls {
         out.sample(
             "webcare_poll_errors_total",
             &[("source", &p.source)],
-            p.errors as f64,
+            (p.errors as u64 + unrecorded(&p.source)) as f64,
         );
+    }
+    let mut unlogged: Vec<(&String, u64)> = faults
+        .iter()
+        .filter(|(name, f)| f.unrecorded > 0 && !polls.iter().any(|p| &p.source == *name))
+        .map(|(name, f)| (name, f.unrecorded))
+        .collect();
+    unlogged.sort();
+    for (name, n) in unlogged {
+        out.sample("webcare_poll_errors_total", &[("source", name)], n as f64);
     }
     out.family(
         "webcare_poll_duration_seconds",
@@ -541,7 +594,8 @@ pub fn render_metrics(
         let up = states
             .iter()
             .find(|s| &s.source == name)
-            .is_some_and(|s| s.consecutive_failures == 0 && s.last_success_at.is_some());
+            .is_some_and(|s| s.consecutive_failures == 0 && s.last_success_at.is_some())
+            && faults.get(name).is_none_or(|f| f.failing.is_none());
         out.sample(
             "webcare_source_up",
             &[("source", name)],

@@ -16,7 +16,7 @@ use crate::notify::{self, Notifier};
 use crate::privacy;
 use crate::scheduler::{self, Pipeline};
 use crate::shutdown::Shutdown;
-use crate::store::{MentionFilter, RoutingMention, Store, Writer};
+use crate::store::{InstanceLock, LockError, MentionFilter, RoutingMention, Store, Writer};
 use crate::watch::Watches;
 
 /// Exit code for a temporary failure (`EX_TEMPFAIL`).
@@ -305,8 +305,28 @@ fn compile_watches(config: &Config) -> anyhow::Result<Watches> {
     Ok(watches)
 }
 
+/// Takes the database's instance lock for `run` and `once`, so two of them never route and
+/// send the same alerts. Another instance holding it is a temporary failure (exit 75).
+fn lock_instance(config: &Config) -> Result<InstanceLock, i32> {
+    InstanceLock::acquire(&config.store.path).map_err(|e| {
+        eprintln!("error: {e}");
+        match e {
+            LockError::Held { .. } => EXIT_TEMPFAIL,
+            LockError::Io { .. } => 1,
+        }
+    })
+}
+
 async fn daemon(config: Config) -> anyhow::Result<i32> {
+    let lock = match lock_instance(&config) {
+        Ok(lock) => Arc::new(lock),
+        Err(code) => return Ok(code),
+    };
     let pipeline = pipeline(&config)?;
+    // A database that cannot be written keeps /readyz at "not ready" until a write succeeds.
+    if let Err(e) = pipeline.writer.probe().await {
+        tracing::error!(error = %e, "the database cannot be written; /readyz says not ready until it can");
+    }
     let handles = scheduler::build_sources(&config)?;
     let (trigger, shutdown) = Shutdown::new();
     let admin =
@@ -347,11 +367,23 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
         })
     });
     let writer = pipeline.writer.clone();
-    let mut stages = vec![tokio::spawn(privacy::run_retention(
-        writer.clone(),
-        config.retention,
-        shutdown.clone(),
-    ))];
+    let mut stages = vec![
+        tokio::spawn(privacy::run_retention(
+            writer.clone(),
+            config.retention,
+            shutdown.clone(),
+        )),
+        tokio::spawn(crate::store::watch_store(
+            writer.clone(),
+            config.store.path.clone(),
+            shutdown.clone(),
+        )),
+        tokio::spawn(crate::store::publish_health(
+            lock.clone(),
+            writer.health(),
+            shutdown.clone(),
+        )),
+    ];
     stages.push(tokio::spawn(crate::store::wal::run_checkpoints(
         writer.clone(),
         shutdown.clone(),
@@ -473,6 +505,10 @@ async fn reload(
 }
 
 async fn once(config: Config) -> anyhow::Result<i32> {
+    let _lock = match lock_instance(&config) {
+        Ok(lock) => lock,
+        Err(code) => return Ok(code),
+    };
     let pipeline = pipeline(&config)?;
     let handles = scheduler::build_sources(&config)?;
     let (_trigger, shutdown) = Shutdown::new();
@@ -570,7 +606,24 @@ async fn notify_once(
         .map(|n| n.router().teams().to_vec())
         .unwrap_or_default();
     let sender = Sender::new(writer.clone(), mail, &teams).context("cannot set up mail")?;
-    let report = sender.deliver_due(true, shutdown).await?;
+    let report = match sender.deliver_due(true, shutdown).await {
+        Ok(report) => report,
+        Err(e) if sender.unrecorded() > 0 => {
+            // An alert went out but the database refused to mark it sent; this process is
+            // the only one that knows, so it tries for a while before giving up.
+            let held = sender.unrecorded();
+            sender
+                .record_held_within(std::time::Duration::from_secs(30))
+                .await
+                .with_context(|| {
+                    format!(
+                        "{held} message(s) went out but could not be marked sent ({e}); the next `once` or `run` sends them again"
+                    )
+                })?;
+            return Err(e).context("the outbox pass stopped after a failed database write");
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok(Some((queued, report, notes)))
 }
 
@@ -945,6 +998,8 @@ fn sources(config: &Config, json: bool) -> anyhow::Result<i32> {
     } else {
         Vec::new()
     };
+    // A running daemon publishes what the database could not record (full disk, read-only).
+    let live = crate::store::read_published_health(&db).unwrap_or_default();
     let now = Utc::now().timestamp();
     let mut out = std::io::stdout().lock();
     if !json {
@@ -960,8 +1015,17 @@ fn sources(config: &Config, json: bool) -> anyhow::Result<i32> {
             .find(|x| x.source == s.name)
             .cloned()
             .unwrap_or_default();
+        let mut st = st;
+        let unrecorded = live.failing.get(&s.name);
+        if let Some(e) = unrecorded {
+            st.last_error = Some(format!("not recorded in the database: {e}"));
+            st.last_error_at = Some(now);
+            st.consecutive_failures = st.consecutive_failures.max(1);
+        }
         let state = if !s.enabled {
             "disabled"
+        } else if unrecorded.is_some() {
+            "failing"
         } else if st.last_poll_at.is_none() {
             "new"
         } else if st.consecutive_failures > 0 {
@@ -1010,6 +1074,11 @@ fn sources(config: &Config, json: bool) -> anyhow::Result<i32> {
             st.stored_today,
             st.items_stored
         )?;
+    }
+    if let Some(f) = &live.write_failure
+        && !json
+    {
+        writeln!(out, "database: {f}")?;
     }
     Ok(0)
 }

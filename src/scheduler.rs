@@ -45,11 +45,11 @@ impl Pipeline {
     /// A pipeline writing through `writer` and matching against `watches`.
     pub fn new(writer: Writer, watches: Watches, raw_max_bytes: usize) -> Pipeline {
         Pipeline {
-            writer,
             watches: Arc::new(RwLock::new(Arc::new(watches))),
+            metrics: Arc::new(crate::admin::Metrics::with_store(writer.health())),
+            writer,
             raw_max_bytes,
             max_text_chars: DEFAULT_MAX_TEXT_CHARS,
-            metrics: Arc::default(),
         }
     }
 
@@ -254,6 +254,7 @@ pub async fn poll_once(
                 .await;
             match committed {
                 Ok(summary) => {
+                    pipeline.writer.health().source_stored(&cfg.name);
                     for w in &summary.cap_warnings {
                         tracing::warn!(source = %cfg.name, "{w}");
                     }
@@ -276,11 +277,11 @@ pub async fn poll_once(
                 Err(e) => {
                     let message = redact_text(&e.to_string());
                     tracing::error!(source = %cfg.name, error = %message, "cannot store poll; will fetch again");
-                    Some(failed(
-                        name,
-                        message,
-                        Utc::now() + chrono::Duration::from_std(cfg.interval).unwrap_or_default(),
-                    ))
+                    let next_poll_at =
+                        Utc::now() + chrono::Duration::from_std(cfg.interval).unwrap_or_default();
+                    record_failure(pipeline, cfg, &message, started_at, next_poll_at).await;
+                    pipeline.writer.health().source_failed(&cfg.name, &message);
+                    Some(failed(name, message, next_poll_at))
                 }
             }
         }
@@ -299,16 +300,32 @@ pub async fn poll_once(
                 source = %cfg.name, kind = %cfg.kind, error = %message, failures, retry_in_s = delay.as_secs(),
                 "poll failed; keeping the cursor and backing off"
             );
-            let (source, kind, err) = (cfg.name.clone(), cfg.kind.clone(), message.clone());
-            if let Err(db) = pipeline
-                .writer
-                .run(move |s| s.record_failure(&source, &kind, &err, started_at, next_poll_at))
-                .await
-            {
-                tracing::error!(source = %cfg.name, error = %db, "cannot record poll failure");
-            }
+            record_failure(pipeline, cfg, &message, started_at, next_poll_at).await;
             Some(failed(name, message, next_poll_at))
         }
+    }
+}
+
+/// Records a failed poll in the database, or, when the database cannot take it, in the
+/// in-memory health that `/healthz` and `/metrics` read.
+async fn record_failure(
+    pipeline: &Pipeline,
+    cfg: &SourceConfig,
+    message: &str,
+    started_at: DateTime<Utc>,
+    next_poll_at: DateTime<Utc>,
+) {
+    let (source, kind, err) = (cfg.name.clone(), cfg.kind.clone(), message.to_string());
+    if let Err(db) = pipeline
+        .writer
+        .run(move |s| s.record_failure(&source, &kind, &err, started_at, next_poll_at))
+        .await
+    {
+        tracing::error!(source = %cfg.name, error = %db, "cannot record poll failure");
+        pipeline
+            .writer
+            .health()
+            .source_unrecorded(&cfg.name, &format!("{message} (not recorded: {db})"));
     }
 }
 

@@ -24,14 +24,16 @@ fn the_daemon_tells_systemd_it_is_ready_and_when_it_stops() {
     socket
         .set_read_timeout(Some(Duration::from_secs(15)))
         .unwrap();
-    let mut child = setup
-        .webcare()
-        .arg("run")
-        .env("NOTIFY_SOCKET", &socket_path)
-        .env("WATCHDOG_USEC", "400000")
-        .env("WATCHDOG_PID", "")
-        .spawn()
-        .unwrap();
+    let mut child = common::KillOnDrop(
+        setup
+            .webcare()
+            .arg("run")
+            .env("NOTIFY_SOCKET", &socket_path)
+            .env("WATCHDOG_USEC", "400000")
+            .env("WATCHDOG_PID", "")
+            .spawn()
+            .unwrap(),
+    );
     let mut seen = String::new();
     let mut buf = [0u8; 4096];
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -68,12 +70,14 @@ fn a_backup_taken_while_the_daemon_writes_is_consistent() {
         );
     }
     let setup = Setup::new(&format!("{}{}", source(&server, "a"), source(&server, "b")));
-    let mut child = setup
-        .webcare()
-        .arg("run")
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .unwrap();
+    let mut child = common::KillOnDrop(
+        setup
+            .webcare()
+            .arg("run")
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .unwrap(),
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline && !setup.db().exists() {
         std::thread::sleep(Duration::from_millis(50));

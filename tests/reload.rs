@@ -60,12 +60,14 @@ fn sighup_applies_a_good_config_and_refuses_a_bad_one_without_stopping() {
     )
     .unwrap();
 
-    let mut child = setup
-        .webcare()
-        .arg("run")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::KillOnDrop(
+        setup
+            .webcare()
+            .arg("run")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     wait_for("the first polls", || {
         setup.db().exists() && setup.count(Some("a")) == 3 && setup.count(Some("c")) == 2
     });

@@ -20,6 +20,7 @@ pub mod webhook;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -610,10 +611,16 @@ pub struct Routed {
     pub queued: usize,
 }
 
+/// First retry after a failed routing pass.
+const ROUTE_RETRY_FIRST: Duration = Duration::from_secs(2);
+/// Longest wait between retries of a failing routing pass.
+const ROUTE_RETRY_MAX: Duration = Duration::from_secs(30);
+
 /// The routing stage of the daemon: routes whatever a previous run stored but did not route,
 /// then again whenever the scheduler reports new mentions, waking the sender after each. The
 /// ids are only a signal: the database says what is unrouted, so a failed attempt is simply
-/// repeated on the next signal.
+/// repeated on the next signal, or on a timer
+/// (within 30 s) when no signal comes.
 pub async fn run_router(
     notifier: Arc<Notifier>,
     writer: Writer,
@@ -621,6 +628,10 @@ pub async fn run_router(
     wake: Arc<Notify>,
     mut shutdown: Shutdown,
 ) {
+    // After a failed pass the router tries again on its own, 2 s after the first failure and
+    // doubling up to 30 s: waiting for the next poll to store something would leave everything
+    // already stored unrouted for as long as the sources stay quiet.
+    let mut retry: Option<Duration> = None;
     loop {
         // One batch per turn at the writer: polls get their turn in between, and a stop
         // request waits for one batch (a second or so), never for the whole backlog.
@@ -630,20 +641,37 @@ pub async fn run_router(
                 .run(move |s| n.route_batch(s, None, Utc::now()))
                 .await
             {
-                Ok(None) => break,
+                Ok(None) => {
+                    if retry.take().is_some() {
+                        tracing::info!("routing works again");
+                    }
+                    break;
+                }
                 Ok(Some(routed)) => {
+                    if retry.take().is_some() {
+                        tracing::info!("routing works again");
+                    }
                     if routed.queued > 0 {
                         tracing::info!(alerts = routed.queued, "alerts queued");
                         wake.notify_one();
                     }
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot route new mentions; will retry");
+                    let next = retry.map_or(ROUTE_RETRY_FIRST, |d| (d * 2).min(ROUTE_RETRY_MAX));
+                    retry = Some(next);
+                    tracing::error!(error = %e, retry_in_s = next.as_secs(), "cannot route new mentions; will retry");
                     break;
                 }
             }
         }
+        let again = async {
+            match retry {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            _ = again => {}
             next = stored.recv() => if next.is_none() { break },
             _ = shutdown.wait() => break,
         }

@@ -15,6 +15,11 @@
 //! and is sent again on the next attempt, with the same Message-ID, so most mail clients show it
 //! once. SMTP offers no way to close this window; the alternative, marking before sending, would
 //! lose alerts instead. Webhooks have the same window, and send the same `X-Webcare-Id`.
+//!
+//! When the server accepted a message but the database refuses the write that marks it sent
+//! (full disk, read-only file, a lock held too long), the outcome is kept in memory and nothing
+//! more is sent until it is written: the rows still look pending, and sending on would send
+//! them again and again. The sender retries that write with a doubling delay (1 s to 30 s).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -122,7 +127,33 @@ pub struct Sender {
     webhooks: HashMap<String, Webhook>,
     http: Option<WebhookClient>,
     domain: String,
+    /// Outcomes of messages already sent (or tried) whose database write failed. Until they
+    /// are written, nothing else is sent: the rows still look pending, and sending them again
+    /// is exactly the loop this prevents.
+    unrecorded: std::sync::Mutex<Vec<Outcome>>,
 }
+
+/// The outcome of one message, for all the rows it carried.
+#[derive(Debug, Clone)]
+enum Outcome {
+    /// The server accepted it with this reply.
+    Sent {
+        ids: Vec<i64>,
+        reply: String,
+        at: i64,
+    },
+    /// It failed: retry at this time, or never.
+    Failed {
+        ids: Vec<i64>,
+        message: String,
+        retry_at: Option<i64>,
+    },
+}
+
+/// First wait after the database refused to record an outcome; doubles up to [`HOLD_MAX`].
+const HOLD_FIRST: Duration = Duration::from_secs(1);
+/// Longest wait between tries to record a held outcome.
+const HOLD_MAX: Duration = Duration::from_secs(30);
 
 /// Delay before attempt `attempts + 1`: 30 s, doubling, at most 30 minutes.
 pub fn retry_delay(attempts: i64) -> Duration {
@@ -171,6 +202,7 @@ impl Sender {
             webhooks,
             http,
             domain,
+            unrecorded: std::sync::Mutex::default(),
         })
     }
 
@@ -182,6 +214,7 @@ impl Sender {
         flush: bool,
         shutdown: &Shutdown,
     ) -> Result<DeliveryReport, StoreError> {
+        self.record_held().await?;
         let now = now_s();
         let due = self
             .writer
@@ -370,9 +403,12 @@ impl Sender {
             Ok(reply) => {
                 tracing::info!(alerts = ?ids, channel = %first.channel, to = %first.recipient, %reply, "alert sent");
                 report.sent += ids.len();
-                self.writer
-                    .run(move |s| s.record_sent(&ids, &reply, now))
-                    .await
+                self.write_outcome(Outcome::Sent {
+                    ids,
+                    reply,
+                    at: now,
+                })
+                .await
             }
             Err(e) => {
                 let attempts = rows.iter().map(|r| r.attempts).max().unwrap_or(0);
@@ -402,9 +438,87 @@ impl Sender {
                         tracing::error!(alerts = ?ids, channel = %first.channel, to = %first.recipient, error = %message, "alert not sent; moved to the dead letters (`webcare outbox --state dead`)");
                     }
                 }
-                self.writer
-                    .run(move |s| s.record_send_failure(&ids, &message, retry_at))
-                    .await
+                self.write_outcome(Outcome::Failed {
+                    ids,
+                    message,
+                    retry_at,
+                })
+                .await
+            }
+        }
+    }
+
+    /// Writes one outcome; when the database refuses, keeps it to write later, and stops
+    /// this pass (the error) so nothing more is sent meanwhile.
+    async fn write_outcome(&self, outcome: Outcome) -> Result<(), StoreError> {
+        let kept = outcome.clone();
+        let written = self
+            .writer
+            .run(move |s| match outcome {
+                Outcome::Sent { ids, reply, at } => s.record_sent(&ids, &reply, at),
+                Outcome::Failed {
+                    ids,
+                    message,
+                    retry_at,
+                } => s.record_send_failure(&ids, &message, retry_at),
+            })
+            .await;
+        if let Err(e) = &written {
+            tracing::error!(error = %e, outcome = ?kept, "cannot record what happened to an alert; sending nothing more until the database takes the record");
+            self.held().push(kept);
+        }
+        written
+    }
+
+    /// Messages sent (or tried) whose outcome the database has not taken yet.
+    pub fn unrecorded(&self) -> usize {
+        self.held().len()
+    }
+
+    /// Tries to write the held outcomes until it works or `limit` has passed (for `webcare
+    /// once`, which cannot keep them past its exit).
+    pub async fn record_held_within(&self, limit: Duration) -> Result<(), StoreError> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut wait = HOLD_FIRST;
+        loop {
+            match self.record_held().await {
+                Ok(()) => return Ok(()),
+                Err(e) if tokio::time::Instant::now() + wait > deadline => return Err(e),
+                Err(_) => {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(HOLD_MAX);
+                }
+            }
+        }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Vec<Outcome>> {
+        self.unrecorded.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes the outcomes the database refused before, oldest first; fails (and sends
+    /// nothing) while it still refuses.
+    async fn record_held(&self) -> Result<(), StoreError> {
+        loop {
+            let Some(next) = self.held().first().cloned() else {
+                return Ok(());
+            };
+            self.writer
+                .run(move |s| match next {
+                    Outcome::Sent { ids, reply, at } => s.record_sent(&ids, &reply, at),
+                    Outcome::Failed {
+                        ids,
+                        message,
+                        retry_at,
+                    } => s.record_send_failure(&ids, &message, retry_at),
+                })
+                .await?;
+            let mut held = self.held();
+            held.remove(0);
+            if held.is_empty() {
+                tracing::info!(
+                    "recorded the alert outcomes the database refused before; sending again"
+                );
             }
         }
     }
@@ -413,9 +527,22 @@ impl Sender {
     /// or the router queues new ones, until shutdown.
     pub async fn run(self, wake: Arc<Notify>, mut shutdown: Shutdown) {
         let window = self.mail.batch_window.as_secs() as i64;
+        let mut hold: Option<Duration> = None;
         loop {
-            if let Err(e) = self.deliver_due(false, &shutdown).await {
-                tracing::error!(error = %e, "cannot read the outbox; will retry");
+            match self.deliver_due(false, &shutdown).await {
+                Ok(_) => hold = None,
+                Err(e) => {
+                    // Back off while the database fails: no new message goes out before the
+                    // outcomes of the last ones are written.
+                    let wait = hold.map_or(HOLD_FIRST, |d| (d * 2).min(HOLD_MAX));
+                    hold = Some(wait);
+                    tracing::error!(error = %e, retry_in_s = wait.as_secs_f64(), "cannot work through the outbox; will retry");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = shutdown.wait() => break,
+                    }
+                    continue;
+                }
             }
             if shutdown.is_stopping() {
                 break;

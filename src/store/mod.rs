@@ -5,6 +5,8 @@
 
 mod digest;
 mod leads;
+mod health;
+mod lock;
 mod outbox;
 mod privacy;
 mod schema;
@@ -17,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 use crate::classify::{Classification, Classifier};
@@ -28,6 +30,11 @@ pub use digest::{
     WindowCount,
 };
 pub use leads::AlertedText;
+pub use health::{
+    Integrity, Published, SourceFault, StoreHealth, WriteFailure, publish_health,
+    read_published_health, watch_store,
+};
+pub use lock::{InstanceLock, LockError, lock_path, read_published};
 pub use outbox::{
     AlertUpdate, NewAlert, OptOut, OutboxEntry, RoutingMention, RoutingRecord, optout_key,
 };
@@ -279,6 +286,17 @@ impl Store {
     }
 
     fn configure(&mut self) -> Result<(), StoreError> {
+        // The busy timeout comes first, so every statement after it (the journal mode switch
+        // and the migrations included) waits for another process's lock instead of failing.
+        self.conn
+            .execute_batch("PRAGMA busy_timeout = 10000;")
+            .map_err(self.err())?;
+        // Every write transaction takes the write lock when it begins. A deferred one that
+        // reads first and then writes cannot wait for the lock (SQLite answers "database is
+        // locked" at once, since its snapshot may be stale), which made CLI writes fail beside
+        // a busy daemon.
+        self.conn
+            .set_transaction_behavior(TransactionBehavior::Immediate);
         // A new file gets incremental auto-vacuum, so pages freed by retention and erasure can
         // be given back; it can only be chosen before the first table exists.
         let pages: i64 = self
@@ -300,7 +318,6 @@ impl Store {
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = NORMAL;
                  PRAGMA foreign_keys = ON;
-                 PRAGMA busy_timeout = 10000;
                  PRAGMA cache_size = -16384;
                  PRAGMA secure_delete = ON;",
             )
@@ -308,41 +325,51 @@ impl Store {
         self.limit_journal()
     }
 
+    /// Brings the schema up to date. The version is read again and every missing migration
+    /// applied inside one `BEGIN IMMEDIATE` transaction, so of two processes opening a new
+    /// database at once, one migrates and the other waits and then finds nothing to do.
     fn migrate(&mut self) -> Result<(), StoreError> {
         let path = self.path.display().to_string();
+        let known = schema::MIGRATIONS.len();
+        let too_new = |found: i64| StoreError::TooNew {
+            path: path.clone(),
+            found,
+            known,
+        };
+        // Read outside a write transaction first, so opening an up-to-date database (every
+        // CLI command) never waits for the daemon's write lock.
         let version: i64 = self
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(self.err())?;
-        if version as usize > schema::MIGRATIONS.len() {
-            return Err(StoreError::TooNew {
-                path,
-                found: version,
-                known: schema::MIGRATIONS.len(),
-            });
+        if version as usize > known {
+            return Err(too_new(version));
+        }
+        if version as usize == known {
+            return Ok(());
+        }
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(e)?;
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(e)?;
+        if version as usize > known {
+            return Err(too_new(version));
         }
         for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self
-                .conn
-                .transaction()
-                .map_err(|source| StoreError::Sqlite {
-                    path: path.clone(),
-                    source,
-                })?;
-            tx.execute_batch(sql).map_err(|source| StoreError::Sqlite {
-                path: path.clone(),
-                source,
-            })?;
+            tx.execute_batch(sql).map_err(e)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)
-                .map_err(|source| StoreError::Sqlite {
-                    path: path.clone(),
-                    source,
-                })?;
-            tx.commit().map_err(|source| StoreError::Sqlite {
-                path: path.clone(),
-                source,
-            })?;
-            tracing::info!(database = %path, version = i + 1, "applied schema migration");
+                .map_err(e)?;
+        }
+        tx.commit().map_err(e)?;
+        for v in version as usize + 1..=known {
+            tracing::info!(database = %path, version = v, "applied schema migration");
         }
         Ok(())
     }
@@ -998,9 +1025,12 @@ fn bounded_raw(raw: &serde_json::Value, max: usize) -> Option<String> {
 }
 
 /// The single writer: one connection shared by every task that writes, used one at a time.
+/// It also keeps the [`StoreHealth`]: a write that fails because the database cannot be
+/// written marks it failing, and the next write that commits marks it writable again.
 #[derive(Clone)]
 pub struct Writer {
     store: Arc<Mutex<Store>>,
+    health: Arc<StoreHealth>,
 }
 
 impl Writer {
@@ -1008,7 +1038,13 @@ impl Writer {
     pub fn new(store: Store) -> Writer {
         Writer {
             store: Arc::new(Mutex::new(store)),
+            health: Arc::default(),
         }
+    }
+
+    /// What the writer knows about the database's health.
+    pub fn health(&self) -> Arc<StoreHealth> {
+        self.health.clone()
     }
 
     /// Runs `f` with the writer connection on a blocking thread, so SQLite never blocks the
@@ -1019,12 +1055,74 @@ impl Writer {
         T: Send + 'static,
     {
         let store = self.store.clone();
+        let health = self.health.clone();
         tokio::task::spawn_blocking(move || {
             let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
+            let before = guard.conn.total_changes();
+            let result = f(&mut guard);
+            match &result {
+                Err(e) => health.write_failed(e),
+                Ok(_) if guard.conn.total_changes() != before => health.write_succeeded(),
+                Ok(_) => {}
+            }
+            result
         })
         .await
         .expect("store task panicked")
+    }
+
+    /// Writes to the database without changing it, to learn whether it can be written now;
+    /// the answer also goes into the health.
+    pub async fn probe(&self) -> Result<(), StoreError> {
+        let result = self.run(|s| s.probe_write()).await;
+        if result.is_ok() {
+            self.health.write_succeeded();
+        }
+        result
+    }
+}
+
+impl Store {
+    /// Rewrites the schema version with its own value in a write transaction: a real write
+    /// (a page goes to the write-ahead log), so it fails exactly when the database cannot be
+    /// written (read-only file, full disk, corrupt header, a lock held past the busy timeout).
+    pub fn probe_write(&mut self) -> Result<(), StoreError> {
+        let path = self.path.display().to_string();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(e)?;
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(e)?;
+        tx.pragma_update(None, "user_version", version).map_err(e)?;
+        tx.commit().map_err(e)
+    }
+
+    /// Runs `PRAGMA quick_check` and returns how long it took, or [`StoreError::Corrupt`]
+    /// with the first problems it found.
+    pub fn quick_check(&self) -> Result<std::time::Duration, StoreError> {
+        let started = std::time::Instant::now();
+        let mut stmt = self
+            .conn
+            .prepare("PRAGMA quick_check(10)")
+            .map_err(self.err())?;
+        let lines = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(self.err())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.err())?;
+        if lines.len() == 1 && lines[0] == "ok" {
+            return Ok(started.elapsed());
+        }
+        Err(StoreError::Corrupt {
+            path: self.path.display().to_string(),
+            check: lines.join("; "),
+        })
     }
 }
 
