@@ -256,6 +256,9 @@ fn check_config(config: &Config) -> anyhow::Result<i32> {
             s.kind,
             humantime::format_duration(s.interval)
         )?;
+        for line in crate::sources::describe(s, &config.http.user_agent) {
+            writeln!(out, "  {:<20} {line}", "")?;
+        }
     }
     let teams = &config.notify.teams;
     if teams.is_empty() {

@@ -104,7 +104,8 @@ pub enum SourceError {
         url: String,
         retry_after: Option<Duration>,
     },
-    /// Credentials were refused; a person must fix them.
+    /// Credentials were refused or a login is missing; a person must fix them, so the
+    /// scheduler waits its longest backoff rather than retrying soon.
     #[error("{0}")]
     Auth(String),
     /// The server did not answer in time.
@@ -138,6 +139,12 @@ impl SourceError {
 pub trait Source: Send + Sync {
     /// Fetch what is new since `ctx.cursor`. Must not store anything itself.
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError>;
+
+    /// Lines `check-config` prints under the source: what it reads, what it needs, what it
+    /// will spend of a platform quota. Empty when there is nothing beyond the config to say.
+    fn describe(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The source kinds this build knows, for config validation and `--help`.
@@ -207,5 +214,16 @@ pub fn build(source: &SourceConfig, client: &http::Client) -> anyhow::Result<Box
         )?)),
         "reddit" => Ok(Box::new(reddit::RedditSource::new(source, client.clone())?)),
         other => anyhow::bail!("unknown source kind \"{other}\""),
+    }
+}
+
+/// What `check-config` says about a source beyond its config: how it logs in, what it will
+/// spend of a platform quota. Builds the source without polling it; a source that cannot be
+/// built says why instead.
+pub fn describe(source: &SourceConfig, user_agent: &str) -> Vec<String> {
+    let built = http::Client::new(user_agent).and_then(|client| build(source, &client));
+    match built {
+        Ok(s) => s.describe(),
+        Err(e) => vec![format!("cannot be built: {e}")],
     }
 }

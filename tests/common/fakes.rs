@@ -193,6 +193,18 @@ backfill = "3650d"
         server
     }
 
+    /// Bluesky's public AppView since 2025: every search without a login gets a 403 HTML page.
+    pub async fn mount_forbidden(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path("/xrpc/app.bsky.feed.searchPosts"))
+            .respond_with(wiremock::ResponseTemplate::new(403).set_body_raw(
+                super::fixture_text("bluesky", "search-forbidden.html"),
+                "text/html",
+            ))
+            .mount(server)
+            .await;
+    }
+
     /// Two pages for the backfill; from the stored cursor on, nothing new.
     pub async fn mount(server: &MockServer) {
         let json = |name| super::fixture_reply(200, "bluesky", name);
