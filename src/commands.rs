@@ -963,6 +963,9 @@ fn sources(config: &Config, json: bool) -> anyhow::Result<i32> {
             v["kind"] = s.kind.clone().into();
             v["state"] = state.into();
             v["interval_s"] = s.interval.as_secs().into();
+            if let Some(u) = crate::sources::usage_note(s, st.cursor.as_deref()) {
+                v["usage"] = u.into();
+            }
             writeln!(out, "{v}")?;
             continue;
         }
@@ -983,6 +986,10 @@ fn sources(config: &Config, json: bool) -> anyhow::Result<i32> {
             .as_ref()
             .map(|c| format!(" [{c}]"))
             .unwrap_or_default();
+        let cap = match crate::sources::usage_note(s, st.cursor.as_deref()) {
+            Some(u) => format!("{cap} [{u}]"),
+            None => cap,
+        };
         writeln!(
             out,
             "{:<20} {:<12} {:<9} {:<16} {:<16} {:>7} {:>7}  {err}{cap}",

@@ -227,3 +227,12 @@ pub fn describe(source: &SourceConfig, user_agent: &str) -> Vec<String> {
         Err(e) => vec![format!("cannot be built: {e}")],
     }
 }
+
+/// What a source has spent of a paid or metered platform budget, from its stored cursor, for
+/// `webcare sources` (e.g. posts read on X and what they cost). `None` for free platforms.
+pub fn usage_note(source: &SourceConfig, cursor: Option<&str>) -> Option<String> {
+    match source.kind.as_str() {
+        "x" => x::usage_note(&source.settings, cursor?),
+        _ => None,
+    }
+}

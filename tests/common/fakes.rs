@@ -385,6 +385,22 @@ monthly_read_cap = 5000
             .mount(server)
             .await;
     }
+
+    /// X's 400 for a `since_id` older than the seven-day window, given for the `since_id` the
+    /// first run stores (mount before [`mount`]): a second poll must fall back to `start_time`.
+    pub async fn mount_stale_since_id(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path("/2/tweets/search/recent"))
+            .and(query_param("since_id", "1861800000000000005"))
+            .respond_with(super::fixture_reply(
+                400,
+                "x",
+                "error-since-id-too-old.json",
+            ))
+            .with_priority(1)
+            .mount(server)
+            .await;
+    }
 }
 
 /// YouTube Data API: video search, comment threads on the videos found and on the channel.
