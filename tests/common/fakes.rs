@@ -532,7 +532,7 @@ page_token_env = "{TOKEN_VAR}"
         server
     }
 
-    /// Two feed pages, two comment pages on one post and none on another.
+    /// Two feed pages (time-based paging), two comment pages on one post and none on another.
     pub async fn mount(server: &MockServer) {
         let json = |name| super::fixture_reply(200, "facebook_page", name);
         let get = |p: String| {
@@ -541,12 +541,16 @@ page_token_env = "{TOKEN_VAR}"
                 .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
         };
         get(format!("/v24.0/{PAGE}/feed"))
-            .and(query_param_is_missing("after"))
+            .and(query_param_is_missing("__paging_token"))
             .respond_with(json("feed-page1.json"))
             .mount(server)
             .await;
+        // The feed is read with `since`, so Graph pages it by time: only `paging.next` (with
+        // `until` and `__paging_token`) reaches the second page.
         get(format!("/v24.0/{PAGE}/feed"))
-            .and(query_param("after", "QVFIUkZAfeedpage1"))
+            .and(query_param("until", "1732518610"))
+            .and(query_param("__paging_token", "enc_AdDq6jZCFfeedpage1ZDZD"))
+            .and(query_param_is_missing("access_token"))
             .respond_with(json("feed-page2.json"))
             .mount(server)
             .await;
