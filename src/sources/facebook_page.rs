@@ -867,10 +867,7 @@ mod tests {
             .mount(&server)
             .await;
         let s = setup(&server.uri(), serde_json::json!({}));
-        let before = PageCursor {
-            since: Some(since),
-            ..Default::default()
-        };
+        let before = PageCursor { since: Some(since) };
         let batch = s.source.poll(&ctx(Some(&before))).await.unwrap();
         // The visitor post is older than `since`: not again.
         assert_eq!(ids(&batch), vec!["900000000000001_1200000000000005"]);
