@@ -5,6 +5,8 @@
 //! normalised [`Mention`]s plus the cursor to store with them, in the same transaction.
 
 pub mod bluesky;
+#[cfg(test)]
+mod conformance;
 pub mod facebook_page;
 pub mod hackernews;
 pub mod http;
