@@ -654,6 +654,7 @@ fn to_mention(post: PostView, raw: &serde_json::Value) -> Option<Mention> {
         post.author.handle.clone()
     };
     Some(Mention {
+        rating: None,
         url: Some(format!("https://bsky.app/profile/{profile}/post/{rkey}")),
         external_id: post.uri,
         author_handle: Some(profile),

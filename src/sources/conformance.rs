@@ -50,6 +50,9 @@ pub(crate) fn setup_for(
             "query": "fjordlink", "client_id": "conformance-client", "client_secret_file": f,
             "base_url": base, "auth_url": base
         }),
+        "app_store" => {
+            serde_json::json!({ "app_id": "1488000111", "countries": ["nl"], "base_url": base })
+        }
         _ => return None,
     };
     Some((settings, file))

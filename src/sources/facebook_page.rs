@@ -604,6 +604,7 @@ fn post_mention(post: &Post, raw: serde_json::Value) -> Option<Mention> {
         return None;
     }
     Some(Mention {
+        rating: None,
         external_id: post.id.clone(),
         url: Some(
             post.permalink_url
@@ -645,6 +646,7 @@ fn comment_mention(
         return None;
     }
     Some(Mention {
+        rating: None,
         url: Some(c.permalink_url.clone().unwrap_or_else(|| {
             format!(
                 "https://www.facebook.com/{post_id}?comment_id={}",

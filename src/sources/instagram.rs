@@ -407,6 +407,7 @@ fn comment_mention(
         .or_else(|| c.from.and_then(|f| f.username))
         .map(|u| u.trim_start_matches('@').to_string());
     Some(Mention {
+        rating: None,
         external_id: c.id,
         // Instagram has no links to single comments; the post is where staff answer.
         url: media.permalink.clone(),
@@ -459,6 +460,7 @@ fn tag_mention(raw: serde_json::Value, since: i64) -> Tagged {
         return Tagged::Unusable;
     }
     Tagged::New(Box::new(Mention {
+        rating: None,
         external_id: t.id,
         url: t.permalink,
         author_name: t.username.clone(),

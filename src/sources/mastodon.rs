@@ -662,6 +662,7 @@ impl MastodonSource {
             }
         }
         Some(Mention {
+            rating: None,
             external_id: s
                 .uri
                 .clone()

@@ -4,6 +4,7 @@
 //! [`build`]. The scheduler calls [`Source::poll`] with the cursor it stored last time and gets back
 //! normalised [`Mention`]s plus the cursor to store with them, in the same transaction.
 
+pub mod app_store;
 pub mod bluesky;
 #[cfg(test)]
 mod conformance;
@@ -53,6 +54,10 @@ pub struct Mention {
     pub in_reply_to: Option<String>,
     /// Likes, replies, reposts, score: whatever the platform counts.
     pub engagement: Engagement,
+    /// A review's star rating, 1 (worst) to 5, from review sites and app stores; `None` for
+    /// posts and comments, which have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<u8>,
     /// The platform's own payload for this item; the store keeps it bounded.
     pub raw: serde_json::Value,
 }
@@ -160,6 +165,7 @@ pub const KINDS: &[&str] = &[
     "facebook_page",
     "reddit",
     "instagram",
+    "app_store",
 ];
 
 /// Checks the kind-specific keys of a source config, recording every problem in `errors`.
@@ -175,6 +181,7 @@ pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
         "facebook_page" => facebook_page::FacebookPageSource::validate(source, path, errors),
         "reddit" => reddit::RedditSource::validate(source, path, errors),
         "instagram" => instagram::InstagramSource::validate(source, path, errors),
+        "app_store" => app_store::AppStoreSource::validate(source, path, errors),
         other => errors.push(
             format!("{path}.kind"),
             format!(
@@ -215,6 +222,10 @@ pub fn build(source: &SourceConfig, client: &http::Client) -> anyhow::Result<Box
             client.clone(),
         )?)),
         "reddit" => Ok(Box::new(reddit::RedditSource::new(source, client.clone())?)),
+        "app_store" => Ok(Box::new(app_store::AppStoreSource::new(
+            source,
+            client.clone(),
+        )?)),
         other => anyhow::bail!("unknown source kind \"{other}\""),
     }
 }

@@ -632,6 +632,7 @@ fn normalise(resp: &SearchResponse) -> Vec<Mention> {
         let text = html_escape::decode_html_entities(&text).trim().to_string();
         let metrics = t.public_metrics.as_ref();
         out.push(Mention {
+            rating: None,
             external_id: t.id.clone(),
             url: Some(url),
             author_handle: handle,

@@ -709,6 +709,7 @@ fn video_mention(item: &serde_json::Value) -> Option<Mention> {
         description
     };
     Some(Mention {
+        rating: None,
         url: Some(format!("https://www.youtube.com/watch?v={id}")),
         external_id: id,
         author_handle: s("channelId"),
@@ -760,6 +761,7 @@ fn comment_mention(
     }
     let name = sn.author_display_name.clone();
     Some(Mention {
+        rating: None,
         external_id: c.id.clone(),
         url: video.map(|v| format!("https://www.youtube.com/watch?v={v}&lc={}", c.id)),
         // Display names are now the channel's @handle.
