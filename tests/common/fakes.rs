@@ -661,3 +661,58 @@ access_token_env = "{TOKEN_VAR}"
         }
     }
 }
+
+/// Apple App Store: the public per-country customer review feed of one app, no credentials.
+pub mod app_store {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    /// The app whose reviews the fake serves.
+    pub const APP: &str = "1488000111";
+
+    /// A source named `appstore` reading the Dutch storefront of the fake at `base_url`, with a
+    /// backfill reaching back to 2026-11-20, where the fixture starts.
+    pub fn source(base_url: &str, interval: &str) -> String {
+        let backfill = super::seconds_since("2026-11-20T00:00:00Z");
+        format!(
+            r#"
+[[sources]]
+name = "appstore"
+kind = "app_store"
+watch = "Fjordlink"
+interval = "{interval}"
+backfill = "{backfill}s"
+base_url = "{base_url}"
+app_id = "{APP}"
+countries = ["nl"]
+"#
+        )
+    }
+
+    /// A fake server on 127.0.0.1 serving only this platform.
+    pub async fn start() -> MockServer {
+        let server = MockServer::start().await;
+        mount(&server).await;
+        server
+    }
+
+    /// Page 1 of the Dutch feed holds three reviews; page 2 is empty, as Apple answers past
+    /// the last page.
+    pub async fn mount(server: &MockServer) {
+        let page =
+            |n: u32| format!("/nl/rss/customerreviews/page={n}/id={APP}/sortby=mostrecent/json");
+        Mock::given(method("GET"))
+            .and(path(page(1)))
+            .respond_with(super::fixture_reply(200, "app_store", "reviews-nl.json"))
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(page(2)))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(
+                r#"{"feed":{"author":{"name":{"label":"iTunes Store"}}}}"#,
+                "application/json",
+            ))
+            .mount(server)
+            .await;
+    }
+}
