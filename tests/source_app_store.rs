@@ -28,6 +28,14 @@ async fn once_stores_reviews_with_their_stars_exactly_once() {
         .find(|m| m["external_id"] == "nl:12648801277")
         .unwrap();
     assert_eq!(good["rating"], 4);
+    // One or two stars reach the classifier as complaint evidence.
+    assert_eq!(worst["label"], "complaint", "{worst}");
+    let slow = stored
+        .iter()
+        .find(|m| m["external_id"] == "nl:12631907744")
+        .unwrap();
+    assert_eq!(slow["rating"], 2);
+    assert_eq!(slow["label"], "complaint", "{slow}");
 
     let stdout = daemon.once();
     assert!(stdout.contains("stored    0"), "{stdout}");
