@@ -262,6 +262,9 @@ fn check_config(config: &Config) -> anyhow::Result<i32> {
             s.kind,
             humantime::format_duration(s.interval)
         )?;
+        for line in crate::sources::describe(s, &config.http.user_agent) {
+            writeln!(out, "  {:<20} {line}", "")?;
+        }
     }
     let teams = &config.notify.teams;
     if teams.is_empty() {
@@ -1039,6 +1042,9 @@ fn sources(config: &Config, json: bool) -> anyhow::Result<i32> {
             v["kind"] = s.kind.clone().into();
             v["state"] = state.into();
             v["interval_s"] = s.interval.as_secs().into();
+            if let Some(u) = crate::sources::usage_note(s, st.cursor.as_deref()) {
+                v["usage"] = u.into();
+            }
             writeln!(out, "{v}")?;
             continue;
         }
@@ -1059,6 +1065,10 @@ fn sources(config: &Config, json: bool) -> anyhow::Result<i32> {
             .as_ref()
             .map(|c| format!(" [{c}]"))
             .unwrap_or_default();
+        let cap = match crate::sources::usage_note(s, st.cursor.as_deref()) {
+            Some(u) => format!("{cap} [{u}]"),
+            None => cap,
+        };
         writeln!(
             out,
             "{:<20} {:<12} {:<9} {:<16} {:<16} {:>7} {:>7}  {err}{cap}",

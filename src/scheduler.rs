@@ -290,8 +290,15 @@ pub async fn poll_once(
             // `/healthz`, `sources` and `once` all get this redacted copy.
             let message = redact_text(&e.to_string());
             let failures = state.as_ref().map(|s| s.consecutive_failures).unwrap_or(0) as u32 + 1;
+            // Refused or missing credentials do not heal by retrying: wait the longest backoff
+            // at once, so a revoked login is not hammered while a person fixes it.
+            let steps = if matches!(e, sources::SourceError::Auth(_)) {
+                u32::MAX
+            } else {
+                failures
+            };
             let delay = jittered(
-                backoff(cfg.interval, failures, e.retry_after(), cfg.max_backoff),
+                backoff(cfg.interval, steps, e.retry_after(), cfg.max_backoff),
                 cfg.jitter / 2.0,
             );
             let delay = delay.max(e.retry_after().unwrap_or_default());

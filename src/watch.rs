@@ -95,6 +95,7 @@ impl Watches {
             text: &text,
             lang: m.lang.as_deref(),
             author_reach: m.author_reach,
+            rating: m.rating,
             ..Input::new(&text)
         })
     }

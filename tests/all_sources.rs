@@ -1,5 +1,5 @@
 //! End to end: the whole daemon with every source kind configured at once. One fake server on
-//! 127.0.0.1 plays all eight platforms and an RSS feed from the fixtures, checking each
+//! 127.0.0.1 plays all nine platforms and an RSS feed from the fixtures, checking each
 //! platform's credentials; `webcare once` and `webcare run` store exactly the expected mentions,
 //! once each, and no secret reaches the database.
 
@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::fakes::{
-    self, bluesky, facebook_page, hackernews, instagram, mastodon, reddit, x, youtube,
+    self, app_store, bluesky, facebook_page, hackernews, instagram, mastodon, reddit, x, youtube,
 };
 use common::platform::Daemon;
 use wiremock::matchers::{method, path};
@@ -83,6 +83,12 @@ const EXPECTED: &[Expected] = &[
         some_ids: &["17850000000000021", "17910000000000003"],
     },
     Expected {
+        source: "appstore",
+        kind: "app_store",
+        count: 3,
+        some_ids: &["nl:12648830011", "nl:12631907744"],
+    },
+    Expected {
         source: "forum",
         kind: "rss",
         count: 5,
@@ -131,6 +137,7 @@ async fn fake_everything() -> MockServer {
     youtube::mount(&server).await;
     facebook_page::mount(&server).await;
     instagram::mount(&server).await;
+    app_store::mount(&server).await;
     Mock::given(method("GET"))
         .and(path("/rss/rss2.xml"))
         .respond_with(ResponseTemplate::new(200).set_body_raw(
@@ -142,7 +149,7 @@ async fn fake_everything() -> MockServer {
     server
 }
 
-/// A daemon with all nine sources reading `server`, every secret in its environment.
+/// A daemon with all ten sources reading `server`, every secret in its environment.
 fn daemon_with_every_source(server: &MockServer) -> Daemon {
     let base = server.uri();
     let interval = "1h";
@@ -155,6 +162,7 @@ fn daemon_with_every_source(server: &MockServer) -> Daemon {
         youtube::source(&base, interval),
         facebook_page::source(&base, interval),
         instagram::source(&base, interval),
+        app_store::source(&base, interval),
         format!(
             "\n[[sources]]\nname = \"forum\"\nkind = \"rss\"\nurl = \"{base}/rss/rss2.xml\"\ninterval = \"{interval}\"\nbackfill = \"3650d\"\n"
         ),

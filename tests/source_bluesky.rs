@@ -72,3 +72,49 @@ async fn run_stores_mentions_and_stops_cleanly_on_sigterm() {
     let status = run.stop();
     assert!(status.success(), "exit status {status}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_config_refuses_a_search_without_login_and_names_the_account_when_given() {
+    let anonymous =
+        Daemon::new("[[sources]]\nname = \"bsky\"\nkind = \"bluesky\"\nquery = \"fjordlink\"\n");
+    let out = anonymous.webcare(&["check-config"]);
+    assert_eq!(out.status.code(), Some(78), "{out:?}");
+    let text = common::text(&out);
+    assert!(
+        text.contains("sources[0].identifier: Bluesky search requires a login"),
+        "{text}"
+    );
+
+    let server = bluesky::start().await;
+    let out = daemon(&server.uri(), "5m").webcare(&["check-config"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = common::text(&out);
+    assert!(
+        text.contains(&format!(
+            "searches as webcare.fjordlink.nl via {}",
+            server.uri()
+        )),
+        "{text}"
+    );
+    // check-config only describes: it does not log in.
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_403_html_page_is_reported_as_login_required_and_backs_off_fully() {
+    let server = wiremock::MockServer::start().await;
+    bluesky::mount_forbidden(&server).await;
+    let daemon = Daemon::new(&format!(
+        "[[sources]]\nname = \"bsky\"\nkind = \"bluesky\"\nquery = \"fjordlink\"\n\
+         base_url = \"{}\"\ninterval = \"5m\"\nmax_backoff = \"6h\"\n",
+        server.uri()
+    ));
+    daemon.webcare(&["once"]);
+    let state = daemon.source_state();
+    let error = state["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("bluesky: login required"), "{state}");
+    assert_eq!(daemon.count("bsky"), 0);
+    // Not a passing outage: the next poll waits the whole max_backoff, not one interval.
+    let wait = state["next_poll_at"].as_i64().unwrap() - chrono::Utc::now().timestamp();
+    assert!(wait > 5 * 3600, "{state}");
+}

@@ -75,3 +75,47 @@ async fn run_stores_posts_and_stops_cleanly_on_sigterm() {
     );
     assert!(status.success(), "webcare run exited with {status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_week_down_an_old_since_id_falls_back_to_start_time_and_logs_the_gap() {
+    let server = MockServer::start().await;
+    x::mount_stale_since_id(&server).await;
+    x::mount(&server).await;
+    let daemon = daemon(&server.uri());
+    daemon.once();
+    assert_eq!(daemon.ids().len(), 5);
+
+    // The stored since_id is now "too old": X answers 400 and the source reads from start_time.
+    let out = daemon.webcare(&["once"]);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("since_id is older than the seven days recent search covers")
+            && stderr.contains("were not read"),
+        "{stderr}"
+    );
+    assert_eq!(daemon.ids().len(), 5, "nothing is stored twice");
+    let state = daemon.source_state();
+    assert_eq!(state["state"], "ok", "{state}");
+    let reqs = server.received_requests().await.unwrap();
+    let start_times = reqs
+        .iter()
+        .filter(|r| r.url.query_pairs().any(|(k, _)| k == "start_time"))
+        .filter(|r| r.url.query_pairs().all(|(k, _)| k != "next_token"))
+        .count();
+    assert_eq!(
+        start_times, 2,
+        "the backfill run, then the fallback run after the 400"
+    );
+
+    // What was read is counted and priced for the operator.
+    let usage = state["usage"].as_str().unwrap();
+    assert!(usage.contains("posts read today"), "{usage}");
+    assert!(usage.contains("at $0.005 per post"), "{usage}");
+    let out = daemon.webcare(&["check-config"]);
+    let text = common::text(&out);
+    assert!(
+        text.contains("reads at most no cap posts a day, 5000 a month (≤ $25.00 a month"),
+        "{text}"
+    );
+}

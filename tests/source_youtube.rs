@@ -90,3 +90,43 @@ async fn run_stores_comments_and_stops_cleanly_on_sigterm() {
     );
     assert!(status.success(), "webcare run exited with {status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_search_quota_error_leaves_comment_polling_running() {
+    let server = MockServer::start().await;
+    // Google's separate search bucket is empty; the comment units are not.
+    Mock::given(method("GET"))
+        .and(wiremock::matchers::path("/youtube/v3/search"))
+        .respond_with(common::fakes::fixture_reply(
+            403,
+            "youtube",
+            "error-quota-exceeded.json",
+        ))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    youtube::mount(&server).await;
+    let daemon = daemon(&server.uri());
+    let stdout = daemon.once();
+    // No video found, so only the channel's comments are read: all three of its threads.
+    assert!(stdout.contains("stored    3"), "{stdout}");
+    assert_eq!(
+        daemon.ids(),
+        [
+            "UgyCh1fjordlinkthread0003",
+            "UgyCh2fjordlinkthread0002",
+            "UgyCh3fjordlinkthread0001"
+        ]
+    );
+    let state = daemon.source_state();
+    assert_eq!(state["state"], "ok", "{state}");
+
+    let out = daemon.webcare(&["check-config"]);
+    let text = common::text(&out);
+    assert!(
+        text.contains("projected search calls: up to 48 a day of 100")
+            && text.contains("projected comment units: about 504 a day of 10000")
+            && text.contains("within daily_quota"),
+        "{text}"
+    );
+}

@@ -10,6 +10,7 @@
 
 mod eval;
 mod lexicon;
+mod rating;
 mod score;
 pub(crate) mod signals;
 mod stream;
@@ -194,6 +195,8 @@ pub struct Input<'a> {
     /// Store signal: replies or quotes the thread gained in the last hour. At or above
     /// [`Classifier::fast_thread`] makes a complaint or question urgent.
     pub thread_replies_last_hour: Option<u32>,
+    /// A review's star rating (1 to 5) from a review site or app store; see `rating.rs`.
+    pub rating: Option<u8>,
 }
 
 impl<'a> Input<'a> {
@@ -352,6 +355,7 @@ impl Classifier {
         });
         // The store signals go last, through the same code the store uses to add them later.
         self.apply_signals(out, input);
+        rating::apply_rating(input.rating, out);
     }
 
     /// Tokenizes and looks every token up once. Also counts language votes and capitals.

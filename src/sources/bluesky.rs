@@ -1,6 +1,8 @@
-//! Bluesky: post search (`app.bsky.feed.searchPosts`, newest first), either anonymously
-//! against the public AppView or logged in with an app password through the account's
-//! PDS / entryway (`createSession`, refreshed with `refreshSession` when it expires).
+//! Bluesky: post search (`app.bsky.feed.searchPosts`, newest first), logged in with an app
+//! password through the account's PDS / entryway (`createSession`, refreshed with
+//! `refreshSession` when it expires). Bluesky's public AppView has refused anonymous search
+//! since early 2025 (403 with an HTML page), so a login is required unless `base_url` names a
+//! server that still allows it; a 403 then reads as "login required", not as a passing outage.
 //!
 //! The cursor is the `sortAt` time of the newest post read plus the posts at exactly that
 //! time (the API's `since` is inclusive). A poll that runs out of pages keeps the API's page
@@ -44,6 +46,9 @@ pub struct BlueskySettings {
     /// Only posts in this language (ISO 639-1).
     #[serde(default)]
     pub lang: Option<String>,
+    /// Only posts that @mention this account (handle or DID), e.g. the brand's own handle.
+    #[serde(default)]
+    pub mentions: Option<String>,
     /// Posts per request, 1 to 100.
     #[serde(default = "default_limit")]
     pub limit: u32,
@@ -238,7 +243,23 @@ impl BlueskySource {
                 format!("{path}.identifier"),
                 "an app password needs the account it belongs to: set identifier = \"handle.bsky.social\"",
             ),
+            // Only a server the operator names may still allow anonymous search.
+            None if s.base_url.is_none() => errors.push(
+                format!("{path}.identifier"),
+                "Bluesky search requires a login since 2025: set identifier = \"handle.bsky.social\" \
+                 and password_env or password_file with an app password \
+                 (Settings → Privacy and security → App passwords)",
+            ),
             None => {}
+        }
+        if let Some(m) = &s.mentions {
+            let m = m.trim().trim_start_matches('@');
+            if m.is_empty() || m.contains(char::is_whitespace) {
+                errors.push(
+                    format!("{path}.mentions"),
+                    format!("\"{m}\" is not a handle or DID; use e.g. \"fjordlink.nl\""),
+                );
+            }
         }
         if !(1..=100).contains(&s.limit) {
             errors.push(
@@ -298,6 +319,20 @@ impl BlueskySource {
             timeout: source.timeout,
             max_body: source.max_body_bytes,
         })
+    }
+
+    /// The error for a 403: the server wants a (different) login for search. It is a
+    /// configuration problem a person must fix, never a passing outage to retry soon.
+    fn login_required(&self, status: u16) -> SourceError {
+        let fix = if self.credentials.is_some() {
+            "check that identifier and the app password belong to an active account, or that base_url is the account's PDS"
+        } else {
+            "set identifier and password_env or password_file (an app password)"
+        };
+        SourceError::Auth(format!(
+            "bluesky: login required: {} refused the search ({status}); {fix} on source {}",
+            self.base_url, self.name
+        ))
     }
 
     fn rejected(&self) -> SourceError {
@@ -375,11 +410,8 @@ impl BlueskySource {
     async fn search(&self, params: &[(&str, String)]) -> Result<Fetched, SourceError> {
         let Some(creds) = &self.credentials else {
             let resp = self.send_search(params, None).await?;
-            if token_refused(&resp) {
-                return Err(SourceError::Auth(format!(
-                    "bluesky: {} requires a login ({}); set identifier and password_env or password_file on source {}",
-                    self.base_url, resp.status, self.name
-                )));
+            if token_refused(&resp) || resp.status == 403 {
+                return Err(self.login_required(resp.status));
             }
             return ok_or_status(resp);
         };
@@ -391,6 +423,9 @@ impl BlueskySource {
             return Err(self.rejected());
         };
         let resp = self.send_search(params, Some(&current.access)).await?;
+        if resp.status == 403 {
+            return Err(self.login_required(resp.status));
+        }
         if !token_refused(&resp) {
             return ok_or_status(resp);
         }
@@ -461,6 +496,23 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 
 #[async_trait]
 impl Source for BlueskySource {
+    fn describe(&self) -> Vec<String> {
+        let mut lines = vec![match &self.credentials {
+            Some(c) => format!("searches as {} via {}", c.identifier, self.base_url),
+            None => format!(
+                "searches anonymously via {}; Bluesky's own AppView refuses this (login required since 2025)",
+                self.base_url
+            ),
+        }];
+        if let Some(m) = &self.settings.mentions {
+            lines.push(format!(
+                "only posts that mention @{}",
+                m.trim_start_matches('@')
+            ));
+        }
+        lines
+    }
+
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
         let cursor = ctx
             .cursor
@@ -491,6 +543,9 @@ impl Source for BlueskySource {
             ];
             if let Some(l) = &self.settings.lang {
                 params.push(("lang", l.clone()));
+            }
+            if let Some(m) = &self.settings.mentions {
+                params.push(("mentions", m.trim().trim_start_matches('@').to_string()));
             }
             if let Some(p) = &page {
                 params.push(("cursor", p.clone()));
@@ -599,6 +654,7 @@ fn to_mention(post: PostView, raw: &serde_json::Value) -> Option<Mention> {
         post.author.handle.clone()
     };
     Some(Mention {
+        rating: None,
         url: Some(format!("https://bsky.app/profile/{profile}/post/{rkey}")),
         external_id: post.uri,
         author_handle: Some(profile),
@@ -1114,6 +1170,106 @@ mod tests {
         let src = source(serde_json::json!({"query": "fjordlink", "base_url": base}));
         let err = src.poll(&ctx(None)).await.unwrap_err();
         assert!(matches!(err, SourceError::Network { .. }), "{err}");
+    }
+
+    const FORBIDDEN: &str = include_str!("../../fixtures/bluesky/search-forbidden.html");
+
+    fn forbidden() -> ResponseTemplate {
+        ResponseTemplate::new(403).set_body_raw(FORBIDDEN.as_bytes().to_vec(), "text/html")
+    }
+
+    #[tokio::test]
+    async fn an_anonymous_search_refused_with_an_html_403_says_login_required() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/xrpc/app.bsky.feed.searchPosts"))
+            .respond_with(forbidden())
+            .expect(1)
+            .mount(&server)
+            .await;
+        let src = source(serde_json::json!({"query": "fjordlink", "base_url": server.uri()}));
+        let err = src.poll(&ctx(None)).await.unwrap_err();
+        let SourceError::Auth(message) = &err else {
+            panic!("expected an auth error, got {err:?}");
+        };
+        assert!(message.contains("login required"), "{message}");
+        assert!(message.contains("source bsky"), "{message}");
+        assert!(message.contains("password_env"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_logged_in_search_refused_with_403_is_an_auth_error_not_an_outage() {
+        let server = MockServer::start().await;
+        let (_dir, file) = password_file();
+        Mock::given(method("POST"))
+            .and(path("/xrpc/com.atproto.server.createSession"))
+            .respond_with(json(CREATE))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/xrpc/app.bsky.feed.searchPosts"))
+            .respond_with(forbidden())
+            .expect(1)
+            .mount(&server)
+            .await;
+        let err = logged_in(&server.uri(), &file)
+            .poll(&ctx(None))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, SourceError::Auth(m) if m.contains("login required") && m.contains("(403)")),
+            "{err:?}"
+        );
+        assert_eq!(err.retry_after(), None);
+    }
+
+    #[tokio::test]
+    async fn the_mentions_filter_is_sent_without_its_at_sign() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/xrpc/app.bsky.feed.searchPosts"))
+            .and(query_param("mentions", "fjordlink.nl"))
+            .respond_with(json(NEWER))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let src = source(serde_json::json!({
+            "query": "fjordlink", "base_url": server.uri(), "mentions": "@fjordlink.nl"
+        }));
+        let batch = src.poll(&ctx(None)).await.unwrap();
+        assert_eq!(batch.mentions.len(), 2);
+        assert!(
+            src.describe()
+                .iter()
+                .any(|l| l == "only posts that mention @fjordlink.nl"),
+            "{:?}",
+            src.describe()
+        );
+    }
+
+    #[test]
+    fn search_without_a_login_is_refused_unless_base_url_names_another_server() {
+        let mut errors = ConfigErrors::default();
+        BlueskySource::validate(
+            &config(serde_json::json!({"query": "fjordlink"})),
+            "sources[0]",
+            &mut errors,
+        );
+        assert_eq!(errors.problems.len(), 1, "{errors}");
+        assert_eq!(errors.problems[0].0, "sources[0].identifier");
+        assert!(
+            errors.problems[0].1.contains("requires a login"),
+            "{errors}"
+        );
+        let mut errors = ConfigErrors::default();
+        BlueskySource::validate(
+            &config(
+                serde_json::json!({"query": "fjordlink", "base_url": "https://appview.example.org"}),
+            ),
+            "sources[0]",
+            &mut errors,
+        );
+        assert!(errors.problems.is_empty(), "{errors}");
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //!
 //! Each run reads the page feed of the last `comment_window`, keeps posts by visitors created
 //! since the last run, and reads the comments (`filter=stream`, replies included, newest first,
-//! `since` the last run) of every post that had activity since then. Paging uses
-//! `paging.cursors.after`; a run cut short by `max_pages` resumes from the saved cursors.
+//! `since` the last run) of every post that had activity since then. Paging follows
+//! `paging.next` as Graph gives it: a feed read with `since` pages by time (`until` and
+//! `__paging_token`), not by `cursors.after`, so only the link reaches the older posts. Page
+//! links are never kept past a poll (they expire); a run cut short by `max_pages` is read again
+//! from the start by the next poll, whose `since` has not moved.
 //! [`Graph`] holds what the Instagram source shares: requests with the token in a header,
 //! usage-header throttling, and Graph error codes.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -164,6 +166,28 @@ impl EdgePage {
 }
 
 impl Graph {
+    /// GETs a `paging.next` link as Graph gave it, on the configured host: its path and every
+    /// parameter kept exactly, except an `access_token` (the token travels in a header, never
+    /// in a URL, and never to a host the operator did not configure).
+    pub async fn get_next(&self, next: &str) -> Result<(EdgePage, Option<Duration>), SourceError> {
+        let parsed = url::Url::parse(next).map_err(|e| SourceError::Parse {
+            url: self.base_url.clone(),
+            message: format!("paging.next is not a URL: {e}"),
+        })?;
+        let query: Vec<(String, String)> = parsed
+            .query_pairs()
+            .filter(|(k, _)| k != "access_token")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let url = format!("{}{}", self.base_url.trim_end_matches('/'), parsed.path());
+        let req = self
+            .client
+            .request(reqwest::Method::GET, &url)
+            .query(&query)
+            .bearer_auth(self.token.expose());
+        self.receive(req).await
+    }
+
     /// The client for a source built from a validated config; `kind` and `token_key` (the
     /// token's config key) name it in error messages.
     pub(crate) fn new(
@@ -206,6 +230,13 @@ impl Graph {
             .request(reqwest::Method::GET, &url)
             .query(params)
             .bearer_auth(self.token.expose());
+        self.receive(req).await
+    }
+
+    async fn receive(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<(EdgePage, Option<Duration>), SourceError> {
         let resp = self.client.send(req, self.timeout, self.max_body).await?;
         let slow = slow_down(&resp);
         if resp.status == 200 {
@@ -321,13 +352,6 @@ struct PageCursor {
     /// Unix seconds: items created after this are new. Advances when a run completes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     since: Option<i64>,
-    /// Start of an unfinished run (minus the overlap); becomes `since` when it completes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    run_started: Option<i64>,
-    /// Listings of the unfinished run that have pages left: `"feed"` or a post id, with the
-    /// `after` cursor to continue from.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pending: BTreeMap<String, String>,
 }
 
 /// Visitor posts and comments on one Facebook page.
@@ -391,30 +415,27 @@ impl FacebookPageSource {
         }
     }
 
-    /// Reads one listing (the feed or a post's comments) from `after`, up to `max_pages`.
-    /// Returns the items, the `after` cursor if pages are left, and any slow-down.
+    /// Reads one listing (the feed or a post's comments), following `paging.next` for up to
+    /// `max_pages` pages. Returns the items, whether the listing was read to its end, and any
+    /// slow-down.
     async fn read_listing(
         &self,
         path: &str,
         params: &[(&str, String)],
-        mut after: Option<String>,
-    ) -> Result<(Vec<serde_json::Value>, Option<String>, Option<Duration>), SourceError> {
-        let mut items = Vec::new();
-        let mut slow = None;
-        for _ in 0..self.settings.max_pages {
-            let mut p = params.to_vec();
-            if let Some(a) = &after {
-                p.push(("after", a.clone()));
-            }
-            let (page, s) = self.graph.get(path, &p).await?;
-            slow = longer(slow, s);
-            after = page.next_after();
-            items.extend(page.data);
-            if after.is_none() {
+    ) -> Result<(Vec<serde_json::Value>, bool, Option<Duration>), SourceError> {
+        let (page, mut slow) = self.graph.get(path, params).await?;
+        let mut next = page.paging.as_ref().and_then(|p| p.next.clone());
+        let mut items = page.data;
+        for _ in 1..self.settings.max_pages {
+            let Some(link) = next.take() else {
                 break;
-            }
+            };
+            let (page, s) = self.graph.get_next(&link).await?;
+            slow = longer(slow, s);
+            next = page.paging.as_ref().and_then(|p| p.next.clone());
+            items.extend(page.data);
         }
-        Ok((items, after, slow))
+        Ok((items, next.is_none(), slow))
     }
 }
 
@@ -430,19 +451,15 @@ impl Source for FacebookPageSource {
         let since = cur.since.unwrap_or_else(|| {
             (now - chrono::Duration::from_std(ctx.backfill).unwrap_or_default()).timestamp()
         });
-        let continuing = !cur.pending.is_empty();
-        if !continuing {
-            cur.run_started = Some(now.timestamp() - RUN_OVERLAP);
-        }
+        let run_started = now.timestamp() - RUN_OVERLAP;
         let page_id = self.settings.page_id.as_str();
         let mut batch = Batch::default();
         let mut slow = None;
-        let mut pending = BTreeMap::new();
+        let mut cut_short: Vec<String> = Vec::new();
 
-        // Which posts to read comments of: from the feed on a new run (or its unfinished
-        // part), and the posts whose comments were cut short last time.
+        // Which posts to read comments of: those with activity since the last run.
         let mut posts: Vec<String> = Vec::new();
-        if !continuing || cur.pending.contains_key("feed") {
+        {
             let window = now
                 - chrono::Duration::from_std(self.settings.comment_window.0).unwrap_or_default();
             let params = [
@@ -450,16 +467,12 @@ impl Source for FacebookPageSource {
                 ("since", window.timestamp().to_string()),
                 ("limit", "25".into()),
             ];
-            let (items, after, s) = self
-                .read_listing(
-                    &format!("{page_id}/feed"),
-                    &params,
-                    cur.pending.get("feed").cloned(),
-                )
+            let (items, complete, s) = self
+                .read_listing(&format!("{page_id}/feed"), &params)
                 .await?;
             slow = longer(slow, s);
-            if let Some(a) = after {
-                pending.insert("feed".to_string(), a);
+            if !complete {
+                cut_short.push("feed".to_string());
             }
             for item in items {
                 let Ok(post) = serde_json::from_value::<Post>(item.clone()) else {
@@ -486,11 +499,6 @@ impl Source for FacebookPageSource {
                 }
             }
         }
-        for (key, _) in cur.pending.iter().filter(|(k, _)| *k != "feed") {
-            if !posts.contains(key) {
-                posts.push(key.clone());
-            }
-        }
 
         for post_id in posts {
             let params = [
@@ -500,12 +508,8 @@ impl Source for FacebookPageSource {
                 ("since", since.to_string()),
                 ("limit", "100".into()),
             ];
-            let (items, after, s) = self
-                .read_listing(
-                    &format!("{post_id}/comments"),
-                    &params,
-                    cur.pending.get(&post_id).cloned(),
-                )
+            let (items, complete, s) = self
+                .read_listing(&format!("{post_id}/comments"), &params)
                 .await?;
             slow = longer(slow, s);
             for item in items {
@@ -513,16 +517,22 @@ impl Source for FacebookPageSource {
                     .mentions
                     .extend(comment_mention(&item, &post_id, page_id, since));
             }
-            if let Some(a) = after {
-                pending.insert(post_id, a);
+            if !complete {
+                cut_short.push(post_id);
             }
         }
 
-        if pending.is_empty() {
-            cur.since = cur.run_started.take().or(cur.since);
+        if cut_short.is_empty() {
+            cur.since = Some(run_started);
+        } else {
+            // Keep `since` where it was: the next poll reads the same window again from its
+            // first page (the store drops what it already has), so nothing is skipped.
+            tracing::warn!(
+                listings = %cut_short.join(", "),
+                max_pages = self.settings.max_pages,
+                "facebook_page: more pages than max_pages; the next poll reads this window again, raise max_pages if this repeats"
+            );
         }
-        cur.pending = pending;
-        batch.more = !cur.pending.is_empty() && slow.is_none();
         batch.next_poll_in = slow;
         if let Some(s) = slow {
             tracing::warn!(
@@ -594,6 +604,7 @@ fn post_mention(post: &Post, raw: serde_json::Value) -> Option<Mention> {
         return None;
     }
     Some(Mention {
+        rating: None,
         external_id: post.id.clone(),
         url: Some(
             post.permalink_url
@@ -635,6 +646,7 @@ fn comment_mention(
         return None;
     }
     Some(Mention {
+        rating: None,
         url: Some(c.permalink_url.clone().unwrap_or_else(|| {
             format!(
                 "https://www.facebook.com/{post_id}?comment_id={}",
@@ -726,7 +738,9 @@ mod tests {
         serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap()
     }
 
-    async fn mount_first_run(server: &MockServer, expect: u64) {
+    /// The first run's mocks: first pages expected `expect` times; second pages, and the post
+    /// found on the second feed page, `later` times.
+    async fn mount_first_run(server: &MockServer, expect: u64, later: u64) {
         let get = |p: String| {
             Mock::given(method("GET"))
                 .and(path(p))
@@ -735,15 +749,18 @@ mod tests {
         };
         get(format!("/v24.0/{PAGE}/feed"))
             .and(query_param("fields", FEED_FIELDS))
-            .and(query_param_is_missing("after"))
+            .and(query_param_is_missing("__paging_token"))
             .respond_with(json(200, "feed-page1.json"))
             .expect(expect)
             .mount(server)
             .await;
+        // Time-based paging: the next link carries `until` and `__paging_token`, no `after`.
         get(format!("/v24.0/{PAGE}/feed"))
-            .and(query_param("after", "QVFIUkZAfeedpage1"))
+            .and(query_param("until", "1732518610"))
+            .and(query_param("__paging_token", "enc_AdDq6jZCFfeedpage1ZDZD"))
+            .and(query_param("fields", FEED_FIELDS))
             .respond_with(json(200, "feed-page2.json"))
-            .expect(expect)
+            .expect(later)
             .mount(server)
             .await;
         get(format!("/v24.0/{POST}/comments"))
@@ -758,13 +775,13 @@ mod tests {
         get(format!("/v24.0/{POST}/comments"))
             .and(query_param("after", "WTI5dGJXVnVkRjlqb3VyZAXNvcgZD"))
             .respond_with(json(200, "comments-post1-page2.json"))
-            .expect(expect)
+            .expect(later)
             .mount(server)
             .await;
         // A visitor post without a comment summary is checked, and has none.
         get(format!("/v24.0/{PAGE}_900000000000004/comments"))
             .respond_with(json(200, "comments-empty.json"))
-            .expect(expect)
+            .expect(later)
             .mount(server)
             .await;
     }
@@ -772,7 +789,7 @@ mod tests {
     #[tokio::test]
     async fn first_poll_reads_visitor_posts_and_comments_to_the_end() {
         let server = MockServer::start().await;
-        mount_first_run(&server, 1).await;
+        mount_first_run(&server, 1, 1).await;
         let s = setup(&server.uri(), serde_json::json!({}));
         let before = Utc::now().timestamp();
         let batch = s.source.poll(&ctx(None)).await.unwrap();
@@ -824,11 +841,10 @@ mod tests {
             )
         );
         let c = cursor_of(&batch);
-        assert!(c.pending.is_empty());
-        assert_eq!(c.run_started, None);
         let since = c.since.unwrap();
         assert!((before - RUN_OVERLAP - 2..=before - RUN_OVERLAP + 2).contains(&since));
-        // The token rode in a header; the next links that carry one are never followed.
+        // The token rode in a header; the next links are followed without theirs, and no link
+        // is kept in the cursor.
         assert!(!batch.cursor.unwrap().contains("EAAB"));
     }
 
@@ -853,10 +869,7 @@ mod tests {
             .mount(&server)
             .await;
         let s = setup(&server.uri(), serde_json::json!({}));
-        let before = PageCursor {
-            since: Some(since),
-            ..Default::default()
-        };
+        let before = PageCursor { since: Some(since) };
         let batch = s.source.poll(&ctx(Some(&before))).await.unwrap();
         // The visitor post is older than `since`: not again.
         assert_eq!(ids(&batch), vec!["900000000000001_1200000000000005"]);
@@ -864,36 +877,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_run_cut_short_by_max_pages_resumes_from_the_after_cursors() {
+    async fn a_run_cut_short_by_max_pages_keeps_no_link_and_reads_the_window_again() {
         let server = MockServer::start().await;
-        mount_first_run(&server, 1).await;
+        mount_first_run(&server, 2, 1).await;
         let s = setup(&server.uri(), serde_json::json!({ "max_pages": 1 }));
         let first = s.source.poll(&ctx(None)).await.unwrap();
-        assert!(first.more);
+        assert!(
+            !first.more,
+            "reading again at once would only repeat the first pages"
+        );
         let c = cursor_of(&first);
-        assert_eq!(c.since, None, "the run is unfinished");
-        assert_eq!(
-            c.pending.get("feed").map(String::as_str),
-            Some("QVFIUkZAfeedpage1")
-        );
-        assert_eq!(
-            c.pending.get(POST).map(String::as_str),
-            Some("WTI5dGJXVnVkRjlqb3VyZAXNvcgZD")
-        );
+        assert_eq!(c.since, None, "the window was not read to its end");
+        assert_eq!(first.cursor.as_deref(), Some("{}"));
+        let s = setup(&server.uri(), serde_json::json!({ "max_pages": 2 }));
         let second = s.source.poll(&ctx(Some(&c))).await.unwrap();
-        assert!(!second.more);
-        assert_eq!(
-            ids(&second),
-            vec![
-                "104857600000001_900000000000002",
-                "104857600000001_900000000000004",
-                "900000000000001_1200000000000002",
-                "900000000000001_1200000000000001",
-            ]
-        );
-        let c2 = cursor_of(&second);
-        assert!(c2.pending.is_empty());
-        assert_eq!(c2.since, c.run_started);
+        assert_eq!(ids(&second).len(), 8, "{:?}", ids(&second));
+        assert!(cursor_of(&second).since.is_some());
     }
 
     #[tokio::test]

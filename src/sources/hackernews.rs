@@ -344,6 +344,7 @@ fn to_mention(hit: Hit, raw: &serde_json::Value) -> Option<Mention> {
         obj.remove("_highlightResult");
     }
     Some(Mention {
+        rating: None,
         url: Some(format!("{ITEM_URL}{}", hit.object_id)),
         external_id: hit.object_id,
         author_handle: Some(author.clone()),

@@ -54,6 +54,10 @@ pub struct InstagramSettings {
     /// Pages read per listing per poll before continuing on the next poll.
     #[serde(default = "default_max_pages")]
     pub max_pages: u32,
+    /// Usernames whose comments are the brand's own answers, besides the account that owns
+    /// the media (which is recognised by itself), e.g. a separate support account.
+    #[serde(default)]
+    pub own_accounts: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -226,9 +230,13 @@ impl Source for InstagramSource {
                 slow = longer(slow, s);
                 after = page.next_after();
                 for item in &page.data {
-                    batch
-                        .mentions
-                        .extend(comment_mentions(item, m, user, since));
+                    batch.mentions.extend(comment_mentions(
+                        item,
+                        m,
+                        user,
+                        &self.settings.own_accounts,
+                        since,
+                    ));
                 }
                 if after.is_none() {
                     done = true;
@@ -294,6 +302,9 @@ impl Source for InstagramSource {
 #[derive(Debug, Deserialize)]
 struct Media {
     id: String,
+    /// The owner's username: the brand's, on its own media.
+    #[serde(default)]
+    username: Option<String>,
     timestamp: Option<String>,
     permalink: Option<String>,
     comments_count: Option<i64>,
@@ -323,6 +334,7 @@ fn comment_mentions(
     raw: &serde_json::Value,
     media: &Media,
     account: &str,
+    own_accounts: &[String],
     since: i64,
 ) -> Vec<Mention> {
     let mut out = Vec::new();
@@ -340,11 +352,28 @@ fn comment_mentions(
         // Replies are stored as mentions of their own.
         o.remove("replies");
     }
+    // A comment's `from.id` is an Instagram-scoped id (IGSID), never the business account's
+    // id, so the brand's own answers are recognised by username: the media owner's, or one
+    // of `own_accounts`.
+    let own = |name: &str| {
+        let name = name.trim_start_matches('@');
+        media
+            .username
+            .iter()
+            .chain(own_accounts)
+            .any(|o| o.trim_start_matches('@').eq_ignore_ascii_case(name))
+    };
     let from_account = |c: &Comment| {
-        c.from
-            .as_ref()
-            .and_then(|f| f.id.as_deref())
-            .is_some_and(|id| id == account)
+        let by_name = c
+            .username
+            .as_deref()
+            .or_else(|| c.from.as_ref().and_then(|f| f.username.as_deref()))
+            .is_some_and(own);
+        by_name
+            || c.from
+                .as_ref()
+                .and_then(|f| f.id.as_deref())
+                .is_some_and(|id| id == account)
     };
     if !from_account(&c) {
         out.extend(comment_mention(c, raw_top, media, since, Some(reply_count)));
@@ -378,6 +407,7 @@ fn comment_mention(
         .or_else(|| c.from.and_then(|f| f.username))
         .map(|u| u.trim_start_matches('@').to_string());
     Some(Mention {
+        rating: None,
         external_id: c.id,
         // Instagram has no links to single comments; the post is where staff answer.
         url: media.permalink.clone(),
@@ -430,6 +460,7 @@ fn tag_mention(raw: serde_json::Value, since: i64) -> Tagged {
         return Tagged::Unusable;
     }
     Tagged::New(Box::new(Mention {
+        rating: None,
         external_id: t.id,
         url: t.permalink,
         author_name: t.username.clone(),
@@ -571,6 +602,43 @@ mod tests {
             .expect(1)
             .mount(server)
             .await;
+    }
+
+    #[test]
+    fn the_brands_answers_are_known_by_username_not_by_the_scoped_id() {
+        let media = Media {
+            id: "17900000000000001".into(),
+            username: Some("fjordlink".into()),
+            timestamp: None,
+            permalink: None,
+            comments_count: None,
+        };
+        let comment = serde_json::json!({
+            "id": "17850000000000011",
+            "text": "@fjordlink wanneer komt de FjordBox 2?",
+            "timestamp": "2026-11-25T08:10:00+0000",
+            "username": "lotte.janssens",
+            "from": {"id": "5304851277430102", "username": "lotte.janssens"},
+            "replies": {"data": [
+                {"id": "17850000000000012", "text": "Vanaf 1 december!", "timestamp": "2026-11-25T08:20:00+0000",
+                 "username": "FjordLink", "from": {"id": "8251470043214592", "username": "FjordLink"},
+                 "parent_id": "17850000000000011"},
+                {"id": "17850000000000014", "text": "Stuur ons een DM", "timestamp": "2026-11-25T08:21:00+0000",
+                 "from": {"id": "7093315562011874", "username": "fjordlink_help"},
+                 "parent_id": "17850000000000011"}
+            ]}
+        });
+        let kept = |own: &[String]| -> Vec<String> {
+            comment_mentions(&comment, &media, IG, own, 0)
+                .into_iter()
+                .map(|m| m.external_id)
+                .collect()
+        };
+        assert_eq!(kept(&[]), ["17850000000000011", "17850000000000014"]);
+        assert_eq!(
+            kept(&["@fjordlink_help".to_string()]),
+            ["17850000000000011"]
+        );
     }
 
     #[tokio::test]

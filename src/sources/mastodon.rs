@@ -1,11 +1,13 @@
 //! Mastodon and other Fediverse servers that speak the Mastodon API: public hashtag timelines
-//! (`/api/v1/timelines/tag/:tag`, no token on most servers) and full-text status search
-//! (`/api/v2/search?type=statuses`, needs a user token). One source reads one server; configure
-//! several sources to watch several servers.
+//! (`/api/v1/timelines/tag/:tag`, no token on most servers), full-text status search
+//! (`/api/v2/search?type=statuses`, needs a user token) and, with `mentions = true`, every post
+//! that @mentions the token's account from any server (`/api/v1/notifications?types[]=mention`:
+//! one token sees mentions from the whole Fediverse). Tags and search read one server;
+//! configure several sources to watch several servers.
 //!
-//! Each hashtag and the search are a *stream* with their own cursor: hashtags read forward
-//! with `min_id` (the server's `Link: rel="prev"`), the search reads newest first back to the
-//! last id seen. Boosts are unwrapped to the post they share.
+//! Each hashtag, the search and the mentions are a *stream* with their own cursor: hashtags and
+//! mentions read forward with `min_id` (the server's `Link: rel="prev"`), the search reads
+//! newest first back to the last id seen. Boosts are unwrapped to the post they share.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashSet};
@@ -36,6 +38,10 @@ pub struct MastodonSettings {
     /// Hashtags whose public timelines to read, without `#`.
     #[serde(default)]
     pub hashtags: Vec<String>,
+    /// Read every post that @mentions the token's account (the brand's), from any server;
+    /// needs a token with `read:notifications`.
+    #[serde(default)]
+    pub mentions: bool,
     /// Environment variable holding an access token (scope `read:statuses` / `read:search`).
     #[serde(default)]
     pub token_env: Option<String>,
@@ -189,10 +195,10 @@ impl MastodonSource {
             ),
         }
         let query = s.query.as_deref().map(str::trim).filter(|q| !q.is_empty());
-        if query.is_none() && s.hashtags.is_empty() {
+        if query.is_none() && s.hashtags.is_empty() && !s.mentions {
             errors.push(
                 path.to_string(),
-                "set query = \"…\" (needs a token) and/or hashtags = [\"…\"]",
+                "set query = \"…\" (needs a token), hashtags = [\"…\"] and/or mentions = true (needs a token)",
             );
         }
         for tag in &s.hashtags {
@@ -209,7 +215,7 @@ impl MastodonSource {
             "token",
             s.token_env.as_deref(),
             s.token_file.as_deref(),
-            query.is_some(),
+            query.is_some() || s.mentions,
             errors,
         );
         if !(1..=40).contains(&s.limit) {
@@ -283,19 +289,20 @@ impl MastodonSource {
         }
     }
 
-    /// Reads a hashtag timeline forward from `state.min_id`, oldest pages first.
-    async fn poll_tag(
+    /// Reads a timeline (a hashtag's, or the mention notifications) forward from
+    /// `state.min_id`, oldest pages first; `fixed` are the parameters every request carries.
+    async fn poll_forward(
         &self,
-        tag: &str,
+        url: &str,
+        fixed: &[(&str, String)],
         state: Option<&StreamCursor>,
         cutoff: DateTime<Utc>,
         out: &mut Vec<Item>,
         budget: &mut Budget,
     ) -> Result<(StreamCursor, bool), SourceError> {
-        let url = self.endpoint(&format!("/api/v1/timelines/tag/{tag}"));
         let Some(mut min_id) = state.and_then(|s| s.min_id.clone()) else {
             let newest = self
-                .scan_back(&url, &[], (None, None), cutoff, out, budget)
+                .scan_back(url, fixed, (None, None), cutoff, out, budget)
                 .await?;
             return Ok((
                 StreamCursor {
@@ -310,12 +317,10 @@ impl MastodonSource {
             if budget.exhausted() {
                 return Ok((cursor_at(min_id), false));
             }
-            let resp = self
-                .get(
-                    &url,
-                    &[("limit", limit.clone()), ("min_id", min_id.clone())],
-                )
-                .await?;
+            let mut query = fixed.to_vec();
+            query.push(("limit", limit.clone()));
+            query.push(("min_id", min_id.clone()));
+            let resp = self.get(url, &query).await?;
             budget.note(&resp.headers);
             let page = statuses(&resp, resp.json::<Vec<serde_json::Value>>()?);
             let Some(newest) = page
@@ -412,10 +417,10 @@ impl MastodonSource {
             }
             let resp = self.get(url, &query).await?;
             budget.note(&resp.headers);
-            let body = if fixed.is_empty() {
-                resp.json::<Vec<serde_json::Value>>()?
-            } else {
+            let body = if url.ends_with("/api/v2/search") {
                 resp.json::<SearchResults>()?.statuses
+            } else {
+                resp.json::<Vec<serde_json::Value>>()?
             };
             let mut page = statuses(&resp, body);
             if let Some(f) = floor {
@@ -547,9 +552,11 @@ impl Source for MastodonSource {
         for tag in &self.settings.hashtags {
             let tag = tag.trim_start_matches('#').to_lowercase();
             let key = format!("tag:{tag}");
+            let url = self.endpoint(&format!("/api/v1/timelines/tag/{tag}"));
             let (state, unfinished) = self
-                .poll_tag(
-                    &tag,
+                .poll_forward(
+                    &url,
+                    &[],
                     cursor.streams.get(&key),
                     cutoff,
                     &mut found,
@@ -576,6 +583,27 @@ impl Source for MastodonSource {
                 .await?;
             more |= unfinished;
             next.streams.insert("search".into(), state);
+        }
+        if self.settings.mentions {
+            let url = self.endpoint("/api/v1/notifications");
+            let mut notes = Vec::new();
+            let (state, unfinished) = self
+                .poll_forward(
+                    &url,
+                    &[("types[]", "mention".to_string())],
+                    cursor.streams.get("mentions"),
+                    cutoff,
+                    &mut notes,
+                    &mut budget,
+                )
+                .await?;
+            more |= unfinished;
+            next.streams.insert("mentions".into(), state);
+            // A notification pages by its own id; the mention is the status it carries.
+            found.extend(notes.into_iter().filter_map(|n| {
+                let status = n.raw.get("status").filter(|s| s.is_object())?.clone();
+                Some(Item { raw: status, ..n })
+            }));
         }
         // Streams without a position yet keep none, so the next poll backfills them again.
         next.streams.retain(|_, s| s.min_id.is_some());
@@ -634,6 +662,7 @@ impl MastodonSource {
             }
         }
         Some(Mention {
+            rating: None,
             external_id: s
                 .uri
                 .clone()
@@ -710,6 +739,77 @@ mod tests {
             .iter()
             .map(|m| m.external_id.rsplit('/').next().unwrap().to_string())
             .collect()
+    }
+
+    #[tokio::test]
+    async fn mentions_from_every_server_come_from_the_notifications() {
+        let server = MockServer::start().await;
+        let (_dir, file) = token_file("brand-token");
+        Mock::given(method("GET"))
+            .and(path("/api/v1/notifications"))
+            .and(header("authorization", "Bearer brand-token"))
+            .and(query_param("types[]", "mention"))
+            .and(query_param_is_missing("min_id"))
+            .respond_with(json(&testing::fixture(
+                "mastodon",
+                "notifications-mentions.json",
+            )))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/api/v1/notifications"))
+            .and(query_param("types[]", "mention"))
+            .and(query_param("min_id", "88213407"))
+            .respond_with(json("[]"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let src = source(serde_json::json!({
+            "base_url": server.uri(), "mentions": true, "token_file": file
+        }));
+        let batch = src.poll(&ctx(None)).await.unwrap();
+        let external: Vec<&str> = batch
+            .mentions
+            .iter()
+            .map(|m| m.external_id.as_str())
+            .collect();
+        assert_eq!(
+            external,
+            [
+                "https://fosstodon.org/users/mette/statuses/113561900112233001",
+                "https://mastodon.nl/users/joost/statuses/113561800000000077"
+            ]
+        );
+        let mette = &batch.mentions[0];
+        assert_eq!(mette.author_handle.as_deref(), Some("mette@fosstodon.org"));
+        assert_eq!(mette.lang.as_deref(), Some("da"));
+        assert!(
+            mette.text.contains("routeren blinker rødt"),
+            "{}",
+            mette.text
+        );
+        assert_eq!(
+            batch.mentions[1].in_reply_to.as_deref(),
+            Some("117677290000000001")
+        );
+        let cursor = batch.cursor.unwrap();
+        let c: MastodonCursor = serde_json::from_str(&cursor).unwrap();
+        assert_eq!(c.streams["mentions"].min_id.as_deref(), Some("88213407"));
+        let again = src.poll(&ctx(Some(&cursor))).await.unwrap();
+        assert!(again.mentions.is_empty());
+    }
+
+    #[test]
+    fn mentions_need_a_token() {
+        let mut errors = ConfigErrors::default();
+        MastodonSource::validate(
+            &config(serde_json::json!({"base_url": "https://mastodon.social", "mentions": true})),
+            "sources[0]",
+            &mut errors,
+        );
+        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["sources[0].token_env"], "{errors}");
     }
 
     #[tokio::test]

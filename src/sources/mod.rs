@@ -4,7 +4,10 @@
 //! [`build`]. The scheduler calls [`Source::poll`] with the cursor it stored last time and gets back
 //! normalised [`Mention`]s plus the cursor to store with them, in the same transaction.
 
+pub mod app_store;
 pub mod bluesky;
+#[cfg(test)]
+mod conformance;
 pub mod facebook_page;
 pub mod hackernews;
 pub mod http;
@@ -51,6 +54,10 @@ pub struct Mention {
     pub in_reply_to: Option<String>,
     /// Likes, replies, reposts, score: whatever the platform counts.
     pub engagement: Engagement,
+    /// A review's star rating, 1 (worst) to 5, from review sites and app stores; `None` for
+    /// posts and comments, which have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<u8>,
     /// The platform's own payload for this item; the store keeps it bounded.
     pub raw: serde_json::Value,
 }
@@ -104,7 +111,8 @@ pub enum SourceError {
         url: String,
         retry_after: Option<Duration>,
     },
-    /// Credentials were refused; a person must fix them.
+    /// Credentials were refused or a login is missing; a person must fix them, so the
+    /// scheduler waits its longest backoff rather than retrying soon.
     #[error("{0}")]
     Auth(String),
     /// The server did not answer in time.
@@ -138,6 +146,12 @@ impl SourceError {
 pub trait Source: Send + Sync {
     /// Fetch what is new since `ctx.cursor`. Must not store anything itself.
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError>;
+
+    /// Lines `check-config` prints under the source: what it reads, what it needs, what it
+    /// will spend of a platform quota. Empty when there is nothing beyond the config to say.
+    fn describe(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The source kinds this build knows, for config validation and `--help`.
@@ -151,6 +165,7 @@ pub const KINDS: &[&str] = &[
     "facebook_page",
     "reddit",
     "instagram",
+    "app_store",
 ];
 
 /// Checks the kind-specific keys of a source config, recording every problem in `errors`.
@@ -166,6 +181,7 @@ pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
         "facebook_page" => facebook_page::FacebookPageSource::validate(source, path, errors),
         "reddit" => reddit::RedditSource::validate(source, path, errors),
         "instagram" => instagram::InstagramSource::validate(source, path, errors),
+        "app_store" => app_store::AppStoreSource::validate(source, path, errors),
         other => errors.push(
             format!("{path}.kind"),
             format!(
@@ -206,6 +222,30 @@ pub fn build(source: &SourceConfig, client: &http::Client) -> anyhow::Result<Box
             client.clone(),
         )?)),
         "reddit" => Ok(Box::new(reddit::RedditSource::new(source, client.clone())?)),
+        "app_store" => Ok(Box::new(app_store::AppStoreSource::new(
+            source,
+            client.clone(),
+        )?)),
         other => anyhow::bail!("unknown source kind \"{other}\""),
+    }
+}
+
+/// What `check-config` says about a source beyond its config: how it logs in, what it will
+/// spend of a platform quota. Builds the source without polling it; a source that cannot be
+/// built says why instead.
+pub fn describe(source: &SourceConfig, user_agent: &str) -> Vec<String> {
+    let built = http::Client::new(user_agent).and_then(|client| build(source, &client));
+    match built {
+        Ok(s) => s.describe(),
+        Err(e) => vec![format!("cannot be built: {e}")],
+    }
+}
+
+/// What a source has spent of a paid or metered platform budget, from its stored cursor, for
+/// `webcare sources` (e.g. posts read on X and what they cost). `None` for free platforms.
+pub fn usage_note(source: &SourceConfig, cursor: Option<&str>) -> Option<String> {
+    match source.kind.as_str() {
+        "x" => x::usage_note(&source.settings, cursor?),
+        _ => None,
     }
 }

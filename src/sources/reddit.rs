@@ -587,6 +587,7 @@ fn to_mention(kind: &str, item: Item, raw: &serde_json::Value) -> Option<Mention
         _ => return None,
     };
     Some(Mention {
+        rating: None,
         external_id: item.name,
         url,
         author_handle: Some(author),

@@ -276,6 +276,7 @@ pub fn parse_feed(
             "categories": e.categories.iter().map(|c| &c.term).collect::<Vec<_>>(),
         });
         out.push(Mention {
+            rating: None,
             external_id: e.id,
             url: link,
             author_handle: author.clone(),

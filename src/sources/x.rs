@@ -2,8 +2,13 @@
 //!
 //! Reads `GET /2/tweets/search/recent` with an app bearer token, newest first, resuming from the
 //! newest post id seen (`since_id`) and paging with `next_token`. Retweets are excluded in the
-//! query and skipped if they slip through. Reading is billed per post, so the cursor counts the
-//! posts read each calendar month (UTC) and the source stops at `monthly_read_cap`.
+//! query and skipped if they slip through. Reading is billed per post (pay-per-use), so the
+//! cursor counts the posts read each UTC day and calendar month and the source stops at
+//! `daily_read_cap` or `monthly_read_cap`; [`usage_note`] turns the count into a cost estimate.
+//!
+//! Recent search answers 400 to a `since_id` older than its seven-day window; the source then
+//! starts again from the oldest time the window allows and logs the stretch it could not read.
+//! Links arrive shortened to `t.co`; the `entities` X sends with each post put them back.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,8 +21,9 @@ use super::http::{Client, Fetched, rate_limit_reset};
 use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
 use crate::config::{ConfigErrors, Secret, SourceConfig, resolve_secret};
 
-const TWEET_FIELDS: &str =
-    "created_at,lang,author_id,conversation_id,public_metrics,referenced_tweets,note_tweet";
+const TWEET_FIELDS: &str = "created_at,lang,author_id,conversation_id,public_metrics,referenced_tweets,note_tweet,entities";
+/// Milliseconds since the Unix epoch at X's snowflake epoch (2010-11-04T01:42:54.657Z).
+const SNOWFLAKE_EPOCH_MS: i64 = 1_288_834_974_657;
 const USER_FIELDS: &str = "username,name,public_metrics,verified";
 /// Recent search covers the last seven days; the API refuses a `start_time` older than that.
 const SEARCH_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600 - 120);
@@ -47,6 +53,17 @@ pub struct XSettings {
     /// 0 means no cap.
     #[serde(default = "default_monthly_read_cap")]
     pub monthly_read_cap: u64,
+    /// Posts read per UTC day before the source pauses until the next day; 0 means no cap.
+    #[serde(default)]
+    pub daily_read_cap: u64,
+    /// What X charges per post read, in US dollars, for the cost estimate `webcare sources`
+    /// shows. Check the developer console for your plan's price.
+    #[serde(default = "default_price_per_post")]
+    pub price_per_post_usd: f64,
+}
+
+fn default_price_per_post() -> f64 {
+    0.005
 }
 
 fn default_base_url() -> String {
@@ -83,6 +100,12 @@ struct XCursor {
     /// Posts read this month.
     #[serde(default)]
     reads: u64,
+    /// Day (`YYYY-MM-DD`, UTC) that `reads_today` counts.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    day: String,
+    /// Posts read today.
+    #[serde(default)]
+    reads_today: u64,
 }
 
 /// X recent search for one query.
@@ -112,6 +135,12 @@ impl XSource {
         }
         if s.max_pages == 0 {
             errors.push(format!("{path}.max_pages"), "must be at least 1");
+        }
+        if !(s.price_per_post_usd.is_finite() && s.price_per_post_usd >= 0.0) {
+            errors.push(
+                format!("{path}.price_per_post_usd"),
+                "must be a price in dollars, e.g. 0.005",
+            );
         }
         check_base_url(&s.base_url, path, errors);
         let token = resolve_secret(
@@ -155,11 +184,12 @@ impl XSource {
         }
     }
 
+    /// One search request; `None` when X refuses the cursor's `since_id` as too old.
     async fn search(
         &self,
         cursor: &XCursor,
         max_results: u32,
-    ) -> Result<(SearchResponse, Fetched), SourceError> {
+    ) -> Result<Option<(SearchResponse, Fetched)>, SourceError> {
         let url = format!(
             "{}/2/tweets/search/recent",
             self.settings.base_url.trim_end_matches('/')
@@ -187,7 +217,8 @@ impl XSource {
         // 429 and 5xx come back as errors; the shared client reads `x-rate-limit-reset`.
         let resp = self.client.send(req, self.timeout, self.max_body).await?;
         match resp.status {
-            200 => Ok((resp.json()?, resp)),
+            200 => Ok(Some((resp.json()?, resp))),
+            400 if cursor.since_id.is_some() && since_id_refused(&resp) => Ok(None),
             // An app bearer token cannot be refreshed: a person has to issue a new one.
             401 => Err(SourceError::Auth(
                 "x: token rejected (401); check credentials bearer_token".into(),
@@ -216,6 +247,58 @@ fn check_base_url(base: &str, path: &str, errors: &mut ConfigErrors) {
     }
 }
 
+/// True when a 400 names `since_id` as the invalid parameter: X refuses ids older than the
+/// recent-search window ("'since_id' must be a tweet id created after …").
+fn since_id_refused(resp: &Fetched) -> bool {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&resp.body) else {
+        return false;
+    };
+    v.get("errors")
+        .and_then(|e| e.as_array())
+        .is_some_and(|errors| {
+            errors.iter().any(|e| {
+                e.pointer("/parameters/since_id").is_some()
+                    || e.get("message")
+                        .and_then(|m| m.as_str())
+                        .is_some_and(|m| m.contains("'since_id'"))
+            })
+        })
+}
+
+/// When the post with snowflake id `id` was created; `None` for ids that are not snowflakes.
+fn snowflake_time(id: &str) -> Option<DateTime<Utc>> {
+    let n: i64 = id.parse().ok()?;
+    DateTime::from_timestamp_millis((n >> 22) + SNOWFLAKE_EPOCH_MS)
+}
+
+/// What the posts read so far cost, for `webcare sources`: today's and this month's counts
+/// from the stored `cursor`, priced with the source's `price_per_post_usd`.
+pub fn usage_note(
+    settings: &serde_json::Map<String, serde_json::Value>,
+    cursor: &str,
+) -> Option<String> {
+    let cur: XCursor = serde_json::from_str(cursor).ok()?;
+    let price = settings
+        .get("price_per_post_usd")
+        .and_then(|p| p.as_f64())
+        .unwrap_or_else(default_price_per_post);
+    let now = Utc::now();
+    let month = if cur.month == month_of(now) {
+        cur.reads
+    } else {
+        0
+    };
+    let today = if cur.day == day_of(now) {
+        cur.reads_today
+    } else {
+        0
+    };
+    Some(format!(
+        "{today} posts read today, {month} this month ≈ ${:.2} at ${price} per post",
+        month as f64 * price
+    ))
+}
+
 /// How long until the rate-limit window resets, from `x-rate-limit-reset` (epoch seconds).
 fn reset_wait(resp: &Fetched, now: DateTime<Utc>) -> Option<Duration> {
     rate_limit_reset(&resp.headers, now)
@@ -238,6 +321,10 @@ fn month_of(t: DateTime<Utc>) -> String {
     t.format("%Y-%m").to_string()
 }
 
+fn day_of(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
 fn next_month_start(t: DateTime<Utc>) -> DateTime<Utc> {
     let (y, m) = if t.month() == 12 {
         (t.year() + 1, 1)
@@ -251,6 +338,30 @@ fn next_month_start(t: DateTime<Utc>) -> DateTime<Utc> {
 
 #[async_trait]
 impl Source for XSource {
+    fn describe(&self) -> Vec<String> {
+        let s = &self.settings;
+        let cap = |n: u64| {
+            if n == 0 {
+                "no cap".to_string()
+            } else {
+                n.to_string()
+            }
+        };
+        let mut line = format!(
+            "reads at most {} posts a day, {} a month",
+            cap(s.daily_read_cap),
+            cap(s.monthly_read_cap)
+        );
+        if s.monthly_read_cap > 0 {
+            line.push_str(&format!(
+                " (≤ ${:.2} a month at ${} per post)",
+                s.monthly_read_cap as f64 * s.price_per_post_usd,
+                s.price_per_post_usd
+            ));
+        }
+        vec![line]
+    }
+
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
         let now = Utc::now();
         let mut cur: XCursor = ctx
@@ -262,12 +373,17 @@ impl Source for XSource {
             cur.month = month_of(now);
             cur.reads = 0;
         }
+        if cur.day != day_of(now) {
+            cur.day = day_of(now);
+            cur.reads_today = 0;
+        }
         if cur.since_id.is_none() && cur.start_time.is_none() {
             let back = ctx.backfill.min(SEARCH_WINDOW);
             let start = now - chrono::Duration::from_std(back).unwrap_or_default();
             cur.start_time = Some(start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         }
         let cap = self.settings.monthly_read_cap;
+        let daily = self.settings.daily_read_cap;
         let mut batch = Batch::default();
         for page in 1..=self.settings.max_pages {
             let budget = if cap == 0 {
@@ -275,6 +391,27 @@ impl Source for XSource {
             } else {
                 cap.saturating_sub(cur.reads)
             };
+            let budget_today = if daily == 0 {
+                u64::MAX
+            } else {
+                daily.saturating_sub(cur.reads_today)
+            };
+            if budget_today == 0 && budget > 0 {
+                let tomorrow = (now + chrono::Duration::days(1))
+                    .date_naive()
+                    .and_hms_opt(0, 0, 0)
+                    .map(|t| t.and_utc())
+                    .unwrap_or(now + chrono::Duration::days(1));
+                tracing::warn!(
+                    reads = cur.reads_today,
+                    cap = daily,
+                    "x: daily_read_cap reached; no more reads until 00:00 UTC"
+                );
+                batch.next_poll_in = Some((tomorrow - now).to_std().unwrap_or_default());
+                batch.more = false;
+                break;
+            }
+            let budget = budget.min(budget_today);
             if budget == 0 {
                 let wait = (next_month_start(now) - now).to_std().unwrap_or_default();
                 tracing::warn!(
@@ -289,8 +426,40 @@ impl Source for XSource {
             // X bills every post returned, so ask for no more than the budget allows (it
             // accepts no fewer than 10).
             let max = u64::from(self.settings.max_results).min(budget).max(10) as u32;
-            let (resp, fetched) = self.search(&cur, max).await?;
-            cur.reads += resp.meta.result_count.unwrap_or(resp.data.len() as u64);
+            let (resp, fetched) = match self.search(&cur, max).await? {
+                Some(found) => found,
+                None => {
+                    // A week or more without a successful poll: X no longer searches back to
+                    // since_id. Read what the window still holds and say what was lost.
+                    let start =
+                        Utc::now() - chrono::Duration::from_std(SEARCH_WINDOW).unwrap_or_default();
+                    let from = cur
+                        .since_id
+                        .as_deref()
+                        .and_then(snowflake_time)
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                        .unwrap_or_else(|| "the last poll".into());
+                    let to = start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                    tracing::warn!(
+                        since_id = cur.since_id.as_deref().unwrap_or_default(),
+                        "x: since_id is older than the seven days recent search covers; \
+                         posts from {from} to {to} were not read, starting again at {to}"
+                    );
+                    cur.since_id = None;
+                    cur.next_token = None;
+                    cur.run_newest_id = None;
+                    cur.start_time = Some(to);
+                    self.search(&cur, max)
+                        .await?
+                        .ok_or_else(|| SourceError::Parse {
+                            url: self.settings.base_url.clone(),
+                            message: "X refused since_id on a request without one".into(),
+                        })?
+                }
+            };
+            let count = resp.meta.result_count.unwrap_or(resp.data.len() as u64);
+            cur.reads += count;
+            cur.reads_today += count;
             if cur.next_token.is_none() {
                 // First page of a run: it holds the newest post.
                 cur.run_newest_id = resp.meta.newest_id.clone();
@@ -378,6 +547,22 @@ struct Tweet {
     referenced_tweets: Vec<Reference>,
     #[serde(default)]
     note_tweet: Option<NoteTweet>,
+    #[serde(default)]
+    entities: Option<Entities>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Entities {
+    #[serde(default)]
+    urls: Vec<UrlEntity>,
+}
+
+/// A link in a post: `url` is the `t.co` address in the text, `expanded_url` where it leads.
+#[derive(Debug, Deserialize)]
+struct UrlEntity {
+    url: String,
+    #[serde(default)]
+    expanded_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -398,6 +583,20 @@ struct Reference {
 #[derive(Debug, Deserialize)]
 struct NoteTweet {
     text: String,
+    #[serde(default)]
+    entities: Option<Entities>,
+}
+
+/// `text` with each `t.co` link replaced by the address it leads to, so staff see where a
+/// post points without following a redirect. Links X did not expand stay as they are.
+fn expand_links(text: &str, entities: Option<&Entities>) -> String {
+    let mut out = text.to_string();
+    for u in entities.map(|e| e.urls.as_slice()).unwrap_or_default() {
+        if let Some(full) = u.expanded_url.as_deref().filter(|f| !f.is_empty()) {
+            out = out.replace(&u.url, full);
+        }
+    }
+    out
 }
 
 /// Turns one search page into mentions, skipping retweets and items that do not parse.
@@ -426,10 +625,14 @@ fn normalise(resp: &SearchResponse) -> Vec<Mention> {
         };
         // Posts longer than 280 characters come with their full text in `note_tweet`. X
         // escapes &, < and > in post text; the text itself is not HTML.
-        let text = t.note_tweet.as_ref().map(|n| &n.text).unwrap_or(&t.text);
-        let text = html_escape::decode_html_entities(text).trim().to_string();
+        let text = match &t.note_tweet {
+            Some(n) => expand_links(&n.text, n.entities.as_ref().or(t.entities.as_ref())),
+            None => expand_links(&t.text, t.entities.as_ref()),
+        };
+        let text = html_escape::decode_html_entities(&text).trim().to_string();
         let metrics = t.public_metrics.as_ref();
         out.push(Mention {
+            rating: None,
             external_id: t.id.clone(),
             url: Some(url),
             author_handle: handle,
@@ -783,6 +986,7 @@ mod tests {
             since_id: Some("1".into()),
             month: month_of(now),
             reads: 500,
+            day: day_of(now),
             ..Default::default()
         };
         let batch = s.source.poll(&ctx(Some(&before))).await.unwrap();
@@ -923,6 +1127,130 @@ mod tests {
         let mut errors = ConfigErrors::default();
         XSource::validate(&unknown, "sources[0]", &mut errors);
         assert!(errors.problems[0].1.contains("unknown field"), "{errors}");
+    }
+
+    #[tokio::test]
+    async fn a_since_id_older_than_the_window_falls_back_to_start_time() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(PATH))
+            .and(query_param("since_id", "1861800000000000005"))
+            .respond_with(testing::json_status(
+                400,
+                &fixture("error-since-id-too-old.json"),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        mount_two_pages(&server).await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let old = XCursor {
+            since_id: Some("1861800000000000005".into()),
+            ..XCursor::default()
+        };
+        let batch = s.source.poll(&ctx(Some(&old))).await.unwrap();
+        // Post ...02 appears on both pages, as in the first-poll test; the store keeps it once.
+        assert_eq!(batch.mentions.len(), 6, "{:?}", ids(&batch));
+        let reqs = server.received_requests().await.unwrap();
+        assert_eq!(reqs.len(), 3, "the refused request, then two pages");
+        let start = reqs[1]
+            .url
+            .query_pairs()
+            .find(|(k, _)| k == "start_time")
+            .map(|(_, v)| DateTime::parse_from_rfc3339(&v).unwrap())
+            .expect("the fallback asks by start_time");
+        let expected = Utc::now() - chrono::Duration::from_std(SEARCH_WINDOW).unwrap();
+        assert!((start.timestamp() - expected.timestamp()).abs() < 60);
+        assert!(reqs[1].url.query_pairs().all(|(k, _)| k != "since_id"));
+        let c = cursor_of(&batch);
+        assert_eq!(c.since_id.as_deref(), Some("1861800000000000005"));
+        assert_eq!(c.start_time, None);
+    }
+
+    #[tokio::test]
+    async fn another_400_is_not_mistaken_for_an_old_since_id() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(testing::json_status(
+                400,
+                r#"{"errors":[{"parameters":{"query":["((("]},"message":"There were errors processing your request: Unbalanced parentheses"}],"title":"Invalid Request","detail":"One or more parameters to your request was invalid.","type":"https://api.twitter.com/2/problems/invalid-request"}"#,
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let old = XCursor {
+            since_id: Some("1861800000000000005".into()),
+            ..XCursor::default()
+        };
+        let err = s.source.poll(&ctx(Some(&old))).await.unwrap_err();
+        assert!(
+            matches!(err, SourceError::Status { status: 400, .. }),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn t_co_links_are_expanded_from_the_entities() {
+        let server = MockServer::start().await;
+        mount_two_pages(&server).await;
+        let s = setup(&server.uri(), serde_json::json!({}));
+        let batch = s.source.poll(&ctx(None)).await.unwrap();
+        let m = batch
+            .mentions
+            .iter()
+            .find(|m| m.external_id == "1861800000000000003")
+            .unwrap();
+        assert!(
+            m.text
+                .ends_with("broken? https://fjordlink.nl/klantenservice/chat?sessie=8812"),
+            "{}",
+            m.text
+        );
+        assert!(!m.text.contains("t.co"), "{}", m.text);
+    }
+
+    #[tokio::test]
+    async fn daily_read_cap_stops_reading_until_midnight_and_counts_are_priced() {
+        let server = MockServer::start().await;
+        let s = setup(
+            &server.uri(),
+            serde_json::json!({"daily_read_cap": 200, "price_per_post_usd": 0.01}),
+        );
+        let now = Utc::now();
+        let spent = XCursor {
+            since_id: Some("1861800000000000005".into()),
+            month: month_of(now),
+            reads: 900,
+            day: day_of(now),
+            reads_today: 200,
+            ..XCursor::default()
+        };
+        let batch = s.source.poll(&ctx(Some(&spent))).await.unwrap();
+        assert!(batch.mentions.is_empty());
+        assert!(server.received_requests().await.unwrap().is_empty());
+        let wait = batch.next_poll_in.unwrap();
+        assert!(wait <= Duration::from_secs(86400) && wait > Duration::ZERO);
+        let settings = serde_json::json!({"price_per_post_usd": 0.01});
+        let note = usage_note(
+            settings.as_object().unwrap(),
+            batch.cursor.as_deref().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            note,
+            "200 posts read today, 900 this month ≈ $9.00 at $0.01 per post"
+        );
+    }
+
+    #[test]
+    fn snowflake_ids_carry_their_creation_time() {
+        let t = snowflake_time("1861800000000000005").unwrap();
+        assert_eq!(
+            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "2024-11-27T15:51:25Z"
+        );
+        assert_eq!(snowflake_time("not-an-id"), None);
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! YouTube Data API v3: new videos that match the query, and new comments on them and on the
 //! brand's own channel.
 //!
-//! `search.list` (100 quota units a page) finds videos published since the last search, at most
-//! once per `search_interval`; `commentThreads.list` (1 unit a page, newest first) reads new
-//! comments on the videos found and, with `channel_id`, on everything of the brand's channel.
-//! The cursor counts the units spent per Pacific-time day, when Google's quota resets, and the
-//! source stops before `daily_quota`. The API key travels as a query parameter, so every URL
+//! `search.list` finds videos published since the last search, at most once per
+//! `search_interval`; `commentThreads.list` (1 unit a page, newest first) reads new comments on
+//! the videos found and, with `channel_id`, on everything of the brand's channel. Google keeps
+//! two buckets: search calls have their own daily allowance (about 100 calls), apart from the
+//! 10,000 units the comment listings share. The cursor counts both per Pacific-time day, when
+//! Google resets them, and the source stops before either runs out; a search bucket that runs
+//! out (even by Google's count) stops only the searching, never the comment reading. The API key travels as a query parameter, so every URL
 //! that reaches a log or an error goes through `redact_url` (done by the shared client).
 
 use std::time::Duration;
@@ -20,7 +22,6 @@ use super::text::html_to_text;
 use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
 use crate::config::{ConfigErrors, DurationValue, Secret, SourceConfig, resolve_secret};
 
-const SEARCH_COST: u32 = 100;
 const THREADS_COST: u32 = 1;
 /// Search results lag behind uploads; searching a little before the last video seen catches
 /// videos indexed late, at no extra quota (the store drops the repeats).
@@ -45,12 +46,19 @@ pub struct YoutubeSettings {
     /// File holding the API key.
     #[serde(default)]
     pub api_key_file: Option<String>,
-    /// Quota units the project may spend per day (Pacific time); the source stops before it.
+    /// Quota units the comment listings may spend per day (Pacific time); the source stops
+    /// before it.
     #[serde(default = "default_daily_quota")]
     pub daily_quota: u32,
-    /// Least time between two video searches (each costs 100 units a page).
+    /// `search.list` calls per day (Pacific time), Google's separate search bucket.
+    #[serde(default = "default_daily_search_calls")]
+    pub daily_search_calls: u32,
+    /// Least time between two video searches.
     #[serde(default = "default_search_interval")]
     pub search_interval: DurationValue,
+    /// Pages (of 50 videos) read per video search.
+    #[serde(default = "default_search_max_pages")]
+    pub search_max_pages: u32,
     /// How many of the newest matching videos to keep checking for new comments.
     #[serde(default = "default_track_videos")]
     pub track_videos: usize,
@@ -65,8 +73,15 @@ fn default_base_url() -> String {
 fn default_daily_quota() -> u32 {
     10_000
 }
+fn default_daily_search_calls() -> u32 {
+    100
+}
+/// Hourly searches of at most two pages use at most 48 of the ~100 daily search calls.
 fn default_search_interval() -> DurationValue {
-    DurationValue(Duration::from_secs(30 * 60))
+    DurationValue(Duration::from_secs(3600))
+}
+fn default_search_max_pages() -> u32 {
+    2
 }
 fn default_track_videos() -> usize {
     20
@@ -105,6 +120,9 @@ struct YoutubeCursor {
     quota_day: String,
     #[serde(default)]
     quota_used: u32,
+    /// Search calls made on `quota_day` (the separate search bucket).
+    #[serde(default)]
+    search_calls: u32,
     /// Unix seconds of the last video search.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     last_search_at: Option<i64>,
@@ -122,10 +140,20 @@ struct YoutubeCursor {
 /// Videos and comments on YouTube.
 pub struct YoutubeSource {
     settings: YoutubeSettings,
+    interval: Duration,
     key: Secret,
     client: Client,
     timeout: Duration,
     max_body: usize,
+}
+
+/// Which of Google's two daily allowances a call draws on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bucket {
+    /// `search.list`: its own allowance of calls per day.
+    Search,
+    /// Everything else: this many of the project's daily units.
+    Units(u32),
 }
 
 /// Why a call was not made or failed in a way the poll can work around.
@@ -150,14 +178,20 @@ impl YoutubeSource {
                 "set query (videos about the brand), channel_id (the brand's channel), or both",
             );
         }
-        if s.daily_quota < SEARCH_COST {
+        if s.daily_quota == 0 {
             errors.push(
                 format!("{path}.daily_quota"),
-                format!(
-                    "{} is too small; a video search alone costs {SEARCH_COST} units",
-                    s.daily_quota
-                ),
+                "must be at least 1: every page of comments costs a unit",
             );
+        }
+        if s.daily_search_calls == 0 && !blank(&s.query) {
+            errors.push(
+                format!("{path}.daily_search_calls"),
+                "must be at least 1 when query is set: finding videos needs search calls",
+            );
+        }
+        if s.search_max_pages == 0 {
+            errors.push(format!("{path}.search_max_pages"), "must be at least 1");
         }
         if s.max_pages == 0 {
             errors.push(format!("{path}.max_pages"), "must be at least 1");
@@ -191,6 +225,7 @@ impl YoutubeSource {
         match Self::parse(source, &source.name, &mut errors) {
             Some((settings, Some(key))) if errors.is_empty() => Ok(YoutubeSource {
                 settings,
+                interval: source.interval,
                 key,
                 client,
                 timeout: source.timeout,
@@ -205,10 +240,14 @@ impl YoutubeSource {
         &self,
         cur: &mut YoutubeCursor,
         endpoint: &str,
-        cost: u32,
+        bucket: Bucket,
         params: &[(&str, String)],
     ) -> Result<Result<T, Skip>, SourceError> {
-        if cur.quota_used + cost > self.settings.daily_quota {
+        let fits = match bucket {
+            Bucket::Search => cur.search_calls < self.settings.daily_search_calls,
+            Bucket::Units(cost) => cur.quota_used + cost <= self.settings.daily_quota,
+        };
+        if !fits {
             return Ok(Err(Skip::NoQuota));
         }
         let url = format!(
@@ -221,13 +260,22 @@ impl YoutubeSource {
             .query(params)
             .query(&[("key", self.key.expose())]);
         // Google counts failed calls too.
-        cur.quota_used += cost;
+        match bucket {
+            Bucket::Search => cur.search_calls += 1,
+            Bucket::Units(cost) => cur.quota_used += cost,
+        }
         let resp = self.client.send(req, self.timeout, self.max_body).await?;
         if resp.status == 200 {
             return Ok(Ok(resp.json()?));
         }
         let reasons = error_reasons(&resp);
         let has = |r: &str| reasons.iter().any(|x| x == r);
+        if (has("quotaExceeded") || has("dailyLimitExceeded")) && bucket == Bucket::Search {
+            // Only the search bucket is empty (another app may share the project): no more
+            // searching today, but the comment listings have their own units.
+            cur.search_calls = cur.search_calls.max(self.settings.daily_search_calls);
+            return Ok(Err(Skip::NoQuota));
+        }
         if has("quotaExceeded") || has("dailyLimitExceeded") {
             return Err(SourceError::RateLimited {
                 retry_after: Some(until_pacific_midnight(Utc::now())),
@@ -271,7 +319,7 @@ impl YoutubeSource {
     ) -> Result<bool, SourceError> {
         let mut token: Option<String> = None;
         let mut found: Vec<TrackedVideo> = Vec::new();
-        for _ in 0..self.settings.max_pages {
+        for _ in 0..self.settings.search_max_pages {
             let mut params = vec![
                 ("part", "snippet".to_string()),
                 ("q", query.to_string()),
@@ -286,7 +334,7 @@ impl YoutubeSource {
             if let Some(t) = &token {
                 params.push(("pageToken", t.clone()));
             }
-            let page: SearchPage = match self.call(cur, "search", SEARCH_COST, &params).await? {
+            let page: SearchPage = match self.call(cur, "search", Bucket::Search, &params).await? {
                 Ok(p) => p,
                 Err(_) => return Ok(false),
             };
@@ -342,7 +390,7 @@ impl YoutubeSource {
                 params.push(("pageToken", t.clone()));
             }
             let page: ThreadsPage = match self
-                .call(cur, "commentThreads", THREADS_COST, &params)
+                .call(cur, "commentThreads", Bucket::Units(THREADS_COST), &params)
                 .await?
             {
                 Ok(p) => p,
@@ -433,6 +481,37 @@ fn error_reasons(resp: &Fetched) -> Vec<String> {
 
 #[async_trait]
 impl Source for YoutubeSource {
+    fn describe(&self) -> Vec<String> {
+        let s = &self.settings;
+        let per_day = |every: Duration| 86_400u64.div_ceil(every.as_secs().max(1));
+        let mut lines = Vec::new();
+        if s.query.as_deref().is_some_and(|q| !q.trim().is_empty()) {
+            let searches = per_day(s.search_interval.0.max(self.interval));
+            let calls = searches * u64::from(s.search_max_pages);
+            let verdict = if calls > u64::from(s.daily_search_calls) {
+                "MORE than daily_search_calls: raise search_interval"
+            } else {
+                "within daily_search_calls"
+            };
+            lines.push(format!(
+                "projected search calls: up to {calls} a day of {} ({searches} searches of at most {} pages), {verdict}",
+                s.daily_search_calls, s.search_max_pages
+            ));
+        }
+        let listings = s.track_videos as u64 + u64::from(s.channel_id.is_some());
+        let units = per_day(self.interval) * listings * u64::from(THREADS_COST);
+        let verdict = if units > u64::from(s.daily_quota) {
+            "MORE than daily_quota: raise interval or lower track_videos"
+        } else {
+            "within daily_quota"
+        };
+        lines.push(format!(
+            "projected comment units: about {units} a day of {} ({listings} listings a poll, one page each), {verdict}",
+            s.daily_quota
+        ));
+        lines
+    }
+
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
         let now = Utc::now();
         let mut cur: YoutubeCursor = ctx
@@ -444,6 +523,7 @@ impl Source for YoutubeSource {
         if cur.quota_day != day {
             cur.quota_day = day;
             cur.quota_used = 0;
+            cur.search_calls = 0;
         }
         let backfill_start = now - chrono::Duration::from_std(ctx.backfill).unwrap_or_default();
         let mut batch = Batch::default();
@@ -471,9 +551,10 @@ impl Source for YoutubeSource {
                 } else {
                     // Comment pages cost one unit each and may still fit; keep reading them.
                     tracing::warn!(
-                        used = cur.quota_used,
-                        quota = self.settings.daily_quota,
-                        "youtube: not enough daily_quota left for a video search"
+                        calls = cur.search_calls,
+                        allowed = self.settings.daily_search_calls,
+                        "youtube: the daily search bucket is empty; no video search until the \
+                         Pacific-time reset, comments are still read"
                     );
                 }
             }
@@ -628,6 +709,7 @@ fn video_mention(item: &serde_json::Value) -> Option<Mention> {
         description
     };
     Some(Mention {
+        rating: None,
         url: Some(format!("https://www.youtube.com/watch?v={id}")),
         external_id: id,
         author_handle: s("channelId"),
@@ -679,6 +761,7 @@ fn comment_mention(
     }
     let name = sn.author_display_name.clone();
     Some(Mention {
+        rating: None,
         external_id: c.id.clone(),
         url: video.map(|v| format!("https://www.youtube.com/watch?v={v}&lc={}", c.id)),
         // Display names are now the channel's @handle.
@@ -903,7 +986,9 @@ mod tests {
         assert!(batch.mentions[7].text.contains("Получил ошибку 502"));
 
         let c = cursor_of(&batch);
-        assert_eq!(c.quota_used, 2 * SEARCH_COST + 3 + 2);
+        // Two search pages from the search bucket; five comment pages from the units.
+        assert_eq!(c.search_calls, 2);
+        assert_eq!(c.quota_used, 3 + 2);
         assert_eq!(c.quota_day, pacific_day(Utc::now()).to_string());
         assert_eq!(c.newest_video_at, Some(at("2026-11-25T07:00:12Z")));
         let watched: Vec<&str> = c.videos.iter().map(|v| v.id.as_str()).collect();
@@ -952,6 +1037,7 @@ mod tests {
         let before = YoutubeCursor {
             quota_day: pacific_day(Utc::now()).to_string(),
             quota_used: 205,
+            search_calls: 2,
             last_search_at: Some(Utc::now().timestamp() - 60),
             newest_video_at: Some(at("2026-11-25T07:00:12Z")),
             videos: vec![],
@@ -1041,10 +1127,11 @@ mod tests {
             &server.uri(),
             serde_json::json!({ "query": "fjordlink", "channel_id": CHANNEL, "daily_quota": 1000 }),
         );
-        // 950 spent: a search (100) no longer fits, one comment page (1) does.
+        // The search bucket is spent, the comment units are not: no search, one comment page.
         let before = YoutubeCursor {
             quota_day: pacific_day(Utc::now()).to_string(),
             quota_used: 950,
+            search_calls: 100,
             channel: Some(Listing {
                 seen_until: Some(at("2026-11-25T10:05:00Z")),
                 ..Default::default()
@@ -1055,6 +1142,7 @@ mod tests {
         assert_eq!(ids(&batch), vec!["UgyCh6fjordlinkthread0004"]);
         let c = cursor_of(&batch);
         assert_eq!(c.quota_used, 951);
+        assert_eq!(c.search_calls, 100);
         assert_eq!(c.last_search_at, None, "the search is still due");
         assert_eq!(batch.next_poll_in, None);
 
@@ -1157,11 +1245,74 @@ mod tests {
         assert_eq!(until_pacific_midnight(summer), Duration::from_secs(3600));
     }
 
+    #[tokio::test]
+    async fn a_search_quota_error_stops_searching_but_not_the_comments() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/youtube/v3/search"))
+            .respond_with(json(403, "error-quota-exceeded.json"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/youtube/v3/commentThreads"))
+            .respond_with(json(200, "threads-channel-incremental.json"))
+            .expect(2)
+            .mount(&server)
+            .await;
+        let s = setup(
+            &server.uri(),
+            serde_json::json!({ "query": "fjordlink", "channel_id": CHANNEL }),
+        );
+        let before = YoutubeCursor {
+            quota_day: pacific_day(Utc::now()).to_string(),
+            quota_used: 40,
+            search_calls: 7,
+            channel: Some(Listing {
+                seen_until: Some(at("2026-11-25T10:05:00Z")),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let batch = s.source.poll(&ctx(Some(&before))).await.unwrap();
+        assert_eq!(ids(&batch), vec!["UgyCh6fjordlinkthread0004"]);
+        assert_eq!(batch.next_poll_in, None, "comments keep their interval");
+        let c = cursor_of(&batch);
+        assert_eq!(
+            c.search_calls, 100,
+            "Google's count wins: the bucket is empty"
+        );
+        assert_eq!(c.quota_used, 41);
+        // The next poll does not search again today, and still reads comments.
+        let batch = s.source.poll(&ctx(Some(&c))).await.unwrap();
+        assert!(batch.next_poll_in.is_none());
+    }
+
+    #[test]
+    fn the_defaults_stay_inside_both_quota_buckets() {
+        let key = testing::secret_file("k");
+        let config = SourceConfig {
+            interval: Duration::from_secs(300),
+            ..test_config(serde_json::json!({
+                "query": "fjordlink", "channel_id": CHANNEL,
+                "api_key_file": key.path().to_str().unwrap()
+            }))
+        };
+        let src = YoutubeSource::new(&config, Client::new("t").unwrap()).unwrap();
+        assert_eq!(
+            src.describe(),
+            vec![
+                "projected search calls: up to 48 a day of 100 (24 searches of at most 2 pages), within daily_search_calls",
+                "projected comment units: about 6048 a day of 10000 (21 listings a poll, one page each), within daily_quota",
+            ]
+        );
+    }
+
     #[test]
     fn config_needs_a_query_or_a_channel_and_a_key() {
         let mut errors = ConfigErrors::default();
         YoutubeSource::validate(
-            &test_config(serde_json::json!({ "daily_quota": 50 })),
+            &test_config(serde_json::json!({ "daily_quota": 0 })),
             "sources[1]",
             &mut errors,
         );

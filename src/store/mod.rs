@@ -236,6 +236,9 @@ pub struct StoredMention {
     pub label_source: Option<String>,
     /// Polarity, urgency reasons, detected language and the cues behind the label.
     pub verdict: Option<serde_json::Value>,
+    /// A review's star rating (1 to 5), for reviews from review sites and app stores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rating: Option<i64>,
 }
 
 fn rfc3339(ts: i64) -> String {
@@ -523,6 +526,12 @@ impl Store {
                     continue;
                 }
                 let id = tx.last_insert_rowid();
+                if let Some(stars) = m.rating {
+                    // Only reviews carry a rating; set apart so the insert above stays as it is.
+                    tx.prepare_cached("UPDATE mentions SET rating = ?1 WHERE id = ?2")
+                        .and_then(|mut s| s.execute(params![stars, id]))
+                        .map_err(e)?;
+                }
                 *totals
                     .entry((verdict.as_ref().map(|v| v.label.as_str()), m.lang.clone()))
                     .or_default() += 1;
@@ -710,7 +719,7 @@ impl Store {
         let mut sql = String::from(
             "SELECT m.id, m.source, m.kind, m.external_id, m.url, m.author_handle, m.author_name, m.author_reach,
                     m.lang, m.title, m.text, m.in_reply_to, m.created_at, m.fetched_at, m.watches, m.backfill,
-                    m.label, m.sentiment, m.urgency, m.spam, m.label_source, m.reasons
+                    m.label, m.sentiment, m.urgency, m.spam, m.label_source, m.reasons, m.rating
              FROM mentions m WHERE 1 = 1",
         );
         let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
@@ -780,6 +789,7 @@ impl Store {
                         verdict: r
                             .get::<_, Option<String>>(21)?
                             .and_then(|v| serde_json::from_str(&v).ok()),
+                        rating: r.get(22)?,
                     })
                 },
             )

@@ -251,4 +251,9 @@ pub const MIGRATIONS: &[&str] = &[
             ON CONFLICT DO UPDATE SET n = n + 1;
     END;
     "#,
+    // (plat) the star rating of a review (1 to 5) from review sites and app stores; NULL for
+    // posts and comments.
+    r#"
+    ALTER TABLE mentions ADD COLUMN rating INTEGER;
+    "#,
 ];

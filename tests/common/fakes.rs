@@ -193,6 +193,18 @@ backfill = "3650d"
         server
     }
 
+    /// Bluesky's public AppView since 2025: every search without a login gets a 403 HTML page.
+    pub async fn mount_forbidden(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path("/xrpc/app.bsky.feed.searchPosts"))
+            .respond_with(wiremock::ResponseTemplate::new(403).set_body_raw(
+                super::fixture_text("bluesky", "search-forbidden.html"),
+                "text/html",
+            ))
+            .mount(server)
+            .await;
+    }
+
     /// Two pages for the backfill; from the stored cursor on, nothing new.
     pub async fn mount(server: &MockServer) {
         let json = |name| super::fixture_reply(200, "bluesky", name);
@@ -373,6 +385,22 @@ monthly_read_cap = 5000
             .mount(server)
             .await;
     }
+
+    /// X's 400 for a `since_id` older than the seven-day window, given for the `since_id` the
+    /// first run stores (mount before [`mount`]): a second poll must fall back to `start_time`.
+    pub async fn mount_stale_since_id(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path("/2/tweets/search/recent"))
+            .and(query_param("since_id", "1861800000000000005"))
+            .respond_with(super::fixture_reply(
+                400,
+                "x",
+                "error-since-id-too-old.json",
+            ))
+            .with_priority(1)
+            .mount(server)
+            .await;
+    }
 }
 
 /// YouTube Data API: video search, comment threads on the videos found and on the channel.
@@ -504,7 +532,7 @@ page_token_env = "{TOKEN_VAR}"
         server
     }
 
-    /// Two feed pages, two comment pages on one post and none on another.
+    /// Two feed pages (time-based paging), two comment pages on one post and none on another.
     pub async fn mount(server: &MockServer) {
         let json = |name| super::fixture_reply(200, "facebook_page", name);
         let get = |p: String| {
@@ -513,12 +541,16 @@ page_token_env = "{TOKEN_VAR}"
                 .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
         };
         get(format!("/v24.0/{PAGE}/feed"))
-            .and(query_param_is_missing("after"))
+            .and(query_param_is_missing("__paging_token"))
             .respond_with(json("feed-page1.json"))
             .mount(server)
             .await;
+        // The feed is read with `since`, so Graph pages it by time: only `paging.next` (with
+        // `until` and `__paging_token`) reaches the second page.
         get(format!("/v24.0/{PAGE}/feed"))
-            .and(query_param("after", "QVFIUkZAfeedpage1"))
+            .and(query_param("until", "1732518610"))
+            .and(query_param("__paging_token", "enc_AdDq6jZCFfeedpage1ZDZD"))
+            .and(query_param_is_missing("access_token"))
             .respond_with(json("feed-page2.json"))
             .mount(server)
             .await;
@@ -627,5 +659,60 @@ access_token_env = "{TOKEN_VAR}"
                 .mount(server)
                 .await;
         }
+    }
+}
+
+/// Apple App Store: the public per-country customer review feed of one app, no credentials.
+pub mod app_store {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    /// The app whose reviews the fake serves.
+    pub const APP: &str = "1488000111";
+
+    /// A source named `appstore` reading the Dutch storefront of the fake at `base_url`, with a
+    /// backfill reaching back to 2026-11-20, where the fixture starts.
+    pub fn source(base_url: &str, interval: &str) -> String {
+        let backfill = super::seconds_since("2026-11-20T00:00:00Z");
+        format!(
+            r#"
+[[sources]]
+name = "appstore"
+kind = "app_store"
+watch = "Fjordlink"
+interval = "{interval}"
+backfill = "{backfill}s"
+base_url = "{base_url}"
+app_id = "{APP}"
+countries = ["nl"]
+"#
+        )
+    }
+
+    /// A fake server on 127.0.0.1 serving only this platform.
+    pub async fn start() -> MockServer {
+        let server = MockServer::start().await;
+        mount(&server).await;
+        server
+    }
+
+    /// Page 1 of the Dutch feed holds three reviews; page 2 is empty, as Apple answers past
+    /// the last page.
+    pub async fn mount(server: &MockServer) {
+        let page =
+            |n: u32| format!("/nl/rss/customerreviews/page={n}/id={APP}/sortby=mostrecent/json");
+        Mock::given(method("GET"))
+            .and(path(page(1)))
+            .respond_with(super::fixture_reply(200, "app_store", "reviews-nl.json"))
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(page(2)))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(
+                r#"{"feed":{"author":{"name":{"label":"iTunes Store"}}}}"#,
+                "application/json",
+            ))
+            .mount(server)
+            .await;
     }
 }

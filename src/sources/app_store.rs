@@ -1,0 +1,447 @@
+//! Apple App Store customer reviews of the brand's app, from Apple's public per-country
+//! review feed (`/{country}/rss/customerreviews/page=N/id=APP/sortby=mostrecent/json`). No
+//! account or key is needed.
+//!
+//! The feed is Atom turned into JSON: every value sits in a `label`, `entry` is a list, or a
+//! single object when there is one review, and some countries still lead with an entry that
+//! describes the app (it has no `im:rating`). Reviews come newest first; the cursor keeps, per
+//! country, the time of the newest review read, and a poll reads pages until it reaches it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::http::Client;
+use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
+use crate::config::{ConfigErrors, SourceConfig};
+
+/// Apple serves at most ten pages of 50 reviews per country.
+const MAX_FEED_PAGES: u32 = 10;
+
+/// Keys of an `app_store` source besides the common ones.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppStoreSettings {
+    /// The app's numeric App Store id (the digits after `id` in its App Store link).
+    pub app_id: String,
+    /// Storefronts to read, as two-letter country codes (`nl`, `dk`, `us`).
+    #[serde(default = "default_countries")]
+    pub countries: Vec<String>,
+    /// Feed host; the real one unless testing.
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    /// Pages (of up to 50 reviews) read per country per poll, 1 to 10.
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
+}
+
+fn default_countries() -> Vec<String> {
+    vec!["us".into()]
+}
+fn default_base_url() -> String {
+    "https://itunes.apple.com".into()
+}
+fn default_max_pages() -> u32 {
+    2
+}
+
+/// What the source remembers between polls: per country, the newest review time read.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct AppStoreCursor {
+    #[serde(default)]
+    newest: BTreeMap<String, DateTime<Utc>>,
+}
+
+/// Reviews of one app in one or more App Store countries.
+pub struct AppStoreSource {
+    settings: AppStoreSettings,
+    client: Client,
+    timeout: Duration,
+    max_body: usize,
+}
+
+#[derive(Debug, Deserialize)]
+struct FeedBody {
+    feed: Feed,
+}
+
+#[derive(Debug, Deserialize)]
+struct Feed {
+    #[serde(default)]
+    entry: Option<Entries>,
+}
+
+/// `entry` is a list, or a bare object when the feed holds one review.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Entries {
+    Many(Vec<serde_json::Value>),
+    One(serde_json::Value),
+}
+
+#[derive(Debug, Deserialize)]
+struct Label {
+    #[serde(default)]
+    label: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Review {
+    id: Label,
+    updated: Label,
+    #[serde(rename = "im:rating")]
+    rating: Label,
+    #[serde(default)]
+    title: Option<Label>,
+    #[serde(default)]
+    content: Option<Label>,
+    #[serde(default)]
+    author: Option<ReviewAuthor>,
+    #[serde(rename = "im:voteSum", default)]
+    vote_sum: Option<Label>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ReviewAuthor {
+    #[serde(default)]
+    name: Option<Label>,
+}
+
+impl AppStoreSource {
+    /// Checks an `app_store` source's own keys.
+    pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
+        let Some(s) = source.settings::<AppStoreSettings>(path, errors) else {
+            return;
+        };
+        if s.app_id.is_empty() || !s.app_id.bytes().all(|b| b.is_ascii_digit()) {
+            errors.push(
+                format!("{path}.app_id"),
+                format!(
+                    "\"{}\" is not an App Store id; use the digits after \"id\" in the app's link (apps.apple.com/nl/app/…/id1488000111)",
+                    s.app_id
+                ),
+            );
+        }
+        if s.countries.is_empty() {
+            errors.push(
+                format!("{path}.countries"),
+                "name at least one country, e.g. [\"nl\"]",
+            );
+        }
+        for c in &s.countries {
+            if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_alphabetic()) {
+                errors.push(
+                    format!("{path}.countries"),
+                    format!("\"{c}\" is not a two-letter country code"),
+                );
+            }
+        }
+        if !(1..=MAX_FEED_PAGES).contains(&s.max_pages) {
+            errors.push(
+                format!("{path}.max_pages"),
+                format!(
+                    "{} is out of range; Apple serves 1 to 10 pages",
+                    s.max_pages
+                ),
+            );
+        }
+        match url::Url::parse(&s.base_url) {
+            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+            _ => errors.push(
+                format!("{path}.base_url"),
+                format!("\"{}\" is not an http(s) URL", s.base_url),
+            ),
+        }
+    }
+
+    /// Builds the source from a validated config.
+    pub fn new(source: &SourceConfig, client: Client) -> anyhow::Result<AppStoreSource> {
+        let mut errors = ConfigErrors::default();
+        let settings = source
+            .settings::<AppStoreSettings>(&source.name, &mut errors)
+            .ok_or_else(|| anyhow::anyhow!("{errors}"))?;
+        Ok(AppStoreSource {
+            settings,
+            client,
+            timeout: source.timeout,
+            max_body: source.max_body_bytes,
+        })
+    }
+
+    /// One page of a country's feed, as raw entries.
+    async fn page(&self, country: &str, page: u32) -> Result<Vec<serde_json::Value>, SourceError> {
+        let url = format!(
+            "{}/{country}/rss/customerreviews/page={page}/id={}/sortby=mostrecent/json",
+            self.settings.base_url.trim_end_matches('/'),
+            self.settings.app_id
+        );
+        let req = self.client.request(reqwest::Method::GET, &url);
+        let resp = self.client.send(req, self.timeout, self.max_body).await?;
+        match resp.status {
+            200 => {}
+            // Apple answers an unknown app or an empty storefront with 404 or 400.
+            400 | 404 if page == 1 => {
+                return Err(SourceError::Auth(format!(
+                    "app_store: no review feed for app {} in country {country} ({}); check app_id and countries",
+                    self.settings.app_id, resp.status
+                )));
+            }
+            400 | 404 => return Ok(Vec::new()),
+            s => {
+                return Err(SourceError::Status {
+                    status: s,
+                    url: resp.url,
+                    retry_after: None,
+                });
+            }
+        }
+        let body: FeedBody = resp.json()?;
+        Ok(match body.feed.entry {
+            Some(Entries::Many(v)) => v,
+            Some(Entries::One(v)) => vec![v],
+            None => Vec::new(),
+        })
+    }
+}
+
+#[async_trait]
+impl Source for AppStoreSource {
+    async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
+        let mut cur: AppStoreCursor = ctx
+            .cursor
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or_default();
+        let backfill_start =
+            Utc::now() - chrono::Duration::from_std(ctx.backfill).unwrap_or_default();
+        let mut batch = Batch::default();
+        for country in &self.settings.countries {
+            let country = country.to_ascii_lowercase();
+            let since = cur.newest.get(&country).copied().unwrap_or(backfill_start);
+            let mut newest = cur.newest.get(&country).copied();
+            'pages: for n in 1..=self.settings.max_pages {
+                let entries = self.page(&country, n).await?;
+                if entries.is_empty() {
+                    break;
+                }
+                for raw in entries {
+                    // The entry describing the app itself has no rating: not a review.
+                    let Ok(r) = serde_json::from_value::<Review>(raw.clone()) else {
+                        continue;
+                    };
+                    let Ok(at) = DateTime::parse_from_rfc3339(&r.updated.label) else {
+                        continue;
+                    };
+                    let at = at.with_timezone(&Utc);
+                    if at <= since {
+                        break 'pages;
+                    }
+                    newest = Some(newest.map_or(at, |n| n.max(at)));
+                    batch.mentions.extend(review_mention(
+                        r,
+                        at,
+                        &country,
+                        &self.settings.app_id,
+                        raw,
+                    ));
+                }
+            }
+            if let Some(n) = newest {
+                cur.newest.insert(country, n);
+            }
+        }
+        batch.cursor = Some(serde_json::to_string(&cur).unwrap_or_default());
+        Ok(batch)
+    }
+}
+
+/// A review as a mention: its title as the title, its stars as the rating.
+fn review_mention(
+    r: Review,
+    at: DateTime<Utc>,
+    country: &str,
+    app_id: &str,
+    raw: serde_json::Value,
+) -> Option<Mention> {
+    let rating = r
+        .rating
+        .label
+        .trim()
+        .parse::<u8>()
+        .ok()
+        .filter(|s| (1..=5).contains(s))?;
+    let text = r
+        .content
+        .map(|c| c.label)
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let title = r
+        .title
+        .map(|t| t.label.trim().to_string())
+        .filter(|t| !t.is_empty());
+    if text.is_empty() && title.is_none() {
+        return None;
+    }
+    let name = r
+        .author
+        .and_then(|a| a.name)
+        .map(|n| n.label.trim().to_string())
+        .filter(|n| !n.is_empty());
+    Some(Mention {
+        external_id: format!("{country}:{}", r.id.label),
+        // Apple has no link to a single review; the app's review page is where it shows.
+        url: Some(format!(
+            "https://apps.apple.com/{country}/app/id{app_id}?see-all=reviews"
+        )),
+        author_handle: name.clone(),
+        author_name: name,
+        author_reach: None,
+        // A storefront is a country, not a language: leave it to language detection.
+        lang: None,
+        title,
+        text,
+        created_at: at,
+        in_reply_to: None,
+        engagement: Engagement {
+            likes: r.vote_sum.and_then(|v| v.label.parse().ok()),
+            replies: None,
+            reposts: None,
+        },
+        rating: Some(rating),
+        raw,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::testing::{self, ids, json};
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const APP: &str = "1488000111";
+
+    fn source(base: &str, extra: serde_json::Value) -> AppStoreSource {
+        let settings = testing::with_settings(
+            serde_json::json!({ "app_id": APP, "countries": ["nl"], "base_url": base }),
+            extra,
+        );
+        let config = testing::source_config("appstore", "app_store", settings);
+        AppStoreSource::new(&config, Client::new("webcare-test").unwrap()).unwrap()
+    }
+
+    fn ctx(cursor: Option<&str>) -> PollContext {
+        PollContext {
+            cursor: cursor.map(str::to_string),
+            backfill: Duration::from_secs(3650 * 86400),
+        }
+    }
+
+    fn page_path(country: &str, n: u32) -> String {
+        format!("/{country}/rss/customerreviews/page={n}/id={APP}/sortby=mostrecent/json")
+    }
+
+    #[tokio::test]
+    async fn reviews_become_mentions_with_their_stars_and_a_second_poll_reads_nothing() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(page_path("nl", 1)))
+            .respond_with(json(&testing::fixture("app_store", "reviews-nl.json")))
+            .expect(2)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(page_path("nl", 2)))
+            .respond_with(json(
+                r#"{"feed": {"author": {"name": {"label": "iTunes Store"}}}}"#,
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let src = source(&server.uri(), serde_json::json!({}));
+        let batch = src.poll(&ctx(None)).await.unwrap();
+        assert_eq!(
+            ids(&batch),
+            ["nl:12648830011", "nl:12648801277", "nl:12631907744"]
+        );
+        let first = &batch.mentions[0];
+        assert_eq!(first.rating, Some(1));
+        assert_eq!(first.title.as_deref(), Some("Inloggen lukt niet meer"));
+        assert_eq!(first.author_name.as_deref(), Some("Sanne_U"));
+        assert_eq!(
+            first.created_at,
+            DateTime::parse_from_rfc3339("2026-11-25T16:41:12Z").unwrap()
+        );
+        assert_eq!(
+            first.url.as_deref(),
+            Some("https://apps.apple.com/nl/app/id1488000111?see-all=reviews")
+        );
+        assert_eq!(batch.mentions[1].rating, Some(4));
+        assert!(
+            batch.mentions[1].text.contains("<b>soms</b>"),
+            "kept as typed"
+        );
+        let again = src.poll(&ctx(batch.cursor.as_deref())).await.unwrap();
+        assert!(again.mentions.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_feed_with_one_review_holds_an_object_not_a_list() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(page_path("dk", 1)))
+            .respond_with(json(&testing::fixture("app_store", "reviews-single.json")))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(page_path("dk", 2)))
+            .respond_with(ResponseTemplate::new(404))
+            .mount(&server)
+            .await;
+        let src = source(&server.uri(), serde_json::json!({ "countries": ["dk"] }));
+        let batch = src.poll(&ctx(None)).await.unwrap();
+        assert_eq!(ids(&batch), ["dk:12648899901"]);
+        assert_eq!(batch.mentions[0].rating, Some(5));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_app_names_the_keys_to_check() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(404))
+            .mount(&server)
+            .await;
+        let err = source(&server.uri(), serde_json::json!({}))
+            .poll(&ctx(None))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, SourceError::Auth(m) if m.contains("app 1488000111 in country nl") && m.contains("check app_id")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn config_problems_name_their_keys() {
+        let mut errors = ConfigErrors::default();
+        let cfg = testing::source_config(
+            "appstore",
+            "app_store",
+            serde_json::json!({ "app_id": "id14880", "countries": ["nld"], "max_pages": 11 }),
+        );
+        AppStoreSource::validate(&cfg, "sources[3]", &mut errors);
+        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "sources[3].app_id",
+                "sources[3].countries",
+                "sources[3].max_pages"
+            ]
+        );
+    }
+}

@@ -1,0 +1,52 @@
+//! End to end: the `webcare` binary reads a fake App Store review feed on 127.0.0.1 and stores
+//! each review once, with its star rating.
+
+mod common;
+
+use common::fakes::app_store;
+use common::platform::Daemon;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn once_stores_reviews_with_their_stars_exactly_once() {
+    let server = app_store::start().await;
+    let daemon = Daemon::new(&app_store::source(&server.uri(), "1h"));
+    let stdout = daemon.once();
+    assert!(stdout.contains("stored    3"), "{stdout}");
+    assert_eq!(
+        daemon.ids(),
+        ["nl:12631907744", "nl:12648801277", "nl:12648830011"]
+    );
+    let stored = daemon.stored();
+    let worst = stored
+        .iter()
+        .find(|m| m["external_id"] == "nl:12648830011")
+        .unwrap();
+    assert_eq!(worst["rating"], 1);
+    assert_eq!(worst["title"], "Inloggen lukt niet meer");
+    let good = stored
+        .iter()
+        .find(|m| m["external_id"] == "nl:12648801277")
+        .unwrap();
+    assert_eq!(good["rating"], 4);
+    // One or two stars reach the classifier as complaint evidence.
+    assert_eq!(worst["label"], "complaint", "{worst}");
+    let slow = stored
+        .iter()
+        .find(|m| m["external_id"] == "nl:12631907744")
+        .unwrap();
+    assert_eq!(slow["rating"], 2);
+    assert_eq!(slow["label"], "complaint", "{slow}");
+
+    let stdout = daemon.once();
+    assert!(stdout.contains("stored    0"), "{stdout}");
+    let state = daemon.source_state();
+    assert_eq!(state["kind"], "app_store");
+    assert_eq!(state["state"], "ok");
+
+    let out = daemon.webcare(&["sources"]);
+    assert!(
+        common::text(&out).contains("app_store"),
+        "{}",
+        common::text(&out)
+    );
+}
