@@ -6,12 +6,12 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncFileTransport, Message, Tokio1Executor};
 use serde::Deserialize;
 
+use super::smtp::SmtpClient;
 use crate::config::{ConfigErrors, DurationValue, Secret, resolve_secret};
 
 /// How mail leaves the machine.
@@ -71,9 +71,14 @@ pub struct MailConfig {
     /// Folder for `transport = "file"`.
     #[serde(default)]
     pub dir: Option<PathBuf>,
-    /// Longest one delivery attempt may take, dialogue included.
+    /// Longest wait for the connection and for each answer of the dialogue.
     #[serde(default = "default_send_timeout")]
     pub timeout: DurationValue,
+    /// Longest wait for the answer to the end of a message (RFC 5321 section 4.5.3.2.6: ten
+    /// minutes; the server may be scanning it). Separate from `timeout` so a slow scanner is
+    /// not mistaken for a dead server.
+    #[serde(default = "default_data_timeout")]
+    pub data_timeout: DurationValue,
     /// Keep retrying a temporarily failing alert this long, then give up (dead letter).
     #[serde(default = "default_retry_for")]
     pub retry_for: DurationValue,
@@ -88,6 +93,9 @@ pub struct MailConfig {
 
 fn default_send_timeout() -> DurationValue {
     DurationValue(Duration::from_secs(30))
+}
+fn default_data_timeout() -> DurationValue {
+    DurationValue(Duration::from_secs(600))
 }
 fn default_retry_for() -> DurationValue {
     DurationValue(Duration::from_secs(24 * 3600))
@@ -121,8 +129,10 @@ pub struct Mail {
     pub from: Mailbox,
     /// Where mail goes.
     pub delivery: Delivery,
-    /// Per-attempt limit.
+    /// Limit for the connection and each answer.
     pub timeout: Duration,
+    /// Limit for the answer to the end of a message.
+    pub data_timeout: Duration,
     /// How long to keep retrying.
     pub retry_for: Duration,
     /// How long non-urgent alerts for one recipient are gathered into one email.
@@ -158,6 +168,12 @@ impl MailConfig {
         if self.timeout.0 < Duration::from_secs(1) {
             errors.push("mail.timeout", "must be at least 1s");
         }
+        if self.data_timeout.0 < Duration::from_secs(1) {
+            errors.push(
+                "mail.data_timeout",
+                "must be at least 1s (RFC 5321 advises 10m)",
+            );
+        }
         if self.batch_window.0 > Duration::from_secs(3600) {
             errors.push(
                 "mail.batch_window",
@@ -192,14 +208,13 @@ impl MailConfig {
                     );
                 }
                 let ca_pem = self.ca_file.as_ref().and_then(|p| match std::fs::read(p) {
-                    Ok(pem) if Certificate::from_pem(&pem).is_ok() => Some(pem),
-                    Ok(_) => {
-                        errors.push(
-                            "mail.ca_file",
-                            format!("{} is not a PEM certificate", p.display()),
-                        );
-                        None
-                    }
+                    Ok(pem) => match super::smtp::certificates_in(&pem) {
+                        Ok(_) => Some(pem),
+                        Err(why) => {
+                            errors.push("mail.ca_file", format!("{} {why}", p.display()));
+                            None
+                        }
+                    },
                     Err(e) => {
                         errors.push("mail.ca_file", format!("cannot read {}: {e}", p.display()));
                         None
@@ -237,6 +252,7 @@ impl MailConfig {
             from: from?,
             delivery: delivery?,
             timeout: self.timeout.0,
+            data_timeout: self.data_timeout.0,
             retry_for: self.retry_for.0,
             batch_window: self.batch_window.0,
             duplicate_window: self.duplicate_window.0,
@@ -669,12 +685,20 @@ pub fn render_cap_summary(cap: Option<u32>, held_subjects: &[String]) -> Rendere
 /// Why a delivery attempt failed, as far as retrying is concerned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
-    /// Worth trying again later: 4xx, refused or dropped connection, timeout.
+    /// Worth trying again later: 4xx, refused or dropped connection.
     #[error("{0}")]
     Transient(String),
-    /// Trying again will not help: 5xx, bad address, configuration.
+    /// No answer in time: the server may or may not have the message. Retried like a transient
+    /// failure; two in a row pause sending (the server is stalled).
+    #[error("{0}")]
+    Timeout(String),
+    /// Trying this message again will not help: 5xx for its recipient or its content.
     #[error("{0}")]
     Permanent(String),
+    /// Nothing can be sent until the operator fixes something (login refused, STARTTLS gone,
+    /// certificate not trusted, sender refused): the mail is kept, never given up.
+    #[error("{0}")]
+    Held(String),
 }
 
 /// An email ready for the transport.
@@ -690,16 +714,46 @@ pub struct Outgoing {
     pub rendered: Rendered,
 }
 
-/// A lettre transport, built once from `[mail]`.
+impl Outgoing {
+    /// The message as it goes out: multipart text + HTML, marked as machine-made so that
+    /// auto-responders (vacation replies, Exchange's out-of-office) stay quiet (RFC 3834).
+    pub fn message(&self, from: &Mailbox) -> Result<Message, SendError> {
+        let to: Mailbox = self
+            .to
+            .parse()
+            .map_err(|e| SendError::Permanent(format!("recipient {}: {e}", self.to)))?;
+        Message::builder()
+            .from(from.clone())
+            .to(to)
+            .subject(self.rendered.subject.clone())
+            .message_id(Some(self.message_id.clone()))
+            .date(self.date)
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("Auto-Submitted"),
+                "auto-generated".into(),
+            ))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"),
+                "All".into(),
+            ))
+            .multipart(MultiPart::alternative_plain_html(
+                self.rendered.text.clone(),
+                self.rendered.html.clone(),
+            ))
+            .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))
+    }
+}
+
+/// How mail leaves, built once from `[mail]`.
 pub enum Transport {
-    /// SMTP, pooled.
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// SMTP, one explicit session per pass over the outbox (see [`super::smtp`]).
+    Smtp(SmtpClient),
     /// `.eml` files.
     File(AsyncFileTransport<Tokio1Executor>),
 }
 
 impl Transport {
-    /// Builds the transport; fails only on TLS setup problems.
+    /// Builds the transport; fails only on setup problems (folder, TLS settings).
     pub fn build(mail: &Mail) -> Result<Transport, SendError> {
         match &mail.delivery {
             Delivery::File { dir } => {
@@ -714,82 +768,15 @@ impl Transport {
                 tls,
                 ca_pem,
                 credentials,
-            } => {
-                let perm = |e: lettre::transport::smtp::Error| {
-                    SendError::Permanent(format!("mail.host {host}: {e}"))
-                };
-                let params = || -> Result<TlsParameters, SendError> {
-                    let mut b = TlsParameters::builder(host.clone());
-                    if let Some(pem) = ca_pem {
-                        b = b.add_root_certificate(Certificate::from_pem(pem).map_err(perm)?);
-                    }
-                    b.build_rustls().map_err(perm)
-                };
-                let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
-                    .port(*port)
-                    .timeout(Some(mail.timeout));
-                b = match tls {
-                    TlsMode::Starttls => b.tls(Tls::Required(params()?)),
-                    TlsMode::Implicit => b.tls(Tls::Wrapper(params()?)),
-                    TlsMode::None => b.tls(Tls::None),
-                };
-                if let Some((user, pass)) = credentials {
-                    b = b.credentials(Credentials::new(user.clone(), pass.expose().to_string()));
-                }
-                Ok(Transport::Smtp(b.build()))
-            }
-        }
-    }
-
-    /// Sends one email, giving up after `limit` whatever stage the dialogue is in (lettre's own
-    /// timeout covers only the connect). Returns the server's answer.
-    pub async fn send(
-        &self,
-        from: &Mailbox,
-        out: &Outgoing,
-        limit: Duration,
-    ) -> Result<String, SendError> {
-        let to: Mailbox = out
-            .to
-            .parse()
-            .map_err(|e| SendError::Permanent(format!("recipient {}: {e}", out.to)))?;
-        let msg = Message::builder()
-            .from(from.clone())
-            .to(to)
-            .subject(out.rendered.subject.clone())
-            .message_id(Some(out.message_id.clone()))
-            .date(out.date)
-            .multipart(MultiPart::alternative_plain_html(
-                out.rendered.text.clone(),
-                out.rendered.html.clone(),
-            ))
-            .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))?;
-        let attempt = async {
-            match self {
-                Transport::Smtp(t) => t
-                    .send(msg)
-                    .await
-                    .map(|r| format!("{} {}", r.code(), r.message().collect::<Vec<_>>().join(" ")))
-                    .map_err(|e| {
-                        if e.is_permanent() || e.is_client() {
-                            SendError::Permanent(e.to_string())
-                        } else {
-                            SendError::Transient(e.to_string())
-                        }
-                    }),
-                Transport::File(t) => t
-                    .send(msg)
-                    .await
-                    .map(|id| format!("written as {id}.eml"))
-                    .map_err(|e| SendError::Transient(e.to_string())),
-            }
-        };
-        match tokio::time::timeout(limit, attempt).await {
-            Ok(r) => r,
-            Err(_) => Err(SendError::Transient(format!(
-                "no answer within {} (the server may or may not have accepted it)",
-                humantime::format_duration(limit)
-            ))),
+            } => Ok(Transport::Smtp(SmtpClient::new(
+                host,
+                *port,
+                *tls,
+                ca_pem.as_deref(),
+                credentials.as_ref().map(|(u, p)| (u.as_str(), p)),
+                mail.timeout,
+                mail.data_timeout,
+            )?)),
         }
     }
 }

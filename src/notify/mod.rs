@@ -15,6 +15,7 @@ pub mod mail;
 pub mod outbox;
 pub mod route;
 pub mod similar;
+pub mod smtp;
 pub mod spike;
 pub mod webhook;
 

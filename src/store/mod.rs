@@ -26,7 +26,8 @@ pub use digest::{
     WindowCount,
 };
 pub use outbox::{
-    AlertUpdate, NewAlert, OptOut, OutboxEntry, RoutingMention, RoutingRecord, optout_key,
+    AlertUpdate, MailHealth, NewAlert, OptOut, OutboxEntry, RoutingMention, RoutingRecord,
+    optout_key,
 };
 pub use privacy::{Cutoffs, ForgetReport, PruneReport, Reclaimed, author_key};
 pub use signals::text_hash;
