@@ -145,6 +145,8 @@ struct SenderState {
     cause: Option<String>,
     /// When the current trouble began.
     since: i64,
+    /// Whether `/healthz`'s record was cleared since this process started.
+    cleared: bool,
     /// Accepted messages whose rows are not marked sent yet, and when the first was accepted.
     marks: Vec<(Vec<i64>, String)>,
     first_mark: Option<Instant>,
@@ -462,9 +464,11 @@ impl Sender {
             st.timeouts = 0;
             st.pauses = 0;
             st.paused_until = 0;
-            st.cause.take()
+            // The first success of a process also clears what an earlier process recorded.
+            let first = !std::mem::replace(&mut st.cleared, true);
+            st.cause.take().is_some() || first
         };
-        if was.is_some() {
+        if was {
             tracing::info!("mail flows again");
             self.writer.run(|s| s.set_mail_health(None)).await?;
         }
