@@ -249,3 +249,93 @@ fn a_stalled_server_opens_the_circuit_breaker_after_two_timeouts() {
         "cleared once mail flows: {health:?}"
     );
 }
+
+/// The kill -9 repeat window, measured: a burst of alerts goes out, the daemon is killed
+/// outright at a random point in the middle of it, started again, and every alert the server
+/// took twice is counted. Prints the figures the README quotes. Slow (about a minute):
+/// `cargo test --test mail_faults kill_nine -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn kill_nine_repeat_rate() {
+    let rounds: usize = std::env::var("KILL_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let per_round = 100;
+    let feed = FeedServer::start();
+    let server = FaultSmtp::start();
+    server.faults(false);
+    let s = setup(&feed, &server, &["agent@fjordlink.example"]);
+    let mut repeats = Vec::new();
+    let mut entries: Vec<(String, String)> = Vec::new();
+    for round in 0..rounds {
+        let before = server.accepted().len();
+        for i in 0..per_round {
+            entries.insert(
+                0,
+                (
+                    format!("urn:burst:{round}:{i}"),
+                    format!("Fjordlink internet kapot, storingscode Q{round}x{i}Z"),
+                ),
+            );
+        }
+        feed.set("feed", Reply::Feed(atom(&entries)));
+        let mut daemon = s
+            .webcare()
+            .arg("run")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let kill_at = before + 1 + fastrand::usize(0..per_round - 10);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while server.accepted().len() < kill_at {
+            assert!(Instant::now() < deadline, "the burst did not start");
+            std::thread::sleep(Duration::from_micros(300));
+        }
+        daemon.kill().unwrap(); // SIGKILL
+        daemon.wait().unwrap();
+        let codes = |from: usize| -> Vec<String> {
+            server.accepted()[from..]
+                .iter()
+                .filter_map(|m| {
+                    let i = m.raw.find("storingscode Q")?;
+                    Some(m.raw[i..].split('Z').next()?.to_string())
+                })
+                .collect()
+        };
+        let mut daemon = s
+            .webcare()
+            .arg("run")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut unique = codes(before);
+            unique.sort();
+            unique.dedup();
+            if unique.len() >= per_round {
+                break;
+            }
+            assert!(Instant::now() < deadline, "not all alerts arrived");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &daemon.id().to_string()])
+            .status();
+        daemon.wait().unwrap();
+        let all = codes(before);
+        repeats.push(all.len() - per_round);
+    }
+    let kills_with_repeat = repeats.iter().filter(|&&r| r > 0).count();
+    let total: usize = repeats.iter().sum();
+    println!(
+        "kill -9 mid-burst: {rounds} kills, {kills_with_repeat} produced a repeat, {total} mails repeated in all (max {} in one kill); per kill: {repeats:?}",
+        repeats.iter().max().unwrap_or(&0)
+    );
+}

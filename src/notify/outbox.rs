@@ -4,8 +4,13 @@
 //! gets no more alerts that hour: the rest are held (kept in the outbox) and one summary email
 //! at the end of the hour says how many. The answer is recorded at once. Transient failures
 //! (refused or dropped connection, timeout, 4xx SMTP, 408/429/5xx HTTP) are retried with a
-//! doubling delay for `retry_for`; permanent ones (5xx SMTP, other 4xx HTTP, bad configuration)
-//! go straight to the dead letters that `webcare outbox` lists.
+//! doubling delay for `retry_for`; permanent ones (a 5xx for the recipient or the message,
+//! other 4xx HTTP) go straight to the dead letters that `webcare outbox` lists, for that
+//! recipient only, until `webcare outbox retry` puts them back. Failures on our side (login
+//! refused, STARTTLS gone, certificate untrusted, sender refused) hold all mail instead: it stays
+//! pending, however long, and sending pauses with the cause in `/healthz`. So do a server that
+//! cannot be reached and two timeouts in a row (the circuit breaker), so that a stalled server
+//! costs two timeouts, not one per mail.
 //!
 //! Exactly once, and the one window where it is not: the rows of a batch are fixed in the
 //! database before its first attempt, so every retry sends the same message with the same
@@ -18,7 +23,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lettre::AsyncTransport;
 use tokio::sync::Notify;
@@ -128,7 +133,7 @@ pub struct Sender {
     webhooks: HashMap<String, Webhook>,
     http: Option<WebhookClient>,
     domain: String,
-    /// The circuit breaker and the sent-marks not yet committed.
+    /// The circuit breaker.
     state: Mutex<SenderState>,
 }
 
@@ -147,16 +152,8 @@ struct SenderState {
     since: i64,
     /// Whether `/healthz`'s record was cleared since this process started.
     cleared: bool,
-    /// Accepted messages whose rows are not marked sent yet, and when the first was accepted.
-    marks: Vec<(Vec<i64>, String)>,
-    first_mark: Option<Instant>,
 }
 
-/// Sent-marks are committed at least this often, so a kill repeats at most the messages
-/// accepted within this time.
-const MARK_EVERY: Duration = Duration::from_millis(25);
-/// And at most this many messages wait for one commit.
-const MARK_MAX: usize = 32;
 /// Timeouts in a row that open the circuit breaker.
 const BREAKER_TIMEOUTS: u32 = 2;
 
@@ -261,7 +258,6 @@ impl Sender {
                 }
             }
         }
-        self.commit_marks(true).await?;
         if let Some(session) = link {
             session.quit().await;
         }
@@ -278,8 +274,6 @@ impl Sender {
         let Some(&cap) = self.caps.get(&to.to_lowercase()) else {
             return Ok(rows);
         };
-        // The count below reads sent-marks: they must be in the database.
-        self.commit_marks(true).await?;
         let now = now_s();
         let since = now - 3600;
         let who = to.clone();
@@ -437,26 +431,6 @@ impl Sender {
         .await
     }
 
-    /// Commits the sent-marks gathered so far: always when `now`, else once the oldest has
-    /// waited [`MARK_EVERY`] or [`MARK_MAX`] have gathered.
-    async fn commit_marks(&self, now: bool) -> Result<(), StoreError> {
-        let marks = {
-            let mut st = self.state();
-            let due = st
-                .first_mark
-                .is_some_and(|t| now || t.elapsed() >= MARK_EVERY || st.marks.len() >= MARK_MAX);
-            if !due {
-                return Ok(());
-            }
-            st.first_mark = None;
-            std::mem::take(&mut st.marks)
-        };
-        let at = now_s();
-        self.writer
-            .run(move |s| s.record_sent_many(&marks, at))
-            .await
-    }
-
     /// Sending works again: forget the trouble and clear `/healthz`.
     async fn recovered(&self) -> Result<(), StoreError> {
         let was = {
@@ -500,9 +474,10 @@ impl Sender {
             .await
     }
 
-    /// Records the outcome of one message for all the rows it carried. An accepted message's
-    /// rows are marked with the next commit of sent-marks (within [`MARK_EVERY`]); a failure
-    /// is recorded at once.
+    /// Records the outcome of one message for all the rows it carried, at once: the rows of an
+    /// accepted message are marked sent in one transaction right after the 250. (Committing
+    /// several messages' marks together was measured: no faster over one reused connection,
+    /// and a kill -9 mid-burst then repeated 13 mails on average instead of at most one.)
     async fn record(
         &self,
         rows: &[OutboxEntry],
@@ -517,15 +492,13 @@ impl Sender {
             Ok(reply) => {
                 tracing::info!(alerts = ?ids, channel = %first.channel, to = %first.recipient, %reply, "alert sent");
                 report.sent += ids.len();
-                {
-                    let mut st = self.state();
-                    st.marks.push((ids, reply));
-                    st.first_mark.get_or_insert_with(Instant::now);
-                }
+                self.writer
+                    .run(move |s| s.record_sent(&ids, &reply, now))
+                    .await?;
                 if is_mail {
                     self.recovered().await?;
                 }
-                return self.commit_marks(false).await;
+                return Ok(());
             }
             Err(failed) => failed,
         };

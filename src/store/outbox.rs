@@ -510,35 +510,6 @@ impl Store {
         )
     }
 
-    /// Several messages were accepted: each one's rows are marked sent with its answer, all in
-    /// one transaction (one commit for a run of sends instead of one per message).
-    pub fn record_sent_many(
-        &mut self,
-        marks: &[(Vec<i64>, String)],
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let path = self.path.display().to_string();
-        let e = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(e)?;
-        {
-            let mut st = tx
-                .prepare_cached(
-                    "UPDATE outbox SET state = 'sent', sent_at = ?2, reply = ?3,
-                        attempts = attempts + 1, last_error = NULL WHERE id = ?1",
-                )
-                .map_err(e)?;
-            for (ids, reply) in marks {
-                for id in ids {
-                    st.execute(params![id, now, reply]).map_err(e)?;
-                }
-            }
-        }
-        tx.commit().map_err(e)
-    }
-
     /// Puts alerts back in the queue, due now: row `id` (dead or pending), or with `None` every
     /// dead letter. Their retry period starts again. Returns how many rows changed.
     pub fn retry_outbox(&mut self, id: Option<i64>, now: i64) -> Result<usize, StoreError> {
