@@ -901,6 +901,7 @@ fn mentions(config: &Config, args: &MentionsArgs) -> anyhow::Result<i32> {
             .as_ref()
             .map(|t| format!("{t}: {}", m.text))
             .unwrap_or_else(|| m.text.clone());
+        let text = crate::notify::mail::strip_bidi(&text);
         writeln!(out, "    {}", shorten(&text.replace('\n', " "), 200))?;
         if let Some(u) = &m.url {
             writeln!(out, "    {u}")?;

@@ -165,6 +165,26 @@ fn a_refused_recipient_is_a_dead_letter_alone_and_outbox_retry_sends_it_once_fix
     let accepted = server.accepted();
     assert_eq!(accepted.len(), 1, "{accepted:?}");
     assert_eq!(accepted[0].to, ["agent@fjordlink.example"]);
+    // Machine-made: auto-responders stay quiet.
+    assert!(
+        accepted[0]
+            .raw
+            .contains("\r\nAuto-Submitted: auto-generated\r\n"),
+        "{}",
+        accepted[0].raw
+    );
+    assert!(
+        accepted[0]
+            .raw
+            .contains("\r\nX-Auto-Response-Suppress: All\r\n")
+    );
+    // A listing cut at its limit says so.
+    let out = s.run(&["outbox", "--json", "--limit", "1"]);
+    let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[1].contains("\"truncated\":true"), "{lines:?}");
+    let out = s.run(&["outbox", "--json", "--limit", "2"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("truncated"));
     let rows = outbox(&s);
     assert_eq!(row(&rows, "agent@fjordlink.example")["state"], "sent");
     let dead = row(&rows, "perm@fjordlink.example");

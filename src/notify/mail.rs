@@ -362,6 +362,18 @@ pub fn header_safe(s: &str, max: usize) -> String {
     cut(&out, max)
 }
 
+/// True for the bidirectional embedding, override and isolate controls (U+202A–U+202E,
+/// U+2066–U+2069): in a post they can make the text, a link or an author's name read
+/// differently from what it is ("Trojan Source"), so they are removed wherever a mention is shown.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `s` without bidi controls (see [`is_bidi_control`]).
+pub fn strip_bidi(s: &str) -> String {
+    s.chars().filter(|c| !is_bidi_control(*c)).collect()
+}
+
 fn cut(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
@@ -820,6 +832,18 @@ mod tests {
             r.subject
         );
         assert!(r.subject.chars().count() <= 160);
+    }
+
+    #[test]
+    fn bidi_controls_are_removed_and_other_text_is_kept() {
+        let hostile = "Fjordlink \u{202E}gnirots\u{202C} \u{2067}x\u{2069} é \u{200F}";
+        assert_eq!(strip_bidi(hostile), "Fjordlink gnirots x é \u{200F}");
+        assert!(
+            (0x202A..=0x202E)
+                .chain(0x2066..=0x2069)
+                .all(|c| is_bidi_control(char::from_u32(c).unwrap()))
+        );
+        assert!(!is_bidi_control('\u{2029}'));
     }
 
     #[test]
