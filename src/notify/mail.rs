@@ -11,6 +11,8 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncFileTransport, Message, Tokio1Executor};
 use serde::Deserialize;
 
+use super::card;
+pub use super::card::ActionLink;
 use super::smtp::SmtpClient;
 use crate::config::{ConfigErrors, DurationValue, Secret, resolve_secret};
 
@@ -318,6 +320,14 @@ pub struct AlertView {
     /// Later mentions with the same or nearly the same text (reposts, cross-posts, a copy-paste
     /// campaign), folded into this alert.
     pub duplicates: Vec<DuplicateView>,
+    /// The source's platform (its kind: `x`, `rss`, `mastodon`, ...).
+    pub platform: String,
+    /// The team's time zone, for the post time (UTC when `None`).
+    pub tz: Option<chrono_tz::Tz>,
+    /// When the alert was rendered (unix seconds), for "12 min ago".
+    pub now: i64,
+    /// One-click actions shown as buttons beside "Answer" (e.g. from the web inbox).
+    pub actions: Vec<ActionLink>,
 }
 
 /// One mention folded into another's alert.
@@ -414,31 +424,35 @@ pub fn render_alert(a: &AlertView) -> Rendered {
         header_safe(&snippet_source, MAX_SNIPPET)
     );
     let subject = header_safe(&subject, 160);
-    let author = match (&a.author_name, &a.author_handle) {
-        (Some(n), Some(h)) if n != h => format!("{n} (@{h})"),
-        (_, Some(h)) if !h.contains(char::is_whitespace) => format!("@{h}"),
-        (_, Some(h)) => h.clone(),
-        (Some(n), None) => n.clone(),
-        (None, None) => "unknown author".into(),
-    };
-    let reach = a
-        .reach
-        .map(|r| format!("{r} followers"))
-        .unwrap_or_else(|| "reach unknown".into());
     let body = cut(a.text.trim(), MAX_TEXT);
     let link = safe_link(a.url.as_deref());
+    let (banner, _) = card::banner(a);
+    let (name, handle) = card::author_parts(a);
+    let platform = card::platform_name(&a.platform);
 
+    // The text part says what the card says, in the same order.
     let mut t = String::new();
     if a.do_not_contact {
         t.push_str("DO NOT CONTACT: this author asked not to be contacted by the brand.\n\n");
     }
+    t.push_str(&format!("{banner}\n"));
     t.push_str(&format!(
-        "{}{} on {} about {}\n\n",
-        urgency,
+        "{} · {platform}{}\n",
         a.label,
-        a.source,
-        a.watches.join(", ")
+        card::site_of(a.url.as_deref())
+            .map(|s| format!(" · {s}"))
+            .unwrap_or_default()
     ));
+    t.push_str(&format!("{}\n", card::posted_line(a)));
+    let who: Vec<String> = [name, handle, card::reach_words(a.reach)]
+        .into_iter()
+        .flatten()
+        .collect();
+    if who.is_empty() {
+        t.push_str("unknown author\n\n");
+    } else {
+        t.push_str(&format!("{}\n\n", who.join(" · ")));
+    }
     if let Some(title) = &a.title {
         t.push_str(&format!("{title}\n\n"));
     }
@@ -446,28 +460,42 @@ pub fn render_alert(a: &AlertView) -> Rendered {
         t.push_str(&format!("> {line}\n"));
     }
     t.push('\n');
-    t.push_str(&format!("Author:    {author}, {reach}\n"));
-    t.push_str(&format!("Posted:    {}\n", a.created_at));
-    if let Some(l) = &a.lang {
-        t.push_str(&format!("Language:  {l}\n"));
-    }
-    t.push_str(&format!("Sentiment: {:+.2}\n", a.sentiment));
     match (link, &a.url) {
-        (Some(u), _) => t.push_str(&format!("Answer:    {u}\n")),
+        (Some(u), _) => t.push_str(&format!("Answer on {platform}: {u}\n")),
         (None, Some(u)) => t.push_str(&format!("Link (not a web address): {u}\n")),
         (None, None) => t.push_str("Answer:    no link; the platform did not give one\n"),
+    }
+    for l in &a.actions {
+        if let Some(u) = safe_link(Some(&l.url)) {
+            t.push_str(&format!("{}: {u}\n", l.label));
+        }
+    }
+    t.push('\n');
+    t.push_str(&format!(
+        "Sentiment: {}\n",
+        card::sentiment_words(a.sentiment)
+    ));
+    if let Some(l) = &a.lang {
+        t.push_str(&format!("Language:  {}\n", card::language_name(l)));
+    }
+    for (i, r) in card::deciding_reasons(&a.reasons).iter().enumerate() {
+        t.push_str(&format!(
+            "{}{r}\n",
+            if i == 0 { "Why:       " } else { "           " }
+        ));
     }
     if let Some(r) = &a.in_reply_to {
         t.push_str(&format!("In reply to: {r}\n"));
     }
+    t.push_str(&format!("About:     {}\n", a.watches.join(", ")));
     if !a.duplicates.is_empty() {
         t.push_str(&format!("\n{}\n", copies_line(a)));
         for d in &a.duplicates {
             t.push_str(&format!("  - {}\n", duplicate_line(d)));
         }
     }
-    if !a.reasons.is_empty() {
-        t.push_str("\nWhy the classifier thinks so:\n");
+    if a.reasons.len() > card::deciding_reasons(&a.reasons).len() {
+        t.push_str("\nAll the classifier's reasons:\n");
         for r in &a.reasons {
             t.push_str(&format!("  - {r}\n"));
         }
@@ -483,76 +511,22 @@ pub fn render_alert(a: &AlertView) -> Rendered {
         a.mention_id, a.mention_id
     ));
 
-    let mut h = String::from(HTML_HEAD);
-    if a.do_not_contact {
-        h.push_str("<p style=\"background:#b00;color:#fff;padding:.5em;font-weight:bold\">DO NOT CONTACT: this author asked not to be contacted by the brand.</p>");
-    }
-    h.push_str(&format!(
-        "<p><strong>{}{}</strong> on {} about {}</p>",
-        esc(urgency),
-        esc(&a.label),
-        esc(&a.source),
-        esc(&a.watches.join(", "))
-    ));
-    if let Some(title) = &a.title {
-        h.push_str(&format!("<h3>{}</h3>", esc(title)));
-    }
-    h.push_str("<blockquote style=\"border-left:3px solid #ccc;margin:0;padding-left:1em;white-space:pre-wrap\">");
-    h.push_str(&esc(&body));
-    h.push_str("</blockquote><table>");
-    let mut row = |k: &str, v: String| {
-        h.push_str(&format!("<tr><td><b>{k}</b></td><td>{v}</td></tr>"));
+    let duplicates = a
+        .duplicates
+        .iter()
+        .map(|d| {
+            (
+                duplicate_who(d),
+                safe_link(d.url.as_deref()).map(str::to_string),
+            )
+        })
+        .collect();
+    let copies = if a.duplicates.is_empty() {
+        String::new()
+    } else {
+        copies_line(a)
     };
-    row("Author", format!("{}, {}", esc(&author), esc(&reach)));
-    row("Posted", esc(&a.created_at));
-    if let Some(l) = &a.lang {
-        row("Language", esc(l));
-    }
-    row("Sentiment", format!("{:+.2}", a.sentiment));
-    match (link, &a.url) {
-        (Some(u), _) => row(
-            "Answer",
-            format!(
-                "<a href=\"{}\">{}</a>",
-                html_escape::encode_double_quoted_attribute(u),
-                esc(u)
-            ),
-        ),
-        (None, Some(u)) => row("Link", esc(u)),
-        (None, None) => row("Answer", "no link; the platform did not give one".into()),
-    }
-    if let Some(r) = &a.in_reply_to {
-        row("In reply to", esc(r));
-    }
-    h.push_str("</table>");
-    if !a.duplicates.is_empty() {
-        h.push_str(&format!("<p><b>{}</b></p><ul>", esc(&copies_line(a))));
-        for d in &a.duplicates {
-            let who = esc(&duplicate_who(d));
-            match safe_link(d.url.as_deref()) {
-                Some(u) => h.push_str(&format!(
-                    "<li><a href=\"{}\">{who}</a></li>",
-                    html_escape::encode_double_quoted_attribute(u)
-                )),
-                None => h.push_str(&format!("<li>{who}</li>")),
-            }
-        }
-        h.push_str("</ul>");
-    }
-    if !a.reasons.is_empty() {
-        h.push_str("<p>Why the classifier thinks so:</p><ul>");
-        for r in &a.reasons {
-            h.push_str(&format!("<li>{}</li>", esc(r)));
-        }
-        h.push_str("</ul>");
-    }
-    h.push_str(&format!(
-        "<p style=\"color:#666\">Routed to team {} by rule “{}”: {}<br>Mention #{}</p></body></html>",
-        esc(&a.team),
-        esc(&a.rule),
-        esc(&a.rule_why.join("; ")),
-        a.mention_id
-    ));
+    let h = card::render_html(a, &subject, &body, copies, duplicates);
     Rendered {
         subject,
         text: t,
@@ -862,11 +836,13 @@ mod tests {
         assert!(!r.html.contains("<img"), "{}", r.html);
         assert!(
             r.html
-                .contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt; &amp; &lt;b&gt;")
+                .contains("&#60;script&#62;alert(1)&#60;/script&#62; &#38; &#60;b&#62;"),
+            "{}",
+            r.html
         );
         assert!(
             r.html
-                .contains("<a href=\"https://forum.example/t/1?a=1&amp;b=2\">"),
+                .contains("<a href=\"https://forum.example/t/1?a=1&#38;b=2\""),
             "{}",
             r.html
         );

@@ -10,6 +10,7 @@
 //! [`outbox`]).
 
 pub mod backtest;
+pub mod card;
 pub mod digest;
 pub mod mail;
 pub mod outbox;
@@ -370,6 +371,10 @@ impl Notifier {
                 team: team.name.clone(),
                 do_not_contact: Self::opted_out(optouts, &m.kind, m.author_handle.as_deref()),
                 duplicates: duplicates.clone(),
+                platform: m.kind.clone(),
+                tz: Some(team.tz),
+                now: now.timestamp(),
+                actions: Vec::new(),
             };
             let rendered = render_alert(&view);
             let not_before = if subject.urgent {
