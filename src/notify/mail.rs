@@ -11,6 +11,8 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncFileTransport, Message, Tokio1Executor};
 use serde::Deserialize;
 
+use askama::Template;
+
 use super::card;
 pub use super::card::ActionLink;
 use super::smtp::SmtpClient;
@@ -610,8 +612,34 @@ pub fn render_batch(items: &[Rendered]) -> Rendered {
         &format!("[webcare] {n} alerts: {first} (+{} more)", n - 1),
         160,
     );
-    let mut t = format!("{n} alerts, oldest first.\n");
-    let mut h = format!("{HTML_HEAD}<p><strong>{n} alerts</strong>, oldest first.</p>");
+    // Counts by label, from the subjects this module wrote ("[webcare] URGENT 2x complaint on …").
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for r in items {
+        let label = r
+            .subject
+            .trim_start_matches("[webcare] ")
+            .split(' ')
+            .find(|w| *w != "URGENT" && !w.ends_with('x'))
+            .unwrap_or("alert")
+            .to_string();
+        match counts.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, c)) => *c += 1,
+            None => counts.push((label, 1)),
+        }
+    }
+    let counts = counts
+        .iter()
+        .map(|(l, c)| format!("{c} {l}{}", if *c == 1 { "" } else { "s" }))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let lines: Vec<String> = items
+        .iter()
+        .map(|r| r.subject.trim_start_matches("[webcare] ").to_string())
+        .collect();
+    let mut t = format!("{n} alerts, oldest first: {counts}\n");
+    for (i, l) in lines.iter().enumerate() {
+        t.push_str(&format!("  {}. {l}\n", i + 1));
+    }
     for (i, r) in items.iter().enumerate() {
         t.push_str(&format!(
             "\n=== {} of {n}: {} ===\n\n{}",
@@ -619,19 +647,31 @@ pub fn render_batch(items: &[Rendered]) -> Rendered {
             r.subject,
             r.text
         ));
-        h.push_str(&format!(
-            "<hr><h3>{} of {n}: {}</h3>{}",
-            i + 1,
-            esc(&r.subject),
-            body_of(&r.html)
-        ));
     }
-    h.push_str("</body></html>");
+    let page = BatchPage {
+        subject: &subject,
+        count: n,
+        counts,
+        lines,
+        cards: items.iter().map(|r| body_of(&r.html)).collect(),
+    };
     Rendered {
-        subject,
+        subject: subject.clone(),
         text: t,
-        html: h,
+        // Rendering fails only on a formatter error, which String writing never returns.
+        html: page.render().unwrap_or_default(),
     }
+}
+
+/// A batch: the summary, then each alert's card. The cards are this module's own escaped HTML.
+#[derive(askama::Template)]
+#[template(path = "mail/batch.html")]
+struct BatchPage<'a> {
+    subject: &'a str,
+    count: usize,
+    counts: String,
+    lines: Vec<String>,
+    cards: Vec<&'a str>,
 }
 
 /// Renders the summary that tells a recipient how many alerts their hourly cap held back,
