@@ -440,10 +440,12 @@ impl Sender {
             st.paused_until = 0;
             // The first success of a process also clears what an earlier process recorded.
             let first = !std::mem::replace(&mut st.cleared, true);
-            st.cause.take().is_some() || first
+            (st.cause.take().is_some(), first)
         };
-        if was {
+        if was.0 {
             tracing::info!("mail flows again");
+        }
+        if was.0 || was.1 {
             self.writer.run(|s| s.set_mail_health(None)).await?;
         }
         Ok(())
