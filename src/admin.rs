@@ -473,6 +473,19 @@ fn check(
             humantime::format_duration(config.outbox_backlog_after),
         ));
     }
+    if let Some(h) = store.mail_health()? {
+        let at = |t: i64| {
+            DateTime::<Utc>::from_timestamp(t, 0)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default()
+        };
+        reasons.push(format!(
+            "mail: {} (since {}; next try at {}; `webcare once` tries at once)",
+            one_line(&h.cause),
+            at(h.since),
+            at(h.paused_until)
+        ));
+    }
     if backlog.recent_dead > 0 {
         reasons.push(format!(
             "outbox: {} given up in the last 24h; see `webcare outbox --state dead`",

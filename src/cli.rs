@@ -228,9 +228,28 @@ pub struct OutboxArgs {
     /// At most this many, newest first.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
-    /// One JSON object per line.
+    /// One JSON object per line; when more rows exist than --limit shows, a last line
+    /// `{"truncated":true,...}` says so.
     #[arg(long)]
     pub json: bool,
+    /// `retry`: put dead letters back in the queue.
+    #[command(subcommand)]
+    pub action: Option<OutboxAction>,
+}
+
+/// What `webcare outbox` can do besides listing.
+#[derive(Debug, clap::Subcommand)]
+pub enum OutboxAction {
+    /// Put an alert (by its outbox id) or every dead letter back in the queue, due now, once
+    /// the cause is fixed; the retry period starts again.
+    Retry {
+        /// The outbox id (`webcare outbox --state dead` lists them).
+        #[arg(required_unless_present = "dead")]
+        id: Option<i64>,
+        /// Every dead letter.
+        #[arg(long, conflicts_with = "id")]
+        dead: bool,
+    },
 }
 
 /// Filters for `webcare mentions`.

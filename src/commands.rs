@@ -555,7 +555,16 @@ async fn once(config: Config) -> anyhow::Result<i32> {
             "alerts: queued {queued}, sent {}, waiting to retry {}, failed for good {}, held by hourly cap {}",
             r.sent, r.retrying, r.dead, r.held
         )?;
-        if r.retrying > 0 {
+        if let Some(cause) = &r.paused {
+            writeln!(
+                out,
+                "mail paused: {cause}; {} more waiting in the outbox",
+                r.waiting
+            )?;
+        }
+        // Anything not delivered (retrying, paused, or given up for good) is worth a look: a
+        // timer running `once` sees 75 and can alert the operator.
+        if r.retrying > 0 || r.dead > 0 || r.waiting > 0 || r.paused.is_some() {
             failed += 1;
         }
     }
@@ -746,12 +755,45 @@ fn route(config: &Config, args: &RouteArgs) -> anyhow::Result<i32> {
 }
 
 fn outbox(config: &Config, args: &OutboxArgs) -> anyhow::Result<i32> {
-    let store = Store::open_existing(&config.store.path)?;
-    let entries = store.outbox_entries(args.state.as_deref(), args.limit)?;
+    let mut store = Store::open_existing(&config.store.path)?;
+    if let Some(crate::cli::OutboxAction::Retry { id, .. }) = &args.action {
+        let n = store.retry_outbox(*id, Utc::now().timestamp())?;
+        return match (id, n) {
+            (Some(id), 0) => {
+                eprintln!(
+                    "error: no dead or pending alert #{id} in the outbox; `webcare outbox --state dead` lists them"
+                );
+                Ok(1)
+            }
+            _ => {
+                println!(
+                    "{n} alert{} back in the queue, due now; the daemon sends {} within a minute, or run `webcare once`",
+                    if n == 1 { "" } else { "s" },
+                    if n == 1 { "it" } else { "them" }
+                );
+                Ok(0)
+            }
+        };
+    }
+    // One more than asked, to know whether the list stopped at the limit.
+    let mut entries = store.outbox_entries(args.state.as_deref(), args.limit.saturating_add(1))?;
+    let truncated = entries.len() > args.limit;
+    entries.truncate(args.limit);
     let mut out = std::io::stdout().lock();
     if args.json {
         for e in &entries {
             writeln!(out, "{}", serde_json::to_string(e)?)?;
+        }
+        if truncated {
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({
+                    "truncated": true,
+                    "limit": args.limit,
+                    "note": "more rows exist; raise --limit or filter with --state",
+                })
+            )?;
         }
         return Ok(0);
     }
@@ -930,6 +972,7 @@ fn mentions(config: &Config, args: &MentionsArgs) -> anyhow::Result<i32> {
             .as_ref()
             .map(|t| format!("{t}: {}", m.text))
             .unwrap_or_else(|| m.text.clone());
+        let text = crate::notify::mail::strip_bidi(&text);
         writeln!(out, "    {}", shorten(&text.replace('\n', " "), 200))?;
         if let Some(u) = &m.url {
             writeln!(out, "    {u}")?;

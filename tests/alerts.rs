@@ -195,10 +195,11 @@ fn complaints_within_the_batch_window_arrive_as_one_mail_and_an_urgent_one_alone
     }
     // Each item keeps its own link to answer, reasons and rule.
     assert_eq!(
-        text.matches("Answer:    https://forum.example/t/").count(),
+        text.matches("Answer on RSS feed: https://forum.example/t/")
+            .count(),
         3
     );
-    assert_eq!(text.matches("Why the classifier thinks so:").count(), 3);
+    assert_eq!(text.matches("\nWhy:       ").count(), 3);
     assert_eq!(text.matches("by rule \"default").count(), 3);
     let html = batch.split("Content-Type: text/html").nth(1).unwrap();
     assert_eq!(
@@ -362,7 +363,8 @@ fn an_opted_out_authors_alert_says_do_not_contact_and_still_counts() {
         .filter(|m| plain(m).contains("DO NOT CONTACT"))
         .collect();
     assert_eq!(flagged.len(), 1, "{mails:#?}");
-    assert!(plain(flagged[0]).contains("@user0"), "{}", flagged[0]);
+    // An RSS author has a name, not a handle: no "@" before it.
+    assert!(plain(flagged[0]).contains("\nuser0\r\n"), "{}", flagged[0]);
     assert!(flagged[0].contains(">DO NOT CONTACT"), "HTML banner");
     assert_eq!(s.count(Some("forum")), 3);
 

@@ -105,7 +105,7 @@ fn setup(feed: &FeedServer, port: u16, cert: &str) -> Setup {
 }
 
 #[test]
-fn alerts_go_out_over_starttls_with_auth_and_a_wrong_password_is_a_dead_letter() {
+fn alerts_go_out_over_starttls_with_auth_and_a_wrong_password_holds_them_until_fixed() {
     let dir = tempfile::tempdir().unwrap();
     let Some((cert, key)) = certificate(dir.path()) else {
         eprintln!("openssl is not installed here; skipping the STARTTLS test");
@@ -157,7 +157,6 @@ fn alerts_go_out_over_starttls_with_auth_and_a_wrong_password_is_a_dead_letter()
     assert_eq!(inbox.logins.lock().unwrap().as_slice(), ["webcare"]);
     assert!(!text(&out).contains(PASSWORD));
 
-    // A refused login (535) is permanent: the alert goes to the dead letters, never retried.
     feed.set(
         "feed",
         Reply::Feed(atom(&[
@@ -172,8 +171,18 @@ fn alerts_go_out_over_starttls_with_auth_and_a_wrong_password_is_a_dead_letter()
             ("urn:old".into(), "Fjordlink opent een nieuwe winkel".into()),
         ])),
     );
+    // A refused login (535) is our configuration, not the alert's fault: the alert is held in
+    // the outbox (never a dead letter), `once` exits 75, and it goes out once the password is
+    // fixed.
     let out = run("wrong password");
     assert!(!text(&out).contains("wrong password"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    assert!(
+        text(&out).contains("mail paused: mail held"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("535"), "{}", text(&out));
     assert_eq!(
         inbox.mails.lock().unwrap().len(),
         1,
@@ -185,12 +194,25 @@ fn alerts_go_out_over_starttls_with_auth_and_a_wrong_password_is_a_dead_letter()
         .env("WEBCARE_TEST_SMTP_PASSWORD", PASSWORD)
         .output()
         .unwrap();
-    assert!(text(&listed).contains("1 dead"), "{}", text(&listed));
+    assert!(
+        text(&listed).contains("1 pending, 1 sent, 0 dead"),
+        "{}",
+        text(&listed)
+    );
     let out = run(PASSWORD);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(
-        inbox.mails.lock().unwrap().len(),
-        1,
-        "a dead letter is not retried"
+    let mails = inbox.mails.lock().unwrap().clone();
+    assert_eq!(mails.len(), 2, "the held alert goes out after the fix");
+    assert!(mails[1].contains("tv valt steeds uit"), "{}", mails[1]);
+    let listed = s
+        .webcare()
+        .arg("outbox")
+        .env("WEBCARE_TEST_SMTP_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        text(&listed).contains("0 pending, 2 sent, 0 dead"),
+        "{}",
+        text(&listed)
     );
 }

@@ -761,7 +761,11 @@ impl Digest {
             .author_reach
             .map(|r| format!("{} followers", thousands(r)))
             .unwrap_or_else(|| "reach unknown".into());
-        format!("{} · {reach} · {}", cut(&who, 80), m.source)
+        format!(
+            "{} · {reach} · {}",
+            cut(&super::mail::strip_bidi(&who), 80),
+            m.source
+        )
     }
 
     fn answered(&self, m: &DigestMention) -> String {
@@ -779,7 +783,7 @@ impl Digest {
             Some(t) if !m.text.starts_with(t.as_str()) => format!("{t}: {}", m.text),
             _ => m.text.clone(),
         };
-        cut(&t, 280)
+        cut(&super::mail::strip_bidi(&t), 280)
     }
 
     fn net_line(&self) -> String {

@@ -6,12 +6,16 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncFileTransport, Message, Tokio1Executor};
 use serde::Deserialize;
 
+use askama::Template;
+
+use super::card;
+pub use super::card::ActionLink;
+use super::smtp::SmtpClient;
 use crate::config::{ConfigErrors, DurationValue, Secret, resolve_secret};
 
 /// How mail leaves the machine.
@@ -71,9 +75,14 @@ pub struct MailConfig {
     /// Folder for `transport = "file"`.
     #[serde(default)]
     pub dir: Option<PathBuf>,
-    /// Longest one delivery attempt may take, dialogue included.
+    /// Longest wait for the connection and for each answer of the dialogue.
     #[serde(default = "default_send_timeout")]
     pub timeout: DurationValue,
+    /// Longest wait for the answer to the end of a message (RFC 5321 section 4.5.3.2.6: ten
+    /// minutes; the server may be scanning it). Separate from `timeout` so a slow scanner is
+    /// not mistaken for a dead server.
+    #[serde(default = "default_data_timeout")]
+    pub data_timeout: DurationValue,
     /// Keep retrying a temporarily failing alert this long, then give up (dead letter).
     #[serde(default = "default_retry_for")]
     pub retry_for: DurationValue,
@@ -88,6 +97,9 @@ pub struct MailConfig {
 
 fn default_send_timeout() -> DurationValue {
     DurationValue(Duration::from_secs(30))
+}
+fn default_data_timeout() -> DurationValue {
+    DurationValue(Duration::from_secs(600))
 }
 fn default_retry_for() -> DurationValue {
     DurationValue(Duration::from_secs(24 * 3600))
@@ -121,8 +133,10 @@ pub struct Mail {
     pub from: Mailbox,
     /// Where mail goes.
     pub delivery: Delivery,
-    /// Per-attempt limit.
+    /// Limit for the connection and each answer.
     pub timeout: Duration,
+    /// Limit for the answer to the end of a message.
+    pub data_timeout: Duration,
     /// How long to keep retrying.
     pub retry_for: Duration,
     /// How long non-urgent alerts for one recipient are gathered into one email.
@@ -158,6 +172,12 @@ impl MailConfig {
         if self.timeout.0 < Duration::from_secs(1) {
             errors.push("mail.timeout", "must be at least 1s");
         }
+        if self.data_timeout.0 < Duration::from_secs(1) {
+            errors.push(
+                "mail.data_timeout",
+                "must be at least 1s (RFC 5321 advises 10m)",
+            );
+        }
         if self.batch_window.0 > Duration::from_secs(3600) {
             errors.push(
                 "mail.batch_window",
@@ -192,14 +212,13 @@ impl MailConfig {
                     );
                 }
                 let ca_pem = self.ca_file.as_ref().and_then(|p| match std::fs::read(p) {
-                    Ok(pem) if Certificate::from_pem(&pem).is_ok() => Some(pem),
-                    Ok(_) => {
-                        errors.push(
-                            "mail.ca_file",
-                            format!("{} is not a PEM certificate", p.display()),
-                        );
-                        None
-                    }
+                    Ok(pem) => match super::smtp::certificates_in(&pem) {
+                        Ok(_) => Some(pem),
+                        Err(why) => {
+                            errors.push("mail.ca_file", format!("{} {why}", p.display()));
+                            None
+                        }
+                    },
                     Err(e) => {
                         errors.push("mail.ca_file", format!("cannot read {}: {e}", p.display()));
                         None
@@ -237,6 +256,7 @@ impl MailConfig {
             from: from?,
             delivery: delivery?,
             timeout: self.timeout.0,
+            data_timeout: self.data_timeout.0,
             retry_for: self.retry_for.0,
             batch_window: self.batch_window.0,
             duplicate_window: self.duplicate_window.0,
@@ -302,6 +322,14 @@ pub struct AlertView {
     /// Later mentions with the same or nearly the same text (reposts, cross-posts, a copy-paste
     /// campaign), folded into this alert.
     pub duplicates: Vec<DuplicateView>,
+    /// The source's platform (its kind: `x`, `rss`, `mastodon`, ...).
+    pub platform: String,
+    /// The team's time zone, for the post time (UTC when `None`).
+    pub tz: Option<chrono_tz::Tz>,
+    /// When the alert was rendered (unix seconds), for "12 min ago".
+    pub now: i64,
+    /// One-click actions shown as buttons beside "Answer" (e.g. from the web inbox).
+    pub actions: Vec<ActionLink>,
 }
 
 /// One mention folded into another's alert.
@@ -346,6 +374,18 @@ pub fn header_safe(s: &str, max: usize) -> String {
     cut(&out, max)
 }
 
+/// True for the bidirectional embedding, override and isolate controls (U+202A–U+202E,
+/// U+2066–U+2069): in a post they can make the text, a link or an author's name read
+/// differently from what it is ("Trojan Source"), so they are removed wherever a mention is shown.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `s` without bidi controls (see [`is_bidi_control`]).
+pub fn strip_bidi(s: &str) -> String {
+    s.chars().filter(|c| !is_bidi_control(*c)).collect()
+}
+
 fn cut(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
@@ -386,31 +426,35 @@ pub fn render_alert(a: &AlertView) -> Rendered {
         header_safe(&snippet_source, MAX_SNIPPET)
     );
     let subject = header_safe(&subject, 160);
-    let author = match (&a.author_name, &a.author_handle) {
-        (Some(n), Some(h)) if n != h => format!("{n} (@{h})"),
-        (_, Some(h)) if !h.contains(char::is_whitespace) => format!("@{h}"),
-        (_, Some(h)) => h.clone(),
-        (Some(n), None) => n.clone(),
-        (None, None) => "unknown author".into(),
-    };
-    let reach = a
-        .reach
-        .map(|r| format!("{r} followers"))
-        .unwrap_or_else(|| "reach unknown".into());
     let body = cut(a.text.trim(), MAX_TEXT);
     let link = safe_link(a.url.as_deref());
+    let (banner, _) = card::banner(a);
+    let (name, handle) = card::author_parts(a);
+    let platform = card::platform_name(&a.platform);
 
+    // The text part says what the card says, in the same order.
     let mut t = String::new();
     if a.do_not_contact {
         t.push_str("DO NOT CONTACT: this author asked not to be contacted by the brand.\n\n");
     }
+    t.push_str(&format!("{banner}\n"));
     t.push_str(&format!(
-        "{}{} on {} about {}\n\n",
-        urgency,
+        "{} · {platform}{}\n",
         a.label,
-        a.source,
-        a.watches.join(", ")
+        card::site_of(a.url.as_deref())
+            .map(|s| format!(" · {s}"))
+            .unwrap_or_default()
     ));
+    t.push_str(&format!("{}\n", card::posted_line(a)));
+    let who: Vec<String> = [name, handle, card::reach_words(a.reach)]
+        .into_iter()
+        .flatten()
+        .collect();
+    if who.is_empty() {
+        t.push_str("unknown author\n\n");
+    } else {
+        t.push_str(&format!("{}\n\n", who.join(" · ")));
+    }
     if let Some(title) = &a.title {
         t.push_str(&format!("{title}\n\n"));
     }
@@ -418,28 +462,42 @@ pub fn render_alert(a: &AlertView) -> Rendered {
         t.push_str(&format!("> {line}\n"));
     }
     t.push('\n');
-    t.push_str(&format!("Author:    {author}, {reach}\n"));
-    t.push_str(&format!("Posted:    {}\n", a.created_at));
-    if let Some(l) = &a.lang {
-        t.push_str(&format!("Language:  {l}\n"));
-    }
-    t.push_str(&format!("Sentiment: {:+.2}\n", a.sentiment));
     match (link, &a.url) {
-        (Some(u), _) => t.push_str(&format!("Answer:    {u}\n")),
+        (Some(u), _) => t.push_str(&format!("Answer on {platform}: {u}\n")),
         (None, Some(u)) => t.push_str(&format!("Link (not a web address): {u}\n")),
         (None, None) => t.push_str("Answer:    no link; the platform did not give one\n"),
+    }
+    for l in &a.actions {
+        if let Some(u) = safe_link(Some(&l.url)) {
+            t.push_str(&format!("{}: {u}\n", l.label));
+        }
+    }
+    t.push('\n');
+    t.push_str(&format!(
+        "Sentiment: {}\n",
+        card::sentiment_words(a.sentiment)
+    ));
+    if let Some(l) = &a.lang {
+        t.push_str(&format!("Language:  {}\n", card::language_name(l)));
+    }
+    for (i, r) in card::deciding_reasons(&a.reasons).iter().enumerate() {
+        t.push_str(&format!(
+            "{}{r}\n",
+            if i == 0 { "Why:       " } else { "           " }
+        ));
     }
     if let Some(r) = &a.in_reply_to {
         t.push_str(&format!("In reply to: {r}\n"));
     }
+    t.push_str(&format!("About:     {}\n", a.watches.join(", ")));
     if !a.duplicates.is_empty() {
         t.push_str(&format!("\n{}\n", copies_line(a)));
         for d in &a.duplicates {
             t.push_str(&format!("  - {}\n", duplicate_line(d)));
         }
     }
-    if !a.reasons.is_empty() {
-        t.push_str("\nWhy the classifier thinks so:\n");
+    if a.reasons.len() > card::deciding_reasons(&a.reasons).len() {
+        t.push_str("\nAll the classifier's reasons:\n");
         for r in &a.reasons {
             t.push_str(&format!("  - {r}\n"));
         }
@@ -455,76 +513,22 @@ pub fn render_alert(a: &AlertView) -> Rendered {
         a.mention_id, a.mention_id
     ));
 
-    let mut h = String::from(HTML_HEAD);
-    if a.do_not_contact {
-        h.push_str("<p style=\"background:#b00;color:#fff;padding:.5em;font-weight:bold\">DO NOT CONTACT: this author asked not to be contacted by the brand.</p>");
-    }
-    h.push_str(&format!(
-        "<p><strong>{}{}</strong> on {} about {}</p>",
-        esc(urgency),
-        esc(&a.label),
-        esc(&a.source),
-        esc(&a.watches.join(", "))
-    ));
-    if let Some(title) = &a.title {
-        h.push_str(&format!("<h3>{}</h3>", esc(title)));
-    }
-    h.push_str("<blockquote style=\"border-left:3px solid #ccc;margin:0;padding-left:1em;white-space:pre-wrap\">");
-    h.push_str(&esc(&body));
-    h.push_str("</blockquote><table>");
-    let mut row = |k: &str, v: String| {
-        h.push_str(&format!("<tr><td><b>{k}</b></td><td>{v}</td></tr>"));
+    let duplicates = a
+        .duplicates
+        .iter()
+        .map(|d| {
+            (
+                duplicate_who(d),
+                safe_link(d.url.as_deref()).map(str::to_string),
+            )
+        })
+        .collect();
+    let copies = if a.duplicates.is_empty() {
+        String::new()
+    } else {
+        copies_line(a)
     };
-    row("Author", format!("{}, {}", esc(&author), esc(&reach)));
-    row("Posted", esc(&a.created_at));
-    if let Some(l) = &a.lang {
-        row("Language", esc(l));
-    }
-    row("Sentiment", format!("{:+.2}", a.sentiment));
-    match (link, &a.url) {
-        (Some(u), _) => row(
-            "Answer",
-            format!(
-                "<a href=\"{}\">{}</a>",
-                html_escape::encode_double_quoted_attribute(u),
-                esc(u)
-            ),
-        ),
-        (None, Some(u)) => row("Link", esc(u)),
-        (None, None) => row("Answer", "no link; the platform did not give one".into()),
-    }
-    if let Some(r) = &a.in_reply_to {
-        row("In reply to", esc(r));
-    }
-    h.push_str("</table>");
-    if !a.duplicates.is_empty() {
-        h.push_str(&format!("<p><b>{}</b></p><ul>", esc(&copies_line(a))));
-        for d in &a.duplicates {
-            let who = esc(&duplicate_who(d));
-            match safe_link(d.url.as_deref()) {
-                Some(u) => h.push_str(&format!(
-                    "<li><a href=\"{}\">{who}</a></li>",
-                    html_escape::encode_double_quoted_attribute(u)
-                )),
-                None => h.push_str(&format!("<li>{who}</li>")),
-            }
-        }
-        h.push_str("</ul>");
-    }
-    if !a.reasons.is_empty() {
-        h.push_str("<p>Why the classifier thinks so:</p><ul>");
-        for r in &a.reasons {
-            h.push_str(&format!("<li>{}</li>", esc(r)));
-        }
-        h.push_str("</ul>");
-    }
-    h.push_str(&format!(
-        "<p style=\"color:#666\">Routed to team {} by rule “{}”: {}<br>Mention #{}</p></body></html>",
-        esc(&a.team),
-        esc(&a.rule),
-        esc(&a.rule_why.join("; ")),
-        a.mention_id
-    ));
+    let h = card::render_html(a, &subject, &body, copies, duplicates);
     Rendered {
         subject,
         text: t,
@@ -608,8 +612,34 @@ pub fn render_batch(items: &[Rendered]) -> Rendered {
         &format!("[webcare] {n} alerts: {first} (+{} more)", n - 1),
         160,
     );
-    let mut t = format!("{n} alerts, oldest first.\n");
-    let mut h = format!("{HTML_HEAD}<p><strong>{n} alerts</strong>, oldest first.</p>");
+    // Counts by label, from the subjects this module wrote ("[webcare] URGENT 2x complaint on …").
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for r in items {
+        let label = r
+            .subject
+            .trim_start_matches("[webcare] ")
+            .split(' ')
+            .find(|w| *w != "URGENT" && !w.ends_with('x'))
+            .unwrap_or("alert")
+            .to_string();
+        match counts.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, c)) => *c += 1,
+            None => counts.push((label, 1)),
+        }
+    }
+    let counts = counts
+        .iter()
+        .map(|(l, c)| format!("{c} {l}{}", if *c == 1 { "" } else { "s" }))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let lines: Vec<String> = items
+        .iter()
+        .map(|r| r.subject.trim_start_matches("[webcare] ").to_string())
+        .collect();
+    let mut t = format!("{n} alerts, oldest first: {counts}\n");
+    for (i, l) in lines.iter().enumerate() {
+        t.push_str(&format!("  {}. {l}\n", i + 1));
+    }
     for (i, r) in items.iter().enumerate() {
         t.push_str(&format!(
             "\n=== {} of {n}: {} ===\n\n{}",
@@ -617,19 +647,31 @@ pub fn render_batch(items: &[Rendered]) -> Rendered {
             r.subject,
             r.text
         ));
-        h.push_str(&format!(
-            "<hr><h3>{} of {n}: {}</h3>{}",
-            i + 1,
-            esc(&r.subject),
-            body_of(&r.html)
-        ));
     }
-    h.push_str("</body></html>");
+    let page = BatchPage {
+        subject: &subject,
+        count: n,
+        counts,
+        lines,
+        cards: items.iter().map(|r| body_of(&r.html)).collect(),
+    };
     Rendered {
-        subject,
+        subject: subject.clone(),
         text: t,
-        html: h,
+        // Rendering fails only on a formatter error, which String writing never returns.
+        html: page.render().unwrap_or_default(),
     }
+}
+
+/// A batch: the summary, then each alert's card. The cards are this module's own escaped HTML.
+#[derive(askama::Template)]
+#[template(path = "mail/batch.html")]
+struct BatchPage<'a> {
+    subject: &'a str,
+    count: usize,
+    counts: String,
+    lines: Vec<String>,
+    cards: Vec<&'a str>,
 }
 
 /// Renders the summary that tells a recipient how many alerts their hourly cap held back,
@@ -669,12 +711,20 @@ pub fn render_cap_summary(cap: Option<u32>, held_subjects: &[String]) -> Rendere
 /// Why a delivery attempt failed, as far as retrying is concerned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
-    /// Worth trying again later: 4xx, refused or dropped connection, timeout.
+    /// Worth trying again later: 4xx, refused or dropped connection.
     #[error("{0}")]
     Transient(String),
-    /// Trying again will not help: 5xx, bad address, configuration.
+    /// No answer in time: the server may or may not have the message. Retried like a transient
+    /// failure; two in a row pause sending (the server is stalled).
+    #[error("{0}")]
+    Timeout(String),
+    /// Trying this message again will not help: 5xx for its recipient or its content.
     #[error("{0}")]
     Permanent(String),
+    /// Nothing can be sent until the operator fixes something (login refused, STARTTLS gone,
+    /// certificate not trusted, sender refused): the mail is kept, never given up.
+    #[error("{0}")]
+    Held(String),
 }
 
 /// An email ready for the transport.
@@ -690,16 +740,46 @@ pub struct Outgoing {
     pub rendered: Rendered,
 }
 
-/// A lettre transport, built once from `[mail]`.
+impl Outgoing {
+    /// The message as it goes out: multipart text + HTML, marked as machine-made so that
+    /// auto-responders (vacation replies, Exchange's out-of-office) stay quiet (RFC 3834).
+    pub fn message(&self, from: &Mailbox) -> Result<Message, SendError> {
+        let to: Mailbox = self
+            .to
+            .parse()
+            .map_err(|e| SendError::Permanent(format!("recipient {}: {e}", self.to)))?;
+        Message::builder()
+            .from(from.clone())
+            .to(to)
+            .subject(self.rendered.subject.clone())
+            .message_id(Some(self.message_id.clone()))
+            .date(self.date)
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("Auto-Submitted"),
+                "auto-generated".into(),
+            ))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"),
+                "All".into(),
+            ))
+            .multipart(MultiPart::alternative_plain_html(
+                self.rendered.text.clone(),
+                self.rendered.html.clone(),
+            ))
+            .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))
+    }
+}
+
+/// How mail leaves, built once from `[mail]`.
 pub enum Transport {
-    /// SMTP, pooled.
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// SMTP, one explicit session per pass over the outbox (see [`super::smtp`]).
+    Smtp(SmtpClient),
     /// `.eml` files.
     File(AsyncFileTransport<Tokio1Executor>),
 }
 
 impl Transport {
-    /// Builds the transport; fails only on TLS setup problems.
+    /// Builds the transport; fails only on setup problems (folder, TLS settings).
     pub fn build(mail: &Mail) -> Result<Transport, SendError> {
         match &mail.delivery {
             Delivery::File { dir } => {
@@ -714,82 +794,15 @@ impl Transport {
                 tls,
                 ca_pem,
                 credentials,
-            } => {
-                let perm = |e: lettre::transport::smtp::Error| {
-                    SendError::Permanent(format!("mail.host {host}: {e}"))
-                };
-                let params = || -> Result<TlsParameters, SendError> {
-                    let mut b = TlsParameters::builder(host.clone());
-                    if let Some(pem) = ca_pem {
-                        b = b.add_root_certificate(Certificate::from_pem(pem).map_err(perm)?);
-                    }
-                    b.build_rustls().map_err(perm)
-                };
-                let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
-                    .port(*port)
-                    .timeout(Some(mail.timeout));
-                b = match tls {
-                    TlsMode::Starttls => b.tls(Tls::Required(params()?)),
-                    TlsMode::Implicit => b.tls(Tls::Wrapper(params()?)),
-                    TlsMode::None => b.tls(Tls::None),
-                };
-                if let Some((user, pass)) = credentials {
-                    b = b.credentials(Credentials::new(user.clone(), pass.expose().to_string()));
-                }
-                Ok(Transport::Smtp(b.build()))
-            }
-        }
-    }
-
-    /// Sends one email, giving up after `limit` whatever stage the dialogue is in (lettre's own
-    /// timeout covers only the connect). Returns the server's answer.
-    pub async fn send(
-        &self,
-        from: &Mailbox,
-        out: &Outgoing,
-        limit: Duration,
-    ) -> Result<String, SendError> {
-        let to: Mailbox = out
-            .to
-            .parse()
-            .map_err(|e| SendError::Permanent(format!("recipient {}: {e}", out.to)))?;
-        let msg = Message::builder()
-            .from(from.clone())
-            .to(to)
-            .subject(out.rendered.subject.clone())
-            .message_id(Some(out.message_id.clone()))
-            .date(out.date)
-            .multipart(MultiPart::alternative_plain_html(
-                out.rendered.text.clone(),
-                out.rendered.html.clone(),
-            ))
-            .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))?;
-        let attempt = async {
-            match self {
-                Transport::Smtp(t) => t
-                    .send(msg)
-                    .await
-                    .map(|r| format!("{} {}", r.code(), r.message().collect::<Vec<_>>().join(" ")))
-                    .map_err(|e| {
-                        if e.is_permanent() || e.is_client() {
-                            SendError::Permanent(e.to_string())
-                        } else {
-                            SendError::Transient(e.to_string())
-                        }
-                    }),
-                Transport::File(t) => t
-                    .send(msg)
-                    .await
-                    .map(|id| format!("written as {id}.eml"))
-                    .map_err(|e| SendError::Transient(e.to_string())),
-            }
-        };
-        match tokio::time::timeout(limit, attempt).await {
-            Ok(r) => r,
-            Err(_) => Err(SendError::Transient(format!(
-                "no answer within {} (the server may or may not have accepted it)",
-                humantime::format_duration(limit)
-            ))),
+            } => Ok(Transport::Smtp(SmtpClient::new(
+                host,
+                *port,
+                *tls,
+                ca_pem.as_deref(),
+                credentials.as_ref().map(|(u, p)| (u.as_str(), p)),
+                mail.timeout,
+                mail.data_timeout,
+            )?)),
         }
     }
 }
@@ -836,6 +849,18 @@ mod tests {
     }
 
     #[test]
+    fn bidi_controls_are_removed_and_other_text_is_kept() {
+        let hostile = "Fjordlink \u{202E}gnirots\u{202C} \u{2067}x\u{2069} é \u{200F}";
+        assert_eq!(strip_bidi(hostile), "Fjordlink gnirots x é \u{200F}");
+        assert!(
+            (0x202A..=0x202E)
+                .chain(0x2066..=0x2069)
+                .all(|c| is_bidi_control(char::from_u32(c).unwrap()))
+        );
+        assert!(!is_bidi_control('\u{2029}'));
+    }
+
+    #[test]
     fn long_text_is_cut_in_the_subject_and_the_body() {
         let r = render_alert(&view(&"storing ".repeat(1000)));
         assert!(r.subject.ends_with('…'));
@@ -851,11 +876,13 @@ mod tests {
         assert!(!r.html.contains("<img"), "{}", r.html);
         assert!(
             r.html
-                .contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt; &amp; &lt;b&gt;")
+                .contains("&#60;script&#62;alert(1)&#60;/script&#62; &#38; &#60;b&#62;"),
+            "{}",
+            r.html
         );
         assert!(
             r.html
-                .contains("<a href=\"https://forum.example/t/1?a=1&amp;b=2\">"),
+                .contains("<a href=\"https://forum.example/t/1?a=1&#38;b=2\""),
             "{}",
             r.html
         );

@@ -10,11 +10,13 @@
 //! [`outbox`]).
 
 pub mod backtest;
+pub mod card;
 pub mod digest;
 pub mod mail;
 pub mod outbox;
 pub mod route;
 pub mod similar;
+pub mod smtp;
 pub mod spike;
 pub mod webhook;
 
@@ -340,7 +342,7 @@ impl Notifier {
             .map(|d| DuplicateView {
                 mention_id: d.id,
                 source: d.source.clone(),
-                author: d.author_handle.clone(),
+                author: d.author_handle.as_deref().map(mail::strip_bidi),
                 url: d.url.clone(),
                 do_not_contact: Self::opted_out(optouts, &d.kind, d.author_handle.as_deref()),
             })
@@ -349,17 +351,19 @@ impl Notifier {
             let Some(team) = self.router.team(team_name) else {
                 continue;
             };
+            // Mention text is shown without bidi controls in every part (mail, webhook).
+            let shown = |s: &Option<String>| s.as_deref().map(mail::strip_bidi);
             let view = AlertView {
                 mention_id: m.id,
                 source: m.source.clone(),
                 url: m.url.clone(),
-                author_handle: m.author_handle.clone(),
-                author_name: m.author_name.clone(),
+                author_handle: shown(&m.author_handle),
+                author_name: shown(&m.author_name),
                 reach: m.author_reach,
                 lang: subject.lang.clone(),
-                title: m.title.clone(),
-                text: m.text.clone(),
-                in_reply_to: m.in_reply_to.clone(),
+                title: shown(&m.title),
+                text: mail::strip_bidi(&m.text),
+                in_reply_to: shown(&m.in_reply_to),
                 created_at: m.created_at.clone(),
                 watches: m.watches.clone(),
                 label: subject.label.clone(),
@@ -371,6 +375,10 @@ impl Notifier {
                 team: team.name.clone(),
                 do_not_contact: Self::opted_out(optouts, &m.kind, m.author_handle.as_deref()),
                 duplicates: duplicates.clone(),
+                platform: m.kind.clone(),
+                tz: Some(team.tz),
+                now: now.timestamp(),
+                actions: Vec::new(),
             };
             let rendered = render_alert(&view);
             let not_before = if subject.urgent {

@@ -4,8 +4,13 @@
 //! gets no more alerts that hour: the rest are held (kept in the outbox) and one summary email
 //! at the end of the hour says how many. The answer is recorded at once. Transient failures
 //! (refused or dropped connection, timeout, 4xx SMTP, 408/429/5xx HTTP) are retried with a
-//! doubling delay for `retry_for`; permanent ones (5xx SMTP, other 4xx HTTP, bad configuration)
-//! go straight to the dead letters that `webcare outbox` lists.
+//! doubling delay for `retry_for`; permanent ones (a 5xx for the recipient or the message,
+//! other 4xx HTTP) go straight to the dead letters that `webcare outbox` lists, for that
+//! recipient only, until `webcare outbox retry` puts them back. Failures on our side (login
+//! refused, STARTTLS gone, certificate untrusted, sender refused) hold all mail instead: it stays
+//! pending, however long, and sending pauses with the cause in `/healthz`. So do a server that
+//! cannot be reached and two timeouts in a row (the circuit breaker), so that a stalled server
+//! costs two timeouts, not one per mail.
 //!
 //! Exactly once, and the one window where it is not: the rows of a batch are fixed in the
 //! database before its first attempt, so every retry sends the same message with the same
@@ -22,9 +27,10 @@
 //! them again and again. The sender retries that write with a doubling delay (1 s to 30 s).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use lettre::AsyncTransport;
 use tokio::sync::Notify;
 
 use super::fnv64;
@@ -32,9 +38,10 @@ use super::mail::{
     Mail, Outgoing, Rendered, SendError, Transport, render_batch, render_cap_summary,
 };
 use super::route::Team;
+use super::smtp::Session;
 use super::webhook::{Webhook, WebhookClient};
 use crate::shutdown::Shutdown;
-use crate::store::{OutboxEntry, StoreError, Writer};
+use crate::store::{MailHealth, OutboxEntry, StoreError, Writer};
 
 /// What one pass over the outbox did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -51,6 +58,10 @@ pub struct DeliveryReport {
     pub batches: usize,
     /// Cap summaries sent.
     pub summaries: usize,
+    /// Alerts not tried because mail is paused.
+    pub waiting: usize,
+    /// Why mail was paused during this pass (a stalled server, a refused login), if it was.
+    pub paused: Option<String>,
 }
 
 /// Most alerts in one batched email; more wait for the next one.
@@ -131,6 +142,8 @@ pub struct Sender {
     /// are written, nothing else is sent: the rows still look pending, and sending them again
     /// is exactly the loop this prevents.
     unrecorded: std::sync::Mutex<Vec<Outcome>>,
+    /// The circuit breaker.
+    state: Mutex<SenderState>,
 }
 
 /// The outcome of one message, for all the rows it carried.
@@ -155,6 +168,26 @@ const HOLD_FIRST: Duration = Duration::from_secs(1);
 /// Longest wait between tries to record a held outcome.
 const HOLD_MAX: Duration = Duration::from_secs(30);
 
+/// What the sender remembers between messages and passes.
+#[derive(Debug, Default)]
+struct SenderState {
+    /// Timeouts in a row; two open the circuit breaker.
+    timeouts: u32,
+    /// Pauses in a row (breaker, held, cannot connect); the next pause doubles.
+    pauses: u32,
+    /// No mail is tried before this (unix seconds).
+    paused_until: i64,
+    /// Why, for `/healthz` and `once`; cleared by the next accepted message.
+    cause: Option<String>,
+    /// When the current trouble began.
+    since: i64,
+    /// Whether `/healthz`'s record was cleared since this process started.
+    cleared: bool,
+}
+
+/// Timeouts in a row that open the circuit breaker.
+const BREAKER_TIMEOUTS: u32 = 2;
+
 /// Delay before attempt `attempts + 1`: 30 s, doubling, at most 30 minutes.
 pub fn retry_delay(attempts: i64) -> Duration {
     let exp = attempts.clamp(0, 6) as u32;
@@ -167,6 +200,10 @@ fn now_s() -> i64 {
         .unwrap_or_default()
         .as_secs() as i64
 }
+
+/// The SMTP session of one pass over the outbox: opened on the first message, reused for the
+/// next, dropped after any failure.
+type Link = Option<Session>;
 
 impl Sender {
     /// A sender for `mail`, with the hourly caps and webhooks of `teams`.
@@ -203,12 +240,18 @@ impl Sender {
             http,
             domain,
             unrecorded: std::sync::Mutex::default(),
+            state: Mutex::new(SenderState::default()),
         })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, SenderState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Sends every alert that is due. `flush` also tries alerts waiting for a retry and sends
     /// batches without waiting for the batch window (used by `webcare once`, which is itself
-    /// the retry and cannot wait). Stops early on shutdown, between messages.
+    /// the retry and cannot wait). Stops early on shutdown, between messages. Mail waits while
+    /// sending is paused (a stalled server, a refused login); webhooks go on.
     pub async fn deliver_due(
         &self,
         flush: bool,
@@ -222,13 +265,17 @@ impl Sender {
             .await?;
         let window = self.mail.batch_window.as_secs() as i64;
         let mut report = DeliveryReport::default();
+        let mut link: Link = None;
         for d in plan_deliveries(due, now, window, flush) {
             if shutdown.is_stopping() {
                 break;
             }
+            let paused = (!flush && self.state().paused_until > now_s()) || report.paused.is_some();
             match d {
                 Delivery::Webhook(e) => self.post(&e, &mut report).await?,
-                Delivery::CapSummary(e) => self.send_summary(&e, &mut report).await?,
+                Delivery::CapSummary(_) if paused => report.waiting += 1,
+                Delivery::Mail(rows) if paused => report.waiting += rows.len(),
+                Delivery::CapSummary(e) => self.send_summary(&mut link, &e, &mut report).await?,
                 Delivery::Mail(rows) => {
                     // Only alerts count against the hourly cap; a digest always goes out.
                     let fresh =
@@ -239,10 +286,13 @@ impl Sender {
                         rows
                     };
                     if !rows.is_empty() {
-                        self.send_mail(rows, &mut report).await?;
+                        self.send_mail(&mut link, rows, &mut report).await?;
                     }
                 }
             }
+        }
+        if let Some(session) = link {
+            session.quit().await;
         }
         Ok(report)
     }
@@ -289,6 +339,7 @@ impl Sender {
     /// before the first attempt.
     async fn send_mail(
         &self,
+        link: &mut Link,
         mut rows: Vec<OutboxEntry>,
         report: &mut DeliveryReport,
     ) -> Result<(), StoreError> {
@@ -337,19 +388,41 @@ impl Sender {
             date: UNIX_EPOCH + Duration::from_secs(created.max(0) as u64),
             rendered,
         };
-        let result = self
-            .transport
-            .send(&self.mail.from, &out, self.mail.timeout)
-            .await;
+        let result = self.transmit(link, &out).await;
         if result.is_ok() && rows.len() > 1 {
             report.batches += 1;
         }
         self.record(&rows, result, report).await
     }
 
+    /// Sends `out` over the pass's session, opening one when there is none. Any failure drops
+    /// the session, so no later message can read this one's late answers.
+    async fn transmit(&self, link: &mut Link, out: &Outgoing) -> Result<String, (SendError, bool)> {
+        let msg = out.message(&self.mail.from).map_err(|e| (e, false))?;
+        match &self.transport {
+            Transport::File(t) => t
+                .send(msg)
+                .await
+                .map(|id| format!("written as {id}.eml"))
+                .map_err(|e| (SendError::Transient(e.to_string()), false)),
+            Transport::Smtp(client) => {
+                let session = match link {
+                    Some(s) => s,
+                    None => link.insert(client.connect().await.map_err(|e| (e, true))?),
+                };
+                let sent = client.send(session, msg.envelope(), &msg.formatted()).await;
+                if sent.is_err() {
+                    *link = None;
+                }
+                sent.map_err(|e| (e, false))
+            }
+        }
+    }
+
     /// Sends a cap summary, counting the alerts held under it.
     async fn send_summary(
         &self,
+        link: &mut Link,
         e: &OutboxEntry,
         report: &mut DeliveryReport,
     ) -> Result<(), StoreError> {
@@ -363,10 +436,7 @@ impl Sender {
             date: UNIX_EPOCH + Duration::from_secs(e.not_before.max(0) as u64),
             rendered: render_cap_summary(cap, &subjects),
         };
-        let result = self
-            .transport
-            .send(&self.mail.from, &out, self.mail.timeout)
-            .await;
+        let result = self.transmit(link, &out).await;
         let ok = result.is_ok();
         self.record(std::slice::from_ref(e), result, report).await?;
         if ok {
@@ -386,20 +456,74 @@ impl Sender {
                 e.team
             ))),
         };
-        self.record(std::slice::from_ref(e), result, report).await
+        self.record(
+            std::slice::from_ref(e),
+            result.map_err(|e| (e, false)),
+            report,
+        )
+        .await
     }
 
-    /// Records the outcome of one message for all the rows it carried, in one transaction.
+    /// Sending works again: forget the trouble and clear `/healthz`.
+    async fn recovered(&self) -> Result<(), StoreError> {
+        let was = {
+            let mut st = self.state();
+            st.timeouts = 0;
+            st.pauses = 0;
+            st.paused_until = 0;
+            // The first success of a process also clears what an earlier process recorded.
+            let first = !std::mem::replace(&mut st.cleared, true);
+            (st.cause.take().is_some(), first)
+        };
+        if was.0 {
+            tracing::info!("mail flows again");
+        }
+        if was.0 || was.1 {
+            self.writer.run(|s| s.set_mail_health(None)).await?;
+        }
+        Ok(())
+    }
+
+    /// Pauses all mail: nothing is tried before the pause is over, and `/healthz` says why.
+    async fn pause(&self, cause: String, report: &mut DeliveryReport) -> Result<(), StoreError> {
+        let now = now_s();
+        let health = {
+            let mut st = self.state();
+            let wait = retry_delay(i64::from(st.pauses));
+            st.pauses += 1;
+            st.paused_until = now + wait.as_secs() as i64;
+            if st.cause.is_none() {
+                st.since = now;
+            }
+            st.cause = Some(cause.clone());
+            MailHealth {
+                cause: cause.clone(),
+                since: st.since,
+                paused_until: st.paused_until,
+            }
+        };
+        tracing::error!(cause = %cause, retry_in_s = health.paused_until - now, "mail paused; alerts wait in the outbox");
+        report.paused = Some(cause);
+        self.writer
+            .run(move |s| s.set_mail_health(Some(&health)))
+            .await
+    }
+
+    /// Records the outcome of one message for all the rows it carried, at once: the rows of an
+    /// accepted message are marked sent in one transaction right after the 250. (Committing
+    /// several messages' marks together was measured: no faster over one reused connection,
+    /// and a kill -9 mid-burst then repeated 13 mails on average instead of at most one.)
     async fn record(
         &self,
         rows: &[OutboxEntry],
-        result: Result<String, SendError>,
+        result: Result<String, (SendError, bool)>,
         report: &mut DeliveryReport,
     ) -> Result<(), StoreError> {
         let now = now_s();
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let first = &rows[0];
-        match result {
+        let is_mail = first.channel != "webhook";
+        let (e, session_failed) = match result {
             Ok(reply) => {
                 tracing::info!(alerts = ?ids, channel = %first.channel, to = %first.recipient, %reply, "alert sent");
                 report.sent += ids.len();
@@ -408,44 +532,84 @@ impl Sender {
                     reply,
                     at: now,
                 })
-                .await
-            }
-            Err(e) => {
-                let attempts = rows.iter().map(|r| r.attempts).max().unwrap_or(0);
-                let created = rows.iter().map(|r| r.created_at).min().unwrap_or(now);
-                let delay = retry_delay(attempts);
-                let give_up_at = created + self.mail.retry_for.as_secs() as i64;
-                let retry_at = match &e {
-                    SendError::Transient(_) if now + delay.as_secs() as i64 <= give_up_at => {
-                        Some(now + delay.as_secs() as i64)
-                    }
-                    _ => None,
-                };
-                let message = match (&e, retry_at) {
-                    (SendError::Transient(m), None) => format!(
-                        "{m} (gave up after {} of retrying)",
-                        humantime::format_duration(self.mail.retry_for)
-                    ),
-                    (e, _) => e.to_string(),
-                };
-                match retry_at {
-                    Some(_) => {
-                        report.retrying += ids.len();
-                        tracing::warn!(alerts = ?ids, channel = %first.channel, to = %first.recipient, error = %message, retry_in_s = delay.as_secs(), "alert not sent; will retry");
-                    }
-                    None => {
-                        report.dead += ids.len();
-                        tracing::error!(alerts = ?ids, channel = %first.channel, to = %first.recipient, error = %message, "alert not sent; moved to the dead letters (`webcare outbox --state dead`)");
-                    }
+                .await?;
+                if is_mail {
+                    self.recovered().await?;
                 }
-                self.write_outcome(Outcome::Failed {
-                    ids,
-                    message,
-                    retry_at,
-                })
-                .await
+                return Ok(());
+            }
+            Err(failed) => failed,
+        };
+        let attempts = rows.iter().map(|r| r.attempts).max().unwrap_or(0);
+        let created = rows
+            .iter()
+            .map(|r| r.retried_at.unwrap_or(r.created_at).max(r.created_at))
+            .min()
+            .unwrap_or(now);
+        let delay = retry_delay(attempts);
+        let give_up_at = created + self.mail.retry_for.as_secs() as i64;
+        let retry_at = match &e {
+            // Our side is wrong (login, TLS, sender): keep the mail however long it takes.
+            SendError::Held(_) => Some(now + delay.as_secs() as i64),
+            SendError::Transient(_) | SendError::Timeout(_)
+                if now + delay.as_secs() as i64 <= give_up_at =>
+            {
+                Some(now + delay.as_secs() as i64)
+            }
+            _ => None,
+        };
+        let message = match (&e, retry_at) {
+            (SendError::Transient(m) | SendError::Timeout(m), None) => format!(
+                "{m} (gave up after {} of retrying)",
+                humantime::format_duration(self.mail.retry_for)
+            ),
+            (SendError::Timeout(m), Some(_)) => {
+                format!("{m} (the server may or may not have accepted it)")
+            }
+            (e, _) => e.to_string(),
+        };
+        match retry_at {
+            Some(_) => {
+                report.retrying += ids.len();
+                tracing::warn!(alerts = ?ids, channel = %first.channel, to = %first.recipient, error = %message, retry_in_s = delay.as_secs(), "alert not sent; will retry");
+            }
+            None => {
+                report.dead += ids.len();
+                tracing::error!(alerts = ?ids, channel = %first.channel, to = %first.recipient, error = %message, "alert not sent; moved to the dead letters (`webcare outbox --state dead`)");
             }
         }
+        self.write_outcome(Outcome::Failed {
+            ids,
+            message: message.clone(),
+            retry_at,
+        })
+        .await?;
+        if !is_mail {
+            return Ok(());
+        }
+        // What the failure says about the server, for the messages behind this one.
+        let timeouts = {
+            let mut st = self.state();
+            if matches!(e, SendError::Timeout(_)) {
+                st.timeouts += 1;
+            } else {
+                st.timeouts = 0;
+            }
+            st.timeouts
+        };
+        if let SendError::Held(m) = &e {
+            self.pause(format!("mail held: {m}"), report).await?;
+        } else if timeouts >= BREAKER_TIMEOUTS {
+            self.pause(
+                format!("circuit breaker open after {timeouts} timeouts in a row: {message}"),
+                report,
+            )
+            .await?;
+        } else if session_failed {
+            self.pause(format!("mail server unreachable: {message}"), report)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Writes one outcome; when the database refuses, keeps it to write later, and stops
@@ -524,7 +688,7 @@ impl Sender {
     }
 
     /// The daemon's sender task: delivers what is due, then sleeps until the next alert is due
-    /// or the router queues new ones, until shutdown.
+    /// (or the pause is over) or the router queues new ones, until shutdown.
     pub async fn run(self, wake: Arc<Notify>, mut shutdown: Shutdown) {
         let window = self.mail.batch_window.as_secs() as i64;
         let mut hold: Option<Duration> = None;
@@ -553,8 +717,9 @@ impl Sender {
                 .await
                 .ok()
                 .flatten();
+            let paused_until = self.state().paused_until;
             let wait = match next {
-                Some(t) => Duration::from_secs((t - now_s()).clamp(0, 60) as u64),
+                Some(t) => Duration::from_secs((t.max(paused_until) - now_s()).clamp(0, 60) as u64),
                 None => Duration::from_secs(60),
             }
             .max(Duration::from_millis(200));
@@ -604,6 +769,7 @@ mod tests {
             payload: None,
             batch_id: None,
             summary_id: None,
+            retried_at: None,
         }
     }
 

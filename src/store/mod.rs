@@ -36,7 +36,8 @@ pub use health::{
 };
 pub use lock::{InstanceLock, LockError, lock_path, read_published};
 pub use outbox::{
-    AlertUpdate, NewAlert, OptOut, OutboxEntry, RoutingMention, RoutingRecord, optout_key,
+    AlertUpdate, MailHealth, NewAlert, OptOut, OutboxEntry, RoutingMention, RoutingRecord,
+    optout_key,
 };
 pub use privacy::{Cutoffs, ForgetReport, PruneReport, Reclaimed, author_key};
 pub use signals::text_hash;

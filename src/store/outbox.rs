@@ -179,12 +179,25 @@ pub struct OutboxEntry {
     pub batch_id: Option<i64>,
     /// For a held alert: the cap summary that counts it.
     pub summary_id: Option<i64>,
+    /// When `webcare outbox retry` last put it back (unix seconds).
+    pub retried_at: Option<i64>,
+}
+
+/// Why mail is not going out right now, for `/healthz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailHealth {
+    /// What went wrong, naming the server and the setting to check.
+    pub cause: String,
+    /// Since when (unix seconds).
+    pub since: i64,
+    /// The next attempt (unix seconds).
+    pub paused_until: i64,
 }
 
 const ENTRY_COLUMNS: &str =
     "id, mention_id, team, rule, recipient, message_id, subject, body_text, body_html,
     urgent, state, created_at, not_before, next_attempt_at, attempts, last_error, sent_at, reply,
-    channel, kind, payload, batch_id, summary_id";
+    channel, kind, payload, batch_id, summary_id, retried_at";
 
 fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntry> {
     Ok(OutboxEntry {
@@ -211,6 +224,7 @@ fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntry> {
         payload: r.get(20)?,
         batch_id: r.get(21)?,
         summary_id: r.get(22)?,
+        retried_at: r.get(23)?,
     })
 }
 
@@ -494,6 +508,57 @@ impl Store {
                 last_error = NULL WHERE id = ?1",
             params![0, now, reply],
         )
+    }
+
+    /// Puts alerts back in the queue, due now: row `id` (dead or pending), or with `None` every
+    /// dead letter. Their retry period starts again. Returns how many rows changed.
+    pub fn retry_outbox(&mut self, id: Option<i64>, now: i64) -> Result<usize, StoreError> {
+        let n = match id {
+            Some(id) => self.conn.execute(
+                "UPDATE outbox SET state = 'pending', next_attempt_at = ?2, retried_at = ?2
+                 WHERE id = ?1 AND state IN ('dead', 'pending')",
+                params![id, now],
+            ),
+            None => self.conn.execute(
+                "UPDATE outbox SET state = 'pending', next_attempt_at = ?1, retried_at = ?1
+                 WHERE state = 'dead'",
+                params![now],
+            ),
+        }
+        .map_err(self.err())?;
+        Ok(n)
+    }
+
+    /// Records why mail is paused or held, or (`None`) that it flows again.
+    pub fn set_mail_health(&self, health: Option<&MailHealth>) -> Result<(), StoreError> {
+        match health {
+            Some(h) => self.conn.execute(
+                "INSERT INTO mail_health (id, cause, since, paused_until) VALUES (1, ?1, ?2, ?3)
+                 ON CONFLICT (id) DO UPDATE SET cause = ?1, paused_until = ?3",
+                params![h.cause, h.since, h.paused_until],
+            ),
+            None => self.conn.execute("DELETE FROM mail_health", []),
+        }
+        .map(|_| ())
+        .map_err(self.err())
+    }
+
+    /// Why mail is paused or held, if it is.
+    pub fn mail_health(&self) -> Result<Option<MailHealth>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT cause, since, paused_until FROM mail_health WHERE id = 1",
+                [],
+                |r| {
+                    Ok(MailHealth {
+                        cause: r.get(0)?,
+                        since: r.get(1)?,
+                        paused_until: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.err())
     }
 
     /// An attempt at the message carrying rows `ids` failed: retry at `retry_at`, or give up

@@ -251,9 +251,22 @@ pub const MIGRATIONS: &[&str] = &[
             ON CONFLICT DO UPDATE SET n = n + 1;
     END;
     "#,
-    // (plat) the star rating of a review (1 to 5) from review sites and app stores; NULL for
+    // 9: the star rating of a review (1 to 5) from review sites and app stores; NULL for
     // posts and comments.
     r#"
     ALTER TABLE mentions ADD COLUMN rating INTEGER;
+    "#,
+    // 10: mail delivery health and dead letters put back. `mail_health` holds (at most) one row
+    // while sending is paused (a stalled server: circuit breaker) or held (login refused, TLS not
+    // trusted), naming the cause for `/healthz`. `outbox.retried_at` is when `webcare outbox
+    // retry` put a dead letter back; the retry period starts again from there.
+    r#"
+    CREATE TABLE mail_health (
+        id           INTEGER PRIMARY KEY CHECK (id = 1),
+        cause        TEXT    NOT NULL,
+        since        INTEGER NOT NULL,
+        paused_until INTEGER NOT NULL
+    );
+    ALTER TABLE outbox ADD COLUMN retried_at INTEGER;
     "#,
 ];

@@ -410,6 +410,7 @@ mod tests {
                 "DROP TRIGGER mention_totals_delete;
                  DROP TRIGGER mention_totals_update; DROP TABLE mention_totals;
                  ALTER TABLE mentions DROP COLUMN rating;
+                 DROP TABLE mail_health; ALTER TABLE outbox DROP COLUMN retried_at;
                  INSERT INTO mentions (source, kind, external_id, text, created_at, fetched_at, watches, label, lang)
                  VALUES ('a', 'rss', '1', 't', 1, 1, '[]', 'praise', 'nl'),
                         ('a', 'rss', '2', 't', 1, 1, '[]', 'praise', 'nl'),
