@@ -98,9 +98,10 @@ fn wait_for_lock(setup: &Setup, pid: u32) {
         "the daemon to take the lock",
         Duration::from_secs(20),
         || {
+            // The pid is the first line; the daemon publishes its health after it.
             std::fs::read_to_string(lock_file(setup))
                 .ok()
-                .filter(|t| t.trim() == pid.to_string())
+                .filter(|t| t.lines().next().map(str::trim) == Some(pid.to_string().as_str()))
         },
     );
 }
