@@ -6,6 +6,7 @@
 
 pub mod bluesky;
 pub mod facebook_page;
+pub mod feed;
 pub mod hackernews;
 pub mod http;
 pub mod instagram;
