@@ -259,11 +259,13 @@ pub fn parse_feed_from(
     for e in feed.entries {
         // Entries without guid/id are identified by their link, which stays stable when the
         // publisher edits the title; entries without either by their content.
-        let id = e
-            .id
-            .clone()
-            .or_else(|| e.link.clone())
-            .unwrap_or_else(|| feed::content_id(&e));
+        let mut id =
+            e.id.clone()
+                .or_else(|| e.link.clone())
+                .unwrap_or_else(|| feed::content_id(&e));
+        if e.id.is_none() && e.link.is_none() && seen.contains(&id) {
+            id = feed::markup_id(&e);
+        }
         if !seen.insert(id.clone()) {
             continue;
         }
@@ -402,6 +404,9 @@ mod tests {
         )
         .unwrap_err();
         let err = err.to_string();
-        assert!(err.contains("https://feeds.example/x") && err.contains("<html>"), "{err}");
+        assert!(
+            err.contains("https://feeds.example/x") && err.contains("<html>"),
+            "{err}"
+        );
     }
 }

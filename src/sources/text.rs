@@ -14,7 +14,13 @@ pub fn html_to_text(html: &str) -> String {
         push_text(&mut out, &rest[..lt]);
         let after = &rest[lt + 1..];
         // A '<' that does not start a tag (e.g. "a < b") is text.
-        if !after.starts_with(|c: char| c.is_ascii_alphabetic() || c == '/' || c == '!') {
+        // Nor does `<!` other than a comment, CDATA or doctype (`<!' …` is text).
+        let markup_decl = after.starts_with("!--")
+            || after.starts_with("![CDATA[")
+            || after
+                .get(..8)
+                .is_some_and(|d| d.eq_ignore_ascii_case("!doctype"));
+        if !after.starts_with(|c: char| c.is_ascii_alphabetic() || c == '/') && !markup_decl {
             out.push('<');
             rest = after;
             continue;
@@ -155,7 +161,9 @@ fn runs_script(href: &str) -> bool {
         .take(12)
         .collect::<String>()
         .to_ascii_lowercase();
-    scheme.starts_with("javascript:") || scheme.starts_with("vbscript:") || scheme.starts_with("data:")
+    scheme.starts_with("javascript:")
+        || scheme.starts_with("vbscript:")
+        || scheme.starts_with("data:")
 }
 
 fn find_ci(haystack: &str, needle: &str) -> Option<usize> {
@@ -242,7 +250,9 @@ mod tests {
     #[test]
     fn script_links_are_never_kept() {
         assert_eq!(
-            html_to_text(r#"<a href="javascript:alert(1)">click</a> <a href=" JavaScript:x()">me</a>"#),
+            html_to_text(
+                r#"<a href="javascript:alert(1)">click</a> <a href=" JavaScript:x()">me</a>"#
+            ),
             "click me"
         );
     }

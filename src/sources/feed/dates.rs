@@ -75,7 +75,11 @@ fn parse_iso(s: &str) -> Option<DateTime<Utc>> {
         }
     }
     let rest = s[i..].trim();
-    let offset = if rest.is_empty() { 0 } else { zone_offset(rest)? };
+    let offset = if rest.is_empty() {
+        0
+    } else {
+        zone_offset(rest)?
+    };
     let date = NaiveDate::from_ymd_opt(year, month, day)?;
     // 24:00 and leap seconds appear in real feeds; roll them into the next unit.
     let extra = i64::from(hour == 24) * 86_400 + i64::from(second == 60);
@@ -109,7 +113,12 @@ fn parse_rfc822(s: &str) -> Option<DateTime<Utc>> {
         let mut it = t.split(':');
         h = it.next()?.parse().ok()?;
         m = it.next()?.parse().ok()?;
-        sec = it.next().map(|x| x.split('.').next().unwrap_or("0").parse()).transpose().ok()?.unwrap_or(0);
+        sec = it
+            .next()
+            .map(|x| x.split('.').next().unwrap_or("0").parse())
+            .transpose()
+            .ok()?
+            .unwrap_or(0);
         rest = &rest[1..];
     }
     // Some writers put the weekday or a year last; a second word such as "(EST)" is a comment.
@@ -173,8 +182,14 @@ fn zone_offset(z: &str) -> Option<i64> {
         let digits: String = z[1..].chars().filter(char::is_ascii_digit).collect();
         let (h, m) = match digits.len() {
             1 | 2 => (digits.parse::<i64>().ok()?, 0),
-            3 => (digits[..1].parse::<i64>().ok()?, digits[1..].parse::<i64>().ok()?),
-            4 => (digits[..2].parse::<i64>().ok()?, digits[2..].parse::<i64>().ok()?),
+            3 => (
+                digits[..1].parse::<i64>().ok()?,
+                digits[1..].parse::<i64>().ok()?,
+            ),
+            4 => (
+                digits[..2].parse::<i64>().ok()?,
+                digits[2..].parse::<i64>().ok()?,
+            ),
             _ => return None,
         };
         let secs = h * 3600 + m * 60;
@@ -226,24 +241,47 @@ mod tests {
     use super::*;
 
     fn iso(s: &str) -> String {
-        parse_date(s).map(|d| d.to_rfc3339()).unwrap_or_else(|| "none".into())
+        parse_date(s)
+            .map(|d| d.to_rfc3339())
+            .unwrap_or_else(|| "none".into())
     }
 
     #[test]
     fn rfc822_dates_with_odd_zones_and_short_years() {
-        assert_eq!(iso("Thu, 01 Jan 2004 19:48:21 GMT"), "2004-01-01T19:48:21+00:00");
-        assert_eq!(iso("Thu, 01 Jan 04 19:48:21 EST"), "2004-01-02T00:48:21+00:00");
-        assert_eq!(iso("Thu,01 Jan 2004 19:48 +0530"), "2004-01-01T14:18:00+00:00");
-        assert_eq!(iso("1 January 2004 19:48:21 -05:00"), "2004-01-02T00:48:21+00:00");
+        assert_eq!(
+            iso("Thu, 01 Jan 2004 19:48:21 GMT"),
+            "2004-01-01T19:48:21+00:00"
+        );
+        assert_eq!(
+            iso("Thu, 01 Jan 04 19:48:21 EST"),
+            "2004-01-02T00:48:21+00:00"
+        );
+        assert_eq!(
+            iso("Thu,01 Jan 2004 19:48 +0530"),
+            "2004-01-01T14:18:00+00:00"
+        );
+        assert_eq!(
+            iso("1 January 2004 19:48:21 -05:00"),
+            "2004-01-02T00:48:21+00:00"
+        );
         assert_eq!(iso("Thu, 01 Jan 2004"), "2004-01-01T00:00:00+00:00");
-        assert_eq!(iso("Thu, 01 Jan 2004 19:48:21 Z"), "2004-01-01T19:48:21+00:00");
-        assert_eq!(iso("Thu, 01 Jan 2004 19:48:21 N"), "2004-01-01T20:48:21+00:00");
+        assert_eq!(
+            iso("Thu, 01 Jan 2004 19:48:21 Z"),
+            "2004-01-01T19:48:21+00:00"
+        );
+        assert_eq!(
+            iso("Thu, 01 Jan 2004 19:48:21 N"),
+            "2004-01-01T20:48:21+00:00"
+        );
     }
 
     #[test]
     fn w3cdtf_and_iso8601_variants() {
         assert_eq!(iso("2003-12-31T10:14:55Z"), "2003-12-31T10:14:55+00:00");
-        assert_eq!(iso("2003-12-31T10:14:55.25-08:00"), "2003-12-31T18:14:55.250+00:00");
+        assert_eq!(
+            iso("2003-12-31T10:14:55.25-08:00"),
+            "2003-12-31T18:14:55.250+00:00"
+        );
         assert_eq!(iso("20031231T101455Z"), "2003-12-31T10:14:55+00:00");
         assert_eq!(iso("2003-12-31 10:14+01"), "2003-12-31T09:14:00+00:00");
         assert_eq!(iso("2003-12"), "2003-12-01T00:00:00+00:00");
@@ -253,7 +291,10 @@ mod tests {
 
     #[test]
     fn asctime_and_garbage() {
-        assert_eq!(iso("Sun Jan  4 16:29:06 PST 2004"), "2004-01-05T00:29:06+00:00");
+        assert_eq!(
+            iso("Sun Jan  4 16:29:06 PST 2004"),
+            "2004-01-05T00:29:06+00:00"
+        );
         assert_eq!(iso("not a date"), "none");
         assert_eq!(iso("2003-13-45"), "none");
     }

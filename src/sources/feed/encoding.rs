@@ -12,7 +12,11 @@ use super::FeedError;
 pub fn decode(body: &[u8], http_charset: Option<&str>) -> Result<String, FeedError> {
     if let Some((enc, bom_len)) = Encoding::for_bom(body) {
         return decode_strict(enc, &body[bom_len..]).ok_or_else(|| FeedError::Encoding {
-            message: format!("the body starts with a {} byte-order mark but is not {}", enc.name(), enc.name()),
+            message: format!(
+                "the body starts with a {} byte-order mark but is not {}",
+                enc.name(),
+                enc.name()
+            ),
         });
     }
     let mut candidates: Vec<(&'static Encoding, String)> = Vec::new();
@@ -42,7 +46,10 @@ pub fn decode(body: &[u8], http_charset: Option<&str>) -> Result<String, FeedErr
         if let Some(s) = decode_strict(UTF_8, body) {
             return Ok(s);
         }
-        return Ok(WINDOWS_1252.decode_without_bom_handling(body).0.into_owned());
+        return Ok(WINDOWS_1252
+            .decode_without_bom_handling(body)
+            .0
+            .into_owned());
     }
     for (enc, _) in &candidates {
         // A UTF-16 label on a body that is plainly ASCII-compatible (the declaration itself
@@ -117,7 +124,10 @@ fn decode_strict(enc: &'static Encoding, body: &[u8]) -> Option<String> {
 
 fn first_bad_byte(enc: &'static Encoding, body: &[u8]) -> usize {
     if enc == UTF_8 {
-        return std::str::from_utf8(body).err().map(|e| e.valid_up_to()).unwrap_or(0);
+        return std::str::from_utf8(body)
+            .err()
+            .map(|e| e.valid_up_to())
+            .unwrap_or(0);
     }
     let mut decoder = enc.new_decoder_without_bom_handling();
     let mut out = String::with_capacity(body.len() * 3 + 16);
@@ -135,7 +145,10 @@ fn prolog_encoding(body: &[u8]) -> Option<String> {
     let end = start + head[start..].windows(2).position(|w| w == b"?>")?;
     let decl = std::str::from_utf8(&head[start..end]).ok()?;
     let at = decl.find("encoding")?;
-    let rest = decl[at + "encoding".len()..].trim_start().strip_prefix('=')?.trim_start();
+    let rest = decl[at + "encoding".len()..]
+        .trim_start()
+        .strip_prefix('=')?
+        .trim_start();
     let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
     let value = rest[1..].split(quote).next()?;
     Some(value.trim().to_string())
@@ -155,22 +168,32 @@ mod tests {
     #[test]
     fn the_http_charset_beats_the_prolog_and_legacy_encodings_decode() {
         let body = b"<?xml version='1.0' encoding='utf-8'?><rss>\xC1\xC2</rss>";
-        assert!(decode(body, Some("koi8-r")).unwrap().contains("<rss>аб</rss>"));
+        assert!(
+            decode(body, Some("koi8-r"))
+                .unwrap()
+                .contains("<rss>аб</rss>")
+        );
         let sjis = b"<?xml version=\"1.0\" encoding=\"Shift_JIS\"?><t>\x93\xfa\x96\x7b</t>";
         assert!(decode(sjis, None).unwrap().contains("日本"));
     }
 
     #[test]
     fn invalid_bytes_under_a_declared_utf8_are_an_error_naming_the_offset() {
-        let err = decode(b"<?xml version='1.0' encoding='utf-8'?><rss>caf\xE9</rss>", None)
-            .unwrap_err()
-            .to_string();
+        let err = decode(
+            b"<?xml version='1.0' encoding='utf-8'?><rss>caf\xE9</rss>",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("UTF-8") && err.contains("offset 46"), "{err}");
     }
 
     #[test]
     fn undeclared_latin1_falls_back_to_windows_1252() {
-        assert_eq!(decode(b"<rss>caf\xE9</rss>", None).unwrap(), "<rss>café</rss>");
+        assert_eq!(
+            decode(b"<rss>caf\xE9</rss>", None).unwrap(),
+            "<rss>café</rss>"
+        );
     }
 
     #[test]

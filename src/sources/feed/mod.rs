@@ -57,6 +57,9 @@ pub struct Entry {
     pub comments: Option<i64>,
     /// Category terms.
     pub categories: Vec<String>,
+    /// A hash of the entry's markup as written: tells apart entries that have no id, link,
+    /// title, date or text of their own.
+    pub fingerprint: u64,
 }
 
 /// A parsed feed.
@@ -75,7 +78,9 @@ pub enum FeedError {
     #[error("cannot decode the feed: {message}")]
     Encoding { message: String },
     /// The document references an external entity, which webcare never loads.
-    #[error("the feed references the external entity &{name}; ({target}); webcare never loads external entities")]
+    #[error(
+        "the feed references the external entity &{name}; ({target}); webcare never loads external entities"
+    )]
     ExternalEntity { name: String, target: String },
     /// Internal entity expansion went past [`MAX_ENTITY_EXPANSION`] (an entity bomb).
     #[error("entity expansion exceeds {limit} bytes (an entity bomb?); the feed was not read")]
@@ -106,17 +111,25 @@ pub fn parse(body: &[u8], origin: &Origin<'_>) -> Result<Feed, FeedError> {
 }
 
 /// A stable id for an entry that has no guid, id or link: its title when it has one (so an
-/// edited body is not a new entry), else a hash of its date and text. FNV-1a, written out
-/// here because the id is stored and must never change between releases.
+/// edited body is not a new entry), else a hash of its date and text. FNV-1a, because the
+/// id is stored and must never change between releases.
 pub fn content_id(e: &Entry) -> String {
     if let Some(t) = e.title.as_deref().filter(|t| !t.is_empty()) {
         return format!("title:{t}");
     }
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let date = e.published.map(|d| d.timestamp().to_string()).unwrap_or_default();
-    for b in date.bytes().chain([0]).chain(e.text.bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("hash:{h:016x}")
+    let date = e
+        .published
+        .map(|d| d.timestamp().to_string())
+        .unwrap_or_default();
+    let mut key = Vec::with_capacity(date.len() + 1 + e.text.len());
+    key.extend_from_slice(date.as_bytes());
+    key.push(0);
+    key.extend_from_slice(e.text.as_bytes());
+    format!("hash:{:016x}", parse::fnv1a(&key))
+}
+
+/// The id for an entry whose content id another entry of the same feed already has (two
+/// entries with no title and the same text): the hash of its markup as written.
+pub fn markup_id(e: &Entry) -> String {
+    format!("markup:{:016x}", e.fingerprint)
 }

@@ -131,6 +131,7 @@ struct AuthorState {
 #[derive(Default)]
 struct Builder {
     depth: usize,
+    start: usize,
     atom: bool,
     id: Option<(u8, String)>,
     guid_is_link: bool,
@@ -166,7 +167,10 @@ struct Reader_<'a> {
     root: Option<String>,
     feed: Feed,
     doc_base: Option<Url>,
-    _text: std::marker::PhantomData<&'a str>,
+    text: &'a str,
+    /// Byte offsets before and after the event being handled, for entry fingerprints.
+    pos_before: usize,
+    pos_after: usize,
 }
 
 /// Reads the decoded document. `base` is the document's address, for relative links.
@@ -191,12 +195,17 @@ pub fn read(text: &str, base: Option<Url>) -> Result<Feed, FeedError> {
         root: None,
         feed: Feed::default(),
         doc_base: base,
-        _text: std::marker::PhantomData,
+        text,
+        pos_before: 0,
+        pos_after: 0,
     };
     let mut errors = 0usize;
     loop {
-        let before = xml.buffer_position();
-        match xml.read_event() {
+        let before = xml.buffer_position() as usize;
+        r.pos_before = before;
+        let event = xml.read_event();
+        r.pos_after = xml.buffer_position() as usize;
+        match event {
             Ok(Event::Start(e)) => r.start(&e, false)?,
             Ok(Event::Empty(e)) => r.start(&e, true)?,
             Ok(Event::End(e)) => {
@@ -212,19 +221,18 @@ pub fn read(text: &str, base: Option<Url>) -> Result<Feed, FeedError> {
             Err(e) => {
                 errors += 1;
                 if r.feed.recovered.len() < 5 {
-                    r.feed
-                        .recovered
-                        .push(format!("at byte {before}: {e}"));
+                    r.feed.recovered.push(format!("at byte {before}: {e}"));
                 }
                 // A reader that cannot move past the error, or a document that is mostly
                 // errors, has given what it can.
-                if xml.buffer_position() <= before || errors > 10_000 {
+                if (xml.buffer_position() as usize) <= before || errors > 10_000 {
                     break;
                 }
             }
         }
     }
     // End of input closes whatever is still open, so a truncated feed keeps its last entry.
+    r.pos_after = text.len();
     while !r.stack.is_empty() {
         r.pop();
     }
@@ -289,7 +297,10 @@ impl Reader_<'_> {
     fn resolve(&self, href: &str) -> String {
         let href = href.trim();
         match self.base() {
-            Some(b) if !href.is_empty() => b.join(href).map(String::from).unwrap_or_else(|_| href.to_string()),
+            Some(b) if !href.is_empty() => b
+                .join(href)
+                .map(String::from)
+                .unwrap_or_else(|_| href.to_string()),
             _ => href.to_string(),
         }
     }
@@ -394,10 +405,13 @@ impl Reader_<'_> {
             if ns == Ns::Core && (local == "item" || local == "entry") {
                 let mut b = Builder {
                     depth,
+                    start: self.pos_before,
                     atom: local == "entry",
                     ..Builder::default()
                 };
-                if let Some(about) = attr("about").filter(|_| attrs.iter().any(|(k, _)| k.starts_with("rdf:"))) {
+                if let Some(about) =
+                    attr("about").filter(|_| attrs.iter().any(|(k, _)| k.starts_with("rdf:")))
+                {
                     b.id = Some((1, about.to_string()));
                 }
                 // CDF items carry their link and date as attributes.
@@ -423,6 +437,8 @@ impl Reader_<'_> {
             if let Some(field) = field {
                 self.open_collector(field, depth, Mode::Text);
             }
+        } else if self.entry.as_ref().is_some_and(|b| depth != b.depth + 1) && ns != Ns::Media {
+            // A field is a direct child of its entry: an <id> inside an <image> is the image's.
         } else {
             let atom = self.entry.as_ref().is_some_and(|b| b.atom);
             let text_default = if atom { Mode::Text } else { Mode::Html };
@@ -445,7 +461,8 @@ impl Reader_<'_> {
                 (Ns::Dc, "creator") | (Ns::Dc, "author") => Some((Field::Author(1), Mode::Text)),
                 (Ns::Itunes, "author") => Some((Field::Author(2), Mode::Text)),
                 (Ns::Core, "guid") => {
-                    let permalink = attr("ispermalink").is_none_or(|v| !v.trim().eq_ignore_ascii_case("false"));
+                    let permalink =
+                        attr("ispermalink").is_none_or(|v| !v.trim().eq_ignore_ascii_case("false"));
                     if let Some(b) = self.entry.as_mut()
                         && b.id.as_ref().is_none_or(|(p, _)| *p > 0)
                     {
@@ -456,35 +473,52 @@ impl Reader_<'_> {
                 (Ns::Core, "id") => Some((Field::Id(0), Mode::Text)),
                 (Ns::Core, "link") => {
                     if let Some(href) = attr("href") {
-                        let rel = attr("rel").unwrap_or("alternate").trim().to_ascii_lowercase();
+                        let rel = attr("rel")
+                            .unwrap_or("alternate")
+                            .trim()
+                            .to_ascii_lowercase();
                         let ty = attr("type").unwrap_or("").trim().to_ascii_lowercase();
                         let href = self.resolve(href);
                         if let Some(b) = self.entry.as_mut() {
                             b.links.push((rel, ty, href));
                         }
                         None
-                    } else {
+                    } else if attr("rel").is_none_or(|r| r.trim().eq_ignore_ascii_case("alternate"))
+                    {
                         Some((Field::Link, Mode::Text))
+                    } else {
+                        // <link rel="enclosure">…</link> is no link to the entry.
+                        None
                     }
                 }
                 (Ns::Core, "title") => Some((Field::Title(0), content_mode(&attr, text_default))),
                 (Ns::Dc, "title") => Some((Field::Title(1), Mode::Html)),
                 (Ns::Media, "title") => Some((Field::Title(2), Mode::Html)),
-                (Ns::Core, "content") => Some((Field::Content(0), content_mode(&attr, text_default))),
-                (Ns::Content, "encoded") | (Ns::Core, "fullitem") => Some((Field::Content(0), Mode::Html)),
+                (Ns::Core, "content") => {
+                    Some((Field::Content(0), content_mode(&attr, text_default)))
+                }
+                (Ns::Content, "encoded") | (Ns::Core, "fullitem") => {
+                    Some((Field::Content(0), Mode::Html))
+                }
                 (Ns::Xhtml, "body") | (Ns::Core, "body") => Some((Field::Content(0), Mode::Markup)),
                 (Ns::Core, "description") | (Ns::Core, "abstract") => {
                     Some((Field::Summary(0), content_mode(&attr, Mode::Html)))
                 }
-                (Ns::Core, "summary") => Some((Field::Summary(0), content_mode(&attr, text_default))),
+                (Ns::Core, "summary") => {
+                    Some((Field::Summary(0), content_mode(&attr, text_default)))
+                }
                 (Ns::Dc, "description") => Some((Field::Summary(1), Mode::Html)),
                 (Ns::Itunes, "summary") => Some((Field::Summary(2), Mode::Html)),
                 (Ns::Media, "description") => Some((Field::Summary(3), Mode::Html)),
                 (Ns::Itunes, "subtitle") => Some((Field::Summary(4), Mode::Html)),
-                (Ns::Core, "pubdate" | "published" | "issued") => Some((Field::Published(0), Mode::Text)),
+                (Ns::Core, "pubdate" | "published" | "issued") => {
+                    Some((Field::Published(0), Mode::Text))
+                }
                 (Ns::Dcterms, "issued") => Some((Field::Published(1), Mode::Text)),
                 (Ns::Core, "updated" | "modified") => Some((Field::Updated(0), Mode::Text)),
-                (Ns::Dc, "date") | (Ns::Dcterms, "modified") => Some((Field::Updated(1), Mode::Text)),
+                (Ns::Dc, "date") | (Ns::Dcterms, "modified") => {
+                    Some((Field::Updated(1), Mode::Text))
+                }
                 (Ns::Core, "created") => Some((Field::Created(0), Mode::Text)),
                 (Ns::Dcterms, "created" | "date") => Some((Field::Created(1), Mode::Text)),
                 (Ns::Dc, "language") => Some((Field::Lang, Mode::Text)),
@@ -547,7 +581,11 @@ impl Reader_<'_> {
             .stack
             .iter()
             .rposition(|f| f.qname == name)
-            .or_else(|| self.stack.iter().rposition(|f| f.qname.eq_ignore_ascii_case(name)));
+            .or_else(|| {
+                self.stack
+                    .iter()
+                    .rposition(|f| f.qname.eq_ignore_ascii_case(name))
+            });
         match at {
             Some(i) => {
                 while self.stack.len() > i {
@@ -556,7 +594,9 @@ impl Reader_<'_> {
             }
             None => {
                 if self.feed.recovered.len() < 5 {
-                    self.feed.recovered.push(format!("stray closing tag </{name}> ignored"));
+                    self.feed
+                        .recovered
+                        .push(format!("stray closing tag </{name}> ignored"));
                 }
             }
         }
@@ -565,7 +605,9 @@ impl Reader_<'_> {
     /// Closes the innermost open element.
     fn pop(&mut self) {
         let depth = self.stack.len();
-        let Some(frame) = self.stack.pop() else { return };
+        let Some(frame) = self.stack.pop() else {
+            return;
+        };
         self.drop_ns(frame.ns_pushed);
         if let Some(c) = self.collector.as_mut() {
             if c.depth < depth {
@@ -603,7 +645,10 @@ impl Reader_<'_> {
             self.collector = None;
             self.author = None;
             self.skip_depth = None;
-            let e = b.finish();
+            let markup = self.text.get(b.start..self.pos_after).unwrap_or("");
+            let fingerprint = fnv1a(markup.as_bytes());
+            let mut e = b.finish();
+            e.fingerprint = fingerprint;
             self.feed.entries.push(e);
         }
     }
@@ -626,8 +671,16 @@ impl Reader_<'_> {
             Field::Link => {
                 let v = raw.trim();
                 if !v.is_empty() && b.rss_link.is_none() {
-                    let resolved = match self.stack.last().and_then(|f| f.base.as_ref()).or(self.doc_base.as_ref()) {
-                        Some(base) => base.join(v).map(String::from).unwrap_or_else(|_| v.to_string()),
+                    let resolved = match self
+                        .stack
+                        .last()
+                        .and_then(|f| f.base.as_ref())
+                        .or(self.doc_base.as_ref())
+                    {
+                        Some(base) => base
+                            .join(v)
+                            .map(String::from)
+                            .unwrap_or_else(|_| v.to_string()),
                         None => v.to_string(),
                     };
                     b.rss_link = Some(resolved);
@@ -666,7 +719,8 @@ impl Reader_<'_> {
             }
             Field::AuthorEmail => {
                 if let Some(a) = self.author.as_mut() {
-                    a.email = Some(raw.trim().trim_start_matches("mailto:").to_string()).filter(|n| !n.is_empty());
+                    a.email = Some(raw.trim().trim_start_matches("mailto:").to_string())
+                        .filter(|n| !n.is_empty());
                 }
             }
             Field::Published(p) => set(&mut b.published, p, raw),
@@ -709,7 +763,10 @@ impl Reader_<'_> {
             }
             return Ok(());
         }
-        let markup = self.collector.as_ref().is_some_and(|c| c.mode == Mode::Markup);
+        let markup = self
+            .collector
+            .as_ref()
+            .is_some_and(|c| c.mode == Mode::Markup);
         let (text, predefined) = self.expand(g, 0)?;
         let piece = if markup {
             if predefined {
@@ -760,7 +817,9 @@ impl Reader_<'_> {
             }),
             Some(EntityDef::Internal(value)) => {
                 if level > 16 {
-                    return Err(FeedError::EntityBomb { limit: MAX_ENTITY_EXPANSION });
+                    return Err(FeedError::EntityBomb {
+                        limit: MAX_ENTITY_EXPANSION,
+                    });
                 }
                 let value = value.clone();
                 let mut out = String::new();
@@ -780,13 +839,17 @@ impl Reader_<'_> {
                         }
                     }
                     if out.len() > MAX_ENTITY_EXPANSION {
-                        return Err(FeedError::EntityBomb { limit: MAX_ENTITY_EXPANSION });
+                        return Err(FeedError::EntityBomb {
+                            limit: MAX_ENTITY_EXPANSION,
+                        });
                     }
                 }
                 out.push_str(rest);
                 self.expanded += out.len();
                 if self.expanded > MAX_ENTITY_EXPANSION {
-                    return Err(FeedError::EntityBomb { limit: MAX_ENTITY_EXPANSION });
+                    return Err(FeedError::EntityBomb {
+                        limit: MAX_ENTITY_EXPANSION,
+                    });
                 }
                 Ok((out, false))
             }
@@ -839,7 +902,9 @@ impl Reader_<'_> {
             out.push_str(&rest[..amp]);
             let after = &rest[amp + 1..];
             match after.find(';') {
-                Some(semi) if semi > 0 && semi < 32 && !after[..semi].contains(char::is_whitespace) => {
+                Some(semi)
+                    if semi > 0 && semi < 32 && !after[..semi].contains(char::is_whitespace) =>
+                {
                     let (t, _) = self.expand(&after[..semi], 0)?;
                     out.push_str(&t);
                     rest = &after[semi + 1..];
@@ -857,13 +922,26 @@ impl Reader_<'_> {
 
 /// The mode an Atom `type` (1.0) or `mode` (0.3) attribute asks for.
 fn content_mode<'a>(attr: &impl Fn(&str) -> Option<&'a str>, default: Mode) -> Mode {
-    let ty = attr("type").map(|t| t.trim().to_ascii_lowercase()).unwrap_or_default();
+    let ty = attr("type")
+        .map(|t| t.trim().to_ascii_lowercase())
+        .unwrap_or_default();
     let ty = ty.split(';').next().unwrap_or("").trim().to_string();
     let html_type = ty == "html" || ty == "text/html";
-    match attr("mode").map(|m| m.trim().to_ascii_lowercase()).as_deref() {
-        Some("base64") => return Mode::Base64 { html: html_type || ty.contains("xml") || ty.is_empty() },
+    match attr("mode")
+        .map(|m| m.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("base64") => {
+            return Mode::Base64 {
+                html: html_type || ty.contains("xml") || ty.is_empty(),
+            };
+        }
         Some("escaped") => {
-            return if ty == "text/plain" || ty == "text" { Mode::Text } else { Mode::Html };
+            return if ty == "text/plain" || ty == "text" {
+                Mode::Text
+            } else {
+                Mode::Html
+            };
         }
         Some("xml") => return Mode::Markup,
         _ => {}
@@ -908,9 +986,17 @@ fn to_text(raw: String, mode: Mode, saw_children: bool) -> String {
 /// HTML sanitiser: a stored mention never carries a script, a handler or a `javascript:` URL.
 fn plain(s: String) -> String {
     let lower = s.to_ascii_lowercase();
-    let risky = ["<script", "<style", "javascript:", "vbscript:", "<iframe", "<object", "<embed"]
-        .iter()
-        .any(|p| lower.contains(p))
+    let risky = [
+        "<script",
+        "<style",
+        "javascript:",
+        "vbscript:",
+        "<iframe",
+        "<object",
+        "<embed",
+    ]
+    .iter()
+    .any(|p| lower.contains(p))
         || has_event_handler(&lower);
     let t = if risky { html_to_text(&s) } else { s };
     t.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -936,6 +1022,16 @@ fn has_event_handler(lower: &str) -> bool {
     false
 }
 
+/// FNV-1a: stable across releases (the standard hasher is not), which stored ids need.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
 fn escape(s: &str) -> std::borrow::Cow<'_, str> {
     if !s.contains(['<', '>', '&', '"']) {
         return std::borrow::Cow::Borrowed(s);
@@ -957,7 +1053,10 @@ pub fn split_author(s: &str) -> (Option<String>, Option<String>) {
         .map(|w| w.trim_start_matches("mailto:"))
         .find(|w| {
             w.split_once('@').is_some_and(|(user, domain)| {
-                !user.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+                !user.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
             })
         })
         .map(str::to_string);
@@ -973,7 +1072,8 @@ pub fn split_author(s: &str) -> (Option<String>, Option<String>) {
         let trimmed = trimmed.strip_suffix(')').unwrap_or(trimmed);
         name = trimmed.trim().to_string();
     }
-    let name = Some(name.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|n| !n.is_empty());
+    let name =
+        Some(name.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|n| !n.is_empty());
     (name, email)
 }
 
@@ -988,9 +1088,12 @@ impl Builder {
             .find(|(rel, ty, _)| rel == "alternate" && (ty.is_empty() || ty.contains("html")))
             .or_else(|| self.links.iter().find(|(rel, _, _)| rel == "alternate"))
             .or_else(|| {
-                self.links
-                    .iter()
-                    .find(|(rel, _, _)| !matches!(rel.as_str(), "self" | "enclosure" | "replies" | "edit" | "license"))
+                self.links.iter().find(|(rel, _, _)| {
+                    !matches!(
+                        rel.as_str(),
+                        "self" | "enclosure" | "replies" | "edit" | "license"
+                    )
+                })
             })
             .map(|(_, _, h)| h.clone());
         let mut link = self.rss_link.or(atom_link).filter(|l| !l.is_empty());
@@ -1036,6 +1139,7 @@ impl Builder {
             lang: self.lang,
             comments: self.comments,
             categories: self.categories,
+            fingerprint: 0,
         }
     }
 }
