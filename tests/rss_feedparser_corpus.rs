@@ -93,7 +93,7 @@ fn every_wellformed_corpus_file_is_read_and_every_entry_stored() {
         .sources_json()
         .into_iter()
         .filter(|s| !s["last_error"].is_null())
-        .map(|s| format!("{}: {}", s["name"], s["last_error"]))
+        .map(|s| format!("{}: {}", s["source"], s["last_error"]))
         .collect();
     assert!(errors.is_empty(), "well-formed files refused: {errors:#?}");
 
