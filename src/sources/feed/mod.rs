@@ -133,3 +133,162 @@ pub fn content_id(e: &Entry) -> String {
 pub fn markup_id(e: &Entry) -> String {
     format!("markup:{:016x}", e.fingerprint)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(xml: &str) -> Vec<Entry> {
+        parse(
+            xml.as_bytes(),
+            &Origin {
+                url: "http://feeds.example/dir/feed.xml",
+                ..Origin::default()
+            },
+        )
+        .unwrap()
+        .entries
+    }
+
+    #[test]
+    fn a_description_only_item_is_kept_with_a_stable_content_id() {
+        let xml = r#"<rss version="2.0"><channel><item><description>Fjordlink is late</description>
+            <pubDate>Thu, 01 Jan 2004 19:48:21 GMT</pubDate></item></channel></rss>"#;
+        let e = read(xml);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].text, "Fjordlink is late");
+        assert_eq!(content_id(&e[0]), content_id(&read(xml)[0]));
+        assert!(content_id(&e[0]).starts_with("hash:"));
+    }
+
+    #[test]
+    fn atom03_rss_without_version_rdf_and_cdf_are_read() {
+        let atom03 = r#"<feed version="0.3" xmlns="http://purl.org/atom/ns#"><entry><title>a03</title>
+            <content type="text/html" mode="escaped">&lt;b&gt;bold&lt;/b&gt;</content>
+            <issued>2004-01-01T19:48:21Z</issued></entry></feed>"#;
+        let e = read(atom03);
+        assert_eq!(
+            (e[0].title.as_deref(), e[0].text.as_str()),
+            (Some("a03"), "bold")
+        );
+        assert_eq!(
+            e[0].published.unwrap().to_rfc3339(),
+            "2004-01-01T19:48:21+00:00"
+        );
+        assert_eq!(
+            read("<rss><channel><item><title>nov</title></item></channel></rss>")[0]
+                .title
+                .as_deref(),
+            Some("nov")
+        );
+        let rdf = r#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
+            xmlns:dc="http://purl.org/dc/elements/1.1/"><item rdf:about="http://e.example/1"><title>r</title>
+            <dc:creator>Jan</dc:creator><dc:date>2004-01-01</dc:date></item></rdf:RDF>"#;
+        let e = read(rdf);
+        assert_eq!(e[0].id.as_deref(), Some("http://e.example/1"));
+        assert_eq!(e[0].author_name.as_deref(), Some("Jan"));
+        let cdf = r#"<CHANNEL HREF="http://e.example/"><ITEM HREF="http://e.example/i" LASTMOD="2004-01-01T00:00"><TITLE>c</TITLE><ABSTRACT>abs</ABSTRACT></ITEM></CHANNEL>"#;
+        let e = read(cdf);
+        assert_eq!(
+            (e[0].link.as_deref(), e[0].text.as_str()),
+            (Some("http://e.example/i"), "abs")
+        );
+    }
+
+    #[test]
+    fn base64_xhtml_and_odd_content_types_are_decoded_not_fatal() {
+        let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom">
+            <entry><id>1</id><content type="application/octet-stream">PGI+RmpvcmRsaW5rPC9iPg==</content></entry>
+            <entry><id>2</id><content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">History of the &lt;blink&gt; tag</div></content></entry>
+            <entry><id>3</id><content type="">plain</content></entry>
+            <entry><id>4</id><content type="application/xhtml+xml"><div>x<b>y</b></div></content></entry>
+            </feed>"#;
+        let texts: Vec<_> = read(xml).into_iter().map(|e| e.text).collect();
+        assert_eq!(
+            texts,
+            ["Fjordlink", "History of the <blink> tag", "plain", "xy"]
+        );
+    }
+
+    #[test]
+    fn rss_author_is_the_person_not_the_word_author() {
+        let xml = r#"<rss version="2.0"><channel>
+            <item><guid>1</guid><author>jan@example.org (Jan Jansen)</author></item>
+            <item><guid>2</guid><author>piet@example.org</author></item></channel></rss>"#;
+        let e = read(xml);
+        assert_eq!(e[0].author_name.as_deref(), Some("Jan Jansen"));
+        assert_eq!(e[0].author_email.as_deref(), Some("jan@example.org"));
+        assert_eq!(
+            (e[1].author_name.as_deref(), e[1].author_email.as_deref()),
+            (None, Some("piet@example.org"))
+        );
+    }
+
+    #[test]
+    fn links_resolve_against_xml_base_and_the_document_and_permalink_guids_are_links() {
+        let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom" xml:base="http://base.example/a/">
+            <entry><id>1</id><link href="post/1"/></entry></feed>"#;
+        assert_eq!(
+            read(xml)[0].link.as_deref(),
+            Some("http://base.example/a/post/1")
+        );
+        let xml = r#"<rss version="2.0"><channel><item><link>/x</link></item>
+            <item><guid>http://e.example/g</guid></item>
+            <item><guid isPermaLink="false">http://e.example/h</guid></item></channel></rss>"#;
+        let e = read(xml);
+        assert_eq!(e[0].link.as_deref(), Some("http://feeds.example/x"));
+        assert_eq!(e[1].link.as_deref(), Some("http://e.example/g"));
+        assert_eq!(e[2].link, None);
+    }
+
+    #[test]
+    fn internal_entities_expand_and_undefined_ones_and_bad_ampersands_survive() {
+        let xml = r#"<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY brand "Fjordlink">]>
+            <rss version="2.0"><channel><item><guid>1</guid><title>&brand; AT&T &eacute; &bogus;</title></item></channel></rss>"#;
+        assert_eq!(
+            read(xml)[0].title.as_deref(),
+            Some("Fjordlink AT&T é &bogus;")
+        );
+    }
+
+    #[test]
+    fn an_unclosed_tag_costs_only_its_own_entry_text() {
+        let xml = r#"<rss version="2.0"><channel>
+            <item><guid>1</guid><title>one</item>
+            <item><guid>2</guid><title>two</title></item></channel></rss>"#;
+        let ids: Vec<_> = read(xml).into_iter().map(|e| e.id).collect();
+        assert_eq!(ids, [Some("1".into()), Some("2".into())]);
+    }
+
+    #[test]
+    fn items_that_cannot_be_read_are_an_error_not_an_empty_feed() {
+        let err = parse(b"<rss><channel><item guid=\"1", &Origin::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("has 1 <item>/<entry> elements but none could be read"),
+            "{err}"
+        );
+        assert!(
+            parse(
+                b"<rss><channel><title>empty</title></channel></rss>",
+                &Origin::default()
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn legacy_encodings_from_the_http_header_are_decoded() {
+        let body = b"<?xml version='1.0'?><rss><channel><item><title>\xd0\xd2\xc9\xd7\xc5\xd4</title></item></channel></rss>";
+        let f = parse(
+            body,
+            &Origin {
+                url: "http://e.example/",
+                content_type: Some("text/xml; charset=koi8-r"),
+                content_location: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(f.entries[0].title.as_deref(), Some("привет"));
+    }
+}
