@@ -286,7 +286,8 @@ pub fn parse_feed_from(
             "link": e.link,
             "published": e.published,
             "updated": e.updated,
-            "author": {"name": e.author_name, "email": e.author_email},
+            "authors": e.author_name.iter().collect::<Vec<_>>(),
+            "author_email": e.author_email,
             "categories": e.categories,
         });
         out.push(Mention {
