@@ -287,10 +287,12 @@ fn memchr_lt(b: &[u8]) -> Option<usize> {
 }
 
 impl Reader_<'_> {
+    /// The base for relative links here: the innermost `xml:base`, else the document's.
     fn base(&self) -> Option<&Url> {
         self.stack
-            .last()
-            .and_then(|f| f.base.as_ref())
+            .iter()
+            .rev()
+            .find_map(|f| f.base.as_ref())
             .or(self.doc_base.as_ref())
     }
 
@@ -365,7 +367,8 @@ impl Reader_<'_> {
                 Some(parent) => parent.join(b.trim()).ok(),
                 None => Url::parse(b.trim()).ok(),
             },
-            None => self.base().cloned(),
+            // Only an element with its own xml:base carries one; the rest look up the stack.
+            None => None,
         };
         let attr = |name: &str| {
             attrs
@@ -673,8 +676,9 @@ impl Reader_<'_> {
                 if !v.is_empty() && b.rss_link.is_none() {
                     let resolved = match self
                         .stack
-                        .last()
-                        .and_then(|f| f.base.as_ref())
+                        .iter()
+                        .rev()
+                        .find_map(|f| f.base.as_ref())
                         .or(self.doc_base.as_ref())
                     {
                         Some(base) => base
