@@ -1,6 +1,6 @@
 //! A lenient, streaming RSS/Atom reader: RSS 0.90–2.0 (with or without a version), RSS 1.0/RDF,
 //! Atom 0.3 and 1.0, CDF, and the dc, dcterms, content, media, itunes, slash and georss
-//! extensions, in any encoding `encoding_rs` knows.
+//! extensions, in any encoding `encoding_rs` knows; and JSON Feed.
 //!
 //! It reads what feedparser reads: one broken entry, an unclosed tag or a stray `&` costs only
 //! what it breaks, never the entries around it. It is also safe on hostile XML: external
@@ -9,6 +9,7 @@
 
 mod dates;
 mod encoding;
+mod json;
 mod parse;
 
 use chrono::{DateTime, Utc};
@@ -107,6 +108,9 @@ pub fn parse(body: &[u8], origin: &Origin<'_>) -> Result<Feed, FeedError> {
             Err(_) => url::Url::parse(loc).ok(),
         })
         .or_else(|| url::Url::parse(origin.url).ok());
+    if text.trim_start().starts_with('{') {
+        return json::read(&text, base.as_ref());
+    }
     parse::read(&text, base)
 }
 
@@ -275,6 +279,19 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn json_feed_items_are_entries() {
+        let e = read(
+            r#"{"version":"https://jsonfeed.org/version/1.1","items":[{"id":"1","url":"/p/1",
+            "content_html":"<p>Fjordlink <b>down</b></p>","date_published":"2026-11-25T10:00:00Z",
+            "authors":[{"name":"Jan"}]}, 5]}"#,
+        );
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].text, "Fjordlink down");
+        assert_eq!(e[0].link.as_deref(), Some("http://feeds.example/p/1"));
+        assert_eq!(e[0].author_name.as_deref(), Some("Jan"));
     }
 
     #[test]
