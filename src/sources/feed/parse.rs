@@ -155,7 +155,8 @@ enum EntityDef {
     External(String),
 }
 
-struct Reader_<'a> {
+/// The reader's state between events.
+struct DocReader<'a> {
     stack: Vec<Frame>,
     namespaces: Vec<(String, String)>,
     entities: HashMap<String, EntityDef>,
@@ -183,7 +184,7 @@ pub fn read(text: &str, base: Option<Url>) -> Result<Feed, FeedError> {
     cfg.check_comments = false;
     cfg.expand_empty_elements = false;
     cfg.trim_markup_names_in_closing_tags = true;
-    let mut r = Reader_ {
+    let mut r = DocReader {
         stack: Vec::with_capacity(16),
         namespaces: Vec::new(),
         entities: HashMap::new(),
@@ -286,7 +287,7 @@ fn memchr_lt(b: &[u8]) -> Option<usize> {
     b.iter().position(|c| *c == b'<')
 }
 
-impl Reader_<'_> {
+impl DocReader<'_> {
     /// The base for relative links here: the innermost `xml:base`, else the document's.
     fn base(&self) -> Option<&Url> {
         self.stack
