@@ -172,6 +172,8 @@ struct DocReader<'a> {
     /// Byte offsets before and after the event being handled, for entry fingerprints.
     pos_before: usize,
     pos_after: usize,
+    /// True once the input has ended, while open elements are closed.
+    at_end: bool,
 }
 
 /// Reads the decoded document. `base` is the document's address, for relative links.
@@ -199,6 +201,7 @@ pub fn read(text: &str, base: Option<Url>) -> Result<Feed, FeedError> {
         text,
         pos_before: 0,
         pos_after: 0,
+        at_end: false,
     };
     let mut errors = 0usize;
     loop {
@@ -232,8 +235,10 @@ pub fn read(text: &str, base: Option<Url>) -> Result<Feed, FeedError> {
             }
         }
     }
-    // End of input closes whatever is still open, so a truncated feed keeps its last entry.
+    // End of input closes whatever is still open. An entry still open there was cut off: it
+    // is left out, since stored half it would never be stored whole once the feed is fixed.
     r.pos_after = text.len();
+    r.at_end = true;
     while !r.stack.is_empty() {
         r.pop();
     }
@@ -649,6 +654,12 @@ impl DocReader<'_> {
             self.collector = None;
             self.author = None;
             self.skip_depth = None;
+            if self.at_end {
+                self.feed
+                    .recovered
+                    .push("the last entry is cut off by the end of the document; left out".into());
+                return;
+            }
             let markup = self.text.get(b.start..self.pos_after).unwrap_or("");
             let fingerprint = fnv1a(markup.as_bytes());
             let mut e = b.finish();
