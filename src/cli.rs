@@ -122,6 +122,9 @@ pub enum Command {
         /// Count what would go; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Forget every person the name matches when several people share it.
+        #[arg(long)]
+        all: bool,
     },
     /// Print everything stored about one person as JSON (access request).
     Export {

@@ -93,7 +93,11 @@ pub fn run(cli: Cli) -> i32 {
         Command::Route(args) => route(&config, &args),
         Command::Outbox(args) => outbox(&config, &args),
         Command::Prune { dry_run } => privacy::prune_command(&config, dry_run),
-        Command::Forget { author, dry_run } => privacy::forget_command(&config, &author, dry_run),
+        Command::Forget {
+            author,
+            dry_run,
+            all,
+        } => privacy::forget_command(&config, &author, dry_run, all),
         Command::Export { author } => privacy::export_command(&config, &author),
         Command::Digest(args) => {
             runtime().and_then(|rt| rt.block_on(notify::digest::command(&config, &args)))

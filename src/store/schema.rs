@@ -269,4 +269,76 @@ pub const MIGRATIONS: &[&str] = &[
     );
     ALTER TABLE outbox ADD COLUMN retried_at INTEGER;
     "#,
+    // 11: RSS authors. feed-rs stored every RSS 2.0 <author> (an e-mail address, optionally
+    // with a name) as the literal name "author", which made all of them one person. Where the
+    // raw payload names the author otherwise, that name is taken; else the bogus author is
+    // cleared (the address itself was never kept).
+    r#"
+    UPDATE mentions SET
+        author_handle = CASE WHEN json_valid(raw) THEN (
+            SELECT value FROM json_each(raw, '$.authors')
+            WHERE type = 'text' AND trim(value) NOT IN ('', 'author', 'unknown') LIMIT 1) END,
+        author_name = CASE WHEN json_valid(raw) THEN (
+            SELECT value FROM json_each(raw, '$.authors')
+            WHERE type = 'text' AND trim(value) NOT IN ('', 'author', 'unknown') LIMIT 1) END
+    WHERE kind = 'rss' AND (author_handle = 'author' OR author_name = 'author');
+    "#,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATIONS;
+
+    #[test]
+    fn rss_authors_stored_as_the_word_author_are_fixed_or_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..8] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 8).unwrap();
+            let row = |id: &str, kind: &str, author: &str, raw: &str| {
+                conn.execute(
+                    "INSERT INTO mentions (source, kind, external_id, author_handle, author_name, text, created_at, fetched_at, watches, raw)
+                     VALUES ('s', ?1, ?2, ?3, ?3, 't', 0, 0, '[]', ?4)",
+                    rusqlite::params![kind, id, author, raw],
+                )
+                .unwrap();
+            };
+            row("a", "rss", "author", r#"{"authors":["author"]}"#);
+            row(
+                "b",
+                "rss",
+                "author",
+                r#"{"authors":["author","Jan Jansen"]}"#,
+            );
+            row("c", "rss", "Piet", r#"{"authors":["Piet"]}"#);
+            row("d", "mastodon", "author", "{}");
+            row("e", "rss", "author", "not json");
+        }
+        crate::store::Store::open(&path).unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let authors: Vec<(String, Option<String>, Option<String>)> = conn
+            .prepare(
+                "SELECT external_id, author_handle, author_name FROM mentions ORDER BY external_id",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(
+            authors,
+            [
+                ("a".into(), None, None),
+                ("b".into(), some("Jan Jansen"), some("Jan Jansen")),
+                ("c".into(), some("Piet"), some("Piet")),
+                ("d".into(), some("author"), some("author")),
+                ("e".into(), None, None),
+            ]
+        );
+    }
+}
