@@ -125,6 +125,8 @@ pub struct Notifier {
     mail: Mail,
     classifier: Classifier,
     domain: String,
+    /// Signs the web inbox's one-click links, when `[web]` is configured.
+    links: Option<crate::web::links::LinkSigner>,
 }
 
 /// FNV-1a, for Message-IDs that must be the same on every machine and every Rust version.
@@ -209,6 +211,7 @@ impl Notifier {
             mail,
             classifier: Classifier::embedded(),
             domain,
+            links: crate::web::links::LinkSigner::for_config(config),
         })
     }
 
@@ -368,7 +371,10 @@ impl Notifier {
                 do_not_contact: Self::opted_out(optouts, &m.kind, m.author_handle.as_deref()),
                 duplicates: duplicates.clone(),
             };
-            let rendered = render_alert(&view);
+            let mut rendered = render_alert(&view);
+            if let Some(links) = &self.links {
+                mail::add_action_links(&mut rendered, &links.links(m.id, now.timestamp()));
+            }
             let not_before = if subject.urgent {
                 now
             } else {

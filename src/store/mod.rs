@@ -9,6 +9,7 @@ mod privacy;
 mod schema;
 mod signals;
 mod stats;
+mod web;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ pub use outbox::{
 pub use privacy::{Cutoffs, ForgetReport, PruneReport, Reclaimed, author_key};
 pub use signals::text_hash;
 pub use stats::{AlertStats, MentionCount, OutboxBacklog, PollStats};
+pub use web::{HistoryEntry, InboxFilter, InboxRow, InboxStatus, MentionAlert, MentionExtras, WallCard};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

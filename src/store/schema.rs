@@ -251,4 +251,30 @@ pub const MIGRATIONS: &[&str] = &[
             ON CONFLICT DO UPDATE SET n = n + 1;
     END;
     "#,
+    // 9: the web inbox. Staff claim mentions (`claimed_by`) and pin praise to the wall
+    // (`pinned_at`); every action taken in the browser is kept in `mention_actions` with who
+    // and when; `web_keys` holds the generated key that signs sessions and one-click links
+    // when no key is configured. The partial index serves the inbox's default view.
+    r#"
+    ALTER TABLE mentions ADD COLUMN claimed_by TEXT;
+    ALTER TABLE mentions ADD COLUMN claimed_at INTEGER;
+    ALTER TABLE mentions ADD COLUMN pinned_at INTEGER;
+    CREATE INDEX mentions_pinned ON mentions (pinned_at) WHERE pinned_at IS NOT NULL;
+    CREATE INDEX mentions_open ON mentions (created_at)
+        WHERE answered_at IS NULL AND label IN ('complaint', 'question');
+    CREATE TABLE mention_actions (
+        id         INTEGER PRIMARY KEY,
+        mention_id INTEGER NOT NULL REFERENCES mentions (id) ON DELETE CASCADE,
+        action     TEXT    NOT NULL,
+        detail     TEXT,
+        done_by    TEXT    NOT NULL,
+        done_at    INTEGER NOT NULL
+    );
+    CREATE INDEX mention_actions_mention ON mention_actions (mention_id, done_at);
+    CREATE TABLE web_keys (
+        name       TEXT    PRIMARY KEY,
+        key        BLOB    NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    "#,
 ];
