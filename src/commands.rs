@@ -323,7 +323,15 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
     let web = crate::web::WebServer::start(&config).await?;
     if let Some(web) = &web {
         // Printed, not only logged: the demo's newcomer is told where to sign in.
-        println!("web inbox: {} (listening on {})", config.web.as_ref().map(|w| w.base_url.as_str()).unwrap_or_default(), web.addr());
+        println!(
+            "web inbox: {} (listening on {})",
+            config
+                .web
+                .as_ref()
+                .map(|w| w.base_url.as_str())
+                .unwrap_or_default(),
+            web.addr()
+        );
     }
     tracing::info!(
         config = %config.file.display(), database = %config.store.path.display(),

@@ -539,7 +539,8 @@ pub fn add_action_links(r: &mut Rendered, links: &[(String, String)]) {
     if links.is_empty() {
         return;
     }
-    r.text.push_str("\nIn the web inbox (opens the mention; nothing changes until you confirm):\n");
+    r.text
+        .push_str("\nIn the web inbox (opens the mention; nothing changes until you confirm):\n");
     let mut h = String::from(
         "<p style=\"margin-top:1em\"><b>In the web inbox</b> (nothing changes until you confirm):<br>",
     );

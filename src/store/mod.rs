@@ -32,7 +32,9 @@ pub use outbox::{
 pub use privacy::{Cutoffs, ForgetReport, PruneReport, Reclaimed, author_key};
 pub use signals::text_hash;
 pub use stats::{AlertStats, MentionCount, OutboxBacklog, PollStats};
-pub use web::{HistoryEntry, InboxFilter, InboxRow, InboxStatus, MentionAlert, MentionExtras, WallCard};
+pub use web::{
+    HistoryEntry, InboxFilter, InboxRow, InboxStatus, MentionAlert, MentionExtras, WallCard,
+};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

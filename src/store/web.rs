@@ -159,7 +159,8 @@ pub struct WallCard {
 /// Characters of text an inbox row carries; the mention page shows the rest.
 const ROW_TEXT: i64 = 400;
 
-const OPEN: &str = "m.answered_at IS NULL AND m.label IN ('complaint', 'question') AND coalesce(m.spam, 0) = 0";
+const OPEN: &str =
+    "m.answered_at IS NULL AND m.label IN ('complaint', 'question') AND coalesce(m.spam, 0) = 0";
 
 impl Store {
     /// The key named `name` that signs sessions and links, created from `fresh` the first time
@@ -279,8 +280,10 @@ impl Store {
             .map_err(self.err())?;
         rows.collect::<Result<Vec<_>, _>>()
             .map_err(|source| match source {
-                rusqlite::Error::SqliteFailure(_, Some(msg))
-                    if f.query.is_some() && msg.contains("fts5") =>
+                // The rest of the statement is fixed, so a plain SQL error with a search in
+                // it is the search's ("unterminated string", "fts5: syntax error").
+                rusqlite::Error::SqliteFailure(e, Some(msg))
+                    if f.query.is_some() && (msg.contains("fts5") || e.extended_code == 1) =>
                 {
                     StoreError::BadQuery {
                         query: f.query.clone().unwrap_or_default(),

@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use aws_lc_rs::hmac;
 
 use crate::config::Config;
@@ -39,8 +39,7 @@ pub fn valid_user_name(name: &str) -> bool {
 
 /// Checks that `hash` is an argon2 PHC string (`$argon2id$v=19$...`).
 pub fn check_hash(hash: &str) -> Result<(), String> {
-    let parsed = PasswordHash::new(hash)
-        .map_err(|e| format!("not a password hash ({e})"))?;
+    let parsed = PasswordHash::new(hash).map_err(|e| format!("not a password hash ({e})"))?;
     if !parsed.algorithm.as_str().starts_with("argon2") {
         return Err(format!(
             "hash algorithm {} is not argon2",

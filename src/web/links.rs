@@ -110,7 +110,12 @@ mod tests {
         let url = url::Url::parse(link).unwrap();
         let id = url.path().trim_start_matches("/m/").parse().unwrap();
         let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
-        (id, q["do"].clone(), q["exp"].parse().unwrap(), q["sig"].clone())
+        (
+            id,
+            q["do"].clone(),
+            q["exp"].parse().unwrap(),
+            q["sig"].clone(),
+        )
     }
 
     #[test]
@@ -129,7 +134,10 @@ mod tests {
         let (id, action, exp, sig) = parts(&s.link(42, "claim", 1000));
         assert_eq!(s.check(43, &action, exp, &sig, 1000), LinkCheck::Invalid);
         assert_eq!(s.check(id, "spam", exp, &sig, 1000), LinkCheck::Invalid);
-        assert_eq!(s.check(id, &action, exp + 86_400, &sig, 1000), LinkCheck::Invalid);
+        assert_eq!(
+            s.check(id, &action, exp + 86_400, &sig, 1000),
+            LinkCheck::Invalid
+        );
         assert_eq!(s.check(id, &action, exp, "zz", 1000), LinkCheck::Invalid);
     }
 }

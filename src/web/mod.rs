@@ -150,7 +150,10 @@ pub fn parse_config(value: Option<Value>, errors: &mut ConfigErrors) -> Option<W
         .filter(|h| !h.is_empty());
     if let Some(h) = &trusted_header {
         if axum::http::HeaderName::from_bytes(h.as_bytes()).is_err() {
-            errors.push("web.trusted_header", format!("\"{h}\" is not a header name"));
+            errors.push(
+                "web.trusted_header",
+                format!("\"{h}\" is not a header name"),
+            );
         }
         if trusted_proxies.is_empty() {
             errors.push(
@@ -254,9 +257,7 @@ pub fn user_command(action: &crate::cli::UserAction) -> anyhow::Result<i32> {
     use std::io::{BufRead, IsTerminal, Write};
     let crate::cli::UserAction::Add { name } = action;
     if !auth::valid_user_name(name) {
-        anyhow::bail!(
-            "user name {name:?}: use letters, digits, '.', '_', '-' or '@' (at most 64)"
-        );
+        anyhow::bail!("user name {name:?}: use letters, digits, '.', '_', '-' or '@' (at most 64)");
     }
     let password = if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password(format!("Password for {name}: "))?;

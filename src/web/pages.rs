@@ -547,7 +547,12 @@ impl InboxQuery {
         if page > 1 {
             s.append_pair("page", &page.to_string());
         }
-        format!("/?{}", s.finish())
+        let query = s.finish();
+        if query.is_empty() {
+            "/".into()
+        } else {
+            format!("/?{query}")
+        }
     }
 }
 
@@ -670,7 +675,9 @@ fn render_inbox(
     .collect();
     let labels: Vec<String> = LABELS.iter().map(|l| l.to_string()).collect();
     let heading = match (status, found.len(), page_no) {
-        (InboxStatus::Open, 0, 1) => "Nothing open: every complaint and question is answered.".into(),
+        (InboxStatus::Open, 0, 1) => {
+            "Nothing open: every complaint and question is answered.".into()
+        }
         (_, 0, _) => "No mentions match these filters.".into(),
         (_, n, p) => format!(
             "{}–{}{}",
@@ -960,10 +967,7 @@ fn render_mention(
             .to_string(),
         in_reply_to: m.in_reply_to.clone().unwrap_or_default(),
         watches: m.watches.join(", "),
-        sentiment: m
-            .sentiment
-            .map(|s| format!("{s:+.2}"))
-            .unwrap_or_default(),
+        sentiment: m.sentiment.map(|s| format!("{s:+.2}")).unwrap_or_default(),
         reasons,
         urgency_reasons,
         routes,
@@ -982,7 +986,10 @@ fn render_mention(
             .unwrap_or_default(),
         pinned: extras.pinned_at.is_some(),
         opted_out: extras.opted_out,
-        can_opt_out: m.author_handle.as_deref().is_some_and(|h| !h.trim().is_empty()),
+        can_opt_out: m
+            .author_handle
+            .as_deref()
+            .is_some_and(|h| !h.trim().is_empty()),
         labels,
         preselect,
         preselect_words,
@@ -1031,7 +1038,9 @@ fn apply_action(
     now: i64,
 ) -> Result<(), WebError> {
     let mut store = Store::open(&state.db)?;
-    let extras = store.mention_extras(id)?.ok_or(StoreError::NoSuchMention(id))?;
+    let extras = store
+        .mention_extras(id)?
+        .ok_or(StoreError::NoSuchMention(id))?;
     let detail: Option<String> = match form.action.as_str() {
         "claim" => {
             store.set_claim(id, Some(user), now)?;
@@ -1050,17 +1059,17 @@ fn apply_action(
             None
         }
         "label" => {
-            let label: crate::classify::Label = form
-                .label
-                .as_deref()
-                .unwrap_or_default()
-                .parse()
-                .map_err(|e| WebError::BadRequest(format!("label: {e}")))?;
+            let label: crate::classify::Label =
+                form.label
+                    .as_deref()
+                    .unwrap_or_default()
+                    .parse()
+                    .map_err(|e| WebError::BadRequest(format!("label: {e}")))?;
             // The same place `webcare label` records corrections, so the classifier's
             // training export (`webcare label --export`) includes it.
             let previous = store.correct_label(id, label.as_str(), user)?;
             Some(format!(
-                "{} -> {}",
+                "{} → {}",
                 previous.as_deref().unwrap_or("unclassified"),
                 label.as_str()
             ))
