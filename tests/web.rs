@@ -768,3 +768,287 @@ fn user_add_prints_a_line_that_signs_in() {
         .unwrap();
     assert!(!bad.status.success());
 }
+
+/// The same inbox in a real browser: headless Chromium driven over WebDriver (chromedriver),
+/// with a screenshot of each page under `target/web-screenshots/`. Skips, saying so, when
+/// chromium or chromedriver is not installed (`.ci/run` installs both).
+mod browser {
+    use super::*;
+    use serde_json::{Value, json};
+
+    const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+    fn find_program(names: &[&str]) -> Option<PathBuf> {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+            .find(|p| p.is_file())
+    }
+
+    /// A chromedriver process and one browser session in it; both end when dropped.
+    struct Browser {
+        http: reqwest::Client,
+        session: String,
+        driver: Child,
+        _profile: tempfile::TempDir,
+        shots: PathBuf,
+    }
+
+    impl Drop for Browser {
+        fn drop(&mut self) {
+            let _ = self.driver.kill();
+            let _ = self.driver.wait();
+        }
+    }
+
+    impl Browser {
+        async fn start(chromium: &Path, chromedriver: &Path) -> Browser {
+            let port = free_port();
+            let driver = Command::new(chromedriver)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let http = reqwest::Client::new();
+            let base = format!("http://127.0.0.1:{port}");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while http.get(format!("{base}/status")).send().await.is_err() {
+                assert!(Instant::now() < deadline, "chromedriver did not start");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let profile = tempfile::tempdir().unwrap();
+            let caps = json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": chromium.display().to_string(),
+                    "args": [
+                        "--headless", "--no-sandbox", "--disable-gpu",
+                        "--disable-background-networking", "--disable-component-update",
+                        "--disable-sync", "--no-first-run", "--window-size=1280,1000",
+                        format!("--user-data-dir={}", profile.path().display()),
+                    ]
+                }
+            }}});
+            let r: Value = http
+                .post(format!("{base}/session"))
+                .json(&caps)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let session = r["value"]["sessionId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no WebDriver session: {r}"))
+                .to_string();
+            let shots = Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .parent()
+                .unwrap()
+                .join("web-screenshots");
+            std::fs::create_dir_all(&shots).unwrap();
+            Browser {
+                http,
+                session: format!("{base}/session/{session}"),
+                driver,
+                _profile: profile,
+                shots,
+            }
+        }
+
+        async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+            let mut req = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.session));
+            if method == reqwest::Method::POST {
+                req = req.json(&body);
+            }
+            let r: Value = req.send().await.unwrap().json().await.unwrap();
+            if r["value"].get("error").is_some() {
+                panic!("WebDriver {path}: {}", r["value"]);
+            }
+            r["value"].clone()
+        }
+
+        async fn go(&self, url: &str) {
+            self.call(reqwest::Method::POST, "/url", json!({ "url": url }))
+                .await;
+        }
+
+        async fn url(&self) -> String {
+            self.call(reqwest::Method::GET, "/url", Value::Null)
+                .await
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+
+        async fn find_all(&self, css: &str) -> Vec<String> {
+            self.call(
+                reqwest::Method::POST,
+                "/elements",
+                json!({"using": "css selector", "value": css}),
+            )
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e[ELEMENT].as_str().unwrap().to_string())
+            .collect()
+        }
+
+        async fn find(&self, css: &str) -> String {
+            self.find_all(css)
+                .await
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| panic!("no element {css} in WebDriver session {}", self.session))
+        }
+
+        async fn click(&self, css: &str) {
+            let e = self.find(css).await;
+            self.call(
+                reqwest::Method::POST,
+                &format!("/element/{e}/click"),
+                json!({}),
+            )
+            .await;
+        }
+
+        async fn type_into(&self, css: &str, text: &str) {
+            let e = self.find(css).await;
+            self.call(
+                reqwest::Method::POST,
+                &format!("/element/{e}/value"),
+                json!({ "text": text }),
+            )
+            .await;
+        }
+
+        async fn text(&self, css: &str) -> String {
+            let e = self.find(css).await;
+            self.call(
+                reqwest::Method::GET,
+                &format!("/element/{e}/text"),
+                Value::Null,
+            )
+            .await
+            .as_str()
+            .unwrap()
+            .to_string()
+        }
+
+        async fn screenshot(&self, name: &str) {
+            use base64::Engine as _;
+            let data = self
+                .call(reqwest::Method::GET, "/screenshot", Value::Null)
+                .await;
+            let png = base64::engine::general_purpose::STANDARD
+                .decode(data.as_str().unwrap())
+                .unwrap();
+            assert!(png.starts_with(b"\x89PNG"));
+            std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+        }
+    }
+
+    #[test]
+    fn an_agent_works_the_inbox_with_the_mouse() {
+        let (Some(chromium), Some(chromedriver)) = (
+            find_program(&["chromium", "chromium-browser", "google-chrome"]),
+            find_program(&["chromedriver"]),
+        ) else {
+            println!(
+                "SKIPPED: the browser test needs chromium and chromedriver on PATH \
+                 (Debian: apt-get install chromium chromium-driver)"
+            );
+            return;
+        };
+        let demo = Demo::new("");
+        let _daemon = demo.start();
+        let base = format!("http://127.0.0.1:{}", demo.port);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let b = Browser::start(&chromium, &chromedriver).await;
+
+            // Sign in: the inbox sends a stranger to the sign-in page first.
+            b.go(&format!("{base}/")).await;
+            assert!(b.url().await.contains("/login?next="), "{}", b.url().await);
+            b.screenshot("1-login").await;
+            b.type_into("#user", "demo").await;
+            b.type_into("#password", "demo").await;
+            b.click("#signin").await;
+            assert_eq!(b.url().await, format!("{base}/"));
+            assert!(b.text("#count").await.starts_with("1–"));
+            b.screenshot("2-inbox").await;
+
+            // Filter to questions.
+            b.click("select[name=label] option[value=question]").await;
+            b.click("#filter").await;
+            assert!(
+                b.url().await.contains("label=question"),
+                "{}",
+                b.url().await
+            );
+            let labels = b.find_all("li.row .label").await;
+            assert!(!labels.is_empty(), "the demo has open questions");
+            for e in &labels {
+                let t = b
+                    .call(
+                        reqwest::Method::GET,
+                        &format!("/element/{e}/text"),
+                        Value::Null,
+                    )
+                    .await;
+                assert_eq!(t.as_str().unwrap().to_lowercase(), "question");
+            }
+            b.screenshot("3-inbox-questions").await;
+
+            // Open the first one, mark it answered, correct its label.
+            b.click("li.row a.rowlink").await;
+            let url = b.url().await;
+            assert!(url.contains("/m/"), "{url}");
+            let id: i64 = url.rsplit('/').next().unwrap().parse().unwrap();
+            b.screenshot("4-mention").await;
+            b.click("#act-answered").await;
+            assert!(b.text("#answered").await.starts_with("demo, "));
+            assert_eq!(demo.answered(id).as_deref(), Some("demo"));
+            b.click("#label-select option[value=complaint]").await;
+            b.click("#act-label").await;
+            assert!(
+                b.text("#label")
+                    .await
+                    .to_lowercase()
+                    .starts_with("complaint")
+            );
+            let history = b.text("#history").await;
+            assert!(history.contains("answered by demo"), "{history}");
+            assert!(
+                history.contains("label (question → complaint) by demo"),
+                "{history}"
+            );
+            b.screenshot("5-mention-answered-relabelled").await;
+
+            // Follow a one-click link from an alert mail the file transport wrote.
+            let link = demo
+                .mail_links()
+                .into_iter()
+                .find(|l| l.contains("do=claim"))
+                .expect("alert mails with one-click links");
+            b.go(&link).await;
+            assert!(b.text("#preselected").await.contains("Claim"));
+            b.screenshot("6-one-click-claim").await;
+            b.click("form.preselected button").await;
+            assert!(b.text("#claimed").await.starts_with("demo, "));
+
+            // The praise wall and the sources page.
+            b.go(&format!("{base}/wall")).await;
+            assert!(!b.find_all("figure.praise").await.is_empty());
+            b.screenshot("7-wall").await;
+            b.go(&format!("{base}/sources")).await;
+            assert!(b.text("#outbox").await.contains("pending"));
+            b.screenshot("8-sources").await;
+            println!("screenshots in {}", b.shots.display());
+        });
+    }
+}

@@ -895,12 +895,15 @@ fn render_mention(
             }),
         }
     }
-    let urgency_reasons = verdict["urgency_reasons"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r.as_str().map(str::to_string))
-        .collect();
+    let mut urgency_reasons: Vec<String> = Vec::new();
+    for r in verdict["urgency_reasons"].as_array().into_iter().flatten() {
+        if let Some(r) = r
+            .as_str()
+            .filter(|r| !urgency_reasons.iter().any(|u| u == r))
+        {
+            urgency_reasons.push(r.to_string());
+        }
+    }
     let routes = extras
         .route
         .as_deref()
