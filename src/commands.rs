@@ -393,6 +393,14 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
                     shutdown.clone(),
                 )));
             }
+            if let Some(job) = notify::sla::SlaJob::from_config(&config) {
+                stages.push(tokio::spawn(notify::sla::run_escalations(
+                    Arc::new(job),
+                    writer.clone(),
+                    wake.clone(),
+                    shutdown.clone(),
+                )));
+            }
             stages.push(tokio::spawn(notify::run_router(
                 notifier,
                 writer.clone(),

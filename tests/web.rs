@@ -769,6 +769,94 @@ fn user_add_prints_a_line_that_signs_in() {
     assert!(!bad.status.success());
 }
 
+#[test]
+fn a_missed_first_response_target_is_escalated_once_across_a_restart() {
+    let demo = Demo::new("");
+    let config = std::fs::read_to_string(&demo.config).unwrap().replace(
+        "name = \"webcare\"\nemails = [\"webcare@fjordlink.example\"]\n",
+        "name = \"webcare\"\nemails = [\"webcare@fjordlink.example\"]\nsla = \"3s\"\nescalate_to = [\"lead@fjordlink.example\"]\n",
+    );
+    assert!(config.contains("sla = \"3s\""));
+    std::fs::write(&demo.config, config).unwrap();
+    let out = demo.run(&["once"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // One complaint was answered a second after it was found: it met the target.
+    let answered = demo.mention_with("complaint");
+    demo.db()
+        .execute(
+            "UPDATE mentions SET answered_at = fetched_at + 1, answered_by = 'anna' WHERE id = ?1",
+            [answered],
+        )
+        .unwrap();
+    let open: Vec<i64> = {
+        let db = demo.db();
+        let mut st = db
+            .prepare(
+                "SELECT id FROM mentions WHERE label IN ('complaint', 'question') AND answered_at IS NULL
+                   AND coalesce(spam, 0) = 0 AND route LIKE '%\"team\":\"webcare\"%' ORDER BY id",
+            )
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert!(open.len() > 3, "{open:?}");
+    let escalations = || -> (Vec<i64>, i64) {
+        let db = demo.db();
+        let mut st = db
+            .prepare(
+                "SELECT mention_id FROM outbox WHERE kind = 'escalation' AND recipient = 'lead@fjordlink.example'
+                 ORDER BY mention_id",
+            )
+            .unwrap();
+        let ids = st
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let sent = db
+            .query_row(
+                "SELECT count(*) FROM outbox WHERE kind = 'escalation' AND state = 'sent'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (ids, sent)
+    };
+    let daemon = demo.start_daemon();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (ids, sent) = escalations();
+        if ids.len() == open.len() && sent == open.len() as i64 {
+            assert_eq!(ids, open);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "escalated {ids:?}, sent {sent}, open {open:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(!escalations().0.contains(&answered));
+    let cookie = demo.sign_in("demo", "demo");
+    assert!(demo.get("/", Some(&cookie)).body.contains("SLA missed by"));
+    drop(daemon);
+
+    // After a restart nothing is escalated again, and each went out as one mail.
+    let _daemon = demo.start_daemon();
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(escalations().0, open);
+    let mut mails = 0;
+    for e in std::fs::read_dir(demo.mail_dir()).unwrap() {
+        let raw = std::fs::read_to_string(e.unwrap().path()).unwrap_or_default();
+        if raw.contains("lead@fjordlink.example") && raw.contains("SLA missed") {
+            mails += 1;
+        }
+    }
+    assert_eq!(mails, open.len());
+}
+
 /// The same inbox in a real browser: headless Chromium driven over WebDriver (chromedriver),
 /// with a screenshot of each page under `target/web-screenshots/`. Skips, saying so, when
 /// chromium or chromedriver is not installed (`.ci/run` installs both).

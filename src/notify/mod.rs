@@ -15,6 +15,7 @@ pub mod mail;
 pub mod outbox;
 pub mod route;
 pub mod similar;
+pub mod sla;
 pub mod spike;
 pub mod webhook;
 
@@ -87,6 +88,7 @@ pub fn parse_config(
         .and_then(|v| parse_at::<BTreeMap<String, Vec<String>>>(v, "topics", errors))
         .unwrap_or_default();
     Router::compile(&teams, &routes, &topics, watches, sources, errors);
+    sla::validate(&teams, errors);
     let had_digest = root.contains_key("digest");
     let digest = root
         .remove("digest")

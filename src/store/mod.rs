@@ -33,7 +33,8 @@ pub use privacy::{Cutoffs, ForgetReport, PruneReport, Reclaimed, author_key};
 pub use signals::text_hash;
 pub use stats::{AlertStats, MentionCount, OutboxBacklog, PollStats};
 pub use web::{
-    HistoryEntry, InboxFilter, InboxRow, InboxStatus, MentionAlert, MentionExtras, WallCard,
+    EscalationMail, HistoryEntry, InboxFilter, InboxRow, InboxStatus, MentionAlert, MentionExtras,
+    OverdueMention, WallCard,
 };
 
 /// Why a store operation failed.

@@ -255,6 +255,8 @@ pub const MIGRATIONS: &[&str] = &[
     // (`pinned_at`); every action taken in the browser is kept in `mention_actions` with who
     // and when; `web_keys` holds the generated key that signs sessions and one-click links
     // when no key is configured. The partial index serves the inbox's default view.
+    // `escalations` has one row per mention and team that missed the team's first-response
+    // target, written in the same transaction as the escalation mails, so each goes out once.
     r#"
     ALTER TABLE mentions ADD COLUMN claimed_by TEXT;
     ALTER TABLE mentions ADD COLUMN claimed_at INTEGER;
@@ -271,6 +273,13 @@ pub const MIGRATIONS: &[&str] = &[
         done_at    INTEGER NOT NULL
     );
     CREATE INDEX mention_actions_mention ON mention_actions (mention_id, done_at);
+    CREATE TABLE escalations (
+        mention_id   INTEGER NOT NULL REFERENCES mentions (id) ON DELETE CASCADE,
+        team         TEXT    NOT NULL,
+        due_at       INTEGER NOT NULL,
+        escalated_at INTEGER NOT NULL,
+        PRIMARY KEY (mention_id, team)
+    ) WITHOUT ROWID;
     CREATE TABLE web_keys (
         name       TEXT    PRIMARY KEY,
         key        BLOB    NOT NULL,

@@ -83,6 +83,8 @@ pub struct InboxRow {
     pub answered_by: Option<String>,
     /// The teams it was routed to.
     pub teams: Vec<String>,
+    /// When webcare found it (unix seconds); first-response targets count from here.
+    pub fetched_at: i64,
 }
 
 /// Everything the mention page shows beyond the mention itself.
@@ -186,7 +188,7 @@ impl Store {
         let mut sql = format!(
             "SELECT m.id, m.source, m.kind, m.label, m.label_source, m.urgency, coalesce(m.spam, 0),
                     m.created_at, m.author_handle, m.author_name, m.title, substr(m.text, 1, {ROW_TEXT}),
-                    m.lang, m.claimed_by, m.answered_at, m.answered_by, m.route
+                    m.lang, m.claimed_by, m.answered_at, m.answered_by, m.route, m.fetched_at
              FROM mentions m WHERE m.stripped = 0"
         );
         let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
@@ -274,6 +276,7 @@ impl Store {
                         answered_at: r.get(14)?,
                         answered_by: r.get(15)?,
                         teams: route_teams(route.as_deref()),
+                        fetched_at: r.get(17)?,
                     })
                 },
             )
@@ -334,7 +337,7 @@ impl Store {
             .prepare_cached(&format!(
                 "SELECT t.id, t.source, t.kind, t.label, t.label_source, t.urgency, coalesce(t.spam, 0),
                         t.created_at, t.author_handle, t.author_name, t.title, substr(t.text, 1, {ROW_TEXT}),
-                        t.lang, t.claimed_by, t.answered_at, t.answered_by, t.route
+                        t.lang, t.claimed_by, t.answered_at, t.answered_by, t.route, t.fetched_at
                  FROM mentions m JOIN mentions t ON t.source = m.source AND t.id != m.id AND (
                         t.external_id = m.in_reply_to OR t.in_reply_to = m.external_id
                         OR (m.in_reply_to IS NOT NULL AND t.in_reply_to = m.in_reply_to))
@@ -362,6 +365,7 @@ impl Store {
                     answered_at: r.get(14)?,
                     answered_by: r.get(15)?,
                     teams: route_teams(route.as_deref()),
+                    fetched_at: r.get(17)?,
                 })
             })
             .map_err(self.err())?;
@@ -589,6 +593,150 @@ impl Store {
                 },
             )
             .optional()
+            .map_err(self.err())
+    }
+}
+
+/// An open mention past its team's first-response target.
+#[derive(Debug, Clone)]
+pub struct OverdueMention {
+    /// Mention id.
+    pub id: i64,
+    /// Source name.
+    pub source: String,
+    /// Label.
+    pub label: String,
+    /// Author handle or name.
+    pub author: Option<String>,
+    /// Title, if any.
+    pub title: Option<String>,
+    /// Text.
+    pub text: String,
+    /// When webcare found it (unix seconds): the clock starts here.
+    pub fetched_at: i64,
+}
+
+/// One escalation mail for the outbox.
+#[derive(Debug, Clone)]
+pub struct EscalationMail {
+    /// Recipient address.
+    pub recipient: String,
+    /// Message-ID, unique per mention, team and recipient.
+    pub message_id: String,
+    /// Subject.
+    pub subject: String,
+    /// Plain text.
+    pub text: String,
+    /// HTML.
+    pub html: String,
+}
+
+impl Store {
+    /// Open complaints and questions routed to `team`, found between `since` and `due_before`
+    /// (so past the target), not answered, not spam and not escalated yet; oldest first.
+    pub fn overdue_mentions(
+        &self,
+        team: &str,
+        since: i64,
+        due_before: i64,
+        limit: usize,
+    ) -> Result<Vec<OverdueMention>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT m.id, m.source, m.label, coalesce(m.author_handle, m.author_name), m.title,
+                        m.text, m.fetched_at
+                 FROM mentions m
+                 WHERE m.fetched_at >= ?2 AND m.fetched_at < ?3 AND m.answered_at IS NULL
+                   AND m.label IN ('complaint', 'question') AND coalesce(m.spam, 0) = 0
+                   AND m.route IS NOT NULL
+                   AND EXISTS (SELECT 1 FROM json_each(m.route) WHERE json_extract(value, '$.team') = ?1)
+                   AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.mention_id = m.id AND e.team = ?1)
+                 ORDER BY m.fetched_at, m.id LIMIT ?4",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map(params![team, since, due_before, limit as i64], |r| {
+                Ok(OverdueMention {
+                    id: r.get(0)?,
+                    source: r.get(1)?,
+                    label: r.get(2)?,
+                    author: r.get(3)?,
+                    title: r.get(4)?,
+                    text: r.get(5)?,
+                    fetched_at: r.get(6)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+
+    /// Records that mention `id` missed `team`'s target and queues its escalation mails, in
+    /// one transaction. False (and nothing queued) when it was escalated before: each mention
+    /// is escalated once per team, across restarts.
+    pub fn record_escalation(
+        &mut self,
+        id: i64,
+        team: &str,
+        due_at: i64,
+        mails: &[EscalationMail],
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let path = self.path.display().to_string();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        let new = tx
+            .execute(
+                "INSERT INTO escalations (mention_id, team, due_at, escalated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT DO NOTHING",
+                params![id, team, due_at, now],
+            )
+            .map_err(e)?;
+        if new == 0 {
+            return Ok(false);
+        }
+        for m in mails {
+            tx.execute(
+                "INSERT INTO outbox (mention_id, team, rule, recipient, message_id, subject, body_text,
+                    body_html, urgent, state, created_at, not_before, next_attempt_at, kind)
+                 VALUES (?1, ?2, 'sla', ?3, ?4, ?5, ?6, ?7, 1, 'pending', ?8, ?8, ?8, 'escalation')
+                 ON CONFLICT (message_id) DO NOTHING",
+                params![id, team, m.recipient, m.message_id, m.subject, m.text, m.html, now],
+            )
+            .map_err(e)?;
+        }
+        tx.commit().map_err(e)?;
+        Ok(true)
+    }
+
+    /// How many of `team`'s complaints and questions found between `start` and `end` met a
+    /// first-response target of `sla` seconds, and how many missed it (answered late, or still
+    /// open past it at `now`): `(met, missed)`. Those still open within the target count in
+    /// neither.
+    pub fn sla_outcomes(
+        &self,
+        team: &str,
+        sla: i64,
+        start: i64,
+        end: i64,
+        now: i64,
+    ) -> Result<(i64, i64), StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FILTER (WHERE m.answered_at IS NOT NULL AND m.answered_at <= m.fetched_at + ?2),
+                        count(*) FILTER (WHERE (m.answered_at IS NOT NULL AND m.answered_at > m.fetched_at + ?2)
+                                            OR (m.answered_at IS NULL AND m.fetched_at + ?2 < ?5))
+                 FROM mentions m
+                 WHERE m.fetched_at >= ?3 AND m.fetched_at < ?4
+                   AND m.label IN ('complaint', 'question') AND coalesce(m.spam, 0) = 0
+                   AND m.route IS NOT NULL
+                   AND EXISTS (SELECT 1 FROM json_each(m.route) WHERE json_extract(value, '$.team') = ?1)",
+                params![team, sla, start, end, now],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .map_err(self.err())
     }
 }

@@ -39,6 +39,8 @@ pub struct WebState {
     watches: Vec<String>,
     teams: Vec<String>,
     sources: Vec<SourceInfo>,
+    /// First-response targets per team, in seconds.
+    slas: Vec<(String, i64)>,
 }
 
 /// A configured source, as the sources page and the inbox's source menu show it.
@@ -69,6 +71,10 @@ impl WebState {
                     enabled: s.enabled,
                     interval: s.interval,
                 })
+                .collect(),
+            slas: crate::notify::sla::team_slas(config)
+                .into_iter()
+                .map(|t| (t.team, t.sla.as_secs() as i64))
                 .collect(),
             web,
         }
@@ -439,9 +445,30 @@ struct RowView {
     answered: String,
     lang: String,
     teams: String,
+    /// Time left to the first-response target, or how far past it; empty without a target.
+    sla: String,
+    sla_missed: bool,
 }
 
-fn row_view(r: &InboxRow, now: i64) -> RowView {
+/// The first-response deadline of an open complaint or question: the shortest target of the
+/// teams it was routed to, from when webcare found it.
+fn deadline(r: &InboxRow, slas: &[(String, i64)]) -> Option<i64> {
+    let open = r.answered_at.is_none()
+        && !r.spam
+        && matches!(r.label.as_deref(), Some("complaint" | "question"));
+    if !open {
+        return None;
+    }
+    let sla = slas
+        .iter()
+        .filter(|(team, _)| r.teams.contains(team))
+        .map(|(_, s)| *s)
+        .min()?;
+    Some(r.fetched_at + sla)
+}
+
+fn row_view(r: &InboxRow, now: i64, slas: &[(String, i64)]) -> RowView {
+    let due = deadline(r, slas);
     let snippet: String = r.text.chars().take(240).collect();
     RowView {
         id: r.id,
@@ -471,6 +498,12 @@ fn row_view(r: &InboxRow, now: i64) -> RowView {
         },
         lang: r.lang.clone().unwrap_or_default(),
         teams: r.teams.join(", "),
+        sla: match due {
+            Some(d) if d >= now => format!("{} left", age(d - now)),
+            Some(d) => format!("SLA missed by {}", age(now - d)),
+            None => String::new(),
+        },
+        sla_missed: due.is_some_and(|d| d < now),
     }
 }
 
@@ -689,7 +722,10 @@ fn render_inbox(
     let page = InboxPage {
         csrf: session.csrf_token(&state.key),
         user: session.user.clone(),
-        rows: found.iter().map(|r| row_view(r, now)).collect(),
+        rows: found
+            .iter()
+            .map(|r| row_view(r, now, &state.slas))
+            .collect(),
         statuses,
         watches: choices(&state.watches, &current(&q.watch), "All watches"),
         sources: choices(&source_names, &current(&q.source), "All sources"),
@@ -845,7 +881,18 @@ fn render_mention(
         claimed_by: extras.claimed.as_ref().map(|c| c.0.clone()),
         answered_at: extras.answered.as_ref().map(|a| a.1),
         answered_by: extras.answered.as_ref().map(|a| a.0.clone()),
-        teams: Vec::new(),
+        teams: extras
+            .route
+            .as_deref()
+            .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|m| m["team"].as_str().map(str::to_string))
+            .collect(),
+        fetched_at: DateTime::parse_from_rfc3339(&m.fetched_at)
+            .map(|d| d.timestamp())
+            .unwrap_or(now),
     };
     // What a one-click link asks for, honoured only when its signature holds.
     let mut status = StatusCode::OK;
@@ -948,7 +995,7 @@ fn render_mention(
     let thread = store
         .thread_of(id, 20)?
         .iter()
-        .map(|r| row_view(r, now))
+        .map(|r| row_view(r, now, &state.slas))
         .collect();
     let label = m.label.clone().unwrap_or_default();
     let labels = LABELS
@@ -963,7 +1010,7 @@ fn render_mention(
         csrf: session.csrf_token(&state.key),
         user: session.user.clone(),
         id,
-        row: row_view(&row, now),
+        row: row_view(&row, now, &state.slas),
         full_text: m.text.clone(),
         url: crate::notify::mail::safe_link(m.url.as_deref())
             .unwrap_or_default()
