@@ -262,7 +262,7 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE mentions ADD COLUMN claimed_at INTEGER;
     ALTER TABLE mentions ADD COLUMN pinned_at INTEGER;
     CREATE INDEX mentions_pinned ON mentions (pinned_at) WHERE pinned_at IS NOT NULL;
-    CREATE INDEX mentions_open ON mentions (created_at)
+    CREATE INDEX mentions_open ON mentions ((urgency = 'urgent') DESC, created_at)
         WHERE answered_at IS NULL AND label IN ('complaint', 'question');
     CREATE TABLE mention_actions (
         id         INTEGER PRIMARY KEY,

@@ -1329,9 +1329,10 @@ async fn sources(
     .await
 }
 
-/// Renders inbox page `page` (50 rows, default filters) for `user` against the database at
-/// `db`, as the daemon would: for the bench, which measures it on a large store.
-pub fn bench_render_inbox(config: &Config, user: &str, page: usize) -> anyhow::Result<String> {
+/// Renders the inbox page that `query` (a URL query string such as `label=question&page=2`)
+/// asks for, for `user`, as the daemon would, opening the database as a request does: for
+/// the bench, which measures it on a large store.
+pub fn render_inbox_for(config: &Config, user: &str, query: &str) -> anyhow::Result<String> {
     let web = config
         .web
         .clone()
@@ -1342,10 +1343,23 @@ pub fn bench_render_inbox(config: &Config, user: &str, page: usize) -> anyhow::R
         user: user.into(),
         expires: i64::MAX,
     };
-    let q = InboxQuery {
-        page: Some(page.to_string()),
-        ..InboxQuery::default()
-    };
+    let mut q = InboxQuery::default();
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        let v = Some(v.into_owned());
+        match k.as_ref() {
+            "status" => q.status = v,
+            "watch" => q.watch = v,
+            "source" => q.source = v,
+            "label" => q.label = v,
+            "lang" => q.lang = v,
+            "team" => q.team = v,
+            "since" => q.since = v,
+            "until" => q.until = v,
+            "q" => q.q = v,
+            "page" => q.page = v,
+            other => anyhow::bail!("unknown inbox parameter {other:?}"),
+        }
+    }
     render_inbox(&state, &session, &q, Utc::now().timestamp()).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
