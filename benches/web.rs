@@ -46,7 +46,9 @@ fn fill(db: &std::path::Path, n: u64) {
             let urgent = open_kind && rng.u32(0..100) < 3;
             let answered = open_kind && rng.u32(0..100) < 95;
             let route = if open_kind {
-                Some("[{\"rule\":\"complaints\",\"action\":\"alert\",\"team\":\"webcare\",\"why\":[\"label is complaint\"]}]")
+                Some(
+                    "[{\"rule\":\"complaints\",\"action\":\"alert\",\"team\":\"webcare\",\"why\":[\"label is complaint\"]}]",
+                )
             } else {
                 None
             };
@@ -86,7 +88,12 @@ fn config(db: &std::path::Path) -> Config {
         db.display()
     );
     let value: serde_json::Value = toml::from_str(&text).unwrap();
-    Config::from_value(std::path::Path::new("bench.toml"), value, ConfigErrors::default()).unwrap()
+    Config::from_value(
+        std::path::Path::new("bench.toml"),
+        value,
+        ConfigErrors::default(),
+    )
+    .unwrap()
 }
 
 fn measure(config: &Config, query: &str, rounds: usize) {
@@ -102,7 +109,11 @@ fn measure(config: &Config, query: &str, rounds: usize) {
     let p = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
     println!(
         "{:<40} {rows:>3} rows  median {:>7.2} ms  p90 {:>7.2} ms  max {:>7.2} ms",
-        if query.is_empty() { "(default: open, page 1)" } else { query },
+        if query.is_empty() {
+            "(default: open, page 1)"
+        } else {
+            query
+        },
         p(0.5).as_secs_f64() * 1e3,
         p(0.9).as_secs_f64() * 1e3,
         p(1.0).as_secs_f64() * 1e3,
