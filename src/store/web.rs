@@ -746,3 +746,146 @@ impl Store {
             .map_err(self.err())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROUTE: &str = r#"[{"rule":"r","action":"alert","team":"webcare","why":[]}]"#;
+
+    /// A store with mentions `(label, urgency, created, answered, handle)`, routed to webcare.
+    fn store(rows: &[(&str, &str, i64, Option<i64>, &str)]) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("w.db")).unwrap();
+        for (i, (label, urgency, created, answered, handle)) in rows.iter().enumerate() {
+            store
+                .connection()
+                .execute(
+                    "INSERT INTO mentions (source, kind, external_id, author_handle, text, created_at,
+                        fetched_at, watches, label, urgency, answered_at, route)
+                     VALUES ('forum', 'rss', ?1, ?2, 'Fjordlink', ?3, ?3, 'W', ?4, ?5, ?6, ?7)",
+                    params![i.to_string(), handle, created, label, urgency, answered, ROUTE],
+                )
+                .unwrap();
+        }
+        (dir, store)
+    }
+
+    fn ids(rows: &[InboxRow]) -> Vec<i64> {
+        rows.iter().map(|r| r.id).collect()
+    }
+
+    #[test]
+    fn the_open_inbox_puts_urgent_first_then_the_longest_waiting() {
+        let (_dir, s) = store(&[
+            ("complaint", "normal", 300, None, "a"),
+            ("question", "urgent", 400, None, "b"),
+            ("complaint", "normal", 100, None, "c"),
+            ("praise", "normal", 50, None, "d"),
+            ("complaint", "urgent", 200, Some(500), "e"),
+        ]);
+        let f = InboxFilter {
+            limit: 50,
+            ..InboxFilter::default()
+        };
+        assert_eq!(ids(&s.inbox(&f).unwrap()), [2, 3, 1]);
+        let all = InboxFilter {
+            status: InboxStatus::All,
+            ..f.clone()
+        };
+        assert_eq!(ids(&s.inbox(&all).unwrap()), [2, 3, 1, 5, 4]);
+        let answered = InboxFilter {
+            status: InboxStatus::Answered,
+            ..f.clone()
+        };
+        assert_eq!(ids(&s.inbox(&answered).unwrap()), [5]);
+        let team = InboxFilter {
+            team: Some("comms".into()),
+            ..f.clone()
+        };
+        assert!(s.inbox(&team).unwrap().is_empty());
+        let paged = InboxFilter {
+            limit: 1,
+            offset: 1,
+            ..f
+        };
+        // One more than asked for says there is a next page.
+        assert_eq!(ids(&s.inbox(&paged).unwrap()), [3, 1]);
+    }
+
+    #[test]
+    fn the_wall_hides_opted_out_authors_unless_pinned() {
+        let (_dir, s) = store(&[
+            ("praise", "normal", 100, None, "fan"),
+            ("praise", "normal", 200, None, "Quiet"),
+            ("complaint", "normal", 300, None, "x"),
+        ]);
+        s.add_optout("rss", "@quiet", "anna", 1).unwrap();
+        let wall: Vec<i64> = s.wall(10).unwrap().iter().map(|c| c.id).collect();
+        assert_eq!(wall, [1]);
+        s.set_pinned(2, true, 500).unwrap();
+        s.set_pinned(3, true, 400).unwrap();
+        let wall: Vec<(i64, bool)> = s
+            .wall(10)
+            .unwrap()
+            .iter()
+            .map(|c| (c.id, c.pinned))
+            .collect();
+        assert_eq!(wall, [(2, true), (3, true), (1, false)]);
+    }
+
+    #[test]
+    fn sla_outcomes_count_met_missed_and_still_running() {
+        let (_dir, s) = store(&[
+            ("complaint", "normal", 1000, Some(1500), "a"),
+            ("complaint", "normal", 1000, Some(5000), "b"),
+            ("question", "normal", 1000, None, "c"),
+            ("question", "normal", 9000, None, "d"),
+            ("praise", "normal", 1000, None, "e"),
+        ]);
+        assert_eq!(
+            s.sla_outcomes("webcare", 3600, 0, 10_000, 10_000).unwrap(),
+            (1, 2)
+        );
+        assert_eq!(
+            s.sla_outcomes("comms", 3600, 0, 10_000, 10_000).unwrap(),
+            (0, 0)
+        );
+    }
+
+    #[test]
+    fn an_escalation_is_recorded_once() {
+        let (_dir, mut s) = store(&[("complaint", "normal", 1000, None, "a")]);
+        let due = s.overdue_mentions("webcare", 0, 5000, 10).unwrap();
+        assert_eq!(due.len(), 1);
+        let mail = EscalationMail {
+            recipient: "lead@example.com".into(),
+            message_id: "<x@example.com>".into(),
+            subject: "s".into(),
+            text: "t".into(),
+            html: "h".into(),
+        };
+        assert!(
+            s.record_escalation(1, "webcare", 4600, &[mail.clone()], 5000)
+                .unwrap()
+        );
+        assert!(
+            !s.record_escalation(1, "webcare", 4600, &[mail], 5001)
+                .unwrap()
+        );
+        assert!(
+            s.overdue_mentions("webcare", 0, 6000, 10)
+                .unwrap()
+                .is_empty()
+        );
+        let queued: i64 = s
+            .connection()
+            .query_row(
+                "SELECT count(*) FROM outbox WHERE kind = 'escalation'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(queued, 1);
+    }
+}
