@@ -866,7 +866,7 @@ mod tests {
             html: "h".into(),
         };
         assert!(
-            s.record_escalation(1, "webcare", 4600, &[mail.clone()], 5000)
+            s.record_escalation(1, "webcare", 4600, std::slice::from_ref(&mail), 5000)
                 .unwrap()
         );
         assert!(
