@@ -159,6 +159,24 @@ pub enum Command {
         #[command(subcommand)]
         action: OptoutAction,
     },
+    /// Web inbox users: `user add NAME` asks for a password and prints the line to put under
+    /// [web.users] in the config. Needs no config.
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+/// What `webcare user` does.
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Read a password from the terminal (twice, not echoed) and print `NAME = "<argon2 hash>"`.
+    /// Without a terminal, the password is the first line of stdin.
+    Add {
+        /// The user name: letters, digits, '.', '_', '-' or '@'.
+        name: String,
+    },
 }
 
 /// What `webcare digest` renders or sends.

@@ -283,6 +283,41 @@ pub const MIGRATIONS: &[&str] = &[
             WHERE type = 'text' AND trim(value) NOT IN ('', 'author', 'unknown') LIMIT 1) END
     WHERE kind = 'rss' AND (author_handle = 'author' OR author_name = 'author');
     "#,
+    // 12: the web inbox. Staff claim mentions (`claimed_by`) and pin praise to the wall
+    // (`pinned_at`); every action taken in the browser is kept in `mention_actions` with who
+    // and when; `web_keys` holds the generated key that signs sessions and one-click links
+    // when no key is configured. The partial index serves the inbox's default view.
+    // `escalations` has one row per mention and team that missed the team's first-response
+    // target, written in the same transaction as the escalation mails, so each goes out once.
+    r#"
+    ALTER TABLE mentions ADD COLUMN claimed_by TEXT;
+    ALTER TABLE mentions ADD COLUMN claimed_at INTEGER;
+    ALTER TABLE mentions ADD COLUMN pinned_at INTEGER;
+    CREATE INDEX mentions_pinned ON mentions (pinned_at) WHERE pinned_at IS NOT NULL;
+    CREATE INDEX mentions_open ON mentions ((urgency = 'urgent') DESC, created_at)
+        WHERE answered_at IS NULL AND label IN ('complaint', 'question');
+    CREATE TABLE mention_actions (
+        id         INTEGER PRIMARY KEY,
+        mention_id INTEGER NOT NULL REFERENCES mentions (id) ON DELETE CASCADE,
+        action     TEXT    NOT NULL,
+        detail     TEXT,
+        done_by    TEXT    NOT NULL,
+        done_at    INTEGER NOT NULL
+    );
+    CREATE INDEX mention_actions_mention ON mention_actions (mention_id, done_at);
+    CREATE TABLE escalations (
+        mention_id   INTEGER NOT NULL REFERENCES mentions (id) ON DELETE CASCADE,
+        team         TEXT    NOT NULL,
+        due_at       INTEGER NOT NULL,
+        escalated_at INTEGER NOT NULL,
+        PRIMARY KEY (mention_id, team)
+    ) WITHOUT ROWID;
+    CREATE TABLE web_keys (
+        name       TEXT    PRIMARY KEY,
+        key        BLOB    NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    "#,
 ];
 
 #[cfg(test)]
