@@ -142,7 +142,7 @@ fn main() {
         body.len() as f64 / 1048576.0
     );
     println!(
-        "  parse (feed-rs + HTML to text) {:>9.0} mentions/s  ({:.0} ms)",
+        "  parse (quick-xml + HTML to text){:>9.0} mentions/s  ({:.0} ms)",
         rate(entries(), parsed),
         parsed.as_secs_f64() * 1e3
     );

@@ -122,6 +122,9 @@ pub enum Command {
         /// Count what would go; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Forget every person the name matches when several people share it.
+        #[arg(long)]
+        all: bool,
     },
     /// Print everything stored about one person as JSON (access request).
     Export {
@@ -155,6 +158,24 @@ pub enum Command {
         /// add, remove or list.
         #[command(subcommand)]
         action: OptoutAction,
+    },
+    /// Web inbox users: `user add NAME` asks for a password and prints the line to put under
+    /// [web.users] in the config. Needs no config.
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+/// What `webcare user` does.
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Read a password from the terminal (twice, not echoed) and print `NAME = "<argon2 hash>"`.
+    /// Without a terminal, the password is the first line of stdin.
+    Add {
+        /// The user name: letters, digits, '.', '_', '-' or '@'.
+        name: String,
     },
 }
 

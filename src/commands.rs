@@ -67,6 +67,7 @@ pub fn run(cli: Cli) -> i32 {
     let standalone = match &cli.command {
         Command::Classify { explain, lexicons } => Some(classify(*explain, lexicons.as_deref())),
         Command::Eval { file, lexicons } => Some(eval(file, lexicons.as_deref())),
+        Command::User { action } => Some(crate::web::user_command(action)),
         _ => None,
     };
     if let Some(result) = standalone {
@@ -77,7 +78,9 @@ pub fn run(cli: Cli) -> i32 {
         Err(code) => return code,
     };
     let result = match cli.command {
-        Command::Classify { .. } | Command::Eval { .. } => unreachable!("handled above"),
+        Command::Classify { .. } | Command::Eval { .. } | Command::User { .. } => {
+            unreachable!("handled above")
+        }
         Command::Label {
             id,
             label,
@@ -93,7 +96,11 @@ pub fn run(cli: Cli) -> i32 {
         Command::Route(args) => route(&config, &args),
         Command::Outbox(args) => outbox(&config, &args),
         Command::Prune { dry_run } => privacy::prune_command(&config, dry_run),
-        Command::Forget { author, dry_run } => privacy::forget_command(&config, &author, dry_run),
+        Command::Forget {
+            author,
+            dry_run,
+            all,
+        } => privacy::forget_command(&config, &author, dry_run, all),
         Command::Export { author } => privacy::export_command(&config, &author),
         Command::Digest(args) => {
             runtime().and_then(|rt| rt.block_on(notify::digest::command(&config, &args)))
@@ -234,6 +241,19 @@ fn check_config(config: &Config) -> anyhow::Result<i32> {
     } else {
         writeln!(out, "admin: disabled")?;
     }
+    if let Some(web) = &config.web {
+        writeln!(
+            out,
+            "web inbox: {}/ on {} ({} users{})",
+            web.base_url,
+            web.listen,
+            web.users.len(),
+            web.trusted_header
+                .as_ref()
+                .map(|h| format!(", or {h} from {} proxies", web.trusted_proxies.len()))
+                .unwrap_or_default()
+        )?;
+    }
     writeln!(out, "watches ({}):", config.watches.len())?;
     for w in &config.watches {
         let langs = if w.languages.is_empty() {
@@ -335,6 +355,19 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
     let admin =
         crate::admin::AdminServer::start(&config, pipeline.metrics.clone(), shutdown.clone())
             .await?;
+    let web = crate::web::WebServer::start(&config).await?;
+    if let Some(web) = &web {
+        // Printed, not only logged: the demo's newcomer is told where to sign in.
+        println!(
+            "web inbox: {} (listening on {})",
+            config
+                .web
+                .as_ref()
+                .map(|w| w.base_url.as_str())
+                .unwrap_or_default(),
+            web.addr()
+        );
+    }
     tracing::info!(
         config = %config.file.display(), database = %config.store.path.display(),
         sources = handles.len(), watches = config.watches.len(), "webcare started"
@@ -411,6 +444,14 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
                     shutdown.clone(),
                 )));
             }
+            if let Some(job) = notify::sla::SlaJob::from_config(&config) {
+                stages.push(tokio::spawn(notify::sla::run_escalations(
+                    Arc::new(job),
+                    writer.clone(),
+                    wake.clone(),
+                    shutdown.clone(),
+                )));
+            }
             stages.push(tokio::spawn(notify::run_router(
                 notifier,
                 writer.clone(),
@@ -451,6 +492,9 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
     sources.stop_all().await;
     for stage in stages {
         let _ = stage.await;
+    }
+    if let Some(web) = web {
+        web.stop().await;
     }
     // Last to stop, so /readyz says "stopping" until the other stages are done.
     if let Some(admin) = admin {

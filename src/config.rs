@@ -36,6 +36,8 @@ pub struct Config {
     pub retention: crate::privacy::RetentionConfig,
     /// Admin endpoints (`[admin]`): health, readiness, metrics.
     pub admin: crate::admin::AdminConfig,
+    /// The web inbox (`[web]`), when configured.
+    pub web: Option<crate::web::WebConfig>,
 }
 
 /// `[classifier]`: where the lexicons are and when a mention counts as urgent.
@@ -448,6 +450,7 @@ const TOP_KEYS: &[&str] = &[
     "topics",
     "digest",
     "spikes",
+    "web",
 ];
 
 impl Config {
@@ -530,6 +533,7 @@ impl Config {
         }
         let retention = crate::privacy::parse_retention(root.remove("retention"), &mut errors);
         let admin = crate::admin::parse_config(root.remove("admin"), &mut errors);
+        let web = crate::web::parse_config(root.remove("web"), &mut errors);
         let watches = parse_list::<WatchConfig>(root.remove("watches"), "watches", &mut errors);
         let mut names = BTreeSet::new();
         for (i, w) in watches.iter().enumerate() {
@@ -609,6 +613,7 @@ impl Config {
                 notify,
                 retention,
                 admin,
+                web,
             })
         } else {
             Err(errors)

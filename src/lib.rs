@@ -21,3 +21,4 @@ pub mod shutdown;
 pub mod sources;
 pub mod store;
 pub mod watch;
+pub mod web;

@@ -308,14 +308,25 @@ impl fmt::Display for Author {
     }
 }
 
-/// `webcare forget --author P:H [--dry-run]`: erases a person's data and prints the counts.
+/// `webcare forget --author P:H [--dry-run] [--all]`: erases a person's data and prints the
+/// counts. Refuses a name that several people share unless `all` is set.
 pub fn forget_command(
     config: &crate::config::Config,
     author: &str,
     dry_run: bool,
+    all: bool,
 ) -> anyhow::Result<i32> {
     let author = Author::parse(author)?;
     let mut store = Store::open_existing(&config.store.path)?;
+    let people = store.author_people(&author.kind, &author.handle)?;
+    if people.len() > 1 && !all {
+        anyhow::bail!(
+            "--author {author} matches {} different people ({}); name one of them as {}:<handle>, or add --all to forget every one",
+            people.len(),
+            people.join(", "),
+            author.kind
+        );
+    }
     // One transaction of unknown length: a spinner on a terminal says it is still working.
     let progress = crate::progress::Progress::spinner(&format!("forgetting {author}"), "");
     let r = store.forget_author(&author.kind, &author.handle, dry_run)?;

@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod route;
 pub mod similar;
 pub mod smtp;
+pub mod sla;
 pub mod spike;
 pub mod webhook;
 
@@ -90,6 +91,7 @@ pub fn parse_config(
         .and_then(|v| parse_at::<BTreeMap<String, Vec<String>>>(v, "topics", errors))
         .unwrap_or_default();
     Router::compile(&teams, &routes, &topics, watches, sources, errors);
+    sla::validate(&teams, errors);
     let had_digest = root.contains_key("digest");
     let digest = root
         .remove("digest")
@@ -130,6 +132,8 @@ pub struct Notifier {
     domain: String,
     /// Recently alerted mentions, for the near-duplicate check; kept between routing passes.
     leads: Mutex<LeadIndex>,
+    /// Signs the web inbox's one-click links, when `[web]` is configured.
+    links: Option<crate::web::links::LinkSigner>,
 }
 
 /// FNV-1a, for Message-IDs that must be the same on every machine and every Rust version.
@@ -215,6 +219,7 @@ impl Notifier {
             classifier: Classifier::embedded(),
             domain,
             leads: Mutex::default(),
+            links: crate::web::links::LinkSigner::for_config(config),
         })
     }
 
@@ -378,7 +383,16 @@ impl Notifier {
                 platform: m.kind.clone(),
                 tz: Some(team.tz),
                 now: now.timestamp(),
-                actions: Vec::new(),
+                actions: self
+                    .links
+                    .as_ref()
+                    .map(|l| {
+                        l.links(m.id, now.timestamp())
+                            .into_iter()
+                            .map(|(label, url)| mail::ActionLink { label, url })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             };
             let rendered = render_alert(&view);
             let not_before = if subject.urgent {

@@ -34,6 +34,12 @@ pub struct TeamConfig {
     /// Also post every alert to this webhook (Slack, Teams or generic JSON).
     #[serde(default)]
     pub webhook: Option<WebhookConfig>,
+    /// First-response target for its complaints and questions (see `notify::sla`).
+    #[serde(default)]
+    pub sla: Option<crate::config::DurationValue>,
+    /// Who hears when a mention misses the target; the team's own `emails` when empty.
+    #[serde(default)]
+    pub escalate_to: Vec<String>,
 }
 
 fn default_tz() -> String {
@@ -690,6 +696,8 @@ mod tests {
             quiet_hours: Some("22:00-07:00".into()),
             max_alerts_per_hour: None,
             webhook: None,
+            sla: None,
+            escalate_to: Vec::new(),
         }
     }
 

@@ -9,6 +9,7 @@ pub mod bluesky;
 #[cfg(test)]
 mod conformance;
 pub mod facebook_page;
+pub mod feed;
 pub mod hackernews;
 pub mod http;
 pub mod instagram;

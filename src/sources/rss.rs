@@ -11,8 +11,8 @@ use chrono::Utc;
 use reqwest::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use serde::{Deserialize, Serialize};
 
+use super::feed::{self, Origin};
 use super::http::Client;
-use super::text::html_to_text;
 use super::{Batch, Mention, PollContext, Source, SourceError};
 use crate::config::{ConfigErrors, SourceConfig};
 
@@ -25,6 +25,13 @@ pub struct RssSettings {
     /// Language of every entry that does not declare its own; unset, it is detected from the text.
     #[serde(default)]
     pub lang: Option<String>,
+}
+
+/// A fetched body and what the response said about it.
+struct Body {
+    bytes: Vec<u8>,
+    content_type: Option<String>,
+    content_location: Option<String>,
 }
 
 /// What the source remembers between polls.
@@ -96,7 +103,7 @@ impl RssSource {
         &self,
         path: &str,
         cursor: &FeedCursor,
-    ) -> Result<Option<(Vec<u8>, FeedCursor)>, SourceError> {
+    ) -> Result<Option<(Body, FeedCursor)>, SourceError> {
         let err = |e: std::io::Error| SourceError::Network {
             url: format!("file://{path}"),
             message: e.to_string(),
@@ -121,7 +128,11 @@ impl RssSource {
         }
         let body = tokio::fs::read(path).await.map_err(err)?;
         Ok(Some((
-            body,
+            Body {
+                bytes: body,
+                content_type: None,
+                content_location: None,
+            },
             FeedCursor {
                 etag: Some(tag),
                 last_modified: None,
@@ -132,7 +143,7 @@ impl RssSource {
     async fn fetch_http(
         &self,
         cursor: &FeedCursor,
-    ) -> Result<Option<(Vec<u8>, FeedCursor)>, SourceError> {
+    ) -> Result<Option<(Body, FeedCursor)>, SourceError> {
         let mut req = self
             .client
             .request(reqwest::Method::GET, &self.settings.url)
@@ -151,7 +162,12 @@ impl RssSource {
                     etag: resp.header(ETAG.as_str()).map(str::to_string),
                     last_modified: resp.header(LAST_MODIFIED.as_str()).map(str::to_string),
                 };
-                Ok(Some((resp.body, next)))
+                let body = Body {
+                    content_type: resp.header("content-type").map(str::to_string),
+                    content_location: resp.header("content-location").map(str::to_string),
+                    bytes: resp.body,
+                };
+                Ok(Some((body, next)))
             }
             401 | 403 => Err(SourceError::Auth(format!(
                 "feed {} refused access (HTTP {})",
@@ -181,8 +197,12 @@ impl Source for RssSource {
         let Some((body, next)) = fetched else {
             return Ok(Batch::default());
         };
-        let shown = crate::redact::redact_url_str(&self.settings.url);
-        let mentions = parse_feed(&body, &shown, self.settings.lang.as_deref())?;
+        let origin = Origin {
+            url: &self.settings.url,
+            content_type: body.content_type.as_deref(),
+            content_location: body.content_location.as_deref(),
+        };
+        let mentions = parse_feed_from(&body.bytes, &origin, self.settings.lang.as_deref())?;
         let cutoff = Utc::now()
             - chrono::Duration::from_std(ctx.backfill).unwrap_or(chrono::Duration::days(1));
         let mentions = if ctx.cursor.is_none() {
@@ -209,23 +229,29 @@ pub fn parse_feed(
     url: &str,
     default_lang: Option<&str>,
 ) -> Result<Vec<Mention>, SourceError> {
-    let parser = feed_rs::parser::Builder::new()
-        .id_generator(|links, title, _| {
-            // Entries without guid/id are identified by their link, which stays stable when
-            // the publisher edits the title.
-            match links.first() {
-                Some(l) => l.href.clone(),
-                None => title
-                    .as_ref()
-                    .map(|t| format!("title:{}", t.content))
-                    .unwrap_or_default(),
-            }
-        })
-        .build();
-    let feed = parser.parse(body).map_err(|e| SourceError::Parse {
-        url: url.to_string(),
+    parse_feed_from(
+        body,
+        &Origin {
+            url,
+            ..Origin::default()
+        },
+        default_lang,
+    )
+}
+
+/// Parses a feed body with what the fetch said about it (charset, base address).
+pub fn parse_feed_from(
+    body: &[u8],
+    origin: &Origin<'_>,
+    default_lang: Option<&str>,
+) -> Result<Vec<Mention>, SourceError> {
+    let feed = feed::parse(body, origin).map_err(|e| SourceError::Parse {
+        url: crate::redact::redact_url_str(origin.url),
         message: e.to_string(),
     })?;
+    if !feed.recovered.is_empty() {
+        tracing::debug!(url = %crate::redact::redact_url_str(origin.url), errors = ?feed.recovered, "feed is not well-formed; read what it holds");
+    }
     // A feed-level <language> is often wrong for aggregators and review sites that carry
     // posts in several languages, so only an entry's own language or the configured one counts;
     // otherwise the classifier detects it.
@@ -234,56 +260,48 @@ pub fn parse_feed(
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(feed.entries.len());
     for e in feed.entries {
-        if e.id.is_empty() || !seen.insert(e.id.clone()) {
+        // Entries without guid/id are identified by their link, which stays stable when the
+        // publisher edits the title; entries without either by their content.
+        let mut id =
+            e.id.clone()
+                .or_else(|| e.link.clone())
+                .unwrap_or_else(|| feed::content_id(&e));
+        if e.id.is_none() && e.link.is_none() && seen.contains(&id) {
+            id = feed::markup_id(&e);
+        }
+        if !seen.insert(id.clone()) {
             continue;
         }
-        let link = e
-            .links
-            .iter()
-            .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
-            .or(e.links.first())
-            .map(|l| unwrap_redirect(&l.href));
-        let title = e
-            .title
-            .as_ref()
-            .map(|t| html_to_text(&t.content))
-            .filter(|t| !t.is_empty());
-        let body_html = e
-            .content
-            .as_ref()
-            .and_then(|c| c.body.clone())
-            .or_else(|| e.summary.as_ref().map(|s| s.content.clone()))
-            .unwrap_or_default();
-        let mut text = html_to_text(&body_html);
-        if text.is_empty() {
-            text = title.clone().unwrap_or_default();
-        }
-        // feed-rs names an author without a name "unknown". Kept, it would make every such
-        // entry the same person, and `webcare forget --author rss:unknown` erase them all.
-        let author = e
-            .authors
-            .first()
-            .map(|a| a.name.trim().to_string())
-            .filter(|a| !a.is_empty() && a != "unknown");
-        let created_at = e.published.or(e.updated).unwrap_or(now);
+        let link = e.link.as_deref().map(unwrap_redirect);
+        let title = e.title.clone().filter(|t| !t.is_empty());
+        let text = if e.text.is_empty() {
+            title.clone().unwrap_or_default()
+        } else {
+            e.text.clone()
+        };
+        // RSS 2.0 <author> is an e-mail address, optionally with a name: the address is the
+        // handle (it tells two people of the same name apart), the name is the name.
+        let handle = e.author_email.clone().or_else(|| e.author_name.clone());
+        let created_at = e.published.unwrap_or(now);
         let raw = serde_json::json!({
             "id": e.id,
-            "title": e.title.as_ref().map(|t| &t.content),
-            "link": e.links.first().map(|l| &l.href),
+            "title": e.title,
+            "link": e.link,
             "published": e.published,
             "updated": e.updated,
-            "authors": e.authors.iter().map(|a| &a.name).collect::<Vec<_>>(),
-            "categories": e.categories.iter().map(|c| &c.term).collect::<Vec<_>>(),
+            "authors": e.author_name.iter().collect::<Vec<_>>(),
+            "author_email": e.author_email,
+            "categories": e.categories,
         });
         out.push(Mention {
             rating: None,
-            external_id: e.id,
+            external_id: id,
             url: link,
-            author_handle: author.clone(),
-            author_name: author,
+            author_handle: handle,
+            author_name: e.author_name,
             author_reach: None,
             lang: e
-                .language
+                .lang
                 .as_deref()
                 .map(short_lang)
                 .or_else(|| feed_lang.clone()),
@@ -291,7 +309,10 @@ pub fn parse_feed(
             text,
             created_at,
             in_reply_to: None,
-            engagement: Default::default(),
+            engagement: super::Engagement {
+                replies: e.comments,
+                ..Default::default()
+            },
             raw,
         });
     }
@@ -368,13 +389,30 @@ mod tests {
     }
 
     #[test]
-    fn broken_xml_is_a_parse_error_naming_the_feed() {
+    fn a_truncated_feed_keeps_its_complete_entries() {
+        let m = parse_feed(
+            b"<rss><channel><item><title>first</title></item><item><title>cut",
+            "https://feeds.example/x",
+            None,
+        )
+        .unwrap();
+        let titles: Vec<_> = m.iter().map(|m| m.title.as_deref()).collect();
+        // The cut-off entry is left out: stored half, it would never be stored whole.
+        assert_eq!(titles, [Some("first")]);
+    }
+
+    #[test]
+    fn a_page_that_is_no_feed_is_a_parse_error_naming_the_feed() {
         let err = parse_feed(
-            b"<rss><channel><item><title>cut",
+            b"<!DOCTYPE html><html><body>Sorry</body></html>",
             "https://feeds.example/x",
             None,
         )
         .unwrap_err();
-        assert!(err.to_string().contains("https://feeds.example/x"), "{err}");
+        let err = err.to_string();
+        assert!(
+            err.contains("https://feeds.example/x") && err.contains("<html>"),
+            "{err}"
+        );
     }
 }

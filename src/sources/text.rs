@@ -14,7 +14,13 @@ pub fn html_to_text(html: &str) -> String {
         push_text(&mut out, &rest[..lt]);
         let after = &rest[lt + 1..];
         // A '<' that does not start a tag (e.g. "a < b") is text.
-        if !after.starts_with(|c: char| c.is_ascii_alphabetic() || c == '/' || c == '!') {
+        // Nor does `<!` other than a comment, CDATA or doctype (`<!' …` is text).
+        let markup_decl = after.starts_with("!--")
+            || after.starts_with("![CDATA[")
+            || after
+                .get(..8)
+                .is_some_and(|d| d.eq_ignore_ascii_case("!doctype"));
+        if !after.starts_with(|c: char| c.is_ascii_alphabetic() || c == '/') && !markup_decl {
             out.push('<');
             rest = after;
             continue;
@@ -62,7 +68,11 @@ pub fn html_to_text(html: &str) -> String {
             "a" if closing => {
                 if let Some((href, start)) = link.take() {
                     let label = out[start..].trim();
-                    if !href.is_empty() && !href.starts_with('#') && !same_link(label, &href) {
+                    if !href.is_empty()
+                        && !href.starts_with('#')
+                        && !runs_script(&href)
+                        && !same_link(label, &href)
+                    {
                         out.push_str(" (");
                         out.push_str(&href);
                         out.push(')');
@@ -140,6 +150,20 @@ fn attr(tag: &str, name: &str) -> Option<String> {
         });
     }
     None
+}
+
+/// A link a browser would run rather than open (`javascript:`, `vbscript:`, `data:`), with
+/// the blanks and control characters browsers ignore inside a scheme removed first.
+fn runs_script(href: &str) -> bool {
+    let scheme: String = href
+        .chars()
+        .filter(|c| !c.is_whitespace() && !c.is_control())
+        .take(12)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    scheme.starts_with("javascript:")
+        || scheme.starts_with("vbscript:")
+        || scheme.starts_with("data:")
 }
 
 fn find_ci(haystack: &str, needle: &str) -> Option<usize> {
@@ -240,6 +264,16 @@ mod tests {
     fn broken_markup_keeps_the_readable_text() {
         assert_eq!(html_to_text("a < b and <b>bold"), "a < b and bold");
         assert_eq!(html_to_text("text <unclosed"), "text");
+    }
+
+    #[test]
+    fn script_links_are_never_kept() {
+        assert_eq!(
+            html_to_text(
+                r#"<a href="javascript:alert(1)">click</a> <a href=" JavaScript:x()">me</a>"#
+            ),
+            "click me"
+        );
     }
 
     #[test]

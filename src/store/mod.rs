@@ -13,6 +13,7 @@ mod schema;
 mod signals;
 mod stats;
 pub mod wal;
+mod web;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,10 @@ pub use outbox::{
 pub use privacy::{Cutoffs, ForgetReport, PruneReport, Reclaimed, author_key};
 pub use signals::text_hash;
 pub use stats::{AlertStats, MentionCount, OutboxBacklog, PollStats};
+pub use web::{
+    EscalationMail, HistoryEntry, InboxFilter, InboxRow, InboxStatus, MentionAlert, MentionExtras,
+    OverdueMention, WallCard,
+};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -98,13 +98,16 @@ fn erased_key(kind: &str, key: &str) -> String {
     format!("{h:016x}")
 }
 
-/// True when a mention with this handle and name was posted by the author with `key`.
-/// Platforms without handles are matched on the display name.
+/// True when a mention with this handle and name was posted by the author with `key`: the
+/// handle matches, or the display name does (feeds give a name and an e-mail address, and
+/// staff know the name). A name can belong to several people: see [`Store::author_people`].
 fn is_author(key: &str, handle: Option<&str>, name: Option<&str>) -> bool {
-    match handle {
-        Some(h) => author_key(h) == key,
-        None => name.is_some_and(|n| author_key(n) == key),
-    }
+    handle.is_some_and(|h| author_key(h) == key) || name.is_some_and(|n| author_key(n) == key)
+}
+
+/// Who a stored mention is by: the handle, else the name, as compared.
+fn person(handle: Option<&str>, name: Option<&str>) -> Option<String> {
+    handle.or(name).map(author_key)
 }
 
 fn due(cutoff: Option<i64>) -> String {
@@ -312,6 +315,35 @@ impl Store {
             }
         }
         Ok(ids)
+    }
+
+    /// The distinct people (handles, else names) whose mentions `--author kind:handle`
+    /// matches, sorted. More than one means the name is shared, and erasing all of them
+    /// needs the operator to say so.
+    pub fn author_people(&self, kind: &str, handle: &str) -> Result<Vec<String>, StoreError> {
+        let key = author_key(handle);
+        let mut st = self
+            .conn
+            .prepare("SELECT DISTINCT author_handle, author_name FROM mentions WHERE kind = ?1")
+            .map_err(self.err())?;
+        let rows = st
+            .query_map([kind], |r| {
+                Ok((
+                    r.get::<_, Option<String>>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                ))
+            })
+            .map_err(self.err())?;
+        let mut people = std::collections::BTreeSet::new();
+        for row in rows {
+            let (h, n) = row.map_err(self.err())?;
+            if is_author(&key, h.as_deref(), n.as_deref())
+                && let Some(p) = person(h.as_deref(), n.as_deref())
+            {
+                people.insert(p);
+            }
+        }
+        Ok(people.into_iter().collect())
     }
 
     /// Erases everything stored about one author: their mentions (and with them their

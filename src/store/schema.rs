@@ -269,4 +269,111 @@ pub const MIGRATIONS: &[&str] = &[
     );
     ALTER TABLE outbox ADD COLUMN retried_at INTEGER;
     "#,
+    // 11: RSS authors. feed-rs stored every RSS 2.0 <author> (an e-mail address, optionally
+    // with a name) as the literal name "author", which made all of them one person. Where the
+    // raw payload names the author otherwise, that name is taken; else the bogus author is
+    // cleared (the address itself was never kept).
+    r#"
+    UPDATE mentions SET
+        author_handle = CASE WHEN json_valid(raw) THEN (
+            SELECT value FROM json_each(raw, '$.authors')
+            WHERE type = 'text' AND trim(value) NOT IN ('', 'author', 'unknown') LIMIT 1) END,
+        author_name = CASE WHEN json_valid(raw) THEN (
+            SELECT value FROM json_each(raw, '$.authors')
+            WHERE type = 'text' AND trim(value) NOT IN ('', 'author', 'unknown') LIMIT 1) END
+    WHERE kind = 'rss' AND (author_handle = 'author' OR author_name = 'author');
+    "#,
+    // 12: the web inbox. Staff claim mentions (`claimed_by`) and pin praise to the wall
+    // (`pinned_at`); every action taken in the browser is kept in `mention_actions` with who
+    // and when; `web_keys` holds the generated key that signs sessions and one-click links
+    // when no key is configured. The partial index serves the inbox's default view.
+    // `escalations` has one row per mention and team that missed the team's first-response
+    // target, written in the same transaction as the escalation mails, so each goes out once.
+    r#"
+    ALTER TABLE mentions ADD COLUMN claimed_by TEXT;
+    ALTER TABLE mentions ADD COLUMN claimed_at INTEGER;
+    ALTER TABLE mentions ADD COLUMN pinned_at INTEGER;
+    CREATE INDEX mentions_pinned ON mentions (pinned_at) WHERE pinned_at IS NOT NULL;
+    CREATE INDEX mentions_open ON mentions ((urgency = 'urgent') DESC, created_at)
+        WHERE answered_at IS NULL AND label IN ('complaint', 'question');
+    CREATE TABLE mention_actions (
+        id         INTEGER PRIMARY KEY,
+        mention_id INTEGER NOT NULL REFERENCES mentions (id) ON DELETE CASCADE,
+        action     TEXT    NOT NULL,
+        detail     TEXT,
+        done_by    TEXT    NOT NULL,
+        done_at    INTEGER NOT NULL
+    );
+    CREATE INDEX mention_actions_mention ON mention_actions (mention_id, done_at);
+    CREATE TABLE escalations (
+        mention_id   INTEGER NOT NULL REFERENCES mentions (id) ON DELETE CASCADE,
+        team         TEXT    NOT NULL,
+        due_at       INTEGER NOT NULL,
+        escalated_at INTEGER NOT NULL,
+        PRIMARY KEY (mention_id, team)
+    ) WITHOUT ROWID;
+    CREATE TABLE web_keys (
+        name       TEXT    PRIMARY KEY,
+        key        BLOB    NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    "#,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATIONS;
+
+    #[test]
+    fn rss_authors_stored_as_the_word_author_are_fixed_or_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..8] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 8).unwrap();
+            let row = |id: &str, kind: &str, author: &str, raw: &str| {
+                conn.execute(
+                    "INSERT INTO mentions (source, kind, external_id, author_handle, author_name, text, created_at, fetched_at, watches, raw)
+                     VALUES ('s', ?1, ?2, ?3, ?3, 't', 0, 0, '[]', ?4)",
+                    rusqlite::params![kind, id, author, raw],
+                )
+                .unwrap();
+            };
+            row("a", "rss", "author", r#"{"authors":["author"]}"#);
+            row(
+                "b",
+                "rss",
+                "author",
+                r#"{"authors":["author","Jan Jansen"]}"#,
+            );
+            row("c", "rss", "Piet", r#"{"authors":["Piet"]}"#);
+            row("d", "mastodon", "author", "{}");
+            row("e", "rss", "author", "not json");
+        }
+        crate::store::Store::open(&path).unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let authors: Vec<(String, Option<String>, Option<String>)> = conn
+            .prepare(
+                "SELECT external_id, author_handle, author_name FROM mentions ORDER BY external_id",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(
+            authors,
+            [
+                ("a".into(), None, None),
+                ("b".into(), some("Jan Jansen"), some("Jan Jansen")),
+                ("c".into(), some("Piet"), some("Piet")),
+                ("d".into(), some("author"), some("author")),
+                ("e".into(), None, None),
+            ]
+        );
+    }
+}

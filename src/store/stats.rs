@@ -404,13 +404,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.db");
         let s = Store::open(&path).unwrap();
-        // A database as migration 7 left it, with mentions in it.
+        // A database as migration 7 left it (migrations 8 and 9 undone), with mentions in it.
         s.conn
             .execute_batch(
                 "DROP TRIGGER mention_totals_delete;
                  DROP TRIGGER mention_totals_update; DROP TABLE mention_totals;
                  ALTER TABLE mentions DROP COLUMN rating;
                  DROP TABLE mail_health; ALTER TABLE outbox DROP COLUMN retried_at;
+                 DROP INDEX mentions_pinned; DROP INDEX mentions_open; DROP TABLE mention_actions;
+                 DROP TABLE escalations; DROP TABLE web_keys;
+                 ALTER TABLE mentions DROP COLUMN claimed_by;
+                 ALTER TABLE mentions DROP COLUMN claimed_at;
+                 ALTER TABLE mentions DROP COLUMN pinned_at;
                  INSERT INTO mentions (source, kind, external_id, text, created_at, fetched_at, watches, label, lang)
                  VALUES ('a', 'rss', '1', 't', 1, 1, '[]', 'praise', 'nl'),
                         ('a', 'rss', '2', 't', 1, 1, '[]', 'praise', 'nl'),

@@ -1,0 +1,1161 @@
+//! The event loop of the feed reader: quick-xml pull events over the decoded text, a stack of
+//! open elements kept by the reader itself (so an unclosed or stray tag closes what it must and
+//! nothing more), namespace prefixes mapped to the extensions webcare reads, and one collector
+//! at a time gathering an entry field's text or inline markup.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use quick_xml::Reader;
+use quick_xml::events::{BytesStart, Event};
+use url::Url;
+
+use super::{Entry, Feed, FeedError, MAX_DEPTH, MAX_ENTITY_EXPANSION, parse_date};
+use crate::sources::text::html_to_text;
+
+/// Namespaces webcare reads, whatever prefix a feed binds them to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ns {
+    /// RSS (any version), Atom 0.3 and 1.0, CDF, and elements in no or an unknown default namespace.
+    Core,
+    Dc,
+    Dcterms,
+    Content,
+    Media,
+    Itunes,
+    Slash,
+    Thr,
+    Xhtml,
+    Rdf,
+    Other,
+}
+
+fn ns_of_uri(uri: &str) -> Ns {
+    let u = uri.trim().trim_end_matches(['/', '#']).to_ascii_lowercase();
+    match u.as_str() {
+        "http://purl.org/dc/elements/1.1" | "http://purl.org/dc/elements/1.0" => Ns::Dc,
+        "http://purl.org/dc/terms" => Ns::Dcterms,
+        "http://purl.org/rss/1.0/modules/content" => Ns::Content,
+        "http://search.yahoo.com/mrss" | "http://tools.search.yahoo.com/mrss" => Ns::Media,
+        "http://www.itunes.com/dtds/podcast-1.0.dtd" => Ns::Itunes,
+        "http://purl.org/rss/1.0/modules/slash" => Ns::Slash,
+        "http://purl.org/syndication/thread/1.0" => Ns::Thr,
+        "http://www.w3.org/1999/xhtml" => Ns::Xhtml,
+        "http://www.w3.org/1999/02/22-rdf-syntax-ns" => Ns::Rdf,
+        "http://www.w3.org/2005/atom"
+        | "http://purl.org/atom/ns"
+        | "http://purl.org/rss/1.0"
+        | "http://my.netscape.com/rdf/simple/0.9"
+        | "http://backend.userland.com/rss2"
+        | "http://backend.userland.com/rss"
+        | "http://blogs.law.harvard.edu/tech/rss"
+        | "http://purl.org/net/rss1.1" => Ns::Core,
+        _ => Ns::Other,
+    }
+}
+
+/// A prefix with no declaration in scope: feeds write `dc:creator` without declaring `dc`.
+fn ns_of_bare_prefix(prefix: &str) -> Ns {
+    match prefix.to_ascii_lowercase().as_str() {
+        "dc" => Ns::Dc,
+        "dcterms" => Ns::Dcterms,
+        "content" => Ns::Content,
+        "media" => Ns::Media,
+        "itunes" => Ns::Itunes,
+        "slash" => Ns::Slash,
+        "thr" => Ns::Thr,
+        "xhtml" => Ns::Xhtml,
+        "rdf" => Ns::Rdf,
+        "atom" | "atom03" | "rss" => Ns::Core,
+        _ => Ns::Other,
+    }
+}
+
+/// Which entry field an element feeds, and how strongly (lower wins; equal: first wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Id(u8),
+    Link,
+    Title(u8),
+    Content(u8),
+    Summary(u8),
+    Author(u8),
+    AuthorName,
+    AuthorEmail,
+    Published(u8),
+    Updated(u8),
+    Created(u8),
+    Lang,
+    Comments,
+    Category,
+}
+
+/// How a field's text is to be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Plain text (Atom `type="text"`).
+    Text,
+    /// Escaped HTML (RSS descriptions, Atom `type="html"`).
+    Html,
+    /// Inline markup (Atom `type="xhtml"`, `xhtml:body`): child elements are the content.
+    Markup,
+    /// Base64 of text (Atom 0.3 `mode="base64"`, Atom 1.0 non-text types).
+    Base64 { html: bool },
+}
+
+struct Collector {
+    field: Field,
+    /// Stack depth of the element that started the collector.
+    depth: usize,
+    mode: Mode,
+    buf: String,
+    saw_children: bool,
+}
+
+struct Frame {
+    qname: String,
+    ns_pushed: usize,
+    base: Option<Url>,
+}
+
+#[derive(Default)]
+struct AuthorState {
+    depth: usize,
+    prio: u8,
+    name: Option<String>,
+    email: Option<String>,
+    text: String,
+}
+
+/// An entry being read.
+#[derive(Default)]
+struct Builder {
+    depth: usize,
+    start: usize,
+    atom: bool,
+    id: Option<(u8, String)>,
+    guid_is_link: bool,
+    rss_link: Option<String>,
+    /// (rel, type, href) of Atom links, already resolved.
+    links: Vec<(String, String, String)>,
+    title: Option<(u8, String)>,
+    content: Option<(u8, String)>,
+    summary: Option<(u8, String)>,
+    author: Option<(u8, Option<String>, Option<String>)>,
+    published: Option<(u8, String)>,
+    updated: Option<(u8, String)>,
+    created: Option<(u8, String)>,
+    lang: Option<String>,
+    comments: Option<i64>,
+    categories: Vec<String>,
+}
+
+enum EntityDef {
+    Internal(String),
+    External(String),
+}
+
+/// The reader's state between events.
+struct DocReader<'a> {
+    stack: Vec<Frame>,
+    namespaces: Vec<(String, String)>,
+    entities: HashMap<String, EntityDef>,
+    expanded: usize,
+    entry: Option<Builder>,
+    collector: Option<Collector>,
+    author: Option<AuthorState>,
+    skip_depth: Option<usize>,
+    root: Option<String>,
+    feed: Feed,
+    doc_base: Option<Url>,
+    text: &'a str,
+    /// Byte offsets before and after the event being handled, for entry fingerprints.
+    pos_before: usize,
+    pos_after: usize,
+    /// True once the input has ended, while open elements are closed.
+    at_end: bool,
+}
+
+/// Reads the decoded document. `base` is the document's address, for relative links.
+pub fn read(text: &str, base: Option<Url>) -> Result<Feed, FeedError> {
+    let mut xml = Reader::from_str(text);
+    let cfg = xml.config_mut();
+    cfg.allow_dangling_amp = true;
+    cfg.allow_unmatched_ends = true;
+    cfg.check_end_names = false;
+    cfg.check_comments = false;
+    cfg.expand_empty_elements = false;
+    cfg.trim_markup_names_in_closing_tags = true;
+    let mut r = DocReader {
+        stack: Vec::with_capacity(16),
+        namespaces: Vec::new(),
+        entities: HashMap::new(),
+        expanded: 0,
+        entry: None,
+        collector: None,
+        author: None,
+        skip_depth: None,
+        root: None,
+        feed: Feed::default(),
+        doc_base: base,
+        text,
+        pos_before: 0,
+        pos_after: 0,
+        at_end: false,
+    };
+    let mut errors = 0usize;
+    loop {
+        let before = xml.buffer_position() as usize;
+        r.pos_before = before;
+        let event = xml.read_event();
+        r.pos_after = xml.buffer_position() as usize;
+        match event {
+            Ok(Event::Start(e)) => r.start(&e, false)?,
+            Ok(Event::Empty(e)) => r.start(&e, true)?,
+            Ok(Event::End(e)) => {
+                let name = e.name().as_ref().to_string();
+                r.end(&name);
+            }
+            Ok(Event::Text(t)) => r.text(&t, false),
+            Ok(Event::CData(t)) => r.text(&t, true),
+            Ok(Event::GeneralRef(g)) => r.reference(&g)?,
+            Ok(Event::DocType(d)) => r.doctype(&d),
+            Ok(Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => {
+                errors += 1;
+                if r.feed.recovered.len() < 5 {
+                    r.feed.recovered.push(format!("at byte {before}: {e}"));
+                }
+                // A reader that cannot move past the error, or a document that is mostly
+                // errors, has given what it can.
+                if (xml.buffer_position() as usize) <= before || errors > 10_000 {
+                    break;
+                }
+            }
+        }
+    }
+    // End of input closes whatever is still open. An entry still open there was cut off: it
+    // is left out, since stored half it would never be stored whole once the feed is fixed.
+    r.pos_after = text.len();
+    r.at_end = true;
+    while !r.stack.is_empty() {
+        r.pop();
+    }
+    if r.feed.entries.is_empty() {
+        let found = count_items(text);
+        if found > 0 {
+            return Err(FeedError::NoEntriesRead {
+                found,
+                cause: r.feed.recovered.first().cloned(),
+            });
+        }
+        let root = r.root.clone().unwrap_or_default();
+        let local = root.rsplit(':').next().unwrap_or("").to_ascii_lowercase();
+        if !matches!(local.as_str(), "rss" | "feed" | "rdf" | "channel") {
+            let start: String = text.trim_start().chars().take(40).collect();
+            return Err(FeedError::NotAFeed {
+                start: if root.is_empty() {
+                    format!("{start:?}")
+                } else {
+                    format!("<{root}>")
+                },
+            });
+        }
+    }
+    Ok(r.feed)
+}
+
+/// `<item`/`<entry` start tags in the raw text, for telling an empty feed from an unread one.
+fn count_items(text: &str) -> usize {
+    let b = text.as_bytes();
+    let mut n = 0;
+    let mut i = 0;
+    while let Some(p) = memchr_lt(&b[i..]) {
+        let at = i + p + 1;
+        let rest = &b[at..];
+        let name_end = rest
+            .iter()
+            .position(|c| c.is_ascii_whitespace() || *c == b'>' || *c == b'/')
+            .unwrap_or(rest.len());
+        let name = &rest[..name_end];
+        let local = name.rsplit(|c| *c == b':').next().unwrap_or(name);
+        if local.eq_ignore_ascii_case(b"item") || local.eq_ignore_ascii_case(b"entry") {
+            n += 1;
+        }
+        i = at;
+    }
+    n
+}
+
+fn memchr_lt(b: &[u8]) -> Option<usize> {
+    b.iter().position(|c| *c == b'<')
+}
+
+impl DocReader<'_> {
+    /// The base for relative links here: the innermost `xml:base`, else the document's.
+    fn base(&self) -> Option<&Url> {
+        self.stack
+            .iter()
+            .rev()
+            .find_map(|f| f.base.as_ref())
+            .or(self.doc_base.as_ref())
+    }
+
+    fn resolve(&self, href: &str) -> String {
+        let href = href.trim();
+        match self.base() {
+            Some(b) if !href.is_empty() => b
+                .join(href)
+                .map(String::from)
+                .unwrap_or_else(|_| href.to_string()),
+            _ => href.to_string(),
+        }
+    }
+
+    fn lookup_ns(&self, prefix: &str) -> Option<&str> {
+        self.namespaces
+            .iter()
+            .rev()
+            .find(|(p, _)| p == prefix)
+            .map(|(_, u)| u.as_str())
+    }
+
+    fn classify(&self, qname: &str) -> (Ns, String) {
+        let (prefix, local) = match qname.split_once(':') {
+            Some((p, l)) => (p, l),
+            None => ("", qname),
+        };
+        let local = local.to_ascii_lowercase();
+        let ns = match self.lookup_ns(prefix) {
+            Some(uri) => match ns_of_uri(uri) {
+                // An unknown default namespace is still the feed's own vocabulary.
+                Ns::Other if prefix.is_empty() => Ns::Core,
+                Ns::Other => ns_of_bare_prefix(prefix),
+                ns => ns,
+            },
+            None if prefix.is_empty() => Ns::Core,
+            None => ns_of_bare_prefix(prefix),
+        };
+        (ns, local)
+    }
+
+    fn start(&mut self, e: &BytesStart<'_>, empty: bool) -> Result<(), FeedError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(FeedError::TooDeep { limit: MAX_DEPTH });
+        }
+        let qname = e.name().as_ref().to_string();
+        if self.root.is_none() {
+            self.root = Some(qname.clone());
+        }
+        // Attributes: namespace declarations, xml:base, and the rest by name.
+        let mut attrs: Vec<(String, String)> = Vec::new();
+        let mut ns_pushed = 0;
+        let mut xml_base = None;
+        for a in e.html_attributes().with_checks(false) {
+            let Ok(a) = a else { break };
+            let key = a.key.as_ref().to_string();
+            let value = self.unescape_attr(&a.value)?;
+            if key == "xmlns" {
+                self.namespaces.push((String::new(), value));
+                ns_pushed += 1;
+            } else if let Some(p) = key.strip_prefix("xmlns:") {
+                self.namespaces.push((p.to_string(), value));
+                ns_pushed += 1;
+            } else if key == "xml:base" {
+                xml_base = Some(value);
+            } else {
+                attrs.push((key.to_ascii_lowercase(), value));
+            }
+        }
+        let base = match xml_base {
+            Some(b) => match self.base() {
+                Some(parent) => parent.join(b.trim()).ok(),
+                None => Url::parse(b.trim()).ok(),
+            },
+            // Only an element with its own xml:base carries one; the rest look up the stack.
+            None => None,
+        };
+        let attr = |name: &str| {
+            attrs
+                .iter()
+                .find(|(k, _)| k == name || k.rsplit(':').next() == Some(name))
+                .map(|(_, v)| v.as_str())
+        };
+
+        // Inside a collector, child elements are content (inline XHTML) or ignored.
+        if let Some(c) = self.collector.as_mut() {
+            c.saw_children = true;
+            if matches!(c.mode, Mode::Markup | Mode::Text | Mode::Html) {
+                let local = qname.rsplit(':').next().unwrap_or(&qname);
+                c.buf.push('<');
+                c.buf.push_str(local);
+                for (k, v) in &attrs {
+                    c.buf.push(' ');
+                    c.buf.push_str(k);
+                    c.buf.push_str("=\"");
+                    c.buf.push_str(&escape(v));
+                    c.buf.push('"');
+                }
+                c.buf.push_str(if empty { "/>" } else { ">" });
+            }
+            self.push_frame(qname, ns_pushed, base, empty);
+            return Ok(());
+        }
+        let (ns, local) = self.classify(&qname);
+        self.stack.push(Frame {
+            qname,
+            ns_pushed,
+            base,
+        });
+        let depth = self.stack.len();
+        if self.skip_depth.is_some() {
+        } else if self.entry.is_none() {
+            if ns == Ns::Core && (local == "item" || local == "entry") {
+                let mut b = Builder {
+                    depth,
+                    start: self.pos_before,
+                    atom: local == "entry",
+                    ..Builder::default()
+                };
+                if let Some(about) =
+                    attr("about").filter(|_| attrs.iter().any(|(k, _)| k.starts_with("rdf:")))
+                {
+                    b.id = Some((1, about.to_string()));
+                }
+                // CDF items carry their link and date as attributes.
+                if let Some(href) = attr("href") {
+                    b.rss_link = Some(self.resolve(href));
+                }
+                if let Some(d) = attr("lastmod") {
+                    b.updated = Some((1, d.to_string()));
+                }
+                b.lang = attrs
+                    .iter()
+                    .find(|(k, _)| k == "xml:lang")
+                    .map(|(_, v)| v.clone())
+                    .filter(|v| !v.is_empty());
+                self.entry = Some(b);
+            }
+        } else if self.author.is_some() {
+            let field = match (ns, local.as_str()) {
+                (Ns::Core, "name") => Some(Field::AuthorName),
+                (Ns::Core, "email") => Some(Field::AuthorEmail),
+                _ => None,
+            };
+            if let Some(field) = field {
+                self.open_collector(field, depth, Mode::Text);
+            }
+        } else if self.entry.as_ref().is_some_and(|b| depth != b.depth + 1) && ns != Ns::Media {
+            // A field is a direct child of its entry: an <id> inside an <image> is the image's.
+        } else {
+            let atom = self.entry.as_ref().is_some_and(|b| b.atom);
+            let text_default = if atom { Mode::Text } else { Mode::Html };
+            let field = match (ns, local.as_str()) {
+                (Ns::Core, "source") => {
+                    // An Atom <source> describes another feed; its title and author are not the entry's.
+                    if atom {
+                        self.skip_depth = Some(depth);
+                    }
+                    None
+                }
+                (Ns::Core, "author") => {
+                    self.author = Some(AuthorState {
+                        depth,
+                        prio: 0,
+                        ..AuthorState::default()
+                    });
+                    None
+                }
+                (Ns::Dc, "creator") | (Ns::Dc, "author") => Some((Field::Author(1), Mode::Text)),
+                (Ns::Itunes, "author") => Some((Field::Author(2), Mode::Text)),
+                (Ns::Core, "guid") => {
+                    let permalink =
+                        attr("ispermalink").is_none_or(|v| !v.trim().eq_ignore_ascii_case("false"));
+                    if let Some(b) = self.entry.as_mut()
+                        && b.id.as_ref().is_none_or(|(p, _)| *p > 0)
+                    {
+                        b.guid_is_link = permalink;
+                    }
+                    Some((Field::Id(0), Mode::Text))
+                }
+                (Ns::Core, "id") => Some((Field::Id(0), Mode::Text)),
+                (Ns::Core, "link") => {
+                    if let Some(href) = attr("href") {
+                        let rel = attr("rel")
+                            .unwrap_or("alternate")
+                            .trim()
+                            .to_ascii_lowercase();
+                        let ty = attr("type").unwrap_or("").trim().to_ascii_lowercase();
+                        let href = self.resolve(href);
+                        if let Some(b) = self.entry.as_mut() {
+                            b.links.push((rel, ty, href));
+                        }
+                        None
+                    } else if attr("rel").is_none_or(|r| r.trim().eq_ignore_ascii_case("alternate"))
+                    {
+                        Some((Field::Link, Mode::Text))
+                    } else {
+                        // <link rel="enclosure">…</link> is no link to the entry.
+                        None
+                    }
+                }
+                (Ns::Core, "title") => Some((Field::Title(0), content_mode(&attr, text_default))),
+                (Ns::Dc, "title") => Some((Field::Title(1), Mode::Html)),
+                (Ns::Media, "title") => Some((Field::Title(2), Mode::Html)),
+                (Ns::Core, "content") => {
+                    Some((Field::Content(0), content_mode(&attr, text_default)))
+                }
+                (Ns::Content, "encoded") | (Ns::Core, "fullitem") => {
+                    Some((Field::Content(0), Mode::Html))
+                }
+                (Ns::Xhtml, "body") | (Ns::Core, "body") => Some((Field::Content(0), Mode::Markup)),
+                (Ns::Core, "description") | (Ns::Core, "abstract") => {
+                    Some((Field::Summary(0), content_mode(&attr, Mode::Html)))
+                }
+                (Ns::Core, "summary") => {
+                    Some((Field::Summary(0), content_mode(&attr, text_default)))
+                }
+                (Ns::Dc, "description") => Some((Field::Summary(1), Mode::Html)),
+                (Ns::Itunes, "summary") => Some((Field::Summary(2), Mode::Html)),
+                (Ns::Media, "description") => Some((Field::Summary(3), Mode::Html)),
+                (Ns::Itunes, "subtitle") => Some((Field::Summary(4), Mode::Html)),
+                (Ns::Core, "pubdate" | "published" | "issued") => {
+                    Some((Field::Published(0), Mode::Text))
+                }
+                (Ns::Dcterms, "issued") => Some((Field::Published(1), Mode::Text)),
+                (Ns::Core, "updated" | "modified") => Some((Field::Updated(0), Mode::Text)),
+                (Ns::Dc, "date") | (Ns::Dcterms, "modified") => {
+                    Some((Field::Updated(1), Mode::Text))
+                }
+                (Ns::Core, "created") => Some((Field::Created(0), Mode::Text)),
+                (Ns::Dcterms, "created" | "date") => Some((Field::Created(1), Mode::Text)),
+                (Ns::Dc, "language") => Some((Field::Lang, Mode::Text)),
+                (Ns::Slash, "comments") | (Ns::Thr, "total") => Some((Field::Comments, Mode::Text)),
+                (Ns::Core, "category") => {
+                    if let Some(term) = attr("term").filter(|t| !t.trim().is_empty()) {
+                        let term = term.trim().to_string();
+                        if let Some(b) = self.entry.as_mut() {
+                            b.categories.push(term);
+                        }
+                        None
+                    } else {
+                        Some((Field::Category, Mode::Text))
+                    }
+                }
+                (Ns::Dc, "subject") => Some((Field::Category, Mode::Text)),
+                _ => None,
+            };
+            if let Some((field, mode)) = field {
+                self.open_collector(field, depth, mode);
+            }
+        }
+        if empty {
+            self.pop();
+        }
+        Ok(())
+    }
+
+    fn push_frame(&mut self, qname: String, ns_pushed: usize, base: Option<Url>, empty: bool) {
+        self.stack.push(Frame {
+            qname,
+            ns_pushed,
+            base,
+        });
+        if empty {
+            // Already serialised as `<x/>`: pop without a closing tag.
+            if let Some(f) = self.stack.pop() {
+                self.drop_ns(f.ns_pushed);
+            }
+        }
+    }
+
+    fn open_collector(&mut self, field: Field, depth: usize, mode: Mode) {
+        self.collector = Some(Collector {
+            field,
+            depth,
+            mode,
+            buf: String::new(),
+            saw_children: false,
+        });
+    }
+
+    fn drop_ns(&mut self, n: usize) {
+        let keep = self.namespaces.len().saturating_sub(n);
+        self.namespaces.truncate(keep);
+    }
+
+    fn end(&mut self, name: &str) {
+        let at = self
+            .stack
+            .iter()
+            .rposition(|f| f.qname == name)
+            .or_else(|| {
+                self.stack
+                    .iter()
+                    .rposition(|f| f.qname.eq_ignore_ascii_case(name))
+            });
+        match at {
+            Some(i) => {
+                while self.stack.len() > i {
+                    self.pop();
+                }
+            }
+            None => {
+                if self.feed.recovered.len() < 5 {
+                    self.feed
+                        .recovered
+                        .push(format!("stray closing tag </{name}> ignored"));
+                }
+            }
+        }
+    }
+
+    /// Closes the innermost open element.
+    fn pop(&mut self) {
+        let depth = self.stack.len();
+        let Some(frame) = self.stack.pop() else {
+            return;
+        };
+        self.drop_ns(frame.ns_pushed);
+        if let Some(c) = self.collector.as_mut() {
+            if c.depth < depth {
+                let local = frame.qname.rsplit(':').next().unwrap_or(&frame.qname);
+                c.buf.push_str("</");
+                c.buf.push_str(local);
+                c.buf.push('>');
+                return;
+            }
+            if let Some(c) = self.collector.take() {
+                self.finish_collector(c);
+            }
+        }
+        if self.skip_depth == Some(depth) {
+            self.skip_depth = None;
+        }
+        if self.author.as_ref().is_some_and(|a| a.depth == depth)
+            && let Some(a) = self.author.take()
+        {
+            let (name, email) = if a.name.is_some() || a.email.is_some() {
+                (a.name, a.email)
+            } else {
+                split_author(&a.text)
+            };
+            if (name.is_some() || email.is_some())
+                && let Some(b) = self.entry.as_mut()
+                && b.author.as_ref().is_none_or(|(p, _, _)| *p > a.prio)
+            {
+                b.author = Some((a.prio, name, email));
+            }
+        }
+        if self.entry.as_ref().is_some_and(|b| b.depth == depth)
+            && let Some(b) = self.entry.take()
+        {
+            self.collector = None;
+            self.author = None;
+            self.skip_depth = None;
+            if self.at_end {
+                self.feed
+                    .recovered
+                    .push("the last entry is cut off by the end of the document; left out".into());
+                return;
+            }
+            let markup = self.text.get(b.start..self.pos_after).unwrap_or("");
+            let fingerprint = fnv1a(markup.as_bytes());
+            let mut e = b.finish();
+            e.fingerprint = fingerprint;
+            self.feed.entries.push(e);
+        }
+    }
+
+    fn finish_collector(&mut self, c: Collector) {
+        let raw = c.buf;
+        let Some(b) = self.entry.as_mut() else { return };
+        let set = |slot: &mut Option<(u8, String)>, prio: u8, value: String| {
+            if slot.as_ref().is_none_or(|(p, _)| *p > prio) {
+                *slot = Some((prio, value));
+            }
+        };
+        match c.field {
+            Field::Id(p) => {
+                let v = raw.trim().to_string();
+                if !v.is_empty() {
+                    set(&mut b.id, p, v);
+                }
+            }
+            Field::Link => {
+                let v = raw.trim();
+                if !v.is_empty() && b.rss_link.is_none() {
+                    let resolved = match self
+                        .stack
+                        .iter()
+                        .rev()
+                        .find_map(|f| f.base.as_ref())
+                        .or(self.doc_base.as_ref())
+                    {
+                        Some(base) => base
+                            .join(v)
+                            .map(String::from)
+                            .unwrap_or_else(|_| v.to_string()),
+                        None => v.to_string(),
+                    };
+                    b.rss_link = Some(resolved);
+                }
+            }
+            Field::Title(p) => {
+                let t = to_text(raw, c.mode, c.saw_children);
+                if !t.is_empty() {
+                    set(&mut b.title, p, t);
+                }
+            }
+            Field::Content(p) => {
+                let t = to_text(raw, c.mode, c.saw_children);
+                if !t.is_empty() {
+                    set(&mut b.content, p, t);
+                }
+            }
+            Field::Summary(p) => {
+                let t = to_text(raw, c.mode, c.saw_children);
+                if !t.is_empty() {
+                    set(&mut b.summary, p, t);
+                }
+            }
+            Field::Author(p) => {
+                let (name, email) = split_author(&html_to_text(&raw));
+                if (name.is_some() || email.is_some())
+                    && b.author.as_ref().is_none_or(|(q, _, _)| *q > p)
+                {
+                    b.author = Some((p, name, email));
+                }
+            }
+            Field::AuthorName => {
+                if let Some(a) = self.author.as_mut() {
+                    a.name = Some(html_to_text(&raw)).filter(|n| !n.is_empty());
+                }
+            }
+            Field::AuthorEmail => {
+                if let Some(a) = self.author.as_mut() {
+                    a.email = Some(raw.trim().trim_start_matches("mailto:").to_string())
+                        .filter(|n| !n.is_empty());
+                }
+            }
+            Field::Published(p) => set(&mut b.published, p, raw),
+            Field::Updated(p) => set(&mut b.updated, p, raw),
+            Field::Created(p) => set(&mut b.created, p, raw),
+            Field::Lang => {
+                if b.lang.is_none() && !raw.trim().is_empty() {
+                    b.lang = Some(raw.trim().to_string());
+                }
+            }
+            Field::Comments => b.comments = raw.trim().parse().ok(),
+            Field::Category => {
+                let t = raw.trim();
+                if !t.is_empty() {
+                    b.categories.push(t.to_string());
+                }
+            }
+        }
+    }
+
+    fn text(&mut self, t: &str, cdata: bool) {
+        if let Some(c) = self.collector.as_mut() {
+            if cdata && matches!(c.mode, Mode::Markup) {
+                c.buf.push_str(&escape(t));
+            } else {
+                c.buf.push_str(t);
+            }
+        } else if let Some(a) = self.author.as_mut()
+            && a.depth == self.stack.len()
+        {
+            a.text.push_str(t);
+        }
+    }
+
+    fn reference(&mut self, g: &str) -> Result<(), FeedError> {
+        if self.collector.is_none() && self.author.is_none() {
+            // Outside anything webcare reads; still expand, so a bomb anywhere is caught.
+            if self.entities.contains_key(g) {
+                let _ = self.expand(g, 0)?;
+            }
+            return Ok(());
+        }
+        let markup = self
+            .collector
+            .as_ref()
+            .is_some_and(|c| c.mode == Mode::Markup);
+        let (text, predefined) = self.expand(g, 0)?;
+        let piece = if markup {
+            if predefined {
+                format!("&{g};")
+            } else {
+                escape(&text).into_owned()
+            }
+        } else {
+            text
+        };
+        if let Some(c) = self.collector.as_mut() {
+            c.buf.push_str(&piece);
+        } else if let Some(a) = self.author.as_mut()
+            && a.depth == self.stack.len()
+        {
+            a.text.push_str(&piece);
+        }
+        Ok(())
+    }
+
+    /// The text an entity reference stands for, and whether it was a predefined or character
+    /// reference. Internal entities expand recursively within [`MAX_ENTITY_EXPANSION`] bytes
+    /// per document; external ones are an error, never a read.
+    fn expand(&mut self, name: &str, level: usize) -> Result<(String, bool), FeedError> {
+        if let Some(num) = name.strip_prefix('#') {
+            let code = match num.strip_prefix(['x', 'X']) {
+                Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                None => num.parse().ok(),
+            };
+            let c = code.and_then(char::from_u32).unwrap_or('\u{fffd}');
+            return Ok((c.to_string(), true));
+        }
+        let predefined = match name {
+            "lt" => Some("<"),
+            "gt" => Some(">"),
+            "amp" => Some("&"),
+            "quot" => Some("\""),
+            "apos" => Some("'"),
+            _ => None,
+        };
+        if let Some(p) = predefined {
+            return Ok((p.to_string(), true));
+        }
+        match self.entities.get(name) {
+            Some(EntityDef::External(target)) => Err(FeedError::ExternalEntity {
+                name: name.to_string(),
+                target: target.clone(),
+            }),
+            Some(EntityDef::Internal(value)) => {
+                if level > 16 {
+                    return Err(FeedError::EntityBomb {
+                        limit: MAX_ENTITY_EXPANSION,
+                    });
+                }
+                let value = value.clone();
+                let mut out = String::new();
+                let mut rest = value.as_str();
+                while let Some(amp) = rest.find('&') {
+                    out.push_str(&rest[..amp]);
+                    let after = &rest[amp + 1..];
+                    match after.find(';') {
+                        Some(semi) if semi > 0 && !after[..semi].contains(char::is_whitespace) => {
+                            let (t, _) = self.expand(&after[..semi], level + 1)?;
+                            out.push_str(&t);
+                            rest = &after[semi + 1..];
+                        }
+                        _ => {
+                            out.push('&');
+                            rest = after;
+                        }
+                    }
+                    if out.len() > MAX_ENTITY_EXPANSION {
+                        return Err(FeedError::EntityBomb {
+                            limit: MAX_ENTITY_EXPANSION,
+                        });
+                    }
+                }
+                out.push_str(rest);
+                self.expanded += out.len();
+                if self.expanded > MAX_ENTITY_EXPANSION {
+                    return Err(FeedError::EntityBomb {
+                        limit: MAX_ENTITY_EXPANSION,
+                    });
+                }
+                Ok((out, false))
+            }
+            None => {
+                // Not declared: an HTML entity (feeds use &nbsp; and &eacute; freely), else kept as written.
+                let written = format!("&{name};");
+                let decoded = html_escape::decode_html_entities(&written);
+                Ok((decoded.into_owned(), false))
+            }
+        }
+    }
+
+    /// Records the `<!ENTITY …>` declarations of the internal subset. Parameter entities are
+    /// skipped; external ones are remembered only so that a reference to one is refused.
+    fn doctype(&mut self, d: &str) {
+        let mut rest = d;
+        while let Some(i) = rest.find("<!ENTITY") {
+            rest = rest[i + 8..].trim_start();
+            if rest.starts_with('%') {
+                continue;
+            }
+            let name_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            let name = rest[..name_end].to_string();
+            rest = rest[name_end..].trim_start();
+            let def = if let Some(q) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') {
+                let body = &rest[1..];
+                let end = body.find(q).unwrap_or(body.len());
+                let value = body[..end].to_string();
+                rest = &body[end.saturating_add(1).min(body.len())..];
+                EntityDef::Internal(value)
+            } else {
+                let end = rest.find('>').unwrap_or(rest.len());
+                let target = rest[..end].trim().to_string();
+                rest = &rest[end..];
+                EntityDef::External(target)
+            };
+            if !name.is_empty() {
+                self.entities.entry(name).or_insert(def);
+            }
+        }
+    }
+
+    fn unescape_attr(&mut self, raw: &str) -> Result<String, FeedError> {
+        if !raw.contains('&') {
+            return Ok(raw.to_string());
+        }
+        let mut out = String::with_capacity(raw.len());
+        let mut rest = raw;
+        while let Some(amp) = rest.find('&') {
+            out.push_str(&rest[..amp]);
+            let after = &rest[amp + 1..];
+            match after.find(';') {
+                Some(semi)
+                    if semi > 0 && semi < 32 && !after[..semi].contains(char::is_whitespace) =>
+                {
+                    let (t, _) = self.expand(&after[..semi], 0)?;
+                    out.push_str(&t);
+                    rest = &after[semi + 1..];
+                }
+                _ => {
+                    out.push('&');
+                    rest = after;
+                }
+            }
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+}
+
+/// The mode an Atom `type` (1.0) or `mode` (0.3) attribute asks for.
+fn content_mode<'a>(attr: &impl Fn(&str) -> Option<&'a str>, default: Mode) -> Mode {
+    let ty = attr("type")
+        .map(|t| t.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let ty = ty.split(';').next().unwrap_or("").trim().to_string();
+    let html_type = ty == "html" || ty == "text/html";
+    match attr("mode")
+        .map(|m| m.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("base64") => {
+            return Mode::Base64 {
+                html: html_type || ty.contains("xml") || ty.is_empty(),
+            };
+        }
+        Some("escaped") => {
+            return if ty == "text/plain" || ty == "text" {
+                Mode::Text
+            } else {
+                Mode::Html
+            };
+        }
+        Some("xml") => return Mode::Markup,
+        _ => {}
+    }
+    match ty.as_str() {
+        "" => default,
+        "text" | "text/plain" => Mode::Text,
+        "html" | "text/html" => Mode::Html,
+        "xhtml" | "application/xhtml+xml" => Mode::Markup,
+        t if t.ends_with("+xml") || t.ends_with("/xml") => Mode::Markup,
+        t if t.starts_with("text/") => Mode::Text,
+        _ => Mode::Base64 { html: true },
+    }
+}
+
+/// A field's collected text as the plain text webcare stores.
+fn to_text(raw: String, mode: Mode, saw_children: bool) -> String {
+    match mode {
+        Mode::Html | Mode::Markup => html_to_text(&raw),
+        Mode::Text if saw_children => html_to_text(&raw),
+        Mode::Text => plain(raw),
+        Mode::Base64 { html } => {
+            let compact: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+            let engine = base64::engine::general_purpose::STANDARD;
+            let lenient = base64::engine::general_purpose::STANDARD_NO_PAD;
+            match engine
+                .decode(compact.as_bytes())
+                .or_else(|_| lenient.decode(compact.trim_end_matches('=').as_bytes()))
+            {
+                Ok(bytes) => {
+                    let s = String::from_utf8_lossy(&bytes).into_owned();
+                    if html { html_to_text(&s) } else { plain(s) }
+                }
+                // Not base64 after all: read it as the text it is.
+                Err(_) => html_to_text(&raw),
+            }
+        }
+    }
+}
+
+/// Plain text kept as written, except that anything a browser would run goes through the
+/// HTML sanitiser: a stored mention never carries a script, a handler or a `javascript:` URL.
+fn plain(s: String) -> String {
+    let lower = s.to_ascii_lowercase();
+    let risky = [
+        "<script",
+        "<style",
+        "javascript:",
+        "vbscript:",
+        "<iframe",
+        "<object",
+        "<embed",
+    ]
+    .iter()
+    .any(|p| lower.contains(p))
+        || has_event_handler(&lower);
+    let t = if risky { html_to_text(&s) } else { s };
+    t.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn has_event_handler(lower: &str) -> bool {
+    let b = lower.as_bytes();
+    let mut i = 0;
+    while let Some(p) = lower[i..].find(" on") {
+        let mut j = i + p + 3;
+        let start = j;
+        while j < b.len() && b[j].is_ascii_lowercase() {
+            j += 1;
+        }
+        while j < b.len() && b[j] == b' ' {
+            j += 1;
+        }
+        if j > start && j < b.len() && b[j] == b'=' {
+            return true;
+        }
+        i = i + p + 3;
+    }
+    false
+}
+
+/// FNV-1a: stable across releases (the standard hasher is not), which stored ids need.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains(['<', '>', '&', '"']) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;"),
+    )
+}
+
+/// `jan@example.org (Jan Jansen)`, `Jan Jansen <jan@example.org>`, a bare name or address:
+/// the name and the e-mail address, as feedparser splits them.
+pub fn split_author(s: &str) -> (Option<String>, Option<String>) {
+    let s = s.trim();
+    let email = s
+        .split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | '<' | '>' | '"' | ','))
+        .map(|w| w.trim_start_matches("mailto:"))
+        .find(|w| {
+            w.split_once('@').is_some_and(|(user, domain)| {
+                !user.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            })
+        })
+        .map(str::to_string);
+    let mut name = s.to_string();
+    if let Some(e) = &email {
+        name = name
+            .replace(&format!("mailto:{e}"), "")
+            .replace(e.as_str(), "")
+            .replace("()", "")
+            .replace("<>", "");
+        let trimmed = name.trim();
+        let trimmed = trimmed.strip_prefix('(').unwrap_or(trimmed);
+        let trimmed = trimmed.strip_suffix(')').unwrap_or(trimmed);
+        name = trimmed.trim().to_string();
+    }
+    let name =
+        Some(name.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|n| !n.is_empty());
+    (name, email)
+}
+
+impl Builder {
+    fn finish(self) -> Entry {
+        let id = self.id.map(|(_, v)| v);
+        // A link of type HTML (or of no type) that is the alternate; else any alternate; else
+        // whatever is not the feed itself, an enclosure or a reply thread.
+        let atom_link = self
+            .links
+            .iter()
+            .find(|(rel, ty, _)| rel == "alternate" && (ty.is_empty() || ty.contains("html")))
+            .or_else(|| self.links.iter().find(|(rel, _, _)| rel == "alternate"))
+            .or_else(|| {
+                self.links.iter().find(|(rel, _, _)| {
+                    !matches!(
+                        rel.as_str(),
+                        "self" | "enclosure" | "replies" | "edit" | "license"
+                    )
+                })
+            })
+            .map(|(_, _, h)| h.clone());
+        let mut link = self.rss_link.or(atom_link).filter(|l| !l.is_empty());
+        if link.is_none()
+            && self.guid_is_link
+            && let Some(g) = id.as_deref().filter(|g| g.contains("://"))
+        {
+            link = Some(g.to_string());
+        }
+        let content = self.content.map(|(_, t)| t);
+        let summary = self.summary.map(|(_, t)| t);
+        let text = match (content, summary) {
+            (Some(c), Some(s)) => {
+                // Keep the summary too when it says something the content does not.
+                let squash = |t: &str| t.split_whitespace().collect::<String>();
+                if squash(&c).contains(&squash(&s)) {
+                    c
+                } else {
+                    format!("{c}\n\n{s}")
+                }
+            }
+            (Some(c), None) => c,
+            (None, Some(s)) => s,
+            (None, None) => String::new(),
+        };
+        let date = |d: Option<(u8, String)>| d.and_then(|(_, s)| parse_date(&s));
+        let published = date(self.published);
+        let updated = date(self.updated);
+        let created = date(self.created);
+        let (author_name, author_email) = match self.author {
+            Some((_, n, e)) => (n, e),
+            None => (None, None),
+        };
+        Entry {
+            id,
+            link,
+            title: self.title.map(|(_, t)| t),
+            text,
+            author_name,
+            author_email,
+            published: published.or(updated).or(created),
+            updated,
+            lang: self.lang,
+            comments: self.comments,
+            categories: self.categories,
+            fingerprint: 0,
+        }
+    }
+}
