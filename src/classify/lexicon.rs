@@ -165,6 +165,9 @@ pub(crate) enum Effect {
     Contrast,
     /// Matches and consumes the words, doing nothing: shadows shorter entries.
     Ignore,
+    /// A word the writer uses about themselves ("I", "mijn", "jeg"): a post without any that
+    /// reads as an article is news, not a customer speaking.
+    FirstPerson,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -212,6 +215,7 @@ pub(crate) enum RawEffect {
     Intensifier(f32),
     Contrast,
     Ignore,
+    FirstPerson,
     Stopword,
     Number,
 }
@@ -323,12 +327,13 @@ pub(crate) fn parse(
                 "sarcasm" => Some(CueKind::Sarcasm),
                 "sentiment" | "negation" | "intensifier" | "downtoner" | "contrast" | "ignore"
                 | "stopword" | "number" => None,
+                "first" if cue == "person" => None,
                 _ => {
                     return Err(err(
                         line_no,
                         format!(
                             "unknown section [{head}]; expected one of sentiment, negation, intensifier, downtoner, \
-                             contrast, ignore, stopword, number, or complaint/question/praise/urgent/spam/sarcasm followed by a cue name"
+                             contrast, ignore, first person, stopword, number, or complaint/question/praise/urgent/spam/sarcasm followed by a cue name"
                         ),
                     ));
                 }
@@ -376,6 +381,7 @@ pub(crate) fn parse(
             ("downtoner", _) => RawEffect::Intensifier(value.unwrap_or(0.6)),
             ("contrast", _) => RawEffect::Contrast,
             ("ignore", _) => RawEffect::Ignore,
+            ("first", _) => RawEffect::FirstPerson,
             ("stopword", _) => RawEffect::Stopword,
             _ => RawEffect::Number,
         };
@@ -502,6 +508,7 @@ impl Lexicon {
                 RawEffect::Intensifier(f) => Effect::Intensifier(*f),
                 RawEffect::Contrast => Effect::Contrast,
                 RawEffect::Ignore => Effect::Ignore,
+                RawEffect::FirstPerson => Effect::FirstPerson,
                 RawEffect::Stopword | RawEffect::Number => continue,
             };
             let k = (e.table, toks, anchored, hashtag);

@@ -194,6 +194,22 @@ pub struct Input<'a> {
     /// Store signal: replies or quotes the thread gained in the last hour. At or above
     /// [`Classifier::fast_thread`] makes a complaint or question urgent.
     pub thread_replies_last_hour: Option<u32>,
+    /// How the source writes (`voice = "news"` on a source); `None` means judge from the text.
+    pub voice: Option<Voice>,
+    /// The text starts with a headline joined to a body ("Headline. Body"), as a feed item
+    /// with a title gives it: one of the signs of an article.
+    pub headline: bool,
+}
+
+/// Who is speaking in a source's items.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Voice {
+    /// A news site or press feed: it reports on complaints, outages and prices in the third
+    /// person, so its items are never customer complaints unless they quote one.
+    News,
+    /// Customers speaking for themselves (forums, reviews, social media).
+    Customer,
 }
 
 impl<'a> Input<'a> {

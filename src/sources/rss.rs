@@ -25,6 +25,11 @@ pub struct RssSettings {
     /// Language of every entry that does not declare its own; unset, it is detected from the text.
     #[serde(default)]
     pub lang: Option<String>,
+    /// `"news"` for a news site's feed: its items report complaints and outages in the third
+    /// person and are never read as customer complaints unless they quote one. Unset, each
+    /// item is judged from its text.
+    #[serde(default)]
+    pub voice: Option<crate::classify::Voice>,
 }
 
 /// What the source remembers between polls.
@@ -178,7 +183,14 @@ impl Source for RssSource {
         let Some((body, next)) = fetched else {
             return Ok(Batch::default());
         };
-        let mentions = parse_feed(&body, &self.settings.url, self.settings.lang.as_deref())?;
+        let mut mentions = parse_feed(&body, &self.settings.url, self.settings.lang.as_deref())?;
+        if let Some(voice) = self.settings.voice {
+            // The classifier reads the voice from the raw payload (see `Watches::classify`),
+            // so a source-level setting needs no field on every platform's Mention.
+            for m in &mut mentions {
+                m.raw["voice"] = serde_json::json!(voice);
+            }
+        }
         let cutoff = Utc::now()
             - chrono::Duration::from_std(ctx.backfill).unwrap_or(chrono::Duration::days(1));
         let mentions = if ctx.cursor.is_none() {
