@@ -10,10 +10,12 @@
 
 mod eval;
 mod lexicon;
+pub mod model;
 mod score;
 pub(crate) mod signals;
 mod stream;
 mod tokenize;
+pub mod train;
 mod words;
 
 use std::borrow::Cow;
@@ -26,6 +28,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use eval::{EvalSummary, LangScores, Scores, run_eval};
+pub use model::{Model, ModelError};
 pub use stream::run_classify;
 
 use lexicon::{COMMON, LANGS, Lexicon, NONE, RawEffect, RawEntry};
@@ -246,6 +249,8 @@ pub struct Classifier {
     pub fast_thread: u32,
     /// Distinct authors of the same text at or above which it is a spam campaign. Default 3.
     pub duplicate_authors: u32,
+    /// The team's trained model, stacked on the lexicon verdict where it has enough examples.
+    model: Option<Arc<Model>>,
 }
 
 impl fmt::Debug for Classifier {
@@ -313,7 +318,31 @@ impl Classifier {
             high_reach: 10_000,
             fast_thread: 20,
             duplicate_authors: 3,
+            model: None,
         }
+    }
+
+    /// This classifier with a trained model on top (see [`model`]).
+    pub fn with_model(mut self, model: Arc<Model>) -> Classifier {
+        self.model = Some(model);
+        self
+    }
+
+    /// The model in use, if any.
+    pub fn model(&self) -> Option<&Model> {
+        self.model.as_deref()
+    }
+
+    /// The lexicon verdict alone, in a given language table: what training stacks on.
+    pub(crate) fn classify_lexicon(&self, text: &str, lang: usize) -> Classification {
+        let c = Classifier {
+            model: None,
+            ..self.clone()
+        };
+        c.classify(&Input {
+            lang: Some(LANGS[lang]),
+            ..Input::new(text)
+        })
     }
 
     /// A classifier that also knows one watch's brand terms. Custom terms weigh double a
@@ -339,6 +368,7 @@ impl Classifier {
             high_reach: self.high_reach,
             fast_thread: self.fast_thread,
             duplicate_authors: self.duplicate_authors,
+            model: self.model.clone(),
             ..Classifier::from_entries(entries)
         }
     }
@@ -365,6 +395,9 @@ impl Classifier {
             // Text in another language is scored with the English lexicon: brand talk in
             // other languages borrows English words ("top service", "fail") more than ours.
             score::score(self, &toks, input, table.unwrap_or(0), prep.shouting, out);
+            if let Some(m) = &self.model {
+                m.apply(input.text, table, out);
+            }
         });
         // The store signals go last, through the same code the store uses to add them later.
         self.apply_signals(out, input);
