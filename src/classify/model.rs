@@ -901,3 +901,90 @@ fn push_reasons(
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::{Classifier, Input};
+
+    fn examples() -> Vec<Example> {
+        let dev = include_str!("../../fixtures/eval/en.tsv");
+        dev.lines()
+            .skip(1)
+            .filter_map(|l| {
+                let mut p = l.splitn(3, '\t');
+                let (_, label, text) = (p.next()?, p.next()?, p.next()?);
+                Some(Example {
+                    lang: 0,
+                    task: Task::Label,
+                    gold: Label::ALL.iter().position(|x| x.as_str() == label)?,
+                    text: text.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    fn trained() -> (Classifier, Model) {
+        let c = Classifier::embedded();
+        let lex = |t: &str, l: usize| c.classify_lexicon(t, l);
+        let m = train(&examples(), &lex, 0, &|_, _| {});
+        (c, m)
+    }
+
+    #[test]
+    fn a_saved_model_loads_and_predicts_the_same() {
+        let (c, m) = trained();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.model");
+        m.save(&path).unwrap();
+        let loaded = Model::load(&path).unwrap();
+        assert_eq!(loaded.info, m.info);
+        assert_eq!(loaded.to_bytes(), m.to_bytes());
+        let a = c.clone().with_model(std::sync::Arc::new(m));
+        let b = c.with_model(std::sync::Arc::new(loaded));
+        for e in examples() {
+            let input = Input::new(&e.text);
+            assert_eq!(a.classify(&input), b.classify(&input), "{}", e.text);
+        }
+    }
+
+    #[test]
+    fn a_language_below_the_minimum_keeps_the_lexicon_verdict() {
+        let c = Classifier::embedded();
+        let lex = |t: &str, l: usize| c.classify_lexicon(t, l);
+        let few: Vec<Example> = examples().into_iter().take(MIN_EXAMPLES - 1).collect();
+        let m = train(&few, &lex, 0, &|_, _| {});
+        assert!(!m.info.heads[0].active);
+        let with = c.clone().with_model(std::sync::Arc::new(m));
+        for e in examples() {
+            let input = Input::new(&e.text);
+            assert_eq!(with.classify(&input), c.classify(&input), "{}", e.text);
+        }
+    }
+
+    #[test]
+    fn damaged_and_foreign_files_are_refused_with_their_name() {
+        let (_, m) = trained();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.model");
+        let bytes = m.to_bytes();
+        std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
+        let err = Model::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("m.model is not a webcare model or is damaged (it ends too early)"),
+            "{err}"
+        );
+        let mut newer = bytes.clone();
+        newer[8] = 2;
+        std::fs::write(&path, &newer).unwrap();
+        assert!(matches!(
+            Model::load(&path),
+            Err(ModelError::Incompatible { found: 2, .. })
+        ));
+        std::fs::write(&path, b"{\"json\": true}").unwrap();
+        assert!(matches!(
+            Model::load(&path),
+            Err(ModelError::Corrupt { .. })
+        ));
+    }
+}
