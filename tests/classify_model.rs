@@ -199,3 +199,79 @@ fn a_damaged_model_is_named_and_the_lexicons_decide() {
     );
     assert_eq!(out.stdout, plain.stdout);
 }
+
+#[test]
+fn the_daemon_uses_the_configured_model_and_train_reads_its_corrections() {
+    use common::{FeedServer, Reply, Setup, atom};
+    let dir = tempfile::tempdir().unwrap();
+    let tsv = team_file(dir.path(), &["en"]);
+    let model = dir.path().join("team.model");
+    let out = webcare()
+        .args(["train", "--from"])
+        .arg(&tsv)
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+
+    let server = FeedServer::start();
+    server.set(
+        "forum.xml",
+        Reply::Feed(atom(&[(
+            "urn:test:light".into(),
+            "My Fjordlink box shows a blinking orange light again".into(),
+        )])),
+    );
+    let news = "Storing bij Fjordlink treft duizenden klanten. Klanten van internetprovider Fjordlink in Utrecht zaten donderdag urenlang zonder internet door een storing.";
+    server.set(
+        "news.xml",
+        Reply::Feed(atom(&[("urn:test:news".into(), news.into())])),
+    );
+    let setup = Setup::new(&format!(
+        "[classifier]\nmodel = \"{}\"\n\n\
+         [[sources]]\nname = \"forum\"\nkind = \"rss\"\nurl = \"{}\"\ninterval = \"1m\"\nbackfill = \"3650d\"\n\n\
+         [[sources]]\nname = \"news\"\nkind = \"rss\"\nurl = \"{}\"\ninterval = \"1m\"\nbackfill = \"3650d\"\nvoice = \"news\"\nlang = \"nl\"\n",
+        model.display(),
+        server.url("forum.xml"),
+        server.url("news.xml"),
+    ));
+    let out = setup.run(&["once"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = setup.run(&["mentions", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by_source = |s: &str| {
+        rows.iter()
+            .find(|r| r["source"] == s)
+            .unwrap_or_else(|| panic!("no mention from {s}: {rows:?}"))
+    };
+    let light = by_source("forum");
+    assert_eq!(light["label"], "complaint", "{light}");
+    assert!(light.to_string().contains("\"kind\":\"model\""), "{light}");
+    let report = by_source("news");
+    assert_eq!(report["label"], "neutral", "{report}");
+
+    // A correction in the database is read by `train` with the config.
+    let id = light["id"].as_i64().unwrap().to_string();
+    let out = setup.run(&["label", &id, "question"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = setup
+        .webcare()
+        .args(["train", "--from"])
+        .arg(&tsv)
+        .arg("--out")
+        .arg(dir.path().join("again.model"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("1 corrections from"), "{}", text(&out));
+    assert!(
+        text(&out).contains("trained on 458 examples"),
+        "{}",
+        text(&out)
+    );
+}

@@ -308,6 +308,15 @@ impl Classifier {
         if let Some(n) = cfg.duplicate_authors {
             c.duplicate_authors = n;
         }
+        if let Some(path) = &cfg.model {
+            // A damaged model must not stop the daemon: say so, and let the lexicons decide.
+            match Model::load(path) {
+                Ok(m) => c = c.with_model(Arc::new(m)),
+                Err(e) => {
+                    tracing::error!("classifier.model: {e}; classifying with the lexicons alone")
+                }
+            }
+        }
         Ok(c)
     }
 
@@ -334,7 +343,8 @@ impl Classifier {
     }
 
     /// The lexicon verdict alone, in a given language table: what training stacks on.
-    pub(crate) fn classify_lexicon(&self, text: &str, lang: usize) -> Classification {
+    /// `lang` indexes `en`, `nl`, `da`.
+    pub fn classify_lexicon(&self, text: &str, lang: usize) -> Classification {
         let c = Classifier {
             model: None,
             ..self.clone()

@@ -236,9 +236,9 @@ fn extract(text: &str, v: &Classification, out: &mut Vec<Feat>, buf: &mut String
             if matches!(c, b'.' | b'?' | b'!' | b',' | b';' | b':' | b'\n') {
                 prev = None;
             }
+            // Every byte of a multi-byte character is a word byte, so a byte skipped here is
+            // ASCII and `i` stays on a character boundary.
             i = i.max(start + 1);
-            // Step over a whole UTF-8 sequence that is not a word character (never happens:
-            // bytes >= 0x80 are word bytes) and keep `i` on a char boundary.
             continue;
         }
         let word = &text[start..i];
@@ -259,12 +259,8 @@ fn extract(text: &str, v: &Classification, out: &mut Vec<Feat>, buf: &mut String
             buf.as_str()
         };
         let h = hash_bytes(1, norm.as_bytes());
-        out.push(Feat {
-            bucket: bucket(h),
-            start: start as u32,
-            end: i as u32,
-            kind: KIND_WORD,
-        });
+        // The pair first, so a word and its parts follow each other and their weights can be
+        // shown together as one reason.
         if let Some(p) = prev {
             out.push(Feat {
                 bucket: bucket(mix(p, h)),
@@ -273,39 +269,42 @@ fn extract(text: &str, v: &Classification, out: &mut Vec<Feat>, buf: &mut String
                 kind: KIND_BIGRAM,
             });
         }
+        out.push(Feat {
+            bucket: bucket(h),
+            start: start as u32,
+            end: i as u32,
+            kind: KIND_WORD,
+        });
         prev = Some(h);
         prev_start = start as u32;
         // Character 2–5-grams of the word with boundary marks: they carry a word's stem and
         // endings to its other forms ("storing", "storingen", "treinstoring").
         if !norm.starts_with('<') {
-            let chars: Vec<(usize, char)> = norm.char_indices().collect();
-            let n = chars.len();
-            let nb = norm.len();
-            for len in 2..=5usize {
-                // Positions over "<" + word + ">": index -1 and n are the marks.
-                if len > n + 2 {
-                    break;
+            // "<" + word + ">" on the stack (a word is cut at 60 bytes): no allocation per word.
+            let mut marked = [0u8; 64];
+            let mut body = norm.len().min(60);
+            while !norm.is_char_boundary(body) {
+                body -= 1;
+            }
+            marked[0] = b'<';
+            marked[1..=body].copy_from_slice(&norm.as_bytes()[..body]);
+            marked[body + 1] = b'>';
+            let m = &marked[..body + 2];
+            // Byte offset of every character, and of the end.
+            let mut cs = [0u8; 65];
+            let mut n = 0;
+            for (k, &x) in m.iter().enumerate() {
+                if x & 0xC0 != 0x80 {
+                    cs[n] = k as u8;
+                    n += 1;
                 }
-                for s in 0..=(n + 2 - len) {
-                    let lo = s as isize - 1;
-                    let hi = lo + len as isize;
-                    let mut hh = 2u64 + len as u64;
-                    if lo < 0 {
-                        hh = mix(hh, u64::from(b'<'));
-                    }
-                    let a = chars.get(lo.max(0) as usize).map_or(nb, |x| x.0);
-                    let z = if hi as usize > n {
-                        nb
-                    } else {
-                        chars.get(hi as usize).map_or(nb, |x| x.0)
-                    };
-                    let a = if lo < 0 { 0 } else { a };
-                    hh = hash_bytes(hh, &norm.as_bytes()[a..z]);
-                    if hi as usize > n {
-                        hh = mix(hh, u64::from(b'>'));
-                    }
+            }
+            cs[n] = m.len() as u8;
+            for len in 2..=5usize.min(n) {
+                for s in 0..=(n - len) {
+                    let gram = &m[cs[s] as usize..cs[s + len] as usize];
                     out.push(Feat {
-                        bucket: bucket(hh),
+                        bucket: bucket(hash_bytes(2 + len as u64, gram)),
                         start: start as u32,
                         end: i as u32,
                         kind: KIND_CHARS,
@@ -860,7 +859,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The three features that pushed hardest toward the chosen class, as reasons with weights.
+/// The three words, word pairs or cues that pushed hardest toward the chosen class, as
+/// reasons with their weights.
 fn push_reasons(
     h: &Head,
     c: usize,
@@ -870,26 +870,39 @@ fn push_reasons(
     out: &mut Classification,
 ) {
     let mut top: [(f32, usize); 3] = [(0.0, usize::MAX); 3];
-    for (i, f) in feats.iter().enumerate() {
-        let w = h.sparse[f.bucket as usize];
-        // How much more this feature argues for the chosen class than for the others.
-        let others = (0..h.task.classes())
-            .filter(|&o| o != c)
-            .map(|o| w[o])
-            .fold(f32::NEG_INFINITY, f32::max);
-        let push = scale * (w[c] - others);
+    let mut i = 0;
+    while i < feats.len() {
+        let f = feats[i];
+        let mut push = 0.0;
+        let mut j = i;
+        // A word and its parts (character n-grams) follow each other with the same span, and
+        // count as one reason.
+        while j < feats.len()
+            && feats[j].start == f.start
+            && feats[j].end == f.end
+            && (j == i || feats[j].kind == KIND_CHARS)
+        {
+            let w = h.sparse[feats[j].bucket as usize];
+            // How much more this feature argues for the chosen class than for the others.
+            let others = (0..h.task.classes())
+                .filter(|&o| o != c)
+                .map(|o| w[o])
+                .fold(f32::NEG_INFINITY, f32::max);
+            push += scale * (w[c] - others);
+            j += 1;
+        }
         if push > top[2].0 {
             top[2] = (push, i);
             top.sort_by(|a, b| b.0.total_cmp(&a.0));
         }
+        i = j;
     }
     for &(push, i) in top.iter().filter(|t| t.1 != usize::MAX && t.0 >= 0.01) {
         let f = feats[i];
         let (s, e) = (f.start as usize, f.end as usize);
         let what = match f.kind {
-            KIND_WORD => "word",
+            KIND_WORD | KIND_CHARS => "word",
             KIND_BIGRAM => "word pair",
-            KIND_CHARS => "word part",
             _ => "cue",
         };
         out.reasons.push(Reason {
