@@ -8,7 +8,8 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use webcare::classify::{Classification, Classifier, Input};
+use webcare::classify::model::{self, Example, Task};
+use webcare::classify::{Classification, Classifier, Input, Label};
 
 fn load(lang: &str) -> Vec<String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/eval/{lang}.tsv"));
@@ -102,6 +103,75 @@ fn main() {
             rate,
             1e9 / rate,
             1e9 / rate / avg
+        );
+    }
+
+    // With a model trained on the development sets (every language has a head), by length.
+    let mut examples = Vec::new();
+    for (li, lang) in ["en", "nl", "da"].iter().enumerate() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/eval/{lang}.tsv"));
+        let data = std::fs::read_to_string(&path).unwrap_or_default();
+        for l in data.lines().skip(1) {
+            let mut p = l.splitn(3, '\t');
+            let (_, label, text) = (p.next(), p.next(), p.next());
+            let gold = Label::ALL.iter().position(|x| Some(x.as_str()) == label);
+            if let (Some(gold), Some(text)) = (gold, text) {
+                examples.push(Example {
+                    lang: li,
+                    task: Task::Label,
+                    gold,
+                    text: text.to_string(),
+                });
+            }
+        }
+    }
+    let lexicon = |t: &str, l: usize| c.classify_lexicon(t, l);
+    // Training time on 10,000 corrections: the development posts, each repeated with a
+    // different second sentence so no two rows are the same text.
+    let tails = [
+        "Again.", "Today.", "Still.", "Really.", "Ugh.", "Hm.", "Ok.", "So.", "Well.", "Yes.",
+    ];
+    let big: Vec<Example> = (0..10_000)
+        .map(|i| {
+            let e = &examples[i % examples.len()];
+            Example {
+                text: format!("{} {}", e.text, tails[(i / examples.len()) % tails.len()]),
+                ..e.clone()
+            }
+        })
+        .collect();
+    let t = Instant::now();
+    let trained = model::train(&big, &lexicon, 0, &|_, _| {});
+    println!(
+        "  training on {} corrections (no cross-validation): {:.2} s",
+        big.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    black_box(model::train(&big, &lexicon, 5, &|_, _| {}));
+    println!(
+        "  training on {} corrections with the 5-fold report: {:.2} s",
+        big.len(),
+        t.elapsed().as_secs_f64()
+    );
+    drop(trained);
+    let m = model::train(&examples, &lexicon, 0, &|_, _| {});
+    let cm = c.clone().with_model(std::sync::Arc::new(m));
+    println!("  with a model, by post length:");
+    for k in 1..=5 {
+        let joined: Vec<String> = ["en", "nl", "da"]
+            .iter()
+            .flat_map(|l| load(l).chunks(k).map(|c| c.join(" ")).collect::<Vec<_>>())
+            .collect();
+        let avg = joined.iter().map(String::len).sum::<usize>() as f64 / joined.len() as f64;
+        let (rate, _) = throughput(&joined, budget / 2, |t| {
+            cm.classify_into(&Input::new(t), &mut out);
+            black_box(&out);
+        });
+        println!(
+            "    k={k}: {avg:>4.0} bytes  {:>10.0} mentions/s  {:>7.1} ns/mention",
+            rate,
+            1e9 / rate
         );
     }
 

@@ -74,12 +74,32 @@ pub enum Command {
         /// Lexicon folder to use instead of the built-in one (a copy of config/lexicons).
         #[arg(long, value_name = "DIR")]
         lexicons: Option<PathBuf>,
+        /// A model trained with `webcare train --out FILE`, stacked on the lexicons.
+        #[arg(long, value_name = "FILE")]
+        model: Option<PathBuf>,
     },
     /// Score the classifier on a labelled TSV file (columns lang, label, text): confusion
     /// matrix, precision, recall and F1 per class and language. Needs no config.
     Eval {
         /// The labelled file.
         file: PathBuf,
+        /// Lexicon folder to use instead of the built-in one.
+        #[arg(long, value_name = "DIR")]
+        lexicons: Option<PathBuf>,
+        /// A model trained with `webcare train --out FILE`, stacked on the lexicons.
+        #[arg(long, value_name = "FILE")]
+        model: Option<PathBuf>,
+    },
+    /// Train the classifier's learned layer on the team's corrections (from the database when
+    /// a config is given) and labelled files, write it to --out, and print a cross-validated
+    /// report: macro-F1 of the lexicons alone and with the model, per language and label.
+    Train {
+        /// A labelled TSV (lang<TAB>label<TAB>text) to train on as well; may be repeated.
+        #[arg(long = "from", value_name = "FILE.tsv")]
+        from: Vec<PathBuf>,
+        /// Where to write the model.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
         /// Lexicon folder to use instead of the built-in one.
         #[arg(long, value_name = "DIR")]
         lexicons: Option<PathBuf>,

@@ -65,8 +65,21 @@ pub fn init_logging(format: LogFormat) {
 pub fn run(cli: Cli) -> i32 {
     // The classifier commands work without a config file.
     let standalone = match &cli.command {
-        Command::Classify { explain, lexicons } => Some(classify(*explain, lexicons.as_deref())),
-        Command::Eval { file, lexicons } => Some(eval(file, lexicons.as_deref())),
+        Command::Classify {
+            explain,
+            lexicons,
+            model,
+        } => Some(classify(*explain, lexicons.as_deref(), model.as_deref())),
+        Command::Eval {
+            file,
+            lexicons,
+            model,
+        } => Some(eval(file, lexicons.as_deref(), model.as_deref())),
+        Command::Train {
+            from,
+            out,
+            lexicons,
+        } => Some(train(cli.config.as_deref(), from, out, lexicons.as_deref())),
         Command::User { action } => Some(crate::web::user_command(action)),
         _ => None,
     };
@@ -78,7 +91,10 @@ pub fn run(cli: Cli) -> i32 {
         Err(code) => return code,
     };
     let result = match cli.command {
-        Command::Classify { .. } | Command::Eval { .. } | Command::User { .. } => {
+        Command::Classify { .. }
+        | Command::Eval { .. }
+        | Command::Train { .. }
+        | Command::User { .. } => {
             unreachable!("handled above")
         }
         Command::Label {
@@ -131,8 +147,61 @@ fn load_classifier(lexicons: Option<&Path>) -> anyhow::Result<Classifier> {
     }
 }
 
-fn classify(explain: bool, lexicons: Option<&Path>) -> anyhow::Result<i32> {
+/// The lexicons plus, when given, a model file. A model that cannot be used is reported and
+/// the lexicons decide alone: a damaged file must not stop classification.
+fn load_with_model(lexicons: Option<&Path>, model: Option<&Path>) -> anyhow::Result<Classifier> {
     let c = load_classifier(lexicons)?;
+    let Some(path) = model else { return Ok(c) };
+    match crate::classify::Model::load(path) {
+        Ok(m) => Ok(c.with_model(Arc::new(m))),
+        Err(e) => {
+            eprintln!("error: {e}; classifying with the lexicons alone");
+            Ok(c)
+        }
+    }
+}
+
+fn train(
+    config: Option<&Path>,
+    from: &[PathBuf],
+    out: &Path,
+    lexicons: Option<&Path>,
+) -> anyhow::Result<i32> {
+    let c = load_classifier(lexicons)?;
+    let mut examples = Vec::new();
+    let mut skipped = 0;
+    if let Some(path) = config {
+        let config = Config::load(path)
+            .map_err(|errors| anyhow::anyhow!("invalid configuration: {errors}"))?;
+        let store = Store::open_existing(&config.store.path)?;
+        let corrections = store.corrections()?;
+        let before = examples.len();
+        skipped += crate::classify::train::corrections_to_examples(&c, corrections, &mut examples);
+        eprintln!(
+            "{} corrections from {}",
+            examples.len() - before,
+            config.store.path.display()
+        );
+    }
+    for file in from {
+        skipped += crate::classify::train::read_examples(&c, file, &mut examples)?;
+    }
+    if skipped > 0 {
+        eprintln!("skipped {skipped} rows in languages without lexicons (en, nl, da)");
+    }
+    let model = crate::classify::train::train_and_report(
+        &c,
+        &examples,
+        std::io::stdout().lock(),
+        std::io::stderr().is_terminal(),
+    )?;
+    model.save(out)?;
+    println!("model written to {}", out.display());
+    Ok(0)
+}
+
+fn classify(explain: bool, lexicons: Option<&Path>, model: Option<&Path>) -> anyhow::Result<i32> {
+    let c = load_with_model(lexicons, model)?;
     let stdin = std::io::stdin().lock();
     let out = std::io::BufWriter::new(std::io::stdout().lock());
     let skipped = crate::classify::run_classify(&c, stdin, out, explain)?;
@@ -140,8 +209,8 @@ fn classify(explain: bool, lexicons: Option<&Path>) -> anyhow::Result<i32> {
     Ok(if skipped > 0 { 1 } else { 0 })
 }
 
-fn eval(file: &Path, lexicons: Option<&Path>) -> anyhow::Result<i32> {
-    let c = load_classifier(lexicons)?;
+fn eval(file: &Path, lexicons: Option<&Path>, model: Option<&Path>) -> anyhow::Result<i32> {
+    let c = load_with_model(lexicons, model)?;
     crate::classify::run_eval(&c, file, std::io::stdout().lock())?;
     Ok(0)
 }

@@ -58,6 +58,10 @@ pub struct ClassifierConfig {
     /// (default 3).
     #[serde(default)]
     pub duplicate_authors: Option<u32>,
+    /// A model written by `webcare train --out FILE`, stacked on the lexicons; unset, the
+    /// lexicons decide alone.
+    #[serde(default)]
+    pub model: Option<PathBuf>,
 }
 
 /// `[store]`: the SQLite database.

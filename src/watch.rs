@@ -87,15 +87,22 @@ impl Watches {
             .and_then(|name| self.list.iter().find(|w| &w.name == name))
             .and_then(|w| w.classifier.as_ref())
             .unwrap_or(&self.classifier);
-        let text = match &m.title {
-            Some(t) if !m.text.starts_with(t.as_str()) => format!("{t}. {}", m.text),
-            _ => m.text.clone(),
+        let (text, headline) = match &m.title {
+            Some(t) if !m.text.starts_with(t.as_str()) => (format!("{t}. {}", m.text), true),
+            _ => (m.text.clone(), false),
         };
+        // A source with `voice = "news"` marks its items' raw payload (see sources/rss.rs).
+        let voice = m
+            .raw
+            .get("voice")
+            .and_then(|v| serde_json::from_value::<crate::classify::Voice>(v.clone()).ok());
         classifier.classify(&Input {
             text: &text,
             lang: m.lang.as_deref(),
             author_reach: m.author_reach,
             rating: m.rating,
+            voice,
+            headline,
             ..Input::new(&text)
         })
     }

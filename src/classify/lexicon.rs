@@ -37,6 +37,12 @@ pub(crate) const EMBEDDED: &[(&str, &str, &str)] = &[
         "grammar.txt",
         include_str!("../../config/lexicons/en/grammar.txt"),
     ),
+    // Generated from a published lexicon by config/lexicons/convert.py.
+    (
+        "en",
+        "published.txt",
+        include_str!("../../config/lexicons/en/published.txt"),
+    ),
     (
         "nl",
         "sentiment.txt",
@@ -51,6 +57,12 @@ pub(crate) const EMBEDDED: &[(&str, &str, &str)] = &[
         "nl",
         "grammar.txt",
         include_str!("../../config/lexicons/nl/grammar.txt"),
+    ),
+    // Generated from a published lexicon by config/lexicons/convert.py.
+    (
+        "nl",
+        "published.txt",
+        include_str!("../../config/lexicons/nl/published.txt"),
     ),
     (
         "da",
@@ -67,6 +79,12 @@ pub(crate) const EMBEDDED: &[(&str, &str, &str)] = &[
         "grammar.txt",
         include_str!("../../config/lexicons/da/grammar.txt"),
     ),
+    // Generated from a published lexicon by config/lexicons/convert.py.
+    (
+        "da",
+        "published.txt",
+        include_str!("../../config/lexicons/da/published.txt"),
+    ),
     (
         "common",
         "emoji.txt",
@@ -76,6 +94,11 @@ pub(crate) const EMBEDDED: &[(&str, &str, &str)] = &[
         "common",
         "spam.txt",
         include_str!("../../config/lexicons/common/spam.txt"),
+    ),
+    (
+        "common",
+        "emoji-published.txt",
+        include_str!("../../config/lexicons/common/emoji-published.txt"),
     ),
 ];
 
@@ -142,6 +165,9 @@ pub(crate) enum Effect {
     Contrast,
     /// Matches and consumes the words, doing nothing: shadows shorter entries.
     Ignore,
+    /// A word the writer uses about themselves ("I", "mijn", "jeg"): a post without any that
+    /// reads as an article is news, not a customer speaking.
+    FirstPerson,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -189,6 +215,7 @@ pub(crate) enum RawEffect {
     Intensifier(f32),
     Contrast,
     Ignore,
+    FirstPerson,
     Stopword,
     Number,
 }
@@ -300,12 +327,13 @@ pub(crate) fn parse(
                 "sarcasm" => Some(CueKind::Sarcasm),
                 "sentiment" | "negation" | "intensifier" | "downtoner" | "contrast" | "ignore"
                 | "stopword" | "number" => None,
+                "first" if cue == "person" => None,
                 _ => {
                     return Err(err(
                         line_no,
                         format!(
                             "unknown section [{head}]; expected one of sentiment, negation, intensifier, downtoner, \
-                             contrast, ignore, stopword, number, or complaint/question/praise/urgent/spam/sarcasm followed by a cue name"
+                             contrast, ignore, first person, stopword, number, or complaint/question/praise/urgent/spam/sarcasm followed by a cue name"
                         ),
                     ));
                 }
@@ -353,6 +381,7 @@ pub(crate) fn parse(
             ("downtoner", _) => RawEffect::Intensifier(value.unwrap_or(0.6)),
             ("contrast", _) => RawEffect::Contrast,
             ("ignore", _) => RawEffect::Ignore,
+            ("first", _) => RawEffect::FirstPerson,
             ("stopword", _) => RawEffect::Stopword,
             _ => RawEffect::Number,
         };
@@ -479,6 +508,7 @@ impl Lexicon {
                 RawEffect::Intensifier(f) => Effect::Intensifier(*f),
                 RawEffect::Contrast => Effect::Contrast,
                 RawEffect::Ignore => Effect::Ignore,
+                RawEffect::FirstPerson => Effect::FirstPerson,
                 RawEffect::Stopword | RawEffect::Number => continue,
             };
             let k = (e.table, toks, anchored, hashtag);
@@ -796,6 +826,95 @@ mod tests {
                         "{dir}/{name} is not in EMBEDDED"
                     );
                 }
+            }
+        }
+    }
+
+    /// The score an embedded file gives a phrase in its `[sentiment]` section.
+    fn embedded_score(dir: &str, file: &str, phrase: &str) -> Option<f32> {
+        let (_, _, text) = EMBEDDED.iter().find(|(d, n, _)| *d == dir && *n == file)?;
+        let mut out = Vec::new();
+        parse(0, Path::new(file), text, &mut out).ok()?;
+        out.iter().find_map(|e| match e.effect {
+            RawEffect::Sentiment(v) if e.phrase == phrase => Some(v),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn vader_scores_are_converted_to_our_scale() {
+        // VADER: fraud -2.8, masterpiece 3.1, catastrophic -2.2; × 0.75 onto -3 … +3.
+        assert_eq!(embedded_score("en", "published.txt", "fraud"), Some(-2.1));
+        assert_eq!(
+            embedded_score("en", "published.txt", "masterpiece"),
+            Some(2.33)
+        );
+        assert_eq!(
+            embedded_score("en", "published.txt", "catastrophic"),
+            Some(-1.65)
+        );
+        // The team's own entry wins: "terrible" is ours, so the generated file leaves it out.
+        assert_eq!(embedded_score("en", "published.txt", "terrible"), None);
+        assert!(embedded_score("en", "sentiment.txt", "terrible").is_some());
+        // Emoji are scored by the words of their VADER name: 🎁 "wrapped gift".
+        assert_eq!(
+            embedded_score("common", "emoji-published.txt", "🎁"),
+            Some(1.42)
+        );
+    }
+
+    #[test]
+    fn pattern_dutch_adjectives_come_with_their_inflected_form() {
+        // pattern: afschuwelijk -1.0 → -3; boos has two senses (-0.6, -0.8), averaged → -2.1.
+        assert_eq!(
+            embedded_score("nl", "published.txt", "afschuwelijk"),
+            Some(-3.0)
+        );
+        assert_eq!(
+            embedded_score("nl", "published.txt", "afschuwelijke"),
+            Some(-3.0)
+        );
+        assert_eq!(embedded_score("nl", "published.txt", "boze"), Some(-2.1));
+        assert_eq!(
+            embedded_score("nl", "published.txt", "belabberd"),
+            Some(-1.8)
+        );
+    }
+
+    #[test]
+    fn afinn_danish_scores_are_converted_to_our_scale() {
+        // AFINN-da: afsky -3, advare -2, afklaring 2; × 0.6 onto -3 … +3. Words scored ±1
+        // in AFINN are below the floor and left out.
+        assert_eq!(embedded_score("da", "published.txt", "afsky"), Some(-1.8));
+        assert_eq!(embedded_score("da", "published.txt", "advare"), Some(-1.2));
+        assert_eq!(
+            embedded_score("da", "published.txt", "afklaring"),
+            Some(1.2)
+        );
+        assert_eq!(embedded_score("da", "published.txt", "absorberet"), None);
+    }
+
+    #[test]
+    fn generated_files_define_nothing_the_team_files_do() {
+        for (dir, file, text) in EMBEDDED {
+            if !file.contains("published") {
+                continue;
+            }
+            let mut generated = Vec::new();
+            parse(0, Path::new(file), text, &mut generated).unwrap();
+            let mut own = Vec::new();
+            for (_, n, t) in EMBEDDED
+                .iter()
+                .filter(|(d, n, _)| d == dir && !n.contains("published"))
+            {
+                parse(0, Path::new(n), t, &mut own).unwrap();
+            }
+            for e in &generated {
+                assert!(
+                    !own.iter().any(|o| o.phrase.eq_ignore_ascii_case(&e.phrase)),
+                    "{dir}/{file} redefines {:?}",
+                    e.phrase
+                );
             }
         }
     }

@@ -10,11 +10,13 @@
 
 mod eval;
 mod lexicon;
+pub mod model;
 mod rating;
 mod score;
 pub(crate) mod signals;
 mod stream;
 mod tokenize;
+pub mod train;
 mod words;
 
 use std::borrow::Cow;
@@ -27,6 +29,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use eval::{EvalSummary, LangScores, Scores, run_eval};
+pub use model::{Model, ModelError};
 pub use stream::run_classify;
 
 use lexicon::{COMMON, LANGS, Lexicon, NONE, RawEffect, RawEntry};
@@ -197,6 +200,22 @@ pub struct Input<'a> {
     pub thread_replies_last_hour: Option<u32>,
     /// A review's star rating (1 to 5) from a review site or app store; see `rating.rs`.
     pub rating: Option<u8>,
+    /// How the source writes (`voice = "news"` on a source); `None` means judge from the text.
+    pub voice: Option<Voice>,
+    /// The text starts with a headline joined to a body ("Headline. Body"), as a feed item
+    /// with a title gives it: one of the signs of an article.
+    pub headline: bool,
+}
+
+/// Who is speaking in a source's items.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Voice {
+    /// A news site or press feed: it reports on complaints, outages and prices in the third
+    /// person, so its items are never customer complaints unless they quote one.
+    News,
+    /// Customers speaking for themselves (forums, reviews, social media).
+    Customer,
 }
 
 impl<'a> Input<'a> {
@@ -233,6 +252,8 @@ pub struct Classifier {
     pub fast_thread: u32,
     /// Distinct authors of the same text at or above which it is a spam campaign. Default 3.
     pub duplicate_authors: u32,
+    /// The team's trained model, stacked on the lexicon verdict where it has enough examples.
+    model: Option<Arc<Model>>,
 }
 
 impl fmt::Debug for Classifier {
@@ -290,6 +311,15 @@ impl Classifier {
         if let Some(n) = cfg.duplicate_authors {
             c.duplicate_authors = n;
         }
+        if let Some(path) = &cfg.model {
+            // A damaged model must not stop the daemon: say so, and let the lexicons decide.
+            match Model::load(path) {
+                Ok(m) => c = c.with_model(Arc::new(m)),
+                Err(e) => {
+                    tracing::error!("classifier.model: {e}; classifying with the lexicons alone")
+                }
+            }
+        }
         Ok(c)
     }
 
@@ -300,7 +330,32 @@ impl Classifier {
             high_reach: 10_000,
             fast_thread: 20,
             duplicate_authors: 3,
+            model: None,
         }
+    }
+
+    /// This classifier with a trained model on top (see [`model`]).
+    pub fn with_model(mut self, model: Arc<Model>) -> Classifier {
+        self.model = Some(model);
+        self
+    }
+
+    /// The model in use, if any.
+    pub fn model(&self) -> Option<&Model> {
+        self.model.as_deref()
+    }
+
+    /// The lexicon verdict alone, in a given language table: what training stacks on.
+    /// `lang` indexes `en`, `nl`, `da`.
+    pub fn classify_lexicon(&self, text: &str, lang: usize) -> Classification {
+        let c = Classifier {
+            model: None,
+            ..self.clone()
+        };
+        c.classify(&Input {
+            lang: Some(LANGS[lang]),
+            ..Input::new(text)
+        })
     }
 
     /// A classifier that also knows one watch's brand terms. Custom terms weigh double a
@@ -326,6 +381,7 @@ impl Classifier {
             high_reach: self.high_reach,
             fast_thread: self.fast_thread,
             duplicate_authors: self.duplicate_authors,
+            model: self.model.clone(),
             ..Classifier::from_entries(entries)
         }
     }
@@ -352,6 +408,9 @@ impl Classifier {
             // Text in another language is scored with the English lexicon: brand talk in
             // other languages borrows English words ("top service", "fail") more than ours.
             score::score(self, &toks, input, table.unwrap_or(0), prep.shouting, out);
+            if let Some(m) = &self.model {
+                m.apply(input.text, table, out);
+            }
         });
         // The store signals go last, through the same code the store uses to add them later.
         self.apply_signals(out, input);

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::lexicon::{ANY_NEXT, COMMON, CueKind, Effect, NONE, PatTok};
 use super::tokenize::{CAPS, ELONGATED, Kind};
-use super::{Classification, Classifier, Input, Label, Polarity, Reason, Tok, Urgency};
+use super::{Classification, Classifier, Input, Label, Polarity, Reason, Tok, Urgency, Voice};
 
 /// How many words after "not"/"niet"/"ikke" are negated.
 const NEGATION_SCOPE: u8 = 3;
@@ -35,6 +35,16 @@ struct Evidence {
     anger: bool,
     urgent: [(u16, u32, u32); 4],
     n_urgent: usize,
+    /// Words the writer uses about themselves ("I", "mijn", "jeg").
+    first_person: u32,
+    /// Complaint evidence that came from "leave" cues, taken back when the writer is a
+    /// prospect asking for advice ("Moving to Vesterbro, best ISP?").
+    leave: f32,
+    /// A question asking for advice or experiences.
+    advice: bool,
+    /// The strongest press, regulator or lawyer cue: a threat is always a complaint and
+    /// always urgent.
+    threat: f32,
 }
 
 /// Hands out the items of a list one by one, growing it when needed, so the buffers of the
@@ -274,6 +284,7 @@ pub(crate) fn score(
                         }
                         CueKind::Question => {
                             ev.question += w;
+                            ev.advice |= name == "advice";
                             reasons.push(text, "question", name, span_start, span_end);
                         }
                         CueKind::Urgent if negated => {}
@@ -281,6 +292,12 @@ pub(crate) fn score(
                             // Threats, hazards and outages are complaints too.
                             ev.complaint += 0.5 * w;
                             ev.anger |= name == "anger";
+                            if matches!(name, "press" | "lawyer") {
+                                ev.threat = ev.threat.max(weight);
+                            }
+                            if name == "leave" {
+                                ev.leave += 0.5 * w;
+                            }
                             if ev.n_urgent < ev.urgent.len() {
                                 ev.urgent[ev.n_urgent] = (cue, span_start, span_end);
                                 ev.n_urgent += 1;
@@ -308,6 +325,10 @@ pub(crate) fn score(
                     int_left = INTENSIFIER_SCOPE + 1;
                 }
                 Effect::Ignore => modifier_only = false,
+                Effect::FirstPerson => {
+                    modifier_only = false;
+                    ev.first_person += 1;
+                }
                 Effect::Contrast => {
                     // What follows "but" counts more than what came before it.
                     ev.pos *= 0.5;
@@ -450,6 +471,27 @@ fn decide(
     let text = input.text;
     let lex = &*c.lex;
 
+    // A star rating says outright what the writer thinks; a low one next to praise words is
+    // the sarcasm below ("Great, another outage. Well done! (2/5)").
+    if let Some((share, s, e)) = rating(text) {
+        if share <= 0.4 {
+            ev.complaint += 2.0;
+            ev.factual += 2.0;
+            ev.neg += 1.0;
+            reasons.push(text, "complaint", "rating", s, e);
+        } else if share >= 0.8 {
+            ev.praise += 2.0;
+            ev.pos += 1.0;
+            ev.first_pos.get_or_insert((s, e));
+            reasons.push(text, "praise", "rating", s, e);
+        }
+    }
+    // A prospect asking which provider to pick is not a customer leaving.
+    let prospect = ev.advice && ev.leave > 0.0;
+    if prospect {
+        ev.complaint -= ev.leave;
+    }
+
     // Sarcasm: praise words next to a plain complaint ("lekker dan, weer vertraging"), or an
     // explicit marker ("ja hoor", 🙄). Praise after "but" and thanks for a fix are sincere.
     let has_positive = ev.pos > 0.0 || ev.praise > 0.0;
@@ -511,8 +553,43 @@ fn decide(
     }
     out.spam = spam;
 
+    // News: an item that reads as an article reports complaints, outages and price rises in
+    // the third person; it is not a customer complaining unless it quotes one (a quote brings
+    // an "I" or "my" along).
+    let article = ev.first_person == 0
+        && match input.voice {
+            Some(Voice::News) => true,
+            Some(Voice::Customer) => false,
+            // Judged from the text alone, only a calm, long, headlined post without sarcasm:
+            // customers drop their "I" too ("70 minutes on hold, this is a joke").
+            None => {
+                input.headline
+                    && ev.question_marks == 0
+                    && ev.exclaims == 0
+                    && ev.sarcasm == 0.0
+                    && !sarcastic
+                    && !ev.anger
+                    && sentiment > -0.6
+                    && ev.words >= 20
+            }
+        };
+
     let label = if spam {
         Label::Neutral
+    } else if article && (complaint >= 1.0 || question >= 1.0) {
+        reasons.push(text, "news", "reads as an article", 0, 0);
+        Label::Neutral
+    } else if ev.threat >= 1.5 || (ev.threat > 0.0 && ev.first_person > 0) {
+        // "Going to the press", "my lawyer", "complaint to the ombudsman": whatever else the
+        // post says, someone has to answer it today.
+        if question >= 1.0 && complaint < 1.0 {
+            Label::Question
+        } else {
+            Label::Complaint
+        }
+    } else if ev.advice && question >= 1.0 && ev.factual < 1.0 {
+        // Asking for advice with hearsay in it ("read some horror stories") stays a question.
+        Label::Question
     } else if complaint >= 1.0 && complaint > praise {
         // A question that carries a complaint ("waarom duurt het zo lang?") is a complaint; a
         // mild one that asks for help stays a question.
@@ -534,6 +611,9 @@ fn decide(
     let mut urgent = Reused::new(&mut out.urgency_reasons);
     if !spam && matches!(label, Label::Complaint | Label::Question) {
         for &(cue, s, e) in &ev.urgent[..ev.n_urgent] {
+            if prospect && lex.cue_names[cue as usize] == "leave" {
+                continue;
+            }
             let _ = write!(
                 next_string(&mut urgent),
                 "{}: {:?}",
@@ -564,4 +644,62 @@ fn decide(
     } else {
         Urgency::Urgent
     };
+}
+
+/// A star rating in the text, as (share of the top score, byte span): "2/5", "4.5/5", "7/10"
+/// or five stars written ★★☆☆☆. A date ("2/5/2026") or a unit ("Mbit/s") is not one.
+fn rating(text: &str) -> Option<(f32, u32, u32)> {
+    let b = text.as_bytes();
+    if let Some(start) = text.find('★') {
+        let (mut full, mut all, mut end) = (0u32, 0u32, start);
+        for ch in text[start..].chars() {
+            match ch {
+                '★' => full += 1,
+                '☆' => {}
+                _ => break,
+            }
+            all += 1;
+            end += ch.len_utf8();
+        }
+        if all == 5 {
+            return Some((full as f32 / 5.0, start as u32, end as u32));
+        }
+    }
+    let mut from = 0;
+    while let Some(off) = b[from..].iter().position(|&x| x == b'/') {
+        let i = from + off;
+        from = i + 1;
+        let mut s = i;
+        while s > 0
+            && (b[s - 1].is_ascii_digit()
+                || (matches!(b[s - 1], b'.' | b',')
+                    && s >= 2
+                    && b[s - 2].is_ascii_digit()
+                    && s < i))
+        {
+            s -= 1;
+        }
+        let mut e = i + 1;
+        while e < b.len() && b[e].is_ascii_digit() {
+            e += 1;
+        }
+        let bounded_left = s == 0 || !(b[s - 1].is_ascii_alphanumeric() || b[s - 1] == b'/');
+        let bounded_right = e == b.len() || !(b[e].is_ascii_alphanumeric() || b[e] == b'/');
+        if s == i || e == i + 1 || !bounded_left || !bounded_right {
+            continue;
+        }
+        let num: f32 = match text[s..i].replace(',', ".").parse() {
+            Ok(n) => n,
+            Err(_) => continue,
+        };
+        let den: f32 = match &text[i + 1..e] {
+            "5" => 5.0,
+            "10" => 10.0,
+            _ => continue,
+        };
+        if num <= den {
+            return Some((num / den, s as u32, e as u32));
+        }
+    }
+    None
 }

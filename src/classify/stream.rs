@@ -7,7 +7,7 @@ use std::io::{BufRead, Write};
 use anyhow::Context;
 use serde::Deserialize;
 
-use super::{Classification, Classifier, Input, Urgency};
+use super::{Classification, Classifier, Input, Urgency, Voice};
 
 #[derive(Deserialize)]
 struct JsonMention {
@@ -20,6 +20,12 @@ struct JsonMention {
     author_age_days: Option<i64>,
     #[serde(default)]
     has_link: Option<bool>,
+    /// "news" or "customer", as a source's `voice` setting.
+    #[serde(default)]
+    voice: Option<Voice>,
+    /// A headline given apart from the text; it is read as "Headline. Text".
+    #[serde(default)]
+    title: Option<String>,
 }
 
 /// Classifies every non-empty line of `input`. A line starting with `{` must be a JSON object
@@ -61,13 +67,19 @@ pub fn run_classify(
             continue;
         }
         let (verdict, text) = if trimmed.starts_with('{') {
-            let m: JsonMention = serde_json::from_str(trimmed).with_context(|| {
+            let mut m: JsonMention = serde_json::from_str(trimmed).with_context(|| {
                 format!(
                     "line {}: expected a JSON object with a \"text\" field",
                     n + 1
                 )
             })?;
+            let headline = m.title.is_some();
+            if let Some(t) = m.title.take() {
+                m.text = format!("{t}. {}", m.text);
+            }
             let input = Input {
+                voice: m.voice,
+                headline,
                 text: &m.text,
                 lang: m.lang.as_deref(),
                 author_reach: m.author_reach,

@@ -498,7 +498,9 @@ fn eval_reports_per_language_and_polarity_files() {
 #[test]
 fn eval_sets_stay_above_their_macro_f1_floor() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/eval");
-    for (lang, floor) in [("en", 0.80), ("nl", 0.83), ("da", 0.80)] {
+    // The figures of the classifier before the published lexicons (2026-12-02): nothing
+    // since may go below them.
+    for (lang, floor) in [("en", 0.843), ("nl", 0.871), ("da", 0.843)] {
         let s = run_eval(classifier(), &root.join(format!("{lang}.tsv")), Vec::new()).unwrap();
         let l = s.lang(lang).unwrap();
         assert!(l.n >= 400, "{lang}: only {} posts", l.n);
@@ -508,4 +510,119 @@ fn eval_sets_stay_above_their_macro_f1_floor() {
             l.macro_f1
         );
     }
+}
+
+#[test]
+fn a_unit_with_slash_s_is_not_the_sarcasm_marker() {
+    let c = classify("940 Mbit/s over cable and installed in two days. Top job!");
+    assert_eq!(c.label, Label::Praise, "{:?}", c.reasons);
+    assert!(
+        !c.reasons.iter().any(|r| r.kind == "sarcasm"),
+        "{:?}",
+        c.reasons
+    );
+    assert_eq!(
+        label("The new line does 120 km/h between the two stations"),
+        Label::Neutral
+    );
+    // On its own, "/s" still marks sarcasm.
+    assert!(classify("Love waiting two hours for a train /s").label == Label::Complaint);
+}
+
+#[test]
+fn star_ratings_are_a_strong_signal() {
+    let low = classify("Quick install but the router is slow (1/5)");
+    assert_eq!(low.label, Label::Complaint, "{:?}", low.reasons);
+    assert!(has_reason(&low, "complaint", "1/5"), "{:?}", low.reasons);
+    let high = classify("Quick install, friendly engineer, 5/5");
+    assert_eq!(high.label, Label::Praise);
+    assert!(has_reason(&high, "praise", "5/5"), "{:?}", high.reasons);
+    let stars = classify("Snelle levering ★★★★★");
+    assert_eq!(stars.label, Label::Praise);
+    // A date or a fraction of something else is not a rating.
+    assert!(!has_reason(
+        &classify("Delivery on 2/5/2026"),
+        "complaint",
+        "2/5"
+    ));
+}
+
+#[test]
+fn sarcasm_around_a_low_rating_is_a_complaint() {
+    let c = classify(
+        "Great, another outage right during the match. Well done, truly impressive. (2/5)",
+    );
+    assert_eq!(c.label, Label::Complaint, "{:?}", c.reasons);
+    assert_eq!(c.polarity, Polarity::Negative);
+    let nl = classify("Geweldig hoor, weer een storing tijdens de wedstrijd. Top gedaan! (1/5)");
+    assert_eq!(nl.label, Label::Complaint);
+}
+
+#[test]
+fn press_lawyer_and_regulator_threats_are_always_urgent_complaints() {
+    for text in [
+        "Going to the press about Fjordlink and my 84-year-old mother",
+        "I have contacted a reporter at the local paper about how you treated my mother",
+        "I'm contacting the ombudsman about this",
+        "Ik heb een verslaggever van de krant gebeld over hoe jullie mijn moeder behandelen",
+        "Jeg har kontaktet en journalist om hvordan I har behandlet min mor",
+    ] {
+        let c = classify(text);
+        assert_eq!(c.label, Label::Complaint, "{text}: {:?}", c.reasons);
+        assert_eq!(c.urgency, Urgency::Urgent, "{text}");
+    }
+    // A newspaper named in passing is no threat.
+    assert_eq!(
+        label("Telia og Telenor slår netværk sammen, skriver avisen"),
+        Label::Neutral
+    );
+}
+
+#[test]
+fn a_prospect_asking_for_advice_is_not_leaving() {
+    let c =
+        classify("Best ISP in Copenhagen? Moving to Vesterbro in January, is Fjordlink any good?");
+    assert_eq!(c.label, Label::Question, "{:?}", c.reasons);
+    assert_eq!(c.urgency, Urgency::Normal, "{:?}", c.urgency_reasons);
+    let nl =
+        classify("We verhuizen naar Utrecht, welke provider is een aanrader? Ik wil overstappen");
+    assert_eq!(nl.urgency, Urgency::Normal, "{:?}", nl.urgency_reasons);
+    // A customer leaving still is.
+    assert_eq!(
+        classify("Cancel my subscription then, switching to another provider").urgency,
+        Urgency::Urgent
+    );
+}
+
+#[test]
+fn news_is_not_a_customer_complaint_unless_it_quotes_one() {
+    let text = "Storing bij Poldernet treft duizenden klanten. Klanten van internetprovider Poldernet zaten donderdag urenlang zonder internet door een storing in het netwerk.";
+    let as_news = |voice: Option<Voice>, headline: bool| {
+        classifier().classify(&Input {
+            voice,
+            headline,
+            ..Input::new(text)
+        })
+    };
+    assert_eq!(classify(text).label, Label::Complaint);
+    let news = as_news(Some(Voice::News), false);
+    assert_eq!(news.label, Label::Neutral, "{:?}", news.reasons);
+    assert_eq!(news.urgency, Urgency::Normal);
+    assert!(news.reasons.iter().any(|r| r.kind == "news"));
+    // Headline + body in the third person reads as an article without being told.
+    assert_eq!(as_news(None, true).label, Label::Neutral);
+    assert_eq!(as_news(Some(Voice::Customer), true).label, Label::Complaint);
+    // Quoting a customer makes it one.
+    let quoted = "Storing bij Fjordlink. \"Ik zit al drie dagen zonder internet\", zegt een klant.";
+    let q = classifier().classify(&Input {
+        voice: Some(Voice::News),
+        ..Input::new(quoted)
+    });
+    assert_eq!(q.label, Label::Complaint, "{:?}", q.reasons);
+    // A customer who drops the "I" in a headlined post is still a customer.
+    let angry = classifier().classify(&Input {
+        headline: true,
+        ..Input::new("70 minutes on hold with Fjordlink, this is a joke. Seventy minutes of the same four bars of music, then the line went dead. Second time this week.")
+    });
+    assert_eq!(angry.label, Label::Complaint, "{:?}", angry.reasons);
 }

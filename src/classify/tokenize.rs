@@ -151,9 +151,11 @@ fn other(text: &str, i: usize, key: &mut [u8; 64]) -> (usize, Option<(Token, boo
                 some(j, tok(i, j, Kind::Stop, 0, 0))
             }
             b'/' if b.get(i + 1) == Some(&b's')
-                && b.get(i + 2).is_none_or(|x| !x.is_ascii_alphanumeric()) =>
+                && b.get(i + 2).is_none_or(|x| !x.is_ascii_alphanumeric())
+                && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) =>
             {
-                // "/s" marks sarcasm; the lexicon lists it as an emoticon-like cue.
+                // "/s" marks sarcasm; the lexicon lists it as an emoticon-like cue. Attached
+                // to a word it is a unit ("940 Mbit/s", "MB/s"), not a marker.
                 some(i + 2, tok(i, i + 2, Kind::Emoticon, 0, 0))
             }
             _ => (i + 1, None),

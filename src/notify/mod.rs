@@ -16,8 +16,8 @@ pub mod mail;
 pub mod outbox;
 pub mod route;
 pub mod similar;
-pub mod smtp;
 pub mod sla;
+pub mod smtp;
 pub mod spike;
 pub mod webhook;
 

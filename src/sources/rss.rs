@@ -25,6 +25,11 @@ pub struct RssSettings {
     /// Language of every entry that does not declare its own; unset, it is detected from the text.
     #[serde(default)]
     pub lang: Option<String>,
+    /// `"news"` for a news site's feed: its items report complaints and outages in the third
+    /// person and are never read as customer complaints unless they quote one. Unset, each
+    /// item is judged from its text.
+    #[serde(default)]
+    pub voice: Option<crate::classify::Voice>,
 }
 
 /// A fetched body and what the response said about it.
@@ -202,7 +207,14 @@ impl Source for RssSource {
             content_type: body.content_type.as_deref(),
             content_location: body.content_location.as_deref(),
         };
-        let mentions = parse_feed_from(&body.bytes, &origin, self.settings.lang.as_deref())?;
+        let mut mentions = parse_feed_from(&body.bytes, &origin, self.settings.lang.as_deref())?;
+        if let Some(voice) = self.settings.voice {
+            // The classifier reads the voice from the raw payload (see `Watches::classify`),
+            // so a source-level setting needs no field on every platform's Mention.
+            for m in &mut mentions {
+                m.raw["voice"] = serde_json::json!(voice);
+            }
+        }
         let cutoff = Utc::now()
             - chrono::Duration::from_std(ctx.backfill).unwrap_or(chrono::Duration::days(1));
         let mentions = if ctx.cursor.is_none() {

@@ -4,8 +4,8 @@
 //! instead of skipping or duplicating.
 
 mod digest;
-mod leads;
 mod health;
+mod leads;
 mod lock;
 mod outbox;
 mod privacy;
@@ -30,11 +30,11 @@ pub use digest::{
     DigestMention, DigestRecord, DigestSent, FailedSource, SpikeEpisode, SpikeOutcome, VolumeRow,
     WindowCount,
 };
-pub use leads::AlertedText;
 pub use health::{
     Integrity, Published, SourceFault, StoreHealth, WriteFailure, publish_health,
     read_published_health, watch_store,
 };
+pub use leads::AlertedText;
 pub use lock::{InstanceLock, LockError, lock_path, read_published};
 pub use outbox::{
     AlertUpdate, MailHealth, NewAlert, OptOut, OutboxEntry, RoutingMention, RoutingRecord,

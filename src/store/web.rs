@@ -561,7 +561,7 @@ impl Store {
             .query_row(
                 "SELECT id, source, kind, external_id, url, author_handle, author_name, author_reach,
                         lang, title, text, in_reply_to, created_at, fetched_at, watches, backfill,
-                        label, sentiment, urgency, spam, label_source, reasons
+                        label, sentiment, urgency, spam, label_source, reasons, rating
                  FROM mentions WHERE id = ?1",
                 [id],
                 |r| {
@@ -595,6 +595,7 @@ impl Store {
                         verdict: r
                             .get::<_, Option<String>>(21)?
                             .and_then(|v| serde_json::from_str(&v).ok()),
+                        rating: r.get(22)?,
                     })
                 },
             )

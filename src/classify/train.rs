@@ -1,0 +1,249 @@
+//! `webcare train`: gathers labelled examples (staff corrections from the database and TSV
+//! files), trains the learned layer on them ([`super::model`]) and prints the cross-validated
+//! report, lexicon alone against lexicon + model on the same folds.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+use super::lexicon::LANGS;
+use super::model::{self, Example, Model, Task};
+use super::{Classifier, Label, Polarity};
+
+/// Folds of the cross-validation in the report.
+pub const FOLDS: usize = 5;
+
+/// Reads a labelled TSV (`lang<TAB>label<TAB>text`) into examples. `label` is a label
+/// (complaint, question, praise, neutral), a polarity (positive, negative, neutral) or `other`
+/// in a one-vs-rest file: "not the file's other label", which takes the lexicon's answer when
+/// that is not the file's label, else neutral. Rows in a language without lexicons are skipped
+/// and counted.
+pub fn read_examples(c: &Classifier, path: &Path, out: &mut Vec<Example>) -> anyhow::Result<usize> {
+    let data =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut lines = data
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let Some((_, header)) = lines.next() else {
+        bail!(
+            "{}: empty file; expected a header line lang<TAB>label<TAB>text",
+            path.display()
+        )
+    };
+    let cols: Vec<&str> = header.split('\t').map(str::trim).collect();
+    if cols != ["lang", "label", "text"] {
+        bail!(
+            "{}:1: expected the header lang<TAB>label<TAB>text, got {header:?}",
+            path.display()
+        );
+    }
+    let rows: Vec<(usize, String, String, String)> = lines
+        .map(|(n, l)| {
+            let mut p = l.splitn(3, '\t');
+            let lang = p.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let label = p.next().unwrap_or_default().trim().to_ascii_lowercase();
+            (n + 1, lang, label, p.next().unwrap_or_default().to_string())
+        })
+        .collect();
+    let polarity = rows
+        .iter()
+        .any(|r| matches!(r.2.as_str(), "positive" | "negative"));
+    let task = if polarity {
+        Task::Polarity
+    } else {
+        Task::Label
+    };
+    let named: Vec<&str> = {
+        let mut v: Vec<&str> = rows
+            .iter()
+            .map(|r| r.2.as_str())
+            .filter(|l| *l != "other")
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let mut skipped = 0;
+    for (line, lang, label, text) in &rows {
+        if text.trim().is_empty() {
+            bail!(
+                "{}:{line}: expected three tab-separated columns lang, label, text",
+                path.display()
+            );
+        }
+        let Some(l) = LANGS
+            .iter()
+            .position(|x| *x == lang.split(['-', '_']).next().unwrap_or_default())
+        else {
+            skipped += 1;
+            continue;
+        };
+        let gold = if label == "other" {
+            let [only] = named[..] else {
+                bail!(
+                    "{}:{line}: label \"other\" needs a one-vs-rest file with exactly one other label, found {named:?}",
+                    path.display()
+                );
+            };
+            let v = c.classify_lexicon(text, l);
+            match task {
+                Task::Label => {
+                    let lex = v.label.as_str();
+                    let pick = if lex == only { "neutral" } else { lex };
+                    Label::ALL
+                        .iter()
+                        .position(|x| x.as_str() == pick)
+                        .unwrap_or(3)
+                }
+                Task::Polarity => {
+                    let lex = v.polarity.as_str();
+                    let pick = if lex == only { "neutral" } else { lex };
+                    Polarity::ALL
+                        .iter()
+                        .position(|x| x.as_str() == pick)
+                        .unwrap_or(2)
+                }
+            }
+        } else {
+            let found = match task {
+                Task::Label => Label::ALL.iter().position(|x| x.as_str() == label),
+                Task::Polarity => Polarity::ALL.iter().position(|x| x.as_str() == label),
+            };
+            let Some(g) = found else {
+                bail!(
+                    "{}:{line}: label {label:?} is not one of {} (a file holds either labels or polarities, not both; \"other\" for one-vs-rest)",
+                    path.display(),
+                    if polarity {
+                        "positive, negative, neutral"
+                    } else {
+                        "complaint, question, praise, neutral"
+                    }
+                );
+            };
+            g
+        };
+        out.push(Example {
+            lang: l,
+            task,
+            gold,
+            text: text.clone(),
+        });
+    }
+    Ok(skipped)
+}
+
+/// Staff corrections `(lang, label, text)` from the store as examples. A mention stored without
+/// a language gets the detected one; rows in other languages are skipped and counted.
+pub fn corrections_to_examples(
+    c: &Classifier,
+    rows: Vec<(String, String, String)>,
+    out: &mut Vec<Example>,
+) -> usize {
+    let mut skipped = 0;
+    for (lang, label, text) in rows {
+        let lang = if lang.is_empty() {
+            c.classify(&super::Input::new(&text)).lang
+        } else {
+            lang
+        };
+        let l = LANGS.iter().position(|x| *x == lang);
+        let g = Label::ALL.iter().position(|x| x.as_str() == label);
+        match (l, g) {
+            (Some(lang), Some(gold)) => out.push(Example {
+                lang,
+                task: Task::Label,
+                gold,
+                text,
+            }),
+            _ => skipped += 1,
+        }
+    }
+    skipped
+}
+
+/// Trains on `examples` and writes the report to `out`. `progress` is shown on a terminal.
+pub fn train_and_report(
+    c: &Classifier,
+    examples: &[Example],
+    mut out: impl Write,
+    show_progress: bool,
+) -> anyhow::Result<Model> {
+    if examples.is_empty() {
+        bail!(
+            "nothing to train on: no corrections in the database (`webcare label ID LABEL`) and no rows from --from FILE.tsv"
+        );
+    }
+    let started = Instant::now();
+    let bar = if show_progress {
+        let b = indicatif::ProgressBar::new(1);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("training {bar:30} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let progress = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let lexicon = |text: &str, lang: usize| c.classify_lexicon(text, lang);
+    let m = model::train(examples, &lexicon, FOLDS, &progress);
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    let heads: Vec<String> = m
+        .info
+        .heads
+        .iter()
+        .map(|h| {
+            let task = match h.task {
+                Task::Label => "label",
+                Task::Polarity => "polarity",
+            };
+            let unused = if h.active {
+                String::new()
+            } else {
+                format!(" (below {}: not used)", model::MIN_EXAMPLES)
+            };
+            format!("{} {task} {}{unused}", h.lang, h.examples)
+        })
+        .collect();
+    writeln!(
+        out,
+        "trained on {} examples in {secs:.1} s: {}",
+        examples.len(),
+        heads.join(", ")
+    )?;
+    writeln!(
+        out,
+        "cross-validated macro-F1 ({FOLDS} folds, same folds for both):"
+    )?;
+    writeln!(
+        out,
+        "  {:<24} {:>8} {:>8} {:>7}",
+        "", "lexicon", "+ model", "change"
+    )?;
+    for s in &m.info.cv {
+        let task = match s.task {
+            Task::Label => "label",
+            Task::Polarity => "polarity",
+        };
+        let name = if s.class == "macro" {
+            format!("{} {task}", s.lang)
+        } else {
+            format!("    {}", s.class)
+        };
+        writeln!(
+            out,
+            "  {name:<24} {:>8.3} {:>8.3} {:>+7.3}",
+            s.lexicon,
+            s.model,
+            s.model - s.lexicon
+        )?;
+    }
+    Ok(m)
+}

@@ -1,0 +1,277 @@
+//! The learned layer through the real binary: `train` on a labelled file writes a model that
+//! `classify --model` and `eval --model` use, a model for one language leaves the others
+//! alone, and a damaged model file is reported while the lexicons still decide.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::text;
+
+fn webcare() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_webcare"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("WEBCARE_CONFIG");
+    c
+}
+
+fn classify(args: &[&str], input: &str) -> Output {
+    let mut child = webcare()
+        .arg("classify")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn labels(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["label"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+/// The English development set plus a team's own corrections: posts about the box's orange
+/// light, which the lexicons read as neutral and this team calls complaints.
+fn team_file(dir: &Path, with_dev: &[&str]) -> std::path::PathBuf {
+    let mut rows = String::from("lang\tlabel\ttext\n");
+    for lang in with_dev {
+        let dev = std::fs::read_to_string(format!("fixtures/eval/{lang}.tsv")).unwrap();
+        rows.extend(dev.lines().skip(1).map(|l| format!("{l}\n")));
+    }
+    let places = [
+        "kitchen",
+        "hallway",
+        "attic",
+        "office",
+        "living room",
+        "bedroom",
+        "shed",
+        "basement",
+    ];
+    let times = [
+        "this morning",
+        "lunch",
+        "last night",
+        "the weekend",
+        "Monday",
+        "yesterday",
+    ];
+    for p in places {
+        for t in times {
+            rows.push_str(&format!(
+                "en\tcomplaint\tThe box in the {p} shows a blinking orange light since {t}\n"
+            ));
+        }
+    }
+    let path = dir.join("team.tsv");
+    std::fs::write(&path, rows).unwrap();
+    path
+}
+
+#[test]
+fn train_writes_a_model_that_classify_and_eval_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let tsv = team_file(dir.path(), &["en"]);
+    let model = dir.path().join("team.model");
+    let out = webcare()
+        .args(["train", "--from"])
+        .arg(&tsv)
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("trained on 457 examples"), "{report}");
+    assert!(report.contains("en label"), "{report}");
+    assert!(report.contains("lexicon  + model"), "{report}");
+    // Piped, so no progress bar on stderr.
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("training"),
+        "{}",
+        text(&out)
+    );
+
+    let post = "My box shows a blinking orange light again\n";
+    assert_eq!(labels(&classify(&[], post)), ["neutral"]);
+    let m = model.to_str().unwrap();
+    assert_eq!(labels(&classify(&["--model", m], post)), ["complaint"]);
+    let explained = classify(&["--explain", "--model", m], post);
+    let explained = String::from_utf8_lossy(&explained.stdout);
+    assert!(explained.contains("- model: \""), "{explained}");
+    assert!(explained.contains("→ complaint +"), "{explained}");
+
+    let eval = webcare()
+        .args(["eval", "fixtures/eval/en.tsv", "--model", m])
+        .output()
+        .unwrap();
+    assert!(eval.status.success(), "{}", text(&eval));
+    let line = String::from_utf8_lossy(&eval.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let f1: f64 = line
+        .split("macro-F1 ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(f1 >= 0.85, "{line}");
+}
+
+#[test]
+fn a_model_for_one_language_leaves_the_others_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let tsv = team_file(dir.path(), &["en"]);
+    let model = dir.path().join("en.model");
+    let out = webcare()
+        .args(["train", "--from"])
+        .arg(&tsv)
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let mut input = String::new();
+    for lang in ["nl", "da"] {
+        let dev = std::fs::read_to_string(format!("fixtures/eval/{lang}.tsv")).unwrap();
+        for l in dev.lines().skip(1) {
+            let t = l.splitn(3, '\t').nth(2).unwrap();
+            input.push_str(&serde_json::json!({"text": t, "lang": lang}).to_string());
+            input.push('\n');
+        }
+    }
+    let without = classify(&[], &input);
+    let with = classify(&["--model", model.to_str().unwrap()], &input);
+    assert!(with.status.success(), "{}", text(&with));
+    assert_eq!(with.stdout, without.stdout);
+}
+
+#[test]
+fn a_damaged_model_is_named_and_the_lexicons_decide() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.model");
+    std::fs::write(&bad, b"WCMODEL\0\x01\x00\x00\x00\xff\xff").unwrap();
+    let post = "Great, another delay. Thanks Southern \u{1F644}\n";
+    let plain = classify(&[], post);
+    let out = classify(&["--model", bad.to_str().unwrap()], post);
+    assert!(out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{} is not a webcare model or is damaged",
+            bad.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("classifying with the lexicons alone"), "{err}");
+    assert_eq!(out.stdout, plain.stdout);
+    assert_eq!(labels(&out), ["complaint"]);
+
+    // A model from a newer webcare says so.
+    std::fs::write(&bad, b"WCMODEL\0\x09\x00\x00\x00").unwrap();
+    let out = classify(&["--model", bad.to_str().unwrap()], post);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is a model of format 9, this webcare reads format 1"),
+        "{err}"
+    );
+    assert_eq!(out.stdout, plain.stdout);
+}
+
+#[test]
+fn the_daemon_uses_the_configured_model_and_train_reads_its_corrections() {
+    use common::{FeedServer, Reply, Setup, atom};
+    let dir = tempfile::tempdir().unwrap();
+    let tsv = team_file(dir.path(), &["en"]);
+    let model = dir.path().join("team.model");
+    let out = webcare()
+        .args(["train", "--from"])
+        .arg(&tsv)
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+
+    let server = FeedServer::start();
+    server.set(
+        "forum.xml",
+        Reply::Feed(atom(&[(
+            "urn:test:light".into(),
+            "My Fjordlink box shows a blinking orange light again".into(),
+        )])),
+    );
+    let news = "Storing bij Fjordlink treft duizenden klanten. Klanten van internetprovider Fjordlink in Utrecht zaten donderdag urenlang zonder internet door een storing.";
+    server.set(
+        "news.xml",
+        Reply::Feed(atom(&[("urn:test:news".into(), news.into())])),
+    );
+    let setup = Setup::new(&format!(
+        "[classifier]\nmodel = \"{}\"\n\n\
+         [[sources]]\nname = \"forum\"\nkind = \"rss\"\nurl = \"{}\"\ninterval = \"1m\"\nbackfill = \"3650d\"\n\n\
+         [[sources]]\nname = \"news\"\nkind = \"rss\"\nurl = \"{}\"\ninterval = \"1m\"\nbackfill = \"3650d\"\nvoice = \"news\"\nlang = \"nl\"\n",
+        model.display(),
+        server.url("forum.xml"),
+        server.url("news.xml"),
+    ));
+    let out = setup.run(&["once"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = setup.run(&["mentions", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by_source = |s: &str| {
+        rows.iter()
+            .find(|r| r["source"] == s)
+            .unwrap_or_else(|| panic!("no mention from {s}: {rows:?}"))
+    };
+    let light = by_source("forum");
+    assert_eq!(light["label"], "complaint", "{light}");
+    assert!(light.to_string().contains("\"kind\":\"model\""), "{light}");
+    let report = by_source("news");
+    assert_eq!(report["label"], "neutral", "{report}");
+
+    // A correction in the database is read by `train` with the config.
+    let id = light["id"].as_i64().unwrap().to_string();
+    let out = setup.run(&["label", &id, "question"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = setup
+        .webcare()
+        .args(["train", "--from"])
+        .arg(&tsv)
+        .arg("--out")
+        .arg(dir.path().join("again.model"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("1 corrections from"), "{}", text(&out));
+    assert!(
+        text(&out).contains("trained on 458 examples"),
+        "{}",
+        text(&out)
+    );
+}
