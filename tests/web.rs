@@ -972,6 +972,19 @@ mod browser {
                 .to_string()
         }
 
+        /// The page's address once `want` holds for it (a click that submits a form returns
+        /// before the next page has loaded), or the last address seen after 15 s.
+        async fn url_when(&self, want: impl Fn(&str) -> bool) -> String {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+            loop {
+                let url = self.url().await;
+                if want(&url) || std::time::Instant::now() > deadline {
+                    return url;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+
         async fn find_all(&self, css: &str) -> Vec<String> {
             self.call(
                 reqwest::Method::POST,
@@ -986,12 +999,20 @@ mod browser {
             .collect()
         }
 
+        /// The first element matching `css`, waiting up to 10 s for the page to show one.
         async fn find(&self, css: &str) -> String {
-            self.find_all(css)
-                .await
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| panic!("no element {css} in WebDriver session {}", self.session))
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                if let Some(e) = self.find_all(css).await.into_iter().next() {
+                    return e;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no element {css} in WebDriver session {}",
+                    self.session
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
         }
 
         async fn click(&self, css: &str) {
@@ -1066,18 +1087,16 @@ mod browser {
             b.type_into("#user", "demo").await;
             b.type_into("#password", "demo").await;
             b.click("#signin").await;
-            assert_eq!(b.url().await, format!("{base}/"));
+            let home = format!("{base}/");
+            assert_eq!(b.url_when(|u| u == home).await, home);
             assert!(b.text("#count").await.starts_with("1–"));
             b.screenshot("2-inbox").await;
 
             // Filter to questions.
             b.click("select[name=label] option[value=question]").await;
             b.click("#filter").await;
-            assert!(
-                b.url().await.contains("label=question"),
-                "{}",
-                b.url().await
-            );
+            let url = b.url_when(|u| u.contains("label=question")).await;
+            assert!(url.contains("label=question"), "{url}");
             let labels = b.find_all("li.row .label").await;
             assert!(!labels.is_empty(), "the demo has open questions");
             for e in &labels {
@@ -1094,7 +1113,7 @@ mod browser {
 
             // Open the first one, mark it answered, correct its label.
             b.click("li.row a.rowlink").await;
-            let url = b.url().await;
+            let url = b.url_when(|u| u.contains("/m/")).await;
             assert!(url.contains("/m/"), "{url}");
             let id: i64 = url.rsplit('/').next().unwrap().parse().unwrap();
             b.screenshot("4-mention").await;
