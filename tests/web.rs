@@ -959,6 +959,37 @@ mod browser {
             r["value"].clone()
         }
 
+        /// The text of the first element matching `css` once `want` holds for it, or the last
+        /// text seen after 15 s. An action's form posts and the page reloads after the click
+        /// returns, so the old page (or a stale element) may answer first.
+        async fn text_when(&self, css: &str, want: impl Fn(&str) -> bool) -> String {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+            let mut last = String::new();
+            loop {
+                if let Some(e) = self.find_all(css).await.into_iter().next() {
+                    let r: Value = self
+                        .http
+                        .get(format!("{}/element/{e}/text", self.session))
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    if let Some(t) = r["value"].as_str() {
+                        last = t.to_string();
+                        if want(&last) {
+                            return last;
+                        }
+                    }
+                }
+                if std::time::Instant::now() > deadline {
+                    return last;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+
         async fn go(&self, url: &str) {
             self.call(reqwest::Method::POST, "/url", json!({ "url": url }))
                 .await;
@@ -1118,17 +1149,18 @@ mod browser {
             let id: i64 = url.rsplit('/').next().unwrap().parse().unwrap();
             b.screenshot("4-mention").await;
             b.click("#act-answered").await;
-            assert!(b.text("#answered").await.starts_with("demo, "));
+            let answered = b.text_when("#answered", |t| t.starts_with("demo, ")).await;
+            assert!(answered.starts_with("demo, "), "{answered}");
             assert_eq!(demo.answered(id).as_deref(), Some("demo"));
             b.click("#label-select option[value=complaint]").await;
             b.click("#act-label").await;
-            assert!(
-                b.text("#label")
-                    .await
-                    .to_lowercase()
-                    .starts_with("complaint")
-            );
-            let history = b.text("#history").await;
+            let label = b
+                .text_when("#label", |t| t.to_lowercase().starts_with("complaint"))
+                .await;
+            assert!(label.to_lowercase().starts_with("complaint"), "{label}");
+            let history = b
+                .text_when("#history", |t| t.contains("by demo") && t.contains("→"))
+                .await;
             assert!(history.contains("answered by demo"), "{history}");
             assert!(
                 history.contains("label (question → complaint) by demo"),
@@ -1146,7 +1178,8 @@ mod browser {
             assert!(b.text("#preselected").await.contains("Claim"));
             b.screenshot("6-one-click-claim").await;
             b.click("form.preselected button").await;
-            assert!(b.text("#claimed").await.starts_with("demo, "));
+            let claimed = b.text_when("#claimed", |t| t.starts_with("demo, ")).await;
+            assert!(claimed.starts_with("demo, "), "{claimed}");
 
             // The praise wall and the sources page.
             b.go(&format!("{base}/wall")).await;
