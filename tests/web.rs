@@ -41,6 +41,69 @@ pub struct Demo {
     pub port: u16,
 }
 
+/// Copies the demo feeds into `dir` with every date moved forward by whole weeks, so that the
+/// newest item lies within the past week whatever day the suite runs (weekdays stay right),
+/// and points `config`'s sources at the copies. The demo's own files keep their dates.
+fn shift_demo_feeds(config: &str, dir: &Path) -> String {
+    use chrono::{DateTime, TimeDelta, Utc};
+    let iso =
+        regex::Regex::new(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:Z|[+-]\d{2}:\d{2})").unwrap();
+    let rfc822 = regex::Regex::new(
+        r"[A-Z][a-z]{2}, \d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} (?:[+-]\d{4}|GMT|UT)",
+    )
+    .unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
+    let feeds: Vec<(String, String)> = std::fs::read_dir(&fixtures)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("atom" | "rss")))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect();
+    let newest = feeds
+        .iter()
+        .flat_map(|(_, body)| {
+            let a = iso
+                .find_iter(body)
+                .filter_map(|m| DateTime::parse_from_rfc3339(m.as_str()).ok());
+            let b = rfc822
+                .find_iter(body)
+                .filter_map(|m| DateTime::parse_from_rfc2822(m.as_str()).ok());
+            a.chain(b)
+                .map(|d| d.with_timezone(&Utc))
+                .collect::<Vec<_>>()
+        })
+        .max()
+        .unwrap();
+    let shift = TimeDelta::weeks(((Utc::now() - newest).num_days() / 7).max(0));
+    let mut config = config.to_string();
+    for (name, body) in feeds {
+        let body = iso.replace_all(&body, |c: &regex::Captures| {
+            DateTime::parse_from_rfc3339(&c[0])
+                .map(|d| (d + shift).to_rfc3339())
+                .unwrap_or_else(|_| c[0].to_string())
+        });
+        let body = rfc822.replace_all(&body, |c: &regex::Captures| {
+            DateTime::parse_from_rfc2822(&c[0])
+                .map(|d| (d + shift).to_rfc2822())
+                .unwrap_or_else(|_| c[0].to_string())
+        });
+        let copy = dir.join(&name);
+        std::fs::write(&copy, body.as_bytes()).unwrap();
+        config = config.replace(
+            &format!("file://fixtures/demo/{name}"),
+            &format!("file://{}", copy.display()),
+        );
+    }
+    assert!(
+        !config.contains("file://fixtures/demo/"),
+        "a demo feed was not copied"
+    );
+    config
+}
+
 impl Demo {
     pub fn new(web_extra: &str) -> Demo {
         let dir = tempfile::tempdir().unwrap();
@@ -67,6 +130,7 @@ impl Demo {
             demo.contains(&format!("127.0.0.1:{port}")),
             "demo.toml changed shape"
         );
+        let demo = shift_demo_feeds(&demo, dir.path());
         let config = dir.path().join("demo.toml");
         std::fs::write(
             &config,
