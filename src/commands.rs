@@ -441,14 +441,18 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
         config = %config.file.display(), database = %config.store.path.display(),
         sources = handles.len(), watches = config.watches.len(), "webcare started"
     );
+    // Installed here, before any stage runs: a handler registered inside the spawned task
+    // could come after an early SIGTERM or SIGHUP, which would then kill the process outright.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("cannot listen for SIGINT")?;
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot listen for SIGHUP")?;
     let signals = tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; stopping"),
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {
-                tracing::info!("SIGTERM received; stopping")
-            }
+            _ = interrupt.recv() => tracing::info!("SIGINT received; stopping"),
+            _ = term.recv() => tracing::info!("SIGTERM received; stopping"),
         }
         trigger.stop();
     });
@@ -547,8 +551,6 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
     if let Some(admin) = &admin {
         admin.set_ready();
     }
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .context("cannot listen for SIGHUP")?;
     let mut stopping = shutdown.clone();
     let mut running = config;
     loop {

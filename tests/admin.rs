@@ -121,7 +121,10 @@ fn healthz_turns_degraded_naming_the_source_that_keeps_failing() {
     );
     let _daemon = start(&setup);
 
-    let ready = wait_for("/readyz", Duration::from_secs(20), || get(port, "/readyz"));
+    // The admin port answers "starting" until every stage is up.
+    let ready = wait_for("/readyz", Duration::from_secs(20), || {
+        get(port, "/readyz").filter(|a| a.body != "starting\n")
+    });
     assert_eq!(ready.status, 200, "{}", ready.body);
     assert_eq!(ready.body, "ready\n");
 
