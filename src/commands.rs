@@ -424,7 +424,7 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
     let admin =
         crate::admin::AdminServer::start(&config, pipeline.metrics.clone(), shutdown.clone())
             .await?;
-    let web = crate::web::WebServer::start(&config).await?;
+    let mut web = crate::web::WebServer::start(&config).await?;
     if let Some(web) = &web {
         // Printed, not only logged: the demo's newcomer is told where to sign in.
         println!(
@@ -555,7 +555,7 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
     let mut running = config;
     loop {
         tokio::select! {
-            _ = hangup.recv() => reload(&mut running, &mut sources, admin.as_ref()).await,
+            _ = hangup.recv() => reload(&mut running, &mut sources, admin.as_ref(), &mut web).await,
             _ = stopping.wait() => break,
         }
     }
@@ -586,6 +586,7 @@ async fn reload(
     running: &mut Config,
     sources: &mut scheduler::Scheduler,
     admin: Option<&crate::admin::AdminServer>,
+    web: &mut Option<crate::web::WebServer>,
 ) {
     notify_systemd(&[sd_notify::NotifyState::Reloading]);
     tracing::info!(config = %running.file.display(), "SIGHUP received; reloading the configuration");
@@ -607,6 +608,7 @@ async fn reload(
                 if let Some(admin) = admin {
                     admin.reconfigure(&new);
                 }
+                *web = crate::web::WebServer::reload(web.take(), &new).await;
                 tracing::info!(
                     added = ?applied.added, removed = ?applied.removed, changed = ?applied.changed,
                     unchanged = applied.unchanged.len(), watches = new.watches.len(),

@@ -1256,3 +1256,109 @@ mod browser {
         });
     }
 }
+
+#[test]
+fn sighup_reloads_web_users_and_moves_the_listener_keeping_sessions() {
+    let demo = Demo::new("");
+    let log_path = demo.dir.path().join("daemon.log");
+    let daemon = Daemon(
+        demo.webcare()
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let reloads = || {
+        std::fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .matches("web inbox reloaded")
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while request(demo.port, "GET", "/login", None, &[], &[]).is_none() {
+        assert!(Instant::now() < deadline, "the web inbox did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let cookie = demo.sign_in("demo", "demo");
+    let refused = demo.post(
+        "/login",
+        None,
+        &[
+            ("user", "bo"),
+            ("password", "bo's long password"),
+            ("next", "/"),
+        ],
+    );
+    assert_ne!(refused.status, 303, "an unknown user signed in");
+
+    let mut add = Command::new(env!("CARGO_BIN_EXE_webcare"))
+        .args(["user", "add", "bo"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"bo's long password\n")
+        .unwrap();
+    let out = add.wait_with_output().unwrap();
+    let line = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("bo = "))
+        .unwrap()
+        .to_string();
+    let config = std::fs::read_to_string(&demo.config)
+        .unwrap()
+        .replace("[web.users]\n", &format!("[web.users]\n{line}\n"));
+    std::fs::write(&demo.config, &config).unwrap();
+    let hangup = || {
+        Command::new("kill")
+            .args(["-HUP", &daemon.0.id().to_string()])
+            .status()
+            .unwrap()
+    };
+    hangup();
+    // Sign-in attempts are rate-limited, so wait for the reload before trying.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reloads() < 1 {
+        assert!(Instant::now() < deadline, "the web inbox was not reloaded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    demo.sign_in("bo", "bo's long password");
+    // Sessions are signed with the same key: nobody is signed out by a reload.
+    assert_eq!(demo.get("/", Some(&cookie)).status, 200);
+
+    // A new address is bound, and the old one closes.
+    let moved = free_port();
+    std::fs::write(
+        &demo.config,
+        config.replace(
+            &format!("listen = \"127.0.0.1:{}\"", demo.port),
+            &format!("listen = \"127.0.0.1:{moved}\""),
+        ),
+    )
+    .unwrap();
+    hangup();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while request(moved, "GET", "/login", None, &[], &[]).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the inbox never moved to {moved}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        request(moved, "GET", "/", Some(&cookie), &[], &[])
+            .unwrap()
+            .status,
+        200
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while request(demo.port, "GET", "/login", None, &[], &[]).is_some() {
+        assert!(Instant::now() < deadline, "the old address still answers");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -202,6 +202,12 @@ pub fn parse_config(value: Option<Value>, errors: &mut ConfigErrors) -> Option<W
 /// A running web inbox.
 pub struct WebServer {
     addr: SocketAddr,
+    /// What `[web] listen` said when this socket was bound.
+    listen: SocketAddr,
+    /// A second handle on the bound socket: a reload serves it anew without closing it, so
+    /// connections that arrive meanwhile wait in the backlog instead of being refused.
+    socket: std::net::TcpListener,
+    limiter: Arc<auth::LoginLimiter>,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -221,8 +227,26 @@ impl WebServer {
                     web.listen
                 )
             })?;
-        let addr = listener.local_addr()?;
-        let state = Arc::new(pages::WebState::new(config, web.clone(), key));
+        let socket = listener.into_std()?;
+        let server = WebServer::serve(config, key, socket, web.listen, Arc::default())?;
+        tracing::info!(address = %server.addr, url = %web.base_url, "web inbox listening");
+        Ok(Some(server))
+    }
+
+    fn serve(
+        config: &Config,
+        key: auth::Key,
+        socket: std::net::TcpListener,
+        listen: SocketAddr,
+        limiter: Arc<auth::LoginLimiter>,
+    ) -> anyhow::Result<WebServer> {
+        let web = config
+            .web
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("no [web] section"))?;
+        let addr = socket.local_addr()?;
+        let listener = tokio::net::TcpListener::from_std(socket.try_clone()?)?;
+        let state = Arc::new(pages::WebState::new(config, web, key, limiter.clone()));
         let app = pages::router(state).into_make_service_with_connect_info::<SocketAddr>();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -235,8 +259,14 @@ impl WebServer {
                 tracing::error!(error = %e, "web inbox failed");
             }
         });
-        tracing::info!(address = %addr, url = %web.base_url, "web inbox listening");
-        Ok(Some(WebServer { addr, stop, task }))
+        Ok(WebServer {
+            addr,
+            listen,
+            socket,
+            limiter,
+            stop,
+            task,
+        })
     }
 
     /// The address actually bound.
@@ -248,6 +278,68 @@ impl WebServer {
     pub async fn stop(self) {
         let _ = self.stop.send(());
         let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+    }
+
+    /// Applies a reloaded configuration: users, links, teams and sources change in place on
+    /// the same socket; a new `listen` is bound before the old one closes, and a section added
+    /// or removed starts or stops the inbox. When the new settings cannot be served, the
+    /// running inbox stays as it was and the reason is logged.
+    pub async fn reload(running: Option<WebServer>, config: &Config) -> Option<WebServer> {
+        let Some(web) = &config.web else {
+            if let Some(old) = running {
+                old.stop().await;
+                tracing::info!("web inbox stopped: [web] was removed from the configuration");
+            }
+            return None;
+        };
+        let Some(old) = running else {
+            return match WebServer::start(config).await {
+                Ok(started) => started,
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "the web inbox cannot start");
+                    None
+                }
+            };
+        };
+        let key = match auth::load_key(config) {
+            Ok(key) => key,
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "web inbox not reloaded; it keeps its settings");
+                return Some(old);
+            }
+        };
+        let socket = if web.listen == old.listen {
+            old.socket.try_clone()
+        } else {
+            std::net::TcpListener::bind(web.listen).and_then(|s| {
+                s.set_nonblocking(true)?;
+                Ok(s)
+            })
+        };
+        let socket = match socket {
+            Ok(socket) => socket,
+            Err(e) => {
+                tracing::error!(
+                    error = %e,
+                    "cannot listen on web.listen {}; the web inbox stays on {}",
+                    web.listen,
+                    old.addr
+                );
+                return Some(old);
+            }
+        };
+        let limiter = old.limiter.clone();
+        old.stop().await;
+        match WebServer::serve(config, key, socket, web.listen, limiter) {
+            Ok(server) => {
+                tracing::info!(address = %server.addr, url = %web.base_url, "web inbox reloaded");
+                Some(server)
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "the web inbox stopped and cannot restart");
+                None
+            }
+        }
     }
 }
 

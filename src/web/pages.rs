@@ -35,7 +35,7 @@ pub struct WebState {
     web: WebConfig,
     key: Key,
     links: LinkSigner,
-    limiter: LoginLimiter,
+    limiter: Arc<LoginLimiter>,
     watches: Vec<String>,
     teams: Vec<String>,
     sources: Vec<SourceInfo>,
@@ -53,13 +53,14 @@ struct SourceInfo {
 }
 
 impl WebState {
-    /// The state for `config`'s database and `[web]` section, signing with `key`.
-    pub fn new(config: &Config, web: WebConfig, key: Key) -> WebState {
+    /// The state for `config`'s database and `[web]` section, signing with `key`; `limiter`
+    /// outlives a reload, so a reload does not forgive failed sign-ins.
+    pub fn new(config: &Config, web: WebConfig, key: Key, limiter: Arc<LoginLimiter>) -> WebState {
         WebState {
             db: config.store.path.clone(),
             links: LinkSigner::new(&web.base_url, key.clone(), web.link_ttl),
             key,
-            limiter: LoginLimiter::default(),
+            limiter,
             watches: config.watches.iter().map(|w| w.name.clone()).collect(),
             teams: config.notify.teams.iter().map(|t| t.name.clone()).collect(),
             sources: config
@@ -1338,7 +1339,7 @@ pub fn render_inbox_for(config: &Config, user: &str, query: &str) -> anyhow::Res
         .clone()
         .ok_or_else(|| anyhow::anyhow!("the config has no [web] section"))?;
     let key = Key::new(&[7u8; 32]);
-    let state = WebState::new(config, web, key);
+    let state = WebState::new(config, web, key, Arc::default());
     let session = Session {
         user: user.into(),
         expires: i64::MAX,
