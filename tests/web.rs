@@ -956,7 +956,11 @@ mod browser {
     impl Browser {
         async fn start(chromium: &Path, chromedriver: &Path) -> Browser {
             let port = free_port();
+            // The clock-ahead CI stage preloads libfaketime into every test; the daemon's clock
+            // is the one under test, and chromium started under it is slow to come up.
             let driver = Command::new(chromedriver)
+                .env_remove("LD_PRELOAD")
+                .env_remove("FAKETIME")
                 .arg(format!("--port={port}"))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -982,19 +986,26 @@ mod browser {
                     ]
                 }
             }}});
-            let r: Value = http
-                .post(format!("{base}/session"))
-                .json(&caps)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let session = r["value"]["sessionId"]
-                .as_str()
-                .unwrap_or_else(|| panic!("no WebDriver session: {r}"))
-                .to_string();
+            // A loaded machine sometimes misses chromedriver's start-up deadline ("chrome not
+            // reachable"); a second try gets a browser.
+            let mut tries = 0;
+            let session = loop {
+                tries += 1;
+                let r: Value = http
+                    .post(format!("{base}/session"))
+                    .json(&caps)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                match r["value"]["sessionId"].as_str() {
+                    Some(id) => break id.to_string(),
+                    None if tries < 3 => eprintln!("no WebDriver session yet, trying again: {r}"),
+                    None => panic!("no WebDriver session: {r}"),
+                }
+            };
             let shots = Path::new(env!("CARGO_TARGET_TMPDIR"))
                 .parent()
                 .unwrap()
