@@ -53,6 +53,9 @@ pub(crate) fn setup_for(
         "app_store" => {
             serde_json::json!({ "app_id": "1488000111", "countries": ["nl"], "base_url": base })
         }
+        "trustpilot" => serde_json::json!({
+            "business_unit_id": "5f3a1c2b9d8e7f6a5b4c3d2e", "base_url": base, "api_key_file": f
+        }),
         _ => return None,
     };
     Some((settings, file))

@@ -19,6 +19,7 @@ pub mod rss;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod text;
+pub mod trustpilot;
 pub mod x;
 pub mod youtube;
 
@@ -167,6 +168,7 @@ pub const KINDS: &[&str] = &[
     "reddit",
     "instagram",
     "app_store",
+    "trustpilot",
 ];
 
 /// Checks the kind-specific keys of a source config, recording every problem in `errors`.
@@ -183,6 +185,7 @@ pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
         "reddit" => reddit::RedditSource::validate(source, path, errors),
         "instagram" => instagram::InstagramSource::validate(source, path, errors),
         "app_store" => app_store::AppStoreSource::validate(source, path, errors),
+        "trustpilot" => trustpilot::TrustpilotSource::validate(source, path, errors),
         other => errors.push(
             format!("{path}.kind"),
             format!(
@@ -224,6 +227,10 @@ pub fn build(source: &SourceConfig, client: &http::Client) -> anyhow::Result<Box
         )?)),
         "reddit" => Ok(Box::new(reddit::RedditSource::new(source, client.clone())?)),
         "app_store" => Ok(Box::new(app_store::AppStoreSource::new(
+            source,
+            client.clone(),
+        )?)),
+        "trustpilot" => Ok(Box::new(trustpilot::TrustpilotSource::new(
             source,
             client.clone(),
         )?)),

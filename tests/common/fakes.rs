@@ -716,3 +716,60 @@ countries = ["nl"]
             .await;
     }
 }
+
+/// Trustpilot: a business unit's service reviews over two pages, with the API key checked.
+pub mod trustpilot {
+    use wiremock::matchers::{header, method, path, query_param};
+    use wiremock::{Mock, MockServer};
+
+    /// The business unit whose reviews the fake serves.
+    pub const UNIT: &str = "5f3a1c2b9d8e7f6a5b4c3d2e";
+    /// The environment variable holding the API key, and the key the fake accepts.
+    pub const KEY_VAR: &str = "WEBCARE_TEST_TRUSTPILOT_KEY";
+    /// The API key.
+    pub const KEY: &str = "tp-live-key-7Qm2x9Zr";
+    /// The secret the child gets.
+    pub const ENV: &[(&str, &str)] = &[(KEY_VAR, KEY)];
+
+    /// A source named `trustpilot` reading the fake at `base_url`, three reviews a page, with a
+    /// backfill reaching back to 2026-11-20, where the fixtures start.
+    pub fn source(base_url: &str, interval: &str) -> String {
+        let backfill = super::seconds_since("2026-11-20T00:00:00Z");
+        format!(
+            r#"
+[[sources]]
+name = "trustpilot"
+kind = "trustpilot"
+watch = "Fjordlink"
+interval = "{interval}"
+backfill = "{backfill}s"
+base_url = "{base_url}"
+business_unit_id = "{UNIT}"
+api_key_env = "{KEY_VAR}"
+per_page = 3
+"#
+        )
+    }
+
+    /// A fake server on 127.0.0.1 serving only this platform.
+    pub async fn start() -> MockServer {
+        let server = MockServer::start().await;
+        mount(&server).await;
+        server
+    }
+
+    /// Page 1 holds three reviews and a `next-page` link; page 2 holds the last one.
+    pub async fn mount(server: &MockServer) {
+        for (page, file) in [("1", "reviews-page1.json"), ("2", "reviews-page2.json")] {
+            Mock::given(method("GET"))
+                .and(path(format!("/v1/business-units/{UNIT}/reviews")))
+                .and(header("apikey", KEY))
+                .and(query_param("orderBy", "createdat.desc"))
+                .and(query_param("perPage", "3"))
+                .and(query_param("page", page))
+                .respond_with(super::fixture_reply(200, "trustpilot", file))
+                .mount(server)
+                .await;
+        }
+    }
+}
