@@ -10,6 +10,8 @@ pub mod bluesky;
 mod conformance;
 pub mod facebook_page;
 pub mod feed;
+pub(crate) mod google_oauth;
+pub mod google_play;
 pub mod hackernews;
 pub mod http;
 pub mod instagram;
@@ -169,6 +171,7 @@ pub const KINDS: &[&str] = &[
     "instagram",
     "app_store",
     "trustpilot",
+    "google_play",
 ];
 
 /// Checks the kind-specific keys of a source config, recording every problem in `errors`.
@@ -186,6 +189,7 @@ pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
         "instagram" => instagram::InstagramSource::validate(source, path, errors),
         "app_store" => app_store::AppStoreSource::validate(source, path, errors),
         "trustpilot" => trustpilot::TrustpilotSource::validate(source, path, errors),
+        "google_play" => google_play::GooglePlaySource::validate(source, path, errors),
         other => errors.push(
             format!("{path}.kind"),
             format!(
@@ -231,6 +235,10 @@ pub fn build(source: &SourceConfig, client: &http::Client) -> anyhow::Result<Box
             client.clone(),
         )?)),
         "trustpilot" => Ok(Box::new(trustpilot::TrustpilotSource::new(
+            source,
+            client.clone(),
+        )?)),
+        "google_play" => Ok(Box::new(google_play::GooglePlaySource::new(
             source,
             client.clone(),
         )?)),

@@ -773,3 +773,142 @@ per_page = 3
         }
     }
 }
+
+/// Google Play: the Play Developer API's review list over two pages, behind a token endpoint
+/// that accepts only a JWT signed with the test service account's key.
+pub mod google_play {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
+    use wiremock::{Mock, MockServer, Request};
+
+    /// The app whose reviews the fake serves.
+    pub const PACKAGE: &str = "nl.fjordlink.mijn";
+    /// The access token the fake's token endpoint hands out.
+    pub const ACCESS: &str = "ya29.c.fake-play-access-Wq81";
+    /// The scope the assertion must ask for.
+    pub const SCOPE: &str = "https://www.googleapis.com/auth/androidpublisher";
+
+    /// The test-only service account key file.
+    pub fn key_file() -> String {
+        format!(
+            "{}/fixtures/google/test-service-account.json",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    }
+
+    /// A source named `play` reading the fake at `base_url`, two reviews a page, with a
+    /// backfill reaching back to 2026-11-20, where the fixtures start.
+    pub fn source(base_url: &str, interval: &str) -> String {
+        let backfill = super::seconds_since("2026-11-20T00:00:00Z");
+        let key = key_file();
+        format!(
+            r#"
+[[sources]]
+name = "play"
+kind = "google_play"
+watch = "Fjordlink"
+interval = "{interval}"
+backfill = "{backfill}s"
+base_url = "{base_url}"
+token_url = "{base_url}/token"
+package_name = "{PACKAGE}"
+service_account_file = "{key}"
+max_results = 2
+"#
+        )
+    }
+
+    /// True when `assertion` is an RS256 JWT signed with the test key, from its service
+    /// account, asking `aud` for [`SCOPE`], and not expired.
+    pub fn assertion_is_valid(assertion: &str, aud: &str) -> bool {
+        use aws_lc_rs::signature::{self, KeyPair};
+        use rustls_pki_types::PrivatePkcs8KeyDer;
+        use rustls_pki_types::pem::PemObject;
+        let file: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(key_file()).unwrap()).unwrap();
+        let der =
+            PrivatePkcs8KeyDer::from_pem_slice(file["private_key"].as_str().unwrap().as_bytes())
+                .unwrap();
+        let key = signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).unwrap();
+        let public = signature::UnparsedPublicKey::new(
+            &signature::RSA_PKCS1_2048_8192_SHA256,
+            key.public_key().as_ref().to_vec(),
+        );
+        let parts: Vec<&str> = assertion.split('.').collect();
+        let [h, c, s] = parts[..] else {
+            return false;
+        };
+        let signed = URL_SAFE_NO_PAD
+            .decode(s)
+            .is_ok_and(|sig| public.verify(format!("{h}.{c}").as_bytes(), &sig).is_ok());
+        let Some(claims) = URL_SAFE_NO_PAD
+            .decode(c)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        else {
+            return false;
+        };
+        signed
+            && claims["iss"] == file["client_email"]
+            && claims["scope"] == SCOPE
+            && claims["aud"] == aud
+            && claims["exp"]
+                .as_i64()
+                .is_some_and(|t| t > chrono::Utc::now().timestamp())
+    }
+
+    /// A fake server on 127.0.0.1 serving only this platform.
+    pub async fn start() -> MockServer {
+        let server = MockServer::start().await;
+        mount(&server).await;
+        server
+    }
+
+    /// The token endpoint, and two pages of reviews for its token.
+    pub async fn mount(server: &MockServer) {
+        let aud = format!("{}/token", server.uri());
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .and(move |r: &Request| {
+                let form: std::collections::HashMap<String, String> =
+                    url::form_urlencoded::parse(&r.body).into_owned().collect();
+                form.get("grant_type").map(String::as_str)
+                    == Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+                    && form
+                        .get("assertion")
+                        .is_some_and(|a| assertion_is_valid(a, &aud))
+            })
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_raw(
+                format!(r#"{{"access_token":"{ACCESS}","expires_in":3599,"token_type":"Bearer"}}"#),
+                "application/json",
+            ))
+            .mount(server)
+            .await;
+        let reviews = format!("/androidpublisher/v3/applications/{PACKAGE}/reviews");
+        let get = || {
+            Mock::given(method("GET"))
+                .and(path(reviews.clone()))
+                .and(header("authorization", format!("Bearer {ACCESS}").as_str()))
+                .and(query_param("maxResults", "2"))
+        };
+        get()
+            .and(query_param_is_missing("token"))
+            .respond_with(super::fixture_reply(
+                200,
+                "google_play",
+                "reviews-page1.json",
+            ))
+            .mount(server)
+            .await;
+        get()
+            .and(query_param("token", "Cg0IARIJCMLF3fEFEAA"))
+            .respond_with(super::fixture_reply(
+                200,
+                "google_play",
+                "reviews-page2.json",
+            ))
+            .mount(server)
+            .await;
+    }
+}
