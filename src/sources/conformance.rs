@@ -60,6 +60,12 @@ pub(crate) fn setup_for(
             "package_name": "nl.fjordlink.mijn", "base_url": base,
             "token_url": format!("{base}/token"), "service_account_file": google_key_file()
         }),
+        "google_business" => serde_json::json!({
+            "account_id": "109876543210987654321", "location_ids": ["4567890123456789012"],
+            "base_url": base, "token_url": format!("{base}/token"),
+            "client_id": "123456789012-webcare.apps.googleusercontent.com",
+            "client_secret_file": f, "refresh_token_file": f
+        }),
         _ => return None,
     };
     Some((settings, file))

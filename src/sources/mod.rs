@@ -10,6 +10,7 @@ pub mod bluesky;
 mod conformance;
 pub mod facebook_page;
 pub mod feed;
+pub mod google_business;
 pub(crate) mod google_oauth;
 pub mod google_play;
 pub mod hackernews;
@@ -172,6 +173,7 @@ pub const KINDS: &[&str] = &[
     "app_store",
     "trustpilot",
     "google_play",
+    "google_business",
 ];
 
 /// Checks the kind-specific keys of a source config, recording every problem in `errors`.
@@ -190,6 +192,7 @@ pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
         "app_store" => app_store::AppStoreSource::validate(source, path, errors),
         "trustpilot" => trustpilot::TrustpilotSource::validate(source, path, errors),
         "google_play" => google_play::GooglePlaySource::validate(source, path, errors),
+        "google_business" => google_business::GoogleBusinessSource::validate(source, path, errors),
         other => errors.push(
             format!("{path}.kind"),
             format!(
@@ -239,6 +242,10 @@ pub fn build(source: &SourceConfig, client: &http::Client) -> anyhow::Result<Box
             client.clone(),
         )?)),
         "google_play" => Ok(Box::new(google_play::GooglePlaySource::new(
+            source,
+            client.clone(),
+        )?)),
+        "google_business" => Ok(Box::new(google_business::GoogleBusinessSource::new(
             source,
             client.clone(),
         )?)),

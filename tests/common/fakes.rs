@@ -912,3 +912,109 @@ max_results = 2
             .await;
     }
 }
+
+/// Google Business Profile: one location's reviews over two pages, behind a token endpoint
+/// that accepts only the owner's refresh token with the OAuth client's secret.
+pub mod google_business {
+    use wiremock::matchers::{
+        body_string_contains, header, method, path, query_param, query_param_is_missing,
+    };
+    use wiremock::{Mock, MockServer};
+
+    /// The Business Profile account and location whose reviews the fake serves.
+    pub const ACCOUNT: &str = "109876543210987654321";
+    /// The location.
+    pub const LOCATION: &str = "4567890123456789012";
+    /// The environment variables holding the client secret and the refresh token.
+    pub const SECRET_VAR: &str = "WEBCARE_TEST_GBP_CLIENT_SECRET";
+    /// See [`SECRET_VAR`].
+    pub const REFRESH_VAR: &str = "WEBCARE_TEST_GBP_REFRESH_TOKEN";
+    /// The OAuth client secret.
+    pub const CLIENT_SECRET: &str = "GOCSPX-fake-gbp-client-secret";
+    /// The owner's refresh token.
+    pub const REFRESH: &str = "1//09fake-gbp-refresh-token";
+    /// The access token the fake hands out for them.
+    pub const ACCESS: &str = "ya29.a0-fake-gbp-access";
+    /// The secrets the child gets.
+    pub const ENV: &[(&str, &str)] = &[(SECRET_VAR, CLIENT_SECRET), (REFRESH_VAR, REFRESH)];
+
+    /// A source named `gbp` reading the fake at `base_url`, two reviews a page, with a backfill
+    /// reaching back to 2026-11-20, where the fixtures start.
+    pub fn source(base_url: &str, interval: &str) -> String {
+        let backfill = super::seconds_since("2026-11-20T00:00:00Z");
+        format!(
+            r#"
+[[sources]]
+name = "gbp"
+kind = "google_business"
+watch = "Fjordlink"
+interval = "{interval}"
+backfill = "{backfill}s"
+base_url = "{base_url}"
+token_url = "{base_url}/token"
+account_id = "{ACCOUNT}"
+location_ids = ["{LOCATION}"]
+client_id = "123456789012-webcare.apps.googleusercontent.com"
+client_secret_env = "{SECRET_VAR}"
+refresh_token_env = "{REFRESH_VAR}"
+page_size = 2
+"#
+        )
+    }
+
+    /// A fake server on 127.0.0.1 serving only this platform.
+    pub async fn start() -> MockServer {
+        let server = MockServer::start().await;
+        mount(&server).await;
+        server
+    }
+
+    /// The token endpoint, and two pages of the location's reviews for its token.
+    pub async fn mount(server: &MockServer) {
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .and(body_string_contains("grant_type=refresh_token"))
+            .and(body_string_contains(
+                "client_id=123456789012-webcare.apps.googleusercontent.com",
+            ))
+            .and(body_string_contains("client_secret=GOCSPX-fake-gbp-client-secret"))
+            .and(body_string_contains("refresh_token=1%2F%2F09fake-gbp-refresh-token"))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_raw(
+                format!(
+                    r#"{{"access_token":"{ACCESS}","expires_in":3599,"scope":"https://www.googleapis.com/auth/business.manage","token_type":"Bearer"}}"#
+                ),
+                "application/json",
+            ))
+            .mount(server)
+            .await;
+        let reviews = format!("/v4/accounts/{ACCOUNT}/locations/{LOCATION}/reviews");
+        let get = || {
+            Mock::given(method("GET"))
+                .and(path(reviews.clone()))
+                .and(header("authorization", format!("Bearer {ACCESS}").as_str()))
+                .and(query_param("orderBy", "updateTime desc"))
+                .and(query_param("pageSize", "2"))
+        };
+        get()
+            .and(query_param_is_missing("pageToken"))
+            .respond_with(super::fixture_reply(
+                200,
+                "google_business",
+                "reviews-page1.json",
+            ))
+            .mount(server)
+            .await;
+        get()
+            .and(query_param(
+                "pageToken",
+                "CiAKHAoUCPLsnN3-5pADEMSFt8gDGgIIARAAGAAiAA",
+            ))
+            .respond_with(super::fixture_reply(
+                200,
+                "google_business",
+                "reviews-page2.json",
+            ))
+            .mount(server)
+            .await;
+    }
+}
