@@ -66,6 +66,9 @@ pub(crate) fn setup_for(
             "client_id": "123456789012-webcare.apps.googleusercontent.com",
             "client_secret_file": f, "refresh_token_file": f
         }),
+        "threads" => serde_json::json!({
+            "query": "fjordlink", "base_url": base, "access_token_file": f
+        }),
         _ => return None,
     };
     Some((settings, file))

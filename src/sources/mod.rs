@@ -22,6 +22,7 @@ pub mod rss;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod text;
+pub mod threads;
 pub mod trustpilot;
 pub mod x;
 pub mod youtube;
@@ -174,6 +175,7 @@ pub const KINDS: &[&str] = &[
     "trustpilot",
     "google_play",
     "google_business",
+    "threads",
 ];
 
 /// Checks the kind-specific keys of a source config, recording every problem in `errors`.
@@ -193,6 +195,7 @@ pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
         "trustpilot" => trustpilot::TrustpilotSource::validate(source, path, errors),
         "google_play" => google_play::GooglePlaySource::validate(source, path, errors),
         "google_business" => google_business::GoogleBusinessSource::validate(source, path, errors),
+        "threads" => threads::ThreadsSource::validate(source, path, errors),
         other => errors.push(
             format!("{path}.kind"),
             format!(
@@ -246,6 +249,10 @@ pub fn build(source: &SourceConfig, client: &http::Client) -> anyhow::Result<Box
             client.clone(),
         )?)),
         "google_business" => Ok(Box::new(google_business::GoogleBusinessSource::new(
+            source,
+            client.clone(),
+        )?)),
+        "threads" => Ok(Box::new(threads::ThreadsSource::new(
             source,
             client.clone(),
         )?)),

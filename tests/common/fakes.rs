@@ -1018,3 +1018,71 @@ page_size = 2
             .await;
     }
 }
+
+/// Threads: keyword search over two pages (cursors without `next` links) and the account's
+/// mentions, with the token checked as the `access_token` parameter.
+pub mod threads {
+    use wiremock::matchers::{method, path, query_param, query_param_is_missing};
+    use wiremock::{Mock, MockServer};
+
+    /// The environment variable holding the token.
+    pub const TOKEN_VAR: &str = "WEBCARE_TEST_THREADS_TOKEN";
+    /// The Threads user access token.
+    pub const TOKEN: &str = "THAAfakeThreadsLongLivedToken42";
+    /// The secret the child gets.
+    pub const ENV: &[(&str, &str)] = &[(TOKEN_VAR, TOKEN)];
+
+    /// A source named `threads` searching the fake at `base_url` for `fjordlink`, two posts a
+    /// page, with a backfill reaching back to 2026-11-20, where the fixtures start.
+    pub fn source(base_url: &str, interval: &str) -> String {
+        let backfill = super::seconds_since("2026-11-20T00:00:00Z");
+        format!(
+            r#"
+[[sources]]
+name = "threads"
+kind = "threads"
+interval = "{interval}"
+backfill = "{backfill}s"
+base_url = "{base_url}"
+query = "fjordlink"
+limit = 2
+own_accounts = ["fjordlink"]
+access_token_env = "{TOKEN_VAR}"
+"#
+        )
+    }
+
+    /// A fake server on 127.0.0.1 serving only this platform.
+    pub async fn start() -> MockServer {
+        let server = MockServer::start().await;
+        mount(&server).await;
+        server
+    }
+
+    /// Two pages of search results and one page of mentions.
+    pub async fn mount(server: &MockServer) {
+        let get = |p: &str| {
+            Mock::given(method("GET"))
+                .and(path(p.to_string()))
+                .and(query_param("access_token", TOKEN))
+                .and(query_param("limit", "2"))
+        };
+        get("/v1.0/keyword_search")
+            .and(query_param("q", "fjordlink"))
+            .and(query_param("search_type", "RECENT"))
+            .and(query_param_is_missing("after"))
+            .respond_with(super::fixture_reply(200, "threads", "search-page1.json"))
+            .mount(server)
+            .await;
+        get("/v1.0/keyword_search")
+            .and(query_param("q", "fjordlink"))
+            .and(query_param("after", "QVFIUlN4aEJYbVBQZA2l"))
+            .respond_with(super::fixture_reply(200, "threads", "search-page2.json"))
+            .mount(server)
+            .await;
+        get("/v1.0/me/mentions")
+            .respond_with(super::fixture_reply(200, "threads", "mentions.json"))
+            .mount(server)
+            .await;
+    }
+}
