@@ -312,6 +312,17 @@ impl Source for GooglePlaySource {
         let since = cur.newest.unwrap_or_else(|| {
             Utc::now() - chrono::Duration::from_std(ctx.backfill).unwrap_or_default()
         });
+        // Play serves only the last seven days: after a longer outage the reviews between the
+        // last one read and a week ago cannot be read any more; tell the operator.
+        let play_window = Utc::now() - chrono::Duration::days(7);
+        if since < play_window && cur.newest.is_some() {
+            tracing::warn!(
+                package = %self.settings.package_name,
+                from = %since.to_rfc3339(),
+                to = %play_window.to_rfc3339(),
+                "google_play: reviews changed in this window are past Play's 7-day API window and were not read"
+            );
+        }
         let mut next = cur.clone();
         let mut batch = Batch::default();
         let mut token: Option<String> = None;
