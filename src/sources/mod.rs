@@ -17,6 +17,7 @@ pub mod hackernews;
 pub mod http;
 pub mod instagram;
 pub mod mastodon;
+pub(crate) mod newest_first;
 pub mod reddit;
 pub mod rss;
 #[cfg(test)]

@@ -4,15 +4,17 @@
 //! Reviews are read newest first (`orderBy=createdat.desc`), `perPage` at a time; a page whose
 //! `links` hold a `next-page` relation has a successor. The cursor keeps the creation time of
 //! the newest review read (and the ids read at that very time), and a poll reads pages until
-//! it reaches it. The business's public answer (`companyReply`) stays in the raw payload.
+//! it reaches it, going on at the next page on the next poll when `max_pages` stops it first
+//! ([`Walk`]). The business's public answer (`companyReply`) stays in the raw payload.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::http::Client;
+use super::newest_first::Walk;
 use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
 use crate::config::{ConfigErrors, Secret, SourceConfig, resolve_secret};
 
@@ -54,18 +56,6 @@ fn default_per_page() -> u32 {
 }
 fn default_max_pages() -> u32 {
     5
-}
-
-/// What the source remembers between polls.
-#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
-struct TrustpilotCursor {
-    /// Creation time of the newest review read.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    newest: Option<DateTime<Utc>>,
-    /// Ids of the reviews created at exactly `newest`, so a review created in the same second
-    /// as the last one read is still picked up, and those read are not read again.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    at_newest: Vec<String>,
 }
 
 /// Service reviews of one Trustpilot business unit.
@@ -265,17 +255,21 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 #[async_trait]
 impl Source for TrustpilotSource {
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
-        let cur: TrustpilotCursor = ctx
+        let mut walk: Walk<u32> = ctx
             .cursor
             .as_deref()
             .and_then(|c| serde_json::from_str(c).ok())
             .unwrap_or_default();
-        let since = cur.newest.unwrap_or_else(|| {
-            Utc::now() - chrono::Duration::from_std(ctx.backfill).unwrap_or_default()
-        });
-        let mut next = cur.clone();
+        let since =
+            walk.since(Utc::now() - chrono::Duration::from_std(ctx.backfill).unwrap_or_default());
+        // A read cut short by max_pages goes on where it stopped: new reviews on top only push
+        // the unread ones further down, so nothing is skipped (some are read twice, and the
+        // store keeps them once).
+        let (resume, mut seen) = walk.resume();
+        let first = resume.unwrap_or(1);
+        let mut next = None;
         let mut batch = Batch::default();
-        'pages: for n in 1..=self.settings.max_pages {
+        'pages: for n in first..first + self.settings.max_pages {
             let page = self.page(n).await?;
             let has_next = page.links.iter().any(|l| l.rel == "next-page");
             for raw in page.reviews {
@@ -285,24 +279,21 @@ impl Source for TrustpilotSource {
                 let Some(at) = parse_time(&r.created_at) else {
                     continue;
                 };
-                if at < since || (at == since && cur.at_newest.contains(&r.id)) {
+                if walk.reached(at, &r.id, since) {
+                    next = None;
                     break 'pages;
                 }
-                match next.newest {
-                    Some(n) if n > at => {}
-                    Some(n) if n == at => next.at_newest.push(r.id.clone()),
-                    _ => {
-                        next.newest = Some(at);
-                        next.at_newest = vec![r.id.clone()];
-                    }
-                }
+                seen.record(at, &r.id);
                 batch.mentions.extend(review_mention(r, at, raw));
             }
+            next = has_next.then_some(n + 1);
             if !has_next {
                 break;
             }
         }
-        batch.cursor = Some(serde_json::to_string(&next).unwrap_or_default());
+        batch.more = next.is_some();
+        walk.finish(next, seen);
+        batch.cursor = Some(serde_json::to_string(&walk).unwrap_or_default());
         Ok(batch)
     }
 
@@ -451,6 +442,22 @@ mod tests {
         .to_string();
         let batch = src.poll(&ctx(Some(&cursor))).await.unwrap();
         assert_eq!(ids(&batch), ["6744a1f20b5e3c0f9a7d2e01"]);
+    }
+
+    #[tokio::test]
+    async fn a_read_cut_short_by_max_pages_goes_on_where_it_stopped() {
+        let server = MockServer::start().await;
+        mount_pages(&server, 2).await;
+        let (src, _key) = source(&server.uri(), serde_json::json!({ "max_pages": 1 }));
+        let first = src.poll(&ctx(None)).await.unwrap();
+        assert_eq!(first.mentions.len(), 3);
+        assert!(first.more);
+        let second = src.poll(&ctx(first.cursor.as_deref())).await.unwrap();
+        assert_eq!(ids(&second), ["673fd2280b5e3c0f9a7cf9e2"]);
+        assert!(!second.more);
+        // The read is complete: the next poll starts at the top and finds nothing new.
+        let third = src.poll(&ctx(second.cursor.as_deref())).await.unwrap();
+        assert!(third.mentions.is_empty(), "{:?}", ids(&third));
     }
 
     #[tokio::test]
