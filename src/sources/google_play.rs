@@ -4,7 +4,8 @@
 //! Play serves only reviews created or changed in the last seven days, most recently changed
 //! first, `maxResults` at a time with `tokenPagination.nextPageToken` for the next page. The
 //! cursor keeps the `lastModified` time of the newest review read (and the ids read at that
-//! time); a poll reads pages until it reaches it. The developer's reply (`developerComment`)
+//! time); a poll reads pages until it reaches it, and goes on with the stored page token on the
+//! next poll when `max_pages` stops it first. The developer's reply (`developerComment`)
 //! stays in the raw payload.
 
 use std::time::Duration;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::google_oauth::{GoogleAuth, Grant, ServiceAccount, api_error_message};
 use super::http::{Client, Fetched};
+use super::newest_first::Walk;
 use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
 use crate::config::{ConfigErrors, SourceConfig, resolve_secret};
 
@@ -68,12 +70,12 @@ fn default_max_pages() -> u32 {
 /// What the source remembers between polls.
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 struct PlayCursor {
-    /// `lastModified` of the newest review read.
+    /// How far reviews were read, by `lastModified`, and where an unfinished read goes on.
+    #[serde(flatten)]
+    walk: Walk<String>,
+    /// When the last poll read the list, to tell when an outage outlasted Play's 7 days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    newest: Option<DateTime<Utc>>,
-    /// Ids of the reviews read whose `lastModified` is exactly `newest`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    at_newest: Vec<String>,
+    last_read: Option<DateTime<Utc>>,
 }
 
 /// Reviews of one Android app on Google Play.
@@ -304,30 +306,47 @@ impl GooglePlaySource {
 #[async_trait]
 impl Source for GooglePlaySource {
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
-        let cur: PlayCursor = ctx
+        let now = Utc::now();
+        let mut cur: PlayCursor = ctx
             .cursor
             .as_deref()
             .and_then(|c| serde_json::from_str(c).ok())
             .unwrap_or_default();
-        let since = cur.newest.unwrap_or_else(|| {
-            Utc::now() - chrono::Duration::from_std(ctx.backfill).unwrap_or_default()
-        });
-        // Play serves only the last seven days: after a longer outage the reviews between the
-        // last one read and a week ago cannot be read any more; tell the operator.
-        let play_window = Utc::now() - chrono::Duration::days(7);
-        if since < play_window && cur.newest.is_some() {
+        let since = cur
+            .walk
+            .since(now - chrono::Duration::from_std(ctx.backfill).unwrap_or_default());
+        // Play serves only the last seven days: after a longer outage, reviews changed between
+        // the last poll and a week ago cannot be read any more; tell the operator.
+        let play_window = now - chrono::Duration::days(7);
+        if let Some(last) = cur.last_read.filter(|l| *l < play_window) {
             tracing::warn!(
                 package = %self.settings.package_name,
-                from = %since.to_rfc3339(),
+                from = %last.to_rfc3339(),
                 to = %play_window.to_rfc3339(),
                 "google_play: reviews changed in this window are past Play's 7-day API window and were not read"
             );
         }
-        let mut next = cur.clone();
+        let (mut token, mut seen) = cur.walk.resume();
         let mut batch = Batch::default();
-        let mut token: Option<String> = None;
-        'pages: for _ in 0..self.settings.max_pages {
-            let page = self.page(token.as_deref()).await?;
+        let mut restarted = false;
+        let mut pages = 0;
+        'pages: while pages < self.settings.max_pages {
+            let page = match self.page(token.as_deref()).await {
+                Ok(p) => p,
+                // A continuation token from an earlier poll that Play no longer takes: read
+                // from the top again (what was read is stored once).
+                Err(SourceError::Status { status: 400, .. }) if token.is_some() && !restarted => {
+                    tracing::warn!(
+                        package = %self.settings.package_name,
+                        "google_play: the stored page token was refused; reading from the first page"
+                    );
+                    restarted = true;
+                    token = None;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            pages += 1;
             for raw in page.reviews {
                 let Ok(r) = serde_json::from_value::<Review>(raw.clone()) else {
                     continue;
@@ -338,17 +357,11 @@ impl Source for GooglePlaySource {
                 let Some(at) = user.last_modified.time() else {
                     continue;
                 };
-                if at < since || (at == since && cur.at_newest.contains(&r.review_id)) {
+                if cur.walk.reached(at, &r.review_id, since) {
+                    token = None;
                     break 'pages;
                 }
-                match next.newest {
-                    Some(n) if n > at => {}
-                    Some(n) if n == at => next.at_newest.push(r.review_id.clone()),
-                    _ => {
-                        next.newest = Some(at);
-                        next.at_newest = vec![r.review_id.clone()];
-                    }
-                }
+                seen.record(at, &r.review_id);
                 batch.mentions.extend(review_mention(
                     &r,
                     user,
@@ -365,7 +378,10 @@ impl Source for GooglePlaySource {
                 break;
             }
         }
-        batch.cursor = Some(serde_json::to_string(&next).unwrap_or_default());
+        batch.more = token.is_some();
+        cur.walk.finish(token, seen);
+        cur.last_read = Some(now);
+        batch.cursor = Some(serde_json::to_string(&cur).unwrap_or_default());
         Ok(batch)
     }
 
@@ -545,6 +561,34 @@ mod tests {
         assert!(batch.mentions[2].raw["comments"][1]["developerComment"]["text"].is_string());
         let again = src.poll(&ctx(batch.cursor.as_deref())).await.unwrap();
         assert!(again.mentions.is_empty(), "{:?}", ids(&again));
+    }
+
+    #[tokio::test]
+    async fn a_read_cut_short_goes_on_with_the_page_token_and_a_refused_token_restarts() {
+        let server = MockServer::start().await;
+        mount_token(&server, 1).await;
+        mount_reviews(&server).await;
+        let (src, _key) = source(&server.uri(), serde_json::json!({ "max_pages": 1 }));
+        let first = src.poll(&ctx(None)).await.unwrap();
+        assert_eq!(first.mentions.len(), 2);
+        assert!(first.more);
+        let second = src.poll(&ctx(first.cursor.as_deref())).await.unwrap();
+        assert_eq!(ids(&second), ["gp:AOqpTOHb5cT9uMjXqN6rV4eG2o_fjordlink03"]);
+        assert!(!second.more);
+
+        // A token Play no longer accepts: the poll reads from the first page instead.
+        let stale = serde_json::json!({ "run": { "next": "Cg0IARIJstale" } }).to_string();
+        Mock::given(method("GET"))
+            .and(query_param("token", "Cg0IARIJstale"))
+            .respond_with(json_status(
+                400,
+                r#"{"error":{"code":400,"message":"Invalid pagination token.","status":"INVALID_ARGUMENT"}}"#,
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let third = src.poll(&ctx(Some(&stale))).await.unwrap();
+        assert_eq!(third.mentions.len(), 2, "{:?}", ids(&third));
     }
 
     #[tokio::test]
