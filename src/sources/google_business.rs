@@ -5,7 +5,8 @@
 //! Reviews are read most recently updated first (`orderBy=updateTime desc`), `pageSize` at a
 //! time with `nextPageToken` for the next page. The cursor keeps, per location, the
 //! `updateTime` of the newest review read (and the ids read at that time); a poll reads pages
-//! until it reaches it. Stars come as words (`ONE` … `FIVE`); the owner's answer
+//! until it reaches it, and goes on with the stored page token on the next poll when
+//! `max_pages` stops it first. Stars come as words (`ONE` … `FIVE`); the owner's answer
 //! (`reviewReply`) stays in the raw payload.
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::google_oauth::{GoogleAuth, Grant, api_error_message};
 use super::http::{Client, Fetched};
+use super::newest_first::Walk;
 use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
 use crate::config::{ConfigErrors, Secret, SourceConfig, resolve_secret};
 
@@ -70,21 +72,12 @@ fn default_max_pages() -> u32 {
     3
 }
 
-/// Where reading one location stopped.
-#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
-struct LocationCursor {
-    /// `updateTime` of the newest review read.
-    newest: DateTime<Utc>,
-    /// Ids of the reviews read whose `updateTime` is exactly `newest`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    at_newest: Vec<String>,
-}
-
-/// What the source remembers between polls, per location id.
+/// What the source remembers between polls: per location id, how far its reviews were read
+/// (by `updateTime`) and where an unfinished read goes on.
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 struct BusinessCursor {
     #[serde(default)]
-    locations: BTreeMap<String, LocationCursor>,
+    locations: BTreeMap<String, Walk<String>>,
 }
 
 /// Reviews of one or more Business Profile locations.
@@ -333,12 +326,30 @@ impl Source for GoogleBusinessSource {
             Utc::now() - chrono::Duration::from_std(ctx.backfill).unwrap_or_default();
         let mut batch = Batch::default();
         for location in &self.settings.location_ids {
-            let old = cur.locations.get(location).cloned();
-            let since = old.as_ref().map_or(backfill_start, |c| c.newest);
-            let mut next = old.clone();
-            let mut token: Option<String> = None;
-            'pages: for _ in 0..self.settings.max_pages {
-                let page = self.page(location, token.as_deref()).await?;
+            let mut walk = cur.locations.remove(location).unwrap_or_default();
+            let since = walk.since(backfill_start);
+            let (mut token, mut seen) = walk.resume();
+            let mut restarted = false;
+            let mut pages = 0;
+            'pages: while pages < self.settings.max_pages {
+                let page = match self.page(location, token.as_deref()).await {
+                    Ok(p) => p,
+                    // A page token from an earlier poll that Google no longer takes: read from
+                    // the top again (what was read is stored once).
+                    Err(SourceError::Status { status: 400, .. })
+                        if token.is_some() && !restarted =>
+                    {
+                        tracing::warn!(
+                            location = %location,
+                            "google_business: the stored page token was refused; reading from the first page"
+                        );
+                        restarted = true;
+                        token = None;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                pages += 1;
                 for raw in page.reviews {
                     let Ok(r) = serde_json::from_value::<Review>(raw.clone()) else {
                         continue;
@@ -346,22 +357,11 @@ impl Source for GoogleBusinessSource {
                     let Some(updated) = parse_time(&r.update_time) else {
                         continue;
                     };
-                    let seen = old
-                        .as_ref()
-                        .is_some_and(|c| c.newest == updated && c.at_newest.contains(&r.review_id));
-                    if updated < since || seen {
+                    if walk.reached(updated, &r.review_id, since) {
+                        token = None;
                         break 'pages;
                     }
-                    match &mut next {
-                        Some(n) if n.newest > updated => {}
-                        Some(n) if n.newest == updated => n.at_newest.push(r.review_id.clone()),
-                        _ => {
-                            next = Some(LocationCursor {
-                                newest: updated,
-                                at_newest: vec![r.review_id.clone()],
-                            })
-                        }
-                    }
+                    seen.record(updated, &r.review_id);
                     batch.mentions.extend(review_mention(r, location, raw));
                 }
                 token = page.next_page_token.filter(|t| !t.is_empty());
@@ -369,9 +369,9 @@ impl Source for GoogleBusinessSource {
                     break;
                 }
             }
-            if let Some(n) = next {
-                cur.locations.insert(location.clone(), n);
-            }
+            batch.more |= token.is_some();
+            walk.finish(token, seen);
+            cur.locations.insert(location.clone(), walk);
         }
         // Locations no longer configured are forgotten.
         cur.locations
@@ -555,6 +555,21 @@ mod tests {
         assert!(batch.mentions[2].raw["reviewReply"]["comment"].is_string());
         let again = src.poll(&ctx(batch.cursor.as_deref())).await.unwrap();
         assert!(again.mentions.is_empty(), "{:?}", ids(&again));
+    }
+
+    #[tokio::test]
+    async fn a_read_cut_short_goes_on_with_the_page_token() {
+        let server = MockServer::start().await;
+        mount(&server).await;
+        let (src, _files) = source(&server.uri(), serde_json::json!({ "max_pages": 1 }));
+        let first = src.poll(&ctx(None)).await.unwrap();
+        assert_eq!(first.mentions.len(), 2);
+        assert!(first.more);
+        let second = src.poll(&ctx(first.cursor.as_deref())).await.unwrap();
+        assert_eq!(ids(&second), ["AbFvOqm7tW5rfjordlinkRev03"]);
+        assert!(!second.more);
+        let third = src.poll(&ctx(second.cursor.as_deref())).await.unwrap();
+        assert!(third.mentions.is_empty(), "{:?}", ids(&third));
     }
 
     #[tokio::test]
