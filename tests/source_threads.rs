@@ -39,6 +39,11 @@ async fn once_stores_search_results_and_mentions_exactly_once() {
     let state = daemon.source_state();
     assert_eq!(state["kind"], "threads");
     assert_eq!(state["state"], "ok");
+    // Both polls' searches found posts (the fake ignores `since`), so both count.
+    assert_eq!(
+        state["usage"], "2 of 2000 keyword queries in the last 24 h",
+        "{state}"
+    );
     assert!(
         !daemon.db_contains(threads::TOKEN),
         "the token reached the database"

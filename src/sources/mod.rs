@@ -277,6 +277,7 @@ pub fn describe(source: &SourceConfig, user_agent: &str) -> Vec<String> {
 pub fn usage_note(source: &SourceConfig, cursor: Option<&str>) -> Option<String> {
     match source.kind.as_str() {
         "x" => x::usage_note(&source.settings, cursor?),
+        "threads" => threads::usage_note(&source.settings, cursor?),
         _ => None,
     }
 }
