@@ -289,6 +289,12 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Wraps a secret a source obtained at run time (an OAuth access token), so it is
+    /// handled like one read from the config.
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
 }
 
 impl fmt::Debug for Secret {

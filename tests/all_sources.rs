@@ -1,5 +1,5 @@
 //! End to end: the whole daemon with every source kind configured at once. One fake server on
-//! 127.0.0.1 plays all nine platforms and an RSS feed from the fixtures, checking each
+//! 127.0.0.1 plays all thirteen platforms and an RSS feed from the fixtures, checking each
 //! platform's credentials; `webcare once` and `webcare run` store exactly the expected mentions,
 //! once each, and no secret reaches the database.
 
@@ -8,7 +8,8 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::fakes::{
-    self, app_store, bluesky, facebook_page, hackernews, instagram, mastodon, reddit, x, youtube,
+    self, app_store, bluesky, facebook_page, google_business, google_play, hackernews, instagram,
+    mastodon, reddit, threads, trustpilot, x, youtube,
 };
 use common::platform::Daemon;
 use wiremock::matchers::{method, path};
@@ -89,6 +90,33 @@ const EXPECTED: &[Expected] = &[
         some_ids: &["nl:12648830011", "nl:12631907744"],
     },
     Expected {
+        source: "trustpilot",
+        kind: "trustpilot",
+        count: 4,
+        some_ids: &["6744a1f20b5e3c0f9a7d2e01", "673fd2280b5e3c0f9a7cf9e2"],
+    },
+    Expected {
+        source: "play",
+        kind: "google_play",
+        count: 3,
+        some_ids: &[
+            "gp:AOqpTOE4hX0nZsK1cOSPz2vJ8w_fjordlink01",
+            "gp:AOqpTOHb5cT9uMjXqN6rV4eG2o_fjordlink03",
+        ],
+    },
+    Expected {
+        source: "gbp",
+        kind: "google_business",
+        count: 3,
+        some_ids: &["AbFvOqnB3kP0fjordlinkRev01", "AbFvOqm7tW5rfjordlinkRev03"],
+    },
+    Expected {
+        source: "threads",
+        kind: "threads",
+        count: 4,
+        some_ids: &["18063425671234561", "18091234567800011"],
+    },
+    Expected {
         source: "forum",
         kind: "rss",
         count: 5,
@@ -101,7 +129,7 @@ const EXPECTED: &[Expected] = &[
 ];
 
 /// The environment variables holding the platforms' secrets, with their values.
-const SECRET_ENV: [&[(&str, &str)]; 7] = [
+const SECRET_ENV: [&[(&str, &str)]; 10] = [
     mastodon::ENV,
     bluesky::ENV,
     reddit::ENV,
@@ -109,6 +137,9 @@ const SECRET_ENV: [&[(&str, &str)]; 7] = [
     youtube::ENV,
     facebook_page::ENV,
     instagram::ENV,
+    trustpilot::ENV,
+    google_business::ENV,
+    threads::ENV,
 ];
 
 /// Every secret the child is given, and the tokens the fake platforms hand out for them.
@@ -122,6 +153,8 @@ fn secrets() -> Vec<&'static str> {
         "refresh-one",
         reddit::BEARER.trim_start_matches("Bearer "),
         reddit::BASIC.trim_start_matches("Basic "),
+        google_play::ACCESS,
+        google_business::ACCESS,
     ]);
     all
 }
@@ -138,6 +171,10 @@ async fn fake_everything() -> MockServer {
     facebook_page::mount(&server).await;
     instagram::mount(&server).await;
     app_store::mount(&server).await;
+    trustpilot::mount(&server).await;
+    google_play::mount(&server).await;
+    google_business::mount(&server).await;
+    threads::mount(&server).await;
     Mock::given(method("GET"))
         .and(path("/rss/rss2.xml"))
         .respond_with(ResponseTemplate::new(200).set_body_raw(
@@ -149,7 +186,7 @@ async fn fake_everything() -> MockServer {
     server
 }
 
-/// A daemon with all ten sources reading `server`, every secret in its environment.
+/// A daemon with all fourteen sources reading `server`, every secret in its environment.
 fn daemon_with_every_source(server: &MockServer) -> Daemon {
     let base = server.uri();
     let interval = "1h";
@@ -163,6 +200,10 @@ fn daemon_with_every_source(server: &MockServer) -> Daemon {
         facebook_page::source(&base, interval),
         instagram::source(&base, interval),
         app_store::source(&base, interval),
+        trustpilot::source(&base, interval),
+        google_play::source(&base, interval),
+        google_business::source(&base, interval),
+        threads::source(&base, interval),
         format!(
             "\n[[sources]]\nname = \"forum\"\nkind = \"rss\"\nurl = \"{base}/rss/rss2.xml\"\ninterval = \"{interval}\"\nbackfill = \"3650d\"\n"
         ),

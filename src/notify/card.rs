@@ -70,6 +70,11 @@ pub fn platform_name(kind: &str) -> String {
         "hackernews" => "Hacker News".into(),
         "facebook_page" | "facebook" => "Facebook".into(),
         "instagram" => "Instagram".into(),
+        "app_store" => "App Store".into(),
+        "trustpilot" => "Trustpilot".into(),
+        "google_play" => "Google Play".into(),
+        "google_business" => "Google Business Profile".into(),
+        "threads" => "Threads".into(),
         "" => "the web".into(),
         other => other.replace('_', " "),
     }
@@ -365,5 +370,13 @@ mod tests {
         assert_eq!(sentiment_words(-0.0), "neutral");
         assert_eq!(language_name("nl"), "Dutch");
         assert_eq!(platform_name("hackernews"), "Hacker News");
+    }
+
+    #[test]
+    fn review_sites_and_threads_have_their_own_names() {
+        assert_eq!(platform_name("google_play"), "Google Play");
+        assert_eq!(platform_name("google_business"), "Google Business Profile");
+        assert_eq!(platform_name("trustpilot"), "Trustpilot");
+        assert_eq!(platform_name("threads"), "Threads");
     }
 }

@@ -53,9 +53,34 @@ pub(crate) fn setup_for(
         "app_store" => {
             serde_json::json!({ "app_id": "1488000111", "countries": ["nl"], "base_url": base })
         }
+        "trustpilot" => serde_json::json!({
+            "business_unit_id": "5f3a1c2b9d8e7f6a5b4c3d2e", "base_url": base, "api_key_file": f
+        }),
+        "google_play" => serde_json::json!({
+            "package_name": "nl.fjordlink.mijn", "base_url": base,
+            "token_url": format!("{base}/token"), "service_account_file": google_key_file()
+        }),
+        "google_business" => serde_json::json!({
+            "account_id": "109876543210987654321", "location_ids": ["4567890123456789012"],
+            "base_url": base, "token_url": format!("{base}/token"),
+            "client_id": "123456789012-webcare.apps.googleusercontent.com",
+            "client_secret_file": f, "refresh_token_file": f
+        }),
+        "threads" => serde_json::json!({
+            "query": "fjordlink", "base_url": base, "access_token_file": f
+        }),
         _ => return None,
     };
     Some((settings, file))
+}
+
+/// The test-only service account key the Google sources sign in with; the token endpoint is
+/// the conformance server too, so every failure reaches the sign-in first.
+fn google_key_file() -> String {
+    format!(
+        "{}/fixtures/google/test-service-account.json",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 /// Polls a fresh source of `kind` against `base` once and returns the error it must give.

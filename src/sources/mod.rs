@@ -10,15 +10,21 @@ pub mod bluesky;
 mod conformance;
 pub mod facebook_page;
 pub mod feed;
+pub mod google_business;
+pub(crate) mod google_oauth;
+pub mod google_play;
 pub mod hackernews;
 pub mod http;
 pub mod instagram;
 pub mod mastodon;
+pub(crate) mod newest_first;
 pub mod reddit;
 pub mod rss;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod text;
+pub mod threads;
+pub mod trustpilot;
 pub mod x;
 pub mod youtube;
 
@@ -167,6 +173,10 @@ pub const KINDS: &[&str] = &[
     "reddit",
     "instagram",
     "app_store",
+    "trustpilot",
+    "google_play",
+    "google_business",
+    "threads",
 ];
 
 /// Checks the kind-specific keys of a source config, recording every problem in `errors`.
@@ -183,6 +193,10 @@ pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
         "reddit" => reddit::RedditSource::validate(source, path, errors),
         "instagram" => instagram::InstagramSource::validate(source, path, errors),
         "app_store" => app_store::AppStoreSource::validate(source, path, errors),
+        "trustpilot" => trustpilot::TrustpilotSource::validate(source, path, errors),
+        "google_play" => google_play::GooglePlaySource::validate(source, path, errors),
+        "google_business" => google_business::GoogleBusinessSource::validate(source, path, errors),
+        "threads" => threads::ThreadsSource::validate(source, path, errors),
         other => errors.push(
             format!("{path}.kind"),
             format!(
@@ -227,6 +241,22 @@ pub fn build(source: &SourceConfig, client: &http::Client) -> anyhow::Result<Box
             source,
             client.clone(),
         )?)),
+        "trustpilot" => Ok(Box::new(trustpilot::TrustpilotSource::new(
+            source,
+            client.clone(),
+        )?)),
+        "google_play" => Ok(Box::new(google_play::GooglePlaySource::new(
+            source,
+            client.clone(),
+        )?)),
+        "google_business" => Ok(Box::new(google_business::GoogleBusinessSource::new(
+            source,
+            client.clone(),
+        )?)),
+        "threads" => Ok(Box::new(threads::ThreadsSource::new(
+            source,
+            client.clone(),
+        )?)),
         other => anyhow::bail!("unknown source kind \"{other}\""),
     }
 }
@@ -247,6 +277,7 @@ pub fn describe(source: &SourceConfig, user_agent: &str) -> Vec<String> {
 pub fn usage_note(source: &SourceConfig, cursor: Option<&str>) -> Option<String> {
     match source.kind.as_str() {
         "x" => x::usage_note(&source.settings, cursor?),
+        "threads" => threads::usage_note(&source.settings, cursor?),
         _ => None,
     }
 }

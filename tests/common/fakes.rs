@@ -716,3 +716,373 @@ countries = ["nl"]
             .await;
     }
 }
+
+/// Trustpilot: a business unit's service reviews over two pages, with the API key checked.
+pub mod trustpilot {
+    use wiremock::matchers::{header, method, path, query_param};
+    use wiremock::{Mock, MockServer};
+
+    /// The business unit whose reviews the fake serves.
+    pub const UNIT: &str = "5f3a1c2b9d8e7f6a5b4c3d2e";
+    /// The environment variable holding the API key, and the key the fake accepts.
+    pub const KEY_VAR: &str = "WEBCARE_TEST_TRUSTPILOT_KEY";
+    /// The API key.
+    pub const KEY: &str = "tp-live-key-7Qm2x9Zr";
+    /// The secret the child gets.
+    pub const ENV: &[(&str, &str)] = &[(KEY_VAR, KEY)];
+
+    /// A source named `trustpilot` reading the fake at `base_url`, three reviews a page, with a
+    /// backfill reaching back to 2026-11-20, where the fixtures start.
+    pub fn source(base_url: &str, interval: &str) -> String {
+        let backfill = super::seconds_since("2026-11-20T00:00:00Z");
+        format!(
+            r#"
+[[sources]]
+name = "trustpilot"
+kind = "trustpilot"
+watch = "Fjordlink"
+interval = "{interval}"
+backfill = "{backfill}s"
+base_url = "{base_url}"
+business_unit_id = "{UNIT}"
+api_key_env = "{KEY_VAR}"
+per_page = 3
+"#
+        )
+    }
+
+    /// A fake server on 127.0.0.1 serving only this platform.
+    pub async fn start() -> MockServer {
+        let server = MockServer::start().await;
+        mount(&server).await;
+        server
+    }
+
+    /// Page 1 holds three reviews and a `next-page` link; page 2 holds the last one.
+    pub async fn mount(server: &MockServer) {
+        for (page, file) in [("1", "reviews-page1.json"), ("2", "reviews-page2.json")] {
+            Mock::given(method("GET"))
+                .and(path(format!("/v1/business-units/{UNIT}/reviews")))
+                .and(header("apikey", KEY))
+                .and(query_param("orderBy", "createdat.desc"))
+                .and(query_param("perPage", "3"))
+                .and(query_param("page", page))
+                .respond_with(super::fixture_reply(200, "trustpilot", file))
+                .mount(server)
+                .await;
+        }
+    }
+}
+
+/// Google Play: the Play Developer API's review list over two pages, behind a token endpoint
+/// that accepts only a JWT signed with the test service account's key.
+pub mod google_play {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
+    use wiremock::{Mock, MockServer, Request};
+
+    /// The app whose reviews the fake serves.
+    pub const PACKAGE: &str = "nl.fjordlink.mijn";
+    /// The access token the fake's token endpoint hands out.
+    pub const ACCESS: &str = "ya29.c.fake-play-access-Wq81";
+    /// The scope the assertion must ask for.
+    pub const SCOPE: &str = "https://www.googleapis.com/auth/androidpublisher";
+
+    /// The test-only service account key file.
+    pub fn key_file() -> String {
+        format!(
+            "{}/fixtures/google/test-service-account.json",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    }
+
+    /// A source named `play` reading the fake at `base_url`, two reviews a page, with a
+    /// backfill reaching back to 2026-11-20, where the fixtures start.
+    pub fn source(base_url: &str, interval: &str) -> String {
+        let backfill = super::seconds_since("2026-11-20T00:00:00Z");
+        let key = key_file();
+        format!(
+            r#"
+[[sources]]
+name = "play"
+kind = "google_play"
+watch = "Fjordlink"
+interval = "{interval}"
+backfill = "{backfill}s"
+base_url = "{base_url}"
+token_url = "{base_url}/token"
+package_name = "{PACKAGE}"
+service_account_file = "{key}"
+max_results = 2
+"#
+        )
+    }
+
+    /// True when `assertion` is an RS256 JWT signed with the test key, from its service
+    /// account, asking `aud` for [`SCOPE`], and not expired.
+    pub fn assertion_is_valid(assertion: &str, aud: &str) -> bool {
+        use aws_lc_rs::signature::{self, KeyPair};
+        use rustls_pki_types::PrivatePkcs8KeyDer;
+        use rustls_pki_types::pem::PemObject;
+        let file: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(key_file()).unwrap()).unwrap();
+        let der =
+            PrivatePkcs8KeyDer::from_pem_slice(file["private_key"].as_str().unwrap().as_bytes())
+                .unwrap();
+        let key = signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).unwrap();
+        let public = signature::UnparsedPublicKey::new(
+            &signature::RSA_PKCS1_2048_8192_SHA256,
+            key.public_key().as_ref().to_vec(),
+        );
+        let parts: Vec<&str> = assertion.split('.').collect();
+        let [h, c, s] = parts[..] else {
+            return false;
+        };
+        let signed = URL_SAFE_NO_PAD
+            .decode(s)
+            .is_ok_and(|sig| public.verify(format!("{h}.{c}").as_bytes(), &sig).is_ok());
+        let Some(claims) = URL_SAFE_NO_PAD
+            .decode(c)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        else {
+            return false;
+        };
+        signed
+            && claims["iss"] == file["client_email"]
+            && claims["scope"] == SCOPE
+            && claims["aud"] == aud
+            && claims["exp"]
+                .as_i64()
+                .is_some_and(|t| t > chrono::Utc::now().timestamp())
+    }
+
+    /// A fake server on 127.0.0.1 serving only this platform.
+    pub async fn start() -> MockServer {
+        let server = MockServer::start().await;
+        mount(&server).await;
+        server
+    }
+
+    /// The token endpoint, and two pages of reviews for its token.
+    pub async fn mount(server: &MockServer) {
+        let aud = format!("{}/token", server.uri());
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .and(move |r: &Request| {
+                let form: std::collections::HashMap<String, String> =
+                    url::form_urlencoded::parse(&r.body).into_owned().collect();
+                form.get("grant_type").map(String::as_str)
+                    == Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+                    && form
+                        .get("assertion")
+                        .is_some_and(|a| assertion_is_valid(a, &aud))
+            })
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_raw(
+                format!(r#"{{"access_token":"{ACCESS}","expires_in":3599,"token_type":"Bearer"}}"#),
+                "application/json",
+            ))
+            .mount(server)
+            .await;
+        let reviews = format!("/androidpublisher/v3/applications/{PACKAGE}/reviews");
+        let get = || {
+            Mock::given(method("GET"))
+                .and(path(reviews.clone()))
+                .and(header("authorization", format!("Bearer {ACCESS}").as_str()))
+                .and(query_param("maxResults", "2"))
+        };
+        get()
+            .and(query_param_is_missing("token"))
+            .respond_with(super::fixture_reply(
+                200,
+                "google_play",
+                "reviews-page1.json",
+            ))
+            .mount(server)
+            .await;
+        get()
+            .and(query_param("token", "Cg0IARIJCMLF3fEFEAA"))
+            .respond_with(super::fixture_reply(
+                200,
+                "google_play",
+                "reviews-page2.json",
+            ))
+            .mount(server)
+            .await;
+    }
+}
+
+/// Google Business Profile: one location's reviews over two pages, behind a token endpoint
+/// that accepts only the owner's refresh token with the OAuth client's secret.
+pub mod google_business {
+    use wiremock::matchers::{
+        body_string_contains, header, method, path, query_param, query_param_is_missing,
+    };
+    use wiremock::{Mock, MockServer};
+
+    /// The Business Profile account and location whose reviews the fake serves.
+    pub const ACCOUNT: &str = "109876543210987654321";
+    /// The location.
+    pub const LOCATION: &str = "4567890123456789012";
+    /// The environment variables holding the client secret and the refresh token.
+    pub const SECRET_VAR: &str = "WEBCARE_TEST_GBP_CLIENT_SECRET";
+    /// See [`SECRET_VAR`].
+    pub const REFRESH_VAR: &str = "WEBCARE_TEST_GBP_REFRESH_TOKEN";
+    /// The OAuth client secret.
+    pub const CLIENT_SECRET: &str = "GOCSPX-fake-gbp-client-secret";
+    /// The owner's refresh token.
+    pub const REFRESH: &str = "1//09fake-gbp-refresh-token";
+    /// The access token the fake hands out for them.
+    pub const ACCESS: &str = "ya29.a0-fake-gbp-access";
+    /// The secrets the child gets.
+    pub const ENV: &[(&str, &str)] = &[(SECRET_VAR, CLIENT_SECRET), (REFRESH_VAR, REFRESH)];
+
+    /// A source named `gbp` reading the fake at `base_url`, two reviews a page, with a backfill
+    /// reaching back to 2026-11-20, where the fixtures start.
+    pub fn source(base_url: &str, interval: &str) -> String {
+        let backfill = super::seconds_since("2026-11-20T00:00:00Z");
+        format!(
+            r#"
+[[sources]]
+name = "gbp"
+kind = "google_business"
+watch = "Fjordlink"
+interval = "{interval}"
+backfill = "{backfill}s"
+base_url = "{base_url}"
+token_url = "{base_url}/token"
+account_id = "{ACCOUNT}"
+location_ids = ["{LOCATION}"]
+client_id = "123456789012-webcare.apps.googleusercontent.com"
+client_secret_env = "{SECRET_VAR}"
+refresh_token_env = "{REFRESH_VAR}"
+page_size = 2
+"#
+        )
+    }
+
+    /// A fake server on 127.0.0.1 serving only this platform.
+    pub async fn start() -> MockServer {
+        let server = MockServer::start().await;
+        mount(&server).await;
+        server
+    }
+
+    /// The token endpoint, and two pages of the location's reviews for its token.
+    pub async fn mount(server: &MockServer) {
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .and(body_string_contains("grant_type=refresh_token"))
+            .and(body_string_contains(
+                "client_id=123456789012-webcare.apps.googleusercontent.com",
+            ))
+            .and(body_string_contains("client_secret=GOCSPX-fake-gbp-client-secret"))
+            .and(body_string_contains("refresh_token=1%2F%2F09fake-gbp-refresh-token"))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_raw(
+                format!(
+                    r#"{{"access_token":"{ACCESS}","expires_in":3599,"scope":"https://www.googleapis.com/auth/business.manage","token_type":"Bearer"}}"#
+                ),
+                "application/json",
+            ))
+            .mount(server)
+            .await;
+        let reviews = format!("/v4/accounts/{ACCOUNT}/locations/{LOCATION}/reviews");
+        let get = || {
+            Mock::given(method("GET"))
+                .and(path(reviews.clone()))
+                .and(header("authorization", format!("Bearer {ACCESS}").as_str()))
+                .and(query_param("orderBy", "updateTime desc"))
+                .and(query_param("pageSize", "2"))
+        };
+        get()
+            .and(query_param_is_missing("pageToken"))
+            .respond_with(super::fixture_reply(
+                200,
+                "google_business",
+                "reviews-page1.json",
+            ))
+            .mount(server)
+            .await;
+        get()
+            .and(query_param(
+                "pageToken",
+                "CiAKHAoUCPLsnN3-5pADEMSFt8gDGgIIARAAGAAiAA",
+            ))
+            .respond_with(super::fixture_reply(
+                200,
+                "google_business",
+                "reviews-page2.json",
+            ))
+            .mount(server)
+            .await;
+    }
+}
+
+/// Threads: keyword search over two pages (cursors without `next` links) and the account's
+/// mentions, with the token checked as the `access_token` parameter.
+pub mod threads {
+    use wiremock::matchers::{method, path, query_param, query_param_is_missing};
+    use wiremock::{Mock, MockServer};
+
+    /// The environment variable holding the token.
+    pub const TOKEN_VAR: &str = "WEBCARE_TEST_THREADS_TOKEN";
+    /// The Threads user access token.
+    pub const TOKEN: &str = "THAAfakeThreadsLongLivedToken42";
+    /// The secret the child gets.
+    pub const ENV: &[(&str, &str)] = &[(TOKEN_VAR, TOKEN)];
+
+    /// A source named `threads` searching the fake at `base_url` for `fjordlink`, two posts a
+    /// page, with a backfill reaching back to 2026-11-20, where the fixtures start.
+    pub fn source(base_url: &str, interval: &str) -> String {
+        let backfill = super::seconds_since("2026-11-20T00:00:00Z");
+        format!(
+            r#"
+[[sources]]
+name = "threads"
+kind = "threads"
+interval = "{interval}"
+backfill = "{backfill}s"
+base_url = "{base_url}"
+query = "fjordlink"
+limit = 2
+own_accounts = ["fjordlink"]
+access_token_env = "{TOKEN_VAR}"
+"#
+        )
+    }
+
+    /// A fake server on 127.0.0.1 serving only this platform.
+    pub async fn start() -> MockServer {
+        let server = MockServer::start().await;
+        mount(&server).await;
+        server
+    }
+
+    /// Two pages of search results and one page of mentions.
+    pub async fn mount(server: &MockServer) {
+        let get = |p: &str| {
+            Mock::given(method("GET"))
+                .and(path(p.to_string()))
+                .and(query_param("access_token", TOKEN))
+                .and(query_param("limit", "2"))
+        };
+        get("/v1.0/keyword_search")
+            .and(query_param("q", "fjordlink"))
+            .and(query_param("search_type", "RECENT"))
+            .and(query_param_is_missing("after"))
+            .respond_with(super::fixture_reply(200, "threads", "search-page1.json"))
+            .mount(server)
+            .await;
+        get("/v1.0/keyword_search")
+            .and(query_param("q", "fjordlink"))
+            .and(query_param("after", "QVFIUlN4aEJYbVBQZA2l"))
+            .respond_with(super::fixture_reply(200, "threads", "search-page2.json"))
+            .mount(server)
+            .await;
+        get("/v1.0/me/mentions")
+            .respond_with(super::fixture_reply(200, "threads", "mentions.json"))
+            .mount(server)
+            .await;
+    }
+}

@@ -1,0 +1,669 @@
+//! Google Play reviews of the brand's Android app, through the Play Developer API
+//! (`GET /androidpublisher/v3/applications/{packageName}/reviews`) with a service account.
+//!
+//! Play serves only reviews created or changed in the last seven days, most recently changed
+//! first, `maxResults` at a time with `tokenPagination.nextPageToken` for the next page. The
+//! cursor keeps the `lastModified` time of the newest review read (and the ids read at that
+//! time); a poll reads pages until it reaches it, and goes on with the stored page token on the
+//! next poll when `max_pages` stops it first. The developer's reply (`developerComment`)
+//! stays in the raw payload.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::google_oauth::{GoogleAuth, Grant, ServiceAccount, api_error_message};
+use super::http::{Client, Fetched};
+use super::newest_first::Walk;
+use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
+use crate::config::{ConfigErrors, SourceConfig, resolve_secret};
+
+/// The OAuth scope the Play Developer API needs.
+const SCOPE: &str = "https://www.googleapis.com/auth/androidpublisher";
+/// Play's quota for review reads: GET requests per hour per app.
+const HOURLY_QUOTA: u64 = 200;
+/// The credential keys, for error messages.
+const KEYS: &str = "service_account_env/service_account_file";
+
+/// Keys of a `google_play` source besides the common ones.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GooglePlaySettings {
+    /// The app's package name, e.g. `nl.fjordlink.mijn`.
+    pub package_name: String,
+    /// Environment variable holding the service account's JSON key.
+    #[serde(default)]
+    pub service_account_env: Option<String>,
+    /// File holding the service account's JSON key, as downloaded from Google Cloud.
+    #[serde(default)]
+    pub service_account_file: Option<String>,
+    /// API host; the real one unless testing.
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    /// Token endpoint; the key file's `token_uri` (Google's) unless testing.
+    #[serde(default)]
+    pub token_url: Option<String>,
+    /// Reviews per page, 1 to 100.
+    #[serde(default = "default_max_results")]
+    pub max_results: u32,
+    /// Pages read per poll.
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
+    /// Ask Play to translate reviews into this language (e.g. `nl`); the original is kept
+    /// in the raw payload.
+    #[serde(default)]
+    pub translation_language: Option<String>,
+}
+
+fn default_base_url() -> String {
+    "https://androidpublisher.googleapis.com".into()
+}
+fn default_max_results() -> u32 {
+    100
+}
+fn default_max_pages() -> u32 {
+    3
+}
+
+/// What the source remembers between polls.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct PlayCursor {
+    /// How far reviews were read, by `lastModified`, and where an unfinished read goes on.
+    #[serde(flatten)]
+    walk: Walk<String>,
+    /// When the last poll read the list, to tell when an outage outlasted Play's 7 days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_read: Option<DateTime<Utc>>,
+}
+
+/// Reviews of one Android app on Google Play.
+pub struct GooglePlaySource {
+    settings: GooglePlaySettings,
+    auth: GoogleAuth,
+    client: Client,
+    interval: Duration,
+    timeout: Duration,
+    max_body: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewsListResponse {
+    #[serde(default)]
+    reviews: Vec<serde_json::Value>,
+    #[serde(default)]
+    token_pagination: Option<TokenPagination>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenPagination {
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Review {
+    review_id: String,
+    #[serde(default)]
+    author_name: Option<String>,
+    #[serde(default)]
+    comments: Vec<Comment>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Comment {
+    #[serde(default)]
+    user_comment: Option<UserComment>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UserComment {
+    #[serde(default)]
+    text: String,
+    last_modified: Timestamp,
+    #[serde(default)]
+    star_rating: Option<u8>,
+    #[serde(default)]
+    reviewer_language: Option<String>,
+    #[serde(default)]
+    thumbs_up_count: Option<i64>,
+}
+
+/// Protobuf `Timestamp` as JSON: `seconds` is an int64, which Google sends as a string.
+#[derive(Debug, Deserialize)]
+struct Timestamp {
+    seconds: serde_json::Value,
+}
+
+impl Timestamp {
+    fn time(&self) -> Option<DateTime<Utc>> {
+        let secs = match &self.seconds {
+            serde_json::Value::String(s) => s.parse::<i64>().ok()?,
+            v => v.as_i64()?,
+        };
+        DateTime::from_timestamp(secs, 0)
+    }
+}
+
+impl GooglePlaySource {
+    fn parse(
+        source: &SourceConfig,
+        path: &str,
+        errors: &mut ConfigErrors,
+    ) -> Option<(GooglePlaySettings, Option<ServiceAccount>)> {
+        let s = source.settings::<GooglePlaySettings>(path, errors)?;
+        let package_ok = s.package_name.split('.').count() >= 2
+            && s.package_name.split('.').all(|part| {
+                part.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                    && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            });
+        if !package_ok {
+            errors.push(
+                format!("{path}.package_name"),
+                format!(
+                    "\"{}\" is not an Android package name; use the id after \"?id=\" in the app's Play Store link (play.google.com/store/apps/details?id=nl.fjordlink.mijn)",
+                    s.package_name
+                ),
+            );
+        }
+        if !(1..=100).contains(&s.max_results) {
+            errors.push(
+                format!("{path}.max_results"),
+                format!("{} is out of range; Play serves 1 to 100", s.max_results),
+            );
+        }
+        if s.max_pages == 0 {
+            errors.push(format!("{path}.max_pages"), "must be at least 1");
+        }
+        for (key, value) in [
+            ("base_url", Some(&s.base_url)),
+            ("token_url", s.token_url.as_ref()),
+        ] {
+            let Some(value) = value else { continue };
+            match url::Url::parse(value) {
+                Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+                _ => errors.push(
+                    format!("{path}.{key}"),
+                    format!("\"{value}\" is not an http(s) URL"),
+                ),
+            }
+        }
+        let key = resolve_secret(
+            path,
+            "service_account",
+            s.service_account_env.as_deref(),
+            s.service_account_file.as_deref(),
+            true,
+            errors,
+        );
+        let key_name = if s.service_account_env.is_some() {
+            "service_account_env"
+        } else {
+            "service_account_file"
+        };
+        let account = key.and_then(|k| ServiceAccount::parse(&k, path, key_name, errors));
+        Some((s, account))
+    }
+
+    /// Checks a `google_play` source's own keys, the service account key included.
+    pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
+        Self::parse(source, path, errors);
+    }
+
+    /// Builds the source from a validated config.
+    pub fn new(source: &SourceConfig, client: Client) -> anyhow::Result<GooglePlaySource> {
+        let mut errors = ConfigErrors::default();
+        match Self::parse(source, &source.name, &mut errors) {
+            Some((settings, Some(account))) if errors.is_empty() => Ok(GooglePlaySource {
+                auth: GoogleAuth::new(
+                    Grant::ServiceAccount {
+                        account,
+                        scope: SCOPE,
+                    },
+                    settings.token_url.as_deref(),
+                    client.clone(),
+                    source.timeout,
+                    "google_play",
+                    KEYS,
+                ),
+                settings,
+                client,
+                interval: source.interval,
+                timeout: source.timeout,
+                max_body: source.max_body_bytes,
+            }),
+            _ => anyhow::bail!("{errors}"),
+        }
+    }
+
+    /// One page of reviews; a token refused with 401 is renewed once.
+    async fn page(&self, token: Option<&str>) -> Result<ReviewsListResponse, SourceError> {
+        let url = format!(
+            "{}/androidpublisher/v3/applications/{}/reviews",
+            self.settings.base_url.trim_end_matches('/'),
+            self.settings.package_name
+        );
+        let mut query = vec![("maxResults", self.settings.max_results.to_string())];
+        if let Some(t) = token {
+            query.push(("token", t.to_string()));
+        }
+        if let Some(l) = &self.settings.translation_language {
+            query.push(("translationLanguage", l.clone()));
+        }
+        let mut renewed = false;
+        loop {
+            let access = self.auth.token().await?;
+            let req = self
+                .client
+                .request(reqwest::Method::GET, &url)
+                .query(&query)
+                .bearer_auth(access.expose());
+            let resp = self.client.send(req, self.timeout, self.max_body).await?;
+            match resp.status {
+                200 => return resp.json(),
+                401 if !renewed => {
+                    self.auth.forget();
+                    renewed = true;
+                }
+                _ => return Err(self.refused(&resp)),
+            }
+        }
+    }
+
+    fn refused(&self, resp: &Fetched) -> SourceError {
+        let why = api_error_message(&resp.body);
+        match resp.status {
+            401 | 403 => SourceError::Auth(format!(
+                "google_play: access to the reviews of {} refused ({}{why}); invite the service account in Play Console (Users and permissions) with \"Reply to reviews\" and check {KEYS}",
+                self.settings.package_name, resp.status
+            )),
+            404 => SourceError::Auth(format!(
+                "google_play: no app {} in this developer account (404{why}); check package_name",
+                self.settings.package_name
+            )),
+            s => SourceError::Status {
+                status: s,
+                url: resp.url.clone(),
+                retry_after: None,
+            },
+        }
+    }
+
+    /// Review reads per hour at the configured interval.
+    fn calls_per_hour(&self) -> u64 {
+        let per_poll = u64::from(self.settings.max_pages);
+        let polls = 3600 / self.interval.as_secs().max(1);
+        per_poll * polls.max(1)
+    }
+}
+
+#[async_trait]
+impl Source for GooglePlaySource {
+    async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
+        let now = Utc::now();
+        let mut cur: PlayCursor = ctx
+            .cursor
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or_default();
+        let since = cur
+            .walk
+            .since(now - chrono::Duration::from_std(ctx.backfill).unwrap_or_default());
+        // Play serves only the last seven days: after a longer outage, reviews changed between
+        // the last poll and a week ago cannot be read any more; tell the operator.
+        let play_window = now - chrono::Duration::days(7);
+        if let Some(last) = cur.last_read.filter(|l| *l < play_window) {
+            tracing::warn!(
+                package = %self.settings.package_name,
+                from = %last.to_rfc3339(),
+                to = %play_window.to_rfc3339(),
+                "google_play: reviews changed in this window are past Play's 7-day API window and were not read"
+            );
+        }
+        let (mut token, mut seen) = cur.walk.resume();
+        let mut batch = Batch::default();
+        let mut restarted = false;
+        let mut pages = 0;
+        'pages: while pages < self.settings.max_pages {
+            let page = match self.page(token.as_deref()).await {
+                Ok(p) => p,
+                // A continuation token from an earlier poll that Play no longer takes: read
+                // from the top again (what was read is stored once).
+                Err(SourceError::Status { status: 400, .. }) if token.is_some() && !restarted => {
+                    tracing::warn!(
+                        package = %self.settings.package_name,
+                        "google_play: the stored page token was refused; reading from the first page"
+                    );
+                    restarted = true;
+                    token = None;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            pages += 1;
+            for raw in page.reviews {
+                let Ok(r) = serde_json::from_value::<Review>(raw.clone()) else {
+                    continue;
+                };
+                let Some(user) = r.comments.iter().find_map(|c| c.user_comment.as_ref()) else {
+                    continue;
+                };
+                let Some(at) = user.last_modified.time() else {
+                    continue;
+                };
+                if cur.walk.reached(at, &r.review_id, since) {
+                    token = None;
+                    break 'pages;
+                }
+                seen.record(at, &r.review_id);
+                batch.mentions.extend(review_mention(
+                    &r,
+                    user,
+                    at,
+                    &self.settings.package_name,
+                    raw,
+                ));
+            }
+            token = page
+                .token_pagination
+                .and_then(|p| p.next_page_token)
+                .filter(|t| !t.is_empty());
+            if token.is_none() {
+                break;
+            }
+        }
+        batch.more = token.is_some();
+        cur.walk.finish(token, seen);
+        cur.last_read = Some(now);
+        batch.cursor = Some(serde_json::to_string(&cur).unwrap_or_default());
+        Ok(batch)
+    }
+
+    fn describe(&self) -> Vec<String> {
+        let calls = self.calls_per_hour();
+        let mut lines = vec![
+            self.auth.describe(),
+            format!(
+                "reads reviews of {} created or changed in the last 7 days (all Play keeps): up to {} pages of {} per poll, at most {calls} calls per hour of Play's {HOURLY_QUOTA}",
+                self.settings.package_name, self.settings.max_pages, self.settings.max_results
+            ),
+        ];
+        if calls > HOURLY_QUOTA {
+            lines.push(format!(
+                "warning: {calls} calls per hour would exceed Play's quota of {HOURLY_QUOTA}; raise interval or lower max_pages"
+            ));
+        }
+        lines
+    }
+}
+
+/// A review as a mention. Play joins a title and a body with a tab; they are split again.
+fn review_mention(
+    r: &Review,
+    user: &UserComment,
+    at: DateTime<Utc>,
+    package: &str,
+    raw: serde_json::Value,
+) -> Option<Mention> {
+    let rating = user.star_rating.filter(|s| (1..=5).contains(s))?;
+    let (title, text) = match user.text.split_once('\t') {
+        Some((t, b)) => (Some(t.trim().to_string()).filter(|t| !t.is_empty()), b),
+        None => (None, user.text.as_str()),
+    };
+    let text = text.trim().to_string();
+    if text.is_empty() && title.is_none() {
+        return None;
+    }
+    let name = r
+        .author_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string);
+    // Play reports languages as `nl`, `nl_NL` or `nl-NL`.
+    let lang = user
+        .reviewer_language
+        .as_deref()
+        .and_then(|l| l.split(['_', '-']).next())
+        .filter(|l| l.len() == 2)
+        .map(str::to_ascii_lowercase);
+    Some(Mention {
+        external_id: r.review_id.clone(),
+        url: Some(format!(
+            "https://play.google.com/store/apps/details?id={package}&reviewId={}",
+            r.review_id
+        )),
+        author_handle: name.clone(),
+        author_name: name,
+        author_reach: None,
+        lang,
+        title,
+        text,
+        created_at: at,
+        in_reply_to: None,
+        engagement: Engagement {
+            likes: user.thumbs_up_count,
+            replies: None,
+            reposts: None,
+        },
+        rating: Some(rating),
+        raw,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::google_oauth::tests::{assertion_is_valid, key_file_text};
+    use crate::sources::testing::{self, ids, json, json_status};
+    use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
+    use wiremock::{Mock, MockServer, Request};
+
+    const PACKAGE: &str = "nl.fjordlink.mijn";
+    const ACCESS: &str = "ya29.c.play-unit-test";
+
+    fn source(base: &str, extra: serde_json::Value) -> (GooglePlaySource, tempfile::NamedTempFile) {
+        let file = testing::secret_file(&key_file_text());
+        let settings = testing::with_settings(
+            serde_json::json!({
+                "package_name": PACKAGE, "base_url": base, "token_url": format!("{base}/token"),
+                "max_results": 2, "service_account_file": file.path().to_str().unwrap()
+            }),
+            extra,
+        );
+        let config = testing::source_config("play", "google_play", settings);
+        let src = GooglePlaySource::new(&config, Client::new("webcare-test").unwrap()).unwrap();
+        (src, file)
+    }
+
+    fn ctx(cursor: Option<&str>) -> PollContext {
+        PollContext {
+            cursor: cursor.map(str::to_string),
+            backfill: Duration::from_secs(3650 * 86400),
+        }
+    }
+
+    async fn mount_token(server: &MockServer, expect: u64) {
+        let aud = format!("{}/token", server.uri());
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .and(move |r: &Request| {
+                let form: std::collections::HashMap<String, String> =
+                    url::form_urlencoded::parse(&r.body).into_owned().collect();
+                form.get("assertion")
+                    .is_some_and(|a| assertion_is_valid(a, SCOPE, &aud))
+            })
+            .respond_with(json(&format!(
+                r#"{{"access_token":"{ACCESS}","expires_in":3599,"token_type":"Bearer"}}"#
+            )))
+            .expect(expect)
+            .mount(server)
+            .await;
+    }
+
+    async fn mount_reviews(server: &MockServer) {
+        let reviews = format!("/androidpublisher/v3/applications/{PACKAGE}/reviews");
+        Mock::given(method("GET"))
+            .and(path(reviews.clone()))
+            .and(header("authorization", format!("Bearer {ACCESS}").as_str()))
+            .and(query_param_is_missing("token"))
+            .respond_with(json(&testing::fixture("google_play", "reviews-page1.json")))
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(reviews))
+            .and(header("authorization", format!("Bearer {ACCESS}").as_str()))
+            .and(query_param("token", "Cg0IARIJCMLF3fEFEAA"))
+            .respond_with(json(&testing::fixture("google_play", "reviews-page2.json")))
+            .mount(server)
+            .await;
+    }
+
+    #[tokio::test]
+    async fn reviews_over_two_pages_become_mentions_and_a_second_poll_reads_nothing() {
+        let server = MockServer::start().await;
+        mount_token(&server, 1).await;
+        mount_reviews(&server).await;
+        let (src, _key) = source(&server.uri(), serde_json::json!({}));
+        let batch = src.poll(&ctx(None)).await.unwrap();
+        assert_eq!(
+            ids(&batch),
+            [
+                "gp:AOqpTOE4hX0nZsK1cOSPz2vJ8w_fjordlink01",
+                "gp:AOqpTOGm3vQ7tLkYpR8sW2dF1n_fjordlink02",
+                "gp:AOqpTOHb5cT9uMjXqN6rV4eG2o_fjordlink03"
+            ]
+        );
+        let first = &batch.mentions[0];
+        assert_eq!(first.rating, Some(1));
+        assert_eq!(first.title.as_deref(), Some("Storing melden crasht"));
+        assert!(first.text.starts_with("Elke keer als ik"), "{}", first.text);
+        assert_eq!(first.lang.as_deref(), Some("nl"));
+        assert_eq!(first.author_name.as_deref(), Some("Pieter Jansen"));
+        assert_eq!(first.created_at.timestamp(), 1_795_601_422);
+        assert_eq!(
+            first.url.as_deref(),
+            Some(
+                "https://play.google.com/store/apps/details?id=nl.fjordlink.mijn&reviewId=gp:AOqpTOE4hX0nZsK1cOSPz2vJ8w_fjordlink01"
+            )
+        );
+        let second = &batch.mentions[1];
+        assert_eq!(second.rating, Some(4));
+        assert_eq!(second.title, None);
+        assert_eq!(second.engagement.likes, Some(3));
+        // The developer's reply is kept with the review.
+        assert!(batch.mentions[2].raw["comments"][1]["developerComment"]["text"].is_string());
+        let again = src.poll(&ctx(batch.cursor.as_deref())).await.unwrap();
+        assert!(again.mentions.is_empty(), "{:?}", ids(&again));
+    }
+
+    #[tokio::test]
+    async fn a_read_cut_short_goes_on_with_the_page_token_and_a_refused_token_restarts() {
+        let server = MockServer::start().await;
+        mount_token(&server, 1).await;
+        mount_reviews(&server).await;
+        let (src, _key) = source(&server.uri(), serde_json::json!({ "max_pages": 1 }));
+        let first = src.poll(&ctx(None)).await.unwrap();
+        assert_eq!(first.mentions.len(), 2);
+        assert!(first.more);
+        let second = src.poll(&ctx(first.cursor.as_deref())).await.unwrap();
+        assert_eq!(ids(&second), ["gp:AOqpTOHb5cT9uMjXqN6rV4eG2o_fjordlink03"]);
+        assert!(!second.more);
+
+        // A token Play no longer accepts: the poll reads from the first page instead.
+        let stale = serde_json::json!({ "run": { "next": "Cg0IARIJstale" } }).to_string();
+        Mock::given(method("GET"))
+            .and(query_param("token", "Cg0IARIJstale"))
+            .respond_with(json_status(
+                400,
+                r#"{"error":{"code":400,"message":"Invalid pagination token.","status":"INVALID_ARGUMENT"}}"#,
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let third = src.poll(&ctx(Some(&stale))).await.unwrap();
+        assert_eq!(third.mentions.len(), 2, "{:?}", ids(&third));
+    }
+
+    #[tokio::test]
+    async fn an_expired_token_is_renewed_once() {
+        let server = MockServer::start().await;
+        mount_token(&server, 2).await;
+        Mock::given(method("GET"))
+            .respond_with(json_status(
+                401,
+                r#"{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}"#,
+            ))
+            .expect(2)
+            .mount(&server)
+            .await;
+        let (src, _key) = source(&server.uri(), serde_json::json!({}));
+        let err = src.poll(&ctx(None)).await.unwrap_err();
+        assert!(
+            matches!(&err, SourceError::Auth(m) if m.contains("UNAUTHENTICATED") && m.contains(KEYS)),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_service_account_without_access_is_told_where_to_grant_it() {
+        let server = MockServer::start().await;
+        mount_token(&server, 1).await;
+        Mock::given(method("GET"))
+            .respond_with(json_status(
+                403,
+                r#"{"error":{"code":403,"message":"The current user has insufficient permissions to perform the requested operation.","errors":[{"message":"The current user has insufficient permissions to perform the requested operation.","domain":"androidpublisher","reason":"permissionDenied"}],"status":"PERMISSION_DENIED"}}"#,
+            ))
+            .mount(&server)
+            .await;
+        let (src, _key) = source(&server.uri(), serde_json::json!({}));
+        let err = src.poll(&ctx(None)).await.unwrap_err();
+        assert!(
+            matches!(&err, SourceError::Auth(m) if m.contains("PERMISSION_DENIED") && m.contains("Play Console")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn check_config_warns_when_the_interval_would_spend_more_than_the_hourly_quota() {
+        let (mut src, _key) = source("http://127.0.0.1:9", serde_json::json!({"max_pages": 5}));
+        src.interval = Duration::from_secs(60);
+        let lines = src.describe();
+        assert!(
+            lines[0].contains("webcare-reviews@fjordlink-webcare-test.iam.gserviceaccount.com"),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("300 calls per hour would exceed")),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn config_problems_name_their_keys() {
+        let mut errors = ConfigErrors::default();
+        let cfg = testing::source_config(
+            "play",
+            "google_play",
+            serde_json::json!({ "package_name": "Mijn Fjordlink", "max_results": 500 }),
+        );
+        GooglePlaySource::validate(&cfg, "sources[5]", &mut errors);
+        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "sources[5].package_name",
+                "sources[5].max_results",
+                "sources[5].service_account_env"
+            ]
+        );
+    }
+}

@@ -1,0 +1,769 @@
+//! Threads (Meta's Threads API on `graph.threads.net`): public posts found by keyword search
+//! (`GET /v1.0/keyword_search`, newest first) and posts that @mention the brand's account
+//! (`GET /v1.0/{threads-user-id}/mentions`).
+//!
+//! Both lists are read from `since` (the start of the last complete run, minus an overlap)
+//! following `paging.cursors.after`: Threads gives cursors but no `next` link, so a page
+//! shorter than `limit` or without an `after` cursor is the last. A run cut short by
+//! `max_pages` keeps its cursors and continues on the next poll. Keyword queries are counted
+//! against Meta's rolling 24-hour budget per user, and the source stops searching before
+//! reaching it while it keeps reading mentions.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::http::{Client, Fetched};
+use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
+use crate::config::{ConfigErrors, Secret, SourceConfig, resolve_secret};
+
+/// Seconds each run reaches back before the previous run's start, for posts indexed late.
+const RUN_OVERLAP: i64 = 120;
+/// Threads refuses a `since` before this time (2023-07-05, the platform's launch).
+const EARLIEST_SINCE: i64 = 1_688_540_400;
+/// Meta's keyword search budget: queries per user in a rolling 24 hours, across all apps.
+const META_DAILY_QUERIES: u32 = 2200;
+/// How long to wait after Meta says the app or user is over a rate limit.
+const SLOW_DOWN_FOR: Duration = Duration::from_secs(15 * 60);
+/// The fields read for every post, as the Threads media object names them.
+const FIELDS: &str =
+    "id,text,media_type,permalink,timestamp,username,has_replies,is_quote_post,is_reply,replied_to";
+
+/// Keys of a `threads` source besides the common ones.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadsSettings {
+    /// Keyword(s) to search for; no search when absent.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// `KEYWORD` (the query is words) or `TAG` (the query is a topic tag).
+    #[serde(default = "default_search_mode")]
+    pub search_mode: String,
+    /// Also read posts that @mention the account the token belongs to.
+    #[serde(default = "yes")]
+    pub mentions: bool,
+    /// The brand's Threads user id, or `me` for the token's own account.
+    #[serde(default = "default_user_id")]
+    pub user_id: String,
+    /// Environment variable holding the Threads user access token.
+    #[serde(default)]
+    pub access_token_env: Option<String>,
+    /// File holding the Threads user access token.
+    #[serde(default)]
+    pub access_token_file: Option<String>,
+    /// API host; the real one unless testing.
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    /// Threads API version.
+    #[serde(default = "default_api_version")]
+    pub api_version: String,
+    /// Posts per page, 1 to 100.
+    #[serde(default = "default_limit")]
+    pub limit: u32,
+    /// Pages per list per poll before continuing on the next poll.
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
+    /// Keyword queries this source may send in a rolling 24 hours (Meta allows 2,200 per user
+    /// across all apps).
+    #[serde(default = "default_daily_queries")]
+    pub daily_queries: u32,
+    /// Usernames of the brand's own accounts, whose posts are not mentions.
+    #[serde(default)]
+    pub own_accounts: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_search_mode() -> String {
+    "KEYWORD".into()
+}
+fn default_user_id() -> String {
+    "me".into()
+}
+fn default_base_url() -> String {
+    "https://graph.threads.net".into()
+}
+fn default_api_version() -> String {
+    "v1.0".into()
+}
+fn default_limit() -> u32 {
+    50
+}
+fn default_max_pages() -> u32 {
+    3
+}
+fn default_daily_queries() -> u32 {
+    2000
+}
+
+/// What the source remembers between polls.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct ThreadsCursor {
+    /// Unix seconds: posts from this time on are read. Advances when a run completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    since: Option<i64>,
+    /// Start of the current run, minus the overlap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    run_started: Option<i64>,
+    /// Where an unfinished read of the search results stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    search_after: Option<String>,
+    /// Where an unfinished read of the mentions stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mentions_after: Option<String>,
+    /// Unix seconds of the keyword queries of the last 24 hours that found something (Meta
+    /// counts only those).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    queries: Vec<i64>,
+}
+
+/// Keyword search and mentions of one Threads account.
+pub struct ThreadsSource {
+    settings: ThreadsSettings,
+    token: Secret,
+    client: Client,
+    timeout: Duration,
+    max_body: usize,
+}
+
+/// One page of a Threads list.
+#[derive(Debug, Deserialize)]
+struct Page {
+    #[serde(default)]
+    data: Vec<serde_json::Value>,
+    #[serde(default)]
+    paging: Option<Paging>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Paging {
+    #[serde(default)]
+    cursors: Option<Cursors>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Cursors {
+    #[serde(default)]
+    after: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Post {
+    id: String,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    media_type: Option<String>,
+    #[serde(default)]
+    permalink: Option<String>,
+    timestamp: String,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    replied_to: Option<Ref>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Ref {
+    id: String,
+}
+
+/// Which list a request reads, for paging and error messages.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum List {
+    Search,
+    Mentions,
+}
+
+/// How one list read ended.
+struct Read {
+    /// The `after` cursor to continue from next poll, when `max_pages` cut it short.
+    after: Option<String>,
+    /// True when the search found something and so counted against the budget.
+    counted: bool,
+}
+
+impl ThreadsSource {
+    fn parse(
+        source: &SourceConfig,
+        path: &str,
+        errors: &mut ConfigErrors,
+    ) -> Option<(ThreadsSettings, Option<Secret>)> {
+        let s = source.settings::<ThreadsSettings>(path, errors)?;
+        if s.query.as_deref().is_some_and(|q| q.trim().is_empty()) {
+            errors.push(
+                format!("{path}.query"),
+                "is empty; leave it out to read only mentions",
+            );
+        }
+        if s.query.is_none() && !s.mentions {
+            errors.push(
+                format!("{path}.query"),
+                "nothing to read: set query, or leave mentions = true",
+            );
+        }
+        if !matches!(s.search_mode.as_str(), "KEYWORD" | "TAG") {
+            errors.push(
+                format!("{path}.search_mode"),
+                format!("\"{}\" is not KEYWORD or TAG", s.search_mode),
+            );
+        }
+        if s.user_id != "me"
+            && (s.user_id.is_empty() || !s.user_id.bytes().all(|b| b.is_ascii_digit()))
+        {
+            errors.push(
+                format!("{path}.user_id"),
+                format!(
+                    "\"{}\" is not a Threads user id; use \"me\" (the token's account) or the numeric id from GET /v1.0/me?fields=id",
+                    s.user_id
+                ),
+            );
+        }
+        if !(1..=100).contains(&s.limit) {
+            errors.push(
+                format!("{path}.limit"),
+                format!("{} is out of range; Threads serves 1 to 100", s.limit),
+            );
+        }
+        if s.max_pages == 0 {
+            errors.push(format!("{path}.max_pages"), "must be at least 1");
+        }
+        if s.query.is_some() && !(1..=META_DAILY_QUERIES).contains(&s.daily_queries) {
+            errors.push(
+                format!("{path}.daily_queries"),
+                format!(
+                    "{} is out of range; Meta allows 1 to {META_DAILY_QUERIES} keyword queries per user in 24 hours",
+                    s.daily_queries
+                ),
+            );
+        }
+        match url::Url::parse(&s.base_url) {
+            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+            _ => errors.push(
+                format!("{path}.base_url"),
+                format!("\"{}\" is not an http(s) URL", s.base_url),
+            ),
+        }
+        let version_ok = s
+            .api_version
+            .strip_prefix('v')
+            .and_then(|v| v.split_once('.'))
+            .is_some_and(|(a, b)| {
+                !a.is_empty()
+                    && !b.is_empty()
+                    && a.bytes().all(|c| c.is_ascii_digit())
+                    && b.bytes().all(|c| c.is_ascii_digit())
+            });
+        if !version_ok {
+            errors.push(
+                format!("{path}.api_version"),
+                format!(
+                    "\"{}\" is not a Threads API version such as \"v1.0\"",
+                    s.api_version
+                ),
+            );
+        }
+        let token = resolve_secret(
+            path,
+            "access_token",
+            s.access_token_env.as_deref(),
+            s.access_token_file.as_deref(),
+            true,
+            errors,
+        );
+        Some((s, token))
+    }
+
+    /// Checks a `threads` source's own keys.
+    pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
+        Self::parse(source, path, errors);
+    }
+
+    /// Builds the source from a validated config.
+    pub fn new(source: &SourceConfig, client: Client) -> anyhow::Result<ThreadsSource> {
+        let mut errors = ConfigErrors::default();
+        match Self::parse(source, &source.name, &mut errors) {
+            Some((settings, Some(token))) if errors.is_empty() => Ok(ThreadsSource {
+                settings,
+                token,
+                client,
+                timeout: source.timeout,
+                max_body: source.max_body_bytes,
+            }),
+            _ => anyhow::bail!("{errors}"),
+        }
+    }
+
+    /// One page of `list` from `since`, continuing after `after`.
+    async fn page(&self, list: List, since: i64, after: Option<&str>) -> Result<Page, SourceError> {
+        let endpoint = match list {
+            List::Search => "keyword_search".to_string(),
+            List::Mentions => format!("{}/mentions", self.settings.user_id),
+        };
+        let url = format!(
+            "{}/{}/{endpoint}",
+            self.settings.base_url.trim_end_matches('/'),
+            self.settings.api_version
+        );
+        let mut query = vec![
+            ("fields", FIELDS.to_string()),
+            ("since", since.max(EARLIEST_SINCE).to_string()),
+            ("limit", self.settings.limit.to_string()),
+        ];
+        if list == List::Search {
+            query.push(("q", self.settings.query.clone().unwrap_or_default()));
+            query.push(("search_type", "RECENT".into()));
+            query.push(("search_mode", self.settings.search_mode.clone()));
+        }
+        if let Some(a) = after {
+            query.push(("after", a.to_string()));
+        }
+        // Threads takes the token as the `access_token` parameter, as its documentation shows;
+        // every URL webcare logs or stores has that parameter redacted.
+        query.push(("access_token", self.token.expose().to_string()));
+        let req = self
+            .client
+            .request(reqwest::Method::GET, &url)
+            .query(&query);
+        let resp = self.client.send(req, self.timeout, self.max_body).await?;
+        if resp.status == 200 {
+            return resp.json();
+        }
+        Err(self.refused(&resp, list))
+    }
+
+    /// The error for a refused request, from the Graph-style error body Threads sends.
+    fn refused(&self, resp: &Fetched, list: List) -> SourceError {
+        #[derive(Deserialize)]
+        struct Body {
+            error: GraphError,
+        }
+        #[derive(Deserialize)]
+        struct GraphError {
+            #[serde(default)]
+            code: i64,
+            #[serde(default)]
+            message: String,
+        }
+        let Ok(Body { error: e }) = serde_json::from_slice::<Body>(&resp.body) else {
+            if resp.status == 401 {
+                return SourceError::Auth(
+                    "threads: token refused (401); renew the Threads token and update credentials access_token".into(),
+                );
+            }
+            return SourceError::Status {
+                status: resp.status,
+                url: resp.url.clone(),
+                retry_after: None,
+            };
+        };
+        let message: String = e.message.chars().take(200).collect();
+        match e.code {
+            // Application, user and custom rate limits.
+            4 | 17 | 32 | 613 => SourceError::RateLimited {
+                retry_after: Some(SLOW_DOWN_FOR),
+            },
+            190 | 102 => SourceError::Auth(format!(
+                "threads: token rejected (code {}): {message}; renew the long-lived Threads token (it lasts 60 days unless refreshed) and update credentials access_token",
+                e.code
+            )),
+            10 | 200..=299 => SourceError::Auth(format!(
+                "threads: permission missing (code {}): {message}; the app needs {} (with advanced access) and the token must be granted it",
+                e.code,
+                match list {
+                    List::Search => "threads_basic and threads_keyword_search",
+                    List::Mentions => "threads_basic and threads_manage_mentions",
+                }
+            )),
+            _ => SourceError::Status {
+                status: resp.status,
+                url: format!("{} (Threads error {}: {message})", resp.url, e.code),
+                retry_after: None,
+            },
+        }
+    }
+
+    /// Reads `list` from `since` (continuing after `after`), adding new posts to `batch`.
+    async fn read(
+        &self,
+        list: List,
+        since: i64,
+        mut after: Option<String>,
+        batch: &mut Batch,
+    ) -> Result<Read, SourceError> {
+        let mut counted = false;
+        for _ in 0..self.settings.max_pages {
+            let page = self.page(list, since, after.as_deref()).await?;
+            counted |= !page.data.is_empty();
+            let full = page.data.len() >= self.settings.limit as usize;
+            after = page
+                .paging
+                .and_then(|p| p.cursors)
+                .and_then(|c| c.after)
+                .filter(|a| full && !a.is_empty());
+            for raw in page.data {
+                if let Some(m) = self.post_mention(raw, since) {
+                    batch.mentions.push(m);
+                }
+            }
+            if after.is_none() {
+                break;
+            }
+        }
+        Ok(Read { after, counted })
+    }
+
+    /// A post as a mention; reposts, posts without words, the brand's own posts and posts
+    /// before `since` are left out.
+    fn post_mention(&self, raw: serde_json::Value, since: i64) -> Option<Mention> {
+        let p: Post = serde_json::from_value(raw.clone()).ok()?;
+        if p.media_type.as_deref() == Some("REPOST_FACADE") {
+            return None;
+        }
+        let created = DateTime::parse_from_str(&p.timestamp, "%Y-%m-%dT%H:%M:%S%z")
+            .or_else(|_| DateTime::parse_from_rfc3339(&p.timestamp))
+            .ok()?
+            .with_timezone(&Utc);
+        if created.timestamp() < since {
+            return None;
+        }
+        let text = p.text.unwrap_or_default().trim().to_string();
+        if text.is_empty() {
+            return None;
+        }
+        if p.username.as_deref().is_some_and(|u| {
+            self.settings
+                .own_accounts
+                .iter()
+                .any(|o| o.trim_start_matches('@').eq_ignore_ascii_case(u))
+        }) {
+            return None;
+        }
+        Some(Mention {
+            external_id: p.id,
+            url: p.permalink,
+            author_handle: p.username.clone(),
+            author_name: None,
+            author_reach: None,
+            lang: None,
+            title: None,
+            text,
+            created_at: created,
+            in_reply_to: p.replied_to.map(|r| r.id),
+            engagement: Engagement::default(),
+            rating: None,
+            raw,
+        })
+    }
+}
+
+#[async_trait]
+impl Source for ThreadsSource {
+    async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
+        let now = Utc::now().timestamp();
+        let mut cur: ThreadsCursor = ctx
+            .cursor
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or_default();
+        let since = cur.since.unwrap_or_else(|| {
+            now - chrono::Duration::from_std(ctx.backfill)
+                .unwrap_or_default()
+                .num_seconds()
+        });
+        let run_open = cur.search_after.is_some() || cur.mentions_after.is_some();
+        if !run_open {
+            cur.run_started = Some(now - RUN_OVERLAP);
+        }
+        let mut batch = Batch::default();
+        let mut unfinished = false;
+        let mut search_skipped = false;
+
+        if self.settings.query.is_some() {
+            cur.queries.retain(|t| now - t < 86_400);
+            let budget = self.settings.daily_queries as usize;
+            // A page is a query; keep room for a whole run so no run stops half way.
+            if cur.queries.len() + self.settings.max_pages as usize > budget {
+                search_skipped = true;
+                let oldest = cur.queries.iter().min().copied().unwrap_or(now);
+                let wait = Duration::from_secs((oldest + 86_400 - now).max(60) as u64);
+                batch.next_poll_in = Some(wait);
+                tracing::warn!(
+                    queries = cur.queries.len(),
+                    budget,
+                    wait_s = wait.as_secs(),
+                    "threads: keyword search budget for 24 hours is spent; reading mentions only until it frees up"
+                );
+            } else {
+                let after = cur.search_after.take();
+                let read = self.read(List::Search, since, after, &mut batch).await?;
+                if read.counted {
+                    cur.queries.push(now);
+                }
+                unfinished |= read.after.is_some();
+                cur.search_after = read.after;
+            }
+        }
+        if self.settings.mentions {
+            let after = cur.mentions_after.take();
+            let read = self.read(List::Mentions, since, after, &mut batch).await?;
+            unfinished |= read.after.is_some();
+            cur.mentions_after = read.after;
+        }
+
+        // A run whose search was skipped is not complete: the next one must search from the
+        // same `since`, so nothing posted meanwhile is missed.
+        if !unfinished && !search_skipped {
+            cur.since = cur.run_started.take().or(cur.since);
+        } else if cur.since.is_none() {
+            cur.since = Some(since);
+        }
+        batch.more = unfinished;
+        batch.cursor = Some(serde_json::to_string(&cur).unwrap_or_default());
+        Ok(batch)
+    }
+
+    fn describe(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some(q) = &self.settings.query {
+            lines.push(format!(
+                "searches Threads for {:?} ({}), newest first; at most {} keyword queries in 24 hours (Meta allows {META_DAILY_QUERIES} per user across all apps; queries that find nothing are free)",
+                q, self.settings.search_mode, self.settings.daily_queries
+            ));
+        }
+        if self.settings.mentions {
+            lines.push(format!(
+                "reads posts that @mention Threads account {}",
+                self.settings.user_id
+            ));
+        }
+        lines
+    }
+}
+
+/// What a `threads` source has spent of its keyword search budget, from its stored cursor,
+/// for `webcare sources`: queries that found posts in the last 24 hours. `None` when the
+/// source does not search.
+pub fn usage_note(
+    settings: &serde_json::Map<String, serde_json::Value>,
+    cursor: &str,
+) -> Option<String> {
+    settings.get("query")?;
+    let cap = settings
+        .get("daily_queries")
+        .and_then(|v| v.as_u64())
+        .unwrap_or_else(|| u64::from(default_daily_queries()));
+    let cur: ThreadsCursor = serde_json::from_str(cursor).ok()?;
+    let now = Utc::now().timestamp();
+    let used = cur.queries.iter().filter(|t| now - **t < 86_400).count();
+    Some(format!("{used} of {cap} keyword queries in the last 24 h"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::testing::{self, ids, json, json_status};
+    use wiremock::matchers::{method, path, query_param, query_param_is_missing};
+    use wiremock::{Mock, MockServer};
+
+    const TOKEN: &str = "THAAthreads-unit-test-token";
+
+    fn source(base: &str, extra: serde_json::Value) -> (ThreadsSource, tempfile::NamedTempFile) {
+        let file = testing::secret_file(TOKEN);
+        let settings = testing::with_settings(
+            serde_json::json!({
+                "query": "fjordlink", "base_url": base, "limit": 2,
+                "own_accounts": ["fjordlink"],
+                "access_token_file": file.path().to_str().unwrap()
+            }),
+            extra,
+        );
+        let config = testing::source_config("threads", "threads", settings);
+        let src = ThreadsSource::new(&config, Client::new("webcare-test").unwrap()).unwrap();
+        (src, file)
+    }
+
+    fn ctx(cursor: Option<&str>) -> PollContext {
+        PollContext {
+            cursor: cursor.map(str::to_string),
+            backfill: Duration::from_secs(3650 * 86400),
+        }
+    }
+
+    async fn mount(server: &MockServer) {
+        let get = |p: &str| {
+            Mock::given(method("GET"))
+                .and(path(p.to_string()))
+                .and(query_param("access_token", TOKEN))
+        };
+        get("/v1.0/keyword_search")
+            .and(query_param("q", "fjordlink"))
+            .and(query_param("search_type", "RECENT"))
+            .and(query_param_is_missing("after"))
+            .respond_with(json(&testing::fixture("threads", "search-page1.json")))
+            .mount(server)
+            .await;
+        get("/v1.0/keyword_search")
+            .and(query_param("after", "QVFIUlN4aEJYbVBQZA2l"))
+            .respond_with(json(&testing::fixture("threads", "search-page2.json")))
+            .mount(server)
+            .await;
+        get("/v1.0/me/mentions")
+            .respond_with(json(&testing::fixture("threads", "mentions.json")))
+            .mount(server)
+            .await;
+    }
+
+    #[tokio::test]
+    async fn search_and_mentions_become_mentions_following_after_cursors() {
+        let server = MockServer::start().await;
+        mount(&server).await;
+        let (src, _token) = source(&server.uri(), serde_json::json!({}));
+        let batch = src.poll(&ctx(None)).await.unwrap();
+        assert_eq!(
+            ids(&batch),
+            [
+                "18063425671234561",
+                "18063425671234562",
+                "18047781230987655",
+                "18091234567800011"
+            ]
+        );
+        let first = &batch.mentions[0];
+        assert_eq!(first.author_handle.as_deref(), Some("sanne.bakt.brood"));
+        assert_eq!(
+            first.url.as_deref(),
+            Some("https://www.threads.com/@sanne.bakt.brood/post/DRt4kQ2jFjL")
+        );
+        assert_eq!(
+            first.created_at,
+            DateTime::parse_from_rfc3339("2026-11-25T09:12:44Z").unwrap()
+        );
+        let reply = &batch.mentions[3];
+        assert_eq!(reply.in_reply_to.as_deref(), Some("18090000000000001"));
+        assert!(!batch.more);
+        let cursor: ThreadsCursor = serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap();
+        assert!(
+            cursor
+                .since
+                .is_some_and(|s| s > Utc::now().timestamp() - 600)
+        );
+        assert_eq!(cursor.queries.len(), 1, "a search that found posts counts");
+        let settings = serde_json::json!({ "query": "fjordlink" });
+        assert_eq!(
+            usage_note(
+                settings.as_object().unwrap(),
+                batch.cursor.as_deref().unwrap()
+            )
+            .as_deref(),
+            Some("1 of 2000 keyword queries in the last 24 h")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_spent_search_budget_reads_mentions_only_and_keeps_since() {
+        let server = MockServer::start().await;
+        mount(&server).await;
+        let (src, _token) = source(&server.uri(), serde_json::json!({ "daily_queries": 4 }));
+        let now = Utc::now().timestamp();
+        let cursor = serde_json::json!({ "since": now - 3600, "queries": [now - 100, now - 50] });
+        let batch = src.poll(&ctx(Some(&cursor.to_string()))).await.unwrap();
+        // The fixture's mentions are older than `since`: the list is read, nothing is new.
+        assert!(batch.mentions.is_empty(), "{:?}", ids(&batch));
+        let next: ThreadsCursor = serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap();
+        assert_eq!(next.since, Some(now - 3600));
+        let wait = batch.next_poll_in.unwrap().as_secs();
+        assert!((86_000..=86_400).contains(&wait), "{wait}");
+        let requests = server.received_requests().await.unwrap();
+        let count = |end: &str| {
+            requests
+                .iter()
+                .filter(|r| r.url.path().ends_with(end))
+                .count()
+        };
+        assert_eq!(count("keyword_search"), 0);
+        assert_eq!(count("mentions"), 1);
+    }
+
+    #[tokio::test]
+    async fn an_expired_token_asks_for_a_new_one() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(json_status(
+                400,
+                r#"{"error":{"message":"Error validating access token: Session has expired on Tuesday, 24-Nov-26 10:00:00 PST.","type":"OAuthException","code":190,"error_subcode":463,"fbtrace_id":"AbCdEfGh123"}}"#,
+            ))
+            .mount(&server)
+            .await;
+        let (src, _token) = source(&server.uri(), serde_json::json!({}));
+        let err = src.poll(&ctx(None)).await.unwrap_err();
+        assert!(
+            matches!(&err, SourceError::Auth(m) if m.contains("code 190") && m.contains("renew the long-lived Threads token")),
+            "{err:?}"
+        );
+        assert!(!err.to_string().contains(TOKEN));
+    }
+
+    #[tokio::test]
+    async fn a_missing_search_permission_names_it() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(json_status(
+                403,
+                r#"{"error":{"message":"(#10) The user has not granted the threads_keyword_search permission","type":"THApiException","code":10,"fbtrace_id":"AxYz0987"}}"#,
+            ))
+            .mount(&server)
+            .await;
+        let (src, _token) = source(&server.uri(), serde_json::json!({}));
+        let err = src.poll(&ctx(None)).await.unwrap_err();
+        assert!(
+            matches!(&err, SourceError::Auth(m) if m.contains("threads_keyword_search")),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn meta_rate_limit_codes_slow_the_source_down() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(json_status(
+                400,
+                r#"{"error":{"message":"(#4) Application request limit reached","type":"OAuthException","code":4,"is_transient":true,"fbtrace_id":"Bq1w2e3r"}}"#,
+            ))
+            .mount(&server)
+            .await;
+        let (src, _token) = source(&server.uri(), serde_json::json!({}));
+        let err = src.poll(&ctx(None)).await.unwrap_err();
+        assert!(
+            matches!(err, SourceError::RateLimited { retry_after: Some(d) } if d == SLOW_DOWN_FOR),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn config_problems_name_their_keys() {
+        let mut errors = ConfigErrors::default();
+        let cfg = testing::source_config(
+            "threads",
+            "threads",
+            serde_json::json!({
+                "mentions": false, "search_mode": "HASHTAG", "user_id": "@fjordlink", "limit": 0
+            }),
+        );
+        ThreadsSource::validate(&cfg, "sources[7]", &mut errors);
+        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "sources[7].query",
+                "sources[7].search_mode",
+                "sources[7].user_id",
+                "sources[7].limit",
+                "sources[7].access_token_env"
+            ]
+        );
+    }
+}

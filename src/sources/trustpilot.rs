@@ -1,0 +1,521 @@
+//! Trustpilot service reviews of the brand's business unit, through the Business API
+//! (`GET /v1/business-units/{businessUnitId}/reviews`) with an API key.
+//!
+//! Reviews are read newest first (`orderBy=createdat.desc`), `perPage` at a time; a page whose
+//! `links` hold a `next-page` relation has a successor. The cursor keeps the creation time of
+//! the newest review read (and the ids read at that very time), and a poll reads pages until
+//! it reaches it, going on at the next page on the next poll when `max_pages` stops it first
+//! ([`Walk`]). The business's public answer (`companyReply`) stays in the raw payload.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Deserialize;
+
+use super::http::Client;
+use super::newest_first::Walk;
+use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
+use crate::config::{ConfigErrors, Secret, SourceConfig, resolve_secret};
+
+/// Trustpilot serves at most 100 reviews per page.
+const MAX_PER_PAGE: u32 = 100;
+
+/// Keys of a `trustpilot` source besides the common ones.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustpilotSettings {
+    /// The business unit's id (24 hexadecimal characters), as Trustpilot Business shows it
+    /// or `GET /v1/business-units/find?name=DOMAIN` returns it.
+    pub business_unit_id: String,
+    /// Environment variable holding the API key.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// File holding the API key.
+    #[serde(default)]
+    pub api_key_file: Option<String>,
+    /// API host; the real one unless testing.
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    /// Reviews per page, 1 to 100.
+    #[serde(default = "default_per_page")]
+    pub per_page: u32,
+    /// Pages read per poll; older reviews wait for the next poll.
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
+    /// Only reviews in these languages (ISO 639-1), or every language when empty.
+    #[serde(default)]
+    pub languages: Vec<String>,
+}
+
+fn default_base_url() -> String {
+    "https://api.trustpilot.com".into()
+}
+fn default_per_page() -> u32 {
+    MAX_PER_PAGE
+}
+fn default_max_pages() -> u32 {
+    5
+}
+
+/// Service reviews of one Trustpilot business unit.
+pub struct TrustpilotSource {
+    settings: TrustpilotSettings,
+    api_key: Secret,
+    client: Client,
+    timeout: Duration,
+    max_body: usize,
+}
+
+/// One page of `/business-units/{id}/reviews`.
+#[derive(Debug, Deserialize)]
+struct ReviewPage {
+    #[serde(default)]
+    links: Vec<Link>,
+    reviews: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Link {
+    #[serde(default)]
+    rel: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Review {
+    id: String,
+    stars: u8,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    language: Option<String>,
+    created_at: String,
+    #[serde(default)]
+    number_of_likes: Option<i64>,
+    #[serde(default)]
+    consumer: Option<Consumer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Consumer {
+    #[serde(default)]
+    display_name: Option<String>,
+}
+
+/// Trustpilot's error body: `{"message": "...", "errorCode": ...}` or `{"fault": ...}`.
+#[derive(Debug, Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    message: Option<String>,
+}
+
+impl TrustpilotSource {
+    fn parse(
+        source: &SourceConfig,
+        path: &str,
+        errors: &mut ConfigErrors,
+    ) -> Option<(TrustpilotSettings, Option<Secret>)> {
+        let s = source.settings::<TrustpilotSettings>(path, errors)?;
+        if s.business_unit_id.len() != 24
+            || !s.business_unit_id.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            errors.push(
+                format!("{path}.business_unit_id"),
+                format!(
+                    "\"{}\" is not a Trustpilot business unit id (24 hexadecimal characters, e.g. 507f191e810c19729de860ea); find it in Trustpilot Business under Integrations, or with GET /v1/business-units/find?name=your-domain",
+                    s.business_unit_id
+                ),
+            );
+        }
+        if !(1..=MAX_PER_PAGE).contains(&s.per_page) {
+            errors.push(
+                format!("{path}.per_page"),
+                format!("{} is out of range; Trustpilot serves 1 to 100", s.per_page),
+            );
+        }
+        if s.max_pages == 0 {
+            errors.push(format!("{path}.max_pages"), "must be at least 1");
+        }
+        for l in &s.languages {
+            if l.len() != 2 || !l.bytes().all(|b| b.is_ascii_alphabetic()) {
+                errors.push(
+                    format!("{path}.languages"),
+                    format!("\"{l}\" is not a two-letter language code"),
+                );
+            }
+        }
+        match url::Url::parse(&s.base_url) {
+            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+            _ => errors.push(
+                format!("{path}.base_url"),
+                format!("\"{}\" is not an http(s) URL", s.base_url),
+            ),
+        }
+        let key = resolve_secret(
+            path,
+            "api_key",
+            s.api_key_env.as_deref(),
+            s.api_key_file.as_deref(),
+            true,
+            errors,
+        );
+        Some((s, key))
+    }
+
+    /// Checks a `trustpilot` source's own keys.
+    pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
+        Self::parse(source, path, errors);
+    }
+
+    /// Builds the source from a validated config.
+    pub fn new(source: &SourceConfig, client: Client) -> anyhow::Result<TrustpilotSource> {
+        let mut errors = ConfigErrors::default();
+        match Self::parse(source, &source.name, &mut errors) {
+            Some((settings, Some(api_key))) if errors.is_empty() => Ok(TrustpilotSource {
+                settings,
+                api_key,
+                client,
+                timeout: source.timeout,
+                max_body: source.max_body_bytes,
+            }),
+            _ => anyhow::bail!("{errors}"),
+        }
+    }
+
+    /// One page of reviews, newest first.
+    async fn page(&self, page: u32) -> Result<ReviewPage, SourceError> {
+        let url = format!(
+            "{}/v1/business-units/{}/reviews",
+            self.settings.base_url.trim_end_matches('/'),
+            self.settings.business_unit_id
+        );
+        let mut query = vec![
+            ("orderBy", "createdat.desc".to_string()),
+            ("perPage", self.settings.per_page.to_string()),
+            ("page", page.to_string()),
+        ];
+        if !self.settings.languages.is_empty() {
+            query.push(("language", self.settings.languages.join(",")));
+        }
+        // The key travels in the `apikey` header, so it never appears in a URL that is logged.
+        let req = self
+            .client
+            .request(reqwest::Method::GET, &url)
+            .query(&query)
+            .header("apikey", self.api_key.expose());
+        let resp = self.client.send(req, self.timeout, self.max_body).await?;
+        match resp.status {
+            200 => resp.json(),
+            401 | 403 => Err(SourceError::Auth(format!(
+                "trustpilot: API key refused ({}{}); check credentials api_key_env/api_key_file and that the key belongs to an application with access to business unit {}",
+                resp.status,
+                error_message(&resp.body),
+                self.settings.business_unit_id
+            ))),
+            404 => Err(SourceError::Auth(format!(
+                "trustpilot: business unit {} not found (404{}); check business_unit_id",
+                self.settings.business_unit_id,
+                error_message(&resp.body)
+            ))),
+            s => Err(SourceError::Status {
+                status: s,
+                url: resp.url,
+                retry_after: None,
+            }),
+        }
+    }
+}
+
+/// `": message"` from a Trustpilot error body, or nothing.
+fn error_message(body: &[u8]) -> String {
+    serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .and_then(|b| b.message)
+        .map(|m| format!(": {}", m.chars().take(200).collect::<String>()))
+        .unwrap_or_default()
+}
+
+/// Parses Trustpilot times, which come with a zone (`2026-11-25T09:41:12Z`) or, in older
+/// answers, without one (`2013-09-07T13:37:00`, UTC).
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|t| t.and_utc())
+        })
+}
+
+#[async_trait]
+impl Source for TrustpilotSource {
+    async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
+        let mut walk: Walk<u32> = ctx
+            .cursor
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or_default();
+        let since =
+            walk.since(Utc::now() - chrono::Duration::from_std(ctx.backfill).unwrap_or_default());
+        // A read cut short by max_pages goes on where it stopped: new reviews on top only push
+        // the unread ones further down, so nothing is skipped (some are read twice, and the
+        // store keeps them once).
+        let (resume, mut seen) = walk.resume();
+        let first = resume.unwrap_or(1);
+        let mut next = None;
+        let mut batch = Batch::default();
+        'pages: for n in first..first + self.settings.max_pages {
+            let page = self.page(n).await?;
+            let has_next = page.links.iter().any(|l| l.rel == "next-page");
+            for raw in page.reviews {
+                let Ok(r) = serde_json::from_value::<Review>(raw.clone()) else {
+                    continue;
+                };
+                let Some(at) = parse_time(&r.created_at) else {
+                    continue;
+                };
+                if walk.reached(at, &r.id, since) {
+                    next = None;
+                    break 'pages;
+                }
+                seen.record(at, &r.id);
+                batch.mentions.extend(review_mention(r, at, raw));
+            }
+            next = has_next.then_some(n + 1);
+            if !has_next {
+                break;
+            }
+        }
+        batch.more = next.is_some();
+        walk.finish(next, seen);
+        batch.cursor = Some(serde_json::to_string(&walk).unwrap_or_default());
+        Ok(batch)
+    }
+
+    fn describe(&self) -> Vec<String> {
+        vec![format!(
+            "reads up to {} reviews of business unit {} per poll, newest first, with the API key",
+            self.settings.per_page * self.settings.max_pages,
+            self.settings.business_unit_id
+        )]
+    }
+}
+
+/// A review as a mention: its title as the title, its stars as the rating.
+fn review_mention(r: Review, at: DateTime<Utc>, raw: serde_json::Value) -> Option<Mention> {
+    let rating = Some(r.stars).filter(|s| (1..=5).contains(s))?;
+    let text = r.text.unwrap_or_default().trim().to_string();
+    let title = r
+        .title
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
+    if text.is_empty() && title.is_none() {
+        return None;
+    }
+    let name = r
+        .consumer
+        .and_then(|c| c.display_name)
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    Some(Mention {
+        url: Some(format!("https://www.trustpilot.com/reviews/{}", r.id)),
+        external_id: r.id,
+        author_handle: name.clone(),
+        author_name: name,
+        author_reach: None,
+        lang: r.language.filter(|l| !l.is_empty()),
+        title,
+        text,
+        created_at: at,
+        in_reply_to: None,
+        engagement: Engagement {
+            likes: r.number_of_likes,
+            replies: None,
+            reposts: None,
+        },
+        rating: Some(rating),
+        raw,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::testing::{self, ids, json, json_status};
+    use wiremock::matchers::{header, method, path, query_param};
+    use wiremock::{Mock, MockServer};
+
+    const UNIT: &str = "5f3a1c2b9d8e7f6a5b4c3d2e";
+    const KEY: &str = "tp-key-unit-test";
+
+    fn source(base: &str, extra: serde_json::Value) -> (TrustpilotSource, tempfile::NamedTempFile) {
+        let file = testing::secret_file(KEY);
+        let settings = testing::with_settings(
+            serde_json::json!({
+                "business_unit_id": UNIT, "base_url": base, "per_page": 3,
+                "api_key_file": file.path().to_str().unwrap()
+            }),
+            extra,
+        );
+        let config = testing::source_config("trustpilot", "trustpilot", settings);
+        let src = TrustpilotSource::new(&config, Client::new("webcare-test").unwrap()).unwrap();
+        (src, file)
+    }
+
+    fn ctx(cursor: Option<&str>) -> PollContext {
+        PollContext {
+            cursor: cursor.map(str::to_string),
+            backfill: Duration::from_secs(3650 * 86400),
+        }
+    }
+
+    async fn mount_pages(server: &MockServer, expect_first: u64) {
+        let reviews = format!("/v1/business-units/{UNIT}/reviews");
+        Mock::given(method("GET"))
+            .and(path(reviews.clone()))
+            .and(header("apikey", KEY))
+            .and(query_param("orderBy", "createdat.desc"))
+            .and(query_param("page", "1"))
+            .respond_with(json(&testing::fixture("trustpilot", "reviews-page1.json")))
+            .expect(expect_first)
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(reviews))
+            .and(header("apikey", KEY))
+            .and(query_param("page", "2"))
+            .respond_with(json(&testing::fixture("trustpilot", "reviews-page2.json")))
+            .mount(server)
+            .await;
+    }
+
+    #[tokio::test]
+    async fn pages_of_reviews_become_mentions_with_stars_and_a_second_poll_reads_nothing() {
+        let server = MockServer::start().await;
+        mount_pages(&server, 2).await;
+        let (src, _key) = source(&server.uri(), serde_json::json!({}));
+        let batch = src.poll(&ctx(None)).await.unwrap();
+        assert_eq!(
+            ids(&batch),
+            [
+                "6744a1f20b5e3c0f9a7d2e01",
+                "6743f0aa0b5e3c0f9a7d1c55",
+                "6742c9e10b5e3c0f9a7d0b17",
+                "673fd2280b5e3c0f9a7cf9e2"
+            ]
+        );
+        let first = &batch.mentions[0];
+        assert_eq!(first.rating, Some(1));
+        assert_eq!(first.title.as_deref(), Some("Al drie dagen geen internet"));
+        assert_eq!(first.author_name.as_deref(), Some("Jeroen V."));
+        assert_eq!(first.lang.as_deref(), Some("nl"));
+        assert_eq!(
+            first.url.as_deref(),
+            Some("https://www.trustpilot.com/reviews/6744a1f20b5e3c0f9a7d2e01")
+        );
+        assert_eq!(
+            first.created_at,
+            DateTime::parse_from_rfc3339("2026-11-25T08:12:44Z").unwrap()
+        );
+        assert_eq!(batch.mentions[1].rating, Some(5));
+        assert_eq!(batch.mentions[1].engagement.likes, Some(2));
+        // The business's answer is kept with the review.
+        assert!(batch.mentions[2].raw["companyReply"]["text"].is_string());
+        let again = src.poll(&ctx(batch.cursor.as_deref())).await.unwrap();
+        assert!(again.mentions.is_empty(), "{:?}", ids(&again));
+    }
+
+    #[tokio::test]
+    async fn a_review_in_the_same_second_as_the_newest_read_is_still_read() {
+        let server = MockServer::start().await;
+        mount_pages(&server, 1).await;
+        let (src, _key) = source(&server.uri(), serde_json::json!({}));
+        let cursor = serde_json::json!({
+            "newest": "2026-11-24T19:03:10Z",
+            "at_newest": ["6743f0aa0b5e3c0f9a7d1c55"]
+        })
+        .to_string();
+        let batch = src.poll(&ctx(Some(&cursor))).await.unwrap();
+        assert_eq!(ids(&batch), ["6744a1f20b5e3c0f9a7d2e01"]);
+    }
+
+    #[tokio::test]
+    async fn a_read_cut_short_by_max_pages_goes_on_where_it_stopped() {
+        let server = MockServer::start().await;
+        mount_pages(&server, 2).await;
+        let (src, _key) = source(&server.uri(), serde_json::json!({ "max_pages": 1 }));
+        let first = src.poll(&ctx(None)).await.unwrap();
+        assert_eq!(first.mentions.len(), 3);
+        assert!(first.more);
+        let second = src.poll(&ctx(first.cursor.as_deref())).await.unwrap();
+        assert_eq!(ids(&second), ["673fd2280b5e3c0f9a7cf9e2"]);
+        assert!(!second.more);
+        // The read is complete: the next poll starts at the top and finds nothing new.
+        let third = src.poll(&ctx(second.cursor.as_deref())).await.unwrap();
+        assert!(third.mentions.is_empty(), "{:?}", ids(&third));
+    }
+
+    #[tokio::test]
+    async fn a_refused_key_names_the_credential_keys() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(json_status(
+                401,
+                r#"{"fault":{"faultstring":"Invalid ApiKey","detail":{"errorcode":"oauth.v2.InvalidApiKey"}}}"#,
+            ))
+            .mount(&server)
+            .await;
+        let (src, _key) = source(&server.uri(), serde_json::json!({}));
+        let err = src.poll(&ctx(None)).await.unwrap_err();
+        assert!(
+            matches!(&err, SourceError::Auth(m) if m.contains("api_key_env/api_key_file") && !m.contains(KEY)),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_business_unit_names_the_key_to_check() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(json_status(
+                404,
+                r#"{"message":"Business unit not found","errorCode":0}"#,
+            ))
+            .mount(&server)
+            .await;
+        let (src, _key) = source(&server.uri(), serde_json::json!({}));
+        let err = src.poll(&ctx(None)).await.unwrap_err();
+        assert!(
+            matches!(&err, SourceError::Auth(m) if m.contains("check business_unit_id") && m.contains("Business unit not found")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn config_problems_name_their_keys() {
+        let mut errors = ConfigErrors::default();
+        let cfg = testing::source_config(
+            "trustpilot",
+            "trustpilot",
+            serde_json::json!({
+                "business_unit_id": "fjordlink.nl", "per_page": 101, "languages": ["dut"]
+            }),
+        );
+        TrustpilotSource::validate(&cfg, "sources[4]", &mut errors);
+        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "sources[4].business_unit_id",
+                "sources[4].per_page",
+                "sources[4].languages",
+                "sources[4].api_key_env"
+            ]
+        );
+    }
+}

@@ -1,0 +1,59 @@
+//! End to end: the `webcare` binary renews the owner's Google token at a fake token endpoint,
+//! reads a fake Business Profile review list over two pages on 127.0.0.1 and stores each
+//! review once, with its star word turned into a rating.
+
+mod common;
+
+use common::fakes::google_business;
+use common::platform::Daemon;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn once_stores_location_reviews_with_their_stars_exactly_once() {
+    let server = google_business::start().await;
+    let daemon =
+        Daemon::new(&google_business::source(&server.uri(), "1h")).envs(google_business::ENV);
+    let stdout = daemon.once();
+    assert!(stdout.contains("stored    3"), "{stdout}");
+    assert_eq!(
+        daemon.ids(),
+        [
+            "AbFvOqkX8mQ2fjordlinkRev02",
+            "AbFvOqm7tW5rfjordlinkRev03",
+            "AbFvOqnB3kP0fjordlinkRev01"
+        ]
+    );
+    let stored = daemon.stored();
+    let by_id = |id: &str| stored.iter().find(|m| m["external_id"] == id).unwrap();
+    let sent_away = by_id("AbFvOqnB3kP0fjordlinkRev01");
+    assert_eq!(sent_away["rating"], 1);
+    assert_eq!(sent_away["label"], "complaint", "{sent_away}");
+    assert_eq!(by_id("AbFvOqkX8mQ2fjordlinkRev02")["rating"], 5);
+    assert_eq!(by_id("AbFvOqm7tW5rfjordlinkRev03")["rating"], 2);
+
+    let stdout = daemon.once();
+    assert!(stdout.contains("stored    0"), "{stdout}");
+    let state = daemon.source_state();
+    assert_eq!(state["kind"], "google_business");
+    assert_eq!(state["state"], "ok");
+    for secret in [
+        google_business::CLIENT_SECRET,
+        google_business::REFRESH,
+        google_business::ACCESS,
+    ] {
+        assert!(!daemon.db_contains(secret), "{secret} reached the database");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_config_needs_both_owner_secrets() {
+    let daemon = Daemon::new(&google_business::source("http://127.0.0.1:9", "1h"))
+        .envs(&google_business::ENV[..1]);
+    let out = daemon.webcare(&["check-config"]);
+    assert_eq!(out.status.code(), Some(78), "{out:?}");
+    let text = common::text(&out);
+    assert!(
+        text.contains("refresh_token_env") && text.contains(google_business::REFRESH_VAR),
+        "{text}"
+    );
+    assert!(!text.contains(google_business::CLIENT_SECRET), "{text}");
+}

@@ -1,0 +1,75 @@
+//! End to end: the `webcare` binary reads a fake Trustpilot Business API on 127.0.0.1 with its
+//! API key from the environment and stores each review once, with its star rating.
+
+mod common;
+
+use common::fakes::trustpilot;
+use common::platform::Daemon;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn once_stores_reviews_over_two_pages_with_their_stars_exactly_once() {
+    let server = trustpilot::start().await;
+    let daemon = Daemon::new(&trustpilot::source(&server.uri(), "1h")).envs(trustpilot::ENV);
+    let stdout = daemon.once();
+    assert!(stdout.contains("stored    4"), "{stdout}");
+    assert_eq!(
+        daemon.ids(),
+        [
+            "673fd2280b5e3c0f9a7cf9e2",
+            "6742c9e10b5e3c0f9a7d0b17",
+            "6743f0aa0b5e3c0f9a7d1c55",
+            "6744a1f20b5e3c0f9a7d2e01"
+        ]
+    );
+    let stored = daemon.stored();
+    let by_id = |id: &str| {
+        stored
+            .iter()
+            .find(|m| m["external_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let outage = by_id("6744a1f20b5e3c0f9a7d2e01");
+    assert_eq!(outage["rating"], 1);
+    assert_eq!(outage["title"], "Al drie dagen geen internet");
+    assert_eq!(outage["label"], "complaint", "{outage}");
+    assert_eq!(
+        outage["url"],
+        "https://www.trustpilot.com/reviews/6744a1f20b5e3c0f9a7d2e01"
+    );
+    let praise = by_id("6743f0aa0b5e3c0f9a7d1c55");
+    assert_eq!(praise["rating"], 5);
+    assert_ne!(praise["label"], "complaint", "{praise}");
+
+    let stdout = daemon.once();
+    assert!(stdout.contains("stored    0"), "{stdout}");
+    let state = daemon.source_state();
+    assert_eq!(state["kind"], "trustpilot");
+    assert_eq!(state["state"], "ok");
+    assert!(
+        !daemon.db_contains(trustpilot::KEY),
+        "the API key reached the database"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_config_names_a_missing_api_key_and_lists_the_kind() {
+    let daemon = Daemon::new(&trustpilot::source("http://127.0.0.1:9", "1h"));
+    let out = daemon.webcare(&["check-config"]);
+    assert_eq!(out.status.code(), Some(78), "{out:?}");
+    let text = common::text(&out);
+    assert!(
+        text.contains("api_key_env") && text.contains(trustpilot::KEY_VAR),
+        "{text}"
+    );
+
+    let daemon = daemon.envs(trustpilot::ENV);
+    let out = daemon.webcare(&["check-config"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = common::text(&out);
+    assert!(
+        text.contains("business unit 5f3a1c2b9d8e7f6a5b4c3d2e"),
+        "{text}"
+    );
+    assert!(!text.contains(trustpilot::KEY), "{text}");
+}
