@@ -18,7 +18,7 @@ use super::facebook_page::{
     default_graph_url, default_max_pages, longer, parse_graph_time,
 };
 use super::http::Client;
-use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
+use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError};
 use crate::config::{ConfigErrors, DurationValue, Secret, SourceConfig, resolve_secret};
 
 const RUN_OVERLAP: i64 = 60;
@@ -230,13 +230,10 @@ impl Source for InstagramSource {
                 slow = longer(slow, s);
                 after = page.next_after();
                 for item in &page.data {
-                    batch.mentions.extend(comment_mentions(
-                        item,
-                        m,
-                        user,
-                        &self.settings.own_accounts,
-                        since,
-                    ));
+                    let (mentions, replies) =
+                        comment_mentions(item, m, user, &self.settings.own_accounts, since);
+                    batch.mentions.extend(mentions);
+                    batch.own_replies.extend(replies);
                 }
                 if after.is_none() {
                     done = true;
@@ -329,17 +326,19 @@ struct From {
     username: Option<String>,
 }
 
-/// A comment and the replies that came with it, newer than `since`.
+/// A comment and the replies that came with it, newer than `since`, and the brand's own
+/// replies among them (each answers the comment it sits under).
 fn comment_mentions(
     raw: &serde_json::Value,
     media: &Media,
     account: &str,
     own_accounts: &[String],
     since: i64,
-) -> Vec<Mention> {
+) -> (Vec<Mention>, Vec<OwnReply>) {
     let mut out = Vec::new();
+    let mut answers = Vec::new();
     let Ok(c) = serde_json::from_value::<Comment>(raw.clone()) else {
-        return out;
+        return (out, answers);
     };
     let replies: Vec<&serde_json::Value> = raw
         .pointer("/replies/data")
@@ -375,18 +374,34 @@ fn comment_mentions(
                 .and_then(|f| f.id.as_deref())
                 .is_some_and(|id| id == account)
     };
-    if !from_account(&c) {
+    let top_id = c.id.clone();
+    let top_is_own = from_account(&c);
+    if !top_is_own {
         out.extend(comment_mention(c, raw_top, media, since, Some(reply_count)));
     }
     for r in replies {
         if let Ok(reply) = serde_json::from_value::<Comment>(r.clone()) {
-            // The brand's own answers are not mentions.
-            if !from_account(&reply) {
+            // The brand's own answers are not mentions: they answer the comment they sit under.
+            if from_account(&reply) {
+                let at = reply.timestamp.as_deref().and_then(parse_graph_time);
+                let name = reply
+                    .username
+                    .clone()
+                    .or_else(|| reply.from.as_ref().and_then(|f| f.username.clone()))
+                    .or_else(|| media.username.clone());
+                if let (Some(at), Some(name), false) = (at, name, top_is_own) {
+                    answers.push(OwnReply {
+                        parent: reply.parent_id.clone().unwrap_or_else(|| top_id.clone()),
+                        account: name.trim_start_matches('@').to_string(),
+                        at,
+                    });
+                }
+            } else {
                 out.extend(comment_mention(reply, r.clone(), media, since, None));
             }
         }
     }
-    out
+    (out, answers)
 }
 
 fn comment_mention(
@@ -630,6 +645,7 @@ mod tests {
         });
         let kept = |own: &[String]| -> Vec<String> {
             comment_mentions(&comment, &media, IG, own, 0)
+                .0
                 .into_iter()
                 .map(|m| m.external_id)
                 .collect()
@@ -638,6 +654,28 @@ mod tests {
         assert_eq!(
             kept(&["@fjordlink_help".to_string()]),
             ["17850000000000011"]
+        );
+        // Both brand replies answer the customer's comment; the first one counts.
+        let (_, answers) =
+            comment_mentions(&comment, &media, IG, &["fjordlink_help".to_string()], 0);
+        let answers: Vec<(&str, &str, String)> = answers
+            .iter()
+            .map(|a| (a.parent.as_str(), a.account.as_str(), a.at.to_rfc3339()))
+            .collect();
+        assert_eq!(
+            answers,
+            [
+                (
+                    "17850000000000011",
+                    "FjordLink",
+                    "2026-11-25T08:20:00+00:00".to_string()
+                ),
+                (
+                    "17850000000000011",
+                    "fjordlink_help",
+                    "2026-11-25T08:21:00+00:00".to_string()
+                ),
+            ]
         );
     }
 
