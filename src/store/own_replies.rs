@@ -34,13 +34,7 @@ pub(super) fn apply(
             replied_at = min(own_replies.replied_at, excluded.replied_at)",
     )?;
     for r in replies {
-        keep.execute(params![
-            source,
-            r.parent,
-            r.account,
-            r.at.timestamp(),
-            now
-        ])?;
+        keep.execute(params![source, r.parent, r.account, r.at.timestamp(), now])?;
     }
     if replies.is_empty() && !stored_any {
         // Nothing new on either side: no reply can have found its post.
@@ -144,7 +138,11 @@ mod tests {
         let mut s = Store::open(&dir.path().join("w.db")).unwrap();
         let early = reply("a", "FjordlinkCare", 50);
         // The reply to `a` comes with it; the reply to `b` comes before `b` itself.
-        let first = poll(&mut s, &["a"], vec![early.clone(), reply("b", "Fjordlink", 40)]);
+        let first = poll(
+            &mut s,
+            &["a"],
+            vec![early.clone(), reply("b", "Fjordlink", 40)],
+        );
         assert_eq!(first.answered, 1);
         let second = poll(&mut s, &["b", "c"], vec![]);
         assert_eq!(second.answered, 1);
