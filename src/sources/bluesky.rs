@@ -792,7 +792,6 @@ impl Source for BlueskySource {
             cursor: Some(serde_json::to_string(&next).unwrap_or_default()),
             next_poll_in: wait,
             more: !finished && wait.is_none(),
-            ..Batch::default()
         })
     }
 }

@@ -239,7 +239,6 @@ impl Source for RssSource {
             cursor: Some(serde_json::to_string(&next).unwrap_or_default()),
             next_poll_in: None,
             more: false,
-            ..Batch::default()
         })
     }
 }
