@@ -134,7 +134,7 @@ async fn the_brands_replies_mark_the_posts_they_answer_answered() {
             .and(path("/2/tweets/search/recent"))
             .and(query_param(
                 "query",
-                "((fjordlink) OR ((from:Fjordlink) is:reply)) -is:retweet",
+                "((fjordlink) OR ((from:Fjordlink) is:reply) OR (is:quote (url:\"x.com/Fjordlink/status\" OR url:\"twitter.com/Fjordlink/status\"))) -is:retweet",
             ))
     };
     search()
@@ -202,5 +202,48 @@ max_pages = 1
                 "Fjordlink".to_string()
             ),
         ]
+    );
+}
+
+/// A quote post of the brand's post is a mention even when it never names the brand: the
+/// search asks for quotes by the quoted post's address, which the expanded link carries.
+#[tokio::test(flavor = "multi_thread")]
+async fn quote_posts_of_the_brands_posts_are_mentions() {
+    use common::fakes::fixture_reply;
+    use wiremock::matchers::{path, query_param};
+
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/2/tweets/search/recent"))
+        .and(query_param(
+            "query",
+            "((\"fjordlink tv\") OR ((from:Fjordlink) is:reply) OR (is:quote (url:\"x.com/Fjordlink/status\" OR url:\"twitter.com/Fjordlink/status\"))) -is:retweet",
+        ))
+        .respond_with(fixture_reply(200, "x", "quotes.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let source = format!(
+        r#"
+[[sources]]
+name = "x-fjordlink"
+kind = "x"
+interval = "1h"
+base_url = "{}"
+query = '"fjordlink tv"'
+bearer_token_env = "WEBCARE_TEST_X_BEARER"
+own_accounts = ["Fjordlink"]
+"#,
+        server.uri()
+    );
+    let daemon = Daemon::new(&source).envs(x::ENV);
+    daemon.once();
+    let stored = daemon.stored();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0]["external_id"], "1861950000000000007");
+    assert_eq!(stored[0]["author_handle"], "kim_denhaag");
+    assert_eq!(
+        stored[0]["text"],
+        "Prijsverhoging van 12% en dan dit durven posten 🙄 https://x.com/Fjordlink/status/1861950000000000001"
     );
 }

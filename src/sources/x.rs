@@ -66,6 +66,14 @@ pub struct XSettings {
     /// never mentions.
     #[serde(default)]
     pub own_accounts: Vec<String>,
+    /// With `own_accounts`: quote posts of their posts are mentions too, found by the quoted
+    /// post's address (`is:quote url:"x.com/NAME/status"`), whatever words they use.
+    #[serde(default = "yes")]
+    pub quotes: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_price_per_post() -> f64 {
@@ -183,21 +191,35 @@ impl XSource {
     /// The query sent to X: retweets are excluded unless the operator asked about them.
     fn query(&self) -> String {
         let q = self.settings.query.trim();
-        let own: Vec<String> = self
+        let names: Vec<&str> = self
             .settings
             .own_accounts
             .iter()
             .map(|a| a.trim().trim_start_matches('@'))
             .filter(|a| !a.is_empty())
-            .map(|a| format!("from:{a}"))
             .collect();
+        let from: Vec<String> = names.iter().map(|a| format!("from:{a}")).collect();
         // The brand's replies come in the same search (and the same read budget): X applies
         // AND (a space) before OR, and the parentheses keep the user's query whole.
-        let q = if own.is_empty() {
+        let mut q = if names.is_empty() {
             q.to_string()
         } else {
-            format!("({q}) OR (({}) is:reply)", own.join(" OR "))
+            format!("({q}) OR (({}) is:reply)", from.join(" OR "))
         };
+        if self.settings.quotes && !names.is_empty() {
+            // A quote post carries the quoted post's address among its URLs, and `url:`
+            // matches the expanded address; X still writes twitter.com in some of them.
+            let urls: Vec<String> = names
+                .iter()
+                .flat_map(|a| {
+                    [
+                        format!("url:\"x.com/{a}/status\""),
+                        format!("url:\"twitter.com/{a}/status\""),
+                    ]
+                })
+                .collect();
+            q = format!("{q} OR (is:quote ({}))", urls.join(" OR "));
+        }
         if q.contains("is:retweet") {
             q
         } else {
