@@ -6,13 +6,14 @@
 //! `own_replies`, keyed by the post it answers, and applied to whichever stored mention has that
 //! external id, now or when it arrives. An answer already recorded, by staff or an earlier
 //! reply, is never overwritten. Replies whose post never arrives (no watch matched it) are
-//! forgotten after [`PENDING_DAYS`].
+//! forgotten [`PENDING_DAYS`] after webcare first saw them (not after they were written: a
+//! backfill reads old replies whose posts arrive in the same run).
 
 use rusqlite::{Transaction, params};
 
 use crate::sources::OwnReply;
 
-/// How long a reply waits for the post it answers before it is dropped.
+/// How long a reply waits for the post it answers, from when it was first seen.
 pub const PENDING_DAYS: i64 = 30;
 
 /// Keeps `replies` (seen by `source`) and marks every mention of `source` they answer as
@@ -64,7 +65,7 @@ pub(super) fn apply(
     }
     // A reply whose post is stored has done its work (or found an earlier answer there).
     tx.prepare_cached(
-        "DELETE FROM own_replies WHERE source = ?1 AND (replied_at < ?2 OR EXISTS (
+        "DELETE FROM own_replies WHERE source = ?1 AND (seen_at < ?2 OR EXISTS (
             SELECT 1 FROM mentions m WHERE m.source = ?1 AND m.external_id = own_replies.parent))",
     )?
     .execute(params![source, now - PENDING_DAYS * 86_400])?;
@@ -186,19 +187,28 @@ mod tests {
             .query_row("SELECT id FROM mentions", [], |r| r.get(0))
             .unwrap();
         s.mark_answered(id, true, "anna", 1_000).unwrap();
+        // A reply written long ago still waits: it was only seen now.
         let orphan = OwnReply {
             parent: "gone".into(),
             account: "Fjordlink".into(),
-            at: Utc::now() - Duration::days(super::PENDING_DAYS + 1),
+            at: Utc::now() - Duration::days(400),
         };
         let summary = poll(&mut s, &[], vec![reply("a", "Fjordlink", 1), orphan]);
         assert_eq!(summary.answered, 0);
         assert_eq!(answered(&s)[0].1, Some(1_000));
         assert_eq!(answered(&s)[0].2.as_deref(), Some("anna"));
-        let kept: i64 = s
-            .connection()
-            .query_row("SELECT count(*) FROM own_replies", [], |r| r.get(0))
+        let kept = |s: &Store| -> i64 {
+            s.connection()
+                .query_row("SELECT count(*) FROM own_replies", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(kept(&s), 1);
+        // Seen more than PENDING_DAYS ago, its post never came: forgotten by the next poll.
+        let long_ago = (Utc::now() - Duration::days(super::PENDING_DAYS + 1)).timestamp();
+        s.connection()
+            .execute("UPDATE own_replies SET seen_at = ?1", [long_ago])
             .unwrap();
-        assert_eq!(kept, 0);
+        poll(&mut s, &["b"], vec![]);
+        assert_eq!(kept(&s), 0);
     }
 }
