@@ -87,8 +87,8 @@ async fn run_stores_mentions_and_stops_cleanly_on_sigterm() {
 }
 
 /// Mentions of the brand's account from every server come through the token's mention
-/// notifications; the brand's own replies (found on its hashtag) are no mentions and mark the
-/// posts they answer, also a post that only arrives with the next poll.
+/// notifications; the brand's own replies (read from its own account's posts) are no mentions
+/// and mark the posts they answer, also a post that only arrives with the next poll.
 #[tokio::test(flavor = "multi_thread")]
 async fn mention_notifications_are_stored_and_the_brands_replies_answer_them() {
     use common::fakes::fixture_reply;
@@ -115,10 +115,17 @@ async fn mention_notifications_are_stored_and_the_brands_replies_answer_them() {
         .respond_with(reply("notifications-later.json"))
         .mount(&server)
         .await;
-    get("/api/v1/timelines/tag/fjordlink")
+    get("/api/v1/accounts/lookup")
+        .and(query_param("acct", "fjordlink"))
+        .respond_with(reply("account-lookup.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    get("/api/v1/accounts/109300000000000001/statuses")
+        .and(query_param("exclude_reblogs", "true"))
         .and(query_param_is_missing("min_id"))
         .and(query_param_is_missing("max_id"))
-        .respond_with(reply("tag-own-replies.json"))
+        .respond_with(reply("account-statuses-own.json"))
         .mount(&server)
         .await;
     // Lars's post is not in the first poll: the source looks it up to learn its uri.
@@ -127,7 +134,7 @@ async fn mention_notifications_are_stored_and_the_brands_replies_answer_them() {
         .expect(1)
         .mount(&server)
         .await;
-    // Anything else (older pages, newer pages after the second poll) is empty.
+    // Anything else (the hashtag, older pages, newer pages after the second poll) is empty.
     Mock::given(method("GET"))
         .respond_with(reply("empty.json"))
         .with_priority(10)

@@ -73,6 +73,9 @@ fn default_max_pages() -> u32 {
 struct MastodonCursor {
     #[serde(default)]
     streams: BTreeMap<String, StreamCursor>,
+    /// Account ids of the brand's own accounts on this server, looked up once by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    account_ids: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -610,6 +613,31 @@ impl Source for MastodonSource {
                 Some(Item { raw: status, ..n })
             }));
         }
+        // The brand's own posts on this server, where its replies are whatever words they use.
+        for name in self.local_own_accounts() {
+            let id = match cursor.account_ids.get(&name) {
+                Some(id) => id.clone(),
+                None => match self.lookup_account(&name).await? {
+                    Some(id) => id,
+                    None => continue,
+                },
+            };
+            next.account_ids.insert(name.clone(), id.clone());
+            let key = format!("own:{name}");
+            let url = self.endpoint(&format!("/api/v1/accounts/{id}/statuses"));
+            let (state, unfinished) = self
+                .poll_forward(
+                    &url,
+                    &[("exclude_reblogs", "true".to_string())],
+                    cursor.streams.get(&key),
+                    cutoff,
+                    &mut found,
+                    &mut budget,
+                )
+                .await?;
+            more |= unfinished;
+            next.streams.insert(key, state);
+        }
         // Streams without a position yet keep none, so the next poll backfills them again.
         next.streams.retain(|_, s| s.min_id.is_some());
         let (found, own_replies) = self.split_own(found, &mut budget).await;
@@ -630,6 +658,41 @@ impl Source for MastodonSource {
 }
 
 impl MastodonSource {
+    /// The names of `own_accounts` that live on the server read (`name`, or `name@HOST`).
+    fn local_own_accounts(&self) -> Vec<String> {
+        self.settings
+            .own_accounts
+            .iter()
+            .map(|a| a.trim().trim_start_matches('@'))
+            .filter_map(|a| match a.split_once('@') {
+                None => Some(a.to_string()),
+                Some((name, host)) if host.eq_ignore_ascii_case(&self.host) => {
+                    Some(name.to_string())
+                }
+                Some(_) => None,
+            })
+            .filter(|a| !a.is_empty())
+            .collect()
+    }
+
+    /// The id of account `name` on this server (`/api/v1/accounts/lookup`); `None`, with a
+    /// warning, when the server does not know it.
+    async fn lookup_account(&self, name: &str) -> Result<Option<String>, SourceError> {
+        let url = self.endpoint("/api/v1/accounts/lookup");
+        match self.get(&url, &[("acct", name.to_string())]).await {
+            Ok(resp) => Ok(resp
+                .json::<serde_json::Value>()?
+                .get("id")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)),
+            Err(SourceError::Status { status: 404, .. }) => {
+                tracing::warn!(source = %self.name, account = %name, "mastodon: own account not found on this server; check own_accounts");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The configured own account `acct` (as a status gives it: `name` on this server,
     /// `name@server` elsewhere) is, if any.
     fn own_account(&self, acct: &str) -> Option<String> {
