@@ -121,7 +121,8 @@ async fn a_403_html_page_is_reported_as_login_required_and_backs_off_fully() {
 
 /// Logged in as the brand, the source also reads its reply, mention and quote notifications:
 /// a reply under the brand's post that never says "fjordlink" is found, likes are not, and the
-/// brand's own reply (found by the search) marks the mention it answers.
+/// brand's own reply (read from its own feed, where its reposts are skipped) marks the mention
+/// it answers.
 #[tokio::test(flavor = "multi_thread")]
 async fn notifications_bring_replies_quotes_and_mentions_and_the_brands_reply_answers() {
     use common::fakes::fixture_reply;
@@ -142,7 +143,13 @@ async fn notifications_bring_replies_quotes_and_mentions_and_the_brands_reply_an
         ))
     };
     get("/xrpc/app.bsky.feed.searchPosts")
-        .respond_with(json("search-own-reply.json"))
+        .respond_with(json("search-empty.json"))
+        .mount(&server)
+        .await;
+    get("/xrpc/app.bsky.feed.getAuthorFeed")
+        .and(query_param("actor", "fjordlink.nl"))
+        .and(query_param("filter", "posts_with_replies"))
+        .respond_with(json("author-feed-own.json"))
         .mount(&server)
         .await;
     let notes = "/xrpc/app.bsky.notification.listNotifications";

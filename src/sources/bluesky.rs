@@ -8,7 +8,7 @@
 //! time (the API's `since` is inclusive). A poll that runs out of pages keeps the API's page
 //! cursor so the next poll finishes the window.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -88,6 +88,9 @@ struct BskyCursor {
     /// Notifications indexed at or before this time were read (with `notifications`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     notes_since: Option<DateTime<Utc>>,
+    /// Per own account: its posts indexed at or before this time were read.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    own_since: BTreeMap<String, DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,6 +103,14 @@ struct Resume {
 
 /// Notification reasons that carry a post someone wrote to or about the account.
 const NOTE_REASONS: [&str; 3] = ["reply", "mention", "quote"];
+
+#[derive(Debug, Deserialize)]
+struct AuthorFeed {
+    #[serde(default)]
+    feed: Vec<serde_json::Value>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
 
 #[derive(Debug, Deserialize)]
 struct NotificationList {
@@ -428,6 +439,66 @@ impl BlueskySource {
         Ok((floor, wait))
     }
 
+    /// Reads the posts and replies of own account `actor` (`getAuthorFeed`, newest first) down
+    /// to `floor`: its replies answer posts whatever words they use. Returns how far the next
+    /// poll may skip, as [`Self::read_notifications`] does.
+    async fn read_own_posts(
+        &self,
+        actor: &str,
+        floor: DateTime<Utc>,
+        own_replies: &mut Vec<OwnReply>,
+    ) -> Result<(DateTime<Utc>, Option<Duration>), SourceError> {
+        let mut page: Option<String> = None;
+        let mut newest = floor;
+        let mut wait = None;
+        for _ in 0..self.settings.max_pages {
+            let mut params = vec![
+                ("actor", actor.to_string()),
+                ("filter", "posts_with_replies".to_string()),
+                ("limit", self.settings.limit.to_string()),
+            ];
+            if let Some(p) = &page {
+                params.push(("cursor", p.clone()));
+            }
+            let resp = self
+                .xrpc_get("app.bsky.feed.getAuthorFeed", &params)
+                .await?;
+            wait = budget_wait(&resp.headers);
+            let feed: AuthorFeed = resp.json()?;
+            let mut reached = false;
+            for item in &feed.feed {
+                // A repost shows someone else's post in the brand's feed.
+                if item.get("reason").is_some_and(|r| r.is_object()) {
+                    continue;
+                }
+                let Some(Ok(post)) = item
+                    .get("post")
+                    .map(|p| serde_json::from_value::<PostView>(p.clone()))
+                else {
+                    continue;
+                };
+                let at = post.indexed_at.unwrap_or(post.record.created_at);
+                if at <= floor {
+                    // Pinned posts come first whatever their age; the rest is newest first.
+                    reached = true;
+                    continue;
+                }
+                newest = newest.max(at);
+                if let Some(Some(r)) = self.own_reply(&post) {
+                    own_replies.push(r);
+                }
+            }
+            page = feed.cursor.filter(|c| !c.is_empty());
+            if reached || page.is_none() || feed.feed.is_empty() {
+                return Ok((newest, wait));
+            }
+            if wait.is_some() {
+                break;
+            }
+        }
+        Ok((floor, wait))
+    }
+
     /// For a post by one of `own_accounts`: `Some` with the reply it is (none for a post that
     /// answers nobody). `None` for everyone else's posts.
     fn own_reply(&self, post: &PostView) -> Option<Option<OwnReply>> {
@@ -656,6 +727,7 @@ impl Source for BlueskySource {
                 seen: Vec::new(),
                 resume: None,
                 notes_since: None,
+                own_since: BTreeMap::new(),
             });
         let seen: HashSet<&str> = cursor.seen.iter().map(String::as_str).collect();
         let mut page = cursor.resume.as_ref().map(|r| r.page.clone());
@@ -751,6 +823,7 @@ impl Source for BlueskySource {
                     newest_uris: newest_uris.clone(),
                 }),
                 notes_since: None,
+                own_since: BTreeMap::new(),
             },
             _ => {
                 finished = true;
@@ -771,6 +844,7 @@ impl Source for BlueskySource {
                             seen: all,
                             resume: None,
                             notes_since: None,
+                            own_since: BTreeMap::new(),
                         }
                     }
                     Some(n) => BskyCursor {
@@ -778,12 +852,29 @@ impl Source for BlueskySource {
                         seen: newest_uris,
                         resume: None,
                         notes_since: None,
+                        own_since: BTreeMap::new(),
                     },
                 }
             }
         };
+        let mut own_since = BTreeMap::new();
+        for actor in &self.settings.own_accounts {
+            let actor = actor.trim().trim_start_matches('@').to_string();
+            if actor.is_empty() {
+                continue;
+            }
+            let floor = cursor
+                .own_since
+                .get(&actor)
+                .copied()
+                .unwrap_or(cursor.since);
+            let (read_to, w) = self.read_own_posts(&actor, floor, &mut own_replies).await?;
+            wait = wait.or(w);
+            own_since.insert(actor, read_to);
+        }
         let next = BskyCursor {
             notes_since,
+            own_since,
             ..next
         };
         Ok(Batch {
