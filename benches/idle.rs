@@ -85,6 +85,7 @@ fn main() {
                 watch_caps: &none,
                 raw_max_bytes: 0,
                 signals: None,
+                own_replies: Vec::new(),
             })
             .expect("seed commit");
         n += take;

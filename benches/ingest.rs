@@ -130,6 +130,7 @@ fn main() {
             watch_caps: &none,
             raw_max_bytes: 16 * 1024,
             signals: Some(watches.classifier()),
+            own_replies: Vec::new(),
         })
         .expect("commit");
     let commit = t2.elapsed();

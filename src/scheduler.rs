@@ -229,6 +229,7 @@ pub async fn poll_once(
             let (source, kind) = (cfg.name.clone(), cfg.kind.clone());
             let (caps, raw_max, cap) = (watch_set.caps(), pipeline.raw_max_bytes, cfg.daily_cap);
             let cursor = batch.cursor;
+            let own_replies = batch.own_replies;
             let classifier = watch_set.classifier().clone();
             let committed = pipeline
                 .writer
@@ -246,6 +247,7 @@ pub async fn poll_once(
                         watch_caps: &caps,
                         raw_max_bytes: raw_max,
                         signals: Some(&classifier),
+                        own_replies,
                     });
                     // Sources poll minutes apart: between polls the page cache is dead weight.
                     s.release_memory();
@@ -260,7 +262,7 @@ pub async fn poll_once(
                     }
                     tracing::info!(
                         source = %cfg.name, fetched, stored = summary.new_ids.len(), duplicates = summary.duplicates,
-                        unmatched, capped = summary.capped, "poll ok"
+                        unmatched, capped = summary.capped, answered = summary.answered, "poll ok"
                     );
                     Some(PollReport {
                         source: name,

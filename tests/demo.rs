@@ -29,6 +29,7 @@ fn the_demo_stores_every_brand_mention_once_and_no_job_ads() {
         ("forum-en", 16),
         ("google-alerts-da", 15),
         ("reviews", 16),
+        ("community-nl", 7),
     ];
     for (feed, n) in per_feed {
         let line = text(&out)
@@ -86,7 +87,43 @@ fn the_demo_stores_every_brand_mention_once_and_no_job_ads() {
     let n: i64 = conn
         .query_row("SELECT count(*) FROM mentions", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(n, 64);
+    assert_eq!(n, 71);
+
+    // On the brand's own forum its staff replied to four posts: those are answered, by the
+    // account that replied, and the brand's own posts are no mentions.
+    let answered: Vec<(String, String)> = conn
+        .prepare(
+            "SELECT external_id, answered_by FROM mentions
+             WHERE answered_at IS NOT NULL ORDER BY external_id",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let post = |n: &str, by: &str| {
+        (
+            format!("tag:community.fjordlink.example,2026:post-{n}"),
+            by.to_string(),
+        )
+    };
+    assert_eq!(
+        answered,
+        [
+            post("5101", "Fjordlink_Care"),
+            post("5120", "FjordlinkSupport"),
+            post("5140", "Fjordlink_Care"),
+            post("5150", "Fjordlink_Care"),
+        ]
+    );
+    let own: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM mentions WHERE author_handle LIKE 'fjordlink%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(own, 0);
 }
 
 #[test]
@@ -105,7 +142,13 @@ fn json_logs_are_one_object_per_line_with_the_source_named() {
         })
         .filter(|v| v["message"] == "poll ok")
         .collect();
-    assert_eq!(polls.len(), 4, "{stderr}");
+    assert_eq!(polls.len(), 5, "{stderr}");
+    assert!(
+        polls
+            .iter()
+            .any(|p| p["source"] == "community-nl" && p["answered"] == 4),
+        "{stderr}"
+    );
     assert!(
         polls
             .iter()

@@ -118,3 +118,101 @@ async fn a_403_html_page_is_reported_as_login_required_and_backs_off_fully() {
     let wait = state["next_poll_at"].as_i64().unwrap() - chrono::Utc::now().timestamp();
     assert!(wait > 5 * 3600, "{state}");
 }
+
+/// Logged in as the brand, the source also reads its reply, mention and quote notifications:
+/// a reply under the brand's post that never says "fjordlink" is found, likes are not, and the
+/// brand's own reply (read from its own feed, where its reposts are skipped) marks the mention
+/// it answers.
+#[tokio::test(flavor = "multi_thread")]
+async fn notifications_bring_replies_quotes_and_mentions_and_the_brands_reply_answers() {
+    use common::fakes::fixture_reply;
+    use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
+    use wiremock::{Mock, MockServer};
+
+    let server = MockServer::start().await;
+    let json = |name: &str| fixture_reply(200, "bluesky", name);
+    Mock::given(method("POST"))
+        .and(path("/xrpc/com.atproto.server.createSession"))
+        .respond_with(json("create-session.json"))
+        .mount(&server)
+        .await;
+    let get = |p: &str| {
+        Mock::given(method("GET")).and(path(p)).and(header(
+            "authorization",
+            format!("Bearer {}", bluesky::ACCESS1).as_str(),
+        ))
+    };
+    get("/xrpc/app.bsky.feed.searchPosts")
+        .respond_with(json("search-empty.json"))
+        .mount(&server)
+        .await;
+    get("/xrpc/app.bsky.feed.getAuthorFeed")
+        .and(query_param("actor", "fjordlink.nl"))
+        .and(query_param("filter", "posts_with_replies"))
+        .respond_with(json("author-feed-own.json"))
+        .mount(&server)
+        .await;
+    let notes = "/xrpc/app.bsky.notification.listNotifications";
+    get(notes)
+        .and(query_param("reasons", "reply"))
+        .and(query_param("reasons", "quote"))
+        .and(query_param_is_missing("cursor"))
+        .respond_with(json("notifications-page1.json"))
+        .mount(&server)
+        .await;
+    get(notes)
+        .and(query_param("cursor", "2026-11-25T14:40:12.877Z"))
+        .respond_with(json("notifications-page2.json"))
+        .mount(&server)
+        .await;
+
+    let source = format!(
+        r#"
+[[sources]]
+name = "bsky"
+kind = "bluesky"
+watch = "Fjordlink"
+query = "fjordlink"
+base_url = "{}"
+identifier = "fjordlink.nl"
+password_env = "WEBCARE_TEST_BSKY_PASSWORD"
+notifications = true
+own_accounts = ["fjordlink.nl"]
+interval = "5m"
+backfill = "3650d"
+"#,
+        server.uri()
+    );
+    let daemon = Daemon::new(&source).envs(bluesky::ENV);
+    let out = daemon.once();
+    assert!(out.contains("stored    3"), "{out}");
+    let ruben = "at://did:plc:rubenrotterdam00000000001/app.bsky.feed.post/3mbaw7rubn1";
+    assert_eq!(
+        daemon.ids(),
+        [
+            "at://did:plc:evaamsterdam000000000001/app.bsky.feed.post/3mbaz5evaq1",
+            "at://did:plc:pieterleiden0000000000001/app.bsky.feed.post/3mbb3pieter2",
+            ruben,
+        ]
+    );
+    let replied = chrono::DateTime::parse_from_rfc3339("2026-11-25T14:31:07Z").unwrap();
+    assert_eq!(
+        daemon.answered("bsky"),
+        [(
+            ruben.to_string(),
+            replied.timestamp(),
+            "fjordlink.nl".to_string()
+        )]
+    );
+
+    // The next poll reads notifications only down to the newest one it has.
+    let out = daemon.once();
+    assert!(out.contains("stored    0"), "{out}");
+    let reqs = server.received_requests().await.unwrap();
+    let note_reads = reqs.iter().filter(|r| r.url.path() == notes).count();
+    assert_eq!(
+        note_reads, 3,
+        "two pages, then one page down to the last read"
+    );
+    assert!(!daemon.db_contains("e2e-app-password"));
+}

@@ -33,6 +33,16 @@ async fn once_stores_visitor_posts_and_comments_exactly_once() {
     let stdout = daemon.once();
     assert!(stdout.contains("stored    6"), "{stdout}");
     assert_eq!(daemon.ids(), EXPECTED);
+    // The page answered Jan's comment ten minutes after he wrote it.
+    let replied = chrono::DateTime::parse_from_rfc3339("2026-11-25T08:10:00Z").unwrap();
+    assert_eq!(
+        daemon.answered("facebook"),
+        [(
+            "900000000000001_1200000000000001".to_string(),
+            replied.timestamp(),
+            "Fjordlink".to_string()
+        )]
+    );
 
     // The fake has nothing newer than the first run: the second stores nothing.
     let stdout = daemon.once();

@@ -29,6 +29,17 @@ async fn once_stores_comments_and_tags_exactly_once() {
     assert!(stdout.contains("stored    6"), "{stdout}");
     assert_eq!(daemon.ids(), EXPECTED);
 
+    // The brand's reply under Lotte's comment is no mention: it marks her comment answered.
+    let replied = chrono::DateTime::parse_from_rfc3339("2026-11-25T08:20:00Z").unwrap();
+    assert_eq!(
+        daemon.answered("instagram"),
+        [(
+            "17850000000000011".to_string(),
+            replied.timestamp(),
+            "fjordlink".to_string()
+        )]
+    );
+
     let stdout = daemon.once();
     assert!(stdout.contains("stored    0"), "{stdout}");
 

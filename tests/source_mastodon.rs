@@ -85,3 +85,116 @@ async fn run_stores_mentions_and_stops_cleanly_on_sigterm() {
     let status = run.stop();
     assert!(status.success(), "exit status {status}");
 }
+
+/// Mentions of the brand's account from every server come through the token's mention
+/// notifications; the brand's own replies (read from its own account's posts) are no mentions
+/// and mark the posts they answer, also a post that only arrives with the next poll.
+#[tokio::test(flavor = "multi_thread")]
+async fn mention_notifications_are_stored_and_the_brands_replies_answer_them() {
+    use common::fakes::fixture_reply;
+    use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
+    use wiremock::{Mock, MockServer};
+
+    let server = MockServer::start().await;
+    let get = |p: &str| {
+        Mock::given(method("GET"))
+            .and(path(p))
+            .and(header("authorization", "Bearer e2e-token"))
+    };
+    let reply = |name: &str| fixture_reply(200, "mastodon", name);
+    get("/api/v1/notifications")
+        .and(query_param("types[]", "mention"))
+        .and(query_param_is_missing("min_id"))
+        .and(query_param_is_missing("max_id"))
+        .respond_with(reply("notifications-mentions.json"))
+        .mount(&server)
+        .await;
+    get("/api/v1/notifications")
+        .and(query_param("types[]", "mention"))
+        .and(query_param("min_id", "88213407"))
+        .respond_with(reply("notifications-later.json"))
+        .mount(&server)
+        .await;
+    get("/api/v1/accounts/lookup")
+        .and(query_param("acct", "fjordlink"))
+        .respond_with(reply("account-lookup.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    get("/api/v1/accounts/109300000000000001/statuses")
+        .and(query_param("exclude_reblogs", "true"))
+        .and(query_param_is_missing("min_id"))
+        .and(query_param_is_missing("max_id"))
+        .respond_with(reply("account-statuses-own.json"))
+        .mount(&server)
+        .await;
+    // Lars's post is not in the first poll: the source looks it up to learn its uri.
+    get("/api/v1/statuses/117677500000000001")
+        .respond_with(reply("status-lars.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Anything else (the hashtag, older pages, newer pages after the second poll) is empty.
+    Mock::given(method("GET"))
+        .respond_with(reply("empty.json"))
+        .with_priority(10)
+        .mount(&server)
+        .await;
+
+    let source = format!(
+        r#"
+[[sources]]
+name = "social"
+kind = "mastodon"
+base_url = "{}"
+hashtags = ["fjordlink"]
+mentions = true
+own_accounts = ["fjordlink"]
+token_env = "WEBCARE_TEST_MASTODON_TOKEN"
+interval = "5m"
+backfill = "3650d"
+"#,
+        server.uri()
+    );
+    let daemon = Daemon::new(&source).envs(mastodon::ENV);
+    let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp();
+    let mette = "https://fosstodon.org/users/mette/statuses/113561900112233001";
+    let joost = "https://mastodon.nl/users/joost/statuses/113561800000000077";
+    let lars = "https://norden.social/users/lars/statuses/113562050000000001";
+
+    let out = daemon.once();
+    assert!(out.contains("stored    2"), "{out}");
+    // Mentions from two other servers, by their uri; none of the brand's posts.
+    assert_eq!(daemon.ids(), [mette, joost]);
+    let stored = daemon.stored();
+    let mette_row = stored.iter().find(|m| m["external_id"] == mette).unwrap();
+    assert_eq!(mette_row["author_handle"], "mette@fosstodon.org");
+    assert_eq!(
+        daemon.answered("social"),
+        [(
+            mette.to_string(),
+            at("2026-11-25T13:30:45Z"),
+            "fjordlink".to_string()
+        )]
+    );
+
+    let out = daemon.once();
+    assert!(out.contains("stored    1"), "{out}");
+    assert_eq!(daemon.ids(), [mette, joost, lars]);
+    assert_eq!(
+        daemon.answered("social"),
+        [
+            (
+                mette.to_string(),
+                at("2026-11-25T13:30:45Z"),
+                "fjordlink".to_string()
+            ),
+            (
+                lars.to_string(),
+                at("2026-11-25T14:02:11Z"),
+                "fjordlink".to_string()
+            ),
+        ]
+    );
+    assert!(!daemon.db_contains("e2e-token"));
+}

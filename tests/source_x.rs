@@ -119,3 +119,131 @@ async fn after_a_week_down_an_old_since_id_falls_back_to_start_time_and_logs_the
         "{text}"
     );
 }
+
+/// The brand's replies come through the same search (`from:Fjordlink is:reply`): they are no
+/// mentions, and mark what they answer as answered, also when the answered post comes only on
+/// a later page, read by a later poll.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_brands_replies_mark_the_posts_they_answer_answered() {
+    use common::fakes::fixture_reply;
+    use wiremock::matchers::{path, query_param, query_param_is_missing};
+
+    let server = MockServer::start().await;
+    let search = || {
+        Mock::given(method("GET"))
+            .and(path("/2/tweets/search/recent"))
+            .and(query_param(
+                "query",
+                "((fjordlink) OR ((from:Fjordlink) is:reply) OR (is:quote (url:\"x.com/Fjordlink/status\" OR url:\"twitter.com/Fjordlink/status\"))) -is:retweet",
+            ))
+    };
+    search()
+        .and(query_param_is_missing("next_token"))
+        .and(query_param_is_missing("since_id"))
+        .respond_with(fixture_reply(200, "x", "own-replies-page1.json"))
+        .mount(&server)
+        .await;
+    search()
+        .and(query_param(
+            "next_token",
+            "b26v89c19zqg8o3fr5qmh8x6q0ts0dbb2nq8akownrep2",
+        ))
+        .respond_with(fixture_reply(200, "x", "own-replies-page2.json"))
+        .mount(&server)
+        .await;
+    search()
+        .and(query_param("since_id", "1861900000000000004"))
+        .respond_with(fixture_reply(200, "x", "search-empty.json"))
+        .mount(&server)
+        .await;
+    let source = format!(
+        r#"
+[[sources]]
+name = "x-fjordlink"
+kind = "x"
+interval = "1h"
+base_url = "{}"
+query = "fjordlink"
+bearer_token_env = "WEBCARE_TEST_X_BEARER"
+own_accounts = ["@Fjordlink"]
+max_pages = 1
+"#,
+        server.uri()
+    );
+    let daemon = Daemon::new(&source).envs(x::ENV);
+    let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp();
+
+    // Page 1: Bram's post and both brand replies, one to Sanne's post that is not here yet.
+    daemon.once();
+    assert_eq!(daemon.ids(), ["1861900000000000002"]);
+    assert_eq!(
+        daemon.answered("x-fjordlink"),
+        [(
+            "1861900000000000002".to_string(),
+            at("2026-11-25T09:20:02Z"),
+            "Fjordlink".to_string()
+        )]
+    );
+
+    // Page 2, on the next poll: Sanne's post arrives already answered.
+    daemon.once();
+    assert_eq!(daemon.ids(), ["1861900000000000001", "1861900000000000002"]);
+    assert_eq!(
+        daemon.answered("x-fjordlink"),
+        [
+            (
+                "1861900000000000001".to_string(),
+                at("2026-11-25T09:25:41Z"),
+                "Fjordlink".to_string()
+            ),
+            (
+                "1861900000000000002".to_string(),
+                at("2026-11-25T09:20:02Z"),
+                "Fjordlink".to_string()
+            ),
+        ]
+    );
+}
+
+/// A quote post of the brand's post is a mention even when it never names the brand: the
+/// search asks for quotes by the quoted post's address, which the expanded link carries.
+#[tokio::test(flavor = "multi_thread")]
+async fn quote_posts_of_the_brands_posts_are_mentions() {
+    use common::fakes::fixture_reply;
+    use wiremock::matchers::{path, query_param};
+
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/2/tweets/search/recent"))
+        .and(query_param(
+            "query",
+            "((\"fjordlink tv\") OR ((from:Fjordlink) is:reply) OR (is:quote (url:\"x.com/Fjordlink/status\" OR url:\"twitter.com/Fjordlink/status\"))) -is:retweet",
+        ))
+        .respond_with(fixture_reply(200, "x", "quotes.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let source = format!(
+        r#"
+[[sources]]
+name = "x-fjordlink"
+kind = "x"
+interval = "1h"
+base_url = "{}"
+query = '"fjordlink tv"'
+bearer_token_env = "WEBCARE_TEST_X_BEARER"
+own_accounts = ["Fjordlink"]
+"#,
+        server.uri()
+    );
+    let daemon = Daemon::new(&source).envs(x::ENV);
+    daemon.once();
+    let stored = daemon.stored();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0]["external_id"], "1861950000000000007");
+    assert_eq!(stored[0]["author_handle"], "kim_denhaag");
+    assert_eq!(
+        stored[0]["text"],
+        "Prijsverhoging van 12% en dan dit durven posten 🙄 https://x.com/Fjordlink/status/1861950000000000001"
+    );
+}

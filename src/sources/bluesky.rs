@@ -8,7 +8,7 @@
 //! time (the API's `since` is inclusive). A poll that runs out of pages keeps the API's page
 //! cursor so the next poll finishes the window.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,7 +17,8 @@ use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::{Deserialize, Serialize};
 
 use super::http::{Client, Fetched, parse_rate_limit_reset};
-use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
+use super::own_reply::own_name;
+use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError};
 use crate::config::{ConfigErrors, Secret, SourceConfig, resolve_secret};
 
 const PUBLIC_APPVIEW: &str = "https://public.api.bsky.app";
@@ -55,6 +56,15 @@ pub struct BlueskySettings {
     /// Requests per poll before the rest is left for the next poll.
     #[serde(default = "default_max_pages")]
     pub max_pages: u32,
+    /// The brand's own handles (or DIDs): their posts are no mentions, and their replies mark
+    /// the post they answer as answered.
+    #[serde(default)]
+    pub own_accounts: Vec<String>,
+    /// Also read the logged-in account's notifications (`listNotifications`, reasons reply,
+    /// mention and quote): replies under the brand's posts, @mentions and quote posts, which
+    /// need not contain the search words. Log in as the brand's account for this.
+    #[serde(default)]
+    pub notifications: bool,
 }
 
 fn default_limit() -> u32 {
@@ -75,6 +85,12 @@ struct BskyCursor {
     /// An unfinished window: the API's page cursor and the newest post read so far.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     resume: Option<Resume>,
+    /// Notifications indexed at or before this time were read (with `notifications`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    notes_since: Option<DateTime<Utc>>,
+    /// Per own account: its posts indexed at or before this time were read.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    own_since: BTreeMap<String, DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,6 +99,33 @@ struct Resume {
     newest: DateTime<Utc>,
     #[serde(default)]
     newest_uris: Vec<String>,
+}
+
+/// Notification reasons that carry a post someone wrote to or about the account.
+const NOTE_REASONS: [&str; 3] = ["reply", "mention", "quote"];
+
+#[derive(Debug, Deserialize)]
+struct AuthorFeed {
+    #[serde(default)]
+    feed: Vec<serde_json::Value>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct NotificationList {
+    #[serde(default)]
+    notifications: Vec<serde_json::Value>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Notification {
+    uri: String,
+    reason: String,
+    indexed_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -252,6 +295,12 @@ impl BlueskySource {
             ),
             None => {}
         }
+        if s.notifications && s.identifier.is_none() {
+            errors.push(
+                format!("{path}.notifications"),
+                "notifications are the logged-in account's: set identifier (the brand's handle) and an app password",
+            );
+        }
         if let Some(m) = &s.mentions {
             let m = m.trim().trim_start_matches('@');
             if m.is_empty() || m.contains(char::is_whitespace) {
@@ -323,6 +372,146 @@ impl BlueskySource {
 
     /// The error for a 403: the server wants a (different) login for search. It is a
     /// configuration problem a person must fix, never a passing outage to retry soon.
+    /// Reads the logged-in account's reply, mention and quote notifications newest first,
+    /// down to `floor` (the newest one read before). Returns how far the next poll may skip:
+    /// the newest notification read when the window was read to the end, else `floor` again
+    /// (the next poll reads the window anew; the store drops what it has).
+    async fn read_notifications(
+        &self,
+        floor: DateTime<Utc>,
+        uris: &mut HashSet<String>,
+        mentions: &mut Vec<Mention>,
+        own_replies: &mut Vec<OwnReply>,
+    ) -> Result<(DateTime<Utc>, Option<Duration>), SourceError> {
+        let mut page: Option<String> = None;
+        let mut newest = floor;
+        let mut wait = None;
+        for _ in 0..self.settings.max_pages {
+            let mut params = vec![("limit", self.settings.limit.to_string())];
+            for reason in NOTE_REASONS {
+                params.push(("reasons", reason.to_string()));
+            }
+            if let Some(p) = &page {
+                params.push(("cursor", p.clone()));
+            }
+            let resp = self
+                .xrpc_get("app.bsky.notification.listNotifications", &params)
+                .await?;
+            wait = budget_wait(&resp.headers);
+            let list: NotificationList = resp.json()?;
+            let mut reached = false;
+            for raw in &list.notifications {
+                let Ok(n) = serde_json::from_value::<Notification>(raw.clone()) else {
+                    continue;
+                };
+                if n.indexed_at <= floor {
+                    reached = true;
+                    break;
+                }
+                newest = newest.max(n.indexed_at);
+                // Older servers ignore `reasons`: likes, reposts and follows are no posts.
+                if !NOTE_REASONS.contains(&n.reason.as_str()) || !uris.insert(n.uri.clone()) {
+                    continue;
+                }
+                let post = serde_json::json!({
+                    "uri": n.uri,
+                    "author": raw.get("author"),
+                    "record": raw.get("record"),
+                    "indexedAt": raw.get("indexedAt"),
+                });
+                let Ok(view) = serde_json::from_value::<PostView>(post) else {
+                    continue;
+                };
+                if let Some(r) = self.own_reply(&view) {
+                    own_replies.extend(r);
+                } else if let Some(m) = to_mention(view, raw) {
+                    mentions.push(m);
+                }
+            }
+            page = list.cursor.filter(|c| !c.is_empty());
+            if reached || page.is_none() || list.notifications.is_empty() {
+                return Ok((newest, wait));
+            }
+            if wait.is_some() {
+                break;
+            }
+        }
+        Ok((floor, wait))
+    }
+
+    /// Reads the posts and replies of own account `actor` (`getAuthorFeed`, newest first) down
+    /// to `floor`: its replies answer posts whatever words they use. Returns how far the next
+    /// poll may skip, as [`Self::read_notifications`] does.
+    async fn read_own_posts(
+        &self,
+        actor: &str,
+        floor: DateTime<Utc>,
+        own_replies: &mut Vec<OwnReply>,
+    ) -> Result<(DateTime<Utc>, Option<Duration>), SourceError> {
+        let mut page: Option<String> = None;
+        let mut newest = floor;
+        let mut wait = None;
+        for _ in 0..self.settings.max_pages {
+            let mut params = vec![
+                ("actor", actor.to_string()),
+                ("filter", "posts_with_replies".to_string()),
+                ("limit", self.settings.limit.to_string()),
+            ];
+            if let Some(p) = &page {
+                params.push(("cursor", p.clone()));
+            }
+            let resp = self
+                .xrpc_get("app.bsky.feed.getAuthorFeed", &params)
+                .await?;
+            wait = budget_wait(&resp.headers);
+            let feed: AuthorFeed = resp.json()?;
+            let mut reached = false;
+            for item in &feed.feed {
+                // A repost shows someone else's post in the brand's feed.
+                if item.get("reason").is_some_and(|r| r.is_object()) {
+                    continue;
+                }
+                let Some(Ok(post)) = item
+                    .get("post")
+                    .map(|p| serde_json::from_value::<PostView>(p.clone()))
+                else {
+                    continue;
+                };
+                let at = post.indexed_at.unwrap_or(post.record.created_at);
+                if at <= floor {
+                    // Pinned posts come first whatever their age; the rest is newest first.
+                    reached = true;
+                    continue;
+                }
+                newest = newest.max(at);
+                if let Some(Some(r)) = self.own_reply(&post) {
+                    own_replies.push(r);
+                }
+            }
+            page = feed.cursor.filter(|c| !c.is_empty());
+            if reached || page.is_none() || feed.feed.is_empty() {
+                return Ok((newest, wait));
+            }
+            if wait.is_some() {
+                break;
+            }
+        }
+        Ok((floor, wait))
+    }
+
+    /// For a post by one of `own_accounts`: `Some` with the reply it is (none for a post that
+    /// answers nobody). `None` for everyone else's posts.
+    fn own_reply(&self, post: &PostView) -> Option<Option<OwnReply>> {
+        let own = &self.settings.own_accounts;
+        let account =
+            own_name(&post.author.handle, own).or_else(|| own_name(&post.author.did, own))?;
+        Some(post.record.reply.as_ref().map(|r| OwnReply {
+            parent: r.parent.uri.clone(),
+            account,
+            at: post.record.created_at,
+        }))
+    }
+
     fn login_required(&self, status: u16) -> SourceError {
         let fix = if self.credentials.is_some() {
             "check that identifier and the app password belong to an active account, or that base_url is the account's PDS"
@@ -392,10 +581,11 @@ impl BlueskySource {
 
     async fn send_search(
         &self,
+        method: &str,
         params: &[(&str, String)],
         token: Option<&Jwt>,
     ) -> Result<Fetched, SourceError> {
-        let url = format!("{}/xrpc/app.bsky.feed.searchPosts", self.base_url);
+        let url = format!("{}/xrpc/{method}", self.base_url);
         let mut req = self
             .client
             .request(reqwest::Method::GET, &url)
@@ -408,8 +598,17 @@ impl BlueskySource {
 
     /// One search request, logging in first and refreshing an expired session once.
     async fn search(&self, params: &[(&str, String)]) -> Result<Fetched, SourceError> {
+        self.xrpc_get("app.bsky.feed.searchPosts", params).await
+    }
+
+    /// One XRPC query, logging in first and refreshing an expired session once.
+    async fn xrpc_get(
+        &self,
+        method: &str,
+        params: &[(&str, String)],
+    ) -> Result<Fetched, SourceError> {
         let Some(creds) = &self.credentials else {
-            let resp = self.send_search(params, None).await?;
+            let resp = self.send_search(method, params, None).await?;
             if token_refused(&resp) || resp.status == 403 {
                 return Err(self.login_required(resp.status));
             }
@@ -422,7 +621,9 @@ impl BlueskySource {
         let Some(current) = session.as_ref() else {
             return Err(self.rejected());
         };
-        let resp = self.send_search(params, Some(&current.access)).await?;
+        let resp = self
+            .send_search(method, params, Some(&current.access))
+            .await?;
         if resp.status == 403 {
             return Err(self.login_required(resp.status));
         }
@@ -436,7 +637,9 @@ impl BlueskySource {
             Err(SourceError::Auth(_)) => self.create_session(creds).await?,
             Err(e) => return Err(e),
         };
-        let resp = self.send_search(params, Some(&renewed.access)).await?;
+        let resp = self
+            .send_search(method, params, Some(&renewed.access))
+            .await?;
         if token_refused(&resp) {
             *session = None;
             return Err(self.rejected());
@@ -523,6 +726,8 @@ impl Source for BlueskySource {
                     - chrono::Duration::from_std(ctx.backfill).unwrap_or(chrono::Duration::days(1)),
                 seen: Vec::new(),
                 resume: None,
+                notes_since: None,
+                own_since: BTreeMap::new(),
             });
         let seen: HashSet<&str> = cursor.seen.iter().map(String::as_str).collect();
         let mut page = cursor.resume.as_ref().map(|r| r.page.clone());
@@ -532,6 +737,7 @@ impl Source for BlueskySource {
         };
         let mut uris = HashSet::new();
         let mut mentions = Vec::new();
+        let mut own_replies = Vec::new();
         let mut finished = false;
         let mut wait = None;
         for _ in 0..self.settings.max_pages {
@@ -579,6 +785,11 @@ impl Source for BlueskySource {
                 if seen.contains(post.uri.as_str()) || !uris.insert(post.uri.clone()) {
                     continue;
                 }
+                // The brand's reply answers its parent, whose uri is the mention's id.
+                if let Some(r) = self.own_reply(&post) {
+                    own_replies.extend(r);
+                    continue;
+                }
                 if let Some(m) = to_mention(post, raw) {
                     mentions.push(m);
                 }
@@ -592,6 +803,16 @@ impl Source for BlueskySource {
                 break;
             }
         }
+        let notes_since = if self.settings.notifications {
+            let floor = cursor.notes_since.unwrap_or(cursor.since);
+            let (read_to, w) = self
+                .read_notifications(floor, &mut uris, &mut mentions, &mut own_replies)
+                .await?;
+            wait = wait.or(w);
+            Some(read_to)
+        } else {
+            None
+        };
         let next = match (finished, page) {
             (false, Some(p)) => BskyCursor {
                 since: cursor.since,
@@ -601,6 +822,8 @@ impl Source for BlueskySource {
                     newest: n,
                     newest_uris: newest_uris.clone(),
                 }),
+                notes_since: None,
+                own_since: BTreeMap::new(),
             },
             _ => {
                 finished = true;
@@ -620,18 +843,43 @@ impl Source for BlueskySource {
                             since: n,
                             seen: all,
                             resume: None,
+                            notes_since: None,
+                            own_since: BTreeMap::new(),
                         }
                     }
                     Some(n) => BskyCursor {
                         since: n,
                         seen: newest_uris,
                         resume: None,
+                        notes_since: None,
+                        own_since: BTreeMap::new(),
                     },
                 }
             }
         };
+        let mut own_since = BTreeMap::new();
+        for actor in &self.settings.own_accounts {
+            let actor = actor.trim().trim_start_matches('@').to_string();
+            if actor.is_empty() {
+                continue;
+            }
+            let floor = cursor
+                .own_since
+                .get(&actor)
+                .copied()
+                .unwrap_or(cursor.since);
+            let (read_to, w) = self.read_own_posts(&actor, floor, &mut own_replies).await?;
+            wait = wait.or(w);
+            own_since.insert(actor, read_to);
+        }
+        let next = BskyCursor {
+            notes_since,
+            own_since,
+            ..next
+        };
         Ok(Batch {
             mentions,
+            own_replies,
             cursor: Some(serde_json::to_string(&next).unwrap_or_default()),
             next_poll_in: wait,
             more: !finished && wait.is_none(),

@@ -18,7 +18,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::http::{Client, Fetched};
-use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
+use super::own_reply::is_own;
+use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError};
 use crate::config::{ConfigErrors, DurationValue, Secret, SourceConfig, resolve_secret};
 
 /// Usage percentage at which a source slows down instead of running into the limit.
@@ -65,6 +66,10 @@ pub struct FacebookPageSettings {
     /// Pages read per listing per poll before continuing on the next poll.
     #[serde(default = "default_max_pages")]
     pub max_pages: u32,
+    /// Ids or names of more accounts whose comments are the brand's own answers, besides the
+    /// page itself (which is recognised by its id), e.g. a second page of the brand.
+    #[serde(default)]
+    pub own_accounts: Vec<String>,
 }
 
 /// Checks the keys every Graph source has; records problems under `path`.
@@ -365,6 +370,14 @@ const COMMENT_FIELDS: &str =
     "id,message,created_time,from,permalink_url,like_count,comment_count,parent{id}";
 
 impl FacebookPageSource {
+    /// True when `from` is the page itself or one of `own_accounts` (by id or name).
+    fn is_own(&self, from: &From, page_id: &str) -> bool {
+        let own = &self.settings.own_accounts;
+        from.id == page_id
+            || is_own(&from.id, own)
+            || from.name.as_deref().is_some_and(|n| is_own(n, own))
+    }
+
     fn parse(
         source: &SourceConfig,
         path: &str,
@@ -459,6 +472,8 @@ impl Source for FacebookPageSource {
 
         // Which posts to read comments of: those with activity since the last run.
         let mut posts: Vec<String> = Vec::new();
+        // The page's own posts: a page comment on one of them answers nobody.
+        let mut page_posts = std::collections::HashSet::new();
         {
             let window = now
                 - chrono::Duration::from_std(self.settings.comment_window.0).unwrap_or_default();
@@ -484,8 +499,10 @@ impl Source for FacebookPageSource {
                     .as_deref()
                     .and_then(parse_graph_time)
                     .or(created);
-                let by_page = post.from.as_ref().is_some_and(|f| f.id == page_id);
-                if !by_page && created.is_some_and(|c| c.timestamp() > since) {
+                let by_page = post.from.as_ref().is_some_and(|f| self.is_own(f, page_id));
+                if by_page {
+                    page_posts.insert(post.id.clone());
+                } else if created.is_some_and(|c| c.timestamp() > since) {
                     batch.mentions.extend(post_mention(&post, item));
                 }
                 if updated.is_some_and(|u| u.timestamp() > since)
@@ -513,9 +530,30 @@ impl Source for FacebookPageSource {
                 .await?;
             slow = longer(slow, s);
             for item in items {
-                batch
-                    .mentions
-                    .extend(comment_mention(&item, &post_id, page_id, since));
+                let Ok(c) = serde_json::from_value::<Comment>(item.clone()) else {
+                    continue;
+                };
+                match c.from.as_ref().filter(|f| self.is_own(f, page_id)) {
+                    // The page's own answers are not mentions: they answer the comment they
+                    // reply to, or a visitor's post.
+                    Some(f) => {
+                        let parent =
+                            c.parent.as_ref().map(|p| p.id.clone()).or_else(|| {
+                                (!page_posts.contains(&post_id)).then(|| post_id.clone())
+                            });
+                        let at = c.created_time.as_deref().and_then(parse_graph_time);
+                        if let (Some(parent), Some(at)) = (parent, at) {
+                            batch.own_replies.push(OwnReply {
+                                parent,
+                                account: f.name.clone().unwrap_or_else(|| f.id.clone()),
+                                at,
+                            });
+                        }
+                    }
+                    None => batch
+                        .mentions
+                        .extend(comment_mention(c, &item, &post_id, since)),
+                }
             }
             if !complete {
                 cut_short.push(post_id);
@@ -629,16 +667,11 @@ fn post_mention(post: &Post, raw: serde_json::Value) -> Option<Mention> {
 }
 
 fn comment_mention(
+    c: Comment,
     raw: &serde_json::Value,
     post_id: &str,
-    page_id: &str,
     since: i64,
 ) -> Option<Mention> {
-    let c: Comment = serde_json::from_value(raw.clone()).ok()?;
-    if c.from.as_ref().is_some_and(|f| f.id == page_id) {
-        // The page's own answers are not mentions.
-        return None;
-    }
     let created = c.created_time.as_deref().and_then(parse_graph_time)?;
     let text = c.message.as_deref().unwrap_or("").trim().to_string();
     // `since` is honoured by Graph, but not by every proxy in between.
@@ -809,6 +842,15 @@ mod tests {
         );
         assert!(!batch.more);
         assert_eq!(batch.next_poll_in, None);
+        // The page's reply to Jan is no mention: it answers his comment.
+        assert_eq!(
+            batch.own_replies,
+            [OwnReply {
+                parent: "900000000000001_1200000000000001".into(),
+                account: "Fjordlink".into(),
+                at: Utc.with_ymd_and_hms(2026, 11, 25, 8, 10, 0).unwrap(),
+            }]
+        );
         let visitor = &batch.mentions[0];
         assert_eq!(visitor.author_name.as_deref(), Some("Sanne de Vries"));
         assert_eq!(visitor.engagement.likes, Some(2));

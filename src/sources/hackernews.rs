@@ -308,6 +308,7 @@ impl Source for HackerNewsSource {
             cursor: Some(serde_json::to_string(&next).unwrap_or_default()),
             next_poll_in: None,
             more: !finished,
+            ..Batch::default()
         })
     }
 }

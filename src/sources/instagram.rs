@@ -18,7 +18,7 @@ use super::facebook_page::{
     default_graph_url, default_max_pages, longer, parse_graph_time,
 };
 use super::http::Client;
-use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
+use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError};
 use crate::config::{ConfigErrors, DurationValue, Secret, SourceConfig, resolve_secret};
 
 const RUN_OVERLAP: i64 = 60;
@@ -58,7 +58,18 @@ pub struct InstagramSettings {
     /// the media (which is recognised by itself), e.g. a separate support account.
     #[serde(default)]
     pub own_accounts: Vec<String>,
+    /// Hashtags (without `#`) whose recent public media to read (`ig_hashtag_search` and
+    /// `/{hashtag-id}/recent_media`). Instagram allows an account 30 distinct hashtags per 7
+    /// days; a hashtag's id is looked up once and kept.
+    #[serde(default)]
+    pub hashtags: Vec<String>,
 }
+
+/// Distinct hashtags an Instagram account may look up per rolling seven days.
+const HASHTAGS_PER_WEEK: usize = 30;
+const WEEK: i64 = 7 * 24 * 3600;
+const HASHTAG_MEDIA_FIELDS: &str =
+    "id,caption,timestamp,permalink,comments_count,like_count,media_type";
 
 fn yes() -> bool {
     true
@@ -89,6 +100,12 @@ struct InstagramCursor {
     /// Where an unfinished read of the tags stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tags_after: Option<String>,
+    /// Hashtag name → its Graph id, looked up once (each lookup counts against the 30 a week).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    hashtag_ids: BTreeMap<String, String>,
+    /// Hashtag name → unix seconds of its lookup, kept for seven days to count the limit.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    hashtag_lookups: BTreeMap<String, i64>,
 }
 
 /// Comments and tags on one Instagram professional account.
@@ -112,6 +129,24 @@ impl InstagramSource {
             errors,
         );
         check_graph_settings(&s.base_url, &s.api_version, s.max_pages, path, errors);
+        for tag in &s.hashtags {
+            let t = tag.trim_start_matches('#');
+            if t.is_empty() || !t.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                errors.push(
+                    format!("{path}.hashtags"),
+                    format!("\"{tag}\" is not a hashtag: use letters, digits and _ only"),
+                );
+            }
+        }
+        if s.hashtags.len() > HASHTAGS_PER_WEEK {
+            errors.push(
+                format!("{path}.hashtags"),
+                format!(
+                    "{} hashtags; Instagram allows an account {HASHTAGS_PER_WEEK} distinct hashtags per 7 days",
+                    s.hashtags.len()
+                ),
+            );
+        }
         let token = resolve_secret(
             path,
             "access_token",
@@ -146,6 +181,88 @@ impl InstagramSource {
             }),
             _ => anyhow::bail!("{errors}"),
         }
+    }
+}
+
+impl InstagramSource {
+    /// Reads the recent media of every configured hashtag, newest first down to `since`.
+    /// Each hashtag's id is looked up once; a lookup that would pass Instagram's 30 distinct
+    /// hashtags per 7 days waits (with a warning) until an older lookup is a week old.
+    async fn read_hashtags(
+        &self,
+        cur: &mut InstagramCursor,
+        since: i64,
+        now: i64,
+        batch: &mut Batch,
+    ) -> Result<Option<std::time::Duration>, SourceError> {
+        let user = self.settings.ig_user_id.as_str();
+        let mut slow = None;
+        cur.hashtag_lookups.retain(|_, at| now - *at < WEEK);
+        for tag in &self.settings.hashtags {
+            let tag = tag.trim_start_matches('#').to_lowercase();
+            let id = match cur.hashtag_ids.get(&tag) {
+                Some(id) => id.clone(),
+                None => {
+                    if cur.hashtag_lookups.len() >= HASHTAGS_PER_WEEK {
+                        tracing::warn!(hashtag = %tag, limit = HASHTAGS_PER_WEEK, "instagram: the 30 hashtags a week are used up; this one is looked up when an older lookup is a week old");
+                        continue;
+                    }
+                    let params = [("user_id", user.to_string()), ("q", tag.clone())];
+                    let (page, s) = self.graph.get("ig_hashtag_search", &params).await?;
+                    slow = longer(slow, s);
+                    cur.hashtag_lookups.insert(tag.clone(), now);
+                    let Some(id) = page
+                        .data
+                        .first()
+                        .and_then(|h| h.get("id"))
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string)
+                    else {
+                        tracing::warn!(hashtag = %tag, "instagram: no such hashtag");
+                        continue;
+                    };
+                    cur.hashtag_ids.insert(tag.clone(), id.clone());
+                    id
+                }
+            };
+            let mut after: Option<String> = None;
+            for _ in 0..self.settings.max_pages {
+                let mut params = vec![
+                    ("user_id", user.to_string()),
+                    ("fields", HASHTAG_MEDIA_FIELDS.to_string()),
+                    ("limit", "50".into()),
+                ];
+                if let Some(a) = &after {
+                    params.push(("after", a.clone()));
+                }
+                let (page, s) = self
+                    .graph
+                    .get(&format!("{id}/recent_media"), &params)
+                    .await?;
+                slow = longer(slow, s);
+                after = page.next_after();
+                // Read the whole page: Instagram does not promise recent_media in time order.
+                let mut reached = false;
+                for item in page.data {
+                    match tag_mention(item, since) {
+                        Tagged::New(m) => batch.mentions.push(*m),
+                        Tagged::Old => reached = true,
+                        Tagged::Unusable => {}
+                    }
+                }
+                if reached || after.is_none() {
+                    break;
+                }
+            }
+        }
+        // Hashtags no longer configured keep their lookups (they still count) but not ids.
+        cur.hashtag_ids.retain(|t, _| {
+            self.settings
+                .hashtags
+                .iter()
+                .any(|h| h.trim_start_matches('#').eq_ignore_ascii_case(t))
+        });
+        Ok(slow)
     }
 }
 
@@ -230,13 +347,10 @@ impl Source for InstagramSource {
                 slow = longer(slow, s);
                 after = page.next_after();
                 for item in &page.data {
-                    batch.mentions.extend(comment_mentions(
-                        item,
-                        m,
-                        user,
-                        &self.settings.own_accounts,
-                        since,
-                    ));
+                    let (mentions, replies) =
+                        comment_mentions(item, m, user, &self.settings.own_accounts, since);
+                    batch.mentions.extend(mentions);
+                    batch.own_replies.extend(replies);
                 }
                 if after.is_none() {
                     done = true;
@@ -281,6 +395,14 @@ impl Source for InstagramSource {
                 cur.tags_after = after;
                 unfinished = true;
             }
+        }
+
+        if !self.settings.hashtags.is_empty() {
+            slow = longer(
+                slow,
+                self.read_hashtags(&mut cur, since, now.timestamp(), &mut batch)
+                    .await?,
+            );
         }
 
         if !unfinished {
@@ -329,17 +451,19 @@ struct From {
     username: Option<String>,
 }
 
-/// A comment and the replies that came with it, newer than `since`.
+/// A comment and the replies that came with it, newer than `since`, and the brand's own
+/// replies among them (each answers the comment it sits under).
 fn comment_mentions(
     raw: &serde_json::Value,
     media: &Media,
     account: &str,
     own_accounts: &[String],
     since: i64,
-) -> Vec<Mention> {
+) -> (Vec<Mention>, Vec<OwnReply>) {
     let mut out = Vec::new();
+    let mut answers = Vec::new();
     let Ok(c) = serde_json::from_value::<Comment>(raw.clone()) else {
-        return out;
+        return (out, answers);
     };
     let replies: Vec<&serde_json::Value> = raw
         .pointer("/replies/data")
@@ -375,18 +499,34 @@ fn comment_mentions(
                 .and_then(|f| f.id.as_deref())
                 .is_some_and(|id| id == account)
     };
-    if !from_account(&c) {
+    let top_id = c.id.clone();
+    let top_is_own = from_account(&c);
+    if !top_is_own {
         out.extend(comment_mention(c, raw_top, media, since, Some(reply_count)));
     }
     for r in replies {
         if let Ok(reply) = serde_json::from_value::<Comment>(r.clone()) {
-            // The brand's own answers are not mentions.
-            if !from_account(&reply) {
+            // The brand's own answers are not mentions: they answer the comment they sit under.
+            if from_account(&reply) {
+                let at = reply.timestamp.as_deref().and_then(parse_graph_time);
+                let name = reply
+                    .username
+                    .clone()
+                    .or_else(|| reply.from.as_ref().and_then(|f| f.username.clone()))
+                    .or_else(|| media.username.clone());
+                if let (Some(at), Some(name), false) = (at, name, top_is_own) {
+                    answers.push(OwnReply {
+                        parent: reply.parent_id.clone().unwrap_or_else(|| top_id.clone()),
+                        account: name.trim_start_matches('@').to_string(),
+                        at,
+                    });
+                }
+            } else {
                 out.extend(comment_mention(reply, r.clone(), media, since, None));
             }
         }
     }
-    out
+    (out, answers)
 }
 
 fn comment_mention(
@@ -530,6 +670,110 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn hashtags_are_looked_up_once_and_their_recent_media_read() {
+        let server = MockServer::start().await;
+        let get = |p: String| {
+            Mock::given(method("GET"))
+                .and(path(p))
+                .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        };
+        get(format!("/v24.0/{IG}/media"))
+            .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"data":[]}"#))
+            .mount(&server)
+            .await;
+        get("/v24.0/ig_hashtag_search".into())
+            .and(query_param("user_id", IG))
+            .and(query_param("q", "fjordlink"))
+            .respond_with(json(200, "hashtag-search-fjordlink.json"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        get("/v24.0/17843857450040591/recent_media".into())
+            .and(query_param("user_id", IG))
+            .and(query_param("fields", HASHTAG_MEDIA_FIELDS))
+            .respond_with(json(200, "hashtag-recent-media.json"))
+            .expect(2)
+            .mount(&server)
+            .await;
+        let s = setup(
+            &server.uri(),
+            serde_json::json!({ "tags": false, "hashtags": ["#FjordLink"] }),
+        );
+        let batch = s.source.poll(&ctx(None)).await.unwrap();
+        assert_eq!(
+            ids(&batch),
+            ["18040000000000003"],
+            "the captionless reel and the media before the backfill are left out"
+        );
+        let m = &batch.mentions[0];
+        assert_eq!(
+            m.url.as_deref(),
+            Some("https://www.instagram.com/p/DHash3xyz/")
+        );
+        assert_eq!(m.engagement.likes, Some(31));
+        let c = cursor_of(&batch);
+        assert_eq!(c.hashtag_ids["fjordlink"], "17843857450040591");
+        assert_eq!(c.hashtag_lookups.len(), 1);
+        // The next poll reuses the id: no second lookup (the mock expects one).
+        s.source.poll(&ctx(Some(&c))).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_hashtag_past_the_thirty_a_week_is_not_looked_up() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(format!("/v24.0/{IG}/media")))
+            .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"data":[]}"#))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v24.0/ig_hashtag_search"))
+            .respond_with(json(200, "hashtag-search-fjordlink.json"))
+            .expect(0)
+            .mount(&server)
+            .await;
+        let s = setup(
+            &server.uri(),
+            serde_json::json!({ "tags": false, "hashtags": ["fjordlink"] }),
+        );
+        let now = Utc::now().timestamp();
+        let full = InstagramCursor {
+            since: Some(now - 3600),
+            hashtag_lookups: (0..30).map(|i| (format!("tag{i}"), now - 3600)).collect(),
+            ..Default::default()
+        };
+        let batch = s.source.poll(&ctx(Some(&full))).await.unwrap();
+        assert!(batch.mentions.is_empty());
+        assert!(cursor_of(&batch).hashtag_ids.is_empty());
+        // A week later the old lookups no longer count.
+        let aged = InstagramCursor {
+            hashtag_lookups: (0..30)
+                .map(|i| (format!("tag{i}"), now - WEEK - 1))
+                .collect(),
+            ..full
+        };
+        server.reset().await;
+        Mock::given(method("GET"))
+            .and(path(format!("/v24.0/{IG}/media")))
+            .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"data":[]}"#))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v24.0/ig_hashtag_search"))
+            .respond_with(json(200, "hashtag-search-fjordlink.json"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v24.0/17843857450040591/recent_media"))
+            .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"data":[]}"#))
+            .mount(&server)
+            .await;
+        let batch = s.source.poll(&ctx(Some(&aged))).await.unwrap();
+        assert_eq!(cursor_of(&batch).hashtag_lookups.len(), 1);
+    }
+
     fn test_config(settings: serde_json::Value) -> SourceConfig {
         SourceConfig {
             interval: Duration::from_secs(60),
@@ -630,6 +874,7 @@ mod tests {
         });
         let kept = |own: &[String]| -> Vec<String> {
             comment_mentions(&comment, &media, IG, own, 0)
+                .0
                 .into_iter()
                 .map(|m| m.external_id)
                 .collect()
@@ -638,6 +883,28 @@ mod tests {
         assert_eq!(
             kept(&["@fjordlink_help".to_string()]),
             ["17850000000000011"]
+        );
+        // Both brand replies answer the customer's comment; the first one counts.
+        let (_, answers) =
+            comment_mentions(&comment, &media, IG, &["fjordlink_help".to_string()], 0);
+        let answers: Vec<(&str, &str, String)> = answers
+            .iter()
+            .map(|a| (a.parent.as_str(), a.account.as_str(), a.at.to_rfc3339()))
+            .collect();
+        assert_eq!(
+            answers,
+            [
+                (
+                    "17850000000000011",
+                    "FjordLink",
+                    "2026-11-25T08:20:00+00:00".to_string()
+                ),
+                (
+                    "17850000000000011",
+                    "fjordlink_help",
+                    "2026-11-25T08:21:00+00:00".to_string()
+                ),
+            ]
         );
     }
 

@@ -10,7 +10,7 @@
 //! newest first back to the last id seen. Boosts are unwrapped to the post they share.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,8 +19,9 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, LINK};
 use serde::{Deserialize, Serialize};
 
 use super::http::{Client, Fetched, parse_rate_limit_reset};
+use super::own_reply::own_name;
 use super::text::html_to_text;
-use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
+use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError};
 use crate::config::{ConfigErrors, Secret, SourceConfig, resolve_secret};
 
 /// Stop paging when the server's request budget falls to this many.
@@ -54,6 +55,10 @@ pub struct MastodonSettings {
     /// Requests per stream per poll before the rest is left for the next poll.
     #[serde(default = "default_max_pages")]
     pub max_pages: u32,
+    /// The brand's own accounts (`name@server`, or `name` for one on this server): their
+    /// posts are no mentions, and their replies mark the post they answer as answered.
+    #[serde(default)]
+    pub own_accounts: Vec<String>,
 }
 
 fn default_limit() -> u32 {
@@ -68,6 +73,9 @@ fn default_max_pages() -> u32 {
 struct MastodonCursor {
     #[serde(default)]
     streams: BTreeMap<String, StreamCursor>,
+    /// Account ids of the brand's own accounts on this server, looked up once by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    account_ids: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -605,8 +613,34 @@ impl Source for MastodonSource {
                 Some(Item { raw: status, ..n })
             }));
         }
+        // The brand's own posts on this server, where its replies are whatever words they use.
+        for name in self.local_own_accounts() {
+            let id = match cursor.account_ids.get(&name) {
+                Some(id) => id.clone(),
+                None => match self.lookup_account(&name).await? {
+                    Some(id) => id,
+                    None => continue,
+                },
+            };
+            next.account_ids.insert(name.clone(), id.clone());
+            let key = format!("own:{name}");
+            let url = self.endpoint(&format!("/api/v1/accounts/{id}/statuses"));
+            let (state, unfinished) = self
+                .poll_forward(
+                    &url,
+                    &[("exclude_reblogs", "true".to_string())],
+                    cursor.streams.get(&key),
+                    cutoff,
+                    &mut found,
+                    &mut budget,
+                )
+                .await?;
+            more |= unfinished;
+            next.streams.insert(key, state);
+        }
         // Streams without a position yet keep none, so the next poll backfills them again.
         next.streams.retain(|_, s| s.min_id.is_some());
+        let (found, own_replies) = self.split_own(found, &mut budget).await;
         let mut seen = HashSet::new();
         let mentions = found
             .into_iter()
@@ -615,6 +649,7 @@ impl Source for MastodonSource {
             .collect();
         Ok(Batch {
             mentions,
+            own_replies,
             cursor: Some(serde_json::to_string(&next).unwrap_or_default()),
             next_poll_in: budget.wait,
             more: more && !budget.exhausted(),
@@ -623,6 +658,117 @@ impl Source for MastodonSource {
 }
 
 impl MastodonSource {
+    /// The names of `own_accounts` that live on the server read (`name`, or `name@HOST`).
+    fn local_own_accounts(&self) -> Vec<String> {
+        self.settings
+            .own_accounts
+            .iter()
+            .map(|a| a.trim().trim_start_matches('@'))
+            .filter_map(|a| match a.split_once('@') {
+                None => Some(a.to_string()),
+                Some((name, host)) if host.eq_ignore_ascii_case(&self.host) => {
+                    Some(name.to_string())
+                }
+                Some(_) => None,
+            })
+            .filter(|a| !a.is_empty())
+            .collect()
+    }
+
+    /// The id of account `name` on this server (`/api/v1/accounts/lookup`); `None`, with a
+    /// warning, when the server does not know it.
+    async fn lookup_account(&self, name: &str) -> Result<Option<String>, SourceError> {
+        let url = self.endpoint("/api/v1/accounts/lookup");
+        match self.get(&url, &[("acct", name.to_string())]).await {
+            Ok(resp) => Ok(resp
+                .json::<serde_json::Value>()?
+                .get("id")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)),
+            Err(SourceError::Status { status: 404, .. }) => {
+                tracing::warn!(source = %self.name, account = %name, "mastodon: own account not found on this server; check own_accounts");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The configured own account `acct` (as a status gives it: `name` on this server,
+    /// `name@server` elsewhere) is, if any.
+    fn own_account(&self, acct: &str) -> Option<String> {
+        let own = &self.settings.own_accounts;
+        own_name(acct, own).or_else(|| {
+            if acct.contains('@') {
+                None
+            } else {
+                own_name(&format!("{acct}@{}", self.host), own)
+            }
+        })
+    }
+
+    /// Takes the posts of `own_accounts` out of `found`; those that reply to a post become
+    /// [`OwnReply`]s naming the answered post by its `uri` (the mention's external id). A
+    /// reply carries only the server-local id of its parent: the `uri` comes from this poll's
+    /// posts, else from `GET /api/v1/statuses/:id` (one request per reply, within the budget).
+    async fn split_own(&self, found: Vec<Item>, budget: &mut Budget) -> (Vec<Item>, Vec<OwnReply>) {
+        if self.settings.own_accounts.is_empty() {
+            return (found, Vec::new());
+        }
+        let field = |raw: &serde_json::Value, k: &str| {
+            raw.get(k).and_then(|v| v.as_str()).map(str::to_string)
+        };
+        let uris: HashMap<String, String> = found
+            .iter()
+            .filter_map(|i| Some((field(&i.raw, "id")?, field(&i.raw, "uri")?)))
+            .collect();
+        let mut kept = Vec::with_capacity(found.len());
+        let mut replies = Vec::new();
+        for item in found {
+            // A boost by the brand shares someone else's post: that post is still theirs.
+            let boost = item.raw.get("reblog").is_some_and(|r| r.is_object());
+            let own = Some(&item.raw)
+                .filter(|_| !boost)
+                .and_then(|r| r.pointer("/account/acct"))
+                .and_then(|a| a.as_str())
+                .and_then(|a| self.own_account(a));
+            let Some(account) = own else {
+                kept.push(item);
+                continue;
+            };
+            let Some(parent_id) = field(&item.raw, "in_reply_to_id") else {
+                continue;
+            };
+            let parent = match uris.get(&parent_id) {
+                Some(uri) => Some(uri.clone()),
+                None if !budget.exhausted() => {
+                    let url = self.endpoint(&format!("/api/v1/statuses/{parent_id}"));
+                    match self.get(&url, &[]).await {
+                        Ok(resp) => {
+                            budget.note(&resp.headers);
+                            resp.json::<serde_json::Value>()
+                                .ok()
+                                .and_then(|v| field(&v, "uri"))
+                        }
+                        Err(e) => {
+                            // A deleted or hidden parent: nothing to mark.
+                            tracing::debug!(source = %self.name, error = %e, "mastodon: cannot read the post a brand reply answers");
+                            None
+                        }
+                    }
+                }
+                None => None,
+            };
+            if let Some(parent) = parent {
+                replies.push(OwnReply {
+                    parent,
+                    account,
+                    at: item.created_at,
+                });
+            }
+        }
+        (kept, replies)
+    }
+
     /// Normalises a status (the shared post, for a boost); `None` for posts with nothing to read.
     fn to_mention(&self, item: Item) -> Option<Mention> {
         let inner = match item.raw.get("reblog") {

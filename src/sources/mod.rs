@@ -18,6 +18,7 @@ pub mod http;
 pub mod instagram;
 pub mod mastodon;
 pub(crate) mod newest_first;
+pub mod own_reply;
 pub mod reddit;
 pub mod rss;
 #[cfg(test)]
@@ -35,6 +36,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigErrors, SourceConfig};
+
+pub use own_reply::OwnReply;
 
 /// One public post or comment, normalised from any platform.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -94,6 +97,9 @@ pub struct Batch {
     pub next_poll_in: Option<Duration>,
     /// True when the source has more pages waiting and wants to be polled again soon.
     pub more: bool,
+    /// Replies by the brand's own accounts seen in this poll; the store marks the posts they
+    /// answer as answered (see [`own_reply`]). The replies themselves are not in `mentions`.
+    pub own_replies: Vec<OwnReply>,
 }
 
 /// Everything a source gets from the scheduler for one poll.

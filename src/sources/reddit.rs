@@ -652,6 +652,7 @@ impl Source for RedditSource {
             cursor: Some(serde_json::to_string(&next).unwrap_or_default()),
             next_poll_in: wait,
             more: more && wait.is_none(),
+            ..Batch::default()
         })
     }
 }

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::feed::{self, Origin};
 use super::http::Client;
-use super::{Batch, Mention, PollContext, Source, SourceError};
+use super::own_reply::own_name;
+use super::{Batch, Mention, OwnReply, PollContext, Source, SourceError};
 use crate::config::{ConfigErrors, SourceConfig};
 
 /// Keys of an `rss` source besides the common ones.
@@ -30,6 +31,11 @@ pub struct RssSettings {
     /// item is judged from its text.
     #[serde(default)]
     pub voice: Option<crate::classify::Voice>,
+    /// Authors who are the brand itself (a forum's staff account, the brand's blog): their
+    /// entries are no mentions, and an entry of theirs that answers another (Atom threading,
+    /// `thr:in-reply-to`) marks that one answered.
+    #[serde(default)]
+    pub own_accounts: Vec<String>,
 }
 
 /// A fetched body and what the response said about it.
@@ -217,7 +223,7 @@ impl Source for RssSource {
         }
         let cutoff = Utc::now()
             - chrono::Duration::from_std(ctx.backfill).unwrap_or(chrono::Duration::days(1));
-        let mentions = if ctx.cursor.is_none() {
+        let mentions: Vec<Mention> = if ctx.cursor.is_none() {
             // First start: read the backfill window, not the feed's whole history.
             mentions
                 .into_iter()
@@ -226,13 +232,44 @@ impl Source for RssSource {
         } else {
             mentions
         };
+        let (mentions, own_replies) = split_own(mentions, &self.settings.own_accounts);
         Ok(Batch {
             mentions,
+            own_replies,
             cursor: Some(serde_json::to_string(&next).unwrap_or_default()),
             next_poll_in: None,
             more: false,
         })
     }
+}
+
+/// Takes the brand's own entries out of `mentions`: those that answer another entry become
+/// [`OwnReply`]s, the rest (the brand's own posts) are dropped.
+fn split_own(mentions: Vec<Mention>, own_accounts: &[String]) -> (Vec<Mention>, Vec<OwnReply>) {
+    if own_accounts.is_empty() {
+        return (mentions, Vec::new());
+    }
+    let mut kept = Vec::with_capacity(mentions.len());
+    let mut replies = Vec::new();
+    for m in mentions {
+        let own = [m.author_name.as_deref(), m.author_handle.as_deref()]
+            .into_iter()
+            .flatten()
+            .find_map(|a| own_name(a, own_accounts));
+        match own {
+            None => kept.push(m),
+            Some(account) => {
+                if let Some(parent) = m.in_reply_to {
+                    replies.push(OwnReply {
+                        parent,
+                        account,
+                        at: m.created_at,
+                    });
+                }
+            }
+        }
+    }
+    (kept, replies)
 }
 
 /// Parses a feed body into mentions. Public for the ingest benchmark.
@@ -320,7 +357,7 @@ pub fn parse_feed_from(
             title,
             text,
             created_at,
-            in_reply_to: None,
+            in_reply_to: e.in_reply_to,
             engagement: super::Engagement {
                 replies: e.comments,
                 ..Default::default()
@@ -366,6 +403,47 @@ mod tests {
             unwrap_redirect("https://example.org/a"),
             "https://example.org/a"
         );
+    }
+
+    #[test]
+    fn the_brands_threaded_replies_answer_the_entry_they_name() {
+        let xml = br#"<?xml version="1.0" encoding="utf-8"?>
+            <feed xmlns="http://www.w3.org/2005/Atom" xmlns:thr="http://purl.org/syndication/thread/1.0">
+            <id>forum</id><title>Community</title><updated>2026-11-25T09:00:00Z</updated>
+            <entry><id>tag:forum,2026:post-1</id><title>Fjordlink storing</title>
+              <published>2026-11-25T08:00:00Z</published><author><name>Sanne</name></author>
+              <content type="text">Fjordlink ligt er weer uit</content></entry>
+            <entry><id>tag:forum,2026:post-2</id><title>Re: Fjordlink storing</title>
+              <published>2026-11-25T08:30:00Z</published><author><name>Fjordlink_Care</name></author>
+              <thr:in-reply-to ref="tag:forum,2026:post-1" href="https://forum.example/t/1#p1"/>
+              <content type="text">Sorry Sanne, we kijken mee.</content></entry>
+            <entry><id>tag:forum,2026:post-3</id><title>Re: Fjordlink storing</title>
+              <published>2026-11-25T08:40:00Z</published><author><name>Piet</name></author>
+              <thr:in-reply-to ref="tag:forum,2026:post-1"/>
+              <content type="text">Hier ook, Fjordlink</content></entry>
+            <entry><id>tag:forum,2026:post-4</id><title>Fjordlink nieuws</title>
+              <published>2026-11-25T08:50:00Z</published><author><name>fjordlink_care</name></author>
+              <content type="text">Onderhoud vannacht</content></entry>
+            </feed>"#;
+        let parsed = parse_feed(xml, "test", None).unwrap();
+        assert_eq!(
+            parsed[2].in_reply_to.as_deref(),
+            Some("tag:forum,2026:post-1")
+        );
+        let own = vec!["@Fjordlink_Care".to_string()];
+        let (kept, replies) = split_own(parsed.clone(), &own);
+        let ids: Vec<&str> = kept.iter().map(|m| m.external_id.as_str()).collect();
+        assert_eq!(ids, ["tag:forum,2026:post-1", "tag:forum,2026:post-3"]);
+        assert_eq!(
+            replies,
+            [OwnReply {
+                parent: "tag:forum,2026:post-1".into(),
+                account: "Fjordlink_Care".into(),
+                at: "2026-11-25T08:30:00Z".parse().unwrap(),
+            }]
+        );
+        // Without own accounts every entry is a mention.
+        assert_eq!(split_own(parsed, &[]).0.len(), 4);
     }
 
     #[test]

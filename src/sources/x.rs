@@ -18,7 +18,8 @@ use chrono::{DateTime, Datelike, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::http::{Client, Fetched, rate_limit_reset};
-use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
+use super::own_reply::own_name;
+use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError};
 use crate::config::{ConfigErrors, Secret, SourceConfig, resolve_secret};
 
 const TWEET_FIELDS: &str = "created_at,lang,author_id,conversation_id,public_metrics,referenced_tweets,note_tweet,entities";
@@ -60,6 +61,19 @@ pub struct XSettings {
     /// shows. Check the developer console for your plan's price.
     #[serde(default = "default_price_per_post")]
     pub price_per_post_usd: f64,
+    /// The brand's own X usernames (without `@`). The search also asks for their replies
+    /// (`from:NAME is:reply`), which mark the posts they answer as answered; their posts are
+    /// never mentions.
+    #[serde(default)]
+    pub own_accounts: Vec<String>,
+    /// With `own_accounts`: quote posts of their posts are mentions too, found by the quoted
+    /// post's address (`is:quote url:"x.com/NAME/status"`), whatever words they use.
+    #[serde(default = "yes")]
+    pub quotes: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_price_per_post() -> f64 {
@@ -177,8 +191,37 @@ impl XSource {
     /// The query sent to X: retweets are excluded unless the operator asked about them.
     fn query(&self) -> String {
         let q = self.settings.query.trim();
-        if q.contains("is:retweet") {
+        let names: Vec<&str> = self
+            .settings
+            .own_accounts
+            .iter()
+            .map(|a| a.trim().trim_start_matches('@'))
+            .filter(|a| !a.is_empty())
+            .collect();
+        let from: Vec<String> = names.iter().map(|a| format!("from:{a}")).collect();
+        // The brand's replies come in the same search (and the same read budget): X applies
+        // AND (a space) before OR, and the parentheses keep the user's query whole.
+        let mut q = if names.is_empty() {
             q.to_string()
+        } else {
+            format!("({q}) OR (({}) is:reply)", from.join(" OR "))
+        };
+        if self.settings.quotes && !names.is_empty() {
+            // A quote post carries the quoted post's address among its URLs, and `url:`
+            // matches the expanded address; X still writes twitter.com in some of them.
+            let urls: Vec<String> = names
+                .iter()
+                .flat_map(|a| {
+                    [
+                        format!("url:\"x.com/{a}/status\""),
+                        format!("url:\"twitter.com/{a}/status\""),
+                    ]
+                })
+                .collect();
+            q = format!("{q} OR (is:quote ({}))", urls.join(" OR "));
+        }
+        if q.contains("is:retweet") {
+            q
         } else {
             format!("({q}) -is:retweet")
         }
@@ -464,7 +507,9 @@ impl Source for XSource {
                 // First page of a run: it holds the newest post.
                 cur.run_newest_id = resp.meta.newest_id.clone();
             }
-            batch.mentions.extend(normalise(&resp));
+            let (mentions, replies) = normalise(&resp, &self.settings.own_accounts);
+            batch.mentions.extend(mentions);
+            batch.own_replies.extend(replies);
             let low = fetched
                 .header("x-rate-limit-remaining")
                 .and_then(|v| v.trim().parse::<u64>().ok())
@@ -599,8 +644,9 @@ fn expand_links(text: &str, entities: Option<&Entities>) -> String {
     out
 }
 
-/// Turns one search page into mentions, skipping retweets and items that do not parse.
-fn normalise(resp: &SearchResponse) -> Vec<Mention> {
+/// Turns one search page into mentions, skipping retweets and items that do not parse. Posts
+/// by `own_accounts` are no mentions; those that reply to a post are the brand's answers.
+fn normalise(resp: &SearchResponse, own_accounts: &[String]) -> (Vec<Mention>, Vec<OwnReply>) {
     let users: HashMap<&str, &User> = resp
         .includes
         .users
@@ -609,6 +655,7 @@ fn normalise(resp: &SearchResponse) -> Vec<Mention> {
         .collect();
     let now = Utc::now();
     let mut out = Vec::with_capacity(resp.data.len());
+    let mut answers = Vec::new();
     for raw in &resp.data {
         let Ok(t) = serde_json::from_value::<Tweet>(raw.clone()) else {
             tracing::debug!("x: skipping a post that does not parse");
@@ -619,6 +666,17 @@ fn normalise(resp: &SearchResponse) -> Vec<Mention> {
         }
         let user = t.author_id.as_deref().and_then(|a| users.get(a)).copied();
         let handle = user.and_then(|u| u.username.clone());
+        if let Some(account) = handle.as_deref().and_then(|h| own_name(h, own_accounts)) {
+            let parent = t.referenced_tweets.iter().find(|r| r.kind == "replied_to");
+            if let (Some(parent), Some(at)) = (parent, t.created_at) {
+                answers.push(OwnReply {
+                    parent: parent.id.clone(),
+                    account,
+                    at,
+                });
+            }
+            continue;
+        }
         let url = match &handle {
             Some(h) => format!("https://x.com/{h}/status/{}", t.id),
             None => format!("https://x.com/i/web/status/{}", t.id),
@@ -663,7 +721,7 @@ fn normalise(resp: &SearchResponse) -> Vec<Mention> {
             raw: raw.clone(),
         });
     }
-    out
+    (out, answers)
 }
 
 #[cfg(test)]

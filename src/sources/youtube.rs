@@ -18,8 +18,9 @@ use chrono_tz::America::Los_Angeles;
 use serde::{Deserialize, Serialize};
 
 use super::http::{Client, Fetched};
+use super::own_reply::is_own;
 use super::text::html_to_text;
-use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
+use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError};
 use crate::config::{ConfigErrors, DurationValue, Secret, SourceConfig, resolve_secret};
 
 const THREADS_COST: u32 = 1;
@@ -65,6 +66,11 @@ pub struct YoutubeSettings {
     /// Pages read per listing per poll before continuing on the next poll.
     #[serde(default = "default_max_pages")]
     pub max_pages: u32,
+    /// Channel ids (`UC…`) or @handles whose comments are the brand's own answers, besides
+    /// `channel_id`: their comments are no mentions, and their replies mark the comment they
+    /// answer as answered.
+    #[serde(default)]
+    pub own_accounts: Vec<String>,
 }
 
 fn default_base_url() -> String {
@@ -165,6 +171,22 @@ enum Skip {
 }
 
 impl YoutubeSource {
+    /// True when `c` was written by the brand: its channel (`channel_id`) or one of
+    /// `own_accounts` (a channel id or @handle).
+    fn is_own(&self, c: &Comment) -> bool {
+        let own = &self.settings.own_accounts;
+        let channel = c
+            .snippet
+            .author_channel_id
+            .as_ref()
+            .map(|r| r.value.as_str());
+        channel.is_some_and(|id| self.settings.channel_id.as_deref() == Some(id) || is_own(id, own))
+            || c.snippet
+                .author_display_name
+                .as_deref()
+                .is_some_and(|n| is_own(n, own))
+    }
+
     fn parse(
         source: &SourceConfig,
         path: &str,
@@ -376,7 +398,7 @@ impl YoutubeSource {
         cur: &mut YoutubeCursor,
         filter: (&str, &str),
         listing: &mut Listing,
-        out: &mut Vec<Mention>,
+        out: &mut Batch,
     ) -> Result<Result<bool, Skip>, SourceError> {
         for _ in 0..self.settings.max_pages {
             let mut params = vec![
@@ -413,7 +435,9 @@ impl YoutubeSource {
                 if listing.page_token.is_none() && listing.run_newest.is_none() {
                     listing.run_newest = Some(at);
                 }
-                out.extend(thread_mentions(&thread, item));
+                let (mentions, replies) = thread_mentions(&thread, item, &|c| self.is_own(c));
+                out.mentions.extend(mentions);
+                out.own_replies.extend(replies);
             }
             match page.next_page_token {
                 Some(t) if !reached_seen => listing.page_token = Some(t),
@@ -569,12 +593,7 @@ impl Source for YoutubeSource {
             }
             let id = v.id.clone();
             match self
-                .read_threads(
-                    &mut cur,
-                    ("videoId", &id),
-                    &mut v.comments,
-                    &mut batch.mentions,
-                )
+                .read_threads(&mut cur, ("videoId", &id), &mut v.comments, &mut batch)
                 .await?
             {
                 Ok(more) => {
@@ -603,7 +622,7 @@ impl Source for YoutubeSource {
                     &mut cur,
                     ("allThreadsRelatedToChannelId", channel),
                     &mut listing,
-                    &mut batch.mentions,
+                    &mut batch,
                 )
                 .await?
             {
@@ -688,6 +707,12 @@ struct CommentSnippet {
     like_count: Option<i64>,
     published_at: Option<DateTime<Utc>>,
     moderation_status: Option<String>,
+    author_channel_id: Option<ChannelRef>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct ChannelRef {
+    value: String,
 }
 
 /// A `search.list` item as a mention of the video itself.
@@ -725,25 +750,58 @@ fn video_mention(item: &serde_json::Value) -> Option<Mention> {
     })
 }
 
-/// The top-level comment of a thread and the replies that came with it.
-fn thread_mentions(thread: &Thread, raw: &serde_json::Value) -> Vec<Mention> {
+/// The top-level comment of a thread and the replies that came with it, and the replies
+/// among them by the brand's own channels (`own`), each answering the thread's comment.
+fn thread_mentions(
+    thread: &Thread,
+    raw: &serde_json::Value,
+    own: &dyn Fn(&Comment) -> bool,
+) -> (Vec<Mention>, Vec<OwnReply>) {
     let video = thread
         .snippet
         .video_id
         .clone()
         .or_else(|| thread.snippet.top_level_comment.snippet.video_id.clone());
     let mut out = Vec::new();
+    let mut answers = Vec::new();
     let top = &thread.snippet.top_level_comment;
     let raw_top = raw.pointer("/snippet/topLevelComment").cloned();
-    if let Some(mut m) = comment_mention(top, video.as_deref(), raw_top) {
+    let top_is_own = own(top);
+    if !top_is_own && let Some(mut m) = comment_mention(top, video.as_deref(), raw_top) {
         m.engagement.replies = thread.snippet.total_reply_count;
         out.push(m);
     }
     for (i, r) in thread.replies.iter().flat_map(|r| &r.comments).enumerate() {
+        if own(r) {
+            // YouTube threads are one level deep: a reply answers the thread's comment.
+            if let (Some(at), false) = (r.snippet.published_at, top_is_own) {
+                answers.push(OwnReply {
+                    parent: r
+                        .snippet
+                        .parent_id
+                        .clone()
+                        .unwrap_or_else(|| top.id.clone()),
+                    account: r
+                        .snippet
+                        .author_display_name
+                        .clone()
+                        .map(|n| n.trim_start_matches('@').to_string())
+                        .or_else(|| {
+                            r.snippet
+                                .author_channel_id
+                                .as_ref()
+                                .map(|c| c.value.clone())
+                        })
+                        .unwrap_or_default(),
+                    at,
+                });
+            }
+            continue;
+        }
         let raw_reply = raw.pointer(&format!("/replies/comments/{i}")).cloned();
         out.extend(comment_mention(r, video.as_deref(), raw_reply));
     }
-    out
+    (out, answers)
 }
 
 fn comment_mention(
@@ -817,6 +875,62 @@ mod tests {
             YoutubeSource::new(&test_config(settings), Client::new("webcare-test").unwrap())
                 .unwrap();
         Setup { source, _key: key }
+    }
+
+    #[test]
+    fn the_brands_replies_answer_the_thread_and_are_no_mentions() {
+        let s = setup(
+            "http://127.0.0.1:9",
+            serde_json::json!({ "channel_id": CHANNEL, "own_accounts": ["@FjordlinkHelp"] }),
+        );
+        let comment = |id: &str, parent: Option<&str>, by: &str, channel: &str, at: &str| {
+            serde_json::json!({
+                "kind": "youtube#comment", "etag": "e", "id": id,
+                "snippet": {
+                    "channelId": CHANNEL, "videoId": "fJ0rdOwn0Y2",
+                    "textDisplay": format!("text of {id} about Fjordlink"),
+                    "authorDisplayName": by,
+                    "authorChannelUrl": format!("http://www.youtube.com/{by}"),
+                    "authorChannelId": { "value": channel },
+                    "canRate": true, "viewerRating": "none", "likeCount": 0,
+                    "parentId": parent,
+                    "publishedAt": at, "updatedAt": at
+                }
+            })
+        };
+        let top = "UgzTopfjordlinkthread01";
+        let raw = serde_json::json!({
+            "kind": "youtube#commentThread", "etag": "t", "id": top,
+            "snippet": {
+                "channelId": CHANNEL, "videoId": "fJ0rdOwn0Y2",
+                "topLevelComment": comment(top, None, "@kim_tv", "UCkimkimkimkimkimkimkim1", "2026-11-25T10:00:00Z"),
+                "canReply": true, "totalReplyCount": 3, "isPublic": true
+            },
+            "replies": { "comments": [
+                comment("UgzTop.r1", Some(top), "@Fjordlink", CHANNEL, "2026-11-25T10:45:00Z"),
+                comment("UgzTop.r2", Some(top), "@kim_tv", "UCkimkimkimkimkimkimkim1", "2026-11-25T11:00:00Z"),
+                comment("UgzTop.r3", Some(top), "@fjordlinkhelp", "UChelphelphelphelphelph1", "2026-11-25T11:30:00Z")
+            ]}
+        });
+        let thread: Thread = serde_json::from_value(raw.clone()).unwrap();
+        let (mentions, answers) = thread_mentions(&thread, &raw, &|c| s.source.is_own(c));
+        let ids: Vec<&str> = mentions.iter().map(|m| m.external_id.as_str()).collect();
+        assert_eq!(ids, [top, "UgzTop.r2"]);
+        let answers: Vec<(&str, &str, String)> = answers
+            .iter()
+            .map(|a| (a.parent.as_str(), a.account.as_str(), a.at.to_rfc3339()))
+            .collect();
+        assert_eq!(
+            answers,
+            [
+                (top, "Fjordlink", "2026-11-25T10:45:00+00:00".to_string()),
+                (
+                    top,
+                    "fjordlinkhelp",
+                    "2026-11-25T11:30:00+00:00".to_string()
+                ),
+            ]
+        );
     }
 
     fn test_config(settings: serde_json::Value) -> SourceConfig {

@@ -8,6 +8,7 @@ mod health;
 mod leads;
 mod lock;
 mod outbox;
+mod own_replies;
 mod privacy;
 mod schema;
 mod signals;
@@ -24,7 +25,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 use crate::classify::{Classification, Classifier};
-use crate::sources::Mention;
+use crate::sources::{Mention, OwnReply};
 
 pub use digest::{
     DigestMention, DigestRecord, DigestSent, FailedSource, SpikeEpisode, SpikeOutcome, VolumeRow,
@@ -120,6 +121,9 @@ pub struct PollCommit<'a> {
     /// Revises the new verdicts with the store signals (same text from several authors, fast
     /// thread), see `store/signals.rs`; `None` stores the verdicts as given.
     pub signals: Option<&'a Classifier>,
+    /// Replies by the brand's own accounts the poll saw: the mentions they answer are marked
+    /// answered (see `store/own_replies.rs`).
+    pub own_replies: Vec<OwnReply>,
 }
 
 /// A mention about to be stored, with what the pipeline decided about it.
@@ -146,6 +150,8 @@ pub struct PollSummary {
     pub cap_warnings: Vec<String>,
     /// Mentions not stored because their author asked to be forgotten (`webcare forget`).
     pub erased: usize,
+    /// Mentions marked answered because the brand's own account replied to them.
+    pub answered: usize,
 }
 
 /// A source's stored poll state, for the scheduler and `webcare sources`.
@@ -574,6 +580,15 @@ impl Store {
             if let Some(c) = p.signals {
                 signals::apply(&tx, c, p.source, &new_rows, now_s).map_err(e)?;
             }
+            summary.answered = own_replies::apply(
+                &tx,
+                p.source,
+                &p.own_replies,
+                !summary.new_ids.is_empty(),
+                now_s,
+            )
+            .map_err(e)?
+            .len();
             let mut note = None;
             if let Some(cap) = p.source_cap {
                 note = cap_note(
@@ -1184,6 +1199,7 @@ mod tests {
                 watch_caps: caps,
                 raw_max_bytes: 1000,
                 signals: None,
+                own_replies: Vec::new(),
             })
             .unwrap()
     }
@@ -1273,6 +1289,7 @@ mod tests {
             watch_caps: &HashMap::new(),
             raw_max_bytes: 100,
             signals: None,
+            own_replies: Vec::new(),
         })
         .unwrap();
         let f = MentionFilter {

@@ -318,6 +318,19 @@ pub const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     );
     "#,
+    // 13: the brand's own replies (`store/own_replies.rs`). A reply by one of a source's
+    // `own_accounts` is kept here, keyed by the post it answers, until that post is stored as a
+    // mention and marked answered (it may arrive in a later poll).
+    r#"
+    CREATE TABLE own_replies (
+        source     TEXT    NOT NULL,
+        parent     TEXT    NOT NULL,
+        account    TEXT    NOT NULL,
+        replied_at INTEGER NOT NULL,
+        seen_at    INTEGER NOT NULL,
+        PRIMARY KEY (source, parent)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 #[cfg(test)]

@@ -261,6 +261,7 @@ mod tests {
                 watch_caps: &HashMap::new(),
                 raw_max_bytes: 100,
                 signals: Some(c),
+                own_replies: Vec::new(),
             })
             .unwrap();
     }

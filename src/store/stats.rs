@@ -332,6 +332,7 @@ mod tests {
                 watch_caps: &none,
                 raw_max_bytes: 0,
                 signals: None,
+                own_replies: Vec::new(),
             })
             .unwrap();
         }
@@ -375,6 +376,7 @@ mod tests {
                 watch_caps: &none,
                 raw_max_bytes: 0,
                 signals: Some(&c),
+                own_replies: Vec::new(),
             })
             .unwrap();
         }
@@ -412,7 +414,7 @@ mod tests {
                  ALTER TABLE mentions DROP COLUMN rating;
                  DROP TABLE mail_health; ALTER TABLE outbox DROP COLUMN retried_at;
                  DROP INDEX mentions_pinned; DROP INDEX mentions_open; DROP TABLE mention_actions;
-                 DROP TABLE escalations; DROP TABLE web_keys;
+                 DROP TABLE escalations; DROP TABLE web_keys; DROP TABLE own_replies;
                  ALTER TABLE mentions DROP COLUMN claimed_by;
                  ALTER TABLE mentions DROP COLUMN claimed_at;
                  ALTER TABLE mentions DROP COLUMN pinned_at;

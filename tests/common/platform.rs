@@ -126,6 +126,22 @@ impl Daemon {
         .unwrap()
     }
 
+    /// `(external_id, answered_at, answered_by)` of every mention `source` stored that is
+    /// marked answered, sorted by external id.
+    pub fn answered(&self, source: &str) -> Vec<(String, i64, String)> {
+        let conn = rusqlite::Connection::open(self.db()).unwrap();
+        let mut q = conn
+            .prepare(
+                "SELECT external_id, answered_at, answered_by FROM mentions
+                 WHERE source = ?1 AND answered_at IS NOT NULL ORDER BY external_id",
+            )
+            .unwrap();
+        q.query_map([source], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
     /// `webcare sources --json`, one value per configured source.
     pub fn sources_json(&self) -> Vec<serde_json::Value> {
         self.setup.sources_json()

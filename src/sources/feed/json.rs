@@ -85,6 +85,7 @@ pub fn read(text: &str, base: Option<&url::Url>) -> Result<Feed, FeedError> {
             lang: item.language,
             comments: None,
             categories: item.tags,
+            in_reply_to: None,
             fingerprint: 0,
         });
     }

@@ -58,6 +58,9 @@ pub struct Entry {
     pub comments: Option<i64>,
     /// Category terms.
     pub categories: Vec<String>,
+    /// The entry this one answers (Atom threading, RFC 4685 `thr:in-reply-to ref`): a comment
+    /// or forum reply names the post it replies to.
+    pub in_reply_to: Option<String>,
     /// A hash of the entry's markup as written: tells apart entries that have no id, link,
     /// title, date or text of their own.
     pub fingerprint: u64,

@@ -148,6 +148,7 @@ struct Builder {
     lang: Option<String>,
     comments: Option<i64>,
     categories: Vec<String>,
+    in_reply_to: Option<String>,
 }
 
 enum EntityDef {
@@ -532,6 +533,17 @@ impl DocReader<'_> {
                 (Ns::Dcterms, "created" | "date") => Some((Field::Created(1), Mode::Text)),
                 (Ns::Dc, "language") => Some((Field::Lang, Mode::Text)),
                 (Ns::Slash, "comments") | (Ns::Thr, "total") => Some((Field::Comments, Mode::Text)),
+                (Ns::Thr, "in-reply-to") => {
+                    // The first one is the post answered; `ref` is its id, as the entry that
+                    // is answered writes it in its own <id>.
+                    if let Some(r) = attr("ref").map(str::trim).filter(|r| !r.is_empty())
+                        && let Some(b) = self.entry.as_mut()
+                        && b.in_reply_to.is_none()
+                    {
+                        b.in_reply_to = Some(r.to_string());
+                    }
+                    None
+                }
                 (Ns::Core, "category") => {
                     if let Some(term) = attr("term").filter(|t| !t.trim().is_empty()) {
                         let term = term.trim().to_string();
@@ -1155,6 +1167,7 @@ impl Builder {
             lang: self.lang,
             comments: self.comments,
             categories: self.categories,
+            in_reply_to: self.in_reply_to,
             fingerprint: 0,
         }
     }
