@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 use super::fnv64;
 use super::outbox::Sender;
 use super::route::TeamConfig;
+use super::stopwords::StopWords;
 use crate::cli::DigestArgs;
 use crate::commands::EXIT_TEMPFAIL;
 use crate::config::{Config, ConfigErrors, EXIT_CONFIG};
@@ -522,38 +523,6 @@ pub fn compute(
     })
 }
 
-// Function words that say nothing about what a complaint is about; written for this project.
-const STOP_NL: &str = "de het een en of maar dat die dit deze van voor naar met bij aan op in uit \
-    over door om tot te als dan ook nog al er hier daar is zijn was waren ben bent wordt worden werd \
-    heb hebt heeft hebben had kan kunnen kon moet moeten zal zullen wil wilt willen ik je jij u hij \
-    zij ze we wij jullie mijn mij me jouw uw zijn haar ons onze hun hem wat wie waar wanneer hoe \
-    waarom welke nu wel zo heel erg echt gewoon even weer meer veel alle alles iets niets iemand \
-    niemand toch want omdat dus nou hoor zoals sinds";
-const STOP_EN: &str = "the a an and or but that this these those of for to from with at on in out \
-    over by as than then also still there here is are was were be been being am has have had do does \
-    did can could will would shall should may might must i you he she it we they me my mine your \
-    yours his her its our their them him us what who where when how why which now so very really just \
-    again more much all any some something nothing someone anyone because since like about into get \
-    got";
-const STOP_DA: &str = "og i at det den de en et til på med for af fra som om men eller så der her \
-    er var har havde blive bliver blev være kan kunne skal skulle vil ville må jeg du han hun vi \
-    jer dem mig dig sig min mit mine din dit dine hans hendes vores deres hvad hvem hvor hvornår \
-    hvordan hvorfor nu da også stadig meget mere alle alt noget ingenting nogen bare lige igen fordi \
-    siden ud op ned over under efter før";
-// Negations carry meaning in a phrase ("geen internet", "not working") though not on their own.
-const NEGATIONS: &[&str] = &[
-    "geen", "niet", "nooit", "not", "no", "never", "cannot", "can't", "ikke", "ingen", "aldrig",
-];
-
-fn stop_words() -> HashSet<&'static str> {
-    STOP_NL
-        .split_whitespace()
-        .chain(STOP_EN.split_whitespace())
-        .chain(STOP_DA.split_whitespace())
-        .chain(NEGATIONS.iter().copied())
-        .collect()
-}
-
 fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !(c.is_alphanumeric() || c == '\''))
         .map(|w| w.trim_matches('\'').to_lowercase())
@@ -562,7 +531,7 @@ fn words(text: &str) -> Vec<String> {
 }
 
 /// Terms and two-word phrases per complaint (each counted once per complaint).
-fn complaint_terms(text: &str, stop: &HashSet<&str>, brand: &HashSet<String>) -> HashSet<String> {
+fn complaint_terms(text: &str, stop: &StopWords, brand: &HashSet<String>) -> HashSet<String> {
     let ws = words(text);
     let content = |w: &str| {
         w.chars().count() >= 3
@@ -577,7 +546,7 @@ fn complaint_terms(text: &str, stop: &HashSet<&str>, brand: &HashSet<String>) ->
         }
         if let Some(next) = ws.get(i + 1)
             && content(next)
-            && (content(w) || NEGATIONS.contains(&w.as_str()))
+            && (content(w) || stop.is_negation(w))
         {
             out.insert(format!("{w} {next}"));
         }
@@ -595,12 +564,12 @@ pub fn rising_themes(
     brand_words: &[String],
     top: usize,
 ) -> Vec<Theme> {
-    let stop = stop_words();
+    let stop = StopWords::bundled();
     let brand: HashSet<String> = brand_words.iter().flat_map(|b| words(b)).collect();
     let count = |texts: &[String]| {
         let mut m: HashMap<String, i64> = HashMap::new();
         for t in texts {
-            for term in complaint_terms(t, &stop, &brand) {
+            for term in complaint_terms(t, stop, &brand) {
                 *m.entry(term).or_default() += 1;
             }
         }
