@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncFileTransport, Message, Tokio1Executor};
 use serde::Deserialize;
 
@@ -792,12 +793,61 @@ impl Outgoing {
                 HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"),
                 "All".into(),
             ))
-            .multipart(MultiPart::alternative_plain_html(
-                self.rendered.text.clone(),
-                self.rendered.html.clone(),
-            ))
+            .multipart(body_parts(&self.rendered.text, &self.rendered.html))
             .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))
     }
+}
+
+/// The start of an image this crate embeds in its own HTML (the digest's charts). Mention text
+/// cannot produce it: every `"` from a mention is escaped as `&quot;`.
+const DATA_PNG: &str = "src=\"data:image/png;base64,";
+
+/// Moves the PNG data: URIs of `html` into inline parts: the HTML refers to them as
+/// `cid:` links (mail apps block or drop data: images) and `--out FILE.html` keeps the
+/// data: form. The Content-IDs come from the image bytes, so every retry sends the same
+/// message.
+pub fn inline_images(html: &str) -> (String, Vec<(String, Vec<u8>)>) {
+    use base64::Engine as _;
+    let mut out = String::with_capacity(html.len());
+    let mut images = Vec::new();
+    let mut rest = html;
+    while let Some(i) = rest.find(DATA_PNG) {
+        let data_start = i + DATA_PNG.len();
+        let Some(len) = rest[data_start..].find('"') else {
+            break;
+        };
+        let data = &rest[data_start..data_start + len];
+        match base64::engine::general_purpose::STANDARD.decode(data) {
+            Ok(bytes) => {
+                let cid = format!("chart{}.{:016x}@webcare", images.len() + 1, super::fnv64(data));
+                out.push_str(&rest[..i]);
+                out.push_str(&format!("src=\"cid:{cid}\""));
+                images.push((cid, bytes));
+            }
+            // Not ours after all: left as it is.
+            Err(_) => out.push_str(&rest[..data_start + len + 1]),
+        }
+        rest = &rest[data_start + len + 1..];
+    }
+    out.push_str(rest);
+    (out, images)
+}
+
+/// The body: text and HTML as alternatives; with images, the HTML and its images together as
+/// multipart/related (RFC 2387) so mail apps show them inline.
+fn body_parts(text: &str, html: &str) -> MultiPart {
+    let (html, images) = inline_images(html);
+    if images.is_empty() {
+        return MultiPart::alternative_plain_html(text.to_string(), html);
+    }
+    let png = ContentType::parse("image/png").unwrap_or(ContentType::TEXT_PLAIN);
+    let mut related = MultiPart::related().singlepart(SinglePart::html(html));
+    for (cid, bytes) in images {
+        related = related.singlepart(Attachment::new_inline(cid).body(bytes, png.clone()));
+    }
+    MultiPart::alternative()
+        .singlepart(SinglePart::plain(text.to_string()))
+        .multipart(related)
 }
 
 /// How mail leaves, built once from `[mail]`.

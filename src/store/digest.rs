@@ -290,6 +290,17 @@ impl Store {
         rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
 
+    /// When the newest stored non-spam mention was posted (unix seconds), if there is one.
+    pub fn latest_post(&self) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT max(created_at) FROM mentions WHERE coalesce(spam, 0) = 0",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.err())
+    }
+
     /// Title and text of every non-spam complaint posted in `[start, end)`.
     pub fn complaint_texts(&self, start: i64, end: i64) -> Result<Vec<String>, StoreError> {
         let mut st = self
