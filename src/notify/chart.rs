@@ -79,9 +79,9 @@ const OTHER: RGBColor = RGBColor(0x66, 0x70, 0x85);
 const PERIOD_BG: RGBColor = RGBColor(0xfe, 0xf0, 0xc7);
 const GRID: RGBColor = RGBColor(0xea, 0xec, 0xf0);
 
-/// Every `step`-th day is labelled, so labels never overlap at 600 px.
+/// Every `step`-th day is labelled (at most eight labels), so they never overlap at 600 px.
 fn label_step(days: usize) -> usize {
-    days.div_ceil(10).max(1)
+    days.div_ceil(8).max(1)
 }
 
 fn png(pixels: &[u8], height: u32) -> Result<Vec<u8>, ChartError> {
@@ -114,9 +114,10 @@ pub fn volume_png(days: &[DayVolume]) -> Result<Option<Vec<u8>>, ChartError> {
         let n = days.len() as i32;
         let top = (max as f64 * 1.15).ceil().max(4.0) as i64;
         let mut chart = ChartBuilder::on(&root)
-            .margin(10)
-            .x_label_area_size(28)
-            .y_label_area_size(40)
+            .margin(12)
+            .margin_right(24)
+            .x_label_area_size(32)
+            .y_label_area_size(52)
             .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0i64..top)
             .map_err(draw_err)?;
         // The period's days, shaded, drawn first so the lines stay on top.
@@ -131,7 +132,7 @@ pub fn volume_png(days: &[DayVolume]) -> Result<Option<Vec<u8>>, ChartError> {
         let step = label_step(days.len());
         chart
             .configure_mesh()
-            .light_line_style(GRID)
+            .light_line_style(WHITE)
             .bold_line_style(GRID)
             .disable_x_mesh()
             .x_labels(days.len())
@@ -145,7 +146,7 @@ pub fn volume_png(days: &[DayVolume]) -> Result<Option<Vec<u8>>, ChartError> {
                     _ => String::new(),
                 }
             })
-            .label_style((FONT, 14))
+            .label_style((FONT, 18))
             .axis_style(OTHER)
             .draw()
             .map_err(draw_err)?;
@@ -184,7 +185,7 @@ pub fn volume_png(days: &[DayVolume]) -> Result<Option<Vec<u8>>, ChartError> {
             .position(SeriesLabelPosition::UpperLeft)
             .background_style(WHITE.mix(0.85))
             .border_style(GRID)
-            .label_font((FONT, 14))
+            .label_font((FONT, 18))
             .draw()
             .map_err(draw_err)?;
         root.present().map_err(draw_err)?;
@@ -206,15 +207,16 @@ pub fn sentiment_png(days: &[DayNet]) -> Result<Option<Vec<u8>>, ChartError> {
         root.fill(&WHITE).map_err(draw_err)?;
         let n = days.len() as f64;
         let mut chart = ChartBuilder::on(&root)
-            .margin(10)
-            .x_label_area_size(28)
-            .y_label_area_size(44)
+            .margin(12)
+            .margin_right(24)
+            .x_label_area_size(32)
+            .y_label_area_size(52)
             .build_cartesian_2d(-0.5f64..(n - 0.5), -100f64..100f64)
             .map_err(draw_err)?;
         let step = label_step(days.len());
         chart
             .configure_mesh()
-            .light_line_style(GRID)
+            .light_line_style(WHITE)
             .bold_line_style(GRID)
             .disable_x_mesh()
             .x_labels(days.len())
@@ -233,7 +235,7 @@ pub fn sentiment_png(days: &[DayNet]) -> Result<Option<Vec<u8>>, ChartError> {
                 v if v > 0 => format!("+{v}"),
                 v => format!("−{}", -v),
             })
-            .label_style((FONT, 14))
+            .label_style((FONT, 18))
             .axis_style(OTHER)
             .draw()
             .map_err(draw_err)?;

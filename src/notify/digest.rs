@@ -1756,7 +1756,8 @@ fn explain_empty_period(
         "after"
     };
     eprintln!(
-        "note: no mentions were posted in {} ({}); the newest stored mention is from {} {},          {when} this period. Pass --date {} for the {} that contains it.",
+        "note: no mentions were posted in {} ({}); the newest stored mention is from {} {}, \
+         {when} this period. Pass --date {} for the {} that contains it.",
         digest.title(),
         settings.tz.name(),
         day.format("%A"),
