@@ -1924,6 +1924,43 @@ mod tests {
     }
 
     #[test]
+    fn first_response_times_are_median_and_nearest_rank_90th_percentile() {
+        let row = |team: &str, kind: &str, seconds| FirstResponse {
+            team: team.into(),
+            kind: kind.into(),
+            seconds,
+        };
+        let rows: Vec<FirstResponse> = [600, 1200, 1800, 7200]
+            .into_iter()
+            .map(|s| row("webcare", "x", s))
+            .chain((1..=10).map(|i| row("webcare", "rss", i * 60)))
+            .chain([row("", "rss", 30)])
+            .collect();
+        let r = response_times(&rows);
+        assert_eq!(
+            r.iter()
+                .map(|r| (r.team.as_str(), r.kind.as_str(), r.answered, r.median, r.p90))
+                .collect::<Vec<_>>(),
+            [
+                ("", "rss", 1, 30, 30),
+                ("webcare", "rss", 10, 330, 540),
+                ("webcare", "x", 4, 1500, 7200),
+            ]
+        );
+        assert_eq!(duration_words(1500), "25 min");
+        assert_eq!(duration_words(7200), "2 h 00 min");
+        assert_eq!(duration_words(90_000), "1 d 1 h");
+    }
+
+    #[test]
+    fn no_number_reads_minus_zero() {
+        assert_eq!(one_decimal(-0.0), "0.0");
+        assert_eq!(one_decimal(-0.04), "0.0");
+        assert_eq!(one_decimal(-0.05), "-0.1");
+        assert_eq!(one_decimal(2.0 / 7.0), "0.3");
+    }
+
+    #[test]
     fn trends_read_naturally() {
         assert_eq!(trend_text(15, 10.0), "+50 %");
         assert_eq!(trend_text(5, 10.0), "−50 %");

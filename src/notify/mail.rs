@@ -635,14 +635,7 @@ pub fn render_batch(items: &[Rendered]) -> Rendered {
         return items[0].clone();
     }
     let n = items.len();
-    let first = items
-        .first()
-        .map(|r| r.subject.trim_start_matches("[webcare] ").to_string())
-        .unwrap_or_default();
-    let subject = header_safe(
-        &format!("[webcare] {n} alerts: {first} (+{} more)", n - 1),
-        160,
-    );
+    let subject = batch_subject(items);
     // Counts by label, from the subjects this module wrote ("[webcare] URGENT 2x complaint on …").
     let mut counts: Vec<(String, usize)> = Vec::new();
     for r in items {
@@ -692,6 +685,42 @@ pub fn render_batch(items: &[Rendered]) -> Rendered {
         // Rendering fails only on a formatter error, which String writing never returns.
         html: page.render().unwrap_or_default(),
     }
+}
+
+/// The subject of a batch: the count and the most urgent alert, e.g. "[webcare] 3 urgent, 17
+/// more: Sparks from FjordBox …" (the first urgent alert's text), or "[webcare] 20 alerts:
+/// complaint on forum: …" (the first complaint, else the first alert) when none is urgent. Read
+/// from the subjects this module wrote, which are header-safe already; the result is made
+/// header-safe again.
+fn batch_subject(items: &[Rendered]) -> String {
+    let bare = |r: &Rendered| r.subject.trim_start_matches("[webcare] ").to_string();
+    let urgent: Vec<String> = items
+        .iter()
+        .map(bare)
+        .filter_map(|s| s.strip_prefix("URGENT ").map(str::to_string))
+        .collect();
+    let n = items.len();
+    let subject = match urgent.first() {
+        Some(lead) => {
+            // "complaint on forum: Sparks from …" → "Sparks from …"
+            let text = lead.split_once(": ").map_or(lead.as_str(), |(_, t)| t);
+            let more = match n - urgent.len() {
+                0 => String::new(),
+                m => format!(", {m} more"),
+            };
+            format!("[webcare] {} urgent{more}: {text}", urgent.len())
+        }
+        None => {
+            let lead = items
+                .iter()
+                .map(bare)
+                .find(|s| s.starts_with("complaint ") || s.contains(" complaint on "))
+                .or_else(|| items.first().map(bare))
+                .unwrap_or_default();
+            format!("[webcare] {n} alerts: {lead}")
+        }
+    };
+    header_safe(&subject, 160)
 }
 
 /// A batch: the summary, then each alert's card. The cards are this module's own escaped HTML.
@@ -996,5 +1025,73 @@ mod tests {
         let mut errors = ConfigErrors::default();
         cfg.validate(&mut errors);
         assert!(errors.is_empty(), "{errors}");
+    }
+
+    fn rendered(subject: &str) -> Rendered {
+        Rendered {
+            subject: subject.into(),
+            text: String::new(),
+            html: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_batch_subject_names_the_most_urgent_alert_and_the_count() {
+        let mut items = vec![rendered("[webcare] question on forum: Werkt het in Zeeland?")];
+        items.extend((0..16).map(|i| rendered(&format!("[webcare] praise on forum: mooi {i}"))));
+        items.push(rendered(
+            "[webcare] URGENT complaint on reviews: Sparks from FjordBox and a burning smell",
+        ));
+        items.push(rendered("[webcare] URGENT 2x complaint on forum: Kabel hangt los"));
+        items.push(rendered("[webcare] URGENT complaint on forum: Rook uit de router"));
+        assert_eq!(
+            batch_subject(&items),
+            "[webcare] 3 urgent, 17 more: Sparks from FjordBox and a burning smell"
+        );
+        let calm = [
+            rendered("[webcare] praise on forum: top"),
+            rendered("[webcare] 2x complaint on forum: factuur klopt niet"),
+        ];
+        assert_eq!(
+            batch_subject(&calm),
+            "[webcare] 2 alerts: 2x complaint on forum: factuur klopt niet"
+        );
+        // Header-safe, and cut to the subject's length.
+        let long = [
+            rendered(&format!("[webcare] URGENT complaint on x: {}", "a".repeat(300))),
+            rendered("[webcare] URGENT complaint on x: b"),
+        ];
+        let s = batch_subject(&long);
+        assert!(s.starts_with("[webcare] 2 urgent: aaa") && s.chars().count() <= 160, "{s}");
+    }
+
+    #[test]
+    fn png_data_uris_become_inline_parts_with_stable_content_ids() {
+        use base64::Engine as _;
+        let png = base64::engine::general_purpose::STANDARD.encode(b"\x89PNG fake");
+        let html = format!(
+            "<p>a</p><img src=\"data:image/png;base64,{png}\"><p>&quot;data:image/png;base64,x&quot;</p>"
+        );
+        let (out, images) = inline_images(&html);
+        assert_eq!(images.len(), 1);
+        assert_eq!(images[0].1, b"\x89PNG fake");
+        assert!(out.contains(&format!("src=\"cid:{}\"", images[0].0)), "{out}");
+        assert!(out.contains("&quot;data:image/png;base64,x&quot;"), "{out}");
+        assert_eq!(inline_images(&html).1[0].0, images[0].0);
+        let msg = Outgoing {
+            to: "a@example.com".into(),
+            message_id: "<x@example.com>".into(),
+            date: SystemTime::UNIX_EPOCH,
+            rendered: Rendered {
+                subject: "s".into(),
+                text: "t".into(),
+                html,
+            },
+        }
+        .message(&"w <w@example.com>".parse().unwrap())
+        .unwrap();
+        let raw = String::from_utf8(msg.formatted()).unwrap();
+        assert!(raw.contains("multipart/related"), "{raw}");
+        assert!(raw.contains(&format!("Content-ID: <{}>", images[0].0)), "{raw}");
     }
 }
