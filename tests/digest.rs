@@ -329,7 +329,10 @@ fn digest_dry_run_shows_the_days_numbers_and_escapes_mention_text() {
         "−40 (1 positive, 3 negative of 5 mentions without spam); previous 7 days 0, −40 points",
         "TOP COMPLAINTS BY REACH\n  1. #",
         " · <b>bob</b> · 12,000 followers · RSS feed (forum) · not marked answered",
-        format!("  2. #{anna} · anna · 5,000 followers · RSS feed (forum) · answered (marked by sanne").as_str(),
+        format!(
+            "  2. #{anna} · anna · 5,000 followers · RSS feed (forum) · answered (marked by sanne"
+        )
+        .as_str(),
         " · carla · 20 followers · RSS feed (forum) · not marked answered",
         "  “geen internet” in 3 complaints (usually 0.0)",
         " · dirk · 800 followers · RSS feed (reviews)\n     \"Top service van Fjordlink, binnen een uur geholpen!\"\n     https://reviews.example/r/4",
@@ -657,7 +660,11 @@ fn mime_parts(raw: &str) -> Vec<(String, Vec<u8>)> {
         let marker = format!("--{b}");
         chunks = chunks
             .iter()
-            .flat_map(|c| c.split(marker.as_str()).map(str::to_string).collect::<Vec<_>>())
+            .flat_map(|c| {
+                c.split(marker.as_str())
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
             .collect();
     }
     chunks
@@ -830,7 +837,10 @@ fn the_digest_mail_has_charts_as_inline_parts_ids_links_handles_and_first_respon
             .find_map(|l| l.strip_prefix("Content-ID: <"))
             .and_then(|l| l.strip_suffix('>'))
             .unwrap_or_else(|| panic!("no Content-ID in {headers}"));
-        assert!(html.contains(&format!("src=\"cid:{cid}\"")), "{cid}: {html}");
+        assert!(
+            html.contains(&format!("src=\"cid:{cid}\"")),
+            "{cid}: {html}"
+        );
     }
     assert!(!html.contains("data:image"), "{html}");
 
@@ -839,16 +849,22 @@ fn the_digest_mail_has_charts_as_inline_parts_ids_links_handles_and_first_respon
         assert!(plain.contains(&format!("#{id} · ")), "#{id}: {plain}");
         assert!(html.contains(&format!("#{id}</strong>")), "#{id}: {html}");
         let link = format!("http://127.0.0.1:{web_port}/m/{id}?do=answered&");
-        assert!(plain.contains(&format!("Mark answered: {link}exp=")), "{plain}");
         assert!(
-            html.contains(&format!("{}#38;exp=", link)),
-            "{id}: {html}"
+            plain.contains(&format!("Mark answered: {link}exp=")),
+            "{plain}"
         );
+        assert!(html.contains(&format!("{}#38;exp=", link)), "{id}: {html}");
     }
 
     // Handles only where the platform has them; "by reach" only because one reach is known.
-    assert!(plain.contains("Tom Richards (@tomr) · 4,200 followers · X (x-search)"), "{plain}");
-    assert!(plain.contains(&format!("#{forum} · Tom Richards · RSS feed (forum)")), "{plain}");
+    assert!(
+        plain.contains("Tom Richards (@tomr) · 4,200 followers · X (x-search)"),
+        "{plain}"
+    );
+    assert!(
+        plain.contains(&format!("#{forum} · Tom Richards · RSS feed (forum)")),
+        "{plain}"
+    );
     assert!(!plain.contains("@Tom") && !html.contains("@Tom"), "{plain}");
     assert!(plain.contains("TOP COMPLAINTS BY REACH"), "{plain}");
 
@@ -860,7 +876,10 @@ fn the_digest_mail_has_charts_as_inline_parts_ids_links_handles_and_first_respon
         .split("\n\n")
         .next()
         .unwrap();
-    assert!(themes.contains("“router”") || themes.contains("“router down”"), "{themes}");
+    assert!(
+        themes.contains("“router”") || themes.contains("“router down”"),
+        "{themes}"
+    );
     for stop in ["the", "is", "and", "again", "this"] {
         assert!(!themes.contains(&format!("“{stop}”")), "{stop} in {themes}");
         assert!(!themes.contains(&format!("“{stop} ")), "{stop} in {themes}");
@@ -910,7 +929,10 @@ fn a_digest_of_an_empty_period_says_which_date_has_mentions() {
     assert!(out.status.success(), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains(&format!("Pass --date {} for the day", old.format("%Y-%m-%d"))),
+        err.contains(&format!(
+            "Pass --date {} for the day",
+            old.format("%Y-%m-%d")
+        )),
         "{err}"
     );
     // With that date the note is gone and the mention is there.

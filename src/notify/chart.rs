@@ -109,7 +109,8 @@ pub fn volume_png(days: &[DayVolume]) -> Result<Option<Vec<u8>>, ChartError> {
     font()?;
     let mut pixels = vec![0u8; (WIDTH * VOLUME_HEIGHT * 3) as usize];
     {
-        let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH, VOLUME_HEIGHT)).into_drawing_area();
+        let root =
+            BitMapBackend::with_buffer(&mut pixels, (WIDTH, VOLUME_HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
         let n = days.len() as i32;
         let top = (max as f64 * 1.15).ceil().max(4.0) as i64;
@@ -122,12 +123,17 @@ pub fn volume_png(days: &[DayVolume]) -> Result<Option<Vec<u8>>, ChartError> {
             .map_err(draw_err)?;
         // The period's days, shaded, drawn first so the lines stay on top.
         chart
-            .draw_series(days.iter().enumerate().filter(|(_, d)| d.in_period).map(|(i, _)| {
-                Rectangle::new(
-                    [(i as f64 - 0.5, 0), (i as f64 + 0.5, top)],
-                    PERIOD_BG.filled(),
-                )
-            }))
+            .draw_series(
+                days.iter()
+                    .enumerate()
+                    .filter(|(_, d)| d.in_period)
+                    .map(|(i, _)| {
+                        Rectangle::new(
+                            [(i as f64 - 0.5, 0), (i as f64 + 0.5, top)],
+                            PERIOD_BG.filled(),
+                        )
+                    }),
+            )
             .map_err(draw_err)?;
         let step = label_step(days.len());
         chart
@@ -240,7 +246,10 @@ pub fn sentiment_png(days: &[DayNet]) -> Result<Option<Vec<u8>>, ChartError> {
             .draw()
             .map_err(draw_err)?;
         chart
-            .draw_series(LineSeries::new([(-0.5, 0.0), (n - 0.5, 0.0)], OTHER.stroke_width(1)))
+            .draw_series(LineSeries::new(
+                [(-0.5, 0.0), (n - 0.5, 0.0)],
+                OTHER.stroke_width(1),
+            ))
             .map_err(draw_err)?;
         // One line per run of days with mentions, so a gap is not drawn as a slope.
         let mut run: Vec<(f64, f64)> = Vec::new();
@@ -301,12 +310,17 @@ mod tests {
         assert_eq!(&png[1..4], b"PNG");
         assert_eq!(size(&png), (WIDTH, VOLUME_HEIGHT));
         // Decoded, it holds the complaint colour (a line) and dark pixels (the labels' text).
-        let mut dec = png::Decoder::new(std::io::Cursor::new(png)).read_info().unwrap();
+        let mut dec = png::Decoder::new(std::io::Cursor::new(png))
+            .read_info()
+            .unwrap();
         let mut buf = vec![0; dec.output_buffer_size()];
         dec.next_frame(&mut buf).unwrap();
         let px: Vec<&[u8]> = buf.chunks(3).collect();
         assert!(px.iter().any(|p| *p == [0xc4, 0x32, 0x0a]));
-        assert!(px.iter().any(|p| *p == [0xfe, 0xf0, 0xc7]), "period shading");
+        assert!(
+            px.iter().any(|p| *p == [0xfe, 0xf0, 0xc7]),
+            "period shading"
+        );
         // Text is drawn in black by default: the legend and axis labels are there.
         assert!(px.iter().filter(|p| p.iter().all(|c| *c < 60)).count() > 200);
     }

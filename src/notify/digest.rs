@@ -22,7 +22,9 @@ use serde::Deserialize;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use super::chart::{DayNet, DayVolume};
 use super::fnv64;
+use super::mail::ActionLink;
 use super::outbox::Sender;
 use super::route::TeamConfig;
 use super::stopwords::StopWords;
@@ -30,13 +32,11 @@ use crate::cli::DigestArgs;
 use crate::commands::EXIT_TEMPFAIL;
 use crate::config::{Config, ConfigErrors, EXIT_CONFIG};
 use crate::shutdown::Shutdown;
-use super::chart::{DayNet, DayVolume};
-use super::mail::ActionLink;
-use crate::web::links::LinkSigner;
 use crate::store::{
     DigestMention, DigestRecord, FailedSource, FirstResponse, NewAlert, SpikeEpisode, Store,
     StoreError, Writer,
 };
+use crate::web::links::LinkSigner;
 
 /// A mention reads as positive (or negative) beyond this sentiment, whatever its label.
 pub const SENTIMENT_CUE: f64 = 0.25;
@@ -1211,10 +1211,7 @@ impl Digest {
                 ));
             }
         }
-        t.push_str(&format!(
-            "\n{}\n",
-            self.complaints_heading().to_uppercase()
-        ));
+        t.push_str(&format!("\n{}\n", self.complaints_heading().to_uppercase()));
         if self.complaints.is_empty() {
             t.push_str("  none\n");
         }
@@ -1277,7 +1274,9 @@ impl Digest {
         if self.actions.is_empty() {
             t.push_str(".\n");
         } else {
-            t.push_str(", or follow its link to the web inbox (nothing changes until you confirm).\n");
+            t.push_str(
+                ", or follow its link to the web inbox (nothing changes until you confirm).\n",
+            );
         }
         t
     }
@@ -1939,7 +1938,13 @@ mod tests {
         let r = response_times(&rows);
         assert_eq!(
             r.iter()
-                .map(|r| (r.team.as_str(), r.kind.as_str(), r.answered, r.median, r.p90))
+                .map(|r| (
+                    r.team.as_str(),
+                    r.kind.as_str(),
+                    r.answered,
+                    r.median,
+                    r.p90
+                ))
                 .collect::<Vec<_>>(),
             [
                 ("", "rss", 1, 30, 30),

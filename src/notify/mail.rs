@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::header::ContentType;
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncFileTransport, Message, Tokio1Executor};
 use serde::Deserialize;
@@ -848,7 +848,11 @@ pub fn inline_images(html: &str) -> (String, Vec<(String, Vec<u8>)>) {
         let data = &rest[data_start..data_start + len];
         match base64::engine::general_purpose::STANDARD.decode(data) {
             Ok(bytes) => {
-                let cid = format!("chart{}.{:016x}@webcare", images.len() + 1, super::fnv64(data));
+                let cid = format!(
+                    "chart{}.{:016x}@webcare",
+                    images.len() + 1,
+                    super::fnv64(data)
+                );
                 out.push_str(&rest[..i]);
                 out.push_str(&format!("src=\"cid:{cid}\""));
                 images.push((cid, bytes));
@@ -1037,13 +1041,19 @@ mod tests {
 
     #[test]
     fn a_batch_subject_names_the_most_urgent_alert_and_the_count() {
-        let mut items = vec![rendered("[webcare] question on forum: Werkt het in Zeeland?")];
+        let mut items = vec![rendered(
+            "[webcare] question on forum: Werkt het in Zeeland?",
+        )];
         items.extend((0..16).map(|i| rendered(&format!("[webcare] praise on forum: mooi {i}"))));
         items.push(rendered(
             "[webcare] URGENT complaint on reviews: Sparks from FjordBox and a burning smell",
         ));
-        items.push(rendered("[webcare] URGENT 2x complaint on forum: Kabel hangt los"));
-        items.push(rendered("[webcare] URGENT complaint on forum: Rook uit de router"));
+        items.push(rendered(
+            "[webcare] URGENT 2x complaint on forum: Kabel hangt los",
+        ));
+        items.push(rendered(
+            "[webcare] URGENT complaint on forum: Rook uit de router",
+        ));
         assert_eq!(
             batch_subject(&items),
             "[webcare] 3 urgent, 17 more: Sparks from FjordBox and a burning smell"
@@ -1058,11 +1068,17 @@ mod tests {
         );
         // Header-safe, and cut to the subject's length.
         let long = [
-            rendered(&format!("[webcare] URGENT complaint on x: {}", "a".repeat(300))),
+            rendered(&format!(
+                "[webcare] URGENT complaint on x: {}",
+                "a".repeat(300)
+            )),
             rendered("[webcare] URGENT complaint on x: b"),
         ];
         let s = batch_subject(&long);
-        assert!(s.starts_with("[webcare] 2 urgent: aaa") && s.chars().count() <= 160, "{s}");
+        assert!(
+            s.starts_with("[webcare] 2 urgent: aaa") && s.chars().count() <= 160,
+            "{s}"
+        );
     }
 
     #[test]
@@ -1075,7 +1091,10 @@ mod tests {
         let (out, images) = inline_images(&html);
         assert_eq!(images.len(), 1);
         assert_eq!(images[0].1, b"\x89PNG fake");
-        assert!(out.contains(&format!("src=\"cid:{}\"", images[0].0)), "{out}");
+        assert!(
+            out.contains(&format!("src=\"cid:{}\"", images[0].0)),
+            "{out}"
+        );
         assert!(out.contains("&quot;data:image/png;base64,x&quot;"), "{out}");
         assert_eq!(inline_images(&html).1[0].0, images[0].0);
         let msg = Outgoing {
@@ -1092,6 +1111,9 @@ mod tests {
         .unwrap();
         let raw = String::from_utf8(msg.formatted()).unwrap();
         assert!(raw.contains("multipart/related"), "{raw}");
-        assert!(raw.contains(&format!("Content-ID: <{}>", images[0].0)), "{raw}");
+        assert!(
+            raw.contains(&format!("Content-ID: <{}>", images[0].0)),
+            "{raw}"
+        );
     }
 }
