@@ -687,14 +687,15 @@ fn mime_parts(raw: &str) -> Vec<(String, Vec<u8>)> {
                 let mut out = Vec::new();
                 let mut i = 0;
                 while i < b.len() {
-                    if b[i] == b'=' && i + 2 < b.len() {
-                        if let Ok(v) =
-                            u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap(), 16)
-                        {
-                            out.push(v);
-                            i += 3;
-                            continue;
-                        }
+                    let hex = std::str::from_utf8(b.get(i + 1..i + 3).unwrap_or_default())
+                        .ok()
+                        .and_then(|h| u8::from_str_radix(h, 16).ok());
+                    if b[i] == b'='
+                        && let Some(v) = hex
+                    {
+                        out.push(v);
+                        i += 3;
+                        continue;
                     }
                     out.push(b[i]);
                     i += 1;

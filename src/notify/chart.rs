@@ -79,6 +79,9 @@ const OTHER: RGBColor = RGBColor(0x66, 0x70, 0x85);
 const PERIOD_BG: RGBColor = RGBColor(0xfe, 0xf0, 0xc7);
 const GRID: RGBColor = RGBColor(0xea, 0xec, 0xf0);
 
+/// A line of the volume chart: its name, colour and value per day.
+type Series = (&'static str, RGBColor, fn(&DayVolume) -> i64);
+
 /// Every `step`-th day is labelled (at most eight labels), so they never overlap at 600 px.
 fn label_step(days: usize) -> usize {
     days.div_ceil(8).max(1)
@@ -146,7 +149,10 @@ pub fn volume_png(days: &[DayVolume]) -> Result<Option<Vec<u8>>, ChartError> {
             .x_label_formatter(&|x| {
                 let i = x.round() as usize;
                 match days.get(i) {
-                    Some(d) if (x - i as f64).abs() < 0.01 && (days.len() - 1 - i) % step == 0 => {
+                    Some(d)
+                        if (x - i as f64).abs() < 0.01
+                            && (days.len() - 1 - i).is_multiple_of(step) =>
+                    {
                         d.day.format("%a %-d").to_string()
                     }
                     _ => String::new(),
@@ -156,7 +162,7 @@ pub fn volume_png(days: &[DayVolume]) -> Result<Option<Vec<u8>>, ChartError> {
             .axis_style(OTHER)
             .draw()
             .map_err(draw_err)?;
-        let series: [(&str, RGBColor, fn(&DayVolume) -> i64); 4] = [
+        let series: [Series; 4] = [
             ("complaints", COMPLAINT, |d| d.complaints),
             ("questions", QUESTION, |d| d.questions),
             ("praise", PRAISE, |d| d.praise),
@@ -230,7 +236,10 @@ pub fn sentiment_png(days: &[DayNet]) -> Result<Option<Vec<u8>>, ChartError> {
             .x_label_formatter(&|x| {
                 let i = x.round() as usize;
                 match days.get(i) {
-                    Some(d) if (x - i as f64).abs() < 0.01 && (days.len() - 1 - i) % step == 0 => {
+                    Some(d)
+                        if (x - i as f64).abs() < 0.01
+                            && (days.len() - 1 - i).is_multiple_of(step) =>
+                    {
                         d.day.format("%-d %b").to_string()
                     }
                     _ => String::new(),
