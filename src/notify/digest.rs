@@ -1655,11 +1655,11 @@ pub async fn command(config: &Config, args: &DigestArgs) -> anyhow::Result<i32> 
     let brand: Vec<String> = config.watches.iter().map(|w| w.name.clone()).collect();
     let mut digest = compute(&store, &settings, span, &brand)?;
     // The links for `--send` come from the job; `--out` and the text show them too with [web].
-    if let Some(l) = job
-        .as_ref()
-        .and_then(|j| j.links.clone())
-        .or_else(|| LinkSigner::for_config(config))
-    {
+    let links = match &job {
+        Some(j) => j.links.clone(),
+        None => LinkSigner::for_config(config),
+    };
+    if let Some(l) = links {
         digest.add_links(&l, now.timestamp());
     }
     if args.date.is_none() && digest.total.count == 0 {
