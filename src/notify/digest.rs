@@ -1958,6 +1958,43 @@ mod tests {
     }
 
     #[test]
+    fn handles_show_only_where_the_platform_has_them() {
+        let m = |kind: &str, name: Option<&str>, handle: Option<&str>, reach| DigestMention {
+            kind: kind.into(),
+            source: "s".into(),
+            author_name: name.map(str::to_string),
+            author_handle: handle.map(str::to_string),
+            author_reach: reach,
+            ..Default::default()
+        };
+        let who = |d: DigestMention| Digest::author(&d);
+        assert_eq!(
+            who(m("x", Some("Tom Richards"), Some("tomr"), Some(4200))),
+            "Tom Richards (@tomr) · 4,200 followers · X (s)"
+        );
+        assert_eq!(
+            who(m("reddit", None, Some("anna"), None)),
+            "u/anna · Reddit (s)"
+        );
+        assert_eq!(
+            who(m("rss", None, Some("Tom Richards"), None)),
+            "Tom Richards · RSS feed (s)"
+        );
+        assert_eq!(
+            who(m("rss", Some("Tom"), Some("tom@example.com"), None)),
+            "Tom · RSS feed (s)"
+        );
+        assert_eq!(
+            who(m("mastodon", Some("bob"), Some("@bob"), None)),
+            "bob · Mastodon (s)"
+        );
+        assert_eq!(
+            who(m("app_store", None, None, None)),
+            "unknown author · app store (s)"
+        );
+    }
+
+    #[test]
     fn no_number_reads_minus_zero() {
         assert_eq!(one_decimal(-0.0), "0.0");
         assert_eq!(one_decimal(-0.04), "0.0");
