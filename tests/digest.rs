@@ -101,6 +101,8 @@ fn create_database(s: &Setup, feed: &FeedServer) {
 /// A mention as a test wants it stored.
 struct Row<'a> {
     source: &'a str,
+    kind: &'a str,
+    name: Option<&'a str>,
     label: &'a str,
     spam: bool,
     sentiment: f64,
@@ -115,6 +117,8 @@ impl Default for Row<'_> {
     fn default() -> Self {
         Row {
             source: "forum",
+            kind: "rss",
+            name: None,
             label: "neutral",
             spam: false,
             sentiment: 0.0,
@@ -135,9 +139,10 @@ fn insert(conn: &Connection, r: Row<'_>) -> i64 {
         .unwrap();
     conn.execute(
         "INSERT INTO mentions (source, kind, external_id, url, author_handle, author_reach, lang, text,
-            created_at, fetched_at, watches, label, sentiment, urgency, spam, label_source, routed_at)
-         VALUES (?1, 'rss', ?2, ?3, ?4, ?5, 'nl', ?6, ?7, ?7, 'Fjordlink', ?8, ?9, 'normal', ?10,
-            'classifier', ?7)",
+            created_at, fetched_at, watches, label, sentiment, urgency, spam, label_source, routed_at,
+            author_name)
+         VALUES (?1, ?11, ?2, ?3, ?4, ?5, 'nl', ?6, ?7, ?7, 'Fjordlink', ?8, ?9, 'normal', ?10,
+            'classifier', ?7, ?12)",
         params![
             r.source,
             format!("urn:fixture:{n}"),
@@ -148,7 +153,9 @@ fn insert(conn: &Connection, r: Row<'_>) -> i64 {
             t,
             r.label,
             r.sentiment,
-            r.spam
+            r.spam,
+            r.kind,
+            r.name
         ],
     )
     .unwrap();
@@ -320,16 +327,22 @@ fn digest_dry_run_shows_the_days_numbers_and_escapes_mention_text() {
         "    forum                         5  avg     2.0  +150 %",
         "    reviews                       1  avg     0.0  new",
         "−40 (1 positive, 3 negative of 5 mentions without spam); previous 7 days 0, −40 points",
-        "  1. @<b>bob</b> · 12,000 followers · forum · not marked answered",
-        "  2. @anna · 5,000 followers · forum · answered (marked by sanne",
-        "  3. @carla · 20 followers · forum · not marked answered",
-        "  \"geen internet\" in 3 complaints (usually 0.0)",
-        "  1. @dirk · 800 followers · reviews\n     \"Top service van Fjordlink, binnen een uur geholpen!\"\n     https://reviews.example/r/4",
+        "TOP COMPLAINTS BY REACH\n  1. #",
+        " · <b>bob</b> · 12,000 followers · RSS feed (forum) · not marked answered",
+        format!(
+            "  2. #{anna} · anna · 5,000 followers · RSS feed (forum) · answered (marked by sanne"
+        )
+        .as_str(),
+        " · carla · 20 followers · RSS feed (forum) · not marked answered",
+        "  “geen internet” in 3 complaints (usually 0.0)",
+        " · dirk · 800 followers · RSS feed (reviews)\n     \"Top service van Fjordlink, binnen een uur geholpen!\"\n     https://reviews.example/r/4",
         "15 mentions about Fjordlink in 1h, usually 0.4 (threshold 9.0)",
         "forum: 1 of 1 polls failed; working again; last error: HTTP 503 from forum.example",
     ] {
         assert!(t.contains(expected), "missing {expected:?} in:\n{t}");
     }
+    // RSS has no handles: nobody is "@anna" there.
+    assert!(!t.contains("@anna") && !t.contains("@carla"), "{t}");
     // The complaint of 00:30 on the 21st belongs to the next day.
     assert!(!t.contains("late_night"), "{t}");
     assert!(!t.contains("factuur"), "{t}");
@@ -354,12 +367,12 @@ fn digest_dry_run_shows_the_days_numbers_and_escapes_mention_text() {
     assert!(!html.contains("<script"), "{html}");
     assert!(!html.contains("<b>bob"), "{html}");
     assert!(
-        html.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt; Fjordlink"),
+        html.contains("&#60;script&#62;alert(1)&#60;/script&#62; Fjordlink"),
         "{html}"
     );
-    assert!(html.contains("&lt;b&gt;bob&lt;&#x2F;b&gt;"), "{html}");
+    assert!(html.contains("&#60;b&#62;bob&#60;/b&#62;"), "{html}");
     assert!(
-        html.contains("<a href=\"https://forum.example/t/1?a=1&amp;b=2\""),
+        html.contains("<a href=\"https://forum.example/t/1?a=1&#38;b=2\""),
         "{html}"
     );
     assert!(!html.contains("href=\"javascript"), "{html}");
@@ -404,7 +417,8 @@ fn digest_is_sent_once_per_period_late_after_downtime_and_not_again_on_restart()
         assert!(child.wait().unwrap().success());
     };
     let child = run(&s);
-    let mails = inbox.wait_for(2, Duration::from_secs(30));
+    // Generous: returns as soon as both arrived; a loaded machine can be slow to start a daemon.
+    let mails = inbox.wait_for(2, Duration::from_secs(90));
     stop(child);
     assert_eq!(mails.len(), 2, "{mails:#?}");
     let mut to: Vec<String> = mails.iter().flat_map(|m| m.to.clone()).collect();
@@ -629,4 +643,302 @@ fn bad_digest_and_spike_keys_are_named() {
             text(&out)
         );
     }
+}
+
+/// The leaf parts of a MIME message, each as (its headers, its decoded body).
+fn mime_parts(raw: &str) -> Vec<(String, Vec<u8>)> {
+    use base64::Engine as _;
+    let raw = raw.replace("\r\n", "\n");
+    let boundaries: Vec<String> = raw
+        .match_indices("boundary=\"")
+        .map(|(i, m)| {
+            let rest = &raw[i + m.len()..];
+            rest[..rest.find('"').unwrap()].to_string()
+        })
+        .collect();
+    let mut chunks = vec![raw.clone()];
+    for b in &boundaries {
+        let marker = format!("--{b}");
+        chunks = chunks
+            .iter()
+            .flat_map(|c| {
+                c.split(marker.as_str())
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+    }
+    chunks
+        .iter()
+        .filter_map(|c| {
+            let c = c.trim_start_matches('\n');
+            let (headers, body) = c.split_once("\n\n")?;
+            let lower = headers.to_ascii_lowercase();
+            if !lower.contains("content-type:") || lower.contains("multipart/") {
+                return None;
+            }
+            let body = if lower.contains("content-transfer-encoding: base64") {
+                let flat: String = body.split_whitespace().collect();
+                base64::engine::general_purpose::STANDARD
+                    .decode(flat.trim_end_matches("--"))
+                    .unwrap()
+            } else if lower.contains("content-transfer-encoding: quoted-printable") {
+                let soft = body.replace("=\n", "");
+                let b = soft.as_bytes();
+                let mut out = Vec::new();
+                let mut i = 0;
+                while i < b.len() {
+                    let hex = std::str::from_utf8(b.get(i + 1..i + 3).unwrap_or_default())
+                        .ok()
+                        .and_then(|h| u8::from_str_radix(h, 16).ok());
+                    if b[i] == b'='
+                        && let Some(v) = hex
+                    {
+                        out.push(v);
+                        i += 3;
+                        continue;
+                    }
+                    out.push(b[i]);
+                    i += 1;
+                }
+                out
+            } else {
+                body.as_bytes().to_vec()
+            };
+            Some((headers.to_string(), body))
+        })
+        .collect()
+}
+
+/// A routed, answered (or not) mention for the first-response figures.
+fn answered_after(conn: &Connection, id: i64, seconds: Option<i64>) {
+    conn.execute(
+        "UPDATE mentions SET route = '[{\"rule\":\"r\",\"action\":\"alert\",\"team\":\"webcare\",\"why\":[]}]',
+            answered_at = created_at + ?2, answered_by = CASE WHEN ?2 IS NULL THEN NULL ELSE 'agent' END
+         WHERE id = ?1",
+        params![id, seconds],
+    )
+    .unwrap();
+}
+
+#[test]
+fn the_digest_mail_has_charts_as_inline_parts_ids_links_handles_and_first_response_times() {
+    let feed = FeedServer::start();
+    let (inbox, port) = smtp();
+    let web_port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let s = Setup::new(&format!(
+        "{}{}[[teams]]\nname = \"webcare\"\nemails = [\"agent@fjordlink.example\"]\nsla = \"1h\"\n\n\
+         [digest]\ntime = \"07:30\"\ntime_zone = \"UTC\"\ntop = 10\nrecipients = [\"comms@fjordlink.example\"]\n\n\
+         [web]\nlisten = \"127.0.0.1:{web_port}\"\nbase_url = \"http://127.0.0.1:{web_port}\"\ntrusted_header = \"X-Forwarded-User\"\ntrusted_proxies = [\"127.0.0.1\"]\n",
+        feed_source(&feed),
+        mail_section(port)
+    ));
+    create_database(&s, &feed);
+    // Yesterday (UTC): relative, so the test does not age.
+    let day = (Utc::now() - Days::days(1)).date_naive();
+    let at = |h: u32, m: u32| format!("{}T{h:02}:{m:02}:00Z", day.format("%Y-%m-%d"));
+    let conn = Connection::open(s.db()).unwrap();
+    // Four complaints on X answered after 10, 20, 30 and 120 minutes: median 25 min, 90th
+    // percentile (nearest rank of 4) 2 h. One on the forum answered after 90 s; one never.
+    let mut x_ids = Vec::new();
+    for (i, (minutes, text)) in [
+        (10, "The router is down again and the wifi keeps dropping"),
+        (20, "the router is down, this is the third time this week"),
+        (30, "Is the router down for everyone? The wifi is gone"),
+        (120, "billing mistake on my invoice"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = insert(
+            &conn,
+            Row {
+                kind: "x",
+                source: "x-search",
+                label: "complaint",
+                sentiment: -0.6,
+                reach: (i == 0).then_some(4200),
+                handle: if i == 0 { "tomr" } else { "someone_on_x" },
+                name: (i == 0).then_some("Tom Richards"),
+                text,
+                url: Some("https://x.com/tomr/status/1"),
+                at: &at(8 + i as u32, 0),
+                ..Row::default()
+            },
+        );
+        answered_after(&conn, id, Some(minutes * 60));
+        x_ids.push(id);
+    }
+    // A blog author whose name is in the handle field: never "@Tom Richards".
+    let forum = insert(
+        &conn,
+        Row {
+            label: "complaint",
+            sentiment: -0.4,
+            handle: "Tom Richards",
+            text: "Fjordlink helpdesk never calls back",
+            at: &at(13, 0),
+            ..Row::default()
+        },
+    );
+    answered_after(&conn, forum, Some(90));
+    let open = insert(
+        &conn,
+        Row {
+            label: "complaint",
+            sentiment: -0.5,
+            handle: "quiet",
+            text: "Fjordlink storing",
+            at: &at(14, 0),
+            ..Row::default()
+        },
+    );
+    answered_after(&conn, open, None);
+    // A neutral mention with a sentiment just below zero: nothing reads "-0.0".
+    insert(
+        &conn,
+        Row {
+            label: "neutral",
+            sentiment: -0.0001,
+            text: "Fjordlink opent een winkel",
+            at: &at(15, 0),
+            ..Row::default()
+        },
+    );
+    drop(conn);
+
+    let date = day.format("%Y-%m-%d").to_string();
+    let out = s.run(&["digest", "--date", &date, "--send"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mails = inbox.wait_for(1, Duration::from_secs(20));
+    assert_eq!(mails.len(), 1, "{}", text(&out));
+    let raw = &mails[0].raw;
+    let parts = mime_parts(raw);
+    let find = |kind: &str| {
+        parts
+            .iter()
+            .filter(|(h, _)| h.to_ascii_lowercase().contains(kind))
+            .collect::<Vec<_>>()
+    };
+    assert!(raw.contains("multipart/related"), "{raw}");
+    let html = String::from_utf8(find("text/html")[0].1.clone()).unwrap();
+    let plain = String::from_utf8(find("text/plain")[0].1.clone()).unwrap();
+
+    // Two charts, each an inline PNG part, 600 px wide, that the HTML refers to by cid.
+    let images = find("image/png");
+    assert_eq!(images.len(), 2, "{raw}");
+    for (headers, body) in images {
+        assert_eq!(&body[..8], b"\x89PNG\r\n\x1a\n");
+        assert_eq!(u32::from_be_bytes(body[16..20].try_into().unwrap()), 600);
+        let cid = headers
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-ID: <"))
+            .and_then(|l| l.strip_suffix('>'))
+            .unwrap_or_else(|| panic!("no Content-ID in {headers}"));
+        assert!(
+            html.contains(&format!("src=\"cid:{cid}\"")),
+            "{cid}: {html}"
+        );
+    }
+    assert!(!html.contains("data:image"), "{html}");
+
+    // Ids and the inbox's signed one-click links next to each complaint.
+    for id in x_ids.iter().chain([&forum, &open]) {
+        assert!(plain.contains(&format!("#{id} · ")), "#{id}: {plain}");
+        assert!(html.contains(&format!("#{id}</strong>")), "#{id}: {html}");
+        let link = format!("http://127.0.0.1:{web_port}/m/{id}?do=answered&");
+        assert!(
+            plain.contains(&format!("Mark answered: {link}exp=")),
+            "{plain}"
+        );
+        assert!(html.contains(&format!("{}#38;exp=", link)), "{id}: {html}");
+    }
+
+    // Handles only where the platform has them; "by reach" only because one reach is known.
+    assert!(
+        plain.contains("Tom Richards (@tomr) · 4,200 followers · X (x-search)"),
+        "{plain}"
+    );
+    assert!(
+        plain.contains(&format!("#{forum} · Tom Richards · RSS feed (forum)")),
+        "{plain}"
+    );
+    assert!(!plain.contains("@Tom") && !html.contains("@Tom"), "{plain}");
+    assert!(plain.contains("TOP COMPLAINTS BY REACH"), "{plain}");
+
+    // Themes: content words, never stop words.
+    let themes = plain
+        .split("RECURRING COMPLAINT THEMES\n")
+        .nth(1)
+        .unwrap()
+        .split("\n\n")
+        .next()
+        .unwrap();
+    assert!(
+        themes.contains("“router”") || themes.contains("“router down”"),
+        "{themes}"
+    );
+    for stop in ["the", "is", "and", "again", "this"] {
+        assert!(!themes.contains(&format!("“{stop}”")), "{stop} in {themes}");
+        assert!(!themes.contains(&format!("“{stop} ")), "{stop} in {themes}");
+    }
+    assert!(!plain.contains("-0.0") && !html.contains("-0.0"), "{plain}");
+
+    // SLA: five answered within an hour minus the 2 h one, and the unanswered one missed.
+    assert!(
+        plain.contains("webcare: 4 of 6 answered within 1 h 00 min (67 %), 2 missed"),
+        "{plain}"
+    );
+    assert!(
+        plain.contains("webcare · X: 4 answered, median 25 min, 90 % within 2 h 00 min"),
+        "{plain}"
+    );
+    assert!(
+        plain.contains("webcare · RSS feed: 1 answered, median 1 min, 90 % within 1 min"),
+        "{plain}"
+    );
+    assert!(html.contains("id=\"first-response\"") && html.contains("id=\"sla\""));
+
+    // `--out` keeps the charts inline, as data: URIs.
+    let file = s.dir.path().join("digest.html");
+    let out = s.run(&["digest", "--date", &date, "--out", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let page = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(page.matches("src=\"data:image/png;base64,").count(), 2);
+}
+
+#[test]
+fn a_digest_of_an_empty_period_says_which_date_has_mentions() {
+    let feed = FeedServer::start();
+    let s = digest_setup(&feed, "");
+    create_database(&s, &feed);
+    // The only mention is from 40 days ago; the default period (yesterday) is empty.
+    let old = (Utc::now() - Days::days(40)).date_naive();
+    insert(
+        &Connection::open(s.db()).unwrap(),
+        Row {
+            label: "complaint",
+            text: "Fjordlink storing",
+            at: &format!("{}T12:00:00Z", old.format("%Y-%m-%d")),
+            ..Row::default()
+        },
+    );
+    let out = s.run(&["digest"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "Pass --date {} for the day",
+            old.format("%Y-%m-%d")
+        )),
+        "{err}"
+    );
+    // With that date the note is gone and the mention is there.
+    let out = s.run(&["digest", "--date", &old.format("%Y-%m-%d").to_string()]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("Pass --date"));
+    assert!(text(&out).contains("1 mentions") || text(&out).contains("1 mention"));
 }

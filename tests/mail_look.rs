@@ -1,4 +1,5 @@
-//! How the mails look: an urgent alert and a batch, rendered by the real binary (to `.eml` files),
+//! How the mails look: an urgent alert, a batch and a digest, rendered by the real binary (to `.eml`
+//! files, or the digest's `--out` page),
 //! shown by headless Chromium at a phone's width (390 px), and checked for the layout facts that
 //! make the five-second test: the coloured banner at the top, and the Answer button on the first
 //! screen. The screenshots are kept in `target/mail-screens/` to look at. Skips, saying so, when
@@ -320,5 +321,78 @@ fn a_batch_shows_every_alert_with_its_banner() {
     assert!(
         button.first().is_some_and(|&y| y < FIRST_SCREEN + 200),
         "the first Answer button is near the top (rows {button:?})"
+    );
+}
+
+/// The digest's dark header, the volume chart's complaint line and the period's shading, as
+/// the template and `src/notify/chart.rs` draw them.
+const HEADER_DARK: [u8; 3] = [0x10, 0x18, 0x28];
+const PERIOD_SHADE: [u8; 3] = [0xfe, 0xf0, 0xc7];
+
+#[test]
+fn a_digest_shows_its_header_and_charts_within_a_phones_width() {
+    let feed = FeedServer::start();
+    let s = Setup::new(&format!(
+        "[[sources]]\nname = \"forum\"\nkind = \"rss\"\nurl = \"{}\"\nlang = \"nl\"\ninterval = \"1h\"\n\n\
+         [mail]\nfrom = \"webcare <webcare@fjordlink.example>\"\ntransport = \"file\"\ndir = \"mail\"\n\n\
+         [digest]\ntime_zone = \"UTC\"\nrecipients = [\"comms@fjordlink.example\"]\n",
+        feed.url("feed")
+    ));
+    let posts = [
+        "Fjordlink storing, geen internet sinds vanochtend",
+        "Fjordlink factuur klopt weer niet, twee keer afgeschreven",
+        "Geen internet bij Fjordlink, helpdesk neemt niet op",
+        "Fjordlink monteur was super vriendelijk, top geholpen!",
+        "Werkt Fjordlink glasvezel ook in Zeeland?",
+    ];
+    feed.set(
+        "feed",
+        Reply::Feed(atom(
+            &posts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (format!("urn:d{i}"), t.to_string()))
+                .collect::<Vec<_>>(),
+        )),
+    );
+    let out = s.run(&["once"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // The feed's posts are dated from feed_epoch(): their UTC day is the digest's period.
+    let date = common::feed_epoch().format("%Y-%m-%d").to_string();
+    let page = s.dir.path().join("digest.html");
+    let out = s.run(&["digest", "--date", &date, "--out", page.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("id=\"header\""), "{html}");
+    assert!(html.contains("id=\"chart-volume\""), "{html}");
+    assert!(html.contains("id=\"chart-sentiment\""), "{html}");
+    assert!(!html.contains("src=\"http"), "no external resources");
+    let Some(img) = screenshot("digest", &html) else {
+        return;
+    };
+    let header = img.rows_with(HEADER_DARK, 300);
+    assert!(
+        header.first().is_some_and(|&y| y < 40) && header.len() >= 30,
+        "the dark header opens the digest (rows {header:?})"
+    );
+    // The volume chart is drawn (its period shading shows) and scaled to the screen: the
+    // shading ends at the chart's right edge, inside the 390 px, not cut off at the border.
+    let shade: Vec<(usize, usize)> = (0..img.height)
+        .flat_map(|y| (0..img.width).map(move |x| (x, y)))
+        .filter(|&(x, y)| close(img.at(x, y), PERIOD_SHADE))
+        .collect();
+    assert!(
+        shade.len() > 500,
+        "the volume chart shows ({} px)",
+        shade.len()
+    );
+    let right = shade.iter().map(|p| p.0).max().unwrap_or(0);
+    assert!(
+        right < img.width - 8,
+        "the chart fits the width: shading ends at x={right}"
+    );
+    assert!(
+        img.rows_with(COMPLAINT_ORANGE, 1).len() > 20,
+        "the complaint line (and the complaint items' border) show"
     );
 }

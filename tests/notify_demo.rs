@@ -43,8 +43,19 @@ fn the_demo_writes_alerts_a_person_can_open() {
         .map(|f| {
             f.lines()
                 .find_map(|l| l.strip_prefix("Subject: [webcare] "))
-                .and_then(|s| s.split_once(" alerts: "))
-                .and_then(|(n, _)| n.parse().ok())
+                .and_then(|s| {
+                    // "[webcare] 12 alerts: …" or "[webcare] 3 urgent, 9 more: …"
+                    if let Some((n, _)) = s.split_once(" alerts: ") {
+                        return n.parse().ok();
+                    }
+                    let (u, rest) = s.split_once(" urgent")?;
+                    let more = rest
+                        .strip_prefix(", ")
+                        .and_then(|r| r.split_once(" more: "))
+                        .and_then(|(m, _)| m.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    Some(u.parse::<usize>().ok()? + more)
+                })
                 .unwrap_or(1)
         })
         .sum();

@@ -10,6 +10,9 @@ use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Context;
+use askama::Template;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 
 use chrono::{
     DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc, Weekday,
@@ -19,16 +22,21 @@ use serde::Deserialize;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use super::chart::{DayNet, DayVolume};
 use super::fnv64;
+use super::mail::ActionLink;
 use super::outbox::Sender;
 use super::route::TeamConfig;
+use super::stopwords::StopWords;
 use crate::cli::DigestArgs;
 use crate::commands::EXIT_TEMPFAIL;
 use crate::config::{Config, ConfigErrors, EXIT_CONFIG};
 use crate::shutdown::Shutdown;
 use crate::store::{
-    DigestMention, DigestRecord, FailedSource, NewAlert, SpikeEpisode, Store, StoreError, Writer,
+    DigestMention, DigestRecord, FailedSource, FirstResponse, NewAlert, SpikeEpisode, Store,
+    StoreError, Writer,
 };
+use crate::web::links::LinkSigner;
 
 /// A mention reads as positive (or negative) beyond this sentiment, whatever its label.
 pub const SENTIMENT_CUE: f64 = 0.25;
@@ -130,6 +138,8 @@ pub struct DigestSettings {
     pub lookback_days: u32,
     /// Items per list.
     pub top: usize,
+    /// First-response targets of the teams that have one: (team, seconds).
+    pub slas: Vec<(String, i64)>,
 }
 
 impl Default for DigestSettings {
@@ -142,6 +152,7 @@ impl Default for DigestSettings {
             lists: Vec::new(),
             lookback_days: 7,
             top: 5,
+            slas: Vec::new(),
         }
     }
 }
@@ -249,6 +260,10 @@ impl DigestConfig {
             lists,
             lookback_days: self.lookback_days,
             top: self.top,
+            slas: teams
+                .iter()
+                .filter_map(|t| Some((t.name.clone(), t.sla?.0.as_secs() as i64)))
+                .collect(),
         })
     }
 }
@@ -414,6 +429,133 @@ pub struct Digest {
     pub failed: Vec<FailedSource>,
     /// When it is late: when it was due.
     pub late_since: Option<DateTime<Utc>>,
+    /// Mentions per local day by label: the period and the days before it.
+    pub volume_days: Vec<DayVolume>,
+    /// Net sentiment per local day over the last [`NET_DAYS`] days of the period.
+    pub net_days: Vec<DayNet>,
+    /// First-response targets met and missed, per team that has one and had mentions.
+    pub sla: Vec<SlaOutcome>,
+    /// First-response times of the mentions answered in the period, per team and platform.
+    pub responses: Vec<ResponseTimes>,
+    /// The web inbox's one-click links per mention id (none without `[web]`).
+    pub actions: HashMap<i64, Vec<ActionLink>>,
+}
+
+/// How many days the net sentiment chart shows.
+pub const NET_DAYS: i64 = 30;
+
+/// One team's first-response target in the period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlaOutcome {
+    /// Team name.
+    pub team: String,
+    /// The target, in seconds.
+    pub target: i64,
+    /// Complaints and questions answered within it.
+    pub met: i64,
+    /// Answered late, or still unanswered past it.
+    pub missed: i64,
+}
+
+/// First-response times of one team on one platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseTimes {
+    /// Team name (empty: not routed to a team).
+    pub team: String,
+    /// Source kind.
+    pub kind: String,
+    /// Mentions answered.
+    pub answered: usize,
+    /// Median seconds (the mean of the middle two for an even count).
+    pub median: i64,
+    /// 90th percentile seconds (nearest rank).
+    pub p90: i64,
+}
+
+/// Groups first-response times per team and platform, in team then platform order.
+pub fn response_times(rows: &[FirstResponse]) -> Vec<ResponseTimes> {
+    let mut groups: BTreeMap<(&str, &str), Vec<i64>> = BTreeMap::new();
+    for r in rows {
+        groups
+            .entry((r.team.as_str(), r.kind.as_str()))
+            .or_default()
+            .push(r.seconds);
+    }
+    groups
+        .into_iter()
+        .map(|((team, kind), mut secs)| {
+            secs.sort_unstable();
+            let n = secs.len();
+            let median = if n % 2 == 1 {
+                secs[n / 2]
+            } else {
+                (secs[n / 2 - 1] + secs[n / 2]) / 2
+            };
+            // Nearest rank: the smallest value with at least 90 % of the values at or below it.
+            let p90 = secs[(n * 9).div_ceil(10).max(1) - 1];
+            ResponseTimes {
+                team: team.to_string(),
+                kind: kind.to_string(),
+                answered: n,
+                median,
+                p90,
+            }
+        })
+        .collect()
+}
+
+/// Mentions per day by label for the volume chart (the period and at least as many days
+/// before it, or the lookback days), and net sentiment per day over the last [`NET_DAYS`].
+fn daily_series(
+    store: &Store,
+    s: &DigestSettings,
+    span: Span,
+) -> Result<(Vec<DayVolume>, Vec<DayNet>), StoreError> {
+    let volume_days = (span.days + i64::from(s.lookback_days)).max(2 * span.days);
+    let all = volume_days.max(NET_DAYS);
+    let first = span.first_day + Duration::days(span.days - all);
+    let mut volume = Vec::new();
+    let mut net = Vec::new();
+    for i in 0..all {
+        let d = s.span(first + Duration::days(i), 1);
+        let mut v = DayVolume {
+            day: d.first_day,
+            in_period: d.start >= span.start,
+            complaints: 0,
+            questions: 0,
+            praise: 0,
+            other: 0,
+        };
+        let mut n = NetSentiment {
+            positive: 0,
+            negative: 0,
+            total: 0,
+        };
+        for r in store.volume(d.start.timestamp(), d.end.timestamp(), SENTIMENT_CUE)? {
+            if r.spam {
+                continue;
+            }
+            match r.label.as_str() {
+                "complaint" => v.complaints += r.count,
+                "question" => v.questions += r.count,
+                "praise" => v.praise += r.count,
+                _ => v.other += r.count,
+            }
+            n.positive += r.positive;
+            n.negative += r.negative;
+            n.total += r.count;
+        }
+        if i >= all - volume_days {
+            volume.push(v);
+        }
+        if i >= all - NET_DAYS {
+            net.push(DayNet {
+                day: d.first_day,
+                score: n.score(),
+            });
+        }
+    }
+    Ok((volume, net))
 }
 
 /// Reads and works out the digest for `span`. `brand_words` (the watch names) are left out of
@@ -496,6 +638,20 @@ pub fn compute(
     };
 
     let (a, b) = (span.start.timestamp(), span.end.timestamp());
+    let (volume_days, net_days) = daily_series(store, s, span)?;
+    let now = Utc::now().timestamp();
+    let mut sla = Vec::new();
+    for (team, target) in &s.slas {
+        let (met, missed) = store.sla_outcomes(team, *target, a, b, now)?;
+        if met + missed > 0 {
+            sla.push(SlaOutcome {
+                team: team.clone(),
+                target: *target,
+                met,
+                missed,
+            });
+        }
+    }
     let themes = rising_themes(
         &store.complaint_texts(a, b)?,
         &store.complaint_texts(before.start.timestamp(), before.end.timestamp())?,
@@ -519,39 +675,12 @@ pub fn compute(
         spikes: store.spikes_started(a, b)?,
         failed: store.failed_sources(a, b)?,
         late_since: None,
+        volume_days,
+        net_days,
+        sla,
+        responses: response_times(&store.first_responses(a, b)?),
+        actions: HashMap::new(),
     })
-}
-
-// Function words that say nothing about what a complaint is about; written for this project.
-const STOP_NL: &str = "de het een en of maar dat die dit deze van voor naar met bij aan op in uit \
-    over door om tot te als dan ook nog al er hier daar is zijn was waren ben bent wordt worden werd \
-    heb hebt heeft hebben had kan kunnen kon moet moeten zal zullen wil wilt willen ik je jij u hij \
-    zij ze we wij jullie mijn mij me jouw uw zijn haar ons onze hun hem wat wie waar wanneer hoe \
-    waarom welke nu wel zo heel erg echt gewoon even weer meer veel alle alles iets niets iemand \
-    niemand toch want omdat dus nou hoor zoals sinds";
-const STOP_EN: &str = "the a an and or but that this these those of for to from with at on in out \
-    over by as than then also still there here is are was were be been being am has have had do does \
-    did can could will would shall should may might must i you he she it we they me my mine your \
-    yours his her its our their them him us what who where when how why which now so very really just \
-    again more much all any some something nothing someone anyone because since like about into get \
-    got";
-const STOP_DA: &str = "og i at det den de en et til på med for af fra som om men eller så der her \
-    er var har havde blive bliver blev være kan kunne skal skulle vil ville må jeg du han hun vi \
-    jer dem mig dig sig min mit mine din dit dine hans hendes vores deres hvad hvem hvor hvornår \
-    hvordan hvorfor nu da også stadig meget mere alle alt noget ingenting nogen bare lige igen fordi \
-    siden ud op ned over under efter før";
-// Negations carry meaning in a phrase ("geen internet", "not working") though not on their own.
-const NEGATIONS: &[&str] = &[
-    "geen", "niet", "nooit", "not", "no", "never", "cannot", "can't", "ikke", "ingen", "aldrig",
-];
-
-fn stop_words() -> HashSet<&'static str> {
-    STOP_NL
-        .split_whitespace()
-        .chain(STOP_EN.split_whitespace())
-        .chain(STOP_DA.split_whitespace())
-        .chain(NEGATIONS.iter().copied())
-        .collect()
 }
 
 fn words(text: &str) -> Vec<String> {
@@ -562,7 +691,7 @@ fn words(text: &str) -> Vec<String> {
 }
 
 /// Terms and two-word phrases per complaint (each counted once per complaint).
-fn complaint_terms(text: &str, stop: &HashSet<&str>, brand: &HashSet<String>) -> HashSet<String> {
+fn complaint_terms(text: &str, stop: &StopWords, brand: &HashSet<String>) -> HashSet<String> {
     let ws = words(text);
     let content = |w: &str| {
         w.chars().count() >= 3
@@ -577,7 +706,7 @@ fn complaint_terms(text: &str, stop: &HashSet<&str>, brand: &HashSet<String>) ->
         }
         if let Some(next) = ws.get(i + 1)
             && content(next)
-            && (content(w) || NEGATIONS.contains(&w.as_str()))
+            && (content(w) || stop.is_negation(w))
         {
             out.insert(format!("{w} {next}"));
         }
@@ -595,12 +724,12 @@ pub fn rising_themes(
     brand_words: &[String],
     top: usize,
 ) -> Vec<Theme> {
-    let stop = stop_words();
+    let stop = StopWords::bundled();
     let brand: HashSet<String> = brand_words.iter().flat_map(|b| words(b)).collect();
     let count = |texts: &[String]| {
         let mut m: HashMap<String, i64> = HashMap::new();
         for t in texts {
-            for term in complaint_terms(t, &stop, &brand) {
+            for term in complaint_terms(t, stop, &brand) {
                 *m.entry(term).or_default() += 1;
             }
         }
@@ -640,8 +769,91 @@ pub fn rising_themes(
     out
 }
 
-fn esc(s: &str) -> String {
-    html_escape::encode_safe(s).into_owned()
+/// One decimal, never "-0.0" (a tiny negative rounds to zero).
+fn one_decimal(v: f64) -> String {
+    let r = (v * 10.0).round() / 10.0;
+    format!("{:.1}", if r == 0.0 { 0.0 } else { r })
+}
+
+/// A duration for people: "45 s", "12 min", "2 h 05 min", "3 d 4 h".
+pub fn duration_words(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s if s < 86_400 => format!("{} h {:02} min", s / 3600, s % 3600 / 60),
+        s => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+/// One row of a count table.
+struct TrendRow {
+    name: String,
+    count: i64,
+    average: String,
+    trend: String,
+}
+
+/// A count table (by label, by source).
+struct TrendTable {
+    what: &'static str,
+    rows: Vec<TrendRow>,
+}
+
+/// A chart as the page shows it.
+struct ChartView {
+    src: String,
+    alt: String,
+    caption: String,
+}
+
+/// A first-response line.
+struct ResponseRow {
+    team: String,
+    platform: String,
+    answered: usize,
+    median: String,
+    p90: String,
+}
+
+/// A complaint or story as the page shows it.
+struct ItemView {
+    id: i64,
+    who: String,
+    answered: Option<String>,
+    text: String,
+    url: Option<String>,
+    no_link: String,
+    platform: String,
+    actions: Vec<ActionLink>,
+}
+
+#[derive(Template)]
+#[template(path = "mail/digest.html")]
+struct DigestPage {
+    subject: String,
+    kind: &'static str,
+    title: String,
+    tz: &'static str,
+    late: Option<String>,
+    total: i64,
+    avg_label: String,
+    total_avg: String,
+    total_trend: String,
+    volume_chart: Option<ChartView>,
+    tables: Vec<TrendTable>,
+    net_line: String,
+    net_chart: Option<ChartView>,
+    sla: Vec<String>,
+    responses: Vec<ResponseRow>,
+    complaints_heading: &'static str,
+    complaints: Vec<ItemView>,
+    themes: Vec<String>,
+    stories_heading: &'static str,
+    stories: Vec<ItemView>,
+    spikes: Vec<String>,
+    failed: Vec<String>,
+    has_actions: bool,
 }
 
 /// Only web links become clickable.
@@ -750,24 +962,145 @@ impl Digest {
             .unwrap_or_default()
     }
 
+    /// Who wrote it: the name, and the handle only on platforms that have handles (never
+    /// "@Tom Richards" for a blog author), then the reach when it is known and the platform.
     fn author(m: &DigestMention) -> String {
-        let who = match (&m.author_name, &m.author_handle) {
-            (Some(n), Some(h)) if n != h => format!("{n} (@{h})"),
-            (_, Some(h)) => format!("@{h}"),
-            (Some(n), None) => n.clone(),
-            (None, None) => "unknown author".into(),
+        let name = m.author_name.as_deref().map(super::mail::strip_bidi);
+        let raw = m.author_handle.as_deref().map(super::mail::strip_bidi);
+        let handle = raw.as_deref().map(str::trim).and_then(|h| {
+            let h = h.trim_start_matches('@');
+            if h.is_empty() || h.contains(char::is_whitespace) {
+                return None;
+            }
+            match m.kind.as_str() {
+                "x" | "mastodon" | "bluesky" | "instagram" | "threads" => Some(format!("@{h}")),
+                "reddit" => Some(format!("u/{}", h.trim_start_matches("u/"))),
+                "hackernews" => Some(h.to_string()),
+                _ => None,
+            }
+        });
+        let who = match (name, handle, raw) {
+            (Some(n), Some(h), _) if h.trim_start_matches(['@', 'u', '/']) != n => {
+                format!("{n} ({h})")
+            }
+            (Some(n), _, _) => n,
+            (None, Some(h), _) => h,
+            // A platform without handles stores the author's name there (RSS, reviews).
+            (None, None, Some(r)) if !r.trim().is_empty() => r.trim().to_string(),
+            _ => "unknown author".into(),
         };
-        let reach = m
-            .author_reach
-            .map(|r| format!("{} followers", thousands(r)))
-            .unwrap_or_else(|| "reach unknown".into());
-        format!(
-            "{} · {reach} · {}",
-            cut(&super::mail::strip_bidi(&who), 80),
+        let mut parts = vec![cut(&who, 80)];
+        if let Some(r) = m.author_reach {
+            parts.push(match r {
+                1 => "1 follower".to_string(),
+                r => format!("{} followers", thousands(r)),
+            });
+        }
+        parts.push(format!(
+            "{} ({})",
+            super::card::platform_name(&m.kind),
             m.source
-        )
+        ));
+        parts.join(" · ")
     }
 
+    /// Whether any of `items` has a known reach, so "by reach" is true.
+    fn any_reach(items: &[DigestMention]) -> bool {
+        items.iter().any(|m| m.author_reach.is_some())
+    }
+
+    fn complaints_heading(&self) -> &'static str {
+        if Self::any_reach(&self.complaints) {
+            "Top complaints by reach"
+        } else {
+            "Complaints"
+        }
+    }
+
+    fn stories_heading(&self) -> &'static str {
+        if Self::any_reach(&self.stories) {
+            "Good stories to share, by reach"
+        } else {
+            "Good stories to share"
+        }
+    }
+
+    fn sla_lines(&self) -> Vec<String> {
+        self.sla
+            .iter()
+            .map(|o| {
+                let all = o.met + o.missed;
+                format!(
+                    "{}: {} of {} answered within {} ({} %), {} missed",
+                    o.team,
+                    o.met,
+                    all,
+                    duration_words(o.target),
+                    (100.0 * o.met as f64 / all as f64).round() as i64,
+                    o.missed
+                )
+            })
+            .collect()
+    }
+
+    fn response_rows(&self) -> Vec<ResponseRow> {
+        self.responses
+            .iter()
+            .map(|r| ResponseRow {
+                team: if r.team.is_empty() {
+                    "no team".into()
+                } else {
+                    r.team.clone()
+                },
+                platform: super::card::platform_name(&r.kind),
+                answered: r.answered,
+                median: duration_words(r.median),
+                p90: duration_words(r.p90),
+            })
+            .collect()
+    }
+
+    fn theme_lines(&self) -> Vec<String> {
+        self.themes
+            .iter()
+            .map(|th| {
+                format!(
+                    "“{}” in {} complaints (usually {})",
+                    th.term,
+                    th.count,
+                    one_decimal(th.expected)
+                )
+            })
+            .collect()
+    }
+
+    fn actions_of(&self, id: i64) -> Vec<ActionLink> {
+        self.actions
+            .get(&id)
+            .map(|a| {
+                a.iter()
+                    .filter(|l| web_link(Some(&l.url)).is_some())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Adds the web inbox's signed one-click links ("Mark answered", "Claim") to every listed
+    /// complaint, valid from `now`. They only open the mention page; nothing changes there
+    /// until someone confirms.
+    pub fn add_links(&mut self, signer: &crate::web::links::LinkSigner, now: i64) {
+        for m in &self.complaints {
+            let links = [("answered", "Mark answered"), ("claim", "Claim")]
+                .into_iter()
+                .map(|(action, label)| ActionLink {
+                    label: label.into(),
+                    url: signer.link(m.id, action, now),
+                })
+                .collect();
+            self.actions.insert(m.id, links);
+        }
+    }
     fn answered(&self, m: &DigestMention) -> String {
         match (m.answered_at, &m.answered_by) {
             (Some(t), Some(by)) => {
@@ -829,6 +1162,7 @@ impl Digest {
     }
 
     /// The plain-text version.
+    /// The plain-text version.
     pub fn render_text(&self) -> String {
         let mut t = String::new();
         t.push_str(&format!(
@@ -841,33 +1175,51 @@ impl Digest {
             t.push_str(&format!("{l}\n"));
         }
         t.push_str(&format!(
-            "\nVOLUME\n  {} mentions, {}: {:.1} ({})\n",
+            "\nVOLUME\n  {} mentions, {}: {} ({})\n",
             self.total.count,
             self.avg_label(),
-            self.total.average,
+            one_decimal(self.total.average),
             trend_text(self.total.count, self.total.average)
         ));
         for (what, rows) in [("label", &self.by_label), ("source", &self.by_source)] {
             t.push_str(&format!("  by {what}:\n"));
             for r in rows.iter() {
                 t.push_str(&format!(
-                    "    {:<24} {:>6}  avg {:>7.1}  {}\n",
+                    "    {:<24} {:>6}  avg {:>7}  {}\n",
                     cut(&r.name, 24),
                     r.count,
-                    r.average,
+                    one_decimal(r.average),
                     trend_text(r.count, r.average)
                 ));
             }
         }
         t.push_str(&format!("\nNET SENTIMENT\n  {}\n", self.net_line()));
-        t.push_str("\nTOP COMPLAINTS BY REACH\n");
+        let sla = self.sla_lines();
+        if !sla.is_empty() {
+            t.push_str("\nFIRST-RESPONSE TARGETS\n");
+            for l in sla {
+                t.push_str(&format!("  {l}\n"));
+            }
+        }
+        let responses = self.response_rows();
+        if !responses.is_empty() {
+            t.push_str("\nFIRST-RESPONSE TIMES (median, 90th percentile)\n");
+            for r in responses {
+                t.push_str(&format!(
+                    "  {} · {}: {} answered, median {}, 90 % within {}\n",
+                    r.team, r.platform, r.answered, r.median, r.p90
+                ));
+            }
+        }
+        t.push_str(&format!("\n{}\n", self.complaints_heading().to_uppercase()));
         if self.complaints.is_empty() {
             t.push_str("  none\n");
         }
         for (i, m) in self.complaints.iter().enumerate() {
             t.push_str(&format!(
-                "  {}. {} · {}\n     \"{}\"\n",
+                "  {}. #{} · {} · {}\n     \"{}\"\n",
                 i + 1,
+                m.id,
                 Self::author(m),
                 self.answered(m),
                 Self::snippet(m)
@@ -875,25 +1227,26 @@ impl Digest {
             if let Some(u) = &m.url {
                 t.push_str(&format!("     {}\n", cut(u, 300)));
             }
+            for a in self.actions_of(m.id) {
+                t.push_str(&format!("     {}: {}\n", a.label, a.url));
+            }
         }
         t.push_str("\nRECURRING COMPLAINT THEMES\n");
         if self.themes.is_empty() {
             t.push_str("  nothing rose\n");
         }
-        for th in &self.themes {
-            t.push_str(&format!(
-                "  \"{}\" in {} complaints (usually {:.1})\n",
-                th.term, th.count, th.expected
-            ));
+        for l in self.theme_lines() {
+            t.push_str(&format!("  {l}\n"));
         }
-        t.push_str("\nGOOD STORIES TO SHARE\n");
+        t.push_str(&format!("\n{}\n", self.stories_heading().to_uppercase()));
         if self.stories.is_empty() {
             t.push_str("  none this time\n");
         }
         for (i, m) in self.stories.iter().enumerate() {
             t.push_str(&format!(
-                "  {}. {}\n     \"{}\"\n",
+                "  {}. #{} · {}\n     \"{}\"\n",
                 i + 1,
+                m.id,
                 Self::author(m),
                 Self::snippet(m)
             ));
@@ -915,6 +1268,16 @@ impl Digest {
         for f in &self.failed {
             t.push_str(&format!("  {}\n", Self::failed_line(f)));
         }
+        t.push_str(
+            "\nMark a complaint answered with `webcare answered ID` (ID is the number after #)",
+        );
+        if self.actions.is_empty() {
+            t.push_str(".\n");
+        } else {
+            t.push_str(
+                ", or follow its link to the web inbox (nothing changes until you confirm).\n",
+            );
+        }
         t
     }
 
@@ -933,142 +1296,114 @@ impl Digest {
         )
     }
 
-    /// The HTML version: one column, inline styles, readable on a phone; all text escaped.
-    pub fn render_html(&self) -> String {
-        const H2: &str =
-            "font-size:17px;margin:24px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px";
-        const TD: &str = "padding:4px 6px;border-bottom:1px solid #eee";
-        const ITEM: &str = "margin:0 0 14px;padding:8px 10px;background:#f7f7f7;border-radius:4px";
-        let mut h = String::from(
-            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>\
-             <body style=\"margin:0;padding:12px;font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:16px;line-height:1.4;color:#222\">\
-             <div style=\"max-width:600px;margin:0 auto\">",
+    fn item(&self, m: &DigestMention, answered: bool) -> ItemView {
+        ItemView {
+            id: m.id,
+            who: Self::author(m),
+            answered: answered.then(|| self.answered(m)),
+            text: Self::snippet(m),
+            url: web_link(m.url.as_deref()).map(str::to_string),
+            no_link: match &m.url {
+                Some(u) => format!("{} (not a web address)", cut(u, 300)),
+                None => "no link".into(),
+            },
+            platform: super::card::platform_name(&m.kind),
+            actions: self.actions_of(m.id),
+        }
+    }
+
+    /// The charts as PNG data: URIs (the mail turns them into `cid:` parts). A chart that
+    /// cannot be drawn is left out and logged; the digest goes out without it.
+    fn charts(&self) -> (Option<ChartView>, Option<ChartView>) {
+        let view = |png: Result<Option<Vec<u8>>, super::chart::ChartError>,
+                    alt: String,
+                    caption: String| match png {
+            Ok(p) => p.map(|p| ChartView {
+                src: format!("data:image/png;base64,{}", B64.encode(p)),
+                alt,
+                caption,
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "the digest goes out without a chart");
+                None
+            }
+        };
+        let days = self.volume_days.len();
+        let volume = view(
+            super::chart::volume_png(&self.volume_days),
+            format!("Mentions per day by label over {days} days"),
+            format!(
+                "Mentions per day by label (spam left out): the shaded days are this {}, the others the {} days before.",
+                match self.period {
+                    Period::Daily => "day",
+                    Period::Weekly => "week",
+                },
+                days as i64 - self.span.days
+            ),
         );
-        h.push_str(&format!(
-            "<h1 style=\"font-size:20px;margin:0 0 4px\">{} digest</h1><p style=\"margin:0;color:#555\">{} ({})</p>",
-            esc(match self.period {
+        let net = view(
+            super::chart::sentiment_png(&self.net_days),
+            format!("Net sentiment per day over the last {NET_DAYS} days"),
+            format!(
+                "Net sentiment per day over the last {NET_DAYS} days (positive minus negative share, in points); gaps are days without mentions."
+            ),
+        );
+        (volume, net)
+    }
+
+    /// The HTML version from `templates/mail/digest.html`: one column at most 600 px wide,
+    /// table layout with inline styles, charts as PNG data: URIs; askama escapes every value.
+    pub fn render_html(&self) -> String {
+        let table = |what: &'static str, rows: &[Trend]| TrendTable {
+            what,
+            rows: rows
+                .iter()
+                .map(|r| TrendRow {
+                    name: r.name.clone(),
+                    count: r.count,
+                    average: one_decimal(r.average),
+                    trend: trend_text(r.count, r.average),
+                })
+                .collect(),
+        };
+        let (volume_chart, net_chart) = self.charts();
+        let page = DigestPage {
+            subject: self.subject(),
+            kind: match self.period {
                 Period::Daily => "Daily",
                 Period::Weekly => "Weekly",
-            }),
-            esc(&self.title()),
-            esc(self.tz.name())
-        ));
-        if let Some(l) = self.late_line() {
-            h.push_str(&format!(
-                "<p style=\"background:#fff3cd;padding:8px;border-radius:4px\">{}</p>",
-                esc(&l)
-            ));
-        }
-        h.push_str(&format!(
-            "<h2 style=\"{H2}\">Volume</h2><p style=\"margin:0 0 8px\"><b>{}</b> mentions · {}: {:.1} · <b>{}</b></p>",
-            self.total.count,
-            esc(&self.avg_label()),
-            self.total.average,
-            esc(&trend_text(self.total.count, self.total.average))
-        ));
-        for (what, rows) in [("Label", &self.by_label), ("Source", &self.by_source)] {
-            h.push_str(&format!(
-                "<table style=\"width:100%;border-collapse:collapse;margin:0 0 10px;font-size:15px\">\
-                 <tr style=\"color:#555;text-align:left\"><th style=\"{TD}\">{what}</th><th style=\"{TD};text-align:right\">count</th>\
-                 <th style=\"{TD};text-align:right\">avg</th><th style=\"{TD};text-align:right\">trend</th></tr>"
-            ));
-            for r in rows.iter() {
-                h.push_str(&format!(
-                    "<tr><td style=\"{TD}\">{}</td><td style=\"{TD};text-align:right\">{}</td><td style=\"{TD};text-align:right\">{:.1}</td><td style=\"{TD};text-align:right\">{}</td></tr>",
-                    esc(&r.name),
-                    r.count,
-                    r.average,
-                    esc(&trend_text(r.count, r.average))
-                ));
-            }
-            h.push_str("</table>");
-        }
-        h.push_str(&format!(
-            "<h2 style=\"{H2}\">Net sentiment</h2><p style=\"margin:0\">{}</p>",
-            esc(&self.net_line())
-        ));
-        let item = |h: &mut String, m: &DigestMention, extra: Option<String>| {
-            h.push_str(&format!(
-                "<div style=\"{ITEM}\"><div style=\"font-size:14px;color:#555\">{}",
-                esc(&Self::author(m))
-            ));
-            if let Some(x) = extra {
-                h.push_str(&format!(" · <b>{}</b>", esc(&x)));
-            }
-            h.push_str(&format!(
-                "</div><div style=\"margin:4px 0;white-space:pre-wrap;word-wrap:break-word\">{}</div>",
-                esc(&Self::snippet(m))
-            ));
-            match (web_link(m.url.as_deref()), &m.url) {
-                (Some(u), _) => h.push_str(&format!(
-                    "<a href=\"{}\" style=\"color:#0645ad;word-break:break-all\">open</a>",
-                    html_escape::encode_double_quoted_attribute(u)
-                )),
-                (None, Some(u)) => h.push_str(&format!(
-                    "<span style=\"color:#555;word-break:break-all\">{}</span>",
-                    esc(&cut(u, 300))
-                )),
-                (None, None) => {}
-            }
-            h.push_str("</div>");
+            },
+            title: self.title(),
+            tz: self.tz.name(),
+            late: self.late_line(),
+            total: self.total.count,
+            avg_label: self.avg_label(),
+            total_avg: one_decimal(self.total.average),
+            total_trend: trend_text(self.total.count, self.total.average),
+            volume_chart,
+            tables: vec![
+                table("label", &self.by_label),
+                table("source", &self.by_source),
+            ],
+            net_line: self.net_line(),
+            net_chart,
+            sla: self.sla_lines(),
+            responses: self.response_rows(),
+            complaints_heading: self.complaints_heading(),
+            complaints: self.complaints.iter().map(|m| self.item(m, true)).collect(),
+            themes: self.theme_lines(),
+            stories_heading: self.stories_heading(),
+            stories: self.stories.iter().map(|m| self.item(m, false)).collect(),
+            spikes: self
+                .spikes
+                .iter()
+                .map(|s| format!("{} · {}", self.local(s.started_at), s.summary))
+                .collect(),
+            failed: self.failed.iter().map(Self::failed_line).collect(),
+            has_actions: !self.actions.is_empty(),
         };
-        h.push_str(&format!("<h2 style=\"{H2}\">Top complaints by reach</h2>"));
-        if self.complaints.is_empty() {
-            h.push_str("<p>none</p>");
-        }
-        for m in &self.complaints {
-            item(&mut h, m, Some(self.answered(m)));
-        }
-        h.push_str(&format!(
-            "<h2 style=\"{H2}\">Recurring complaint themes</h2>"
-        ));
-        if self.themes.is_empty() {
-            h.push_str("<p>nothing rose</p>");
-        } else {
-            h.push_str("<ul style=\"padding-left:20px;margin:0\">");
-            for th in &self.themes {
-                h.push_str(&format!(
-                    "<li>“{}” in {} complaints (usually {:.1})</li>",
-                    esc(&th.term),
-                    th.count,
-                    th.expected
-                ));
-            }
-            h.push_str("</ul>");
-        }
-        h.push_str(&format!("<h2 style=\"{H2}\">Good stories to share</h2>"));
-        if self.stories.is_empty() {
-            h.push_str("<p>none this time</p>");
-        }
-        for m in &self.stories {
-            item(&mut h, m, None);
-        }
-        h.push_str(&format!("<h2 style=\"{H2}\">Spikes</h2>"));
-        if self.spikes.is_empty() {
-            h.push_str("<p>none</p>");
-        } else {
-            h.push_str("<ul style=\"padding-left:20px;margin:0\">");
-            for s in &self.spikes {
-                h.push_str(&format!(
-                    "<li>{} · {}</li>",
-                    esc(&self.local(s.started_at)),
-                    esc(&s.summary)
-                ));
-            }
-            h.push_str("</ul>");
-        }
-        h.push_str(&format!("<h2 style=\"{H2}\">Sources that failed</h2>"));
-        if self.failed.is_empty() {
-            h.push_str("<p>none</p>");
-        } else {
-            h.push_str("<ul style=\"padding-left:20px;margin:0\">");
-            for f in &self.failed {
-                h.push_str(&format!("<li>{}</li>", esc(&Self::failed_line(f))));
-            }
-            h.push_str("</ul>");
-        }
-        h.push_str("<p style=\"color:#888;font-size:13px;margin-top:24px\">Sent by webcare. Mark a complaint answered with <code>webcare answered ID</code>.</p></div></body></html>");
-        h
+        // Rendering fails only on a formatter error, which String writing never returns.
+        page.render().unwrap_or_default()
     }
 
     /// The digest as outbox rows for `list`: one email per address, with a Message-ID that is
@@ -1128,6 +1463,7 @@ pub fn queue_due(
     s: &DigestSettings,
     brand_words: &[String],
     domain: &str,
+    links: Option<&LinkSigner>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Queued>, StoreError> {
     let (due, send_date) = s.last_due(now);
@@ -1150,6 +1486,9 @@ pub fn queue_due(
         _ => return Ok(out),
     }
     let mut digest = compute(store, s, span, brand_words)?;
+    if let Some(l) = links {
+        digest.add_links(l, now.timestamp());
+    }
     if now - due > LATE_AFTER {
         digest.late_since = Some(due);
     }
@@ -1176,6 +1515,8 @@ pub struct DigestJob {
     pub brand_words: Vec<String>,
     /// Domain of `[mail] from`.
     pub domain: String,
+    /// Signs the web inbox's one-click links beside each complaint (with `[web]`).
+    pub links: Option<LinkSigner>,
 }
 
 impl DigestJob {
@@ -1187,6 +1528,7 @@ impl DigestJob {
             settings,
             brand_words: config.watches.iter().map(|w| w.name.clone()).collect(),
             domain: mail.from.email.domain().to_string(),
+            links: LinkSigner::for_config(config),
         })
     }
 
@@ -1196,7 +1538,14 @@ impl DigestJob {
         store: &mut Store,
         now: DateTime<Utc>,
     ) -> Result<Vec<Queued>, StoreError> {
-        let queued = queue_due(store, &self.settings, &self.brand_words, &self.domain, now)?;
+        let queued = queue_due(
+            store,
+            &self.settings,
+            &self.brand_words,
+            &self.domain,
+            self.links.as_ref(),
+            now,
+        )?;
         for q in &queued {
             tracing::info!(list = %q.list, emails = q.emails, late = q.late, "digest queued");
         }
@@ -1304,7 +1653,18 @@ pub async fn command(config: &Config, args: &DigestArgs) -> anyhow::Result<i32> 
     };
     let mut store = Store::open_existing(&config.store.path)?;
     let brand: Vec<String> = config.watches.iter().map(|w| w.name.clone()).collect();
-    let digest = compute(&store, &settings, span, &brand)?;
+    let mut digest = compute(&store, &settings, span, &brand)?;
+    // The links for `--send` come from the job; `--out` and the text show them too with [web].
+    let links = match &job {
+        Some(j) => j.links.clone(),
+        None => LinkSigner::for_config(config),
+    };
+    if let Some(l) = links {
+        digest.add_links(&l, now.timestamp());
+    }
+    if args.date.is_none() && digest.total.count == 0 {
+        explain_empty_period(&store, &settings, &digest)?;
+    }
     let mut out = std::io::stdout().lock();
     match &args.out {
         Some(path) => {
@@ -1372,6 +1732,42 @@ pub async fn command(config: &Config, args: &DigestArgs) -> anyhow::Result<i32> 
         r.sent, r.retrying, r.dead
     )?;
     Ok(if r.retrying > 0 { EXIT_TEMPFAIL } else { 0 })
+}
+
+/// Says on stderr, for a period without mentions in a database that has some (the demo's data
+/// is from another week), which date has mentions and how to ask for it.
+fn explain_empty_period(
+    store: &Store,
+    settings: &DigestSettings,
+    digest: &Digest,
+) -> anyhow::Result<()> {
+    let Some(latest) = store.latest_post()? else {
+        return Ok(());
+    };
+    let Some(day) = DateTime::<Utc>::from_timestamp(latest, 0)
+        .map(|t| t.with_timezone(&settings.tz).date_naive())
+    else {
+        return Ok(());
+    };
+    let when = if latest < digest.span.start.timestamp() {
+        "before"
+    } else {
+        "after"
+    };
+    eprintln!(
+        "note: no mentions were posted in {} ({}); the newest stored mention is from {} {}, \
+         {when} this period. Pass --date {} for the {} that contains it.",
+        digest.title(),
+        settings.tz.name(),
+        day.format("%A"),
+        day.format("%-d %B %Y"),
+        day.format("%Y-%m-%d"),
+        match settings.period {
+            Period::Daily => "day",
+            Period::Weekly => "week",
+        }
+    );
+    Ok(())
 }
 
 /// `webcare answered ID`: marks a mention answered by `by` (or removes the mark).
@@ -1524,6 +1920,86 @@ mod tests {
         );
         // The bill: 1 complaint now against 1 a day before: no rise.
         assert!(themes.iter().all(|t| t.term != "factuur"), "{themes:?}");
+    }
+
+    #[test]
+    fn first_response_times_are_median_and_nearest_rank_90th_percentile() {
+        let row = |team: &str, kind: &str, seconds| FirstResponse {
+            team: team.into(),
+            kind: kind.into(),
+            seconds,
+        };
+        let rows: Vec<FirstResponse> = [600, 1200, 1800, 7200]
+            .into_iter()
+            .map(|s| row("webcare", "x", s))
+            .chain((1..=10).map(|i| row("webcare", "rss", i * 60)))
+            .chain([row("", "rss", 30)])
+            .collect();
+        let r = response_times(&rows);
+        assert_eq!(
+            r.iter()
+                .map(|r| (
+                    r.team.as_str(),
+                    r.kind.as_str(),
+                    r.answered,
+                    r.median,
+                    r.p90
+                ))
+                .collect::<Vec<_>>(),
+            [
+                ("", "rss", 1, 30, 30),
+                ("webcare", "rss", 10, 330, 540),
+                ("webcare", "x", 4, 1500, 7200),
+            ]
+        );
+        assert_eq!(duration_words(1500), "25 min");
+        assert_eq!(duration_words(7200), "2 h 00 min");
+        assert_eq!(duration_words(90_000), "1 d 1 h");
+    }
+
+    #[test]
+    fn handles_show_only_where_the_platform_has_them() {
+        let m = |kind: &str, name: Option<&str>, handle: Option<&str>, reach| DigestMention {
+            kind: kind.into(),
+            source: "s".into(),
+            author_name: name.map(str::to_string),
+            author_handle: handle.map(str::to_string),
+            author_reach: reach,
+            ..Default::default()
+        };
+        let who = |d: DigestMention| Digest::author(&d);
+        assert_eq!(
+            who(m("x", Some("Tom Richards"), Some("tomr"), Some(4200))),
+            "Tom Richards (@tomr) · 4,200 followers · X (s)"
+        );
+        assert_eq!(
+            who(m("reddit", None, Some("anna"), None)),
+            "u/anna · Reddit (s)"
+        );
+        assert_eq!(
+            who(m("rss", None, Some("Tom Richards"), None)),
+            "Tom Richards · RSS feed (s)"
+        );
+        assert_eq!(
+            who(m("rss", Some("Tom"), Some("tom@example.com"), None)),
+            "Tom · RSS feed (s)"
+        );
+        assert_eq!(
+            who(m("mastodon", Some("bob"), Some("@bob"), None)),
+            "bob · Mastodon (s)"
+        );
+        assert_eq!(
+            who(m("app_store", None, None, None)),
+            "unknown author · app store (s)"
+        );
+    }
+
+    #[test]
+    fn no_number_reads_minus_zero() {
+        assert_eq!(one_decimal(-0.0), "0.0");
+        assert_eq!(one_decimal(-0.04), "0.0");
+        assert_eq!(one_decimal(-0.05), "-0.1");
+        assert_eq!(one_decimal(2.0 / 7.0), "0.3");
     }
 
     #[test]

@@ -6,8 +6,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use lettre::message::header::ContentType;
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncFileTransport, Message, Tokio1Executor};
 use serde::Deserialize;
 
@@ -634,14 +635,7 @@ pub fn render_batch(items: &[Rendered]) -> Rendered {
         return items[0].clone();
     }
     let n = items.len();
-    let first = items
-        .first()
-        .map(|r| r.subject.trim_start_matches("[webcare] ").to_string())
-        .unwrap_or_default();
-    let subject = header_safe(
-        &format!("[webcare] {n} alerts: {first} (+{} more)", n - 1),
-        160,
-    );
+    let subject = batch_subject(items);
     // Counts by label, from the subjects this module wrote ("[webcare] URGENT 2x complaint on …").
     let mut counts: Vec<(String, usize)> = Vec::new();
     for r in items {
@@ -691,6 +685,42 @@ pub fn render_batch(items: &[Rendered]) -> Rendered {
         // Rendering fails only on a formatter error, which String writing never returns.
         html: page.render().unwrap_or_default(),
     }
+}
+
+/// The subject of a batch: the count and the most urgent alert, e.g. "[webcare] 3 urgent, 17
+/// more: Sparks from FjordBox …" (the first urgent alert's text), or "[webcare] 20 alerts:
+/// complaint on forum: …" (the first complaint, else the first alert) when none is urgent. Read
+/// from the subjects this module wrote, which are header-safe already; the result is made
+/// header-safe again.
+fn batch_subject(items: &[Rendered]) -> String {
+    let bare = |r: &Rendered| r.subject.trim_start_matches("[webcare] ").to_string();
+    let urgent: Vec<String> = items
+        .iter()
+        .map(bare)
+        .filter_map(|s| s.strip_prefix("URGENT ").map(str::to_string))
+        .collect();
+    let n = items.len();
+    let subject = match urgent.first() {
+        Some(lead) => {
+            // "complaint on forum: Sparks from …" → "Sparks from …"
+            let text = lead.split_once(": ").map_or(lead.as_str(), |(_, t)| t);
+            let more = match n - urgent.len() {
+                0 => String::new(),
+                m => format!(", {m} more"),
+            };
+            format!("[webcare] {} urgent{more}: {text}", urgent.len())
+        }
+        None => {
+            let lead = items
+                .iter()
+                .map(bare)
+                .find(|s| s.starts_with("complaint ") || s.contains(" complaint on "))
+                .or_else(|| items.first().map(bare))
+                .unwrap_or_default();
+            format!("[webcare] {n} alerts: {lead}")
+        }
+    };
+    header_safe(&subject, 160)
 }
 
 /// A batch: the summary, then each alert's card. The cards are this module's own escaped HTML.
@@ -792,12 +822,65 @@ impl Outgoing {
                 HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"),
                 "All".into(),
             ))
-            .multipart(MultiPart::alternative_plain_html(
-                self.rendered.text.clone(),
-                self.rendered.html.clone(),
-            ))
+            .multipart(body_parts(&self.rendered.text, &self.rendered.html))
             .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))
     }
+}
+
+/// The start of an image this crate embeds in its own HTML (the digest's charts). Mention text
+/// cannot produce it: every `"` from a mention is escaped as `&quot;`.
+const DATA_PNG: &str = "src=\"data:image/png;base64,";
+
+/// Moves the PNG data: URIs of `html` into inline parts: the HTML refers to them as
+/// `cid:` links (mail apps block or drop data: images) and `--out FILE.html` keeps the
+/// data: form. The Content-IDs come from the image bytes, so every retry sends the same
+/// message.
+pub fn inline_images(html: &str) -> (String, Vec<(String, Vec<u8>)>) {
+    use base64::Engine as _;
+    let mut out = String::with_capacity(html.len());
+    let mut images = Vec::new();
+    let mut rest = html;
+    while let Some(i) = rest.find(DATA_PNG) {
+        let data_start = i + DATA_PNG.len();
+        let Some(len) = rest[data_start..].find('"') else {
+            break;
+        };
+        let data = &rest[data_start..data_start + len];
+        match base64::engine::general_purpose::STANDARD.decode(data) {
+            Ok(bytes) => {
+                let cid = format!(
+                    "chart{}.{:016x}@webcare",
+                    images.len() + 1,
+                    super::fnv64(data)
+                );
+                out.push_str(&rest[..i]);
+                out.push_str(&format!("src=\"cid:{cid}\""));
+                images.push((cid, bytes));
+            }
+            // Not ours after all: left as it is.
+            Err(_) => out.push_str(&rest[..data_start + len + 1]),
+        }
+        rest = &rest[data_start + len + 1..];
+    }
+    out.push_str(rest);
+    (out, images)
+}
+
+/// The body: text and HTML as alternatives; with images, the HTML and its images together as
+/// multipart/related (RFC 2387) so mail apps show them inline.
+fn body_parts(text: &str, html: &str) -> MultiPart {
+    let (html, images) = inline_images(html);
+    if images.is_empty() {
+        return MultiPart::alternative_plain_html(text.to_string(), html);
+    }
+    let png = ContentType::parse("image/png").unwrap_or(ContentType::TEXT_PLAIN);
+    let mut related = MultiPart::related().singlepart(SinglePart::html(html));
+    for (cid, bytes) in images {
+        related = related.singlepart(Attachment::new_inline(cid).body(bytes, png.clone()));
+    }
+    MultiPart::alternative()
+        .singlepart(SinglePart::plain(text.to_string()))
+        .multipart(related)
 }
 
 /// How mail leaves, built once from `[mail]`.
@@ -946,5 +1029,91 @@ mod tests {
         let mut errors = ConfigErrors::default();
         cfg.validate(&mut errors);
         assert!(errors.is_empty(), "{errors}");
+    }
+
+    fn rendered(subject: &str) -> Rendered {
+        Rendered {
+            subject: subject.into(),
+            text: String::new(),
+            html: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_batch_subject_names_the_most_urgent_alert_and_the_count() {
+        let mut items = vec![rendered(
+            "[webcare] question on forum: Werkt het in Zeeland?",
+        )];
+        items.extend((0..16).map(|i| rendered(&format!("[webcare] praise on forum: mooi {i}"))));
+        items.push(rendered(
+            "[webcare] URGENT complaint on reviews: Sparks from FjordBox and a burning smell",
+        ));
+        items.push(rendered(
+            "[webcare] URGENT 2x complaint on forum: Kabel hangt los",
+        ));
+        items.push(rendered(
+            "[webcare] URGENT complaint on forum: Rook uit de router",
+        ));
+        assert_eq!(
+            batch_subject(&items),
+            "[webcare] 3 urgent, 17 more: Sparks from FjordBox and a burning smell"
+        );
+        let calm = [
+            rendered("[webcare] praise on forum: top"),
+            rendered("[webcare] 2x complaint on forum: factuur klopt niet"),
+        ];
+        assert_eq!(
+            batch_subject(&calm),
+            "[webcare] 2 alerts: 2x complaint on forum: factuur klopt niet"
+        );
+        // Header-safe, and cut to the subject's length.
+        let long = [
+            rendered(&format!(
+                "[webcare] URGENT complaint on x: {}",
+                "a".repeat(300)
+            )),
+            rendered("[webcare] URGENT complaint on x: b"),
+        ];
+        let s = batch_subject(&long);
+        assert!(
+            s.starts_with("[webcare] 2 urgent: aaa") && s.chars().count() <= 160,
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn png_data_uris_become_inline_parts_with_stable_content_ids() {
+        use base64::Engine as _;
+        let png = base64::engine::general_purpose::STANDARD.encode(b"\x89PNG fake");
+        let html = format!(
+            "<p>a</p><img src=\"data:image/png;base64,{png}\"><p>&quot;data:image/png;base64,x&quot;</p>"
+        );
+        let (out, images) = inline_images(&html);
+        assert_eq!(images.len(), 1);
+        assert_eq!(images[0].1, b"\x89PNG fake");
+        assert!(
+            out.contains(&format!("src=\"cid:{}\"", images[0].0)),
+            "{out}"
+        );
+        assert!(out.contains("&quot;data:image/png;base64,x&quot;"), "{out}");
+        assert_eq!(inline_images(&html).1[0].0, images[0].0);
+        let msg = Outgoing {
+            to: "a@example.com".into(),
+            message_id: "<x@example.com>".into(),
+            date: SystemTime::UNIX_EPOCH,
+            rendered: Rendered {
+                subject: "s".into(),
+                text: "t".into(),
+                html,
+            },
+        }
+        .message(&"w <w@example.com>".parse().unwrap())
+        .unwrap();
+        let raw = String::from_utf8(msg.formatted()).unwrap();
+        assert!(raw.contains("multipart/related"), "{raw}");
+        assert!(
+            raw.contains(&format!("Content-ID: <{}>", images[0].0)),
+            "{raw}"
+        );
     }
 }

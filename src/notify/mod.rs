@@ -11,6 +11,7 @@
 
 pub mod backtest;
 pub mod card;
+pub mod chart;
 pub mod digest;
 pub mod mail;
 pub mod outbox;
@@ -19,6 +20,7 @@ pub mod similar;
 pub mod sla;
 pub mod smtp;
 pub mod spike;
+pub mod stopwords;
 pub mod webhook;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -34,6 +34,8 @@ pub struct DigestMention {
     pub id: i64,
     /// Source name.
     pub source: String,
+    /// The source's kind (`x`, `rss`, …): whether the platform has handles.
+    pub kind: String,
     /// Link.
     pub url: Option<String>,
     /// Author handle.
@@ -142,7 +144,18 @@ pub struct WindowCount {
 
 const DIGEST_COLUMNS: &str =
     "id, source, url, author_handle, author_name, author_reach, title, text,
-    created_at, label, answered_at, answered_by";
+    created_at, label, answered_at, answered_by, kind";
+
+/// How long one answered mention waited for its first response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstResponse {
+    /// The team its route named (empty when it was not routed to a team).
+    pub team: String,
+    /// The source's kind (the platform).
+    pub kind: String,
+    /// Seconds from the post to the answer.
+    pub seconds: i64,
+}
 
 fn digest_mention(r: &rusqlite::Row<'_>) -> rusqlite::Result<DigestMention> {
     Ok(DigestMention {
@@ -158,6 +171,7 @@ fn digest_mention(r: &rusqlite::Row<'_>) -> rusqlite::Result<DigestMention> {
         label: r.get(9)?,
         answered_at: r.get(10)?,
         answered_by: r.get(11)?,
+        kind: r.get(12)?,
     })
 }
 
@@ -248,6 +262,43 @@ impl Store {
             .query_map(params![start, end, label, limit as i64], digest_mention)
             .map_err(self.err())?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+
+    /// First-response times of the non-spam mentions answered in `[start, end)`: answer time
+    /// minus post time, once per team the mention was routed to. An answer stamped before the
+    /// post (a skewed clock) counts as zero.
+    pub fn first_responses(&self, start: i64, end: i64) -> Result<Vec<FirstResponse>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT m.id, coalesce(json_extract(r.value, '$.team'), ''), m.kind,
+                        max(m.answered_at - m.created_at, 0)
+                 FROM mentions m LEFT JOIN json_each(m.route) r
+                 WHERE m.answered_at >= ?1 AND m.answered_at < ?2 AND coalesce(m.spam, 0) = 0
+                 ORDER BY 2, 3, 4",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map(params![start, end], |r| {
+                Ok(FirstResponse {
+                    team: r.get(1)?,
+                    kind: r.get(2)?,
+                    seconds: r.get(3)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+
+    /// When the newest stored non-spam mention was posted (unix seconds), if there is one.
+    pub fn latest_post(&self) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT max(created_at) FROM mentions WHERE coalesce(spam, 0) = 0",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.err())
     }
 
     /// Title and text of every non-spam complaint posted in `[start, end)`.

@@ -28,8 +28,8 @@ use crate::classify::{Classification, Classifier};
 use crate::sources::{Mention, OwnReply};
 
 pub use digest::{
-    DigestMention, DigestRecord, DigestSent, FailedSource, SpikeEpisode, SpikeOutcome, VolumeRow,
-    WindowCount,
+    DigestMention, DigestRecord, DigestSent, FailedSource, FirstResponse, SpikeEpisode,
+    SpikeOutcome, VolumeRow, WindowCount,
 };
 pub use health::{
     Integrity, Published, SourceFault, StoreHealth, WriteFailure, publish_health,
