@@ -415,7 +415,10 @@ mod tests {
         let v = verdicts(&s);
         assert_eq!(v.len(), 4);
         assert!(v.iter().all(|v| v.3 && v.1 == "neutral"), "{v:?}");
-        let mut st = s.connection().prepare("SELECT reasons FROM mentions").unwrap();
+        let mut st = s
+            .connection()
+            .prepare("SELECT reasons FROM mentions")
+            .unwrap();
         for reasons in st.query_map([], |r| r.get::<_, String>(0)).unwrap() {
             let reasons = reasons.unwrap();
             assert_eq!(
@@ -434,7 +437,12 @@ mod tests {
         commit(
             &mut s,
             &c,
-            &[("3", "cas", None, "Fjordlink opened a new shop in the high street today")],
+            &[(
+                "3",
+                "cas",
+                None,
+                "Fjordlink opened a new shop in the high street today",
+            )],
         );
         // Post 3 comes again with the campaign's text (edited at the source): it is already
         // stored, so it is no new copy, and the same post twice in one poll is one copy.
