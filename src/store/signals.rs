@@ -161,6 +161,13 @@ pub(super) fn apply(
          WHERE text_hash = ?1 AND created_at BETWEEN ?2 AND ?3 AND spam = 0
            AND instr(coalesce(reasons, ''), ?4) = 0",
     )?;
+    // Copies in the window, up to the threshold, from the index alone: a text with fewer
+    // copies than the threshold cannot have that many authors, and that is nearly every text,
+    // so the author count (a table read per copy and a sort) runs only for the few others.
+    let mut enough = tx.prepare_cached(
+        "SELECT count(*) FROM (SELECT 1 FROM mentions
+         WHERE text_hash = ?1 AND created_at BETWEEN ?2 AND ?3 LIMIT ?4)",
+    )?;
     let mut done = std::collections::HashSet::new();
     for row in rows {
         let Some(hash) = row.text_hash else { continue };
@@ -171,6 +178,13 @@ pub(super) fn apply(
             row.created_at - DUPLICATE_WINDOW,
             row.created_at + DUPLICATE_WINDOW,
         );
+        let found: i64 = enough.query_row(
+            params![hash, from, to, i64::from(classifier.duplicate_authors)],
+            |r| r.get(0),
+        )?;
+        if found < i64::from(classifier.duplicate_authors) {
+            continue;
+        }
         let n: i64 = authors.query_row(params![hash, from, to], |r| r.get(0))?;
         let n = u32::try_from(n).unwrap_or(u32::MAX);
         if n < classifier.duplicate_authors {
