@@ -308,7 +308,7 @@ pub fn parse_feed_from(
     let now = Utc::now();
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(feed.entries.len());
-    for e in feed.entries {
+    for mut e in feed.entries {
         // Entries without guid/id are identified by their link, which stays stable when the
         // publisher edits the title; entries without either by their content.
         let mut id =
@@ -323,10 +323,11 @@ pub fn parse_feed_from(
         }
         let link = e.link.as_deref().map(unwrap_redirect);
         let title = e.title.clone().filter(|t| !t.is_empty());
+        // Moved, not copied: the body is most of an entry's bytes.
         let text = if e.text.is_empty() {
             title.clone().unwrap_or_default()
         } else {
-            e.text.clone()
+            std::mem::take(&mut e.text)
         };
         // RSS 2.0 <author> is an e-mail address, optionally with a name: the address is the
         // handle (it tells two people of the same name apart), the name is the name.

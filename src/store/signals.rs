@@ -3,7 +3,11 @@
 //! transaction the store counts the distinct authors of that text over a day and the replies
 //! its thread got in the last hour, then lets the classifier revise the stored verdicts.
 
+use std::collections::{HashMap, HashSet};
+
 use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::NewMention;
 
 use crate::classify::signals::SAME_TEXT;
 use crate::classify::{Classification, Classifier, Input, Label, Polarity, Reason, Urgency};
@@ -48,6 +52,95 @@ pub(super) struct NewRow {
     pub text_hash: Option<i64>,
 }
 
+/// Applies the same-text signal to the verdicts of a poll's own repeated texts before they are
+/// inserted, so that a campaign arriving in one poll is written once with its final verdict
+/// instead of inserted and then rewritten row by row (the rewrite cost more than the insert).
+///
+/// Only texts that come more than once in `mentions` are looked at; `hashes[i]` is the text
+/// hash of `mentions[i]` and `skip[i]` marks rows the commit will not store (erased authors).
+/// The author count is the one [`apply`] makes after the insert (same rows, same window), so
+/// `apply` finds these copies already revised and leaves them; it still revises every copy
+/// this pass could not see. Callers with daily caps must not use it: a capped row is not
+/// stored, and this pass cannot know which ones will be.
+pub(super) fn settle_repeats(
+    tx: &Transaction<'_>,
+    classifier: &Classifier,
+    source: &str,
+    mentions: &mut [NewMention],
+    hashes: &[Option<i64>],
+    skip: &[bool],
+) -> rusqlite::Result<()> {
+    let mut groups: HashMap<i64, Vec<usize>> = HashMap::new();
+    for (i, hash) in hashes.iter().enumerate() {
+        if let Some(h) = hash
+            && !skip[i]
+        {
+            groups.entry(*h).or_default().push(i);
+        }
+    }
+    groups.retain(|_, rows| rows.len() > 1);
+    if groups.is_empty() {
+        return Ok(());
+    }
+    // Which of the repeated rows the insert will store: the first row of each external id,
+    // unless an earlier poll stored it. Counting a row that is not stored would overstate
+    // the campaign; `apply` could not take that back.
+    let mut stored = vec![false; mentions.len()];
+    {
+        let mut exists =
+            tx.prepare_cached("SELECT 1 FROM mentions WHERE source = ?1 AND external_id = ?2")?;
+        let mut seen = HashSet::with_capacity(mentions.len());
+        for (i, m) in mentions.iter().enumerate() {
+            if skip[i] {
+                continue;
+            }
+            let first = seen.insert(m.mention.external_id.as_str());
+            if first && hashes[i].is_some_and(|h| groups.contains_key(&h)) {
+                stored[i] = !exists.exists(params![source, m.mention.external_id])?;
+            }
+        }
+    }
+    let mut authors = tx.prepare_cached(
+        "SELECT DISTINCT author_handle FROM mentions
+         WHERE text_hash = ?1 AND created_at BETWEEN ?2 AND ?3 AND author_handle IS NOT NULL",
+    )?;
+    for (hash, rows) in groups {
+        let rows: Vec<usize> = rows.into_iter().filter(|&i| stored[i]).collect();
+        // The window is the one `apply` uses: around the first new row with this text.
+        let Some(&first) = rows.first() else { continue };
+        let at = mentions[first].mention.created_at.timestamp();
+        let window = (at - DUPLICATE_WINDOW)..=(at + DUPLICATE_WINDOW);
+        let mut names = authors
+            .query_map(params![hash, window.start(), window.end()], |r| {
+                r.get::<_, String>(0)
+            })?
+            .collect::<Result<HashSet<_>, _>>()?;
+        let in_window: Vec<usize> = rows
+            .into_iter()
+            .filter(|&i| window.contains(&mentions[i].mention.created_at.timestamp()))
+            .collect();
+        for &i in &in_window {
+            if let Some(a) = &mentions[i].mention.author_handle
+                && !names.contains(a)
+            {
+                names.insert(a.clone());
+            }
+        }
+        let n = u32::try_from(names.len()).unwrap_or(u32::MAX);
+        if n < classifier.duplicate_authors {
+            continue;
+        }
+        let mut input = Input::new("");
+        input.duplicate_authors = Some(n);
+        for i in in_window {
+            if let Some(v) = mentions[i].verdict.as_mut() {
+                classifier.apply_signals(v, &input);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Counts the signals for the mentions of one commit and writes back every verdict they
 /// change: all copies of a campaign (earlier ones too) become spam, and complaints and
 /// questions in a fast-growing thread become urgent. Runs after the whole poll is inserted, so
@@ -68,6 +161,13 @@ pub(super) fn apply(
          WHERE text_hash = ?1 AND created_at BETWEEN ?2 AND ?3 AND spam = 0
            AND instr(coalesce(reasons, ''), ?4) = 0",
     )?;
+    // Copies in the window, up to the threshold, from the index alone: a text with fewer
+    // copies than the threshold cannot have that many authors, and that is nearly every text,
+    // so the author count (a table read per copy and a sort) runs only for the few others.
+    let mut enough = tx.prepare_cached(
+        "SELECT count(*) FROM (SELECT 1 FROM mentions
+         WHERE text_hash = ?1 AND created_at BETWEEN ?2 AND ?3 LIMIT ?4)",
+    )?;
     let mut done = std::collections::HashSet::new();
     for row in rows {
         let Some(hash) = row.text_hash else { continue };
@@ -78,6 +178,13 @@ pub(super) fn apply(
             row.created_at - DUPLICATE_WINDOW,
             row.created_at + DUPLICATE_WINDOW,
         );
+        let found: i64 = enough.query_row(
+            params![hash, from, to, i64::from(classifier.duplicate_authors)],
+            |r| r.get(0),
+        )?;
+        if found < i64::from(classifier.duplicate_authors) {
+            continue;
+        }
         let n: i64 = authors.query_row(params![hash, from, to], |r| r.get(0))?;
         let n = u32::try_from(n).unwrap_or(u32::MAX);
         if n < classifier.duplicate_authors {
@@ -308,6 +415,65 @@ mod tests {
             reasons.contains("same text from several authors"),
             "{reasons}"
         );
+    }
+
+    #[test]
+    fn a_campaign_inside_one_poll_is_stored_as_spam_with_the_reason_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let c = Classifier::embedded();
+        let posts: Vec<Post<'_>> = [("1", "ann"), ("2", "bob"), ("3", "cas"), ("4", "ann")]
+            .iter()
+            .map(|&(id, who)| (id, who, None, GIVEAWAY))
+            .collect();
+        commit(&mut s, &c, &posts);
+        let v = verdicts(&s);
+        assert_eq!(v.len(), 4);
+        assert!(v.iter().all(|v| v.3 && v.1 == "neutral"), "{v:?}");
+        let mut st = s
+            .connection()
+            .prepare("SELECT reasons FROM mentions")
+            .unwrap();
+        for reasons in st.query_map([], |r| r.get::<_, String>(0)).unwrap() {
+            let reasons = reasons.unwrap();
+            assert_eq!(
+                reasons.matches("same text from several authors").count(),
+                1,
+                "{reasons}"
+            );
+        }
+    }
+
+    #[test]
+    fn rows_a_poll_does_not_store_do_not_count_as_authors() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let c = Classifier::embedded();
+        commit(
+            &mut s,
+            &c,
+            &[(
+                "3",
+                "cas",
+                None,
+                "Fjordlink opened a new shop in the high street today",
+            )],
+        );
+        // Post 3 comes again with the campaign's text (edited at the source): it is already
+        // stored, so it is no new copy, and the same post twice in one poll is one copy.
+        commit(
+            &mut s,
+            &c,
+            &[
+                ("1", "ann", None, GIVEAWAY),
+                ("1", "ann", None, GIVEAWAY),
+                ("2", "bob", None, GIVEAWAY),
+                ("3", "cas", None, GIVEAWAY),
+            ],
+        );
+        let v = verdicts(&s);
+        assert_eq!(v.len(), 3, "{v:?}");
+        assert!(v.iter().all(|v| !v.3), "{v:?}");
     }
 
     #[test]

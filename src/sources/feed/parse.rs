@@ -159,7 +159,9 @@ enum EntityDef {
 /// The reader's state between events.
 struct DocReader<'a> {
     stack: Vec<Frame>,
-    namespaces: Vec<(String, String)>,
+    /// Prefixes in scope with what their namespace is to webcare, classified once where they
+    /// are declared rather than on every element that uses them.
+    namespaces: Vec<(String, Ns)>,
     entities: HashMap<String, EntityDef>,
     expanded: usize,
     entry: Option<Builder>,
@@ -214,8 +216,8 @@ pub fn read(text: &str, base: Option<Url>) -> Result<Feed, FeedError> {
             Ok(Event::Start(e)) => r.start(&e, false)?,
             Ok(Event::Empty(e)) => r.start(&e, true)?,
             Ok(Event::End(e)) => {
-                let name = e.name().as_ref().to_string();
-                r.end(&name);
+                let name = e.name();
+                r.end(name.as_ref());
             }
             Ok(Event::Text(t)) => r.text(&t, false),
             Ok(Event::CData(t)) => r.text(&t, true),
@@ -314,12 +316,12 @@ impl DocReader<'_> {
         }
     }
 
-    fn lookup_ns(&self, prefix: &str) -> Option<&str> {
+    fn lookup_ns(&self, prefix: &str) -> Option<Ns> {
         self.namespaces
             .iter()
             .rev()
             .find(|(p, _)| p == prefix)
-            .map(|(_, u)| u.as_str())
+            .map(|(_, ns)| *ns)
     }
 
     fn classify(&self, qname: &str) -> (Ns, String) {
@@ -329,7 +331,7 @@ impl DocReader<'_> {
         };
         let local = local.to_ascii_lowercase();
         let ns = match self.lookup_ns(prefix) {
-            Some(uri) => match ns_of_uri(uri) {
+            Some(ns) => match ns {
                 // An unknown default namespace is still the feed's own vocabulary.
                 Ns::Other if prefix.is_empty() => Ns::Core,
                 Ns::Other => ns_of_bare_prefix(prefix),
@@ -358,10 +360,10 @@ impl DocReader<'_> {
             let key = a.key.as_ref().to_string();
             let value = self.unescape_attr(&a.value)?;
             if key == "xmlns" {
-                self.namespaces.push((String::new(), value));
+                self.namespaces.push((String::new(), ns_of_uri(&value)));
                 ns_pushed += 1;
             } else if let Some(p) = key.strip_prefix("xmlns:") {
-                self.namespaces.push((p.to_string(), value));
+                self.namespaces.push((p.to_string(), ns_of_uri(&value)));
                 ns_pushed += 1;
             } else if key == "xml:base" {
                 xml_base = Some(value);
