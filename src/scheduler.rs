@@ -106,7 +106,10 @@ pub fn build_sources(config: &Config) -> anyhow::Result<Vec<SourceHandle>> {
         .map(|s| {
             Ok(SourceHandle {
                 config: s.clone(),
-                source: sources::build(s, &client)?,
+                // The error may quote a configured URL; it goes out redacted.
+                source: sources::build(s, &client).map_err(|e| {
+                    anyhow::anyhow!("source {:?}: {}", s.name, redact_text(&format!("{e:#}")))
+                })?,
             })
         })
         .collect()
