@@ -658,6 +658,11 @@ mod tests {
                 .contains("\"forum\" stopped polling and is being restarted (2 restarts so far)"),
             "{reasons}"
         );
+        let published = health.published().failing;
+        assert!(
+            published["forum"].starts_with("stopped polling and is being restarted: "),
+            "{published:?}"
+        );
         // A stored poll clears the fault; asking it to stop ends the supervisor for good.
         health.source_stored("forum");
         assert!(health.reasons().is_empty());

@@ -283,7 +283,17 @@ impl StoreHealth {
             failing: s
                 .sources
                 .iter()
-                .filter_map(|(name, f)| f.failing.clone().map(|e| (name.clone(), e)))
+                .filter_map(|(name, f)| {
+                    let restarted = || {
+                        f.task_ended
+                            .as_ref()
+                            .map(|why| format!("stopped polling and is being restarted: {why}"))
+                    };
+                    f.failing
+                        .clone()
+                        .or_else(restarted)
+                        .map(|e| (name.clone(), e))
+                })
                 .collect(),
         }
     }
