@@ -46,7 +46,9 @@ pub fn init_logging(format: LogFormat) {
     }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        // A log line that cannot be written is dropped, never a panic in the logging task.
+        .with_writer(crate::logging::BestEffortStderr)
+        .log_internal_errors(false);
     match format {
         LogFormat::Journald => unreachable!("handled above"),
         LogFormat::Json => builder

@@ -388,9 +388,12 @@ pub struct ConfigErrors {
 }
 
 impl ConfigErrors {
-    /// Records one problem at `key`.
+    /// Records one problem at `key`. The text goes through [`crate::redact::redact_text`]: a
+    /// problem may quote a configured URL (a source's `base_url`), and a URL may carry
+    /// `user:password@` or a token in its query.
     pub fn push(&mut self, key: impl Into<String>, why: impl Into<String>) {
-        self.problems.push((key.into(), why.into()));
+        let why = crate::redact::redact_text(&why.into());
+        self.problems.push((key.into(), why));
     }
     /// True when nothing was recorded.
     pub fn is_empty(&self) -> bool {

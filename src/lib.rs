@@ -11,6 +11,7 @@ pub mod classify;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod logging;
 pub mod notify;
 pub mod privacy;
 pub mod progress;

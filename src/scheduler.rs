@@ -106,7 +106,10 @@ pub fn build_sources(config: &Config) -> anyhow::Result<Vec<SourceHandle>> {
         .map(|s| {
             Ok(SourceHandle {
                 config: s.clone(),
-                source: sources::build(s, &client)?,
+                // The error may quote a configured URL; it goes out redacted.
+                source: sources::build(s, &client).map_err(|e| {
+                    anyhow::anyhow!("source {:?}: {}", s.name, redact_text(&format!("{e:#}")))
+                })?,
             })
         })
         .collect()
@@ -436,11 +439,22 @@ impl Scheduler {
         let (stop, shutdown) = Shutdown::new();
         let config = handle.config.clone();
         tracing::info!(source = %config.name, kind = %config.kind, "source started");
-        let task = tokio::spawn(source_task(
-            handle,
-            self.pipeline.clone(),
-            shutdown,
-            self.on_stored.clone(),
+        let handle = Arc::new(handle);
+        let (pipeline, on_stored) = (self.pipeline.clone(), self.on_stored.clone());
+        let health = self.pipeline.writer.health();
+        let task = tokio::spawn(supervise(
+            config.name.clone(),
+            health,
+            shutdown.clone(),
+            config.max_backoff.min(MAX_RESTART_DELAY),
+            move || {
+                source_task(
+                    handle.clone(),
+                    pipeline.clone(),
+                    shutdown.clone(),
+                    on_stored.clone(),
+                )
+            },
         ));
         self.tasks
             .insert(config.name.clone(), Running { config, stop, task });
@@ -499,8 +513,66 @@ impl Scheduler {
     }
 }
 
+/// The longest wait before a source's ended task is started again.
+const MAX_RESTART_DELAY: Duration = Duration::from_secs(300);
+
+/// A task that ran this long before it ended starts its restart backoff over.
+const RESTART_RESET_AFTER: Duration = Duration::from_secs(600);
+
+/// Keeps one source's polling task alive until `shutdown`: a task that panics (or ends while
+/// the daemon is not stopping) is logged, reported to health (`/healthz`) and started again
+/// after a backoff of 1 s doubling up to `max_delay`. Without this a panic in a spawned task
+/// vanished into its unread `JoinHandle` and the source never polled again.
+async fn supervise<F, Fut>(
+    name: String,
+    health: Arc<crate::store::StoreHealth>,
+    mut shutdown: Shutdown,
+    max_delay: Duration,
+    mut task: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut restarts = 0u32;
+    loop {
+        let started = std::time::Instant::now();
+        let outcome = tokio::spawn(task()).await;
+        if shutdown.is_stopping() {
+            break;
+        }
+        let why = match outcome {
+            Ok(()) => "its task ended without being asked to stop".to_string(),
+            Err(e) if e.is_panic() => format!("its task panicked: {}", panic_text(e.into_panic())),
+            Err(e) => format!("its task was cancelled: {e}"),
+        };
+        if started.elapsed() >= RESTART_RESET_AFTER {
+            restarts = 0;
+        }
+        restarts = restarts.saturating_add(1);
+        let delay = backoff(Duration::from_secs(1), restarts, None, max_delay);
+        let why = redact_text(&why);
+        tracing::error!(source = %name, error = %why, restart_in_s = delay.as_secs(), "source stopped polling; restarting it");
+        health.source_task_ended(&name, &why);
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.wait() => break,
+        }
+    }
+}
+
+/// The message a panic carried, when it is text.
+fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(payload) => match payload.downcast::<&'static str>() {
+            Ok(s) => (*s).to_string(),
+            Err(_) => "(no message)".to_string(),
+        },
+    }
+}
+
 async fn source_task(
-    h: SourceHandle,
+    h: Arc<SourceHandle>,
     pipeline: Pipeline,
     mut shutdown: Shutdown,
     on_stored: Option<UnboundedSender<Vec<i64>>>,
@@ -548,6 +620,61 @@ async fn source_task(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_panicked_source_task_is_reported_and_started_again() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let health = Arc::new(crate::store::StoreHealth::default());
+        let (stop, shutdown) = Shutdown::new();
+        let runs = Arc::new(AtomicU32::new(0));
+        let (counted, waiting) = (runs.clone(), shutdown.clone());
+        let supervisor = tokio::spawn(supervise(
+            "forum".to_string(),
+            health.clone(),
+            shutdown,
+            Duration::from_secs(1),
+            move || {
+                let run = counted.fetch_add(1, Ordering::SeqCst);
+                let mut waiting = waiting.clone();
+                async move {
+                    if run < 2 {
+                        panic!("poll went wrong at https://u:hunter2@example.org/feed");
+                    }
+                    waiting.wait().await;
+                }
+            },
+        ));
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while runs.load(Ordering::SeqCst) < 3 {
+            assert!(std::time::Instant::now() < deadline, "never restarted");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let fault = health.sources()["forum"].clone();
+        assert_eq!(fault.restarts, 2);
+        let why = fault.task_ended.unwrap();
+        assert!(why.contains("its task panicked: poll went wrong"), "{why}");
+        assert!(!why.contains("hunter2"), "{why}");
+        let reasons = health.reasons().join("\n");
+        assert!(
+            reasons
+                .contains("\"forum\" stopped polling and is being restarted (2 restarts so far)"),
+            "{reasons}"
+        );
+        let published = health.published().failing;
+        assert!(
+            published["forum"].starts_with("stopped polling and is being restarted: "),
+            "{published:?}"
+        );
+        // A stored poll clears the fault; asking it to stop ends the supervisor for good.
+        health.source_stored("forum");
+        assert!(health.reasons().is_empty());
+        stop.stop();
+        tokio::time::timeout(Duration::from_secs(5), supervisor)
+            .await
+            .expect("the supervisor stops when asked")
+            .unwrap();
+        assert_eq!(runs.load(Ordering::SeqCst), 3);
+    }
 
     #[test]
     fn backoff_doubles_per_failure_up_to_the_cap() {

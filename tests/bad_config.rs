@@ -250,3 +250,28 @@ fn classifier_thresholds_that_make_no_sense_are_refused() {
         "{out}"
     );
 }
+
+#[test]
+fn config_errors_quoting_a_url_redact_its_credentials() {
+    let (code, out) = check(&format!(
+        "{WATCH}[[sources]]\nname = \"toots\"\nkind = \"mastodon\"\nbase_url = \"mastodon.social/api?access_token=tootsecret1\"\nquery = \"fjordlink\"\n\
+         [[sources]]\nname = \"apps\"\nkind = \"app_store\"\nbase_url = \"ftp://bob:hunter22@apps.example/?apikey=appsecret2\"\napp_id = \"1\"\ncountries = [\"nl\"]\n"
+    ));
+    assert_eq!(code, Some(78), "{out}");
+    assert!(out.contains("sources[0].base_url"), "{out}");
+    assert!(out.contains("sources[1].base_url"), "{out}");
+    assert!(out.contains("access_token=REDACTED"), "{out}");
+    assert!(out.contains("ftp://REDACTED@apps.example"), "{out}");
+    for secret in ["tootsecret1", "hunter22", "appsecret2"] {
+        assert!(!out.contains(secret), "{secret} leaked: {out}");
+    }
+    // A TOML syntax error quotes the offending line.
+    let (code, out) = check(&format!(
+        "{WATCH}[[sources]]\nname = \"a\"\nkind = \"rss\"\nurl = \"https://u:pw-secret3@a.example/feed?token=tok-secret4\n"
+    ));
+    assert_eq!(code, Some(78), "{out}");
+    assert!(
+        !out.contains("pw-secret3") && !out.contains("tok-secret4"),
+        "{out}"
+    );
+}

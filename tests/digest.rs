@@ -5,12 +5,12 @@
 mod common;
 
 use std::net::TcpListener;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Duration as Days, Timelike, Utc};
-use common::{FeedServer, Reply, Setup, atom, text};
+use common::{FeedServer, KillOnDrop, Reply, Setup, atom, text};
 use mailin_embedded::{Handler, Response, Server, response};
 use rusqlite::{Connection, params};
 
@@ -407,8 +407,8 @@ fn digest_is_sent_once_per_period_late_after_downtime_and_not_again_on_restart()
         },
     );
 
-    let run = |s: &Setup| -> Child { s.webcare().arg("run").spawn().unwrap() };
-    let stop = |mut child: Child| {
+    let run = |s: &Setup| -> KillOnDrop { KillOnDrop(s.webcare().arg("run").spawn().unwrap()) };
+    let stop = |mut child: KillOnDrop| {
         Command::new("kill")
             .arg("-TERM")
             .arg(child.id().to_string())

@@ -9,7 +9,7 @@ mod smtp;
 
 use std::time::{Duration, Instant};
 
-use common::{FeedServer, Reply, Setup, atom, text};
+use common::{FeedServer, KillOnDrop, Reply, Setup, atom, text};
 use smtp::FaultSmtp;
 
 const COMPLAINTS: [&str; 5] = [
@@ -300,14 +300,15 @@ fn kill_nine_repeat_rate() {
             );
         }
         feed.set("feed", Reply::Feed(atom(&entries)));
-        let mut daemon = s
-            .webcare()
-            .arg("run")
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut daemon = KillOnDrop(
+            s.webcare()
+                .arg("run")
+                .env("RUST_LOG", "warn")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
         let kill_at = before + 1 + fastrand::usize(0..per_round - 10);
         let deadline = Instant::now() + Duration::from_secs(30);
         while server.accepted().len() < kill_at {
@@ -325,14 +326,15 @@ fn kill_nine_repeat_rate() {
                 })
                 .collect()
         };
-        let mut daemon = s
-            .webcare()
-            .arg("run")
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut daemon = KillOnDrop(
+            s.webcare()
+                .arg("run")
+                .env("RUST_LOG", "warn")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let mut unique = codes(before);

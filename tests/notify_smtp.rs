@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{FeedServer, Reply, Setup, atom, text};
+use common::{FeedServer, KillOnDrop, Reply, Setup, atom, text};
 use mailin_embedded::{Handler, Response, Server, response};
 
 /// One received email: envelope recipients and the raw message.
@@ -362,24 +362,26 @@ fn the_daemon_alerts_within_seconds_and_a_restart_sends_nothing_twice() {
     let s = setup(&feed, port);
     publish(&feed, "Fjordlink storing, al 3 dagen geen internet");
 
-    let mut daemon = s
-        .webcare()
-        .arg("run")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut daemon = KillOnDrop(
+        s.webcare()
+            .arg("run")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     wait_for("the alert", Duration::from_secs(15), || {
         !inbox.mails().is_empty()
     });
     // kill -9, then start again: the sent alert stays sent.
     daemon.kill().unwrap();
     daemon.wait().unwrap();
-    let mut daemon = s
-        .webcare()
-        .arg("run")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut daemon = KillOnDrop(
+        s.webcare()
+            .arg("run")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     std::thread::sleep(Duration::from_secs(3));
     daemon.kill().unwrap();
     daemon.wait().unwrap();

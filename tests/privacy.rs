@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{FeedServer, Reply, Setup, text};
+use common::{FeedServer, KillOnDrop, Reply, Setup, text};
 
 /// A made-up sentence nobody else writes, so finding any of its words means it leaked.
 const SECRET: &str = "Fjordlink storing al drie dagen, mijn kwartelvlinder zoemt paarsgroen boven Zwammerdamsestraat";
@@ -387,12 +387,13 @@ fn the_daemon_applies_retention_when_it_starts() {
     store_posts(&server, &s);
     let db = s.db();
     backdate(&db, 400, &["urn:forum:2", "urn:forum:3"]);
-    let mut child = s
-        .webcare()
-        .arg("run")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        s.webcare()
+            .arg("run")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let stripped = || sql_count(&db, "SELECT count(*) FROM mentions WHERE stripped = 1");
     while stripped() < 2 && std::time::Instant::now() < deadline {

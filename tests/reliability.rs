@@ -735,3 +735,47 @@ fn a_corrupt_page_is_found_at_start_and_health_degrades() {
         "{log}"
     );
 }
+
+/// A daemon whose own log cannot be written (stderr on a full disk; `/dev/full` answers every
+/// write with ENOSPC, as a full disk does) keeps polling every source and stays healthy. The
+/// log layer used to report its failed write with `eprintln!`, which panics when stderr is
+/// full, so the first log line of a poll ended that source's task for good.
+#[test]
+fn a_log_on_a_full_disk_never_stops_a_source() {
+    let feed = FeedServer::start();
+    feed.set(
+        "forum.xml",
+        Reply::Feed(atom(&fjordlink_entries("full-log", 2))),
+    );
+    let admin = free_port();
+    let setup = Setup::with_admin(
+        &source(&feed, "forum"),
+        &format!("listen = \"127.0.0.1:{admin}\""),
+    );
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let _daemon = KillOnDrop(
+        setup
+            .webcare()
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(full)
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the mentions to be stored", Duration::from_secs(20), || {
+        (stored(&setup) == 2).then_some(())
+    });
+    // Polls every second: several more polls after the first logged ones show the source's
+    // task is still alive.
+    let first = feed.hits("forum.xml").len();
+    wait_for(
+        "the source to keep polling",
+        Duration::from_secs(30),
+        || (feed.hits("forum.xml").len() >= first + 4).then_some(()),
+    );
+    let (status, body) = get(admin, "/healthz").expect("the admin server answers");
+    assert_eq!(status, 200, "{body}");
+}

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{FeedServer, Reply, Setup, atom, fjordlink_entries, text};
+use common::{FeedServer, KillOnDrop, Reply, Setup, atom, fjordlink_entries, text};
 
 fn rss_source(name: &str, url: &str, extra: &str) -> String {
     format!(
@@ -216,12 +216,14 @@ fn the_daemon_keeps_polling_healthy_sources_while_others_fail_and_stops_on_sigte
         )
         .replace("interval = \"1m\"\n", ""),
     ));
-    let mut child = setup
-        .webcare()
-        .arg("run")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        setup
+            .webcare()
+            .arg("run")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while std::time::Instant::now() < deadline
         && (server.hits("good.xml").len() < 3 || server.hits("bad.xml").len() < 2)

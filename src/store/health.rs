@@ -46,6 +46,11 @@ pub struct SourceFault {
     /// Failed polls the poll log never got, since the daemon started (only grows, so
     /// `webcare_poll_errors_total` stays a counter).
     pub unrecorded: u64,
+    /// Why the source's polling task last ended (a panic), while it has not stored a poll since
+    /// the scheduler restarted it.
+    pub task_ended: Option<String>,
+    /// Times the scheduler restarted the source's polling task since the daemon started.
+    pub restarts: u64,
 }
 
 #[derive(Debug, Default)]
@@ -159,7 +164,17 @@ impl StoreHealth {
     pub fn source_stored(&self, source: &str) {
         if let Some(f) = self.lock().sources.get_mut(source) {
             f.failing = None;
+            f.task_ended = None;
         }
+    }
+
+    /// The polling task of `source` ended (it panicked) and the scheduler restarts it; health
+    /// says so until a poll is stored again.
+    pub fn source_task_ended(&self, source: &str, why: &str) {
+        let mut s = self.lock();
+        let f = s.sources.entry(source.to_string()).or_default();
+        f.task_ended = Some(why.to_string());
+        f.restarts += 1;
     }
 
     /// Every source with a fault kept in memory.
@@ -189,6 +204,13 @@ impl StoreHealth {
             if let Some(e) = &s.sources[name].failing {
                 reasons.push(format!(
                     "source {name:?} cannot store its polls; last error: {e}"
+                ));
+            }
+            let f = &s.sources[name];
+            if let Some(why) = &f.task_ended {
+                reasons.push(format!(
+                    "source {name:?} stopped polling and is being restarted ({} restarts so far): {why}",
+                    f.restarts
                 ));
             }
         }
@@ -261,7 +283,17 @@ impl StoreHealth {
             failing: s
                 .sources
                 .iter()
-                .filter_map(|(name, f)| f.failing.clone().map(|e| (name.clone(), e)))
+                .filter_map(|(name, f)| {
+                    let restarted = || {
+                        f.task_ended
+                            .as_ref()
+                            .map(|why| format!("stopped polling and is being restarted: {why}"))
+                    };
+                    f.failing
+                        .clone()
+                        .or_else(restarted)
+                        .map(|e| (name.clone(), e))
+                })
                 .collect(),
         }
     }
