@@ -628,8 +628,9 @@ fn body_of(html: &str) -> &str {
 
 const HTML_HEAD: &str = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"></head><body style=\"font-family:sans-serif;max-width:40em\">";
 
-/// Renders several alerts for one recipient as one email, oldest first, each complete with its
-/// own link, reasons and rule. One alert renders as itself.
+/// Renders several alerts for one recipient as one email, in the order given (the outbox puts
+/// urgent ones first), each complete with its own link, reasons and rule. One alert renders as
+/// itself.
 pub fn render_batch(items: &[Rendered]) -> Rendered {
     if items.len() == 1 {
         return items[0].clone();
@@ -660,7 +661,7 @@ pub fn render_batch(items: &[Rendered]) -> Rendered {
         .iter()
         .map(|r| r.subject.trim_start_matches("[webcare] ").to_string())
         .collect();
-    let mut t = format!("{n} alerts, oldest first: {counts}\n");
+    let mut t = format!("{n} alerts, most urgent first: {counts}\n");
     for (i, l) in lines.iter().enumerate() {
         t.push_str(&format!("  {}. {l}\n", i + 1));
     }

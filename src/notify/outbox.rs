@@ -364,8 +364,11 @@ impl Sender {
                 }
             };
             let key: Vec<String> = ids.iter().map(i64::to_string).collect();
-            let items: Vec<Rendered> = rows
-                .iter()
+            // Urgent alerts lead the mail; within each group, the order they were queued in.
+            let mut order: Vec<&OutboxEntry> = rows.iter().collect();
+            order.sort_by_key(|r| (!r.urgent, r.mention_id.unwrap_or(i64::MAX), r.id));
+            let items: Vec<Rendered> = order
+                .into_iter()
                 .map(|r| Rendered {
                     subject: r.subject.clone(),
                     text: r.text.clone(),
