@@ -416,6 +416,37 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_company_reply_answers_its_review_by_the_business_name_or_its_id() {
+        let review = |extra: serde_json::Value| {
+            let mut v = serde_json::json!({
+                "id": "6742c9e10b5e3c0f9a7d0b17", "stars": 2, "text": "Wacht al uren",
+                "createdAt": "2026-11-23T21:40:02Z"
+            });
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            serde_json::from_value::<Review>(v).unwrap()
+        };
+        let named = review(serde_json::json!({
+            "businessUnit": { "displayName": "Fjordlink" },
+            "companyReply": { "text": "Sorry!", "createdAt": "2026-11-24T09:15:31Z" }
+        }));
+        let reply = company_reply(&named, UNIT).unwrap();
+        assert_eq!(reply.parent, "6742c9e10b5e3c0f9a7d0b17");
+        assert_eq!(reply.account, "Fjordlink");
+        assert_eq!(reply.at, parse_time("2026-11-24T09:15:31Z").unwrap());
+        // Without the business unit's name the id stands in; older answers carry no zone.
+        let bare = review(serde_json::json!({
+            "companyReply": { "text": "Sorry!", "createdAt": "2026-11-24T09:15:31" }
+        }));
+        assert_eq!(company_reply(&bare, UNIT).unwrap().account, UNIT);
+        assert!(
+            company_reply(&review(serde_json::json!({ "companyReply": null })), UNIT).is_none()
+        );
+        assert!(company_reply(&review(serde_json::json!({})), UNIT).is_none());
+    }
+
     async fn mount_pages(server: &MockServer, expect_first: u64) {
         let reviews = format!("/v1/business-units/{UNIT}/reviews");
         Mock::given(method("GET"))
