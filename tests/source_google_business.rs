@@ -29,6 +29,16 @@ async fn once_stores_location_reviews_with_their_stars_exactly_once() {
     assert_eq!(sent_away["label"], "complaint", "{sent_away}");
     assert_eq!(by_id("AbFvOqkX8mQ2fjordlinkRev02")["rating"], 5);
     assert_eq!(by_id("AbFvOqm7tW5rfjordlinkRev03")["rating"], 2);
+    // The owner answered Tom's review (`reviewReply`); the API names only the location.
+    let replied = chrono::DateTime::parse_from_rfc3339("2026-11-23T08:03:12Z").unwrap();
+    assert_eq!(
+        daemon.answered("gbp"),
+        [(
+            "AbFvOqm7tW5rfjordlinkRev03".to_string(),
+            replied.timestamp(),
+            format!("owner of location {}", google_business::LOCATION)
+        )]
+    );
 
     let stdout = daemon.once();
     assert!(stdout.contains("stored    0"), "{stdout}");

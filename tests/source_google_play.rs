@@ -34,6 +34,15 @@ async fn once_signs_in_and_stores_reviews_with_their_stars_exactly_once() {
         .find(|m| m["external_id"] == "gp:AOqpTOGm3vQ7tLkYpR8sW2dF1n_fjordlink02")
         .unwrap();
     assert_eq!(liked["rating"], 4);
+    // The developer answered Sanne's review (`developerComment`); Play names only the package.
+    assert_eq!(
+        daemon.answered("play"),
+        [(
+            "gp:AOqpTOHb5cT9uMjXqN6rV4eG2o_fjordlink03".to_string(),
+            1_795_402_000,
+            google_play::PACKAGE.to_string()
+        )]
+    );
 
     let stdout = daemon.once();
     assert!(stdout.contains("stored    0"), "{stdout}");

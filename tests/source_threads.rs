@@ -33,6 +33,16 @@ async fn once_stores_search_results_and_mentions_exactly_once() {
         "https://www.threads.com/@sanne.bakt.brood/post/DRt4kQ2jFjL"
     );
     assert_eq!(outage["urgency"], "urgent", "{outage}");
+    // The brand's own reply to Mette is not a mention: it marks her post answered.
+    let replied = chrono::DateTime::parse_from_rfc3339("2026-11-24T18:40:05Z").unwrap();
+    assert_eq!(
+        daemon.answered("threads"),
+        [(
+            "18047781230987655".to_string(),
+            replied.timestamp(),
+            "fjordlink".to_string()
+        )]
+    );
 
     let stdout = daemon.once();
     assert!(stdout.contains("stored    0"), "{stdout}");

@@ -37,6 +37,16 @@ async fn once_stores_reviews_over_two_pages_with_their_stars_exactly_once() {
         outage["url"],
         "https://www.trustpilot.com/reviews/6744a1f20b5e3c0f9a7d2e01"
     );
+    // Fjordlink answered Anouk's review publicly (`companyReply`) the next morning.
+    let replied = chrono::DateTime::parse_from_rfc3339("2026-11-24T09:15:31Z").unwrap();
+    assert_eq!(
+        daemon.answered("trustpilot"),
+        [(
+            "6742c9e10b5e3c0f9a7d0b17".to_string(),
+            replied.timestamp(),
+            "Fjordlink".to_string()
+        )]
+    );
     let praise = by_id("6743f0aa0b5e3c0f9a7d1c55");
     assert_eq!(praise["rating"], 5);
     assert_ne!(praise["label"], "complaint", "{praise}");

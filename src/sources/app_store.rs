@@ -5,7 +5,9 @@
 //! The feed is Atom turned into JSON: every value sits in a `label`, `entry` is a list, or a
 //! single object when there is one review, and some countries still lead with an entry that
 //! describes the app (it has no `im:rating`). Reviews come newest first; the cursor keeps, per
-//! country, the time of the newest review read, and a poll reads pages until it reaches it.
+//! country, the time of the newest review read (and the ids read at that time), and a poll reads
+//! pages until it reaches it, going on at the next page on the next poll when `max_pages` stops
+//! it first ([`Walk`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,6 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::http::Client;
+use super::newest_first::Walk;
 use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
 use crate::config::{ConfigErrors, SourceConfig};
 
@@ -48,10 +51,15 @@ fn default_max_pages() -> u32 {
     2
 }
 
-/// What the source remembers between polls: per country, the newest review time read.
+/// What the source remembers between polls: per country, how far reviews were read and where
+/// an unfinished read goes on (a page number).
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 struct AppStoreCursor {
     #[serde(default)]
+    countries: BTreeMap<String, Walk<u32>>,
+    /// The cursor of earlier versions (the newest review time per country), read once so an
+    /// upgrade neither re-reads nor skips reviews.
+    #[serde(default, skip_serializing)]
     newest: BTreeMap<String, DateTime<Utc>>,
 }
 
@@ -218,13 +226,31 @@ impl Source for AppStoreSource {
         let backfill_start =
             Utc::now() - chrono::Duration::from_std(ctx.backfill).unwrap_or_default();
         let mut batch = Batch::default();
+        for (country, newest) in std::mem::take(&mut cur.newest) {
+            let walk = cur.countries.entry(country).or_default();
+            if walk.done.newest.is_none() {
+                walk.done.newest = Some(newest);
+            }
+        }
         for country in &self.settings.countries {
             let country = country.to_ascii_lowercase();
-            let since = cur.newest.get(&country).copied().unwrap_or(backfill_start);
-            let mut newest = cur.newest.get(&country).copied();
-            'pages: for n in 1..=self.settings.max_pages {
+            let mut walk = cur.countries.remove(&country).unwrap_or_default();
+            let since = walk.since(backfill_start);
+            // A read cut short by max_pages goes on where it stopped: new reviews on top only
+            // push the unread ones further down, so nothing is skipped (some are read twice,
+            // and the store keeps them once).
+            let (resume, mut seen) = walk.resume();
+            let first = resume.unwrap_or(1);
+            let mut next = None;
+            'pages: for n in first..first + self.settings.max_pages {
+                // Apple serves no page past the tenth: the read is as complete as it gets.
+                if n > MAX_FEED_PAGES {
+                    next = None;
+                    break;
+                }
                 let entries = self.page(&country, n).await?;
                 if entries.is_empty() {
+                    next = None;
                     break;
                 }
                 for raw in entries {
@@ -236,10 +262,11 @@ impl Source for AppStoreSource {
                         continue;
                     };
                     let at = at.with_timezone(&Utc);
-                    if at <= since {
+                    if walk.reached(at, &r.id.label, since) {
+                        next = None;
                         break 'pages;
                     }
-                    newest = Some(newest.map_or(at, |n| n.max(at)));
+                    seen.record(at, &r.id.label);
                     batch.mentions.extend(review_mention(
                         r,
                         at,
@@ -248,10 +275,11 @@ impl Source for AppStoreSource {
                         raw,
                     ));
                 }
+                next = Some(n + 1);
             }
-            if let Some(n) = newest {
-                cur.newest.insert(country, n);
-            }
+            batch.more |= next.is_some();
+            walk.finish(next, seen);
+            cur.countries.insert(country, walk);
         }
         batch.cursor = Some(serde_json::to_string(&cur).unwrap_or_default());
         Ok(batch)
@@ -387,6 +415,66 @@ mod tests {
         );
         let again = src.poll(&ctx(batch.cursor.as_deref())).await.unwrap();
         assert!(again.mentions.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_backlog_beyond_max_pages_is_read_on_later_polls_without_a_gap() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(page_path("nl", 1)))
+            .respond_with(json(&testing::fixture("app_store", "reviews-nl.json")))
+            .mount(&server)
+            .await;
+        let older = serde_json::json!({ "feed": { "entry": {
+            "author": { "name": { "label": "Kees" }, "label": "" },
+            "updated": { "label": "2026-11-10T09:30:00-07:00" },
+            "im:rating": { "label": "1" },
+            "id": { "label": "12600000001" },
+            "title": { "label": "Geen verbinding" },
+            "content": { "label": "De app zegt al een week dat er geen verbinding is.", "attributes": { "type": "text" } }
+        } } });
+        Mock::given(method("GET"))
+            .and(path(page_path("nl", 2)))
+            .respond_with(json(&older.to_string()))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(page_path("nl", 3)))
+            .respond_with(ResponseTemplate::new(404))
+            .mount(&server)
+            .await;
+        let src = source(&server.uri(), serde_json::json!({ "max_pages": 1 }));
+        let first = src.poll(&ctx(None)).await.unwrap();
+        assert_eq!(first.mentions.len(), 3);
+        assert!(first.more, "page 2 is still unread");
+        // The next poll goes on at page 2 instead of starting at the top again.
+        let second = src.poll(&ctx(first.cursor.as_deref())).await.unwrap();
+        assert_eq!(ids(&second), ["nl:12600000001"]);
+        let third = src.poll(&ctx(second.cursor.as_deref())).await.unwrap();
+        assert!(third.mentions.is_empty() && !third.more);
+        // The read is complete: the newest review of page 1 is the boundary now.
+        let fourth = src.poll(&ctx(third.cursor.as_deref())).await.unwrap();
+        assert!(fourth.mentions.is_empty() && !fourth.more);
+    }
+
+    #[tokio::test]
+    async fn an_older_cursor_keeps_its_boundary() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(page_path("nl", 1)))
+            .respond_with(json(&testing::fixture("app_store", "reviews-nl.json")))
+            .mount(&server)
+            .await;
+        let src = source(&server.uri(), serde_json::json!({}));
+        // Written before the cursor kept a walk: only the review newer than it is read.
+        let old = r#"{"newest":{"nl":"2026-11-22T00:00:00Z"}}"#;
+        let batch = src.poll(&ctx(Some(old))).await.unwrap();
+        assert_eq!(ids(&batch), ["nl:12648830011", "nl:12648801277"]);
+        let saved = batch.cursor.unwrap();
+        assert!(
+            saved.contains("\"countries\"") && !saved.contains("\"newest\":{"),
+            "{saved}"
+        );
     }
 
     #[tokio::test]

@@ -7,7 +7,8 @@
 //! `updateTime` of the newest review read (and the ids read at that time); a poll reads pages
 //! until it reaches it, and goes on with the stored page token on the next poll when
 //! `max_pages` stops it first. Stars come as words (`ONE` … `FIVE`); the owner's answer
-//! (`reviewReply`) stays in the raw payload.
+//! (`reviewReply`) marks the review answered, by "owner of location {id}": the reviews API
+//! names neither the business nor the manager who wrote it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::google_oauth::{GoogleAuth, Grant, api_error_message};
 use super::http::{Client, Fetched};
 use super::newest_first::Walk;
-use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
+use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError};
 use crate::config::{ConfigErrors, Secret, SourceConfig, resolve_secret};
 
 /// The credential keys, for error messages.
@@ -110,6 +111,16 @@ struct Review {
     comment: Option<String>,
     create_time: String,
     update_time: String,
+    #[serde(default)]
+    review_reply: Option<ReviewReply>,
+}
+
+/// The owner's public answer to a review.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewReply {
+    #[serde(default)]
+    update_time: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -362,6 +373,15 @@ impl Source for GoogleBusinessSource {
                         break 'pages;
                     }
                     seen.record(updated, &r.review_id);
+                    let replied = r
+                        .review_reply
+                        .as_ref()
+                        .and_then(|reply| parse_time(reply.update_time.as_deref()?));
+                    batch.own_replies.extend(replied.map(|at| OwnReply {
+                        parent: r.review_id.clone(),
+                        account: format!("owner of location {location}"),
+                        at,
+                    }));
                     batch.mentions.extend(review_mention(r, location, raw));
                 }
                 token = page.next_page_token.filter(|t| !t.is_empty());

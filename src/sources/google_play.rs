@@ -6,7 +6,7 @@
 //! cursor keeps the `lastModified` time of the newest review read (and the ids read at that
 //! time); a poll reads pages until it reaches it, and goes on with the stored page token on the
 //! next poll when `max_pages` stops it first. The developer's reply (`developerComment`)
-//! stays in the raw payload.
+//! marks the review answered, by the package name: Play names neither the app nor who wrote it.
 
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::google_oauth::{GoogleAuth, Grant, ServiceAccount, api_error_message};
 use super::http::{Client, Fetched};
 use super::newest_first::Walk;
-use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
+use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError};
 use crate::config::{ConfigErrors, SourceConfig, resolve_secret};
 
 /// The OAuth scope the Play Developer API needs.
@@ -119,6 +119,16 @@ struct Review {
 struct Comment {
     #[serde(default)]
     user_comment: Option<UserComment>,
+    #[serde(default)]
+    developer_comment: Option<DeveloperComment>,
+}
+
+/// The developer's public reply to a review.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeveloperComment {
+    #[serde(default)]
+    last_modified: Option<Timestamp>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -362,6 +372,17 @@ impl Source for GooglePlaySource {
                     break 'pages;
                 }
                 seen.record(at, &r.review_id);
+                // The newest developer reply counts: Play keeps one, `lastModified` when edited.
+                let replied = r
+                    .comments
+                    .iter()
+                    .filter_map(|c| c.developer_comment.as_ref()?.last_modified.as_ref()?.time())
+                    .max();
+                batch.own_replies.extend(replied.map(|at| OwnReply {
+                    parent: r.review_id.clone(),
+                    account: self.settings.package_name.clone(),
+                    at,
+                }));
                 batch.mentions.extend(review_mention(
                     &r,
                     user,

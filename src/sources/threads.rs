@@ -7,7 +7,8 @@
 //! shorter than `limit` or without an `after` cursor is the last. A run cut short by
 //! `max_pages` keeps its cursors and continues on the next poll. Keyword queries are counted
 //! against Meta's rolling 24-hour budget per user, and the source stops searching before
-//! reaching it while it keeps reading mentions.
+//! reaching it while it keeps reading mentions. Posts by `own_accounts` are not mentions; the
+//! replies among them (`replied_to`) mark the post they answer answered.
 
 use std::time::Duration;
 
@@ -16,7 +17,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::http::{Client, Fetched};
-use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
+use super::own_reply::own_name;
+use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError};
 use crate::config::{ConfigErrors, Secret, SourceConfig, resolve_secret};
 
 /// Seconds each run reaches back before the previous run's start, for posts indexed late.
@@ -405,9 +407,7 @@ impl ThreadsSource {
                 .and_then(|c| c.after)
                 .filter(|a| full && !a.is_empty());
             for raw in page.data {
-                if let Some(m) = self.post_mention(raw, since) {
-                    batch.mentions.push(m);
-                }
+                self.take_post(raw, since, batch);
             }
             if after.is_none() {
                 break;
@@ -416,9 +416,24 @@ impl ThreadsSource {
         Ok(Read { after, counted })
     }
 
-    /// A post as a mention; reposts, posts without words, the brand's own posts and posts
-    /// before `since` are left out.
-    fn post_mention(&self, raw: serde_json::Value, since: i64) -> Option<Mention> {
+    /// Adds a post to `batch`: as a mention, or, for a reply by one of `own_accounts`, as the
+    /// brand's reply to the post it answers. Reposts, posts without words, the brand's other
+    /// posts and posts before `since` are left out.
+    fn take_post(&self, raw: serde_json::Value, since: i64, batch: &mut Batch) {
+        match self.post_mention(raw, since) {
+            Some(Ok(m)) => batch.mentions.push(m),
+            Some(Err(reply)) => batch.own_replies.extend(reply),
+            None => {}
+        }
+    }
+
+    /// A post as a mention, or as `Err` with the brand's reply when one of `own_accounts`
+    /// wrote it (none when that post answers nothing).
+    fn post_mention(
+        &self,
+        raw: serde_json::Value,
+        since: i64,
+    ) -> Option<Result<Mention, Option<OwnReply>>> {
         let p: Post = serde_json::from_value(raw.clone()).ok()?;
         if p.media_type.as_deref() == Some("REPOST_FACADE") {
             return None;
@@ -430,19 +445,24 @@ impl ThreadsSource {
         if created.timestamp() < since {
             return None;
         }
+        // A brand reply counts whatever it says (even a bare emoji or image), so this comes
+        // before the check for words.
+        if let Some(account) = p
+            .username
+            .as_deref()
+            .and_then(|u| own_name(u, &self.settings.own_accounts))
+        {
+            return Some(Err(p.replied_to.map(|r| OwnReply {
+                parent: r.id,
+                account,
+                at: created,
+            })));
+        }
         let text = p.text.unwrap_or_default().trim().to_string();
         if text.is_empty() {
             return None;
         }
-        if p.username.as_deref().is_some_and(|u| {
-            self.settings
-                .own_accounts
-                .iter()
-                .any(|o| o.trim_start_matches('@').eq_ignore_ascii_case(u))
-        }) {
-            return None;
-        }
-        Some(Mention {
+        Some(Ok(Mention {
             external_id: p.id,
             url: p.permalink,
             author_handle: p.username.clone(),
@@ -456,7 +476,7 @@ impl ThreadsSource {
             engagement: Engagement::default(),
             rating: None,
             raw,
-        })
+        }))
     }
 }
 
@@ -644,6 +664,17 @@ mod tests {
         );
         let reply = &batch.mentions[3];
         assert_eq!(reply.in_reply_to.as_deref(), Some("18090000000000001"));
+        // The brand's own post is dropped; its reply answers Mette's post.
+        assert_eq!(
+            batch.own_replies,
+            [OwnReply {
+                parent: "18047781230987655".into(),
+                account: "fjordlink".into(),
+                at: DateTime::parse_from_rfc3339("2026-11-24T18:40:05Z")
+                    .unwrap()
+                    .with_timezone(&Utc),
+            }]
+        );
         assert!(!batch.more);
         let cursor: ThreadsCursor = serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap();
         assert!(

@@ -5,7 +5,8 @@
 //! `links` hold a `next-page` relation has a successor. The cursor keeps the creation time of
 //! the newest review read (and the ids read at that very time), and a poll reads pages until
 //! it reaches it, going on at the next page on the next poll when `max_pages` stops it first
-//! ([`Walk`]). The business's public answer (`companyReply`) stays in the raw payload.
+//! ([`Walk`]). The business's public answer (`companyReply`) marks the review answered, by the
+//! business unit's display name: the API names the business, not a person of the brand.
 
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use serde::Deserialize;
 
 use super::http::Client;
 use super::newest_first::Walk;
-use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
+use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError};
 use crate::config::{ConfigErrors, Secret, SourceConfig, resolve_secret};
 
 /// Trustpilot serves at most 100 reviews per page.
@@ -97,6 +98,25 @@ struct Review {
     number_of_likes: Option<i64>,
     #[serde(default)]
     consumer: Option<Consumer>,
+    #[serde(default)]
+    business_unit: Option<BusinessUnit>,
+    #[serde(default)]
+    company_reply: Option<CompanyReply>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BusinessUnit {
+    #[serde(default)]
+    display_name: Option<String>,
+}
+
+/// The business's public answer under a review.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CompanyReply {
+    #[serde(default)]
+    created_at: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -284,6 +304,9 @@ impl Source for TrustpilotSource {
                     break 'pages;
                 }
                 seen.record(at, &r.id);
+                batch
+                    .own_replies
+                    .extend(company_reply(&r, &self.settings.business_unit_id));
                 batch.mentions.extend(review_mention(r, at, raw));
             }
             next = has_next.then_some(n + 1);
@@ -304,6 +327,25 @@ impl Source for TrustpilotSource {
             self.settings.business_unit_id
         )]
     }
+}
+
+/// The business's answer to review `r` as an [`OwnReply`], named by the business unit's
+/// display name (or `unit_id` when the review does not carry it); none without a dated reply.
+fn company_reply(r: &Review, unit_id: &str) -> Option<OwnReply> {
+    let at = parse_time(r.company_reply.as_ref()?.created_at.as_deref()?)?;
+    let account = r
+        .business_unit
+        .as_ref()
+        .and_then(|b| b.display_name.as_deref())
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(unit_id)
+        .to_string();
+    Some(OwnReply {
+        parent: r.id.clone(),
+        account,
+        at,
+    })
 }
 
 /// A review as a mention: its title as the title, its stars as the rating.
@@ -372,6 +414,37 @@ mod tests {
             cursor: cursor.map(str::to_string),
             backfill: Duration::from_secs(3650 * 86400),
         }
+    }
+
+    #[test]
+    fn a_company_reply_answers_its_review_by_the_business_name_or_its_id() {
+        let review = |extra: serde_json::Value| {
+            let mut v = serde_json::json!({
+                "id": "6742c9e10b5e3c0f9a7d0b17", "stars": 2, "text": "Wacht al uren",
+                "createdAt": "2026-11-23T21:40:02Z"
+            });
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            serde_json::from_value::<Review>(v).unwrap()
+        };
+        let named = review(serde_json::json!({
+            "businessUnit": { "displayName": "Fjordlink" },
+            "companyReply": { "text": "Sorry!", "createdAt": "2026-11-24T09:15:31Z" }
+        }));
+        let reply = company_reply(&named, UNIT).unwrap();
+        assert_eq!(reply.parent, "6742c9e10b5e3c0f9a7d0b17");
+        assert_eq!(reply.account, "Fjordlink");
+        assert_eq!(reply.at, parse_time("2026-11-24T09:15:31Z").unwrap());
+        // Without the business unit's name the id stands in; older answers carry no zone.
+        let bare = review(serde_json::json!({
+            "companyReply": { "text": "Sorry!", "createdAt": "2026-11-24T09:15:31" }
+        }));
+        assert_eq!(company_reply(&bare, UNIT).unwrap().account, UNIT);
+        assert!(
+            company_reply(&review(serde_json::json!({ "companyReply": null })), UNIT).is_none()
+        );
+        assert!(company_reply(&review(serde_json::json!({})), UNIT).is_none());
     }
 
     async fn mount_pages(server: &MockServer, expect_first: u64) {
