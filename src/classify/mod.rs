@@ -11,6 +11,7 @@
 mod eval;
 mod lexicon;
 pub mod model;
+pub mod retrain;
 mod rating;
 mod score;
 pub(crate) mod signals;

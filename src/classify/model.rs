@@ -142,6 +142,42 @@ impl ModelInfo {
     }
 }
 
+impl ModelInfo {
+    /// The mean over languages of the lexicons' own cross-validated macro-F1 on the same
+    /// folds: what a first model has to beat.
+    pub fn lexicon_macro(&self) -> f64 {
+        let m: Vec<f64> = self
+            .cv
+            .iter()
+            .filter(|c| c.class == "macro")
+            .map(|c| c.lexicon)
+            .collect();
+        if m.is_empty() {
+            0.0
+        } else {
+            m.iter().sum::<f64>() / m.len() as f64
+        }
+    }
+
+    /// The languages with a head in use, comma-separated ("en,nl"); empty when none has
+    /// enough examples.
+    pub fn active_langs(&self) -> String {
+        let mut langs: Vec<&str> = self
+            .heads
+            .iter()
+            .filter(|h| h.active)
+            .map(|h| h.lang.as_str())
+            .collect();
+        langs.dedup();
+        langs.join(",")
+    }
+
+    /// Examples the model was trained on, over all heads.
+    pub fn examples(&self) -> usize {
+        self.heads.iter().map(|h| h.examples).sum()
+    }
+}
+
 /// A trained model: heads by language and task, plus what is known about them.
 #[derive(Clone)]
 pub struct Model {
@@ -707,6 +743,20 @@ impl Model {
             },
             Decode::Format(found) => ModelError::Incompatible {
                 path: path.to_path_buf(),
+                found,
+            },
+        })
+    }
+
+    /// Reads a model from bytes stored elsewhere (the database); `name` says where in errors.
+    pub fn decode(bytes: &[u8], name: &str) -> Result<Model, ModelError> {
+        Model::from_bytes(bytes).map_err(|e| match e {
+            Decode::Corrupt(why) => ModelError::Corrupt {
+                path: PathBuf::from(name),
+                why,
+            },
+            Decode::Format(found) => ModelError::Incompatible {
+                path: PathBuf::from(name),
                 found,
             },
         })
