@@ -274,4 +274,38 @@ fn the_daemon_uses_the_configured_model_and_train_reads_its_corrections() {
         "{}",
         text(&out)
     );
+    // With a config the model is also stored in the database and, scoring better than the
+    // lexicons alone, put in use. `classify` with the config uses its `[classifier] model`.
+    assert!(
+        text(&out).contains("model #1 stored in") && text(&out).contains("and in use"),
+        "{}",
+        text(&out)
+    );
+    let listed = setup.run(&["model", "list"]);
+    assert!(text(&listed).contains("train"), "{}", text(&listed));
+    let mut child = setup
+        .webcare()
+        .arg("classify")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"The box in the garden shows a blinking orange light since noon\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(labels(&out), ["complaint"], "{}", text(&out));
+    assert!(text(&out).contains("\"kind\":\"model\""), "{}", text(&out));
+
+    // Without a config there is no database to store it in: --out is needed.
+    let out = webcare()
+        .args(["train", "--from"])
+        .arg(&tsv)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("give --out FILE"), "{}", text(&out));
 }

@@ -24,11 +24,8 @@ fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
 /// `(label, text)` rows of the English development set, taken from each label in turn so any
 /// prefix is balanced. Rows with markup characters are left out (the feed carries them as HTML).
 fn dev_rows() -> Vec<(String, String)> {
-    let dev = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/eval/en.tsv"
-    ))
-    .unwrap();
+    let dev = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/eval/en.tsv"))
+        .unwrap();
     let mut by_label: Vec<Vec<(String, String)>> = vec![Vec::new(); 4];
     for line in dev.lines().skip(1) {
         let mut p = line.splitn(3, '\t');
@@ -171,13 +168,33 @@ fn the_daemon_retrains_on_corrections_uses_the_model_and_refuses_a_worse_one() {
     wait_for("a first model", || !models(&setup).is_empty());
     let first = models(&setup);
     assert!(first[0].1, "not in use: {first:?}\n{}", read_log());
-    assert!(read_log().contains("retrained model is in use"), "{}", read_log());
+    assert!(
+        read_log().contains("retrained model is in use"),
+        "{}",
+        read_log()
+    );
     let listed = setup.run(&["model", "list"]);
     assert!(listed.status.success(), "{}", text(&listed));
     assert!(text(&listed).contains("daemon"), "{}", text(&listed));
 
-    // A mention that arrives now is classified with the model.
+    // A mention that arrives now is classified with the model, and so is a text given to
+    // `classify` with this config.
     let fresh = "The Fjordlink box in the garage shows a blinking orange light since Sunday";
+    let mut child = setup
+        .webcare()
+        .arg("classify")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), fresh.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        text(&out).contains("\"label\":\"complaint\""),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("\"kind\":\"model\""), "{}", text(&out));
     let mut more = entries.clone();
     more.push(("urn:test:fresh".into(), fresh.into()));
     server.set("forum.xml", Reply::Feed(atom(&more)));
@@ -216,7 +233,9 @@ fn the_daemon_retrains_on_corrections_uses_the_model_and_refuses_a_worse_one() {
     let after = "The Fjordlink box in the loft shows a blinking orange light since noon";
     more.push(("urn:test:after".into(), after.into()));
     server.set("forum.xml", Reply::Feed(atom(&more)));
-    wait_for("the last mention", || setup.count(None) == more.len() as i64);
+    wait_for("the last mention", || {
+        setup.count(None) == more.len() as i64
+    });
     let row = mentions(&setup)
         .into_iter()
         .find(|m| m["text"] == after)

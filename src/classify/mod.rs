@@ -11,8 +11,8 @@
 mod eval;
 mod lexicon;
 pub mod model;
-pub mod retrain;
 mod rating;
+pub mod retrain;
 mod score;
 pub(crate) mod signals;
 mod stream;

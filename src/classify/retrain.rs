@@ -53,7 +53,10 @@ pub fn active_model(store: &Store) -> Result<Option<(i64, Model)>, StoreError> {
     let Some(bytes) = store.model_bytes(id)? else {
         return Ok(None);
     };
-    match Model::decode(&bytes, &format!("model #{id} in {}", store.path().display())) {
+    match Model::decode(
+        &bytes,
+        &format!("model #{id} in {}", store.path().display()),
+    ) {
         Ok(m) => Ok(Some((id, m))),
         Err(e) => {
             tracing::error!("{e}; classifying with the lexicons alone");
@@ -201,11 +204,13 @@ pub async fn run_retraining(
         match decision {
             ModelDecision::Activated { previous } => {
                 tracing::info!(
-                    model = id, score = format!("{score:.3}"),
+                    model = id,
+                    score = format!("{score:.3}"),
                     previous = previous.map(|(id, _)| id),
                     previous_score = previous.map(|(_, s)| format!("{s:.3}")),
                     lexicon_score = format!("{:.3}", model.info.lexicon_macro()),
-                    examples = model.info.examples(), seconds = format!("{secs:.1}"),
+                    examples = model.info.examples(),
+                    seconds = format!("{secs:.1}"),
                     "retrained model is in use"
                 );
                 in_use = Some(id);
@@ -213,8 +218,12 @@ pub async fn run_retraining(
             }
             ModelDecision::Refused { needed, active } => {
                 tracing::warn!(
-                    model = id, score = format!("{score:.3}"), needed = format!("{needed:.3}"),
-                    active, examples = model.info.examples(), seconds = format!("{secs:.1}"),
+                    model = id,
+                    score = format!("{score:.3}"),
+                    needed = format!("{needed:.3}"),
+                    active,
+                    examples = model.info.examples(),
+                    seconds = format!("{secs:.1}"),
                     "retrained model scores worse than the one in use; kept, not used (`webcare model list`)"
                 );
             }
@@ -298,7 +307,10 @@ pub fn use_command(config: &Config, id: Option<i64>, mut out: impl Write) -> any
             anyhow::bail!("no model #{id}; `webcare model list` shows the stored ones");
         };
         // A model this webcare cannot read is not put in use.
-        Model::decode(&bytes, &format!("model #{id} in {}", config.store.path.display()))?;
+        Model::decode(
+            &bytes,
+            &format!("model #{id} in {}", config.store.path.display()),
+        )?;
     }
     if !store.use_model(id)? {
         anyhow::bail!("no model #{id:?}; `webcare model list` shows the stored ones");

@@ -283,7 +283,10 @@ mod tests {
         );
         assert_eq!(s.active_model_id().unwrap(), Some(good));
         let listed = s.models().unwrap();
-        assert!(listed[0].note.contains("below 0.850 of model #"), "{listed:?}");
+        assert!(
+            listed[0].note.contains("below 0.850 of model #"),
+            "{listed:?}"
+        );
         // Rolling back to a refused one is the operator's call.
         assert!(s.use_model(Some(worse)).unwrap());
         assert_eq!(s.active_model_id().unwrap(), Some(worse));
