@@ -309,3 +309,41 @@ fn the_daemon_uses_the_configured_model_and_train_reads_its_corrections() {
     assert!(!out.status.success());
     assert!(text(&out).contains("give --out FILE"), "{}", text(&out));
 }
+
+#[test]
+fn train_and_eval_draw_progress_on_a_terminal_and_stay_quiet_in_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("nl.model");
+    let bin = env!("CARGO_BIN_EXE_webcare");
+    let train = format!(
+        "{bin} train --from fixtures/eval/nl.tsv --out {}",
+        model.display()
+    );
+    let eval = format!("{bin} eval fixtures/eval/nl.tsv");
+    for (cmd, bar) in [(&train, "training"), (&eval, "classifying")] {
+        let args: Vec<&str> = cmd.split(' ').skip(1).collect();
+        let piped = webcare().args(&args).output().unwrap();
+        assert!(piped.status.success(), "{}", text(&piped));
+        let all = text(&piped);
+        assert!(
+            !all.contains('\r') && !all.contains('\u{1b}') && !all.contains(bar),
+            "{cmd} drew progress into a pipe: {all:?}"
+        );
+        // util-linux `script` runs the command on a pseudo-terminal.
+        let Ok(tty) = Command::new("script")
+            .args(["-qec", cmd, "/dev/null"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("WEBCARE_CONFIG")
+            .output()
+        else {
+            eprintln!("no `script` to run a terminal with; the terminal half is not checked");
+            continue;
+        };
+        assert!(tty.status.success(), "{}", text(&tty));
+        let shown = String::from_utf8_lossy(&tty.stdout);
+        assert!(
+            shown.contains(bar) && shown.contains('\r'),
+            "{cmd}: {shown:?}"
+        );
+    }
+}
