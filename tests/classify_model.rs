@@ -194,7 +194,7 @@ fn a_damaged_model_is_named_and_the_lexicons_decide() {
     let out = classify(&["--model", bad.to_str().unwrap()], post);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("is a model of format 9, this webcare reads format 1"),
+        err.contains("is a model of format 9, this webcare reads format 2"),
         "{err}"
     );
     assert_eq!(out.stdout, plain.stdout);

@@ -205,12 +205,12 @@ pub async fn run_retraining(
             ModelDecision::Activated { previous } => {
                 tracing::info!(
                     model = id,
-                    score = format!("{score:.3}"),
+                    score = r3(score),
                     previous = previous.map(|(id, _)| id),
-                    previous_score = previous.map(|(_, s)| format!("{s:.3}")),
-                    lexicon_score = format!("{:.3}", model.info.lexicon_macro()),
+                    previous_score = previous.map(|(_, s)| r3(s)),
+                    lexicon_score = r3(model.info.lexicon_macro()),
                     examples = model.info.examples(),
-                    seconds = format!("{secs:.1}"),
+                    seconds = (secs * 10.0).round() / 10.0,
                     "retrained model is in use"
                 );
                 in_use = Some(id);
@@ -219,16 +219,21 @@ pub async fn run_retraining(
             ModelDecision::Refused { needed, active } => {
                 tracing::warn!(
                     model = id,
-                    score = format!("{score:.3}"),
-                    needed = format!("{needed:.3}"),
+                    score = r3(score),
+                    needed = r3(needed),
                     active,
                     examples = model.info.examples(),
-                    seconds = format!("{secs:.1}"),
+                    seconds = (secs * 10.0).round() / 10.0,
                     "retrained model scores worse than the one in use; kept, not used (`webcare model list`)"
                 );
             }
         }
     }
+}
+
+/// A score rounded to the report's three decimals, for the log.
+fn r3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
 
 /// Loads the database's model `active` (or none) and sends it as the one to use.
