@@ -99,7 +99,7 @@ fn train_writes_a_model_that_classify_and_eval_use() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let report = String::from_utf8_lossy(&out.stdout);
-    assert!(report.contains("trained on 457 examples"), "{report}");
+    assert!(report.contains("trained on 459 examples"), "{report}");
     assert!(report.contains("en label"), "{report}");
     assert!(report.contains("lexicon  + model"), "{report}");
     // Piped, so no progress bar on stderr.
@@ -172,7 +172,7 @@ fn a_model_for_one_language_leaves_the_others_alone() {
 fn a_damaged_model_is_named_and_the_lexicons_decide() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.model");
-    std::fs::write(&bad, b"WCMODEL\0\x01\x00\x00\x00\xff\xff").unwrap();
+    std::fs::write(&bad, b"WCMODEL\0\x02\x00\x00\x00\xff\xff").unwrap();
     let post = "Great, another delay. Thanks Southern \u{1F644}\n";
     let plain = classify(&[], post);
     let out = classify(&["--model", bad.to_str().unwrap()], post);
@@ -270,7 +270,7 @@ fn the_daemon_uses_the_configured_model_and_train_reads_its_corrections() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("1 corrections from"), "{}", text(&out));
     assert!(
-        text(&out).contains("trained on 458 examples"),
+        text(&out).contains("trained on 460 examples"),
         "{}",
         text(&out)
     );

@@ -25,7 +25,9 @@ use super::{Classification, Label, Polarity, Reason, Urgency};
 /// making things worse.
 pub const MIN_EXAMPLES: usize = 60;
 
-const BITS: u32 = 18;
+/// 2^16 buckets: 1 MiB of weights per head, which stays in a core's L2 cache. On the development
+/// sets' cross-validation 2^18 buckets scored the same to three decimals and ran slower.
+const BITS: u32 = 16;
 const BUCKETS: usize = 1 << BITS;
 /// Classes per head: four labels, or three polarities with the fourth slot unused.
 const K: usize = 4;
@@ -34,7 +36,7 @@ const DENSE: usize = 16;
 const PRIOR: f32 = 3.0;
 const MAGIC: &[u8; 8] = b"WCMODEL\0";
 /// Bumped whenever features or layout change: an older file is refused, not misread.
-/// 2: character n-grams hashed incrementally from each start.
+/// 2: character n-grams hashed incrementally from each start; 2^16 buckets instead of 2^18.
 pub const FORMAT: u32 = 2;
 
 /// What a model file or training went wrong with. Every variant names the file.
