@@ -35,6 +35,45 @@ fn throughput(texts: &[String], budget: Duration, mut f: impl FnMut(&str)) -> (f
     (n as f64 / start.elapsed().as_secs_f64(), n)
 }
 
+/// Counts heap allocations, so the benchmark can show that classifying allocates nothing (or
+/// how little) once the buffers have grown.
+struct Counting;
+
+static ALLOCATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+// SAFETY: every call is passed on unchanged to the system allocator; only a counter is added.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: `ptr` came from `alloc` above, which is the system allocator's.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: as for `alloc` and `dealloc`.
+        unsafe { std::alloc::System.realloc(ptr, layout, size) }
+    }
+}
+
+#[global_allocator]
+static COUNTING: Counting = Counting;
+
+/// Heap allocations per call of `f` over `texts` (after one warm-up pass).
+fn allocations_per_mention(texts: &[String], mut f: impl FnMut(&str)) -> f64 {
+    for t in texts {
+        f(t);
+    }
+    let before = ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed);
+    for t in texts {
+        f(t);
+    }
+    (ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed) - before) as f64 / texts.len() as f64
+}
+
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -157,6 +196,11 @@ fn main() {
     drop(trained);
     let m = model::train(&examples, &lexicon, 0, &|_, _| {});
     let cm = c.clone().with_model(std::sync::Arc::new(m));
+    println!(
+        "  heap allocations per mention (buffers reused): lexicons {:.2}, with the model {:.2}",
+        allocations_per_mention(&mix, |t| c.classify_into(&Input::new(t), &mut out)),
+        allocations_per_mention(&mix, |t| cm.classify_into(&Input::new(t), &mut out)),
+    );
     println!("  with a model, by post length:");
     for k in 1..=5 {
         let joined: Vec<String> = ["en", "nl", "da"]

@@ -11,13 +11,14 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::lexicon::LANGS;
-use super::{Classification, Label, Polarity, Reason, Urgency};
+use super::{Classification, Label, Polarity, Urgency};
 
 /// Examples of a language (and task) a head needs before it is used: below this the lexicon
 /// decides alone. A team's first week gives about 100 corrections per language; 60 spread over
@@ -966,13 +967,21 @@ fn push_reasons(
             KIND_BIGRAM => "word pair",
             _ => "cue",
         };
-        out.reasons.push(Reason {
-            kind: Cow::Borrowed("model"),
-            cue: Cow::Owned(format!("{what} → {} {push:+.2}", h.task.class_name(c))),
-            text: text.get(s..e).unwrap_or_default().to_string(),
-            start: s,
-            end: e,
-        });
+        // A spare reason's strings are reused: no allocation once the thread is warm.
+        let mut r = super::spare_reason();
+        r.kind = Cow::Borrowed("model");
+        let mut cue = match std::mem::take(&mut r.cue) {
+            Cow::Owned(s) => s,
+            Cow::Borrowed(_) => String::new(),
+        };
+        cue.clear();
+        let _ = write!(cue, "{what} → {} {push:+.2}", h.task.class_name(c));
+        r.cue = Cow::Owned(cue);
+        r.text.clear();
+        r.text.push_str(text.get(s..e).unwrap_or_default());
+        r.start = s;
+        r.end = e;
+        out.reasons.push(r);
     }
 }
 
