@@ -66,7 +66,7 @@ pub enum Command {
         file: PathBuf,
     },
     /// Classify texts from stdin (one per line, or JSON lines with "text" and optional "lang")
-    /// and print one JSON verdict per line. Needs no config.
+    /// and print one JSON verdict per line. Needs no config; with one, its model is used.
     Classify {
         /// Print the verdict and its reasons for people instead of JSON.
         #[arg(long)]
@@ -74,32 +74,36 @@ pub enum Command {
         /// Lexicon folder to use instead of the built-in one (a copy of config/lexicons).
         #[arg(long, value_name = "DIR")]
         lexicons: Option<PathBuf>,
-        /// A model trained with `webcare train --out FILE`, stacked on the lexicons.
+        /// A model trained with `webcare train --out FILE`, stacked on the lexicons. Without
+        /// it, a given config's `[classifier] model` or the database's model in use.
         #[arg(long, value_name = "FILE")]
         model: Option<PathBuf>,
     },
     /// Score the classifier on a labelled TSV file (columns lang, label, text): confusion
-    /// matrix, precision, recall and F1 per class and language. Needs no config.
+    /// matrix, precision, recall and F1 per class and language. Needs no config; with one, its
+    /// model is used.
     Eval {
         /// The labelled file.
         file: PathBuf,
         /// Lexicon folder to use instead of the built-in one.
         #[arg(long, value_name = "DIR")]
         lexicons: Option<PathBuf>,
-        /// A model trained with `webcare train --out FILE`, stacked on the lexicons.
+        /// A model trained with `webcare train --out FILE`, stacked on the lexicons. Without
+        /// it, a given config's `[classifier] model` or the database's model in use.
         #[arg(long, value_name = "FILE")]
         model: Option<PathBuf>,
     },
     /// Train the classifier's learned layer on the team's corrections (from the database when
-    /// a config is given) and labelled files, write it to --out, and print a cross-validated
-    /// report: macro-F1 of the lexicons alone and with the model, per language and label.
+    /// a config is given) and labelled files, and print a cross-validated report: macro-F1 of
+    /// the lexicons alone and with the model, per language and label. With a config the model
+    /// is stored in the database and put in use unless it scores worse than the one in use.
     Train {
         /// A labelled TSV (lang<TAB>label<TAB>text) to train on as well; may be repeated.
         #[arg(long = "from", value_name = "FILE.tsv")]
         from: Vec<PathBuf>,
-        /// Where to write the model.
+        /// Also write the model to this file (needed without a config).
         #[arg(long, value_name = "FILE")]
-        out: PathBuf,
+        out: Option<PathBuf>,
         /// Lexicon folder to use instead of the built-in one.
         #[arg(long, value_name = "DIR")]
         lexicons: Option<PathBuf>,
@@ -179,6 +183,12 @@ pub enum Command {
         #[command(subcommand)]
         action: OptoutAction,
     },
+    /// The classifier's trained models in the database: list them, or choose the one in use.
+    Model {
+        /// list, use ID or off.
+        #[command(subcommand)]
+        action: ModelAction,
+    },
     /// Web inbox users: `user add NAME` asks for a password and prints the line to put under
     /// [web.users] in the config. Needs no config.
     User {
@@ -186,6 +196,21 @@ pub enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+}
+
+/// What `webcare model` does.
+#[derive(Debug, Subcommand)]
+pub enum ModelAction {
+    /// Every stored model with its cross-validated score; the one in use is marked.
+    List,
+    /// Put a stored model in use (also one refused as worse, to roll back); a running daemon
+    /// follows within seconds.
+    Use {
+        /// The model's id, as `model list` shows it.
+        id: i64,
+    },
+    /// Use no model: the lexicons decide alone until the next model is trained.
+    Off,
 }
 
 /// What `webcare user` does.

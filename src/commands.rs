@@ -71,17 +71,32 @@ pub fn run(cli: Cli) -> i32 {
             explain,
             lexicons,
             model,
-        } => Some(classify(*explain, lexicons.as_deref(), model.as_deref())),
+        } => Some(classify(
+            *explain,
+            lexicons.as_deref(),
+            model.as_deref(),
+            cli.config.as_deref(),
+        )),
         Command::Eval {
             file,
             lexicons,
             model,
-        } => Some(eval(file, lexicons.as_deref(), model.as_deref())),
+        } => Some(eval(
+            file,
+            lexicons.as_deref(),
+            model.as_deref(),
+            cli.config.as_deref(),
+        )),
         Command::Train {
             from,
             out,
             lexicons,
-        } => Some(train(cli.config.as_deref(), from, out, lexicons.as_deref())),
+        } => Some(train(
+            cli.config.as_deref(),
+            from,
+            out.as_deref(),
+            lexicons.as_deref(),
+        )),
         Command::User { action } => Some(crate::web::user_command(action)),
         _ => None,
     };
@@ -128,6 +143,7 @@ pub fn run(cli: Cli) -> i32 {
         }
         Command::Backtest { since } => notify::backtest::command(&config, &since),
         Command::Optout { action } => optout(&config, &action),
+        Command::Model { action } => model_command(&config, &action),
     };
     finish(result)
 }
@@ -149,11 +165,24 @@ fn load_classifier(lexicons: Option<&Path>) -> anyhow::Result<Classifier> {
     }
 }
 
-/// The lexicons plus, when given, a model file. A model that cannot be used is reported and
-/// the lexicons decide alone: a damaged file must not stop classification.
-fn load_with_model(lexicons: Option<&Path>, model: Option<&Path>) -> anyhow::Result<Classifier> {
+/// The lexicons plus a model: the file given, else the one a given config names or has in use
+/// in its database. A model that cannot be used is reported and the lexicons decide alone: a
+/// damaged file must not stop classification.
+fn load_with_model(
+    lexicons: Option<&Path>,
+    model: Option<&Path>,
+    config: Option<&Path>,
+) -> anyhow::Result<Classifier> {
     let c = load_classifier(lexicons)?;
-    let Some(path) = model else { return Ok(c) };
+    let Some(path) = model else {
+        let Some(config) = config else { return Ok(c) };
+        let config = Config::load(config)
+            .map_err(|errors| anyhow::anyhow!("invalid configuration: {errors}"))?;
+        return Ok(match crate::classify::retrain::configured_model(&config)? {
+            Some(m) => c.with_model(m),
+            None => c,
+        });
+    };
     match crate::classify::Model::load(path) {
         Ok(m) => Ok(c.with_model(Arc::new(m))),
         Err(e) => {
@@ -166,17 +195,26 @@ fn load_with_model(lexicons: Option<&Path>, model: Option<&Path>) -> anyhow::Res
 fn train(
     config: Option<&Path>,
     from: &[PathBuf],
-    out: &Path,
+    out: Option<&Path>,
     lexicons: Option<&Path>,
 ) -> anyhow::Result<i32> {
+    if config.is_none() && out.is_none() {
+        anyhow::bail!(
+            "nowhere to put the model: give --out FILE, or --config FILE to store it in that database"
+        );
+    }
     let c = load_classifier(lexicons)?;
     let mut examples = Vec::new();
     let mut skipped = 0;
+    let mut store = None;
+    let mut seen = 0;
     if let Some(path) = config {
         let config = Config::load(path)
             .map_err(|errors| anyhow::anyhow!("invalid configuration: {errors}"))?;
-        let store = Store::open_existing(&config.store.path)?;
-        let corrections = store.corrections()?;
+        let s = Store::open_existing(&config.store.path)?;
+        // Read before the corrections: one made meanwhile counts as new for the daemon.
+        seen = s.last_correction_id()?;
+        let corrections = s.corrections()?;
         let before = examples.len();
         skipped += crate::classify::train::corrections_to_examples(&c, corrections, &mut examples);
         eprintln!(
@@ -184,6 +222,7 @@ fn train(
             examples.len() - before,
             config.store.path.display()
         );
+        store = Some(s);
     }
     for file in from {
         skipped += crate::classify::train::read_examples(&c, file, &mut examples)?;
@@ -197,13 +236,41 @@ fn train(
         std::io::stdout().lock(),
         std::io::stderr().is_terminal(),
     )?;
-    model.save(out)?;
-    println!("model written to {}", out.display());
+    if let Some(out) = out {
+        model.save(out)?;
+        println!("model written to {}", out.display());
+    }
+    if let Some(mut store) = store {
+        let (id, decision) =
+            crate::classify::retrain::store_model(&mut store, &model, seen, "train")?;
+        match decision {
+            crate::store::ModelDecision::Activated { previous } => println!(
+                "model #{id} stored in {} and in use{}",
+                store.path().display(),
+                previous
+                    .map(|(p, s)| format!(" (instead of #{p}, which scored {s:.3})"))
+                    .unwrap_or_default()
+            ),
+            crate::store::ModelDecision::Refused { needed, active } => println!(
+                "model #{id} stored in {} but not in use: it scores {:.3}, below {needed:.3} of {}; `webcare model use {id}` uses it anyway",
+                store.path().display(),
+                model.info.cv_macro(),
+                active
+                    .map(|a| format!("model #{a}"))
+                    .unwrap_or_else(|| "the lexicons alone".into())
+            ),
+        }
+    }
     Ok(0)
 }
 
-fn classify(explain: bool, lexicons: Option<&Path>, model: Option<&Path>) -> anyhow::Result<i32> {
-    let c = load_with_model(lexicons, model)?;
+fn classify(
+    explain: bool,
+    lexicons: Option<&Path>,
+    model: Option<&Path>,
+    config: Option<&Path>,
+) -> anyhow::Result<i32> {
+    let c = load_with_model(lexicons, model, config)?;
     let stdin = std::io::stdin().lock();
     let out = std::io::BufWriter::new(std::io::stdout().lock());
     let skipped = crate::classify::run_classify(&c, stdin, out, explain)?;
@@ -211,10 +278,26 @@ fn classify(explain: bool, lexicons: Option<&Path>, model: Option<&Path>) -> any
     Ok(if skipped > 0 { 1 } else { 0 })
 }
 
-fn eval(file: &Path, lexicons: Option<&Path>, model: Option<&Path>) -> anyhow::Result<i32> {
-    let c = load_with_model(lexicons, model)?;
+fn eval(
+    file: &Path,
+    lexicons: Option<&Path>,
+    model: Option<&Path>,
+    config: Option<&Path>,
+) -> anyhow::Result<i32> {
+    let c = load_with_model(lexicons, model, config)?;
     crate::classify::run_eval(&c, file, std::io::stdout().lock())?;
     Ok(0)
+}
+
+fn model_command(config: &Config, action: &crate::cli::ModelAction) -> anyhow::Result<i32> {
+    use crate::classify::retrain;
+    use crate::cli::ModelAction;
+    let out = std::io::stdout().lock();
+    match action {
+        ModelAction::List => retrain::list_command(config, out),
+        ModelAction::Use { id } => retrain::use_command(config, Some(*id), out),
+        ModelAction::Off => retrain::use_command(config, None, out),
+    }
 }
 
 fn label_command(
@@ -389,13 +472,27 @@ fn pipeline(config: &Config) -> anyhow::Result<Pipeline> {
     Ok(pipeline)
 }
 
-/// The watches of `config`, with the classifier its `[classifier]` section describes.
+/// The watches of `config`, with the classifier its `[classifier]` section describes and the
+/// model it names (or else the one in use in the database).
 fn compile_watches(config: &Config) -> anyhow::Result<Watches> {
-    let watches = Watches::compile(
-        &config.watches,
-        Classifier::from_config(&config.classifier)?,
-    )
-    .map_err(|(w, e)| anyhow::anyhow!("watch {w}: {e}"))?;
+    let model = crate::classify::retrain::configured_model(config)?;
+    compile_watches_with(config, model)
+}
+
+/// The watches of `config` with `model` on top of the lexicons.
+fn compile_watches_with(
+    config: &Config,
+    model: Option<Arc<crate::classify::Model>>,
+) -> anyhow::Result<Watches> {
+    let mut classifier = Classifier::from_config(&crate::config::ClassifierConfig {
+        model: None,
+        ..config.classifier.clone()
+    })?;
+    if let Some(m) = model {
+        classifier = classifier.with_model(m);
+    }
+    let watches = Watches::compile(&config.watches, classifier)
+        .map_err(|(w, e)| anyhow::anyhow!("watch {w}: {e}"))?;
     Ok(watches)
 }
 
@@ -546,6 +643,21 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
         sender_wake,
         &shutdown,
     )?);
+    // The database's model in use changes when the daemon retrains or staff roll back; a
+    // model file named in the config stays in use instead.
+    let (model_tx, mut model_changes) = tokio::sync::mpsc::unbounded_channel();
+    if config.classifier.model.is_none() {
+        let in_use = writer.run(|s| s.active_model_id()).await.ok().flatten();
+        stages.push(tokio::spawn(crate::classify::retrain::run_retraining(
+            config.classifier.clone(),
+            writer.clone(),
+            in_use,
+            model_tx,
+            shutdown.clone(),
+        )));
+    } else {
+        drop(model_tx);
+    }
     let mut sources = scheduler::Scheduler::new(pipeline, on_stored);
     for h in handles {
         sources.start(h);
@@ -558,6 +670,12 @@ async fn daemon(config: Config) -> anyhow::Result<i32> {
     loop {
         tokio::select! {
             _ = hangup.recv() => reload(&mut running, &mut sources, admin.as_ref(), &mut web).await,
+            Some(change) = model_changes.recv(), if running.classifier.model.is_none() => {
+                match compile_watches_with(&running, change.map(|(_, m)| m)) {
+                    Ok(w) => sources.pipeline().set_watches(w),
+                    Err(e) => tracing::error!(error = %format!("{e:#}"), "cannot put the new model in use"),
+                }
+            }
             _ = stopping.wait() => break,
         }
     }
@@ -775,9 +893,7 @@ fn route(config: &Config, args: &RouteArgs) -> anyhow::Result<i32> {
             }
         }
         (None, Some(text)) => {
-            let classifier = Classifier::from_config(&config.classifier)?;
-            let watches = Watches::compile(&config.watches, classifier)
-                .map_err(|(w, e)| anyhow::anyhow!("watch {w}: {e}"))?;
+            let watches = compile_watches(config)?;
             let mention = crate::sources::Mention {
                 text: text.clone(),
                 lang: args.lang.clone(),

@@ -62,6 +62,10 @@ pub struct ClassifierConfig {
     /// lexicons decide alone.
     #[serde(default)]
     pub model: Option<PathBuf>,
+    /// The daemon retrains the model after this many new corrections (default 50); 0 turns
+    /// retraining off.
+    #[serde(default)]
+    pub retrain_after: Option<u32>,
 }
 
 /// `[store]`: the SQLite database.

@@ -99,7 +99,7 @@ fn train_writes_a_model_that_classify_and_eval_use() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let report = String::from_utf8_lossy(&out.stdout);
-    assert!(report.contains("trained on 457 examples"), "{report}");
+    assert!(report.contains("trained on 459 examples"), "{report}");
     assert!(report.contains("en label"), "{report}");
     assert!(report.contains("lexicon  + model"), "{report}");
     // Piped, so no progress bar on stderr.
@@ -172,7 +172,7 @@ fn a_model_for_one_language_leaves_the_others_alone() {
 fn a_damaged_model_is_named_and_the_lexicons_decide() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.model");
-    std::fs::write(&bad, b"WCMODEL\0\x01\x00\x00\x00\xff\xff").unwrap();
+    std::fs::write(&bad, b"WCMODEL\0\x02\x00\x00\x00\xff\xff").unwrap();
     let post = "Great, another delay. Thanks Southern \u{1F644}\n";
     let plain = classify(&[], post);
     let out = classify(&["--model", bad.to_str().unwrap()], post);
@@ -194,7 +194,7 @@ fn a_damaged_model_is_named_and_the_lexicons_decide() {
     let out = classify(&["--model", bad.to_str().unwrap()], post);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("is a model of format 9, this webcare reads format 1"),
+        err.contains("is a model of format 9, this webcare reads format 2"),
         "{err}"
     );
     assert_eq!(out.stdout, plain.stdout);
@@ -270,8 +270,80 @@ fn the_daemon_uses_the_configured_model_and_train_reads_its_corrections() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("1 corrections from"), "{}", text(&out));
     assert!(
-        text(&out).contains("trained on 458 examples"),
+        text(&out).contains("trained on 460 examples"),
         "{}",
         text(&out)
     );
+    // With a config the model is also stored in the database and, scoring better than the
+    // lexicons alone, put in use. `classify` with the config uses its `[classifier] model`.
+    assert!(
+        text(&out).contains("model #1 stored in") && text(&out).contains("and in use"),
+        "{}",
+        text(&out)
+    );
+    let listed = setup.run(&["model", "list"]);
+    assert!(text(&listed).contains("train"), "{}", text(&listed));
+    let mut child = setup
+        .webcare()
+        .arg("classify")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"The box in the garden shows a blinking orange light since noon\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(labels(&out), ["complaint"], "{}", text(&out));
+    assert!(text(&out).contains("\"kind\":\"model\""), "{}", text(&out));
+
+    // Without a config there is no database to store it in: --out is needed.
+    let out = webcare()
+        .args(["train", "--from"])
+        .arg(&tsv)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("give --out FILE"), "{}", text(&out));
+}
+
+#[test]
+fn train_and_eval_draw_progress_on_a_terminal_and_stay_quiet_in_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("nl.model");
+    let bin = env!("CARGO_BIN_EXE_webcare");
+    let train = format!(
+        "{bin} train --from fixtures/eval/nl.tsv --out {}",
+        model.display()
+    );
+    let eval = format!("{bin} eval fixtures/eval/nl.tsv");
+    for (cmd, bar) in [(&train, "training"), (&eval, "classifying")] {
+        let args: Vec<&str> = cmd.split(' ').skip(1).collect();
+        let piped = webcare().args(&args).output().unwrap();
+        assert!(piped.status.success(), "{}", text(&piped));
+        let all = text(&piped);
+        assert!(
+            !all.contains('\r') && !all.contains('\u{1b}') && !all.contains(bar),
+            "{cmd} drew progress into a pipe: {all:?}"
+        );
+        // util-linux `script` runs the command on a pseudo-terminal.
+        let Ok(tty) = Command::new("script")
+            .args(["-qec", cmd, "/dev/null"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("WEBCARE_CONFIG")
+            .output()
+        else {
+            eprintln!("no `script` to run a terminal with; the terminal half is not checked");
+            continue;
+        };
+        assert!(tty.status.success(), "{}", text(&tty));
+        let shown = String::from_utf8_lossy(&tty.stdout);
+        assert!(
+            shown.contains(bar) && shown.contains('\r'),
+            "{cmd}: {shown:?}"
+        );
+    }
 }

@@ -113,9 +113,15 @@ pub fn run_eval(c: &Classifier, tsv: &Path, mut out: impl Write) -> anyhow::Resu
         });
     }
 
+    // Drawn on a terminal only; a big file (or a slow model) is not a silent wait.
+    let progress = crate::progress::Progress::bar("classifying", rows.len() as u64, "rows");
     let predictions: Vec<(usize, bool)> = rows
         .iter()
-        .map(|r| {
+        .enumerate()
+        .map(|(i, r)| {
+            if i % 64 == 0 {
+                progress.set(i as u64);
+            }
             let v = c.classify(&Input::new(&r.text));
             let pred = if polarity {
                 Polarity::ALL.iter().position(|p| *p == v.polarity)
@@ -125,6 +131,7 @@ pub fn run_eval(c: &Classifier, tsv: &Path, mut out: impl Write) -> anyhow::Resu
             (pred.unwrap_or(0), v.lang == r.lang)
         })
         .collect();
+    progress.finish();
 
     let mut langs: Vec<&str> = rows.iter().map(|r| r.lang.as_str()).collect();
     langs.sort();

@@ -12,6 +12,7 @@ mod eval;
 mod lexicon;
 pub mod model;
 mod rating;
+pub mod retrain;
 mod score;
 pub(crate) mod signals;
 mod stream;
@@ -277,6 +278,33 @@ pub(crate) struct Tok {
 
 thread_local! {
     static SCRATCH: RefCell<Vec<Tok>> = const { RefCell::new(Vec::new()) };
+    /// Reasons a verdict no longer needs, kept with their strings for the next verdict on this
+    /// thread: a model's reasons carry formatted weights, and reusing their buffers keeps a
+    /// warm classifier from allocating per mention.
+    static SPARE_REASONS: RefCell<Vec<Reason>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Spare reasons kept per thread; more are dropped.
+const MAX_SPARE_REASONS: usize = 32;
+
+/// A reason to fill in: a spare one with its buffers when there is one.
+pub(crate) fn spare_reason() -> Reason {
+    SPARE_REASONS
+        .with(|s| s.borrow_mut().pop())
+        .unwrap_or_default()
+}
+
+/// Keeps `reasons` for reuse by [`spare_reason`].
+pub(crate) fn keep_spare_reasons(reasons: impl Iterator<Item = Reason>) {
+    SPARE_REASONS.with(|s| {
+        let mut s = s.borrow_mut();
+        for r in reasons {
+            if s.len() >= MAX_SPARE_REASONS {
+                break;
+            }
+            s.push(r);
+        }
+    });
 }
 
 impl Classifier {

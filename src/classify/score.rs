@@ -79,6 +79,9 @@ type Reasons<'o> = Reused<'o, Reason>;
 impl Reasons<'_> {
     fn push(&mut self, text: &str, kind: &'static str, cue: &'static str, start: u32, end: u32) {
         let (s, e) = (start as usize, end as usize);
+        if self.used == self.list.len() {
+            self.list.push(super::spare_reason());
+        }
         let r = self.next();
         r.kind = Cow::Borrowed(kind);
         r.cue = Cow::Borrowed(cue);
@@ -352,7 +355,10 @@ pub(crate) fn score(
     }
 
     decide(c, input, &mut ev, shouting, &mut reasons, out);
-    reasons.finish();
+    // The reasons of the previous verdict beyond this one's go back to the spare pool with
+    // their strings, instead of being freed.
+    let used = reasons.used;
+    super::keep_spare_reasons(list.drain(used..));
     out.reasons = list;
 }
 

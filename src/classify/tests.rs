@@ -626,3 +626,48 @@ fn news_is_not_a_customer_complaint_unless_it_quotes_one() {
     });
     assert_eq!(angry.label, Label::Complaint, "{:?}", angry.reasons);
 }
+
+#[test]
+fn praise_for_the_next_outage_is_sarcasm_not_praise() {
+    for text in [
+        "Great, another outage… thanks Fjordlink",
+        "Fedt, endnu et nedbrud hos Fjordlink",
+        "Top, weer een storing bij Fjordlink",
+    ] {
+        let c = classify(text);
+        assert_eq!(c.label, Label::Complaint, "{text}: {c:?}");
+        assert!(
+            c.reasons.iter().any(|r| r.kind == "sarcasm"),
+            "{text}: {c:?}"
+        );
+    }
+    // Praise that only sits near the word "another" stays praise.
+    assert_eq!(
+        label("Yet another award for Fjordlink, well deserved"),
+        Label::Praise
+    );
+}
+
+#[test]
+fn job_ads_are_promotion_not_praise_or_complaints() {
+    for text in [
+        "We're hiring! Customer service agent wanted at Fjordlink in Utrecht, great team, apply now",
+        "Vacature: klantenservice medewerker bij Fjordlink, leuk team, solliciteer nu",
+        "Fjordlink søger en supporter. Søg stillingen i dag, super arbejdsplads",
+    ] {
+        let c = classify(text);
+        assert!(c.spam, "{text}: {c:?}");
+        assert_eq!(c.label, Label::Neutral, "{text}: {c:?}");
+        assert!(
+            c.reasons
+                .iter()
+                .any(|r| r.kind == "spam" && r.cue == "job ad"),
+            "{text}: {c:?}"
+        );
+    }
+    // A customer who mentions an application is still heard.
+    assert_eq!(
+        label("I applied for the job two months ago and nobody ever replied. Useless."),
+        Label::Complaint
+    );
+}

@@ -7,6 +7,7 @@ mod digest;
 mod health;
 mod leads;
 mod lock;
+mod models;
 mod outbox;
 mod own_replies;
 mod privacy;
@@ -37,6 +38,7 @@ pub use health::{
 };
 pub use leads::AlertedText;
 pub use lock::{InstanceLock, LockError, lock_path, read_published};
+pub use models::{KEEP_MODELS, ModelDecision, NewModel, StoredModel};
 pub use outbox::{
     AlertUpdate, MailHealth, NewAlert, OptOut, OutboxEntry, RoutingMention, RoutingRecord,
     optout_key,

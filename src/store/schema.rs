@@ -331,6 +331,27 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (source, parent)
     ) WITHOUT ROWID;
     "#,
+    // 14: the classifier's trained models (`webcare train`, and the daemon's retraining after
+    // `[classifier] retrain_after` corrections). Every model is kept with its cross-validated
+    // score, so a worse one is never put in use and `webcare model use ID` can roll back; at
+    // most one row is active. `corrections_seen` is the last `label_corrections` row it saw,
+    // which tells the daemon how many corrections came after it.
+    r#"
+    CREATE TABLE models (
+        id               INTEGER PRIMARY KEY,
+        created_at       INTEGER NOT NULL,
+        langs            TEXT    NOT NULL,
+        examples         INTEGER NOT NULL,
+        cv_score         REAL    NOT NULL,
+        lexicon_score    REAL    NOT NULL,
+        corrections_seen INTEGER NOT NULL,
+        trained_by       TEXT    NOT NULL,
+        note             TEXT    NOT NULL DEFAULT '',
+        active           INTEGER NOT NULL DEFAULT 0,
+        model            BLOB    NOT NULL
+    );
+    CREATE UNIQUE INDEX models_active ON models (active) WHERE active = 1;
+    "#,
 ];
 
 #[cfg(test)]

@@ -1,0 +1,328 @@
+//! Trained models in the database: storing what training produced, loading the one in use,
+//! the daemon's own retraining after `[classifier] retrain_after` new corrections, and
+//! `webcare model list|use|off`. A model is put in use only when its cross-validated score is
+//! no worse than the one in use, so retraining on bad corrections cannot make things worse.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::model::Model;
+use super::{Classifier, train};
+use crate::config::{ClassifierConfig, Config};
+use crate::shutdown::Shutdown;
+use crate::store::{ModelDecision, NewModel, Store, StoreError, Writer};
+
+/// Corrections after which the daemon retrains when `[classifier] retrain_after` is unset.
+pub const DEFAULT_RETRAIN_AFTER: u32 = 50;
+
+/// How often the daemon looks for new corrections and for a model put in use by hand. A
+/// count on an indexed table: cheap enough to ask often, so a rollback applies within seconds.
+const CHECK_EVERY: Duration = Duration::from_secs(3);
+
+/// A change of the model in use, for the daemon to compile into its watches: the model's id
+/// and the model, or `None` for the lexicons alone.
+pub type ModelChange = Option<(i64, Arc<Model>)>;
+
+/// Stores `model` and puts it in use unless it scored worse than the one in use (see
+/// [`Store::add_model`]). `corrections_seen` is the last correction it was trained with.
+pub fn store_model(
+    store: &mut Store,
+    model: &Model,
+    corrections_seen: i64,
+    trained_by: &str,
+) -> Result<(i64, ModelDecision), StoreError> {
+    let bytes = model.to_bytes();
+    store.add_model(&NewModel {
+        langs: &model.info.active_langs(),
+        examples: model.info.examples() as i64,
+        cv_score: model.info.cv_macro(),
+        lexicon_score: model.info.lexicon_macro(),
+        corrections_seen,
+        trained_by,
+        bytes: &bytes,
+    })
+}
+
+/// The model in use in the database. A stored model that cannot be read is logged and left
+/// out (the lexicons decide), as a damaged model file is.
+pub fn active_model(store: &Store) -> Result<Option<(i64, Model)>, StoreError> {
+    let Some(id) = store.active_model_id()? else {
+        return Ok(None);
+    };
+    let Some(bytes) = store.model_bytes(id)? else {
+        return Ok(None);
+    };
+    match Model::decode(
+        &bytes,
+        &format!("model #{id} in {}", store.path().display()),
+    ) {
+        Ok(m) => Ok(Some((id, m))),
+        Err(e) => {
+            tracing::error!("{e}; classifying with the lexicons alone");
+            Ok(None)
+        }
+    }
+}
+
+/// The model `config` asks for: `[classifier] model = FILE` when set (a damaged file is
+/// logged and skipped), else the one in use in the database, if the database exists.
+pub fn configured_model(config: &Config) -> anyhow::Result<Option<Arc<Model>>> {
+    if let Some(path) = &config.classifier.model {
+        return Ok(match Model::load(path) {
+            Ok(m) => Some(Arc::new(m)),
+            Err(e) => {
+                tracing::error!("classifier.model: {e}; classifying with the lexicons alone");
+                None
+            }
+        });
+    }
+    if !config.store.path.exists() {
+        return Ok(None);
+    }
+    let store = Store::open_existing(&config.store.path)?;
+    Ok(active_model(&store)?.map(|(_, m)| Arc::new(m)))
+}
+
+/// Trains on `corrections` (`(lang, label, text)`); `None` when none is in a language with
+/// lexicons.
+fn train_on_corrections(
+    lexicons: &Classifier,
+    corrections: Vec<(String, String, String)>,
+) -> Option<Model> {
+    let mut examples = Vec::new();
+    train::corrections_to_examples(lexicons, corrections, &mut examples);
+    if examples.is_empty() {
+        return None;
+    }
+    let lexicon = |text: &str, lang: usize| lexicons.classify_lexicon(text, lang);
+    Some(super::model::train(
+        &examples,
+        &lexicon,
+        train::FOLDS,
+        &|_, _| {},
+    ))
+}
+
+/// The daemon's retraining stage. Every few seconds it counts the corrections made since the
+/// newest stored model; at `retrain_after` of them it trains on a blocking thread (polling and
+/// alerting go on), stores the model, and sends it on `changes` when it was put in use. It also
+/// notices a model put in use by hand (`webcare model use`, `webcare train`) and sends that.
+/// `in_use` is the database model the daemon started with.
+pub async fn run_retraining(
+    cfg: ClassifierConfig,
+    writer: Writer,
+    mut in_use: Option<i64>,
+    changes: tokio::sync::mpsc::UnboundedSender<ModelChange>,
+    mut shutdown: Shutdown,
+) {
+    let retrain_after = i64::from(cfg.retrain_after.unwrap_or(DEFAULT_RETRAIN_AFTER));
+    let lexicons = match Classifier::from_config(&ClassifierConfig {
+        model: None,
+        ..cfg.clone()
+    }) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot load the lexicons; the classifier is not retrained");
+            return;
+        }
+    };
+    // Corrections already looked at without a model to show for it.
+    let mut looked_at = 0;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(CHECK_EVERY) => {}
+            _ = shutdown.wait() => break,
+        }
+        let state = writer
+            .run(move |s| {
+                let active = s.active_model_id()?;
+                let trained = s.corrections_trained()?.max(looked_at);
+                Ok((active, s.corrections_after(trained)?))
+            })
+            .await;
+        let (active, new) = match state {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot count corrections; trying again later");
+                continue;
+            }
+        };
+        if active != in_use {
+            in_use = active;
+            send_active(&writer, active, &changes).await;
+        }
+        if retrain_after == 0 || new < retrain_after {
+            continue;
+        }
+        let read = writer
+            .run(|s| Ok((s.last_correction_id()?, s.corrections()?)))
+            .await;
+        let (seen, corrections) = match read {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read corrections; trying again later");
+                continue;
+            }
+        };
+        tracing::info!(
+            new,
+            corrections = corrections.len(),
+            "retraining the classifier on the team's corrections"
+        );
+        let started = Instant::now();
+        let c = lexicons.clone();
+        let model = match tokio::task::spawn_blocking(move || train_on_corrections(&c, corrections))
+            .await
+        {
+            Ok(Some(m)) => Arc::new(m),
+            Ok(None) => {
+                // Nothing usable (every correction in a language without lexicons): wait for
+                // corrections after these before trying again.
+                tracing::info!("no correction in a language with lexicons; nothing to retrain");
+                looked_at = seen;
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "retraining failed; the model in use stays");
+                continue;
+            }
+        };
+        let secs = started.elapsed().as_secs_f64();
+        let m = model.clone();
+        let (id, decision) = match writer
+            .run(move |s| store_model(s, &m, seen, "daemon"))
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot store the retrained model; the model in use stays");
+                continue;
+            }
+        };
+        let score = model.info.cv_macro();
+        match decision {
+            ModelDecision::Activated { previous } => {
+                tracing::info!(
+                    model = id,
+                    score = r3(score),
+                    previous = previous.map(|(id, _)| id),
+                    previous_score = previous.map(|(_, s)| r3(s)),
+                    lexicon_score = r3(model.info.lexicon_macro()),
+                    examples = model.info.examples(),
+                    seconds = (secs * 10.0).round() / 10.0,
+                    "retrained model is in use"
+                );
+                in_use = Some(id);
+                let _ = changes.send(Some((id, model)));
+            }
+            ModelDecision::Refused { needed, active } => {
+                tracing::warn!(
+                    model = id,
+                    score = r3(score),
+                    needed = r3(needed),
+                    active,
+                    examples = model.info.examples(),
+                    seconds = (secs * 10.0).round() / 10.0,
+                    "retrained model scores worse than the one in use; kept, not used (`webcare model list`)"
+                );
+            }
+        }
+    }
+}
+
+/// A score rounded to the report's three decimals, for the log.
+fn r3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// Loads the database's model `active` (or none) and sends it as the one to use.
+async fn send_active(
+    writer: &Writer,
+    active: Option<i64>,
+    changes: &tokio::sync::mpsc::UnboundedSender<ModelChange>,
+) {
+    let Some(id) = active else {
+        tracing::info!("no model in use any more; the lexicons decide alone");
+        let _ = changes.send(None);
+        return;
+    };
+    match writer.run(|s| active_model(s)).await {
+        Ok(Some((id, m))) => {
+            tracing::info!(model = id, "model put in use");
+            let _ = changes.send(Some((id, Arc::new(m))));
+        }
+        Ok(None) => {
+            let _ = changes.send(None);
+        }
+        Err(e) => tracing::warn!(error = %e, model = id, "cannot read the model put in use"),
+    }
+}
+
+/// `webcare model list`: every stored model, the one in use marked.
+pub fn list_command(config: &Config, mut out: impl Write) -> anyhow::Result<i32> {
+    let store = Store::open_existing(&config.store.path)?;
+    let models = store.models()?;
+    if models.is_empty() {
+        writeln!(
+            out,
+            "no models stored; `webcare train` trains one on the team's corrections"
+        )?;
+        return Ok(0);
+    }
+    writeln!(
+        out,
+        "{:>4}  {:<6} {:<20} {:<8} {:>8} {:>8} {:>8}  {:<6} note",
+        "id", "in use", "created", "langs", "examples", "lexicon", "+ model", "by"
+    )?;
+    for m in models {
+        let created = chrono::DateTime::from_timestamp(m.created_at, 0)
+            .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{:>4}  {:<6} {:<20} {:<8} {:>8} {:>8.3} {:>8.3}  {:<6} {}",
+            m.id,
+            if m.active { "*" } else { "" },
+            created,
+            if m.langs.is_empty() { "-" } else { &m.langs },
+            m.examples,
+            m.lexicon_score,
+            m.cv_score,
+            m.trained_by,
+            m.note
+        )?;
+    }
+    if config.classifier.model.is_some() {
+        writeln!(
+            out,
+            "note: [classifier] model is set in {}, so that file is used instead",
+            config.file.display()
+        )?;
+    }
+    Ok(0)
+}
+
+/// `webcare model use ID` / `webcare model off`: what the daemon (within seconds) and
+/// `classify`/`eval` with this config use from now on.
+pub fn use_command(config: &Config, id: Option<i64>, mut out: impl Write) -> anyhow::Result<i32> {
+    let mut store = Store::open_existing(&config.store.path)?;
+    if let Some(id) = id {
+        let Some(bytes) = store.model_bytes(id)? else {
+            anyhow::bail!("no model #{id}; `webcare model list` shows the stored ones");
+        };
+        // A model this webcare cannot read is not put in use.
+        Model::decode(
+            &bytes,
+            &format!("model #{id} in {}", config.store.path.display()),
+        )?;
+    }
+    if !store.use_model(id)? {
+        anyhow::bail!("no model #{id:?}; `webcare model list` shows the stored ones");
+    }
+    match id {
+        Some(id) => writeln!(out, "model #{id} is in use")?,
+        None => writeln!(out, "no model in use; the lexicons decide alone")?,
+    }
+    Ok(0)
+}
