@@ -1990,7 +1990,7 @@ mod tests {
         );
         assert_eq!(
             who(m("app_store", None, None, None)),
-            "unknown author · app store (s)"
+            "unknown author · App Store (s)"
         );
     }
 
