@@ -626,8 +626,6 @@ fn body_of(html: &str) -> &str {
     html.get(start..end).unwrap_or(html)
 }
 
-const HTML_HEAD: &str = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"></head><body style=\"font-family:sans-serif;max-width:40em\">";
-
 /// Renders several alerts for one recipient as one email, in the order given (the outbox puts
 /// urgent ones first), each complete with its own link, reasons and rule. One alert renders as
 /// itself.
@@ -752,21 +750,32 @@ pub fn render_cap_summary(cap: Option<u32>, held_subjects: &[String]) -> Rendere
         "{what} held back because {cap} was reached. They were not sent; \
          `webcare outbox --state held` lists them all.\n\n"
     );
-    let mut h = format!(
-        "{HTML_HEAD}<p><strong>{}</strong> held back because {} was reached. They were not sent; <code>webcare outbox --state held</code> lists them all.</p><ul>",
-        esc(&what),
-        esc(&cap)
-    );
     for s in held_subjects {
         t.push_str(&format!("  - {s}\n"));
-        h.push_str(&format!("<li>{}</li>", esc(s)));
     }
-    h.push_str("</ul></body></html>");
+    let subject = header_safe(&subject, 160);
+    let page = CapSummaryPage {
+        subject: &subject,
+        what: &what,
+        cap: &cap,
+        held: held_subjects,
+    };
     Rendered {
-        subject: header_safe(&subject, 160),
+        // Rendering fails only on a formatter error, which String writing never returns.
+        html: page.render().unwrap_or_default(),
+        subject,
         text: t,
-        html: h,
     }
+}
+
+/// The summary of alerts an hourly cap held back.
+#[derive(askama::Template)]
+#[template(path = "mail/cap_summary.html")]
+struct CapSummaryPage<'a> {
+    subject: &'a str,
+    what: &'a str,
+    cap: &'a str,
+    held: &'a [String],
 }
 
 /// Why a delivery attempt failed, as far as retrying is concerned.

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use askama::Template;
 use chrono::Utc;
 use tokio::sync::Notify;
 
@@ -121,8 +122,9 @@ impl SlaJob {
 
     fn render(&self, t: &TeamSla, m: &OverdueMention, now: i64) -> Vec<EscalationMail> {
         let waited =
-            humantime::format_duration(Duration::from_secs((now - m.fetched_at).max(0) as u64));
-        let target = humantime::format_duration(t.sla);
+            humantime::format_duration(Duration::from_secs((now - m.fetched_at).max(0) as u64))
+                .to_string();
+        let target = humantime::format_duration(t.sla).to_string();
         let snippet: String = m.text.chars().take(300).collect();
         let subject = header_safe(
             &format!(
@@ -150,30 +152,20 @@ impl SlaJob {
         if let Some(l) = &link {
             text.push_str(&format!("Open it in the inbox: {l}\n"));
         }
-        let esc = |s: &str| html_escape::encode_text(s).to_string();
-        let mut html = format!(
-            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body style=\"font-family:sans-serif;max-width:40em\">\
-             <p><b>A {} for team {} has waited {waited} without an answer</b>; the target is {target}.</p>",
-            esc(&m.label),
-            esc(&t.team)
-        );
-        if let Some(title) = &m.title {
-            html.push_str(&format!("<h3>{}</h3>", esc(title)));
-        }
-        html.push_str(&format!(
-            "<blockquote style=\"border-left:3px solid #ccc;margin:0;padding-left:1em;white-space:pre-wrap\">{}</blockquote>\
-             <p>Author: {}<br>Mention #{}</p>",
-            esc(&snippet),
-            esc(m.author.as_deref().unwrap_or("unknown")),
-            m.id
-        ));
-        if let Some(l) = &link {
-            html.push_str(&format!(
-                "<p><a href=\"{}\">Open it in the inbox</a></p>",
-                html_escape::encode_double_quoted_attribute(l)
-            ));
-        }
-        html.push_str("</body></html>");
+        let page = EscalationPage {
+            subject: &subject,
+            label: &m.label,
+            team: &t.team,
+            waited: &waited,
+            target: &target,
+            title: m.title.as_deref(),
+            snippet: &snippet,
+            author: m.author.as_deref().unwrap_or("unknown"),
+            id: m.id,
+            link: link.as_deref(),
+        };
+        // Rendering fails only on a formatter error, which String writing never returns.
+        let html = page.render().unwrap_or_default();
         t.escalate_to
             .iter()
             .map(|to| EscalationMail {
@@ -218,4 +210,20 @@ pub async fn run_escalations(
             _ = shutdown.wait() => break,
         }
     }
+}
+
+/// The escalation mail's HTML part; askama escapes every field.
+#[derive(askama::Template)]
+#[template(path = "mail/escalation.html")]
+struct EscalationPage<'a> {
+    subject: &'a str,
+    label: &'a str,
+    team: &'a str,
+    waited: &'a str,
+    target: &'a str,
+    title: Option<&'a str>,
+    snippet: &'a str,
+    author: &'a str,
+    id: i64,
+    link: Option<&'a str>,
 }

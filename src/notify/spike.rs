@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use askama::Template;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
@@ -291,10 +292,6 @@ impl SpikeContext {
     }
 }
 
-fn esc(s: &str) -> String {
-    html_escape::encode_safe(s).into_owned()
-}
-
 fn one_line(s: &str, max: usize) -> String {
     let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
     if flat.chars().count() <= max {
@@ -382,20 +379,7 @@ impl Found<'_> {
         if !self.mentions.is_empty() {
             t.push_str("\nMost reached:\n");
         }
-        let mut h = format!(
-            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>\
-             <body style=\"margin:0;padding:12px;font-family:sans-serif;font-size:16px;line-height:1.4\"><div style=\"max-width:600px;margin:0 auto\">\
-             <p style=\"background:#b00;color:#fff;padding:8px;font-weight:bold\">{}</p><p>Checked {}.<br>Baseline: {}.</p>",
-            esc(&summary),
-            esc(&at.to_string()),
-            esc(&baseline)
-        );
-        if !self.terms.is_empty() {
-            h.push_str(&format!(
-                "<p>Top terms: {}</p>",
-                esc(&self.terms.join(", "))
-            ));
-        }
+        let mut cards = Vec::new();
         for m in self.mentions.iter().take(3) {
             let who = m
                 .author_handle
@@ -412,34 +396,62 @@ impl Found<'_> {
                 one_line(who, 60),
                 m.source
             ));
-            h.push_str(&format!(
-                "<div style=\"margin:0 0 12px;padding:8px;background:#f7f7f7\"><div style=\"color:#555;font-size:14px\">{} ({}) on {}</div><div style=\"white-space:pre-wrap;word-wrap:break-word\">{}</div>",
-                esc(&one_line(who, 60)),
-                esc(&reach),
-                esc(&m.source),
-                esc(&text)
-            ));
+            let mut url = None;
             if let Some(u) = &m.url {
                 t.push_str(&format!("    {}\n", one_line(u, 300)));
                 let l = u.trim_start().to_ascii_lowercase();
                 if (l.starts_with("https://") || l.starts_with("http://"))
                     && !u.contains(['\r', '\n'])
                 {
-                    h.push_str(&format!(
-                        "<a href=\"{}\">open</a>",
-                        html_escape::encode_double_quoted_attribute(u)
-                    ));
+                    url = Some(u.clone());
                 }
             }
-            h.push_str("</div>");
+            cards.push(SpikeMentionCard {
+                who: one_line(who, 60),
+                reach,
+                source: m.source.clone(),
+                text,
+                url,
+            });
         }
+        let cooldown = humantime::format_duration(cfg.cooldown.0).to_string();
         t.push_str(&format!(
-            "\nSent to every team, once per episode; the same alert stays quiet until {} after it was last seen.\n",
-            humantime::format_duration(cfg.cooldown.0)
+            "\nSent to every team, once per episode; the same alert stays quiet until {cooldown} after it was last seen.\n"
         ));
-        h.push_str("</div></body></html>");
-        (subject, t, h)
+        let page = SpikePage {
+            summary: &summary,
+            at: &at.to_string(),
+            baseline: &baseline,
+            terms: &self.terms.join(", "),
+            drop: self.finding == Finding::Drop,
+            mentions: cards,
+            cooldown: &cooldown,
+        };
+        // Rendering fails only on a formatter error, which String writing never returns.
+        (subject, t, page.render().unwrap_or_default())
     }
+}
+
+/// A spike alert's HTML part; askama escapes every field.
+#[derive(askama::Template)]
+#[template(path = "mail/spike.html")]
+struct SpikePage<'a> {
+    summary: &'a str,
+    at: &'a str,
+    baseline: &'a str,
+    terms: &'a str,
+    drop: bool,
+    mentions: Vec<SpikeMentionCard>,
+    cooldown: &'a str,
+}
+
+/// One of the most-reached mentions in a spike alert.
+struct SpikeMentionCard {
+    who: String,
+    reach: String,
+    source: String,
+    text: String,
+    url: Option<String>,
 }
 
 /// Looks at every watch (spikes, storms, drops) and every source (drops) as of `now`, records
