@@ -1,11 +1,13 @@
-//! Instagram (Graph API, professional account): comments on the brand's own recent media and
-//! media in which others tag the brand account.
+//! Instagram (Graph API, professional account): comments on the brand's own recent media,
+//! media in which others tag the brand account, and recent media of configured hashtags.
 //!
-//! Instagram offers no search of other people's posts, so this is an owned channel. Each run
-//! lists the account's media of the last `comment_window` and reads the comments (with their
+//! Instagram offers no text search of other people's posts, so this is an owned channel. Each
+//! run lists the account's media of the last `comment_window` and reads the comments (with their
 //! replies) of media whose `comments_count` changed since the last run; it also reads
-//! `/{ig-user-id}/tags` newest first down to the last run. Requests, throttling and Graph error
-//! codes are shared with the Facebook page source ([`Graph`]).
+//! `/{ig-user-id}/tags` newest first down to the last run, and `/{hashtag-id}/recent_media` of
+//! each hashtag. Caption and comment @mentions (`mentioned_media`, `mentioned_comment`) need an
+//! id only the `mentions` webhook delivers, so they are not polled. Requests, throttling and
+//! Graph error codes are shared with the Facebook page source ([`Graph`]).
 
 use std::collections::BTreeMap;
 
@@ -55,7 +57,8 @@ pub struct InstagramSettings {
     #[serde(default = "default_max_pages")]
     pub max_pages: u32,
     /// Usernames whose comments are the brand's own answers, besides the account that owns
-    /// the media (which is recognised by itself), e.g. a separate support account.
+    /// the media (which is recognised by itself), e.g. a separate support account. Their
+    /// posts that tag the account are not mentions either.
     #[serde(default)]
     pub own_accounts: Vec<String>,
     /// Hashtags (without `#`) whose recent public media to read (`ig_hashtag_search` and
