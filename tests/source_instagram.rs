@@ -131,10 +131,12 @@ async fn hashtag_media_are_read_and_the_hashtag_looked_up_once() {
     let stdout = daemon.once();
     assert!(stdout.contains("stored    7"), "{stdout}");
     let ids = daemon.ids();
-    // The captionless reel says nothing, and the post of 18 November is before the backfill.
+    // The captionless reel says nothing, the post of 18 November is before the backfill, and
+    // the brand's own post under its hashtag is no mention.
     assert!(ids.contains(&"18040000000000003".to_string()), "{ids:?}");
     assert!(!ids.contains(&"18040000000000002".to_string()), "{ids:?}");
     assert!(!ids.contains(&"18040000000000001".to_string()), "{ids:?}");
+    assert!(!ids.contains(&"17900000000000001".to_string()), "{ids:?}");
     let stored = daemon.stored();
     let hashtag_post = stored
         .iter()

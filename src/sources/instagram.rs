@@ -195,12 +195,14 @@ impl InstagramSource {
 }
 
 impl InstagramSource {
-    /// Reads the recent media of every configured hashtag, newest first down to `since`.
+    /// Reads the recent media of every configured hashtag, newest first down to `since`,
+    /// leaving out the account's own media (`own_media`, ids).
     /// Each hashtag's id is looked up once; a lookup that would pass Instagram's 30 distinct
     /// hashtags per 7 days waits (with a warning) until an older lookup is a week old.
     async fn read_hashtags(
         &self,
         cur: &mut InstagramCursor,
+        own_media: &std::collections::BTreeSet<&str>,
         since: i64,
         now: i64,
         batch: &mut Batch,
@@ -255,6 +257,10 @@ impl InstagramSource {
                 let mut reached = false;
                 for item in page.data {
                     match tag_mention(item, since) {
+                        // Hashtag media come without a username; the brand's own posts under
+                        // its hashtag are known by id from the account's media list (the list
+                        // spans the comment window, recent_media only the last 24 hours).
+                        Tagged::New(m) if own_media.contains(m.external_id.as_str()) => {}
                         Tagged::New(m) => batch.mentions.push(*m),
                         Tagged::Old => reached = true,
                         Tagged::Unusable => {}
@@ -411,9 +417,10 @@ impl Source for InstagramSource {
         }
 
         if !self.settings.hashtags.is_empty() {
+            let own_media = media.iter().map(|m| m.id.as_str()).collect();
             slow = longer(
                 slow,
-                self.read_hashtags(&mut cur, since, now.timestamp(), &mut batch)
+                self.read_hashtags(&mut cur, &own_media, since, now.timestamp(), &mut batch)
                     .await?,
             );
         }
@@ -702,8 +709,11 @@ mod tests {
                 .and(path(p))
                 .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
         };
+        // The brand's own post, which also carries the hashtag, with no comments to read.
         get(format!("/v24.0/{IG}/media"))
-            .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"data":[]}"#))
+            .respond_with(ResponseTemplate::new(200).set_body_string(
+                r#"{"data":[{"id":"17900000000000001","timestamp":"2026-11-24T12:00:00+0000","comments_count":0}]}"#,
+            ))
             .mount(&server)
             .await;
         get("/v24.0/ig_hashtag_search".into())
@@ -728,7 +738,7 @@ mod tests {
         assert_eq!(
             ids(&batch),
             ["18040000000000003"],
-            "the captionless reel and the media before the backfill are left out"
+            "the brand's own post, the captionless reel and the media before the backfill are left out"
         );
         let m = &batch.mentions[0];
         assert_eq!(
