@@ -1,10 +1,11 @@
 //! End to end: the `webcare` binary reads a fake Instagram professional account on 127.0.0.1
-//! as an owned channel and stores comments and tags once.
+//! as an owned channel and stores comments, tags and hashtag media once.
 
 mod common;
 
 use common::fakes::{fixture_reply, instagram};
 use common::platform::Daemon;
+use wiremock::Request;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer};
 
@@ -88,4 +89,104 @@ async fn run_stores_comments_and_stops_cleanly_on_sigterm() {
         "run did not store within 20 s"
     );
     assert!(status.success(), "webcare run exited with {status:?}");
+}
+
+/// The number of requests whose path ends with `tail`.
+fn requests_to(reqs: &[Request], tail: &str) -> usize {
+    reqs.iter().filter(|r| r.url.path().ends_with(tail)).count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_support_accounts_tag_is_not_a_mention_and_tags_can_be_switched_off() {
+    let server = instagram::start().await;
+    // The fake's config lists `fjordlink_klantenservice` in `own_accounts`; its tagged post is
+    // on the first page of tags and must not be stored.
+    let daemon = daemon(&server.uri());
+    daemon.once();
+    assert!(!daemon.ids().contains(&"17910000000000004".to_string()));
+
+    let off = Daemon::new(&format!(
+        "{}tags = false\n",
+        instagram::source(&server.uri(), "1h")
+    ))
+    .envs(instagram::ENV);
+    let before = requests_to(&server.received_requests().await.unwrap(), "/tags");
+    let stdout = off.once();
+    assert!(stdout.contains("stored    4"), "{stdout}");
+    assert!(off.ids().iter().all(|id| !id.starts_with("1791")));
+    let after = requests_to(&server.received_requests().await.unwrap(), "/tags");
+    assert_eq!(before, after, "tags = false must not read /tags");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hashtag_media_are_read_and_the_hashtag_looked_up_once() {
+    let server = instagram::start().await;
+    instagram::mount_hashtags(&server).await;
+    let daemon = Daemon::new(&format!(
+        "{}hashtags = [\"#FjordLink\"]\n",
+        instagram::source(&server.uri(), "1h")
+    ))
+    .envs(instagram::ENV);
+
+    let stdout = daemon.once();
+    assert!(stdout.contains("stored    7"), "{stdout}");
+    let ids = daemon.ids();
+    // The captionless reel says nothing, the post of 18 November is before the backfill, and
+    // the brand's own post under its hashtag is no mention.
+    assert!(ids.contains(&"18040000000000003".to_string()), "{ids:?}");
+    assert!(!ids.contains(&"18040000000000002".to_string()), "{ids:?}");
+    assert!(!ids.contains(&"18040000000000001".to_string()), "{ids:?}");
+    assert!(!ids.contains(&"17900000000000001".to_string()), "{ids:?}");
+    let stored = daemon.stored();
+    let hashtag_post = stored
+        .iter()
+        .find(|m| m["external_id"] == "18040000000000003")
+        .expect("hashtag post stored");
+    assert_eq!(
+        hashtag_post["url"], "https://www.instagram.com/p/DHash3xyz/",
+        "{hashtag_post}"
+    );
+
+    let stdout = daemon.once();
+    assert!(stdout.contains("stored    0"), "{stdout}");
+    assert!(daemon.cursor("instagram").contains(instagram::HASHTAG_ID));
+
+    // The id is kept in the cursor: one lookup for two runs, two reads of the recent media.
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(requests_to(&reqs, "/ig_hashtag_search"), 1);
+    assert_eq!(requests_to(&reqs, "/recent_media"), 2);
+    assert!(!daemon.db_contains(instagram::TOKEN));
+}
+
+#[test]
+fn check_config_refuses_a_hashtag_past_the_thirty_a_week() {
+    let tags = |n: usize| {
+        (0..n)
+            .map(|i| format!("\"fjord{i}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let config = |hashtags: String| {
+        Daemon::new(&format!(
+            "{}hashtags = [{hashtags}]\n",
+            instagram::source("http://127.0.0.1:9", "1h")
+        ))
+        .envs(instagram::ENV)
+    };
+
+    // Thirty distinct hashtags, one of them written twice, fit the budget.
+    let thirty = config(format!("{}, \"#Fjord0\"", tags(30)));
+    let out = thirty.webcare(&["check-config"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+
+    let thirty_one = config(tags(31));
+    let out = thirty_one.webcare(&["check-config"]);
+    assert_eq!(out.status.code(), Some(78), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(".hashtags"), "{stderr}");
+    assert!(
+        stderr.contains("31 distinct hashtags")
+            && stderr.contains("30 distinct hashtags per 7 days: remove 1"),
+        "{stderr}"
+    );
 }

@@ -1,11 +1,13 @@
-//! Instagram (Graph API, professional account): comments on the brand's own recent media and
-//! media in which others tag the brand account.
+//! Instagram (Graph API, professional account): comments on the brand's own recent media,
+//! media in which others tag the brand account, and recent media of configured hashtags.
 //!
-//! Instagram offers no search of other people's posts, so this is an owned channel. Each run
-//! lists the account's media of the last `comment_window` and reads the comments (with their
+//! Instagram offers no text search of other people's posts, so this is an owned channel. Each
+//! run lists the account's media of the last `comment_window` and reads the comments (with their
 //! replies) of media whose `comments_count` changed since the last run; it also reads
-//! `/{ig-user-id}/tags` newest first down to the last run. Requests, throttling and Graph error
-//! codes are shared with the Facebook page source ([`Graph`]).
+//! `/{ig-user-id}/tags` newest first down to the last run, and `/{hashtag-id}/recent_media` of
+//! each hashtag. Caption and comment @mentions (`mentioned_media`, `mentioned_comment`) need an
+//! id only the `mentions` webhook delivers, so they are not polled. Requests, throttling and
+//! Graph error codes are shared with the Facebook page source ([`Graph`]).
 
 use std::collections::BTreeMap;
 
@@ -25,7 +27,7 @@ const RUN_OVERLAP: i64 = 60;
 const MEDIA_FIELDS: &str = "id,caption,timestamp,permalink,comments_count,like_count,media_type";
 const COMMENT_FIELDS: &str = "id,text,timestamp,username,like_count,hidden,from{id,username},replies{id,text,timestamp,username,like_count,hidden,from{id,username},parent_id}";
 const TAG_FIELDS: &str =
-    "id,caption,timestamp,permalink,username,comments_count,like_count,media_type";
+    "id,caption,media_type,media_url,permalink,timestamp,username,comments_count,like_count";
 
 /// Keys of an `instagram` source besides the common ones.
 #[derive(Debug, Clone, Deserialize)]
@@ -55,7 +57,8 @@ pub struct InstagramSettings {
     #[serde(default = "default_max_pages")]
     pub max_pages: u32,
     /// Usernames whose comments are the brand's own answers, besides the account that owns
-    /// the media (which is recognised by itself), e.g. a separate support account.
+    /// the media (which is recognised by itself), e.g. a separate support account. Their
+    /// posts that tag the account are not mentions either.
     #[serde(default)]
     pub own_accounts: Vec<String>,
     /// Hashtags (without `#`) whose recent public media to read (`ig_hashtag_search` and
@@ -138,12 +141,19 @@ impl InstagramSource {
                 );
             }
         }
-        if s.hashtags.len() > HASHTAGS_PER_WEEK {
+        // `#FjordLink` and `fjordlink` are one hashtag to Instagram, and one lookup.
+        let distinct: std::collections::BTreeSet<String> = s
+            .hashtags
+            .iter()
+            .map(|t| t.trim_start_matches('#').to_lowercase())
+            .collect();
+        if distinct.len() > HASHTAGS_PER_WEEK {
             errors.push(
                 format!("{path}.hashtags"),
                 format!(
-                    "{} hashtags; Instagram allows an account {HASHTAGS_PER_WEEK} distinct hashtags per 7 days",
-                    s.hashtags.len()
+                    "{} distinct hashtags; Instagram allows an account {HASHTAGS_PER_WEEK} distinct hashtags per 7 days: remove {}",
+                    distinct.len(),
+                    distinct.len() - HASHTAGS_PER_WEEK
                 ),
             );
         }
@@ -185,12 +195,14 @@ impl InstagramSource {
 }
 
 impl InstagramSource {
-    /// Reads the recent media of every configured hashtag, newest first down to `since`.
+    /// Reads the recent media of every configured hashtag, newest first down to `since`,
+    /// leaving out the account's own media (`own_media`, ids).
     /// Each hashtag's id is looked up once; a lookup that would pass Instagram's 30 distinct
     /// hashtags per 7 days waits (with a warning) until an older lookup is a week old.
     async fn read_hashtags(
         &self,
         cur: &mut InstagramCursor,
+        own_media: &std::collections::BTreeSet<&str>,
         since: i64,
         now: i64,
         batch: &mut Batch,
@@ -245,6 +257,10 @@ impl InstagramSource {
                 let mut reached = false;
                 for item in page.data {
                     match tag_mention(item, since) {
+                        // Hashtag media come without a username; the brand's own posts under
+                        // its hashtag are known by id from the account's media list (the list
+                        // spans the comment window, recent_media only the last 24 hours).
+                        Tagged::New(m) if own_media.contains(m.external_id.as_str()) => {}
                         Tagged::New(m) => batch.mentions.push(*m),
                         Tagged::Old => reached = true,
                         Tagged::Unusable => {}
@@ -381,6 +397,9 @@ impl Source for InstagramSource {
                 after = page.next_after();
                 for item in page.data {
                     match tag_mention(item, since) {
+                        // The brand's other accounts tagging it (a support account sharing
+                        // a post) are the brand talking, not a mention.
+                        Tagged::New(m) if is_own(&m, &self.settings.own_accounts) => {}
                         Tagged::New(m) => batch.mentions.push(*m),
                         Tagged::Old => reached = true,
                         Tagged::Unusable => {}
@@ -398,9 +417,10 @@ impl Source for InstagramSource {
         }
 
         if !self.settings.hashtags.is_empty() {
+            let own_media = media.iter().map(|m| m.id.as_str()).collect();
             slow = longer(
                 slow,
-                self.read_hashtags(&mut cur, since, now.timestamp(), &mut batch)
+                self.read_hashtags(&mut cur, &own_media, since, now.timestamp(), &mut batch)
                     .await?,
             );
         }
@@ -575,6 +595,16 @@ enum Tagged {
     Unusable,
 }
 
+/// Whether a tagged media's author is one of `own_accounts` (compared without `@`, ignoring case).
+fn is_own(m: &Mention, own_accounts: &[String]) -> bool {
+    m.author_handle.as_deref().is_some_and(|name| {
+        let name = name.trim_start_matches('@');
+        own_accounts
+            .iter()
+            .any(|o| o.trim_start_matches('@').eq_ignore_ascii_case(name))
+    })
+}
+
 fn tag_mention(raw: serde_json::Value, since: i64) -> Tagged {
     #[derive(Deserialize)]
     struct TaggedMedia {
@@ -659,6 +689,7 @@ mod tests {
             "base_url": base,
             "access_token_file": token.path().to_str().unwrap(),
             "comment_window": format!("{window}s"),
+            "own_accounts": ["fjordlink_klantenservice"],
         });
         let settings = testing::with_settings(base, extra);
         let source =
@@ -678,8 +709,11 @@ mod tests {
                 .and(path(p))
                 .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
         };
+        // The brand's own post, which also carries the hashtag, with no comments to read.
         get(format!("/v24.0/{IG}/media"))
-            .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"data":[]}"#))
+            .respond_with(ResponseTemplate::new(200).set_body_string(
+                r#"{"data":[{"id":"17900000000000001","timestamp":"2026-11-24T12:00:00+0000","comments_count":0}]}"#,
+            ))
             .mount(&server)
             .await;
         get("/v24.0/ig_hashtag_search".into())
@@ -704,7 +738,7 @@ mod tests {
         assert_eq!(
             ids(&batch),
             ["18040000000000003"],
-            "the captionless reel and the media before the backfill are left out"
+            "the brand's own post, the captionless reel and the media before the backfill are left out"
         );
         let m = &batch.mentions[0];
         assert_eq!(
@@ -961,6 +995,22 @@ mod tests {
             ],
             "the October post is outside the comment window"
         );
+    }
+
+    #[tokio::test]
+    async fn tags_by_own_accounts_are_mentions_only_when_not_listed() {
+        let server = MockServer::start().await;
+        mount_first_run(&server).await;
+        let listed = setup(&server.uri(), serde_json::json!({}));
+        let batch = listed.source.poll(&ctx(None)).await.unwrap();
+        assert!(!ids(&batch).contains(&"17910000000000004"));
+
+        // The first-run mocks expect one request each: a fresh server for the second source.
+        let server = MockServer::start().await;
+        mount_first_run(&server).await;
+        let unlisted = setup(&server.uri(), serde_json::json!({ "own_accounts": [] }));
+        let batch = unlisted.source.poll(&ctx(None)).await.unwrap();
+        assert!(ids(&batch).contains(&"17910000000000004"));
     }
 
     #[tokio::test]

@@ -602,8 +602,41 @@ comment_window = "{window}s"
 base_url = "{base_url}"
 ig_user_id = "{IG}"
 access_token_env = "{TOKEN_VAR}"
+own_accounts = ["fjordlink_klantenservice"]
 "#
         )
+    }
+
+    /// The id Instagram gives the hashtag `fjordlink`.
+    pub const HASHTAG_ID: &str = "17843857450040591";
+
+    /// `ig_hashtag_search` for `fjordlink` and one page of its recent media (the page reaches
+    /// past the backfill, so no second page is asked for).
+    pub async fn mount_hashtags(server: &MockServer) {
+        let get = |p: String| {
+            Mock::given(method("GET"))
+                .and(path(p))
+                .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+                .and(query_param("user_id", IG))
+        };
+        get("/v24.0/ig_hashtag_search".into())
+            .and(query_param("q", "fjordlink"))
+            .respond_with(super::fixture_reply(
+                200,
+                "instagram",
+                "hashtag-search-fjordlink.json",
+            ))
+            .mount(server)
+            .await;
+        get(format!("/v24.0/{HASHTAG_ID}/recent_media"))
+            .and(query_param_is_missing("after"))
+            .respond_with(super::fixture_reply(
+                200,
+                "instagram",
+                "hashtag-recent-media.json",
+            ))
+            .mount(server)
+            .await;
     }
 
     /// A fake server on 127.0.0.1 serving only this platform.
