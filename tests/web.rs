@@ -693,7 +693,12 @@ fn one_click_links_in_alert_mails_preselect_only_when_signed_and_fresh() {
     // Changed (another action, another mention, a later expiry): nothing pre-selected.
     for tampered in [
         path.replace("do=answered", "do=spam"),
-        path.replacen(&format!("/m/{id}?"), &format!("/m/{}?", id + 1), 1),
+        // Another mention that exists: the one before, or after the first.
+        path.replacen(
+            &format!("/m/{id}?"),
+            &format!("/m/{}?", if id > 1 { id - 1 } else { id + 1 }),
+            1,
+        ),
         path.replace("&exp=", "&exp=9"),
     ] {
         let page = demo.get(&tampered, Some(&cookie));
