@@ -215,7 +215,7 @@ impl Demo {
         self.db()
             .query_row(
                 "SELECT id FROM mentions WHERE label = ?1 AND coalesce(spam, 0) = 0
-                   AND author_handle IS NOT NULL ORDER BY id LIMIT 1",
+                   AND author_handle IS NOT NULL AND answered_at IS NULL ORDER BY id LIMIT 1",
                 [label],
                 |r| r.get(0),
             )
@@ -668,13 +668,20 @@ fn one_click_links_in_alert_mails_preselect_only_when_signed_and_fresh() {
     let demo = Demo::new("");
     let _daemon = demo.start();
     let links = demo.mail_links();
+    let prefix = format!("http://127.0.0.1:{}", demo.port);
+    let id_of = |path: &str| -> i64 { path[3..path.find('?').unwrap()].parse().unwrap() };
+    // A mention nobody answered yet: the demo's forum has some the brand answered itself.
     let answered = links
         .iter()
-        .find(|l| l.contains("do=answered"))
+        .filter(|l| l.contains("do=answered"))
+        .find(|l| {
+            demo.answered(id_of(l.trim_start_matches(&prefix)))
+                .is_none()
+        })
         .expect("alert mails carry one-click links")
         .clone();
-    let path = answered.trim_start_matches(&format!("http://127.0.0.1:{}", demo.port));
-    let id: i64 = path[3..path.find('?').unwrap()].parse().unwrap();
+    let path = answered.trim_start_matches(&prefix);
+    let id = id_of(path);
 
     // Without a session the link leads to sign-in, and back to the same link after.
     let a = demo.get(path, None);
