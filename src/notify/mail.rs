@@ -18,6 +18,7 @@ use super::card;
 pub use super::card::ActionLink;
 use super::smtp::SmtpClient;
 use crate::config::{ConfigErrors, DurationValue, Secret, resolve_secret};
+use crate::text::cut;
 
 /// How mail leaves the machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -385,15 +386,6 @@ pub fn is_bidi_control(c: char) -> bool {
 /// `s` without bidi controls (see [`is_bidi_control`]).
 pub fn strip_bidi(s: &str) -> String {
     s.chars().filter(|c| !is_bidi_control(*c)).collect()
-}
-
-fn cut(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-    t.push('…');
-    t
 }
 
 /// Only web links become clickable; anything else (`javascript:`, `data:`) is shown as text.
@@ -861,7 +853,7 @@ pub fn inline_images(html: &str) -> (String, Vec<(String, Vec<u8>)>) {
                 let cid = format!(
                     "chart{}.{:016x}@webcare",
                     images.len() + 1,
-                    super::fnv64(data)
+                    crate::text::fnv1a(data)
                 );
                 out.push_str(&rest[..i]);
                 out.push_str(&format!("src=\"cid:{cid}\""));

@@ -33,7 +33,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lettre::AsyncTransport;
 use tokio::sync::Notify;
 
-use super::fnv64;
 use super::mail::{
     Mail, Outgoing, Rendered, SendError, Transport, render_batch, render_cap_summary,
 };
@@ -42,6 +41,7 @@ use super::smtp::Session;
 use super::webhook::{Webhook, WebhookClient};
 use crate::shutdown::Shutdown;
 use crate::store::{MailHealth, OutboxEntry, StoreError, Writer};
+use crate::text::fnv1a;
 
 /// What one pass over the outbox did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -322,7 +322,7 @@ impl Sender {
         let until = first.unwrap_or(now) + 3600;
         let message_id = format!(
             "<webcare.cap.{until}.{:016x}@{}>",
-            fnv64(&to.to_lowercase()),
+            fnv1a(&to.to_lowercase()),
             self.domain
         );
         let ids: Vec<i64> = held.iter().map(|r| r.id).collect();
@@ -378,7 +378,7 @@ impl Sender {
             (
                 format!(
                     "<webcare.batch.{batch}.{:016x}@{}>",
-                    fnv64(&key.join(",")),
+                    fnv1a(&key.join(",")),
                     self.domain
                 ),
                 render_batch(&items),

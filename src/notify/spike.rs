@@ -14,13 +14,13 @@ use serde::Deserialize;
 use tokio::sync::Notify;
 
 use super::digest::rising_themes;
-use super::fnv64;
 use super::route::Team;
 use crate::config::{ConfigErrors, DurationValue};
 use crate::shutdown::Shutdown;
 use crate::store::{
     DigestMention, NewAlert, SpikeEpisode, SpikeOutcome, Store, StoreError, WindowCount, Writer,
 };
+use crate::text::{fnv1a, one_line};
 
 /// `[spikes]` as written in the config.
 #[derive(Debug, Clone, Deserialize)]
@@ -292,16 +292,6 @@ impl SpikeContext {
     }
 }
 
-fn one_line(s: &str, max: usize) -> String {
-    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= max {
-        return flat;
-    }
-    let mut t: String = flat.chars().take(max.saturating_sub(1)).collect();
-    t.push('…');
-    t
-}
-
 struct Found<'a> {
     finding: Finding,
     scope: &'a str,
@@ -548,7 +538,7 @@ pub fn check(
             // recorded, so they stay quiet for the rest of the episode.
             let alerts = if first_finding {
                 let (subject, text, html) = found.render(ctx, now);
-                let key = fnv64(&format!("{}\n{scope}\n{name}", finding.kind()));
+                let key = fnv1a(&format!("{}\n{scope}\n{name}", finding.kind()));
                 ctx.recipients
                     .iter()
                     .map(|(team, to)| NewAlert {
@@ -560,7 +550,7 @@ pub fn check(
                         message_id: format!(
                             "<webcare.spike.{key:016x}.{}.{:016x}@{}>",
                             now.timestamp(),
-                            fnv64(&to.to_lowercase()),
+                            fnv1a(&to.to_lowercase()),
                             ctx.domain
                         ),
                         subject: subject.clone(),

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::mail::{AlertView, SendError, header_safe, safe_link};
 use crate::config::{ConfigErrors, DurationValue, Secret, resolve_secret};
+use crate::text::cut;
 
 /// Which message shape the receiver expects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -182,15 +183,6 @@ pub fn teams_escape(s: &str) -> String {
 }
 
 const MAX_TEXT: usize = 1500;
-
-fn cut(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut t: String = s.chars().take(max - 1).collect();
-    t.push('…');
-    t
-}
 
 fn author(a: &AlertView) -> String {
     match (&a.author_name, &a.author_handle) {

@@ -675,7 +675,7 @@ impl DocReader<'_> {
                 return;
             }
             let markup = self.text.get(b.start..self.pos_after).unwrap_or("");
-            let fingerprint = fnv1a(markup.as_bytes());
+            let fingerprint = crate::text::fnv1a(markup);
             let mut e = b.finish();
             e.fingerprint = fingerprint;
             self.feed.entries.push(e);
@@ -1050,16 +1050,6 @@ fn has_event_handler(lower: &str) -> bool {
         i = i + p + 3;
     }
     false
-}
-
-/// FNV-1a: stable across releases (the standard hasher is not), which stored ids need.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 fn escape(s: &str) -> std::borrow::Cow<'_, str> {
