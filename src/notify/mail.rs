@@ -115,7 +115,7 @@ fn default_duplicate_window() -> DurationValue {
 
 /// Where a validated `[mail]` sends.
 #[derive(Debug, Clone)]
-pub enum Delivery {
+pub enum MailDestination {
     /// An SMTP server.
     Smtp {
         host: String,
@@ -134,7 +134,7 @@ pub struct Mail {
     /// The sender.
     pub from: Mailbox,
     /// Where mail goes.
-    pub delivery: Delivery,
+    pub destination: MailDestination,
     /// Limit for the connection and each answer.
     pub timeout: Duration,
     /// Limit for the answer to the end of a message.
@@ -186,9 +186,9 @@ impl MailConfig {
                 "at most \"1h\"; alerts are meant to arrive while they are news",
             );
         }
-        let delivery = match self.transport {
+        let destination = match self.transport {
             TransportKind::File => match &self.dir {
-                Some(dir) => Some(Delivery::File { dir: dir.clone() }),
+                Some(dir) => Some(MailDestination::File { dir: dir.clone() }),
                 None => {
                     errors.push(
                         "mail.dir",
@@ -245,7 +245,7 @@ impl MailConfig {
                     TlsMode::Implicit => 465,
                     TlsMode::None => 25,
                 });
-                Some(Delivery::Smtp {
+                Some(MailDestination::Smtp {
                     host,
                     port,
                     tls: self.tls,
@@ -256,7 +256,7 @@ impl MailConfig {
         };
         Some(Mail {
             from: from?,
-            delivery: delivery?,
+            destination: destination?,
             timeout: self.timeout.0,
             data_timeout: self.data_timeout.0,
             retry_for: self.retry_for.0,
@@ -896,14 +896,14 @@ pub enum Transport {
 impl Transport {
     /// Builds the transport; fails only on setup problems (folder, TLS settings).
     pub fn build(mail: &Mail) -> Result<Transport, SendError> {
-        match &mail.delivery {
-            Delivery::File { dir } => {
+        match &mail.destination {
+            MailDestination::File { dir } => {
                 std::fs::create_dir_all(dir).map_err(|e| {
                     SendError::Permanent(format!("cannot create {}: {e}", dir.display()))
                 })?;
                 Ok(Transport::File(AsyncFileTransport::new(dir)))
             }
-            Delivery::Smtp {
+            MailDestination::Smtp {
                 host,
                 port,
                 tls,
