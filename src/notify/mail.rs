@@ -396,10 +396,6 @@ pub(crate) fn safe_link(url: Option<&str>) -> Option<&str> {
     })
 }
 
-fn esc(s: &str) -> String {
-    html_escape::encode_safe(s).into_owned()
-}
-
 /// Renders one alert. Same input, same bytes.
 pub fn render_alert(a: &AlertView) -> Rendered {
     let urgency = if a.urgent { "URGENT " } else { "" };
@@ -526,36 +522,6 @@ pub fn render_alert(a: &AlertView) -> Rendered {
         subject,
         text: t,
         html: h,
-    }
-}
-
-/// Adds the web inbox's one-click links (words, signed link) to a rendered alert or digest
-/// item: a list at the end of the text, and one before the end of the HTML body. The links
-/// only open the mention page; nothing changes until someone confirms there.
-pub fn add_action_links(r: &mut Rendered, links: &[(String, String)]) {
-    if links.is_empty() {
-        return;
-    }
-    r.text
-        .push_str("\nIn the web inbox (opens the mention; nothing changes until you confirm):\n");
-    let mut h = String::from(
-        "<p style=\"margin-top:1em\"><b>In the web inbox</b> (nothing changes until you confirm):<br>",
-    );
-    for (i, (words, link)) in links.iter().enumerate() {
-        r.text.push_str(&format!("  {words}: {link}\n"));
-        if i > 0 {
-            h.push_str(" · ");
-        }
-        h.push_str(&format!(
-            "<a href=\"{}\">{}</a>",
-            html_escape::encode_double_quoted_attribute(link),
-            esc(words)
-        ));
-    }
-    h.push_str("</p>");
-    match r.html.rfind("</body>") {
-        Some(i) => r.html.insert_str(i, &h),
-        None => r.html.push_str(&h),
     }
 }
 
