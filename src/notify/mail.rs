@@ -398,6 +398,36 @@ pub(crate) fn safe_link(url: Option<&str>) -> Option<&str> {
 
 /// Renders one alert. Same input, same bytes.
 pub fn render_alert(a: &AlertView) -> Rendered {
+    let subject = alert_subject(a);
+    let body = cut(a.text.trim(), MAX_TEXT);
+    // The text part says what the card says, in the same order.
+    let mut t = alert_text_head(a, &body);
+    alert_text_details(a, &mut t);
+    let duplicates = a
+        .duplicates
+        .iter()
+        .map(|d| {
+            (
+                duplicate_who(d),
+                safe_link(d.url.as_deref()).map(str::to_string),
+            )
+        })
+        .collect();
+    let copies = if a.duplicates.is_empty() {
+        String::new()
+    } else {
+        copies_line(a)
+    };
+    let h = card::render_html(a, &subject, &body, copies, duplicates);
+    Rendered {
+        subject,
+        text: t,
+        html: h,
+    }
+}
+
+/// "[webcare] URGENT 3x complaint on forum: …", header-safe.
+fn alert_subject(a: &AlertView) -> String {
     let urgency = if a.urgent { "URGENT " } else { "" };
     let snippet_source = match &a.title {
         Some(t) if !a.text.starts_with(t.as_str()) => format!("{t}: {}", a.text),
@@ -414,14 +444,14 @@ pub fn render_alert(a: &AlertView) -> Rendered {
         header_safe(&a.source, 40),
         header_safe(&snippet_source, MAX_SNIPPET)
     );
-    let subject = header_safe(&subject, 160);
-    let body = cut(a.text.trim(), MAX_TEXT);
-    let link = safe_link(a.url.as_deref());
+    header_safe(&subject, 160)
+}
+
+/// The top of the text part: the banner, what and where, who, and the mention quoted.
+fn alert_text_head(a: &AlertView, body: &str) -> String {
     let (banner, _) = card::banner(a);
     let (name, handle) = card::author_parts(a);
     let platform = card::platform_name(&a.platform);
-
-    // The text part says what the card says, in the same order.
     let mut t = String::new();
     if a.do_not_contact {
         t.push_str("DO NOT CONTACT: this author asked not to be contacted by the brand.\n\n");
@@ -451,7 +481,14 @@ pub fn render_alert(a: &AlertView) -> Rendered {
         t.push_str(&format!("> {line}\n"));
     }
     t.push('\n');
-    match (link, &a.url) {
+    t
+}
+
+/// The rest of the text part: where to answer, the verdict and why, the copies, and the
+/// route that sent it.
+fn alert_text_details(a: &AlertView, t: &mut String) {
+    let platform = card::platform_name(&a.platform);
+    match (safe_link(a.url.as_deref()), &a.url) {
         (Some(u), _) => t.push_str(&format!("Answer on {platform}: {u}\n")),
         (None, Some(u)) => t.push_str(&format!("Link (not a web address): {u}\n")),
         (None, None) => t.push_str("Answer:    no link; the platform did not give one\n"),
@@ -501,28 +538,6 @@ pub fn render_alert(a: &AlertView) -> Rendered {
         "Mention #{} · `webcare route {}` explains the routing.\n",
         a.mention_id, a.mention_id
     ));
-
-    let duplicates = a
-        .duplicates
-        .iter()
-        .map(|d| {
-            (
-                duplicate_who(d),
-                safe_link(d.url.as_deref()).map(str::to_string),
-            )
-        })
-        .collect();
-    let copies = if a.duplicates.is_empty() {
-        String::new()
-    } else {
-        copies_line(a)
-    };
-    let h = card::render_html(a, &subject, &body, copies, duplicates);
-    Rendered {
-        subject,
-        text: t,
-        html: h,
-    }
 }
 
 fn copies_line(a: &AlertView) -> String {
