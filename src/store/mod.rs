@@ -848,20 +848,28 @@ impl Store {
             )
             .map_err(self.err())?;
         rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|source| match source {
-                rusqlite::Error::SqliteFailure(_, Some(msg))
-                    if f.query.is_some() && msg.contains("fts5") =>
-                {
-                    StoreError::BadQuery {
-                        query: f.query.clone().unwrap_or_default(),
-                        message: msg,
-                    }
+            .map_err(|source| self.search_error(f.query.as_deref(), source))
+    }
+
+    /// A failed read of a query built around a full-text `query`: the search's fault when SQLite
+    /// names the search, the database's otherwise.
+    fn search_error(&self, query: Option<&str>, source: rusqlite::Error) -> StoreError {
+        match (query, source) {
+            // The rest of the statement is fixed, so a plain SQL error with a search in it is
+            // the search's ("unterminated string", "fts5: syntax error").
+            (Some(query), rusqlite::Error::SqliteFailure(e, Some(msg)))
+                if msg.contains("fts5") || e.extended_code == 1 =>
+            {
+                StoreError::BadQuery {
+                    query: query.to_string(),
+                    message: msg,
                 }
-                other => StoreError::Sqlite {
-                    path: self.path.display().to_string(),
-                    source: other,
-                },
-            })
+            }
+            (_, other) => StoreError::Sqlite {
+                path: self.path.display().to_string(),
+                source: other,
+            },
+        }
     }
 
     /// Number of stored mentions from `source`.

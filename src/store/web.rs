@@ -206,28 +206,7 @@ impl Store {
             )
             .map_err(self.err())?;
         rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|source| self.inbox_error(f, source))
-    }
-
-    /// A failed inbox read: the search's fault when it names the search, the database's
-    /// otherwise.
-    fn inbox_error(&self, f: &InboxFilter, source: rusqlite::Error) -> StoreError {
-        match source {
-            // The rest of the statement is fixed, so a plain SQL error with a search in it is
-            // the search's ("unterminated string", "fts5: syntax error").
-            rusqlite::Error::SqliteFailure(e, Some(msg))
-                if f.query.is_some() && (msg.contains("fts5") || e.extended_code == 1) =>
-            {
-                StoreError::BadQuery {
-                    query: f.query.clone().unwrap_or_default(),
-                    message: msg,
-                }
-            }
-            other => StoreError::Sqlite {
-                path: self.path.display().to_string(),
-                source: other,
-            },
-        }
+            .map_err(|source| self.search_error(f.query.as_deref(), source))
     }
 
     /// What the mention page shows besides the stored mention: claim, answer, pin, route and
@@ -882,5 +861,44 @@ mod tests {
             )
             .unwrap();
         assert_eq!(queued, 1);
+    }
+
+    #[test]
+    fn a_broken_search_is_named_as_the_search_in_the_inbox_and_in_mentions() {
+        let (_dir, s) = store(&[("complaint", "normal", 100, None, "a")]);
+        let search = "\"unterminated";
+        let inbox = s.inbox(&InboxFilter {
+            query: Some(search.into()),
+            limit: 50,
+            ..InboxFilter::default()
+        });
+        let listed = s.mentions(&crate::store::MentionFilter {
+            query: Some(search.into()),
+            limit: 50,
+            ..Default::default()
+        });
+        for result in [inbox.map(|_| ()), listed.map(|_| ())] {
+            match result {
+                Err(StoreError::BadQuery { query, .. }) => assert_eq!(query, search),
+                other => panic!("expected a bad search, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_mention_reads_the_same_by_id_and_in_the_list() {
+        let (_dir, s) = store(&[("complaint", "urgent", 100, None, "a")]);
+        let listed = s
+            .mentions(&crate::store::MentionFilter {
+                limit: 5,
+                ..Default::default()
+            })
+            .unwrap();
+        let one = s.mention_by_id(listed[0].id).unwrap().unwrap();
+        assert_eq!(format!("{one:?}"), format!("{:?}", listed[0]));
+        assert_eq!(one.author_handle.as_deref(), Some("a"));
+        assert_eq!(one.urgency.as_deref(), Some("urgent"));
+        assert_eq!(one.watches, ["W"]);
+        assert_eq!(s.thread_of(one.id, 5).unwrap().len(), 0);
     }
 }
