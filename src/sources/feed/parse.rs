@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 
 use base64::Engine;
+// Markup written back for the HTML-to-text pass: `&`, `<`, `>` and `"` as entities.
+use html_escape::encode_double_quoted_attribute;
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 use url::Url;
@@ -397,7 +399,7 @@ impl DocReader<'_> {
                     c.buf.push(' ');
                     c.buf.push_str(k);
                     c.buf.push_str("=\"");
-                    c.buf.push_str(&escape(v));
+                    c.buf.push_str(&encode_double_quoted_attribute(v));
                     c.buf.push('"');
                 }
                 c.buf.push_str(if empty { "/>" } else { ">" });
@@ -774,7 +776,7 @@ impl DocReader<'_> {
     fn text(&mut self, t: &str, cdata: bool) {
         if let Some(c) = self.collector.as_mut() {
             if cdata && matches!(c.mode, Mode::Markup) {
-                c.buf.push_str(&escape(t));
+                c.buf.push_str(&encode_double_quoted_attribute(t));
             } else {
                 c.buf.push_str(t);
             }
@@ -802,7 +804,7 @@ impl DocReader<'_> {
             if predefined {
                 format!("&{g};")
             } else {
-                escape(&text).into_owned()
+                encode_double_quoted_attribute(&text).into_owned()
             }
         } else {
             text
@@ -1050,18 +1052,6 @@ fn has_event_handler(lower: &str) -> bool {
         i = i + p + 3;
     }
     false
-}
-
-fn escape(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.contains(['<', '>', '&', '"']) {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    std::borrow::Cow::Owned(
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;"),
-    )
 }
 
 /// `jan@example.org (Jan Jansen)`, `Jan Jansen <jan@example.org>`, a bare name or address:
