@@ -185,7 +185,7 @@ mod tests {
         assert_eq!(fnv1a(""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(fnv1a("foobar"), 0x8594_4171_f739_67e8);
-        assert_eq!(fnv1a(b"foobar".to_vec()), fnv1a(String::from("foobar")));
+        assert_eq!(fnv1a(b"foobar"), fnv1a(String::from("foobar")));
         let mut h = Fnv1a::new();
         h.write(b"foo");
         h.write(b"bar");

@@ -1405,7 +1405,7 @@ impl Digest {
                 recipient: to.clone(),
                 message_id: format!(
                     "<webcare.digest.{start}.{:016x}{}@{domain}>",
-                    fnv1a(&format!("{}\n{}", list.name, to.to_lowercase())),
+                    fnv1a(format!("{}\n{}", list.name, to.to_lowercase())),
                     resend.map(|r| format!(".r{r}")).unwrap_or_default()
                 ),
                 subject: subject.clone(),

@@ -405,7 +405,7 @@ impl Notifier {
                     message_id: format!(
                         "<webcare.alert.{}.{:016x}@{}>",
                         m.id,
-                        fnv1a(&format!("{}\n{}", team.name, to.to_lowercase())),
+                        fnv1a(format!("{}\n{}", team.name, to.to_lowercase())),
                         self.domain
                     ),
                     subject: rendered.subject.clone(),

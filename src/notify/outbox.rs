@@ -330,7 +330,7 @@ impl Sender {
         let until = first.unwrap_or(now) + 3600;
         let message_id = format!(
             "<webcare.cap.{until}.{:016x}@{}>",
-            fnv1a(&to.to_lowercase()),
+            fnv1a(to.to_lowercase()),
             self.domain
         );
         let ids: Vec<i64> = held.iter().map(|r| r.id).collect();
@@ -386,7 +386,7 @@ impl Sender {
             (
                 format!(
                     "<webcare.batch.{batch}.{:016x}@{}>",
-                    fnv1a(&key.join(",")),
+                    fnv1a(key.join(",")),
                     self.domain
                 ),
                 render_batch(&items),

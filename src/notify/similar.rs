@@ -32,12 +32,9 @@ pub fn fingerprint(text: &str) -> Fingerprint {
     let words: Vec<&str> = alphanumeric_runs(&norm).collect();
     let joined = words.join(" ");
     let shingles = if words.len() < SHINGLE {
-        words.iter().map(|w| fnv1a(w)).collect()
+        words.iter().map(fnv1a).collect()
     } else {
-        words
-            .windows(SHINGLE)
-            .map(|w| fnv1a(&w.join(" ")))
-            .collect()
+        words.windows(SHINGLE).map(|w| fnv1a(w.join(" "))).collect()
     };
     Fingerprint {
         hash: format!("{:016x}", fnv1a(&joined)),

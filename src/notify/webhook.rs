@@ -317,7 +317,7 @@ fn slack_payload(a: &AlertView, text: &str) -> Value {
             ""
         },
         headline(a),
-        header_safe(&text, 150)
+        header_safe(text, 150)
     );
     json!({"text": slack_escape(&fallback), "blocks": blocks})
 }
@@ -359,7 +359,7 @@ fn teams_payload(a: &AlertView, text: &str) -> Value {
         json!({"type": "TextBlock", "text": teams_escape(&headline(a)),
         "weight": "Bolder", "size": "Medium", "wrap": true}),
     );
-    body.push(json!({"type": "TextBlock", "text": teams_escape(&text), "wrap": true}));
+    body.push(json!({"type": "TextBlock", "text": teams_escape(text), "wrap": true}));
     let mut facts = vec![
         json!({"title": "Author", "value": teams_escape(&author(a))}),
         json!({"title": "Reach", "value": a.reach.map(|r| r.to_string()).unwrap_or("unknown".into())}),
