@@ -21,5 +21,6 @@ pub mod scheduler;
 pub mod shutdown;
 pub mod sources;
 pub mod store;
+pub mod text;
 pub mod watch;
 pub mod web;

@@ -14,7 +14,7 @@
 //!
 //! Only the uppercase words `AND`, `OR` and `NOT` are operators; `and`, `or` and `not` are terms.
 
-use unicode_normalization::char::{decompose_compatible, is_combining_mark};
+use crate::text::{normalize, word_ranges};
 
 /// A query that could not be parsed. Displays as `column 14: expected ')' ...`; the column counts
 /// characters from 1, so a user can find the spot in the config file.
@@ -205,7 +205,7 @@ impl Doc {
     /// Prepares a mention. `url` may lack a scheme; an unparseable URL simply never matches `site:`.
     pub fn new(text: &str, author: Option<&str>, url: Option<&str>, lang: Option<&str>) -> Doc {
         let text = normalize(text);
-        let tokens = token_ranges(&text);
+        let tokens = word_ranges(&text);
         let (mut exact, mut starts) = (Filter::default(), Filter::default());
         for &(start, end) in &tokens {
             let t = &text.as_bytes()[start..end];
@@ -251,101 +251,10 @@ impl Doc {
     }
 }
 
-/// Lower-case, diacritic-free form used for matching: compatibility decomposition (NFKD) with
-/// combining marks dropped, then `ø`→`o`, `æ`→`ae`, `œ`→`oe`, `ß`→`ss`, `ł`→`l`, `đ`→`d`,
-/// `ı`→`i`. ASCII input is only lower-cased. Punctuation is kept; tokenising is separate.
-pub fn normalize(s: &str) -> String {
-    if s.is_ascii() {
-        return s.to_ascii_lowercase();
-    }
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_ascii() {
-            out.push(c.to_ascii_lowercase());
-        } else {
-            // Dropping every combining mark makes the canonical reordering of full NFKD
-            // irrelevant, so decomposing char by char gives the same result, faster.
-            decompose_compatible(c, |part| push_folded(part, &mut out));
-        }
-    }
-    out
-}
-
-fn push_folded(c: char, out: &mut String) {
-    for lower in c.to_lowercase() {
-        match lower {
-            'ø' => out.push('o'),
-            'æ' => out.push_str("ae"),
-            'œ' => out.push_str("oe"),
-            'ß' => out.push_str("ss"),
-            'ł' => out.push('l'),
-            'đ' => out.push('d'),
-            'ı' => out.push('i'),
-            // Accents split off by the decomposition, and the dot that `İ` lower-cases to.
-            c if is_combining_mark(c) => {}
-            c => out.push(c),
-        }
-    }
-}
-
-/// Chinese, Japanese and Thai, which do not put spaces between words.
-fn is_unspaced_script(c: char) -> bool {
-    matches!(c as u32,
-        0x0E00..=0x0E7F      // Thai
-        | 0x3040..=0x30FF    // Hiragana, Katakana
-        | 0x3400..=0x4DBF    // CJK extension A
-        | 0x4E00..=0x9FFF    // CJK unified ideographs
-        | 0xF900..=0xFAFF    // CJK compatibility ideographs
-        | 0xFF66..=0xFF9F    // half-width Katakana
-    )
-}
-
-/// Byte ranges of the maximal runs of letters and digits in already normalised text.
-fn token_ranges(text: &str) -> Vec<(usize, usize)> {
-    let mut ranges = Vec::with_capacity(text.len() / 5 + 1);
-    let mut start = None;
-    if text.is_ascii() {
-        for (i, b) in text.bytes().enumerate() {
-            match (b.is_ascii_alphanumeric(), start) {
-                (true, None) => start = Some(i),
-                (false, Some(s)) => {
-                    ranges.push((s, i));
-                    start = None;
-                }
-                _ => {}
-            }
-        }
-    } else {
-        for (i, c) in text.char_indices() {
-            if is_unspaced_script(c) {
-                // Scripts written without spaces: each character is a word of its own, so
-                // "Fjordlinkの光" still contains the word "fjordlink".
-                if let Some(s) = start.take() {
-                    ranges.push((s, i));
-                }
-                ranges.push((i, i + c.len_utf8()));
-                continue;
-            }
-            match (c.is_alphanumeric(), start) {
-                (true, None) => start = Some(i),
-                (false, Some(s)) => {
-                    ranges.push((s, i));
-                    start = None;
-                }
-                _ => {}
-            }
-        }
-    }
-    if let Some(s) = start {
-        ranges.push((s, text.len()));
-    }
-    ranges
-}
-
 /// The normalised tokens of a query term or phrase.
 fn words_of(s: &str) -> Vec<Word> {
     let text = normalize(s);
-    token_ranges(&text)
+    word_ranges(&text)
         .into_iter()
         .map(|(start, end)| Word {
             text: text[start..end].into(),
@@ -795,26 +704,6 @@ mod tests {
             Ok(parsed) => panic!("{query:?} should not parse, got {parsed:?}"),
             Err(e) => e.to_string(),
         }
-    }
-
-    #[test]
-    fn normalize_folds_case_diacritics_and_special_letters() {
-        assert_eq!(
-            normalize("Ærø Straße CAFÉ ﬁne Łódź İstanbul"),
-            "aero strasse cafe fine lodz istanbul"
-        );
-        assert_eq!(
-            normalize("Blåbærgrød ØRESUND Œuvre"),
-            "blabaergrod oresund oeuvre"
-        );
-    }
-
-    #[test]
-    fn normalize_only_lowercases_ascii_and_keeps_punctuation() {
-        assert_eq!(
-            normalize("KLM's #1 (Flight) @Fjord"),
-            "klm's #1 (flight) @fjord"
-        );
     }
 
     #[test]

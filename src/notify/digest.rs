@@ -23,7 +23,6 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::chart::{DayNet, DayVolume};
-use super::fnv64;
 use super::mail::ActionLink;
 use super::outbox::Sender;
 use super::route::TeamConfig;
@@ -36,6 +35,7 @@ use crate::store::{
     DigestMention, DigestRecord, FailedSource, FirstResponse, NewAlert, SpikeEpisode, Store,
     StoreError, Writer,
 };
+use crate::text::{fnv1a, one_line as cut, reader_words as words};
 use crate::web::links::LinkSigner;
 
 /// A mention reads as positive (or negative) beyond this sentiment, whatever its label.
@@ -683,13 +683,6 @@ pub fn compute(
     })
 }
 
-fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '\''))
-        .map(|w| w.trim_matches('\'').to_lowercase())
-        .filter(|w| !w.is_empty())
-        .collect()
-}
-
 /// Terms and two-word phrases per complaint (each counted once per complaint).
 fn complaint_terms(text: &str, stop: &StopWords, brand: &HashSet<String>) -> HashSet<String> {
     let ws = words(text);
@@ -862,16 +855,6 @@ fn web_link(url: Option<&str>) -> Option<&str> {
         let l = u.trim_start().to_ascii_lowercase();
         (l.starts_with("https://") || l.starts_with("http://")) && !u.contains(['\r', '\n'])
     })
-}
-
-fn cut(s: &str, max: usize) -> String {
-    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= max {
-        return flat;
-    }
-    let mut t: String = flat.chars().take(max.saturating_sub(1)).collect();
-    t.push('…');
-    t
 }
 
 /// `+35 %`, `−20 %`, `±0 %`, `new` (nothing before) or `–` (nothing at all).
@@ -1422,7 +1405,7 @@ impl Digest {
                 recipient: to.clone(),
                 message_id: format!(
                     "<webcare.digest.{start}.{:016x}{}@{domain}>",
-                    fnv64(&format!("{}\n{}", list.name, to.to_lowercase())),
+                    fnv1a(format!("{}\n{}", list.name, to.to_lowercase())),
                     resend.map(|r| format!(".r{r}")).unwrap_or_default()
                 ),
                 subject: subject.clone(),

@@ -18,6 +18,7 @@ use super::card;
 pub use super::card::ActionLink;
 use super::smtp::SmtpClient;
 use crate::config::{ConfigErrors, DurationValue, Secret, resolve_secret};
+use crate::text::cut;
 
 /// How mail leaves the machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -114,7 +115,7 @@ fn default_duplicate_window() -> DurationValue {
 
 /// Where a validated `[mail]` sends.
 #[derive(Debug, Clone)]
-pub enum Delivery {
+pub enum MailDestination {
     /// An SMTP server.
     Smtp {
         host: String,
@@ -133,7 +134,7 @@ pub struct Mail {
     /// The sender.
     pub from: Mailbox,
     /// Where mail goes.
-    pub delivery: Delivery,
+    pub destination: MailDestination,
     /// Limit for the connection and each answer.
     pub timeout: Duration,
     /// Limit for the answer to the end of a message.
@@ -185,9 +186,9 @@ impl MailConfig {
                 "at most \"1h\"; alerts are meant to arrive while they are news",
             );
         }
-        let delivery = match self.transport {
+        let destination = match self.transport {
             TransportKind::File => match &self.dir {
-                Some(dir) => Some(Delivery::File { dir: dir.clone() }),
+                Some(dir) => Some(MailDestination::File { dir: dir.clone() }),
                 None => {
                     errors.push(
                         "mail.dir",
@@ -244,7 +245,7 @@ impl MailConfig {
                     TlsMode::Implicit => 465,
                     TlsMode::None => 25,
                 });
-                Some(Delivery::Smtp {
+                Some(MailDestination::Smtp {
                     host,
                     port,
                     tls: self.tls,
@@ -255,7 +256,7 @@ impl MailConfig {
         };
         Some(Mail {
             from: from?,
-            delivery: delivery?,
+            destination: destination?,
             timeout: self.timeout.0,
             data_timeout: self.data_timeout.0,
             retry_for: self.retry_for.0,
@@ -387,15 +388,6 @@ pub fn strip_bidi(s: &str) -> String {
     s.chars().filter(|c| !is_bidi_control(*c)).collect()
 }
 
-fn cut(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-    t.push('…');
-    t
-}
-
 /// Only web links become clickable; anything else (`javascript:`, `data:`) is shown as text.
 pub(crate) fn safe_link(url: Option<&str>) -> Option<&str> {
     url.filter(|u| {
@@ -404,12 +396,38 @@ pub(crate) fn safe_link(url: Option<&str>) -> Option<&str> {
     })
 }
 
-fn esc(s: &str) -> String {
-    html_escape::encode_safe(s).into_owned()
-}
-
 /// Renders one alert. Same input, same bytes.
 pub fn render_alert(a: &AlertView) -> Rendered {
+    let subject = alert_subject(a);
+    let body = cut(a.text.trim(), MAX_TEXT);
+    // The text part says what the card says, in the same order.
+    let mut t = alert_text_head(a, &body);
+    alert_text_details(a, &mut t);
+    let duplicates = a
+        .duplicates
+        .iter()
+        .map(|d| {
+            (
+                duplicate_who(d),
+                safe_link(d.url.as_deref()).map(str::to_string),
+            )
+        })
+        .collect();
+    let copies = if a.duplicates.is_empty() {
+        String::new()
+    } else {
+        copies_line(a)
+    };
+    let h = card::render_html(a, &subject, &body, copies, duplicates);
+    Rendered {
+        subject,
+        text: t,
+        html: h,
+    }
+}
+
+/// "[webcare] URGENT 3x complaint on forum: …", header-safe.
+fn alert_subject(a: &AlertView) -> String {
     let urgency = if a.urgent { "URGENT " } else { "" };
     let snippet_source = match &a.title {
         Some(t) if !a.text.starts_with(t.as_str()) => format!("{t}: {}", a.text),
@@ -426,14 +444,14 @@ pub fn render_alert(a: &AlertView) -> Rendered {
         header_safe(&a.source, 40),
         header_safe(&snippet_source, MAX_SNIPPET)
     );
-    let subject = header_safe(&subject, 160);
-    let body = cut(a.text.trim(), MAX_TEXT);
-    let link = safe_link(a.url.as_deref());
+    header_safe(&subject, 160)
+}
+
+/// The top of the text part: the banner, what and where, who, and the mention quoted.
+fn alert_text_head(a: &AlertView, body: &str) -> String {
     let (banner, _) = card::banner(a);
     let (name, handle) = card::author_parts(a);
     let platform = card::platform_name(&a.platform);
-
-    // The text part says what the card says, in the same order.
     let mut t = String::new();
     if a.do_not_contact {
         t.push_str("DO NOT CONTACT: this author asked not to be contacted by the brand.\n\n");
@@ -463,7 +481,14 @@ pub fn render_alert(a: &AlertView) -> Rendered {
         t.push_str(&format!("> {line}\n"));
     }
     t.push('\n');
-    match (link, &a.url) {
+    t
+}
+
+/// The rest of the text part: where to answer, the verdict and why, the copies, and the
+/// route that sent it.
+fn alert_text_details(a: &AlertView, t: &mut String) {
+    let platform = card::platform_name(&a.platform);
+    match (safe_link(a.url.as_deref()), &a.url) {
         (Some(u), _) => t.push_str(&format!("Answer on {platform}: {u}\n")),
         (None, Some(u)) => t.push_str(&format!("Link (not a web address): {u}\n")),
         (None, None) => t.push_str("Answer:    no link; the platform did not give one\n"),
@@ -513,58 +538,6 @@ pub fn render_alert(a: &AlertView) -> Rendered {
         "Mention #{} · `webcare route {}` explains the routing.\n",
         a.mention_id, a.mention_id
     ));
-
-    let duplicates = a
-        .duplicates
-        .iter()
-        .map(|d| {
-            (
-                duplicate_who(d),
-                safe_link(d.url.as_deref()).map(str::to_string),
-            )
-        })
-        .collect();
-    let copies = if a.duplicates.is_empty() {
-        String::new()
-    } else {
-        copies_line(a)
-    };
-    let h = card::render_html(a, &subject, &body, copies, duplicates);
-    Rendered {
-        subject,
-        text: t,
-        html: h,
-    }
-}
-
-/// Adds the web inbox's one-click links (words, signed link) to a rendered alert or digest
-/// item: a list at the end of the text, and one before the end of the HTML body. The links
-/// only open the mention page; nothing changes until someone confirms there.
-pub fn add_action_links(r: &mut Rendered, links: &[(String, String)]) {
-    if links.is_empty() {
-        return;
-    }
-    r.text
-        .push_str("\nIn the web inbox (opens the mention; nothing changes until you confirm):\n");
-    let mut h = String::from(
-        "<p style=\"margin-top:1em\"><b>In the web inbox</b> (nothing changes until you confirm):<br>",
-    );
-    for (i, (words, link)) in links.iter().enumerate() {
-        r.text.push_str(&format!("  {words}: {link}\n"));
-        if i > 0 {
-            h.push_str(" · ");
-        }
-        h.push_str(&format!(
-            "<a href=\"{}\">{}</a>",
-            html_escape::encode_double_quoted_attribute(link),
-            esc(words)
-        ));
-    }
-    h.push_str("</p>");
-    match r.html.rfind("</body>") {
-        Some(i) => r.html.insert_str(i, &h),
-        None => r.html.push_str(&h),
-    }
 }
 
 fn copies_line(a: &AlertView) -> String {
@@ -861,7 +834,7 @@ pub fn inline_images(html: &str) -> (String, Vec<(String, Vec<u8>)>) {
                 let cid = format!(
                     "chart{}.{:016x}@webcare",
                     images.len() + 1,
-                    super::fnv64(data)
+                    crate::text::fnv1a(data)
                 );
                 out.push_str(&rest[..i]);
                 out.push_str(&format!("src=\"cid:{cid}\""));
@@ -904,14 +877,14 @@ pub enum Transport {
 impl Transport {
     /// Builds the transport; fails only on setup problems (folder, TLS settings).
     pub fn build(mail: &Mail) -> Result<Transport, SendError> {
-        match &mail.delivery {
-            Delivery::File { dir } => {
+        match &mail.destination {
+            MailDestination::File { dir } => {
                 std::fs::create_dir_all(dir).map_err(|e| {
                     SendError::Permanent(format!("cannot create {}: {e}", dir.display()))
                 })?;
                 Ok(Transport::File(AsyncFileTransport::new(dir)))
             }
-            Delivery::Smtp {
+            MailDestination::Smtp {
                 host,
                 port,
                 tls,

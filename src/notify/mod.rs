@@ -38,6 +38,7 @@ use crate::shutdown::Shutdown;
 use crate::store::{
     AlertUpdate, NewAlert, RoutingMention, RoutingRecord, Store, StoreError, Writer, optout_key,
 };
+use crate::text::fnv1a;
 use mail::{AlertView, DuplicateView, Mail, MailConfig, render_alert};
 use route::{Decision, RouteConfig, Router, Subject, TeamConfig};
 use similar::{Fingerprint, LeadIndex, fingerprint};
@@ -136,13 +137,6 @@ pub struct Notifier {
     leads: Mutex<LeadIndex>,
     /// Signs the web inbox's one-click links, when `[web]` is configured.
     links: Option<crate::web::links::LinkSigner>,
-}
-
-/// FNV-1a, for Message-IDs that must be the same on every machine and every Rust version.
-fn fnv64(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// The classifier's reasons, one readable line each, from the stored JSON.
@@ -411,7 +405,7 @@ impl Notifier {
                     message_id: format!(
                         "<webcare.alert.{}.{:016x}@{}>",
                         m.id,
-                        fnv64(&format!("{}\n{}", team.name, to.to_lowercase())),
+                        fnv1a(format!("{}\n{}", team.name, to.to_lowercase())),
                         self.domain
                     ),
                     subject: rendered.subject.clone(),
@@ -426,7 +420,7 @@ impl Notifier {
                 let message_id = format!(
                     "<webcare.hook.{}.{:016x}@{}>",
                     m.id,
-                    fnv64(&team.name),
+                    fnv1a(&team.name),
                     self.domain
                 );
                 alerts.push(NewAlert {

@@ -33,7 +33,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lettre::AsyncTransport;
 use tokio::sync::Notify;
 
-use super::fnv64;
 use super::mail::{
     Mail, Outgoing, Rendered, SendError, Transport, render_batch, render_cap_summary,
 };
@@ -42,6 +41,7 @@ use super::smtp::Session;
 use super::webhook::{Webhook, WebhookClient};
 use crate::shutdown::Shutdown;
 use crate::store::{MailHealth, OutboxEntry, StoreError, Writer};
+use crate::text::fnv1a;
 
 /// What one pass over the outbox did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -67,9 +67,10 @@ pub struct DeliveryReport {
 /// Most alerts in one batched email; more wait for the next one.
 const MAX_BATCH: usize = 25;
 
-/// One message to send: which rows it carries.
+/// One message the outbox sends (an email, a webhook post or a cap summary) and the rows it
+/// carries.
 #[derive(Debug, Clone)]
-pub enum Delivery {
+pub enum OutboxMessage {
     /// An email with one alert, or several for one recipient.
     Mail(Vec<OutboxEntry>),
     /// A post to a team's webhook.
@@ -78,21 +79,26 @@ pub enum Delivery {
     CapSummary(OutboxEntry),
 }
 
-/// Groups due rows into messages. Rows already fixed in a batch stay together. Urgent emails go
+/// Groups due rows into the messages to send now. Rows already fixed in a batch stay together. Urgent emails go
 /// alone, and so does every email when `window` is 0 (batching off). Other emails are grouped per recipient, and only once the oldest has waited
 /// `window` seconds (or at once when `flush`, for `webcare once`).
-pub fn plan_deliveries(due: Vec<OutboxEntry>, now: i64, window: i64, flush: bool) -> Vec<Delivery> {
+pub fn plan_messages(
+    due: Vec<OutboxEntry>,
+    now: i64,
+    window: i64,
+    flush: bool,
+) -> Vec<OutboxMessage> {
     let mut out = Vec::new();
     let mut fixed: Vec<(i64, Vec<OutboxEntry>)> = Vec::new();
     let mut open: Vec<(String, Vec<OutboxEntry>)> = Vec::new();
     for e in due {
         if e.channel == "webhook" {
-            out.push(Delivery::Webhook(e));
+            out.push(OutboxMessage::Webhook(e));
         } else if e.kind == "cap_summary" {
-            out.push(Delivery::CapSummary(e));
+            out.push(OutboxMessage::CapSummary(e));
         } else if e.kind != "alert" {
             // Digests and spike warnings are mails of their own: never batched with alerts.
-            out.push(Delivery::Mail(vec![e]));
+            out.push(OutboxMessage::Mail(vec![e]));
         } else if let Some(b) = e.batch_id {
             match fixed.iter_mut().find(|(id, _)| *id == b) {
                 Some((_, rows)) => rows.push(e),
@@ -102,7 +108,7 @@ pub fn plan_deliveries(due: Vec<OutboxEntry>, now: i64, window: i64, flush: bool
             // Urgent alerts, and every alert when batching is off, go alone. So does one that
             // was tried alone before: the server may have it, and a repeat must carry the same
             // Message-ID.
-            out.push(Delivery::Mail(vec![e]));
+            out.push(OutboxMessage::Mail(vec![e]));
         } else {
             let to = e.recipient.to_lowercase();
             match open.iter_mut().find(|(r, _)| *r == to) {
@@ -111,7 +117,7 @@ pub fn plan_deliveries(due: Vec<OutboxEntry>, now: i64, window: i64, flush: bool
             }
         }
     }
-    out.extend(fixed.into_iter().map(|(_, rows)| Delivery::Mail(rows)));
+    out.extend(fixed.into_iter().map(|(_, rows)| OutboxMessage::Mail(rows)));
     for (_, rows) in open {
         let oldest = rows.iter().map(|r| r.created_at).min().unwrap_or(now);
         if !flush && oldest + window > now {
@@ -120,7 +126,7 @@ pub fn plan_deliveries(due: Vec<OutboxEntry>, now: i64, window: i64, flush: bool
         let mut rows = rows;
         while !rows.is_empty() {
             let rest = rows.split_off(rows.len().min(MAX_BATCH));
-            out.push(Delivery::Mail(rows));
+            out.push(OutboxMessage::Mail(rows));
             rows = rest;
         }
     }
@@ -266,17 +272,19 @@ impl Sender {
         let window = self.mail.batch_window.as_secs() as i64;
         let mut report = DeliveryReport::default();
         let mut link: Link = None;
-        for d in plan_deliveries(due, now, window, flush) {
+        for d in plan_messages(due, now, window, flush) {
             if shutdown.is_stopping() {
                 break;
             }
             let paused = (!flush && self.state().paused_until > now_s()) || report.paused.is_some();
             match d {
-                Delivery::Webhook(e) => self.post(&e, &mut report).await?,
-                Delivery::CapSummary(_) if paused => report.waiting += 1,
-                Delivery::Mail(rows) if paused => report.waiting += rows.len(),
-                Delivery::CapSummary(e) => self.send_summary(&mut link, &e, &mut report).await?,
-                Delivery::Mail(rows) => {
+                OutboxMessage::Webhook(e) => self.post(&e, &mut report).await?,
+                OutboxMessage::CapSummary(_) if paused => report.waiting += 1,
+                OutboxMessage::Mail(rows) if paused => report.waiting += rows.len(),
+                OutboxMessage::CapSummary(e) => {
+                    self.send_summary(&mut link, &e, &mut report).await?
+                }
+                OutboxMessage::Mail(rows) => {
                     // Only alerts count against the hourly cap; a digest always goes out.
                     let fresh =
                         rows[0].batch_id.is_none() && !rows[0].urgent && rows[0].kind == "alert";
@@ -322,7 +330,7 @@ impl Sender {
         let until = first.unwrap_or(now) + 3600;
         let message_id = format!(
             "<webcare.cap.{until}.{:016x}@{}>",
-            fnv64(&to.to_lowercase()),
+            fnv1a(to.to_lowercase()),
             self.domain
         );
         let ids: Vec<i64> = held.iter().map(|r| r.id).collect();
@@ -378,7 +386,7 @@ impl Sender {
             (
                 format!(
                     "<webcare.batch.{batch}.{:016x}@{}>",
-                    fnv64(&key.join(",")),
+                    fnv1a(key.join(",")),
                     self.domain
                 ),
                 render_batch(&items),
@@ -776,10 +784,10 @@ mod tests {
         }
     }
 
-    fn ids(d: &Delivery) -> Vec<i64> {
+    fn ids(d: &OutboxMessage) -> Vec<i64> {
         match d {
-            Delivery::Mail(rows) => rows.iter().map(|r| r.id).collect(),
-            Delivery::Webhook(e) | Delivery::CapSummary(e) => vec![e.id],
+            OutboxMessage::Mail(rows) => rows.iter().map(|r| r.id).collect(),
+            OutboxMessage::Webhook(e) | OutboxMessage::CapSummary(e) => vec![e.id],
         }
     }
 
@@ -791,18 +799,18 @@ mod tests {
             row(3, "A@x", 140, false),
         ];
         // At 150 nobody's oldest alert has waited 60 s.
-        assert!(plan_deliveries(due.clone(), 150, 60, false).is_empty());
+        assert!(plan_messages(due.clone(), 150, 60, false).is_empty());
         // At 165 a@x's has; b@x must still wait.
-        let plan = plan_deliveries(due.clone(), 165, 60, false);
+        let plan = plan_messages(due.clone(), 165, 60, false);
         assert_eq!(plan.iter().map(ids).collect::<Vec<_>>(), [vec![1, 3]]);
         // `once` flushes everything.
-        assert_eq!(plan_deliveries(due, 150, 60, true).len(), 2);
+        assert_eq!(plan_messages(due, 150, 60, true).len(), 2);
     }
 
     #[test]
     fn an_urgent_alert_goes_alone_and_at_once() {
         let due = vec![row(9, "a@x", 100, true), row(1, "a@x", 100, false)];
-        let plan = plan_deliveries(due, 101, 60, false);
+        let plan = plan_messages(due, 101, 60, false);
         assert_eq!(plan.iter().map(ids).collect::<Vec<_>>(), [vec![9]]);
     }
 
@@ -813,12 +821,12 @@ mod tests {
         a.batch_id = Some(1);
         b.batch_id = Some(1);
         let c = row(3, "a@x", 500, false);
-        let plan = plan_deliveries(vec![a, b, c], 510, 60, false);
+        let plan = plan_messages(vec![a, b, c], 510, 60, false);
         assert_eq!(plan.iter().map(ids).collect::<Vec<_>>(), [vec![1, 2]]);
         // An alert tried alone is retried alone, not folded into a newer batch.
         let mut tried = row(4, "a@x", 100, false);
         tried.attempts = 1;
-        let plan = plan_deliveries(vec![tried, row(5, "a@x", 100, false)], 500, 60, false);
+        let plan = plan_messages(vec![tried, row(5, "a@x", 100, false)], 500, 60, false);
         assert_eq!(plan.iter().map(ids).collect::<Vec<_>>(), [vec![4], vec![5]]);
     }
 }

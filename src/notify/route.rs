@@ -342,6 +342,197 @@ fn parse_quiet(s: &str) -> Option<(NaiveTime, NaiveTime)> {
     (a != b).then_some((a, b))
 }
 
+/// The names a rule may refer to, for checking its references.
+struct Known<'a> {
+    teams: &'a [TeamConfig],
+    topics: &'a BTreeMap<String, Query>,
+    watches: &'a [String],
+    sources: &'a [String],
+}
+
+/// Checks and compiles `teams[i]`; `teams` is the whole list, for names defined twice.
+fn compile_team(i: usize, t: &TeamConfig, teams: &[TeamConfig], errors: &mut ConfigErrors) -> Team {
+    let path = format!("teams[{i}]");
+    if t.name.trim().is_empty() {
+        errors.push(format!("{path}.name"), "must not be empty");
+    }
+    if teams[..i].iter().any(|o| o.name == t.name) {
+        errors.push(
+            format!("{path}.name"),
+            format!("team \"{}\" is defined twice", t.name),
+        );
+    }
+    if t.emails.is_empty() && t.webhook.is_none() {
+        errors.push(
+            format!("{path}.emails"),
+            "list at least one address, or give the team a webhook",
+        );
+    }
+    let webhook = t
+        .webhook
+        .as_ref()
+        .and_then(|w| w.validate(&format!("{path}.webhook"), errors));
+    for (j, e) in t.emails.iter().enumerate() {
+        if e.parse::<lettre::Address>().is_err() {
+            errors.push(
+                format!("{path}.emails[{j}]"),
+                format!("\"{e}\" is not an email address"),
+            );
+        }
+    }
+    let (tz, quiet) = team_hours(&path, t, errors);
+    if t.max_alerts_per_hour == Some(0) {
+        errors.push(
+            format!("{path}.max_alerts_per_hour"),
+            "must be at least 1; leave it out for no cap",
+        );
+    }
+    Team {
+        name: t.name.clone(),
+        emails: t.emails.clone(),
+        tz,
+        quiet,
+        max_alerts_per_hour: t.max_alerts_per_hour,
+        webhook,
+    }
+}
+
+/// A team's time zone and quiet hours; UTC and none where they do not parse.
+fn team_hours(
+    path: &str,
+    t: &TeamConfig,
+    errors: &mut ConfigErrors,
+) -> (Tz, Option<(NaiveTime, NaiveTime)>) {
+    let tz = match t.time_zone.parse::<Tz>() {
+        Ok(tz) => tz,
+        Err(_) => {
+            errors.push(
+                format!("{path}.time_zone"),
+                format!(
+                    "unknown time zone \"{}\"; use an IANA name such as \"Europe/Amsterdam\"",
+                    t.time_zone
+                ),
+            );
+            Tz::UTC
+        }
+    };
+    let quiet = match &t.quiet_hours {
+        None => None,
+        Some(q) => {
+            let parsed = parse_quiet(q);
+            if parsed.is_none() {
+                errors.push(
+                    format!("{path}.quiet_hours"),
+                    format!("\"{q}\" is not a time span; use e.g. \"22:00-07:00\""),
+                );
+            }
+            parsed
+        }
+    };
+    (tz, quiet)
+}
+
+/// Checks and compiles `routes[i]`.
+fn compile_route(i: usize, r: &RouteConfig, known: &Known, errors: &mut ConfigErrors) -> Route {
+    let path = format!("routes[{i}]");
+    check_route_verdicts(&path, r, errors);
+    check_route_references(&path, r, known, errors);
+    let topics = route_topics(&path, r, known, errors);
+    check_route_team(&path, r, known, errors);
+    Route {
+        name: r.name.clone().unwrap_or(path),
+        cfg: r.clone(),
+        topics,
+    }
+}
+
+/// The compiled topics a rule names; each unknown one is an error.
+fn route_topics(
+    path: &str,
+    r: &RouteConfig,
+    known: &Known,
+    errors: &mut ConfigErrors,
+) -> Vec<(String, Query)> {
+    let mut topics = Vec::new();
+    for t in &r.topic {
+        match known.topics.get(t) {
+            Some(q) => topics.push((t.clone(), q.clone())),
+            None => errors.push(
+                format!("{path}.topic"),
+                format!("no topic \"{t}\" in [topics]"),
+            ),
+        }
+    }
+    topics
+}
+
+/// The verdicts a rule matches on must be ones the classifier gives.
+fn check_route_verdicts(path: &str, r: &RouteConfig, errors: &mut ConfigErrors) {
+    for l in &r.label {
+        if !LABELS.contains(&l.as_str()) {
+            errors.push(
+                format!("{path}.label"),
+                format!("unknown label \"{l}\"; known labels: {}", LABELS.join(", ")),
+            );
+        }
+    }
+    if let Some(u) = &r.urgency
+        && u != "urgent"
+        && u != "normal"
+    {
+        errors.push(
+            format!("{path}.urgency"),
+            format!("\"{u}\" is not an urgency; use \"urgent\" or \"normal\""),
+        );
+    }
+    for (key, v) in [
+        ("sentiment_min", r.sentiment_min),
+        ("sentiment_max", r.sentiment_max),
+    ] {
+        if v.is_some_and(|v| !(-1.0..=1.0).contains(&v)) {
+            errors.push(
+                format!("{path}.{key}"),
+                "must be between -1 and 1".to_string(),
+            );
+        }
+    }
+}
+
+/// The watches and sources a rule names must exist.
+fn check_route_references(path: &str, r: &RouteConfig, known: &Known, errors: &mut ConfigErrors) {
+    for w in &r.watch {
+        if !known.watches.contains(w) {
+            errors.push(
+                format!("{path}.watch"),
+                format!("no watch is named \"{w}\""),
+            );
+        }
+    }
+    for s in &r.source {
+        if !known.sources.contains(s) {
+            errors.push(
+                format!("{path}.source"),
+                format!("no source is named \"{s}\""),
+            );
+        }
+    }
+}
+
+/// An alert rule needs a team, and the team it names must exist.
+fn check_route_team(path: &str, r: &RouteConfig, known: &Known, errors: &mut ConfigErrors) {
+    match (&r.action, &r.team) {
+        (Action::Alert, None) => errors.push(
+            format!("{path}.team"),
+            "an alert rule needs a team; or set action = \"digest\" or \"drop\"",
+        ),
+        (_, Some(t)) if !known.teams.iter().any(|x| &x.name == t) => errors.push(
+            format!("{path}.team"),
+            format!("no team is named \"{t}\" in [[teams]]"),
+        ),
+        _ => {}
+    }
+}
+
 impl Router {
     /// Validates and compiles teams, topics and rules, recording problems with their key path.
     /// `watches` and `sources` are the configured names, for checking references.
@@ -353,77 +544,11 @@ impl Router {
         sources: &[String],
         errors: &mut ConfigErrors,
     ) -> Router {
-        let mut compiled_teams = Vec::new();
-        for (i, t) in teams.iter().enumerate() {
-            let path = format!("teams[{i}]");
-            if t.name.trim().is_empty() {
-                errors.push(format!("{path}.name"), "must not be empty");
-            }
-            if teams[..i].iter().any(|o| o.name == t.name) {
-                errors.push(
-                    format!("{path}.name"),
-                    format!("team \"{}\" is defined twice", t.name),
-                );
-            }
-            if t.emails.is_empty() && t.webhook.is_none() {
-                errors.push(
-                    format!("{path}.emails"),
-                    "list at least one address, or give the team a webhook",
-                );
-            }
-            let webhook = t
-                .webhook
-                .as_ref()
-                .and_then(|w| w.validate(&format!("{path}.webhook"), errors));
-            for (j, e) in t.emails.iter().enumerate() {
-                if e.parse::<lettre::Address>().is_err() {
-                    errors.push(
-                        format!("{path}.emails[{j}]"),
-                        format!("\"{e}\" is not an email address"),
-                    );
-                }
-            }
-            let tz = match t.time_zone.parse::<Tz>() {
-                Ok(tz) => tz,
-                Err(_) => {
-                    errors.push(
-                        format!("{path}.time_zone"),
-                        format!(
-                            "unknown time zone \"{}\"; use an IANA name such as \"Europe/Amsterdam\"",
-                            t.time_zone
-                        ),
-                    );
-                    Tz::UTC
-                }
-            };
-            let quiet = match &t.quiet_hours {
-                None => None,
-                Some(q) => {
-                    let parsed = parse_quiet(q);
-                    if parsed.is_none() {
-                        errors.push(
-                            format!("{path}.quiet_hours"),
-                            format!("\"{q}\" is not a time span; use e.g. \"22:00-07:00\""),
-                        );
-                    }
-                    parsed
-                }
-            };
-            if t.max_alerts_per_hour == Some(0) {
-                errors.push(
-                    format!("{path}.max_alerts_per_hour"),
-                    "must be at least 1; leave it out for no cap",
-                );
-            }
-            compiled_teams.push(Team {
-                name: t.name.clone(),
-                emails: t.emails.clone(),
-                tz,
-                quiet,
-                max_alerts_per_hour: t.max_alerts_per_hour,
-                webhook,
-            });
-        }
+        let compiled_teams = teams
+            .iter()
+            .enumerate()
+            .map(|(i, t)| compile_team(i, t, teams, errors))
+            .collect();
         let mut compiled_topics = BTreeMap::new();
         for (name, terms) in topics {
             match topic_query(terms) {
@@ -433,80 +558,17 @@ impl Router {
                 Err(e) => errors.push(format!("topics.{name}"), e),
             }
         }
-        let mut compiled = Vec::new();
-        for (i, r) in routes.iter().enumerate() {
-            let path = format!("routes[{i}]");
-            for l in &r.label {
-                if !LABELS.contains(&l.as_str()) {
-                    errors.push(
-                        format!("{path}.label"),
-                        format!("unknown label \"{l}\"; known labels: {}", LABELS.join(", ")),
-                    );
-                }
-            }
-            if let Some(u) = &r.urgency
-                && u != "urgent"
-                && u != "normal"
-            {
-                errors.push(
-                    format!("{path}.urgency"),
-                    format!("\"{u}\" is not an urgency; use \"urgent\" or \"normal\""),
-                );
-            }
-            for (key, v) in [
-                ("sentiment_min", r.sentiment_min),
-                ("sentiment_max", r.sentiment_max),
-            ] {
-                if v.is_some_and(|v| !(-1.0..=1.0).contains(&v)) {
-                    errors.push(
-                        format!("{path}.{key}"),
-                        "must be between -1 and 1".to_string(),
-                    );
-                }
-            }
-            for w in &r.watch {
-                if !watches.contains(w) {
-                    errors.push(
-                        format!("{path}.watch"),
-                        format!("no watch is named \"{w}\""),
-                    );
-                }
-            }
-            for s in &r.source {
-                if !sources.contains(s) {
-                    errors.push(
-                        format!("{path}.source"),
-                        format!("no source is named \"{s}\""),
-                    );
-                }
-            }
-            let mut topic_list = Vec::new();
-            for t in &r.topic {
-                match compiled_topics.get(t) {
-                    Some(q) => topic_list.push((t.clone(), q.clone())),
-                    None => errors.push(
-                        format!("{path}.topic"),
-                        format!("no topic \"{t}\" in [topics]"),
-                    ),
-                }
-            }
-            match (&r.action, &r.team) {
-                (Action::Alert, None) => errors.push(
-                    format!("{path}.team"),
-                    "an alert rule needs a team; or set action = \"digest\" or \"drop\"",
-                ),
-                (_, Some(t)) if !teams.iter().any(|x| &x.name == t) => errors.push(
-                    format!("{path}.team"),
-                    format!("no team is named \"{t}\" in [[teams]]"),
-                ),
-                _ => {}
-            }
-            compiled.push(Route {
-                name: r.name.clone().unwrap_or(path),
-                cfg: r.clone(),
-                topics: topic_list,
-            });
-        }
+        let known = Known {
+            teams,
+            topics: &compiled_topics,
+            watches,
+            sources,
+        };
+        let mut compiled: Vec<Route> = routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| compile_route(i, r, &known, errors))
+            .collect();
         if let Some(first) = teams.first() {
             compiled.push(Route {
                 name: DEFAULT_RULE.into(),

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
-use crate::query::normalize;
+use crate::text::{alphanumeric_runs, fnv1a, normalize};
 
 /// Jaccard similarity of shingle sets at or above which two texts count as one.
 pub const NEAR_DUPLICATE: f64 = 0.8;
@@ -26,30 +26,18 @@ pub struct Fingerprint {
     shingles: HashSet<u64>,
 }
 
-fn fnv64(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 /// Fingerprints `text`: lower case, accents folded, punctuation and spacing ignored.
 pub fn fingerprint(text: &str) -> Fingerprint {
     let norm = normalize(text);
-    let words: Vec<&str> = norm
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
+    let words: Vec<&str> = alphanumeric_runs(&norm).collect();
     let joined = words.join(" ");
     let shingles = if words.len() < SHINGLE {
-        words.iter().map(|w| fnv64(w)).collect()
+        words.iter().map(fnv1a).collect()
     } else {
-        words
-            .windows(SHINGLE)
-            .map(|w| fnv64(&w.join(" ")))
-            .collect()
+        words.windows(SHINGLE).map(|w| fnv1a(w.join(" "))).collect()
     };
     Fingerprint {
-        hash: format!("{:016x}", fnv64(&joined)),
+        hash: format!("{:016x}", fnv1a(&joined)),
         words: words.len(),
         shingles,
     }

@@ -173,7 +173,7 @@ impl SlaJob {
                 message_id: format!(
                     "<webcare.escalation.{}.{:016x}@{}>",
                     m.id,
-                    super::fnv64(&format!("{}\n{}", t.team, to.to_lowercase())),
+                    crate::text::fnv1a(format!("{}\n{}", t.team, to.to_lowercase())),
                     self.domain
                 ),
                 subject: subject.clone(),

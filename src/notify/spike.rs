@@ -14,13 +14,13 @@ use serde::Deserialize;
 use tokio::sync::Notify;
 
 use super::digest::rising_themes;
-use super::fnv64;
 use super::route::Team;
 use crate::config::{ConfigErrors, DurationValue};
 use crate::shutdown::Shutdown;
 use crate::store::{
     DigestMention, NewAlert, SpikeEpisode, SpikeOutcome, Store, StoreError, WindowCount, Writer,
 };
+use crate::text::{fnv1a, one_line};
 
 /// `[spikes]` as written in the config.
 #[derive(Debug, Clone, Deserialize)]
@@ -292,16 +292,6 @@ impl SpikeContext {
     }
 }
 
-fn one_line(s: &str, max: usize) -> String {
-    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= max {
-        return flat;
-    }
-    let mut t: String = flat.chars().take(max.saturating_sub(1)).collect();
-    t.push('…');
-    t
-}
-
 struct Found<'a> {
     finding: Finding,
     scope: &'a str,
@@ -472,50 +462,17 @@ pub fn check(
         .map(|w| ("watch", w.as_str()))
         .chain(ctx.sources.iter().map(|s| ("source", s.as_str())));
     for (scope, name) in subjects {
-        let Some(first) = store.first_stored(scope, name)? else {
+        let Some((current, base)) = window_and_baseline(store, cfg, scope, name, t)? else {
             continue;
         };
-        if first > t - cfg.warm_up.0.as_secs() as i64 {
-            continue;
-        }
-        let count = |s: &Store, a: i64, b: i64| {
-            if scope == "watch" {
-                s.watch_window(name, a, b)
-            } else {
-                s.source_window(name, a, b)
-            }
-        };
-        let current = count(store, t - win, t)?;
-        let mut before = Vec::new();
-        for d in 1..=i64::from(cfg.baseline_days) {
-            let (a, b) = (t - d * 86_400 - win, t - d * 86_400);
-            if a < first {
-                break;
-            }
-            before.push(count(store, a, b)?);
-        }
-        if before.is_empty() {
-            continue;
-        }
-        let base = Baseline::of(&before);
         let findings: Vec<Finding> = judge(current, &base, cfg)
             .into_iter()
             // Sources are watched for drops only; their spikes show up in their watches.
             .filter(|f| scope == "watch" || *f == Finding::Drop)
             .collect();
-        let mut first_finding = true;
-        for finding in findings {
-            let complaints_only = finding == Finding::Complaints;
-            let mentions = if finding == Finding::Drop {
-                Vec::new()
-            } else {
-                store.window_mentions(scope, name, t - win, t, complaints_only)?
-            };
-            let texts: Vec<String> = mentions.iter().map(|m| m.text.clone()).collect();
-            let terms = rising_themes(&texts, &[], 1.0, &ctx.watches, 5)
-                .into_iter()
-                .map(|th| format!("{} ({})", th.term, th.count))
-                .collect();
+        for (i, finding) in findings.into_iter().enumerate() {
+            let (mentions, terms) =
+                mentions_and_terms(store, ctx, finding, scope, name, (t - win, t))?;
             let found = Found {
                 finding,
                 scope,
@@ -525,51 +482,11 @@ pub fn check(
                 mentions,
                 terms,
             };
-            let episode = SpikeEpisode {
-                kind: finding.kind().into(),
-                scope: scope.into(),
-                name: name.into(),
-                started_at: now.timestamp(),
-                last_seen_at: now.timestamp(),
-                count: if complaints_only {
-                    current.complaints
-                } else {
-                    current.total
-                },
-                baseline: if complaints_only {
-                    base.complaint_share
-                } else {
-                    base.mean
-                },
-                threshold: found.threshold(cfg),
-                summary: found.summary(cfg),
-            };
+            let episode = found.episode(cfg, now);
             // A storm is usually a volume spike too: only the first finding alerts; the others are
             // recorded, so they stay quiet for the rest of the episode.
-            let alerts = if first_finding {
-                let (subject, text, html) = found.render(ctx, now);
-                let key = fnv64(&format!("{}\n{scope}\n{name}", finding.kind()));
-                ctx.recipients
-                    .iter()
-                    .map(|(team, to)| NewAlert {
-                        channel: "email",
-                        payload: None,
-                        team: team.clone(),
-                        rule: format!("spike alert ({})", finding.kind()),
-                        recipient: to.clone(),
-                        message_id: format!(
-                            "<webcare.spike.{key:016x}.{}.{:016x}@{}>",
-                            now.timestamp(),
-                            fnv64(&to.to_lowercase()),
-                            ctx.domain
-                        ),
-                        subject: subject.clone(),
-                        text: text.clone(),
-                        html: html.clone(),
-                        urgent: true,
-                        not_before: now.timestamp(),
-                    })
-                    .collect()
+            let alerts = if i == 0 {
+                found.alerts(ctx, now)
             } else {
                 Vec::new()
             };
@@ -578,10 +495,126 @@ pub fn check(
                 tracing::warn!(scope, name, kind = finding.kind(), summary = %episode.summary, "spike alert queued");
                 alerted.push(episode);
             }
-            first_finding = false;
         }
     }
     Ok(alerted)
+}
+
+/// The count of `scope`/`name` in the window that ends at `t`, and its baseline: the same
+/// window on each of the `baseline_days` before, back to its first stored mention. `None` while
+/// it is warming up or has no earlier day to compare with.
+fn window_and_baseline(
+    store: &Store,
+    cfg: &SpikeConfig,
+    scope: &str,
+    name: &str,
+    t: i64,
+) -> Result<Option<(WindowCount, Baseline)>, StoreError> {
+    let win = cfg.window.0.as_secs() as i64;
+    let Some(first) = store.first_stored(scope, name)? else {
+        return Ok(None);
+    };
+    if first > t - cfg.warm_up.0.as_secs() as i64 {
+        return Ok(None);
+    }
+    let count = |a: i64, b: i64| {
+        if scope == "watch" {
+            store.watch_window(name, a, b)
+        } else {
+            store.source_window(name, a, b)
+        }
+    };
+    let current = count(t - win, t)?;
+    let mut before = Vec::new();
+    for d in 1..=i64::from(cfg.baseline_days) {
+        let (a, b) = (t - d * 86_400 - win, t - d * 86_400);
+        if a < first {
+            break;
+        }
+        before.push(count(a, b)?);
+    }
+    if before.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((current, Baseline::of(&before))))
+}
+
+/// The mentions behind a finding in `window` (none for a drop; only complaints for a storm),
+/// and the terms rising among them.
+fn mentions_and_terms(
+    store: &Store,
+    ctx: &SpikeContext,
+    finding: Finding,
+    scope: &str,
+    name: &str,
+    (start, end): (i64, i64),
+) -> Result<(Vec<DigestMention>, Vec<String>), StoreError> {
+    let mentions = if finding == Finding::Drop {
+        Vec::new()
+    } else {
+        let complaints_only = finding == Finding::Complaints;
+        store.window_mentions(scope, name, start, end, complaints_only)?
+    };
+    let texts: Vec<String> = mentions.iter().map(|m| m.text.clone()).collect();
+    let terms = rising_themes(&texts, &[], 1.0, &ctx.watches, 5)
+        .into_iter()
+        .map(|th| format!("{} ({})", th.term, th.count))
+        .collect();
+    Ok((mentions, terms))
+}
+
+impl Found<'_> {
+    /// The episode this finding starts (or continues) at `now`.
+    fn episode(&self, cfg: &SpikeConfig, now: DateTime<Utc>) -> SpikeEpisode {
+        let complaints_only = self.finding == Finding::Complaints;
+        SpikeEpisode {
+            kind: self.finding.kind().into(),
+            scope: self.scope.into(),
+            name: self.name.into(),
+            started_at: now.timestamp(),
+            last_seen_at: now.timestamp(),
+            count: if complaints_only {
+                self.now.complaints
+            } else {
+                self.now.total
+            },
+            baseline: if complaints_only {
+                self.base.complaint_share
+            } else {
+                self.base.mean
+            },
+            threshold: self.threshold(cfg),
+            summary: self.summary(cfg),
+        }
+    }
+
+    /// One urgent email per recipient, with Message-IDs that a retry repeats.
+    fn alerts(&self, ctx: &SpikeContext, now: DateTime<Utc>) -> Vec<NewAlert> {
+        let (subject, text, html) = self.render(ctx, now);
+        let kind = self.finding.kind();
+        let key = fnv1a(format!("{kind}\n{}\n{}", self.scope, self.name));
+        ctx.recipients
+            .iter()
+            .map(|(team, to)| NewAlert {
+                channel: "email",
+                payload: None,
+                team: team.clone(),
+                rule: format!("spike alert ({kind})"),
+                recipient: to.clone(),
+                message_id: format!(
+                    "<webcare.spike.{key:016x}.{}.{:016x}@{}>",
+                    now.timestamp(),
+                    fnv1a(to.to_lowercase()),
+                    ctx.domain
+                ),
+                subject: subject.clone(),
+                text: text.clone(),
+                html: html.clone(),
+                urgent: true,
+                not_before: now.timestamp(),
+            })
+            .collect()
+    }
 }
 
 /// The daemon's spike task: checks every `check_every`, waking the sender when it queued

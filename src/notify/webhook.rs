@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::mail::{AlertView, SendError, header_safe, safe_link};
 use crate::config::{ConfigErrors, DurationValue, Secret, resolve_secret};
+use crate::text::cut;
 
 /// Which message shape the receiver expects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -183,15 +184,6 @@ pub fn teams_escape(s: &str) -> String {
 
 const MAX_TEXT: usize = 1500;
 
-fn cut(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut t: String = s.chars().take(max - 1).collect();
-    t.push('…');
-    t
-}
-
 fn author(a: &AlertView) -> String {
     match (&a.author_name, &a.author_handle) {
         (Some(n), Some(h)) if n != h => format!("{n} (@{h})"),
@@ -226,11 +218,23 @@ fn slack_link(url: Option<&str>) -> Option<String> {
     })
 }
 
+/// The warning shown first when the author asked not to be contacted.
+const DO_NOT_CONTACT: &str = "DO NOT CONTACT: this author asked not to be contacted by the brand.";
+
 /// The request body for `format`, rendered once at routing time and stored in the outbox, so
 /// every retry posts the same bytes.
 pub fn render_payload(format: WebhookFormat, a: &AlertView, message_id: &str) -> String {
     let text = cut(a.text.trim(), MAX_TEXT);
-    let dnc = "DO NOT CONTACT: this author asked not to be contacted by the brand.";
+    let v = match format {
+        WebhookFormat::Json => json_payload(a, &text, message_id),
+        WebhookFormat::Slack => slack_payload(a, &text),
+        WebhookFormat::Teams => teams_payload(a, &text),
+    };
+    v.to_string()
+}
+
+/// webcare's own JSON: every field of the alert, for a receiver that does its own layout.
+fn json_payload(a: &AlertView, text: &str, message_id: &str) -> Value {
     let duplicates: Vec<Value> = a
         .duplicates
         .iter()
@@ -241,149 +245,157 @@ pub fn render_payload(format: WebhookFormat, a: &AlertView, message_id: &str) ->
             })
         })
         .collect();
-    let v = match format {
-        WebhookFormat::Json => json!({
-            "type": "webcare.alert",
-            "id": message_id,
-            "mention_id": a.mention_id,
-            "team": a.team,
-            "rule": a.rule,
-            "rule_why": a.rule_why,
-            "label": a.label,
-            "urgent": a.urgent,
-            "sentiment": a.sentiment,
-            "source": a.source,
-            "url": a.url,
-            "author_handle": a.author_handle,
-            "author_name": a.author_name,
-            "reach": a.reach,
-            "lang": a.lang,
-            "title": a.title,
-            "text": text,
-            "created_at": a.created_at,
-            "watches": a.watches,
-            "reasons": a.reasons,
-            "do_not_contact": a.do_not_contact,
-            "copies": a.duplicates.len() + 1,
-            "duplicates": duplicates,
-        }),
-        WebhookFormat::Slack => {
-            let mut main = String::new();
-            if a.do_not_contact {
-                main.push_str(&format!(":no_entry: *{dnc}*\n"));
-            }
-            main.push_str(&format!("*{}*\n", slack_escape(&headline(a))));
-            for line in text.lines() {
-                main.push_str(&format!("> {}\n", slack_escape(line)));
-            }
-            let mut facts = format!(
-                "{} · {}",
-                slack_escape(&author(a)),
-                a.reach
-                    .map(|r| format!("{r} followers"))
-                    .unwrap_or_else(|| "reach unknown".into())
-            );
-            if let Some(u) = slack_link(a.url.as_deref()) {
-                facts.push_str(&format!(" · <{u}|answer>"));
-            }
-            let mut blocks = vec![
-                json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&main, 2900)}}),
-                json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&facts, 2900)}}),
-            ];
-            if !a.duplicates.is_empty() {
-                let mut d = format!(
-                    "Posted {} times (repost, cross-post or campaign):\n",
-                    a.duplicates.len() + 1
-                );
-                for x in &a.duplicates {
-                    let who = slack_escape(
-                        &x.author
-                            .as_deref()
-                            .map(|h| format!("@{h}"))
-                            .unwrap_or("unknown author".into()),
-                    );
-                    match slack_link(x.url.as_deref()) {
-                        Some(u) => d.push_str(&format!("• <{u}|{who}>\n")),
-                        None => d.push_str(&format!("• {who}\n")),
-                    }
-                }
-                blocks.push(
-                    json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&d, 2900)}}),
-                );
-            }
-            let mut why: Vec<String> = a.reasons.iter().map(|r| slack_escape(r)).collect();
-            why.push(format!(
-                "rule “{}”, team {}",
-                slack_escape(&a.rule),
-                slack_escape(&a.team)
-            ));
-            blocks.push(json!({"type": "context", "elements": [
-                {"type": "mrkdwn", "text": cut(&why.join(" · "), 2900)}
-            ]}));
-            let fallback = format!(
-                "{}{}: {}",
-                if a.do_not_contact {
-                    "DO NOT CONTACT · "
-                } else {
-                    ""
-                },
-                headline(a),
-                header_safe(&text, 150)
-            );
-            json!({"text": slack_escape(&fallback), "blocks": blocks})
+    json!({
+        "type": "webcare.alert",
+        "id": message_id,
+        "mention_id": a.mention_id,
+        "team": a.team,
+        "rule": a.rule,
+        "rule_why": a.rule_why,
+        "label": a.label,
+        "urgent": a.urgent,
+        "sentiment": a.sentiment,
+        "source": a.source,
+        "url": a.url,
+        "author_handle": a.author_handle,
+        "author_name": a.author_name,
+        "reach": a.reach,
+        "lang": a.lang,
+        "title": a.title,
+        "text": text,
+        "created_at": a.created_at,
+        "watches": a.watches,
+        "reasons": a.reasons,
+        "do_not_contact": a.do_not_contact,
+        "copies": a.duplicates.len() + 1,
+        "duplicates": duplicates,
+    })
+}
+
+/// A Slack incoming-webhook message: Block Kit sections in mrkdwn, each within Slack's limit,
+/// and a plain fallback for notifications.
+fn slack_payload(a: &AlertView, text: &str) -> Value {
+    let mut main = String::new();
+    if a.do_not_contact {
+        main.push_str(&format!(":no_entry: *{DO_NOT_CONTACT}*\n"));
+    }
+    main.push_str(&format!("*{}*\n", slack_escape(&headline(a))));
+    for line in text.lines() {
+        main.push_str(&format!("> {}\n", slack_escape(line)));
+    }
+    let mut facts = format!(
+        "{} · {}",
+        slack_escape(&author(a)),
+        a.reach
+            .map(|r| format!("{r} followers"))
+            .unwrap_or_else(|| "reach unknown".into())
+    );
+    if let Some(u) = slack_link(a.url.as_deref()) {
+        facts.push_str(&format!(" · <{u}|answer>"));
+    }
+    let mut blocks = vec![
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&main, 2900)}}),
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&facts, 2900)}}),
+    ];
+    if let Some(d) = slack_copies(a) {
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&d, 2900)}}));
+    }
+    let mut why: Vec<String> = a.reasons.iter().map(|r| slack_escape(r)).collect();
+    why.push(format!(
+        "rule “{}”, team {}",
+        slack_escape(&a.rule),
+        slack_escape(&a.team)
+    ));
+    blocks.push(json!({"type": "context", "elements": [
+        {"type": "mrkdwn", "text": cut(&why.join(" · "), 2900)}
+    ]}));
+    let fallback = format!(
+        "{}{}: {}",
+        if a.do_not_contact {
+            "DO NOT CONTACT · "
+        } else {
+            ""
+        },
+        headline(a),
+        header_safe(text, 150)
+    );
+    json!({"text": slack_escape(&fallback), "blocks": blocks})
+}
+
+/// The copies of a reposted text, one Slack line each, or `None` when there are none.
+fn slack_copies(a: &AlertView) -> Option<String> {
+    if a.duplicates.is_empty() {
+        return None;
+    }
+    let mut d = format!(
+        "Posted {} times (repost, cross-post or campaign):\n",
+        a.duplicates.len() + 1
+    );
+    for x in &a.duplicates {
+        let who = slack_escape(
+            &x.author
+                .as_deref()
+                .map(|h| format!("@{h}"))
+                .unwrap_or("unknown author".into()),
+        );
+        match slack_link(x.url.as_deref()) {
+            Some(u) => d.push_str(&format!("• <{u}|{who}>\n")),
+            None => d.push_str(&format!("• {who}\n")),
         }
-        WebhookFormat::Teams => {
-            let mut body = Vec::new();
-            if a.do_not_contact {
-                body.push(json!({"type": "TextBlock", "text": dnc, "weight": "Bolder",
-                    "color": "Attention", "wrap": true}));
-            }
-            body.push(
-                json!({"type": "TextBlock", "text": teams_escape(&headline(a)),
-                "weight": "Bolder", "size": "Medium", "wrap": true}),
+    }
+    Some(d)
+}
+
+/// A Microsoft Teams message carrying an Adaptive Card.
+fn teams_payload(a: &AlertView, text: &str) -> Value {
+    let mut body = Vec::new();
+    if a.do_not_contact {
+        body.push(
+            json!({"type": "TextBlock", "text": DO_NOT_CONTACT, "weight": "Bolder",
+            "color": "Attention", "wrap": true}),
+        );
+    }
+    body.push(
+        json!({"type": "TextBlock", "text": teams_escape(&headline(a)),
+        "weight": "Bolder", "size": "Medium", "wrap": true}),
+    );
+    body.push(json!({"type": "TextBlock", "text": teams_escape(text), "wrap": true}));
+    let mut facts = vec![
+        json!({"title": "Author", "value": teams_escape(&author(a))}),
+        json!({"title": "Reach", "value": a.reach.map(|r| r.to_string()).unwrap_or("unknown".into())}),
+        json!({"title": "Rule", "value": teams_escape(&format!("{} (team {})", a.rule, a.team))}),
+    ];
+    if !a.reasons.is_empty() {
+        facts.push(json!({"title": "Why", "value": teams_escape(&a.reasons.join("; "))}));
+    }
+    if !a.duplicates.is_empty() {
+        facts.push(json!({"title": "Copies", "value": (a.duplicates.len() + 1).to_string()}));
+    }
+    body.push(json!({"type": "FactSet", "facts": facts}));
+    let mut actions = Vec::new();
+    if let Some(u) = safe_link(a.url.as_deref()) {
+        actions.push(json!({"type": "Action.OpenUrl", "title": "Answer", "url": u}));
+    }
+    for (i, d) in a.duplicates.iter().enumerate().take(5) {
+        if let Some(u) = safe_link(d.url.as_deref()) {
+            actions.push(
+                json!({"type": "Action.OpenUrl", "title": format!("Copy {}", i + 2), "url": u}),
             );
-            body.push(json!({"type": "TextBlock", "text": teams_escape(&text), "wrap": true}));
-            let mut facts = vec![
-                json!({"title": "Author", "value": teams_escape(&author(a))}),
-                json!({"title": "Reach", "value": a.reach.map(|r| r.to_string()).unwrap_or("unknown".into())}),
-                json!({"title": "Rule", "value": teams_escape(&format!("{} (team {})", a.rule, a.team))}),
-            ];
-            if !a.reasons.is_empty() {
-                facts.push(json!({"title": "Why", "value": teams_escape(&a.reasons.join("; "))}));
-            }
-            if !a.duplicates.is_empty() {
-                facts.push(
-                    json!({"title": "Copies", "value": (a.duplicates.len() + 1).to_string()}),
-                );
-            }
-            body.push(json!({"type": "FactSet", "facts": facts}));
-            let mut actions = Vec::new();
-            if let Some(u) = safe_link(a.url.as_deref()) {
-                actions.push(json!({"type": "Action.OpenUrl", "title": "Answer", "url": u}));
-            }
-            for (i, d) in a.duplicates.iter().enumerate().take(5) {
-                if let Some(u) = safe_link(d.url.as_deref()) {
-                    actions.push(
-                        json!({"type": "Action.OpenUrl", "title": format!("Copy {}", i + 2), "url": u}),
-                    );
-                }
-            }
-            json!({
-                "type": "message",
-                "attachments": [{
-                    "contentType": "application/vnd.microsoft.card.adaptive",
-                    "content": {
-                        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-                        "type": "AdaptiveCard",
-                        "version": "1.4",
-                        "body": body,
-                        "actions": actions,
-                    }
-                }]
-            })
         }
-    };
-    v.to_string()
+    }
+    json!({
+        "type": "message",
+        "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "content": {
+                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                "type": "AdaptiveCard",
+                "version": "1.4",
+                "body": body,
+                "actions": actions,
+            }
+        }]
+    })
 }
 
 /// HMAC-SHA256 of `body` under `secret`, as lower-case hex.

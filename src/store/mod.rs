@@ -255,6 +255,53 @@ pub struct StoredMention {
     pub rating: Option<i64>,
 }
 
+/// The columns [`StoredMention::from_row`] reads, of the mentions table under the alias `m`.
+const STORED_MENTION_COLUMNS: &str = "m.id AS id, m.source AS source, m.kind AS kind,
+    m.external_id AS external_id, m.url AS url, m.author_handle AS author_handle,
+    m.author_name AS author_name, m.author_reach AS author_reach, m.lang AS lang,
+    m.title AS title, m.text AS text, m.in_reply_to AS in_reply_to, m.created_at AS created_at,
+    m.fetched_at AS fetched_at, m.watches AS watches, m.backfill AS backfill, m.label AS label,
+    m.sentiment AS sentiment, m.urgency AS urgency, m.spam AS spam,
+    m.label_source AS label_source, m.reasons AS reasons, m.rating AS rating";
+
+impl StoredMention {
+    /// Reads a row selected with [`STORED_MENTION_COLUMNS`], by column name.
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMention> {
+        let watches: String = r.get("watches")?;
+        Ok(StoredMention {
+            id: r.get("id")?,
+            source: r.get("source")?,
+            kind: r.get("kind")?,
+            external_id: r.get("external_id")?,
+            url: r.get("url")?,
+            author_handle: r.get("author_handle")?,
+            author_name: r.get("author_name")?,
+            author_reach: r.get("author_reach")?,
+            lang: r.get("lang")?,
+            title: r.get("title")?,
+            text: r.get("text")?,
+            in_reply_to: r.get("in_reply_to")?,
+            created_at: rfc3339(r.get("created_at")?),
+            fetched_at: rfc3339(r.get("fetched_at")?),
+            watches: watches
+                .split(',')
+                .filter(|w| !w.is_empty())
+                .map(str::to_string)
+                .collect(),
+            backfill: r.get("backfill")?,
+            label: r.get("label")?,
+            sentiment: r.get("sentiment")?,
+            urgency: r.get("urgency")?,
+            spam: r.get("spam")?,
+            label_source: r.get("label_source")?,
+            verdict: r
+                .get::<_, Option<String>>("reasons")?
+                .and_then(|v| serde_json::from_str(&v).ok()),
+            rating: r.get("rating")?,
+        })
+    }
+}
+
 fn rfc3339(ts: i64) -> String {
     DateTime::<Utc>::from_timestamp(ts, 0)
         .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
@@ -760,12 +807,7 @@ impl Store {
 
     /// Stored mentions matching `f`, newest first.
     pub fn mentions(&self, f: &MentionFilter) -> Result<Vec<StoredMention>, StoreError> {
-        let mut sql = String::from(
-            "SELECT m.id, m.source, m.kind, m.external_id, m.url, m.author_handle, m.author_name, m.author_reach,
-                    m.lang, m.title, m.text, m.in_reply_to, m.created_at, m.fetched_at, m.watches, m.backfill,
-                    m.label, m.sentiment, m.urgency, m.spam, m.label_source, m.reasons, m.rating
-             FROM mentions m WHERE 1 = 1",
-        );
+        let mut sql = format!("SELECT {STORED_MENTION_COLUMNS} FROM mentions m WHERE 1 = 1");
         let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
         if let Some(w) = &f.watch {
             args.push(Box::new(w.clone()));
@@ -802,57 +844,32 @@ impl Store {
         let rows = stmt
             .query_map(
                 rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())),
-                |r| {
-                    let watches: String = r.get(14)?;
-                    Ok(StoredMention {
-                        id: r.get(0)?,
-                        source: r.get(1)?,
-                        kind: r.get(2)?,
-                        external_id: r.get(3)?,
-                        url: r.get(4)?,
-                        author_handle: r.get(5)?,
-                        author_name: r.get(6)?,
-                        author_reach: r.get(7)?,
-                        lang: r.get(8)?,
-                        title: r.get(9)?,
-                        text: r.get(10)?,
-                        in_reply_to: r.get(11)?,
-                        created_at: rfc3339(r.get(12)?),
-                        fetched_at: rfc3339(r.get(13)?),
-                        watches: watches
-                            .split(',')
-                            .filter(|w| !w.is_empty())
-                            .map(str::to_string)
-                            .collect(),
-                        backfill: r.get(15)?,
-                        label: r.get(16)?,
-                        sentiment: r.get(17)?,
-                        urgency: r.get(18)?,
-                        spam: r.get(19)?,
-                        label_source: r.get(20)?,
-                        verdict: r
-                            .get::<_, Option<String>>(21)?
-                            .and_then(|v| serde_json::from_str(&v).ok()),
-                        rating: r.get(22)?,
-                    })
-                },
+                StoredMention::from_row,
             )
             .map_err(self.err())?;
         rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|source| match source {
-                rusqlite::Error::SqliteFailure(_, Some(msg))
-                    if f.query.is_some() && msg.contains("fts5") =>
-                {
-                    StoreError::BadQuery {
-                        query: f.query.clone().unwrap_or_default(),
-                        message: msg,
-                    }
+            .map_err(|source| self.search_error(f.query.as_deref(), source))
+    }
+
+    /// A failed read of a query built around a full-text `query`: the search's fault when SQLite
+    /// names the search, the database's otherwise.
+    fn search_error(&self, query: Option<&str>, source: rusqlite::Error) -> StoreError {
+        match (query, source) {
+            // The rest of the statement is fixed, so a plain SQL error with a search in it is
+            // the search's ("unterminated string", "fts5: syntax error").
+            (Some(query), rusqlite::Error::SqliteFailure(e, Some(msg)))
+                if msg.contains("fts5") || e.extended_code == 1 =>
+            {
+                StoreError::BadQuery {
+                    query: query.to_string(),
+                    message: msg,
                 }
-                other => StoreError::Sqlite {
-                    path: self.path.display().to_string(),
-                    source: other,
-                },
-            })
+            }
+            (_, other) => StoreError::Sqlite {
+                path: self.path.display().to_string(),
+                source: other,
+            },
+        }
     }
 
     /// Number of stored mentions from `source`.

@@ -90,11 +90,7 @@ pub fn author_key(handle: &str) -> String {
 /// author from being stored again does not hold the handle in plain text. It is a
 /// pseudonym, not anonymity: anyone with the handle can compute it.
 fn erased_key(kind: &str, key: &str) -> String {
-    let h = format!("{kind}\n{key}")
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
+    let h = crate::text::fnv1a(format!("{kind}\n{key}"));
     format!("{h:016x}")
 }
 

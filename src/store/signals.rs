@@ -21,26 +21,22 @@ const MIN_WORDS: usize = 4;
 const MIN_BYTES: usize = 20;
 
 /// The stable 64-bit hash of a text's normalised form (lower case, no accents, words joined by
-/// one space; see [`crate::query::normalize`]), or `None` for texts too short to tell a
+/// one space; see [`crate::text::normalize`]), or `None` for texts too short to tell a
 /// campaign from people agreeing. FNV-1a, so the value never changes between versions or runs.
 pub fn text_hash(text: &str) -> Option<i64> {
-    let norm = crate::query::normalize(text);
+    let norm = crate::text::normalize(text);
     let mut words = 0;
     let mut bytes = 0;
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |b: u8| {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    };
+    let mut h = crate::text::Fnv1a::new();
     for w in norm.split_whitespace() {
         if words > 0 {
-            eat(b' ');
+            h.write(b" ");
         }
-        w.bytes().for_each(&mut eat);
+        h.write(w.as_bytes());
         words += 1;
         bytes += w.len();
     }
-    (words >= MIN_WORDS && bytes >= MIN_BYTES).then_some(h as i64)
+    (words >= MIN_WORDS && bytes >= MIN_BYTES).then_some(h.finish() as i64)
 }
 
 /// A mention stored by this commit, as far as the signals need it.

@@ -186,71 +186,11 @@ impl Store {
     /// than `limit` when there is a next page.
     pub fn inbox(&self, f: &InboxFilter) -> Result<Vec<InboxRow>, StoreError> {
         let mut sql = format!(
-            "SELECT m.id, m.source, m.kind, m.label, m.label_source, m.urgency, coalesce(m.spam, 0),
-                    m.created_at, m.author_handle, m.author_name, m.title, substr(m.text, 1, {ROW_TEXT}),
-                    m.lang, m.claimed_by, m.answered_at, m.answered_by, m.route, m.fetched_at
-             FROM mentions m WHERE m.stripped = 0"
+            "SELECT {} FROM mentions m WHERE m.stripped = 0",
+            inbox_columns("m")
         );
-        let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
-        let mut arg = |sql: &mut String, clause: &str, v: Box<dyn rusqlite::ToSql>| {
-            args.push(v);
-            sql.push_str(&clause.replace("?N", &format!("?{}", args.len())));
-        };
-        match f.status {
-            InboxStatus::Open => sql.push_str(&format!(" AND {OPEN}")),
-            InboxStatus::Answered => sql.push_str(" AND m.answered_at IS NOT NULL"),
-            InboxStatus::All => {}
-        }
-        if let Some(w) = &f.watch {
-            arg(
-                &mut sql,
-                " AND m.id IN (SELECT mention_id FROM mention_watches WHERE watch = ?N)",
-                Box::new(w.clone()),
-            );
-        }
-        if let Some(s) = &f.source {
-            arg(
-                &mut sql,
-                " AND (m.source = ?N OR m.kind = ?N)",
-                Box::new(s.clone()),
-            );
-        }
-        if let Some(l) = &f.label {
-            arg(&mut sql, " AND m.label = ?N", Box::new(l.clone()));
-        }
-        if let Some(l) = &f.lang {
-            arg(&mut sql, " AND m.lang = ?N", Box::new(l.clone()));
-        }
-        if let Some(t) = &f.team {
-            arg(
-                &mut sql,
-                " AND m.route IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(m.route) WHERE json_extract(value, '$.team') = ?N)",
-                Box::new(t.clone()),
-            );
-        }
-        if let Some(t) = f.since {
-            arg(&mut sql, " AND m.created_at >= ?N", Box::new(t));
-        }
-        if let Some(t) = f.until {
-            arg(&mut sql, " AND m.created_at < ?N", Box::new(t));
-        }
-        if let Some(q) = &f.query {
-            arg(
-                &mut sql,
-                " AND m.id IN (SELECT rowid FROM mentions_fts WHERE mentions_fts MATCH ?N)",
-                Box::new(fts_query(q)),
-            );
-        }
-        if f.status == InboxStatus::Open {
-            // Exactly the terms of the `mentions_open` index, so a page is read from the index
-            // in order instead of sorting every open mention.
-            sql.push_str(" ORDER BY (m.urgency = 'urgent') DESC, m.created_at, m.id");
-        } else {
-            sql.push_str(&format!(
-                " ORDER BY ({OPEN}) DESC, (m.urgency = 'urgent' AND {OPEN}) DESC,
-                    CASE WHEN {OPEN} THEN m.created_at ELSE -m.created_at END, m.id DESC"
-            ));
-        }
+        let mut args = inbox_filters(f, &mut sql);
+        sql.push_str(&inbox_order(f));
         args.push(Box::new((f.limit.max(1) + 1) as i64));
         args.push(Box::new(f.offset as i64));
         sql.push_str(&format!(
@@ -262,48 +202,11 @@ impl Store {
         let rows = stmt
             .query_map(
                 rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())),
-                |r| {
-                    let route: Option<String> = r.get(16)?;
-                    Ok(InboxRow {
-                        id: r.get(0)?,
-                        source: r.get(1)?,
-                        kind: r.get(2)?,
-                        label: r.get(3)?,
-                        label_source: r.get(4)?,
-                        urgency: r.get(5)?,
-                        spam: r.get(6)?,
-                        created_at: r.get(7)?,
-                        author_handle: r.get(8)?,
-                        author_name: r.get(9)?,
-                        title: r.get(10)?,
-                        text: r.get(11)?,
-                        lang: r.get(12)?,
-                        claimed_by: r.get(13)?,
-                        answered_at: r.get(14)?,
-                        answered_by: r.get(15)?,
-                        teams: route_teams(route.as_deref()),
-                        fetched_at: r.get(17)?,
-                    })
-                },
+                inbox_row,
             )
             .map_err(self.err())?;
         rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|source| match source {
-                // The rest of the statement is fixed, so a plain SQL error with a search in
-                // it is the search's ("unterminated string", "fts5: syntax error").
-                rusqlite::Error::SqliteFailure(e, Some(msg))
-                    if f.query.is_some() && (msg.contains("fts5") || e.extended_code == 1) =>
-                {
-                    StoreError::BadQuery {
-                        query: f.query.clone().unwrap_or_default(),
-                        message: msg,
-                    }
-                }
-                other => StoreError::Sqlite {
-                    path: self.path.display().to_string(),
-                    source: other,
-                },
-            })
+            .map_err(|source| self.search_error(f.query.as_deref(), source))
     }
 
     /// What the mention page shows besides the stored mention: claim, answer, pin, route and
@@ -341,39 +244,16 @@ impl Store {
         let mut st = self
             .conn
             .prepare_cached(&format!(
-                "SELECT t.id, t.source, t.kind, t.label, t.label_source, t.urgency, coalesce(t.spam, 0),
-                        t.created_at, t.author_handle, t.author_name, t.title, substr(t.text, 1, {ROW_TEXT}),
-                        t.lang, t.claimed_by, t.answered_at, t.answered_by, t.route, t.fetched_at
+                "SELECT {}
                  FROM mentions m JOIN mentions t ON t.source = m.source AND t.id != m.id AND (
                         t.external_id = m.in_reply_to OR t.in_reply_to = m.external_id
                         OR (m.in_reply_to IS NOT NULL AND t.in_reply_to = m.in_reply_to))
-                 WHERE m.id = ?1 ORDER BY t.created_at, t.id LIMIT ?2"
+                 WHERE m.id = ?1 ORDER BY t.created_at, t.id LIMIT ?2",
+                inbox_columns("t")
             ))
             .map_err(self.err())?;
         let rows = st
-            .query_map(params![id, limit as i64], |r| {
-                let route: Option<String> = r.get(16)?;
-                Ok(InboxRow {
-                    id: r.get(0)?,
-                    source: r.get(1)?,
-                    kind: r.get(2)?,
-                    label: r.get(3)?,
-                    label_source: r.get(4)?,
-                    urgency: r.get(5)?,
-                    spam: r.get(6)?,
-                    created_at: r.get(7)?,
-                    author_handle: r.get(8)?,
-                    author_name: r.get(9)?,
-                    title: r.get(10)?,
-                    text: r.get(11)?,
-                    lang: r.get(12)?,
-                    claimed_by: r.get(13)?,
-                    answered_at: r.get(14)?,
-                    answered_by: r.get(15)?,
-                    teams: route_teams(route.as_deref()),
-                    fetched_at: r.get(17)?,
-                })
-            })
+            .query_map(params![id, limit as i64], inbox_row)
             .map_err(self.err())?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
@@ -539,6 +419,132 @@ impl Store {
     }
 }
 
+/// Appends the conditions of `f` to the inbox query `sql` and returns their values, numbered
+/// in order.
+fn inbox_filters(f: &InboxFilter, sql: &mut String) -> Vec<Box<dyn rusqlite::ToSql>> {
+    let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+    let mut arg = |sql: &mut String, clause: &str, v: Box<dyn rusqlite::ToSql>| {
+        args.push(v);
+        sql.push_str(&clause.replace("?N", &format!("?{}", args.len())));
+    };
+    match f.status {
+        InboxStatus::Open => sql.push_str(&format!(" AND {OPEN}")),
+        InboxStatus::Answered => sql.push_str(" AND m.answered_at IS NOT NULL"),
+        InboxStatus::All => {}
+    }
+    if let Some(w) = &f.watch {
+        arg(
+            sql,
+            " AND m.id IN (SELECT mention_id FROM mention_watches WHERE watch = ?N)",
+            Box::new(w.clone()),
+        );
+    }
+    if let Some(s) = &f.source {
+        arg(
+            sql,
+            " AND (m.source = ?N OR m.kind = ?N)",
+            Box::new(s.clone()),
+        );
+    }
+    if let Some(l) = &f.label {
+        arg(sql, " AND m.label = ?N", Box::new(l.clone()));
+    }
+    if let Some(l) = &f.lang {
+        arg(sql, " AND m.lang = ?N", Box::new(l.clone()));
+    }
+    if let Some(t) = &f.team {
+        arg(
+            sql,
+            " AND m.route IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(m.route) WHERE json_extract(value, '$.team') = ?N)",
+            Box::new(t.clone()),
+        );
+    }
+    if let Some(t) = f.since {
+        arg(sql, " AND m.created_at >= ?N", Box::new(t));
+    }
+    if let Some(t) = f.until {
+        arg(sql, " AND m.created_at < ?N", Box::new(t));
+    }
+    if let Some(q) = &f.query {
+        arg(
+            sql,
+            " AND m.id IN (SELECT rowid FROM mentions_fts WHERE mentions_fts MATCH ?N)",
+            Box::new(fts_query(q)),
+        );
+    }
+    args
+}
+
+/// The inbox's ORDER BY for `f`'s status.
+fn inbox_order(f: &InboxFilter) -> String {
+    if f.status == InboxStatus::Open {
+        // Exactly the terms of the `mentions_open` index, so a page is read from the index
+        // in order instead of sorting every open mention.
+        String::from(" ORDER BY (m.urgency = 'urgent') DESC, m.created_at, m.id")
+    } else {
+        format!(
+            " ORDER BY ({OPEN}) DESC, (m.urgency = 'urgent' AND {OPEN}) DESC,
+                CASE WHEN {OPEN} THEN m.created_at ELSE -m.created_at END, m.id DESC"
+        )
+    }
+}
+
+/// The columns [`inbox_row`] reads, of the mentions table under `alias`.
+fn inbox_columns(alias: &str) -> String {
+    // Named with AS: SQLite leaves the name of an unaliased column unspecified.
+    [
+        "id",
+        "source",
+        "kind",
+        "label",
+        "label_source",
+        "urgency",
+        "author_handle",
+        "author_name",
+        "title",
+        "lang",
+        "claimed_by",
+        "answered_at",
+        "answered_by",
+        "route",
+        "created_at",
+        "fetched_at",
+    ]
+    .iter()
+    .map(|c| format!("{alias}.{c} AS {c}"))
+    .chain([
+        format!("coalesce({alias}.spam, 0) AS spam"),
+        format!("substr({alias}.text, 1, {ROW_TEXT}) AS text"),
+    ])
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+/// One inbox row, read by column name (see [`inbox_columns`]).
+fn inbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InboxRow> {
+    let route: Option<String> = r.get("route")?;
+    Ok(InboxRow {
+        id: r.get("id")?,
+        source: r.get("source")?,
+        kind: r.get("kind")?,
+        label: r.get("label")?,
+        label_source: r.get("label_source")?,
+        urgency: r.get("urgency")?,
+        spam: r.get("spam")?,
+        created_at: r.get("created_at")?,
+        author_handle: r.get("author_handle")?,
+        author_name: r.get("author_name")?,
+        title: r.get("title")?,
+        text: r.get("text")?,
+        lang: r.get("lang")?,
+        claimed_by: r.get("claimed_by")?,
+        answered_at: r.get("answered_at")?,
+        answered_by: r.get("answered_by")?,
+        teams: route_teams(route.as_deref()),
+        fetched_at: r.get("fetched_at")?,
+    })
+}
+
 /// The teams in a stored routing decision (a JSON list of matched rules).
 fn route_teams(route: Option<&str>) -> Vec<String> {
     let Some(v) = route.and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok()) else {
@@ -559,45 +565,12 @@ impl Store {
     pub fn mention_by_id(&self, id: i64) -> Result<Option<super::StoredMention>, StoreError> {
         self.conn
             .query_row(
-                "SELECT id, source, kind, external_id, url, author_handle, author_name, author_reach,
-                        lang, title, text, in_reply_to, created_at, fetched_at, watches, backfill,
-                        label, sentiment, urgency, spam, label_source, reasons, rating
-                 FROM mentions WHERE id = ?1",
+                &format!(
+                    "SELECT {} FROM mentions m WHERE m.id = ?1",
+                    super::STORED_MENTION_COLUMNS
+                ),
                 [id],
-                |r| {
-                    let watches: String = r.get(14)?;
-                    Ok(super::StoredMention {
-                        id: r.get(0)?,
-                        source: r.get(1)?,
-                        kind: r.get(2)?,
-                        external_id: r.get(3)?,
-                        url: r.get(4)?,
-                        author_handle: r.get(5)?,
-                        author_name: r.get(6)?,
-                        author_reach: r.get(7)?,
-                        lang: r.get(8)?,
-                        title: r.get(9)?,
-                        text: r.get(10)?,
-                        in_reply_to: r.get(11)?,
-                        created_at: super::rfc3339(r.get(12)?),
-                        fetched_at: super::rfc3339(r.get(13)?),
-                        watches: watches
-                            .split(',')
-                            .filter(|w| !w.is_empty())
-                            .map(str::to_string)
-                            .collect(),
-                        backfill: r.get(15)?,
-                        label: r.get(16)?,
-                        sentiment: r.get(17)?,
-                        urgency: r.get(18)?,
-                        spam: r.get(19)?,
-                        label_source: r.get(20)?,
-                        verdict: r
-                            .get::<_, Option<String>>(21)?
-                            .and_then(|v| serde_json::from_str(&v).ok()),
-                        rating: r.get(22)?,
-                    })
-                },
+                super::StoredMention::from_row,
             )
             .optional()
             .map_err(self.err())
@@ -888,5 +861,44 @@ mod tests {
             )
             .unwrap();
         assert_eq!(queued, 1);
+    }
+
+    #[test]
+    fn a_broken_search_is_named_as_the_search_in_the_inbox_and_in_mentions() {
+        let (_dir, s) = store(&[("complaint", "normal", 100, None, "a")]);
+        let search = "\"unterminated";
+        let inbox = s.inbox(&InboxFilter {
+            query: Some(search.into()),
+            limit: 50,
+            ..InboxFilter::default()
+        });
+        let listed = s.mentions(&crate::store::MentionFilter {
+            query: Some(search.into()),
+            limit: 50,
+            ..Default::default()
+        });
+        for result in [inbox.map(|_| ()), listed.map(|_| ())] {
+            match result {
+                Err(StoreError::BadQuery { query, .. }) => assert_eq!(query, search),
+                other => panic!("expected a bad search, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_mention_reads_the_same_by_id_and_in_the_list() {
+        let (_dir, s) = store(&[("complaint", "urgent", 100, None, "a")]);
+        let listed = s
+            .mentions(&crate::store::MentionFilter {
+                limit: 5,
+                ..Default::default()
+            })
+            .unwrap();
+        let one = s.mention_by_id(listed[0].id).unwrap().unwrap();
+        assert_eq!(format!("{one:?}"), format!("{:?}", listed[0]));
+        assert_eq!(one.author_handle.as_deref(), Some("a"));
+        assert_eq!(one.urgency.as_deref(), Some("urgent"));
+        assert_eq!(one.watches, ["W"]);
+        assert_eq!(s.thread_of(one.id, 5).unwrap().len(), 0);
     }
 }

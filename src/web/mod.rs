@@ -74,7 +74,48 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// no user may have a password equal to their name (the demo's `demo` / `demo`).
 pub fn parse_config(value: Option<Value>, errors: &mut ConfigErrors) -> Option<WebConfig> {
     let raw = parse_at::<RawWebConfig>(value?, "web", errors)?;
-    let listen = match raw.listen.as_deref().map(str::trim) {
+    let listen = parse_listen(raw.listen.as_deref(), raw.behind_tls_proxy, errors)?;
+    let remote = !listen.ip().is_loopback();
+    let base_url = parse_base_url(raw.base_url.as_deref(), listen, errors);
+    check_users(&raw.users, remote.then_some(listen), errors);
+    let (trusted_header, trusted_proxies) =
+        parse_trusted_proxy(raw.trusted_header, &raw.trusted_proxies, errors);
+    if raw.users.is_empty() && trusted_header.is_none() {
+        errors.push(
+            "web.users",
+            "nobody can sign in: add a user (`webcare user add NAME` prints the line) or set web.trusted_header",
+        );
+    }
+    let secret = web_secret(
+        raw.secret_env.as_deref(),
+        raw.secret_file.as_deref(),
+        errors,
+    );
+    Some(WebConfig {
+        listen,
+        base_url,
+        behind_tls_proxy: raw.behind_tls_proxy,
+        trusted_header,
+        trusted_proxies,
+        users: raw.users,
+        link_ttl: raw
+            .link_ttl
+            .map_or(Duration::from_secs(7 * 86_400), |d| d.0),
+        session_ttl: raw
+            .session_ttl
+            .map_or(Duration::from_secs(12 * 3600), |d| d.0),
+        secret,
+    })
+}
+
+/// `web.listen` (default [`DEFAULT_LISTEN`]); an address other machines reach needs
+/// `behind_tls_proxy`, since the inbox itself speaks plain HTTP.
+fn parse_listen(
+    listen: Option<&str>,
+    behind_tls_proxy: bool,
+    errors: &mut ConfigErrors,
+) -> Option<SocketAddr> {
+    let listen = match listen.map(str::trim) {
         None => DEFAULT_LISTEN.parse().ok()?,
         Some(text) => match text.parse::<SocketAddr>() {
             Ok(addr) => addr,
@@ -87,8 +128,7 @@ pub fn parse_config(value: Option<Value>, errors: &mut ConfigErrors) -> Option<W
             }
         },
     };
-    let remote = !listen.ip().is_loopback();
-    if remote && !raw.behind_tls_proxy {
+    if !listen.ip().is_loopback() && !behind_tls_proxy {
         errors.push(
             "web.listen",
             format!(
@@ -98,7 +138,12 @@ pub fn parse_config(value: Option<Value>, errors: &mut ConfigErrors) -> Option<W
             ),
         );
     }
-    let base_url = match raw.base_url.as_deref().map(str::trim) {
+    Some(listen)
+}
+
+/// `web.base_url` without a trailing slash, or the listener's own address.
+fn parse_base_url(base_url: Option<&str>, listen: SocketAddr, errors: &mut ConfigErrors) -> String {
+    match base_url.map(str::trim) {
         None => format!("http://{listen}"),
         Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
             u.trim_end_matches('/').to_string()
@@ -110,8 +155,17 @@ pub fn parse_config(value: Option<Value>, errors: &mut ConfigErrors) -> Option<W
             );
             String::new()
         }
-    };
-    for (name, hash) in &raw.users {
+    }
+}
+
+/// Every user's name and password hash must be valid; with a listener other machines reach
+/// (`remote`), no password may be the user's own name.
+fn check_users(
+    users: &BTreeMap<String, String>,
+    remote: Option<SocketAddr>,
+    errors: &mut ConfigErrors,
+) {
+    for (name, hash) in users {
         let key = format!("web.users.{name}");
         if !auth::valid_user_name(name) {
             errors.push(
@@ -124,7 +178,9 @@ pub fn parse_config(value: Option<Value>, errors: &mut ConfigErrors) -> Option<W
                 &key,
                 format!("{why}; `webcare user add {name}` prints a line with a valid hash"),
             );
-        } else if remote && auth::verify_password(hash, name) {
+        } else if let Some(listen) = remote
+            && auth::verify_password(hash, name)
+        {
             errors.push(
                 &key,
                 format!(
@@ -134,8 +190,16 @@ pub fn parse_config(value: Option<Value>, errors: &mut ConfigErrors) -> Option<W
             );
         }
     }
+}
+
+/// `web.trusted_header` (blank is none) and the proxies allowed to set it.
+fn parse_trusted_proxy(
+    header: Option<String>,
+    proxies: &[String],
+    errors: &mut ConfigErrors,
+) -> (Option<String>, Vec<IpAddr>) {
     let mut trusted_proxies = Vec::new();
-    for (i, p) in raw.trusted_proxies.iter().enumerate() {
+    for (i, p) in proxies.iter().enumerate() {
         match p.trim().parse::<IpAddr>() {
             Ok(ip) => trusted_proxies.push(ip),
             Err(_) => errors.push(
@@ -144,8 +208,7 @@ pub fn parse_config(value: Option<Value>, errors: &mut ConfigErrors) -> Option<W
             ),
         }
     }
-    let trusted_header = raw
-        .trusted_header
+    let trusted_header = header
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty());
     if let Some(h) = &trusted_header {
@@ -162,41 +225,19 @@ pub fn parse_config(value: Option<Value>, errors: &mut ConfigErrors) -> Option<W
             );
         }
     }
-    if raw.users.is_empty() && trusted_header.is_none() {
-        errors.push(
-            "web.users",
-            "nobody can sign in: add a user (`webcare user add NAME` prints the line) or set web.trusted_header",
-        );
-    }
-    let secret = resolve_secret(
-        "web",
-        "secret",
-        raw.secret_env.as_deref(),
-        raw.secret_file.as_deref(),
-        false,
-        errors,
-    );
+    (trusted_header, trusted_proxies)
+}
+
+/// The key that signs sessions and one-click links: at least 32 characters.
+fn web_secret(env: Option<&str>, file: Option<&str>, errors: &mut ConfigErrors) -> Option<Secret> {
+    let secret = resolve_secret("web", "secret", env, file, false, errors);
     if secret.as_ref().is_some_and(|s| s.expose().len() < 32) {
         errors.push(
             "web.secret_file",
             "the key must be at least 32 characters; e.g. `head -c 32 /dev/urandom | base64`",
         );
     }
-    Some(WebConfig {
-        listen,
-        base_url,
-        behind_tls_proxy: raw.behind_tls_proxy,
-        trusted_header,
-        trusted_proxies,
-        users: raw.users,
-        link_ttl: raw
-            .link_ttl
-            .map_or(Duration::from_secs(7 * 86_400), |d| d.0),
-        session_ttl: raw
-            .session_ttl
-            .map_or(Duration::from_secs(12 * 3600), |d| d.0),
-        secret,
-    })
+    secret
 }
 
 /// A running web inbox.

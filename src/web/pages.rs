@@ -21,7 +21,9 @@ use super::WebConfig;
 use super::auth::{self, Key, LoginLimiter, SESSION_COOKIE, Session};
 use super::links::{LinkCheck, LinkSigner};
 use crate::config::Config;
-use crate::store::{InboxFilter, InboxRow, InboxStatus, Store, StoreError};
+use crate::store::{
+    InboxFilter, InboxRow, InboxStatus, MentionExtras, Store, StoreError, StoredMention,
+};
 
 /// Mentions per inbox page.
 pub const PAGE_SIZE: usize = 50;
@@ -849,21 +851,9 @@ async fn mention(
     .await
 }
 
-fn render_mention(
-    state: &WebState,
-    session: &Session,
-    id: i64,
-    q: &MentionQuery,
-    now: i64,
-) -> Result<(StatusCode, String), WebError> {
-    let store = Store::open_reader(&state.db)?;
-    let Some(extras) = store.mention_extras(id)? else {
-        return Err(WebError::NotFound);
-    };
-    let m = store
-        .mention_by_id(id)?
-        .ok_or(StoreError::NoSuchMention(id))?;
-    let row = InboxRow {
+/// The mention as the inbox lists it, for the row at the top of its page.
+fn mention_row(id: i64, m: &StoredMention, extras: &MentionExtras, now: i64) -> InboxRow {
+    InboxRow {
         id,
         source: m.source.clone(),
         kind: m.kind.clone(),
@@ -882,20 +872,32 @@ fn render_mention(
         claimed_by: extras.claimed.as_ref().map(|c| c.0.clone()),
         answered_at: extras.answered.as_ref().map(|a| a.1),
         answered_by: extras.answered.as_ref().map(|a| a.0.clone()),
-        teams: extras
-            .route
-            .as_deref()
-            .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
-            .and_then(|v| v.as_array().cloned())
-            .unwrap_or_default()
+        teams: route_entries(extras.route.as_deref())
             .iter()
             .filter_map(|m| m["team"].as_str().map(str::to_string))
             .collect(),
         fetched_at: DateTime::parse_from_rfc3339(&m.fetched_at)
             .map(|d| d.timestamp())
             .unwrap_or(now),
-    };
-    // What a one-click link asks for, honoured only when its signature holds.
+    }
+}
+
+/// The routing decisions stored with a mention (JSON objects with rule, team and why).
+fn route_entries(route: Option<&str>) -> Vec<serde_json::Value> {
+    route
+        .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+}
+
+/// What a one-click link asks for, honoured only when its signature holds: the page's status,
+/// the action to pre-select and, for a link that is expired or not webcare's, what to tell.
+fn check_action_link(
+    state: &WebState,
+    id: i64,
+    q: &MentionQuery,
+    now: i64,
+) -> (StatusCode, String, String) {
     let mut status = StatusCode::OK;
     let (mut preselect, mut link_problem) = (String::new(), String::new());
     if let Some(action) = opt(&q.action) {
@@ -917,12 +919,11 @@ fn render_mention(
             }
         }
     }
-    let preselect_words = super::links::ACTIONS
-        .iter()
-        .find(|(a, _)| *a == preselect)
-        .map(|(_, w)| w.to_string())
-        .unwrap_or_default();
-    let verdict = m.verdict.clone().unwrap_or_default();
+    (status, preselect, link_problem)
+}
+
+/// The classifier's reasons, each once with how often it was found.
+fn reason_views(verdict: &serde_json::Value) -> Vec<ReasonView> {
     let mut reasons: Vec<ReasonView> = Vec::new();
     for r in verdict["reasons"].as_array().into_iter().flatten() {
         let (kind, cue, text) = (
@@ -943,6 +944,11 @@ fn render_mention(
             }),
         }
     }
+    reasons
+}
+
+/// Why the classifier called the mention urgent, each reason once.
+fn urgency_reasons(verdict: &serde_json::Value) -> Vec<String> {
     let mut urgency_reasons: Vec<String> = Vec::new();
     for r in verdict["urgency_reasons"].as_array().into_iter().flatten() {
         if let Some(r) = r
@@ -952,12 +958,34 @@ fn render_mention(
             urgency_reasons.push(r.to_string());
         }
     }
-    let routes = extras
-        .route
-        .as_deref()
-        .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default()
+    urgency_reasons
+}
+
+fn render_mention(
+    state: &WebState,
+    session: &Session,
+    id: i64,
+    q: &MentionQuery,
+    now: i64,
+) -> Result<(StatusCode, String), WebError> {
+    let store = Store::open_reader(&state.db)?;
+    let Some(extras) = store.mention_extras(id)? else {
+        return Err(WebError::NotFound);
+    };
+    let m = store
+        .mention_by_id(id)?
+        .ok_or(StoreError::NoSuchMention(id))?;
+    let row = mention_row(id, &m, &extras, now);
+    let (status, preselect, link_problem) = check_action_link(state, id, q, now);
+    let preselect_words = super::links::ACTIONS
+        .iter()
+        .find(|(a, _)| *a == preselect)
+        .map(|(_, w)| w.to_string())
+        .unwrap_or_default();
+    let verdict = m.verdict.clone().unwrap_or_default();
+    let reasons = reason_views(&verdict);
+    let urgency_reasons = urgency_reasons(&verdict);
+    let routes = route_entries(extras.route.as_deref())
         .iter()
         .map(|m| RouteView {
             rule: m["rule"].as_str().unwrap_or_default().into(),

@@ -132,7 +132,7 @@ pub fn content_id(e: &Entry) -> String {
     key.extend_from_slice(date.as_bytes());
     key.push(0);
     key.extend_from_slice(e.text.as_bytes());
-    format!("hash:{:016x}", parse::fnv1a(&key))
+    format!("hash:{:016x}", crate::text::fnv1a(&key))
 }
 
 /// The id for an entry whose content id another entry of the same feed already has (two

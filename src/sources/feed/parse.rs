@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 
 use base64::Engine;
+// Markup written back for the HTML-to-text pass: `&`, `<`, `>` and `"` as entities.
+use html_escape::encode_double_quoted_attribute;
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 use url::Url;
@@ -397,7 +399,7 @@ impl DocReader<'_> {
                     c.buf.push(' ');
                     c.buf.push_str(k);
                     c.buf.push_str("=\"");
-                    c.buf.push_str(&escape(v));
+                    c.buf.push_str(&encode_double_quoted_attribute(v));
                     c.buf.push('"');
                 }
                 c.buf.push_str(if empty { "/>" } else { ">" });
@@ -675,7 +677,7 @@ impl DocReader<'_> {
                 return;
             }
             let markup = self.text.get(b.start..self.pos_after).unwrap_or("");
-            let fingerprint = fnv1a(markup.as_bytes());
+            let fingerprint = crate::text::fnv1a(markup);
             let mut e = b.finish();
             e.fingerprint = fingerprint;
             self.feed.entries.push(e);
@@ -774,7 +776,7 @@ impl DocReader<'_> {
     fn text(&mut self, t: &str, cdata: bool) {
         if let Some(c) = self.collector.as_mut() {
             if cdata && matches!(c.mode, Mode::Markup) {
-                c.buf.push_str(&escape(t));
+                c.buf.push_str(&encode_double_quoted_attribute(t));
             } else {
                 c.buf.push_str(t);
             }
@@ -802,7 +804,7 @@ impl DocReader<'_> {
             if predefined {
                 format!("&{g};")
             } else {
-                escape(&text).into_owned()
+                encode_double_quoted_attribute(&text).into_owned()
             }
         } else {
             text
@@ -1050,28 +1052,6 @@ fn has_event_handler(lower: &str) -> bool {
         i = i + p + 3;
     }
     false
-}
-
-/// FNV-1a: stable across releases (the standard hasher is not), which stored ids need.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
-fn escape(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.contains(['<', '>', '&', '"']) {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    std::borrow::Cow::Owned(
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;"),
-    )
 }
 
 /// `jan@example.org (Jan Jansen)`, `Jan Jansen <jan@example.org>`, a bare name or address:
