@@ -19,8 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{Client, Fetched};
 use super::own_reply::is_own;
-use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError};
-use crate::config::{ConfigErrors, DurationValue, Secret, SourceConfig, resolve_secret};
+use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks};
+use crate::config::{ConfigErrors, DurationValue, Secret, SourceConfig};
+use crate::secret::Secrets;
 
 /// Usage percentage at which a source slows down instead of running into the limit.
 const SLOW_DOWN_AT: f64 = 80.0;
@@ -54,12 +55,6 @@ pub struct FacebookPageSettings {
     /// Graph API version, e.g. `v24.0`.
     #[serde(default = "default_api_version")]
     pub api_version: String,
-    /// Environment variable holding the page access token.
-    #[serde(default)]
-    pub page_token_env: Option<String>,
-    /// File holding the page access token.
-    #[serde(default)]
-    pub page_token_file: Option<String>,
     /// Posts older than this are no longer checked for new comments.
     #[serde(default = "default_comment_window")]
     pub comment_window: DurationValue,
@@ -80,31 +75,14 @@ pub(crate) fn check_graph_settings(
     path: &str,
     errors: &mut ConfigErrors,
 ) {
-    match url::Url::parse(base_url) {
-        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
-        _ => errors.push(
-            format!("{path}.base_url"),
-            format!("\"{base_url}\" is not an http(s) URL"),
-        ),
-    }
-    let version_ok = api_version
-        .strip_prefix('v')
-        .and_then(|v| v.split_once('.'))
-        .is_some_and(|(a, b)| {
-            !a.is_empty()
-                && !b.is_empty()
-                && a.chars().all(|c| c.is_ascii_digit())
-                && b.chars().all(|c| c.is_ascii_digit())
-        });
-    if !version_ok {
-        errors.push(
-            format!("{path}.api_version"),
-            format!("\"{api_version}\" is not a Graph API version such as \"v24.0\""),
-        );
-    }
-    if max_pages == 0 {
-        errors.push(format!("{path}.max_pages"), "must be at least 1");
-    }
+    checks::http_urls(path, &[("base_url", Some(base_url))], errors);
+    checks::api_version(
+        path,
+        api_version,
+        "Graph API version such as \"v24.0\"",
+        errors,
+    );
+    checks::at_least_one(path, "max_pages", max_pages, errors);
 }
 
 /// Records a problem under `path.key` unless `value` is a numeric Graph id; `hint` says where
@@ -369,21 +347,19 @@ const FEED_FIELDS: &str = "id,message,story,created_time,updated_time,permalink_
 const COMMENT_FIELDS: &str =
     "id,message,created_time,from,permalink_url,like_count,comment_count,parent{id}";
 
-impl FacebookPageSource {
-    /// True when `from` is the page itself or one of `own_accounts` (by id or name).
-    fn is_own(&self, from: &From, page_id: &str) -> bool {
-        let own = &self.settings.own_accounts;
-        from.id == page_id
-            || is_own(&from.id, own)
-            || from.name.as_deref().is_some_and(|n| is_own(n, own))
-    }
+impl SourceKind for FacebookPageSource {
+    const KIND: &'static str = "facebook_page";
+    /// The page access token: `page_token_env` or `page_token_file`.
+    const SECRETS: &'static [&'static str] = &["page_token"];
+    type Settings = FacebookPageSettings;
+    type Checked = Secret;
 
-    fn parse(
-        source: &SourceConfig,
+    fn check(
+        s: &FacebookPageSettings,
+        secrets: &Secrets,
         path: &str,
         errors: &mut ConfigErrors,
-    ) -> Option<(FacebookPageSettings, Option<Secret>)> {
-        let s = source.settings::<FacebookPageSettings>(path, errors)?;
+    ) -> Option<Secret> {
         check_numeric_id(
             &s.page_id,
             path,
@@ -392,40 +368,44 @@ impl FacebookPageSource {
             errors,
         );
         check_graph_settings(&s.base_url, &s.api_version, s.max_pages, path, errors);
-        let token = resolve_secret(
-            path,
-            "page_token",
-            s.page_token_env.as_deref(),
-            s.page_token_file.as_deref(),
-            true,
-            errors,
-        );
-        Some((s, token))
+        secrets.resolve("page_token", true, errors)
     }
 
-    /// Checks a `facebook_page` source's own keys.
-    pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
-        Self::parse(source, path, errors);
+    fn build(
+        settings: FacebookPageSettings,
+        token: Secret,
+        source: &SourceConfig,
+        client: Client,
+    ) -> anyhow::Result<FacebookPageSource> {
+        Ok(FacebookPageSource {
+            graph: Graph::new(
+                source,
+                client,
+                &settings.base_url,
+                &settings.api_version,
+                token,
+                "facebook_page",
+                "page_token",
+            ),
+            settings,
+        })
     }
 
-    /// Builds the source from a validated config.
-    pub fn new(source: &SourceConfig, client: Client) -> anyhow::Result<FacebookPageSource> {
-        let mut errors = ConfigErrors::default();
-        match Self::parse(source, &source.name, &mut errors) {
-            Some((settings, Some(token))) if errors.is_empty() => Ok(FacebookPageSource {
-                graph: Graph::new(
-                    source,
-                    client,
-                    &settings.base_url,
-                    &settings.api_version,
-                    token,
-                    "facebook_page",
-                    "page_token",
-                ),
-                settings,
-            }),
-            _ => anyhow::bail!("{errors}"),
-        }
+    #[cfg(test)]
+    fn conformance_settings(base: &str, secret_file: &str) -> serde_json::Value {
+        serde_json::json!({
+            "page_id": "104857600000001", "base_url": base, "page_token_file": secret_file
+        })
+    }
+}
+
+impl FacebookPageSource {
+    /// True when `from` is the page itself or one of `own_accounts` (by id or name).
+    fn is_own(&self, from: &From, page_id: &str) -> bool {
+        let own = &self.settings.own_accounts;
+        from.id == page_id
+            || is_own(&from.id, own)
+            || from.name.as_deref().is_some_and(|n| is_own(n, own))
     }
 
     /// Reads one listing (the feed or a post's comments), following `paging.next` for up to
@@ -742,7 +722,7 @@ mod tests {
         });
         let settings = testing::with_settings(base, extra);
         let source =
-            FacebookPageSource::new(&test_config(settings), Client::new("webcare-test").unwrap())
+            FacebookPageSource::from_config(&test_config(settings), Client::new("webcare-test").unwrap())
                 .unwrap();
         Setup {
             source,

@@ -37,7 +37,7 @@ struct KeyFile {
 }
 
 /// A parsed service account key: who signs, and the RSA key it signs with.
-pub(crate) struct ServiceAccount {
+pub struct ServiceAccount {
     client_email: String,
     key_id: Option<String>,
     key: aws_lc_rs::signature::RsaKeyPair,

@@ -15,8 +15,9 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, USER_AGENT};
 use serde::{Deserialize, Serialize};
 
 use super::http::{Client, Fetched, parse_rate_limit_reset};
-use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
-use crate::config::{ConfigErrors, Secret, SourceConfig, resolve_secret};
+use super::{Batch, Engagement, Mention, PollContext, Source, SourceError, SourceKind, checks};
+use crate::config::{ConfigErrors, Secret, SourceConfig};
+use crate::secret::Secrets;
 
 const DEFAULT_BASE_URL: &str = "https://oauth.reddit.com";
 const DEFAULT_AUTH_URL: &str = "https://www.reddit.com";
@@ -32,12 +33,6 @@ pub struct RedditSettings {
     pub query: String,
     /// The app's client id (not secret), from reddit.com/prefs/apps.
     pub client_id: String,
-    /// Environment variable holding the app's secret.
-    #[serde(default)]
-    pub client_secret_env: Option<String>,
-    /// File holding the app's secret.
-    #[serde(default)]
-    pub client_secret_file: Option<String>,
     /// Only search inside these subreddits (names without `r/`); empty searches all of Reddit.
     #[serde(default)]
     pub subreddits: Vec<String>,
@@ -190,43 +185,38 @@ pub struct RedditSource {
     max_body: usize,
 }
 
-fn check_url(url: &str, key: String, errors: &mut ConfigErrors) {
-    match url::Url::parse(url) {
-        Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.host().is_some() => {}
-        _ => errors.push(key, format!("\"{url}\" is not an http(s) address")),
-    }
-}
-
 fn subreddit_ok(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-impl RedditSource {
-    /// Checks a `reddit` source's own keys and its client secret.
-    pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
-        let Some(s) = source.settings::<RedditSettings>(path, errors) else {
-            return;
-        };
-        if s.query.trim().is_empty() {
-            errors.push(
-                format!("{path}.query"),
-                "must not be empty: it is what Reddit is searched for",
-            );
-        }
-        if s.client_id.trim().is_empty() {
-            errors.push(
-                format!("{path}.client_id"),
-                "must not be empty: create an app at https://www.reddit.com/prefs/apps",
-            );
-        }
-        resolve_secret(
+impl SourceKind for RedditSource {
+    const KIND: &'static str = "reddit";
+    /// The app's client secret: `client_secret_env` or `client_secret_file`.
+    const SECRETS: &'static [&'static str] = &["client_secret"];
+    type Settings = RedditSettings;
+    type Checked = Secret;
+
+    fn check(
+        s: &RedditSettings,
+        secrets: &Secrets,
+        path: &str,
+        errors: &mut ConfigErrors,
+    ) -> Option<Secret> {
+        checks::not_blank(
             path,
-            "client_secret",
-            s.client_secret_env.as_deref(),
-            s.client_secret_file.as_deref(),
-            true,
+            "query",
+            &s.query,
+            "it is what Reddit is searched for",
             errors,
         );
+        checks::not_blank(
+            path,
+            "client_id",
+            &s.client_id,
+            "create an app at https://www.reddit.com/prefs/apps",
+            errors,
+        );
+        let secret = secrets.resolve("client_secret", true, errors);
         for sub in &s.subreddits {
             let name = sub.trim_start_matches("/r/").trim_start_matches("r/");
             if !subreddit_ok(name) {
@@ -250,34 +240,25 @@ impl RedditSource {
                 "Reddit blocks short generic agents; use e.g. \"linux:webcare-fjordlink:1.0 (by /u/yourname)\"",
             );
         }
-        check_url(&s.base_url, format!("{path}.base_url"), errors);
-        check_url(&s.auth_url, format!("{path}.auth_url"), errors);
-        if !(1..=100).contains(&s.limit) {
-            errors.push(
-                format!("{path}.limit"),
-                format!("{} is out of range; use 1 to 100", s.limit),
-            );
-        }
-        if s.max_pages == 0 {
-            errors.push(format!("{path}.max_pages"), "must be at least 1");
-        }
+        checks::http_urls(
+            path,
+            &[
+                ("base_url", Some(&s.base_url)),
+                ("auth_url", Some(&s.auth_url)),
+            ],
+            errors,
+        );
+        checks::in_range(path, "limit", s.limit, 1..=100, "use", errors);
+        checks::at_least_one(path, "max_pages", s.max_pages, errors);
+        secret
     }
 
-    /// Builds the source from a validated config.
-    pub fn new(source: &SourceConfig, client: Client) -> anyhow::Result<RedditSource> {
-        let mut errors = ConfigErrors::default();
-        let settings = source
-            .settings::<RedditSettings>("", &mut errors)
-            .ok_or_else(|| anyhow::anyhow!("{errors}"))?;
-        let secret = resolve_secret(
-            "",
-            "client_secret",
-            settings.client_secret_env.as_deref(),
-            settings.client_secret_file.as_deref(),
-            true,
-            &mut errors,
-        )
-        .ok_or_else(|| anyhow::anyhow!("{errors}"))?;
+    fn build(
+        settings: RedditSettings,
+        secret: Secret,
+        source: &SourceConfig,
+        client: Client,
+    ) -> anyhow::Result<RedditSource> {
         let user_agent = settings.user_agent.clone().unwrap_or_else(|| {
             format!(
                 "server:webcare.{}:v{} (self-hosted webcare mention monitor)",
@@ -297,6 +278,16 @@ impl RedditSource {
         })
     }
 
+    #[cfg(test)]
+    fn conformance_settings(base: &str, secret_file: &str) -> serde_json::Value {
+        serde_json::json!({
+            "query": "fjordlink", "client_id": "conformance-client",
+            "client_secret_file": secret_file, "base_url": base, "auth_url": base
+        })
+    }
+}
+
+impl RedditSource {
     fn rejected(&self) -> SourceError {
         SourceError::Auth(format!(
             "reddit: token rejected (401); check credentials client_id and client_secret_env/client_secret_file of source {}",
@@ -706,7 +697,7 @@ mod tests {
             }),
             extra,
         );
-        RedditSource::new(&config(s), Client::new("webcare-test").unwrap()).unwrap()
+        RedditSource::from_config(&config(s), Client::new("webcare-test").unwrap()).unwrap()
     }
 
     fn ctx(cursor: Option<&str>) -> PollContext {

@@ -19,8 +19,11 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{Client, Fetched, rate_limit_reset};
 use super::own_reply::own_name;
-use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError};
-use crate::config::{ConfigErrors, Secret, SourceConfig, resolve_secret};
+use super::{
+    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
+};
+use crate::config::{ConfigErrors, Secret, SourceConfig};
+use crate::secret::Secrets;
 
 const TWEET_FIELDS: &str = "created_at,lang,author_id,conversation_id,public_metrics,referenced_tweets,note_tweet,entities";
 /// Milliseconds since the Unix epoch at X's snowflake epoch (2010-11-04T01:42:54.657Z).
@@ -38,12 +41,6 @@ pub struct XSettings {
     /// API host; the real one unless testing.
     #[serde(default = "default_base_url")]
     pub base_url: String,
-    /// Environment variable holding the app bearer token.
-    #[serde(default)]
-    pub bearer_token_env: Option<String>,
-    /// File holding the app bearer token (relative paths are looked up in `$CREDENTIALS_DIRECTORY`).
-    #[serde(default)]
-    pub bearer_token_file: Option<String>,
     /// Posts per request, 10 to 100.
     #[serde(default = "default_max_results")]
     pub max_results: u32,
@@ -131,63 +128,68 @@ pub struct XSource {
     max_body: usize,
 }
 
-impl XSource {
-    fn parse(
-        source: &SourceConfig,
+impl SourceKind for XSource {
+    const KIND: &'static str = "x";
+    /// The app bearer token: `bearer_token_env` or `bearer_token_file`.
+    const SECRETS: &'static [&'static str] = &["bearer_token"];
+    type Settings = XSettings;
+    type Checked = Secret;
+
+    fn check(
+        s: &XSettings,
+        secrets: &Secrets,
         path: &str,
         errors: &mut ConfigErrors,
-    ) -> Option<(XSettings, Option<Secret>)> {
-        let s = source.settings::<XSettings>(path, errors)?;
-        if s.query.trim().is_empty() {
-            errors.push(format!("{path}.query"), "must not be empty");
-        }
-        if !(10..=100).contains(&s.max_results) {
-            errors.push(
-                format!("{path}.max_results"),
-                format!("{} is out of range; X accepts 10 to 100", s.max_results),
-            );
-        }
-        if s.max_pages == 0 {
-            errors.push(format!("{path}.max_pages"), "must be at least 1");
-        }
+    ) -> Option<Secret> {
+        checks::not_blank(path, "query", &s.query, "", errors);
+        checks::in_range(
+            path,
+            "max_results",
+            s.max_results,
+            10..=100,
+            "X accepts",
+            errors,
+        );
+        checks::at_least_one(path, "max_pages", s.max_pages, errors);
         if !(s.price_per_post_usd.is_finite() && s.price_per_post_usd >= 0.0) {
             errors.push(
                 format!("{path}.price_per_post_usd"),
                 "must be a price in dollars, e.g. 0.005",
             );
         }
-        check_base_url(&s.base_url, path, errors);
-        let token = resolve_secret(
-            path,
-            "bearer_token",
-            s.bearer_token_env.as_deref(),
-            s.bearer_token_file.as_deref(),
-            true,
-            errors,
-        );
-        Some((s, token))
+        checks::http_urls(path, &[("base_url", Some(&s.base_url))], errors);
+        secrets.resolve("bearer_token", true, errors)
     }
 
-    /// Checks an `x` source's own keys.
-    pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
-        Self::parse(source, path, errors);
+    fn build(
+        settings: XSettings,
+        token: Secret,
+        source: &SourceConfig,
+        client: Client,
+    ) -> anyhow::Result<XSource> {
+        Ok(XSource {
+            settings,
+            token,
+            client,
+            timeout: source.timeout,
+            max_body: source.max_body_bytes,
+        })
     }
 
-    /// Builds the source from a validated config.
-    pub fn new(source: &SourceConfig, client: Client) -> anyhow::Result<XSource> {
-        let mut errors = ConfigErrors::default();
-        match Self::parse(source, &source.name, &mut errors) {
-            Some((settings, Some(token))) if errors.is_empty() => Ok(XSource {
-                settings,
-                token,
-                client,
-                timeout: source.timeout,
-                max_body: source.max_body_bytes,
-            }),
-            _ => anyhow::bail!("{errors}"),
-        }
+    fn usage_note(
+        settings: &serde_json::Map<String, serde_json::Value>,
+        cursor: &str,
+    ) -> Option<String> {
+        usage_note(settings, cursor)
     }
 
+    #[cfg(test)]
+    fn conformance_settings(base: &str, secret_file: &str) -> serde_json::Value {
+        serde_json::json!({ "query": "fjordlink", "base_url": base, "bearer_token_file": secret_file })
+    }
+}
+
+impl XSource {
     /// The query sent to X: retweets are excluded unless the operator asked about them.
     fn query(&self) -> String {
         let q = self.settings.query.trim();
@@ -276,17 +278,6 @@ impl XSource {
                 retry_after: None,
             }),
         }
-    }
-}
-
-/// A base URL must be http(s); shared by the checks of this file's settings.
-fn check_base_url(base: &str, path: &str, errors: &mut ConfigErrors) {
-    match url::Url::parse(base) {
-        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
-        _ => errors.push(
-            format!("{path}.base_url"),
-            format!("\"{base}\" is not an http(s) URL"),
-        ),
     }
 }
 
@@ -755,7 +746,7 @@ mod tests {
         });
         let settings = testing::with_settings(base, extra);
         let config = test_config("x", settings);
-        let source = XSource::new(&config, Client::new("webcare-test").unwrap()).unwrap();
+        let source = XSource::from_config(&config, Client::new("webcare-test").unwrap()).unwrap();
         Setup {
             source,
             _token: token,
