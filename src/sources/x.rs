@@ -398,99 +398,18 @@ impl Source for XSource {
 
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
         let now = Utc::now();
-        let mut cur: XCursor = ctx
-            .cursor
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
-        if cur.month != month_of(now) {
-            cur.month = month_of(now);
-            cur.reads = 0;
-        }
-        if cur.day != day_of(now) {
-            cur.day = day_of(now);
-            cur.reads_today = 0;
-        }
-        if cur.since_id.is_none() && cur.start_time.is_none() {
-            let back = ctx.backfill.min(SEARCH_WINDOW);
-            let start = now - chrono::Duration::from_std(back).unwrap_or_default();
-            cur.start_time = Some(start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-        }
-        let cap = self.settings.monthly_read_cap;
-        let daily = self.settings.daily_read_cap;
+        let mut cur = XCursor::for_poll(ctx, now);
         let mut batch = Batch::default();
         for page in 1..=self.settings.max_pages {
-            let budget = if cap == 0 {
-                u64::MAX
-            } else {
-                cap.saturating_sub(cur.reads)
-            };
-            let budget_today = if daily == 0 {
-                u64::MAX
-            } else {
-                daily.saturating_sub(cur.reads_today)
-            };
-            if budget_today == 0 && budget > 0 {
-                let tomorrow = (now + chrono::Duration::days(1))
-                    .date_naive()
-                    .and_hms_opt(0, 0, 0)
-                    .map(|t| t.and_utc())
-                    .unwrap_or(now + chrono::Duration::days(1));
-                tracing::warn!(
-                    reads = cur.reads_today,
-                    cap = daily,
-                    "x: daily_read_cap reached; no more reads until 00:00 UTC"
-                );
-                batch.next_poll_in = Some((tomorrow - now).to_std().unwrap_or_default());
-                batch.more = false;
-                break;
-            }
-            let budget = budget.min(budget_today);
-            if budget == 0 {
-                let wait = (next_month_start(now) - now).to_std().unwrap_or_default();
-                tracing::warn!(
-                    reads = cur.reads,
-                    cap,
-                    "x: monthly_read_cap reached; no more reads until next month"
-                );
-                batch.next_poll_in = Some(wait);
-                batch.more = false;
-                break;
-            }
-            // X bills every post returned, so ask for no more than the budget allows (it
-            // accepts no fewer than 10).
-            let max = u64::from(self.settings.max_results).min(budget).max(10) as u32;
-            let (resp, fetched) = match self.search(&cur, max).await? {
-                Some(found) => found,
-                None => {
-                    // A week or more without a successful poll: X no longer searches back to
-                    // since_id. Read what the window still holds and say what was lost.
-                    let start =
-                        Utc::now() - chrono::Duration::from_std(SEARCH_WINDOW).unwrap_or_default();
-                    let from = cur
-                        .since_id
-                        .as_deref()
-                        .and_then(snowflake_time)
-                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                        .unwrap_or_else(|| "the last poll".into());
-                    let to = start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-                    tracing::warn!(
-                        since_id = cur.since_id.as_deref().unwrap_or_default(),
-                        "x: since_id is older than the seven days recent search covers; \
-                         posts from {from} to {to} were not read, starting again at {to}"
-                    );
-                    cur.since_id = None;
-                    cur.next_token = None;
-                    cur.run_newest_id = None;
-                    cur.start_time = Some(to);
-                    self.search(&cur, max)
-                        .await?
-                        .ok_or_else(|| SourceError::Parse {
-                            url: self.settings.base_url.clone(),
-                            message: "X refused since_id on a request without one".into(),
-                        })?
+            let max = match self.read_budget(&cur, now) {
+                Budget::Read(max) => max,
+                Budget::Wait(wait) => {
+                    batch.next_poll_in = Some(wait);
+                    batch.more = false;
+                    break;
                 }
             };
+            let (resp, fetched) = self.search_within_window(&mut cur, max).await?;
             let count = resp.meta.result_count.unwrap_or(resp.data.len() as u64);
             cur.reads += count;
             cur.reads_today += count;
@@ -515,11 +434,7 @@ impl Source for XSource {
                     batch.more = page == self.settings.max_pages;
                 }
                 None => {
-                    cur.next_token = None;
-                    if let Some(id) = cur.run_newest_id.take() {
-                        cur.since_id = Some(id);
-                        cur.start_time = None;
-                    }
+                    cur.finish_run();
                     if low {
                         batch.next_poll_in = reset_wait(&fetched, Utc::now());
                     }
@@ -529,6 +444,129 @@ impl Source for XSource {
         }
         batch.cursor = Some(serde_json::to_string(&cur).unwrap_or_default());
         Ok(batch)
+    }
+}
+
+/// What the read caps allow for the next page.
+enum Budget {
+    /// Ask for at most this many posts.
+    Read(u32),
+    /// A cap is reached: poll again after this long.
+    Wait(Duration),
+}
+
+impl XCursor {
+    /// The stored cursor, with the day's and month's counts reset when a new one began and a
+    /// start time within the search window on first start.
+    fn for_poll(ctx: &PollContext, now: DateTime<Utc>) -> XCursor {
+        let mut cur: XCursor = ctx
+            .cursor
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or_default();
+        if cur.month != month_of(now) {
+            cur.month = month_of(now);
+            cur.reads = 0;
+        }
+        if cur.day != day_of(now) {
+            cur.day = day_of(now);
+            cur.reads_today = 0;
+        }
+        if cur.since_id.is_none() && cur.start_time.is_none() {
+            let back = ctx.backfill.min(SEARCH_WINDOW);
+            let start = now - chrono::Duration::from_std(back).unwrap_or_default();
+            cur.start_time = Some(start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        }
+        cur
+    }
+
+    /// A run read to its last page: its newest post is where the next run starts.
+    fn finish_run(&mut self) {
+        self.next_token = None;
+        if let Some(id) = self.run_newest_id.take() {
+            self.since_id = Some(id);
+            self.start_time = None;
+        }
+    }
+}
+
+impl XSource {
+    /// How many posts the next page may ask for under `daily_read_cap` and
+    /// `monthly_read_cap`, or how long to wait when one is reached.
+    fn read_budget(&self, cur: &XCursor, now: DateTime<Utc>) -> Budget {
+        let cap = self.settings.monthly_read_cap;
+        let daily = self.settings.daily_read_cap;
+        let budget = if cap == 0 {
+            u64::MAX
+        } else {
+            cap.saturating_sub(cur.reads)
+        };
+        let budget_today = if daily == 0 {
+            u64::MAX
+        } else {
+            daily.saturating_sub(cur.reads_today)
+        };
+        if budget_today == 0 && budget > 0 {
+            let tomorrow = (now + chrono::Duration::days(1))
+                .date_naive()
+                .and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc())
+                .unwrap_or(now + chrono::Duration::days(1));
+            tracing::warn!(
+                reads = cur.reads_today,
+                cap = daily,
+                "x: daily_read_cap reached; no more reads until 00:00 UTC"
+            );
+            return Budget::Wait((tomorrow - now).to_std().unwrap_or_default());
+        }
+        let budget = budget.min(budget_today);
+        if budget == 0 {
+            tracing::warn!(
+                reads = cur.reads,
+                cap,
+                "x: monthly_read_cap reached; no more reads until next month"
+            );
+            return Budget::Wait((next_month_start(now) - now).to_std().unwrap_or_default());
+        }
+        // X bills every post returned, so ask for no more than the budget allows (it
+        // accepts no fewer than 10).
+        Budget::Read(u64::from(self.settings.max_results).min(budget).max(10) as u32)
+    }
+
+    /// One search page from `cur`. When X refuses `since_id` as older than its seven-day
+    /// window (a week or more without a successful poll), reads what the window still holds
+    /// instead and says what was lost.
+    async fn search_within_window(
+        &self,
+        cur: &mut XCursor,
+        max: u32,
+    ) -> Result<(SearchResponse, Fetched), SourceError> {
+        if let Some(found) = self.search(cur, max).await? {
+            return Ok(found);
+        }
+        let start = Utc::now() - chrono::Duration::from_std(SEARCH_WINDOW).unwrap_or_default();
+        let from = cur
+            .since_id
+            .as_deref()
+            .and_then(snowflake_time)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_else(|| "the last poll".into());
+        let to = start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        tracing::warn!(
+            since_id = cur.since_id.as_deref().unwrap_or_default(),
+            "x: since_id is older than the seven days recent search covers; \
+             posts from {from} to {to} were not read, starting again at {to}"
+        );
+        cur.since_id = None;
+        cur.next_token = None;
+        cur.run_newest_id = None;
+        cur.start_time = Some(to);
+        self.search(cur, max)
+            .await?
+            .ok_or_else(|| SourceError::Parse {
+                url: self.settings.base_url.clone(),
+                message: "X refused since_id on a request without one".into(),
+            })
     }
 }
 
