@@ -413,12 +413,38 @@ impl RedditSource {
             .unwrap_or_default();
         let resume = state.and_then(|s| s.resume.clone());
         let mut after = resume.as_ref().map(|r| r.after.clone());
-        let (mut newest, mut newest_ids) = match &resume {
-            Some(r) => (Some(r.newest), r.newest_ids.clone()),
-            None => (None, Vec::new()),
-        };
+        let mut run = Run::resuming(resume.as_ref());
+        let (path, base_params) = self.stream_request(stream);
+        let mut finished = false;
+        for _ in 0..self.settings.max_pages {
+            let mut params = base_params.clone();
+            if let Some(a) = &after {
+                params.push(("after", a.clone()));
+            }
+            let resp = self.listing(&path, &params).await?;
+            *wait = budget_wait(&resp.headers).or(*wait);
+            let listing: Listing = resp.json()?;
+            let reached_cursor = run.read_page(&listing, since, &seen, mentions);
+            after = listing.data.after.filter(|a| !a.is_empty());
+            if reached_cursor || after.is_none() {
+                finished = true;
+                break;
+            }
+            if wait.is_some() {
+                break;
+            }
+        }
+        let after = if finished { None } else { after };
+        let next = run.next_cursor(state, since, after);
+        let more = next.resume.is_some() && wait.is_none();
+        Ok((next, more))
+    }
+
+    /// The listing path and query of `stream`, before paging: a search of all of Reddit or of
+    /// the configured subreddits, or their comment stream.
+    fn stream_request(&self, stream: Stream) -> (String, Vec<(&'static str, String)>) {
         let subs = self.subreddits();
-        let (path, mut base_params) = match stream {
+        let (path, mut params) = match stream {
             Stream::Posts if subs.is_empty() => (
                 "/search".to_string(),
                 vec![("restrict_sr", "0".to_string())],
@@ -430,83 +456,111 @@ impl RedditSource {
             Stream::Comments => (format!("/r/{subs}/comments"), Vec::new()),
         };
         if stream == Stream::Posts {
-            base_params.push(("q", self.settings.query.clone()));
-            base_params.push(("sort", "new".to_string()));
-            base_params.push(("type", "link".to_string()));
+            params.push(("q", self.settings.query.clone()));
+            params.push(("sort", "new".to_string()));
+            params.push(("type", "link".to_string()));
         }
-        base_params.push(("limit", self.settings.limit.to_string()));
-        base_params.push(("raw_json", "1".to_string()));
-        let mut ids = HashSet::new();
-        let mut finished = false;
-        for _ in 0..self.settings.max_pages {
-            let mut params = base_params.clone();
-            if let Some(a) = &after {
-                params.push(("after", a.clone()));
+        params.push(("limit", self.settings.limit.to_string()));
+        params.push(("raw_json", "1".to_string()));
+        (path, params)
+    }
+}
+
+/// One run down a stream, over one or more polls: the newest item it has read (where the
+/// next run stops) and the ids read in this poll.
+struct Run {
+    newest: Option<i64>,
+    newest_ids: Vec<String>,
+    ids: HashSet<String>,
+}
+
+impl Run {
+    /// A run going on where `resume` left it, or a new one.
+    fn resuming(resume: Option<&Resume>) -> Run {
+        let (newest, newest_ids) = match resume {
+            Some(r) => (Some(r.newest), r.newest_ids.clone()),
+            None => (None, Vec::new()),
+        };
+        Run {
+            newest,
+            newest_ids,
+            ids: HashSet::new(),
+        }
+    }
+
+    /// Takes the new items of one page into `mentions`; true when the page reached the
+    /// cursor (an item older than `since` or one already `seen`), so it is the last.
+    fn read_page(
+        &mut self,
+        listing: &Listing,
+        since: i64,
+        seen: &HashSet<&str>,
+        mentions: &mut Vec<Mention>,
+    ) -> bool {
+        let mut reached_cursor = listing.data.children.is_empty();
+        for thing in &listing.data.children {
+            let Ok(item) = serde_json::from_value::<Item>(thing.data.clone()) else {
+                continue;
+            };
+            let created = item.created_utc.floor() as i64;
+            if created < since {
+                reached_cursor = true;
+                continue;
             }
-            let resp = self.listing(&path, &params).await?;
-            *wait = budget_wait(&resp.headers).or(*wait);
-            let listing: Listing = resp.json()?;
-            let mut reached_cursor = listing.data.children.is_empty();
-            for thing in &listing.data.children {
-                let Ok(item) = serde_json::from_value::<Item>(thing.data.clone()) else {
-                    continue;
-                };
-                let created = item.created_utc.floor() as i64;
-                if created < since {
-                    reached_cursor = true;
-                    continue;
-                }
-                match newest {
-                    Some(n) if n > created => {}
-                    Some(n) if n == created => {
-                        if !newest_ids.contains(&item.name) {
-                            newest_ids.push(item.name.clone());
-                        }
-                    }
-                    _ => {
-                        newest = Some(created);
-                        newest_ids = vec![item.name.clone()];
-                    }
-                }
-                if seen.contains(item.name.as_str()) {
-                    // Everything after an item already read is older; its page is the last.
-                    reached_cursor = true;
-                    continue;
-                }
-                if !ids.insert(item.name.clone()) {
-                    continue;
-                }
-                if let Some(m) = to_mention(&thing.kind, item, &thing.data) {
-                    mentions.push(m);
-                }
+            self.note(created, &item.name);
+            if seen.contains(item.name.as_str()) {
+                // Everything after an item already read is older; its page is the last.
+                reached_cursor = true;
+                continue;
             }
-            after = listing.data.after.filter(|a| !a.is_empty());
-            if reached_cursor || after.is_none() {
-                finished = true;
-                break;
+            if !self.ids.insert(item.name.clone()) {
+                continue;
             }
-            if wait.is_some() {
-                break;
+            if let Some(m) = to_mention(&thing.kind, item, &thing.data) {
+                mentions.push(m);
             }
         }
-        let next = match (finished, after, newest) {
-            (false, Some(a), Some(n)) => StreamCursor {
+        reached_cursor
+    }
+
+    /// Keeps the newest creation time read and the ids read at exactly that time.
+    fn note(&mut self, created: i64, name: &str) {
+        match self.newest {
+            Some(n) if n > created => {}
+            Some(n) if n == created => {
+                if !self.newest_ids.iter().any(|i| i == name) {
+                    self.newest_ids.push(name.to_string());
+                }
+            }
+            _ => {
+                self.newest = Some(created);
+                self.newest_ids = vec![name.to_string()];
+            }
+        }
+    }
+
+    /// The stream's cursor after this poll: going on at `after` when the run was cut short,
+    /// otherwise starting the next run at the newest item read.
+    fn next_cursor(self, state: Option<&StreamCursor>, since: i64, after: Option<String>) -> StreamCursor {
+        let seen = || state.map(|s| s.seen.clone()).unwrap_or_default();
+        match (after, self.newest) {
+            (Some(a), Some(n)) => StreamCursor {
                 since,
-                seen: state.map(|s| s.seen.clone()).unwrap_or_default(),
+                seen: seen(),
                 resume: Some(Resume {
                     after: a,
                     newest: n,
-                    newest_ids,
+                    newest_ids: self.newest_ids,
                 }),
             },
-            (_, _, None) => StreamCursor {
+            (_, None) => StreamCursor {
                 since,
-                seen: state.map(|s| s.seen.clone()).unwrap_or_default(),
+                seen: seen(),
                 resume: None,
             },
-            (_, _, Some(n)) if n == since => {
-                let mut all = state.map(|s| s.seen.clone()).unwrap_or_default();
-                for id in newest_ids {
+            (_, Some(n)) if n == since => {
+                let mut all = seen();
+                for id in self.newest_ids {
                     if !all.contains(&id) {
                         all.push(id);
                     }
@@ -517,14 +571,12 @@ impl RedditSource {
                     resume: None,
                 }
             }
-            (_, _, Some(n)) => StreamCursor {
+            (_, Some(n)) => StreamCursor {
                 since: n,
-                seen: newest_ids,
+                seen: self.newest_ids,
                 resume: None,
             },
-        };
-        let more = next.resume.is_some() && wait.is_none();
-        Ok((next, more))
+        }
     }
 }
 
