@@ -445,114 +445,26 @@ impl Source for FacebookPageSource {
             (now - chrono::Duration::from_std(ctx.backfill).unwrap_or_default()).timestamp()
         });
         let run_started = now.timestamp() - RUN_OVERLAP;
-        let page_id = self.settings.page_id.as_str();
         let mut batch = Batch::default();
-        let mut slow = None;
-        let mut cut_short: Vec<String> = Vec::new();
-
-        // Which posts to read comments of: those with activity since the last run.
-        let mut posts: Vec<String> = Vec::new();
-        // The page's own posts: a page comment on one of them answers nobody.
-        let mut page_posts = std::collections::HashSet::new();
-        {
-            let window = now
-                - chrono::Duration::from_std(self.settings.comment_window.0).unwrap_or_default();
-            let params = [
-                ("fields", FEED_FIELDS.to_string()),
-                ("since", window.timestamp().to_string()),
-                ("limit", "25".into()),
-            ];
-            let (items, complete, s) = self
-                .read_listing(&format!("{page_id}/feed"), &params)
+        let mut run = Run::default();
+        let feed = self.read_feed(now, since, &mut batch, &mut run).await?;
+        for post_id in &feed.active {
+            self.read_comments(post_id, since, &feed.page_posts, &mut batch, &mut run)
                 .await?;
-            slow = longer(slow, s);
-            if !complete {
-                cut_short.push("feed".to_string());
-            }
-            for item in items {
-                let Ok(post) = serde_json::from_value::<Post>(item.clone()) else {
-                    continue;
-                };
-                let created = post.created_time.as_deref().and_then(parse_graph_time);
-                let updated = post
-                    .updated_time
-                    .as_deref()
-                    .and_then(parse_graph_time)
-                    .or(created);
-                let by_page = post.from.as_ref().is_some_and(|f| self.is_own(f, page_id));
-                if by_page {
-                    page_posts.insert(post.id.clone());
-                } else if created.is_some_and(|c| c.timestamp() > since) {
-                    batch.mentions.extend(post_mention(&post, item));
-                }
-                if updated.is_some_and(|u| u.timestamp() > since)
-                    && post
-                        .comments
-                        .as_ref()
-                        .is_none_or(|c| c.summary.total_count > 0)
-                    && !posts.contains(&post.id)
-                {
-                    posts.push(post.id);
-                }
-            }
         }
-
-        for post_id in posts {
-            let params = [
-                ("fields", COMMENT_FIELDS.to_string()),
-                ("filter", "stream".into()),
-                ("order", "reverse_chronological".into()),
-                ("since", since.to_string()),
-                ("limit", "100".into()),
-            ];
-            let (items, complete, s) = self
-                .read_listing(&format!("{post_id}/comments"), &params)
-                .await?;
-            slow = longer(slow, s);
-            for item in items {
-                let Ok(c) = serde_json::from_value::<Comment>(item.clone()) else {
-                    continue;
-                };
-                match c.from.as_ref().filter(|f| self.is_own(f, page_id)) {
-                    // The page's own answers are not mentions: they answer the comment they
-                    // reply to, or a visitor's post.
-                    Some(f) => {
-                        let parent =
-                            c.parent.as_ref().map(|p| p.id.clone()).or_else(|| {
-                                (!page_posts.contains(&post_id)).then(|| post_id.clone())
-                            });
-                        let at = c.created_time.as_deref().and_then(parse_graph_time);
-                        if let (Some(parent), Some(at)) = (parent, at) {
-                            batch.own_replies.push(OwnReply {
-                                parent,
-                                account: f.name.clone().unwrap_or_else(|| f.id.clone()),
-                                at,
-                            });
-                        }
-                    }
-                    None => batch
-                        .mentions
-                        .extend(comment_mention(c, &item, &post_id, since)),
-                }
-            }
-            if !complete {
-                cut_short.push(post_id);
-            }
-        }
-
-        if cut_short.is_empty() {
+        if run.cut_short.is_empty() {
             cur.since = Some(run_started);
         } else {
             // Keep `since` where it was: the next poll reads the same window again from its
             // first page (the store drops what it already has), so nothing is skipped.
             tracing::warn!(
-                listings = %cut_short.join(", "),
+                listings = %run.cut_short.join(", "),
                 max_pages = self.settings.max_pages,
                 "facebook_page: more pages than max_pages; the next poll reads this window again, raise max_pages if this repeats"
             );
         }
-        batch.next_poll_in = slow;
-        if let Some(s) = slow {
+        batch.next_poll_in = run.slow;
+        if let Some(s) = run.slow {
             tracing::warn!(
                 wait_s = s.as_secs(),
                 "facebook_page: Graph API usage is high; slowing down"
@@ -560,6 +472,140 @@ impl Source for FacebookPageSource {
         }
         batch.cursor = Some(serde_json::to_string(&cur).unwrap_or_default());
         Ok(batch)
+    }
+}
+
+/// What the listings of one poll said beyond their items: the longest slow-down Graph asked
+/// for, and the listings `max_pages` cut short.
+#[derive(Default)]
+struct Run {
+    slow: Option<Duration>,
+    cut_short: Vec<String>,
+}
+
+impl Run {
+    /// Records one listing read: its slow-down, and its name when it was not read to the end.
+    fn listing(&mut self, name: &str, complete: bool, slow: Option<Duration>) {
+        self.slow = longer(self.slow, slow);
+        if !complete {
+            self.cut_short.push(name.to_string());
+        }
+    }
+}
+
+/// What the page's feed says about where to read comments.
+struct Feed {
+    /// Posts with activity since the last run, whose comments to read.
+    active: Vec<String>,
+    /// The page's own posts: a page comment on one of them answers nobody.
+    page_posts: std::collections::HashSet<String>,
+}
+
+impl FacebookPageSource {
+    /// Reads the page's feed within `comment_window`: visitors' posts since `since` become
+    /// mentions, and the posts with new activity are the ones whose comments are read.
+    async fn read_feed(
+        &self,
+        now: DateTime<Utc>,
+        since: i64,
+        batch: &mut Batch,
+        run: &mut Run,
+    ) -> Result<Feed, SourceError> {
+        let page_id = self.settings.page_id.as_str();
+        let window =
+            now - chrono::Duration::from_std(self.settings.comment_window.0).unwrap_or_default();
+        let params = [
+            ("fields", FEED_FIELDS.to_string()),
+            ("since", window.timestamp().to_string()),
+            ("limit", "25".into()),
+        ];
+        let (items, complete, slow) = self
+            .read_listing(&format!("{page_id}/feed"), &params)
+            .await?;
+        run.listing("feed", complete, slow);
+        let mut feed = Feed {
+            active: Vec::new(),
+            page_posts: std::collections::HashSet::new(),
+        };
+        for item in items {
+            let Ok(post) = serde_json::from_value::<Post>(item.clone()) else {
+                continue;
+            };
+            let created = post.created_time.as_deref().and_then(parse_graph_time);
+            let updated = post
+                .updated_time
+                .as_deref()
+                .and_then(parse_graph_time)
+                .or(created);
+            let by_page = post.from.as_ref().is_some_and(|f| self.is_own(f, page_id));
+            if by_page {
+                feed.page_posts.insert(post.id.clone());
+            } else if created.is_some_and(|c| c.timestamp() > since) {
+                batch.mentions.extend(post_mention(&post, item));
+            }
+            if updated.is_some_and(|u| u.timestamp() > since)
+                && post
+                    .comments
+                    .as_ref()
+                    .is_none_or(|c| c.summary.total_count > 0)
+                && !feed.active.contains(&post.id)
+            {
+                feed.active.push(post.id);
+            }
+        }
+        Ok(feed)
+    }
+
+    /// Reads the comments on one post since `since`: visitors' comments become mentions, the
+    /// page's own become the answers they are.
+    async fn read_comments(
+        &self,
+        post_id: &str,
+        since: i64,
+        page_posts: &std::collections::HashSet<String>,
+        batch: &mut Batch,
+        run: &mut Run,
+    ) -> Result<(), SourceError> {
+        let page_id = self.settings.page_id.as_str();
+        let params = [
+            ("fields", COMMENT_FIELDS.to_string()),
+            ("filter", "stream".into()),
+            ("order", "reverse_chronological".into()),
+            ("since", since.to_string()),
+            ("limit", "100".into()),
+        ];
+        let (items, complete, slow) = self
+            .read_listing(&format!("{post_id}/comments"), &params)
+            .await?;
+        run.listing(post_id, complete, slow);
+        for item in items {
+            let Ok(c) = serde_json::from_value::<Comment>(item.clone()) else {
+                continue;
+            };
+            match c.from.as_ref().filter(|f| self.is_own(f, page_id)) {
+                // The page's own answers are not mentions: they answer the comment they
+                // reply to, or a visitor's post.
+                Some(f) => {
+                    let parent = c
+                        .parent
+                        .as_ref()
+                        .map(|p| p.id.clone())
+                        .or_else(|| (!page_posts.contains(post_id)).then(|| post_id.to_string()));
+                    let at = c.created_time.as_deref().and_then(parse_graph_time);
+                    if let (Some(parent), Some(at)) = (parent, at) {
+                        batch.own_replies.push(OwnReply {
+                            parent,
+                            account: f.name.clone().unwrap_or_else(|| f.id.clone()),
+                            at,
+                        });
+                    }
+                }
+                None => batch
+                    .mentions
+                    .extend(comment_mention(c, &item, post_id, since)),
+            }
+        }
+        Ok(())
     }
 }
 
