@@ -1403,26 +1403,6 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn malformed_json_is_a_parse_error() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(json(r#"{"posts": [{"uri": "at://x"#))
-            .mount(&server)
-            .await;
-        let src = source(serde_json::json!({"query": "fjordlink", "base_url": server.uri()}));
-        let err = src.poll(&ctx(None)).await.unwrap_err();
-        assert!(matches!(err, SourceError::Parse { .. }), "{err}");
-    }
-
-    #[tokio::test]
-    async fn truncated_body_fails_the_poll() {
-        let base = testing::truncating_server(&[], PAGE1, 250).await;
-        let src = source(serde_json::json!({"query": "fjordlink", "base_url": base}));
-        let err = src.poll(&ctx(None)).await.unwrap_err();
-        assert!(matches!(err, SourceError::Network { .. }), "{err}");
-    }
-
     const FORBIDDEN: &str = include_str!("../../fixtures/bluesky/search-forbidden.html");
 
     fn forbidden() -> ResponseTemplate {

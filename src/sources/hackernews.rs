@@ -612,31 +612,6 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn malformed_json_is_a_parse_error() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(json(r#"{"hits": [ {"objectID": "1", "#))
-            .mount(&server)
-            .await;
-        let err = source(&server.uri(), serde_json::json!({}))
-            .poll(&ctx(None))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, SourceError::Parse { .. }), "{err}");
-        assert!(err.to_string().contains("/api/v1/search_by_date"), "{err}");
-    }
-
-    #[tokio::test]
-    async fn truncated_body_fails_the_poll() {
-        let base = testing::truncating_server(&[], PAGE0, 200).await;
-        let err = source(&base, serde_json::json!({}))
-            .poll(&ctx(None))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, SourceError::Network { .. }), "{err}");
-    }
-
     #[test]
     fn config_errors_name_the_key() {
         let mut errors = ConfigErrors::default();

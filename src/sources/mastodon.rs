@@ -1253,26 +1253,6 @@ mod tests {
         assert_eq!(err.retry_after(), Some(Duration::from_secs(60)));
     }
 
-    #[tokio::test]
-    async fn malformed_json_is_a_parse_error() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(json(r#"[{"id": "1", "content": "<p>Fjordlink"#))
-            .mount(&server)
-            .await;
-        let src = source(serde_json::json!({"base_url": server.uri(), "hashtags": ["fjordlink"]}));
-        let err = src.poll(&ctx(None)).await.unwrap_err();
-        assert!(matches!(err, SourceError::Parse { .. }), "{err}");
-    }
-
-    #[tokio::test]
-    async fn truncated_body_fails_the_poll() {
-        let base = testing::truncating_server(&[], TAG1, 300).await;
-        let src = source(serde_json::json!({"base_url": base, "hashtags": ["fjordlink"]}));
-        let err = src.poll(&ctx(None)).await.unwrap_err();
-        assert!(matches!(err, SourceError::Network { .. }), "{err}");
-    }
-
     #[test]
     fn link_headers_give_the_paging_ids() {
         let mut h = HeaderMap::new();

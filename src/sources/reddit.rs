@@ -1144,36 +1144,6 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn malformed_json_is_a_parse_error() {
-        let server = MockServer::start().await;
-        let f = secret();
-        mount_token(&server).await;
-        Mock::given(method("GET"))
-            .respond_with(json(
-                r#"{"kind": "Listing", "data": {"children": [{"kind": "t3", "#,
-            ))
-            .mount(&server)
-            .await;
-        let err = source(&server.uri(), &f, serde_json::json!({}))
-            .poll(&ctx(None))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, SourceError::Parse { .. }), "{err}");
-    }
-
-    #[tokio::test]
-    async fn truncated_body_fails_the_poll() {
-        let f = secret();
-        // First connection: the token; then a listing cut short.
-        let base = testing::truncating_server(&[TOKEN], PAGE1, 300).await;
-        let err = source(&base, &f, serde_json::json!({}))
-            .poll(&ctx(None))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, SourceError::Network { .. }), "{err}");
-    }
-
     #[test]
     fn config_errors_name_the_key() {
         let mut errors = ConfigErrors::default();
