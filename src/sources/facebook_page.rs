@@ -229,44 +229,78 @@ impl Graph {
     }
 
     fn error(&self, resp: &Fetched, slow: Option<Duration>) -> SourceError {
-        #[derive(Deserialize)]
-        struct Body {
-            error: GraphError,
-        }
-        #[derive(Deserialize)]
-        struct GraphError {
-            #[serde(default)]
-            code: i64,
-            #[serde(default)]
-            message: String,
-        }
-        let Ok(Body { error: e }) = serde_json::from_slice::<Body>(&resp.body) else {
+        let Some(e) = GraphError::from_body(&resp.body) else {
             return SourceError::Status {
                 status: resp.status,
                 url: resp.url.clone(),
                 retry_after: None,
             };
         };
-        match e.code {
-            // Application, user, page and custom rate limits; 80000-80014 are the
-            // business-use-case limits that page and Instagram tokens fall under.
-            4 | 17 | 32 | 613 | 80_000..=80_014 => SourceError::RateLimited {
+        match e.refusal() {
+            GraphRefusal::Throttled => SourceError::RateLimited {
                 retry_after: Some(slow.unwrap_or(SLOW_DOWN_FOR)),
             },
             // The token expired or was revoked: only a person can fix it, so say so plainly.
-            190 | 102 => SourceError::Auth(format!(
+            GraphRefusal::TokenRejected => SourceError::Auth(format!(
                 "{}: token rejected (code {}); renew the access token and update credentials {}",
                 self.kind, e.code, self.token_key
             )),
-            10 | 200..=299 => SourceError::Auth(format!(
+            GraphRefusal::PermissionMissing => SourceError::Auth(format!(
                 "{}: permission missing (code {}): {}; check the token's permissions ({})",
                 self.kind, e.code, e.message, self.token_key
             )),
-            _ => SourceError::Status {
+            GraphRefusal::Other => SourceError::Status {
                 status: resp.status,
                 url: format!("{} (Graph error {}: {})", resp.url, e.code, e.message),
                 retry_after: None,
             },
+        }
+    }
+}
+
+/// The `error` object Meta's Graph-style APIs (Facebook, Instagram, Threads) send with a
+/// refusal.
+#[derive(Debug, Deserialize)]
+pub(crate) struct GraphError {
+    /// Meta's error code, which says what went wrong better than the HTTP status.
+    #[serde(default)]
+    pub(crate) code: i64,
+    /// Meta's explanation, for the operator.
+    #[serde(default)]
+    pub(crate) message: String,
+}
+
+/// What a Graph error code means for the poll.
+pub(crate) enum GraphRefusal {
+    /// A rate limit: wait and try again.
+    Throttled,
+    /// The token expired or was revoked.
+    TokenRejected,
+    /// The token lacks a permission the request needs.
+    PermissionMissing,
+    /// Anything else: an HTTP error like any other.
+    Other,
+}
+
+impl GraphError {
+    /// The `error` object of a refusal's body, when it has one.
+    pub(crate) fn from_body(body: &[u8]) -> Option<GraphError> {
+        #[derive(Deserialize)]
+        struct Body {
+            error: GraphError,
+        }
+        serde_json::from_slice::<Body>(body).ok().map(|b| b.error)
+    }
+
+    /// What the code means, by Meta's published codes.
+    pub(crate) fn refusal(&self) -> GraphRefusal {
+        match self.code {
+            // Application, user, page and custom rate limits; 80000-80014 are the
+            // business-use-case limits that page and Instagram tokens fall under.
+            4 | 17 | 32 | 613 | 80_000..=80_014 => GraphRefusal::Throttled,
+            190 | 102 => GraphRefusal::TokenRejected,
+            10 | 200..=299 => GraphRefusal::PermissionMissing,
+            _ => GraphRefusal::Other,
         }
     }
 }

@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::facebook_page::{GraphError, GraphRefusal};
 use super::http::{Client, Fetched};
 use super::own_reply::own_name;
 use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks};
@@ -316,18 +317,7 @@ impl ThreadsSource {
 
     /// The error for a refused request, from the Graph-style error body Threads sends.
     fn refused(&self, resp: &Fetched, list: List) -> SourceError {
-        #[derive(Deserialize)]
-        struct Body {
-            error: GraphError,
-        }
-        #[derive(Deserialize)]
-        struct GraphError {
-            #[serde(default)]
-            code: i64,
-            #[serde(default)]
-            message: String,
-        }
-        let Ok(Body { error: e }) = serde_json::from_slice::<Body>(&resp.body) else {
+        let Some(e) = GraphError::from_body(&resp.body) else {
             if resp.status == 401 {
                 return SourceError::Auth(
                     "threads: token refused (401); renew the Threads token and update credentials access_token".into(),
@@ -340,16 +330,15 @@ impl ThreadsSource {
             };
         };
         let message: String = e.message.chars().take(200).collect();
-        match e.code {
-            // Application, user and custom rate limits.
-            4 | 17 | 32 | 613 => SourceError::RateLimited {
+        match e.refusal() {
+            GraphRefusal::Throttled => SourceError::RateLimited {
                 retry_after: Some(SLOW_DOWN_FOR),
             },
-            190 | 102 => SourceError::Auth(format!(
+            GraphRefusal::TokenRejected => SourceError::Auth(format!(
                 "threads: token rejected (code {}): {message}; renew the long-lived Threads token (it lasts 60 days unless refreshed) and update credentials access_token",
                 e.code
             )),
-            10 | 200..=299 => SourceError::Auth(format!(
+            GraphRefusal::PermissionMissing => SourceError::Auth(format!(
                 "threads: permission missing (code {}): {message}; the app needs {} (with advanced access) and the token must be granted it",
                 e.code,
                 match list {
@@ -357,7 +346,7 @@ impl ThreadsSource {
                     List::Mentions => "threads_basic and threads_manage_mentions",
                 }
             )),
-            _ => SourceError::Status {
+            GraphRefusal::Other => SourceError::Status {
                 status: resp.status,
                 url: format!("{} (Threads error {}: {message})", resp.url, e.code),
                 retry_after: None,
