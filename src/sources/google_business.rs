@@ -11,7 +11,6 @@
 //! names neither the business nor the manager who wrote it.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -74,8 +73,6 @@ struct BusinessCursor {
 pub struct GoogleBusinessSource {
     settings: GoogleBusinessSettings,
     auth: GoogleAuth,
-    client: Client,
-    timeout: Duration,
     max_body: usize,
 }
 
@@ -210,14 +207,12 @@ impl SourceKind for GoogleBusinessSource {
                     refresh_token,
                 },
                 settings.token_url.as_deref(),
-                client.clone(),
+                client,
                 source.timeout,
                 "google_business",
                 KEYS,
             ),
             settings,
-            client,
-            timeout: source.timeout,
             max_body: source.max_body_bytes,
         })
     }
@@ -252,23 +247,10 @@ impl GoogleBusinessSource {
         if let Some(t) = token {
             query.push(("pageToken", t.to_string()));
         }
-        let mut renewed = false;
-        loop {
-            let access = self.auth.token().await?;
-            let req = self
-                .client
-                .request(reqwest::Method::GET, &url)
-                .query(&query)
-                .bearer_auth(access.expose());
-            let resp = self.client.send(req, self.timeout, self.max_body).await?;
-            match resp.status {
-                200 => return resp.json(),
-                401 if !renewed => {
-                    self.auth.forget();
-                    renewed = true;
-                }
-                _ => return Err(self.refused(&resp, location)),
-            }
+        let resp = self.auth.get(&url, &query, self.max_body).await?;
+        match resp.status {
+            200 => resp.json(),
+            _ => Err(self.refused(&resp, location)),
         }
     }
 
@@ -436,6 +418,7 @@ fn review_mention(r: Review, location: &str, raw: serde_json::Value) -> Option<M
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
     use crate::sources::testing::{self, ids, json, json_status};
     use wiremock::matchers::{
         body_string_contains, header, method, path, query_param, query_param_is_missing,

@@ -77,9 +77,7 @@ struct PlayCursor {
 pub struct GooglePlaySource {
     settings: GooglePlaySettings,
     auth: GoogleAuth,
-    client: Client,
     interval: Duration,
-    timeout: Duration,
     max_body: usize,
 }
 
@@ -218,15 +216,13 @@ impl SourceKind for GooglePlaySource {
                     scope: SCOPE,
                 },
                 settings.token_url.as_deref(),
-                client.clone(),
+                client,
                 source.timeout,
                 "google_play",
                 KEYS,
             ),
             settings,
-            client,
             interval: source.interval,
-            timeout: source.timeout,
             max_body: source.max_body_bytes,
         })
     }
@@ -261,23 +257,10 @@ impl GooglePlaySource {
         if let Some(l) = &self.settings.translation_language {
             query.push(("translationLanguage", l.clone()));
         }
-        let mut renewed = false;
-        loop {
-            let access = self.auth.token().await?;
-            let req = self
-                .client
-                .request(reqwest::Method::GET, &url)
-                .query(&query)
-                .bearer_auth(access.expose());
-            let resp = self.client.send(req, self.timeout, self.max_body).await?;
-            match resp.status {
-                200 => return resp.json(),
-                401 if !renewed => {
-                    self.auth.forget();
-                    renewed = true;
-                }
-                _ => return Err(self.refused(&resp)),
-            }
+        let resp = self.auth.get(&url, &query, self.max_body).await?;
+        match resp.status {
+            200 => resp.json(),
+            _ => Err(self.refused(&resp)),
         }
     }
 
