@@ -133,10 +133,23 @@ mod tests {
             ],
             &mut errors,
         );
-        in_range("sources[1]", "limit", 500, 10..=100, "X accepts", &mut errors);
+        in_range(
+            "sources[1]",
+            "limit",
+            500,
+            10..=100,
+            "X accepts",
+            &mut errors,
+        );
         in_range("sources[1]", "limit", 50, 10..=100, "use", &mut errors);
         at_least_one("sources[1]", "max_pages", 0, &mut errors);
-        not_blank("sources[1]", "query", "  ", "it is what is searched for", &mut errors);
+        not_blank(
+            "sources[1]",
+            "query",
+            "  ",
+            "it is what is searched for",
+            &mut errors,
+        );
         hashtags(
             "sources[1]",
             "hashtags",

@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{Client, Fetched};
 use super::own_reply::is_own;
-use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks};
+use super::{
+    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
+};
 use crate::config::{ConfigErrors, DurationValue, Secret, SourceConfig};
 use crate::secret::Secrets;
 
@@ -620,11 +622,10 @@ impl FacebookPageSource {
                 // The page's own answers are not mentions: they answer the comment they
                 // reply to, or a visitor's post.
                 Some(f) => {
-                    let parent = c
-                        .parent
-                        .as_ref()
-                        .map(|p| p.id.clone())
-                        .or_else(|| (!page_posts.contains(post_id)).then(|| post_id.to_string()));
+                    let parent =
+                        c.parent.as_ref().map(|p| p.id.clone()).or_else(|| {
+                            (!page_posts.contains(post_id)).then(|| post_id.to_string())
+                        });
                     let at = c.created_time.as_deref().and_then(parse_graph_time);
                     if let (Some(parent), Some(at)) = (parent, at) {
                         batch.own_replies.push(OwnReply {
@@ -801,9 +802,11 @@ mod tests {
             "page_token_file": token.path().to_str().unwrap(),
         });
         let settings = testing::with_settings(base, extra);
-        let source =
-            FacebookPageSource::from_config(&test_config(settings), Client::new("webcare-test").unwrap())
-                .unwrap();
+        let source = FacebookPageSource::from_config(
+            &test_config(settings),
+            Client::new("webcare-test").unwrap(),
+        )
+        .unwrap();
         Setup {
             source,
             _token: token,

@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 use super::google_oauth::{GoogleAuth, Grant, api_error_message};
 use super::http::{Client, Fetched};
 use super::newest_first::Walk;
-use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks};
+use super::{
+    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
+};
 use crate::config::{ConfigErrors, Secret, SourceConfig};
 use crate::secret::Secrets;
 
@@ -178,7 +180,14 @@ impl SourceKind for GoogleBusinessSource {
                 "the OAuth client id is required (Google Cloud console → APIs & Services → Credentials)",
             );
         }
-        checks::in_range(path, "page_size", s.page_size, 1..=50, "Google serves", errors);
+        checks::in_range(
+            path,
+            "page_size",
+            s.page_size,
+            1..=50,
+            "Google serves",
+            errors,
+        );
         checks::at_least_one(path, "max_pages", s.max_pages, errors);
         checks::http_urls(
             path,
@@ -418,8 +427,8 @@ fn review_mention(r: Review, location: &str, raw: serde_json::Value) -> Option<M
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
     use crate::sources::testing::{self, ids, json, json_status};
+    use std::time::Duration;
     use wiremock::matchers::{
         body_string_contains, header, method, path, query_param, query_param_is_missing,
     };
@@ -448,7 +457,8 @@ mod tests {
             extra,
         );
         let config = testing::source_config("gbp", "google_business", settings);
-        let src = GoogleBusinessSource::from_config(&config, Client::new("webcare-test").unwrap()).unwrap();
+        let src = GoogleBusinessSource::from_config(&config, Client::new("webcare-test").unwrap())
+            .unwrap();
         (src, [secret, refresh])
     }
 

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use super::google_oauth::{GoogleAuth, Grant, ServiceAccount, api_error_message};
 use super::http::{Client, Fetched};
 use super::newest_first::Walk;
-use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks};
+use super::{
+    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
+};
 use crate::config::{ConfigErrors, SourceConfig};
 use crate::secret::Secrets;
 
@@ -477,7 +479,8 @@ mod tests {
             extra,
         );
         let config = testing::source_config("play", "google_play", settings);
-        let src = GooglePlaySource::from_config(&config, Client::new("webcare-test").unwrap()).unwrap();
+        let src =
+            GooglePlaySource::from_config(&config, Client::new("webcare-test").unwrap()).unwrap();
         (src, file)
     }
 

@@ -20,7 +20,9 @@ use super::facebook_page::{
     default_graph_url, default_max_pages, longer, parse_graph_time,
 };
 use super::http::Client;
-use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks};
+use super::{
+    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
+};
 use crate::config::{ConfigErrors, DurationValue, Secret, SourceConfig};
 use crate::secret::Secrets;
 
@@ -679,9 +681,11 @@ mod tests {
             "own_accounts": ["fjordlink_klantenservice"],
         });
         let settings = testing::with_settings(base, extra);
-        let source =
-            InstagramSource::from_config(&test_config(settings), Client::new("webcare-test").unwrap())
-                .unwrap();
+        let source = InstagramSource::from_config(
+            &test_config(settings),
+            Client::new("webcare-test").unwrap(),
+        )
+        .unwrap();
         Setup {
             source,
             _token: token,

@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 use super::http::{Client, Fetched, parse_rate_limit_reset};
 use super::own_reply::own_name;
 use super::text::html_to_text;
-use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks};
+use super::{
+    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
+};
 use crate::config::{ConfigErrors, Secret, SourceConfig};
 use crate::secret::Secrets;
 
@@ -838,7 +840,8 @@ mod tests {
     }
 
     fn source(settings: serde_json::Value) -> MastodonSource {
-        MastodonSource::from_config(&config(settings), Client::new("webcare-test").unwrap()).unwrap()
+        MastodonSource::from_config(&config(settings), Client::new("webcare-test").unwrap())
+            .unwrap()
     }
 
     /// A backfill window that starts between S1 (three days before the others) and S2.

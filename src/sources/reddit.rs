@@ -541,7 +541,12 @@ impl Run {
 
     /// The stream's cursor after this poll: going on at `after` when the run was cut short,
     /// otherwise starting the next run at the newest item read.
-    fn next_cursor(self, state: Option<&StreamCursor>, since: i64, after: Option<String>) -> StreamCursor {
+    fn next_cursor(
+        self,
+        state: Option<&StreamCursor>,
+        since: i64,
+        after: Option<String>,
+    ) -> StreamCursor {
         let seen = || state.map(|s| s.seen.clone()).unwrap_or_default();
         match (after, self.newest) {
             (Some(a), Some(n)) => StreamCursor {

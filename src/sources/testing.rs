@@ -204,7 +204,8 @@ mod conformance {
 
     #[tokio::test]
     async fn a_5xx_is_a_status_error() {
-        let server = answering(ResponseTemplate::new(503).set_body_string("upstream overloaded")).await;
+        let server =
+            answering(ResponseTemplate::new(503).set_body_string("upstream overloaded")).await;
         for kind in KINDS {
             let e = poll_error(kind, &server.uri()).await;
             assert!(

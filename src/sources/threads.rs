@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 use super::facebook_page::{GraphError, GraphRefusal};
 use super::http::{Client, Fetched};
 use super::own_reply::own_name;
-use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks};
+use super::{
+    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
+};
 use crate::config::{ConfigErrors, Secret, SourceConfig};
 use crate::secret::Secrets;
 
@@ -568,7 +570,8 @@ mod tests {
             extra,
         );
         let config = testing::source_config("threads", "threads", settings);
-        let src = ThreadsSource::from_config(&config, Client::new("webcare-test").unwrap()).unwrap();
+        let src =
+            ThreadsSource::from_config(&config, Client::new("webcare-test").unwrap()).unwrap();
         (src, file)
     }
 

@@ -392,7 +392,8 @@ mod tests {
             extra,
         );
         let config = testing::source_config("trustpilot", "trustpilot", settings);
-        let src = TrustpilotSource::from_config(&config, Client::new("webcare-test").unwrap()).unwrap();
+        let src =
+            TrustpilotSource::from_config(&config, Client::new("webcare-test").unwrap()).unwrap();
         (src, file)
     }
 

@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 use super::http::{Client, Fetched};
 use super::own_reply::is_own;
 use super::text::html_to_text;
-use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks};
+use super::{
+    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
+};
 use crate::config::{ConfigErrors, DurationValue, Secret, SourceConfig};
 use crate::secret::Secrets;
 
@@ -856,9 +858,11 @@ mod tests {
             "api_key_file": key.path().to_str().unwrap(),
         });
         let settings = testing::with_settings(base, extra);
-        let source =
-            YoutubeSource::from_config(&test_config(settings), Client::new("webcare-test").unwrap())
-                .unwrap();
+        let source = YoutubeSource::from_config(
+            &test_config(settings),
+            Client::new("webcare-test").unwrap(),
+        )
+        .unwrap();
         Setup { source, _key: key }
     }
 
