@@ -20,6 +20,9 @@ pub struct SecretRef {
     pub env: Option<String>,
     /// The file (or systemd credential) named by `<key>_file`.
     pub file: Option<String>,
+    /// True when a key was given but was not a string (already recorded as a problem), so
+    /// the secret is not also reported missing.
+    pub malformed: bool,
 }
 
 impl SecretRef {
@@ -31,6 +34,10 @@ impl SecretRef {
         key: &str,
         errors: &mut ConfigErrors,
     ) -> SecretRef {
+        let given = [format!("{key}_env"), format!("{key}_file")]
+            .iter()
+            .filter(|k| settings.contains_key(k.as_str()))
+            .count();
         let mut one = |suffix: &str| {
             let name = format!("{key}_{suffix}");
             match settings.remove(&name)? {
@@ -40,9 +47,18 @@ impl SecretRef {
                         "env" => "an environment variable name",
                         _ => "a file path",
                     };
+                    // Name the type, never the value: a secret pasted in by mistake stays out
+                    // of the message.
+                    let got = match other {
+                        Value::Number(_) => "a number",
+                        Value::Bool(_) => "true or false",
+                        Value::Array(_) => "a list",
+                        Value::Object(_) => "a table",
+                        _ => "nothing",
+                    };
                     errors.push(
                         format!("{path}.{name}"),
-                        format!("expected {what} in quotes, got {other}"),
+                        format!("expected {what} in quotes, got {got}"),
                     );
                     None
                 }
@@ -50,10 +66,12 @@ impl SecretRef {
         };
         let env = one("env");
         let file = one("file");
+        let malformed = given > usize::from(env.is_some()) + usize::from(file.is_some());
         SecretRef {
             key: key.to_string(),
             env,
             file,
+            malformed,
         }
     }
 
@@ -78,7 +96,7 @@ impl SecretRef {
             &self.key,
             self.env.as_deref(),
             self.file.as_deref(),
-            required,
+            required && !self.malformed,
             errors,
         )
     }
@@ -162,16 +180,28 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_required_secret_names_both_keys_and_a_wrong_type_names_its_key() {
-        let mut settings = map(serde_json::json!({ "api_key_env": 42 }));
+    fn a_missing_required_secret_names_both_keys() {
+        let mut errors = ConfigErrors::default();
+        let secrets = Secrets::take(&mut Map::new(), "sources[3]", &["api_key"], &mut errors);
+        assert_eq!(secrets.resolve("api_key", true, &mut errors), None);
+        assert_eq!(errors.problems.len(), 1, "{errors}");
+        assert_eq!(errors.problems[0].0, "sources[3].api_key_env");
+        assert!(errors.problems[0].1.contains("api_key_file"), "{errors}");
+    }
+
+    #[test]
+    fn a_key_that_is_not_a_string_is_named_once_and_not_called_missing() {
+        let mut settings = map(serde_json::json!({ "api_key_env": 4711 }));
         let mut errors = ConfigErrors::default();
         let secrets = Secrets::take(&mut settings, "sources[3]", &["api_key"], &mut errors);
         assert!(settings.is_empty());
         assert_eq!(secrets.resolve("api_key", true, &mut errors), None);
-        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, ["sources[3].api_key_env", "sources[3].api_key_env"]);
-        assert!(errors.problems[0].1.contains("environment variable name"));
-        assert!(errors.problems[1].1.contains("api_key_file"));
+        assert_eq!(errors.problems.len(), 1, "{errors}");
+        assert_eq!(errors.problems[0].0, "sources[3].api_key_env");
+        assert_eq!(
+            errors.problems[0].1,
+            "expected an environment variable name in quotes, got a number"
+        );
     }
 
     #[test]
