@@ -265,11 +265,22 @@ impl SourceKind for ThreadsSource {
         })
     }
 
+    /// What a `threads` source has spent of its keyword search budget, from its stored cursor,
+    /// for `webcare sources`: queries that found posts in the last 24 hours. `None` when the
+    /// source does not search.
     fn usage_note(
         settings: &serde_json::Map<String, serde_json::Value>,
         cursor: &str,
     ) -> Option<String> {
-        usage_note(settings, cursor)
+        settings.get("query")?;
+        let cap = settings
+            .get("daily_queries")
+            .and_then(|v| v.as_u64())
+            .unwrap_or_else(|| u64::from(default_daily_queries()));
+        let cur: ThreadsCursor = serde_json::from_str(cursor).ok()?;
+        let now = Utc::now().timestamp();
+        let used = cur.queries.iter().filter(|t| now - **t < 86_400).count();
+        Some(format!("{used} of {cap} keyword queries in the last 24 h"))
     }
 
     #[cfg(test)]
@@ -532,24 +543,6 @@ impl Source for ThreadsSource {
     }
 }
 
-/// What a `threads` source has spent of its keyword search budget, from its stored cursor,
-/// for `webcare sources`: queries that found posts in the last 24 hours. `None` when the
-/// source does not search.
-pub fn usage_note(
-    settings: &serde_json::Map<String, serde_json::Value>,
-    cursor: &str,
-) -> Option<String> {
-    settings.get("query")?;
-    let cap = settings
-        .get("daily_queries")
-        .and_then(|v| v.as_u64())
-        .unwrap_or_else(|| u64::from(default_daily_queries()));
-    let cur: ThreadsCursor = serde_json::from_str(cursor).ok()?;
-    let now = Utc::now().timestamp();
-    let used = cur.queries.iter().filter(|t| now - **t < 86_400).count();
-    Some(format!("{used} of {cap} keyword queries in the last 24 h"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -654,7 +647,7 @@ mod tests {
         assert_eq!(cursor.queries.len(), 1, "a search that found posts counts");
         let settings = serde_json::json!({ "query": "fjordlink" });
         assert_eq!(
-            usage_note(
+            ThreadsSource::usage_note(
                 settings.as_object().unwrap(),
                 batch.cursor.as_deref().unwrap()
             )

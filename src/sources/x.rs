@@ -4,7 +4,8 @@
 //! newest post id seen (`since_id`) and paging with `next_token`. Retweets are excluded in the
 //! query and skipped if they slip through. Reading is billed per post (pay-per-use), so the
 //! cursor counts the posts read each UTC day and calendar month and the source stops at
-//! `daily_read_cap` or `monthly_read_cap`; [`usage_note`] turns the count into a cost estimate.
+//! `daily_read_cap` or `monthly_read_cap`; [`SourceKind::usage_note`] turns the count into a
+//! cost estimate.
 //!
 //! Recent search answers 400 to a `since_id` older than its seven-day window; the source then
 //! starts again from the oldest time the window allows and logs the stretch it could not read.
@@ -176,11 +177,32 @@ impl SourceKind for XSource {
         })
     }
 
+    /// What the posts read so far cost, for `webcare sources`: today's and this month's counts
+    /// from the stored `cursor`, priced with the source's `price_per_post_usd`.
     fn usage_note(
         settings: &serde_json::Map<String, serde_json::Value>,
         cursor: &str,
     ) -> Option<String> {
-        usage_note(settings, cursor)
+        let cur: XCursor = serde_json::from_str(cursor).ok()?;
+        let price = settings
+            .get("price_per_post_usd")
+            .and_then(|p| p.as_f64())
+            .unwrap_or_else(default_price_per_post);
+        let now = Utc::now();
+        let month = if cur.month == month_of(now) {
+            cur.reads
+        } else {
+            0
+        };
+        let today = if cur.day == day_of(now) {
+            cur.reads_today
+        } else {
+            0
+        };
+        Some(format!(
+            "{today} posts read today, {month} this month ≈ ${:.2} at ${price} per post",
+            month as f64 * price
+        ))
     }
 
     #[cfg(test)]
@@ -303,34 +325,6 @@ fn since_id_refused(resp: &Fetched) -> bool {
 fn snowflake_time(id: &str) -> Option<DateTime<Utc>> {
     let n: i64 = id.parse().ok()?;
     DateTime::from_timestamp_millis((n >> 22) + SNOWFLAKE_EPOCH_MS)
-}
-
-/// What the posts read so far cost, for `webcare sources`: today's and this month's counts
-/// from the stored `cursor`, priced with the source's `price_per_post_usd`.
-pub fn usage_note(
-    settings: &serde_json::Map<String, serde_json::Value>,
-    cursor: &str,
-) -> Option<String> {
-    let cur: XCursor = serde_json::from_str(cursor).ok()?;
-    let price = settings
-        .get("price_per_post_usd")
-        .and_then(|p| p.as_f64())
-        .unwrap_or_else(default_price_per_post);
-    let now = Utc::now();
-    let month = if cur.month == month_of(now) {
-        cur.reads
-    } else {
-        0
-    };
-    let today = if cur.day == day_of(now) {
-        cur.reads_today
-    } else {
-        0
-    };
-    Some(format!(
-        "{today} posts read today, {month} this month ≈ ${:.2} at ${price} per post",
-        month as f64 * price
-    ))
 }
 
 /// How long until the rate-limit window resets, from `x-rate-limit-reset` (epoch seconds).
@@ -1292,7 +1286,7 @@ mod tests {
         let wait = batch.next_poll_in.unwrap();
         assert!(wait <= Duration::from_secs(86400) && wait > Duration::ZERO);
         let settings = serde_json::json!({"price_per_post_usd": 0.01});
-        let note = usage_note(
+        let note = XSource::usage_note(
             settings.as_object().unwrap(),
             batch.cursor.as_deref().unwrap(),
         )
