@@ -18,6 +18,7 @@ pub mod progress;
 pub mod query;
 pub mod redact;
 pub mod scheduler;
+pub mod secret;
 pub mod shutdown;
 pub mod sources;
 pub mod store;

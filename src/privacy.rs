@@ -282,14 +282,14 @@ pub struct Author {
 impl Author {
     /// Parses `mastodon:jan@social.example`, `rss:Jan de Vries`, `x:@jan`.
     pub fn parse(s: &str) -> anyhow::Result<Author> {
-        let kinds = crate::sources::KINDS.join(", ");
+        let kinds = crate::sources::kind_names().join(", ");
         let Some((kind, handle)) = s.split_once(':') else {
             anyhow::bail!(
                 "--author {s:?}: write it as <platform>:<handle>, e.g. mastodon:jan@social.example; platforms: {kinds}"
             );
         };
         let kind = kind.trim().to_lowercase();
-        if !crate::sources::KINDS.contains(&kind.as_str()) {
+        if !crate::sources::kind_names().contains(&kind.as_str()) {
             anyhow::bail!("--author {s:?}: unknown platform {kind:?}; platforms: {kinds}");
         }
         if author_key(handle).is_empty() {

@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use super::http::Client;
 use super::newest_first::Walk;
-use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
+use super::{Batch, Engagement, Mention, PollContext, Source, SourceError, SourceKind, checks};
 use crate::config::{ConfigErrors, SourceConfig};
+use crate::secret::Secrets;
 
 /// Apple serves at most ten pages of 50 reviews per country.
 const MAX_FEED_PAGES: u32 = 10;
@@ -118,12 +119,17 @@ struct ReviewAuthor {
     name: Option<Label>,
 }
 
-impl AppStoreSource {
-    /// Checks an `app_store` source's own keys.
-    pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
-        let Some(s) = source.settings::<AppStoreSettings>(path, errors) else {
-            return;
-        };
+impl SourceKind for AppStoreSource {
+    const KIND: &'static str = "app_store";
+    type Settings = AppStoreSettings;
+    type Checked = ();
+
+    fn check(
+        s: &AppStoreSettings,
+        _secrets: &Secrets,
+        path: &str,
+        errors: &mut ConfigErrors,
+    ) -> Option<()> {
         if s.app_id.is_empty() || !s.app_id.bytes().all(|b| b.is_ascii_digit()) {
             errors.push(
                 format!("{path}.app_id"),
@@ -139,14 +145,7 @@ impl AppStoreSource {
                 "name at least one country, e.g. [\"nl\"]",
             );
         }
-        for c in &s.countries {
-            if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_alphabetic()) {
-                errors.push(
-                    format!("{path}.countries"),
-                    format!("\"{c}\" is not a two-letter country code"),
-                );
-            }
-        }
+        checks::two_letter_codes(path, "countries", &s.countries, "country", errors);
         if !(1..=MAX_FEED_PAGES).contains(&s.max_pages) {
             errors.push(
                 format!("{path}.max_pages"),
@@ -156,21 +155,16 @@ impl AppStoreSource {
                 ),
             );
         }
-        match url::Url::parse(&s.base_url) {
-            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
-            _ => errors.push(
-                format!("{path}.base_url"),
-                format!("\"{}\" is not an http(s) URL", s.base_url),
-            ),
-        }
+        checks::http_urls(path, &[("base_url", Some(&s.base_url))], errors);
+        Some(())
     }
 
-    /// Builds the source from a validated config.
-    pub fn new(source: &SourceConfig, client: Client) -> anyhow::Result<AppStoreSource> {
-        let mut errors = ConfigErrors::default();
-        let settings = source
-            .settings::<AppStoreSettings>(&source.name, &mut errors)
-            .ok_or_else(|| anyhow::anyhow!("{errors}"))?;
+    fn build(
+        settings: AppStoreSettings,
+        _checked: (),
+        source: &SourceConfig,
+        client: Client,
+    ) -> anyhow::Result<AppStoreSource> {
         Ok(AppStoreSource {
             settings,
             client,
@@ -179,6 +173,13 @@ impl AppStoreSource {
         })
     }
 
+    #[cfg(test)]
+    fn conformance_settings(base: &str, _secret_file: &str) -> serde_json::Value {
+        serde_json::json!({ "app_id": "1488000111", "countries": ["nl"], "base_url": base })
+    }
+}
+
+impl AppStoreSource {
     /// One page of a country's feed, as raw entries.
     async fn page(&self, country: &str, page: u32) -> Result<Vec<serde_json::Value>, SourceError> {
         let url = format!(
@@ -359,7 +360,7 @@ mod tests {
             extra,
         );
         let config = testing::source_config("appstore", "app_store", settings);
-        AppStoreSource::new(&config, Client::new("webcare-test").unwrap()).unwrap()
+        AppStoreSource::from_config(&config, Client::new("webcare-test").unwrap()).unwrap()
     }
 
     fn ctx(cursor: Option<&str>) -> PollContext {

@@ -18,8 +18,11 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{Client, Fetched, parse_rate_limit_reset};
 use super::own_reply::own_name;
-use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError};
-use crate::config::{ConfigErrors, Secret, SourceConfig, resolve_secret};
+use super::{
+    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
+};
+use crate::config::{ConfigErrors, Secret, SourceConfig};
+use crate::secret::Secrets;
 
 const PUBLIC_APPVIEW: &str = "https://public.api.bsky.app";
 const ENTRYWAY: &str = "https://bsky.social";
@@ -38,12 +41,6 @@ pub struct BlueskySettings {
     /// Handle, DID or e-mail of the account that logs in; leave out to search anonymously.
     #[serde(default)]
     pub identifier: Option<String>,
-    /// Environment variable holding the account's app password.
-    #[serde(default)]
-    pub password_env: Option<String>,
-    /// File holding the app password.
-    #[serde(default)]
-    pub password_file: Option<String>,
     /// Only posts in this language (ISO 639-1).
     #[serde(default)]
     pub lang: Option<String>,
@@ -229,7 +226,8 @@ struct Session {
     refresh: Jwt,
 }
 
-struct Credentials {
+/// A Bluesky login: the account and its app password.
+pub struct Credentials {
     identifier: String,
     password: Secret,
 }
@@ -246,18 +244,26 @@ pub struct BlueskySource {
     max_body: usize,
 }
 
-impl BlueskySource {
-    /// Checks a `bluesky` source's own keys and its app password.
-    pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
-        let Some(s) = source.settings::<BlueskySettings>(path, errors) else {
-            return;
-        };
-        if s.query.trim().is_empty() {
-            errors.push(
-                format!("{path}.query"),
-                "must not be empty: it is what Bluesky is searched for",
-            );
-        }
+impl SourceKind for BlueskySource {
+    const KIND: &'static str = "bluesky";
+    /// The account's app password: `password_env` or `password_file`.
+    const SECRETS: &'static [&'static str] = &["password"];
+    type Settings = BlueskySettings;
+    type Checked = Option<Credentials>;
+
+    fn check(
+        s: &BlueskySettings,
+        secrets: &Secrets,
+        path: &str,
+        errors: &mut ConfigErrors,
+    ) -> Option<Option<Credentials>> {
+        checks::not_blank(
+            path,
+            "query",
+            &s.query,
+            "it is what Bluesky is searched for",
+            errors,
+        );
         if let Some(u) = &s.base_url {
             match url::Url::parse(u) {
                 Ok(p) if (p.scheme() == "https" || p.scheme() == "http") && p.host().is_some() => {}
@@ -267,34 +273,7 @@ impl BlueskySource {
                 ),
             }
         }
-        let has_password = s.password_env.is_some() || s.password_file.is_some();
-        match &s.identifier {
-            Some(id) if id.trim().is_empty() => {
-                errors.push(format!("{path}.identifier"), "must not be empty")
-            }
-            Some(_) => {
-                resolve_secret(
-                    path,
-                    "password",
-                    s.password_env.as_deref(),
-                    s.password_file.as_deref(),
-                    true,
-                    errors,
-                );
-            }
-            None if has_password => errors.push(
-                format!("{path}.identifier"),
-                "an app password needs the account it belongs to: set identifier = \"handle.bsky.social\"",
-            ),
-            // Only a server the operator names may still allow anonymous search.
-            None if s.base_url.is_none() => errors.push(
-                format!("{path}.identifier"),
-                "Bluesky search requires a login since 2025: set identifier = \"handle.bsky.social\" \
-                 and password_env or password_file with an app password \
-                 (Settings → Privacy and security → App passwords)",
-            ),
-            None => {}
-        }
+        let credentials = check_login(s, secrets, path, errors);
         if s.notifications && s.identifier.is_none() {
             errors.push(
                 format!("{path}.notifications"),
@@ -310,41 +289,17 @@ impl BlueskySource {
                 );
             }
         }
-        if !(1..=100).contains(&s.limit) {
-            errors.push(
-                format!("{path}.limit"),
-                format!("{} is out of range; use 1 to 100", s.limit),
-            );
-        }
-        if s.max_pages == 0 {
-            errors.push(format!("{path}.max_pages"), "must be at least 1");
-        }
+        checks::in_range(path, "limit", s.limit, 1..=100, "use", errors);
+        checks::at_least_one(path, "max_pages", s.max_pages, errors);
+        Some(credentials)
     }
 
-    /// Builds the source from a validated config.
-    pub fn new(source: &SourceConfig, client: Client) -> anyhow::Result<BlueskySource> {
-        let mut errors = ConfigErrors::default();
-        let settings = source
-            .settings::<BlueskySettings>("", &mut errors)
-            .ok_or_else(|| anyhow::anyhow!("{errors}"))?;
-        let credentials = match &settings.identifier {
-            Some(id) => {
-                let password = resolve_secret(
-                    "",
-                    "password",
-                    settings.password_env.as_deref(),
-                    settings.password_file.as_deref(),
-                    true,
-                    &mut errors,
-                )
-                .ok_or_else(|| anyhow::anyhow!("{errors}"))?;
-                Some(Credentials {
-                    identifier: id.trim().to_string(),
-                    password,
-                })
-            }
-            None => None,
-        };
+    fn build(
+        settings: BlueskySettings,
+        credentials: Option<Credentials>,
+        source: &SourceConfig,
+        client: Client,
+    ) -> anyhow::Result<BlueskySource> {
         let base_url = settings
             .base_url
             .clone()
@@ -370,6 +325,56 @@ impl BlueskySource {
         })
     }
 
+    #[cfg(test)]
+    fn conformance_settings(base: &str, secret_file: &str) -> serde_json::Value {
+        serde_json::json!({
+            "query": "fjordlink", "base_url": base,
+            "identifier": "webcare.fjordlink.nl", "password_file": secret_file
+        })
+    }
+}
+
+/// Checks the login keys: an identifier needs an app password and the other way round, and
+/// search on Bluesky's own servers needs both. Returns the login when one is configured.
+fn check_login(
+    s: &BlueskySettings,
+    secrets: &Secrets,
+    path: &str,
+    errors: &mut ConfigErrors,
+) -> Option<Credentials> {
+    match &s.identifier {
+        Some(id) if id.trim().is_empty() => {
+            errors.push(format!("{path}.identifier"), "must not be empty");
+            None
+        }
+        Some(id) => secrets
+            .resolve("password", true, errors)
+            .map(|password| Credentials {
+                identifier: id.trim().to_string(),
+                password,
+            }),
+        None if secrets.is_set("password") => {
+            errors.push(
+                format!("{path}.identifier"),
+                "an app password needs the account it belongs to: set identifier = \"handle.bsky.social\"",
+            );
+            None
+        }
+        // Only a server the operator names may still allow anonymous search.
+        None if s.base_url.is_none() => {
+            errors.push(
+                format!("{path}.identifier"),
+                "Bluesky search requires a login since 2025: set identifier = \"handle.bsky.social\" \
+                 and password_env or password_file with an app password \
+                 (Settings → Privacy and security → App passwords)",
+            );
+            None
+        }
+        None => None,
+    }
+}
+
+impl BlueskySource {
     /// The error for a 403: the server wants a (different) login for search. It is a
     /// configuration problem a person must fix, never a passing outage to retry soon.
     /// Reads the logged-in account's reply, mention and quote notifications newest first,
@@ -1004,7 +1009,7 @@ mod tests {
     }
 
     fn source(settings: serde_json::Value) -> BlueskySource {
-        BlueskySource::new(&config(settings), Client::new("webcare-test").unwrap()).unwrap()
+        BlueskySource::from_config(&config(settings), Client::new("webcare-test").unwrap()).unwrap()
     }
 
     fn password_file() -> (tempfile::TempDir, String) {
@@ -1400,26 +1405,6 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn malformed_json_is_a_parse_error() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(json(r#"{"posts": [{"uri": "at://x"#))
-            .mount(&server)
-            .await;
-        let src = source(serde_json::json!({"query": "fjordlink", "base_url": server.uri()}));
-        let err = src.poll(&ctx(None)).await.unwrap_err();
-        assert!(matches!(err, SourceError::Parse { .. }), "{err}");
-    }
-
-    #[tokio::test]
-    async fn truncated_body_fails_the_poll() {
-        let base = testing::truncating_server(&[], PAGE1, 250).await;
-        let src = source(serde_json::json!({"query": "fjordlink", "base_url": base}));
-        let err = src.poll(&ctx(None)).await.unwrap_err();
-        assert!(matches!(err, SourceError::Network { .. }), "{err}");
-    }
-
     const FORBIDDEN: &str = include_str!("../../fixtures/bluesky/search-forbidden.html");
 
     fn forbidden() -> ResponseTemplate {
@@ -1523,10 +1508,16 @@ mod tests {
     #[test]
     fn default_host_depends_on_credentials() {
         let (_dir, file) = password_file();
-        assert_eq!(
-            source(serde_json::json!({"query": "x"})).base_url,
-            PUBLIC_APPVIEW
+        // Without a login only a server the operator names may be searched: the public
+        // AppView refuses anonymous search, so the source is not built at all.
+        let anonymous = BlueskySource::from_config(
+            &config(serde_json::json!({"query": "x"})),
+            Client::new("webcare-test").unwrap(),
         );
+        let Err(e) = anonymous else {
+            panic!("an anonymous source on the default host was built")
+        };
+        assert!(e.to_string().contains("requires a login"), "{e}");
         let s = source(
             serde_json::json!({"query": "x", "identifier": "a.bsky.social", "password_file": file}),
         );

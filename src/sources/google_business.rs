@@ -11,7 +11,6 @@
 //! names neither the business nor the manager who wrote it.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -20,8 +19,11 @@ use serde::{Deserialize, Serialize};
 use super::google_oauth::{GoogleAuth, Grant, api_error_message};
 use super::http::{Client, Fetched};
 use super::newest_first::Walk;
-use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError};
-use crate::config::{ConfigErrors, Secret, SourceConfig, resolve_secret};
+use super::{
+    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
+};
+use crate::config::{ConfigErrors, Secret, SourceConfig};
+use crate::secret::Secrets;
 
 /// The credential keys, for error messages.
 const KEYS: &str =
@@ -37,18 +39,6 @@ pub struct GoogleBusinessSettings {
     pub location_ids: Vec<String>,
     /// The OAuth client's id (Google Cloud console → Credentials).
     pub client_id: String,
-    /// Environment variable holding the OAuth client secret.
-    #[serde(default)]
-    pub client_secret_env: Option<String>,
-    /// File holding the OAuth client secret.
-    #[serde(default)]
-    pub client_secret_file: Option<String>,
-    /// Environment variable holding the owner's refresh token.
-    #[serde(default)]
-    pub refresh_token_env: Option<String>,
-    /// File holding the owner's refresh token.
-    #[serde(default)]
-    pub refresh_token_file: Option<String>,
     /// API host; the real one unless testing.
     #[serde(default = "default_base_url")]
     pub base_url: String,
@@ -85,8 +75,6 @@ struct BusinessCursor {
 pub struct GoogleBusinessSource {
     settings: GoogleBusinessSettings,
     auth: GoogleAuth,
-    client: Client,
-    timeout: Duration,
     max_body: usize,
 }
 
@@ -148,13 +136,19 @@ fn is_numeric_id(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-impl GoogleBusinessSource {
-    fn parse(
-        source: &SourceConfig,
+impl SourceKind for GoogleBusinessSource {
+    const KIND: &'static str = "google_business";
+    /// The OAuth client's secret and the owner's refresh token, each `<key>_env` or `<key>_file`.
+    const SECRETS: &'static [&'static str] = &["client_secret", "refresh_token"];
+    type Settings = GoogleBusinessSettings;
+    type Checked = (Secret, Secret);
+
+    fn check(
+        s: &GoogleBusinessSettings,
+        secrets: &Secrets,
         path: &str,
         errors: &mut ConfigErrors,
-    ) -> Option<(GoogleBusinessSettings, Option<(Secret, Secret)>)> {
-        let s = source.settings::<GoogleBusinessSettings>(path, errors)?;
+    ) -> Option<(Secret, Secret)> {
         if !is_numeric_id(&s.account_id) {
             errors.push(
                 format!("{path}.account_id"),
@@ -186,80 +180,64 @@ impl GoogleBusinessSource {
                 "the OAuth client id is required (Google Cloud console → APIs & Services → Credentials)",
             );
         }
-        if !(1..=50).contains(&s.page_size) {
-            errors.push(
-                format!("{path}.page_size"),
-                format!("{} is out of range; Google serves 1 to 50", s.page_size),
-            );
-        }
-        if s.max_pages == 0 {
-            errors.push(format!("{path}.max_pages"), "must be at least 1");
-        }
-        for (key, value) in [
-            ("base_url", Some(&s.base_url)),
-            ("token_url", s.token_url.as_ref()),
-        ] {
-            let Some(value) = value else { continue };
-            match url::Url::parse(value) {
-                Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
-                _ => errors.push(
-                    format!("{path}.{key}"),
-                    format!("\"{value}\" is not an http(s) URL"),
-                ),
-            }
-        }
-        let secret = resolve_secret(
+        checks::in_range(
             path,
-            "client_secret",
-            s.client_secret_env.as_deref(),
-            s.client_secret_file.as_deref(),
-            true,
+            "page_size",
+            s.page_size,
+            1..=50,
+            "Google serves",
             errors,
         );
-        let refresh = resolve_secret(
+        checks::at_least_one(path, "max_pages", s.max_pages, errors);
+        checks::http_urls(
             path,
-            "refresh_token",
-            s.refresh_token_env.as_deref(),
-            s.refresh_token_file.as_deref(),
-            true,
+            &[
+                ("base_url", Some(&s.base_url)),
+                ("token_url", s.token_url.as_deref()),
+            ],
             errors,
         );
-        Some((s, secret.zip(refresh)))
+        let secret = secrets.resolve("client_secret", true, errors);
+        let refresh = secrets.resolve("refresh_token", true, errors);
+        secret.zip(refresh)
     }
 
-    /// Checks a `google_business` source's own keys.
-    pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
-        Self::parse(source, path, errors);
+    fn build(
+        settings: GoogleBusinessSettings,
+        (client_secret, refresh_token): (Secret, Secret),
+        source: &SourceConfig,
+        client: Client,
+    ) -> anyhow::Result<GoogleBusinessSource> {
+        Ok(GoogleBusinessSource {
+            auth: GoogleAuth::new(
+                Grant::RefreshToken {
+                    client_id: settings.client_id.clone(),
+                    client_secret,
+                    refresh_token,
+                },
+                settings.token_url.as_deref(),
+                client,
+                source.timeout,
+                "google_business",
+                KEYS,
+            ),
+            settings,
+            max_body: source.max_body_bytes,
+        })
     }
 
-    /// Builds the source from a validated config.
-    pub fn new(source: &SourceConfig, client: Client) -> anyhow::Result<GoogleBusinessSource> {
-        let mut errors = ConfigErrors::default();
-        match Self::parse(source, &source.name, &mut errors) {
-            Some((settings, Some((client_secret, refresh_token)))) if errors.is_empty() => {
-                Ok(GoogleBusinessSource {
-                    auth: GoogleAuth::new(
-                        Grant::RefreshToken {
-                            client_id: settings.client_id.clone(),
-                            client_secret,
-                            refresh_token,
-                        },
-                        settings.token_url.as_deref(),
-                        client.clone(),
-                        source.timeout,
-                        "google_business",
-                        KEYS,
-                    ),
-                    settings,
-                    client,
-                    timeout: source.timeout,
-                    max_body: source.max_body_bytes,
-                })
-            }
-            _ => anyhow::bail!("{errors}"),
-        }
+    #[cfg(test)]
+    fn conformance_settings(base: &str, secret_file: &str) -> serde_json::Value {
+        serde_json::json!({
+            "account_id": "109876543210987654321", "location_ids": ["4567890123456789012"],
+            "base_url": base, "token_url": format!("{base}/token"),
+            "client_id": "123456789012-webcare.apps.googleusercontent.com",
+            "client_secret_file": secret_file, "refresh_token_file": secret_file
+        })
     }
+}
 
+impl GoogleBusinessSource {
     /// One page of a location's reviews; a token refused with 401 is renewed once.
     async fn page(
         &self,
@@ -278,23 +256,10 @@ impl GoogleBusinessSource {
         if let Some(t) = token {
             query.push(("pageToken", t.to_string()));
         }
-        let mut renewed = false;
-        loop {
-            let access = self.auth.token().await?;
-            let req = self
-                .client
-                .request(reqwest::Method::GET, &url)
-                .query(&query)
-                .bearer_auth(access.expose());
-            let resp = self.client.send(req, self.timeout, self.max_body).await?;
-            match resp.status {
-                200 => return resp.json(),
-                401 if !renewed => {
-                    self.auth.forget();
-                    renewed = true;
-                }
-                _ => return Err(self.refused(&resp, location)),
-            }
+        let resp = self.auth.get(&url, &query, self.max_body).await?;
+        match resp.status {
+            200 => resp.json(),
+            _ => Err(self.refused(&resp, location)),
         }
     }
 
@@ -463,6 +428,7 @@ fn review_mention(r: Review, location: &str, raw: serde_json::Value) -> Option<M
 mod tests {
     use super::*;
     use crate::sources::testing::{self, ids, json, json_status};
+    use std::time::Duration;
     use wiremock::matchers::{
         body_string_contains, header, method, path, query_param, query_param_is_missing,
     };
@@ -491,7 +457,8 @@ mod tests {
             extra,
         );
         let config = testing::source_config("gbp", "google_business", settings);
-        let src = GoogleBusinessSource::new(&config, Client::new("webcare-test").unwrap()).unwrap();
+        let src = GoogleBusinessSource::from_config(&config, Client::new("webcare-test").unwrap())
+            .unwrap();
         (src, [secret, refresh])
     }
 

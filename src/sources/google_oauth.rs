@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
 use super::SourceError;
-use super::http::Client;
+use super::http::{Client, Fetched};
 use crate::config::{ConfigErrors, Secret};
 
 /// Google's token endpoint, used when neither the config nor the key file names another.
@@ -37,7 +37,7 @@ struct KeyFile {
 }
 
 /// A parsed service account key: who signs, and the RSA key it signs with.
-pub(crate) struct ServiceAccount {
+pub struct ServiceAccount {
     client_email: String,
     key_id: Option<String>,
     key: aws_lc_rs::signature::RsaKeyPair,
@@ -268,6 +268,33 @@ impl GoogleAuth {
             *guard = Some((token.clone(), Instant::now() + lifetime));
         }
         Ok(token)
+    }
+
+    /// GETs `url` with `query` and an access token; a token the API refuses with 401 is
+    /// renewed once. Returns the response whatever its status, for the caller to read or to
+    /// turn into the platform's own refusal.
+    pub(crate) async fn get(
+        &self,
+        url: &str,
+        query: &[(&str, String)],
+        max_body: usize,
+    ) -> Result<Fetched, SourceError> {
+        let mut renewed = false;
+        loop {
+            let access = self.token().await?;
+            let req = self
+                .client
+                .request(reqwest::Method::GET, url)
+                .query(query)
+                .bearer_auth(access.expose());
+            let resp = self.client.send(req, self.timeout, max_body).await?;
+            if resp.status == 401 && !renewed {
+                self.forget();
+                renewed = true;
+                continue;
+            }
+            return Ok(resp);
+        }
     }
 
     /// Drops the kept token after an API refused it, so the next call fetches a new one.

@@ -17,8 +17,11 @@ use serde::{Deserialize, Serialize};
 use super::google_oauth::{GoogleAuth, Grant, ServiceAccount, api_error_message};
 use super::http::{Client, Fetched};
 use super::newest_first::Walk;
-use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError};
-use crate::config::{ConfigErrors, SourceConfig, resolve_secret};
+use super::{
+    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
+};
+use crate::config::{ConfigErrors, SourceConfig};
+use crate::secret::Secrets;
 
 /// The OAuth scope the Play Developer API needs.
 const SCOPE: &str = "https://www.googleapis.com/auth/androidpublisher";
@@ -33,12 +36,6 @@ const KEYS: &str = "service_account_env/service_account_file";
 pub struct GooglePlaySettings {
     /// The app's package name, e.g. `nl.fjordlink.mijn`.
     pub package_name: String,
-    /// Environment variable holding the service account's JSON key.
-    #[serde(default)]
-    pub service_account_env: Option<String>,
-    /// File holding the service account's JSON key, as downloaded from Google Cloud.
-    #[serde(default)]
-    pub service_account_file: Option<String>,
     /// API host; the real one unless testing.
     #[serde(default = "default_base_url")]
     pub base_url: String,
@@ -82,9 +79,7 @@ struct PlayCursor {
 pub struct GooglePlaySource {
     settings: GooglePlaySettings,
     auth: GoogleAuth,
-    client: Client,
     interval: Duration,
-    timeout: Duration,
     max_body: usize,
 }
 
@@ -161,13 +156,19 @@ impl Timestamp {
     }
 }
 
-impl GooglePlaySource {
-    fn parse(
-        source: &SourceConfig,
+impl SourceKind for GooglePlaySource {
+    const KIND: &'static str = "google_play";
+    /// The service account's JSON key: `service_account_env` or `service_account_file`.
+    const SECRETS: &'static [&'static str] = &["service_account"];
+    type Settings = GooglePlaySettings;
+    type Checked = ServiceAccount;
+
+    fn check(
+        s: &GooglePlaySettings,
+        secrets: &Secrets,
         path: &str,
         errors: &mut ConfigErrors,
-    ) -> Option<(GooglePlaySettings, Option<ServiceAccount>)> {
-        let s = source.settings::<GooglePlaySettings>(path, errors)?;
+    ) -> Option<ServiceAccount> {
         let package_ok = s.package_name.split('.').count() >= 2
             && s.package_name.split('.').all(|part| {
                 part.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
@@ -182,76 +183,68 @@ impl GooglePlaySource {
                 ),
             );
         }
-        if !(1..=100).contains(&s.max_results) {
-            errors.push(
-                format!("{path}.max_results"),
-                format!("{} is out of range; Play serves 1 to 100", s.max_results),
-            );
-        }
-        if s.max_pages == 0 {
-            errors.push(format!("{path}.max_pages"), "must be at least 1");
-        }
-        for (key, value) in [
-            ("base_url", Some(&s.base_url)),
-            ("token_url", s.token_url.as_ref()),
-        ] {
-            let Some(value) = value else { continue };
-            match url::Url::parse(value) {
-                Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
-                _ => errors.push(
-                    format!("{path}.{key}"),
-                    format!("\"{value}\" is not an http(s) URL"),
-                ),
-            }
-        }
-        let key = resolve_secret(
+        checks::in_range(
             path,
-            "service_account",
-            s.service_account_env.as_deref(),
-            s.service_account_file.as_deref(),
-            true,
+            "max_results",
+            s.max_results,
+            1..=100,
+            "Play serves",
             errors,
         );
-        let key_name = if s.service_account_env.is_some() {
-            "service_account_env"
-        } else {
-            "service_account_file"
-        };
-        let account = key.and_then(|k| ServiceAccount::parse(&k, path, key_name, errors));
-        Some((s, account))
+        checks::at_least_one(path, "max_pages", s.max_pages, errors);
+        checks::http_urls(
+            path,
+            &[
+                ("base_url", Some(&s.base_url)),
+                ("token_url", s.token_url.as_deref()),
+            ],
+            errors,
+        );
+        let key_ref = secrets.get("service_account");
+        let key = key_ref.resolve(path, true, errors)?;
+        ServiceAccount::parse(&key, path, &key_ref.config_key(), errors)
     }
 
-    /// Checks a `google_play` source's own keys, the service account key included.
-    pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
-        Self::parse(source, path, errors);
-    }
-
-    /// Builds the source from a validated config.
-    pub fn new(source: &SourceConfig, client: Client) -> anyhow::Result<GooglePlaySource> {
-        let mut errors = ConfigErrors::default();
-        match Self::parse(source, &source.name, &mut errors) {
-            Some((settings, Some(account))) if errors.is_empty() => Ok(GooglePlaySource {
-                auth: GoogleAuth::new(
-                    Grant::ServiceAccount {
-                        account,
-                        scope: SCOPE,
-                    },
-                    settings.token_url.as_deref(),
-                    client.clone(),
-                    source.timeout,
-                    "google_play",
-                    KEYS,
-                ),
-                settings,
+    fn build(
+        settings: GooglePlaySettings,
+        account: ServiceAccount,
+        source: &SourceConfig,
+        client: Client,
+    ) -> anyhow::Result<GooglePlaySource> {
+        Ok(GooglePlaySource {
+            auth: GoogleAuth::new(
+                Grant::ServiceAccount {
+                    account,
+                    scope: SCOPE,
+                },
+                settings.token_url.as_deref(),
                 client,
-                interval: source.interval,
-                timeout: source.timeout,
-                max_body: source.max_body_bytes,
-            }),
-            _ => anyhow::bail!("{errors}"),
-        }
+                source.timeout,
+                "google_play",
+                KEYS,
+            ),
+            settings,
+            interval: source.interval,
+            max_body: source.max_body_bytes,
+        })
     }
 
+    #[cfg(test)]
+    fn conformance_settings(base: &str, _secret_file: &str) -> serde_json::Value {
+        // The token endpoint is the conformance server too, so every failure reaches the
+        // sign-in first.
+        serde_json::json!({
+            "package_name": "nl.fjordlink.mijn", "base_url": base,
+            "token_url": format!("{base}/token"),
+            "service_account_file": format!(
+                "{}/fixtures/google/test-service-account.json",
+                env!("CARGO_MANIFEST_DIR")
+            )
+        })
+    }
+}
+
+impl GooglePlaySource {
     /// One page of reviews; a token refused with 401 is renewed once.
     async fn page(&self, token: Option<&str>) -> Result<ReviewsListResponse, SourceError> {
         let url = format!(
@@ -266,23 +259,10 @@ impl GooglePlaySource {
         if let Some(l) = &self.settings.translation_language {
             query.push(("translationLanguage", l.clone()));
         }
-        let mut renewed = false;
-        loop {
-            let access = self.auth.token().await?;
-            let req = self
-                .client
-                .request(reqwest::Method::GET, &url)
-                .query(&query)
-                .bearer_auth(access.expose());
-            let resp = self.client.send(req, self.timeout, self.max_body).await?;
-            match resp.status {
-                200 => return resp.json(),
-                401 if !renewed => {
-                    self.auth.forget();
-                    renewed = true;
-                }
-                _ => return Err(self.refused(&resp)),
-            }
+        let resp = self.auth.get(&url, &query, self.max_body).await?;
+        match resp.status {
+            200 => resp.json(),
+            _ => Err(self.refused(&resp)),
         }
     }
 
@@ -499,7 +479,8 @@ mod tests {
             extra,
         );
         let config = testing::source_config("play", "google_play", settings);
-        let src = GooglePlaySource::new(&config, Client::new("webcare-test").unwrap()).unwrap();
+        let src =
+            GooglePlaySource::from_config(&config, Client::new("webcare-test").unwrap()).unwrap();
         (src, file)
     }
 

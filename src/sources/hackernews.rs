@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use super::http::Client;
 use super::text::html_to_text;
-use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
+use super::{Batch, Engagement, Mention, PollContext, Source, SourceError, SourceKind, checks};
 use crate::config::{ConfigErrors, SourceConfig};
+use crate::secret::Secrets;
 
 const DEFAULT_BASE_URL: &str = "https://hn.algolia.com";
 const ITEM_URL: &str = "https://news.ycombinator.com/item?id=";
@@ -119,19 +120,25 @@ pub struct HackerNewsSource {
     max_body: usize,
 }
 
-impl HackerNewsSource {
-    /// Checks a `hackernews` source's own keys.
-    pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
-        let Some(s) = source.settings::<HackerNewsSettings>(path, errors) else {
-            return;
-        };
-        if s.query.trim().is_empty() {
-            errors.push(
-                format!("{path}.query"),
-                "must not be empty: it is what Hacker News is searched for",
-            );
-        }
-        check_base_url(&s.base_url, &format!("{path}.base_url"), errors);
+impl SourceKind for HackerNewsSource {
+    const KIND: &'static str = "hackernews";
+    type Settings = HackerNewsSettings;
+    type Checked = ();
+
+    fn check(
+        s: &HackerNewsSettings,
+        _secrets: &Secrets,
+        path: &str,
+        errors: &mut ConfigErrors,
+    ) -> Option<()> {
+        checks::not_blank(
+            path,
+            "query",
+            &s.query,
+            "it is what Hacker News is searched for",
+            errors,
+        );
+        checks::http_urls(path, &[("base_url", Some(&s.base_url))], errors);
         if s.tags.is_empty() {
             errors.push(
                 format!("{path}.tags"),
@@ -146,23 +153,24 @@ impl HackerNewsSource {
                 );
             }
         }
-        if !(1..=1000).contains(&s.hits_per_page) {
-            errors.push(
-                format!("{path}.hits_per_page"),
-                format!("{} is out of range; use 1 to 1000", s.hits_per_page),
-            );
-        }
-        if s.max_pages == 0 {
-            errors.push(format!("{path}.max_pages"), "must be at least 1");
-        }
+        checks::in_range(
+            path,
+            "hits_per_page",
+            s.hits_per_page,
+            1..=1000,
+            "use",
+            errors,
+        );
+        checks::at_least_one(path, "max_pages", s.max_pages, errors);
+        Some(())
     }
 
-    /// Builds the source from a validated config.
-    pub fn new(source: &SourceConfig, client: Client) -> anyhow::Result<HackerNewsSource> {
-        let mut errors = ConfigErrors::default();
-        let settings = source
-            .settings::<HackerNewsSettings>("", &mut errors)
-            .ok_or_else(|| anyhow::anyhow!("{errors}"))?;
+    fn build(
+        settings: HackerNewsSettings,
+        _checked: (),
+        source: &SourceConfig,
+        client: Client,
+    ) -> anyhow::Result<HackerNewsSource> {
         Ok(HackerNewsSource {
             settings,
             client,
@@ -171,6 +179,13 @@ impl HackerNewsSource {
         })
     }
 
+    #[cfg(test)]
+    fn conformance_settings(base: &str, _secret_file: &str) -> serde_json::Value {
+        serde_json::json!({ "query": "fjordlink", "base_url": base })
+    }
+}
+
+impl HackerNewsSource {
     async fn fetch_page(&self, filters: &str, page: u32) -> Result<SearchPage, SourceError> {
         let url = format!(
             "{}/api/v1/search_by_date",
@@ -197,17 +212,6 @@ impl HackerNewsSource {
 }
 
 /// Records a problem when `url` is not an http(s) URL.
-fn check_base_url(url: &str, key: &str, errors: &mut ConfigErrors) {
-    match url::Url::parse(url) {
-        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
-        Ok(u) => errors.push(
-            key,
-            format!("scheme \"{}\" is not supported; use https://", u.scheme()),
-        ),
-        Err(e) => errors.push(key, format!("\"{url}\" is not a URL: {e}")),
-    }
-}
-
 #[async_trait]
 impl Source for HackerNewsSource {
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
@@ -385,7 +389,7 @@ mod tests {
         let base = serde_json::json!({"query": "fjordlink", "base_url": base, "hits_per_page": 3});
         let settings = testing::with_settings(base, extra);
         let cfg = testing::source_config("hn", "hackernews", settings);
-        HackerNewsSource::new(&cfg, Client::new("webcare-test").unwrap()).unwrap()
+        HackerNewsSource::from_config(&cfg, Client::new("webcare-test").unwrap()).unwrap()
     }
 
     fn ctx(cursor: Option<&str>) -> PollContext {
@@ -606,31 +610,6 @@ mod tests {
             matches!(err, SourceError::Status { status: 500, .. }),
             "{err}"
         );
-    }
-
-    #[tokio::test]
-    async fn malformed_json_is_a_parse_error() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(json(r#"{"hits": [ {"objectID": "1", "#))
-            .mount(&server)
-            .await;
-        let err = source(&server.uri(), serde_json::json!({}))
-            .poll(&ctx(None))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, SourceError::Parse { .. }), "{err}");
-        assert!(err.to_string().contains("/api/v1/search_by_date"), "{err}");
-    }
-
-    #[tokio::test]
-    async fn truncated_body_fails_the_poll() {
-        let base = testing::truncating_server(&[], PAGE0, 200).await;
-        let err = source(&base, serde_json::json!({}))
-            .poll(&ctx(None))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, SourceError::Network { .. }), "{err}");
     }
 
     #[test]

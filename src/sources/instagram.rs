@@ -20,8 +20,11 @@ use super::facebook_page::{
     default_graph_url, default_max_pages, longer, parse_graph_time,
 };
 use super::http::Client;
-use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError};
-use crate::config::{ConfigErrors, DurationValue, Secret, SourceConfig, resolve_secret};
+use super::{
+    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
+};
+use crate::config::{ConfigErrors, DurationValue, Secret, SourceConfig};
+use crate::secret::Secrets;
 
 const RUN_OVERLAP: i64 = 60;
 const MEDIA_FIELDS: &str = "id,caption,timestamp,permalink,comments_count,like_count,media_type";
@@ -41,12 +44,6 @@ pub struct InstagramSettings {
     /// Graph API version, e.g. `v24.0`.
     #[serde(default = "default_api_version")]
     pub api_version: String,
-    /// Environment variable holding the access token.
-    #[serde(default)]
-    pub access_token_env: Option<String>,
-    /// File holding the access token.
-    #[serde(default)]
-    pub access_token_file: Option<String>,
     /// Media older than this are no longer checked for new comments.
     #[serde(default = "default_comment_window")]
     pub comment_window: DurationValue,
@@ -117,13 +114,19 @@ pub struct InstagramSource {
     graph: Graph,
 }
 
-impl InstagramSource {
-    fn parse(
-        source: &SourceConfig,
+impl SourceKind for InstagramSource {
+    const KIND: &'static str = "instagram";
+    /// The access token: `access_token_env` or `access_token_file`.
+    const SECRETS: &'static [&'static str] = &["access_token"];
+    type Settings = InstagramSettings;
+    type Checked = Secret;
+
+    fn check(
+        s: &InstagramSettings,
+        secrets: &Secrets,
         path: &str,
         errors: &mut ConfigErrors,
-    ) -> Option<(InstagramSettings, Option<Secret>)> {
-        let s = source.settings::<InstagramSettings>(path, errors)?;
+    ) -> Option<Secret> {
         check_numeric_id(
             &s.ig_user_id,
             path,
@@ -132,15 +135,7 @@ impl InstagramSource {
             errors,
         );
         check_graph_settings(&s.base_url, &s.api_version, s.max_pages, path, errors);
-        for tag in &s.hashtags {
-            let t = tag.trim_start_matches('#');
-            if t.is_empty() || !t.chars().all(|c| c.is_alphanumeric() || c == '_') {
-                errors.push(
-                    format!("{path}.hashtags"),
-                    format!("\"{tag}\" is not a hashtag: use letters, digits and _ only"),
-                );
-            }
-        }
+        checks::hashtags(path, "hashtags", &s.hashtags, errors);
         // `#FjordLink` and `fjordlink` are one hashtag to Instagram, and one lookup.
         let distinct: std::collections::BTreeSet<String> = s
             .hashtags
@@ -157,40 +152,34 @@ impl InstagramSource {
                 ),
             );
         }
-        let token = resolve_secret(
-            path,
-            "access_token",
-            s.access_token_env.as_deref(),
-            s.access_token_file.as_deref(),
-            true,
-            errors,
-        );
-        Some((s, token))
+        secrets.resolve("access_token", true, errors)
     }
 
-    /// Checks an `instagram` source's own keys.
-    pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
-        Self::parse(source, path, errors);
+    fn build(
+        settings: InstagramSettings,
+        token: Secret,
+        source: &SourceConfig,
+        client: Client,
+    ) -> anyhow::Result<InstagramSource> {
+        Ok(InstagramSource {
+            graph: Graph::new(
+                source,
+                client,
+                &settings.base_url,
+                &settings.api_version,
+                token,
+                "instagram",
+                "access_token",
+            ),
+            settings,
+        })
     }
 
-    /// Builds the source from a validated config.
-    pub fn new(source: &SourceConfig, client: Client) -> anyhow::Result<InstagramSource> {
-        let mut errors = ConfigErrors::default();
-        match Self::parse(source, &source.name, &mut errors) {
-            Some((settings, Some(token))) if errors.is_empty() => Ok(InstagramSource {
-                graph: Graph::new(
-                    source,
-                    client,
-                    &settings.base_url,
-                    &settings.api_version,
-                    token,
-                    "instagram",
-                    "access_token",
-                ),
-                settings,
-            }),
-            _ => anyhow::bail!("{errors}"),
-        }
+    #[cfg(test)]
+    fn conformance_settings(base: &str, secret_file: &str) -> serde_json::Value {
+        serde_json::json!({
+            "ig_user_id": "17841400000000001", "base_url": base, "access_token_file": secret_file
+        })
     }
 }
 
@@ -692,9 +681,11 @@ mod tests {
             "own_accounts": ["fjordlink_klantenservice"],
         });
         let settings = testing::with_settings(base, extra);
-        let source =
-            InstagramSource::new(&test_config(settings), Client::new("webcare-test").unwrap())
-                .unwrap();
+        let source = InstagramSource::from_config(
+            &test_config(settings),
+            Client::new("webcare-test").unwrap(),
+        )
+        .unwrap();
         Setup {
             source,
             _token: token,
@@ -1181,30 +1172,6 @@ mod tests {
         let err = s.source.poll(&ctx(None)).await.unwrap_err();
         assert!(
             matches!(err, SourceError::Status { status: 502, .. }),
-            "{err:?}"
-        );
-    }
-
-    #[tokio::test]
-    async fn malformed_json_is_a_parse_error() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(200).set_body_raw("<html>oops</html>", "text/html"))
-            .mount(&server)
-            .await;
-        let s = setup(&server.uri(), serde_json::json!({}));
-        let err = s.source.poll(&ctx(None)).await.unwrap_err();
-        assert!(matches!(err, SourceError::Parse { .. }), "{err:?}");
-    }
-
-    #[tokio::test]
-    async fn truncated_body_fails_the_poll() {
-        let body = fixture("media-page1.json");
-        let base = testing::truncating_server(&[], &body, body.len() / 2).await;
-        let s = setup(&base, serde_json::json!({}));
-        let err = s.source.poll(&ctx(None)).await.unwrap_err();
-        assert!(
-            matches!(err, SourceError::Network { .. } | SourceError::Parse { .. }),
             "{err:?}"
         );
     }

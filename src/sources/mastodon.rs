@@ -21,8 +21,11 @@ use serde::{Deserialize, Serialize};
 use super::http::{Client, Fetched, parse_rate_limit_reset};
 use super::own_reply::own_name;
 use super::text::html_to_text;
-use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError};
-use crate::config::{ConfigErrors, Secret, SourceConfig, resolve_secret};
+use super::{
+    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
+};
+use crate::config::{ConfigErrors, Secret, SourceConfig};
+use crate::secret::Secrets;
 
 /// Stop paging when the server's request budget falls to this many.
 const LOW_REMAINING: i64 = 5;
@@ -43,12 +46,6 @@ pub struct MastodonSettings {
     /// needs a token with `read:notifications`.
     #[serde(default)]
     pub mentions: bool,
-    /// Environment variable holding an access token (scope `read:statuses` / `read:search`).
-    #[serde(default)]
-    pub token_env: Option<String>,
-    /// File holding an access token.
-    #[serde(default)]
-    pub token_file: Option<String>,
     /// Statuses per request (Mastodon allows up to 40).
     #[serde(default = "default_limit")]
     pub limit: u32,
@@ -182,12 +179,19 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-impl MastodonSource {
-    /// Checks a `mastodon` source's own keys and its token.
-    pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
-        let Some(s) = source.settings::<MastodonSettings>(path, errors) else {
-            return;
-        };
+impl SourceKind for MastodonSource {
+    const KIND: &'static str = "mastodon";
+    /// The access token, needed for search and mentions: `token_env` or `token_file`.
+    const SECRETS: &'static [&'static str] = &["token"];
+    type Settings = MastodonSettings;
+    type Checked = Option<Secret>;
+
+    fn check(
+        s: &MastodonSettings,
+        secrets: &Secrets,
+        path: &str,
+        errors: &mut ConfigErrors,
+    ) -> Option<Option<Secret>> {
         match url::Url::parse(&s.base_url) {
             Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.host().is_some() => {}
             Ok(_) => errors.push(
@@ -209,51 +213,19 @@ impl MastodonSource {
                 "set query = \"…\" (needs a token), hashtags = [\"…\"] and/or mentions = true (needs a token)",
             );
         }
-        for tag in &s.hashtags {
-            let t = tag.trim_start_matches('#');
-            if t.is_empty() || !t.chars().all(|c| c.is_alphanumeric() || c == '_') {
-                errors.push(
-                    format!("{path}.hashtags"),
-                    format!("\"{tag}\" is not a hashtag: use letters, digits and _ only"),
-                );
-            }
-        }
-        resolve_secret(
-            path,
-            "token",
-            s.token_env.as_deref(),
-            s.token_file.as_deref(),
-            query.is_some() || s.mentions,
-            errors,
-        );
-        if !(1..=40).contains(&s.limit) {
-            errors.push(
-                format!("{path}.limit"),
-                format!("{} is out of range; use 1 to 40", s.limit),
-            );
-        }
-        if s.max_pages == 0 {
-            errors.push(format!("{path}.max_pages"), "must be at least 1");
-        }
+        checks::hashtags(path, "hashtags", &s.hashtags, errors);
+        let token = secrets.resolve("token", query.is_some() || s.mentions, errors);
+        checks::in_range(path, "limit", s.limit, 1..=40, "use", errors);
+        checks::at_least_one(path, "max_pages", s.max_pages, errors);
+        Some(token)
     }
 
-    /// Builds the source from a validated config.
-    pub fn new(source: &SourceConfig, client: Client) -> anyhow::Result<MastodonSource> {
-        let mut errors = ConfigErrors::default();
-        let settings = source
-            .settings::<MastodonSettings>("", &mut errors)
-            .ok_or_else(|| anyhow::anyhow!("{errors}"))?;
-        let token = resolve_secret(
-            "",
-            "token",
-            settings.token_env.as_deref(),
-            settings.token_file.as_deref(),
-            false,
-            &mut errors,
-        );
-        if !errors.is_empty() {
-            anyhow::bail!("{errors}");
-        }
+    fn build(
+        settings: MastodonSettings,
+        token: Option<Secret>,
+        source: &SourceConfig,
+        client: Client,
+    ) -> anyhow::Result<MastodonSource> {
         let host = url::Url::parse(&settings.base_url)?
             .host_str()
             .unwrap_or_default()
@@ -269,6 +241,16 @@ impl MastodonSource {
         })
     }
 
+    #[cfg(test)]
+    fn conformance_settings(base: &str, secret_file: &str) -> serde_json::Value {
+        serde_json::json!({
+            "base_url": base, "hashtags": ["fjordlink"], "query": "fjordlink",
+            "token_file": secret_file
+        })
+    }
+}
+
+impl MastodonSource {
     fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.settings.base_url.trim_end_matches('/'))
     }
@@ -858,7 +840,8 @@ mod tests {
     }
 
     fn source(settings: serde_json::Value) -> MastodonSource {
-        MastodonSource::new(&config(settings), Client::new("webcare-test").unwrap()).unwrap()
+        MastodonSource::from_config(&config(settings), Client::new("webcare-test").unwrap())
+            .unwrap()
     }
 
     /// A backfill window that starts between S1 (three days before the others) and S2.
@@ -1271,26 +1254,6 @@ mod tests {
             "{err}"
         );
         assert_eq!(err.retry_after(), Some(Duration::from_secs(60)));
-    }
-
-    #[tokio::test]
-    async fn malformed_json_is_a_parse_error() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(json(r#"[{"id": "1", "content": "<p>Fjordlink"#))
-            .mount(&server)
-            .await;
-        let src = source(serde_json::json!({"base_url": server.uri(), "hashtags": ["fjordlink"]}));
-        let err = src.poll(&ctx(None)).await.unwrap_err();
-        assert!(matches!(err, SourceError::Parse { .. }), "{err}");
-    }
-
-    #[tokio::test]
-    async fn truncated_body_fails_the_poll() {
-        let base = testing::truncating_server(&[], TAG1, 300).await;
-        let src = source(serde_json::json!({"base_url": base, "hashtags": ["fjordlink"]}));
-        let err = src.poll(&ctx(None)).await.unwrap_err();
-        assert!(matches!(err, SourceError::Network { .. }), "{err}");
     }
 
     #[test]

@@ -1,13 +1,12 @@
 //! Sources: the platforms webcare reads public mentions from.
 //!
-//! Every platform implements [`Source`] in one file of this folder and registers itself in
-//! [`build`]. The scheduler calls [`Source::poll`] with the cursor it stored last time and gets back
+//! Every platform implements [`Source`] and [`SourceKind`] in one file of this folder and
+//! registers itself with one line in [`KINDS`]. The scheduler calls [`Source::poll`] with the cursor it stored last time and gets back
 //! normalised [`Mention`]s plus the cursor to store with them, in the same transaction.
 
 pub mod app_store;
 pub mod bluesky;
-#[cfg(test)]
-mod conformance;
+pub(crate) mod checks;
 pub mod facebook_page;
 pub mod feed;
 pub mod google_business;
@@ -35,7 +34,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigErrors, SourceConfig};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::config::{ConfigErrors, SourceConfig, parse_at};
+use crate::secret::Secrets;
+use http::Client;
 
 pub use own_reply::OwnReply;
 
@@ -167,103 +171,165 @@ pub trait Source: Send + Sync {
     }
 }
 
-/// The source kinds this build knows, for config validation and `--help`.
-pub const KINDS: &[&str] = &[
-    "rss",
-    "hackernews",
-    "mastodon",
-    "bluesky",
-    "x",
-    "youtube",
-    "facebook_page",
-    "reddit",
-    "instagram",
-    "app_store",
-    "trustpilot",
-    "google_play",
-    "google_business",
-    "threads",
+/// A platform webcare can read: its name in `kind = "…"`, its own settings, how they are
+/// checked and how a source is built from them. One implementation per file in
+/// `src/sources/`, registered by one line in [`KINDS`]; the registry does the rest (taking the
+/// secrets out, deserialising the settings with key paths in every error, building).
+pub trait SourceKind: Source + Sized + 'static {
+    /// The kind's name in the config, e.g. `"trustpilot"`.
+    const KIND: &'static str;
+    /// The secrets the kind reads, each named in the config by `<key>_env` or `<key>_file`
+    /// (see [`SecretRef`](crate::secret::SecretRef)); they are taken out of the settings before
+    /// [`Self::Settings`] is read, so that struct holds no secret keys.
+    const SECRETS: &'static [&'static str] = &[];
+    /// The kind's own keys (the common ones are in [`SourceConfig`]).
+    type Settings: DeserializeOwned;
+    /// What [`Self::check`] found beyond the settings that [`Self::build`] needs: resolved
+    /// secrets, parsed keys. `()` when there is nothing.
+    type Checked;
+
+    /// Checks the settings' values and resolves the secrets, recording every problem under
+    /// `path` (e.g. `sources[2]`). Returns `None` when something `build` needs is missing.
+    fn check(
+        settings: &Self::Settings,
+        secrets: &Secrets,
+        path: &str,
+        errors: &mut ConfigErrors,
+    ) -> Option<Self::Checked>;
+
+    /// Builds the source from settings [`Self::check`] found no problem in.
+    fn build(
+        settings: Self::Settings,
+        checked: Self::Checked,
+        source: &SourceConfig,
+        client: Client,
+    ) -> anyhow::Result<Self>;
+
+    /// Checks a source config of this kind, recording every problem in `errors` under `path`
+    /// (e.g. `sources[2]`): the secrets are taken out, the rest read as [`Self::Settings`] and
+    /// given to [`Self::check`].
+    fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
+        parse_kind::<Self>(source, path, errors);
+    }
+
+    /// Builds a source of this kind from its config, or says every problem that stops it.
+    fn from_config(source: &SourceConfig, client: Client) -> anyhow::Result<Self> {
+        let mut errors = ConfigErrors::default();
+        match parse_kind::<Self>(source, &source.name, &mut errors) {
+            Some((settings, checked)) if errors.is_empty() => {
+                Self::build(settings, checked, source, client)
+            }
+            _ => anyhow::bail!("{errors}"),
+        }
+    }
+
+    /// What a source has spent of a paid or metered platform budget, from its stored cursor
+    /// (see [`usage_note`]). `None` for free platforms.
+    fn usage_note(_settings: &serde_json::Map<String, Value>, _cursor: &str) -> Option<String> {
+        None
+    }
+
+    /// Settings that point a source of this kind at the test server `base`, with every secret
+    /// read from `secret_file`, for the conformance suite in [`testing`].
+    #[cfg(test)]
+    fn conformance_settings(base: &str, secret_file: &str) -> Value;
+}
+
+/// One registered kind: its name and the registry's functions for it, made by [`kind`].
+pub struct Kind {
+    /// The kind's name in the config.
+    pub name: &'static str,
+    check: fn(&SourceConfig, &str, &mut ConfigErrors),
+    build: fn(&SourceConfig, &Client) -> anyhow::Result<Box<dyn Source>>,
+    usage_note: fn(&serde_json::Map<String, Value>, &str) -> Option<String>,
+    #[cfg(test)]
+    conformance_settings: fn(&str, &str) -> Value,
+}
+
+/// The registry entry of kind `K`.
+const fn kind<K: SourceKind>() -> Kind {
+    Kind {
+        name: K::KIND,
+        check: K::validate,
+        build: build_kind::<K>,
+        usage_note: K::usage_note,
+        #[cfg(test)]
+        conformance_settings: K::conformance_settings,
+    }
+}
+
+/// The source kinds this build knows. Adding a platform adds one line here.
+pub const KINDS: &[Kind] = &[
+    kind::<rss::RssSource>(),
+    kind::<hackernews::HackerNewsSource>(),
+    kind::<mastodon::MastodonSource>(),
+    kind::<bluesky::BlueskySource>(),
+    kind::<x::XSource>(),
+    kind::<youtube::YoutubeSource>(),
+    kind::<facebook_page::FacebookPageSource>(),
+    kind::<reddit::RedditSource>(),
+    kind::<instagram::InstagramSource>(),
+    kind::<app_store::AppStoreSource>(),
+    kind::<trustpilot::TrustpilotSource>(),
+    kind::<google_play::GooglePlaySource>(),
+    kind::<google_business::GoogleBusinessSource>(),
+    kind::<threads::ThreadsSource>(),
 ];
+
+/// The names of the kinds this build knows, for messages and `--help`.
+pub fn kind_names() -> Vec<&'static str> {
+    KINDS.iter().map(|k| k.name).collect()
+}
+
+/// The registered kind called `name`.
+fn find_kind(name: &str) -> Option<&'static Kind> {
+    KINDS.iter().find(|k| k.name == name)
+}
+
+/// Takes the secrets out of a source's settings, reads the rest as `K::Settings` and checks
+/// them; `None` when the settings cannot be read or `check` found something `build` needs
+/// missing (every problem is in `errors`).
+fn parse_kind<K: SourceKind>(
+    source: &SourceConfig,
+    path: &str,
+    errors: &mut ConfigErrors,
+) -> Option<(K::Settings, K::Checked)> {
+    let mut map = source.settings.clone();
+    let secrets = Secrets::take(&mut map, path, K::SECRETS, errors);
+    let settings = parse_at::<K::Settings>(Value::Object(map), path, errors)?;
+    let checked = K::check(&settings, &secrets, path, errors)?;
+    Some((settings, checked))
+}
+
+/// [`SourceKind::from_config`], boxed for the registry.
+fn build_kind<K: SourceKind>(
+    source: &SourceConfig,
+    client: &Client,
+) -> anyhow::Result<Box<dyn Source>> {
+    Ok(Box::new(K::from_config(source, client.clone())?))
+}
 
 /// Checks the kind-specific keys of a source config, recording every problem in `errors`.
 /// `path` is the config path of the source, e.g. `sources[2]`.
 pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
-    match source.kind.as_str() {
-        "rss" => rss::RssSource::validate(source, path, errors),
-        "hackernews" => hackernews::HackerNewsSource::validate(source, path, errors),
-        "mastodon" => mastodon::MastodonSource::validate(source, path, errors),
-        "bluesky" => bluesky::BlueskySource::validate(source, path, errors),
-        "x" => x::XSource::validate(source, path, errors),
-        "youtube" => youtube::YoutubeSource::validate(source, path, errors),
-        "facebook_page" => facebook_page::FacebookPageSource::validate(source, path, errors),
-        "reddit" => reddit::RedditSource::validate(source, path, errors),
-        "instagram" => instagram::InstagramSource::validate(source, path, errors),
-        "app_store" => app_store::AppStoreSource::validate(source, path, errors),
-        "trustpilot" => trustpilot::TrustpilotSource::validate(source, path, errors),
-        "google_play" => google_play::GooglePlaySource::validate(source, path, errors),
-        "google_business" => google_business::GoogleBusinessSource::validate(source, path, errors),
-        "threads" => threads::ThreadsSource::validate(source, path, errors),
-        other => errors.push(
+    match find_kind(&source.kind) {
+        Some(kind) => (kind.check)(source, path, errors),
+        None => errors.push(
             format!("{path}.kind"),
             format!(
-                "unknown source kind \"{other}\"; known kinds: {}",
-                KINDS.join(", ")
+                "unknown source kind \"{}\"; known kinds: {}",
+                source.kind,
+                kind_names().join(", ")
             ),
         ),
     }
 }
 
 /// Builds the source a validated config describes.
-pub fn build(source: &SourceConfig, client: &http::Client) -> anyhow::Result<Box<dyn Source>> {
-    match source.kind.as_str() {
-        "rss" => Ok(Box::new(rss::RssSource::new(source, client.clone())?)),
-        "hackernews" => Ok(Box::new(hackernews::HackerNewsSource::new(
-            source,
-            client.clone(),
-        )?)),
-        "mastodon" => Ok(Box::new(mastodon::MastodonSource::new(
-            source,
-            client.clone(),
-        )?)),
-        "bluesky" => Ok(Box::new(bluesky::BlueskySource::new(
-            source,
-            client.clone(),
-        )?)),
-        "x" => Ok(Box::new(x::XSource::new(source, client.clone())?)),
-        "youtube" => Ok(Box::new(youtube::YoutubeSource::new(
-            source,
-            client.clone(),
-        )?)),
-        "facebook_page" => Ok(Box::new(facebook_page::FacebookPageSource::new(
-            source,
-            client.clone(),
-        )?)),
-        "instagram" => Ok(Box::new(instagram::InstagramSource::new(
-            source,
-            client.clone(),
-        )?)),
-        "reddit" => Ok(Box::new(reddit::RedditSource::new(source, client.clone())?)),
-        "app_store" => Ok(Box::new(app_store::AppStoreSource::new(
-            source,
-            client.clone(),
-        )?)),
-        "trustpilot" => Ok(Box::new(trustpilot::TrustpilotSource::new(
-            source,
-            client.clone(),
-        )?)),
-        "google_play" => Ok(Box::new(google_play::GooglePlaySource::new(
-            source,
-            client.clone(),
-        )?)),
-        "google_business" => Ok(Box::new(google_business::GoogleBusinessSource::new(
-            source,
-            client.clone(),
-        )?)),
-        "threads" => Ok(Box::new(threads::ThreadsSource::new(
-            source,
-            client.clone(),
-        )?)),
-        other => anyhow::bail!("unknown source kind \"{other}\""),
+pub fn build(source: &SourceConfig, client: &Client) -> anyhow::Result<Box<dyn Source>> {
+    match find_kind(&source.kind) {
+        Some(kind) => (kind.build)(source, client),
+        None => anyhow::bail!("unknown source kind \"{}\"", source.kind),
     }
 }
 
@@ -281,9 +347,5 @@ pub fn describe(source: &SourceConfig, user_agent: &str) -> Vec<String> {
 /// What a source has spent of a paid or metered platform budget, from its stored cursor, for
 /// `webcare sources` (e.g. posts read on X and what they cost). `None` for free platforms.
 pub fn usage_note(source: &SourceConfig, cursor: Option<&str>) -> Option<String> {
-    match source.kind.as_str() {
-        "x" => x::usage_note(&source.settings, cursor?),
-        "threads" => threads::usage_note(&source.settings, cursor?),
-        _ => None,
-    }
+    (find_kind(&source.kind)?.usage_note)(&source.settings, cursor?)
 }

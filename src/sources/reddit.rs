@@ -15,8 +15,9 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, USER_AGENT};
 use serde::{Deserialize, Serialize};
 
 use super::http::{Client, Fetched, parse_rate_limit_reset};
-use super::{Batch, Engagement, Mention, PollContext, Source, SourceError};
-use crate::config::{ConfigErrors, Secret, SourceConfig, resolve_secret};
+use super::{Batch, Engagement, Mention, PollContext, Source, SourceError, SourceKind, checks};
+use crate::config::{ConfigErrors, Secret, SourceConfig};
+use crate::secret::Secrets;
 
 const DEFAULT_BASE_URL: &str = "https://oauth.reddit.com";
 const DEFAULT_AUTH_URL: &str = "https://www.reddit.com";
@@ -32,12 +33,6 @@ pub struct RedditSettings {
     pub query: String,
     /// The app's client id (not secret), from reddit.com/prefs/apps.
     pub client_id: String,
-    /// Environment variable holding the app's secret.
-    #[serde(default)]
-    pub client_secret_env: Option<String>,
-    /// File holding the app's secret.
-    #[serde(default)]
-    pub client_secret_file: Option<String>,
     /// Only search inside these subreddits (names without `r/`); empty searches all of Reddit.
     #[serde(default)]
     pub subreddits: Vec<String>,
@@ -190,43 +185,38 @@ pub struct RedditSource {
     max_body: usize,
 }
 
-fn check_url(url: &str, key: String, errors: &mut ConfigErrors) {
-    match url::Url::parse(url) {
-        Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.host().is_some() => {}
-        _ => errors.push(key, format!("\"{url}\" is not an http(s) address")),
-    }
-}
-
 fn subreddit_ok(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-impl RedditSource {
-    /// Checks a `reddit` source's own keys and its client secret.
-    pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
-        let Some(s) = source.settings::<RedditSettings>(path, errors) else {
-            return;
-        };
-        if s.query.trim().is_empty() {
-            errors.push(
-                format!("{path}.query"),
-                "must not be empty: it is what Reddit is searched for",
-            );
-        }
-        if s.client_id.trim().is_empty() {
-            errors.push(
-                format!("{path}.client_id"),
-                "must not be empty: create an app at https://www.reddit.com/prefs/apps",
-            );
-        }
-        resolve_secret(
+impl SourceKind for RedditSource {
+    const KIND: &'static str = "reddit";
+    /// The app's client secret: `client_secret_env` or `client_secret_file`.
+    const SECRETS: &'static [&'static str] = &["client_secret"];
+    type Settings = RedditSettings;
+    type Checked = Secret;
+
+    fn check(
+        s: &RedditSettings,
+        secrets: &Secrets,
+        path: &str,
+        errors: &mut ConfigErrors,
+    ) -> Option<Secret> {
+        checks::not_blank(
             path,
-            "client_secret",
-            s.client_secret_env.as_deref(),
-            s.client_secret_file.as_deref(),
-            true,
+            "query",
+            &s.query,
+            "it is what Reddit is searched for",
             errors,
         );
+        checks::not_blank(
+            path,
+            "client_id",
+            &s.client_id,
+            "create an app at https://www.reddit.com/prefs/apps",
+            errors,
+        );
+        let secret = secrets.resolve("client_secret", true, errors);
         for sub in &s.subreddits {
             let name = sub.trim_start_matches("/r/").trim_start_matches("r/");
             if !subreddit_ok(name) {
@@ -250,34 +240,25 @@ impl RedditSource {
                 "Reddit blocks short generic agents; use e.g. \"linux:webcare-fjordlink:1.0 (by /u/yourname)\"",
             );
         }
-        check_url(&s.base_url, format!("{path}.base_url"), errors);
-        check_url(&s.auth_url, format!("{path}.auth_url"), errors);
-        if !(1..=100).contains(&s.limit) {
-            errors.push(
-                format!("{path}.limit"),
-                format!("{} is out of range; use 1 to 100", s.limit),
-            );
-        }
-        if s.max_pages == 0 {
-            errors.push(format!("{path}.max_pages"), "must be at least 1");
-        }
+        checks::http_urls(
+            path,
+            &[
+                ("base_url", Some(&s.base_url)),
+                ("auth_url", Some(&s.auth_url)),
+            ],
+            errors,
+        );
+        checks::in_range(path, "limit", s.limit, 1..=100, "use", errors);
+        checks::at_least_one(path, "max_pages", s.max_pages, errors);
+        secret
     }
 
-    /// Builds the source from a validated config.
-    pub fn new(source: &SourceConfig, client: Client) -> anyhow::Result<RedditSource> {
-        let mut errors = ConfigErrors::default();
-        let settings = source
-            .settings::<RedditSettings>("", &mut errors)
-            .ok_or_else(|| anyhow::anyhow!("{errors}"))?;
-        let secret = resolve_secret(
-            "",
-            "client_secret",
-            settings.client_secret_env.as_deref(),
-            settings.client_secret_file.as_deref(),
-            true,
-            &mut errors,
-        )
-        .ok_or_else(|| anyhow::anyhow!("{errors}"))?;
+    fn build(
+        settings: RedditSettings,
+        secret: Secret,
+        source: &SourceConfig,
+        client: Client,
+    ) -> anyhow::Result<RedditSource> {
         let user_agent = settings.user_agent.clone().unwrap_or_else(|| {
             format!(
                 "server:webcare.{}:v{} (self-hosted webcare mention monitor)",
@@ -297,6 +278,16 @@ impl RedditSource {
         })
     }
 
+    #[cfg(test)]
+    fn conformance_settings(base: &str, secret_file: &str) -> serde_json::Value {
+        serde_json::json!({
+            "query": "fjordlink", "client_id": "conformance-client",
+            "client_secret_file": secret_file, "base_url": base, "auth_url": base
+        })
+    }
+}
+
+impl RedditSource {
     fn rejected(&self) -> SourceError {
         SourceError::Auth(format!(
             "reddit: token rejected (401); check credentials client_id and client_secret_env/client_secret_file of source {}",
@@ -422,12 +413,38 @@ impl RedditSource {
             .unwrap_or_default();
         let resume = state.and_then(|s| s.resume.clone());
         let mut after = resume.as_ref().map(|r| r.after.clone());
-        let (mut newest, mut newest_ids) = match &resume {
-            Some(r) => (Some(r.newest), r.newest_ids.clone()),
-            None => (None, Vec::new()),
-        };
+        let mut run = Run::resuming(resume.as_ref());
+        let (path, base_params) = self.stream_request(stream);
+        let mut finished = false;
+        for _ in 0..self.settings.max_pages {
+            let mut params = base_params.clone();
+            if let Some(a) = &after {
+                params.push(("after", a.clone()));
+            }
+            let resp = self.listing(&path, &params).await?;
+            *wait = budget_wait(&resp.headers).or(*wait);
+            let listing: Listing = resp.json()?;
+            let reached_cursor = run.read_page(&listing, since, &seen, mentions);
+            after = listing.data.after.filter(|a| !a.is_empty());
+            if reached_cursor || after.is_none() {
+                finished = true;
+                break;
+            }
+            if wait.is_some() {
+                break;
+            }
+        }
+        let after = if finished { None } else { after };
+        let next = run.next_cursor(state, since, after);
+        let more = next.resume.is_some() && wait.is_none();
+        Ok((next, more))
+    }
+
+    /// The listing path and query of `stream`, before paging: a search of all of Reddit or of
+    /// the configured subreddits, or their comment stream.
+    fn stream_request(&self, stream: Stream) -> (String, Vec<(&'static str, String)>) {
         let subs = self.subreddits();
-        let (path, mut base_params) = match stream {
+        let (path, mut params) = match stream {
             Stream::Posts if subs.is_empty() => (
                 "/search".to_string(),
                 vec![("restrict_sr", "0".to_string())],
@@ -439,83 +456,116 @@ impl RedditSource {
             Stream::Comments => (format!("/r/{subs}/comments"), Vec::new()),
         };
         if stream == Stream::Posts {
-            base_params.push(("q", self.settings.query.clone()));
-            base_params.push(("sort", "new".to_string()));
-            base_params.push(("type", "link".to_string()));
+            params.push(("q", self.settings.query.clone()));
+            params.push(("sort", "new".to_string()));
+            params.push(("type", "link".to_string()));
         }
-        base_params.push(("limit", self.settings.limit.to_string()));
-        base_params.push(("raw_json", "1".to_string()));
-        let mut ids = HashSet::new();
-        let mut finished = false;
-        for _ in 0..self.settings.max_pages {
-            let mut params = base_params.clone();
-            if let Some(a) = &after {
-                params.push(("after", a.clone()));
+        params.push(("limit", self.settings.limit.to_string()));
+        params.push(("raw_json", "1".to_string()));
+        (path, params)
+    }
+}
+
+/// One run down a stream, over one or more polls: the newest item it has read (where the
+/// next run stops) and the ids read in this poll.
+struct Run {
+    newest: Option<i64>,
+    newest_ids: Vec<String>,
+    ids: HashSet<String>,
+}
+
+impl Run {
+    /// A run going on where `resume` left it, or a new one.
+    fn resuming(resume: Option<&Resume>) -> Run {
+        let (newest, newest_ids) = match resume {
+            Some(r) => (Some(r.newest), r.newest_ids.clone()),
+            None => (None, Vec::new()),
+        };
+        Run {
+            newest,
+            newest_ids,
+            ids: HashSet::new(),
+        }
+    }
+
+    /// Takes the new items of one page into `mentions`; true when the page reached the
+    /// cursor (an item older than `since` or one already `seen`), so it is the last.
+    fn read_page(
+        &mut self,
+        listing: &Listing,
+        since: i64,
+        seen: &HashSet<&str>,
+        mentions: &mut Vec<Mention>,
+    ) -> bool {
+        let mut reached_cursor = listing.data.children.is_empty();
+        for thing in &listing.data.children {
+            let Ok(item) = serde_json::from_value::<Item>(thing.data.clone()) else {
+                continue;
+            };
+            let created = item.created_utc.floor() as i64;
+            if created < since {
+                reached_cursor = true;
+                continue;
             }
-            let resp = self.listing(&path, &params).await?;
-            *wait = budget_wait(&resp.headers).or(*wait);
-            let listing: Listing = resp.json()?;
-            let mut reached_cursor = listing.data.children.is_empty();
-            for thing in &listing.data.children {
-                let Ok(item) = serde_json::from_value::<Item>(thing.data.clone()) else {
-                    continue;
-                };
-                let created = item.created_utc.floor() as i64;
-                if created < since {
-                    reached_cursor = true;
-                    continue;
-                }
-                match newest {
-                    Some(n) if n > created => {}
-                    Some(n) if n == created => {
-                        if !newest_ids.contains(&item.name) {
-                            newest_ids.push(item.name.clone());
-                        }
-                    }
-                    _ => {
-                        newest = Some(created);
-                        newest_ids = vec![item.name.clone()];
-                    }
-                }
-                if seen.contains(item.name.as_str()) {
-                    // Everything after an item already read is older; its page is the last.
-                    reached_cursor = true;
-                    continue;
-                }
-                if !ids.insert(item.name.clone()) {
-                    continue;
-                }
-                if let Some(m) = to_mention(&thing.kind, item, &thing.data) {
-                    mentions.push(m);
-                }
+            self.note(created, &item.name);
+            if seen.contains(item.name.as_str()) {
+                // Everything after an item already read is older; its page is the last.
+                reached_cursor = true;
+                continue;
             }
-            after = listing.data.after.filter(|a| !a.is_empty());
-            if reached_cursor || after.is_none() {
-                finished = true;
-                break;
+            if !self.ids.insert(item.name.clone()) {
+                continue;
             }
-            if wait.is_some() {
-                break;
+            if let Some(m) = to_mention(&thing.kind, item, &thing.data) {
+                mentions.push(m);
             }
         }
-        let next = match (finished, after, newest) {
-            (false, Some(a), Some(n)) => StreamCursor {
+        reached_cursor
+    }
+
+    /// Keeps the newest creation time read and the ids read at exactly that time.
+    fn note(&mut self, created: i64, name: &str) {
+        match self.newest {
+            Some(n) if n > created => {}
+            Some(n) if n == created => {
+                if !self.newest_ids.iter().any(|i| i == name) {
+                    self.newest_ids.push(name.to_string());
+                }
+            }
+            _ => {
+                self.newest = Some(created);
+                self.newest_ids = vec![name.to_string()];
+            }
+        }
+    }
+
+    /// The stream's cursor after this poll: going on at `after` when the run was cut short,
+    /// otherwise starting the next run at the newest item read.
+    fn next_cursor(
+        self,
+        state: Option<&StreamCursor>,
+        since: i64,
+        after: Option<String>,
+    ) -> StreamCursor {
+        let seen = || state.map(|s| s.seen.clone()).unwrap_or_default();
+        match (after, self.newest) {
+            (Some(a), Some(n)) => StreamCursor {
                 since,
-                seen: state.map(|s| s.seen.clone()).unwrap_or_default(),
+                seen: seen(),
                 resume: Some(Resume {
                     after: a,
                     newest: n,
-                    newest_ids,
+                    newest_ids: self.newest_ids,
                 }),
             },
-            (_, _, None) => StreamCursor {
+            (_, None) => StreamCursor {
                 since,
-                seen: state.map(|s| s.seen.clone()).unwrap_or_default(),
+                seen: seen(),
                 resume: None,
             },
-            (_, _, Some(n)) if n == since => {
-                let mut all = state.map(|s| s.seen.clone()).unwrap_or_default();
-                for id in newest_ids {
+            (_, Some(n)) if n == since => {
+                let mut all = seen();
+                for id in self.newest_ids {
                     if !all.contains(&id) {
                         all.push(id);
                     }
@@ -526,14 +576,12 @@ impl RedditSource {
                     resume: None,
                 }
             }
-            (_, _, Some(n)) => StreamCursor {
+            (_, Some(n)) => StreamCursor {
                 since: n,
-                seen: newest_ids,
+                seen: self.newest_ids,
                 resume: None,
             },
-        };
-        let more = next.resume.is_some() && wait.is_none();
-        Ok((next, more))
+        }
     }
 }
 
@@ -706,7 +754,7 @@ mod tests {
             }),
             extra,
         );
-        RedditSource::new(&config(s), Client::new("webcare-test").unwrap()).unwrap()
+        RedditSource::from_config(&config(s), Client::new("webcare-test").unwrap()).unwrap()
     }
 
     fn ctx(cursor: Option<&str>) -> PollContext {
@@ -1099,36 +1147,6 @@ mod tests {
             matches!(err, SourceError::Status { status: 500, .. }),
             "{err}"
         );
-    }
-
-    #[tokio::test]
-    async fn malformed_json_is_a_parse_error() {
-        let server = MockServer::start().await;
-        let f = secret();
-        mount_token(&server).await;
-        Mock::given(method("GET"))
-            .respond_with(json(
-                r#"{"kind": "Listing", "data": {"children": [{"kind": "t3", "#,
-            ))
-            .mount(&server)
-            .await;
-        let err = source(&server.uri(), &f, serde_json::json!({}))
-            .poll(&ctx(None))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, SourceError::Parse { .. }), "{err}");
-    }
-
-    #[tokio::test]
-    async fn truncated_body_fails_the_poll() {
-        let f = secret();
-        // First connection: the token; then a listing cut short.
-        let base = testing::truncating_server(&[TOKEN], PAGE1, 300).await;
-        let err = source(&base, &f, serde_json::json!({}))
-            .poll(&ctx(None))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, SourceError::Network { .. }), "{err}");
     }
 
     #[test]

@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use super::feed::{self, Origin};
 use super::http::Client;
 use super::own_reply::own_name;
-use super::{Batch, Mention, OwnReply, PollContext, Source, SourceError};
+use super::{Batch, Mention, OwnReply, PollContext, Source, SourceError, SourceKind};
 use crate::config::{ConfigErrors, SourceConfig};
+use crate::secret::Secrets;
 
 /// Keys of an `rss` source besides the common ones.
 #[derive(Debug, Clone, Deserialize)]
@@ -62,12 +63,17 @@ pub struct RssSource {
     max_body: usize,
 }
 
-impl RssSource {
-    /// Checks an `rss` source's own keys.
-    pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
-        let Some(s) = source.settings::<RssSettings>(path, errors) else {
-            return;
-        };
+impl SourceKind for RssSource {
+    const KIND: &'static str = "rss";
+    type Settings = RssSettings;
+    type Checked = ();
+
+    fn check(
+        s: &RssSettings,
+        _secrets: &Secrets,
+        path: &str,
+        errors: &mut ConfigErrors,
+    ) -> Option<()> {
         if let Some(p) = s.url.strip_prefix("file://") {
             if p.is_empty() {
                 errors.push(
@@ -94,14 +100,15 @@ impl RssSource {
                 ),
             }
         }
+        Some(())
     }
 
-    /// Builds the source from a validated config.
-    pub fn new(source: &SourceConfig, client: Client) -> anyhow::Result<RssSource> {
-        let mut errors = ConfigErrors::default();
-        let settings = source
-            .settings::<RssSettings>("", &mut errors)
-            .ok_or_else(|| anyhow::anyhow!("{errors}"))?;
+    fn build(
+        settings: RssSettings,
+        _checked: (),
+        source: &SourceConfig,
+        client: Client,
+    ) -> anyhow::Result<RssSource> {
         Ok(RssSource {
             settings,
             client,
@@ -110,6 +117,13 @@ impl RssSource {
         })
     }
 
+    #[cfg(test)]
+    fn conformance_settings(base: &str, _secret_file: &str) -> serde_json::Value {
+        serde_json::json!({ "url": format!("{base}/feed.xml") })
+    }
+}
+
+impl RssSource {
     async fn fetch_file(
         &self,
         path: &str,

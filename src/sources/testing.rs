@@ -1,5 +1,13 @@
-//! Scaffolding the platform sources' unit tests share: a [`SourceConfig`] with test defaults,
-//! fixture files, wiremock JSON replies, and a raw TCP server that cuts a body short.
+//! Scaffolding the platform sources' unit tests share (a [`SourceConfig`] with test defaults,
+//! fixture files, wiremock JSON replies, a raw TCP server that cuts a body short), and the
+//! conformance suite every registered kind runs.
+//!
+//! The suite: the failures any platform can produce (401, 429 with rate-limit reset headers,
+//! 5xx, a malformed body, a body cut short) must come back as the documented [`SourceError`]
+//! (which decides the scheduler's backoff and makes it keep the stored cursor), with no secret
+//! in the message and no partial batch. A kind takes part by implementing
+//! [`SourceKind::conformance_settings`](super::SourceKind::conformance_settings), which the
+//! compiler asks of every kind; its own tests keep only what is particular to the platform.
 //!
 //! Compiled only for tests; each platform keeps its own fixtures, mocks and assertions.
 
@@ -7,7 +15,7 @@ use std::time::Duration;
 
 use wiremock::ResponseTemplate;
 
-use super::Batch;
+use super::{Batch, Kind, PollContext, SourceError, build, http};
 use crate::config::SourceConfig;
 
 /// A source config as the unit tests build it: no jitter, a 5 s timeout, a 1 MiB body limit,
@@ -102,4 +110,142 @@ pub(crate) fn ids(batch: &Batch) -> Vec<&str> {
         .iter()
         .map(|m| m.external_id.as_str())
         .collect()
+}
+
+/// The secret every conformance source is given; it must never appear in an error.
+const CONFORMANCE_SECRET: &str = "conformance-secret-4711";
+
+/// Polls a fresh source of `kind`, pointed at `base`, once and returns the error it must give;
+/// fails the test when the poll succeeds or the error shows the secret.
+pub(crate) async fn poll_error(kind: &Kind, base: &str) -> SourceError {
+    let file = secret_file(CONFORMANCE_SECRET);
+    let settings = (kind.conformance_settings)(base, file.path().to_str().unwrap());
+    let config = source_config(&format!("conformance-{}", kind.name), kind.name, settings);
+    let client = http::Client::new("webcare-conformance").unwrap();
+    let source = build(&config, &client).unwrap_or_else(|e| panic!("{}: {e}", kind.name));
+    let ctx = PollContext {
+        cursor: None,
+        backfill: Duration::from_secs(86400),
+    };
+    match source.poll(&ctx).await {
+        Ok(batch) => panic!(
+            "{}: the poll succeeded with {} mentions instead of failing",
+            kind.name,
+            batch.mentions.len()
+        ),
+        Err(e) => {
+            assert!(
+                !e.to_string().contains(CONFORMANCE_SECRET),
+                "{}: the error shows the secret: {e}",
+                kind.name
+            );
+            e
+        }
+    }
+}
+
+/// The conformance suite: every registered kind against each failure.
+mod conformance {
+    use wiremock::matchers::any;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::{poll_error, truncating_server};
+    use crate::sources::{KINDS, SourceError};
+
+    /// A server answering every request with `reply`.
+    async fn answering(reply: ResponseTemplate) -> MockServer {
+        let server = MockServer::start().await;
+        Mock::given(any()).respond_with(reply).mount(&server).await;
+        server
+    }
+
+    #[tokio::test]
+    async fn a_401_is_an_auth_error_or_names_the_status() {
+        let server = answering(ResponseTemplate::new(401).set_body_raw(
+            r#"{"error":"unauthorized","message":"Unauthorized"}"#,
+            "application/json",
+        ))
+        .await;
+        for kind in KINDS {
+            let e = poll_error(kind, &server.uri()).await;
+            assert!(
+                matches!(
+                    e,
+                    SourceError::Auth(_) | SourceError::Status { status: 401, .. }
+                ),
+                "{}: a 401 gave {e:?}",
+                kind.name
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_429_waits_until_the_reset_headers_say() {
+        let reset = chrono::Utc::now().timestamp() + 600;
+        let server = answering(
+            ResponseTemplate::new(429)
+                .insert_header("x-ratelimit-reset", reset.to_string().as_str())
+                .insert_header("ratelimit-reset", reset.to_string().as_str())
+                .insert_header("x-rate-limit-reset", reset.to_string().as_str())
+                .set_body_raw(r#"{"error":"rate limited"}"#, "application/json"),
+        )
+        .await;
+        for kind in KINDS {
+            let e = poll_error(kind, &server.uri()).await;
+            let wait = e.retry_after().map(|d| d.as_secs());
+            assert!(
+                matches!(e, SourceError::RateLimited { .. })
+                    && wait.is_some_and(|w| (590..=601).contains(&w)),
+                "{}: a 429 with a reset in 600 s gave {e:?}",
+                kind.name
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_5xx_is_a_status_error() {
+        let server =
+            answering(ResponseTemplate::new(503).set_body_string("upstream overloaded")).await;
+        for kind in KINDS {
+            let e = poll_error(kind, &server.uri()).await;
+            assert!(
+                matches!(e, SourceError::Status { status: 503, .. }),
+                "{}: a 503 gave {e:?}",
+                kind.name
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_malformed_body_is_a_parse_error() {
+        let server = answering(ResponseTemplate::new(200).set_body_raw(
+            r#"{"data": [{"id": "1", "text": "fjordlink"#,
+            "application/json",
+        ))
+        .await;
+        for kind in KINDS {
+            let e = poll_error(kind, &server.uri()).await;
+            // The message names the address that sent the body, so the operator knows which
+            // endpoint of the platform broke.
+            assert!(
+                matches!(&e, SourceError::Parse { url, .. } if url.starts_with(&server.uri())),
+                "{}: a malformed body gave {e:?}",
+                kind.name
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_short_is_a_network_error() {
+        let body = r#"{"data": [{"id": "1", "text": "fjordlink is down again"}], "meta": {}}"#;
+        let base = truncating_server(&[], body, 20).await;
+        for kind in KINDS {
+            let e = poll_error(kind, &base).await;
+            assert!(
+                matches!(e, SourceError::Network { .. } | SourceError::Timeout { .. }),
+                "{}: a truncated body gave {e:?}",
+                kind.name
+            );
+        }
+    }
 }

@@ -16,10 +16,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::facebook_page::{GraphError, GraphRefusal};
 use super::http::{Client, Fetched};
 use super::own_reply::own_name;
-use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError};
-use crate::config::{ConfigErrors, Secret, SourceConfig, resolve_secret};
+use super::{
+    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
+};
+use crate::config::{ConfigErrors, Secret, SourceConfig};
+use crate::secret::Secrets;
 
 /// Seconds each run reaches back before the previous run's start, for posts indexed late.
 const RUN_OVERLAP: i64 = 120;
@@ -49,12 +53,6 @@ pub struct ThreadsSettings {
     /// The brand's Threads user id, or `me` for the token's own account.
     #[serde(default = "default_user_id")]
     pub user_id: String,
-    /// Environment variable holding the Threads user access token.
-    #[serde(default)]
-    pub access_token_env: Option<String>,
-    /// File holding the Threads user access token.
-    #[serde(default)]
-    pub access_token_file: Option<String>,
     /// API host; the real one unless testing.
     #[serde(default = "default_base_url")]
     pub base_url: String,
@@ -188,13 +186,19 @@ struct Read {
     counted: bool,
 }
 
-impl ThreadsSource {
-    fn parse(
-        source: &SourceConfig,
+impl SourceKind for ThreadsSource {
+    const KIND: &'static str = "threads";
+    /// The Threads access token: `access_token_env` or `access_token_file`.
+    const SECRETS: &'static [&'static str] = &["access_token"];
+    type Settings = ThreadsSettings;
+    type Checked = Secret;
+
+    fn check(
+        s: &ThreadsSettings,
+        secrets: &Secrets,
         path: &str,
         errors: &mut ConfigErrors,
-    ) -> Option<(ThreadsSettings, Option<Secret>)> {
-        let s = source.settings::<ThreadsSettings>(path, errors)?;
+    ) -> Option<Secret> {
         if s.query.as_deref().is_some_and(|q| q.trim().is_empty()) {
             errors.push(
                 format!("{path}.query"),
@@ -224,81 +228,68 @@ impl ThreadsSource {
                 ),
             );
         }
-        if !(1..=100).contains(&s.limit) {
-            errors.push(
-                format!("{path}.limit"),
-                format!("{} is out of range; Threads serves 1 to 100", s.limit),
+        checks::in_range(path, "limit", s.limit, 1..=100, "Threads serves", errors);
+        checks::at_least_one(path, "max_pages", s.max_pages, errors);
+        if s.query.is_some() {
+            checks::in_range(
+                path,
+                "daily_queries",
+                s.daily_queries,
+                1..=META_DAILY_QUERIES,
+                "Meta allows",
+                errors,
             );
         }
-        if s.max_pages == 0 {
-            errors.push(format!("{path}.max_pages"), "must be at least 1");
-        }
-        if s.query.is_some() && !(1..=META_DAILY_QUERIES).contains(&s.daily_queries) {
-            errors.push(
-                format!("{path}.daily_queries"),
-                format!(
-                    "{} is out of range; Meta allows 1 to {META_DAILY_QUERIES} keyword queries per user in 24 hours",
-                    s.daily_queries
-                ),
-            );
-        }
-        match url::Url::parse(&s.base_url) {
-            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
-            _ => errors.push(
-                format!("{path}.base_url"),
-                format!("\"{}\" is not an http(s) URL", s.base_url),
-            ),
-        }
-        let version_ok = s
-            .api_version
-            .strip_prefix('v')
-            .and_then(|v| v.split_once('.'))
-            .is_some_and(|(a, b)| {
-                !a.is_empty()
-                    && !b.is_empty()
-                    && a.bytes().all(|c| c.is_ascii_digit())
-                    && b.bytes().all(|c| c.is_ascii_digit())
-            });
-        if !version_ok {
-            errors.push(
-                format!("{path}.api_version"),
-                format!(
-                    "\"{}\" is not a Threads API version such as \"v1.0\"",
-                    s.api_version
-                ),
-            );
-        }
-        let token = resolve_secret(
+        checks::http_urls(path, &[("base_url", Some(&s.base_url))], errors);
+        checks::api_version(
             path,
-            "access_token",
-            s.access_token_env.as_deref(),
-            s.access_token_file.as_deref(),
-            true,
+            &s.api_version,
+            "Threads API version such as \"v1.0\"",
             errors,
         );
-        Some((s, token))
+        secrets.resolve("access_token", true, errors)
     }
 
-    /// Checks a `threads` source's own keys.
-    pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
-        Self::parse(source, path, errors);
+    fn build(
+        settings: ThreadsSettings,
+        token: Secret,
+        source: &SourceConfig,
+        client: Client,
+    ) -> anyhow::Result<ThreadsSource> {
+        Ok(ThreadsSource {
+            settings,
+            token,
+            client,
+            timeout: source.timeout,
+            max_body: source.max_body_bytes,
+        })
     }
 
-    /// Builds the source from a validated config.
-    pub fn new(source: &SourceConfig, client: Client) -> anyhow::Result<ThreadsSource> {
-        let mut errors = ConfigErrors::default();
-        match Self::parse(source, &source.name, &mut errors) {
-            Some((settings, Some(token))) if errors.is_empty() => Ok(ThreadsSource {
-                settings,
-                token,
-                client,
-                timeout: source.timeout,
-                max_body: source.max_body_bytes,
-            }),
-            _ => anyhow::bail!("{errors}"),
-        }
+    /// What a `threads` source has spent of its keyword search budget, from its stored cursor,
+    /// for `webcare sources`: queries that found posts in the last 24 hours. `None` when the
+    /// source does not search.
+    fn usage_note(
+        settings: &serde_json::Map<String, serde_json::Value>,
+        cursor: &str,
+    ) -> Option<String> {
+        settings.get("query")?;
+        let cap = settings
+            .get("daily_queries")
+            .and_then(|v| v.as_u64())
+            .unwrap_or_else(|| u64::from(default_daily_queries()));
+        let cur: ThreadsCursor = serde_json::from_str(cursor).ok()?;
+        let now = Utc::now().timestamp();
+        let used = cur.queries.iter().filter(|t| now - **t < 86_400).count();
+        Some(format!("{used} of {cap} keyword queries in the last 24 h"))
     }
 
+    #[cfg(test)]
+    fn conformance_settings(base: &str, secret_file: &str) -> serde_json::Value {
+        serde_json::json!({ "query": "fjordlink", "base_url": base, "access_token_file": secret_file })
+    }
+}
+
+impl ThreadsSource {
     /// One page of `list` from `since`, continuing after `after`.
     async fn page(&self, list: List, since: i64, after: Option<&str>) -> Result<Page, SourceError> {
         let endpoint = match list {
@@ -339,18 +330,7 @@ impl ThreadsSource {
 
     /// The error for a refused request, from the Graph-style error body Threads sends.
     fn refused(&self, resp: &Fetched, list: List) -> SourceError {
-        #[derive(Deserialize)]
-        struct Body {
-            error: GraphError,
-        }
-        #[derive(Deserialize)]
-        struct GraphError {
-            #[serde(default)]
-            code: i64,
-            #[serde(default)]
-            message: String,
-        }
-        let Ok(Body { error: e }) = serde_json::from_slice::<Body>(&resp.body) else {
+        let Some(e) = GraphError::from_body(&resp.body) else {
             if resp.status == 401 {
                 return SourceError::Auth(
                     "threads: token refused (401); renew the Threads token and update credentials access_token".into(),
@@ -363,16 +343,15 @@ impl ThreadsSource {
             };
         };
         let message: String = e.message.chars().take(200).collect();
-        match e.code {
-            // Application, user and custom rate limits.
-            4 | 17 | 32 | 613 => SourceError::RateLimited {
+        match e.refusal() {
+            GraphRefusal::Throttled => SourceError::RateLimited {
                 retry_after: Some(SLOW_DOWN_FOR),
             },
-            190 | 102 => SourceError::Auth(format!(
+            GraphRefusal::TokenRejected => SourceError::Auth(format!(
                 "threads: token rejected (code {}): {message}; renew the long-lived Threads token (it lasts 60 days unless refreshed) and update credentials access_token",
                 e.code
             )),
-            10 | 200..=299 => SourceError::Auth(format!(
+            GraphRefusal::PermissionMissing => SourceError::Auth(format!(
                 "threads: permission missing (code {}): {message}; the app needs {} (with advanced access) and the token must be granted it",
                 e.code,
                 match list {
@@ -380,7 +359,7 @@ impl ThreadsSource {
                     List::Mentions => "threads_basic and threads_manage_mentions",
                 }
             )),
-            _ => SourceError::Status {
+            GraphRefusal::Other => SourceError::Status {
                 status: resp.status,
                 url: format!("{} (Threads error {}: {message})", resp.url, e.code),
                 retry_after: None,
@@ -564,24 +543,6 @@ impl Source for ThreadsSource {
     }
 }
 
-/// What a `threads` source has spent of its keyword search budget, from its stored cursor,
-/// for `webcare sources`: queries that found posts in the last 24 hours. `None` when the
-/// source does not search.
-pub fn usage_note(
-    settings: &serde_json::Map<String, serde_json::Value>,
-    cursor: &str,
-) -> Option<String> {
-    settings.get("query")?;
-    let cap = settings
-        .get("daily_queries")
-        .and_then(|v| v.as_u64())
-        .unwrap_or_else(|| u64::from(default_daily_queries()));
-    let cur: ThreadsCursor = serde_json::from_str(cursor).ok()?;
-    let now = Utc::now().timestamp();
-    let used = cur.queries.iter().filter(|t| now - **t < 86_400).count();
-    Some(format!("{used} of {cap} keyword queries in the last 24 h"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -602,7 +563,8 @@ mod tests {
             extra,
         );
         let config = testing::source_config("threads", "threads", settings);
-        let src = ThreadsSource::new(&config, Client::new("webcare-test").unwrap()).unwrap();
+        let src =
+            ThreadsSource::from_config(&config, Client::new("webcare-test").unwrap()).unwrap();
         (src, file)
     }
 
@@ -685,7 +647,7 @@ mod tests {
         assert_eq!(cursor.queries.len(), 1, "a search that found posts counts");
         let settings = serde_json::json!({ "query": "fjordlink" });
         assert_eq!(
-            usage_note(
+            ThreadsSource::usage_note(
                 settings.as_object().unwrap(),
                 batch.cursor.as_deref().unwrap()
             )

@@ -16,8 +16,11 @@ use serde::Deserialize;
 
 use super::http::Client;
 use super::newest_first::Walk;
-use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError};
-use crate::config::{ConfigErrors, Secret, SourceConfig, resolve_secret};
+use super::{
+    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
+};
+use crate::config::{ConfigErrors, Secret, SourceConfig};
+use crate::secret::Secrets;
 
 /// Trustpilot serves at most 100 reviews per page.
 const MAX_PER_PAGE: u32 = 100;
@@ -29,12 +32,6 @@ pub struct TrustpilotSettings {
     /// The business unit's id (24 hexadecimal characters), as Trustpilot Business shows it
     /// or `GET /v1/business-units/find?name=DOMAIN` returns it.
     pub business_unit_id: String,
-    /// Environment variable holding the API key.
-    #[serde(default)]
-    pub api_key_env: Option<String>,
-    /// File holding the API key.
-    #[serde(default)]
-    pub api_key_file: Option<String>,
     /// API host; the real one unless testing.
     #[serde(default = "default_base_url")]
     pub base_url: String,
@@ -133,13 +130,19 @@ struct ErrorBody {
     message: Option<String>,
 }
 
-impl TrustpilotSource {
-    fn parse(
-        source: &SourceConfig,
+impl SourceKind for TrustpilotSource {
+    const KIND: &'static str = "trustpilot";
+    /// The API key: `api_key_env` or `api_key_file`.
+    const SECRETS: &'static [&'static str] = &["api_key"];
+    type Settings = TrustpilotSettings;
+    type Checked = Secret;
+
+    fn check(
+        s: &TrustpilotSettings,
+        secrets: &Secrets,
         path: &str,
         errors: &mut ConfigErrors,
-    ) -> Option<(TrustpilotSettings, Option<Secret>)> {
-        let s = source.settings::<TrustpilotSettings>(path, errors)?;
+    ) -> Option<Secret> {
         if s.business_unit_id.len() != 24
             || !s.business_unit_id.bytes().all(|b| b.is_ascii_hexdigit())
         {
@@ -151,61 +154,45 @@ impl TrustpilotSource {
                 ),
             );
         }
-        if !(1..=MAX_PER_PAGE).contains(&s.per_page) {
-            errors.push(
-                format!("{path}.per_page"),
-                format!("{} is out of range; Trustpilot serves 1 to 100", s.per_page),
-            );
-        }
-        if s.max_pages == 0 {
-            errors.push(format!("{path}.max_pages"), "must be at least 1");
-        }
-        for l in &s.languages {
-            if l.len() != 2 || !l.bytes().all(|b| b.is_ascii_alphabetic()) {
-                errors.push(
-                    format!("{path}.languages"),
-                    format!("\"{l}\" is not a two-letter language code"),
-                );
-            }
-        }
-        match url::Url::parse(&s.base_url) {
-            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
-            _ => errors.push(
-                format!("{path}.base_url"),
-                format!("\"{}\" is not an http(s) URL", s.base_url),
-            ),
-        }
-        let key = resolve_secret(
+        checks::in_range(
             path,
-            "api_key",
-            s.api_key_env.as_deref(),
-            s.api_key_file.as_deref(),
-            true,
+            "per_page",
+            s.per_page,
+            1..=MAX_PER_PAGE,
+            "Trustpilot serves",
             errors,
         );
-        Some((s, key))
+        checks::at_least_one(path, "max_pages", s.max_pages, errors);
+        checks::two_letter_codes(path, "languages", &s.languages, "language", errors);
+        checks::http_urls(path, &[("base_url", Some(&s.base_url))], errors);
+        secrets.resolve("api_key", true, errors)
     }
 
-    /// Checks a `trustpilot` source's own keys.
-    pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
-        Self::parse(source, path, errors);
+    fn build(
+        settings: TrustpilotSettings,
+        api_key: Secret,
+        source: &SourceConfig,
+        client: Client,
+    ) -> anyhow::Result<TrustpilotSource> {
+        Ok(TrustpilotSource {
+            settings,
+            api_key,
+            client,
+            timeout: source.timeout,
+            max_body: source.max_body_bytes,
+        })
     }
 
-    /// Builds the source from a validated config.
-    pub fn new(source: &SourceConfig, client: Client) -> anyhow::Result<TrustpilotSource> {
-        let mut errors = ConfigErrors::default();
-        match Self::parse(source, &source.name, &mut errors) {
-            Some((settings, Some(api_key))) if errors.is_empty() => Ok(TrustpilotSource {
-                settings,
-                api_key,
-                client,
-                timeout: source.timeout,
-                max_body: source.max_body_bytes,
-            }),
-            _ => anyhow::bail!("{errors}"),
-        }
+    #[cfg(test)]
+    fn conformance_settings(base: &str, secret_file: &str) -> serde_json::Value {
+        serde_json::json!({
+            "business_unit_id": "5f3a1c2b9d8e7f6a5b4c3d2e", "base_url": base,
+            "api_key_file": secret_file
+        })
     }
+}
 
+impl TrustpilotSource {
     /// One page of reviews, newest first.
     async fn page(&self, page: u32) -> Result<ReviewPage, SourceError> {
         let url = format!(
@@ -405,7 +392,8 @@ mod tests {
             extra,
         );
         let config = testing::source_config("trustpilot", "trustpilot", settings);
-        let src = TrustpilotSource::new(&config, Client::new("webcare-test").unwrap()).unwrap();
+        let src =
+            TrustpilotSource::from_config(&config, Client::new("webcare-test").unwrap()).unwrap();
         (src, file)
     }
 

@@ -4,7 +4,8 @@
 //! newest post id seen (`since_id`) and paging with `next_token`. Retweets are excluded in the
 //! query and skipped if they slip through. Reading is billed per post (pay-per-use), so the
 //! cursor counts the posts read each UTC day and calendar month and the source stops at
-//! `daily_read_cap` or `monthly_read_cap`; [`usage_note`] turns the count into a cost estimate.
+//! `daily_read_cap` or `monthly_read_cap`; [`SourceKind::usage_note`] turns the count into a
+//! cost estimate.
 //!
 //! Recent search answers 400 to a `since_id` older than its seven-day window; the source then
 //! starts again from the oldest time the window allows and logs the stretch it could not read.
@@ -19,8 +20,11 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{Client, Fetched, rate_limit_reset};
 use super::own_reply::own_name;
-use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError};
-use crate::config::{ConfigErrors, Secret, SourceConfig, resolve_secret};
+use super::{
+    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
+};
+use crate::config::{ConfigErrors, Secret, SourceConfig};
+use crate::secret::Secrets;
 
 const TWEET_FIELDS: &str = "created_at,lang,author_id,conversation_id,public_metrics,referenced_tweets,note_tweet,entities";
 /// Milliseconds since the Unix epoch at X's snowflake epoch (2010-11-04T01:42:54.657Z).
@@ -38,12 +42,6 @@ pub struct XSettings {
     /// API host; the real one unless testing.
     #[serde(default = "default_base_url")]
     pub base_url: String,
-    /// Environment variable holding the app bearer token.
-    #[serde(default)]
-    pub bearer_token_env: Option<String>,
-    /// File holding the app bearer token (relative paths are looked up in `$CREDENTIALS_DIRECTORY`).
-    #[serde(default)]
-    pub bearer_token_file: Option<String>,
     /// Posts per request, 10 to 100.
     #[serde(default = "default_max_results")]
     pub max_results: u32,
@@ -131,63 +129,89 @@ pub struct XSource {
     max_body: usize,
 }
 
-impl XSource {
-    fn parse(
-        source: &SourceConfig,
+impl SourceKind for XSource {
+    const KIND: &'static str = "x";
+    /// The app bearer token: `bearer_token_env` or `bearer_token_file`.
+    const SECRETS: &'static [&'static str] = &["bearer_token"];
+    type Settings = XSettings;
+    type Checked = Secret;
+
+    fn check(
+        s: &XSettings,
+        secrets: &Secrets,
         path: &str,
         errors: &mut ConfigErrors,
-    ) -> Option<(XSettings, Option<Secret>)> {
-        let s = source.settings::<XSettings>(path, errors)?;
-        if s.query.trim().is_empty() {
-            errors.push(format!("{path}.query"), "must not be empty");
-        }
-        if !(10..=100).contains(&s.max_results) {
-            errors.push(
-                format!("{path}.max_results"),
-                format!("{} is out of range; X accepts 10 to 100", s.max_results),
-            );
-        }
-        if s.max_pages == 0 {
-            errors.push(format!("{path}.max_pages"), "must be at least 1");
-        }
+    ) -> Option<Secret> {
+        checks::not_blank(path, "query", &s.query, "", errors);
+        checks::in_range(
+            path,
+            "max_results",
+            s.max_results,
+            10..=100,
+            "X accepts",
+            errors,
+        );
+        checks::at_least_one(path, "max_pages", s.max_pages, errors);
         if !(s.price_per_post_usd.is_finite() && s.price_per_post_usd >= 0.0) {
             errors.push(
                 format!("{path}.price_per_post_usd"),
                 "must be a price in dollars, e.g. 0.005",
             );
         }
-        check_base_url(&s.base_url, path, errors);
-        let token = resolve_secret(
-            path,
-            "bearer_token",
-            s.bearer_token_env.as_deref(),
-            s.bearer_token_file.as_deref(),
-            true,
-            errors,
-        );
-        Some((s, token))
+        checks::http_urls(path, &[("base_url", Some(&s.base_url))], errors);
+        secrets.resolve("bearer_token", true, errors)
     }
 
-    /// Checks an `x` source's own keys.
-    pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
-        Self::parse(source, path, errors);
+    fn build(
+        settings: XSettings,
+        token: Secret,
+        source: &SourceConfig,
+        client: Client,
+    ) -> anyhow::Result<XSource> {
+        Ok(XSource {
+            settings,
+            token,
+            client,
+            timeout: source.timeout,
+            max_body: source.max_body_bytes,
+        })
     }
 
-    /// Builds the source from a validated config.
-    pub fn new(source: &SourceConfig, client: Client) -> anyhow::Result<XSource> {
-        let mut errors = ConfigErrors::default();
-        match Self::parse(source, &source.name, &mut errors) {
-            Some((settings, Some(token))) if errors.is_empty() => Ok(XSource {
-                settings,
-                token,
-                client,
-                timeout: source.timeout,
-                max_body: source.max_body_bytes,
-            }),
-            _ => anyhow::bail!("{errors}"),
-        }
+    /// What the posts read so far cost, for `webcare sources`: today's and this month's counts
+    /// from the stored `cursor`, priced with the source's `price_per_post_usd`.
+    fn usage_note(
+        settings: &serde_json::Map<String, serde_json::Value>,
+        cursor: &str,
+    ) -> Option<String> {
+        let cur: XCursor = serde_json::from_str(cursor).ok()?;
+        let price = settings
+            .get("price_per_post_usd")
+            .and_then(|p| p.as_f64())
+            .unwrap_or_else(default_price_per_post);
+        let now = Utc::now();
+        let month = if cur.month == month_of(now) {
+            cur.reads
+        } else {
+            0
+        };
+        let today = if cur.day == day_of(now) {
+            cur.reads_today
+        } else {
+            0
+        };
+        Some(format!(
+            "{today} posts read today, {month} this month ≈ ${:.2} at ${price} per post",
+            month as f64 * price
+        ))
     }
 
+    #[cfg(test)]
+    fn conformance_settings(base: &str, secret_file: &str) -> serde_json::Value {
+        serde_json::json!({ "query": "fjordlink", "base_url": base, "bearer_token_file": secret_file })
+    }
+}
+
+impl XSource {
     /// The query sent to X: retweets are excluded unless the operator asked about them.
     fn query(&self) -> String {
         let q = self.settings.query.trim();
@@ -279,17 +303,6 @@ impl XSource {
     }
 }
 
-/// A base URL must be http(s); shared by the checks of this file's settings.
-fn check_base_url(base: &str, path: &str, errors: &mut ConfigErrors) {
-    match url::Url::parse(base) {
-        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
-        _ => errors.push(
-            format!("{path}.base_url"),
-            format!("\"{base}\" is not an http(s) URL"),
-        ),
-    }
-}
-
 /// True when a 400 names `since_id` as the invalid parameter: X refuses ids older than the
 /// recent-search window ("'since_id' must be a tweet id created after …").
 fn since_id_refused(resp: &Fetched) -> bool {
@@ -312,34 +325,6 @@ fn since_id_refused(resp: &Fetched) -> bool {
 fn snowflake_time(id: &str) -> Option<DateTime<Utc>> {
     let n: i64 = id.parse().ok()?;
     DateTime::from_timestamp_millis((n >> 22) + SNOWFLAKE_EPOCH_MS)
-}
-
-/// What the posts read so far cost, for `webcare sources`: today's and this month's counts
-/// from the stored `cursor`, priced with the source's `price_per_post_usd`.
-pub fn usage_note(
-    settings: &serde_json::Map<String, serde_json::Value>,
-    cursor: &str,
-) -> Option<String> {
-    let cur: XCursor = serde_json::from_str(cursor).ok()?;
-    let price = settings
-        .get("price_per_post_usd")
-        .and_then(|p| p.as_f64())
-        .unwrap_or_else(default_price_per_post);
-    let now = Utc::now();
-    let month = if cur.month == month_of(now) {
-        cur.reads
-    } else {
-        0
-    };
-    let today = if cur.day == day_of(now) {
-        cur.reads_today
-    } else {
-        0
-    };
-    Some(format!(
-        "{today} posts read today, {month} this month ≈ ${:.2} at ${price} per post",
-        month as f64 * price
-    ))
 }
 
 /// How long until the rate-limit window resets, from `x-rate-limit-reset` (epoch seconds).
@@ -407,99 +392,18 @@ impl Source for XSource {
 
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
         let now = Utc::now();
-        let mut cur: XCursor = ctx
-            .cursor
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
-        if cur.month != month_of(now) {
-            cur.month = month_of(now);
-            cur.reads = 0;
-        }
-        if cur.day != day_of(now) {
-            cur.day = day_of(now);
-            cur.reads_today = 0;
-        }
-        if cur.since_id.is_none() && cur.start_time.is_none() {
-            let back = ctx.backfill.min(SEARCH_WINDOW);
-            let start = now - chrono::Duration::from_std(back).unwrap_or_default();
-            cur.start_time = Some(start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-        }
-        let cap = self.settings.monthly_read_cap;
-        let daily = self.settings.daily_read_cap;
+        let mut cur = XCursor::for_poll(ctx, now);
         let mut batch = Batch::default();
         for page in 1..=self.settings.max_pages {
-            let budget = if cap == 0 {
-                u64::MAX
-            } else {
-                cap.saturating_sub(cur.reads)
-            };
-            let budget_today = if daily == 0 {
-                u64::MAX
-            } else {
-                daily.saturating_sub(cur.reads_today)
-            };
-            if budget_today == 0 && budget > 0 {
-                let tomorrow = (now + chrono::Duration::days(1))
-                    .date_naive()
-                    .and_hms_opt(0, 0, 0)
-                    .map(|t| t.and_utc())
-                    .unwrap_or(now + chrono::Duration::days(1));
-                tracing::warn!(
-                    reads = cur.reads_today,
-                    cap = daily,
-                    "x: daily_read_cap reached; no more reads until 00:00 UTC"
-                );
-                batch.next_poll_in = Some((tomorrow - now).to_std().unwrap_or_default());
-                batch.more = false;
-                break;
-            }
-            let budget = budget.min(budget_today);
-            if budget == 0 {
-                let wait = (next_month_start(now) - now).to_std().unwrap_or_default();
-                tracing::warn!(
-                    reads = cur.reads,
-                    cap,
-                    "x: monthly_read_cap reached; no more reads until next month"
-                );
-                batch.next_poll_in = Some(wait);
-                batch.more = false;
-                break;
-            }
-            // X bills every post returned, so ask for no more than the budget allows (it
-            // accepts no fewer than 10).
-            let max = u64::from(self.settings.max_results).min(budget).max(10) as u32;
-            let (resp, fetched) = match self.search(&cur, max).await? {
-                Some(found) => found,
-                None => {
-                    // A week or more without a successful poll: X no longer searches back to
-                    // since_id. Read what the window still holds and say what was lost.
-                    let start =
-                        Utc::now() - chrono::Duration::from_std(SEARCH_WINDOW).unwrap_or_default();
-                    let from = cur
-                        .since_id
-                        .as_deref()
-                        .and_then(snowflake_time)
-                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                        .unwrap_or_else(|| "the last poll".into());
-                    let to = start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-                    tracing::warn!(
-                        since_id = cur.since_id.as_deref().unwrap_or_default(),
-                        "x: since_id is older than the seven days recent search covers; \
-                         posts from {from} to {to} were not read, starting again at {to}"
-                    );
-                    cur.since_id = None;
-                    cur.next_token = None;
-                    cur.run_newest_id = None;
-                    cur.start_time = Some(to);
-                    self.search(&cur, max)
-                        .await?
-                        .ok_or_else(|| SourceError::Parse {
-                            url: self.settings.base_url.clone(),
-                            message: "X refused since_id on a request without one".into(),
-                        })?
+            let max = match self.read_budget(&cur, now) {
+                Budget::Read(max) => max,
+                Budget::Wait(wait) => {
+                    batch.next_poll_in = Some(wait);
+                    batch.more = false;
+                    break;
                 }
             };
+            let (resp, fetched) = self.search_within_window(&mut cur, max).await?;
             let count = resp.meta.result_count.unwrap_or(resp.data.len() as u64);
             cur.reads += count;
             cur.reads_today += count;
@@ -524,11 +428,7 @@ impl Source for XSource {
                     batch.more = page == self.settings.max_pages;
                 }
                 None => {
-                    cur.next_token = None;
-                    if let Some(id) = cur.run_newest_id.take() {
-                        cur.since_id = Some(id);
-                        cur.start_time = None;
-                    }
+                    cur.finish_run();
                     if low {
                         batch.next_poll_in = reset_wait(&fetched, Utc::now());
                     }
@@ -538,6 +438,129 @@ impl Source for XSource {
         }
         batch.cursor = Some(serde_json::to_string(&cur).unwrap_or_default());
         Ok(batch)
+    }
+}
+
+/// What the read caps allow for the next page.
+enum Budget {
+    /// Ask for at most this many posts.
+    Read(u32),
+    /// A cap is reached: poll again after this long.
+    Wait(Duration),
+}
+
+impl XCursor {
+    /// The stored cursor, with the day's and month's counts reset when a new one began and a
+    /// start time within the search window on first start.
+    fn for_poll(ctx: &PollContext, now: DateTime<Utc>) -> XCursor {
+        let mut cur: XCursor = ctx
+            .cursor
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or_default();
+        if cur.month != month_of(now) {
+            cur.month = month_of(now);
+            cur.reads = 0;
+        }
+        if cur.day != day_of(now) {
+            cur.day = day_of(now);
+            cur.reads_today = 0;
+        }
+        if cur.since_id.is_none() && cur.start_time.is_none() {
+            let back = ctx.backfill.min(SEARCH_WINDOW);
+            let start = now - chrono::Duration::from_std(back).unwrap_or_default();
+            cur.start_time = Some(start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        }
+        cur
+    }
+
+    /// A run read to its last page: its newest post is where the next run starts.
+    fn finish_run(&mut self) {
+        self.next_token = None;
+        if let Some(id) = self.run_newest_id.take() {
+            self.since_id = Some(id);
+            self.start_time = None;
+        }
+    }
+}
+
+impl XSource {
+    /// How many posts the next page may ask for under `daily_read_cap` and
+    /// `monthly_read_cap`, or how long to wait when one is reached.
+    fn read_budget(&self, cur: &XCursor, now: DateTime<Utc>) -> Budget {
+        let cap = self.settings.monthly_read_cap;
+        let daily = self.settings.daily_read_cap;
+        let budget = if cap == 0 {
+            u64::MAX
+        } else {
+            cap.saturating_sub(cur.reads)
+        };
+        let budget_today = if daily == 0 {
+            u64::MAX
+        } else {
+            daily.saturating_sub(cur.reads_today)
+        };
+        if budget_today == 0 && budget > 0 {
+            let tomorrow = (now + chrono::Duration::days(1))
+                .date_naive()
+                .and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc())
+                .unwrap_or(now + chrono::Duration::days(1));
+            tracing::warn!(
+                reads = cur.reads_today,
+                cap = daily,
+                "x: daily_read_cap reached; no more reads until 00:00 UTC"
+            );
+            return Budget::Wait((tomorrow - now).to_std().unwrap_or_default());
+        }
+        let budget = budget.min(budget_today);
+        if budget == 0 {
+            tracing::warn!(
+                reads = cur.reads,
+                cap,
+                "x: monthly_read_cap reached; no more reads until next month"
+            );
+            return Budget::Wait((next_month_start(now) - now).to_std().unwrap_or_default());
+        }
+        // X bills every post returned, so ask for no more than the budget allows (it
+        // accepts no fewer than 10).
+        Budget::Read(u64::from(self.settings.max_results).min(budget).max(10) as u32)
+    }
+
+    /// One search page from `cur`. When X refuses `since_id` as older than its seven-day
+    /// window (a week or more without a successful poll), reads what the window still holds
+    /// instead and says what was lost.
+    async fn search_within_window(
+        &self,
+        cur: &mut XCursor,
+        max: u32,
+    ) -> Result<(SearchResponse, Fetched), SourceError> {
+        if let Some(found) = self.search(cur, max).await? {
+            return Ok(found);
+        }
+        let start = Utc::now() - chrono::Duration::from_std(SEARCH_WINDOW).unwrap_or_default();
+        let from = cur
+            .since_id
+            .as_deref()
+            .and_then(snowflake_time)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_else(|| "the last poll".into());
+        let to = start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        tracing::warn!(
+            since_id = cur.since_id.as_deref().unwrap_or_default(),
+            "x: since_id is older than the seven days recent search covers; \
+             posts from {from} to {to} were not read, starting again at {to}"
+        );
+        cur.since_id = None;
+        cur.next_token = None;
+        cur.run_newest_id = None;
+        cur.start_time = Some(to);
+        self.search(cur, max)
+            .await?
+            .ok_or_else(|| SourceError::Parse {
+                url: self.settings.base_url.clone(),
+                message: "X refused since_id on a request without one".into(),
+            })
     }
 }
 
@@ -755,7 +778,7 @@ mod tests {
         });
         let settings = testing::with_settings(base, extra);
         let config = test_config("x", settings);
-        let source = XSource::new(&config, Client::new("webcare-test").unwrap()).unwrap();
+        let source = XSource::from_config(&config, Client::new("webcare-test").unwrap()).unwrap();
         Setup {
             source,
             _token: token,
@@ -1135,33 +1158,6 @@ mod tests {
         assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
     }
 
-    #[tokio::test]
-    async fn malformed_json_is_a_parse_error() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_raw("{\"data\": [{\"id\": ", "application/json"),
-            )
-            .mount(&server)
-            .await;
-        let s = setup(&server.uri(), serde_json::json!({}));
-        let err = s.source.poll(&ctx(None)).await.unwrap_err();
-        assert!(matches!(err, SourceError::Parse { .. }), "{err:?}");
-    }
-
-    #[tokio::test]
-    async fn truncated_body_fails_the_poll() {
-        let body = fixture("search-page1.json");
-        let base = testing::truncating_server(&[], &body, body.len() / 2).await;
-        let s = setup(&base, serde_json::json!({}));
-        let err = s.source.poll(&ctx(None)).await.unwrap_err();
-        assert!(
-            matches!(err, SourceError::Network { .. } | SourceError::Parse { .. }),
-            "{err:?}"
-        );
-    }
-
     #[test]
     fn config_problems_are_reported_with_their_keys() {
         let config = test_config(
@@ -1290,7 +1286,7 @@ mod tests {
         let wait = batch.next_poll_in.unwrap();
         assert!(wait <= Duration::from_secs(86400) && wait > Duration::ZERO);
         let settings = serde_json::json!({"price_per_post_usd": 0.01});
-        let note = usage_note(
+        let note = XSource::usage_note(
             settings.as_object().unwrap(),
             batch.cursor.as_deref().unwrap(),
         )

@@ -20,8 +20,11 @@ use serde::{Deserialize, Serialize};
 use super::http::{Client, Fetched};
 use super::own_reply::is_own;
 use super::text::html_to_text;
-use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError};
-use crate::config::{ConfigErrors, DurationValue, Secret, SourceConfig, resolve_secret};
+use super::{
+    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
+};
+use crate::config::{ConfigErrors, DurationValue, Secret, SourceConfig};
+use crate::secret::Secrets;
 
 const THREADS_COST: u32 = 1;
 /// Search results lag behind uploads; searching a little before the last video seen catches
@@ -41,12 +44,6 @@ pub struct YoutubeSettings {
     /// API host; the real one unless testing.
     #[serde(default = "default_base_url")]
     pub base_url: String,
-    /// Environment variable holding the API key.
-    #[serde(default)]
-    pub api_key_env: Option<String>,
-    /// File holding the API key.
-    #[serde(default)]
-    pub api_key_file: Option<String>,
     /// Quota units the comment listings may spend per day (Pacific time); the source stops
     /// before it.
     #[serde(default = "default_daily_quota")]
@@ -170,29 +167,19 @@ enum Skip {
     Unwatch,
 }
 
-impl YoutubeSource {
-    /// True when `c` was written by the brand: its channel (`channel_id`) or one of
-    /// `own_accounts` (a channel id or @handle).
-    fn is_own(&self, c: &Comment) -> bool {
-        let own = &self.settings.own_accounts;
-        let channel = c
-            .snippet
-            .author_channel_id
-            .as_ref()
-            .map(|r| r.value.as_str());
-        channel.is_some_and(|id| self.settings.channel_id.as_deref() == Some(id) || is_own(id, own))
-            || c.snippet
-                .author_display_name
-                .as_deref()
-                .is_some_and(|n| is_own(n, own))
-    }
+impl SourceKind for YoutubeSource {
+    const KIND: &'static str = "youtube";
+    /// The Data API key: `api_key_env` or `api_key_file`.
+    const SECRETS: &'static [&'static str] = &["api_key"];
+    type Settings = YoutubeSettings;
+    type Checked = Secret;
 
-    fn parse(
-        source: &SourceConfig,
+    fn check(
+        s: &YoutubeSettings,
+        secrets: &Secrets,
         path: &str,
         errors: &mut ConfigErrors,
-    ) -> Option<(YoutubeSettings, Option<Secret>)> {
-        let s = source.settings::<YoutubeSettings>(path, errors)?;
+    ) -> Option<Secret> {
         let blank = |v: &Option<String>| v.as_deref().is_none_or(|q| q.trim().is_empty());
         if blank(&s.query) && blank(&s.channel_id) {
             errors.push(
@@ -212,49 +199,49 @@ impl YoutubeSource {
                 "must be at least 1 when query is set: finding videos needs search calls",
             );
         }
-        if s.search_max_pages == 0 {
-            errors.push(format!("{path}.search_max_pages"), "must be at least 1");
-        }
-        if s.max_pages == 0 {
-            errors.push(format!("{path}.max_pages"), "must be at least 1");
-        }
-        match url::Url::parse(&s.base_url) {
-            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
-            _ => errors.push(
-                format!("{path}.base_url"),
-                format!("\"{}\" is not an http(s) URL", s.base_url),
-            ),
-        }
-        let key = resolve_secret(
-            path,
-            "api_key",
-            s.api_key_env.as_deref(),
-            s.api_key_file.as_deref(),
-            true,
-            errors,
-        );
-        Some((s, key))
+        checks::at_least_one(path, "search_max_pages", s.search_max_pages, errors);
+        checks::at_least_one(path, "max_pages", s.max_pages, errors);
+        checks::http_urls(path, &[("base_url", Some(&s.base_url))], errors);
+        secrets.resolve("api_key", true, errors)
     }
 
-    /// Checks a `youtube` source's own keys.
-    pub fn validate(source: &SourceConfig, path: &str, errors: &mut ConfigErrors) {
-        Self::parse(source, path, errors);
+    fn build(
+        settings: YoutubeSettings,
+        key: Secret,
+        source: &SourceConfig,
+        client: Client,
+    ) -> anyhow::Result<YoutubeSource> {
+        Ok(YoutubeSource {
+            settings,
+            interval: source.interval,
+            key,
+            client,
+            timeout: source.timeout,
+            max_body: source.max_body_bytes,
+        })
     }
 
-    /// Builds the source from a validated config.
-    pub fn new(source: &SourceConfig, client: Client) -> anyhow::Result<YoutubeSource> {
-        let mut errors = ConfigErrors::default();
-        match Self::parse(source, &source.name, &mut errors) {
-            Some((settings, Some(key))) if errors.is_empty() => Ok(YoutubeSource {
-                settings,
-                interval: source.interval,
-                key,
-                client,
-                timeout: source.timeout,
-                max_body: source.max_body_bytes,
-            }),
-            _ => anyhow::bail!("{errors}"),
-        }
+    #[cfg(test)]
+    fn conformance_settings(base: &str, secret_file: &str) -> serde_json::Value {
+        serde_json::json!({ "query": "fjordlink", "base_url": base, "api_key_file": secret_file })
+    }
+}
+
+impl YoutubeSource {
+    /// True when `c` was written by the brand: its channel (`channel_id`) or one of
+    /// `own_accounts` (a channel id or @handle).
+    fn is_own(&self, c: &Comment) -> bool {
+        let own = &self.settings.own_accounts;
+        let channel = c
+            .snippet
+            .author_channel_id
+            .as_ref()
+            .map(|r| r.value.as_str());
+        channel.is_some_and(|id| self.settings.channel_id.as_deref() == Some(id) || is_own(id, own))
+            || c.snippet
+                .author_display_name
+                .as_deref()
+                .is_some_and(|n| is_own(n, own))
     }
 
     /// One API call, with quota bookkeeping and YouTube's error reasons turned into outcomes.
@@ -871,9 +858,11 @@ mod tests {
             "api_key_file": key.path().to_str().unwrap(),
         });
         let settings = testing::with_settings(base, extra);
-        let source =
-            YoutubeSource::new(&test_config(settings), Client::new("webcare-test").unwrap())
-                .unwrap();
+        let source = YoutubeSource::from_config(
+            &test_config(settings),
+            Client::new("webcare-test").unwrap(),
+        )
+        .unwrap();
         Setup { source, _key: key }
     }
 
@@ -1319,34 +1308,6 @@ mod tests {
         assert_eq!(err.retry_after(), Some(Duration::from_secs(120)));
     }
 
-    #[tokio::test]
-    async fn malformed_json_is_a_parse_error_without_the_key() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_raw("{\"items\": [", "application/json"),
-            )
-            .mount(&server)
-            .await;
-        let s = setup(&server.uri(), serde_json::json!({ "channel_id": CHANNEL }));
-        let err = s.source.poll(&ctx(None)).await.unwrap_err();
-        assert!(matches!(err, SourceError::Parse { .. }), "{err:?}");
-        assert!(!err.to_string().contains(KEY));
-    }
-
-    #[tokio::test]
-    async fn truncated_body_fails_the_poll_without_the_key() {
-        let body = fixture("threads-channel-page1.json");
-        let base = testing::truncating_server(&[], &body, body.len() / 2).await;
-        let s = setup(&base, serde_json::json!({ "channel_id": CHANNEL }));
-        let err = s.source.poll(&ctx(None)).await.unwrap_err();
-        assert!(
-            matches!(err, SourceError::Network { .. } | SourceError::Parse { .. }),
-            "{err:?}"
-        );
-        assert!(!err.to_string().contains(KEY), "{err}");
-    }
-
     #[test]
     fn quota_resets_at_midnight_in_california() {
         // 20:00 UTC in November is noon in Los Angeles (PST, UTC-8).
@@ -1412,7 +1373,7 @@ mod tests {
                 "api_key_file": key.path().to_str().unwrap()
             }))
         };
-        let src = YoutubeSource::new(&config, Client::new("t").unwrap()).unwrap();
+        let src = YoutubeSource::from_config(&config, Client::new("t").unwrap()).unwrap();
         assert_eq!(
             src.describe(),
             vec![
