@@ -253,6 +253,57 @@ pub struct StoredMention {
     /// A review's star rating (1 to 5), for reviews from review sites and app stores.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rating: Option<i64>,
+    /// Who answered it (the brand's own account, or staff who marked it), if anyone did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answered_by: Option<String>,
+    /// When it was answered (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answered_at: Option<String>,
+}
+
+/// The columns [`stored_mention`] reads, of `mentions` aliased `m`.
+pub(crate) const STORED_MENTION_COLUMNS: &str =
+    "m.id, m.source, m.kind, m.external_id, m.url, m.author_handle, m.author_name, m.author_reach,
+    m.lang, m.title, m.text, m.in_reply_to, m.created_at, m.fetched_at, m.watches, m.backfill,
+    m.label, m.sentiment, m.urgency, m.spam, m.label_source, m.reasons, m.rating,
+    m.answered_by, m.answered_at";
+
+/// A row of [`STORED_MENTION_COLUMNS`], as `webcare mentions` and the inbox show it.
+fn stored_mention(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMention> {
+    let watches: String = r.get(14)?;
+    Ok(StoredMention {
+        id: r.get(0)?,
+        source: r.get(1)?,
+        kind: r.get(2)?,
+        external_id: r.get(3)?,
+        url: r.get(4)?,
+        author_handle: r.get(5)?,
+        author_name: r.get(6)?,
+        author_reach: r.get(7)?,
+        lang: r.get(8)?,
+        title: r.get(9)?,
+        text: r.get(10)?,
+        in_reply_to: r.get(11)?,
+        created_at: rfc3339(r.get(12)?),
+        fetched_at: rfc3339(r.get(13)?),
+        watches: watches
+            .split(',')
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect(),
+        backfill: r.get(15)?,
+        label: r.get(16)?,
+        sentiment: r.get(17)?,
+        urgency: r.get(18)?,
+        spam: r.get(19)?,
+        label_source: r.get(20)?,
+        verdict: r
+            .get::<_, Option<String>>(21)?
+            .and_then(|v| serde_json::from_str(&v).ok()),
+        rating: r.get(22)?,
+        answered_by: r.get(23)?,
+        answered_at: r.get::<_, Option<i64>>(24)?.map(rfc3339),
+    })
 }
 
 fn rfc3339(ts: i64) -> String {
@@ -760,12 +811,7 @@ impl Store {
 
     /// Stored mentions matching `f`, newest first.
     pub fn mentions(&self, f: &MentionFilter) -> Result<Vec<StoredMention>, StoreError> {
-        let mut sql = String::from(
-            "SELECT m.id, m.source, m.kind, m.external_id, m.url, m.author_handle, m.author_name, m.author_reach,
-                    m.lang, m.title, m.text, m.in_reply_to, m.created_at, m.fetched_at, m.watches, m.backfill,
-                    m.label, m.sentiment, m.urgency, m.spam, m.label_source, m.reasons, m.rating
-             FROM mentions m WHERE 1 = 1",
-        );
+        let mut sql = format!("SELECT {STORED_MENTION_COLUMNS} FROM mentions m WHERE 1 = 1");
         let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
         if let Some(w) = &f.watch {
             args.push(Box::new(w.clone()));
@@ -802,40 +848,7 @@ impl Store {
         let rows = stmt
             .query_map(
                 rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())),
-                |r| {
-                    let watches: String = r.get(14)?;
-                    Ok(StoredMention {
-                        id: r.get(0)?,
-                        source: r.get(1)?,
-                        kind: r.get(2)?,
-                        external_id: r.get(3)?,
-                        url: r.get(4)?,
-                        author_handle: r.get(5)?,
-                        author_name: r.get(6)?,
-                        author_reach: r.get(7)?,
-                        lang: r.get(8)?,
-                        title: r.get(9)?,
-                        text: r.get(10)?,
-                        in_reply_to: r.get(11)?,
-                        created_at: rfc3339(r.get(12)?),
-                        fetched_at: rfc3339(r.get(13)?),
-                        watches: watches
-                            .split(',')
-                            .filter(|w| !w.is_empty())
-                            .map(str::to_string)
-                            .collect(),
-                        backfill: r.get(15)?,
-                        label: r.get(16)?,
-                        sentiment: r.get(17)?,
-                        urgency: r.get(18)?,
-                        spam: r.get(19)?,
-                        label_source: r.get(20)?,
-                        verdict: r
-                            .get::<_, Option<String>>(21)?
-                            .and_then(|v| serde_json::from_str(&v).ok()),
-                        rating: r.get(22)?,
-                    })
-                },
+                stored_mention,
             )
             .map_err(self.err())?;
         rows.collect::<Result<Vec<_>, _>>()

@@ -559,45 +559,12 @@ impl Store {
     pub fn mention_by_id(&self, id: i64) -> Result<Option<super::StoredMention>, StoreError> {
         self.conn
             .query_row(
-                "SELECT id, source, kind, external_id, url, author_handle, author_name, author_reach,
-                        lang, title, text, in_reply_to, created_at, fetched_at, watches, backfill,
-                        label, sentiment, urgency, spam, label_source, reasons, rating
-                 FROM mentions WHERE id = ?1",
+                &format!(
+                    "SELECT {} FROM mentions m WHERE m.id = ?1",
+                    super::STORED_MENTION_COLUMNS
+                ),
                 [id],
-                |r| {
-                    let watches: String = r.get(14)?;
-                    Ok(super::StoredMention {
-                        id: r.get(0)?,
-                        source: r.get(1)?,
-                        kind: r.get(2)?,
-                        external_id: r.get(3)?,
-                        url: r.get(4)?,
-                        author_handle: r.get(5)?,
-                        author_name: r.get(6)?,
-                        author_reach: r.get(7)?,
-                        lang: r.get(8)?,
-                        title: r.get(9)?,
-                        text: r.get(10)?,
-                        in_reply_to: r.get(11)?,
-                        created_at: super::rfc3339(r.get(12)?),
-                        fetched_at: super::rfc3339(r.get(13)?),
-                        watches: watches
-                            .split(',')
-                            .filter(|w| !w.is_empty())
-                            .map(str::to_string)
-                            .collect(),
-                        backfill: r.get(15)?,
-                        label: r.get(16)?,
-                        sentiment: r.get(17)?,
-                        urgency: r.get(18)?,
-                        spam: r.get(19)?,
-                        label_source: r.get(20)?,
-                        verdict: r
-                            .get::<_, Option<String>>(21)?
-                            .and_then(|v| serde_json::from_str(&v).ok()),
-                        rating: r.get(22)?,
-                    })
-                },
+                super::stored_mention,
             )
             .optional()
             .map_err(self.err())
