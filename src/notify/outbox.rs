@@ -260,8 +260,10 @@ impl Sender {
         shutdown: &Shutdown,
     ) -> Result<DeliveryReport, StoreError> {
         self.record_held().await?;
-        let mut report = DeliveryReport::default();
-        report.superseded = self.writer.run(|s| s.supersede_answered()).await?;
+        let mut report = DeliveryReport {
+            superseded: self.writer.run(|s| s.supersede_answered()).await?,
+            ..DeliveryReport::default()
+        };
         if report.superseded > 0 {
             tracing::info!(
                 alerts = report.superseded,

@@ -5,9 +5,11 @@
 //! run lists the account's media of the last `comment_window` and reads the comments (with their
 //! replies) of media whose `comments_count` changed since the last run; it also reads
 //! `/{ig-user-id}/tags` newest first down to the last run, and `/{hashtag-id}/recent_media` of
-//! each hashtag. Caption and comment @mentions (`mentioned_media`, `mentioned_comment`) need an
-//! id only the `mentions` webhook delivers, so they are not polled. Requests, throttling and
-//! Graph error codes are shared with the Facebook page source ([`Graph`]).
+//! each hashtag. Caption and comment @mentions (`mentioned_media`, `mentioned_comment`) can
+//! only be read by an id that Meta's `mentions` webhook delivers: the web listener keeps those
+//! (`web/meta_hook.rs`) and the next poll reads each one ([`Source::poll_announced`]).
+//! Requests, throttling and Graph error codes are shared with the Facebook page source
+//! ([`Graph`]).
 
 use std::collections::BTreeMap;
 
@@ -15,6 +17,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
+use super::announced::Announcement;
 use super::facebook_page::{
     Graph, check_graph_settings, check_numeric_id, default_api_version, default_comment_window,
     default_graph_url, default_max_pages, longer, parse_graph_time,
@@ -26,6 +29,9 @@ use crate::config::{ConfigErrors, DurationValue, Secret, SourceConfig, resolve_s
 const RUN_OVERLAP: i64 = 60;
 const MEDIA_FIELDS: &str = "id,caption,timestamp,permalink,comments_count,like_count,media_type";
 const COMMENT_FIELDS: &str = "id,text,timestamp,username,like_count,hidden,from{id,username},replies{id,text,timestamp,username,like_count,hidden,from{id,username},parent_id}";
+const MENTIONED_MEDIA_FIELDS: &str =
+    "id,caption,timestamp,permalink,username,media_type,comments_count,like_count";
+const MENTIONED_COMMENT_FIELDS: &str = "id,text,timestamp,like_count,username,media{id,permalink}";
 const TAG_FIELDS: &str =
     "id,caption,media_type,media_url,permalink,timestamp,username,comments_count,like_count";
 
@@ -66,6 +72,80 @@ pub struct InstagramSettings {
     /// days; a hashtag's id is looked up once and kept.
     #[serde(default)]
     pub hashtags: Vec<String>,
+    /// Meta's `mentions` webhook, which announces captions and comments that @mention the
+    /// account: the app secret that signs deliveries and the verify token chosen when
+    /// subscribing, each from an environment variable or a file. Deliveries are received on
+    /// the `[web]` listener at `/hooks/instagram`; without these keys @mentions are not read.
+    #[serde(default)]
+    pub webhook_app_secret_env: Option<String>,
+    /// File holding the app secret.
+    #[serde(default)]
+    pub webhook_app_secret_file: Option<String>,
+    /// Environment variable holding the webhook verify token.
+    #[serde(default)]
+    pub webhook_verify_token_env: Option<String>,
+    /// File holding the webhook verify token.
+    #[serde(default)]
+    pub webhook_verify_token_file: Option<String>,
+}
+
+/// What the web listener needs to receive one `instagram` source's `mentions` webhook.
+#[derive(Debug, Clone)]
+pub struct WebhookKeys {
+    /// The source the announced mentions belong to.
+    pub source: String,
+    /// The account Meta names in each delivery's `entry[].id`.
+    pub ig_user_id: String,
+    /// Signs every delivery (`X-Hub-Signature-256`).
+    pub app_secret: Secret,
+    /// Meta sends it back when the subscription is verified.
+    pub verify_token: Secret,
+}
+
+/// The webhook keys of an `instagram` source, when it has them (and its config is valid).
+pub fn webhook_keys(source: &SourceConfig) -> Option<WebhookKeys> {
+    let mut errors = ConfigErrors::default();
+    let (settings, _) = InstagramSource::parse(source, &source.name, &mut errors)?;
+    let (app_secret, verify_token) = webhook_secrets(&settings, &source.name, &mut errors);
+    Some(WebhookKeys {
+        source: source.name.clone(),
+        ig_user_id: settings.ig_user_id,
+        app_secret: app_secret?,
+        verify_token: verify_token?,
+    })
+}
+
+/// Reads the webhook's app secret and verify token; one without the other is an error.
+fn webhook_secrets(
+    s: &InstagramSettings,
+    path: &str,
+    errors: &mut ConfigErrors,
+) -> (Option<Secret>, Option<Secret>) {
+    let secret = resolve_secret(
+        path,
+        "webhook_app_secret",
+        s.webhook_app_secret_env.as_deref(),
+        s.webhook_app_secret_file.as_deref(),
+        false,
+        errors,
+    );
+    let token = resolve_secret(
+        path,
+        "webhook_verify_token",
+        s.webhook_verify_token_env.as_deref(),
+        s.webhook_verify_token_file.as_deref(),
+        false,
+        errors,
+    );
+    let has_secret = s.webhook_app_secret_env.is_some() || s.webhook_app_secret_file.is_some();
+    let has_token = s.webhook_verify_token_env.is_some() || s.webhook_verify_token_file.is_some();
+    if has_secret != has_token {
+        errors.push(
+            format!("{path}.webhook_verify_token_env"),
+            "the mentions webhook needs both webhook_app_secret_env (or _file) and webhook_verify_token_env (or _file)",
+        );
+    }
+    (secret, token)
 }
 
 /// Distinct hashtags an Instagram account may look up per rolling seven days.
@@ -157,6 +237,7 @@ impl InstagramSource {
                 ),
             );
         }
+        webhook_secrets(&s, path, errors);
         let token = resolve_secret(
             path,
             "access_token",
@@ -282,8 +363,97 @@ impl InstagramSource {
     }
 }
 
+impl InstagramSource {
+    /// Reads the captions and comments the `mentions` webhook announced, one Graph request
+    /// each, into `batch`. A post Instagram no longer serves (deleted, made private, comments
+    /// turned off) is skipped with a warning; any other failure fails the poll, so every
+    /// announcement is read again next time.
+    async fn read_announced(
+        &self,
+        announced: &[Announcement],
+        batch: &mut Batch,
+    ) -> Result<Option<std::time::Duration>, SourceError> {
+        let mut slow = None;
+        for a in announced {
+            let field = match &a.comment_id {
+                Some(c) => {
+                    format!("mentioned_comment.comment_id({c}){{{MENTIONED_COMMENT_FIELDS}}}")
+                }
+                None => format!(
+                    "mentioned_media.media_id({}){{{MENTIONED_MEDIA_FIELDS}}}",
+                    a.media_id
+                ),
+            };
+            let node = match self
+                .graph
+                .get_node(&self.settings.ig_user_id, &[("fields", field)])
+                .await
+            {
+                Ok((node, s)) => {
+                    slow = longer(slow, s);
+                    node
+                }
+                Err(SourceError::Status { status, url, .. })
+                    if (400..500).contains(&status) && status != 429 =>
+                {
+                    tracing::warn!(media = %a.media_id, comment = a.comment_id.as_deref().unwrap_or("-"), status, error = %url, "instagram: an announced @mention cannot be read (deleted, private, or comments turned off); skipped");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            match announced_mention(node, a) {
+                Some(m) if !is_own(&m, &self.settings.own_accounts) => batch.mentions.push(m),
+                Some(_) => {}
+                None => {
+                    tracing::warn!(media = %a.media_id, "instagram: an announced @mention came back without text or time; skipped");
+                }
+            }
+        }
+        Ok(slow)
+    }
+}
+
+/// The mention in Graph's answer to a `mentioned_media` or `mentioned_comment` lookup for `a`.
+fn announced_mention(mut node: serde_json::Value, a: &Announcement) -> Option<Mention> {
+    match &a.comment_id {
+        None => match tag_mention(node.get_mut("mentioned_media")?.take(), i64::MIN) {
+            Tagged::New(m) => Some(*m),
+            Tagged::Old | Tagged::Unusable => None,
+        },
+        Some(_) => {
+            let raw = node.get_mut("mentioned_comment")?.take();
+            let comment = serde_json::from_value::<Comment>(raw.clone()).ok()?;
+            // The comment names its media when asked; the webhook named it in any case.
+            let media = raw
+                .get("media")
+                .and_then(|m| serde_json::from_value::<Media>(m.clone()).ok())
+                .unwrap_or(Media {
+                    id: a.media_id.clone(),
+                    username: None,
+                    timestamp: None,
+                    permalink: None,
+                    comments_count: None,
+                });
+            comment_mention(comment, raw, &media, i64::MIN, None)
+        }
+    }
+}
+
 #[async_trait]
 impl Source for InstagramSource {
+    async fn poll_announced(
+        &self,
+        ctx: &PollContext,
+        announced: &[Announcement],
+    ) -> Result<Batch, SourceError> {
+        let mut batch = self.poll(ctx).await?;
+        if !announced.is_empty() {
+            let slow = self.read_announced(announced, &mut batch).await?;
+            batch.next_poll_in = longer(batch.next_poll_in, slow);
+        }
+        Ok(batch)
+    }
+
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
         let now = Utc::now();
         let mut cur: InstagramCursor = ctx

@@ -3,6 +3,7 @@
 //! cursor advance commit in one transaction, so a crash between fetch and commit refetches
 //! instead of skipping or duplicating.
 
+mod announced;
 mod digest;
 mod health;
 mod leads;
