@@ -512,6 +512,35 @@ impl BlueskySource {
         }))
     }
 
+    /// What `check-config` says about `notifications`: they are the logged-in account's, so
+    /// they bring the brand's replies and @mentions only when the login is the brand's own
+    /// account. Said without logging in (`check-config` stays offline); a refused login is
+    /// reported by the first poll.
+    fn describe_notifications(&self) -> Vec<String> {
+        let Some(c) = &self.credentials else {
+            // Validation refuses notifications without a login.
+            return Vec::new();
+        };
+        let account = c.identifier.trim_start_matches('@');
+        if !self.settings.notifications {
+            return vec![format!(
+                "notifications off: replies under the brand's posts are read only when they contain the search words; \
+                 notifications = true reads them all (the login, {account}, must then be the brand's own account)"
+            )];
+        }
+        let mut lines = vec![format!(
+            "reads the notifications of {account} (replies under its posts, @mentions, quotes): \
+             needs this login to be the brand's own account, with an app password (no other scope)"
+        )];
+        if own_name(account, &self.settings.own_accounts).is_none() {
+            lines.push(format!(
+                "note: {account} is not in own_accounts; if it is the brand's account, list it there so its replies mark mentions answered, \
+                 and if it is not, its notifications are not the brand's"
+            ));
+        }
+        lines
+    }
+
     fn login_required(&self, status: u16) -> SourceError {
         let fix = if self.credentials.is_some() {
             "check that identifier and the app password belong to an active account, or that base_url is the account's PDS"
@@ -713,6 +742,7 @@ impl Source for BlueskySource {
                 m.trim_start_matches('@')
             ));
         }
+        lines.extend(self.describe_notifications());
         lines
     }
 
