@@ -471,13 +471,70 @@ impl Source for InstagramSource {
         let window = (now
             - chrono::Duration::from_std(self.settings.comment_window.0).unwrap_or_default())
         .timestamp();
-        let user = self.settings.ig_user_id.as_str();
         let mut batch = Batch::default();
-        let mut slow = None;
-        let mut unfinished = false;
 
-        // The account's own media of the comment window, newest first.
+        let (media, mut slow) = self.list_media(window).await?;
+        let mut unfinished = false;
+        // Media that left the window are forgotten.
+        let comments = self
+            .read_comments(&media, &cur.media, since, &mut batch)
+            .await?;
+        cur.media = comments.states;
+        unfinished |= comments.unfinished;
+        slow = longer(slow, comments.slow);
+        if self.settings.tags {
+            let (after, s) = self
+                .read_tags(cur.tags_after.take(), since, &mut batch)
+                .await?;
+            unfinished |= after.is_some();
+            cur.tags_after = after;
+            slow = longer(slow, s);
+        }
+        if !self.settings.hashtags.is_empty() {
+            let own_media = media.iter().map(|m| m.id.as_str()).collect();
+            slow = longer(
+                slow,
+                self.read_hashtags(&mut cur, &own_media, since, now.timestamp(), &mut batch)
+                    .await?,
+            );
+        }
+
+        if !unfinished {
+            cur.since = cur.run_started.take().or(cur.since);
+        }
+        batch.more = unfinished && slow.is_none();
+        batch.next_poll_in = slow;
+        if let Some(s) = slow {
+            tracing::warn!(
+                wait_s = s.as_secs(),
+                "instagram: Graph API usage is high; slowing down"
+            );
+        }
+        batch.cursor = Some(serde_json::to_string(&cur).unwrap_or_default());
+        Ok(batch)
+    }
+}
+
+/// What reading the comments of the account's media did.
+struct CommentsRead {
+    /// Each media's reading state, for the cursor.
+    states: BTreeMap<String, MediaState>,
+    /// Some media's comments were cut short by `max_pages`.
+    unfinished: bool,
+    /// How long Meta's usage headers ask to wait.
+    slow: Option<std::time::Duration>,
+}
+
+impl InstagramSource {
+    /// The account's own media posted since `window` (unix seconds), newest first, and how
+    /// long Meta asks to wait.
+    async fn list_media(
+        &self,
+        window: i64,
+    ) -> Result<(Vec<Media>, Option<std::time::Duration>), SourceError> {
+        let user = self.settings.ig_user_id.as_str();
         let mut media: Vec<Media> = Vec::new();
+        let mut slow = None;
         let mut after: Option<String> = None;
         'pages: for _ in 0..self.settings.max_pages {
             let mut params = vec![("fields", MEDIA_FIELDS.to_string()), ("limit", "25".into())];
@@ -507,13 +564,29 @@ impl Source for InstagramSource {
                 break;
             }
         }
+        Ok((media, slow))
+    }
 
-        let mut states = BTreeMap::new();
-        for m in &media {
+    /// Reads the comments (and replies) newer than `since` of every media in `media` whose
+    /// comment count changed since `previous` recorded it, or whose read was cut short.
+    async fn read_comments(
+        &self,
+        media: &[Media],
+        previous: &BTreeMap<String, MediaState>,
+        since: i64,
+        batch: &mut Batch,
+    ) -> Result<CommentsRead, SourceError> {
+        let user = self.settings.ig_user_id.as_str();
+        let mut read = CommentsRead {
+            states: BTreeMap::new(),
+            unfinished: false,
+            slow: None,
+        };
+        for m in media {
             let count = m.comments_count.unwrap_or(0);
-            let mut state = cur.media.get(&m.id).cloned().unwrap_or_default();
+            let mut state = previous.get(&m.id).cloned().unwrap_or_default();
             if state.after.is_none() && state.count == count {
-                states.insert(m.id.clone(), state);
+                read.states.insert(m.id.clone(), state);
                 continue;
             }
             let mut after = state.after.take();
@@ -530,7 +603,7 @@ impl Source for InstagramSource {
                     .graph
                     .get(&format!("{}/comments", m.id), &params)
                     .await?;
-                slow = longer(slow, s);
+                read.slow = longer(read.slow, s);
                 after = page.next_after();
                 for item in &page.data {
                     let (mentions, replies) =
@@ -547,67 +620,48 @@ impl Source for InstagramSource {
                 state.count = count;
             } else {
                 state.after = after;
-                unfinished = true;
+                read.unfinished = true;
             }
-            states.insert(m.id.clone(), state);
+            read.states.insert(m.id.clone(), state);
         }
-        // Media that left the window are forgotten.
-        cur.media = states;
+        Ok(read)
+    }
 
-        if self.settings.tags {
-            let mut after = cur.tags_after.take();
+    /// Reads the media that tag the account, newest first down to `since`, continuing after
+    /// `after`. Returns where a read cut short by `max_pages` stopped, and how long Meta asks
+    /// to wait.
+    async fn read_tags(
+        &self,
+        mut after: Option<String>,
+        since: i64,
+        batch: &mut Batch,
+    ) -> Result<(Option<String>, Option<std::time::Duration>), SourceError> {
+        let user = self.settings.ig_user_id.as_str();
+        let mut slow = None;
+        for _ in 0..self.settings.max_pages {
+            let mut params = vec![("fields", TAG_FIELDS.to_string()), ("limit", "25".into())];
+            if let Some(a) = &after {
+                params.push(("after", a.clone()));
+            }
+            let (page, s) = self.graph.get(&format!("{user}/tags"), &params).await?;
+            slow = longer(slow, s);
+            after = page.next_after();
             let mut reached = false;
-            for _ in 0..self.settings.max_pages {
-                let mut params = vec![("fields", TAG_FIELDS.to_string()), ("limit", "25".into())];
-                if let Some(a) = &after {
-                    params.push(("after", a.clone()));
-                }
-                let (page, s) = self.graph.get(&format!("{user}/tags"), &params).await?;
-                slow = longer(slow, s);
-                after = page.next_after();
-                for item in page.data {
-                    match tag_mention(item, since) {
-                        // The brand's other accounts tagging it (a support account sharing
-                        // a post) are the brand talking, not a mention.
-                        Tagged::New(m) if is_own(&m, &self.settings.own_accounts) => {}
-                        Tagged::New(m) => batch.mentions.push(*m),
-                        Tagged::Old => reached = true,
-                        Tagged::Unusable => {}
-                    }
-                }
-                if reached || after.is_none() {
-                    after = None;
-                    break;
+            for item in page.data {
+                match tag_mention(item, since) {
+                    // The brand's other accounts tagging it (a support account sharing a
+                    // post) are the brand talking, not a mention.
+                    Tagged::New(m) if is_own(&m, &self.settings.own_accounts) => {}
+                    Tagged::New(m) => batch.mentions.push(*m),
+                    Tagged::Old => reached = true,
+                    Tagged::Unusable => {}
                 }
             }
-            if after.is_some() {
-                cur.tags_after = after;
-                unfinished = true;
+            if reached || after.is_none() {
+                return Ok((None, slow));
             }
         }
-
-        if !self.settings.hashtags.is_empty() {
-            let own_media = media.iter().map(|m| m.id.as_str()).collect();
-            slow = longer(
-                slow,
-                self.read_hashtags(&mut cur, &own_media, since, now.timestamp(), &mut batch)
-                    .await?,
-            );
-        }
-
-        if !unfinished {
-            cur.since = cur.run_started.take().or(cur.since);
-        }
-        batch.more = unfinished && slow.is_none();
-        batch.next_poll_in = slow;
-        if let Some(s) = slow {
-            tracing::warn!(
-                wait_s = s.as_secs(),
-                "instagram: Graph API usage is high; slowing down"
-            );
-        }
-        batch.cursor = Some(serde_json::to_string(&cur).unwrap_or_default());
-        Ok(batch)
+        Ok((after, slow))
     }
 }
 
