@@ -246,6 +246,13 @@ async fn signed_mentions_webhooks_bring_caption_and_comment_mentions_exactly_onc
     ))
     .envs(instagram::ENV)
     .envs(&[(HOOK_SECRET_VAR, HOOK_SECRET), (HOOK_TOKEN_VAR, HOOK_TOKEN)]);
+    let described = common::text(&daemon.webcare(&["check-config"]));
+    assert!(
+        described.contains(
+            "caption and comment @mentions arrive by Meta's mentions webhook at /hooks/instagram"
+        ),
+        "{described}"
+    );
     let run = daemon.run_until(|| {
         daemon.count("instagram") == EXPECTED.len() as i64
             && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()

@@ -441,6 +441,16 @@ fn announced_mention(mut node: serde_json::Value, a: &Announcement) -> Option<Me
 
 #[async_trait]
 impl Source for InstagramSource {
+    fn describe(&self) -> Vec<String> {
+        let hook = self.settings.webhook_app_secret_env.is_some()
+            || self.settings.webhook_app_secret_file.is_some();
+        vec![if hook {
+            "caption and comment @mentions arrive by Meta's mentions webhook at /hooks/instagram on the [web] listener (which must be configured and reachable over HTTPS)".to_string()
+        } else {
+            "caption and comment @mentions are not read: they need Meta's mentions webhook (webhook_app_secret_env and webhook_verify_token_env, and [web])".to_string()
+        }]
+    }
+
     async fn poll_announced(
         &self,
         ctx: &PollContext,
@@ -1450,5 +1460,41 @@ mod tests {
                 "sources[4].access_token_env"
             ]
         );
+    }
+
+    #[test]
+    fn the_webhook_needs_both_its_secret_and_its_verify_token() {
+        let secret = testing::secret_file("app-secret");
+        let token = testing::secret_file(TOKEN);
+        let config = |extra: serde_json::Value| {
+            let mut settings = serde_json::json!({
+                "ig_user_id": IG,
+                "access_token_file": token.path().to_str().unwrap(),
+            });
+            for (k, v) in extra.as_object().unwrap() {
+                settings[k] = v.clone();
+            }
+            test_config(settings)
+        };
+        let half = config(serde_json::json!({
+            "webhook_app_secret_file": secret.path().to_str().unwrap(),
+        }));
+        let mut errors = ConfigErrors::default();
+        InstagramSource::validate(&half, "sources[0]", &mut errors);
+        assert_eq!(errors.problems.len(), 1, "{errors}");
+        assert_eq!(errors.problems[0].0, "sources[0].webhook_verify_token_env");
+        assert!(webhook_keys(&half).is_none());
+
+        let whole = config(serde_json::json!({
+            "webhook_app_secret_file": secret.path().to_str().unwrap(),
+            "webhook_verify_token_file": secret.path().to_str().unwrap(),
+        }));
+        let mut errors = ConfigErrors::default();
+        InstagramSource::validate(&whole, "sources[0]", &mut errors);
+        assert!(errors.is_empty(), "{errors}");
+        let keys = webhook_keys(&whole).unwrap();
+        assert_eq!(keys.ig_user_id, IG);
+        assert_eq!(keys.app_secret.expose(), "app-secret");
+        assert!(webhook_keys(&config(serde_json::json!({}))).is_none());
     }
 }

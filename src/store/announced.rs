@@ -20,33 +20,16 @@ impl Store {
         items: &[(String, String, Option<String>)],
         now: i64,
     ) -> Result<usize, StoreError> {
-        let path = self.path.display().to_string();
-        let e = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(e)?;
-        let mut added = 0;
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO announced_mentions (source, media_id, comment_id, received_at)
-                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-                )
-                .map_err(e)?;
-            for (source, media, comment) in items {
-                added += insert
-                    .execute(params![
-                        source,
-                        media,
-                        comment.as_deref().unwrap_or(""),
-                        now
-                    ])
-                    .map_err(e)?;
-            }
-        }
-        tx.commit().map_err(e)?;
-        Ok(added)
+        // One statement, so a delivery is kept whole or not at all (Meta then delivers again).
+        let rows = serde_json::to_string(items).unwrap_or_default();
+        self.conn
+            .execute(
+                "INSERT INTO announced_mentions (source, media_id, comment_id, received_at)
+                 SELECT j.value ->> 0, j.value ->> 1, coalesce(j.value ->> 2, ''), ?2
+                 FROM json_each(?1) j WHERE true ON CONFLICT DO NOTHING",
+                params![rows, now],
+            )
+            .map_err(self.err())
     }
 
     /// The oldest [`PER_POLL`] announcements waiting for `source`.
@@ -74,21 +57,13 @@ impl Store {
 
     /// Forgets announcements `ids`: their poll has been committed.
     pub fn forget_announced(&mut self, ids: &[i64]) -> Result<(), StoreError> {
-        let path = self.path.display().to_string();
-        let e = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(e)?;
-        {
-            let mut delete = tx
-                .prepare_cached("DELETE FROM announced_mentions WHERE id = ?1")
-                .map_err(e)?;
-            for id in ids {
-                delete.execute([id]).map_err(e)?;
-            }
-        }
-        tx.commit().map_err(e)?;
+        let ids = serde_json::to_string(ids).unwrap_or_default();
+        self.conn
+            .execute(
+                "DELETE FROM announced_mentions WHERE id IN (SELECT value FROM json_each(?1))",
+                [ids],
+            )
+            .map_err(self.err())?;
         Ok(())
     }
 }
