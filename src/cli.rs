@@ -289,7 +289,7 @@ pub struct RouteArgs {
 #[derive(Debug, clap::Args)]
 pub struct OutboxArgs {
     /// Only alerts in this state.
-    #[arg(long, value_parser = ["pending", "sent", "dead", "held"])]
+    #[arg(long, value_parser = ["pending", "sent", "dead", "held", "superseded"])]
     pub state: Option<String>,
     /// At most this many, newest first.
     #[arg(long, default_value_t = 50)]

@@ -789,8 +789,16 @@ async fn once(config: Config) -> anyhow::Result<i32> {
     if let Some((queued, r, _)) = &alerts {
         writeln!(
             out,
-            "alerts: queued {queued}, sent {}, waiting to retry {}, failed for good {}, held by hourly cap {}",
-            r.sent, r.retrying, r.dead, r.held
+            "alerts: queued {queued}, sent {}, waiting to retry {}, failed for good {}, held by hourly cap {}{}",
+            r.sent,
+            r.retrying,
+            r.dead,
+            r.held,
+            if r.superseded > 0 {
+                format!(", not sent as answered meanwhile {}", r.superseded)
+            } else {
+                String::new()
+            }
         )?;
         if let Some(cause) = &r.paused {
             writeln!(
@@ -979,6 +987,13 @@ fn route(config: &Config, args: &RouteArgs) -> anyhow::Result<i32> {
             "(a repeat of mention #{lead}: counted and linked in its alert, no alert of its own)"
         )?;
     }
+    if let (Some(by), Some(at)) = (&m.answered_by, m.answered_at) {
+        writeln!(
+            out,
+            "(answered by {by} {}: no alert is sent)",
+            ago(Some(at), Utc::now().timestamp())
+        )?;
+    }
     if let Some(t) = m.routed_at {
         writeln!(
             out,
@@ -1035,11 +1050,17 @@ fn outbox(config: &Config, args: &OutboxArgs) -> anyhow::Result<i32> {
     let now = Utc::now().timestamp();
     let (pending, sent, dead) = store.outbox_counts()?;
     let held = store.held_count()?;
+    let superseded = store.superseded_count()?;
     writeln!(
         out,
-        "{pending} pending, {sent} sent, {dead} dead{}",
+        "{pending} pending, {sent} sent, {dead} dead{}{}",
         if held > 0 {
             format!(", {held} held by hourly cap")
+        } else {
+            String::new()
+        },
+        if superseded > 0 {
+            format!(", {superseded} not sent (answered first)")
         } else {
             String::new()
         }
@@ -1054,6 +1075,7 @@ fn outbox(config: &Config, args: &OutboxArgs) -> anyhow::Result<i32> {
             ),
             "pending" => format!("due {}", ago(Some(e.not_before), now)),
             "held" => "not sent (hourly cap)".to_string(),
+            "superseded" => "not sent (answered)".to_string(),
             _ => format!("after {} attempts", e.attempts),
         };
         writeln!(
@@ -1214,6 +1236,9 @@ fn mentions(config: &Config, args: &MentionsArgs) -> anyhow::Result<i32> {
         }
         if let Some(why) = m.verdict.as_ref().and_then(explain_verdict) {
             writeln!(out, "    why: {}", shorten(&why, 300))?;
+        }
+        if let (Some(by), Some(at)) = (&m.answered_by, &m.answered_at) {
+            writeln!(out, "    answered by {by} at {at}")?;
         }
     }
     if !args.json {

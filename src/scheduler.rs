@@ -14,6 +14,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::config::{Config, SourceConfig};
 use crate::redact::redact_text;
 use crate::shutdown::{Shutdown, ShutdownTrigger};
+use crate::sources::announced::Announcement;
 use crate::sources::{self, PollContext, Source};
 use crate::store::{NewMention, PollCommit, Writer};
 use crate::watch::Watches;
@@ -154,9 +155,12 @@ pub async fn poll_once(
     let name = cfg.name.clone();
     let state = {
         let name = name.clone();
-        pipeline.writer.run(move |s| s.source_state(&name)).await
+        pipeline
+            .writer
+            .run(move |s| Ok((s.source_state(&name)?, s.announced(&name)?)))
+            .await
     };
-    let state = match state {
+    let (state, announced) = match state {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(source = %cfg.name, error = %e, "cannot read source state");
@@ -174,7 +178,7 @@ pub async fn poll_once(
     // source for ever.
     let limit = cfg.timeout.saturating_mul(4).max(Duration::from_secs(5));
     let result = tokio::select! {
-        r = tokio::time::timeout(limit, handle.source.poll(&ctx)) => match r {
+        r = tokio::time::timeout(limit, handle.source.poll_announced(&ctx, &announced)) => match r {
             Ok(r) => r,
             Err(_) => Err(sources::SourceError::Timeout { url: cfg.name.clone(), after: limit }),
         },
@@ -260,6 +264,7 @@ pub async fn poll_once(
             match committed {
                 Ok(summary) => {
                     pipeline.writer.health().source_stored(&cfg.name);
+                    forget_announced(pipeline, &cfg.name, &announced).await;
                     for w in &summary.cap_warnings {
                         tracing::warn!(source = %cfg.name, "{w}");
                     }
@@ -315,6 +320,18 @@ pub async fn poll_once(
             record_failure(pipeline, cfg, &message, started_at, next_poll_at).await;
             Some(failed(name, message, next_poll_at))
         }
+    }
+}
+
+/// Forgets the webhook announcements a committed poll fetched. Should this fail (or the
+/// process die first), the next poll fetches them again and the store keeps each mention once.
+async fn forget_announced(pipeline: &Pipeline, source: &str, announced: &[Announcement]) {
+    if announced.is_empty() {
+        return;
+    }
+    let ids: Vec<i64> = announced.iter().map(|a| a.id).collect();
+    if let Err(e) = pipeline.writer.run(move |s| s.forget_announced(&ids)).await {
+        tracing::warn!(source = %source, error = %e, "cannot forget fetched webhook announcements; the next poll fetches them again");
     }
 }
 

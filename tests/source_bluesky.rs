@@ -216,3 +216,39 @@ backfill = "3650d"
     );
     assert!(!daemon.db_contains("e2e-app-password"));
 }
+
+/// `check-config` says what `notifications` needs: without it, that replies lacking the search
+/// words are missed; with it, that the login must be the brand's account, and when that login
+/// is not among `own_accounts`, that its notifications may not be the brand's. Offline.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_config_says_what_notifications_need_from_the_login() {
+    let server = bluesky::start().await;
+    let describe = |extra: &str| {
+        let daemon = Daemon::new(&format!("{}{extra}", bluesky::source(&server.uri(), "5m")))
+            .envs(bluesky::ENV);
+        let out = daemon.webcare(&["check-config"]);
+        assert!(out.status.success(), "{out:?}");
+        common::text(&out)
+    };
+
+    let off = describe("");
+    assert!(
+        off.contains("notifications off: replies under the brand's posts are read only when they contain the search words"),
+        "{off}"
+    );
+    assert!(!off.contains("reads the notifications"), "{off}");
+
+    let brand = describe("notifications = true\nown_accounts = [\"@Webcare.Fjordlink.nl\"]\n");
+    assert!(
+        brand.contains("reads the notifications of webcare.fjordlink.nl (replies under its posts, @mentions, quotes): needs this login to be the brand's own account"),
+        "{brand}"
+    );
+    assert!(!brand.contains("is not in own_accounts"), "{brand}");
+
+    let stranger = describe("notifications = true\nown_accounts = [\"fjordlink.nl\"]\n");
+    assert!(
+        stranger.contains("note: webcare.fjordlink.nl is not in own_accounts"),
+        "{stranger}"
+    );
+    assert!(server.received_requests().await.unwrap().is_empty());
+}

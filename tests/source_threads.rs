@@ -81,3 +81,74 @@ async fn an_expired_token_is_shown_in_sources_without_the_token() {
     );
     assert!(!sources.contains(threads::TOKEN), "{sources}");
 }
+
+/// With `replies = true` the source reads the conversations under the brand's own posts: the
+/// customers' replies (two conversation pages) are mentions, a post without replies is not
+/// read, and the brand's reply to Lotte marks her reply answered.
+#[tokio::test(flavor = "multi_thread")]
+async fn replies_under_the_brands_posts_are_mentions_and_its_answers_mark_them() {
+    use common::fakes::fixture_reply;
+    use wiremock::matchers::{method, path, query_param, query_param_is_missing};
+    use wiremock::{Mock, ResponseTemplate};
+
+    let server = threads::start().await;
+    let get = |p: &str| {
+        Mock::given(method("GET"))
+            .and(path(p.to_string()))
+            .and(query_param("access_token", threads::TOKEN))
+    };
+    get("/v1.0/me/threads")
+        .and(query_param_is_missing("after"))
+        .respond_with(fixture_reply(200, "threads", "own-threads.json"))
+        .mount(&server)
+        .await;
+    get("/v1.0/me/threads")
+        .and(query_param("after", "QVFIUm93blRocmVhZHNB"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"data":[]}"#))
+        .mount(&server)
+        .await;
+    get("/v1.0/18090000000000002/conversation")
+        .and(query_param_is_missing("after"))
+        .respond_with(fixture_reply(200, "threads", "conversation-page1.json"))
+        .mount(&server)
+        .await;
+    get("/v1.0/18090000000000002/conversation")
+        .and(query_param("after", "QVFIUmNvbnZBZnQx"))
+        .respond_with(fixture_reply(200, "threads", "conversation-page2.json"))
+        .mount(&server)
+        .await;
+    let daemon = Daemon::new(&format!(
+        "{}replies = true\n",
+        threads::source(&server.uri(), "1h")
+    ))
+    .envs(threads::ENV);
+
+    let out = daemon.webcare(&["check-config"]);
+    assert!(
+        common::text(&out).contains("reads the replies under its own posts of the last 3days"),
+        "{out:?}"
+    );
+    let stdout = daemon.once();
+    assert!(stdout.contains("stored    6"), "{stdout}");
+    let ids = daemon.ids();
+    assert!(ids.contains(&"18092000000000001".to_string()), "{ids:?}");
+    assert!(ids.contains(&"18092000000000003".to_string()), "{ids:?}");
+    assert!(!ids.contains(&"18092000000000002".to_string()), "{ids:?}");
+    let replied = chrono::DateTime::parse_from_rfc3339("2026-11-26T09:05:12Z").unwrap();
+    assert!(
+        daemon.answered("threads").contains(&(
+            "18092000000000001".to_string(),
+            replied.timestamp(),
+            "fjordlink".to_string()
+        )),
+        "{:?}",
+        daemon.answered("threads")
+    );
+    let reqs = server.received_requests().await.unwrap();
+    assert!(
+        !reqs
+            .iter()
+            .any(|r| r.url.path() == "/v1.0/18090000000000003/conversation"),
+        "a post without replies was read"
+    );
+}

@@ -335,7 +335,8 @@ impl Notifier {
         now: DateTime<Utc>,
     ) -> Vec<NewAlert> {
         let mut alerts = Vec::new();
-        if self.stale(m.fetched_at, now) {
+        // An answered mention needs nobody's attention: the brand (or staff) already replied.
+        if self.stale(m.fetched_at, now) || m.answered_at.is_some() {
             return alerts;
         }
         let duplicates: Vec<DuplicateView> = duplicates
@@ -499,7 +500,11 @@ impl Notifier {
             let decision = self.router.decide(&subject);
             let route = serde_json::to_string(&decision.matched).unwrap_or_default();
             let fp = fingerprint(&m.text);
-            let alerting = !decision.alerts().is_empty() && !self.stale(m.fetched_at, now);
+            // A mention the brand answered before it was routed (its reply came in the same
+            // poll or an earlier one) raises no alert; it is still routed and counted.
+            let alerting = !decision.alerts().is_empty()
+                && !self.stale(m.fetched_at, now)
+                && m.answered_at.is_none();
             let mut record = RoutingRecord {
                 mention_id: m.id,
                 route,
@@ -588,7 +593,7 @@ fn refresh_leads(index: &mut LeadIndex, store: &Store, since: i64) -> Result<(),
 
 /// The earlier alert `fp` repeats, as an index into `leads` (loading it and its duplicates on
 /// first use; `loaded` maps mention ids to their place in `leads`). A lead whose mention was
-/// erased since is dropped from the index.
+/// erased or answered since is dropped from the index.
 fn earlier_lead(
     index: &mut LeadIndex,
     store: &Store,
@@ -600,7 +605,11 @@ fn earlier_lead(
         if let Some(&i) = loaded.get(&id) {
             return Ok(Some(i));
         }
-        let Some(mention) = store.routing_mention(id)? else {
+        // An answered lead's alert is dropped by the sender, so a repeat must alert anew.
+        let Some(mention) = store
+            .routing_mention(id)?
+            .filter(|m| m.answered_at.is_none())
+        else {
             index.remove(id);
             continue;
         };

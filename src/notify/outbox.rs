@@ -60,6 +60,8 @@ pub struct DeliveryReport {
     pub summaries: usize,
     /// Alerts not tried because mail is paused.
     pub waiting: usize,
+    /// Alerts dropped unsent because their mention was answered after they were queued.
+    pub superseded: usize,
     /// Why mail was paused during this pass (a stalled server, a refused login), if it was.
     pub paused: Option<String>,
 }
@@ -264,13 +266,22 @@ impl Sender {
         shutdown: &Shutdown,
     ) -> Result<DeliveryReport, StoreError> {
         self.record_held().await?;
+        let mut report = DeliveryReport {
+            superseded: self.writer.run(|s| s.supersede_answered()).await?,
+            ..DeliveryReport::default()
+        };
+        if report.superseded > 0 {
+            tracing::info!(
+                alerts = report.superseded,
+                "alerts not sent: their mentions were answered meanwhile"
+            );
+        }
         let now = now_s();
         let due = self
             .writer
             .run(move |s| s.due_alerts(now, flush, 500))
             .await?;
         let window = self.mail.batch_window.as_secs() as i64;
-        let mut report = DeliveryReport::default();
         let mut link: Link = None;
         for d in plan_messages(due, now, window, flush) {
             if shutdown.is_stopping() {

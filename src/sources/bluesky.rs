@@ -517,6 +517,35 @@ impl BlueskySource {
         }))
     }
 
+    /// What `check-config` says about `notifications`: they are the logged-in account's, so
+    /// they bring the brand's replies and @mentions only when the login is the brand's own
+    /// account. Said without logging in (`check-config` stays offline); a refused login is
+    /// reported by the first poll.
+    fn describe_notifications(&self) -> Vec<String> {
+        let Some(c) = &self.credentials else {
+            // Validation refuses notifications without a login.
+            return Vec::new();
+        };
+        let account = c.identifier.trim_start_matches('@');
+        if !self.settings.notifications {
+            return vec![format!(
+                "notifications off: replies under the brand's posts are read only when they contain the search words; \
+                 notifications = true reads them all (the login, {account}, must then be the brand's own account)"
+            )];
+        }
+        let mut lines = vec![format!(
+            "reads the notifications of {account} (replies under its posts, @mentions, quotes): \
+             needs this login to be the brand's own account, with an app password (no other scope)"
+        )];
+        if own_name(account, &self.settings.own_accounts).is_none() {
+            lines.push(format!(
+                "note: {account} is not in own_accounts; if it is the brand's account, list it there so its replies mark mentions answered, \
+                 and if it is not, its notifications are not the brand's"
+            ));
+        }
+        lines
+    }
+
     fn login_required(&self, status: u16) -> SourceError {
         let fix = if self.credentials.is_some() {
             "check that identifier and the app password belong to an active account, or that base_url is the account's PDS"
@@ -718,6 +747,7 @@ impl Source for BlueskySource {
                 m.trim_start_matches('@')
             ));
         }
+        lines.extend(self.describe_notifications());
         lines
     }
 
@@ -734,135 +764,172 @@ impl Source for BlueskySource {
                 notes_since: None,
                 own_since: BTreeMap::new(),
             });
-        let seen: HashSet<&str> = cursor.seen.iter().map(String::as_str).collect();
-        let mut page = cursor.resume.as_ref().map(|r| r.page.clone());
-        let (mut newest, mut newest_uris) = match &cursor.resume {
-            Some(r) => (Some(r.newest), r.newest_uris.clone()),
-            None => (None, Vec::new()),
-        };
-        let mut uris = HashSet::new();
-        let mut mentions = Vec::new();
-        let mut own_replies = Vec::new();
-        let mut finished = false;
-        let mut wait = None;
-        for _ in 0..self.settings.max_pages {
-            let mut params = vec![
-                ("q", self.settings.query.clone()),
-                ("sort", "latest".to_string()),
-                ("limit", self.settings.limit.to_string()),
-                ("since", rfc3339(cursor.since)),
-            ];
-            if let Some(l) = &self.settings.lang {
-                params.push(("lang", l.clone()));
-            }
-            if let Some(m) = &self.settings.mentions {
-                params.push(("mentions", m.trim().trim_start_matches('@').to_string()));
-            }
-            if let Some(p) = &page {
-                params.push(("cursor", p.clone()));
-            }
-            let resp = self.search(&params).await?;
-            wait = budget_wait(&resp.headers);
-            let result: SearchResult = resp.json()?;
-            for raw in &result.posts {
-                let Ok(post) = serde_json::from_value::<PostView>(raw.clone()) else {
-                    continue;
-                };
-                let sort_at = match post.indexed_at {
-                    Some(i) if i < post.record.created_at => i,
-                    _ => post.record.created_at,
-                };
-                if sort_at < cursor.since {
-                    continue;
-                }
-                match newest {
-                    Some(n) if n > sort_at => {}
-                    Some(n) if n == sort_at => {
-                        if !newest_uris.contains(&post.uri) {
-                            newest_uris.push(post.uri.clone());
-                        }
-                    }
-                    _ => {
-                        newest = Some(sort_at);
-                        newest_uris = vec![post.uri.clone()];
-                    }
-                }
-                if seen.contains(post.uri.as_str()) || !uris.insert(post.uri.clone()) {
-                    continue;
-                }
-                // The brand's reply answers its parent, whose uri is the mention's id.
-                if let Some(r) = self.own_reply(&post) {
-                    own_replies.extend(r);
-                    continue;
-                }
-                if let Some(m) = to_mention(post, raw) {
-                    mentions.push(m);
-                }
-            }
-            page = result.cursor.filter(|c| !c.is_empty());
-            if result.posts.is_empty() || page.is_none() {
-                finished = true;
-                break;
-            }
-            if wait.is_some() {
-                break;
-            }
-        }
+        let mut run = self.search_run(&cursor).await?;
         let notes_since = if self.settings.notifications {
             let floor = cursor.notes_since.unwrap_or(cursor.since);
             let (read_to, w) = self
-                .read_notifications(floor, &mut uris, &mut mentions, &mut own_replies)
+                .read_notifications(
+                    floor,
+                    &mut run.uris,
+                    &mut run.mentions,
+                    &mut run.own_replies,
+                )
                 .await?;
-            wait = wait.or(w);
+            run.wait = run.wait.or(w);
             Some(read_to)
         } else {
             None
         };
-        let next = match (finished, page) {
-            (false, Some(p)) => BskyCursor {
-                since: cursor.since,
-                seen: cursor.seen.clone(),
-                resume: newest.map(|n| Resume {
-                    page: p,
-                    newest: n,
-                    newest_uris: newest_uris.clone(),
-                }),
-                notes_since: None,
-                own_since: BTreeMap::new(),
-            },
-            _ => {
-                finished = true;
-                match newest {
-                    None => BskyCursor {
-                        resume: None,
-                        ..cursor.clone()
-                    },
-                    Some(n) if n == cursor.since => {
-                        let mut all = cursor.seen.clone();
-                        for u in newest_uris {
-                            if !all.contains(&u) {
-                                all.push(u);
-                            }
-                        }
-                        BskyCursor {
-                            since: n,
-                            seen: all,
-                            resume: None,
-                            notes_since: None,
-                            own_since: BTreeMap::new(),
-                        }
-                    }
-                    Some(n) => BskyCursor {
-                        since: n,
-                        seen: newest_uris,
-                        resume: None,
-                        notes_since: None,
-                        own_since: BTreeMap::new(),
-                    },
+        let next = next_search_cursor(&cursor, &mut run);
+        let (own_since, w) = self
+            .read_all_own_posts(&cursor, &mut run.own_replies)
+            .await?;
+        run.wait = run.wait.or(w);
+        let next = BskyCursor {
+            notes_since,
+            own_since,
+            ..next
+        };
+        Ok(Batch {
+            mentions: run.mentions,
+            own_replies: run.own_replies,
+            cursor: Some(serde_json::to_string(&next).unwrap_or_default()),
+            next_poll_in: run.wait,
+            more: !run.finished && run.wait.is_none(),
+        })
+    }
+}
+
+/// What one poll's search found, and where it stopped.
+struct SearchRun {
+    /// The results page to continue from.
+    page: Option<String>,
+    /// The newest `sortAt` read in this window, and the posts at exactly that time.
+    newest: Option<DateTime<Utc>>,
+    newest_uris: Vec<String>,
+    /// Every post this poll took, so notifications do not bring one twice.
+    uris: HashSet<String>,
+    mentions: Vec<Mention>,
+    own_replies: Vec<OwnReply>,
+    /// The search reached its last page.
+    finished: bool,
+    /// How long the rate-limit budget asks to wait.
+    wait: Option<Duration>,
+}
+
+impl BlueskySource {
+    /// Reads search pages from where `cursor` stopped, up to `max_pages` or until the rate
+    /// limit budget runs low.
+    async fn search_run(&self, cursor: &BskyCursor) -> Result<SearchRun, SourceError> {
+        let seen: HashSet<&str> = cursor.seen.iter().map(String::as_str).collect();
+        let mut run = SearchRun {
+            page: cursor.resume.as_ref().map(|r| r.page.clone()),
+            newest: cursor.resume.as_ref().map(|r| r.newest),
+            newest_uris: cursor
+                .resume
+                .as_ref()
+                .map(|r| r.newest_uris.clone())
+                .unwrap_or_default(),
+            uris: HashSet::new(),
+            mentions: Vec::new(),
+            own_replies: Vec::new(),
+            finished: false,
+            wait: None,
+        };
+        for _ in 0..self.settings.max_pages {
+            let resp = self
+                .search(&self.search_params(cursor.since, run.page.as_deref()))
+                .await?;
+            run.wait = budget_wait(&resp.headers);
+            let result: SearchResult = resp.json()?;
+            for raw in &result.posts {
+                self.take_result(raw, cursor.since, &seen, &mut run);
+            }
+            run.page = result.cursor.filter(|c| !c.is_empty());
+            if result.posts.is_empty() || run.page.is_none() {
+                run.finished = true;
+                break;
+            }
+            if run.wait.is_some() {
+                break;
+            }
+        }
+        Ok(run)
+    }
+
+    /// The `searchPosts` parameters for the page after `page` of the window from `since`.
+    fn search_params(&self, since: DateTime<Utc>, page: Option<&str>) -> Vec<(&str, String)> {
+        let mut params = vec![
+            ("q", self.settings.query.clone()),
+            ("sort", "latest".to_string()),
+            ("limit", self.settings.limit.to_string()),
+            ("since", rfc3339(since)),
+        ];
+        if let Some(l) = &self.settings.lang {
+            params.push(("lang", l.clone()));
+        }
+        if let Some(m) = &self.settings.mentions {
+            params.push(("mentions", m.trim().trim_start_matches('@').to_string()));
+        }
+        if let Some(p) = page {
+            params.push(("cursor", p.to_string()));
+        }
+        params
+    }
+
+    /// Takes one search result into `run`: notes how new it is, and keeps it as a mention,
+    /// or as the brand's reply, unless it was read before.
+    fn take_result(
+        &self,
+        raw: &serde_json::Value,
+        since: DateTime<Utc>,
+        seen: &HashSet<&str>,
+        run: &mut SearchRun,
+    ) {
+        let Ok(post) = serde_json::from_value::<PostView>(raw.clone()) else {
+            return;
+        };
+        let sort_at = match post.indexed_at {
+            Some(i) if i < post.record.created_at => i,
+            _ => post.record.created_at,
+        };
+        if sort_at < since {
+            return;
+        }
+        match run.newest {
+            Some(n) if n > sort_at => {}
+            Some(n) if n == sort_at => {
+                if !run.newest_uris.contains(&post.uri) {
+                    run.newest_uris.push(post.uri.clone());
                 }
             }
-        };
+            _ => {
+                run.newest = Some(sort_at);
+                run.newest_uris = vec![post.uri.clone()];
+            }
+        }
+        if seen.contains(post.uri.as_str()) || !run.uris.insert(post.uri.clone()) {
+            return;
+        }
+        // The brand's reply answers its parent, whose uri is the mention's id.
+        if let Some(r) = self.own_reply(&post) {
+            run.own_replies.extend(r);
+            return;
+        }
+        if let Some(m) = to_mention(post, raw) {
+            run.mentions.push(m);
+        }
+    }
+
+    /// Reads every own account's posts from where `cursor` stopped, for the brand's replies.
+    /// Returns how far each account was read and how long the budget asks to wait.
+    async fn read_all_own_posts(
+        &self,
+        cursor: &BskyCursor,
+        own_replies: &mut Vec<OwnReply>,
+    ) -> Result<(BTreeMap<String, DateTime<Utc>>, Option<Duration>), SourceError> {
         let mut own_since = BTreeMap::new();
+        let mut wait = None;
         for actor in &self.settings.own_accounts {
             let actor = actor.trim().trim_start_matches('@').to_string();
             if actor.is_empty() {
@@ -873,22 +940,51 @@ impl Source for BlueskySource {
                 .get(&actor)
                 .copied()
                 .unwrap_or(cursor.since);
-            let (read_to, w) = self.read_own_posts(&actor, floor, &mut own_replies).await?;
+            let (read_to, w) = self.read_own_posts(&actor, floor, own_replies).await?;
             wait = wait.or(w);
             own_since.insert(actor, read_to);
         }
-        let next = BskyCursor {
-            notes_since,
-            own_since,
-            ..next
+        Ok((own_since, wait))
+    }
+}
+
+/// The search part of the next cursor: resume an unfinished window where `run` stopped, or
+/// close the window at the newest post read (remembering the posts at exactly that time).
+/// Marks `run` finished when the window closes.
+fn next_search_cursor(cursor: &BskyCursor, run: &mut SearchRun) -> BskyCursor {
+    let fresh = |since, seen| BskyCursor {
+        since,
+        seen,
+        resume: None,
+        notes_since: None,
+        own_since: BTreeMap::new(),
+    };
+    if let (false, Some(p)) = (run.finished, &run.page) {
+        return BskyCursor {
+            resume: run.newest.map(|n| Resume {
+                page: p.clone(),
+                newest: n,
+                newest_uris: run.newest_uris.clone(),
+            }),
+            ..fresh(cursor.since, cursor.seen.clone())
         };
-        Ok(Batch {
-            mentions,
-            own_replies,
-            cursor: Some(serde_json::to_string(&next).unwrap_or_default()),
-            next_poll_in: wait,
-            more: !finished && wait.is_none(),
-        })
+    }
+    run.finished = true;
+    match run.newest {
+        None => BskyCursor {
+            resume: None,
+            ..cursor.clone()
+        },
+        Some(n) if n == cursor.since => {
+            let mut all = cursor.seen.clone();
+            for u in &run.newest_uris {
+                if !all.contains(u) {
+                    all.push(u.clone());
+                }
+            }
+            fresh(n, all)
+        }
+        Some(n) => fresh(n, run.newest_uris.clone()),
     }
 }
 

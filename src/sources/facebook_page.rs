@@ -203,6 +203,20 @@ impl Graph {
         path: &str,
         params: &[(&str, String)],
     ) -> Result<(EdgePage, Option<Duration>), SourceError> {
+        self.receive(self.request(path, params)).await
+    }
+
+    /// GETs the node `/{version}/{path}` with `params` as the JSON object Graph answers (a
+    /// node's fields, not an edge's page), with the same pause as [`Graph::get`].
+    pub async fn get_node(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<(serde_json::Value, Option<Duration>), SourceError> {
+        self.receive(self.request(path, params)).await
+    }
+
+    fn request(&self, path: &str, params: &[(&str, String)]) -> reqwest::RequestBuilder {
         let url = format!(
             "{}/{}/{}",
             self.base_url.trim_end_matches('/'),
@@ -210,18 +224,16 @@ impl Graph {
             path
         );
         // The token goes in a header, so it never appears in a URL that could be logged.
-        let req = self
-            .client
+        self.client
             .request(reqwest::Method::GET, &url)
             .query(params)
-            .bearer_auth(self.token.expose());
-        self.receive(req).await
+            .bearer_auth(self.token.expose())
     }
 
-    async fn receive(
+    async fn receive<T: serde::de::DeserializeOwned>(
         &self,
         req: reqwest::RequestBuilder,
-    ) -> Result<(EdgePage, Option<Duration>), SourceError> {
+    ) -> Result<(T, Option<Duration>), SourceError> {
         let resp = self.client.send(req, self.timeout, self.max_body).await?;
         let slow = slow_down(&resp);
         if resp.status == 200 {

@@ -5,9 +5,11 @@
 //! run lists the account's media of the last `comment_window` and reads the comments (with their
 //! replies) of media whose `comments_count` changed since the last run; it also reads
 //! `/{ig-user-id}/tags` newest first down to the last run, and `/{hashtag-id}/recent_media` of
-//! each hashtag. Caption and comment @mentions (`mentioned_media`, `mentioned_comment`) need an
-//! id only the `mentions` webhook delivers, so they are not polled. Requests, throttling and
-//! Graph error codes are shared with the Facebook page source ([`Graph`]).
+//! each hashtag. Caption and comment @mentions (`mentioned_media`, `mentioned_comment`) can
+//! only be read by an id that Meta's `mentions` webhook delivers: the web listener keeps those
+//! (`web/meta_hook.rs`) and the next poll reads each one ([`Source::poll_announced`]).
+//! Requests, throttling and Graph error codes are shared with the Facebook page source
+//! ([`Graph`]).
 
 use std::collections::BTreeMap;
 
@@ -15,6 +17,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
+use super::announced::Announcement;
 use super::facebook_page::{
     Graph, check_graph_settings, check_numeric_id, default_api_version, default_comment_window,
     default_graph_url, default_max_pages, longer, parse_graph_time,
@@ -29,6 +32,9 @@ use crate::secret::Secrets;
 const RUN_OVERLAP: i64 = 60;
 const MEDIA_FIELDS: &str = "id,caption,timestamp,permalink,comments_count,like_count,media_type";
 const COMMENT_FIELDS: &str = "id,text,timestamp,username,like_count,hidden,from{id,username},replies{id,text,timestamp,username,like_count,hidden,from{id,username},parent_id}";
+const MENTIONED_MEDIA_FIELDS: &str =
+    "id,caption,timestamp,permalink,username,media_type,comments_count,like_count";
+const MENTIONED_COMMENT_FIELDS: &str = "id,text,timestamp,like_count,username,media{id,permalink}";
 const TAG_FIELDS: &str =
     "id,caption,media_type,media_url,permalink,timestamp,username,comments_count,like_count";
 
@@ -63,6 +69,57 @@ pub struct InstagramSettings {
     /// days; a hashtag's id is looked up once and kept.
     #[serde(default)]
     pub hashtags: Vec<String>,
+}
+
+/// What the web listener needs to receive one `instagram` source's `mentions` webhook.
+#[derive(Debug, Clone)]
+pub struct WebhookKeys {
+    /// The source the announced mentions belong to.
+    pub source: String,
+    /// The account Meta names in each delivery's `entry[].id`.
+    pub ig_user_id: String,
+    /// Signs every delivery (`X-Hub-Signature-256`).
+    pub app_secret: Secret,
+    /// Meta sends it back when the subscription is verified.
+    pub verify_token: Secret,
+}
+
+/// The webhook keys of an `instagram` source, when it has them (and its config is valid).
+pub fn webhook_keys(source: &SourceConfig) -> Option<WebhookKeys> {
+    let mut errors = ConfigErrors::default();
+    let (settings, checked) =
+        super::parse_kind::<InstagramSource>(source, &source.name, &mut errors)?;
+    let (app_secret, verify_token) = checked.webhook?;
+    Some(WebhookKeys {
+        source: source.name.clone(),
+        ig_user_id: settings.ig_user_id,
+        app_secret,
+        verify_token,
+    })
+}
+
+/// Reads the webhook's app secret and verify token; one without the other is an error.
+fn webhook_secrets(
+    secrets: &Secrets,
+    path: &str,
+    errors: &mut ConfigErrors,
+) -> Option<(Secret, Secret)> {
+    let secret = secrets.resolve("webhook_app_secret", false, errors);
+    let token = secrets.resolve("webhook_verify_token", false, errors);
+    if secrets.is_set("webhook_app_secret") != secrets.is_set("webhook_verify_token") {
+        errors.push(
+            format!("{path}.webhook_verify_token_env"),
+            "the mentions webhook needs both webhook_app_secret_env (or _file) and webhook_verify_token_env (or _file)",
+        );
+    }
+    Some((secret?, token?))
+}
+
+/// The secrets an `instagram` source reads.
+pub struct InstagramSecrets {
+    token: Secret,
+    /// The mentions webhook's app secret and verify token, when both are configured.
+    webhook: Option<(Secret, Secret)>,
 }
 
 /// Distinct hashtags an Instagram account may look up per rolling seven days.
@@ -112,21 +169,27 @@ struct InstagramCursor {
 pub struct InstagramSource {
     settings: InstagramSettings,
     graph: Graph,
+    /// True when the mentions webhook is configured (its deliveries reach the web listener).
+    webhook: bool,
 }
 
 impl SourceKind for InstagramSource {
     const KIND: &'static str = "instagram";
-    /// The access token: `access_token_env` or `access_token_file`.
-    const SECRETS: &'static [&'static str] = &["access_token"];
+    /// The access token, and for Meta's `mentions` webhook (which announces captions and
+    /// comments that @mention the account) the app secret that signs deliveries and the verify
+    /// token chosen when subscribing. Deliveries are received on the `[web]` listener at
+    /// `/hooks/instagram`; without the webhook keys @mentions are not read.
+    const SECRETS: &'static [&'static str] =
+        &["access_token", "webhook_app_secret", "webhook_verify_token"];
     type Settings = InstagramSettings;
-    type Checked = Secret;
+    type Checked = InstagramSecrets;
 
     fn check(
         s: &InstagramSettings,
         secrets: &Secrets,
         path: &str,
         errors: &mut ConfigErrors,
-    ) -> Option<Secret> {
+    ) -> Option<InstagramSecrets> {
         check_numeric_id(
             &s.ig_user_id,
             path,
@@ -152,12 +215,14 @@ impl SourceKind for InstagramSource {
                 ),
             );
         }
-        secrets.resolve("access_token", true, errors)
+        let webhook = webhook_secrets(secrets, path, errors);
+        let token = secrets.resolve("access_token", true, errors)?;
+        Some(InstagramSecrets { token, webhook })
     }
 
     fn build(
         settings: InstagramSettings,
-        token: Secret,
+        checked: InstagramSecrets,
         source: &SourceConfig,
         client: Client,
     ) -> anyhow::Result<InstagramSource> {
@@ -167,11 +232,12 @@ impl SourceKind for InstagramSource {
                 client,
                 &settings.base_url,
                 &settings.api_version,
-                token,
+                checked.token,
                 "instagram",
                 "access_token",
             ),
             settings,
+            webhook: checked.webhook.is_some(),
         })
     }
 
@@ -271,8 +337,105 @@ impl InstagramSource {
     }
 }
 
+impl InstagramSource {
+    /// Reads the captions and comments the `mentions` webhook announced, one Graph request
+    /// each, into `batch`. A post Instagram no longer serves (deleted, made private, comments
+    /// turned off) is skipped with a warning; any other failure fails the poll, so every
+    /// announcement is read again next time.
+    async fn read_announced(
+        &self,
+        announced: &[Announcement],
+        batch: &mut Batch,
+    ) -> Result<Option<std::time::Duration>, SourceError> {
+        let mut slow = None;
+        for a in announced {
+            let field = match &a.comment_id {
+                Some(c) => {
+                    format!("mentioned_comment.comment_id({c}){{{MENTIONED_COMMENT_FIELDS}}}")
+                }
+                None => format!(
+                    "mentioned_media.media_id({}){{{MENTIONED_MEDIA_FIELDS}}}",
+                    a.media_id
+                ),
+            };
+            let node = match self
+                .graph
+                .get_node(&self.settings.ig_user_id, &[("fields", field)])
+                .await
+            {
+                Ok((node, s)) => {
+                    slow = longer(slow, s);
+                    node
+                }
+                Err(SourceError::Status { status, url, .. })
+                    if (400..500).contains(&status) && status != 429 =>
+                {
+                    tracing::warn!(media = %a.media_id, comment = a.comment_id.as_deref().unwrap_or("-"), status, error = %url, "instagram: an announced @mention cannot be read (deleted, private, or comments turned off); skipped");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            match announced_mention(node, a) {
+                Some(m) if !is_own(&m, &self.settings.own_accounts) => batch.mentions.push(m),
+                Some(_) => {}
+                None => {
+                    tracing::warn!(media = %a.media_id, "instagram: an announced @mention came back without text or time; skipped");
+                }
+            }
+        }
+        Ok(slow)
+    }
+}
+
+/// The mention in Graph's answer to a `mentioned_media` or `mentioned_comment` lookup for `a`.
+fn announced_mention(mut node: serde_json::Value, a: &Announcement) -> Option<Mention> {
+    match &a.comment_id {
+        None => match tag_mention(node.get_mut("mentioned_media")?.take(), i64::MIN) {
+            Tagged::New(m) => Some(*m),
+            Tagged::Old | Tagged::Unusable => None,
+        },
+        Some(_) => {
+            let raw = node.get_mut("mentioned_comment")?.take();
+            let comment = serde_json::from_value::<Comment>(raw.clone()).ok()?;
+            // The comment names its media when asked; the webhook named it in any case.
+            let media = raw
+                .get("media")
+                .and_then(|m| serde_json::from_value::<Media>(m.clone()).ok())
+                .unwrap_or(Media {
+                    id: a.media_id.clone(),
+                    username: None,
+                    timestamp: None,
+                    permalink: None,
+                    comments_count: None,
+                });
+            comment_mention(comment, raw, &media, i64::MIN, None)
+        }
+    }
+}
+
 #[async_trait]
 impl Source for InstagramSource {
+    fn describe(&self) -> Vec<String> {
+        vec![if self.webhook {
+            "caption and comment @mentions arrive by Meta's mentions webhook at /hooks/instagram on the [web] listener (which must be configured and reachable over HTTPS)".to_string()
+        } else {
+            "caption and comment @mentions are not read: they need Meta's mentions webhook (webhook_app_secret_env and webhook_verify_token_env, and [web])".to_string()
+        }]
+    }
+
+    async fn poll_announced(
+        &self,
+        ctx: &PollContext,
+        announced: &[Announcement],
+    ) -> Result<Batch, SourceError> {
+        let mut batch = self.poll(ctx).await?;
+        if !announced.is_empty() {
+            let slow = self.read_announced(announced, &mut batch).await?;
+            batch.next_poll_in = longer(batch.next_poll_in, slow);
+        }
+        Ok(batch)
+    }
+
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
         let now = Utc::now();
         let mut cur: InstagramCursor = ctx
@@ -290,13 +453,70 @@ impl Source for InstagramSource {
         let window = (now
             - chrono::Duration::from_std(self.settings.comment_window.0).unwrap_or_default())
         .timestamp();
-        let user = self.settings.ig_user_id.as_str();
         let mut batch = Batch::default();
-        let mut slow = None;
-        let mut unfinished = false;
 
-        // The account's own media of the comment window, newest first.
+        let (media, mut slow) = self.list_media(window).await?;
+        let mut unfinished = false;
+        // Media that left the window are forgotten.
+        let comments = self
+            .read_comments(&media, &cur.media, since, &mut batch)
+            .await?;
+        cur.media = comments.states;
+        unfinished |= comments.unfinished;
+        slow = longer(slow, comments.slow);
+        if self.settings.tags {
+            let (after, s) = self
+                .read_tags(cur.tags_after.take(), since, &mut batch)
+                .await?;
+            unfinished |= after.is_some();
+            cur.tags_after = after;
+            slow = longer(slow, s);
+        }
+        if !self.settings.hashtags.is_empty() {
+            let own_media = media.iter().map(|m| m.id.as_str()).collect();
+            slow = longer(
+                slow,
+                self.read_hashtags(&mut cur, &own_media, since, now.timestamp(), &mut batch)
+                    .await?,
+            );
+        }
+
+        if !unfinished {
+            cur.since = cur.run_started.take().or(cur.since);
+        }
+        batch.more = unfinished && slow.is_none();
+        batch.next_poll_in = slow;
+        if let Some(s) = slow {
+            tracing::warn!(
+                wait_s = s.as_secs(),
+                "instagram: Graph API usage is high; slowing down"
+            );
+        }
+        batch.cursor = Some(serde_json::to_string(&cur).unwrap_or_default());
+        Ok(batch)
+    }
+}
+
+/// What reading the comments of the account's media did.
+struct CommentsRead {
+    /// Each media's reading state, for the cursor.
+    states: BTreeMap<String, MediaState>,
+    /// Some media's comments were cut short by `max_pages`.
+    unfinished: bool,
+    /// How long Meta's usage headers ask to wait.
+    slow: Option<std::time::Duration>,
+}
+
+impl InstagramSource {
+    /// The account's own media posted since `window` (unix seconds), newest first, and how
+    /// long Meta asks to wait.
+    async fn list_media(
+        &self,
+        window: i64,
+    ) -> Result<(Vec<Media>, Option<std::time::Duration>), SourceError> {
+        let user = self.settings.ig_user_id.as_str();
         let mut media: Vec<Media> = Vec::new();
+        let mut slow = None;
         let mut after: Option<String> = None;
         'pages: for _ in 0..self.settings.max_pages {
             let mut params = vec![("fields", MEDIA_FIELDS.to_string()), ("limit", "25".into())];
@@ -326,13 +546,29 @@ impl Source for InstagramSource {
                 break;
             }
         }
+        Ok((media, slow))
+    }
 
-        let mut states = BTreeMap::new();
-        for m in &media {
+    /// Reads the comments (and replies) newer than `since` of every media in `media` whose
+    /// comment count changed since `previous` recorded it, or whose read was cut short.
+    async fn read_comments(
+        &self,
+        media: &[Media],
+        previous: &BTreeMap<String, MediaState>,
+        since: i64,
+        batch: &mut Batch,
+    ) -> Result<CommentsRead, SourceError> {
+        let user = self.settings.ig_user_id.as_str();
+        let mut read = CommentsRead {
+            states: BTreeMap::new(),
+            unfinished: false,
+            slow: None,
+        };
+        for m in media {
             let count = m.comments_count.unwrap_or(0);
-            let mut state = cur.media.get(&m.id).cloned().unwrap_or_default();
+            let mut state = previous.get(&m.id).cloned().unwrap_or_default();
             if state.after.is_none() && state.count == count {
-                states.insert(m.id.clone(), state);
+                read.states.insert(m.id.clone(), state);
                 continue;
             }
             let mut after = state.after.take();
@@ -349,7 +585,7 @@ impl Source for InstagramSource {
                     .graph
                     .get(&format!("{}/comments", m.id), &params)
                     .await?;
-                slow = longer(slow, s);
+                read.slow = longer(read.slow, s);
                 after = page.next_after();
                 for item in &page.data {
                     let (mentions, replies) =
@@ -366,67 +602,48 @@ impl Source for InstagramSource {
                 state.count = count;
             } else {
                 state.after = after;
-                unfinished = true;
+                read.unfinished = true;
             }
-            states.insert(m.id.clone(), state);
+            read.states.insert(m.id.clone(), state);
         }
-        // Media that left the window are forgotten.
-        cur.media = states;
+        Ok(read)
+    }
 
-        if self.settings.tags {
-            let mut after = cur.tags_after.take();
+    /// Reads the media that tag the account, newest first down to `since`, continuing after
+    /// `after`. Returns where a read cut short by `max_pages` stopped, and how long Meta asks
+    /// to wait.
+    async fn read_tags(
+        &self,
+        mut after: Option<String>,
+        since: i64,
+        batch: &mut Batch,
+    ) -> Result<(Option<String>, Option<std::time::Duration>), SourceError> {
+        let user = self.settings.ig_user_id.as_str();
+        let mut slow = None;
+        for _ in 0..self.settings.max_pages {
+            let mut params = vec![("fields", TAG_FIELDS.to_string()), ("limit", "25".into())];
+            if let Some(a) = &after {
+                params.push(("after", a.clone()));
+            }
+            let (page, s) = self.graph.get(&format!("{user}/tags"), &params).await?;
+            slow = longer(slow, s);
+            after = page.next_after();
             let mut reached = false;
-            for _ in 0..self.settings.max_pages {
-                let mut params = vec![("fields", TAG_FIELDS.to_string()), ("limit", "25".into())];
-                if let Some(a) = &after {
-                    params.push(("after", a.clone()));
-                }
-                let (page, s) = self.graph.get(&format!("{user}/tags"), &params).await?;
-                slow = longer(slow, s);
-                after = page.next_after();
-                for item in page.data {
-                    match tag_mention(item, since) {
-                        // The brand's other accounts tagging it (a support account sharing
-                        // a post) are the brand talking, not a mention.
-                        Tagged::New(m) if is_own(&m, &self.settings.own_accounts) => {}
-                        Tagged::New(m) => batch.mentions.push(*m),
-                        Tagged::Old => reached = true,
-                        Tagged::Unusable => {}
-                    }
-                }
-                if reached || after.is_none() {
-                    after = None;
-                    break;
+            for item in page.data {
+                match tag_mention(item, since) {
+                    // The brand's other accounts tagging it (a support account sharing a
+                    // post) are the brand talking, not a mention.
+                    Tagged::New(m) if is_own(&m, &self.settings.own_accounts) => {}
+                    Tagged::New(m) => batch.mentions.push(*m),
+                    Tagged::Old => reached = true,
+                    Tagged::Unusable => {}
                 }
             }
-            if after.is_some() {
-                cur.tags_after = after;
-                unfinished = true;
+            if reached || after.is_none() {
+                return Ok((None, slow));
             }
         }
-
-        if !self.settings.hashtags.is_empty() {
-            let own_media = media.iter().map(|m| m.id.as_str()).collect();
-            slow = longer(
-                slow,
-                self.read_hashtags(&mut cur, &own_media, since, now.timestamp(), &mut batch)
-                    .await?,
-            );
-        }
-
-        if !unfinished {
-            cur.since = cur.run_started.take().or(cur.since);
-        }
-        batch.more = unfinished && slow.is_none();
-        batch.next_poll_in = slow;
-        if let Some(s) = slow {
-            tracing::warn!(
-                wait_s = s.as_secs(),
-                "instagram: Graph API usage is high; slowing down"
-            );
-        }
-        batch.cursor = Some(serde_json::to_string(&cur).unwrap_or_default());
-        Ok(batch)
+        Ok((after, slow))
     }
 }
 
@@ -1193,5 +1410,41 @@ mod tests {
                 "sources[4].access_token_env"
             ]
         );
+    }
+
+    #[test]
+    fn the_webhook_needs_both_its_secret_and_its_verify_token() {
+        let secret = testing::secret_file("app-secret");
+        let token = testing::secret_file(TOKEN);
+        let config = |extra: serde_json::Value| {
+            let mut settings = serde_json::json!({
+                "ig_user_id": IG,
+                "access_token_file": token.path().to_str().unwrap(),
+            });
+            for (k, v) in extra.as_object().unwrap() {
+                settings[k] = v.clone();
+            }
+            test_config(settings)
+        };
+        let half = config(serde_json::json!({
+            "webhook_app_secret_file": secret.path().to_str().unwrap(),
+        }));
+        let mut errors = ConfigErrors::default();
+        InstagramSource::validate(&half, "sources[0]", &mut errors);
+        assert_eq!(errors.problems.len(), 1, "{errors}");
+        assert_eq!(errors.problems[0].0, "sources[0].webhook_verify_token_env");
+        assert!(webhook_keys(&half).is_none());
+
+        let whole = config(serde_json::json!({
+            "webhook_app_secret_file": secret.path().to_str().unwrap(),
+            "webhook_verify_token_file": secret.path().to_str().unwrap(),
+        }));
+        let mut errors = ConfigErrors::default();
+        InstagramSource::validate(&whole, "sources[0]", &mut errors);
+        assert!(errors.is_empty(), "{errors}");
+        let keys = webhook_keys(&whole).unwrap();
+        assert_eq!(keys.ig_user_id, IG);
+        assert_eq!(keys.app_secret.expose(), "app-secret");
+        assert!(webhook_keys(&config(serde_json::json!({}))).is_none());
     }
 }

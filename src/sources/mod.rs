@@ -4,6 +4,7 @@
 //! registers itself with one line in [`KINDS`]. The scheduler calls [`Source::poll`] with the cursor it stored last time and gets back
 //! normalised [`Mention`]s plus the cursor to store with them, in the same transaction.
 
+pub mod announced;
 pub mod app_store;
 pub mod bluesky;
 pub(crate) mod checks;
@@ -163,6 +164,19 @@ impl SourceError {
 pub trait Source: Send + Sync {
     /// Fetch what is new since `ctx.cursor`. Must not store anything itself.
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError>;
+
+    /// Like [`Source::poll`], and also fetches `announced`: posts a platform's webhook named by
+    /// id (see [`announced`]), which the source can read only by that id. The scheduler forgets
+    /// them once this poll is committed, so a source fetches every one, skips those the
+    /// platform no longer serves, or fails the poll to have them all again next time. Sources
+    /// without webhooks get none and need not implement it.
+    async fn poll_announced(
+        &self,
+        ctx: &PollContext,
+        _announced: &[announced::Announcement],
+    ) -> Result<Batch, SourceError> {
+        self.poll(ctx).await
+    }
 
     /// Lines `check-config` prints under the source: what it reads, what it needs, what it
     /// will spend of a platform quota. Empty when there is nothing beyond the config to say.

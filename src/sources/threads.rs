@@ -9,6 +9,11 @@
 //! against Meta's rolling 24-hour budget per user, and the source stops searching before
 //! reaching it while it keeps reading mentions. Posts by `own_accounts` are not mentions; the
 //! replies among them (`replied_to`) mark the post they answer answered.
+//!
+//! With `replies = true` it also reads the conversations under the brand's own posts of the
+//! last `reply_window` (`GET /{user-id}/threads`, then `GET /{post-id}/conversation` of each
+//! post that has replies): the customers' replies are mentions, and the brand's replies among
+//! them mark the post they answer answered, as comments do on the other owned channels.
 
 use std::time::Duration;
 
@@ -22,7 +27,7 @@ use super::own_reply::own_name;
 use super::{
     Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
 };
-use crate::config::{ConfigErrors, Secret, SourceConfig};
+use crate::config::{ConfigErrors, DurationValue, Secret, SourceConfig};
 use crate::secret::Secrets;
 
 /// Seconds each run reaches back before the previous run's start, for posts indexed late.
@@ -72,6 +77,16 @@ pub struct ThreadsSettings {
     /// Usernames of the brand's own accounts, whose posts are not mentions.
     #[serde(default)]
     pub own_accounts: Vec<String>,
+    /// Also read the replies under the account's own posts (needs `threads_read_replies`).
+    #[serde(default)]
+    pub replies: bool,
+    /// Own posts older than this are no longer checked for replies.
+    #[serde(default = "default_reply_window")]
+    pub reply_window: DurationValue,
+}
+
+fn default_reply_window() -> DurationValue {
+    DurationValue(Duration::from_secs(3 * 86_400))
 }
 
 fn yes() -> bool {
@@ -176,7 +191,14 @@ struct Ref {
 enum List {
     Search,
     Mentions,
+    /// The account's own posts.
+    OwnPosts,
+    /// The conversation under one of them.
+    Replies,
 }
+
+/// The fields read for the brand's own posts: enough to know which have replies.
+const OWN_POST_FIELDS: &str = "id,timestamp,media_type,has_replies";
 
 /// How one list read ended.
 struct Read {
@@ -290,19 +312,17 @@ impl SourceKind for ThreadsSource {
 }
 
 impl ThreadsSource {
-    /// One page of `list` from `since`, continuing after `after`.
+    /// One page of `list` (search, mentions or own posts) from `since`, continuing after
+    /// `after`.
     async fn page(&self, list: List, since: i64, after: Option<&str>) -> Result<Page, SourceError> {
-        let endpoint = match list {
-            List::Search => "keyword_search".to_string(),
-            List::Mentions => format!("{}/mentions", self.settings.user_id),
+        let user = &self.settings.user_id;
+        let (endpoint, fields) = match list {
+            List::Search => ("keyword_search".to_string(), FIELDS),
+            List::Mentions => (format!("{user}/mentions"), FIELDS),
+            List::OwnPosts | List::Replies => (format!("{user}/threads"), OWN_POST_FIELDS),
         };
-        let url = format!(
-            "{}/{}/{endpoint}",
-            self.settings.base_url.trim_end_matches('/'),
-            self.settings.api_version
-        );
         let mut query = vec![
-            ("fields", FIELDS.to_string()),
+            ("fields", fields.to_string()),
             ("since", since.max(EARLIEST_SINCE).to_string()),
             ("limit", self.settings.limit.to_string()),
         ];
@@ -311,6 +331,38 @@ impl ThreadsSource {
             query.push(("search_type", "RECENT".into()));
             query.push(("search_mode", self.settings.search_mode.clone()));
         }
+        self.fetch(list, &endpoint, query, after).await
+    }
+
+    /// One page of the whole conversation under the brand's post `post` (replies at every
+    /// depth, oldest first), continuing after `after`.
+    async fn conversation_page(
+        &self,
+        post: &str,
+        after: Option<&str>,
+    ) -> Result<Page, SourceError> {
+        let query = vec![
+            ("fields", FIELDS.to_string()),
+            ("reverse", "false".to_string()),
+            ("limit", self.settings.limit.to_string()),
+        ];
+        self.fetch(List::Replies, &format!("{post}/conversation"), query, after)
+            .await
+    }
+
+    /// GETs `/{version}/{endpoint}` with `query` (and `after`), as a page of `list`.
+    async fn fetch(
+        &self,
+        list: List,
+        endpoint: &str,
+        mut query: Vec<(&str, String)>,
+        after: Option<&str>,
+    ) -> Result<Page, SourceError> {
+        let url = format!(
+            "{}/{}/{endpoint}",
+            self.settings.base_url.trim_end_matches('/'),
+            self.settings.api_version
+        );
         if let Some(a) = after {
             query.push(("after", a.to_string()));
         }
@@ -357,6 +409,7 @@ impl ThreadsSource {
                 match list {
                     List::Search => "threads_basic and threads_keyword_search",
                     List::Mentions => "threads_basic and threads_manage_mentions",
+                    List::OwnPosts | List::Replies => "threads_basic and threads_read_replies",
                 }
             )),
             GraphRefusal::Other => SourceError::Status {
@@ -379,12 +432,7 @@ impl ThreadsSource {
         for _ in 0..self.settings.max_pages {
             let page = self.page(list, since, after.as_deref()).await?;
             counted |= !page.data.is_empty();
-            let full = page.data.len() >= self.settings.limit as usize;
-            after = page
-                .paging
-                .and_then(|p| p.cursors)
-                .and_then(|c| c.after)
-                .filter(|a| full && !a.is_empty());
+            after = self.next_after(&page);
             for raw in page.data {
                 self.take_post(raw, since, batch);
             }
@@ -393,6 +441,62 @@ impl ThreadsSource {
             }
         }
         Ok(Read { after, counted })
+    }
+
+    /// Reads the conversations under the account's posts of the last `reply_window` that
+    /// have replies, adding replies from `since` on to `batch`: the customers' as mentions,
+    /// the brand's as its answers to the post they reply to. A conversation longer than
+    /// `max_pages` pages is read up to there; the rest waits for the next poll's new replies.
+    async fn read_replies(
+        &self,
+        since: i64,
+        now: i64,
+        batch: &mut Batch,
+    ) -> Result<(), SourceError> {
+        let window = self.settings.reply_window.0.as_secs() as i64;
+        let mut posts: Vec<String> = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..self.settings.max_pages {
+            let page = self
+                .page(List::OwnPosts, now - window, after.as_deref())
+                .await?;
+            after = self.next_after(&page);
+            for raw in &page.data {
+                if raw["has_replies"].as_bool() == Some(true)
+                    && let Some(id) = raw["id"].as_str()
+                    && !posts.iter().any(|p| p == id)
+                {
+                    posts.push(id.to_string());
+                }
+            }
+            if after.is_none() {
+                break;
+            }
+        }
+        for post in &posts {
+            let mut after: Option<String> = None;
+            for _ in 0..self.settings.max_pages {
+                let page = self.conversation_page(post, after.as_deref()).await?;
+                after = self.next_after(&page);
+                for raw in page.data {
+                    self.take_post(raw, since, batch);
+                }
+                if after.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The cursor of the page after `page`: none when `page` was not full or gave none.
+    fn next_after(&self, page: &Page) -> Option<String> {
+        let full = page.data.len() >= self.settings.limit as usize;
+        page.paging
+            .as_ref()
+            .and_then(|p| p.cursors.as_ref())
+            .and_then(|c| c.after.clone())
+            .filter(|a| full && !a.is_empty())
     }
 
     /// Adds a post to `batch`: as a mention, or, for a reply by one of `own_accounts`, as the
@@ -512,6 +616,9 @@ impl Source for ThreadsSource {
             unfinished |= read.after.is_some();
             cur.mentions_after = read.after;
         }
+        if self.settings.replies {
+            self.read_replies(since, now, &mut batch).await?;
+        }
 
         // A run whose search was skipped is not complete: the next one must search from the
         // same `since`, so nothing posted meanwhile is missed.
@@ -537,6 +644,12 @@ impl Source for ThreadsSource {
             lines.push(format!(
                 "reads posts that @mention Threads account {}",
                 self.settings.user_id
+            ));
+        }
+        if self.settings.replies {
+            lines.push(format!(
+                "reads the replies under its own posts of the last {} (needs threads_read_replies)",
+                humantime::format_duration(self.settings.reply_window.0)
             ));
         }
         lines

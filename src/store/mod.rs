@@ -3,6 +3,7 @@
 //! cursor advance commit in one transaction, so a crash between fetch and commit refetches
 //! instead of skipping or duplicating.
 
+mod announced;
 mod digest;
 mod health;
 mod leads;
@@ -253,20 +254,27 @@ pub struct StoredMention {
     /// A review's star rating (1 to 5), for reviews from review sites and app stores.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rating: Option<i64>,
+    /// Who answered it (the brand's own account, or staff who marked it), if anyone did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answered_by: Option<String>,
+    /// When it was answered (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answered_at: Option<String>,
 }
 
 /// The columns [`StoredMention::from_row`] reads, of the mentions table under the alias `m`.
-const STORED_MENTION_COLUMNS: &str = "m.id AS id, m.source AS source, m.kind AS kind,
+pub(crate) const STORED_MENTION_COLUMNS: &str = "m.id AS id, m.source AS source, m.kind AS kind,
     m.external_id AS external_id, m.url AS url, m.author_handle AS author_handle,
     m.author_name AS author_name, m.author_reach AS author_reach, m.lang AS lang,
     m.title AS title, m.text AS text, m.in_reply_to AS in_reply_to, m.created_at AS created_at,
     m.fetched_at AS fetched_at, m.watches AS watches, m.backfill AS backfill, m.label AS label,
     m.sentiment AS sentiment, m.urgency AS urgency, m.spam AS spam,
-    m.label_source AS label_source, m.reasons AS reasons, m.rating AS rating";
+    m.label_source AS label_source, m.reasons AS reasons, m.rating AS rating,
+    m.answered_by AS answered_by, m.answered_at AS answered_at";
 
 impl StoredMention {
     /// Reads a row selected with [`STORED_MENTION_COLUMNS`], by column name.
-    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMention> {
+    pub(crate) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMention> {
         let watches: String = r.get("watches")?;
         Ok(StoredMention {
             id: r.get("id")?,
@@ -298,6 +306,8 @@ impl StoredMention {
                 .get::<_, Option<String>>("reasons")?
                 .and_then(|v| serde_json::from_str(&v).ok()),
             rating: r.get("rating")?,
+            answered_by: r.get("answered_by")?,
+            answered_at: r.get::<_, Option<i64>>("answered_at")?.map(rfc3339),
         })
     }
 }

@@ -2,7 +2,8 @@
 //! written in one transaction, the outbox the sender works through, and the opt-out list. An
 //! outbox row is one alert to one recipient (an email address or a team's webhook); its state
 //! goes `pending` → `sent`, → `dead` when retrying is pointless or has gone on for too long, or
-//! → `held` when the recipient's hourly cap was reached (a cap summary row says how many).
+//! → `held` when the recipient's hourly cap was reached (a cap summary row says how many), or
+//! → `superseded` when its mention was answered before it went out.
 
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
@@ -56,6 +57,10 @@ pub struct RoutingMention {
     pub fetched_at: i64,
     /// The earlier alerted mention this one repeats, once routed.
     pub duplicate_of: Option<i64>,
+    /// When it was answered (by the brand's own account or marked by staff), unix seconds.
+    pub answered_at: Option<i64>,
+    /// Who answered it.
+    pub answered_by: Option<String>,
 }
 
 /// One alert to queue: one email to one recipient, or one post to a team's webhook.
@@ -230,7 +235,7 @@ fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntry> {
 
 pub(super) const MENTION_COLUMNS: &str = "id, source, url, author_handle, author_name, author_reach, lang, title, text,
     in_reply_to, created_at, watches, backfill, label, sentiment, urgency, spam, reasons, routed_at, fetched_at,
-    kind, duplicate_of";
+    kind, duplicate_of, answered_at, answered_by";
 
 pub(super) fn routing_mention(r: &rusqlite::Row<'_>) -> rusqlite::Result<RoutingMention> {
     let watches: String = r.get(11)?;
@@ -261,6 +266,8 @@ pub(super) fn routing_mention(r: &rusqlite::Row<'_>) -> rusqlite::Result<Routing
         fetched_at: r.get(19)?,
         kind: r.get(20)?,
         duplicate_of: r.get(21)?,
+        answered_at: r.get(22)?,
+        answered_by: r.get(23)?,
     })
 }
 
@@ -474,6 +481,25 @@ impl Store {
                 params![recipient, since],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
+            .map_err(self.err())
+    }
+
+    /// Drops the waiting alerts whose mention was answered since they were queued (the brand's
+    /// own reply seen by a later poll, or staff marking it answered): they become `superseded`,
+    /// with who answered and when as their last error, and are never sent. A batch fixed before
+    /// an attempt is left whole: the server may have accepted it already, and its retry must
+    /// carry the same alerts under the same Message-ID. Returns how many rows were dropped.
+    pub fn supersede_answered(&mut self) -> Result<usize, StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE outbox SET state = 'superseded',
+                    last_error = 'not sent: the mention was answered by ' || m.answered_by
+                        || ' at ' || strftime('%Y-%m-%dT%H:%M:%SZ', m.answered_at, 'unixepoch')
+                 FROM mentions m
+                 WHERE outbox.state = 'pending' AND outbox.kind = 'alert' AND outbox.batch_id IS NULL
+                   AND m.id = outbox.mention_id AND m.answered_at IS NOT NULL",
+            )
+            .and_then(|mut st| st.execute([]))
             .map_err(self.err())
     }
 
@@ -698,10 +724,20 @@ impl Store {
 
     /// Number of alerts held back by hourly caps.
     pub fn held_count(&self) -> Result<i64, StoreError> {
+        self.state_count("held")
+    }
+
+    /// Number of alerts not sent because their mention was answered first.
+    pub fn superseded_count(&self) -> Result<i64, StoreError> {
+        self.state_count("superseded")
+    }
+
+    /// Number of outbox rows in `state`.
+    fn state_count(&self, state: &str) -> Result<i64, StoreError> {
         self.conn
             .query_row(
-                "SELECT count(*) FROM outbox WHERE state = 'held'",
-                [],
+                "SELECT count(*) FROM outbox WHERE state = ?1",
+                [state],
                 |r| r.get(0),
             )
             .map_err(self.err())

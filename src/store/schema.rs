@@ -352,6 +352,20 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE UNIQUE INDEX models_active ON models (active) WHERE active = 1;
     "#,
+    // 15: mentions a platform announced by webhook (`store/announced.rs`): Instagram's
+    // `mentions` webhook names a media or comment that @mentions the account, which only a
+    // lookup by that id can read. Each stays here until a poll of its source has fetched it
+    // and committed; `comment_id` is '' for a caption mention.
+    r#"
+    CREATE TABLE announced_mentions (
+        id          INTEGER PRIMARY KEY,
+        source      TEXT    NOT NULL,
+        media_id    TEXT    NOT NULL,
+        comment_id  TEXT    NOT NULL DEFAULT '',
+        received_at INTEGER NOT NULL,
+        UNIQUE (source, media_id, comment_id)
+    );
+    "#,
 ];
 
 #[cfg(test)]

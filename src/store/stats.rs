@@ -418,7 +418,7 @@ mod tests {
                  ALTER TABLE mentions DROP COLUMN claimed_by;
                  ALTER TABLE mentions DROP COLUMN claimed_at;
                  ALTER TABLE mentions DROP COLUMN pinned_at;
-                 DROP TABLE models;
+                 DROP TABLE models; DROP TABLE announced_mentions;
                  INSERT INTO mentions (source, kind, external_id, text, created_at, fetched_at, watches, label, lang)
                  VALUES ('a', 'rss', '1', 't', 1, 1, '[]', 'praise', 'nl'),
                         ('a', 'rss', '2', 't', 1, 1, '[]', 'praise', 'nl'),

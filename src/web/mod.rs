@@ -1,11 +1,13 @@
 //! The team's web inbox, served by the daemon on its own listener (`[web]`): sign-in
 //! ([`auth`]), the inbox, mention pages and the actions taken on them, the praise wall and the
-//! sources page ([`pages`]), and the signed one-click links that alerts carry ([`links`]).
+//! sources page ([`pages`]), the signed one-click links that alerts carry ([`links`]), and
+//! the receiver of Meta's Instagram `mentions` webhook ([`meta_hook`]).
 //! Pages are rendered on the server from askama templates under `templates/web/`; every action
 //! is a plain form POST, so all of it works with JavaScript off.
 
 pub mod auth;
 pub mod links;
+pub mod meta_hook;
 pub mod pages;
 
 use std::collections::BTreeMap;
@@ -288,7 +290,9 @@ impl WebServer {
         let addr = socket.local_addr()?;
         let listener = tokio::net::TcpListener::from_std(socket.try_clone()?)?;
         let state = Arc::new(pages::WebState::new(config, web, key, limiter.clone()));
-        let app = pages::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let app = pages::router(state)
+            .merge(meta_hook::router(config))
+            .into_make_service_with_connect_info::<SocketAddr>();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let served = axum::serve(listener, app)
