@@ -38,7 +38,7 @@ pub struct Pipeline {
     /// Bound on mention texts and titles, in characters (`[store] max_text_chars`; 0: none).
     pub max_text_chars: usize,
     /// In-process counters for `/metrics` (classifier time).
-    pub metrics: Arc<crate::admin::Metrics>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Pipeline {
@@ -46,7 +46,7 @@ impl Pipeline {
     pub fn new(writer: Writer, watches: Watches, raw_max_bytes: usize) -> Pipeline {
         Pipeline {
             watches: Arc::new(RwLock::new(Arc::new(watches))),
-            metrics: Arc::new(crate::admin::Metrics::with_store(writer.health())),
+            metrics: Arc::new(crate::metrics::Metrics::with_store(writer.health())),
             writer,
             raw_max_bytes,
             max_text_chars: DEFAULT_MAX_TEXT_CHARS,
