@@ -72,24 +72,56 @@ fn lock_instance(config: &Config) -> Result<InstanceLock, i32> {
     })
 }
 
-pub(super) async fn daemon(config: Config) -> anyhow::Result<i32> {
-    let lock = match lock_instance(&config) {
-        Ok(lock) => Arc::new(lock),
-        Err(code) => return Ok(code),
-    };
-    let pipeline = pipeline(&config)?;
-    // A database that cannot be written keeps /readyz at "not ready" until a write succeeds.
-    if let Err(e) = pipeline.writer.probe().await {
-        tracing::error!(error = %e, "the database cannot be written; /readyz says not ready until it can");
-    }
-    let handles = scheduler::build_sources(&config)?;
-    let (trigger, shutdown) = Shutdown::new();
-    let admin =
-        crate::admin::AdminServer::start(&config, pipeline.metrics.clone(), shutdown.clone())
-            .await?;
-    let mut web = crate::web::WebServer::start(&config).await?;
+/// The signals the daemon answers: SIGTERM and SIGINT stop it, SIGHUP reloads the config.
+struct Signals {
+    /// Stops the daemon on SIGTERM or SIGINT.
+    stopper: tokio::task::JoinHandle<()>,
+    /// SIGHUP, received in the daemon's main loop.
+    hangup: tokio::signal::unix::Signal,
+}
+
+/// Installs the signal handlers. Called before any stage runs: a handler registered inside a
+/// spawned task could come after an early SIGTERM or SIGHUP, which would then kill the process
+/// outright.
+fn install_signals(trigger: crate::shutdown::ShutdownTrigger) -> anyhow::Result<Signals> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    let hangup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    let stopper = tokio::spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("SIGINT received; stopping"),
+            _ = term.recv() => tracing::info!("SIGTERM received; stopping"),
+        }
+        trigger.stop();
+    });
+    Ok(Signals { stopper, hangup })
+}
+
+/// Tells systemd the daemon is ready and, with WatchdogSec= set, keeps telling it the runtime
+/// still ticks (systemd restarts a daemon that stops).
+fn announce_ready(sources: usize, watches: usize) -> Option<tokio::task::JoinHandle<()>> {
+    let status = format!("polling {sources} sources for {watches} watches");
+    notify_systemd(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status(&status),
+    ]);
+    sd_notify::watchdog_enabled().map(|interval| {
+        let every = interval / 2;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                notify_systemd(&[sd_notify::NotifyState::Watchdog]);
+            }
+        })
+    })
+}
+
+/// Starts the web inbox when `[web]` is configured, and prints where to sign in: the demo's
+/// newcomer reads it on the terminal, not in the log.
+async fn start_web(config: &Config) -> anyhow::Result<Option<crate::web::WebServer>> {
+    let web = crate::web::WebServer::start(config).await?;
     if let Some(web) = &web {
-        // Printed, not only logged: the demo's newcomer is told where to sign in.
         println!(
             "web inbox: {} (listening on {})",
             config
@@ -100,46 +132,18 @@ pub(super) async fn daemon(config: Config) -> anyhow::Result<i32> {
             web.addr()
         );
     }
-    tracing::info!(
-        config = %config.file.display(), database = %config.store.path.display(),
-        sources = handles.len(), watches = config.watches.len(), "webcare started"
-    );
-    // Installed here, before any stage runs: a handler registered inside the spawned task
-    // could come after an early SIGTERM or SIGHUP, which would then kill the process outright.
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("cannot listen for SIGTERM")?;
-    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .context("cannot listen for SIGINT")?;
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .context("cannot listen for SIGHUP")?;
-    let signals = tokio::spawn(async move {
-        tokio::select! {
-            _ = interrupt.recv() => tracing::info!("SIGINT received; stopping"),
-            _ = term.recv() => tracing::info!("SIGTERM received; stopping"),
-        }
-        trigger.stop();
-    });
-    let status = format!(
-        "polling {} sources for {} watches",
-        handles.len(),
-        config.watches.len()
-    );
-    notify_systemd(&[
-        sd_notify::NotifyState::Ready,
-        sd_notify::NotifyState::Status(&status),
-    ]);
-    // With WatchdogSec= set, systemd restarts a daemon whose runtime stops ticking.
-    let watchdog = sd_notify::watchdog_enabled().map(|interval| {
-        let every = interval / 2;
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                notify_systemd(&[sd_notify::NotifyState::Watchdog]);
-            }
-        })
-    });
-    let writer = pipeline.writer.clone();
-    let mut stages = vec![
+    Ok(web)
+}
+
+/// The stages that keep the database: retention, the file watch, health publishing and WAL
+/// checkpoints.
+fn spawn_store_stages(
+    config: &Config,
+    writer: &Writer,
+    lock: Arc<InstanceLock>,
+    shutdown: &Shutdown,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    vec![
         tokio::spawn(privacy::run_retention(
             writer.clone(),
             config.retention,
@@ -151,17 +155,28 @@ pub(super) async fn daemon(config: Config) -> anyhow::Result<i32> {
             shutdown.clone(),
         )),
         tokio::spawn(crate::store::publish_health(
-            lock.clone(),
+            lock,
             writer.health(),
             shutdown.clone(),
         )),
-    ];
-    stages.push(tokio::spawn(crate::store::wal::run_checkpoints(
-        writer.clone(),
-        shutdown.clone(),
-    )));
+        tokio::spawn(crate::store::wal::run_checkpoints(
+            writer.clone(),
+            shutdown.clone(),
+        )),
+    ]
+}
+
+/// The notifier's stages when `[[teams]]` are configured (router, sender, spikes, SLA
+/// escalations), then the digest's. Returns the channel the scheduler announces newly stored
+/// mentions on, or `None` without teams.
+fn spawn_notify_stages(
+    config: &Config,
+    writer: &Writer,
+    shutdown: &Shutdown,
+    stages: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> anyhow::Result<Option<tokio::sync::mpsc::UnboundedSender<Vec<i64>>>> {
     let mut sender_wake = None;
-    let on_stored = match Notifier::new(&config) {
+    let on_stored = match Notifier::new(config) {
         Some(notifier) => {
             let notifier = Arc::new(notifier);
             let sender = Sender::new(
@@ -172,7 +187,7 @@ pub(super) async fn daemon(config: Config) -> anyhow::Result<i32> {
             .context("cannot set up mail")?;
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             let wake = Arc::new(tokio::sync::Notify::new());
-            if let Some(ctx) = notify::spike::SpikeContext::from_config(&config, &notifier) {
+            if let Some(ctx) = notify::spike::SpikeContext::from_config(config, &notifier) {
                 stages.push(tokio::spawn(notify::spike::run_spikes(
                     Arc::new(ctx),
                     writer.clone(),
@@ -180,7 +195,7 @@ pub(super) async fn daemon(config: Config) -> anyhow::Result<i32> {
                     shutdown.clone(),
                 )));
             }
-            if let Some(job) = notify::sla::SlaJob::from_config(&config) {
+            if let Some(job) = notify::sla::SlaJob::from_config(config) {
                 stages.push(tokio::spawn(notify::sla::run_escalations(
                     Arc::new(job),
                     writer.clone(),
@@ -202,14 +217,27 @@ pub(super) async fn daemon(config: Config) -> anyhow::Result<i32> {
         None => None,
     };
     stages.extend(notify::digest::spawn(
-        &config,
-        &writer,
+        config,
+        writer,
         sender_wake,
-        &shutdown,
+        shutdown,
     )?);
-    // The database's model in use changes when the daemon retrains or staff roll back; a
-    // model file named in the config stays in use instead.
-    let (model_tx, mut model_changes) = tokio::sync::mpsc::unbounded_channel();
+    Ok(on_stored)
+}
+
+/// Changes of the database's model in use, as the retraining stage announces them.
+type ModelChanges = tokio::sync::mpsc::UnboundedReceiver<crate::classify::retrain::ModelChange>;
+
+/// Starts retraining when the config names no model file: the database's model in use then
+/// changes when the daemon retrains or staff roll back, and the changes arrive on the returned
+/// channel. A model file named in the config stays in use instead (the channel stays quiet).
+async fn spawn_retraining(
+    config: &Config,
+    writer: &Writer,
+    shutdown: &Shutdown,
+    stages: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> ModelChanges {
+    let (model_tx, model_changes) = tokio::sync::mpsc::unbounded_channel();
     if config.classifier.model.is_none() {
         let in_use = writer.run(|s| s.active_model_id()).await.ok().flatten();
         stages.push(tokio::spawn(crate::classify::retrain::run_retraining(
@@ -219,9 +247,36 @@ pub(super) async fn daemon(config: Config) -> anyhow::Result<i32> {
             model_tx,
             shutdown.clone(),
         )));
-    } else {
-        drop(model_tx);
     }
+    model_changes
+}
+
+pub(super) async fn daemon(config: Config) -> anyhow::Result<i32> {
+    let lock = match lock_instance(&config) {
+        Ok(lock) => Arc::new(lock),
+        Err(code) => return Ok(code),
+    };
+    let pipeline = pipeline(&config)?;
+    // A database that cannot be written keeps /readyz at "not ready" until a write succeeds.
+    if let Err(e) = pipeline.writer.probe().await {
+        tracing::error!(error = %e, "the database cannot be written; /readyz says not ready until it can");
+    }
+    let handles = scheduler::build_sources(&config)?;
+    let (trigger, shutdown) = Shutdown::new();
+    let admin =
+        crate::admin::AdminServer::start(&config, pipeline.metrics.clone(), shutdown.clone())
+            .await?;
+    let mut web = start_web(&config).await?;
+    tracing::info!(
+        config = %config.file.display(), database = %config.store.path.display(),
+        sources = handles.len(), watches = config.watches.len(), "webcare started"
+    );
+    let mut signals = install_signals(trigger)?;
+    let watchdog = announce_ready(handles.len(), config.watches.len());
+    let writer = pipeline.writer.clone();
+    let mut stages = spawn_store_stages(&config, &writer, lock, &shutdown);
+    let on_stored = spawn_notify_stages(&config, &writer, &shutdown, &mut stages)?;
+    let mut model_changes = spawn_retraining(&config, &writer, &shutdown, &mut stages).await;
     let mut sources = scheduler::Scheduler::new(pipeline, on_stored);
     for h in handles {
         sources.start(h);
@@ -233,7 +288,7 @@ pub(super) async fn daemon(config: Config) -> anyhow::Result<i32> {
     let mut running = config;
     loop {
         tokio::select! {
-            _ = hangup.recv() => reload(&mut running, &mut sources, admin.as_ref(), &mut web).await,
+            _ = signals.hangup.recv() => reload(&mut running, &mut sources, admin.as_ref(), &mut web).await,
             Some(change) = model_changes.recv(), if running.classifier.model.is_none() => {
                 match compile_watches_with(&running, change.map(|(_, m)| m)) {
                     Ok(w) => sources.pipeline().set_watches(w),
@@ -258,7 +313,7 @@ pub(super) async fn daemon(config: Config) -> anyhow::Result<i32> {
     if let Some(w) = watchdog {
         w.abort();
     }
-    signals.abort();
+    signals.stopper.abort();
     tracing::info!("webcare stopped");
     Ok(0)
 }
