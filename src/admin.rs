@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::{Config, ConfigErrors, DurationValue, parse_at};
+use crate::config::{ConfigErrors, DurationValue, load::Config, parse_at};
 use crate::metrics::{Metrics, render_metrics};
 use crate::shutdown::Shutdown;
 use crate::store::{Store, StoreError};

@@ -203,7 +203,7 @@ async fn retention_pass(
 }
 
 /// `webcare prune [--dry-run]`: applies `[retention]` now and prints what went.
-pub fn prune_command(config: &crate::config::Config, dry_run: bool) -> anyhow::Result<i32> {
+pub fn prune_command(config: &crate::config::load::Config, dry_run: bool) -> anyhow::Result<i32> {
     let mut store = Store::open_existing(&config.store.path)?;
     let rc = &config.retention;
     let cutoffs = rc.cutoffs(Utc::now().timestamp());
@@ -311,7 +311,7 @@ impl fmt::Display for Author {
 /// `webcare forget --author P:H [--dry-run] [--all]`: erases a person's data and prints the
 /// counts. Refuses a name that several people share unless `all` is set.
 pub fn forget_command(
-    config: &crate::config::Config,
+    config: &crate::config::load::Config,
     author: &str,
     dry_run: bool,
     all: bool,
@@ -374,7 +374,7 @@ pub fn forget_command(
 
 /// `webcare export --author P:H`: prints everything stored about a person as one JSON
 /// document (an access request).
-pub fn export_command(config: &crate::config::Config, author: &str) -> anyhow::Result<i32> {
+pub fn export_command(config: &crate::config::load::Config, author: &str) -> anyhow::Result<i32> {
     let author = Author::parse(author)?;
     let store = Store::open_existing(&config.store.path)?;
     let mentions = store.export_author(&author.kind, &author.handle)?;

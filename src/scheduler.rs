@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::config::{Config, SourceConfig};
+use crate::config::{SourceConfig, load::Config};
 use crate::redact::redact_text;
 use crate::shutdown::{Shutdown, ShutdownTrigger};
 use crate::sources::{self, PollContext, Source};

@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 
 use super::{ago, shorten};
 use crate::cli::{OptoutAction, OutboxArgs, RouteArgs};
-use crate::config::{Config, EXIT_CONFIG};
+use crate::config::{EXIT_CONFIG, load::Config};
 use crate::notify::Notifier;
 use crate::notify::backtest::replay_with_progress;
 use crate::store::{RoutingMention, Store};

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::config::Config;
+use crate::config::load::Config;
 
 pub(super) fn check_config(config: &Config) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();

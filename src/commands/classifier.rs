@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::classify::Classifier;
-use crate::config::Config;
+use crate::config::load::Config;
 use crate::store::Store;
 
 fn load_classifier(lexicons: Option<&Path>) -> anyhow::Result<Classifier> {

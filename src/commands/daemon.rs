@@ -9,7 +9,7 @@ use chrono::Utc;
 
 use super::EXIT_TEMPFAIL;
 use crate::classify::Classifier;
-use crate::config::Config;
+use crate::config::load::Config;
 use crate::notify::outbox::{DeliveryReport, Sender};
 use crate::notify::{self, Notifier};
 use crate::privacy;

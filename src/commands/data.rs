@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::config::Config;
+use crate::config::load::Config;
 use crate::store::Store;
 
 pub(super) fn backup(config: &Config, dest: &Path) -> anyhow::Result<i32> {

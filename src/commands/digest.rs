@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::EXIT_TEMPFAIL;
 use crate::cli::DigestArgs;
-use crate::config::{Config, EXIT_CONFIG};
+use crate::config::{EXIT_CONFIG, load::Config};
 use crate::notify::Notifier;
 use crate::notify::digest::{Digest, DigestJob, DigestSettings, Period, compute};
 use crate::notify::outbox::Sender;

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::shorten;
 use crate::cli::MentionsArgs;
-use crate::config::Config;
+use crate::config::load::Config;
 use crate::store::{MentionFilter, Store};
 
 /// Parses `--since`: a duration back from now (`7d`, `12h`) or a date / RFC 3339 time.

@@ -17,7 +17,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::cli::{Cli, Command, LogFormat};
-use crate::config::{Config, EXIT_CONFIG};
+use crate::config::{EXIT_CONFIG, load::Config};
 use crate::privacy;
 
 pub use mentions::parse_since;

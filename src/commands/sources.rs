@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use chrono::Utc;
 
 use super::{ago, shorten};
-use crate::config::Config;
+use crate::config::load::Config;
 use crate::store::Store;
 
 pub(super) fn sources(config: &Config, json: bool) -> anyhow::Result<i32> {

@@ -27,7 +27,7 @@ use super::mail::ActionLink;
 use super::outbox::Sender;
 use super::route::TeamConfig;
 use super::stopwords::StopWords;
-use crate::config::{Config, ConfigErrors};
+use crate::config::{ConfigErrors, load::Config};
 use crate::shutdown::Shutdown;
 use crate::store::{
     DigestMention, DigestRecord, FailedSource, FirstResponse, NewAlert, SpikeEpisode, Store,
