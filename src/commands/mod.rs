@@ -9,6 +9,7 @@ mod daemon;
 mod data;
 mod digest;
 mod mentions;
+mod privacy;
 mod sources;
 
 use std::io::IsTerminal;
@@ -18,7 +19,6 @@ use anyhow::Context;
 
 use crate::cli::{Cli, Command, LogFormat};
 use crate::config::{EXIT_CONFIG, load::Config};
-use crate::privacy;
 
 pub use mentions::parse_since;
 
@@ -131,13 +131,13 @@ pub fn run(cli: Cli) -> i32 {
         Command::Backup { file } => data::backup(&config, &file),
         Command::Route(args) => alerts::route(&config, &args),
         Command::Outbox(args) => alerts::outbox(&config, &args),
-        Command::Prune { dry_run } => privacy::prune_command(&config, dry_run),
+        Command::Prune { dry_run } => privacy::prune(&config, dry_run),
         Command::Forget {
             author,
             dry_run,
             all,
-        } => privacy::forget_command(&config, &author, dry_run, all),
-        Command::Export { author } => privacy::export_command(&config, &author),
+        } => privacy::forget(&config, &author, dry_run, all),
+        Command::Export { author } => privacy::export(&config, &author),
         Command::Digest(args) => {
             runtime().and_then(|rt| rt.block_on(digest::digest(&config, &args)))
         }
