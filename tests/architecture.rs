@@ -453,26 +453,40 @@ fn top_module(rel: &str) -> &str {
     first.trim_end_matches(".rs")
 }
 
+/// Edges that still close a circle, each with what is left to do. The test fails when one is
+/// gone, so the list only shrinks.
+const KNOWN: &[(&str, &str, &str)] = &[
+    (
+        "src/config/load.rs",
+        "src/notify/mod.rs",
+        "NotifyConfig and its parts (mail::Mail, route::TeamConfig, digest::DigestSettings, \
+         spike::SpikeConfig) live beside code that takes the whole Config",
+    ),
+    (
+        "src/config/load.rs",
+        "src/web/mod.rs",
+        "WebConfig and web::parse_config live in web/mod.rs beside WebServer, which takes the \
+         whole Config",
+    ),
+];
+
 #[test]
-#[ignore = "the circle through config is being taken apart on this branch"]
 fn no_import_cycle_runs_through_different_module_folders() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let graph = import_graph(&src);
+    let mut graph = import_graph(&src);
+    for (from, to, why) in KNOWN {
+        let removed = graph.get_mut(*from).is_some_and(|edges| edges.remove(*to));
+        assert!(
+            removed,
+            "{from} no longer imports {to}: take that line out of KNOWN ({why})"
+        );
+    }
     assert!(
         graph.len() > 20 && graph.values().map(BTreeSet::len).sum::<usize>() > 50,
         "the import graph looks empty ({} files); the reader is broken",
         graph.len()
     );
     let mut report = String::new();
-    if std::env::var_os("ARCH_DUMP").is_some() {
-        for (f, es) in &graph {
-            for e in es {
-                if top_module(f) != top_module(e) {
-                    eprintln!("EDGE {f} {e}");
-                }
-            }
-        }
-    }
     for comp in components(&graph) {
         let modules: BTreeSet<&str> = comp.iter().map(|f| top_module(f)).collect();
         if modules.len() < 2 {

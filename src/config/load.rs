@@ -34,7 +34,7 @@ pub struct Config {
     /// How long mention texts, authors and raw payloads are kept: `[retention]`.
     pub retention: crate::privacy::RetentionConfig,
     /// Admin endpoints (`[admin]`): health, readiness, metrics.
-    pub admin: crate::admin::AdminConfig,
+    pub admin: crate::admin::settings::AdminConfig,
     /// The web inbox (`[web]`), when configured.
     pub web: Option<crate::web::WebConfig>,
 }
@@ -103,7 +103,7 @@ impl Config {
         let http: HttpConfig = section(root.remove("http"), "http", &mut errors);
         let classifier = parse_classifier(root.remove("classifier"), &mut errors);
         let retention = crate::privacy::parse_retention(root.remove("retention"), &mut errors);
-        let admin = crate::admin::parse_config(root.remove("admin"), &mut errors);
+        let admin = crate::admin::settings::parse_config(root.remove("admin"), &mut errors);
         let web = crate::web::parse_config(root.remove("web"), &mut errors);
         let watches = crate::watch::parse_watches(root.remove("watches"), &mut errors);
         let watch_names: Vec<String> = watches.iter().map(|w| w.name.clone()).collect();
