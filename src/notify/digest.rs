@@ -31,7 +31,7 @@ use crate::config::{ConfigErrors, load::Config};
 use crate::shutdown::Shutdown;
 use crate::store::{
     DigestMention, DigestRecord, FailedSource, FirstResponse, NewAlert, SpikeEpisode, Store,
-    StoreError, Writer,
+    StoreError, VolumeRow, Writer,
 };
 use crate::web::links::LinkSigner;
 
@@ -575,6 +575,60 @@ pub fn compute(
         SENTIMENT_CUE,
     )?;
 
+    let Volumes {
+        total,
+        by_label,
+        by_source,
+        net,
+        net_before,
+    } = volumes(&now_rows, &before_rows, scale);
+    let (a, b) = (span.start.timestamp(), span.end.timestamp());
+    let (volume_days, net_days) = daily_series(store, s, span)?;
+    let sla = sla_outcomes(store, s, a, b)?;
+    let themes = rising_themes(
+        &store.complaint_texts(a, b)?,
+        &store.complaint_texts(before.start.timestamp(), before.end.timestamp())?,
+        scale,
+        brand_words,
+        s.top,
+    );
+    Ok(Digest {
+        period: s.period,
+        span,
+        tz: s.tz,
+        lookback_days: s.lookback_days,
+        total,
+        by_label,
+        by_source,
+        net,
+        net_before,
+        complaints: store.top_by_reach(a, b, "complaint", s.top)?,
+        themes,
+        stories: store.top_by_reach(a, b, "praise", s.top)?,
+        spikes: store.spikes_started(a, b)?,
+        failed: store.failed_sources(a, b)?,
+        late_since: None,
+        volume_days,
+        net_days,
+        sla,
+        responses: response_times(&store.first_responses(a, b)?),
+        actions: HashMap::new(),
+    })
+}
+
+/// Mention counts of the period against the days before (scaled to the period's length), per
+/// label and source, and the net sentiment of both.
+struct Volumes {
+    total: Trend,
+    by_label: Vec<Trend>,
+    by_source: Vec<Trend>,
+    net: NetSentiment,
+    net_before: NetSentiment,
+}
+
+/// Adds up the period's and the previous days' volume rows; spam counts under its own label and
+/// never in the sentiment.
+fn volumes(now_rows: &[VolumeRow], before_rows: &[VolumeRow], scale: f64) -> Volumes {
     let mut labels: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     let mut sources: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     let mut net = NetSentiment {
@@ -583,7 +637,7 @@ pub fn compute(
         total: 0,
     };
     let mut net_before = net;
-    for (rows, slot, net) in [(&now_rows, 0, &mut net), (&before_rows, 1, &mut net_before)] {
+    for (rows, slot, net) in [(now_rows, 0, &mut net), (before_rows, 1, &mut net_before)] {
         for r in rows {
             let label = if r.spam {
                 "spam".to_string()
@@ -634,8 +688,23 @@ pub fn compute(
         average: by_source.iter().map(|t| t.average).sum(),
     };
 
-    let (a, b) = (span.start.timestamp(), span.end.timestamp());
-    let (volume_days, net_days) = daily_series(store, s, span)?;
+    Volumes {
+        total,
+        by_label,
+        by_source,
+        net,
+        net_before,
+    }
+}
+
+/// Targets met and missed in the period per team with a target; teams with no answerable
+/// mention are left out.
+fn sla_outcomes(
+    store: &Store,
+    s: &DigestSettings,
+    a: i64,
+    b: i64,
+) -> Result<Vec<SlaOutcome>, StoreError> {
     let now = Utc::now().timestamp();
     let mut sla = Vec::new();
     for (team, target) in &s.slas {
@@ -649,35 +718,7 @@ pub fn compute(
             });
         }
     }
-    let themes = rising_themes(
-        &store.complaint_texts(a, b)?,
-        &store.complaint_texts(before.start.timestamp(), before.end.timestamp())?,
-        scale,
-        brand_words,
-        s.top,
-    );
-    Ok(Digest {
-        period: s.period,
-        span,
-        tz: s.tz,
-        lookback_days: s.lookback_days,
-        total,
-        by_label,
-        by_source,
-        net,
-        net_before,
-        complaints: store.top_by_reach(a, b, "complaint", s.top)?,
-        themes,
-        stories: store.top_by_reach(a, b, "praise", s.top)?,
-        spikes: store.spikes_started(a, b)?,
-        failed: store.failed_sources(a, b)?,
-        late_since: None,
-        volume_days,
-        net_days,
-        sla,
-        responses: response_times(&store.first_responses(a, b)?),
-        actions: HashMap::new(),
-    })
+    Ok(sla)
 }
 
 fn words(text: &str) -> Vec<String> {
