@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use chrono::Utc;
 use webcare::classify::Classifier;
-use webcare::config::WatchConfig;
 use webcare::sources::rss::parse_feed;
 use webcare::store::{NewMention, PollCommit, Store};
+use webcare::watch::WatchConfig;
 use webcare::watch::Watches;
 
 /// Feed size; `INGEST_ENTRIES` overrides it (e.g. a small run under a profiler).

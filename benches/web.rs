@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use webcare::config::{Config, ConfigErrors};
+use webcare::config::{ConfigErrors, load::Config};
 use webcare::store::Store;
 
 fn env_or(name: &str, default: u64) -> u64 {

@@ -1,7 +1,11 @@
-//! Typed configuration: loading (TOML file + `WEBCARE__SECTION__KEY` environment overrides),
-//! defaults, secrets, and validation that reports every problem at once with its key path.
+//! The configuration's building blocks, below every module that has a config section:
+//! [`ConfigErrors`] (every problem at once, each with its key path), [`parse_at`], durations,
+//! secrets, and the sections that belong to no one module (`[store]`, `[http]`,
+//! `[classifier]`, the common keys of `[[sources]]`). It imports nothing of the domain, so each
+//! module can own its section's type and parser; [`load`] puts the sections together.
 
-use std::collections::BTreeSet;
+pub mod load;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,35 +14,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::query::Query;
-
 /// Exit code for a configuration error (`EX_CONFIG` from sysexits).
 pub const EXIT_CONFIG: i32 = 78;
-
-/// The whole, validated configuration.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Where the config was read from, for messages.
-    pub file: PathBuf,
-    /// Database settings.
-    pub store: StoreConfig,
-    /// HTTP client defaults shared by all sources.
-    pub http: HttpConfig,
-    /// What to listen for.
-    pub watches: Vec<WatchConfig>,
-    /// Where to listen.
-    pub sources: Vec<SourceConfig>,
-    /// Who hears about what: `[mail]`, `[[teams]]`, `[[routes]]`, `[topics]`.
-    pub notify: crate::notify::NotifyConfig,
-    /// Classifier settings.
-    pub classifier: ClassifierConfig,
-    /// How long mention texts, authors and raw payloads are kept: `[retention]`.
-    pub retention: crate::privacy::RetentionConfig,
-    /// Admin endpoints (`[admin]`): health, readiness, metrics.
-    pub admin: crate::admin::AdminConfig,
-    /// The web inbox (`[web]`), when configured.
-    pub web: Option<crate::web::WebConfig>,
-}
 
 /// `[classifier]`: where the lexicons are and when a mention counts as urgent.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -145,25 +122,6 @@ impl Default for HttpConfig {
             follow_cross_host: false,
         }
     }
-}
-
-/// `[[watches]]`: one named query.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WatchConfig {
-    /// The brand or product; shown in alerts and digests.
-    pub name: String,
-    /// Boolean query, see the README's query syntax.
-    pub query: String,
-    /// Only keep mentions in these languages (ISO 639-1); empty keeps all.
-    #[serde(default)]
-    pub languages: Vec<String>,
-    /// Stop storing for this watch after this many mentions per UTC day.
-    #[serde(default)]
-    pub daily_cap: Option<u64>,
-    /// Brand-specific classifier terms (`complaint`, `praise`, `urgent`, `spam` lists).
-    #[serde(default)]
-    pub terms: crate::classify::CustomTerms,
 }
 
 /// `[[sources]]`: one platform account or feed. Keys other than the common ones belong to the
@@ -452,192 +410,8 @@ pub(crate) fn parse_at<T: DeserializeOwned>(
     }
 }
 
-const TOP_KEYS: &[&str] = &[
-    "store",
-    "http",
-    "classifier",
-    "retention",
-    "admin",
-    "watches",
-    "sources",
-    // notify:
-    "mail",
-    "teams",
-    "routes",
-    "topics",
-    "digest",
-    "spikes",
-    "web",
-];
-
-impl Config {
-    /// Loads `file`, applies `WEBCARE__SECTION__KEY` environment overrides, reads secrets and
-    /// validates everything. Touches neither the network nor the database.
-    pub fn load(file: &Path) -> Result<Config, ConfigErrors> {
-        let mut errors = ConfigErrors {
-            file: file.display().to_string(),
-            ..Default::default()
-        };
-        if !file.exists() {
-            errors.push("", format!("config file {} does not exist", file.display()));
-            return Err(errors);
-        }
-        let built = config::Config::builder()
-            .add_source(config::File::from(file).format(config::FileFormat::Toml))
-            .add_source(
-                config::Environment::with_prefix("WEBCARE")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .try_parsing(true),
-            )
-            .build();
-        let root: Value = match built.and_then(|c| c.try_deserialize::<Value>()) {
-            Ok(v) => v,
-            Err(e) => {
-                errors.push("", format!("cannot read config: {e}"));
-                return Err(errors);
-            }
-        };
-        Self::from_value(file, root, errors)
-    }
-
-    /// Validates an already-parsed config tree (used by [`Config::load`] and tests).
-    pub fn from_value(
-        file: &Path,
-        root: Value,
-        mut errors: ConfigErrors,
-    ) -> Result<Config, ConfigErrors> {
-        let Value::Object(mut root) = root else {
-            errors.push("", "the config must be a TOML table");
-            return Err(errors);
-        };
-        for key in root.keys() {
-            if !TOP_KEYS.contains(&key.as_str()) {
-                errors.push(
-                    key.clone(),
-                    format!("unknown key; known top-level keys: {}", TOP_KEYS.join(", ")),
-                );
-            }
-        }
-        let store = match root.remove("store") {
-            Some(v) => parse_at(v, "store", &mut errors).unwrap_or_default(),
-            None => StoreConfig::default(),
-        };
-        let http = match root.remove("http") {
-            Some(v) => parse_at(v, "http", &mut errors).unwrap_or_default(),
-            None => HttpConfig::default(),
-        };
-        let classifier: ClassifierConfig = match root.remove("classifier") {
-            Some(v) => parse_at(v, "classifier", &mut errors).unwrap_or_default(),
-            None => ClassifierConfig::default(),
-        };
-        if let Some(dir) = &classifier.lexicons
-            && let Err(e) = crate::classify::Classifier::from_dir(dir)
-        {
-            errors.push("classifier.lexicons", e.to_string());
-        }
-        if classifier.high_reach.is_some_and(|n| n < 0) {
-            errors.push("classifier.high_reach", "must not be negative");
-        }
-        if classifier.fast_thread == Some(0) {
-            errors.push("classifier.fast_thread", "must be at least 1");
-        }
-        if classifier.duplicate_authors.is_some_and(|n| n < 2) {
-            errors.push(
-                "classifier.duplicate_authors",
-                "must be at least 2: one author posting a text is not a campaign",
-            );
-        }
-        let retention = crate::privacy::parse_retention(root.remove("retention"), &mut errors);
-        let admin = crate::admin::parse_config(root.remove("admin"), &mut errors);
-        let web = crate::web::parse_config(root.remove("web"), &mut errors);
-        let watches = parse_list::<WatchConfig>(root.remove("watches"), "watches", &mut errors);
-        let mut names = BTreeSet::new();
-        for (i, w) in watches.iter().enumerate() {
-            let path = format!("watches[{i}]");
-            if w.name.trim().is_empty() {
-                errors.push(format!("{path}.name"), "must not be empty");
-            }
-            if !names.insert(w.name.clone()) {
-                errors.push(
-                    format!("{path}.name"),
-                    format!("watch \"{}\" is defined twice", w.name),
-                );
-            }
-            if let Err(e) = Query::parse(&w.query) {
-                errors.push(format!("{path}.query"), e.to_string());
-            }
-            for lang in &w.languages {
-                if lang.len() != 2 || !lang.chars().all(|c| c.is_ascii_lowercase()) {
-                    errors.push(
-                        format!("{path}.languages"),
-                        format!("\"{lang}\" is not a two-letter language code such as \"nl\""),
-                    );
-                }
-            }
-        }
-        if watches.is_empty() {
-            errors.push("watches", "at least one [[watches]] entry is needed: webcare stores only mentions that match a watch");
-        }
-
-        let mut sources = Vec::new();
-        let mut source_names = BTreeSet::new();
-        if let Some(list) = root.remove("sources") {
-            match list {
-                Value::Array(items) => {
-                    for (i, item) in items.into_iter().enumerate() {
-                        let path = format!("sources[{i}]");
-                        if let Some(s) = parse_source(item, &path, &http, &mut errors) {
-                            if !source_names.insert(s.name.clone()) {
-                                errors.push(
-                                    format!("{path}.name"),
-                                    format!("source \"{}\" is defined twice", s.name),
-                                );
-                            }
-                            if let Some(w) = &s.watch
-                                && !names.contains(w)
-                            {
-                                errors.push(
-                                    format!("{path}.watch"),
-                                    format!("no watch is named \"{w}\""),
-                                );
-                            }
-                            crate::sources::validate(&s, &path, &mut errors);
-                            sources.push(s);
-                        }
-                    }
-                }
-                _ => errors.push("sources", "must be a list of [[sources]] tables"),
-            }
-        }
-        let notify = crate::notify::parse_config(
-            &mut root,
-            &watches.iter().map(|w| w.name.clone()).collect::<Vec<_>>(),
-            &sources.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
-            &mut errors,
-        );
-        if sources.is_empty() && errors.is_empty() {
-            errors.push("sources", "at least one [[sources]] entry is needed");
-        }
-        if errors.is_empty() {
-            Ok(Config {
-                file: file.to_path_buf(),
-                store,
-                http,
-                watches,
-                sources,
-                classifier,
-                notify,
-                retention,
-                admin,
-                web,
-            })
-        } else {
-            Err(errors)
-        }
-    }
-}
-
+/// Deserializes a list of tables at `key` (`[[teams]]`), recording each bad entry under
+/// `key[i]`; a value that is not a list is one problem at `key`.
 pub(crate) fn parse_list<T: DeserializeOwned>(
     v: Option<Value>,
     key: &str,
@@ -657,7 +431,9 @@ pub(crate) fn parse_list<T: DeserializeOwned>(
     }
 }
 
-fn parse_source(
+/// Reads one `[[sources]]` entry: the common keys checked here, the rest kept as the kind's
+/// settings for the kind to check.
+pub(crate) fn parse_source(
     item: Value,
     path: &str,
     http: &HttpConfig,

@@ -4,7 +4,8 @@
 //! Data flows one way: [`sources`] poll platforms, [`watch`] keeps what a watch's [`query`]
 //! matches, [`store`] commits it with the source's cursor, [`classify`] labels it, and
 //! [`scheduler`] decides when each source polls again. [`commands`] holds what each CLI
-//! subcommand does, and [`admin`] serves health and metrics while the daemon runs.
+//! subcommand does (one file per group), and [`admin`] serves health and [`metrics`] while the
+//! daemon runs.
 
 pub mod admin;
 pub mod classify;
@@ -12,6 +13,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod privacy;
 pub mod progress;

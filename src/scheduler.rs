@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::config::{Config, SourceConfig};
+use crate::config::{SourceConfig, load::Config};
 use crate::redact::redact_text;
 use crate::shutdown::{Shutdown, ShutdownTrigger};
 use crate::sources::announced::Announcement;
@@ -39,7 +39,7 @@ pub struct Pipeline {
     /// Bound on mention texts and titles, in characters (`[store] max_text_chars`; 0: none).
     pub max_text_chars: usize,
     /// In-process counters for `/metrics` (classifier time).
-    pub metrics: Arc<crate::admin::Metrics>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Pipeline {
@@ -47,7 +47,7 @@ impl Pipeline {
     pub fn new(writer: Writer, watches: Watches, raw_max_bytes: usize) -> Pipeline {
         Pipeline {
             watches: Arc::new(RwLock::new(Arc::new(watches))),
-            metrics: Arc::new(crate::admin::Metrics::with_store(writer.health())),
+            metrics: Arc::new(crate::metrics::Metrics::with_store(writer.health())),
             writer,
             raw_max_bytes,
             max_text_chars: DEFAULT_MAX_TEXT_CHARS,
@@ -152,9 +152,8 @@ pub async fn poll_once(
     shutdown: &mut Shutdown,
 ) -> Option<PollReport> {
     let cfg = &handle.config;
-    let name = cfg.name.clone();
     let state = {
-        let name = name.clone();
+        let name = cfg.name.clone();
         pipeline
             .writer
             .run(move |s| Ok((s.source_state(&name)?, s.announced(&name)?)))
@@ -167,10 +166,9 @@ pub async fn poll_once(
             return None;
         }
     };
-    let cursor = state.as_ref().and_then(|s| s.cursor.clone());
     let first_poll = state.as_ref().is_none_or(|s| s.last_success_at.is_none());
     let ctx = PollContext {
-        cursor,
+        cursor: state.as_ref().and_then(|s| s.cursor.clone()),
         backfill: cfg.backfill,
     };
     let started_at = Utc::now();
@@ -184,143 +182,175 @@ pub async fn poll_once(
         },
         _ = shutdown.wait() => return None,
     };
-    match result {
-        Ok(batch) => {
-            let fetched = batch.mentions.len();
-            let owned = cfg.watch.clone();
-            let watch_set = pipeline.watches();
-            let mut matched = Vec::with_capacity(fetched);
-            for m in batch.mentions {
-                let mut m = m;
-                // Cut before matching and classifying: a huge text costs every stage after it.
-                let cut = sources::text::cap_text(&mut m.text, pipeline.max_text_chars);
-                if let Some(title) = &mut m.title {
-                    sources::text::cap_text(title, pipeline.max_text_chars);
-                }
-                if cut {
-                    tracing::warn!(source = %cfg.name, id = %m.external_id, limit = pipeline.max_text_chars, "mention text cut to [store] max_text_chars");
-                }
-                let mut watches = watch_set.matching(&m, owned.as_deref());
-                if watches.is_empty() {
-                    continue;
-                }
-                let classify_started = std::time::Instant::now();
-                let verdict = watch_set.classify(&m, &watches);
-                pipeline
-                    .metrics
-                    .record_classification(classify_started.elapsed());
-                if m.lang.is_none() && verdict.lang != "other" {
-                    // The platform gave no language: take the detected one, and let the
-                    // watches' language filters see it.
-                    m.lang = Some(verdict.lang.clone());
-                    watches = watch_set.matching(&m, owned.as_deref());
-                    if watches.is_empty() {
-                        continue;
-                    }
-                }
-                matched.push(NewMention {
-                    mention: m,
-                    watches,
-                    verdict: Some(verdict),
-                });
+    let failures = state.as_ref().map(|s| s.consecutive_failures).unwrap_or(0) as u32 + 1;
+    Some(match result {
+        Ok(batch) => store_batch(pipeline, cfg, batch, &announced, started_at, first_poll).await,
+        Err(e) => poll_failed(pipeline, cfg, &e, failures, started_at).await,
+    })
+}
+
+/// The mentions of a batch that some watch keeps, cut to `[store] max_text_chars` and
+/// classified; a mention without a language gets the detected one before the watches'
+/// language filters decide.
+fn match_and_classify(
+    pipeline: &Pipeline,
+    cfg: &SourceConfig,
+    watch_set: &Watches,
+    mentions: Vec<sources::Mention>,
+) -> Vec<NewMention> {
+    let owned = cfg.watch.as_deref();
+    let mut matched = Vec::with_capacity(mentions.len());
+    for mut m in mentions {
+        // Cut before matching and classifying: a huge text costs every stage after it.
+        let cut = sources::text::cap_text(&mut m.text, pipeline.max_text_chars);
+        if let Some(title) = &mut m.title {
+            sources::text::cap_text(title, pipeline.max_text_chars);
+        }
+        if cut {
+            tracing::warn!(source = %cfg.name, id = %m.external_id, limit = pipeline.max_text_chars, "mention text cut to [store] max_text_chars");
+        }
+        let mut watches = watch_set.matching(&m, owned);
+        if watches.is_empty() {
+            continue;
+        }
+        let classify_started = std::time::Instant::now();
+        let verdict = watch_set.classify(&m, &watches);
+        pipeline
+            .metrics
+            .record_classification(classify_started.elapsed());
+        if m.lang.is_none() && verdict.lang != "other" {
+            // The platform gave no language: take the detected one, and let the
+            // watches' language filters see it.
+            m.lang = Some(verdict.lang.clone());
+            watches = watch_set.matching(&m, owned);
+            if watches.is_empty() {
+                continue;
             }
-            let unmatched = fetched - matched.len();
-            let next = if batch.more {
-                Duration::from_secs(1)
-            } else {
-                batch
-                    .next_poll_in
-                    .unwrap_or_else(|| jittered(cfg.interval, cfg.jitter))
-            };
-            let next_poll_at = Utc::now() + chrono::Duration::from_std(next).unwrap_or_default();
-            let (source, kind) = (cfg.name.clone(), cfg.kind.clone());
-            let (caps, raw_max, cap) = (watch_set.caps(), pipeline.raw_max_bytes, cfg.daily_cap);
-            let cursor = batch.cursor;
-            let own_replies = batch.own_replies;
-            let classifier = watch_set.classifier().clone();
-            let committed = pipeline
-                .writer
-                .run(move |s| {
-                    let committed = s.commit_poll(PollCommit {
-                        source: &source,
-                        kind: &kind,
-                        mentions: matched,
-                        cursor,
-                        next_poll_at,
-                        started_at,
-                        fetched,
-                        backfill: first_poll,
-                        source_cap: cap,
-                        watch_caps: &caps,
-                        raw_max_bytes: raw_max,
-                        signals: Some(&classifier),
-                        own_replies,
-                    });
-                    // Sources poll minutes apart: between polls the page cache is dead weight.
-                    s.release_memory();
-                    committed
-                })
-                .await;
-            match committed {
-                Ok(summary) => {
-                    pipeline.writer.health().source_stored(&cfg.name);
-                    forget_announced(pipeline, &cfg.name, &announced).await;
-                    for w in &summary.cap_warnings {
-                        tracing::warn!(source = %cfg.name, "{w}");
-                    }
-                    tracing::info!(
-                        source = %cfg.name, fetched, stored = summary.new_ids.len(), duplicates = summary.duplicates,
-                        unmatched, capped = summary.capped, answered = summary.answered, "poll ok"
-                    );
-                    Some(PollReport {
-                        source: name,
-                        fetched,
-                        unmatched,
-                        stored: summary.new_ids.len(),
-                        duplicates: summary.duplicates,
-                        capped: summary.capped,
-                        error: None,
-                        next_poll_at,
-                        new_ids: summary.new_ids,
-                    })
-                }
-                Err(e) => {
-                    let message = redact_text(&e.to_string());
-                    tracing::error!(source = %cfg.name, error = %message, "cannot store poll; will fetch again");
-                    let next_poll_at =
-                        Utc::now() + chrono::Duration::from_std(cfg.interval).unwrap_or_default();
-                    record_failure(pipeline, cfg, &message, started_at, next_poll_at).await;
-                    pipeline.writer.health().source_failed(&cfg.name, &message);
-                    Some(failed(name, message, next_poll_at))
-                }
+        }
+        matched.push(NewMention {
+            mention: m,
+            watches,
+            verdict: Some(verdict),
+        });
+    }
+    matched
+}
+
+/// Commits a fetched batch with the source's new cursor in one transaction and reports it; a
+/// commit that fails is recorded as a failed poll, and the batch is fetched again next time.
+async fn store_batch(
+    pipeline: &Pipeline,
+    cfg: &SourceConfig,
+    batch: sources::Batch,
+    announced: &[Announcement],
+    started_at: DateTime<Utc>,
+    first_poll: bool,
+) -> PollReport {
+    let fetched = batch.mentions.len();
+    let watch_set = pipeline.watches();
+    let matched = match_and_classify(pipeline, cfg, &watch_set, batch.mentions);
+    let unmatched = fetched - matched.len();
+    let next = if batch.more {
+        Duration::from_secs(1)
+    } else {
+        batch
+            .next_poll_in
+            .unwrap_or_else(|| jittered(cfg.interval, cfg.jitter))
+    };
+    let next_poll_at = Utc::now() + chrono::Duration::from_std(next).unwrap_or_default();
+    let (source, kind) = (cfg.name.clone(), cfg.kind.clone());
+    let (caps, raw_max, cap) = (watch_set.caps(), pipeline.raw_max_bytes, cfg.daily_cap);
+    let cursor = batch.cursor;
+    let own_replies = batch.own_replies;
+    let classifier = watch_set.classifier().clone();
+    let committed = pipeline
+        .writer
+        .run(move |s| {
+            let committed = s.commit_poll(PollCommit {
+                source: &source,
+                kind: &kind,
+                mentions: matched,
+                cursor,
+                next_poll_at,
+                started_at,
+                fetched,
+                backfill: first_poll,
+                source_cap: cap,
+                watch_caps: &caps,
+                raw_max_bytes: raw_max,
+                signals: Some(&classifier),
+                own_replies,
+            });
+            // Sources poll minutes apart: between polls the page cache is dead weight.
+            s.release_memory();
+            committed
+        })
+        .await;
+    match committed {
+        Ok(summary) => {
+            pipeline.writer.health().source_stored(&cfg.name);
+            forget_announced(pipeline, &cfg.name, announced).await;
+            for w in &summary.cap_warnings {
+                tracing::warn!(source = %cfg.name, "{w}");
+            }
+            tracing::info!(
+                source = %cfg.name, fetched, stored = summary.new_ids.len(), duplicates = summary.duplicates,
+                unmatched, capped = summary.capped, answered = summary.answered, "poll ok"
+            );
+            PollReport {
+                source: cfg.name.clone(),
+                fetched,
+                unmatched,
+                stored: summary.new_ids.len(),
+                duplicates: summary.duplicates,
+                capped: summary.capped,
+                error: None,
+                next_poll_at,
+                new_ids: summary.new_ids,
             }
         }
         Err(e) => {
-            // The one place a poll error becomes text: logs, `last_error`, `poll_log`,
-            // `/healthz`, `sources` and `once` all get this redacted copy.
             let message = redact_text(&e.to_string());
-            let failures = state.as_ref().map(|s| s.consecutive_failures).unwrap_or(0) as u32 + 1;
-            // Refused or missing credentials do not heal by retrying: wait the longest backoff
-            // at once, so a revoked login is not hammered while a person fixes it.
-            let steps = if matches!(e, sources::SourceError::Auth(_)) {
-                u32::MAX
-            } else {
-                failures
-            };
-            let delay = jittered(
-                backoff(cfg.interval, steps, e.retry_after(), cfg.max_backoff),
-                cfg.jitter / 2.0,
-            );
-            let delay = delay.max(e.retry_after().unwrap_or_default());
-            let next_poll_at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-            tracing::warn!(
-                source = %cfg.name, kind = %cfg.kind, error = %message, failures, retry_in_s = delay.as_secs(),
-                "poll failed; keeping the cursor and backing off"
-            );
+            tracing::error!(source = %cfg.name, error = %message, "cannot store poll; will fetch again");
+            let next_poll_at =
+                Utc::now() + chrono::Duration::from_std(cfg.interval).unwrap_or_default();
             record_failure(pipeline, cfg, &message, started_at, next_poll_at).await;
-            Some(failed(name, message, next_poll_at))
+            pipeline.writer.health().source_failed(&cfg.name, &message);
+            failed(cfg.name.clone(), message, next_poll_at)
         }
     }
+}
+
+/// Records a failed fetch (the `failures`-th in a row) and backs off; the cursor stays.
+async fn poll_failed(
+    pipeline: &Pipeline,
+    cfg: &SourceConfig,
+    e: &sources::SourceError,
+    failures: u32,
+    started_at: DateTime<Utc>,
+) -> PollReport {
+    // The one place a poll error becomes text: logs, `last_error`, `poll_log`,
+    // `/healthz`, `sources` and `once` all get this redacted copy.
+    let message = redact_text(&e.to_string());
+    // Refused or missing credentials do not heal by retrying: wait the longest backoff
+    // at once, so a revoked login is not hammered while a person fixes it.
+    let steps = if matches!(e, sources::SourceError::Auth(_)) {
+        u32::MAX
+    } else {
+        failures
+    };
+    let delay = jittered(
+        backoff(cfg.interval, steps, e.retry_after(), cfg.max_backoff),
+        cfg.jitter / 2.0,
+    );
+    let delay = delay.max(e.retry_after().unwrap_or_default());
+    let next_poll_at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+    tracing::warn!(
+        source = %cfg.name, kind = %cfg.kind, error = %message, failures, retry_in_s = delay.as_secs(),
+        "poll failed; keeping the cursor and backing off"
+    );
+    record_failure(pipeline, cfg, &message, started_at, next_poll_at).await;
+    failed(cfg.name.clone(), message, next_poll_at)
 }
 
 /// Forgets the webhook announcements a committed poll fetched. Should this fail (or the

@@ -1,13 +1,71 @@
 //! Watches compiled for matching: which watches a mention belongs to. An item no watch claims
 //! is never stored; owned channels (a source with `watch = "..."`) belong to their watch unless
-//! its exclusions or language filter say otherwise.
+//! its exclusions or language filter say otherwise. The `[[watches]]` section is read here too.
 
 use std::collections::HashMap;
 
+use serde::Deserialize;
+
 use crate::classify::{Classification, Classifier, CustomTerms, Input};
-use crate::config::WatchConfig;
+use crate::config::{ConfigErrors, parse_list};
 use crate::query::{Doc, Query, QueryError};
 use crate::sources::Mention;
+
+/// `[[watches]]`: one named query.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchConfig {
+    /// The brand or product; shown in alerts and digests.
+    pub name: String,
+    /// Boolean query, see the README's query syntax.
+    pub query: String,
+    /// Only keep mentions in these languages (ISO 639-1); empty keeps all.
+    #[serde(default)]
+    pub languages: Vec<String>,
+    /// Stop storing for this watch after this many mentions per UTC day.
+    #[serde(default)]
+    pub daily_cap: Option<u64>,
+    /// Brand-specific classifier terms (`complaint`, `praise`, `urgent`, `spam` lists).
+    #[serde(default)]
+    pub terms: CustomTerms,
+}
+
+/// `[[watches]]`: at least one, each named once, with a query that parses and two-letter
+/// language codes.
+pub fn parse_watches(
+    value: Option<serde_json::Value>,
+    errors: &mut ConfigErrors,
+) -> Vec<WatchConfig> {
+    let watches = parse_list::<WatchConfig>(value, "watches", errors);
+    let mut names = std::collections::BTreeSet::new();
+    for (i, w) in watches.iter().enumerate() {
+        let path = format!("watches[{i}]");
+        if w.name.trim().is_empty() {
+            errors.push(format!("{path}.name"), "must not be empty");
+        }
+        if !names.insert(w.name.clone()) {
+            errors.push(
+                format!("{path}.name"),
+                format!("watch \"{}\" is defined twice", w.name),
+            );
+        }
+        if let Err(e) = Query::parse(&w.query) {
+            errors.push(format!("{path}.query"), e.to_string());
+        }
+        for lang in &w.languages {
+            if lang.len() != 2 || !lang.chars().all(|c| c.is_ascii_lowercase()) {
+                errors.push(
+                    format!("{path}.languages"),
+                    format!("\"{lang}\" is not a two-letter language code such as \"nl\""),
+                );
+            }
+        }
+    }
+    if watches.is_empty() {
+        errors.push("watches", "at least one [[watches]] entry is needed: webcare stores only mentions that match a watch");
+    }
+    watches
+}
 
 struct CompiledWatch {
     name: String,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::model::Model;
 use super::{Classifier, train};
-use crate::config::{ClassifierConfig, Config};
+use crate::config::{ClassifierConfig, load::Config};
 use crate::shutdown::Shutdown;
 use crate::store::{ModelDecision, NewModel, Store, StoreError, Writer};
 

@@ -83,33 +83,6 @@ pub fn replay_with_progress(
     }
 }
 
-/// `webcare backtest --since WHEN`: replays and prints; days are the first team's local days.
-pub fn command(config: &crate::config::Config, since: &str) -> anyhow::Result<i32> {
-    let Some(notifier) = Notifier::new(config) else {
-        eprintln!(
-            "error: no [[teams]] configured in {}, so no rule can send an alert; add a team and [mail]",
-            config.file.display()
-        );
-        return Ok(crate::config::EXIT_CONFIG);
-    };
-    let now = Utc::now();
-    let since = crate::commands::parse_since(since, now)?;
-    let tz = notifier
-        .router()
-        .teams()
-        .first()
-        .map(|t| t.tz)
-        .unwrap_or(Tz::UTC);
-    let store = Store::open_existing(&config.store.path)?;
-    // The replay reads batch by batch; a spinner counts the mentions on a terminal.
-    let progress = crate::progress::Progress::spinner("replaying", "mentions");
-    let result = replay_with_progress(&store, &notifier, since, tz, |n| progress.set(n))?;
-    progress.finish();
-    let from = DateTime::<Utc>::from_timestamp(since, 0).unwrap_or(now);
-    result.print(&mut std::io::stdout().lock(), from, tz)?;
-    Ok(0)
-}
-
 impl Backtest {
     /// Prints the table: one line per day, rule and team, then the totals per rule.
     pub fn print(&self, out: &mut impl Write, since: DateTime<Utc>, tz: Tz) -> std::io::Result<()> {

@@ -33,7 +33,7 @@ use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::classify::{Classifier, Input, Urgency};
-use crate::config::{Config, ConfigErrors, parse_at, parse_list};
+use crate::config::{ConfigErrors, load::Config, parse_at, parse_list};
 use crate::shutdown::Shutdown;
 use crate::store::{
     AlertUpdate, NewAlert, RoutingMention, RoutingRecord, Store, StoreError, Writer, optout_key,

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 
 use super::mail::header_safe;
 use super::route::TeamConfig;
-use crate::config::{Config, ConfigErrors};
+use crate::config::{ConfigErrors, load::Config};
 use crate::shutdown::Shutdown;
 use crate::store::{EscalationMail, OverdueMention, Store, StoreError, Writer};
 

@@ -244,7 +244,7 @@ pub struct SpikeContext {
 impl SpikeContext {
     /// The spike checker of `config`, alerting every team of `notifier`; `None` when turned off.
     pub fn from_config(
-        config: &crate::config::Config,
+        config: &crate::config::load::Config,
         notifier: &super::Notifier,
     ) -> Option<SpikeContext> {
         let cfg = config.notify.spikes.clone();

@@ -12,7 +12,7 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use aws_lc_rs::hmac;
 
-use crate::config::Config;
+use crate::config::load::Config;
 use crate::store::Store;
 
 /// Name of the session cookie.

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::auth::Key;
-use crate::config::Config;
+use crate::config::load::Config;
 
 /// The actions a link can pre-select, with the words a mail shows for them.
 pub const ACTIONS: &[(&str, &str)] = &[

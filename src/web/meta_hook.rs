@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use crate::config::Config;
+use crate::config::load::Config;
 use crate::sources::instagram::{WebhookKeys, webhook_keys};
 use crate::store::Store;
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::{Config, ConfigErrors, DurationValue, Secret, parse_at, resolve_secret};
+use crate::config::{ConfigErrors, DurationValue, Secret, load::Config, parse_at, resolve_secret};
 
 /// `[web]`: where the inbox listens and who may sign in.
 #[derive(Debug, Clone)]

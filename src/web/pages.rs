@@ -20,7 +20,7 @@ use serde::Deserialize;
 use super::WebConfig;
 use super::auth::{self, Key, LoginLimiter, SESSION_COOKIE, Session};
 use super::links::{LinkCheck, LinkSigner};
-use crate::config::Config;
+use crate::config::load::Config;
 use crate::store::{
     InboxFilter, InboxRow, InboxStatus, MentionExtras, Store, StoreError, StoredMention,
 };

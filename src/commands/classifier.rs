@@ -1,0 +1,185 @@
+//! `classify`, `eval`, `train`, `model` and `label`: the classifier's commands. The first three
+//! work without a config file; with one, they use the model its database has in use.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::classify::Classifier;
+use crate::config::load::Config;
+use crate::store::Store;
+
+fn load_classifier(lexicons: Option<&Path>) -> anyhow::Result<Classifier> {
+    match lexicons {
+        Some(dir) => Ok(Classifier::from_dir(dir)?),
+        None => Ok(Classifier::embedded()),
+    }
+}
+
+/// The lexicons plus a model: the file given, else the one a given config names or has in use
+/// in its database. A model that cannot be used is reported and the lexicons decide alone: a
+/// damaged file must not stop classification.
+fn load_with_model(
+    lexicons: Option<&Path>,
+    model: Option<&Path>,
+    config: Option<&Path>,
+) -> anyhow::Result<Classifier> {
+    let c = load_classifier(lexicons)?;
+    let Some(path) = model else {
+        let Some(config) = config else { return Ok(c) };
+        let config = Config::load(config)
+            .map_err(|errors| anyhow::anyhow!("invalid configuration: {errors}"))?;
+        return Ok(match crate::classify::retrain::configured_model(&config)? {
+            Some(m) => c.with_model(m),
+            None => c,
+        });
+    };
+    match crate::classify::Model::load(path) {
+        Ok(m) => Ok(c.with_model(Arc::new(m))),
+        Err(e) => {
+            eprintln!("error: {e}; classifying with the lexicons alone");
+            Ok(c)
+        }
+    }
+}
+
+pub(super) fn train(
+    config: Option<&Path>,
+    from: &[PathBuf],
+    out: Option<&Path>,
+    lexicons: Option<&Path>,
+) -> anyhow::Result<i32> {
+    if config.is_none() && out.is_none() {
+        anyhow::bail!(
+            "nowhere to put the model: give --out FILE, or --config FILE to store it in that database"
+        );
+    }
+    let c = load_classifier(lexicons)?;
+    let mut examples = Vec::new();
+    let mut skipped = 0;
+    let mut store = None;
+    let mut seen = 0;
+    if let Some(path) = config {
+        let config = Config::load(path)
+            .map_err(|errors| anyhow::anyhow!("invalid configuration: {errors}"))?;
+        let s = Store::open_existing(&config.store.path)?;
+        // Read before the corrections: one made meanwhile counts as new for the daemon.
+        seen = s.last_correction_id()?;
+        let corrections = s.corrections()?;
+        let before = examples.len();
+        skipped += crate::classify::train::corrections_to_examples(&c, corrections, &mut examples);
+        eprintln!(
+            "{} corrections from {}",
+            examples.len() - before,
+            config.store.path.display()
+        );
+        store = Some(s);
+    }
+    for file in from {
+        skipped += crate::classify::train::read_examples(&c, file, &mut examples)?;
+    }
+    if skipped > 0 {
+        eprintln!("skipped {skipped} rows in languages without lexicons (en, nl, da)");
+    }
+    let model = crate::classify::train::train_and_report(
+        &c,
+        &examples,
+        std::io::stdout().lock(),
+        std::io::stderr().is_terminal(),
+    )?;
+    if let Some(out) = out {
+        model.save(out)?;
+        println!("model written to {}", out.display());
+    }
+    if let Some(mut store) = store {
+        let (id, decision) =
+            crate::classify::retrain::store_model(&mut store, &model, seen, "train")?;
+        match decision {
+            crate::store::ModelDecision::Activated { previous } => println!(
+                "model #{id} stored in {} and in use{}",
+                store.path().display(),
+                previous
+                    .map(|(p, s)| format!(" (instead of #{p}, which scored {s:.3})"))
+                    .unwrap_or_default()
+            ),
+            crate::store::ModelDecision::Refused { needed, active } => println!(
+                "model #{id} stored in {} but not in use: it scores {:.3}, below {needed:.3} of {}; `webcare model use {id}` uses it anyway",
+                store.path().display(),
+                model.info.cv_macro(),
+                active
+                    .map(|a| format!("model #{a}"))
+                    .unwrap_or_else(|| "the lexicons alone".into())
+            ),
+        }
+    }
+    Ok(0)
+}
+
+pub(super) fn classify(
+    explain: bool,
+    lexicons: Option<&Path>,
+    model: Option<&Path>,
+    config: Option<&Path>,
+) -> anyhow::Result<i32> {
+    let c = load_with_model(lexicons, model, config)?;
+    let stdin = std::io::stdin().lock();
+    let out = std::io::BufWriter::new(std::io::stdout().lock());
+    let skipped = crate::classify::run_classify(&c, stdin, out, explain)?;
+    // Every other line was classified; the status still says that some input was not.
+    Ok(if skipped > 0 { 1 } else { 0 })
+}
+
+pub(super) fn eval(
+    file: &Path,
+    lexicons: Option<&Path>,
+    model: Option<&Path>,
+    config: Option<&Path>,
+) -> anyhow::Result<i32> {
+    let c = load_with_model(lexicons, model, config)?;
+    crate::classify::run_eval(&c, file, std::io::stdout().lock())?;
+    Ok(0)
+}
+
+pub(super) fn model(config: &Config, action: &crate::cli::ModelAction) -> anyhow::Result<i32> {
+    use crate::classify::retrain;
+    use crate::cli::ModelAction;
+    let out = std::io::stdout().lock();
+    match action {
+        ModelAction::List => retrain::list_command(config, out),
+        ModelAction::Use { id } => retrain::use_command(config, Some(*id), out),
+        ModelAction::Off => retrain::use_command(config, None, out),
+    }
+}
+
+pub(super) fn label(
+    config: &Config,
+    id: Option<i64>,
+    label: Option<&str>,
+    by: &str,
+    export: bool,
+) -> anyhow::Result<i32> {
+    let mut store = Store::open_existing(&config.store.path)?;
+    let mut out = std::io::stdout().lock();
+    if export {
+        writeln!(out, "lang\tlabel\ttext")?;
+        for (lang, label, text) in store.corrections()? {
+            writeln!(
+                out,
+                "{lang}\t{label}\t{}",
+                text.replace(['\t', '\n', '\r'], " ")
+            )?;
+        }
+        return Ok(0);
+    }
+    let (Some(id), Some(label)) = (id, label) else {
+        anyhow::bail!("give a mention id and a label, or --export");
+    };
+    let label: crate::classify::Label = label.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let previous = store.correct_label(id, label.as_str(), by)?;
+    writeln!(
+        out,
+        "mention #{id}: {} -> {label} (by {by})",
+        previous.as_deref().unwrap_or("unclassified")
+    )?;
+    Ok(0)
+}
