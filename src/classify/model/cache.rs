@@ -1,0 +1,256 @@
+//! Summing a text's feature weights, with a per-word cache. A word's own feature and its
+//! character 2–5-grams always add the same weights for a given model and language, and they
+//! are most of a text's features (about 20 per word), so their sum is computed once per
+//! distinct word and kept in a small table per thread. A word seen before then costs one
+//! table read per head instead of about 20 weight reads and the n-gram hashing.
+//!
+//! The table is direct-mapped (a new word takes the slot of the one it hashes to), so it stays
+//! the same size however many words a stream brings, and it needs no lock: each thread fills
+//! its own. Entries are keyed by model, language and word, so a model swap or a second model
+//! on the same thread never reads another's sums.
+
+use std::cell::{Cell, RefCell};
+
+use super::super::Classification;
+#[cfg(test)]
+use super::Feat;
+use super::features::{
+    KIND_BIGRAM, KIND_CUE, KIND_WORD, Piece, bigram_bucket, bucket, char_grams, cue_bucket, mix,
+    scan,
+};
+use super::{Head, K};
+
+/// Slots per thread: 8,192 words of 64 bytes, 512 KiB, which holds a brand's everyday
+/// vocabulary across three languages while staying in a core's second-level cache.
+const SLOTS: usize = 1 << 13;
+
+/// The heads a text is scored with: one language's label head and polarity head, either of
+/// which may be missing (too few examples).
+pub(super) struct Heads<'m> {
+    pub label: Option<&'m Head>,
+    pub polarity: Option<&'m Head>,
+}
+
+/// What some features add to the scores: how many they are, the summed weights under the label
+/// and the polarity head, and per label how much more they argue for that label than for the
+/// strongest other one (what a reason shows).
+#[derive(Clone, Copy, Default)]
+pub(super) struct Sum {
+    pub n: u32,
+    pub label: [f32; K],
+    pub push: [f32; K],
+    pub polarity: [f32; K],
+}
+
+impl Sum {
+    /// Adds the feature in bucket `b`.
+    #[inline]
+    fn add(&mut self, heads: &Heads<'_>, b: u32) {
+        self.n += 1;
+        if let Some(h) = heads.label {
+            let w = h.weights(b);
+            for c in 0..K {
+                self.label[c] += w[c];
+                let others = (0..K)
+                    .filter(|&o| o != c)
+                    .map(|o| w[o])
+                    .fold(f32::NEG_INFINITY, f32::max);
+                self.push[c] += w[c] - others;
+            }
+        }
+        if let Some(h) = heads.polarity {
+            let w = h.weights(b);
+            for c in 0..K {
+                self.polarity[c] += w[c];
+            }
+        }
+    }
+
+    #[inline]
+    fn merge(&mut self, o: &Sum) {
+        self.n += o.n;
+        for c in 0..K {
+            self.label[c] += o.label[c];
+            self.push[c] += o.push[c];
+            self.polarity[c] += o.polarity[c];
+        }
+    }
+}
+
+/// Features that count as one reason: a word with its character n-grams, a word pair, a '?'
+/// or '!', or a lexicon cue; `push` as in [`Sum`].
+#[derive(Clone, Copy)]
+pub(super) struct Group {
+    pub start: u32,
+    pub end: u32,
+    pub kind: u8,
+    pub push: [f32; K],
+}
+
+/// One cached word: its key (model, language and word hash) and its [`Sum`]. `sum.n == 0`
+/// marks an empty slot: every word has at least its own feature.
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct Entry {
+    key: u64,
+    sum: Sum,
+}
+
+/// This thread's table, allocated on first use, and how often it answered.
+struct Table {
+    slots: Vec<Entry>,
+}
+
+thread_local! {
+    static TABLE: RefCell<Table> = const { RefCell::new(Table { slots: Vec::new() }) };
+    static HITS: Cell<u64> = const { Cell::new(0) };
+    static MISSES: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Words found in this thread's cache and words that had to be summed, since the thread
+/// started: the benchmark prints the hit rate from these.
+pub fn cache_counts() -> (u64, u64) {
+    (HITS.with(Cell::get), MISSES.with(Cell::get))
+}
+
+/// The summed weights of a word with hash `hash` (normalised form `grams`, when it has
+/// character n-grams) under `heads`, computed the way [`gather_features`] adds them up.
+fn word_sum(heads: &Heads<'_>, hash: u64, grams: Option<&str>) -> Sum {
+    let mut s = Sum::default();
+    s.add(heads, bucket(hash));
+    if let Some(norm) = grams {
+        char_grams(norm, |b| s.add(heads, b));
+    }
+    s
+}
+
+/// Sums the weights of `text`'s features (and of the lexicon verdict `v`'s cues) under
+/// `heads` of model `model` and language `lang`, and lists them as reason groups in `groups`.
+/// Gives exactly what [`gather_features`] gives on the extracted features.
+pub(super) fn gather(
+    model: u64,
+    lang: usize,
+    heads: &Heads<'_>,
+    text: &str,
+    v: &Classification,
+    groups: &mut Vec<Group>,
+    buf: &mut String,
+) -> Sum {
+    groups.clear();
+    let seed = mix(model, lang as u64 + 1);
+    let mut total = Sum::default();
+    let (mut hits, mut misses) = (0u64, 0u64);
+    TABLE.with(|t| {
+        let mut t = t.borrow_mut();
+        if t.slots.is_empty() {
+            t.slots = vec![Entry::default(); SLOTS];
+        }
+        let mut prev: Option<(u64, u32)> = None;
+        scan(text, buf, |piece| match piece {
+            Piece::Mark { at, hash } => {
+                single(
+                    heads,
+                    bucket(hash),
+                    at,
+                    at + 1,
+                    KIND_WORD,
+                    &mut total,
+                    groups,
+                );
+                prev = None;
+            }
+            Piece::Break => prev = None,
+            Piece::Word {
+                start,
+                end,
+                hash,
+                grams,
+            } => {
+                if let Some((p, p_start)) = prev {
+                    let b = bigram_bucket(p, hash);
+                    single(heads, b, p_start, end, KIND_BIGRAM, &mut total, groups);
+                }
+                prev = Some((hash, start));
+                let key = mix(seed, hash);
+                let slot = &mut t.slots[(key >> 40) as usize & (SLOTS - 1)];
+                if slot.key != key || slot.sum.n == 0 {
+                    misses += 1;
+                    *slot = Entry {
+                        key,
+                        sum: word_sum(heads, hash, grams),
+                    };
+                } else {
+                    hits += 1;
+                }
+                total.merge(&slot.sum);
+                groups.push(Group {
+                    start,
+                    end,
+                    kind: KIND_WORD,
+                    push: slot.sum.push,
+                });
+            }
+        });
+    });
+    HITS.with(|h| h.set(h.get() + hits));
+    MISSES.with(|m| m.set(m.get() + misses));
+    for r in &v.reasons {
+        let (s, e) = (r.start as u32, r.end as u32);
+        single(heads, cue_bucket(r), s, e, KIND_CUE, &mut total, groups);
+    }
+    total
+}
+
+/// Adds one feature that is a reason group of its own.
+#[inline]
+fn single(
+    heads: &Heads<'_>,
+    b: u32,
+    start: u32,
+    end: u32,
+    kind: u8,
+    total: &mut Sum,
+    groups: &mut Vec<Group>,
+) {
+    let mut s = Sum::default();
+    s.add(heads, b);
+    total.merge(&s);
+    groups.push(Group {
+        start,
+        end,
+        kind,
+        push: s.push,
+    });
+}
+
+/// The uncached reference: sums extracted features `feats` under `heads`, a word and the
+/// character n-grams that follow it with the same span as one group. What [`gather`] must
+/// match.
+#[cfg(test)]
+pub(super) fn gather_features(heads: &Heads<'_>, feats: &[Feat], groups: &mut Vec<Group>) -> Sum {
+    groups.clear();
+    let mut total = Sum::default();
+    let mut i = 0;
+    while i < feats.len() {
+        let f = feats[i];
+        let mut s = Sum::default();
+        let mut j = i;
+        while j < feats.len()
+            && feats[j].start == f.start
+            && feats[j].end == f.end
+            && (j == i || feats[j].kind == super::features::KIND_CHARS)
+        {
+            s.add(heads, feats[j].bucket);
+            j += 1;
+        }
+        total.merge(&s);
+        groups.push(Group {
+            start: f.start,
+            end: f.end,
+            kind: f.kind,
+            push: s.push,
+        });
+        i = j;
+    }
+    total
+}
