@@ -873,7 +873,7 @@ fn push_reasons(
         r.kind = Cow::Borrowed("model");
         let mut cue = match std::mem::take(&mut r.cue) {
             Cow::Owned(s) => s,
-            Cow::Borrowed(_) => String::new(),
+            Cow::Borrowed(_) => super::spare_cue(),
         };
         cue.clear();
         let _ = write!(cue, "{what} → {} {push:+.2}", h.task.class_name(c));

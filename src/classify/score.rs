@@ -84,7 +84,10 @@ impl Reasons<'_> {
         }
         let r = self.next();
         r.kind = Cow::Borrowed(kind);
-        r.cue = Cow::Borrowed(cue);
+        // A model reason's formatted cue is kept for the next model reason, not freed.
+        if let Cow::Owned(s) = std::mem::replace(&mut r.cue, Cow::Borrowed(cue)) {
+            super::keep_spare_cue(s);
+        }
         r.text.clear();
         r.text.push_str(&text[s..e]);
         r.start = s;
@@ -137,7 +140,7 @@ pub(crate) fn score(
             i += 1;
             continue;
         }
-        let found = find_phrase(c, toks, i, table, walk.sentence_start);
+        let found = walk.find_phrase(c, toks, i, table);
         walk.sentence_start = false;
         let Some((pid, end_idx)) = found else {
             walk.step();
@@ -251,6 +254,32 @@ impl Walk {
                 false
             }
             _ => false,
+        }
+    }
+
+    /// The phrase that starts at token `i`, in the language's table or else the common one,
+    /// as (pattern id, end token index). Most tokens start no phrase: one bit test skips both
+    /// table lookups.
+    #[inline]
+    fn find_phrase(
+        &self,
+        c: &Classifier,
+        toks: &[Tok],
+        i: usize,
+        table: usize,
+    ) -> Option<(u32, usize)> {
+        let number = toks[i].t.kind() == Kind::Number;
+        let word = toks[i].word as usize;
+        let bits = c.lex.starts.get(word).copied().unwrap_or(0);
+        let at_start = self.sentence_start;
+        let found = if number || bits >> table & 1 != 0 {
+            find_match(c, toks, i, table, at_start)
+        } else {
+            None
+        };
+        match found {
+            None if number || bits >> COMMON & 1 != 0 => find_match(c, toks, i, COMMON, at_start),
+            found => found,
         }
     }
 
@@ -429,36 +458,6 @@ fn emphasis(toks: &[Tok], shouting: bool) -> f32 {
         }
     }
     emph.min(2.0)
-}
-
-/// The phrase that starts at token `i`, in the language's table or else the common one, as
-/// (pattern id, end token index). Most tokens start no phrase: one bit test skips both
-/// table lookups.
-#[inline]
-fn find_phrase(
-    c: &Classifier,
-    toks: &[Tok],
-    i: usize,
-    table: usize,
-    sentence_start: bool,
-) -> Option<(u32, usize)> {
-    let tk = toks[i].t;
-    let number = tk.kind() == Kind::Number;
-    let bits = c
-        .lex
-        .starts
-        .get(toks[i].word as usize)
-        .copied()
-        .unwrap_or(0);
-    let found = if number || bits >> table & 1 != 0 {
-        find_match(c, toks, i, table, sentence_start)
-    } else {
-        None
-    };
-    match found {
-        None if number || bits >> COMMON & 1 != 0 => find_match(c, toks, i, COMMON, sentence_start),
-        found => found,
-    }
 }
 
 /// The longest phrase of `table` that starts at token `i`, as (pattern id, end token index).

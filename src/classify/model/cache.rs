@@ -14,10 +14,7 @@ use std::cell::{Cell, RefCell};
 use super::super::Classification;
 #[cfg(test)]
 use super::Feat;
-use super::features::{
-    KIND_BIGRAM, KIND_CUE, KIND_WORD, Piece, bigram_bucket, bucket, char_grams, cue_bucket, mix,
-    scan,
-};
+use super::features::{Found, KIND_WORD, bucket, char_grams, features, mix, normalize};
 use super::{Head, K};
 
 /// Slots per thread: 8,192 words of 64 bytes, 512 KiB, which holds a brand's everyday
@@ -96,15 +93,63 @@ struct Entry {
     sum: Sum,
 }
 
-/// This thread's table, allocated on first use, and how often it answered.
+/// This thread's table, allocated on first use, and the features of the text being scored.
 struct Table {
     slots: Vec<Entry>,
+    pending: Vec<Pending>,
+}
+
+/// A feature or word the first pass of [`gather`] found, waiting for its weights.
+#[derive(Clone, Copy)]
+struct Pending {
+    start: u32,
+    end: u32,
+    kind: u8,
+    /// A word (with `hash`, its cache `key` and `slot`), not a feature of its own (`key` is
+    /// then its bucket).
+    word: bool,
+    hash: u64,
+    key: u64,
+    slot: u32,
 }
 
 thread_local! {
-    static TABLE: RefCell<Table> = const { RefCell::new(Table { slots: Vec::new() }) };
+    static TABLE: RefCell<Table> = const {
+        RefCell::new(Table {
+            slots: Vec::new(),
+            pending: Vec::new(),
+        })
+    };
     static HITS: Cell<u64> = const { Cell::new(0) };
     static MISSES: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Asks the processor to bring `p` into its cache now, so a read of it later does not wait:
+/// [`gather`] asks for every word's slot and weights before it reads any, and the slow reads
+/// from memory then overlap instead of coming one after another.
+#[inline(always)]
+fn prefetch<T>(p: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint: it reads nothing the program sees, changes no state
+    // the program sees, and cannot fault; `p` is a valid reference anyway.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>((p as *const T).cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+impl Heads<'_> {
+    /// Prefetches (see [`prefetch`]) the weights of bucket `b` in both heads.
+    #[inline]
+    fn prefetch(&self, b: u32) {
+        for h in [self.label, self.polarity].into_iter().flatten() {
+            if let Some(w) = h.packed.get(b as usize) {
+                prefetch(w);
+            }
+        }
+    }
 }
 
 /// Words found in this thread's cache and words that had to be summed, since the thread
@@ -127,6 +172,9 @@ fn word_sum(heads: &Heads<'_>, hash: u64, grams: Option<&str>) -> Sum {
 /// Sums the weights of `text`'s features (and of the lexicon verdict `v`'s cues) under
 /// `heads` of model `model` and language `lang`, and lists them as reason groups in `groups`.
 /// Gives exactly what [`gather_features`] gives on the extracted features.
+///
+/// Two passes: the first finds the features and words and prefetches what each will read (a
+/// word's cache slot, a feature's weights), the second adds them up, summing a word on a miss.
 pub(super) fn gather(
     model: u64,
     lang: usize,
@@ -141,86 +189,76 @@ pub(super) fn gather(
     let mut total = Sum::default();
     let (mut hits, mut misses) = (0u64, 0u64);
     TABLE.with(|t| {
-        let mut t = t.borrow_mut();
+        let t = &mut *t.borrow_mut();
         if t.slots.is_empty() {
             t.slots = vec![Entry::default(); SLOTS];
         }
-        let mut prev: Option<(u64, u32)> = None;
-        scan(text, buf, |piece| match piece {
-            Piece::Mark { at, hash } => {
-                single(
-                    heads,
-                    bucket(hash),
-                    at,
-                    at + 1,
-                    KIND_WORD,
-                    &mut total,
-                    groups,
-                );
-                prev = None;
+        let (slots, pending) = (&mut t.slots, &mut t.pending);
+        pending.clear();
+        features(text, v, buf, |found| match found {
+            Found::Single(f) => {
+                heads.prefetch(f.bucket);
+                pending.push(Pending {
+                    start: f.start,
+                    end: f.end,
+                    kind: f.kind,
+                    word: false,
+                    hash: 0,
+                    key: u64::from(f.bucket),
+                    slot: 0,
+                });
             }
-            Piece::Break => prev = None,
-            Piece::Word {
-                start,
-                end,
-                hash,
-                grams,
+            Found::Word {
+                start, end, hash, ..
             } => {
-                if let Some((p, p_start)) = prev {
-                    let b = bigram_bucket(p, hash);
-                    single(heads, b, p_start, end, KIND_BIGRAM, &mut total, groups);
-                }
-                prev = Some((hash, start));
                 let key = mix(seed, hash);
-                let slot = &mut t.slots[(key >> 40) as usize & (SLOTS - 1)];
-                if slot.key != key || slot.sum.n == 0 {
+                let slot = (key >> 40) as usize & (SLOTS - 1);
+                prefetch(&slots[slot]);
+                pending.push(Pending {
+                    start,
+                    end,
+                    kind: KIND_WORD,
+                    word: true,
+                    hash,
+                    key,
+                    slot: slot as u32,
+                });
+            }
+        });
+        for p in pending.iter() {
+            let s = if p.word {
+                let slot = &mut slots[p.slot as usize];
+                if slot.key != p.key || slot.sum.n == 0 {
                     misses += 1;
+                    let word = text
+                        .get(p.start as usize..p.end as usize)
+                        .unwrap_or_default();
+                    let (norm, grams) = normalize(word, buf);
                     *slot = Entry {
-                        key,
-                        sum: word_sum(heads, hash, grams),
+                        key: p.key,
+                        sum: word_sum(heads, p.hash, grams.then_some(norm)),
                     };
                 } else {
                     hits += 1;
                 }
-                total.merge(&slot.sum);
-                groups.push(Group {
-                    start,
-                    end,
-                    kind: KIND_WORD,
-                    push: slot.sum.push,
-                });
-            }
-        });
+                slot.sum
+            } else {
+                let mut s = Sum::default();
+                s.add(heads, p.key as u32);
+                s
+            };
+            total.merge(&s);
+            groups.push(Group {
+                start: p.start,
+                end: p.end,
+                kind: p.kind,
+                push: s.push,
+            });
+        }
     });
     HITS.with(|h| h.set(h.get() + hits));
     MISSES.with(|m| m.set(m.get() + misses));
-    for r in &v.reasons {
-        let (s, e) = (r.start as u32, r.end as u32);
-        single(heads, cue_bucket(r), s, e, KIND_CUE, &mut total, groups);
-    }
     total
-}
-
-/// Adds one feature that is a reason group of its own.
-#[inline]
-fn single(
-    heads: &Heads<'_>,
-    b: u32,
-    start: u32,
-    end: u32,
-    kind: u8,
-    total: &mut Sum,
-    groups: &mut Vec<Group>,
-) {
-    let mut s = Sum::default();
-    s.add(heads, b);
-    total.merge(&s);
-    groups.push(Group {
-        start,
-        end,
-        kind,
-        push: s.push,
-    });
 }
 
 /// The uncached reference: sums extracted features `feats` under `heads`, a word and the

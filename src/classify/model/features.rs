@@ -47,7 +47,7 @@ pub(super) fn bucket(h: u64) -> u32 {
 }
 
 /// What [`scan`] found at one place in a text.
-pub(super) enum Piece<'a> {
+enum Piece<'a> {
     /// '?' or '!' at byte `at`: a feature of its own, and the end of a sentence.
     Mark { at: u32, hash: u64 },
     /// Other punctuation that ends a sentence: word pairs do not cross it.
@@ -71,7 +71,7 @@ fn is_word_byte(x: u8) -> bool {
 
 /// Walks `text` once and hands each word, mark and sentence break to `f`, in order. `buf` is
 /// scratch space for lower-casing.
-pub(super) fn scan(text: &str, buf: &mut String, mut f: impl FnMut(Piece<'_>)) {
+fn scan(text: &str, buf: &mut String, mut f: impl FnMut(Piece<'_>)) {
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -107,35 +107,43 @@ pub(super) fn scan(text: &str, buf: &mut String, mut f: impl FnMut(Piece<'_>)) {
             i = i.max(start + 1);
             continue;
         }
-        let word = &text[start..i];
-        buf.clear();
-        let norm: &str = if url {
-            "<url>"
-        } else if c == b'@' {
-            "<user>"
-        } else if word.bytes().all(|x| x.is_ascii_digit() || x == b'\'') {
-            "<num>"
-        } else {
-            let w = word.trim_start_matches('#');
-            if w.is_ascii() {
-                buf.extend(w.bytes().map(|x| x.to_ascii_lowercase() as char));
-            } else {
-                buf.extend(w.chars().flat_map(char::to_lowercase));
-            }
-            buf.as_str()
-        };
+        let (norm, grams) = normalize(&text[start..i], buf);
         f(Piece::Word {
             start: start as u32,
             end: i as u32,
             hash: hash_bytes(1, norm.as_bytes()),
-            grams: (!norm.starts_with('<')).then_some(norm),
+            grams: grams.then_some(norm),
         });
     }
 }
 
+/// The normalised form of a word as [`scan`] cut it: `<url>`, `<user>` or `<num>`, or the word
+/// lower-cased without its '#' (in `buf`); and whether character n-grams are taken of it (not
+/// of the first three).
+pub(super) fn normalize<'b>(word: &str, buf: &'b mut String) -> (&'b str, bool) {
+    let body = word.strip_prefix(['@', '#']).unwrap_or(word);
+    if body.starts_with("http://") || body.starts_with("https://") || body.starts_with("www.") {
+        return ("<url>", false);
+    }
+    if word.starts_with('@') {
+        return ("<user>", false);
+    }
+    if word.bytes().all(|x| x.is_ascii_digit() || x == b'\'') {
+        return ("<num>", false);
+    }
+    buf.clear();
+    let w = word.trim_start_matches('#');
+    if w.is_ascii() {
+        buf.extend(w.bytes().map(|x| x.to_ascii_lowercase() as char));
+    } else {
+        buf.extend(w.chars().flat_map(char::to_lowercase));
+    }
+    (buf.as_str(), true)
+}
+
 /// The bucket of the word pair whose words hash to `prev` and `next`.
 #[inline]
-pub(super) fn bigram_bucket(prev: u64, next: u64) -> u32 {
+fn bigram_bucket(prev: u64, next: u64) -> u32 {
     bucket(mix(prev, next))
 }
 
@@ -181,28 +189,44 @@ pub(super) fn char_grams(norm: &str, mut f: impl FnMut(u32)) {
 /// The bucket of one of the lexicon's cues, so a team can teach the model which of them
 /// mislead on its mentions.
 #[inline]
-pub(super) fn cue_bucket(r: &Reason) -> u32 {
+fn cue_bucket(r: &Reason) -> u32 {
     bucket(hash_bytes(
         hash_bytes(11, r.kind.as_bytes()),
         r.cue.as_bytes(),
     ))
 }
 
-/// The features of `text` (and the lexicon's verdict `v`), in `out`. `buf` is scratch space
-/// for lower-casing. A word pair comes before its second word, and a word's character
-/// n-grams right after it with the same span, so a word and its parts can be shown together
-/// as one reason.
-pub(super) fn extract(text: &str, v: &Classification, out: &mut Vec<Feat>, buf: &mut String) {
-    out.clear();
+/// What [`features`] hands on: a feature that is a reason of its own ('?' or '!', a word
+/// pair, a lexicon cue), or a word, whose own feature and character n-grams (see
+/// [`char_grams`]) count together.
+pub(super) enum Found<'a> {
+    Single(Feat),
+    Word {
+        start: u32,
+        end: u32,
+        hash: u64,
+        grams: Option<&'a str>,
+    },
+}
+
+/// The features of `text` and of the lexicon's verdict `v`, in order: marks, word pairs and
+/// words as they come (a pair right before its second word), then the cues. `buf` is scratch
+/// space for lower-casing.
+pub(super) fn features(
+    text: &str,
+    v: &Classification,
+    buf: &mut String,
+    mut f: impl FnMut(Found<'_>),
+) {
     let mut prev: Option<(u64, u32)> = None;
     scan(text, buf, |piece| match piece {
         Piece::Mark { at, hash } => {
-            out.push(Feat {
+            f(Found::Single(Feat {
                 bucket: bucket(hash),
                 start: at,
                 end: at + 1,
                 kind: KIND_WORD,
-            });
+            }));
             prev = None;
         }
         Piece::Break => prev = None,
@@ -213,20 +237,51 @@ pub(super) fn extract(text: &str, v: &Classification, out: &mut Vec<Feat>, buf: 
             grams,
         } => {
             if let Some((p, p_start)) = prev {
-                out.push(Feat {
+                f(Found::Single(Feat {
                     bucket: bigram_bucket(p, hash),
                     start: p_start,
                     end,
                     kind: KIND_BIGRAM,
-                });
+                }));
             }
+            prev = Some((hash, start));
+            f(Found::Word {
+                start,
+                end,
+                hash,
+                grams,
+            });
+        }
+    });
+    for r in &v.reasons {
+        f(Found::Single(Feat {
+            bucket: cue_bucket(r),
+            start: r.start as u32,
+            end: r.end as u32,
+            kind: KIND_CUE,
+        }));
+    }
+}
+
+/// The features of `text` (and the lexicon's verdict `v`), one by one in `out`. A word's
+/// character n-grams follow it with the same span, so a word and its parts can be shown
+/// together as one reason.
+pub(super) fn extract(text: &str, v: &Classification, out: &mut Vec<Feat>, buf: &mut String) {
+    out.clear();
+    features(text, v, buf, |found| match found {
+        Found::Single(feat) => out.push(feat),
+        Found::Word {
+            start,
+            end,
+            hash,
+            grams,
+        } => {
             out.push(Feat {
                 bucket: bucket(hash),
                 start,
                 end,
                 kind: KIND_WORD,
             });
-            prev = Some((hash, start));
             if let Some(norm) = grams {
                 char_grams(norm, |b| {
                     out.push(Feat {
@@ -239,14 +294,6 @@ pub(super) fn extract(text: &str, v: &Classification, out: &mut Vec<Feat>, buf: 
             }
         }
     });
-    for r in &v.reasons {
-        out.push(Feat {
-            bucket: cue_bucket(r),
-            start: r.start as u32,
-            end: r.end as u32,
-            kind: KIND_CUE,
-        });
-    }
 }
 
 /// The lexicon's verdict and scores as dense features.
