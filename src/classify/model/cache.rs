@@ -4,9 +4,9 @@
 //! distinct word and kept in a small table per thread. A word seen before then costs one
 //! table read per head instead of about 20 weight reads and the n-gram hashing.
 //!
-//! The table is direct-mapped (a new word takes the slot of the one it hashes to), so it stays
-//! the same size however many words a stream brings, and it needs no lock: each thread fills
-//! its own. Entries are keyed by model, language and word, so a model swap or a second model
+//! The table is two-way set-associative (a word has two slots; a new word evicts the one of
+//! them used longer ago), so it stays the same size however many words a stream brings, and
+//! it needs no lock: each thread fills its own. Entries are keyed by model, language and word, so a model swap or a second model
 //! on the same thread never reads another's sums.
 
 use std::cell::{Cell, RefCell};
@@ -17,8 +17,9 @@ use super::Feat;
 use super::features::{Found, KIND_WORD, bucket, char_grams, features, mix, normalize};
 use super::{Head, K};
 
-/// Slots per thread: 8,192 words of 64 bytes, 512 KiB, which holds a brand's everyday
-/// vocabulary across three languages while staying in a core's second-level cache.
+/// Slots per thread: 8,192 words of 64 bytes in sets of two, 512 KiB, which holds a brand's
+/// everyday vocabulary across three languages while staying in a core's second-level cache.
+/// Allocated by each thread that classifies with a model, on first use.
 const SLOTS: usize = 1 << 13;
 
 /// The heads a text is scored with: one language's label head and polarity head, either of
@@ -212,8 +213,10 @@ pub(super) fn gather(
                 start, end, hash, ..
             } => {
                 let key = mix(seed, hash);
-                let slot = (key >> 40) as usize & (SLOTS - 1);
+                // The first of the two slots of the word's set.
+                let slot = ((key >> 40) as usize & (SLOTS / 2 - 1)) * 2;
                 prefetch(&slots[slot]);
+                prefetch(&slots[slot + 1]);
                 pending.push(Pending {
                     start,
                     end,
@@ -227,21 +230,27 @@ pub(super) fn gather(
         });
         for p in pending.iter() {
             let s = if p.word {
-                let slot = &mut slots[p.slot as usize];
-                if slot.key != p.key || slot.sum.n == 0 {
+                let set = p.slot as usize;
+                if slots[set].key == p.key && slots[set].sum.n != 0 {
+                    hits += 1;
+                } else if slots[set + 1].key == p.key && slots[set + 1].sum.n != 0 {
+                    // The most recently used word of a set stays first, so a miss evicts
+                    // the one used longer ago.
+                    hits += 1;
+                    slots.swap(set, set + 1);
+                } else {
                     misses += 1;
                     let word = text
                         .get(p.start as usize..p.end as usize)
                         .unwrap_or_default();
                     let (norm, grams) = normalize(word, buf);
-                    *slot = Entry {
+                    slots[set + 1] = slots[set];
+                    slots[set] = Entry {
                         key: p.key,
                         sum: word_sum(heads, p.hash, grams.then_some(norm)),
                     };
-                } else {
-                    hits += 1;
                 }
-                slot.sum
+                slots[set].sum
             } else {
                 let mut s = Sum::default();
                 s.add(heads, p.key as u32);
