@@ -57,9 +57,8 @@ impl Sum {
             }
         }
         if let Some(h) = heads.polarity {
-            let w = h.weights(b);
-            for c in 0..K {
-                self.polarity[c] += w[c];
+            for (p, w) in self.polarity.iter_mut().zip(h.weights(b)) {
+                *p += w;
             }
         }
     }
