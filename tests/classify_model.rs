@@ -86,8 +86,8 @@ fn team_file(dir: &Path, with_dev: &[&str]) -> std::path::PathBuf {
 }
 
 /// Trains a model with `train --out` on [`team_file`] with the English development set: the
-/// file, the model and the run.
-fn train_team_model(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, Output) {
+/// model and the run.
+fn train_team_model(dir: &Path) -> (std::path::PathBuf, Output) {
     let tsv = team_file(dir, &["en"]);
     let model = dir.join("team.model");
     let out = webcare()
@@ -98,13 +98,13 @@ fn train_team_model(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, Outp
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    (tsv, model, out)
+    (model, out)
 }
 
 #[test]
 fn train_writes_a_model_that_classify_and_eval_use() {
     let dir = tempfile::tempdir().unwrap();
-    let (tsv, model, out) = train_team_model(dir.path());
+    let (model, out) = train_team_model(dir.path());
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(report.contains("trained on 459 examples"), "{report}");
     assert!(report.contains("en label"), "{report}");
@@ -358,7 +358,7 @@ fn train_and_eval_draw_progress_on_a_terminal_and_stay_quiet_in_a_pipe() {
 #[test]
 fn the_notifier_classifies_a_stored_mention_with_the_configured_model() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, model, _) = train_team_model(dir.path());
+    let (model, _) = train_team_model(dir.path());
     let feed = common::FeedServer::start();
     let post = "Fjordlink: the box in the garage shows a blinking orange light since noon";
     feed.set(
