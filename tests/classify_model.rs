@@ -85,11 +85,11 @@ fn team_file(dir: &Path, with_dev: &[&str]) -> std::path::PathBuf {
     path
 }
 
-#[test]
-fn train_writes_a_model_that_classify_and_eval_use() {
-    let dir = tempfile::tempdir().unwrap();
-    let tsv = team_file(dir.path(), &["en"]);
-    let model = dir.path().join("team.model");
+/// Trains a model with `train --out` on [`team_file`] with the English development set: the
+/// model and the run.
+fn train_team_model(dir: &Path) -> (std::path::PathBuf, Output) {
+    let tsv = team_file(dir, &["en"]);
+    let model = dir.join("team.model");
     let out = webcare()
         .args(["train", "--from"])
         .arg(&tsv)
@@ -98,6 +98,13 @@ fn train_writes_a_model_that_classify_and_eval_use() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
+    (model, out)
+}
+
+#[test]
+fn train_writes_a_model_that_classify_and_eval_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, out) = train_team_model(dir.path());
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(report.contains("trained on 459 examples"), "{report}");
     assert!(report.contains("en label"), "{report}");
@@ -346,4 +353,50 @@ fn train_and_eval_draw_progress_on_a_terminal_and_stay_quiet_in_a_pipe() {
             "{cmd}: {shown:?}"
         );
     }
+}
+
+#[test]
+fn the_notifier_classifies_a_stored_mention_with_the_configured_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, _) = train_team_model(dir.path());
+    let feed = common::FeedServer::start();
+    let post = "Fjordlink: the box in the garage shows a blinking orange light since noon";
+    feed.set(
+        "feed",
+        common::Reply::Feed(common::atom(&[("urn:orange".into(), post.into())])),
+    );
+    let setup = common::Setup::new(&format!(
+        "[[sources]]\nname = \"forum\"\nkind = \"rss\"\nurl = \"{}\"\nlang = \"en\"\n\n\
+         [classifier]\nmodel = \"{}\"\n",
+        feed.url("feed"),
+        model.display()
+    ));
+    let out = setup.run(&["once"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // A mention stored before the classifier ran (as by an older webcare): routing classifies
+    // it, with the lexicons, thresholds and model the daemon uses, not the built-in lexicons.
+    let conn = rusqlite::Connection::open(setup.db()).unwrap();
+    let id: i64 = conn
+        .query_row("SELECT id FROM mentions", [], |r| r.get(0))
+        .unwrap();
+    conn.execute(
+        "UPDATE mentions SET label = NULL, sentiment = NULL, urgency = NULL, reasons = NULL",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let mut config = std::fs::read_to_string(&setup.config).unwrap();
+    config.push_str(
+        "\n[mail]\nfrom = \"webcare <webcare@fjordlink.example>\"\nhost = \"127.0.0.1\"\nport = 2525\ntls = \"none\"\n\n\
+         [[teams]]\nname = \"webcare\"\nemails = [\"agent@fjordlink.example\"]\n",
+    );
+    std::fs::write(&setup.config, config).unwrap();
+    let out = setup.run(&["route", &id.to_string()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.starts_with(&format!("mention #{id} · complaint ·")),
+        "{shown}"
+    );
+    assert!(shown.contains("model: "), "{shown}");
 }

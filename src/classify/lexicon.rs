@@ -448,7 +448,69 @@ fn key4(k: &[u8]) -> u32 {
     u32::from_le_bytes([k[0], k[1], k[2], k[3]])
 }
 
+impl Table {
+    /// One table's index over `pats` (with `words` word ids): each first word's patterns,
+    /// longest first, with their second words and a filter of them, and the patterns that
+    /// start with a number.
+    fn build(
+        pats: &[Pattern],
+        words: usize,
+        by_first: FxMap<u32, Vec<u32>>,
+        mut num_first: Vec<u32>,
+    ) -> Table {
+        // Longest first; at equal length a hashtag-only entry before the plain word.
+        let longest_first = |v: &mut Vec<u32>| {
+            v.sort_by_key(|&p| {
+                (
+                    std::cmp::Reverse(pats[p as usize].toks.len()),
+                    !pats[p as usize].hashtag,
+                )
+            })
+        };
+        let mut ranges = vec![(0u32, 0u32); words];
+        let mut ids = Vec::new();
+        for (w, mut v) in by_first {
+            longest_first(&mut v);
+            ranges[w as usize] = (ids.len() as u32, (ids.len() + v.len()) as u32);
+            ids.extend(v);
+        }
+        let next: Vec<u32> = ids
+            .iter()
+            .map(|&p| match pats[p as usize].toks.get(1) {
+                Some(PatTok::Word(w)) => *w,
+                _ => ANY_NEXT,
+            })
+            .collect();
+        let next_filter = ranges
+            .iter()
+            .map(|&(s, e)| {
+                next[s as usize..e as usize].iter().fold(0u64, |f, &n| {
+                    if n == ANY_NEXT {
+                        u64::MAX
+                    } else {
+                        f | 1 << (n % 64)
+                    }
+                })
+            })
+            .collect();
+        longest_first(&mut num_first);
+        Table {
+            by_first: ranges,
+            ids,
+            next,
+            next_filter,
+            num_first: num_first.into(),
+        }
+    }
+}
+
+/// A phrase as compiled: its table, tokens, whether it is anchored at a sentence start and
+/// whether it only matches a hashtag.
+type PhraseKey = (usize, Vec<PatTok>, bool, bool);
+
 impl Lexicon {
+    /// Compiles the entries of every table into one lexicon: the shared word table, the
+    /// phrases with their merged effects, and per table the index from first word to phrases.
     pub(crate) fn compile(entries: &[RawEntry]) -> Lexicon {
         let mut lex = Lexicon {
             words: WordTable::default(),
@@ -463,139 +525,15 @@ impl Lexicon {
             tables: Default::default(),
             cue_names: Vec::new(),
         };
-        type Key = (usize, Vec<PatTok>, bool, bool);
-        let mut pattern_ids: FxMap<Key, usize> = FxMap::default();
-        let mut effects: Vec<Vec<Effect>> = Vec::new();
-        let mut meta: Vec<Key> = Vec::new();
-
-        for e in entries {
-            let Some((toks, anchored)) = lex.phrase_tokens(&e.phrase) else {
-                continue;
-            };
-            let hashtag = e.phrase.starts_with('#') && toks.len() == 1;
-            match &e.effect {
-                RawEffect::Stopword => {
-                    if let [PatTok::Word(w)] = toks[..] {
-                        lex.word_bits[w as usize] |= 1 << (4 + e.table);
-                    }
-                    continue;
-                }
-                RawEffect::Number => {
-                    if let [PatTok::Word(w)] = toks[..] {
-                        lex.number_bits[w as usize] |= 1 << e.table;
-                    }
-                    continue;
-                }
-                _ => {}
-            }
-            let effect = match &e.effect {
-                RawEffect::Sentiment(v) => Effect::Sentiment(*v),
-                RawEffect::Cue(kind, cue, w) => {
-                    let id = match lex.cue_names.iter().position(|c| c == cue) {
-                        Some(i) => i,
-                        None => {
-                            lex.cue_names.push(intern(cue));
-                            lex.cue_names.len() - 1
-                        }
-                    };
-                    Effect::Cue {
-                        kind: *kind,
-                        cue: id as u16,
-                        weight: *w,
-                    }
-                }
-                RawEffect::Negation => Effect::Negation,
-                RawEffect::Intensifier(f) => Effect::Intensifier(*f),
-                RawEffect::Contrast => Effect::Contrast,
-                RawEffect::Ignore => Effect::Ignore,
-                RawEffect::FirstPerson => Effect::FirstPerson,
-                RawEffect::Stopword | RawEffect::Number => continue,
-            };
-            let k = (e.table, toks, anchored, hashtag);
-            let id = *pattern_ids.entry(k.clone()).or_insert_with(|| {
-                effects.push(Vec::new());
-                meta.push(k);
-                effects.len() - 1
-            });
-            // A later entry for the same phrase and effect kind replaces the earlier one, so a
-            // custom term or an edited file can override a default.
-            let list = &mut effects[id];
-            if let Some(slot) = list.iter_mut().find(|x| {
-                std::mem::discriminant(*x) == std::mem::discriminant(&effect)
-                    && same_cue(x, &effect)
-            }) {
-                *slot = effect;
-            } else {
-                list.push(effect);
-            }
-        }
-
-        let mut by_first: [FxMap<u32, Vec<u32>>; TABLES] = Default::default();
-        let mut num_first: [Vec<u32>; TABLES] = Default::default();
-        for (id, ((table, toks, anchored, hashtag), effs)) in
-            meta.into_iter().zip(effects).enumerate()
-        {
-            match toks[0] {
-                PatTok::Word(w) => {
-                    by_first[table].entry(w).or_default().push(id as u32);
-                    lex.word_bits[w as usize] |= 1 << table;
-                }
-                PatTok::Num => num_first[table].push(id as u32),
-                PatTok::Gap => {} // never first: phrase_tokens drops a leading gap
-            }
-            lex.patterns.push(Pattern {
-                toks: toks.into(),
-                anchored,
-                hashtag,
-                effects: effs.into(),
-            });
-        }
+        let phrases = lex.merge_phrases(entries);
+        let (mut by_first, mut num_first) = lex.add_patterns(phrases);
         for t in 0..TABLES {
-            let pats = &lex.patterns;
-            // Longest first; at equal length a hashtag-only entry before the plain word.
-            let longest_first = |v: &mut Vec<u32>| {
-                v.sort_by_key(|&p| {
-                    (
-                        std::cmp::Reverse(pats[p as usize].toks.len()),
-                        !pats[p as usize].hashtag,
-                    )
-                })
-            };
-            let mut ranges = vec![(0u32, 0u32); lex.word_bits.len()];
-            let mut ids = Vec::new();
-            for (w, mut v) in std::mem::take(&mut by_first[t]) {
-                longest_first(&mut v);
-                ranges[w as usize] = (ids.len() as u32, (ids.len() + v.len()) as u32);
-                ids.extend(v);
-            }
-            let next: Vec<u32> = ids
-                .iter()
-                .map(|&p| match pats[p as usize].toks.get(1) {
-                    Some(PatTok::Word(w)) => *w,
-                    _ => ANY_NEXT,
-                })
-                .collect();
-            let next_filter = ranges
-                .iter()
-                .map(|&(s, e)| {
-                    next[s as usize..e as usize].iter().fold(0u64, |f, &n| {
-                        if n == ANY_NEXT {
-                            u64::MAX
-                        } else {
-                            f | 1 << (n % 64)
-                        }
-                    })
-                })
-                .collect();
-            let mut nf = std::mem::take(&mut num_first[t]);
-            longest_first(&mut nf);
-            lex.tables[t] = Table {
-                by_first: ranges,
-                ids,
-                next,
-                next_filter,
-                num_first: nf.into(),
-            };
+            lex.tables[t] = Table::build(
+                &lex.patterns,
+                lex.word_bits.len(),
+                std::mem::take(&mut by_first[t]),
+                std::mem::take(&mut num_first[t]),
+            );
         }
         lex.votes = lex
             .word_bits
@@ -609,6 +547,105 @@ impl Lexicon {
             .map(|(w, n)| (w | n) & 0xF)
             .collect();
         lex
+    }
+
+    /// The phrases of `entries` with their effects, in the order first seen. Stopwords and
+    /// number words only mark their word. A later entry for the same phrase and effect kind
+    /// replaces the earlier one, so a custom term or an edited file can override a default.
+    fn merge_phrases(&mut self, entries: &[RawEntry]) -> Vec<(PhraseKey, Vec<Effect>)> {
+        let mut ids: FxMap<PhraseKey, usize> = FxMap::default();
+        let mut phrases: Vec<(PhraseKey, Vec<Effect>)> = Vec::new();
+        for e in entries {
+            let Some((toks, anchored)) = self.phrase_tokens(&e.phrase) else {
+                continue;
+            };
+            let hashtag = e.phrase.starts_with('#') && toks.len() == 1;
+            match (&e.effect, &toks[..]) {
+                (RawEffect::Stopword, [PatTok::Word(w)]) => {
+                    self.word_bits[*w as usize] |= 1 << (4 + e.table);
+                    continue;
+                }
+                (RawEffect::Number, [PatTok::Word(w)]) => {
+                    self.number_bits[*w as usize] |= 1 << e.table;
+                    continue;
+                }
+                _ => {}
+            }
+            let Some(effect) = self.effect(&e.effect) else {
+                continue;
+            };
+            let k = (e.table, toks, anchored, hashtag);
+            let id = *ids.entry(k.clone()).or_insert_with(|| {
+                phrases.push((k, Vec::new()));
+                phrases.len() - 1
+            });
+            let list = &mut phrases[id].1;
+            if let Some(slot) = list.iter_mut().find(|x| {
+                std::mem::discriminant(*x) == std::mem::discriminant(&effect)
+                    && same_cue(x, &effect)
+            }) {
+                *slot = effect;
+            } else {
+                list.push(effect);
+            }
+        }
+        phrases
+    }
+
+    /// The compiled effect of an entry (cue names interned), or `None` for a stopword or
+    /// number word, which has none.
+    fn effect(&mut self, raw: &RawEffect) -> Option<Effect> {
+        Some(match raw {
+            RawEffect::Sentiment(v) => Effect::Sentiment(*v),
+            RawEffect::Cue(kind, cue, w) => {
+                let id = match self.cue_names.iter().position(|c| c == cue) {
+                    Some(i) => i,
+                    None => {
+                        self.cue_names.push(intern(cue));
+                        self.cue_names.len() - 1
+                    }
+                };
+                Effect::Cue {
+                    kind: *kind,
+                    cue: id as u16,
+                    weight: *w,
+                }
+            }
+            RawEffect::Negation => Effect::Negation,
+            RawEffect::Intensifier(f) => Effect::Intensifier(*f),
+            RawEffect::Contrast => Effect::Contrast,
+            RawEffect::Ignore => Effect::Ignore,
+            RawEffect::FirstPerson => Effect::FirstPerson,
+            RawEffect::Stopword | RawEffect::Number => return None,
+        })
+    }
+
+    /// Stores the merged phrases as patterns (their index is their id), and returns per table
+    /// the patterns by first word and those that start with a number.
+    #[allow(clippy::type_complexity)]
+    fn add_patterns(
+        &mut self,
+        phrases: Vec<(PhraseKey, Vec<Effect>)>,
+    ) -> ([FxMap<u32, Vec<u32>>; TABLES], [Vec<u32>; TABLES]) {
+        let mut by_first: [FxMap<u32, Vec<u32>>; TABLES] = Default::default();
+        let mut num_first: [Vec<u32>; TABLES] = Default::default();
+        for (id, ((table, toks, anchored, hashtag), effs)) in phrases.into_iter().enumerate() {
+            match toks[0] {
+                PatTok::Word(w) => {
+                    by_first[table].entry(w).or_default().push(id as u32);
+                    self.word_bits[w as usize] |= 1 << table;
+                }
+                PatTok::Num => num_first[table].push(id as u32),
+                PatTok::Gap => {} // never first: phrase_tokens drops a leading gap
+            }
+            self.patterns.push(Pattern {
+                toks: toks.into(),
+                anchored,
+                hashtag,
+                effects: effs.into(),
+            });
+        }
+        (by_first, num_first)
     }
 
     fn word_id(&mut self, key: &[u8]) -> u32 {

@@ -282,6 +282,9 @@ thread_local! {
     /// thread: a model's reasons carry formatted weights, and reusing their buffers keeps a
     /// warm classifier from allocating per mention.
     static SPARE_REASONS: RefCell<Vec<Reason>> = const { RefCell::new(Vec::new()) };
+    /// The formatted cues of a model's reasons whose slot the next verdict's lexicon reasons
+    /// took over (their cue is a borrowed name), kept for the next model reasons.
+    static SPARE_CUES: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Spare reasons kept per thread; more are dropped.
@@ -292,6 +295,25 @@ pub(crate) fn spare_reason() -> Reason {
     SPARE_REASONS
         .with(|s| s.borrow_mut().pop())
         .unwrap_or_default()
+}
+
+/// A cleared string for a reason's formatted cue: a spare one when there is one.
+pub(crate) fn spare_cue() -> String {
+    let mut s = SPARE_CUES
+        .with(|s| s.borrow_mut().pop())
+        .unwrap_or_default();
+    s.clear();
+    s
+}
+
+/// Keeps a formatted cue's string for reuse by [`spare_cue`].
+pub(crate) fn keep_spare_cue(cue: String) {
+    SPARE_CUES.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < MAX_SPARE_REASONS {
+            s.push(cue);
+        }
+    });
 }
 
 /// Keeps `reasons` for reuse by [`spare_reason`].

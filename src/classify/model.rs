@@ -14,8 +14,16 @@ use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
+
+mod cache;
+mod features;
+
+pub use cache::cache_counts;
+use cache::{Group, Heads, Sum};
+use features::{Feat, KIND_BIGRAM, KIND_WORD, dense, extract};
 
 use super::lexicon::LANGS;
 use super::{Classification, Label, Polarity, Urgency};
@@ -192,212 +200,28 @@ impl ModelInfo {
 pub struct Model {
     pub info: ModelInfo,
     heads: Vec<Head>,
+    /// Tells this model's entries in the per-word cache from another's; a clone has the same
+    /// weights, so it keeps the id.
+    id: u64,
+}
+
+/// The next [`Model::id`].
+static NEXT_MODEL_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Model {
+    fn new(info: ModelInfo, heads: Vec<Head>) -> Model {
+        Model {
+            info,
+            heads,
+            id: NEXT_MODEL_ID.fetch_add(1, Ordering::Relaxed),
+        }
+    }
 }
 
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Model").field("info", &self.info).finish()
     }
-}
-
-/// One feature of a text: hash bucket, value and where it came from (for reasons).
-#[derive(Clone, Copy)]
-struct Feat {
-    bucket: u32,
-    start: u32,
-    end: u32,
-    kind: u8,
-}
-
-const KIND_WORD: u8 = 0;
-const KIND_BIGRAM: u8 = 1;
-const KIND_CHARS: u8 = 2;
-const KIND_CUE: u8 = 3;
-
-thread_local! {
-    static FEATS: RefCell<(Vec<Feat>, String)> = const { RefCell::new((Vec::new(), String::new())) };
-}
-
-#[inline]
-fn mix(h: u64, b: u64) -> u64 {
-    (h.rotate_left(5) ^ b).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
-}
-
-fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {
-    let mut h = seed;
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        h = mix(h, u64::from_le_bytes(c.try_into().unwrap_or_default()));
-    }
-    for &b in chunks.remainder() {
-        h = mix(h, u64::from(b));
-    }
-    h
-}
-
-fn bucket(h: u64) -> u32 {
-    ((h ^ (h >> 29)) as u32) & (BUCKETS as u32 - 1)
-}
-
-/// The features of `text` (and the lexicon's verdict `v`), appended to `out`. `buf` is
-/// scratch space for lower-casing.
-fn extract(text: &str, v: &Classification, out: &mut Vec<Feat>, buf: &mut String) {
-    out.clear();
-    let b = text.as_bytes();
-    let mut i = 0;
-    let mut prev: Option<u64> = None;
-    let mut prev_start = 0u32;
-    while i < b.len() {
-        let c = b[i];
-        let start = i;
-        // A run of word characters, or a URL / handle taken whole.
-        let is_word_byte = |x: u8| x.is_ascii_alphanumeric() || x >= 0x80 || x == b'\'';
-        if c == b'@' || c == b'#' {
-            i += 1;
-        }
-        let url = b[i..].starts_with(b"http://")
-            || b[i..].starts_with(b"https://")
-            || b[i..].starts_with(b"www.");
-        if url {
-            while i < b.len() && !b[i].is_ascii_whitespace() {
-                i += 1;
-            }
-        } else {
-            while i < b.len() && is_word_byte(b[i]) {
-                i += 1;
-            }
-        }
-        if i == start || (i == start + 1 && (c == b'@' || c == b'#')) {
-            // Punctuation: a sentence break ends bigrams; '?' and '!' are features themselves.
-            if c == b'?' || c == b'!' {
-                let h = hash_bytes(7, &[c]);
-                out.push(Feat {
-                    bucket: bucket(h),
-                    start: start as u32,
-                    end: start as u32 + 1,
-                    kind: KIND_WORD,
-                });
-            }
-            if matches!(c, b'.' | b'?' | b'!' | b',' | b';' | b':' | b'\n') {
-                prev = None;
-            }
-            // Every byte of a multi-byte character is a word byte, so a byte skipped here is
-            // ASCII and `i` stays on a character boundary.
-            i = i.max(start + 1);
-            continue;
-        }
-        let word = &text[start..i];
-        buf.clear();
-        let norm: &str = if url {
-            "<url>"
-        } else if c == b'@' {
-            "<user>"
-        } else if word.bytes().all(|x| x.is_ascii_digit() || x == b'\'') {
-            "<num>"
-        } else {
-            let w = word.trim_start_matches('#');
-            if w.is_ascii() {
-                buf.extend(w.bytes().map(|x| x.to_ascii_lowercase() as char));
-            } else {
-                buf.extend(w.chars().flat_map(char::to_lowercase));
-            }
-            buf.as_str()
-        };
-        let h = hash_bytes(1, norm.as_bytes());
-        // The pair first, so a word and its parts follow each other and their weights can be
-        // shown together as one reason.
-        if let Some(p) = prev {
-            out.push(Feat {
-                bucket: bucket(mix(p, h)),
-                start: prev_start,
-                end: i as u32,
-                kind: KIND_BIGRAM,
-            });
-        }
-        out.push(Feat {
-            bucket: bucket(h),
-            start: start as u32,
-            end: i as u32,
-            kind: KIND_WORD,
-        });
-        prev = Some(h);
-        prev_start = start as u32;
-        // Character 2–5-grams of the word with boundary marks: they carry a word's stem and
-        // endings to its other forms ("storing", "storingen", "treinstoring").
-        if !norm.starts_with('<') {
-            // "<" + word + ">" on the stack (a word is cut at 60 bytes): no allocation per word.
-            let mut marked = [0u8; 64];
-            let mut body = norm.len().min(60);
-            while !norm.is_char_boundary(body) {
-                body -= 1;
-            }
-            marked[0] = b'<';
-            marked[1..=body].copy_from_slice(&norm.as_bytes()[..body]);
-            marked[body + 1] = b'>';
-            let m = &marked[..body + 2];
-            // Byte offset of every character, and of the end.
-            let mut cs = [0u8; 65];
-            let mut n = 0;
-            for (k, &x) in m.iter().enumerate() {
-                if x & 0xC0 != 0x80 {
-                    cs[n] = k as u8;
-                    n += 1;
-                }
-            }
-            cs[n] = m.len() as u8;
-            // One running hash per starting character, extended a character at a time, gives
-            // the 2-, 3-, 4- and 5-gram from that start for the cost of hashing five characters
-            // once instead of each gram on its own.
-            for s in 0..n.saturating_sub(1) {
-                let mut h = 2u64;
-                for len in 1..=5usize.min(n - s) {
-                    for &x in &m[cs[s + len - 1] as usize..cs[s + len] as usize] {
-                        h = mix(h, u64::from(x));
-                    }
-                    if len >= 2 {
-                        out.push(Feat {
-                            bucket: bucket(h),
-                            start: start as u32,
-                            end: i as u32,
-                            kind: KIND_CHARS,
-                        });
-                    }
-                }
-            }
-        }
-    }
-    // The lexicon's cues as features of their own, so a team can teach it which of them
-    // mislead on its mentions.
-    for r in &v.reasons {
-        let h = hash_bytes(hash_bytes(11, r.kind.as_bytes()), r.cue.as_bytes());
-        out.push(Feat {
-            bucket: bucket(h),
-            start: r.start as u32,
-            end: r.end as u32,
-            kind: KIND_CUE,
-        });
-    }
-}
-
-/// The lexicon's verdict and scores as dense features.
-fn dense(v: &Classification) -> [f32; DENSE] {
-    let mut d = [0f32; DENSE];
-    d[Label::ALL.iter().position(|l| *l == v.label).unwrap_or(3)] = 1.0;
-    d[4 + Polarity::ALL
-        .iter()
-        .position(|p| *p == v.polarity)
-        .unwrap_or(2)] = 1.0;
-    d[7] = v.sentiment;
-    d[8] = f32::from(u8::from(v.urgency == Urgency::Urgent));
-    d[9] = f32::from(u8::from(v.spam));
-    let count = |k: &str| v.reasons.iter().filter(|r| r.kind == k).count().min(3) as f32 / 3.0;
-    d[10] = count("complaint");
-    d[11] = count("praise");
-    d[12] = count("question");
-    d[13] = count("sarcasm");
-    d[14] = count("negation");
-    d[15] = count("negative") - count("positive");
-    d
 }
 
 impl Head {
@@ -468,8 +292,18 @@ impl Head {
         s
     }
 
-    /// The scores of a text with the packed weights: what classifying (and the report's
-    /// cross-validation) sees.
+    /// The scores of a text whose features' packed weights add up to `sum`: what classifying
+    /// sees.
+    #[inline]
+    fn scores_summed(&self, d: &[f32; DENSE], scale: f32, sum: &[f32; K]) -> [f32; K] {
+        let mut s = self.dense_scores(d);
+        for c in 0..K {
+            s[c] += scale * sum[c];
+        }
+        self.mask(s)
+    }
+
+    /// The scores of a text with the packed weights: what the report's cross-validation sees.
     #[inline]
     fn scores(&self, feats: &[Feat], d: &[f32; DENSE], scale: f32) -> [f32; K] {
         let mut s = self.dense_scores(d);
@@ -695,7 +529,7 @@ pub fn train(
         done += 1;
         progress(done, total);
     }
-    Model { info, heads }
+    Model::new(info, heads)
 }
 
 /// Macro-F1 over the classes that occur in `gold`, and each class's F1 (None if absent).
@@ -741,50 +575,45 @@ impl Model {
     /// model's where this language has a head, and adds the features that decided it as
     /// reasons of kind "model", with their weights.
     pub(crate) fn apply(&self, text: &str, lang: Option<usize>, out: &mut Classification) {
-        let Some(lang) = lang else { return };
-        let label_head = self.head(lang, Task::Label);
-        let pol_head = self.head(lang, Task::Polarity);
-        if label_head.is_none() && pol_head.is_none() {
+        let Some((lang, heads)) = self.heads_for(lang) else {
             return;
-        }
-        FEATS.with(|cell| {
-            let (feats, buf) = &mut *cell.borrow_mut();
-            extract(text, out, feats, buf);
-            let d = dense(out);
-            let scale = feat_scale(feats.len());
-            if let Some(h) = label_head {
-                let s = h.scores(feats, &d, scale);
-                let c = argmax(&s, 4);
-                let label = Label::ALL[c];
-                if label != out.label {
-                    if matches!(label, Label::Praise | Label::Neutral) {
-                        out.urgency = Urgency::Normal;
-                        out.urgency_reasons.clear();
-                    }
-                    out.label = label;
-                }
-                push_reasons(h, c, feats, scale, text, out);
-            }
-            if let Some(h) = pol_head {
-                let mut s = h.scores(feats, &d, scale);
-                let c = argmax(&s, 3);
-                let pol = Polarity::ALL[c];
-                if pol != out.polarity {
-                    softmax(&mut s);
-                    // Keep the sentiment's strength, with the model's sign.
-                    out.sentiment = match pol {
-                        Polarity::Positive => {
-                            out.sentiment.abs().max(0.1 + 0.5 * (s[0] - s[1]).max(0.0))
-                        }
-                        Polarity::Negative => {
-                            -out.sentiment.abs().max(0.1 + 0.5 * (s[1] - s[0]).max(0.0))
-                        }
-                        Polarity::Neutral => 0.0,
-                    };
-                    out.polarity = pol;
-                }
-            }
+        };
+        SCRATCH.with(|cell| {
+            let scratch = &mut *cell.borrow_mut();
+            let sum = cache::gather(
+                self.id,
+                lang,
+                &heads,
+                text,
+                out,
+                &mut scratch.groups,
+                &mut scratch.buf,
+            );
+            decide(&heads, &sum, &scratch.groups, text, out);
         });
+    }
+
+    /// [`apply`](Self::apply) without the per-word cache: every feature extracted and read on
+    /// its own. The reference the cache is tested against.
+    #[cfg(test)]
+    pub(crate) fn apply_uncached(&self, text: &str, lang: Option<usize>, out: &mut Classification) {
+        let Some((_, heads)) = self.heads_for(lang) else {
+            return;
+        };
+        let (mut feats, mut buf, mut groups) = (Vec::new(), String::new(), Vec::new());
+        extract(text, out, &mut feats, &mut buf);
+        let sum = cache::gather_features(&heads, &feats, &mut groups);
+        decide(&heads, &sum, &groups, text, out);
+    }
+
+    /// The heads a text in language table `lang` is scored with, if it has any.
+    fn heads_for(&self, lang: Option<usize>) -> Option<(usize, Heads<'_>)> {
+        let lang = lang?;
+        let heads = Heads {
+            label: self.head(lang, Task::Label),
+            polarity: self.head(lang, Task::Polarity),
+        };
+        (heads.label.is_some() || heads.polarity.is_some()).then_some((lang, heads))
     }
 
     /// Reads a model file. An unreadable, damaged or older-format file is an error naming it.
@@ -933,7 +762,7 @@ impl Model {
         {
             return Err(Decode::Corrupt("weights that are not numbers".into()));
         }
-        Ok(Model { info, heads })
+        Ok(Model::new(info, heads))
     }
 }
 
@@ -967,49 +796,75 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The three words, word pairs or cues that pushed hardest toward the chosen class, as
+/// Buffers for classifying with a model, kept per thread so a warm thread does not allocate.
+#[derive(Default)]
+struct Scratch {
+    groups: Vec<Group>,
+    buf: String,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Turns the summed feature weights `sum` (and the lexicon verdict already in `out`) into the
+/// model's label and polarity, with the groups that pushed hardest as reasons.
+fn decide(heads: &Heads<'_>, sum: &Sum, groups: &[Group], text: &str, out: &mut Classification) {
+    let d = dense(out);
+    let scale = feat_scale(sum.n as usize);
+    if let Some(h) = heads.label {
+        let s = h.scores_summed(&d, scale, &sum.label);
+        let c = argmax(&s, 4);
+        let label = Label::ALL[c];
+        if label != out.label {
+            if matches!(label, Label::Praise | Label::Neutral) {
+                out.urgency = Urgency::Normal;
+                out.urgency_reasons.clear();
+            }
+            out.label = label;
+        }
+        push_reasons(h, c, groups, scale, text, out);
+    }
+    if let Some(h) = heads.polarity {
+        let mut s = h.scores_summed(&d, scale, &sum.polarity);
+        let c = argmax(&s, 3);
+        let pol = Polarity::ALL[c];
+        if pol != out.polarity {
+            softmax(&mut s);
+            // Keep the sentiment's strength, with the model's sign.
+            out.sentiment = match pol {
+                Polarity::Positive => out.sentiment.abs().max(0.1 + 0.5 * (s[0] - s[1]).max(0.0)),
+                Polarity::Negative => -out.sentiment.abs().max(0.1 + 0.5 * (s[1] - s[0]).max(0.0)),
+                Polarity::Neutral => 0.0,
+            };
+            out.polarity = pol;
+        }
+    }
+}
+
+/// The three words, word pairs or cues that pushed hardest toward the chosen class `c`, as
 /// reasons with their weights.
 fn push_reasons(
     h: &Head,
     c: usize,
-    feats: &[Feat],
+    groups: &[Group],
     scale: f32,
     text: &str,
     out: &mut Classification,
 ) {
     let mut top: [(f32, usize); 3] = [(0.0, usize::MAX); 3];
-    let mut i = 0;
-    while i < feats.len() {
-        let f = feats[i];
-        let mut push = 0.0;
-        let mut j = i;
-        // A word and its parts (character n-grams) follow each other with the same span, and
-        // count as one reason.
-        while j < feats.len()
-            && feats[j].start == f.start
-            && feats[j].end == f.end
-            && (j == i || feats[j].kind == KIND_CHARS)
-        {
-            let w = h.weights(feats[j].bucket);
-            // How much more this feature argues for the chosen class than for the others.
-            let others = (0..h.task.classes())
-                .filter(|&o| o != c)
-                .map(|o| w[o])
-                .fold(f32::NEG_INFINITY, f32::max);
-            push += scale * (w[c] - others);
-            j += 1;
-        }
+    for (i, g) in groups.iter().enumerate() {
+        let push = scale * g.push[c];
         if push > top[2].0 {
             top[2] = (push, i);
             top.sort_by(|a, b| b.0.total_cmp(&a.0));
         }
-        i = j;
     }
     for &(push, i) in top.iter().filter(|t| t.1 != usize::MAX && t.0 >= 0.01) {
-        let f = feats[i];
-        let (s, e) = (f.start as usize, f.end as usize);
-        let what = match f.kind {
-            KIND_WORD | KIND_CHARS => "word",
+        let g = groups[i];
+        let (s, e) = (g.start as usize, g.end as usize);
+        let what = match g.kind {
+            KIND_WORD => "word",
             KIND_BIGRAM => "word pair",
             _ => "cue",
         };
@@ -1018,7 +873,7 @@ fn push_reasons(
         r.kind = Cow::Borrowed("model");
         let mut cue = match std::mem::take(&mut r.cue) {
             Cow::Owned(s) => s,
-            Cow::Borrowed(_) => String::new(),
+            Cow::Borrowed(_) => super::spare_cue(),
         };
         cue.clear();
         let _ = write!(cue, "{what} → {} {push:+.2}", h.task.class_name(c));
@@ -1075,6 +930,88 @@ mod tests {
             let input = Input::new(&e.text);
             assert_eq!(a.classify(&input), b.classify(&input), "{}", e.text);
         }
+    }
+
+    /// The development sets of all three languages, each row once for the label head and once
+    /// for the polarity head (complaints negative, praise positive, the rest neutral).
+    fn all_dev_examples() -> Vec<Example> {
+        let sets = [
+            include_str!("../../fixtures/eval/en.tsv"),
+            include_str!("../../fixtures/eval/nl.tsv"),
+            include_str!("../../fixtures/eval/da.tsv"),
+        ];
+        let mut out = Vec::new();
+        for (lang, data) in sets.iter().enumerate() {
+            for l in data.lines().skip(1) {
+                let mut p = l.splitn(3, '\t');
+                let (Some(_), Some(label), Some(text)) = (p.next(), p.next(), p.next()) else {
+                    continue;
+                };
+                let Some(gold) = Label::ALL.iter().position(|x| x.as_str() == label) else {
+                    continue;
+                };
+                let polarity = match Label::ALL[gold] {
+                    Label::Complaint => Polarity::Negative,
+                    Label::Praise => Polarity::Positive,
+                    _ => Polarity::Neutral,
+                };
+                for (task, gold) in [
+                    (Task::Label, gold),
+                    (
+                        Task::Polarity,
+                        Polarity::ALL.iter().position(|p| *p == polarity).unwrap(),
+                    ),
+                ] {
+                    out.push(Example {
+                        lang,
+                        task,
+                        gold,
+                        text: text.to_string(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_word_cache_gives_the_verdicts_of_reading_every_feature() {
+        let c = Classifier::embedded();
+        let lex = |t: &str, l: usize| c.classify_lexicon(t, l);
+        let all = all_dev_examples();
+        let m = train(&all, &lex, 0, &|_, _| {});
+        // A second model on the same thread (English labels only, trained on half the rows)
+        // must not read the first one's cached sums, nor the first the second's.
+        let half: Vec<Example> = all
+            .iter()
+            .filter(|e| e.lang == 0 && e.task == Task::Label)
+            .step_by(2)
+            .cloned()
+            .collect();
+        let other = train(&half, &lex, 0, &|_, _| {});
+        let (hits_before, _) = cache_counts();
+        let mut changed = 0;
+        // The first pass fills the cache, the second reads from it.
+        for _ in 0..2 {
+            for e in all.iter().filter(|e| e.task == Task::Label) {
+                let v = c.classify_lexicon(&e.text, e.lang);
+                for model in [&m, &other] {
+                    let (mut cached, mut read_all) = (v.clone(), v.clone());
+                    model.apply(&e.text, Some(e.lang), &mut cached);
+                    model.apply_uncached(&e.text, Some(e.lang), &mut read_all);
+                    assert_eq!(cached, read_all, "{}", e.text);
+                    changed +=
+                        usize::from(cached.label != v.label || cached.polarity != v.polarity);
+                }
+            }
+        }
+        // The models do change verdicts, so the comparison above compared something.
+        assert!(changed > 20, "{changed}");
+        let (hits, _) = cache_counts();
+        assert!(
+            hits > hits_before,
+            "the second pass found no word in the cache"
+        );
     }
 
     #[test]

@@ -84,6 +84,28 @@ pub fn configured_model(config: &Config) -> anyhow::Result<Option<Arc<Model>>> {
     Ok(active_model(&store)?.map(|(_, m)| Arc::new(m)))
 }
 
+/// The classifier the daemon starts with: the lexicons and thresholds of `[classifier]` and
+/// the model of [`configured_model`]. What cannot be loaded is logged and left out (edited
+/// lexicons that fail to load give the embedded ones), since classifying must go on.
+pub fn configured_classifier(config: &Config) -> Classifier {
+    let lexicons = Classifier::from_config(&ClassifierConfig {
+        model: None,
+        ..config.classifier.clone()
+    });
+    let mut c = lexicons.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "classifier.lexicons: cannot load; classifying with the embedded lexicons");
+        Classifier::embedded()
+    });
+    match configured_model(config) {
+        Ok(Some(m)) => c = c.with_model(m),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "cannot read the model in use; classifying with the lexicons alone")
+        }
+    }
+    c
+}
+
 /// Trains on `corrections` (`(lang, label, text)`); `None` when none is in a language with
 /// lexicons.
 fn train_on_corrections(
@@ -134,19 +156,8 @@ pub async fn run_retraining(
             _ = tokio::time::sleep(CHECK_EVERY) => {}
             _ = shutdown.wait() => break,
         }
-        let state = writer
-            .run(move |s| {
-                let active = s.active_model_id()?;
-                let trained = s.corrections_trained()?.max(looked_at);
-                Ok((active, s.corrections_after(trained)?))
-            })
-            .await;
-        let (active, new) = match state {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot count corrections; trying again later");
-                continue;
-            }
+        let Some((active, new)) = count_new_corrections(&writer, looked_at).await else {
+            continue;
         };
         if active != in_use {
             in_use = active;
@@ -155,78 +166,132 @@ pub async fn run_retraining(
         if retrain_after == 0 || new < retrain_after {
             continue;
         }
-        let read = writer
-            .run(|s| Ok((s.last_correction_id()?, s.corrections()?)))
-            .await;
-        let (seen, corrections) = match read {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read corrections; trying again later");
-                continue;
-            }
+        let Some(r) = retrain(&lexicons, &writer, new, &mut looked_at).await else {
+            continue;
         };
-        tracing::info!(
-            new,
-            corrections = corrections.len(),
-            "retraining the classifier on the team's corrections"
-        );
-        let started = Instant::now();
-        let c = lexicons.clone();
-        let model = match tokio::task::spawn_blocking(move || train_on_corrections(&c, corrections))
-            .await
-        {
+        log_retrained(&r);
+        if let ModelDecision::Activated { .. } = r.decision {
+            in_use = Some(r.id);
+            let _ = changes.send(Some((r.id, r.model)));
+        }
+    }
+}
+
+/// The model in use in the database and how many corrections came after the newest model's
+/// (or after `looked_at`, when later); `None` when the database cannot say now.
+async fn count_new_corrections(writer: &Writer, looked_at: i64) -> Option<(Option<i64>, i64)> {
+    let state = writer
+        .run(move |s| {
+            let active = s.active_model_id()?;
+            let trained = s.corrections_trained()?.max(looked_at);
+            Ok((active, s.corrections_after(trained)?))
+        })
+        .await;
+    match state {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot count corrections; trying again later");
+            None
+        }
+    }
+}
+
+/// A model the daemon trained and stored, what became of it, and how long training took.
+struct Retrained {
+    id: i64,
+    decision: ModelDecision,
+    model: Arc<Model>,
+    secs: f64,
+}
+
+/// Trains on every correction on a blocking thread (polling and alerting go on) and stores
+/// the model, which is put in use unless it scores worse. `None` when there was nothing to
+/// train on (then `looked_at` moves past these corrections) or something failed (logged).
+async fn retrain(
+    lexicons: &Classifier,
+    writer: &Writer,
+    new: i64,
+    looked_at: &mut i64,
+) -> Option<Retrained> {
+    let read = writer
+        .run(|s| Ok((s.last_correction_id()?, s.corrections()?)))
+        .await;
+    let (seen, corrections) = match read {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read corrections; trying again later");
+            return None;
+        }
+    };
+    tracing::info!(
+        new,
+        corrections = corrections.len(),
+        "retraining the classifier on the team's corrections"
+    );
+    let started = Instant::now();
+    let c = lexicons.clone();
+    let model =
+        match tokio::task::spawn_blocking(move || train_on_corrections(&c, corrections)).await {
             Ok(Some(m)) => Arc::new(m),
             Ok(None) => {
                 // Nothing usable (every correction in a language without lexicons): wait for
                 // corrections after these before trying again.
                 tracing::info!("no correction in a language with lexicons; nothing to retrain");
-                looked_at = seen;
-                continue;
+                *looked_at = seen;
+                return None;
             }
             Err(e) => {
                 tracing::error!(error = %e, "retraining failed; the model in use stays");
-                continue;
+                return None;
             }
         };
-        let secs = started.elapsed().as_secs_f64();
-        let m = model.clone();
-        let (id, decision) = match writer
-            .run(move |s| store_model(s, &m, seen, "daemon"))
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot store the retrained model; the model in use stays");
-                continue;
-            }
-        };
-        let score = model.info.cv_macro();
-        match decision {
-            ModelDecision::Activated { previous } => {
-                tracing::info!(
-                    model = id,
-                    score = r3(score),
-                    previous = previous.map(|(id, _)| id),
-                    previous_score = previous.map(|(_, s)| r3(s)),
-                    lexicon_score = r3(model.info.lexicon_macro()),
-                    examples = model.info.examples(),
-                    seconds = (secs * 10.0).round() / 10.0,
-                    "retrained model is in use"
-                );
-                in_use = Some(id);
-                let _ = changes.send(Some((id, model)));
-            }
-            ModelDecision::Refused { needed, active } => {
-                tracing::warn!(
-                    model = id,
-                    score = r3(score),
-                    needed = r3(needed),
-                    active,
-                    examples = model.info.examples(),
-                    seconds = (secs * 10.0).round() / 10.0,
-                    "retrained model scores worse than the one in use; kept, not used (`webcare model list`)"
-                );
-            }
+    let secs = started.elapsed().as_secs_f64();
+    let m = model.clone();
+    match writer
+        .run(move |s| store_model(s, &m, seen, "daemon"))
+        .await
+    {
+        Ok((id, decision)) => Some(Retrained {
+            id,
+            decision,
+            model,
+            secs,
+        }),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot store the retrained model; the model in use stays");
+            None
+        }
+    }
+}
+
+/// Logs a retrained model's scores and whether it is in use.
+fn log_retrained(r: &Retrained) {
+    let (id, model) = (r.id, &r.model);
+    let score = model.info.cv_macro();
+    let seconds = (r.secs * 10.0).round() / 10.0;
+    match r.decision {
+        ModelDecision::Activated { previous } => {
+            tracing::info!(
+                model = id,
+                score = r3(score),
+                previous = previous.map(|(id, _)| id),
+                previous_score = previous.map(|(_, s)| r3(s)),
+                lexicon_score = r3(model.info.lexicon_macro()),
+                examples = model.info.examples(),
+                seconds,
+                "retrained model is in use"
+            );
+        }
+        ModelDecision::Refused { needed, active } => {
+            tracing::warn!(
+                model = id,
+                score = r3(score),
+                needed = r3(needed),
+                active,
+                examples = model.info.examples(),
+                seconds,
+                "retrained model scores worse than the one in use; kept, not used (`webcare model list`)"
+            );
         }
     }
 }

@@ -5,8 +5,8 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use super::lexicon::{ANY_NEXT, COMMON, CueKind, Effect, NONE, PatTok};
-use super::tokenize::{CAPS, ELONGATED, Kind};
+use super::lexicon::{ANY_NEXT, COMMON, CueKind, Effect, Lexicon, NONE, PatTok, Pattern};
+use super::tokenize::{CAPS, ELONGATED, Kind, Token};
 use super::{Classification, Classifier, Input, Label, Polarity, Reason, Tok, Urgency, Voice};
 
 /// How many words after "not"/"niet"/"ikke" are negated.
@@ -84,7 +84,10 @@ impl Reasons<'_> {
         }
         let r = self.next();
         r.kind = Cow::Borrowed(kind);
-        r.cue = Cow::Borrowed(cue);
+        // A model reason's formatted cue is kept for the next model reason, not freed.
+        if let Cow::Owned(s) = std::mem::replace(&mut r.cue, Cow::Borrowed(cue)) {
+            super::keep_spare_cue(s);
+        }
         r.text.clear();
         r.text.push_str(&text[s..e]);
         r.start = s;
@@ -99,6 +102,8 @@ fn next_string<'a>(list: &'a mut Reused<'_, String>) -> &'a mut String {
     s
 }
 
+/// Scores the resolved tokens `toks` of `input` with language table `table` into `out`:
+/// label, sentiment, polarity, urgency, spam and reasons.
 pub(crate) fn score(
     c: &Classifier,
     toks: &[Tok],
@@ -112,15 +117,8 @@ pub(crate) fn score(
     let mut ev = Evidence::default();
     let mut list = std::mem::take(&mut out.reasons);
     let mut reasons = Reasons::new(&mut list);
-
+    let mut walk = Walk::new();
     let mut i = 0;
-    let mut sentence_start = true;
-    let mut neg_left = 0u8;
-    let mut neg_start = 0u32;
-    let mut int_factor = 1.0f32;
-    let mut int_left = 0u8;
-    let mut contrast = false;
-
     while i < toks.len() {
         let tk = toks[i].t;
         let w = toks[i].word;
@@ -133,12 +131,103 @@ pub(crate) fn score(
                 .is_none_or(|&b| b & (1 << table | 1 << COMMON) == 0)
         {
             ev.words += 1;
-            sentence_start = false;
-            neg_left = neg_left.saturating_sub(1);
-            int_left = int_left.saturating_sub(1);
+            walk.sentence_start = false;
+            walk.step();
             i += 1;
             continue;
         }
+        if walk.skip_token(tk, text, &mut ev, &mut reasons) {
+            i += 1;
+            continue;
+        }
+        let found = walk.find_phrase(c, toks, i, table);
+        walk.sentence_start = false;
+        let Some((pid, end_idx)) = found else {
+            walk.step();
+            i += 1;
+            continue;
+        };
+        let phrase = Phrase {
+            text,
+            kind: tk.kind(),
+            start: tk.start,
+            end: toks[end_idx - 1].t.end,
+            emph: emphasis(&toks[i..end_idx], shouting),
+            negated: walk.neg_left > 0,
+            boost: if walk.contrast { 1.5 } else { 1.0 },
+        };
+        walk.apply_effects(
+            lex,
+            &lex.patterns[pid as usize],
+            &phrase,
+            &mut ev,
+            &mut reasons,
+        );
+        i = end_idx;
+    }
+
+    decide(c, input, &mut ev, shouting, &mut reasons, out);
+    // The reasons of the previous verdict beyond this one's go back to the spare pool with
+    // their strings, instead of being freed.
+    let used = reasons.used;
+    super::keep_spare_reasons(list.drain(used..));
+    out.reasons = list;
+}
+
+/// Where the walk over a post's tokens is: the open scopes of a negation and an intensifier,
+/// and whether a "but" came.
+struct Walk {
+    sentence_start: bool,
+    neg_left: u8,
+    neg_start: u32,
+    int_factor: f32,
+    int_left: u8,
+    contrast: bool,
+}
+
+/// A phrase the walk matched: its span, the kind of its first token, and how it is said.
+struct Phrase<'t> {
+    text: &'t str,
+    kind: Kind,
+    start: u32,
+    end: u32,
+    /// Capitals, stretched words and hashtags (see [`emphasis`]).
+    emph: f32,
+    /// Inside the scope of a negation.
+    negated: bool,
+    /// After a "but": counts more.
+    boost: f32,
+}
+
+impl Walk {
+    fn new() -> Walk {
+        Walk {
+            sentence_start: true,
+            neg_left: 0,
+            neg_start: 0,
+            int_factor: 1.0,
+            int_left: 0,
+            contrast: false,
+        }
+    }
+
+    /// One word further: the negation and intensifier scopes shrink.
+    #[inline]
+    fn step(&mut self) {
+        self.neg_left = self.neg_left.saturating_sub(1);
+        self.int_left = self.int_left.saturating_sub(1);
+    }
+
+    /// Counts a token that cannot start a phrase (punctuation, a link, a handle) and says
+    /// true; false for one that may.
+    #[inline]
+    fn skip_token(
+        &mut self,
+        tk: Token,
+        text: &str,
+        ev: &mut Evidence,
+        reasons: &mut Reasons,
+    ) -> bool {
         match tk.kind() {
             Kind::Stop | Kind::Question | Kind::Exclaim => {
                 if tk.kind() == Kind::Question {
@@ -150,182 +239,80 @@ pub(crate) fn score(
                 if tk.kind() == Kind::Exclaim {
                     ev.exclaims += u32::from(tk.count());
                 }
-                sentence_start = true;
-                neg_left = 0;
-                int_left = 0;
-                i += 1;
-                continue;
+                self.sentence_start = true;
+                self.neg_left = 0;
+                self.int_left = 0;
+                true
             }
             Kind::Link => {
                 ev.links += 1;
-                i += 1;
-                continue;
+                true
             }
-            Kind::Handle => {
-                i += 1;
-                continue;
+            Kind::Handle => true,
+            Kind::Word => {
+                ev.words += 1;
+                false
             }
-            Kind::Word => ev.words += 1,
-            _ => {}
+            _ => false,
         }
+    }
 
-        // Most tokens start no phrase: one bit test skips both table lookups.
-        let number = tk.kind() == Kind::Number;
-        let bits = lex.starts.get(w as usize).copied().unwrap_or(0);
+    /// The phrase that starts at token `i`, in the language's table or else the common one,
+    /// as (pattern id, end token index). Most tokens start no phrase: one bit test skips both
+    /// table lookups.
+    #[inline]
+    fn find_phrase(
+        &self,
+        c: &Classifier,
+        toks: &[Tok],
+        i: usize,
+        table: usize,
+    ) -> Option<(u32, usize)> {
+        let number = toks[i].t.kind() == Kind::Number;
+        let word = toks[i].word as usize;
+        let bits = c.lex.starts.get(word).copied().unwrap_or(0);
+        let at_start = self.sentence_start;
         let found = if number || bits >> table & 1 != 0 {
-            find_match(c, toks, i, table, sentence_start)
+            find_match(c, toks, i, table, at_start)
         } else {
             None
         };
-        let found = match found {
-            None if number || bits >> COMMON & 1 != 0 => {
-                find_match(c, toks, i, COMMON, sentence_start)
-            }
+        match found {
+            None if number || bits >> COMMON & 1 != 0 => find_match(c, toks, i, COMMON, at_start),
             found => found,
-        };
-        sentence_start = false;
-        let Some((pid, end_idx)) = found else {
-            neg_left = neg_left.saturating_sub(1);
-            int_left = int_left.saturating_sub(1);
-            i += 1;
-            continue;
-        };
-        let pat = &lex.patterns[pid as usize];
-        let span_start = tk.start;
-        let span_end = toks[end_idx - 1].t.end;
-
-        // Emphasis: a word in capitals (when the whole post is not shouting), a stretched word
-        // or a hashtag says it louder.
-        let mut emph = 1.0f32;
-        for t in &toks[i..end_idx] {
-            if t.t.flags() & CAPS != 0 && !shouting {
-                emph *= 1.5;
-            }
-            if t.t.flags() & ELONGATED != 0 {
-                emph *= 1.3;
-            }
-            if t.t.kind() == Kind::Hashtag {
-                emph *= 1.2;
-            }
         }
-        let emph = emph.min(2.0);
-        let negated = neg_left > 0;
-        let boost = if contrast { 1.5 } else { 1.0 };
-        let mut modifier_only = true;
+    }
 
+    /// Applies the effects of the phrase `pat`, matched as `ph`, and moves the scopes on.
+    fn apply_effects(
+        &mut self,
+        lex: &Lexicon,
+        pat: &Pattern,
+        ph: &Phrase,
+        ev: &mut Evidence,
+        reasons: &mut Reasons,
+    ) {
+        let mut modifier_only = true;
         for eff in pat.effects.iter() {
             match *eff {
                 Effect::Sentiment(v) => {
                     modifier_only = false;
-                    let mut v = v * emph * boost;
-                    if int_left > 0 {
-                        v *= int_factor;
-                    }
-                    if negated {
-                        // "niet blij" is not as bad as "boos", "not bad" not as good as "good".
-                        v = -v * 0.75;
-                        let cue = if v < 0.0 {
-                            "negated praise"
-                        } else {
-                            "negated complaint"
-                        };
-                        reasons.push(text, "negation", cue, neg_start, span_end);
-                    } else {
-                        let cue = match tk.kind() {
-                            Kind::Emoji => "emoji",
-                            Kind::Emoticon => "emoticon",
-                            Kind::Hashtag => "hashtag",
-                            _ => "word",
-                        };
-                        reasons.push(
-                            text,
-                            if v > 0.0 { "positive" } else { "negative" },
-                            cue,
-                            span_start,
-                            span_end,
-                        );
-                    }
-                    if v > 0.0 {
-                        ev.pos += v;
-                        ev.first_pos.get_or_insert((span_start, span_end));
-                        ev.pos_after_contrast |= contrast;
-                    } else {
-                        ev.neg -= v;
-                    }
+                    self.apply_sentiment(v, ph, ev, reasons);
                 }
                 Effect::Cue { kind, cue, weight } => {
                     modifier_only = false;
-                    let w = weight * boost * emph.min(1.5);
                     let name = lex.cue_names[cue as usize];
-                    match kind {
-                        // "geen vertraging" cancels the delay, but "not had hot water for two
-                        // weeks" makes the duration worse, not better.
-                        CueKind::Complaint if negated && matches!(name, "failure" | "delay") => {
-                            reasons.push(
-                                text,
-                                "negation",
-                                "negated complaint",
-                                neg_start,
-                                span_end,
-                            );
-                        }
-                        CueKind::Complaint => {
-                            ev.complaint += w;
-                            ev.factual += w;
-                            reasons.push(text, "complaint", name, span_start, span_end);
-                        }
-                        CueKind::Praise if negated => {
-                            ev.complaint += w;
-                            reasons.push(text, "negation", "negated praise", neg_start, span_end);
-                        }
-                        CueKind::Praise => {
-                            ev.praise += w;
-                            ev.first_pos.get_or_insert((span_start, span_end));
-                            ev.pos_after_contrast |= contrast;
-                            ev.resolved |= name == "resolved";
-                            reasons.push(text, "praise", name, span_start, span_end);
-                        }
-                        CueKind::Question => {
-                            ev.question += w;
-                            ev.advice |= name == "advice";
-                            reasons.push(text, "question", name, span_start, span_end);
-                        }
-                        CueKind::Urgent if negated => {}
-                        CueKind::Urgent => {
-                            // Threats, hazards and outages are complaints too.
-                            ev.complaint += 0.5 * w;
-                            ev.anger |= name == "anger";
-                            if matches!(name, "press" | "lawyer") {
-                                ev.threat = ev.threat.max(weight);
-                            }
-                            if name == "leave" {
-                                ev.leave += 0.5 * w;
-                            }
-                            if ev.n_urgent < ev.urgent.len() {
-                                ev.urgent[ev.n_urgent] = (cue, span_start, span_end);
-                                ev.n_urgent += 1;
-                            }
-                            reasons.push(text, "urgent", name, span_start, span_end);
-                        }
-                        CueKind::Spam => {
-                            ev.spam += w;
-                            reasons.push(text, "spam", name, span_start, span_end);
-                        }
-                        CueKind::Sarcasm => {
-                            ev.sarcasm += w;
-                            reasons.push(text, "sarcasm", name, span_start, span_end);
-                        }
-                    }
+                    self.apply_cue(kind, (cue, name), weight, ph, ev, reasons);
                 }
                 Effect::Negation => {
                     // +1 because the scope counter steps down once for this word too.
-                    neg_left = NEGATION_SCOPE + 1;
-                    neg_start = span_start;
+                    self.neg_left = NEGATION_SCOPE + 1;
+                    self.neg_start = ph.start;
                 }
                 Effect::Intensifier(f) => {
                     // "sooo bad" and "SO bad" are worse than "so bad".
-                    int_factor = if f > 1.0 { f * emph } else { f };
-                    int_left = INTENSIFIER_SCOPE + 1;
+                    self.int_factor = if f > 1.0 { f * ph.emph } else { f };
+                    self.int_left = INTENSIFIER_SCOPE + 1;
                 }
                 Effect::Ignore => modifier_only = false,
                 Effect::FirstPerson => {
@@ -339,27 +326,138 @@ pub(crate) fn score(
                     ev.complaint *= 0.5;
                     ev.praise *= 0.5;
                     ev.factual *= 0.5;
-                    contrast = true;
-                    neg_left = 0;
-                    reasons.push(text, "contrast", "contrast", span_start, span_end);
+                    self.contrast = true;
+                    self.neg_left = 0;
+                    reasons.push(ph.text, "contrast", "contrast", ph.start, ph.end);
                 }
             }
         }
         if !modifier_only {
-            neg_left = neg_left.saturating_sub(1);
-            int_left = int_left.saturating_sub(1);
+            self.step();
         } else if !pat.effects.iter().any(|e| matches!(e, Effect::Negation)) {
-            neg_left = neg_left.saturating_sub(1);
+            self.neg_left = self.neg_left.saturating_sub(1);
         }
-        i = end_idx;
     }
 
-    decide(c, input, &mut ev, shouting, &mut reasons, out);
-    // The reasons of the previous verdict beyond this one's go back to the spare pool with
-    // their strings, instead of being freed.
-    let used = reasons.used;
-    super::keep_spare_reasons(list.drain(used..));
-    out.reasons = list;
+    /// A sentiment word or emoji of valence `v`, intensified or negated by the open scopes.
+    fn apply_sentiment(&self, v: f32, ph: &Phrase, ev: &mut Evidence, reasons: &mut Reasons) {
+        let mut v = v * ph.emph * ph.boost;
+        if self.int_left > 0 {
+            v *= self.int_factor;
+        }
+        if ph.negated {
+            // "niet blij" is not as bad as "boos", "not bad" not as good as "good".
+            v = -v * 0.75;
+            let cue = if v < 0.0 {
+                "negated praise"
+            } else {
+                "negated complaint"
+            };
+            reasons.push(ph.text, "negation", cue, self.neg_start, ph.end);
+        } else {
+            let cue = match ph.kind {
+                Kind::Emoji => "emoji",
+                Kind::Emoticon => "emoticon",
+                Kind::Hashtag => "hashtag",
+                _ => "word",
+            };
+            let kind = if v > 0.0 { "positive" } else { "negative" };
+            reasons.push(ph.text, kind, cue, ph.start, ph.end);
+        }
+        if v > 0.0 {
+            ev.pos += v;
+            ev.first_pos.get_or_insert((ph.start, ph.end));
+            ev.pos_after_contrast |= self.contrast;
+        } else {
+            ev.neg -= v;
+        }
+    }
+
+    /// A lexicon cue of `kind`, (id, name) `cue` and `weight`.
+    fn apply_cue(
+        &self,
+        kind: CueKind,
+        (cue, name): (u16, &'static str),
+        weight: f32,
+        ph: &Phrase,
+        ev: &mut Evidence,
+        reasons: &mut Reasons,
+    ) {
+        let w = weight * ph.boost * ph.emph.min(1.5);
+        let (text, start, end) = (ph.text, ph.start, ph.end);
+        match kind {
+            // "geen vertraging" cancels the delay, but "not had hot water for two weeks" makes
+            // the duration worse, not better.
+            CueKind::Complaint if ph.negated && matches!(name, "failure" | "delay") => {
+                reasons.push(text, "negation", "negated complaint", self.neg_start, end);
+            }
+            CueKind::Complaint => {
+                ev.complaint += w;
+                ev.factual += w;
+                reasons.push(text, "complaint", name, start, end);
+            }
+            CueKind::Praise if ph.negated => {
+                ev.complaint += w;
+                reasons.push(text, "negation", "negated praise", self.neg_start, end);
+            }
+            CueKind::Praise => {
+                ev.praise += w;
+                ev.first_pos.get_or_insert((start, end));
+                ev.pos_after_contrast |= self.contrast;
+                ev.resolved |= name == "resolved";
+                reasons.push(text, "praise", name, start, end);
+            }
+            CueKind::Question => {
+                ev.question += w;
+                ev.advice |= name == "advice";
+                reasons.push(text, "question", name, start, end);
+            }
+            CueKind::Urgent if ph.negated => {}
+            CueKind::Urgent => {
+                // Threats, hazards and outages are complaints too.
+                ev.complaint += 0.5 * w;
+                ev.anger |= name == "anger";
+                if matches!(name, "press" | "lawyer") {
+                    ev.threat = ev.threat.max(weight);
+                }
+                if name == "leave" {
+                    ev.leave += 0.5 * w;
+                }
+                if ev.n_urgent < ev.urgent.len() {
+                    ev.urgent[ev.n_urgent] = (cue, start, end);
+                    ev.n_urgent += 1;
+                }
+                reasons.push(text, "urgent", name, start, end);
+            }
+            CueKind::Spam => {
+                ev.spam += w;
+                reasons.push(text, "spam", name, start, end);
+            }
+            CueKind::Sarcasm => {
+                ev.sarcasm += w;
+                reasons.push(text, "sarcasm", name, start, end);
+            }
+        }
+    }
+}
+
+/// How loud the tokens of a phrase are said: a word in capitals (when the whole post is not
+/// shouting), a stretched word or a hashtag says it louder.
+#[inline]
+fn emphasis(toks: &[Tok], shouting: bool) -> f32 {
+    let mut emph = 1.0f32;
+    for t in toks {
+        if t.t.flags() & CAPS != 0 && !shouting {
+            emph *= 1.5;
+        }
+        if t.t.flags() & ELONGATED != 0 {
+            emph *= 1.3;
+        }
+        if t.t.kind() == Kind::Hashtag {
+            emph *= 1.2;
+        }
+    }
+    emph.min(2.0)
 }
 
 /// The longest phrase of `table` that starts at token `i`, as (pattern id, end token index).
@@ -466,6 +564,15 @@ fn is_wordlike(k: Kind) -> bool {
     )
 }
 
+/// The evidence summed into the three labels' scores.
+struct Scores {
+    complaint: f32,
+    praise: f32,
+    question: f32,
+}
+
+/// Turns the evidence of a walk into the verdict in `out`: sentiment and polarity, spam, the
+/// label and the urgency.
 fn decide(
     c: &Classifier,
     input: &Input,
@@ -475,10 +582,53 @@ fn decide(
     out: &mut Classification,
 ) {
     let text = input.text;
-    let lex = &*c.lex;
+    weigh_rating(text, ev, reasons);
+    // A prospect asking which provider to pick is not a customer leaving.
+    let prospect = ev.advice && ev.leave > 0.0;
+    if prospect {
+        ev.complaint -= ev.leave;
+    }
+    let sarcastic = weigh_sarcasm(text, ev, reasons);
+    let scores = Scores {
+        complaint: ev.complaint + 0.5 * ev.neg,
+        praise: ev.praise + 0.5 * ev.pos,
+        question: ev.question + if ev.question_marks > 0 { 1.0 } else { 0.0 },
+    };
+    let sentiment = sentiment_of(ev);
+    out.sentiment = sentiment;
+    out.polarity = if sentiment >= 0.1 {
+        Polarity::Positive
+    } else if sentiment <= -0.1 {
+        Polarity::Negative
+    } else {
+        Polarity::Neutral
+    };
+    let spam = is_spam(input, ev, &scores, reasons);
+    out.spam = spam;
+    let article = reads_as_article(input, ev, sarcastic, sentiment);
+    let label = if spam {
+        Label::Neutral
+    } else if article && (scores.complaint >= 1.0 || scores.question >= 1.0) {
+        reasons.push(text, "news", "reads as an article", 0, 0);
+        Label::Neutral
+    } else {
+        choose_label(ev, &scores)
+    };
+    out.label = label;
+    let urgent = !spam && matches!(label, Label::Complaint | Label::Question);
+    urgency(
+        c,
+        input,
+        ev,
+        urgent.then_some(label),
+        (sentiment, shouting, prospect),
+        out,
+    );
+}
 
-    // A star rating says outright what the writer thinks; a low one next to praise words is
-    // the sarcasm below ("Great, another outage. Well done! (2/5)").
+/// A star rating says outright what the writer thinks; a low one next to praise words is the
+/// sarcasm of [`weigh_sarcasm`] ("Great, another outage. Well done! (2/5)").
+fn weigh_rating(text: &str, ev: &mut Evidence, reasons: &mut Reasons) {
     if let Some((share, s, e)) = rating(text) {
         if share <= 0.4 {
             ev.complaint += 2.0;
@@ -492,14 +642,12 @@ fn decide(
             reasons.push(text, "praise", "rating", s, e);
         }
     }
-    // A prospect asking which provider to pick is not a customer leaving.
-    let prospect = ev.advice && ev.leave > 0.0;
-    if prospect {
-        ev.complaint -= ev.leave;
-    }
+}
 
-    // Sarcasm: praise words next to a plain complaint ("lekker dan, weer vertraging"), or an
-    // explicit marker ("ja hoor", 🙄). Praise after "but" and thanks for a fix are sincere.
+/// Sarcasm: praise words next to a plain complaint ("lekker dan, weer vertraging"), or an
+/// explicit marker ("ja hoor", 🙄), turn the praise into complaint. Praise after "but" and
+/// thanks for a fix are sincere. True when the post is sarcastic.
+fn weigh_sarcasm(text: &str, ev: &mut Evidence, reasons: &mut Reasons) -> bool {
     let has_positive = ev.pos > 0.0 || ev.praise > 0.0;
     let sarcastic = has_positive
         && (ev.sarcasm >= 1.0 || (ev.factual >= 1.0 && !ev.pos_after_contrast && !ev.resolved));
@@ -515,31 +663,24 @@ fn decide(
         // "tak for ingenting": the phrase itself is the complaint.
         ev.complaint += ev.sarcasm;
     }
+    sarcastic
+}
 
-    let complaint = ev.complaint + 0.5 * ev.neg;
-    let praise = ev.praise + 0.5 * ev.pos;
-    let question = ev.question + if ev.question_marks > 0 { 1.0 } else { 0.0 };
-
-    // Sentiment: lexicon valences plus the cues, squashed into [-1, 1] as VADER does.
+/// Sentiment: lexicon valences plus the cues, squashed into [-1, 1] as VADER does.
+fn sentiment_of(ev: &Evidence) -> f32 {
     let mut raw = ev.pos - ev.neg + 0.8 * (ev.praise - ev.complaint);
     raw *= 1.0 + 0.1 * ev.exclaims.min(3) as f32;
-    let sentiment = (raw / (raw * raw + 15.0).sqrt()).clamp(-1.0, 1.0);
-    out.sentiment = sentiment;
-    out.polarity = if sentiment >= 0.1 {
-        Polarity::Positive
-    } else if sentiment <= -0.1 {
-        Polarity::Negative
-    } else {
-        Polarity::Neutral
-    };
+    (raw / (raw * raw + 15.0).sqrt()).clamp(-1.0, 1.0)
+}
 
-    // Spam.
+/// Spam: spam cues, or a link with the marks of a throwaway account or no text to speak of.
+fn is_spam(input: &Input, ev: &Evidence, scores: &Scores, reasons: &mut Reasons) -> bool {
     let has_link = input.has_link.unwrap_or(ev.links > 0);
     let mut spam = ev.spam >= 2.0 || (has_link && ev.spam >= 1.0);
     // Whole-mention signals carry an empty span (0..0): no single cue in the text decided them.
     let checks = [
         (
-            has_link && ev.words <= 3 && complaint < 1.0 && question < 1.0,
+            has_link && ev.words <= 3 && scores.complaint < 1.0 && scores.question < 1.0,
             "link with almost no text",
         ),
         (
@@ -554,15 +695,17 @@ fn decide(
     for (hit, why) in checks {
         if hit {
             spam = true;
-            reasons.push(text, "spam", why, 0, 0);
+            reasons.push(input.text, "spam", why, 0, 0);
         }
     }
-    out.spam = spam;
+    spam
+}
 
-    // News: an item that reads as an article reports complaints, outages and price rises in
-    // the third person; it is not a customer complaining unless it quotes one (a quote brings
-    // an "I" or "my" along).
-    let article = ev.first_person == 0
+/// News: an item that reads as an article reports complaints, outages and price rises in the
+/// third person; it is not a customer complaining unless it quotes one (a quote brings an "I"
+/// or "my" along).
+fn reads_as_article(input: &Input, ev: &Evidence, sarcastic: bool, sentiment: f32) -> bool {
+    ev.first_person == 0
         && match input.voice {
             Some(Voice::News) => true,
             Some(Voice::Customer) => false,
@@ -578,44 +721,53 @@ fn decide(
                     && sentiment > -0.6
                     && ev.words >= 20
             }
-        };
+        }
+}
 
-    let label = if spam {
-        Label::Neutral
-    } else if article && (complaint >= 1.0 || question >= 1.0) {
-        reasons.push(text, "news", "reads as an article", 0, 0);
-        Label::Neutral
-    } else if ev.threat >= 1.5 || (ev.threat > 0.0 && ev.first_person > 0) {
+/// The label of a post that is neither spam nor news.
+fn choose_label(ev: &Evidence, s: &Scores) -> Label {
+    if ev.threat >= 1.5 || (ev.threat > 0.0 && ev.first_person > 0) {
         // "Going to the press", "my lawyer", "complaint to the ombudsman": whatever else the
         // post says, someone has to answer it today.
-        if question >= 1.0 && complaint < 1.0 {
+        if s.question >= 1.0 && s.complaint < 1.0 {
             Label::Question
         } else {
             Label::Complaint
         }
-    } else if ev.advice && question >= 1.0 && ev.factual < 1.0 {
+    } else if ev.advice && s.question >= 1.0 && ev.factual < 1.0 {
         // Asking for advice with hearsay in it ("read some horror stories") stays a question.
         Label::Question
-    } else if complaint >= 1.0 && complaint > praise {
+    } else if s.complaint >= 1.0 && s.complaint > s.praise {
         // A question that carries a complaint ("waarom duurt het zo lang?") is a complaint; a
         // mild one that asks for help stays a question.
-        if question >= 1.0 && complaint < 1.5 && ev.neg < 2.0 {
+        if s.question >= 1.0 && s.complaint < 1.5 && ev.neg < 2.0 {
             Label::Question
         } else {
             Label::Complaint
         }
-    } else if question >= 1.0 {
+    } else if s.question >= 1.0 {
         Label::Question
-    } else if praise >= 1.0 && praise > complaint {
+    } else if s.praise >= 1.0 && s.praise > s.complaint {
         Label::Praise
     } else {
         Label::Neutral
-    };
-    out.label = label;
+    }
+}
 
-    // Urgency: only for mentions someone should answer.
+/// Urgency, only for mentions someone should answer (`answer`: their label): urgent cues
+/// (a prospect's "leave" aside), anger and high reach. `(sentiment, shouting, prospect)` as
+/// found by [`decide`].
+fn urgency(
+    c: &Classifier,
+    input: &Input,
+    ev: &Evidence,
+    answer: Option<Label>,
+    (sentiment, shouting, prospect): (f32, bool, bool),
+    out: &mut Classification,
+) {
+    let (text, lex) = (input.text, &*c.lex);
     let mut urgent = Reused::new(&mut out.urgency_reasons);
-    if !spam && matches!(label, Label::Complaint | Label::Question) {
+    if let Some(label) = answer {
         for &(cue, s, e) in &ev.urgent[..ev.n_urgent] {
             if prospect && lex.cue_names[cue as usize] == "leave" {
                 continue;

@@ -290,8 +290,15 @@ pub(super) async fn daemon(config: Config) -> anyhow::Result<i32> {
         tokio::select! {
             _ = signals.hangup.recv() => reload(&mut running, &mut sources, admin.as_ref(), &mut web).await,
             Some(change) = model_changes.recv(), if running.classifier.model.is_none() => {
+                let id = change.as_ref().map(|(id, _)| *id);
                 match compile_watches_with(&running, change.map(|(_, m)| m)) {
-                    Ok(w) => sources.pipeline().set_watches(w),
+                    Ok(w) => {
+                        sources.pipeline().set_watches(w);
+                        match id {
+                            Some(id) => tracing::info!(model = id, "new mentions are classified with this model"),
+                            None => tracing::info!("new mentions are classified with the lexicons alone"),
+                        }
+                    }
                     Err(e) => tracing::error!(error = %format!("{e:#}"), "cannot put the new model in use"),
                 }
             }

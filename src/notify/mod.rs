@@ -212,7 +212,8 @@ impl Notifier {
         Some(Notifier {
             router,
             mail,
-            classifier: Classifier::embedded(),
+            // The daemon's own classifier: edited lexicons, thresholds and the model in use.
+            classifier: crate::classify::retrain::configured_classifier(config),
             domain,
             leads: Mutex::default(),
             links: crate::web::links::LinkSigner::for_config(config),

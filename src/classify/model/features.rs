@@ -1,0 +1,318 @@
+//! What the model sees of a text: the text scanned into words (URLs, @handles and numbers
+//! normalised), '?'/'!' marks and sentence breaks, and from those the hashed features: word
+//! 1–2-grams, character 2–5-grams of each word, and the lexicon's cues and verdict.
+//!
+//! Training and the cached classifying path (see `cache`) both start from [`scan`], so they
+//! hash the same words the same way.
+
+use super::super::{Classification, Label, Polarity, Reason, Urgency};
+use super::{BUCKETS, DENSE};
+
+/// One feature of a text: hash bucket and where it came from. Training reads only the
+/// bucket; the spans group features into reasons in the uncached reference path of the tests.
+#[derive(Clone, Copy)]
+#[cfg_attr(not(test), allow(dead_code))]
+pub(super) struct Feat {
+    pub bucket: u32,
+    pub start: u32,
+    pub end: u32,
+    pub kind: u8,
+}
+
+pub(super) const KIND_WORD: u8 = 0;
+pub(super) const KIND_BIGRAM: u8 = 1;
+pub(super) const KIND_CHARS: u8 = 2;
+pub(super) const KIND_CUE: u8 = 3;
+
+#[inline]
+pub(super) fn mix(h: u64, b: u64) -> u64 {
+    (h.rotate_left(5) ^ b).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
+}
+
+pub(super) fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {
+    let mut h = seed;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        h = mix(h, u64::from_le_bytes(c.try_into().unwrap_or_default()));
+    }
+    for &b in chunks.remainder() {
+        h = mix(h, u64::from(b));
+    }
+    h
+}
+
+#[inline]
+pub(super) fn bucket(h: u64) -> u32 {
+    ((h ^ (h >> 29)) as u32) & (BUCKETS as u32 - 1)
+}
+
+/// What [`scan`] found at one place in a text.
+enum Piece<'a> {
+    /// '?' or '!' at byte `at`: a feature of its own, and the end of a sentence.
+    Mark { at: u32, hash: u64 },
+    /// Other punctuation that ends a sentence: word pairs do not cross it.
+    Break,
+    /// A word, URL, handle or number: its span, the hash of its normalised form, and the
+    /// normalised form itself when character n-grams are taken of it (not of `<url>`,
+    /// `<user>` or `<num>`).
+    Word {
+        start: u32,
+        end: u32,
+        hash: u64,
+        grams: Option<&'a str>,
+    },
+}
+
+/// A byte that continues a word: letters, digits, the apostrophe and every byte of a
+/// multi-byte character.
+fn is_word_byte(x: u8) -> bool {
+    x.is_ascii_alphanumeric() || x >= 0x80 || x == b'\''
+}
+
+/// Walks `text` once and hands each word, mark and sentence break to `f`, in order. `buf` is
+/// scratch space for lower-casing.
+fn scan(text: &str, buf: &mut String, mut f: impl FnMut(Piece<'_>)) {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let start = i;
+        // A run of word characters, or a URL / handle taken whole.
+        if c == b'@' || c == b'#' {
+            i += 1;
+        }
+        let url = b[i..].starts_with(b"http://")
+            || b[i..].starts_with(b"https://")
+            || b[i..].starts_with(b"www.");
+        if url {
+            while i < b.len() && !b[i].is_ascii_whitespace() {
+                i += 1;
+            }
+        } else {
+            while i < b.len() && is_word_byte(b[i]) {
+                i += 1;
+            }
+        }
+        if i == start || (i == start + 1 && (c == b'@' || c == b'#')) {
+            if c == b'?' || c == b'!' {
+                f(Piece::Mark {
+                    at: start as u32,
+                    hash: hash_bytes(7, &[c]),
+                });
+            } else if matches!(c, b'.' | b',' | b';' | b':' | b'\n') {
+                f(Piece::Break);
+            }
+            // Every byte of a multi-byte character is a word byte, so a byte skipped here is
+            // ASCII and `i` stays on a character boundary.
+            i = i.max(start + 1);
+            continue;
+        }
+        let (norm, grams) = normalize(&text[start..i], buf);
+        f(Piece::Word {
+            start: start as u32,
+            end: i as u32,
+            hash: hash_bytes(1, norm.as_bytes()),
+            grams: grams.then_some(norm),
+        });
+    }
+}
+
+/// The normalised form of a word as [`scan`] cut it: `<url>`, `<user>` or `<num>`, or the word
+/// lower-cased without its '#' (in `buf`); and whether character n-grams are taken of it (not
+/// of the first three).
+pub(super) fn normalize<'b>(word: &str, buf: &'b mut String) -> (&'b str, bool) {
+    let body = word.strip_prefix(['@', '#']).unwrap_or(word);
+    if body.starts_with("http://") || body.starts_with("https://") || body.starts_with("www.") {
+        return ("<url>", false);
+    }
+    if word.starts_with('@') {
+        return ("<user>", false);
+    }
+    if word.bytes().all(|x| x.is_ascii_digit() || x == b'\'') {
+        return ("<num>", false);
+    }
+    buf.clear();
+    let w = word.trim_start_matches('#');
+    if w.is_ascii() {
+        buf.extend(w.bytes().map(|x| x.to_ascii_lowercase() as char));
+    } else {
+        buf.extend(w.chars().flat_map(char::to_lowercase));
+    }
+    (buf.as_str(), true)
+}
+
+/// The bucket of the word pair whose words hash to `prev` and `next`.
+#[inline]
+fn bigram_bucket(prev: u64, next: u64) -> u32 {
+    bucket(mix(prev, next))
+}
+
+/// Character 2–5-grams of `norm` with boundary marks, as buckets handed to `f`: they carry a
+/// word's stem and endings to its other forms ("storing", "storingen", "treinstoring").
+pub(super) fn char_grams(norm: &str, mut f: impl FnMut(u32)) {
+    // "<" + word + ">" on the stack (a word is cut at 60 bytes): no allocation per word.
+    let mut marked = [0u8; 64];
+    let mut body = norm.len().min(60);
+    while !norm.is_char_boundary(body) {
+        body -= 1;
+    }
+    marked[0] = b'<';
+    marked[1..=body].copy_from_slice(&norm.as_bytes()[..body]);
+    marked[body + 1] = b'>';
+    let m = &marked[..body + 2];
+    // Byte offset of every character, and of the end.
+    let mut cs = [0u8; 65];
+    let mut n = 0;
+    for (k, &x) in m.iter().enumerate() {
+        if x & 0xC0 != 0x80 {
+            cs[n] = k as u8;
+            n += 1;
+        }
+    }
+    cs[n] = m.len() as u8;
+    // One running hash per starting character, extended a character at a time, gives the 2-,
+    // 3-, 4- and 5-gram from that start for the cost of hashing five characters once instead
+    // of each gram on its own.
+    for s in 0..n.saturating_sub(1) {
+        let mut h = 2u64;
+        for len in 1..=5usize.min(n - s) {
+            for &x in &m[cs[s + len - 1] as usize..cs[s + len] as usize] {
+                h = mix(h, u64::from(x));
+            }
+            if len >= 2 {
+                f(bucket(h));
+            }
+        }
+    }
+}
+
+/// The bucket of one of the lexicon's cues, so a team can teach the model which of them
+/// mislead on its mentions.
+#[inline]
+fn cue_bucket(r: &Reason) -> u32 {
+    bucket(hash_bytes(
+        hash_bytes(11, r.kind.as_bytes()),
+        r.cue.as_bytes(),
+    ))
+}
+
+/// What [`features`] hands on: a feature that is a reason of its own ('?' or '!', a word
+/// pair, a lexicon cue), or a word, whose own feature and character n-grams (see
+/// [`char_grams`]) count together.
+pub(super) enum Found<'a> {
+    Single(Feat),
+    Word {
+        start: u32,
+        end: u32,
+        hash: u64,
+        grams: Option<&'a str>,
+    },
+}
+
+/// The features of `text` and of the lexicon's verdict `v`, in order: marks, word pairs and
+/// words as they come (a pair right before its second word), then the cues. `buf` is scratch
+/// space for lower-casing.
+pub(super) fn features(
+    text: &str,
+    v: &Classification,
+    buf: &mut String,
+    mut f: impl FnMut(Found<'_>),
+) {
+    let mut prev: Option<(u64, u32)> = None;
+    scan(text, buf, |piece| match piece {
+        Piece::Mark { at, hash } => {
+            f(Found::Single(Feat {
+                bucket: bucket(hash),
+                start: at,
+                end: at + 1,
+                kind: KIND_WORD,
+            }));
+            prev = None;
+        }
+        Piece::Break => prev = None,
+        Piece::Word {
+            start,
+            end,
+            hash,
+            grams,
+        } => {
+            if let Some((p, p_start)) = prev {
+                f(Found::Single(Feat {
+                    bucket: bigram_bucket(p, hash),
+                    start: p_start,
+                    end,
+                    kind: KIND_BIGRAM,
+                }));
+            }
+            prev = Some((hash, start));
+            f(Found::Word {
+                start,
+                end,
+                hash,
+                grams,
+            });
+        }
+    });
+    for r in &v.reasons {
+        f(Found::Single(Feat {
+            bucket: cue_bucket(r),
+            start: r.start as u32,
+            end: r.end as u32,
+            kind: KIND_CUE,
+        }));
+    }
+}
+
+/// The features of `text` (and the lexicon's verdict `v`), one by one in `out`. A word's
+/// character n-grams follow it with the same span, so a word and its parts can be shown
+/// together as one reason.
+pub(super) fn extract(text: &str, v: &Classification, out: &mut Vec<Feat>, buf: &mut String) {
+    out.clear();
+    features(text, v, buf, |found| match found {
+        Found::Single(feat) => out.push(feat),
+        Found::Word {
+            start,
+            end,
+            hash,
+            grams,
+        } => {
+            out.push(Feat {
+                bucket: bucket(hash),
+                start,
+                end,
+                kind: KIND_WORD,
+            });
+            if let Some(norm) = grams {
+                char_grams(norm, |b| {
+                    out.push(Feat {
+                        bucket: b,
+                        start,
+                        end,
+                        kind: KIND_CHARS,
+                    })
+                });
+            }
+        }
+    });
+}
+
+/// The lexicon's verdict and scores as dense features.
+pub(super) fn dense(v: &Classification) -> [f32; DENSE] {
+    let mut d = [0f32; DENSE];
+    d[Label::ALL.iter().position(|l| *l == v.label).unwrap_or(3)] = 1.0;
+    d[4 + Polarity::ALL
+        .iter()
+        .position(|p| *p == v.polarity)
+        .unwrap_or(2)] = 1.0;
+    d[7] = v.sentiment;
+    d[8] = f32::from(u8::from(v.urgency == Urgency::Urgent));
+    d[9] = f32::from(u8::from(v.spam));
+    let count = |k: &str| v.reasons.iter().filter(|r| r.kind == k).count().min(3) as f32 / 3.0;
+    d[10] = count("complaint");
+    d[11] = count("praise");
+    d[12] = count("question");
+    d[13] = count("sarcasm");
+    d[14] = count("negation");
+    d[15] = count("negative") - count("positive");
+    d
+}
