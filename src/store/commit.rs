@@ -58,21 +58,24 @@ fn commit_in(
             )
         })
         .collect();
+    let stored_before = stored_already(tx, p.source, &mentions)?;
     if let Some(c) = p.signals
         && !tally.capped()
     {
-        signals::settle_repeats(tx, c, p.source, &mut mentions, &hashes, &erased_rows)?;
+        let skip: Vec<bool> = erased_rows
+            .iter()
+            .zip(&stored_before)
+            .map(|(erased, stored)| *erased || *stored)
+            .collect();
+        signals::settle_repeats(tx, c, &mut mentions, &hashes, &skip)?;
     }
-    let inserted = insert_mentions(
-        tx,
-        &p,
-        mentions,
-        &hashes,
-        &erased_rows,
-        &mut tally,
-        &mut summary,
-        now_s,
-    )?;
+    let rows = RowFlags {
+        hashes: &hashes,
+        erased: &erased_rows,
+        stored_before: &stored_before,
+    };
+    let inserted = insert_mentions(tx, &p, mentions, rows, &mut tally, &mut summary, now_s)?;
+    index_text(tx, summary.new_ids.first().copied())?;
     // Before the signals: a relabel there moves a count the trigger expects to find.
     add_totals(tx, p.source, &inserted.totals)?;
     if let Some(c) = p.signals {
@@ -198,6 +201,62 @@ impl DailyTally {
     }
 }
 
+/// Which of the poll's mentions an earlier poll already stored, in one statement: a feed
+/// repeats most of its entries on every poll, and looking each one up, or building its row
+/// only to have the insert find the key taken, cost more than storing the new ones.
+fn stored_already(
+    tx: &Transaction<'_>,
+    source: &str,
+    mentions: &[NewMention],
+) -> rusqlite::Result<Vec<bool>> {
+    let mut out = vec![false; mentions.len()];
+    if mentions.is_empty() {
+        return Ok(out);
+    }
+    let ids: Vec<&str> = mentions
+        .iter()
+        .map(|n| n.mention.external_id.as_str())
+        .collect();
+    let ids = serde_json::to_string(&ids)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+    let mut found = tx.prepare_cached(
+        "SELECT key FROM json_each(?2)
+         WHERE EXISTS (SELECT 1 FROM mentions WHERE source = ?1 AND external_id = json_each.value)",
+    )?;
+    let rows = found.query_map(params![source, ids], |r| r.get::<_, i64>(0))?;
+    for i in rows {
+        if let Some(slot) = usize::try_from(i?).ok().and_then(|i| out.get_mut(i)) {
+            *slot = true;
+        }
+    }
+    Ok(out)
+}
+
+/// Adds the poll's new mentions to the full-text index in one statement. Row ids only grow,
+/// so every row from `first` on was stored by this commit; one `INSERT … SELECT` spares a
+/// statement run per mention.
+fn index_text(tx: &Transaction<'_>, first: Option<i64>) -> rusqlite::Result<()> {
+    if let Some(first) = first {
+        tx.prepare_cached(
+            "INSERT INTO mentions_fts (rowid, title, text)
+             SELECT id, title, text FROM mentions WHERE id >= ?1",
+        )?
+        .execute([first])?;
+    }
+    Ok(())
+}
+
+/// What the commit knows about each mention before inserting it, by position.
+#[derive(Clone, Copy)]
+struct RowFlags<'a> {
+    /// Text hashes for the store signals.
+    hashes: &'a [Option<i64>],
+    /// The author asked to be forgotten.
+    erased: &'a [bool],
+    /// An earlier poll stored this id.
+    stored_before: &'a [bool],
+}
+
 /// What [`insert_mentions`] stored, for the steps after it.
 struct Inserted {
     /// The new rows, for the store signals.
@@ -206,15 +265,13 @@ struct Inserted {
     totals: HashMap<(Option<&'static str>, Option<String>), i64>,
 }
 
-/// Inserts the mentions the caps and erasures let through, with their watches and full-text
-/// rows. A mention the store already has is counted in `summary.duplicates`.
-#[allow(clippy::too_many_arguments)]
+/// Inserts the mentions the caps and erasures let through, with their watches. A mention
+/// the store already has is counted in `summary.duplicates`.
 fn insert_mentions(
     tx: &Transaction<'_>,
     p: &PollCommit<'_>,
     mentions: Vec<NewMention>,
-    hashes: &[Option<i64>],
-    erased_rows: &[bool],
+    flags: RowFlags<'_>,
     tally: &mut DailyTally,
     summary: &mut PollSummary,
     now_s: i64,
@@ -229,10 +286,6 @@ fn insert_mentions(
             ?24)
          ON CONFLICT (source, external_id) DO NOTHING",
     )?;
-    let mut exists =
-        tx.prepare_cached("SELECT 1 FROM mentions WHERE source = ?1 AND external_id = ?2")?;
-    let mut index =
-        tx.prepare_cached("INSERT INTO mentions_fts (rowid, title, text) VALUES (?1, ?2, ?3)")?;
     let mut link = tx.prepare_cached(
         "INSERT OR IGNORE INTO mention_watches (mention_id, watch) VALUES (?1, ?2)",
     )?;
@@ -249,26 +302,24 @@ fn insert_mentions(
         },
     ) in mentions.into_iter().enumerate()
     {
-        if erased_rows[i] {
+        if flags.erased[i] {
             summary.erased += 1;
             continue;
         }
-        if tally.capped() {
-            // Caps count only new mentions, so check for a duplicate first.
-            if exists.exists(params![p.source, m.external_id])? {
-                summary.duplicates += 1;
-                continue;
-            }
-            if tally.refuse(p.watch_caps, &mut watches) {
-                summary.capped += 1;
-                continue;
-            }
+        // Before the caps: they count only new mentions.
+        if flags.stored_before[i] {
+            summary.duplicates += 1;
+            continue;
+        }
+        if tally.capped() && tally.refuse(p.watch_caps, &mut watches) {
+            summary.capped += 1;
+            continue;
         }
         let engagement = serde_json::to_string(&m.engagement)
             .ok()
             .filter(|s| s != "{}");
         let raw = bounded_raw(&m.raw, p.raw_max_bytes);
-        let hash = hashes[i];
+        let hash = flags.hashes[i];
         let changed = insert.execute(params![
             p.source,
             p.kind,
@@ -312,7 +363,6 @@ fn insert_mentions(
         *out.totals
             .entry((verdict.as_ref().map(|v| v.label.as_str()), m.lang.clone()))
             .or_default() += 1;
-        index.execute(params![id, m.title, m.text])?;
         for w in &watches {
             link.execute(params![id, w])?;
         }
