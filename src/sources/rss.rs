@@ -365,9 +365,9 @@ pub fn parse_feed_from(
 /// publisher edits the title; entries without either by their content. An id that several
 /// entries of one document share identifies none of them: feeds that give every item the
 /// channel's link or one fixed guid exist, and keeping only the first such entry would lose
-/// every later post for good (the id is then stored). So each entry of such a group is
-/// told apart by its content ([`feed::shared_id`]), and only a repeat with the same content,
-/// the same post listed twice, is left out.
+/// every later post for good (the id is then stored). So when entries under one id differ
+/// in content, each is told apart by its content ([`feed::shared_id`]); a repeat with the
+/// same content is the same post listed twice, and is left out.
 fn entry_ids(entries: &[feed::Entry]) -> Vec<Option<String>> {
     let bases: Vec<Option<&str>> = entries
         .iter()
@@ -377,13 +377,20 @@ fn entry_ids(entries: &[feed::Entry]) -> Vec<Option<String>> {
     for b in bases.iter().flatten() {
         *uses.entry(b).or_default() += 1;
     }
+    // The distinct contents under each shared id: one means the same post listed again.
+    let mut contents: HashMap<&str, HashSet<String>> = HashMap::new();
+    for (e, b) in entries.iter().zip(&bases) {
+        if let Some(b) = b.filter(|b| uses[b] > 1) {
+            contents.entry(b).or_default().insert(feed::content_id(e));
+        }
+    }
     let mut seen = HashSet::with_capacity(entries.len());
     entries
         .iter()
         .zip(&bases)
         .map(|(e, base)| {
             let id = match base {
-                Some(b) if uses[b] > 1 => feed::shared_id(b, e),
+                Some(b) if contents.get(b).is_some_and(|c| c.len() > 1) => feed::shared_id(b, e),
                 Some(b) => b.to_string(),
                 None => {
                     let id = feed::content_id(e);
@@ -504,6 +511,10 @@ mod tests {
             </channel></rss>"#;
         let m = parse_feed(xml, "test", Some("nl")).unwrap();
         assert_eq!(m.len(), 2);
+        assert_eq!(
+            m[0].external_id, "a",
+            "a post listed twice keeps its own id"
+        );
         assert_eq!(m[0].text, "Fjordlink down");
         assert_eq!(m[0].lang.as_deref(), Some("nl"));
         assert_eq!(m[1].external_id, "https://example.org/b");
