@@ -261,3 +261,66 @@ fn the_daemon_keeps_polling_healthy_sources_while_others_fail_and_stops_on_sigte
         "{log}"
     );
 }
+
+/// An Atom feed whose entries all carry one id (a CMS bug seen in the wild) and plain-text
+/// content with brackets in it, newest entry first.
+fn shared_id_feed(titles: &[&str]) -> Vec<u8> {
+    let epoch = common::feed_epoch();
+    let mut s = String::from(
+        r#"<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:t</id>"#,
+    );
+    for (i, t) in titles.iter().enumerate() {
+        let at = (epoch + chrono::TimeDelta::minutes(59 - i as i64)).format("%Y-%m-%dT%H:%M:%SZ");
+        s.push_str(&format!(
+            "<entry><id>urn:forum:post</id><title type=\"text\">{t}</title><updated>{at}</updated>\
+             <content type=\"text\">Fjordlink: History of the &lt;blink&gt; tag, {t}</content></entry>"
+        ));
+    }
+    s.push_str("</feed>");
+    s.into_bytes()
+}
+
+#[test]
+fn posts_sharing_one_id_are_each_stored_once_and_plain_text_keeps_its_brackets() {
+    let server = FeedServer::start();
+    server.set(
+        "shared.xml",
+        Reply::Feed(shared_id_feed(&["Fjordlink down", "Fjordlink slow"])),
+    );
+    let setup = Setup::new(&rss_source("shared", &server.url("shared.xml"), ""));
+    let out = setup.run(&["once"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(setup.count(None), 2, "{}", text(&out));
+
+    // A new post on top: only it is new, the two before keep their ids.
+    server.set(
+        "shared.xml",
+        Reply::Feed(shared_id_feed(&[
+            "Fjordlink back",
+            "Fjordlink down",
+            "Fjordlink slow",
+        ])),
+    );
+    let out = setup.run(&["once"]);
+    assert!(
+        text(&out).contains("stored    1  already stored    2"),
+        "{}",
+        text(&out)
+    );
+    let conn = rusqlite::Connection::open(setup.db()).unwrap();
+    let texts: Vec<String> = conn
+        .prepare("SELECT text FROM mentions ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "Fjordlink: History of the <blink> tag, Fjordlink down",
+            "Fjordlink: History of the <blink> tag, Fjordlink slow",
+            "Fjordlink: History of the <blink> tag, Fjordlink back",
+        ]
+    );
+}

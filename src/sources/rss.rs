@@ -4,6 +4,7 @@
 //! Entries are identified by `guid`/`id`, falling back to their link; the store ignores ones it
 //! already has. `file://` URLs read a local file, so the demo runs without a network.
 
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -320,21 +321,10 @@ pub fn parse_feed_from(
     // otherwise the classifier detects it.
     let feed_lang = default_lang.map(str::to_string);
     let now = Utc::now();
-    let mut seen = std::collections::HashSet::new();
+    let ids = entry_ids(&feed.entries);
     let mut out = Vec::with_capacity(feed.entries.len());
-    for mut e in feed.entries {
-        // Entries without guid/id are identified by their link, which stays stable when the
-        // publisher edits the title; entries without either by their content.
-        let mut id =
-            e.id.clone()
-                .or_else(|| e.link.clone())
-                .unwrap_or_else(|| feed::content_id(&e));
-        if e.id.is_none() && e.link.is_none() && seen.contains(&id) {
-            id = feed::markup_id(&e);
-        }
-        if !seen.insert(id.clone()) {
-            continue;
-        }
+    for (mut e, id) in feed.entries.into_iter().zip(ids) {
+        let Some(id) = id else { continue };
         let link = e.link.as_deref().map(unwrap_redirect);
         let title = e.title.clone().filter(|t| !t.is_empty());
         // Moved, not copied: the body is most of an entry's bytes.
@@ -381,6 +371,53 @@ pub fn parse_feed_from(
         });
     }
     Ok(out)
+}
+
+/// The external id of each entry, `None` for an entry that repeats an earlier one.
+///
+/// Entries without guid/id are identified by their link, which stays stable when the
+/// publisher edits the title; entries without either by their content. An id that several
+/// entries of one document share identifies none of them: feeds that give every item the
+/// channel's link or one fixed guid exist, and keeping only the first such entry would lose
+/// every later post for good (the id is then stored). So when entries under one id differ
+/// in content, each is told apart by its content ([`feed::shared_id`]); a repeat with the
+/// same content is the same post listed twice, and is left out.
+fn entry_ids(entries: &[feed::Entry]) -> Vec<Option<String>> {
+    let bases: Vec<Option<&str>> = entries
+        .iter()
+        .map(|e| e.id.as_deref().or(e.link.as_deref()))
+        .collect();
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    for b in bases.iter().flatten() {
+        *uses.entry(b).or_default() += 1;
+    }
+    // The distinct contents under each shared id: one means the same post listed again.
+    let mut contents: HashMap<&str, HashSet<String>> = HashMap::new();
+    for (e, b) in entries.iter().zip(&bases) {
+        if let Some(b) = b.filter(|b| uses[b] > 1) {
+            contents.entry(b).or_default().insert(feed::content_id(e));
+        }
+    }
+    let mut seen = HashSet::with_capacity(entries.len());
+    entries
+        .iter()
+        .zip(&bases)
+        .map(|(e, base)| {
+            let id = match base {
+                Some(b) if contents.get(b).is_some_and(|c| c.len() > 1) => feed::shared_id(b, e),
+                Some(b) => b.to_string(),
+                None => {
+                    let id = feed::content_id(e);
+                    if seen.contains(&id) {
+                        feed::markup_id(e)
+                    } else {
+                        id
+                    }
+                }
+            };
+            seen.insert(id.clone()).then_some(id)
+        })
+        .collect()
 }
 
 fn short_lang(l: &str) -> String {
@@ -480,17 +517,42 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_guids_in_one_feed_yield_one_mention() {
+    fn a_post_listed_twice_is_one_mention_but_posts_sharing_an_id_are_all_kept() {
         let xml = br#"<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
             <item><guid>a</guid><title>one</title><description>&lt;p&gt;Fjordlink &lt;b&gt;down&lt;/b&gt;&lt;/p&gt;</description></item>
-            <item><guid>a</guid><title>one again</title></item>
+            <item><guid>a</guid><title>one</title><description>&lt;p&gt;Fjordlink &lt;b&gt;down&lt;/b&gt;&lt;/p&gt;</description></item>
             <item><link>https://example.org/b</link><title>two</title></item>
             </channel></rss>"#;
         let m = parse_feed(xml, "test", Some("nl")).unwrap();
         assert_eq!(m.len(), 2);
+        assert_eq!(
+            m[0].external_id, "a",
+            "a post listed twice keeps its own id"
+        );
         assert_eq!(m[0].text, "Fjordlink down");
         assert_eq!(m[0].lang.as_deref(), Some("nl"));
         assert_eq!(m[1].external_id, "https://example.org/b");
+
+        // A feed that gives every item the site's link: each post is its own mention, with
+        // the same id whatever comes before or after it in the next poll.
+        let item =
+            |t: &str| format!("<item><link>https://example.org/</link><title>{t}</title></item>");
+        let feed = |items: &[&str]| {
+            let body: String = items.iter().map(|t| item(t)).collect();
+            format!("<rss version=\"2.0\"><channel>{body}</channel></rss>")
+        };
+        let ids = |items: &[&str]| -> Vec<String> {
+            parse_feed(feed(items).as_bytes(), "test", None)
+                .unwrap()
+                .into_iter()
+                .map(|m| m.external_id)
+                .collect()
+        };
+        let first = ids(&["Fjordlink down", "Fjordlink up"]);
+        assert_eq!(first.len(), 2);
+        assert!(first[0].starts_with("https://example.org/#") && first[0] != first[1]);
+        let next = ids(&["Fjordlink news", "Fjordlink down", "Fjordlink up"]);
+        assert_eq!(&next[1..], &first[..]);
     }
 
     #[test]

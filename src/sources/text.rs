@@ -35,7 +35,7 @@ pub fn html_to_text(html: &str) -> String {
         let (closing, name) = tag_name(tag);
         match name.as_str() {
             "script" | "style" | "template" if !closing => {
-                let end = format!("</{name}");
+                let end = format!("</{}", name.as_str());
                 match find_ci(rest, &end) {
                     Some(i) => {
                         rest = &rest[i..];
@@ -111,19 +111,47 @@ fn find_tag_end(s: &str) -> Option<usize> {
     None
 }
 
-fn tag_name(tag: &str) -> (bool, String) {
+/// A tag name in lower case, kept on the stack: every tag of every entry passes through here,
+/// and only names of up to [`TagName::MAX`] bytes mean anything to [`html_to_text`].
+struct TagName {
+    buf: [u8; TagName::MAX],
+    len: usize,
+}
+
+impl TagName {
+    const MAX: usize = 12;
+
+    /// The name, or "" for one too long to be any tag the converter acts on.
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+fn tag_name(tag: &str) -> (bool, TagName) {
+    let mut name = TagName {
+        buf: [0; TagName::MAX],
+        len: 0,
+    };
     if tag.starts_with("!--") {
-        return (false, "!--".into());
+        name.buf[..3].copy_from_slice(b"!--");
+        name.len = 3;
+        return (false, name);
     }
     let (closing, t) = match tag.strip_prefix('/') {
         Some(t) => (true, t),
         None => (false, tag),
     };
-    let name: String = t
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '!')
-        .collect::<String>()
-        .to_ascii_lowercase();
+    for b in t
+        .bytes()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == b'!')
+    {
+        if name.len == TagName::MAX {
+            name.len = 0;
+            break;
+        }
+        name.buf[name.len] = b.to_ascii_lowercase();
+        name.len += 1;
+    }
     (closing, name)
 }
 
@@ -190,16 +218,20 @@ fn tidy(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut blank_lines = 0;
     for line in s.lines() {
-        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
-        if line.is_empty() {
+        let mut words = line.split_whitespace();
+        let Some(first) = words.next() else {
             blank_lines += 1;
             continue;
-        }
+        };
         if !out.is_empty() {
             out.push_str(if blank_lines > 0 { "\n\n" } else { "\n" });
         }
         blank_lines = 0;
-        out.push_str(&line);
+        out.push_str(first);
+        for w in words {
+            out.push(' ');
+            out.push_str(w);
+        }
     }
     out
 }

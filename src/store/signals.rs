@@ -53,7 +53,8 @@ pub(super) struct NewRow {
 /// instead of inserted and then rewritten row by row (the rewrite cost more than the insert).
 ///
 /// Only texts that come more than once in `mentions` are looked at; `hashes[i]` is the text
-/// hash of `mentions[i]` and `skip[i]` marks rows the commit will not store (erased authors).
+/// hash of `mentions[i]` and `skip[i]` marks rows the commit will not store (erased authors,
+/// ids an earlier poll stored).
 /// The author count is the one [`apply`] makes after the insert (same rows, same window), so
 /// `apply` finds these copies already revised and leaves them; it still revises every copy
 /// this pass could not see. Callers with daily caps must not use it: a capped row is not
@@ -61,7 +62,6 @@ pub(super) struct NewRow {
 pub(super) fn settle_repeats(
     tx: &Transaction<'_>,
     classifier: &Classifier,
-    source: &str,
     mentions: &mut [NewMention],
     hashes: &[Option<i64>],
     skip: &[bool],
@@ -78,22 +78,14 @@ pub(super) fn settle_repeats(
     if groups.is_empty() {
         return Ok(());
     }
-    // Which of the repeated rows the insert will store: the first row of each external id,
-    // unless an earlier poll stored it. Counting a row that is not stored would overstate
-    // the campaign; `apply` could not take that back.
+    // Which of the repeated rows the insert will store: the first row of each external id
+    // that is not skipped. Counting a row that is not stored would overstate the campaign;
+    // `apply` could not take that back.
     let mut stored = vec![false; mentions.len()];
-    {
-        let mut exists =
-            tx.prepare_cached("SELECT 1 FROM mentions WHERE source = ?1 AND external_id = ?2")?;
-        let mut seen = HashSet::with_capacity(mentions.len());
-        for (i, m) in mentions.iter().enumerate() {
-            if skip[i] {
-                continue;
-            }
-            let first = seen.insert(m.mention.external_id.as_str());
-            if first && hashes[i].is_some_and(|h| groups.contains_key(&h)) {
-                stored[i] = !exists.exists(params![source, m.mention.external_id])?;
-            }
+    let mut seen = HashSet::with_capacity(mentions.len());
+    for (i, m) in mentions.iter().enumerate() {
+        if !skip[i] && seen.insert(m.mention.external_id.as_str()) {
+            stored[i] = hashes[i].is_some_and(|h| groups.contains_key(&h));
         }
     }
     let mut authors = tx.prepare_cached(

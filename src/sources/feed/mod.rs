@@ -135,6 +135,13 @@ pub fn content_id(e: &Entry) -> String {
     format!("hash:{:016x}", crate::text::fnv1a(&key))
 }
 
+/// The id for an entry whose guid, id or link (`base`) other entries of the same document
+/// share: the base with a hash of the entry's content id, so each post under a shared id is
+/// kept, and stays the same one when the document changes around it.
+pub fn shared_id(base: &str, e: &Entry) -> String {
+    format!("{base}#{:016x}", crate::text::fnv1a(content_id(e)))
+}
+
 /// The id for an entry whose content id another entry of the same feed already has (two
 /// entries with no title and the same text): the hash of its markup as written.
 pub fn markup_id(e: &Entry) -> String {

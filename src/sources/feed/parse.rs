@@ -3,6 +3,7 @@
 //! nothing more), namespace prefixes mapped to the extensions webcare reads, and one collector
 //! at a time gathering an entry field's text or inline markup.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use base64::Engine;
@@ -112,6 +113,40 @@ struct Collector {
     mode: Mode,
     buf: String,
     saw_children: bool,
+}
+
+/// A start tag's attributes, read once: what webcare looks at, and what the element adds to
+/// the namespace scope and the base address.
+struct StartTag {
+    /// Other attributes, names lower-cased, values unescaped.
+    attrs: Vec<(String, String)>,
+    /// Namespace declarations the element pushed.
+    ns_pushed: usize,
+    /// The element's own `xml:base`, resolved.
+    base: Option<Url>,
+}
+
+/// The value of attribute `name`, with or without a namespace prefix.
+fn attr<'a>(attrs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    attrs
+        .iter()
+        .find(|(k, _)| k == name || k.rsplit(':').next() == Some(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Copies a child element's start tag into inline markup being collected.
+fn copy_start_tag(buf: &mut String, qname: &str, attrs: &[(String, String)], empty: bool) {
+    let local = qname.rsplit(':').next().unwrap_or(qname);
+    buf.push('<');
+    buf.push_str(local);
+    for (k, v) in attrs {
+        buf.push(' ');
+        buf.push_str(k);
+        buf.push_str("=\"");
+        buf.push_str(&encode_double_quoted_attribute(v));
+        buf.push('"');
+    }
+    buf.push_str(if empty { "/>" } else { ">" });
 }
 
 struct Frame {
@@ -326,12 +361,18 @@ impl DocReader<'_> {
             .map(|(_, ns)| *ns)
     }
 
-    fn classify(&self, qname: &str) -> (Ns, String) {
+    /// The namespace and lower-case local name of an element; the name is copied only when
+    /// it has capitals (CDF), since every element of every entry comes through here.
+    fn classify<'q>(&self, qname: &'q str) -> (Ns, Cow<'q, str>) {
         let (prefix, local) = match qname.split_once(':') {
             Some((p, l)) => (p, l),
             None => ("", qname),
         };
-        let local = local.to_ascii_lowercase();
+        let local = if local.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(local.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(local)
+        };
         let ns = match self.lookup_ns(prefix) {
             Some(ns) => match ns {
                 // An unknown default namespace is still the feed's own vocabulary.
@@ -349,17 +390,63 @@ impl DocReader<'_> {
         if self.stack.len() >= MAX_DEPTH {
             return Err(FeedError::TooDeep { limit: MAX_DEPTH });
         }
-        let qname = e.name().as_ref().to_string();
+        let name: &str = e.name().0;
+        let qname = name.to_string();
         if self.root.is_none() {
             self.root = Some(qname.clone());
         }
-        // Attributes: namespace declarations, xml:base, and the rest by name.
+        let tag = self.read_attributes(e)?;
+        // Inside a collector, child elements are content (inline XHTML) or ignored.
+        if let Some(c) = self.collector.as_mut() {
+            c.saw_children = true;
+            if matches!(c.mode, Mode::Markup | Mode::Text | Mode::Html) {
+                copy_start_tag(&mut c.buf, &qname, &tag.attrs, empty);
+            }
+            self.push_frame(qname, tag.ns_pushed, tag.base, empty);
+            return Ok(());
+        }
+        let (ns, local) = self.classify(name);
+        self.stack.push(Frame {
+            qname,
+            ns_pushed: tag.ns_pushed,
+            base: tag.base,
+        });
+        let depth = self.stack.len();
+        let attrs = &tag.attrs;
+        if self.skip_depth.is_some() {
+        } else if self.entry.is_none() {
+            if ns == Ns::Core && (local == "item" || local == "entry") {
+                self.open_entry(local == "entry", attrs, depth);
+            }
+        } else if self.author.is_some() {
+            let field = match (ns, &*local) {
+                (Ns::Core, "name") => Some(Field::AuthorName),
+                (Ns::Core, "email") => Some(Field::AuthorEmail),
+                _ => None,
+            };
+            if let Some(field) = field {
+                self.open_collector(field, depth, Mode::Text);
+            }
+        } else if self.entry.as_ref().is_some_and(|b| depth != b.depth + 1) && ns != Ns::Media {
+            // A field is a direct child of its entry: an <id> inside an <image> is the image's.
+        } else if let Some((field, mode)) = self.entry_field(ns, &local, attrs, depth) {
+            self.open_collector(field, depth, mode);
+        }
+        if empty {
+            self.pop();
+        }
+        Ok(())
+    }
+
+    /// A start tag's attributes: namespace declarations are pushed onto the scope (and
+    /// counted, to be dropped with the element), `xml:base` resolved, the rest kept by name.
+    fn read_attributes(&mut self, e: &BytesStart<'_>) -> Result<StartTag, FeedError> {
         let mut attrs: Vec<(String, String)> = Vec::new();
         let mut ns_pushed = 0;
         let mut xml_base = None;
         for a in e.html_attributes().with_checks(false) {
             let Ok(a) = a else { break };
-            let key = a.key.as_ref().to_string();
+            let key: &str = a.key.as_ref();
             let value = self.unescape_attr(&a.value)?;
             if key == "xmlns" {
                 self.namespaces.push((String::new(), ns_of_uri(&value)));
@@ -381,195 +468,172 @@ impl DocReader<'_> {
             // Only an element with its own xml:base carries one; the rest look up the stack.
             None => None,
         };
-        let attr = |name: &str| {
-            attrs
-                .iter()
-                .find(|(k, _)| k == name || k.rsplit(':').next() == Some(name))
-                .map(|(_, v)| v.as_str())
-        };
-
-        // Inside a collector, child elements are content (inline XHTML) or ignored.
-        if let Some(c) = self.collector.as_mut() {
-            c.saw_children = true;
-            if matches!(c.mode, Mode::Markup | Mode::Text | Mode::Html) {
-                let local = qname.rsplit(':').next().unwrap_or(&qname);
-                c.buf.push('<');
-                c.buf.push_str(local);
-                for (k, v) in &attrs {
-                    c.buf.push(' ');
-                    c.buf.push_str(k);
-                    c.buf.push_str("=\"");
-                    c.buf.push_str(&encode_double_quoted_attribute(v));
-                    c.buf.push('"');
-                }
-                c.buf.push_str(if empty { "/>" } else { ">" });
-            }
-            self.push_frame(qname, ns_pushed, base, empty);
-            return Ok(());
-        }
-        let (ns, local) = self.classify(&qname);
-        self.stack.push(Frame {
-            qname,
+        Ok(StartTag {
+            attrs,
             ns_pushed,
             base,
-        });
-        let depth = self.stack.len();
-        if self.skip_depth.is_some() {
-        } else if self.entry.is_none() {
-            if ns == Ns::Core && (local == "item" || local == "entry") {
-                let mut b = Builder {
+        })
+    }
+
+    /// Starts reading an `<item>` or `<entry>`, with what its own attributes say.
+    fn open_entry(&mut self, atom: bool, attrs: &[(String, String)], depth: usize) {
+        let mut b = Builder {
+            depth,
+            start: self.pos_before,
+            atom,
+            ..Builder::default()
+        };
+        if let Some(about) =
+            attr(attrs, "about").filter(|_| attrs.iter().any(|(k, _)| k.starts_with("rdf:")))
+        {
+            b.id = Some((1, about.to_string()));
+        }
+        // CDF items carry their link and date as attributes.
+        if let Some(href) = attr(attrs, "href") {
+            b.rss_link = Some(self.resolve(href));
+        }
+        if let Some(d) = attr(attrs, "lastmod") {
+            b.updated = Some((1, d.to_string()));
+        }
+        b.lang = attrs
+            .iter()
+            .find(|(k, _)| k == "xml:lang")
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty());
+        self.entry = Some(b);
+    }
+
+    /// The entry field a direct child of the entry feeds, and how its text is read; elements
+    /// whose attributes are the whole value (Atom links, categories, threading) are taken here.
+    fn entry_field(
+        &mut self,
+        ns: Ns,
+        local: &str,
+        attrs: &[(String, String)],
+        depth: usize,
+    ) -> Option<(Field, Mode)> {
+        let atom = self.entry.as_ref().is_some_and(|b| b.atom);
+        let text_default = if atom { Mode::Text } else { Mode::Html };
+        let mode = |default| content_mode(&|n: &str| attr(attrs, n), default);
+        match (ns, local) {
+            (Ns::Core, "source") => {
+                // An Atom <source> describes another feed; its title and author are not the entry's.
+                if atom {
+                    self.skip_depth = Some(depth);
+                }
+                None
+            }
+            (Ns::Core, "author") => {
+                self.author = Some(AuthorState {
                     depth,
-                    start: self.pos_before,
-                    atom: local == "entry",
-                    ..Builder::default()
-                };
-                if let Some(about) =
-                    attr("about").filter(|_| attrs.iter().any(|(k, _)| k.starts_with("rdf:")))
-                {
-                    b.id = Some((1, about.to_string()));
-                }
-                // CDF items carry their link and date as attributes.
-                if let Some(href) = attr("href") {
-                    b.rss_link = Some(self.resolve(href));
-                }
-                if let Some(d) = attr("lastmod") {
-                    b.updated = Some((1, d.to_string()));
-                }
-                b.lang = attrs
-                    .iter()
-                    .find(|(k, _)| k == "xml:lang")
-                    .map(|(_, v)| v.clone())
-                    .filter(|v| !v.is_empty());
-                self.entry = Some(b);
+                    prio: 0,
+                    ..AuthorState::default()
+                });
+                None
             }
-        } else if self.author.is_some() {
-            let field = match (ns, local.as_str()) {
-                (Ns::Core, "name") => Some(Field::AuthorName),
-                (Ns::Core, "email") => Some(Field::AuthorEmail),
-                _ => None,
-            };
-            if let Some(field) = field {
-                self.open_collector(field, depth, Mode::Text);
+            (Ns::Dc, "creator") | (Ns::Dc, "author") => Some((Field::Author(1), Mode::Text)),
+            (Ns::Itunes, "author") => Some((Field::Author(2), Mode::Text)),
+            (Ns::Core, "guid") => {
+                self.note_guid(attrs);
+                Some((Field::Id(0), Mode::Text))
             }
-        } else if self.entry.as_ref().is_some_and(|b| depth != b.depth + 1) && ns != Ns::Media {
-            // A field is a direct child of its entry: an <id> inside an <image> is the image's.
+            (Ns::Core, "id") => Some((Field::Id(0), Mode::Text)),
+            (Ns::Core, "link") => self.link_field(attrs),
+            (Ns::Core, "title") => Some((Field::Title(0), mode(text_default))),
+            (Ns::Dc, "title") => Some((Field::Title(1), Mode::Html)),
+            (Ns::Media, "title") => Some((Field::Title(2), Mode::Html)),
+            (Ns::Core, "content") => Some((Field::Content(0), mode(text_default))),
+            (Ns::Content, "encoded") | (Ns::Core, "fullitem") => {
+                Some((Field::Content(0), Mode::Html))
+            }
+            (Ns::Xhtml, "body") | (Ns::Core, "body") => Some((Field::Content(0), Mode::Markup)),
+            (Ns::Core, "description") | (Ns::Core, "abstract") => {
+                Some((Field::Summary(0), mode(Mode::Html)))
+            }
+            (Ns::Core, "summary") => Some((Field::Summary(0), mode(text_default))),
+            (Ns::Dc, "description") => Some((Field::Summary(1), Mode::Html)),
+            (Ns::Itunes, "summary") => Some((Field::Summary(2), Mode::Html)),
+            (Ns::Media, "description") => Some((Field::Summary(3), Mode::Html)),
+            (Ns::Itunes, "subtitle") => Some((Field::Summary(4), Mode::Html)),
+            (Ns::Core, "pubdate" | "published" | "issued") => {
+                Some((Field::Published(0), Mode::Text))
+            }
+            (Ns::Dcterms, "issued") => Some((Field::Published(1), Mode::Text)),
+            (Ns::Core, "updated" | "modified") => Some((Field::Updated(0), Mode::Text)),
+            (Ns::Dc, "date") | (Ns::Dcterms, "modified") => Some((Field::Updated(1), Mode::Text)),
+            (Ns::Core, "created") => Some((Field::Created(0), Mode::Text)),
+            (Ns::Dcterms, "created" | "date") => Some((Field::Created(1), Mode::Text)),
+            (Ns::Dc, "language") => Some((Field::Lang, Mode::Text)),
+            (Ns::Slash, "comments") | (Ns::Thr, "total") => Some((Field::Comments, Mode::Text)),
+            (Ns::Thr, "in-reply-to") => {
+                self.note_reply_to(attrs);
+                None
+            }
+            (Ns::Core, "category") => self.category_field(attrs),
+            (Ns::Dc, "subject") => Some((Field::Category, Mode::Text)),
+            _ => None,
+        }
+    }
+
+    /// A `<guid>` is the entry's link too unless it says `isPermaLink="false"`.
+    fn note_guid(&mut self, attrs: &[(String, String)]) {
+        let permalink =
+            attr(attrs, "ispermalink").is_none_or(|v| !v.trim().eq_ignore_ascii_case("false"));
+        if let Some(b) = self.entry.as_mut()
+            && b.id.as_ref().is_none_or(|(p, _)| *p > 0)
+        {
+            b.guid_is_link = permalink;
+        }
+    }
+
+    /// An Atom link (`href`) is kept with its relation; a link written as text (RSS, and Atom
+    /// 0.3 feeds that put the address in the element) is read as text when it is the
+    /// alternate one. `<link rel="enclosure">…</link>` is no link to the entry.
+    fn link_field(&mut self, attrs: &[(String, String)]) -> Option<(Field, Mode)> {
+        if let Some(href) = attr(attrs, "href") {
+            let rel = attr(attrs, "rel")
+                .unwrap_or("alternate")
+                .trim()
+                .to_ascii_lowercase();
+            let ty = attr(attrs, "type")
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            let href = self.resolve(href);
+            if let Some(b) = self.entry.as_mut() {
+                b.links.push((rel, ty, href));
+            }
+            None
+        } else if attr(attrs, "rel").is_none_or(|r| r.trim().eq_ignore_ascii_case("alternate")) {
+            Some((Field::Link, Mode::Text))
         } else {
-            let atom = self.entry.as_ref().is_some_and(|b| b.atom);
-            let text_default = if atom { Mode::Text } else { Mode::Html };
-            let field = match (ns, local.as_str()) {
-                (Ns::Core, "source") => {
-                    // An Atom <source> describes another feed; its title and author are not the entry's.
-                    if atom {
-                        self.skip_depth = Some(depth);
-                    }
-                    None
+            None
+        }
+    }
+
+    /// The first `thr:in-reply-to` is the post answered; `ref` is its id, as the entry that is
+    /// answered writes it in its own `<id>`.
+    fn note_reply_to(&mut self, attrs: &[(String, String)]) {
+        if let Some(r) = attr(attrs, "ref").map(str::trim).filter(|r| !r.is_empty())
+            && let Some(b) = self.entry.as_mut()
+            && b.in_reply_to.is_none()
+        {
+            b.in_reply_to = Some(r.to_string());
+        }
+    }
+
+    /// An Atom category's `term`, or an RSS category's text.
+    fn category_field(&mut self, attrs: &[(String, String)]) -> Option<(Field, Mode)> {
+        match attr(attrs, "term").filter(|t| !t.trim().is_empty()) {
+            Some(term) => {
+                let term = term.trim().to_string();
+                if let Some(b) = self.entry.as_mut() {
+                    b.categories.push(term);
                 }
-                (Ns::Core, "author") => {
-                    self.author = Some(AuthorState {
-                        depth,
-                        prio: 0,
-                        ..AuthorState::default()
-                    });
-                    None
-                }
-                (Ns::Dc, "creator") | (Ns::Dc, "author") => Some((Field::Author(1), Mode::Text)),
-                (Ns::Itunes, "author") => Some((Field::Author(2), Mode::Text)),
-                (Ns::Core, "guid") => {
-                    let permalink =
-                        attr("ispermalink").is_none_or(|v| !v.trim().eq_ignore_ascii_case("false"));
-                    if let Some(b) = self.entry.as_mut()
-                        && b.id.as_ref().is_none_or(|(p, _)| *p > 0)
-                    {
-                        b.guid_is_link = permalink;
-                    }
-                    Some((Field::Id(0), Mode::Text))
-                }
-                (Ns::Core, "id") => Some((Field::Id(0), Mode::Text)),
-                (Ns::Core, "link") => {
-                    if let Some(href) = attr("href") {
-                        let rel = attr("rel")
-                            .unwrap_or("alternate")
-                            .trim()
-                            .to_ascii_lowercase();
-                        let ty = attr("type").unwrap_or("").trim().to_ascii_lowercase();
-                        let href = self.resolve(href);
-                        if let Some(b) = self.entry.as_mut() {
-                            b.links.push((rel, ty, href));
-                        }
-                        None
-                    } else if attr("rel").is_none_or(|r| r.trim().eq_ignore_ascii_case("alternate"))
-                    {
-                        Some((Field::Link, Mode::Text))
-                    } else {
-                        // <link rel="enclosure">…</link> is no link to the entry.
-                        None
-                    }
-                }
-                (Ns::Core, "title") => Some((Field::Title(0), content_mode(&attr, text_default))),
-                (Ns::Dc, "title") => Some((Field::Title(1), Mode::Html)),
-                (Ns::Media, "title") => Some((Field::Title(2), Mode::Html)),
-                (Ns::Core, "content") => {
-                    Some((Field::Content(0), content_mode(&attr, text_default)))
-                }
-                (Ns::Content, "encoded") | (Ns::Core, "fullitem") => {
-                    Some((Field::Content(0), Mode::Html))
-                }
-                (Ns::Xhtml, "body") | (Ns::Core, "body") => Some((Field::Content(0), Mode::Markup)),
-                (Ns::Core, "description") | (Ns::Core, "abstract") => {
-                    Some((Field::Summary(0), content_mode(&attr, Mode::Html)))
-                }
-                (Ns::Core, "summary") => {
-                    Some((Field::Summary(0), content_mode(&attr, text_default)))
-                }
-                (Ns::Dc, "description") => Some((Field::Summary(1), Mode::Html)),
-                (Ns::Itunes, "summary") => Some((Field::Summary(2), Mode::Html)),
-                (Ns::Media, "description") => Some((Field::Summary(3), Mode::Html)),
-                (Ns::Itunes, "subtitle") => Some((Field::Summary(4), Mode::Html)),
-                (Ns::Core, "pubdate" | "published" | "issued") => {
-                    Some((Field::Published(0), Mode::Text))
-                }
-                (Ns::Dcterms, "issued") => Some((Field::Published(1), Mode::Text)),
-                (Ns::Core, "updated" | "modified") => Some((Field::Updated(0), Mode::Text)),
-                (Ns::Dc, "date") | (Ns::Dcterms, "modified") => {
-                    Some((Field::Updated(1), Mode::Text))
-                }
-                (Ns::Core, "created") => Some((Field::Created(0), Mode::Text)),
-                (Ns::Dcterms, "created" | "date") => Some((Field::Created(1), Mode::Text)),
-                (Ns::Dc, "language") => Some((Field::Lang, Mode::Text)),
-                (Ns::Slash, "comments") | (Ns::Thr, "total") => Some((Field::Comments, Mode::Text)),
-                (Ns::Thr, "in-reply-to") => {
-                    // The first one is the post answered; `ref` is its id, as the entry that
-                    // is answered writes it in its own <id>.
-                    if let Some(r) = attr("ref").map(str::trim).filter(|r| !r.is_empty())
-                        && let Some(b) = self.entry.as_mut()
-                        && b.in_reply_to.is_none()
-                    {
-                        b.in_reply_to = Some(r.to_string());
-                    }
-                    None
-                }
-                (Ns::Core, "category") => {
-                    if let Some(term) = attr("term").filter(|t| !t.trim().is_empty()) {
-                        let term = term.trim().to_string();
-                        if let Some(b) = self.entry.as_mut() {
-                            b.categories.push(term);
-                        }
-                        None
-                    } else {
-                        Some((Field::Category, Mode::Text))
-                    }
-                }
-                (Ns::Dc, "subject") => Some((Field::Category, Mode::Text)),
-                _ => None,
-            };
-            if let Some((field, mode)) = field {
-                self.open_collector(field, depth, mode);
+                None
             }
+            None => Some((Field::Category, Mode::Text)),
         }
-        if empty {
-            self.pop();
-        }
-        Ok(())
     }
 
     fn push_frame(&mut self, qname: String, ns_pushed: usize, base: Option<Url>, empty: bool) {

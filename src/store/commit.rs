@@ -1,0 +1,441 @@
+//! Committing a poll: its mentions, their watches and full-text rows, the daily counts the
+//! caps read, the store signals, the brand's own replies, and the source's cursor and poll
+//! log, all in one transaction, so a crash anywhere before the commit stores none of it and
+//! the next poll fetches the same items again.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::{
+    NewMention, PollCommit, PollSummary, Store, StoreError, bounded_raw, cap_note, day_start,
+    own_replies, privacy, signals, verdict_json,
+};
+use crate::classify::Urgency;
+
+impl Store {
+    /// Stores a poll's mentions, advances its cursor and records the poll, all in one
+    /// transaction. Mentions the store already has are counted and ignored.
+    pub fn commit_poll(&mut self, p: PollCommit<'_>) -> Result<PollSummary, StoreError> {
+        let erased = self.erased_authors(p.kind)?;
+        let path = self.path.display().to_string();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        let summary = commit_in(&tx, p, &erased, Utc::now()).map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok(summary)
+    }
+}
+
+/// Everything [`Store::commit_poll`] writes, inside its transaction.
+fn commit_in(
+    tx: &Transaction<'_>,
+    mut p: PollCommit<'_>,
+    erased: &std::collections::HashSet<String>,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<PollSummary> {
+    let now_s = now.timestamp();
+    let today = day_start(now);
+    let mut summary = PollSummary::default();
+    let mut tally = DailyTally::load(tx, &p, today)?;
+    let mut mentions = std::mem::take(&mut p.mentions);
+    let hashes: Vec<Option<i64>> = mentions
+        .iter()
+        .map(|n| signals::text_hash(&n.mention.text))
+        .collect();
+    let erased_rows: Vec<bool> = mentions
+        .iter()
+        .map(|n| {
+            privacy::was_erased(
+                erased,
+                p.kind,
+                n.mention.author_handle.as_deref(),
+                n.mention.author_name.as_deref(),
+            )
+        })
+        .collect();
+    let stored_before = stored_already(tx, p.source, &mentions)?;
+    if let Some(c) = p.signals
+        && !tally.capped()
+    {
+        let skip: Vec<bool> = erased_rows
+            .iter()
+            .zip(&stored_before)
+            .map(|(erased, stored)| *erased || *stored)
+            .collect();
+        signals::settle_repeats(tx, c, &mut mentions, &hashes, &skip)?;
+    }
+    let rows = RowFlags {
+        hashes: &hashes,
+        erased: &erased_rows,
+        stored_before: &stored_before,
+    };
+    let inserted = insert_mentions(tx, &p, mentions, rows, &mut tally, &mut summary, now_s)?;
+    index_text(tx, summary.new_ids.first().copied())?;
+    // Before the signals: a relabel there moves a count the trigger expects to find.
+    add_totals(tx, p.source, &inserted.totals)?;
+    if let Some(c) = p.signals {
+        signals::apply(tx, c, p.source, &inserted.rows, now_s)?;
+    }
+    summary.answered = own_replies::apply(
+        tx,
+        p.source,
+        &p.own_replies,
+        !summary.new_ids.is_empty(),
+        now_s,
+    )?
+    .len();
+    let note = tally.notes(&p, &mut summary);
+    let stored = summary.new_ids.len() as i64;
+    tally.record(tx, today, p.source, stored)?;
+    record_success(tx, &p, &summary, note, now)?;
+    Ok(summary)
+}
+
+/// Today's stored counts for the source and the capped watches, and what this poll adds.
+/// Daily volumes come from a small counter table, so caps cost one lookup per poll instead of
+/// a count over the day's mentions.
+struct DailyTally {
+    source_cap: Option<u64>,
+    source_count: u64,
+    watch_counts: HashMap<String, u64>,
+    watch_added: HashMap<String, i64>,
+}
+
+impl DailyTally {
+    fn load(tx: &Transaction<'_>, p: &PollCommit<'_>, today: i64) -> rusqlite::Result<Self> {
+        let stored_today = |scope: &str, name: &str| -> rusqlite::Result<u64> {
+            tx.query_row(
+                "SELECT stored FROM daily_counts WHERE day = ?1 AND scope = ?2 AND name = ?3",
+                params![today, scope, name],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|n| n.unwrap_or(0) as u64)
+        };
+        let mut watch_counts = HashMap::new();
+        for w in p.watch_caps.keys() {
+            watch_counts.insert(w.clone(), stored_today("watch", w)?);
+        }
+        Ok(DailyTally {
+            source_cap: p.source_cap,
+            source_count: stored_today("source", p.source)?,
+            watch_counts,
+            watch_added: HashMap::new(),
+        })
+    }
+
+    /// True when a daily cap applies to this poll.
+    fn capped(&self) -> bool {
+        self.source_cap.is_some() || !self.watch_counts.is_empty()
+    }
+
+    /// True when the caps refuse a mention; otherwise `watches` is cut to those still under
+    /// their cap.
+    fn refuse(&self, caps: &HashMap<String, u64>, watches: &mut Vec<String>) -> bool {
+        if self.source_cap.is_some_and(|cap| self.source_count >= cap) {
+            return true;
+        }
+        watches.retain(|w| match caps.get(w) {
+            Some(cap) => self.watch_counts.get(w).copied().unwrap_or(0) < *cap,
+            None => true,
+        });
+        watches.is_empty()
+    }
+
+    /// Counts one stored mention.
+    fn add(&mut self, watches: &[String]) {
+        for w in watches {
+            if let Some(c) = self.watch_counts.get_mut(w) {
+                *c += 1;
+            }
+            *self.watch_added.entry(w.clone()).or_default() += 1;
+        }
+        self.source_count += 1;
+    }
+
+    /// Notes for caps that are near or reached, for the source's state; warnings go to
+    /// `summary`.
+    fn notes(&self, p: &PollCommit<'_>, summary: &mut PollSummary) -> Option<String> {
+        let mut note = None;
+        if let Some(cap) = p.source_cap {
+            note = cap_note(
+                summary,
+                &format!("source {}", p.source),
+                self.source_count,
+                cap,
+            );
+        }
+        for (w, cap) in p.watch_caps {
+            let n = self.watch_counts.get(w).copied().unwrap_or(0);
+            if let Some(n) = cap_note(summary, &format!("watch {w}"), n, *cap) {
+                note = Some(note.map(|o| format!("{o}; {n}")).unwrap_or(n));
+            }
+        }
+        note
+    }
+
+    /// Adds what this poll stored to the day's counters.
+    fn record(
+        &self,
+        tx: &Transaction<'_>,
+        today: i64,
+        source: &str,
+        stored: i64,
+    ) -> rusqlite::Result<()> {
+        let mut count = tx.prepare_cached(
+            "INSERT INTO daily_counts (day, scope, name, stored) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (day, scope, name) DO UPDATE SET stored = stored + excluded.stored",
+        )?;
+        if stored > 0 {
+            count.execute(params![today, "source", source, stored])?;
+        }
+        for (w, n) in &self.watch_added {
+            count.execute(params![today, "watch", w, n])?;
+        }
+        Ok(())
+    }
+}
+
+/// Which of the poll's mentions an earlier poll already stored, in one statement: a feed
+/// repeats most of its entries on every poll, and looking each one up, or building its row
+/// only to have the insert find the key taken, cost more than storing the new ones.
+fn stored_already(
+    tx: &Transaction<'_>,
+    source: &str,
+    mentions: &[NewMention],
+) -> rusqlite::Result<Vec<bool>> {
+    let mut out = vec![false; mentions.len()];
+    if mentions.is_empty() {
+        return Ok(out);
+    }
+    let ids: Vec<&str> = mentions
+        .iter()
+        .map(|n| n.mention.external_id.as_str())
+        .collect();
+    let ids = serde_json::to_string(&ids)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+    let mut found = tx.prepare_cached(
+        "SELECT key FROM json_each(?2)
+         WHERE EXISTS (SELECT 1 FROM mentions WHERE source = ?1 AND external_id = json_each.value)",
+    )?;
+    let rows = found.query_map(params![source, ids], |r| r.get::<_, i64>(0))?;
+    for i in rows {
+        if let Some(slot) = usize::try_from(i?).ok().and_then(|i| out.get_mut(i)) {
+            *slot = true;
+        }
+    }
+    Ok(out)
+}
+
+/// Adds the poll's new mentions to the full-text index in one statement. Row ids only grow,
+/// so every row from `first` on was stored by this commit; one `INSERT … SELECT` spares a
+/// statement run per mention.
+fn index_text(tx: &Transaction<'_>, first: Option<i64>) -> rusqlite::Result<()> {
+    if let Some(first) = first {
+        tx.prepare_cached(
+            "INSERT INTO mentions_fts (rowid, title, text)
+             SELECT id, title, text FROM mentions WHERE id >= ?1",
+        )?
+        .execute([first])?;
+    }
+    Ok(())
+}
+
+/// What the commit knows about each mention before inserting it, by position.
+#[derive(Clone, Copy)]
+struct RowFlags<'a> {
+    /// Text hashes for the store signals.
+    hashes: &'a [Option<i64>],
+    /// The author asked to be forgotten.
+    erased: &'a [bool],
+    /// An earlier poll stored this id.
+    stored_before: &'a [bool],
+}
+
+/// What [`insert_mentions`] stored, for the steps after it.
+struct Inserted {
+    /// The new rows, for the store signals.
+    rows: Vec<signals::NewRow>,
+    /// Stored mentions per (label, lang), for `mention_totals`.
+    totals: HashMap<(Option<&'static str>, Option<String>), i64>,
+}
+
+/// Inserts the mentions the caps and erasures let through, with their watches. A mention
+/// the store already has is counted in `summary.duplicates`.
+fn insert_mentions(
+    tx: &Transaction<'_>,
+    p: &PollCommit<'_>,
+    mentions: Vec<NewMention>,
+    flags: RowFlags<'_>,
+    tally: &mut DailyTally,
+    summary: &mut PollSummary,
+    now_s: i64,
+) -> rusqlite::Result<Inserted> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO mentions (source, kind, external_id, url, author_handle, author_name,
+            author_reach, lang, title, text, in_reply_to, engagement, created_at, fetched_at,
+            watches, backfill, raw, label, sentiment, urgency, spam, reasons, classified_at,
+            label_source, text_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+            ?18, ?19, ?20, ?21, ?22, ?23, CASE WHEN ?18 IS NULL THEN NULL ELSE 'classifier' END,
+            ?24)
+         ON CONFLICT (source, external_id) DO NOTHING",
+    )?;
+    let mut link = tx.prepare_cached(
+        "INSERT OR IGNORE INTO mention_watches (mention_id, watch) VALUES (?1, ?2)",
+    )?;
+    let mut out = Inserted {
+        rows: Vec::new(),
+        totals: HashMap::new(),
+    };
+    for (
+        i,
+        NewMention {
+            mention: m,
+            mut watches,
+            verdict,
+        },
+    ) in mentions.into_iter().enumerate()
+    {
+        if flags.erased[i] {
+            summary.erased += 1;
+            continue;
+        }
+        // Before the caps: they count only new mentions.
+        if flags.stored_before[i] {
+            summary.duplicates += 1;
+            continue;
+        }
+        if tally.capped() && tally.refuse(p.watch_caps, &mut watches) {
+            summary.capped += 1;
+            continue;
+        }
+        let engagement = serde_json::to_string(&m.engagement)
+            .ok()
+            .filter(|s| s != "{}");
+        let raw = bounded_raw(&m.raw, p.raw_max_bytes);
+        let hash = flags.hashes[i];
+        let changed = insert.execute(params![
+            p.source,
+            p.kind,
+            m.external_id,
+            m.url,
+            m.author_handle,
+            m.author_name,
+            m.author_reach,
+            m.lang,
+            &m.title,
+            &m.text,
+            m.in_reply_to,
+            engagement,
+            m.created_at.timestamp(),
+            now_s,
+            watches.join(","),
+            p.backfill,
+            raw,
+            verdict.as_ref().map(|v| v.label.as_str()),
+            verdict.as_ref().map(|v| v.sentiment as f64),
+            verdict.as_ref().map(|v| if v.urgency == Urgency::Urgent {
+                "urgent"
+            } else {
+                "normal"
+            }),
+            verdict.as_ref().map(|v| v.spam),
+            verdict.as_ref().map(verdict_json),
+            verdict.as_ref().map(|_| now_s),
+            hash,
+        ])?;
+        if changed == 0 {
+            summary.duplicates += 1;
+            continue;
+        }
+        let id = tx.last_insert_rowid();
+        if let Some(stars) = m.rating {
+            // Only reviews carry a rating; set apart so the insert above stays as it is.
+            tx.prepare_cached("UPDATE mentions SET rating = ?1 WHERE id = ?2")?
+                .execute(params![stars, id])?;
+        }
+        *out.totals
+            .entry((verdict.as_ref().map(|v| v.label.as_str()), m.lang.clone()))
+            .or_default() += 1;
+        for w in &watches {
+            link.execute(params![id, w])?;
+        }
+        tally.add(&watches);
+        summary.new_ids.push(id);
+        out.rows.push(signals::NewRow {
+            id,
+            external_id: m.external_id,
+            in_reply_to: m.in_reply_to,
+            created_at: m.created_at.timestamp(),
+            text_hash: hash,
+        });
+    }
+    Ok(out)
+}
+
+/// Adds the poll's stored mentions to the running totals the metrics endpoint reads.
+fn add_totals(
+    tx: &Transaction<'_>,
+    source: &str,
+    totals: &HashMap<(Option<&'static str>, Option<String>), i64>,
+) -> rusqlite::Result<()> {
+    let mut add_total = tx.prepare_cached(
+        "INSERT INTO mention_totals VALUES (?1, coalesce(?2, ''), coalesce(?3, ''), ?4)
+         ON CONFLICT DO UPDATE SET n = n + excluded.n",
+    )?;
+    for ((label, lang), n) in totals {
+        add_total.execute(params![source, label, lang, n])?;
+    }
+    Ok(())
+}
+
+/// Advances the source's cursor, clears its error and logs the poll.
+fn record_success(
+    tx: &Transaction<'_>,
+    p: &PollCommit<'_>,
+    summary: &PollSummary,
+    note: Option<String>,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    let now_s = now.timestamp();
+    let stored = summary.new_ids.len() as i64;
+    tx.execute(
+        "INSERT INTO source_state (source, kind, cursor, last_poll_at, last_success_at, last_error,
+            last_error_at, consecutive_failures, next_poll_at, items_stored, cap_note)
+         VALUES (?1, ?2, ?3, ?4, ?4, NULL, NULL, 0, ?5, ?6, ?7)
+         ON CONFLICT (source) DO UPDATE SET kind = excluded.kind,
+            cursor = coalesce(excluded.cursor, source_state.cursor),
+            last_poll_at = excluded.last_poll_at, last_success_at = excluded.last_success_at,
+            last_error = NULL, consecutive_failures = 0, next_poll_at = excluded.next_poll_at,
+            items_stored = source_state.items_stored + excluded.items_stored,
+            cap_note = excluded.cap_note",
+        params![
+            p.source,
+            p.kind,
+            p.cursor,
+            now_s,
+            p.next_poll_at.timestamp(),
+            stored,
+            note
+        ],
+    )?;
+    tx.execute(
+        "INSERT INTO poll_log (source, started_at, duration_ms, outcome, fetched, stored, skipped)
+         VALUES (?1, ?2, ?3, 'ok', ?4, ?5, ?6)",
+        params![
+            p.source,
+            p.started_at.timestamp(),
+            (now - p.started_at).num_milliseconds().max(0),
+            p.fetched as i64,
+            stored,
+            (summary.duplicates + summary.capped + summary.erased) as i64
+        ],
+    )?;
+    Ok(())
+}
