@@ -462,12 +462,6 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "NotifyConfig and its parts (mail::Mail, route::TeamConfig, digest::DigestSettings, \
          spike::SpikeConfig) live beside code that takes the whole Config",
     ),
-    (
-        "src/config/load.rs",
-        "src/web/mod.rs",
-        "WebConfig and web::parse_config live in web/mod.rs beside WebServer, which takes the \
-         whole Config",
-    ),
 ];
 
 #[test]

@@ -36,7 +36,7 @@ pub struct Config {
     /// Admin endpoints (`[admin]`): health, readiness, metrics.
     pub admin: crate::admin::settings::AdminConfig,
     /// The web inbox (`[web]`), when configured.
-    pub web: Option<crate::web::WebConfig>,
+    pub web: Option<crate::web::settings::WebConfig>,
 }
 
 const TOP_KEYS: &[&str] = &[
@@ -104,7 +104,7 @@ impl Config {
         let classifier = parse_classifier(root.remove("classifier"), &mut errors);
         let retention = crate::privacy::parse_retention(root.remove("retention"), &mut errors);
         let admin = crate::admin::settings::parse_config(root.remove("admin"), &mut errors);
-        let web = crate::web::parse_config(root.remove("web"), &mut errors);
+        let web = crate::web::settings::parse_config(root.remove("web"), &mut errors);
         let watches = crate::watch::parse_watches(root.remove("watches"), &mut errors);
         let watch_names: Vec<String> = watches.iter().map(|w| w.name.clone()).collect();
         let sources = parse_sources(root.remove("sources"), &http, &watch_names, &mut errors);
