@@ -28,7 +28,7 @@ pub struct Config {
     /// Where to listen.
     pub sources: Vec<SourceConfig>,
     /// Who hears about what: `[mail]`, `[[teams]]`, `[[routes]]`, `[topics]`.
-    pub notify: crate::notify::NotifyConfig,
+    pub notify: crate::notify::settings::NotifyConfig,
     /// Classifier settings.
     pub classifier: ClassifierConfig,
     /// How long mention texts, authors and raw payloads are kept: `[retention]`.
@@ -108,7 +108,7 @@ impl Config {
         let watches = crate::watch::parse_watches(root.remove("watches"), &mut errors);
         let watch_names: Vec<String> = watches.iter().map(|w| w.name.clone()).collect();
         let sources = parse_sources(root.remove("sources"), &http, &watch_names, &mut errors);
-        let notify = crate::notify::parse_config(
+        let notify = crate::notify::settings::parse_config(
             &mut root,
             &watch_names,
             &sources.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
