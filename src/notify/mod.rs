@@ -8,6 +8,9 @@
 //! an alert is in the outbox before it is sent. Killing the daemon anywhere loses nothing; the
 //! only duplicate possible is an alert the server accepted just before the kill (see
 //! [`outbox`]).
+//!
+//! The notifier's config sections are read in [`settings`] (and [`spike_settings`]), apart
+//! from the code here that takes the whole config, so the config does not depend on it.
 
 pub mod backtest;
 pub mod card;

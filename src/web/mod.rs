@@ -4,6 +4,8 @@
 //! the receiver of Meta's Instagram `mentions` webhook ([`meta_hook`]).
 //! Pages are rendered on the server from askama templates under `templates/web/`; every action
 //! is a plain form POST, so all of it works with JavaScript off.
+//! The `[web]` section is read in [`settings`] (user names and password hashes in [`password`]),
+//! apart from the server, so the whole config does not depend on the server that takes it.
 
 pub mod auth;
 pub mod links;
