@@ -28,7 +28,7 @@ pub struct Config {
     /// Where to listen.
     pub sources: Vec<SourceConfig>,
     /// Who hears about what: `[mail]`, `[[teams]]`, `[[routes]]`, `[topics]`.
-    pub notify: crate::notify::NotifyConfig,
+    pub notify: crate::notify::settings::NotifyConfig,
     /// Classifier settings.
     pub classifier: ClassifierConfig,
     /// How long mention texts, authors and raw payloads are kept: `[retention]`.
@@ -36,7 +36,7 @@ pub struct Config {
     /// Admin endpoints (`[admin]`): health, readiness, metrics.
     pub admin: crate::admin::settings::AdminConfig,
     /// The web inbox (`[web]`), when configured.
-    pub web: Option<crate::web::WebConfig>,
+    pub web: Option<crate::web::settings::WebConfig>,
 }
 
 const TOP_KEYS: &[&str] = &[
@@ -104,11 +104,11 @@ impl Config {
         let classifier = parse_classifier(root.remove("classifier"), &mut errors);
         let retention = crate::privacy::parse_retention(root.remove("retention"), &mut errors);
         let admin = crate::admin::settings::parse_config(root.remove("admin"), &mut errors);
-        let web = crate::web::parse_config(root.remove("web"), &mut errors);
+        let web = crate::web::settings::parse_config(root.remove("web"), &mut errors);
         let watches = crate::watch::parse_watches(root.remove("watches"), &mut errors);
         let watch_names: Vec<String> = watches.iter().map(|w| w.name.clone()).collect();
         let sources = parse_sources(root.remove("sources"), &http, &watch_names, &mut errors);
-        let notify = crate::notify::parse_config(
+        let notify = crate::notify::settings::parse_config(
             &mut root,
             &watch_names,
             &sources.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),

@@ -8,6 +8,9 @@
 //! an alert is in the outbox before it is sent. Killing the daemon anywhere loses nothing; the
 //! only duplicate possible is an alert the server accepted just before the kill (see
 //! [`outbox`]).
+//!
+//! The notifier's config sections are read in [`settings`] (and [`spike_settings`]), apart
+//! from the code here that takes the whole config, so the config does not depend on it.
 
 pub mod backtest;
 pub mod card;
@@ -16,14 +19,16 @@ pub mod digest;
 pub mod mail;
 pub mod outbox;
 pub mod route;
+pub mod settings;
 pub mod similar;
 pub mod sla;
 pub mod smtp;
 pub mod spike;
+pub mod spike_settings;
 pub mod stopwords;
 pub mod webhook;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,14 +38,15 @@ use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::classify::{Classifier, Input, Urgency};
-use crate::config::{ConfigErrors, load::Config, parse_at, parse_list};
+use crate::config::{ConfigErrors, load::Config};
 use crate::shutdown::Shutdown;
 use crate::store::{
     AlertUpdate, NewAlert, RoutingMention, RoutingRecord, Store, StoreError, Writer, optout_key,
 };
 use crate::text::fnv1a;
-use mail::{AlertView, DuplicateView, Mail, MailConfig, render_alert};
-use route::{Decision, RouteConfig, Router, Subject, TeamConfig};
+use mail::{AlertView, DuplicateView, Mail, render_alert};
+use route::{Decision, Router, Subject};
+pub use settings::{NotifyConfig, parse_config};
 use similar::{Fingerprint, LeadIndex, fingerprint};
 
 /// Authors who asked not to be contacted, as `(platform, handle)` keys from [`optout_key`].
@@ -55,76 +61,6 @@ struct Lead {
     stored: bool,
     /// Gained a duplicate in this pass.
     changed: bool,
-}
-
-/// The notifier's part of the config: `[mail]`, `[[teams]]`, `[[routes]]`, `[topics]`.
-#[derive(Debug, Clone, Default)]
-pub struct NotifyConfig {
-    /// How mail is sent; `None` when no `[mail]` section.
-    pub mail: Option<Mail>,
-    /// Who gets alerts.
-    pub teams: Vec<TeamConfig>,
-    /// Ordered routing rules.
-    pub routes: Vec<RouteConfig>,
-    /// Named keyword lists rules can refer to.
-    pub topics: BTreeMap<String, Vec<String>>,
-    /// `[digest]`: who gets the daily or weekly digest, and when.
-    pub digest: Option<digest::DigestSettings>,
-    /// `[spikes]`: spike and drop alerts (on by default when teams are configured).
-    pub spikes: spike::SpikeConfig,
-}
-
-/// Takes the notifier's sections out of the config tree and validates them. `watches` and
-/// `sources` are the configured names, for checking the rules' references.
-pub fn parse_config(
-    root: &mut serde_json::Map<String, Value>,
-    watches: &[String],
-    sources: &[String],
-    errors: &mut ConfigErrors,
-) -> NotifyConfig {
-    let had_mail = root.contains_key("mail");
-    let mail = root
-        .remove("mail")
-        .and_then(|v| parse_at::<MailConfig>(v, "mail", errors))
-        .and_then(|m| m.validate(errors));
-    let teams = parse_list::<TeamConfig>(root.remove("teams"), "teams", errors);
-    let routes = parse_list::<RouteConfig>(root.remove("routes"), "routes", errors);
-    let topics = root
-        .remove("topics")
-        .and_then(|v| parse_at::<BTreeMap<String, Vec<String>>>(v, "topics", errors))
-        .unwrap_or_default();
-    Router::compile(&teams, &routes, &topics, watches, sources, errors);
-    sla::validate(&teams, errors);
-    let had_digest = root.contains_key("digest");
-    let digest = root
-        .remove("digest")
-        .and_then(|v| parse_at::<digest::DigestConfig>(v, "digest", errors))
-        .and_then(|d| d.validate(&teams, errors));
-    let spikes = root
-        .remove("spikes")
-        .and_then(|v| parse_at::<spike::SpikeConfig>(v, "spikes", errors))
-        .unwrap_or_default();
-    spikes.validate(errors);
-    if had_digest && !had_mail {
-        errors.push(
-            "mail",
-            "[digest] is sent by email: add a [mail] section (transport = \"file\" with dir = \"FOLDER\" to try it out)",
-        );
-    }
-    if !teams.is_empty() && !had_mail {
-        errors.push(
-            "mail",
-            "[[teams]] get their alerts by email: add a [mail] section (transport = \"file\" with dir = \"FOLDER\" to try it out)",
-        );
-    }
-    NotifyConfig {
-        mail,
-        teams,
-        routes,
-        topics,
-        digest,
-        spikes,
-    }
 }
 
 /// Routes mentions and renders their alerts. Cheap to share between tasks.

@@ -12,39 +12,13 @@ use chrono::Utc;
 use tokio::sync::Notify;
 
 use super::mail::header_safe;
-use super::route::TeamConfig;
-use crate::config::{ConfigErrors, load::Config};
+use crate::config::load::Config;
 use crate::shutdown::Shutdown;
 use crate::store::{EscalationMail, OverdueMention, Store, StoreError, Writer};
 
 /// Mentions found longer ago than this are never escalated: turning an SLA on must not mail
 /// about the whole history.
 pub const LOOKBACK: Duration = Duration::from_secs(7 * 86_400);
-
-/// Checks `sla` and `escalate_to` of every team, recording problems under `teams[i].*`.
-pub fn validate(teams: &[TeamConfig], errors: &mut ConfigErrors) {
-    for (i, t) in teams.iter().enumerate() {
-        if let Some(sla) = t.sla
-            && sla.0 < Duration::from_secs(1)
-        {
-            errors.push(format!("teams[{i}].sla"), "must be at least 1s");
-        }
-        if !t.escalate_to.is_empty() && t.sla.is_none() {
-            errors.push(
-                format!("teams[{i}].escalate_to"),
-                "escalation needs a target: add sla = \"1h\" (or another duration) to the team",
-            );
-        }
-        for (j, a) in t.escalate_to.iter().enumerate() {
-            if a.parse::<lettre::Address>().is_err() {
-                errors.push(
-                    format!("teams[{i}].escalate_to[{j}]"),
-                    format!("\"{a}\" is not an email address"),
-                );
-            }
-        }
-    }
-}
 
 /// One team's target and who hears when it is missed.
 #[derive(Debug, Clone)]
