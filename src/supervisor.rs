@@ -198,30 +198,42 @@ mod tests {
         }
     }
 
+    /// Starts stage `name` on `stages`: its first `panics` runs panic, later ones run until
+    /// `shutdown`. Returns the count of runs started.
+    fn flaky_stage(
+        stages: &mut Stages,
+        name: &'static str,
+        panics: u32,
+        shutdown: &Shutdown,
+    ) -> Arc<AtomicU32> {
+        let runs = Arc::new(AtomicU32::new(0));
+        let (counted, shutdown) = (runs.clone(), shutdown.clone());
+        stages.spawn(name, move || {
+            let run = counted.fetch_add(1, Ordering::SeqCst);
+            let mut waiting = shutdown.clone();
+            async move {
+                if run < panics {
+                    panic!("{name} went wrong at https://u:hunter2@example.org/hook");
+                }
+                waiting.wait().await;
+            }
+        });
+        runs
+    }
+
     #[tokio::test]
     async fn a_stage_that_panics_is_restarted_counted_and_shown_in_health() {
         let health = Arc::new(StoreHealth::default());
         let (stop, shutdown) = Shutdown::new();
         let mut stages = Stages::new(health.clone(), shutdown.clone());
-        let runs = Arc::new(AtomicU32::new(0));
-        let counted = runs.clone();
-        stages.spawn("router", move || {
-            let run = counted.fetch_add(1, Ordering::SeqCst);
-            let mut waiting = shutdown.clone();
-            async move {
-                if run < 2 {
-                    panic!("routing went wrong at https://u:hunter2@example.org/hook");
-                }
-                waiting.wait().await;
-            }
-        });
+        let runs = flaky_stage(&mut stages, "router", 2, &shutdown);
         assert_eq!(health.stages()["router"].restarts, 0);
         wait_for_runs(&runs, 3).await;
         let fault = health.stages()["router"].clone();
         assert_eq!(fault.restarts, 2);
         let why = fault.down.expect("shown as down until it settles");
         assert!(
-            why.contains("its task panicked: routing went wrong"),
+            why.contains("its task panicked: router went wrong"),
             "{why}"
         );
         assert!(!why.contains("hunter2"), "{why}");
@@ -243,18 +255,7 @@ mod tests {
         let (stop, shutdown) = Shutdown::new();
         let mut stages = Stages::new(health.clone(), shutdown.clone());
         stages.settled_after = Duration::from_millis(500);
-        let runs = Arc::new(AtomicU32::new(0));
-        let counted = runs.clone();
-        stages.spawn("sender", move || {
-            let run = counted.fetch_add(1, Ordering::SeqCst);
-            let mut waiting = shutdown.clone();
-            async move {
-                if run == 0 {
-                    panic!("first run fails");
-                }
-                waiting.wait().await;
-            }
-        });
+        let runs = flaky_stage(&mut stages, "sender", 1, &shutdown);
         wait_for_runs(&runs, 2).await;
         assert!(!health.reasons().is_empty());
         let deadline = Instant::now() + Duration::from_secs(20);
