@@ -249,7 +249,7 @@ type ModelChanges = tokio::sync::mpsc::UnboundedReceiver<crate::classify::retrai
 /// Starts retraining when the config names no model file: the database's model in use then
 /// changes when the daemon retrains or staff roll back, and the changes arrive on the returned
 /// channel. A model file named in the config stays in use instead (the channel stays quiet).
-async fn spawn_retraining(config: &Config, writer: &Writer, stages: &mut Stages) -> ModelChanges {
+fn spawn_retraining(config: &Config, writer: &Writer, stages: &mut Stages) -> ModelChanges {
     let (model_tx, model_changes) = tokio::sync::mpsc::unbounded_channel();
     if config.classifier.model.is_none() {
         let (cfg, w, s) = (
@@ -295,7 +295,7 @@ pub(super) async fn daemon(config: Config) -> anyhow::Result<i32> {
     let mut stages = Stages::new(writer.health(), shutdown.clone());
     spawn_store_stages(&config, &writer, lock, &mut stages);
     let on_stored = spawn_notify_stages(&config, &writer, &mut stages)?;
-    let mut model_changes = spawn_retraining(&config, &writer, &mut stages).await;
+    let mut model_changes = spawn_retraining(&config, &writer, &mut stages);
     let mut sources = scheduler::Scheduler::new(pipeline, on_stored);
     for h in handles {
         sources.start(h);
