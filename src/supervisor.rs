@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 use crate::redact::redact_text;
-use crate::scheduler::backoff;
 use crate::shutdown::Shutdown;
 use crate::store::StoreHealth;
 
@@ -80,7 +79,7 @@ pub async fn supervise<F, Fut>(
             restarts = 0;
         }
         restarts = restarts.saturating_add(1);
-        let delay = backoff(Duration::from_secs(1), restarts, None, max_delay);
+        let delay = restart_delay(restarts, max_delay);
         let why = redact_text(&why);
         match &task {
             Task::Source(name) => {
@@ -119,6 +118,12 @@ async fn run_once(
             running.await
         }
     }
+}
+
+/// The wait before restart number `restarts` (from 1): 1 s, doubling, at most `max`.
+fn restart_delay(restarts: u32, max: Duration) -> Duration {
+    let doublings = restarts.saturating_sub(1).min(30);
+    Duration::from_secs(1u64 << doublings).min(max)
 }
 
 /// The message a panic carried, when it is text.
@@ -267,6 +272,16 @@ mod tests {
         assert_eq!(health.stages()["sender"].restarts, 1);
         stop.stop();
         stages.join().await;
+    }
+
+    #[test]
+    fn restarts_wait_one_second_doubling_up_to_the_cap() {
+        let cap = Duration::from_secs(300);
+        let waits: Vec<u64> = [1, 2, 3, 9, 10, u32::MAX]
+            .iter()
+            .map(|n| restart_delay(*n, cap).as_secs())
+            .collect();
+        assert_eq!(waits, [1, 2, 4, 256, 300, 300]);
     }
 
     #[tokio::test]
