@@ -24,6 +24,7 @@ pub mod secret;
 pub mod shutdown;
 pub mod sources;
 pub mod store;
+pub mod supervisor;
 pub mod text;
 pub mod watch;
 pub mod web;

@@ -69,6 +69,7 @@ pub fn render_metrics(
     write_mentions(&mut out, store)?;
     write_alerts(&mut out, store)?;
     write_process(&mut out, store, metrics, now)?;
+    write_restarts(&mut out, metrics.store(), sources, &faults);
     Ok(out.text)
 }
 
@@ -317,6 +318,42 @@ fn write_process(
     Ok(())
 }
 
+/// Restarts of supervised tasks since the daemon started: each daemon stage by name, and each
+/// configured source's polling task.
+fn write_restarts(
+    out: &mut Exposition,
+    health: &StoreHealth,
+    sources: &[String],
+    faults: &HashMap<String, SourceFault>,
+) {
+    out.family(
+        "webcare_task_restarts_total",
+        "counter",
+        "Times a daemon stage or a source's polling task ended unasked (a panic) and was restarted.",
+    );
+    let mut stages: Vec<(String, u64)> = health
+        .stages()
+        .into_iter()
+        .map(|(name, f)| (name, f.restarts))
+        .collect();
+    stages.sort();
+    for (name, restarts) in stages {
+        out.sample(
+            "webcare_task_restarts_total",
+            &[("task", &name)],
+            restarts as f64,
+        );
+    }
+    for name in sources {
+        let restarts = faults.get(name).map_or(0, |f| f.restarts);
+        out.sample(
+            "webcare_task_restarts_total",
+            &[("task", "source"), ("source", name)],
+            restarts as f64,
+        );
+    }
+}
+
 /// Builds Prometheus text format: every family's HELP and TYPE before its samples.
 #[derive(Default)]
 struct Exposition {
@@ -386,6 +423,27 @@ mod tests {
             e.text,
             "# HELP x_total Back\\\\slash\\nnewline.\n# TYPE x_total counter\nx_total{source=\"say \\\"hi\\\"\"} 2\n"
         );
+    }
+
+    #[test]
+    fn restarts_are_counted_per_stage_and_per_source() {
+        let health = StoreHealth::default();
+        health.stage_started("router");
+        health.stage_started("digest");
+        health.stage_task_ended("router", "its task panicked: boom");
+        health.stage_task_ended("router", "its task panicked: boom");
+        health.source_task_ended("forum", "its task panicked: boom");
+        let mut e = Exposition::default();
+        let sources = ["forum".to_string(), "rss".to_string()];
+        write_restarts(&mut e, &health, &sources, &health.sources());
+        for line in [
+            "webcare_task_restarts_total{task=\"digest\"} 0",
+            "webcare_task_restarts_total{task=\"router\"} 2",
+            "webcare_task_restarts_total{task=\"source\",source=\"forum\"} 1",
+            "webcare_task_restarts_total{task=\"source\",source=\"rss\"} 0",
+        ] {
+            assert!(e.text.lines().any(|l| l == line), "{line} in\n{}", e.text);
+        }
     }
 
     #[test]

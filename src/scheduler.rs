@@ -17,6 +17,7 @@ use crate::shutdown::{Shutdown, ShutdownTrigger};
 use crate::sources::announced::Announcement;
 use crate::sources::{self, PollContext, Source};
 use crate::store::{NewMention, PollCommit, Writer};
+use crate::supervisor::{MAX_RESTART_DELAY, STAGE_SETTLED_AFTER, Task, supervise};
 use crate::watch::Watches;
 
 /// A configured source and the code that polls it.
@@ -490,10 +491,13 @@ impl Scheduler {
         let (pipeline, on_stored) = (self.pipeline.clone(), self.on_stored.clone());
         let health = self.pipeline.writer.health();
         let task = tokio::spawn(supervise(
-            config.name.clone(),
+            Task::Source(config.name.clone()),
             health,
             shutdown.clone(),
-            config.max_backoff.min(MAX_RESTART_DELAY),
+            (
+                config.max_backoff.min(MAX_RESTART_DELAY),
+                STAGE_SETTLED_AFTER,
+            ),
             move || {
                 source_task(
                     handle.clone(),
@@ -560,64 +564,6 @@ impl Scheduler {
     }
 }
 
-/// The longest wait before a source's ended task is started again.
-const MAX_RESTART_DELAY: Duration = Duration::from_secs(300);
-
-/// A task that ran this long before it ended starts its restart backoff over.
-const RESTART_RESET_AFTER: Duration = Duration::from_secs(600);
-
-/// Keeps one source's polling task alive until `shutdown`: a task that panics (or ends while
-/// the daemon is not stopping) is logged, reported to health (`/healthz`) and started again
-/// after a backoff of 1 s doubling up to `max_delay`. Without this a panic in a spawned task
-/// vanished into its unread `JoinHandle` and the source never polled again.
-async fn supervise<F, Fut>(
-    name: String,
-    health: Arc<crate::store::StoreHealth>,
-    mut shutdown: Shutdown,
-    max_delay: Duration,
-    mut task: F,
-) where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let mut restarts = 0u32;
-    loop {
-        let started = std::time::Instant::now();
-        let outcome = tokio::spawn(task()).await;
-        if shutdown.is_stopping() {
-            break;
-        }
-        let why = match outcome {
-            Ok(()) => "its task ended without being asked to stop".to_string(),
-            Err(e) if e.is_panic() => format!("its task panicked: {}", panic_text(e.into_panic())),
-            Err(e) => format!("its task was cancelled: {e}"),
-        };
-        if started.elapsed() >= RESTART_RESET_AFTER {
-            restarts = 0;
-        }
-        restarts = restarts.saturating_add(1);
-        let delay = backoff(Duration::from_secs(1), restarts, None, max_delay);
-        let why = redact_text(&why);
-        tracing::error!(source = %name, error = %why, restart_in_s = delay.as_secs(), "source stopped polling; restarting it");
-        health.source_task_ended(&name, &why);
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = shutdown.wait() => break,
-        }
-    }
-}
-
-/// The message a panic carried, when it is text.
-fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
-    match payload.downcast::<String>() {
-        Ok(s) => *s,
-        Err(payload) => match payload.downcast::<&'static str>() {
-            Ok(s) => (*s).to_string(),
-            Err(_) => "(no message)".to_string(),
-        },
-    }
-}
-
 async fn source_task(
     h: Arc<SourceHandle>,
     pipeline: Pipeline,
@@ -676,10 +622,10 @@ mod tests {
         let runs = Arc::new(AtomicU32::new(0));
         let (counted, waiting) = (runs.clone(), shutdown.clone());
         let supervisor = tokio::spawn(supervise(
-            "forum".to_string(),
+            Task::Source("forum".to_string()),
             health.clone(),
             shutdown,
-            Duration::from_secs(1),
+            (Duration::from_secs(1), Duration::from_secs(1)),
             move || {
                 let run = counted.fetch_add(1, Ordering::SeqCst);
                 let mut waiting = waiting.clone();

@@ -276,6 +276,14 @@ fn metrics_are_valid_prometheus_text_with_the_stored_mentions() {
         families["webcare_source_up"].value(&[("source", BAD)]),
         Some(0.0)
     );
+    // Every supervised task is listed from the start, none restarted.
+    let restarts = &families["webcare_task_restarts_total"];
+    assert_eq!(restarts.kind, "counter");
+    assert_eq!(restarts.value(&[("task", "wal-checkpoint")]), Some(0.0));
+    assert_eq!(
+        restarts.value(&[("task", "source"), ("source", BAD)]),
+        Some(0.0)
+    );
     assert!(
         families["webcare_source_last_success_timestamp_seconds"]
             .value(&[("source", "good")])

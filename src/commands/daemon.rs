@@ -16,6 +16,7 @@ use crate::privacy;
 use crate::scheduler::{self, Pipeline};
 use crate::shutdown::Shutdown;
 use crate::store::{InstanceLock, LockError, Store, Writer};
+use crate::supervisor::Stages;
 use crate::watch::Watches;
 
 /// Tells systemd (when started with Type=notify) what the daemon is doing; a no-op otherwise.
@@ -135,35 +136,33 @@ async fn start_web(config: &Config) -> anyhow::Result<Option<crate::web::WebServ
     Ok(web)
 }
 
-/// The stages that keep the database: retention, the file watch, health publishing and WAL
-/// checkpoints.
+/// The stages that keep the database: retention (when it removes anything), the file watch,
+/// health publishing and WAL checkpoints.
 fn spawn_store_stages(
     config: &Config,
     writer: &Writer,
     lock: Arc<InstanceLock>,
-    shutdown: &Shutdown,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    vec![
-        tokio::spawn(privacy::run_retention(
-            writer.clone(),
-            config.retention,
-            shutdown.clone(),
-        )),
-        tokio::spawn(crate::store::watch_store(
-            writer.clone(),
-            config.store.path.clone(),
-            shutdown.clone(),
-        )),
-        tokio::spawn(crate::store::publish_health(
-            lock,
-            writer.health(),
-            shutdown.clone(),
-        )),
-        tokio::spawn(crate::store::wal::run_checkpoints(
-            writer.clone(),
-            shutdown.clone(),
-        )),
-    ]
+    stages: &mut Stages,
+) {
+    let shutdown = stages.shutdown().clone();
+    if !config.retention.keeps_everything() {
+        let (w, retention, s) = (writer.clone(), config.retention, shutdown.clone());
+        stages.spawn("retention", move || {
+            privacy::run_retention(w.clone(), retention, s.clone())
+        });
+    }
+    let (w, db, s) = (writer.clone(), config.store.path.clone(), shutdown.clone());
+    stages.spawn("store-watch", move || {
+        crate::store::watch_store(w.clone(), db.clone(), s.clone())
+    });
+    let (health, s) = (writer.health(), shutdown.clone());
+    stages.spawn("health-publish", move || {
+        crate::store::publish_health(lock.clone(), health.clone(), s.clone())
+    });
+    let w = writer.clone();
+    stages.spawn("wal-checkpoint", move || {
+        crate::store::wal::run_checkpoints(w.clone(), shutdown.clone())
+    });
 }
 
 /// The notifier's stages when `[[teams]]` are configured (router, sender, spikes, SLA
@@ -172,8 +171,7 @@ fn spawn_store_stages(
 fn spawn_notify_stages(
     config: &Config,
     writer: &Writer,
-    shutdown: &Shutdown,
-    stages: &mut Vec<tokio::task::JoinHandle<()>>,
+    stages: &mut Stages,
 ) -> anyhow::Result<Option<tokio::sync::mpsc::UnboundedSender<Vec<i64>>>> {
     let mut sender_wake = None;
     let on_stored = match Notifier::new(config) {
@@ -187,42 +185,62 @@ fn spawn_notify_stages(
             .context("cannot set up mail")?;
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             let wake = Arc::new(tokio::sync::Notify::new());
-            if let Some(ctx) = notify::spike::SpikeContext::from_config(config, &notifier) {
-                stages.push(tokio::spawn(notify::spike::run_spikes(
-                    Arc::new(ctx),
-                    writer.clone(),
-                    wake.clone(),
-                    shutdown.clone(),
-                )));
-            }
-            if let Some(job) = notify::sla::SlaJob::from_config(config) {
-                stages.push(tokio::spawn(notify::sla::run_escalations(
-                    Arc::new(job),
-                    writer.clone(),
-                    wake.clone(),
-                    shutdown.clone(),
-                )));
-            }
-            stages.push(tokio::spawn(notify::run_router(
-                notifier,
+            spawn_alert_jobs(config, &notifier, writer, &wake, stages);
+            let shutdown = stages.shutdown().clone();
+            let (w, rx, up, s) = (
                 writer.clone(),
-                rx,
+                Arc::new(tokio::sync::Mutex::new(rx)),
                 wake.clone(),
                 shutdown.clone(),
-            )));
-            stages.push(tokio::spawn(sender.run(wake.clone(), shutdown.clone())));
+            );
+            stages.spawn("router", move || {
+                notify::run_router(
+                    notifier.clone(),
+                    w.clone(),
+                    rx.clone(),
+                    up.clone(),
+                    s.clone(),
+                )
+            });
+            let (sender, up) = (Arc::new(sender), wake.clone());
+            stages.spawn("sender", move || {
+                sender.clone().run(up.clone(), shutdown.clone())
+            });
             sender_wake = Some(wake);
             Some(tx)
         }
         None => None,
     };
-    stages.extend(notify::digest::spawn(
-        config,
-        writer,
-        sender_wake,
-        shutdown,
-    )?);
+    notify::digest::spawn(config, writer, sender_wake, stages)?;
     Ok(on_stored)
+}
+
+/// The spike and SLA escalation jobs, when configured; both wake the sender when they queue mail.
+fn spawn_alert_jobs(
+    config: &Config,
+    notifier: &Notifier,
+    writer: &Writer,
+    wake: &Arc<tokio::sync::Notify>,
+    stages: &mut Stages,
+) {
+    let shutdown = stages.shutdown().clone();
+    if let Some(ctx) = notify::spike::SpikeContext::from_config(config, notifier) {
+        let (ctx, w, up, s) = (
+            Arc::new(ctx),
+            writer.clone(),
+            wake.clone(),
+            shutdown.clone(),
+        );
+        stages.spawn("spikes", move || {
+            notify::spike::run_spikes(ctx.clone(), w.clone(), up.clone(), s.clone())
+        });
+    }
+    if let Some(job) = notify::sla::SlaJob::from_config(config) {
+        let (job, w, up) = (Arc::new(job), writer.clone(), wake.clone());
+        stages.spawn("sla", move || {
+            notify::sla::run_escalations(job.clone(), w.clone(), up.clone(), shutdown.clone())
+        });
+    }
 }
 
 /// Changes of the database's model in use, as the retraining stage announces them.
@@ -231,22 +249,22 @@ type ModelChanges = tokio::sync::mpsc::UnboundedReceiver<crate::classify::retrai
 /// Starts retraining when the config names no model file: the database's model in use then
 /// changes when the daemon retrains or staff roll back, and the changes arrive on the returned
 /// channel. A model file named in the config stays in use instead (the channel stays quiet).
-async fn spawn_retraining(
-    config: &Config,
-    writer: &Writer,
-    shutdown: &Shutdown,
-    stages: &mut Vec<tokio::task::JoinHandle<()>>,
-) -> ModelChanges {
+fn spawn_retraining(config: &Config, writer: &Writer, stages: &mut Stages) -> ModelChanges {
     let (model_tx, model_changes) = tokio::sync::mpsc::unbounded_channel();
     if config.classifier.model.is_none() {
-        let in_use = writer.run(|s| s.active_model_id()).await.ok().flatten();
-        stages.push(tokio::spawn(crate::classify::retrain::run_retraining(
+        let (cfg, w, s) = (
             config.classifier.clone(),
             writer.clone(),
-            in_use,
-            model_tx,
-            shutdown.clone(),
-        )));
+            stages.shutdown().clone(),
+        );
+        stages.spawn("retrain", move || {
+            let (cfg, w, tx, s) = (cfg.clone(), w.clone(), model_tx.clone(), s.clone());
+            async move {
+                // Read at each (re)start: a restarted stage goes on from the model in use now.
+                let in_use = w.run(|s| s.active_model_id()).await.ok().flatten();
+                crate::classify::retrain::run_retraining(cfg, w, in_use, tx, s).await
+            }
+        });
     }
     model_changes
 }
@@ -274,9 +292,10 @@ pub(super) async fn daemon(config: Config) -> anyhow::Result<i32> {
     let mut signals = install_signals(trigger)?;
     let watchdog = announce_ready(handles.len(), config.watches.len());
     let writer = pipeline.writer.clone();
-    let mut stages = spawn_store_stages(&config, &writer, lock, &shutdown);
-    let on_stored = spawn_notify_stages(&config, &writer, &shutdown, &mut stages)?;
-    let mut model_changes = spawn_retraining(&config, &writer, &shutdown, &mut stages).await;
+    let mut stages = Stages::new(writer.health(), shutdown.clone());
+    spawn_store_stages(&config, &writer, lock, &mut stages);
+    let on_stored = spawn_notify_stages(&config, &writer, &mut stages)?;
+    let mut model_changes = spawn_retraining(&config, &writer, &mut stages);
     let mut sources = scheduler::Scheduler::new(pipeline, on_stored);
     for h in handles {
         sources.start(h);
@@ -307,9 +326,7 @@ pub(super) async fn daemon(config: Config) -> anyhow::Result<i32> {
     }
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
     sources.stop_all().await;
-    for stage in stages {
-        let _ = stage.await;
-    }
+    stages.join().await;
     if let Some(web) = web {
         web.stop().await;
     }

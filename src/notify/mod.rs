@@ -588,10 +588,12 @@ const ROUTE_RETRY_MAX: Duration = Duration::from_secs(30);
 pub async fn run_router(
     notifier: Arc<Notifier>,
     writer: Writer,
-    mut stored: UnboundedReceiver<Vec<i64>>,
+    stored: Arc<tokio::sync::Mutex<UnboundedReceiver<Vec<i64>>>>,
     wake: Arc<Notify>,
     mut shutdown: Shutdown,
 ) {
+    // Shared so that a router restarted after a panic takes over the same channel.
+    let mut stored = stored.lock().await;
     // After a failed pass the router tries again on its own, 2 s after the first failure and
     // doubling up to 30 s: waiting for the next poll to store something would leave everything
     // already stored unrouted for as long as the sources stay quiet.

@@ -711,7 +711,7 @@ impl Sender {
 
     /// The daemon's sender task: delivers what is due, then sleeps until the next alert is due
     /// (or the pause is over) or the router queues new ones, until shutdown.
-    pub async fn run(self, wake: Arc<Notify>, mut shutdown: Shutdown) {
+    pub async fn run(self: Arc<Self>, wake: Arc<Notify>, mut shutdown: Shutdown) {
         let window = self.mail.batch_window.as_secs() as i64;
         let mut hold: Option<Duration> = None;
         loop {

@@ -53,11 +53,22 @@ pub struct SourceFault {
     pub restarts: u64,
 }
 
+/// A daemon stage (router, sender, digest...) as its supervisor saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StageFault {
+    /// Why the stage's task last ended, while it waits for its restart or has not yet run
+    /// long enough since to count as up.
+    pub down: Option<String>,
+    /// Times the supervisor restarted the stage since the daemon started.
+    pub restarts: u64,
+}
+
 #[derive(Debug, Default)]
 struct State {
     write_failure: Option<WriteFailure>,
     integrity: Integrity,
     sources: HashMap<String, SourceFault>,
+    stages: HashMap<String, StageFault>,
 }
 
 /// Shared by the writer, the scheduler and the admin server; cheap to update.
@@ -214,7 +225,45 @@ impl StoreHealth {
                 ));
             }
         }
+        let mut stages: Vec<(&String, &StageFault)> = s.stages.iter().collect();
+        stages.sort_by_key(|(name, _)| *name);
+        for (name, f) in stages {
+            if let Some(why) = &f.down {
+                reasons.push(format!(
+                    "stage {name:?} stopped and is being restarted ({} restarts so far): {why}",
+                    f.restarts
+                ));
+            }
+        }
         reasons
+    }
+}
+
+impl StoreHealth {
+    /// The stage `name` runs under its supervisor (listed with no restarts in `/metrics`).
+    pub fn stage_started(&self, name: &str) {
+        self.lock().stages.entry(name.to_string()).or_default();
+    }
+
+    /// The task of stage `name` ended (it panicked) and its supervisor restarts it; health
+    /// says so until it runs again for a while.
+    pub fn stage_task_ended(&self, name: &str, why: &str) {
+        let mut s = self.lock();
+        let f = s.stages.entry(name.to_string()).or_default();
+        f.down = Some(why.to_string());
+        f.restarts += 1;
+    }
+
+    /// The restarted stage `name` keeps running: it is up again.
+    pub fn stage_running(&self, name: &str) {
+        if let Some(f) = self.lock().stages.get_mut(name) {
+            f.down = None;
+        }
+    }
+
+    /// Every supervised stage, with its restarts.
+    pub fn stages(&self) -> HashMap<String, StageFault> {
+        self.lock().stages.clone()
     }
 }
 

@@ -35,7 +35,7 @@ pub use digest::{
     SpikeOutcome, VolumeRow, WindowCount,
 };
 pub use health::{
-    Integrity, Published, SourceFault, StoreHealth, WriteFailure, publish_health,
+    Integrity, Published, SourceFault, StageFault, StoreHealth, WriteFailure, publish_health,
     read_published_health, watch_store,
 };
 pub use leads::AlertedText;

@@ -18,7 +18,6 @@ use anyhow::Context;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 
 use crate::config::load::Config;
 use crate::notify::outbox::Sender;
@@ -175,19 +174,19 @@ pub async fn run_digests(
     }
 }
 
-/// Starts the digest task in the daemon when `[digest]` is configured. `sender_wake` wakes the
+/// Starts the digest stage in the daemon when `[digest]` is configured. `sender_wake` wakes the
 /// running outbox sender; without one (no `[[teams]]`, so no alert sender), a sender for the
 /// digest is started here.
 pub fn spawn(
     config: &Config,
     writer: &Writer,
     sender_wake: Option<Arc<Notify>>,
-    shutdown: &Shutdown,
-) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    stages: &mut crate::supervisor::Stages,
+) -> anyhow::Result<()> {
     let Some(job) = DigestJob::from_config(config) else {
-        return Ok(Vec::new());
+        return Ok(());
     };
-    let mut tasks = Vec::new();
+    let shutdown = stages.shutdown().clone();
     let wake = match sender_wake {
         Some(w) => w,
         None => {
@@ -196,9 +195,11 @@ pub fn spawn(
                 .mail
                 .clone()
                 .context("[digest] needs [mail]")?;
-            let sender = Sender::new(writer.clone(), mail, &[]).context("cannot set up mail")?;
+            let sender =
+                Arc::new(Sender::new(writer.clone(), mail, &[]).context("cannot set up mail")?);
             let wake = Arc::new(Notify::new());
-            tasks.push(tokio::spawn(sender.run(wake.clone(), shutdown.clone())));
+            let (w, s) = (wake.clone(), shutdown.clone());
+            stages.spawn("sender", move || sender.clone().run(w.clone(), s.clone()));
             wake
         }
     };
@@ -206,13 +207,11 @@ pub fn spawn(
         next = %job.settings.next_due(Utc::now()).with_timezone(&job.settings.tz),
         "digest scheduled"
     );
-    tasks.push(tokio::spawn(run_digests(
-        Arc::new(job),
-        writer.clone(),
-        wake,
-        shutdown.clone(),
-    )));
-    Ok(tasks)
+    let (job, writer) = (Arc::new(job), writer.clone());
+    stages.spawn("digest", move || {
+        run_digests(job.clone(), writer.clone(), wake.clone(), shutdown.clone())
+    });
+    Ok(())
 }
 
 #[cfg(test)]
