@@ -709,7 +709,9 @@ mod tests {
         std::fs::write(
             &file,
             format!(
-                "[store]\npath = \"{}\"\n\n[[watches]]\nname = \"Fjordlink\"\nquery = 'fjordlink'\n\n\
+                "[store]\npath = \"{}\"\n\n\
+                 [[sources]]\nname = \"forum\"\nkind = \"rss\"\nurl = \"http://127.0.0.1:9/feed\"\n\n\
+                 [[watches]]\nname = \"Fjordlink\"\nquery = 'fjordlink'\n\n\
                  [mail]\nfrom = \"webcare <webcare@fjordlink.example>\"\nhost = \"127.0.0.1\"\n\
                  port = 2525\ntls = \"none\"\n\n\
                  [[teams]]\nname = \"webcare\"\nemails = [\"agent@fjordlink.example\"]\n",
