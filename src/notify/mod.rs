@@ -41,7 +41,8 @@ use crate::classify::{Classifier, Input, Urgency};
 use crate::config::{ConfigErrors, load::Config};
 use crate::shutdown::Shutdown;
 use crate::store::{
-    AlertUpdate, NewAlert, RoutingMention, RoutingRecord, Store, StoreError, Writer, optout_key,
+    AlertUpdate, MentionOrder, MentionQuery, NewAlert, RoutingRecord, Store, StoreError,
+    StoredMention, Writer, optout_key,
 };
 use crate::text::fnv1a;
 use mail::{AlertView, DuplicateView, Mail, render_alert};
@@ -54,9 +55,9 @@ pub type OptOuts = HashSet<(String, String)>;
 
 /// An alerted mention that later mentions may repeat.
 struct Lead {
-    mention: RoutingMention,
+    mention: StoredMention,
     fp: Fingerprint,
-    duplicates: Vec<RoutingMention>,
+    duplicates: Vec<StoredMention>,
     /// Already in the outbox (from an earlier routing pass).
     stored: bool,
     /// Gained a duplicate in this pass.
@@ -76,8 +77,8 @@ pub struct Notifier {
 }
 
 /// The classifier's reasons, one readable line each, from the stored JSON.
-fn reason_lines(stored: Option<&str>) -> Vec<String> {
-    let Some(v) = stored.and_then(|s| serde_json::from_str::<Value>(s).ok()) else {
+fn reason_lines(stored: Option<&Value>) -> Vec<String> {
+    let Some(v) = stored else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -168,7 +169,7 @@ impl Notifier {
 
     /// What routing sees of `m`, and the classifier's reasons. A mention stored before the
     /// classifier ran is classified here.
-    pub fn subject(&self, m: &RoutingMention) -> (Subject, Vec<String>) {
+    pub fn subject(&self, m: &StoredMention) -> (Subject, Vec<String>) {
         let text = match &m.title {
             Some(t) if !m.text.starts_with(t.as_str()) => format!("{t}\n{}", m.text),
             _ => m.text.clone(),
@@ -184,13 +185,14 @@ impl Notifier {
             ..Default::default()
         };
         let reasons;
-        match &m.label {
+        let v = &m.verdict;
+        match v.label {
             Some(label) => {
-                s.label = label.clone();
-                s.sentiment = m.sentiment.unwrap_or(0.0);
-                s.urgent = m.urgency.as_deref() == Some("urgent");
-                s.spam = m.spam.unwrap_or(false);
-                reasons = reason_lines(m.reasons.as_deref());
+                s.label = label;
+                s.sentiment = v.sentiment.unwrap_or(0.0);
+                s.urgent = v.is_urgent();
+                s.spam = v.is_spam();
+                reasons = reason_lines(v.reasons.as_ref());
             }
             None => {
                 let v = self.classifier.classify(&Input {
@@ -199,7 +201,7 @@ impl Notifier {
                     author_reach: m.author_reach,
                     ..Input::default()
                 });
-                s.label = v.label.as_str().to_string();
+                s.label = v.label;
                 s.sentiment = f64::from(v.sentiment);
                 s.urgent = v.urgency == Urgency::Urgent;
                 s.spam = v.spam;
@@ -234,7 +236,7 @@ impl Notifier {
     /// email per recipient and one post per team webhook. For `webcare route`.
     pub fn plan(
         &self,
-        m: &RoutingMention,
+        m: &StoredMention,
         optouts: &OptOuts,
         now: DateTime<Utc>,
     ) -> (Decision, RoutingRecord) {
@@ -263,17 +265,17 @@ impl Notifier {
     #[allow(clippy::too_many_arguments)]
     fn alerts_for(
         &self,
-        m: &RoutingMention,
+        m: &StoredMention,
         subject: &Subject,
         reasons: &[String],
         decision: &Decision,
-        duplicates: &[RoutingMention],
+        duplicates: &[StoredMention],
         optouts: &OptOuts,
         now: DateTime<Utc>,
     ) -> Vec<NewAlert> {
         let mut alerts = Vec::new();
         // An answered mention needs nobody's attention: the brand (or staff) already replied.
-        if self.stale(m.fetched_at, now) || m.answered_at.is_some() {
+        if self.stale(m.fetched_at, now) || m.handling.answered_at.is_some() {
             return alerts;
         }
         let duplicates: Vec<DuplicateView> = duplicates
@@ -303,9 +305,9 @@ impl Notifier {
                 title: shown(&m.title),
                 text: mail::strip_bidi(&m.text),
                 in_reply_to: shown(&m.in_reply_to),
-                created_at: m.created_at.clone(),
+                created_at: m.created_rfc3339(),
                 watches: m.watches.clone(),
-                label: subject.label.clone(),
+                label: subject.label.as_str().to_string(),
                 sentiment: subject.sentiment,
                 urgent: subject.urgent,
                 reasons: reasons.to_vec(),
@@ -412,7 +414,11 @@ impl Notifier {
         ids: Option<&[i64]>,
         now: DateTime<Utc>,
     ) -> Result<Option<Routed>, StoreError> {
-        let batch = store.unrouted_mentions(ids, ROUTE_BATCH)?;
+        let query = match ids {
+            Some(ids) => MentionQuery::new().ids(ids),
+            None => MentionQuery::new().limit(ROUTE_BATCH),
+        };
+        let batch = store.mentions(&query.unrouted().order(MentionOrder::Stored))?;
         if batch.is_empty() {
             return Ok(None);
         }
@@ -441,7 +447,7 @@ impl Notifier {
             // poll or an earlier one) raises no alert; it is still routed and counted.
             let alerting = !decision.alerts().is_empty()
                 && !self.stale(m.fetched_at, now)
-                && m.answered_at.is_none();
+                && m.handling.answered_at.is_none();
             let mut record = RoutingRecord {
                 mention_id: m.id,
                 route,
@@ -544,15 +550,19 @@ fn earlier_lead(
         }
         // An answered lead's alert is dropped by the sender, so a repeat must alert anew.
         let Some(mention) = store
-            .routing_mention(id)?
-            .filter(|m| m.answered_at.is_none())
+            .mention(id)?
+            .filter(|m| m.handling.answered_at.is_none())
         else {
             index.remove(id);
             continue;
         };
         leads.push(Lead {
             fp: fingerprint(&mention.text),
-            duplicates: store.duplicates_of(id)?,
+            duplicates: store.mentions(
+                &MentionQuery::new()
+                    .duplicates_of(id)
+                    .order(MentionOrder::Stored),
+            )?,
             mention,
             stored: true,
             changed: false,

@@ -15,9 +15,11 @@ use tokio::sync::Notify;
 use super::digest::rising_themes;
 use super::route::Team;
 pub use super::spike_settings::SpikeConfig;
+use crate::classify::Label;
 use crate::shutdown::Shutdown;
 use crate::store::{
-    DigestMention, NewAlert, SpikeEpisode, SpikeOutcome, Store, StoreError, WindowCount, Writer,
+    MentionOrder, MentionQuery, NewAlert, SpikeEpisode, SpikeOutcome, Store, StoreError,
+    StoredMention, WindowCount, Writer,
 };
 use crate::text::{fnv1a, one_line};
 
@@ -179,7 +181,7 @@ struct Found<'a> {
     name: &'a str,
     now: WindowCount,
     base: Baseline,
-    mentions: Vec<DigestMention>,
+    mentions: Vec<StoredMention>,
     terms: Vec<String>,
 }
 
@@ -429,12 +431,27 @@ fn mentions_and_terms(
     scope: &str,
     name: &str,
     (start, end): (i64, i64),
-) -> Result<(Vec<DigestMention>, Vec<String>), StoreError> {
+) -> Result<(Vec<StoredMention>, Vec<String>), StoreError> {
     let mentions = if finding == Finding::Drop {
         Vec::new()
     } else {
-        let complaints_only = finding == Finding::Complaints;
-        store.window_mentions(scope, name, start, end, complaints_only)?
+        let q = MentionQuery::new()
+            .stored(start, end)
+            .no_backfill()
+            .no_spam()
+            .order(MentionOrder::ReachThenStored)
+            .limit(500);
+        let q = if scope == "watch" {
+            q.watch(name)
+        } else {
+            q.source(name)
+        };
+        let q = if finding == Finding::Complaints {
+            q.label(Label::Complaint)
+        } else {
+            q
+        };
+        store.mentions(&q)?
     };
     let texts: Vec<String> = mentions.iter().map(|m| m.text.clone()).collect();
     let terms = rising_themes(&texts, &[], 1.0, &ctx.watches, 5)

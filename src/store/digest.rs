@@ -6,8 +6,7 @@
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::outbox::{MENTION_COLUMNS, routing_mention};
-use super::{NewAlert, RoutingMention, Store, StoreError};
+use super::{NewAlert, Store, StoreError};
 
 /// Mentions of one source with one label in a period, with how many read as positive and as
 /// negative.
@@ -25,37 +24,6 @@ pub struct VolumeRow {
     pub positive: i64,
     /// Complaints, or another non-praise label with sentiment at or below minus the threshold.
     pub negative: i64,
-}
-
-/// A mention as the digest and spike alerts show it.
-#[derive(Debug, Clone, Default)]
-pub struct DigestMention {
-    /// Database id.
-    pub id: i64,
-    /// Source name.
-    pub source: String,
-    /// The source's kind (`x`, `rss`, …): whether the platform has handles.
-    pub kind: String,
-    /// Link.
-    pub url: Option<String>,
-    /// Author handle.
-    pub author_handle: Option<String>,
-    /// Author display name.
-    pub author_name: Option<String>,
-    /// Followers.
-    pub author_reach: Option<i64>,
-    /// Title, if any.
-    pub title: Option<String>,
-    /// Text.
-    pub text: String,
-    /// Posted (unix seconds).
-    pub created_at: i64,
-    /// Label.
-    pub label: Option<String>,
-    /// When staff marked it answered (`webcare answered`), unix seconds.
-    pub answered_at: Option<i64>,
-    /// Who marked it answered.
-    pub answered_by: Option<String>,
 }
 
 /// A source whose polls failed in a period.
@@ -142,10 +110,6 @@ pub struct WindowCount {
     pub complaints: i64,
 }
 
-const DIGEST_COLUMNS: &str =
-    "id, source, url, author_handle, author_name, author_reach, title, text,
-    created_at, label, answered_at, answered_by, kind";
-
 /// How long one answered mention waited for its first response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FirstResponse {
@@ -155,24 +119,6 @@ pub struct FirstResponse {
     pub kind: String,
     /// Seconds from the post to the answer.
     pub seconds: i64,
-}
-
-fn digest_mention(r: &rusqlite::Row<'_>) -> rusqlite::Result<DigestMention> {
-    Ok(DigestMention {
-        id: r.get(0)?,
-        source: r.get(1)?,
-        url: r.get(2)?,
-        author_handle: r.get(3)?,
-        author_name: r.get(4)?,
-        author_reach: r.get(5)?,
-        title: r.get(6)?,
-        text: r.get(7)?,
-        created_at: r.get(8)?,
-        label: r.get(9)?,
-        answered_at: r.get(10)?,
-        answered_by: r.get(11)?,
-        kind: r.get(12)?,
-    })
 }
 
 /// Queues `alerts` as outbox rows of `kind` inside `tx`. Returns how many were new.
@@ -237,29 +183,6 @@ impl Store {
                     negative: r.get::<_, Option<i64>>(5)?.unwrap_or(0),
                 })
             })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
-    }
-
-    /// Non-spam mentions labelled `label` posted in `[start, end)`, the best-reached first
-    /// (unknown reach last, then oldest first).
-    pub fn top_by_reach(
-        &self,
-        start: i64,
-        end: i64,
-        label: &str,
-        limit: usize,
-    ) -> Result<Vec<DigestMention>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {DIGEST_COLUMNS} FROM mentions
-                 WHERE created_at >= ?1 AND created_at < ?2 AND label = ?3 AND coalesce(spam, 0) = 0
-                 ORDER BY author_reach IS NULL, author_reach DESC, created_at, id LIMIT ?4"
-            ))
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![start, end, label, limit as i64], digest_mention)
             .map_err(self.err())?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
@@ -519,35 +442,6 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// The mentions behind a spike: those of the watch or source stored in `[start, end)`, the
-    /// best-reached first. With `complaints_only`, complaints only.
-    pub fn window_mentions(
-        &self,
-        scope: &str,
-        name: &str,
-        start: i64,
-        end: i64,
-        complaints_only: bool,
-    ) -> Result<Vec<DigestMention>, StoreError> {
-        let filter = if scope == "watch" {
-            "fetched_at >= ?2 AND fetched_at < ?3 AND id IN (SELECT mention_id FROM mention_watches WHERE watch = ?1)"
-        } else {
-            "fetched_at >= ?2 AND fetched_at < ?3 AND source = ?1"
-        };
-        let mut st = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {DIGEST_COLUMNS} FROM mentions WHERE {filter}
-                   AND backfill = 0 AND coalesce(spam, 0) = 0 AND (NOT ?4 OR label = 'complaint')
-                 ORDER BY author_reach IS NULL, author_reach DESC, id LIMIT 500"
-            ))
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![name, start, end, complaints_only], digest_mention)
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
-    }
-
     /// Records a spike and queues its alerts in one transaction, unless the same kind of spike
     /// for the same watch or source was seen within `cooldown` seconds: then that episode is
     /// extended and nothing is queued.
@@ -604,47 +498,5 @@ impl Store {
         };
         tx.commit().map_err(e)?;
         Ok(outcome)
-    }
-
-    /// Marks mention `id` answered by `by` at `now`, or clears the mark (`answered = false`).
-    pub fn mark_answered(
-        &self,
-        id: i64,
-        answered: bool,
-        by: &str,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let changed = self
-            .conn
-            .execute(
-                "UPDATE mentions SET answered_at = CASE WHEN ?2 THEN ?4 END,
-                    answered_by = CASE WHEN ?2 THEN ?3 END WHERE id = ?1",
-                params![id, answered, by, now],
-            )
-            .map_err(self.err())?;
-        if changed == 0 {
-            return Err(StoreError::NoSuchMention(id));
-        }
-        Ok(())
-    }
-
-    /// Stored mentions posted at or after `since` with an id above `after`, in id order, as
-    /// routing sees them (for `webcare backtest`).
-    pub fn mentions_posted_since(
-        &self,
-        since: i64,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<RoutingMention>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {MENTION_COLUMNS} FROM mentions WHERE created_at >= ?1 AND id > ?2 ORDER BY id LIMIT ?3"
-            ))
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![since, after, limit as i64], routing_mention)
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
 }

@@ -8,60 +8,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{Store, StoreError, rfc3339};
-
-/// A stored mention with what routing needs.
-#[derive(Debug, Clone, Default)]
-pub struct RoutingMention {
-    /// Database id.
-    pub id: i64,
-    /// Source name.
-    pub source: String,
-    /// Source kind (platform), e.g. `x`, `rss`; opt-outs are per platform.
-    pub kind: String,
-    /// Link.
-    pub url: Option<String>,
-    /// Author handle.
-    pub author_handle: Option<String>,
-    /// Author display name.
-    pub author_name: Option<String>,
-    /// Followers.
-    pub author_reach: Option<i64>,
-    /// Language.
-    pub lang: Option<String>,
-    /// Title.
-    pub title: Option<String>,
-    /// Text.
-    pub text: String,
-    /// What it replies to.
-    pub in_reply_to: Option<String>,
-    /// Posted (RFC 3339).
-    pub created_at: String,
-    /// Watches it matched.
-    pub watches: Vec<String>,
-    /// Read on the source's first poll.
-    pub backfill: bool,
-    /// Classifier label, when classified.
-    pub label: Option<String>,
-    /// Sentiment.
-    pub sentiment: Option<f64>,
-    /// `urgent` or `normal`.
-    pub urgency: Option<String>,
-    /// Spam flag.
-    pub spam: Option<bool>,
-    /// The classifier's reasons as stored (JSON).
-    pub reasons: Option<String>,
-    /// When it was routed, if it was.
-    pub routed_at: Option<i64>,
-    /// When it was stored (unix seconds).
-    pub fetched_at: i64,
-    /// The earlier alerted mention this one repeats, once routed.
-    pub duplicate_of: Option<i64>,
-    /// When it was answered (by the brand's own account or marked by staff), unix seconds.
-    pub answered_at: Option<i64>,
-    /// Who answered it.
-    pub answered_by: Option<String>,
-}
+use super::{Store, StoreError};
 
 /// One alert to queue: one email to one recipient, or one post to a team's webhook.
 #[derive(Debug, Clone)]
@@ -233,99 +180,7 @@ fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntry> {
     })
 }
 
-pub(super) const MENTION_COLUMNS: &str = "id, source, url, author_handle, author_name, author_reach, lang, title, text,
-    in_reply_to, created_at, watches, backfill, label, sentiment, urgency, spam, reasons, routed_at, fetched_at,
-    kind, duplicate_of, answered_at, answered_by";
-
-pub(super) fn routing_mention(r: &rusqlite::Row<'_>) -> rusqlite::Result<RoutingMention> {
-    let watches: String = r.get(11)?;
-    Ok(RoutingMention {
-        id: r.get(0)?,
-        source: r.get(1)?,
-        url: r.get(2)?,
-        author_handle: r.get(3)?,
-        author_name: r.get(4)?,
-        author_reach: r.get(5)?,
-        lang: r.get(6)?,
-        title: r.get(7)?,
-        text: r.get(8)?,
-        in_reply_to: r.get(9)?,
-        created_at: rfc3339(r.get(10)?),
-        watches: watches
-            .split(',')
-            .filter(|w| !w.is_empty())
-            .map(str::to_string)
-            .collect(),
-        backfill: r.get(12)?,
-        label: r.get(13)?,
-        sentiment: r.get(14)?,
-        urgency: r.get(15)?,
-        spam: r.get(16)?,
-        reasons: r.get(17)?,
-        routed_at: r.get(18)?,
-        fetched_at: r.get(19)?,
-        kind: r.get(20)?,
-        duplicate_of: r.get(21)?,
-        answered_at: r.get(22)?,
-        answered_by: r.get(23)?,
-    })
-}
-
 impl Store {
-    /// Mentions not routed yet, oldest first: those in `ids`, or all of them when `ids` is
-    /// `None` (after a restart, to pick up what was stored but not routed).
-    pub fn unrouted_mentions(
-        &self,
-        ids: Option<&[i64]>,
-        limit: usize,
-    ) -> Result<Vec<RoutingMention>, StoreError> {
-        match ids {
-            Some(ids) => {
-                let mut out = Vec::new();
-                let mut st = self
-                    .conn
-                    .prepare_cached(&format!(
-                        "SELECT {MENTION_COLUMNS} FROM mentions WHERE id = ?1 AND routed_at IS NULL"
-                    ))
-                    .map_err(self.err())?;
-                for id in ids {
-                    if let Some(m) = st
-                        .query_row([id], routing_mention)
-                        .optional()
-                        .map_err(self.err())?
-                    {
-                        out.push(m);
-                    }
-                }
-                Ok(out)
-            }
-            None => {
-                let mut st = self
-                    .conn
-                    .prepare_cached(&format!(
-                        "SELECT {MENTION_COLUMNS} FROM mentions WHERE routed_at IS NULL ORDER BY id LIMIT ?1"
-                    ))
-                    .map_err(self.err())?;
-                let rows = st
-                    .query_map([limit as i64], routing_mention)
-                    .map_err(self.err())?;
-                rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
-            }
-        }
-    }
-
-    /// One stored mention, routed or not, for `webcare route <id>`.
-    pub fn routing_mention(&self, id: i64) -> Result<Option<RoutingMention>, StoreError> {
-        self.conn
-            .query_row(
-                &format!("SELECT {MENTION_COLUMNS} FROM mentions WHERE id = ?1"),
-                [id],
-                routing_mention,
-            )
-            .optional()
-            .map_err(self.err())
-    }
-
     /// Records routing decisions, queues their alerts and rewrites the waiting alerts of earlier
     /// mentions that gained duplicates, all in one transaction. A mention that was routed
     /// meanwhile is skipped whole, so a decision is never applied twice. Returns the number of
@@ -402,33 +257,6 @@ impl Store {
         }
         tx.commit().map_err(e)?;
         Ok(queued)
-    }
-
-    /// Mentions routed at or after `since` that raised alerts themselves (not as a duplicate):
-    /// the ones a new mention may repeat.
-    pub fn recent_alerted_mentions(&self, since: i64) -> Result<Vec<RoutingMention>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {MENTION_COLUMNS} FROM mentions WHERE id IN
-                    (SELECT mention_id FROM outbox WHERE created_at >= ?1 AND kind = 'alert')
-                 AND duplicate_of IS NULL ORDER BY id"
-            ))
-            .map_err(self.err())?;
-        let rows = st.query_map([since], routing_mention).map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
-    }
-
-    /// The mentions recorded as duplicates of `id`, oldest first.
-    pub fn duplicates_of(&self, id: i64) -> Result<Vec<RoutingMention>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {MENTION_COLUMNS} FROM mentions WHERE duplicate_of = ?1 ORDER BY id"
-            ))
-            .map_err(self.err())?;
-        let rows = st.query_map([id], routing_mention).map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
 
     /// Pending alerts that may go out at `now`, urgent first, then oldest first. `ignore_backoff`

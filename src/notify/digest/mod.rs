@@ -220,7 +220,7 @@ mod tests {
 
     use super::render::*;
     use super::*;
-    use crate::store::{DigestMention, FirstResponse};
+    use crate::store::{StoredMention, FirstResponse};
 
     fn amsterdam(time: &str) -> DigestSettings {
         DigestSettings {
@@ -395,7 +395,7 @@ mod tests {
 
     #[test]
     fn handles_show_only_where_the_platform_has_them() {
-        let m = |kind: &str, name: Option<&str>, handle: Option<&str>, reach| DigestMention {
+        let m = |kind: &str, name: Option<&str>, handle: Option<&str>, reach| StoredMention {
             kind: kind.into(),
             source: "s".into(),
             author_name: name.map(str::to_string),
@@ -403,7 +403,7 @@ mod tests {
             author_reach: reach,
             ..Default::default()
         };
-        let who = |d: DigestMention| Digest::author(&d);
+        let who = |d: StoredMention| Digest::author(&d);
         assert_eq!(
             who(m("x", Some("Tom Richards"), Some("tomr"), Some(4200))),
             "Tom Richards (@tomr) · 4,200 followers · X (s)"

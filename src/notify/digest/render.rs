@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Datelike, Duration, Utc};
 
 use crate::notify::mail::ActionLink;
-use crate::store::{DigestMention, DigestRecord, FailedSource, NewAlert};
+use crate::store::{StoredMention, DigestRecord, FailedSource, NewAlert};
 use crate::text::fnv1a;
 
 use super::report::*;
@@ -202,7 +202,7 @@ impl Digest {
 
     /// Who wrote it: the name, and the handle only on platforms that have handles (never
     /// "@Tom Richards" for a blog author), then the reach when it is known and the platform.
-    pub(super) fn author(m: &DigestMention) -> String {
+    pub(super) fn author(m: &StoredMention) -> String {
         let name = m
             .author_name
             .as_deref()
@@ -249,7 +249,7 @@ impl Digest {
     }
 
     /// Whether any of `items` has a known reach, so "by reach" is true.
-    fn any_reach(items: &[DigestMention]) -> bool {
+    fn any_reach(items: &[StoredMention]) -> bool {
         items.iter().any(|m| m.author_reach.is_some())
     }
 
@@ -345,8 +345,8 @@ impl Digest {
             self.actions.insert(m.id, links);
         }
     }
-    fn answered(&self, m: &DigestMention) -> String {
-        match (m.answered_at, &m.answered_by) {
+    fn answered(&self, m: &StoredMention) -> String {
+        match (m.handling.answered_at, &m.handling.answered_by) {
             (Some(t), Some(by)) => {
                 format!("answered (marked by {}, {})", cut(by, 40), self.local(t))
             }
@@ -355,7 +355,7 @@ impl Digest {
         }
     }
 
-    fn snippet(m: &DigestMention) -> String {
+    fn snippet(m: &StoredMention) -> String {
         let t = match &m.title {
             Some(t) if !m.text.starts_with(t.as_str()) => format!("{t}: {}", m.text),
             _ => m.text.clone(),
@@ -540,7 +540,7 @@ impl Digest {
         )
     }
 
-    fn item(&self, m: &DigestMention, answered: bool) -> ItemView {
+    fn item(&self, m: &StoredMention, answered: bool) -> ItemView {
         ItemView {
             id: m.id,
             who: Self::author(m),
