@@ -46,9 +46,7 @@ pub(super) fn route(config: &Config, args: &RouteArgs) -> anyhow::Result<i32> {
             let v = watches.classify(&mention, &matched);
             StoredMention {
                 source,
-                lang: args.lang.clone(),
-                author_reach: args.reach,
-                text: text.clone(),
+                mention,
                 watches: matched,
                 verdict: Verdict {
                     label: Some(v.label),

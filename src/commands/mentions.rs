@@ -5,9 +5,9 @@ use std::io::Write;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::shorten;
+use crate::classify::Label;
 use crate::cli::MentionsArgs;
 use crate::config::load::Config;
-use crate::classify::Label;
 use crate::store::{MentionQuery, Store};
 
 /// Parses `--since`: a duration back from now (`7d`, `12h`) or a date / RFC 3339 time.
@@ -55,7 +55,7 @@ pub(super) fn mentions(config: &Config, args: &MentionsArgs) -> anyhow::Result<i
             continue;
         }
         let created = m.created_rfc3339();
-        let author = match (&m.author_handle, m.author_reach) {
+        let author = match (&m.mention.author_handle, m.mention.author_reach) {
             (Some(h), Some(r)) => format!("{h} ({r})"),
             (Some(h), None) => h.clone(),
             _ => "unknown author".into(),
@@ -79,19 +79,21 @@ pub(super) fn mentions(config: &Config, args: &MentionsArgs) -> anyhow::Result<i
             author,
             m.watches.join(", "),
             label,
-            m.lang
+            m.mention
+                .lang
                 .as_deref()
                 .map(|l| format!(" {l}"))
                 .unwrap_or_default()
         )?;
         let text = m
+            .mention
             .title
             .as_ref()
-            .map(|t| format!("{t}: {}", m.text))
-            .unwrap_or_else(|| m.text.clone());
+            .map(|t| format!("{t}: {}", m.mention.text))
+            .unwrap_or_else(|| m.mention.text.clone());
         let text = crate::notify::mail::strip_bidi(&text);
         writeln!(out, "    {}", shorten(&text.replace('\n', " "), 200))?;
-        if let Some(u) = &m.url {
+        if let Some(u) = &m.mention.url {
             writeln!(out, "    {u}")?;
         }
         if let Some(why) = m.verdict.reasons.as_ref().and_then(explain_verdict) {

@@ -73,7 +73,7 @@ pub fn replay_with_progress(
                 out.silent += 1;
                 continue;
             }
-            let day = DateTime::from_timestamp(m.created_at, 0)
+            let day = DateTime::from_timestamp(m.created_at(), 0)
                 .map(|t| t.with_timezone(&tz).date_naive())
                 .unwrap_or_default();
             for (team, matched) in alerts {

@@ -170,17 +170,14 @@ impl Notifier {
     /// What routing sees of `m`, and the classifier's reasons. A mention stored before the
     /// classifier ran is classified here.
     pub fn subject(&self, m: &StoredMention) -> (Subject, Vec<String>) {
-        let text = match &m.title {
-            Some(t) if !m.text.starts_with(t.as_str()) => format!("{t}\n{}", m.text),
-            _ => m.text.clone(),
-        };
+        let text = m.full_text("\n");
         let mut s = Subject {
             source: m.source.clone(),
             watches: m.watches.clone(),
-            lang: m.lang.clone(),
-            author: m.author_handle.clone(),
-            url: m.url.clone(),
-            reach: m.author_reach,
+            lang: m.mention.lang.clone(),
+            author: m.mention.author_handle.clone(),
+            url: m.mention.url.clone(),
+            reach: m.mention.author_reach,
             backfill: m.backfill,
             ..Default::default()
         };
@@ -197,8 +194,8 @@ impl Notifier {
             None => {
                 let v = self.classifier.classify(&Input {
                     text: &text,
-                    lang: m.lang.as_deref(),
-                    author_reach: m.author_reach,
+                    lang: m.mention.lang.as_deref(),
+                    author_reach: m.mention.author_reach,
                     ..Input::default()
                 });
                 s.label = v.label;
@@ -228,8 +225,9 @@ impl Notifier {
     }
 
     /// Whether the author of `m` asked not to be contacted.
-    fn opted_out(optouts: &OptOuts, kind: &str, handle: Option<&str>) -> bool {
-        handle.is_some_and(|h| optouts.contains(&optout_key(kind, h)))
+    fn opted_out(optouts: &OptOuts, m: &StoredMention) -> bool {
+        let handle = m.mention.author_handle.as_deref();
+        handle.is_some_and(|h| optouts.contains(&optout_key(&m.kind, h)))
     }
 
     /// Routes `m`, without looking for duplicates: the decision and, for alerts, one rendered
@@ -283,9 +281,9 @@ impl Notifier {
             .map(|d| DuplicateView {
                 mention_id: d.id,
                 source: d.source.clone(),
-                author: d.author_handle.as_deref().map(mail::strip_bidi),
-                url: d.url.clone(),
-                do_not_contact: Self::opted_out(optouts, &d.kind, d.author_handle.as_deref()),
+                author: d.mention.author_handle.as_deref().map(mail::strip_bidi),
+                url: d.mention.url.clone(),
+                do_not_contact: Self::opted_out(optouts, d),
             })
             .collect();
         for (team_name, matched) in decision.alerts() {
@@ -297,14 +295,14 @@ impl Notifier {
             let view = AlertView {
                 mention_id: m.id,
                 source: m.source.clone(),
-                url: m.url.clone(),
-                author_handle: shown(&m.author_handle),
-                author_name: shown(&m.author_name),
-                reach: m.author_reach,
+                url: m.mention.url.clone(),
+                author_handle: shown(&m.mention.author_handle),
+                author_name: shown(&m.mention.author_name),
+                reach: m.mention.author_reach,
                 lang: subject.lang.clone(),
-                title: shown(&m.title),
-                text: mail::strip_bidi(&m.text),
-                in_reply_to: shown(&m.in_reply_to),
+                title: shown(&m.mention.title),
+                text: mail::strip_bidi(&m.mention.text),
+                in_reply_to: shown(&m.mention.in_reply_to),
                 created_at: m.created_rfc3339(),
                 watches: m.watches.clone(),
                 label: subject.label.as_str().to_string(),
@@ -314,7 +312,7 @@ impl Notifier {
                 rule: matched.rule.clone(),
                 rule_why: matched.why.clone(),
                 team: team.name.clone(),
-                do_not_contact: Self::opted_out(optouts, &m.kind, m.author_handle.as_deref()),
+                do_not_contact: Self::opted_out(optouts, m),
                 duplicates: duplicates.clone(),
                 platform: m.kind.clone(),
                 tz: Some(team.tz),
@@ -442,7 +440,7 @@ impl Notifier {
             let (subject, _) = self.subject(m);
             let decision = self.router.decide(&subject);
             let route = serde_json::to_string(&decision.matched).unwrap_or_default();
-            let fp = fingerprint(&m.text);
+            let fp = fingerprint(&m.mention.text);
             // A mention the brand answered before it was routed (its reply came in the same
             // poll or an earlier one) raises no alert; it is still routed and counted.
             let alerting = !decision.alerts().is_empty()
@@ -557,7 +555,7 @@ fn earlier_lead(
             continue;
         };
         leads.push(Lead {
-            fp: fingerprint(&mention.text),
+            fp: fingerprint(&mention.mention.text),
             duplicates: store.mentions(
                 &MentionQuery::new()
                     .duplicates_of(id)

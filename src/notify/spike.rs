@@ -255,22 +255,24 @@ impl Found<'_> {
         let mut cards = Vec::new();
         for m in self.mentions.iter().take(3) {
             let who = m
+                .mention
                 .author_handle
                 .as_deref()
-                .or(m.author_name.as_deref())
+                .or(m.mention.author_name.as_deref())
                 .unwrap_or("unknown author");
             let reach = m
+                .mention
                 .author_reach
                 .map(|r| format!("{r} followers"))
                 .unwrap_or_else(|| "reach unknown".into());
-            let text = one_line(&m.text, 280);
+            let text = one_line(&m.mention.text, 280);
             t.push_str(&format!(
                 "  - {} ({reach}) on {}: \"{text}\"\n",
                 one_line(who, 60),
                 m.source
             ));
             let mut url = None;
-            if let Some(u) = &m.url {
+            if let Some(u) = &m.mention.url {
                 t.push_str(&format!("    {}\n", one_line(u, 300)));
                 let l = u.trim_start().to_ascii_lowercase();
                 if (l.starts_with("https://") || l.starts_with("http://"))
@@ -453,7 +455,7 @@ fn mentions_and_terms(
         };
         store.mentions(&q)?
     };
-    let texts: Vec<String> = mentions.iter().map(|m| m.text.clone()).collect();
+    let texts: Vec<String> = mentions.iter().map(|m| m.mention.text.clone()).collect();
     let terms = rising_themes(&texts, &[], 1.0, &ctx.watches, 5)
         .into_iter()
         .map(|th| format!("{} ({})", th.term, th.count))

@@ -11,8 +11,10 @@ use serde::{Serialize, Serializer};
 
 use super::{Store, StoreError};
 use crate::classify::{Label, Urgency};
+use crate::sources::Mention;
 
-/// A mention as stored, with what the pipeline added to it.
+/// A mention as stored: what the source gave, what the classifier decided and what happened
+/// to it since.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StoredMention {
     /// Database id, used by other commands (`label`, `route`).
@@ -21,27 +23,9 @@ pub struct StoredMention {
     pub source: String,
     /// Source kind (the platform), e.g. `x`, `rss`; opt-outs are per platform.
     pub kind: String,
-    /// Platform id.
-    pub external_id: String,
-    /// Link to the mention.
-    pub url: Option<String>,
-    /// Author handle.
-    pub author_handle: Option<String>,
-    /// Author display name.
-    pub author_name: Option<String>,
-    /// Author reach (followers, subscribers).
-    pub author_reach: Option<i64>,
-    /// Language, as the platform reported it.
-    pub lang: Option<String>,
-    /// Title, if any.
-    pub title: Option<String>,
-    /// Plain text.
-    pub text: String,
-    /// What it replies to.
-    pub in_reply_to: Option<String>,
-    /// When it was posted (unix seconds; RFC 3339 in JSON).
-    #[serde(serialize_with = "rfc3339_json")]
-    pub created_at: i64,
+    /// The mention as the source gave it; its raw payload is not read back (`Value::Null`).
+    #[serde(flatten)]
+    pub mention: Mention,
     /// When webcare stored it (unix seconds; RFC 3339 in JSON).
     #[serde(serialize_with = "rfc3339_json")]
     pub fetched_at: i64,
@@ -52,9 +36,6 @@ pub struct StoredMention {
     /// What the classifier (or staff) decided about it.
     #[serde(flatten)]
     pub verdict: Verdict,
-    /// A review's star rating (1 to 5), for reviews from review sites and app stores.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rating: Option<i64>,
     /// What happened to it after it was stored.
     #[serde(flatten)]
     pub handling: Handling,
@@ -129,29 +110,54 @@ impl StoredMention {
         self.handling.label_source.as_deref() == Some("staff")
     }
 
+    /// When it was posted (unix seconds).
+    pub fn created_at(&self) -> i64 {
+        self.mention.created_at.timestamp()
+    }
+
     /// When it was posted, as RFC 3339.
     pub fn created_rfc3339(&self) -> String {
-        rfc3339(self.created_at)
+        rfc3339(self.created_at())
+    }
+
+    /// Title and text as one string, the title first unless the text already starts with it.
+    pub fn full_text(&self, between: &str) -> String {
+        let m = &self.mention;
+        match &m.title {
+            Some(t) if !m.text.starts_with(t.as_str()) => format!("{t}{between}{}", m.text),
+            _ => m.text.clone(),
+        }
     }
 
     /// Reads a row selected with [`COLUMNS`], by column name.
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMention> {
         let watches: String = r.get("watches")?;
         let route: Option<String> = r.get("route")?;
+        let created_at: i64 = r.get("created_at")?;
         Ok(StoredMention {
             id: r.get("id")?,
             source: r.get("source")?,
             kind: r.get("kind")?,
-            external_id: r.get("external_id")?,
-            url: r.get("url")?,
-            author_handle: r.get("author_handle")?,
-            author_name: r.get("author_name")?,
-            author_reach: r.get("author_reach")?,
-            lang: r.get("lang")?,
-            title: r.get("title")?,
-            text: r.get("text")?,
-            in_reply_to: r.get("in_reply_to")?,
-            created_at: r.get("created_at")?,
+            mention: Mention {
+                external_id: r.get("external_id")?,
+                url: r.get("url")?,
+                author_handle: r.get("author_handle")?,
+                author_name: r.get("author_name")?,
+                author_reach: r.get("author_reach")?,
+                lang: r.get("lang")?,
+                title: r.get("title")?,
+                text: r.get("text")?,
+                created_at: DateTime::from_timestamp(created_at, 0).unwrap_or_default(),
+                in_reply_to: r.get("in_reply_to")?,
+                engagement: r
+                    .get::<_, Option<String>>("engagement")?
+                    .and_then(|e| serde_json::from_str(&e).ok())
+                    .unwrap_or_default(),
+                rating: r
+                    .get::<_, Option<i64>>("rating")?
+                    .and_then(|r| u8::try_from(r).ok()),
+                raw: serde_json::Value::Null,
+            },
             fetched_at: r.get("fetched_at")?,
             watches: watches
                 .split(',')
@@ -168,7 +174,6 @@ impl StoredMention {
                     .get::<_, Option<String>>("reasons")?
                     .and_then(|v| serde_json::from_str(&v).ok()),
             },
-            rating: r.get("rating")?,
             handling: Handling {
                 label_source: r.get("label_source")?,
                 answered_by: r.get("answered_by")?,
@@ -193,11 +198,7 @@ where
     };
     word.parse().map(Some).map_err(|e| {
         let column = r.as_ref().column_index(name).unwrap_or_default();
-        rusqlite::Error::FromSqlConversionFailure(
-            column,
-            rusqlite::types::Type::Text,
-            Box::new(e),
-        )
+        rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(e))
     })
 }
 
@@ -207,6 +208,7 @@ const COLUMNS: &str = "m.id AS id, m.source AS source, m.kind AS kind,
     m.external_id AS external_id, m.url AS url, m.author_handle AS author_handle,
     m.author_name AS author_name, m.author_reach AS author_reach, m.lang AS lang,
     m.title AS title, m.text AS text, m.in_reply_to AS in_reply_to, m.created_at AS created_at,
+    m.engagement AS engagement,
     m.fetched_at AS fetched_at, m.watches AS watches, m.backfill AS backfill, m.label AS label,
     m.sentiment AS sentiment, m.urgency AS urgency, m.spam AS spam,
     m.label_source AS label_source, m.reasons AS reasons, m.rating AS rating,

@@ -5,18 +5,20 @@
 
 mod announced;
 mod commit;
-mod digest;
+mod digest_log;
 mod health;
 mod leads;
 mod lock;
 mod mention;
 mod models;
+mod optout;
 mod outbox;
 mod own_replies;
-mod privacy;
+mod retention;
 mod schema;
 mod signals;
 mod source_state;
+mod spike;
 mod stats;
 pub mod wal;
 mod web;
@@ -32,31 +34,26 @@ use serde::Serialize;
 use crate::classify::{Classification, Classifier};
 use crate::sources::{Mention, OwnReply};
 
-pub use digest::{
-    DigestRecord, DigestSent, FailedSource, FirstResponse, SpikeEpisode,
-    SpikeOutcome, VolumeRow, WindowCount,
-};
+pub use digest_log::{DigestRecord, DigestSent, FailedSource, FirstResponse, VolumeRow};
 pub use health::{
     Integrity, Published, SourceFault, StageFault, StoreHealth, WriteFailure, publish_health,
     read_published_health, watch_store,
 };
 pub use leads::AlertedText;
 pub use lock::{InstanceLock, LockError, lock_path, read_published};
-pub use models::{KEEP_MODELS, ModelDecision, NewModel, StoredModel};
-pub use outbox::{
-    AlertUpdate, MailHealth, NewAlert, OptOut, OutboxEntry, RoutingRecord,
-    optout_key,
-};
-pub use privacy::{Cutoffs, ForgetReport, PruneReport, Reclaimed, author_key};
-pub use signals::text_hash;
-pub use stats::{AlertStats, MentionCount, OutboxBacklog, PollStats};
 pub use mention::{
     Handling, InboxStatus, MentionOrder, MentionQuery, StoredMention, Verdict, rfc3339,
 };
+pub use models::{KEEP_MODELS, ModelDecision, NewModel, StoredModel};
+pub use optout::{OptOut, optout_key};
+pub use outbox::{AlertUpdate, MailHealth, NewAlert, OutboxEntry, RoutingRecord};
+pub use retention::{Cutoffs, ForgetReport, PruneReport, Reclaimed, author_key};
+pub use signals::text_hash;
 pub use source_state::SourceState;
+pub use spike::{SpikeEpisode, SpikeOutcome, WindowCount};
+pub use stats::{AlertStats, MentionCount, OutboxBacklog, PollStats};
 pub use web::{
-    EscalationMail, HistoryEntry, MentionAlert, MentionExtras,
-    OverdueMention, WallCard,
+    EscalationMail, HistoryEntry, MentionAlert, MentionExtras, OverdueMention, WallCard,
 };
 
 /// Why a store operation failed.
@@ -367,7 +364,6 @@ impl Store {
             tracing::debug!(error = %e, "cannot release SQLite memory");
         }
     }
-
 }
 
 /// What is kept of a verdict besides its label columns: reasons, polarity, urgency reasons and

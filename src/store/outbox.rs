@@ -1,11 +1,12 @@
-//! The notifier's SQL: mentions waiting to be routed, the routing decision and its alerts
-//! written in one transaction, the outbox the sender works through, and the opt-out list. An
+//! The notifier's SQL: the routing decision and its alerts written in one transaction, and the
+//! outbox the sender works through (the mentions waiting to be routed are a
+//! [`super::MentionQuery`]). An
 //! outbox row is one alert to one recipient (an email address or a team's webhook); its state
 //! goes `pending` → `sent`, → `dead` when retrying is pointless or has gone on for too long, or
 //! → `held` when the recipient's hourly cap was reached (a cap summary row says how many), or
 //! → `superseded` when its mention was answered before it went out.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 use super::{Store, StoreError};
@@ -56,27 +57,6 @@ pub struct RoutingRecord {
 pub struct AlertUpdate {
     /// The rows' Message-IDs and their new content.
     pub alerts: Vec<NewAlert>,
-}
-
-/// An author who asked not to be contacted.
-#[derive(Debug, Clone, Serialize)]
-pub struct OptOut {
-    /// Platform (source kind), e.g. `x`.
-    pub platform: String,
-    /// Handle, lower case, without `@`.
-    pub handle: String,
-    /// When it was added (unix seconds).
-    pub added_at: i64,
-    /// Who added it.
-    pub added_by: Option<String>,
-}
-
-/// How opt-out handles are compared: case-insensitive, `@` optional.
-pub fn optout_key(platform: &str, handle: &str) -> (String, String) {
-    (
-        platform.trim().to_lowercase(),
-        handle.trim().trim_start_matches('@').to_lowercase(),
-    )
 }
 
 /// An outbox row.
@@ -180,6 +160,43 @@ fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntry> {
     })
 }
 
+/// Queues `alerts` as outbox rows of `kind` inside `tx`, about mention `mention_id` when they
+/// are about one. Returns how many were new (a Message-ID already queued is left alone).
+pub(super) fn queue(
+    tx: &Transaction<'_>,
+    mention_id: Option<i64>,
+    kind: &str,
+    alerts: &[NewAlert],
+    now: i64,
+) -> rusqlite::Result<usize> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO outbox (mention_id, team, rule, recipient, message_id, subject, body_text,
+            body_html, urgent, created_at, not_before, next_attempt_at, channel, payload, kind)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14)
+         ON CONFLICT (message_id) DO NOTHING",
+    )?;
+    let mut queued = 0;
+    for a in alerts {
+        queued += insert.execute(params![
+            mention_id,
+            a.team,
+            a.rule,
+            a.recipient,
+            a.message_id,
+            a.subject,
+            a.text,
+            a.html,
+            a.urgent,
+            now,
+            a.not_before.max(now),
+            a.channel,
+            a.payload,
+            kind,
+        ])?;
+    }
+    Ok(queued)
+}
+
 impl Store {
     /// Records routing decisions, queues their alerts and rewrites the waiting alerts of earlier
     /// mentions that gained duplicates, all in one transaction. A mention that was routed
@@ -205,14 +222,6 @@ impl Store {
                      WHERE id = ?1 AND routed_at IS NULL",
                 )
                 .map_err(e)?;
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO outbox (mention_id, team, rule, recipient, message_id, subject, body_text,
-                        body_html, urgent, created_at, not_before, next_attempt_at, channel, payload)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13)
-                     ON CONFLICT (message_id) DO NOTHING",
-                )
-                .map_err(e)?;
             let mut rewrite = tx
                 .prepare_cached(
                     "UPDATE outbox SET subject = ?2, body_text = ?3, body_html = ?4, payload = ?5
@@ -227,25 +236,7 @@ impl Store {
                 {
                     continue;
                 }
-                for a in &r.alerts {
-                    queued += insert
-                        .execute(params![
-                            r.mention_id,
-                            a.team,
-                            a.rule,
-                            a.recipient,
-                            a.message_id,
-                            a.subject,
-                            a.text,
-                            a.html,
-                            a.urgent,
-                            now,
-                            a.not_before.max(now),
-                            a.channel,
-                            a.payload,
-                        ])
-                        .map_err(e)?;
-                }
+                queued += queue(&tx, Some(r.mention_id), "alert", &r.alerts, now).map_err(e)?;
             }
             for u in updates {
                 for a in &u.alerts {
@@ -569,55 +560,5 @@ impl Store {
                 |r| r.get(0),
             )
             .map_err(self.err())
-    }
-
-    /// Adds an author to the opt-out list; false when they were on it already.
-    pub fn add_optout(
-        &self,
-        platform: &str,
-        handle: &str,
-        by: &str,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let (p, h) = optout_key(platform, handle);
-        self.conn
-            .execute(
-                "INSERT INTO optouts (platform, handle, added_at, added_by) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT DO NOTHING",
-                params![p, h, now, by],
-            )
-            .map(|n| n > 0)
-            .map_err(self.err())
-    }
-
-    /// Removes an author from the opt-out list; false when they were not on it.
-    pub fn remove_optout(&self, platform: &str, handle: &str) -> Result<bool, StoreError> {
-        let (p, h) = optout_key(platform, handle);
-        self.conn
-            .execute(
-                "DELETE FROM optouts WHERE platform = ?1 AND handle = ?2",
-                params![p, h],
-            )
-            .map(|n| n > 0)
-            .map_err(self.err())
-    }
-
-    /// The opt-out list, by platform and handle.
-    pub fn optouts(&self) -> Result<Vec<OptOut>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT platform, handle, added_at, added_by FROM optouts ORDER BY platform, handle")
-            .map_err(self.err())?;
-        let rows = st
-            .query_map([], |r| {
-                Ok(OptOut {
-                    platform: r.get(0)?,
-                    handle: r.get(1)?,
-                    added_at: r.get(2)?,
-                    added_by: r.get(3)?,
-                })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
 }

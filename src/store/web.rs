@@ -587,7 +587,7 @@ mod tests {
         let listed = s.mentions(&MentionQuery::new().limit(5)).unwrap();
         let one = s.mention(listed[0].id).unwrap().unwrap();
         assert_eq!(format!("{one:?}"), format!("{:?}", listed[0]));
-        assert_eq!(one.author_handle.as_deref(), Some("a"));
+        assert_eq!(one.mention.author_handle.as_deref(), Some("a"));
         assert!(one.verdict.is_urgent());
         assert_eq!(one.handling.teams, ["webcare"]);
         assert_eq!(one.watches, ["W"]);

@@ -20,9 +20,9 @@ use serde::Deserialize;
 use super::WebConfig;
 use super::auth::{self, Key, LoginLimiter, SESSION_COOKIE, Session};
 use super::links::{LinkCheck, LinkSigner};
-use crate::config::load::Config;
 use crate::classify::Label;
-use crate::store::{InboxStatus, MentionExtras, MentionOrder, Store, StoreError, StoredMention};
+use crate::config::load::Config;
+use crate::store::{InboxStatus, MentionOrder, Store, StoreError, StoredMention};
 
 /// Mentions per inbox page.
 pub const PAGE_SIZE: usize = 50;
@@ -471,23 +471,26 @@ fn deadline(r: &StoredMention, slas: &[(String, i64)]) -> Option<i64> {
 
 fn row_view(r: &StoredMention, now: i64, slas: &[(String, i64)]) -> RowView {
     let due = deadline(r, slas);
-    let snippet: String = r.text.chars().take(240).collect();
+    let snippet: String = r.mention.text.chars().take(240).collect();
     RowView {
         id: r.id,
         label: r.verdict.label_word().into(),
         corrected: r.label_corrected(),
         urgent: r.verdict.is_urgent(),
         spam: r.verdict.is_spam(),
-        age: age(now - r.created_at),
-        posted: when(r.created_at),
-        author: author(r.author_name.as_deref(), r.author_handle.as_deref()),
+        age: age(now - r.created_at()),
+        posted: when(r.created_at()),
+        author: author(
+            r.mention.author_name.as_deref(),
+            r.mention.author_handle.as_deref(),
+        ),
         platform: if r.kind == r.source {
             r.kind.clone()
         } else {
             format!("{} · {}", r.kind, r.source)
         },
-        title: r.title.clone().unwrap_or_default(),
-        snippet: if snippet.len() < r.text.len() {
+        title: r.mention.title.clone().unwrap_or_default(),
+        snippet: if snippet.len() < r.mention.text.len() {
             format!("{}…", snippet.trim_end())
         } else {
             snippet
@@ -498,7 +501,7 @@ fn row_view(r: &StoredMention, now: i64, slas: &[(String, i64)]) -> RowView {
             (None, Some(_)) => "staff".into(),
             _ => String::new(),
         },
-        lang: r.lang.clone().unwrap_or_default(),
+        lang: r.mention.lang.clone().unwrap_or_default(),
         teams: r.handling.teams.join(", "),
         sla: match due {
             Some(d) if d >= now => format!("{} left", age(d - now)),
@@ -970,9 +973,7 @@ fn render_mention(
     let Some(extras) = store.mention_extras(id)? else {
         return Err(WebError::NotFound);
     };
-    let m = store
-        .mention(id)?
-        .ok_or(StoreError::NoSuchMention(id))?;
+    let m = store.mention(id)?.ok_or(StoreError::NoSuchMention(id))?;
 
     let (status, preselect, link_problem) = check_action_link(state, id, q, now);
     let preselect_words = super::links::ACTIONS
@@ -1019,13 +1020,9 @@ fn render_mention(
             at: when(h.at),
         })
         .collect();
+    let thread = crate::store::MentionQuery::new().thread_of(id).limit(20);
     let thread = store
-        .mentions(
-            &crate::store::MentionQuery::new()
-                .thread_of(id)
-                .order(MentionOrder::Oldest)
-                .limit(20),
-        )?
+        .mentions(&thread.order(MentionOrder::Oldest))?
         .iter()
         .map(|r| row_view(r, now, &state.slas))
         .collect();
@@ -1043,13 +1040,17 @@ fn render_mention(
         user: session.user.clone(),
         id,
         row: row_view(&m, now, &state.slas),
-        full_text: m.text.clone(),
-        url: crate::notify::mail::safe_link(m.url.as_deref())
+        full_text: m.mention.text.clone(),
+        url: crate::notify::mail::safe_link(m.mention.url.as_deref())
             .unwrap_or_default()
             .to_string(),
-        in_reply_to: m.in_reply_to.clone().unwrap_or_default(),
+        in_reply_to: m.mention.in_reply_to.clone().unwrap_or_default(),
         watches: m.watches.join(", "),
-        sentiment: m.verdict.sentiment.map(|s| format!("{s:+.2}")).unwrap_or_default(),
+        sentiment: m
+            .verdict
+            .sentiment
+            .map(|s| format!("{s:+.2}"))
+            .unwrap_or_default(),
         reasons,
         urgency_reasons,
         routes,
@@ -1069,6 +1070,7 @@ fn render_mention(
         pinned: extras.pinned_at.is_some(),
         opted_out: extras.opted_out,
         can_opt_out: m
+            .mention
             .author_handle
             .as_deref()
             .is_some_and(|h| !h.trim().is_empty()),
@@ -1157,10 +1159,8 @@ fn apply_action(
             ))
         }
         "optout" | "contact" => {
-            let m = store
-                .mention(id)?
-                .ok_or(StoreError::NoSuchMention(id))?;
-            let Some(handle) = m.author_handle.filter(|h| !h.trim().is_empty()) else {
+            let m = store.mention(id)?.ok_or(StoreError::NoSuchMention(id))?;
+            let Some(handle) = m.mention.author_handle.filter(|h| !h.trim().is_empty()) else {
                 return Err(WebError::BadRequest(
                     "this mention has no author handle to put on the do-not-contact list".into(),
                 ));

@@ -220,7 +220,7 @@ mod tests {
 
     use super::render::*;
     use super::*;
-    use crate::store::{StoredMention, FirstResponse};
+    use crate::store::{FirstResponse, StoredMention};
 
     fn amsterdam(time: &str) -> DigestSettings {
         DigestSettings {
@@ -398,9 +398,12 @@ mod tests {
         let m = |kind: &str, name: Option<&str>, handle: Option<&str>, reach| StoredMention {
             kind: kind.into(),
             source: "s".into(),
-            author_name: name.map(str::to_string),
-            author_handle: handle.map(str::to_string),
-            author_reach: reach,
+            mention: crate::sources::Mention {
+                author_name: name.map(str::to_string),
+                author_handle: handle.map(str::to_string),
+                author_reach: reach,
+                ..Default::default()
+            },
             ..Default::default()
         };
         let who = |d: StoredMention| Digest::author(&d);

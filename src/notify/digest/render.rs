@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Datelike, Duration, Utc};
 
 use crate::notify::mail::ActionLink;
-use crate::store::{StoredMention, DigestRecord, FailedSource, NewAlert};
+use crate::store::{DigestRecord, FailedSource, NewAlert, StoredMention};
 use crate::text::fnv1a;
 
 use super::report::*;
@@ -204,10 +204,12 @@ impl Digest {
     /// "@Tom Richards" for a blog author), then the reach when it is known and the platform.
     pub(super) fn author(m: &StoredMention) -> String {
         let name = m
+            .mention
             .author_name
             .as_deref()
             .map(crate::notify::mail::strip_bidi);
         let raw = m
+            .mention
             .author_handle
             .as_deref()
             .map(crate::notify::mail::strip_bidi);
@@ -234,7 +236,7 @@ impl Digest {
             _ => "unknown author".into(),
         };
         let mut parts = vec![cut(&who, 80)];
-        if let Some(r) = m.author_reach {
+        if let Some(r) = m.mention.author_reach {
             parts.push(match r {
                 1 => "1 follower".to_string(),
                 r => format!("{} followers", thousands(r)),
@@ -250,7 +252,7 @@ impl Digest {
 
     /// Whether any of `items` has a known reach, so "by reach" is true.
     fn any_reach(items: &[StoredMention]) -> bool {
-        items.iter().any(|m| m.author_reach.is_some())
+        items.iter().any(|m| m.mention.author_reach.is_some())
     }
 
     fn complaints_heading(&self) -> &'static str {
@@ -356,10 +358,7 @@ impl Digest {
     }
 
     fn snippet(m: &StoredMention) -> String {
-        let t = match &m.title {
-            Some(t) if !m.text.starts_with(t.as_str()) => format!("{t}: {}", m.text),
-            _ => m.text.clone(),
-        };
+        let t = m.full_text(": ");
         cut(&crate::notify::mail::strip_bidi(&t), 280)
     }
 
@@ -468,7 +467,7 @@ impl Digest {
                 self.answered(m),
                 Self::snippet(m)
             ));
-            if let Some(u) = &m.url {
+            if let Some(u) = &m.mention.url {
                 t.push_str(&format!("     {}\n", cut(u, 300)));
             }
             for a in self.actions_of(m.id) {
@@ -494,7 +493,7 @@ impl Digest {
                 Self::author(m),
                 Self::snippet(m)
             ));
-            if let Some(u) = &m.url {
+            if let Some(u) = &m.mention.url {
                 t.push_str(&format!("     {}\n", cut(u, 300)));
             }
         }
@@ -546,8 +545,8 @@ impl Digest {
             who: Self::author(m),
             answered: answered.then(|| self.answered(m)),
             text: Self::snippet(m),
-            url: web_link(m.url.as_deref()).map(str::to_string),
-            no_link: match &m.url {
+            url: web_link(m.mention.url.as_deref()).map(str::to_string),
+            no_link: match &m.mention.url {
                 Some(u) => format!("{} (not a web address)", cut(u, 300)),
                 None => "no link".into(),
             },
