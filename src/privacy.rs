@@ -1,6 +1,6 @@
 //! Retention and data-subject requests: the `[retention]` config, the daily retention pass
 //! the daemon runs, and the `prune`, `forget` and `export` commands. The SQL lives in
-//! `store/privacy.rs`; this module decides ages, batches work between polls and prints.
+//! `store/retention.rs`; this module decides ages, batches work between polls and prints.
 
 use std::fmt;
 use std::time::Duration;

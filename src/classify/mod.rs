@@ -149,6 +149,31 @@ pub enum Urgency {
     Urgent,
 }
 
+impl Urgency {
+    /// The word stored in the database and shown in JSON: `normal` or `urgent`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Urgency::Normal => "normal",
+            Urgency::Urgent => "urgent",
+        }
+    }
+}
+
+/// Error for an urgency that is not `normal` or `urgent`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown urgency {0:?}; expected normal or urgent")]
+pub struct UnknownUrgency(pub String);
+
+impl FromStr for Urgency {
+    type Err = UnknownUrgency;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Urgency::Normal, Urgency::Urgent]
+            .into_iter()
+            .find(|u| u.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| UnknownUrgency(s.to_string()))
+    }
+}
+
 /// One cue that contributed to the decision. `start..end` is a byte span of the input text and
 /// `text` is that slice, so `&input.text[r.start..r.end] == r.text` always holds.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]

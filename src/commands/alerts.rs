@@ -10,7 +10,7 @@ use crate::cli::{OptoutAction, OutboxArgs, RouteArgs};
 use crate::config::{EXIT_CONFIG, load::Config};
 use crate::notify::Notifier;
 use crate::notify::backtest::replay_with_progress;
-use crate::store::{RoutingMention, Store};
+use crate::store::{Store, StoredMention, Verdict};
 
 pub(super) fn route(config: &Config, args: &RouteArgs) -> anyhow::Result<i32> {
     let Some(notifier) = Notifier::new(config) else {
@@ -23,7 +23,7 @@ pub(super) fn route(config: &Config, args: &RouteArgs) -> anyhow::Result<i32> {
     let m = match (args.id, &args.text) {
         (Some(id), _) => {
             let store = Store::open_existing(&config.store.path)?;
-            match store.routing_mention(id)? {
+            match store.mention(id)? {
                 Some(m) => m,
                 None => anyhow::bail!("no mention with id {id}; `webcare mentions` shows ids"),
             }
@@ -44,27 +44,19 @@ pub(super) fn route(config: &Config, args: &RouteArgs) -> anyhow::Result<i32> {
                 .and_then(|s| s.watch.clone());
             let matched = watches.matching(&mention, owned.as_deref());
             let v = watches.classify(&mention, &matched);
-            RoutingMention {
+            StoredMention {
                 source,
-                lang: args.lang.clone(),
-                author_reach: args.reach,
-                text: text.clone(),
+                mention,
                 watches: matched,
-                label: Some(v.label.as_str().to_string()),
-                sentiment: Some(f64::from(v.sentiment)),
-                urgency: Some(
-                    if v.urgency == crate::classify::Urgency::Urgent {
-                        "urgent"
-                    } else {
-                        "normal"
-                    }
-                    .to_string(),
-                ),
-                spam: Some(v.spam),
-                reasons: Some(
-                    serde_json::json!({ "urgency_reasons": v.urgency_reasons, "reasons": v.reasons })
-                        .to_string(),
-                ),
+                verdict: Verdict {
+                    label: Some(v.label),
+                    sentiment: Some(f64::from(v.sentiment)),
+                    urgency: Some(v.urgency),
+                    spam: Some(v.spam),
+                    reasons: Some(
+                        serde_json::json!({ "urgency_reasons": v.urgency_reasons, "reasons": v.reasons }),
+                    ),
+                },
                 fetched_at: Utc::now().timestamp(),
                 ..Default::default()
             }
@@ -109,20 +101,20 @@ pub(super) fn route(config: &Config, args: &RouteArgs) -> anyhow::Result<i32> {
     for a in &record.alerts {
         writeln!(out, "   to {} ({}): {}", a.recipient, a.team, a.subject)?;
     }
-    if let Some(lead) = m.duplicate_of {
+    if let Some(lead) = m.handling.duplicate_of {
         writeln!(
             out,
             "(a repeat of mention #{lead}: counted and linked in its alert, no alert of its own)"
         )?;
     }
-    if let (Some(by), Some(at)) = (&m.answered_by, m.answered_at) {
+    if let (Some(by), Some(at)) = (&m.handling.answered_by, m.handling.answered_at) {
         writeln!(
             out,
             "(answered by {by} {}: no alert is sent)",
             ago(Some(at), Utc::now().timestamp())
         )?;
     }
-    if let Some(t) = m.routed_at {
+    if let Some(t) = m.handling.routed_at {
         writeln!(
             out,
             "(this mention was routed {}; nothing is sent again)",

@@ -5,9 +5,10 @@ use std::io::Write;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::shorten;
+use crate::classify::Label;
 use crate::cli::MentionsArgs;
 use crate::config::load::Config;
-use crate::store::{MentionFilter, Store};
+use crate::store::{MentionQuery, Store};
 
 /// Parses `--since`: a duration back from now (`7d`, `12h`) or a date / RFC 3339 time.
 pub fn parse_since(s: &str, now: DateTime<Utc>) -> anyhow::Result<i64> {
@@ -28,69 +29,78 @@ pub fn parse_since(s: &str, now: DateTime<Utc>) -> anyhow::Result<i64> {
 
 pub(super) fn mentions(config: &Config, args: &MentionsArgs) -> anyhow::Result<i32> {
     let store = Store::open_existing(&config.store.path)?;
-    let filter = MentionFilter {
-        watch: args.watch.clone(),
-        source: args.source.clone(),
-        since: args
-            .since
-            .as_deref()
-            .map(|s| parse_since(s, Utc::now()))
-            .transpose()?,
-        label: args.label.clone(),
-        query: args.query.clone(),
-        limit: args.limit,
+    let mut query = MentionQuery::new().limit(args.limit);
+    if let Some(w) = &args.watch {
+        query = query.watch(w);
+    }
+    if let Some(s) = &args.source {
+        query = query.source(s);
+    }
+    if let Some(s) = &args.since {
+        query = query.since(parse_since(s, Utc::now())?);
+    }
+    if let Some(q) = &args.query {
+        query = query.search(q);
+    }
+    let found = match args.label.as_deref().map(str::parse::<Label>) {
+        // No mention carries a label webcare does not know.
+        Some(Err(_)) => Vec::new(),
+        Some(Ok(label)) => store.mentions(&query.label(label))?,
+        None => store.mentions(&query)?,
     };
-    let found = store.mentions(&filter)?;
     let mut out = std::io::stdout().lock();
     for m in &found {
         if args.json {
             writeln!(out, "{}", serde_json::to_string(m)?)?;
             continue;
         }
-        let author = match (&m.author_handle, m.author_reach) {
+        let created = m.created_rfc3339();
+        let author = match (&m.mention.author_handle, m.mention.author_reach) {
             (Some(h), Some(r)) => format!("{h} ({r})"),
             (Some(h), None) => h.clone(),
             _ => "unknown author".into(),
         };
-        let mut label = m.label.clone().unwrap_or_else(|| "unclassified".into());
-        if m.label_source.as_deref() == Some("staff") {
+        let mut label = m.verdict.label_word().to_string();
+        if m.label_corrected() {
             label.push_str(" (corrected)");
         }
-        if m.urgency.as_deref() == Some("urgent") {
+        if m.verdict.is_urgent() {
             label.push_str(" URGENT");
         }
-        if m.spam == Some(true) {
+        if m.verdict.is_spam() {
             label.push_str(" spam");
         }
         writeln!(
             out,
             "#{} {} {} {} [{}] {}{}",
             m.id,
-            &m.created_at[..16.min(m.created_at.len())].replace('T', " "),
+            created.get(..16).unwrap_or(&created).replace('T', " "),
             m.source,
             author,
             m.watches.join(", "),
             label,
-            m.lang
+            m.mention
+                .lang
                 .as_deref()
                 .map(|l| format!(" {l}"))
                 .unwrap_or_default()
         )?;
         let text = m
+            .mention
             .title
             .as_ref()
-            .map(|t| format!("{t}: {}", m.text))
-            .unwrap_or_else(|| m.text.clone());
+            .map(|t| format!("{t}: {}", m.mention.text))
+            .unwrap_or_else(|| m.mention.text.clone());
         let text = crate::notify::mail::strip_bidi(&text);
         writeln!(out, "    {}", shorten(&text.replace('\n', " "), 200))?;
-        if let Some(u) = &m.url {
+        if let Some(u) = &m.mention.url {
             writeln!(out, "    {u}")?;
         }
-        if let Some(why) = m.verdict.as_ref().and_then(explain_verdict) {
+        if let Some(why) = m.verdict.reasons.as_ref().and_then(explain_verdict) {
             writeln!(out, "    why: {}", shorten(&why, 300))?;
         }
-        if let (Some(by), Some(at)) = (&m.answered_by, &m.answered_at) {
-            writeln!(out, "    answered by {by} at {at}")?;
+        if let (Some(by), Some(at)) = (&m.handling.answered_by, m.handling.answered_at) {
+            writeln!(out, "    answered by {by} at {}", crate::store::rfc3339(at))?;
         }
     }
     if !args.json {

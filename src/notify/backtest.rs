@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use super::Notifier;
-use crate::store::{Store, StoreError};
+use crate::store::{MentionOrder, MentionQuery, Store, StoreError};
 
 /// Alerts one rule would have raised on one day.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -52,7 +52,13 @@ pub fn replay_with_progress(
     let mut out = Backtest::default();
     let mut after = 0;
     loop {
-        let batch = store.mentions_posted_since(since, after, 1000)?;
+        let batch = store.mentions(
+            &MentionQuery::new()
+                .since(since)
+                .after_id(after)
+                .order(MentionOrder::Stored)
+                .limit(1000),
+        )?;
         let Some(last) = batch.last() else {
             return Ok(out);
         };
@@ -67,7 +73,7 @@ pub fn replay_with_progress(
                 out.silent += 1;
                 continue;
             }
-            let day = DateTime::parse_from_rfc3339(&m.created_at)
+            let day = DateTime::from_timestamp(m.created_at(), 0)
                 .map(|t| t.with_timezone(&tz).date_naive())
                 .unwrap_or_default();
             for (team, matched) in alerts {

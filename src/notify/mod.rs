@@ -41,8 +41,8 @@ use crate::classify::{Classifier, Input, Urgency};
 use crate::config::{ConfigErrors, load::Config};
 use crate::shutdown::Shutdown;
 use crate::store::{
-    AlertUpdate, NewAlert, Readers, RoutingMention, RoutingRecord, Store, StoreError, Writer,
-    optout_key,
+    AlertUpdate, MentionOrder, MentionQuery, NewAlert, Readers, RoutingRecord, Store,
+    StoreError, StoredMention, Writer, optout_key,
 };
 use crate::text::fnv1a;
 use mail::{AlertView, DuplicateView, Mail, render_alert};
@@ -55,9 +55,9 @@ pub type OptOuts = HashSet<(String, String)>;
 
 /// An alerted mention that later mentions may repeat.
 struct Lead {
-    mention: RoutingMention,
+    mention: StoredMention,
     fp: Fingerprint,
-    duplicates: Vec<RoutingMention>,
+    duplicates: Vec<StoredMention>,
     /// Already in the outbox (from an earlier routing pass).
     stored: bool,
     /// Gained a duplicate in this pass.
@@ -77,8 +77,8 @@ pub struct Notifier {
 }
 
 /// The classifier's reasons, one readable line each, from the stored JSON.
-fn reason_lines(stored: Option<&str>) -> Vec<String> {
-    let Some(v) = stored.and_then(|s| serde_json::from_str::<Value>(s).ok()) else {
+fn reason_lines(stored: Option<&Value>) -> Vec<String> {
+    let Some(v) = stored else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -169,38 +169,36 @@ impl Notifier {
 
     /// What routing sees of `m`, and the classifier's reasons. A mention stored before the
     /// classifier ran is classified here.
-    pub fn subject(&self, m: &RoutingMention) -> (Subject, Vec<String>) {
-        let text = match &m.title {
-            Some(t) if !m.text.starts_with(t.as_str()) => format!("{t}\n{}", m.text),
-            _ => m.text.clone(),
-        };
+    pub fn subject(&self, m: &StoredMention) -> (Subject, Vec<String>) {
+        let text = m.full_text("\n");
         let mut s = Subject {
             source: m.source.clone(),
             watches: m.watches.clone(),
-            lang: m.lang.clone(),
-            author: m.author_handle.clone(),
-            url: m.url.clone(),
-            reach: m.author_reach,
+            lang: m.mention.lang.clone(),
+            author: m.mention.author_handle.clone(),
+            url: m.mention.url.clone(),
+            reach: m.mention.author_reach,
             backfill: m.backfill,
             ..Default::default()
         };
         let reasons;
-        match &m.label {
+        let v = &m.verdict;
+        match v.label {
             Some(label) => {
-                s.label = label.clone();
-                s.sentiment = m.sentiment.unwrap_or(0.0);
-                s.urgent = m.urgency.as_deref() == Some("urgent");
-                s.spam = m.spam.unwrap_or(false);
-                reasons = reason_lines(m.reasons.as_deref());
+                s.label = label;
+                s.sentiment = v.sentiment.unwrap_or(0.0);
+                s.urgent = v.is_urgent();
+                s.spam = v.is_spam();
+                reasons = reason_lines(v.reasons.as_ref());
             }
             None => {
                 let v = self.classifier.classify(&Input {
                     text: &text,
-                    lang: m.lang.as_deref(),
-                    author_reach: m.author_reach,
+                    lang: m.mention.lang.as_deref(),
+                    author_reach: m.mention.author_reach,
                     ..Input::default()
                 });
-                s.label = v.label.as_str().to_string();
+                s.label = v.label;
                 s.sentiment = f64::from(v.sentiment);
                 s.urgent = v.urgency == Urgency::Urgent;
                 s.spam = v.spam;
@@ -227,15 +225,16 @@ impl Notifier {
     }
 
     /// Whether the author of `m` asked not to be contacted.
-    fn opted_out(optouts: &OptOuts, kind: &str, handle: Option<&str>) -> bool {
-        handle.is_some_and(|h| optouts.contains(&optout_key(kind, h)))
+    fn opted_out(optouts: &OptOuts, m: &StoredMention) -> bool {
+        let handle = m.mention.author_handle.as_deref();
+        handle.is_some_and(|h| optouts.contains(&optout_key(&m.kind, h)))
     }
 
     /// Routes `m`, without looking for duplicates: the decision and, for alerts, one rendered
     /// email per recipient and one post per team webhook. For `webcare route`.
     pub fn plan(
         &self,
-        m: &RoutingMention,
+        m: &StoredMention,
         optouts: &OptOuts,
         now: DateTime<Utc>,
     ) -> (Decision, RoutingRecord) {
@@ -264,17 +263,17 @@ impl Notifier {
     #[allow(clippy::too_many_arguments)]
     fn alerts_for(
         &self,
-        m: &RoutingMention,
+        m: &StoredMention,
         subject: &Subject,
         reasons: &[String],
         decision: &Decision,
-        duplicates: &[RoutingMention],
+        duplicates: &[StoredMention],
         optouts: &OptOuts,
         now: DateTime<Utc>,
     ) -> Vec<NewAlert> {
         let mut alerts = Vec::new();
         // An answered mention needs nobody's attention: the brand (or staff) already replied.
-        if self.stale(m.fetched_at, now) || m.answered_at.is_some() {
+        if self.stale(m.fetched_at, now) || m.handling.answered_at.is_some() {
             return alerts;
         }
         let duplicates: Vec<DuplicateView> = duplicates
@@ -282,9 +281,9 @@ impl Notifier {
             .map(|d| DuplicateView {
                 mention_id: d.id,
                 source: d.source.clone(),
-                author: d.author_handle.as_deref().map(mail::strip_bidi),
-                url: d.url.clone(),
-                do_not_contact: Self::opted_out(optouts, &d.kind, d.author_handle.as_deref()),
+                author: d.mention.author_handle.as_deref().map(mail::strip_bidi),
+                url: d.mention.url.clone(),
+                do_not_contact: Self::opted_out(optouts, d),
             })
             .collect();
         for (team_name, matched) in decision.alerts() {
@@ -296,24 +295,24 @@ impl Notifier {
             let view = AlertView {
                 mention_id: m.id,
                 source: m.source.clone(),
-                url: m.url.clone(),
-                author_handle: shown(&m.author_handle),
-                author_name: shown(&m.author_name),
-                reach: m.author_reach,
+                url: m.mention.url.clone(),
+                author_handle: shown(&m.mention.author_handle),
+                author_name: shown(&m.mention.author_name),
+                reach: m.mention.author_reach,
                 lang: subject.lang.clone(),
-                title: shown(&m.title),
-                text: mail::strip_bidi(&m.text),
-                in_reply_to: shown(&m.in_reply_to),
-                created_at: m.created_at.clone(),
+                title: shown(&m.mention.title),
+                text: mail::strip_bidi(&m.mention.text),
+                in_reply_to: shown(&m.mention.in_reply_to),
+                created_at: m.created_rfc3339(),
                 watches: m.watches.clone(),
-                label: subject.label.clone(),
+                label: subject.label.as_str().to_string(),
                 sentiment: subject.sentiment,
                 urgent: subject.urgent,
                 reasons: reasons.to_vec(),
                 rule: matched.rule.clone(),
                 rule_why: matched.why.clone(),
                 team: team.name.clone(),
-                do_not_contact: Self::opted_out(optouts, &m.kind, m.author_handle.as_deref()),
+                do_not_contact: Self::opted_out(optouts, m),
                 duplicates: duplicates.clone(),
                 platform: m.kind.clone(),
                 tz: Some(team.tz),
@@ -428,7 +427,11 @@ impl Notifier {
         ids: Option<&[i64]>,
         now: DateTime<Utc>,
     ) -> Result<Option<RoutingPlan>, StoreError> {
-        let batch = store.unrouted_mentions(ids, ROUTE_BATCH)?;
+        let query = match ids {
+            Some(ids) => MentionQuery::new().ids(ids),
+            None => MentionQuery::new().limit(ROUTE_BATCH),
+        };
+        let batch = store.mentions(&query.unrouted().order(MentionOrder::Stored))?;
         if batch.is_empty() {
             return Ok(None);
         }
@@ -452,12 +455,12 @@ impl Notifier {
             let (subject, _) = self.subject(m);
             let decision = self.router.decide(&subject);
             let route = serde_json::to_string(&decision.matched).unwrap_or_default();
-            let fp = fingerprint(&m.text);
+            let fp = fingerprint(&m.mention.text);
             // A mention the brand answered before it was routed (its reply came in the same
             // poll or an earlier one) raises no alert; it is still routed and counted.
             let alerting = !decision.alerts().is_empty()
                 && !self.stale(m.fetched_at, now)
-                && m.answered_at.is_none();
+                && m.handling.answered_at.is_none();
             let mut record = RoutingRecord {
                 mention_id: m.id,
                 route,
@@ -582,15 +585,19 @@ fn earlier_lead(
         }
         // An answered lead's alert is dropped by the sender, so a repeat must alert anew.
         let Some(mention) = store
-            .routing_mention(id)?
-            .filter(|m| m.answered_at.is_none())
+            .mention(id)?
+            .filter(|m| m.handling.answered_at.is_none())
         else {
             index.remove(id);
             continue;
         };
         leads.push(Lead {
-            fp: fingerprint(&mention.text),
-            duplicates: store.duplicates_of(id)?,
+            fp: fingerprint(&mention.mention.text),
+            duplicates: store.mentions(
+                &MentionQuery::new()
+                    .duplicates_of(id)
+                    .order(MentionOrder::Stored),
+            )?,
             mention,
             stored: true,
             changed: false,

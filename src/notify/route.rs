@@ -10,6 +10,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::webhook::{Webhook, WebhookConfig};
+use crate::classify::Label;
 use crate::config::ConfigErrors;
 use crate::query::{Doc, Query};
 
@@ -203,8 +204,8 @@ pub struct Subject {
     pub url: Option<String>,
     /// Followers.
     pub reach: Option<i64>,
-    /// Classifier label.
-    pub label: String,
+    /// Classifier label (or staff's correction).
+    pub label: Label,
     /// Sentiment in [-1, 1].
     pub sentiment: f64,
     /// Classifier urgency.
@@ -645,7 +646,7 @@ fn judge(r: &Route, s: &Subject, doc: &Doc) -> Result<Vec<String>, String> {
         );
     }
     if !c.label.is_empty() {
-        if !c.label.contains(&s.label) {
+        if !c.label.iter().any(|l| l == s.label.as_str()) {
             return Err(format!(
                 "label is {}, rule wants {}",
                 s.label,
@@ -787,7 +788,7 @@ mod tests {
             source: "forum".into(),
             watches: vec!["Fjordlink".into()],
             lang: Some("nl".into()),
-            label: "complaint".into(),
+            label: Label::Complaint,
             sentiment: -0.6,
             ..Default::default()
         }
@@ -800,7 +801,7 @@ mod tests {
         assert_eq!(d.alerts()[0].0, "webcare");
         assert_eq!(d.matched[0].rule, DEFAULT_RULE);
         let mut praise = complaint("top service");
-        praise.label = "praise".into();
+        praise.label = Label::Praise;
         assert!(r.decide(&praise).alerts().is_empty());
     }
 

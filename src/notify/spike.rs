@@ -15,10 +15,11 @@ use tokio::sync::Notify;
 use super::digest::rising_themes;
 use super::route::Team;
 pub use super::spike_settings::SpikeConfig;
+use crate::classify::Label;
 use crate::shutdown::Shutdown;
 use crate::store::{
-    DigestMention, NewAlert, Readers, SpikeEpisode, SpikeOutcome, Store, StoreError, WindowCount,
-    Writer,
+    MentionOrder, MentionQuery, NewAlert, Readers, SpikeEpisode, SpikeOutcome, Store, StoreError,
+    StoredMention, WindowCount, Writer,
 };
 use crate::text::{fnv1a, one_line};
 
@@ -180,7 +181,7 @@ struct Found<'a> {
     name: &'a str,
     now: WindowCount,
     base: Baseline,
-    mentions: Vec<DigestMention>,
+    mentions: Vec<StoredMention>,
     terms: Vec<String>,
 }
 
@@ -254,22 +255,24 @@ impl Found<'_> {
         let mut cards = Vec::new();
         for m in self.mentions.iter().take(3) {
             let who = m
+                .mention
                 .author_handle
                 .as_deref()
-                .or(m.author_name.as_deref())
+                .or(m.mention.author_name.as_deref())
                 .unwrap_or("unknown author");
             let reach = m
+                .mention
                 .author_reach
                 .map(|r| format!("{r} followers"))
                 .unwrap_or_else(|| "reach unknown".into());
-            let text = one_line(&m.text, 280);
+            let text = one_line(&m.mention.text, 280);
             t.push_str(&format!(
                 "  - {} ({reach}) on {}: \"{text}\"\n",
                 one_line(who, 60),
                 m.source
             ));
             let mut url = None;
-            if let Some(u) = &m.url {
+            if let Some(u) = &m.mention.url {
                 t.push_str(&format!("    {}\n", one_line(u, 300)));
                 let l = u.trim_start().to_ascii_lowercase();
                 if (l.starts_with("https://") || l.starts_with("http://"))
@@ -469,14 +472,29 @@ fn mentions_and_terms(
     scope: &str,
     name: &str,
     (start, end): (i64, i64),
-) -> Result<(Vec<DigestMention>, Vec<String>), StoreError> {
+) -> Result<(Vec<StoredMention>, Vec<String>), StoreError> {
     let mentions = if finding == Finding::Drop {
         Vec::new()
     } else {
-        let complaints_only = finding == Finding::Complaints;
-        store.window_mentions(scope, name, start, end, complaints_only)?
+        let q = MentionQuery::new()
+            .stored(start, end)
+            .no_backfill()
+            .no_spam()
+            .order(MentionOrder::ReachThenStored)
+            .limit(500);
+        let q = if scope == "watch" {
+            q.watch(name)
+        } else {
+            q.source(name)
+        };
+        let q = if finding == Finding::Complaints {
+            q.label(Label::Complaint)
+        } else {
+            q
+        };
+        store.mentions(&q)?
     };
-    let texts: Vec<String> = mentions.iter().map(|m| m.text.clone()).collect();
+    let texts: Vec<String> = mentions.iter().map(|m| m.mention.text.clone()).collect();
     let terms = rising_themes(&texts, &[], 1.0, &ctx.watches, 5)
         .into_iter()
         .map(|th| format!("{} ({})", th.term, th.count))

@@ -74,6 +74,7 @@ pub struct Mention {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rating: Option<u8>,
     /// The platform's own payload for this item; the store keeps it bounded.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub raw: serde_json::Value,
 }
 

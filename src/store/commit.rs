@@ -10,7 +10,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{
     NewMention, PollCommit, PollSummary, Store, StoreError, bounded_raw, cap_note, day_start,
-    own_replies, privacy, signals, verdict_json,
+    own_replies, retention, signals, verdict_json,
 };
 use crate::classify::Urgency;
 
@@ -50,7 +50,7 @@ fn commit_in(
     let erased_rows: Vec<bool> = mentions
         .iter()
         .map(|n| {
-            privacy::was_erased(
+            retention::was_erased(
                 erased,
                 p.kind,
                 n.mention.author_handle.as_deref(),

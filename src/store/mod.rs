@@ -10,8 +10,9 @@
 //! `src/`):
 //!
 //! - [`Store`]: one connection. Its methods are the interface, grouped by the file that owns
-//!   them: mentions and source state here, `commit` (a poll), `outbox` (routing and delivery),
-//!   `digest` (digests and spikes), `web` (inbox, claims, SLA), `privacy` (retention and
+//!   them, each named after the entity it keeps: `mention` (the one stored-mention model and
+//!   its [`MentionQuery`]), `source_state`, `commit` (a poll), `outbox` (routing and delivery),
+//!   `optout`, `digest_log`, `spike`, `web` (inbox, claims, SLA), `retention` (retention and
 //!   erasure), `models`, `stats`, `announced`, `leads`. Each takes and returns plain webcare
 //!   types; each write is one transaction, and says what it does when the database moved on
 //!   since the caller read (a mention routed or erased meanwhile is skipped, and so on).
@@ -24,23 +25,27 @@
 //!
 //! A second backend (PostgreSQL, for many daemons once one machine is outgrown) implements the
 //! same methods with the same transaction boundaries. What is SQLite's own and would change
-//! with it: the full-text syntax of [`MentionFilter::query`] (FTS5), the file-level operations
+//! with it: the full-text syntax of [`MentionQuery::search`] (FTS5), the file-level operations
 //! (`backup_to`, `quick_check`, `checkpoint` in [`wal`], `reclaim_space`, `release_memory`,
 //! [`InstanceLock`] beside the file), and `open`/`open_reader` taking a path rather than a URL.
 
 mod announced;
 mod commit;
-mod digest;
+mod digest_log;
 mod health;
 mod leads;
 mod lock;
+mod mention;
 mod models;
+mod optout;
 mod outbox;
 mod own_replies;
-mod privacy;
 mod readers;
+mod retention;
 mod schema;
 mod signals;
+mod source_state;
+mod spike;
 mod stats;
 pub mod wal;
 mod web;
@@ -50,34 +55,33 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior};
 use serde::Serialize;
 
 use crate::classify::{Classification, Classifier};
 use crate::sources::{Mention, OwnReply};
 
-pub use digest::{
-    DigestMention, DigestRecord, DigestSent, FailedSource, FirstResponse, SpikeEpisode,
-    SpikeOutcome, VolumeRow, WindowCount,
-};
+pub use digest_log::{DigestRecord, DigestSent, FailedSource, FirstResponse, VolumeRow};
 pub use health::{
     Integrity, Published, SourceFault, StageFault, StoreHealth, WriteFailure, publish_health,
     read_published_health, watch_store,
 };
 pub use leads::AlertedText;
 pub use lock::{InstanceLock, LockError, lock_path, read_published};
-pub use models::{KEEP_MODELS, ModelDecision, NewModel, StoredModel};
-pub use outbox::{
-    AlertUpdate, MailHealth, NewAlert, OptOut, OutboxEntry, RoutingMention, RoutingRecord,
-    optout_key,
+pub use mention::{
+    Handling, InboxStatus, MentionOrder, MentionQuery, StoredMention, Verdict, rfc3339,
 };
-pub use privacy::{Cutoffs, ForgetReport, PruneReport, Reclaimed, author_key};
+pub use models::{KEEP_MODELS, ModelDecision, NewModel, StoredModel};
+pub use optout::{OptOut, optout_key};
+pub use outbox::{AlertUpdate, MailHealth, NewAlert, OutboxEntry, RoutingRecord};
 pub use readers::Readers;
+pub use retention::{Cutoffs, ForgetReport, PruneReport, Reclaimed, author_key};
 pub use signals::text_hash;
+pub use source_state::SourceState;
+pub use spike::{SpikeEpisode, SpikeOutcome, WindowCount};
 pub use stats::{AlertStats, MentionCount, OutboxBacklog, PollStats};
 pub use web::{
-    EscalationMail, HistoryEntry, InboxFilter, InboxRow, InboxStatus, MentionAlert, MentionExtras,
-    OverdueMention, WallCard,
+    EscalationMail, HistoryEntry, MentionAlert, MentionExtras, OverdueMention, WallCard,
 };
 
 /// Why a store operation failed.
@@ -227,167 +231,6 @@ pub struct PollSummary {
     pub answered: usize,
 }
 
-/// A source's stored poll state, for the scheduler and `webcare sources`.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct SourceState {
-    /// Source name.
-    pub source: String,
-    /// Source kind.
-    pub kind: String,
-    /// Opaque cursor the source gave last.
-    #[serde(skip)]
-    pub cursor: Option<String>,
-    /// Last poll attempt (unix seconds).
-    pub last_poll_at: Option<i64>,
-    /// Last successful poll (unix seconds).
-    pub last_success_at: Option<i64>,
-    /// The last error, until a poll succeeds.
-    pub last_error: Option<String>,
-    /// When the last error happened (unix seconds).
-    pub last_error_at: Option<i64>,
-    /// Failures since the last success.
-    pub consecutive_failures: i64,
-    /// When the next poll is due (unix seconds).
-    pub next_poll_at: Option<i64>,
-    /// Mentions stored from this source, ever.
-    pub items_stored: i64,
-    /// Mentions stored today (UTC).
-    pub stored_today: i64,
-    /// A note when a daily cap is near or reached.
-    pub cap_note: Option<String>,
-}
-
-/// Filters for [`Store::mentions`].
-#[derive(Debug, Default, Clone)]
-pub struct MentionFilter {
-    /// Only mentions that matched this watch.
-    pub watch: Option<String>,
-    /// Only mentions from this source.
-    pub source: Option<String>,
-    /// Only mentions created at or after this time (unix seconds).
-    pub since: Option<i64>,
-    /// Only mentions with this label.
-    pub label: Option<String>,
-    /// Full-text query over title and text.
-    pub query: Option<String>,
-    /// At most this many, newest first.
-    pub limit: usize,
-}
-
-/// A mention as stored, with what the pipeline added to it.
-#[derive(Debug, Clone, Serialize)]
-pub struct StoredMention {
-    /// Database id, used by other commands (`label`, `route`).
-    pub id: i64,
-    /// Source name.
-    pub source: String,
-    /// Source kind.
-    pub kind: String,
-    /// Platform id.
-    pub external_id: String,
-    /// Link to the mention.
-    pub url: Option<String>,
-    /// Author handle.
-    pub author_handle: Option<String>,
-    /// Author display name.
-    pub author_name: Option<String>,
-    /// Author reach.
-    pub author_reach: Option<i64>,
-    /// Language.
-    pub lang: Option<String>,
-    /// Title, if any.
-    pub title: Option<String>,
-    /// Plain text.
-    pub text: String,
-    /// What it replies to.
-    pub in_reply_to: Option<String>,
-    /// Created (RFC 3339).
-    pub created_at: String,
-    /// Fetched (RFC 3339).
-    pub fetched_at: String,
-    /// Watches it matched.
-    pub watches: Vec<String>,
-    /// True when it came in with a source's first poll.
-    pub backfill: bool,
-    /// Classifier label, once classified.
-    pub label: Option<String>,
-    /// Sentiment in [-1, 1], once classified.
-    pub sentiment: Option<f64>,
-    /// Urgency, once classified.
-    pub urgency: Option<String>,
-    /// Spam flag, once classified.
-    pub spam: Option<bool>,
-    /// `classifier` or `staff` (a correction).
-    pub label_source: Option<String>,
-    /// Polarity, urgency reasons, detected language and the cues behind the label.
-    pub verdict: Option<serde_json::Value>,
-    /// A review's star rating (1 to 5), for reviews from review sites and app stores.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rating: Option<i64>,
-    /// Who answered it (the brand's own account, or staff who marked it), if anyone did.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub answered_by: Option<String>,
-    /// When it was answered (RFC 3339).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub answered_at: Option<String>,
-}
-
-/// The columns [`StoredMention::from_row`] reads, of the mentions table under the alias `m`.
-pub(crate) const STORED_MENTION_COLUMNS: &str = "m.id AS id, m.source AS source, m.kind AS kind,
-    m.external_id AS external_id, m.url AS url, m.author_handle AS author_handle,
-    m.author_name AS author_name, m.author_reach AS author_reach, m.lang AS lang,
-    m.title AS title, m.text AS text, m.in_reply_to AS in_reply_to, m.created_at AS created_at,
-    m.fetched_at AS fetched_at, m.watches AS watches, m.backfill AS backfill, m.label AS label,
-    m.sentiment AS sentiment, m.urgency AS urgency, m.spam AS spam,
-    m.label_source AS label_source, m.reasons AS reasons, m.rating AS rating,
-    m.answered_by AS answered_by, m.answered_at AS answered_at";
-
-impl StoredMention {
-    /// Reads a row selected with [`STORED_MENTION_COLUMNS`], by column name.
-    pub(crate) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMention> {
-        let watches: String = r.get("watches")?;
-        Ok(StoredMention {
-            id: r.get("id")?,
-            source: r.get("source")?,
-            kind: r.get("kind")?,
-            external_id: r.get("external_id")?,
-            url: r.get("url")?,
-            author_handle: r.get("author_handle")?,
-            author_name: r.get("author_name")?,
-            author_reach: r.get("author_reach")?,
-            lang: r.get("lang")?,
-            title: r.get("title")?,
-            text: r.get("text")?,
-            in_reply_to: r.get("in_reply_to")?,
-            created_at: rfc3339(r.get("created_at")?),
-            fetched_at: rfc3339(r.get("fetched_at")?),
-            watches: watches
-                .split(',')
-                .filter(|w| !w.is_empty())
-                .map(str::to_string)
-                .collect(),
-            backfill: r.get("backfill")?,
-            label: r.get("label")?,
-            sentiment: r.get("sentiment")?,
-            urgency: r.get("urgency")?,
-            spam: r.get("spam")?,
-            label_source: r.get("label_source")?,
-            verdict: r
-                .get::<_, Option<String>>("reasons")?
-                .and_then(|v| serde_json::from_str(&v).ok()),
-            rating: r.get("rating")?,
-            answered_by: r.get("answered_by")?,
-            answered_at: r.get::<_, Option<i64>>("answered_at")?.map(rfc3339),
-        })
-    }
-}
-
-fn rfc3339(ts: i64) -> String {
-    DateTime::<Utc>::from_timestamp(ts, 0)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
-}
-
 fn day_start(now: DateTime<Utc>) -> i64 {
     now.timestamp() - now.timestamp().rem_euclid(86_400)
 }
@@ -530,226 +373,11 @@ impl Store {
         &self.path
     }
 
-    /// Records a failed poll: the cursor stays where it was.
-    pub fn record_failure(
-        &mut self,
-        source: &str,
-        kind: &str,
-        error: &str,
-        started_at: DateTime<Utc>,
-        next_poll_at: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
-        let now = Utc::now();
-        let path = self.path.display().to_string();
-        let e = |source| StoreError::Database {
-            path: path.clone(),
-            source: DatabaseError(source),
-        };
-        let tx = self.conn.transaction().map_err(e)?;
-        tx.execute(
-            "INSERT INTO source_state (source, kind, last_poll_at, last_error, last_error_at, consecutive_failures, next_poll_at)
-             VALUES (?1, ?2, ?3, ?4, ?3, 1, ?5)
-             ON CONFLICT (source) DO UPDATE SET kind = excluded.kind, last_poll_at = excluded.last_poll_at,
-                last_error = excluded.last_error, last_error_at = excluded.last_error_at,
-                consecutive_failures = source_state.consecutive_failures + 1, next_poll_at = excluded.next_poll_at",
-            params![source, kind, now.timestamp(), error, next_poll_at.timestamp()],
-        )
-        .map_err(e)?;
-        tx.execute(
-            "INSERT INTO poll_log (source, started_at, duration_ms, outcome, error) VALUES (?1, ?2, ?3, 'error', ?4)",
-            params![source, started_at.timestamp(), (now - started_at).num_milliseconds().max(0), error],
-        )
-        .map_err(e)?;
-        let failures: i64 = tx
-            .query_row(
-                "SELECT consecutive_failures FROM source_state WHERE source = ?1",
-                [source],
-                |r| r.get(0),
-            )
-            .map_err(e)?;
-        tx.commit().map_err(e)?;
-        Ok(failures)
-    }
-
-    /// The stored state of one source, if it was ever polled.
-    pub fn source_state(&self, source: &str) -> Result<Option<SourceState>, StoreError> {
-        Ok(self.source_states_where(Some(source))?.into_iter().next())
-    }
-
-    /// The stored state of every source ever polled.
-    pub fn source_states(&self) -> Result<Vec<SourceState>, StoreError> {
-        self.source_states_where(None)
-    }
-
-    fn source_states_where(&self, source: Option<&str>) -> Result<Vec<SourceState>, StoreError> {
-        let today = day_start(Utc::now());
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT s.source, s.kind, s.cursor, s.last_poll_at, s.last_success_at, s.last_error, s.last_error_at,
-                        s.consecutive_failures, s.next_poll_at, s.items_stored, s.cap_note,
-                        coalesce((SELECT stored FROM daily_counts d
-                                  WHERE d.day = ?2 AND d.scope = 'source' AND d.name = s.source), 0)
-                 FROM source_state s WHERE ?1 IS NULL OR s.source = ?1 ORDER BY s.source",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map(params![source, today], |r| {
-                Ok(SourceState {
-                    source: r.get(0)?,
-                    kind: r.get(1)?,
-                    cursor: r.get(2)?,
-                    last_poll_at: r.get(3)?,
-                    last_success_at: r.get(4)?,
-                    last_error: r.get(5)?,
-                    last_error_at: r.get(6)?,
-                    consecutive_failures: r.get(7)?,
-                    next_poll_at: r.get(8)?,
-                    items_stored: r.get(9)?,
-                    cap_note: r.get(10)?,
-                    stored_today: r.get(11)?,
-                })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
-    }
-
-    /// Stored mentions matching `f`, newest first.
-    pub fn mentions(&self, f: &MentionFilter) -> Result<Vec<StoredMention>, StoreError> {
-        let mut sql = format!("SELECT {STORED_MENTION_COLUMNS} FROM mentions m WHERE 1 = 1");
-        let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
-        if let Some(w) = &f.watch {
-            args.push(Box::new(w.clone()));
-            sql.push_str(&format!(
-                " AND m.id IN (SELECT mention_id FROM mention_watches WHERE watch = ?{})",
-                args.len()
-            ));
-        }
-        if let Some(s) = &f.source {
-            args.push(Box::new(s.clone()));
-            sql.push_str(&format!(" AND m.source = ?{}", args.len()));
-        }
-        if let Some(t) = f.since {
-            args.push(Box::new(t));
-            sql.push_str(&format!(" AND m.created_at >= ?{}", args.len()));
-        }
-        if let Some(l) = &f.label {
-            args.push(Box::new(l.clone()));
-            sql.push_str(&format!(" AND m.label = ?{}", args.len()));
-        }
-        if let Some(q) = &f.query {
-            args.push(Box::new(fts_query(q)));
-            sql.push_str(&format!(
-                " AND m.id IN (SELECT rowid FROM mentions_fts WHERE mentions_fts MATCH ?{})",
-                args.len()
-            ));
-        }
-        args.push(Box::new(f.limit.max(1) as i64));
-        sql.push_str(&format!(
-            " ORDER BY m.created_at DESC, m.id DESC LIMIT ?{}",
-            args.len()
-        ));
-        let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
-        let rows = stmt
-            .query_map(
-                rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())),
-                StoredMention::from_row,
-            )
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|source| self.search_error(f.query.as_deref(), source))
-    }
-
-    /// A failed read of a query built around a full-text `query`: the search's fault when SQLite
-    /// names the search, the database's otherwise.
-    fn search_error(&self, query: Option<&str>, source: rusqlite::Error) -> StoreError {
-        match (query, source) {
-            // The rest of the statement is fixed, so a plain SQL error with a search in it is
-            // the search's ("unterminated string", "fts5: syntax error").
-            (Some(query), rusqlite::Error::SqliteFailure(e, Some(msg)))
-                if msg.contains("fts5") || e.extended_code == 1 =>
-            {
-                StoreError::BadQuery {
-                    query: query.to_string(),
-                    message: msg,
-                }
-            }
-            (_, other) => StoreError::Database {
-                path: self.path.display().to_string(),
-                source: DatabaseError(other),
-            },
-        }
-    }
-
-    /// Number of stored mentions from `source`.
-    pub fn count_mentions(&self, source: Option<&str>) -> Result<i64, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT count(*) FROM mentions WHERE ?1 IS NULL OR source = ?1",
-                [source],
-                |r| r.get(0),
-            )
-            .map_err(self.err())
-    }
-
     /// The raw connection, for the store's own unit tests; nothing outside the store sees the
     /// engine's types.
     #[cfg(test)]
     fn connection(&self) -> &Connection {
         &self.conn
-    }
-
-    /// Sets a staff label on mention `id`, returning the label it had. The correction is kept
-    /// in `label_corrections` with who made it.
-    pub fn correct_label(
-        &mut self,
-        id: i64,
-        label: &str,
-        by: &str,
-    ) -> Result<Option<String>, StoreError> {
-        let path = self.path.display().to_string();
-        let e = |source| StoreError::Database {
-            path: path.clone(),
-            source: DatabaseError(source),
-        };
-        let tx = self.conn.transaction().map_err(e)?;
-        let previous: Option<Option<String>> = tx
-            .query_row("SELECT label FROM mentions WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(e)?;
-        let Some(previous) = previous else {
-            return Err(StoreError::NoSuchMention(id));
-        };
-        tx.execute(
-            "UPDATE mentions SET label = ?2, label_source = 'staff' WHERE id = ?1",
-            params![id, label],
-        )
-        .map_err(e)?;
-        tx.execute(
-            "INSERT INTO label_corrections (mention_id, label, previous_label, corrected_by, corrected_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![id, label, previous, by, Utc::now().timestamp()],
-        )
-        .map_err(e)?;
-        tx.commit().map_err(e)?;
-        Ok(previous)
-    }
-
-    /// The latest staff label of every corrected mention as `(lang, label, text)`, oldest first.
-    pub fn corrections(&self) -> Result<Vec<(String, String, String)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT coalesce(m.lang, json_extract(m.reasons, '$.lang'), ''), m.label, m.text
-                 FROM mentions m WHERE m.label_source = 'staff' AND m.stripped = 0 ORDER BY m.id",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
 
     /// Copies the database to `dest` with SQLite's online backup, which sees one consistent
@@ -808,18 +436,6 @@ impl Store {
             tracing::debug!(error = %e, "cannot release SQLite memory");
         }
     }
-
-    /// Looks up the id of a stored mention by its platform id.
-    pub fn mention_id(&self, source: &str, external_id: &str) -> Result<Option<i64>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT id FROM mentions WHERE source = ?1 AND external_id = ?2",
-                params![source, external_id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.err())
-    }
 }
 
 /// What is kept of a verdict besides its label columns: reasons, polarity, urgency reasons and
@@ -854,21 +470,6 @@ fn cap_note(summary: &mut PollSummary, what: &str, count: u64, cap: u64) -> Opti
     } else {
         None
     }
-}
-
-/// Words are ANDed and matched as written; FTS5 syntax (quotes, AND/OR/NOT, `*`) passes through.
-fn fts_query(q: &str) -> String {
-    let advanced = q.contains('"')
-        || q.contains('*')
-        || q.split_whitespace()
-            .any(|w| matches!(w, "AND" | "OR" | "NOT"));
-    if advanced {
-        return q.to_string();
-    }
-    q.split_whitespace()
-        .map(|w| format!("\"{}\"", w.replace('"', "")))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Keeps the raw payload useful but bounded: long strings are shortened, and a payload still
@@ -1152,18 +753,9 @@ mod tests {
             own_replies: Vec::new(),
         })
         .unwrap();
-        let f = MentionFilter {
-            query: Some("cafe internet".into()),
-            limit: 10,
-            ..Default::default()
-        };
-        assert_eq!(s.mentions(&f).unwrap().len(), 1);
-        let f = MentionFilter {
-            query: Some("tv".into()),
-            limit: 10,
-            ..Default::default()
-        };
-        assert_eq!(s.mentions(&f).unwrap().len(), 0);
+        let found = |q: &str| s.mentions(&MentionQuery::new().search(q)).unwrap().len();
+        assert_eq!(found("cafe internet"), 1);
+        assert_eq!(found("tv"), 0);
     }
 
     #[test]

@@ -1,67 +1,15 @@
-//! The notifier's SQL: mentions waiting to be routed, the routing decision and its alerts
-//! written in one transaction, the outbox the sender works through, and the opt-out list. An
+//! The notifier's SQL: the routing decision and its alerts written in one transaction, and the
+//! outbox the sender works through (the mentions waiting to be routed are a
+//! [`super::MentionQuery`]). An
 //! outbox row is one alert to one recipient (an email address or a team's webhook); its state
 //! goes `pending` → `sent`, → `dead` when retrying is pointless or has gone on for too long, or
 //! → `held` when the recipient's hourly cap was reached (a cap summary row says how many), or
 //! → `superseded` when its mention was answered before it went out.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
-use super::{Store, StoreError, rfc3339};
-
-/// A stored mention with what routing needs.
-#[derive(Debug, Clone, Default)]
-pub struct RoutingMention {
-    /// Database id.
-    pub id: i64,
-    /// Source name.
-    pub source: String,
-    /// Source kind (platform), e.g. `x`, `rss`; opt-outs are per platform.
-    pub kind: String,
-    /// Link.
-    pub url: Option<String>,
-    /// Author handle.
-    pub author_handle: Option<String>,
-    /// Author display name.
-    pub author_name: Option<String>,
-    /// Followers.
-    pub author_reach: Option<i64>,
-    /// Language.
-    pub lang: Option<String>,
-    /// Title.
-    pub title: Option<String>,
-    /// Text.
-    pub text: String,
-    /// What it replies to.
-    pub in_reply_to: Option<String>,
-    /// Posted (RFC 3339).
-    pub created_at: String,
-    /// Watches it matched.
-    pub watches: Vec<String>,
-    /// Read on the source's first poll.
-    pub backfill: bool,
-    /// Classifier label, when classified.
-    pub label: Option<String>,
-    /// Sentiment.
-    pub sentiment: Option<f64>,
-    /// `urgent` or `normal`.
-    pub urgency: Option<String>,
-    /// Spam flag.
-    pub spam: Option<bool>,
-    /// The classifier's reasons as stored (JSON).
-    pub reasons: Option<String>,
-    /// When it was routed, if it was.
-    pub routed_at: Option<i64>,
-    /// When it was stored (unix seconds).
-    pub fetched_at: i64,
-    /// The earlier alerted mention this one repeats, once routed.
-    pub duplicate_of: Option<i64>,
-    /// When it was answered (by the brand's own account or marked by staff), unix seconds.
-    pub answered_at: Option<i64>,
-    /// Who answered it.
-    pub answered_by: Option<String>,
-}
+use super::{Store, StoreError};
 
 /// One alert to queue: one email to one recipient, or one post to a team's webhook.
 #[derive(Debug, Clone)]
@@ -109,27 +57,6 @@ pub struct RoutingRecord {
 pub struct AlertUpdate {
     /// The rows' Message-IDs and their new content.
     pub alerts: Vec<NewAlert>,
-}
-
-/// An author who asked not to be contacted.
-#[derive(Debug, Clone, Serialize)]
-pub struct OptOut {
-    /// Platform (source kind), e.g. `x`.
-    pub platform: String,
-    /// Handle, lower case, without `@`.
-    pub handle: String,
-    /// When it was added (unix seconds).
-    pub added_at: i64,
-    /// Who added it.
-    pub added_by: Option<String>,
-}
-
-/// How opt-out handles are compared: case-insensitive, `@` optional.
-pub fn optout_key(platform: &str, handle: &str) -> (String, String) {
-    (
-        platform.trim().to_lowercase(),
-        handle.trim().trim_start_matches('@').to_lowercase(),
-    )
 }
 
 /// An outbox row.
@@ -233,99 +160,44 @@ fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntry> {
     })
 }
 
-pub(super) const MENTION_COLUMNS: &str = "id, source, url, author_handle, author_name, author_reach, lang, title, text,
-    in_reply_to, created_at, watches, backfill, label, sentiment, urgency, spam, reasons, routed_at, fetched_at,
-    kind, duplicate_of, answered_at, answered_by";
-
-pub(super) fn routing_mention(r: &rusqlite::Row<'_>) -> rusqlite::Result<RoutingMention> {
-    let watches: String = r.get(11)?;
-    Ok(RoutingMention {
-        id: r.get(0)?,
-        source: r.get(1)?,
-        url: r.get(2)?,
-        author_handle: r.get(3)?,
-        author_name: r.get(4)?,
-        author_reach: r.get(5)?,
-        lang: r.get(6)?,
-        title: r.get(7)?,
-        text: r.get(8)?,
-        in_reply_to: r.get(9)?,
-        created_at: rfc3339(r.get(10)?),
-        watches: watches
-            .split(',')
-            .filter(|w| !w.is_empty())
-            .map(str::to_string)
-            .collect(),
-        backfill: r.get(12)?,
-        label: r.get(13)?,
-        sentiment: r.get(14)?,
-        urgency: r.get(15)?,
-        spam: r.get(16)?,
-        reasons: r.get(17)?,
-        routed_at: r.get(18)?,
-        fetched_at: r.get(19)?,
-        kind: r.get(20)?,
-        duplicate_of: r.get(21)?,
-        answered_at: r.get(22)?,
-        answered_by: r.get(23)?,
-    })
+/// Queues `alerts` as outbox rows of `kind` inside `tx`, about mention `mention_id` when they
+/// are about one. Returns how many were new (a Message-ID already queued is left alone).
+pub(super) fn queue(
+    tx: &Transaction<'_>,
+    mention_id: Option<i64>,
+    kind: &str,
+    alerts: &[NewAlert],
+    now: i64,
+) -> rusqlite::Result<usize> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO outbox (mention_id, team, rule, recipient, message_id, subject, body_text,
+            body_html, urgent, created_at, not_before, next_attempt_at, channel, payload, kind)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14)
+         ON CONFLICT (message_id) DO NOTHING",
+    )?;
+    let mut queued = 0;
+    for a in alerts {
+        queued += insert.execute(params![
+            mention_id,
+            a.team,
+            a.rule,
+            a.recipient,
+            a.message_id,
+            a.subject,
+            a.text,
+            a.html,
+            a.urgent,
+            now,
+            a.not_before.max(now),
+            a.channel,
+            a.payload,
+            kind,
+        ])?;
+    }
+    Ok(queued)
 }
 
 impl Store {
-    /// Mentions not routed yet, oldest first: those in `ids`, or all of them when `ids` is
-    /// `None` (after a restart, to pick up what was stored but not routed).
-    pub fn unrouted_mentions(
-        &self,
-        ids: Option<&[i64]>,
-        limit: usize,
-    ) -> Result<Vec<RoutingMention>, StoreError> {
-        match ids {
-            Some(ids) => {
-                let mut out = Vec::new();
-                let mut st = self
-                    .conn
-                    .prepare_cached(&format!(
-                        "SELECT {MENTION_COLUMNS} FROM mentions WHERE id = ?1 AND routed_at IS NULL"
-                    ))
-                    .map_err(self.err())?;
-                for id in ids {
-                    if let Some(m) = st
-                        .query_row([id], routing_mention)
-                        .optional()
-                        .map_err(self.err())?
-                    {
-                        out.push(m);
-                    }
-                }
-                Ok(out)
-            }
-            None => {
-                let mut st = self
-                    .conn
-                    .prepare_cached(&format!(
-                        "SELECT {MENTION_COLUMNS} FROM mentions WHERE routed_at IS NULL ORDER BY id LIMIT ?1"
-                    ))
-                    .map_err(self.err())?;
-                let rows = st
-                    .query_map([limit as i64], routing_mention)
-                    .map_err(self.err())?;
-                rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
-            }
-        }
-    }
-
-    /// One stored mention, routed or not, for `webcare route <id>`.
-    pub fn routing_mention(&self, id: i64) -> Result<Option<RoutingMention>, StoreError> {
-        self.conn
-            .query_row(
-                &format!("SELECT {MENTION_COLUMNS} FROM mentions WHERE id = ?1"),
-                [id],
-                routing_mention,
-            )
-            .optional()
-            .map_err(self.err())
-    }
-
     /// Records routing decisions, queues their alerts and rewrites the waiting alerts of earlier
     /// mentions that gained duplicates, all in one transaction. A mention that was routed
     /// meanwhile is skipped whole, so a decision is never applied twice. Returns the number of
@@ -350,14 +222,6 @@ impl Store {
                      WHERE id = ?1 AND routed_at IS NULL",
                 )
                 .map_err(e)?;
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO outbox (mention_id, team, rule, recipient, message_id, subject, body_text,
-                        body_html, urgent, created_at, not_before, next_attempt_at, channel, payload)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13)
-                     ON CONFLICT (message_id) DO NOTHING",
-                )
-                .map_err(e)?;
             let mut rewrite = tx
                 .prepare_cached(
                     "UPDATE outbox SET subject = ?2, body_text = ?3, body_html = ?4, payload = ?5
@@ -372,25 +236,7 @@ impl Store {
                 {
                     continue;
                 }
-                for a in &r.alerts {
-                    queued += insert
-                        .execute(params![
-                            r.mention_id,
-                            a.team,
-                            a.rule,
-                            a.recipient,
-                            a.message_id,
-                            a.subject,
-                            a.text,
-                            a.html,
-                            a.urgent,
-                            now,
-                            a.not_before.max(now),
-                            a.channel,
-                            a.payload,
-                        ])
-                        .map_err(e)?;
-                }
+                queued += queue(&tx, Some(r.mention_id), "alert", &r.alerts, now).map_err(e)?;
             }
             for u in updates {
                 for a in &u.alerts {
@@ -402,33 +248,6 @@ impl Store {
         }
         tx.commit().map_err(e)?;
         Ok(queued)
-    }
-
-    /// Mentions routed at or after `since` that raised alerts themselves (not as a duplicate):
-    /// the ones a new mention may repeat.
-    pub fn recent_alerted_mentions(&self, since: i64) -> Result<Vec<RoutingMention>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {MENTION_COLUMNS} FROM mentions WHERE id IN
-                    (SELECT mention_id FROM outbox WHERE created_at >= ?1 AND kind = 'alert')
-                 AND duplicate_of IS NULL ORDER BY id"
-            ))
-            .map_err(self.err())?;
-        let rows = st.query_map([since], routing_mention).map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
-    }
-
-    /// The mentions recorded as duplicates of `id`, oldest first.
-    pub fn duplicates_of(&self, id: i64) -> Result<Vec<RoutingMention>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {MENTION_COLUMNS} FROM mentions WHERE duplicate_of = ?1 ORDER BY id"
-            ))
-            .map_err(self.err())?;
-        let rows = st.query_map([id], routing_mention).map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
 
     /// Pending alerts that may go out at `now`, urgent first, then oldest first. `ignore_backoff`
@@ -741,55 +560,5 @@ impl Store {
                 |r| r.get(0),
             )
             .map_err(self.err())
-    }
-
-    /// Adds an author to the opt-out list; false when they were on it already.
-    pub fn add_optout(
-        &self,
-        platform: &str,
-        handle: &str,
-        by: &str,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let (p, h) = optout_key(platform, handle);
-        self.conn
-            .execute(
-                "INSERT INTO optouts (platform, handle, added_at, added_by) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT DO NOTHING",
-                params![p, h, now, by],
-            )
-            .map(|n| n > 0)
-            .map_err(self.err())
-    }
-
-    /// Removes an author from the opt-out list; false when they were not on it.
-    pub fn remove_optout(&self, platform: &str, handle: &str) -> Result<bool, StoreError> {
-        let (p, h) = optout_key(platform, handle);
-        self.conn
-            .execute(
-                "DELETE FROM optouts WHERE platform = ?1 AND handle = ?2",
-                params![p, h],
-            )
-            .map(|n| n > 0)
-            .map_err(self.err())
-    }
-
-    /// The opt-out list, by platform and handle.
-    pub fn optouts(&self) -> Result<Vec<OptOut>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT platform, handle, added_at, added_by FROM optouts ORDER BY platform, handle")
-            .map_err(self.err())?;
-        let rows = st
-            .query_map([], |r| {
-                Ok(OptOut {
-                    platform: r.get(0)?,
-                    handle: r.get(1)?,
-                    added_at: r.get(2)?,
-                    added_by: r.get(3)?,
-                })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
 }

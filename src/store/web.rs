@@ -1,91 +1,12 @@
-//! The web inbox's SQL: the inbox list with its filters, one mention with everything around it
-//! (thread, alerts, history), the actions staff take from the browser and the history they
-//! leave, the praise wall, and the key that signs sessions and one-click links.
+//! The web inbox's SQL beyond the mention list (which is a [`super::MentionQuery`]): what the
+//! mention page shows around a mention (claim, alerts, history), the actions staff take from
+//! the browser and the history they leave, the praise wall, and the key that signs sessions
+//! and one-click links.
 
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{Store, StoreError, fts_query};
-
-/// Which mentions the inbox lists; every field narrows the list.
-#[derive(Debug, Default, Clone)]
-pub struct InboxFilter {
-    /// `open` (unanswered complaints and questions, not spam: the default), `answered` or `all`.
-    pub status: InboxStatus,
-    /// Only mentions that matched this watch.
-    pub watch: Option<String>,
-    /// Only mentions from this source (its name) or platform (its kind).
-    pub source: Option<String>,
-    /// Only mentions with this label.
-    pub label: Option<String>,
-    /// Only mentions in this language.
-    pub lang: Option<String>,
-    /// Only mentions routed to this team.
-    pub team: Option<String>,
-    /// Only mentions posted at or after this time (unix seconds).
-    pub since: Option<i64>,
-    /// Only mentions posted before this time (unix seconds).
-    pub until: Option<i64>,
-    /// Full-text query, as `webcare mentions --query` takes it.
-    pub query: Option<String>,
-    /// Rows to skip (paging).
-    pub offset: usize,
-    /// Rows per page.
-    pub limit: usize,
-}
-
-/// The inbox's three views.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub enum InboxStatus {
-    /// Unanswered complaints and questions that are not spam.
-    #[default]
-    Open,
-    /// Mentions someone marked answered.
-    Answered,
-    /// Everything.
-    All,
-}
-
-/// One inbox row.
-#[derive(Debug, Clone, Serialize)]
-pub struct InboxRow {
-    /// Mention id.
-    pub id: i64,
-    /// Source name.
-    pub source: String,
-    /// Source kind (the platform).
-    pub kind: String,
-    /// Label, once classified.
-    pub label: Option<String>,
-    /// `staff` when corrected.
-    pub label_source: Option<String>,
-    /// `urgent` or `normal`.
-    pub urgency: Option<String>,
-    /// Spam flag.
-    pub spam: bool,
-    /// Posted (unix seconds).
-    pub created_at: i64,
-    /// Author handle.
-    pub author_handle: Option<String>,
-    /// Author display name.
-    pub author_name: Option<String>,
-    /// Title, if any.
-    pub title: Option<String>,
-    /// Text (cut to the first few hundred characters).
-    pub text: String,
-    /// Language.
-    pub lang: Option<String>,
-    /// Who claimed it.
-    pub claimed_by: Option<String>,
-    /// When it was marked answered.
-    pub answered_at: Option<i64>,
-    /// Who marked it answered.
-    pub answered_by: Option<String>,
-    /// The teams it was routed to.
-    pub teams: Vec<String>,
-    /// When webcare found it (unix seconds); first-response targets count from here.
-    pub fetched_at: i64,
-}
+use super::{Store, StoreError};
 
 /// Everything the mention page shows beyond the mention itself.
 #[derive(Debug, Clone)]
@@ -158,12 +79,6 @@ pub struct WallCard {
     pub pinned: bool,
 }
 
-/// Characters of text an inbox row carries; the mention page shows the rest.
-const ROW_TEXT: i64 = 400;
-
-const OPEN: &str =
-    "m.answered_at IS NULL AND m.label IN ('complaint', 'question') AND coalesce(m.spam, 0) = 0";
-
 impl Store {
     /// The key named `name` that signs sessions and links, created from `fresh` the first time
     /// it is asked for and the same ever after (also across restarts and processes).
@@ -179,34 +94,6 @@ impl Store {
                 r.get(0)
             })
             .map_err(self.err())
-    }
-
-    /// One page of the inbox: open complaints and questions first, urgent before the rest,
-    /// the longest waiting first; then everything else, newest first. Returns one row more
-    /// than `limit` when there is a next page.
-    pub fn inbox(&self, f: &InboxFilter) -> Result<Vec<InboxRow>, StoreError> {
-        let mut sql = format!(
-            "SELECT {} FROM mentions m WHERE m.stripped = 0",
-            inbox_columns("m")
-        );
-        let mut args = inbox_filters(f, &mut sql);
-        sql.push_str(&inbox_order(f));
-        args.push(Box::new((f.limit.max(1) + 1) as i64));
-        args.push(Box::new(f.offset as i64));
-        sql.push_str(&format!(
-            " LIMIT ?{} OFFSET ?{}",
-            args.len() - 1,
-            args.len()
-        ));
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(self.err())?;
-        let rows = stmt
-            .query_map(
-                rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())),
-                inbox_row,
-            )
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|source| self.search_error(f.query.as_deref(), source))
     }
 
     /// What the mention page shows besides the stored mention: claim, answer, pin, route and
@@ -236,26 +123,6 @@ impl Store {
             )
             .optional()
             .map_err(self.err())
-    }
-
-    /// The mentions in the same thread as `id` on its source: what it replies to, and the
-    /// replies to it or to the same post, oldest first, at most `limit`.
-    pub fn thread_of(&self, id: i64, limit: usize) -> Result<Vec<InboxRow>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {}
-                 FROM mentions m JOIN mentions t ON t.source = m.source AND t.id != m.id AND (
-                        t.external_id = m.in_reply_to OR t.in_reply_to = m.external_id
-                        OR (m.in_reply_to IS NOT NULL AND t.in_reply_to = m.in_reply_to))
-                 WHERE m.id = ?1 ORDER BY t.created_at, t.id LIMIT ?2",
-                inbox_columns("t")
-            ))
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![id, limit as i64], inbox_row)
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
 
     /// The alerts mention `id` caused, oldest first.
@@ -419,164 +286,6 @@ impl Store {
     }
 }
 
-/// Appends the conditions of `f` to the inbox query `sql` and returns their values, numbered
-/// in order.
-fn inbox_filters(f: &InboxFilter, sql: &mut String) -> Vec<Box<dyn rusqlite::ToSql>> {
-    let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
-    let mut arg = |sql: &mut String, clause: &str, v: Box<dyn rusqlite::ToSql>| {
-        args.push(v);
-        sql.push_str(&clause.replace("?N", &format!("?{}", args.len())));
-    };
-    match f.status {
-        InboxStatus::Open => sql.push_str(&format!(" AND {OPEN}")),
-        InboxStatus::Answered => sql.push_str(" AND m.answered_at IS NOT NULL"),
-        InboxStatus::All => {}
-    }
-    if let Some(w) = &f.watch {
-        arg(
-            sql,
-            " AND m.id IN (SELECT mention_id FROM mention_watches WHERE watch = ?N)",
-            Box::new(w.clone()),
-        );
-    }
-    if let Some(s) = &f.source {
-        arg(
-            sql,
-            " AND (m.source = ?N OR m.kind = ?N)",
-            Box::new(s.clone()),
-        );
-    }
-    if let Some(l) = &f.label {
-        arg(sql, " AND m.label = ?N", Box::new(l.clone()));
-    }
-    if let Some(l) = &f.lang {
-        arg(sql, " AND m.lang = ?N", Box::new(l.clone()));
-    }
-    if let Some(t) = &f.team {
-        arg(
-            sql,
-            " AND m.route IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(m.route) WHERE json_extract(value, '$.team') = ?N)",
-            Box::new(t.clone()),
-        );
-    }
-    if let Some(t) = f.since {
-        arg(sql, " AND m.created_at >= ?N", Box::new(t));
-    }
-    if let Some(t) = f.until {
-        arg(sql, " AND m.created_at < ?N", Box::new(t));
-    }
-    if let Some(q) = &f.query {
-        arg(
-            sql,
-            " AND m.id IN (SELECT rowid FROM mentions_fts WHERE mentions_fts MATCH ?N)",
-            Box::new(fts_query(q)),
-        );
-    }
-    args
-}
-
-/// The inbox's ORDER BY for `f`'s status.
-fn inbox_order(f: &InboxFilter) -> String {
-    if f.status == InboxStatus::Open {
-        // Exactly the terms of the `mentions_open` index, so a page is read from the index
-        // in order instead of sorting every open mention.
-        String::from(" ORDER BY (m.urgency = 'urgent') DESC, m.created_at, m.id")
-    } else {
-        format!(
-            " ORDER BY ({OPEN}) DESC, (m.urgency = 'urgent' AND {OPEN}) DESC,
-                CASE WHEN {OPEN} THEN m.created_at ELSE -m.created_at END, m.id DESC"
-        )
-    }
-}
-
-/// The columns [`inbox_row`] reads, of the mentions table under `alias`.
-fn inbox_columns(alias: &str) -> String {
-    // Named with AS: SQLite leaves the name of an unaliased column unspecified.
-    [
-        "id",
-        "source",
-        "kind",
-        "label",
-        "label_source",
-        "urgency",
-        "author_handle",
-        "author_name",
-        "title",
-        "lang",
-        "claimed_by",
-        "answered_at",
-        "answered_by",
-        "route",
-        "created_at",
-        "fetched_at",
-    ]
-    .iter()
-    .map(|c| format!("{alias}.{c} AS {c}"))
-    .chain([
-        format!("coalesce({alias}.spam, 0) AS spam"),
-        format!("substr({alias}.text, 1, {ROW_TEXT}) AS text"),
-    ])
-    .collect::<Vec<_>>()
-    .join(", ")
-}
-
-/// One inbox row, read by column name (see [`inbox_columns`]).
-fn inbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InboxRow> {
-    let route: Option<String> = r.get("route")?;
-    Ok(InboxRow {
-        id: r.get("id")?,
-        source: r.get("source")?,
-        kind: r.get("kind")?,
-        label: r.get("label")?,
-        label_source: r.get("label_source")?,
-        urgency: r.get("urgency")?,
-        spam: r.get("spam")?,
-        created_at: r.get("created_at")?,
-        author_handle: r.get("author_handle")?,
-        author_name: r.get("author_name")?,
-        title: r.get("title")?,
-        text: r.get("text")?,
-        lang: r.get("lang")?,
-        claimed_by: r.get("claimed_by")?,
-        answered_at: r.get("answered_at")?,
-        answered_by: r.get("answered_by")?,
-        teams: route_teams(route.as_deref()),
-        fetched_at: r.get("fetched_at")?,
-    })
-}
-
-/// The teams in a stored routing decision (a JSON list of matched rules).
-fn route_teams(route: Option<&str>) -> Vec<String> {
-    let Some(v) = route.and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok()) else {
-        return Vec::new();
-    };
-    let mut teams: Vec<String> = v
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m["team"].as_str().map(str::to_string))
-        .collect();
-    teams.dedup();
-    teams
-}
-
-impl Store {
-    /// One stored mention by id, as `webcare mentions` shows it.
-    pub fn mention_by_id(&self, id: i64) -> Result<Option<super::StoredMention>, StoreError> {
-        self.conn
-            .query_row(
-                &format!(
-                    "SELECT {} FROM mentions m WHERE m.id = ?1",
-                    super::STORED_MENTION_COLUMNS
-                ),
-                [id],
-                super::StoredMention::from_row,
-            )
-            .optional()
-            .map_err(self.err())
-    }
-}
-
 /// An open mention past its team's first-response target.
 #[derive(Debug, Clone)]
 pub struct OverdueMention {
@@ -724,6 +433,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{InboxStatus, MentionOrder, MentionQuery, StoredMention};
 
     const ROUTE: &str = r#"[{"rule":"r","action":"alert","team":"webcare","why":[]}]"#;
 
@@ -745,7 +455,7 @@ mod tests {
         (dir, store)
     }
 
-    fn ids(rows: &[InboxRow]) -> Vec<i64> {
+    fn ids(rows: &[StoredMention]) -> Vec<i64> {
         rows.iter().map(|r| r.id).collect()
     }
 
@@ -758,33 +468,22 @@ mod tests {
             ("praise", "normal", 50, None, "d"),
             ("complaint", "urgent", 200, Some(500), "e"),
         ]);
-        let f = InboxFilter {
-            limit: 50,
-            ..InboxFilter::default()
+        let inbox = |status| {
+            MentionQuery::new()
+                .status(status)
+                .unstripped()
+                .order(MentionOrder::Inbox)
         };
-        assert_eq!(ids(&s.inbox(&f).unwrap()), [2, 3, 1]);
-        let all = InboxFilter {
-            status: InboxStatus::All,
-            ..f.clone()
-        };
-        assert_eq!(ids(&s.inbox(&all).unwrap()), [2, 3, 1, 5, 4]);
-        let answered = InboxFilter {
-            status: InboxStatus::Answered,
-            ..f.clone()
-        };
-        assert_eq!(ids(&s.inbox(&answered).unwrap()), [5]);
-        let team = InboxFilter {
-            team: Some("comms".into()),
-            ..f.clone()
-        };
-        assert!(s.inbox(&team).unwrap().is_empty());
-        let paged = InboxFilter {
-            limit: 1,
-            offset: 1,
-            ..f
-        };
-        // One more than asked for says there is a next page.
-        assert_eq!(ids(&s.inbox(&paged).unwrap()), [3, 1]);
+        let open = inbox(InboxStatus::Open);
+        assert_eq!(ids(&s.mentions(&open).unwrap()), [2, 3, 1]);
+        let all = inbox(InboxStatus::All);
+        assert_eq!(ids(&s.mentions(&all).unwrap()), [2, 3, 1, 5, 4]);
+        let answered = inbox(InboxStatus::Answered);
+        assert_eq!(ids(&s.mentions(&answered).unwrap()), [5]);
+        let team = open.clone().team("comms");
+        assert!(s.mentions(&team).unwrap().is_empty());
+        let paged = open.offset(1).limit(2);
+        assert_eq!(ids(&s.mentions(&paged).unwrap()), [3, 1]);
     }
 
     #[test]
@@ -867,16 +566,13 @@ mod tests {
     fn a_broken_search_is_named_as_the_search_in_the_inbox_and_in_mentions() {
         let (_dir, s) = store(&[("complaint", "normal", 100, None, "a")]);
         let search = "\"unterminated";
-        let inbox = s.inbox(&InboxFilter {
-            query: Some(search.into()),
-            limit: 50,
-            ..InboxFilter::default()
-        });
-        let listed = s.mentions(&crate::store::MentionFilter {
-            query: Some(search.into()),
-            limit: 50,
-            ..Default::default()
-        });
+        let inbox = s.mentions(
+            &MentionQuery::new()
+                .open()
+                .order(MentionOrder::Inbox)
+                .search(search),
+        );
+        let listed = s.mentions(&MentionQuery::new().search(search).limit(50));
         for result in [inbox.map(|_| ()), listed.map(|_| ())] {
             match result {
                 Err(StoreError::BadQuery { query, .. }) => assert_eq!(query, search),
@@ -888,17 +584,14 @@ mod tests {
     #[test]
     fn a_mention_reads_the_same_by_id_and_in_the_list() {
         let (_dir, s) = store(&[("complaint", "urgent", 100, None, "a")]);
-        let listed = s
-            .mentions(&crate::store::MentionFilter {
-                limit: 5,
-                ..Default::default()
-            })
-            .unwrap();
-        let one = s.mention_by_id(listed[0].id).unwrap().unwrap();
+        let listed = s.mentions(&MentionQuery::new().limit(5)).unwrap();
+        let one = s.mention(listed[0].id).unwrap().unwrap();
         assert_eq!(format!("{one:?}"), format!("{:?}", listed[0]));
-        assert_eq!(one.author_handle.as_deref(), Some("a"));
-        assert_eq!(one.urgency.as_deref(), Some("urgent"));
+        assert_eq!(one.mention.author_handle.as_deref(), Some("a"));
+        assert!(one.verdict.is_urgent());
+        assert_eq!(one.handling.teams, ["webcare"]);
         assert_eq!(one.watches, ["W"]);
-        assert_eq!(s.thread_of(one.id, 5).unwrap().len(), 0);
+        let thread = MentionQuery::new().thread_of(one.id);
+        assert_eq!(s.mentions(&thread).unwrap().len(), 0);
     }
 }

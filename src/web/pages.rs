@@ -20,10 +20,9 @@ use serde::Deserialize;
 use super::WebConfig;
 use super::auth::{self, Key, LoginLimiter, SESSION_COOKIE, Session};
 use super::links::{LinkCheck, LinkSigner};
+use crate::classify::Label;
 use crate::config::load::Config;
-use crate::store::{
-    InboxFilter, InboxRow, InboxStatus, MentionExtras, Store, StoreError, StoredMention,
-};
+use crate::store::{InboxStatus, MentionOrder, Store, StoreError, StoredMention};
 
 /// Mentions per inbox page.
 pub const PAGE_SIZE: usize = 50;
@@ -455,52 +454,55 @@ struct RowView {
 
 /// The first-response deadline of an open complaint or question: the shortest target of the
 /// teams it was routed to, from when webcare found it.
-fn deadline(r: &InboxRow, slas: &[(String, i64)]) -> Option<i64> {
-    let open = r.answered_at.is_none()
-        && !r.spam
-        && matches!(r.label.as_deref(), Some("complaint" | "question"));
+fn deadline(r: &StoredMention, slas: &[(String, i64)]) -> Option<i64> {
+    let open = r.handling.answered_at.is_none()
+        && !r.verdict.is_spam()
+        && matches!(r.verdict.label, Some(Label::Complaint | Label::Question));
     if !open {
         return None;
     }
     let sla = slas
         .iter()
-        .filter(|(team, _)| r.teams.contains(team))
+        .filter(|(team, _)| r.handling.teams.contains(team))
         .map(|(_, s)| *s)
         .min()?;
     Some(r.fetched_at + sla)
 }
 
-fn row_view(r: &InboxRow, now: i64, slas: &[(String, i64)]) -> RowView {
+fn row_view(r: &StoredMention, now: i64, slas: &[(String, i64)]) -> RowView {
     let due = deadline(r, slas);
-    let snippet: String = r.text.chars().take(240).collect();
+    let snippet: String = r.mention.text.chars().take(240).collect();
     RowView {
         id: r.id,
-        label: r.label.clone().unwrap_or_else(|| "unclassified".into()),
-        corrected: r.label_source.as_deref() == Some("staff"),
-        urgent: r.urgency.as_deref() == Some("urgent"),
-        spam: r.spam,
-        age: age(now - r.created_at),
-        posted: when(r.created_at),
-        author: author(r.author_name.as_deref(), r.author_handle.as_deref()),
+        label: r.verdict.label_word().into(),
+        corrected: r.label_corrected(),
+        urgent: r.verdict.is_urgent(),
+        spam: r.verdict.is_spam(),
+        age: age(now - r.created_at()),
+        posted: when(r.created_at()),
+        author: author(
+            r.mention.author_name.as_deref(),
+            r.mention.author_handle.as_deref(),
+        ),
         platform: if r.kind == r.source {
             r.kind.clone()
         } else {
             format!("{} · {}", r.kind, r.source)
         },
-        title: r.title.clone().unwrap_or_default(),
-        snippet: if snippet.len() < r.text.len() {
+        title: r.mention.title.clone().unwrap_or_default(),
+        snippet: if snippet.len() < r.mention.text.len() {
             format!("{}…", snippet.trim_end())
         } else {
             snippet
         },
-        claimed_by: r.claimed_by.clone().unwrap_or_default(),
-        answered: match (&r.answered_by, r.answered_at) {
+        claimed_by: r.handling.claimed_by.clone().unwrap_or_default(),
+        answered: match (&r.handling.answered_by, r.handling.answered_at) {
             (Some(by), Some(_)) => by.clone(),
             (None, Some(_)) => "staff".into(),
             _ => String::new(),
         },
-        lang: r.lang.clone().unwrap_or_default(),
-        teams: r.teams.join(", "),
+        lang: r.mention.lang.clone().unwrap_or_default(),
+        teams: r.handling.teams.join(", "),
         sla: match due {
             Some(d) if d >= now => format!("{} left", age(d - now)),
             Some(d) => format!("SLA missed by {}", age(now - d)),
@@ -642,6 +644,47 @@ async fn inbox(
     .await
 }
 
+/// The mentions one inbox page lists (one more than a page, to know whether there is a next),
+/// or `None` when the label asked for is not one webcare gives.
+fn inbox_query(
+    q: &InboxQuery,
+    status: InboxStatus,
+    page_no: usize,
+) -> Result<Option<crate::store::MentionQuery>, WebError> {
+    let mut query = crate::store::MentionQuery::new()
+        .status(status)
+        .unstripped()
+        .order(MentionOrder::Inbox)
+        .offset((page_no - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE + 1);
+    if let Some(since) = parse_day("since", &q.since)? {
+        query = query.since(since);
+    }
+    if let Some(until) = parse_day("until", &q.until)? {
+        query = query.until(until + 86_400);
+    }
+    if let Some(w) = opt(&q.watch) {
+        query = query.watch(w);
+    }
+    if let Some(s) = opt(&q.source) {
+        query = query.source_or_kind(s);
+    }
+    if let Some(l) = opt(&q.lang) {
+        query = query.lang(l);
+    }
+    if let Some(t) = opt(&q.team) {
+        query = query.team(t);
+    }
+    if let Some(s) = opt(&q.q) {
+        query = query.search(s);
+    }
+    match opt(&q.label).map(|l| l.parse::<Label>()) {
+        Some(Ok(label)) => Ok(Some(query.label(label))),
+        Some(Err(_)) => Ok(None),
+        None => Ok(Some(query)),
+    }
+}
+
 /// Renders one inbox page for `session` (also used by the bench).
 fn render_inbox(
     state: &WebState,
@@ -663,24 +706,13 @@ fn render_inbox(
             )));
         }
     };
-    let filter = InboxFilter {
-        status,
-        watch: opt(&q.watch),
-        source: opt(&q.source),
-        label: opt(&q.label),
-        lang: opt(&q.lang),
-        team: opt(&q.team),
-        since: parse_day("since", &q.since)?,
-        until: parse_day("until", &q.until)?.map(|t| t + 86_400),
-        query: opt(&q.q),
-        offset: (page_no - 1) * PAGE_SIZE,
-        limit: PAGE_SIZE,
-    };
     let store = Store::open_reader(&state.db)?;
-    let (mut found, error) = match store.inbox(&filter) {
-        Ok(rows) => (rows, String::new()),
-        Err(e @ StoreError::BadQuery { .. }) => (Vec::new(), e.to_string()),
-        Err(e) => return Err(e.into()),
+    let query = inbox_query(q, status, page_no)?;
+    let (mut found, error) = match query.map(|q| store.mentions(&q)) {
+        None => (Vec::new(), String::new()),
+        Some(Ok(rows)) => (rows, String::new()),
+        Some(Err(e @ StoreError::BadQuery { .. })) => (Vec::new(), e.to_string()),
+        Some(Err(e)) => return Err(e.into()),
     };
     let more = found.len() > PAGE_SIZE;
     found.truncate(PAGE_SIZE);
@@ -851,37 +883,6 @@ async fn mention(
     .await
 }
 
-/// The mention as the inbox lists it, for the row at the top of its page.
-fn mention_row(id: i64, m: &StoredMention, extras: &MentionExtras, now: i64) -> InboxRow {
-    InboxRow {
-        id,
-        source: m.source.clone(),
-        kind: m.kind.clone(),
-        label: m.label.clone(),
-        label_source: m.label_source.clone(),
-        urgency: m.urgency.clone(),
-        spam: m.spam == Some(true),
-        created_at: DateTime::parse_from_rfc3339(&m.created_at)
-            .map(|d| d.timestamp())
-            .unwrap_or(now),
-        author_handle: m.author_handle.clone(),
-        author_name: m.author_name.clone(),
-        title: m.title.clone(),
-        text: m.text.clone(),
-        lang: m.lang.clone(),
-        claimed_by: extras.claimed.as_ref().map(|c| c.0.clone()),
-        answered_at: extras.answered.as_ref().map(|a| a.1),
-        answered_by: extras.answered.as_ref().map(|a| a.0.clone()),
-        teams: route_entries(extras.route.as_deref())
-            .iter()
-            .filter_map(|m| m["team"].as_str().map(str::to_string))
-            .collect(),
-        fetched_at: DateTime::parse_from_rfc3339(&m.fetched_at)
-            .map(|d| d.timestamp())
-            .unwrap_or(now),
-    }
-}
-
 /// The routing decisions stored with a mention (JSON objects with rule, team and why).
 fn route_entries(route: Option<&str>) -> Vec<serde_json::Value> {
     route
@@ -972,17 +973,15 @@ fn render_mention(
     let Some(extras) = store.mention_extras(id)? else {
         return Err(WebError::NotFound);
     };
-    let m = store
-        .mention_by_id(id)?
-        .ok_or(StoreError::NoSuchMention(id))?;
-    let row = mention_row(id, &m, &extras, now);
+    let m = store.mention(id)?.ok_or(StoreError::NoSuchMention(id))?;
+
     let (status, preselect, link_problem) = check_action_link(state, id, q, now);
     let preselect_words = super::links::ACTIONS
         .iter()
         .find(|(a, _)| *a == preselect)
         .map(|(_, w)| w.to_string())
         .unwrap_or_default();
-    let verdict = m.verdict.clone().unwrap_or_default();
+    let verdict = m.verdict.reasons.clone().unwrap_or_default();
     let reasons = reason_views(&verdict);
     let urgency_reasons = urgency_reasons(&verdict);
     let routes = route_entries(extras.route.as_deref())
@@ -1021,12 +1020,13 @@ fn render_mention(
             at: when(h.at),
         })
         .collect();
+    let thread = crate::store::MentionQuery::new().thread_of(id).limit(20);
     let thread = store
-        .thread_of(id, 20)?
+        .mentions(&thread.order(MentionOrder::Oldest))?
         .iter()
         .map(|r| row_view(r, now, &state.slas))
         .collect();
-    let label = m.label.clone().unwrap_or_default();
+    let label = m.verdict.label.map(Label::as_str).unwrap_or_default();
     let labels = LABELS
         .iter()
         .map(|l| Choice {
@@ -1039,14 +1039,18 @@ fn render_mention(
         csrf: session.csrf_token(&state.key),
         user: session.user.clone(),
         id,
-        row: row_view(&row, now, &state.slas),
-        full_text: m.text.clone(),
-        url: crate::notify::mail::safe_link(m.url.as_deref())
+        row: row_view(&m, now, &state.slas),
+        full_text: m.mention.text.clone(),
+        url: crate::notify::mail::safe_link(m.mention.url.as_deref())
             .unwrap_or_default()
             .to_string(),
-        in_reply_to: m.in_reply_to.clone().unwrap_or_default(),
+        in_reply_to: m.mention.in_reply_to.clone().unwrap_or_default(),
         watches: m.watches.join(", "),
-        sentiment: m.sentiment.map(|s| format!("{s:+.2}")).unwrap_or_default(),
+        sentiment: m
+            .verdict
+            .sentiment
+            .map(|s| format!("{s:+.2}"))
+            .unwrap_or_default(),
         reasons,
         urgency_reasons,
         routes,
@@ -1066,6 +1070,7 @@ fn render_mention(
         pinned: extras.pinned_at.is_some(),
         opted_out: extras.opted_out,
         can_opt_out: m
+            .mention
             .author_handle
             .as_deref()
             .is_some_and(|h| !h.trim().is_empty()),
@@ -1154,10 +1159,8 @@ fn apply_action(
             ))
         }
         "optout" | "contact" => {
-            let m = store
-                .mention_by_id(id)?
-                .ok_or(StoreError::NoSuchMention(id))?;
-            let Some(handle) = m.author_handle.filter(|h| !h.trim().is_empty()) else {
+            let m = store.mention(id)?.ok_or(StoreError::NoSuchMention(id))?;
+            let Some(handle) = m.mention.author_handle.filter(|h| !h.trim().is_empty()) else {
                 return Err(WebError::BadRequest(
                     "this mention has no author handle to put on the do-not-contact list".into(),
                 ));

@@ -291,7 +291,7 @@ mod tests {
 
     use super::render::*;
     use super::*;
-    use crate::store::{DigestMention, FirstResponse};
+    use crate::store::{FirstResponse, StoredMention};
 
     fn amsterdam(time: &str) -> DigestSettings {
         DigestSettings {
@@ -466,15 +466,18 @@ mod tests {
 
     #[test]
     fn handles_show_only_where_the_platform_has_them() {
-        let m = |kind: &str, name: Option<&str>, handle: Option<&str>, reach| DigestMention {
+        let m = |kind: &str, name: Option<&str>, handle: Option<&str>, reach| StoredMention {
             kind: kind.into(),
             source: "s".into(),
-            author_name: name.map(str::to_string),
-            author_handle: handle.map(str::to_string),
-            author_reach: reach,
+            mention: crate::sources::Mention {
+                author_name: name.map(str::to_string),
+                author_handle: handle.map(str::to_string),
+                author_reach: reach,
+                ..Default::default()
+            },
             ..Default::default()
         };
-        let who = |d: DigestMention| Digest::author(&d);
+        let who = |d: StoredMention| Digest::author(&d);
         assert_eq!(
             who(m("x", Some("Tom Richards"), Some("tomr"), Some(4200))),
             "Tom Richards (@tomr) · 4,200 followers · X (s)"

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Datelike, Duration, Utc};
 
 use crate::notify::mail::ActionLink;
-use crate::store::{DigestMention, DigestRecord, FailedSource, NewAlert};
+use crate::store::{DigestRecord, FailedSource, NewAlert, StoredMention};
 use crate::text::fnv1a;
 
 use super::report::*;
@@ -202,12 +202,14 @@ impl Digest {
 
     /// Who wrote it: the name, and the handle only on platforms that have handles (never
     /// "@Tom Richards" for a blog author), then the reach when it is known and the platform.
-    pub(super) fn author(m: &DigestMention) -> String {
+    pub(super) fn author(m: &StoredMention) -> String {
         let name = m
+            .mention
             .author_name
             .as_deref()
             .map(crate::notify::mail::strip_bidi);
         let raw = m
+            .mention
             .author_handle
             .as_deref()
             .map(crate::notify::mail::strip_bidi);
@@ -234,7 +236,7 @@ impl Digest {
             _ => "unknown author".into(),
         };
         let mut parts = vec![cut(&who, 80)];
-        if let Some(r) = m.author_reach {
+        if let Some(r) = m.mention.author_reach {
             parts.push(match r {
                 1 => "1 follower".to_string(),
                 r => format!("{} followers", thousands(r)),
@@ -249,8 +251,8 @@ impl Digest {
     }
 
     /// Whether any of `items` has a known reach, so "by reach" is true.
-    fn any_reach(items: &[DigestMention]) -> bool {
-        items.iter().any(|m| m.author_reach.is_some())
+    fn any_reach(items: &[StoredMention]) -> bool {
+        items.iter().any(|m| m.mention.author_reach.is_some())
     }
 
     fn complaints_heading(&self) -> &'static str {
@@ -345,8 +347,8 @@ impl Digest {
             self.actions.insert(m.id, links);
         }
     }
-    fn answered(&self, m: &DigestMention) -> String {
-        match (m.answered_at, &m.answered_by) {
+    fn answered(&self, m: &StoredMention) -> String {
+        match (m.handling.answered_at, &m.handling.answered_by) {
             (Some(t), Some(by)) => {
                 format!("answered (marked by {}, {})", cut(by, 40), self.local(t))
             }
@@ -355,11 +357,8 @@ impl Digest {
         }
     }
 
-    fn snippet(m: &DigestMention) -> String {
-        let t = match &m.title {
-            Some(t) if !m.text.starts_with(t.as_str()) => format!("{t}: {}", m.text),
-            _ => m.text.clone(),
-        };
+    fn snippet(m: &StoredMention) -> String {
+        let t = m.full_text(": ");
         cut(&crate::notify::mail::strip_bidi(&t), 280)
     }
 
@@ -468,7 +467,7 @@ impl Digest {
                 self.answered(m),
                 Self::snippet(m)
             ));
-            if let Some(u) = &m.url {
+            if let Some(u) = &m.mention.url {
                 t.push_str(&format!("     {}\n", cut(u, 300)));
             }
             for a in self.actions_of(m.id) {
@@ -494,7 +493,7 @@ impl Digest {
                 Self::author(m),
                 Self::snippet(m)
             ));
-            if let Some(u) = &m.url {
+            if let Some(u) = &m.mention.url {
                 t.push_str(&format!("     {}\n", cut(u, 300)));
             }
         }
@@ -540,14 +539,14 @@ impl Digest {
         )
     }
 
-    fn item(&self, m: &DigestMention, answered: bool) -> ItemView {
+    fn item(&self, m: &StoredMention, answered: bool) -> ItemView {
         ItemView {
             id: m.id,
             who: Self::author(m),
             answered: answered.then(|| self.answered(m)),
             text: Self::snippet(m),
-            url: web_link(m.url.as_deref()).map(str::to_string),
-            no_link: match &m.url {
+            url: web_link(m.mention.url.as_deref()).map(str::to_string),
+            no_link: match &m.mention.url {
                 Some(u) => format!("{} (not a web address)", cut(u, 300)),
                 None => "no link".into(),
             },

@@ -7,11 +7,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 
+use crate::classify::Label;
 use crate::notify::chart::{DayNet, DayVolume};
 use crate::notify::mail::ActionLink;
 use crate::notify::stopwords::StopWords;
 use crate::store::{
-    DigestMention, FailedSource, FirstResponse, SpikeEpisode, Store, StoreError, VolumeRow,
+    FailedSource, FirstResponse, MentionOrder, MentionQuery, SpikeEpisode, Store, StoreError,
+    StoredMention, VolumeRow,
 };
 
 use super::schedule::*;
@@ -82,11 +84,11 @@ pub struct Digest {
     /// Net sentiment over the lookback days.
     pub net_before: NetSentiment,
     /// Best-reached complaints.
-    pub complaints: Vec<DigestMention>,
+    pub complaints: Vec<StoredMention>,
     /// Complaint themes that rose most.
     pub themes: Vec<Theme>,
     /// Best-reached praise.
-    pub stories: Vec<DigestMention>,
+    pub stories: Vec<StoredMention>,
     /// Spikes that started in the period.
     pub spikes: Vec<SpikeEpisode>,
     /// Sources with failed polls in the period.
@@ -269,9 +271,9 @@ pub fn compute(
         by_source,
         net,
         net_before,
-        complaints: store.top_by_reach(a, b, "complaint", s.top)?,
+        complaints: top_by_reach(store, (a, b), Label::Complaint, s.top)?,
         themes,
-        stories: store.top_by_reach(a, b, "praise", s.top)?,
+        stories: top_by_reach(store, (a, b), Label::Praise, s.top)?,
         spikes: store.spikes_started(a, b)?,
         failed: store.failed_sources(a, b)?,
         late_since: None,
@@ -291,6 +293,23 @@ pub(super) struct Volumes {
     by_source: Vec<Trend>,
     net: NetSentiment,
     net_before: NetSentiment,
+}
+
+/// Non-spam mentions labelled `label` posted in `[start, end)`, the best-reached first.
+fn top_by_reach(
+    store: &Store,
+    (start, end): (i64, i64),
+    label: Label,
+    limit: usize,
+) -> Result<Vec<StoredMention>, StoreError> {
+    store.mentions(
+        &MentionQuery::new()
+            .posted(start, end)
+            .label(label)
+            .no_spam()
+            .order(MentionOrder::Reach)
+            .limit(limit),
+    )
 }
 
 /// Adds up the period's and the previous days' volume rows; spam counts under its own label and

@@ -1,0 +1,274 @@
+//! The digest's SQL: counts per source and label over a period, first-response times, failed
+//! polls, and the `digests` ledger that makes a period's digest go out once. Recording a digest
+//! puts its outbox rows in the same transaction as the ledger entry, exactly like routing does.
+//! The mentions a digest names are read with a [`super::MentionQuery`].
+
+use rusqlite::{OptionalExtension, params};
+
+use super::outbox::queue;
+use super::{NewAlert, Store, StoreError};
+
+/// Mentions of one source with one label in a period, with how many read as positive and as
+/// negative.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VolumeRow {
+    /// Source name.
+    pub source: String,
+    /// Label, or `unclassified`.
+    pub label: String,
+    /// The classifier marked these as spam.
+    pub spam: bool,
+    /// How many.
+    pub count: i64,
+    /// Praise, or another non-complaint label with sentiment at or above the threshold.
+    pub positive: i64,
+    /// Complaints, or another non-praise label with sentiment at or below minus the threshold.
+    pub negative: i64,
+}
+
+/// A source whose polls failed in a period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedSource {
+    /// Source name.
+    pub source: String,
+    /// Failed polls in the period.
+    pub failures: i64,
+    /// Polls in the period that worked.
+    pub successes: i64,
+    /// The last error in the period.
+    pub last_error: String,
+    /// Failures in a row now (0: it recovered).
+    pub failing_now: i64,
+}
+
+/// A digest about to be queued: which list, which period, and its outbox rows.
+#[derive(Debug, Clone)]
+pub struct DigestRecord {
+    /// The recipient list's name (`recipients` or `team:NAME`).
+    pub list: String,
+    /// Period start (unix seconds, inclusive).
+    pub period_start: i64,
+    /// Period end (unix seconds, exclusive).
+    pub period_end: i64,
+    /// `daily` or `weekly`.
+    pub period: String,
+    /// Sent after its scheduled time.
+    pub late: bool,
+    /// One email per recipient.
+    pub alerts: Vec<NewAlert>,
+}
+
+/// What is known about a digest already queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestSent {
+    /// When it was queued (unix seconds).
+    pub queued_at: i64,
+    /// Whether it was late.
+    pub late: bool,
+    /// How many times it was queued (more than one only with `--force`).
+    pub sends: i64,
+}
+
+/// How long one answered mention waited for its first response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstResponse {
+    /// The team its route named (empty when it was not routed to a team).
+    pub team: String,
+    /// The source's kind (the platform).
+    pub kind: String,
+    /// Seconds from the post to the answer.
+    pub seconds: i64,
+}
+
+impl Store {
+    /// Mentions posted in `[start, end)` per source, label and spam flag. A mention counts as
+    /// positive or negative by its label, or by a sentiment beyond `±threshold`.
+    pub fn volume(
+        &self,
+        start: i64,
+        end: i64,
+        threshold: f64,
+    ) -> Result<Vec<VolumeRow>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT source, coalesce(label, 'unclassified'), coalesce(spam, 0), count(*),
+                    sum(label = 'praise' OR (coalesce(label, '') <> 'complaint' AND sentiment >= ?3)),
+                    sum(label = 'complaint' OR (coalesce(label, '') <> 'praise' AND sentiment <= -?3))
+                 FROM mentions WHERE created_at >= ?1 AND created_at < ?2
+                 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map(params![start, end, threshold], |r| {
+                Ok(VolumeRow {
+                    source: r.get(0)?,
+                    label: r.get(1)?,
+                    spam: r.get(2)?,
+                    count: r.get(3)?,
+                    positive: r.get::<_, Option<i64>>(4)?.unwrap_or(0),
+                    negative: r.get::<_, Option<i64>>(5)?.unwrap_or(0),
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+
+    /// First-response times of the non-spam mentions answered in `[start, end)`: answer time
+    /// minus post time, once per team the mention was routed to. An answer stamped before the
+    /// post (a skewed clock) counts as zero.
+    pub fn first_responses(&self, start: i64, end: i64) -> Result<Vec<FirstResponse>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT m.id, coalesce(json_extract(r.value, '$.team'), ''), m.kind,
+                        max(m.answered_at - m.created_at, 0)
+                 FROM mentions m LEFT JOIN json_each(m.route) r
+                 WHERE m.answered_at >= ?1 AND m.answered_at < ?2 AND coalesce(m.spam, 0) = 0
+                 ORDER BY 2, 3, 4",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map(params![start, end], |r| {
+                Ok(FirstResponse {
+                    team: r.get(1)?,
+                    kind: r.get(2)?,
+                    seconds: r.get(3)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+
+    /// When the newest stored non-spam mention was posted (unix seconds), if there is one.
+    pub fn latest_post(&self) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT max(created_at) FROM mentions WHERE coalesce(spam, 0) = 0",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.err())
+    }
+
+    /// Title and text of every non-spam complaint posted in `[start, end)`.
+    pub fn complaint_texts(&self, start: i64, end: i64) -> Result<Vec<String>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT coalesce(title || ' ', '') || text FROM mentions
+                 WHERE created_at >= ?1 AND created_at < ?2 AND label = 'complaint' AND coalesce(spam, 0) = 0",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map(params![start, end], |r| r.get(0))
+            .map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+
+    /// Sources with failed polls in `[start, end)`, with the last error and whether they are
+    /// failing still.
+    pub fn failed_sources(&self, start: i64, end: i64) -> Result<Vec<FailedSource>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT p.source, sum(p.outcome = 'error'), sum(p.outcome <> 'error'),
+                    (SELECT error FROM poll_log e WHERE e.source = p.source AND e.outcome = 'error'
+                        AND e.started_at >= ?1 AND e.started_at < ?2 ORDER BY e.started_at DESC, e.id DESC LIMIT 1),
+                    coalesce((SELECT consecutive_failures FROM source_state s WHERE s.source = p.source), 0)
+                 FROM poll_log p WHERE p.started_at >= ?1 AND p.started_at < ?2
+                 GROUP BY p.source HAVING sum(p.outcome = 'error') > 0 ORDER BY p.source",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map(params![start, end], |r| {
+                Ok(FailedSource {
+                    source: r.get(0)?,
+                    failures: r.get(1)?,
+                    successes: r.get(2)?,
+                    last_error: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                    failing_now: r.get(4)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+
+    /// The earliest poll or stored mention: when this database started watching.
+    pub fn first_activity(&self) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT min(t) FROM (SELECT min(started_at) AS t FROM poll_log
+                                     UNION ALL SELECT min(fetched_at) FROM mentions)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.err())
+    }
+
+    /// The digest queued for `list` and the period starting at `period_start`, if any.
+    pub fn digest_sent(
+        &self,
+        list: &str,
+        period_start: i64,
+    ) -> Result<Option<DigestSent>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT queued_at, late, sends FROM digests WHERE list = ?1 AND period_start = ?2",
+                params![list, period_start],
+                |r| {
+                    Ok(DigestSent {
+                        queued_at: r.get(0)?,
+                        late: r.get(1)?,
+                        sends: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Records a digest and queues its emails in one transaction. Without `force`, a period
+    /// already recorded for the list is left alone and nothing is queued (returns `false`); with
+    /// it, the emails are queued again (their Message-IDs must then differ from the first ones).
+    pub fn record_digest(
+        &mut self,
+        d: &DigestRecord,
+        force: bool,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let path = self.path.display().to_string();
+        let e = |source| StoreError::Database {
+            path: path.clone(),
+            source: super::DatabaseError(source),
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        let recipients = d
+            .alerts
+            .iter()
+            .map(|a| a.recipient.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let inserted = tx
+            .execute(
+                "INSERT INTO digests (list, period_start, period_end, period, recipients, queued_at, late)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (list, period_start) DO NOTHING",
+                params![d.list, d.period_start, d.period_end, d.period, recipients, now, d.late],
+            )
+            .map_err(e)?;
+        if inserted == 0 {
+            if !force {
+                return Ok(false);
+            }
+            tx.execute(
+                "UPDATE digests SET sends = sends + 1, queued_at = ?3, recipients = ?4
+                 WHERE list = ?1 AND period_start = ?2",
+                params![d.list, d.period_start, now, recipients],
+            )
+            .map_err(e)?;
+        }
+        queue(&tx, None, "digest", &d.alerts, now).map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok(true)
+    }
+}

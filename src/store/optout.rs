@@ -1,0 +1,81 @@
+//! The opt-out list: authors who asked not to be contacted, per platform. Routing flags their
+//! mentions in alerts, the web inbox and `webcare optout` edit the list, and the praise wall
+//! leaves them out.
+
+use rusqlite::params;
+use serde::Serialize;
+
+use super::{Store, StoreError};
+
+/// An author who asked not to be contacted.
+#[derive(Debug, Clone, Serialize)]
+pub struct OptOut {
+    /// Platform (source kind), e.g. `x`.
+    pub platform: String,
+    /// Handle, lower case, without `@`.
+    pub handle: String,
+    /// When it was added (unix seconds).
+    pub added_at: i64,
+    /// Who added it.
+    pub added_by: Option<String>,
+}
+
+/// How opt-out handles are compared: case-insensitive, `@` optional.
+pub fn optout_key(platform: &str, handle: &str) -> (String, String) {
+    (
+        platform.trim().to_lowercase(),
+        handle.trim().trim_start_matches('@').to_lowercase(),
+    )
+}
+
+impl Store {
+    /// Adds an author to the opt-out list; false when they were on it already.
+    pub fn add_optout(
+        &self,
+        platform: &str,
+        handle: &str,
+        by: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let (p, h) = optout_key(platform, handle);
+        self.conn
+            .execute(
+                "INSERT INTO optouts (platform, handle, added_at, added_by) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT DO NOTHING",
+                params![p, h, now, by],
+            )
+            .map(|n| n > 0)
+            .map_err(self.err())
+    }
+
+    /// Removes an author from the opt-out list; false when they were not on it.
+    pub fn remove_optout(&self, platform: &str, handle: &str) -> Result<bool, StoreError> {
+        let (p, h) = optout_key(platform, handle);
+        self.conn
+            .execute(
+                "DELETE FROM optouts WHERE platform = ?1 AND handle = ?2",
+                params![p, h],
+            )
+            .map(|n| n > 0)
+            .map_err(self.err())
+    }
+
+    /// The opt-out list, by platform and handle.
+    pub fn optouts(&self) -> Result<Vec<OptOut>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT platform, handle, added_at, added_by FROM optouts ORDER BY platform, handle")
+            .map_err(self.err())?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(OptOut {
+                    platform: r.get(0)?,
+                    handle: r.get(1)?,
+                    added_at: r.get(2)?,
+                    added_by: r.get(3)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+}

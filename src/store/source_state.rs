@@ -1,0 +1,126 @@
+//! A source's poll state: its cursor, when it last polled and failed, how many failures in a
+//! row, when it polls next and how close it is to its daily cap. The scheduler reads it on
+//! start and `webcare sources` shows it; a successful poll updates it in `commit.rs`, together
+//! with the poll's mentions.
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+use serde::Serialize;
+
+use super::{Store, StoreError, day_start};
+
+/// A source's stored poll state, for the scheduler and `webcare sources`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SourceState {
+    /// Source name.
+    pub source: String,
+    /// Source kind.
+    pub kind: String,
+    /// Opaque cursor the source gave last.
+    #[serde(skip)]
+    pub cursor: Option<String>,
+    /// Last poll attempt (unix seconds).
+    pub last_poll_at: Option<i64>,
+    /// Last successful poll (unix seconds).
+    pub last_success_at: Option<i64>,
+    /// The last error, until a poll succeeds.
+    pub last_error: Option<String>,
+    /// When the last error happened (unix seconds).
+    pub last_error_at: Option<i64>,
+    /// Failures since the last success.
+    pub consecutive_failures: i64,
+    /// When the next poll is due (unix seconds).
+    pub next_poll_at: Option<i64>,
+    /// Mentions stored from this source, ever.
+    pub items_stored: i64,
+    /// Mentions stored today (UTC).
+    pub stored_today: i64,
+    /// A note when a daily cap is near or reached.
+    pub cap_note: Option<String>,
+}
+
+impl Store {
+    /// Records a failed poll: the cursor stays where it was.
+    pub fn record_failure(
+        &mut self,
+        source: &str,
+        kind: &str,
+        error: &str,
+        started_at: DateTime<Utc>,
+        next_poll_at: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let now = Utc::now();
+        let path = self.path.display().to_string();
+        let e = |source| StoreError::Database {
+            path: path.clone(),
+            source: super::DatabaseError(source),
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        tx.execute(
+            "INSERT INTO source_state (source, kind, last_poll_at, last_error, last_error_at, consecutive_failures, next_poll_at)
+             VALUES (?1, ?2, ?3, ?4, ?3, 1, ?5)
+             ON CONFLICT (source) DO UPDATE SET kind = excluded.kind, last_poll_at = excluded.last_poll_at,
+                last_error = excluded.last_error, last_error_at = excluded.last_error_at,
+                consecutive_failures = source_state.consecutive_failures + 1, next_poll_at = excluded.next_poll_at",
+            params![source, kind, now.timestamp(), error, next_poll_at.timestamp()],
+        )
+        .map_err(e)?;
+        tx.execute(
+            "INSERT INTO poll_log (source, started_at, duration_ms, outcome, error) VALUES (?1, ?2, ?3, 'error', ?4)",
+            params![source, started_at.timestamp(), (now - started_at).num_milliseconds().max(0), error],
+        )
+        .map_err(e)?;
+        let failures: i64 = tx
+            .query_row(
+                "SELECT consecutive_failures FROM source_state WHERE source = ?1",
+                [source],
+                |r| r.get(0),
+            )
+            .map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok(failures)
+    }
+
+    /// The stored state of one source, if it was ever polled.
+    pub fn source_state(&self, source: &str) -> Result<Option<SourceState>, StoreError> {
+        Ok(self.source_states_where(Some(source))?.into_iter().next())
+    }
+
+    /// The stored state of every source ever polled.
+    pub fn source_states(&self) -> Result<Vec<SourceState>, StoreError> {
+        self.source_states_where(None)
+    }
+
+    fn source_states_where(&self, source: Option<&str>) -> Result<Vec<SourceState>, StoreError> {
+        let today = day_start(Utc::now());
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT s.source, s.kind, s.cursor, s.last_poll_at, s.last_success_at, s.last_error, s.last_error_at,
+                        s.consecutive_failures, s.next_poll_at, s.items_stored, s.cap_note,
+                        coalesce((SELECT stored FROM daily_counts d
+                                  WHERE d.day = ?2 AND d.scope = 'source' AND d.name = s.source), 0)
+                 FROM source_state s WHERE ?1 IS NULL OR s.source = ?1 ORDER BY s.source",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map(params![source, today], |r| {
+                Ok(SourceState {
+                    source: r.get(0)?,
+                    kind: r.get(1)?,
+                    cursor: r.get(2)?,
+                    last_poll_at: r.get(3)?,
+                    last_success_at: r.get(4)?,
+                    last_error: r.get(5)?,
+                    last_error_at: r.get(6)?,
+                    consecutive_failures: r.get(7)?,
+                    next_poll_at: r.get(8)?,
+                    items_stored: r.get(9)?,
+                    cap_note: r.get(10)?,
+                    stored_today: r.get(11)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+}

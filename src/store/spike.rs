@@ -1,0 +1,207 @@
+//! The spike detector's SQL: counts of a watch's or source's mentions in a window, how much
+//! history a baseline has, and the spike episodes, recorded with their alerts in one
+//! transaction so one episode alerts once. The mentions behind a spike are read with a
+//! [`super::MentionQuery`].
+
+use rusqlite::{OptionalExtension, params};
+
+use super::outbox::queue;
+use super::{NewAlert, Store, StoreError};
+
+/// A spike or drop, as recorded when it was alerted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpikeEpisode {
+    /// `volume`, `complaints` or `drop`.
+    pub kind: String,
+    /// `watch` or `source`.
+    pub scope: String,
+    /// The watch's or source's name.
+    pub name: String,
+    /// When it was first seen (unix seconds).
+    pub started_at: i64,
+    /// When it was last seen (unix seconds).
+    pub last_seen_at: i64,
+    /// The count in the window that set it off.
+    pub count: i64,
+    /// The baseline it was compared with.
+    pub baseline: f64,
+    /// The threshold it crossed.
+    pub threshold: f64,
+    /// One line for people.
+    pub summary: String,
+}
+
+/// What [`Store::record_spike`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpikeOutcome {
+    /// A new episode: its alerts were queued.
+    New,
+    /// The same episode as one seen within the cooldown: extended, nothing queued.
+    Ongoing,
+}
+
+/// Counts of non-backfill, non-spam mentions in a window: total and complaints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WindowCount {
+    /// All mentions.
+    pub total: i64,
+    /// Complaints among them.
+    pub complaints: i64,
+}
+
+impl Store {
+    /// Spike episodes that started in `[start, end)`, oldest first.
+    pub fn spikes_started(&self, start: i64, end: i64) -> Result<Vec<SpikeEpisode>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT kind, scope, name, started_at, last_seen_at, count, baseline, threshold, summary
+                 FROM spike_episodes WHERE started_at >= ?1 AND started_at < ?2 ORDER BY started_at, id",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map(params![start, end], |r| {
+                Ok(SpikeEpisode {
+                    kind: r.get(0)?,
+                    scope: r.get(1)?,
+                    name: r.get(2)?,
+                    started_at: r.get(3)?,
+                    last_seen_at: r.get(4)?,
+                    count: r.get(5)?,
+                    baseline: r.get(6)?,
+                    threshold: r.get(7)?,
+                    summary: r.get(8)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+
+    /// Non-backfill, non-spam mentions that matched `watch`, stored in `[start, end)`.
+    pub fn watch_window(
+        &self,
+        watch: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<WindowCount, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT count(*), coalesce(sum(m.label = 'complaint'), 0)
+                 FROM mentions m JOIN mention_watches w ON w.mention_id = m.id AND w.watch = ?1
+                 WHERE m.fetched_at >= ?2 AND m.fetched_at < ?3
+                   AND m.backfill = 0 AND coalesce(m.spam, 0) = 0",
+            )
+            .and_then(|mut st| {
+                st.query_row(params![watch, start, end], |r| {
+                    Ok(WindowCount {
+                        total: r.get(0)?,
+                        complaints: r.get(1)?,
+                    })
+                })
+            })
+            .map_err(self.err())
+    }
+
+    /// Non-backfill, non-spam mentions from `source`, stored in `[start, end)`.
+    pub fn source_window(
+        &self,
+        source: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<WindowCount, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT count(*), coalesce(sum(label = 'complaint'), 0) FROM mentions
+                 WHERE fetched_at >= ?2 AND fetched_at < ?3 AND source = ?1
+                   AND backfill = 0 AND coalesce(spam, 0) = 0",
+            )
+            .and_then(|mut st| {
+                st.query_row(params![source, start, end], |r| {
+                    Ok(WindowCount {
+                        total: r.get(0)?,
+                        complaints: r.get(1)?,
+                    })
+                })
+            })
+            .map_err(self.err())
+    }
+
+    /// When the first mention of `watch` (scope `watch`) or from `source` (scope `source`) was
+    /// stored: how much history the baseline has.
+    pub fn first_stored(&self, scope: &str, name: &str) -> Result<Option<i64>, StoreError> {
+        // Mention ids grow with fetch time, so a watch's first mention is its smallest id; for a
+        // source the daily counters say from which day on to look.
+        let sql = if scope == "watch" {
+            "SELECT fetched_at FROM mentions
+             WHERE id = (SELECT min(mention_id) FROM mention_watches WHERE watch = ?1)"
+        } else {
+            "SELECT fetched_at FROM mentions
+             WHERE fetched_at >= coalesce((SELECT min(day) FROM daily_counts
+                                           WHERE scope = 'source' AND name = ?1), 0)
+               AND source = ?1
+             ORDER BY fetched_at LIMIT 1"
+        };
+        self.conn
+            .query_row(sql, [name], |r| r.get(0))
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Records a spike and queues its alerts in one transaction, unless the same kind of spike
+    /// for the same watch or source was seen within `cooldown` seconds: then that episode is
+    /// extended and nothing is queued.
+    pub fn record_spike(
+        &mut self,
+        ep: &SpikeEpisode,
+        alerts: &[NewAlert],
+        cooldown: i64,
+    ) -> Result<SpikeOutcome, StoreError> {
+        let path = self.path.display().to_string();
+        let e = |source| StoreError::Database {
+            path: path.clone(),
+            source: super::DatabaseError(source),
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        let ongoing: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM spike_episodes WHERE kind = ?1 AND scope = ?2 AND name = ?3
+                   AND last_seen_at >= ?4 ORDER BY last_seen_at DESC LIMIT 1",
+                params![ep.kind, ep.scope, ep.name, ep.last_seen_at - cooldown],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(e)?;
+        let outcome = match ongoing {
+            Some(id) => {
+                tx.execute(
+                    "UPDATE spike_episodes SET last_seen_at = max(last_seen_at, ?2), count = max(count, ?3) WHERE id = ?1",
+                    params![id, ep.last_seen_at, ep.count],
+                )
+                .map_err(e)?;
+                SpikeOutcome::Ongoing
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO spike_episodes (kind, scope, name, started_at, last_seen_at, count, baseline, threshold, summary)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        ep.kind,
+                        ep.scope,
+                        ep.name,
+                        ep.started_at,
+                        ep.last_seen_at,
+                        ep.count,
+                        ep.baseline,
+                        ep.threshold,
+                        ep.summary
+                    ],
+                )
+                .map_err(e)?;
+                queue(&tx, None, "spike", alerts, ep.started_at).map_err(e)?;
+                SpikeOutcome::New
+            }
+        };
+        tx.commit().map_err(e)?;
+        Ok(outcome)
+    }
+}
