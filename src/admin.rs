@@ -393,24 +393,69 @@ mod tests {
         );
     }
 
+    /// Stores a mention and queues one alert for it through the store's API, as routing at
+    /// `due` would; a `dead` alert is then given up for good, as after its last failed attempt.
+    fn queue_alert(store: &mut Store, id: &str, dead: bool, due: i64) {
+        use crate::store::{NewAlert, NewMention, PollCommit, RoutingRecord};
+        let summary = store
+            .commit_poll(PollCommit::news(
+                "feed",
+                vec![NewMention {
+                    mention: crate::sources::Mention {
+                        external_id: id.into(),
+                        text: format!("post {id}"),
+                        created_at: Utc::now(),
+                        ..Default::default()
+                    },
+                    watches: vec!["w".into()],
+                    verdict: None,
+                }],
+            ))
+            .unwrap();
+        let message_id = format!("<{id}@example.com>");
+        let alert = NewAlert {
+            channel: "email",
+            team: "t".into(),
+            rule: "r".into(),
+            recipient: "a@example.com".into(),
+            message_id: message_id.clone(),
+            subject: "s".into(),
+            text: "b".into(),
+            html: "b".into(),
+            urgent: false,
+            not_before: due,
+            payload: None,
+        };
+        let record = RoutingRecord {
+            mention_id: summary.new_ids[0],
+            route: "[]".into(),
+            alerts: vec![alert],
+            duplicate_of: None,
+        };
+        assert_eq!(store.record_routing(&[record], &[], due).unwrap(), 1);
+        if dead {
+            let row = store
+                .due_alerts(Utc::now().timestamp(), true, 10)
+                .unwrap()
+                .into_iter()
+                .find(|e| e.message_id == message_id)
+                .unwrap();
+            store
+                .record_send_failure(&[row.id], "550 no such user", None)
+                .unwrap();
+        }
+    }
+
     #[test]
     fn overdue_and_dead_alerts_make_health_degraded() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("w.db");
-        let store = Store::open(&db).unwrap();
+        let mut store = Store::open(&db).unwrap();
         let now = Utc::now();
         let config = AdminConfig::default();
         assert!(health_reasons(&db, &[], &config, now).is_empty());
-        let insert = |id: &str, state: &str, due: i64| {
-            store
-                .connection()
-                .execute(
-                    "INSERT INTO outbox (team, rule, recipient, message_id, subject, body_text, body_html,
-                        state, created_at, not_before, next_attempt_at)
-                     VALUES ('t', 'r', 'a@example.com', ?1, 's', 'b', 'b', ?2, ?3, ?3, ?3)",
-                    rusqlite::params![id, state, due],
-                )
-                .unwrap();
+        let mut insert = |id: &str, state: &str, due: i64| {
+            queue_alert(&mut store, id, state == "dead", due);
         };
         insert("fresh", "pending", now.timestamp() - 60);
         assert!(health_reasons(&db, &[], &config, now).is_empty());

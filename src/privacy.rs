@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::config::{ConfigErrors, parse_at};
 use crate::shutdown::Shutdown;
-use crate::store::{Cutoffs, PruneReport, Reclaimed, Writer, author_key};
+use crate::store::{Cutoffs, PruneReport, Readers, Reclaimed, Writer, author_key};
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
@@ -137,14 +137,19 @@ fn next_retention_in(failed: bool) -> Duration {
 
 /// The daemon's retention task: one pass at start, then one a day, until shutdown; a failed
 /// pass is tried again after [`RETENTION_RETRY`]. Work is done in small batches so polls keep
-/// their turn at the writer.
-pub async fn run_retention(writer: Writer, config: RetentionConfig, mut shutdown: Shutdown) {
+/// their turn at the writer, and only when a reader found something to remove.
+pub async fn run_retention(
+    readers: Readers,
+    writer: Writer,
+    config: RetentionConfig,
+    mut shutdown: Shutdown,
+) {
     if config.keeps_everything() {
         return;
     }
     let mut failed = false;
     loop {
-        match retention_pass(&writer, &config, &shutdown).await {
+        match retention_pass(&readers, &writer, &config, &shutdown).await {
             Ok((r, _)) if r.is_empty() => tracing::debug!("retention: nothing to remove"),
             Ok((r, space)) => tracing::info!(
                 raw_cleared = r.raw_cleared,
@@ -173,11 +178,21 @@ pub async fn run_retention(writer: Writer, config: RetentionConfig, mut shutdown
 }
 
 async fn retention_pass(
+    readers: &Readers,
     writer: &Writer,
     config: &RetentionConfig,
     shutdown: &Shutdown,
 ) -> Result<(PruneReport, Reclaimed), crate::store::StoreError> {
     let cutoffs = config.cutoffs(Utc::now().timestamp());
+    // Most days nothing has come of age since the last pass: counting that on a reader keeps
+    // the writer free for polls instead of holding it through the scans of an empty batch.
+    if readers
+        .read(move |s| s.prune_preview(&cutoffs))
+        .await?
+        .is_empty()
+    {
+        return Ok((PruneReport::default(), Reclaimed::default()));
+    }
     let mut total = PruneReport::default();
     while !shutdown.is_stopping() {
         let r = writer.run(move |s| s.prune_batch(&cutoffs, 1000)).await?;

@@ -16,7 +16,7 @@ use crate::redact::redact_text;
 use crate::shutdown::{Shutdown, ShutdownTrigger};
 use crate::sources::announced::Announcement;
 use crate::sources::{self, PollContext, Source};
-use crate::store::{NewMention, PollCommit, Writer};
+use crate::store::{NewMention, PollCommit, Readers, Writer};
 use crate::supervisor::{MAX_RESTART_DELAY, STAGE_SETTLED_AFTER, Task, supervise};
 use crate::watch::Watches;
 
@@ -33,6 +33,9 @@ pub struct SourceHandle {
 pub struct Pipeline {
     /// The single database writer.
     pub writer: Writer,
+    /// Read-only connections for what the stages read before they write (a source's cursor
+    /// here; routing, spikes, SLA, digest and retention in the daemon).
+    pub readers: Readers,
     /// Compiled watches; replaced as a whole on reload, so a poll sees one consistent set.
     watches: Arc<RwLock<Arc<Watches>>>,
     /// Bound on stored raw payloads.
@@ -49,6 +52,7 @@ impl Pipeline {
         Pipeline {
             watches: Arc::new(RwLock::new(Arc::new(watches))),
             metrics: Arc::new(crate::metrics::Metrics::with_store(writer.health())),
+            readers: writer.readers(),
             writer,
             raw_max_bytes,
             max_text_chars: DEFAULT_MAX_TEXT_CHARS,
@@ -155,9 +159,11 @@ pub async fn poll_once(
     let cfg = &handle.config;
     let state = {
         let name = cfg.name.clone();
+        // On a reader: a poll needs no turn at the writer until it has something to commit.
+        // The source's previous commit returned before this poll began, so its cursor is here.
         pipeline
-            .writer
-            .run(move |s| Ok((s.source_state(&name)?, s.announced(&name)?)))
+            .readers
+            .read(move |s| Ok((s.source_state(&name)?, s.announced(&name)?)))
             .await
     };
     let (state, announced) = match state {
@@ -574,8 +580,8 @@ async fn source_task(
     let stored_next = {
         let name = name.clone();
         pipeline
-            .writer
-            .run(move |s| s.source_state(&name))
+            .readers
+            .read(move |s| s.source_state(&name))
             .await
             .ok()
             .flatten()

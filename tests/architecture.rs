@@ -493,6 +493,71 @@ fn no_import_cycle_runs_through_different_module_folders() {
     );
 }
 
+/// Files below `src/` that use the database engine or hold SQL, outside `src/store/`, each
+/// with the first line that does. Test code counts too: a test that writes SQL of its own
+/// would break with the store's next schema or backend just like production code.
+fn engine_outside_the_store(src: &Path) -> Vec<String> {
+    let engine = regex::Regex::new(r"\brusqlite\b").expect("engine pattern");
+    let sql = regex::Regex::new(
+        r#""\s*(SELECT\s|INSERT\s+INTO\s|UPDATE\s+\w+\s+SET\s|DELETE\s+FROM\s|PRAGMA\s|CREATE\s+(TABLE|INDEX)\s)"#,
+    )
+    .expect("SQL pattern");
+    let mut rels = Vec::new();
+    collect(src, src, &mut rels);
+    let mut found = Vec::new();
+    for rel in rels.iter().filter(|r| !r.starts_with("store")) {
+        let text = std::fs::read_to_string(src.join(rel))
+            .unwrap_or_else(|e| panic!("cannot read src/{}: {e}", rel.display()));
+        // The engine's name in code (not in a comment or a message), or SQL in a string.
+        let code = strip_noise(&text);
+        let hit = code
+            .lines()
+            .position(|l| engine.is_match(l))
+            .or_else(|| text.lines().position(|l| sql.is_match(l)));
+        if let Some(line) = hit {
+            found.push(format!("src/{}:{}", rel.display(), line + 1));
+        }
+    }
+    found
+}
+
+#[test]
+fn only_the_store_speaks_to_the_database_engine() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let found = engine_outside_the_store(&src);
+    assert!(
+        found.is_empty(),
+        "SQL or rusqlite outside src/store/ (add a store method instead, so the store stays \
+         the one place a second backend has to implement):\n  {}",
+        found.join("\n  ")
+    );
+}
+
+#[test]
+fn the_engine_check_finds_rusqlite_and_sql_but_not_prose() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let src = dir.path();
+    std::fs::create_dir_all(src.join("store")).expect("store dir");
+    let write = |rel: &str, text: &str| std::fs::write(src.join(rel), text).expect("write");
+    write(
+        "store/mod.rs",
+        "use rusqlite::Connection;\nconst Q: &str = \"SELECT 1\";\n",
+    );
+    write(
+        "admin.rs",
+        "//! Reads the store, never rusqlite.\nfn f() {}\n",
+    );
+    write("web.rs", "fn f() {\n    rusqlite::params![1];\n}\n");
+    write(
+        "digest.rs",
+        "fn f() {\n    let q = \"UPDATE outbox SET state = 'x'\";\n}\n",
+    );
+    assert_eq!(
+        engine_outside_the_store(src),
+        vec!["src/digest.rs:2", "src/web.rs:2"]
+    );
+}
+
 #[test]
 fn the_reader_finds_paths_in_use_trees_and_code() {
     assert_eq!(

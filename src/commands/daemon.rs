@@ -15,7 +15,7 @@ use crate::notify::{self, Notifier};
 use crate::privacy;
 use crate::scheduler::{self, Pipeline};
 use crate::shutdown::Shutdown;
-use crate::store::{InstanceLock, LockError, Store, Writer};
+use crate::store::{InstanceLock, LockError, Readers, Store, Writer};
 use crate::supervisor::Stages;
 use crate::watch::Watches;
 
@@ -140,15 +140,17 @@ async fn start_web(config: &Config) -> anyhow::Result<Option<crate::web::WebServ
 /// health publishing and WAL checkpoints.
 fn spawn_store_stages(
     config: &Config,
+    readers: &Readers,
     writer: &Writer,
     lock: Arc<InstanceLock>,
     stages: &mut Stages,
 ) {
     let shutdown = stages.shutdown().clone();
     if !config.retention.keeps_everything() {
-        let (w, retention, s) = (writer.clone(), config.retention, shutdown.clone());
+        let (r, w, retention) = (readers.clone(), writer.clone(), config.retention);
+        let s = shutdown.clone();
         stages.spawn("retention", move || {
-            privacy::run_retention(w.clone(), retention, s.clone())
+            privacy::run_retention(r.clone(), w.clone(), retention, s.clone())
         });
     }
     let (w, db, s) = (writer.clone(), config.store.path.clone(), shutdown.clone());
@@ -170,6 +172,7 @@ fn spawn_store_stages(
 /// mentions on, or `None` without teams.
 fn spawn_notify_stages(
     config: &Config,
+    readers: &Readers,
     writer: &Writer,
     stages: &mut Stages,
 ) -> anyhow::Result<Option<tokio::sync::mpsc::UnboundedSender<Vec<i64>>>> {
@@ -185,9 +188,10 @@ fn spawn_notify_stages(
             .context("cannot set up mail")?;
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             let wake = Arc::new(tokio::sync::Notify::new());
-            spawn_alert_jobs(config, &notifier, writer, &wake, stages);
+            spawn_alert_jobs(config, &notifier, readers, writer, &wake, stages);
             let shutdown = stages.shutdown().clone();
-            let (w, rx, up, s) = (
+            let (r, w, rx, up, s) = (
+                readers.clone(),
                 writer.clone(),
                 Arc::new(tokio::sync::Mutex::new(rx)),
                 wake.clone(),
@@ -196,6 +200,7 @@ fn spawn_notify_stages(
             stages.spawn("router", move || {
                 notify::run_router(
                     notifier.clone(),
+                    r.clone(),
                     w.clone(),
                     rx.clone(),
                     up.clone(),
@@ -211,7 +216,7 @@ fn spawn_notify_stages(
         }
         None => None,
     };
-    notify::digest::spawn(config, writer, sender_wake, stages)?;
+    notify::digest::spawn(config, readers, writer, sender_wake, stages)?;
     Ok(on_stored)
 }
 
@@ -219,26 +224,34 @@ fn spawn_notify_stages(
 fn spawn_alert_jobs(
     config: &Config,
     notifier: &Notifier,
+    readers: &Readers,
     writer: &Writer,
     wake: &Arc<tokio::sync::Notify>,
     stages: &mut Stages,
 ) {
     let shutdown = stages.shutdown().clone();
     if let Some(ctx) = notify::spike::SpikeContext::from_config(config, notifier) {
-        let (ctx, w, up, s) = (
+        let (ctx, r, w, up, s) = (
             Arc::new(ctx),
+            readers.clone(),
             writer.clone(),
             wake.clone(),
             shutdown.clone(),
         );
         stages.spawn("spikes", move || {
-            notify::spike::run_spikes(ctx.clone(), w.clone(), up.clone(), s.clone())
+            notify::spike::run_spikes(ctx.clone(), r.clone(), w.clone(), up.clone(), s.clone())
         });
     }
     if let Some(job) = notify::sla::SlaJob::from_config(config) {
-        let (job, w, up) = (Arc::new(job), writer.clone(), wake.clone());
+        let (job, r, w, up) = (Arc::new(job), readers.clone(), writer.clone(), wake.clone());
         stages.spawn("sla", move || {
-            notify::sla::run_escalations(job.clone(), w.clone(), up.clone(), shutdown.clone())
+            notify::sla::run_escalations(
+                job.clone(),
+                r.clone(),
+                w.clone(),
+                up.clone(),
+                shutdown.clone(),
+            )
         });
     }
 }
@@ -292,9 +305,12 @@ pub(super) async fn daemon(config: Config) -> anyhow::Result<i32> {
     let mut signals = install_signals(trigger)?;
     let watchdog = announce_ready(handles.len(), config.watches.len());
     let writer = pipeline.writer.clone();
+    // The stages that read before they write (routing, spikes, SLA, digest) read here, so the
+    // writer is held only for their writes; the database exists by now (the writer made it).
+    let readers = pipeline.readers.clone();
     let mut stages = Stages::new(writer.health(), shutdown.clone());
-    spawn_store_stages(&config, &writer, lock, &mut stages);
-    let on_stored = spawn_notify_stages(&config, &writer, &mut stages)?;
+    spawn_store_stages(&config, &readers, &writer, lock, &mut stages);
+    let on_stored = spawn_notify_stages(&config, &readers, &writer, &mut stages)?;
     let mut model_changes = spawn_retraining(&config, &writer, &mut stages);
     let mut sources = scheduler::Scheduler::new(pipeline, on_stored);
     for h in handles {

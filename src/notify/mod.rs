@@ -41,7 +41,8 @@ use crate::classify::{Classifier, Input, Urgency};
 use crate::config::{ConfigErrors, load::Config};
 use crate::shutdown::Shutdown;
 use crate::store::{
-    AlertUpdate, NewAlert, RoutingMention, RoutingRecord, Store, StoreError, Writer, optout_key,
+    AlertUpdate, NewAlert, Readers, RoutingMention, RoutingRecord, Store, StoreError, Writer,
+    optout_key,
 };
 use crate::text::fnv1a;
 use mail::{AlertView, DuplicateView, Mail, render_alert};
@@ -412,6 +413,21 @@ impl Notifier {
         ids: Option<&[i64]>,
         now: DateTime<Utc>,
     ) -> Result<Option<Routed>, StoreError> {
+        match self.plan_batch(store, ids, now)? {
+            Some(plan) => plan.record(store).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The reading half of [`Notifier::route_batch`]: decides the routes and renders the alerts
+    /// of the next batch without writing anything, so the daemon runs it on a reader
+    /// connection. `None` when nothing is left to route.
+    pub fn plan_batch(
+        &self,
+        store: &Store,
+        ids: Option<&[i64]>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RoutingPlan>, StoreError> {
         let batch = store.unrouted_mentions(ids, ROUTE_BATCH)?;
         if batch.is_empty() {
             return Ok(None);
@@ -500,11 +516,33 @@ impl Notifier {
             .filter(|l| l.stored && l.changed)
             .map(|l| AlertUpdate { alerts: render(l) })
             .collect();
-        let queued = store.record_routing(&records, &updates, now.timestamp())?;
-        Ok(Some(Routed {
-            mentions: records.len(),
-            queued,
+        Ok(Some(RoutingPlan {
+            records,
+            updates,
+            now: now.timestamp(),
         }))
+    }
+}
+
+/// One batch's routing, decided and rendered but not yet written: the writing half of
+/// [`Notifier::route_batch`].
+#[derive(Debug)]
+pub struct RoutingPlan {
+    records: Vec<RoutingRecord>,
+    updates: Vec<AlertUpdate>,
+    now: i64,
+}
+
+impl RoutingPlan {
+    /// Writes the plan in one transaction. Safe when the database moved on since the plan was
+    /// read: a mention routed or erased meanwhile is skipped, and an alert tried meanwhile is
+    /// not rewritten (see [`Store::record_routing`]).
+    pub fn record(&self, store: &mut Store) -> Result<Routed, StoreError> {
+        let queued = store.record_routing(&self.records, &self.updates, self.now)?;
+        Ok(Routed {
+            mentions: self.records.len(),
+            queued,
+        })
     }
 }
 
@@ -575,6 +613,22 @@ pub struct Routed {
     pub queued: usize,
 }
 
+/// Plans the next batch on a reader and records it with the writer.
+async fn route_next(
+    notifier: &Arc<Notifier>,
+    readers: &Readers,
+    writer: &Writer,
+) -> Result<Option<Routed>, StoreError> {
+    let n = notifier.clone();
+    let plan = readers
+        .read(move |s| n.plan_batch(s, None, Utc::now()))
+        .await?;
+    match plan {
+        Some(plan) => writer.run(move |s| plan.record(s)).await.map(Some),
+        None => Ok(None),
+    }
+}
+
 /// First retry after a failed routing pass.
 const ROUTE_RETRY_FIRST: Duration = Duration::from_secs(2);
 /// Longest wait between retries of a failing routing pass.
@@ -587,6 +641,7 @@ const ROUTE_RETRY_MAX: Duration = Duration::from_secs(30);
 /// (within 30 s) when no signal comes.
 pub async fn run_router(
     notifier: Arc<Notifier>,
+    readers: Readers,
     writer: Writer,
     stored: Arc<tokio::sync::Mutex<UnboundedReceiver<Vec<i64>>>>,
     wake: Arc<Notify>,
@@ -600,13 +655,11 @@ pub async fn run_router(
     let mut retry: Option<Duration> = None;
     loop {
         // One batch per turn at the writer: polls get their turn in between, and a stop
-        // request waits for one batch (a second or so), never for the whole backlog.
+        // request waits for one batch (a second or so), never for the whole backlog. The batch
+        // is read and rendered on a reader, so the writer is held only to record it; the next
+        // batch is read after that write returned, so it never routes a mention twice.
         while !shutdown.is_stopping() {
-            let n = notifier.clone();
-            match writer
-                .run(move |s| n.route_batch(s, None, Utc::now()))
-                .await
-            {
+            match route_next(&notifier, &readers, &writer).await {
                 Ok(None) => {
                     if retry.take().is_some() {
                         tracing::info!("routing works again");
@@ -641,5 +694,94 @@ pub async fn run_router(
             next = stored.recv() => if next.is_none() { break },
             _ = shutdown.wait() => break,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::Mention;
+    use crate::store::{NewMention, PollCommit};
+
+    /// A config with one watch and one team, its database in `dir`.
+    fn config(dir: &std::path::Path) -> Config {
+        let file = dir.join("webcare.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[store]\npath = \"{}\"\n\n\
+                 [[sources]]\nname = \"forum\"\nkind = \"rss\"\nurl = \"http://127.0.0.1:9/feed\"\n\n\
+                 [[watches]]\nname = \"Fjordlink\"\nquery = 'fjordlink'\n\n\
+                 [mail]\nfrom = \"webcare <webcare@fjordlink.example>\"\nhost = \"127.0.0.1\"\n\
+                 port = 2525\ntls = \"none\"\n\n\
+                 [[teams]]\nname = \"webcare\"\nemails = [\"agent@fjordlink.example\"]\n",
+                dir.join("webcare.db").display()
+            ),
+        )
+        .unwrap();
+        Config::load(&file).unwrap()
+    }
+
+    fn store_mention(store: &mut Store, id: &str) {
+        let mention = Mention {
+            external_id: id.into(),
+            text: "Fjordlink internet is al twee dagen kapot, help!".into(),
+            created_at: Utc::now(),
+            ..Default::default()
+        };
+        let new = NewMention {
+            mention,
+            watches: vec!["Fjordlink".into()],
+            verdict: None,
+        };
+        store
+            .commit_poll(PollCommit::news("forum", vec![new]))
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn routing_reads_while_the_writer_is_busy_and_never_routes_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        let notifier = Arc::new(Notifier::new(&config).unwrap());
+        let mut store = Store::open(&config.store.path).unwrap();
+        store_mention(&mut store, "a");
+        let writer = Writer::new(store);
+        let readers = Readers::new(&config.store.path);
+        // The writer is busy with a long job (a big poll's commit, a retention batch) until
+        // the test lets it go.
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let busy = tokio::spawn({
+            let writer = writer.clone();
+            async move {
+                writer
+                    .run(move |_| {
+                        started_tx.send(()).unwrap();
+                        released.recv().ok();
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        started.recv().unwrap();
+        let n = notifier.clone();
+        let plan = tokio::time::timeout(
+            Duration::from_secs(5),
+            readers.read(move |s| n.plan_batch(s, None, Utc::now())),
+        )
+        .await
+        .expect("the routing read waited for the writer")
+        .unwrap()
+        .expect("one mention to route");
+        release.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        let routed = writer.run(move |s| plan.record(s)).await.unwrap();
+        assert_eq!(routed.mentions, 1);
+        // The next read begins after that write returned, so it finds the mention routed.
+        assert_eq!(
+            route_next(&notifier, &readers, &writer).await.unwrap(),
+            None
+        );
     }
 }

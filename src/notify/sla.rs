@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use super::mail::header_safe;
 use crate::config::load::Config;
 use crate::shutdown::Shutdown;
-use crate::store::{EscalationMail, OverdueMention, Store, StoreError, Writer};
+use crate::store::{EscalationMail, OverdueMention, Readers, Store, StoreError, Writer};
 
 /// Mentions found longer ago than this are never escalated: turning an SLA on must not mail
 /// about the whole history.
@@ -79,19 +79,28 @@ impl SlaJob {
 
     /// Queues the escalations due at `now`; returns how many mentions were escalated.
     pub fn escalate_due(&self, store: &mut Store, now: i64) -> Result<usize, StoreError> {
-        let mut escalated = 0;
+        let due = self.plan_escalations(store, now)?;
+        record_escalations(store, &due, now)
+    }
+
+    /// The reading half of [`SlaJob::escalate_due`]: every mention past its team's target as
+    /// of `now`, with its mails rendered, without writing anything (the daemon runs it on a
+    /// reader connection).
+    pub fn plan_escalations(&self, store: &Store, now: i64) -> Result<Vec<Escalation>, StoreError> {
+        let mut out = Vec::new();
         for t in &self.teams {
             let sla = t.sla.as_secs() as i64;
             let since = now - LOOKBACK.as_secs() as i64 - sla;
             for m in store.overdue_mentions(&t.team, since, now - sla, 200)? {
-                let mails = self.render(t, &m, now);
-                if store.record_escalation(m.id, &t.team, m.fetched_at + sla, &mails, now)? {
-                    tracing::info!(mention = m.id, team = %t.team, "escalated: first-response target missed");
-                    escalated += 1;
-                }
+                out.push(Escalation {
+                    mails: self.render(t, &m, now),
+                    mention: m.id,
+                    team: t.team.clone(),
+                    due_at: m.fetched_at + sla,
+                });
             }
         }
-        Ok(escalated)
+        Ok(out)
     }
 
     fn render(&self, t: &TeamSla, m: &OverdueMention, now: i64) -> Vec<EscalationMail> {
@@ -158,21 +167,60 @@ impl SlaJob {
     }
 }
 
+/// One missed target, ready to be recorded: the mention, its team, when its answer was due and
+/// the mails that say so.
+#[derive(Debug)]
+pub struct Escalation {
+    mention: i64,
+    team: String,
+    due_at: i64,
+    mails: Vec<EscalationMail>,
+}
+
+/// The writing half of [`SlaJob::escalate_due`]: records each escalation with its mails in one
+/// transaction, skipping a mention escalated meanwhile. Returns how many were new.
+pub fn record_escalations(
+    store: &mut Store,
+    due: &[Escalation],
+    now: i64,
+) -> Result<usize, StoreError> {
+    let mut escalated = 0;
+    for e in due {
+        if store.record_escalation(e.mention, &e.team, e.due_at, &e.mails, now)? {
+            tracing::info!(mention = e.mention, team = %e.team, "escalated: first-response target missed");
+            escalated += 1;
+        }
+    }
+    Ok(escalated)
+}
+
+/// [`SlaJob::escalate_due`] with its reads on a reader connection: the writer is held only
+/// when a target was missed.
+async fn escalate_apart(
+    job: &Arc<SlaJob>,
+    readers: &Readers,
+    writer: &Writer,
+) -> Result<usize, StoreError> {
+    let (j, now) = (job.clone(), Utc::now().timestamp());
+    let due = readers.read(move |s| j.plan_escalations(s, now)).await?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    writer.run(move |s| record_escalations(s, &due, now)).await
+}
+
 /// The daemon's escalation task: looks for missed targets every little while, queues their
 /// mails and wakes the sender.
 pub async fn run_escalations(
     job: Arc<SlaJob>,
+    readers: Readers,
     writer: Writer,
     wake: Arc<Notify>,
     mut shutdown: Shutdown,
 ) {
     let every = job.every();
     loop {
-        let j = job.clone();
-        match writer
-            .run(move |s| j.escalate_due(s, Utc::now().timestamp()))
-            .await
-        {
+        match escalate_apart(&job, &readers, &writer).await {
             Ok(0) => {}
             Ok(_) => wake.notify_one(),
             Err(e) => {

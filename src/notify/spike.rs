@@ -17,7 +17,8 @@ use super::route::Team;
 pub use super::spike_settings::SpikeConfig;
 use crate::shutdown::Shutdown;
 use crate::store::{
-    DigestMention, NewAlert, SpikeEpisode, SpikeOutcome, Store, StoreError, WindowCount, Writer,
+    DigestMention, NewAlert, Readers, SpikeEpisode, SpikeOutcome, Store, StoreError, WindowCount,
+    Writer,
 };
 use crate::text::{fnv1a, one_line};
 
@@ -332,11 +333,30 @@ pub fn check(
     ctx: &SpikeContext,
     now: DateTime<Utc>,
 ) -> Result<Vec<SpikeEpisode>, StoreError> {
+    let found = find(store, ctx, now)?;
+    record(store, ctx, found)
+}
+
+/// A spike, storm or drop seen in one check, with the alerts it raises if it starts an episode.
+#[derive(Debug)]
+pub struct SpikeFinding {
+    episode: SpikeEpisode,
+    alerts: Vec<NewAlert>,
+    kind: &'static str,
+}
+
+/// The reading half of [`check`]: every finding as of `now`, with its episode and alerts
+/// rendered, without writing anything (the daemon runs it on a reader connection).
+pub fn find(
+    store: &Store,
+    ctx: &SpikeContext,
+    now: DateTime<Utc>,
+) -> Result<Vec<SpikeFinding>, StoreError> {
     let cfg = &ctx.cfg;
     let win = cfg.window.0.as_secs() as i64;
     // Windows end just after `now`, so a mention stored in this very second counts.
     let t = now.timestamp() + 1;
-    let mut alerted = Vec::new();
+    let mut out = Vec::new();
     let subjects = ctx
         .watches
         .iter()
@@ -363,7 +383,6 @@ pub fn check(
                 mentions,
                 terms,
             };
-            let episode = found.episode(cfg, now);
             // A storm is usually a volume spike too: only the first finding alerts; the others are
             // recorded, so they stay quiet for the rest of the episode.
             let alerts = if i == 0 {
@@ -371,11 +390,32 @@ pub fn check(
             } else {
                 Vec::new()
             };
-            let outcome = store.record_spike(&episode, &alerts, cfg.cooldown.0.as_secs() as i64)?;
-            if outcome == SpikeOutcome::New && !alerts.is_empty() {
-                tracing::warn!(scope, name, kind = finding.kind(), summary = %episode.summary, "spike alert queued");
-                alerted.push(episode);
-            }
+            out.push(SpikeFinding {
+                episode: found.episode(cfg, now),
+                alerts,
+                kind: finding.kind(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The writing half of [`check`]: records each finding's episode and queues its alerts when it
+/// starts a new one (each in its own transaction, which decides that against the cooldown).
+/// Returns the episodes that raised an alert.
+pub fn record(
+    store: &mut Store,
+    ctx: &SpikeContext,
+    found: Vec<SpikeFinding>,
+) -> Result<Vec<SpikeEpisode>, StoreError> {
+    let cooldown = ctx.cfg.cooldown.0.as_secs() as i64;
+    let mut alerted = Vec::new();
+    for f in found {
+        let outcome = store.record_spike(&f.episode, &f.alerts, cooldown)?;
+        if outcome == SpikeOutcome::New && !f.alerts.is_empty() {
+            let ep = &f.episode;
+            tracing::warn!(scope = ep.scope.as_str(), name = ep.name.as_str(), kind = f.kind, summary = %ep.summary, "spike alert queued");
+            alerted.push(f.episode);
         }
     }
     Ok(alerted)
@@ -502,13 +542,13 @@ impl Found<'_> {
 /// alerts, until shutdown.
 pub async fn run_spikes(
     ctx: Arc<SpikeContext>,
+    readers: Readers,
     writer: Writer,
     wake: Arc<Notify>,
     mut shutdown: Shutdown,
 ) {
     loop {
-        let c = ctx.clone();
-        match writer.run(move |s| check(s, &c, Utc::now())).await {
+        match check_apart(&ctx, &readers, &writer).await {
             Ok(found) if !found.is_empty() => wake.notify_one(),
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "cannot check for spikes; will retry"),
@@ -518,6 +558,22 @@ pub async fn run_spikes(
             _ = shutdown.wait() => break,
         }
     }
+}
+
+/// [`check`] with its reads on a reader connection, so the writer is held only while a
+/// finding is recorded (and not at all when there is none).
+async fn check_apart(
+    ctx: &Arc<SpikeContext>,
+    readers: &Readers,
+    writer: &Writer,
+) -> Result<Vec<SpikeEpisode>, StoreError> {
+    let c = ctx.clone();
+    let found = readers.read(move |s| find(s, &c, Utc::now())).await?;
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    let c = ctx.clone();
+    writer.run(move |s| record(s, &c, found)).await
 }
 
 #[cfg(test)]

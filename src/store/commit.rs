@@ -20,9 +20,9 @@ impl Store {
     pub fn commit_poll(&mut self, p: PollCommit<'_>) -> Result<PollSummary, StoreError> {
         let erased = self.erased_authors(p.kind)?;
         let path = self.path.display().to_string();
-        let e = |source| StoreError::Sqlite {
+        let e = |source| StoreError::Database {
             path: path.clone(),
-            source,
+            source: super::DatabaseError(source),
         };
         let tx = self.conn.transaction().map_err(e)?;
         let summary = commit_in(&tx, p, &erased, Utc::now()).map_err(e)?;

@@ -415,9 +415,9 @@ impl Store {
         now: i64,
     ) -> Result<bool, StoreError> {
         let path = self.path.display().to_string();
-        let e = |source| StoreError::Sqlite {
+        let e = |source| StoreError::Database {
             path: path.clone(),
-            source,
+            source: super::DatabaseError(source),
         };
         let tx = self.conn.transaction().map_err(e)?;
         let recipients = d
@@ -558,9 +558,9 @@ impl Store {
         cooldown: i64,
     ) -> Result<SpikeOutcome, StoreError> {
         let path = self.path.display().to_string();
-        let e = |source| StoreError::Sqlite {
+        let e = |source| StoreError::Database {
             path: path.clone(),
-            source,
+            source: super::DatabaseError(source),
         };
         let tx = self.conn.transaction().map_err(e)?;
         let ongoing: Option<i64> = tx

@@ -82,11 +82,11 @@ impl StoreError {
     /// unreadable or locked for longer than the busy timeout. Errors about the request itself
     /// (no such mention, a bad query) are not.
     pub fn is_unwritable(&self) -> bool {
-        let StoreError::Sqlite { source, .. } = self else {
+        let StoreError::Database { source, .. } = self else {
             return matches!(self, StoreError::Io { .. } | StoreError::Corrupt { .. });
         };
         matches!(
-            source.sqlite_error_code(),
+            source.0.sqlite_error_code(),
             Some(
                 ErrorCode::DiskFull
                     | ErrorCode::ReadOnly
@@ -382,12 +382,12 @@ mod tests {
     use super::*;
 
     fn full() -> StoreError {
-        StoreError::Sqlite {
+        StoreError::Database {
             path: "w.db".into(),
-            source: rusqlite::Error::SqliteFailure(
+            source: crate::store::DatabaseError(rusqlite::Error::SqliteFailure(
                 rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
                 None,
-            ),
+            )),
         }
     }
 

@@ -2,6 +2,31 @@
 //! migrations applied at open, and the single writer through which a poll's mentions and its
 //! cursor advance commit in one transaction, so a crash between fetch and commit refetches
 //! instead of skipping or duplicating.
+//!
+//! # The seam to another backend
+//!
+//! The rest of webcare sees the store only through this module's public API, and that API
+//! names nothing of SQLite (`tests/architecture.rs` fails on `rusqlite` or SQL anywhere else in
+//! `src/`):
+//!
+//! - [`Store`]: one connection. Its methods are the interface, grouped by the file that owns
+//!   them: mentions and source state here, `commit` (a poll), `outbox` (routing and delivery),
+//!   `digest` (digests and spikes), `web` (inbox, claims, SLA), `privacy` (retention and
+//!   erasure), `models`, `stats`, `announced`, `leads`. Each takes and returns plain webcare
+//!   types; each write is one transaction, and says what it does when the database moved on
+//!   since the caller read (a mention routed or erased meanwhile is skipped, and so on).
+//! - [`Writer`]: the single writer, shared by the daemon's tasks, one write at a time.
+//! - [`Readers`]: read-only connections for the stages that read before they write (routing,
+//!   spikes, SLA, digest), so they never wait behind the writer; a read sees one consistent
+//!   state, everything committed before it began.
+//! - [`StoreError`]: what went wrong, with the engine's own error behind the opaque
+//!   [`DatabaseError`]; [`StoreError::is_unwritable`] is the one question callers ask of it.
+//!
+//! A second backend (PostgreSQL, for many daemons once one machine is outgrown) implements the
+//! same methods with the same transaction boundaries. What is SQLite's own and would change
+//! with it: the full-text syntax of [`MentionFilter::query`] (FTS5), the file-level operations
+//! (`backup_to`, `quick_check`, `checkpoint` in [`wal`], `reclaim_space`, `release_memory`,
+//! [`InstanceLock`] beside the file), and `open`/`open_reader` taking a path rather than a URL.
 
 mod announced;
 mod commit;
@@ -13,6 +38,7 @@ mod models;
 mod outbox;
 mod own_replies;
 mod privacy;
+mod readers;
 mod schema;
 mod signals;
 mod stats;
@@ -46,6 +72,7 @@ pub use outbox::{
     optout_key,
 };
 pub use privacy::{Cutoffs, ForgetReport, PruneReport, Reclaimed, author_key};
+pub use readers::Readers;
 pub use signals::text_hash;
 pub use stats::{AlertStats, MentionCount, OutboxBacklog, PollStats};
 pub use web::{
@@ -56,12 +83,9 @@ pub use web::{
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite reported an error.
+    /// The database reported an error.
     #[error("database {path}: {source}")]
-    Sqlite {
-        path: String,
-        source: rusqlite::Error,
-    },
+    Database { path: String, source: DatabaseError },
     /// The database file or its folder could not be created.
     #[error("cannot create {path}: {source}")]
     Io {
@@ -89,6 +113,26 @@ pub enum StoreError {
     /// A full-text query could not be understood.
     #[error("invalid full-text query \"{query}\": {message}")]
     BadQuery { query: String, message: String },
+}
+
+/// What the database engine said when an operation failed. Its text is the engine's own
+/// message; the engine's error type stays inside the store, so callers (and a second backend)
+/// depend on nothing SQLite-specific. [`StoreError::is_unwritable`] answers the one question the
+/// rest of webcare asks about it.
+#[derive(Debug)]
+pub struct DatabaseError(rusqlite::Error);
+
+impl std::fmt::Display for DatabaseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for DatabaseError {
+    // The engine's own cause, so an error chain reads exactly as it did before the wrapping.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.0)
+    }
 }
 
 /// A connection to the webcare database.
@@ -128,6 +172,31 @@ pub struct PollCommit<'a> {
     /// Replies by the brand's own accounts the poll saw: the mentions they answer are marked
     /// answered (see `store/own_replies.rs`).
     pub own_replies: Vec<OwnReply>,
+}
+
+#[cfg(test)]
+impl PollCommit<'static> {
+    /// A plain poll of `source` (an `rss` source past its first poll, no caps, no signals)
+    /// that stores `mentions`, for tests anywhere in the crate.
+    pub(crate) fn news(source: &'static str, mentions: Vec<NewMention>) -> PollCommit<'static> {
+        static NO_CAPS: std::sync::LazyLock<HashMap<String, u64>> =
+            std::sync::LazyLock::new(HashMap::new);
+        PollCommit {
+            source,
+            kind: "rss",
+            fetched: mentions.len(),
+            mentions,
+            cursor: None,
+            next_poll_at: Utc::now(),
+            started_at: Utc::now(),
+            backfill: false,
+            source_cap: None,
+            watch_caps: &NO_CAPS,
+            raw_max_bytes: 1000,
+            signals: None,
+            own_replies: Vec::new(),
+        }
+    }
 }
 
 /// A mention about to be stored, with what the pipeline decided about it.
@@ -332,9 +401,9 @@ impl Store {
                 source,
             })?;
         }
-        let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
+        let conn = Connection::open(path).map_err(|source| StoreError::Database {
             path: path.display().to_string(),
-            source,
+            source: DatabaseError(source),
         })?;
         let mut store = Store {
             conn,
@@ -354,9 +423,9 @@ impl Store {
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-        move |source| StoreError::Sqlite {
+        move |source| StoreError::Database {
             path: self.path.display().to_string(),
-            source,
+            source: DatabaseError(source),
         }
     }
 
@@ -423,9 +492,9 @@ impl Store {
         if version as usize == known {
             return Ok(());
         }
-        let e = |source| StoreError::Sqlite {
+        let e = |source| StoreError::Database {
             path: path.clone(),
-            source,
+            source: DatabaseError(source),
         };
         let tx = self
             .conn
@@ -472,9 +541,9 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let now = Utc::now();
         let path = self.path.display().to_string();
-        let e = |source| StoreError::Sqlite {
+        let e = |source| StoreError::Database {
             path: path.clone(),
-            source,
+            source: DatabaseError(source),
         };
         let tx = self.conn.transaction().map_err(e)?;
         tx.execute(
@@ -605,9 +674,9 @@ impl Store {
                     message: msg,
                 }
             }
-            (_, other) => StoreError::Sqlite {
+            (_, other) => StoreError::Database {
                 path: self.path.display().to_string(),
-                source: other,
+                source: DatabaseError(other),
             },
         }
     }
@@ -623,8 +692,10 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// The raw connection, for the store's own submodules and tests.
-    pub fn connection(&self) -> &Connection {
+    /// The raw connection, for the store's own unit tests; nothing outside the store sees the
+    /// engine's types.
+    #[cfg(test)]
+    fn connection(&self) -> &Connection {
         &self.conn
     }
 
@@ -637,9 +708,9 @@ impl Store {
         by: &str,
     ) -> Result<Option<String>, StoreError> {
         let path = self.path.display().to_string();
-        let e = |source| StoreError::Sqlite {
+        let e = |source| StoreError::Database {
             path: path.clone(),
-            source,
+            source: DatabaseError(source),
         };
         let tx = self.conn.transaction().map_err(e)?;
         let previous: Option<Option<String>> = tx
@@ -693,9 +764,9 @@ impl Store {
         dest: &Path,
         mut progress: impl FnMut(u64, u64),
     ) -> Result<(), StoreError> {
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Database {
             path: dest.display().to_string(),
-            source,
+            source: DatabaseError(source),
         };
         {
             let mut copy = Connection::open(dest).map_err(err)?;
@@ -844,15 +915,22 @@ fn bounded_raw(raw: &serde_json::Value, max: usize) -> Option<String> {
 pub struct Writer {
     store: Arc<Mutex<Store>>,
     health: Arc<StoreHealth>,
+    path: PathBuf,
 }
 
 impl Writer {
     /// Wraps an open store.
     pub fn new(store: Store) -> Writer {
         Writer {
+            path: store.path.clone(),
             store: Arc::new(Mutex::new(store)),
             health: Arc::default(),
         }
+    }
+
+    /// A new pool of [`Readers`] of the database this writer writes.
+    pub fn readers(&self) -> Readers {
+        Readers::new(&self.path)
     }
 
     /// What the writer knows about the database's health.
@@ -901,9 +979,9 @@ impl Store {
     /// written (read-only file, full disk, corrupt header, a lock held past the busy timeout).
     pub fn probe_write(&mut self) -> Result<(), StoreError> {
         let path = self.path.display().to_string();
-        let e = |source| StoreError::Sqlite {
+        let e = |source| StoreError::Database {
             path: path.clone(),
-            source,
+            source: DatabaseError(source),
         };
         let tx = self
             .conn

@@ -141,9 +141,9 @@ impl Store {
     /// kept with a note saying why. Old inactive models beyond [`KEEP_MODELS`] are deleted.
     pub fn add_model(&mut self, m: &NewModel<'_>) -> Result<(i64, ModelDecision), StoreError> {
         let path = self.path.display().to_string();
-        let e = |source| StoreError::Sqlite {
+        let e = |source| StoreError::Database {
             path: path.clone(),
-            source,
+            source: super::DatabaseError(source),
         };
         let tx = self.conn.transaction().map_err(e)?;
         let active: Option<(i64, f64)> = tx
@@ -219,9 +219,9 @@ impl Store {
     /// when there is no model `id`.
     pub fn use_model(&mut self, id: Option<i64>) -> Result<bool, StoreError> {
         let path = self.path.display().to_string();
-        let e = |source| StoreError::Sqlite {
+        let e = |source| StoreError::Database {
             path: path.clone(),
-            source,
+            source: super::DatabaseError(source),
         };
         let tx = self.conn.transaction().map_err(e)?;
         if let Some(id) = id {

@@ -337,9 +337,9 @@ impl Store {
         now: i64,
     ) -> Result<usize, StoreError> {
         let path = self.path.display().to_string();
-        let e = |source| StoreError::Sqlite {
+        let e = |source| StoreError::Database {
             path: path.clone(),
-            source,
+            source: super::DatabaseError(source),
         };
         let tx = self.conn.transaction().map_err(e)?;
         let mut queued = 0;
@@ -508,9 +508,9 @@ impl Store {
     pub fn assign_batch(&mut self, ids: &[i64]) -> Result<i64, StoreError> {
         let batch = ids.iter().copied().min().unwrap_or_default();
         let path = self.path.display().to_string();
-        let e = |source| StoreError::Sqlite {
+        let e = |source| StoreError::Database {
             path: path.clone(),
-            source,
+            source: super::DatabaseError(source),
         };
         let tx = self.conn.transaction().map_err(e)?;
         {
@@ -614,9 +614,9 @@ impl Store {
         rest: &[&dyn rusqlite::ToSql],
     ) -> Result<(), StoreError> {
         let path = self.path.display().to_string();
-        let e = |source| StoreError::Sqlite {
+        let e = |source| StoreError::Database {
             path: path.clone(),
-            source,
+            source: super::DatabaseError(source),
         };
         let tx = self.conn.transaction().map_err(e)?;
         {
@@ -644,9 +644,9 @@ impl Store {
         now: i64,
     ) -> Result<i64, StoreError> {
         let path = self.path.display().to_string();
-        let e = |source| StoreError::Sqlite {
+        let e = |source| StoreError::Database {
             path: path.clone(),
-            source,
+            source: super::DatabaseError(source),
         };
         let tx = self.conn.transaction().map_err(e)?;
         tx.execute(

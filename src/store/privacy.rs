@@ -182,9 +182,9 @@ impl Store {
     /// empty report, then [`Store::reclaim_space`].
     pub fn prune_batch(&mut self, c: &Cutoffs, limit: usize) -> Result<PruneReport, StoreError> {
         let path = self.path.display().to_string();
-        let e = |source| StoreError::Sqlite {
+        let e = |source| StoreError::Database {
             path: path.clone(),
-            source,
+            source: super::DatabaseError(source),
         };
         let (del, strip, raw) = (due(c.delete), due(c.strip), due(c.raw));
         let tx = self.conn.transaction().map_err(e)?;
@@ -356,9 +356,9 @@ impl Store {
         let ids = self.author_mentions(kind, handle)?;
         let erased = erased_key(kind, &author_key(handle));
         let path = self.path.display().to_string();
-        let e = |source| StoreError::Sqlite {
+        let e = |source| StoreError::Database {
             path: path.clone(),
-            source,
+            source: super::DatabaseError(source),
         };
         let tx = self.conn.transaction().map_err(e)?;
         let mut r = ForgetReport {

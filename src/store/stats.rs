@@ -70,9 +70,9 @@ impl Store {
         if !path.exists() {
             return Err(StoreError::Missing(path.display().to_string()));
         }
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Database {
             path: path.display().to_string(),
-            source,
+            source: super::DatabaseError(source),
         };
         let conn = Connection::open_with_flags(
             path,

@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 use crate::config::load::Config;
 use crate::notify::outbox::Sender;
 use crate::shutdown::Shutdown;
-use crate::store::{Store, StoreError, Writer};
+use crate::store::{DigestRecord, Readers, Store, StoreError, Writer};
 use crate::web::links::LinkSigner;
 
 pub use report::*;
@@ -51,9 +51,22 @@ pub fn queue_due(
     links: Option<&LinkSigner>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Queued>, StoreError> {
+    let due = plan_due(store, s, brand_words, domain, links, now)?;
+    record_due(store, &due, now)
+}
+
+/// The reading half of [`queue_due`]: the digest of every list that has not had it, computed
+/// and rendered without writing anything (the daemon runs it on a reader connection).
+pub fn plan_due(
+    store: &Store,
+    s: &DigestSettings,
+    brand_words: &[String],
+    domain: &str,
+    links: Option<&LinkSigner>,
+    now: DateTime<Utc>,
+) -> Result<Vec<DigestRecord>, StoreError> {
     let (due, send_date) = s.last_due(now);
     let span = s.period_sent_on(send_date);
-    let mut out = Vec::new();
     let pending: Vec<&RecipientList> = s
         .lists
         .iter()
@@ -64,11 +77,11 @@ pub fn queue_due(
         .map(|(l, _)| l)
         .collect();
     if pending.is_empty() {
-        return Ok(out);
+        return Ok(Vec::new());
     }
     match store.first_activity()? {
         Some(first) if first < due.timestamp() => {}
-        _ => return Ok(out),
+        _ => return Ok(Vec::new()),
     }
     let mut digest = compute(store, s, span, brand_words)?;
     if let Some(l) = links {
@@ -77,11 +90,25 @@ pub fn queue_due(
     if now - due > LATE_AFTER {
         digest.late_since = Some(due);
     }
-    for list in pending {
-        let record = digest.record(list, domain, None);
-        if store.record_digest(&record, false, now.timestamp())? {
+    Ok(pending
+        .into_iter()
+        .map(|list| digest.record(list, domain, None))
+        .collect())
+}
+
+/// The writing half of [`queue_due`]: records each digest and queues its emails, each in one
+/// transaction that leaves a period already recorded for the list alone (so a digest planned
+/// twice is still queued once).
+pub fn record_due(
+    store: &mut Store,
+    due: &[DigestRecord],
+    now: DateTime<Utc>,
+) -> Result<Vec<Queued>, StoreError> {
+    let mut out = Vec::new();
+    for record in due {
+        if store.record_digest(record, false, now.timestamp())? {
             out.push(Queued {
-                list: list.name.clone(),
+                list: record.list.clone(),
                 emails: record.alerts.len(),
                 late: record.late,
             });
@@ -123,14 +150,35 @@ impl DigestJob {
         store: &mut Store,
         now: DateTime<Utc>,
     ) -> Result<Vec<Queued>, StoreError> {
-        let queued = queue_due(
+        let due = self.plan_due(store, now)?;
+        self.record_due(store, &due, now)
+    }
+
+    /// The reading half of [`DigestJob::queue_due`] (see [`plan_due`]).
+    pub fn plan_due(
+        &self,
+        store: &Store,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DigestRecord>, StoreError> {
+        plan_due(
             store,
             &self.settings,
             &self.brand_words,
             &self.domain,
             self.links.as_ref(),
             now,
-        )?;
+        )
+    }
+
+    /// The writing half of [`DigestJob::queue_due`] (see [`record_due`]), logging each digest
+    /// queued.
+    pub fn record_due(
+        &self,
+        store: &mut Store,
+        due: &[DigestRecord],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Queued>, StoreError> {
+        let queued = record_due(store, due, now)?;
         for q in &queued {
             tracing::info!(list = %q.list, emails = q.emails, late = q.late, "digest queued");
         }
@@ -138,18 +186,34 @@ impl DigestJob {
     }
 }
 
+/// [`DigestJob::queue_due`] with its reads on a reader connection: the writer is held only to
+/// record a digest that is due, not while the period is computed.
+async fn queue_due_apart(
+    job: &Arc<DigestJob>,
+    readers: &Readers,
+    writer: &Writer,
+) -> Result<Vec<Queued>, StoreError> {
+    let (j, now) = (job.clone(), Utc::now());
+    let due = readers.read(move |s| j.plan_due(s, now)).await?;
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
+    let j = job.clone();
+    writer.run(move |s| j.record_due(s, &due, now)).await
+}
+
 /// The daemon's digest task: queues a digest missed while webcare was down, then sleeps until
 /// each next scheduled time (re-checking at least hourly, so a changed clock or a suspended
 /// machine cannot make it miss one) and queues it, until shutdown.
 pub async fn run_digests(
     job: Arc<DigestJob>,
+    readers: Readers,
     writer: Writer,
     wake: Arc<Notify>,
     mut shutdown: Shutdown,
 ) {
     loop {
-        let j = job.clone();
-        let wait = match writer.run(move |s| j.queue_due(s, Utc::now())).await {
+        let wait = match queue_due_apart(&job, &readers, &writer).await {
             Ok(queued) => {
                 if !queued.is_empty() {
                     wake.notify_one();
@@ -179,6 +243,7 @@ pub async fn run_digests(
 /// digest is started here.
 pub fn spawn(
     config: &Config,
+    readers: &Readers,
     writer: &Writer,
     sender_wake: Option<Arc<Notify>>,
     stages: &mut crate::supervisor::Stages,
@@ -207,9 +272,15 @@ pub fn spawn(
         next = %job.settings.next_due(Utc::now()).with_timezone(&job.settings.tz),
         "digest scheduled"
     );
-    let (job, writer) = (Arc::new(job), writer.clone());
+    let (job, readers, writer) = (Arc::new(job), readers.clone(), writer.clone());
     stages.spawn("digest", move || {
-        run_digests(job.clone(), writer.clone(), wake.clone(), shutdown.clone())
+        run_digests(
+            job.clone(),
+            readers.clone(),
+            writer.clone(),
+            wake.clone(),
+            shutdown.clone(),
+        )
     });
     Ok(())
 }
