@@ -790,7 +790,6 @@ impl MastodonSource {
             }
         }
         Some(Mention {
-            rating: None,
             external_id: s
                 .uri
                 .clone()
@@ -800,7 +799,6 @@ impl MastodonSource {
             author_name: Some(s.account.display_name.trim().to_string()).filter(|n| !n.is_empty()),
             author_reach: s.account.followers_count,
             lang: s.language.filter(|l| !l.is_empty()),
-            title: None,
             text,
             created_at: s.created_at,
             in_reply_to: s.in_reply_to_id,
@@ -810,6 +808,7 @@ impl MastodonSource {
                 reposts: s.reblogs_count,
             },
             raw,
+            ..Default::default()
         })
     }
 }
@@ -931,14 +930,12 @@ mod tests {
 
     #[test]
     fn mentions_need_a_token() {
-        let mut errors = ConfigErrors::default();
-        MastodonSource::validate(
-            &config(serde_json::json!({"base_url": "https://mastodon.social", "mentions": true})),
-            "sources[0]",
-            &mut errors,
+        assert_eq!(
+            testing::problem_keys(&config(
+                serde_json::json!({"base_url": "https://mastodon.social", "mentions": true})
+            )),
+            ["token_env"]
         );
-        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, ["sources[0].token_env"], "{errors}");
     }
 
     #[tokio::test]
@@ -1279,20 +1276,12 @@ mod tests {
 
     #[test]
     fn search_without_a_token_is_a_config_error() {
-        let mut errors = ConfigErrors::default();
         let cfg = config(
             serde_json::json!({"base_url": "mastodon.social", "query": "fjordlink", "hashtags": ["fjord link"], "limit": 80}),
         );
-        MastodonSource::validate(&cfg, "sources[1]", &mut errors);
-        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
-            keys,
-            [
-                "sources[1].base_url",
-                "sources[1].hashtags",
-                "sources[1].token_env",
-                "sources[1].limit"
-            ]
+            testing::problem_keys(&cfg),
+            ["base_url", "hashtags", "token_env", "limit"]
         );
     }
 }
