@@ -199,13 +199,7 @@ impl AppStoreSource {
                 )));
             }
             400 | 404 => return Ok(Vec::new()),
-            s => {
-                return Err(SourceError::Status {
-                    status: s,
-                    url: resp.url,
-                    retry_after: None,
-                });
-            }
+            _ => return Err(resp.unexpected_status()),
         }
         let body: FeedBody = resp.json()?;
         Ok(match body.feed.entry {
@@ -219,13 +213,8 @@ impl AppStoreSource {
 #[async_trait]
 impl Source for AppStoreSource {
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
-        let mut cur: AppStoreCursor = ctx
-            .cursor
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
-        let backfill_start =
-            Utc::now() - chrono::Duration::from_std(ctx.backfill).unwrap_or_default();
+        let mut cur: AppStoreCursor = ctx.stored_cursor();
+        let backfill_start = ctx.backfill_start(Utc::now());
         let mut batch = Batch::default();
         for (country, newest) in std::mem::take(&mut cur.newest) {
             let walk = cur.countries.entry(country).or_default();

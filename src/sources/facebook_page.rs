@@ -256,11 +256,7 @@ impl Graph {
 
     fn error(&self, resp: &Fetched, slow: Option<Duration>) -> SourceError {
         let Some(e) = GraphError::from_body(&resp.body) else {
-            return SourceError::Status {
-                status: resp.status,
-                url: resp.url.clone(),
-                retry_after: None,
-            };
+            return resp.unexpected_status();
         };
         match e.refusal() {
             GraphRefusal::Throttled => SourceError::RateLimited {
@@ -496,14 +492,10 @@ impl FacebookPageSource {
 impl Source for FacebookPageSource {
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
         let now = Utc::now();
-        let mut cur: PageCursor = ctx
-            .cursor
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
-        let since = cur.since.unwrap_or_else(|| {
-            (now - chrono::Duration::from_std(ctx.backfill).unwrap_or_default()).timestamp()
-        });
+        let mut cur: PageCursor = ctx.stored_cursor();
+        let since = cur
+            .since
+            .unwrap_or_else(|| ctx.backfill_start(now).timestamp());
         let run_started = now.timestamp() - RUN_OVERLAP;
         let mut batch = Batch::default();
         let mut run = Run::default();

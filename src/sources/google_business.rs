@@ -274,11 +274,7 @@ impl GoogleBusinessSource {
                 "google_business: no location {location} in account {} (404{why}); check account_id and location_ids",
                 self.settings.account_id
             )),
-            s => SourceError::Status {
-                status: s,
-                url: resp.url.clone(),
-                retry_after: None,
-            },
+            s => resp.unexpected_status(),
         }
     }
 }
@@ -293,13 +289,8 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 #[async_trait]
 impl Source for GoogleBusinessSource {
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
-        let mut cur: BusinessCursor = ctx
-            .cursor
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
-        let backfill_start =
-            Utc::now() - chrono::Duration::from_std(ctx.backfill).unwrap_or_default();
+        let mut cur: BusinessCursor = ctx.stored_cursor();
+        let backfill_start = ctx.backfill_start(Utc::now());
         let mut batch = Batch::default();
         for location in &self.settings.location_ids {
             let mut walk = cur.locations.remove(location).unwrap_or_default();

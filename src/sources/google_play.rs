@@ -277,11 +277,7 @@ impl GooglePlaySource {
                 "google_play: no app {} in this developer account (404{why}); check package_name",
                 self.settings.package_name
             )),
-            s => SourceError::Status {
-                status: s,
-                url: resp.url.clone(),
-                retry_after: None,
-            },
+            s => resp.unexpected_status(),
         }
     }
 
@@ -297,11 +293,7 @@ impl GooglePlaySource {
 impl Source for GooglePlaySource {
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
         let now = Utc::now();
-        let mut cur: PlayCursor = ctx
-            .cursor
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
+        let mut cur: PlayCursor = ctx.stored_cursor();
         // Play serves only the last seven days: after a longer outage, reviews changed between
         // the last poll and a week ago cannot be read any more; tell the operator.
         let play_window = now - chrono::Duration::days(7);
@@ -313,9 +305,7 @@ impl Source for GooglePlaySource {
                 "google_play: reviews changed in this window are past Play's 7-day API window and were not read"
             );
         }
-        let mut read = cur
-            .walk
-            .read(now - chrono::Duration::from_std(ctx.backfill).unwrap_or_default());
+        let mut read = cur.walk.read(ctx.backfill_start(now));
         while read.wants_page(self.settings.max_pages) {
             let token = read.next().cloned();
             let page = match self.page(token.as_deref()).await {

@@ -202,11 +202,7 @@ impl HackerNewsSource {
         let resp = self.client.send(req, self.timeout, self.max_body).await?;
         match resp.status {
             200..=299 => resp.json(),
-            s => Err(SourceError::Status {
-                status: s,
-                url: resp.url,
-                retry_after: None,
-            }),
+            s => Err(resp.unexpected_status()),
         }
     }
 }

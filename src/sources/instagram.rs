@@ -435,14 +435,10 @@ impl Source for InstagramSource {
 
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
         let now = Utc::now();
-        let mut cur: InstagramCursor = ctx
-            .cursor
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
-        let since = cur.since.unwrap_or_else(|| {
-            (now - chrono::Duration::from_std(ctx.backfill).unwrap_or_default()).timestamp()
-        });
+        let mut cur: InstagramCursor = ctx.stored_cursor();
+        let since = cur
+            .since
+            .unwrap_or_else(|| ctx.backfill_start(now).timestamp());
         let run_open = cur.tags_after.is_some() || cur.media.values().any(|m| m.after.is_some());
         if !run_open {
             cur.run_started = Some(now.timestamp() - RUN_OVERLAP);

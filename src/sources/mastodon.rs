@@ -271,11 +271,7 @@ impl MastodonSource {
                 "mastodon: {} requires a token ({}); set token_env or token_file on source {}",
                 self.host, resp.status, self.name
             ))),
-            s => Err(SourceError::Status {
-                status: s,
-                url: resp.url,
-                retry_after: None,
-            }),
+            s => Err(resp.unexpected_status()),
         }
     }
 
@@ -528,11 +524,7 @@ fn link_param(headers: &HeaderMap, rel: &str, param: &str) -> Option<String> {
 #[async_trait]
 impl Source for MastodonSource {
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
-        let cursor: MastodonCursor = ctx
-            .cursor
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
+        let cursor: MastodonCursor = ctx.stored_cursor();
         let cutoff = Utc::now()
             - chrono::Duration::from_std(ctx.backfill).unwrap_or(chrono::Duration::days(1));
         let mut next = MastodonCursor::default();

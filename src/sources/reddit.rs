@@ -332,13 +332,7 @@ impl RedditSource {
                     resp.status, self.settings.auth_url, self.name
                 )));
             }
-            s => {
-                return Err(SourceError::Status {
-                    status: s,
-                    url: resp.url,
-                    retry_after: None,
-                });
-            }
+            _ => return Err(resp.unexpected_status()),
         }
         let t: TokenResponse = resp.json()?;
         let Some(value) = t.access_token.filter(|v| !v.is_empty()) else {
@@ -390,11 +384,7 @@ impl RedditSource {
         }
         match resp.status {
             200..=299 => Ok(resp),
-            s => Err(SourceError::Status {
-                status: s,
-                url: resp.url,
-                retry_after: None,
-            }),
+            s => Err(resp.unexpected_status()),
         }
     }
 
@@ -656,11 +646,7 @@ fn to_mention(kind: &str, item: Item, raw: &serde_json::Value) -> Option<Mention
 #[async_trait]
 impl Source for RedditSource {
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
-        let cursor: RedditCursor = ctx
-            .cursor
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
+        let cursor: RedditCursor = ctx.stored_cursor();
         let cutoff = (Utc::now()
             - chrono::Duration::from_std(ctx.backfill).unwrap_or(chrono::Duration::days(1)))
         .timestamp();

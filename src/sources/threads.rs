@@ -388,11 +388,7 @@ impl ThreadsSource {
                     "threads: token refused (401); renew the Threads token and update credentials access_token".into(),
                 );
             }
-            return SourceError::Status {
-                status: resp.status,
-                url: resp.url.clone(),
-                retry_after: None,
-            };
+            return resp.unexpected_status();
         };
         let message: String = e.message.chars().take(200).collect();
         match e.refusal() {
@@ -563,11 +559,7 @@ impl ThreadsSource {
 impl Source for ThreadsSource {
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
         let now = Utc::now().timestamp();
-        let mut cur: ThreadsCursor = ctx
-            .cursor
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
+        let mut cur: ThreadsCursor = ctx.stored_cursor();
         let since = cur.since.unwrap_or_else(|| {
             now - chrono::Duration::from_std(ctx.backfill)
                 .unwrap_or_default()

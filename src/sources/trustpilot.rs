@@ -228,11 +228,7 @@ impl TrustpilotSource {
                 self.settings.business_unit_id,
                 error_message(&resp.body)
             ))),
-            s => Err(SourceError::Status {
-                status: s,
-                url: resp.url,
-                retry_after: None,
-            }),
+            s => Err(resp.unexpected_status()),
         }
     }
 }
@@ -262,16 +258,11 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 #[async_trait]
 impl Source for TrustpilotSource {
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
-        let mut walk: Walk<u32> = ctx
-            .cursor
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
+        let mut walk: Walk<u32> = ctx.stored_cursor();
         // A read cut short by max_pages goes on where it stopped: new reviews on top only push
         // the unread ones further down, so nothing is skipped (some are read twice, and the
         // store keeps them once).
-        let mut read =
-            walk.read(Utc::now() - chrono::Duration::from_std(ctx.backfill).unwrap_or_default());
+        let mut read = walk.read(ctx.backfill_start(Utc::now()));
         while read.wants_page(self.settings.max_pages) {
             let n = read.next().copied().unwrap_or(1);
             let page = self.page(n).await?;

@@ -294,11 +294,7 @@ impl XSource {
                 "x: access refused (403): {}; check that the app's access level includes recent search",
                 problem_detail(&resp)
             ))),
-            s => Err(SourceError::Status {
-                status: s,
-                url: resp.url,
-                retry_after: None,
-            }),
+            s => Err(resp.unexpected_status()),
         }
     }
 }
@@ -453,11 +449,7 @@ impl XCursor {
     /// The stored cursor, with the day's and month's counts reset when a new one began and a
     /// start time within the search window on first start.
     fn for_poll(ctx: &PollContext, now: DateTime<Utc>) -> XCursor {
-        let mut cur: XCursor = ctx
-            .cursor
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
+        let mut cur: XCursor = ctx.stored_cursor();
         if cur.month != month_of(now) {
             cur.month = month_of(now);
             cur.reads = 0;

@@ -310,11 +310,7 @@ impl YoutubeSource {
                 reasons.join(", ")
             )));
         }
-        Err(SourceError::Status {
-            status: resp.status,
-            url: resp.url,
-            retry_after: None,
-        })
+        Err(resp.unexpected_status())
     }
 
     /// Searches for videos published since the last search; returns them as mentions and adds
@@ -525,18 +521,14 @@ impl Source for YoutubeSource {
 
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
         let now = Utc::now();
-        let mut cur: YoutubeCursor = ctx
-            .cursor
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
+        let mut cur: YoutubeCursor = ctx.stored_cursor();
         let day = pacific_day(now).to_string();
         if cur.quota_day != day {
             cur.quota_day = day;
             cur.quota_used = 0;
             cur.search_calls = 0;
         }
-        let backfill_start = now - chrono::Duration::from_std(ctx.backfill).unwrap_or_default();
+        let backfill_start = ctx.backfill_start(now);
         let mut batch = Batch::default();
         let mut out_of_quota = false;
 
