@@ -588,7 +588,7 @@ impl BlueskySource {
                     .unwrap_or_default(),
                 self.name
             ))),
-            s => Err(resp.unexpected_status()),
+            _ => Err(resp.unexpected_status()),
         }
     }
 
@@ -701,7 +701,7 @@ fn xrpc_error(resp: &Fetched) -> Option<String> {
 fn ok_or_status(resp: Fetched) -> Result<Fetched, SourceError> {
     match resp.status {
         200..=299 => Ok(resp),
-        s => Err(resp.unexpected_status()),
+        _ => Err(resp.unexpected_status()),
     }
 }
 

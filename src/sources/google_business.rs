@@ -274,7 +274,7 @@ impl GoogleBusinessSource {
                 "google_business: no location {location} in account {} (404{why}); check account_id and location_ids",
                 self.settings.account_id
             )),
-            s => resp.unexpected_status(),
+            _ => resp.unexpected_status(),
         }
     }
 }

@@ -277,7 +277,7 @@ impl GooglePlaySource {
                 "google_play: no app {} in this developer account (404{why}); check package_name",
                 self.settings.package_name
             )),
-            s => resp.unexpected_status(),
+            _ => resp.unexpected_status(),
         }
     }
 

@@ -202,7 +202,7 @@ impl HackerNewsSource {
         let resp = self.client.send(req, self.timeout, self.max_body).await?;
         match resp.status {
             200..=299 => resp.json(),
-            s => Err(resp.unexpected_status()),
+            _ => Err(resp.unexpected_status()),
         }
     }
 }

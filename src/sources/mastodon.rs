@@ -271,7 +271,7 @@ impl MastodonSource {
                 "mastodon: {} requires a token ({}); set token_env or token_file on source {}",
                 self.host, resp.status, self.name
             ))),
-            s => Err(resp.unexpected_status()),
+            _ => Err(resp.unexpected_status()),
         }
     }
 

@@ -103,12 +103,6 @@ impl<P: Clone> Walk<P> {
         }
     }
 
-    /// True when the item at `at` with `id` was read before (or is older than `since`): the
-    /// read has reached the boundary.
-    pub fn reached(&self, at: DateTime<Utc>, id: &str, since: DateTime<Utc>) -> bool {
-        at < since || self.done.holds(at, id)
-    }
-
     /// Ends a poll: `next` is where to continue when the read stopped at the page limit, `None`
     /// when it reached the boundary or the end of the list.
     pub fn finish(&mut self, next: Option<P>, seen: Seen) {
@@ -244,8 +238,8 @@ mod tests {
         // Next poll goes on at page 3 and reaches "a".
         let (start, seen) = walk.resume();
         assert_eq!(start, Some(3));
-        assert!(walk.reached(t("2026-11-20T10:00:00Z"), "a", since));
-        assert!(!walk.reached(t("2026-11-20T10:00:00Z"), "a2", since));
+        assert!(walk.done.holds(t("2026-11-20T10:00:00Z"), "a"));
+        assert!(!walk.done.holds(t("2026-11-20T10:00:00Z"), "a2"));
         walk.finish(None, seen);
         assert_eq!(walk.done.newest, Some(t("2026-11-25T10:00:00Z")));
         assert_eq!(walk.done.at_newest, ["c"]);

@@ -384,7 +384,7 @@ impl RedditSource {
         }
         match resp.status {
             200..=299 => Ok(resp),
-            s => Err(resp.unexpected_status()),
+            _ => Err(resp.unexpected_status()),
         }
     }
 

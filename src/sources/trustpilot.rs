@@ -228,7 +228,7 @@ impl TrustpilotSource {
                 self.settings.business_unit_id,
                 error_message(&resp.body)
             ))),
-            s => Err(resp.unexpected_status()),
+            _ => Err(resp.unexpected_status()),
         }
     }
 }

@@ -294,7 +294,7 @@ impl XSource {
                 "x: access refused (403): {}; check that the app's access level includes recent search",
                 problem_detail(&resp)
             ))),
-            s => Err(resp.unexpected_status()),
+            _ => Err(resp.unexpected_status()),
         }
     }
 }
