@@ -199,13 +199,7 @@ impl AppStoreSource {
                 )));
             }
             400 | 404 => return Ok(Vec::new()),
-            s => {
-                return Err(SourceError::Status {
-                    status: s,
-                    url: resp.url,
-                    retry_after: None,
-                });
-            }
+            _ => return Err(resp.unexpected_status()),
         }
         let body: FeedBody = resp.json()?;
         Ok(match body.feed.entry {
@@ -219,13 +213,8 @@ impl AppStoreSource {
 #[async_trait]
 impl Source for AppStoreSource {
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
-        let mut cur: AppStoreCursor = ctx
-            .cursor
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
-        let backfill_start =
-            Utc::now() - chrono::Duration::from_std(ctx.backfill).unwrap_or_default();
+        let mut cur: AppStoreCursor = ctx.stored_cursor();
+        let backfill_start = ctx.backfill_start(Utc::now());
         let mut batch = Batch::default();
         for (country, newest) in std::mem::take(&mut cur.newest) {
             let walk = cur.countries.entry(country).or_default();
@@ -236,50 +225,35 @@ impl Source for AppStoreSource {
         for country in &self.settings.countries {
             let country = country.to_ascii_lowercase();
             let mut walk = cur.countries.remove(&country).unwrap_or_default();
-            let since = walk.since(backfill_start);
             // A read cut short by max_pages goes on where it stopped: new reviews on top only
             // push the unread ones further down, so nothing is skipped (some are read twice,
             // and the store keeps them once).
-            let (resume, mut seen) = walk.resume();
-            let first = resume.unwrap_or(1);
-            let mut next = None;
-            'pages: for n in first..first + self.settings.max_pages {
+            let mut read = walk.read(backfill_start);
+            while read.wants_page(self.settings.max_pages) {
+                let n = read.next().copied().unwrap_or(1);
                 // Apple serves no page past the tenth: the read is as complete as it gets.
-                if n > MAX_FEED_PAGES {
-                    next = None;
-                    break;
-                }
-                let entries = self.page(&country, n).await?;
-                if entries.is_empty() {
-                    next = None;
-                    break;
-                }
-                for raw in entries {
-                    // The entry describing the app itself has no rating: not a review.
-                    let Ok(r) = serde_json::from_value::<Review>(raw.clone()) else {
-                        continue;
-                    };
-                    let Ok(at) = DateTime::parse_from_rfc3339(&r.updated.label) else {
-                        continue;
-                    };
+                let entries = match n {
+                    n if n > MAX_FEED_PAGES => Vec::new(),
+                    n => self.page(&country, n).await?,
+                };
+                let next = (!entries.is_empty()).then_some(n + 1);
+                // The entry describing the app itself has no rating: not a review.
+                let dated = entries.into_iter().filter_map(|raw| {
+                    let r = serde_json::from_value::<Review>(raw.clone()).ok()?;
+                    let at = DateTime::parse_from_rfc3339(&r.updated.label).ok()?;
                     let at = at.with_timezone(&Utc);
-                    if walk.reached(at, &r.id.label, since) {
-                        next = None;
-                        break 'pages;
-                    }
-                    seen.record(at, &r.id.label);
-                    batch.mentions.extend(review_mention(
-                        r,
-                        at,
-                        &country,
-                        &self.settings.app_id,
-                        raw,
-                    ));
-                }
-                next = Some(n + 1);
+                    Some((at, r.id.label.clone(), (r, at, raw)))
+                });
+                read.add(dated, next);
             }
-            batch.more |= next.is_some();
-            walk.finish(next, seen);
+            let (reviews, more) = read.finish(&mut walk);
+            batch.more |= more;
+            let app_id = &self.settings.app_id;
+            batch.mentions.extend(
+                reviews
+                    .into_iter()
+                    .filter_map(|(r, at, raw)| review_mention(r, at, &country, app_id, raw)),
+            );
             cur.countries.insert(country, walk);
         }
         batch.cursor = Some(serde_json::to_string(&cur).unwrap_or_default());
@@ -328,27 +302,25 @@ fn review_mention(
         )),
         author_handle: name.clone(),
         author_name: name,
-        author_reach: None,
         // A storefront is a country, not a language: leave it to language detection.
         lang: None,
         title,
         text,
         created_at: at,
-        in_reply_to: None,
         engagement: Engagement {
             likes: r.vote_sum.and_then(|v| v.label.parse().ok()),
-            replies: None,
-            reposts: None,
+            ..Default::default()
         },
         rating: Some(rating),
         raw,
+        ..Default::default()
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::testing::{self, ids, json};
+    use crate::sources::testing::{self, ctx, ids, json};
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -361,13 +333,6 @@ mod tests {
         );
         let config = testing::source_config("appstore", "app_store", settings);
         AppStoreSource::from_config(&config, Client::new("webcare-test").unwrap()).unwrap()
-    }
-
-    fn ctx(cursor: Option<&str>) -> PollContext {
-        PollContext {
-            cursor: cursor.map(str::to_string),
-            backfill: Duration::from_secs(3650 * 86400),
-        }
     }
 
     fn page_path(country: &str, n: u32) -> String {
@@ -516,21 +481,14 @@ mod tests {
 
     #[test]
     fn config_problems_name_their_keys() {
-        let mut errors = ConfigErrors::default();
         let cfg = testing::source_config(
             "appstore",
             "app_store",
             serde_json::json!({ "app_id": "id14880", "countries": ["nld"], "max_pages": 11 }),
         );
-        AppStoreSource::validate(&cfg, "sources[3]", &mut errors);
-        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
-            keys,
-            [
-                "sources[3].app_id",
-                "sources[3].countries",
-                "sources[3].max_pages"
-            ]
+            testing::problem_keys(&cfg),
+            ["app_id", "countries", "max_pages"]
         );
     }
 }

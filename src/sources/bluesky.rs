@@ -588,11 +588,7 @@ impl BlueskySource {
                     .unwrap_or_default(),
                 self.name
             ))),
-            s => Err(SourceError::Status {
-                status: s,
-                url: resp.url,
-                retry_after: None,
-            }),
+            _ => Err(resp.unexpected_status()),
         }
     }
 
@@ -705,11 +701,7 @@ fn xrpc_error(resp: &Fetched) -> Option<String> {
 fn ok_or_status(resp: Fetched) -> Result<Fetched, SourceError> {
     match resp.status {
         200..=299 => Ok(resp),
-        s => Err(SourceError::Status {
-            status: s,
-            url: resp.url,
-            retry_after: None,
-        }),
+        _ => Err(resp.unexpected_status()),
     }
 }
 
@@ -1003,7 +995,6 @@ fn to_mention(post: PostView, raw: &serde_json::Value) -> Option<Mention> {
         post.author.handle.clone()
     };
     Some(Mention {
-        rating: None,
         url: Some(format!("https://bsky.app/profile/{profile}/post/{rkey}")),
         external_id: post.uri,
         author_handle: Some(profile),
@@ -1012,13 +1003,11 @@ fn to_mention(post: PostView, raw: &serde_json::Value) -> Option<Mention> {
             .display_name
             .map(|n| n.trim().to_string())
             .filter(|n| !n.is_empty()),
-        author_reach: None,
         lang: post
             .record
             .langs
             .first()
             .map(|l| l.split('-').next().unwrap_or(l).to_ascii_lowercase()),
-        title: None,
         text,
         created_at: post.record.created_at,
         in_reply_to: post.record.reply.map(|r| r.parent.uri),
@@ -1031,6 +1020,7 @@ fn to_mention(post: PostView, raw: &serde_json::Value) -> Option<Mention> {
             },
         },
         raw: raw.clone(),
+        ..Default::default()
     })
 }
 
@@ -1080,7 +1070,7 @@ fn expand_links(text: &str, facets: &[Facet]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::testing::{self, json};
+    use crate::sources::testing::{self, ctx, json};
     use wiremock::matchers::{
         body_json, header, method, path, query_param, query_param_is_missing,
     };
@@ -1121,13 +1111,6 @@ mod tests {
             "query": "fjordlink", "base_url": base, "limit": 3,
             "identifier": "webcare.fjordlink.nl", "password_file": file
         }))
-    }
-
-    fn ctx(cursor: Option<&str>) -> PollContext {
-        PollContext {
-            cursor: cursor.map(str::to_string),
-            backfill: Duration::from_secs(3650 * 86400),
-        }
     }
 
     fn rkeys(b: &Batch) -> Vec<&str> {
@@ -1486,21 +1469,6 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn server_error_fails_the_poll() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(502))
-            .mount(&server)
-            .await;
-        let src = source(serde_json::json!({"query": "fjordlink", "base_url": server.uri()}));
-        let err = src.poll(&ctx(None)).await.unwrap_err();
-        assert!(
-            matches!(err, SourceError::Status { status: 502, .. }),
-            "{err}"
-        );
-    }
-
     const FORBIDDEN: &str = include_str!("../../fixtures/bluesky/search-forbidden.html");
 
     fn forbidden() -> ResponseTemplate {
@@ -1590,15 +1558,9 @@ mod tests {
             errors.problems[0].1.contains("requires a login"),
             "{errors}"
         );
-        let mut errors = ConfigErrors::default();
-        BlueskySource::validate(
-            &config(
-                serde_json::json!({"query": "fjordlink", "base_url": "https://appview.example.org"}),
-            ),
-            "sources[0]",
-            &mut errors,
-        );
-        assert!(errors.problems.is_empty(), "{errors}");
+        let elsewhere =
+            serde_json::json!({"query": "fjordlink", "base_url": "https://appview.example.org"});
+        assert!(testing::problem_keys(&config(elsewhere)).is_empty());
     }
 
     #[test]
@@ -1622,17 +1584,10 @@ mod tests {
 
     #[test]
     fn config_errors_name_the_key() {
-        let mut errors = ConfigErrors::default();
         let cfg = config(serde_json::json!({"query": "", "password_env": "BSKY_PW", "limit": 0}));
-        BlueskySource::validate(&cfg, "sources[2]", &mut errors);
-        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
-            keys,
-            [
-                "sources[2].query",
-                "sources[2].identifier",
-                "sources[2].limit"
-            ]
+            testing::problem_keys(&cfg),
+            ["query", "identifier", "limit"]
         );
     }
 

@@ -206,6 +206,18 @@ impl Graph {
         self.receive(self.request(path, params)).await
     }
 
+    /// Like [`Graph::get`], for the page after the cursor `after` (`None`: the first page).
+    pub async fn get_after(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+        after: Option<&str>,
+    ) -> Result<(EdgePage, Option<Duration>), SourceError> {
+        let mut params = params.to_vec();
+        params.extend(after.map(|a| ("after", a.to_string())));
+        self.get(path, &params).await
+    }
+
     /// GETs the node `/{version}/{path}` with `params` as the JSON object Graph answers (a
     /// node's fields, not an edge's page), with the same pause as [`Graph::get`].
     pub async fn get_node(
@@ -244,11 +256,7 @@ impl Graph {
 
     fn error(&self, resp: &Fetched, slow: Option<Duration>) -> SourceError {
         let Some(e) = GraphError::from_body(&resp.body) else {
-            return SourceError::Status {
-                status: resp.status,
-                url: resp.url.clone(),
-                retry_after: None,
-            };
+            return resp.unexpected_status();
         };
         match e.refusal() {
             GraphRefusal::Throttled => SourceError::RateLimited {
@@ -484,14 +492,10 @@ impl FacebookPageSource {
 impl Source for FacebookPageSource {
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
         let now = Utc::now();
-        let mut cur: PageCursor = ctx
-            .cursor
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
-        let since = cur.since.unwrap_or_else(|| {
-            (now - chrono::Duration::from_std(ctx.backfill).unwrap_or_default()).timestamp()
-        });
+        let mut cur: PageCursor = ctx.stored_cursor();
+        let since = cur
+            .since
+            .unwrap_or_else(|| ctx.backfill_start(now).timestamp());
         let run_started = now.timestamp() - RUN_OVERLAP;
         let mut batch = Batch::default();
         let mut run = Run::default();
@@ -715,7 +719,6 @@ fn post_mention(post: &Post, raw: serde_json::Value) -> Option<Mention> {
         return None;
     }
     Some(Mention {
-        rating: None,
         external_id: post.id.clone(),
         url: Some(
             post.permalink_url
@@ -724,18 +727,15 @@ fn post_mention(post: &Post, raw: serde_json::Value) -> Option<Mention> {
         ),
         author_handle: post.from.as_ref().map(|f| f.id.clone()),
         author_name: post.from.as_ref().and_then(|f| f.name.clone()),
-        author_reach: None,
-        lang: None,
-        title: None,
         text,
         created_at: post.created_time.as_deref().and_then(parse_graph_time)?,
-        in_reply_to: None,
         engagement: Engagement {
             likes: post.reactions.as_ref().map(|r| r.summary.total_count),
             replies: post.comments.as_ref().map(|c| c.summary.total_count),
             reposts: post.shares.as_ref().and_then(|s| s.count),
         },
         raw,
+        ..Default::default()
     })
 }
 
@@ -752,7 +752,6 @@ fn comment_mention(
         return None;
     }
     Some(Mention {
-        rating: None,
         url: Some(c.permalink_url.clone().unwrap_or_else(|| {
             format!(
                 "https://www.facebook.com/{post_id}?comment_id={}",
@@ -762,9 +761,6 @@ fn comment_mention(
         external_id: c.id,
         author_handle: c.from.as_ref().map(|f| f.id.clone()),
         author_name: c.from.as_ref().and_then(|f| f.name.clone()),
-        author_reach: None,
-        lang: None,
-        title: None,
         text,
         created_at: created,
         in_reply_to: Some(
@@ -775,16 +771,17 @@ fn comment_mention(
         engagement: Engagement {
             likes: c.like_count,
             replies: c.comment_count,
-            reposts: None,
+            ..Default::default()
         },
         raw: raw.clone(),
+        ..Default::default()
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::testing::{self, ids};
+    use crate::sources::testing::{self, WithSecret, ids};
     use chrono::TimeZone;
     use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
     use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -793,36 +790,14 @@ mod tests {
     const POST: &str = "104857600000001_900000000000001";
     const TOKEN: &str = "EAAB-test-page-token";
 
-    fn fixture(name: &str) -> String {
-        testing::fixture("facebook_page", name)
-    }
-
     fn json(status: u16, name: &str) -> ResponseTemplate {
-        testing::json_status(status, &fixture(name))
+        testing::fixture_reply("facebook_page", status, name)
     }
 
-    struct Setup {
-        source: FacebookPageSource,
-        _token: tempfile::NamedTempFile,
-    }
-
-    fn setup(base: &str, extra: serde_json::Value) -> Setup {
-        let token = testing::secret_file(TOKEN);
-        let base = serde_json::json!({
-            "page_id": PAGE,
-            "base_url": base,
-            "page_token_file": token.path().to_str().unwrap(),
-        });
-        let settings = testing::with_settings(base, extra);
-        let source = FacebookPageSource::from_config(
-            &test_config(settings),
-            Client::new("webcare-test").unwrap(),
-        )
-        .unwrap();
-        Setup {
-            source,
-            _token: token,
-        }
+    fn setup(base: &str, extra: serde_json::Value) -> WithSecret<FacebookPageSource> {
+        let base = serde_json::json!({ "page_id": PAGE, "base_url": base });
+        let config = test_config(testing::with_settings(base, extra));
+        testing::with_secret(config, "page_token", TOKEN)
     }
 
     fn test_config(settings: serde_json::Value) -> SourceConfig {
@@ -835,11 +810,7 @@ mod tests {
 
     /// Backfill reaching to 2026-11-20, where the fixtures start, whatever today is.
     fn ctx(cursor: Option<&PageCursor>) -> PollContext {
-        let cutoff = Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap();
-        PollContext {
-            cursor: cursor.map(|c| serde_json::to_string(c).unwrap()),
-            backfill: (Utc::now() - cutoff).to_std().unwrap(),
-        }
+        testing::ctx_back_to(cursor, Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap())
     }
 
     fn cursor_of(batch: &Batch) -> PageCursor {
@@ -1104,21 +1075,6 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn server_error_fails_the_poll() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(500))
-            .mount(&server)
-            .await;
-        let s = setup(&server.uri(), serde_json::json!({}));
-        let err = s.source.poll(&ctx(None)).await.unwrap_err();
-        assert!(
-            matches!(err, SourceError::Status { status: 500, .. }),
-            "{err:?}"
-        );
-    }
-
     #[test]
     fn graph_times_without_a_colon_in_the_offset_parse() {
         assert_eq!(
@@ -1130,20 +1086,11 @@ mod tests {
 
     #[test]
     fn config_problems_name_their_keys() {
-        let mut errors = ConfigErrors::default();
-        FacebookPageSource::validate(
-            &test_config(serde_json::json!({ "page_id": "fjordlink", "api_version": "24" })),
-            "sources[3]",
-            &mut errors,
-        );
-        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
-            keys,
-            vec![
-                "sources[3].page_id",
-                "sources[3].api_version",
-                "sources[3].page_token_env"
-            ]
+            testing::problem_keys(&test_config(
+                serde_json::json!({ "page_id": "fjordlink", "api_version": "24" })
+            )),
+            ["page_id", "api_version", "page_token_env"]
         );
     }
 }

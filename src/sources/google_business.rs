@@ -274,11 +274,7 @@ impl GoogleBusinessSource {
                 "google_business: no location {location} in account {} (404{why}); check account_id and location_ids",
                 self.settings.account_id
             )),
-            s => SourceError::Status {
-                status: s,
-                url: resp.url.clone(),
-                retry_after: None,
-            },
+            _ => resp.unexpected_status(),
         }
     }
 }
@@ -293,70 +289,47 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 #[async_trait]
 impl Source for GoogleBusinessSource {
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
-        let mut cur: BusinessCursor = ctx
-            .cursor
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
-        let backfill_start =
-            Utc::now() - chrono::Duration::from_std(ctx.backfill).unwrap_or_default();
+        let mut cur: BusinessCursor = ctx.stored_cursor();
+        let backfill_start = ctx.backfill_start(Utc::now());
         let mut batch = Batch::default();
         for location in &self.settings.location_ids {
             let mut walk = cur.locations.remove(location).unwrap_or_default();
-            let since = walk.since(backfill_start);
-            let (mut token, mut seen) = walk.resume();
-            let mut restarted = false;
-            let mut pages = 0;
-            'pages: while pages < self.settings.max_pages {
+            let mut read = walk.read(backfill_start);
+            while read.wants_page(self.settings.max_pages) {
+                let token = read.next().cloned();
                 let page = match self.page(location, token.as_deref()).await {
                     Ok(p) => p,
-                    // A page token from an earlier poll that Google no longer takes: read from
-                    // the top again (what was read is stored once).
-                    Err(SourceError::Status { status: 400, .. })
-                        if token.is_some() && !restarted =>
-                    {
+                    Err(e) if read.restart_after(&e) => {
                         tracing::warn!(
                             location = %location,
                             "google_business: the stored page token was refused; reading from the first page"
                         );
-                        restarted = true;
-                        token = None;
                         continue;
                     }
                     Err(e) => return Err(e),
                 };
-                pages += 1;
-                for raw in page.reviews {
-                    let Ok(r) = serde_json::from_value::<Review>(raw.clone()) else {
-                        continue;
-                    };
-                    let Some(updated) = parse_time(&r.update_time) else {
-                        continue;
-                    };
-                    if walk.reached(updated, &r.review_id, since) {
-                        token = None;
-                        break 'pages;
-                    }
-                    seen.record(updated, &r.review_id);
-                    let replied = r
-                        .review_reply
-                        .as_ref()
-                        .and_then(|reply| parse_time(reply.update_time.as_deref()?));
-                    batch.own_replies.extend(replied.map(|at| OwnReply {
-                        parent: r.review_id.clone(),
-                        account: format!("owner of location {location}"),
-                        at,
-                    }));
-                    batch.mentions.extend(review_mention(r, location, raw));
-                }
-                token = page.next_page_token.filter(|t| !t.is_empty());
-                if token.is_none() {
-                    break;
-                }
+                let dated = page.reviews.into_iter().filter_map(|raw| {
+                    let r = serde_json::from_value::<Review>(raw.clone()).ok()?;
+                    let updated = parse_time(&r.update_time)?;
+                    Some((updated, r.review_id.clone(), (r, raw)))
+                });
+                read.add(dated, page.next_page_token.filter(|t| !t.is_empty()));
             }
-            batch.more |= token.is_some();
-            walk.finish(token, seen);
+            let (reviews, more) = read.finish(&mut walk);
+            batch.more |= more;
             cur.locations.insert(location.clone(), walk);
+            for (r, raw) in reviews {
+                let replied = r
+                    .review_reply
+                    .as_ref()
+                    .and_then(|reply| parse_time(reply.update_time.as_deref()?));
+                batch.own_replies.extend(replied.map(|at| OwnReply {
+                    parent: r.review_id.clone(),
+                    account: format!("owner of location {location}"),
+                    at,
+                }));
+                batch.mentions.extend(review_mention(r, location, raw));
+            }
         }
         // Locations no longer configured are forgotten.
         cur.locations
@@ -406,12 +379,8 @@ fn review_mention(r: Review, location: &str, raw: serde_json::Value) -> Option<M
         url: None,
         author_handle: name.clone(),
         author_name: name,
-        author_reach: None,
-        lang: None,
-        title: None,
         text,
         created_at: created,
-        in_reply_to: None,
         engagement: Engagement::default(),
         rating: Some(rating),
         raw: {
@@ -421,14 +390,14 @@ fn review_mention(r: Review, location: &str, raw: serde_json::Value) -> Option<M
             }
             raw
         },
+        ..Default::default()
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::testing::{self, ids, json, json_status};
-    use std::time::Duration;
+    use crate::sources::testing::{self, ctx, ids, json, json_status};
     use wiremock::matchers::{
         body_string_contains, header, method, path, query_param, query_param_is_missing,
     };
@@ -460,13 +429,6 @@ mod tests {
         let src = GoogleBusinessSource::from_config(&config, Client::new("webcare-test").unwrap())
             .unwrap();
         (src, [secret, refresh])
-    }
-
-    fn ctx(cursor: Option<&str>) -> PollContext {
-        PollContext {
-            cursor: cursor.map(str::to_string),
-            backfill: Duration::from_secs(3650 * 86400),
-        }
     }
 
     async fn mount(server: &MockServer) {
@@ -617,7 +579,6 @@ mod tests {
 
     #[test]
     fn config_problems_name_their_keys() {
-        let mut errors = ConfigErrors::default();
         let cfg = testing::source_config(
             "gbp",
             "google_business",
@@ -626,17 +587,15 @@ mod tests {
                 "client_id": "", "page_size": 100
             }),
         );
-        GoogleBusinessSource::validate(&cfg, "sources[6]", &mut errors);
-        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
-            keys,
+            testing::problem_keys(&cfg),
             [
-                "sources[6].account_id",
-                "sources[6].location_ids",
-                "sources[6].client_id",
-                "sources[6].page_size",
-                "sources[6].client_secret_env",
-                "sources[6].refresh_token_env"
+                "account_id",
+                "location_ids",
+                "client_id",
+                "page_size",
+                "client_secret_env",
+                "refresh_token_env"
             ]
         );
     }

@@ -277,11 +277,7 @@ impl GooglePlaySource {
                 "google_play: no app {} in this developer account (404{why}); check package_name",
                 self.settings.package_name
             )),
-            s => SourceError::Status {
-                status: s,
-                url: resp.url.clone(),
-                retry_after: None,
-            },
+            _ => resp.unexpected_status(),
         }
     }
 
@@ -297,14 +293,7 @@ impl GooglePlaySource {
 impl Source for GooglePlaySource {
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
         let now = Utc::now();
-        let mut cur: PlayCursor = ctx
-            .cursor
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
-        let since = cur
-            .walk
-            .since(now - chrono::Duration::from_std(ctx.backfill).unwrap_or_default());
+        let mut cur: PlayCursor = ctx.stored_cursor();
         // Play serves only the last seven days: after a longer outage, reviews changed between
         // the last poll and a week ago cannot be read any more; tell the operator.
         let play_window = now - chrono::Duration::days(7);
@@ -316,73 +305,55 @@ impl Source for GooglePlaySource {
                 "google_play: reviews changed in this window are past Play's 7-day API window and were not read"
             );
         }
-        let (mut token, mut seen) = cur.walk.resume();
-        let mut batch = Batch::default();
-        let mut restarted = false;
-        let mut pages = 0;
-        'pages: while pages < self.settings.max_pages {
+        let mut read = cur.walk.read(ctx.backfill_start(now));
+        while read.wants_page(self.settings.max_pages) {
+            let token = read.next().cloned();
             let page = match self.page(token.as_deref()).await {
                 Ok(p) => p,
-                // A continuation token from an earlier poll that Play no longer takes: read
-                // from the top again (what was read is stored once).
-                Err(SourceError::Status { status: 400, .. }) if token.is_some() && !restarted => {
+                Err(e) if read.restart_after(&e) => {
                     tracing::warn!(
                         package = %self.settings.package_name,
                         "google_play: the stored page token was refused; reading from the first page"
                     );
-                    restarted = true;
-                    token = None;
                     continue;
                 }
                 Err(e) => return Err(e),
             };
-            pages += 1;
-            for raw in page.reviews {
-                let Ok(r) = serde_json::from_value::<Review>(raw.clone()) else {
-                    continue;
-                };
-                let Some(user) = r.comments.iter().find_map(|c| c.user_comment.as_ref()) else {
-                    continue;
-                };
-                let Some(at) = user.last_modified.time() else {
-                    continue;
-                };
-                if cur.walk.reached(at, &r.review_id, since) {
-                    token = None;
-                    break 'pages;
-                }
-                seen.record(at, &r.review_id);
-                // The newest developer reply counts: Play keeps one, `lastModified` when edited.
-                let replied = r
-                    .comments
-                    .iter()
-                    .filter_map(|c| c.developer_comment.as_ref()?.last_modified.as_ref()?.time())
-                    .max();
-                batch.own_replies.extend(replied.map(|at| OwnReply {
-                    parent: r.review_id.clone(),
-                    account: self.settings.package_name.clone(),
-                    at,
-                }));
-                batch.mentions.extend(review_mention(
-                    &r,
-                    user,
-                    at,
-                    &self.settings.package_name,
-                    raw,
-                ));
-            }
-            token = page
+            let dated = page.reviews.into_iter().filter_map(|raw| {
+                let r = serde_json::from_value::<Review>(raw.clone()).ok()?;
+                let user = r.comments.iter().find_map(|c| c.user_comment.as_ref())?;
+                let at = user.last_modified.time()?;
+                Some((at, r.review_id.clone(), (r, at, raw)))
+            });
+            let next = page
                 .token_pagination
                 .and_then(|p| p.next_page_token)
                 .filter(|t| !t.is_empty());
-            if token.is_none() {
-                break;
-            }
+            read.add(dated, next);
         }
-        batch.more = token.is_some();
-        cur.walk.finish(token, seen);
+        let (reviews, more) = read.finish(&mut cur.walk);
         cur.last_read = Some(now);
-        batch.cursor = Some(serde_json::to_string(&cur).unwrap_or_default());
+        let mut batch = Batch {
+            more,
+            cursor: Some(serde_json::to_string(&cur).unwrap_or_default()),
+            ..Batch::default()
+        };
+        for (r, at, raw) in reviews {
+            // The newest developer reply counts: Play keeps one, `lastModified` when edited.
+            let replied = r
+                .comments
+                .iter()
+                .filter_map(|c| c.developer_comment.as_ref()?.last_modified.as_ref()?.time())
+                .max();
+            batch.own_replies.extend(replied.map(|at| OwnReply {
+                parent: r.review_id.clone(),
+                account: self.settings.package_name.clone(),
+                at,
+            }));
+            batch
+                .mentions
+                .extend(review_mention(&r, at, &self.settings.package_name, raw));
+        }
         Ok(batch)
     }
 
@@ -407,11 +378,11 @@ impl Source for GooglePlaySource {
 /// A review as a mention. Play joins a title and a body with a tab; they are split again.
 fn review_mention(
     r: &Review,
-    user: &UserComment,
     at: DateTime<Utc>,
     package: &str,
     raw: serde_json::Value,
 ) -> Option<Mention> {
+    let user = r.comments.iter().find_map(|c| c.user_comment.as_ref())?;
     let rating = user.star_rating.filter(|s| (1..=5).contains(s))?;
     let (title, text) = match user.text.split_once('\t') {
         Some((t, b)) => (Some(t.trim().to_string()).filter(|t| !t.is_empty()), b),
@@ -442,19 +413,17 @@ fn review_mention(
         )),
         author_handle: name.clone(),
         author_name: name,
-        author_reach: None,
         lang,
         title,
         text,
         created_at: at,
-        in_reply_to: None,
         engagement: Engagement {
             likes: user.thumbs_up_count,
-            replies: None,
-            reposts: None,
+            ..Default::default()
         },
         rating: Some(rating),
         raw,
+        ..Default::default()
     })
 }
 
@@ -462,7 +431,7 @@ fn review_mention(
 mod tests {
     use super::*;
     use crate::sources::google_oauth::tests::{assertion_is_valid, key_file_text};
-    use crate::sources::testing::{self, ids, json, json_status};
+    use crate::sources::testing::{self, ctx, ids, json, json_status};
     use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
     use wiremock::{Mock, MockServer, Request};
 
@@ -482,13 +451,6 @@ mod tests {
         let src =
             GooglePlaySource::from_config(&config, Client::new("webcare-test").unwrap()).unwrap();
         (src, file)
-    }
-
-    fn ctx(cursor: Option<&str>) -> PollContext {
-        PollContext {
-            cursor: cursor.map(str::to_string),
-            backfill: Duration::from_secs(3650 * 86400),
-        }
     }
 
     async fn mount_token(server: &MockServer, expect: u64) {
@@ -651,21 +613,14 @@ mod tests {
 
     #[test]
     fn config_problems_name_their_keys() {
-        let mut errors = ConfigErrors::default();
         let cfg = testing::source_config(
             "play",
             "google_play",
             serde_json::json!({ "package_name": "Mijn Fjordlink", "max_results": 500 }),
         );
-        GooglePlaySource::validate(&cfg, "sources[5]", &mut errors);
-        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
-            keys,
-            [
-                "sources[5].package_name",
-                "sources[5].max_results",
-                "sources[5].service_account_env"
-            ]
+            testing::problem_keys(&cfg),
+            ["package_name", "max_results", "service_account_env"]
         );
     }
 }

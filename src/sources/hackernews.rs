@@ -202,11 +202,7 @@ impl HackerNewsSource {
         let resp = self.client.send(req, self.timeout, self.max_body).await?;
         match resp.status {
             200..=299 => resp.json(),
-            s => Err(SourceError::Status {
-                status: s,
-                url: resp.url,
-                retry_after: None,
-            }),
+            _ => Err(resp.unexpected_status()),
         }
     }
 }
@@ -349,13 +345,10 @@ fn to_mention(hit: Hit, raw: &serde_json::Value) -> Option<Mention> {
         obj.remove("_highlightResult");
     }
     Some(Mention {
-        rating: None,
         url: Some(format!("{ITEM_URL}{}", hit.object_id)),
         external_id: hit.object_id,
         author_handle: Some(author.clone()),
         author_name: Some(author),
-        author_reach: None,
-        lang: None,
         title,
         text,
         created_at,
@@ -367,16 +360,17 @@ fn to_mention(hit: Hit, raw: &serde_json::Value) -> Option<Mention> {
         engagement: Engagement {
             likes: hit.points,
             replies: hit.num_comments,
-            reposts: None,
+            ..Default::default()
         },
         raw,
+        ..Default::default()
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::testing::{self, json};
+    use crate::sources::testing::{self, ctx, json};
     use wiremock::matchers::{method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -390,13 +384,6 @@ mod tests {
         let settings = testing::with_settings(base, extra);
         let cfg = testing::source_config("hn", "hackernews", settings);
         HackerNewsSource::from_config(&cfg, Client::new("webcare-test").unwrap()).unwrap()
-    }
-
-    fn ctx(cursor: Option<&str>) -> PollContext {
-        PollContext {
-            cursor: cursor.map(str::to_string),
-            backfill: Duration::from_secs(3650 * 86400),
-        }
     }
 
     async fn mount_two_pages(server: &MockServer) {
@@ -595,40 +582,16 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn server_error_fails_the_poll() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(500))
-            .mount(&server)
-            .await;
-        let err = source(&server.uri(), serde_json::json!({}))
-            .poll(&ctx(Some(r#"{"since":1795500000}"#)))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, SourceError::Status { status: 500, .. }),
-            "{err}"
-        );
-    }
-
     #[test]
     fn config_errors_name_the_key() {
-        let mut errors = ConfigErrors::default();
         let cfg = testing::source_config(
             "hn",
             "hackernews",
             serde_json::json!({"query": " ", "tags": ["job"], "hits_per_page": 5000}),
         );
-        HackerNewsSource::validate(&cfg, "sources[0]", &mut errors);
-        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
-            keys,
-            [
-                "sources[0].query",
-                "sources[0].tags",
-                "sources[0].hits_per_page"
-            ]
+            testing::problem_keys(&cfg),
+            ["query", "tags", "hits_per_page"]
         );
     }
 }

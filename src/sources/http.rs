@@ -35,6 +35,16 @@ impl Fetched {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The error for a status the caller gives no meaning of its own: the status and the URL,
+    /// with no delay asked for.
+    pub fn unexpected_status(&self) -> SourceError {
+        SourceError::Status {
+            status: self.status,
+            url: self.url.clone(),
+            retry_after: None,
+        }
+    }
+
     /// Parses the body as JSON into `T`, naming the URL on failure.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, SourceError> {
         serde_json::from_slice(&self.body).map_err(|e| SourceError::Parse {

@@ -294,17 +294,14 @@ impl InstagramSource {
             };
             let mut after: Option<String> = None;
             for _ in 0..self.settings.max_pages {
-                let mut params = vec![
+                let params = [
                     ("user_id", user.to_string()),
                     ("fields", HASHTAG_MEDIA_FIELDS.to_string()),
                     ("limit", "50".into()),
                 ];
-                if let Some(a) = &after {
-                    params.push(("after", a.clone()));
-                }
                 let (page, s) = self
                     .graph
-                    .get(&format!("{id}/recent_media"), &params)
+                    .get_after(&format!("{id}/recent_media"), &params, after.as_deref())
                     .await?;
                 slow = longer(slow, s);
                 after = page.next_after();
@@ -438,14 +435,10 @@ impl Source for InstagramSource {
 
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
         let now = Utc::now();
-        let mut cur: InstagramCursor = ctx
-            .cursor
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
-        let since = cur.since.unwrap_or_else(|| {
-            (now - chrono::Duration::from_std(ctx.backfill).unwrap_or_default()).timestamp()
-        });
+        let mut cur: InstagramCursor = ctx.stored_cursor();
+        let since = cur
+            .since
+            .unwrap_or_else(|| ctx.backfill_start(now).timestamp());
         let run_open = cur.tags_after.is_some() || cur.media.values().any(|m| m.after.is_some());
         if !run_open {
             cur.run_started = Some(now.timestamp() - RUN_OVERLAP);
@@ -519,11 +512,11 @@ impl InstagramSource {
         let mut slow = None;
         let mut after: Option<String> = None;
         'pages: for _ in 0..self.settings.max_pages {
-            let mut params = vec![("fields", MEDIA_FIELDS.to_string()), ("limit", "25".into())];
-            if let Some(a) = &after {
-                params.push(("after", a.clone()));
-            }
-            let (page, s) = self.graph.get(&format!("{user}/media"), &params).await?;
+            let params = [("fields", MEDIA_FIELDS.to_string()), ("limit", "25".into())];
+            let (page, s) = self
+                .graph
+                .get_after(&format!("{user}/media"), &params, after.as_deref())
+                .await?;
             slow = longer(slow, s);
             after = page.next_after();
             for item in page.data {
@@ -574,16 +567,13 @@ impl InstagramSource {
             let mut after = state.after.take();
             let mut done = false;
             for _ in 0..self.settings.max_pages {
-                let mut params = vec![
+                let params = [
                     ("fields", COMMENT_FIELDS.to_string()),
                     ("limit", "50".into()),
                 ];
-                if let Some(a) = &after {
-                    params.push(("after", a.clone()));
-                }
                 let (page, s) = self
                     .graph
-                    .get(&format!("{}/comments", m.id), &params)
+                    .get_after(&format!("{}/comments", m.id), &params, after.as_deref())
                     .await?;
                 read.slow = longer(read.slow, s);
                 after = page.next_after();
@@ -621,11 +611,11 @@ impl InstagramSource {
         let user = self.settings.ig_user_id.as_str();
         let mut slow = None;
         for _ in 0..self.settings.max_pages {
-            let mut params = vec![("fields", TAG_FIELDS.to_string()), ("limit", "25".into())];
-            if let Some(a) = &after {
-                params.push(("after", a.clone()));
-            }
-            let (page, s) = self.graph.get(&format!("{user}/tags"), &params).await?;
+            let params = [("fields", TAG_FIELDS.to_string()), ("limit", "25".into())];
+            let (page, s) = self
+                .graph
+                .get_after(&format!("{user}/tags"), &params, after.as_deref())
+                .await?;
             slow = longer(slow, s);
             after = page.next_after();
             let mut reached = false;
@@ -773,24 +763,21 @@ fn comment_mention(
         .or_else(|| c.from.and_then(|f| f.username))
         .map(|u| u.trim_start_matches('@').to_string());
     Some(Mention {
-        rating: None,
         external_id: c.id,
         // Instagram has no links to single comments; the post is where staff answer.
         url: media.permalink.clone(),
         author_name: handle.clone(),
         author_handle: handle,
-        author_reach: None,
-        lang: None,
-        title: None,
         text,
         created_at: created,
         in_reply_to: Some(c.parent_id.unwrap_or_else(|| media.id.clone())),
         engagement: Engagement {
             likes: c.like_count,
             replies,
-            reposts: None,
+            ..Default::default()
         },
         raw,
+        ..Default::default()
     })
 }
 
@@ -836,30 +823,26 @@ fn tag_mention(raw: serde_json::Value, since: i64) -> Tagged {
         return Tagged::Unusable;
     }
     Tagged::New(Box::new(Mention {
-        rating: None,
         external_id: t.id,
         url: t.permalink,
         author_name: t.username.clone(),
         author_handle: t.username,
-        author_reach: None,
-        lang: None,
-        title: None,
         text,
         created_at: created,
-        in_reply_to: None,
         engagement: Engagement {
             likes: t.like_count,
             replies: t.comments_count,
-            reposts: None,
+            ..Default::default()
         },
         raw,
+        ..Default::default()
     }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::testing::{self, ids};
+    use crate::sources::testing::{self, WithSecret, ids};
     use chrono::{DateTime, TimeZone};
     use std::time::Duration;
     use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
@@ -868,45 +851,26 @@ mod tests {
     const IG: &str = "17841400000000001";
     const TOKEN: &str = "IGQ-test-access-token";
 
-    fn fixture(name: &str) -> String {
-        testing::fixture("instagram", name)
-    }
-
     fn json(status: u16, name: &str) -> ResponseTemplate {
-        testing::json_status(status, &fixture(name))
+        testing::fixture_reply("instagram", status, name)
     }
 
     fn secs_since(t: DateTime<Utc>) -> u64 {
         (Utc::now() - t).num_seconds() as u64
     }
 
-    struct Setup {
-        source: InstagramSource,
-        _token: tempfile::NamedTempFile,
-    }
-
     /// The comment window reaches back to 2026-11-15, so media from October drop out whatever
     /// today is.
-    fn setup(base: &str, extra: serde_json::Value) -> Setup {
-        let token = testing::secret_file(TOKEN);
+    fn setup(base: &str, extra: serde_json::Value) -> WithSecret<InstagramSource> {
         let window = secs_since(Utc.with_ymd_and_hms(2026, 11, 15, 0, 0, 0).unwrap());
         let base = serde_json::json!({
             "ig_user_id": IG,
             "base_url": base,
-            "access_token_file": token.path().to_str().unwrap(),
             "comment_window": format!("{window}s"),
             "own_accounts": ["fjordlink_klantenservice"],
         });
-        let settings = testing::with_settings(base, extra);
-        let source = InstagramSource::from_config(
-            &test_config(settings),
-            Client::new("webcare-test").unwrap(),
-        )
-        .unwrap();
-        Setup {
-            source,
-            _token: token,
-        }
+        let config = test_config(testing::with_settings(base, extra));
+        testing::with_secret(config, "access_token", TOKEN)
     }
 
     #[tokio::test]
@@ -1026,12 +990,7 @@ mod tests {
 
     /// Backfill reaching to 2026-11-20.
     fn ctx(cursor: Option<&InstagramCursor>) -> PollContext {
-        PollContext {
-            cursor: cursor.map(|c| serde_json::to_string(c).unwrap()),
-            backfill: Duration::from_secs(secs_since(
-                Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap(),
-            )),
-        }
+        testing::ctx_back_to(cursor, Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap())
     }
 
     fn cursor_of(batch: &Batch) -> InstagramCursor {
@@ -1378,37 +1337,13 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn server_error_fails_the_poll() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(502))
-            .mount(&server)
-            .await;
-        let s = setup(&server.uri(), serde_json::json!({}));
-        let err = s.source.poll(&ctx(None)).await.unwrap_err();
-        assert!(
-            matches!(err, SourceError::Status { status: 502, .. }),
-            "{err:?}"
-        );
-    }
-
     #[test]
     fn config_problems_name_their_keys() {
-        let mut errors = ConfigErrors::default();
-        InstagramSource::validate(
-            &test_config(serde_json::json!({ "ig_user_id": "@fjordlink", "max_pages": 0 })),
-            "sources[4]",
-            &mut errors,
-        );
-        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
-            keys,
-            vec![
-                "sources[4].ig_user_id",
-                "sources[4].max_pages",
-                "sources[4].access_token_env"
-            ]
+            testing::problem_keys(&test_config(
+                serde_json::json!({ "ig_user_id": "@fjordlink", "max_pages": 0 })
+            )),
+            ["ig_user_id", "max_pages", "access_token_env"]
         );
     }
 

@@ -271,11 +271,7 @@ impl MastodonSource {
                 "mastodon: {} requires a token ({}); set token_env or token_file on source {}",
                 self.host, resp.status, self.name
             ))),
-            s => Err(SourceError::Status {
-                status: s,
-                url: resp.url,
-                retry_after: None,
-            }),
+            _ => Err(resp.unexpected_status()),
         }
     }
 
@@ -528,11 +524,7 @@ fn link_param(headers: &HeaderMap, rel: &str, param: &str) -> Option<String> {
 #[async_trait]
 impl Source for MastodonSource {
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
-        let cursor: MastodonCursor = ctx
-            .cursor
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
+        let cursor: MastodonCursor = ctx.stored_cursor();
         let cutoff = Utc::now()
             - chrono::Duration::from_std(ctx.backfill).unwrap_or(chrono::Duration::days(1));
         let mut next = MastodonCursor::default();
@@ -790,7 +782,6 @@ impl MastodonSource {
             }
         }
         Some(Mention {
-            rating: None,
             external_id: s
                 .uri
                 .clone()
@@ -800,7 +791,6 @@ impl MastodonSource {
             author_name: Some(s.account.display_name.trim().to_string()).filter(|n| !n.is_empty()),
             author_reach: s.account.followers_count,
             lang: s.language.filter(|l| !l.is_empty()),
-            title: None,
             text,
             created_at: s.created_at,
             in_reply_to: s.in_reply_to_id,
@@ -810,6 +800,7 @@ impl MastodonSource {
                 reposts: s.reblogs_count,
             },
             raw,
+            ..Default::default()
         })
     }
 }
@@ -931,14 +922,12 @@ mod tests {
 
     #[test]
     fn mentions_need_a_token() {
-        let mut errors = ConfigErrors::default();
-        MastodonSource::validate(
-            &config(serde_json::json!({"base_url": "https://mastodon.social", "mentions": true})),
-            "sources[0]",
-            &mut errors,
+        assert_eq!(
+            testing::problem_keys(&config(
+                serde_json::json!({"base_url": "https://mastodon.social", "mentions": true})
+            )),
+            ["token_env"]
         );
-        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, ["sources[0].token_env"], "{errors}");
     }
 
     #[tokio::test]
@@ -1279,20 +1268,12 @@ mod tests {
 
     #[test]
     fn search_without_a_token_is_a_config_error() {
-        let mut errors = ConfigErrors::default();
         let cfg = config(
             serde_json::json!({"base_url": "mastodon.social", "query": "fjordlink", "hashtags": ["fjord link"], "limit": 80}),
         );
-        MastodonSource::validate(&cfg, "sources[1]", &mut errors);
-        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
-            keys,
-            [
-                "sources[1].base_url",
-                "sources[1].hashtags",
-                "sources[1].token_env",
-                "sources[1].limit"
-            ]
+            testing::problem_keys(&cfg),
+            ["base_url", "hashtags", "token_env", "limit"]
         );
     }
 }

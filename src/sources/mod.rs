@@ -117,6 +117,22 @@ pub struct PollContext {
     pub backfill: Duration,
 }
 
+impl PollContext {
+    /// The stored cursor read as the source's own cursor type; a first poll, or a cursor an
+    /// older or newer version wrote in another shape, starts from `C::default()`.
+    pub fn stored_cursor<C: DeserializeOwned + Default>(&self) -> C {
+        self.cursor
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or_default()
+    }
+
+    /// How far back a first read goes, seen from `now`.
+    pub fn backfill_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - chrono::Duration::from_std(self.backfill).unwrap_or_default()
+    }
+}
+
 /// Why a poll failed. The scheduler logs it, backs off and keeps the cursor where it was.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {

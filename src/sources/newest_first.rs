@@ -9,6 +9,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::SourceError;
+
 /// The newest items seen: their time and the ids at exactly that time (several items can share
 /// a second, and one arriving in the same second as the last read must still be read).
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,6 +22,11 @@ pub(crate) struct Seen {
 }
 
 impl Seen {
+    /// True when the item at `at` with `id` is one of the newest seen.
+    fn holds(&self, at: DateTime<Utc>, id: &str) -> bool {
+        Some(at) == self.newest && self.at_newest.iter().any(|x| x == id)
+    }
+
     /// Notes an item read at `at` with `id`.
     pub fn record(&mut self, at: DateTime<Utc>, id: &str) {
         match self.newest {
@@ -66,6 +73,23 @@ impl<P> Default for Walk<P> {
 }
 
 impl<P: Clone> Walk<P> {
+    /// Starts this poll's read: from where the last poll stopped (or the top of the list) down
+    /// to the boundary, or to `backfill_start` on the first read. The caller fetches the pages
+    /// [`Read`] asks for and hands their items to it; [`Read::finish`] ends the poll.
+    pub fn read<I>(&self, backfill_start: DateTime<Utc>) -> Read<P, I> {
+        let (next, seen) = self.resume();
+        Read {
+            since: self.since(backfill_start),
+            boundary: self.done.clone(),
+            next,
+            seen,
+            pages: 0,
+            over: false,
+            restarted: false,
+            items: Vec::new(),
+        }
+    }
+
     /// Items older than this are not read; `backfill_start` on the first read.
     pub fn since(&self, backfill_start: DateTime<Utc>) -> DateTime<Utc> {
         self.done.newest.unwrap_or(backfill_start)
@@ -77,12 +101,6 @@ impl<P: Clone> Walk<P> {
             Some(r) => (Some(r.next.clone()), r.seen.clone()),
             None => (None, Seen::default()),
         }
-    }
-
-    /// True when the item at `at` with `id` was read before (or is older than `since`): the
-    /// read has reached the boundary.
-    pub fn reached(&self, at: DateTime<Utc>, id: &str, since: DateTime<Utc>) -> bool {
-        at < since || (Some(at) == self.done.newest && self.done.at_newest.iter().any(|x| x == id))
     }
 
     /// Ends a poll: `next` is where to continue when the read stopped at the page limit, `None`
@@ -104,6 +122,87 @@ impl<P: Clone> Walk<P> {
                 }
             }
         }
+    }
+}
+
+/// One poll's read of a newest-first list, page by page, made by [`Walk::read`]: it keeps the
+/// items above the boundary, in the order served, and where to go on. The same loop serves every
+/// platform, which only fetches pages and says how to date its items:
+///
+/// ```text
+/// let mut read = walk.read(backfill_start);
+/// while read.wants_page(max_pages) {
+///     let page = fetch(read.next()).await?;
+///     read.add(page.items.map(|i| (i.time, i.id, i)), page.next);
+/// }
+/// let (items, more) = read.finish(&mut walk);
+/// ```
+pub(crate) struct Read<P, I> {
+    since: DateTime<Utc>,
+    boundary: Seen,
+    next: Option<P>,
+    seen: Seen,
+    pages: u32,
+    /// The read reached the boundary or the end of the list.
+    over: bool,
+    /// The read started over at the top after a refused position (see [`Read::restart_after`]).
+    restarted: bool,
+    items: Vec<I>,
+}
+
+impl<P: Clone, I> Read<P, I> {
+    /// True while another page is to be read: the read is not over and has read fewer than
+    /// `max_pages` pages in this poll.
+    pub fn wants_page(&self, max_pages: u32) -> bool {
+        !self.over && self.pages < max_pages
+    }
+
+    /// Where the next page is: `None` for the top of the list.
+    pub fn next(&self) -> Option<&P> {
+        self.next.as_ref()
+    }
+
+    /// True when `e`, the error fetching the next page, is a 400 for a position an earlier poll
+    /// stored (a page token the platform no longer takes) and the read has not started over yet:
+    /// then the position is dropped, so that the next page is the top of the list again (what
+    /// was read before is stored once). The refused page counts as none read.
+    pub fn restart_after(&mut self, e: &SourceError) -> bool {
+        let refused = matches!(e, SourceError::Status { status: 400, .. });
+        if !refused || self.next.is_none() || self.restarted {
+            return false;
+        }
+        self.restarted = true;
+        self.next = None;
+        true
+    }
+
+    /// Takes one page: its items, newest first, each with its time and id, and where the page
+    /// after it is (`None` at the end of the list). The first item read before ends the read.
+    pub fn add(
+        &mut self,
+        items: impl IntoIterator<Item = (DateTime<Utc>, String, I)>,
+        next: Option<P>,
+    ) {
+        self.pages += 1;
+        for (at, id, item) in items {
+            if at < self.since || self.boundary.holds(at, &id) {
+                self.next = None;
+                self.over = true;
+                return;
+            }
+            self.seen.record(at, &id);
+            self.items.push(item);
+        }
+        self.over = next.is_none();
+        self.next = next;
+    }
+
+    /// Ends the poll on `walk` (see [`Walk::finish`]); returns the items read and whether pages
+    /// are left for the next poll.
+    pub fn finish(self, walk: &mut Walk<P>) -> (Vec<I>, bool) {
+        let more = self.next.is_some();
+        walk.finish(self.next, self.seen);
+        (self.items, more)
     }
 }
 
@@ -139,8 +238,8 @@ mod tests {
         // Next poll goes on at page 3 and reaches "a".
         let (start, seen) = walk.resume();
         assert_eq!(start, Some(3));
-        assert!(walk.reached(t("2026-11-20T10:00:00Z"), "a", since));
-        assert!(!walk.reached(t("2026-11-20T10:00:00Z"), "a2", since));
+        assert!(walk.done.holds(t("2026-11-20T10:00:00Z"), "a"));
+        assert!(!walk.done.holds(t("2026-11-20T10:00:00Z"), "a2"));
         walk.finish(None, seen);
         assert_eq!(walk.done.newest, Some(t("2026-11-25T10:00:00Z")));
         assert_eq!(walk.done.at_newest, ["c"]);

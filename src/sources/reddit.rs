@@ -332,13 +332,7 @@ impl RedditSource {
                     resp.status, self.settings.auth_url, self.name
                 )));
             }
-            s => {
-                return Err(SourceError::Status {
-                    status: s,
-                    url: resp.url,
-                    retry_after: None,
-                });
-            }
+            _ => return Err(resp.unexpected_status()),
         }
         let t: TokenResponse = resp.json()?;
         let Some(value) = t.access_token.filter(|v| !v.is_empty()) else {
@@ -390,11 +384,7 @@ impl RedditSource {
         }
         match resp.status {
             200..=299 => Ok(resp),
-            s => Err(SourceError::Status {
-                status: s,
-                url: resp.url,
-                retry_after: None,
-            }),
+            _ => Err(resp.unexpected_status()),
         }
     }
 
@@ -635,13 +625,10 @@ fn to_mention(kind: &str, item: Item, raw: &serde_json::Value) -> Option<Mention
         _ => return None,
     };
     Some(Mention {
-        rating: None,
         external_id: item.name,
         url,
         author_handle: Some(author),
-        author_name: None,
         author_reach: reach,
-        lang: None,
         title: title.filter(|t| !t.trim().is_empty()),
         text: text.trim().to_string(),
         created_at,
@@ -649,20 +636,17 @@ fn to_mention(kind: &str, item: Item, raw: &serde_json::Value) -> Option<Mention
         engagement: Engagement {
             likes: item.score,
             replies: item.num_comments.filter(|_| kind == "t3"),
-            reposts: None,
+            ..Default::default()
         },
         raw: raw.clone(),
+        ..Default::default()
     })
 }
 
 #[async_trait]
 impl Source for RedditSource {
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
-        let cursor: RedditCursor = ctx
-            .cursor
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
+        let cursor: RedditCursor = ctx.stored_cursor();
         let cutoff = (Utc::now()
             - chrono::Duration::from_std(ctx.backfill).unwrap_or(chrono::Duration::days(1)))
         .timestamp();
@@ -708,7 +692,7 @@ impl Source for RedditSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::testing::{self, json};
+    use crate::sources::testing::{self, ctx, json};
     use wiremock::matchers::{
         body_string, header, method, path, query_param, query_param_is_missing,
     };
@@ -755,13 +739,6 @@ mod tests {
             extra,
         );
         RedditSource::from_config(&config(s), Client::new("webcare-test").unwrap()).unwrap()
-    }
-
-    fn ctx(cursor: Option<&str>) -> PollContext {
-        PollContext {
-            cursor: cursor.map(str::to_string),
-            backfill: Duration::from_secs(3650 * 86400),
-        }
     }
 
     async fn mount_token(server: &MockServer) {
@@ -1130,41 +1107,14 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn server_error_fails_the_poll() {
-        let server = MockServer::start().await;
-        let f = secret();
-        mount_token(&server).await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(500))
-            .mount(&server)
-            .await;
-        let err = source(&server.uri(), &f, serde_json::json!({}))
-            .poll(&ctx(None))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, SourceError::Status { status: 500, .. }),
-            "{err}"
-        );
-    }
-
     #[test]
     fn config_errors_name_the_key() {
-        let mut errors = ConfigErrors::default();
         let cfg = config(serde_json::json!({
             "query": "fjordlink", "client_id": "", "comments": true, "subreddits": [], "user_agent": "bot"
         }));
-        RedditSource::validate(&cfg, "sources[3]", &mut errors);
-        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
-            keys,
-            [
-                "sources[3].client_id",
-                "sources[3].client_secret_env",
-                "sources[3].comments",
-                "sources[3].user_agent"
-            ]
+            testing::problem_keys(&cfg),
+            ["client_id", "client_secret_env", "comments", "user_agent"]
         );
     }
 }

@@ -13,10 +13,11 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use wiremock::ResponseTemplate;
 
-use super::{Batch, Kind, PollContext, SourceError, build, http};
-use crate::config::SourceConfig;
+use super::{Batch, Kind, PollContext, SourceError, SourceKind, build, http};
+use crate::config::{ConfigErrors, SourceConfig};
 
 /// A source config as the unit tests build it: no jitter, a 5 s timeout, a 1 MiB body limit,
 /// a day of backfill, no watch, and `settings` (a JSON object) as the platform's own keys.
@@ -101,6 +102,75 @@ pub(crate) fn secret_file(secret: &str) -> tempfile::NamedTempFile {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), secret).unwrap();
     file
+}
+
+/// A poll context with `cursor` whose backfill reaches ten years back, so that a first poll
+/// reads every fixture whatever today is.
+pub(crate) fn ctx(cursor: Option<&str>) -> PollContext {
+    PollContext {
+        cursor: cursor.map(str::to_string),
+        backfill: Duration::from_secs(3650 * 86400),
+    }
+}
+
+/// A poll context with `cursor` stored as JSON, whose backfill reaches back to `cutoff` (where
+/// a platform's fixtures start) whatever today is.
+pub(crate) fn ctx_back_to<C: serde::Serialize>(
+    cursor: Option<&C>,
+    cutoff: DateTime<Utc>,
+) -> PollContext {
+    PollContext {
+        cursor: cursor.map(|c| serde_json::to_string(c).unwrap()),
+        backfill: (Utc::now() - cutoff).to_std().unwrap(),
+    }
+}
+
+/// A `status` wiremock reply with the JSON of `fixtures/<platform>/<name>`.
+pub(crate) fn fixture_reply(platform: &str, status: u16, name: &str) -> ResponseTemplate {
+    json_status(status, &fixture(platform, name))
+}
+
+/// A source a unit test built, with the temporary file its secret is read from; the file is
+/// deleted when this is dropped.
+pub(crate) struct WithSecret<S> {
+    /// The source under test.
+    pub(crate) source: S,
+    _secret: tempfile::NamedTempFile,
+}
+
+/// Builds a source of kind `S` from `config`, with `secret` written to a temporary file that
+/// the settings key `<secret_key>_file` names.
+pub(crate) fn with_secret<S: SourceKind>(
+    mut config: SourceConfig,
+    secret_key: &str,
+    secret: &str,
+) -> WithSecret<S> {
+    let file = secret_file(secret);
+    let file_path = file.path().to_str().unwrap().to_string();
+    config
+        .settings
+        .insert(format!("{secret_key}_file"), file_path.into());
+    let client = http::Client::new("webcare-test").unwrap();
+    let source = S::from_config(&config, client).unwrap_or_else(|e| panic!("{e}"));
+    WithSecret {
+        source,
+        _secret: file,
+    }
+}
+
+/// The keys that checking `config` as a source of its kind finds a problem with, in the order
+/// found, each without the `sources[0].` every one of them must start with.
+pub(crate) fn problem_keys(config: &SourceConfig) -> Vec<String> {
+    let mut errors = ConfigErrors::default();
+    super::validate(config, "sources[0]", &mut errors);
+    errors
+        .problems
+        .into_iter()
+        .map(|(key, _)| match key.strip_prefix("sources[0].") {
+            Some(bare) => bare.to_string(),
+            None => panic!("the problem key {key} does not name the source's path"),
+        })
+        .collect()
 }
 
 /// The external ids of a batch's mentions, in the order the source returned them.

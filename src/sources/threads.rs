@@ -388,11 +388,7 @@ impl ThreadsSource {
                     "threads: token refused (401); renew the Threads token and update credentials access_token".into(),
                 );
             }
-            return SourceError::Status {
-                status: resp.status,
-                url: resp.url.clone(),
-                retry_after: None,
-            };
+            return resp.unexpected_status();
         };
         let message: String = e.message.chars().take(200).collect();
         match e.refusal() {
@@ -549,16 +545,12 @@ impl ThreadsSource {
             external_id: p.id,
             url: p.permalink,
             author_handle: p.username.clone(),
-            author_name: None,
-            author_reach: None,
-            lang: None,
-            title: None,
             text,
             created_at: created,
             in_reply_to: p.replied_to.map(|r| r.id),
             engagement: Engagement::default(),
-            rating: None,
             raw,
+            ..Default::default()
         }))
     }
 }
@@ -567,11 +559,7 @@ impl ThreadsSource {
 impl Source for ThreadsSource {
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
         let now = Utc::now().timestamp();
-        let mut cur: ThreadsCursor = ctx
-            .cursor
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
+        let mut cur: ThreadsCursor = ctx.stored_cursor();
         let since = cur.since.unwrap_or_else(|| {
             now - chrono::Duration::from_std(ctx.backfill)
                 .unwrap_or_default()
@@ -659,7 +647,7 @@ impl Source for ThreadsSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::testing::{self, ids, json, json_status};
+    use crate::sources::testing::{self, ctx, ids, json, json_status};
     use wiremock::matchers::{method, path, query_param, query_param_is_missing};
     use wiremock::{Mock, MockServer};
 
@@ -679,13 +667,6 @@ mod tests {
         let src =
             ThreadsSource::from_config(&config, Client::new("webcare-test").unwrap()).unwrap();
         (src, file)
-    }
-
-    fn ctx(cursor: Option<&str>) -> PollContext {
-        PollContext {
-            cursor: cursor.map(str::to_string),
-            backfill: Duration::from_secs(3650 * 86400),
-        }
     }
 
     async fn mount(server: &MockServer) {
@@ -851,7 +832,6 @@ mod tests {
 
     #[test]
     fn config_problems_name_their_keys() {
-        let mut errors = ConfigErrors::default();
         let cfg = testing::source_config(
             "threads",
             "threads",
@@ -859,16 +839,14 @@ mod tests {
                 "mentions": false, "search_mode": "HASHTAG", "user_id": "@fjordlink", "limit": 0
             }),
         );
-        ThreadsSource::validate(&cfg, "sources[7]", &mut errors);
-        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
-            keys,
+            testing::problem_keys(&cfg),
             [
-                "sources[7].query",
-                "sources[7].search_mode",
-                "sources[7].user_id",
-                "sources[7].limit",
-                "sources[7].access_token_env"
+                "query",
+                "search_mode",
+                "user_id",
+                "limit",
+                "access_token_env"
             ]
         );
     }

@@ -228,11 +228,7 @@ impl TrustpilotSource {
                 self.settings.business_unit_id,
                 error_message(&resp.body)
             ))),
-            s => Err(SourceError::Status {
-                status: s,
-                url: resp.url,
-                retry_after: None,
-            }),
+            _ => Err(resp.unexpected_status()),
         }
     }
 }
@@ -262,48 +258,34 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 #[async_trait]
 impl Source for TrustpilotSource {
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
-        let mut walk: Walk<u32> = ctx
-            .cursor
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
-        let since =
-            walk.since(Utc::now() - chrono::Duration::from_std(ctx.backfill).unwrap_or_default());
+        let mut walk: Walk<u32> = ctx.stored_cursor();
         // A read cut short by max_pages goes on where it stopped: new reviews on top only push
         // the unread ones further down, so nothing is skipped (some are read twice, and the
         // store keeps them once).
-        let (resume, mut seen) = walk.resume();
-        let first = resume.unwrap_or(1);
-        let mut next = None;
-        let mut batch = Batch::default();
-        'pages: for n in first..first + self.settings.max_pages {
+        let mut read = walk.read(ctx.backfill_start(Utc::now()));
+        while read.wants_page(self.settings.max_pages) {
+            let n = read.next().copied().unwrap_or(1);
             let page = self.page(n).await?;
             let has_next = page.links.iter().any(|l| l.rel == "next-page");
-            for raw in page.reviews {
-                let Ok(r) = serde_json::from_value::<Review>(raw.clone()) else {
-                    continue;
-                };
-                let Some(at) = parse_time(&r.created_at) else {
-                    continue;
-                };
-                if walk.reached(at, &r.id, since) {
-                    next = None;
-                    break 'pages;
-                }
-                seen.record(at, &r.id);
-                batch
-                    .own_replies
-                    .extend(company_reply(&r, &self.settings.business_unit_id));
-                batch.mentions.extend(review_mention(r, at, raw));
-            }
-            next = has_next.then_some(n + 1);
-            if !has_next {
-                break;
-            }
+            let dated = page.reviews.into_iter().filter_map(|raw| {
+                let r = serde_json::from_value::<Review>(raw.clone()).ok()?;
+                let at = parse_time(&r.created_at)?;
+                Some((at, r.id.clone(), (r, at, raw)))
+            });
+            read.add(dated, has_next.then_some(n + 1));
         }
-        batch.more = next.is_some();
-        walk.finish(next, seen);
-        batch.cursor = Some(serde_json::to_string(&walk).unwrap_or_default());
+        let (reviews, more) = read.finish(&mut walk);
+        let mut batch = Batch {
+            more,
+            cursor: Some(serde_json::to_string(&walk).unwrap_or_default()),
+            ..Batch::default()
+        };
+        for (r, at, raw) in reviews {
+            batch
+                .own_replies
+                .extend(company_reply(&r, &self.settings.business_unit_id));
+            batch.mentions.extend(review_mention(r, at, raw));
+        }
         Ok(batch)
     }
 
@@ -356,26 +338,24 @@ fn review_mention(r: Review, at: DateTime<Utc>, raw: serde_json::Value) -> Optio
         external_id: r.id,
         author_handle: name.clone(),
         author_name: name,
-        author_reach: None,
         lang: r.language.filter(|l| !l.is_empty()),
         title,
         text,
         created_at: at,
-        in_reply_to: None,
         engagement: Engagement {
             likes: r.number_of_likes,
-            replies: None,
-            reposts: None,
+            ..Default::default()
         },
         rating: Some(rating),
         raw,
+        ..Default::default()
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::testing::{self, ids, json, json_status};
+    use crate::sources::testing::{self, ctx, ids, json, json_status};
     use wiremock::matchers::{header, method, path, query_param};
     use wiremock::{Mock, MockServer};
 
@@ -395,13 +375,6 @@ mod tests {
         let src =
             TrustpilotSource::from_config(&config, Client::new("webcare-test").unwrap()).unwrap();
         (src, file)
-    }
-
-    fn ctx(cursor: Option<&str>) -> PollContext {
-        PollContext {
-            cursor: cursor.map(str::to_string),
-            backfill: Duration::from_secs(3650 * 86400),
-        }
     }
 
     #[test]
@@ -559,7 +532,6 @@ mod tests {
 
     #[test]
     fn config_problems_name_their_keys() {
-        let mut errors = ConfigErrors::default();
         let cfg = testing::source_config(
             "trustpilot",
             "trustpilot",
@@ -567,16 +539,9 @@ mod tests {
                 "business_unit_id": "fjordlink.nl", "per_page": 101, "languages": ["dut"]
             }),
         );
-        TrustpilotSource::validate(&cfg, "sources[4]", &mut errors);
-        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
-            keys,
-            [
-                "sources[4].business_unit_id",
-                "sources[4].per_page",
-                "sources[4].languages",
-                "sources[4].api_key_env"
-            ]
+            testing::problem_keys(&cfg),
+            ["business_unit_id", "per_page", "languages", "api_key_env"]
         );
     }
 }

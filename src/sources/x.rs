@@ -294,11 +294,7 @@ impl XSource {
                 "x: access refused (403): {}; check that the app's access level includes recent search",
                 problem_detail(&resp)
             ))),
-            s => Err(SourceError::Status {
-                status: s,
-                url: resp.url,
-                retry_after: None,
-            }),
+            _ => Err(resp.unexpected_status()),
         }
     }
 }
@@ -453,11 +449,7 @@ impl XCursor {
     /// The stored cursor, with the day's and month's counts reset when a new one began and a
     /// start time within the search window on first start.
     fn for_poll(ctx: &PollContext, now: DateTime<Utc>) -> XCursor {
-        let mut cur: XCursor = ctx
-            .cursor
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
+        let mut cur: XCursor = ctx.stored_cursor();
         if cur.month != month_of(now) {
             cur.month = month_of(now);
             cur.reads = 0;
@@ -713,7 +705,6 @@ fn normalise(resp: &SearchResponse, own_accounts: &[String]) -> (Vec<Mention>, V
         let text = html_escape::decode_html_entities(&text).trim().to_string();
         let metrics = t.public_metrics.as_ref();
         out.push(Mention {
-            rating: None,
             external_id: t.id.clone(),
             url: Some(url),
             author_handle: handle,
@@ -725,7 +716,6 @@ fn normalise(resp: &SearchResponse, own_accounts: &[String]) -> (Vec<Mention>, V
             lang: t
                 .lang
                 .filter(|l| l.len() == 2 && l.chars().all(|c| c.is_ascii_lowercase())),
-            title: None,
             text,
             created_at: t.created_at.unwrap_or(now),
             in_reply_to: t
@@ -742,6 +732,7 @@ fn normalise(resp: &SearchResponse, own_accounts: &[String]) -> (Vec<Mention>, V
                 }),
             },
             raw: raw.clone(),
+            ..Default::default()
         });
     }
     (out, answers)
@@ -750,7 +741,7 @@ fn normalise(resp: &SearchResponse, own_accounts: &[String]) -> (Vec<Mention>, V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::testing::{self, ids};
+    use crate::sources::testing::{self, WithSecret, ids};
     use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -764,25 +755,10 @@ mod tests {
         testing::json(&fixture(name))
     }
 
-    struct Setup {
-        source: XSource,
-        _token: tempfile::NamedTempFile,
-    }
-
-    fn setup(base: &str, extra: serde_json::Value) -> Setup {
-        let token = testing::secret_file("test-bearer-token\n");
-        let base = serde_json::json!({
-            "query": "fjordlink OR @fjordlink",
-            "base_url": base,
-            "bearer_token_file": token.path().to_str().unwrap(),
-        });
-        let settings = testing::with_settings(base, extra);
-        let config = test_config("x", settings);
-        let source = XSource::from_config(&config, Client::new("webcare-test").unwrap()).unwrap();
-        Setup {
-            source,
-            _token: token,
-        }
+    fn setup(base: &str, extra: serde_json::Value) -> WithSecret<XSource> {
+        let base = serde_json::json!({ "query": "fjordlink OR @fjordlink", "base_url": base });
+        let config = test_config("x", testing::with_settings(base, extra));
+        testing::with_secret(config, "bearer_token", "test-bearer-token\n")
     }
 
     fn test_config(kind: &str, settings: serde_json::Value) -> SourceConfig {
@@ -1164,17 +1140,9 @@ mod tests {
             "x",
             serde_json::json!({ "query": " ", "max_results": 500, "base_url": "ftp://x" }),
         );
-        let mut errors = ConfigErrors::default();
-        XSource::validate(&config, "sources[0]", &mut errors);
-        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
-            keys,
-            vec![
-                "sources[0].query",
-                "sources[0].max_results",
-                "sources[0].base_url",
-                "sources[0].bearer_token_env"
-            ]
+            testing::problem_keys(&config),
+            ["query", "max_results", "base_url", "bearer_token_env"]
         );
 
         let unknown = test_config("x", serde_json::json!({ "query": "a", "bearer": "x" }));

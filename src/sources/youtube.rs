@@ -310,11 +310,7 @@ impl YoutubeSource {
                 reasons.join(", ")
             )));
         }
-        Err(SourceError::Status {
-            status: resp.status,
-            url: resp.url,
-            retry_after: None,
-        })
+        Err(resp.unexpected_status())
     }
 
     /// Searches for videos published since the last search; returns them as mentions and adds
@@ -525,18 +521,14 @@ impl Source for YoutubeSource {
 
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
         let now = Utc::now();
-        let mut cur: YoutubeCursor = ctx
-            .cursor
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
+        let mut cur: YoutubeCursor = ctx.stored_cursor();
         let day = pacific_day(now).to_string();
         if cur.quota_day != day {
             cur.quota_day = day;
             cur.quota_used = 0;
             cur.search_calls = 0;
         }
-        let backfill_start = now - chrono::Duration::from_std(ctx.backfill).unwrap_or_default();
+        let backfill_start = ctx.backfill_start(now);
         let mut batch = Batch::default();
         let mut out_of_quota = false;
 
@@ -721,19 +713,16 @@ fn video_mention(item: &serde_json::Value) -> Option<Mention> {
         description
     };
     Some(Mention {
-        rating: None,
         url: Some(format!("https://www.youtube.com/watch?v={id}")),
         external_id: id,
         author_handle: s("channelId"),
         author_name: s("channelTitle").map(|t| html_to_text(&t)),
-        author_reach: None,
-        lang: None,
         title,
         text,
         created_at,
-        in_reply_to: None,
         engagement: Engagement::default(),
         raw: item.clone(),
+        ..Default::default()
     })
 }
 
@@ -806,7 +795,6 @@ fn comment_mention(
     }
     let name = sn.author_display_name.clone();
     Some(Mention {
-        rating: None,
         external_id: c.id.clone(),
         url: video.map(|v| format!("https://www.youtube.com/watch?v={v}&lc={}", c.id)),
         // Display names are now the channel's @handle.
@@ -814,9 +802,6 @@ fn comment_mention(
             .as_deref()
             .map(|n| n.trim_start_matches('@').to_string()),
         author_name: name,
-        author_reach: None,
-        lang: None,
-        title: None,
         text,
         created_at: sn.published_at?,
         in_reply_to: sn.parent_id.clone().or_else(|| video.map(str::to_string)),
@@ -825,45 +810,28 @@ fn comment_mention(
             ..Default::default()
         },
         raw: raw.unwrap_or_default(),
+        ..Default::default()
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::testing::{self, ids};
+    use crate::sources::testing::{self, WithSecret, ids};
     use wiremock::matchers::{method, path, query_param, query_param_is_missing};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     const KEY: &str = "AIzaTestKey-SECRET-123";
     const CHANNEL: &str = "UCfJ0rdl1nkNLoffici4l0A";
 
-    fn fixture(name: &str) -> String {
-        testing::fixture("youtube", name)
-    }
-
     fn json(status: u16, name: &str) -> ResponseTemplate {
-        testing::json_status(status, &fixture(name))
+        testing::fixture_reply("youtube", status, name)
     }
 
-    struct Setup {
-        source: YoutubeSource,
-        _key: tempfile::NamedTempFile,
-    }
-
-    fn setup(base: &str, extra: serde_json::Value) -> Setup {
-        let key = testing::secret_file(KEY);
-        let base = serde_json::json!({
-            "base_url": base,
-            "api_key_file": key.path().to_str().unwrap(),
-        });
-        let settings = testing::with_settings(base, extra);
-        let source = YoutubeSource::from_config(
-            &test_config(settings),
-            Client::new("webcare-test").unwrap(),
-        )
-        .unwrap();
-        Setup { source, _key: key }
+    fn setup(base: &str, extra: serde_json::Value) -> WithSecret<YoutubeSource> {
+        let base = serde_json::json!({ "base_url": base });
+        let config = test_config(testing::with_settings(base, extra));
+        testing::with_secret(config, "api_key", KEY)
     }
 
     #[test]
@@ -931,11 +899,7 @@ mod tests {
 
     /// A backfill reaching back to 2026-11-20, so the fixtures' dates work whatever today is.
     fn ctx(cursor: Option<&YoutubeCursor>) -> PollContext {
-        let cutoff = Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap();
-        PollContext {
-            cursor: cursor.map(|c| serde_json::to_string(c).unwrap()),
-            backfill: (Utc::now() - cutoff).to_std().unwrap(),
-        }
+        testing::ctx_back_to(cursor, Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap())
     }
 
     fn cursor_of(batch: &Batch) -> YoutubeCursor {
@@ -1385,20 +1349,9 @@ mod tests {
 
     #[test]
     fn config_needs_a_query_or_a_channel_and_a_key() {
-        let mut errors = ConfigErrors::default();
-        YoutubeSource::validate(
-            &test_config(serde_json::json!({ "daily_quota": 0 })),
-            "sources[1]",
-            &mut errors,
-        );
-        let keys: Vec<&str> = errors.problems.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
-            keys,
-            vec![
-                "sources[1].query",
-                "sources[1].daily_quota",
-                "sources[1].api_key_env"
-            ]
+            testing::problem_keys(&test_config(serde_json::json!({ "daily_quota": 0 }))),
+            ["query", "daily_quota", "api_key_env"]
         );
     }
 }
