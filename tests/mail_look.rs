@@ -211,13 +211,7 @@ fn setup(feed: &FeedServer, batch_window: &str) -> (Setup, PathBuf) {
         .unwrap()
         .replace("MAILDIR", &maildir.display().to_string());
     std::fs::write(&s.config, cfg).unwrap();
-    feed.set(
-        "feed",
-        Reply::Feed(atom(&[(
-            "urn:old".into(),
-            "Fjordlink opent een nieuwe winkel".into(),
-        )])),
-    );
+    feed.publish("feed", &[("urn:old", "Fjordlink opent een nieuwe winkel")]);
     let out = s.run(&["once"]);
     assert!(out.status.success(), "{}", text(&out));
     (s, maildir)
@@ -245,15 +239,12 @@ const BUTTON_BLUE: [u8; 3] = [0x1d, 0x4e, 0xd8];
 fn an_urgent_alert_shows_its_banner_and_the_answer_button_on_the_first_screen() {
     let feed = FeedServer::start();
     let (s, maildir) = setup(&feed, "0s");
-    feed.set(
+    feed.publish(
         "feed",
-        Reply::Feed(atom(&[
-            (
-                "urn:new".into(),
-                "Fjordlink storing, al 3 dagen geen internet".into(),
-            ),
-            ("urn:old".into(), "Fjordlink opent een nieuwe winkel".into()),
-        ])),
+        &[
+            ("urn:new", "Fjordlink storing, al 3 dagen geen internet"),
+            ("urn:old", "Fjordlink opent een nieuwe winkel"),
+        ],
     );
     let out = s.run(&["once"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -290,19 +281,19 @@ fn an_urgent_alert_shows_its_banner_and_the_answer_button_on_the_first_screen() 
 fn a_batch_shows_every_alert_with_its_banner() {
     let feed = FeedServer::start();
     let (s, maildir) = setup(&feed, "60s");
-    feed.set(
+    feed.publish(
         "feed",
-        Reply::Feed(atom(&[
+        &[
             (
-                "urn:a".into(),
-                "Fjordlink factuur klopt weer niet, twee keer afgeschreven".into(),
+                "urn:a",
+                "Fjordlink factuur klopt weer niet, twee keer afgeschreven",
             ),
             (
-                "urn:b".into(),
-                "Fjordlink tv doet het niet, zender zwart sinds gisteren".into(),
+                "urn:b",
+                "Fjordlink tv doet het niet, zender zwart sinds gisteren",
             ),
-            ("urn:old".into(), "Fjordlink opent een nieuwe winkel".into()),
-        ])),
+            ("urn:old", "Fjordlink opent een nieuwe winkel"),
+        ],
     );
     let out = s.run(&["once"]);
     assert!(out.status.success(), "{}", text(&out));
