@@ -4,8 +4,8 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{FeedServer, Reply, Setup, TermOnDrop, atom, fjordlink_entries, free_port};

@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::run_with_input;
 use common::{assert_said, text};
@@ -113,18 +112,10 @@ fn a_staff_correction_wins_over_the_classifier_and_can_be_exported() {
 
 #[test]
 fn classify_skips_a_line_that_is_not_utf8_and_classifies_the_rest() {
-    let mut child = webcare()
-        .arg("classify")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let mut input = b"Thanks for the quick fix, the technician was great!\n".to_vec();
     input.extend_from_slice(b"Fjordlink \xff\xfe is kapot\n");
     input.extend_from_slice(b"Al drie dagen geen internet. Ik zeg mijn abonnement op!\n");
-    child.stdin.take().unwrap().write_all(&input).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_input(webcare().arg("classify"), &input);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(

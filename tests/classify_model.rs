@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use common::run_with_input;
 use common::text;
@@ -196,7 +195,7 @@ fn a_damaged_model_is_named_and_the_lexicons_decide() {
 
 #[test]
 fn the_daemon_uses_the_configured_model_and_train_reads_its_corrections() {
-    use common::{FeedServer, Reply, Setup, assert_said, atom};
+    use common::{FeedServer, Setup, assert_said};
     let dir = tempfile::tempdir().unwrap();
     let tsv = team_file(dir.path(), &["en"]);
     let model = dir.path().join("team.model");

@@ -4,8 +4,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::run_with_input;
 use common::{FeedServer, Reply, Setup, atom, text};

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{FeedServer, KillOnDrop, Reply, Setup, atom, fjordlink_entries};
+use common::{FeedServer, Reply, Setup, atom, fjordlink_entries};
 
 #[test]
 fn sigkill_during_polling_loses_nothing_and_duplicates_nothing() {

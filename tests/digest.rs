@@ -8,8 +8,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use chrono::{DateTime, Duration as Days, Timelike, Utc};
-use common::inbox::{free_port, smtp};
-use common::{FeedServer, KillOnDrop, Reply, Setup, assert_said, atom, text};
+use common::inbox::smtp;
+use common::{FeedServer, KillOnDrop, Reply, Setup, assert_said, atom, free_port, text};
 use rusqlite::{Connection, params};
 
 fn mail_section(port: u16) -> String {

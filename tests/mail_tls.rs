@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::process::Command;
 
 use common::inbox::Inbox;
-use common::{FeedServer, Reply, Setup, assert_said, atom, text};
+use common::{FeedServer, Setup, assert_said, text};
 use mailin_embedded::SslConfig;
 
 const PASSWORD: &str = "correct horse battery staple";

@@ -7,8 +7,8 @@ mod common;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use common::inbox::{Inbox, free_port, unqp};
-use common::{FeedServer, KillOnDrop, Reply, Setup, assert_said, atom, text};
+use common::inbox::{Inbox, unqp};
+use common::{FeedServer, KillOnDrop, Setup, assert_said, free_port, text};
 
 /// A config with one feed and a webcare team whose mail goes to 127.0.0.1:`port`.
 fn setup(feed: &FeedServer, port: u16) -> Setup {

@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::Child;
+use std::io::Read;
 use std::time::{Duration, Instant};
 
 use common::http::get;

@@ -7,8 +7,7 @@ mod common;
 use common::fake;
 use common::fakes::reddit;
 use common::platform::Daemon;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::MockServer;
 
 fn daemon(base_url: &str, interval: &str) -> Daemon {
     Daemon::new(&reddit::source(base_url, interval)).envs(reddit::ENV)

@@ -382,7 +382,6 @@ mod tests {
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     const PAGE0: &str = include_str!("../../fixtures/hackernews/search-page0.json");
-    const PAGE1: &str = include_str!("../../fixtures/hackernews/search-page1.json");
     const INCREMENTAL: &str = include_str!("../../fixtures/hackernews/search-incremental.json");
     const WINDOW_REST: &str = include_str!("../../fixtures/hackernews/search-window-rest.json");
 
