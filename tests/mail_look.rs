@@ -10,6 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::inbox::unqp;
 use common::{FeedServer, Reply, Setup, atom, text};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -130,23 +131,9 @@ fn html_part(eml: &str) -> String {
         .nth(1)
         .expect("an HTML part");
     let body = part.split_once("\r\n\r\n").unwrap().1;
-    let body = body.split("\r\n--").next().unwrap().replace("=\r\n", "");
-    let b = body.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'='
-            && i + 2 < b.len()
-            && let Ok(v) = u8::from_str_radix(&body[i + 1..i + 3], 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
+    let html = unqp(body.split("\r\n--").next().unwrap());
+    assert!(!html.contains('\u{FFFD}'), "the HTML part is not UTF-8");
+    html
 }
 
 fn screens() -> PathBuf {
