@@ -5,31 +5,12 @@
 //! ±20 %. Not part of `cargo test`: run with `cargo bench --bench soak`
 //! (`SOAK_SECONDS=120 cargo bench --bench soak` for a quick look).
 
-use std::net::TcpListener;
-use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
+
 use std::time::{Duration, Instant};
 
-use mailin_embedded::{Handler, Response, Server, response};
-
-/// Counts accepted messages; keeps none, so the bench itself does not grow.
-#[derive(Clone, Default)]
-struct Counter(Arc<AtomicUsize>);
-
-impl Handler for Counter {
-    fn data_end(&mut self) -> Response {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        response::OK
-    }
-}
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use common::inbox::Inbox;
+use common::{env_or, replace_file, start_alerting_daemon, stop};
 
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -55,51 +36,20 @@ fn write_feed(path: &std::path::Path, upto: u64) {
         ));
     }
     s.push_str("</channel></rss>");
-    // Write then rename, so the daemon never reads half a file.
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, s).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
+    replace_file(path, &s);
 }
 
 fn main() {
     let seconds = env_or("SOAK_SECONDS", 600);
     let rate = env_or("SOAK_RATE", 10);
     let dir = tempfile::tempdir().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let sent = Counter::default();
-    let mut server = Server::new(sent.clone());
-    server
-        .with_name("localhost")
-        .with_tcp_listener(listener)
-        .with_num_threads(4);
-    std::thread::spawn(move || {
-        let _ = server.serve();
-    });
+    // Counts accepted messages and keeps none, so the bench itself does not grow.
+    let sent = Inbox::counting();
+    let port = sent.serve();
 
     let feed = dir.path().join("feed.rss");
     write_feed(&feed, 0); // the first poll is history and raises no alert
-    let config = dir.path().join("webcare.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[store]\npath = \"{}\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n\
-             [mail]\nfrom = \"webcare <webcare@fjordlink.example>\"\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nbatch_window = \"0s\"\n\n\
-             [[teams]]\nname = \"webcare\"\nemails = [\"agent@fjordlink.example\"]\n\n\
-             [[watches]]\nname = \"Fjordlink\"\nquery = \"fjordlink\"\n\n\
-             [[sources]]\nname = \"feed\"\nkind = \"rss\"\nurl = \"file://{}\"\ninterval = \"1s\"\njitter = 0.0\nbackfill = \"3650d\"\n",
-            dir.path().join("webcare.db").display(),
-            feed.display()
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_webcare"))
-        .arg("--config")
-        .arg(&config)
-        .arg("run")
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .expect("start webcare");
+    let child = start_alerting_daemon(dir.path(), port, &feed);
     let pid = child.id();
     std::thread::sleep(Duration::from_secs(3));
 
@@ -121,7 +71,7 @@ fn main() {
                 "{:>5} s  rss {:>7} KiB  published {published:>6}  mailed {:>6}",
                 start.elapsed().as_secs(),
                 rss_kib(pid),
-                sent.0.load(Ordering::Relaxed)
+                sent.count()
             );
         }
     }
@@ -130,10 +80,7 @@ fn main() {
     println!(
         "rss after warm-up {warm} KiB, at the end {end} KiB: {:+.1} %; published {published}, mailed {}",
         (end as f64 - warm as f64) * 100.0 / warm as f64,
-        sent.0.load(Ordering::Relaxed)
+        sent.count()
     );
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let _ = child.wait();
+    stop(child);
 }

@@ -4,85 +4,14 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::Child;
-use std::time::{Duration, Instant};
+use std::net::TcpListener;
+use std::time::Duration;
 
-use common::{FeedServer, Reply, Setup, atom, fjordlink_entries, text};
-
-/// A daemon that is stopped with SIGTERM when the test ends, passed or not.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// An HTTP answer: status, headers (lower-case names) and body.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// `GET path` on 127.0.0.1:port, or `None` while nothing listens there.
-fn get(port: u16, path: &str) -> Option<Answer> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).ok()?;
-    let raw = String::from_utf8(raw).expect("admin answers are UTF-8");
-    let (head, body) = raw.split_once("\r\n\r\n")?;
-    let mut lines = head.split("\r\n");
-    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    Some(Answer {
-        status,
-        headers,
-        body: body.to_string(),
-    })
-}
-
-fn wait_for<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use common::http::get;
+use common::{
+    FeedServer, Reply, Setup, TermOnDrop, assert_said, atom, fjordlink_entries, free_port, text,
+    wait_for,
+};
 
 const BAD: &str = r#"bad "feed" \ 2"#;
 
@@ -95,15 +24,8 @@ fn sources(server: &FeedServer) -> String {
     )
 }
 
-fn start(setup: &Setup) -> Daemon {
-    Daemon(
-        setup
-            .webcare()
-            .arg("run")
-            .env("RUST_LOG", "warn")
-            .spawn()
-            .unwrap(),
-    )
+fn start(setup: &Setup) -> TermOnDrop {
+    TermOnDrop(setup.daemon().spawn().unwrap())
 }
 
 #[test]
@@ -349,10 +271,9 @@ fn a_remote_admin_address_is_refused_unless_allowed() {
     );
     let out = allowed.run(&["check-config"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(
-        text(&out).contains("admin: http://0.0.0.0:9187 (/healthz /readyz /metrics)"),
-        "{}",
-        text(&out)
+    assert_said(
+        &out,
+        "admin: http://0.0.0.0:9187 (/healthz /readyz /metrics)",
     );
 }
 
@@ -366,10 +287,9 @@ fn a_busy_admin_port_stops_the_daemon_naming_the_key() {
     );
     let out = setup.run(&["run"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains(&format!("cannot listen on admin.listen 127.0.0.1:{port}")),
-        "{}",
-        text(&out)
+    assert_said(
+        &out,
+        &format!("cannot listen on admin.listen 127.0.0.1:{port}"),
     );
 }
 

@@ -5,94 +5,11 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{FeedServer, KillOnDrop, Reply, Setup, atom, text};
-use mailin_embedded::{Handler, Response, Server, response};
-
-/// Everything the SMTP server received, one raw message each.
-#[derive(Clone, Default)]
-struct Inbox {
-    mails: Arc<Mutex<Vec<String>>>,
-    data: Vec<u8>,
-}
-
-impl Handler for Inbox {
-    fn data_start(&mut self, _domain: &str, _from: &str, _8bit: bool, _to: &[String]) -> Response {
-        self.data.clear();
-        response::OK
-    }
-    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.data.extend_from_slice(buf);
-        Ok(())
-    }
-    fn data_end(&mut self) -> Response {
-        let raw = String::from_utf8_lossy(&std::mem::take(&mut self.data)).into_owned();
-        self.mails.lock().unwrap().push(unqp(&raw));
-        response::OK
-    }
-}
-
-impl Inbox {
-    fn mails(&self) -> Vec<String> {
-        self.mails.lock().unwrap().clone()
-    }
-}
-
-fn smtp() -> (Inbox, u16) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let inbox = Inbox::default();
-    let mut server = Server::new(inbox.clone());
-    server
-        .with_name("localhost")
-        .with_tcp_listener(listener)
-        .with_num_threads(2);
-    std::thread::spawn(move || {
-        let _ = server.serve();
-    });
-    (inbox, port)
-}
-
-/// Undoes quoted-printable soft breaks and `=XX` escapes, so the test can read the body.
-fn unqp(s: &str) -> String {
-    let s = s.replace("=\r\n", "");
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'='
-            && i + 2 < b.len()
-            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The Subject header, unfolded.
-fn subject(mail: &str) -> String {
-    mail.split("\r\n\r\n")
-        .next()
-        .unwrap()
-        .split("\r\n")
-        .skip_while(|l| !l.starts_with("Subject:"))
-        .take_while(|l| l.starts_with("Subject:") || l.starts_with(' '))
-        .collect::<Vec<_>>()
-        .join("")
-}
-
-/// The text/plain part.
-fn plain(mail: &str) -> &str {
-    mail.split("Content-Type: text/html").next().unwrap()
-}
+use common::inbox::{plain, smtp, subject};
+use common::{FeedServer, KillOnDrop, Reply, Setup, assert_said, atom, text};
 
 const OLD: &str = "Fjordlink opent een nieuwe winkel";
 
@@ -161,13 +78,13 @@ fn complaints_within_the_batch_window_arrive_as_one_mail_and_an_urgent_one_alone
         &[("u", OUTAGE), ("c", ENGINEER), ("b", TV), ("a", BILL)],
     );
     wait_for("two mails", Duration::from_secs(25), || {
-        inbox.mails().len() >= 2
+        inbox.decoded().len() >= 2
     });
     std::thread::sleep(Duration::from_secs(2));
     daemon.kill().unwrap();
     daemon.wait().unwrap();
 
-    let mails = inbox.mails();
+    let mails = inbox.decoded();
     assert_eq!(mails.len(), 2, "{mails:#?}");
     // The urgent one did not wait for the batch.
     let urgent = &mails[0];
@@ -241,12 +158,11 @@ fn past_the_hourly_cap_one_summary_says_how_many_were_held_back() {
     publish(&feed, &[("c", ENGINEER), ("b", TV), ("a", BILL)]);
     let out = s.run(&["once"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("sent 0, waiting to retry 0, failed for good 0, held by hourly cap 3"),
-        "{}",
-        text(&out)
+    assert_said(
+        &out,
+        "sent 0, waiting to retry 0, failed for good 0, held by hourly cap 3",
     );
-    assert!(inbox.mails().is_empty());
+    assert!(inbox.decoded().is_empty());
     let listing = stdout(&s, &["outbox"]);
     assert!(
         listing.starts_with("1 pending, 2 sent, 0 dead, 3 held by hourly cap"),
@@ -266,7 +182,7 @@ fn past_the_hourly_cap_one_summary_says_how_many_were_held_back() {
     let out = s.run(&["once"]);
     assert!(out.status.success(), "{}", text(&out));
     s.run(&["once"]);
-    let mails = inbox.mails();
+    let mails = inbox.decoded();
     assert_eq!(mails.len(), 1, "{mails:#?}");
     assert!(
         subject(&mails[0])
@@ -303,12 +219,8 @@ fn a_copy_paste_campaign_from_five_authors_is_one_alert_that_says_five() {
     );
     let out = s.run(&["once"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("alerts: queued 2, sent 2"),
-        "{}",
-        text(&out)
-    );
-    let mails = inbox.mails();
+    assert_said(&out, "alerts: queued 2, sent 2");
+    let mails = inbox.decoded();
     // The campaign and the unrelated complaint share one batched email.
     assert_eq!(mails.len(), 1, "{mails:#?}");
     let body = plain(&mails[0]);
@@ -344,7 +256,7 @@ fn an_opted_out_authors_alert_says_do_not_contact_and_still_counts() {
     let s = setup(&feed, port, "batch_window = \"0s\"", "");
     let out = s.run(&["optout", "add", "rss:@User0"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("rss:user0 added"), "{}", text(&out));
+    assert_said(&out, "rss:user0 added");
     let list = stdout(&s, &["optout", "list"]);
     assert!(list.contains("rss:user0"), "{list}");
     assert!(list.contains("1 author on the opt-out list"), "{list}");
@@ -352,12 +264,8 @@ fn an_opted_out_authors_alert_says_do_not_contact_and_still_counts() {
     // Entry 0 is by user0, entry 1 by user1.
     publish(&feed, &[("x", BILL), ("y", TV)]);
     let out = s.run(&["once"]);
-    assert!(
-        text(&out).contains("alerts: queued 2, sent 2"),
-        "{}",
-        text(&out)
-    );
-    let mails = inbox.mails();
+    assert_said(&out, "alerts: queued 2, sent 2");
+    let mails = inbox.decoded();
     assert_eq!(mails.len(), 2);
     let flagged: Vec<&String> = mails
         .iter()
@@ -373,7 +281,7 @@ fn an_opted_out_authors_alert_says_do_not_contact_and_still_counts() {
     assert!(out.status.success(), "{}", text(&out));
     let out = s.run(&["optout", "add", "nocolon"]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("PLATFORM:HANDLE"), "{}", text(&out));
+    assert_said(&out, "PLATFORM:HANDLE");
 }
 
 /// One request the webhook received: the status it answered, the body, the signature header.
@@ -394,39 +302,27 @@ impl Hook {
             ..Default::default()
         };
         let shared = hook.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                let app = axum::Router::new().route(
-                    "/services/T0/B0/s3cr3t",
-                    axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
-                        let h = shared.clone();
-                        async move {
-                            let status = {
-                                let mut s = h.script.lock().unwrap();
-                                if s.is_empty() { 200 } else { s.remove(0) }
-                            };
-                            let sig = headers
-                                .get("x-webcare-signature")
-                                .map(|v| v.to_str().unwrap().to_string());
-                            h.bodies.lock().unwrap().push((status, body, sig));
-                            (
-                                axum::http::StatusCode::from_u16(status).unwrap(),
-                                if status == 200 { "ok" } else { "nope" },
-                            )
-                        }
-                    }),
-                );
-                axum::serve(listener, app).await.unwrap();
-            });
-        });
-        let addr = rx.recv().unwrap();
+        let app = axum::Router::new().route(
+            "/services/T0/B0/s3cr3t",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+                let h = shared.clone();
+                async move {
+                    let status = {
+                        let mut s = h.script.lock().unwrap();
+                        if s.is_empty() { 200 } else { s.remove(0) }
+                    };
+                    let sig = headers
+                        .get("x-webcare-signature")
+                        .map(|v| v.to_str().unwrap().to_string());
+                    h.bodies.lock().unwrap().push((status, body, sig));
+                    (
+                        axum::http::StatusCode::from_u16(status).unwrap(),
+                        if status == 200 { "ok" } else { "nope" },
+                    )
+                }
+            }),
+        );
+        let addr = common::serve_in_background(app);
         (hook, format!("http://{addr}/services/T0/B0/s3cr3t"))
     }
 
@@ -456,11 +352,7 @@ fn a_slack_webhook_gets_one_escaped_message_even_after_a_server_error() {
     );
     let out = s.run(&["once"]);
     assert_eq!(out.status.code(), Some(75), "{}", text(&out));
-    assert!(
-        text(&out).contains("alerts: queued 2, sent 1, waiting to retry 1"),
-        "{}",
-        text(&out)
-    );
+    assert_said(&out, "alerts: queued 2, sent 1, waiting to retry 1");
     let listing = stdout(&s, &["outbox"]);
     assert!(listing.contains("webhook 127.0.0.1: HTTP 500"), "{listing}");
     assert!(
@@ -489,7 +381,7 @@ fn a_slack_webhook_gets_one_escaped_message_even_after_a_server_error() {
     assert!(!all.contains("<!channel>"), "{all}");
     assert!(all.contains("&lt;!channel&gt;"), "{all}");
     assert!(all.contains("<https://forum.example/t/0|answer>"), "{all}");
-    assert_eq!(inbox.mails().len(), 1);
+    assert_eq!(inbox.decoded().len(), 1);
     assert!(stdout(&s, &["outbox"]).starts_with("0 pending, 2 sent, 0 dead"));
 }
 
@@ -512,7 +404,7 @@ fn a_webhook_that_answers_not_found_is_a_dead_letter_and_json_bodies_are_signed(
     );
     publish(&feed, &[("x", BILL)]);
     let out = s.run(&["once"]);
-    assert!(text(&out).contains("failed for good 1"), "{}", text(&out));
+    assert_said(&out, "failed for good 1");
     let dead = stdout(&s, &["outbox", "--state", "dead"]);
     assert!(dead.contains("HTTP 404"), "{dead}");
     s.run(&["once"]);

@@ -102,12 +102,7 @@ fn once(s: &Setup) -> String {
 
 /// The outbox as `webcare outbox --json` prints it, oldest first.
 fn outbox(s: &Setup) -> Vec<serde_json::Value> {
-    let out = s.run(&["outbox", "--json"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let mut rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let mut rows: Vec<serde_json::Value> = s.json_lines(&["outbox", "--json"]);
     rows.reverse();
     rows
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::text;
+use common::{assert_said, text};
 
 fn check(config: &str) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -75,11 +75,7 @@ fn a_missing_file_or_config_flag_is_a_config_error() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(78));
-    assert!(
-        text(&out).contains("config file /nonexistent/webcare.toml does not exist"),
-        "{}",
-        text(&out)
-    );
+    assert_said(&out, "config file /nonexistent/webcare.toml does not exist");
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_webcare"))
         .arg("check-config")
@@ -87,11 +83,7 @@ fn a_missing_file_or_config_flag_is_a_config_error() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(78));
-    assert!(
-        text(&out).contains("pass --config FILE or set WEBCARE_CONFIG"),
-        "{}",
-        text(&out)
-    );
+    assert_said(&out, "pass --config FILE or set WEBCARE_CONFIG");
 }
 
 #[test]
@@ -214,11 +206,7 @@ fn environment_overrides_apply_and_check_config_summarises() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(78));
-    assert!(
-        text(&out).contains("http.timeout: \"soon\" is not a duration"),
-        "{}",
-        text(&out)
-    );
+    assert_said(&out, "http.timeout: \"soon\" is not a duration");
 }
 
 #[test]

@@ -4,11 +4,11 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{FeedServer, Reply, Setup, atom, fjordlink_entries};
+use common::{FeedServer, Reply, Setup, TermOnDrop, atom, fjordlink_entries, free_port};
 
 #[test]
 fn a_nine_megabyte_mention_is_stored_cut_and_marked() {
@@ -52,26 +52,6 @@ fn a_nine_megabyte_mention_is_stored_cut_and_marked() {
             .map(|m| m.len())
             .unwrap_or(0);
     assert!(size < 4 * 1024 * 1024, "database grew to {size} bytes");
-}
-
-/// A daemon stopped with SIGTERM when the test ends, passed or not.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn polls(setup: &Setup) -> (i64, i64) {
@@ -123,7 +103,7 @@ fn a_thousand_idle_admin_connections_do_not_stop_the_polls() {
     );
     // A descriptor limit well under the thousand connections: unbounded, the daemon would run
     // out of descriptors and its polls (sockets, the database) would fail.
-    let daemon = Daemon(
+    let daemon = TermOnDrop(
         Command::new("sh")
             .arg("-c")
             .arg("ulimit -n 512 && exec \"$0\" \"$@\"")

@@ -3,10 +3,10 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::text;
+use common::run_with_input;
+use common::{assert_said, text};
 
 fn webcare() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_webcare"));
@@ -17,24 +17,11 @@ fn webcare() -> Command {
 
 #[test]
 fn classify_reads_lines_and_json_lines_and_writes_one_verdict_per_line() {
-    let mut child = webcare()
-        .arg("classify")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(
-            "Al drie dagen geen internet en geen reactie van de klantenservice. Ik zeg mijn abonnement op!\n\
+    let out = run_with_input(webcare()
+        .arg("classify"), "Al drie dagen geen internet en geen reactie van de klantenservice. Ik zeg mijn abonnement op!\n\
              {\"text\": \"Hvordan nulstiller jeg min router?\", \"lang\": \"da\"}\n\
              Thanks for the quick fix, the technician was great!\n"
-                .as_bytes(),
-        )
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+                .as_bytes(),);
     assert!(out.status.success(), "{}", text(&out));
     let verdicts: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
@@ -118,29 +105,17 @@ fn a_staff_correction_wins_over_the_classifier_and_can_be_exported() {
 
     let out = run(&["label", "999999", "praise"]);
     assert!(!out.status.success());
-    assert!(
-        text(&out).contains("no mention with id 999999"),
-        "{}",
-        text(&out)
-    );
+    assert_said(&out, "no mention with id 999999");
     let out = run(&["label", &id, "angry"]);
     assert!(!out.status.success());
 }
 
 #[test]
 fn classify_skips_a_line_that_is_not_utf8_and_classifies_the_rest() {
-    let mut child = webcare()
-        .arg("classify")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let mut input = b"Thanks for the quick fix, the technician was great!\n".to_vec();
     input.extend_from_slice(b"Fjordlink \xff\xfe is kapot\n");
     input.extend_from_slice(b"Al drie dagen geen internet. Ik zeg mijn abonnement op!\n");
-    child.stdin.take().unwrap().write_all(&input).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_input(webcare().arg("classify"), &input);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(

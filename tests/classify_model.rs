@@ -4,10 +4,10 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
+use common::run_with_input;
 use common::text;
 
 fn webcare() -> Command {
@@ -18,21 +18,7 @@ fn webcare() -> Command {
 }
 
 fn classify(args: &[&str], input: &str) -> Output {
-    let mut child = webcare()
-        .arg("classify")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    run_with_input(webcare().arg("classify").args(args), input.as_bytes())
 }
 
 fn labels(out: &Output) -> Vec<String> {
@@ -209,7 +195,7 @@ fn a_damaged_model_is_named_and_the_lexicons_decide() {
 
 #[test]
 fn the_daemon_uses_the_configured_model_and_train_reads_its_corrections() {
-    use common::{FeedServer, Reply, Setup, atom};
+    use common::{FeedServer, Setup, assert_said};
     let dir = tempfile::tempdir().unwrap();
     let tsv = team_file(dir.path(), &["en"]);
     let model = dir.path().join("team.model");
@@ -223,18 +209,15 @@ fn the_daemon_uses_the_configured_model_and_train_reads_its_corrections() {
     assert!(out.status.success(), "{}", text(&out));
 
     let server = FeedServer::start();
-    server.set(
+    server.publish(
         "forum.xml",
-        Reply::Feed(atom(&[(
-            "urn:test:light".into(),
-            "My Fjordlink box shows a blinking orange light again".into(),
-        )])),
+        &[(
+            "urn:test:light",
+            "My Fjordlink box shows a blinking orange light again",
+        )],
     );
     let news = "Storing bij Fjordlink treft duizenden klanten. Klanten van internetprovider Fjordlink in Utrecht zaten donderdag urenlang zonder internet door een storing.";
-    server.set(
-        "news.xml",
-        Reply::Feed(atom(&[("urn:test:news".into(), news.into())])),
-    );
+    server.publish("news.xml", &[("urn:test:news", news)]);
     let setup = Setup::new(&format!(
         "[classifier]\nmodel = \"{}\"\n\n\
          [[sources]]\nname = \"forum\"\nkind = \"rss\"\nurl = \"{}\"\ninterval = \"1m\"\nbackfill = \"3650d\"\n\n\
@@ -245,12 +228,7 @@ fn the_daemon_uses_the_configured_model_and_train_reads_its_corrections() {
     ));
     let out = setup.run(&["once"]);
     assert!(out.status.success(), "{}", text(&out));
-    let out = setup.run(&["mentions", "--json"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let rows: Vec<serde_json::Value> = setup.json_lines(&["mentions", "--json"]);
     let by_source = |s: &str| {
         rows.iter()
             .find(|r| r["source"] == s)
@@ -275,12 +253,8 @@ fn the_daemon_uses_the_configured_model_and_train_reads_its_corrections() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("1 corrections from"), "{}", text(&out));
-    assert!(
-        text(&out).contains("trained on 460 examples"),
-        "{}",
-        text(&out)
-    );
+    assert_said(&out, "1 corrections from");
+    assert_said(&out, "trained on 460 examples");
     // With a config the model is also stored in the database and, scoring better than the
     // lexicons alone, put in use. `classify` with the config uses its `[classifier] model`.
     assert!(
@@ -289,23 +263,13 @@ fn the_daemon_uses_the_configured_model_and_train_reads_its_corrections() {
         text(&out)
     );
     let listed = setup.run(&["model", "list"]);
-    assert!(text(&listed).contains("train"), "{}", text(&listed));
-    let mut child = setup
-        .webcare()
-        .arg("classify")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"The box in the garden shows a blinking orange light since noon\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    assert_said(&listed, "train");
+    let out = run_with_input(
+        setup.webcare().arg("classify"),
+        b"The box in the garden shows a blinking orange light since noon\n",
+    );
     assert_eq!(labels(&out), ["complaint"], "{}", text(&out));
-    assert!(text(&out).contains("\"kind\":\"model\""), "{}", text(&out));
+    assert_said(&out, "\"kind\":\"model\"");
 
     // Without a config there is no database to store it in: --out is needed.
     let out = webcare()
@@ -314,7 +278,7 @@ fn the_daemon_uses_the_configured_model_and_train_reads_its_corrections() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(text(&out).contains("give --out FILE"), "{}", text(&out));
+    assert_said(&out, "give --out FILE");
 }
 
 #[test]

@@ -8,7 +8,7 @@ mod common;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use common::{FeedServer, KillOnDrop, Reply, Setup, atom, text};
+use common::{FeedServer, KillOnDrop, Reply, Setup, assert_said, atom, text};
 
 const LABELS: [&str; 4] = ["complaint", "question", "praise", "neutral"];
 
@@ -84,12 +84,7 @@ fn models(setup: &Setup) -> Vec<(i64, bool, String)> {
 
 /// The stored mentions as JSON rows.
 fn mentions(setup: &Setup) -> Vec<serde_json::Value> {
-    let out = setup.run(&["mentions", "--json", "--limit", "1000"]);
-    assert!(out.status.success(), "{}", text(&out));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    setup.json_lines(&["mentions", "--json", "--limit", "1000"])
 }
 
 /// Labels each stored mention whose text is in `rows` with the row's label, through the binary.
@@ -175,26 +170,14 @@ fn the_daemon_retrains_on_corrections_uses_the_model_and_refuses_a_worse_one() {
     );
     let listed = setup.run(&["model", "list"]);
     assert!(listed.status.success(), "{}", text(&listed));
-    assert!(text(&listed).contains("daemon"), "{}", text(&listed));
+    assert_said(&listed, "daemon");
 
     // A mention that arrives now is classified with the model, and so is a text given to
     // `classify` with this config.
     let fresh = "The Fjordlink box in the garage shows a blinking orange light since Sunday";
-    let mut child = setup
-        .webcare()
-        .arg("classify")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), fresh.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        text(&out).contains("\"label\":\"complaint\""),
-        "{}",
-        text(&out)
-    );
-    assert!(text(&out).contains("\"kind\":\"model\""), "{}", text(&out));
+    let out = common::run_with_input(setup.webcare().arg("classify"), fresh.as_bytes());
+    assert_said(&out, "\"label\":\"complaint\"");
+    assert_said(&out, "\"kind\":\"model\"");
     let mut more = entries.clone();
     more.push(("urn:test:fresh".into(), fresh.into()));
     server.set("forum.xml", Reply::Feed(atom(&more)));

@@ -4,9 +4,9 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
+use common::run_with_input;
 use common::{FeedServer, Reply, Setup, atom, text};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -17,30 +17,15 @@ const GIVEAWAY: &str =
 
 /// `webcare mentions --json`, one value per stored mention.
 fn mentions(setup: &Setup) -> Vec<serde_json::Value> {
-    let out = setup.run(&["mentions", "--json", "--limit", "100"]);
-    assert!(out.status.success(), "{}", text(&out));
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    setup.json_lines(&["mentions", "--json", "--limit", "100"])
 }
 
 /// What `webcare classify` says about `line` on its own.
 fn classify_alone(line: &str) -> serde_json::Value {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_webcare"))
-        .arg("classify")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{line}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_input(
+        Command::new(env!("CARGO_BIN_EXE_webcare")).arg("classify"),
+        format!("{line}\n").as_bytes(),
+    );
     assert!(out.status.success());
     serde_json::from_slice(&out.stdout).unwrap()
 }

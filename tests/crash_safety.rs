@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{FeedServer, KillOnDrop, Reply, Setup, atom, fjordlink_entries};
+use common::{FeedServer, Reply, Setup, atom, fjordlink_entries};
 
 #[test]
 fn sigkill_during_polling_loses_nothing_and_duplicates_nothing() {
@@ -31,14 +31,7 @@ fn sigkill_during_polling_loses_nothing_and_duplicates_nothing() {
 
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     for round in 0..12 {
-        let mut child = KillOnDrop(
-            setup
-                .webcare()
-                .arg("run")
-                .env("RUST_LOG", "warn")
-                .spawn()
-                .unwrap(),
-        );
+        let mut child = setup.start_daemon();
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::text;
+use common::{assert_said, text};
 
 fn demo(db: &std::path::Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_webcare"))
@@ -82,7 +82,7 @@ fn the_demo_stores_every_brand_mention_once_and_no_job_ads() {
 
     // Polling again finds nothing new.
     let out = demo(&db, &["once"]);
-    assert!(text(&out).contains("stored    0"), "{}", text(&out));
+    assert_said(&out, "stored    0");
     let conn = rusqlite::Connection::open(&db).unwrap();
     let n: i64 = conn
         .query_row("SELECT count(*) FROM mentions", [], |r| r.get(0))

@@ -4,79 +4,13 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Duration as Days, Timelike, Utc};
-use common::{FeedServer, KillOnDrop, Reply, Setup, atom, text};
-use mailin_embedded::{Handler, Response, Server, response};
+use common::inbox::smtp;
+use common::{FeedServer, KillOnDrop, Reply, Setup, assert_said, atom, free_port, text};
 use rusqlite::{Connection, params};
-
-/// One received email: envelope recipients and the raw message.
-#[derive(Clone, Debug)]
-struct Received {
-    to: Vec<String>,
-    raw: String,
-}
-
-#[derive(Clone, Default)]
-struct Inbox {
-    mails: Arc<Mutex<Vec<Received>>>,
-    to: Vec<String>,
-    data: Vec<u8>,
-}
-
-impl Handler for Inbox {
-    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
-        self.to = to.to_vec();
-        self.data.clear();
-        response::OK
-    }
-    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.data.extend_from_slice(buf);
-        Ok(())
-    }
-    fn data_end(&mut self) -> Response {
-        self.mails.lock().unwrap().push(Received {
-            to: std::mem::take(&mut self.to),
-            raw: String::from_utf8_lossy(&std::mem::take(&mut self.data)).into_owned(),
-        });
-        response::OK
-    }
-}
-
-impl Inbox {
-    fn mails(&self) -> Vec<Received> {
-        self.mails.lock().unwrap().clone()
-    }
-
-    /// Waits up to `limit` for at least `n` mails.
-    fn wait_for(&self, n: usize, limit: Duration) -> Vec<Received> {
-        let start = Instant::now();
-        while self.mails().len() < n && start.elapsed() < limit {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        self.mails()
-    }
-}
-
-/// An SMTP server on a free port of 127.0.0.1, and the port.
-fn smtp() -> (Inbox, u16) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let inbox = Inbox::default();
-    let mut server = Server::new(inbox.clone());
-    server
-        .with_name("localhost")
-        .with_tcp_listener(listener)
-        .with_num_threads(2);
-    std::thread::spawn(move || {
-        let _ = server.serve();
-    });
-    (inbox, port)
-}
 
 fn mail_section(port: u16) -> String {
     format!(
@@ -93,7 +27,7 @@ fn feed_source(feed: &FeedServer) -> String {
 
 /// Runs `once` against an empty feed, so the database exists with its schema.
 fn create_database(s: &Setup, feed: &FeedServer) {
-    feed.set("feed", Reply::Feed(atom(&[])));
+    feed.publish("feed", &[]);
     let out = s.run(&["once"]);
     assert!(out.status.success(), "{}", text(&out));
 }
@@ -356,12 +290,9 @@ fn digest_dry_run_shows_the_days_numbers_and_escapes_mention_text() {
         html_file.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains(
-            "[webcare] Daily digest Friday 20 November 2026: 6 mentions, net sentiment -40"
-        ),
-        "{}",
-        text(&out)
+    assert_said(
+        &out,
+        "[webcare] Daily digest Friday 20 November 2026: 6 mentions, net sentiment -40",
     );
     let html = std::fs::read_to_string(&html_file).unwrap();
     assert!(!html.contains("<script"), "{html}");
@@ -438,13 +369,13 @@ fn digest_is_sent_once_per_period_late_after_downtime_and_not_again_on_restart()
     stop(child);
     let out = s.run(&["digest", "--send"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("already sent"), "{}", text(&out));
+    assert_said(&out, "already sent");
     assert_eq!(inbox.mails().len(), 2);
 
     // --force sends it again, under new Message-IDs.
     let out = s.run(&["digest", "--send", "--force"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("outbox: sent 2"), "{}", text(&out));
+    assert_said(&out, "outbox: sent 2");
     let mails = inbox.mails();
     assert_eq!(mails.len(), 4);
     let conn = Connection::open(s.db()).unwrap();
@@ -501,13 +432,7 @@ fn a_burst_of_complaints_alerts_every_team_once_per_episode() {
         mail_section(port)
     ));
     // History: one mention, stored eight days ago (past the warm-up, quiet since).
-    feed.set(
-        "feed",
-        Reply::Feed(atom(&[(
-            "urn:old".into(),
-            "Fjordlink opent een winkel".into(),
-        )])),
-    );
+    feed.publish("feed", &[("urn:old", "Fjordlink opent een winkel")]);
     let out = s.run(&["once"]);
     assert!(out.status.success(), "{}", text(&out));
     let conn = Connection::open(s.db()).unwrap();
@@ -523,10 +448,9 @@ fn a_burst_of_complaints_alerts_every_team_once_per_episode() {
     feed.set("feed", Reply::Feed(atom(&entries)));
     let out = s.run(&["once"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("spike alert: complaint storm: 12 of 12 mentions about Fjordlink"),
-        "{}",
-        text(&out)
+    assert_said(
+        &out,
+        "spike alert: complaint storm: 12 of 12 mentions about Fjordlink",
     );
     let mails = inbox.wait_for(2, Duration::from_secs(10));
     assert_eq!(mails.len(), 2, "{mails:#?}");
@@ -725,11 +649,7 @@ fn answered_after(conn: &Connection, id: i64, seconds: Option<i64>) {
 fn the_digest_mail_has_charts_as_inline_parts_ids_links_handles_and_first_response_times() {
     let feed = FeedServer::start();
     let (inbox, port) = smtp();
-    let web_port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let web_port = free_port();
     let s = Setup::new(&format!(
         "{}{}[[teams]]\nname = \"webcare\"\nemails = [\"agent@fjordlink.example\"]\nsla = \"1h\"\n\n\
          [digest]\ntime = \"07:30\"\ntime_zone = \"UTC\"\ntop = 10\nrecipients = [\"comms@fjordlink.example\"]\n\n\

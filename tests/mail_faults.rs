@@ -9,7 +9,7 @@ mod smtp;
 
 use std::time::{Duration, Instant};
 
-use common::{FeedServer, KillOnDrop, Reply, Setup, atom, text};
+use common::{FeedServer, KillOnDrop, Reply, Setup, assert_said, atom, text};
 use smtp::FaultSmtp;
 
 const COMPLAINTS: [&str; 5] = [
@@ -33,13 +33,7 @@ fn setup(feed: &FeedServer, server: &FaultSmtp, emails: &[&str]) -> Setup {
         server.port,
         emails.join(", ")
     ));
-    feed.set(
-        "feed",
-        Reply::Feed(atom(&[(
-            "urn:old".into(),
-            "Fjordlink opent een nieuwe winkel".into(),
-        )])),
-    );
+    feed.publish("feed", &[("urn:old", "Fjordlink opent een nieuwe winkel")]);
     let out = s.run(&["once"]);
     assert!(out.status.success(), "{}", text(&out));
     s
@@ -58,12 +52,7 @@ fn publish(feed: &FeedServer, n: usize) {
 
 /// The outbox rows, as `webcare outbox --json` prints them.
 fn outbox(s: &Setup) -> Vec<serde_json::Value> {
-    let out = s.run(&["outbox", "--json", "--limit", "1000"]);
-    assert!(out.status.success(), "{}", text(&out));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    s.json_lines(&["outbox", "--json", "--limit", "1000"])
 }
 
 fn row<'a>(rows: &'a [serde_json::Value], recipient: &str) -> &'a serde_json::Value {
@@ -161,7 +150,7 @@ fn a_refused_recipient_is_a_dead_letter_alone_and_outbox_retry_sends_it_once_fix
     let out = s.run(&["once"]);
     // Something went to the dead letters: a timer running `once` must hear about it.
     assert_eq!(out.status.code(), Some(75), "{}", text(&out));
-    assert!(text(&out).contains("failed for good 1"), "{}", text(&out));
+    assert_said(&out, "failed for good 1");
     let accepted = server.accepted();
     assert_eq!(accepted.len(), 1, "{accepted:?}");
     assert_eq!(accepted[0].to, ["agent@fjordlink.example"]);
@@ -205,11 +194,7 @@ fn a_refused_recipient_is_a_dead_letter_alone_and_outbox_retry_sends_it_once_fix
     assert!(text(&out).contains("no dead or pending alert #999"));
     let out = s.run(&["outbox", "retry", "--dead"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("1 alert back in the queue"),
-        "{}",
-        text(&out)
-    );
+    assert_said(&out, "1 alert back in the queue");
     let out = s.run(&["once"]);
     assert!(out.status.success(), "{}", text(&out));
     let accepted = server.accepted();
@@ -229,13 +214,9 @@ fn a_stalled_server_opens_the_circuit_breaker_after_two_timeouts() {
     let out = s.run(&["once"]);
     let took = started.elapsed();
     assert_eq!(out.status.code(), Some(75), "{}", text(&out));
-    assert!(text(&out).contains("queued 5"), "{}", text(&out));
-    assert!(
-        text(&out).contains("circuit breaker open after 2 timeouts in a row"),
-        "{}",
-        text(&out)
-    );
-    assert!(text(&out).contains("3 more waiting"), "{}", text(&out));
+    assert_said(&out, "queued 5");
+    assert_said(&out, "circuit breaker open after 2 timeouts in a row");
+    assert_said(&out, "3 more waiting");
     // Two timeouts of one second, not five.
     assert!(took < Duration::from_secs(5), "took {took:?}");
     assert_eq!(server.log().len(), 2, "only two messages were tried");

@@ -10,6 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::inbox::unqp;
 use common::{FeedServer, Reply, Setup, atom, text};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -130,23 +131,9 @@ fn html_part(eml: &str) -> String {
         .nth(1)
         .expect("an HTML part");
     let body = part.split_once("\r\n\r\n").unwrap().1;
-    let body = body.split("\r\n--").next().unwrap().replace("=\r\n", "");
-    let b = body.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'='
-            && i + 2 < b.len()
-            && let Ok(v) = u8::from_str_radix(&body[i + 1..i + 3], 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
+    let html = unqp(body.split("\r\n--").next().unwrap());
+    assert!(!html.contains('\u{FFFD}'), "the HTML part is not UTF-8");
+    html
 }
 
 fn screens() -> PathBuf {
@@ -211,13 +198,7 @@ fn setup(feed: &FeedServer, batch_window: &str) -> (Setup, PathBuf) {
         .unwrap()
         .replace("MAILDIR", &maildir.display().to_string());
     std::fs::write(&s.config, cfg).unwrap();
-    feed.set(
-        "feed",
-        Reply::Feed(atom(&[(
-            "urn:old".into(),
-            "Fjordlink opent een nieuwe winkel".into(),
-        )])),
-    );
+    feed.publish("feed", &[("urn:old", "Fjordlink opent een nieuwe winkel")]);
     let out = s.run(&["once"]);
     assert!(out.status.success(), "{}", text(&out));
     (s, maildir)
@@ -245,15 +226,12 @@ const BUTTON_BLUE: [u8; 3] = [0x1d, 0x4e, 0xd8];
 fn an_urgent_alert_shows_its_banner_and_the_answer_button_on_the_first_screen() {
     let feed = FeedServer::start();
     let (s, maildir) = setup(&feed, "0s");
-    feed.set(
+    feed.publish(
         "feed",
-        Reply::Feed(atom(&[
-            (
-                "urn:new".into(),
-                "Fjordlink storing, al 3 dagen geen internet".into(),
-            ),
-            ("urn:old".into(), "Fjordlink opent een nieuwe winkel".into()),
-        ])),
+        &[
+            ("urn:new", "Fjordlink storing, al 3 dagen geen internet"),
+            ("urn:old", "Fjordlink opent een nieuwe winkel"),
+        ],
     );
     let out = s.run(&["once"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -290,19 +268,19 @@ fn an_urgent_alert_shows_its_banner_and_the_answer_button_on_the_first_screen() 
 fn a_batch_shows_every_alert_with_its_banner() {
     let feed = FeedServer::start();
     let (s, maildir) = setup(&feed, "60s");
-    feed.set(
+    feed.publish(
         "feed",
-        Reply::Feed(atom(&[
+        &[
             (
-                "urn:a".into(),
-                "Fjordlink factuur klopt weer niet, twee keer afgeschreven".into(),
+                "urn:a",
+                "Fjordlink factuur klopt weer niet, twee keer afgeschreven",
             ),
             (
-                "urn:b".into(),
-                "Fjordlink tv doet het niet, zender zwart sinds gisteren".into(),
+                "urn:b",
+                "Fjordlink tv doet het niet, zender zwart sinds gisteren",
             ),
-            ("urn:old".into(), "Fjordlink opent een nieuwe winkel".into()),
-        ])),
+            ("urn:old", "Fjordlink opent een nieuwe winkel"),
+        ],
     );
     let out = s.run(&["once"]);
     assert!(out.status.success(), "{}", text(&out));

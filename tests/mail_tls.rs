@@ -5,46 +5,12 @@ mod common;
 
 use std::net::TcpListener;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 
-use common::{FeedServer, Reply, Setup, atom, text};
-use mailin_embedded::{AuthMechanism, Handler, Response, Server, SslConfig, response};
+use common::inbox::Inbox;
+use common::{FeedServer, Setup, assert_said, text};
+use mailin_embedded::SslConfig;
 
 const PASSWORD: &str = "correct horse battery staple";
-
-/// Accepts AUTH PLAIN for user `webcare` with [`PASSWORD`] and keeps what it received.
-#[derive(Clone, Default)]
-struct Inbox {
-    mails: Arc<Mutex<Vec<String>>>,
-    logins: Arc<Mutex<Vec<String>>>,
-    data: Vec<u8>,
-}
-
-impl Handler for Inbox {
-    fn auth_plain(&mut self, _authz: &str, user: &str, password: &str) -> Response {
-        self.logins.lock().unwrap().push(user.to_string());
-        if user == "webcare" && password == PASSWORD {
-            response::AUTH_OK
-        } else {
-            response::INVALID_CREDENTIALS
-        }
-    }
-    fn data_start(&mut self, _: &str, _: &str, _: bool, _: &[String]) -> Response {
-        self.data.clear();
-        response::OK
-    }
-    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.data.extend_from_slice(buf);
-        Ok(())
-    }
-    fn data_end(&mut self) -> Response {
-        self.mails
-            .lock()
-            .unwrap()
-            .push(String::from_utf8_lossy(&std::mem::take(&mut self.data)).into_owned());
-        response::OK
-    }
-}
 
 /// A leaf certificate for `localhost` (a CA certificate would be refused as an end entity).
 fn certificate(dir: &std::path::Path) -> Option<(String, String)> {
@@ -94,13 +60,7 @@ fn setup(feed: &FeedServer, port: u16, cert: &str) -> Setup {
          [[teams]]\nname = \"webcare\"\nemails = [\"agent@fjordlink.example\"]\n",
         feed.url("feed")
     ));
-    feed.set(
-        "feed",
-        Reply::Feed(atom(&[(
-            "urn:old".into(),
-            "Fjordlink opent een nieuwe winkel".into(),
-        )])),
-    );
+    feed.publish("feed", &[("urn:old", "Fjordlink opent een nieuwe winkel")]);
     s
 }
 
@@ -111,23 +71,17 @@ fn alerts_go_out_over_starttls_with_auth_and_a_wrong_password_holds_them_until_f
         eprintln!("openssl is not installed here; skipping the STARTTLS test");
         return;
     };
+    // Accepts AUTH PLAIN for user `webcare` with PASSWORD only, over STARTTLS.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let inbox = Inbox::default();
-    let mut server = Server::new(inbox.clone());
-    server
-        .with_name("localhost")
-        .with_ssl(SslConfig::SelfSigned {
+    let inbox = Inbox::with_login("webcare", PASSWORD);
+    inbox.serve_on(
+        listener,
+        Some(SslConfig::SelfSigned {
             cert_path: cert.clone(),
             key_path: key,
-        })
-        .unwrap()
-        .with_auth(AuthMechanism::Plain)
-        .with_tcp_listener(listener)
-        .with_num_threads(2);
-    std::thread::spawn(move || {
-        let _ = server.serve();
-    });
+        }),
+    );
 
     let feed = FeedServer::start();
     let s = setup(&feed, port, &cert);
@@ -139,37 +93,37 @@ fn alerts_go_out_over_starttls_with_auth_and_a_wrong_password_holds_them_until_f
             .unwrap()
     };
     assert!(run(PASSWORD).status.success(), "the first poll is history");
-    feed.set(
+    feed.publish(
         "feed",
-        Reply::Feed(atom(&[
+        &[
             (
-                "urn:new".into(),
-                "Al drie dagen geen internet bij Fjordlink, niemand belt terug".into(),
+                "urn:new",
+                "Al drie dagen geen internet bij Fjordlink, niemand belt terug",
             ),
-            ("urn:old".into(), "Fjordlink opent een nieuwe winkel".into()),
-        ])),
+            ("urn:old", "Fjordlink opent een nieuwe winkel"),
+        ],
     );
     let out = run(PASSWORD);
     assert!(out.status.success(), "{}", text(&out));
-    let mails = inbox.mails.lock().unwrap().clone();
+    let mails = inbox.raws();
     assert_eq!(mails.len(), 1, "{}", text(&out));
     assert!(mails[0].contains("Subject: [webcare]"), "{}", mails[0]);
-    assert_eq!(inbox.logins.lock().unwrap().as_slice(), ["webcare"]);
+    assert_eq!(inbox.logins(), ["webcare"]);
     assert!(!text(&out).contains(PASSWORD));
 
-    feed.set(
+    feed.publish(
         "feed",
-        Reply::Feed(atom(&[
+        &[
             (
-                "urn:newer".into(),
-                "Fjordlink tv valt steeds uit, heel slecht, ik ben er klaar mee".into(),
+                "urn:newer",
+                "Fjordlink tv valt steeds uit, heel slecht, ik ben er klaar mee",
             ),
             (
-                "urn:new".into(),
-                "Al drie dagen geen internet bij Fjordlink, niemand belt terug".into(),
+                "urn:new",
+                "Al drie dagen geen internet bij Fjordlink, niemand belt terug",
             ),
-            ("urn:old".into(), "Fjordlink opent een nieuwe winkel".into()),
-        ])),
+            ("urn:old", "Fjordlink opent een nieuwe winkel"),
+        ],
     );
     // A refused login (535) is our configuration, not the alert's fault: the alert is held in
     // the outbox (never a dead letter), `once` exits 75, and it goes out once the password is
@@ -177,14 +131,10 @@ fn alerts_go_out_over_starttls_with_auth_and_a_wrong_password_holds_them_until_f
     let out = run("wrong password");
     assert!(!text(&out).contains("wrong password"), "{}", text(&out));
     assert_eq!(out.status.code(), Some(75), "{}", text(&out));
-    assert!(
-        text(&out).contains("mail paused: mail held"),
-        "{}",
-        text(&out)
-    );
-    assert!(text(&out).contains("535"), "{}", text(&out));
+    assert_said(&out, "mail paused: mail held");
+    assert_said(&out, "535");
     assert_eq!(
-        inbox.mails.lock().unwrap().len(),
+        inbox.count(),
         1,
         "nothing is accepted with a wrong password"
     );
@@ -194,14 +144,10 @@ fn alerts_go_out_over_starttls_with_auth_and_a_wrong_password_holds_them_until_f
         .env("WEBCARE_TEST_SMTP_PASSWORD", PASSWORD)
         .output()
         .unwrap();
-    assert!(
-        text(&listed).contains("1 pending, 1 sent, 0 dead"),
-        "{}",
-        text(&listed)
-    );
+    assert_said(&listed, "1 pending, 1 sent, 0 dead");
     let out = run(PASSWORD);
     assert!(out.status.success(), "{}", text(&out));
-    let mails = inbox.mails.lock().unwrap().clone();
+    let mails = inbox.raws();
     assert_eq!(mails.len(), 2, "the held alert goes out after the fix");
     assert!(mails[1].contains("tv valt steeds uit"), "{}", mails[1]);
     let listed = s
@@ -210,9 +156,5 @@ fn alerts_go_out_over_starttls_with_auth_and_a_wrong_password_holds_them_until_f
         .env("WEBCARE_TEST_SMTP_PASSWORD", PASSWORD)
         .output()
         .unwrap();
-    assert!(
-        text(&listed).contains("0 pending, 2 sent, 0 dead"),
-        "{}",
-        text(&listed)
-    );
+    assert_said(&listed, "0 pending, 2 sent, 0 dead");
 }

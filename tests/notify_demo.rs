@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::text;
+use common::{assert_said, text};
 
 #[test]
 fn the_demo_writes_alerts_a_person_can_open() {
@@ -64,9 +64,5 @@ fn the_demo_writes_alerts_a_person_can_open() {
         "batched: {} files, {alerts} alerts",
         files.len()
     );
-    assert!(
-        text(&out).contains(&format!("sent {alerts}")),
-        "{}",
-        text(&out)
-    );
+    assert_said(&out, &format!("sent {alerts}"));
 }

@@ -5,81 +5,10 @@
 mod common;
 
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{FeedServer, KillOnDrop, Reply, Setup, atom, text};
-use mailin_embedded::{Handler, Response, Server, response};
-
-/// One received email: envelope recipients and the raw message.
-#[derive(Clone, Debug)]
-struct Received {
-    to: Vec<String>,
-    raw: String,
-}
-
-/// The server's behaviour and what it received, shared with every connection.
-#[derive(Clone, Default)]
-struct Inbox {
-    mails: Arc<Mutex<Vec<Received>>>,
-    /// Answer RCPT with this code instead of 250.
-    reject_rcpt: Arc<Mutex<Option<u16>>>,
-    to: Vec<String>,
-    data: Vec<u8>,
-}
-
-impl Handler for Inbox {
-    fn rcpt(&mut self, _to: &str) -> Response {
-        match *self.reject_rcpt.lock().unwrap() {
-            Some(code) => Response::custom(code, "scripted rejection".into()),
-            None => response::OK,
-        }
-    }
-    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
-        self.to = to.to_vec();
-        self.data.clear();
-        response::OK
-    }
-    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.data.extend_from_slice(buf);
-        Ok(())
-    }
-    fn data_end(&mut self) -> Response {
-        self.mails.lock().unwrap().push(Received {
-            to: std::mem::take(&mut self.to),
-            raw: String::from_utf8_lossy(&std::mem::take(&mut self.data)).into_owned(),
-        });
-        response::OK
-    }
-}
-
-impl Inbox {
-    fn mails(&self) -> Vec<Received> {
-        self.mails.lock().unwrap().clone()
-    }
-}
-
-/// Starts an SMTP server on `listener`; the thread lives as long as the test process.
-fn smtp_on(listener: TcpListener) -> Inbox {
-    let inbox = Inbox::default();
-    let mut server = Server::new(inbox.clone());
-    server
-        .with_name("localhost")
-        .with_tcp_listener(listener)
-        .with_num_threads(2);
-    std::thread::spawn(move || {
-        let _ = server.serve();
-    });
-    inbox
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::inbox::{Inbox, unqp};
+use common::{FeedServer, KillOnDrop, Setup, assert_said, free_port, text};
 
 /// A config with one feed and a webcare team whose mail goes to 127.0.0.1:`port`.
 fn setup(feed: &FeedServer, port: u16) -> Setup {
@@ -91,53 +20,22 @@ fn setup(feed: &FeedServer, port: u16) -> Setup {
         feed.url("feed")
     ));
     // The first poll is history (backfill) and raises no alerts.
-    feed.set(
-        "feed",
-        Reply::Feed(atom(&[(
-            "urn:old".into(),
-            "Fjordlink opent een nieuwe winkel".into(),
-        )])),
-    );
+    feed.publish("feed", &[("urn:old", "Fjordlink opent een nieuwe winkel")]);
     let out = s.run(&["once"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("alerts: queued 0, sent 0"),
-        "{}",
-        text(&out)
-    );
+    assert_said(&out, "alerts: queued 0, sent 0");
     s
 }
 
 /// Publishes a complaint; the `text` is put in the feed's HTML content as it is.
 fn publish(feed: &FeedServer, html_escaped_text: &str) {
-    feed.set(
+    feed.publish(
         "feed",
-        Reply::Feed(atom(&[
-            ("urn:new".into(), html_escaped_text.into()),
-            ("urn:old".into(), "Fjordlink opent een nieuwe winkel".into()),
-        ])),
+        &[
+            ("urn:new", html_escaped_text),
+            ("urn:old", "Fjordlink opent een nieuwe winkel"),
+        ],
     );
-}
-
-/// Undoes quoted-printable soft breaks and `=XX` escapes, so the test can read the body.
-fn unqp(s: &str) -> String {
-    let s = s.replace("=\r\n", "");
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'='
-            && i + 2 < b.len()
-            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn headers(raw: &str) -> &str {
@@ -153,9 +51,8 @@ fn outbox(s: &Setup) -> String {
 #[test]
 fn a_complaint_reaches_the_team_once_escaped_and_with_a_link_to_answer() {
     let feed = FeedServer::start();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let inbox = smtp_on(listener);
+    let inbox = Inbox::default();
+    let port = inbox.serve();
     let s = setup(&feed, port);
 
     // In the feed's HTML: a script tag as text, and a line break before a fake header.
@@ -165,11 +62,7 @@ fn a_complaint_reaches_the_team_once_escaped_and_with_a_link_to_answer() {
     );
     let out = s.run(&["once"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("alerts: queued 1, sent 1"),
-        "{}",
-        text(&out)
-    );
+    assert_said(&out, "alerts: queued 1, sent 1");
 
     let mails = inbox.mails();
     assert_eq!(mails.len(), 1, "{mails:#?}");
@@ -236,11 +129,7 @@ fn an_alert_waits_while_the_mail_server_is_down_and_goes_out_once_it_is_back() {
     // Nothing listens on the port: connection refused, the alert waits.
     let out = s.run(&["once"]);
     assert_eq!(out.status.code(), Some(75), "{}", text(&out));
-    assert!(
-        text(&out).contains("alerts: queued 1, sent 0, waiting to retry 1"),
-        "{}",
-        text(&out)
-    );
+    assert_said(&out, "alerts: queued 1, sent 0, waiting to retry 1");
     let listing = outbox(&s);
     assert!(
         listing.starts_with("1 pending, 0 sent, 0 dead"),
@@ -249,14 +138,11 @@ fn an_alert_waits_while_the_mail_server_is_down_and_goes_out_once_it_is_back() {
     assert!(listing.contains("refused"), "{listing}");
 
     // The server comes back on the same port: the alert arrives, once.
-    let inbox = smtp_on(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let inbox = Inbox::default();
+    inbox.serve_on(TcpListener::bind(("127.0.0.1", port)).unwrap(), None);
     let out = s.run(&["once"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("alerts: queued 0, sent 1"),
-        "{}",
-        text(&out)
-    );
+    assert_said(&out, "alerts: queued 0, sent 1");
     s.run(&["once"]);
     assert_eq!(inbox.mails().len(), 1);
     assert!(outbox(&s).starts_with("0 pending, 1 sent, 0 dead"));
@@ -265,27 +151,26 @@ fn an_alert_waits_while_the_mail_server_is_down_and_goes_out_once_it_is_back() {
 #[test]
 fn a_temporary_rejection_is_retried_and_a_permanent_one_is_a_dead_letter() {
     let feed = FeedServer::start();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let inbox = smtp_on(listener);
+    let inbox = Inbox::default();
+    let port = inbox.serve();
     let s = setup(&feed, port);
     publish(&feed, "Fjordlink storing, al 3 dagen geen internet");
 
-    *inbox.reject_rcpt.lock().unwrap() = Some(451);
+    inbox.reject_rcpt(Some(451));
     let out = s.run(&["once"]);
     assert_eq!(out.status.code(), Some(75), "{}", text(&out));
     assert!(outbox(&s).contains("451"), "{}", outbox(&s));
 
-    *inbox.reject_rcpt.lock().unwrap() = Some(550);
+    inbox.reject_rcpt(Some(550));
     let out = s.run(&["once"]);
-    assert!(text(&out).contains("failed for good 1"), "{}", text(&out));
+    assert_said(&out, "failed for good 1");
     let dead = s.run(&["outbox", "--state", "dead"]);
     let dead = String::from_utf8_lossy(&dead.stdout);
     assert!(dead.starts_with("0 pending, 0 sent, 1 dead"), "{dead}");
     assert!(dead.contains("550"), "{dead}");
 
     // A dead letter is not retried.
-    *inbox.reject_rcpt.lock().unwrap() = None;
+    inbox.reject_rcpt(None);
     s.run(&["once"]);
     assert!(inbox.mails().is_empty());
 }
@@ -312,7 +197,7 @@ fn a_server_that_stops_answering_does_not_hang_the_sender() {
         started.elapsed()
     );
     assert_eq!(out.status.code(), Some(75), "{}", text(&out));
-    assert!(text(&out).contains("waiting to retry 1"), "{}", text(&out));
+    assert_said(&out, "waiting to retry 1");
 }
 
 #[test]
@@ -356,9 +241,8 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
 #[test]
 fn the_daemon_alerts_within_seconds_and_a_restart_sends_nothing_twice() {
     let feed = FeedServer::start();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let inbox = smtp_on(listener);
+    let inbox = Inbox::default();
+    let port = inbox.serve();
     let s = setup(&feed, port);
     publish(&feed, "Fjordlink storing, al 3 dagen geen internet");
 

@@ -5,7 +5,7 @@ mod common;
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
-use common::{FeedServer, Reply, Setup, atom, fjordlink_entries, text};
+use common::{FeedServer, Reply, Setup, assert_said, atom, fjordlink_entries, text};
 
 fn source(server: &FeedServer, name: &str) -> String {
     format!(
@@ -70,14 +70,7 @@ fn a_backup_taken_while_the_daemon_writes_is_consistent() {
         );
     }
     let setup = Setup::new(&format!("{}{}", source(&server, "a"), source(&server, "b")));
-    let mut child = common::KillOnDrop(
-        setup
-            .webcare()
-            .arg("run")
-            .env("RUST_LOG", "warn")
-            .spawn()
-            .unwrap(),
-    );
+    let mut child = setup.start_daemon();
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline && !setup.db().exists() {
         std::thread::sleep(Duration::from_millis(50));
@@ -94,7 +87,7 @@ fn a_backup_taken_while_the_daemon_writes_is_consistent() {
         let dest = setup.dir.path().join(format!("backup-{round}.db"));
         let out = setup.run(&["backup", dest.to_str().unwrap()]);
         assert!(out.status.success(), "{}", text(&out));
-        assert!(text(&out).contains("integrity ok"), "{}", text(&out));
+        assert_said(&out, "integrity ok");
         backups.push(dest);
         std::thread::sleep(Duration::from_millis(300));
     }

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{FeedServer, KillOnDrop, Reply, Setup, text};
+use common::{FeedServer, KillOnDrop, Reply, Setup, assert_said, text};
 
 /// A made-up sentence nobody else writes, so finding any of its words means it leaked.
 const SECRET: &str = "Fjordlink storing al drie dagen, mijn kwartelvlinder zoemt paarsgroen boven Zwammerdamsestraat";
@@ -249,11 +249,7 @@ fn export_returns_exactly_that_authors_mentions_with_their_alerts() {
 
     let bad = s.run(&["export", "--author", "jan"]);
     assert_eq!(bad.status.code(), Some(1));
-    assert!(
-        text(&bad).contains("write it as <platform>:<handle>"),
-        "{}",
-        text(&bad)
-    );
+    assert_said(&bad, "write it as <platform>:<handle>");
 }
 
 /// Makes every mention look `days` old, or only those whose external id is in `ids`.
@@ -373,10 +369,9 @@ fn a_retention_age_in_seconds_is_refused_with_its_key() {
     let s = setup(&server, "[retention]\nstrip_after = \"30s\"\n");
     let out = s.run(&["prune"]);
     assert_eq!(out.status.code(), Some(78));
-    assert!(
-        text(&out).contains("retention.strip_after: \"30s\" is shorter than an hour"),
-        "{}",
-        text(&out)
+    assert_said(
+        &out,
+        "retention.strip_after: \"30s\" is shorter than an hour",
     );
 }
 

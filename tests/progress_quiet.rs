@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{FeedServer, Reply, Setup, atom, fjordlink_entries, text};
+use common::{FeedServer, Reply, Setup, assert_said, atom, fjordlink_entries, text};
 
 fn assert_quiet(what: &str, out: &std::process::Output) {
     assert!(out.status.success(), "{what}: {}", text(out));
@@ -41,16 +41,12 @@ fn piped_long_commands_print_only_their_results() {
     .env("RUST_LOG", "off");
     let once = setup.run(&["once"]);
     assert_quiet("once", &once);
-    assert!(text(&once).contains("stored   50"), "{}", text(&once));
+    assert_said(&once, "stored   50");
 
     let dest = setup.dir.path().join("copy.db");
     let backup = setup.run(&["backup", dest.to_str().unwrap()]);
     assert_quiet("backup", &backup);
-    assert!(
-        text(&backup).contains("(50 mentions, integrity ok)"),
-        "{}",
-        text(&backup)
-    );
+    assert_said(&backup, "(50 mentions, integrity ok)");
 
     let backtest = setup.run(&["backtest", "--since", "3650d"]);
     assert_quiet("backtest", &backtest);

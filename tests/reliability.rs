@@ -6,48 +6,20 @@
 mod common;
 
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{FeedServer, KillOnDrop, Reply, Setup, atom, fjordlink_entries, text};
-use mailin_embedded::{Handler, Response, Server, response};
+use common::inbox::Inbox;
+use common::{
+    FeedServer, KillOnDrop, Reply, Setup, assert_said, atom, fjordlink_entries, free_port, text,
+    wait_for,
+};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `GET path` on 127.0.0.1:port as `(status, body)`, or `None` while nothing listens there.
+/// `GET path` on the admin listener as `(status, body)`, or `None` while nothing listens there.
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).ok()?;
-    let (head, body) = raw.split_once("\r\n\r\n")?;
-    let status = head.split(' ').nth(1)?.parse().ok()?;
-    Some((status, body.to_string()))
-}
-
-fn wait_for<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::http::get(port, path).map(|a| (a.status, a.body))
 }
 
 fn source(server: &FeedServer, name: &str) -> String {
@@ -217,14 +189,7 @@ fn a_label_during_a_busy_daemon_waits_for_its_turn() {
         );
     }
     let setup = Setup::new(&format!("{}{}", source(&server, "a"), source(&server, "b")));
-    let mut daemon = KillOnDrop(
-        setup
-            .webcare()
-            .arg("run")
-            .env("RUST_LOG", "warn")
-            .spawn()
-            .unwrap(),
-    );
+    let mut daemon = setup.start_daemon();
     wait_for("the first mentions", Duration::from_secs(30), || {
         (stored(&setup) > 0).then_some(())
     });
@@ -261,88 +226,30 @@ fn a_label_during_a_busy_daemon_waits_for_its_turn() {
     assert_eq!(corrections, 24);
 }
 
-/// Everything the SMTP server received, one raw message each; `on_mail` runs before the
-/// server answers each message.
-#[derive(Clone)]
-struct Inbox {
-    mails: Arc<Mutex<Vec<String>>>,
-    data: Vec<u8>,
-    on_mail: Arc<dyn Fn() + Send + Sync>,
-}
-
-impl Handler for Inbox {
-    fn data_start(&mut self, _domain: &str, _from: &str, _8bit: bool, _to: &[String]) -> Response {
-        self.data.clear();
-        response::OK
-    }
-    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.data.extend_from_slice(buf);
-        Ok(())
-    }
-    fn data_end(&mut self) -> Response {
-        (self.on_mail)();
-        let raw = String::from_utf8_lossy(&std::mem::take(&mut self.data)).into_owned();
-        self.mails.lock().unwrap().push(raw);
-        response::OK
-    }
-}
-
-fn smtp(on_mail: Arc<dyn Fn() + Send + Sync>) -> (Arc<Mutex<Vec<String>>>, u16) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let mails = Arc::new(Mutex::new(Vec::new()));
-    let inbox = Inbox {
-        mails: mails.clone(),
-        data: Vec::new(),
-        on_mail,
-    };
-    let mut server = Server::new(inbox);
-    server
-        .with_name("localhost")
-        .with_tcp_listener(listener)
-        .with_num_threads(2);
-    std::thread::spawn(move || {
-        let _ = server.serve();
-    });
-    (mails, port)
-}
-
 /// A webhook receiver on 127.0.0.1 that keeps every `X-Webcare-Id` it was sent; `on_post` runs
 /// before it answers 200.
 fn webhook(on_post: Arc<dyn Fn() + Send + Sync>) -> (Arc<Mutex<Vec<String>>>, String) {
     let posts = Arc::new(Mutex::new(Vec::new()));
     let shared = posts.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            let app = axum::Router::new().route(
-                "/hook",
-                axum::routing::post(move |headers: axum::http::HeaderMap| {
-                    let (posts, on_post) = (shared.clone(), on_post.clone());
-                    async move {
-                        let id = headers
-                            .get("x-webcare-id")
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("")
-                            .to_string();
-                        tokio::task::spawn_blocking(move || on_post())
-                            .await
-                            .unwrap();
-                        posts.lock().unwrap().push(id);
-                        "ok"
-                    }
-                }),
-            );
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    let addr = rx.recv().unwrap();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let (posts, on_post) = (shared.clone(), on_post.clone());
+            async move {
+                let id = headers
+                    .get("x-webcare-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                tokio::task::spawn_blocking(move || on_post())
+                    .await
+                    .unwrap();
+                posts.lock().unwrap().push(id);
+                "ok"
+            }
+        }),
+    );
+    let addr = common::serve_in_background(app);
     (posts, format!("http://{addr}/hook"))
 }
 
@@ -360,13 +267,7 @@ fn alerting_setup(feed: &FeedServer, smtp_port: u16, hook: &str, admin: u16) -> 
         ),
         &format!("listen = \"127.0.0.1:{admin}\""),
     );
-    feed.set(
-        "forum.xml",
-        Reply::Feed(atom(&[(
-            "urn:old".into(),
-            "Fjordlink opent een winkel".into(),
-        )])),
-    );
+    feed.publish("forum.xml", &[("urn:old", "Fjordlink opent een winkel")]);
     let out = setup.run(&["once"]);
     assert!(out.status.success(), "{}", text(&out));
     setup
@@ -400,7 +301,8 @@ fn alerts_survive(
         let broken = broken.clone();
         Arc::new(move || broken.call_once(|| break_it()))
     };
-    let (mails, smtp_port) = smtp(on_alert.clone());
+    let mails = Inbox::with_hook(on_alert.clone());
+    let smtp_port = mails.serve();
     let (posts, hook) = webhook(on_alert);
     let admin = free_port();
     let setup = alerting_setup(&feed, smtp_port, &hook, admin);
@@ -409,15 +311,15 @@ fn alerts_survive(
     wait_for("/readyz", Duration::from_secs(20), || {
         get(admin, "/readyz").filter(|(s, _)| *s == 200)
     });
-    feed.set(
+    feed.publish(
         "forum.xml",
-        Reply::Feed(atom(&[
-            ("urn:outage".into(), OUTAGE.into()),
-            ("urn:old".into(), "Fjordlink opent een winkel".into()),
-        ])),
+        &[
+            ("urn:outage", OUTAGE),
+            ("urn:old", "Fjordlink opent een winkel"),
+        ],
     );
     wait_for("the alert", Duration::from_secs(30), || {
-        (mails.lock().unwrap().len() + posts.lock().unwrap().len() > 0).then_some(())
+        (mails.count() + posts.lock().unwrap().len() > 0).then_some(())
     });
     let (status, body) = wait_for("/healthz to report it", Duration::from_secs(30), || {
         get(admin, "/healthz").filter(|(s, b)| *s == 503 && b.contains(reason))
@@ -429,7 +331,7 @@ fn alerts_survive(
     assert_eq!(status, 503);
     std::thread::sleep(trouble);
     // The first message went out; its outcome could not be recorded, so nothing else did.
-    let sent = mails.lock().unwrap().len() + posts.lock().unwrap().len();
+    let sent = mails.count() + posts.lock().unwrap().len();
     assert_eq!(sent, 1, "messages sent during the trouble");
     mend();
     wait_for(
@@ -454,7 +356,7 @@ fn alerts_survive(
         text(&setup.run(&["sources"]))
     );
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(mails.lock().unwrap().len(), 1, "{}", daemon_log(&setup));
+    assert_eq!(mails.count(), 1, "{}", daemon_log(&setup));
     let posts = posts.lock().unwrap().clone();
     assert_eq!(posts.len(), 1, "{posts:?}");
 }
@@ -560,7 +462,8 @@ fn a_full_disk_sends_no_alert_twice_and_health_says_so() {
 #[test]
 fn routing_resumes_after_a_failed_pass_without_new_mentions() {
     let feed = FeedServer::start();
-    let (mails, smtp_port) = smtp(Arc::new(|| {}));
+    let mails = Inbox::default();
+    let smtp_port = mails.serve();
     let (posts, hook) = webhook(Arc::new(|| {}));
     let setup = alerting_setup(&feed, smtp_port, &hook, free_port());
     // Routing reads the opt-out list; without it every routing pass fails, while polls (which
@@ -569,12 +472,12 @@ fn routing_resumes_after_a_failed_pass_without_new_mentions() {
     conn.execute_batch("ALTER TABLE optouts RENAME TO optouts_away")
         .unwrap();
     let _daemon = run_logged(&setup);
-    feed.set(
+    feed.publish(
         "forum.xml",
-        Reply::Feed(atom(&[
-            ("urn:outage".into(), OUTAGE.into()),
-            ("urn:old".into(), "Fjordlink opent een winkel".into()),
-        ])),
+        &[
+            ("urn:outage", OUTAGE),
+            ("urn:old", "Fjordlink opent een winkel"),
+        ],
     );
     wait_for("the outage to be stored", Duration::from_secs(20), || {
         (setup.count(None) == 2).then_some(())
@@ -584,14 +487,14 @@ fn routing_resumes_after_a_failed_pass_without_new_mentions() {
             .contains("cannot route new mentions")
             .then_some(())
     });
-    assert!(mails.lock().unwrap().is_empty());
+    assert_eq!(mails.count(), 0);
     conn.execute_batch("ALTER TABLE optouts_away RENAME TO optouts")
         .unwrap();
     // The feed stays the same: no poll stores anything new to wake the router.
     wait_for(
         "the alert after the failed pass",
         Duration::from_secs(60),
-        || (mails.lock().unwrap().len() == 1 && posts.lock().unwrap().len() == 1).then_some(()),
+        || (mails.count() == 1 && posts.lock().unwrap().len() == 1).then_some(()),
     );
 }
 
@@ -666,11 +569,7 @@ fn a_read_only_database_is_never_reported_ready() {
         "{listed:?}"
     );
     let out = setup.run(&["sources"]);
-    assert!(
-        text(&out).contains("database: writes failing since"),
-        "{}",
-        text(&out)
-    );
+    assert_said(&out, "database: writes failing since");
     let (_, metrics) = get(admin, "/metrics").unwrap();
     assert!(
         metrics.contains("webcare_source_up{source=\"a\"} 0"),

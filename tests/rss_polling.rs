@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{FeedServer, KillOnDrop, Reply, Setup, atom, fjordlink_entries, text};
+use common::{FeedServer, KillOnDrop, Reply, Setup, assert_said, atom, fjordlink_entries, text};
 
 fn rss_source(name: &str, url: &str, extra: &str) -> String {
     format!(
@@ -26,7 +26,7 @@ fn first_poll_stores_everything_then_304_then_only_new_entries() {
 
     let out = setup.run(&["once"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("stored    5"), "{}", text(&out));
+    assert_said(&out, "stored    5");
     assert_eq!(
         setup.count(None),
         5,
@@ -44,11 +44,7 @@ fn first_poll_stores_everything_then_304_then_only_new_entries() {
     changed.extend(fjordlink_entries("a", 5));
     server.set("forum.xml", Reply::Feed(atom(&changed)));
     let out = setup.run(&["once"]);
-    assert!(
-        text(&out).contains("stored    3  already stored    5"),
-        "{}",
-        text(&out)
-    );
+    assert_said(&out, "stored    3  already stored    5");
     assert_eq!(setup.count(None), 8);
     let ids = setup.external_ids();
     assert!(ids.contains(&"urn:test:b-0".to_string()) && ids.contains(&"urn:test:a-4".to_string()));
@@ -302,11 +298,7 @@ fn posts_sharing_one_id_are_each_stored_once_and_plain_text_keeps_its_brackets()
         ])),
     );
     let out = setup.run(&["once"]);
-    assert!(
-        text(&out).contains("stored    1  already stored    2"),
-        "{}",
-        text(&out)
-    );
+    assert_said(&out, "stored    1  already stored    2");
     let conn = rusqlite::Connection::open(setup.db()).unwrap();
     let texts: Vec<String> = conn
         .prepare("SELECT text FROM mentions ORDER BY id")

@@ -4,50 +4,15 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::Child;
+use std::io::Read;
 use std::time::{Duration, Instant};
 
-use common::{FeedServer, Reply, Setup, atom, fjordlink_entries, text};
+use common::http::get;
+use common::{FeedServer, Reply, Setup, TermOnDrop, atom, fjordlink_entries, free_port, text};
 
 const PASSWORD: &str = "Pw0rdS3cret";
 const TOKEN: &str = "T0kenS3cret";
 const KEY: &str = "K3yS3cret";
-
-/// A daemon stopped with SIGTERM when the test ends, passed or not.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The body of `GET path` on 127.0.0.1:port, or `None` while nothing answers.
-fn get(port: u16, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).ok()?;
-    Some(raw)
-}
 
 fn assert_no_secret(what: &str, s: &str) {
     for secret in [PASSWORD, TOKEN, KEY] {
@@ -115,7 +80,7 @@ fn a_token_in_a_feed_url_never_appears_in_any_error_text() {
     assert!(log.contains("cannot parse"), "{log}");
     assert_no_secret("poll_log.error", &log);
 
-    let daemon = Daemon(
+    let daemon = TermOnDrop(
         setup
             .webcare()
             .arg("run")
@@ -136,7 +101,7 @@ fn a_token_in_a_feed_url_never_appears_in_any_error_text() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let health = loop {
-        match get(port, "/healthz?format=json") {
+        match get(port, "/healthz?format=json").map(|a| a.raw) {
             Some(h) if h.contains("degraded") && h.contains("broken") && h.contains("down") => {
                 break h;
             }
@@ -147,7 +112,10 @@ fn a_token_in_a_feed_url_never_appears_in_any_error_text() {
         }
     };
     assert_no_secret("/healthz", &health);
-    assert_no_secret("/healthz text", &get(port, "/healthz").unwrap_or_default());
+    assert_no_secret(
+        "/healthz text",
+        &get(port, "/healthz").map(|a| a.raw).unwrap_or_default(),
+    );
     let mut daemon = daemon;
     std::process::Command::new("kill")
         .args(["-TERM", &daemon.0.id().to_string()])

@@ -38,7 +38,7 @@ fn counts(setup: &Setup) -> (i64, i64, i64, i64) {
 #[test]
 fn sigterm_during_a_large_routing_backlog_stops_in_bounded_time_and_loses_nothing() {
     let feed = FeedServer::start();
-    feed.set("feed", Reply::Feed(atom(&[])));
+    feed.publish("feed", &[]);
     let mail = tempfile::tempdir().unwrap();
     let setup = Setup::new(&format!(
         "[[sources]]\nname = \"forum\"\nkind = \"rss\"\nurl = \"{}\"\nlang = \"nl\"\ninterval = \"2s\"\njitter = 0.0\n\n\

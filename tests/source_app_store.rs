@@ -3,15 +3,15 @@
 
 mod common;
 
+use common::fake;
 use common::fakes::app_store;
 use common::platform::Daemon;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_reviews_with_their_stars_exactly_once() {
-    let server = app_store::start().await;
+    let server = fake::start("app_store").await;
     let daemon = Daemon::new(&app_store::source(&server.uri(), "1h"));
-    let stdout = daemon.once();
-    assert!(stdout.contains("stored    3"), "{stdout}");
+    daemon.once_stores(3);
     assert_eq!(
         daemon.ids(),
         ["nl:12631907744", "nl:12648801277", "nl:12648830011"]
@@ -37,11 +37,8 @@ async fn once_stores_reviews_with_their_stars_exactly_once() {
     assert_eq!(slow["rating"], 2);
     assert_eq!(slow["label"], "complaint", "{slow}");
 
-    let stdout = daemon.once();
-    assert!(stdout.contains("stored    0"), "{stdout}");
-    let state = daemon.source_state();
-    assert_eq!(state["kind"], "app_store");
-    assert_eq!(state["state"], "ok");
+    daemon.once_stores(0);
+    daemon.state_ok("app_store");
 
     let out = daemon.webcare(&["sources"]);
     assert!(

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::fake;
 use common::fakes::bluesky;
 use common::platform::{Daemon, last_segment};
 
@@ -12,7 +13,7 @@ fn daemon(base_url: &str, interval: &str) -> Daemon {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_logs_in_stores_posts_and_a_second_once_stores_nothing() {
-    let server = bluesky::start().await;
+    let server = fake::start("bluesky").await;
     let daemon = daemon(&server.uri(), "5m");
 
     daemon.once();
@@ -61,16 +62,9 @@ async fn once_logs_in_stores_posts_and_a_second_once_stores_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn run_stores_mentions_and_stops_cleanly_on_sigterm() {
-    let server = bluesky::start().await;
+    let server = fake::start("bluesky").await;
     let daemon = daemon(&server.uri(), "1h");
-    let run = daemon.run_until(|| daemon.count("bsky") >= 4);
-    assert_eq!(
-        daemon.count("bsky"),
-        4,
-        "the daemon did not store the mentions in time"
-    );
-    let status = run.stop();
-    assert!(status.success(), "exit status {status}");
+    daemon.run_stores_and_stops_cleanly("bsky", 4);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -85,7 +79,7 @@ async fn check_config_refuses_a_search_without_login_and_names_the_account_when_
         "{text}"
     );
 
-    let server = bluesky::start().await;
+    let server = fake::start("bluesky").await;
     let out = daemon(&server.uri(), "5m").webcare(&["check-config"]);
     assert!(out.status.success(), "{out:?}");
     let text = common::text(&out);
@@ -103,7 +97,7 @@ async fn check_config_refuses_a_search_without_login_and_names_the_account_when_
 #[tokio::test(flavor = "multi_thread")]
 async fn a_403_html_page_is_reported_as_login_required_and_backs_off_fully() {
     let server = wiremock::MockServer::start().await;
-    bluesky::mount_forbidden(&server).await;
+    fake::mount(&server, "bluesky", "forbidden").await;
     let daemon = Daemon::new(&format!(
         "[[sources]]\nname = \"bsky\"\nkind = \"bluesky\"\nquery = \"fjordlink\"\n\
          base_url = \"{}\"\ninterval = \"5m\"\nmax_backoff = \"6h\"\n",
@@ -222,7 +216,7 @@ backfill = "3650d"
 /// is not among `own_accounts`, that its notifications may not be the brand's. Offline.
 #[tokio::test(flavor = "multi_thread")]
 async fn check_config_says_what_notifications_need_from_the_login() {
-    let server = bluesky::start().await;
+    let server = fake::start("bluesky").await;
     let describe = |extra: &str| {
         let daemon = Daemon::new(&format!("{}{extra}", bluesky::source(&server.uri(), "5m")))
             .envs(bluesky::ENV);

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::fake;
 use common::fakes::{facebook_page, fixture_reply};
 use common::platform::Daemon;
 use wiremock::matchers::method;
@@ -28,30 +29,23 @@ const EXPECTED: [&str; 6] = [
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_visitor_posts_and_comments_exactly_once() {
-    let server = facebook_page::start().await;
+    let server = fake::start("facebook_page").await;
     let daemon = daemon(&server.uri());
-    let stdout = daemon.once();
-    assert!(stdout.contains("stored    6"), "{stdout}");
+    daemon.once_stores(6);
     assert_eq!(daemon.ids(), EXPECTED);
     // The page answered Jan's comment ten minutes after he wrote it.
-    let replied = chrono::DateTime::parse_from_rfc3339("2026-11-25T08:10:00Z").unwrap();
-    assert_eq!(
-        daemon.answered("facebook"),
-        [(
-            "900000000000001_1200000000000001".to_string(),
-            replied.timestamp(),
-            "Fjordlink".to_string()
-        )]
+    daemon.assert_answered(
+        "facebook",
+        "900000000000001_1200000000000001",
+        "2026-11-25T08:10:00Z",
+        "Fjordlink",
     );
 
     // The fake has nothing newer than the first run: the second stores nothing.
-    let stdout = daemon.once();
-    assert!(stdout.contains("stored    0"), "{stdout}");
+    daemon.once_stores(0);
     assert_eq!(daemon.ids().len(), 6);
 
-    let state = daemon.source_state();
-    assert_eq!(state["kind"], "facebook_page");
-    assert_eq!(state["state"], "ok");
+    let state = daemon.state_ok("facebook_page");
     assert_eq!(state["items_stored"], 6);
     assert!(!daemon.db_contains(facebook_page::TOKEN));
 }
@@ -65,28 +59,13 @@ async fn once_tells_the_operator_to_renew_an_expired_token() {
         .mount(&server)
         .await;
     let daemon = daemon(&server.uri());
-    let out = daemon.webcare(&["once"]);
-    assert_eq!(out.status.code(), Some(75), "{out:?}");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("facebook_page: token rejected (code 190); renew the access token"),
-        "{stdout}"
-    );
-    let sources = daemon.webcare(&["sources", "--json"]);
-    let text = String::from_utf8_lossy(&sources.stdout);
-    assert!(text.contains("\"state\":\"failing\""), "{text}");
+    daemon.once_fails_saying("facebook_page: token rejected (code 190); renew the access token");
+    daemon.assert_failing();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn run_stores_comments_and_stops_cleanly_on_sigterm() {
-    let server = facebook_page::start().await;
+    let server = fake::start("facebook_page").await;
     let daemon = daemon(&server.uri());
-    let run = daemon.run_until(|| daemon.count("facebook") == EXPECTED.len() as i64);
-    let status = run.stop();
-    assert_eq!(
-        daemon.ids().len(),
-        EXPECTED.len(),
-        "run did not store within 20 s"
-    );
-    assert!(status.success(), "webcare run exited with {status:?}");
+    daemon.run_stores_and_stops_cleanly("facebook", EXPECTED.len());
 }

@@ -4,16 +4,16 @@
 
 mod common;
 
+use common::fake;
 use common::fakes::google_business;
 use common::platform::Daemon;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_location_reviews_with_their_stars_exactly_once() {
-    let server = google_business::start().await;
+    let server = fake::start("google_business").await;
     let daemon =
         Daemon::new(&google_business::source(&server.uri(), "1h")).envs(google_business::ENV);
-    let stdout = daemon.once();
-    assert!(stdout.contains("stored    3"), "{stdout}");
+    daemon.once_stores(3);
     assert_eq!(
         daemon.ids(),
         [
@@ -30,21 +30,15 @@ async fn once_stores_location_reviews_with_their_stars_exactly_once() {
     assert_eq!(by_id("AbFvOqkX8mQ2fjordlinkRev02")["rating"], 5);
     assert_eq!(by_id("AbFvOqm7tW5rfjordlinkRev03")["rating"], 2);
     // The owner answered Tom's review (`reviewReply`); the API names only the location.
-    let replied = chrono::DateTime::parse_from_rfc3339("2026-11-23T08:03:12Z").unwrap();
-    assert_eq!(
-        daemon.answered("gbp"),
-        [(
-            "AbFvOqm7tW5rfjordlinkRev03".to_string(),
-            replied.timestamp(),
-            format!("owner of location {}", google_business::LOCATION)
-        )]
+    daemon.assert_answered(
+        "gbp",
+        "AbFvOqm7tW5rfjordlinkRev03",
+        "2026-11-23T08:03:12Z",
+        &format!("owner of location {}", google_business::LOCATION),
     );
 
-    let stdout = daemon.once();
-    assert!(stdout.contains("stored    0"), "{stdout}");
-    let state = daemon.source_state();
-    assert_eq!(state["kind"], "google_business");
-    assert_eq!(state["state"], "ok");
+    daemon.once_stores(0);
+    daemon.state_ok("google_business");
     for secret in [
         google_business::CLIENT_SECRET,
         google_business::REFRESH,

@@ -11,8 +11,7 @@ use common::platform::Daemon;
 async fn once_signs_in_and_stores_reviews_with_their_stars_exactly_once() {
     let server = google_play::start().await;
     let daemon = Daemon::new(&google_play::source(&server.uri(), "1h"));
-    let stdout = daemon.once();
-    assert!(stdout.contains("stored    3"), "{stdout}");
+    daemon.once_stores(3);
     assert_eq!(
         daemon.ids(),
         [
@@ -44,11 +43,8 @@ async fn once_signs_in_and_stores_reviews_with_their_stars_exactly_once() {
         )]
     );
 
-    let stdout = daemon.once();
-    assert!(stdout.contains("stored    0"), "{stdout}");
-    let state = daemon.source_state();
-    assert_eq!(state["kind"], "google_play");
-    assert_eq!(state["state"], "ok");
+    daemon.once_stores(0);
+    daemon.state_ok("google_play");
     assert!(
         !daemon.db_contains(google_play::ACCESS),
         "the access token reached the database"

@@ -3,12 +3,13 @@
 
 mod common;
 
+use common::fake;
 use common::fakes::hackernews;
 use common::platform::Daemon;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_new_hits_and_a_second_once_stores_nothing() {
-    let server = hackernews::start().await;
+    let server = fake::start("hackernews").await;
     let daemon = Daemon::new(&hackernews::source(&server.uri(), "5m"));
 
     daemon.once();
@@ -45,14 +46,7 @@ async fn once_stores_new_hits_and_a_second_once_stores_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn run_stores_mentions_and_stops_cleanly_on_sigterm() {
-    let server = hackernews::start().await;
+    let server = fake::start("hackernews").await;
     let daemon = Daemon::new(&hackernews::source(&server.uri(), "1h"));
-    let run = daemon.run_until(|| daemon.count("hn") >= 4);
-    assert_eq!(
-        daemon.count("hn"),
-        4,
-        "the daemon did not store the mentions in time"
-    );
-    let status = run.stop();
-    assert!(status.success(), "exit status {status}");
+    daemon.run_stores_and_stops_cleanly("hn", 4);
 }

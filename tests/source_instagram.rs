@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::fake;
 use common::fakes::{fixture_reply, instagram};
 use common::platform::Daemon;
 use wiremock::Request;
@@ -24,29 +25,22 @@ const EXPECTED: [&str; 6] = [
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_comments_and_tags_exactly_once() {
-    let server = instagram::start().await;
+    let server = fake::start("instagram").await;
     let daemon = daemon(&server.uri());
-    let stdout = daemon.once();
-    assert!(stdout.contains("stored    6"), "{stdout}");
+    daemon.once_stores(6);
     assert_eq!(daemon.ids(), EXPECTED);
 
     // The brand's reply under Lotte's comment is no mention: it marks her comment answered.
-    let replied = chrono::DateTime::parse_from_rfc3339("2026-11-25T08:20:00Z").unwrap();
-    assert_eq!(
-        daemon.answered("instagram"),
-        [(
-            "17850000000000011".to_string(),
-            replied.timestamp(),
-            "fjordlink".to_string()
-        )]
+    daemon.assert_answered(
+        "instagram",
+        "17850000000000011",
+        "2026-11-25T08:20:00Z",
+        "fjordlink",
     );
 
-    let stdout = daemon.once();
-    assert!(stdout.contains("stored    0"), "{stdout}");
+    daemon.once_stores(0);
 
-    let state = daemon.source_state();
-    assert_eq!(state["kind"], "instagram");
-    assert_eq!(state["state"], "ok");
+    let state = daemon.state_ok("instagram");
     assert_eq!(state["items_stored"], 6);
     assert!(!daemon.db_contains(instagram::TOKEN));
 
@@ -68,27 +62,14 @@ async fn once_tells_the_operator_to_renew_a_revoked_token() {
         .mount(&server)
         .await;
     let daemon = daemon(&server.uri());
-    let out = daemon.webcare(&["once"]);
-    assert_eq!(out.status.code(), Some(75), "{out:?}");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("instagram: token rejected (code 190); renew the access token"),
-        "{stdout}"
-    );
+    daemon.once_fails_saying("instagram: token rejected (code 190); renew the access token");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn run_stores_comments_and_stops_cleanly_on_sigterm() {
-    let server = instagram::start().await;
+    let server = fake::start("instagram").await;
     let daemon = daemon(&server.uri());
-    let run = daemon.run_until(|| daemon.count("instagram") == EXPECTED.len() as i64);
-    let status = run.stop();
-    assert_eq!(
-        daemon.ids().len(),
-        EXPECTED.len(),
-        "run did not store within 20 s"
-    );
-    assert!(status.success(), "webcare run exited with {status:?}");
+    daemon.run_stores_and_stops_cleanly("instagram", EXPECTED.len());
 }
 
 /// The number of requests whose path ends with `tail`.
@@ -98,7 +79,7 @@ fn requests_to(reqs: &[Request], tail: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_support_accounts_tag_is_not_a_mention_and_tags_can_be_switched_off() {
-    let server = instagram::start().await;
+    let server = fake::start("instagram").await;
     // The fake's config lists `fjordlink_klantenservice` in `own_accounts`; its tagged post is
     // on the first page of tags and must not be stored.
     let daemon = daemon(&server.uri());
@@ -120,16 +101,15 @@ async fn the_support_accounts_tag_is_not_a_mention_and_tags_can_be_switched_off(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hashtag_media_are_read_and_the_hashtag_looked_up_once() {
-    let server = instagram::start().await;
-    instagram::mount_hashtags(&server).await;
+    let server = fake::start("instagram").await;
+    fake::mount(&server, "instagram", "hashtags").await;
     let daemon = Daemon::new(&format!(
         "{}hashtags = [\"#FjordLink\"]\n",
         instagram::source(&server.uri(), "1h")
     ))
     .envs(instagram::ENV);
 
-    let stdout = daemon.once();
-    assert!(stdout.contains("stored    7"), "{stdout}");
+    daemon.once_stores(7);
     let ids = daemon.ids();
     // The captionless reel says nothing, the post of 18 November is before the backfill, and
     // the brand's own post under its hashtag is no mention.
@@ -147,8 +127,7 @@ async fn hashtag_media_are_read_and_the_hashtag_looked_up_once() {
         "{hashtag_post}"
     );
 
-    let stdout = daemon.once();
-    assert!(stdout.contains("stored    0"), "{stdout}");
+    daemon.once_stores(0);
     assert!(daemon.cursor("instagram").contains(instagram::HASHTAG_ID));
 
     // The id is kept in the cursor: one lookup for two runs, two reads of the recent media.
@@ -215,7 +194,7 @@ fn waiting_announcements(daemon: &Daemon) -> i64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn signed_mentions_webhooks_bring_caption_and_comment_mentions_exactly_once() {
-    let server = instagram::start().await;
+    let server = fake::start("instagram").await;
     let ig = instagram::IG;
     for (field, file) in [
         (

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::fake;
 use common::fakes::mastodon::{self, S5, S7};
 use common::platform::{Daemon, last_segment};
 
@@ -12,7 +13,7 @@ fn daemon(base_url: &str, interval: &str) -> Daemon {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_tag_and_search_results_once() {
-    let server = mastodon::start().await;
+    let server = fake::start("mastodon").await;
     let daemon = daemon(&server.uri(), "5m");
 
     daemon.once();
@@ -74,16 +75,9 @@ async fn missing_token_variable_is_a_config_error() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn run_stores_mentions_and_stops_cleanly_on_sigterm() {
-    let server = mastodon::start().await;
+    let server = fake::start("mastodon").await;
     let daemon = daemon(&server.uri(), "1h");
-    let run = daemon.run_until(|| daemon.count("fosstodon") >= 5);
-    assert_eq!(
-        daemon.count("fosstodon"),
-        5,
-        "the daemon did not store the mentions in time"
-    );
-    let status = run.stop();
-    assert!(status.success(), "exit status {status}");
+    daemon.run_stores_and_stops_cleanly("fosstodon", 5);
 }
 
 /// Mentions of the brand's account from every server come through the token's mention

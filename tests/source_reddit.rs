@@ -4,10 +4,10 @@
 
 mod common;
 
+use common::fake;
 use common::fakes::reddit;
 use common::platform::Daemon;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::MockServer;
 
 fn daemon(base_url: &str, interval: &str) -> Daemon {
     Daemon::new(&reddit::source(base_url, interval)).envs(reddit::ENV)
@@ -15,7 +15,7 @@ fn daemon(base_url: &str, interval: &str) -> Daemon {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_posts_and_comments_and_a_second_once_stores_nothing() {
-    let server = reddit::start().await;
+    let server = fake::start("reddit").await;
     let daemon = daemon(&server.uri(), "5m");
 
     daemon.once();
@@ -59,14 +59,7 @@ async fn once_stores_posts_and_comments_and_a_second_once_stores_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_revoked_secret_fails_once_with_the_key_to_fix() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/v1/access_token"))
-        .respond_with(
-            ResponseTemplate::new(401)
-                .set_body_string(r#"{"message": "Unauthorized", "error": 401}"#),
-        )
-        .mount(&server)
-        .await;
+    fake::mount(&server, "reddit", "revoked").await;
     let daemon = daemon(&server.uri(), "5m");
     let out = daemon.webcare(&["once"]);
     assert_eq!(out.status.code(), Some(75));
@@ -81,14 +74,7 @@ async fn a_revoked_secret_fails_once_with_the_key_to_fix() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn run_stores_mentions_and_stops_cleanly_on_sigterm() {
-    let server = reddit::start().await;
+    let server = fake::start("reddit").await;
     let daemon = daemon(&server.uri(), "1h");
-    let run = daemon.run_until(|| daemon.count("reddit") >= 5);
-    assert_eq!(
-        daemon.count("reddit"),
-        5,
-        "the daemon did not store the mentions in time"
-    );
-    let status = run.stop();
-    assert!(status.success(), "exit status {status}");
+    daemon.run_stores_and_stops_cleanly("reddit", 5);
 }

@@ -4,15 +4,15 @@
 
 mod common;
 
+use common::fake;
 use common::fakes::threads;
 use common::platform::Daemon;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_search_results_and_mentions_exactly_once() {
-    let server = threads::start().await;
+    let server = fake::start("threads").await;
     let daemon = Daemon::new(&threads::source(&server.uri(), "1h")).envs(threads::ENV);
-    let stdout = daemon.once();
-    assert!(stdout.contains("stored    4"), "{stdout}");
+    daemon.once_stores(4);
     assert_eq!(
         daemon.ids(),
         [
@@ -34,21 +34,15 @@ async fn once_stores_search_results_and_mentions_exactly_once() {
     );
     assert_eq!(outage["urgency"], "urgent", "{outage}");
     // The brand's own reply to Mette is not a mention: it marks her post answered.
-    let replied = chrono::DateTime::parse_from_rfc3339("2026-11-24T18:40:05Z").unwrap();
-    assert_eq!(
-        daemon.answered("threads"),
-        [(
-            "18047781230987655".to_string(),
-            replied.timestamp(),
-            "fjordlink".to_string()
-        )]
+    daemon.assert_answered(
+        "threads",
+        "18047781230987655",
+        "2026-11-24T18:40:05Z",
+        "fjordlink",
     );
 
-    let stdout = daemon.once();
-    assert!(stdout.contains("stored    0"), "{stdout}");
-    let state = daemon.source_state();
-    assert_eq!(state["kind"], "threads");
-    assert_eq!(state["state"], "ok");
+    daemon.once_stores(0);
+    let state = daemon.state_ok("threads");
     // Both polls' searches found posts (the fake ignores `since`), so both count.
     assert_eq!(
         state["usage"], "2 of 2000 keyword queries in the last 24 h",
@@ -91,7 +85,7 @@ async fn replies_under_the_brands_posts_are_mentions_and_its_answers_mark_them()
     use wiremock::matchers::{method, path, query_param, query_param_is_missing};
     use wiremock::{Mock, ResponseTemplate};
 
-    let server = threads::start().await;
+    let server = fake::start("threads").await;
     let get = |p: &str| {
         Mock::given(method("GET"))
             .and(path(p.to_string()))
@@ -128,8 +122,7 @@ async fn replies_under_the_brands_posts_are_mentions_and_its_answers_mark_them()
         common::text(&out).contains("reads the replies under its own posts of the last 3days"),
         "{out:?}"
     );
-    let stdout = daemon.once();
-    assert!(stdout.contains("stored    6"), "{stdout}");
+    daemon.once_stores(6);
     let ids = daemon.ids();
     assert!(ids.contains(&"18092000000000001".to_string()), "{ids:?}");
     assert!(ids.contains(&"18092000000000003".to_string()), "{ids:?}");

@@ -3,15 +3,15 @@
 
 mod common;
 
+use common::fake;
 use common::fakes::trustpilot;
 use common::platform::Daemon;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_reviews_over_two_pages_with_their_stars_exactly_once() {
-    let server = trustpilot::start().await;
+    let server = fake::start("trustpilot").await;
     let daemon = Daemon::new(&trustpilot::source(&server.uri(), "1h")).envs(trustpilot::ENV);
-    let stdout = daemon.once();
-    assert!(stdout.contains("stored    4"), "{stdout}");
+    daemon.once_stores(4);
     assert_eq!(
         daemon.ids(),
         [
@@ -38,24 +38,18 @@ async fn once_stores_reviews_over_two_pages_with_their_stars_exactly_once() {
         "https://www.trustpilot.com/reviews/6744a1f20b5e3c0f9a7d2e01"
     );
     // Fjordlink answered Anouk's review publicly (`companyReply`) the next morning.
-    let replied = chrono::DateTime::parse_from_rfc3339("2026-11-24T09:15:31Z").unwrap();
-    assert_eq!(
-        daemon.answered("trustpilot"),
-        [(
-            "6742c9e10b5e3c0f9a7d0b17".to_string(),
-            replied.timestamp(),
-            "Fjordlink".to_string()
-        )]
+    daemon.assert_answered(
+        "trustpilot",
+        "6742c9e10b5e3c0f9a7d0b17",
+        "2026-11-24T09:15:31Z",
+        "Fjordlink",
     );
     let praise = by_id("6743f0aa0b5e3c0f9a7d1c55");
     assert_eq!(praise["rating"], 5);
     assert_ne!(praise["label"], "complaint", "{praise}");
 
-    let stdout = daemon.once();
-    assert!(stdout.contains("stored    0"), "{stdout}");
-    let state = daemon.source_state();
-    assert_eq!(state["kind"], "trustpilot");
-    assert_eq!(state["state"], "ok");
+    daemon.once_stores(0);
+    daemon.state_ok("trustpilot");
     assert!(
         !daemon.db_contains(trustpilot::KEY),
         "the API key reached the database"

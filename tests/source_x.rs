@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::fake;
 use common::fakes::x;
 use common::platform::Daemon;
 use wiremock::matchers::method;
@@ -13,10 +14,9 @@ fn daemon(base_url: &str) -> Daemon {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_new_posts_exactly_once_and_reports_the_source_state() {
-    let server = x::start().await;
+    let server = fake::start("x").await;
     let daemon = daemon(&server.uri());
-    let stdout = daemon.once();
-    assert!(stdout.contains("stored    5"), "{stdout}");
+    daemon.once_stores(5);
     assert_eq!(
         daemon.ids(),
         vec![
@@ -52,35 +52,22 @@ async fn once_reports_a_rejected_token_and_exits_75() {
         .mount(&server)
         .await;
     let daemon = daemon(&server.uri());
-    let out = daemon.webcare(&["once"]);
-    assert_eq!(out.status.code(), Some(75), "{out:?}");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("x: token rejected (401); check credentials bearer_token"),
-        "{stdout}"
-    );
+    daemon.once_fails_saying("x: token rejected (401); check credentials bearer_token");
     assert_eq!(daemon.source_state()["state"], "failing");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn run_stores_posts_and_stops_cleanly_on_sigterm() {
-    let server = x::start().await;
+    let server = fake::start("x").await;
     let daemon = daemon(&server.uri());
-    let run = daemon.run_until(|| daemon.count("x-fjordlink") == 5);
-    let status = run.stop();
-    assert_eq!(
-        daemon.ids().len(),
-        5,
-        "run did not store the posts within 20 s"
-    );
-    assert!(status.success(), "webcare run exited with {status:?}");
+    daemon.run_stores_and_stops_cleanly("x-fjordlink", 5);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn after_a_week_down_an_old_since_id_falls_back_to_start_time_and_logs_the_gap() {
     let server = MockServer::start().await;
-    x::mount_stale_since_id(&server).await;
-    x::mount(&server).await;
+    fake::mount(&server, "x", "stale-since-id").await;
+    fake::mount(&server, "x", "main").await;
     let daemon = daemon(&server.uri());
     daemon.once();
     assert_eq!(daemon.ids().len(), 5);

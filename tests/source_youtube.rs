@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::fake;
 use common::fakes::youtube::{self, KEY};
 use common::platform::Daemon;
 use wiremock::matchers::method;
@@ -26,20 +27,16 @@ const EXPECTED: [&str; 9] = [
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_videos_and_comments_exactly_once() {
-    let server = youtube::start().await;
+    let server = fake::start("youtube").await;
     let daemon = daemon(&server.uri());
-    let stdout = daemon.once();
-    assert!(stdout.contains("stored    9"), "{stdout}");
+    daemon.once_stores(9);
     assert_eq!(daemon.ids(), EXPECTED);
 
     // Second run: the search is not due yet, and no comment is newer than what was read.
-    let stdout = daemon.once();
-    assert!(stdout.contains("stored    0"), "{stdout}");
+    daemon.once_stores(0);
     assert_eq!(daemon.ids().len(), 9);
 
-    let state = daemon.source_state();
-    assert_eq!(state["kind"], "youtube");
-    assert_eq!(state["state"], "ok");
+    let state = daemon.state_ok("youtube");
     assert_eq!(state["items_stored"], 9);
     assert!(!daemon.db_contains(KEY), "API key stored");
 
@@ -71,24 +68,15 @@ async fn once_reports_a_server_error_with_the_key_redacted() {
     );
     assert!(all.contains("key=REDACTED"), "{all}");
     assert!(!all.contains(KEY), "{all}");
-    let sources = daemon.webcare(&["sources", "--json"]);
-    let text = String::from_utf8_lossy(&sources.stdout);
-    assert!(text.contains("\"state\":\"failing\""), "{text}");
+    let text = daemon.assert_failing();
     assert!(!text.contains(KEY), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn run_stores_comments_and_stops_cleanly_on_sigterm() {
-    let server = youtube::start().await;
+    let server = fake::start("youtube").await;
     let daemon = daemon(&server.uri());
-    let run = daemon.run_until(|| daemon.count("youtube") == EXPECTED.len() as i64);
-    let status = run.stop();
-    assert_eq!(
-        daemon.ids().len(),
-        EXPECTED.len(),
-        "run did not store within 20 s"
-    );
-    assert!(status.success(), "webcare run exited with {status:?}");
+    daemon.run_stores_and_stops_cleanly("youtube", EXPECTED.len());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -105,7 +93,7 @@ async fn a_search_quota_error_leaves_comment_polling_running() {
         .with_priority(1)
         .mount(&server)
         .await;
-    youtube::mount(&server).await;
+    fake::mount(&server, "youtube", "main").await;
     let daemon = daemon(&server.uri());
     let stdout = daemon.once();
     // No video found, so only the channel's comments are read: all three of its threads.

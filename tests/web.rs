@@ -5,33 +5,13 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::text;
-
-/// A daemon that is stopped with SIGTERM when the test ends, passed or not.
-pub struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::http::{Answer, request};
+use common::inbox::unqp;
+use common::{TermOnDrop, assert_said, free_port, run_with_input, text};
 
 /// The demo configuration, copied into a temporary folder with its database, mail folder and
 /// listeners moved there; `web_extra` is added to the `[web]` section.
@@ -164,13 +144,13 @@ impl Demo {
 
     /// Stores the demo feeds and writes their alerts (`webcare once`), then starts the daemon
     /// and waits until the inbox answers.
-    pub fn start(&self) -> Daemon {
+    pub fn start(&self) -> TermOnDrop {
         let out = self.run(&["once"]);
         assert!(out.status.success(), "{}", text(&out));
         self.start_daemon()
     }
 
-    pub fn start_daemon(&self) -> Daemon {
+    pub fn start_daemon(&self) -> TermOnDrop {
         let child = self
             .webcare()
             .arg("run")
@@ -178,7 +158,7 @@ impl Demo {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let daemon = Daemon(child);
+        let daemon = TermOnDrop(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while request(self.port, "GET", "/login", None, &[], &[]).is_none() {
             assert!(Instant::now() < deadline, "the web inbox did not start");
@@ -239,7 +219,7 @@ impl Demo {
             let path = e.unwrap().path();
             if path.extension().is_some_and(|x| x == "eml") {
                 let raw = std::fs::read_to_string(&path).unwrap();
-                let plain = decode_qp(&raw);
+                let plain = unqp(&raw);
                 let prefix = format!("http://127.0.0.1:{}/m/", self.port);
                 for word in plain.split_whitespace() {
                     if word.starts_with(&prefix) && !links.contains(&word.to_string()) {
@@ -250,127 +230,6 @@ impl Demo {
         }
         links
     }
-}
-
-/// Undoes quoted-printable soft line breaks and `=XX` escapes (enough for mail bodies).
-fn decode_qp(s: &str) -> String {
-    let joined = s.replace("=\r\n", "").replace("=\n", "");
-    let bytes = joined.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'='
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// An HTTP answer: status, headers (lower-case names) and body.
-pub struct Answer {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-impl Answer {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The session cookie set by this answer, as `name=value`.
-    pub fn cookie(&self) -> Option<String> {
-        let c = self.header("set-cookie")?;
-        Some(c.split(';').next()?.to_string())
-    }
-
-    /// The CSRF token in the page's forms.
-    pub fn csrf(&self) -> String {
-        let at = self.body.find("name=\"csrf\" value=\"").expect("a form") + 19;
-        self.body[at..].split('"').next().unwrap().to_string()
-    }
-
-    /// The text of the element with `id`, tags removed.
-    pub fn by_id(&self, id: &str) -> Option<String> {
-        let at = self.body.find(&format!("id=\"{id}\""))?;
-        let rest = &self.body[at..];
-        let start = rest.find('>')? + 1;
-        let end = rest.find("</")?;
-        Some(rest[start..end.max(start)].to_string())
-    }
-}
-
-fn form_encode(form: &[(&str, &str)]) -> String {
-    form.iter()
-        .map(|(k, v)| {
-            let v: String = v
-                .bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect();
-            format!("{k}={v}")
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// One HTTP/1.1 request to 127.0.0.1:port; `None` while nothing listens.
-pub fn request(
-    port: u16,
-    method: &str,
-    path: &str,
-    cookie: Option<&str>,
-    form: &[(&str, &str)],
-    headers: &[(&str, &str)],
-) -> Option<Answer> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let body = form_encode(form);
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-    if let Some(c) = cookie {
-        head.push_str(&format!("Cookie: {c}\r\n"));
-    }
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if method == "POST" {
-        head.push_str(&format!(
-            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).ok()?;
-    s.write_all(body.as_bytes()).ok()?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).ok()?;
-    let raw = String::from_utf8(raw).expect("pages are UTF-8");
-    let (head, body) = raw.split_once("\r\n\r\n")?;
-    let mut lines = head.split("\r\n");
-    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    Some(Answer {
-        status,
-        headers,
-        body: body.to_string(),
-    })
 }
 
 #[test]
@@ -800,30 +659,16 @@ fn check_config_refuses_the_demo_user_off_loopback() {
     std::fs::write(&demo.config, config).unwrap();
     let out = demo.run(&["check-config"]);
     assert_eq!(out.status.code(), Some(78), "{}", text(&out));
-    assert!(text(&out).contains("web.users.demo"), "{}", text(&out));
-    assert!(
-        text(&out).contains("webcare user add demo"),
-        "{}",
-        text(&out)
-    );
+    assert_said(&out, "web.users.demo");
+    assert_said(&out, "webcare user add demo");
 }
 
 #[test]
 fn user_add_prints_a_line_that_signs_in() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_webcare"))
-        .args(["user", "add", "anna"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"anna's long password\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_input(
+        Command::new(env!("CARGO_BIN_EXE_webcare")).args(["user", "add", "anna"]),
+        b"anna's long password\n",
+    );
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let line = stdout.lines().find(|l| l.starts_with("anna = ")).unwrap();
@@ -1284,7 +1129,7 @@ mod browser {
 fn sighup_reloads_web_users_and_moves_the_listener_keeping_sessions() {
     let demo = Demo::new("");
     let log_path = demo.dir.path().join("daemon.log");
-    let daemon = Daemon(
+    let daemon = TermOnDrop(
         demo.webcare()
             .arg("run")
             .stdout(Stdio::null())
@@ -1315,18 +1160,10 @@ fn sighup_reloads_web_users_and_moves_the_listener_keeping_sessions() {
     );
     assert_ne!(refused.status, 303, "an unknown user signed in");
 
-    let mut add = Command::new(env!("CARGO_BIN_EXE_webcare"))
-        .args(["user", "add", "bo"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(b"bo's long password\n")
-        .unwrap();
-    let out = add.wait_with_output().unwrap();
+    let out = run_with_input(
+        Command::new(env!("CARGO_BIN_EXE_webcare")).args(["user", "add", "bo"]),
+        b"bo's long password\n",
+    );
     let line = String::from_utf8(out.stdout)
         .unwrap()
         .lines()

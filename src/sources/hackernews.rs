@@ -370,12 +370,12 @@ fn to_mention(hit: Hit, raw: &serde_json::Value) -> Option<Mention> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::fake;
     use crate::sources::testing::{self, ctx, json};
     use wiremock::matchers::{method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     const PAGE0: &str = include_str!("../../fixtures/hackernews/search-page0.json");
-    const PAGE1: &str = include_str!("../../fixtures/hackernews/search-page1.json");
     const INCREMENTAL: &str = include_str!("../../fixtures/hackernews/search-incremental.json");
     const WINDOW_REST: &str = include_str!("../../fixtures/hackernews/search-window-rest.json");
 
@@ -386,30 +386,22 @@ mod tests {
         HackerNewsSource::from_config(&cfg, Client::new("webcare-test").unwrap()).unwrap()
     }
 
-    async fn mount_two_pages(server: &MockServer) {
-        Mock::given(method("GET"))
-            .and(path("/api/v1/search_by_date"))
-            .and(query_param("page", "0"))
-            .and(query_param("query", "fjordlink"))
-            .and(query_param("tags", "(story,comment)"))
-            .and(query_param("hitsPerPage", "3"))
-            .respond_with(json(PAGE0))
-            .expect(1)
-            .mount(server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/api/v1/search_by_date"))
-            .and(query_param("page", "1"))
-            .respond_with(json(PAGE1))
-            .expect(1)
-            .mount(server)
-            .await;
+    /// The `page` parameter of every request the fake received, in order.
+    async fn pages_asked(server: &MockServer) -> Vec<String> {
+        let requests = server.received_requests().await.unwrap();
+        requests
+            .iter()
+            .filter_map(|r| r.url.query_pairs().find(|(k, _)| k == "page"))
+            .map(|(_, v)| v.into_owned())
+            .collect()
     }
 
     #[tokio::test]
     async fn first_poll_reads_every_page_of_the_backfill_window() {
         let server = MockServer::start().await;
-        mount_two_pages(&server).await;
+        // The end-to-end tests' fake (fixtures/hackernews/routes.toml): page 0 for the search
+        // as configured, page 1 after it.
+        fake::mount(&server, "hackernews", "main").await;
         let batch = source(&server.uri(), serde_json::json!({}))
             .poll(&ctx(None))
             .await
@@ -422,6 +414,7 @@ mod tests {
         // 46010003 is deleted (no author, no text) and appears on both pages.
         assert_eq!(ids, ["46010005", "46010004", "46010001", "46010002"]);
         assert!(!batch.more);
+        assert_eq!(pages_asked(&server).await, ["0", "1"], "each page once");
         let requests = server.received_requests().await.unwrap();
         let filter = requests[0]
             .url
@@ -441,11 +434,14 @@ mod tests {
     #[tokio::test]
     async fn hits_become_mentions_with_links_text_and_counts() {
         let server = MockServer::start().await;
-        mount_two_pages(&server).await;
+        // The end-to-end tests' fake (fixtures/hackernews/routes.toml): page 0 for the search
+        // as configured, page 1 after it.
+        fake::mount(&server, "hackernews", "main").await;
         let batch = source(&server.uri(), serde_json::json!({}))
             .poll(&ctx(None))
             .await
             .unwrap();
+        assert_eq!(pages_asked(&server).await, ["0", "1"], "each page once");
         let c = &batch.mentions[0];
         assert_eq!(
             c.url.as_deref(),

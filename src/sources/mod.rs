@@ -9,6 +9,8 @@ pub mod app_store;
 pub mod bluesky;
 pub(crate) mod checks;
 pub mod facebook_page;
+#[cfg(test)]
+pub(crate) mod fake;
 pub mod feed;
 pub mod google_business;
 pub(crate) mod google_oauth;

@@ -1028,14 +1028,8 @@ mod tests {
     async fn wrong_client_credentials_are_an_auth_error_without_the_secret() {
         let server = MockServer::start().await;
         let f = secret();
-        Mock::given(method("POST"))
-            .and(path("/api/v1/access_token"))
-            .respond_with(
-                ResponseTemplate::new(401)
-                    .set_body_string(r#"{"message": "Unauthorized", "error": 401}"#),
-            )
-            .mount(&server)
-            .await;
+        // The end-to-end tests' fake refusing the secret (fixtures/reddit/routes.toml).
+        crate::sources::fake::mount(&server, "reddit", "revoked").await;
         let err = source(&server.uri(), &f, serde_json::json!({}))
             .poll(&ctx(None))
             .await

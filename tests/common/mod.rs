@@ -14,8 +14,31 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 
+#[path = "../../src/sources/fake.rs"]
+pub mod fake;
 pub mod fakes;
+pub mod http;
+pub mod inbox;
 pub mod platform;
+
+/// Serves `app` on a free port of 127.0.0.1 from a thread of its own (with its own tokio
+/// runtime, so sync tests can use it) for the rest of the process; returns the address.
+pub fn serve_in_background(app: axum::Router) -> std::net::SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
 
 /// What a path on the fake server answers.
 #[derive(Clone)]
@@ -45,24 +68,10 @@ pub struct FeedServer {
 impl FeedServer {
     pub fn start() -> FeedServer {
         let state = Arc::new(Mutex::new(ServerState::default()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let shared = state.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                let app = axum::Router::new()
-                    .route("/{name}", get(serve))
-                    .with_state(shared);
-                axum::serve(listener, app).await.unwrap();
-            });
-        });
-        let addr = rx.recv().unwrap();
+        let app = axum::Router::new()
+            .route("/{name}", get(serve))
+            .with_state(state.clone());
+        let addr = serve_in_background(app);
         FeedServer {
             base: format!("http://{addr}"),
             state,
@@ -87,6 +96,15 @@ impl FeedServer {
             .get(name)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Serves at `/name` an Atom feed (see [`atom`]) with one entry per `(id, text)`.
+    pub fn publish(&self, name: &str, entries: &[(&str, &str)]) {
+        let entries: Vec<(String, String)> = entries
+            .iter()
+            .map(|(id, text)| (id.to_string(), text.to_string()))
+            .collect();
+        self.set(name, Reply::Feed(atom(&entries)));
     }
 
     pub fn url(&self, name: &str) -> String {
@@ -335,14 +353,16 @@ impl Setup {
 
     /// `webcare sources --json`, one value per source.
     pub fn sources_json(&self) -> Vec<serde_json::Value> {
-        let out = self.run(&["sources", "--json"]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.json_lines(&["sources", "--json"])
+    }
+
+    /// Runs `webcare <args>`, asserts that it succeeded, and parses each line of its stdout
+    /// as JSON.
+    pub fn json_lines(&self, args: &[&str]) -> Vec<serde_json::Value> {
+        let out = self.run(args);
+        assert!(out.status.success(), "{}", text(&out));
         String::from_utf8(out.stdout)
-            .unwrap()
+            .expect("webcare writes UTF-8")
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
@@ -355,6 +375,13 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// Asserts that `webcare` wrote `needle` to stdout or stderr, showing all it wrote otherwise.
+#[track_caller]
+pub fn assert_said(out: &Output, needle: &str) {
+    let said = text(out);
+    assert!(said.contains(needle), "expected {needle:?} in:\n{said}");
 }
 
 pub fn fixture(path: &str) -> Vec<u8> {
@@ -391,8 +418,72 @@ impl Drop for KillOnDrop {
 }
 
 impl Setup {
+    /// A `webcare run` command with warnings-only logs, for a test to add to and spawn.
+    pub fn daemon(&self) -> Command {
+        let mut c = self.webcare();
+        c.arg("run").env("RUST_LOG", "warn");
+        c
+    }
+
+    /// Starts `webcare run` (warnings-only logs), killed when the guard is dropped.
+    pub fn start_daemon(&self) -> KillOnDrop {
+        KillOnDrop(self.daemon().spawn().unwrap())
+    }
+
     /// Starts `webcare <args>` in the background, killed when the guard is dropped.
     pub fn spawn(&self, args: &[&str]) -> KillOnDrop {
         KillOnDrop(self.webcare().args(args).spawn().unwrap())
     }
+}
+
+/// A `webcare run` child that gets SIGTERM when dropped (and is then reaped), so a test that
+/// fails half-way still lets the daemon shut down the way an operator would stop it.
+pub struct TermOnDrop(pub std::process::Child);
+
+impl Drop for TermOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago (for a listener a test starts later, or never).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `probe` every 100 ms until it gives a value; panics naming `what` after `limit`.
+pub fn wait_for<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs `command` to completion with `input` on its stdin, capturing stdout and stderr.
+pub fn run_with_input(command: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Dropping stdin after the write closes it, so the child sees the end of its input.
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
 }

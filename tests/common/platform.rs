@@ -65,12 +65,8 @@ impl Daemon {
 
     /// Every stored mention, as `webcare mentions --json --limit 100` prints it.
     pub fn stored(&self) -> Vec<serde_json::Value> {
-        let out = self.webcare(&["mentions", "--json", "--limit", "100"]);
-        assert!(out.status.success(), "webcare mentions: {out:?}");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        self.setup
+            .json_lines(&["mentions", "--json", "--limit", "100"])
     }
 
     /// The external ids of [`Daemon::stored`], sorted.
@@ -170,6 +166,75 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(100));
         }
         running
+    }
+}
+
+impl Daemon {
+    /// Runs `webcare run` until `source` has stored `n` mentions (for up to 20 s), stops it with
+    /// SIGTERM, and asserts that exactly `n` are stored, in the database and as `webcare
+    /// mentions` lists them, and that the daemon exited cleanly.
+    pub fn run_stores_and_stops_cleanly(&self, source: &str, n: usize) {
+        let run = self.run_until(|| self.count(source) >= n as i64);
+        let status = run.stop();
+        assert_eq!(
+            self.count(source),
+            n as i64,
+            "run did not store {n} mentions of {source} within 20 s"
+        );
+        assert_eq!(self.ids().len(), n, "webcare mentions after run");
+        assert!(status.success(), "webcare run exited with {status:?}");
+    }
+
+    /// Runs `webcare once`, asserts that it reports storing `n` mentions, and returns its stdout.
+    pub fn once_stores(&self, n: usize) -> String {
+        let stdout = self.once();
+        let want = format!("stored {n:>4}");
+        assert!(stdout.contains(&want), "expected {want:?} in:\n{stdout}");
+        stdout
+    }
+
+    /// The single source's state from `webcare sources --json`, asserted to be of `kind` and ok.
+    pub fn state_ok(&self, kind: &str) -> serde_json::Value {
+        let state = self.source_state();
+        assert_eq!(state["kind"], kind, "{state}");
+        assert_eq!(state["state"], "ok", "{state}");
+        state
+    }
+
+    /// The stored mention with `external_id`, as `webcare mentions --json` prints it.
+    pub fn stored_by_id(&self, external_id: &str) -> serde_json::Value {
+        self.stored()
+            .into_iter()
+            .find(|m| m["external_id"] == external_id)
+            .unwrap_or_else(|| panic!("no stored mention {external_id}"))
+    }
+
+    /// Runs `webcare once`, asserts that it exits 75 (temporary failure) and that its stdout
+    /// says `needle`, and returns the stdout.
+    pub fn once_fails_saying(&self, needle: &str) -> String {
+        let out = self.webcare(&["once"]);
+        assert_eq!(out.status.code(), Some(75), "{out:?}");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(stdout.contains(needle), "expected {needle:?} in:\n{stdout}");
+        stdout
+    }
+
+    /// Asserts that the only mention of `source` marked answered is `external_id`, answered at
+    /// `at` (RFC 3339) by `by`.
+    pub fn assert_answered(&self, source: &str, external_id: &str, at: &str, by: &str) {
+        let at = chrono::DateTime::parse_from_rfc3339(at).unwrap();
+        assert_eq!(
+            self.answered(source),
+            [(external_id.to_string(), at.timestamp(), by.to_string())]
+        );
+    }
+
+    /// Asserts that `webcare sources --json` shows the source as failing; returns what it printed.
+    pub fn assert_failing(&self) -> String {
+        let sources = self.webcare(&["sources", "--json"]);
+        let text = String::from_utf8_lossy(&sources.stdout).into_owned();
+        assert!(text.contains("\"state\":\"failing\""), "{text}");
+        text
     }
 }
 
