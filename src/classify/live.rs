@@ -101,10 +101,11 @@ impl LiveClassifier {
         if active == self.model_id() {
             return;
         }
-        let classifier = match active.map(|_| active_model(store)).transpose() {
+        let (id, classifier) = match active.map(|_| active_model(store)).transpose() {
             Ok(found) => match found.flatten() {
-                Some((_, m)) => self.lexicons.clone().with_model(Arc::new(m)),
-                None => self.lexicons.clone(),
+                Some((id, m)) => (Some(id), self.lexicons.clone().with_model(Arc::new(m))),
+                // None in use any more, or one that cannot be read (logged).
+                None => (active, self.lexicons.clone()),
             },
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the model put in use; keeping this one");
@@ -112,10 +113,7 @@ impl LiveClassifier {
             }
         };
         let mut now = self.now.write().unwrap_or_else(|p| p.into_inner());
-        *now = InUse {
-            id: active,
-            classifier,
-        };
+        *now = InUse { id, classifier };
     }
 }
 

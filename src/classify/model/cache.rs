@@ -51,8 +51,8 @@ impl Sum {
             // itself, the strongest for every other one. The weights are finite (checked on
             // load), so this is the maximum over the others, with no loop over them.
             let mut top = 0;
-            for c in 1..K {
-                if w[c] > w[top] {
+            for (c, &x) in w.iter().enumerate().skip(1) {
+                if x > w[top] {
                     top = c;
                 }
             }
