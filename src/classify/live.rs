@@ -120,27 +120,13 @@ impl LiveClassifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::model::{Example, Task, train};
+    use crate::classify::model::{english_dev_examples, train};
     use crate::classify::{Input, Label};
 
     /// A model trained on the English development set, labels only.
     fn trained(c: &Classifier) -> crate::classify::Model {
-        let examples: Vec<Example> = include_str!("../../fixtures/eval/en.tsv")
-            .lines()
-            .skip(1)
-            .filter_map(|l| {
-                let mut p = l.splitn(3, '\t');
-                let (_, label, text) = (p.next()?, p.next()?, p.next()?);
-                Some(Example {
-                    lang: 0,
-                    task: Task::Label,
-                    gold: Label::ALL.iter().position(|x| x.as_str() == label)?,
-                    text: text.to_string(),
-                })
-            })
-            .collect();
         let lex = |t: &str, l: usize| c.classify_lexicon(t, l);
-        train(&examples, &lex, 0, &|_, _| {})
+        train(&english_dev_examples(), &lex, 0, &|_, _| {})
     }
 
     #[test]

@@ -897,6 +897,25 @@ fn push_reasons(
     }
 }
 
+/// The English development set as label examples: what tests train their models on.
+#[cfg(test)]
+pub(crate) fn english_dev_examples() -> Vec<Example> {
+    let dev = include_str!("../../fixtures/eval/en.tsv");
+    dev.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut p = l.splitn(3, '\t');
+            let (_, label, text) = (p.next()?, p.next()?, p.next()?);
+            Some(Example {
+                lang: 0,
+                task: Task::Label,
+                gold: Label::ALL.iter().position(|x| x.as_str() == label)?,
+                text: text.to_string(),
+            })
+        })
+        .collect()
+}
+
 /// Appends `x` to `out` exactly as `format!("{x:+.2}")` writes it (sign, two decimals, the
 /// exact binary value rounded half to even), without the formatting machinery: a model reason
 /// shows three weights per mention, and general float formatting cost more than the rest of
@@ -987,20 +1006,7 @@ mod tests {
     }
 
     fn examples() -> Vec<Example> {
-        let dev = include_str!("../../fixtures/eval/en.tsv");
-        dev.lines()
-            .skip(1)
-            .filter_map(|l| {
-                let mut p = l.splitn(3, '\t');
-                let (_, label, text) = (p.next()?, p.next()?, p.next()?);
-                Some(Example {
-                    lang: 0,
-                    task: Task::Label,
-                    gold: Label::ALL.iter().position(|x| x.as_str() == label)?,
-                    text: text.to_string(),
-                })
-            })
-            .collect()
+        english_dev_examples()
     }
 
     fn trained() -> (Classifier, Model) {
