@@ -137,7 +137,75 @@ fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The development posts of all three languages joined `k` at a time (within one language):
+/// longer posts, up to about the 280 characters of a long social post.
+fn joined(k: usize) -> Vec<String> {
+    ["en", "nl", "da"]
+        .iter()
+        .flat_map(|l| load(l).chunks(k).map(|c| c.join(" ")).collect::<Vec<_>>())
+        .collect()
+}
+
+/// The labelled development posts, for training the benchmark's model.
+fn dev_examples() -> Vec<Example> {
+    let mut examples = Vec::new();
+    for (li, lang) in ["en", "nl", "da"].iter().enumerate() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/eval/{lang}.tsv"));
+        let data = std::fs::read_to_string(&path).unwrap_or_default();
+        for l in data.lines().skip(1) {
+            let mut p = l.splitn(3, '\t');
+            let (_, label, text) = (p.next(), p.next(), p.next());
+            let gold = Label::ALL.iter().position(|x| Some(x.as_str()) == label);
+            if let (Some(gold), Some(text)) = (gold, text) {
+                examples.push(Example {
+                    lang: li,
+                    task: Task::Label,
+                    gold,
+                    text: text.to_string(),
+                });
+            }
+        }
+    }
+    examples
+}
+
+/// `CLASSIFY_COUNT=k`: only classifies the development posts joined `k` at a time with the
+/// model, 20 passes after a warm-up pass, for an instruction count that does not depend on
+/// the machine's load: `valgrind --tool=callgrind --toggle-collect='*classify_into*'`, then
+/// divide the instructions by the mentions printed.
+fn count_mode(k: usize) {
+    let c = Classifier::embedded();
+    let lexicon = |t: &str, l: usize| c.classify_lexicon(t, l);
+    let m = model::train(&dev_examples(), &lexicon, 0, &|_, _| {});
+    let cm = c.clone().with_model(std::sync::Arc::new(m));
+    let texts = joined(k);
+    let mut out = Classification::default();
+    for t in &texts {
+        cm.classify_into(&Input::new(t), &mut out);
+    }
+    let passes = 20;
+    for _ in 0..passes {
+        for t in &texts {
+            cm.classify_into(&Input::new(t), &mut out);
+            black_box(&out);
+        }
+    }
+    let avg = texts.iter().map(String::len).sum::<usize>() as f64 / texts.len() as f64;
+    println!(
+        "{} mentions of {avg:.0} bytes classified with the model (after {} warm-up)",
+        passes * texts.len(),
+        texts.len()
+    );
+}
+
 fn main() {
+    if let Some(k) = std::env::var("CLASSIFY_COUNT")
+        .ok()
+        .and_then(|k| k.parse().ok())
+    {
+        count_mode(k);
+        return;
+    }
     let en = load("en");
     let mut mix: Vec<String> = Vec::new();
     for lang in ["en", "nl", "da"] {
@@ -185,10 +253,7 @@ fn main() {
     // language) give longer posts, up to about the 280 characters of a long social post.
     println!("  by post length (development posts joined k at a time):");
     for k in 1..=5 {
-        let joined: Vec<String> = ["en", "nl", "da"]
-            .iter()
-            .flat_map(|l| load(l).chunks(k).map(|c| c.join(" ")).collect::<Vec<_>>())
-            .collect();
+        let joined = joined(k);
         let avg = joined.iter().map(String::len).sum::<usize>() as f64 / joined.len() as f64;
         let (rate, _) = throughput(&joined, budget / 2, |t| {
             c.classify_into(&Input::new(t), &mut out);
@@ -203,24 +268,7 @@ fn main() {
     }
 
     // With a model trained on the development sets (every language has a head), by length.
-    let mut examples = Vec::new();
-    for (li, lang) in ["en", "nl", "da"].iter().enumerate() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/eval/{lang}.tsv"));
-        let data = std::fs::read_to_string(&path).unwrap_or_default();
-        for l in data.lines().skip(1) {
-            let mut p = l.splitn(3, '\t');
-            let (_, label, text) = (p.next(), p.next(), p.next());
-            let gold = Label::ALL.iter().position(|x| Some(x.as_str()) == label);
-            if let (Some(gold), Some(text)) = (gold, text) {
-                examples.push(Example {
-                    lang: li,
-                    task: Task::Label,
-                    gold,
-                    text: text.to_string(),
-                });
-            }
-        }
-    }
+    let examples = dev_examples();
     let lexicon = |t: &str, l: usize| c.classify_lexicon(t, l);
     // Training time on 10,000 corrections: the development posts, each repeated with a
     // different second sentence so no two rows are the same text.
@@ -265,10 +313,7 @@ fn main() {
     // each of 50 copies of the posts, so about one word in ten was never seen before.
     println!("  with a model, by post length (hit rate of the per-word cache):");
     for k in 1..=5 {
-        let joined: Vec<String> = ["en", "nl", "da"]
-            .iter()
-            .flat_map(|l| load(l).chunks(k).map(|c| c.join(" ")).collect::<Vec<_>>())
-            .collect();
+        let joined = joined(k);
         let unseen = with_unseen_words(&joined, 50);
         let avg = joined.iter().map(String::len).sum::<usize>() as f64 / joined.len() as f64;
         let mut line = format!("    k={k}: {avg:>4.0} bytes");

@@ -10,6 +10,7 @@
 
 mod eval;
 mod lexicon;
+pub mod live;
 pub mod model;
 mod rating;
 pub mod retrain;

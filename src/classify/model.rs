@@ -757,7 +757,14 @@ impl Model {
         }
         if heads
             .iter()
-            .flat_map(|h| h.bias.iter().chain(h.dense.iter().flatten()))
+            .flat_map(|h| {
+                h.bias
+                    .iter()
+                    .chain(h.dense.iter().flatten())
+                    .chain(h.sparse.iter().flatten())
+                    .copied()
+                    .chain((0..BUCKETS as u32).flat_map(|b| h.weights(b)))
+            })
             .any(|v| !v.is_finite())
         {
             return Err(Decode::Corrupt("weights that are not numbers".into()));
@@ -876,7 +883,11 @@ fn push_reasons(
             Cow::Borrowed(_) => super::spare_cue(),
         };
         cue.clear();
-        let _ = write!(cue, "{what} → {} {push:+.2}", h.task.class_name(c));
+        cue.push_str(what);
+        cue.push_str(" → ");
+        cue.push_str(h.task.class_name(c));
+        cue.push(' ');
+        push_weight(&mut cue, push);
         r.cue = Cow::Owned(cue);
         r.text.clear();
         r.text.push_str(text.get(s..e).unwrap_or_default());
@@ -886,26 +897,116 @@ fn push_reasons(
     }
 }
 
+/// The English development set as label examples: what tests train their models on.
+#[cfg(test)]
+pub(crate) fn english_dev_examples() -> Vec<Example> {
+    let dev = include_str!("../../fixtures/eval/en.tsv");
+    dev.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut p = l.splitn(3, '\t');
+            let (_, label, text) = (p.next()?, p.next()?, p.next()?);
+            Some(Example {
+                lang: 0,
+                task: Task::Label,
+                gold: Label::ALL.iter().position(|x| x.as_str() == label)?,
+                text: text.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Appends `x` to `out` exactly as `format!("{x:+.2}")` writes it (sign, two decimals, the
+/// exact binary value rounded half to even), without the formatting machinery: a model reason
+/// shows three weights per mention, and general float formatting cost more than the rest of
+/// the reason.
+fn push_weight(out: &mut String, x: f32) {
+    let bits = x.to_bits();
+    let biased = (bits >> 23) & 0xFF;
+    // Infinities, NaN and values of 2^23 or more (never a reason's weight) take the long way.
+    if biased >= 150 {
+        let _ = write!(out, "{x:+.2}");
+        return;
+    }
+    let frac = u128::from(bits & 0x7F_FFFF);
+    // |x| = m * 2^-shift exactly.
+    let (m, shift) = if biased == 0 {
+        (frac, 149)
+    } else {
+        (frac | 0x80_0000, 150 - biased)
+    };
+    let scaled = m * 100;
+    let cents = if shift >= 127 {
+        // Below 2^-103: rounds to zero.
+        0
+    } else {
+        let q = scaled >> shift;
+        let rest = scaled - (q << shift);
+        let half = 1u128 << (shift - 1);
+        if rest > half || (rest == half && q & 1 == 1) {
+            q + 1
+        } else {
+            q
+        }
+    };
+    out.push(if bits >> 31 == 1 { '-' } else { '+' });
+    // Below 2^23 * 100 cents: fits a u32.
+    let (whole, part) = ((cents / 100) as u32, (cents % 100) as u8);
+    let _ = write!(out, "{whole}");
+    out.push('.');
+    out.push(char::from(b'0' + part / 10));
+    out.push(char::from(b'0' + part % 10));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::classify::{Classifier, Input};
 
+    #[test]
+    fn weights_are_written_as_the_standard_formatting_writes_them() {
+        let mut values = vec![
+            0.0f32,
+            -0.0,
+            0.005,
+            0.015,
+            0.125,
+            0.375,
+            0.625,
+            1.125,
+            -2.675,
+            99.995,
+            1e-40,
+            8_388_607.5,
+            8_388_608.0,
+            3.4e38,
+            f32::INFINITY,
+            f32::NAN,
+            f32::MIN_POSITIVE,
+        ];
+        // Every tie at two decimals below 20 (odd multiples of 1/8: an f32 holds no other),
+        // and a spread of other values.
+        values.extend((0..160).map(|i| (2 * i + 1) as f32 / 8.0));
+        values.extend((0..8000).map(|i| i as f32 / 400.0 + 1.0 / 800.0));
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..200_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let x = f32::from_bits(rng as u32);
+            values.push(x);
+            values.push(x.fract() * 10.0);
+        }
+        let mut s = String::new();
+        for x in values {
+            s.clear();
+            push_weight(&mut s, x);
+            assert_eq!(s, format!("{x:+.2}"), "{x:e}");
+        }
+    }
+
     fn examples() -> Vec<Example> {
-        let dev = include_str!("../../fixtures/eval/en.tsv");
-        dev.lines()
-            .skip(1)
-            .filter_map(|l| {
-                let mut p = l.splitn(3, '\t');
-                let (_, label, text) = (p.next()?, p.next()?, p.next()?);
-                Some(Example {
-                    lang: 0,
-                    task: Task::Label,
-                    gold: Label::ALL.iter().position(|x| x.as_str() == label)?,
-                    text: text.to_string(),
-                })
-            })
-            .collect()
+        english_dev_examples()
     }
 
     fn trained() -> (Classifier, Model) {
@@ -991,9 +1092,30 @@ mod tests {
         let other = train(&half, &lex, 0, &|_, _| {});
         let (hits_before, _) = cache_counts();
         let mut changed = 0;
+        // Besides the posts as they are: shouted (upper case, also outside ASCII), and with a
+        // word longer than the 60 bytes n-grams are taken of, so every way a word is cut and
+        // lower-cased is compared too.
+        let variants: Vec<(usize, String)> = all
+            .iter()
+            .filter(|e| e.task == Task::Label)
+            .flat_map(|e| {
+                [
+                    e.text.clone(),
+                    e.text.to_uppercase(),
+                    format!("{} Øresundsforbindelsens{}", e.text, "x".repeat(50)),
+                ]
+                .map(|t| (e.lang, t))
+            })
+            .collect();
         // The first pass fills the cache, the second reads from it.
         for _ in 0..2 {
-            for e in all.iter().filter(|e| e.task == Task::Label) {
+            for (lang, text) in &variants {
+                let e = Example {
+                    lang: *lang,
+                    task: Task::Label,
+                    gold: 0,
+                    text: text.clone(),
+                };
                 let v = c.classify_lexicon(&e.text, e.lang);
                 for model in [&m, &other] {
                     let (mut cached, mut read_all) = (v.clone(), v.clone());

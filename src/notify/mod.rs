@@ -37,7 +37,8 @@ use serde_json::Value;
 use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::classify::{Classifier, Input, Urgency};
+use crate::classify::live::LiveClassifier;
+use crate::classify::{Input, Urgency};
 use crate::config::{ConfigErrors, load::Config};
 use crate::shutdown::Shutdown;
 use crate::store::{
@@ -68,7 +69,8 @@ struct Lead {
 pub struct Notifier {
     router: Router,
     mail: Mail,
-    classifier: Classifier,
+    /// Follows the model in use in the database (see [`Notifier::route_batch`]).
+    classifier: LiveClassifier,
     domain: String,
     /// Recently alerted mentions, for the near-duplicate check; kept between routing passes.
     leads: Mutex<LeadIndex>,
@@ -150,7 +152,7 @@ impl Notifier {
             router,
             mail,
             // The daemon's own classifier: edited lexicons, thresholds and the model in use.
-            classifier: crate::classify::retrain::configured_classifier(config),
+            classifier: LiveClassifier::configured(config),
             domain,
             leads: Mutex::default(),
             links: crate::web::links::LinkSigner::for_config(config),
@@ -192,7 +194,7 @@ impl Notifier {
                 reasons = reason_lines(v.reasons.as_ref());
             }
             None => {
-                let v = self.classifier.classify(&Input {
+                let v = self.classifier.current().classify(&Input {
                     text: &text,
                     lang: m.mention.lang.as_deref(),
                     author_reach: m.mention.author_reach,
@@ -435,6 +437,8 @@ impl Notifier {
         if batch.is_empty() {
             return Ok(None);
         }
+        // `webcare model use` or a retrained model applies from the next batch on.
+        self.classifier.follow(store);
         let optouts: OptOuts = store
             .optouts()?
             .into_iter()

@@ -47,12 +47,24 @@ impl Sum {
         self.n += 1;
         if let Some(h) = heads.label {
             let w = h.weights(b);
+            // The strongest other label of each label: the strongest label's runner-up for
+            // itself, the strongest for every other one. The weights are finite (checked on
+            // load), so this is the maximum over the others, with no loop over them.
+            let mut top = 0;
+            for (c, &x) in w.iter().enumerate().skip(1) {
+                if x > w[top] {
+                    top = c;
+                }
+            }
+            let mut second = f32::NEG_INFINITY;
+            for (c, &x) in w.iter().enumerate() {
+                if c != top && x > second {
+                    second = x;
+                }
+            }
             for c in 0..K {
                 self.label[c] += w[c];
-                let others = (0..K)
-                    .filter(|&o| o != c)
-                    .map(|o| w[o])
-                    .fold(f32::NEG_INFINITY, f32::max);
+                let others = if c == top { second } else { w[top] };
                 self.push[c] += w[c] - others;
             }
         }
@@ -164,7 +176,24 @@ fn word_sum(heads: &Heads<'_>, hash: u64, grams: Option<&str>) -> Sum {
     let mut s = Sum::default();
     s.add(heads, bucket(hash));
     if let Some(norm) = grams {
-        char_grams(norm, |b| s.add(heads, b));
+        // All the n-grams' weights are asked for before any is added, so their reads from
+        // memory overlap; they are added in the same order as one by one. A word is cut at 60
+        // bytes, which gives at most 4 n-grams for each of its 61 starts.
+        let mut buckets = [0u32; 4 * 61];
+        let mut n = 0;
+        char_grams(norm, |b| {
+            if let Some(slot) = buckets.get_mut(n) {
+                *slot = b;
+                n += 1;
+                heads.prefetch(b);
+            } else {
+                // Cannot happen (see above); were it to, the n-gram would still count.
+                s.add(heads, b);
+            }
+        });
+        for &b in &buckets[..n] {
+            s.add(heads, b);
+        }
     }
     s
 }

@@ -134,7 +134,9 @@ pub(super) fn normalize<'b>(word: &str, buf: &'b mut String) -> (&'b str, bool) 
     buf.clear();
     let w = word.trim_start_matches('#');
     if w.is_ascii() {
-        buf.extend(w.bytes().map(|x| x.to_ascii_lowercase() as char));
+        // A copy lower-cased in place: no per-character push.
+        buf.push_str(w);
+        buf.make_ascii_lowercase();
     } else {
         buf.extend(w.chars().flat_map(char::to_lowercase));
     }
@@ -307,12 +309,28 @@ pub(super) fn dense(v: &Classification) -> [f32; DENSE] {
     d[7] = v.sentiment;
     d[8] = f32::from(u8::from(v.urgency == Urgency::Urgent));
     d[9] = f32::from(u8::from(v.spam));
-    let count = |k: &str| v.reasons.iter().filter(|r| r.kind == k).count().min(3) as f32 / 3.0;
-    d[10] = count("complaint");
-    d[11] = count("praise");
-    d[12] = count("question");
-    d[13] = count("sarcasm");
-    d[14] = count("negation");
-    d[15] = count("negative") - count("positive");
+    // One pass over the reasons, counting the kinds that are features.
+    const KINDS: [&str; 7] = [
+        "complaint",
+        "praise",
+        "question",
+        "sarcasm",
+        "negation",
+        "negative",
+        "positive",
+    ];
+    let mut counts = [0usize; KINDS.len()];
+    for r in &v.reasons {
+        if let Some(i) = KINDS.iter().position(|k| *k == r.kind) {
+            counts[i] += 1;
+        }
+    }
+    let count = |i: usize| counts[i].min(3) as f32 / 3.0;
+    d[10] = count(0);
+    d[11] = count(1);
+    d[12] = count(2);
+    d[13] = count(3);
+    d[14] = count(4);
+    d[15] = count(5) - count(6);
     d
 }
