@@ -42,8 +42,8 @@ use crate::classify::{Input, Urgency};
 use crate::config::{ConfigErrors, load::Config};
 use crate::shutdown::Shutdown;
 use crate::store::{
-    AlertUpdate, MentionOrder, MentionQuery, NewAlert, Readers, RoutingRecord, Store,
-    StoreError, StoredMention, Writer, optout_key,
+    AlertUpdate, MentionOrder, MentionQuery, NewAlert, Readers, RoutingRecord, Store, StoreError,
+    StoredMention, Writer, optout_key,
 };
 use crate::text::fnv1a;
 use mail::{AlertView, DuplicateView, Mail, render_alert};
