@@ -861,7 +861,7 @@ fn push_reasons(
 ) {
     let mut top: [(f32, usize); 3] = [(0.0, usize::MAX); 3];
     for (i, g) in groups.iter().enumerate() {
-        let push = scale * g.push[c];
+        let push = scale * g.push(c);
         if push > top[2].0 {
             top[2] = (push, i);
             top.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -916,6 +916,21 @@ pub(crate) fn english_dev_examples() -> Vec<Example> {
         .collect()
 }
 
+/// Appends the decimal digits of `n` to `out`, as `{n}` formats it.
+fn push_digits(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+}
+
 /// Appends `x` to `out` exactly as `format!("{x:+.2}")` writes it (sign, two decimals, the
 /// exact binary value rounded half to even), without the formatting machinery: a model reason
 /// shows three weights per mention, and general float formatting cost more than the rest of
@@ -952,7 +967,7 @@ fn push_weight(out: &mut String, x: f32) {
     out.push(if bits >> 31 == 1 { '-' } else { '+' });
     // Below 2^23 * 100 cents: fits a u32.
     let (whole, part) = ((cents / 100) as u32, (cents % 100) as u8);
-    let _ = write!(out, "{whole}");
+    push_digits(out, whole);
     out.push('.');
     out.push(char::from(b'0' + part / 10));
     out.push(char::from(b'0' + part % 10));

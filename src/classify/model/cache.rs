@@ -29,43 +29,24 @@ pub(super) struct Heads<'m> {
     pub polarity: Option<&'m Head>,
 }
 
-/// What some features add to the scores: how many they are, the summed weights under the label
-/// and the polarity head, and per label how much more they argue for that label than for the
-/// strongest other one (what a reason shows).
+/// What some features add to the scores: how many they are and the summed weights under the
+/// label and the polarity head.
 #[derive(Clone, Copy, Default)]
 pub(super) struct Sum {
     pub n: u32,
     pub label: [f32; K],
-    pub push: [f32; K],
     pub polarity: [f32; K],
 }
 
 impl Sum {
-    /// Adds the feature in bucket `b`.
+    /// Adds the feature in bucket `b`: eight additions, so a word's n-grams on a cache miss
+    /// and the word pairs of every text cost little.
     #[inline]
     fn add(&mut self, heads: &Heads<'_>, b: u32) {
         self.n += 1;
         if let Some(h) = heads.label {
-            let w = h.weights(b);
-            // The strongest other label of each label: the strongest label's runner-up for
-            // itself, the strongest for every other one. The weights are finite (checked on
-            // load), so this is the maximum over the others, with no loop over them.
-            let mut top = 0;
-            for (c, &x) in w.iter().enumerate().skip(1) {
-                if x > w[top] {
-                    top = c;
-                }
-            }
-            let mut second = f32::NEG_INFINITY;
-            for (c, &x) in w.iter().enumerate() {
-                if c != top && x > second {
-                    second = x;
-                }
-            }
-            for c in 0..K {
-                self.label[c] += w[c];
-                let others = if c == top { second } else { w[top] };
-                self.push[c] += w[c] - others;
+            for (s, w) in self.label.iter_mut().zip(h.weights(b)) {
+                *s += w;
             }
         }
         if let Some(h) = heads.polarity {
@@ -80,20 +61,34 @@ impl Sum {
         self.n += o.n;
         for c in 0..K {
             self.label[c] += o.label[c];
-            self.push[c] += o.push[c];
             self.polarity[c] += o.polarity[c];
         }
     }
 }
 
 /// Features that count as one reason: a word with its character n-grams, a word pair, a '?'
-/// or '!', or a lexicon cue; `push` as in [`Sum`].
+/// or '!', or a lexicon cue, with what they add under the label head. How far a group argues
+/// for a label over the strongest other one (what its reason shows) is worked out only for the
+/// label chosen, from `label`.
 #[derive(Clone, Copy)]
 pub(super) struct Group {
     pub start: u32,
     pub end: u32,
     pub kind: u8,
-    pub push: [f32; K],
+    pub label: [f32; K],
+}
+
+impl Group {
+    /// How much more this group argues for label `c` than for the strongest other label.
+    #[inline]
+    pub fn push(&self, c: usize) -> f32 {
+        // A plain comparison, not `f32::max`: sums of finite weights are never NaN, and this
+        // runs for every group of every text.
+        let max = |a: f32, b: f32| if a > b { a } else { b };
+        let mut others = self.label;
+        others[c] = f32::NEG_INFINITY;
+        self.label[c] - max(max(others[0], others[1]), max(others[2], others[3]))
+    }
 }
 
 /// One cached word: its key (model, language and word hash) and its [`Sum`]. `sum.n == 0`
@@ -289,7 +284,7 @@ pub(super) fn gather(
                 start: p.start,
                 end: p.end,
                 kind: p.kind,
-                push: s.push,
+                label: s.label,
             });
         }
     });
@@ -323,7 +318,7 @@ pub(super) fn gather_features(heads: &Heads<'_>, feats: &[Feat], groups: &mut Ve
             start: f.start,
             end: f.end,
             kind: f.kind,
-            push: s.push,
+            label: s.label,
         });
         i = j;
     }

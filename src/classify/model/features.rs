@@ -25,7 +25,7 @@ pub(super) const KIND_CHARS: u8 = 2;
 pub(super) const KIND_CUE: u8 = 3;
 
 #[inline]
-pub(super) fn mix(h: u64, b: u64) -> u64 {
+pub(super) const fn mix(h: u64, b: u64) -> u64 {
     (h.rotate_left(5) ^ b).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
 }
 
@@ -47,31 +47,41 @@ pub(super) fn bucket(h: u64) -> u32 {
 }
 
 /// What [`scan`] found at one place in a text.
-enum Piece<'a> {
+enum Piece {
     /// '?' or '!' at byte `at`: a feature of its own, and the end of a sentence.
     Mark { at: u32, hash: u64 },
     /// Other punctuation that ends a sentence: word pairs do not cross it.
     Break,
-    /// A word, URL, handle or number: its span, the hash of its normalised form, and the
-    /// normalised form itself when character n-grams are taken of it (not of `<url>`,
-    /// `<user>` or `<num>`).
+    /// A word, URL, handle or number: its span, the hash of its normalised form, and whether
+    /// character n-grams are taken of it (not of `<url>`, `<user>` or `<num>`).
     Word {
         start: u32,
         end: u32,
         hash: u64,
-        grams: Option<&'a str>,
+        grams: bool,
     },
 }
 
-/// A byte that continues a word: letters, digits, the apostrophe and every byte of a
-/// multi-byte character.
+/// Bytes that continue a word: letters, digits, the apostrophe and every byte of a
+/// multi-byte character. A table, as the scan asks for every byte of every text.
+const WORD_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut x = 0;
+    while x < 256 {
+        let b = x as u8;
+        t[x] = b.is_ascii_alphanumeric() || b >= 0x80 || b == b'\'';
+        x += 1;
+    }
+    t
+};
+
 fn is_word_byte(x: u8) -> bool {
-    x.is_ascii_alphanumeric() || x >= 0x80 || x == b'\''
+    WORD_BYTES[x as usize]
 }
 
 /// Walks `text` once and hands each word, mark and sentence break to `f`, in order. `buf` is
 /// scratch space for lower-casing.
-fn scan(text: &str, buf: &mut String, mut f: impl FnMut(Piece<'_>)) {
+fn scan(text: &str, buf: &mut String, mut f: impl FnMut(Piece)) {
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -107,12 +117,12 @@ fn scan(text: &str, buf: &mut String, mut f: impl FnMut(Piece<'_>)) {
             i = i.max(start + 1);
             continue;
         }
-        let (norm, grams) = normalize(&text[start..i], buf);
+        let (hash, grams) = word_hash(&text[start..i], url, buf);
         f(Piece::Word {
             start: start as u32,
             end: i as u32,
-            hash: hash_bytes(1, norm.as_bytes()),
-            grams: grams.then_some(norm),
+            hash,
+            grams,
         });
     }
 }
@@ -121,15 +131,8 @@ fn scan(text: &str, buf: &mut String, mut f: impl FnMut(Piece<'_>)) {
 /// lower-cased without its '#' (in `buf`); and whether character n-grams are taken of it (not
 /// of the first three).
 pub(super) fn normalize<'b>(word: &str, buf: &'b mut String) -> (&'b str, bool) {
-    let body = word.strip_prefix(['@', '#']).unwrap_or(word);
-    if body.starts_with("http://") || body.starts_with("https://") || body.starts_with("www.") {
-        return ("<url>", false);
-    }
-    if word.starts_with('@') {
-        return ("<user>", false);
-    }
-    if word.bytes().all(|x| x.is_ascii_digit() || x == b'\'') {
-        return ("<num>", false);
+    if let Some(placeholder) = placeholder(word) {
+        return (placeholder, false);
     }
     buf.clear();
     let w = word.trim_start_matches('#');
@@ -138,9 +141,93 @@ pub(super) fn normalize<'b>(word: &str, buf: &'b mut String) -> (&'b str, bool) 
         buf.push_str(w);
         buf.make_ascii_lowercase();
     } else {
-        buf.extend(w.chars().flat_map(char::to_lowercase));
+        // Most characters of a non-ASCII word are still ASCII: only the others go through
+        // the full Unicode mapping.
+        for ch in w.chars() {
+            if ch.is_ascii() {
+                buf.push(ch.to_ascii_lowercase());
+            } else {
+                buf.extend(ch.to_lowercase());
+            }
+        }
     }
     (buf.as_str(), true)
+}
+
+/// `<url>`, `<user>` or `<num>` for a word that stands for one of those: such words count as
+/// the same feature whatever they say.
+fn placeholder(word: &str) -> Option<&'static str> {
+    let body = word.strip_prefix(['@', '#']).unwrap_or(word);
+    if body.starts_with("http://") || body.starts_with("https://") || body.starts_with("www.") {
+        return Some("<url>");
+    }
+    if word.starts_with('@') {
+        return Some("<user>");
+    }
+    if word.bytes().all(|x| x.is_ascii_digit() || x == b'\'') {
+        return Some("<num>");
+    }
+    None
+}
+
+/// [`hash_bytes`] of a placeholder shorter than eight bytes, worked out at compile time.
+const fn placeholder_hash(p: &[u8]) -> u64 {
+    let mut h = 1;
+    let mut i = 0;
+    while i < p.len() {
+        h = mix(h, p[i] as u64);
+        i += 1;
+    }
+    h
+}
+
+const URL_HASH: u64 = placeholder_hash(b"<url>");
+const USER_HASH: u64 = placeholder_hash(b"<user>");
+const NUM_HASH: u64 = placeholder_hash(b"<num>");
+
+/// The hash of `word`'s normalised form (see [`normalize`]) and whether character n-grams are
+/// taken of it; `url` says the scan took it whole as a URL. An ASCII word, most words in all
+/// three languages, is lower-cased while it is hashed instead of copied first: the per-word
+/// cache needs only the hash of a word it knows.
+fn word_hash(word: &str, url: bool, buf: &mut String) -> (u64, bool) {
+    let b = word.as_bytes();
+    if url {
+        return (URL_HASH, false);
+    }
+    if b.first() == Some(&b'@') {
+        return (USER_HASH, false);
+    }
+    if b.iter().all(|x| x.is_ascii_digit() || *x == b'\'') {
+        return (NUM_HASH, false);
+    }
+    let hashes = b.iter().take_while(|x| **x == b'#').count();
+    let w = &b[hashes..];
+    if w.is_ascii() {
+        return (hash_ascii_lowercase(1, w), true);
+    }
+    let (norm, grams) = normalize(word, buf);
+    (hash_bytes(1, norm.as_bytes()), grams)
+}
+
+/// [`hash_bytes`] of the ASCII `bytes` lower-cased, eight bytes at a time: `A`–`Z` are found
+/// in all eight lanes at once by adding offsets that carry into a lane's top bit.
+fn hash_ascii_lowercase(seed: u64, bytes: &[u8]) -> u64 {
+    const LANES: u64 = 0x0101_0101_0101_0101;
+    let mut h = seed;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let x = u64::from_le_bytes(c.try_into().unwrap_or_default());
+        // A lane's top bit is set where the byte is at least b'A', and where it is past b'Z'
+        // (ASCII bytes are below 0x80, so no lane carries into the next).
+        let from_a = x.wrapping_add(LANES * (0x80 - u64::from(b'A')));
+        let past_z = x.wrapping_add(LANES * (0x80 - u64::from(b'Z') - 1));
+        let upper = from_a & !past_z & (LANES * 0x80);
+        h = mix(h, x | (upper >> 2));
+    }
+    for &b in chunks.remainder() {
+        h = mix(h, u64::from(b.to_ascii_lowercase()));
+    }
+    h
 }
 
 /// The bucket of the word pair whose words hash to `prev` and `next`.
@@ -201,25 +288,20 @@ fn cue_bucket(r: &Reason) -> u32 {
 /// What [`features`] hands on: a feature that is a reason of its own ('?' or '!', a word
 /// pair, a lexicon cue), or a word, whose own feature and character n-grams (see
 /// [`char_grams`]) count together.
-pub(super) enum Found<'a> {
+pub(super) enum Found {
     Single(Feat),
     Word {
         start: u32,
         end: u32,
         hash: u64,
-        grams: Option<&'a str>,
+        grams: bool,
     },
 }
 
 /// The features of `text` and of the lexicon's verdict `v`, in order: marks, word pairs and
 /// words as they come (a pair right before its second word), then the cues. `buf` is scratch
 /// space for lower-casing.
-pub(super) fn features(
-    text: &str,
-    v: &Classification,
-    buf: &mut String,
-    mut f: impl FnMut(Found<'_>),
-) {
+pub(super) fn features(text: &str, v: &Classification, buf: &mut String, mut f: impl FnMut(Found)) {
     let mut prev: Option<(u64, u32)> = None;
     scan(text, buf, |piece| match piece {
         Piece::Mark { at, hash } => {
@@ -270,6 +352,8 @@ pub(super) fn features(
 /// together as one reason.
 pub(super) fn extract(text: &str, v: &Classification, out: &mut Vec<Feat>, buf: &mut String) {
     out.clear();
+    // The scan lower-cases into `buf`; a word's n-grams are taken from a second buffer.
+    let mut word_buf = String::new();
     features(text, v, buf, |found| match found {
         Found::Single(feat) => out.push(feat),
         Found::Word {
@@ -284,7 +368,9 @@ pub(super) fn extract(text: &str, v: &Classification, out: &mut Vec<Feat>, buf: 
                 end,
                 kind: KIND_WORD,
             });
-            if let Some(norm) = grams {
+            if grams {
+                let word = text.get(start as usize..end as usize).unwrap_or_default();
+                let (norm, _) = normalize(word, &mut word_buf);
                 char_grams(norm, |b| {
                     out.push(Feat {
                         bucket: b,
@@ -333,4 +419,42 @@ pub(super) fn dense(v: &Classification) -> [f32; DENSE] {
     d[14] = count(4);
     d[15] = count(5) - count(6);
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Trained models name features by these hashes: the fast path must hash every word
+    /// exactly as its normalised form hashes, or a saved model would read the wrong weights.
+    #[test]
+    fn words_hash_as_their_normalised_form() {
+        let sets = [
+            include_str!("../../../fixtures/eval/en.tsv"),
+            include_str!("../../../fixtures/eval/nl.tsv"),
+            include_str!("../../../fixtures/eval/da.tsv"),
+        ];
+        let extra = "HTTPS://Example.org/x @Fjordlink #Storing ##double 2026 '24 ÆØÅ Straße \
+                     MixedCASEwordLongerThanEightBytes www.fjordlink.dk #https://x.y @#odd";
+        let (mut buf, mut norm_buf) = (String::new(), String::new());
+        let mut words = 0;
+        for text in sets.iter().flat_map(|s| s.lines()).chain([extra]) {
+            scan(text, &mut buf, |piece| {
+                if let Piece::Word {
+                    start,
+                    end,
+                    hash,
+                    grams,
+                } = piece
+                {
+                    let word = &text[start as usize..end as usize];
+                    let (norm, norm_grams) = normalize(word, &mut norm_buf);
+                    assert_eq!(hash, hash_bytes(1, norm.as_bytes()), "{word:?} as {norm:?}");
+                    assert_eq!(grams, norm_grams, "{word:?}");
+                    words += 1;
+                }
+            });
+        }
+        assert!(words > 10_000, "only {words} words checked");
+    }
 }
