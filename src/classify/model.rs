@@ -200,6 +200,10 @@ impl ModelInfo {
 pub struct Model {
     pub info: ModelInfo,
     heads: Vec<Head>,
+    /// Per language table, the packed weights of its active label head and polarity head side
+    /// by side, `[label; K]` then `[polarity; K]` (zero where a head is missing): a feature's
+    /// weights for both heads are one 16-byte read, within one cache line.
+    joined: Vec<Option<Vec<[u16; 2 * K]>>>,
     /// Tells this model's entries in the per-word cache from another's; a clone has the same
     /// weights, so it keeps the id.
     id: u64,
@@ -210,11 +214,34 @@ static NEXT_MODEL_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Model {
     fn new(info: ModelInfo, heads: Vec<Head>) -> Model {
-        Model {
+        let mut model = Model {
             info,
             heads,
+            joined: Vec::new(),
             id: NEXT_MODEL_ID.fetch_add(1, Ordering::Relaxed),
-        }
+        };
+        let langs = model.heads.iter().map(|h| h.lang + 1).max().unwrap_or(0);
+        model.joined = (0..langs)
+            .map(|lang| {
+                let label = model.head(lang, Task::Label);
+                let polarity = model.head(lang, Task::Polarity);
+                (label.is_some() || polarity.is_some()).then(|| {
+                    (0..BUCKETS)
+                        .map(|b| {
+                            let mut w = [0u16; 2 * K];
+                            if let Some(p) = label.and_then(|h| h.packed.get(b)) {
+                                w[..K].copy_from_slice(p);
+                            }
+                            if let Some(p) = polarity.and_then(|h| h.packed.get(b)) {
+                                w[K..].copy_from_slice(p);
+                            }
+                            w
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        model
     }
 }
 
@@ -609,11 +636,13 @@ impl Model {
     /// The heads a text in language table `lang` is scored with, if it has any.
     fn heads_for(&self, lang: Option<usize>) -> Option<(usize, Heads<'_>)> {
         let lang = lang?;
+        let joined = self.joined.get(lang)?.as_deref()?;
         let heads = Heads {
             label: self.head(lang, Task::Label),
             polarity: self.head(lang, Task::Polarity),
+            joined,
         };
-        (heads.label.is_some() || heads.polarity.is_some()).then_some((lang, heads))
+        Some((lang, heads))
     }
 
     /// Reads a model file. An unreadable, damaged or older-format file is an error naming it.

@@ -23,10 +23,12 @@ use super::{Head, K};
 const SLOTS: usize = 1 << 13;
 
 /// The heads a text is scored with: one language's label head and polarity head, either of
-/// which may be missing (too few examples).
+/// which may be missing (too few examples), and their weights side by side (see
+/// `Model::joined`).
 pub(super) struct Heads<'m> {
     pub label: Option<&'m Head>,
     pub polarity: Option<&'m Head>,
+    pub joined: &'m [[u16; 2 * K]],
 }
 
 /// What some features add to the scores: how many they are and the summed weights under the
@@ -39,19 +41,17 @@ pub(super) struct Sum {
 }
 
 impl Sum {
-    /// Adds the feature in bucket `b`: eight additions, so a word's n-grams on a cache miss
-    /// and the word pairs of every text cost little.
+    /// Adds the feature in bucket `b`: one read of both heads' weights and eight additions
+    /// (a missing head's weights are zero), so a word's n-grams on a cache miss and the word
+    /// pairs of every text cost little.
     #[inline]
     fn add(&mut self, heads: &Heads<'_>, b: u32) {
         self.n += 1;
-        if let Some(h) = heads.label {
-            for (s, w) in self.label.iter_mut().zip(h.weights(b)) {
-                *s += w;
-            }
-        }
-        if let Some(h) = heads.polarity {
-            for (p, w) in self.polarity.iter_mut().zip(h.weights(b)) {
-                *p += w;
+        if let Some(w) = heads.joined.get(b as usize) {
+            let f = |h: u16| f32::from_bits(u32::from(h) << 16);
+            for c in 0..K {
+                self.label[c] += f(w[c]);
+                self.polarity[c] += f(w[K + c]);
             }
         }
     }
@@ -151,10 +151,8 @@ impl Heads<'_> {
     /// Prefetches (see [`prefetch`]) the weights of bucket `b` in both heads.
     #[inline]
     fn prefetch(&self, b: u32) {
-        for h in [self.label, self.polarity].into_iter().flatten() {
-            if let Some(w) = h.packed.get(b as usize) {
-                prefetch(w);
-            }
+        if let Some(w) = self.joined.get(b as usize) {
+            prefetch(w);
         }
     }
 }
