@@ -269,52 +269,26 @@ fn review_mention(
     app_id: &str,
     raw: serde_json::Value,
 ) -> Option<Mention> {
-    let rating = r
-        .rating
-        .label
-        .trim()
-        .parse::<u8>()
-        .ok()
-        .filter(|s| (1..=5).contains(s))?;
-    let text = r
-        .content
-        .map(|c| c.label)
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    let title = r
-        .title
-        .map(|t| t.label.trim().to_string())
-        .filter(|t| !t.is_empty());
-    if text.is_empty() && title.is_none() {
-        return None;
-    }
-    let name = r
-        .author
-        .and_then(|a| a.name)
-        .map(|n| n.label.trim().to_string())
-        .filter(|n| !n.is_empty());
-    Some(Mention {
+    Mention {
         external_id: format!("{country}:{}", r.id.label),
         // Apple has no link to a single review; the app's review page is where it shows.
         url: Some(format!(
             "https://apps.apple.com/{country}/app/id{app_id}?see-all=reviews"
         )),
-        author_handle: name.clone(),
-        author_name: name,
+        title: r.title.map(|t| t.label),
+        text: r.content.map(|c| c.label).unwrap_or_default(),
+        author_name: r.author.and_then(|a| a.name).map(|n| n.label),
         // A storefront is a country, not a language: leave it to language detection.
         lang: None,
-        title,
-        text,
-        created_at: at,
         engagement: Engagement {
             likes: r.vote_sum.and_then(|v| v.label.parse().ok()),
             ..Default::default()
         },
-        rating: Some(rating),
+        created_at: at,
         raw,
         ..Default::default()
-    })
+    }
+    .into_review(r.rating.label.trim().parse().ok())
 }
 
 #[cfg(test)]

@@ -19,9 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::google_oauth::{GoogleAuth, Grant, api_error_message};
 use super::http::{Client, Fetched};
 use super::newest_first::Walk;
-use super::{
-    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
-};
+use super::{Batch, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks};
 use crate::config::{ConfigErrors, Secret, SourceConfig};
 use crate::secret::Secrets;
 
@@ -355,43 +353,33 @@ impl Source for GoogleBusinessSource {
 /// A review as a mention, its star word as the rating. A rating without words has nothing to
 /// read or answer in an alert, so it is left out, as the other review sources do.
 fn review_mention(r: Review, location: &str, raw: serde_json::Value) -> Option<Mention> {
-    let rating = r.star_rating.as_deref().and_then(stars)?;
-    let created = parse_time(&r.create_time)?;
-    let text = r.comment.unwrap_or_default().trim().to_string();
+    let stars = r.star_rating.as_deref().and_then(stars);
+    let created_at = parse_time(&r.create_time)?;
+    let text = r.comment.unwrap_or_default();
     // Google appends "(Translated by Google)" and "(Original)" blocks to non-English reviews
     // for some callers; the original comes last and is what the reviewer wrote.
     let text = match text.split_once("(Original)") {
-        Some((_, original)) => original.trim().to_string(),
+        Some((_, original)) => original.to_string(),
         None => text,
     };
-    if text.is_empty() {
-        return None;
+    let mut raw = raw;
+    if let Some(o) = raw.as_object_mut() {
+        o.insert("locationId".into(), location.into());
     }
-    let name = r
-        .reviewer
-        .filter(|p| !p.is_anonymous)
-        .and_then(|p| p.display_name)
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty());
-    Some(Mention {
+    Mention {
         external_id: r.review_id,
         // The API gives no link to a single review; answers are written in the profile.
         url: None,
-        author_handle: name.clone(),
-        author_name: name,
+        author_name: r
+            .reviewer
+            .filter(|p| !p.is_anonymous)
+            .and_then(|p| p.display_name),
         text,
-        created_at: created,
-        engagement: Engagement::default(),
-        rating: Some(rating),
-        raw: {
-            let mut raw = raw;
-            if let Some(o) = raw.as_object_mut() {
-                o.insert("locationId".into(), location.into());
-            }
-            raw
-        },
+        created_at,
+        raw,
         ..Default::default()
-    })
+    }
+    .into_review(stars)
 }
 
 #[cfg(test)]
