@@ -267,6 +267,13 @@ fn kill_nine_repeat_rate() {
     let server = FaultSmtp::start();
     server.faults(false);
     let s = setup(&feed, &server, &["agent@fjordlink.example"]);
+    // The daemon, quiet, so the figures printed at the end stand out.
+    let start = || {
+        let mut run = s.daemon();
+        run.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        KillOnDrop(run.spawn().unwrap())
+    };
     let mut repeats = Vec::new();
     let mut entries: Vec<(String, String)> = Vec::new();
     for round in 0..rounds {
@@ -281,15 +288,7 @@ fn kill_nine_repeat_rate() {
             );
         }
         feed.set("feed", Reply::Feed(atom(&entries)));
-        let mut daemon = KillOnDrop(
-            s.webcare()
-                .arg("run")
-                .env("RUST_LOG", "warn")
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
+        let mut daemon = start();
         let kill_at = before + 1 + fastrand::usize(0..per_round - 10);
         let deadline = Instant::now() + Duration::from_secs(30);
         while server.accepted().len() < kill_at {
@@ -307,15 +306,7 @@ fn kill_nine_repeat_rate() {
                 })
                 .collect()
         };
-        let mut daemon = KillOnDrop(
-            s.webcare()
-                .arg("run")
-                .env("RUST_LOG", "warn")
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
+        let mut daemon = start();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let mut unique = codes(before);
