@@ -437,13 +437,11 @@ mod tests {
 
     #[test]
     fn config_problems_name_their_keys() {
-        let cfg = testing::source_config(
-            "appstore",
-            "app_store",
-            serde_json::json!({ "app_id": "id14880", "countries": ["nld"], "max_pages": 11 }),
-        );
         assert_eq!(
-            testing::problem_keys(&cfg),
+            testing::problem_keys_of(
+                "app_store",
+                serde_json::json!({ "app_id": "id14880", "countries": ["nld"], "max_pages": 11 })
+            ),
             ["app_id", "countries", "max_pages"]
         );
     }

@@ -567,16 +567,14 @@ mod tests {
 
     #[test]
     fn config_problems_name_their_keys() {
-        let cfg = testing::source_config(
-            "gbp",
-            "google_business",
-            serde_json::json!({
-                "account_id": "accounts/1098", "location_ids": ["locations/45"],
-                "client_id": "", "page_size": 100
-            }),
-        );
         assert_eq!(
-            testing::problem_keys(&cfg),
+            testing::problem_keys_of(
+                "google_business",
+                serde_json::json!({
+                    "account_id": "accounts/1098", "location_ids": ["locations/45"],
+                    "client_id": "", "page_size": 100
+                })
+            ),
             [
                 "account_id",
                 "location_ids",

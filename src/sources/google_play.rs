@@ -600,13 +600,11 @@ mod tests {
 
     #[test]
     fn config_problems_name_their_keys() {
-        let cfg = testing::source_config(
-            "play",
-            "google_play",
-            serde_json::json!({ "package_name": "Mijn Fjordlink", "max_results": 500 }),
-        );
         assert_eq!(
-            testing::problem_keys(&cfg),
+            testing::problem_keys_of(
+                "google_play",
+                serde_json::json!({ "package_name": "Mijn Fjordlink", "max_results": 500 })
+            ),
             ["package_name", "max_results", "service_account_env"]
         );
     }

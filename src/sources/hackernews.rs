@@ -557,13 +557,11 @@ mod tests {
 
     #[test]
     fn config_errors_name_the_key() {
-        let cfg = testing::source_config(
-            "hn",
-            "hackernews",
-            serde_json::json!({"query": " ", "tags": ["job"], "hits_per_page": 5000}),
-        );
         assert_eq!(
-            testing::problem_keys(&cfg),
+            testing::problem_keys_of(
+                "hackernews",
+                serde_json::json!({"query": " ", "tags": ["job"], "hits_per_page": 5000})
+            ),
             ["query", "tags", "hits_per_page"]
         );
     }

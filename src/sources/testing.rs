@@ -188,6 +188,12 @@ pub(crate) fn problem_keys(config: &SourceConfig) -> Vec<String> {
         .collect()
 }
 
+/// [`problem_keys`] of a source of `kind` with `settings` and the test defaults of
+/// [`source_config`].
+pub(crate) fn problem_keys_of(kind: &str, settings: serde_json::Value) -> Vec<String> {
+    problem_keys(&source_config(&format!("{kind}-test"), kind, settings))
+}
+
 /// The external ids of a batch's mentions, in the order the source returned them.
 pub(crate) fn ids(batch: &Batch) -> Vec<&str> {
     batch

@@ -832,15 +832,13 @@ mod tests {
 
     #[test]
     fn config_problems_name_their_keys() {
-        let cfg = testing::source_config(
-            "threads",
-            "threads",
-            serde_json::json!({
-                "mentions": false, "search_mode": "HASHTAG", "user_id": "@fjordlink", "limit": 0
-            }),
-        );
         assert_eq!(
-            testing::problem_keys(&cfg),
+            testing::problem_keys_of(
+                "threads",
+                serde_json::json!({
+                    "mentions": false, "search_mode": "HASHTAG", "user_id": "@fjordlink", "limit": 0
+                })
+            ),
             [
                 "query",
                 "search_mode",
