@@ -511,14 +511,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_revoked_refresh_token_names_the_credential_keys_without_showing_them() {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(json_status(
-                400,
-                r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#,
-            ))
-            .mount(&server)
-            .await;
+        let server = testing::serving([Mock::given(method("POST")).respond_with(json_status(
+            400,
+            r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#,
+        ))])
+        .await;
         let (src, _files) = source(&server.uri(), serde_json::json!({}));
         let err = src.poll(&ctx(None)).await.unwrap_err();
         let text = err.to_string();
@@ -536,20 +533,17 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_location_names_the_keys_to_check() {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(json(&format!(
-                r#"{{"access_token":"{ACCESS}","expires_in":3599}}"#
-            )))
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .respond_with(json_status(
-                404,
-                r#"{"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND"}}"#,
-            ))
-            .mount(&server)
-            .await;
+        let server = testing::serving([
+            Mock::given(method("POST"))
+                .respond_with(json(&format!(
+                    r#"{{"access_token":"{ACCESS}","expires_in":3599}}"#
+                ))),
+            Mock::given(method("GET"))
+                .respond_with(json_status(
+                    404,
+                    r#"{"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND"}}"#,
+                )),
+        ]).await;
         let (src, _files) = source(&server.uri(), serde_json::json!({}));
         let err = src.poll(&ctx(None)).await.unwrap_err();
         assert!(

@@ -481,14 +481,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_key_names_the_credential_keys() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(json_status(
-                401,
-                r#"{"fault":{"faultstring":"Invalid ApiKey","detail":{"errorcode":"oauth.v2.InvalidApiKey"}}}"#,
-            ))
-            .mount(&server)
-            .await;
+        let server = testing::serving([
+            Mock::given(method("GET"))
+                .respond_with(json_status(
+                    401,
+                    r#"{"fault":{"faultstring":"Invalid ApiKey","detail":{"errorcode":"oauth.v2.InvalidApiKey"}}}"#,
+                )),
+        ]).await;
         let (src, _key) = source(&server.uri(), serde_json::json!({}));
         let err = src.poll(&ctx(None)).await.unwrap_err();
         assert!(
@@ -499,14 +498,11 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_business_unit_names_the_key_to_check() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(json_status(
-                404,
-                r#"{"message":"Business unit not found","errorCode":0}"#,
-            ))
-            .mount(&server)
-            .await;
+        let server = testing::serving([Mock::given(method("GET")).respond_with(json_status(
+            404,
+            r#"{"message":"Business unit not found","errorCode":0}"#,
+        ))])
+        .await;
         let (src, _key) = source(&server.uri(), serde_json::json!({}));
         let err = src.poll(&ctx(None)).await.unwrap_err();
         assert!(
