@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::inbox::{plain, smtp, subject};
-use common::{FeedServer, KillOnDrop, Reply, Setup, assert_said, atom, text};
+use common::{FeedServer, Reply, Setup, assert_said, atom, text};
 
 const OLD: &str = "Fjordlink opent een nieuwe winkel";
 
@@ -64,13 +64,7 @@ fn complaints_within_the_batch_window_arrive_as_one_mail_and_an_urgent_one_alone
     let (inbox, port) = smtp();
     let s = setup(&feed, port, "batch_window = \"6s\"", "");
     publish(&feed, &[("c", ENGINEER), ("b", TV), ("a", BILL)]);
-    let mut daemon = KillOnDrop(
-        s.webcare()
-            .arg("run")
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut daemon = s.start_silent();
     // The three complaints are queued; now an outage report comes in.
     std::thread::sleep(Duration::from_millis(1500));
     publish(

@@ -25,6 +25,12 @@ fn check(config: &str) -> (Option<i32>, String) {
     (out.status.code(), text(&out))
 }
 
+/// Fails unless `out` is a refusal for bad config (exit 78) that says `what`.
+fn assert_refused(out: &std::process::Output, what: &str) {
+    assert_eq!(out.status.code(), Some(78), "{}", text(out));
+    assert_said(out, what);
+}
+
 const WATCH: &str = "[[watches]]\nname = \"Fjordlink\"\nquery = \"fjordlink\"\n";
 
 #[test]
@@ -74,16 +80,14 @@ fn a_missing_file_or_config_flag_is_a_config_error() {
         .args(["--config", "/nonexistent/webcare.toml", "check-config"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(78));
-    assert_said(&out, "config file /nonexistent/webcare.toml does not exist");
+    assert_refused(&out, "config file /nonexistent/webcare.toml does not exist");
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_webcare"))
         .arg("check-config")
         .env_remove("WEBCARE_CONFIG")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(78));
-    assert_said(&out, "pass --config FILE or set WEBCARE_CONFIG");
+    assert_refused(&out, "pass --config FILE or set WEBCARE_CONFIG");
 }
 
 #[test]
@@ -205,8 +209,7 @@ fn environment_overrides_apply_and_check_config_summarises() {
         .env("WEBCARE__HTTP__TIMEOUT", "soon")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(78));
-    assert_said(&out, "http.timeout: \"soon\" is not a duration");
+    assert_refused(&out, "http.timeout: \"soon\" is not a duration");
 }
 
 #[test]

@@ -68,6 +68,29 @@ fn message_id(raw: &str) -> String {
         .to_string()
 }
 
+/// What `/healthz` would give as reasons right now for the database of `s`.
+fn health_now(s: &Setup) -> Vec<String> {
+    webcare::admin::health_reasons(
+        &s.db(),
+        &[],
+        &webcare::admin::AdminConfig::default(),
+        chrono::Utc::now(),
+    )
+}
+
+/// A setup alerting `recipients` through `server`, and what its first `once` said after
+/// `feed` published one complaint.
+fn once_with_one_post(
+    feed: &FeedServer,
+    server: &FaultSmtp,
+    recipients: &[&str],
+) -> (Setup, std::process::Output) {
+    let s = setup(feed, server, recipients);
+    publish(feed, 1);
+    let out = s.run(&["once"]);
+    (s, out)
+}
+
 #[test]
 fn a_late_250_is_never_taken_for_the_next_alerts_answer() {
     let feed = FeedServer::start();
@@ -75,13 +98,11 @@ fn a_late_250_is_never_taken_for_the_next_alerts_answer() {
     server.slow(Duration::from_secs(2));
     // The first recipient's 250 comes a second after the limit; the second one's message is
     // refused (451). With a reused connection the second would read the first's late 250.
-    let s = setup(
+    let (s, out) = once_with_one_post(
         &feed,
         &server,
         &["slow@fjordlink.example", "temp@fjordlink.example"],
     );
-    publish(&feed, 1);
-    let out = s.run(&["once"]);
     assert_eq!(out.status.code(), Some(75), "{}", text(&out));
     let rows = outbox(&s);
     let slow = row(&rows, "slow@fjordlink.example");
@@ -141,13 +162,11 @@ fn a_late_250_is_never_taken_for_the_next_alerts_answer() {
 fn a_refused_recipient_is_a_dead_letter_alone_and_outbox_retry_sends_it_once_fixed() {
     let feed = FeedServer::start();
     let server = FaultSmtp::start();
-    let s = setup(
+    let (s, out) = once_with_one_post(
         &feed,
         &server,
         &["agent@fjordlink.example", "perm@fjordlink.example"],
     );
-    publish(&feed, 1);
-    let out = s.run(&["once"]);
     // Something went to the dead letters: a timer running `once` must hear about it.
     assert_eq!(out.status.code(), Some(75), "{}", text(&out));
     assert_said(&out, "failed for good 1");
@@ -220,12 +239,7 @@ fn a_stalled_server_opens_the_circuit_breaker_after_two_timeouts() {
     // Two timeouts of one second, not five.
     assert!(took < Duration::from_secs(5), "took {took:?}");
     assert_eq!(server.log().len(), 2, "only two messages were tried");
-    let health = webcare::admin::health_reasons(
-        &s.db(),
-        &[],
-        &webcare::admin::AdminConfig::default(),
-        chrono::Utc::now(),
-    );
+    let health = health_now(&s);
     assert!(
         health
             .iter()
@@ -239,12 +253,7 @@ fn a_stalled_server_opens_the_circuit_breaker_after_two_timeouts() {
     let rows = outbox(&s);
     assert_eq!(rows.len(), 5);
     assert!(rows.iter().all(|r| r["state"] == "sent"), "{rows:?}");
-    let health = webcare::admin::health_reasons(
-        &s.db(),
-        &[],
-        &webcare::admin::AdminConfig::default(),
-        chrono::Utc::now(),
-    );
+    let health = health_now(&s);
     assert!(
         !health.iter().any(|r| r.starts_with("mail:")),
         "cleared once mail flows: {health:?}"
@@ -267,6 +276,13 @@ fn kill_nine_repeat_rate() {
     let server = FaultSmtp::start();
     server.faults(false);
     let s = setup(&feed, &server, &["agent@fjordlink.example"]);
+    // The daemon, quiet, so the figures printed at the end stand out.
+    let start = || {
+        let mut run = s.daemon();
+        run.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        KillOnDrop(run.spawn().unwrap())
+    };
     let mut repeats = Vec::new();
     let mut entries: Vec<(String, String)> = Vec::new();
     for round in 0..rounds {
@@ -281,15 +297,7 @@ fn kill_nine_repeat_rate() {
             );
         }
         feed.set("feed", Reply::Feed(atom(&entries)));
-        let mut daemon = KillOnDrop(
-            s.webcare()
-                .arg("run")
-                .env("RUST_LOG", "warn")
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
+        let mut daemon = start();
         let kill_at = before + 1 + fastrand::usize(0..per_round - 10);
         let deadline = Instant::now() + Duration::from_secs(30);
         while server.accepted().len() < kill_at {
@@ -307,15 +315,7 @@ fn kill_nine_repeat_rate() {
                 })
                 .collect()
         };
-        let mut daemon = KillOnDrop(
-            s.webcare()
-                .arg("run")
-                .env("RUST_LOG", "warn")
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
+        let mut daemon = start();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let mut unique = codes(before);

@@ -85,14 +85,18 @@ fn alerts_go_out_over_starttls_with_auth_and_a_wrong_password_holds_them_until_f
 
     let feed = FeedServer::start();
     let s = setup(&feed, port, &cert);
-    let run = |password: &str| {
+    // `webcare <command>` with `password` as the SMTP password.
+    let run = |command: &str, password: &str| {
         s.webcare()
-            .arg("once")
+            .arg(command)
             .env("WEBCARE_TEST_SMTP_PASSWORD", password)
             .output()
             .unwrap()
     };
-    assert!(run(PASSWORD).status.success(), "the first poll is history");
+    assert!(
+        run("once", PASSWORD).status.success(),
+        "the first poll is history"
+    );
     feed.publish(
         "feed",
         &[
@@ -103,7 +107,7 @@ fn alerts_go_out_over_starttls_with_auth_and_a_wrong_password_holds_them_until_f
             ("urn:old", "Fjordlink opent een nieuwe winkel"),
         ],
     );
-    let out = run(PASSWORD);
+    let out = run("once", PASSWORD);
     assert!(out.status.success(), "{}", text(&out));
     let mails = inbox.raws();
     assert_eq!(mails.len(), 1, "{}", text(&out));
@@ -128,7 +132,7 @@ fn alerts_go_out_over_starttls_with_auth_and_a_wrong_password_holds_them_until_f
     // A refused login (535) is our configuration, not the alert's fault: the alert is held in
     // the outbox (never a dead letter), `once` exits 75, and it goes out once the password is
     // fixed.
-    let out = run("wrong password");
+    let out = run("once", "wrong password");
     assert!(!text(&out).contains("wrong password"), "{}", text(&out));
     assert_eq!(out.status.code(), Some(75), "{}", text(&out));
     assert_said(&out, "mail paused: mail held");
@@ -138,23 +142,13 @@ fn alerts_go_out_over_starttls_with_auth_and_a_wrong_password_holds_them_until_f
         1,
         "nothing is accepted with a wrong password"
     );
-    let listed = s
-        .webcare()
-        .arg("outbox")
-        .env("WEBCARE_TEST_SMTP_PASSWORD", PASSWORD)
-        .output()
-        .unwrap();
+    let listed = run("outbox", PASSWORD);
     assert_said(&listed, "1 pending, 1 sent, 0 dead");
-    let out = run(PASSWORD);
+    let out = run("once", PASSWORD);
     assert!(out.status.success(), "{}", text(&out));
     let mails = inbox.raws();
     assert_eq!(mails.len(), 2, "the held alert goes out after the fix");
     assert!(mails[1].contains("tv valt steeds uit"), "{}", mails[1]);
-    let listed = s
-        .webcare()
-        .arg("outbox")
-        .env("WEBCARE_TEST_SMTP_PASSWORD", PASSWORD)
-        .output()
-        .unwrap();
+    let listed = run("outbox", PASSWORD);
     assert_said(&listed, "0 pending, 2 sent, 0 dead");
 }

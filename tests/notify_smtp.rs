@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::inbox::{Inbox, unqp};
-use common::{FeedServer, KillOnDrop, Setup, assert_said, free_port, text};
+use common::{FeedServer, Setup, assert_said, free_port, text};
 
 /// A config with one feed and a webcare team whose mail goes to 127.0.0.1:`port`.
 fn setup(feed: &FeedServer, port: u16) -> Setup {
@@ -46,6 +46,14 @@ fn outbox(s: &Setup) -> String {
     let out = s.run(&["outbox"]);
     assert!(out.status.success(), "{}", text(&out));
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Fails unless exactly one mail arrived and the outbox says it was sent, with nothing left
+/// pending or dead.
+fn assert_sent_once(inbox: &Inbox, s: &Setup) {
+    assert_eq!(inbox.mails().len(), 1);
+    let listed = outbox(s);
+    assert!(listed.starts_with("0 pending, 1 sent, 0 dead"), "{listed}");
 }
 
 #[test]
@@ -111,12 +119,7 @@ fn a_complaint_reaches_the_team_once_escaped_and_with_a_link_to_answer() {
     // Polling again sends nothing again.
     let out = s.run(&["once"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(inbox.mails().len(), 1);
-    assert!(
-        outbox(&s).starts_with("0 pending, 1 sent, 0 dead"),
-        "{}",
-        outbox(&s)
-    );
+    assert_sent_once(&inbox, &s);
 }
 
 #[test]
@@ -144,8 +147,7 @@ fn an_alert_waits_while_the_mail_server_is_down_and_goes_out_once_it_is_back() {
     assert!(out.status.success(), "{}", text(&out));
     assert_said(&out, "alerts: queued 0, sent 1");
     s.run(&["once"]);
-    assert_eq!(inbox.mails().len(), 1);
-    assert!(outbox(&s).starts_with("0 pending, 1 sent, 0 dead"));
+    assert_sent_once(&inbox, &s);
 }
 
 #[test]
@@ -246,35 +248,18 @@ fn the_daemon_alerts_within_seconds_and_a_restart_sends_nothing_twice() {
     let s = setup(&feed, port);
     publish(&feed, "Fjordlink storing, al 3 dagen geen internet");
 
-    let mut daemon = KillOnDrop(
-        s.webcare()
-            .arg("run")
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut daemon = s.start_silent();
     wait_for("the alert", Duration::from_secs(15), || {
         !inbox.mails().is_empty()
     });
     // kill -9, then start again: the sent alert stays sent.
     daemon.kill().unwrap();
     daemon.wait().unwrap();
-    let mut daemon = KillOnDrop(
-        s.webcare()
-            .arg("run")
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut daemon = s.start_silent();
     std::thread::sleep(Duration::from_secs(3));
     daemon.kill().unwrap();
     daemon.wait().unwrap();
-    assert_eq!(inbox.mails().len(), 1);
-    assert!(
-        outbox(&s).starts_with("0 pending, 1 sent, 0 dead"),
-        "{}",
-        outbox(&s)
-    );
+    assert_sent_once(&inbox, &s);
 }
 
 #[test]

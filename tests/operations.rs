@@ -5,20 +5,13 @@ mod common;
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
-use common::{FeedServer, Reply, Setup, assert_said, atom, fjordlink_entries, text};
-
-fn source(server: &FeedServer, name: &str) -> String {
-    format!(
-        "[[sources]]\nname = \"{name}\"\nkind = \"rss\"\nurl = \"{}\"\ninterval = \"1s\"\njitter = 0.0\nbackfill = \"3650d\"\n",
-        server.url(&format!("{name}.xml"))
-    )
-}
+use common::{FeedServer, Setup, assert_said, text};
 
 #[test]
 fn the_daemon_tells_systemd_it_is_ready_and_when_it_stops() {
     let server = FeedServer::start();
-    server.set("a.xml", Reply::Feed(atom(&fjordlink_entries("a", 3))));
-    let setup = Setup::new(&source(&server, "a"));
+    server.publish_fjordlink(&["a"], 3);
+    let setup = Setup::new(&server.rss_sources(&["a"]));
     let socket_path = setup.dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
     socket
@@ -63,13 +56,8 @@ fn the_daemon_tells_systemd_it_is_ready_and_when_it_stops() {
 #[test]
 fn a_backup_taken_while_the_daemon_writes_is_consistent() {
     let server = FeedServer::start();
-    for f in ["a", "b"] {
-        server.set(
-            &format!("{f}.xml"),
-            Reply::Feed(atom(&fjordlink_entries(f, 2000))),
-        );
-    }
-    let setup = Setup::new(&format!("{}{}", source(&server, "a"), source(&server, "b")));
+    server.publish_fjordlink(&["a", "b"], 2000);
+    let setup = Setup::new(&server.rss_sources(&["a", "b"]));
     let mut child = setup.start_daemon();
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline && !setup.db().exists() {
@@ -78,12 +66,7 @@ fn a_backup_taken_while_the_daemon_writes_is_consistent() {
     // Keep the feeds growing so the daemon is writing while the backups run.
     let mut backups = Vec::new();
     for round in 0..4 {
-        for f in ["a", "b"] {
-            server.set(
-                &format!("{f}.xml"),
-                Reply::Feed(atom(&fjordlink_entries(f, 2000 + 300 * (round + 1)))),
-            );
-        }
+        server.publish_fjordlink(&["a", "b"], 2000 + 300 * (round + 1));
         let dest = setup.dir.path().join(format!("backup-{round}.db"));
         let out = setup.run(&["backup", dest.to_str().unwrap()]);
         assert!(out.status.success(), "{}", text(&out));

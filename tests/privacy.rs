@@ -91,6 +91,16 @@ fn sql_count(db: &Path, sql: &str) -> i64 {
 
 /// Stores Piet's post on the first (backfill) poll, then Jan's two posts and Anna's on the
 /// second, so Jan's complaints raise alerts.
+/// Fails unless none of Jan's words (his secrets, his name, his job) is left anywhere in the
+/// database file `db` or in its full-text index.
+fn assert_no_trace_of_jan(db: &Path) {
+    let after = file_bytes(db);
+    for w in SECRET_WORDS.iter().chain(&["jan de vries", "monteur"]) {
+        assert!(!contains(&after, w), "{w:?} is still in the database file");
+        assert_eq!(fts_hits(db, &format!("\"{w}\"")), 0, "{w} is still indexed");
+    }
+}
+
 fn store_posts(server: &FeedServer, s: &Setup) {
     let piet = Post {
         id: "1",
@@ -174,15 +184,7 @@ fn forget_leaves_no_trace_of_the_author_in_the_file_the_wal_or_the_index() {
         "{out}"
     );
 
-    let after = file_bytes(&db);
-    for w in SECRET_WORDS.iter().chain(&["jan de vries", "monteur"]) {
-        assert!(!contains(&after, w), "{w:?} is still in the database file");
-        assert_eq!(
-            fts_hits(&db, &format!("\"{w}\"")),
-            0,
-            "{w} is still indexed"
-        );
-    }
+    assert_no_trace_of_jan(&db);
     let wal = db.with_extension("db-wal");
     assert!(
         std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) == 0,
@@ -328,15 +330,7 @@ fn prune_strips_old_text_and_authors_but_keeps_the_counts() {
         sql_count(&db, "SELECT count(*) FROM mentions WHERE raw IS NULL"),
         3
     );
-    let after = file_bytes(&db);
-    for w in SECRET_WORDS.iter().chain(&["jan de vries", "monteur"]) {
-        assert!(!contains(&after, w), "{w:?} is still in the database file");
-        assert_eq!(
-            fts_hits(&db, &format!("\"{w}\"")),
-            0,
-            "{w} is still indexed"
-        );
-    }
+    assert_no_trace_of_jan(&db);
     let c = rusqlite::Connection::open(&db).unwrap();
     c.execute(
         "INSERT INTO mentions_fts (mentions_fts) VALUES ('integrity-check')",
@@ -399,8 +393,7 @@ fn the_daemon_applies_retention_when_it_starts() {
         .status()
         .unwrap();
     let status = child.wait().unwrap();
-    let mut log = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    let log = common::stderr_text(&mut child);
     assert_eq!(stripped(), 2, "{log}");
     assert!(status.success(), "{log}");
     assert!(log.contains("retention pass done"), "{log}");

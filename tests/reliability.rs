@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -20,13 +20,6 @@ use common::{
 /// `GET path` on the admin listener as `(status, body)`, or `None` while nothing listens there.
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
     common::http::get(port, path).map(|a| (a.status, a.body))
-}
-
-fn source(server: &FeedServer, name: &str) -> String {
-    format!(
-        "[[sources]]\nname = \"{name}\"\nkind = \"rss\"\nurl = \"{}\"\ninterval = \"1s\"\njitter = 0.0\nbackfill = \"3650d\"\n",
-        server.url(&format!("{name}.xml"))
-    )
 }
 
 /// Where [`run_logged`] keeps the daemon's log: beside the test folder, not in it, so a full
@@ -81,8 +74,8 @@ fn wait_for_lock(setup: &Setup, pid: u32) {
 #[test]
 fn a_second_instance_is_refused_naming_the_running_pid() {
     let server = FeedServer::start();
-    server.set("a.xml", Reply::Feed(atom(&fjordlink_entries("a", 3))));
-    let setup = Setup::new(&source(&server, "a"));
+    server.publish_fjordlink(&["a"], 3);
+    let setup = Setup::new(&server.rss_sources(&["a"]));
     let daemon = run_logged(&setup);
     wait_for_lock(&setup, daemon.id());
     wait_for("the first poll", Duration::from_secs(20), || {
@@ -123,8 +116,8 @@ fn a_second_instance_is_refused_naming_the_running_pid() {
 #[test]
 fn a_daemon_killed_with_sigkill_leaves_no_stale_lock() {
     let server = FeedServer::start();
-    server.set("a.xml", Reply::Feed(atom(&fjordlink_entries("a", 3))));
-    let setup = Setup::new(&source(&server, "a"));
+    server.publish_fjordlink(&["a"], 3);
+    let setup = Setup::new(&server.rss_sources(&["a"]));
     let mut daemon = run_logged(&setup);
     wait_for_lock(&setup, daemon.id());
     daemon.kill().unwrap(); // SIGKILL
@@ -165,13 +158,7 @@ fn processes_opening_a_new_database_at_once_migrate_it_once() {
             })
             .collect();
         for mut child in children {
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
+            let err = common::stderr_text(&mut child);
             let status = child.wait().unwrap();
             assert!(status.success(), "a racing process failed: {err}");
         }
@@ -182,13 +169,8 @@ fn processes_opening_a_new_database_at_once_migrate_it_once() {
 #[test]
 fn a_label_during_a_busy_daemon_waits_for_its_turn() {
     let server = FeedServer::start();
-    for f in ["a", "b"] {
-        server.set(
-            &format!("{f}.xml"),
-            Reply::Feed(atom(&fjordlink_entries(f, 2000))),
-        );
-    }
-    let setup = Setup::new(&format!("{}{}", source(&server, "a"), source(&server, "b")));
+    server.publish_fjordlink(&["a", "b"], 2000);
+    let setup = Setup::new(&server.rss_sources(&["a", "b"]));
     let mut daemon = setup.start_daemon();
     wait_for("the first mentions", Duration::from_secs(30), || {
         (stored(&setup) > 0).then_some(())
@@ -200,12 +182,7 @@ fn a_label_during_a_busy_daemon_waits_for_its_turn() {
     let mut failures = Vec::new();
     for round in 0..12 {
         // Keep the feeds growing, so the daemon commits big polls while the labels run.
-        for f in ["a", "b"] {
-            server.set(
-                &format!("{f}.xml"),
-                Reply::Feed(atom(&fjordlink_entries(f, 2000 + 200 * (round + 1)))),
-            );
-        }
+        server.publish_fjordlink(&["a", "b"], 2000 + 200 * (round + 1));
         for label in ["praise", "complaint"] {
             let out = setup.run(&["label", &id.to_string(), label, "--by", "test"]);
             if !out.status.success() {
@@ -263,7 +240,7 @@ fn alerting_setup(feed: &FeedServer, smtp_port: u16, hook: &str, admin: u16) -> 
             "{}\n[mail]\nfrom = \"webcare <webcare@fjordlink.example>\"\nhost = \"127.0.0.1\"\nport = {smtp_port}\n\
              tls = \"none\"\ntimeout = \"3s\"\nbatch_window = \"0s\"\n\n\
              [[teams]]\nname = \"webcare\"\nemails = [\"agent@fjordlink.example\"]\nwebhook = {{ url = \"{hook}\" }}\n",
-            source(feed, "forum")
+            feed.rss_sources(&["forum"])
         ),
         &format!("listen = \"127.0.0.1:{admin}\""),
     );
@@ -524,17 +501,24 @@ fn make_read_only(file: &Path) -> Option<Mounted> {
     }
 }
 
-#[test]
-fn a_read_only_database_is_never_reported_ready() {
+/// A feed `a` of `n` entries, read by one `webcare once` into the database of a setup whose
+/// admin server will listen on the returned port.
+fn polled_once(n: usize) -> (FeedServer, Setup, u16) {
     let server = FeedServer::start();
-    server.set("a.xml", Reply::Feed(atom(&fjordlink_entries("a", 3))));
+    server.publish_fjordlink(&["a"], n);
     let admin = free_port();
     let setup = Setup::with_admin(
-        &source(&server, "a"),
+        &server.rss_sources(&["a"]),
         &format!("listen = \"127.0.0.1:{admin}\""),
     );
     let out = setup.run(&["once"]);
     assert!(out.status.success(), "{}", text(&out));
+    (server, setup, admin)
+}
+
+#[test]
+fn a_read_only_database_is_never_reported_ready() {
+    let (server, setup, admin) = polled_once(3);
     let _ro = make_read_only(&setup.db());
     let _daemon = run_logged(&setup);
     // "starting" comes first, until every stage is up; the write failure follows the first poll.
@@ -548,7 +532,7 @@ fn a_read_only_database_is_never_reported_ready() {
         "{body}"
     );
     // Polls keep failing to store, and it stays that way.
-    server.set("a.xml", Reply::Feed(atom(&fjordlink_entries("a", 5))));
+    server.publish_fjordlink(&["a"], 5);
     std::thread::sleep(Duration::from_secs(3));
     let (status, _) = get(admin, "/readyz").unwrap();
     assert_eq!(status, 503);
@@ -586,15 +570,7 @@ fn a_read_only_database_is_never_reported_ready() {
 
 #[test]
 fn a_corrupt_page_is_found_at_start_and_health_degrades() {
-    let server = FeedServer::start();
-    server.set("a.xml", Reply::Feed(atom(&fjordlink_entries("a", 300))));
-    let admin = free_port();
-    let setup = Setup::with_admin(
-        &source(&server, "a"),
-        &format!("listen = \"127.0.0.1:{admin}\""),
-    );
-    let out = setup.run(&["once"]);
-    assert!(out.status.success(), "{}", text(&out));
+    let (_server, setup, admin) = polled_once(300);
     // Overwrite the first page of the mentions_created index with junk.
     let (page_size, root): (i64, i64) = {
         let conn = rusqlite::Connection::open(setup.db()).unwrap();
@@ -648,7 +624,7 @@ fn a_log_on_a_full_disk_never_stops_a_source() {
     );
     let admin = free_port();
     let setup = Setup::with_admin(
-        &source(&feed, "forum"),
+        &feed.rss_sources(&["forum"]),
         &format!("listen = \"127.0.0.1:{admin}\""),
     );
     let full = std::fs::OpenOptions::new()

@@ -3,18 +3,10 @@
 
 mod common;
 
-use std::io::Read;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{FeedServer, Reply, Setup, atom, fjordlink_entries};
-
-fn source(server: &FeedServer, name: &str) -> String {
-    format!(
-        "[[sources]]\nname = \"{name}\"\nkind = \"rss\"\nurl = \"{}\"\ninterval = \"1s\"\njitter = 0.0\nbackfill = \"3650d\"\n",
-        server.url(&format!("{name}.xml"))
-    )
-}
 
 fn config(setup: &Setup, query: &str, sources: &str) -> String {
     format!(
@@ -47,16 +39,11 @@ fn sighup_applies_a_good_config_and_refuses_a_bad_one_without_stopping() {
         "Mijn FjordBox doet het niet".into(),
     ));
     server.set("a.xml", Reply::Feed(atom(&a)));
-    server.set("b.xml", Reply::Feed(atom(&fjordlink_entries("b", 2))));
-    server.set("c.xml", Reply::Feed(atom(&fjordlink_entries("c", 2))));
+    server.publish_fjordlink(&["b", "c"], 2);
     let setup = Setup::new("");
     std::fs::write(
         &setup.config,
-        config(
-            &setup,
-            "fjordlink",
-            &format!("{}{}", source(&server, "a"), source(&server, "c")),
-        ),
+        config(&setup, "fjordlink", &server.rss_sources(&["a", "c"])),
     )
     .unwrap();
 
@@ -82,13 +69,7 @@ fn sighup_applies_a_good_config_and_refuses_a_bad_one_without_stopping() {
     let polls = server.hits("a.xml").len();
     std::thread::sleep(Duration::from_millis(300));
     if let Some(status) = child.try_wait().unwrap() {
-        let mut log = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut log)
-            .unwrap();
+        let log = common::stderr_text(&mut child);
         panic!("the daemon must survive a bad reload; it exited {status:?}:\n{log}");
     }
     wait_for("polling to go on after a refused reload", || {
@@ -101,7 +82,7 @@ fn sighup_applies_a_good_config_and_refuses_a_bad_one_without_stopping() {
         config(
             &setup,
             "fjordlink OR fjordbox",
-            &format!("{}{}", source(&server, "a"), source(&server, "b")),
+            &server.rss_sources(&["a", "b"]),
         ),
     )
     .unwrap();
@@ -129,13 +110,7 @@ fn sighup_applies_a_good_config_and_refuses_a_bad_one_without_stopping() {
         .status()
         .unwrap();
     assert!(child.wait().unwrap().success());
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let log = common::stderr_text(&mut child);
     assert!(
         log.contains("reload refused") && log.contains("watches[0].query"),
         "{log}"

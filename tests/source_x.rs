@@ -12,6 +12,16 @@ fn daemon(base_url: &str) -> Daemon {
     Daemon::new(&x::source(base_url, "1h")).envs(x::ENV)
 }
 
+/// A daemon with an hourly `x` source named `x-fjordlink` reading the fake at `base`, searching
+/// for `query` (a TOML string), with the bearer token of [`x::ENV`] and the TOML lines `extra`.
+fn brand_daemon(base: &str, query: &str, extra: &str) -> Daemon {
+    let source = format!(
+        "[[sources]]\nname = \"x-fjordlink\"\nkind = \"x\"\ninterval = \"1h\"\nbase_url = \"{base}\"\n\
+         query = {query}\nbearer_token_env = \"WEBCARE_TEST_X_BEARER\"\n{extra}\n"
+    );
+    Daemon::new(&source).envs(x::ENV)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_new_posts_exactly_once_and_reports_the_source_state() {
     let server = fake::start("x").await;
@@ -143,21 +153,11 @@ async fn the_brands_replies_mark_the_posts_they_answer_answered() {
         .respond_with(fixture_reply(200, "x", "search-empty.json"))
         .mount(&server)
         .await;
-    let source = format!(
-        r#"
-[[sources]]
-name = "x-fjordlink"
-kind = "x"
-interval = "1h"
-base_url = "{}"
-query = "fjordlink"
-bearer_token_env = "WEBCARE_TEST_X_BEARER"
-own_accounts = ["@Fjordlink"]
-max_pages = 1
-"#,
-        server.uri()
+    let daemon = brand_daemon(
+        &server.uri(),
+        "\"fjordlink\"",
+        "own_accounts = [\"@Fjordlink\"]\nmax_pages = 1",
     );
-    let daemon = Daemon::new(&source).envs(x::ENV);
     let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp();
 
     // Page 1: Bram's post and both brand replies, one to Sanne's post that is not here yet.
@@ -210,20 +210,11 @@ async fn quote_posts_of_the_brands_posts_are_mentions() {
         .expect(1)
         .mount(&server)
         .await;
-    let source = format!(
-        r#"
-[[sources]]
-name = "x-fjordlink"
-kind = "x"
-interval = "1h"
-base_url = "{}"
-query = '"fjordlink tv"'
-bearer_token_env = "WEBCARE_TEST_X_BEARER"
-own_accounts = ["Fjordlink"]
-"#,
-        server.uri()
+    let daemon = brand_daemon(
+        &server.uri(),
+        "'\"fjordlink tv\"'",
+        "own_accounts = [\"Fjordlink\"]",
     );
-    let daemon = Daemon::new(&source).envs(x::ENV);
     daemon.once();
     let stored = daemon.stored();
     assert_eq!(stored.len(), 1, "{stored:?}");

@@ -619,33 +619,26 @@ fn sign_in_is_rate_limited_per_address() {
 
 #[test]
 fn a_trusted_proxy_header_signs_in_only_from_the_proxy_addresses() {
-    let demo =
-        Demo::new("trusted_header = \"X-Forwarded-User\"\ntrusted_proxies = [\"127.0.0.1\"]");
-    let _daemon = demo.start_daemon();
-    let a = request(
-        demo.port,
-        "GET",
-        "/",
-        None,
-        &[],
-        &[("X-Forwarded-User", "anna")],
-    )
-    .unwrap();
+    // The inbox as `anna` asks it through a proxy header, with the proxy at `proxy`.
+    let as_anna_behind = |proxy: &str| {
+        let demo = Demo::new(&format!(
+            "trusted_header = \"X-Forwarded-User\"\ntrusted_proxies = [\"{proxy}\"]"
+        ));
+        let _daemon = demo.start_daemon();
+        request(
+            demo.port,
+            "GET",
+            "/",
+            None,
+            &[],
+            &[("X-Forwarded-User", "anna")],
+        )
+        .unwrap()
+    };
+    let a = as_anna_behind("127.0.0.1");
     assert_eq!(a.status, 200);
     assert!(a.body.contains("<span class=\"who\">anna</span>"));
-
-    let elsewhere =
-        Demo::new("trusted_header = \"X-Forwarded-User\"\ntrusted_proxies = [\"10.0.0.1\"]");
-    let _other = elsewhere.start_daemon();
-    let a = request(
-        elsewhere.port,
-        "GET",
-        "/",
-        None,
-        &[],
-        &[("X-Forwarded-User", "anna")],
-    )
-    .unwrap();
+    let a = as_anna_behind("10.0.0.1");
     assert_eq!(a.status, 303, "the header is ignored from other addresses");
 }
 

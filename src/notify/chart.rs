@@ -7,6 +7,10 @@
 use std::sync::OnceLock;
 
 use chrono::NaiveDate;
+use plotters::chart::MeshStyle;
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -82,9 +86,75 @@ const GRID: RGBColor = RGBColor(0xea, 0xec, 0xf0);
 /// A line of the volume chart: its name, colour and value per day.
 type Series = (&'static str, RGBColor, fn(&DayVolume) -> i64);
 
+/// The frame both charts are drawn in: margins, and room for the axis labels.
+fn frame<'a, 'b, DB: DrawingBackend>(root: &'a DrawingArea<DB, Shift>) -> ChartBuilder<'a, 'b, DB> {
+    let mut builder = ChartBuilder::on(root);
+    builder
+        .margin(12)
+        .margin_right(24)
+        .x_label_area_size(32)
+        .y_label_area_size(52);
+    builder
+}
+
+/// The grid, axes and labels both charts share on `mesh`: one x label per day of `days`
+/// (written by `x_label`, which leaves most of them blank), five on the y axis.
+fn day_mesh<'m, 'a, 'b, Y, YT, DB>(
+    mesh: &'m mut MeshStyle<'a, 'b, RangedCoordf64, Y, DB>,
+    days: usize,
+    x_label: &'b dyn Fn(&f64) -> String,
+) -> &'m mut MeshStyle<'a, 'b, RangedCoordf64, Y, DB>
+where
+    Y: Ranged<ValueType = YT> + ValueFormatter<YT>,
+    DB: DrawingBackend,
+{
+    mesh.light_line_style(WHITE)
+        .bold_line_style(GRID)
+        .disable_x_mesh()
+        .x_labels(days)
+        .y_labels(5)
+        .x_label_formatter(x_label)
+        .label_style((FONT, 18))
+        .axis_style(OTHER)
+}
+
+/// The x-axis label at `x` for a chart of one point per day of `days`: the day in `format`
+/// on every `step`th day counted back from the last, nothing elsewhere or between days.
+fn day_label(
+    x: f64,
+    mut days: impl ExactSizeIterator<Item = NaiveDate>,
+    step: usize,
+    format: &str,
+) -> String {
+    let i = x.round() as usize;
+    let count = days.len();
+    match days.nth(i) {
+        Some(day) if (x - i as f64).abs() < 0.01 && (count - 1 - i).is_multiple_of(step) => {
+            day.format(format).to_string()
+        }
+        _ => String::new(),
+    }
+}
+
 /// Every `step`-th day is labelled (at most eight labels), so they never overlap at 600 px.
 fn label_step(days: usize) -> usize {
     days.div_ceil(8).max(1)
+}
+
+/// A chart `height` pixels high, drawn by `draw` on a white canvas, as a PNG.
+fn draw_png(
+    height: u32,
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), ChartError>,
+) -> Result<Vec<u8>, ChartError> {
+    font()?;
+    let mut pixels = vec![0u8; (WIDTH * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        draw(&root)?;
+        root.present().map_err(draw_err)?;
+    }
+    png(&pixels, height)
 }
 
 fn png(pixels: &[u8], height: u32) -> Result<Vec<u8>, ChartError> {
@@ -111,19 +181,10 @@ pub fn volume_png(days: &[DayVolume]) -> Result<Option<Vec<u8>>, ChartError> {
     if days.is_empty() || max == 0 {
         return Ok(None);
     }
-    font()?;
-    let mut pixels = vec![0u8; (WIDTH * VOLUME_HEIGHT * 3) as usize];
-    {
-        let root =
-            BitMapBackend::with_buffer(&mut pixels, (WIDTH, VOLUME_HEIGHT)).into_drawing_area();
-        root.fill(&WHITE).map_err(draw_err)?;
+    draw_png(VOLUME_HEIGHT, |root| {
         let n = days.len() as i32;
         let top = (max as f64 * 1.15).ceil().max(4.0) as i64;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .margin_right(24)
-            .x_label_area_size(32)
-            .y_label_area_size(52)
+        let mut chart = frame(root)
             .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0i64..top)
             .map_err(draw_err)?;
         // The period's days, shaded, drawn first so the lines stay on top.
@@ -141,27 +202,8 @@ pub fn volume_png(days: &[DayVolume]) -> Result<Option<Vec<u8>>, ChartError> {
             )
             .map_err(draw_err)?;
         let step = label_step(days.len());
-        chart
-            .configure_mesh()
-            .light_line_style(WHITE)
-            .bold_line_style(GRID)
-            .disable_x_mesh()
-            .x_labels(days.len())
-            .y_labels(5)
-            .x_label_formatter(&|x| {
-                let i = x.round() as usize;
-                match days.get(i) {
-                    Some(d)
-                        if (x - i as f64).abs() < 0.01
-                            && (days.len() - 1 - i).is_multiple_of(step) =>
-                    {
-                        d.day.format("%a %-d").to_string()
-                    }
-                    _ => String::new(),
-                }
-            })
-            .label_style((FONT, 18))
-            .axis_style(OTHER)
+        let x_label = |x: &f64| day_label(*x, days.iter().map(|d| d.day), step, "%a %-d");
+        day_mesh(&mut chart.configure_mesh(), days.len(), &x_label)
             .draw()
             .map_err(draw_err)?;
         let series: [Series; 4] = [
@@ -202,9 +244,9 @@ pub fn volume_png(days: &[DayVolume]) -> Result<Option<Vec<u8>>, ChartError> {
             .label_font((FONT, 18))
             .draw()
             .map_err(draw_err)?;
-        root.present().map_err(draw_err)?;
-    }
-    png(&pixels, VOLUME_HEIGHT).map(Some)
+        Ok(())
+    })
+    .map(Some)
 }
 
 /// Net sentiment per day with the zero line; days without mentions break the line. `None`
@@ -213,47 +255,19 @@ pub fn sentiment_png(days: &[DayNet]) -> Result<Option<Vec<u8>>, ChartError> {
     if days.iter().all(|d| d.score.is_none()) {
         return Ok(None);
     }
-    font()?;
-    let mut pixels = vec![0u8; (WIDTH * SENTIMENT_HEIGHT * 3) as usize];
-    {
-        let root =
-            BitMapBackend::with_buffer(&mut pixels, (WIDTH, SENTIMENT_HEIGHT)).into_drawing_area();
-        root.fill(&WHITE).map_err(draw_err)?;
+    draw_png(SENTIMENT_HEIGHT, |root| {
         let n = days.len() as f64;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .margin_right(24)
-            .x_label_area_size(32)
-            .y_label_area_size(52)
+        let mut chart = frame(root)
             .build_cartesian_2d(-0.5f64..(n - 0.5), -100f64..100f64)
             .map_err(draw_err)?;
         let step = label_step(days.len());
-        chart
-            .configure_mesh()
-            .light_line_style(WHITE)
-            .bold_line_style(GRID)
-            .disable_x_mesh()
-            .x_labels(days.len())
-            .y_labels(5)
-            .x_label_formatter(&|x| {
-                let i = x.round() as usize;
-                match days.get(i) {
-                    Some(d)
-                        if (x - i as f64).abs() < 0.01
-                            && (days.len() - 1 - i).is_multiple_of(step) =>
-                    {
-                        d.day.format("%-d %b").to_string()
-                    }
-                    _ => String::new(),
-                }
-            })
+        let x_label = |x: &f64| day_label(*x, days.iter().map(|d| d.day), step, "%-d %b");
+        day_mesh(&mut chart.configure_mesh(), days.len(), &x_label)
             .y_label_formatter(&|y| match y.round() as i64 {
                 0 => "0".into(),
                 v if v > 0 => format!("+{v}"),
                 v => format!("−{}", -v),
             })
-            .label_style((FONT, 18))
-            .axis_style(OTHER)
             .draw()
             .map_err(draw_err)?;
         chart
@@ -286,9 +300,9 @@ pub fn sentiment_png(days: &[DayNet]) -> Result<Option<Vec<u8>>, ChartError> {
                 .draw_series(LineSeries::new(run, QUESTION.stroke_width(2)))
                 .map_err(draw_err)?;
         }
-        root.present().map_err(draw_err)?;
-    }
-    png(&pixels, SENTIMENT_HEIGHT).map(Some)
+        Ok(())
+    })
+    .map(Some)
 }
 
 #[cfg(test)]

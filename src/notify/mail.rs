@@ -147,7 +147,9 @@ pub struct Mail {
     pub duplicate_window: Duration,
 }
 
-fn is_loopback(host: &str) -> bool {
+/// Whether `host` (a name, an IP address, or an IPv6 address in brackets as a URL writes it)
+/// is this machine: the only place mail or a webhook may go without TLS.
+pub(super) fn is_loopback(host: &str) -> bool {
     host == "localhost"
         || host
             .trim_matches(['[', ']'])

@@ -40,7 +40,7 @@ use super::route::Team;
 use super::smtp::Session;
 use super::webhook::{Webhook, WebhookClient};
 use crate::shutdown::Shutdown;
-use crate::store::{MailHealth, OutboxEntry, StoreError, Writer};
+use crate::store::{MailHealth, OutboxEntry, Store, StoreError, Writer};
 use crate::text::fnv1a;
 
 /// What one pass over the outbox did.
@@ -169,6 +169,20 @@ enum Outcome {
         message: String,
         retry_at: Option<i64>,
     },
+}
+
+impl Outcome {
+    /// Writes this outcome to the store.
+    fn record(self, s: &mut Store) -> Result<(), StoreError> {
+        match self {
+            Outcome::Sent { ids, reply, at } => s.record_sent(&ids, &reply, at),
+            Outcome::Failed {
+                ids,
+                message,
+                retry_at,
+            } => s.record_send_failure(&ids, &message, retry_at),
+        }
+    }
 }
 
 /// First wait after the database refused to record an outcome; doubles up to [`HOLD_MAX`].
@@ -638,17 +652,7 @@ impl Sender {
     /// this pass (the error) so nothing more is sent meanwhile.
     async fn write_outcome(&self, outcome: Outcome) -> Result<(), StoreError> {
         let kept = outcome.clone();
-        let written = self
-            .writer
-            .run(move |s| match outcome {
-                Outcome::Sent { ids, reply, at } => s.record_sent(&ids, &reply, at),
-                Outcome::Failed {
-                    ids,
-                    message,
-                    retry_at,
-                } => s.record_send_failure(&ids, &message, retry_at),
-            })
-            .await;
+        let written = self.writer.run(move |s| outcome.record(s)).await;
         if let Err(e) = &written {
             tracing::error!(error = %e, outcome = ?kept, "cannot record what happened to an alert; sending nothing more until the database takes the record");
             self.held().push(kept);
@@ -689,16 +693,7 @@ impl Sender {
             let Some(next) = self.held().first().cloned() else {
                 return Ok(());
             };
-            self.writer
-                .run(move |s| match next {
-                    Outcome::Sent { ids, reply, at } => s.record_sent(&ids, &reply, at),
-                    Outcome::Failed {
-                        ids,
-                        message,
-                        retry_at,
-                    } => s.record_send_failure(&ids, &message, retry_at),
-                })
-                .await?;
+            self.writer.run(move |s| next.record(s)).await?;
             let mut held = self.held();
             held.remove(0);
             if held.is_empty() {

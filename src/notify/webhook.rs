@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::mail::{AlertView, SendError, header_safe, safe_link};
+use super::mail::{AlertView, SendError, header_safe, is_loopback, safe_link};
 use crate::config::{ConfigErrors, DurationValue, Secret, resolve_secret};
 use crate::text::cut;
 
@@ -79,14 +79,6 @@ impl Webhook {
     pub fn host(&self) -> String {
         self.url.host_str().unwrap_or("?").to_string()
     }
-}
-
-fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl WebhookConfig {

@@ -269,52 +269,26 @@ fn review_mention(
     app_id: &str,
     raw: serde_json::Value,
 ) -> Option<Mention> {
-    let rating = r
-        .rating
-        .label
-        .trim()
-        .parse::<u8>()
-        .ok()
-        .filter(|s| (1..=5).contains(s))?;
-    let text = r
-        .content
-        .map(|c| c.label)
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    let title = r
-        .title
-        .map(|t| t.label.trim().to_string())
-        .filter(|t| !t.is_empty());
-    if text.is_empty() && title.is_none() {
-        return None;
-    }
-    let name = r
-        .author
-        .and_then(|a| a.name)
-        .map(|n| n.label.trim().to_string())
-        .filter(|n| !n.is_empty());
-    Some(Mention {
+    Mention {
         external_id: format!("{country}:{}", r.id.label),
         // Apple has no link to a single review; the app's review page is where it shows.
         url: Some(format!(
             "https://apps.apple.com/{country}/app/id{app_id}?see-all=reviews"
         )),
-        author_handle: name.clone(),
-        author_name: name,
+        title: r.title.map(|t| t.label),
+        text: r.content.map(|c| c.label).unwrap_or_default(),
+        author_name: r.author.and_then(|a| a.name).map(|n| n.label),
         // A storefront is a country, not a language: leave it to language detection.
         lang: None,
-        title,
-        text,
-        created_at: at,
         engagement: Engagement {
             likes: r.vote_sum.and_then(|v| v.label.parse().ok()),
             ..Default::default()
         },
-        rating: Some(rating),
+        created_at: at,
         raw,
         ..Default::default()
-    })
+    }
+    .into_review(r.rating.label.trim().parse().ok())
 }
 
 #[cfg(test)]
@@ -322,7 +296,7 @@ mod tests {
     use super::*;
     use crate::sources::testing::{self, ctx, ids, json};
     use wiremock::matchers::{method, path};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
+    use wiremock::{Mock, ResponseTemplate};
 
     const APP: &str = "1488000111";
 
@@ -339,23 +313,30 @@ mod tests {
         format!("/{country}/rss/customerreviews/page={n}/id={APP}/sortby=mostrecent/json")
     }
 
+    /// A mock answering the request for page `n` of `country`'s reviews with `reply`.
+    fn page(country: &str, n: u32, reply: ResponseTemplate) -> Mock {
+        Mock::given(method("GET"))
+            .and(path(page_path(country, n)))
+            .respond_with(reply)
+    }
+
+    /// A fixture of `fixtures/app_store/` as a `200 OK` page.
+    fn fixture_page(name: &str) -> ResponseTemplate {
+        json(&testing::fixture("app_store", name))
+    }
+
     #[tokio::test]
     async fn reviews_become_mentions_with_their_stars_and_a_second_poll_reads_nothing() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path(page_path("nl", 1)))
-            .respond_with(json(&testing::fixture("app_store", "reviews-nl.json")))
-            .expect(2)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path(page_path("nl", 2)))
-            .respond_with(json(
-                r#"{"feed": {"author": {"name": {"label": "iTunes Store"}}}}"#,
-            ))
-            .expect(1)
-            .mount(&server)
-            .await;
+        let server = testing::serving([
+            page("nl", 1, fixture_page("reviews-nl.json")).expect(2),
+            page(
+                "nl",
+                2,
+                json(r#"{"feed": {"author": {"name": {"label": "iTunes Store"}}}}"#),
+            )
+            .expect(1),
+        ])
+        .await;
         let src = source(&server.uri(), serde_json::json!({}));
         let batch = src.poll(&ctx(None)).await.unwrap();
         assert_eq!(
@@ -385,12 +366,6 @@ mod tests {
 
     #[tokio::test]
     async fn a_backlog_beyond_max_pages_is_read_on_later_polls_without_a_gap() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path(page_path("nl", 1)))
-            .respond_with(json(&testing::fixture("app_store", "reviews-nl.json")))
-            .mount(&server)
-            .await;
         let older = serde_json::json!({ "feed": { "entry": {
             "author": { "name": { "label": "Kees" }, "label": "" },
             "updated": { "label": "2026-11-10T09:30:00-07:00" },
@@ -399,16 +374,12 @@ mod tests {
             "title": { "label": "Geen verbinding" },
             "content": { "label": "De app zegt al een week dat er geen verbinding is.", "attributes": { "type": "text" } }
         } } });
-        Mock::given(method("GET"))
-            .and(path(page_path("nl", 2)))
-            .respond_with(json(&older.to_string()))
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path(page_path("nl", 3)))
-            .respond_with(ResponseTemplate::new(404))
-            .mount(&server)
-            .await;
+        let server = testing::serving([
+            page("nl", 1, fixture_page("reviews-nl.json")),
+            page("nl", 2, json(&older.to_string())),
+            page("nl", 3, ResponseTemplate::new(404)),
+        ])
+        .await;
         let src = source(&server.uri(), serde_json::json!({ "max_pages": 1 }));
         let first = src.poll(&ctx(None)).await.unwrap();
         assert_eq!(first.mentions.len(), 3);
@@ -425,12 +396,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_older_cursor_keeps_its_boundary() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path(page_path("nl", 1)))
-            .respond_with(json(&testing::fixture("app_store", "reviews-nl.json")))
-            .mount(&server)
-            .await;
+        let server = testing::serving([page("nl", 1, fixture_page("reviews-nl.json"))]).await;
         let src = source(&server.uri(), serde_json::json!({}));
         // Written before the cursor kept a walk: only the review newer than it is read.
         let old = r#"{"newest":{"nl":"2026-11-22T00:00:00Z"}}"#;
@@ -445,17 +411,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_feed_with_one_review_holds_an_object_not_a_list() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path(page_path("dk", 1)))
-            .respond_with(json(&testing::fixture("app_store", "reviews-single.json")))
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path(page_path("dk", 2)))
-            .respond_with(ResponseTemplate::new(404))
-            .mount(&server)
-            .await;
+        let server = testing::serving([
+            page("dk", 1, fixture_page("reviews-single.json")),
+            page("dk", 2, ResponseTemplate::new(404)),
+        ])
+        .await;
         let src = source(&server.uri(), serde_json::json!({ "countries": ["dk"] }));
         let batch = src.poll(&ctx(None)).await.unwrap();
         assert_eq!(ids(&batch), ["dk:12648899901"]);
@@ -464,11 +424,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_app_names_the_keys_to_check() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(404))
-            .mount(&server)
-            .await;
+        let server = testing::answering(ResponseTemplate::new(404)).await;
         let err = source(&server.uri(), serde_json::json!({}))
             .poll(&ctx(None))
             .await
@@ -481,13 +437,11 @@ mod tests {
 
     #[test]
     fn config_problems_name_their_keys() {
-        let cfg = testing::source_config(
-            "appstore",
-            "app_store",
-            serde_json::json!({ "app_id": "id14880", "countries": ["nld"], "max_pages": 11 }),
-        );
         assert_eq!(
-            testing::problem_keys(&cfg),
+            testing::problem_keys_of(
+                "app_store",
+                serde_json::json!({ "app_id": "id14880", "countries": ["nld"], "max_pages": 11 })
+            ),
             ["app_id", "countries", "max_pages"]
         );
     }

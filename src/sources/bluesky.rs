@@ -1122,24 +1122,22 @@ mod tests {
 
     #[tokio::test]
     async fn first_anonymous_poll_pages_through_the_backfill_window() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/xrpc/app.bsky.feed.searchPosts"))
-            .and(query_param("q", "fjordlink"))
-            .and(query_param("sort", "latest"))
-            .and(query_param("limit", "3"))
-            .and(query_param_is_missing("cursor"))
-            .respond_with(json(PAGE1))
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/xrpc/app.bsky.feed.searchPosts"))
-            .and(query_param("cursor", "3"))
-            .respond_with(json(PAGE2))
-            .expect(1)
-            .mount(&server)
-            .await;
+        let server = testing::serving([
+            Mock::given(method("GET"))
+                .and(path("/xrpc/app.bsky.feed.searchPosts"))
+                .and(query_param("q", "fjordlink"))
+                .and(query_param("sort", "latest"))
+                .and(query_param("limit", "3"))
+                .and(query_param_is_missing("cursor"))
+                .respond_with(json(PAGE1))
+                .expect(1),
+            Mock::given(method("GET"))
+                .and(path("/xrpc/app.bsky.feed.searchPosts"))
+                .and(query_param("cursor", "3"))
+                .respond_with(json(PAGE2))
+                .expect(1),
+        ])
+        .await;
         let src =
             source(serde_json::json!({"query": "fjordlink", "base_url": server.uri(), "limit": 3}));
         let batch = src.poll(&ctx(None)).await.unwrap();
@@ -1176,17 +1174,14 @@ mod tests {
 
     #[tokio::test]
     async fn posts_become_mentions_with_permalinks_and_full_links() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(json(PAGE2))
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(query_param_is_missing("cursor"))
-            .respond_with(json(PAGE1))
-            .with_priority(1)
-            .mount(&server)
-            .await;
+        let server = testing::serving([
+            Mock::given(method("GET")).respond_with(json(PAGE2)),
+            Mock::given(method("GET"))
+                .and(query_param_is_missing("cursor"))
+                .respond_with(json(PAGE1))
+                .with_priority(1),
+        ])
+        .await;
         let src =
             source(serde_json::json!({"query": "fjordlink", "base_url": server.uri(), "limit": 3}));
         let batch = src.poll(&ctx(None)).await.unwrap();
@@ -1232,13 +1227,11 @@ mod tests {
 
     #[tokio::test]
     async fn incremental_poll_skips_the_post_already_read_at_the_cursor() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
+        let server = testing::serving([Mock::given(method("GET"))
             .and(query_param("since", "2026-11-25T12:00:00.123Z"))
             .respond_with(json(NEWER))
-            .expect(1)
-            .mount(&server)
-            .await;
+            .expect(1)])
+        .await;
         let src = source(serde_json::json!({"query": "fjordlink", "base_url": server.uri()}));
         let cursor = format!(r#"{{"since":"2026-11-25T12:00:00.123Z","seen":["{P5}"]}}"#);
         let batch = src.poll(&ctx(Some(&cursor))).await.unwrap();
@@ -1250,20 +1243,18 @@ mod tests {
 
     #[tokio::test]
     async fn an_unfinished_window_resumes_from_the_page_cursor() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(query_param_is_missing("cursor"))
-            .respond_with(json(PAGE1))
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(query_param("cursor", "3"))
-            .and(query_param("since", "2026-11-20T00:00:00.000Z"))
-            .respond_with(json(PAGE2))
-            .expect(1)
-            .mount(&server)
-            .await;
+        let server = testing::serving([
+            Mock::given(method("GET"))
+                .and(query_param_is_missing("cursor"))
+                .respond_with(json(PAGE1))
+                .expect(1),
+            Mock::given(method("GET"))
+                .and(query_param("cursor", "3"))
+                .and(query_param("since", "2026-11-20T00:00:00.000Z"))
+                .respond_with(json(PAGE2))
+                .expect(1),
+        ])
+        .await;
         let src = source(
             serde_json::json!({"query": "fjordlink", "base_url": server.uri(), "limit": 3, "max_pages": 1}),
         );
@@ -1477,13 +1468,11 @@ mod tests {
 
     #[tokio::test]
     async fn an_anonymous_search_refused_with_an_html_403_says_login_required() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
+        let server = testing::serving([Mock::given(method("GET"))
             .and(path("/xrpc/app.bsky.feed.searchPosts"))
             .respond_with(forbidden())
-            .expect(1)
-            .mount(&server)
-            .await;
+            .expect(1)])
+        .await;
         let src = source(serde_json::json!({"query": "fjordlink", "base_url": server.uri()}));
         let err = src.poll(&ctx(None)).await.unwrap_err();
         let SourceError::Auth(message) = &err else {
@@ -1522,14 +1511,12 @@ mod tests {
 
     #[tokio::test]
     async fn the_mentions_filter_is_sent_without_its_at_sign() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
+        let server = testing::serving([Mock::given(method("GET"))
             .and(path("/xrpc/app.bsky.feed.searchPosts"))
             .and(query_param("mentions", "fjordlink.nl"))
             .respond_with(json(NEWER))
-            .expect(1)
-            .mount(&server)
-            .await;
+            .expect(1)])
+        .await;
         let src = source(serde_json::json!({
             "query": "fjordlink", "base_url": server.uri(), "mentions": "@fjordlink.nl"
         }));

@@ -985,45 +985,42 @@ mod tests {
 
     #[tokio::test]
     async fn high_usage_headers_slow_the_source_down() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(json(200, "feed-incremental.json").insert_header(
-                "x-business-use-case-usage",
-                r#"{"104857600000001":[{"type":"pages","call_count":85,"total_cputime":12,"total_time":20,"estimated_time_to_regain_access":0}]}"#,
-            ))
-            .mount(&server)
-            .await;
+        let server = testing::serving([
+            Mock::given(method("GET"))
+                .respond_with(json(200, "feed-incremental.json").insert_header(
+                    "x-business-use-case-usage",
+                    r#"{"104857600000001":[{"type":"pages","call_count":85,"total_cputime":12,"total_time":20,"estimated_time_to_regain_access":0}]}"#,
+                )),
+        ]).await;
         let s = setup(&server.uri(), serde_json::json!({}));
         let batch = s.source.poll(&ctx(None)).await.unwrap();
         assert_eq!(batch.next_poll_in, Some(SLOW_DOWN_FOR));
 
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(
-                json(200, "feed-incremental.json")
-                    .insert_header(
-                        "x-app-usage",
-                        r#"{"call_count":12,"total_time":9,"total_cputime":3}"#,
-                    )
-                    .insert_header(
-                        "x-business-use-case-usage",
-                        r#"{"104857600000001":[{"type":"pages","call_count":100,"total_cputime":12,"total_time":20,"estimated_time_to_regain_access":7}]}"#,
-                    ),
-            )
-            .mount(&server)
-            .await;
+        let server = testing::serving([
+            Mock::given(method("GET"))
+                .respond_with(
+                    json(200, "feed-incremental.json")
+                        .insert_header(
+                            "x-app-usage",
+                            r#"{"call_count":12,"total_time":9,"total_cputime":3}"#,
+                        )
+                        .insert_header(
+                            "x-business-use-case-usage",
+                            r#"{"104857600000001":[{"type":"pages","call_count":100,"total_cputime":12,"total_time":20,"estimated_time_to_regain_access":7}]}"#,
+                        ),
+                ),
+        ]).await;
         let s = setup(&server.uri(), serde_json::json!({}));
         let batch = s.source.poll(&ctx(None)).await.unwrap();
         assert_eq!(batch.next_poll_in, Some(Duration::from_secs(7 * 60)));
 
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(json(200, "feed-incremental.json").insert_header(
+        let server = testing::serving([Mock::given(method("GET")).respond_with(
+            json(200, "feed-incremental.json").insert_header(
                 "x-app-usage",
                 r#"{"call_count":12,"total_time":9,"total_cputime":3}"#,
-            ))
-            .mount(&server)
-            .await;
+            ),
+        )])
+        .await;
         let s = setup(&server.uri(), serde_json::json!({}));
         let batch = s.source.poll(&ctx(None)).await.unwrap();
         assert_eq!(batch.next_poll_in, None);
@@ -1031,28 +1028,26 @@ mod tests {
 
     #[tokio::test]
     async fn graph_throttling_codes_are_rate_limited() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(json(400, "error-32.json").insert_header(
-                "x-business-use-case-usage",
-                r#"{"104857600000001":[{"type":"pages","call_count":100,"total_cputime":30,"total_time":40,"estimated_time_to_regain_access":12}]}"#,
-            ))
-            .expect(1)
-            .mount(&server)
-            .await;
+        let server = testing::serving([
+            Mock::given(method("GET"))
+                .respond_with(json(400, "error-32.json").insert_header(
+                    "x-business-use-case-usage",
+                    r#"{"104857600000001":[{"type":"pages","call_count":100,"total_cputime":30,"total_time":40,"estimated_time_to_regain_access":12}]}"#,
+                ))
+                .expect(1),
+        ]).await;
         let s = setup(&server.uri(), serde_json::json!({}));
         let err = s.source.poll(&ctx(None)).await.unwrap_err();
         assert!(matches!(err, SourceError::RateLimited { .. }), "{err:?}");
         assert_eq!(err.retry_after(), Some(Duration::from_secs(12 * 60)));
 
         for code in [4, 17, 613] {
-            let server = MockServer::start().await;
-            Mock::given(method("GET"))
-                .respond_with(ResponseTemplate::new(403).set_body_json(serde_json::json!({
-                    "error": {"message": "(#4) Application request limit reached", "type": "OAuthException", "code": code, "fbtrace_id": "x"}
-                })))
-                .mount(&server)
-                .await;
+            let server = testing::serving([
+                Mock::given(method("GET"))
+                    .respond_with(ResponseTemplate::new(403).set_body_json(serde_json::json!({
+                        "error": {"message": "(#4) Application request limit reached", "type": "OAuthException", "code": code, "fbtrace_id": "x"}
+                    }))),
+            ]).await;
             let s = setup(&server.uri(), serde_json::json!({}));
             let err = s.source.poll(&ctx(None)).await.unwrap_err();
             assert_eq!(err.retry_after(), Some(SLOW_DOWN_FOR), "code {code}");
@@ -1061,12 +1056,10 @@ mod tests {
 
     #[tokio::test]
     async fn expired_token_asks_the_operator_to_renew_it_without_retrying() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
+        let server = testing::serving([Mock::given(method("GET"))
             .respond_with(json(400, "error-190.json"))
-            .expect(1)
-            .mount(&server)
-            .await;
+            .expect(1)])
+        .await;
         let s = setup(&server.uri(), serde_json::json!({}));
         let err = s.source.poll(&ctx(None)).await.unwrap_err();
         assert_eq!(

@@ -19,9 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::google_oauth::{GoogleAuth, Grant, api_error_message};
 use super::http::{Client, Fetched};
 use super::newest_first::Walk;
-use super::{
-    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
-};
+use super::{Batch, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks};
 use crate::config::{ConfigErrors, Secret, SourceConfig};
 use crate::secret::Secrets;
 
@@ -355,43 +353,33 @@ impl Source for GoogleBusinessSource {
 /// A review as a mention, its star word as the rating. A rating without words has nothing to
 /// read or answer in an alert, so it is left out, as the other review sources do.
 fn review_mention(r: Review, location: &str, raw: serde_json::Value) -> Option<Mention> {
-    let rating = r.star_rating.as_deref().and_then(stars)?;
-    let created = parse_time(&r.create_time)?;
-    let text = r.comment.unwrap_or_default().trim().to_string();
+    let stars = r.star_rating.as_deref().and_then(stars);
+    let created_at = parse_time(&r.create_time)?;
+    let text = r.comment.unwrap_or_default();
     // Google appends "(Translated by Google)" and "(Original)" blocks to non-English reviews
     // for some callers; the original comes last and is what the reviewer wrote.
     let text = match text.split_once("(Original)") {
-        Some((_, original)) => original.trim().to_string(),
+        Some((_, original)) => original.to_string(),
         None => text,
     };
-    if text.is_empty() {
-        return None;
+    let mut raw = raw;
+    if let Some(o) = raw.as_object_mut() {
+        o.insert("locationId".into(), location.into());
     }
-    let name = r
-        .reviewer
-        .filter(|p| !p.is_anonymous)
-        .and_then(|p| p.display_name)
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty());
-    Some(Mention {
+    Mention {
         external_id: r.review_id,
         // The API gives no link to a single review; answers are written in the profile.
         url: None,
-        author_handle: name.clone(),
-        author_name: name,
+        author_name: r
+            .reviewer
+            .filter(|p| !p.is_anonymous)
+            .and_then(|p| p.display_name),
         text,
-        created_at: created,
-        engagement: Engagement::default(),
-        rating: Some(rating),
-        raw: {
-            let mut raw = raw;
-            if let Some(o) = raw.as_object_mut() {
-                o.insert("locationId".into(), location.into());
-            }
-            raw
-        },
+        created_at,
+        raw,
         ..Default::default()
-    })
+    }
+    .into_review(stars)
 }
 
 #[cfg(test)]
@@ -523,14 +511,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_revoked_refresh_token_names_the_credential_keys_without_showing_them() {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(json_status(
-                400,
-                r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#,
-            ))
-            .mount(&server)
-            .await;
+        let server = testing::serving([Mock::given(method("POST")).respond_with(json_status(
+            400,
+            r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#,
+        ))])
+        .await;
         let (src, _files) = source(&server.uri(), serde_json::json!({}));
         let err = src.poll(&ctx(None)).await.unwrap_err();
         let text = err.to_string();
@@ -548,20 +533,17 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_location_names_the_keys_to_check() {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(json(&format!(
-                r#"{{"access_token":"{ACCESS}","expires_in":3599}}"#
-            )))
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .respond_with(json_status(
-                404,
-                r#"{"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND"}}"#,
-            ))
-            .mount(&server)
-            .await;
+        let server = testing::serving([
+            Mock::given(method("POST"))
+                .respond_with(json(&format!(
+                    r#"{{"access_token":"{ACCESS}","expires_in":3599}}"#
+                ))),
+            Mock::given(method("GET"))
+                .respond_with(json_status(
+                    404,
+                    r#"{"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND"}}"#,
+                )),
+        ]).await;
         let (src, _files) = source(&server.uri(), serde_json::json!({}));
         let err = src.poll(&ctx(None)).await.unwrap_err();
         assert!(
@@ -579,16 +561,14 @@ mod tests {
 
     #[test]
     fn config_problems_name_their_keys() {
-        let cfg = testing::source_config(
-            "gbp",
-            "google_business",
-            serde_json::json!({
-                "account_id": "accounts/1098", "location_ids": ["locations/45"],
-                "client_id": "", "page_size": 100
-            }),
-        );
         assert_eq!(
-            testing::problem_keys(&cfg),
+            testing::problem_keys_of(
+                "google_business",
+                serde_json::json!({
+                    "account_id": "accounts/1098", "location_ids": ["locations/45"],
+                    "client_id": "", "page_size": 100
+                })
+            ),
             [
                 "account_id",
                 "location_ids",

@@ -383,48 +383,35 @@ fn review_mention(
     raw: serde_json::Value,
 ) -> Option<Mention> {
     let user = r.comments.iter().find_map(|c| c.user_comment.as_ref())?;
-    let rating = user.star_rating.filter(|s| (1..=5).contains(s))?;
     let (title, text) = match user.text.split_once('\t') {
-        Some((t, b)) => (Some(t.trim().to_string()).filter(|t| !t.is_empty()), b),
+        Some((t, b)) => (Some(t.to_string()), b),
         None => (None, user.text.as_str()),
     };
-    let text = text.trim().to_string();
-    if text.is_empty() && title.is_none() {
-        return None;
-    }
-    let name = r
-        .author_name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(str::to_string);
-    // Play reports languages as `nl`, `nl_NL` or `nl-NL`.
-    let lang = user
-        .reviewer_language
-        .as_deref()
-        .and_then(|l| l.split(['_', '-']).next())
-        .filter(|l| l.len() == 2)
-        .map(str::to_ascii_lowercase);
-    Some(Mention {
+    Mention {
         external_id: r.review_id.clone(),
         url: Some(format!(
             "https://play.google.com/store/apps/details?id={package}&reviewId={}",
             r.review_id
         )),
-        author_handle: name.clone(),
-        author_name: name,
-        lang,
         title,
-        text,
-        created_at: at,
+        text: text.to_string(),
+        author_name: r.author_name.clone(),
+        // Play reports languages as `nl`, `nl_NL` or `nl-NL`.
+        lang: user
+            .reviewer_language
+            .as_deref()
+            .and_then(|l| l.split(['_', '-']).next())
+            .filter(|l| l.len() == 2)
+            .map(str::to_ascii_lowercase),
         engagement: Engagement {
             likes: user.thumbs_up_count,
             ..Default::default()
         },
-        rating: Some(rating),
+        created_at: at,
         raw,
         ..Default::default()
-    })
+    }
+    .into_review(user.star_rating)
 }
 
 #[cfg(test)]
@@ -613,13 +600,11 @@ mod tests {
 
     #[test]
     fn config_problems_name_their_keys() {
-        let cfg = testing::source_config(
-            "play",
-            "google_play",
-            serde_json::json!({ "package_name": "Mijn Fjordlink", "max_results": 500 }),
-        );
         assert_eq!(
-            testing::problem_keys(&cfg),
+            testing::problem_keys_of(
+                "google_play",
+                serde_json::json!({ "package_name": "Mijn Fjordlink", "max_results": 500 })
+            ),
             ["package_name", "max_results", "service_account_env"]
         );
     }

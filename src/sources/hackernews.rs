@@ -386,6 +386,37 @@ mod tests {
         HackerNewsSource::from_config(&cfg, Client::new("webcare-test").unwrap()).unwrap()
     }
 
+    /// A mock answering, once, the request for page 0 of the search with `numericFilters`
+    /// set to `filter`, with `reply`.
+    fn first_page(filter: &str, reply: &str) -> Mock {
+        Mock::given(method("GET"))
+            .and(path("/api/v1/search_by_date"))
+            .and(query_param("numericFilters", filter))
+            .and(query_param("page", "0"))
+            .respond_with(json(reply))
+            .expect(1)
+    }
+
+    /// The end-to-end tests' fake (fixtures/hackernews/routes.toml: page 0 for the search as
+    /// configured, page 1 after it), and the first poll of a source reading it.
+    async fn first_poll_of_the_fake() -> (MockServer, Batch) {
+        let server = fake::start("hackernews").await;
+        let batch = source(&server.uri(), serde_json::json!({}))
+            .poll(&ctx(None))
+            .await
+            .unwrap();
+        (server, batch)
+    }
+
+    /// Fails unless `batch` ends a complete read of the fixtures: its cursor starts the next
+    /// poll at the newest hit (46010005), counts that hit as seen and keeps no window open.
+    fn assert_read_to_the_newest_hit(batch: &Batch) {
+        let cursor: HnCursor = serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap();
+        assert_eq!(cursor.since, 1795608000);
+        assert_eq!(cursor.seen, ["46010005"]);
+        assert_eq!(cursor.until, None);
+    }
+
     /// The `page` parameter of every request the fake received, in order.
     async fn pages_asked(server: &MockServer) -> Vec<String> {
         let requests = server.received_requests().await.unwrap();
@@ -398,21 +429,12 @@ mod tests {
 
     #[tokio::test]
     async fn first_poll_reads_every_page_of_the_backfill_window() {
-        let server = MockServer::start().await;
-        // The end-to-end tests' fake (fixtures/hackernews/routes.toml): page 0 for the search
-        // as configured, page 1 after it.
-        fake::mount(&server, "hackernews", "main").await;
-        let batch = source(&server.uri(), serde_json::json!({}))
-            .poll(&ctx(None))
-            .await
-            .unwrap();
-        let ids: Vec<&str> = batch
-            .mentions
-            .iter()
-            .map(|m| m.external_id.as_str())
-            .collect();
+        let (server, batch) = first_poll_of_the_fake().await;
         // 46010003 is deleted (no author, no text) and appears on both pages.
-        assert_eq!(ids, ["46010005", "46010004", "46010001", "46010002"]);
+        assert_eq!(
+            testing::ids(&batch),
+            ["46010005", "46010004", "46010001", "46010002"]
+        );
         assert!(!batch.more);
         assert_eq!(pages_asked(&server).await, ["0", "1"], "each page once");
         let requests = server.received_requests().await.unwrap();
@@ -425,22 +447,12 @@ mod tests {
         let since: i64 = filter.trim_start_matches("created_at_i>=").parse().unwrap();
         let expected = Utc::now().timestamp() - 3650 * 86400;
         assert!((since - expected).abs() < 60, "{filter}");
-        let cursor: HnCursor = serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap();
-        assert_eq!(cursor.since, 1795608000);
-        assert_eq!(cursor.seen, ["46010005"]);
-        assert_eq!(cursor.until, None);
+        assert_read_to_the_newest_hit(&batch);
     }
 
     #[tokio::test]
     async fn hits_become_mentions_with_links_text_and_counts() {
-        let server = MockServer::start().await;
-        // The end-to-end tests' fake (fixtures/hackernews/routes.toml): page 0 for the search
-        // as configured, page 1 after it.
-        fake::mount(&server, "hackernews", "main").await;
-        let batch = source(&server.uri(), serde_json::json!({}))
-            .poll(&ctx(None))
-            .await
-            .unwrap();
+        let (server, batch) = first_poll_of_the_fake().await;
         assert_eq!(pages_asked(&server).await, ["0", "1"], "each page once");
         let c = &batch.mentions[0];
         assert_eq!(
@@ -483,26 +495,13 @@ mod tests {
 
     #[tokio::test]
     async fn incremental_poll_returns_only_items_after_the_cursor() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/api/v1/search_by_date"))
-            .and(query_param("numericFilters", "created_at_i>=1795608000"))
-            .and(query_param("page", "0"))
-            .respond_with(json(INCREMENTAL))
-            .expect(1)
-            .mount(&server)
-            .await;
+        let server = testing::serving([first_page("created_at_i>=1795608000", INCREMENTAL)]).await;
         let cursor = r#"{"since":1795608000,"seen":["46010005"]}"#;
         let batch = source(&server.uri(), serde_json::json!({}))
             .poll(&ctx(Some(cursor)))
             .await
             .unwrap();
-        let ids: Vec<&str> = batch
-            .mentions
-            .iter()
-            .map(|m| m.external_id.as_str())
-            .collect();
-        assert_eq!(ids, ["46010010"]);
+        assert_eq!(testing::ids(&batch), ["46010010"]);
         assert_eq!(
             batch.mentions[0].text,
             "Update: Fjordlink says the Utrecht outage is fixed & credits will follow."
@@ -514,26 +513,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_poll_that_runs_out_of_pages_resumes_where_it_stopped() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/api/v1/search_by_date"))
-            .and(query_param("numericFilters", "created_at_i>=1795500000"))
-            .and(query_param("page", "0"))
-            .respond_with(json(PAGE0))
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/api/v1/search_by_date"))
-            .and(query_param(
-                "numericFilters",
+        let server = testing::serving([
+            first_page("created_at_i>=1795500000", PAGE0),
+            first_page(
                 "created_at_i>=1795500000,created_at_i<=1795597000",
-            ))
-            .and(query_param("page", "0"))
-            .respond_with(json(WINDOW_REST))
-            .expect(1)
-            .mount(&server)
-            .await;
+                WINDOW_REST,
+            ),
+        ])
+        .await;
         let src = source(&server.uri(), serde_json::json!({"max_pages": 1}));
         let first = src
             .poll(&ctx(Some(r#"{"since":1795500000}"#)))
@@ -546,26 +533,16 @@ mod tests {
         assert_eq!(c.until, Some(1795597000));
         assert_eq!(c.newest, Some(1795608000));
         let second = src.poll(&ctx(first.cursor.as_deref())).await.unwrap();
-        let ids: Vec<&str> = second
-            .mentions
-            .iter()
-            .map(|m| m.external_id.as_str())
-            .collect();
-        assert_eq!(ids, ["46010001", "46010002"]);
+        assert_eq!(testing::ids(&second), ["46010001", "46010002"]);
         assert!(!second.more);
-        let done: HnCursor = serde_json::from_str(second.cursor.as_deref().unwrap()).unwrap();
-        assert_eq!(done.since, 1795608000);
-        assert_eq!(done.seen, ["46010005"]);
-        assert_eq!(done.until, None);
+        assert_read_to_the_newest_hit(&second);
     }
 
     #[tokio::test]
     async fn rate_limit_carries_retry_after() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "120"))
-            .mount(&server)
-            .await;
+        let server =
+            testing::answering(ResponseTemplate::new(429).insert_header("Retry-After", "120"))
+                .await;
         let err = source(&server.uri(), serde_json::json!({}))
             .poll(&ctx(None))
             .await
@@ -580,13 +557,11 @@ mod tests {
 
     #[test]
     fn config_errors_name_the_key() {
-        let cfg = testing::source_config(
-            "hn",
-            "hackernews",
-            serde_json::json!({"query": " ", "tags": ["job"], "hits_per_page": 5000}),
-        );
         assert_eq!(
-            testing::problem_keys(&cfg),
+            testing::problem_keys_of(
+                "hackernews",
+                serde_json::json!({"query": " ", "tags": ["job"], "hits_per_page": 5000})
+            ),
             ["query", "tags", "hits_per_page"]
         );
     }

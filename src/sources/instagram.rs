@@ -927,18 +927,16 @@ mod tests {
 
     #[tokio::test]
     async fn a_hashtag_past_the_thirty_a_week_is_not_looked_up() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path(format!("/v24.0/{IG}/media")))
-            .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"data":[]}"#))
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/v24.0/ig_hashtag_search"))
-            .respond_with(json(200, "hashtag-search-fjordlink.json"))
-            .expect(0)
-            .mount(&server)
-            .await;
+        let server = testing::serving([
+            Mock::given(method("GET"))
+                .and(path(format!("/v24.0/{IG}/media")))
+                .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"data":[]}"#)),
+            Mock::given(method("GET"))
+                .and(path("/v24.0/ig_hashtag_search"))
+                .respond_with(json(200, "hashtag-search-fjordlink.json"))
+                .expect(0),
+        ])
+        .await;
         let s = setup(
             &server.uri(),
             serde_json::json!({ "tags": false, "hashtags": ["fjordlink"] }),
@@ -1182,37 +1180,29 @@ mod tests {
 
     #[tokio::test]
     async fn incremental_poll_reads_comments_only_where_the_count_changed() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path(format!("/v24.0/{IG}/media")))
-            .and(query_param_is_missing("after"))
-            .respond_with(json(200, "media-page1.json"))
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path(format!("/v24.0/{IG}/media")))
-            .and(query_param("after", "QVFIUm1lZAGlh"))
-            .respond_with(json(200, "media-page2.json"))
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/v24.0/17900000000000001/comments"))
-            .respond_with(json(200, "comments-m1-incremental.json"))
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/v24.0/17900000000000003/comments"))
-            .respond_with(json(200, "comments-m3.json"))
-            .expect(0)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path(format!("/v24.0/{IG}/tags")))
-            .respond_with(json(200, "tags-page1.json"))
-            .expect(1)
-            .mount(&server)
-            .await;
+        let server = testing::serving([
+            Mock::given(method("GET"))
+                .and(path(format!("/v24.0/{IG}/media")))
+                .and(query_param_is_missing("after"))
+                .respond_with(json(200, "media-page1.json")),
+            Mock::given(method("GET"))
+                .and(path(format!("/v24.0/{IG}/media")))
+                .and(query_param("after", "QVFIUm1lZAGlh"))
+                .respond_with(json(200, "media-page2.json")),
+            Mock::given(method("GET"))
+                .and(path("/v24.0/17900000000000001/comments"))
+                .respond_with(json(200, "comments-m1-incremental.json"))
+                .expect(1),
+            Mock::given(method("GET"))
+                .and(path("/v24.0/17900000000000003/comments"))
+                .respond_with(json(200, "comments-m3.json"))
+                .expect(0),
+            Mock::given(method("GET"))
+                .and(path(format!("/v24.0/{IG}/tags")))
+                .respond_with(json(200, "tags-page1.json"))
+                .expect(1),
+        ])
+        .await;
         let s = setup(&server.uri(), serde_json::json!({}));
         let since = Utc
             .with_ymd_and_hms(2026, 11, 25, 10, 0, 0)
@@ -1293,14 +1283,13 @@ mod tests {
 
     #[tokio::test]
     async fn high_usage_slows_the_source_down() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(json(200, "tags-empty.json").insert_header(
-                "x-business-use-case-usage",
-                r#"{"17841400000000001":[{"type":"instagram","call_count":91,"total_cputime":5,"total_time":8,"estimated_time_to_regain_access":0}]}"#,
-            ))
-            .mount(&server)
-            .await;
+        let server = testing::serving([
+            Mock::given(method("GET"))
+                .respond_with(json(200, "tags-empty.json").insert_header(
+                    "x-business-use-case-usage",
+                    r#"{"17841400000000001":[{"type":"instagram","call_count":91,"total_cputime":5,"total_time":8,"estimated_time_to_regain_access":0}]}"#,
+                )),
+        ]).await;
         let s = setup(&server.uri(), serde_json::json!({}));
         let batch = s.source.poll(&ctx(None)).await.unwrap();
         assert_eq!(batch.next_poll_in, Some(Duration::from_secs(15 * 60)));
@@ -1308,14 +1297,13 @@ mod tests {
 
     #[tokio::test]
     async fn graph_throttling_is_rate_limited() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
-                "error": {"message": "(#4) Application request limit reached", "type": "OAuthException", "is_transient": true, "code": 4, "fbtrace_id": "x"}
-            })))
-            .expect(1)
-            .mount(&server)
-            .await;
+        let server = testing::serving([
+            Mock::given(method("GET"))
+                .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
+                    "error": {"message": "(#4) Application request limit reached", "type": "OAuthException", "is_transient": true, "code": 4, "fbtrace_id": "x"}
+                })))
+                .expect(1),
+        ]).await;
         let s = setup(&server.uri(), serde_json::json!({}));
         let err = s.source.poll(&ctx(None)).await.unwrap_err();
         assert!(matches!(err, SourceError::RateLimited { .. }), "{err:?}");
@@ -1323,12 +1311,10 @@ mod tests {
 
     #[tokio::test]
     async fn revoked_token_asks_the_operator_to_renew_it() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
+        let server = testing::serving([Mock::given(method("GET"))
             .respond_with(json(400, "error-190.json"))
-            .expect(1)
-            .mount(&server)
-            .await;
+            .expect(1)])
+        .await;
         let s = setup(&server.uri(), serde_json::json!({}));
         let err = s.source.poll(&ctx(None)).await.unwrap_err();
         assert_eq!(

@@ -977,11 +977,7 @@ mod tests {
 
     #[tokio::test]
     async fn statuses_become_mentions_with_text_links_and_reach() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(json(TAG1))
-            .mount(&server)
-            .await;
+        let server = testing::serving([Mock::given(method("GET")).respond_with(json(TAG1))]).await;
         let src = source(
             serde_json::json!({"base_url": server.uri(), "hashtags": ["fjordlink"], "limit": 40}),
         );
@@ -1068,13 +1064,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_page_at_the_page_limit_asks_for_another_poll() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
+        let server = testing::serving([Mock::given(method("GET"))
             .and(query_param("min_id", S5))
             .respond_with(json(NEWER))
-            .expect(1)
-            .mount(&server)
-            .await;
+            .expect(1)])
+        .await;
         let src = source(
             serde_json::json!({"base_url": server.uri(), "hashtags": ["fjordlink"], "limit": 2, "max_pages": 1}),
         );
@@ -1231,11 +1225,9 @@ mod tests {
 
     #[tokio::test]
     async fn server_error_fails_the_poll() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "60"))
-            .mount(&server)
-            .await;
+        let server = testing::serving([Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "60"))])
+        .await;
         let src = source(serde_json::json!({"base_url": server.uri(), "hashtags": ["fjordlink"]}));
         let err = src.poll(&ctx(None)).await.unwrap_err();
         assert!(

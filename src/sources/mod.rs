@@ -22,6 +22,7 @@ pub mod mastodon;
 pub(crate) mod newest_first;
 pub mod own_reply;
 pub mod reddit;
+pub(crate) mod review;
 pub mod rss;
 #[cfg(test)]
 pub(crate) mod testing;

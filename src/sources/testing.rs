@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use wiremock::ResponseTemplate;
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::{Batch, Kind, PollContext, SourceError, SourceKind, build, http};
 use crate::config::{ConfigErrors, SourceConfig};
@@ -53,6 +53,21 @@ pub(crate) fn json(body: &str) -> ResponseTemplate {
 /// A wiremock reply with `status` and `body` as `application/json`.
 pub(crate) fn json_status(status: u16, body: &str) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_raw(body.as_bytes().to_vec(), "application/json")
+}
+
+/// A wiremock server on 127.0.0.1 with `mocks` mounted in order; what each one expects is
+/// checked when the server is dropped.
+pub(crate) async fn serving(mocks: impl IntoIterator<Item = Mock>) -> MockServer {
+    let server = MockServer::start().await;
+    for mock in mocks {
+        mock.mount(&server).await;
+    }
+    server
+}
+
+/// A wiremock server on 127.0.0.1 answering every request with `reply`.
+pub(crate) async fn answering(reply: ResponseTemplate) -> MockServer {
+    serving([Mock::given(wiremock::matchers::any()).respond_with(reply)]).await
 }
 
 /// Starts a raw HTTP server on 127.0.0.1 and returns its base URL (`http://127.0.0.1:PORT`).
@@ -173,6 +188,12 @@ pub(crate) fn problem_keys(config: &SourceConfig) -> Vec<String> {
         .collect()
 }
 
+/// [`problem_keys`] of a source of `kind` with `settings` and the test defaults of
+/// [`source_config`].
+pub(crate) fn problem_keys_of(kind: &str, settings: serde_json::Value) -> Vec<String> {
+    problem_keys(&source_config(&format!("{kind}-test"), kind, settings))
+}
+
 /// The external ids of a batch's mentions, in the order the source returned them.
 pub(crate) fn ids(batch: &Batch) -> Vec<&str> {
     batch
@@ -216,18 +237,10 @@ pub(crate) async fn poll_error(kind: &Kind, base: &str) -> SourceError {
 
 /// The conformance suite: every registered kind against each failure.
 mod conformance {
-    use wiremock::matchers::any;
-    use wiremock::{Mock, MockServer, ResponseTemplate};
+    use wiremock::ResponseTemplate;
 
-    use super::{poll_error, truncating_server};
+    use super::{answering, poll_error, truncating_server};
     use crate::sources::{KINDS, SourceError};
-
-    /// A server answering every request with `reply`.
-    async fn answering(reply: ResponseTemplate) -> MockServer {
-        let server = MockServer::start().await;
-        Mock::given(any()).respond_with(reply).mount(&server).await;
-        server
-    }
 
     #[tokio::test]
     async fn a_401_is_an_auth_error_or_names_the_status() {

@@ -777,14 +777,13 @@ mod tests {
 
     #[tokio::test]
     async fn an_expired_token_asks_for_a_new_one() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(json_status(
-                400,
-                r#"{"error":{"message":"Error validating access token: Session has expired on Tuesday, 24-Nov-26 10:00:00 PST.","type":"OAuthException","code":190,"error_subcode":463,"fbtrace_id":"AbCdEfGh123"}}"#,
-            ))
-            .mount(&server)
-            .await;
+        let server = testing::serving([
+            Mock::given(method("GET"))
+                .respond_with(json_status(
+                    400,
+                    r#"{"error":{"message":"Error validating access token: Session has expired on Tuesday, 24-Nov-26 10:00:00 PST.","type":"OAuthException","code":190,"error_subcode":463,"fbtrace_id":"AbCdEfGh123"}}"#,
+                )),
+        ]).await;
         let (src, _token) = source(&server.uri(), serde_json::json!({}));
         let err = src.poll(&ctx(None)).await.unwrap_err();
         assert!(
@@ -796,14 +795,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_search_permission_names_it() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(json_status(
-                403,
-                r#"{"error":{"message":"(#10) The user has not granted the threads_keyword_search permission","type":"THApiException","code":10,"fbtrace_id":"AxYz0987"}}"#,
-            ))
-            .mount(&server)
-            .await;
+        let server = testing::serving([
+            Mock::given(method("GET"))
+                .respond_with(json_status(
+                    403,
+                    r#"{"error":{"message":"(#10) The user has not granted the threads_keyword_search permission","type":"THApiException","code":10,"fbtrace_id":"AxYz0987"}}"#,
+                )),
+        ]).await;
         let (src, _token) = source(&server.uri(), serde_json::json!({}));
         let err = src.poll(&ctx(None)).await.unwrap_err();
         assert!(
@@ -814,14 +812,13 @@ mod tests {
 
     #[tokio::test]
     async fn meta_rate_limit_codes_slow_the_source_down() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(json_status(
-                400,
-                r#"{"error":{"message":"(#4) Application request limit reached","type":"OAuthException","code":4,"is_transient":true,"fbtrace_id":"Bq1w2e3r"}}"#,
-            ))
-            .mount(&server)
-            .await;
+        let server = testing::serving([
+            Mock::given(method("GET"))
+                .respond_with(json_status(
+                    400,
+                    r#"{"error":{"message":"(#4) Application request limit reached","type":"OAuthException","code":4,"is_transient":true,"fbtrace_id":"Bq1w2e3r"}}"#,
+                )),
+        ]).await;
         let (src, _token) = source(&server.uri(), serde_json::json!({}));
         let err = src.poll(&ctx(None)).await.unwrap_err();
         assert!(
@@ -832,15 +829,13 @@ mod tests {
 
     #[test]
     fn config_problems_name_their_keys() {
-        let cfg = testing::source_config(
-            "threads",
-            "threads",
-            serde_json::json!({
-                "mentions": false, "search_mode": "HASHTAG", "user_id": "@fjordlink", "limit": 0
-            }),
-        );
         assert_eq!(
-            testing::problem_keys(&cfg),
+            testing::problem_keys_of(
+                "threads",
+                serde_json::json!({
+                    "mentions": false, "search_mode": "HASHTAG", "user_id": "@fjordlink", "limit": 0
+                })
+            ),
             [
                 "query",
                 "search_mode",

@@ -319,37 +319,22 @@ fn company_reply(r: &Review, unit_id: &str) -> Option<OwnReply> {
 
 /// A review as a mention: its title as the title, its stars as the rating.
 fn review_mention(r: Review, at: DateTime<Utc>, raw: serde_json::Value) -> Option<Mention> {
-    let rating = Some(r.stars).filter(|s| (1..=5).contains(s))?;
-    let text = r.text.unwrap_or_default().trim().to_string();
-    let title = r
-        .title
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty());
-    if text.is_empty() && title.is_none() {
-        return None;
-    }
-    let name = r
-        .consumer
-        .and_then(|c| c.display_name)
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty());
-    Some(Mention {
+    Mention {
         url: Some(format!("https://www.trustpilot.com/reviews/{}", r.id)),
         external_id: r.id,
-        author_handle: name.clone(),
-        author_name: name,
+        title: r.title,
+        text: r.text.unwrap_or_default(),
+        author_name: r.consumer.and_then(|c| c.display_name),
         lang: r.language.filter(|l| !l.is_empty()),
-        title,
-        text,
-        created_at: at,
         engagement: Engagement {
             likes: r.number_of_likes,
             ..Default::default()
         },
-        rating: Some(rating),
+        created_at: at,
         raw,
         ..Default::default()
-    })
+    }
+    .into_review(Some(r.stars))
 }
 
 #[cfg(test)]
@@ -496,14 +481,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_key_names_the_credential_keys() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(json_status(
-                401,
-                r#"{"fault":{"faultstring":"Invalid ApiKey","detail":{"errorcode":"oauth.v2.InvalidApiKey"}}}"#,
-            ))
-            .mount(&server)
-            .await;
+        let server = testing::serving([
+            Mock::given(method("GET"))
+                .respond_with(json_status(
+                    401,
+                    r#"{"fault":{"faultstring":"Invalid ApiKey","detail":{"errorcode":"oauth.v2.InvalidApiKey"}}}"#,
+                )),
+        ]).await;
         let (src, _key) = source(&server.uri(), serde_json::json!({}));
         let err = src.poll(&ctx(None)).await.unwrap_err();
         assert!(
@@ -514,14 +498,11 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_business_unit_names_the_key_to_check() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(json_status(
-                404,
-                r#"{"message":"Business unit not found","errorCode":0}"#,
-            ))
-            .mount(&server)
-            .await;
+        let server = testing::serving([Mock::given(method("GET")).respond_with(json_status(
+            404,
+            r#"{"message":"Business unit not found","errorCode":0}"#,
+        ))])
+        .await;
         let (src, _key) = source(&server.uri(), serde_json::json!({}));
         let err = src.poll(&ctx(None)).await.unwrap_err();
         assert!(

@@ -895,15 +895,13 @@ mod tests {
 
     #[tokio::test]
     async fn incremental_poll_asks_only_for_posts_after_since_id() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
+        let server = testing::serving([Mock::given(method("GET"))
             .and(path(PATH))
             .and(query_param("since_id", "1861800000000000005"))
             .and(query_param_is_missing("start_time"))
             .respond_with(json("search-incremental.json"))
-            .expect(1)
-            .mount(&server)
-            .await;
+            .expect(1)])
+        .await;
         let s = setup(&server.uri(), serde_json::json!({}));
         let before = XCursor {
             since_id: Some("1861800000000000005".into()),
@@ -1028,12 +1026,10 @@ mod tests {
 
     #[tokio::test]
     async fn monthly_read_cap_stops_reading_until_next_month() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
+        let server = testing::serving([Mock::given(method("GET"))
             .respond_with(json("search-page1.json"))
-            .expect(0)
-            .mount(&server)
-            .await;
+            .expect(0)])
+        .await;
         let s = setup(
             &server.uri(),
             serde_json::json!({ "monthly_read_cap": 500 }),
@@ -1056,13 +1052,11 @@ mod tests {
 
     #[tokio::test]
     async fn read_cap_shrinks_the_request_and_resets_with_the_month() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
+        let server = testing::serving([Mock::given(method("GET"))
             .and(query_param("max_results", "30"))
             .respond_with(json("search-incremental.json"))
-            .expect(1)
-            .mount(&server)
-            .await;
+            .expect(1)])
+        .await;
         let s = setup(
             &server.uri(),
             serde_json::json!({ "monthly_read_cap": 530 }),
@@ -1100,15 +1094,13 @@ mod tests {
 
     #[tokio::test]
     async fn rejected_token_is_an_auth_error_naming_the_secret() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
+        let server = testing::serving([Mock::given(method("GET"))
             .respond_with(
                 ResponseTemplate::new(401)
                     .set_body_raw(fixture("error-401.json"), "application/problem+json"),
             )
-            .expect(1)
-            .mount(&server)
-            .await;
+            .expect(1)])
+        .await;
         let s = setup(&server.uri(), serde_json::json!({}));
         let err = s.source.poll(&ctx(None)).await.unwrap_err();
         assert_eq!(
@@ -1120,11 +1112,9 @@ mod tests {
 
     #[tokio::test]
     async fn server_error_fails_the_poll_with_its_status() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "30"))
-            .mount(&server)
-            .await;
+        let server = testing::serving([Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "30"))])
+        .await;
         let s = setup(&server.uri(), serde_json::json!({}));
         let err = s.source.poll(&ctx(None)).await.unwrap_err();
         assert!(
@@ -1153,17 +1143,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_since_id_older_than_the_window_falls_back_to_start_time() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
+        let server = testing::serving([Mock::given(method("GET"))
             .and(path(PATH))
             .and(query_param("since_id", "1861800000000000005"))
             .respond_with(testing::json_status(
                 400,
                 &fixture("error-since-id-too-old.json"),
             ))
-            .expect(1)
-            .mount(&server)
-            .await;
+            .expect(1)])
+        .await;
         mount_two_pages(&server).await;
         let s = setup(&server.uri(), serde_json::json!({}));
         let old = XCursor {
@@ -1191,15 +1179,14 @@ mod tests {
 
     #[tokio::test]
     async fn another_400_is_not_mistaken_for_an_old_since_id() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(testing::json_status(
-                400,
-                r#"{"errors":[{"parameters":{"query":["((("]},"message":"There were errors processing your request: Unbalanced parentheses"}],"title":"Invalid Request","detail":"One or more parameters to your request was invalid.","type":"https://api.twitter.com/2/problems/invalid-request"}"#,
-            ))
-            .expect(1)
-            .mount(&server)
-            .await;
+        let server = testing::serving([
+            Mock::given(method("GET"))
+                .respond_with(testing::json_status(
+                    400,
+                    r#"{"errors":[{"parameters":{"query":["((("]},"message":"There were errors processing your request: Unbalanced parentheses"}],"title":"Invalid Request","detail":"One or more parameters to your request was invalid.","type":"https://api.twitter.com/2/problems/invalid-request"}"#,
+                ))
+                .expect(1),
+        ]).await;
         let s = setup(&server.uri(), serde_json::json!({}));
         let old = XCursor {
             since_id: Some("1861800000000000005".into()),

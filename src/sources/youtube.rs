@@ -486,6 +486,16 @@ fn error_reasons(resp: &Fetched) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// How a projected daily use compares with its budget, the setting `key`, for `describe`:
+/// `within KEY`, or `MORE than KEY: ADVICE` when `projected` exceeds `budget`.
+fn budget_verdict(projected: u64, budget: u32, key: &str, advice: &str) -> String {
+    if projected > u64::from(budget) {
+        format!("MORE than {key}: {advice}")
+    } else {
+        format!("within {key}")
+    }
+}
+
 #[async_trait]
 impl Source for YoutubeSource {
     fn describe(&self) -> Vec<String> {
@@ -495,11 +505,12 @@ impl Source for YoutubeSource {
         if s.query.as_deref().is_some_and(|q| !q.trim().is_empty()) {
             let searches = per_day(s.search_interval.0.max(self.interval));
             let calls = searches * u64::from(s.search_max_pages);
-            let verdict = if calls > u64::from(s.daily_search_calls) {
-                "MORE than daily_search_calls: raise search_interval"
-            } else {
-                "within daily_search_calls"
-            };
+            let verdict = budget_verdict(
+                calls,
+                s.daily_search_calls,
+                "daily_search_calls",
+                "raise search_interval",
+            );
             lines.push(format!(
                 "projected search calls: up to {calls} a day of {} ({searches} searches of at most {} pages), {verdict}",
                 s.daily_search_calls, s.search_max_pages
@@ -507,11 +518,12 @@ impl Source for YoutubeSource {
         }
         let listings = s.track_videos as u64 + u64::from(s.channel_id.is_some());
         let units = per_day(self.interval) * listings * u64::from(THREADS_COST);
-        let verdict = if units > u64::from(s.daily_quota) {
-            "MORE than daily_quota: raise interval or lower track_videos"
-        } else {
-            "within daily_quota"
-        };
+        let verdict = budget_verdict(
+            units,
+            s.daily_quota,
+            "daily_quota",
+            "raise interval or lower track_videos",
+        );
         lines.push(format!(
             "projected comment units: about {units} a day of {} ({listings} listings a poll, one page each), {verdict}",
             s.daily_quota
@@ -910,6 +922,62 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
+    /// A mock answering every GET of `p` with `reply`.
+    fn at_path(p: &str, reply: ResponseTemplate) -> Mock {
+        Mock::given(method("GET")).and(path(p)).respond_with(reply)
+    }
+
+    /// A mock answering every GET with `reply`.
+    fn every_get(reply: ResponseTemplate) -> Mock {
+        Mock::given(method("GET")).respond_with(reply)
+    }
+
+    /// The error the first poll of a channel source gives when `mock` answers its requests;
+    /// what `mock` expects is checked as well.
+    async fn channel_poll_error(mock: Mock) -> SourceError {
+        let server = testing::serving([mock]).await;
+        let s = setup(&server.uri(), serde_json::json!({ "channel_id": CHANNEL }));
+        s.source.poll(&ctx(None)).await.unwrap_err()
+    }
+
+    /// A source that searches for `fjordlink` and reads the channel (with `extra` settings on
+    /// top), on a fake whose search answers `search` exactly `searches` times and whose
+    /// comment threads answer with the page of new comments exactly `comment_pages` times.
+    async fn searching_source(
+        search: ResponseTemplate,
+        searches: u64,
+        comment_pages: u64,
+        extra: serde_json::Value,
+    ) -> (MockServer, WithSecret<YoutubeSource>) {
+        let server = testing::serving([
+            at_path("/youtube/v3/search", search).expect(searches),
+            at_path(
+                "/youtube/v3/commentThreads",
+                json(200, "threads-channel-incremental.json"),
+            )
+            .expect(comment_pages),
+        ])
+        .await;
+        let settings = serde_json::json!({ "query": "fjordlink", "channel_id": CHANNEL });
+        let s = setup(&server.uri(), testing::with_settings(settings, extra));
+        (server, s)
+    }
+
+    /// A cursor of today (Pacific time) with `quota_used` units and `search_calls` searches
+    /// spent, whose channel listing was read up to the newest comment of the first poll.
+    fn read_to_the_newest_comment(quota_used: u32, search_calls: u32) -> YoutubeCursor {
+        YoutubeCursor {
+            quota_day: pacific_day(Utc::now()).to_string(),
+            quota_used,
+            search_calls,
+            channel: Some(Listing {
+                seen_until: Some(at("2026-11-25T10:05:00Z")),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
     async fn mount_channel_pages(server: &MockServer) {
         Mock::given(method("GET"))
             .and(path("/youtube/v3/commentThreads"))
@@ -1083,35 +1151,23 @@ mod tests {
 
     #[tokio::test]
     async fn incremental_poll_reads_only_new_comments_and_waits_to_search_again() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/youtube/v3/search"))
-            .respond_with(json(200, "search-page1.json"))
-            .expect(0)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/youtube/v3/commentThreads"))
-            .and(query_param("allThreadsRelatedToChannelId", CHANNEL))
-            .respond_with(json(200, "threads-channel-incremental.json"))
-            .expect(1)
-            .mount(&server)
-            .await;
+        let server = testing::serving([
+            at_path("/youtube/v3/search", json(200, "search-page1.json")).expect(0),
+            Mock::given(method("GET"))
+                .and(path("/youtube/v3/commentThreads"))
+                .and(query_param("allThreadsRelatedToChannelId", CHANNEL))
+                .respond_with(json(200, "threads-channel-incremental.json"))
+                .expect(1),
+        ])
+        .await;
         let s = setup(
             &server.uri(),
             serde_json::json!({ "query": "fjordlink", "channel_id": CHANNEL }),
         );
         let before = YoutubeCursor {
-            quota_day: pacific_day(Utc::now()).to_string(),
-            quota_used: 205,
-            search_calls: 2,
             last_search_at: Some(Utc::now().timestamp() - 60),
             newest_video_at: Some(at("2026-11-25T07:00:12Z")),
-            videos: vec![],
-            channel: Some(Listing {
-                seen_until: Some(at("2026-11-25T10:05:00Z")),
-                ..Default::default()
-            }),
+            ..read_to_the_newest_comment(205, 2)
         };
         let batch = s.source.poll(&ctx(Some(&before))).await.unwrap();
         assert_eq!(ids(&batch), vec!["UgyCh6fjordlinkthread0004"]);
@@ -1157,14 +1213,8 @@ mod tests {
 
     #[tokio::test]
     async fn quota_exceeded_waits_until_pacific_midnight() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(json(403, "error-quota-exceeded.json"))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let s = setup(&server.uri(), serde_json::json!({ "channel_id": CHANNEL }));
-        let err = s.source.poll(&ctx(None)).await.unwrap_err();
+        let err =
+            channel_poll_error(every_get(json(403, "error-quota-exceeded.json")).expect(1)).await;
         let SourceError::RateLimited {
             retry_after: Some(d),
         } = err
@@ -1177,34 +1227,15 @@ mod tests {
 
     #[tokio::test]
     async fn daily_quota_stops_the_source_before_google_does() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/youtube/v3/search"))
-            .respond_with(json(200, "search-page1.json"))
-            .expect(0)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/youtube/v3/commentThreads"))
-            .respond_with(json(200, "threads-channel-incremental.json"))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let s = setup(
-            &server.uri(),
-            serde_json::json!({ "query": "fjordlink", "channel_id": CHANNEL, "daily_quota": 1000 }),
-        );
+        let (_server, s) = searching_source(
+            json(200, "search-page1.json"),
+            0,
+            1,
+            serde_json::json!({ "daily_quota": 1000 }),
+        )
+        .await;
         // The search bucket is spent, the comment units are not: no search, one comment page.
-        let before = YoutubeCursor {
-            quota_day: pacific_day(Utc::now()).to_string(),
-            quota_used: 950,
-            search_calls: 100,
-            channel: Some(Listing {
-                seen_until: Some(at("2026-11-25T10:05:00Z")),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
+        let before = read_to_the_newest_comment(950, 100);
         let batch = s.source.poll(&ctx(Some(&before))).await.unwrap();
         assert_eq!(ids(&batch), vec!["UgyCh6fjordlinkthread0004"]);
         let c = cursor_of(&batch);
@@ -1227,14 +1258,8 @@ mod tests {
 
     #[tokio::test]
     async fn invalid_key_is_an_auth_error_that_does_not_show_the_key() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(json(400, "error-key-invalid.json"))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let s = setup(&server.uri(), serde_json::json!({ "channel_id": CHANNEL }));
-        let err = s.source.poll(&ctx(None)).await.unwrap_err();
+        let err =
+            channel_poll_error(every_get(json(400, "error-key-invalid.json")).expect(1)).await;
         assert_eq!(
             err.to_string(),
             "youtube: API key rejected (400); check credentials api_key"
@@ -1243,13 +1268,7 @@ mod tests {
 
     #[tokio::test]
     async fn server_error_names_the_url_with_the_key_redacted() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(500))
-            .mount(&server)
-            .await;
-        let s = setup(&server.uri(), serde_json::json!({ "channel_id": CHANNEL }));
-        let err = s.source.poll(&ctx(None)).await.unwrap_err();
+        let err = channel_poll_error(every_get(ResponseTemplate::new(500))).await;
         let msg = err.to_string();
         assert!(
             matches!(err, SourceError::Status { status: 500, .. }),
@@ -1261,13 +1280,10 @@ mod tests {
 
     #[tokio::test]
     async fn http_429_is_rate_limited_with_retry_after() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "120"))
-            .mount(&server)
-            .await;
-        let s = setup(&server.uri(), serde_json::json!({ "channel_id": CHANNEL }));
-        let err = s.source.poll(&ctx(None)).await.unwrap_err();
+        let err = channel_poll_error(every_get(
+            ResponseTemplate::new(429).insert_header("retry-after", "120"),
+        ))
+        .await;
         assert!(matches!(err, SourceError::RateLimited { .. }), "{err:?}");
         assert_eq!(err.retry_after(), Some(Duration::from_secs(120)));
     }
@@ -1286,33 +1302,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_search_quota_error_stops_searching_but_not_the_comments() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/youtube/v3/search"))
-            .respond_with(json(403, "error-quota-exceeded.json"))
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/youtube/v3/commentThreads"))
-            .respond_with(json(200, "threads-channel-incremental.json"))
-            .expect(2)
-            .mount(&server)
-            .await;
-        let s = setup(
-            &server.uri(),
-            serde_json::json!({ "query": "fjordlink", "channel_id": CHANNEL }),
-        );
-        let before = YoutubeCursor {
-            quota_day: pacific_day(Utc::now()).to_string(),
-            quota_used: 40,
-            search_calls: 7,
-            channel: Some(Listing {
-                seen_until: Some(at("2026-11-25T10:05:00Z")),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
+        let (_server, s) = searching_source(
+            json(403, "error-quota-exceeded.json"),
+            1,
+            2,
+            serde_json::json!({}),
+        )
+        .await;
+        let before = read_to_the_newest_comment(40, 7);
         let batch = s.source.poll(&ctx(Some(&before))).await.unwrap();
         assert_eq!(ids(&batch), vec!["UgyCh6fjordlinkthread0004"]);
         assert_eq!(batch.next_poll_in, None, "comments keep their interval");

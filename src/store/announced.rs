@@ -34,15 +34,11 @@ impl Store {
 
     /// The oldest [`PER_POLL`] announcements waiting for `source`.
     pub fn announced(&self, source: &str) -> Result<Vec<Announcement>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT id, source, media_id, comment_id FROM announced_mentions
+        self.query_all(
+            "SELECT id, source, media_id, comment_id FROM announced_mentions
                  WHERE source = ?1 ORDER BY id LIMIT ?2",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![source, PER_POLL as i64], |r| {
+            params![source, PER_POLL as i64],
+            |r| {
                 let comment: String = r.get(3)?;
                 Ok(Announcement {
                     id: r.get(0)?,
@@ -50,9 +46,8 @@ impl Store {
                     media_id: r.get(2)?,
                     comment_id: (!comment.is_empty()).then_some(comment),
                 })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+            },
+        )
     }
 
     /// Forgets announcements `ids`: their poll has been committed.

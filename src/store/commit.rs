@@ -19,15 +19,10 @@ impl Store {
     /// transaction. Mentions the store already has are counted and ignored.
     pub fn commit_poll(&mut self, p: PollCommit<'_>) -> Result<PollSummary, StoreError> {
         let erased = self.erased_authors(p.kind)?;
-        let path = self.path.display().to_string();
-        let e = |source| StoreError::Database {
-            path: path.clone(),
-            source: super::DatabaseError(source),
-        };
-        let tx = self.conn.transaction().map_err(e)?;
-        let summary = commit_in(&tx, p, &erased, Utc::now()).map_err(e)?;
-        tx.commit().map_err(e)?;
-        Ok(summary)
+        self.write(|tx| {
+            let summary = commit_in(tx, p, &erased, Utc::now())?;
+            Ok(summary)
+        })
     }
 }
 

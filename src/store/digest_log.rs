@@ -89,18 +89,11 @@ impl Store {
         end: i64,
         threshold: f64,
     ) -> Result<Vec<VolumeRow>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT source, coalesce(label, 'unclassified'), coalesce(spam, 0), count(*),
+        self.query_all("SELECT source, coalesce(label, 'unclassified'), coalesce(spam, 0), count(*),
                     sum(label = 'praise' OR (coalesce(label, '') <> 'complaint' AND sentiment >= ?3)),
                     sum(label = 'complaint' OR (coalesce(label, '') <> 'praise' AND sentiment <= -?3))
                  FROM mentions WHERE created_at >= ?1 AND created_at < ?2
-                 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![start, end, threshold], |r| {
+                 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", params![start, end, threshold], |r| {
                 Ok(VolumeRow {
                     source: r.get(0)?,
                     label: r.get(1)?,
@@ -110,34 +103,27 @@ impl Store {
                     negative: r.get::<_, Option<i64>>(5)?.unwrap_or(0),
                 })
             })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
 
     /// First-response times of the non-spam mentions answered in `[start, end)`: answer time
     /// minus post time, once per team the mention was routed to. An answer stamped before the
     /// post (a skewed clock) counts as zero.
     pub fn first_responses(&self, start: i64, end: i64) -> Result<Vec<FirstResponse>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT DISTINCT m.id, coalesce(json_extract(r.value, '$.team'), ''), m.kind,
+        self.query_all(
+            "SELECT DISTINCT m.id, coalesce(json_extract(r.value, '$.team'), ''), m.kind,
                         max(m.answered_at - m.created_at, 0)
                  FROM mentions m LEFT JOIN json_each(m.route) r
                  WHERE m.answered_at >= ?1 AND m.answered_at < ?2 AND coalesce(m.spam, 0) = 0
                  ORDER BY 2, 3, 4",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![start, end], |r| {
+            params![start, end],
+            |r| {
                 Ok(FirstResponse {
                     team: r.get(1)?,
                     kind: r.get(2)?,
                     seconds: r.get(3)?,
                 })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+            },
+        )
     }
 
     /// When the newest stored non-spam mention was posted (unix seconds), if there is one.
@@ -153,35 +139,19 @@ impl Store {
 
     /// Title and text of every non-spam complaint posted in `[start, end)`.
     pub fn complaint_texts(&self, start: i64, end: i64) -> Result<Vec<String>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT coalesce(title || ' ', '') || text FROM mentions
-                 WHERE created_at >= ?1 AND created_at < ?2 AND label = 'complaint' AND coalesce(spam, 0) = 0",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![start, end], |r| r.get(0))
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+        self.query_all("SELECT coalesce(title || ' ', '') || text FROM mentions
+                 WHERE created_at >= ?1 AND created_at < ?2 AND label = 'complaint' AND coalesce(spam, 0) = 0", params![start, end], |r| r.get(0))
     }
 
     /// Sources with failed polls in `[start, end)`, with the last error and whether they are
     /// failing still.
     pub fn failed_sources(&self, start: i64, end: i64) -> Result<Vec<FailedSource>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT p.source, sum(p.outcome = 'error'), sum(p.outcome <> 'error'),
+        self.query_all("SELECT p.source, sum(p.outcome = 'error'), sum(p.outcome <> 'error'),
                     (SELECT error FROM poll_log e WHERE e.source = p.source AND e.outcome = 'error'
                         AND e.started_at >= ?1 AND e.started_at < ?2 ORDER BY e.started_at DESC, e.id DESC LIMIT 1),
                     coalesce((SELECT consecutive_failures FROM source_state s WHERE s.source = p.source), 0)
                  FROM poll_log p WHERE p.started_at >= ?1 AND p.started_at < ?2
-                 GROUP BY p.source HAVING sum(p.outcome = 'error') > 0 ORDER BY p.source",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![start, end], |r| {
+                 GROUP BY p.source HAVING sum(p.outcome = 'error') > 0 ORDER BY p.source", params![start, end], |r| {
                 Ok(FailedSource {
                     source: r.get(0)?,
                     failures: r.get(1)?,
@@ -190,8 +160,6 @@ impl Store {
                     failing_now: r.get(4)?,
                 })
             })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
 
     /// The earliest poll or stored mention: when this database started watching.
@@ -237,12 +205,7 @@ impl Store {
         force: bool,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let path = self.path.display().to_string();
-        let e = |source| StoreError::Database {
-            path: path.clone(),
-            source: super::DatabaseError(source),
-        };
-        let tx = self.conn.transaction().map_err(e)?;
+        self.write(|tx| {
         let recipients = d
             .alerts
             .iter()
@@ -255,7 +218,7 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (list, period_start) DO NOTHING",
                 params![d.list, d.period_start, d.period_end, d.period, recipients, now, d.late],
             )
-            .map_err(e)?;
+            ?;
         if inserted == 0 {
             if !force {
                 return Ok(false);
@@ -265,10 +228,10 @@ impl Store {
                  WHERE list = ?1 AND period_start = ?2",
                 params![d.list, d.period_start, now, recipients],
             )
-            .map_err(e)?;
+            ?;
         }
-        queue(&tx, None, "digest", &d.alerts, now).map_err(e)?;
-        tx.commit().map_err(e)?;
-        Ok(true)
+        queue(tx, None, "digest", &d.alerts, now)?;
+            Ok(true)
+        })
     }
 }

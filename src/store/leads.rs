@@ -26,16 +26,9 @@ impl Store {
         since: i64,
         limit: usize,
     ) -> Result<Vec<AlertedText>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT o.id, o.created_at, m.id, m.text FROM outbox o JOIN mentions m ON m.id = o.mention_id
+        self.query_all("SELECT o.id, o.created_at, m.id, m.text FROM outbox o JOIN mentions m ON m.id = o.mention_id
                  WHERE o.id > ?1 AND o.created_at >= ?2 AND o.kind = 'alert' AND m.duplicate_of IS NULL
-                 ORDER BY o.id LIMIT ?3",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(rusqlite::params![after, since, limit as i64], |r| {
+                 ORDER BY o.id LIMIT ?3", rusqlite::params![after, since, limit as i64], |r| {
                 Ok(AlertedText {
                     outbox_id: r.get(0)?,
                     alerted_at: r.get(1)?,
@@ -43,7 +36,5 @@ impl Store {
                     text: r.get(3)?,
                 })
             })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
 }

@@ -725,17 +725,12 @@ impl Store {
 
     /// The latest staff label of every corrected mention as `(lang, label, text)`, oldest first.
     pub fn corrections(&self) -> Result<Vec<(String, String, String)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT coalesce(m.lang, json_extract(m.reasons, '$.lang'), ''), m.label, m.text
+        self.query_all(
+            "SELECT coalesce(m.lang, json_extract(m.reasons, '$.lang'), ''), m.label, m.text
                  FROM mentions m WHERE m.label_source = 'staff' AND m.stripped = 0 ORDER BY m.id",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
     }
 
     /// Marks mention `id` answered by `by` at `now`, or clears the mark (`answered = false`).

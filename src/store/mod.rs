@@ -272,6 +272,37 @@ impl Store {
         }
     }
 
+    /// Every row `sql` returns for `params`, each turned into a value by `row`; the statement
+    /// is cached on the connection, since the reads that use this run again on every poll,
+    /// page or mail.
+    fn query_all<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut st = self.conn.prepare_cached(sql).map_err(self.err())?;
+        let rows = st.query_map(params, row).map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+
+    /// Runs `work` in one transaction and commits it; any database error on the way, the
+    /// commit's included, comes back naming the file and leaves nothing written.
+    fn write<T>(
+        &mut self,
+        work: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let path = &self.path;
+        let e = |source| StoreError::Database {
+            path: path.display().to_string(),
+            source: DatabaseError(source),
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        let done = work(&tx).map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok(done)
+    }
+
     fn configure(&mut self) -> Result<(), StoreError> {
         // The busy timeout comes first, so every statement after it (the journal mode switch
         // and the migrations included) waits for another process's lock instead of failing.
@@ -579,20 +610,12 @@ impl Store {
     /// (a page goes to the write-ahead log), so it fails exactly when the database cannot be
     /// written (read-only file, full disk, corrupt header, a lock held past the busy timeout).
     pub fn probe_write(&mut self) -> Result<(), StoreError> {
-        let path = self.path.display().to_string();
-        let e = |source| StoreError::Database {
-            path: path.clone(),
-            source: DatabaseError(source),
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(e)?;
-        let version: i64 = tx
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(e)?;
-        tx.pragma_update(None, "user_version", version).map_err(e)?;
-        tx.commit().map_err(e)
+        // `write` begins immediate transactions (see `configure`), so the write lock is taken
+        // before anything is read.
+        self.write(|tx| {
+            let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            tx.pragma_update(None, "user_version", version)
+        })
     }
 
     /// Runs `PRAGMA quick_check` and returns how long it took, or [`StoreError::Corrupt`]
@@ -641,26 +664,19 @@ mod tests {
     ) -> PollSummary {
         store
             .commit_poll(PollCommit {
-                source: "feed",
-                kind: "rss",
-                mentions: ids
-                    .iter()
-                    .map(|i| NewMention {
-                        mention: mention(i),
-                        watches: vec!["Fjordlink".to_string()],
-                        verdict: None,
-                    })
-                    .collect(),
                 cursor: Some(cursor.into()),
-                next_poll_at: Utc::now(),
-                started_at: Utc::now(),
-                fetched: ids.len(),
-                backfill: false,
                 source_cap: cap,
                 watch_caps: caps,
-                raw_max_bytes: 1000,
-                signals: None,
-                own_replies: Vec::new(),
+                ..PollCommit::news(
+                    "feed",
+                    ids.iter()
+                        .map(|i| NewMention {
+                            mention: mention(i),
+                            watches: vec!["Fjordlink".to_string()],
+                            verdict: None,
+                        })
+                        .collect(),
+                )
             })
             .unwrap()
     }
@@ -734,23 +750,15 @@ mod tests {
         let mut m = mention("x");
         m.text = "Geen internet in het Café, Fjordlink!".into();
         s.commit_poll(PollCommit {
-            source: "feed",
-            kind: "rss",
-            mentions: vec![NewMention {
-                mention: m,
-                watches: vec!["Fjordlink".into()],
-                verdict: None,
-            }],
-            cursor: None,
-            next_poll_at: Utc::now(),
-            started_at: Utc::now(),
-            fetched: 1,
-            backfill: false,
-            source_cap: None,
-            watch_caps: &HashMap::new(),
             raw_max_bytes: 100,
-            signals: None,
-            own_replies: Vec::new(),
+            ..PollCommit::news(
+                "feed",
+                vec![NewMention {
+                    mention: m,
+                    watches: vec!["Fjordlink".into()],
+                    verdict: None,
+                }],
+            )
         })
         .unwrap();
         let found = |q: &str| s.mentions(&MentionQuery::new().search(q)).unwrap().len();

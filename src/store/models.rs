@@ -93,16 +93,12 @@ impl Store {
 
     /// Every stored model, newest first.
     pub fn models(&self) -> Result<Vec<StoredModel>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT id, created_at, langs, examples, cv_score, lexicon_score, corrections_seen,
+        self.query_all(
+            "SELECT id, created_at, langs, examples, cv_score, lexicon_score, corrections_seen,
                         trained_by, note, active
                  FROM models ORDER BY id DESC",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map([], |r| {
+            [],
+            |r| {
                 Ok(StoredModel {
                     id: r.get(0)?,
                     created_at: r.get(1)?,
@@ -115,9 +111,8 @@ impl Store {
                     note: r.get(8)?,
                     active: r.get(9)?,
                 })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+            },
+        )
     }
 
     /// The id of the model in use, if any.
@@ -140,110 +135,93 @@ impl Store {
     /// with none in use, worse than the lexicons alone on its own folds). A refused model is
     /// kept with a note saying why. Old inactive models beyond [`KEEP_MODELS`] are deleted.
     pub fn add_model(&mut self, m: &NewModel<'_>) -> Result<(i64, ModelDecision), StoreError> {
-        let path = self.path.display().to_string();
-        let e = |source| StoreError::Database {
-            path: path.clone(),
-            source: super::DatabaseError(source),
-        };
-        let tx = self.conn.transaction().map_err(e)?;
-        let active: Option<(i64, f64)> = tx
-            .query_row(
-                "SELECT id, cv_score FROM models WHERE active = 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(e)?;
-        let needed = active.map_or(m.lexicon_score, |(_, s)| s);
-        // Scores are rounded to the report's three decimals: a difference nobody can see is
-        // no reason to refuse.
-        let worse = (m.cv_score * 1000.0).round() < (needed * 1000.0).round();
-        let note = if worse {
-            match active {
-                Some((id, s)) => format!(
-                    "refused: cross-validated {:.3} is below {s:.3} of model #{id}",
-                    m.cv_score
-                ),
-                None => format!(
-                    "refused: cross-validated {:.3} is below {needed:.3} of the lexicons alone",
-                    m.cv_score
-                ),
-            }
-        } else {
-            String::new()
-        };
-        if !worse {
-            tx.execute("UPDATE models SET active = 0 WHERE active = 1", [])
-                .map_err(e)?;
-        }
-        tx.execute(
-            "INSERT INTO models (created_at, langs, examples, cv_score, lexicon_score,
-                                 corrections_seen, trained_by, note, active, model)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                Utc::now().timestamp(),
-                m.langs,
-                m.examples,
-                m.cv_score,
-                m.lexicon_score,
-                m.corrections_seen,
-                m.trained_by,
-                note,
-                !worse,
-                m.bytes
-            ],
-        )
-        .map_err(e)?;
-        let id = tx.last_insert_rowid();
-        tx.execute(
-            "DELETE FROM models WHERE active = 0 AND id NOT IN
-                (SELECT id FROM models WHERE active = 0 ORDER BY id DESC LIMIT ?1)",
-            [KEEP_MODELS as i64],
-        )
-        .map_err(e)?;
-        tx.commit().map_err(e)?;
-        Ok((
-            id,
-            if worse {
-                ModelDecision::Refused {
-                    needed,
-                    active: active.map(|(id, _)| id),
+        self.write(|tx| {
+            let active: Option<(i64, f64)> = tx
+                .query_row(
+                    "SELECT id, cv_score FROM models WHERE active = 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let needed = active.map_or(m.lexicon_score, |(_, s)| s);
+            // Scores are rounded to the report's three decimals: a difference nobody can see is
+            // no reason to refuse.
+            let worse = (m.cv_score * 1000.0).round() < (needed * 1000.0).round();
+            let note = if worse {
+                match active {
+                    Some((id, s)) => format!(
+                        "refused: cross-validated {:.3} is below {s:.3} of model #{id}",
+                        m.cv_score
+                    ),
+                    None => format!(
+                        "refused: cross-validated {:.3} is below {needed:.3} of the lexicons alone",
+                        m.cv_score
+                    ),
                 }
             } else {
-                ModelDecision::Activated { previous: active }
-            },
-        ))
+                String::new()
+            };
+            if !worse {
+                tx.execute("UPDATE models SET active = 0 WHERE active = 1", [])?;
+            }
+            tx.execute(
+                "INSERT INTO models (created_at, langs, examples, cv_score, lexicon_score,
+                                 corrections_seen, trained_by, note, active, model)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    Utc::now().timestamp(),
+                    m.langs,
+                    m.examples,
+                    m.cv_score,
+                    m.lexicon_score,
+                    m.corrections_seen,
+                    m.trained_by,
+                    note,
+                    !worse,
+                    m.bytes
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            tx.execute(
+                "DELETE FROM models WHERE active = 0 AND id NOT IN
+                (SELECT id FROM models WHERE active = 0 ORDER BY id DESC LIMIT ?1)",
+                [KEEP_MODELS as i64],
+            )?;
+            Ok((
+                id,
+                if worse {
+                    ModelDecision::Refused {
+                        needed,
+                        active: active.map(|(id, _)| id),
+                    }
+                } else {
+                    ModelDecision::Activated { previous: active }
+                },
+            ))
+        })
     }
 
     /// Puts model `id` in use (`None`: no model, the lexicons decide alone). Returns false
     /// when there is no model `id`.
     pub fn use_model(&mut self, id: Option<i64>) -> Result<bool, StoreError> {
-        let path = self.path.display().to_string();
-        let e = |source| StoreError::Database {
-            path: path.clone(),
-            source: super::DatabaseError(source),
-        };
-        let tx = self.conn.transaction().map_err(e)?;
-        if let Some(id) = id {
-            let found: Option<i64> = tx
-                .query_row("SELECT id FROM models WHERE id = ?1", [id], |r| r.get(0))
-                .optional()
-                .map_err(e)?;
-            if found.is_none() {
-                return Ok(false);
+        self.write(|tx| {
+            if let Some(id) = id {
+                let found: Option<i64> = tx
+                    .query_row("SELECT id FROM models WHERE id = ?1", [id], |r| r.get(0))
+                    .optional()?;
+                if found.is_none() {
+                    return Ok(false);
+                }
             }
-        }
-        tx.execute("UPDATE models SET active = 0 WHERE active = 1", [])
-            .map_err(e)?;
-        if let Some(id) = id {
-            tx.execute(
-                "UPDATE models SET active = 1, note = '' WHERE id = ?1",
-                [id],
-            )
-            .map_err(e)?;
-        }
-        tx.commit().map_err(e)?;
-        Ok(true)
+            tx.execute("UPDATE models SET active = 0 WHERE active = 1", [])?;
+            if let Some(id) = id {
+                tx.execute(
+                    "UPDATE models SET active = 1, note = '' WHERE id = ?1",
+                    [id],
+                )?;
+            }
+            Ok(true)
+        })
     }
 }
 

@@ -62,20 +62,17 @@ impl Store {
 
     /// The opt-out list, by platform and handle.
     pub fn optouts(&self) -> Result<Vec<OptOut>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT platform, handle, added_at, added_by FROM optouts ORDER BY platform, handle")
-            .map_err(self.err())?;
-        let rows = st
-            .query_map([], |r| {
+        self.query_all(
+            "SELECT platform, handle, added_at, added_by FROM optouts ORDER BY platform, handle",
+            [],
+            |r| {
                 Ok(OptOut {
                     platform: r.get(0)?,
                     handle: r.get(1)?,
                     added_at: r.get(2)?,
                     added_by: r.get(3)?,
                 })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+            },
+        )
     }
 }

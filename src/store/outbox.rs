@@ -208,12 +208,7 @@ impl Store {
         updates: &[AlertUpdate],
         now: i64,
     ) -> Result<usize, StoreError> {
-        let path = self.path.display().to_string();
-        let e = |source| StoreError::Database {
-            path: path.clone(),
-            source: super::DatabaseError(source),
-        };
-        let tx = self.conn.transaction().map_err(e)?;
+        self.write(|tx| {
         let mut queued = 0;
         {
             let mut mark = tx
@@ -221,33 +216,33 @@ impl Store {
                     "UPDATE mentions SET routed_at = ?2, route = ?3, duplicate_of = ?4
                      WHERE id = ?1 AND routed_at IS NULL",
                 )
-                .map_err(e)?;
+                ?;
             let mut rewrite = tx
                 .prepare_cached(
                     "UPDATE outbox SET subject = ?2, body_text = ?3, body_html = ?4, payload = ?5
                      WHERE message_id = ?1 AND state = 'pending' AND attempts = 0 AND batch_id IS NULL",
                 )
-                .map_err(e)?;
+                ?;
             for r in records {
                 if mark
                     .execute(params![r.mention_id, now, r.route, r.duplicate_of])
-                    .map_err(e)?
+                    ?
                     == 0
                 {
                     continue;
                 }
-                queued += queue(&tx, Some(r.mention_id), "alert", &r.alerts, now).map_err(e)?;
+                queued += queue(tx, Some(r.mention_id), "alert", &r.alerts, now)?;
             }
             for u in updates {
                 for a in &u.alerts {
                     rewrite
                         .execute(params![a.message_id, a.subject, a.text, a.html, a.payload])
-                        .map_err(e)?;
+                        ?;
                 }
             }
         }
-        tx.commit().map_err(e)?;
-        Ok(queued)
+            Ok(queued)
+        })
     }
 
     /// Pending alerts that may go out at `now`, urgent first, then oldest first. `ignore_backoff`
@@ -258,18 +253,15 @@ impl Store {
         ignore_backoff: bool,
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!(
+        self.query_all(
+            &format!(
                 "SELECT {ENTRY_COLUMNS} FROM outbox
                  WHERE state = 'pending' AND not_before <= ?1 AND (?2 OR next_attempt_at <= ?1)
                  ORDER BY urgent DESC, id LIMIT ?3"
-            ))
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![now, ignore_backoff, limit as i64], entry)
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+            ),
+            params![now, ignore_backoff, limit as i64],
+            entry,
+        )
     }
 
     /// When the next pending alert is due (unix seconds), if any is pending. A non-urgent email
@@ -326,22 +318,15 @@ impl Store {
     /// every retry sends the same message with the same Message-ID.
     pub fn assign_batch(&mut self, ids: &[i64]) -> Result<i64, StoreError> {
         let batch = ids.iter().copied().min().unwrap_or_default();
-        let path = self.path.display().to_string();
-        let e = |source| StoreError::Database {
-            path: path.clone(),
-            source: super::DatabaseError(source),
-        };
-        let tx = self.conn.transaction().map_err(e)?;
-        {
-            let mut st = tx
-                .prepare_cached("UPDATE outbox SET batch_id = ?2 WHERE id = ?1")
-                .map_err(e)?;
-            for id in ids {
-                st.execute(params![id, batch]).map_err(e)?;
+        self.write(|tx| {
+            {
+                let mut st = tx.prepare_cached("UPDATE outbox SET batch_id = ?2 WHERE id = ?1")?;
+                for id in ids {
+                    st.execute(params![id, batch])?;
+                }
             }
-        }
-        tx.commit().map_err(e)?;
-        Ok(batch)
+            Ok(batch)
+        })
     }
 
     /// The server accepted the message carrying rows `ids`: all of them are marked sent in one
@@ -432,21 +417,17 @@ impl Store {
         sql: &str,
         rest: &[&dyn rusqlite::ToSql],
     ) -> Result<(), StoreError> {
-        let path = self.path.display().to_string();
-        let e = |source| StoreError::Database {
-            path: path.clone(),
-            source: super::DatabaseError(source),
-        };
-        let tx = self.conn.transaction().map_err(e)?;
-        {
-            let mut st = tx.prepare_cached(sql).map_err(e)?;
-            for id in ids {
-                let mut args: Vec<&dyn rusqlite::ToSql> = vec![id];
-                args.extend_from_slice(&rest[1..]);
-                st.execute(args.as_slice()).map_err(e)?;
+        self.write(|tx| {
+            {
+                let mut st = tx.prepare_cached(sql)?;
+                for id in ids {
+                    let mut args: Vec<&dyn rusqlite::ToSql> = vec![id];
+                    args.extend_from_slice(&rest[1..]);
+                    st.execute(args.as_slice())?;
+                }
             }
-        }
-        tx.commit().map_err(e)
+            Ok(())
+        })
     }
 
     /// The recipient reached the hourly cap: rows `ids` are held back (state `held`, kept for
@@ -462,12 +443,7 @@ impl Store {
         message_id: &str,
         now: i64,
     ) -> Result<i64, StoreError> {
-        let path = self.path.display().to_string();
-        let e = |source| StoreError::Database {
-            path: path.clone(),
-            source: super::DatabaseError(source),
-        };
-        let tx = self.conn.transaction().map_err(e)?;
+        self.write(|tx| {
         tx.execute(
             "INSERT INTO outbox (mention_id, team, rule, recipient, message_id, subject, body_text,
                 body_html, urgent, created_at, not_before, next_attempt_at, channel, kind)
@@ -475,14 +451,14 @@ impl Store {
              ON CONFLICT (message_id) DO NOTHING",
             params![team, recipient, message_id, now, until],
         )
-        .map_err(e)?;
+        ?;
         let summary: i64 = tx
             .query_row(
                 "SELECT id FROM outbox WHERE message_id = ?1",
                 [message_id],
                 |r| r.get(0),
             )
-            .map_err(e)?;
+            ?;
         {
             let mut st = tx
                 .prepare_cached(
@@ -490,25 +466,22 @@ impl Store {
                         last_error = 'hourly cap reached; counted in cap summary #' || ?2
                      WHERE id = ?1 AND state = 'pending'",
                 )
-                .map_err(e)?;
+                ?;
             for id in ids {
-                st.execute(params![id, summary]).map_err(e)?;
+                st.execute(params![id, summary])?;
             }
         }
-        tx.commit().map_err(e)?;
-        Ok(summary)
+                Ok(summary)
+        })
     }
 
     /// The alerts a cap summary counts, oldest first.
     pub fn held_by(&self, summary_id: i64) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {ENTRY_COLUMNS} FROM outbox WHERE summary_id = ?1 ORDER BY id"
-            ))
-            .map_err(self.err())?;
-        let rows = st.query_map([summary_id], entry).map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+        self.query_all(
+            &format!("SELECT {ENTRY_COLUMNS} FROM outbox WHERE summary_id = ?1 ORDER BY id"),
+            [summary_id],
+            entry,
+        )
     }
 
     /// Outbox rows, newest first, optionally only those in `state`.
@@ -517,16 +490,9 @@ impl Store {
         state: Option<&str>,
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(&format!(
+        self.query_all(&format!(
                 "SELECT {ENTRY_COLUMNS} FROM outbox WHERE ?1 IS NULL OR state = ?1 ORDER BY id DESC LIMIT ?2"
-            ))
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![state, limit as i64], entry)
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+            ), params![state, limit as i64], entry)
     }
 
     /// Number of outbox rows per state: (pending, sent, dead).

@@ -85,31 +85,24 @@ mod tests {
     fn poll(s: &mut Store, ids: &[&str], replies: Vec<OwnReply>) -> PollSummary {
         let caps = HashMap::new();
         s.commit_poll(PollCommit {
-            source: "feed",
             kind: "x",
-            mentions: ids
-                .iter()
-                .map(|id| NewMention {
-                    mention: Mention {
-                        external_id: id.to_string(),
-                        text: format!("fjordlink {id}"),
-                        created_at: Utc::now() - Duration::hours(2),
-                        ..Default::default()
-                    },
-                    watches: vec!["w".into()],
-                    verdict: None,
-                })
-                .collect(),
-            cursor: None,
-            next_poll_at: Utc::now(),
-            started_at: Utc::now(),
-            fetched: ids.len(),
-            backfill: false,
-            source_cap: None,
             watch_caps: &caps,
-            raw_max_bytes: 1000,
-            signals: None,
             own_replies: replies,
+            ..PollCommit::news(
+                "feed",
+                ids.iter()
+                    .map(|id| NewMention {
+                        mention: Mention {
+                            external_id: id.to_string(),
+                            text: format!("fjordlink {id}"),
+                            created_at: Utc::now() - Duration::hours(2),
+                            ..Default::default()
+                        },
+                        watches: vec!["w".into()],
+                        verdict: None,
+                    })
+                    .collect(),
+            )
         })
         .unwrap()
     }

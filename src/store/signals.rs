@@ -318,7 +318,6 @@ mod tests {
     use crate::sources::Mention;
     use crate::store::{NewMention, PollCommit, Store};
     use chrono::Utc;
-    use std::collections::HashMap;
 
     /// `(id, author, in_reply_to, text)`
     type Post<'a> = (&'a str, &'a str, Option<&'a str>, &'a str);
@@ -344,19 +343,9 @@ mod tests {
             .collect();
         store
             .commit_poll(PollCommit {
-                source: "feed",
-                kind: "rss",
-                mentions,
-                cursor: None,
-                next_poll_at: Utc::now(),
-                started_at: Utc::now(),
-                fetched: posts.len(),
-                backfill: false,
-                source_cap: None,
-                watch_caps: &HashMap::new(),
                 raw_max_bytes: 100,
                 signals: Some(c),
-                own_replies: Vec::new(),
+                ..PollCommit::news("feed", mentions)
             })
             .unwrap();
     }

@@ -50,12 +50,7 @@ impl Store {
         next_poll_at: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         let now = Utc::now();
-        let path = self.path.display().to_string();
-        let e = |source| StoreError::Database {
-            path: path.clone(),
-            source: super::DatabaseError(source),
-        };
-        let tx = self.conn.transaction().map_err(e)?;
+        self.write(|tx| {
         tx.execute(
             "INSERT INTO source_state (source, kind, last_poll_at, last_error, last_error_at, consecutive_failures, next_poll_at)
              VALUES (?1, ?2, ?3, ?4, ?3, 1, ?5)
@@ -64,21 +59,21 @@ impl Store {
                 consecutive_failures = source_state.consecutive_failures + 1, next_poll_at = excluded.next_poll_at",
             params![source, kind, now.timestamp(), error, next_poll_at.timestamp()],
         )
-        .map_err(e)?;
+        ?;
         tx.execute(
             "INSERT INTO poll_log (source, started_at, duration_ms, outcome, error) VALUES (?1, ?2, ?3, 'error', ?4)",
             params![source, started_at.timestamp(), (now - started_at).num_milliseconds().max(0), error],
         )
-        .map_err(e)?;
+        ?;
         let failures: i64 = tx
             .query_row(
                 "SELECT consecutive_failures FROM source_state WHERE source = ?1",
                 [source],
                 |r| r.get(0),
             )
-            .map_err(e)?;
-        tx.commit().map_err(e)?;
-        Ok(failures)
+            ?;
+            Ok(failures)
+        })
     }
 
     /// The stored state of one source, if it was ever polled.
@@ -93,18 +88,11 @@ impl Store {
 
     fn source_states_where(&self, source: Option<&str>) -> Result<Vec<SourceState>, StoreError> {
         let today = day_start(Utc::now());
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT s.source, s.kind, s.cursor, s.last_poll_at, s.last_success_at, s.last_error, s.last_error_at,
+        self.query_all("SELECT s.source, s.kind, s.cursor, s.last_poll_at, s.last_success_at, s.last_error, s.last_error_at,
                         s.consecutive_failures, s.next_poll_at, s.items_stored, s.cap_note,
                         coalesce((SELECT stored FROM daily_counts d
                                   WHERE d.day = ?2 AND d.scope = 'source' AND d.name = s.source), 0)
-                 FROM source_state s WHERE ?1 IS NULL OR s.source = ?1 ORDER BY s.source",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map(params![source, today], |r| {
+                 FROM source_state s WHERE ?1 IS NULL OR s.source = ?1 ORDER BY s.source", params![source, today], |r| {
                 Ok(SourceState {
                     source: r.get(0)?,
                     kind: r.get(1)?,
@@ -120,7 +108,5 @@ impl Store {
                     stored_today: r.get(11)?,
                 })
             })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
 }

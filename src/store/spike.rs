@@ -52,15 +52,8 @@ pub struct WindowCount {
 impl Store {
     /// Spike episodes that started in `[start, end)`, oldest first.
     pub fn spikes_started(&self, start: i64, end: i64) -> Result<Vec<SpikeEpisode>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT kind, scope, name, started_at, last_seen_at, count, baseline, threshold, summary
-                 FROM spike_episodes WHERE started_at >= ?1 AND started_at < ?2 ORDER BY started_at, id",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![start, end], |r| {
+        self.query_all("SELECT kind, scope, name, started_at, last_seen_at, count, baseline, threshold, summary
+                 FROM spike_episodes WHERE started_at >= ?1 AND started_at < ?2 ORDER BY started_at, id", params![start, end], |r| {
                 Ok(SpikeEpisode {
                     kind: r.get(0)?,
                     scope: r.get(1)?,
@@ -73,8 +66,6 @@ impl Store {
                     summary: r.get(8)?,
                 })
             })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
 
     /// Non-backfill, non-spam mentions that matched `watch`, stored in `[start, end)`.
@@ -156,12 +147,7 @@ impl Store {
         alerts: &[NewAlert],
         cooldown: i64,
     ) -> Result<SpikeOutcome, StoreError> {
-        let path = self.path.display().to_string();
-        let e = |source| StoreError::Database {
-            path: path.clone(),
-            source: super::DatabaseError(source),
-        };
-        let tx = self.conn.transaction().map_err(e)?;
+        self.write(|tx| {
         let ongoing: Option<i64> = tx
             .query_row(
                 "SELECT id FROM spike_episodes WHERE kind = ?1 AND scope = ?2 AND name = ?3
@@ -170,14 +156,14 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(e)?;
+            ?;
         let outcome = match ongoing {
             Some(id) => {
                 tx.execute(
                     "UPDATE spike_episodes SET last_seen_at = max(last_seen_at, ?2), count = max(count, ?3) WHERE id = ?1",
                     params![id, ep.last_seen_at, ep.count],
                 )
-                .map_err(e)?;
+                ?;
                 SpikeOutcome::Ongoing
             }
             None => {
@@ -196,12 +182,12 @@ impl Store {
                         ep.summary
                     ],
                 )
-                .map_err(e)?;
-                queue(&tx, None, "spike", alerts, ep.started_at).map_err(e)?;
+                ?;
+                queue(tx, None, "spike", alerts, ep.started_at)?;
                 SpikeOutcome::New
             }
         };
-        tx.commit().map_err(e)?;
-        Ok(outcome)
+            Ok(outcome)
+        })
     }
 }

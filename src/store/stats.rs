@@ -108,46 +108,37 @@ impl Store {
             "SELECT source, count(*), coalesce(sum(outcome = 'error'), 0), coalesce(sum(duration_ms), 0){buckets}
              FROM poll_log GROUP BY source ORDER BY source"
         );
-        let mut st = self.conn.prepare(&sql).map_err(self.err())?;
-        let rows = st
-            .query_map([], |r| {
-                let mut at_most = Vec::with_capacity(bounds_ms.len());
-                for i in 0..bounds_ms.len() {
-                    at_most.push(r.get::<_, Option<i64>>(4 + i)?.unwrap_or(0));
-                }
-                Ok(PollStats {
-                    source: r.get(0)?,
-                    polls: r.get(1)?,
-                    errors: r.get(2)?,
-                    duration_ms_sum: r.get(3)?,
-                    at_most,
-                })
+        self.query_all(&sql, [], |r| {
+            let mut at_most = Vec::with_capacity(bounds_ms.len());
+            for i in 0..bounds_ms.len() {
+                at_most.push(r.get::<_, Option<i64>>(4 + i)?.unwrap_or(0));
+            }
+            Ok(PollStats {
+                source: r.get(0)?,
+                polls: r.get(1)?,
+                errors: r.get(2)?,
+                duration_ms_sum: r.get(3)?,
+                at_most,
             })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+        })
     }
 
     /// Stored mentions per source, label and language, from the running totals the database
     /// keeps (migration 8), so the cost does not grow with the table.
     pub fn mention_counts(&self) -> Result<Vec<MentionCount>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT source, nullif(label, ''), nullif(lang, ''), n FROM mention_totals
+        self.query_all(
+            "SELECT source, nullif(label, ''), nullif(lang, ''), n FROM mention_totals
                  WHERE n > 0 ORDER BY source, label, lang",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map([], |r| {
+            [],
+            |r| {
                 Ok(MentionCount {
                     source: r.get(0)?,
                     label: r.get(1)?,
                     lang: r.get(2)?,
                     count: r.get(3)?,
                 })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+            },
+        )
     }
 
     /// The outbox by state, and its failed delivery attempts.
@@ -295,7 +286,6 @@ mod tests {
 
         let (_d, mut s) = store();
         let c = Classifier::embedded();
-        let none = std::collections::HashMap::new();
         let posts = [
             ("a", Some("nl"), "Al drie dagen geen internet, belachelijk!"),
             ("b", Some("en"), "Thanks, the technician was great"),
@@ -320,19 +310,8 @@ mod tests {
                 })
                 .collect();
             s.commit_poll(PollCommit {
-                source,
-                kind: "rss",
-                mentions,
-                cursor: None,
-                next_poll_at: Utc::now(),
-                started_at: Utc::now(),
-                fetched: posts.len(),
-                backfill: false,
-                source_cap: None,
-                watch_caps: &none,
                 raw_max_bytes: 0,
-                signals: None,
-                own_replies: Vec::new(),
+                ..PollCommit::news(source, mentions)
             })
             .unwrap();
         }
@@ -354,29 +333,22 @@ mod tests {
         let praise = "Fjordlink is simply the best provider in the whole country";
         for author in ["x", "y", "z"] {
             s.commit_poll(PollCommit {
-                source: "forum",
-                kind: "rss",
-                mentions: vec![NewMention {
-                    mention: Mention {
-                        external_id: format!("campaign-{author}"),
-                        author_handle: Some(author.to_string()),
-                        text: praise.to_string(),
-                        created_at: Utc::now(),
-                        ..Default::default()
-                    },
-                    watches: vec!["Fjordlink".into()],
-                    verdict: Some(c.classify(&Input::new(praise))),
-                }],
-                cursor: None,
-                next_poll_at: Utc::now(),
-                started_at: Utc::now(),
-                fetched: 1,
-                backfill: false,
-                source_cap: None,
-                watch_caps: &none,
                 raw_max_bytes: 0,
                 signals: Some(&c),
-                own_replies: Vec::new(),
+                ..PollCommit::news(
+                    "forum",
+                    vec![NewMention {
+                        mention: Mention {
+                            external_id: format!("campaign-{author}"),
+                            author_handle: Some(author.to_string()),
+                            text: praise.to_string(),
+                            created_at: Utc::now(),
+                            ..Default::default()
+                        },
+                        watches: vec!["Fjordlink".into()],
+                        verdict: Some(c.classify(&Input::new(praise))),
+                    }],
+                )
             })
             .unwrap();
         }

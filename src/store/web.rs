@@ -127,15 +127,11 @@ impl Store {
 
     /// The alerts mention `id` caused, oldest first.
     pub fn alerts_of(&self, id: i64) -> Result<Vec<MentionAlert>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT team, rule, recipient, state, channel, created_at, sent_at FROM outbox
+        self.query_all(
+            "SELECT team, rule, recipient, state, channel, created_at, sent_at FROM outbox
                  WHERE mention_id = ?1 ORDER BY id",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map([id], |r| {
+            [id],
+            |r| {
                 Ok(MentionAlert {
                     team: r.get(0)?,
                     rule: r.get(1)?,
@@ -145,31 +141,25 @@ impl Store {
                     created_at: r.get(5)?,
                     sent_at: r.get(6)?,
                 })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+            },
+        )
     }
 
     /// What staff did to mention `id`, oldest first.
     pub fn history_of(&self, id: i64) -> Result<Vec<HistoryEntry>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT action, detail, done_by, done_at FROM mention_actions
+        self.query_all(
+            "SELECT action, detail, done_by, done_at FROM mention_actions
                  WHERE mention_id = ?1 ORDER BY done_at, id",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map([id], |r| {
+            [id],
+            |r| {
                 Ok(HistoryEntry {
                     action: r.get(0)?,
                     detail: r.get(1)?,
                     by: r.get(2)?,
                     at: r.get(3)?,
                 })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+            },
+        )
     }
 
     /// Appends one entry to mention `id`'s history.
@@ -241,10 +231,7 @@ impl Store {
     /// The praise wall: pinned mentions first (latest pin first), then the latest praise that
     /// is not spam and whose author is not on the do-not-contact list, at most `limit`.
     pub fn wall(&self, limit: usize) -> Result<Vec<WallCard>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT m.id, m.kind, m.source, m.author_handle, m.author_name, m.title, m.text,
+        self.query_all("SELECT m.id, m.kind, m.source, m.author_handle, m.author_name, m.title, m.text,
                         m.created_at, m.pinned_at IS NOT NULL
                  FROM mentions m
                  WHERE m.stripped = 0 AND (m.pinned_at IS NOT NULL OR (
@@ -252,11 +239,7 @@ impl Store {
                      AND NOT EXISTS (SELECT 1 FROM optouts o WHERE o.platform = lower(m.kind)
                          AND o.handle = lower(ltrim(coalesce(m.author_handle, ''), '@')))))
                  ORDER BY m.pinned_at IS NOT NULL DESC, m.pinned_at DESC, m.created_at DESC, m.id DESC
-                 LIMIT ?1",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map([limit as i64], |r| {
+                 LIMIT ?1", [limit as i64], |r| {
                 Ok(WallCard {
                     id: r.get(0)?,
                     kind: r.get(1)?,
@@ -269,20 +252,15 @@ impl Store {
                     pinned: r.get(8)?,
                 })
             })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
 
     /// The languages the inbox's language menu offers (those of stored mentions).
     pub fn inbox_languages(&self) -> Result<Vec<String>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT DISTINCT lang FROM mention_totals WHERE lang != '' AND n > 0 ORDER BY 1",
-            )
-            .map_err(self.err())?;
-        let rows = st.query_map([], |r| r.get(0)).map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+        self.query_all(
+            "SELECT DISTINCT lang FROM mention_totals WHERE lang != '' AND n > 0 ORDER BY 1",
+            [],
+            |r| r.get(0),
+        )
     }
 }
 
@@ -330,10 +308,7 @@ impl Store {
         due_before: i64,
         limit: usize,
     ) -> Result<Vec<OverdueMention>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT m.id, m.source, m.label, coalesce(m.author_handle, m.author_name), m.title,
+        self.query_all("SELECT m.id, m.source, m.label, coalesce(m.author_handle, m.author_name), m.title,
                         m.text, m.fetched_at
                  FROM mentions m
                  WHERE m.fetched_at >= ?2 AND m.fetched_at < ?3 AND m.answered_at IS NULL
@@ -341,11 +316,7 @@ impl Store {
                    AND m.route IS NOT NULL
                    AND EXISTS (SELECT 1 FROM json_each(m.route) WHERE json_extract(value, '$.team') = ?1)
                    AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.mention_id = m.id AND e.team = ?1)
-                 ORDER BY m.fetched_at, m.id LIMIT ?4",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![team, since, due_before, limit as i64], |r| {
+                 ORDER BY m.fetched_at, m.id LIMIT ?4", params![team, since, due_before, limit as i64], |r| {
                 Ok(OverdueMention {
                     id: r.get(0)?,
                     source: r.get(1)?,
@@ -356,8 +327,6 @@ impl Store {
                     fetched_at: r.get(6)?,
                 })
             })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
 
     /// Records that mention `id` missed `team`'s target and queues its escalation mails, in
@@ -371,19 +340,14 @@ impl Store {
         mails: &[EscalationMail],
         now: i64,
     ) -> Result<bool, StoreError> {
-        let path = self.path.display().to_string();
-        let e = |source| StoreError::Database {
-            path: path.clone(),
-            source: super::DatabaseError(source),
-        };
-        let tx = self.conn.transaction().map_err(e)?;
+        self.write(|tx| {
         let new = tx
             .execute(
                 "INSERT INTO escalations (mention_id, team, due_at, escalated_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT DO NOTHING",
                 params![id, team, due_at, now],
             )
-            .map_err(e)?;
+            ?;
         if new == 0 {
             return Ok(false);
         }
@@ -395,10 +359,10 @@ impl Store {
                  ON CONFLICT (message_id) DO NOTHING",
                 params![id, team, m.recipient, m.message_id, m.subject, m.text, m.html, now],
             )
-            .map_err(e)?;
+            ?;
         }
-        tx.commit().map_err(e)?;
-        Ok(true)
+            Ok(true)
+        })
     }
 
     /// How many of `team`'s complaints and questions found between `start` and `end` met a

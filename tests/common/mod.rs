@@ -110,6 +110,30 @@ impl FeedServer {
     pub fn url(&self, name: &str) -> String {
         format!("{}/{name}", self.base)
     }
+
+    /// Serves at `/<name>.xml`, for each of `names`, an Atom feed of the `n` entries
+    /// [`fjordlink_entries`] makes with `name` as the prefix, in place of what was there.
+    pub fn publish_fjordlink(&self, names: &[&str], n: usize) {
+        for name in names {
+            let entries = fjordlink_entries(name, n);
+            self.set(&format!("{name}.xml"), Reply::Feed(atom(&entries)));
+        }
+    }
+
+    /// `[[sources]]` tables of kind `rss`, one for each of `names`, named after the feed
+    /// `/<name>.xml` it reads here: polled every second without jitter, with a ten-year
+    /// backfill so the dated entries are all read.
+    pub fn rss_sources(&self, names: &[&str]) -> String {
+        names
+            .iter()
+            .map(|name| {
+                format!(
+                    "[[sources]]\nname = \"{name}\"\nkind = \"rss\"\nurl = \"{}\"\ninterval = \"1s\"\njitter = 0.0\nbackfill = \"3650d\"\n",
+                    self.url(&format!("{name}.xml"))
+                )
+            })
+            .collect()
+    }
 }
 
 fn etag(body: &[u8]) -> String {
@@ -430,10 +454,31 @@ impl Setup {
         KillOnDrop(self.daemon().spawn().unwrap())
     }
 
+    /// Starts `webcare run` with its log thrown away, killed when the guard is dropped.
+    pub fn start_silent(&self) -> KillOnDrop {
+        let mut run = self.webcare();
+        run.arg("run").stderr(std::process::Stdio::null());
+        KillOnDrop(run.spawn().unwrap())
+    }
+
     /// Starts `webcare <args>` in the background, killed when the guard is dropped.
     pub fn spawn(&self, args: &[&str]) -> KillOnDrop {
         KillOnDrop(self.webcare().args(args).spawn().unwrap())
     }
+}
+
+/// Everything `child` writes to its piped stderr, read until it closes (so the child has exited
+/// or is about to).
+pub fn stderr_text(child: &mut std::process::Child) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    child
+        .stderr
+        .take()
+        .expect("the child's stderr is piped")
+        .read_to_string(&mut text)
+        .unwrap();
+    text
 }
 
 /// A `webcare run` child that gets SIGTERM when dropped (and is then reaped), so a test that
