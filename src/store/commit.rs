@@ -19,12 +19,41 @@ impl Store {
     /// transaction. Mentions the store already has are counted and ignored.
     pub fn commit_poll(&mut self, p: PollCommit<'_>) -> Result<PollSummary, StoreError> {
         let erased = self.erased_authors(p.kind)?;
-        self.write(|tx| {
+        // A big poll (a backfill, a feed of thousands of entries) dirties more pages than the
+        // everyday 16 MiB cache holds, and SQLite then spills them to the WAL mid-transaction
+        // and reads them back. For such a poll the cache may grow to 256 MiB (allocated only
+        // as used, and handed back by `release_memory` once the daemon is idle again).
+        let big = p.mentions.len() >= BIG_POLL;
+        if big {
+            self.set_cache_kib(BIG_POLL_CACHE_KIB);
+        }
+        let result = self.write(|tx| {
             let summary = commit_in(tx, p, &erased, Utc::now())?;
             Ok(summary)
-        })
+        });
+        if big {
+            self.set_cache_kib(CACHE_KIB);
+        }
+        result
+    }
+
+    /// Sets the writer's page cache limit. A failure only costs speed, so it is logged.
+    fn set_cache_kib(&self, kib: i64) {
+        if let Err(e) = self
+            .conn
+            .execute_batch(&format!("PRAGMA cache_size = -{kib}"))
+        {
+            tracing::debug!(error = %e, "cannot change the SQLite page cache size");
+        }
     }
 }
+
+/// Mentions in one poll from which its commit gets the larger page cache.
+pub(super) const BIG_POLL: usize = 2_000;
+/// The page cache of a big poll's commit, in KiB.
+const BIG_POLL_CACHE_KIB: i64 = 256 * 1024;
+/// The writer's everyday page cache, in KiB (as `configure` sets it).
+pub(super) const CACHE_KIB: i64 = 16 * 1024;
 
 /// Everything [`Store::commit_poll`] writes, inside its transaction.
 fn commit_in(

@@ -328,17 +328,19 @@ impl Store {
         }
         // WAL lets readers (CLI, admin) work while the daemon writes; NORMAL sync is durable
         // across process crashes, which is what "kill -9 loses nothing" needs. A 16 MiB page
-        // cache (allocated only as used) keeps big polls from spilling mid-transaction.
+        // cache (allocated only as used) holds an everyday poll; `commit_poll` raises it for
+        // a big one.
         // secure_delete zeroes deleted content, so erased or stripped text does not linger in
         // free pages.
         self.conn
-            .execute_batch(
+            .execute_batch(&format!(
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = NORMAL;
                  PRAGMA foreign_keys = ON;
-                 PRAGMA cache_size = -16384;
+                 PRAGMA cache_size = -{};
                  PRAGMA secure_delete = ON;",
-            )
+                commit::CACHE_KIB
+            ))
             .map_err(self.err())?;
         self.limit_journal()
     }
@@ -697,6 +699,38 @@ mod tests {
             s.source_state("feed").unwrap().unwrap().cursor.as_deref(),
             Some("c2")
         );
+    }
+
+    #[test]
+    fn a_big_poll_is_stored_whole_and_leaves_the_everyday_page_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let ids: Vec<String> = (0..commit::BIG_POLL + 10)
+            .map(|i| format!("m{i}"))
+            .collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let summary = commit(&mut s, &refs, "c1", &HashMap::new(), None);
+        assert_eq!(summary.new_ids.len(), ids.len());
+        assert_eq!(s.count_mentions(Some("feed")).unwrap(), ids.len() as i64);
+        let conn = s.connection();
+        let cache: i64 = conn
+            .query_row("PRAGMA cache_size", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(cache, -commit::CACHE_KIB);
+        // Migration 16 keeps FTS5's bigger in-memory buffer in the index's own config.
+        let hashsize: i64 = conn
+            .query_row(
+                "SELECT v FROM mentions_fts_config WHERE k = 'hashsize'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(hashsize, 8 * 1024 * 1024);
+        // A row near the end of the big poll reached the full-text index.
+        let found = s
+            .mentions(&MentionQuery::new().search("m2005").limit(5))
+            .unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
     }
 
     #[test]
