@@ -70,7 +70,8 @@ pub(crate) async fn serve_instead(server: &MockServer, mocks: impl IntoIterator<
     mount_all(server, mocks).await;
 }
 
-async fn mount_all(server: &MockServer, mocks: impl IntoIterator<Item = Mock>) {
+/// Mounts `mocks` on `server` in order, after what it already serves.
+pub(crate) async fn mount_all(server: &MockServer, mocks: impl IntoIterator<Item = Mock>) {
     for mock in mocks {
         mock.mount(server).await;
     }
