@@ -1113,6 +1113,11 @@ mod tests {
         }))
     }
 
+    /// An anonymous source searching `server` for fjordlink three posts a page.
+    fn in_threes(server: &MockServer) -> BlueskySource {
+        source(serde_json::json!({"query": "fjordlink", "base_url": server.uri(), "limit": 3}))
+    }
+
     fn rkeys(b: &Batch) -> Vec<&str> {
         b.mentions
             .iter()
@@ -1138,8 +1143,7 @@ mod tests {
                 .expect(1),
         ])
         .await;
-        let src =
-            source(serde_json::json!({"query": "fjordlink", "base_url": server.uri(), "limit": 3}));
+        let src = in_threes(&server);
         let batch = src.poll(&ctx(None)).await.unwrap();
         // The image-only post has no text; the third post repeats on page 2.
         assert_eq!(
@@ -1182,8 +1186,7 @@ mod tests {
                 .with_priority(1),
         ])
         .await;
-        let src =
-            source(serde_json::json!({"query": "fjordlink", "base_url": server.uri(), "limit": 3}));
+        let src = in_threes(&server);
         let batch = src.poll(&ctx(None)).await.unwrap();
         let m = &batch.mentions[0];
         assert_eq!(
@@ -1272,28 +1275,40 @@ mod tests {
         assert_eq!(c.resume, None);
     }
 
+    /// A mock for a POST to the XRPC method `nsid`.
+    fn post(nsid: &str) -> wiremock::MockBuilder {
+        Mock::given(method("POST")).and(path(format!("/xrpc/{nsid}")))
+    }
+
+    /// A mock for a GET that carries `token` as its bearer.
+    fn get_as(token: &str) -> wiremock::MockBuilder {
+        Mock::given(method("GET")).and(header("authorization", format!("Bearer {token}").as_str()))
+    }
+
+    /// A server with `mocks` mounted and a source that logs in to it with the app password
+    /// file; the server and file live as long as the returned values.
+    async fn logged_in_to(
+        mocks: impl IntoIterator<Item = Mock>,
+    ) -> (MockServer, tempfile::TempDir, BlueskySource) {
+        let server = testing::serving(mocks).await;
+        let (dir, file) = password_file();
+        let src = logged_in(&server.uri(), &file);
+        (server, dir, src)
+    }
+
     #[tokio::test]
     async fn app_password_login_sends_the_access_token() {
-        let server = MockServer::start().await;
-        let (_dir, file) = password_file();
-        Mock::given(method("POST"))
-            .and(path("/xrpc/com.atproto.server.createSession"))
-            .and(body_json(serde_json::json!({"identifier": "webcare.fjordlink.nl", "password": "abcd-efgh-ijkl-mnop"})))
-            .respond_with(json(CREATE))
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/xrpc/app.bsky.feed.searchPosts"))
-            .and(header(
-                "authorization",
-                format!("Bearer {ACCESS1}").as_str(),
-            ))
-            .respond_with(json(NEWER))
-            .expect(2)
-            .mount(&server)
-            .await;
-        let src = logged_in(&server.uri(), &file);
+        let (_server, _dir, src) = logged_in_to([
+            post("com.atproto.server.createSession")
+                .and(body_json(serde_json::json!({"identifier": "webcare.fjordlink.nl", "password": "abcd-efgh-ijkl-mnop"})))
+                .respond_with(json(CREATE))
+                .expect(1),
+            get_as(ACCESS1)
+                .and(path("/xrpc/app.bsky.feed.searchPosts"))
+                .respond_with(json(NEWER))
+                .expect(2),
+        ])
+        .await;
         src.poll(&ctx(None)).await.unwrap();
         // The session is kept between polls.
         src.poll(&ctx(None)).await.unwrap();
@@ -1301,80 +1316,42 @@ mod tests {
 
     #[tokio::test]
     async fn an_expired_session_is_refreshed_once() {
-        let server = MockServer::start().await;
-        let (_dir, file) = password_file();
-        Mock::given(method("POST"))
-            .and(path("/xrpc/com.atproto.server.createSession"))
-            .respond_with(json(CREATE))
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(header(
-                "authorization",
-                format!("Bearer {ACCESS1}").as_str(),
-            ))
-            .respond_with(
-                ResponseTemplate::new(400)
-                    .set_body_raw(EXPIRED.as_bytes().to_vec(), "application/json"),
-            )
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/xrpc/com.atproto.server.refreshSession"))
-            .and(header(
-                "authorization",
-                format!("Bearer {REFRESH1}").as_str(),
-            ))
-            .respond_with(json(REFRESH))
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(header(
-                "authorization",
-                format!("Bearer {ACCESS2}").as_str(),
-            ))
-            .respond_with(json(NEWER))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let batch = logged_in(&server.uri(), &file)
-            .poll(&ctx(None))
-            .await
-            .unwrap();
+        let (_server, _dir, src) = logged_in_to([
+            post("com.atproto.server.createSession")
+                .respond_with(json(CREATE))
+                .expect(1),
+            get_as(ACCESS1)
+                .respond_with(testing::json_status(400, EXPIRED))
+                .expect(1),
+            post("com.atproto.server.refreshSession")
+                .and(header(
+                    "authorization",
+                    format!("Bearer {REFRESH1}").as_str(),
+                ))
+                .respond_with(json(REFRESH))
+                .expect(1),
+            get_as(ACCESS2).respond_with(json(NEWER)).expect(1),
+        ])
+        .await;
+        let batch = src.poll(&ctx(None)).await.unwrap();
         assert_eq!(batch.mentions.len(), 2);
     }
 
     #[tokio::test]
     async fn a_token_refused_after_refresh_is_an_auth_error() {
-        let server = MockServer::start().await;
-        let (_dir, file) = password_file();
-        Mock::given(method("POST"))
-            .and(path("/xrpc/com.atproto.server.createSession"))
-            .respond_with(json(CREATE))
-            .mount(&server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/xrpc/com.atproto.server.refreshSession"))
-            .respond_with(json(REFRESH))
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .respond_with(
-                ResponseTemplate::new(401).set_body_string(
+        let (_server, _dir, src) = logged_in_to([
+            post("com.atproto.server.createSession").respond_with(json(CREATE)),
+            post("com.atproto.server.refreshSession")
+                .respond_with(json(REFRESH))
+                .expect(1),
+            Mock::given(method("GET"))
+                .respond_with(ResponseTemplate::new(401).set_body_string(
                     r#"{"error":"AuthenticationRequired","message":"Invalid token"}"#,
-                ),
-            )
-            .expect(2)
-            .mount(&server)
-            .await;
-        let err = logged_in(&server.uri(), &file)
-            .poll(&ctx(None))
-            .await
-            .unwrap_err();
+                ))
+                .expect(2),
+        ])
+        .await;
+        let err = src.poll(&ctx(None)).await.unwrap_err();
         assert_eq!(
             err.to_string(),
             "bluesky: token rejected (401); check credentials password_env/password_file of source bsky"
@@ -1383,19 +1360,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_wrong_app_password_names_the_account_and_key() {
-        let server = MockServer::start().await;
-        let (_dir, file) = password_file();
-        Mock::given(method("POST"))
-            .and(path("/xrpc/com.atproto.server.createSession"))
+        let (_server, _dir, src) = logged_in_to([post("com.atproto.server.createSession")
             .respond_with(ResponseTemplate::new(401).set_body_string(
                 r#"{"error":"AuthenticationRequired","message":"Invalid identifier or password"}"#,
-            ))
-            .mount(&server)
-            .await;
-        let err = logged_in(&server.uri(), &file)
-            .poll(&ctx(None))
-            .await
-            .unwrap_err();
+            ))])
+        .await;
+        let err = src.poll(&ctx(None)).await.unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, SourceError::Auth(_)));
         assert!(
@@ -1407,9 +1377,8 @@ mod tests {
 
     #[tokio::test]
     async fn rate_limit_headers_set_the_next_poll_and_429_the_retry() {
-        let server = MockServer::start().await;
         let reset = (Utc::now().timestamp() + 90).to_string();
-        Mock::given(method("GET"))
+        let server = testing::serving([Mock::given(method("GET"))
             .and(query_param_is_missing("cursor"))
             .respond_with(
                 json(PAGE1)
@@ -1418,11 +1387,9 @@ mod tests {
                     .insert_header("RateLimit-Reset", reset.as_str())
                     .insert_header("RateLimit-Policy", "3000;w=300"),
             )
-            .expect(1)
-            .mount(&server)
-            .await;
-        let src =
-            source(serde_json::json!({"query": "fjordlink", "base_url": server.uri(), "limit": 3}));
+            .expect(1)])
+        .await;
+        let src = in_threes(&server);
         let batch = src.poll(&ctx(None)).await.unwrap();
         assert!(!batch.more);
         let wait = batch.next_poll_in.unwrap();
@@ -1434,18 +1401,15 @@ mod tests {
         let c: BskyCursor = serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap();
         assert_eq!(c.resume.unwrap().page, "3");
 
-        let limited = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(
-                ResponseTemplate::new(429)
-                    .insert_header("RateLimit-Remaining", "0")
-                    .insert_header("RateLimit-Reset", reset.as_str())
-                    .set_body_string(
-                        r#"{"error":"RateLimitExceeded","message":"Rate Limit Exceeded"}"#,
-                    ),
-            )
-            .mount(&limited)
-            .await;
+        let limited = testing::answering(
+            ResponseTemplate::new(429)
+                .insert_header("RateLimit-Remaining", "0")
+                .insert_header("RateLimit-Reset", reset.as_str())
+                .set_body_string(
+                    r#"{"error":"RateLimitExceeded","message":"Rate Limit Exceeded"}"#,
+                ),
+        )
+        .await;
         let src = source(serde_json::json!({"query": "fjordlink", "base_url": limited.uri()}));
         match src.poll(&ctx(None)).await.unwrap_err() {
             SourceError::RateLimited {
@@ -1485,23 +1449,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_logged_in_search_refused_with_403_is_an_auth_error_not_an_outage() {
-        let server = MockServer::start().await;
-        let (_dir, file) = password_file();
-        Mock::given(method("POST"))
-            .and(path("/xrpc/com.atproto.server.createSession"))
-            .respond_with(json(CREATE))
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/xrpc/app.bsky.feed.searchPosts"))
-            .respond_with(forbidden())
-            .expect(1)
-            .mount(&server)
-            .await;
-        let err = logged_in(&server.uri(), &file)
-            .poll(&ctx(None))
-            .await
-            .unwrap_err();
+        let (_server, _dir, src) = logged_in_to([
+            post("com.atproto.server.createSession").respond_with(json(CREATE)),
+            Mock::given(method("GET"))
+                .and(path("/xrpc/app.bsky.feed.searchPosts"))
+                .respond_with(forbidden())
+                .expect(1),
+        ])
+        .await;
+        let err = src.poll(&ctx(None)).await.unwrap_err();
         assert!(
             matches!(&err, SourceError::Auth(m) if m.contains("login required") && m.contains("(403)")),
             "{err:?}"

@@ -873,39 +873,36 @@ mod tests {
         testing::with_secret(config, "access_token", TOKEN)
     }
 
+    /// A source reading only the media under `hashtag` from `server`.
+    fn hashtags_only(server: &MockServer, hashtag: &str) -> WithSecret<InstagramSource> {
+        setup(
+            &server.uri(),
+            serde_json::json!({ "tags": false, "hashtags": [hashtag] }),
+        )
+    }
+
     #[tokio::test]
     async fn hashtags_are_looked_up_once_and_their_recent_media_read() {
-        let server = MockServer::start().await;
-        let get = |p: String| {
-            Mock::given(method("GET"))
-                .and(path(p))
-                .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
-        };
-        // The brand's own post, which also carries the hashtag, with no comments to read.
-        get(format!("/v24.0/{IG}/media"))
-            .respond_with(ResponseTemplate::new(200).set_body_string(
-                r#"{"data":[{"id":"17900000000000001","timestamp":"2026-11-24T12:00:00+0000","comments_count":0}]}"#,
-            ))
-            .mount(&server)
-            .await;
-        get("/v24.0/ig_hashtag_search".into())
-            .and(query_param("user_id", IG))
-            .and(query_param("q", "fjordlink"))
-            .respond_with(json(200, "hashtag-search-fjordlink.json"))
-            .expect(1)
-            .mount(&server)
-            .await;
-        get("/v24.0/17843857450040591/recent_media".into())
-            .and(query_param("user_id", IG))
-            .and(query_param("fields", HASHTAG_MEDIA_FIELDS))
-            .respond_with(json(200, "hashtag-recent-media.json"))
-            .expect(2)
-            .mount(&server)
-            .await;
-        let s = setup(
-            &server.uri(),
-            serde_json::json!({ "tags": false, "hashtags": ["#FjordLink"] }),
-        );
+        let server = testing::serving([
+            // The brand's own post, which also carries the hashtag, with no comments to read.
+            get_as_app(format!("/v24.0/{IG}/media")).respond_with(
+                ResponseTemplate::new(200).set_body_string(
+                    r#"{"data":[{"id":"17900000000000001","timestamp":"2026-11-24T12:00:00+0000","comments_count":0}]}"#,
+                ),
+            ),
+            get_as_app("/v24.0/ig_hashtag_search")
+                .and(query_param("user_id", IG))
+                .and(query_param("q", "fjordlink"))
+                .respond_with(json(200, "hashtag-search-fjordlink.json"))
+                .expect(1),
+            get_as_app("/v24.0/17843857450040591/recent_media")
+                .and(query_param("user_id", IG))
+                .and(query_param("fields", HASHTAG_MEDIA_FIELDS))
+                .respond_with(json(200, "hashtag-recent-media.json"))
+                .expect(2),
+        ])
+        .await;
+        let s = hashtags_only(&server, "#FjordLink");
         let batch = s.source.poll(&ctx(None)).await.unwrap();
         assert_eq!(
             ids(&batch),
@@ -928,19 +925,13 @@ mod tests {
     #[tokio::test]
     async fn a_hashtag_past_the_thirty_a_week_is_not_looked_up() {
         let server = testing::serving([
-            Mock::given(method("GET"))
-                .and(path(format!("/v24.0/{IG}/media")))
-                .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"data":[]}"#)),
-            Mock::given(method("GET"))
-                .and(path("/v24.0/ig_hashtag_search"))
+            get(format!("/v24.0/{IG}/media")).respond_with(no_data()),
+            get("/v24.0/ig_hashtag_search")
                 .respond_with(json(200, "hashtag-search-fjordlink.json"))
                 .expect(0),
         ])
         .await;
-        let s = setup(
-            &server.uri(),
-            serde_json::json!({ "tags": false, "hashtags": ["fjordlink"] }),
-        );
+        let s = hashtags_only(&server, "fjordlink");
         let now = Utc::now().timestamp();
         let full = InstagramCursor {
             since: Some(now - 3600),
@@ -957,23 +948,17 @@ mod tests {
                 .collect(),
             ..full
         };
-        server.reset().await;
-        Mock::given(method("GET"))
-            .and(path(format!("/v24.0/{IG}/media")))
-            .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"data":[]}"#))
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/v24.0/ig_hashtag_search"))
-            .respond_with(json(200, "hashtag-search-fjordlink.json"))
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/v24.0/17843857450040591/recent_media"))
-            .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"data":[]}"#))
-            .mount(&server)
-            .await;
+        testing::serve_instead(
+            &server,
+            [
+                get(format!("/v24.0/{IG}/media")).respond_with(no_data()),
+                get("/v24.0/ig_hashtag_search")
+                    .respond_with(json(200, "hashtag-search-fjordlink.json"))
+                    .expect(1),
+                get("/v24.0/17843857450040591/recent_media").respond_with(no_data()),
+            ],
+        )
+        .await;
         let batch = s.source.poll(&ctx(Some(&aged))).await.unwrap();
         assert_eq!(cursor_of(&batch).hashtag_lookups.len(), 1);
     }
@@ -995,56 +980,62 @@ mod tests {
         serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap()
     }
 
-    async fn mount_first_run(server: &MockServer) {
-        let get = |p: String| {
-            Mock::given(method("GET"))
-                .and(path(p))
-                .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+    /// A mock for a GET of `p`.
+    fn get(p: impl Into<String>) -> wiremock::MockBuilder {
+        Mock::given(method("GET")).and(path(p))
+    }
+
+    /// A mock for a GET of `p` carrying the source's access token.
+    fn get_as_app(p: impl Into<String>) -> wiremock::MockBuilder {
+        get(p).and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+    }
+
+    /// A Graph page with nothing in it.
+    fn no_data() -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_string(r#"{"data":[]}"#)
+    }
+
+    /// A first run over two pages of media, their comments and two pages of tags, each page
+    /// expected once.
+    async fn first_run() -> MockServer {
+        let page = |m: wiremock::MockBuilder, after: Option<&str>, fixture: &str| {
+            let m = match after {
+                Some(a) => m.and(query_param("after", a)),
+                None => m.and(query_param_is_missing("after")),
+            };
+            m.respond_with(json(200, fixture)).expect(1)
         };
-        get(format!("/v24.0/{IG}/media"))
-            .and(query_param("fields", MEDIA_FIELDS))
-            .and(query_param_is_missing("after"))
-            .respond_with(json(200, "media-page1.json"))
-            .expect(1)
-            .mount(server)
-            .await;
-        get(format!("/v24.0/{IG}/media"))
-            .and(query_param("after", "QVFIUm1lZAGlh"))
-            .respond_with(json(200, "media-page2.json"))
-            .expect(1)
-            .mount(server)
-            .await;
-        get("/v24.0/17900000000000001/comments".into())
-            .and(query_param("fields", COMMENT_FIELDS))
-            .and(query_param_is_missing("after"))
-            .respond_with(json(200, "comments-m1-page1.json"))
-            .expect(1)
-            .mount(server)
-            .await;
-        get("/v24.0/17900000000000001/comments".into())
-            .and(query_param("after", "QVFIUmNvbW1lbnQy"))
-            .respond_with(json(200, "comments-m1-page2.json"))
-            .expect(1)
-            .mount(server)
-            .await;
-        get("/v24.0/17900000000000003/comments".into())
-            .respond_with(json(200, "comments-m3.json"))
-            .expect(1)
-            .mount(server)
-            .await;
-        get(format!("/v24.0/{IG}/tags"))
-            .and(query_param("fields", TAG_FIELDS))
-            .and(query_param_is_missing("after"))
-            .respond_with(json(200, "tags-page1.json"))
-            .expect(1)
-            .mount(server)
-            .await;
-        get(format!("/v24.0/{IG}/tags"))
-            .and(query_param("after", "QVFIUnRhZ3MxY"))
-            .respond_with(json(200, "tags-page2.json"))
-            .expect(1)
-            .mount(server)
-            .await;
+        let media = || get_as_app(format!("/v24.0/{IG}/media"));
+        let comments = |id: &str| get_as_app(format!("/v24.0/{id}/comments"));
+        let tags = || get_as_app(format!("/v24.0/{IG}/tags"));
+        testing::serving([
+            page(
+                media().and(query_param("fields", MEDIA_FIELDS)),
+                None,
+                "media-page1.json",
+            ),
+            page(media(), Some("QVFIUm1lZAGlh"), "media-page2.json"),
+            page(
+                comments("17900000000000001").and(query_param("fields", COMMENT_FIELDS)),
+                None,
+                "comments-m1-page1.json",
+            ),
+            page(
+                comments("17900000000000001"),
+                Some("QVFIUmNvbW1lbnQy"),
+                "comments-m1-page2.json",
+            ),
+            comments("17900000000000003")
+                .respond_with(json(200, "comments-m3.json"))
+                .expect(1),
+            page(
+                tags().and(query_param("fields", TAG_FIELDS)),
+                None,
+                "tags-page1.json",
+            ),
+            page(tags(), Some("QVFIUnRhZ3MxY"), "tags-page2.json"),
+        ])
+        .await
     }
 
     #[test]
@@ -1109,8 +1100,7 @@ mod tests {
 
     #[tokio::test]
     async fn first_poll_reads_comments_on_own_media_and_tags() {
-        let server = MockServer::start().await;
-        mount_first_run(&server).await;
+        let server = first_run().await;
         let s = setup(&server.uri(), serde_json::json!({}));
         let batch = s.source.poll(&ctx(None)).await.unwrap();
         assert_eq!(
@@ -1164,15 +1154,13 @@ mod tests {
 
     #[tokio::test]
     async fn tags_by_own_accounts_are_mentions_only_when_not_listed() {
-        let server = MockServer::start().await;
-        mount_first_run(&server).await;
+        let server = first_run().await;
         let listed = setup(&server.uri(), serde_json::json!({}));
         let batch = listed.source.poll(&ctx(None)).await.unwrap();
         assert!(!ids(&batch).contains(&"17910000000000004"));
 
         // The first-run mocks expect one request each: a fresh server for the second source.
-        let server = MockServer::start().await;
-        mount_first_run(&server).await;
+        let server = first_run().await;
         let unlisted = setup(&server.uri(), serde_json::json!({ "own_accounts": [] }));
         let batch = unlisted.source.poll(&ctx(None)).await.unwrap();
         assert!(ids(&batch).contains(&"17910000000000004"));
@@ -1181,24 +1169,19 @@ mod tests {
     #[tokio::test]
     async fn incremental_poll_reads_comments_only_where_the_count_changed() {
         let server = testing::serving([
-            Mock::given(method("GET"))
-                .and(path(format!("/v24.0/{IG}/media")))
+            get(format!("/v24.0/{IG}/media"))
                 .and(query_param_is_missing("after"))
                 .respond_with(json(200, "media-page1.json")),
-            Mock::given(method("GET"))
-                .and(path(format!("/v24.0/{IG}/media")))
+            get(format!("/v24.0/{IG}/media"))
                 .and(query_param("after", "QVFIUm1lZAGlh"))
                 .respond_with(json(200, "media-page2.json")),
-            Mock::given(method("GET"))
-                .and(path("/v24.0/17900000000000001/comments"))
+            get("/v24.0/17900000000000001/comments")
                 .respond_with(json(200, "comments-m1-incremental.json"))
                 .expect(1),
-            Mock::given(method("GET"))
-                .and(path("/v24.0/17900000000000003/comments"))
+            get("/v24.0/17900000000000003/comments")
                 .respond_with(json(200, "comments-m3.json"))
                 .expect(0),
-            Mock::given(method("GET"))
-                .and(path(format!("/v24.0/{IG}/tags")))
+            get(format!("/v24.0/{IG}/tags"))
                 .respond_with(json(200, "tags-page1.json"))
                 .expect(1),
         ])
@@ -1238,8 +1221,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_run_cut_short_by_max_pages_resumes_where_it_stopped() {
-        let server = MockServer::start().await;
-        mount_first_run(&server).await;
+        let server = first_run().await;
         let s = setup(&server.uri(), serde_json::json!({ "max_pages": 1 }));
         let first = s.source.poll(&ctx(None)).await.unwrap();
         assert!(first.more);
@@ -1252,26 +1234,21 @@ mod tests {
         assert_eq!(c.tags_after.as_deref(), Some("QVFIUnRhZ3MxY"));
         // One page of media only: the media listing is read afresh each run, which the
         // expectations above allow exactly once per page; serve page 1 again on resume.
-        server.reset().await;
-        Mock::given(method("GET"))
-            .and(path(format!("/v24.0/{IG}/media")))
-            .respond_with(json(200, "media-page1.json"))
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/v24.0/17900000000000001/comments"))
-            .and(query_param("after", "QVFIUmNvbW1lbnQy"))
-            .respond_with(json(200, "comments-m1-page2.json"))
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path(format!("/v24.0/{IG}/tags")))
-            .and(query_param("after", "QVFIUnRhZ3MxY"))
-            .respond_with(json(200, "tags-page2.json"))
-            .expect(1)
-            .mount(&server)
-            .await;
+        testing::serve_instead(
+            &server,
+            [
+                get(format!("/v24.0/{IG}/media")).respond_with(json(200, "media-page1.json")),
+                get("/v24.0/17900000000000001/comments")
+                    .and(query_param("after", "QVFIUmNvbW1lbnQy"))
+                    .respond_with(json(200, "comments-m1-page2.json"))
+                    .expect(1),
+                get(format!("/v24.0/{IG}/tags"))
+                    .and(query_param("after", "QVFIUnRhZ3MxY"))
+                    .respond_with(json(200, "tags-page2.json"))
+                    .expect(1),
+            ],
+        )
+        .await;
         let second = s.source.poll(&ctx(Some(&c))).await.unwrap();
         assert!(!second.more);
         assert_eq!(ids(&second), vec!["17850000000000015", "17910000000000001"]);

@@ -818,6 +818,9 @@ mod tests {
     const SEARCH1: &str = include_str!("../../fixtures/mastodon/search-page1.json");
     const SEARCH2: &str = include_str!("../../fixtures/mastodon/search-page2.json");
 
+    /// The hashtag timeline the tests follow.
+    const TAG: &str = "/api/v1/timelines/tag/fjordlink";
+
     const S1: &str = "117659035238400001";
     const S2: &str = "117676258099200002";
     const S3: &str = "117676494028800003";
@@ -853,6 +856,43 @@ mod tests {
         (dir, s)
     }
 
+    /// A source with `settings` that reads its token `value` from a file; the file lives as
+    /// long as the returned directory.
+    fn with_token(value: &str, settings: serde_json::Value) -> (tempfile::TempDir, MastodonSource) {
+        let (dir, file) = token_file(value);
+        let settings = testing::with_settings(settings, serde_json::json!({"token_file": file}));
+        (dir, source(settings))
+    }
+
+    /// A mock for a GET of `p`.
+    fn get(p: &str) -> wiremock::MockBuilder {
+        Mock::given(method("GET")).and(path(p))
+    }
+
+    /// A `200` reply with `body` and a Link header pointing at the hashtag timeline on `base`
+    /// with the query `next` as the next page and `prev` as the previous one.
+    fn linked(body: &str, base: &str, next: &str, prev: &str) -> ResponseTemplate {
+        json(body).insert_header(
+            "Link",
+            format!("<{base}{TAG}?{next}>; rel=\"next\", <{base}{TAG}?{prev}>; rel=\"prev\""),
+        )
+    }
+
+    /// The two search pages, each expected once: SEARCH1 for `first` asking without max_id,
+    /// SEARCH2 for `second` asking below S5.
+    fn search_pages(first: wiremock::MockBuilder, second: wiremock::MockBuilder) -> [Mock; 2] {
+        [
+            first
+                .and(query_param_is_missing("max_id"))
+                .respond_with(json(SEARCH1))
+                .expect(1),
+            second
+                .and(query_param("max_id", S5))
+                .respond_with(json(SEARCH2))
+                .expect(1),
+        ]
+    }
+
     fn ids(batch: &Batch) -> Vec<String> {
         batch
             .mentions
@@ -863,31 +903,28 @@ mod tests {
 
     #[tokio::test]
     async fn mentions_from_every_server_come_from_the_notifications() {
-        let server = MockServer::start().await;
-        let (_dir, file) = token_file("brand-token");
-        Mock::given(method("GET"))
-            .and(path("/api/v1/notifications"))
-            .and(header("authorization", "Bearer brand-token"))
-            .and(query_param("types[]", "mention"))
-            .and(query_param_is_missing("min_id"))
-            .respond_with(json(&testing::fixture(
-                "mastodon",
-                "notifications-mentions.json",
-            )))
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/api/v1/notifications"))
-            .and(query_param("types[]", "mention"))
-            .and(query_param("min_id", "88213407"))
-            .respond_with(json("[]"))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let src = source(serde_json::json!({
-            "base_url": server.uri(), "mentions": true, "token_file": file
-        }));
+        let server = testing::serving([
+            get("/api/v1/notifications")
+                .and(header("authorization", "Bearer brand-token"))
+                .and(query_param("types[]", "mention"))
+                .and(query_param_is_missing("min_id"))
+                .respond_with(testing::fixture_reply(
+                    "mastodon",
+                    200,
+                    "notifications-mentions.json",
+                ))
+                .expect(1),
+            get("/api/v1/notifications")
+                .and(query_param("types[]", "mention"))
+                .and(query_param("min_id", "88213407"))
+                .respond_with(json("[]"))
+                .expect(1),
+        ])
+        .await;
+        let (_dir, src) = with_token(
+            "brand-token",
+            serde_json::json!({"base_url": server.uri(), "mentions": true}),
+        );
         let batch = src.poll(&ctx(None)).await.unwrap();
         let external: Vec<&str> = batch
             .mentions
@@ -934,27 +971,27 @@ mod tests {
     async fn first_poll_backfills_the_hashtag_timeline_newest_first() {
         let server = MockServer::start().await;
         let base = server.uri();
-        Mock::given(method("GET"))
-            .and(path("/api/v1/timelines/tag/fjordlink"))
-            .and(query_param_is_missing("max_id"))
-            .and(query_param_is_missing("min_id"))
-            .and(query_param("limit", "3"))
-            .respond_with(json(TAG1).insert_header(
-                "Link",
-                format!(
-                    "<{base}/api/v1/timelines/tag/fjordlink?limit=3&max_id={S3}>; rel=\"next\", <{base}/api/v1/timelines/tag/fjordlink?limit=3&min_id={S5}>; rel=\"prev\""
-                ),
-            ))
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/api/v1/timelines/tag/fjordlink"))
-            .and(query_param("max_id", S3))
-            .respond_with(json(TAG2))
-            .expect(1)
-            .mount(&server)
-            .await;
+        testing::mount_all(
+            &server,
+            [
+                get(TAG)
+                    .and(query_param_is_missing("max_id"))
+                    .and(query_param_is_missing("min_id"))
+                    .and(query_param("limit", "3"))
+                    .respond_with(linked(
+                        TAG1,
+                        &base,
+                        &format!("limit=3&max_id={S3}"),
+                        &format!("limit=3&min_id={S5}"),
+                    ))
+                    .expect(1),
+                get(TAG)
+                    .and(query_param("max_id", S3))
+                    .respond_with(json(TAG2))
+                    .expect(1),
+            ],
+        )
+        .await;
         let src =
             source(serde_json::json!({"base_url": base, "hashtags": ["#Fjordlink"], "limit": 3}));
         let batch = src.poll(&ctx(None)).await.unwrap();
@@ -1033,24 +1070,26 @@ mod tests {
     async fn incremental_poll_reads_forward_from_min_id_until_an_empty_page() {
         let server = MockServer::start().await;
         let base = server.uri();
-        Mock::given(method("GET"))
-            .and(path("/api/v1/timelines/tag/fjordlink"))
-            .and(query_param("min_id", S5))
-            .and(query_param("limit", "2"))
-            .respond_with(json(NEWER).insert_header(
-                "Link",
-                format!("<{base}/api/v1/timelines/tag/fjordlink?max_id={S6}>; rel=\"next\", <{base}/api/v1/timelines/tag/fjordlink?min_id={S7}>; rel=\"prev\""),
-            ))
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/api/v1/timelines/tag/fjordlink"))
-            .and(query_param("min_id", S7))
-            .respond_with(json("[]"))
-            .expect(1)
-            .mount(&server)
-            .await;
+        testing::mount_all(
+            &server,
+            [
+                get(TAG)
+                    .and(query_param("min_id", S5))
+                    .and(query_param("limit", "2"))
+                    .respond_with(linked(
+                        NEWER,
+                        &base,
+                        &format!("max_id={S6}"),
+                        &format!("min_id={S7}"),
+                    ))
+                    .expect(1),
+                get(TAG)
+                    .and(query_param("min_id", S7))
+                    .respond_with(json("[]"))
+                    .expect(1),
+            ],
+        )
+        .await;
         let src =
             source(serde_json::json!({"base_url": base, "hashtags": ["fjordlink"], "limit": 2}));
         let cursor = format!(r#"{{"streams":{{"tag:fjordlink":{{"min_id":"{S5}"}}}}}}"#);
@@ -1081,29 +1120,18 @@ mod tests {
 
     #[tokio::test]
     async fn search_sends_the_token_and_pages_back_to_the_last_id_read() {
-        let server = MockServer::start().await;
-        let (_dir, file) = token_file("tok-123");
-        Mock::given(method("GET"))
-            .and(path("/api/v2/search"))
-            .and(header("authorization", "Bearer tok-123"))
-            .and(query_param("q", "fjordlink"))
-            .and(query_param("type", "statuses"))
-            .and(query_param("min_id", S2))
-            .and(query_param_is_missing("max_id"))
-            .respond_with(json(SEARCH1))
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/api/v2/search"))
-            .and(query_param("min_id", S2))
-            .and(query_param("max_id", S5))
-            .respond_with(json(SEARCH2))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let src = source(
-            serde_json::json!({"base_url": server.uri(), "query": "fjordlink", "token_file": file, "limit": 3}),
+        let server = testing::serving(search_pages(
+            get("/api/v2/search")
+                .and(header("authorization", "Bearer tok-123"))
+                .and(query_param("q", "fjordlink"))
+                .and(query_param("type", "statuses"))
+                .and(query_param("min_id", S2)),
+            get("/api/v2/search").and(query_param("min_id", S2)),
+        ))
+        .await;
+        let (_dir, src) = with_token(
+            "tok-123",
+            serde_json::json!({"base_url": server.uri(), "query": "fjordlink", "limit": 3}),
         );
         let cursor = format!(r#"{{"streams":{{"search":{{"min_id":"{S2}"}}}}}}"#);
         let batch = src.poll(&ctx(Some(&cursor))).await.unwrap();
@@ -1114,24 +1142,11 @@ mod tests {
 
     #[tokio::test]
     async fn an_unfinished_search_window_resumes_below_the_oldest_id_read() {
-        let server = MockServer::start().await;
-        let (_dir, file) = token_file("tok-123");
-        Mock::given(method("GET"))
-            .and(path("/api/v2/search"))
-            .and(query_param_is_missing("max_id"))
-            .respond_with(json(SEARCH1))
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/api/v2/search"))
-            .and(query_param("max_id", S5))
-            .respond_with(json(SEARCH2))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let src = source(
-            serde_json::json!({"base_url": server.uri(), "query": "fjordlink", "token_file": file, "limit": 3, "max_pages": 1}),
+        let server =
+            testing::serving(search_pages(get("/api/v2/search"), get("/api/v2/search"))).await;
+        let (_dir, src) = with_token(
+            "tok-123",
+            serde_json::json!({"base_url": server.uri(), "query": "fjordlink", "limit": 3, "max_pages": 1}),
         );
         let cursor = format!(r#"{{"streams":{{"search":{{"min_id":"{S2}"}}}}}}"#);
         let first = src.poll(&ctx(Some(&cursor))).await.unwrap();
@@ -1146,18 +1161,16 @@ mod tests {
 
     #[tokio::test]
     async fn a_low_request_budget_waits_for_the_reset() {
-        let server = MockServer::start().await;
         let reset = (Utc::now() + chrono::Duration::seconds(120)).to_rfc3339();
-        Mock::given(method("GET"))
+        let server = testing::serving([Mock::given(method("GET"))
             .respond_with(
                 json(NEWER)
                     .insert_header("X-RateLimit-Limit", "300")
                     .insert_header("X-RateLimit-Remaining", "3")
                     .insert_header("X-RateLimit-Reset", reset.as_str()),
             )
-            .expect(1)
-            .mount(&server)
-            .await;
+            .expect(1)])
+        .await;
         let src = source(
             serde_json::json!({"base_url": server.uri(), "hashtags": ["fjordlink", "glasvezel"], "limit": 2}),
         );
@@ -1174,17 +1187,14 @@ mod tests {
 
     #[tokio::test]
     async fn too_many_requests_waits_until_the_reset_header() {
-        let server = MockServer::start().await;
         let reset = (Utc::now() + chrono::Duration::seconds(240)).to_rfc3339();
-        Mock::given(method("GET"))
-            .respond_with(
-                ResponseTemplate::new(429)
-                    .insert_header("X-RateLimit-Remaining", "0")
-                    .insert_header("X-RateLimit-Reset", reset.as_str())
-                    .set_body_string(r#"{"error":"Too many requests"}"#),
-            )
-            .mount(&server)
-            .await;
+        let server = testing::answering(
+            ResponseTemplate::new(429)
+                .insert_header("X-RateLimit-Remaining", "0")
+                .insert_header("X-RateLimit-Reset", reset.as_str())
+                .set_body_string(r#"{"error":"Too many requests"}"#),
+        )
+        .await;
         let src = source(serde_json::json!({"base_url": server.uri(), "hashtags": ["fjordlink"]}));
         match src.poll(&ctx(None)).await.unwrap_err() {
             SourceError::RateLimited {
@@ -1201,18 +1211,16 @@ mod tests {
 
     #[tokio::test]
     async fn a_rejected_token_is_an_auth_error_naming_the_key() {
-        let server = MockServer::start().await;
-        let (_dir, file) = token_file("revoked");
-        Mock::given(method("GET"))
+        let server = testing::serving([Mock::given(method("GET"))
             .respond_with(
                 ResponseTemplate::new(401)
                     .set_body_string(r#"{"error":"The access token is invalid"}"#),
             )
-            .expect(1)
-            .mount(&server)
-            .await;
-        let src = source(
-            serde_json::json!({"base_url": server.uri(), "query": "fjordlink", "token_file": file}),
+            .expect(1)])
+        .await;
+        let (_dir, src) = with_token(
+            "revoked",
+            serde_json::json!({"base_url": server.uri(), "query": "fjordlink"}),
         );
         let err = src.poll(&ctx(None)).await.unwrap_err();
         assert!(matches!(err, SourceError::Auth(_)));

@@ -741,14 +741,35 @@ mod tests {
         RedditSource::from_config(&config(s), Client::new("webcare-test").unwrap()).unwrap()
     }
 
-    async fn mount_token(server: &MockServer) {
+    /// The token endpoint handing out [`TOKEN`] for the client credentials.
+    fn token() -> Mock {
         Mock::given(method("POST"))
             .and(path("/api/v1/access_token"))
             .and(header("authorization", BASIC))
             .and(body_string("grant_type=client_credentials"))
             .respond_with(json(TOKEN))
-            .mount(server)
-            .await;
+    }
+
+    /// A server with the token endpoint and `mocks` mounted, and a source with the settings
+    /// `extra` reading it; the server and secret file live as long as the returned values.
+    async fn polling(
+        extra: serde_json::Value,
+        mocks: impl IntoIterator<Item = Mock>,
+    ) -> (MockServer, Fixture, RedditSource) {
+        let server = testing::serving(std::iter::once(token()).chain(mocks)).await;
+        let f = secret();
+        let src = source(&server.uri(), &f, extra);
+        (server, f, src)
+    }
+
+    /// A mock for a GET of `p`.
+    fn get(p: &str) -> wiremock::MockBuilder {
+        Mock::given(method("GET")).and(path(p))
+    }
+
+    /// The 401 Reddit answers a token it no longer accepts with.
+    fn unauthorized() -> ResponseTemplate {
+        ResponseTemplate::new(401).set_body_string(r#"{"message": "Unauthorized", "error": 401}"#)
     }
 
     fn names(b: &Batch) -> Vec<&str> {
@@ -757,37 +778,31 @@ mod tests {
 
     #[tokio::test]
     async fn first_poll_gets_a_token_and_pages_through_new_posts() {
-        let server = MockServer::start().await;
-        let f = secret();
-        mount_token(&server).await;
-        Mock::given(method("GET"))
-            .and(path("/search"))
-            .and(header("authorization", BEARER1))
-            .and(header(
-                "user-agent",
-                "server:webcare.fjord-client-id:v0.1.0 (self-hosted webcare mention monitor)",
-            ))
-            .and(query_param("q", "fjordlink"))
-            .and(query_param("sort", "new"))
-            .and(query_param("type", "link"))
-            .and(query_param("limit", "3"))
-            .and(query_param("raw_json", "1"))
-            .and(query_param_is_missing("after"))
-            .respond_with(json(PAGE1))
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/search"))
-            .and(query_param("after", "t3_1h2i3zz"))
-            .respond_with(json(PAGE2))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let batch = source(&server.uri(), &f, serde_json::json!({}))
-            .poll(&ctx(None))
-            .await
-            .unwrap();
+        let (_server, _f, src) = polling(
+            serde_json::json!({}),
+            [
+                get("/search")
+                    .and(header("authorization", BEARER1))
+                    .and(header(
+                        "user-agent",
+                        "server:webcare.fjord-client-id:v0.1.0 (self-hosted webcare mention monitor)",
+                    ))
+                    .and(query_param("q", "fjordlink"))
+                    .and(query_param("sort", "new"))
+                    .and(query_param("type", "link"))
+                    .and(query_param("limit", "3"))
+                    .and(query_param("raw_json", "1"))
+                    .and(query_param_is_missing("after"))
+                    .respond_with(json(PAGE1))
+                    .expect(1),
+                get("/search")
+                    .and(query_param("after", "t3_1h2i3zz"))
+                    .respond_with(json(PAGE2))
+                    .expect(1),
+            ],
+        )
+        .await;
+        let batch = src.poll(&ctx(None)).await.unwrap();
         // The removed post (on both pages) is skipped.
         assert_eq!(names(&batch), ["t3_1h2k9xa", "t3_1h2j7qm", "t3_1h2gk1b"]);
         assert!(!batch.more);
@@ -799,28 +814,20 @@ mod tests {
 
     #[tokio::test]
     async fn posts_and_comments_become_mentions() {
-        let server = MockServer::start().await;
-        let f = secret();
-        mount_token(&server).await;
-        Mock::given(method("GET"))
-            .and(path("/r/thenetherlands+Fjordlink/search"))
-            .and(query_param("restrict_sr", "1"))
-            .respond_with(json(PAGE2))
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/r/thenetherlands+Fjordlink/comments"))
-            .and(query_param_is_missing("q"))
-            .respond_with(json(COMMENTS))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let src = source(
-            &server.uri(),
-            &f,
+        let (_server, _f, src) = polling(
             serde_json::json!({"subreddits": ["thenetherlands", "r/Fjordlink"]}),
-        );
+            [
+                get("/r/thenetherlands+Fjordlink/search")
+                    .and(query_param("restrict_sr", "1"))
+                    .respond_with(json(PAGE2))
+                    .expect(1),
+                get("/r/thenetherlands+Fjordlink/comments")
+                    .and(query_param_is_missing("q"))
+                    .respond_with(json(COMMENTS))
+                    .expect(1),
+            ],
+        )
+        .await;
         let batch = src.poll(&ctx(None)).await.unwrap();
         assert_eq!(names(&batch), ["t3_1h2gk1b", "t1_m1x9k2a", "t1_m1x7zzb"]);
         let post = &batch.mentions[0];
@@ -863,17 +870,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_link_post_reads_as_its_link_and_script_text_stays_plain() {
-        let server = MockServer::start().await;
-        let f = secret();
-        mount_token(&server).await;
-        Mock::given(method("GET"))
-            .respond_with(json(PAGE1).insert_header("X-Ratelimit-Remaining", "500"))
-            .mount(&server)
-            .await;
-        let batch = source(&server.uri(), &f, serde_json::json!({"max_pages": 1}))
-            .poll(&ctx(None))
-            .await
-            .unwrap();
+        let (_server, _f, src) = polling(
+            serde_json::json!({"max_pages": 1}),
+            [Mock::given(method("GET"))
+                .respond_with(json(PAGE1).insert_header("X-Ratelimit-Remaining", "500"))],
+        )
+        .await;
+        let batch = src.poll(&ctx(None)).await.unwrap();
         assert!(
             batch.mentions[0]
                 .text
@@ -892,37 +895,29 @@ mod tests {
 
     #[tokio::test]
     async fn incremental_poll_stops_at_the_cursor() {
-        let server = MockServer::start().await;
-        let f = secret();
-        mount_token(&server).await;
-        Mock::given(method("GET"))
-            .and(path("/search"))
-            .and(query_param_is_missing("after"))
-            .respond_with(json(NEWER))
-            .expect(1)
-            .mount(&server)
-            .await;
+        let (_server, _f, src) = polling(
+            serde_json::json!({}),
+            [get("/search")
+                .and(query_param_is_missing("after"))
+                .respond_with(json(NEWER))
+                .expect(1)],
+        )
+        .await;
         // NEWER's `after` would lead further back, but the page already reached the cursor.
         let cursor = r#"{"streams":{"posts":{"since":1795608000,"seen":["t3_1h2k9xa"]}}}"#;
-        let batch = source(&server.uri(), &f, serde_json::json!({}))
-            .poll(&ctx(Some(cursor)))
-            .await
-            .unwrap();
+        let batch = src.poll(&ctx(Some(cursor))).await.unwrap();
         assert_eq!(names(&batch), ["t3_1h2m4ve"]);
         let c: RedditCursor = serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap();
         assert_eq!(c.streams["posts"].since, 1795611600);
         // An older item ends the window even when it is not at the cursor's instant.
-        let server2 = MockServer::start().await;
-        mount_token(&server2).await;
-        Mock::given(method("GET"))
-            .respond_with(json(EMPTY))
-            .expect(1)
-            .mount(&server2)
-            .await;
-        let batch = source(&server2.uri(), &f, serde_json::json!({}))
-            .poll(&ctx(batch.cursor.as_deref()))
-            .await
-            .unwrap();
+        let (_server2, _f2, src2) = polling(
+            serde_json::json!({}),
+            [Mock::given(method("GET"))
+                .respond_with(json(EMPTY))
+                .expect(1)],
+        )
+        .await;
+        let batch = src2.poll(&ctx(batch.cursor.as_deref())).await.unwrap();
         assert!(batch.mentions.is_empty());
         let again: RedditCursor = serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap();
         assert_eq!(again, c);
@@ -930,22 +925,20 @@ mod tests {
 
     #[tokio::test]
     async fn an_unfinished_window_resumes_after_the_last_item() {
-        let server = MockServer::start().await;
-        let f = secret();
-        mount_token(&server).await;
-        Mock::given(method("GET"))
-            .and(query_param_is_missing("after"))
-            .respond_with(json(PAGE1))
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(query_param("after", "t3_1h2i3zz"))
-            .respond_with(json(PAGE2))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let src = source(&server.uri(), &f, serde_json::json!({"max_pages": 1}));
+        let (_server, _f, src) = polling(
+            serde_json::json!({"max_pages": 1}),
+            [
+                Mock::given(method("GET"))
+                    .and(query_param_is_missing("after"))
+                    .respond_with(json(PAGE1))
+                    .expect(1),
+                Mock::given(method("GET"))
+                    .and(query_param("after", "t3_1h2i3zz"))
+                    .respond_with(json(PAGE2))
+                    .expect(1),
+            ],
+        )
+        .await;
         let first = src
             .poll(&ctx(Some(r#"{"streams":{"posts":{"since":1795500000}}}"#)))
             .await
@@ -962,36 +955,27 @@ mod tests {
 
     #[tokio::test]
     async fn an_expired_token_is_renewed_once() {
-        let server = MockServer::start().await;
+        let server = testing::serving([
+            Mock::given(method("POST"))
+                .and(path("/api/v1/access_token"))
+                .respond_with(json(TOKEN))
+                .up_to_n_times(1)
+                .expect(1),
+            Mock::given(method("POST"))
+                .and(path("/api/v1/access_token"))
+                .respond_with(json(TOKEN2))
+                .expect(1),
+            Mock::given(method("GET"))
+                .and(header("authorization", BEARER1))
+                .respond_with(unauthorized())
+                .expect(1),
+            Mock::given(method("GET"))
+                .and(header("authorization", BEARER2))
+                .respond_with(json(NEWER))
+                .expect(1),
+        ])
+        .await;
         let f = secret();
-        Mock::given(method("POST"))
-            .and(path("/api/v1/access_token"))
-            .respond_with(json(TOKEN))
-            .up_to_n_times(1)
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/api/v1/access_token"))
-            .respond_with(json(TOKEN2))
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(header("authorization", BEARER1))
-            .respond_with(
-                ResponseTemplate::new(401)
-                    .set_body_string(r#"{"message": "Unauthorized", "error": 401}"#),
-            )
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(header("authorization", BEARER2))
-            .respond_with(json(NEWER))
-            .expect(1)
-            .mount(&server)
-            .await;
         let batch = source(&server.uri(), &f, serde_json::json!({}))
             .poll(&ctx(Some(
                 r#"{"streams":{"posts":{"since":1795608000,"seen":["t3_1h2k9xa"]}}}"#,
@@ -1003,21 +987,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_token_refused_twice_is_an_auth_error_naming_the_secret() {
-        let server = MockServer::start().await;
-        let f = secret();
-        mount_token(&server).await;
-        Mock::given(method("GET"))
-            .respond_with(
-                ResponseTemplate::new(401)
-                    .set_body_string(r#"{"message": "Unauthorized", "error": 401}"#),
-            )
-            .expect(2)
-            .mount(&server)
-            .await;
-        let err = source(&server.uri(), &f, serde_json::json!({}))
-            .poll(&ctx(None))
-            .await
-            .unwrap_err();
+        let (_server, _f, src) = polling(
+            serde_json::json!({}),
+            [Mock::given(method("GET"))
+                .respond_with(unauthorized())
+                .expect(2)],
+        )
+        .await;
+        let err = src.poll(&ctx(None)).await.unwrap_err();
         assert_eq!(
             err.to_string(),
             "reddit: token rejected (401); check credentials client_id and client_secret_env/client_secret_file of source reddit"
@@ -1049,25 +1026,18 @@ mod tests {
 
     #[tokio::test]
     async fn a_spent_budget_waits_for_the_reset_and_429_carries_it() {
-        let server = MockServer::start().await;
-        let f = secret();
-        mount_token(&server).await;
-        Mock::given(method("GET"))
-            .and(path("/r/Fjordlink/search"))
-            .respond_with(
-                json(PAGE1)
-                    .insert_header("X-Ratelimit-Used", "97")
-                    .insert_header("X-Ratelimit-Remaining", "3.0")
-                    .insert_header("X-Ratelimit-Reset", "412"),
-            )
-            .expect(1)
-            .mount(&server)
-            .await;
-        let src = source(
-            &server.uri(),
-            &f,
+        let (_server, _f, src) = polling(
             serde_json::json!({"subreddits": ["Fjordlink"]}),
-        );
+            [get("/r/Fjordlink/search")
+                .respond_with(
+                    json(PAGE1)
+                        .insert_header("X-Ratelimit-Used", "97")
+                        .insert_header("X-Ratelimit-Remaining", "3.0")
+                        .insert_header("X-Ratelimit-Reset", "412"),
+                )
+                .expect(1)],
+        )
+        .await;
         let batch = src.poll(&ctx(None)).await.unwrap();
         assert_eq!(batch.next_poll_in, Some(Duration::from_secs(412)));
         assert!(!batch.more);
@@ -1079,21 +1049,16 @@ mod tests {
         // The comment stream was not read, so it has no position yet.
         assert!(!c.streams.contains_key("comments"));
 
-        let limited = MockServer::start().await;
-        mount_token(&limited).await;
-        Mock::given(method("GET"))
-            .respond_with(
+        let (_limited, _f2, limited_src) = polling(
+            serde_json::json!({}),
+            [Mock::given(method("GET")).respond_with(
                 ResponseTemplate::new(429)
                     .insert_header("X-Ratelimit-Remaining", "0")
                     .insert_header("X-Ratelimit-Reset", "95"),
-            )
-            .mount(&limited)
-            .await;
-        match source(&limited.uri(), &f, serde_json::json!({}))
-            .poll(&ctx(None))
-            .await
-            .unwrap_err()
-        {
+            )],
+        )
+        .await;
+        match limited_src.poll(&ctx(None)).await.unwrap_err() {
             SourceError::RateLimited { retry_after } => {
                 assert_eq!(retry_after, Some(Duration::from_secs(95)))
             }

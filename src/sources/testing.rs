@@ -59,10 +59,22 @@ pub(crate) fn json_status(status: u16, body: &str) -> ResponseTemplate {
 /// checked when the server is dropped.
 pub(crate) async fn serving(mocks: impl IntoIterator<Item = Mock>) -> MockServer {
     let server = MockServer::start().await;
-    for mock in mocks {
-        mock.mount(&server).await;
-    }
+    mount_all(&server, mocks).await;
     server
+}
+
+/// Drops what `server` served and the requests it recorded, then mounts `mocks` in order: a
+/// test's next poll against other answers on the same address.
+pub(crate) async fn serve_instead(server: &MockServer, mocks: impl IntoIterator<Item = Mock>) {
+    server.reset().await;
+    mount_all(server, mocks).await;
+}
+
+/// Mounts `mocks` on `server` in order, after what it already serves.
+pub(crate) async fn mount_all(server: &MockServer, mocks: impl IntoIterator<Item = Mock>) {
+    for mock in mocks {
+        mock.mount(server).await;
+    }
 }
 
 /// A wiremock server on 127.0.0.1 answering every request with `reply`.
