@@ -54,11 +54,20 @@ struct Row {
     text: String,
 }
 
-/// Reads `tsv`, classifies each text with its language left to detection, and writes the
-/// report to `out`.
-pub fn run_eval(c: &Classifier, tsv: &Path, mut out: impl Write) -> anyhow::Result<EvalSummary> {
+/// One row of a labelled TSV file: its line number, the language and label (trimmed and
+/// lower-cased) and the text.
+pub(super) struct TsvRow {
+    pub line: usize,
+    pub lang: String,
+    pub label: String,
+    pub text: String,
+}
+
+/// Reads a labelled TSV file: the header `lang<TAB>label<TAB>text`, then one row a line
+/// (blank lines skipped). A missing header or a row without text is an error naming the line.
+pub(super) fn read_tsv(path: &Path) -> anyhow::Result<Vec<TsvRow>> {
     let data =
-        std::fs::read_to_string(tsv).with_context(|| format!("cannot read {}", tsv.display()))?;
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut lines = data
         .lines()
         .enumerate()
@@ -66,39 +75,57 @@ pub fn run_eval(c: &Classifier, tsv: &Path, mut out: impl Write) -> anyhow::Resu
     let Some((_, header)) = lines.next() else {
         bail!(
             "{}: empty file; expected a header line lang<TAB>label<TAB>text",
-            tsv.display()
+            path.display()
         )
     };
     let cols: Vec<&str> = header.split('\t').map(str::trim).collect();
     if cols != ["lang", "label", "text"] {
         bail!(
             "{}:1: expected the header lang<TAB>label<TAB>text, got {header:?}",
-            tsv.display()
+            path.display()
         );
     }
-    let raw: Vec<(usize, &str, &str, &str)> = lines
+    lines
         .map(|(n, l)| {
-            let mut parts = l.splitn(3, '\t');
-            let lang = parts.next().unwrap_or_default().trim();
-            let label = parts.next().unwrap_or_default().trim();
-            let text = parts.next().unwrap_or_default();
-            (n + 1, lang, label, text)
+            let mut p = l.splitn(3, '\t');
+            let row = TsvRow {
+                line: n + 1,
+                lang: p.next().unwrap_or_default().trim().to_ascii_lowercase(),
+                label: p.next().unwrap_or_default().trim().to_ascii_lowercase(),
+                text: p.next().unwrap_or_default().to_string(),
+            };
+            if row.text.trim().is_empty() {
+                bail!(
+                    "{}:{}: expected three tab-separated columns lang, label, text",
+                    path.display(),
+                    row.line
+                );
+            }
+            Ok(row)
         })
-        .collect();
-    let polarity = raw.iter().any(|r| matches!(r.2, "positive" | "negative"));
+        .collect()
+}
+
+/// Reads `tsv`, classifies each text with its language left to detection, and writes the
+/// report to `out`.
+pub fn run_eval(c: &Classifier, tsv: &Path, mut out: impl Write) -> anyhow::Result<EvalSummary> {
+    let raw = read_tsv(tsv)?;
+    let polarity = raw
+        .iter()
+        .any(|r| matches!(r.label.as_str(), "positive" | "negative"));
     let classes: Vec<&str> = if polarity {
         Polarity::ALL.iter().map(|p| p.as_str()).collect()
     } else {
         Label::ALL.iter().map(|l| l.as_str()).collect()
     };
     let mut rows = Vec::with_capacity(raw.len());
-    for (line, lang, label, text) in raw {
-        if text.is_empty() {
-            bail!(
-                "{}:{line}: expected three tab-separated columns lang, label, text",
-                tsv.display()
-            );
-        }
+    for TsvRow {
+        line,
+        lang,
+        label,
+        text,
+    } in raw
+    {
         let Some(gold) = classes.iter().position(|c| *c == label) else {
             bail!(
                 "{}:{line}: label {label:?} is not one of {} (a file holds either labels or polarities, not both)",
@@ -106,11 +133,7 @@ pub fn run_eval(c: &Classifier, tsv: &Path, mut out: impl Write) -> anyhow::Resu
                 classes.join(", ")
             );
         };
-        rows.push(Row {
-            lang: lang.to_string(),
-            gold,
-            text: text.to_string(),
-        });
+        rows.push(Row { lang, gold, text });
     }
 
     // Drawn on a terminal only; a big file (or a slow model) is not a silent wait.

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 
 use super::lexicon::LANGS;
 use super::model::{self, Example, Model, Task};
@@ -21,36 +21,10 @@ pub const FOLDS: usize = 5;
 /// that is not the file's label, else neutral. Rows in a language without lexicons are skipped
 /// and counted.
 pub fn read_examples(c: &Classifier, path: &Path, out: &mut Vec<Example>) -> anyhow::Result<usize> {
-    let data =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut lines = data
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    let Some((_, header)) = lines.next() else {
-        bail!(
-            "{}: empty file; expected a header line lang<TAB>label<TAB>text",
-            path.display()
-        )
-    };
-    let cols: Vec<&str> = header.split('\t').map(str::trim).collect();
-    if cols != ["lang", "label", "text"] {
-        bail!(
-            "{}:1: expected the header lang<TAB>label<TAB>text, got {header:?}",
-            path.display()
-        );
-    }
-    let rows: Vec<(usize, String, String, String)> = lines
-        .map(|(n, l)| {
-            let mut p = l.splitn(3, '\t');
-            let lang = p.next().unwrap_or_default().trim().to_ascii_lowercase();
-            let label = p.next().unwrap_or_default().trim().to_ascii_lowercase();
-            (n + 1, lang, label, p.next().unwrap_or_default().to_string())
-        })
-        .collect();
+    let rows = super::eval::read_tsv(path)?;
     let polarity = rows
         .iter()
-        .any(|r| matches!(r.2.as_str(), "positive" | "negative"));
+        .any(|r| matches!(r.label.as_str(), "positive" | "negative"));
     let task = if polarity {
         Task::Polarity
     } else {
@@ -59,7 +33,7 @@ pub fn read_examples(c: &Classifier, path: &Path, out: &mut Vec<Example>) -> any
     let named: Vec<&str> = {
         let mut v: Vec<&str> = rows
             .iter()
-            .map(|r| r.2.as_str())
+            .map(|r| r.label.as_str())
             .filter(|l| *l != "other")
             .collect();
         v.sort();
@@ -67,13 +41,13 @@ pub fn read_examples(c: &Classifier, path: &Path, out: &mut Vec<Example>) -> any
         v
     };
     let mut skipped = 0;
-    for (line, lang, label, text) in &rows {
-        if text.trim().is_empty() {
-            bail!(
-                "{}:{line}: expected three tab-separated columns lang, label, text",
-                path.display()
-            );
-        }
+    for super::eval::TsvRow {
+        line,
+        lang,
+        label,
+        text,
+    } in &rows
+    {
         let Some(l) = LANGS
             .iter()
             .position(|x| *x == lang.split(['-', '_']).next().unwrap_or_default())
