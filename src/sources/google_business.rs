@@ -499,14 +499,7 @@ mod tests {
         let server = MockServer::start().await;
         mount(&server).await;
         let (src, _files) = source(&server.uri(), serde_json::json!({ "max_pages": 1 }));
-        let first = src.poll(&ctx(None)).await.unwrap();
-        assert_eq!(first.mentions.len(), 2);
-        assert!(first.more);
-        let second = src.poll(&ctx(first.cursor.as_deref())).await.unwrap();
-        assert_eq!(ids(&second), ["AbFvOqm7tW5rfjordlinkRev03"]);
-        assert!(!second.more);
-        let third = src.poll(&ctx(second.cursor.as_deref())).await.unwrap();
-        assert!(third.mentions.is_empty(), "{:?}", ids(&third));
+        testing::goes_on_where_it_stopped(&src, 2, &["AbFvOqm7tW5rfjordlinkRev03"]).await;
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use super::{Batch, Kind, PollContext, SourceError, SourceKind, build, http};
+use super::{Batch, Kind, PollContext, Source, SourceError, SourceKind, build, http};
 use crate::config::{ConfigErrors, SourceConfig};
 
 /// A source config as the unit tests build it: no jitter, a 5 s timeout, a 1 MiB body limit,
@@ -213,6 +213,26 @@ pub(crate) fn ids(batch: &Batch) -> Vec<&str> {
         .iter()
         .map(|m| m.external_id.as_str())
         .collect()
+}
+
+/// Checks that a read cut short by `max_pages` goes on where it stopped: from a fresh start,
+/// `src` brings `first` mentions and says there is more; the next poll brings the mentions
+/// `rest` and ends the read; and the one after, the read being complete, finds nothing new.
+/// Returns the cursor after the read.
+pub(crate) async fn goes_on_where_it_stopped(
+    src: &impl Source,
+    first: usize,
+    rest: &[&str],
+) -> Option<String> {
+    let one = src.poll(&ctx(None)).await.unwrap();
+    assert_eq!(one.mentions.len(), first, "{:?}", ids(&one));
+    assert!(one.more, "the first poll stopped at max_pages");
+    let two = src.poll(&ctx(one.cursor.as_deref())).await.unwrap();
+    assert_eq!(ids(&two), rest);
+    assert!(!two.more, "the second poll finished the read");
+    let three = src.poll(&ctx(two.cursor.as_deref())).await.unwrap();
+    assert!(three.mentions.is_empty(), "{:?}", ids(&three));
+    two.cursor
 }
 
 /// The secret every conformance source is given; it must never appear in an error.

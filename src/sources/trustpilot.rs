@@ -468,15 +468,7 @@ mod tests {
         let server = MockServer::start().await;
         mount_pages(&server, 2).await;
         let (src, _key) = source(&server.uri(), serde_json::json!({ "max_pages": 1 }));
-        let first = src.poll(&ctx(None)).await.unwrap();
-        assert_eq!(first.mentions.len(), 3);
-        assert!(first.more);
-        let second = src.poll(&ctx(first.cursor.as_deref())).await.unwrap();
-        assert_eq!(ids(&second), ["673fd2280b5e3c0f9a7cf9e2"]);
-        assert!(!second.more);
-        // The read is complete: the next poll starts at the top and finds nothing new.
-        let third = src.poll(&ctx(second.cursor.as_deref())).await.unwrap();
-        assert!(third.mentions.is_empty(), "{:?}", ids(&third));
+        testing::goes_on_where_it_stopped(&src, 3, &["673fd2280b5e3c0f9a7cf9e2"]).await;
     }
 
     #[tokio::test]
