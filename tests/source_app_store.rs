@@ -11,29 +11,15 @@ use common::platform::Daemon;
 async fn once_stores_reviews_with_their_stars_exactly_once() {
     let server = fake::start("app_store").await;
     let daemon = Daemon::new(&app_store::source(&server.uri(), "1h"));
-    daemon.once_stores(3);
-    assert_eq!(
-        daemon.ids(),
-        ["nl:12631907744", "nl:12648801277", "nl:12648830011"]
-    );
-    let stored = daemon.stored();
-    let worst = stored
-        .iter()
-        .find(|m| m["external_id"] == "nl:12648830011")
-        .unwrap();
+    daemon.once_stores_ids(&["nl:12631907744", "nl:12648801277", "nl:12648830011"]);
+    let worst = daemon.stored_by_id("nl:12648830011");
     assert_eq!(worst["rating"], 1);
     assert_eq!(worst["title"], "Inloggen lukt niet meer");
-    let good = stored
-        .iter()
-        .find(|m| m["external_id"] == "nl:12648801277")
-        .unwrap();
+    let good = daemon.stored_by_id("nl:12648801277");
     assert_eq!(good["rating"], 4);
     // One or two stars reach the classifier as complaint evidence.
     assert_eq!(worst["label"], "complaint", "{worst}");
-    let slow = stored
-        .iter()
-        .find(|m| m["external_id"] == "nl:12631907744")
-        .unwrap();
+    let slow = daemon.stored_by_id("nl:12631907744");
     assert_eq!(slow["rating"], 2);
     assert_eq!(slow["label"], "complaint", "{slow}");
 

@@ -16,19 +16,16 @@ async fn once_logs_in_stores_posts_and_a_second_once_stores_nothing() {
     let server = fake::start("bluesky").await;
     let daemon = daemon(&server.uri(), "5m");
 
-    daemon.once();
-    assert_eq!(
-        daemon.ids_by(last_segment),
-        [
+    daemon.once_stores_ids_by(
+        last_segment,
+        &[
             "3mb4kz6mgw22f",
             "3mb4pa3kqjc2d",
             "3mb4tq7ahcs2y",
-            "3mb4xk2vjws2c"
-        ]
+            "3mb4xk2vjws2c",
+        ],
     );
-    let line = daemon.once();
-    assert!(line.contains("stored    0"), "{line}");
-    assert_eq!(daemon.ids_by(last_segment).len(), 4);
+    daemon.once_stores_nothing_new();
 
     let sanne = daemon
         .stored()
@@ -41,11 +38,7 @@ async fn once_logs_in_stores_posts_and_a_second_once_stores_nothing() {
     );
     assert_eq!(sanne["lang"], "nl");
 
-    let state = daemon.source_state();
-    assert_eq!(state["source"], "bsky");
-    assert_eq!(state["kind"], "bluesky");
-    assert_eq!(state["state"], "ok");
-    assert_eq!(state["items_stored"], 4);
+    daemon.state_ok_storing("bsky", "bluesky", 4);
 
     // Neither the password nor the session tokens reach the database.
     let conn = rusqlite::Connection::open(daemon.db()).unwrap();
@@ -178,30 +171,16 @@ backfill = "3650d"
         server.uri()
     );
     let daemon = Daemon::new(&source).envs(bluesky::ENV);
-    let out = daemon.once();
-    assert!(out.contains("stored    3"), "{out}");
     let ruben = "at://did:plc:rubenrotterdam00000000001/app.bsky.feed.post/3mbaw7rubn1";
-    assert_eq!(
-        daemon.ids(),
-        [
-            "at://did:plc:evaamsterdam000000000001/app.bsky.feed.post/3mbaz5evaq1",
-            "at://did:plc:pieterleiden0000000000001/app.bsky.feed.post/3mbb3pieter2",
-            ruben,
-        ]
-    );
-    let replied = chrono::DateTime::parse_from_rfc3339("2026-11-25T14:31:07Z").unwrap();
-    assert_eq!(
-        daemon.answered("bsky"),
-        [(
-            ruben.to_string(),
-            replied.timestamp(),
-            "fjordlink.nl".to_string()
-        )]
-    );
+    daemon.once_stores_ids(&[
+        "at://did:plc:evaamsterdam000000000001/app.bsky.feed.post/3mbaz5evaq1",
+        "at://did:plc:pieterleiden0000000000001/app.bsky.feed.post/3mbb3pieter2",
+        ruben,
+    ]);
+    daemon.assert_answered("bsky", ruben, "2026-11-25T14:31:07Z", "fjordlink.nl");
 
     // The next poll reads notifications only down to the newest one it has.
-    let out = daemon.once();
-    assert!(out.contains("stored    0"), "{out}");
+    daemon.once_stores_nothing_new();
     let reqs = server.received_requests().await.unwrap();
     let note_reads = reqs.iter().filter(|r| r.url.path() == notes).count();
     assert_eq!(

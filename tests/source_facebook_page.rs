@@ -31,8 +31,7 @@ const EXPECTED: [&str; 6] = [
 async fn once_stores_visitor_posts_and_comments_exactly_once() {
     let server = fake::start("facebook_page").await;
     let daemon = daemon(&server.uri());
-    daemon.once_stores(6);
-    assert_eq!(daemon.ids(), EXPECTED);
+    daemon.once_stores_ids(&EXPECTED);
     // The page answered Jan's comment ten minutes after he wrote it.
     daemon.assert_answered(
         "facebook",
@@ -42,11 +41,9 @@ async fn once_stores_visitor_posts_and_comments_exactly_once() {
     );
 
     // The fake has nothing newer than the first run: the second stores nothing.
-    daemon.once_stores(0);
-    assert_eq!(daemon.ids().len(), 6);
+    daemon.once_stores_nothing_new();
 
-    let state = daemon.state_ok("facebook_page");
-    assert_eq!(state["items_stored"], 6);
+    daemon.state_ok_storing("facebook", "facebook_page", 6);
     assert!(!daemon.db_contains(facebook_page::TOKEN));
 }
 

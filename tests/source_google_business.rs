@@ -13,17 +13,12 @@ async fn once_stores_location_reviews_with_their_stars_exactly_once() {
     let server = fake::start("google_business").await;
     let daemon =
         Daemon::new(&google_business::source(&server.uri(), "1h")).envs(google_business::ENV);
-    daemon.once_stores(3);
-    assert_eq!(
-        daemon.ids(),
-        [
-            "AbFvOqkX8mQ2fjordlinkRev02",
-            "AbFvOqm7tW5rfjordlinkRev03",
-            "AbFvOqnB3kP0fjordlinkRev01"
-        ]
-    );
-    let stored = daemon.stored();
-    let by_id = |id: &str| stored.iter().find(|m| m["external_id"] == id).unwrap();
+    daemon.once_stores_ids(&[
+        "AbFvOqkX8mQ2fjordlinkRev02",
+        "AbFvOqm7tW5rfjordlinkRev03",
+        "AbFvOqnB3kP0fjordlinkRev01",
+    ]);
+    let by_id = |id: &str| daemon.stored_by_id(id);
     let sent_away = by_id("AbFvOqnB3kP0fjordlinkRev01");
     assert_eq!(sent_away["rating"], 1);
     assert_eq!(sent_away["label"], "complaint", "{sent_away}");

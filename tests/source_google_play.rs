@@ -11,36 +11,23 @@ use common::platform::Daemon;
 async fn once_signs_in_and_stores_reviews_with_their_stars_exactly_once() {
     let server = google_play::start().await;
     let daemon = Daemon::new(&google_play::source(&server.uri(), "1h"));
-    daemon.once_stores(3);
-    assert_eq!(
-        daemon.ids(),
-        [
-            "gp:AOqpTOE4hX0nZsK1cOSPz2vJ8w_fjordlink01",
-            "gp:AOqpTOGm3vQ7tLkYpR8sW2dF1n_fjordlink02",
-            "gp:AOqpTOHb5cT9uMjXqN6rV4eG2o_fjordlink03"
-        ]
-    );
-    let stored = daemon.stored();
-    let crash = stored
-        .iter()
-        .find(|m| m["external_id"] == "gp:AOqpTOE4hX0nZsK1cOSPz2vJ8w_fjordlink01")
-        .unwrap();
+    daemon.once_stores_ids(&[
+        "gp:AOqpTOE4hX0nZsK1cOSPz2vJ8w_fjordlink01",
+        "gp:AOqpTOGm3vQ7tLkYpR8sW2dF1n_fjordlink02",
+        "gp:AOqpTOHb5cT9uMjXqN6rV4eG2o_fjordlink03",
+    ]);
+    let crash = daemon.stored_by_id("gp:AOqpTOE4hX0nZsK1cOSPz2vJ8w_fjordlink01");
     assert_eq!(crash["rating"], 1);
     assert_eq!(crash["title"], "Storing melden crasht");
     assert_eq!(crash["label"], "complaint", "{crash}");
-    let liked = stored
-        .iter()
-        .find(|m| m["external_id"] == "gp:AOqpTOGm3vQ7tLkYpR8sW2dF1n_fjordlink02")
-        .unwrap();
+    let liked = daemon.stored_by_id("gp:AOqpTOGm3vQ7tLkYpR8sW2dF1n_fjordlink02");
     assert_eq!(liked["rating"], 4);
     // The developer answered Sanne's review (`developerComment`); Play names only the package.
-    assert_eq!(
-        daemon.answered("play"),
-        [(
-            "gp:AOqpTOHb5cT9uMjXqN6rV4eG2o_fjordlink03".to_string(),
-            1_795_402_000,
-            google_play::PACKAGE.to_string()
-        )]
+    daemon.assert_answered(
+        "play",
+        "gp:AOqpTOHb5cT9uMjXqN6rV4eG2o_fjordlink03",
+        "2026-11-23T02:46:40Z",
+        google_play::PACKAGE,
     );
 
     daemon.once_stores(0);

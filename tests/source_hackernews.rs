@@ -12,31 +12,16 @@ async fn once_stores_new_hits_and_a_second_once_stores_nothing() {
     let server = fake::start("hackernews").await;
     let daemon = Daemon::new(&hackernews::source(&server.uri(), "5m"));
 
-    daemon.once();
-    assert_eq!(
-        daemon.ids(),
-        ["46010001", "46010002", "46010004", "46010005"]
-    );
+    daemon.once_stores_ids(&["46010001", "46010002", "46010004", "46010005"]);
+    daemon.once_stores_nothing_new();
 
-    let line = daemon.once();
-    assert!(line.contains("stored    0"), "{line}");
-    assert_eq!(daemon.ids().len(), 4);
-
-    let state = daemon.source_state();
-    assert_eq!(state["source"], "hn");
-    assert_eq!(state["kind"], "hackernews");
-    assert_eq!(state["state"], "ok");
-    assert_eq!(state["items_stored"], 4);
+    let state = daemon.state_ok_storing("hn", "hackernews", 4);
     assert_eq!(state["consecutive_failures"], 0);
     let cursor: serde_json::Value = serde_json::from_str(&daemon.cursor("hn")).unwrap();
     assert_eq!(cursor["since"], 1795608000);
 
     // The stored mention reads as a person would want it.
-    let story = daemon
-        .stored()
-        .into_iter()
-        .find(|m| m["external_id"] == "46010004")
-        .unwrap();
+    let story = daemon.stored_by_id("46010004");
     assert_eq!(
         story["url"],
         "https://news.ycombinator.com/item?id=46010004"

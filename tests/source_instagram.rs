@@ -27,8 +27,7 @@ const EXPECTED: [&str; 6] = [
 async fn once_stores_comments_and_tags_exactly_once() {
     let server = fake::start("instagram").await;
     let daemon = daemon(&server.uri());
-    daemon.once_stores(6);
-    assert_eq!(daemon.ids(), EXPECTED);
+    daemon.once_stores_ids(&EXPECTED);
 
     // The brand's reply under Lotte's comment is no mention: it marks her comment answered.
     daemon.assert_answered(
@@ -38,10 +37,9 @@ async fn once_stores_comments_and_tags_exactly_once() {
         "fjordlink",
     );
 
-    daemon.once_stores(0);
+    daemon.once_stores_nothing_new();
 
-    let state = daemon.state_ok("instagram");
-    assert_eq!(state["items_stored"], 6);
+    daemon.state_ok_storing("instagram", "instagram", 6);
     assert!(!daemon.db_contains(instagram::TOKEN));
 
     // The second run read no comments: no comment count had changed.

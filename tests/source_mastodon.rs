@@ -16,20 +16,17 @@ async fn once_stores_tag_and_search_results_once() {
     let server = fake::start("mastodon").await;
     let daemon = daemon(&server.uri(), "5m");
 
-    daemon.once();
-    assert_eq!(
-        daemon.ids_by(last_segment),
-        [
+    daemon.once_stores_ids_by(
+        last_segment,
+        &[
             "117676494028800003",
             "117676729958400011",
             S5,
             "117677201817600006",
-            S7
-        ]
+            S7,
+        ],
     );
-    let line = daemon.once();
-    assert!(line.contains("stored    0"), "{line}");
-    assert_eq!(daemon.ids_by(last_segment).len(), 5);
+    daemon.once_stores_nothing_new();
 
     let boosted = daemon
         .stored()
@@ -42,11 +39,7 @@ async fn once_stores_tag_and_search_results_once() {
         "Heads up: #Fjordlink mobile data is down in Aarhus too."
     );
 
-    let state = daemon.source_state();
-    assert_eq!(state["source"], "fosstodon");
-    assert_eq!(state["kind"], "mastodon");
-    assert_eq!(state["state"], "ok");
-    assert_eq!(state["items_stored"], 5);
+    daemon.state_ok_storing("fosstodon", "mastodon", 5);
     let cursor = daemon.cursor("fosstodon");
     assert!(!cursor.contains("e2e-token"));
     let cursor: serde_json::Value = serde_json::from_str(&cursor).unwrap();
@@ -156,24 +149,15 @@ backfill = "3650d"
     let joost = "https://mastodon.nl/users/joost/statuses/113561800000000077";
     let lars = "https://norden.social/users/lars/statuses/113562050000000001";
 
-    let out = daemon.once();
-    assert!(out.contains("stored    2"), "{out}");
     // Mentions from two other servers, by their uri; none of the brand's posts.
-    assert_eq!(daemon.ids(), [mette, joost]);
-    let stored = daemon.stored();
-    let mette_row = stored.iter().find(|m| m["external_id"] == mette).unwrap();
-    assert_eq!(mette_row["author_handle"], "mette@fosstodon.org");
+    daemon.once_stores_ids(&[mette, joost]);
     assert_eq!(
-        daemon.answered("social"),
-        [(
-            mette.to_string(),
-            at("2026-11-25T13:30:45Z"),
-            "fjordlink".to_string()
-        )]
+        daemon.stored_by_id(mette)["author_handle"],
+        "mette@fosstodon.org"
     );
+    daemon.assert_answered("social", mette, "2026-11-25T13:30:45Z", "fjordlink");
 
-    let out = daemon.once();
-    assert!(out.contains("stored    1"), "{out}");
+    daemon.once_stores(1);
     assert_eq!(daemon.ids(), [mette, joost, lars]);
     assert_eq!(
         daemon.answered("social"),

@@ -18,37 +18,23 @@ async fn once_stores_posts_and_comments_and_a_second_once_stores_nothing() {
     let server = fake::start("reddit").await;
     let daemon = daemon(&server.uri(), "5m");
 
-    daemon.once();
-    assert_eq!(
-        daemon.ids(),
-        [
-            "t1_m1x7zzb",
-            "t1_m1x9k2a",
-            "t3_1h2gk1b",
-            "t3_1h2j7qm",
-            "t3_1h2k9xa"
-        ]
-    );
-    let line = daemon.once();
-    assert!(line.contains("stored    0"), "{line}");
-    assert_eq!(daemon.ids().len(), 5);
+    daemon.once_stores_ids(&[
+        "t1_m1x7zzb",
+        "t1_m1x9k2a",
+        "t3_1h2gk1b",
+        "t3_1h2j7qm",
+        "t3_1h2k9xa",
+    ]);
+    daemon.once_stores_nothing_new();
 
-    let post = daemon
-        .stored()
-        .into_iter()
-        .find(|m| m["external_id"] == "t3_1h2k9xa")
-        .unwrap();
+    let post = daemon.stored_by_id("t3_1h2k9xa");
     assert_eq!(
         post["title"],
         "Fjordlink storing in Utrecht - al 4 uur geen internet"
     );
     assert_eq!(post["author_handle"], "Pieter_Utrecht");
 
-    let state = daemon.source_state();
-    assert_eq!(state["source"], "reddit");
-    assert_eq!(state["kind"], "reddit");
-    assert_eq!(state["state"], "ok");
-    assert_eq!(state["items_stored"], 5);
+    daemon.state_ok_storing("reddit", "reddit", 5);
     let cursor = daemon.cursor("reddit");
     assert!(!cursor.contains("e2e-secret") && !cursor.contains("app-token"));
     let cursor: serde_json::Value = serde_json::from_str(&cursor).unwrap();
@@ -61,13 +47,7 @@ async fn a_revoked_secret_fails_once_with_the_key_to_fix() {
     let server = MockServer::start().await;
     fake::mount(&server, "reddit", "revoked").await;
     let daemon = daemon(&server.uri(), "5m");
-    let out = daemon.webcare(&["once"]);
-    assert_eq!(out.status.code(), Some(75));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("client_secret_env/client_secret_file of source reddit"),
-        "{stdout}"
-    );
+    let stdout = daemon.once_fails_saying("client_secret_env/client_secret_file of source reddit");
     assert!(!stdout.contains("e2e-secret"));
     assert_eq!(daemon.source_state()["state"], "failing");
 }

@@ -12,21 +12,13 @@ use common::platform::Daemon;
 async fn once_stores_search_results_and_mentions_exactly_once() {
     let server = fake::start("threads").await;
     let daemon = Daemon::new(&threads::source(&server.uri(), "1h")).envs(threads::ENV);
-    daemon.once_stores(4);
-    assert_eq!(
-        daemon.ids(),
-        [
-            "18047781230987655",
-            "18063425671234561",
-            "18063425671234562",
-            "18091234567800011"
-        ]
-    );
-    let stored = daemon.stored();
-    let outage = stored
-        .iter()
-        .find(|m| m["external_id"] == "18063425671234561")
-        .unwrap();
+    daemon.once_stores_ids(&[
+        "18047781230987655",
+        "18063425671234561",
+        "18063425671234562",
+        "18091234567800011",
+    ]);
+    let outage = daemon.stored_by_id("18063425671234561");
     assert_eq!(outage["author_handle"], "sanne.bakt.brood");
     assert_eq!(
         outage["url"],
@@ -56,14 +48,11 @@ async fn once_stores_search_results_and_mentions_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_expired_token_is_shown_in_sources_without_the_token() {
-    let server = wiremock::MockServer::start().await;
-    wiremock::Mock::given(wiremock::matchers::method("GET"))
-        .respond_with(wiremock::ResponseTemplate::new(400).set_body_raw(
-            r#"{"error":{"message":"Error validating access token: Session has expired.","type":"OAuthException","code":190,"error_subcode":463,"fbtrace_id":"AbCdEfGh123"}}"#,
-            "application/json",
-        ))
-        .mount(&server)
-        .await;
+    let server = fake::answering(wiremock::ResponseTemplate::new(400).set_body_raw(
+        r#"{"error":{"message":"Error validating access token: Session has expired.","type":"OAuthException","code":190,"error_subcode":463,"fbtrace_id":"AbCdEfGh123"}}"#,
+        "application/json",
+    ))
+    .await;
     let daemon = Daemon::new(&threads::source(&server.uri(), "1h")).envs(threads::ENV);
     let out = daemon.webcare(&["once"]);
     let text = common::text(&out);

@@ -11,25 +11,13 @@ use common::platform::Daemon;
 async fn once_stores_reviews_over_two_pages_with_their_stars_exactly_once() {
     let server = fake::start("trustpilot").await;
     let daemon = Daemon::new(&trustpilot::source(&server.uri(), "1h")).envs(trustpilot::ENV);
-    daemon.once_stores(4);
-    assert_eq!(
-        daemon.ids(),
-        [
-            "673fd2280b5e3c0f9a7cf9e2",
-            "6742c9e10b5e3c0f9a7d0b17",
-            "6743f0aa0b5e3c0f9a7d1c55",
-            "6744a1f20b5e3c0f9a7d2e01"
-        ]
-    );
-    let stored = daemon.stored();
-    let by_id = |id: &str| {
-        stored
-            .iter()
-            .find(|m| m["external_id"] == id)
-            .unwrap()
-            .clone()
-    };
-    let outage = by_id("6744a1f20b5e3c0f9a7d2e01");
+    daemon.once_stores_ids(&[
+        "673fd2280b5e3c0f9a7cf9e2",
+        "6742c9e10b5e3c0f9a7d0b17",
+        "6743f0aa0b5e3c0f9a7d1c55",
+        "6744a1f20b5e3c0f9a7d2e01",
+    ]);
+    let outage = daemon.stored_by_id("6744a1f20b5e3c0f9a7d2e01");
     assert_eq!(outage["rating"], 1);
     assert_eq!(outage["title"], "Al drie dagen geen internet");
     assert_eq!(outage["label"], "complaint", "{outage}");
@@ -44,7 +32,7 @@ async fn once_stores_reviews_over_two_pages_with_their_stars_exactly_once() {
         "2026-11-24T09:15:31Z",
         "Fjordlink",
     );
-    let praise = by_id("6743f0aa0b5e3c0f9a7d1c55");
+    let praise = daemon.stored_by_id("6743f0aa0b5e3c0f9a7d1c55");
     assert_eq!(praise["rating"], 5);
     assert_ne!(praise["label"], "complaint", "{praise}");
 

@@ -26,27 +26,19 @@ fn brand_daemon(base: &str, query: &str, extra: &str) -> Daemon {
 async fn once_stores_new_posts_exactly_once_and_reports_the_source_state() {
     let server = fake::start("x").await;
     let daemon = daemon(&server.uri());
-    daemon.once_stores(5);
-    assert_eq!(
-        daemon.ids(),
-        vec![
-            "1861700000000000009",
-            "1861800000000000001",
-            "1861800000000000002",
-            "1861800000000000003",
-            "1861800000000000005",
-        ]
-    );
+    daemon.once_stores_ids(&[
+        "1861700000000000009",
+        "1861800000000000001",
+        "1861800000000000002",
+        "1861800000000000003",
+        "1861800000000000005",
+    ]);
 
     let stdout = daemon.once();
     assert!(stdout.contains("fetched    0  stored    0"), "{stdout}");
     assert_eq!(daemon.ids().len(), 5);
 
-    let state = daemon.source_state();
-    assert_eq!(state["source"], "x-fjordlink");
-    assert_eq!(state["kind"], "x");
-    assert_eq!(state["state"], "ok");
-    assert_eq!(state["items_stored"], 5);
+    daemon.state_ok_storing("x-fjordlink", "x", 5);
     // The token never reaches the database or the output.
     assert!(!daemon.db_contains("e2e-token"));
 
@@ -56,11 +48,7 @@ async fn once_stores_new_posts_exactly_once_and_reports_the_source_state() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_reports_a_rejected_token_and_exits_75() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(401))
-        .mount(&server)
-        .await;
+    let server = fake::answering(ResponseTemplate::new(401)).await;
     let daemon = daemon(&server.uri());
     daemon.once_fails_saying("x: token rejected (401); check credentials bearer_token");
     assert_eq!(daemon.source_state()["state"], "failing");

@@ -29,15 +29,12 @@ const EXPECTED: [&str; 9] = [
 async fn once_stores_videos_and_comments_exactly_once() {
     let server = fake::start("youtube").await;
     let daemon = daemon(&server.uri());
-    daemon.once_stores(9);
-    assert_eq!(daemon.ids(), EXPECTED);
+    daemon.once_stores_ids(&EXPECTED);
 
     // Second run: the search is not due yet, and no comment is newer than what was read.
-    daemon.once_stores(0);
-    assert_eq!(daemon.ids().len(), 9);
+    daemon.once_stores_nothing_new();
 
-    let state = daemon.state_ok("youtube");
-    assert_eq!(state["items_stored"], 9);
+    daemon.state_ok_storing("youtube", "youtube", 9);
     assert!(!daemon.db_contains(KEY), "API key stored");
 
     let reqs = server.received_requests().await.unwrap();
@@ -53,11 +50,7 @@ async fn once_stores_videos_and_comments_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_reports_a_server_error_with_the_key_redacted() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(500))
-        .mount(&server)
-        .await;
+    let server = fake::answering(ResponseTemplate::new(500)).await;
     let daemon = daemon(&server.uri());
     let out = daemon.webcare(&["once"]);
     assert_eq!(out.status.code(), Some(75), "{out:?}");

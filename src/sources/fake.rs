@@ -140,6 +140,17 @@ pub async fn start(platform: &str) -> MockServer {
     server
 }
 
+/// A fake on 127.0.0.1 answering every request, whatever its method or path, with `reply`: a
+/// platform that is down or refuses every credential.
+pub async fn answering(reply: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(reply)
+        .mount(&server)
+        .await;
+    server
+}
+
 /// Mounts the routes of `group` in `platform`'s table on `server`; panics when the group has
 /// none, so a misspelt group name cannot leave a test without its fake.
 pub async fn mount(server: &MockServer, platform: &str, group: &str) {

@@ -77,10 +77,7 @@ pub(crate) async fn mount_all(server: &MockServer, mocks: impl IntoIterator<Item
     }
 }
 
-/// A wiremock server on 127.0.0.1 answering every request with `reply`.
-pub(crate) async fn answering(reply: ResponseTemplate) -> MockServer {
-    serving([Mock::given(wiremock::matchers::any()).respond_with(reply)]).await
-}
+pub(crate) use super::fake::answering;
 
 /// Starts a raw HTTP server on 127.0.0.1 and returns its base URL (`http://127.0.0.1:PORT`).
 ///

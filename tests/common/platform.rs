@@ -193,11 +193,41 @@ impl Daemon {
         stdout
     }
 
+    /// Runs `webcare once` on a database without these mentions, asserts that it reports
+    /// storing one per id and that the stored external ids, each turned into a key by `key` and
+    /// sorted, are `ids`.
+    pub fn once_stores_ids_by(&self, key: impl Fn(&str) -> String, ids: &[&str]) {
+        self.once_stores(ids.len());
+        assert_eq!(self.ids_by(key), ids);
+    }
+
+    /// [`Daemon::once_stores_ids_by`] with the external ids as they are.
+    pub fn once_stores_ids(&self, ids: &[&str]) {
+        self.once_stores_ids_by(str::to_string, ids);
+    }
+
+    /// Runs `webcare once` against a fake with nothing newer than what is stored, and asserts
+    /// that it reports storing nothing and leaves the stored mentions as they were.
+    pub fn once_stores_nothing_new(&self) {
+        let before = self.ids();
+        self.once_stores(0);
+        assert_eq!(self.ids(), before, "a second once changed what is stored");
+    }
+
     /// The single source's state from `webcare sources --json`, asserted to be of `kind` and ok.
     pub fn state_ok(&self, kind: &str) -> serde_json::Value {
         let state = self.source_state();
         assert_eq!(state["kind"], kind, "{state}");
         assert_eq!(state["state"], "ok", "{state}");
+        state
+    }
+
+    /// [`Daemon::state_ok`], also asserted to be the source named `name`, with `stored`
+    /// mentions stored in all.
+    pub fn state_ok_storing(&self, name: &str, kind: &str, stored: usize) -> serde_json::Value {
+        let state = self.state_ok(kind);
+        assert_eq!(state["source"], name, "{state}");
+        assert_eq!(state["items_stored"], stored, "{state}");
         state
     }
 
