@@ -87,13 +87,7 @@ fn a_reload_that_removes_the_failing_source_makes_healthz_ok_again() {
         get(port, "/healthz").filter(|a| a.status == 503)
     });
 
-    let only_good = Setup::with_admin(
-        &format!(
-            "[[sources]]\nname = \"good\"\nkind = \"rss\"\nurl = \"{}\"\ninterval = \"1s\"\njitter = 0.0\nbackfill = \"3650d\"\n",
-            server.url("good.xml")
-        ),
-        &admin,
-    );
+    let only_good = Setup::with_admin(&server.rss_sources(&["good"]), &admin);
     let new_config = std::fs::read_to_string(&only_good.config).unwrap().replace(
         &only_good.db().display().to_string(),
         &setup.db().display().to_string(),
@@ -115,10 +109,7 @@ fn healthz_is_ok_while_every_source_succeeds() {
     server.set("good.xml", Reply::Feed(atom(&fjordlink_entries("g", 2))));
     let port = free_port();
     let setup = Setup::with_admin(
-        &format!(
-            "[[sources]]\nname = \"good\"\nkind = \"rss\"\nurl = \"{}\"\ninterval = \"1s\"\njitter = 0.0\nbackfill = \"3650d\"\n",
-            server.url("good.xml")
-        ),
+        &server.rss_sources(&["good"]),
         &format!("listen = \"127.0.0.1:{port}\"\nsource_failing_after = \"1s\""),
     );
     let _daemon = start(&setup);

@@ -26,6 +26,17 @@ fn check(config: &str) -> (Option<i32>, String) {
 }
 
 /// Fails unless `out` is a refusal for bad config (exit 78) that says `what`.
+/// Runs `webcare check-config` with no `--config`, so the environment names everything: `vars`
+/// (name, value) set, `WEBCARE_CONFIG` unset unless among them.
+fn check_config_with(vars: &[(&str, &str)]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_webcare"));
+    command.arg("check-config").env_remove("WEBCARE_CONFIG");
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    command.output().unwrap()
+}
+
 fn assert_refused(out: &std::process::Output, what: &str) {
     assert_eq!(out.status.code(), Some(78), "{}", text(out));
     assert_said(out, what);
@@ -82,11 +93,7 @@ fn a_missing_file_or_config_flag_is_a_config_error() {
         .unwrap();
     assert_refused(&out, "config file /nonexistent/webcare.toml does not exist");
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_webcare"))
-        .arg("check-config")
-        .env_remove("WEBCARE_CONFIG")
-        .output()
-        .unwrap();
+    let out = check_config_with(&[]);
     assert_refused(&out, "pass --config FILE or set WEBCARE_CONFIG");
 }
 
@@ -148,15 +155,20 @@ fn an_unreadable_secret_is_named_without_its_value() {
             .contains("FJORD_TOKEN_MISSING is not set")
     );
 
-    let mut errors = webcare::config::ConfigErrors::default();
-    let got = webcare::config::resolve_secret(
-        "mail",
-        "password",
-        None,
-        Some("smtp-password"),
-        true,
-        &mut errors,
-    );
+    // The mail password from the file `smtp-password`, and what was said on the way.
+    let smtp_password = || {
+        let mut errors = webcare::config::ConfigErrors::default();
+        let got = webcare::config::resolve_secret(
+            "mail",
+            "password",
+            None,
+            Some("smtp-password"),
+            true,
+            &mut errors,
+        );
+        (got, errors)
+    };
+    let (got, errors) = smtp_password();
     assert!(got.is_none());
     assert!(
         errors.problems[0].1.contains("cannot read smtp-password"),
@@ -168,16 +180,7 @@ fn an_unreadable_secret_is_named_without_its_value() {
     std::fs::write(dir.path().join("smtp-password"), "hunter2\n").unwrap();
     // SAFETY: this test is the only one touching CREDENTIALS_DIRECTORY.
     unsafe { std::env::set_var("CREDENTIALS_DIRECTORY", dir.path()) };
-    let mut errors = webcare::config::ConfigErrors::default();
-    let got = webcare::config::resolve_secret(
-        "mail",
-        "password",
-        None,
-        Some("smtp-password"),
-        true,
-        &mut errors,
-    )
-    .unwrap();
+    let got = smtp_password().0.unwrap();
     assert_eq!(got.expose(), "hunter2");
     assert!(!format!("{got:?}").contains("hunter2"));
 }
@@ -191,24 +194,21 @@ fn environment_overrides_apply_and_check_config_summarises() {
         format!("{WATCH}[[sources]]\nname = \"news\"\nkind = \"rss\"\nurl = \"https://a.example/feed\"\ninterval = \"10m\"\n"),
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_webcare"))
-        .arg("check-config")
-        .env("WEBCARE_CONFIG", &path)
-        .env("WEBCARE__STORE__PATH", "/srv/elsewhere/webcare.db")
-        .output()
-        .unwrap();
+    let config = path.to_str().unwrap();
+    let out = check_config_with(&[
+        ("WEBCARE_CONFIG", config),
+        ("WEBCARE__STORE__PATH", "/srv/elsewhere/webcare.db"),
+    ]);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains("database: /srv/elsewhere/webcare.db"), "{t}");
     assert!(t.contains("news") && t.contains("every 10m"), "{t}");
     assert!(!std::path::Path::new("/srv/elsewhere/webcare.db").exists());
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_webcare"))
-        .arg("check-config")
-        .env("WEBCARE_CONFIG", &path)
-        .env("WEBCARE__HTTP__TIMEOUT", "soon")
-        .output()
-        .unwrap();
+    let out = check_config_with(&[
+        ("WEBCARE_CONFIG", config),
+        ("WEBCARE__HTTP__TIMEOUT", "soon"),
+    ]);
     assert_refused(&out, "http.timeout: \"soon\" is not a duration");
 }
 

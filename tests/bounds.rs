@@ -90,13 +90,10 @@ fn answers(port: u16) -> bool {
 #[test]
 fn a_thousand_idle_admin_connections_do_not_stop_the_polls() {
     let server = FeedServer::start();
-    server.set("feed.xml", Reply::Feed(atom(&fjordlink_entries("i", 2))));
+    server.set("forum.xml", Reply::Feed(atom(&fjordlink_entries("i", 2))));
     let port = free_port();
     let setup = Setup::with_admin(
-        &format!(
-            "[[sources]]\nname = \"forum\"\nkind = \"rss\"\nurl = \"{}\"\ninterval = \"1s\"\njitter = 0.0\nbackfill = \"3650d\"\n",
-            server.url("feed.xml")
-        ),
+        &server.rss_sources(&["forum"]),
         &format!(
             "listen = \"127.0.0.1:{port}\"\nheader_read_timeout = \"2s\"\nidle_timeout = \"3s\""
         ),

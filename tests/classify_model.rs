@@ -136,16 +136,7 @@ fn train_writes_a_model_that_classify_and_eval_use() {
 #[test]
 fn a_model_for_one_language_leaves_the_others_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let tsv = team_file(dir.path(), &["en"]);
-    let model = dir.path().join("en.model");
-    let out = webcare()
-        .args(["train", "--from"])
-        .arg(&tsv)
-        .arg("--out")
-        .arg(&model)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    let (model, _) = train_team_model(dir.path());
     let mut input = String::new();
     for lang in ["nl", "da"] {
         let dev = std::fs::read_to_string(format!("fixtures/eval/{lang}.tsv")).unwrap();
@@ -197,16 +188,9 @@ fn a_damaged_model_is_named_and_the_lexicons_decide() {
 fn the_daemon_uses_the_configured_model_and_train_reads_its_corrections() {
     use common::{FeedServer, Setup, assert_said};
     let dir = tempfile::tempdir().unwrap();
+    let (model, _) = train_team_model(dir.path());
+    // The same labelled file again, for the corrections run below.
     let tsv = team_file(dir.path(), &["en"]);
-    let model = dir.path().join("team.model");
-    let out = webcare()
-        .args(["train", "--from"])
-        .arg(&tsv)
-        .arg("--out")
-        .arg(&model)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
 
     let server = FeedServer::start();
     server.publish(
