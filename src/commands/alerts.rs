@@ -12,12 +12,21 @@ use crate::notify::Notifier;
 use crate::notify::backtest::replay_with_progress;
 use crate::store::{Store, StoredMention, Verdict};
 
-pub(super) fn route(config: &Config, args: &RouteArgs) -> anyhow::Result<i32> {
-    let Some(notifier) = Notifier::new(config) else {
+/// The notifier of `config`; without a team, `None` after telling the user on stderr, with
+/// what that means for their command (`consequence`) and how to fix it.
+fn notifier_or_say(config: &Config, consequence: &str) -> Option<Notifier> {
+    let notifier = Notifier::new(config);
+    if notifier.is_none() {
         eprintln!(
-            "error: no [[teams]] configured in {}, so nothing is routed; add a team and [mail]",
+            "error: no [[teams]] configured in {}, so {consequence}; add a team and [mail]",
             config.file.display()
         );
+    }
+    notifier
+}
+
+pub(super) fn route(config: &Config, args: &RouteArgs) -> anyhow::Result<i32> {
+    let Some(notifier) = notifier_or_say(config, "nothing is routed") else {
         return Ok(EXIT_CONFIG);
     };
     let m = match (args.id, &args.text) {
@@ -279,11 +288,7 @@ pub(super) fn optout(config: &Config, action: &OptoutAction) -> anyhow::Result<i
 
 /// `webcare backtest --since WHEN`: replays and prints; days are the first team's local days.
 pub(super) fn backtest(config: &Config, since: &str) -> anyhow::Result<i32> {
-    let Some(notifier) = Notifier::new(config) else {
-        eprintln!(
-            "error: no [[teams]] configured in {}, so no rule can send an alert; add a team and [mail]",
-            config.file.display()
-        );
+    let Some(notifier) = notifier_or_say(config, "no rule can send an alert") else {
         return Ok(EXIT_CONFIG);
     };
     let now = Utc::now();

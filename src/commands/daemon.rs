@@ -403,6 +403,16 @@ async fn reload(
     notify_systemd(&[sd_notify::NotifyState::Ready]);
 }
 
+/// `label` and `n` for the summary `once` prints, or nothing when `n` is zero: counts that are
+/// rarely anything else stay out of the line until they matter.
+fn unless_zero(label: &str, n: usize) -> String {
+    if n > 0 {
+        format!("{label}{n}")
+    } else {
+        String::new()
+    }
+}
+
 pub(super) async fn once(config: Config) -> anyhow::Result<i32> {
     let _lock = match lock_instance(&config) {
         Ok(lock) => lock,
@@ -428,11 +438,7 @@ pub(super) async fn once(config: Config) -> anyhow::Result<i32> {
                 r.stored,
                 r.duplicates,
                 r.unmatched,
-                if r.capped > 0 {
-                    format!("  over daily cap {}", r.capped)
-                } else {
-                    String::new()
-                }
+                unless_zero("  over daily cap ", r.capped)
             )?,
             Some(e) => {
                 failed += 1;
@@ -453,11 +459,7 @@ pub(super) async fn once(config: Config) -> anyhow::Result<i32> {
             r.retrying,
             r.dead,
             r.held,
-            if r.superseded > 0 {
-                format!(", not sent as answered meanwhile {}", r.superseded)
-            } else {
-                String::new()
-            }
+            unless_zero(", not sent as answered meanwhile ", r.superseded)
         )?;
         if let Some(cause) = &r.paused {
             writeln!(

@@ -109,6 +109,16 @@ struct AuthorFeed {
     cursor: Option<String>,
 }
 
+/// How one page read by [`BlueskySource::read_down_to`] ended.
+struct PageEnd {
+    /// The listing's cursor for the next page, if it gave one.
+    cursor: Option<String>,
+    /// True when the page held no items at all.
+    empty: bool,
+    /// True when the page reached items at or before the floor, so it is the last.
+    reached: bool,
+}
+
 #[derive(Debug, Deserialize)]
 struct NotificationList {
     #[serde(default)]
@@ -388,22 +398,12 @@ impl BlueskySource {
         mentions: &mut Vec<Mention>,
         own_replies: &mut Vec<OwnReply>,
     ) -> Result<(DateTime<Utc>, Option<Duration>), SourceError> {
-        let mut page: Option<String> = None;
-        let mut newest = floor;
-        let mut wait = None;
-        for _ in 0..self.settings.max_pages {
-            let mut params = vec![("limit", self.settings.limit.to_string())];
-            for reason in NOTE_REASONS {
-                params.push(("reasons", reason.to_string()));
-            }
-            if let Some(p) = &page {
-                params.push(("cursor", p.clone()));
-            }
-            let resp = self
-                .xrpc_get("app.bsky.notification.listNotifications", &params)
-                .await?;
-            wait = budget_wait(&resp.headers);
-            let list: NotificationList = resp.json()?;
+        let mut params = vec![("limit", self.settings.limit.to_string())];
+        for reason in NOTE_REASONS {
+            params.push(("reasons", reason.to_string()));
+        }
+        let method = "app.bsky.notification.listNotifications";
+        self.read_down_to(method, params, floor, |list: NotificationList, newest| {
             let mut reached = false;
             for raw in &list.notifications {
                 let Ok(n) = serde_json::from_value::<Notification>(raw.clone()) else {
@@ -413,7 +413,7 @@ impl BlueskySource {
                     reached = true;
                     break;
                 }
-                newest = newest.max(n.indexed_at);
+                *newest = (*newest).max(n.indexed_at);
                 // Older servers ignore `reasons`: likes, reposts and follows are no posts.
                 if !NOTE_REASONS.contains(&n.reason.as_str()) || !uris.insert(n.uri.clone()) {
                     continue;
@@ -433,15 +433,13 @@ impl BlueskySource {
                     mentions.push(m);
                 }
             }
-            page = list.cursor.filter(|c| !c.is_empty());
-            if reached || page.is_none() || list.notifications.is_empty() {
-                return Ok((newest, wait));
+            PageEnd {
+                cursor: list.cursor,
+                empty: list.notifications.is_empty(),
+                reached,
             }
-            if wait.is_some() {
-                break;
-            }
-        }
-        Ok((floor, wait))
+        })
+        .await
     }
 
     /// Reads the posts and replies of own account `actor` (`getAuthorFeed`, newest first) down
@@ -453,23 +451,13 @@ impl BlueskySource {
         floor: DateTime<Utc>,
         own_replies: &mut Vec<OwnReply>,
     ) -> Result<(DateTime<Utc>, Option<Duration>), SourceError> {
-        let mut page: Option<String> = None;
-        let mut newest = floor;
-        let mut wait = None;
-        for _ in 0..self.settings.max_pages {
-            let mut params = vec![
-                ("actor", actor.to_string()),
-                ("filter", "posts_with_replies".to_string()),
-                ("limit", self.settings.limit.to_string()),
-            ];
-            if let Some(p) = &page {
-                params.push(("cursor", p.clone()));
-            }
-            let resp = self
-                .xrpc_get("app.bsky.feed.getAuthorFeed", &params)
-                .await?;
-            wait = budget_wait(&resp.headers);
-            let feed: AuthorFeed = resp.json()?;
+        let params = vec![
+            ("actor", actor.to_string()),
+            ("filter", "posts_with_replies".to_string()),
+            ("limit", self.settings.limit.to_string()),
+        ];
+        let method = "app.bsky.feed.getAuthorFeed";
+        self.read_down_to(method, params, floor, |feed: AuthorFeed, newest| {
             let mut reached = false;
             for item in &feed.feed {
                 // A repost shows someone else's post in the brand's feed.
@@ -488,13 +476,46 @@ impl BlueskySource {
                     reached = true;
                     continue;
                 }
-                newest = newest.max(at);
+                *newest = (*newest).max(at);
                 if let Some(Some(r)) = self.own_reply(&post) {
                     own_replies.push(r);
                 }
             }
-            page = feed.cursor.filter(|c| !c.is_empty());
-            if reached || page.is_none() || feed.feed.is_empty() {
+            PageEnd {
+                cursor: feed.cursor,
+                empty: feed.feed.is_empty(),
+                reached,
+            }
+        })
+        .await
+    }
+
+    /// Reads the listing `method` answers for `params` newest first, page by page, handing each
+    /// page to `read_page` with the newest time read so far, until a page reaches `floor` or
+    /// is the last, `max_pages` runs out, or the rate budget runs low. Returns how far the next
+    /// poll may skip: the newest time read when the listing was read down to `floor` or to its
+    /// end, else `floor` again (the next poll reads the window anew; the store drops what it
+    /// has), and how long to wait when the budget is low.
+    async fn read_down_to<P: serde::de::DeserializeOwned>(
+        &self,
+        method: &str,
+        params: Vec<(&'static str, String)>,
+        floor: DateTime<Utc>,
+        mut read_page: impl FnMut(P, &mut DateTime<Utc>) -> PageEnd,
+    ) -> Result<(DateTime<Utc>, Option<Duration>), SourceError> {
+        let mut page: Option<String> = None;
+        let mut newest = floor;
+        let mut wait = None;
+        for _ in 0..self.settings.max_pages {
+            let mut params = params.clone();
+            if let Some(p) = &page {
+                params.push(("cursor", p.clone()));
+            }
+            let resp = self.xrpc_get(method, &params).await?;
+            wait = budget_wait(&resp.headers);
+            let end = read_page(resp.json()?, &mut newest);
+            page = end.cursor.filter(|c| !c.is_empty());
+            if end.reached || page.is_none() || end.empty {
                 return Ok((newest, wait));
             }
             if wait.is_some() {

@@ -292,36 +292,20 @@ impl InstagramSource {
                     id
                 }
             };
-            let mut after: Option<String> = None;
-            for _ in 0..self.settings.max_pages {
-                let params = [
-                    ("user_id", user.to_string()),
-                    ("fields", HASHTAG_MEDIA_FIELDS.to_string()),
-                    ("limit", "50".into()),
-                ];
-                let (page, s) = self
-                    .graph
-                    .get_after(&format!("{id}/recent_media"), &params, after.as_deref())
-                    .await?;
-                slow = longer(slow, s);
-                after = page.next_after();
-                // Read the whole page: Instagram does not promise recent_media in time order.
-                let mut reached = false;
-                for item in page.data {
-                    match tag_mention(item, since) {
-                        // Hashtag media come without a username; the brand's own posts under
-                        // its hashtag are known by id from the account's media list (the list
-                        // spans the comment window, recent_media only the last 24 hours).
-                        Tagged::New(m) if own_media.contains(m.external_id.as_str()) => {}
-                        Tagged::New(m) => batch.mentions.push(*m),
-                        Tagged::Old => reached = true,
-                        Tagged::Unusable => {}
-                    }
-                }
-                if reached || after.is_none() {
-                    break;
-                }
-            }
+            let params = [
+                ("user_id", user.to_string()),
+                ("fields", HASHTAG_MEDIA_FIELDS.to_string()),
+                ("limit", "50".into()),
+            ];
+            // Hashtag media come without a username; the brand's own posts under its hashtag
+            // are known by id from the account's media list (the list spans the comment window,
+            // recent_media only the last 24 hours). Each poll reads a hashtag from the top.
+            let edge = format!("{id}/recent_media");
+            let brands = |m: &Mention| own_media.contains(m.external_id.as_str());
+            let (_, s) = self
+                .read_media(&edge, &params, None, since, brands, batch)
+                .await?;
+            slow = longer(slow, s);
         }
         // Hashtags no longer configured keep their lookups (they still count) but not ids.
         cur.hashtag_ids.retain(|t, _| {
@@ -604,26 +588,41 @@ impl InstagramSource {
     /// to wait.
     async fn read_tags(
         &self,
-        mut after: Option<String>,
+        after: Option<String>,
         since: i64,
         batch: &mut Batch,
     ) -> Result<(Option<String>, Option<std::time::Duration>), SourceError> {
-        let user = self.settings.ig_user_id.as_str();
+        let params = [("fields", TAG_FIELDS.to_string()), ("limit", "25".into())];
+        let edge = format!("{}/tags", self.settings.ig_user_id);
+        // The brand's other accounts tagging it (a support account sharing a post) are the
+        // brand talking, not a mention.
+        let brands = |m: &Mention| is_own(m, &self.settings.own_accounts);
+        self.read_media(&edge, &params, after, since, brands, batch)
+            .await
+    }
+
+    /// Reads the media of the Graph `edge` down to `since` into `batch`, continuing after
+    /// `after`, leaving out those `brands` says are the brand's own. Every page is read whole:
+    /// Instagram does not promise these lists in time order. Returns where a read cut short by
+    /// `max_pages` stopped, and how long Meta asks to wait.
+    async fn read_media(
+        &self,
+        edge: &str,
+        params: &[(&str, String)],
+        mut after: Option<String>,
+        since: i64,
+        brands: impl Fn(&Mention) -> bool,
+        batch: &mut Batch,
+    ) -> Result<(Option<String>, Option<std::time::Duration>), SourceError> {
         let mut slow = None;
         for _ in 0..self.settings.max_pages {
-            let params = [("fields", TAG_FIELDS.to_string()), ("limit", "25".into())];
-            let (page, s) = self
-                .graph
-                .get_after(&format!("{user}/tags"), &params, after.as_deref())
-                .await?;
+            let (page, s) = self.graph.get_after(edge, params, after.as_deref()).await?;
             slow = longer(slow, s);
             after = page.next_after();
             let mut reached = false;
             for item in page.data {
                 match tag_mention(item, since) {
-                    // The brand's other accounts tagging it (a support account sharing a
-                    // post) are the brand talking, not a mention.
-                    Tagged::New(m) if is_own(&m, &self.settings.own_accounts) => {}
+                    Tagged::New(m) if brands(&m) => {}
                     Tagged::New(m) => batch.mentions.push(*m),
                     Tagged::Old => reached = true,
                     Tagged::Unusable => {}

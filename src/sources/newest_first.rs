@@ -12,23 +12,33 @@ use serde::{Deserialize, Serialize};
 use super::SourceError;
 
 /// The newest items seen: their time and the ids at exactly that time (several items can share
-/// a second, and one arriving in the same second as the last read must still be read).
-#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Seen {
+/// a second, and one arriving in the same second as the last read must still be read). The
+/// time is a `DateTime` here; Reddit, which keeps epoch seconds in its cursor, uses `i64`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Seen<T = DateTime<Utc>> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub newest: Option<DateTime<Utc>>,
+    pub newest: Option<T>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub at_newest: Vec<String>,
 }
 
-impl Seen {
+impl<T> Default for Seen<T> {
+    fn default() -> Self {
+        Seen {
+            newest: None,
+            at_newest: Vec::new(),
+        }
+    }
+}
+
+impl<T: Copy + Ord> Seen<T> {
     /// True when the item at `at` with `id` is one of the newest seen.
-    fn holds(&self, at: DateTime<Utc>, id: &str) -> bool {
+    fn holds(&self, at: T, id: &str) -> bool {
         Some(at) == self.newest && self.at_newest.iter().any(|x| x == id)
     }
 
     /// Notes an item read at `at` with `id`.
-    pub fn record(&mut self, at: DateTime<Utc>, id: &str) {
+    pub fn record(&mut self, at: T, id: &str) {
         match self.newest {
             Some(n) if n > at => {}
             Some(n) if n == at => {

@@ -15,6 +15,7 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, USER_AGENT};
 use serde::{Deserialize, Serialize};
 
 use super::http::{Client, Fetched, parse_rate_limit_reset};
+use super::newest_first::Seen;
 use super::{Batch, Engagement, Mention, PollContext, Source, SourceError, SourceKind, checks};
 use crate::config::{ConfigErrors, Secret, SourceConfig};
 use crate::secret::Secrets;
@@ -459,21 +460,22 @@ impl RedditSource {
 /// One run down a stream, over one or more polls: the newest item it has read (where the
 /// next run stops) and the ids read in this poll.
 struct Run {
-    newest: Option<i64>,
-    newest_ids: Vec<String>,
+    newest: Seen<i64>,
     ids: HashSet<String>,
 }
 
 impl Run {
     /// A run going on where `resume` left it, or a new one.
     fn resuming(resume: Option<&Resume>) -> Run {
-        let (newest, newest_ids) = match resume {
-            Some(r) => (Some(r.newest), r.newest_ids.clone()),
-            None => (None, Vec::new()),
+        let newest = match resume {
+            Some(r) => Seen {
+                newest: Some(r.newest),
+                at_newest: r.newest_ids.clone(),
+            },
+            None => Seen::default(),
         };
         Run {
             newest,
-            newest_ids,
             ids: HashSet::new(),
         }
     }
@@ -497,7 +499,7 @@ impl Run {
                 reached_cursor = true;
                 continue;
             }
-            self.note(created, &item.name);
+            self.newest.record(created, &item.name);
             if seen.contains(item.name.as_str()) {
                 // Everything after an item already read is older; its page is the last.
                 reached_cursor = true;
@@ -513,22 +515,6 @@ impl Run {
         reached_cursor
     }
 
-    /// Keeps the newest creation time read and the ids read at exactly that time.
-    fn note(&mut self, created: i64, name: &str) {
-        match self.newest {
-            Some(n) if n > created => {}
-            Some(n) if n == created => {
-                if !self.newest_ids.iter().any(|i| i == name) {
-                    self.newest_ids.push(name.to_string());
-                }
-            }
-            _ => {
-                self.newest = Some(created);
-                self.newest_ids = vec![name.to_string()];
-            }
-        }
-    }
-
     /// The stream's cursor after this poll: going on at `after` when the run was cut short,
     /// otherwise starting the next run at the newest item read.
     fn next_cursor(
@@ -538,14 +524,18 @@ impl Run {
         after: Option<String>,
     ) -> StreamCursor {
         let seen = || state.map(|s| s.seen.clone()).unwrap_or_default();
-        match (after, self.newest) {
+        let Seen {
+            newest,
+            at_newest: newest_ids,
+        } = self.newest;
+        match (after, newest) {
             (Some(a), Some(n)) => StreamCursor {
                 since,
                 seen: seen(),
                 resume: Some(Resume {
                     after: a,
                     newest: n,
-                    newest_ids: self.newest_ids,
+                    newest_ids,
                 }),
             },
             (_, None) => StreamCursor {
@@ -555,7 +545,7 @@ impl Run {
             },
             (_, Some(n)) if n == since => {
                 let mut all = seen();
-                for id in self.newest_ids {
+                for id in newest_ids {
                     if !all.contains(&id) {
                         all.push(id);
                     }
@@ -568,7 +558,7 @@ impl Run {
             }
             (_, Some(n)) => StreamCursor {
                 since: n,
-                seen: self.newest_ids,
+                seen: newest_ids,
                 resume: None,
             },
         }
