@@ -294,18 +294,14 @@ pub fn parse_rate_limit_reset(value: &str, now: DateTime<Utc>) -> Option<Duratio
         }
         // No delay is a billion seconds long: a number that large is a point in time.
         if n >= 1_000_000_000.0 {
-            let when = DateTime::<Utc>::from_timestamp(n as i64, 0)?;
-            (when - now).to_std().unwrap_or(Duration::ZERO)
+            until(DateTime::<Utc>::from_timestamp(n as i64, 0)?, now)
         } else {
             Duration::from_secs_f64(n.ceil())
         }
     } else {
-        let when = DateTime::parse_from_rfc3339(value)
-            .ok()?
-            .with_timezone(&Utc);
-        (when - now).to_std().unwrap_or(Duration::ZERO)
+        until(DateTime::parse_from_rfc3339(value).ok()?.to_utc(), now)
     };
-    Some(d.min(Duration::from_secs(24 * 3600)))
+    Some(d.min(LONGEST_WAIT))
 }
 
 /// Parses a `Retry-After` value: delay seconds or an HTTP date. Caps it at one day so a bogus
@@ -315,12 +311,18 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let d = if let Ok(secs) = value.parse::<u64>() {
         Duration::from_secs(secs)
     } else {
-        let when = DateTime::parse_from_rfc2822(value)
-            .ok()?
-            .with_timezone(&Utc);
-        (when - now).to_std().unwrap_or(Duration::ZERO)
+        until(DateTime::parse_from_rfc2822(value).ok()?.to_utc(), now)
     };
-    Some(d.min(Duration::from_secs(24 * 3600)))
+    Some(d.min(LONGEST_WAIT))
+}
+
+/// The longest wait a platform's header can ask for: one day, so a bogus value cannot silence
+/// a source for ever.
+const LONGEST_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+/// The time from `now` to `when`; zero when `when` has passed.
+fn until(when: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+    (when - now).to_std().unwrap_or(Duration::ZERO)
 }
 
 #[cfg(test)]

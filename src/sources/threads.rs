@@ -649,9 +649,17 @@ mod tests {
     use super::*;
     use crate::sources::testing::{self, ctx, ids, json, json_status};
     use wiremock::matchers::{method, path, query_param, query_param_is_missing};
-    use wiremock::{Mock, MockServer};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
 
     const TOKEN: &str = "THAAthreads-unit-test-token";
+
+    /// The error a poll of a source with default settings ends in when every request gets
+    /// `reply`.
+    async fn error_for(reply: ResponseTemplate) -> SourceError {
+        let server = testing::answering(reply).await;
+        let (src, _token) = source(&server.uri(), serde_json::json!({}));
+        src.poll(&ctx(None)).await.unwrap_err()
+    }
 
     fn source(base: &str, extra: serde_json::Value) -> (ThreadsSource, tempfile::NamedTempFile) {
         let file = testing::secret_file(TOKEN);
@@ -777,15 +785,11 @@ mod tests {
 
     #[tokio::test]
     async fn an_expired_token_asks_for_a_new_one() {
-        let server = testing::serving([
-            Mock::given(method("GET"))
-                .respond_with(json_status(
-                    400,
-                    r#"{"error":{"message":"Error validating access token: Session has expired on Tuesday, 24-Nov-26 10:00:00 PST.","type":"OAuthException","code":190,"error_subcode":463,"fbtrace_id":"AbCdEfGh123"}}"#,
-                )),
-        ]).await;
-        let (src, _token) = source(&server.uri(), serde_json::json!({}));
-        let err = src.poll(&ctx(None)).await.unwrap_err();
+        let err = error_for(json_status(
+            400,
+            r#"{"error":{"message":"Error validating access token: Session has expired on Tuesday, 24-Nov-26 10:00:00 PST.","type":"OAuthException","code":190,"error_subcode":463,"fbtrace_id":"AbCdEfGh123"}}"#,
+        ))
+        .await;
         assert!(
             matches!(&err, SourceError::Auth(m) if m.contains("code 190") && m.contains("renew the long-lived Threads token")),
             "{err:?}"
@@ -795,15 +799,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_search_permission_names_it() {
-        let server = testing::serving([
-            Mock::given(method("GET"))
-                .respond_with(json_status(
-                    403,
-                    r#"{"error":{"message":"(#10) The user has not granted the threads_keyword_search permission","type":"THApiException","code":10,"fbtrace_id":"AxYz0987"}}"#,
-                )),
-        ]).await;
-        let (src, _token) = source(&server.uri(), serde_json::json!({}));
-        let err = src.poll(&ctx(None)).await.unwrap_err();
+        let err = error_for(json_status(
+            403,
+            r#"{"error":{"message":"(#10) The user has not granted the threads_keyword_search permission","type":"THApiException","code":10,"fbtrace_id":"AxYz0987"}}"#,
+        ))
+        .await;
         assert!(
             matches!(&err, SourceError::Auth(m) if m.contains("threads_keyword_search")),
             "{err:?}"
@@ -812,15 +812,11 @@ mod tests {
 
     #[tokio::test]
     async fn meta_rate_limit_codes_slow_the_source_down() {
-        let server = testing::serving([
-            Mock::given(method("GET"))
-                .respond_with(json_status(
-                    400,
-                    r#"{"error":{"message":"(#4) Application request limit reached","type":"OAuthException","code":4,"is_transient":true,"fbtrace_id":"Bq1w2e3r"}}"#,
-                )),
-        ]).await;
-        let (src, _token) = source(&server.uri(), serde_json::json!({}));
-        let err = src.poll(&ctx(None)).await.unwrap_err();
+        let err = error_for(json_status(
+            400,
+            r#"{"error":{"message":"(#4) Application request limit reached","type":"OAuthException","code":4,"is_transient":true,"fbtrace_id":"Bq1w2e3r"}}"#,
+        ))
+        .await;
         assert!(
             matches!(err, SourceError::RateLimited { retry_after: Some(d) } if d == SLOW_DOWN_FOR),
             "{err:?}"
