@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{assert_said, text};
+use common::{assert_said, sql_count, text};
 
 fn demo(db: &std::path::Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_webcare"))
@@ -83,11 +83,8 @@ fn the_demo_stores_every_brand_mention_once_and_no_job_ads() {
     // Polling again finds nothing new.
     let out = demo(&db, &["once"]);
     assert_said(&out, "stored    0");
+    assert_eq!(sql_count(&db, "SELECT count(*) FROM mentions"), 71);
     let conn = rusqlite::Connection::open(&db).unwrap();
-    let n: i64 = conn
-        .query_row("SELECT count(*) FROM mentions", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, 71);
 
     // On the brand's own forum its staff replied to four posts: those are answered, by the
     // account that replied, and the brand's own posts are no mentions.
@@ -116,13 +113,10 @@ fn the_demo_stores_every_brand_mention_once_and_no_job_ads() {
             post("5150", "Fjordlink_Care"),
         ]
     );
-    let own: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM mentions WHERE author_handle LIKE 'fjordlink%'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let own = sql_count(
+        &db,
+        "SELECT count(*) FROM mentions WHERE author_handle LIKE 'fjordlink%'",
+    );
     assert_eq!(own, 0);
 }
 

@@ -26,6 +26,26 @@ fn feed_source(feed: &FeedServer) -> String {
 }
 
 /// Runs `once` against an empty feed, so the database exists with its schema.
+/// A config reading `feed`, mailing 127.0.0.1:`port`, with a `[digest]` that fell due two
+/// hours ago (UTC) and has `digest_keys` besides its time; its database created. Returns the
+/// setup and when the digest fell due.
+fn digest_due_two_hours_ago(
+    feed: &FeedServer,
+    port: u16,
+    digest_keys: &str,
+) -> (Setup, DateTime<Utc>) {
+    let due = Utc::now() - Days::hours(2);
+    let s = Setup::new(&format!(
+        "{}{}[digest]\ntime = \"{:02}:{:02}\"\n{digest_keys}",
+        feed_source(feed),
+        mail_section(port),
+        due.hour(),
+        due.minute()
+    ));
+    create_database(&s, feed);
+    (s, due)
+}
+
 fn create_database(s: &Setup, feed: &FeedServer) {
     feed.publish("feed", &[]);
     let out = s.run(&["once"]);
@@ -314,16 +334,12 @@ fn digest_dry_run_shows_the_days_numbers_and_escapes_mention_text() {
 fn digest_is_sent_once_per_period_late_after_downtime_and_not_again_on_restart() {
     let feed = FeedServer::start();
     let (inbox, port) = smtp();
-    // Due two hours ago in UTC: the daemon was not running then, so it is late.
-    let due = Utc::now() - Days::hours(2);
-    let s = Setup::new(&format!(
-        "{}{}[digest]\ntime = \"{:02}:{:02}\"\ntime_zone = \"UTC\"\nrecipients = [\"comms@fjordlink.example\", \"boss@fjordlink.example\"]\n",
-        feed_source(&feed),
-        mail_section(port),
-        due.hour(),
-        due.minute()
-    ));
-    create_database(&s, &feed);
+    // The daemon was not running when the digest was due, so it is late.
+    let (s, due) = digest_due_two_hours_ago(
+        &feed,
+        port,
+        "time_zone = \"UTC\"\nrecipients = [\"comms@fjordlink.example\", \"boss@fjordlink.example\"]\n",
+    );
     let day = (due.date_naive() - Days::days(1))
         .format("%Y-%m-%d")
         .to_string();
@@ -392,15 +408,8 @@ fn digest_is_sent_once_per_period_late_after_downtime_and_not_again_on_restart()
 fn a_fresh_install_does_not_mail_a_digest_about_the_day_before_it_existed() {
     let feed = FeedServer::start();
     let (inbox, port) = smtp();
-    let due = Utc::now() - Days::hours(2);
-    let s = Setup::new(&format!(
-        "{}{}[digest]\ntime = \"{:02}:{:02}\"\nrecipients = [\"comms@fjordlink.example\"]\n",
-        feed_source(&feed),
-        mail_section(port),
-        due.hour(),
-        due.minute()
-    ));
-    create_database(&s, &feed);
+    let (s, _) =
+        digest_due_two_hours_ago(&feed, port, "recipients = [\"comms@fjordlink.example\"]\n");
     let out = s.run(&["once"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(!text(&out).contains("digest: queued"), "{}", text(&out));

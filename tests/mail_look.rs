@@ -204,6 +204,16 @@ fn setup(feed: &FeedServer, batch_window: &str) -> (Setup, PathBuf) {
     (s, maildir)
 }
 
+/// Runs `webcare once`, asserts that it wrote exactly one mail (a batch is one mail) to
+/// `maildir`, and returns that mail's HTML part.
+fn once_mails_one(s: &Setup, maildir: &Path) -> String {
+    let out = s.run(&["once"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let sent = mails(maildir);
+    assert_eq!(sent.len(), 1, "expected one mail: {}", text(&out));
+    html_part(&sent[0])
+}
+
 fn mails(dir: &Path) -> Vec<String> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -233,11 +243,7 @@ fn an_urgent_alert_shows_its_banner_and_the_answer_button_on_the_first_screen() 
             ("urn:old", "Fjordlink opent een nieuwe winkel"),
         ],
     );
-    let out = s.run(&["once"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let sent = mails(&maildir);
-    assert_eq!(sent.len(), 1, "{}", text(&out));
-    let html = html_part(&sent[0]);
+    let html = once_mails_one(&s, &maildir);
     assert!(html.contains("Urgent"), "{html}");
     assert!(html.contains("Answer on RSS feed"), "{html}");
     assert!(
@@ -282,11 +288,7 @@ fn a_batch_shows_every_alert_with_its_banner() {
             ("urn:old", "Fjordlink opent een nieuwe winkel"),
         ],
     );
-    let out = s.run(&["once"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let sent = mails(&maildir);
-    assert_eq!(sent.len(), 1, "one batch: {}", text(&out));
-    let html = html_part(&sent[0]);
+    let html = once_mails_one(&s, &maildir);
     assert_eq!(html.matches("id=\"banner\"").count(), 2, "{html}");
     assert!(html.contains("id=\"summary\""), "{html}");
     assert!(html.contains("2 complaints"), "{html}");

@@ -27,6 +27,14 @@ fn setup(feed: &FeedServer, port: u16) -> Setup {
     s
 }
 
+/// A feed, an SMTP inbox on a free port of 127.0.0.1, and a [`setup`] that mails it.
+fn mailing_an_inbox() -> (FeedServer, Inbox, Setup) {
+    let feed = FeedServer::start();
+    let inbox = Inbox::default();
+    let s = setup(&feed, inbox.serve());
+    (feed, inbox, s)
+}
+
 /// Publishes a complaint; the `text` is put in the feed's HTML content as it is.
 fn publish(feed: &FeedServer, html_escaped_text: &str) {
     feed.publish(
@@ -58,10 +66,7 @@ fn assert_sent_once(inbox: &Inbox, s: &Setup) {
 
 #[test]
 fn a_complaint_reaches_the_team_once_escaped_and_with_a_link_to_answer() {
-    let feed = FeedServer::start();
-    let inbox = Inbox::default();
-    let port = inbox.serve();
-    let s = setup(&feed, port);
+    let (feed, inbox, s) = mailing_an_inbox();
 
     // In the feed's HTML: a script tag as text, and a line break before a fake header.
     publish(
@@ -152,10 +157,7 @@ fn an_alert_waits_while_the_mail_server_is_down_and_goes_out_once_it_is_back() {
 
 #[test]
 fn a_temporary_rejection_is_retried_and_a_permanent_one_is_a_dead_letter() {
-    let feed = FeedServer::start();
-    let inbox = Inbox::default();
-    let port = inbox.serve();
-    let s = setup(&feed, port);
+    let (feed, inbox, s) = mailing_an_inbox();
     publish(&feed, "Fjordlink storing, al 3 dagen geen internet");
 
     inbox.reject_rcpt(Some(451));
@@ -242,10 +244,7 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
 
 #[test]
 fn the_daemon_alerts_within_seconds_and_a_restart_sends_nothing_twice() {
-    let feed = FeedServer::start();
-    let inbox = Inbox::default();
-    let port = inbox.serve();
-    let s = setup(&feed, port);
+    let (feed, inbox, s) = mailing_an_inbox();
     publish(&feed, "Fjordlink storing, al 3 dagen geen internet");
 
     let mut daemon = s.start_silent();

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{FeedServer, KillOnDrop, Reply, Setup, assert_said, text};
+use common::{FeedServer, KillOnDrop, Reply, Setup, assert_said, sql_count, text};
 
 /// A made-up sentence nobody else writes, so finding any of its words means it leaked.
 const SECRET: &str = "Fjordlink storing al drie dagen, mijn kwartelvlinder zoemt paarsgroen boven Zwammerdamsestraat";
@@ -82,15 +82,6 @@ fn fts_hits(db: &Path, word: &str) -> i64 {
     .unwrap()
 }
 
-fn sql_count(db: &Path, sql: &str) -> i64 {
-    rusqlite::Connection::open(db)
-        .unwrap()
-        .query_row(sql, [], |r| r.get(0))
-        .unwrap()
-}
-
-/// Stores Piet's post on the first (backfill) poll, then Jan's two posts and Anna's on the
-/// second, so Jan's complaints raise alerts.
 /// Fails unless none of Jan's words (his secrets, his name, his job) is left anywhere in the
 /// database file `db` or in its full-text index.
 fn assert_no_trace_of_jan(db: &Path) {
@@ -101,6 +92,17 @@ fn assert_no_trace_of_jan(db: &Path) {
     }
 }
 
+/// A config without extras whose database holds [`store_posts`]'s posts, and the feed server
+/// it reads, which must live as long as the setup is used.
+fn with_posts_stored() -> (FeedServer, Setup) {
+    let server = FeedServer::start();
+    let s = setup(&server, "");
+    store_posts(&server, &s);
+    (server, s)
+}
+
+/// Stores Piet's post on the first (backfill) poll, then Jan's two posts and Anna's on the
+/// second, so Jan's complaints raise alerts.
 fn store_posts(server: &FeedServer, s: &Setup) {
     let piet = Post {
         id: "1",
@@ -140,9 +142,7 @@ fn store_posts(server: &FeedServer, s: &Setup) {
 
 #[test]
 fn forget_leaves_no_trace_of_the_author_in_the_file_the_wal_or_the_index() {
-    let server = FeedServer::start();
-    let s = setup(&server, "");
-    store_posts(&server, &s);
+    let (_server, s) = with_posts_stored();
     let db = s.db();
     // The checks below can fail: before forgetting, the words are in the file, the index and
     // the outbox.
@@ -212,9 +212,7 @@ fn forget_leaves_no_trace_of_the_author_in_the_file_the_wal_or_the_index() {
 
 #[test]
 fn export_returns_exactly_that_authors_mentions_with_their_alerts() {
-    let server = FeedServer::start();
-    let s = setup(&server, "");
-    store_posts(&server, &s);
+    let (_server, s) = with_posts_stored();
     let out = run_ok(&s, &["export", "--author", "rss:jan de vries"]);
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     let mentions = doc["mentions"].as_array().unwrap();
@@ -273,9 +271,7 @@ fn backdate(db: &Path, days: i64, ids: &[&str]) {
 
 #[test]
 fn prune_strips_old_text_and_authors_but_keeps_the_counts() {
-    let server = FeedServer::start();
-    let s = setup(&server, "");
-    store_posts(&server, &s);
+    let (_server, s) = with_posts_stored();
     let db = s.db();
     assert_eq!(
         sql_count(&db, "PRAGMA auto_vacuum"),
@@ -371,9 +367,7 @@ fn a_retention_age_in_seconds_is_refused_with_its_key() {
 
 #[test]
 fn the_daemon_applies_retention_when_it_starts() {
-    let server = FeedServer::start();
-    let s = setup(&server, "");
-    store_posts(&server, &s);
+    let (_server, s) = with_posts_stored();
     let db = s.db();
     backdate(&db, 400, &["urn:forum:2", "urn:forum:3"]);
     let mut child = KillOnDrop(

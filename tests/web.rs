@@ -138,6 +138,11 @@ impl Demo {
         rusqlite::Connection::open(self.dir.path().join("webcare.db")).unwrap()
     }
 
+    /// The one value `sql` reads from the database with `params`.
+    pub fn one<T: rusqlite::types::FromSql>(&self, sql: &str, params: impl rusqlite::Params) -> T {
+        self.db().query_row(sql, params, |r| r.get(0)).unwrap()
+    }
+
     pub fn mail_dir(&self) -> PathBuf {
         self.dir.path().join("mail")
     }
@@ -192,24 +197,15 @@ impl Demo {
 
     /// The id of one mention with `label` whose author has a handle.
     pub fn mention_with(&self, label: &str) -> i64 {
-        self.db()
-            .query_row(
-                "SELECT id FROM mentions WHERE label = ?1 AND coalesce(spam, 0) = 0
-                   AND author_handle IS NOT NULL AND answered_at IS NULL ORDER BY id LIMIT 1",
-                [label],
-                |r| r.get(0),
-            )
-            .unwrap()
+        self.one(
+            "SELECT id FROM mentions WHERE label = ?1 AND coalesce(spam, 0) = 0
+               AND author_handle IS NOT NULL AND answered_at IS NULL ORDER BY id LIMIT 1",
+            [label],
+        )
     }
 
     pub fn answered(&self, id: i64) -> Option<String> {
-        self.db()
-            .query_row(
-                "SELECT answered_by FROM mentions WHERE id = ?1",
-                [id],
-                |r| r.get(0),
-            )
-            .unwrap()
+        self.one("SELECT answered_by FROM mentions WHERE id = ?1", [id])
     }
 
     /// Every one-click link in the alert mails, decoded from quoted-printable.
@@ -276,15 +272,11 @@ fn pages_need_a_session_and_show_the_inbox_wall_and_sources() {
     // The inbox: open complaints and questions only, urgent first.
     let inbox = demo.get("/", Some(&cookie));
     assert_eq!(inbox.status, 200);
-    let open: i64 = demo
-        .db()
-        .query_row(
-            "SELECT count(*) FROM mentions WHERE label IN ('complaint', 'question')
+    let open: i64 = demo.one(
+        "SELECT count(*) FROM mentions WHERE label IN ('complaint', 'question')
                AND answered_at IS NULL AND coalesce(spam, 0) = 0",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+        [],
+    );
     assert!(open > 5, "the demo has open complaints");
     assert_eq!(inbox.by_id("count").unwrap(), format!("1–{}", open.min(50)));
     assert_eq!(
@@ -324,12 +316,7 @@ fn pages_need_a_session_and_show_the_inbox_wall_and_sources() {
     let id = demo.mention_with("complaint");
     let page = demo.get(&format!("/m/{id}"), Some(&cookie));
     assert_eq!(page.status, 200);
-    let text: String = demo
-        .db()
-        .query_row("SELECT text FROM mentions WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    let text: String = demo.one("SELECT text FROM mentions WHERE id = ?1", [id]);
     let first_words: String = text.chars().take(20).collect();
     assert!(
         page.body.contains(&html_escape(&first_words)),
@@ -348,14 +335,10 @@ fn pages_need_a_session_and_show_the_inbox_wall_and_sources() {
     let wall = demo.get("/wall", Some(&cookie));
     assert_eq!(wall.status, 200);
     assert!(wall.body.contains("http-equiv=\"refresh\""));
-    let praise_count: i64 = demo
-        .db()
-        .query_row(
-            "SELECT count(*) FROM mentions WHERE label = 'praise' AND coalesce(spam, 0) = 0",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let praise_count: i64 = demo.one(
+        "SELECT count(*) FROM mentions WHERE label = 'praise' AND coalesce(spam, 0) = 0",
+        [],
+    );
     assert_eq!(
         wall.body.matches("<figure class=\"praise").count() as i64,
         praise_count.min(12)
@@ -447,14 +430,10 @@ fn actions_need_the_session_token_and_are_recorded_with_the_user() {
         )
         .unwrap();
     assert_eq!((label.as_str(), source.as_str()), ("praise", "staff"));
-    let by: String = demo
-        .db()
-        .query_row(
-            "SELECT corrected_by FROM label_corrections WHERE mention_id = ?1",
-            [id],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let by: String = demo.one(
+        "SELECT corrected_by FROM label_corrections WHERE mention_id = ?1",
+        [id],
+    );
     assert_eq!(by, "demo");
     let export = demo.run(&["label", "--export"]);
     assert_eq!(String::from_utf8_lossy(&export.stdout).lines().count(), 2);
@@ -729,13 +708,10 @@ fn a_missed_first_response_target_is_escalated_once_across_a_restart() {
             .unwrap()
             .map(Result::unwrap)
             .collect();
-        let sent = db
-            .query_row(
-                "SELECT count(*) FROM outbox WHERE kind = 'escalation' AND state = 'sent'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let sent = demo.one(
+            "SELECT count(*) FROM outbox WHERE kind = 'escalation' AND state = 'sent'",
+            [],
+        );
         (ids, sent)
     };
     let daemon = demo.start_daemon();

@@ -393,6 +393,14 @@ impl Setup {
     }
 }
 
+/// The one number `sql` reads from the database file `db`, e.g. a `count(*)`.
+pub fn sql_count(db: &Path, sql: &str) -> i64 {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
 pub fn text(out: &Output) -> String {
     format!(
         "{}{}",
