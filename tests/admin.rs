@@ -106,7 +106,7 @@ fn a_reload_that_removes_the_failing_source_makes_healthz_ok_again() {
 #[test]
 fn healthz_is_ok_while_every_source_succeeds() {
     let server = FeedServer::start();
-    server.set("good.xml", Reply::Feed(atom(&fjordlink_entries("g", 2))));
+    server.publish_fjordlink(&["good"], 2);
     let port = free_port();
     let setup = Setup::with_admin(
         &server.rss_sources(&["good"]),

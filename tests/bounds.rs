@@ -90,7 +90,7 @@ fn answers(port: u16) -> bool {
 #[test]
 fn a_thousand_idle_admin_connections_do_not_stop_the_polls() {
     let server = FeedServer::start();
-    server.set("forum.xml", Reply::Feed(atom(&fjordlink_entries("i", 2))));
+    server.publish_fjordlink(&["forum"], 2);
     let port = free_port();
     let setup = Setup::with_admin(
         &server.rss_sources(&["forum"]),

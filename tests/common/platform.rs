@@ -92,15 +92,7 @@ impl Daemon {
 
     /// How many mentions `source` has stored; 0 while the database cannot be read yet.
     pub fn count(&self, source: &str) -> i64 {
-        let Ok(conn) = rusqlite::Connection::open(self.db()) else {
-            return 0;
-        };
-        conn.query_row(
-            "SELECT count(*) FROM mentions WHERE source = ?1",
-            [source],
-            |r| r.get(0),
-        )
-        .unwrap_or(0)
+        self.setup.count(Some(source))
     }
 
     /// True when `secret` appears anywhere in the bytes of the database file or its WAL.
