@@ -78,55 +78,9 @@ async fn run_stores_mentions_and_stops_cleanly_on_sigterm() {
 /// and mark the posts they answer, also a post that only arrives with the next poll.
 #[tokio::test(flavor = "multi_thread")]
 async fn mention_notifications_are_stored_and_the_brands_replies_answer_them() {
-    use common::fakes::fixture_reply;
-    use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
-    use wiremock::{Mock, MockServer};
-
-    let server = MockServer::start().await;
-    let get = |p: &str| {
-        Mock::given(method("GET"))
-            .and(path(p))
-            .and(header("authorization", "Bearer e2e-token"))
-    };
-    let reply = |name: &str| fixture_reply(200, "mastodon", name);
-    get("/api/v1/notifications")
-        .and(query_param("types[]", "mention"))
-        .and(query_param_is_missing("min_id"))
-        .and(query_param_is_missing("max_id"))
-        .respond_with(reply("notifications-mentions.json"))
-        .mount(&server)
-        .await;
-    get("/api/v1/notifications")
-        .and(query_param("types[]", "mention"))
-        .and(query_param("min_id", "88213407"))
-        .respond_with(reply("notifications-later.json"))
-        .mount(&server)
-        .await;
-    get("/api/v1/accounts/lookup")
-        .and(query_param("acct", "fjordlink"))
-        .respond_with(reply("account-lookup.json"))
-        .expect(1)
-        .mount(&server)
-        .await;
-    get("/api/v1/accounts/109300000000000001/statuses")
-        .and(query_param("exclude_reblogs", "true"))
-        .and(query_param_is_missing("min_id"))
-        .and(query_param_is_missing("max_id"))
-        .respond_with(reply("account-statuses-own.json"))
-        .mount(&server)
-        .await;
-    // Lars's post is not in the first poll: the source looks it up to learn its uri.
-    get("/api/v1/statuses/117677500000000001")
-        .respond_with(reply("status-lars.json"))
-        .expect(1)
-        .mount(&server)
-        .await;
-    // Anything else (the hashtag, older pages, newer pages after the second poll) is empty.
-    Mock::given(method("GET"))
-        .respond_with(reply("empty.json"))
-        .with_priority(10)
-        .mount(&server)
-        .await;
+    // What the fake serves: fixtures/mastodon/routes.toml, group `mentions`.
+    let server = wiremock::MockServer::start().await;
+    fake::mount(&server, "mastodon", "mentions").await;
 
     let source = format!(
         r#"

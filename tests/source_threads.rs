@@ -70,36 +70,9 @@ async fn an_expired_token_is_shown_in_sources_without_the_token() {
 /// read, and the brand's reply to Lotte marks her reply answered.
 #[tokio::test(flavor = "multi_thread")]
 async fn replies_under_the_brands_posts_are_mentions_and_its_answers_mark_them() {
-    use common::fakes::fixture_reply;
-    use wiremock::matchers::{method, path, query_param, query_param_is_missing};
-    use wiremock::{Mock, ResponseTemplate};
-
+    // What the fake serves: fixtures/threads/routes.toml, groups `main` and `replies`.
     let server = fake::start("threads").await;
-    let get = |p: &str| {
-        Mock::given(method("GET"))
-            .and(path(p.to_string()))
-            .and(query_param("access_token", threads::TOKEN))
-    };
-    get("/v1.0/me/threads")
-        .and(query_param_is_missing("after"))
-        .respond_with(fixture_reply(200, "threads", "own-threads.json"))
-        .mount(&server)
-        .await;
-    get("/v1.0/me/threads")
-        .and(query_param("after", "QVFIUm93blRocmVhZHNB"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"data":[]}"#))
-        .mount(&server)
-        .await;
-    get("/v1.0/18090000000000002/conversation")
-        .and(query_param_is_missing("after"))
-        .respond_with(fixture_reply(200, "threads", "conversation-page1.json"))
-        .mount(&server)
-        .await;
-    get("/v1.0/18090000000000002/conversation")
-        .and(query_param("after", "QVFIUmNvbnZBZnQx"))
-        .respond_with(fixture_reply(200, "threads", "conversation-page2.json"))
-        .mount(&server)
-        .await;
+    fake::mount(&server, "threads", "replies").await;
     let daemon = Daemon::new(&format!(
         "{}replies = true\n",
         threads::source(&server.uri(), "1h")

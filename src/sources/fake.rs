@@ -12,7 +12,8 @@
 //! A table: `[vars]` are names written `{NAME}` in any string below (`{base_url}` is the
 //! server's own URL); `[defaults]` hold headers every route requires and adds; each
 //! `[[route]]` may name a `group` (default `main`) so a test mounts only the routes it wants,
-//! and a `priority` (1 is tried first; wiremock's default is 5).
+//! a `priority` (1 is tried first; wiremock's default is 5), and how many requests it must
+//! `expect`.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -84,6 +85,9 @@ struct Route {
     #[serde(default)]
     reply_headers: BTreeMap<String, String>,
     priority: Option<u8>,
+    /// How many requests the route must get, checked when the server is dropped; any number
+    /// when absent.
+    expect: Option<u64>,
 }
 
 /// The folder of `platform`'s fixtures.
@@ -218,9 +222,12 @@ fn mock(
     for (k, v) in default_reply_headers.iter().chain(&route.reply_headers) {
         reply = reply.insert_header(k.as_str(), fill(v, vars).as_str());
     }
-    let m = m.respond_with(reply);
-    match route.priority {
-        Some(p) => m.with_priority(p),
-        None => m,
+    let mut m = m.respond_with(reply);
+    if let Some(p) = route.priority {
+        m = m.with_priority(p);
     }
+    if let Some(n) = route.expect {
+        m = m.expect(n);
+    }
+    m
 }
