@@ -40,16 +40,11 @@ pub(super) fn sources(config: &Config, json: bool) -> anyhow::Result<i32> {
             st.last_error_at = Some(now);
             st.consecutive_failures = st.consecutive_failures.max(1);
         }
-        let state = if !s.enabled {
-            "disabled"
-        } else if unrecorded.is_some() {
-            "failing"
-        } else if st.last_poll_at.is_none() {
-            "new"
-        } else if st.consecutive_failures > 0 {
+        // A failure the database could not record fails even a source that never polled.
+        let state = if s.enabled && unrecorded.is_some() {
             "failing"
         } else {
-            "ok"
+            st.state_name(s.enabled)
         };
         if json {
             let mut v = serde_json::to_value(&st)?;

@@ -39,6 +39,23 @@ pub struct SourceState {
     pub cap_note: Option<String>,
 }
 
+impl SourceState {
+    /// The state `webcare sources` and the sources page show for this source, `enabled` or
+    /// not in the config: `disabled`, `new` before its first poll, `failing` from a failed
+    /// poll until one succeeds, else `ok`.
+    pub fn state_name(&self, enabled: bool) -> &'static str {
+        if !enabled {
+            "disabled"
+        } else if self.last_poll_at.is_none() {
+            "new"
+        } else if self.consecutive_failures > 0 {
+            "failing"
+        } else {
+            "ok"
+        }
+    }
+}
+
 impl Store {
     /// Records a failed poll: the cursor stays where it was.
     pub fn record_failure(

@@ -1314,16 +1314,7 @@ async fn sources(
                 SourceView {
                     name: s.name.clone(),
                     kind: s.kind.clone(),
-                    state: if !s.enabled {
-                        "disabled"
-                    } else if x.last_poll_at.is_none() {
-                        "new"
-                    } else if x.consecutive_failures > 0 {
-                        "failing"
-                    } else {
-                        "ok"
-                    }
-                    .into(),
+                    state: x.state_name(s.enabled).into(),
                     last_success: relative(x.last_success_at, now),
                     last_error: x
                         .last_error
