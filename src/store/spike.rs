@@ -75,22 +75,13 @@ impl Store {
         start: i64,
         end: i64,
     ) -> Result<WindowCount, StoreError> {
-        self.conn
-            .prepare_cached(
-                "SELECT count(*), coalesce(sum(m.label = 'complaint'), 0)
-                 FROM mentions m JOIN mention_watches w ON w.mention_id = m.id AND w.watch = ?1
-                 WHERE m.fetched_at >= ?2 AND m.fetched_at < ?3
-                   AND m.backfill = 0 AND coalesce(m.spam, 0) = 0",
-            )
-            .and_then(|mut st| {
-                st.query_row(params![watch, start, end], |r| {
-                    Ok(WindowCount {
-                        total: r.get(0)?,
-                        complaints: r.get(1)?,
-                    })
-                })
-            })
-            .map_err(self.err())
+        self.window_count(
+            "SELECT count(*), coalesce(sum(m.label = 'complaint'), 0)
+             FROM mentions m JOIN mention_watches w ON w.mention_id = m.id AND w.watch = ?1
+             WHERE m.fetched_at >= ?2 AND m.fetched_at < ?3
+               AND m.backfill = 0 AND coalesce(m.spam, 0) = 0",
+            params![watch, start, end],
+        )
     }
 
     /// Non-backfill, non-spam mentions from `source`, stored in `[start, end)`.
@@ -100,14 +91,25 @@ impl Store {
         start: i64,
         end: i64,
     ) -> Result<WindowCount, StoreError> {
+        self.window_count(
+            "SELECT count(*), coalesce(sum(label = 'complaint'), 0) FROM mentions
+             WHERE fetched_at >= ?2 AND fetched_at < ?3 AND source = ?1
+               AND backfill = 0 AND coalesce(spam, 0) = 0",
+            params![source, start, end],
+        )
+    }
+
+    /// The window `sql` counts for `params`: all mentions, then the complaints among them.
+    /// The statement is cached: every spike check asks again, for every watch and source.
+    fn window_count(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<WindowCount, StoreError> {
         self.conn
-            .prepare_cached(
-                "SELECT count(*), coalesce(sum(label = 'complaint'), 0) FROM mentions
-                 WHERE fetched_at >= ?2 AND fetched_at < ?3 AND source = ?1
-                   AND backfill = 0 AND coalesce(spam, 0) = 0",
-            )
+            .prepare_cached(sql)
             .and_then(|mut st| {
-                st.query_row(params![source, start, end], |r| {
+                st.query_row(params, |r| {
                     Ok(WindowCount {
                         total: r.get(0)?,
                         complaints: r.get(1)?,
