@@ -763,6 +763,11 @@ mod browser {
             .find(|p| p.is_file())
     }
 
+    /// Sends a WebDriver request and reads its JSON answer, whatever it says.
+    async fn answer(request: reqwest::RequestBuilder) -> Value {
+        request.send().await.unwrap().json().await.unwrap()
+    }
+
     /// A chromedriver process and one browser session in it; both end when dropped.
     struct Browser {
         http: reqwest::Client,
@@ -817,15 +822,7 @@ mod browser {
             let mut tries = 0;
             let session = loop {
                 tries += 1;
-                let r: Value = http
-                    .post(format!("{base}/session"))
-                    .json(&caps)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let r = answer(http.post(format!("{base}/session")).json(&caps)).await;
                 match r["value"]["sessionId"].as_str() {
                     Some(id) => break id.to_string(),
                     None if tries < 3 => eprintln!("no WebDriver session yet, trying again: {r}"),
@@ -853,7 +850,7 @@ mod browser {
             if method == reqwest::Method::POST {
                 req = req.json(&body);
             }
-            let r: Value = req.send().await.unwrap().json().await.unwrap();
+            let r = answer(req).await;
             if r["value"].get("error").is_some() {
                 panic!("WebDriver {path}: {}", r["value"]);
             }
@@ -868,15 +865,8 @@ mod browser {
             let mut last = String::new();
             loop {
                 if let Some(e) = self.find_all(css).await.into_iter().next() {
-                    let r: Value = self
-                        .http
-                        .get(format!("{}/element/{e}/text", self.session))
-                        .send()
-                        .await
-                        .unwrap()
-                        .json()
-                        .await
-                        .unwrap();
+                    let text = format!("{}/element/{e}/text", self.session);
+                    let r = answer(self.http.get(text)).await;
                     if let Some(t) = r["value"].as_str() {
                         last = t.to_string();
                         if want(&last) {
