@@ -636,7 +636,7 @@ impl Model {
     /// The heads a text in language table `lang` is scored with, if it has any.
     fn heads_for(&self, lang: Option<usize>) -> Option<(usize, Heads<'_>)> {
         let lang = lang?;
-        let joined = self.joined.get(lang)?.as_deref()?;
+        let joined = self.joined.get(lang)?.as_deref()?.try_into().ok()?;
         let heads = Heads {
             label: self.head(lang, Task::Label),
             polarity: self.head(lang, Task::Polarity),
@@ -890,10 +890,24 @@ fn push_reasons(
 ) {
     let mut top: [(f32, usize); 3] = [(0.0, usize::MAX); 3];
     for (i, g) in groups.iter().enumerate() {
-        let push = scale * g.push(c);
+        // A group pushes toward `c` only when `c` is the label it leads with.
+        if usize::from(g.lead.label) != c {
+            continue;
+        }
+        let push = scale * g.lead.margin;
+        // Into its place among the three, after any as strong (first found wins a tie).
         if push > top[2].0 {
-            top[2] = (push, i);
-            top.sort_by(|a, b| b.0.total_cmp(&a.0));
+            if push > top[1].0 {
+                top[2] = top[1];
+                if push > top[0].0 {
+                    top[1] = top[0];
+                    top[0] = (push, i);
+                } else {
+                    top[1] = (push, i);
+                }
+            } else {
+                top[2] = (push, i);
+            }
         }
     }
     for &(push, i) in top.iter().filter(|t| t.1 != usize::MAX && t.0 >= 0.01) {
