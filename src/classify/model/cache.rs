@@ -14,7 +14,7 @@ use std::cell::{Cell, RefCell};
 use super::super::Classification;
 #[cfg(test)]
 use super::Feat;
-use super::features::{Found, KIND_WORD, bucket, char_grams, features, mix, normalize};
+use super::features::{Found, KIND_WORD, Sink, bucket, char_grams, features, mix, normalize};
 use super::{BUCKETS, Head, K};
 
 /// Slots per thread: 8,192 words of 64 bytes in sets of two, 512 KiB, which holds a brand's
@@ -184,6 +184,55 @@ impl Heads<'_> {
     }
 }
 
+/// The first pass of [`gather`]: lists what [`features`] finds and prefetches what each will
+/// read (a word's cache slots, a feature's weights).
+struct Finder<'a, 'm> {
+    seed: u64,
+    heads: &'a Heads<'m>,
+    slots: &'a [Entry],
+    pending: &'a mut Vec<Pending>,
+}
+
+impl Sink for Finder<'_, '_> {
+    /// Inlined where each kind of feature is found: it is a few instructions, and a call per
+    /// word and per word pair cost more than them.
+    #[inline(always)]
+    fn found(&mut self, found: Found) {
+        match found {
+            Found::Single(f) => {
+                self.heads.prefetch(f.bucket);
+                self.pending.push(Pending {
+                    start: f.start,
+                    end: f.end,
+                    kind: f.kind,
+                    word: false,
+                    hash: 0,
+                    key: u64::from(f.bucket),
+                    slot: 0,
+                });
+            }
+            Found::Word {
+                start, end, hash, ..
+            } => {
+                let key = mix(self.seed, hash);
+                // The first of the two slots of the word's set.
+                let slot = ((key >> 40) as usize & (SLOTS / 2 - 1)) * 2;
+                prefetch(&self.slots[slot]);
+                prefetch(&self.slots[slot + 1]);
+                self.pending.push(Pending {
+                    start,
+                    end,
+                    kind: KIND_WORD,
+                    word: true,
+                    hash,
+                    key,
+                    slot: slot as u32,
+                });
+            }
+        }
+    }
+}
+
 /// Words found in this thread's cache and words that had to be summed, since the thread
 /// started: the benchmark prints the hit rate from these.
 pub fn cache_counts() -> (u64, u64) {
@@ -244,38 +293,13 @@ pub(super) fn gather(
         }
         let (slots, pending) = (&mut t.slots, &mut t.pending);
         pending.clear();
-        features(text, v, buf, |found| match found {
-            Found::Single(f) => {
-                heads.prefetch(f.bucket);
-                pending.push(Pending {
-                    start: f.start,
-                    end: f.end,
-                    kind: f.kind,
-                    word: false,
-                    hash: 0,
-                    key: u64::from(f.bucket),
-                    slot: 0,
-                });
-            }
-            Found::Word {
-                start, end, hash, ..
-            } => {
-                let key = mix(seed, hash);
-                // The first of the two slots of the word's set.
-                let slot = ((key >> 40) as usize & (SLOTS / 2 - 1)) * 2;
-                prefetch(&slots[slot]);
-                prefetch(&slots[slot + 1]);
-                pending.push(Pending {
-                    start,
-                    end,
-                    kind: KIND_WORD,
-                    word: true,
-                    hash,
-                    key,
-                    slot: slot as u32,
-                });
-            }
-        });
+        let mut finder = Finder {
+            seed,
+            heads,
+            slots,
+            pending,
+        };
+        features(text, v, buf, &mut finder);
         for p in pending.iter() {
             let s = if p.word {
                 let set = p.slot as usize;

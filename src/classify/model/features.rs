@@ -398,14 +398,20 @@ pub(super) enum Found {
     },
 }
 
+/// Where [`features`] hands what it finds. A trait rather than a closure so the classifying
+/// path can have its handler inlined at every place a feature is found (see `cache::gather`).
+pub(super) trait Sink {
+    fn found(&mut self, found: Found);
+}
+
 /// The features of `text` and of the lexicon's verdict `v`, in order: marks, word pairs and
 /// words as they come (a pair right before its second word), then the cues. `buf` is scratch
 /// space for lower-casing.
-pub(super) fn features(text: &str, v: &Classification, buf: &mut String, mut f: impl FnMut(Found)) {
+pub(super) fn features(text: &str, v: &Classification, buf: &mut String, sink: &mut impl Sink) {
     let mut prev: Option<(u64, u32)> = None;
     scan(text, buf, |piece| match piece {
         Piece::Mark { at, hash } => {
-            f(Found::Single(Feat {
+            sink.found(Found::Single(Feat {
                 bucket: bucket(hash),
                 start: at,
                 end: at + 1,
@@ -421,7 +427,7 @@ pub(super) fn features(text: &str, v: &Classification, buf: &mut String, mut f: 
             grams,
         } => {
             if let Some((p, p_start)) = prev {
-                f(Found::Single(Feat {
+                sink.found(Found::Single(Feat {
                     bucket: bigram_bucket(p, hash),
                     start: p_start,
                     end,
@@ -429,7 +435,7 @@ pub(super) fn features(text: &str, v: &Classification, buf: &mut String, mut f: 
                 }));
             }
             prev = Some((hash, start));
-            f(Found::Word {
+            sink.found(Found::Word {
                 start,
                 end,
                 hash,
@@ -438,7 +444,7 @@ pub(super) fn features(text: &str, v: &Classification, buf: &mut String, mut f: 
         }
     });
     for r in &v.reasons {
-        f(Found::Single(Feat {
+        sink.found(Found::Single(Feat {
             bucket: cue_bucket(r),
             start: r.start as u32,
             end: r.end as u32,
@@ -453,35 +459,55 @@ pub(super) fn features(text: &str, v: &Classification, buf: &mut String, mut f: 
 pub(super) fn extract(text: &str, v: &Classification, out: &mut Vec<Feat>, buf: &mut String) {
     out.clear();
     // The scan lower-cases into `buf`; a word's n-grams are taken from a second buffer.
-    let mut word_buf = String::new();
-    features(text, v, buf, |found| match found {
-        Found::Single(feat) => out.push(feat),
-        Found::Word {
-            start,
-            end,
-            hash,
-            grams,
-        } => {
-            out.push(Feat {
-                bucket: bucket(hash),
+    let mut sink = Extracted {
+        text,
+        out,
+        word_buf: String::new(),
+    };
+    features(text, v, buf, &mut sink);
+}
+
+/// What [`extract`] collects the features in.
+struct Extracted<'a> {
+    text: &'a str,
+    out: &'a mut Vec<Feat>,
+    word_buf: String,
+}
+
+impl Sink for Extracted<'_> {
+    fn found(&mut self, found: Found) {
+        match found {
+            Found::Single(feat) => self.out.push(feat),
+            Found::Word {
                 start,
                 end,
-                kind: KIND_WORD,
-            });
-            if grams {
-                let word = text.get(start as usize..end as usize).unwrap_or_default();
-                let (norm, _) = normalize(word, &mut word_buf);
-                char_grams(norm, |b| {
-                    out.push(Feat {
-                        bucket: b,
-                        start,
-                        end,
-                        kind: KIND_CHARS,
-                    })
+                hash,
+                grams,
+            } => {
+                self.out.push(Feat {
+                    bucket: bucket(hash),
+                    start,
+                    end,
+                    kind: KIND_WORD,
                 });
+                if grams {
+                    let word = self
+                        .text
+                        .get(start as usize..end as usize)
+                        .unwrap_or_default();
+                    let (norm, _) = normalize(word, &mut self.word_buf);
+                    char_grams(norm, |b| {
+                        self.out.push(Feat {
+                            bucket: b,
+                            start,
+                            end,
+                            kind: KIND_CHARS,
+                        })
+                    });
+                }
             }
         }
-    });
+    }
 }
 
 /// The lexicon's verdict and scores as dense features.
@@ -507,9 +533,19 @@ pub(super) fn dense(v: &Classification) -> [f32; DENSE] {
     ];
     let mut counts = [0usize; KINDS.len()];
     for r in &v.reasons {
-        if let Some(i) = KINDS.iter().position(|k| *k == r.kind) {
-            counts[i] += 1;
-        }
+        // `KINDS` by position, as one match on the string.
+        let i = match r.kind.as_ref() {
+            "complaint" => 0,
+            "praise" => 1,
+            "question" => 2,
+            "sarcasm" => 3,
+            "negation" => 4,
+            "negative" => 5,
+            "positive" => 6,
+            _ => continue,
+        };
+        debug_assert_eq!(KINDS[i], r.kind);
+        counts[i] += 1;
     }
     let count = |i: usize| counts[i].min(3) as f32 / 3.0;
     d[10] = count(0);
