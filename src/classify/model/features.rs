@@ -81,7 +81,7 @@ fn is_word_byte(x: u8) -> bool {
 
 /// Walks `text` once and hands each word, mark and sentence break to `f`, in order. `buf` is
 /// scratch space for lower-casing.
-fn scan(text: &str, buf: &mut String, mut f: impl FnMut(Piece)) {
+fn scan(text: &str, buf: &mut String, f: &mut impl Pieces) {
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -106,7 +106,7 @@ fn scan(text: &str, buf: &mut String, mut f: impl FnMut(Piece)) {
             } else {
                 (hash, true)
             };
-            f(Piece::Word {
+            f.piece(Piece::Word {
                 start: start as u32,
                 end: end as u32,
                 hash,
@@ -131,7 +131,7 @@ fn scan(text: &str, buf: &mut String, mut f: impl FnMut(Piece)) {
         }
         if i == start || (i == start + 1 && (c == b'@' || c == b'#')) {
             if c == b'?' || c == b'!' {
-                f(Piece::Mark {
+                f.piece(Piece::Mark {
                     at: start as u32,
                     hash: if c == b'?' {
                         QUESTION_HASH
@@ -140,7 +140,7 @@ fn scan(text: &str, buf: &mut String, mut f: impl FnMut(Piece)) {
                     },
                 });
             } else if matches!(c, b'.' | b',' | b';' | b':' | b'\n') {
-                f(Piece::Break);
+                f.piece(Piece::Break);
             }
             // Every byte of a multi-byte character is a word byte, so a byte skipped here is
             // ASCII and `i` stays on a character boundary.
@@ -148,7 +148,7 @@ fn scan(text: &str, buf: &mut String, mut f: impl FnMut(Piece)) {
             continue;
         }
         let (hash, grams) = word_hash(&text[start..i], url, buf);
-        f(Piece::Word {
+        f.piece(Piece::Word {
             start: start as u32,
             end: i as u32,
             hash,
@@ -408,48 +408,69 @@ pub(super) trait Sink {
 /// words as they come (a pair right before its second word), then the cues. `buf` is scratch
 /// space for lower-casing.
 pub(super) fn features(text: &str, v: &Classification, buf: &mut String, sink: &mut impl Sink) {
-    let mut prev: Option<(u64, u32)> = None;
-    scan(text, buf, |piece| match piece {
-        Piece::Mark { at, hash } => {
-            sink.found(Found::Single(Feat {
-                bucket: bucket(hash),
-                start: at,
-                end: at + 1,
-                kind: KIND_WORD,
-            }));
-            prev = None;
-        }
-        Piece::Break => prev = None,
-        Piece::Word {
-            start,
-            end,
-            hash,
-            grams,
-        } => {
-            if let Some((p, p_start)) = prev {
-                sink.found(Found::Single(Feat {
-                    bucket: bigram_bucket(p, hash),
-                    start: p_start,
-                    end,
-                    kind: KIND_BIGRAM,
-                }));
-            }
-            prev = Some((hash, start));
-            sink.found(Found::Word {
-                start,
-                end,
-                hash,
-                grams,
-            });
-        }
-    });
+    let mut pairs = Pairs { sink, prev: None };
+    scan(text, buf, &mut pairs);
     for r in &v.reasons {
-        sink.found(Found::Single(Feat {
+        pairs.sink.found(Found::Single(Feat {
             bucket: cue_bucket(r),
             start: r.start as u32,
             end: r.end as u32,
             kind: KIND_CUE,
         }));
+    }
+}
+
+/// Where [`scan`] hands each piece: a trait, as [`Sink`], so the handler is inlined where
+/// each kind of piece is found.
+trait Pieces {
+    fn piece(&mut self, piece: Piece);
+}
+
+/// Turns the pieces of a scan into features for `sink`: a mark on its own, and each word with
+/// the pair it makes with the word before it (`prev`: its hash and start), if no mark or
+/// sentence break came between.
+struct Pairs<'s, S> {
+    sink: &'s mut S,
+    prev: Option<(u64, u32)>,
+}
+
+impl<S: Sink> Pieces for Pairs<'_, S> {
+    #[inline(always)]
+    fn piece(&mut self, piece: Piece) {
+        match piece {
+            Piece::Mark { at, hash } => {
+                self.sink.found(Found::Single(Feat {
+                    bucket: bucket(hash),
+                    start: at,
+                    end: at + 1,
+                    kind: KIND_WORD,
+                }));
+                self.prev = None;
+            }
+            Piece::Break => self.prev = None,
+            Piece::Word {
+                start,
+                end,
+                hash,
+                grams,
+            } => {
+                if let Some((p, p_start)) = self.prev {
+                    self.sink.found(Found::Single(Feat {
+                        bucket: bigram_bucket(p, hash),
+                        start: p_start,
+                        end,
+                        kind: KIND_BIGRAM,
+                    }));
+                }
+                self.prev = Some((hash, start));
+                self.sink.found(Found::Word {
+                    start,
+                    end,
+                    hash,
+                    grams,
+                });
+            }
+        }
     }
 }
 
@@ -561,6 +582,15 @@ pub(super) fn dense(v: &Classification) -> [f32; DENSE] {
 mod tests {
     use super::*;
 
+    /// A closure as the receiver of a scan's pieces.
+    struct Each<F>(F);
+
+    impl<F: FnMut(Piece)> Pieces for Each<F> {
+        fn piece(&mut self, piece: Piece) {
+            (self.0)(piece)
+        }
+    }
+
     /// Trained models name features by these hashes: the fast path must hash every word
     /// exactly as its normalised form hashes, or a saved model would read the wrong weights.
     #[test]
@@ -571,25 +601,31 @@ mod tests {
             include_str!("../../../fixtures/eval/da.tsv"),
         ];
         let extra = "HTTPS://Example.org/x @Fjordlink #Storing ##double 2026 '24 ÆØÅ Straße \
-                     MixedCASEwordLongerThanEightBytes www.fjordlink.dk #https://x.y @#odd";
+                     MixedCASEwordLongerThanEightBytes www.fjordlink.dk #https://x.y @#odd \
+                     Exactly8 SIXTEENBYTESWORD #123 #Ab rock'n'roll It's 12'34 ' wi-fi Zz@x \
+                     wordwithæinside8 ABCDEFGHé";
         let (mut buf, mut norm_buf) = (String::new(), String::new());
         let mut words = 0;
         for text in sets.iter().flat_map(|s| s.lines()).chain([extra]) {
-            scan(text, &mut buf, |piece| {
-                if let Piece::Word {
-                    start,
-                    end,
-                    hash,
-                    grams,
-                } = piece
-                {
-                    let word = &text[start as usize..end as usize];
-                    let (norm, norm_grams) = normalize(word, &mut norm_buf);
-                    assert_eq!(hash, hash_bytes(1, norm.as_bytes()), "{word:?} as {norm:?}");
-                    assert_eq!(grams, norm_grams, "{word:?}");
-                    words += 1;
-                }
-            });
+            scan(
+                text,
+                &mut buf,
+                &mut Each(|piece| {
+                    if let Piece::Word {
+                        start,
+                        end,
+                        hash,
+                        grams,
+                    } = piece
+                    {
+                        let word = &text[start as usize..end as usize];
+                        let (norm, norm_grams) = normalize(word, &mut norm_buf);
+                        assert_eq!(hash, hash_bytes(1, norm.as_bytes()), "{word:?} as {norm:?}");
+                        assert_eq!(grams, norm_grams, "{word:?}");
+                        words += 1;
+                    }
+                }),
+            );
         }
         assert!(words > 10_000, "only {words} words checked");
         assert_eq!(QUESTION_HASH, hash_bytes(7, b"?"));
