@@ -986,21 +986,22 @@ fn push_weight(out: &mut String, x: f32) {
         let _ = write!(out, "{x:+.2}");
         return;
     }
-    let frac = u128::from(bits & 0x7F_FFFF);
-    // |x| = m * 2^-shift exactly.
+    let frac = u64::from(bits & 0x7F_FFFF);
+    // |x| = m * 2^-shift exactly, with m below 2^24 and shift at least 1.
     let (m, shift) = if biased == 0 {
         (frac, 149)
     } else {
         (frac | 0x80_0000, 150 - biased)
     };
+    // Below 2^31, so the arithmetic fits 64 bits.
     let scaled = m * 100;
-    let cents = if shift >= 127 {
-        // Below 2^-103: rounds to zero.
+    let cents = if shift >= 33 {
+        // Below 2^-2 cents (half is at least 2^32): rounds to zero.
         0
     } else {
         let q = scaled >> shift;
         let rest = scaled - (q << shift);
-        let half = 1u128 << (shift - 1);
+        let half = 1u64 << (shift - 1);
         if rest > half || (rest == half && q & 1 == 1) {
             q + 1
         } else {
