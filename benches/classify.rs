@@ -170,14 +170,20 @@ fn dev_examples() -> Vec<Example> {
 }
 
 /// `CLASSIFY_COUNT=k`: only classifies the development posts joined `k` at a time with the
-/// model, 20 passes after a warm-up pass, for an instruction count that does not depend on
-/// the machine's load: `valgrind --tool=callgrind --toggle-collect='*classify_into*'`, then
-/// divide the instructions by the mentions printed.
+/// model (with `CLASSIFY_MODEL=off`, with the lexicons alone), 20 passes after a warm-up
+/// pass, for an instruction count that does not depend on the machine's load:
+/// `valgrind --tool=callgrind --toggle-collect='*classify_into*'`, then divide the
+/// instructions by the mentions printed.
 fn count_mode(k: usize) {
     let c = Classifier::embedded();
-    let lexicon = |t: &str, l: usize| c.classify_lexicon(t, l);
-    let m = model::train(&dev_examples(), &lexicon, 0, &|_, _| {});
-    let cm = c.clone().with_model(std::sync::Arc::new(m));
+    let with_model = std::env::var("CLASSIFY_MODEL").map_or(true, |v| v != "off");
+    let cm = if with_model {
+        let lexicon = |t: &str, l: usize| c.classify_lexicon(t, l);
+        let m = model::train(&dev_examples(), &lexicon, 0, &|_, _| {});
+        c.clone().with_model(std::sync::Arc::new(m))
+    } else {
+        c.clone()
+    };
     let texts = joined(k);
     let mut out = Classification::default();
     for t in &texts {
@@ -192,8 +198,13 @@ fn count_mode(k: usize) {
     }
     let avg = texts.iter().map(String::len).sum::<usize>() as f64 / texts.len() as f64;
     println!(
-        "{} mentions of {avg:.0} bytes classified with the model (after {} warm-up)",
+        "{} mentions of {avg:.0} bytes classified {} (after {} warm-up)",
         passes * texts.len(),
+        if with_model {
+            "with the model"
+        } else {
+            "with the lexicons alone"
+        },
         texts.len()
     );
 }

@@ -342,17 +342,19 @@ pub(crate) fn keep_spare_cue(cue: String) {
     });
 }
 
-/// Keeps `reasons` for reuse by [`spare_reason`].
-pub(crate) fn keep_spare_reasons(reasons: impl Iterator<Item = Reason>) {
+/// Keeps the reasons of `list` from index `from` on for reuse by [`spare_reason`], and cuts
+/// `list` there. They are moved in one piece (as many as there is room for).
+pub(crate) fn keep_spare_reasons(list: &mut Vec<Reason>, from: usize) {
+    if from >= list.len() {
+        return;
+    }
     SPARE_REASONS.with(|s| {
         let mut s = s.borrow_mut();
-        for r in reasons {
-            if s.len() >= MAX_SPARE_REASONS {
-                break;
-            }
-            s.push(r);
-        }
+        let room = MAX_SPARE_REASONS.saturating_sub(s.len());
+        let end = list.len().min(from + room);
+        s.extend(list.drain(from..end));
     });
+    list.truncate(from);
 }
 
 impl Classifier {

@@ -636,7 +636,7 @@ impl Model {
     /// The heads a text in language table `lang` is scored with, if it has any.
     fn heads_for(&self, lang: Option<usize>) -> Option<(usize, Heads<'_>)> {
         let lang = lang?;
-        let joined = self.joined.get(lang)?.as_deref()?;
+        let joined = self.joined.get(lang)?.as_deref()?.try_into().ok()?;
         let heads = Heads {
             label: self.head(lang, Task::Label),
             polarity: self.head(lang, Task::Polarity),
@@ -890,10 +890,24 @@ fn push_reasons(
 ) {
     let mut top: [(f32, usize); 3] = [(0.0, usize::MAX); 3];
     for (i, g) in groups.iter().enumerate() {
-        let push = scale * g.push(c);
+        // A group pushes toward `c` only when `c` is the label it leads with.
+        if usize::from(g.lead.label) != c {
+            continue;
+        }
+        let push = scale * g.lead.margin;
+        // Into its place among the three, after any as strong (first found wins a tie).
         if push > top[2].0 {
-            top[2] = (push, i);
-            top.sort_by(|a, b| b.0.total_cmp(&a.0));
+            if push > top[1].0 {
+                top[2] = top[1];
+                if push > top[0].0 {
+                    top[1] = top[0];
+                    top[0] = (push, i);
+                } else {
+                    top[1] = (push, i);
+                }
+            } else {
+                top[2] = (push, i);
+            }
         }
     }
     for &(push, i) in top.iter().filter(|t| t.1 != usize::MAX && t.0 >= 0.01) {
@@ -972,21 +986,22 @@ fn push_weight(out: &mut String, x: f32) {
         let _ = write!(out, "{x:+.2}");
         return;
     }
-    let frac = u128::from(bits & 0x7F_FFFF);
-    // |x| = m * 2^-shift exactly.
+    let frac = u64::from(bits & 0x7F_FFFF);
+    // |x| = m * 2^-shift exactly, with m below 2^24 and shift at least 1.
     let (m, shift) = if biased == 0 {
         (frac, 149)
     } else {
         (frac | 0x80_0000, 150 - biased)
     };
+    // Below 2^31, so the arithmetic fits 64 bits.
     let scaled = m * 100;
-    let cents = if shift >= 127 {
-        // Below 2^-103: rounds to zero.
+    let cents = if shift >= 33 {
+        // Below 2^-2 cents (half is at least 2^32): rounds to zero.
         0
     } else {
         let q = scaled >> shift;
         let rest = scaled - (q << shift);
-        let half = 1u128 << (shift - 1);
+        let half = 1u64 << (shift - 1);
         if rest > half || (rest == half && q & 1 == 1) {
             q + 1
         } else {

@@ -170,7 +170,7 @@ pub(crate) fn score(
     // The reasons of the previous verdict beyond this one's go back to the spare pool with
     // their strings, instead of being freed.
     let used = reasons.used;
-    super::keep_spare_reasons(list.drain(used..));
+    super::keep_spare_reasons(&mut list, used);
     out.reasons = list;
 }
 

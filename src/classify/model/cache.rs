@@ -14,8 +14,8 @@ use std::cell::{Cell, RefCell};
 use super::super::Classification;
 #[cfg(test)]
 use super::Feat;
-use super::features::{Found, KIND_WORD, bucket, char_grams, features, mix, normalize};
-use super::{Head, K};
+use super::features::{Found, KIND_WORD, Sink, bucket, char_grams, features, mix, normalize};
+use super::{BUCKETS, Head, K};
 
 /// Slots per thread: 8,192 words of 64 bytes in sets of two, 512 KiB, which holds a brand's
 /// everyday vocabulary across three languages while staying in a core's second-level cache.
@@ -28,7 +28,7 @@ const SLOTS: usize = 1 << 13;
 pub(super) struct Heads<'m> {
     pub label: Option<&'m Head>,
     pub polarity: Option<&'m Head>,
-    pub joined: &'m [[u16; 2 * K]],
+    pub joined: &'m [[u16; 2 * K]; BUCKETS],
 }
 
 /// What some features add to the scores: how many they are and the summed weights under the
@@ -47,12 +47,12 @@ impl Sum {
     #[inline]
     fn add(&mut self, heads: &Heads<'_>, b: u32) {
         self.n += 1;
-        if let Some(w) = heads.joined.get(b as usize) {
-            let f = |h: u16| f32::from_bits(u32::from(h) << 16);
-            for c in 0..K {
-                self.label[c] += f(w[c]);
-                self.polarity[c] += f(w[K + c]);
-            }
+        // Buckets are below `BUCKETS` already; the mask spares a bounds check.
+        let w = &heads.joined[b as usize & (BUCKETS - 1)];
+        let f = |h: u16| f32::from_bits(u32::from(h) << 16);
+        for c in 0..K {
+            self.label[c] += f(w[c]);
+            self.polarity[c] += f(w[K + c]);
         }
     }
 
@@ -67,27 +67,55 @@ impl Sum {
 }
 
 /// Features that count as one reason: a word with its character n-grams, a word pair, a '?'
-/// or '!', or a lexicon cue, with what they add under the label head. How far a group argues
-/// for a label over the strongest other one (what its reason shows) is worked out only for the
-/// label chosen, from `label`.
+/// or '!', or a lexicon cue, with the one label they argue for, if any (see [`Lead`]).
 #[derive(Clone, Copy)]
 pub(super) struct Group {
     pub start: u32,
     pub end: u32,
     pub kind: u8,
-    pub label: [f32; K],
+    pub lead: Lead,
 }
 
-impl Group {
-    /// How much more this group argues for label `c` than for the strongest other label.
+/// The label some features argue for over every other under the label head, and by how much
+/// (their weight for it less the strongest other weight). Only that label can make them a
+/// reason: for any other label they push the wrong way. Worked out once, when the features
+/// are summed (and kept with a cached word), so choosing the reasons reads one number a group.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Lead {
+    /// The label's index, or `K` when no label comes out ahead of all the others.
+    pub label: u8,
+    pub margin: f32,
+}
+
+impl Lead {
+    /// The lead of features whose weights add up to `label`.
     #[inline]
-    pub fn push(&self, c: usize) -> f32 {
-        // A plain comparison, not `f32::max`: sums of finite weights are never NaN, and this
-        // runs for every group of every text.
-        let max = |a: f32, b: f32| if a > b { a } else { b };
-        let mut others = self.label;
-        others[c] = f32::NEG_INFINITY;
-        self.label[c] - max(max(others[0], others[1]), max(others[2], others[3]))
+    pub fn of(label: &[f32; K]) -> Lead {
+        // Plain comparisons, not `f32::max`: sums of finite weights are never NaN. The margin
+        // is the leader's weight less the largest of the others, exactly as worked out for
+        // one label at a time before.
+        let (mut best, mut top, mut second) = (0usize, label[0], f32::NEG_INFINITY);
+        for (c, &w) in label.iter().enumerate().skip(1) {
+            if w > top {
+                second = top;
+                top = w;
+                best = c;
+            } else if w > second {
+                second = w;
+            }
+        }
+        let margin = top - second;
+        if margin > 0.0 {
+            Lead {
+                label: best as u8,
+                margin,
+            }
+        } else {
+            Lead {
+                label: K as u8,
+                margin: 0.0,
+            }
+        }
     }
 }
 
@@ -98,6 +126,7 @@ impl Group {
 struct Entry {
     key: u64,
     sum: Sum,
+    lead: Lead,
 }
 
 /// This thread's table, allocated on first use, and the features of the text being scored.
@@ -151,8 +180,55 @@ impl Heads<'_> {
     /// Prefetches (see [`prefetch`]) the weights of bucket `b` in both heads.
     #[inline]
     fn prefetch(&self, b: u32) {
-        if let Some(w) = self.joined.get(b as usize) {
-            prefetch(w);
+        prefetch(&self.joined[b as usize & (BUCKETS - 1)]);
+    }
+}
+
+/// The first pass of [`gather`]: lists what [`features`] finds and prefetches what each will
+/// read (a word's cache slots, a feature's weights).
+struct Finder<'a, 'm> {
+    seed: u64,
+    heads: &'a Heads<'m>,
+    slots: &'a [Entry],
+    pending: &'a mut Vec<Pending>,
+}
+
+impl Sink for Finder<'_, '_> {
+    /// Inlined where each kind of feature is found: it is a few instructions, and a call per
+    /// word and per word pair cost more than them.
+    #[inline(always)]
+    fn found(&mut self, found: Found) {
+        match found {
+            Found::Single(f) => {
+                self.heads.prefetch(f.bucket);
+                self.pending.push(Pending {
+                    start: f.start,
+                    end: f.end,
+                    kind: f.kind,
+                    word: false,
+                    hash: 0,
+                    key: u64::from(f.bucket),
+                    slot: 0,
+                });
+            }
+            Found::Word {
+                start, end, hash, ..
+            } => {
+                let key = mix(self.seed, hash);
+                // The first of the two slots of the word's set.
+                let slot = ((key >> 40) as usize & (SLOTS / 2 - 1)) * 2;
+                prefetch(&self.slots[slot]);
+                prefetch(&self.slots[slot + 1]);
+                self.pending.push(Pending {
+                    start,
+                    end,
+                    kind: KIND_WORD,
+                    word: true,
+                    hash,
+                    key,
+                    slot: slot as u32,
+                });
+            }
         }
     }
 }
@@ -217,38 +293,13 @@ pub(super) fn gather(
         }
         let (slots, pending) = (&mut t.slots, &mut t.pending);
         pending.clear();
-        features(text, v, buf, |found| match found {
-            Found::Single(f) => {
-                heads.prefetch(f.bucket);
-                pending.push(Pending {
-                    start: f.start,
-                    end: f.end,
-                    kind: f.kind,
-                    word: false,
-                    hash: 0,
-                    key: u64::from(f.bucket),
-                    slot: 0,
-                });
-            }
-            Found::Word {
-                start, end, hash, ..
-            } => {
-                let key = mix(seed, hash);
-                // The first of the two slots of the word's set.
-                let slot = ((key >> 40) as usize & (SLOTS / 2 - 1)) * 2;
-                prefetch(&slots[slot]);
-                prefetch(&slots[slot + 1]);
-                pending.push(Pending {
-                    start,
-                    end,
-                    kind: KIND_WORD,
-                    word: true,
-                    hash,
-                    key,
-                    slot: slot as u32,
-                });
-            }
-        });
+        let mut finder = Finder {
+            seed,
+            heads,
+            slots,
+            pending,
+        };
+        features(text, v, buf, &mut finder);
         for p in pending.iter() {
             let s = if p.word {
                 let set = p.slot as usize;
@@ -266,23 +317,25 @@ pub(super) fn gather(
                         .unwrap_or_default();
                     let (norm, grams) = normalize(word, buf);
                     slots[set + 1] = slots[set];
+                    let sum = word_sum(heads, p.hash, grams.then_some(norm));
                     slots[set] = Entry {
                         key: p.key,
-                        sum: word_sum(heads, p.hash, grams.then_some(norm)),
+                        sum,
+                        lead: Lead::of(&sum.label),
                     };
                 }
-                slots[set].sum
+                (slots[set].sum, slots[set].lead)
             } else {
                 let mut s = Sum::default();
                 s.add(heads, p.key as u32);
-                s
+                (s, Lead::of(&s.label))
             };
-            total.merge(&s);
+            total.merge(&s.0);
             groups.push(Group {
                 start: p.start,
                 end: p.end,
                 kind: p.kind,
-                label: s.label,
+                lead: s.1,
             });
         }
     });
@@ -316,7 +369,7 @@ pub(super) fn gather_features(heads: &Heads<'_>, feats: &[Feat], groups: &mut Ve
             start: f.start,
             end: f.end,
             kind: f.kind,
-            label: s.label,
+            lead: Lead::of(&s.label),
         });
         i = j;
     }

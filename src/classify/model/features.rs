@@ -81,19 +81,45 @@ fn is_word_byte(x: u8) -> bool {
 
 /// Walks `text` once and hands each word, mark and sentence break to `f`, in order. `buf` is
 /// scratch space for lower-casing.
-fn scan(text: &str, buf: &mut String, mut f: impl FnMut(Piece)) {
+fn scan(text: &str, buf: &mut String, f: &mut impl Pieces) {
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
+        if c == b' ' {
+            i += 1;
+            continue;
+        }
         let start = i;
+        // Most words are plain ASCII (perhaps after a '#'): scanned and hashed eight bytes at
+        // a time. Handles, links and words with other bytes take the general way below.
+        let body = start + usize::from(c == b'#');
+        if c != b'@'
+            && let Some(&first) = b.get(body)
+            && first < 0x80
+            && is_word_byte(first)
+            && !starts_url(&b[body..])
+            && let Some((end, hash, num)) = ascii_word(b, body)
+        {
+            let (hash, grams) = if num && c != b'#' {
+                (NUM_HASH, false)
+            } else {
+                (hash, true)
+            };
+            f.piece(Piece::Word {
+                start: start as u32,
+                end: end as u32,
+                hash,
+                grams,
+            });
+            i = end;
+            continue;
+        }
         // A run of word characters, or a URL / handle taken whole.
         if c == b'@' || c == b'#' {
             i += 1;
         }
-        let url = b[i..].starts_with(b"http://")
-            || b[i..].starts_with(b"https://")
-            || b[i..].starts_with(b"www.");
+        let url = starts_url(&b[i..]);
         if url {
             while i < b.len() && !b[i].is_ascii_whitespace() {
                 i += 1;
@@ -105,12 +131,16 @@ fn scan(text: &str, buf: &mut String, mut f: impl FnMut(Piece)) {
         }
         if i == start || (i == start + 1 && (c == b'@' || c == b'#')) {
             if c == b'?' || c == b'!' {
-                f(Piece::Mark {
+                f.piece(Piece::Mark {
                     at: start as u32,
-                    hash: hash_bytes(7, &[c]),
+                    hash: if c == b'?' {
+                        QUESTION_HASH
+                    } else {
+                        EXCLAIM_HASH
+                    },
                 });
             } else if matches!(c, b'.' | b',' | b';' | b':' | b'\n') {
-                f(Piece::Break);
+                f.piece(Piece::Break);
             }
             // Every byte of a multi-byte character is a word byte, so a byte skipped here is
             // ASCII and `i` stays on a character boundary.
@@ -118,12 +148,87 @@ fn scan(text: &str, buf: &mut String, mut f: impl FnMut(Piece)) {
             continue;
         }
         let (hash, grams) = word_hash(&text[start..i], url, buf);
-        f(Piece::Word {
+        f.piece(Piece::Word {
             start: start as u32,
             end: i as u32,
             hash,
             grams,
         });
+    }
+}
+
+/// The scan takes a word starting with one of these whole, up to the next white space, as a
+/// link.
+#[inline]
+fn starts_url(b: &[u8]) -> bool {
+    matches!(b.first(), Some(b'h' | b'w'))
+        && (b.starts_with(b"http://") || b.starts_with(b"https://") || b.starts_with(b"www."))
+}
+
+const LANES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = LANES * 0x80;
+
+/// Eight bytes of `b` from `at`, zero past its end (a zero byte continues no word).
+#[inline(always)]
+fn load8(b: &[u8], at: usize) -> u64 {
+    match b.get(at..at + 8) {
+        Some(s) => u64::from_le_bytes(s.try_into().unwrap_or_default()),
+        None => {
+            let mut t = [0u8; 8];
+            let rest = b.get(at..).unwrap_or_default();
+            t[..rest.len()].copy_from_slice(rest);
+            u64::from_le_bytes(t)
+        }
+    }
+}
+
+/// The top bit of each lane of the seven-bit bytes `low7` set where the byte is in `lo..=hi`
+/// (the sums never carry into the next lane).
+#[inline(always)]
+fn lanes_in(low7: u64, lo: u8, hi: u8) -> u64 {
+    (low7 + LANES * u64::from(0x80 - lo)) & !(low7 + LANES * u64::from(0x7F - hi)) & HIGH
+}
+
+/// The word at `at` (see [`WORD_BYTES`]) when all its bytes are ASCII, scanned eight bytes at
+/// a time: where it ends, [`hash_bytes`] of it lower-cased (what [`normalize`] makes of it),
+/// and whether it has only digits and apostrophes. `None` for a word with other bytes.
+#[inline(always)]
+fn ascii_word(b: &[u8], at: usize) -> Option<(usize, u64, bool)> {
+    let mut h = 1u64;
+    let mut i = at;
+    // Bytes of the word that are neither digits nor apostrophes.
+    let mut other = 0u64;
+    loop {
+        let x = load8(b, i);
+        let low7 = x & !HIGH;
+        let ascii = !x & HIGH;
+        let letter = lanes_in(low7 | (LANES * 0x20), b'a', b'z') & ascii;
+        let digit = lanes_in(low7, b'0', b'9') & ascii;
+        let apostrophe = lanes_in(low7, b'\'', b'\'') & ascii;
+        // Word bytes: ASCII letters, digits, apostrophes, and every non-ASCII byte.
+        let stop = !(letter | digit | apostrophe | (x & HIGH)) & HIGH;
+        // Letters with bit 5 clear are upper case; setting it lower-cases them.
+        let lower = x | ((letter & !(x << 2)) >> 2);
+        if stop == 0 {
+            if x & HIGH != 0 {
+                return None;
+            }
+            other |= letter;
+            h = mix(h, lower);
+            i += 8;
+            continue;
+        }
+        let len = stop.trailing_zeros() / 8;
+        let within = u64::MAX.checked_shr(64 - 8 * len).unwrap_or(0);
+        if x & HIGH & within != 0 {
+            return None;
+        }
+        other |= letter & within;
+        let lower = lower & within;
+        for k in 0..len {
+            h = mix(h, (lower >> (8 * k)) & 0xFF);
+        }
+        return Some((i + len as usize, h, other == 0));
     }
 }
 
@@ -170,9 +275,15 @@ fn placeholder(word: &str) -> Option<&'static str> {
     None
 }
 
-/// [`hash_bytes`] of a placeholder shorter than eight bytes, worked out at compile time.
+/// [`hash_bytes`] with seed 1 of a placeholder shorter than eight bytes, worked out at
+/// compile time.
 const fn placeholder_hash(p: &[u8]) -> u64 {
-    let mut h = 1;
+    short_hash(1, p)
+}
+
+/// [`hash_bytes`] of fewer than eight bytes, at compile time.
+const fn short_hash(seed: u64, p: &[u8]) -> u64 {
+    let mut h = seed;
     let mut i = 0;
     while i < p.len() {
         h = mix(h, p[i] as u64);
@@ -184,11 +295,14 @@ const fn placeholder_hash(p: &[u8]) -> u64 {
 const URL_HASH: u64 = placeholder_hash(b"<url>");
 const USER_HASH: u64 = placeholder_hash(b"<user>");
 const NUM_HASH: u64 = placeholder_hash(b"<num>");
+/// The hashes of the marks '?' and '!'.
+const QUESTION_HASH: u64 = short_hash(7, b"?");
+const EXCLAIM_HASH: u64 = short_hash(7, b"!");
 
 /// The hash of `word`'s normalised form (see [`normalize`]) and whether character n-grams are
-/// taken of it; `url` says the scan took it whole as a URL. An ASCII word, most words in all
-/// three languages, is lower-cased while it is hashed instead of copied first: the per-word
-/// cache needs only the hash of a word it knows.
+/// taken of it; `url` says the scan took it whole as a URL. The way of the words
+/// [`ascii_word`] leaves (handles, links, words with non-ASCII letters): a plain ASCII word is
+/// hashed as it is scanned, without a copy.
 fn word_hash(word: &str, url: bool, buf: &mut String) -> (u64, bool) {
     let b = word.as_bytes();
     if url {
@@ -200,34 +314,8 @@ fn word_hash(word: &str, url: bool, buf: &mut String) -> (u64, bool) {
     if b.iter().all(|x| x.is_ascii_digit() || *x == b'\'') {
         return (NUM_HASH, false);
     }
-    let hashes = b.iter().take_while(|x| **x == b'#').count();
-    let w = &b[hashes..];
-    if w.is_ascii() {
-        return (hash_ascii_lowercase(1, w), true);
-    }
     let (norm, grams) = normalize(word, buf);
     (hash_bytes(1, norm.as_bytes()), grams)
-}
-
-/// [`hash_bytes`] of the ASCII `bytes` lower-cased, eight bytes at a time: `A`–`Z` are found
-/// in all eight lanes at once by adding offsets that carry into a lane's top bit.
-fn hash_ascii_lowercase(seed: u64, bytes: &[u8]) -> u64 {
-    const LANES: u64 = 0x0101_0101_0101_0101;
-    let mut h = seed;
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        let x = u64::from_le_bytes(c.try_into().unwrap_or_default());
-        // A lane's top bit is set where the byte is at least b'A', and where it is past b'Z'
-        // (ASCII bytes are below 0x80, so no lane carries into the next).
-        let from_a = x.wrapping_add(LANES * (0x80 - u64::from(b'A')));
-        let past_z = x.wrapping_add(LANES * (0x80 - u64::from(b'Z') - 1));
-        let upper = from_a & !past_z & (LANES * 0x80);
-        h = mix(h, x | (upper >> 2));
-    }
-    for &b in chunks.remainder() {
-        h = mix(h, u64::from(b.to_ascii_lowercase()));
-    }
-    h
 }
 
 /// The bucket of the word pair whose words hash to `prev` and `next`.
@@ -249,6 +337,18 @@ pub(super) fn char_grams(norm: &str, mut f: impl FnMut(u32)) {
     marked[1..=body].copy_from_slice(&norm.as_bytes()[..body]);
     marked[body + 1] = b'>';
     let m = &marked[..body + 2];
+    if norm.is_ascii() {
+        // Most words: every character is one byte, so the general loop below reduces to
+        // this one, without the table of character offsets.
+        for s in 0..m.len() - 1 {
+            let mut h = mix(2, u64::from(m[s]));
+            for &x in &m[s + 1..m.len().min(s + 5)] {
+                h = mix(h, u64::from(x));
+                f(bucket(h));
+            }
+        }
+        return;
+    }
     // Byte offset of every character, and of the end.
     let mut cs = [0u8; 65];
     let mut n = 0;
@@ -298,52 +398,79 @@ pub(super) enum Found {
     },
 }
 
+/// Where [`features`] hands what it finds. A trait rather than a closure so the classifying
+/// path can have its handler inlined at every place a feature is found (see `cache::gather`).
+pub(super) trait Sink {
+    fn found(&mut self, found: Found);
+}
+
 /// The features of `text` and of the lexicon's verdict `v`, in order: marks, word pairs and
 /// words as they come (a pair right before its second word), then the cues. `buf` is scratch
 /// space for lower-casing.
-pub(super) fn features(text: &str, v: &Classification, buf: &mut String, mut f: impl FnMut(Found)) {
-    let mut prev: Option<(u64, u32)> = None;
-    scan(text, buf, |piece| match piece {
-        Piece::Mark { at, hash } => {
-            f(Found::Single(Feat {
-                bucket: bucket(hash),
-                start: at,
-                end: at + 1,
-                kind: KIND_WORD,
-            }));
-            prev = None;
-        }
-        Piece::Break => prev = None,
-        Piece::Word {
-            start,
-            end,
-            hash,
-            grams,
-        } => {
-            if let Some((p, p_start)) = prev {
-                f(Found::Single(Feat {
-                    bucket: bigram_bucket(p, hash),
-                    start: p_start,
-                    end,
-                    kind: KIND_BIGRAM,
-                }));
-            }
-            prev = Some((hash, start));
-            f(Found::Word {
-                start,
-                end,
-                hash,
-                grams,
-            });
-        }
-    });
+pub(super) fn features(text: &str, v: &Classification, buf: &mut String, sink: &mut impl Sink) {
+    let mut pairs = Pairs { sink, prev: None };
+    scan(text, buf, &mut pairs);
     for r in &v.reasons {
-        f(Found::Single(Feat {
+        pairs.sink.found(Found::Single(Feat {
             bucket: cue_bucket(r),
             start: r.start as u32,
             end: r.end as u32,
             kind: KIND_CUE,
         }));
+    }
+}
+
+/// Where [`scan`] hands each piece: a trait, as [`Sink`], so the handler is inlined where
+/// each kind of piece is found.
+trait Pieces {
+    fn piece(&mut self, piece: Piece);
+}
+
+/// Turns the pieces of a scan into features for `sink`: a mark on its own, and each word with
+/// the pair it makes with the word before it (`prev`: its hash and start), if no mark or
+/// sentence break came between.
+struct Pairs<'s, S> {
+    sink: &'s mut S,
+    prev: Option<(u64, u32)>,
+}
+
+impl<S: Sink> Pieces for Pairs<'_, S> {
+    #[inline(always)]
+    fn piece(&mut self, piece: Piece) {
+        match piece {
+            Piece::Mark { at, hash } => {
+                self.sink.found(Found::Single(Feat {
+                    bucket: bucket(hash),
+                    start: at,
+                    end: at + 1,
+                    kind: KIND_WORD,
+                }));
+                self.prev = None;
+            }
+            Piece::Break => self.prev = None,
+            Piece::Word {
+                start,
+                end,
+                hash,
+                grams,
+            } => {
+                if let Some((p, p_start)) = self.prev {
+                    self.sink.found(Found::Single(Feat {
+                        bucket: bigram_bucket(p, hash),
+                        start: p_start,
+                        end,
+                        kind: KIND_BIGRAM,
+                    }));
+                }
+                self.prev = Some((hash, start));
+                self.sink.found(Found::Word {
+                    start,
+                    end,
+                    hash,
+                    grams,
+                });
+            }
+        }
     }
 }
 
@@ -353,35 +480,55 @@ pub(super) fn features(text: &str, v: &Classification, buf: &mut String, mut f: 
 pub(super) fn extract(text: &str, v: &Classification, out: &mut Vec<Feat>, buf: &mut String) {
     out.clear();
     // The scan lower-cases into `buf`; a word's n-grams are taken from a second buffer.
-    let mut word_buf = String::new();
-    features(text, v, buf, |found| match found {
-        Found::Single(feat) => out.push(feat),
-        Found::Word {
-            start,
-            end,
-            hash,
-            grams,
-        } => {
-            out.push(Feat {
-                bucket: bucket(hash),
+    let mut sink = Extracted {
+        text,
+        out,
+        word_buf: String::new(),
+    };
+    features(text, v, buf, &mut sink);
+}
+
+/// What [`extract`] collects the features in.
+struct Extracted<'a> {
+    text: &'a str,
+    out: &'a mut Vec<Feat>,
+    word_buf: String,
+}
+
+impl Sink for Extracted<'_> {
+    fn found(&mut self, found: Found) {
+        match found {
+            Found::Single(feat) => self.out.push(feat),
+            Found::Word {
                 start,
                 end,
-                kind: KIND_WORD,
-            });
-            if grams {
-                let word = text.get(start as usize..end as usize).unwrap_or_default();
-                let (norm, _) = normalize(word, &mut word_buf);
-                char_grams(norm, |b| {
-                    out.push(Feat {
-                        bucket: b,
-                        start,
-                        end,
-                        kind: KIND_CHARS,
-                    })
+                hash,
+                grams,
+            } => {
+                self.out.push(Feat {
+                    bucket: bucket(hash),
+                    start,
+                    end,
+                    kind: KIND_WORD,
                 });
+                if grams {
+                    let word = self
+                        .text
+                        .get(start as usize..end as usize)
+                        .unwrap_or_default();
+                    let (norm, _) = normalize(word, &mut self.word_buf);
+                    char_grams(norm, |b| {
+                        self.out.push(Feat {
+                            bucket: b,
+                            start,
+                            end,
+                            kind: KIND_CHARS,
+                        })
+                    });
+                }
             }
         }
-    });
+    }
 }
 
 /// The lexicon's verdict and scores as dense features.
@@ -407,9 +554,19 @@ pub(super) fn dense(v: &Classification) -> [f32; DENSE] {
     ];
     let mut counts = [0usize; KINDS.len()];
     for r in &v.reasons {
-        if let Some(i) = KINDS.iter().position(|k| *k == r.kind) {
-            counts[i] += 1;
-        }
+        // `KINDS` by position, as one match on the string.
+        let i = match r.kind.as_ref() {
+            "complaint" => 0,
+            "praise" => 1,
+            "question" => 2,
+            "sarcasm" => 3,
+            "negation" => 4,
+            "negative" => 5,
+            "positive" => 6,
+            _ => continue,
+        };
+        debug_assert_eq!(KINDS[i], r.kind);
+        counts[i] += 1;
     }
     let count = |i: usize| counts[i].min(3) as f32 / 3.0;
     d[10] = count(0);
@@ -425,6 +582,15 @@ pub(super) fn dense(v: &Classification) -> [f32; DENSE] {
 mod tests {
     use super::*;
 
+    /// A closure as the receiver of a scan's pieces.
+    struct Each<F>(F);
+
+    impl<F: FnMut(Piece)> Pieces for Each<F> {
+        fn piece(&mut self, piece: Piece) {
+            (self.0)(piece)
+        }
+    }
+
     /// Trained models name features by these hashes: the fast path must hash every word
     /// exactly as its normalised form hashes, or a saved model would read the wrong weights.
     #[test]
@@ -435,26 +601,34 @@ mod tests {
             include_str!("../../../fixtures/eval/da.tsv"),
         ];
         let extra = "HTTPS://Example.org/x @Fjordlink #Storing ##double 2026 '24 ÆØÅ Straße \
-                     MixedCASEwordLongerThanEightBytes www.fjordlink.dk #https://x.y @#odd";
+                     MixedCASEwordLongerThanEightBytes www.fjordlink.dk #https://x.y @#odd \
+                     Exactly8 SIXTEENBYTESWORD #123 #Ab rock'n'roll It's 12'34 ' wi-fi Zz@x \
+                     wordwithæinside8 ABCDEFGHé";
         let (mut buf, mut norm_buf) = (String::new(), String::new());
         let mut words = 0;
         for text in sets.iter().flat_map(|s| s.lines()).chain([extra]) {
-            scan(text, &mut buf, |piece| {
-                if let Piece::Word {
-                    start,
-                    end,
-                    hash,
-                    grams,
-                } = piece
-                {
-                    let word = &text[start as usize..end as usize];
-                    let (norm, norm_grams) = normalize(word, &mut norm_buf);
-                    assert_eq!(hash, hash_bytes(1, norm.as_bytes()), "{word:?} as {norm:?}");
-                    assert_eq!(grams, norm_grams, "{word:?}");
-                    words += 1;
-                }
-            });
+            scan(
+                text,
+                &mut buf,
+                &mut Each(|piece| {
+                    if let Piece::Word {
+                        start,
+                        end,
+                        hash,
+                        grams,
+                    } = piece
+                    {
+                        let word = &text[start as usize..end as usize];
+                        let (norm, norm_grams) = normalize(word, &mut norm_buf);
+                        assert_eq!(hash, hash_bytes(1, norm.as_bytes()), "{word:?} as {norm:?}");
+                        assert_eq!(grams, norm_grams, "{word:?}");
+                        words += 1;
+                    }
+                }),
+            );
         }
         assert!(words > 10_000, "only {words} words checked");
+        assert_eq!(QUESTION_HASH, hash_bytes(7, b"?"));
+        assert_eq!(EXCLAIM_HASH, hash_bytes(7, b"!"));
     }
 }
