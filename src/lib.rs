@@ -15,6 +15,7 @@ pub mod config;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod parallel;
 pub mod privacy;
 pub mod progress;
 pub mod query;

@@ -196,9 +196,8 @@ pub async fn poll_once(
     })
 }
 
-/// Mentions from which a batch is matched and classified on all cores: below it, starting
-/// threads costs more than it saves (a poll brings a few dozen mentions; a backfill or a big
-/// feed tens of thousands).
+/// Mentions from which a batch is matched and classified on all cores (a poll brings a few
+/// dozen mentions; a backfill or a big feed tens of thousands).
 const PARALLEL_FROM: usize = 2_000;
 
 /// How a poll's batch is matched against the watches and classified.
@@ -218,36 +217,10 @@ pub struct Matching<'a> {
 impl Matching<'_> {
     /// The mentions of a batch that some watch keeps, cut to `max_text_chars` and classified,
     /// in the batch's order; a mention without a language gets the detected one before the
-    /// watches' language filters decide. A big batch is split over the machine's cores: the
-    /// single database writer is the one stage that cannot be shared, so everything before
-    /// it should take as little wall time as it can.
+    /// watches' language filters decide. A big batch is split over the machine's cores
+    /// ([`crate::parallel::in_parts`]).
     pub fn run(&self, mentions: Vec<sources::Mention>) -> Vec<NewMention> {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if cores < 2 || mentions.len() < PARALLEL_FROM {
-            return self.run_here(mentions);
-        }
-        // Contiguous parts, joined in order, so the store numbers mentions in feed order.
-        let size = mentions.len().div_ceil(cores);
-        let mut all = mentions.into_iter();
-        let mut parts: Vec<Vec<sources::Mention>> = (0..cores)
-            .map(|_| all.by_ref().take(size).collect())
-            .collect();
-        let first = std::mem::take(&mut parts[0]);
-        std::thread::scope(|s| {
-            let others: Vec<_> = parts
-                .into_iter()
-                .skip(1)
-                .map(|part| s.spawn(move || self.run_here(part)))
-                .collect();
-            let mut matched = self.run_here(first);
-            for part in others {
-                match part.join() {
-                    Ok(m) => matched.extend(m),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
-            matched
-        })
+        crate::parallel::in_parts(mentions, PARALLEL_FROM, |part| self.run_here(part))
     }
 
     /// [`Matching::run`] on the calling thread.
@@ -712,7 +685,11 @@ mod tests {
                 .map(|n| format!("{} {:?} {:?}", n.mention.external_id, n.watches, n.verdict))
                 .collect()
         };
-        assert_eq!(on_all_cores.len(), 3002, "three of every four texts name the brand");
+        assert_eq!(
+            on_all_cores.len(),
+            3002,
+            "three of every four texts name the brand"
+        );
         assert_eq!(seen(&on_all_cores), seen(&on_one));
         assert_eq!(metrics.classifications().0, 2 * on_one.len() as u64);
     }

@@ -13,6 +13,7 @@ use super::{
     own_replies, retention, signals, verdict_json,
 };
 use crate::classify::Urgency;
+use crate::parallel::in_parts;
 
 impl Store {
     /// Stores a poll's mentions, advances its cursor and records the poll, all in one
@@ -67,10 +68,12 @@ fn commit_in(
     let mut summary = PollSummary::default();
     let mut tally = DailyTally::load(tx, &p, today)?;
     let mut mentions = std::mem::take(&mut p.mentions);
-    let hashes: Vec<Option<i64>> = mentions
-        .iter()
-        .map(|n| signals::text_hash(&n.mention.text))
-        .collect();
+    let hashes: Vec<Option<i64>> =
+        in_parts(mentions.iter().collect(), PREPARE_IN_PARTS_FROM, |part| {
+            part.into_iter()
+                .map(|n| signals::text_hash(&n.mention.text))
+                .collect()
+        });
     let erased_rows: Vec<bool> = mentions
         .iter()
         .map(|n| {
@@ -93,10 +96,27 @@ fn commit_in(
             .collect();
         signals::settle_repeats(tx, c, &mut mentions, &hashes, &skip)?;
     }
+    // After the repeats are settled: that may change a verdict.
+    let raw_max = p.raw_max_bytes;
+    let values = in_parts(
+        mentions
+            .iter()
+            .zip(erased_rows.iter().zip(&stored_before))
+            .collect(),
+        PREPARE_IN_PARTS_FROM,
+        |part| {
+            part.into_iter()
+                .map(|(n, (erased, stored))| {
+                    (!erased && !stored).then(|| RowValues::of(n, raw_max))
+                })
+                .collect()
+        },
+    );
     let rows = RowFlags {
         hashes: &hashes,
         erased: &erased_rows,
         stored_before: &stored_before,
+        values: &values,
     };
     let inserted = insert_mentions(tx, &p, mentions, rows, &mut tally, &mut summary, now_s)?;
     index_text(tx, summary.new_ids.first().copied())?;
@@ -270,6 +290,29 @@ fn index_text(tx: &Transaction<'_>, first: Option<i64>) -> rusqlite::Result<()> 
     Ok(())
 }
 
+/// Mentions in a poll from which its rows are prepared on all cores.
+const PREPARE_IN_PARTS_FROM: usize = 2_000;
+
+/// The column values of a mention's row that take work to build but no database, made for
+/// the whole poll on all cores before the inserts, so the one writer spends its time writing.
+struct RowValues {
+    engagement: Option<String>,
+    raw: Option<String>,
+    verdict: Option<String>,
+}
+
+impl RowValues {
+    fn of(n: &NewMention, raw_max_bytes: usize) -> RowValues {
+        RowValues {
+            engagement: serde_json::to_string(&n.mention.engagement)
+                .ok()
+                .filter(|s| s != "{}"),
+            raw: bounded_raw(&n.mention.raw, raw_max_bytes),
+            verdict: n.verdict.as_ref().map(verdict_json),
+        }
+    }
+}
+
 /// What the commit knows about each mention before inserting it, by position.
 #[derive(Clone, Copy)]
 struct RowFlags<'a> {
@@ -279,6 +322,8 @@ struct RowFlags<'a> {
     erased: &'a [bool],
     /// An earlier poll stored this id.
     stored_before: &'a [bool],
+    /// Column values, for the rows neither erased nor stored before.
+    values: &'a [Option<RowValues>],
 }
 
 /// What [`insert_mentions`] stored, for the steps after it.
@@ -326,6 +371,7 @@ fn insert_mentions(
         },
     ) in mentions.into_iter().enumerate()
     {
+        let values = flags.values.get(i).and_then(Option::as_ref);
         if flags.erased[i] {
             summary.erased += 1;
             continue;
@@ -339,10 +385,7 @@ fn insert_mentions(
             summary.capped += 1;
             continue;
         }
-        let engagement = serde_json::to_string(&m.engagement)
-            .ok()
-            .filter(|s| s != "{}");
-        let raw = bounded_raw(&m.raw, p.raw_max_bytes);
+        let Some(values) = values else { continue };
         let hash = flags.hashes[i];
         let changed = insert.execute(params![
             p.source,
@@ -356,12 +399,12 @@ fn insert_mentions(
             &m.title,
             &m.text,
             m.in_reply_to,
-            engagement,
+            &values.engagement,
             m.created_at.timestamp(),
             now_s,
             watches.join(","),
             p.backfill,
-            raw,
+            &values.raw,
             verdict.as_ref().map(|v| v.label.as_str()),
             verdict.as_ref().map(|v| v.sentiment as f64),
             verdict.as_ref().map(|v| if v.urgency == Urgency::Urgent {
@@ -370,7 +413,7 @@ fn insert_mentions(
                 "normal"
             }),
             verdict.as_ref().map(|v| v.spam),
-            verdict.as_ref().map(verdict_json),
+            &values.verdict,
             verdict.as_ref().map(|_| now_s),
             hash,
         ])?;

@@ -422,6 +422,37 @@ mod tests {
     }
 
     #[test]
+    fn a_campaign_in_a_poll_big_enough_to_be_prepared_on_all_cores_is_spam_in_every_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let c = Classifier::embedded();
+        // Above the size from which a commit prepares its rows in parts: the verdicts the
+        // rows are written with must be the settled ones.
+        let ids: Vec<(String, String)> = (0..2_500)
+            .map(|i| (i.to_string(), format!("author{i}")))
+            .collect();
+        let posts: Vec<Post<'_>> = ids
+            .iter()
+            .map(|(id, who)| (id.as_str(), who.as_str(), None, GIVEAWAY))
+            .collect();
+        commit(&mut s, &c, &posts);
+        let v = verdicts(&s);
+        assert_eq!(v.len(), 2_500);
+        assert!(v.iter().all(|v| v.3 && v.1 == "neutral"));
+        let once: i64 = s
+            .connection()
+            .query_row(
+                "SELECT count(*) FROM mentions
+                 WHERE reasons LIKE '%same text from several authors%'
+                   AND reasons NOT LIKE '%same text from several authors%same text from several authors%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(once, 2_500);
+    }
+
+    #[test]
     fn rows_a_poll_does_not_store_do_not_count_as_authors() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("w.db")).unwrap();
