@@ -3,6 +3,10 @@
 //! its rows) should take as little wall time as it can when a feed or a backfill brings tens
 //! of thousands of mentions at once.
 
+/// Mentions from which matching, classifying or preparing a batch is worth splitting (a poll
+/// brings a few dozen; a backfill or a big feed tens of thousands).
+pub const MENTIONS_TO_SPLIT: usize = 2_000;
+
 /// Runs `work` on contiguous parts of `items`, one per core, and joins what each returns in
 /// the items' order. Below `min` items, or on one core, it runs on the calling thread:
 /// starting threads costs more than it saves. A panic in a part is raised again here.

@@ -196,10 +196,6 @@ pub async fn poll_once(
     })
 }
 
-/// Mentions from which a batch is matched and classified on all cores (a poll brings a few
-/// dozen mentions; a backfill or a big feed tens of thousands).
-const PARALLEL_FROM: usize = 2_000;
-
 /// How a poll's batch is matched against the watches and classified.
 pub struct Matching<'a> {
     /// The watches in force.
@@ -220,7 +216,9 @@ impl Matching<'_> {
     /// watches' language filters decide. A big batch is split over the machine's cores
     /// ([`crate::parallel::in_parts`]).
     pub fn run(&self, mentions: Vec<sources::Mention>) -> Vec<NewMention> {
-        crate::parallel::in_parts(mentions, PARALLEL_FROM, |part| self.run_here(part))
+        crate::parallel::in_parts(mentions, crate::parallel::MENTIONS_TO_SPLIT, |part| {
+            self.run_here(part)
+        })
     }
 
     /// [`Matching::run`] on the calling thread.
@@ -662,7 +660,7 @@ mod tests {
             "Nothing about the brand here",
             "Hoe zeg ik mijn Fjordlink abonnement op?",
         ];
-        let batch: Vec<sources::Mention> = (0..PARALLEL_FROM * 2 + 3)
+        let batch: Vec<sources::Mention> = (0..crate::parallel::MENTIONS_TO_SPLIT * 2 + 3)
             .map(|i| sources::Mention {
                 external_id: i.to_string(),
                 text: texts[i % texts.len()].to_string(),

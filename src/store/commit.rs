@@ -13,7 +13,7 @@ use super::{
     own_replies, retention, signals, verdict_json,
 };
 use crate::classify::Urgency;
-use crate::parallel::in_parts;
+use crate::parallel::{MENTIONS_TO_SPLIT, in_parts};
 
 impl Store {
     /// Stores a poll's mentions, advances its cursor and records the poll, all in one
@@ -68,12 +68,11 @@ fn commit_in(
     let mut summary = PollSummary::default();
     let mut tally = DailyTally::load(tx, &p, today)?;
     let mut mentions = std::mem::take(&mut p.mentions);
-    let hashes: Vec<Option<i64>> =
-        in_parts(mentions.iter().collect(), PREPARE_IN_PARTS_FROM, |part| {
-            part.into_iter()
-                .map(|n| signals::text_hash(&n.mention.text))
-                .collect()
-        });
+    let hashes: Vec<Option<i64>> = in_parts(mentions.iter().collect(), MENTIONS_TO_SPLIT, |part| {
+        part.into_iter()
+            .map(|n| signals::text_hash(&n.mention.text))
+            .collect()
+    });
     let erased_rows: Vec<bool> = mentions
         .iter()
         .map(|n| {
@@ -103,7 +102,7 @@ fn commit_in(
             .iter()
             .zip(erased_rows.iter().zip(&stored_before))
             .collect(),
-        PREPARE_IN_PARTS_FROM,
+        MENTIONS_TO_SPLIT,
         |part| {
             part.into_iter()
                 .map(|(n, (erased, stored))| {
@@ -289,9 +288,6 @@ fn index_text(tx: &Transaction<'_>, first: Option<i64>) -> rusqlite::Result<()> 
     }
     Ok(())
 }
-
-/// Mentions in a poll from which its rows are prepared on all cores.
-const PREPARE_IN_PARTS_FROM: usize = 2_000;
 
 /// The column values of a mention's row that take work to build but no database, made for
 /// the whole poll on all cores before the inserts, so the one writer spends its time writing.
