@@ -3,7 +3,7 @@
 //! its rows) should take as little wall time as it can when a feed or a backfill brings tens
 //! of thousands of mentions at once.
 
-/// Mentions from which matching, classifying or preparing a batch is worth splitting (a poll
+/// Mentions from which making, matching, classifying or preparing a batch is worth splitting (a poll
 /// brings a few dozen; a backfill or a big feed tens of thousands).
 pub const MENTIONS_TO_SPLIT: usize = 2_000;
 

@@ -316,61 +316,81 @@ pub fn parse_feed_from(
     if !feed.recovered.is_empty() {
         tracing::debug!(url = %crate::redact::redact_url_str(origin.url), errors = ?feed.recovered, "feed is not well-formed; read what it holds");
     }
-    // A feed-level <language> is often wrong for aggregators and review sites that carry
-    // posts in several languages, so only an entry's own language or the configured one counts;
-    // otherwise the classifier detects it.
-    let feed_lang = default_lang.map(str::to_string);
     let now = Utc::now();
     let ids = entry_ids(&feed.entries);
-    let mut out = Vec::with_capacity(feed.entries.len());
-    for (mut e, id) in feed.entries.into_iter().zip(ids) {
-        let Some(id) = id else { continue };
-        let link = e.link.as_deref().map(unwrap_redirect);
-        let title = e.title.clone().filter(|t| !t.is_empty());
-        // Moved, not copied: the body is most of an entry's bytes.
-        let text = if e.text.is_empty() {
-            title.clone().unwrap_or_default()
-        } else {
-            std::mem::take(&mut e.text)
-        };
-        // RSS 2.0 <author> is an e-mail address, optionally with a name: the address is the
-        // handle (it tells two people of the same name apart), the name is the name.
-        let handle = e.author_email.clone().or_else(|| e.author_name.clone());
-        let created_at = e.published.unwrap_or(now);
-        let raw = serde_json::json!({
-            "id": e.id,
-            "title": e.title,
-            "link": e.link,
-            "published": e.published,
-            "updated": e.updated,
-            "authors": e.author_name.iter().collect::<Vec<_>>(),
-            "author_email": e.author_email,
-            "categories": e.categories,
-        });
-        out.push(Mention {
-            rating: None,
-            external_id: id,
-            url: link,
-            author_handle: handle,
-            author_name: e.author_name,
-            author_reach: None,
-            lang: e
-                .lang
-                .as_deref()
-                .map(short_lang)
-                .or_else(|| feed_lang.clone()),
-            title,
-            text,
-            created_at,
-            in_reply_to: e.in_reply_to,
-            engagement: super::Engagement {
-                replies: e.comments,
-                ..Default::default()
-            },
-            raw,
-        });
+    let entries: Vec<(feed::Entry, String)> = feed
+        .entries
+        .into_iter()
+        .zip(ids)
+        .filter_map(|(e, id)| Some((e, id?)))
+        .collect();
+    // Each entry becomes a mention on its own, so a big feed's are made on all cores.
+    Ok(crate::parallel::in_parts(
+        entries,
+        crate::parallel::MENTIONS_TO_SPLIT,
+        |part| {
+            part.into_iter()
+                .map(|(e, id)| entry_mention(e, id, default_lang, now))
+                .collect()
+        },
+    ))
+}
+
+/// The mention of a feed entry whose external id is `id`; `default_lang` is the source's
+/// configured language.
+fn entry_mention(
+    mut e: feed::Entry,
+    id: String,
+    default_lang: Option<&str>,
+    now: chrono::DateTime<Utc>,
+) -> Mention {
+    let link = e.link.as_deref().map(unwrap_redirect);
+    let title = e.title.clone().filter(|t| !t.is_empty());
+    // Moved, not copied: the body is most of an entry's bytes.
+    let text = if e.text.is_empty() {
+        title.clone().unwrap_or_default()
+    } else {
+        std::mem::take(&mut e.text)
+    };
+    // RSS 2.0 <author> is an e-mail address, optionally with a name: the address is the
+    // handle (it tells two people of the same name apart), the name is the name.
+    let handle = e.author_email.clone().or_else(|| e.author_name.clone());
+    let created_at = e.published.unwrap_or(now);
+    let raw = serde_json::json!({
+        "id": e.id,
+        "title": e.title,
+        "link": e.link,
+        "published": e.published,
+        "updated": e.updated,
+        "authors": e.author_name.iter().collect::<Vec<_>>(),
+        "author_email": e.author_email,
+        "categories": e.categories,
+    });
+    Mention {
+        rating: None,
+        external_id: id,
+        url: link,
+        author_handle: handle,
+        author_name: e.author_name,
+        author_reach: None,
+        // A feed-level <language> is often wrong for aggregators and review sites that carry
+        // posts in several languages, so only an entry's own language or the configured one
+        // counts; otherwise the classifier detects it.
+        lang: e
+            .lang
+            .as_deref()
+            .map(short_lang)
+            .or_else(|| default_lang.map(str::to_string)),
+        title,
+        text,
+        created_at,
+        in_reply_to: e.in_reply_to,
+        engagement: super::Engagement {
+            replies: e.comments,
+            ..Default::default()
+        },
+        raw,
     }
-    Ok(out)
 }
 
 /// The external id of each entry, `None` for an entry that repeats an earlier one.
@@ -553,6 +573,36 @@ mod tests {
         assert!(first[0].starts_with("https://example.org/#") && first[0] != first[1]);
         let next = ids(&["Fjordlink news", "Fjordlink down", "Fjordlink up"]);
         assert_eq!(&next[1..], &first[..]);
+    }
+
+    #[test]
+    fn a_feed_big_enough_to_be_read_on_all_cores_keeps_its_order_and_each_entrys_own_fields() {
+        let n = crate::parallel::MENTIONS_TO_SPLIT * 2 + 1;
+        let mut body = String::from("<rss version=\"2.0\"><channel><title>t</title>");
+        for i in 0..n {
+            let lang = if i % 3 == 0 {
+                "<dc:language>da</dc:language>"
+            } else {
+                ""
+            };
+            body.push_str(&format!(
+                "<item xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><guid>g{i}</guid><title>Post {i}</title>\
+                 <link>https://forum.example/t/{i}</link>{lang}<description>&lt;p&gt;Tekst {i}&lt;/p&gt;</description></item>"
+            ));
+        }
+        body.push_str("</channel></rss>");
+        let m = parse_feed(body.as_bytes(), "https://feeds.example/x", Some("nl")).unwrap();
+        assert_eq!(m.len(), n);
+        for (i, m) in m.iter().enumerate() {
+            assert_eq!(m.external_id, format!("g{i}"));
+            assert_eq!(m.text, format!("Tekst {i}"));
+            assert_eq!(
+                m.url.as_deref(),
+                Some(format!("https://forum.example/t/{i}").as_str())
+            );
+            let lang = if i % 3 == 0 { "da" } else { "nl" };
+            assert_eq!(m.lang.as_deref(), Some(lang), "entry {i}");
+        }
     }
 
     #[test]
