@@ -25,6 +25,8 @@ where
     let mut parts: Vec<Vec<T>> = (0..cores)
         .map(|_| all.by_ref().take(size).collect())
         .collect();
+    // The items are in the parts now: hand their first buffer back before the work starts.
+    drop(all);
     let first = std::mem::take(&mut parts[0]);
     let work = &work;
     std::thread::scope(|s| {
