@@ -4,6 +4,7 @@
 //! Entries are identified by `guid`/`id`, falling back to their link; the store ignores ones it
 //! already has. `file://` URLs read a local file, so the demo runs without a network.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -356,16 +357,7 @@ fn entry_mention(
     // handle (it tells two people of the same name apart), the name is the name.
     let handle = e.author_email.clone().or_else(|| e.author_name.clone());
     let created_at = e.published.unwrap_or(now);
-    let raw = serde_json::json!({
-        "id": e.id,
-        "title": e.title,
-        "link": e.link,
-        "published": e.published,
-        "updated": e.updated,
-        "authors": e.author_name.iter().collect::<Vec<_>>(),
-        "author_email": e.author_email,
-        "categories": e.categories,
-    });
+    let raw = raw_payload(&mut e);
     Mention {
         rating: None,
         external_id: id,
@@ -393,6 +385,68 @@ fn entry_mention(
     }
 }
 
+/// The entry as the mention's raw payload: what `serde_json::json!` would make of its id,
+/// title, link, dates, authors, e-mail address and categories, built by moving the strings
+/// the mention does not keep (id, title, link, e-mail address, categories) out of `e`
+/// instead of copying them.
+fn raw_payload(e: &mut feed::Entry) -> serde_json::Value {
+    use serde_json::Value;
+    let string = |s: Option<String>| s.map_or(Value::Null, Value::String);
+    let date = |d: Option<chrono::DateTime<Utc>>| d.map_or(Value::Null, json_date);
+    // Inserted in reverse key order: each new key then sorts first in the map's node, found
+    // with one comparison.
+    let mut raw = serde_json::Map::new();
+    raw.insert("updated".into(), date(e.updated));
+    raw.insert("title".into(), string(e.title.take()));
+    raw.insert("published".into(), date(e.published));
+    raw.insert("link".into(), string(e.link.take()));
+    raw.insert("id".into(), string(e.id.take()));
+    raw.insert(
+        "categories".into(),
+        Value::Array(
+            std::mem::take(&mut e.categories)
+                .into_iter()
+                .map(Value::String)
+                .collect(),
+        ),
+    );
+    raw.insert(
+        "authors".into(),
+        Value::Array(e.author_name.iter().cloned().map(Value::String).collect()),
+    );
+    raw.insert("author_email".into(), string(e.author_email.take()));
+    Value::Object(raw)
+}
+
+/// A date as chrono's `Serialize` writes it (RFC 3339, `Z`, fractional seconds only when
+/// there are any). The common case, a four-digit year and whole seconds, is written
+/// directly: chrono's formatter goes through `fmt` one character at a time.
+fn json_date(d: chrono::DateTime<Utc>) -> serde_json::Value {
+    use chrono::{Datelike, Timelike};
+    // Read from the naive value: `DateTime`'s own accessors apply the (zero) offset each time.
+    let naive = d.naive_utc();
+    let year = naive.year();
+    if !(0..=9999).contains(&year) || naive.nanosecond() != 0 {
+        return serde_json::to_value(d).unwrap_or(serde_json::Value::Null);
+    }
+    let mut s = String::with_capacity(20);
+    let mut two = |n: u32, sep: Option<char>| {
+        s.push(char::from(b'0' + (n / 10 % 10) as u8));
+        s.push(char::from(b'0' + (n % 10) as u8));
+        if let Some(sep) = sep {
+            s.push(sep);
+        }
+    };
+    two(year as u32 / 100, None);
+    two(year as u32 % 100, Some('-'));
+    two(naive.month(), Some('-'));
+    two(naive.day(), Some('T'));
+    two(naive.hour(), Some(':'));
+    two(naive.minute(), Some(':'));
+    two(naive.second(), Some('Z'));
+    serde_json::Value::String(s)
+}
+
 /// The external id of each entry, `None` for an entry that repeats an earlier one.
 ///
 /// Entries without guid/id are identified by their link, which stays stable when the
@@ -407,9 +461,17 @@ fn entry_ids(entries: &[feed::Entry]) -> Vec<Option<String>> {
         .iter()
         .map(|e| e.id.as_deref().or(e.link.as_deref()))
         .collect();
-    let mut uses: HashMap<&str, usize> = HashMap::new();
+    let mut uses: HashMap<&str, usize> = HashMap::with_capacity(entries.len());
+    let mut shared = false;
     for b in bases.iter().flatten() {
-        *uses.entry(b).or_default() += 1;
+        let n = uses.entry(b).or_default();
+        *n += 1;
+        shared |= *n > 1;
+    }
+    if !shared && bases.iter().all(Option::is_some) {
+        // The common case: every entry has its own id or link, so each is its id and none
+        // repeats another.
+        return bases.into_iter().map(|b| b.map(str::to_string)).collect();
     }
     // The distinct contents under each shared id: one means the same post listed again.
     let mut contents: HashMap<&str, HashSet<String>> = HashMap::new();
@@ -418,24 +480,28 @@ fn entry_ids(entries: &[feed::Entry]) -> Vec<Option<String>> {
             contents.entry(b).or_default().insert(feed::content_id(e));
         }
     }
-    let mut seen = HashSet::with_capacity(entries.len());
+    // Ids taken as they are borrow from the entries; only made ones are owned here.
+    let mut seen: HashSet<Cow<'_, str>> = HashSet::with_capacity(entries.len());
     entries
         .iter()
         .zip(&bases)
         .map(|(e, base)| {
-            let id = match base {
-                Some(b) if contents.get(b).is_some_and(|c| c.len() > 1) => feed::shared_id(b, e),
-                Some(b) => b.to_string(),
+            let id: Cow<'_, str> = match base {
+                Some(b) if contents.get(b).is_some_and(|c| c.len() > 1) => {
+                    Cow::Owned(feed::shared_id(b, e))
+                }
+                Some(b) => Cow::Borrowed(b),
                 None => {
                     let id = feed::content_id(e);
-                    if seen.contains(&id) {
-                        feed::markup_id(e)
+                    if seen.contains(id.as_str()) {
+                        Cow::Owned(feed::markup_id(e))
                     } else {
-                        id
+                        Cow::Owned(id)
                     }
                 }
             };
-            seen.insert(id.clone()).then_some(id)
+            let out = id.to_string();
+            seen.insert(id).then_some(out)
         })
         .collect()
 }
@@ -446,6 +512,22 @@ fn short_lang(l: &str) -> String {
 
 /// Google Alerts and some aggregators wrap the article link in a redirect; staff want the article.
 fn unwrap_redirect(href: &str) -> String {
+    // Parsing every link costs more than the rest of the mention. A URL parser lower-cases
+    // the host, decodes percent escapes in it, maps non-ASCII letters and drops tabs and line
+    // breaks; a plain ASCII link with none of those that does not spell "google" in any case
+    // cannot have a Google host, and is kept as it is without parsing.
+    let plain = href.is_ascii()
+        && !href
+            .bytes()
+            .any(|b| matches!(b, b'%' | b'\t' | b'\n' | b'\r'));
+    if plain
+        && !href
+            .as_bytes()
+            .windows(6)
+            .any(|w| w.eq_ignore_ascii_case(b"google"))
+    {
+        return href.to_string();
+    }
     if let Ok(u) = url::Url::parse(href) {
         let host = u.host_str().unwrap_or("");
         if (host.ends_with("google.com") || host.starts_with("news.google."))
@@ -462,6 +544,25 @@ fn unwrap_redirect(href: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_payload_dates_are_written_as_chrono_serializes_them() {
+        let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        for naive in [
+            day(2026, 11, 25).and_hms_opt(9, 5, 7).unwrap(),
+            day(999, 1, 2).and_hms_opt(0, 0, 0).unwrap(),
+            day(2026, 11, 25).and_hms_milli_opt(9, 5, 7, 120).unwrap(),
+            day(2026, 11, 25).and_hms_nano_opt(9, 5, 7, 1_000).unwrap(),
+            // A leap second, and a year past 9999: chrono's own formatter writes both.
+            day(2016, 12, 31)
+                .and_hms_nano_opt(23, 59, 59, 1_500_000_000)
+                .unwrap(),
+            day(12026, 11, 25).and_hms_opt(9, 5, 7).unwrap(),
+        ] {
+            let d = naive.and_utc();
+            assert_eq!(json_date(d), serde_json::to_value(d).unwrap(), "{d:?}");
+        }
+    }
 
     #[test]
     fn google_alert_links_point_at_the_article() {

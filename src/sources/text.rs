@@ -9,7 +9,9 @@ pub fn html_to_text(html: &str) -> String {
     }
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
-    let mut link: Option<(String, usize)> = None;
+    // The open `<a>`: its target (borrowed from `html` unless it had entities to decode) and
+    // where its label starts in `out`.
+    let mut link: Option<(std::borrow::Cow<'_, str>, usize)> = None;
     while let Some(lt) = rest.find('<') {
         push_text(&mut out, &rest[..lt]);
         let after = &rest[lt + 1..];
@@ -58,12 +60,7 @@ pub fn html_to_text(html: &str) -> String {
                 out.push('\n');
             }
             "a" if !closing => {
-                link = attr(tag, "href").map(|h| {
-                    (
-                        html_escape::decode_html_entities(&h).into_owned(),
-                        out.len(),
-                    )
-                });
+                link = attr(tag, "href").map(|h| (html_escape::decode_html_entities(h), out.len()));
             }
             "a" if closing => {
                 if let Some((href, start)) = link.take() {
@@ -83,6 +80,10 @@ pub fn html_to_text(html: &str) -> String {
         }
     }
     push_text(&mut out, rest);
+    if is_tidy(&out) {
+        // Most converted fragments are already one tidy run of text: no second copy.
+        return out;
+    }
     tidy(&out)
 }
 
@@ -98,13 +99,14 @@ fn find_tag_end(s: &str) -> Option<usize> {
     if s.starts_with("!--") {
         return s.find("-->").map(|i| i + 2);
     }
-    let mut quote: Option<char> = None;
-    for (i, c) in s.char_indices() {
+    // Bytes, not chars: the delimiters are ASCII, and no byte of a multi-byte character is.
+    let mut quote: Option<u8> = None;
+    for (i, c) in s.bytes().enumerate() {
         match (quote, c) {
             (Some(q), c) if c == q => quote = None,
             (Some(_), _) => {}
-            (None, '"' | '\'') => quote = Some(c),
-            (None, '>') => return Some(i),
+            (None, b'"' | b'\'') => quote = Some(c),
+            (None, b'>') => return Some(i),
             _ => {}
         }
     }
@@ -155,26 +157,26 @@ fn tag_name(tag: &str) -> (bool, TagName) {
     (closing, name)
 }
 
-fn attr(tag: &str, name: &str) -> Option<String> {
-    let lower = tag.to_ascii_lowercase();
+/// The value of attribute `name` (lower case) in a tag, as written. The name is matched
+/// in any case without a lower-cased copy of the tag: ASCII case changes no byte offset.
+fn attr<'t>(tag: &'t str, name: &str) -> Option<&'t str> {
     let mut from = 0;
-    while let Some(i) = lower[from..].find(name) {
+    while let Some(i) = find_ci(&tag[from..], name) {
         let at = from + i;
         from = at + name.len();
-        let before_ok = at > 0 && lower.as_bytes()[at - 1].is_ascii_whitespace();
-        let rest = lower[from..].trim_start();
+        let before_ok = at > 0 && tag.as_bytes()[at - 1].is_ascii_whitespace();
+        let rest = tag[from..].trim_start();
         if !before_ok || !rest.starts_with('=') {
             continue;
         }
         let offset = tag.len() - rest.len() + 1;
         let value = tag[offset..].trim_start();
         return Some(match value.chars().next() {
-            Some(q @ ('"' | '\'')) => value[1..].split(q).next().unwrap_or("").to_string(),
+            Some(q @ ('"' | '\'')) => value[1..].split(q).next().unwrap_or(""),
             _ => value
                 .split(|c: char| c.is_whitespace() || c == '>')
                 .next()
-                .unwrap_or("")
-                .to_string(),
+                .unwrap_or(""),
         });
     }
     None
@@ -183,15 +185,29 @@ fn attr(tag: &str, name: &str) -> Option<String> {
 /// A link a browser would run rather than open (`javascript:`, `vbscript:`, `data:`), with
 /// the blanks and control characters browsers ignore inside a scheme removed first.
 fn runs_script(href: &str) -> bool {
-    let scheme: String = href
+    const SCHEMES: [&[u8]; 3] = [b"javascript:", b"vbscript:", b"data:"];
+    // The characters read so far, ASCII lower-cased, on the stack; a non-ASCII character
+    // becomes a byte no scheme has, so it ends a match just as its UTF-8 bytes would.
+    let mut scheme = [0u8; 12];
+    let chars = href
         .chars()
-        .filter(|c| !c.is_whitespace() && !c.is_control())
-        .take(12)
-        .collect::<String>()
-        .to_ascii_lowercase();
-    scheme.starts_with("javascript:")
-        || scheme.starts_with("vbscript:")
-        || scheme.starts_with("data:")
+        .filter(|c| !c.is_whitespace() && !c.is_control());
+    for (i, c) in chars.take(scheme.len()).enumerate() {
+        scheme[i] = if c.is_ascii() {
+            (c as u8).to_ascii_lowercase()
+        } else {
+            0xff
+        };
+        let read = &scheme[..=i];
+        if SCHEMES.iter().any(|s| read.starts_with(s)) {
+            return true;
+        }
+        // Decided as soon as no scheme can follow (for `https://…`, at the first letter).
+        if !SCHEMES.iter().any(|s| s.starts_with(read)) {
+            return false;
+        }
+    }
+    false
 }
 
 fn find_ci(haystack: &str, needle: &str) -> Option<usize> {
@@ -201,16 +217,57 @@ fn find_ci(haystack: &str, needle: &str) -> Option<usize> {
 }
 
 fn same_link(label: &str, href: &str) -> bool {
-    let strip = |s: &str| {
-        s.trim_start_matches("https://")
-            .trim_start_matches("http://")
-            .trim_start_matches("www.")
-            .trim_end_matches('/')
-            .trim_end_matches('…')
-            .to_string()
-    };
-    let (l, h) = (strip(label), strip(href));
-    label.is_empty() || h.starts_with(&l) || label.starts_with('@') || label.starts_with('#')
+    label.is_empty()
+        || label.starts_with('@')
+        || label.starts_with('#')
+        || strip_link(href).starts_with(strip_link(label))
+}
+
+/// A link or label without its scheme, `www.`, trailing slashes and ellipsis, for comparing
+/// the two. Prefixes are stripped with `strip_prefix` loops rather than `trim_start_matches`,
+/// which builds a substring searcher on every call; every `<a>` of every entry comes here.
+fn strip_link(s: &str) -> &str {
+    let mut s = s;
+    for prefix in ["https://", "http://", "www."] {
+        while let Some(rest) = s.strip_prefix(prefix) {
+            s = rest;
+        }
+    }
+    s.trim_end_matches('/').trim_end_matches('…')
+}
+
+/// Whether [`tidy`] would give `s` back unchanged: no white space at either end, and every
+/// run of it a single space, a single line break or one blank line (`\n\n`).
+fn is_tidy(s: &str) -> bool {
+    // What the last characters were: a word, a space, a line break, a blank line.
+    enum After {
+        Start,
+        Word,
+        Space,
+        Break,
+        BlankLine,
+    }
+    let mut after = After::Start;
+    for (i, b) in s.bytes().enumerate() {
+        // Judged byte by byte: ASCII white space is ' ', '\n' and the four below; a character
+        // beyond ASCII by its first byte (its other bytes, 0x80..=0xBF, are part of a word).
+        match b {
+            b' ' | b'\n' => {}
+            b'\t' | 0x0b | 0x0c | b'\r' => return false,
+            0xc0.. if s[i..].chars().next().is_some_and(char::is_whitespace) => return false,
+            _ => {
+                after = After::Word;
+                continue;
+            }
+        }
+        after = match (after, b) {
+            (After::Word, b' ') => After::Space,
+            (After::Word, b'\n') => After::Break,
+            (After::Break, b'\n') => After::BlankLine,
+            _ => return false,
+        };
+    }
+    matches!(after, After::Start | After::Word)
 }
 
 /// Collapses runs of spaces and blank lines the markup left behind.
@@ -306,6 +363,65 @@ mod tests {
             ),
             "click me"
         );
+    }
+
+    #[test]
+    fn script_schemes_are_found_behind_blanks_and_in_any_case() {
+        for href in [
+            "javascript:x",
+            " JavaScript:x",
+            "java\nscript:x",
+            "jav\u{a0}ascript:x",
+            "DATA:text/html,x",
+            "\tvbscript:x",
+        ] {
+            assert!(runs_script(href), "{href:?}");
+        }
+        for href in [
+            "https://e.example/javascript:",
+            "dat",
+            "javascrip",
+            "data",
+            "jävascript:x",
+            "",
+        ] {
+            assert!(!runs_script(href), "{href:?}");
+        }
+    }
+
+    #[test]
+    fn text_that_is_already_tidy_is_recognised_exactly() {
+        for s in [
+            "",
+            "a",
+            "a b",
+            "a\nb",
+            "a\n\nb",
+            " a",
+            "a ",
+            "a  b",
+            "a\n\n\nb",
+            "a \nb",
+            "a\tb",
+            "a\rb",
+            "a\u{a0}b",
+            "é b\n\nc",
+            "a\n",
+            "\n",
+        ] {
+            assert_eq!(is_tidy(s), tidy(s) == s, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn attributes_are_found_in_any_case_and_quoting() {
+        assert_eq!(
+            attr(r#"a class="x" HREF="https://e.example/""#, "href"),
+            Some("https://e.example/")
+        );
+        assert_eq!(attr("a href=/p/1 rel=x", "href"), Some("/p/1"));
+        assert_eq!(attr(r#"a data-href="x" href='y'"#, "href"), Some("y"));
+        assert_eq!(attr(r#"a title="no link""#, "href"), None);
     }
 
     #[test]

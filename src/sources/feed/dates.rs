@@ -29,7 +29,8 @@ fn parse_iso(s: &str) -> Option<DateTime<Utc>> {
             return None;
         }
         *i += n;
-        std::str::from_utf8(part).ok()?.parse().ok()
+        // At most four digits, all checked above.
+        Some(part.iter().fold(0, |v, d| v * 10 + u32::from(d - b'0')))
     };
     let year = num(&mut i, 4)? as i32;
     let mut month = 1;
@@ -84,7 +85,12 @@ fn parse_iso(s: &str) -> Option<DateTime<Utc>> {
     // 24:00 and leap seconds appear in real feeds; roll them into the next unit.
     let extra = i64::from(hour == 24) * 86_400 + i64::from(second == 60);
     let time = date.and_hms_nano_opt(hour % 24, minute, second.min(59), nanos)?;
-    Some(Utc.from_utc_datetime(&time) - chrono::Duration::seconds(offset - extra))
+    let utc = Utc.from_utc_datetime(&time);
+    // Most feeds write UTC: no date arithmetic for them.
+    if offset == extra {
+        return Some(utc);
+    }
+    Some(utc - chrono::Duration::seconds(offset - extra))
 }
 
 /// RFC 822 / 2822 and their common corruptions: `Thu, 01 Jan 2004 19:48:21 GMT`, `1 Jan 04`,
@@ -178,6 +184,10 @@ fn month(p: &str) -> Option<u32> {
 /// Seconds east of UTC for `Z`, `GMT`, `+0100`, `-05:30`, `+05`, US zone names and military letters.
 fn zone_offset(z: &str) -> Option<i64> {
     let z = z.trim().trim_matches(['(', ')']);
+    if z == "Z" || z == "z" {
+        // The zone most feeds write, without the upper-cased copy below.
+        return Some(0);
+    }
     if let Some(sign) = z.chars().next().filter(|c| *c == '+' || *c == '-') {
         let digits: String = z[1..].chars().filter(char::is_ascii_digit).collect();
         let (h, m) = match digits.len() {

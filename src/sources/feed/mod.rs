@@ -62,7 +62,8 @@ pub struct Entry {
     /// or forum reply names the post it replies to.
     pub in_reply_to: Option<String>,
     /// A hash of the entry's markup as written: tells apart entries that have no id, link,
-    /// title, date or text of their own.
+    /// title, date or text of their own. Computed only for entries with neither an id nor a
+    /// link (the only ones [`markup_id`] is asked about); 0 for the rest.
     pub fingerprint: u64,
 }
 

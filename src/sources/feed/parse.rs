@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use base64::Engine;
+use chrono::{DateTime, Utc};
 // Markup written back for the HTML-to-text pass: `&`, `<`, `>` and `"` as entities.
 use html_escape::encode_double_quoted_attribute;
 use quick_xml::Reader;
@@ -119,18 +120,55 @@ struct Collector {
 /// the namespace scope and the base address.
 struct StartTag {
     /// Other attributes, names lower-cased, values unescaped.
-    attrs: Vec<(String, String)>,
+    attrs: Attrs,
     /// Namespace declarations the element pushed.
     ns_pushed: usize,
     /// The element's own `xml:base`, resolved.
     base: Option<Url>,
 }
 
-/// The value of attribute `name`, with or without a namespace prefix.
+/// The attributes of the start tag being read. Their strings are kept from tag to tag and
+/// overwritten, so a tag allocates only where a name or value is longer than any before it.
+#[derive(Default)]
+struct Attrs {
+    pairs: Vec<(String, String)>,
+    /// How many of `pairs` belong to the current tag.
+    len: usize,
+}
+
+impl Attrs {
+    /// An empty (name, value) slot at the end.
+    fn push(&mut self) -> &mut (String, String) {
+        if self.len == self.pairs.len() {
+            self.pairs.push(Default::default());
+        }
+        let slot = &mut self.pairs[self.len];
+        self.len += 1;
+        slot.0.clear();
+        slot.1.clear();
+        slot
+    }
+
+    /// Drops the last slot (an attribute that turned out to be a declaration).
+    fn pop(&mut self) {
+        self.len = self.len.saturating_sub(1);
+    }
+
+    fn as_slice(&self) -> &[(String, String)] {
+        &self.pairs[..self.len]
+    }
+}
+
+/// The value of attribute `name` (a local name, without `:`), with or without a namespace
+/// prefix.
 fn attr<'a>(attrs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     attrs
         .iter()
-        .find(|(k, _)| k == name || k.rsplit(':').next() == Some(name))
+        .find(|(k, _)| {
+            // `k` is `name`, or ends in `:name`: its part after the last colon is `name`.
+            k.strip_suffix(name)
+                .is_some_and(|prefix| prefix.is_empty() || prefix.ends_with(':'))
+        })
         .map(|(_, v)| v.as_str())
 }
 
@@ -149,8 +187,10 @@ fn copy_start_tag(buf: &mut String, qname: &str, attrs: &[(String, String)], emp
     buf.push_str(if empty { "/>" } else { ">" });
 }
 
-struct Frame {
-    qname: String,
+struct Frame<'a> {
+    /// The element's name as written; borrowed from the document, as every name is when
+    /// the reader hands out slices of it.
+    qname: Cow<'a, str>,
     ns_pushed: usize,
     base: Option<Url>,
 }
@@ -173,19 +213,33 @@ struct Builder {
     id: Option<(u8, String)>,
     guid_is_link: bool,
     rss_link: Option<String>,
-    /// (rel, type, href) of Atom links, already resolved.
-    links: Vec<(String, String, String)>,
+    /// Atom links, already resolved.
+    links: Vec<AtomLink>,
     title: Option<(u8, String)>,
     content: Option<(u8, String)>,
     summary: Option<(u8, String)>,
     author: Option<(u8, Option<String>, Option<String>)>,
-    published: Option<(u8, String)>,
-    updated: Option<(u8, String)>,
-    created: Option<(u8, String)>,
+    /// Dates are parsed as they are read, so their text need not be kept.
+    published: Option<(u8, Option<DateTime<Utc>>)>,
+    updated: Option<(u8, Option<DateTime<Utc>>)>,
+    created: Option<(u8, Option<DateTime<Utc>>)>,
     lang: Option<String>,
     comments: Option<i64>,
     categories: Vec<String>,
     in_reply_to: Option<String>,
+}
+
+/// An Atom `<link>` of an entry, with what choosing the entry's link needs of its `rel` and
+/// `type` worked out when it is read (so neither is copied).
+struct AtomLink {
+    /// `rel="alternate"`, or no `rel`.
+    alternate: bool,
+    /// A relation that never names the entry's page: the feed itself, an enclosure, a reply
+    /// thread, an edit address or a licence.
+    not_the_page: bool,
+    /// No `type`, or an HTML one.
+    html: bool,
+    href: String,
 }
 
 enum EntityDef {
@@ -195,7 +249,7 @@ enum EntityDef {
 
 /// The reader's state between events.
 struct DocReader<'a> {
-    stack: Vec<Frame>,
+    stack: Vec<Frame<'a>>,
     /// Prefixes in scope with what their namespace is to webcare, classified once where they
     /// are declared rather than on every element that uses them.
     namespaces: Vec<(String, Ns)>,
@@ -203,6 +257,10 @@ struct DocReader<'a> {
     expanded: usize,
     entry: Option<Builder>,
     collector: Option<Collector>,
+    /// The buffer the next collector collects into: one buffer serves every field in turn.
+    spare: String,
+    /// The attributes of the start tag being read, their strings reused (see [`Attrs`]).
+    attrs: Attrs,
     author: Option<AuthorState>,
     skip_depth: Option<usize>,
     root: Option<String>,
@@ -233,6 +291,8 @@ pub fn read(text: &str, base: Option<Url>) -> Result<Feed, FeedError> {
         expanded: 0,
         entry: None,
         collector: None,
+        spare: String::new(),
+        attrs: Attrs::default(),
         author: None,
         skip_depth: None,
         root: None,
@@ -332,7 +392,7 @@ fn memchr_lt(b: &[u8]) -> Option<usize> {
     b.iter().position(|c| *c == b'<')
 }
 
-impl DocReader<'_> {
+impl<'a> DocReader<'a> {
     /// The base for relative links here: the innermost `xml:base`, else the document's.
     fn base(&self) -> Option<&Url> {
         self.stack
@@ -364,8 +424,8 @@ impl DocReader<'_> {
     /// The namespace and lower-case local name of an element; the name is copied only when
     /// it has capitals (CDF), since every element of every entry comes through here.
     fn classify<'q>(&self, qname: &'q str) -> (Ns, Cow<'q, str>) {
-        let (prefix, local) = match qname.split_once(':') {
-            Some((p, l)) => (p, l),
+        let (prefix, local) = match qname.bytes().position(|b| b == b':') {
+            Some(colon) => (&qname[..colon], &qname[colon + 1..]),
             None => ("", qname),
         };
         let local = if local.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -391,18 +451,22 @@ impl DocReader<'_> {
             return Err(FeedError::TooDeep { limit: MAX_DEPTH });
         }
         let name: &str = e.name().0;
-        let qname = name.to_string();
+        let qname = match self.in_text(name) {
+            Some(n) => Cow::Borrowed(n),
+            None => Cow::Owned(name.to_string()),
+        };
         if self.root.is_none() {
-            self.root = Some(qname.clone());
+            self.root = Some(name.to_string());
         }
         let tag = self.read_attributes(e)?;
         // Inside a collector, child elements are content (inline XHTML) or ignored.
         if let Some(c) = self.collector.as_mut() {
             c.saw_children = true;
             if matches!(c.mode, Mode::Markup | Mode::Text | Mode::Html) {
-                copy_start_tag(&mut c.buf, &qname, &tag.attrs, empty);
+                copy_start_tag(&mut c.buf, &qname, tag.attrs.as_slice(), empty);
             }
             self.push_frame(qname, tag.ns_pushed, tag.base, empty);
+            self.attrs = tag.attrs;
             return Ok(());
         }
         let (ns, local) = self.classify(name);
@@ -412,7 +476,7 @@ impl DocReader<'_> {
             base: tag.base,
         });
         let depth = self.stack.len();
-        let attrs = &tag.attrs;
+        let attrs = tag.attrs.as_slice();
         if self.skip_depth.is_some() {
         } else if self.entry.is_none() {
             if ns == Ns::Core && (local == "item" || local == "entry") {
@@ -432,32 +496,50 @@ impl DocReader<'_> {
         } else if let Some((field, mode)) = self.entry_field(ns, &local, attrs, depth) {
             self.open_collector(field, depth, mode);
         }
+        self.attrs = tag.attrs;
         if empty {
             self.pop();
         }
         Ok(())
     }
 
+    /// `s` as a slice of the document, when it is one: quick-xml's events over a `&str` are
+    /// slices of it, so an element's name can be kept without a copy for as long as the
+    /// reader runs. Safe whatever `s` is: its address is only compared, and the slice found
+    /// must hold the same text.
+    fn in_text(&self, s: &str) -> Option<&'a str> {
+        let offset = (s.as_ptr() as usize).checked_sub(self.text.as_ptr() as usize)?;
+        self.text
+            .get(offset..offset.checked_add(s.len())?)
+            .filter(|t| *t == s)
+    }
+
     /// A start tag's attributes: namespace declarations are pushed onto the scope (and
     /// counted, to be dropped with the element), `xml:base` resolved, the rest kept by name.
     fn read_attributes(&mut self, e: &BytesStart<'_>) -> Result<StartTag, FeedError> {
-        let mut attrs: Vec<(String, String)> = Vec::new();
+        let mut attrs = std::mem::take(&mut self.attrs);
+        attrs.len = 0;
         let mut ns_pushed = 0;
         let mut xml_base = None;
         for a in e.html_attributes().with_checks(false) {
             let Ok(a) = a else { break };
             let key: &str = a.key.as_ref();
-            let value = self.unescape_attr(&a.value)?;
+            let slot = attrs.push();
+            self.unescape_attr(&a.value, &mut slot.1)?;
             if key == "xmlns" {
-                self.namespaces.push((String::new(), ns_of_uri(&value)));
+                self.namespaces.push((String::new(), ns_of_uri(&slot.1)));
                 ns_pushed += 1;
+                attrs.pop();
             } else if let Some(p) = key.strip_prefix("xmlns:") {
-                self.namespaces.push((p.to_string(), ns_of_uri(&value)));
+                self.namespaces.push((p.to_string(), ns_of_uri(&slot.1)));
                 ns_pushed += 1;
+                attrs.pop();
             } else if key == "xml:base" {
-                xml_base = Some(value);
+                xml_base = Some(slot.1.clone());
+                attrs.pop();
             } else {
-                attrs.push((key.to_ascii_lowercase(), value));
+                slot.0.push_str(key);
+                slot.0.make_ascii_lowercase();
             }
         }
         let base = match xml_base {
@@ -493,7 +575,7 @@ impl DocReader<'_> {
             b.rss_link = Some(self.resolve(href));
         }
         if let Some(d) = attr(attrs, "lastmod") {
-            b.updated = Some((1, d.to_string()));
+            b.updated = Some((1, parse_date(d)));
         }
         b.lang = attrs
             .iter()
@@ -591,17 +673,22 @@ impl DocReader<'_> {
     /// alternate one. `<link rel="enclosure">…</link>` is no link to the entry.
     fn link_field(&mut self, attrs: &[(String, String)]) -> Option<(Field, Mode)> {
         if let Some(href) = attr(attrs, "href") {
-            let rel = attr(attrs, "rel")
-                .unwrap_or("alternate")
-                .trim()
-                .to_ascii_lowercase();
-            let ty = attr(attrs, "type")
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            let href = self.resolve(href);
+            let rel = attr(attrs, "rel").unwrap_or("alternate").trim();
+            let ty = attr(attrs, "type").unwrap_or("").trim();
+            let link = AtomLink {
+                alternate: rel.eq_ignore_ascii_case("alternate"),
+                not_the_page: ["self", "enclosure", "replies", "edit", "license"]
+                    .iter()
+                    .any(|r| rel.eq_ignore_ascii_case(r)),
+                html: ty.is_empty()
+                    || ty
+                        .as_bytes()
+                        .windows(4)
+                        .any(|w| w.eq_ignore_ascii_case(b"html")),
+                href: self.resolve(href),
+            };
             if let Some(b) = self.entry.as_mut() {
-                b.links.push((rel, ty, href));
+                b.links.push(link);
             }
             None
         } else if attr(attrs, "rel").is_none_or(|r| r.trim().eq_ignore_ascii_case("alternate")) {
@@ -636,7 +723,13 @@ impl DocReader<'_> {
         }
     }
 
-    fn push_frame(&mut self, qname: String, ns_pushed: usize, base: Option<Url>, empty: bool) {
+    fn push_frame(
+        &mut self,
+        qname: Cow<'a, str>,
+        ns_pushed: usize,
+        base: Option<Url>,
+        empty: bool,
+    ) {
         self.stack.push(Frame {
             qname,
             ns_pushed,
@@ -655,7 +748,7 @@ impl DocReader<'_> {
             field,
             depth,
             mode,
-            buf: String::new(),
+            buf: std::mem::take(&mut self.spare),
             saw_children: false,
         });
     }
@@ -700,7 +793,7 @@ impl DocReader<'_> {
         self.drop_ns(frame.ns_pushed);
         if let Some(c) = self.collector.as_mut() {
             if c.depth < depth {
-                let local = frame.qname.rsplit(':').next().unwrap_or(&frame.qname);
+                let local = frame.qname.rsplit(':').next().unwrap_or(&*frame.qname);
                 c.buf.push_str("</");
                 c.buf.push_str(local);
                 c.buf.push('>');
@@ -740,27 +833,34 @@ impl DocReader<'_> {
                     .push("the last entry is cut off by the end of the document; left out".into());
                 return;
             }
-            let markup = self.text.get(b.start..self.pos_after).unwrap_or("");
-            let fingerprint = crate::text::fnv1a(markup);
+            let start = b.start;
             let mut e = b.finish();
-            e.fingerprint = fingerprint;
+            // Only an entry with neither id nor link is ever told apart by its markup
+            // (`markup_id`); hashing every entry's bytes would cost more than the rest of it.
+            if e.id.is_none() && e.link.is_none() {
+                let markup = self.text.get(start..self.pos_after).unwrap_or("");
+                e.fingerprint = crate::text::fnv1a(markup);
+            }
             self.feed.entries.push(e);
         }
     }
 
     fn finish_collector(&mut self, c: Collector) {
-        let raw = c.buf;
+        let mut buf = c.buf;
+        self.take_field(c.field, c.mode, c.saw_children, &buf);
+        // Kept for the next field, so most fields allocate only their result.
+        buf.clear();
+        self.spare = buf;
+    }
+
+    /// Sets the entry field a collector was gathering from its text `raw`.
+    fn take_field(&mut self, field: Field, mode: Mode, saw_children: bool, raw: &str) {
         let Some(b) = self.entry.as_mut() else { return };
-        let set = |slot: &mut Option<(u8, String)>, prio: u8, value: String| {
-            if slot.as_ref().is_none_or(|(p, _)| *p > prio) {
-                *slot = Some((prio, value));
-            }
-        };
-        match c.field {
+        match field {
             Field::Id(p) => {
                 let v = raw.trim().to_string();
                 if !v.is_empty() {
-                    set(&mut b.id, p, v);
+                    set_by_priority(&mut b.id, p, v);
                 }
             }
             Field::Link => {
@@ -783,25 +883,25 @@ impl DocReader<'_> {
                 }
             }
             Field::Title(p) => {
-                let t = to_text(raw, c.mode, c.saw_children);
+                let t = to_text(raw, mode, saw_children);
                 if !t.is_empty() {
-                    set(&mut b.title, p, t);
+                    set_by_priority(&mut b.title, p, t);
                 }
             }
             Field::Content(p) => {
-                let t = to_text(raw, c.mode, c.saw_children);
+                let t = to_text(raw, mode, saw_children);
                 if !t.is_empty() {
-                    set(&mut b.content, p, t);
+                    set_by_priority(&mut b.content, p, t);
                 }
             }
             Field::Summary(p) => {
-                let t = to_text(raw, c.mode, c.saw_children);
+                let t = to_text(raw, mode, saw_children);
                 if !t.is_empty() {
-                    set(&mut b.summary, p, t);
+                    set_by_priority(&mut b.summary, p, t);
                 }
             }
             Field::Author(p) => {
-                let (name, email) = split_author(&html_to_text(&raw));
+                let (name, email) = split_author(&html_to_text(raw));
                 if (name.is_some() || email.is_some())
                     && b.author.as_ref().is_none_or(|(q, _, _)| *q > p)
                 {
@@ -810,7 +910,7 @@ impl DocReader<'_> {
             }
             Field::AuthorName => {
                 if let Some(a) = self.author.as_mut() {
-                    a.name = Some(html_to_text(&raw)).filter(|n| !n.is_empty());
+                    a.name = Some(html_to_text(raw)).filter(|n| !n.is_empty());
                 }
             }
             Field::AuthorEmail => {
@@ -819,9 +919,9 @@ impl DocReader<'_> {
                         .filter(|n| !n.is_empty());
                 }
             }
-            Field::Published(p) => set(&mut b.published, p, raw),
-            Field::Updated(p) => set(&mut b.updated, p, raw),
-            Field::Created(p) => set(&mut b.created, p, raw),
+            Field::Published(p) => set_by_priority(&mut b.published, p, parse_date(raw)),
+            Field::Updated(p) => set_by_priority(&mut b.updated, p, parse_date(raw)),
+            Field::Created(p) => set_by_priority(&mut b.created, p, parse_date(raw)),
             Field::Lang => {
                 if b.lang.is_none() && !raw.trim().is_empty() {
                     b.lang = Some(raw.trim().to_string());
@@ -864,21 +964,21 @@ impl DocReader<'_> {
             .as_ref()
             .is_some_and(|c| c.mode == Mode::Markup);
         let (text, predefined) = self.expand(g, 0)?;
-        let piece = if markup {
-            if predefined {
-                format!("&{g};")
-            } else {
-                encode_double_quoted_attribute(&text).into_owned()
-            }
-        } else {
-            text
+        let depth = self.stack.len();
+        let buf = match (self.collector.as_mut(), self.author.as_mut()) {
+            (Some(c), _) => &mut c.buf,
+            (None, Some(a)) if a.depth == depth => &mut a.text,
+            _ => return Ok(()),
         };
-        if let Some(c) = self.collector.as_mut() {
-            c.buf.push_str(&piece);
-        } else if let Some(a) = self.author.as_mut()
-            && a.depth == self.stack.len()
-        {
-            a.text.push_str(&piece);
+        if markup && predefined {
+            // Markup stays markup: `&lt;` is written back as it was.
+            buf.push('&');
+            buf.push_str(g);
+            buf.push(';');
+        } else if markup {
+            buf.push_str(&encode_double_quoted_attribute(&text));
+        } else {
+            buf.push_str(&text);
         }
         Ok(())
     }
@@ -886,14 +986,14 @@ impl DocReader<'_> {
     /// The text an entity reference stands for, and whether it was a predefined or character
     /// reference. Internal entities expand recursively within [`MAX_ENTITY_EXPANSION`] bytes
     /// per document; external ones are an error, never a read.
-    fn expand(&mut self, name: &str, level: usize) -> Result<(String, bool), FeedError> {
+    fn expand(&mut self, name: &str, level: usize) -> Result<(Cow<'static, str>, bool), FeedError> {
         if let Some(num) = name.strip_prefix('#') {
             let code = match num.strip_prefix(['x', 'X']) {
                 Some(hex) => u32::from_str_radix(hex, 16).ok(),
                 None => num.parse().ok(),
             };
             let c = code.and_then(char::from_u32).unwrap_or('\u{fffd}');
-            return Ok((c.to_string(), true));
+            return Ok((Cow::Owned(c.to_string()), true));
         }
         let predefined = match name {
             "lt" => Some("<"),
@@ -904,7 +1004,8 @@ impl DocReader<'_> {
             _ => None,
         };
         if let Some(p) = predefined {
-            return Ok((p.to_string(), true));
+            // Escaped markup is mostly these: no allocation for them.
+            return Ok((Cow::Borrowed(p), true));
         }
         match self.entities.get(name) {
             Some(EntityDef::External(target)) => Err(FeedError::ExternalEntity {
@@ -947,13 +1048,13 @@ impl DocReader<'_> {
                         limit: MAX_ENTITY_EXPANSION,
                     });
                 }
-                Ok((out, false))
+                Ok((Cow::Owned(out), false))
             }
             None => {
                 // Not declared: an HTML entity (feeds use &nbsp; and &eacute; freely), else kept as written.
                 let written = format!("&{name};");
                 let decoded = html_escape::decode_html_entities(&written);
-                Ok((decoded.into_owned(), false))
+                Ok((Cow::Owned(decoded.into_owned()), false))
             }
         }
     }
@@ -988,11 +1089,13 @@ impl DocReader<'_> {
         }
     }
 
-    fn unescape_attr(&mut self, raw: &str) -> Result<String, FeedError> {
+    /// Appends attribute value `raw` to `out` with its references expanded.
+    fn unescape_attr(&mut self, raw: &str, out: &mut String) -> Result<(), FeedError> {
         if !raw.contains('&') {
-            return Ok(raw.to_string());
+            out.push_str(raw);
+            return Ok(());
         }
-        let mut out = String::with_capacity(raw.len());
+        out.reserve(raw.len());
         let mut rest = raw;
         while let Some(amp) = rest.find('&') {
             out.push_str(&rest[..amp]);
@@ -1012,37 +1115,43 @@ impl DocReader<'_> {
             }
         }
         out.push_str(rest);
-        Ok(out)
+        Ok(())
     }
 }
 
 /// The mode an Atom `type` (1.0) or `mode` (0.3) attribute asks for.
 fn content_mode<'a>(attr: &impl Fn(&str) -> Option<&'a str>, default: Mode) -> Mode {
+    // The media type without parameters, lower-cased; copied only when it has capitals.
     let ty = attr("type")
-        .map(|t| t.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    let ty = ty.split(';').next().unwrap_or("").trim().to_string();
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim();
+    let ty: Cow<'_, str> = if ty.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(ty.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(ty)
+    };
     let html_type = ty == "html" || ty == "text/html";
-    match attr("mode")
-        .map(|m| m.trim().to_ascii_lowercase())
-        .as_deref()
-    {
-        Some("base64") => {
-            return Mode::Base64 {
-                html: html_type || ty.contains("xml") || ty.is_empty(),
-            };
-        }
-        Some("escaped") => {
-            return if ty == "text/plain" || ty == "text" {
-                Mode::Text
-            } else {
-                Mode::Html
-            };
-        }
-        Some("xml") => return Mode::Markup,
-        _ => {}
+    let mode = attr("mode").map(str::trim);
+    let mode_is = |m: &str| mode.is_some_and(|mode| mode.eq_ignore_ascii_case(m));
+    if mode_is("base64") {
+        return Mode::Base64 {
+            html: html_type || ty.contains("xml") || ty.is_empty(),
+        };
     }
-    match ty.as_str() {
+    if mode_is("escaped") {
+        return if ty == "text/plain" || ty == "text" {
+            Mode::Text
+        } else {
+            Mode::Html
+        };
+    }
+    if mode_is("xml") {
+        return Mode::Markup;
+    }
+    match &*ty {
         "" => default,
         "text" | "text/plain" => Mode::Text,
         "html" | "text/html" => Mode::Html,
@@ -1054,10 +1163,10 @@ fn content_mode<'a>(attr: &impl Fn(&str) -> Option<&'a str>, default: Mode) -> M
 }
 
 /// A field's collected text as the plain text webcare stores.
-fn to_text(raw: String, mode: Mode, saw_children: bool) -> String {
+fn to_text(raw: &str, mode: Mode, saw_children: bool) -> String {
     match mode {
-        Mode::Html | Mode::Markup => html_to_text(&raw),
-        Mode::Text if saw_children => html_to_text(&raw),
+        Mode::Html | Mode::Markup => html_to_text(raw),
+        Mode::Text if saw_children => html_to_text(raw),
         Mode::Text => plain(raw),
         Mode::Base64 { html } => {
             let compact: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
@@ -1068,11 +1177,11 @@ fn to_text(raw: String, mode: Mode, saw_children: bool) -> String {
                 .or_else(|_| lenient.decode(compact.trim_end_matches('=').as_bytes()))
             {
                 Ok(bytes) => {
-                    let s = String::from_utf8_lossy(&bytes).into_owned();
-                    if html { html_to_text(&s) } else { plain(s) }
+                    let s = String::from_utf8_lossy(&bytes);
+                    if html { html_to_text(&s) } else { plain(&s) }
                 }
                 // Not base64 after all: read it as the text it is.
-                Err(_) => html_to_text(&raw),
+                Err(_) => html_to_text(raw),
             }
         }
     }
@@ -1080,22 +1189,50 @@ fn to_text(raw: String, mode: Mode, saw_children: bool) -> String {
 
 /// Plain text kept as written, except that anything a browser would run goes through the
 /// HTML sanitiser: a stored mention never carries a script, a handler or a `javascript:` URL.
-fn plain(s: String) -> String {
-    let lower = s.to_ascii_lowercase();
-    let risky = [
-        "<script",
-        "<style",
-        "javascript:",
-        "vbscript:",
-        "<iframe",
-        "<object",
-        "<embed",
-    ]
-    .iter()
-    .any(|p| lower.contains(p))
-        || has_event_handler(&lower);
-    let t = if risky { html_to_text(&s) } else { s };
-    t.split_whitespace().collect::<Vec<_>>().join(" ")
+fn plain(s: &str) -> String {
+    // Every pattern below holds a `<`, `:` or `=`: text with none of them (most titles) is
+    // safe without the lower-cased copy and the scans.
+    let risky = s.bytes().any(|b| matches!(b, b'<' | b':' | b'=')) && {
+        let lower = s.to_ascii_lowercase();
+        [
+            "<script",
+            "<style",
+            "javascript:",
+            "vbscript:",
+            "<iframe",
+            "<object",
+            "<embed",
+        ]
+        .iter()
+        .any(|p| lower.contains(p))
+            || has_event_handler(&lower)
+    };
+    if risky {
+        squash_whitespace(&html_to_text(s)).into_owned()
+    } else {
+        squash_whitespace(s).into_owned()
+    }
+}
+
+/// `s` with each run of white space made one space and none at either end; `s` itself,
+/// uncopied, when it is that already.
+fn squash_whitespace(s: &str) -> Cow<'_, str> {
+    let mut after_word = false;
+    let mut squashed = true;
+    for c in s.chars() {
+        if !c.is_whitespace() {
+            after_word = true;
+        } else if c == ' ' && after_word {
+            after_word = false;
+        } else {
+            squashed = false;
+            break;
+        }
+    }
+    if squashed && (after_word || s.is_empty()) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(s.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 fn has_event_handler(lower: &str) -> bool {
@@ -1116,6 +1253,14 @@ fn has_event_handler(lower: &str) -> bool {
         i = i + p + 3;
     }
     false
+}
+
+/// Puts `value` in `slot` unless what is there came from a stronger source (a lower
+/// priority number; on a tie the first one read stays).
+fn set_by_priority<T>(slot: &mut Option<(u8, T)>, prio: u8, value: T) {
+    if slot.as_ref().is_none_or(|(p, _)| *p > prio) {
+        *slot = Some((prio, value));
+    }
 }
 
 /// `jan@example.org (Jan Jansen)`, `Jan Jansen <jan@example.org>`, a bare name or address:
@@ -1156,20 +1301,13 @@ impl Builder {
         let id = self.id.map(|(_, v)| v);
         // A link of type HTML (or of no type) that is the alternate; else any alternate; else
         // whatever is not the feed itself, an enclosure or a reply thread.
-        let atom_link = self
-            .links
+        let mut links = self.links;
+        let atom_link = links
             .iter()
-            .find(|(rel, ty, _)| rel == "alternate" && (ty.is_empty() || ty.contains("html")))
-            .or_else(|| self.links.iter().find(|(rel, _, _)| rel == "alternate"))
-            .or_else(|| {
-                self.links.iter().find(|(rel, _, _)| {
-                    !matches!(
-                        rel.as_str(),
-                        "self" | "enclosure" | "replies" | "edit" | "license"
-                    )
-                })
-            })
-            .map(|(_, _, h)| h.clone());
+            .position(|l| l.alternate && l.html)
+            .or_else(|| links.iter().position(|l| l.alternate))
+            .or_else(|| links.iter().position(|l| !l.not_the_page))
+            .map(|i| links.swap_remove(i).href);
         let mut link = self.rss_link.or(atom_link).filter(|l| !l.is_empty());
         if link.is_none()
             && self.guid_is_link
@@ -1193,7 +1331,7 @@ impl Builder {
             (None, Some(s)) => s,
             (None, None) => String::new(),
         };
-        let date = |d: Option<(u8, String)>| d.and_then(|(_, s)| parse_date(&s));
+        let date = |d: Option<(u8, Option<DateTime<Utc>>)>| d.and_then(|(_, d)| d);
         let published = date(self.published);
         let updated = date(self.updated);
         let created = date(self.created);
@@ -1216,5 +1354,41 @@ impl Builder {
             in_reply_to: self.in_reply_to,
             fingerprint: 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn squashing_white_space_is_splitting_and_joining_without_the_copy() {
+        for s in [
+            "", "a", "a b", " a", "a ", "a  b", "a\tb", "a\nb", "a\u{a0}b", "é b", " ", "Re: x",
+        ] {
+            let want = s.split_whitespace().collect::<Vec<_>>().join(" ");
+            let got = squash_whitespace(s);
+            assert_eq!(got, want, "{s:?}");
+            assert_eq!(matches!(got, Cow::Borrowed(_)), want == s, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn attributes_are_found_by_local_name_only() {
+        let attrs: Vec<(String, String)> = vec![
+            ("xabout".into(), "not this".into()),
+            ("rdf:about".into(), "http://e.example/1".into()),
+            ("type".into(), "html".into()),
+        ];
+        assert_eq!(attr(&attrs, "about"), Some("http://e.example/1"));
+        assert_eq!(attr(&attrs, "type"), Some("html"));
+        assert_eq!(attr(&attrs, "ype"), None);
+    }
+
+    #[test]
+    fn plain_text_that_could_run_goes_through_the_sanitiser() {
+        assert_eq!(plain("  Post   1 "), "Post 1");
+        assert_eq!(plain("a <script>alert(1)</script> b"), "a b");
+        assert_eq!(plain("see <a href=\"javascript:x()\">this</a>"), "see this");
     }
 }
