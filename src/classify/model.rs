@@ -204,8 +204,8 @@ pub struct Model {
     /// by side, `[label; K]` then `[polarity; K]` (zero where a head is missing): a feature's
     /// weights for both heads are one 16-byte read, within one cache line.
     joined: Vec<Option<Vec<[u16; 2 * K]>>>,
-    /// Per language table, [`cache::lead_labels`] of `joined`.
-    leads: Vec<Option<Vec<u8>>>,
+    /// Per language table, [`cache::leads`] of `joined`: labels and margins.
+    leads: Vec<Option<(Vec<u8>, Vec<f32>)>>,
     /// Tells this model's entries in the per-word cache from another's; a clone has the same
     /// weights, so it keeps the id.
     id: u64,
@@ -247,7 +247,7 @@ impl Model {
         model.leads = model
             .joined
             .iter()
-            .map(|j| j.as_deref().map(cache::lead_labels))
+            .map(|j| j.as_deref().map(cache::leads))
             .collect();
         model
     }
@@ -645,12 +645,13 @@ impl Model {
     fn heads_for(&self, lang: Option<usize>) -> Option<(usize, Heads<'_>)> {
         let lang = lang?;
         let joined = self.joined.get(lang)?.as_deref()?.try_into().ok()?;
-        let leads = self.leads.get(lang)?.as_deref()?.try_into().ok()?;
+        let (leads, margins) = self.leads.get(lang)?.as_ref()?;
         let heads = Heads {
             label: self.head(lang, Task::Label),
             polarity: self.head(lang, Task::Polarity),
             joined,
-            leads,
+            leads: leads.as_slice().try_into().ok()?,
+            margins: margins.as_slice().try_into().ok()?,
         };
         Some((lang, heads))
     }
@@ -900,6 +901,9 @@ fn push_reasons(
     out: &mut Classification,
 ) {
     let mut top: [(f32, usize); 3] = [(0.0, usize::MAX); 3];
+    // The weakest of the three, all a group is compared with until it makes the three: the
+    // loop keeps one number, not the three, in registers.
+    let mut floor = top[2].0;
     for (i, g) in groups.iter().enumerate() {
         // A group pushes toward `c` only when `c` is the label it leads with.
         let margin = if g.lead.label == Lead::LATER.label {
@@ -913,19 +917,9 @@ fn push_reasons(
             continue;
         };
         let push = scale * margin;
-        // Into its place among the three, after any as strong (first found wins a tie).
-        if push > top[2].0 {
-            if push > top[1].0 {
-                top[2] = top[1];
-                if push > top[0].0 {
-                    top[1] = top[0];
-                    top[0] = (push, i);
-                } else {
-                    top[1] = (push, i);
-                }
-            } else {
-                top[2] = (push, i);
-            }
+        if push > floor {
+            into_top(&mut top, push, i);
+            floor = top[2].0;
         }
     }
     for &(push, i) in top.iter().filter(|t| t.1 != usize::MAX && t.0 >= 0.01) {
@@ -955,6 +949,24 @@ fn push_reasons(
         r.start = s;
         r.end = e;
         out.reasons.push(r);
+    }
+}
+
+/// Puts group `i`, pushing `push` (more than the weakest of `top`), into its place among the
+/// three strongest, after any as strong (first found wins a tie). Rare next to the groups
+/// that do not make the three, so kept out of their loop.
+#[inline(never)]
+fn into_top(top: &mut [(f32, usize); 3], push: f32, i: usize) {
+    if push > top[1].0 {
+        top[2] = top[1];
+        if push > top[0].0 {
+            top[1] = top[0];
+            top[0] = (push, i);
+        } else {
+            top[1] = (push, i);
+        }
+    } else {
+        top[2] = (push, i);
     }
 }
 

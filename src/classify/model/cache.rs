@@ -38,22 +38,25 @@ pub(super) struct Heads<'m> {
     pub label: Option<&'m Head>,
     pub polarity: Option<&'m Head>,
     pub joined: &'m [[u16; 2 * K]; BUCKETS],
-    /// Per bucket, the label its feature alone leads with (see [`lead_labels`]).
+    /// Per bucket, the label its feature alone leads with, and by how much (see
+    /// [`leads`]).
     pub leads: &'m [u8; BUCKETS],
+    pub margins: &'m [f32; BUCKETS],
 }
 
-/// Per bucket of `joined` (see `Model::joined`), the label of [`Lead::of`] its label weights
-/// alone: a feature of its own can be a reason only for that label, so choosing the reasons
-/// works out a margin only for the features that lead with the chosen label.
-pub(super) fn lead_labels(joined: &[[u16; 2 * K]]) -> Vec<u8> {
+/// Per bucket of `joined` (see `Model::joined`), the [`Lead`] of its label weights alone, as
+/// labels and margins apart: a feature of its own can be a reason only for its label, so
+/// choosing the reasons reads one byte for most such features and a margin for the rest.
+pub(super) fn leads(joined: &[[u16; 2 * K]]) -> (Vec<u8>, Vec<f32>) {
     joined
         .iter()
         .map(|w| {
             let mut s = Sum::default();
             s.add_weights(w);
-            Lead::of(&s.label).label
+            let lead = Lead::of(&s.label);
+            (lead.label, lead.margin)
         })
-        .collect()
+        .unzip()
 }
 
 /// What some features add to the scores: how many they are and the summed weights under the
@@ -101,8 +104,8 @@ impl Sum {
 ///
 /// [`gather`] lists the groups as it finds them and fills in what they add up to afterwards:
 /// a word's lead comes with its cached sum; a feature of its own keeps [`Lead::LATER`] and its
-/// bucket in `key`, and its lead is worked out only if the label it would have to lead with is
-/// the one chosen (see [`Heads::margin`]).
+/// bucket in `key`, and its lead is read from the model's table of leads by bucket, only when
+/// choosing the reasons and only if it leads with the chosen label (see [`Heads::margin`]).
 #[derive(Clone, Copy)]
 pub(super) struct Group {
     pub start: u32,
@@ -265,12 +268,7 @@ impl Heads<'_> {
     #[inline]
     pub fn margin(&self, b: u32, c: usize) -> Option<f32> {
         let b = b as usize & (BUCKETS - 1);
-        if usize::from(self.leads[b]) != c {
-            return None;
-        }
-        let mut s = Sum::default();
-        s.add_weights(&self.joined[b]);
-        Some(Lead::of(&s.label).margin)
+        (usize::from(self.leads[b]) == c).then(|| self.margins[b])
     }
 }
 
