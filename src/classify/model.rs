@@ -22,7 +22,7 @@ mod cache;
 mod features;
 
 pub use cache::cache_counts;
-use cache::{Group, Heads, Sum};
+use cache::{Group, Heads, Lead, Sum};
 use features::{Feat, KIND_BIGRAM, KIND_WORD, dense, extract};
 
 use super::lexicon::LANGS;
@@ -204,6 +204,8 @@ pub struct Model {
     /// by side, `[label; K]` then `[polarity; K]` (zero where a head is missing): a feature's
     /// weights for both heads are one 16-byte read, within one cache line.
     joined: Vec<Option<Vec<[u16; 2 * K]>>>,
+    /// Per language table, [`cache::leads`] of `joined`: labels and margins.
+    leads: Vec<Option<(Vec<u8>, Vec<f32>)>>,
     /// Tells this model's entries in the per-word cache from another's; a clone has the same
     /// weights, so it keeps the id.
     id: u64,
@@ -218,6 +220,7 @@ impl Model {
             info,
             heads,
             joined: Vec::new(),
+            leads: Vec::new(),
             id: NEXT_MODEL_ID.fetch_add(1, Ordering::Relaxed),
         };
         let langs = model.heads.iter().map(|h| h.lang + 1).max().unwrap_or(0);
@@ -240,6 +243,11 @@ impl Model {
                         .collect()
                 })
             })
+            .collect();
+        model.leads = model
+            .joined
+            .iter()
+            .map(|j| j.as_deref().map(cache::leads))
             .collect();
         model
     }
@@ -637,10 +645,13 @@ impl Model {
     fn heads_for(&self, lang: Option<usize>) -> Option<(usize, Heads<'_>)> {
         let lang = lang?;
         let joined = self.joined.get(lang)?.as_deref()?.try_into().ok()?;
+        let (leads, margins) = self.leads.get(lang)?.as_ref()?;
         let heads = Heads {
             label: self.head(lang, Task::Label),
             polarity: self.head(lang, Task::Polarity),
             joined,
+            leads: leads.as_slice().try_into().ok()?,
+            margins: margins.as_slice().try_into().ok()?,
         };
         Some((lang, heads))
     }
@@ -859,7 +870,7 @@ fn decide(heads: &Heads<'_>, sum: &Sum, groups: &[Group], text: &str, out: &mut 
             }
             out.label = label;
         }
-        push_reasons(h, c, groups, scale, text, out);
+        push_reasons(heads, h, c, groups, scale, text, out);
     }
     if let Some(h) = heads.polarity {
         let mut s = h.scores_summed(&d, scale, &sum.polarity);
@@ -881,6 +892,7 @@ fn decide(heads: &Heads<'_>, sum: &Sum, groups: &[Group], text: &str, out: &mut 
 /// The three words, word pairs or cues that pushed hardest toward the chosen class `c`, as
 /// reasons with their weights.
 fn push_reasons(
+    heads: &Heads<'_>,
     h: &Head,
     c: usize,
     groups: &[Group],
@@ -889,25 +901,25 @@ fn push_reasons(
     out: &mut Classification,
 ) {
     let mut top: [(f32, usize); 3] = [(0.0, usize::MAX); 3];
+    // The weakest of the three, all a group is compared with until it makes the three: the
+    // loop keeps one number, not the three, in registers.
+    let mut floor = top[2].0;
     for (i, g) in groups.iter().enumerate() {
         // A group pushes toward `c` only when `c` is the label it leads with.
-        if usize::from(g.lead.label) != c {
-            continue;
-        }
-        let push = scale * g.lead.margin;
-        // Into its place among the three, after any as strong (first found wins a tie).
-        if push > top[2].0 {
-            if push > top[1].0 {
-                top[2] = top[1];
-                if push > top[0].0 {
-                    top[1] = top[0];
-                    top[0] = (push, i);
-                } else {
-                    top[1] = (push, i);
-                }
-            } else {
-                top[2] = (push, i);
+        let margin = if g.lead.label == Lead::LATER.label {
+            match heads.margin(g.key as u32, c) {
+                Some(m) => m,
+                None => continue,
             }
+        } else if usize::from(g.lead.label) == c {
+            g.lead.margin
+        } else {
+            continue;
+        };
+        let push = scale * margin;
+        if push > floor {
+            into_top(&mut top, push, i);
+            floor = top[2].0;
         }
     }
     for &(push, i) in top.iter().filter(|t| t.1 != usize::MAX && t.0 >= 0.01) {
@@ -937,6 +949,24 @@ fn push_reasons(
         r.start = s;
         r.end = e;
         out.reasons.push(r);
+    }
+}
+
+/// Puts group `i`, pushing `push` (more than the weakest of `top`), into its place among the
+/// three strongest, after any as strong (first found wins a tie). Rare next to the groups
+/// that do not make the three, so kept out of their loop.
+#[inline(never)]
+fn into_top(top: &mut [(f32, usize); 3], push: f32, i: usize) {
+    if push > top[1].0 {
+        top[2] = top[1];
+        if push > top[0].0 {
+            top[1] = top[0];
+            top[0] = (push, i);
+        } else {
+            top[1] = (push, i);
+        }
+    } else {
+        top[2] = (push, i);
     }
 }
 

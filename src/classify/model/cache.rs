@@ -4,10 +4,12 @@
 //! distinct word and kept in a small table per thread. A word seen before then costs one
 //! table read per head instead of about 20 weight reads and the n-gram hashing.
 //!
-//! The table is two-way set-associative (a word has two slots; a new word evicts the one of
-//! them used longer ago), so it stays the same size however many words a stream brings, and
-//! it needs no lock: each thread fills its own. Entries are keyed by model, language and word, so a model swap or a second model
-//! on the same thread never reads another's sums.
+//! The table is eight-way set-associative: a word has a set of eight slots, and a new word
+//! evicts the one of them used longest ago. Each set's tags (which word is in which slot, most
+//! recently used first) fill one cache line, so a lookup reads one line of tags and then the
+//! word's slot. It stays the same size however many words a stream brings, and it needs no
+//! lock: each thread fills its own. Entries are keyed by model, language and word, so a model
+//! swap or a second model on the same thread never reads another's sums.
 
 use std::cell::{Cell, RefCell};
 
@@ -17,10 +19,17 @@ use super::Feat;
 use super::features::{Found, KIND_WORD, Sink, bucket, char_grams, features, mix, normalize};
 use super::{BUCKETS, Head, K};
 
-/// Slots per thread: 8,192 words of 64 bytes in sets of two, 512 KiB, which holds a brand's
-/// everyday vocabulary across three languages while staying in a core's second-level cache.
-/// Allocated by each thread that classifies with a model, on first use.
+/// Slots per thread: 8,192 words of 64 bytes in sets of eight, 512 KiB (and 64 KiB of tags),
+/// which holds a brand's everyday vocabulary across three languages while staying in a core's
+/// second-level cache. Allocated by each thread that classifies with a model, on first use.
 const SLOTS: usize = 1 << 13;
+/// Slots per set. With two, words that met in a set of two evicted each other on every pass
+/// over the development posts (8 % of words missed); with eight, 1 % miss (and a stream of
+/// new words evicts fewer of the words it keeps using).
+const WAYS: usize = 8;
+const SETS: usize = SLOTS / WAYS;
+/// The low bits of a tag that hold the slot's number within its set; the rest are the key's.
+const WAY_BITS: u64 = WAYS as u64 - 1;
 
 /// The heads a text is scored with: one language's label head and polarity head, either of
 /// which may be missing (too few examples), and their weights side by side (see
@@ -29,6 +38,25 @@ pub(super) struct Heads<'m> {
     pub label: Option<&'m Head>,
     pub polarity: Option<&'m Head>,
     pub joined: &'m [[u16; 2 * K]; BUCKETS],
+    /// Per bucket, the label its feature alone leads with, and by how much (see
+    /// [`leads`]).
+    pub leads: &'m [u8; BUCKETS],
+    pub margins: &'m [f32; BUCKETS],
+}
+
+/// Per bucket of `joined` (see `Model::joined`), the [`Lead`] of its label weights alone, as
+/// labels and margins apart: a feature of its own can be a reason only for its label, so
+/// choosing the reasons reads one byte for most such features and a margin for the rest.
+pub(super) fn leads(joined: &[[u16; 2 * K]]) -> (Vec<u8>, Vec<f32>) {
+    joined
+        .iter()
+        .map(|w| {
+            let mut s = Sum::default();
+            s.add_weights(w);
+            let lead = Lead::of(&s.label);
+            (lead.label, lead.margin)
+        })
+        .unzip()
 }
 
 /// What some features add to the scores: how many they are and the summed weights under the
@@ -46,9 +74,14 @@ impl Sum {
     /// pairs of every text cost little.
     #[inline]
     fn add(&mut self, heads: &Heads<'_>, b: u32) {
-        self.n += 1;
         // Buckets are below `BUCKETS` already; the mask spares a bounds check.
-        let w = &heads.joined[b as usize & (BUCKETS - 1)];
+        self.add_weights(&heads.joined[b as usize & (BUCKETS - 1)]);
+    }
+
+    /// Adds a feature whose weights (both heads side by side) are `w`.
+    #[inline]
+    fn add_weights(&mut self, w: &[u16; 2 * K]) {
+        self.n += 1;
         let f = |h: u16| f32::from_bits(u32::from(h) << 16);
         for c in 0..K {
             self.label[c] += f(w[c]);
@@ -68,12 +101,23 @@ impl Sum {
 
 /// Features that count as one reason: a word with its character n-grams, a word pair, a '?'
 /// or '!', or a lexicon cue, with the one label they argue for, if any (see [`Lead`]).
+///
+/// [`gather`] lists the groups as it finds them and fills in what they add up to afterwards:
+/// a word's lead comes with its cached sum; a feature of its own keeps [`Lead::LATER`] and its
+/// bucket in `key`, and its lead is read from the model's table of leads by bucket, only when
+/// choosing the reasons and only if it leads with the chosen label (see [`Heads::margin`]).
 #[derive(Clone, Copy)]
 pub(super) struct Group {
     pub start: u32,
     pub end: u32,
     pub kind: u8,
+    /// A word, whose features are summed together through the cache.
+    pub word: bool,
     pub lead: Lead,
+    /// A word's hash (of its normalised form).
+    pub hash: u64,
+    /// A word's cache key (model, language and word), or a feature's bucket.
+    pub key: u64,
 }
 
 /// The label some features argue for over every other under the label head, and by how much
@@ -88,6 +132,12 @@ pub(super) struct Lead {
 }
 
 impl Lead {
+    /// Not worked out yet: see [`Group`].
+    pub const LATER: Lead = Lead {
+        label: K as u8 + 1,
+        margin: 0.0,
+    };
+
     /// The lead of features whose weights add up to `label`.
     #[inline]
     pub fn of(label: &[f32; K]) -> Lead {
@@ -119,9 +169,8 @@ impl Lead {
     }
 }
 
-/// One cached word: its key (model, language and word hash) and its [`Sum`]. `sum.n == 0`
-/// marks an empty slot: every word has at least its own feature.
-#[derive(Clone, Copy, Default)]
+/// One cached word: its key (model, language and word hash), its [`Sum`] and [`Lead`].
+#[derive(Clone, Copy)]
 #[repr(C, align(64))]
 struct Entry {
     key: u64,
@@ -129,33 +178,64 @@ struct Entry {
     lead: Lead,
 }
 
-/// This thread's table, allocated on first use, and the features of the text being scored.
-struct Table {
-    slots: Vec<Entry>,
-    pending: Vec<Pending>,
+impl Entry {
+    /// An empty slot. Its tag holds key bits 0 (see [`Tags`]), so only a key below 8 could
+    /// find it, and its own key is none of those.
+    const EMPTY: Entry = Entry {
+        key: u64::MAX,
+        sum: Sum {
+            n: 0,
+            label: [0.0; K],
+            polarity: [0.0; K],
+        },
+        lead: Lead {
+            label: K as u8,
+            margin: 0.0,
+        },
+    };
 }
 
-/// A feature or word the first pass of [`gather`] found, waiting for its weights.
+/// One set's tags, most recently used first: each is a key (its low bits cleared) with the
+/// number of the slot in the set that holds it, so a hit moves eight-byte tags, not 64-byte
+/// entries. A tag only says where to look: the slot's own key confirms a hit.
 #[derive(Clone, Copy)]
-struct Pending {
-    start: u32,
-    end: u32,
-    kind: u8,
-    /// A word (with `hash`, its cache `key` and `slot`), not a feature of its own (`key` is
-    /// then its bucket).
-    word: bool,
-    hash: u64,
-    key: u64,
-    slot: u32,
+#[repr(C, align(64))]
+struct Tags([u64; WAYS]);
+
+impl Default for Tags {
+    /// Every slot empty, the last one first to be filled. Empty slots' tags hold key bits 0,
+    /// which a key may have too: [`Entry::EMPTY`]'s key tells it is empty.
+    fn default() -> Tags {
+        Tags(std::array::from_fn(|w| w as u64))
+    }
+}
+
+/// A thread's table: arrays of a fixed size, so indexes cut to size need no bounds checks.
+struct Table {
+    tags: Box<[Tags; SETS]>,
+    slots: Box<[Entry; SLOTS]>,
+}
+
+impl Table {
+    fn new() -> Table {
+        Table {
+            tags: boxed(Tags::default()),
+            slots: boxed(Entry::EMPTY),
+        }
+    }
+}
+
+/// `N` copies of `x` on the heap (an array of `N` on the stack first could overflow it).
+fn boxed<T: Copy, const N: usize>(x: T) -> Box<[T; N]> {
+    vec![x; N]
+        .into_boxed_slice()
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("a vector of N elements is an array of N"))
 }
 
 thread_local! {
-    static TABLE: RefCell<Table> = const {
-        RefCell::new(Table {
-            slots: Vec::new(),
-            pending: Vec::new(),
-        })
-    };
+    /// This thread's table, allocated on first use.
+    static TABLE: RefCell<Option<Table>> = const { RefCell::new(None) };
     static HITS: Cell<u64> = const { Cell::new(0) };
     static MISSES: Cell<u64> = const { Cell::new(0) };
 }
@@ -182,15 +262,23 @@ impl Heads<'_> {
     fn prefetch(&self, b: u32) {
         prefetch(&self.joined[b as usize & (BUCKETS - 1)]);
     }
+
+    /// How far the feature in bucket `b` alone puts label `c` ahead of every other label,
+    /// when it does: the margin of its [`Lead`] if that leads with `c`.
+    #[inline]
+    pub fn margin(&self, b: u32, c: usize) -> Option<f32> {
+        let b = b as usize & (BUCKETS - 1);
+        (usize::from(self.leads[b]) == c).then(|| self.margins[b])
+    }
 }
 
-/// The first pass of [`gather`]: lists what [`features`] finds and prefetches what each will
-/// read (a word's cache slots, a feature's weights).
+/// The first pass of [`gather`]: lists what [`features`] finds as groups and prefetches what
+/// each will read (a word's set of tags, a feature's weights).
 struct Finder<'a, 'm> {
     seed: u64,
     heads: &'a Heads<'m>,
-    slots: &'a [Entry],
-    pending: &'a mut Vec<Pending>,
+    tags: &'a [Tags; SETS],
+    groups: &'a mut Vec<Group>,
 }
 
 impl Sink for Finder<'_, '_> {
@@ -201,36 +289,39 @@ impl Sink for Finder<'_, '_> {
         match found {
             Found::Single(f) => {
                 self.heads.prefetch(f.bucket);
-                self.pending.push(Pending {
+                self.groups.push(Group {
                     start: f.start,
                     end: f.end,
                     kind: f.kind,
                     word: false,
+                    lead: Lead::LATER,
                     hash: 0,
                     key: u64::from(f.bucket),
-                    slot: 0,
                 });
             }
             Found::Word {
                 start, end, hash, ..
             } => {
                 let key = mix(self.seed, hash);
-                // The first of the two slots of the word's set.
-                let slot = ((key >> 40) as usize & (SLOTS / 2 - 1)) * 2;
-                prefetch(&self.slots[slot]);
-                prefetch(&self.slots[slot + 1]);
-                self.pending.push(Pending {
+                prefetch(&self.tags[set_of(key)]);
+                self.groups.push(Group {
                     start,
                     end,
                     kind: KIND_WORD,
                     word: true,
+                    lead: Lead::LATER,
                     hash,
                     key,
-                    slot: slot as u32,
                 });
             }
         }
     }
+}
+
+/// The set of a word with cache key `key`.
+#[inline]
+fn set_of(key: u64) -> usize {
+    (key >> 40) as usize & (SETS - 1)
 }
 
 /// Words found in this thread's cache and words that had to be summed, since the thread
@@ -284,60 +375,72 @@ pub(super) fn gather(
 ) -> Sum {
     groups.clear();
     let seed = mix(model, lang as u64 + 1);
-    let mut total = Sum::default();
-    let (mut hits, mut misses) = (0u64, 0u64);
-    TABLE.with(|t| {
+    // The sums and counts are the closure's own locals, so they stay in registers.
+    let (total, hits, misses) = TABLE.with(|t| {
         let t = &mut *t.borrow_mut();
-        if t.slots.is_empty() {
-            t.slots = vec![Entry::default(); SLOTS];
-        }
-        let (slots, pending) = (&mut t.slots, &mut t.pending);
-        pending.clear();
+        let Table { tags, slots } = t.get_or_insert_with(Table::new);
         let mut finder = Finder {
             seed,
             heads,
-            slots,
-            pending,
+            tags,
+            groups,
         };
         features(text, v, buf, &mut finder);
-        for p in pending.iter() {
-            let s = if p.word {
-                let set = p.slot as usize;
-                if slots[set].key == p.key && slots[set].sum.n != 0 {
+        let mut total = Sum::default();
+        let (mut hits, mut misses) = (0u64, 0u64);
+        for g in groups.iter_mut() {
+            if !g.word {
+                total.add(heads, g.key as u32);
+                continue;
+            }
+            let set = set_of(g.key);
+            let tags = &mut tags[set].0;
+            let slot = |tag: u64| set * WAYS + (tag & WAY_BITS) as usize;
+            let want = g.key & !WAY_BITS;
+            // The tag's position in the set, if the slot it names holds the word.
+            let mut found = None;
+            for (j, &tag) in tags.iter().enumerate() {
+                if tag & !WAY_BITS == want {
+                    if slots[slot(tag)].key == g.key {
+                        found = Some(j);
+                    }
+                    break;
+                }
+            }
+            // The word's tag moves to the front (most recently used): on a hit from where it
+            // was, on a miss from the back, taking the slot used longest ago.
+            let j = match found {
+                Some(j) => {
                     hits += 1;
-                } else if slots[set + 1].key == p.key && slots[set + 1].sum.n != 0 {
-                    // The most recently used word of a set stays first, so a miss evicts
-                    // the one used longer ago.
-                    hits += 1;
-                    slots.swap(set, set + 1);
-                } else {
+                    j
+                }
+                None => {
                     misses += 1;
                     let word = text
-                        .get(p.start as usize..p.end as usize)
+                        .get(g.start as usize..g.end as usize)
                         .unwrap_or_default();
                     let (norm, grams) = normalize(word, buf);
-                    slots[set + 1] = slots[set];
-                    let sum = word_sum(heads, p.hash, grams.then_some(norm));
-                    slots[set] = Entry {
-                        key: p.key,
+                    let sum = word_sum(heads, g.hash, grams.then_some(norm));
+                    let j = WAYS - 1;
+                    tags[j] = want | (tags[j] & WAY_BITS);
+                    slots[slot(tags[j])] = Entry {
+                        key: g.key,
                         sum,
                         lead: Lead::of(&sum.label),
                     };
+                    j
                 }
-                (slots[set].sum, slots[set].lead)
-            } else {
-                let mut s = Sum::default();
-                s.add(heads, p.key as u32);
-                (s, Lead::of(&s.label))
             };
-            total.merge(&s.0);
-            groups.push(Group {
-                start: p.start,
-                end: p.end,
-                kind: p.kind,
-                lead: s.1,
-            });
+            let tag = tags[j];
+            for i in (1..=j).rev() {
+                tags[i] = tags[i - 1];
+            }
+            tags[0] = tag;
+            let e = &slots[slot(tag)];
+            total.merge(&e.sum);
+            g.lead = e.lead;
         }
+        (total, hits, misses)
     });
     HITS.with(|h| h.set(h.get() + hits));
     MISSES.with(|m| m.set(m.get() + misses));
@@ -369,7 +472,10 @@ pub(super) fn gather_features(heads: &Heads<'_>, feats: &[Feat], groups: &mut Ve
             start: f.start,
             end: f.end,
             kind: f.kind,
+            word: false,
             lead: Lead::of(&s.label),
+            hash: 0,
+            key: 0,
         });
         i = j;
     }

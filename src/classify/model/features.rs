@@ -5,6 +5,9 @@
 //! Training and the cached classifying path (see `cache`) both start from [`scan`], so they
 //! hash the same words the same way.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
+
 use super::super::{Classification, Label, Polarity, Reason, Urgency};
 use super::{BUCKETS, DENSE};
 
@@ -246,17 +249,29 @@ pub(super) fn normalize<'b>(word: &str, buf: &'b mut String) -> (&'b str, bool) 
         buf.push_str(w);
         buf.make_ascii_lowercase();
     } else {
-        // Most characters of a non-ASCII word are still ASCII: only the others go through
-        // the full Unicode mapping.
+        // Most characters of a non-ASCII word are still ASCII, and most others Latin-1 (æ, ø,
+        // å, é): only the rest go through the full Unicode mapping.
         for ch in w.chars() {
-            if ch.is_ascii() {
-                buf.push(ch.to_ascii_lowercase());
+            if ch <= '\u{FF}' {
+                buf.push(latin1_lowercase(ch));
             } else {
                 buf.extend(ch.to_lowercase());
             }
         }
     }
     (buf.as_str(), true)
+}
+
+/// The lower case of a character up to U+00FF, as `char::to_lowercase` gives it (a single
+/// character for all of them): ASCII letters, and À–Þ but × to à–þ.
+#[inline]
+fn latin1_lowercase(ch: char) -> char {
+    match ch {
+        'A'..='Z' | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{DE}' => {
+            char::from_u32(u32::from(ch) + 0x20).unwrap_or(ch)
+        }
+        _ => ch,
+    }
 }
 
 /// `<url>`, `<user>` or `<num>` for a word that stands for one of those: such words count as
@@ -385,6 +400,56 @@ fn cue_bucket(r: &Reason) -> u32 {
     ))
 }
 
+/// One remembered [`cue_bucket`]: the addresses and lengths of a reason's kind and cue names,
+/// and their bucket.
+#[derive(Clone, Copy, Default)]
+struct CueSlot {
+    kind: usize,
+    cue: usize,
+    lens: u64,
+    bucket: u32,
+}
+
+thread_local! {
+    /// The buckets of the cues this thread saw last, by where their names are: the lexicon
+    /// names its cues with strings that live as long as the program (interned, never freed),
+    /// so a name's address stands for its text, and a cue seen before costs a table read
+    /// instead of hashing both names again.
+    static CUE_BUCKETS: RefCell<[CueSlot; 64]> = const {
+        RefCell::new(
+            [CueSlot {
+                kind: 0,
+                cue: 0,
+                lens: 0,
+                bucket: 0,
+            }; 64],
+        )
+    };
+}
+
+/// [`cue_bucket`], remembered for reasons whose names are borrowed `'static` strings.
+#[inline]
+fn cue_bucket_remembered(r: &Reason) -> u32 {
+    let (Cow::Borrowed(kind), Cow::Borrowed(cue)) = (&r.kind, &r.cue) else {
+        return cue_bucket(r);
+    };
+    let (k, c) = (kind.as_ptr() as usize, cue.as_ptr() as usize);
+    let lens = (kind.len() as u64) << 32 | cue.len() as u64;
+    let at = ((c >> 3) ^ (k >> 4) ^ cue.len()) & 63;
+    CUE_BUCKETS.with(|t| {
+        let slot = &mut t.borrow_mut()[at];
+        if slot.kind != k || slot.cue != c || slot.lens != lens {
+            *slot = CueSlot {
+                kind: k,
+                cue: c,
+                lens,
+                bucket: cue_bucket(r),
+            };
+        }
+        slot.bucket
+    })
+}
+
 /// What [`features`] hands on: a feature that is a reason of its own ('?' or '!', a word
 /// pair, a lexicon cue), or a word, whose own feature and character n-grams (see
 /// [`char_grams`]) count together.
@@ -412,7 +477,7 @@ pub(super) fn features(text: &str, v: &Classification, buf: &mut String, sink: &
     scan(text, buf, &mut pairs);
     for r in &v.reasons {
         pairs.sink.found(Found::Single(Feat {
-            bucket: cue_bucket(r),
+            bucket: cue_bucket_remembered(r),
             start: r.start as u32,
             end: r.end as u32,
             kind: KIND_CUE,
@@ -588,6 +653,31 @@ mod tests {
     impl<F: FnMut(Piece)> Pieces for Each<F> {
         fn piece(&mut self, piece: Piece) {
             (self.0)(piece)
+        }
+    }
+
+    #[test]
+    fn remembered_cue_buckets_are_the_hashed_ones() {
+        let c = crate::classify::Classifier::embedded();
+        let mut reasons = 0;
+        // Twice, so the second pass reads what the first remembered.
+        for _ in 0..2 {
+            for text in include_str!("../../../fixtures/eval/en.tsv").lines() {
+                for r in &c.classify_lexicon(text, 0).reasons {
+                    assert_eq!(cue_bucket_remembered(r), cue_bucket(r), "{r:?}");
+                    reasons += 1;
+                }
+            }
+        }
+        assert!(reasons > 500, "only {reasons} reasons checked");
+    }
+
+    #[test]
+    fn latin1_characters_lower_case_as_unicode_says() {
+        for ch in '\0'..='\u{FF}' {
+            let mut unicode = ch.to_lowercase();
+            assert_eq!(unicode.next(), Some(latin1_lowercase(ch)), "{ch:?}");
+            assert_eq!(unicode.next(), None, "{ch:?}");
         }
     }
 
