@@ -392,16 +392,24 @@ pub const MIGRATIONS: &[&str] = &[
 mod tests {
     use super::MIGRATIONS;
 
+    /// A database at `old.db` in `dir` brought up to migration `version` only, as an older
+    /// webcare left it.
+    fn database_at(dir: &tempfile::TempDir, version: usize) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(dir.path().join("old.db")).unwrap();
+        for sql in &MIGRATIONS[..version] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", version as i64)
+            .unwrap();
+        conn
+    }
+
     #[test]
     fn mentions_stored_before_the_index_lost_its_token_counts_are_still_found_by_search() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
         {
-            let conn = rusqlite::Connection::open(&path).unwrap();
-            for sql in &MIGRATIONS[..16] {
-                conn.execute_batch(sql).unwrap();
-            }
-            conn.pragma_update(None, "user_version", 16).unwrap();
+            let conn = database_at(&dir, 16);
             conn.execute_batch(
                 "INSERT INTO mentions (id, source, kind, external_id, title, text, created_at, fetched_at, watches)
                  VALUES (7, 's', 'rss', 'a', 'Storing', 'Geen internet in Zwolle sinds vanochtend', 0, 0, 'w');
@@ -446,11 +454,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
         {
-            let conn = rusqlite::Connection::open(&path).unwrap();
-            for sql in &MIGRATIONS[..8] {
-                conn.execute_batch(sql).unwrap();
-            }
-            conn.pragma_update(None, "user_version", 8).unwrap();
+            let conn = database_at(&dir, 8);
             let row = |id: &str, kind: &str, author: &str, raw: &str| {
                 conn.execute(
                     "INSERT INTO mentions (source, kind, external_id, author_handle, author_name, text, created_at, fetched_at, watches, raw)
