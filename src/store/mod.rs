@@ -567,6 +567,11 @@ impl Writer {
         Readers::new(&self.path)
     }
 
+    /// Path of the database file this writer writes.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// What the writer knows about the database's health.
     pub fn health(&self) -> Arc<StoreHealth> {
         self.health.clone()
