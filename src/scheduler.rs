@@ -16,7 +16,9 @@ use crate::redact::redact_text;
 use crate::shutdown::{Shutdown, ShutdownTrigger};
 use crate::sources::announced::Announcement;
 use crate::sources::{self, PollContext, Source};
-use crate::store::{NewMention, PollCommit, Readers, Writer};
+use crate::store::{
+    NewMention, PollCommit, PollPart, PollSummary, Readers, ReadyPart, Store, StoreError, Writer,
+};
 use crate::supervisor::{MAX_RESTART_DELAY, STAGE_SETTLED_AFTER, Task, supervise};
 use crate::watch::Watches;
 
@@ -260,6 +262,88 @@ impl Matching<'_> {
     }
 }
 
+/// Mentions per part when a big batch is matched beside its commit: big enough that a part's
+/// fixed costs (a lookup statement, a full-text insert) stay small, small enough that the
+/// writer starts early and waits little for the last part.
+const PART: usize = 4_096;
+
+impl Matching<'_> {
+    /// Matches `mentions`, then commits them as the poll `p` (whose own `mentions` are not
+    /// read) into `store`. A big batch is matched and prepared part by part on a thread of its
+    /// own while the writer stores the part before, so the two run on two cores instead of
+    /// one after the other. Returns the commit's outcome and how many mentions a watch kept.
+    pub fn commit(
+        &self,
+        store: &mut Store,
+        mentions: Vec<sources::Mention>,
+        p: PollCommit<'_>,
+    ) -> (Result<PollSummary, StoreError>, usize) {
+        if mentions.len() <= PART {
+            let matched = self.run(mentions);
+            let kept = matched.len();
+            return (
+                store.commit_poll(PollCommit {
+                    mentions: matched,
+                    ..p
+                }),
+                kept,
+            );
+        }
+        let raw_max = p.raw_max_bytes;
+        std::thread::scope(|scope| {
+            let (parts, arriving) = std::sync::mpsc::sync_channel(2);
+            let (spent, returned) = std::sync::mpsc::channel();
+            let producer = scope.spawn(move || self.run_into(mentions, raw_max, parts, returned));
+            let committed = store.commit_poll_parts(p, arriving, &mut |part| {
+                // Gone only when the producer is: then this thread frees the part.
+                let _ = spent.send(part);
+            });
+            drop(spent);
+            match producer.join() {
+                Ok(kept) => (committed, kept),
+                Err(_) => {
+                    // The commit saw the parts stop before their end and stored nothing.
+                    tracing::error!(source = %self.source, "matching a poll's mentions failed");
+                    (committed, 0)
+                }
+            }
+        })
+    }
+
+    /// Matches, classifies and prepares `mentions` part by part on the calling thread and
+    /// sends each part on, then [`PollPart::End`]; stops early when the writer has gone.
+    /// Frees the parts the writer has stored as they come back on `spent`. Returns how many
+    /// mentions a watch kept.
+    fn run_into(
+        &self,
+        mentions: Vec<sources::Mention>,
+        raw_max_bytes: usize,
+        parts: std::sync::mpsc::SyncSender<PollPart>,
+        spent: std::sync::mpsc::Receiver<ReadyPart>,
+    ) -> usize {
+        let mut kept = 0;
+        let mut rest = mentions.into_iter();
+        loop {
+            let part: Vec<_> = rest.by_ref().take(PART).collect();
+            if part.is_empty() {
+                break;
+            }
+            let matched = self.run_here(part);
+            kept += matched.len();
+            let ready = ReadyPart::new(matched, raw_max_bytes);
+            if parts.send(PollPart::Mentions(ready)).is_err() {
+                return kept;
+            }
+            spent.try_iter().for_each(drop);
+        }
+        // The writer may have gone after the last part: then it stored nothing anyway.
+        let _ = parts.send(PollPart::End);
+        // Until the writer is done with the last parts.
+        spent.iter().for_each(drop);
+        kept
+    }
+}
+
 /// Commits a fetched batch with the source's new cursor in one transaction and reports it; a
 /// commit that fails is recorded as a failed poll, and the batch is fetched again next time.
 async fn store_batch(
@@ -271,16 +355,6 @@ async fn store_batch(
     first_poll: bool,
 ) -> PollReport {
     let fetched = batch.mentions.len();
-    let watch_set = pipeline.watches();
-    let matched = Matching {
-        watches: &watch_set,
-        owned: cfg.watch.as_deref(),
-        max_text_chars: pipeline.max_text_chars,
-        metrics: &pipeline.metrics,
-        source: &cfg.name,
-    }
-    .run(batch.mentions);
-    let unmatched = fetched - matched.len();
     let next = if batch.more {
         Duration::from_secs(1)
     } else {
@@ -290,35 +364,51 @@ async fn store_batch(
     };
     let next_poll_at = Utc::now() + chrono::Duration::from_std(next).unwrap_or_default();
     let (source, kind) = (cfg.name.clone(), cfg.kind.clone());
-    let (caps, raw_max, cap) = (watch_set.caps(), pipeline.raw_max_bytes, cfg.daily_cap);
-    let cursor = batch.cursor;
-    let own_replies = batch.own_replies;
-    let classifier = watch_set.classifier().clone();
+    let watch_set = pipeline.watches();
+    let (raw_max, cap) = (pipeline.raw_max_bytes, cfg.daily_cap);
+    let (owned, max_text_chars) = (cfg.watch.clone(), pipeline.max_text_chars);
+    let metrics = pipeline.metrics.clone();
+    let (cursor, own_replies, mentions) = (batch.cursor, batch.own_replies, batch.mentions);
+    // Matching runs with the commit, on the writer's blocking thread: a big batch takes a
+    // few hundred milliseconds of it, which must not hold up the async runtime.
     let committed = pipeline
         .writer
         .run(move |s| {
-            let committed = s.commit_poll(PollCommit {
+            let caps = watch_set.caps();
+            let matching = Matching {
+                watches: &watch_set,
+                owned: owned.as_deref(),
+                max_text_chars,
+                metrics: &metrics,
                 source: &source,
-                kind: &kind,
-                mentions: matched,
-                cursor,
-                next_poll_at,
-                started_at,
-                fetched,
-                backfill: first_poll,
-                source_cap: cap,
-                watch_caps: &caps,
-                raw_max_bytes: raw_max,
-                signals: Some(&classifier),
-                own_replies,
-            });
+            };
+            let (committed, kept) = matching.commit(
+                s,
+                mentions,
+                PollCommit {
+                    source: &source,
+                    kind: &kind,
+                    mentions: Vec::new(),
+                    cursor,
+                    next_poll_at,
+                    started_at,
+                    fetched,
+                    backfill: first_poll,
+                    source_cap: cap,
+                    watch_caps: &caps,
+                    raw_max_bytes: raw_max,
+                    signals: Some(watch_set.classifier()),
+                    own_replies,
+                },
+            );
             // Sources poll minutes apart: between polls the page cache is dead weight.
             s.release_memory();
-            committed
+            committed.map(|summary| (summary, kept))
         })
         .await;
+    let committed = committed.map(|(summary, kept)| (summary, fetched - kept));
     match committed {
-        Ok(summary) => {
+        Ok((summary, unmatched)) => {
             pipeline.writer.health().source_stored(&cfg.name);
             forget_announced(pipeline, &cfg.name, announced).await;
             for w in &summary.cap_warnings {
@@ -690,6 +780,91 @@ mod tests {
         );
         assert_eq!(seen(&on_all_cores), seen(&on_one));
         assert_eq!(metrics.classifications().0, 2 * on_one.len() as u64);
+    }
+
+    #[test]
+    fn a_big_batch_matched_beside_its_commit_is_stored_as_matching_it_first_would_store_it() {
+        let watch = crate::watch::WatchConfig {
+            name: "Brand".into(),
+            query: "fjordlink".into(),
+            languages: vec![],
+            daily_cap: None,
+            terms: Default::default(),
+        };
+        let watches = Watches::compile(&[watch], crate::classify::Classifier::embedded()).unwrap();
+        let texts = [
+            "Fjordlink is down again, third time this week and nobody answers",
+            "Tak Fjordlink, teknikeren var super hurtig!",
+            "Nothing about the brand here",
+            "Hoe zeg ik mijn Fjordlink abonnement op?",
+        ];
+        let campaign = "Boycott Fjordlink now, they sell our data to advertisers";
+        // Three parts and a bit; one campaign copy in every 700 posts, each from its own
+        // author, so the campaign is only seen whole across parts.
+        let batch: Vec<sources::Mention> = (0..PART * 3 + 5)
+            .map(|i| sources::Mention {
+                external_id: i.to_string(),
+                text: if i % 700 == 0 {
+                    campaign.to_string()
+                } else {
+                    format!("{} #{i}", texts[i % texts.len()])
+                },
+                author_handle: Some(format!("user{i}")),
+                created_at: Utc::now(),
+                ..Default::default()
+            })
+            .collect();
+        let metrics = crate::metrics::Metrics::default();
+        let matching = Matching {
+            watches: &watches,
+            owned: None,
+            max_text_chars: 0,
+            metrics: &metrics,
+            source: "forum",
+        };
+        let none = HashMap::new();
+        let poll = || PollCommit {
+            signals: Some(watches.classifier()),
+            watch_caps: &none,
+            ..PollCommit::news("forum", Vec::new())
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut beside = Store::open(&dir.path().join("beside.db")).unwrap();
+        let mut first = Store::open(&dir.path().join("first.db")).unwrap();
+
+        let (summary, kept) = matching.commit(&mut beside, batch.clone(), poll());
+        let summary = summary.unwrap();
+        let matched = matching.run(batch);
+        assert_eq!(kept, matched.len());
+        let expected = first
+            .commit_poll(PollCommit {
+                mentions: matched,
+                ..poll()
+            })
+            .unwrap();
+
+        assert_eq!(summary.new_ids.len(), kept);
+        assert_eq!(summary.new_ids, expected.new_ids);
+        let stored = |s: &Store, id: i64| {
+            let m = s.mention(id).unwrap().unwrap();
+            format!(
+                "{} {} {:?} {:?} {:?}",
+                m.mention.external_id,
+                m.mention.text,
+                m.watches,
+                m.verdict,
+                m.handling.label_source
+            )
+        };
+        for id in &summary.new_ids {
+            assert_eq!(stored(&beside, *id), stored(&first, *id));
+        }
+        let spam = summary
+            .new_ids
+            .iter()
+            .filter(|id| beside.mention(**id).unwrap().unwrap().verdict.is_spam())
+            .count();
+        assert_eq!(spam, (PART * 3 + 5).div_ceil(700), "every campaign copy");
     }
 
     #[tokio::test]

@@ -18,24 +18,59 @@ use crate::parallel::{MENTIONS_TO_SPLIT, in_parts};
 impl Store {
     /// Stores a poll's mentions, advances its cursor and records the poll, all in one
     /// transaction. Mentions the store already has are counted and ignored.
-    pub fn commit_poll(&mut self, p: PollCommit<'_>) -> Result<PollSummary, StoreError> {
+    pub fn commit_poll(&mut self, mut p: PollCommit<'_>) -> Result<PollSummary, StoreError> {
+        let mentions = std::mem::take(&mut p.mentions);
+        let big = mentions.len() >= BIG_POLL;
+        let parts = [
+            PollPart::Mentions(ReadyPart::unprepared(mentions)),
+            PollPart::End,
+        ];
+        self.commit_in_parts(p, big, parts, &mut drop)
+    }
+
+    /// [`Store::commit_poll`] for a poll whose mentions arrive in parts while it commits
+    /// (`p.mentions` is not read): a producer on another core matches and prepares the next
+    /// part while this writer stores the one before. Each stored part goes to `give_back`, so
+    /// the producer can free it: memory freed on the thread that allocated it costs the writer
+    /// nothing, where freeing it here cost the writer a third of its time (glibc locks the
+    /// other thread's arena for every free). Everything still goes into one transaction;
+    /// should `parts` stop before [`PollPart::End`] (the producer failed), nothing is stored
+    /// and the error says so.
+    pub fn commit_poll_parts(
+        &mut self,
+        p: PollCommit<'_>,
+        parts: impl IntoIterator<Item = PollPart>,
+        give_back: &mut dyn FnMut(ReadyPart),
+    ) -> Result<PollSummary, StoreError> {
+        self.commit_in_parts(p, true, parts, give_back)
+    }
+
+    fn commit_in_parts(
+        &mut self,
+        p: PollCommit<'_>,
+        big: bool,
+        parts: impl IntoIterator<Item = PollPart>,
+        give_back: &mut dyn FnMut(ReadyPart),
+    ) -> Result<PollSummary, StoreError> {
         let erased = self.erased_authors(p.kind)?;
         // A big poll (a backfill, a feed of thousands of entries) dirties more pages than the
         // everyday 16 MiB cache holds, and SQLite then spills them to the WAL mid-transaction
         // and reads them back. For such a poll the cache may grow to 256 MiB (allocated only
         // as used, and handed back by `release_memory` once the daemon is idle again).
-        let big = p.mentions.len() >= BIG_POLL;
         if big {
             self.set_cache_kib(BIG_POLL_CACHE_KIB);
         }
-        let result = self.write(|tx| {
-            let summary = commit_in(tx, p, &erased, Utc::now())?;
-            Ok(summary)
-        });
+        let source = p.source.to_string();
+        let result =
+            self.write_or_discard(|tx| commit_in(tx, p, parts, give_back, &erased, Utc::now()));
         if big {
             self.set_cache_kib(CACHE_KIB);
         }
-        result
+        match result {
+            Ok(Some(summary)) => Ok(summary),
+            Ok(None) => Err(StoreError::PollCut(source)),
+            Err(e) => Err(e),
+        }
     }
 
     /// Sets the writer's page cache limit. A failure only costs speed, so it is logged.
@@ -56,69 +91,100 @@ const BIG_POLL_CACHE_KIB: i64 = 256 * 1024;
 /// The writer's everyday page cache, in KiB (as `configure` sets it).
 pub(super) const CACHE_KIB: i64 = 16 * 1024;
 
-/// Everything [`Store::commit_poll`] writes, inside its transaction.
+/// One piece of a poll streamed into [`Store::commit_poll_parts`].
+pub enum PollPart {
+    /// The next mentions, in the poll's order.
+    Mentions(ReadyPart),
+    /// All parts were sent: the commit may end.
+    End,
+}
+
+/// Matched mentions with the column values that take work to build but no database (text
+/// hashes, JSON of the raw payload, engagement and verdict), made by [`ReadyPart::new`] on
+/// any thread so the writer spends its time writing.
+pub struct ReadyPart {
+    mentions: Vec<NewMention>,
+    /// Text hashes, by position; empty until prepared.
+    hashes: Vec<Option<i64>>,
+    /// Column values, by position; empty until prepared.
+    values: Vec<Option<RowValues>>,
+}
+
+impl ReadyPart {
+    /// Prepares `mentions` on the calling thread; raw payloads are cut to `raw_max_bytes`.
+    pub fn new(mut mentions: Vec<NewMention>, raw_max_bytes: usize) -> ReadyPart {
+        let hashes = mentions
+            .iter()
+            .map(|n| signals::text_hash(&n.mention.text))
+            .collect();
+        let values = mentions
+            .iter_mut()
+            .map(|n| Some(RowValues::of(n, raw_max_bytes)))
+            .collect();
+        ReadyPart {
+            mentions,
+            hashes,
+            values,
+        }
+    }
+
+    /// Mentions the commit prepares itself, only those it will store.
+    fn unprepared(mentions: Vec<NewMention>) -> ReadyPart {
+        ReadyPart {
+            mentions,
+            hashes: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+}
+
+/// Everything [`Store::commit_poll`] writes, inside its transaction; `None` when `parts`
+/// ended before [`PollPart::End`].
 fn commit_in(
     tx: &Transaction<'_>,
-    mut p: PollCommit<'_>,
+    p: PollCommit<'_>,
+    parts: impl IntoIterator<Item = PollPart>,
+    give_back: &mut dyn FnMut(ReadyPart),
     erased: &std::collections::HashSet<String>,
     now: DateTime<Utc>,
-) -> rusqlite::Result<PollSummary> {
+) -> rusqlite::Result<Option<PollSummary>> {
     let now_s = now.timestamp();
     let today = day_start(now);
     let mut summary = PollSummary::default();
     let mut tally = DailyTally::load(tx, &p, today)?;
-    let mut mentions = std::mem::take(&mut p.mentions);
-    let hashes: Vec<Option<i64>> = in_parts(mentions.iter().collect(), MENTIONS_TO_SPLIT, |part| {
-        part.into_iter()
-            .map(|n| signals::text_hash(&n.mention.text))
-            .collect()
-    });
-    let erased_rows: Vec<bool> = mentions
-        .iter()
-        .map(|n| {
-            retention::was_erased(
-                erased,
-                p.kind,
-                n.mention.author_handle.as_deref(),
-                n.mention.author_name.as_deref(),
-            )
-        })
-        .collect();
-    let stored_before = stored_already(tx, p.source, &mentions)?;
-    if let Some(c) = p.signals
-        && !tally.capped()
-    {
-        let skip: Vec<bool> = erased_rows
-            .iter()
-            .zip(&stored_before)
-            .map(|(erased, stored)| *erased || *stored)
-            .collect();
-        signals::settle_repeats(tx, c, &mut mentions, &hashes, &skip)?;
-    }
-    // After the repeats are settled: that may change a verdict.
-    let raw_max = p.raw_max_bytes;
-    let values = in_parts(
-        mentions
-            .iter_mut()
-            .zip(erased_rows.iter().zip(&stored_before))
-            .collect(),
-        MENTIONS_TO_SPLIT,
-        |part| {
-            part.into_iter()
-                .map(|(n, (erased, stored))| {
-                    (!erased && !stored).then(|| RowValues::of(n, raw_max))
-                })
-                .collect()
-        },
-    );
-    let rows = RowFlags {
-        hashes: &hashes,
-        erased: &erased_rows,
-        stored_before: &stored_before,
-        values: &values,
+    let mut inserted = Inserted {
+        rows: Vec::new(),
+        totals: HashMap::new(),
     };
-    let inserted = insert_mentions(tx, &p, mentions, rows, &mut tally, &mut summary, now_s)?;
-    index_text(tx, summary.new_ids.first().copied())?;
+    let mut ended = false;
+    for part in parts {
+        match part {
+            PollPart::Mentions(part) => {
+                let first_new = summary.new_ids.len();
+                let spent = commit_part(
+                    tx,
+                    &p,
+                    part,
+                    erased,
+                    &mut tally,
+                    &mut summary,
+                    &mut inserted,
+                    now_s,
+                )?;
+                give_back(spent);
+                // Each part's rows enter the full-text index as soon as they are stored, so the
+                // index's work overlaps the producer's next part.
+                index_text(tx, summary.new_ids.get(first_new).copied())?;
+            }
+            PollPart::End => {
+                ended = true;
+                break;
+            }
+        }
+    }
+    if !ended {
+        return Ok(None);
+    }
     // Before the signals: a relabel there moves a count the trigger expects to find.
     add_totals(tx, p.source, &inserted.totals)?;
     if let Some(c) = p.signals {
@@ -136,7 +202,105 @@ fn commit_in(
     let stored = summary.new_ids.len() as i64;
     tally.record(tx, today, p.source, stored)?;
     record_success(tx, &p, &summary, note, now)?;
-    Ok(summary)
+    Ok(Some(summary))
+}
+
+/// Stores one part of a poll: what erasures, earlier polls and caps let through, with the
+/// same-text signal settled among the part's own repeats first. Hands the part back, spent,
+/// for its producer to free.
+#[allow(clippy::too_many_arguments)]
+fn commit_part(
+    tx: &Transaction<'_>,
+    p: &PollCommit<'_>,
+    part: ReadyPart,
+    erased: &std::collections::HashSet<String>,
+    tally: &mut DailyTally,
+    summary: &mut PollSummary,
+    inserted: &mut Inserted,
+    now_s: i64,
+) -> rusqlite::Result<ReadyPart> {
+    let ReadyPart {
+        mut mentions,
+        mut hashes,
+        mut values,
+    } = part;
+    if hashes.len() != mentions.len() {
+        hashes = in_parts(mentions.iter().collect(), MENTIONS_TO_SPLIT, |part| {
+            part.into_iter()
+                .map(|n| signals::text_hash(&n.mention.text))
+                .collect()
+        });
+    }
+    let erased_rows: Vec<bool> = mentions
+        .iter()
+        .map(|n| {
+            retention::was_erased(
+                erased,
+                p.kind,
+                n.mention.author_handle.as_deref(),
+                n.mention.author_name.as_deref(),
+            )
+        })
+        .collect();
+    let stored_before = stored_already(tx, p.source, &mentions)?;
+    let mut revised = Vec::new();
+    if let Some(c) = p.signals
+        && !tally.capped()
+    {
+        let skip: Vec<bool> = erased_rows
+            .iter()
+            .zip(&stored_before)
+            .map(|(erased, stored)| *erased || *stored)
+            .collect();
+        revised = signals::settle_repeats(tx, c, &mut mentions, &hashes, &skip)?;
+    }
+    if values.len() == mentions.len() {
+        // Prepared before the repeats were settled: a revised verdict is written out again.
+        for i in revised {
+            if let (Some(Some(v)), Some(verdict)) = (values.get_mut(i), &mentions[i].verdict) {
+                v.verdict = Some(verdict_json(verdict));
+            }
+        }
+    } else {
+        // After the repeats are settled: that may change a verdict. Only the rows the commit
+        // will store are prepared.
+        let raw_max = p.raw_max_bytes;
+        values = in_parts(
+            mentions
+                .iter_mut()
+                .zip(erased_rows.iter().zip(&stored_before))
+                .collect(),
+            MENTIONS_TO_SPLIT,
+            |part| {
+                part.into_iter()
+                    .map(|(n, (erased, stored))| {
+                        (!erased && !stored).then(|| RowValues::of(n, raw_max))
+                    })
+                    .collect()
+            },
+        );
+    }
+    let rows = RowFlags {
+        hashes: &hashes,
+        erased: &erased_rows,
+        stored_before: &stored_before,
+    };
+    insert_mentions(
+        tx,
+        p,
+        &mut mentions,
+        &values,
+        rows,
+        tally,
+        summary,
+        inserted,
+        now_s,
+    )?;
+    Ok(ReadyPart {
+        mentions,
+        hashes,
+        values,
+    })
 }
 
 /// Today's stored counts for the source and the capped watches, and what this poll adds.
@@ -323,8 +487,6 @@ struct RowFlags<'a> {
     erased: &'a [bool],
     /// An earlier poll stored this id.
     stored_before: &'a [bool],
-    /// Column values, for the rows neither erased nor stored before.
-    values: &'a [Option<RowValues>],
 }
 
 /// What [`insert_mentions`] stored, for the steps after it.
@@ -335,17 +497,21 @@ struct Inserted {
     totals: HashMap<(Option<&'static str>, Option<String>), i64>,
 }
 
-/// Inserts the mentions the caps and erasures let through, with their watches. A mention
-/// the store already has is counted in `summary.duplicates`.
+/// Inserts the mentions the caps and erasures let through, with their watches, given the
+/// column values of those rows. A mention the store already has is counted in
+/// `summary.duplicates`.
+#[allow(clippy::too_many_arguments)]
 fn insert_mentions(
     tx: &Transaction<'_>,
     p: &PollCommit<'_>,
-    mentions: Vec<NewMention>,
+    mentions: &mut [NewMention],
+    values: &[Option<RowValues>],
     flags: RowFlags<'_>,
     tally: &mut DailyTally,
     summary: &mut PollSummary,
+    out: &mut Inserted,
     now_s: i64,
-) -> rusqlite::Result<Inserted> {
+) -> rusqlite::Result<()> {
     let mut insert = tx.prepare_cached(
         "INSERT INTO mentions (source, kind, external_id, url, author_handle, author_name,
             author_reach, lang, title, text, in_reply_to, engagement, created_at, fetched_at,
@@ -359,20 +525,18 @@ fn insert_mentions(
     let mut link = tx.prepare_cached(
         "INSERT OR IGNORE INTO mention_watches (mention_id, watch) VALUES (?1, ?2)",
     )?;
-    let mut out = Inserted {
-        rows: Vec::new(),
-        totals: HashMap::new(),
-    };
     for (
         i,
-        NewMention {
-            mention: m,
-            mut watches,
-            verdict,
-        },
-    ) in mentions.into_iter().enumerate()
+        (
+            NewMention {
+                mention: m,
+                watches,
+                verdict,
+            },
+            values,
+        ),
+    ) in mentions.iter_mut().zip(values).enumerate()
     {
-        let values = flags.values.get(i).and_then(Option::as_ref);
         if flags.erased[i] {
             summary.erased += 1;
             continue;
@@ -382,7 +546,7 @@ fn insert_mentions(
             summary.duplicates += 1;
             continue;
         }
-        if tally.capped() && tally.refuse(p.watch_caps, &mut watches) {
+        if tally.capped() && tally.refuse(p.watch_caps, watches) {
             summary.capped += 1;
             continue;
         }
@@ -431,20 +595,20 @@ fn insert_mentions(
         *out.totals
             .entry((verdict.as_ref().map(|v| v.label.as_str()), m.lang.clone()))
             .or_default() += 1;
-        for w in &watches {
+        for w in watches.iter() {
             link.execute(params![id, w])?;
         }
-        tally.add(&watches);
+        tally.add(watches);
         summary.new_ids.push(id);
         out.rows.push(signals::NewRow {
             id,
-            external_id: m.external_id,
-            in_reply_to: m.in_reply_to,
+            external_id: m.external_id.clone(),
+            in_reply_to: m.in_reply_to.clone(),
             created_at: m.created_at.timestamp(),
             text_hash: hash,
         });
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Adds the poll's stored mentions to the running totals the metrics endpoint reads.
@@ -506,4 +670,109 @@ fn record_success(
         ],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::Mention;
+
+    fn part(ids: std::ops::Range<u32>) -> ReadyPart {
+        let mentions = ids
+            .map(|i| NewMention {
+                mention: Mention {
+                    external_id: i.to_string(),
+                    text: format!("Fjordlink post {i}"),
+                    created_at: Utc::now(),
+                    ..Default::default()
+                },
+                watches: vec!["Fjordlink".to_string()],
+                verdict: None,
+            })
+            .collect();
+        ReadyPart::new(mentions, 1024)
+    }
+
+    fn poll(cursor: &str) -> PollCommit<'static> {
+        PollCommit {
+            cursor: Some(cursor.into()),
+            ..PollCommit::news("feed", Vec::new())
+        }
+    }
+
+    #[test]
+    fn a_poll_whose_parts_stop_before_their_end_stores_nothing_and_keeps_the_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        s.commit_poll(PollCommit {
+            mentions: part(0..1).mentions,
+            ..poll("a")
+        })
+        .unwrap();
+
+        let mut returned = 0;
+        let cut = s.commit_poll_parts(
+            poll("b"),
+            [
+                PollPart::Mentions(part(1..3)),
+                PollPart::Mentions(part(3..5)),
+            ],
+            &mut |_| returned += 1,
+        );
+        let err = cut.unwrap_err();
+        assert!(
+            matches!(err, StoreError::PollCut(ref source) if source == "feed"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("nothing stored"), "{err}");
+        assert_eq!(
+            s.source_state("feed").unwrap().unwrap().cursor.as_deref(),
+            Some("a")
+        );
+
+        returned = 0;
+        let whole = s
+            .commit_poll_parts(
+                poll("b"),
+                [
+                    PollPart::Mentions(part(1..3)),
+                    PollPart::Mentions(part(3..5)),
+                    PollPart::End,
+                ],
+                &mut |_| returned += 1,
+            )
+            .unwrap();
+        assert_eq!(whole.new_ids.len(), 4, "the cut poll left nothing behind");
+        assert_eq!(whole.duplicates, 0);
+        assert_eq!(returned, 2, "every stored part goes back to its producer");
+        assert_eq!(
+            s.source_state("feed").unwrap().unwrap().cursor.as_deref(),
+            Some("b")
+        );
+    }
+
+    #[test]
+    fn an_id_repeated_in_a_later_part_is_a_duplicate_and_every_part_is_searchable() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let summary = s
+            .commit_poll_parts(
+                poll("c"),
+                [
+                    PollPart::Mentions(part(0..3)),
+                    PollPart::Mentions(part(2..6)),
+                    PollPart::End,
+                ],
+                &mut drop,
+            )
+            .unwrap();
+        assert_eq!(summary.new_ids.len(), 6);
+        assert_eq!(summary.duplicates, 1);
+        for i in [0, 5] {
+            let found = s
+                .mentions(&crate::store::MentionQuery::new().search(format!("\"post {i}\"")))
+                .unwrap();
+            assert_eq!(found.len(), 1, "post {i}");
+        }
+    }
 }

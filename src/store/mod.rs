@@ -61,6 +61,7 @@ use serde::Serialize;
 use crate::classify::{Classification, Classifier};
 use crate::sources::{Mention, OwnReply};
 
+pub use commit::{PollPart, ReadyPart};
 pub use digest_log::{DigestRecord, DigestSent, FailedSource, FirstResponse, VolumeRow};
 pub use health::{
     Integrity, Published, SourceFault, StageFault, StoreHealth, WriteFailure, publish_health,
@@ -114,6 +115,10 @@ pub enum StoreError {
     /// No mention has this id.
     #[error("no mention with id {0}; `webcare mentions` shows ids")]
     NoSuchMention(i64),
+    /// A poll streamed in parts stopped before its last part (the work producing them
+    /// failed); nothing of it was stored.
+    #[error("the mentions of source {0} stopped arriving before the poll's end; nothing stored")]
+    PollCut(String),
     /// A full-text query could not be understood.
     #[error("invalid full-text query \"{query}\": {message}")]
     BadQuery { query: String, message: String },
@@ -301,6 +306,30 @@ impl Store {
         let done = work(&tx).map_err(e)?;
         tx.commit().map_err(e)?;
         Ok(done)
+    }
+
+    /// [`Store::write`] for work that may find that nothing of it should be kept: `None`
+    /// rolls the transaction back.
+    fn write_or_discard<T>(
+        &mut self,
+        work: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<Option<T>>,
+    ) -> Result<Option<T>, StoreError> {
+        let path = &self.path;
+        let e = |source| StoreError::Database {
+            path: path.display().to_string(),
+            source: DatabaseError(source),
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        match work(&tx).map_err(e)? {
+            Some(done) => {
+                tx.commit().map_err(e)?;
+                Ok(Some(done))
+            }
+            None => {
+                tx.rollback().map_err(e)?;
+                Ok(None)
+            }
+        }
     }
 
     fn configure(&mut self) -> Result<(), StoreError> {

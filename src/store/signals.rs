@@ -58,14 +58,15 @@ pub(super) struct NewRow {
 /// The author count is the one [`apply`] makes after the insert (same rows, same window), so
 /// `apply` finds these copies already revised and leaves them; it still revises every copy
 /// this pass could not see. Callers with daily caps must not use it: a capped row is not
-/// stored, and this pass cannot know which ones will be.
+/// stored, and this pass cannot know which ones will be. Returns the positions of the
+/// mentions whose verdict it revised.
 pub(super) fn settle_repeats(
     tx: &Transaction<'_>,
     classifier: &Classifier,
     mentions: &mut [NewMention],
     hashes: &[Option<i64>],
     skip: &[bool],
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<Vec<usize>> {
     let mut groups: HashMap<i64, Vec<usize>> = HashMap::new();
     for (i, hash) in hashes.iter().enumerate() {
         if let Some(h) = hash
@@ -75,8 +76,9 @@ pub(super) fn settle_repeats(
         }
     }
     groups.retain(|_, rows| rows.len() > 1);
+    let mut revised = Vec::new();
     if groups.is_empty() {
-        return Ok(());
+        return Ok(revised);
     }
     // Which of the repeated rows the insert will store: the first row of each external id
     // that is not skipped. Counting a row that is not stored would overstate the campaign;
@@ -123,10 +125,11 @@ pub(super) fn settle_repeats(
         for i in in_window {
             if let Some(v) = mentions[i].verdict.as_mut() {
                 classifier.apply_signals(v, &input);
+                revised.push(i);
             }
         }
     }
-    Ok(())
+    Ok(revised)
 }
 
 /// Counts the signals for the mentions of one commit and writes back every verdict they
