@@ -734,8 +734,16 @@ async fn source_task(
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_big_batch_is_matched_on_all_cores_in_feed_order_with_the_same_verdicts() {
+    /// Posts in three languages, three of every four naming the brand.
+    const TEXTS: [&str; 4] = [
+        "Fjordlink is down again, third time this week and nobody answers",
+        "Tak Fjordlink, teknikeren var super hurtig!",
+        "Nothing about the brand here",
+        "Hoe zeg ik mijn Fjordlink abonnement op?",
+    ];
+
+    /// One watch on the brand's name.
+    fn brand_watch() -> Watches {
         let watch = crate::watch::WatchConfig {
             name: "Brand".into(),
             query: "fjordlink".into(),
@@ -743,28 +751,32 @@ mod tests {
             daily_cap: None,
             terms: Default::default(),
         };
-        let watches = Watches::compile(&[watch], crate::classify::Classifier::embedded()).unwrap();
-        let texts = [
-            "Fjordlink is down again, third time this week and nobody answers",
-            "Tak Fjordlink, teknikeren var super hurtig!",
-            "Nothing about the brand here",
-            "Hoe zeg ik mijn Fjordlink abonnement op?",
-        ];
+        Watches::compile(&[watch], crate::classify::Classifier::embedded()).unwrap()
+    }
+
+    /// Matching for `watches` as the daemon sets it up, counting into `metrics`.
+    fn matching<'a>(watches: &'a Watches, metrics: &'a crate::metrics::Metrics) -> Matching<'a> {
+        Matching {
+            watches,
+            owned: None,
+            max_text_chars: 0,
+            metrics,
+            source: "forum",
+        }
+    }
+
+    #[test]
+    fn a_big_batch_is_matched_on_all_cores_in_feed_order_with_the_same_verdicts() {
+        let watches = brand_watch();
         let batch: Vec<sources::Mention> = (0..crate::parallel::MENTIONS_TO_SPLIT * 2 + 3)
             .map(|i| sources::Mention {
                 external_id: i.to_string(),
-                text: texts[i % texts.len()].to_string(),
+                text: TEXTS[i % TEXTS.len()].to_string(),
                 ..Default::default()
             })
             .collect();
         let metrics = crate::metrics::Metrics::default();
-        let matching = Matching {
-            watches: &watches,
-            owned: None,
-            max_text_chars: 0,
-            metrics: &metrics,
-            source: "forum",
-        };
+        let matching = matching(&watches, &metrics);
         let on_all_cores = matching.run(batch.clone());
         let on_one = matching.run_here(batch);
         let seen = |matched: &[NewMention]| -> Vec<String> {
@@ -784,20 +796,7 @@ mod tests {
 
     #[test]
     fn a_big_batch_matched_beside_its_commit_is_stored_as_matching_it_first_would_store_it() {
-        let watch = crate::watch::WatchConfig {
-            name: "Brand".into(),
-            query: "fjordlink".into(),
-            languages: vec![],
-            daily_cap: None,
-            terms: Default::default(),
-        };
-        let watches = Watches::compile(&[watch], crate::classify::Classifier::embedded()).unwrap();
-        let texts = [
-            "Fjordlink is down again, third time this week and nobody answers",
-            "Tak Fjordlink, teknikeren var super hurtig!",
-            "Nothing about the brand here",
-            "Hoe zeg ik mijn Fjordlink abonnement op?",
-        ];
+        let watches = brand_watch();
         let campaign = "Boycott Fjordlink now, they sell our data to advertisers";
         // Three parts and a bit; one campaign copy in every 700 posts, each from its own
         // author, so the campaign is only seen whole across parts.
@@ -807,7 +806,7 @@ mod tests {
                 text: if i % 700 == 0 {
                     campaign.to_string()
                 } else {
-                    format!("{} #{i}", texts[i % texts.len()])
+                    format!("{} #{i}", TEXTS[i % TEXTS.len()])
                 },
                 author_handle: Some(format!("user{i}")),
                 created_at: Utc::now(),
@@ -815,13 +814,7 @@ mod tests {
             })
             .collect();
         let metrics = crate::metrics::Metrics::default();
-        let matching = Matching {
-            watches: &watches,
-            owned: None,
-            max_text_chars: 0,
-            metrics: &metrics,
-            source: "forum",
-        };
+        let matching = matching(&watches, &metrics);
         let none = HashMap::new();
         let poll = || PollCommit {
             signals: Some(watches.classifier()),

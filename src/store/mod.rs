@@ -297,15 +297,7 @@ impl Store {
         &mut self,
         work: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
-        let path = &self.path;
-        let e = |source| StoreError::Database {
-            path: path.display().to_string(),
-            source: DatabaseError(source),
-        };
-        let tx = self.conn.transaction().map_err(e)?;
-        let done = work(&tx).map_err(e)?;
-        tx.commit().map_err(e)?;
-        Ok(done)
+        self.transact(|tx| work(tx).map(|done| (done, true)))
     }
 
     /// [`Store::write`] for work that may find that nothing of it should be kept: `None`
@@ -314,22 +306,33 @@ impl Store {
         &mut self,
         work: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<Option<T>>,
     ) -> Result<Option<T>, StoreError> {
+        self.transact(|tx| {
+            work(tx).map(|done| {
+                let keep = done.is_some();
+                (done, keep)
+            })
+        })
+    }
+
+    /// One transaction around `work`: committed when `work` answers keep (`true`), rolled
+    /// back otherwise or on any error.
+    fn transact<T>(
+        &mut self,
+        work: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<(T, bool)>,
+    ) -> Result<T, StoreError> {
         let path = &self.path;
         let e = |source| StoreError::Database {
             path: path.display().to_string(),
             source: DatabaseError(source),
         };
         let tx = self.conn.transaction().map_err(e)?;
-        match work(&tx).map_err(e)? {
-            Some(done) => {
-                tx.commit().map_err(e)?;
-                Ok(Some(done))
-            }
-            None => {
-                tx.rollback().map_err(e)?;
-                Ok(None)
-            }
+        let (done, keep) = work(&tx).map_err(e)?;
+        if keep {
+            tx.commit().map_err(e)?;
+        } else {
+            tx.rollback().map_err(e)?;
         }
+        Ok(done)
     }
 
     fn configure(&mut self) -> Result<(), StoreError> {

@@ -200,6 +200,18 @@ async fn truncate(writer: &Writer) {
 mod tests {
     use super::*;
 
+    /// Creates `table` holding `rows` blobs of 1,000 bytes, in one transaction.
+    fn fill(store: &Store, table: &str, rows: u32) {
+        store
+            .conn
+            .execute_batch(&format!(
+                "CREATE TABLE {table} (x BLOB);
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})
+                 INSERT INTO {table} SELECT randomblob(1000) FROM n;"
+            ))
+            .unwrap()
+    }
+
     #[test]
     fn a_writer_that_leaves_checkpoints_to_the_background_keeps_its_log_until_the_checkpointer_copies_it()
      {
@@ -207,17 +219,7 @@ mod tests {
         let path = dir.path().join("w.db");
         let store = Store::open(&path).unwrap();
         store.leave_checkpoints_to_background().unwrap();
-        let fill = |table: &str| {
-            store
-                .conn
-                .execute_batch(&format!(
-                    "CREATE TABLE {table} (x BLOB);
-                     WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000)
-                     INSERT INTO {table} SELECT randomblob(1000) FROM n;"
-                ))
-                .unwrap()
-        };
-        fill("first");
+        fill(&store, "first", 6000);
         let background = Checkpointer::open(&path).unwrap();
         let after_first = background.log_bytes();
         assert!(after_first > 6_000_000, "{after_first}");
@@ -232,7 +234,7 @@ mod tests {
         assert!(!c.busy);
 
         // The writer's next transaction starts the log over instead of appending to it.
-        fill("second");
+        fill(&store, "second", 6000);
         let after_second = background.log_bytes();
         assert!(
             after_second < after_first * 3 / 2,
@@ -254,14 +256,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.db");
         let store = Store::open(&path).unwrap();
-        store
-            .conn
-            .execute_batch(
-                "CREATE TABLE filler (x BLOB);
-                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000)
-                 INSERT INTO filler SELECT randomblob(1000) FROM n;",
-            )
-            .unwrap();
+        fill(&store, "filler", 6000);
         // SQLite's automatic checkpoint at the commit copied the log into the database file.
         let db_bytes = std::fs::metadata(&path).unwrap().len();
         assert!(db_bytes > 6_000_000, "{db_bytes}");
@@ -277,14 +272,7 @@ mod tests {
             .query_row("PRAGMA journal_size_limit", [], |r| r.get(0))
             .unwrap();
         assert_eq!(limit, JOURNAL_SIZE_LIMIT);
-        store
-            .conn
-            .execute_batch(
-                "CREATE TABLE filler (x BLOB);
-                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
-                 INSERT INTO filler SELECT randomblob(1000) FROM n;",
-            )
-            .unwrap();
+        fill(&store, "filler", 2000);
         let wal = dir.path().join("w.db-wal");
         assert!(std::fs::metadata(&wal).unwrap().len() > 1_000_000);
         let c = store.checkpoint().unwrap();
