@@ -459,6 +459,8 @@ struct RowValues {
     engagement: Option<String>,
     raw: Option<String>,
     verdict: Option<String>,
+    /// The watches column, as matched (a daily cap may still cut the list).
+    watches: String,
 }
 
 impl RowValues {
@@ -474,6 +476,7 @@ impl RowValues {
                 .filter(|s| s != "{}"),
             raw,
             verdict: n.verdict.as_ref().map(verdict_json),
+            watches: n.watches.join(","),
         }
     }
 }
@@ -552,6 +555,13 @@ fn insert_mentions(
         }
         let Some(values) = values else { continue };
         let hash = flags.hashes[i];
+        let cut;
+        let watches_column = if tally.capped() {
+            cut = watches.join(",");
+            &cut
+        } else {
+            &values.watches
+        };
         let changed = insert.execute(params![
             p.source,
             p.kind,
@@ -567,7 +577,7 @@ fn insert_mentions(
             &values.engagement,
             m.created_at.timestamp(),
             now_s,
-            watches.join(","),
+            watches_column,
             p.backfill,
             &values.raw,
             verdict.as_ref().map(|v| v.label.as_str()),
@@ -602,8 +612,11 @@ fn insert_mentions(
         summary.new_ids.push(id);
         out.rows.push(signals::NewRow {
             id,
-            external_id: m.external_id.clone(),
-            in_reply_to: m.in_reply_to.clone(),
+            // Cloned only for replies: most rows need neither string again.
+            reply: m
+                .in_reply_to
+                .as_ref()
+                .map(|parent| (parent.clone(), m.external_id.clone())),
             created_at: m.created_at.timestamp(),
             text_hash: hash,
         });

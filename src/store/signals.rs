@@ -42,8 +42,8 @@ pub fn text_hash(text: &str) -> Option<i64> {
 /// A mention stored by this commit, as far as the signals need it.
 pub(super) struct NewRow {
     pub id: i64,
-    pub external_id: String,
-    pub in_reply_to: Option<String>,
+    /// For a reply only: what it replies to, and its own external id.
+    pub reply: Option<(String, String)>,
     pub created_at: i64,
     pub text_hash: Option<i64>,
 }
@@ -201,11 +201,11 @@ pub(super) fn apply(
         // A reply's thread is what it replies to. A post that replies to nothing starts a
         // thread whose replies arrive after it, so there is nothing to count yet (this saves a
         // query for nearly every mention).
-        let Some(parent) = row.in_reply_to.as_deref() else {
+        let Some((parent, external_id)) = &row.reply else {
             continue;
         };
         let n: i64 = replies.query_row(
-            params![source, row.id, parent, row.external_id, now - THREAD_WINDOW],
+            params![source, row.id, parent, external_id, now - THREAD_WINDOW],
             |r| r.get(0),
         )?;
         let n = u32::try_from(n).unwrap_or(u32::MAX);
