@@ -815,6 +815,28 @@ mod tests {
     }
 
     #[test]
+    fn a_watch_at_its_cap_is_left_off_a_mention_another_watch_still_stores() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let caps = HashMap::from([("Outage".to_string(), 1)]);
+        let both = |id: &str| NewMention {
+            mention: mention(id),
+            watches: vec!["Fjordlink".to_string(), "Outage".to_string()],
+            verdict: None,
+        };
+        let r = s
+            .commit_poll(PollCommit {
+                watch_caps: &caps,
+                ..PollCommit::news("feed", vec![both("a"), both("b")])
+            })
+            .unwrap();
+        assert_eq!((r.new_ids.len(), r.capped), (2, 0));
+        let watches = |id: i64| s.mention(id).unwrap().unwrap().watches;
+        assert_eq!(watches(r.new_ids[0]), ["Fjordlink", "Outage"]);
+        assert_eq!(watches(r.new_ids[1]), ["Fjordlink"]);
+    }
+
+    #[test]
     fn full_text_search_ignores_case_and_diacritics() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("w.db")).unwrap();
