@@ -146,6 +146,7 @@ pub async fn run_checkpoints(writer: Writer, mut shutdown: Shutdown) {
         }
     };
     let mut truncated = Instant::now();
+    let mut last = None;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(LOOK_EVERY) => {}
@@ -156,7 +157,24 @@ pub async fn run_checkpoints(writer: Writer, mut shutdown: Shutdown) {
             truncate(&writer).await;
         } else if let Some(c) = background.take() {
             background = Some(if c.log_bytes() >= BACKGROUND_AFTER_BYTES {
-                passive(c).await
+                // The file keeps its size after the log restarts, so this runs again while
+                // there may be nothing new to copy; that costs a look at the WAL index.
+                let (c, done) = passive(c).await;
+                match done {
+                    Ok(d) if Some(d) != last => {
+                        tracing::debug!(
+                            log = d.log_pages,
+                            copied = d.checkpointed,
+                            "WAL checkpointed beside the writer"
+                        );
+                        last = Some(d);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot checkpoint the WAL; trying again later")
+                    }
+                }
+                c
             } else {
                 c
             });
@@ -165,23 +183,14 @@ pub async fn run_checkpoints(writer: Writer, mut shutdown: Shutdown) {
     truncate(&writer).await;
 }
 
-/// A passive checkpoint on a blocking thread; hands the connection back.
-async fn passive(c: Checkpointer) -> Checkpointer {
-    let (c, done) = tokio::task::spawn_blocking(move || {
+/// A passive checkpoint on a blocking thread; hands the connection back with its outcome.
+async fn passive(c: Checkpointer) -> (Checkpointer, Result<Checkpoint, StoreError>) {
+    tokio::task::spawn_blocking(move || {
         let done = c.passive();
         (c, done)
     })
     .await
-    .expect("checkpoint task panicked");
-    match done {
-        Ok(d) => tracing::debug!(
-            log = d.log_pages,
-            copied = d.checkpointed,
-            "WAL checkpointed beside the writer"
-        ),
-        Err(e) => tracing::warn!(error = %e, "cannot checkpoint the WAL; trying again later"),
-    }
-    c
+    .expect("checkpoint task panicked")
 }
 
 /// A truncating checkpoint on the writer.
@@ -249,6 +258,58 @@ mod tests {
             )
             .unwrap();
         assert_eq!(rows, 12_000);
+    }
+
+    #[tokio::test]
+    async fn the_checkpoint_stage_copies_a_big_commit_back_beside_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let writer = Writer::new(Store::open(&path).unwrap());
+        let (stop, shutdown) = Shutdown::new();
+        let stage = tokio::spawn(run_checkpoints(writer.clone(), shutdown));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let autocheckpoint = || {
+            writer.run(|s| {
+                s.conn
+                    .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get::<_, i64>(0))
+                    .map_err(s.err())
+            })
+        };
+        while autocheckpoint().await.unwrap() != 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the stage never took checkpoints over"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+
+        writer
+            .run(|s| {
+                fill(s, "filler", 6000);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let db_bytes = || std::fs::metadata(&path).unwrap().len();
+        assert!(
+            db_bytes() < 1_000_000,
+            "the commit checkpointed: {}",
+            db_bytes()
+        );
+        while db_bytes() < 6_000_000 {
+            assert!(
+                Instant::now() < deadline,
+                "never checkpointed: {}",
+                db_bytes()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        stop.stop();
+        stage.await.unwrap();
+        // On the way out the log was truncated.
+        let wal = dir.path().join("w.db-wal");
+        assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0), 0);
     }
 
     #[test]
