@@ -276,6 +276,13 @@ struct DocReader<'a> {
 
 /// Reads the decoded document. `base` is the document's address, for relative links.
 pub fn read(text: &str, base: Option<Url>) -> Result<Feed, FeedError> {
+    read_document(text, base, true)
+}
+
+/// [`read`], with the reading of field text runs straight from the document
+/// ([`DocReader::collect_run`]) on or off: off, every character goes through quick-xml's
+/// events, which the tests compare the runs against.
+fn read_document(text: &str, base: Option<Url>, read_runs: bool) -> Result<Feed, FeedError> {
     let mut xml = Reader::from_str(text);
     let cfg = xml.config_mut();
     cfg.allow_dangling_amp = true;
@@ -304,11 +311,26 @@ pub fn read(text: &str, base: Option<Url>) -> Result<Feed, FeedError> {
         at_end: false,
     };
     let mut errors = 0usize;
+    // Bytes `collect_run` moved the reader on by, which its own position does not count:
+    // added to it, every position below is the offset in `text`, as if quick-xml read them.
+    let mut skipped = 0usize;
     loop {
-        let before = xml.buffer_position() as usize;
+        let before = xml.buffer_position() as usize + skipped;
         r.pos_before = before;
         let event = xml.read_event();
-        r.pos_after = xml.buffer_position() as usize;
+        r.pos_after = xml.buffer_position() as usize + skipped;
+        // After these events quick-xml is between markup and text (in its `InsideText`
+        // state), where the text run that follows can be read without it. After a text event
+        // it may stand inside a reference already, and is left alone.
+        let before_text = matches!(
+            event,
+            Ok(Event::Start(_)
+                | Event::Empty(_)
+                | Event::End(_)
+                | Event::CData(_)
+                | Event::GeneralRef(_)
+                | Event::Comment(_))
+        );
         match event {
             Ok(Event::Start(e)) => r.start(&e, false)?,
             Ok(Event::Empty(e)) => r.start(&e, true)?,
@@ -329,10 +351,14 @@ pub fn read(text: &str, base: Option<Url>) -> Result<Feed, FeedError> {
                 }
                 // A reader that cannot move past the error, or a document that is mostly
                 // errors, has given what it can.
-                if (xml.buffer_position() as usize) <= before || errors > 10_000 {
+                if (xml.buffer_position() as usize + skipped) <= before || errors > 10_000 {
                     break;
                 }
             }
+        }
+        // Most markup is followed by more markup, or by text: only text is worth the call.
+        if read_runs && before_text && xml.get_ref().first().is_some_and(|b| *b != b'<') {
+            skipped += r.collect_run(xml.get_mut());
         }
     }
     // End of input closes whatever is still open. An entry still open there was cut off: it
@@ -937,6 +963,60 @@ impl<'a> DocReader<'a> {
         }
     }
 
+    /// Reads the character data ahead of the reader (`rest`, the part of the document it has
+    /// not read) up to the next `<` into wherever [`Self::text`] puts text (the field being
+    /// collected, an author's text, or nowhere), and moves the reader past it; returns how
+    /// many bytes that was. Escaped HTML is text cut by `&lt;`/`&gt;` every few characters,
+    /// and a pretty-printed feed has white space between every two tags: quick-xml hands each
+    /// piece and each reference over as an event of its own; here the run costs one scan.
+    /// What lands in the field is what [`Self::text`] and [`Self::reference`] make of those
+    /// events. Only predefined and character references are
+    /// read here: at any other `&` (an entity the document declares, whose expansion is
+    /// counted against [`MAX_ENTITY_EXPANSION`]; an HTML entity; an `&` that is no reference)
+    /// the run stops before it and quick-xml reads on from there as it would have.
+    fn collect_run(&mut self, rest: &mut &'a [u8]) -> usize {
+        let depth = self.stack.len();
+        // Where `text` and `reference` would put the run, and whether it is inline markup.
+        let (mut sink, markup) = match (self.collector.as_mut(), self.author.as_mut()) {
+            (Some(c), _) => (Some(&mut c.buf), c.mode == Mode::Markup),
+            (None, Some(a)) if a.depth == depth => (Some(&mut a.text), false),
+            _ => (None, false),
+        };
+        let text = self.text;
+        let bytes = text.as_bytes();
+        // The reader reads `text` itself: what it has left is the end of it.
+        let start = text.len().saturating_sub(rest.len());
+        let mut at = start;
+        while let Some(i) = find_lt_or_amp(&bytes[at..]) {
+            let amp = at + i;
+            if amp > at
+                && let Some(buf) = sink.as_deref_mut()
+            {
+                let Some(chars) = text.get(at..amp) else {
+                    break;
+                };
+                buf.push_str(chars);
+            }
+            at = amp;
+            if bytes[amp] == b'<' {
+                break;
+            }
+            let Some((ch, len)) = simple_reference(&text[amp + 1..]) else {
+                break;
+            };
+            match sink.as_deref_mut() {
+                // Markup stays markup, as in `reference`: written back as it was.
+                Some(buf) if markup => buf.push_str(&text[amp..amp + len]),
+                Some(buf) => buf.push(ch),
+                None => {}
+            }
+            at = amp + len;
+        }
+        let read = at - start;
+        *rest = rest.get(read..).unwrap_or_default();
+        read
+    }
+
     fn text(&mut self, t: &str, cdata: bool) {
         if let Some(c) = self.collector.as_mut() {
             if cdata && matches!(c.mode, Mode::Markup) {
@@ -988,22 +1068,9 @@ impl<'a> DocReader<'a> {
     /// per document; external ones are an error, never a read.
     fn expand(&mut self, name: &str, level: usize) -> Result<(Cow<'static, str>, bool), FeedError> {
         if let Some(num) = name.strip_prefix('#') {
-            let code = match num.strip_prefix(['x', 'X']) {
-                Some(hex) => u32::from_str_radix(hex, 16).ok(),
-                None => num.parse().ok(),
-            };
-            let c = code.and_then(char::from_u32).unwrap_or('\u{fffd}');
-            return Ok((Cow::Owned(c.to_string()), true));
+            return Ok((Cow::Owned(char_ref(num).to_string()), true));
         }
-        let predefined = match name {
-            "lt" => Some("<"),
-            "gt" => Some(">"),
-            "amp" => Some("&"),
-            "quot" => Some("\""),
-            "apos" => Some("'"),
-            _ => None,
-        };
-        if let Some(p) = predefined {
+        if let Some(p) = predefined_entity(name) {
             // Escaped markup is mostly these: no allocation for them.
             return Ok((Cow::Borrowed(p), true));
         }
@@ -1116,6 +1183,78 @@ impl<'a> DocReader<'a> {
         }
         out.push_str(rest);
         Ok(())
+    }
+}
+
+/// The predefined or character reference at the start of `after` (the text after an `&`):
+/// the character it stands for, and its length with the `&` and `;`. `None` for any other
+/// reference, or an `&` that is none. A reference ends where quick-xml ends it: at the first
+/// `;`, unless `&` or `<` comes first.
+fn simple_reference(after: &str) -> Option<(char, usize)> {
+    let b = after.as_bytes();
+    if b.first() == Some(&b'#') {
+        let semi = memchr::memchr3(b';', b'&', b'<', b).filter(|&j| b[j] == b';')?;
+        return Some((char_ref(&after[1..semi]), semi + 2));
+    }
+    // A predefined name is followed by its `;` directly; anything longer is another name.
+    let (name, ch) = match b.first()? {
+        b'l' => ("lt;", '<'),
+        b'g' => ("gt;", '>'),
+        b'a' if b.get(1) == Some(&b'm') => ("amp;", '&'),
+        b'a' => ("apos;", '\''),
+        b'q' => ("quot;", '"'),
+        _ => return None,
+    };
+    b.starts_with(name.as_bytes())
+        .then_some((ch, name.len() + 1))
+}
+
+/// The offset of the first `<` or `&` in `b`. Most pieces of escaped markup are a few bytes
+/// (the `p` of `&lt;p&gt;`), too short to pay for the call into a vectorised search: the
+/// first 32 bytes are read a word at a time, and only a longer run goes to `memchr2`.
+fn find_lt_or_amp(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // The bytes of `w` equal to `c`, marked by their high bit. Only the lowest mark is sure
+    // (a borrow can mark a byte above a match), and only the lowest is wanted.
+    let marks = |w: u64, c: u8| {
+        let x = w ^ (ONES * u64::from(c));
+        x.wrapping_sub(ONES) & !x & HIGH
+    };
+    let mut i = 0;
+    while i < 32 {
+        let Some(chunk) = b.get(i..i + 8) else { break };
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let m = marks(w, b'<') | marks(w, b'&');
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    memchr::memchr2(b'<', b'&', &b[i..]).map(|p| i + p)
+}
+
+/// The character a character reference (`&#…;`, given without the `#`) stands for; U+FFFD
+/// where the number is no character.
+fn char_ref(num: &str) -> char {
+    let code = match num.strip_prefix(['x', 'X']) {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None => num.parse().ok(),
+    };
+    code.and_then(char::from_u32).unwrap_or('\u{fffd}')
+}
+
+/// The text of one of XML's five predefined entities; a DTD cannot redefine them.
+fn predefined_entity(name: &str) -> Option<&'static str> {
+    match name {
+        "lt" => Some("<"),
+        "gt" => Some(">"),
+        "amp" => Some("&"),
+        "quot" => Some("\""),
+        "apos" => Some("'"),
+        _ => None,
     }
 }
 
@@ -1390,5 +1529,131 @@ mod tests {
         assert_eq!(plain("  Post   1 "), "Post 1");
         assert_eq!(plain("a <script>alert(1)</script> b"), "a b");
         assert_eq!(plain("see <a href=\"javascript:x()\">this</a>"), "see this");
+    }
+
+    /// `doc` read with the text runs read straight from the document, after checking that
+    /// this gives what quick-xml's events give, to the byte (positions and fingerprints too).
+    fn read_both_ways(doc: &str) -> Result<Feed, FeedError> {
+        let runs = read_document(doc, None, true);
+        let events = read_document(doc, None, false);
+        assert_eq!(format!("{runs:?}"), format!("{events:?}"), "{doc}");
+        runs
+    }
+
+    fn rss_item(fields: &str) -> String {
+        format!("<rss><channel><item>{fields}</item></channel></rss>")
+    }
+
+    #[test]
+    fn text_runs_read_from_the_document_give_what_the_events_give() {
+        // Escaped markup with predefined and character references.
+        let feed = read_both_ways(&rss_item(
+            "<guid>1</guid><description>&lt;p&gt;Caf&#233; &amp; caf&#xE9; &quot;x&quot; \
+             &apos;y&apos; &lt;a href=\"https://e.example/a?b=1&amp;amp;c=2\"&gt;more&lt;/a&gt;\
+             &lt;/p&gt;</description>",
+        ))
+        .unwrap();
+        assert_eq!(
+            feed.entries[0].text,
+            "Café & café \"x\" 'y' more (https://e.example/a?b=1&c=2)"
+        );
+        // A character reference to no character, and an empty one.
+        let feed = read_both_ways(&rss_item(
+            "<guid>1</guid><title>a&#1114112;b&#;c&#xZZ;d&#xd800;e</title>",
+        ))
+        .unwrap();
+        assert_eq!(
+            feed.entries[0].title.as_deref(),
+            Some("a\u{fffd}b\u{fffd}c\u{fffd}d\u{fffd}e")
+        );
+        // An `&` that is no reference (bare, unterminated, before `<`), an HTML entity.
+        let feed = read_both_ways(&rss_item(
+            "<guid>1</guid><description>AT&T &lt;b&gt;&amp &nbsp;x &ltb; &lt</description>",
+        ))
+        .unwrap();
+        // quick-xml hands a bare `&amp` or `&lt` over as text; the HTML pass keeps it as written.
+        assert_eq!(feed.entries[0].text, "AT&T &amp x &ltb; &lt");
+        // Text split across CDATA and comments.
+        let feed = read_both_ways(&rss_item(
+            "<guid>1</guid><description>&lt;p&gt;one <![CDATA[<b>two</b> &amp;]]> \
+             &lt;i&gt;three&lt;/i&gt;<!-- x -->&lt;/p&gt;</description>",
+        ))
+        .unwrap();
+        assert_eq!(feed.entries[0].text, "one two & three");
+    }
+
+    #[test]
+    fn declared_entities_inside_a_text_run_are_still_expanded_and_counted() {
+        let doc = "<!DOCTYPE rss [<!ENTITY co \"Fjord&amp;link\">]>".to_string()
+            + &rss_item("<guid>1</guid><description>&lt;b&gt;&co;&lt;/b&gt; &co;!</description>");
+        let feed = read_both_ways(&doc).unwrap();
+        assert_eq!(feed.entries[0].text, "Fjord&link Fjord&link!");
+        let bomb = "<!DOCTYPE rss [<!ENTITY a \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\">\
+             <!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">\
+             <!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\">\
+             <!ENTITY d \"&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;\">]>"
+            .to_string()
+            + &rss_item(&format!(
+                "<guid>1</guid><description>&lt;p&gt;{}&lt;/p&gt;</description>",
+                "&d;".repeat(20)
+            ));
+        assert!(matches!(
+            read_both_ways(&bomb),
+            Err(FeedError::EntityBomb { .. })
+        ));
+        let external = "<!DOCTYPE rss [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>".to_string()
+            + &rss_item("<guid>1</guid><description>&lt;p&gt;&x;&lt;/p&gt;</description>");
+        assert!(matches!(
+            read_both_ways(&external),
+            Err(FeedError::ExternalEntity { .. })
+        ));
+    }
+
+    #[test]
+    fn text_between_tags_and_an_authors_own_text_read_as_runs_too() {
+        let doc = "<!DOCTYPE rss [<!ENTITY co \"Co &#38; Zn\">]>\n<rss>\n  <channel>\n    \
+             <title>a &amp; b &co;</title>\n    <item>\n      <guid>1</guid>\n      \
+             <author>jan@example.org (Jan &amp; &co; &#x263A;)</author>\n      \
+             &lt;stray&gt; &co; text\n    </item>\n  </channel>\n</rss>\n";
+        let feed = read_both_ways(doc).unwrap();
+        assert_eq!(
+            feed.entries[0].author_name.as_deref(),
+            Some("Jan & Co & Zn \u{263a}")
+        );
+        assert_eq!(
+            feed.entries[0].author_email.as_deref(),
+            Some("jan@example.org")
+        );
+    }
+
+    #[test]
+    fn inline_markup_keeps_its_references_as_written() {
+        let doc = "<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><id>1</id>\
+             <content type=\"xhtml\"><div>a &lt; b &#38; c &amp;amp; <b>bold</b> &#x41;&nbsp;\
+             <![CDATA[<i>]]></div></content></entry></feed>";
+        let feed = read_both_ways(doc).unwrap();
+        assert_eq!(feed.entries[0].text, "a < b & c &amp; bold A <i>");
+    }
+
+    #[test]
+    fn positions_after_a_text_run_are_those_of_the_document() {
+        // An entry with neither id nor link is told apart by a hash of its markup, whose end
+        // is a position; a recovered error names one.
+        let doc = rss_item(
+            "<title>&lt;b&gt;x&lt;/b&gt;</title><description>&lt;p&gt;y&lt;/p&gt;</description>",
+        )
+        .replace(
+            "</channel>",
+            "<item><title>&lt;b&gt;z</title><x a=\"1></item></channel>",
+        );
+        let feed = read_both_ways(&doc).unwrap();
+        let first = &feed.entries[0];
+        let markup = &doc[doc.find("<item>").unwrap()..doc.find("</item>").unwrap() + 7];
+        assert_eq!(first.fingerprint, crate::text::fnv1a(markup));
+        assert!(
+            feed.recovered.iter().any(|r| r.starts_with("at byte ")),
+            "{:?}",
+            feed.recovered
+        );
     }
 }
