@@ -1,12 +1,15 @@
 //! How long the web inbox takes to render a page of 50 mentions with (by default) 1,000,000
 //! stored: a quarter of them complaints and questions, most of those answered, a few urgent.
 //! Each render opens the database and renders the template as a request does; the HTTP layer
-//! is left out. Run with `cargo bench --bench web` (`WEB_MENTIONS` changes the size).
+//! is left out, and the process runs on the daemon's allocator. Run with `cargo bench --bench
+//! web` (`WEB_MENTIONS` changes the size).
 
 use std::time::{Duration, Instant};
 
 use webcare::config::{ConfigErrors, load::Config};
 use webcare::store::Store;
+
+webcare::daemon_allocator!();
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)

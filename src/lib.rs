@@ -8,6 +8,7 @@
 //! daemon runs.
 
 pub mod admin;
+pub mod alloc;
 pub mod classify;
 pub mod cli;
 pub mod commands;

@@ -2,6 +2,8 @@
 
 use clap::Parser;
 
+webcare::daemon_allocator!();
+
 fn main() {
     let cli = webcare::cli::Cli::parse();
     webcare::commands::init_logging(cli.log_format);
