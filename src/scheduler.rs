@@ -17,7 +17,8 @@ use crate::shutdown::{Shutdown, ShutdownTrigger};
 use crate::sources::announced::Announcement;
 use crate::sources::{self, PollContext, Source};
 use crate::store::{
-    NewMention, PollCommit, PollPart, PollSummary, Readers, ReadyPart, Store, StoreError, Writer,
+    NewMention, PollCommit, PollPart, PollSummary, PollTail, Readers, ReadyPart, Store, StoreError,
+    Writer,
 };
 use crate::supervisor::{MAX_RESTART_DELAY, STAGE_SETTLED_AFTER, Task, supervise};
 use crate::watch::Watches;
@@ -193,7 +194,12 @@ pub async fn poll_once(
     };
     let failures = state.as_ref().map(|s| s.consecutive_failures).unwrap_or(0) as u32 + 1;
     Some(match result {
-        Ok(batch) => store_batch(pipeline, cfg, batch, &announced, started_at, first_poll).await,
+        Ok(batch) => {
+            store_batch(
+                pipeline, cfg, batch, &announced, started_at, first_poll, failures,
+            )
+            .await
+        }
         Err(e) => poll_failed(pipeline, cfg, &e, failures, started_at).await,
     })
 }
@@ -289,58 +295,113 @@ impl Matching<'_> {
                 kept,
             );
         }
+        let (committed, kept, ()) = self.commit_in_parts(store, p, |take| {
+            let mut rest = mentions.into_iter();
+            loop {
+                let part: Vec<_> = rest.by_ref().take(PART).collect();
+                // The writer has gone when `take` says so: it stores nothing then anyway.
+                if part.is_empty() || !take(part) {
+                    break;
+                }
+            }
+            (Some(PollTail::default()), ())
+        });
+        (committed, kept)
+    }
+
+    /// [`Matching::commit`] for a batch whose source hands its mentions over unread
+    /// ([`sources::Unread`]): the document is read part by part on the producer's thread while
+    /// the writer stores the parts before, so a big document is read, matched and stored at
+    /// once instead of read whole first. Returns the commit's outcome, how many mentions a
+    /// watch kept and how many the source gave; `None` when the streamed read had to stop
+    /// (nothing is stored then, and the caller reads the document whole).
+    pub fn commit_unread(
+        &self,
+        store: &mut Store,
+        unread: &dyn sources::Unread,
+        p: PollCommit<'_>,
+    ) -> Option<(Result<PollSummary, StoreError>, usize, usize)> {
+        let (committed, kept, streamed) = self.commit_in_parts(store, p, |take| {
+            let mut streamed = 0;
+            let read = unread.stream(PART, &mut |part| {
+                streamed += part.len();
+                take(part)
+            });
+            match read {
+                Ok(own_replies) => (
+                    Some(PollTail {
+                        fetched: streamed,
+                        own_replies,
+                    }),
+                    Some(streamed),
+                ),
+                Err(sources::Restart) => (None, None),
+            }
+        });
+        streamed.map(|streamed| (committed, kept, streamed))
+    }
+
+    /// Commits the poll `p` from parts that `feed` hands to its `take` (which matches and
+    /// prepares each part and sends it to the writer, false once the writer has gone), on a
+    /// thread of its own while the writer stores the part before. `feed` returns the poll's
+    /// tail, or `None` to have the commit store nothing, and a value passed back. Returns the
+    /// commit's outcome, how many mentions a watch kept and `feed`'s value (`R::default()` if
+    /// it panicked).
+    fn commit_in_parts<R: Default + Send>(
+        &self,
+        store: &mut Store,
+        p: PollCommit<'_>,
+        feed: impl FnOnce(&mut dyn FnMut(Vec<sources::Mention>) -> bool) -> (Option<PollTail>, R) + Send,
+    ) -> (Result<PollSummary, StoreError>, usize, R) {
         let raw_max = p.raw_max_bytes;
         std::thread::scope(|scope| {
             let (parts, arriving) = std::sync::mpsc::sync_channel(2);
             let (spent, returned) = std::sync::mpsc::channel();
-            let producer = scope.spawn(move || self.run_into(mentions, raw_max, parts, returned));
+            let producer = scope.spawn(move || self.run_into(feed, raw_max, parts, returned));
             let committed = store.commit_poll_parts(p, arriving, &mut |part| {
                 // Gone only when the producer is: then this thread frees the part.
                 let _ = spent.send(part);
             });
             drop(spent);
             match producer.join() {
-                Ok(kept) => (committed, kept),
+                Ok((kept, r)) => (committed, kept, r),
                 Err(_) => {
                     // The commit saw the parts stop before their end and stored nothing.
                     tracing::error!(source = %self.source, "matching a poll's mentions failed");
-                    (committed, 0)
+                    (committed, 0, R::default())
                 }
             }
         })
     }
 
-    /// Matches, classifies and prepares `mentions` part by part on the calling thread and
-    /// sends each part on, then [`PollPart::End`]; stops early when the writer has gone.
-    /// Frees the parts the writer has stored as they come back on `spent`. Returns how many
-    /// mentions a watch kept.
-    fn run_into(
+    /// Runs `feed` on the calling thread: matches, classifies and prepares each part it hands
+    /// over and sends it on, then [`PollPart::End`] with the tail `feed` returns (nothing when
+    /// it returns none, so the commit stores nothing). Frees the parts the writer has stored
+    /// as they come back on `spent`. Returns how many mentions a watch kept, and `feed`'s value.
+    fn run_into<R>(
         &self,
-        mentions: Vec<sources::Mention>,
+        feed: impl FnOnce(&mut dyn FnMut(Vec<sources::Mention>) -> bool) -> (Option<PollTail>, R),
         raw_max_bytes: usize,
         parts: std::sync::mpsc::SyncSender<PollPart>,
         spent: std::sync::mpsc::Receiver<ReadyPart>,
-    ) -> usize {
+    ) -> (usize, R) {
         let mut kept = 0;
-        let mut rest = mentions.into_iter();
-        loop {
-            let part: Vec<_> = rest.by_ref().take(PART).collect();
-            if part.is_empty() {
-                break;
-            }
+        let (tail, r) = feed(&mut |part| {
             let matched = self.run_here(part);
             kept += matched.len();
             let ready = ReadyPart::new(matched, raw_max_bytes);
-            if parts.send(PollPart::Mentions(ready)).is_err() {
-                return kept;
-            }
+            let sent = parts.send(PollPart::Mentions(ready)).is_ok();
             spent.try_iter().for_each(drop);
+            sent
+        });
+        if let Some(tail) = tail {
+            // The writer may have gone after the last part: then it stored nothing anyway.
+            let _ = parts.send(PollPart::End(tail));
         }
-        // The writer may have gone after the last part: then it stored nothing anyway.
-        let _ = parts.send(PollPart::End);
+        drop(parts);
         // Until the writer is done with the last parts.
         spent.iter().for_each(drop);
-        kept
+        (kept, r)
     }
 }
 
@@ -353,8 +414,8 @@ async fn store_batch(
     announced: &[Announcement],
     started_at: DateTime<Utc>,
     first_poll: bool,
+    failures: u32,
 ) -> PollReport {
-    let fetched = batch.mentions.len();
     let next = if batch.more {
         Duration::from_secs(1)
     } else {
@@ -369,6 +430,7 @@ async fn store_batch(
     let (owned, max_text_chars) = (cfg.watch.clone(), pipeline.max_text_chars);
     let metrics = pipeline.metrics.clone();
     let (cursor, own_replies, mentions) = (batch.cursor, batch.own_replies, batch.mentions);
+    let unread = batch.unread;
     // Matching runs with the commit, on the writer's blocking thread: a big batch takes a
     // few hundred milliseconds of it, which must not hold up the async runtime.
     let committed = pipeline
@@ -382,31 +444,56 @@ async fn store_batch(
                 metrics: &metrics,
                 source: &source,
             };
-            let (committed, kept) = matching.commit(
-                s,
-                mentions,
-                PollCommit {
-                    source: &source,
-                    kind: &kind,
-                    mentions: Vec::new(),
-                    cursor,
-                    next_poll_at,
-                    started_at,
-                    fetched,
-                    backfill: first_poll,
-                    source_cap: cap,
-                    watch_caps: &caps,
-                    raw_max_bytes: raw_max,
-                    signals: Some(watch_set.classifier()),
-                    own_replies,
-                },
-            );
+            let poll = |fetched, own_replies| PollCommit {
+                source: &source,
+                kind: &kind,
+                mentions: Vec::new(),
+                cursor: cursor.clone(),
+                next_poll_at,
+                started_at,
+                fetched,
+                backfill: first_poll,
+                source_cap: cap,
+                watch_caps: &caps,
+                raw_max_bytes: raw_max,
+                signals: Some(watch_set.classifier()),
+                own_replies,
+            };
+            let mut mentions = mentions;
+            let mut own_replies = own_replies;
+            if let Some(unread) = unread {
+                let streamed = if mentions.is_empty() {
+                    matching.commit_unread(s, &*unread, poll(0, own_replies.clone()))
+                } else {
+                    None
+                };
+                if let Some((committed, kept, fetched)) = streamed {
+                    s.release_memory();
+                    return committed.map(|summary| Ok((summary, kept, fetched)));
+                }
+                // The streamed read stopped and stored nothing: read the document whole, as
+                // a source that hands everything over at once does.
+                tracing::debug!(source = %source, "reading the fetched document whole");
+                match unread.read_all() {
+                    Ok((more, own)) => {
+                        mentions.extend(more);
+                        own_replies.extend(own);
+                    }
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+            let fetched = mentions.len();
+            let (committed, kept) = matching.commit(s, mentions, poll(fetched, own_replies));
             // Sources poll minutes apart: between polls the page cache is dead weight.
             s.release_memory();
-            committed.map(|summary| (summary, kept))
+            committed.map(|summary| Ok((summary, kept, fetched)))
         })
         .await;
-    let committed = committed.map(|(summary, kept)| (summary, fetched - kept));
+    let (committed, fetched) = match committed {
+        Ok(Ok((summary, kept, fetched))) => (Ok((summary, fetched - kept)), fetched),
+        Ok(Err(e)) => return poll_failed(pipeline, cfg, &e, failures, started_at).await,
+        Err(e) => (Err(e), 0),
+    };
     match committed {
         Ok((summary, unmatched)) => {
             pipeline.writer.health().source_stored(&cfg.name);

@@ -316,3 +316,59 @@ fn posts_sharing_one_id_are_each_stored_once_and_plain_text_keeps_its_brackets()
         ]
     );
 }
+
+#[test]
+fn a_big_feed_is_stored_as_it_is_read_and_read_whole_where_only_the_whole_tells() {
+    let server = FeedServer::start();
+    let n = 5_000;
+    let big = atom(&fjordlink_entries("big", n));
+    assert!(
+        big.len() > 1 << 20,
+        "a feed is read part by part from 1 MiB on"
+    );
+    server.set("big.xml", Reply::Feed(big));
+    // Two entries at the very end share one id: only the whole document tells them apart.
+    let mut shared = fjordlink_entries("late", n);
+    shared.push(("urn:test:late-dup".into(), "Fjordlink one".into()));
+    shared.push(("urn:test:late-dup".into(), "Fjordlink two".into()));
+    server.set("shared.xml", Reply::Feed(atom(&shared)));
+    // A document that turns out to be hostile at its very end fails whole, as when read whole:
+    // none of the entries before it is kept.
+    let mut deep = String::from_utf8(atom(&fjordlink_entries("deep", n))).unwrap();
+    deep.truncate(deep.rfind("</feed>").unwrap());
+    deep.push_str(&format!(
+        "<entry><id>urn:test:deep</id><content type=\"xhtml\">{}</content></entry></feed>",
+        "<div>".repeat(1_000)
+    ));
+    server.set("deep.xml", Reply::Feed(deep.into_bytes()));
+    let setup = Setup::new(&format!(
+        "{}{}{}",
+        rss_source("big", &server.url("big.xml"), ""),
+        rss_source("shared", &server.url("shared.xml"), ""),
+        rss_source("deep", &server.url("deep.xml"), "")
+    ));
+
+    let out = setup.run(&["once"]);
+    let said = text(&out);
+    assert_eq!(setup.count(Some("big")), n as i64, "{said}");
+    let ids = setup.external_ids_of(Some("shared"));
+    assert_eq!(ids.len(), n + 2, "{said}");
+    let dups: Vec<_> = ids
+        .iter()
+        .filter(|i| i.starts_with("urn:test:late-dup#"))
+        .collect();
+    assert_eq!(
+        dups.len(),
+        2,
+        "each post under the shared id is kept: {dups:?}"
+    );
+    assert_eq!(setup.count(Some("deep")), 0, "{said}");
+    assert!(said.contains("nest deeper"), "{said}");
+
+    // The stored feeds come back unchanged (304); the failed one kept no cursor and is
+    // fetched whole again.
+    let out = setup.run(&["once"]);
+    assert_eq!(server.hits("big.xml"), vec![200, 304], "{}", text(&out));
+    assert_eq!(server.hits("deep.xml"), vec![200, 200]);
+    assert_eq!(setup.count(Some("big")), n as i64);
+}

@@ -809,6 +809,7 @@ impl Source for BlueskySource {
             cursor: Some(serde_json::to_string(&next).unwrap_or_default()),
             next_poll_in: run.wait,
             more: !run.finished && run.wait.is_none(),
+            unread: None,
         })
     }
 }

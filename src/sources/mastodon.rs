@@ -627,6 +627,7 @@ impl Source for MastodonSource {
             cursor: Some(serde_json::to_string(&next).unwrap_or_default()),
             next_poll_in: budget.wait,
             more: more && !budget.exhausted(),
+            unread: None,
         })
     }
 }

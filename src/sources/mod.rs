@@ -109,7 +109,42 @@ pub struct Batch {
     /// Replies by the brand's own accounts seen in this poll; the store marks the posts they
     /// answer as answered (see [`own_reply`]). The replies themselves are not in `mentions`.
     pub own_replies: Vec<OwnReply>,
+    /// The mentions of a big fetched document, still to be read: the commit reads them part
+    /// by part while the writer stores the parts before. A source that sets it leaves
+    /// `mentions` empty (else the document is read whole before the commit).
+    pub unread: Option<Box<dyn Unread>>,
 }
+
+/// Mentions a source hands over unread: a fetched document so big that reading it whole before
+/// the commit starts would leave the writer idle meanwhile. The commit reads it part by part
+/// instead (`scheduler::Matching::commit_unread`), and falls back to [`Unread::read_all`]
+/// whenever the streamed read cannot give what the whole read gives.
+pub trait Unread: Send + Sync {
+    /// Reads the mentions in document order, handing them to `take` about `part` at a time,
+    /// until `take` returns false. Returns the own replies seen (as [`Batch::own_replies`]), or
+    /// [`Restart`] when the mentions handed over may differ from the whole read's (a read
+    /// error, an id that only the whole document can settle, or `take` stopped it): then none
+    /// of them may be kept.
+    fn stream(
+        &self,
+        part: usize,
+        take: &mut dyn FnMut(Vec<Mention>) -> bool,
+    ) -> Result<Vec<OwnReply>, Restart>;
+
+    /// Reads the whole document: the mentions and own replies the source would have put in
+    /// its [`Batch`], or the error the poll fails with.
+    fn read_all(&self) -> Result<(Vec<Mention>, Vec<OwnReply>), SourceError>;
+}
+
+impl std::fmt::Debug for dyn Unread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Unread")
+    }
+}
+
+/// A streamed read that must be done again whole (see [`Unread::stream`]).
+#[derive(Debug)]
+pub struct Restart;
 
 /// Everything a source gets from the scheduler for one poll.
 #[derive(Debug, Clone)]

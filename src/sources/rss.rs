@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::feed::{self, Origin};
 use super::http::Client;
 use super::own_reply::own_name;
-use super::{Batch, Mention, OwnReply, PollContext, Source, SourceError, SourceKind};
+use super::{Batch, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, Unread};
 use crate::config::{ConfigErrors, SourceConfig};
 use crate::secret::Secrets;
 
@@ -224,38 +224,177 @@ impl Source for RssSource {
         let Some((body, next)) = fetched else {
             return Ok(Batch::default());
         };
-        let origin = Origin {
-            url: &self.settings.url,
-            content_type: body.content_type.as_deref(),
-            content_location: body.content_location.as_deref(),
+        let cursor = Some(serde_json::to_string(&next).unwrap_or_default());
+        let read = FeedRead {
+            body,
+            url: self.settings.url.clone(),
+            lang: self.settings.lang.clone(),
+            voice: self.settings.voice,
+            // First start: read the backfill window, not the feed's whole history.
+            cutoff: ctx.cursor.is_none().then(|| {
+                Utc::now()
+                    - chrono::Duration::from_std(ctx.backfill).unwrap_or(chrono::Duration::days(1))
+            }),
+            own_accounts: self.settings.own_accounts.clone(),
         };
-        let mut mentions = parse_feed_from(&body.bytes, &origin, self.settings.lang.as_deref())?;
-        if let Some(voice) = self.settings.voice {
+        if read.body.bytes.len() >= STREAM_BYTES {
+            return Ok(Batch {
+                cursor,
+                unread: Some(Box::new(read)),
+                ..Batch::default()
+            });
+        }
+        let (mentions, own_replies) = read.read_all()?;
+        Ok(Batch {
+            mentions,
+            own_replies,
+            cursor,
+            next_poll_in: None,
+            more: false,
+            unread: None,
+        })
+    }
+}
+
+/// A body at least this big is handed to the commit unread ([`FeedRead`]): about 3,000 entries
+/// of a typical feed, below which reading it whole first costs the commit a few milliseconds.
+const STREAM_BYTES: usize = 1 << 20;
+
+/// A fetched feed body with what its poll needs to make mentions of it.
+struct FeedRead {
+    body: Body,
+    url: String,
+    lang: Option<String>,
+    voice: Option<crate::classify::Voice>,
+    /// On a first read, entries older than this are left out.
+    cutoff: Option<chrono::DateTime<Utc>>,
+    own_accounts: Vec<String>,
+}
+
+impl FeedRead {
+    fn origin(&self) -> Origin<'_> {
+        Origin {
+            url: &self.url,
+            content_type: self.body.content_type.as_deref(),
+            content_location: self.body.content_location.as_deref(),
+        }
+    }
+
+    /// The poll's own steps after the reading, on mentions in document order: the configured
+    /// voice, the backfill window, the brand's own entries taken out.
+    fn finish(&self, mut mentions: Vec<Mention>) -> (Vec<Mention>, Vec<OwnReply>) {
+        if let Some(voice) = self.voice {
             // The classifier reads the voice from the raw payload (see `Watches::classify`),
             // so a source-level setting needs no field on every platform's Mention.
             for m in &mut mentions {
                 m.raw["voice"] = serde_json::json!(voice);
             }
         }
-        let cutoff = Utc::now()
-            - chrono::Duration::from_std(ctx.backfill).unwrap_or(chrono::Duration::days(1));
-        let mentions: Vec<Mention> = if ctx.cursor.is_none() {
-            // First start: read the backfill window, not the feed's whole history.
-            mentions
-                .into_iter()
-                .filter(|m| m.created_at >= cutoff)
-                .collect()
-        } else {
-            mentions
+        if let Some(cutoff) = self.cutoff {
+            mentions.retain(|m| m.created_at >= cutoff);
+        }
+        split_own(mentions, &self.own_accounts)
+    }
+}
+
+impl Unread for FeedRead {
+    fn stream(
+        &self,
+        part: usize,
+        take: &mut dyn FnMut(Vec<Mention>) -> bool,
+    ) -> Result<Vec<OwnReply>, super::Restart> {
+        let now = Utc::now();
+        let lang = self.lang.as_deref();
+        let mut ids = StreamIds::default();
+        let mut entries: Vec<(feed::Entry, String)> = Vec::with_capacity(part);
+        let mut own = Vec::new();
+        let mut stopped = false;
+        // Makes mentions of the entries read so far and hands them over.
+        let mut hand = |entries: &mut Vec<(feed::Entry, String)>, own: &mut Vec<OwnReply>| {
+            let mentions = entries
+                .drain(..)
+                .map(|(e, id)| entry_mention(e, id, lang, now))
+                .collect();
+            let (kept, replies) = self.finish(mentions);
+            own.extend(replies);
+            take(kept)
         };
-        let (mentions, own_replies) = split_own(mentions, &self.settings.own_accounts);
-        Ok(Batch {
-            mentions,
-            own_replies,
-            cursor: Some(serde_json::to_string(&next).unwrap_or_default()),
-            next_poll_in: None,
-            more: false,
-        })
+        let read = feed::parse_each(&self.body.bytes, &self.origin(), &mut |e| {
+            match ids.next(&e) {
+                StreamId::New(id) => entries.push((e, id)),
+                StreamId::Repeat => {}
+                StreamId::Shared => {
+                    stopped = true;
+                    return false;
+                }
+            }
+            if entries.len() >= part && !hand(&mut entries, &mut own) {
+                stopped = true;
+                return false;
+            }
+            true
+        });
+        match read {
+            Ok(_) if !stopped => {
+                if !entries.is_empty() && !hand(&mut entries, &mut own) {
+                    return Err(super::Restart);
+                }
+                Ok(own)
+            }
+            // The whole read gives the error, or settles the shared ids.
+            _ => Err(super::Restart),
+        }
+    }
+
+    fn read_all(&self) -> Result<(Vec<Mention>, Vec<OwnReply>), SourceError> {
+        let mentions = parse_feed_from(&self.body.bytes, &self.origin(), self.lang.as_deref())?;
+        Ok(self.finish(mentions))
+    }
+}
+
+/// The external ids of a feed's entries as they are read one by one: what [`entry_ids`] gives
+/// for as long as no two entries share a guid, id or link.
+#[derive(Default)]
+struct StreamIds {
+    /// The guids, ids and links seen.
+    bases: HashSet<String>,
+    /// The ids given.
+    seen: HashSet<String>,
+}
+
+/// The id [`StreamIds::next`] gives an entry.
+enum StreamId {
+    New(String),
+    /// The same post listed again: left out.
+    Repeat,
+    /// A guid, id or link an earlier entry has: only the whole document tells how the two are
+    /// told apart.
+    Shared,
+}
+
+impl StreamIds {
+    fn next(&mut self, e: &feed::Entry) -> StreamId {
+        let id = match e.id.as_deref().or(e.link.as_deref()) {
+            Some(base) => {
+                if !self.bases.insert(base.to_string()) {
+                    return StreamId::Shared;
+                }
+                base.to_string()
+            }
+            None => {
+                let id = feed::content_id(e);
+                if self.seen.contains(&id) {
+                    feed::markup_id(e)
+                } else {
+                    id
+                }
+            }
+        };
+        if self.seen.insert(id.clone()) {
+            StreamId::New(id)
+        } else {
+            StreamId::Repeat
+        }
     }
 }
 
@@ -286,6 +425,23 @@ fn split_own(mentions: Vec<Mention>, own_accounts: &[String]) -> (Vec<Mention>, 
         }
     }
     (kept, replies)
+}
+
+/// A fetched feed body handed over unread, as a poll hands over a big one: no configured
+/// voice or own accounts, not a first read. Public for the ingest benchmark.
+pub fn unread_feed(body: Vec<u8>, url: &str, default_lang: Option<&str>) -> impl Unread {
+    FeedRead {
+        body: Body {
+            bytes: body,
+            content_type: None,
+            content_location: None,
+        },
+        url: url.to_string(),
+        lang: default_lang.map(str::to_string),
+        voice: None,
+        cutoff: None,
+        own_accounts: Vec::new(),
+    }
 }
 
 /// Parses a feed body into mentions. Public for the ingest benchmark.
@@ -704,6 +860,124 @@ mod tests {
             let lang = if i % 3 == 0 { "da" } else { "nl" };
             assert_eq!(m.lang.as_deref(), Some(lang), "entry {i}");
         }
+    }
+
+    /// A big feed's body as a poll hands it over: the brand's care account, the news voice and
+    /// (with `first`) a first read's backfill window of ten years.
+    fn unread(body: &[u8], first: bool) -> FeedRead {
+        FeedRead {
+            body: Body {
+                bytes: body.to_vec(),
+                content_type: None,
+                content_location: None,
+            },
+            url: "https://forum.example/feed.xml".into(),
+            lang: Some("nl".into()),
+            voice: Some(crate::classify::Voice::News),
+            cutoff: first.then(|| Utc::now() - chrono::Duration::days(3650)),
+            own_accounts: vec!["Fjordlink_Care".into()],
+        }
+    }
+
+    /// The mentions and own replies of a streamed read in parts of `part`, or `None` when it
+    /// sends the document back to be read whole.
+    fn streamed(read: &FeedRead, part: usize) -> Option<(Vec<Mention>, Vec<OwnReply>)> {
+        let mut got = Vec::new();
+        let own = read
+            .stream(part, &mut |p| {
+                assert!(p.len() <= part, "a part of {} for {part}", p.len());
+                got.extend(p);
+                true
+            })
+            .ok()?;
+        Some((got, own))
+    }
+
+    /// `m` with the date a read gives an undated entry (the time of the read) taken out, so
+    /// that two reads moments apart compare equal.
+    fn undated(mut m: Vec<Mention>, read_from: chrono::DateTime<Utc>) -> Vec<Mention> {
+        for m in &mut m {
+            if m.created_at >= read_from {
+                m.created_at = chrono::DateTime::UNIX_EPOCH;
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn every_fixture_feed_read_part_by_part_gives_what_the_whole_read_gives() {
+        let mut files = Vec::new();
+        let mut dirs = vec![std::path::PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures"
+        ))];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let path = e.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path
+                    .extension()
+                    .is_some_and(|x| ["xml", "rss", "rdf", "atom"].contains(&&*x.to_string_lossy()))
+                {
+                    files.push(path);
+                }
+            }
+        }
+        assert!(files.len() > 500, "{} feed fixtures", files.len());
+        let (mut same, mut whole) = (0, 0);
+        let read_from = Utc::now() - chrono::Duration::seconds(1);
+        for path in &files {
+            let body = std::fs::read(path).unwrap();
+            for first in [false, true] {
+                let read = unread(&body, first);
+                let all = read.read_all();
+                match streamed(&read, 2) {
+                    Some((mentions, own)) => {
+                        let (all, all_own) = all.unwrap_or_else(|e| {
+                            panic!(
+                                "{}: streamed, but the whole read fails: {e}",
+                                path.display()
+                            )
+                        });
+                        assert_eq!(
+                            undated(mentions, read_from),
+                            undated(all, read_from),
+                            "{}",
+                            path.display()
+                        );
+                        assert_eq!(own, all_own, "{}", path.display());
+                        same += 1;
+                    }
+                    None => whole += 1,
+                }
+            }
+        }
+        // Only feeds that repeat an id or cannot be read at all go back to a whole read.
+        assert!(same > whole * 4, "{same} streamed, {whole} read whole");
+    }
+
+    #[test]
+    fn entries_sharing_an_id_send_a_streamed_read_back_to_the_whole_read() {
+        let xml = br#"<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+            <item><guid>x</guid><title>Fjordlink first</title></item>
+            <item><guid>a</guid><title>Fjordlink one</title></item>
+            <item><guid>a</guid><title>Fjordlink two</title></item>
+            </channel></rss>"#;
+        let read = unread(xml, false);
+        let mut handed = 0;
+        let r = read.stream(1, &mut |p| {
+            handed += p.len();
+            true
+        });
+        assert!(r.is_err(), "the streamed read stops at the shared id");
+        assert_eq!(handed, 2, "after handing over what came before it");
+        let (all, _) = read.read_all().unwrap();
+        let ids: Vec<&str> = all.iter().map(|m| m.external_id.as_str()).collect();
+        assert_eq!(ids[0], "x");
+        assert!(ids[1].starts_with("a#") && ids[2].starts_with("a#") && ids[1] != ids[2]);
+        // A reader that wants no more stops the read too.
+        assert!(read.stream(1, &mut |_| false).is_err());
     }
 
     #[test]

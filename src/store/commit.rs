@@ -23,7 +23,7 @@ impl Store {
         let big = mentions.len() >= BIG_POLL;
         let parts = [
             PollPart::Mentions(ReadyPart::unprepared(mentions)),
-            PollPart::End,
+            PollPart::End(PollTail::default()),
         ];
         self.commit_in_parts(p, big, parts, &mut drop)
     }
@@ -96,7 +96,16 @@ pub enum PollPart {
     /// The next mentions, in the poll's order.
     Mentions(ReadyPart),
     /// All parts were sent: the commit may end.
-    End,
+    End(PollTail),
+}
+
+/// What only the end of a poll read part by part knows, added to its [`PollCommit`].
+#[derive(Debug, Default)]
+pub struct PollTail {
+    /// Mentions the source handed over in the parts (added to `fetched`).
+    pub fetched: usize,
+    /// Replies by the brand's own accounts found among them (added to `own_replies`).
+    pub own_replies: Vec<crate::sources::OwnReply>,
 }
 
 /// Matched mentions with the column values that take work to build but no database (text
@@ -142,7 +151,7 @@ impl ReadyPart {
 /// ended before [`PollPart::End`].
 fn commit_in(
     tx: &Transaction<'_>,
-    p: PollCommit<'_>,
+    mut p: PollCommit<'_>,
     parts: impl IntoIterator<Item = PollPart>,
     give_back: &mut dyn FnMut(ReadyPart),
     erased: &std::collections::HashSet<String>,
@@ -176,7 +185,9 @@ fn commit_in(
                 // index's work overlaps the producer's next part.
                 index_text(tx, summary.new_ids.get(first_new).copied())?;
             }
-            PollPart::End => {
+            PollPart::End(tail) => {
+                p.fetched += tail.fetched;
+                p.own_replies.extend(tail.own_replies);
                 ended = true;
                 break;
             }
@@ -750,7 +761,7 @@ mod tests {
                 [
                     PollPart::Mentions(part(1..3)),
                     PollPart::Mentions(part(3..5)),
-                    PollPart::End,
+                    PollPart::End(PollTail::default()),
                 ],
                 &mut |_| returned += 1,
             )
@@ -774,7 +785,7 @@ mod tests {
                 [
                     PollPart::Mentions(part(0..3)),
                     PollPart::Mentions(part(2..6)),
-                    PollPart::End,
+                    PollPart::End(PollTail::default()),
                 ],
                 &mut drop,
             )

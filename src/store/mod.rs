@@ -61,7 +61,7 @@ use serde::Serialize;
 use crate::classify::{Classification, Classifier};
 use crate::sources::{Mention, OwnReply};
 
-pub use commit::{PollPart, ReadyPart};
+pub use commit::{PollPart, PollTail, ReadyPart};
 pub use digest_log::{DigestRecord, DigestSent, FailedSource, FirstResponse, VolumeRow};
 pub use health::{
     Integrity, Published, SourceFault, StageFault, StoreHealth, WriteFailure, publish_health,

@@ -103,6 +103,25 @@ pub enum FeedError {
 
 /// Reads a feed body. Never panics on any input; see [`FeedError`] for when it gives up.
 pub fn parse(body: &[u8], origin: &Origin<'_>) -> Result<Feed, FeedError> {
+    read_body(body, origin, None)
+}
+
+/// [`parse`], handing each entry to `sink` as soon as it is read (the returned feed holds
+/// none), so a big document's first entries can be stored while the rest is read. Stops
+/// early when `sink` returns false.
+pub fn parse_each(
+    body: &[u8],
+    origin: &Origin<'_>,
+    sink: &mut dyn FnMut(Entry) -> bool,
+) -> Result<Feed, FeedError> {
+    read_body(body, origin, Some(sink))
+}
+
+fn read_body(
+    body: &[u8],
+    origin: &Origin<'_>,
+    sink: Option<&mut dyn FnMut(Entry) -> bool>,
+) -> Result<Feed, FeedError> {
     let charset = origin.content_type.and_then(charset_of);
     let text = encoding::decode(body, charset.as_deref())?;
     let base = origin
@@ -113,9 +132,21 @@ pub fn parse(body: &[u8], origin: &Origin<'_>) -> Result<Feed, FeedError> {
         })
         .or_else(|| url::Url::parse(origin.url).ok());
     if text.trim_start().starts_with('{') {
-        return json::read(&text, base.as_ref());
+        let mut feed = json::read(&text, base.as_ref())?;
+        if let Some(sink) = sink {
+            // A JSON document is read whole anyway; its entries are handed over after.
+            for e in std::mem::take(&mut feed.entries) {
+                if !sink(e) {
+                    break;
+                }
+            }
+        }
+        return Ok(feed);
     }
-    parse::read(&text, base)
+    match sink {
+        Some(sink) => parse::read_each(&text, base, sink),
+        None => parse::read(&text, base),
+    }
 }
 
 /// A stable id for an entry that has no guid, id or link: its title when it has one (so an

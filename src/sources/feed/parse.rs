@@ -276,13 +276,29 @@ struct DocReader<'a> {
 
 /// Reads the decoded document. `base` is the document's address, for relative links.
 pub fn read(text: &str, base: Option<Url>) -> Result<Feed, FeedError> {
-    read_document(text, base, true)
+    read_document(text, base, true, None)
+}
+
+/// [`read`], handing each entry to `sink` as soon as it is read instead of keeping it: the
+/// returned feed holds no entries. Reading stops early, with what was read so far, when `sink`
+/// returns false.
+pub fn read_each(
+    text: &str,
+    base: Option<Url>,
+    sink: &mut dyn FnMut(Entry) -> bool,
+) -> Result<Feed, FeedError> {
+    read_document(text, base, true, Some(sink))
 }
 
 /// [`read`], with the reading of field text runs straight from the document
 /// ([`DocReader::collect_run`]) on or off: off, every character goes through quick-xml's
 /// events, which the tests compare the runs against.
-fn read_document(text: &str, base: Option<Url>, read_runs: bool) -> Result<Feed, FeedError> {
+fn read_document(
+    text: &str,
+    base: Option<Url>,
+    read_runs: bool,
+    mut sink: Option<&mut dyn FnMut(Entry) -> bool>,
+) -> Result<Feed, FeedError> {
     let mut xml = Reader::from_str(text);
     let cfg = xml.config_mut();
     cfg.allow_dangling_amp = true;
@@ -311,6 +327,8 @@ fn read_document(text: &str, base: Option<Url>, read_runs: bool) -> Result<Feed,
         at_end: false,
     };
     let mut errors = 0usize;
+    // Entries handed to `sink` so far.
+    let mut handed = 0usize;
     // Bytes `collect_run` moved the reader on by, which its own position does not count:
     // added to it, every position below is the offset in `text`, as if quick-xml read them.
     let mut skipped = 0usize;
@@ -360,6 +378,12 @@ fn read_document(text: &str, base: Option<Url>, read_runs: bool) -> Result<Feed,
         if read_runs && before_text && xml.get_ref().first().is_some_and(|b| *b != b'<') {
             skipped += r.collect_run(xml.get_mut());
         }
+        if let Some(sink) = sink.as_mut()
+            && !r.feed.entries.is_empty()
+            && !hand_over(&mut r.feed.entries, &mut **sink, &mut handed)
+        {
+            return Ok(r.feed);
+        }
     }
     // End of input closes whatever is still open. An entry still open there was cut off: it
     // is left out, since stored half it would never be stored whole once the feed is fixed.
@@ -368,7 +392,10 @@ fn read_document(text: &str, base: Option<Url>, read_runs: bool) -> Result<Feed,
     while !r.stack.is_empty() {
         r.pop();
     }
-    if r.feed.entries.is_empty() {
+    if let Some(sink) = sink.as_mut() {
+        hand_over(&mut r.feed.entries, &mut **sink, &mut handed);
+    }
+    if r.feed.entries.is_empty() && handed == 0 {
         let found = count_items(text);
         if found > 0 {
             return Err(FeedError::NoEntriesRead {
@@ -390,6 +417,22 @@ fn read_document(text: &str, base: Option<Url>, read_runs: bool) -> Result<Feed,
         }
     }
     Ok(r.feed)
+}
+
+/// Hands `entries` to `sink` in order, counting them in `handed`; false once `sink` wants no
+/// more (the rest are dropped).
+fn hand_over(
+    entries: &mut Vec<Entry>,
+    sink: &mut dyn FnMut(Entry) -> bool,
+    handed: &mut usize,
+) -> bool {
+    for e in entries.drain(..) {
+        *handed += 1;
+        if !sink(e) {
+            return false;
+        }
+    }
+    true
 }
 
 /// `<item`/`<entry` start tags in the raw text, for telling an empty feed from an unread one.
@@ -1534,8 +1577,8 @@ mod tests {
     /// `doc` read with the text runs read straight from the document, after checking that
     /// this gives what quick-xml's events give, to the byte (positions and fingerprints too).
     fn read_both_ways(doc: &str) -> Result<Feed, FeedError> {
-        let runs = read_document(doc, None, true);
-        let events = read_document(doc, None, false);
+        let runs = read_document(doc, None, true, None);
+        let events = read_document(doc, None, false, None);
         assert_eq!(format!("{runs:?}"), format!("{events:?}"), "{doc}");
         runs
     }
