@@ -2,7 +2,9 @@
 //!
 //! Polls with conditional GET (`ETag` / `Last-Modified`) so an unchanged feed costs one 304.
 //! Entries are identified by `guid`/`id`, falling back to their link; the store ignores ones it
-//! already has. `file://` URLs read a local file, so the demo runs without a network.
+//! already has. `file://` URLs read a local file, so the demo runs without a network. A body of
+//! 1 MiB or more is handed to the commit unread ([`FeedRead`]), which reads it part by part
+//! while the writer stores the part before.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -309,6 +311,7 @@ impl Unread for FeedRead {
         let mut entries: Vec<(feed::Entry, String)> = Vec::with_capacity(part);
         let mut own = Vec::new();
         let mut stopped = false;
+        let mut this_part = (part / 8).max(1);
         // Makes mentions of the entries read so far and hands them over.
         let mut hand = |entries: &mut Vec<(feed::Entry, String)>, own: &mut Vec<OwnReply>| {
             let mentions = entries
@@ -328,9 +331,13 @@ impl Unread for FeedRead {
                     return false;
                 }
             }
-            if entries.len() >= part && !hand(&mut entries, &mut own) {
-                stopped = true;
-                return false;
+            if entries.len() >= this_part {
+                // The first part is small, so the writer starts early.
+                this_part = part;
+                if !hand(&mut entries, &mut own) {
+                    stopped = true;
+                    return false;
+                }
             }
             true
         });
@@ -356,10 +363,9 @@ impl Unread for FeedRead {
 /// for as long as no two entries share a guid, id or link.
 #[derive(Default)]
 struct StreamIds {
-    /// The guids, ids and links seen.
-    bases: HashSet<String>,
-    /// The ids given.
-    seen: HashSet<String>,
+    /// FNV-1a hashes of the ids given and the guids, ids and links seen: a hash shared by two
+    /// different ids only sends the read back to a whole read, which tells them apart.
+    seen: HashSet<u64>,
 }
 
 /// The id [`StreamIds::next`] gives an entry.
@@ -374,23 +380,18 @@ enum StreamId {
 
 impl StreamIds {
     fn next(&mut self, e: &feed::Entry) -> StreamId {
-        let id = match e.id.as_deref().or(e.link.as_deref()) {
-            Some(base) => {
-                if !self.bases.insert(base.to_string()) {
-                    return StreamId::Shared;
-                }
-                base.to_string()
-            }
-            None => {
-                let id = feed::content_id(e);
-                if self.seen.contains(&id) {
-                    feed::markup_id(e)
-                } else {
-                    id
-                }
-            }
-        };
-        if self.seen.insert(id.clone()) {
+        if let Some(base) = e.id.as_deref().or(e.link.as_deref()) {
+            return if self.seen.insert(crate::text::fnv1a(base)) {
+                StreamId::New(base.to_string())
+            } else {
+                StreamId::Shared
+            };
+        }
+        let mut id = feed::content_id(e);
+        if self.seen.contains(&crate::text::fnv1a(&id)) {
+            id = feed::markup_id(e);
+        }
+        if self.seen.insert(crate::text::fnv1a(&id)) {
             StreamId::New(id)
         } else {
             StreamId::Repeat
