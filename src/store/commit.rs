@@ -166,6 +166,11 @@ fn commit_in(
         totals: HashMap::new(),
     };
     let mut ended = false;
+    // A source's first poll (often its biggest: a feed's whole history) has nothing stored
+    // to look up.
+    let fresh = !tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM mentions WHERE source = ?1)")?
+        .query_row([p.source], |r| r.get::<_, bool>(0))?;
     for part in parts {
         match part {
             PollPart::Mentions(part) => {
@@ -174,6 +179,7 @@ fn commit_in(
                     tx,
                     &p,
                     part,
+                    fresh,
                     erased,
                     &mut tally,
                     &mut summary,
@@ -224,6 +230,7 @@ fn commit_part(
     tx: &Transaction<'_>,
     p: &PollCommit<'_>,
     part: ReadyPart,
+    fresh: bool,
     erased: &std::collections::HashSet<String>,
     tally: &mut DailyTally,
     summary: &mut PollSummary,
@@ -253,7 +260,13 @@ fn commit_part(
             )
         })
         .collect();
-    let stored_before = stored_already(tx, p.source, &mentions)?;
+    let stored_before = if fresh {
+        // Only the poll's own earlier parts can hold one of these ids; the insert finds
+        // those and counts them as duplicates.
+        vec![false; mentions.len()]
+    } else {
+        stored_already(tx, p.source, &mentions)?
+    };
     let mut revised = Vec::new();
     if let Some(c) = p.signals
         && !tally.capped()

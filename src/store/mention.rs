@@ -492,7 +492,8 @@ impl MentionQuery {
         if let Some(w) = &self.watch {
             arg(
                 &mut sql,
-                " AND m.id IN (SELECT mention_id FROM mention_watches WHERE watch = ?N)",
+                " AND EXISTS (SELECT 1 FROM mention_watches mw
+                             WHERE mw.mention_id = m.id AND mw.watch = ?N)",
                 Box::new(w.clone()),
             );
         }

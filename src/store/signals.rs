@@ -159,10 +159,11 @@ pub(super) fn apply(
         "SELECT count(*) FROM (SELECT 1 FROM mentions
          WHERE text_hash = ?1 AND created_at BETWEEN ?2 AND ?3 LIMIT ?4)",
     )?;
+    let alone = texts_without_copies(tx, classifier, rows)?;
     let mut done = std::collections::HashSet::new();
     for row in rows {
         let Some(hash) = row.text_hash else { continue };
-        if !done.insert(hash) {
+        if !done.insert(hash) || alone.contains(&hash) {
             continue;
         }
         let (from, to) = (
@@ -216,6 +217,44 @@ pub(super) fn apply(
         }
     }
     Ok(())
+}
+
+/// The texts of `rows` that no other mention has: once in this commit and in no earlier row.
+/// A campaign needs at least two copies, so these need no count in their window; nearly every
+/// text is one of them, and one statement for all of them costs less than a window count for
+/// each.
+fn texts_without_copies(
+    tx: &Transaction<'_>,
+    classifier: &Classifier,
+    rows: &[NewRow],
+) -> rusqlite::Result<HashSet<i64>> {
+    let mut seen: HashMap<i64, u32> = HashMap::new();
+    for h in rows.iter().filter_map(|r| r.text_hash) {
+        *seen.entry(h).or_default() += 1;
+    }
+    let Some(first) = rows.iter().map(|r| r.id).min() else {
+        return Ok(HashSet::new());
+    };
+    if classifier.duplicate_authors < 2 {
+        return Ok(HashSet::new());
+    }
+    let once: Vec<i64> = seen
+        .into_iter()
+        .filter_map(|(h, n)| (n == 1).then_some(h))
+        .collect();
+    let list = serde_json::to_string(&once)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+    // Row ids only grow, so every row stored before this commit has a smaller id than the
+    // commit's first.
+    let mut copied = tx.prepare_cached(
+        "SELECT value FROM json_each(?1)
+         WHERE EXISTS (SELECT 1 FROM mentions WHERE text_hash = json_each.value AND id < ?2)",
+    )?;
+    let mut alone: HashSet<i64> = once.into_iter().collect();
+    for h in copied.query_map(params![list, first], |r| r.get::<_, i64>(0))? {
+        alone.remove(&h?);
+    }
+    Ok(alone)
 }
 
 /// Loads the stored verdict of mention `id`, applies the signals `set` puts on its input and
