@@ -384,7 +384,13 @@ impl DailyTally {
             if let Some(c) = self.watch_counts.get_mut(w) {
                 *c += 1;
             }
-            *self.watch_added.entry(w.clone()).or_default() += 1;
+            // Looked up before it is copied: a poll's mentions share a few watches.
+            match self.watch_added.get_mut(w) {
+                Some(n) => *n += 1,
+                None => {
+                    self.watch_added.insert(w.clone(), 1);
+                }
+            }
         }
         self.source_count += 1;
     }
@@ -520,8 +526,8 @@ struct RowFlags<'a> {
 struct Inserted {
     /// The new rows, for the store signals.
     rows: Vec<signals::NewRow>,
-    /// Stored mentions per (label, lang), for `mention_totals`.
-    totals: HashMap<(Option<&'static str>, Option<String>), i64>,
+    /// Stored mentions per label and language ("" for none), for `mention_totals`.
+    totals: HashMap<Option<&'static str>, HashMap<String, i64>>,
 }
 
 /// Inserts the mentions the caps and erasures let through, with their watches, given the
@@ -626,9 +632,18 @@ fn insert_mentions(
             tx.prepare_cached("UPDATE mentions SET rating = ?1 WHERE id = ?2")?
                 .execute(params![stars, id])?;
         }
-        *out.totals
-            .entry((verdict.as_ref().map(|v| v.label.as_str()), m.lang.clone()))
-            .or_default() += 1;
+        let per_lang = out
+            .totals
+            .entry(verdict.as_ref().map(|v| v.label.as_str()))
+            .or_default();
+        // Looked up before it is copied: most rows share a few languages.
+        let lang = m.lang.as_deref().unwrap_or("");
+        match per_lang.get_mut(lang) {
+            Some(n) => *n += 1,
+            None => {
+                per_lang.insert(lang.to_string(), 1);
+            }
+        }
         for w in watches.iter() {
             link.execute(params![id, w])?;
         }
@@ -652,14 +667,16 @@ fn insert_mentions(
 fn add_totals(
     tx: &Transaction<'_>,
     source: &str,
-    totals: &HashMap<(Option<&'static str>, Option<String>), i64>,
+    totals: &HashMap<Option<&'static str>, HashMap<String, i64>>,
 ) -> rusqlite::Result<()> {
     let mut add_total = tx.prepare_cached(
         "INSERT INTO mention_totals VALUES (?1, coalesce(?2, ''), coalesce(?3, ''), ?4)
          ON CONFLICT DO UPDATE SET n = n + excluded.n",
     )?;
-    for ((label, lang), n) in totals {
-        add_total.execute(params![source, label, lang, n])?;
+    for (label, per_lang) in totals {
+        for (lang, n) in per_lang {
+            add_total.execute(params![source, label, lang, n])?;
+        }
     }
     Ok(())
 }

@@ -67,15 +67,21 @@ pub(super) fn settle_repeats(
     hashes: &[Option<i64>],
     skip: &[bool],
 ) -> rusqlite::Result<Vec<usize>> {
+    // Sorted by text, so repeats sit side by side: nearly every text comes once, and a map of
+    // every text's rows cost an allocation each.
+    let mut by_text: Vec<(i64, usize)> = hashes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| h.filter(|_| !skip[i]).map(|h| (h, i)))
+        .collect();
+    by_text.sort_unstable();
     let mut groups: HashMap<i64, Vec<usize>> = HashMap::new();
-    for (i, hash) in hashes.iter().enumerate() {
-        if let Some(h) = hash
-            && !skip[i]
-        {
-            groups.entry(*h).or_default().push(i);
-        }
+    for run in by_text
+        .chunk_by(|a, b| a.0 == b.0)
+        .filter(|run| run.len() > 1)
+    {
+        groups.insert(run[0].0, run.iter().map(|&(_, i)| i).collect());
     }
-    groups.retain(|_, rows| rows.len() > 1);
     let mut revised = Vec::new();
     if groups.is_empty() {
         return Ok(revised);
@@ -159,13 +165,20 @@ pub(super) fn apply(
         "SELECT count(*) FROM (SELECT 1 FROM mentions
          WHERE text_hash = ?1 AND created_at BETWEEN ?2 AND ?3 LIMIT ?4)",
     )?;
+    // Each text once, at its first row (as the poll had it), leaving out those no other
+    // mention has.
+    let mut texts: Vec<(i64, usize)> = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.text_hash.map(|h| (h, i)))
+        .collect();
+    texts.sort_unstable();
+    texts.dedup_by_key(|t| t.0);
     let alone = texts_without_copies(tx, classifier, rows)?;
-    let mut done = std::collections::HashSet::new();
-    for row in rows {
+    texts.retain(|(h, _)| !alone.contains(h));
+    texts.sort_unstable_by_key(|&(_, i)| i);
+    for row in texts.into_iter().map(|(_, i)| &rows[i]) {
         let Some(hash) = row.text_hash else { continue };
-        if !done.insert(hash) || alone.contains(&hash) {
-            continue;
-        }
         let (from, to) = (
             row.created_at - DUPLICATE_WINDOW,
             row.created_at + DUPLICATE_WINDOW,
@@ -228,19 +241,18 @@ fn texts_without_copies(
     classifier: &Classifier,
     rows: &[NewRow],
 ) -> rusqlite::Result<HashSet<i64>> {
-    let mut seen: HashMap<i64, u32> = HashMap::new();
-    for h in rows.iter().filter_map(|r| r.text_hash) {
-        *seen.entry(h).or_default() += 1;
-    }
     let Some(first) = rows.iter().map(|r| r.id).min() else {
         return Ok(HashSet::new());
     };
     if classifier.duplicate_authors < 2 {
         return Ok(HashSet::new());
     }
-    let once: Vec<i64> = seen
-        .into_iter()
-        .filter_map(|(h, n)| (n == 1).then_some(h))
+    let mut all: Vec<i64> = rows.iter().filter_map(|r| r.text_hash).collect();
+    all.sort_unstable();
+    let once: Vec<i64> = all
+        .chunk_by(|a, b| a == b)
+        .filter(|run| run.len() == 1)
+        .map(|run| run[0])
         .collect();
     let list = serde_json::to_string(&once)
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
