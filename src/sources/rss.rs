@@ -342,7 +342,10 @@ impl Unread for FeedRead {
             true
         });
         match read {
-            Ok(_) if !stopped => {
+            Ok(feed) if !stopped => {
+                if !feed.recovered.is_empty() {
+                    tracing::debug!(url = %crate::redact::redact_url_str(&self.url), errors = ?feed.recovered, "feed is not well-formed; read what it holds");
+                }
                 if !entries.is_empty() && !hand(&mut entries, &mut own) {
                     return Err(super::Restart);
                 }
