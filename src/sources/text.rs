@@ -80,8 +80,10 @@ pub fn html_to_text(html: &str) -> String {
         }
     }
     push_text(&mut out, rest);
+    // A closing block (`…</p>`) leaves a line break at the end, which `tidy` would drop; drop
+    // it here, so that most fragments are one tidy run of text and need no second copy.
+    out.truncate(out.trim_end().len());
     if is_tidy(&out) {
-        // Most converted fragments are already one tidy run of text: no second copy.
         return out;
     }
     tidy(&out)
