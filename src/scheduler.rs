@@ -494,6 +494,30 @@ async fn store_batch(
         Ok(Err(e)) => return poll_failed(pipeline, cfg, &e, failures, started_at).await,
         Err(e) => (Err(e), 0),
     };
+    poll_stored(
+        pipeline,
+        cfg,
+        committed,
+        fetched,
+        announced,
+        started_at,
+        next_poll_at,
+    )
+    .await
+}
+
+/// Reports a fetched batch's commit: `committed` holds the summary and how many of the
+/// `fetched` mentions no watch kept, or why the batch could not be stored (the cursor then
+/// stays, and the source fetches again after its interval).
+async fn poll_stored(
+    pipeline: &Pipeline,
+    cfg: &SourceConfig,
+    committed: Result<(PollSummary, usize), StoreError>,
+    fetched: usize,
+    announced: &[Announcement],
+    started_at: DateTime<Utc>,
+    next_poll_at: DateTime<Utc>,
+) -> PollReport {
     match committed {
         Ok((summary, unmatched)) => {
             pipeline.writer.health().source_stored(&cfg.name);

@@ -12,7 +12,7 @@ use super::{
     NewMention, PollCommit, PollSummary, Store, StoreError, bounded_raw, cap_note, day_start,
     own_replies, retention, signals, verdict_json,
 };
-use crate::classify::Urgency;
+use crate::classify::{Classification, Urgency};
 use crate::parallel::{MENTIONS_TO_SPLIT, in_parts};
 
 impl Store {
@@ -592,36 +592,16 @@ fn insert_mentions(
         } else {
             &values.watches
         };
-        let changed = insert.execute(params![
-            p.source,
-            p.kind,
-            m.external_id,
-            m.url,
-            m.author_handle,
-            m.author_name,
-            m.author_reach,
-            m.lang,
-            &m.title,
-            &m.text,
-            m.in_reply_to,
-            &values.engagement,
-            m.created_at.timestamp(),
-            now_s,
+        let changed = insert_row(
+            &mut insert,
+            p,
+            m,
+            verdict.as_ref(),
+            values,
             watches_column,
-            p.backfill,
-            &values.raw,
-            verdict.as_ref().map(|v| v.label.as_str()),
-            verdict.as_ref().map(|v| v.sentiment as f64),
-            verdict.as_ref().map(|v| if v.urgency == Urgency::Urgent {
-                "urgent"
-            } else {
-                "normal"
-            }),
-            verdict.as_ref().map(|v| v.spam),
-            &values.verdict,
-            verdict.as_ref().map(|_| now_s),
+            now_s,
             hash,
-        ])?;
+        )?;
         if changed == 0 {
             summary.duplicates += 1;
             continue;
@@ -632,35 +612,79 @@ fn insert_mentions(
             tx.prepare_cached("UPDATE mentions SET rating = ?1 WHERE id = ?2")?
                 .execute(params![stars, id])?;
         }
-        let per_lang = out
+        out.count(verdict.as_ref(), m.lang.as_deref());
+        for w in watches.iter() {
+            link.execute(params![id, w])?;
+        }
+        tally.add(watches);
+        summary.new_ids.push(id);
+        out.rows.push(signals::NewRow::of(id, m, hash));
+    }
+    Ok(())
+}
+
+/// Runs the mention insert for one row; the number of rows it changed (0: already stored).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn insert_row(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    p: &PollCommit<'_>,
+    m: &crate::sources::Mention,
+    verdict: Option<&Classification>,
+    values: &RowValues,
+    watches_column: &str,
+    now_s: i64,
+    hash: Option<i64>,
+) -> rusqlite::Result<usize> {
+    insert.execute(params![
+        p.source,
+        p.kind,
+        m.external_id,
+        m.url,
+        m.author_handle,
+        m.author_name,
+        m.author_reach,
+        m.lang,
+        &m.title,
+        &m.text,
+        m.in_reply_to,
+        &values.engagement,
+        m.created_at.timestamp(),
+        now_s,
+        watches_column,
+        p.backfill,
+        &values.raw,
+        verdict.map(|v| v.label.as_str()),
+        verdict.map(|v| v.sentiment as f64),
+        verdict.map(|v| if v.urgency == Urgency::Urgent {
+            "urgent"
+        } else {
+            "normal"
+        }),
+        verdict.map(|v| v.spam),
+        &values.verdict,
+        verdict.map(|_| now_s),
+        hash,
+    ])
+}
+
+impl Inserted {
+    /// Counts a stored mention in the per-label, per-language totals.
+    #[inline]
+    fn count(&mut self, verdict: Option<&Classification>, lang: Option<&str>) {
+        let per_lang = self
             .totals
-            .entry(verdict.as_ref().map(|v| v.label.as_str()))
+            .entry(verdict.map(|v| v.label.as_str()))
             .or_default();
         // Looked up before it is copied: most rows share a few languages.
-        let lang = m.lang.as_deref().unwrap_or("");
+        let lang = lang.unwrap_or("");
         match per_lang.get_mut(lang) {
             Some(n) => *n += 1,
             None => {
                 per_lang.insert(lang.to_string(), 1);
             }
         }
-        for w in watches.iter() {
-            link.execute(params![id, w])?;
-        }
-        tally.add(watches);
-        summary.new_ids.push(id);
-        out.rows.push(signals::NewRow {
-            id,
-            // Cloned only for replies: most rows need neither string again.
-            reply: m
-                .in_reply_to
-                .as_ref()
-                .map(|parent| (parent.clone(), m.external_id.clone())),
-            created_at: m.created_at.timestamp(),
-            text_hash: hash,
-        });
     }
-    Ok(())
 }
 
 /// Adds the poll's stored mentions to the running totals the metrics endpoint reads.

@@ -48,6 +48,22 @@ pub(super) struct NewRow {
     pub text_hash: Option<i64>,
 }
 
+impl NewRow {
+    /// The row just stored as `id` for `m`, whose text hashes to `text_hash`.
+    pub(super) fn of(id: i64, m: &crate::sources::Mention, text_hash: Option<i64>) -> NewRow {
+        NewRow {
+            id,
+            // Cloned only for replies: most rows need neither string again.
+            reply: m
+                .in_reply_to
+                .as_ref()
+                .map(|parent| (parent.clone(), m.external_id.clone())),
+            created_at: m.created_at.timestamp(),
+            text_hash,
+        }
+    }
+}
+
 /// Applies the same-text signal to the verdicts of a poll's own repeated texts before they are
 /// inserted, so that a campaign arriving in one poll is written once with its final verdict
 /// instead of inserted and then rewritten row by row (the rewrite cost more than the insert).

@@ -307,25 +307,7 @@ fn read_document(
     cfg.check_comments = false;
     cfg.expand_empty_elements = false;
     cfg.trim_markup_names_in_closing_tags = true;
-    let mut r = DocReader {
-        stack: Vec::with_capacity(16),
-        namespaces: Vec::new(),
-        entities: HashMap::new(),
-        expanded: 0,
-        entry: None,
-        collector: None,
-        spare: String::new(),
-        attrs: Attrs::default(),
-        author: None,
-        skip_depth: None,
-        root: None,
-        feed: Feed::default(),
-        doc_base: base,
-        text,
-        pos_before: 0,
-        pos_after: 0,
-        at_end: false,
-    };
+    let mut r = DocReader::new(text, base);
     let mut errors = 0usize;
     // Entries handed to `sink` so far.
     let mut handed = 0usize;
@@ -396,27 +378,34 @@ fn read_document(
         hand_over(&mut r.feed.entries, &mut **sink, &mut handed);
     }
     if r.feed.entries.is_empty() && handed == 0 {
-        let found = count_items(text);
-        if found > 0 {
-            return Err(FeedError::NoEntriesRead {
-                found,
-                cause: r.feed.recovered.first().cloned(),
-            });
-        }
-        let root = r.root.clone().unwrap_or_default();
-        let local = root.rsplit(':').next().unwrap_or("").to_ascii_lowercase();
-        if !matches!(local.as_str(), "rss" | "feed" | "rdf" | "channel") {
-            let start: String = text.trim_start().chars().take(40).collect();
-            return Err(FeedError::NotAFeed {
-                start: if root.is_empty() {
-                    format!("{start:?}")
-                } else {
-                    format!("<{root}>")
-                },
-            });
-        }
+        nothing_read(text, &r)?;
     }
     Ok(r.feed)
+}
+
+/// Why a document that gave no entry is an error, if it is one: it has items that could not
+/// be read, or it is no feed at all. A feed with no items is just empty.
+fn nothing_read(text: &str, r: &DocReader<'_>) -> Result<(), FeedError> {
+    let found = count_items(text);
+    if found > 0 {
+        return Err(FeedError::NoEntriesRead {
+            found,
+            cause: r.feed.recovered.first().cloned(),
+        });
+    }
+    let root = r.root.clone().unwrap_or_default();
+    let local = root.rsplit(':').next().unwrap_or("").to_ascii_lowercase();
+    if !matches!(local.as_str(), "rss" | "feed" | "rdf" | "channel") {
+        let start: String = text.trim_start().chars().take(40).collect();
+        return Err(FeedError::NotAFeed {
+            start: if root.is_empty() {
+                format!("{start:?}")
+            } else {
+                format!("<{root}>")
+            },
+        });
+    }
+    Ok(())
 }
 
 /// Hands `entries` to `sink` in order, counting them in `handed`; false once `sink` wants no
@@ -462,6 +451,29 @@ fn memchr_lt(b: &[u8]) -> Option<usize> {
 }
 
 impl<'a> DocReader<'a> {
+    /// A reader at the start of `text`, whose relative links resolve against `base`.
+    fn new(text: &'a str, base: Option<Url>) -> DocReader<'a> {
+        DocReader {
+            stack: Vec::with_capacity(16),
+            namespaces: Vec::new(),
+            entities: HashMap::new(),
+            expanded: 0,
+            entry: None,
+            collector: None,
+            spare: String::new(),
+            attrs: Attrs::default(),
+            author: None,
+            skip_depth: None,
+            root: None,
+            feed: Feed::default(),
+            doc_base: base,
+            text,
+            pos_before: 0,
+            pos_after: 0,
+            at_end: false,
+        }
+    }
+
     /// The base for relative links here: the innermost `xml:base`, else the document's.
     fn base(&self) -> Option<&Url> {
         self.stack
