@@ -168,6 +168,33 @@ pub fn reader_words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// One byte of 1 in each of a word's eight lanes, for eight-bytes-at-a-time (SWAR) scans.
+pub(crate) const LANES: u64 = 0x0101_0101_0101_0101;
+/// The top bit of each of a word's eight lanes.
+pub(crate) const HIGH: u64 = LANES * 0x80;
+
+/// Eight bytes of `b` from `at` as a little-endian word, zero past its end (a zero byte
+/// continues no word, so the scans stop there).
+#[inline(always)]
+pub(crate) fn load8(b: &[u8], at: usize) -> u64 {
+    match b.get(at..at + 8) {
+        Some(s) => u64::from_le_bytes(s.try_into().unwrap_or_default()),
+        None => {
+            let mut t = [0u8; 8];
+            let rest = b.get(at..).unwrap_or_default();
+            t[..rest.len()].copy_from_slice(rest);
+            u64::from_le_bytes(t)
+        }
+    }
+}
+
+/// The top bit of each lane of the seven-bit bytes `low7` set where the byte is in `lo..=hi`
+/// (with seven-bit bytes the sums never carry into the next lane).
+#[inline(always)]
+pub(crate) fn lanes_in(low7: u64, lo: u8, hi: u8) -> u64 {
+    (low7 + LANES * u64::from(0x80 - lo)) & !(low7 + LANES * u64::from(0x7F - hi)) & HIGH
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

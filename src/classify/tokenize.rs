@@ -2,6 +2,8 @@
 //! and the punctuation that bounds clauses. It walks the bytes once and never allocates; the
 //! lexicon loader runs the same code over lexicon phrases so both sides agree on what a token is.
 
+use crate::text::{HIGH, LANES, lanes_in, load8};
+
 /// What a token is. Punctuation that matters for scope (clause and sentence ends) is kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -441,9 +443,6 @@ fn finish_word(
     (j, tok(start, j, kind, flags, letters), keyed)
 }
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGH: u64 = 0x8080_8080_8080_8080;
-
 /// Per-byte classes of eight bytes, each as a mask with the byte's high bit set.
 struct Classes {
     alnum: u64,
@@ -455,13 +454,9 @@ struct Classes {
 fn ascii_classes(x: u64) -> Classes {
     let ascii = !x & HIGH;
     let low7 = x & !HIGH;
-    // With seven-bit bytes these sums never carry into the next byte.
-    let in_range = |v: u64, lo: u8, hi: u8| {
-        (v + ONES * u64::from(0x80 - lo)) & !(v + ONES * u64::from(0x7F - hi)) & HIGH
-    };
     // Setting bit 5 folds exactly the upper-case letters onto the lower-case ones.
-    let alpha = in_range(low7 | (ONES * 0x20), b'a', b'z') & ascii;
-    let digit = in_range(low7, b'0', b'9') & ascii;
+    let alpha = lanes_in(low7 | (LANES * 0x20), b'a', b'z') & ascii;
+    let digit = lanes_in(low7, b'0', b'9') & ascii;
     Classes {
         alnum: alpha | digit,
         alpha,
@@ -484,20 +479,6 @@ struct Scanned {
     elongated: bool,
     /// `key` holds the word's lookup key.
     keyed: bool,
-}
-
-/// Eight bytes of `b` from `at`, zero past its end.
-#[inline(always)]
-fn load8(b: &[u8], at: usize) -> u64 {
-    match b.get(at..at + 8) {
-        Some(s) => u64::from_le_bytes(s.try_into().unwrap_or_default()),
-        None => {
-            let mut t = [0u8; 8];
-            let rest = b.get(at..).unwrap_or_default();
-            t[..rest.len()].copy_from_slice(rest);
-            u64::from_le_bytes(t)
-        }
-    }
 }
 
 /// A word of up to 63 ASCII letters and digits at `at`, ended by something that cannot

@@ -10,6 +10,7 @@ use std::cell::RefCell;
 
 use super::super::{Classification, Label, Polarity, Reason, Urgency};
 use super::{BUCKETS, DENSE};
+use crate::text::{HIGH, LANES, lanes_in, load8};
 
 /// One feature of a text: hash bucket and where it came from. Training reads only the
 /// bucket; the spans group features into reasons in the uncached reference path of the tests.
@@ -166,30 +167,6 @@ fn scan(text: &str, buf: &mut String, f: &mut impl Pieces) {
 fn starts_url(b: &[u8]) -> bool {
     matches!(b.first(), Some(b'h' | b'w'))
         && (b.starts_with(b"http://") || b.starts_with(b"https://") || b.starts_with(b"www."))
-}
-
-const LANES: u64 = 0x0101_0101_0101_0101;
-const HIGH: u64 = LANES * 0x80;
-
-/// Eight bytes of `b` from `at`, zero past its end (a zero byte continues no word).
-#[inline(always)]
-fn load8(b: &[u8], at: usize) -> u64 {
-    match b.get(at..at + 8) {
-        Some(s) => u64::from_le_bytes(s.try_into().unwrap_or_default()),
-        None => {
-            let mut t = [0u8; 8];
-            let rest = b.get(at..).unwrap_or_default();
-            t[..rest.len()].copy_from_slice(rest);
-            u64::from_le_bytes(t)
-        }
-    }
-}
-
-/// The top bit of each lane of the seven-bit bytes `low7` set where the byte is in `lo..=hi`
-/// (the sums never carry into the next lane).
-#[inline(always)]
-fn lanes_in(low7: u64, lo: u8, hi: u8) -> u64 {
-    (low7 + LANES * u64::from(0x80 - lo)) & !(low7 + LANES * u64::from(0x7F - hi)) & HIGH
 }
 
 /// The word at `at` (see [`WORD_BYTES`]) when all its bytes are ASCII, scanned eight bytes at
