@@ -472,8 +472,28 @@ impl MentionQuery {
         self
     }
 
-    /// The statement and its values, numbered in order.
-    fn sql(&self) -> (String, Vec<Box<dyn rusqlite::ToSql>>) {
+    /// Whether a watch filter should read the watch's links whole (`IN`) rather than probe
+    /// the links of each mention in the order shown (`EXISTS`), given that `share` of all
+    /// `stored` mentions matched the watch. Links are keyed by mention, so reading one
+    /// watch's links means reading them all (about a sixth of a probe's cost per link);
+    /// probing stops once a page is full, after about `wanted / share` mentions.
+    pub(super) fn read_links_whole(&self, share: f64, stored: f64) -> bool {
+        // The open inbox walks its own small index: probing those few mentions is cheaper
+        // than reading every link.
+        if self.status == Some(InboxStatus::Open) || stored <= 0.0 {
+            return false;
+        }
+        let probed = match self.limit {
+            Some(limit) if share > 0.0 => ((limit + self.offset) as f64 / share).min(stored),
+            Some(_) => stored,
+            None => stored,
+        };
+        probed > stored / 4.0
+    }
+
+    /// The statement and its values, numbered in order; `links_whole` as
+    /// [`MentionQuery::read_links_whole`] decides.
+    fn sql(&self, links_whole: bool) -> (String, Vec<Box<dyn rusqlite::ToSql>>) {
         let mut sql = format!("SELECT {COLUMNS} FROM mentions m WHERE 1 = 1");
         let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
         let mut arg = |sql: &mut String, clause: &str, v: Box<dyn rusqlite::ToSql>| {
@@ -490,12 +510,13 @@ impl MentionQuery {
             );
         }
         if let Some(w) = &self.watch {
-            arg(
-                &mut sql,
+            let clause = if links_whole {
+                " AND m.id IN (SELECT mention_id FROM mention_watches WHERE watch = ?N)"
+            } else {
                 " AND EXISTS (SELECT 1 FROM mention_watches mw
-                             WHERE mw.mention_id = m.id AND mw.watch = ?N)",
-                Box::new(w.clone()),
-            );
+                             WHERE mw.mention_id = m.id AND mw.watch = ?N)"
+            };
+            arg(&mut sql, clause, Box::new(w.clone()));
         }
         if let Some(s) = &self.source {
             arg(&mut sql, " AND m.source = ?N", Box::new(s.clone()));
@@ -618,7 +639,14 @@ fn fts_query(q: &str) -> String {
 impl Store {
     /// The stored mentions `q` asks for.
     pub fn mentions(&self, q: &MentionQuery) -> Result<Vec<StoredMention>, StoreError> {
-        let (sql, args) = q.sql();
+        let links_whole = match &q.watch {
+            Some(watch) => {
+                let (matched, stored) = self.watch_share(watch)?;
+                q.read_links_whole(matched / stored.max(1.0), stored)
+            }
+            None => false,
+        };
+        let (sql, args) = q.sql(links_whole);
         let mut stmt = self.conn.prepare_cached(&sql).map_err(self.err())?;
         let rows = stmt
             .query_map(
@@ -628,6 +656,19 @@ impl Store {
             .map_err(self.err())?;
         rows.collect::<Result<Vec<_>, _>>()
             .map_err(|source| self.search_error(q.search.as_deref(), source))
+    }
+
+    /// How many mentions ever matched `watch`, and how many were stored at all, from the
+    /// per-day counters (retention does not lower them, so this is a share, not a count).
+    fn watch_share(&self, watch: &str) -> Result<(f64, f64), StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT coalesce(sum(stored) FILTER (WHERE scope = 'watch' AND name = ?1), 0),
+                        coalesce(sum(stored) FILTER (WHERE scope = 'source'), 0)
+                 FROM daily_counts",
+            )
+            .and_then(|mut st| st.query_row([watch], |r| Ok((r.get(0)?, r.get(1)?))))
+            .map_err(self.err())
     }
 
     /// One stored mention by id, whatever happened to it.

@@ -837,6 +837,43 @@ mod tests {
     }
 
     #[test]
+    fn a_rare_watch_and_a_common_one_filter_alike_whichever_way_the_links_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let mentions = (0..400)
+            .map(|i| NewMention {
+                mention: mention(&format!("m{i}")),
+                watches: if i % 100 == 7 {
+                    vec!["Fjordlink".into(), "Fjordbox".into()]
+                } else {
+                    vec!["Fjordlink".into()]
+                },
+                verdict: None,
+            })
+            .collect();
+        s.commit_poll(PollCommit::news("feed", mentions)).unwrap();
+        let ids = |q: MentionQuery| -> Vec<i64> {
+            s.mentions(&q.order(MentionOrder::Stored))
+                .unwrap()
+                .iter()
+                .map(|m| m.id)
+                .collect()
+        };
+        // One in a hundred: a page of 10 would probe every mention, so the links are read whole.
+        let rare = MentionQuery::new().watch("Fjordbox").limit(10);
+        assert!(rare.read_links_whole(0.01, 400.0));
+        assert_eq!(ids(rare), [8, 108, 208, 308]);
+        // Every mention: the first ten probed fill the page.
+        let common = MentionQuery::new().watch("Fjordlink").limit(10);
+        assert!(!common.read_links_whole(1.0, 400.0));
+        assert_eq!(ids(common), (1..=10).collect::<Vec<i64>>());
+        assert_eq!(ids(MentionQuery::new().watch("Fjordlink")).len(), 400);
+        assert!(ids(MentionQuery::new().watch("Nobody").limit(10)).is_empty());
+        assert_eq!(s.first_stored("watch", "Nobody").unwrap(), None);
+        assert!(s.first_stored("watch", "Fjordbox").unwrap().is_some());
+    }
+
+    #[test]
     fn full_text_search_ignores_case_and_diacritics() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("w.db")).unwrap();

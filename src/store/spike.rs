@@ -124,8 +124,13 @@ impl Store {
     pub fn first_stored(&self, scope: &str, name: &str) -> Result<Option<i64>, StoreError> {
         // Mention ids grow with fetch time, so a watch's first mention is its smallest linked
         // id: the links, kept in id order, are read up to the first of that watch (a few
-        // bytes each, so even a watch added late reads a million in a few tens of ms). For a
-        // source the daily counters say from which day on to look.
+        // bytes each, so even a watch added late reads a million in a few tens of ms). A
+        // watch the daily counters never counted has no link to look for: without that
+        // check, every spike run would read all links for it. For a source the daily
+        // counters say from which day on to look.
+        if scope == "watch" && !self.ever_counted(scope, name)? {
+            return Ok(None);
+        }
         let sql = if scope == "watch" {
             "SELECT m.fetched_at FROM mention_watches w JOIN mentions m ON m.id = w.mention_id
              WHERE w.watch = ?1 ORDER BY w.mention_id LIMIT 1"
@@ -139,6 +144,16 @@ impl Store {
         self.conn
             .query_row(sql, [name], |r| r.get(0))
             .optional()
+            .map_err(self.err())
+    }
+
+    /// Whether the daily counters ever counted a mention for `name` in `scope`.
+    fn ever_counted(&self, scope: &str, name: &str) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM daily_counts WHERE scope = ?1 AND name = ?2)",
+            )
+            .and_then(|mut st| st.query_row([scope, name], |r| r.get(0)))
             .map_err(self.err())
     }
 
