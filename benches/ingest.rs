@@ -144,7 +144,10 @@ fn main() {
     let watches =
         Watches::compile(&watches(), Classifier::embedded()).expect("bench watches parse");
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("bench.db");
+    // `INGEST_DB=path` keeps the database for a look afterwards (the file must not exist).
+    let db = std::env::var_os("INGEST_DB")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("bench.db"));
     let mut store = Store::open(&db).expect("open store");
     // As in the daemon: the writer's commits leave the log to a checkpointer of its own.
     store
