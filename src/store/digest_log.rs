@@ -6,39 +6,44 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::outbox::queue;
+use super::row::row_struct;
 use super::{NewAlert, Store, StoreError};
 
-/// Mentions of one source with one label in a period, with how many read as positive and as
-/// negative.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VolumeRow {
-    /// Source name.
-    pub source: String,
-    /// Label, or `unclassified`.
-    pub label: String,
-    /// The classifier marked these as spam.
-    pub spam: bool,
-    /// How many.
-    pub count: i64,
-    /// Praise, or another non-complaint label with sentiment at or above the threshold.
-    pub positive: i64,
-    /// Complaints, or another non-praise label with sentiment at or below minus the threshold.
-    pub negative: i64,
+row_struct! {
+    /// Mentions of one source with one label in a period, with how many read as positive and as
+    /// negative.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct VolumeRow {
+        /// Source name.
+        pub source: String,
+        /// Label, or `unclassified`.
+        pub label: String,
+        /// The classifier marked these as spam.
+        pub spam: bool,
+        /// How many.
+        pub count: i64,
+        /// Praise, or another non-complaint label with sentiment at or above the threshold.
+        pub positive: i64,
+        /// Complaints, or another non-praise label with sentiment at or below minus the threshold.
+        pub negative: i64,
+    }
 }
 
-/// A source whose polls failed in a period.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FailedSource {
-    /// Source name.
-    pub source: String,
-    /// Failed polls in the period.
-    pub failures: i64,
-    /// Polls in the period that worked.
-    pub successes: i64,
-    /// The last error in the period.
-    pub last_error: String,
-    /// Failures in a row now (0: it recovered).
-    pub failing_now: i64,
+row_struct! {
+    /// A source whose polls failed in a period.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct FailedSource {
+        /// Source name.
+        pub source: String,
+        /// Failed polls in the period.
+        pub failures: i64,
+        /// Polls in the period that worked.
+        pub successes: i64,
+        /// The last error in the period.
+        pub last_error: String,
+        /// Failures in a row now (0: it recovered).
+        pub failing_now: i64,
+    }
 }
 
 /// A digest about to be queued: which list, which period, and its outbox rows.
@@ -58,26 +63,30 @@ pub struct DigestRecord {
     pub alerts: Vec<NewAlert>,
 }
 
-/// What is known about a digest already queued.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DigestSent {
-    /// When it was queued (unix seconds).
-    pub queued_at: i64,
-    /// Whether it was late.
-    pub late: bool,
-    /// How many times it was queued (more than one only with `--force`).
-    pub sends: i64,
+row_struct! {
+    /// What is known about a digest already queued.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct DigestSent {
+        /// When it was queued (unix seconds).
+        pub queued_at: i64,
+        /// Whether it was late.
+        pub late: bool,
+        /// How many times it was queued (more than one only with `--force`).
+        pub sends: i64,
+    }
 }
 
-/// How long one answered mention waited for its first response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FirstResponse {
-    /// The team its route named (empty when it was not routed to a team).
-    pub team: String,
-    /// The source's kind (the platform).
-    pub kind: String,
-    /// Seconds from the post to the answer.
-    pub seconds: i64,
+row_struct! {
+    /// How long one answered mention waited for its first response.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct FirstResponse {
+        /// The team its route named (empty when it was not routed to a team).
+        pub team: String,
+        /// The source's kind (the platform).
+        pub kind: String,
+        /// Seconds from the post to the answer.
+        pub seconds: i64,
+    }
 }
 
 impl Store {
@@ -89,20 +98,18 @@ impl Store {
         end: i64,
         threshold: f64,
     ) -> Result<Vec<VolumeRow>, StoreError> {
-        self.query_all("SELECT source, coalesce(label, 'unclassified'), coalesce(spam, 0), count(*),
-                    sum(label = 'praise' OR (coalesce(label, '') <> 'complaint' AND sentiment >= ?3)),
-                    sum(label = 'complaint' OR (coalesce(label, '') <> 'praise' AND sentiment <= -?3))
-                 FROM mentions WHERE created_at >= ?1 AND created_at < ?2
-                 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", params![start, end, threshold], |r| {
-                Ok(VolumeRow {
-                    source: r.get(0)?,
-                    label: r.get(1)?,
-                    spam: r.get(2)?,
-                    count: r.get(3)?,
-                    positive: r.get::<_, Option<i64>>(4)?.unwrap_or(0),
-                    negative: r.get::<_, Option<i64>>(5)?.unwrap_or(0),
-                })
-            })
+        self.query_all(
+            "SELECT source, coalesce(label, 'unclassified') AS label, coalesce(spam, 0) AS spam,
+                    count(*) AS count,
+                    coalesce(sum(label = 'praise'
+                        OR (coalesce(label, '') <> 'complaint' AND sentiment >= ?3)), 0) AS positive,
+                    coalesce(sum(label = 'complaint'
+                        OR (coalesce(label, '') <> 'praise' AND sentiment <= -?3)), 0) AS negative
+             FROM mentions WHERE created_at >= ?1 AND created_at < ?2
+             GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+            params![start, end, threshold],
+            VolumeRow::from_row,
+        )
     }
 
     /// First-response times of the non-spam mentions answered in `[start, end)`: answer time
@@ -110,19 +117,13 @@ impl Store {
     /// post (a skewed clock) counts as zero.
     pub fn first_responses(&self, start: i64, end: i64) -> Result<Vec<FirstResponse>, StoreError> {
         self.query_all(
-            "SELECT DISTINCT m.id, coalesce(json_extract(r.value, '$.team'), ''), m.kind,
-                        max(m.answered_at - m.created_at, 0)
-                 FROM mentions m LEFT JOIN json_each(m.route) r
-                 WHERE m.answered_at >= ?1 AND m.answered_at < ?2 AND coalesce(m.spam, 0) = 0
-                 ORDER BY 2, 3, 4",
+            "SELECT DISTINCT m.id, coalesce(json_extract(r.value, '$.team'), '') AS team,
+                    m.kind AS kind, max(m.answered_at - m.created_at, 0) AS seconds
+             FROM mentions m LEFT JOIN json_each(m.route) r
+             WHERE m.answered_at >= ?1 AND m.answered_at < ?2 AND coalesce(m.spam, 0) = 0
+             ORDER BY 2, 3, 4",
             params![start, end],
-            |r| {
-                Ok(FirstResponse {
-                    team: r.get(1)?,
-                    kind: r.get(2)?,
-                    seconds: r.get(3)?,
-                })
-            },
+            FirstResponse::from_row,
         )
     }
 
@@ -146,20 +147,19 @@ impl Store {
     /// Sources with failed polls in `[start, end)`, with the last error and whether they are
     /// failing still.
     pub fn failed_sources(&self, start: i64, end: i64) -> Result<Vec<FailedSource>, StoreError> {
-        self.query_all("SELECT p.source, sum(p.outcome = 'error'), sum(p.outcome <> 'error'),
-                    (SELECT error FROM poll_log e WHERE e.source = p.source AND e.outcome = 'error'
-                        AND e.started_at >= ?1 AND e.started_at < ?2 ORDER BY e.started_at DESC, e.id DESC LIMIT 1),
-                    coalesce((SELECT consecutive_failures FROM source_state s WHERE s.source = p.source), 0)
-                 FROM poll_log p WHERE p.started_at >= ?1 AND p.started_at < ?2
-                 GROUP BY p.source HAVING sum(p.outcome = 'error') > 0 ORDER BY p.source", params![start, end], |r| {
-                Ok(FailedSource {
-                    source: r.get(0)?,
-                    failures: r.get(1)?,
-                    successes: r.get(2)?,
-                    last_error: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
-                    failing_now: r.get(4)?,
-                })
-            })
+        self.query_all(
+            "SELECT p.source AS source, sum(p.outcome = 'error') AS failures,
+                    sum(p.outcome <> 'error') AS successes,
+                    coalesce((SELECT error FROM poll_log e WHERE e.source = p.source
+                        AND e.outcome = 'error' AND e.started_at >= ?1 AND e.started_at < ?2
+                        ORDER BY e.started_at DESC, e.id DESC LIMIT 1), '') AS last_error,
+                    coalesce((SELECT consecutive_failures FROM source_state s
+                        WHERE s.source = p.source), 0) AS failing_now
+             FROM poll_log p WHERE p.started_at >= ?1 AND p.started_at < ?2
+             GROUP BY p.source HAVING sum(p.outcome = 'error') > 0 ORDER BY p.source",
+            params![start, end],
+            FailedSource::from_row,
+        )
     }
 
     /// The earliest poll or stored mention: when this database started watching.
@@ -182,15 +182,12 @@ impl Store {
     ) -> Result<Option<DigestSent>, StoreError> {
         self.conn
             .query_row(
-                "SELECT queued_at, late, sends FROM digests WHERE list = ?1 AND period_start = ?2",
+                &format!(
+                    "SELECT {} FROM digests WHERE list = ?1 AND period_start = ?2",
+                    DigestSent::COLUMNS
+                ),
                 params![list, period_start],
-                |r| {
-                    Ok(DigestSent {
-                        queued_at: r.get(0)?,
-                        late: r.get(1)?,
-                        sends: r.get(2)?,
-                    })
-                },
+                DigestSent::from_row,
             )
             .optional()
             .map_err(self.err())

@@ -42,6 +42,7 @@ mod outbox;
 mod own_replies;
 mod readers;
 mod retention;
+mod row;
 mod schema;
 mod signals;
 mod source_state;

@@ -5,34 +5,37 @@
 use chrono::Utc;
 use rusqlite::{OptionalExtension, params};
 
+use super::row::row_struct;
 use super::{Store, StoreError};
 
 /// Models kept besides the active one; older ones are deleted when a new one is stored.
 pub const KEEP_MODELS: usize = 5;
 
-/// A stored model's description (without its weights).
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredModel {
-    /// Row id, as `webcare model use ID` takes it.
-    pub id: i64,
-    /// When it was stored (epoch seconds).
-    pub created_at: i64,
-    /// Languages with a head in use, comma-separated ("en,nl").
-    pub langs: String,
-    /// Examples it was trained on.
-    pub examples: i64,
-    /// Cross-validated macro-F1 with the model (mean over languages and tasks).
-    pub cv_score: f64,
-    /// The same folds scored by the lexicons alone.
-    pub lexicon_score: f64,
-    /// The last `label_corrections` row it was trained with.
-    pub corrections_seen: i64,
-    /// `train` (the command) or `daemon` (retrained by itself).
-    pub trained_by: String,
-    /// Why it is not in use, when it was refused.
-    pub note: String,
-    /// In use now.
-    pub active: bool,
+row_struct! {
+    /// A stored model's description (without its weights).
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct StoredModel {
+        /// Row id, as `webcare model use ID` takes it.
+        pub id: i64,
+        /// When it was stored (epoch seconds).
+        pub created_at: i64,
+        /// Languages with a head in use, comma-separated ("en,nl").
+        pub langs: String,
+        /// Examples it was trained on.
+        pub examples: i64,
+        /// Cross-validated macro-F1 with the model (mean over languages and tasks).
+        pub cv_score: f64,
+        /// The same folds scored by the lexicons alone.
+        pub lexicon_score: f64,
+        /// The last `label_corrections` row it was trained with.
+        pub corrections_seen: i64,
+        /// `train` (the command) or `daemon` (retrained by itself).
+        pub trained_by: String,
+        /// Why it is not in use, when it was refused.
+        pub note: String,
+        /// In use now.
+        pub active: bool,
+    }
 }
 
 /// A model to store: its description and its bytes ([`crate::classify::Model::to_bytes`]).
@@ -94,24 +97,12 @@ impl Store {
     /// Every stored model, newest first.
     pub fn models(&self) -> Result<Vec<StoredModel>, StoreError> {
         self.query_all(
-            "SELECT id, created_at, langs, examples, cv_score, lexicon_score, corrections_seen,
-                        trained_by, note, active
-                 FROM models ORDER BY id DESC",
+            &format!(
+                "SELECT {} FROM models ORDER BY id DESC",
+                StoredModel::COLUMNS
+            ),
             [],
-            |r| {
-                Ok(StoredModel {
-                    id: r.get(0)?,
-                    created_at: r.get(1)?,
-                    langs: r.get(2)?,
-                    examples: r.get(3)?,
-                    cv_score: r.get(4)?,
-                    lexicon_score: r.get(5)?,
-                    corrections_seen: r.get(6)?,
-                    trained_by: r.get(7)?,
-                    note: r.get(8)?,
-                    active: r.get(9)?,
-                })
-            },
+            StoredModel::from_row,
         )
     }
 

@@ -9,6 +9,7 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
+use super::row::row_struct;
 use super::{Store, StoreError};
 
 /// One alert to queue: one email to one recipient, or one post to a team's webhook.
@@ -59,106 +60,82 @@ pub struct AlertUpdate {
     pub alerts: Vec<NewAlert>,
 }
 
-/// An outbox row.
-#[derive(Debug, Clone, Serialize)]
-pub struct OutboxEntry {
-    /// Row id.
-    pub id: i64,
-    /// The mention alerted about.
-    pub mention_id: Option<i64>,
-    /// Team.
-    pub team: String,
-    /// Rule.
-    pub rule: String,
-    /// Recipient.
-    pub recipient: String,
-    /// Message-ID.
-    pub message_id: String,
-    /// Subject.
-    pub subject: String,
-    /// Plain-text body.
-    #[serde(skip)]
-    pub text: String,
-    /// HTML body.
-    #[serde(skip)]
-    pub html: String,
-    /// Urgent.
-    pub urgent: bool,
-    /// pending, sent or dead.
-    pub state: String,
-    /// Queued (unix seconds).
-    pub created_at: i64,
-    /// Held until (quiet hours, cap), unix seconds.
-    pub not_before: i64,
-    /// Next attempt (backoff), unix seconds.
-    pub next_attempt_at: i64,
-    /// Attempts so far.
-    pub attempts: i64,
-    /// The last failure.
-    pub last_error: Option<String>,
-    /// When the server accepted it.
-    pub sent_at: Option<i64>,
-    /// The server's answer.
-    pub reply: Option<String>,
-    /// `email` or `webhook`.
-    pub channel: String,
-    /// `alert`, or `cap_summary` (how many alerts the hourly cap held back).
-    pub kind: String,
-    /// Webhook request body.
-    #[serde(skip)]
-    pub payload: Option<String>,
-    /// The batch this email went out in (the id of its first row), fixed before the first attempt.
-    pub batch_id: Option<i64>,
-    /// For a held alert: the cap summary that counts it.
-    pub summary_id: Option<i64>,
-    /// When `webcare outbox retry` last put it back (unix seconds).
-    pub retried_at: Option<i64>,
+row_struct! {
+    /// An outbox row.
+    #[derive(Debug, Clone, Serialize)]
+    pub struct OutboxEntry {
+        /// Row id.
+        pub id: i64,
+        /// The mention alerted about.
+        pub mention_id: Option<i64>,
+        /// Team.
+        pub team: String,
+        /// Rule.
+        pub rule: String,
+        /// Recipient.
+        pub recipient: String,
+        /// Message-ID.
+        pub message_id: String,
+        /// Subject.
+        pub subject: String,
+        /// Plain-text body.
+        #[serde(skip)]
+        pub text: String,
+        /// HTML body.
+        #[serde(skip)]
+        pub html: String,
+        /// Urgent.
+        pub urgent: bool,
+        /// pending, sent or dead.
+        pub state: String,
+        /// Queued (unix seconds).
+        pub created_at: i64,
+        /// Held until (quiet hours, cap), unix seconds.
+        pub not_before: i64,
+        /// Next attempt (backoff), unix seconds.
+        pub next_attempt_at: i64,
+        /// Attempts so far.
+        pub attempts: i64,
+        /// The last failure.
+        pub last_error: Option<String>,
+        /// When the server accepted it.
+        pub sent_at: Option<i64>,
+        /// The server's answer.
+        pub reply: Option<String>,
+        /// `email` or `webhook`.
+        pub channel: String,
+        /// `alert`, or `cap_summary` (how many alerts the hourly cap held back).
+        pub kind: String,
+        /// Webhook request body.
+        #[serde(skip)]
+        pub payload: Option<String>,
+        /// The batch this email went out in (the id of its first row), fixed before the first attempt.
+        pub batch_id: Option<i64>,
+        /// For a held alert: the cap summary that counts it.
+        pub summary_id: Option<i64>,
+        /// When `webcare outbox retry` last put it back (unix seconds).
+        pub retried_at: Option<i64>,
+    }
 }
 
-/// Why mail is not going out right now, for `/healthz`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MailHealth {
-    /// What went wrong, naming the server and the setting to check.
-    pub cause: String,
-    /// Since when (unix seconds).
-    pub since: i64,
-    /// The next attempt (unix seconds).
-    pub paused_until: i64,
+row_struct! {
+    /// Why mail is not going out right now, for `/healthz`.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct MailHealth {
+        /// What went wrong, naming the server and the setting to check.
+        pub cause: String,
+        /// Since when (unix seconds).
+        pub since: i64,
+        /// The next attempt (unix seconds).
+        pub paused_until: i64,
+    }
 }
 
+/// The columns of [`OutboxEntry`], by its field names.
 const ENTRY_COLUMNS: &str =
-    "id, mention_id, team, rule, recipient, message_id, subject, body_text, body_html,
-    urgent, state, created_at, not_before, next_attempt_at, attempts, last_error, sent_at, reply,
-    channel, kind, payload, batch_id, summary_id, retried_at";
-
-fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntry> {
-    Ok(OutboxEntry {
-        id: r.get(0)?,
-        mention_id: r.get(1)?,
-        team: r.get(2)?,
-        rule: r.get(3)?,
-        recipient: r.get(4)?,
-        message_id: r.get(5)?,
-        subject: r.get(6)?,
-        text: r.get(7)?,
-        html: r.get(8)?,
-        urgent: r.get(9)?,
-        state: r.get(10)?,
-        created_at: r.get(11)?,
-        not_before: r.get(12)?,
-        next_attempt_at: r.get(13)?,
-        attempts: r.get(14)?,
-        last_error: r.get(15)?,
-        sent_at: r.get(16)?,
-        reply: r.get(17)?,
-        channel: r.get(18)?,
-        kind: r.get(19)?,
-        payload: r.get(20)?,
-        batch_id: r.get(21)?,
-        summary_id: r.get(22)?,
-        retried_at: r.get(23)?,
-    })
-}
+    "id, mention_id, team, rule, recipient, message_id, subject, body_text AS text,
+    body_html AS html, urgent, state, created_at, not_before, next_attempt_at, attempts,
+    last_error, sent_at, reply, channel, kind, payload, batch_id, summary_id, retried_at";
 
 /// Queues `alerts` as outbox rows of `kind` inside `tx`, about mention `mention_id` when they
 /// are about one. Returns how many were new (a Message-ID already queued is left alone).
@@ -260,7 +237,7 @@ impl Store {
                  ORDER BY urgent DESC, id LIMIT ?3"
             ),
             params![now, ignore_backoff, limit as i64],
-            entry,
+            OutboxEntry::from_row,
         )
     }
 
@@ -377,15 +354,12 @@ impl Store {
     pub fn mail_health(&self) -> Result<Option<MailHealth>, StoreError> {
         self.conn
             .query_row(
-                "SELECT cause, since, paused_until FROM mail_health WHERE id = 1",
+                &format!(
+                    "SELECT {} FROM mail_health WHERE id = 1",
+                    MailHealth::COLUMNS
+                ),
                 [],
-                |r| {
-                    Ok(MailHealth {
-                        cause: r.get(0)?,
-                        since: r.get(1)?,
-                        paused_until: r.get(2)?,
-                    })
-                },
+                MailHealth::from_row,
             )
             .optional()
             .map_err(self.err())
@@ -480,7 +454,7 @@ impl Store {
         self.query_all(
             &format!("SELECT {ENTRY_COLUMNS} FROM outbox WHERE summary_id = ?1 ORDER BY id"),
             [summary_id],
-            entry,
+            OutboxEntry::from_row,
         )
     }
 
@@ -492,7 +466,7 @@ impl Store {
     ) -> Result<Vec<OutboxEntry>, StoreError> {
         self.query_all(&format!(
                 "SELECT {ENTRY_COLUMNS} FROM outbox WHERE ?1 IS NULL OR state = ?1 ORDER BY id DESC LIMIT ?2"
-            ), params![state, limit as i64], entry)
+            ), params![state, limit as i64], OutboxEntry::from_row)
     }
 
     /// Number of outbox rows per state: (pending, sent, dead).

@@ -7,36 +7,39 @@ use chrono::{DateTime, Utc};
 use rusqlite::params;
 use serde::Serialize;
 
+use super::row::row_struct;
 use super::{Store, StoreError, day_start};
 
-/// A source's stored poll state, for the scheduler and `webcare sources`.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct SourceState {
-    /// Source name.
-    pub source: String,
-    /// Source kind.
-    pub kind: String,
-    /// Opaque cursor the source gave last.
-    #[serde(skip)]
-    pub cursor: Option<String>,
-    /// Last poll attempt (unix seconds).
-    pub last_poll_at: Option<i64>,
-    /// Last successful poll (unix seconds).
-    pub last_success_at: Option<i64>,
-    /// The last error, until a poll succeeds.
-    pub last_error: Option<String>,
-    /// When the last error happened (unix seconds).
-    pub last_error_at: Option<i64>,
-    /// Failures since the last success.
-    pub consecutive_failures: i64,
-    /// When the next poll is due (unix seconds).
-    pub next_poll_at: Option<i64>,
-    /// Mentions stored from this source, ever.
-    pub items_stored: i64,
-    /// Mentions stored today (UTC).
-    pub stored_today: i64,
-    /// A note when a daily cap is near or reached.
-    pub cap_note: Option<String>,
+row_struct! {
+    /// A source's stored poll state, for the scheduler and `webcare sources`.
+    #[derive(Debug, Clone, Default, Serialize)]
+    pub struct SourceState {
+        /// Source name.
+        pub source: String,
+        /// Source kind.
+        pub kind: String,
+        /// Opaque cursor the source gave last.
+        #[serde(skip)]
+        pub cursor: Option<String>,
+        /// Last poll attempt (unix seconds).
+        pub last_poll_at: Option<i64>,
+        /// Last successful poll (unix seconds).
+        pub last_success_at: Option<i64>,
+        /// The last error, until a poll succeeds.
+        pub last_error: Option<String>,
+        /// When the last error happened (unix seconds).
+        pub last_error_at: Option<i64>,
+        /// Failures since the last success.
+        pub consecutive_failures: i64,
+        /// When the next poll is due (unix seconds).
+        pub next_poll_at: Option<i64>,
+        /// Mentions stored from this source, ever.
+        pub items_stored: i64,
+        /// Mentions stored today (UTC).
+        pub stored_today: i64,
+        /// A note when a daily cap is near or reached.
+        pub cap_note: Option<String>,
+    }
 }
 
 impl SourceState {
@@ -105,25 +108,13 @@ impl Store {
 
     fn source_states_where(&self, source: Option<&str>) -> Result<Vec<SourceState>, StoreError> {
         let today = day_start(Utc::now());
-        self.query_all("SELECT s.source, s.kind, s.cursor, s.last_poll_at, s.last_success_at, s.last_error, s.last_error_at,
-                        s.consecutive_failures, s.next_poll_at, s.items_stored, s.cap_note,
-                        coalesce((SELECT stored FROM daily_counts d
-                                  WHERE d.day = ?2 AND d.scope = 'source' AND d.name = s.source), 0)
-                 FROM source_state s WHERE ?1 IS NULL OR s.source = ?1 ORDER BY s.source", params![source, today], |r| {
-                Ok(SourceState {
-                    source: r.get(0)?,
-                    kind: r.get(1)?,
-                    cursor: r.get(2)?,
-                    last_poll_at: r.get(3)?,
-                    last_success_at: r.get(4)?,
-                    last_error: r.get(5)?,
-                    last_error_at: r.get(6)?,
-                    consecutive_failures: r.get(7)?,
-                    next_poll_at: r.get(8)?,
-                    items_stored: r.get(9)?,
-                    cap_note: r.get(10)?,
-                    stored_today: r.get(11)?,
-                })
-            })
+        self.query_all(
+            "SELECT s.*, coalesce((SELECT stored FROM daily_counts d
+                        WHERE d.day = ?2 AND d.scope = 'source' AND d.name = s.source), 0)
+                    AS stored_today
+             FROM source_state s WHERE ?1 IS NULL OR s.source = ?1 ORDER BY s.source",
+            params![source, today],
+            SourceState::from_row,
+        )
     }
 }

@@ -6,29 +6,32 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::outbox::queue;
+use super::row::row_struct;
 use super::{NewAlert, Store, StoreError};
 
-/// A spike or drop, as recorded when it was alerted.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SpikeEpisode {
-    /// `volume`, `complaints` or `drop`.
-    pub kind: String,
-    /// `watch` or `source`.
-    pub scope: String,
-    /// The watch's or source's name.
-    pub name: String,
-    /// When it was first seen (unix seconds).
-    pub started_at: i64,
-    /// When it was last seen (unix seconds).
-    pub last_seen_at: i64,
-    /// The count in the window that set it off.
-    pub count: i64,
-    /// The baseline it was compared with.
-    pub baseline: f64,
-    /// The threshold it crossed.
-    pub threshold: f64,
-    /// One line for people.
-    pub summary: String,
+row_struct! {
+    /// A spike or drop, as recorded when it was alerted.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct SpikeEpisode {
+        /// `volume`, `complaints` or `drop`.
+        pub kind: String,
+        /// `watch` or `source`.
+        pub scope: String,
+        /// The watch's or source's name.
+        pub name: String,
+        /// When it was first seen (unix seconds).
+        pub started_at: i64,
+        /// When it was last seen (unix seconds).
+        pub last_seen_at: i64,
+        /// The count in the window that set it off.
+        pub count: i64,
+        /// The baseline it was compared with.
+        pub baseline: f64,
+        /// The threshold it crossed.
+        pub threshold: f64,
+        /// One line for people.
+        pub summary: String,
+    }
 }
 
 /// What [`Store::record_spike`] did.
@@ -52,20 +55,15 @@ pub struct WindowCount {
 impl Store {
     /// Spike episodes that started in `[start, end)`, oldest first.
     pub fn spikes_started(&self, start: i64, end: i64) -> Result<Vec<SpikeEpisode>, StoreError> {
-        self.query_all("SELECT kind, scope, name, started_at, last_seen_at, count, baseline, threshold, summary
-                 FROM spike_episodes WHERE started_at >= ?1 AND started_at < ?2 ORDER BY started_at, id", params![start, end], |r| {
-                Ok(SpikeEpisode {
-                    kind: r.get(0)?,
-                    scope: r.get(1)?,
-                    name: r.get(2)?,
-                    started_at: r.get(3)?,
-                    last_seen_at: r.get(4)?,
-                    count: r.get(5)?,
-                    baseline: r.get(6)?,
-                    threshold: r.get(7)?,
-                    summary: r.get(8)?,
-                })
-            })
+        self.query_all(
+            &format!(
+                "SELECT {} FROM spike_episodes WHERE started_at >= ?1 AND started_at < ?2
+                 ORDER BY started_at, id",
+                SpikeEpisode::COLUMNS
+            ),
+            params![start, end],
+            SpikeEpisode::from_row,
+        )
     }
 
     /// Non-backfill, non-spam mentions that matched `watch`, stored in `[start, end)`.

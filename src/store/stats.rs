@@ -7,6 +7,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+use super::row::row_struct;
 use super::{Store, StoreError, schema};
 
 /// Polls of one source, from the poll log.
@@ -24,43 +25,49 @@ pub struct PollStats {
     pub at_most: Vec<i64>,
 }
 
-/// Stored mentions sharing a source, label and language.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MentionCount {
-    /// Source name.
-    pub source: String,
-    /// Label, or `None` while unclassified.
-    pub label: Option<String>,
-    /// Language, or `None` when neither platform nor classifier knew.
-    pub lang: Option<String>,
-    /// Mentions stored.
-    pub count: i64,
+row_struct! {
+    /// Stored mentions sharing a source, label and language.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct MentionCount {
+        /// Source name.
+        pub source: String,
+        /// Label, or `None` while unclassified.
+        pub label: Option<String>,
+        /// Language, or `None` when neither platform nor classifier knew.
+        pub lang: Option<String>,
+        /// Mentions stored.
+        pub count: i64,
+    }
 }
 
-/// The outbox in numbers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AlertStats {
-    /// Alerts ever written to the outbox (still in it).
-    pub queued: i64,
-    /// Alerts waiting to be sent.
-    pub pending: i64,
-    /// Alerts the mail server accepted.
-    pub sent: i64,
-    /// Delivery attempts that failed (each retried later or given up).
-    pub failed_attempts: i64,
-    /// Alerts given up on (dead letters).
-    pub dead: i64,
+row_struct! {
+    /// The outbox in numbers.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct AlertStats {
+        /// Alerts ever written to the outbox (still in it).
+        pub queued: i64,
+        /// Alerts waiting to be sent.
+        pub pending: i64,
+        /// Alerts the mail server accepted.
+        pub sent: i64,
+        /// Delivery attempts that failed (each retried later or given up).
+        pub failed_attempts: i64,
+        /// Alerts given up on (dead letters).
+        pub dead: i64,
+    }
 }
 
-/// What is stuck in the outbox, for `/healthz`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OutboxBacklog {
-    /// Pending alerts that have been due since before the cut-off.
-    pub overdue: i64,
-    /// When the oldest of them became due (unix seconds).
-    pub oldest_due: Option<i64>,
-    /// Alerts given up on whose last attempt came after the dead-letter cut-off.
-    pub recent_dead: i64,
+row_struct! {
+    /// What is stuck in the outbox, for `/healthz`.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct OutboxBacklog {
+        /// Pending alerts that have been due since before the cut-off.
+        pub overdue: i64,
+        /// When the oldest of them became due (unix seconds).
+        pub oldest_due: Option<i64>,
+        /// Alerts given up on whose last attempt came after the dead-letter cut-off.
+        pub recent_dead: i64,
+    }
 }
 
 impl Store {
@@ -127,17 +134,10 @@ impl Store {
     /// keeps (migration 8), so the cost does not grow with the table.
     pub fn mention_counts(&self) -> Result<Vec<MentionCount>, StoreError> {
         self.query_all(
-            "SELECT source, nullif(label, ''), nullif(lang, ''), n FROM mention_totals
-                 WHERE n > 0 ORDER BY source, label, lang",
+            "SELECT source, nullif(label, '') AS label, nullif(lang, '') AS lang, n AS count
+             FROM mention_totals WHERE n > 0 ORDER BY source, label, lang",
             [],
-            |r| {
-                Ok(MentionCount {
-                    source: r.get(0)?,
-                    label: r.get(1)?,
-                    lang: r.get(2)?,
-                    count: r.get(3)?,
-                })
-            },
+            MentionCount::from_row,
         )
     }
 
@@ -146,21 +146,13 @@ impl Store {
         // `attempts` counts every try, the successful one included.
         self.conn
             .query_row(
-                "SELECT count(*), count(*) FILTER (WHERE state = 'pending'),
-                        count(*) FILTER (WHERE state = 'sent'),
-                        coalesce(sum(attempts - (state = 'sent')), 0),
-                        count(*) FILTER (WHERE state = 'dead')
+                "SELECT count(*) AS queued, count(*) FILTER (WHERE state = 'pending') AS pending,
+                        count(*) FILTER (WHERE state = 'sent') AS sent,
+                        coalesce(sum(attempts - (state = 'sent')), 0) AS failed_attempts,
+                        count(*) FILTER (WHERE state = 'dead') AS dead
                  FROM outbox",
                 [],
-                |r| {
-                    Ok(AlertStats {
-                        queued: r.get(0)?,
-                        pending: r.get(1)?,
-                        sent: r.get(2)?,
-                        failed_attempts: r.get(3)?,
-                        dead: r.get(4)?,
-                    })
-                },
+                AlertStats::from_row,
             )
             .map_err(self.err())
     }
@@ -176,18 +168,14 @@ impl Store {
         // that attempt became due: close enough to "when it died" for a health check.
         self.conn
             .query_row(
-                "SELECT count(*) FILTER (WHERE state = 'pending' AND not_before < ?1),
-                        min(not_before) FILTER (WHERE state = 'pending' AND not_before < ?1),
+                "SELECT count(*) FILTER (WHERE state = 'pending' AND not_before < ?1) AS overdue,
+                        min(not_before) FILTER (WHERE state = 'pending' AND not_before < ?1)
+                            AS oldest_due,
                         count(*) FILTER (WHERE state = 'dead' AND next_attempt_at >= ?2)
+                            AS recent_dead
                  FROM outbox WHERE state IN ('pending', 'dead')",
                 params![due_before, dead_since],
-                |r| {
-                    Ok(OutboxBacklog {
-                        overdue: r.get(0)?,
-                        oldest_due: r.get(1)?,
-                        recent_dead: r.get(2)?,
-                    })
-                },
+                OutboxBacklog::from_row,
             )
             .map_err(self.err())
     }
@@ -260,21 +248,14 @@ mod tests {
         let mut st = s
             .conn
             .prepare(
-                "SELECT source, label, lang, count(*) FROM mentions
+                "SELECT source, label, lang, count(*) AS count FROM mentions
                  GROUP BY source, label, lang ORDER BY source, label, lang",
             )
             .unwrap();
-        st.query_map([], |r| {
-            Ok(MentionCount {
-                source: r.get(0)?,
-                label: r.get(1)?,
-                lang: r.get(2)?,
-                count: r.get(3)?,
-            })
-        })
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+        st.query_map([], MentionCount::from_row)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
+use super::row::row_struct;
 use super::{Store, StoreError};
 
 /// Everything the mention page shows beyond the mention itself.
@@ -23,60 +24,66 @@ pub struct MentionExtras {
     pub opted_out: bool,
 }
 
-/// An alert a mention caused.
-#[derive(Debug, Clone)]
-pub struct MentionAlert {
-    /// Team.
-    pub team: String,
-    /// Rule.
-    pub rule: String,
-    /// Recipient.
-    pub recipient: String,
-    /// pending, sent, dead or held.
-    pub state: String,
-    /// email or webhook.
-    pub channel: String,
-    /// Queued (unix seconds).
-    pub created_at: i64,
-    /// Sent (unix seconds).
-    pub sent_at: Option<i64>,
+row_struct! {
+    /// An alert a mention caused.
+    #[derive(Debug, Clone)]
+    pub struct MentionAlert {
+        /// Team.
+        pub team: String,
+        /// Rule.
+        pub rule: String,
+        /// Recipient.
+        pub recipient: String,
+        /// pending, sent, dead or held.
+        pub state: String,
+        /// email or webhook.
+        pub channel: String,
+        /// Queued (unix seconds).
+        pub created_at: i64,
+        /// Sent (unix seconds).
+        pub sent_at: Option<i64>,
+    }
 }
 
-/// One entry of a mention's history.
-#[derive(Debug, Clone, Serialize)]
-pub struct HistoryEntry {
-    /// What was done: claim, unclaim, answered, unanswered, label, optout, spam, notspam, pin,
-    /// unpin.
-    pub action: String,
-    /// What it changed, e.g. `complaint -> praise`.
-    pub detail: Option<String>,
-    /// Who did it.
-    pub by: String,
-    /// When (unix seconds).
-    pub at: i64,
+row_struct! {
+    /// One entry of a mention's history.
+    #[derive(Debug, Clone, Serialize)]
+    pub struct HistoryEntry {
+        /// What was done: claim, unclaim, answered, unanswered, label, optout, spam, notspam, pin,
+        /// unpin.
+        pub action: String,
+        /// What it changed, e.g. `complaint -> praise`.
+        pub detail: Option<String>,
+        /// Who did it.
+        pub by: String,
+        /// When (unix seconds).
+        pub at: i64,
+    }
 }
 
-/// A card on the praise wall.
-#[derive(Debug, Clone)]
-pub struct WallCard {
-    /// Mention id.
-    pub id: i64,
-    /// Source kind.
-    pub kind: String,
-    /// Source name.
-    pub source: String,
-    /// Author handle.
-    pub author_handle: Option<String>,
-    /// Author display name.
-    pub author_name: Option<String>,
-    /// Title, if any.
-    pub title: Option<String>,
-    /// Text.
-    pub text: String,
-    /// Posted (unix seconds).
-    pub created_at: i64,
-    /// Pinned by the comms team.
-    pub pinned: bool,
+row_struct! {
+    /// A card on the praise wall.
+    #[derive(Debug, Clone)]
+    pub struct WallCard {
+        /// Mention id.
+        pub id: i64,
+        /// Source kind.
+        pub kind: String,
+        /// Source name.
+        pub source: String,
+        /// Author handle.
+        pub author_handle: Option<String>,
+        /// Author display name.
+        pub author_name: Option<String>,
+        /// Title, if any.
+        pub title: Option<String>,
+        /// Text.
+        pub text: String,
+        /// Posted (unix seconds).
+        pub created_at: i64,
+        /// Pinned by the comms team.
+        pub pinned: bool,
+    }
 }
 
 impl Store {
@@ -128,37 +135,22 @@ impl Store {
     /// The alerts mention `id` caused, oldest first.
     pub fn alerts_of(&self, id: i64) -> Result<Vec<MentionAlert>, StoreError> {
         self.query_all(
-            "SELECT team, rule, recipient, state, channel, created_at, sent_at FROM outbox
-                 WHERE mention_id = ?1 ORDER BY id",
+            &format!(
+                "SELECT {} FROM outbox WHERE mention_id = ?1 ORDER BY id",
+                MentionAlert::COLUMNS
+            ),
             [id],
-            |r| {
-                Ok(MentionAlert {
-                    team: r.get(0)?,
-                    rule: r.get(1)?,
-                    recipient: r.get(2)?,
-                    state: r.get(3)?,
-                    channel: r.get(4)?,
-                    created_at: r.get(5)?,
-                    sent_at: r.get(6)?,
-                })
-            },
+            MentionAlert::from_row,
         )
     }
 
     /// What staff did to mention `id`, oldest first.
     pub fn history_of(&self, id: i64) -> Result<Vec<HistoryEntry>, StoreError> {
         self.query_all(
-            "SELECT action, detail, done_by, done_at FROM mention_actions
-                 WHERE mention_id = ?1 ORDER BY done_at, id",
+            "SELECT action, detail, done_by AS by, done_at AS at FROM mention_actions
+             WHERE mention_id = ?1 ORDER BY done_at, id",
             [id],
-            |r| {
-                Ok(HistoryEntry {
-                    action: r.get(0)?,
-                    detail: r.get(1)?,
-                    by: r.get(2)?,
-                    at: r.get(3)?,
-                })
-            },
+            HistoryEntry::from_row,
         )
     }
 
@@ -231,27 +223,19 @@ impl Store {
     /// The praise wall: pinned mentions first (latest pin first), then the latest praise that
     /// is not spam and whose author is not on the do-not-contact list, at most `limit`.
     pub fn wall(&self, limit: usize) -> Result<Vec<WallCard>, StoreError> {
-        self.query_all("SELECT m.id, m.kind, m.source, m.author_handle, m.author_name, m.title, m.text,
-                        m.created_at, m.pinned_at IS NOT NULL
-                 FROM mentions m
-                 WHERE m.stripped = 0 AND (m.pinned_at IS NOT NULL OR (
-                     m.label = 'praise' AND coalesce(m.spam, 0) = 0
-                     AND NOT EXISTS (SELECT 1 FROM optouts o WHERE o.platform = lower(m.kind)
-                         AND o.handle = lower(ltrim(coalesce(m.author_handle, ''), '@')))))
-                 ORDER BY m.pinned_at IS NOT NULL DESC, m.pinned_at DESC, m.created_at DESC, m.id DESC
-                 LIMIT ?1", [limit as i64], |r| {
-                Ok(WallCard {
-                    id: r.get(0)?,
-                    kind: r.get(1)?,
-                    source: r.get(2)?,
-                    author_handle: r.get(3)?,
-                    author_name: r.get(4)?,
-                    title: r.get(5)?,
-                    text: r.get(6)?,
-                    created_at: r.get(7)?,
-                    pinned: r.get(8)?,
-                })
-            })
+        self.query_all(
+            "SELECT m.id, m.kind, m.source, m.author_handle, m.author_name, m.title, m.text,
+                    m.created_at, m.pinned_at IS NOT NULL AS pinned
+             FROM mentions m
+             WHERE m.stripped = 0 AND (m.pinned_at IS NOT NULL OR (
+                 m.label = 'praise' AND coalesce(m.spam, 0) = 0
+                 AND NOT EXISTS (SELECT 1 FROM optouts o WHERE o.platform = lower(m.kind)
+                     AND o.handle = lower(ltrim(coalesce(m.author_handle, ''), '@')))))
+             ORDER BY m.pinned_at IS NOT NULL DESC, m.pinned_at DESC, m.created_at DESC, m.id DESC
+             LIMIT ?1",
+            [limit as i64],
+            WallCard::from_row,
+        )
     }
 
     /// The languages the inbox's language menu offers (those of stored mentions).
@@ -264,23 +248,25 @@ impl Store {
     }
 }
 
-/// An open mention past its team's first-response target.
-#[derive(Debug, Clone)]
-pub struct OverdueMention {
-    /// Mention id.
-    pub id: i64,
-    /// Source name.
-    pub source: String,
-    /// Label.
-    pub label: String,
-    /// Author handle or name.
-    pub author: Option<String>,
-    /// Title, if any.
-    pub title: Option<String>,
-    /// Text.
-    pub text: String,
-    /// When webcare found it (unix seconds): the clock starts here.
-    pub fetched_at: i64,
+row_struct! {
+    /// An open mention past its team's first-response target.
+    #[derive(Debug, Clone)]
+    pub struct OverdueMention {
+        /// Mention id.
+        pub id: i64,
+        /// Source name.
+        pub source: String,
+        /// Label.
+        pub label: String,
+        /// Author handle or name.
+        pub author: Option<String>,
+        /// Title, if any.
+        pub title: Option<String>,
+        /// Text.
+        pub text: String,
+        /// When webcare found it (unix seconds): the clock starts here.
+        pub fetched_at: i64,
+    }
 }
 
 /// One escalation mail for the outbox.
@@ -308,25 +294,19 @@ impl Store {
         due_before: i64,
         limit: usize,
     ) -> Result<Vec<OverdueMention>, StoreError> {
-        self.query_all("SELECT m.id, m.source, m.label, coalesce(m.author_handle, m.author_name), m.title,
-                        m.text, m.fetched_at
-                 FROM mentions m
-                 WHERE m.fetched_at >= ?2 AND m.fetched_at < ?3 AND m.answered_at IS NULL
-                   AND m.label IN ('complaint', 'question') AND coalesce(m.spam, 0) = 0
-                   AND m.route IS NOT NULL
-                   AND EXISTS (SELECT 1 FROM json_each(m.route) WHERE json_extract(value, '$.team') = ?1)
-                   AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.mention_id = m.id AND e.team = ?1)
-                 ORDER BY m.fetched_at, m.id LIMIT ?4", params![team, since, due_before, limit as i64], |r| {
-                Ok(OverdueMention {
-                    id: r.get(0)?,
-                    source: r.get(1)?,
-                    label: r.get(2)?,
-                    author: r.get(3)?,
-                    title: r.get(4)?,
-                    text: r.get(5)?,
-                    fetched_at: r.get(6)?,
-                })
-            })
+        self.query_all(
+            "SELECT m.id, m.source, m.label, coalesce(m.author_handle, m.author_name) AS author,
+                    m.title, m.text, m.fetched_at
+             FROM mentions m
+             WHERE m.fetched_at >= ?2 AND m.fetched_at < ?3 AND m.answered_at IS NULL
+               AND m.label IN ('complaint', 'question') AND coalesce(m.spam, 0) = 0
+               AND m.route IS NOT NULL
+               AND EXISTS (SELECT 1 FROM json_each(m.route) WHERE json_extract(value, '$.team') = ?1)
+               AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.mention_id = m.id AND e.team = ?1)
+             ORDER BY m.fetched_at, m.id LIMIT ?4",
+            params![team, since, due_before, limit as i64],
+            OverdueMention::from_row,
+        )
     }
 
     /// Records that mention `id` missed `team`'s target and queues its escalation mails, in
