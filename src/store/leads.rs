@@ -2,19 +2,22 @@
 //! incrementally by outbox row, so the router keeps its index of earlier alerts up to date with
 //! one range scan on the outbox's primary key instead of re-reading the whole window each pass.
 
+use super::row::row_struct;
 use super::{Store, StoreError};
 
-/// A mention that raised an alert, as the near-duplicate index needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AlertedText {
-    /// The outbox row that records the alert; the next read starts after it.
-    pub outbox_id: i64,
-    /// When the alert was queued (epoch seconds).
-    pub alerted_at: i64,
-    /// The alerted mention.
-    pub mention_id: i64,
-    /// Its text.
-    pub text: String,
+row_struct! {
+    /// A mention that raised an alert, as the near-duplicate index needs it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct AlertedText {
+        /// The outbox row that records the alert; the next read starts after it.
+        pub outbox_id: i64,
+        /// When the alert was queued (epoch seconds).
+        pub alerted_at: i64,
+        /// The alerted mention.
+        pub mention_id: i64,
+        /// Its text.
+        pub text: String,
+    }
 }
 
 impl Store {
@@ -26,15 +29,13 @@ impl Store {
         since: i64,
         limit: usize,
     ) -> Result<Vec<AlertedText>, StoreError> {
-        self.query_all("SELECT o.id, o.created_at, m.id, m.text FROM outbox o JOIN mentions m ON m.id = o.mention_id
-                 WHERE o.id > ?1 AND o.created_at >= ?2 AND o.kind = 'alert' AND m.duplicate_of IS NULL
-                 ORDER BY o.id LIMIT ?3", rusqlite::params![after, since, limit as i64], |r| {
-                Ok(AlertedText {
-                    outbox_id: r.get(0)?,
-                    alerted_at: r.get(1)?,
-                    mention_id: r.get(2)?,
-                    text: r.get(3)?,
-                })
-            })
+        self.query_all(
+            "SELECT o.id AS outbox_id, o.created_at AS alerted_at, m.id AS mention_id, m.text
+             FROM outbox o JOIN mentions m ON m.id = o.mention_id
+             WHERE o.id > ?1 AND o.created_at >= ?2 AND o.kind = 'alert' AND m.duplicate_of IS NULL
+             ORDER BY o.id LIMIT ?3",
+            rusqlite::params![after, since, limit as i64],
+            AlertedText::from_row,
+        )
     }
 }

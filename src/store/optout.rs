@@ -5,19 +5,22 @@
 use rusqlite::params;
 use serde::Serialize;
 
+use super::row::row_struct;
 use super::{Store, StoreError};
 
-/// An author who asked not to be contacted.
-#[derive(Debug, Clone, Serialize)]
-pub struct OptOut {
-    /// Platform (source kind), e.g. `x`.
-    pub platform: String,
-    /// Handle, lower case, without `@`.
-    pub handle: String,
-    /// When it was added (unix seconds).
-    pub added_at: i64,
-    /// Who added it.
-    pub added_by: Option<String>,
+row_struct! {
+    /// An author who asked not to be contacted.
+    #[derive(Debug, Clone, Serialize)]
+    pub struct OptOut {
+        /// Platform (source kind), e.g. `x`.
+        pub platform: String,
+        /// Handle, lower case, without `@`.
+        pub handle: String,
+        /// When it was added (unix seconds).
+        pub added_at: i64,
+        /// Who added it.
+        pub added_by: Option<String>,
+    }
 }
 
 /// How opt-out handles are compared: case-insensitive, `@` optional.
@@ -63,16 +66,12 @@ impl Store {
     /// The opt-out list, by platform and handle.
     pub fn optouts(&self) -> Result<Vec<OptOut>, StoreError> {
         self.query_all(
-            "SELECT platform, handle, added_at, added_by FROM optouts ORDER BY platform, handle",
+            &format!(
+                "SELECT {} FROM optouts ORDER BY platform, handle",
+                OptOut::COLUMNS
+            ),
             [],
-            |r| {
-                Ok(OptOut {
-                    platform: r.get(0)?,
-                    handle: r.get(1)?,
-                    added_at: r.get(2)?,
-                    added_by: r.get(3)?,
-                })
-            },
+            OptOut::from_row,
         )
     }
 }
