@@ -485,8 +485,7 @@ impl MentionQuery {
         }
         let probed = match self.limit {
             Some(limit) if share > 0.0 => ((limit + self.offset) as f64 / share).min(stored),
-            Some(_) => stored,
-            None => stored,
+            _ => stored,
         };
         probed > stored / 4.0
     }
