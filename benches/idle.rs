@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::os::unix::net::UnixDatagram;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use webcare::store::PollStore;
 
 use chrono::Utc;
 use webcare::sources::Mention;

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+use webcare::store::WalStore;
 
 use chrono::Utc;
 use webcare::classify::Classifier;

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use crate::config::load::Config;
 use crate::metrics::{Metrics, render_metrics};
 use crate::shutdown::Shutdown;
-use crate::store::{Store, StoreError};
+use crate::store::{self, Backend, StoreError};
 
 mod connections;
 pub mod settings;
@@ -225,8 +225,8 @@ async fn healthz(State(state): State<Arc<AdminState>>, RawQuery(query): RawQuery
 async fn metrics_endpoint(State(state): State<Arc<AdminState>>) -> Response {
     let s = state.clone();
     let rendered = tokio::task::spawn_blocking(move || {
-        let store = Store::open_reader(&s.db)?;
-        render_metrics(&store, &s.metrics, &s.checks().sources, Utc::now())
+        let store = store::open_reader(&s.db)?;
+        render_metrics(&*store, &s.metrics, &s.checks().sources, Utc::now())
     })
     .await;
     match rendered {
@@ -258,14 +258,14 @@ pub fn health_reasons(
     config: &AdminConfig,
     now: DateTime<Utc>,
 ) -> Vec<String> {
-    match Store::open_reader(db).and_then(|store| check(&store, sources, config, now)) {
+    match store::open_reader(db).and_then(|store| check(&*store, sources, config, now)) {
         Ok(reasons) => reasons,
         Err(e) => vec![format!("database: {}", one_line(&e.to_string()))],
     }
 }
 
 fn check(
-    store: &Store,
+    store: &dyn Backend,
     sources: &[String],
     config: &AdminConfig,
     now: DateTime<Utc>,
@@ -395,7 +395,7 @@ mod tests {
 
     /// Stores a mention and queues one alert for it through the store's API, as routing at
     /// `due` would; a `dead` alert is then given up for good, as after its last failed attempt.
-    fn queue_alert(store: &mut Store, id: &str, dead: bool, due: i64) {
+    fn queue_alert(store: &mut dyn Backend, id: &str, dead: bool, due: i64) {
         use crate::store::{NewAlert, NewMention, PollCommit, RoutingRecord};
         let summary = store
             .commit_poll(PollCommit::news(
@@ -450,12 +450,12 @@ mod tests {
     fn overdue_and_dead_alerts_make_health_degraded() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("w.db");
-        let mut store = Store::open(&db).unwrap();
+        let mut store = store::open(&db).unwrap();
         let now = Utc::now();
         let config = AdminConfig::default();
         assert!(health_reasons(&db, &[], &config, now).is_empty());
         let mut insert = |id: &str, state: &str, due: i64| {
-            queue_alert(&mut store, id, state == "dead", due);
+            queue_alert(&mut *store, id, state == "dead", due);
         };
         insert("fresh", "pending", now.timestamp() - 60);
         assert!(health_reasons(&db, &[], &config, now).is_empty());

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::store::{SourceFault, Store, StoreError, StoreHealth};
+use crate::store::{Backend, SourceFault, StoreError, StoreHealth};
 
 /// Upper bounds of the poll latency histogram, in seconds.
 const LATENCY_BUCKETS: &[f64] = &[0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
@@ -57,7 +57,7 @@ impl Metrics {
 
 /// Renders every metric in Prometheus text format 0.0.4.
 pub fn render_metrics(
-    store: &Store,
+    store: &dyn Backend,
     metrics: &Metrics,
     sources: &[String],
     now: DateTime<Utc>,
@@ -76,7 +76,7 @@ pub fn render_metrics(
 /// Poll attempts, failures and durations per source, from the poll log plus the failures it could not take.
 fn write_polls(
     out: &mut Exposition,
-    store: &Store,
+    store: &dyn Backend,
     faults: &HashMap<String, SourceFault>,
 ) -> Result<(), StoreError> {
     let bounds_ms: Vec<i64> = LATENCY_BUCKETS
@@ -156,7 +156,7 @@ fn write_polls(
 /// Whether each configured source is up, its failures in a row and its last success.
 fn write_source_states(
     out: &mut Exposition,
-    store: &Store,
+    store: &dyn Backend,
     sources: &[String],
     faults: &HashMap<String, SourceFault>,
 ) -> Result<(), StoreError> {
@@ -208,7 +208,7 @@ fn write_source_states(
 }
 
 /// Stored mentions per source, label and language.
-fn write_mentions(out: &mut Exposition, store: &Store) -> Result<(), StoreError> {
+fn write_mentions(out: &mut Exposition, store: &dyn Backend) -> Result<(), StoreError> {
     out.family(
         "webcare_mentions_stored",
         "gauge",
@@ -229,7 +229,7 @@ fn write_mentions(out: &mut Exposition, store: &Store) -> Result<(), StoreError>
 }
 
 /// The outbox totals and the digests compiled.
-fn write_alerts(out: &mut Exposition, store: &Store) -> Result<(), StoreError> {
+fn write_alerts(out: &mut Exposition, store: &dyn Backend) -> Result<(), StoreError> {
     let alerts = store.alert_stats()?;
     for (name, kind, help, value) in [
         (
@@ -277,7 +277,7 @@ fn write_alerts(out: &mut Exposition, store: &Store) -> Result<(), StoreError> {
 /// What this process measured itself: classification counts and time, the database's size, the scrape time.
 fn write_process(
     out: &mut Exposition,
-    store: &Store,
+    store: &dyn Backend,
     metrics: &Metrics,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {

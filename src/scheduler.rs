@@ -17,8 +17,8 @@ use crate::shutdown::{Shutdown, ShutdownTrigger};
 use crate::sources::announced::Announcement;
 use crate::sources::{self, PollContext, Source};
 use crate::store::{
-    NewMention, PollCommit, PollPart, PollSummary, PollTail, Readers, ReadyPart, Store, StoreError,
-    Writer,
+    Backend, NewMention, PollCommit, PollPart, PollSummary, PollTail, Readers, ReadyPart,
+    StoreError, Writer,
 };
 use crate::supervisor::{MAX_RESTART_DELAY, STAGE_SETTLED_AFTER, Task, supervise};
 use crate::watch::Watches;
@@ -280,7 +280,7 @@ impl Matching<'_> {
     /// one after the other. Returns the commit's outcome and how many mentions a watch kept.
     pub fn commit(
         &self,
-        store: &mut Store,
+        store: &mut dyn Backend,
         mentions: Vec<sources::Mention>,
         p: PollCommit<'_>,
     ) -> (Result<PollSummary, StoreError>, usize) {
@@ -317,7 +317,7 @@ impl Matching<'_> {
     /// (nothing is stored then, and the caller reads the document whole).
     pub fn commit_unread(
         &self,
-        store: &mut Store,
+        store: &mut dyn Backend,
         unread: &dyn sources::Unread,
         p: PollCommit<'_>,
     ) -> Option<(Result<PollSummary, StoreError>, usize, usize)> {
@@ -349,7 +349,7 @@ impl Matching<'_> {
     /// it panicked).
     fn commit_in_parts<R: Default + Send>(
         &self,
-        store: &mut Store,
+        store: &mut dyn Backend,
         p: PollCommit<'_>,
         feed: impl FnOnce(&mut dyn FnMut(Vec<sources::Mention>) -> bool) -> (Option<PollTail>, R) + Send,
     ) -> (Result<PollSummary, StoreError>, usize, R) {
@@ -358,7 +358,7 @@ impl Matching<'_> {
             let (parts, arriving) = std::sync::mpsc::sync_channel(2);
             let (spent, returned) = std::sync::mpsc::channel();
             let producer = scope.spawn(move || self.run_into(feed, raw_max, parts, returned));
-            let committed = store.commit_poll_parts(p, arriving, &mut |part| {
+            let committed = store.commit_poll_parts(p, &mut arriving.into_iter(), &mut |part| {
                 // Gone only when the producer is: then this thread frees the part.
                 let _ = spent.send(part);
             });
@@ -933,10 +933,10 @@ mod tests {
             ..PollCommit::news("forum", Vec::new())
         };
         let dir = tempfile::tempdir().unwrap();
-        let mut beside = Store::open(&dir.path().join("beside.db")).unwrap();
-        let mut first = Store::open(&dir.path().join("first.db")).unwrap();
+        let mut beside = crate::store::open(&dir.path().join("beside.db")).unwrap();
+        let mut first = crate::store::open(&dir.path().join("first.db")).unwrap();
 
-        let (summary, kept) = matching.commit(&mut beside, batch.clone(), poll());
+        let (summary, kept) = matching.commit(&mut *beside, batch.clone(), poll());
         let summary = summary.unwrap();
         let matched = matching.run(batch);
         assert_eq!(kept, matched.len());
@@ -949,7 +949,7 @@ mod tests {
 
         assert_eq!(summary.new_ids.len(), kept);
         assert_eq!(summary.new_ids, expected.new_ids);
-        let stored = |s: &Store, id: i64| {
+        let stored = |s: &dyn Backend, id: i64| {
             let m = s.mention(id).unwrap().unwrap();
             format!(
                 "{} {} {:?} {:?} {:?}",
@@ -961,7 +961,7 @@ mod tests {
             )
         };
         for id in &summary.new_ids {
-            assert_eq!(stored(&beside, *id), stored(&first, *id));
+            assert_eq!(stored(&*beside, *id), stored(&*first, *id));
         }
         let spam = summary
             .new_ids

@@ -493,11 +493,15 @@ fn no_import_cycle_runs_through_different_module_folders() {
     );
 }
 
-/// Files below `src/` that use the database engine or hold SQL, outside `src/store/`, each
-/// with the first line that does. Test code counts too: a test that writes SQL of its own
-/// would break with the store's next schema or backend just like production code.
+/// Files below `src/` that use the database engine, name the SQLite store type (`Store`, where
+/// the rest of webcare holds a `dyn Backend`) or hold SQL, outside `src/store/`, each with the
+/// first line that does. Test code counts too: a test that writes SQL of its own would break
+/// with the store's next schema or backend just like production code.
 fn engine_outside_the_store(src: &Path) -> Vec<String> {
     let engine = regex::Regex::new(r"\brusqlite\b").expect("engine pattern");
+    // `Store::open(…)`, `store::Store`, or `Store` in a `use crate::store::{…}` tree.
+    let sqlite_store =
+        regex::Regex::new(r"\bStore::|\bstore::(\{[^}]*\b)?Store\b").expect("store type pattern");
     let sql = regex::Regex::new(
         r#""\s*(SELECT\s|INSERT\s+INTO\s|UPDATE\s+\w+\s+SET\s|DELETE\s+FROM\s|PRAGMA\s|CREATE\s+(TABLE|INDEX)\s)"#,
     )
@@ -510,9 +514,13 @@ fn engine_outside_the_store(src: &Path) -> Vec<String> {
             .unwrap_or_else(|e| panic!("cannot read src/{}: {e}", rel.display()));
         // The engine's name in code (not in a comment or a message), or SQL in a string.
         let code = strip_noise(&text);
+        let store_line = sqlite_store
+            .find(&code)
+            .map(|m| code[..m.start()].matches('\n').count());
         let hit = code
             .lines()
             .position(|l| engine.is_match(l))
+            .or(store_line)
             .or_else(|| text.lines().position(|l| sql.is_match(l)));
         if let Some(line) = hit {
             found.push(format!("src/{}:{}", rel.display(), line + 1));
@@ -527,14 +535,15 @@ fn only_the_store_speaks_to_the_database_engine() {
     let found = engine_outside_the_store(&src);
     assert!(
         found.is_empty(),
-        "SQL or rusqlite outside src/store/ (add a store method instead, so the store stays \
-         the one place a second backend has to implement):\n  {}",
+        "SQL, rusqlite or the SQLite `Store` outside src/store/ (add a store method instead \
+         and hold a `dyn Backend`, so the store stays the one place a second backend has to \
+         implement):\n  {}",
         found.join("\n  ")
     );
 }
 
 #[test]
-fn the_engine_check_finds_rusqlite_and_sql_but_not_prose() {
+fn the_engine_check_finds_rusqlite_the_sqlite_store_and_sql_but_not_prose() {
     let dir = tempfile::tempdir().expect("temp dir");
     let src = dir.path();
     std::fs::create_dir_all(src.join("store")).expect("store dir");
@@ -549,12 +558,29 @@ fn the_engine_check_finds_rusqlite_and_sql_but_not_prose() {
     );
     write("web.rs", "fn f() {\n    rusqlite::params![1];\n}\n");
     write(
+        "cli.rs",
+        "use crate::store::{\n    self,\n    Backend, Store,\n};\nfn f() {}\n",
+    );
+    write(
+        "page.rs",
+        "//! One Store per request? No: a `dyn Backend`.\nfn f() {\n    Store::open(p);\n}\n",
+    );
+    write(
+        "apps.rs",
+        "enum E {\n    Store(StoreError),\n}\nconst NAME: &str = \"App Store\";\n",
+    );
+    write(
         "digest.rs",
         "fn f() {\n    let q = \"UPDATE outbox SET state = 'x'\";\n}\n",
     );
     assert_eq!(
         engine_outside_the_store(src),
-        vec!["src/digest.rs:2", "src/web.rs:2"]
+        vec![
+            "src/cli.rs:1",
+            "src/digest.rs:2",
+            "src/page.rs:3",
+            "src/web.rs:2"
+        ]
     );
 }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use super::Classifier;
 use super::retrain::active_model;
 use crate::config::load::Config;
-use crate::store::Store;
+use crate::store::{self, Backend};
 
 /// A classifier that can change its model while it is shared: readers take the one in use
 /// with [`current`](Self::current), and [`follow`](Self::follow) swaps in the database's.
@@ -36,7 +36,7 @@ impl LiveClassifier {
         // Read before the model: should the model in use change in between, the id is the
         // older one and the first batch loads the newer model again, never the other way.
         let id = if follows && config.store.path.exists() {
-            Store::open_existing(&config.store.path)
+            store::open_existing(&config.store.path)
                 .ok()
                 .and_then(|s| s.active_model_id().ok().flatten())
         } else {
@@ -87,7 +87,7 @@ impl LiveClassifier {
     /// Puts the database's model in use into this classifier when it changed since the last
     /// call. A database that cannot be read now keeps the model in use (logged); a stored
     /// model that cannot be decoded gives the lexicons alone (logged once).
-    pub fn follow(&self, store: &Store) {
+    pub fn follow(&self, store: &dyn Backend) {
         if !self.follows {
             return;
         }
@@ -132,7 +132,7 @@ mod tests {
     #[test]
     fn a_model_put_in_use_or_taken_off_in_the_database_is_followed() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("m.db")).unwrap();
+        let mut store = store::open(&dir.path().join("m.db")).unwrap();
         let lexicons = Classifier::embedded();
         let model = trained(&lexicons);
         let with_model = lexicons.clone().with_model(Arc::new(model.clone()));
@@ -155,24 +155,24 @@ mod tests {
         };
 
         let live = LiveClassifier::following(lexicons.clone());
-        live.follow(&store);
+        live.follow(&*store);
         assert_eq!(live.model_id(), None);
         assert_eq!(labels(&live.current()), labels(&lexicons));
 
         let (id, _) =
-            crate::classify::retrain::store_model(&mut store, &model, 0, "train").unwrap();
+            crate::classify::retrain::store_model(&mut *store, &model, 0, "train").unwrap();
         assert_eq!(store.active_model_id().unwrap(), Some(id));
-        live.follow(&store);
+        live.follow(&*store);
         assert_eq!(live.model_id(), Some(id));
         assert_eq!(labels(&live.current()), labels(&with_model));
 
         // `webcare model off`, then `model use` again.
         assert!(store.use_model(None).unwrap());
-        live.follow(&store);
+        live.follow(&*store);
         assert_eq!(live.model_id(), None);
         assert_eq!(labels(&live.current()), labels(&lexicons));
         assert!(store.use_model(Some(id)).unwrap());
-        live.follow(&store);
+        live.follow(&*store);
         assert_eq!(labels(&live.current()), labels(&with_model));
     }
 }

@@ -11,7 +11,7 @@ use super::model::Model;
 use super::{Classifier, train};
 use crate::config::{ClassifierConfig, load::Config};
 use crate::shutdown::Shutdown;
-use crate::store::{ModelDecision, NewModel, Store, StoreError, Writer};
+use crate::store::{self, Backend, ModelDecision, NewModel, StoreError, Writer};
 
 /// Corrections after which the daemon retrains when `[classifier] retrain_after` is unset.
 pub const DEFAULT_RETRAIN_AFTER: u32 = 50;
@@ -25,9 +25,9 @@ const CHECK_EVERY: Duration = Duration::from_secs(3);
 pub type ModelChange = Option<(i64, Arc<Model>)>;
 
 /// Stores `model` and puts it in use unless it scored worse than the one in use (see
-/// [`Store::add_model`]). `corrections_seen` is the last correction it was trained with.
+/// [`crate::store::ModelStore::add_model`]). `corrections_seen` is the last correction it was trained with.
 pub fn store_model(
-    store: &mut Store,
+    store: &mut dyn Backend,
     model: &Model,
     corrections_seen: i64,
     trained_by: &str,
@@ -46,7 +46,7 @@ pub fn store_model(
 
 /// The model in use in the database. A stored model that cannot be read is logged and left
 /// out (the lexicons decide), as a damaged model file is.
-pub fn active_model(store: &Store) -> Result<Option<(i64, Model)>, StoreError> {
+pub fn active_model(store: &dyn Backend) -> Result<Option<(i64, Model)>, StoreError> {
     let Some(id) = store.active_model_id()? else {
         return Ok(None);
     };
@@ -80,8 +80,8 @@ pub fn configured_model(config: &Config) -> anyhow::Result<Option<Arc<Model>>> {
     if !config.store.path.exists() {
         return Ok(None);
     }
-    let store = Store::open_existing(&config.store.path)?;
-    Ok(active_model(&store)?.map(|(_, m)| Arc::new(m)))
+    let store = store::open_existing(&config.store.path)?;
+    Ok(active_model(&*store)?.map(|(_, m)| Arc::new(m)))
 }
 
 /// The classifier the daemon starts with: the lexicons and thresholds of `[classifier]` and
@@ -326,7 +326,7 @@ async fn send_active(
 
 /// `webcare model list`: every stored model, the one in use marked.
 pub fn list_command(config: &Config, mut out: impl Write) -> anyhow::Result<i32> {
-    let store = Store::open_existing(&config.store.path)?;
+    let store = store::open_existing(&config.store.path)?;
     let models = store.models()?;
     if models.is_empty() {
         writeln!(
@@ -371,7 +371,7 @@ pub fn list_command(config: &Config, mut out: impl Write) -> anyhow::Result<i32>
 /// `webcare model use ID` / `webcare model off`: what the daemon (within seconds) and
 /// `classify`/`eval` with this config use from now on.
 pub fn use_command(config: &Config, id: Option<i64>, mut out: impl Write) -> anyhow::Result<i32> {
-    let mut store = Store::open_existing(&config.store.path)?;
+    let mut store = store::open_existing(&config.store.path)?;
     if let Some(id) = id {
         let Some(bytes) = store.model_bytes(id)? else {
             anyhow::bail!("no model #{id}; `webcare model list` shows the stored ones");

@@ -10,7 +10,7 @@ use crate::cli::{OptoutAction, OutboxArgs, RouteArgs};
 use crate::config::{EXIT_CONFIG, load::Config};
 use crate::notify::Notifier;
 use crate::notify::backtest::replay_with_progress;
-use crate::store::{Store, StoredMention, Verdict};
+use crate::store::{self, StoredMention, Verdict};
 
 /// The notifier of `config`; without a team, `None` after telling the user on stderr, with
 /// what that means for their command (`consequence`) and how to fix it.
@@ -31,7 +31,7 @@ pub(super) fn route(config: &Config, args: &RouteArgs) -> anyhow::Result<i32> {
     };
     let m = match (args.id, &args.text) {
         (Some(id), _) => {
-            let store = Store::open_existing(&config.store.path)?;
+            let store = store::open_existing(&config.store.path)?;
             match store.mention(id)? {
                 Some(m) => m,
                 None => anyhow::bail!("no mention with id {id}; `webcare mentions` shows ids"),
@@ -72,7 +72,7 @@ pub(super) fn route(config: &Config, args: &RouteArgs) -> anyhow::Result<i32> {
         }
         (None, None) => anyhow::bail!("give a mention id or --text"),
     };
-    let optouts: crate::notify::OptOuts = match Store::open_existing(&config.store.path) {
+    let optouts: crate::notify::OptOuts = match store::open_existing(&config.store.path) {
         Ok(s) => s
             .optouts()?
             .into_iter()
@@ -134,7 +134,7 @@ pub(super) fn route(config: &Config, args: &RouteArgs) -> anyhow::Result<i32> {
 }
 
 pub(super) fn outbox(config: &Config, args: &OutboxArgs) -> anyhow::Result<i32> {
-    let mut store = Store::open_existing(&config.store.path)?;
+    let mut store = store::open_existing(&config.store.path)?;
     if let Some(crate::cli::OutboxAction::Retry { id, .. }) = &args.action {
         let n = store.retry_outbox(*id, Utc::now().timestamp())?;
         return match (id, n) {
@@ -227,7 +227,7 @@ pub(super) fn outbox(config: &Config, args: &OutboxArgs) -> anyhow::Result<i32> 
 }
 
 pub(super) fn optout(config: &Config, action: &OptoutAction) -> anyhow::Result<i32> {
-    let store = Store::open(&config.store.path)?;
+    let store = store::open(&config.store.path)?;
     let split = |author: &str| -> anyhow::Result<(String, String)> {
         match author.split_once(':') {
             Some((p, h))
@@ -299,10 +299,10 @@ pub(super) fn backtest(config: &Config, since: &str) -> anyhow::Result<i32> {
         .first()
         .map(|t| t.tz)
         .unwrap_or(Tz::UTC);
-    let store = Store::open_existing(&config.store.path)?;
+    let store = store::open_existing(&config.store.path)?;
     // The replay reads batch by batch; a spinner counts the mentions on a terminal.
     let progress = crate::progress::Progress::spinner("replaying", "mentions");
-    let result = replay_with_progress(&store, &notifier, since, tz, |n| progress.set(n))?;
+    let result = replay_with_progress(&*store, &notifier, since, tz, |n| progress.set(n))?;
     progress.finish();
     let from = DateTime::<Utc>::from_timestamp(since, 0).unwrap_or(now);
     result.print(&mut std::io::stdout().lock(), from, tz)?;

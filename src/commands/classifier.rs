@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::classify::Classifier;
 use crate::config::load::Config;
-use crate::store::Store;
+use crate::store::{self};
 
 fn load_classifier(lexicons: Option<&Path>) -> anyhow::Result<Classifier> {
     match lexicons {
@@ -62,7 +62,7 @@ pub(super) fn train(
     if let Some(path) = config {
         let config = Config::load(path)
             .map_err(|errors| anyhow::anyhow!("invalid configuration: {errors}"))?;
-        let s = Store::open_existing(&config.store.path)?;
+        let s = store::open_existing(&config.store.path)?;
         // Read before the corrections: one made meanwhile counts as new for the daemon.
         seen = s.last_correction_id()?;
         let corrections = s.corrections()?;
@@ -93,7 +93,7 @@ pub(super) fn train(
     }
     if let Some(mut store) = store {
         let (id, decision) =
-            crate::classify::retrain::store_model(&mut store, &model, seen, "train")?;
+            crate::classify::retrain::store_model(&mut *store, &model, seen, "train")?;
         match decision {
             crate::store::ModelDecision::Activated { previous } => println!(
                 "model #{id} stored in {} and in use{}",
@@ -158,7 +158,7 @@ pub(super) fn label(
     by: &str,
     export: bool,
 ) -> anyhow::Result<i32> {
-    let mut store = Store::open_existing(&config.store.path)?;
+    let mut store = store::open_existing(&config.store.path)?;
     let mut out = std::io::stdout().lock();
     if export {
         writeln!(out, "lang\tlabel\ttext")?;

@@ -15,7 +15,7 @@ use crate::notify::{self, Notifier};
 use crate::privacy;
 use crate::scheduler::{self, Pipeline};
 use crate::shutdown::Shutdown;
-use crate::store::{InstanceLock, LockError, Readers, Store, Writer};
+use crate::store::{self, InstanceLock, LockError, Readers, Writer};
 use crate::supervisor::Stages;
 use crate::watch::Watches;
 
@@ -27,7 +27,7 @@ fn notify_systemd(states: &[sd_notify::NotifyState]) {
 }
 
 fn pipeline(config: &Config) -> anyhow::Result<Pipeline> {
-    let store = Store::open(&config.store.path)?;
+    let store = store::open(&config.store.path)?;
     let mut pipeline = Pipeline::new(
         Writer::new(store),
         compile_watches(config)?,

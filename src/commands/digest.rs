@@ -12,7 +12,7 @@ use crate::notify::Notifier;
 use crate::notify::digest::{Digest, DigestJob, DigestSettings, Period, compute};
 use crate::notify::outbox::Sender;
 use crate::shutdown::Shutdown;
-use crate::store::{Store, Writer};
+use crate::store::{self, Backend, Writer};
 use crate::web::links::LinkSigner;
 
 /// `webcare digest`: renders the digest of a period (text on stdout, or HTML into `--out`), or
@@ -37,9 +37,9 @@ pub(super) async fn digest(config: &Config, args: &DigestArgs) -> anyhow::Result
         }
         None => settings.period_sent_on(settings.last_due(now).1),
     };
-    let mut store = Store::open_existing(&config.store.path)?;
+    let mut store = store::open_existing(&config.store.path)?;
     let brand: Vec<String> = config.watches.iter().map(|w| w.name.clone()).collect();
-    let mut digest = compute(&store, &settings, span, &brand)?;
+    let mut digest = compute(&*store, &settings, span, &brand)?;
     // The links for `--send` come from the job; `--out` and the text show them too with [web].
     let links = match &job {
         Some(j) => j.links.clone(),
@@ -49,7 +49,7 @@ pub(super) async fn digest(config: &Config, args: &DigestArgs) -> anyhow::Result
         digest.add_links(&l, now.timestamp());
     }
     if args.date.is_none() && digest.total.count == 0 {
-        explain_empty_period(&store, &settings, &digest)?;
+        explain_empty_period(&*store, &settings, &digest)?;
     }
     let mut out = std::io::stdout().lock();
     match &args.out {
@@ -108,7 +108,7 @@ pub(super) async fn digest(config: &Config, args: &DigestArgs) -> anyhow::Result
     let teams = Notifier::new(config)
         .map(|n| n.router().teams().to_vec())
         .unwrap_or_default();
-    let writer = Writer::new(Store::open_existing(&config.store.path)?);
+    let writer = Writer::new(store::open_existing(&config.store.path)?);
     let sender = Sender::new(writer, mail, &teams).context("cannot set up mail")?;
     let (_trigger, shutdown) = Shutdown::new();
     let r = sender.deliver_due(true, &shutdown).await?;
@@ -123,7 +123,7 @@ pub(super) async fn digest(config: &Config, args: &DigestArgs) -> anyhow::Result
 /// Says on stderr, for a period without mentions in a database that has some (the demo's data
 /// is from another week), which date has mentions and how to ask for it.
 fn explain_empty_period(
-    store: &Store,
+    store: &dyn Backend,
     settings: &DigestSettings,
     digest: &Digest,
 ) -> anyhow::Result<()> {

@@ -8,7 +8,7 @@ use super::shorten;
 use crate::classify::Label;
 use crate::cli::MentionsArgs;
 use crate::config::load::Config;
-use crate::store::{MentionQuery, Store};
+use crate::store::{self, MentionQuery};
 
 /// Parses `--since`: a duration back from now (`7d`, `12h`) or a date / RFC 3339 time.
 pub fn parse_since(s: &str, now: DateTime<Utc>) -> anyhow::Result<i64> {
@@ -28,7 +28,7 @@ pub fn parse_since(s: &str, now: DateTime<Utc>) -> anyhow::Result<i64> {
 }
 
 pub(super) fn mentions(config: &Config, args: &MentionsArgs) -> anyhow::Result<i32> {
-    let store = Store::open_existing(&config.store.path)?;
+    let store = store::open_existing(&config.store.path)?;
     let mut query = MentionQuery::new().limit(args.limit);
     if let Some(w) = &args.watch {
         query = query.watch(w);
@@ -139,7 +139,7 @@ fn explain_verdict(v: &serde_json::Value) -> Option<String> {
 
 /// `webcare answered ID`: marks a mention answered by `by` (or removes the mark).
 pub(super) fn answered(config: &Config, id: i64, undo: bool, by: &str) -> anyhow::Result<i32> {
-    let store = Store::open_existing(&config.store.path)?;
+    let store = store::open_existing(&config.store.path)?;
     store.mark_answered(id, !undo, by, Utc::now().timestamp())?;
     if undo {
         println!("mention #{id}: no longer marked answered");

@@ -7,11 +7,11 @@ use chrono::Utc;
 
 use crate::config::load::Config;
 use crate::privacy::Author;
-use crate::store::{PruneReport, Reclaimed, Store};
+use crate::store::{self, PruneReport, Reclaimed};
 
 /// `webcare prune [--dry-run]`: applies `[retention]` now and prints what went.
 pub(super) fn prune(config: &Config, dry_run: bool) -> anyhow::Result<i32> {
-    let mut store = Store::open_existing(&config.store.path)?;
+    let mut store = store::open_existing(&config.store.path)?;
     let rc = &config.retention;
     let cutoffs = rc.cutoffs(Utc::now().timestamp());
     let (r, space) = if dry_run {
@@ -86,7 +86,7 @@ pub(super) fn forget(
     all: bool,
 ) -> anyhow::Result<i32> {
     let author = Author::parse(author)?;
-    let mut store = Store::open_existing(&config.store.path)?;
+    let mut store = store::open_existing(&config.store.path)?;
     let people = store.author_people(&author.kind, &author.handle)?;
     if people.len() > 1 && !all {
         anyhow::bail!(
@@ -145,7 +145,7 @@ pub(super) fn forget(
 /// document (an access request).
 pub(super) fn export(config: &Config, author: &str) -> anyhow::Result<i32> {
     let author = Author::parse(author)?;
-    let store = Store::open_existing(&config.store.path)?;
+    let store = store::open_existing(&config.store.path)?;
     let mentions = store.export_author(&author.kind, &author.handle)?;
     let doc = serde_json::json!({
         "author": author.to_string(),

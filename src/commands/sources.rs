@@ -7,12 +7,12 @@ use chrono::Utc;
 
 use super::{ago, shorten};
 use crate::config::load::Config;
-use crate::store::Store;
+use crate::store::{self};
 
 pub(super) fn sources(config: &Config, json: bool) -> anyhow::Result<i32> {
     let db: PathBuf = config.store.path.clone();
     let states = if db.exists() {
-        Store::open_existing(&db)?.source_states()?
+        store::open_existing(&db)?.source_states()?
     } else {
         Vec::new()
     };

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use super::Notifier;
-use crate::store::{MentionOrder, MentionQuery, Store, StoreError};
+use crate::store::{Backend, MentionOrder, MentionQuery, StoreError};
 
 /// Alerts one rule would have raised on one day.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub struct Backtest {
 
 /// Replays every mention posted at or after `since` (unix seconds). Days are local days in `tz`.
 pub fn replay(
-    store: &Store,
+    store: &dyn Backend,
     notifier: &Notifier,
     since: i64,
     tz: Tz,
@@ -43,7 +43,7 @@ pub fn replay(
 
 /// Like [`replay`], calling `progress` with the number of mentions replayed after each batch.
 pub fn replay_with_progress(
-    store: &Store,
+    store: &dyn Backend,
     notifier: &Notifier,
     since: i64,
     tz: Tz,

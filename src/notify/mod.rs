@@ -42,7 +42,7 @@ use crate::classify::{Input, Urgency};
 use crate::config::{ConfigErrors, load::Config};
 use crate::shutdown::Shutdown;
 use crate::store::{
-    AlertUpdate, MentionOrder, MentionQuery, NewAlert, Readers, RoutingRecord, Store, StoreError,
+    AlertUpdate, Backend, MentionOrder, MentionQuery, NewAlert, Readers, RoutingRecord, StoreError,
     StoredMention, Writer, optout_key,
 };
 use crate::text::fnv1a;
@@ -388,7 +388,7 @@ impl Notifier {
     /// rewritten to count and link it. Returns the number of alerts queued.
     pub fn route_pending(
         &self,
-        store: &mut Store,
+        store: &mut dyn Backend,
         ids: Option<&[i64]>,
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
@@ -410,7 +410,7 @@ impl Notifier {
     /// whole backlog.
     pub fn route_batch(
         &self,
-        store: &mut Store,
+        store: &mut dyn Backend,
         ids: Option<&[i64]>,
         now: DateTime<Utc>,
     ) -> Result<Option<Routed>, StoreError> {
@@ -425,7 +425,7 @@ impl Notifier {
     /// connection. `None` when nothing is left to route.
     pub fn plan_batch(
         &self,
-        store: &Store,
+        store: &dyn Backend,
         ids: Option<&[i64]>,
         now: DateTime<Utc>,
     ) -> Result<Option<RoutingPlan>, StoreError> {
@@ -543,8 +543,8 @@ pub struct RoutingPlan {
 impl RoutingPlan {
     /// Writes the plan in one transaction. Safe when the database moved on since the plan was
     /// read: a mention routed or erased meanwhile is skipped, and an alert tried meanwhile is
-    /// not rewritten (see [`Store::record_routing`]).
-    pub fn record(&self, store: &mut Store) -> Result<Routed, StoreError> {
+    /// not rewritten (see [`crate::store::OutboxStore::record_routing`]).
+    pub fn record(&self, store: &mut dyn Backend) -> Result<Routed, StoreError> {
         let queued = store.record_routing(&self.records, &self.updates, self.now)?;
         Ok(Routed {
             mentions: self.records.len(),
@@ -555,7 +555,7 @@ impl RoutingPlan {
 
 /// Reads the alerts queued since the index last looked into `index`, and drops those older
 /// than `since`.
-fn refresh_leads(index: &mut LeadIndex, store: &Store, since: i64) -> Result<(), StoreError> {
+fn refresh_leads(index: &mut LeadIndex, store: &dyn Backend, since: i64) -> Result<(), StoreError> {
     const PAGE: usize = 5000;
     index.expire(since);
     loop {
@@ -578,7 +578,7 @@ fn refresh_leads(index: &mut LeadIndex, store: &Store, since: i64) -> Result<(),
 /// erased or answered since is dropped from the index.
 fn earlier_lead(
     index: &mut LeadIndex,
-    store: &Store,
+    store: &dyn Backend,
     leads: &mut Vec<Lead>,
     loaded: &mut HashMap<i64, usize>,
     fp: &Fingerprint,
@@ -733,7 +733,7 @@ mod tests {
         Config::load(&file).unwrap()
     }
 
-    fn store_mention(store: &mut Store, id: &str) {
+    fn store_mention(store: &mut dyn Backend, id: &str) {
         let mention = Mention {
             external_id: id.into(),
             text: "Fjordlink internet is al twee dagen kapot, help!".into(),
@@ -755,8 +755,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = config(dir.path());
         let notifier = Arc::new(Notifier::new(&config).unwrap());
-        let mut store = Store::open(&config.store.path).unwrap();
-        store_mention(&mut store, "a");
+        let mut store = crate::store::open(&config.store.path).unwrap();
+        store_mention(&mut *store, "a");
         let writer = Writer::new(store);
         let readers = Readers::new(&config.store.path);
         // The writer is busy with a long job (a big poll's commit, a retention batch) until

@@ -40,7 +40,7 @@ use super::route::Team;
 use super::smtp::Session;
 use super::webhook::{Webhook, WebhookClient};
 use crate::shutdown::Shutdown;
-use crate::store::{MailHealth, OutboxEntry, Store, StoreError, Writer};
+use crate::store::{Backend, MailHealth, OutboxEntry, StoreError, Writer};
 use crate::text::fnv1a;
 
 /// What one pass over the outbox did.
@@ -173,7 +173,7 @@ enum Outcome {
 
 impl Outcome {
     /// Writes this outcome to the store.
-    fn record(self, s: &mut Store) -> Result<(), StoreError> {
+    fn record(self, s: &mut dyn Backend) -> Result<(), StoreError> {
         match self {
             Outcome::Sent { ids, reply, at } => s.record_sent(&ids, &reply, at),
             Outcome::Failed {

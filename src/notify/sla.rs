@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use super::mail::header_safe;
 use crate::config::load::Config;
 use crate::shutdown::Shutdown;
-use crate::store::{EscalationMail, OverdueMention, Readers, Store, StoreError, Writer};
+use crate::store::{Backend, EscalationMail, OverdueMention, Readers, StoreError, Writer};
 
 /// Mentions found longer ago than this are never escalated: turning an SLA on must not mail
 /// about the whole history.
@@ -78,7 +78,7 @@ impl SlaJob {
     }
 
     /// Queues the escalations due at `now`; returns how many mentions were escalated.
-    pub fn escalate_due(&self, store: &mut Store, now: i64) -> Result<usize, StoreError> {
+    pub fn escalate_due(&self, store: &mut dyn Backend, now: i64) -> Result<usize, StoreError> {
         let due = self.plan_escalations(store, now)?;
         record_escalations(store, &due, now)
     }
@@ -86,7 +86,11 @@ impl SlaJob {
     /// The reading half of [`SlaJob::escalate_due`]: every mention past its team's target as
     /// of `now`, with its mails rendered, without writing anything (the daemon runs it on a
     /// reader connection).
-    pub fn plan_escalations(&self, store: &Store, now: i64) -> Result<Vec<Escalation>, StoreError> {
+    pub fn plan_escalations(
+        &self,
+        store: &dyn Backend,
+        now: i64,
+    ) -> Result<Vec<Escalation>, StoreError> {
         let mut out = Vec::new();
         for t in &self.teams {
             let sla = t.sla.as_secs() as i64;
@@ -180,7 +184,7 @@ pub struct Escalation {
 /// The writing half of [`SlaJob::escalate_due`]: records each escalation with its mails in one
 /// transaction, skipping a mention escalated meanwhile. Returns how many were new.
 pub fn record_escalations(
-    store: &mut Store,
+    store: &mut dyn Backend,
     due: &[Escalation],
     now: i64,
 ) -> Result<usize, StoreError> {

@@ -18,7 +18,7 @@ pub use super::spike_settings::SpikeConfig;
 use crate::classify::Label;
 use crate::shutdown::Shutdown;
 use crate::store::{
-    MentionOrder, MentionQuery, NewAlert, Readers, SpikeEpisode, SpikeOutcome, Store, StoreError,
+    Backend, MentionOrder, MentionQuery, NewAlert, Readers, SpikeEpisode, SpikeOutcome, StoreError,
     StoredMention, WindowCount, Writer,
 };
 use crate::text::{fnv1a, one_line};
@@ -332,7 +332,7 @@ struct SpikeMentionCard {
 /// Looks at every watch (spikes, storms, drops) and every source (drops) as of `now`, records
 /// new episodes and queues their alerts. Returns the episodes that raised an alert.
 pub fn check(
-    store: &mut Store,
+    store: &mut dyn Backend,
     ctx: &SpikeContext,
     now: DateTime<Utc>,
 ) -> Result<Vec<SpikeEpisode>, StoreError> {
@@ -351,7 +351,7 @@ pub struct SpikeFinding {
 /// The reading half of [`check`]: every finding as of `now`, with its episode and alerts
 /// rendered, without writing anything (the daemon runs it on a reader connection).
 pub fn find(
-    store: &Store,
+    store: &dyn Backend,
     ctx: &SpikeContext,
     now: DateTime<Utc>,
 ) -> Result<Vec<SpikeFinding>, StoreError> {
@@ -407,7 +407,7 @@ pub fn find(
 /// starts a new one (each in its own transaction, which decides that against the cooldown).
 /// Returns the episodes that raised an alert.
 pub fn record(
-    store: &mut Store,
+    store: &mut dyn Backend,
     ctx: &SpikeContext,
     found: Vec<SpikeFinding>,
 ) -> Result<Vec<SpikeEpisode>, StoreError> {
@@ -428,7 +428,7 @@ pub fn record(
 /// window on each of the `baseline_days` before, back to its first stored mention. `None` while
 /// it is warming up or has no earlier day to compare with.
 fn window_and_baseline(
-    store: &Store,
+    store: &dyn Backend,
     cfg: &SpikeConfig,
     scope: &str,
     name: &str,
@@ -466,7 +466,7 @@ fn window_and_baseline(
 /// The mentions behind a finding in `window` (none for a drop; only complaints for a storm),
 /// and the terms rising among them.
 fn mentions_and_terms(
-    store: &Store,
+    store: &dyn Backend,
     ctx: &SpikeContext,
     finding: Finding,
     scope: &str,

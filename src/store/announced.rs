@@ -11,11 +11,26 @@ use crate::sources::announced::Announcement;
 /// Most announcements handed to one poll; the rest wait for the next.
 pub const PER_POLL: usize = 50;
 
-impl Store {
+/// Webhook deliveries that announce new posts (Meta's page webhooks), kept until a poll reads them.
+pub trait AnnouncedStore {
     /// Keeps announcements `(source, media_id, comment_id)` received at `now`; one already
     /// waiting is not added twice (Meta retries a delivery it thinks failed). Returns how many
     /// were new.
-    pub fn announce(
+    fn announce(
+        &mut self,
+        items: &[(String, String, Option<String>)],
+        now: i64,
+    ) -> Result<usize, StoreError>;
+
+    /// The oldest [`PER_POLL`] announcements waiting for `source`.
+    fn announced(&self, source: &str) -> Result<Vec<Announcement>, StoreError>;
+
+    /// Forgets announcements `ids`: their poll has been committed.
+    fn forget_announced(&mut self, ids: &[i64]) -> Result<(), StoreError>;
+}
+
+impl AnnouncedStore for Store {
+    fn announce(
         &mut self,
         items: &[(String, String, Option<String>)],
         now: i64,
@@ -32,8 +47,7 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// The oldest [`PER_POLL`] announcements waiting for `source`.
-    pub fn announced(&self, source: &str) -> Result<Vec<Announcement>, StoreError> {
+    fn announced(&self, source: &str) -> Result<Vec<Announcement>, StoreError> {
         self.query_all(
             "SELECT id, source, media_id, comment_id FROM announced_mentions
                  WHERE source = ?1 ORDER BY id LIMIT ?2",
@@ -50,8 +64,7 @@ impl Store {
         )
     }
 
-    /// Forgets announcements `ids`: their poll has been committed.
-    pub fn forget_announced(&mut self, ids: &[i64]) -> Result<(), StoreError> {
+    fn forget_announced(&mut self, ids: &[i64]) -> Result<(), StoreError> {
         let ids = serde_json::to_string(ids).unwrap_or_default();
         self.conn
             .execute(
@@ -65,6 +78,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::AnnouncedStore;
     use crate::store::Store;
 
     #[test]

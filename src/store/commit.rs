@@ -15,10 +15,30 @@ use super::{
 use crate::classify::{Classification, Urgency};
 use crate::parallel::{MENTIONS_TO_SPLIT, in_parts};
 
-impl Store {
+/// A poll's mentions, cursor and counters, committed as one transaction.
+pub trait PollStore {
     /// Stores a poll's mentions, advances its cursor and records the poll, all in one
     /// transaction. Mentions the store already has are counted and ignored.
-    pub fn commit_poll(&mut self, mut p: PollCommit<'_>) -> Result<PollSummary, StoreError> {
+    fn commit_poll(&mut self, p: PollCommit<'_>) -> Result<PollSummary, StoreError>;
+
+    /// [`PollStore::commit_poll`] for a poll whose mentions arrive in parts while it commits
+    /// (`p.mentions` is not read): a producer on another core matches and prepares the next
+    /// part while this writer stores the one before. Each stored part goes to `give_back`, so
+    /// the producer can free it: memory freed on the thread that allocated it costs the writer
+    /// nothing, where freeing it here cost the writer a third of its time (glibc locks the
+    /// other thread's arena for every free). Everything still goes into one transaction;
+    /// should `parts` stop before [`PollPart::End`] (the producer failed), nothing is stored
+    /// and the error says so.
+    fn commit_poll_parts(
+        &mut self,
+        p: PollCommit<'_>,
+        parts: &mut dyn Iterator<Item = PollPart>,
+        give_back: &mut dyn FnMut(ReadyPart),
+    ) -> Result<PollSummary, StoreError>;
+}
+
+impl PollStore for Store {
+    fn commit_poll(&mut self, mut p: PollCommit<'_>) -> Result<PollSummary, StoreError> {
         let mentions = std::mem::take(&mut p.mentions);
         let big = mentions.len() >= BIG_POLL;
         let parts = [
@@ -28,23 +48,17 @@ impl Store {
         self.commit_in_parts(p, big, parts, &mut drop)
     }
 
-    /// [`Store::commit_poll`] for a poll whose mentions arrive in parts while it commits
-    /// (`p.mentions` is not read): a producer on another core matches and prepares the next
-    /// part while this writer stores the one before. Each stored part goes to `give_back`, so
-    /// the producer can free it: memory freed on the thread that allocated it costs the writer
-    /// nothing, where freeing it here cost the writer a third of its time (glibc locks the
-    /// other thread's arena for every free). Everything still goes into one transaction;
-    /// should `parts` stop before [`PollPart::End`] (the producer failed), nothing is stored
-    /// and the error says so.
-    pub fn commit_poll_parts(
+    fn commit_poll_parts(
         &mut self,
         p: PollCommit<'_>,
-        parts: impl IntoIterator<Item = PollPart>,
+        parts: &mut dyn Iterator<Item = PollPart>,
         give_back: &mut dyn FnMut(ReadyPart),
     ) -> Result<PollSummary, StoreError> {
         self.commit_in_parts(p, true, parts, give_back)
     }
+}
 
+impl Store {
     fn commit_in_parts(
         &mut self,
         p: PollCommit<'_>,
@@ -91,7 +105,7 @@ const BIG_POLL_CACHE_KIB: i64 = 256 * 1024;
 /// The writer's everyday page cache, in KiB (as `configure` sets it).
 pub(super) const CACHE_KIB: i64 = 16 * 1024;
 
-/// One piece of a poll streamed into [`Store::commit_poll_parts`].
+/// One piece of a poll streamed into [`PollStore::commit_poll_parts`].
 pub enum PollPart {
     /// The next mentions, in the poll's order.
     Mentions(ReadyPart),
@@ -147,7 +161,7 @@ impl ReadyPart {
     }
 }
 
-/// Everything [`Store::commit_poll`] writes, inside its transaction; `None` when `parts`
+/// Everything [`PollStore::commit_poll`] writes, inside its transaction; `None` when `parts`
 /// ended before [`PollPart::End`].
 fn commit_in(
     tx: &Transaction<'_>,
@@ -754,6 +768,8 @@ fn record_success(
 mod tests {
     use super::*;
     use crate::sources::Mention;
+    use crate::store::MentionStore;
+    use crate::store::SourceStateStore;
 
     fn part(ids: std::ops::Range<u32>) -> ReadyPart {
         let mentions = ids
@@ -791,10 +807,11 @@ mod tests {
         let mut returned = 0;
         let cut = s.commit_poll_parts(
             poll("b"),
-            [
+            &mut [
                 PollPart::Mentions(part(1..3)),
                 PollPart::Mentions(part(3..5)),
-            ],
+            ]
+            .into_iter(),
             &mut |_| returned += 1,
         );
         let err = cut.unwrap_err();
@@ -812,11 +829,12 @@ mod tests {
         let whole = s
             .commit_poll_parts(
                 poll("b"),
-                [
+                &mut [
                     PollPart::Mentions(part(1..3)),
                     PollPart::Mentions(part(3..5)),
                     PollPart::End(PollTail::default()),
-                ],
+                ]
+                .into_iter(),
                 &mut |_| returned += 1,
             )
             .unwrap();
@@ -836,11 +854,12 @@ mod tests {
         let summary = s
             .commit_poll_parts(
                 poll("c"),
-                [
+                &mut [
                     PollPart::Mentions(part(0..3)),
                     PollPart::Mentions(part(2..6)),
                     PollPart::End(PollTail::default()),
-                ],
+                ]
+                .into_iter(),
                 &mut drop,
             )
             .unwrap();

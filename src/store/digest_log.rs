@@ -89,15 +89,47 @@ row_struct! {
     }
 }
 
-impl Store {
+/// What the daily digest reads (volumes, first responses, failed sources) and the ledger of
+/// digests sent, so a digest goes out once per period.
+pub trait DigestLogStore {
     /// Mentions posted in `[start, end)` per source, label and spam flag. A mention counts as
     /// positive or negative by its label, or by a sentiment beyond `±threshold`.
-    pub fn volume(
-        &self,
-        start: i64,
-        end: i64,
-        threshold: f64,
-    ) -> Result<Vec<VolumeRow>, StoreError> {
+    fn volume(&self, start: i64, end: i64, threshold: f64) -> Result<Vec<VolumeRow>, StoreError>;
+
+    /// First-response times of the non-spam mentions answered in `[start, end)`: answer time
+    /// minus post time, once per team the mention was routed to. An answer stamped before the
+    /// post (a skewed clock) counts as zero.
+    fn first_responses(&self, start: i64, end: i64) -> Result<Vec<FirstResponse>, StoreError>;
+
+    /// When the newest stored non-spam mention was posted (unix seconds), if there is one.
+    fn latest_post(&self) -> Result<Option<i64>, StoreError>;
+
+    /// Title and text of every non-spam complaint posted in `[start, end)`.
+    fn complaint_texts(&self, start: i64, end: i64) -> Result<Vec<String>, StoreError>;
+
+    /// Sources with failed polls in `[start, end)`, with the last error and whether they are
+    /// failing still.
+    fn failed_sources(&self, start: i64, end: i64) -> Result<Vec<FailedSource>, StoreError>;
+
+    /// The earliest poll or stored mention: when this database started watching.
+    fn first_activity(&self) -> Result<Option<i64>, StoreError>;
+
+    /// The digest queued for `list` and the period starting at `period_start`, if any.
+    fn digest_sent(&self, list: &str, period_start: i64) -> Result<Option<DigestSent>, StoreError>;
+
+    /// Records a digest and queues its emails in one transaction. Without `force`, a period
+    /// already recorded for the list is left alone and nothing is queued (returns `false`); with
+    /// it, the emails are queued again (their Message-IDs must then differ from the first ones).
+    fn record_digest(
+        &mut self,
+        d: &DigestRecord,
+        force: bool,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+}
+
+impl DigestLogStore for Store {
+    fn volume(&self, start: i64, end: i64, threshold: f64) -> Result<Vec<VolumeRow>, StoreError> {
         self.query_all(
             "SELECT source, coalesce(label, 'unclassified') AS label, coalesce(spam, 0) AS spam,
                     count(*) AS count,
@@ -112,10 +144,7 @@ impl Store {
         )
     }
 
-    /// First-response times of the non-spam mentions answered in `[start, end)`: answer time
-    /// minus post time, once per team the mention was routed to. An answer stamped before the
-    /// post (a skewed clock) counts as zero.
-    pub fn first_responses(&self, start: i64, end: i64) -> Result<Vec<FirstResponse>, StoreError> {
+    fn first_responses(&self, start: i64, end: i64) -> Result<Vec<FirstResponse>, StoreError> {
         self.query_all(
             "SELECT DISTINCT m.id, coalesce(json_extract(r.value, '$.team'), '') AS team,
                     m.kind AS kind, max(m.answered_at - m.created_at, 0) AS seconds
@@ -127,8 +156,7 @@ impl Store {
         )
     }
 
-    /// When the newest stored non-spam mention was posted (unix seconds), if there is one.
-    pub fn latest_post(&self) -> Result<Option<i64>, StoreError> {
+    fn latest_post(&self) -> Result<Option<i64>, StoreError> {
         self.conn
             .query_row(
                 "SELECT max(created_at) FROM mentions WHERE coalesce(spam, 0) = 0",
@@ -138,15 +166,12 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// Title and text of every non-spam complaint posted in `[start, end)`.
-    pub fn complaint_texts(&self, start: i64, end: i64) -> Result<Vec<String>, StoreError> {
+    fn complaint_texts(&self, start: i64, end: i64) -> Result<Vec<String>, StoreError> {
         self.query_all("SELECT coalesce(title || ' ', '') || text FROM mentions
                  WHERE created_at >= ?1 AND created_at < ?2 AND label = 'complaint' AND coalesce(spam, 0) = 0", params![start, end], |r| r.get(0))
     }
 
-    /// Sources with failed polls in `[start, end)`, with the last error and whether they are
-    /// failing still.
-    pub fn failed_sources(&self, start: i64, end: i64) -> Result<Vec<FailedSource>, StoreError> {
+    fn failed_sources(&self, start: i64, end: i64) -> Result<Vec<FailedSource>, StoreError> {
         self.query_all(
             "SELECT p.source AS source, sum(p.outcome = 'error') AS failures,
                     sum(p.outcome <> 'error') AS successes,
@@ -162,8 +187,7 @@ impl Store {
         )
     }
 
-    /// The earliest poll or stored mention: when this database started watching.
-    pub fn first_activity(&self) -> Result<Option<i64>, StoreError> {
+    fn first_activity(&self) -> Result<Option<i64>, StoreError> {
         self.conn
             .query_row(
                 "SELECT min(t) FROM (SELECT min(started_at) AS t FROM poll_log
@@ -174,12 +198,7 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// The digest queued for `list` and the period starting at `period_start`, if any.
-    pub fn digest_sent(
-        &self,
-        list: &str,
-        period_start: i64,
-    ) -> Result<Option<DigestSent>, StoreError> {
+    fn digest_sent(&self, list: &str, period_start: i64) -> Result<Option<DigestSent>, StoreError> {
         self.conn
             .query_row(
                 &format!(
@@ -193,10 +212,7 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// Records a digest and queues its emails in one transaction. Without `force`, a period
-    /// already recorded for the list is left alone and nothing is queued (returns `false`); with
-    /// it, the emails are queued again (their Message-IDs must then differ from the first ones).
-    pub fn record_digest(
+    fn record_digest(
         &mut self,
         d: &DigestRecord,
         force: bool,

@@ -4,6 +4,7 @@
 //! store or record their poll. Kept in memory by the single writer and read by `/healthz`,
 //! `/readyz` and `/metrics`, so health tells the truth exactly when the database cannot.
 
+use super::Maintenance;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;

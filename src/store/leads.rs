@@ -20,10 +20,20 @@ row_struct! {
     }
 }
 
-impl Store {
+/// The texts alerted on recently, for the near-duplicate check of a new alert.
+pub trait LeadStore {
     /// Alerts queued after outbox row `after` and at or after `since`, for mentions that are
     /// not themselves duplicates, in outbox order; at most `limit` rows.
-    pub fn alerted_texts(
+    fn alerted_texts(
+        &self,
+        after: i64,
+        since: i64,
+        limit: usize,
+    ) -> Result<Vec<AlertedText>, StoreError>;
+}
+
+impl LeadStore for Store {
+    fn alerted_texts(
         &self,
         after: i64,
         since: i64,

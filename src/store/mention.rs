@@ -284,7 +284,7 @@ pub enum MentionOrder {
 }
 
 /// Which stored mentions to read, in what order and how many; every condition narrows the
-/// list. Built with chained calls, run with [`Store::mentions`]:
+/// list. Built with chained calls, run with [`MentionStore::mentions`]:
 /// `MentionQuery::new().source("x").label(Label::Complaint).since(t).limit(20)`.
 #[derive(Debug, Default, Clone)]
 pub struct MentionQuery {
@@ -635,9 +635,38 @@ fn fts_query(q: &str) -> String {
         .join(" ")
 }
 
-impl Store {
+/// Stored mentions: read through a [`MentionQuery`], corrected by a person, marked answered.
+pub trait MentionStore {
     /// The stored mentions `q` asks for.
-    pub fn mentions(&self, q: &MentionQuery) -> Result<Vec<StoredMention>, StoreError> {
+    fn mentions(&self, q: &MentionQuery) -> Result<Vec<StoredMention>, StoreError>;
+
+    /// One stored mention by id, whatever happened to it.
+    fn mention(&self, id: i64) -> Result<Option<StoredMention>, StoreError>;
+
+    /// Number of stored mentions from `source`.
+    fn count_mentions(&self, source: Option<&str>) -> Result<i64, StoreError>;
+
+    /// Looks up the id of a stored mention by its platform id.
+    fn mention_id(&self, source: &str, external_id: &str) -> Result<Option<i64>, StoreError>;
+
+    /// Sets a staff label on mention `id`, returning the label it had. The correction is kept
+    /// in `label_corrections` with who made it.
+    fn correct_label(
+        &mut self,
+        id: i64,
+        label: &str,
+        by: &str,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// The latest staff label of every corrected mention as `(lang, label, text)`, oldest first.
+    fn corrections(&self) -> Result<Vec<(String, String, String)>, StoreError>;
+
+    /// Marks mention `id` answered by `by` at `now`, or clears the mark (`answered = false`).
+    fn mark_answered(&self, id: i64, answered: bool, by: &str, now: i64) -> Result<(), StoreError>;
+}
+
+impl MentionStore for Store {
+    fn mentions(&self, q: &MentionQuery) -> Result<Vec<StoredMention>, StoreError> {
         let links_whole = match &q.watch {
             Some(watch) => {
                 let (matched, stored) = self.watch_share(watch)?;
@@ -657,21 +686,7 @@ impl Store {
             .map_err(|source| self.search_error(q.search.as_deref(), source))
     }
 
-    /// How many mentions ever matched `watch`, and how many were stored at all, from the
-    /// per-day counters (retention does not lower them, so this is a share, not a count).
-    fn watch_share(&self, watch: &str) -> Result<(f64, f64), StoreError> {
-        self.conn
-            .prepare_cached(
-                "SELECT coalesce(sum(stored) FILTER (WHERE scope = 'watch' AND name = ?1), 0),
-                        coalesce(sum(stored) FILTER (WHERE scope = 'source'), 0)
-                 FROM daily_counts",
-            )
-            .and_then(|mut st| st.query_row([watch], |r| Ok((r.get(0)?, r.get(1)?))))
-            .map_err(self.err())
-    }
-
-    /// One stored mention by id, whatever happened to it.
-    pub fn mention(&self, id: i64) -> Result<Option<StoredMention>, StoreError> {
+    fn mention(&self, id: i64) -> Result<Option<StoredMention>, StoreError> {
         self.conn
             .query_row(
                 &format!("SELECT {COLUMNS} FROM mentions m WHERE m.id = ?1"),
@@ -682,29 +697,7 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// A failed read of a query built around a full-text `query`: the search's fault when SQLite
-    /// names the search, the database's otherwise.
-    fn search_error(&self, query: Option<&str>, source: rusqlite::Error) -> StoreError {
-        match (query, source) {
-            // The rest of the statement is fixed, so a plain SQL error with a search in it is
-            // the search's ("unterminated string", "fts5: syntax error").
-            (Some(query), rusqlite::Error::SqliteFailure(e, Some(msg)))
-                if msg.contains("fts5") || e.extended_code == 1 =>
-            {
-                StoreError::BadQuery {
-                    query: query.to_string(),
-                    message: msg,
-                }
-            }
-            (_, other) => StoreError::Database {
-                path: self.path.display().to_string(),
-                source: super::DatabaseError(other),
-            },
-        }
-    }
-
-    /// Number of stored mentions from `source`.
-    pub fn count_mentions(&self, source: Option<&str>) -> Result<i64, StoreError> {
+    fn count_mentions(&self, source: Option<&str>) -> Result<i64, StoreError> {
         self.conn
             .query_row(
                 "SELECT count(*) FROM mentions WHERE ?1 IS NULL OR source = ?1",
@@ -714,8 +707,7 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// Looks up the id of a stored mention by its platform id.
-    pub fn mention_id(&self, source: &str, external_id: &str) -> Result<Option<i64>, StoreError> {
+    fn mention_id(&self, source: &str, external_id: &str) -> Result<Option<i64>, StoreError> {
         self.conn
             .query_row(
                 "SELECT id FROM mentions WHERE source = ?1 AND external_id = ?2",
@@ -726,9 +718,7 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// Sets a staff label on mention `id`, returning the label it had. The correction is kept
-    /// in `label_corrections` with who made it.
-    pub fn correct_label(
+    fn correct_label(
         &mut self,
         id: i64,
         label: &str,
@@ -764,8 +754,7 @@ impl Store {
         Ok(previous)
     }
 
-    /// The latest staff label of every corrected mention as `(lang, label, text)`, oldest first.
-    pub fn corrections(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+    fn corrections(&self) -> Result<Vec<(String, String, String)>, StoreError> {
         self.query_all(
             "SELECT coalesce(m.lang, json_extract(m.reasons, '$.lang'), ''), m.label, m.text
                  FROM mentions m WHERE m.label_source = 'staff' AND m.stripped = 0 ORDER BY m.id",
@@ -774,14 +763,7 @@ impl Store {
         )
     }
 
-    /// Marks mention `id` answered by `by` at `now`, or clears the mark (`answered = false`).
-    pub fn mark_answered(
-        &self,
-        id: i64,
-        answered: bool,
-        by: &str,
-        now: i64,
-    ) -> Result<(), StoreError> {
+    fn mark_answered(&self, id: i64, answered: bool, by: &str, now: i64) -> Result<(), StoreError> {
         let changed = self
             .conn
             .execute(
@@ -794,5 +776,41 @@ impl Store {
             return Err(StoreError::NoSuchMention(id));
         }
         Ok(())
+    }
+}
+
+impl Store {
+    /// How many mentions ever matched `watch`, and how many were stored at all, from the
+    /// per-day counters (retention does not lower them, so this is a share, not a count).
+    fn watch_share(&self, watch: &str) -> Result<(f64, f64), StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT coalesce(sum(stored) FILTER (WHERE scope = 'watch' AND name = ?1), 0),
+                        coalesce(sum(stored) FILTER (WHERE scope = 'source'), 0)
+                 FROM daily_counts",
+            )
+            .and_then(|mut st| st.query_row([watch], |r| Ok((r.get(0)?, r.get(1)?))))
+            .map_err(self.err())
+    }
+
+    /// A failed read of a query built around a full-text `query`: the search's fault when SQLite
+    /// names the search, the database's otherwise.
+    fn search_error(&self, query: Option<&str>, source: rusqlite::Error) -> StoreError {
+        match (query, source) {
+            // The rest of the statement is fixed, so a plain SQL error with a search in it is
+            // the search's ("unterminated string", "fts5: syntax error").
+            (Some(query), rusqlite::Error::SqliteFailure(e, Some(msg)))
+                if msg.contains("fts5") || e.extended_code == 1 =>
+            {
+                StoreError::BadQuery {
+                    query: query.to_string(),
+                    message: msg,
+                }
+            }
+            (_, other) => StoreError::Database {
+                path: self.path.display().to_string(),
+                source: super::DatabaseError(other),
+            },
+        }
     }
 }

@@ -5,17 +5,22 @@
 //!
 //! # The seam to another backend
 //!
-//! The rest of webcare sees the store only through this module's public API, and that API
-//! names nothing of SQLite (`tests/architecture.rs` fails on `rusqlite` or SQL anywhere else in
-//! `src/`):
+//! The rest of webcare sees the store only as a [`Backend`] (`dyn Backend`), and that
+//! interface names nothing of SQLite (`tests/architecture.rs` fails on `rusqlite` or SQL
+//! anywhere else in `src/`, and on `Store` outside this module):
 //!
-//! - [`Store`]: one connection. Its methods are the interface, grouped by the file that owns
-//!   them, each named after the entity it keeps: `mention` (the one stored-mention model and
-//!   its [`MentionQuery`]), `source_state`, `commit` (a poll), `outbox` (routing and delivery),
-//!   `optout`, `digest_log`, `spike`, `web` (inbox, claims, SLA), `retention` (retention and
-//!   erasure), `models`, `stats`, `announced`, `leads`. Each takes and returns plain webcare
-//!   types; each write is one transaction, and says what it does when the database moved on
-//!   since the caller read (a mention routed or erased meanwhile is skipped, and so on).
+//! - [`Backend`]: everything webcare asks of its database, made of one trait per entity, each
+//!   declared in the file that implements it for SQLite: [`MentionStore`] (the one
+//!   stored-mention model and its [`MentionQuery`]), [`SourceStateStore`], [`PollStore`] (a
+//!   poll's commit), [`OutboxStore`] (routing and delivery), [`OptOutStore`],
+//!   [`DigestLogStore`], [`SpikeStore`], [`WebStore`] and [`SlaStore`] (inbox, claims,
+//!   first-response targets), [`RetentionStore`] (retention and erasure), [`ModelStore`],
+//!   [`StatsStore`], [`AnnouncedStore`], [`LeadStore`], [`WalStore`] and [`Maintenance`]. Each
+//!   method takes and returns plain webcare types; each write is one transaction, and says what
+//!   it does when the database moved on since the caller read (a mention routed or erased
+//!   meanwhile is skipped, and so on).
+//! - [`open`], [`open_existing`], [`open_reader`]: the one place that picks the backend.
+//!   [`Store`], one SQLite connection, is the only implementation.
 //! - [`Writer`]: the single writer, shared by the daemon's tasks, one write at a time.
 //! - [`Readers`]: read-only connections for the stages that read before they write (routing,
 //!   spikes, SLA, digest), so they never wait behind the writer; a read sees one consistent
@@ -23,11 +28,13 @@
 //! - [`StoreError`]: what went wrong, with the engine's own error behind the opaque
 //!   [`DatabaseError`]; [`StoreError::is_unwritable`] is the one question callers ask of it.
 //!
-//! A second backend (PostgreSQL, for many daemons once one machine is outgrown) implements the
-//! same methods with the same transaction boundaries. What is SQLite's own and would change
-//! with it: the full-text syntax of [`MentionQuery::search`] (FTS5), the file-level operations
-//! (`backup_to`, `quick_check`, `checkpoint` in [`wal`], `reclaim_space`, `release_memory`,
-//! [`InstanceLock`] beside the file), and `open`/`open_reader` taking a path rather than a URL.
+//! A second backend (PostgreSQL, for many daemons once one machine is outgrown) implements
+//! each of those traits with the same transaction boundaries, and `open` picks it by the
+//! configured location. What is SQLite's own and would mean something else there: the
+//! full-text syntax of [`MentionQuery::search`] (FTS5), the file-level operations
+//! (`backup_to`, `quick_check`, the checkpoints of [`WalStore`], `reclaim_space`,
+//! `release_memory`, [`InstanceLock`] beside the file), and `open` taking a path rather than
+//! a URL; the pool behind [`Writer`] and [`Readers`] opens SQLite connections today.
 
 mod announced;
 mod commit;
@@ -85,6 +92,64 @@ pub use stats::{AlertStats, MentionCount, OutboxBacklog, PollStats};
 pub use web::{
     EscalationMail, HistoryEntry, MentionAlert, MentionExtras, OverdueMention, WallCard,
 };
+
+pub use announced::AnnouncedStore;
+pub use commit::PollStore;
+pub use digest_log::DigestLogStore;
+pub use leads::LeadStore;
+pub use mention::MentionStore;
+pub use models::ModelStore;
+pub use optout::OptOutStore;
+pub use outbox::OutboxStore;
+pub use retention::RetentionStore;
+pub use source_state::SourceStateStore;
+pub use spike::SpikeStore;
+pub use stats::StatsStore;
+pub use wal::WalStore;
+pub use web::{SlaStore, WebStore};
+
+/// Everything webcare asks of its database: one trait per entity, each in the file that keeps
+/// that entity for SQLite ([`Store`]). A second backend implements each of them; the daemon's
+/// stages, the commands and the web inbox hold a `dyn Backend` and call the methods of every
+/// part through it.
+pub trait Backend:
+    Maintenance
+    + AnnouncedStore
+    + PollStore
+    + DigestLogStore
+    + LeadStore
+    + MentionStore
+    + ModelStore
+    + OptOutStore
+    + OutboxStore
+    + RetentionStore
+    + SourceStateStore
+    + SpikeStore
+    + StatsStore
+    + WalStore
+    + WebStore
+    + SlaStore
+    + Send
+{
+}
+
+impl Backend for Store {}
+
+/// Opens (creating when missing) the database at `path` and brings its schema up to date. The
+/// one place that picks the backend: SQLite, the only one there is.
+pub fn open(path: &Path) -> Result<Box<dyn Backend>, StoreError> {
+    Ok(Box::new(Store::open(path)?))
+}
+
+/// Opens an existing database for the read commands; never creates one.
+pub fn open_existing(path: &Path) -> Result<Box<dyn Backend>, StoreError> {
+    Ok(Box::new(Store::open_existing(path)?))
+}
+
+/// Opens an existing database read-only, without migrating it (the daemon owns the schema).
+pub fn open_reader(path: &Path) -> Result<Box<dyn Backend>, StoreError> {
+    Ok(Box::new(Store::open_reader(path)?))
+}
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -151,7 +216,7 @@ pub struct Store {
     path: PathBuf,
 }
 
-/// One poll's worth of work for [`Store::commit_poll`].
+/// One poll's worth of work for [`PollStore::commit_poll`].
 #[derive(Debug)]
 pub struct PollCommit<'a> {
     /// Source name.
@@ -239,6 +304,150 @@ pub struct PollSummary {
 
 fn day_start(now: DateTime<Utc>) -> i64 {
     now.timestamp() - now.timestamp().rem_euclid(86_400)
+}
+
+/// The database as a whole: its schema version, backups, a write probe and an integrity check.
+/// Every backend has these, though what a backup or an integrity check is differs.
+pub trait Maintenance {
+    /// The schema version of the open database.
+    fn schema_version(&self) -> Result<i64, StoreError>;
+
+    /// Path of the database file.
+    fn path(&self) -> &Path;
+
+    /// Copies the database to `dest` with SQLite's online backup, which sees one consistent
+    /// state even while the daemon writes, then checks the copy's integrity.
+    fn backup_to(&self, dest: &Path) -> Result<(), StoreError>;
+
+    /// Like [`Maintenance::backup_to`], calling `progress(pages_copied, pages_total)` as it goes.
+    fn backup_with_progress(
+        &self,
+        dest: &Path,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(), StoreError>;
+
+    /// Hands the page cache back to the allocator. The daemon calls it when it goes idle after
+    /// a poll or a retention pass, so a long-running process stays small between polls.
+    fn release_memory(&self);
+
+    /// Rows changed through this connection since it opened, so the writer can tell whether
+    /// a piece of work wrote anything.
+    fn total_changes(&self) -> u64;
+
+    /// The backend itself, for tests that look under the interface (a pragma's value).
+    #[cfg(test)]
+    fn as_any(&self) -> &dyn std::any::Any;
+
+    /// Rewrites the schema version with its own value in a write transaction: a real write
+    /// (a page goes to the write-ahead log), so it fails exactly when the database cannot be
+    /// written (read-only file, full disk, corrupt header, a lock held past the busy timeout).
+    fn probe_write(&mut self) -> Result<(), StoreError>;
+
+    /// Runs `PRAGMA quick_check` and returns how long it took, or [`StoreError::Corrupt`]
+    /// with the first problems it found.
+    fn quick_check(&self) -> Result<std::time::Duration, StoreError>;
+}
+
+impl Maintenance for Store {
+    fn schema_version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(self.err())
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {
+        self.backup_with_progress(dest, &mut |_, _| {})
+    }
+
+    fn backup_with_progress(
+        &self,
+        dest: &Path,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(), StoreError> {
+        let err = |source| StoreError::Database {
+            path: dest.display().to_string(),
+            source: DatabaseError(source),
+        };
+        {
+            let mut copy = Connection::open(dest).map_err(err)?;
+            let backup = rusqlite::backup::Backup::new(&self.conn, &mut copy).map_err(err)?;
+            loop {
+                let step = backup.step(1024).map_err(err)?;
+                let p = backup.progress();
+                let total = u64::try_from(p.pagecount).unwrap_or(0);
+                let left = u64::try_from(p.remaining).unwrap_or(0);
+                progress(total.saturating_sub(left), total);
+                match step {
+                    rusqlite::backup::StepResult::Done => break,
+                    // The daemon holds a lock for a moment: wait a little, as SQLite's own
+                    // backup loop does.
+                    rusqlite::backup::StepResult::Busy | rusqlite::backup::StepResult::Locked => {
+                        std::thread::sleep(std::time::Duration::from_millis(50))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let copy = Connection::open(dest).map_err(err)?;
+        let check: String = copy
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(err)?;
+        if check != "ok" {
+            return Err(StoreError::Corrupt {
+                path: dest.display().to_string(),
+                check,
+            });
+        }
+        Ok(())
+    }
+
+    fn total_changes(&self) -> u64 {
+        self.conn.total_changes()
+    }
+
+    #[cfg(test)]
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn release_memory(&self) {
+        if let Err(e) = self.conn.execute_batch("PRAGMA shrink_memory") {
+            tracing::debug!(error = %e, "cannot release SQLite memory");
+        }
+    }
+
+    fn probe_write(&mut self) -> Result<(), StoreError> {
+        // `write` begins immediate transactions (see `configure`), so the write lock is taken
+        // before anything is read.
+        self.write(|tx| {
+            let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            tx.pragma_update(None, "user_version", version)
+        })
+    }
+
+    fn quick_check(&self) -> Result<std::time::Duration, StoreError> {
+        let started = std::time::Instant::now();
+        let mut stmt = self
+            .conn
+            .prepare("PRAGMA quick_check(10)")
+            .map_err(self.err())?;
+        let lines = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(self.err())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.err())?;
+        if lines.len() == 1 && lines[0] == "ok" {
+            return Ok(started.elapsed());
+        }
+        Err(StoreError::Corrupt {
+            path: self.path.display().to_string(),
+            check: lines.join("; "),
+        })
+    }
 }
 
 impl Store {
@@ -427,80 +636,11 @@ impl Store {
         Ok(())
     }
 
-    /// The schema version of the open database.
-    pub fn schema_version(&self) -> Result<i64, StoreError> {
-        self.conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(self.err())
-    }
-
-    /// Path of the database file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The raw connection, for the store's own unit tests; nothing outside the store sees the
     /// engine's types.
     #[cfg(test)]
     fn connection(&self) -> &Connection {
         &self.conn
-    }
-
-    /// Copies the database to `dest` with SQLite's online backup, which sees one consistent
-    /// state even while the daemon writes, then checks the copy's integrity.
-    pub fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {
-        self.backup_with_progress(dest, |_, _| {})
-    }
-
-    /// Like [`Store::backup_to`], calling `progress(pages_copied, pages_total)` as it goes.
-    pub fn backup_with_progress(
-        &self,
-        dest: &Path,
-        mut progress: impl FnMut(u64, u64),
-    ) -> Result<(), StoreError> {
-        let err = |source| StoreError::Database {
-            path: dest.display().to_string(),
-            source: DatabaseError(source),
-        };
-        {
-            let mut copy = Connection::open(dest).map_err(err)?;
-            let backup = rusqlite::backup::Backup::new(&self.conn, &mut copy).map_err(err)?;
-            loop {
-                let step = backup.step(1024).map_err(err)?;
-                let p = backup.progress();
-                let total = u64::try_from(p.pagecount).unwrap_or(0);
-                let left = u64::try_from(p.remaining).unwrap_or(0);
-                progress(total.saturating_sub(left), total);
-                match step {
-                    rusqlite::backup::StepResult::Done => break,
-                    // The daemon holds a lock for a moment: wait a little, as SQLite's own
-                    // backup loop does.
-                    rusqlite::backup::StepResult::Busy | rusqlite::backup::StepResult::Locked => {
-                        std::thread::sleep(std::time::Duration::from_millis(50))
-                    }
-                    _ => {}
-                }
-            }
-        }
-        let copy = Connection::open(dest).map_err(err)?;
-        let check: String = copy
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .map_err(err)?;
-        if check != "ok" {
-            return Err(StoreError::Corrupt {
-                path: dest.display().to_string(),
-                check,
-            });
-        }
-        Ok(())
-    }
-
-    /// Hands the page cache back to the allocator. The daemon calls it when it goes idle after
-    /// a poll or a retention pass, so a long-running process stays small between polls.
-    pub fn release_memory(&self) {
-        if let Err(e) = self.conn.execute_batch("PRAGMA shrink_memory") {
-            tracing::debug!(error = %e, "cannot release SQLite memory");
-        }
     }
 }
 
@@ -580,16 +720,16 @@ fn bounded_raw(raw: &serde_json::Value, max: usize) -> Option<String> {
 /// written marks it failing, and the next write that commits marks it writable again.
 #[derive(Clone)]
 pub struct Writer {
-    store: Arc<Mutex<Store>>,
+    store: Arc<Mutex<Box<dyn Backend>>>,
     health: Arc<StoreHealth>,
     path: PathBuf,
 }
 
 impl Writer {
     /// Wraps an open store.
-    pub fn new(store: Store) -> Writer {
+    pub fn new(store: Box<dyn Backend>) -> Writer {
         Writer {
-            path: store.path.clone(),
+            path: store.path().to_path_buf(),
             store: Arc::new(Mutex::new(store)),
             health: Arc::default(),
         }
@@ -614,18 +754,18 @@ impl Writer {
     /// async runtime.
     pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut dyn Backend) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         let store = self.store.clone();
         let health = self.health.clone();
         tokio::task::spawn_blocking(move || {
             let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
-            let before = guard.conn.total_changes();
-            let result = f(&mut guard);
+            let before = guard.total_changes();
+            let result = f(guard.as_mut());
             match &result {
                 Err(e) => health.write_failed(e),
-                Ok(_) if guard.conn.total_changes() != before => health.write_succeeded(),
+                Ok(_) if guard.total_changes() != before => health.write_succeeded(),
                 Ok(_) => {}
             }
             result
@@ -642,42 +782,6 @@ impl Writer {
             self.health.write_succeeded();
         }
         result
-    }
-}
-
-impl Store {
-    /// Rewrites the schema version with its own value in a write transaction: a real write
-    /// (a page goes to the write-ahead log), so it fails exactly when the database cannot be
-    /// written (read-only file, full disk, corrupt header, a lock held past the busy timeout).
-    pub fn probe_write(&mut self) -> Result<(), StoreError> {
-        // `write` begins immediate transactions (see `configure`), so the write lock is taken
-        // before anything is read.
-        self.write(|tx| {
-            let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-            tx.pragma_update(None, "user_version", version)
-        })
-    }
-
-    /// Runs `PRAGMA quick_check` and returns how long it took, or [`StoreError::Corrupt`]
-    /// with the first problems it found.
-    pub fn quick_check(&self) -> Result<std::time::Duration, StoreError> {
-        let started = std::time::Instant::now();
-        let mut stmt = self
-            .conn
-            .prepare("PRAGMA quick_check(10)")
-            .map_err(self.err())?;
-        let lines = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(self.err())?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(self.err())?;
-        if lines.len() == 1 && lines[0] == "ok" {
-            return Ok(started.elapsed());
-        }
-        Err(StoreError::Corrupt {
-            path: self.path.display().to_string(),
-            check: lines.join("; "),
-        })
     }
 }
 

@@ -59,9 +59,39 @@ pub enum ModelDecision {
     Refused { needed: f64, active: Option<i64> },
 }
 
-impl Store {
+/// The classifier models trained on a team's corrections, and which one is in use.
+pub trait ModelStore {
     /// The id of the newest staff correction (0 when there is none).
-    pub fn last_correction_id(&self) -> Result<i64, StoreError> {
+    fn last_correction_id(&self) -> Result<i64, StoreError>;
+
+    /// Corrections made after correction row `after`.
+    fn corrections_after(&self, after: i64) -> Result<i64, StoreError>;
+
+    /// The newest correction any stored model (used or refused) was trained with, so a refused
+    /// model is not trained again on the same corrections.
+    fn corrections_trained(&self) -> Result<i64, StoreError>;
+
+    /// Every stored model, newest first.
+    fn models(&self) -> Result<Vec<StoredModel>, StoreError>;
+
+    /// The id of the model in use, if any.
+    fn active_model_id(&self) -> Result<Option<i64>, StoreError>;
+
+    /// The bytes of model `id`.
+    fn model_bytes(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Stores a model and puts it in use unless it scored worse than the model in use (or,
+    /// with none in use, worse than the lexicons alone on its own folds). A refused model is
+    /// kept with a note saying why. Old inactive models beyond [`KEEP_MODELS`] are deleted.
+    fn add_model(&mut self, m: &NewModel<'_>) -> Result<(i64, ModelDecision), StoreError>;
+
+    /// Puts model `id` in use (`None`: no model, the lexicons decide alone). Returns false
+    /// when there is no model `id`.
+    fn use_model(&mut self, id: Option<i64>) -> Result<bool, StoreError>;
+}
+
+impl ModelStore for Store {
+    fn last_correction_id(&self) -> Result<i64, StoreError> {
         self.conn
             .query_row(
                 "SELECT coalesce(max(id), 0) FROM label_corrections",
@@ -71,8 +101,7 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// Corrections made after correction row `after`.
-    pub fn corrections_after(&self, after: i64) -> Result<i64, StoreError> {
+    fn corrections_after(&self, after: i64) -> Result<i64, StoreError> {
         self.conn
             .query_row(
                 "SELECT count(*) FROM label_corrections WHERE id > ?1",
@@ -82,9 +111,7 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// The newest correction any stored model (used or refused) was trained with, so a refused
-    /// model is not trained again on the same corrections.
-    pub fn corrections_trained(&self) -> Result<i64, StoreError> {
+    fn corrections_trained(&self) -> Result<i64, StoreError> {
         self.conn
             .query_row(
                 "SELECT coalesce(max(corrections_seen), 0) FROM models",
@@ -94,8 +121,7 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// Every stored model, newest first.
-    pub fn models(&self) -> Result<Vec<StoredModel>, StoreError> {
+    fn models(&self) -> Result<Vec<StoredModel>, StoreError> {
         self.query_all(
             &format!(
                 "SELECT {} FROM models ORDER BY id DESC",
@@ -106,26 +132,21 @@ impl Store {
         )
     }
 
-    /// The id of the model in use, if any.
-    pub fn active_model_id(&self) -> Result<Option<i64>, StoreError> {
+    fn active_model_id(&self) -> Result<Option<i64>, StoreError> {
         self.conn
             .query_row("SELECT id FROM models WHERE active = 1", [], |r| r.get(0))
             .optional()
             .map_err(self.err())
     }
 
-    /// The bytes of model `id`.
-    pub fn model_bytes(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+    fn model_bytes(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
         self.conn
             .query_row("SELECT model FROM models WHERE id = ?1", [id], |r| r.get(0))
             .optional()
             .map_err(self.err())
     }
 
-    /// Stores a model and puts it in use unless it scored worse than the model in use (or,
-    /// with none in use, worse than the lexicons alone on its own folds). A refused model is
-    /// kept with a note saying why. Old inactive models beyond [`KEEP_MODELS`] are deleted.
-    pub fn add_model(&mut self, m: &NewModel<'_>) -> Result<(i64, ModelDecision), StoreError> {
+    fn add_model(&mut self, m: &NewModel<'_>) -> Result<(i64, ModelDecision), StoreError> {
         self.write(|tx| {
             let active: Option<(i64, f64)> = tx
                 .query_row(
@@ -192,9 +213,7 @@ impl Store {
         })
     }
 
-    /// Puts model `id` in use (`None`: no model, the lexicons decide alone). Returns false
-    /// when there is no model `id`.
-    pub fn use_model(&mut self, id: Option<i64>) -> Result<bool, StoreError> {
+    fn use_model(&mut self, id: Option<i64>) -> Result<bool, StoreError> {
         self.write(|tx| {
             if let Some(id) = id {
                 let found: Option<i64> = tx

@@ -31,9 +31,26 @@ pub fn optout_key(platform: &str, handle: &str) -> (String, String) {
     )
 }
 
-impl Store {
+/// Authors who asked not to be contacted or alerted on.
+pub trait OptOutStore {
     /// Adds an author to the opt-out list; false when they were on it already.
-    pub fn add_optout(
+    fn add_optout(
+        &self,
+        platform: &str,
+        handle: &str,
+        by: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Removes an author from the opt-out list; false when they were not on it.
+    fn remove_optout(&self, platform: &str, handle: &str) -> Result<bool, StoreError>;
+
+    /// The opt-out list, by platform and handle.
+    fn optouts(&self) -> Result<Vec<OptOut>, StoreError>;
+}
+
+impl OptOutStore for Store {
+    fn add_optout(
         &self,
         platform: &str,
         handle: &str,
@@ -51,8 +68,7 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// Removes an author from the opt-out list; false when they were not on it.
-    pub fn remove_optout(&self, platform: &str, handle: &str) -> Result<bool, StoreError> {
+    fn remove_optout(&self, platform: &str, handle: &str) -> Result<bool, StoreError> {
         let (p, h) = optout_key(platform, handle);
         self.conn
             .execute(
@@ -63,8 +79,7 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// The opt-out list, by platform and handle.
-    pub fn optouts(&self) -> Result<Vec<OptOut>, StoreError> {
+    fn optouts(&self) -> Result<Vec<OptOut>, StoreError> {
         self.query_all(
             &format!(
                 "SELECT {} FROM optouts ORDER BY platform, handle",

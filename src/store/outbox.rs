@@ -174,12 +174,109 @@ pub(super) fn queue(
     Ok(queued)
 }
 
-impl Store {
+/// Routing decisions and the mail outbox: what is due, what was sent, what failed.
+pub trait OutboxStore {
     /// Records routing decisions, queues their alerts and rewrites the waiting alerts of earlier
     /// mentions that gained duplicates, all in one transaction. A mention that was routed
     /// meanwhile is skipped whole, so a decision is never applied twice. Returns the number of
     /// alerts queued.
-    pub fn record_routing(
+    fn record_routing(
+        &mut self,
+        records: &[RoutingRecord],
+        updates: &[AlertUpdate],
+        now: i64,
+    ) -> Result<usize, StoreError>;
+
+    /// Pending alerts that may go out at `now`, urgent first, then oldest first. `ignore_backoff`
+    /// also returns alerts waiting for a retry (for `webcare once`, which is itself the retry).
+    fn due_alerts(
+        &self,
+        now: i64,
+        ignore_backoff: bool,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// When the next pending alert is due (unix seconds), if any is pending. A non-urgent email
+    /// not yet in a batch also waits for `batch_window` seconds after it was queued.
+    fn next_alert_due(&self, batch_window: i64) -> Result<Option<i64>, StoreError>;
+
+    /// Alerts (not summaries) sent to `recipient` at or after `since`, and the earliest send.
+    fn alerts_sent_since(
+        &self,
+        recipient: &str,
+        since: i64,
+    ) -> Result<(i64, Option<i64>), StoreError>;
+
+    /// Drops the waiting alerts whose mention was answered since they were queued (the brand's
+    /// own reply seen by a later poll, or staff marking it answered): they become `superseded`,
+    /// with who answered and when as their last error, and are never sent. A batch fixed before
+    /// an attempt is left whole: the server may have accepted it already, and its retry must
+    /// carry the same alerts under the same Message-ID. Returns how many rows were dropped.
+    fn supersede_answered(&mut self) -> Result<usize, StoreError>;
+
+    /// Fixes the rows `ids` as one batch (named by its first row) before the first attempt, so
+    /// every retry sends the same message with the same Message-ID.
+    fn assign_batch(&mut self, ids: &[i64]) -> Result<i64, StoreError>;
+
+    /// The server accepted the message carrying rows `ids`: all of them are marked sent in one
+    /// transaction and never sent again.
+    fn record_sent(&mut self, ids: &[i64], reply: &str, now: i64) -> Result<(), StoreError>;
+
+    /// Puts alerts back in the queue, due now: row `id` (dead or pending), or with `None` every
+    /// dead letter. Their retry period starts again. Returns how many rows changed.
+    fn retry_outbox(&mut self, id: Option<i64>, now: i64) -> Result<usize, StoreError>;
+
+    /// Records why mail is paused or held, or (`None`) that it flows again.
+    fn set_mail_health(&self, health: Option<&MailHealth>) -> Result<(), StoreError>;
+
+    /// Why mail is paused or held, if it is.
+    fn mail_health(&self) -> Result<Option<MailHealth>, StoreError>;
+
+    /// An attempt at the message carrying rows `ids` failed: retry at `retry_at`, or give up
+    /// (`None`: dead letter).
+    fn record_send_failure(
+        &mut self,
+        ids: &[i64],
+        error: &str,
+        retry_at: Option<i64>,
+    ) -> Result<(), StoreError>;
+
+    /// The recipient reached the hourly cap: rows `ids` are held back (state `held`, kept for
+    /// `webcare outbox --state held`) and counted by one cap summary per recipient and cap
+    /// period, created here when missing and due at `until`. One transaction. Returns the
+    /// summary's row id.
+    fn hold_for_cap(
+        &mut self,
+        ids: &[i64],
+        recipient: &str,
+        team: &str,
+        until: i64,
+        message_id: &str,
+        now: i64,
+    ) -> Result<i64, StoreError>;
+
+    /// The alerts a cap summary counts, oldest first.
+    fn held_by(&self, summary_id: i64) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Outbox rows, newest first, optionally only those in `state`.
+    fn outbox_entries(
+        &self,
+        state: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Number of outbox rows per state: (pending, sent, dead).
+    fn outbox_counts(&self) -> Result<(i64, i64, i64), StoreError>;
+
+    /// Number of alerts held back by hourly caps.
+    fn held_count(&self) -> Result<i64, StoreError>;
+
+    /// Number of alerts not sent because their mention was answered first.
+    fn superseded_count(&self) -> Result<i64, StoreError>;
+}
+
+impl OutboxStore for Store {
+    fn record_routing(
         &mut self,
         records: &[RoutingRecord],
         updates: &[AlertUpdate],
@@ -222,9 +319,7 @@ impl Store {
         })
     }
 
-    /// Pending alerts that may go out at `now`, urgent first, then oldest first. `ignore_backoff`
-    /// also returns alerts waiting for a retry (for `webcare once`, which is itself the retry).
-    pub fn due_alerts(
+    fn due_alerts(
         &self,
         now: i64,
         ignore_backoff: bool,
@@ -241,9 +336,7 @@ impl Store {
         )
     }
 
-    /// When the next pending alert is due (unix seconds), if any is pending. A non-urgent email
-    /// not yet in a batch also waits for `batch_window` seconds after it was queued.
-    pub fn next_alert_due(&self, batch_window: i64) -> Result<Option<i64>, StoreError> {
+    fn next_alert_due(&self, batch_window: i64) -> Result<Option<i64>, StoreError> {
         self.conn
             .query_row(
                 "SELECT min(max(not_before, next_attempt_at,
@@ -256,8 +349,7 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// Alerts (not summaries) sent to `recipient` at or after `since`, and the earliest send.
-    pub fn alerts_sent_since(
+    fn alerts_sent_since(
         &self,
         recipient: &str,
         since: i64,
@@ -272,12 +364,7 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// Drops the waiting alerts whose mention was answered since they were queued (the brand's
-    /// own reply seen by a later poll, or staff marking it answered): they become `superseded`,
-    /// with who answered and when as their last error, and are never sent. A batch fixed before
-    /// an attempt is left whole: the server may have accepted it already, and its retry must
-    /// carry the same alerts under the same Message-ID. Returns how many rows were dropped.
-    pub fn supersede_answered(&mut self) -> Result<usize, StoreError> {
+    fn supersede_answered(&mut self) -> Result<usize, StoreError> {
         self.conn
             .prepare_cached(
                 "UPDATE outbox SET state = 'superseded',
@@ -291,9 +378,7 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// Fixes the rows `ids` as one batch (named by its first row) before the first attempt, so
-    /// every retry sends the same message with the same Message-ID.
-    pub fn assign_batch(&mut self, ids: &[i64]) -> Result<i64, StoreError> {
+    fn assign_batch(&mut self, ids: &[i64]) -> Result<i64, StoreError> {
         let batch = ids.iter().copied().min().unwrap_or_default();
         self.write(|tx| {
             {
@@ -306,9 +391,7 @@ impl Store {
         })
     }
 
-    /// The server accepted the message carrying rows `ids`: all of them are marked sent in one
-    /// transaction and never sent again.
-    pub fn record_sent(&mut self, ids: &[i64], reply: &str, now: i64) -> Result<(), StoreError> {
+    fn record_sent(&mut self, ids: &[i64], reply: &str, now: i64) -> Result<(), StoreError> {
         self.update_rows(
             ids,
             "UPDATE outbox SET state = 'sent', sent_at = ?2, reply = ?3, attempts = attempts + 1,
@@ -317,9 +400,7 @@ impl Store {
         )
     }
 
-    /// Puts alerts back in the queue, due now: row `id` (dead or pending), or with `None` every
-    /// dead letter. Their retry period starts again. Returns how many rows changed.
-    pub fn retry_outbox(&mut self, id: Option<i64>, now: i64) -> Result<usize, StoreError> {
+    fn retry_outbox(&mut self, id: Option<i64>, now: i64) -> Result<usize, StoreError> {
         let n = match id {
             Some(id) => self.conn.execute(
                 "UPDATE outbox SET state = 'pending', next_attempt_at = ?2, retried_at = ?2
@@ -336,8 +417,7 @@ impl Store {
         Ok(n)
     }
 
-    /// Records why mail is paused or held, or (`None`) that it flows again.
-    pub fn set_mail_health(&self, health: Option<&MailHealth>) -> Result<(), StoreError> {
+    fn set_mail_health(&self, health: Option<&MailHealth>) -> Result<(), StoreError> {
         match health {
             Some(h) => self.conn.execute(
                 "INSERT INTO mail_health (id, cause, since, paused_until) VALUES (1, ?1, ?2, ?3)
@@ -350,8 +430,7 @@ impl Store {
         .map_err(self.err())
     }
 
-    /// Why mail is paused or held, if it is.
-    pub fn mail_health(&self) -> Result<Option<MailHealth>, StoreError> {
+    fn mail_health(&self) -> Result<Option<MailHealth>, StoreError> {
         self.conn
             .query_row(
                 &format!(
@@ -365,9 +444,7 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// An attempt at the message carrying rows `ids` failed: retry at `retry_at`, or give up
-    /// (`None`: dead letter).
-    pub fn record_send_failure(
+    fn record_send_failure(
         &mut self,
         ids: &[i64],
         error: &str,
@@ -383,32 +460,7 @@ impl Store {
         )
     }
 
-    /// Runs `sql` (whose `?1` is the row id) once per row in `ids`, in one transaction; the other
-    /// parameters come from `rest` (its first value is a placeholder for the id).
-    fn update_rows(
-        &mut self,
-        ids: &[i64],
-        sql: &str,
-        rest: &[&dyn rusqlite::ToSql],
-    ) -> Result<(), StoreError> {
-        self.write(|tx| {
-            {
-                let mut st = tx.prepare_cached(sql)?;
-                for id in ids {
-                    let mut args: Vec<&dyn rusqlite::ToSql> = vec![id];
-                    args.extend_from_slice(&rest[1..]);
-                    st.execute(args.as_slice())?;
-                }
-            }
-            Ok(())
-        })
-    }
-
-    /// The recipient reached the hourly cap: rows `ids` are held back (state `held`, kept for
-    /// `webcare outbox --state held`) and counted by one cap summary per recipient and cap
-    /// period, created here when missing and due at `until`. One transaction. Returns the
-    /// summary's row id.
-    pub fn hold_for_cap(
+    fn hold_for_cap(
         &mut self,
         ids: &[i64],
         recipient: &str,
@@ -449,8 +501,7 @@ impl Store {
         })
     }
 
-    /// The alerts a cap summary counts, oldest first.
-    pub fn held_by(&self, summary_id: i64) -> Result<Vec<OutboxEntry>, StoreError> {
+    fn held_by(&self, summary_id: i64) -> Result<Vec<OutboxEntry>, StoreError> {
         self.query_all(
             &format!("SELECT {ENTRY_COLUMNS} FROM outbox WHERE summary_id = ?1 ORDER BY id"),
             [summary_id],
@@ -458,8 +509,7 @@ impl Store {
         )
     }
 
-    /// Outbox rows, newest first, optionally only those in `state`.
-    pub fn outbox_entries(
+    fn outbox_entries(
         &self,
         state: Option<&str>,
         limit: usize,
@@ -469,8 +519,7 @@ impl Store {
             ), params![state, limit as i64], OutboxEntry::from_row)
     }
 
-    /// Number of outbox rows per state: (pending, sent, dead).
-    pub fn outbox_counts(&self) -> Result<(i64, i64, i64), StoreError> {
+    fn outbox_counts(&self) -> Result<(i64, i64, i64), StoreError> {
         self.conn
             .query_row(
                 "SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'sent'),
@@ -481,14 +530,35 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// Number of alerts held back by hourly caps.
-    pub fn held_count(&self) -> Result<i64, StoreError> {
+    fn held_count(&self) -> Result<i64, StoreError> {
         self.state_count("held")
     }
 
-    /// Number of alerts not sent because their mention was answered first.
-    pub fn superseded_count(&self) -> Result<i64, StoreError> {
+    fn superseded_count(&self) -> Result<i64, StoreError> {
         self.state_count("superseded")
+    }
+}
+
+impl Store {
+    /// Runs `sql` (whose `?1` is the row id) once per row in `ids`, in one transaction; the other
+    /// parameters come from `rest` (its first value is a placeholder for the id).
+    fn update_rows(
+        &mut self,
+        ids: &[i64],
+        sql: &str,
+        rest: &[&dyn rusqlite::ToSql],
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            {
+                let mut st = tx.prepare_cached(sql)?;
+                for id in ids {
+                    let mut args: Vec<&dyn rusqlite::ToSql> = vec![id];
+                    args.extend_from_slice(&rest[1..]);
+                    st.execute(args.as_slice())?;
+                }
+            }
+            Ok(())
+        })
     }
 
     /// Number of outbox rows in `state`.

@@ -74,6 +74,8 @@ pub(super) fn apply(
 
 #[cfg(test)]
 mod tests {
+    use crate::store::MentionStore;
+    use crate::store::PollStore;
     use std::collections::HashMap;
 
     use chrono::{Duration, Utc};

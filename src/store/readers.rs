@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::{DatabaseError, Store, StoreError};
+use super::{Backend, DatabaseError, Store, StoreError};
 
 /// Idle connections kept for the next read; more readers at once open more, and those are
 /// closed when they finish.
@@ -37,7 +37,7 @@ impl Readers {
     /// therefore sees its own write once the writer's `run` for it has returned.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&dyn Backend) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         let pool = self.clone();
@@ -49,7 +49,7 @@ impl Readers {
     /// [`Readers::read`] on the calling thread, for code that already runs off the runtime.
     pub fn read_blocking<T>(
         &self,
-        f: impl FnOnce(&Store) -> Result<T, StoreError>,
+        f: impl FnOnce(&dyn Backend) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let taken = self.lock().pop();
         let store = match taken {
@@ -87,7 +87,7 @@ fn open(path: &Path) -> Result<Store, StoreError> {
 /// Runs `f` inside one read transaction, so its several queries see the same snapshot.
 fn in_snapshot<T>(
     store: &Store,
-    f: impl FnOnce(&Store) -> Result<T, StoreError>,
+    f: impl FnOnce(&dyn Backend) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     store
         .conn
@@ -108,6 +108,7 @@ fn in_snapshot<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::OptOutStore;
 
     #[tokio::test]
     async fn a_read_completes_while_another_connection_holds_a_write_transaction() {

@@ -96,7 +96,7 @@ fn erased_key(kind: &str, key: &str) -> String {
 
 /// True when a mention with this handle and name was posted by the author with `key`: the
 /// handle matches, or the display name does (feeds give a name and an e-mail address, and
-/// staff know the name). A name can belong to several people: see [`Store::author_people`].
+/// staff know the name). A name can belong to several people: see [`RetentionStore::author_people`].
 fn is_author(key: &str, handle: Option<&str>, name: Option<&str>) -> bool {
     handle.is_some_and(|h| author_key(h) == key) || name.is_some_and(|n| author_key(n) == key)
 }
@@ -139,9 +139,57 @@ fn reclaim(conn: &Connection) -> rusqlite::Result<Reclaimed> {
     })
 }
 
-impl Store {
-    /// Counts what [`Store::prune_batch`] would remove with these cutoffs; changes nothing.
-    pub fn prune_preview(&self, c: &Cutoffs) -> Result<PruneReport, StoreError> {
+/// Retention (pruning what is past its keep period) and an author's erasure and export.
+pub trait RetentionStore {
+    /// Counts what [`RetentionStore::prune_batch`] would remove with these cutoffs; changes nothing.
+    fn prune_preview(&self, c: &Cutoffs) -> Result<PruneReport, StoreError>;
+
+    /// Applies retention to at most `limit` mentions per step, in one transaction: deletes
+    /// mentions past the delete age, strips those past the strip age of text, title, author,
+    /// link, reply target, raw payload, reasons and route (keeping source, times, label,
+    /// sentiment, urgency, language and watches, so counts and trends survive), clears raw
+    /// payloads past the raw age, and treats their alerts alike. Call it until it returns an
+    /// empty report, then [`RetentionStore::reclaim_space`].
+    fn prune_batch(&mut self, c: &Cutoffs, limit: usize) -> Result<PruneReport, StoreError>;
+
+    /// Runs [`RetentionStore::prune_batch`] until nothing is left, then reclaims space. For the CLI;
+    /// the daemon interleaves batches with polls instead.
+    fn prune(&mut self, c: &Cutoffs) -> Result<(PruneReport, Reclaimed), StoreError>;
+
+    /// Returns free pages to the file system (`incremental_vacuum`, for databases created with
+    /// `auto_vacuum = INCREMENTAL`) and truncates the WAL, so removed text is neither in unused
+    /// pages nor in old WAL frames.
+    fn reclaim_space(&self) -> Result<Reclaimed, StoreError>;
+
+    /// Ids of the mentions posted by `handle` on platform `kind` (the source kind), compared
+    /// case-insensitively and without a leading `@`; for platforms without handles, the
+    /// display name.
+    fn author_mentions(&self, kind: &str, handle: &str) -> Result<Vec<i64>, StoreError>;
+
+    /// The distinct people (handles, else names) whose mentions `--author kind:handle`
+    /// matches, sorted. More than one means the name is shared, and erasing all of them
+    /// needs the operator to say so.
+    fn author_people(&self, kind: &str, handle: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Erases everything stored about one author: their mentions (and with them their
+    /// full-text entries, watch links and label corrections) and every alert about them in
+    /// the outbox, and remembers the author (as a hash) so later polls do not store them
+    /// again. With `dry_run`, only counts. Mentions by others that quote the author are not
+    /// touched.
+    fn forget_author(
+        &mut self,
+        kind: &str,
+        handle: &str,
+        dry_run: bool,
+    ) -> Result<ForgetReport, StoreError>;
+
+    /// Everything stored about one author, for an access request: each of their mentions
+    /// with every stored column, its label corrections and the alerts sent about it.
+    fn export_author(&self, kind: &str, handle: &str) -> Result<Vec<Value>, StoreError>;
+}
+
+impl RetentionStore for Store {
+    fn prune_preview(&self, c: &Cutoffs) -> Result<PruneReport, StoreError> {
         let (del, strip, raw) = (due(c.delete), due(c.strip), due(c.raw));
         let count = |sql: String| -> Result<i64, StoreError> {
             self.conn
@@ -174,13 +222,7 @@ impl Store {
         })
     }
 
-    /// Applies retention to at most `limit` mentions per step, in one transaction: deletes
-    /// mentions past the delete age, strips those past the strip age of text, title, author,
-    /// link, reply target, raw payload, reasons and route (keeping source, times, label,
-    /// sentiment, urgency, language and watches, so counts and trends survive), clears raw
-    /// payloads past the raw age, and treats their alerts alike. Call it until it returns an
-    /// empty report, then [`Store::reclaim_space`].
-    pub fn prune_batch(&mut self, c: &Cutoffs, limit: usize) -> Result<PruneReport, StoreError> {
+    fn prune_batch(&mut self, c: &Cutoffs, limit: usize) -> Result<PruneReport, StoreError> {
         let path = self.path.display().to_string();
         let e = |source| StoreError::Database {
             path: path.clone(),
@@ -261,9 +303,7 @@ impl Store {
         Ok(r)
     }
 
-    /// Runs [`Store::prune_batch`] until nothing is left, then reclaims space. For the CLI;
-    /// the daemon interleaves batches with polls instead.
-    pub fn prune(&mut self, c: &Cutoffs) -> Result<(PruneReport, Reclaimed), StoreError> {
+    fn prune(&mut self, c: &Cutoffs) -> Result<(PruneReport, Reclaimed), StoreError> {
         let mut total = PruneReport::default();
         loop {
             let r = self.prune_batch(c, 2000)?;
@@ -275,17 +315,11 @@ impl Store {
         Ok((total, self.reclaim_space()?))
     }
 
-    /// Returns free pages to the file system (`incremental_vacuum`, for databases created with
-    /// `auto_vacuum = INCREMENTAL`) and truncates the WAL, so removed text is neither in unused
-    /// pages nor in old WAL frames.
-    pub fn reclaim_space(&self) -> Result<Reclaimed, StoreError> {
+    fn reclaim_space(&self) -> Result<Reclaimed, StoreError> {
         reclaim(&self.conn).map_err(self.err())
     }
 
-    /// Ids of the mentions posted by `handle` on platform `kind` (the source kind), compared
-    /// case-insensitively and without a leading `@`; for platforms without handles, the
-    /// display name.
-    pub fn author_mentions(&self, kind: &str, handle: &str) -> Result<Vec<i64>, StoreError> {
+    fn author_mentions(&self, kind: &str, handle: &str) -> Result<Vec<i64>, StoreError> {
         let key = author_key(handle);
         // Folding case in Rust handles non-ASCII names, which SQLite's lower() does not.
         let mut st = self
@@ -313,10 +347,7 @@ impl Store {
         Ok(ids)
     }
 
-    /// The distinct people (handles, else names) whose mentions `--author kind:handle`
-    /// matches, sorted. More than one means the name is shared, and erasing all of them
-    /// needs the operator to say so.
-    pub fn author_people(&self, kind: &str, handle: &str) -> Result<Vec<String>, StoreError> {
+    fn author_people(&self, kind: &str, handle: &str) -> Result<Vec<String>, StoreError> {
         let key = author_key(handle);
         let mut st = self
             .conn
@@ -342,12 +373,7 @@ impl Store {
         Ok(people.into_iter().collect())
     }
 
-    /// Erases everything stored about one author: their mentions (and with them their
-    /// full-text entries, watch links and label corrections) and every alert about them in
-    /// the outbox, and remembers the author (as a hash) so later polls do not store them
-    /// again. With `dry_run`, only counts. Mentions by others that quote the author are not
-    /// touched.
-    pub fn forget_author(
+    fn forget_author(
         &mut self,
         kind: &str,
         handle: &str,
@@ -419,19 +445,7 @@ impl Store {
         Ok(r)
     }
 
-    /// The hashed keys of authors erased on platform `kind`, for [`Store::commit_poll`].
-    pub(super) fn erased_authors(&self, kind: &str) -> Result<HashSet<String>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT author_key FROM erased_authors WHERE kind = ?1")
-            .map_err(self.err())?;
-        let rows = st.query_map([kind], |r| r.get(0)).map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
-    }
-
-    /// Everything stored about one author, for an access request: each of their mentions
-    /// with every stored column, its label corrections and the alerts sent about it.
-    pub fn export_author(&self, kind: &str, handle: &str) -> Result<Vec<Value>, StoreError> {
+    fn export_author(&self, kind: &str, handle: &str) -> Result<Vec<Value>, StoreError> {
         let ids = self.author_mentions(kind, handle)?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
@@ -463,6 +477,18 @@ impl Store {
             out.push(Value::Object(m));
         }
         Ok(out)
+    }
+}
+
+impl Store {
+    /// The hashed keys of authors erased on platform `kind`, for [`PollStore::commit_poll`].
+    pub(super) fn erased_authors(&self, kind: &str) -> Result<HashSet<String>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT author_key FROM erased_authors WHERE kind = ?1")
+            .map_err(self.err())?;
+        let rows = st.query_map([kind], |r| r.get(0)).map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
     /// Rows of `sql` (one `?1` parameter) as JSON objects with every column: times as RFC
@@ -501,7 +527,7 @@ impl Store {
     }
 }
 
-/// True when a new mention's author was erased on request; see [`Store::forget_author`].
+/// True when a new mention's author was erased on request; see [`RetentionStore::forget_author`].
 pub(super) fn was_erased(
     erased: &HashSet<String>,
     kind: &str,

@@ -419,6 +419,7 @@ pub const MIGRATIONS: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::MIGRATIONS;
+    use crate::store::MentionStore;
 
     /// A database at `old.db` in `dir` brought up to migration `version` only, as an older
     /// webcare left it.

@@ -386,6 +386,7 @@ fn stored_verdict(
 mod tests {
     use super::*;
     use crate::sources::Mention;
+    use crate::store::PollStore;
     use crate::store::{NewMention, PollCommit, Store};
     use chrono::Utc;
 

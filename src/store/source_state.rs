@@ -59,9 +59,27 @@ impl SourceState {
     }
 }
 
-impl Store {
+/// Each source's cursor, schedule and last outcome.
+pub trait SourceStateStore {
     /// Records a failed poll: the cursor stays where it was.
-    pub fn record_failure(
+    fn record_failure(
+        &mut self,
+        source: &str,
+        kind: &str,
+        error: &str,
+        started_at: DateTime<Utc>,
+        next_poll_at: DateTime<Utc>,
+    ) -> Result<i64, StoreError>;
+
+    /// The stored state of one source, if it was ever polled.
+    fn source_state(&self, source: &str) -> Result<Option<SourceState>, StoreError>;
+
+    /// The stored state of every source ever polled.
+    fn source_states(&self) -> Result<Vec<SourceState>, StoreError>;
+}
+
+impl SourceStateStore for Store {
+    fn record_failure(
         &mut self,
         source: &str,
         kind: &str,
@@ -96,16 +114,16 @@ impl Store {
         })
     }
 
-    /// The stored state of one source, if it was ever polled.
-    pub fn source_state(&self, source: &str) -> Result<Option<SourceState>, StoreError> {
+    fn source_state(&self, source: &str) -> Result<Option<SourceState>, StoreError> {
         Ok(self.source_states_where(Some(source))?.into_iter().next())
     }
 
-    /// The stored state of every source ever polled.
-    pub fn source_states(&self) -> Result<Vec<SourceState>, StoreError> {
+    fn source_states(&self) -> Result<Vec<SourceState>, StoreError> {
         self.source_states_where(None)
     }
+}
 
+impl Store {
     fn source_states_where(&self, source: Option<&str>) -> Result<Vec<SourceState>, StoreError> {
         let today = day_start(Utc::now());
         self.query_all(

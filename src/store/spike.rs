@@ -34,7 +34,7 @@ row_struct! {
     }
 }
 
-/// What [`Store::record_spike`] did.
+/// What [`SpikeStore::record_spike`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpikeOutcome {
     /// A new episode: its alerts were queued.
@@ -52,9 +52,34 @@ pub struct WindowCount {
     pub complaints: i64,
 }
 
-impl Store {
+/// Volume spikes: the counts a spike check compares and the episodes it has alerted on.
+pub trait SpikeStore {
     /// Spike episodes that started in `[start, end)`, oldest first.
-    pub fn spikes_started(&self, start: i64, end: i64) -> Result<Vec<SpikeEpisode>, StoreError> {
+    fn spikes_started(&self, start: i64, end: i64) -> Result<Vec<SpikeEpisode>, StoreError>;
+
+    /// Non-backfill, non-spam mentions that matched `watch`, stored in `[start, end)`.
+    fn watch_window(&self, watch: &str, start: i64, end: i64) -> Result<WindowCount, StoreError>;
+
+    /// Non-backfill, non-spam mentions from `source`, stored in `[start, end)`.
+    fn source_window(&self, source: &str, start: i64, end: i64) -> Result<WindowCount, StoreError>;
+
+    /// When the first mention of `watch` (scope `watch`) or from `source` (scope `source`) was
+    /// stored: how much history the baseline has.
+    fn first_stored(&self, scope: &str, name: &str) -> Result<Option<i64>, StoreError>;
+
+    /// Records a spike and queues its alerts in one transaction, unless the same kind of spike
+    /// for the same watch or source was seen within `cooldown` seconds: then that episode is
+    /// extended and nothing is queued.
+    fn record_spike(
+        &mut self,
+        ep: &SpikeEpisode,
+        alerts: &[NewAlert],
+        cooldown: i64,
+    ) -> Result<SpikeOutcome, StoreError>;
+}
+
+impl SpikeStore for Store {
+    fn spikes_started(&self, start: i64, end: i64) -> Result<Vec<SpikeEpisode>, StoreError> {
         self.query_all(
             &format!(
                 "SELECT {} FROM spike_episodes WHERE started_at >= ?1 AND started_at < ?2
@@ -66,13 +91,7 @@ impl Store {
         )
     }
 
-    /// Non-backfill, non-spam mentions that matched `watch`, stored in `[start, end)`.
-    pub fn watch_window(
-        &self,
-        watch: &str,
-        start: i64,
-        end: i64,
-    ) -> Result<WindowCount, StoreError> {
+    fn watch_window(&self, watch: &str, start: i64, end: i64) -> Result<WindowCount, StoreError> {
         self.window_count(
             "SELECT count(*), coalesce(sum(m.label = 'complaint'), 0)
              FROM mentions m JOIN mention_watches w ON w.mention_id = m.id AND w.watch = ?1
@@ -82,13 +101,7 @@ impl Store {
         )
     }
 
-    /// Non-backfill, non-spam mentions from `source`, stored in `[start, end)`.
-    pub fn source_window(
-        &self,
-        source: &str,
-        start: i64,
-        end: i64,
-    ) -> Result<WindowCount, StoreError> {
+    fn source_window(&self, source: &str, start: i64, end: i64) -> Result<WindowCount, StoreError> {
         self.window_count(
             "SELECT count(*), coalesce(sum(label = 'complaint'), 0) FROM mentions
              WHERE fetched_at >= ?2 AND fetched_at < ?3 AND source = ?1
@@ -97,29 +110,7 @@ impl Store {
         )
     }
 
-    /// The window `sql` counts for `params`: all mentions, then the complaints among them.
-    /// The statement is cached: every spike check asks again, for every watch and source.
-    fn window_count(
-        &self,
-        sql: &str,
-        params: impl rusqlite::Params,
-    ) -> Result<WindowCount, StoreError> {
-        self.conn
-            .prepare_cached(sql)
-            .and_then(|mut st| {
-                st.query_row(params, |r| {
-                    Ok(WindowCount {
-                        total: r.get(0)?,
-                        complaints: r.get(1)?,
-                    })
-                })
-            })
-            .map_err(self.err())
-    }
-
-    /// When the first mention of `watch` (scope `watch`) or from `source` (scope `source`) was
-    /// stored: how much history the baseline has.
-    pub fn first_stored(&self, scope: &str, name: &str) -> Result<Option<i64>, StoreError> {
+    fn first_stored(&self, scope: &str, name: &str) -> Result<Option<i64>, StoreError> {
         // Mention ids grow with fetch time, so a watch's first mention is its smallest linked
         // id: the links, kept in id order, are read up to the first of that watch (a few
         // bytes each, so even a watch added late reads a million in a few tens of ms). A
@@ -145,20 +136,7 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// Whether the daily counters ever counted a mention for `name` in `scope`.
-    fn ever_counted(&self, scope: &str, name: &str) -> Result<bool, StoreError> {
-        self.conn
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM daily_counts WHERE scope = ?1 AND name = ?2)",
-            )
-            .and_then(|mut st| st.query_row([scope, name], |r| r.get(0)))
-            .map_err(self.err())
-    }
-
-    /// Records a spike and queues its alerts in one transaction, unless the same kind of spike
-    /// for the same watch or source was seen within `cooldown` seconds: then that episode is
-    /// extended and nothing is queued.
-    pub fn record_spike(
+    fn record_spike(
         &mut self,
         ep: &SpikeEpisode,
         alerts: &[NewAlert],
@@ -206,5 +184,37 @@ impl Store {
         };
             Ok(outcome)
         })
+    }
+}
+
+impl Store {
+    /// The window `sql` counts for `params`: all mentions, then the complaints among them.
+    /// The statement is cached: every spike check asks again, for every watch and source.
+    fn window_count(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<WindowCount, StoreError> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut st| {
+                st.query_row(params, |r| {
+                    Ok(WindowCount {
+                        total: r.get(0)?,
+                        complaints: r.get(1)?,
+                    })
+                })
+            })
+            .map_err(self.err())
+    }
+
+    /// Whether the daily counters ever counted a mention for `name` in `scope`.
+    fn ever_counted(&self, scope: &str, name: &str) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM daily_counts WHERE scope = ?1 AND name = ?2)",
+            )
+            .and_then(|mut st| st.query_row([scope, name], |r| r.get(0)))
+            .map_err(self.err())
     }
 }

@@ -3,6 +3,7 @@
 //! database files. Each admin request opens its own read connection, so it never waits for the
 //! writer (WAL) and never changes the database.
 
+use super::Maintenance;
 use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -70,6 +71,34 @@ row_struct! {
     }
 }
 
+/// Counts for the status commands and the metrics endpoint.
+pub trait StatsStore {
+    /// Poll attempts per source, with how many took at most each of `bounds_ms`.
+    fn poll_stats(&self, bounds_ms: &[i64]) -> Result<Vec<PollStats>, StoreError>;
+
+    /// Stored mentions per source, label and language, from the running totals the database
+    /// keeps (migration 8), so the cost does not grow with the table.
+    fn mention_counts(&self) -> Result<Vec<MentionCount>, StoreError>;
+
+    /// The outbox by state, and its failed delivery attempts.
+    fn alert_stats(&self) -> Result<AlertStats, StoreError>;
+
+    /// Pending alerts due since before `due_before`, and dead letters last tried at or after
+    /// `dead_since` (both unix seconds).
+    fn outbox_backlog(&self, due_before: i64, dead_since: i64)
+    -> Result<OutboxBacklog, StoreError>;
+
+    /// When `source` started failing: its first failed poll after its last success (unix
+    /// seconds), or `None` when its latest poll succeeded or it never failed.
+    fn failing_since(&self, source: &str) -> Result<Option<i64>, StoreError>;
+
+    /// Digest runs recorded, when the database has a `digest_runs` table.
+    fn digest_runs(&self) -> Result<Option<i64>, StoreError>;
+
+    /// Bytes on disk of the database file and its write-ahead log.
+    fn database_size(&self) -> Result<u64, StoreError>;
+}
+
 impl Store {
     /// Opens an existing database read-only, without migrating it: the daemon owns the schema.
     /// Fails when the file is missing or written by a newer webcare.
@@ -102,9 +131,10 @@ impl Store {
         }
         Ok(store)
     }
+}
 
-    /// Poll attempts per source, with how many took at most each of `bounds_ms`.
-    pub fn poll_stats(&self, bounds_ms: &[i64]) -> Result<Vec<PollStats>, StoreError> {
+impl StatsStore for Store {
+    fn poll_stats(&self, bounds_ms: &[i64]) -> Result<Vec<PollStats>, StoreError> {
         // One pass over the poll log: a count per histogram bound, computed in SQL so the
         // rows never leave SQLite. The bounds are numbers we own, not input.
         let buckets: String = bounds_ms
@@ -130,9 +160,7 @@ impl Store {
         })
     }
 
-    /// Stored mentions per source, label and language, from the running totals the database
-    /// keeps (migration 8), so the cost does not grow with the table.
-    pub fn mention_counts(&self) -> Result<Vec<MentionCount>, StoreError> {
+    fn mention_counts(&self) -> Result<Vec<MentionCount>, StoreError> {
         self.query_all(
             "SELECT source, nullif(label, '') AS label, nullif(lang, '') AS lang, n AS count
              FROM mention_totals WHERE n > 0 ORDER BY source, label, lang",
@@ -141,8 +169,7 @@ impl Store {
         )
     }
 
-    /// The outbox by state, and its failed delivery attempts.
-    pub fn alert_stats(&self) -> Result<AlertStats, StoreError> {
+    fn alert_stats(&self) -> Result<AlertStats, StoreError> {
         // `attempts` counts every try, the successful one included.
         self.conn
             .query_row(
@@ -157,9 +184,7 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// Pending alerts due since before `due_before`, and dead letters last tried at or after
-    /// `dead_since` (both unix seconds).
-    pub fn outbox_backlog(
+    fn outbox_backlog(
         &self,
         due_before: i64,
         dead_since: i64,
@@ -180,9 +205,7 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// When `source` started failing: its first failed poll after its last success (unix
-    /// seconds), or `None` when its latest poll succeeded or it never failed.
-    pub fn failing_since(&self, source: &str) -> Result<Option<i64>, StoreError> {
+    fn failing_since(&self, source: &str) -> Result<Option<i64>, StoreError> {
         self.conn
             .query_row(
                 "SELECT min(p.started_at) FROM source_state s JOIN poll_log p ON p.source = s.source
@@ -194,8 +217,7 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// Digest runs recorded, when the database has a `digest_runs` table.
-    pub fn digest_runs(&self) -> Result<Option<i64>, StoreError> {
+    fn digest_runs(&self) -> Result<Option<i64>, StoreError> {
         let exists = self
             .conn
             .query_row(
@@ -215,8 +237,7 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// Bytes on disk of the database file and its write-ahead log.
-    pub fn database_size(&self) -> Result<u64, StoreError> {
+    fn database_size(&self) -> Result<u64, StoreError> {
         let io = |source| StoreError::Io {
             path: self.path.display().to_string(),
             source,
@@ -236,6 +257,9 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::MentionStore;
+    use crate::store::PollStore;
+    use crate::store::RetentionStore;
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();

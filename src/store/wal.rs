@@ -50,23 +50,32 @@ fn checkpoint_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Checkpoint> {
     })
 }
 
-impl Store {
+/// The write-ahead log's checkpoints.
+pub trait WalStore {
     /// Moves the WAL into the database and truncates the log file when no reader holds an old
     /// snapshot. Safe at any time: it never loses a committed transaction.
-    pub fn checkpoint(&self) -> Result<Checkpoint, StoreError> {
+    fn checkpoint(&self) -> Result<Checkpoint, StoreError>;
+
+    /// Stops this connection's commits from checkpointing by themselves: a [`Checkpointer`]
+    /// does it beside them. Only for a writer whose log something else checkpoints.
+    fn leave_checkpoints_to_background(&self) -> Result<(), StoreError>;
+}
+
+impl WalStore for Store {
+    fn checkpoint(&self) -> Result<Checkpoint, StoreError> {
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], checkpoint_row)
             .map_err(self.err())
     }
 
-    /// Stops this connection's commits from checkpointing by themselves: a [`Checkpointer`]
-    /// does it beside them. Only for a writer whose log something else checkpoints.
-    pub fn leave_checkpoints_to_background(&self) -> Result<(), StoreError> {
+    fn leave_checkpoints_to_background(&self) -> Result<(), StoreError> {
         self.conn
             .execute_batch("PRAGMA wal_autocheckpoint = 0")
             .map_err(self.err())
     }
+}
 
+impl Store {
     /// Sets `journal_size_limit`, so the WAL file shrinks after each checkpoint that empties it.
     pub(super) fn limit_journal(&self) -> Result<(), StoreError> {
         self.conn
@@ -264,12 +273,13 @@ mod tests {
     async fn the_checkpoint_stage_copies_a_big_commit_back_beside_the_writer() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.db");
-        let writer = Writer::new(Store::open(&path).unwrap());
+        let writer = Writer::new(Box::new(Store::open(&path).unwrap()));
         let (stop, shutdown) = Shutdown::new();
         let stage = tokio::spawn(run_checkpoints(writer.clone(), shutdown));
         let deadline = Instant::now() + Duration::from_secs(20);
         let autocheckpoint = || {
             writer.run(|s| {
+                let s: &Store = s.as_any().downcast_ref().expect("the SQLite store");
                 s.conn
                     .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get::<_, i64>(0))
                     .map_err(s.err())
@@ -285,7 +295,11 @@ mod tests {
 
         writer
             .run(|s| {
-                fill(s, "filler", 6000);
+                fill(
+                    s.as_any().downcast_ref().expect("the SQLite store"),
+                    "filler",
+                    6000,
+                );
                 Ok(())
             })
             .await

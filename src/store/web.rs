@@ -86,10 +86,53 @@ row_struct! {
     }
 }
 
-impl Store {
+/// What the web inbox reads and writes beside the mentions themselves: claims, pins, spam
+/// marks, a mention's alerts and history, the praise wall, the inbox's signing key.
+pub trait WebStore {
     /// The key named `name` that signs sessions and links, created from `fresh` the first time
     /// it is asked for and the same ever after (also across restarts and processes).
-    pub fn web_key(&self, name: &str, fresh: &[u8], now: i64) -> Result<Vec<u8>, StoreError> {
+    fn web_key(&self, name: &str, fresh: &[u8], now: i64) -> Result<Vec<u8>, StoreError>;
+
+    /// What the mention page shows besides the stored mention: claim, answer, pin, route and
+    /// whether its author is on the do-not-contact list. `None` when no mention has this id.
+    fn mention_extras(&self, id: i64) -> Result<Option<MentionExtras>, StoreError>;
+
+    /// The alerts mention `id` caused, oldest first.
+    fn alerts_of(&self, id: i64) -> Result<Vec<MentionAlert>, StoreError>;
+
+    /// What staff did to mention `id`, oldest first.
+    fn history_of(&self, id: i64) -> Result<Vec<HistoryEntry>, StoreError>;
+
+    /// Appends one entry to mention `id`'s history.
+    fn record_action(
+        &self,
+        id: i64,
+        action: &str,
+        detail: Option<&str>,
+        by: &str,
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Claims mention `id` for `by`, or releases the claim (`by` = `None`).
+    fn set_claim(&self, id: i64, by: Option<&str>, now: i64) -> Result<(), StoreError>;
+
+    /// Marks mention `id` spam by a person's judgement (or not spam), which takes it out of
+    /// (or puts it back in) the open inbox.
+    fn set_spam(&self, id: i64, spam: bool) -> Result<(), StoreError>;
+
+    /// Pins mention `id` to the praise wall at `now`, or unpins it.
+    fn set_pinned(&self, id: i64, pinned: bool, now: i64) -> Result<(), StoreError>;
+
+    /// The praise wall: pinned mentions first (latest pin first), then the latest praise that
+    /// is not spam and whose author is not on the do-not-contact list, at most `limit`.
+    fn wall(&self, limit: usize) -> Result<Vec<WallCard>, StoreError>;
+
+    /// The languages the inbox's language menu offers (those of stored mentions).
+    fn inbox_languages(&self) -> Result<Vec<String>, StoreError>;
+}
+
+impl WebStore for Store {
+    fn web_key(&self, name: &str, fresh: &[u8], now: i64) -> Result<Vec<u8>, StoreError> {
         self.conn
             .execute(
                 "INSERT INTO web_keys (name, key, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
@@ -103,9 +146,7 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// What the mention page shows besides the stored mention: claim, answer, pin, route and
-    /// whether its author is on the do-not-contact list. `None` when no mention has this id.
-    pub fn mention_extras(&self, id: i64) -> Result<Option<MentionExtras>, StoreError> {
+    fn mention_extras(&self, id: i64) -> Result<Option<MentionExtras>, StoreError> {
         self.conn
             .query_row(
                 "SELECT m.claimed_by, m.claimed_at, m.answered_by, m.answered_at, m.pinned_at, m.route,
@@ -132,8 +173,7 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// The alerts mention `id` caused, oldest first.
-    pub fn alerts_of(&self, id: i64) -> Result<Vec<MentionAlert>, StoreError> {
+    fn alerts_of(&self, id: i64) -> Result<Vec<MentionAlert>, StoreError> {
         self.query_all(
             &format!(
                 "SELECT {} FROM outbox WHERE mention_id = ?1 ORDER BY id",
@@ -144,8 +184,7 @@ impl Store {
         )
     }
 
-    /// What staff did to mention `id`, oldest first.
-    pub fn history_of(&self, id: i64) -> Result<Vec<HistoryEntry>, StoreError> {
+    fn history_of(&self, id: i64) -> Result<Vec<HistoryEntry>, StoreError> {
         self.query_all(
             "SELECT action, detail, done_by AS by, done_at AS at FROM mention_actions
              WHERE mention_id = ?1 ORDER BY done_at, id",
@@ -154,8 +193,7 @@ impl Store {
         )
     }
 
-    /// Appends one entry to mention `id`'s history.
-    pub fn record_action(
+    fn record_action(
         &self,
         id: i64,
         action: &str,
@@ -173,8 +211,7 @@ impl Store {
         Ok(())
     }
 
-    /// Claims mention `id` for `by`, or releases the claim (`by` = `None`).
-    pub fn set_claim(&self, id: i64, by: Option<&str>, now: i64) -> Result<(), StoreError> {
+    fn set_claim(&self, id: i64, by: Option<&str>, now: i64) -> Result<(), StoreError> {
         let n = self
             .conn
             .execute(
@@ -189,9 +226,7 @@ impl Store {
         Ok(())
     }
 
-    /// Marks mention `id` spam by a person's judgement (or not spam), which takes it out of
-    /// (or puts it back in) the open inbox.
-    pub fn set_spam(&self, id: i64, spam: bool) -> Result<(), StoreError> {
+    fn set_spam(&self, id: i64, spam: bool) -> Result<(), StoreError> {
         let n = self
             .conn
             .execute(
@@ -205,8 +240,7 @@ impl Store {
         Ok(())
     }
 
-    /// Pins mention `id` to the praise wall at `now`, or unpins it.
-    pub fn set_pinned(&self, id: i64, pinned: bool, now: i64) -> Result<(), StoreError> {
+    fn set_pinned(&self, id: i64, pinned: bool, now: i64) -> Result<(), StoreError> {
         let n = self
             .conn
             .execute(
@@ -220,9 +254,7 @@ impl Store {
         Ok(())
     }
 
-    /// The praise wall: pinned mentions first (latest pin first), then the latest praise that
-    /// is not spam and whose author is not on the do-not-contact list, at most `limit`.
-    pub fn wall(&self, limit: usize) -> Result<Vec<WallCard>, StoreError> {
+    fn wall(&self, limit: usize) -> Result<Vec<WallCard>, StoreError> {
         self.query_all(
             "SELECT m.id, m.kind, m.source, m.author_handle, m.author_name, m.title, m.text,
                     m.created_at, m.pinned_at IS NOT NULL AS pinned
@@ -238,8 +270,7 @@ impl Store {
         )
     }
 
-    /// The languages the inbox's language menu offers (those of stored mentions).
-    pub fn inbox_languages(&self) -> Result<Vec<String>, StoreError> {
+    fn inbox_languages(&self) -> Result<Vec<String>, StoreError> {
         self.query_all(
             "SELECT DISTINCT lang FROM mention_totals WHERE lang != '' AND n > 0 ORDER BY 1",
             [],
@@ -284,10 +315,46 @@ pub struct EscalationMail {
     pub html: String,
 }
 
-impl Store {
+/// First-response targets: the mentions past them and the escalations sent.
+pub trait SlaStore {
     /// Open complaints and questions routed to `team`, found between `since` and `due_before`
     /// (so past the target), not answered, not spam and not escalated yet; oldest first.
-    pub fn overdue_mentions(
+    fn overdue_mentions(
+        &self,
+        team: &str,
+        since: i64,
+        due_before: i64,
+        limit: usize,
+    ) -> Result<Vec<OverdueMention>, StoreError>;
+
+    /// Records that mention `id` missed `team`'s target and queues its escalation mails, in
+    /// one transaction. False (and nothing queued) when it was escalated before: each mention
+    /// is escalated once per team, across restarts.
+    fn record_escalation(
+        &mut self,
+        id: i64,
+        team: &str,
+        due_at: i64,
+        mails: &[EscalationMail],
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// How many of `team`'s complaints and questions found between `start` and `end` met a
+    /// first-response target of `sla` seconds, and how many missed it (answered late, or still
+    /// open past it at `now`): `(met, missed)`. Those still open within the target count in
+    /// neither.
+    fn sla_outcomes(
+        &self,
+        team: &str,
+        sla: i64,
+        start: i64,
+        end: i64,
+        now: i64,
+    ) -> Result<(i64, i64), StoreError>;
+}
+
+impl SlaStore for Store {
+    fn overdue_mentions(
         &self,
         team: &str,
         since: i64,
@@ -309,10 +376,7 @@ impl Store {
         )
     }
 
-    /// Records that mention `id` missed `team`'s target and queues its escalation mails, in
-    /// one transaction. False (and nothing queued) when it was escalated before: each mention
-    /// is escalated once per team, across restarts.
-    pub fn record_escalation(
+    fn record_escalation(
         &mut self,
         id: i64,
         team: &str,
@@ -345,11 +409,7 @@ impl Store {
         })
     }
 
-    /// How many of `team`'s complaints and questions found between `start` and `end` met a
-    /// first-response target of `sla` seconds, and how many missed it (answered late, or still
-    /// open past it at `now`): `(met, missed)`. Those still open within the target count in
-    /// neither.
-    pub fn sla_outcomes(
+    fn sla_outcomes(
         &self,
         team: &str,
         sla: i64,
@@ -377,6 +437,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::MentionStore;
+    use crate::store::OptOutStore;
     use crate::store::{InboxStatus, MentionOrder, MentionQuery, StoredMention};
 
     const ROUTE: &str = r#"[{"rule":"r","action":"alert","team":"webcare","why":[]}]"#;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use aws_lc_rs::hmac;
 
 use crate::config::load::Config;
-use crate::store::Store;
+use crate::store::{self};
 
 pub use super::password::{HashError, check_hash, hash_password, valid_user_name, verify_password};
 
@@ -61,7 +61,7 @@ pub fn load_key(config: &Config) -> anyhow::Result<Key> {
     }
     let mut fresh = [0u8; 32];
     aws_lc_rs::rand::fill(&mut fresh).map_err(|_| anyhow::anyhow!("no random numbers"))?;
-    let store = Store::open(&config.store.path)?;
+    let store = store::open(&config.store.path)?;
     let bytes = store.web_key("web", &fresh, chrono::Utc::now().timestamp())?;
     Ok(Key::new(&bytes))
 }

@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use crate::config::load::Config;
 use crate::sources::instagram::{WebhookKeys, webhook_keys};
-use crate::store::Store;
+use crate::store::{self};
 
 /// Where Meta delivers the Instagram webhook.
 pub const PATH: &str = "/hooks/instagram";
@@ -153,7 +153,7 @@ async fn receive(State(state): State<Arc<HookState>>, headers: HeaderMap, body: 
     let db = state.db.clone();
     let now = chrono::Utc::now().timestamp();
     let count = items.len();
-    let stored = tokio::task::spawn_blocking(move || Store::open(&db)?.announce(&items, now)).await;
+    let stored = tokio::task::spawn_blocking(move || store::open(&db)?.announce(&items, now)).await;
     match stored {
         Ok(Ok(added)) => {
             tracing::info!(

@@ -1,7 +1,8 @@
 //! The inbox's pages and actions: `/login`, `/` (the inbox), `/m/ID` (one mention and the
 //! forms that act on it), `/wall` (the praise wall) and `/sources` (the operator's view).
-//! Reads and writes go through [`Store`] on a blocking thread, one connection per request;
-//! every POST needs a session and that session's CSRF token, and no GET changes anything.
+//! Reads and writes go through the store ([`crate::store::Backend`]) on a blocking thread, one
+//! connection per request; every POST needs a session and that session's CSRF token, and no
+//! GET changes anything.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,7 +23,7 @@ use super::auth::{self, Key, LoginLimiter, SESSION_COOKIE, Session};
 use super::links::{LinkCheck, LinkSigner};
 use crate::classify::Label;
 use crate::config::load::Config;
-use crate::store::{InboxStatus, MentionOrder, Store, StoreError, StoredMention};
+use crate::store::{self, InboxStatus, MentionOrder, StoreError, StoredMention};
 
 /// Mentions per inbox page.
 pub const PAGE_SIZE: usize = 50;
@@ -706,7 +707,7 @@ fn render_inbox(
             )));
         }
     };
-    let store = Store::open_reader(&state.db)?;
+    let store = store::open_reader(&state.db)?;
     let query = inbox_query(q, status, page_no)?;
     let (mut found, error) = match query.map(|q| store.mentions(&q)) {
         None => (Vec::new(), String::new()),
@@ -969,7 +970,7 @@ fn render_mention(
     q: &MentionQuery,
     now: i64,
 ) -> Result<(StatusCode, String), WebError> {
-    let store = Store::open_reader(&state.db)?;
+    let store = store::open_reader(&state.db)?;
     let Some(extras) = store.mention_extras(id)? else {
         return Err(WebError::NotFound);
     };
@@ -1121,7 +1122,7 @@ fn apply_action(
     form: &ActionForm,
     now: i64,
 ) -> Result<(), WebError> {
-    let mut store = Store::open(&state.db)?;
+    let mut store = store::open(&state.db)?;
     let extras = store
         .mention_extras(id)?
         .ok_or(StoreError::NoSuchMention(id))?;
@@ -1230,7 +1231,7 @@ async fn wall(
     }
     let st = state.clone();
     blocking(move || {
-        let store = Store::open_reader(&st.db)?;
+        let store = store::open_reader(&st.db)?;
         let now = Utc::now().timestamp();
         let cards = store
             .wall(12)?
@@ -1299,7 +1300,7 @@ async fn sources(
     };
     let st = state.clone();
     blocking(move || {
-        let store = Store::open_reader(&st.db)?;
+        let store = store::open_reader(&st.db)?;
         let now = Utc::now().timestamp();
         let states: HashMap<String, crate::store::SourceState> = store
             .source_states()?

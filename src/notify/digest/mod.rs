@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 use crate::config::load::Config;
 use crate::notify::outbox::Sender;
 use crate::shutdown::Shutdown;
-use crate::store::{DigestRecord, Readers, Store, StoreError, Writer};
+use crate::store::{Backend, DigestRecord, Readers, StoreError, Writer};
 use crate::web::links::LinkSigner;
 
 pub use report::*;
@@ -44,7 +44,7 @@ pub struct Queued {
 /// came before this database saw its first poll is skipped (a fresh install does not mail
 /// yesterday's emptiness). Only the latest period is caught up; older ones can be sent by hand.
 pub fn queue_due(
-    store: &mut Store,
+    store: &mut dyn Backend,
     s: &DigestSettings,
     brand_words: &[String],
     domain: &str,
@@ -58,7 +58,7 @@ pub fn queue_due(
 /// The reading half of [`queue_due`]: the digest of every list that has not had it, computed
 /// and rendered without writing anything (the daemon runs it on a reader connection).
 pub fn plan_due(
-    store: &Store,
+    store: &dyn Backend,
     s: &DigestSettings,
     brand_words: &[String],
     domain: &str,
@@ -100,7 +100,7 @@ pub fn plan_due(
 /// transaction that leaves a period already recorded for the list alone (so a digest planned
 /// twice is still queued once).
 pub fn record_due(
-    store: &mut Store,
+    store: &mut dyn Backend,
     due: &[DigestRecord],
     now: DateTime<Utc>,
 ) -> Result<Vec<Queued>, StoreError> {
@@ -147,7 +147,7 @@ impl DigestJob {
     /// Queues what is due as of `now` (see [`queue_due`]) and logs it.
     pub fn queue_due(
         &self,
-        store: &mut Store,
+        store: &mut dyn Backend,
         now: DateTime<Utc>,
     ) -> Result<Vec<Queued>, StoreError> {
         let due = self.plan_due(store, now)?;
@@ -157,7 +157,7 @@ impl DigestJob {
     /// The reading half of [`DigestJob::queue_due`] (see [`plan_due`]).
     pub fn plan_due(
         &self,
-        store: &Store,
+        store: &dyn Backend,
         now: DateTime<Utc>,
     ) -> Result<Vec<DigestRecord>, StoreError> {
         plan_due(
@@ -174,7 +174,7 @@ impl DigestJob {
     /// queued.
     pub fn record_due(
         &self,
-        store: &mut Store,
+        store: &mut dyn Backend,
         due: &[DigestRecord],
         now: DateTime<Utc>,
     ) -> Result<Vec<Queued>, StoreError> {

@@ -12,7 +12,7 @@ use crate::notify::chart::{DayNet, DayVolume};
 use crate::notify::mail::ActionLink;
 use crate::notify::stopwords::StopWords;
 use crate::store::{
-    FailedSource, FirstResponse, MentionOrder, MentionQuery, SpikeEpisode, Store, StoreError,
+    Backend, FailedSource, FirstResponse, MentionOrder, MentionQuery, SpikeEpisode, StoreError,
     StoredMention, VolumeRow,
 };
 
@@ -173,7 +173,7 @@ pub fn response_times(rows: &[FirstResponse]) -> Vec<ResponseTimes> {
 /// Mentions per day by label for the volume chart (the period and at least as many days
 /// before it, or the lookback days), and net sentiment per day over the last [`NET_DAYS`].
 pub(super) fn daily_series(
-    store: &Store,
+    store: &dyn Backend,
     s: &DigestSettings,
     span: Span,
 ) -> Result<(Vec<DayVolume>, Vec<DayNet>), StoreError> {
@@ -227,7 +227,7 @@ pub(super) fn daily_series(
 /// Reads and works out the digest for `span`. `brand_words` (the watch names) are left out of
 /// the themes: every complaint names the brand.
 pub fn compute(
-    store: &Store,
+    store: &dyn Backend,
     s: &DigestSettings,
     span: Span,
     brand_words: &[String],
@@ -297,7 +297,7 @@ pub(super) struct Volumes {
 
 /// Non-spam mentions labelled `label` posted in `[start, end)`, the best-reached first.
 fn top_by_reach(
-    store: &Store,
+    store: &dyn Backend,
     (start, end): (i64, i64),
     label: Label,
     limit: usize,
@@ -386,7 +386,7 @@ pub(super) fn volumes(now_rows: &[VolumeRow], before_rows: &[VolumeRow], scale: 
 /// Targets met and missed in the period per team with a target; teams with no answerable
 /// mention are left out.
 pub(super) fn sla_outcomes(
-    store: &Store,
+    store: &dyn Backend,
     s: &DigestSettings,
     a: i64,
     b: i64,
