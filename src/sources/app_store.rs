@@ -9,6 +9,7 @@
 //! pages until it reaches it, going on at the next page on the next poll when `max_pages` stops
 //! it first ([`Walk`]).
 
+use crate::sources::checks::Check;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -18,9 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use super::http::Client;
 use super::newest_first::Walk;
-use super::{Batch, Engagement, Mention, PollContext, Source, SourceError, SourceKind, checks};
-use crate::config::{ConfigErrors, SourceConfig};
-use crate::secret::Secrets;
+use super::{Batch, Engagement, Mention, PollContext, Source, SourceError, SourceKind};
+use crate::config::SourceConfig;
 
 /// Apple serves at most ten pages of 50 reviews per country.
 const MAX_FEED_PAGES: u32 = 10;
@@ -124,38 +124,28 @@ impl SourceKind for AppStoreSource {
     type Settings = AppStoreSettings;
     type Checked = ();
 
-    fn check(
-        s: &AppStoreSettings,
-        _secrets: &Secrets,
-        path: &str,
-        errors: &mut ConfigErrors,
-    ) -> Option<()> {
+    fn check(s: &AppStoreSettings, cx: &mut Check<'_>) -> Option<()> {
         if s.app_id.is_empty() || !s.app_id.bytes().all(|b| b.is_ascii_digit()) {
-            errors.push(
-                format!("{path}.app_id"),
-                format!(
+            cx.problem("app_id", format!(
                     "\"{}\" is not an App Store id; use the digits after \"id\" in the app's link (apps.apple.com/nl/app/…/id1488000111)",
                     s.app_id
                 ),
             );
         }
         if s.countries.is_empty() {
-            errors.push(
-                format!("{path}.countries"),
-                "name at least one country, e.g. [\"nl\"]",
-            );
+            cx.problem("countries", "name at least one country, e.g. [\"nl\"]");
         }
-        checks::two_letter_codes(path, "countries", &s.countries, "country", errors);
+        cx.two_letter_codes("countries", &s.countries, "country");
         if !(1..=MAX_FEED_PAGES).contains(&s.max_pages) {
-            errors.push(
-                format!("{path}.max_pages"),
+            cx.problem(
+                "max_pages",
                 format!(
                     "{} is out of range; Apple serves 1 to 10 pages",
                     s.max_pages
                 ),
             );
         }
-        checks::http_urls(path, &[("base_url", Some(&s.base_url))], errors);
+        cx.http_urls(&[("base_url", Some(&s.base_url))]);
         Some(())
     }
 

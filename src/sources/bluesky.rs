@@ -8,6 +8,7 @@
 //! time (the API's `since` is inclusive). A poll that runs out of pages keeps the API's page
 //! cursor so the next poll finishes the window.
 
+use crate::sources::checks::Check;
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
@@ -18,11 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{Client, Fetched, parse_rate_limit_reset};
 use super::own_reply::own_name;
-use super::{
-    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
-};
-use crate::config::{ConfigErrors, Secret, SourceConfig};
-use crate::secret::Secrets;
+use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind};
+use crate::config::{Secret, SourceConfig};
 
 const PUBLIC_APPVIEW: &str = "https://public.api.bsky.app";
 const ENTRYWAY: &str = "https://bsky.social";
@@ -261,46 +259,33 @@ impl SourceKind for BlueskySource {
     type Settings = BlueskySettings;
     type Checked = Option<Credentials>;
 
-    fn check(
-        s: &BlueskySettings,
-        secrets: &Secrets,
-        path: &str,
-        errors: &mut ConfigErrors,
-    ) -> Option<Option<Credentials>> {
-        checks::not_blank(
-            path,
-            "query",
-            &s.query,
-            "it is what Bluesky is searched for",
-            errors,
-        );
+    fn check(s: &BlueskySettings, cx: &mut Check<'_>) -> Option<Option<Credentials>> {
+        cx.not_blank("query", &s.query, "it is what Bluesky is searched for");
         if let Some(u) = &s.base_url {
             match url::Url::parse(u) {
                 Ok(p) if (p.scheme() == "https" || p.scheme() == "http") && p.host().is_some() => {}
-                _ => errors.push(
-                    format!("{path}.base_url"),
+                _ => cx.problem(
+                    "base_url",
                     format!("\"{u}\" is not a server address; use e.g. https://bsky.social"),
                 ),
             }
         }
-        let credentials = check_login(s, secrets, path, errors);
+        let credentials = check_login(s, cx);
         if s.notifications && s.identifier.is_none() {
-            errors.push(
-                format!("{path}.notifications"),
-                "notifications are the logged-in account's: set identifier (the brand's handle) and an app password",
+            cx.problem("notifications", "notifications are the logged-in account's: set identifier (the brand's handle) and an app password",
             );
         }
         if let Some(m) = &s.mentions {
             let m = m.trim().trim_start_matches('@');
             if m.is_empty() || m.contains(char::is_whitespace) {
-                errors.push(
-                    format!("{path}.mentions"),
+                cx.problem(
+                    "mentions",
                     format!("\"{m}\" is not a handle or DID; use e.g. \"fjordlink.nl\""),
                 );
             }
         }
-        checks::in_range(path, "limit", s.limit, 1..=100, "use", errors);
-        checks::at_least_one(path, "max_pages", s.max_pages, errors);
+        cx.in_range("limit", s.limit, 1..=100, "use");
+        cx.at_least_one("max_pages", s.max_pages);
         Some(credentials)
     }
 
@@ -346,35 +331,24 @@ impl SourceKind for BlueskySource {
 
 /// Checks the login keys: an identifier needs an app password and the other way round, and
 /// search on Bluesky's own servers needs both. Returns the login when one is configured.
-fn check_login(
-    s: &BlueskySettings,
-    secrets: &Secrets,
-    path: &str,
-    errors: &mut ConfigErrors,
-) -> Option<Credentials> {
+fn check_login(s: &BlueskySettings, cx: &mut Check<'_>) -> Option<Credentials> {
     match &s.identifier {
         Some(id) if id.trim().is_empty() => {
-            errors.push(format!("{path}.identifier"), "must not be empty");
+            cx.problem("identifier", "must not be empty");
             None
         }
-        Some(id) => secrets
-            .resolve("password", true, errors)
-            .map(|password| Credentials {
-                identifier: id.trim().to_string(),
-                password,
-            }),
-        None if secrets.is_set("password") => {
-            errors.push(
-                format!("{path}.identifier"),
-                "an app password needs the account it belongs to: set identifier = \"handle.bsky.social\"",
+        Some(id) => cx.secret("password", true).map(|password| Credentials {
+            identifier: id.trim().to_string(),
+            password,
+        }),
+        None if cx.secret_is_set("password") => {
+            cx.problem("identifier", "an app password needs the account it belongs to: set identifier = \"handle.bsky.social\"",
             );
             None
         }
         // Only a server the operator names may still allow anonymous search.
         None if s.base_url.is_none() => {
-            errors.push(
-                format!("{path}.identifier"),
-                "Bluesky search requires a login since 2025: set identifier = \"handle.bsky.social\" \
+            cx.problem("identifier", "Bluesky search requires a login since 2025: set identifier = \"handle.bsky.social\" \
                  and password_env or password_file with an app password \
                  (Settings → Privacy and security → App passwords)",
             );
@@ -1511,7 +1485,7 @@ mod tests {
 
     #[test]
     fn search_without_a_login_is_refused_unless_base_url_names_another_server() {
-        let mut errors = ConfigErrors::default();
+        let mut errors = crate::config::ConfigErrors::default();
         BlueskySource::validate(
             &config(serde_json::json!({"query": "fjordlink"})),
             "sources[0]",

@@ -11,6 +11,7 @@
 //! [`Graph`] holds what the Instagram source shares: requests with the token in a header,
 //! usage-header throttling, and Graph error codes.
 
+use crate::sources::checks::Check;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,11 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{Client, Fetched};
 use super::own_reply::is_own;
-use super::{
-    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
-};
-use crate::config::{ConfigErrors, DurationValue, Secret, SourceConfig};
-use crate::secret::Secrets;
+use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind};
+use crate::config::{DurationValue, Secret, SourceConfig};
 
 /// Usage percentage at which a source slows down instead of running into the limit.
 const SLOW_DOWN_AT: f64 = 80.0;
@@ -69,38 +67,23 @@ pub struct FacebookPageSettings {
     pub own_accounts: Vec<String>,
 }
 
-/// Checks the keys every Graph source has; records problems under `path`.
+/// Checks the keys every Graph source has.
 pub(crate) fn check_graph_settings(
+    cx: &mut Check<'_>,
     base_url: &str,
     api_version: &str,
     max_pages: u32,
-    path: &str,
-    errors: &mut ConfigErrors,
 ) {
-    checks::http_urls(path, &[("base_url", Some(base_url))], errors);
-    checks::api_version(
-        path,
-        api_version,
-        "Graph API version such as \"v24.0\"",
-        errors,
-    );
-    checks::at_least_one(path, "max_pages", max_pages, errors);
+    cx.http_urls(&[("base_url", Some(base_url))]);
+    cx.api_version(api_version, "Graph API version such as \"v24.0\"");
+    cx.at_least_one("max_pages", max_pages);
 }
 
-/// Records a problem under `path.key` unless `value` is a numeric Graph id; `hint` says where
-/// to find the right one.
-pub(crate) fn check_numeric_id(
-    value: &str,
-    path: &str,
-    key: &str,
-    hint: &str,
-    errors: &mut ConfigErrors,
-) {
+/// Records a problem of `key` unless `value` is a numeric Graph id; `hint` says where to find
+/// the right one.
+pub(crate) fn check_numeric_id(cx: &mut Check<'_>, key: &str, value: &str, hint: &str) {
     if value.trim().is_empty() || !value.chars().all(|c| c.is_ascii_digit()) {
-        errors.push(
-            format!("{path}.{key}"),
-            format!("\"{value}\" is not {hint}"),
-        );
+        cx.problem(key, format!("\"{value}\" is not {hint}"));
     }
 }
 
@@ -410,21 +393,15 @@ impl SourceKind for FacebookPageSource {
     type Settings = FacebookPageSettings;
     type Checked = Secret;
 
-    fn check(
-        s: &FacebookPageSettings,
-        secrets: &Secrets,
-        path: &str,
-        errors: &mut ConfigErrors,
-    ) -> Option<Secret> {
+    fn check(s: &FacebookPageSettings, cx: &mut Check<'_>) -> Option<Secret> {
         check_numeric_id(
-            &s.page_id,
-            path,
+            cx,
             "page_id",
+            &s.page_id,
             "a page id; use the page's numeric id (Page settings → About → Page ID)",
-            errors,
         );
-        check_graph_settings(&s.base_url, &s.api_version, s.max_pages, path, errors);
-        secrets.resolve("page_token", true, errors)
+        check_graph_settings(cx, &s.base_url, &s.api_version, s.max_pages);
+        cx.secret("page_token", true)
     }
 
     fn build(

@@ -10,6 +10,7 @@
 //! (`reviewReply`) marks the review answered, by "owner of location {id}": the reviews API
 //! names neither the business nor the manager who wrote it.
 
+use crate::sources::checks::Check;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -19,9 +20,8 @@ use serde::{Deserialize, Serialize};
 use super::google_oauth::{GoogleAuth, Grant, api_error_message};
 use super::http::{Client, Fetched};
 use super::newest_first::Walk;
-use super::{Batch, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks};
-use crate::config::{ConfigErrors, Secret, SourceConfig};
-use crate::secret::Secrets;
+use super::{Batch, Mention, OwnReply, PollContext, Source, SourceError, SourceKind};
+use crate::config::{Secret, SourceConfig};
 
 /// The credential keys, for error messages.
 const KEYS: &str =
@@ -141,62 +141,40 @@ impl SourceKind for GoogleBusinessSource {
     type Settings = GoogleBusinessSettings;
     type Checked = (Secret, Secret);
 
-    fn check(
-        s: &GoogleBusinessSettings,
-        secrets: &Secrets,
-        path: &str,
-        errors: &mut ConfigErrors,
-    ) -> Option<(Secret, Secret)> {
+    fn check(s: &GoogleBusinessSettings, cx: &mut Check<'_>) -> Option<(Secret, Secret)> {
         if !is_numeric_id(&s.account_id) {
-            errors.push(
-                format!("{path}.account_id"),
-                format!(
+            cx.problem("account_id", format!(
                     "\"{}\" is not a Business Profile account id; use the digits of accounts/{{id}} (GET https://mybusinessaccountmanagement.googleapis.com/v1/accounts)",
                     s.account_id
                 ),
             );
         }
         if s.location_ids.is_empty() {
-            errors.push(
-                format!("{path}.location_ids"),
+            cx.problem(
+                "location_ids",
                 "name at least one location id, e.g. [\"1234567890123456789\"]",
             );
         }
         for l in &s.location_ids {
             if !is_numeric_id(l) {
-                errors.push(
-                    format!("{path}.location_ids"),
-                    format!(
+                cx.problem("location_ids", format!(
                         "\"{l}\" is not a location id; use the digits of locations/{{id}} (GET https://mybusinessbusinessinformation.googleapis.com/v1/accounts/{{account}}/locations?readMask=name,title)"
                     ),
                 );
             }
         }
         if s.client_id.trim().is_empty() {
-            errors.push(
-                format!("{path}.client_id"),
-                "the OAuth client id is required (Google Cloud console → APIs & Services → Credentials)",
+            cx.problem("client_id", "the OAuth client id is required (Google Cloud console → APIs & Services → Credentials)",
             );
         }
-        checks::in_range(
-            path,
-            "page_size",
-            s.page_size,
-            1..=50,
-            "Google serves",
-            errors,
-        );
-        checks::at_least_one(path, "max_pages", s.max_pages, errors);
-        checks::http_urls(
-            path,
-            &[
-                ("base_url", Some(&s.base_url)),
-                ("token_url", s.token_url.as_deref()),
-            ],
-            errors,
-        );
-        let secret = secrets.resolve("client_secret", true, errors);
-        let refresh = secrets.resolve("refresh_token", true, errors);
+        cx.in_range("page_size", s.page_size, 1..=50, "Google serves");
+        cx.at_least_one("max_pages", s.max_pages);
+        cx.http_urls(&[
+            ("base_url", Some(&s.base_url)),
+            ("token_url", s.token_url.as_deref()),
+        ]);
+        let secret = cx.secret("client_secret", true);
+        let refresh = cx.secret("refresh_token", true);
         secret.zip(refresh)
     }
 

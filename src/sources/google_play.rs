@@ -8,6 +8,7 @@
 //! next poll when `max_pages` stops it first. The developer's reply (`developerComment`)
 //! marks the review answered, by the package name: Play names neither the app nor who wrote it.
 
+use crate::sources::checks::Check;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,11 +18,8 @@ use serde::{Deserialize, Serialize};
 use super::google_oauth::{GoogleAuth, Grant, ServiceAccount, api_error_message};
 use super::http::{Client, Fetched};
 use super::newest_first::Walk;
-use super::{
-    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
-};
-use crate::config::{ConfigErrors, SourceConfig};
-use crate::secret::Secrets;
+use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind};
+use crate::config::SourceConfig;
 
 /// The OAuth scope the Play Developer API needs.
 const SCOPE: &str = "https://www.googleapis.com/auth/androidpublisher";
@@ -163,46 +161,29 @@ impl SourceKind for GooglePlaySource {
     type Settings = GooglePlaySettings;
     type Checked = ServiceAccount;
 
-    fn check(
-        s: &GooglePlaySettings,
-        secrets: &Secrets,
-        path: &str,
-        errors: &mut ConfigErrors,
-    ) -> Option<ServiceAccount> {
+    fn check(s: &GooglePlaySettings, cx: &mut Check<'_>) -> Option<ServiceAccount> {
         let package_ok = s.package_name.split('.').count() >= 2
             && s.package_name.split('.').all(|part| {
                 part.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
                     && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
             });
         if !package_ok {
-            errors.push(
-                format!("{path}.package_name"),
-                format!(
+            cx.problem("package_name", format!(
                     "\"{}\" is not an Android package name; use the id after \"?id=\" in the app's Play Store link (play.google.com/store/apps/details?id=nl.fjordlink.mijn)",
                     s.package_name
                 ),
             );
         }
-        checks::in_range(
-            path,
-            "max_results",
-            s.max_results,
-            1..=100,
-            "Play serves",
-            errors,
-        );
-        checks::at_least_one(path, "max_pages", s.max_pages, errors);
-        checks::http_urls(
-            path,
-            &[
-                ("base_url", Some(&s.base_url)),
-                ("token_url", s.token_url.as_deref()),
-            ],
-            errors,
-        );
-        let key_ref = secrets.get("service_account");
-        let key = key_ref.resolve(path, true, errors)?;
-        ServiceAccount::parse(&key, path, &key_ref.config_key(), errors)
+        cx.in_range("max_results", s.max_results, 1..=100, "Play serves");
+        cx.at_least_one("max_pages", s.max_pages);
+        cx.http_urls(&[
+            ("base_url", Some(&s.base_url)),
+            ("token_url", s.token_url.as_deref()),
+        ]);
+        let key = cx.secret("service_account", true)?;
+        let key_name = cx.secret_key("service_account");
+        let path = cx.path;
+        ServiceAccount::parse(&key, path, &key_name, cx.errors())
     }
 
     fn build(

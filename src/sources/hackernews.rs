@@ -5,6 +5,7 @@
 //! when it runs out of pages before reaching `since`, it keeps the window open with an `until`
 //! bound and asks to be polled again, so a burst is read completely over several polls.
 
+use crate::sources::checks::Check;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -14,9 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use super::http::Client;
 use super::text::html_to_text;
-use super::{Batch, Engagement, Mention, PollContext, Source, SourceError, SourceKind, checks};
-use crate::config::{ConfigErrors, SourceConfig};
-use crate::secret::Secrets;
+use super::{Batch, Engagement, Mention, PollContext, Source, SourceError, SourceKind};
+use crate::config::SourceConfig;
 
 const DEFAULT_BASE_URL: &str = "https://hn.algolia.com";
 const ITEM_URL: &str = "https://news.ycombinator.com/item?id=";
@@ -125,43 +125,22 @@ impl SourceKind for HackerNewsSource {
     type Settings = HackerNewsSettings;
     type Checked = ();
 
-    fn check(
-        s: &HackerNewsSettings,
-        _secrets: &Secrets,
-        path: &str,
-        errors: &mut ConfigErrors,
-    ) -> Option<()> {
-        checks::not_blank(
-            path,
-            "query",
-            &s.query,
-            "it is what Hacker News is searched for",
-            errors,
-        );
-        checks::http_urls(path, &[("base_url", Some(&s.base_url))], errors);
+    fn check(s: &HackerNewsSettings, cx: &mut Check<'_>) -> Option<()> {
+        cx.not_blank("query", &s.query, "it is what Hacker News is searched for");
+        cx.http_urls(&[("base_url", Some(&s.base_url))]);
         if s.tags.is_empty() {
-            errors.push(
-                format!("{path}.tags"),
-                "list at least one of story, comment",
-            );
+            cx.problem("tags", "list at least one of story, comment");
         }
         for t in &s.tags {
             if !KNOWN_TAGS.contains(&t.as_str()) {
-                errors.push(
-                    format!("{path}.tags"),
+                cx.problem(
+                    "tags",
                     format!("unknown tag \"{t}\"; known: {}", KNOWN_TAGS.join(", ")),
                 );
             }
         }
-        checks::in_range(
-            path,
-            "hits_per_page",
-            s.hits_per_page,
-            1..=1000,
-            "use",
-            errors,
-        );
-        checks::at_least_one(path, "max_pages", s.max_pages, errors);
+        cx.in_range("hits_per_page", s.hits_per_page, 1..=1000, "use");
+        cx.at_least_one("max_pages", s.max_pages);
         Some(())
     }
 

@@ -11,6 +11,7 @@
 //! Requests, throttling and Graph error codes are shared with the Facebook page source
 //! ([`Graph`]).
 
+use crate::sources::checks::Check;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -23,11 +24,8 @@ use super::facebook_page::{
     default_graph_url, default_max_pages, longer, parse_graph_time,
 };
 use super::http::Client;
-use super::{
-    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
-};
+use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind};
 use crate::config::{ConfigErrors, DurationValue, Secret, SourceConfig};
-use crate::secret::Secrets;
 
 const RUN_OVERLAP: i64 = 60;
 const MEDIA_FIELDS: &str = "id,caption,timestamp,permalink,comments_count,like_count,media_type";
@@ -99,17 +97,11 @@ pub fn webhook_keys(source: &SourceConfig) -> Option<WebhookKeys> {
 }
 
 /// Reads the webhook's app secret and verify token; one without the other is an error.
-fn webhook_secrets(
-    secrets: &Secrets,
-    path: &str,
-    errors: &mut ConfigErrors,
-) -> Option<(Secret, Secret)> {
-    let secret = secrets.resolve("webhook_app_secret", false, errors);
-    let token = secrets.resolve("webhook_verify_token", false, errors);
-    if secrets.is_set("webhook_app_secret") != secrets.is_set("webhook_verify_token") {
-        errors.push(
-            format!("{path}.webhook_verify_token_env"),
-            "the mentions webhook needs both webhook_app_secret_env (or _file) and webhook_verify_token_env (or _file)",
+fn webhook_secrets(cx: &mut Check<'_>) -> Option<(Secret, Secret)> {
+    let secret = cx.secret("webhook_app_secret", false);
+    let token = cx.secret("webhook_verify_token", false);
+    if cx.secret_is_set("webhook_app_secret") != cx.secret_is_set("webhook_verify_token") {
+        cx.problem("webhook_verify_token_env", "the mentions webhook needs both webhook_app_secret_env (or _file) and webhook_verify_token_env (or _file)",
         );
     }
     Some((secret?, token?))
@@ -184,21 +176,15 @@ impl SourceKind for InstagramSource {
     type Settings = InstagramSettings;
     type Checked = InstagramSecrets;
 
-    fn check(
-        s: &InstagramSettings,
-        secrets: &Secrets,
-        path: &str,
-        errors: &mut ConfigErrors,
-    ) -> Option<InstagramSecrets> {
+    fn check(s: &InstagramSettings, cx: &mut Check<'_>) -> Option<InstagramSecrets> {
         check_numeric_id(
-            &s.ig_user_id,
-            path,
+            cx,
             "ig_user_id",
+            &s.ig_user_id,
             "an Instagram account id; use the numeric id (GET /{page-id}?fields=instagram_business_account)",
-            errors,
         );
-        check_graph_settings(&s.base_url, &s.api_version, s.max_pages, path, errors);
-        checks::hashtags(path, "hashtags", &s.hashtags, errors);
+        check_graph_settings(cx, &s.base_url, &s.api_version, s.max_pages);
+        cx.hashtags("hashtags", &s.hashtags);
         // `#FjordLink` and `fjordlink` are one hashtag to Instagram, and one lookup.
         let distinct: std::collections::BTreeSet<String> = s
             .hashtags
@@ -206,17 +192,15 @@ impl SourceKind for InstagramSource {
             .map(|t| t.trim_start_matches('#').to_lowercase())
             .collect();
         if distinct.len() > HASHTAGS_PER_WEEK {
-            errors.push(
-                format!("{path}.hashtags"),
-                format!(
+            cx.problem("hashtags", format!(
                     "{} distinct hashtags; Instagram allows an account {HASHTAGS_PER_WEEK} distinct hashtags per 7 days: remove {}",
                     distinct.len(),
                     distinct.len() - HASHTAGS_PER_WEEK
                 ),
             );
         }
-        let webhook = webhook_secrets(secrets, path, errors);
-        let token = secrets.resolve("access_token", true, errors)?;
+        let webhook = webhook_secrets(cx);
+        let token = cx.secret("access_token", true)?;
         Some(InstagramSecrets { token, webhook })
     }
 

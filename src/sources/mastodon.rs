@@ -9,6 +9,7 @@
 //! mentions read forward with `min_id` (the server's `Link: rel="prev"`), the search reads
 //! newest first back to the last id seen. Boosts are unwrapped to the post they share.
 
+use crate::sources::checks::Check;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -21,11 +22,8 @@ use serde::{Deserialize, Serialize};
 use super::http::{Client, Fetched, parse_rate_limit_reset};
 use super::own_reply::own_name;
 use super::text::html_to_text;
-use super::{
-    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
-};
-use crate::config::{ConfigErrors, Secret, SourceConfig};
-use crate::secret::Secrets;
+use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind};
+use crate::config::{Secret, SourceConfig};
 
 /// Stop paging when the server's request budget falls to this many.
 const LOW_REMAINING: i64 = 5;
@@ -186,37 +184,30 @@ impl SourceKind for MastodonSource {
     type Settings = MastodonSettings;
     type Checked = Option<Secret>;
 
-    fn check(
-        s: &MastodonSettings,
-        secrets: &Secrets,
-        path: &str,
-        errors: &mut ConfigErrors,
-    ) -> Option<Option<Secret>> {
+    fn check(s: &MastodonSettings, cx: &mut Check<'_>) -> Option<Option<Secret>> {
         match url::Url::parse(&s.base_url) {
             Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.host().is_some() => {}
-            Ok(_) => errors.push(
-                format!("{path}.base_url"),
+            Ok(_) => cx.problem(
+                "base_url",
                 format!(
                     "\"{}\" is not a server address; use e.g. https://mastodon.social",
                     s.base_url
                 ),
             ),
-            Err(e) => errors.push(
-                format!("{path}.base_url"),
-                format!("\"{}\" is not a URL: {e}", s.base_url),
-            ),
+            Err(e) => cx.problem("base_url", format!("\"{}\" is not a URL: {e}", s.base_url)),
         }
         let query = s.query.as_deref().map(str::trim).filter(|q| !q.is_empty());
         if query.is_none() && s.hashtags.is_empty() && !s.mentions {
-            errors.push(
-                path.to_string(),
+            let path = cx.path;
+            cx.errors().push(
+                path,
                 "set query = \"…\" (needs a token), hashtags = [\"…\"] and/or mentions = true (needs a token)",
             );
         }
-        checks::hashtags(path, "hashtags", &s.hashtags, errors);
-        let token = secrets.resolve("token", query.is_some() || s.mentions, errors);
-        checks::in_range(path, "limit", s.limit, 1..=40, "use", errors);
-        checks::at_least_one(path, "max_pages", s.max_pages, errors);
+        cx.hashtags("hashtags", &s.hashtags);
+        let token = cx.secret("token", query.is_some() || s.mentions);
+        cx.in_range("limit", s.limit, 1..=40, "use");
+        cx.at_least_one("max_pages", s.max_pages);
         Some(token)
     }
 

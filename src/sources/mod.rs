@@ -32,6 +32,7 @@ pub mod trustpilot;
 pub mod x;
 pub mod youtube;
 
+use crate::sources::checks::Check;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -257,14 +258,10 @@ pub trait SourceKind: Source + Sized + 'static {
     /// secrets, parsed keys. `()` when there is nothing.
     type Checked;
 
-    /// Checks the settings' values and resolves the secrets, recording every problem under
-    /// `path` (e.g. `sources[2]`). Returns `None` when something `build` needs is missing.
-    fn check(
-        settings: &Self::Settings,
-        secrets: &Secrets,
-        path: &str,
-        errors: &mut ConfigErrors,
-    ) -> Option<Self::Checked>;
+    /// Checks the settings' values and resolves the secrets, recording every problem through
+    /// `cx` under the source's path (e.g. `sources[2]`). Returns `None` when something `build`
+    /// needs is missing.
+    fn check(settings: &Self::Settings, cx: &mut Check<'_>) -> Option<Self::Checked>;
 
     /// Builds the source from settings [`Self::check`] found no problem in.
     fn build(
@@ -366,7 +363,7 @@ fn parse_kind<K: SourceKind>(
     let mut map = source.settings.clone();
     let secrets = Secrets::take(&mut map, path, K::SECRETS, errors);
     let settings = parse_at::<K::Settings>(Value::Object(map), path, errors)?;
-    let checked = K::check(&settings, &secrets, path, errors)?;
+    let checked = K::check(&settings, &mut Check::new(path, &secrets, errors))?;
     Some((settings, checked))
 }
 

@@ -6,6 +6,7 @@
 //! and pages with `after` until it reaches items older than that. A stream that runs out of
 //! pages keeps its `after` anchor and finishes the window on the next poll.
 
+use crate::sources::checks::Check;
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -16,9 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{Client, Fetched, parse_rate_limit_reset};
 use super::newest_first::Seen;
-use super::{Batch, Engagement, Mention, PollContext, Source, SourceError, SourceKind, checks};
-use crate::config::{ConfigErrors, Secret, SourceConfig};
-use crate::secret::Secrets;
+use super::{Batch, Engagement, Mention, PollContext, Source, SourceError, SourceKind};
+use crate::config::{Secret, SourceConfig};
 
 const DEFAULT_BASE_URL: &str = "https://oauth.reddit.com";
 const DEFAULT_AUTH_URL: &str = "https://www.reddit.com";
@@ -197,60 +197,38 @@ impl SourceKind for RedditSource {
     type Settings = RedditSettings;
     type Checked = Secret;
 
-    fn check(
-        s: &RedditSettings,
-        secrets: &Secrets,
-        path: &str,
-        errors: &mut ConfigErrors,
-    ) -> Option<Secret> {
-        checks::not_blank(
-            path,
-            "query",
-            &s.query,
-            "it is what Reddit is searched for",
-            errors,
-        );
-        checks::not_blank(
-            path,
+    fn check(s: &RedditSettings, cx: &mut Check<'_>) -> Option<Secret> {
+        cx.not_blank("query", &s.query, "it is what Reddit is searched for");
+        cx.not_blank(
             "client_id",
             &s.client_id,
             "create an app at https://www.reddit.com/prefs/apps",
-            errors,
         );
-        let secret = secrets.resolve("client_secret", true, errors);
+        let secret = cx.secret("client_secret", true);
         for sub in &s.subreddits {
             let name = sub.trim_start_matches("/r/").trim_start_matches("r/");
             if !subreddit_ok(name) {
-                errors.push(
-                    format!("{path}.subreddits"),
-                    format!("\"{sub}\" is not a subreddit name"),
-                );
+                cx.problem("subreddits", format!("\"{sub}\" is not a subreddit name"));
             }
         }
         if s.comments == Some(true) && s.subreddits.is_empty() {
-            errors.push(
-                format!("{path}.comments"),
+            cx.problem(
+                "comments",
                 "reading comments needs subreddits = [\"…\"]: Reddit has no comment search",
             );
         }
         if let Some(ua) = &s.user_agent
             && ua.trim().len() < 10
         {
-            errors.push(
-                format!("{path}.user_agent"),
-                "Reddit blocks short generic agents; use e.g. \"linux:webcare-fjordlink:1.0 (by /u/yourname)\"",
+            cx.problem("user_agent", "Reddit blocks short generic agents; use e.g. \"linux:webcare-fjordlink:1.0 (by /u/yourname)\"",
             );
         }
-        checks::http_urls(
-            path,
-            &[
-                ("base_url", Some(&s.base_url)),
-                ("auth_url", Some(&s.auth_url)),
-            ],
-            errors,
-        );
-        checks::in_range(path, "limit", s.limit, 1..=100, "use", errors);
-        checks::at_least_one(path, "max_pages", s.max_pages, errors);
+        cx.http_urls(&[
+            ("base_url", Some(&s.base_url)),
+            ("auth_url", Some(&s.auth_url)),
+        ]);
+        cx.in_range("limit", s.limit, 1..=100, "use");
+        cx.at_least_one("max_pages", s.max_pages);
         secret
     }
 

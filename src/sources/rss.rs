@@ -6,6 +6,7 @@
 //! 1 MiB or more is handed to the commit unread ([`FeedRead`]), which reads it part by part
 //! while the writer stores the part before.
 
+use crate::sources::checks::Check;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, UNIX_EPOCH};
@@ -19,8 +20,7 @@ use super::feed::{self, Origin};
 use super::http::Client;
 use super::own_reply::own_name;
 use super::{Batch, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, Unread};
-use crate::config::{ConfigErrors, SourceConfig};
-use crate::secret::Secrets;
+use crate::config::SourceConfig;
 
 /// Keys of an `rss` source besides the common ones.
 #[derive(Debug, Clone, Deserialize)]
@@ -72,31 +72,26 @@ impl SourceKind for RssSource {
     type Settings = RssSettings;
     type Checked = ();
 
-    fn check(
-        s: &RssSettings,
-        _secrets: &Secrets,
-        path: &str,
-        errors: &mut ConfigErrors,
-    ) -> Option<()> {
+    fn check(s: &RssSettings, cx: &mut Check<'_>) -> Option<()> {
         if let Some(p) = s.url.strip_prefix("file://") {
             if p.is_empty() {
-                errors.push(
-                    format!("{path}.url"),
+                cx.problem(
+                    "url",
                     "file:// needs a path, e.g. file://fixtures/demo/news.rss",
                 );
             }
         } else {
             match url::Url::parse(&s.url) {
                 Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
-                Ok(u) => errors.push(
-                    format!("{path}.url"),
+                Ok(u) => cx.problem(
+                    "url",
                     format!(
                         "scheme \"{}\" is not supported; use https://, http:// or file://",
                         u.scheme()
                     ),
                 ),
-                Err(e) => errors.push(
-                    format!("{path}.url"),
+                Err(e) => cx.problem(
+                    "url",
                     format!(
                         "\"{}\" is not a URL: {e}",
                         crate::redact::redact_text(&s.url)

@@ -15,6 +15,7 @@
 //! post that has replies): the customers' replies are mentions, and the brand's replies among
 //! them mark the post they answer answered, as comments do on the other owned channels.
 
+use crate::sources::checks::Check;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -24,11 +25,8 @@ use serde::{Deserialize, Serialize};
 use super::facebook_page::{GraphError, GraphRefusal};
 use super::http::{Client, Fetched};
 use super::own_reply::own_name;
-use super::{
-    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
-};
-use crate::config::{ConfigErrors, DurationValue, Secret, SourceConfig};
-use crate::secret::Secrets;
+use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind};
+use crate::config::{DurationValue, Secret, SourceConfig};
 
 /// Seconds each run reaches back before the previous run's start, for posts indexed late.
 const RUN_OVERLAP: i64 = 120;
@@ -215,61 +213,44 @@ impl SourceKind for ThreadsSource {
     type Settings = ThreadsSettings;
     type Checked = Secret;
 
-    fn check(
-        s: &ThreadsSettings,
-        secrets: &Secrets,
-        path: &str,
-        errors: &mut ConfigErrors,
-    ) -> Option<Secret> {
+    fn check(s: &ThreadsSettings, cx: &mut Check<'_>) -> Option<Secret> {
         if s.query.as_deref().is_some_and(|q| q.trim().is_empty()) {
-            errors.push(
-                format!("{path}.query"),
-                "is empty; leave it out to read only mentions",
-            );
+            cx.problem("query", "is empty; leave it out to read only mentions");
         }
         if s.query.is_none() && !s.mentions {
-            errors.push(
-                format!("{path}.query"),
+            cx.problem(
+                "query",
                 "nothing to read: set query, or leave mentions = true",
             );
         }
         if !matches!(s.search_mode.as_str(), "KEYWORD" | "TAG") {
-            errors.push(
-                format!("{path}.search_mode"),
+            cx.problem(
+                "search_mode",
                 format!("\"{}\" is not KEYWORD or TAG", s.search_mode),
             );
         }
         if s.user_id != "me"
             && (s.user_id.is_empty() || !s.user_id.bytes().all(|b| b.is_ascii_digit()))
         {
-            errors.push(
-                format!("{path}.user_id"),
-                format!(
+            cx.problem("user_id", format!(
                     "\"{}\" is not a Threads user id; use \"me\" (the token's account) or the numeric id from GET /v1.0/me?fields=id",
                     s.user_id
                 ),
             );
         }
-        checks::in_range(path, "limit", s.limit, 1..=100, "Threads serves", errors);
-        checks::at_least_one(path, "max_pages", s.max_pages, errors);
+        cx.in_range("limit", s.limit, 1..=100, "Threads serves");
+        cx.at_least_one("max_pages", s.max_pages);
         if s.query.is_some() {
-            checks::in_range(
-                path,
+            cx.in_range(
                 "daily_queries",
                 s.daily_queries,
                 1..=META_DAILY_QUERIES,
                 "Meta allows",
-                errors,
             );
         }
-        checks::http_urls(path, &[("base_url", Some(&s.base_url))], errors);
-        checks::api_version(
-            path,
-            &s.api_version,
-            "Threads API version such as \"v1.0\"",
-            errors,
-        );
-        secrets.resolve("access_token", true, errors)
+        cx.http_urls(&[("base_url", Some(&s.base_url))]);
+        cx.api_version(&s.api_version, "Threads API version such as \"v1.0\"");
+        cx.secret("access_token", true)
     }
 
     fn build(

@@ -8,6 +8,7 @@
 //! ([`Walk`]). The business's public answer (`companyReply`) marks the review answered, by the
 //! business unit's display name: the API names the business, not a person of the brand.
 
+use crate::sources::checks::Check;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,11 +17,8 @@ use serde::Deserialize;
 
 use super::http::Client;
 use super::newest_first::Walk;
-use super::{
-    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
-};
-use crate::config::{ConfigErrors, Secret, SourceConfig};
-use crate::secret::Secrets;
+use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind};
+use crate::config::{Secret, SourceConfig};
 
 /// Trustpilot serves at most 100 reviews per page.
 const MAX_PER_PAGE: u32 = 100;
@@ -137,35 +135,26 @@ impl SourceKind for TrustpilotSource {
     type Settings = TrustpilotSettings;
     type Checked = Secret;
 
-    fn check(
-        s: &TrustpilotSettings,
-        secrets: &Secrets,
-        path: &str,
-        errors: &mut ConfigErrors,
-    ) -> Option<Secret> {
+    fn check(s: &TrustpilotSettings, cx: &mut Check<'_>) -> Option<Secret> {
         if s.business_unit_id.len() != 24
             || !s.business_unit_id.bytes().all(|b| b.is_ascii_hexdigit())
         {
-            errors.push(
-                format!("{path}.business_unit_id"),
-                format!(
+            cx.problem("business_unit_id", format!(
                     "\"{}\" is not a Trustpilot business unit id (24 hexadecimal characters, e.g. 507f191e810c19729de860ea); find it in Trustpilot Business under Integrations, or with GET /v1/business-units/find?name=your-domain",
                     s.business_unit_id
                 ),
             );
         }
-        checks::in_range(
-            path,
+        cx.in_range(
             "per_page",
             s.per_page,
             1..=MAX_PER_PAGE,
             "Trustpilot serves",
-            errors,
         );
-        checks::at_least_one(path, "max_pages", s.max_pages, errors);
-        checks::two_letter_codes(path, "languages", &s.languages, "language", errors);
-        checks::http_urls(path, &[("base_url", Some(&s.base_url))], errors);
-        secrets.resolve("api_key", true, errors)
+        cx.at_least_one("max_pages", s.max_pages);
+        cx.two_letter_codes("languages", &s.languages, "language");
+        cx.http_urls(&[("base_url", Some(&s.base_url))]);
+        cx.secret("api_key", true)
     }
 
     fn build(

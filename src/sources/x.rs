@@ -11,6 +11,7 @@
 //! starts again from the oldest time the window allows and logs the stretch it could not read.
 //! Links arrive shortened to `t.co`; the `entities` X sends with each post put them back.
 
+use crate::sources::checks::Check;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -20,11 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{Client, Fetched, rate_limit_reset};
 use super::own_reply::own_name;
-use super::{
-    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
-};
-use crate::config::{ConfigErrors, Secret, SourceConfig};
-use crate::secret::Secrets;
+use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind};
+use crate::config::{Secret, SourceConfig};
 
 const TWEET_FIELDS: &str = "created_at,lang,author_id,conversation_id,public_metrics,referenced_tweets,note_tweet,entities";
 /// Milliseconds since the Unix epoch at X's snowflake epoch (2010-11-04T01:42:54.657Z).
@@ -136,30 +134,18 @@ impl SourceKind for XSource {
     type Settings = XSettings;
     type Checked = Secret;
 
-    fn check(
-        s: &XSettings,
-        secrets: &Secrets,
-        path: &str,
-        errors: &mut ConfigErrors,
-    ) -> Option<Secret> {
-        checks::not_blank(path, "query", &s.query, "", errors);
-        checks::in_range(
-            path,
-            "max_results",
-            s.max_results,
-            10..=100,
-            "X accepts",
-            errors,
-        );
-        checks::at_least_one(path, "max_pages", s.max_pages, errors);
+    fn check(s: &XSettings, cx: &mut Check<'_>) -> Option<Secret> {
+        cx.not_blank("query", &s.query, "");
+        cx.in_range("max_results", s.max_results, 10..=100, "X accepts");
+        cx.at_least_one("max_pages", s.max_pages);
         if !(s.price_per_post_usd.is_finite() && s.price_per_post_usd >= 0.0) {
-            errors.push(
-                format!("{path}.price_per_post_usd"),
+            cx.problem(
+                "price_per_post_usd",
                 "must be a price in dollars, e.g. 0.005",
             );
         }
-        checks::http_urls(path, &[("base_url", Some(&s.base_url))], errors);
-        secrets.resolve("bearer_token", true, errors)
+        cx.http_urls(&[("base_url", Some(&s.base_url))]);
+        cx.secret("bearer_token", true)
     }
 
     fn build(
@@ -1136,7 +1122,7 @@ mod tests {
         );
 
         let unknown = test_config("x", serde_json::json!({ "query": "a", "bearer": "x" }));
-        let mut errors = ConfigErrors::default();
+        let mut errors = crate::config::ConfigErrors::default();
         XSource::validate(&unknown, "sources[0]", &mut errors);
         assert!(errors.problems[0].1.contains("unknown field"), "{errors}");
     }

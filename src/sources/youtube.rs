@@ -10,6 +10,7 @@
 //! out (even by Google's count) stops only the searching, never the comment reading. The API key travels as a query parameter, so every URL
 //! that reaches a log or an error goes through `redact_url` (done by the shared client).
 
+use crate::sources::checks::Check;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,11 +21,8 @@ use serde::{Deserialize, Serialize};
 use super::http::{Client, Fetched};
 use super::own_reply::is_own;
 use super::text::html_to_text;
-use super::{
-    Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind, checks,
-};
-use crate::config::{ConfigErrors, DurationValue, Secret, SourceConfig};
-use crate::secret::Secrets;
+use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind};
+use crate::config::{DurationValue, Secret, SourceConfig};
 
 const THREADS_COST: u32 = 1;
 /// Search results lag behind uploads; searching a little before the last video seen catches
@@ -174,35 +172,30 @@ impl SourceKind for YoutubeSource {
     type Settings = YoutubeSettings;
     type Checked = Secret;
 
-    fn check(
-        s: &YoutubeSettings,
-        secrets: &Secrets,
-        path: &str,
-        errors: &mut ConfigErrors,
-    ) -> Option<Secret> {
+    fn check(s: &YoutubeSettings, cx: &mut Check<'_>) -> Option<Secret> {
         let blank = |v: &Option<String>| v.as_deref().is_none_or(|q| q.trim().is_empty());
         if blank(&s.query) && blank(&s.channel_id) {
-            errors.push(
-                format!("{path}.query"),
+            cx.problem(
+                "query",
                 "set query (videos about the brand), channel_id (the brand's channel), or both",
             );
         }
         if s.daily_quota == 0 {
-            errors.push(
-                format!("{path}.daily_quota"),
+            cx.problem(
+                "daily_quota",
                 "must be at least 1: every page of comments costs a unit",
             );
         }
         if s.daily_search_calls == 0 && !blank(&s.query) {
-            errors.push(
-                format!("{path}.daily_search_calls"),
+            cx.problem(
+                "daily_search_calls",
                 "must be at least 1 when query is set: finding videos needs search calls",
             );
         }
-        checks::at_least_one(path, "search_max_pages", s.search_max_pages, errors);
-        checks::at_least_one(path, "max_pages", s.max_pages, errors);
-        checks::http_urls(path, &[("base_url", Some(&s.base_url))], errors);
-        secrets.resolve("api_key", true, errors)
+        cx.at_least_one("search_max_pages", s.search_max_pages);
+        cx.at_least_one("max_pages", s.max_pages);
+        cx.http_urls(&[("base_url", Some(&s.base_url))]);
+        cx.secret("api_key", true)
     }
 
     fn build(
