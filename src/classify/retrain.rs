@@ -25,7 +25,8 @@ const CHECK_EVERY: Duration = Duration::from_secs(3);
 pub type ModelChange = Option<(i64, Arc<Model>)>;
 
 /// Stores `model` and puts it in use unless it scored worse than the one in use (see
-/// [`crate::store::ModelStore::add_model`]). `corrections_seen` is the last correction it was trained with.
+/// [`crate::store::ModelStore::add_model`]). `corrections_seen` is the last correction it was
+/// trained with.
 pub fn store_model(
     store: &mut dyn Backend,
     model: &Model,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::classify::Classifier;
 use crate::config::load::Config;
-use crate::store::{self};
+use crate::store;
 
 fn load_classifier(lexicons: Option<&Path>) -> anyhow::Result<Classifier> {
     match lexicons {

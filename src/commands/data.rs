@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::config::load::Config;
-use crate::store::{self};
+use crate::store;
 
 pub(super) fn backup(config: &Config, dest: &Path) -> anyhow::Result<i32> {
     if dest.exists() {

@@ -7,7 +7,7 @@ use chrono::Utc;
 
 use super::{ago, shorten};
 use crate::config::load::Config;
-use crate::store::{self};
+use crate::store;
 
 pub(super) fn sources(config: &Config, json: bool) -> anyhow::Result<i32> {
     let db: PathBuf = config.store.path.clone();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use aws_lc_rs::hmac;
 
 use crate::config::load::Config;
-use crate::store::{self};
+use crate::store;
 
 pub use super::password::{HashError, check_hash, hash_password, valid_user_name, verify_password};
 

@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use crate::config::load::Config;
 use crate::sources::instagram::{WebhookKeys, webhook_keys};
-use crate::store::{self};
+use crate::store;
 
 /// Where Meta delivers the Instagram webhook.
 pub const PATH: &str = "/hooks/instagram";
