@@ -22,26 +22,20 @@ pub const EXIT_CONFIG: i32 = 78;
 #[serde(deny_unknown_fields)]
 pub struct ClassifierConfig {
     /// Folder with edited lexicons (a copy of config/lexicons); the built-in ones when unset.
-    #[serde(default)]
     pub lexicons: Option<PathBuf>,
     /// Followers at or above which a complaint or question is urgent (default 10000).
-    #[serde(default)]
     pub high_reach: Option<i64>,
     /// Replies to a thread within an hour at or above which its complaints and questions are
     /// urgent (default 20).
-    #[serde(default)]
     pub fast_thread: Option<u32>,
     /// Distinct authors posting the same text within a day at or above which it is spam
     /// (default 3).
-    #[serde(default)]
     pub duplicate_authors: Option<u32>,
     /// A model written by `webcare train --out FILE`, stacked on the lexicons; unset, the
     /// lexicons decide alone.
-    #[serde(default)]
     pub model: Option<PathBuf>,
     /// The daemon retrains the model after this many new corrections (default 50); 0 turns
     /// retraining off.
-    #[serde(default)]
     pub retrain_after: Option<u32>,
 }
 
@@ -177,15 +171,11 @@ struct SourceCommon {
     interval: DurationValue,
     #[serde(default = "default_jitter")]
     jitter: f64,
-    #[serde(default)]
     timeout: Option<DurationValue>,
-    #[serde(default)]
     max_body_bytes: Option<usize>,
     #[serde(default = "default_backfill")]
     backfill: DurationValue,
-    #[serde(default)]
     daily_cap: Option<u64>,
-    #[serde(default)]
     watch: Option<String>,
     #[serde(default = "default_max_backoff")]
     max_backoff: DurationValue,

@@ -23,7 +23,6 @@ pub struct WatchConfig {
     #[serde(default)]
     pub languages: Vec<String>,
     /// Stop storing for this watch after this many mentions per UTC day.
-    #[serde(default)]
     pub daily_cap: Option<u64>,
     /// Brand-specific classifier terms (`complaint`, `praise`, `urgent`, `spam` lists).
     #[serde(default)]

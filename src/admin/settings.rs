@@ -49,21 +49,14 @@ impl Default for AdminConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAdminConfig {
-    #[serde(default)]
     enabled: Option<bool>,
-    #[serde(default)]
     listen: Option<String>,
     #[serde(default)]
     allow_remote: bool,
-    #[serde(default)]
     source_failing_after: Option<DurationValue>,
-    #[serde(default)]
     outbox_backlog_after: Option<DurationValue>,
-    #[serde(default)]
     max_connections: Option<usize>,
-    #[serde(default)]
     header_read_timeout: Option<DurationValue>,
-    #[serde(default)]
     idle_timeout: Option<DurationValue>,
 }
 

@@ -12,19 +12,13 @@ use super::{Classification, Classifier, Input, Urgency, Voice};
 #[derive(Deserialize)]
 struct JsonMention {
     text: String,
-    #[serde(default)]
     lang: Option<String>,
-    #[serde(default)]
     author_reach: Option<i64>,
-    #[serde(default)]
     author_age_days: Option<i64>,
-    #[serde(default)]
     has_link: Option<bool>,
     /// "news" or "customer", as a source's `voice` setting.
-    #[serde(default)]
     voice: Option<Voice>,
     /// A headline given apart from the text; it is read as "Headline. Text".
-    #[serde(default)]
     title: Option<String>,
 }
 

@@ -54,28 +54,21 @@ pub struct MailConfig {
     #[serde(default)]
     pub transport: TransportKind,
     /// SMTP server host name.
-    #[serde(default)]
     pub host: Option<String>,
     /// SMTP port; 587 for STARTTLS, 465 for implicit TLS, 25 without TLS.
-    #[serde(default)]
     pub port: Option<u16>,
     /// `starttls` (default), `implicit` or `none` (localhost only).
     #[serde(default)]
     pub tls: TlsMode,
     /// Extra PEM certificate to trust (a private CA or a self-signed server).
-    #[serde(default)]
     pub ca_file: Option<PathBuf>,
     /// SMTP user name; needs a password.
-    #[serde(default)]
     pub username: Option<String>,
     /// Environment variable holding the SMTP password.
-    #[serde(default)]
     pub password_env: Option<String>,
     /// File holding the SMTP password (relative: in `$CREDENTIALS_DIRECTORY`).
-    #[serde(default)]
     pub password_file: Option<String>,
     /// Folder for `transport = "file"`.
-    #[serde(default)]
     pub dir: Option<PathBuf>,
     /// Longest wait for the connection and for each answer of the dialogue.
     #[serde(default = "default_send_timeout")]

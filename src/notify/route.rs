@@ -27,16 +27,12 @@ pub struct TeamConfig {
     #[serde(default = "default_tz")]
     pub time_zone: String,
     /// `"22:00-07:00"`: non-urgent alerts wait until the end of this span.
-    #[serde(default)]
     pub quiet_hours: Option<String>,
     /// At most this many alerts per recipient per hour; the rest wait for the next hour.
-    #[serde(default)]
     pub max_alerts_per_hour: Option<u32>,
     /// Also post every alert to this webhook (Slack, Teams or generic JSON).
-    #[serde(default)]
     pub webhook: Option<WebhookConfig>,
     /// First-response target for its complaints and questions (see `notify::sla`).
-    #[serde(default)]
     pub sla: Option<crate::config::DurationValue>,
     /// Who hears when a mention misses the target; the team's own `emails` when empty.
     #[serde(default)]
@@ -75,19 +71,15 @@ impl Action {
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Shown in alerts and by `webcare route`; defaults to `routes[N]`.
-    #[serde(default)]
     pub name: Option<String>,
     /// Any of these labels: complaint, question, praise, neutral.
     #[serde(default, deserialize_with = "one_or_many")]
     pub label: Vec<String>,
     /// `urgent` or `normal`.
-    #[serde(default)]
     pub urgency: Option<String>,
     /// Sentiment at or above this (−1 … 1).
-    #[serde(default)]
     pub sentiment_min: Option<f64>,
     /// Sentiment at or below this (−1 … 1).
-    #[serde(default)]
     pub sentiment_max: Option<f64>,
     /// Any of these languages.
     #[serde(default, deserialize_with = "one_or_many")]
@@ -102,7 +94,6 @@ pub struct RouteConfig {
     #[serde(default, deserialize_with = "one_or_many")]
     pub topic: Vec<String>,
     /// Author reach (followers) at least this.
-    #[serde(default)]
     pub min_reach: Option<i64>,
     /// Any of these author handles (case-insensitive, `@` optional).
     #[serde(default, deserialize_with = "one_or_many")]
@@ -117,7 +108,6 @@ pub struct RouteConfig {
     #[serde(default)]
     pub action: Action,
     /// The team to alert; required for `action = "alert"`.
-    #[serde(default)]
     pub team: Option<String>,
     /// Keep looking at the rules after this one.
     #[serde(default, rename = "continue")]

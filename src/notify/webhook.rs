@@ -39,10 +39,8 @@ pub struct WebhookConfig {
     pub format: WebhookFormat,
     /// Environment variable with a secret: the body is signed with HMAC-SHA256 and the signature
     /// sent as `X-Webcare-Signature: sha256=HEX`.
-    #[serde(default)]
     pub secret_env: Option<String>,
     /// File with that secret (relative: in `$CREDENTIALS_DIRECTORY`).
-    #[serde(default)]
     pub secret_file: Option<String>,
     /// Longest one POST may take.
     #[serde(default = "default_timeout")]

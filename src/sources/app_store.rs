@@ -79,7 +79,6 @@ struct FeedBody {
 
 #[derive(Debug, Deserialize)]
 struct Feed {
-    #[serde(default)]
     entry: Option<Entries>,
 }
 
@@ -103,11 +102,8 @@ struct Review {
     updated: Label,
     #[serde(rename = "im:rating")]
     rating: Label,
-    #[serde(default)]
     title: Option<Label>,
-    #[serde(default)]
     content: Option<Label>,
-    #[serde(default)]
     author: Option<ReviewAuthor>,
     #[serde(rename = "im:voteSum", default)]
     vote_sum: Option<Label>,
@@ -115,7 +111,6 @@ struct Review {
 
 #[derive(Debug, Deserialize)]
 struct ReviewAuthor {
-    #[serde(default)]
     name: Option<Label>,
 }
 

@@ -34,16 +34,12 @@ pub struct BlueskySettings {
     /// Search words (Lucene-like syntax: phrases in quotes, `-word` to exclude).
     pub query: String,
     /// API host. Default: the public AppView without credentials, `https://bsky.social` with.
-    #[serde(default)]
     pub base_url: Option<String>,
     /// Handle, DID or e-mail of the account that logs in; leave out to search anonymously.
-    #[serde(default)]
     pub identifier: Option<String>,
     /// Only posts in this language (ISO 639-1).
-    #[serde(default)]
     pub lang: Option<String>,
     /// Only posts that @mention this account (handle or DID), e.g. the brand's own handle.
-    #[serde(default)]
     pub mentions: Option<String>,
     /// Posts per request, 1 to 100.
     #[serde(default = "default_limit")]
@@ -103,7 +99,6 @@ const NOTE_REASONS: [&str; 3] = ["reply", "mention", "quote"];
 struct AuthorFeed {
     #[serde(default)]
     feed: Vec<serde_json::Value>,
-    #[serde(default)]
     cursor: Option<String>,
 }
 
@@ -121,7 +116,6 @@ struct PageEnd {
 struct NotificationList {
     #[serde(default)]
     notifications: Vec<serde_json::Value>,
-    #[serde(default)]
     cursor: Option<String>,
 }
 
@@ -137,7 +131,6 @@ struct Notification {
 struct SearchResult {
     #[serde(default)]
     posts: Vec<serde_json::Value>,
-    #[serde(default)]
     cursor: Option<String>,
 }
 
@@ -147,15 +140,10 @@ struct PostView {
     uri: String,
     author: Author,
     record: Record,
-    #[serde(default)]
     indexed_at: Option<DateTime<Utc>>,
-    #[serde(default)]
     like_count: Option<i64>,
-    #[serde(default)]
     repost_count: Option<i64>,
-    #[serde(default)]
     reply_count: Option<i64>,
-    #[serde(default)]
     quote_count: Option<i64>,
 }
 
@@ -164,7 +152,6 @@ struct PostView {
 struct Author {
     did: String,
     handle: String,
-    #[serde(default)]
     display_name: Option<String>,
 }
 
@@ -176,7 +163,6 @@ struct Record {
     created_at: DateTime<Utc>,
     #[serde(default)]
     langs: Vec<String>,
-    #[serde(default)]
     reply: Option<ReplyRef>,
     #[serde(default)]
     facets: Vec<Facet>,

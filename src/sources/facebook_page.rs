@@ -106,21 +106,17 @@ pub(crate) struct Graph {
 pub(crate) struct EdgePage {
     #[serde(default)]
     pub data: Vec<serde_json::Value>,
-    #[serde(default)]
     pub paging: Option<Paging>,
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct Paging {
-    #[serde(default)]
     pub cursors: Option<Cursors>,
-    #[serde(default)]
     pub next: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct Cursors {
-    #[serde(default)]
     pub after: Option<String>,
 }
 

@@ -41,7 +41,6 @@ pub struct GoogleBusinessSettings {
     #[serde(default = "default_base_url")]
     pub base_url: String,
     /// Token endpoint; Google's unless testing.
-    #[serde(default)]
     pub token_url: Option<String>,
     /// Reviews per page, 1 to 50.
     #[serde(default = "default_page_size")]
@@ -81,7 +80,6 @@ pub struct GoogleBusinessSource {
 struct ListReviewsResponse {
     #[serde(default)]
     reviews: Vec<serde_json::Value>,
-    #[serde(default)]
     next_page_token: Option<String>,
 }
 
@@ -89,15 +87,11 @@ struct ListReviewsResponse {
 #[serde(rename_all = "camelCase")]
 struct Review {
     review_id: String,
-    #[serde(default)]
     reviewer: Option<Reviewer>,
-    #[serde(default)]
     star_rating: Option<String>,
-    #[serde(default)]
     comment: Option<String>,
     create_time: String,
     update_time: String,
-    #[serde(default)]
     review_reply: Option<ReviewReply>,
 }
 
@@ -105,14 +99,12 @@ struct Review {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ReviewReply {
-    #[serde(default)]
     update_time: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Reviewer {
-    #[serde(default)]
     display_name: Option<String>,
     #[serde(default)]
     is_anonymous: bool,

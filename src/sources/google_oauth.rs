@@ -30,9 +30,7 @@ struct KeyFile {
     kind: Option<String>,
     client_email: String,
     private_key: String,
-    #[serde(default)]
     private_key_id: Option<String>,
-    #[serde(default)]
     token_uri: Option<String>,
 }
 
@@ -170,7 +168,6 @@ pub(crate) struct GoogleAuth {
 #[derive(Deserialize)]
 struct TokenReply {
     access_token: String,
-    #[serde(default)]
     expires_in: Option<u64>,
 }
 
@@ -178,7 +175,6 @@ struct TokenReply {
 struct TokenError {
     #[serde(default)]
     error: String,
-    #[serde(default)]
     error_description: Option<String>,
 }
 

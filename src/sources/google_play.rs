@@ -38,7 +38,6 @@ pub struct GooglePlaySettings {
     #[serde(default = "default_base_url")]
     pub base_url: String,
     /// Token endpoint; the key file's `token_uri` (Google's) unless testing.
-    #[serde(default)]
     pub token_url: Option<String>,
     /// Reviews per page, 1 to 100.
     #[serde(default = "default_max_results")]
@@ -48,7 +47,6 @@ pub struct GooglePlaySettings {
     pub max_pages: u32,
     /// Ask Play to translate reviews into this language (e.g. `nl`); the original is kept
     /// in the raw payload.
-    #[serde(default)]
     pub translation_language: Option<String>,
 }
 
@@ -86,14 +84,12 @@ pub struct GooglePlaySource {
 struct ReviewsListResponse {
     #[serde(default)]
     reviews: Vec<serde_json::Value>,
-    #[serde(default)]
     token_pagination: Option<TokenPagination>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TokenPagination {
-    #[serde(default)]
     next_page_token: Option<String>,
 }
 
@@ -101,7 +97,6 @@ struct TokenPagination {
 #[serde(rename_all = "camelCase")]
 struct Review {
     review_id: String,
-    #[serde(default)]
     author_name: Option<String>,
     #[serde(default)]
     comments: Vec<Comment>,
@@ -110,9 +105,7 @@ struct Review {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Comment {
-    #[serde(default)]
     user_comment: Option<UserComment>,
-    #[serde(default)]
     developer_comment: Option<DeveloperComment>,
 }
 
@@ -120,7 +113,6 @@ struct Comment {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct DeveloperComment {
-    #[serde(default)]
     last_modified: Option<Timestamp>,
 }
 
@@ -130,11 +122,8 @@ struct UserComment {
     #[serde(default)]
     text: String,
     last_modified: Timestamp,
-    #[serde(default)]
     star_rating: Option<u8>,
-    #[serde(default)]
     reviewer_language: Option<String>,
-    #[serde(default)]
     thumbs_up_count: Option<i64>,
 }
 

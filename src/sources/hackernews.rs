@@ -92,21 +92,13 @@ struct Hit {
     #[serde(rename = "objectID")]
     object_id: String,
     created_at_i: i64,
-    #[serde(default)]
     author: Option<String>,
-    #[serde(default)]
     title: Option<String>,
-    #[serde(default)]
     url: Option<String>,
-    #[serde(default)]
     story_text: Option<String>,
-    #[serde(default)]
     comment_text: Option<String>,
-    #[serde(default)]
     parent_id: Option<i64>,
-    #[serde(default)]
     points: Option<i64>,
-    #[serde(default)]
     num_comments: Option<i64>,
     #[serde(default, rename = "_tags")]
     tags: Vec<String>,

@@ -624,7 +624,6 @@ impl InstagramSource {
 struct Media {
     id: String,
     /// The owner's username: the brand's, on its own media.
-    #[serde(default)]
     username: Option<String>,
     timestamp: Option<String>,
     permalink: Option<String>,

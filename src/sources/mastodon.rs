@@ -35,7 +35,6 @@ pub struct MastodonSettings {
     /// The server to read, e.g. `https://mastodon.social`.
     pub base_url: String,
     /// Full-text search words; needs a token and finds only posts that opted in to search.
-    #[serde(default)]
     pub query: Option<String>,
     /// Hashtags whose public timelines to read, without `#`.
     #[serde(default)]
@@ -110,23 +109,16 @@ struct Position {
 struct Status {
     id: String,
     created_at: DateTime<Utc>,
-    #[serde(default)]
     uri: Option<String>,
-    #[serde(default)]
     url: Option<String>,
     #[serde(default)]
     content: String,
     #[serde(default)]
     spoiler_text: String,
-    #[serde(default)]
     language: Option<String>,
-    #[serde(default)]
     in_reply_to_id: Option<String>,
-    #[serde(default)]
     replies_count: Option<i64>,
-    #[serde(default)]
     reblogs_count: Option<i64>,
-    #[serde(default)]
     favourites_count: Option<i64>,
     account: Account,
 }
@@ -136,7 +128,6 @@ struct Account {
     acct: String,
     #[serde(default)]
     display_name: String,
-    #[serde(default)]
     followers_count: Option<i64>,
 }
 

@@ -38,10 +38,8 @@ pub struct RedditSettings {
     #[serde(default)]
     pub subreddits: Vec<String>,
     /// Also read every new comment in `subreddits`. Default: true when subreddits are given.
-    #[serde(default)]
     pub comments: Option<bool>,
     /// Sent as User-Agent; Reddit blocks generic ones. Default names webcare and the client id.
-    #[serde(default)]
     pub user_agent: Option<String>,
     /// API host.
     #[serde(default = "default_base_url")]
@@ -104,7 +102,6 @@ struct Listing {
 
 #[derive(Debug, Deserialize)]
 struct ListingData {
-    #[serde(default)]
     after: Option<String>,
     #[serde(default)]
     children: Vec<Thing>,
@@ -120,37 +117,23 @@ struct Thing {
 struct Item {
     name: String,
     created_utc: f64,
-    #[serde(default)]
     author: Option<String>,
-    #[serde(default)]
     title: Option<String>,
-    #[serde(default)]
     selftext: Option<String>,
-    #[serde(default)]
     body: Option<String>,
-    #[serde(default)]
     url: Option<String>,
-    #[serde(default)]
     is_self: Option<bool>,
-    #[serde(default)]
     permalink: Option<String>,
-    #[serde(default)]
     parent_id: Option<String>,
-    #[serde(default)]
     score: Option<i64>,
-    #[serde(default)]
     num_comments: Option<i64>,
-    #[serde(default)]
     subreddit_subscribers: Option<i64>,
-    #[serde(default)]
     removed_by_category: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 struct TokenResponse {
-    #[serde(default)]
     access_token: Option<String>,
-    #[serde(default)]
     expires_in: Option<u64>,
 }
 

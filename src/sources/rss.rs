@@ -29,12 +29,10 @@ pub struct RssSettings {
     /// Feed address: `https://…`, or `file://PATH` (a relative PATH is taken from the working directory).
     pub url: String,
     /// Language of every entry that does not declare its own; unset, it is detected from the text.
-    #[serde(default)]
     pub lang: Option<String>,
     /// `"news"` for a news site's feed: its items report complaints and outages in the third
     /// person and are never read as customer complaints unless they quote one. Unset, each
     /// item is judged from its text.
-    #[serde(default)]
     pub voice: Option<crate::classify::Voice>,
     /// Authors who are the brand itself (a forum's staff account, the brand's blog): their
     /// entries are no mentions, and an entry of theirs that answers another (Atom threading,

@@ -45,7 +45,6 @@ const FIELDS: &str =
 #[serde(deny_unknown_fields)]
 pub struct ThreadsSettings {
     /// Keyword(s) to search for; no search when absent.
-    #[serde(default)]
     pub query: Option<String>,
     /// `KEYWORD` (the query is words) or `TAG` (the query is a topic tag).
     #[serde(default = "default_search_mode")]
@@ -147,35 +146,27 @@ pub struct ThreadsSource {
 struct Page {
     #[serde(default)]
     data: Vec<serde_json::Value>,
-    #[serde(default)]
     paging: Option<Paging>,
 }
 
 #[derive(Debug, Deserialize)]
 struct Paging {
-    #[serde(default)]
     cursors: Option<Cursors>,
 }
 
 #[derive(Debug, Deserialize)]
 struct Cursors {
-    #[serde(default)]
     after: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 struct Post {
     id: String,
-    #[serde(default)]
     text: Option<String>,
-    #[serde(default)]
     media_type: Option<String>,
-    #[serde(default)]
     permalink: Option<String>,
     timestamp: String,
-    #[serde(default)]
     username: Option<String>,
-    #[serde(default)]
     replied_to: Option<Ref>,
 }
 

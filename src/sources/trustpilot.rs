@@ -82,27 +82,19 @@ struct Link {
 struct Review {
     id: String,
     stars: u8,
-    #[serde(default)]
     title: Option<String>,
-    #[serde(default)]
     text: Option<String>,
-    #[serde(default)]
     language: Option<String>,
     created_at: String,
-    #[serde(default)]
     number_of_likes: Option<i64>,
-    #[serde(default)]
     consumer: Option<Consumer>,
-    #[serde(default)]
     business_unit: Option<BusinessUnit>,
-    #[serde(default)]
     company_reply: Option<CompanyReply>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct BusinessUnit {
-    #[serde(default)]
     display_name: Option<String>,
 }
 
@@ -110,21 +102,18 @@ struct BusinessUnit {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct CompanyReply {
-    #[serde(default)]
     created_at: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Consumer {
-    #[serde(default)]
     display_name: Option<String>,
 }
 
 /// Trustpilot's error body: `{"message": "...", "errorCode": ...}` or `{"fault": ...}`.
 #[derive(Debug, Deserialize)]
 struct ErrorBody {
-    #[serde(default)]
     message: Option<String>,
 }
 

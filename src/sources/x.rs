@@ -570,7 +570,6 @@ struct User {
     id: String,
     username: Option<String>,
     name: Option<String>,
-    #[serde(default)]
     public_metrics: Option<UserMetrics>,
 }
 
@@ -587,13 +586,10 @@ struct Tweet {
     created_at: Option<DateTime<Utc>>,
     author_id: Option<String>,
     lang: Option<String>,
-    #[serde(default)]
     public_metrics: Option<TweetMetrics>,
     #[serde(default)]
     referenced_tweets: Vec<Reference>,
-    #[serde(default)]
     note_tweet: Option<NoteTweet>,
-    #[serde(default)]
     entities: Option<Entities>,
 }
 
@@ -607,7 +603,6 @@ struct Entities {
 #[derive(Debug, Deserialize)]
 struct UrlEntity {
     url: String,
-    #[serde(default)]
     expanded_url: Option<String>,
 }
 
@@ -629,7 +624,6 @@ struct Reference {
 #[derive(Debug, Deserialize)]
 struct NoteTweet {
     text: String,
-    #[serde(default)]
     entities: Option<Entities>,
 }
 

@@ -34,10 +34,8 @@ const SEARCH_OVERLAP: chrono::Duration = chrono::Duration::hours(1);
 #[serde(deny_unknown_fields)]
 pub struct YoutubeSettings {
     /// Search terms for new videos about the brand; optional when `channel_id` is set.
-    #[serde(default)]
     pub query: Option<String>,
     /// The brand's own channel (`UC…`): every new comment on it is read.
-    #[serde(default)]
     pub channel_id: Option<String>,
     /// API host; the real one unless testing.
     #[serde(default = "default_base_url")]
@@ -655,7 +653,6 @@ struct ThreadsPage {
 #[serde(rename_all = "camelCase")]
 struct Thread {
     snippet: ThreadSnippet,
-    #[serde(default)]
     replies: Option<Replies>,
 }
 

@@ -38,25 +38,18 @@ pub struct WebConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWebConfig {
-    #[serde(default)]
     listen: Option<String>,
-    #[serde(default)]
     base_url: Option<String>,
     #[serde(default)]
     behind_tls_proxy: bool,
-    #[serde(default)]
     trusted_header: Option<String>,
     #[serde(default)]
     trusted_proxies: Vec<String>,
     #[serde(default)]
     users: BTreeMap<String, String>,
-    #[serde(default)]
     link_ttl: Option<DurationValue>,
-    #[serde(default)]
     session_ttl: Option<DurationValue>,
-    #[serde(default)]
     secret_env: Option<String>,
-    #[serde(default)]
     secret_file: Option<String>,
 }
 

@@ -54,7 +54,6 @@ pub struct DigestConfig {
     #[serde(default)]
     pub period: Period,
     /// For weekly digests: the day it is sent (about the seven days before).
-    #[serde(default)]
     pub weekday: Option<String>,
     /// Addresses that get the digest together (one recipient list).
     #[serde(default)]
