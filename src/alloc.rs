@@ -1,4 +1,4 @@
-//! The memory allocator the daemon runs on: jemalloc, set up by [`daemon_allocator!`] in the
+//! The memory allocator the daemon runs on: jemalloc, set up by [`daemon_allocator!`](crate::daemon_allocator) in the
 //! binary and in the benchmarks that time the daemon's own code in their process.
 //!
 //! Why not the system allocator: a big poll's mentions are made on the thread that parsed the

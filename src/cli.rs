@@ -1,4 +1,8 @@
 //! Command-line interface: one subcommand per user task.
+//!
+//! The doc comments below are the `--help` text a user reads, written as it prints: `<TAB>`,
+//! `<platform>` and `[retention]` there are words for the terminal, not HTML or doc links.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
 
 use std::path::PathBuf;
 

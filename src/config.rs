@@ -1,5 +1,5 @@
 //! The configuration's building blocks, below every module that has a config section:
-//! [`ConfigErrors`] (every problem at once, each with its key path), [`parse_at`], durations,
+//! [`ConfigErrors`] (every problem at once, each with its key path), `parse_at`, durations,
 //! secrets, and the sections that belong to no one module (`[store]`, `[http]`,
 //! `[classifier]`, the common keys of `[[sources]]`). It imports nothing of the domain, so each
 //! module can own its section's type and parser; [`load`] puts the sections together.

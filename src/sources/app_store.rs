@@ -7,7 +7,7 @@
 //! describes the app (it has no `im:rating`). Reviews come newest first; the cursor keeps, per
 //! country, the time of the newest review read (and the ids read at that time), and a poll reads
 //! pages until it reaches it, going on at the next page on the next poll when `max_pages` stops
-//! it first ([`Walk`]).
+//! it first (`Walk`).
 
 use crate::sources::checks::Check;
 use std::collections::BTreeMap;

@@ -8,7 +8,7 @@
 //! `__paging_token`), not by `cursors.after`, so only the link reaches the older posts. Page
 //! links are never kept past a poll (they expire); a run cut short by `max_pages` is read again
 //! from the start by the next poll, whose `since` has not moved.
-//! [`Graph`] holds what the Instagram source shares: requests with the token in a header,
+//! `Graph` holds what the Instagram source shares: requests with the token in a header,
 //! usage-header throttling, and Graph error codes.
 
 use crate::sources::checks::Check;

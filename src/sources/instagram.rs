@@ -9,7 +9,7 @@
 //! only be read by an id that Meta's `mentions` webhook delivers: the web listener keeps those
 //! (`web/meta_hook.rs`) and the next poll reads each one ([`Source::poll_announced`]).
 //! Requests, throttling and Graph error codes are shared with the Facebook page source
-//! ([`Graph`]).
+//! (`Graph`).
 
 use crate::sources::checks::Check;
 use std::collections::BTreeMap;

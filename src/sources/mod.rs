@@ -301,7 +301,7 @@ pub trait SourceKind: Source + Sized + 'static {
     fn conformance_settings(base: &str, secret_file: &str) -> Value;
 }
 
-/// One registered kind: its name and the registry's functions for it, made by [`kind`].
+/// One registered kind: its name and the registry's functions for it, made by `kind`.
 pub struct Kind {
     /// The kind's name in the config.
     pub name: &'static str,

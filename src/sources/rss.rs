@@ -3,7 +3,7 @@
 //! Polls with conditional GET (`ETag` / `Last-Modified`) so an unchanged feed costs one 304.
 //! Entries are identified by `guid`/`id`, falling back to their link; the store ignores ones it
 //! already has. `file://` URLs read a local file, so the demo runs without a network. A body of
-//! 1 MiB or more is handed to the commit unread ([`FeedRead`]), which reads it part by part
+//! 1 MiB or more is handed to the commit unread (`FeedRead`), which reads it part by part
 //! while the writer stores the part before.
 
 use crate::sources::checks::Check;

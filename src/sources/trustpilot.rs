@@ -5,7 +5,7 @@
 //! `links` hold a `next-page` relation has a successor. The cursor keeps the creation time of
 //! the newest review read (and the ids read at that very time), and a poll reads pages until
 //! it reaches it, going on at the next page on the next poll when `max_pages` stops it first
-//! ([`Walk`]). The business's public answer (`companyReply`) marks the review answered, by the
+//! (`Walk`). The business's public answer (`companyReply`) marks the review answered, by the
 //! business unit's display name: the API names the business, not a person of the brand.
 
 use crate::sources::checks::Check;

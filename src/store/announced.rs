@@ -22,7 +22,7 @@ pub trait AnnouncedStore {
         now: i64,
     ) -> Result<usize, StoreError>;
 
-    /// The oldest [`PER_POLL`] announcements waiting for `source`.
+    /// The oldest `PER_POLL` announcements waiting for `source`.
     fn announced(&self, source: &str) -> Result<Vec<Announcement>, StoreError>;
 
     /// Forgets announcements `ids`: their poll has been committed.
