@@ -261,6 +261,30 @@ impl Notifier {
         now.timestamp() - fetched_at > self.mail.retry_for.as_secs() as i64
     }
 
+    /// The signed one-click links of an alert about mention `id`; none without a web inbox.
+    fn action_links(&self, id: i64, now: DateTime<Utc>) -> Vec<mail::ActionLink> {
+        self.links
+            .as_ref()
+            .map(|l| {
+                l.links(id, now.timestamp())
+                    .into_iter()
+                    .map(|(label, url)| mail::ActionLink { label, url })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// How an alert lists `d`, a near-duplicate of its mention.
+    fn duplicate_view(d: &StoredMention, optouts: &OptOuts) -> DuplicateView {
+        DuplicateView {
+            mention_id: d.id,
+            source: d.source.clone(),
+            author: d.mention.author_handle.as_deref().map(mail::strip_bidi),
+            url: d.mention.url.clone(),
+            do_not_contact: Self::opted_out(optouts, d),
+        }
+    }
+
     /// The alerts `decision` implies for `m`, with `duplicates` folded in.
     #[allow(clippy::too_many_arguments)]
     fn alerts_for(
@@ -280,13 +304,7 @@ impl Notifier {
         }
         let duplicates: Vec<DuplicateView> = duplicates
             .iter()
-            .map(|d| DuplicateView {
-                mention_id: d.id,
-                source: d.source.clone(),
-                author: d.mention.author_handle.as_deref().map(mail::strip_bidi),
-                url: d.mention.url.clone(),
-                do_not_contact: Self::opted_out(optouts, d),
-            })
+            .map(|d| Self::duplicate_view(d, optouts))
             .collect();
         for (team_name, matched) in decision.alerts() {
             let Some(team) = self.router.team(team_name) else {
@@ -319,16 +337,7 @@ impl Notifier {
                 platform: m.kind.clone(),
                 tz: Some(team.tz),
                 now: now.timestamp(),
-                actions: self
-                    .links
-                    .as_ref()
-                    .map(|l| {
-                        l.links(m.id, now.timestamp())
-                            .into_iter()
-                            .map(|(label, url)| mail::ActionLink { label, url })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                actions: self.action_links(m.id, now),
             };
             let rendered = render_alert(&view);
             let not_before = if subject.urgent {

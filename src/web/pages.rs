@@ -963,6 +963,36 @@ fn urgency_reasons(verdict: &serde_json::Value) -> Vec<String> {
     urgency_reasons
 }
 
+/// The routing rules that matched a mention, from its stored routing record.
+fn route_views(route: Option<&str>) -> Vec<RouteView> {
+    route_entries(route)
+        .iter()
+        .map(|m| RouteView {
+            rule: m["rule"].as_str().unwrap_or_default().into(),
+            team: m["team"].as_str().unwrap_or("(no team)").into(),
+            why: m["why"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|w| w.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+        })
+        .collect()
+}
+
+/// The relabel choices, with the mention's current `label` selected.
+fn label_choices(label: &str) -> Vec<Choice> {
+    LABELS
+        .iter()
+        .map(|l| Choice {
+            value: l.to_string(),
+            text: l.to_string(),
+            selected: *l == label,
+        })
+        .collect()
+}
+
 fn render_mention(
     state: &WebState,
     session: &Session,
@@ -985,20 +1015,7 @@ fn render_mention(
     let verdict = m.verdict.reasons.clone().unwrap_or_default();
     let reasons = reason_views(&verdict);
     let urgency_reasons = urgency_reasons(&verdict);
-    let routes = route_entries(extras.route.as_deref())
-        .iter()
-        .map(|m| RouteView {
-            rule: m["rule"].as_str().unwrap_or_default().into(),
-            team: m["team"].as_str().unwrap_or("(no team)").into(),
-            why: m["why"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|w| w.as_str())
-                .collect::<Vec<_>>()
-                .join("; "),
-        })
-        .collect();
+    let routes = route_views(extras.route.as_deref());
     let alerts = store
         .alerts_of(id)?
         .into_iter()
@@ -1027,15 +1044,7 @@ fn render_mention(
         .iter()
         .map(|r| row_view(r, now, &state.slas))
         .collect();
-    let label = m.verdict.label.map(Label::as_str).unwrap_or_default();
-    let labels = LABELS
-        .iter()
-        .map(|l| Choice {
-            value: l.to_string(),
-            text: l.to_string(),
-            selected: *l == label,
-        })
-        .collect();
+    let labels = label_choices(m.verdict.label.map(Label::as_str).unwrap_or_default());
     let page = MentionPage {
         csrf: session.csrf_token(&state.key),
         user: session.user.clone(),

@@ -1,6 +1,6 @@
-//! How the digest looks: text for the terminal, phone-friendly HTML from an askama template
-//! (every piece of mention text escaped) with inline charts, and the outbox records per
-//! recipient list.
+//! How the digest looks: text for the terminal and phone-friendly HTML with inline charts,
+//! both from askama templates over one view (the HTML one escapes every piece of mention text),
+//! and the outbox records per recipient list.
 
 use askama::Template;
 use base64::Engine as _;
@@ -70,15 +70,20 @@ pub(super) struct ItemView {
     text: String,
     url: Option<String>,
     no_link: String,
+    /// The link as the text version prints it, whatever its scheme.
+    link_text: Option<String>,
     platform: String,
     actions: Vec<ActionLink>,
 }
 
+/// The digest as both versions show it: `templates/mail/digest.html` renders it, and
+/// [`DigestText`] renders it again as plain text.
 #[derive(Template)]
 #[template(path = "mail/digest.html")]
 pub(super) struct DigestPage {
     subject: String,
     kind: &'static str,
+    period: &'static str,
     title: String,
     tz: &'static str,
     late: Option<String>,
@@ -100,6 +105,34 @@ pub(super) struct DigestPage {
     spikes: Vec<String>,
     failed: Vec<String>,
     has_actions: bool,
+}
+
+/// The plain-text version, from `templates/mail/digest.txt` (not escaped: it is text).
+#[derive(Template)]
+#[template(path = "mail/digest.txt")]
+pub(super) struct DigestText<'a> {
+    page: &'a DigestPage,
+}
+
+impl std::ops::Deref for DigestText<'_> {
+    type Target = DigestPage;
+
+    fn deref(&self) -> &DigestPage {
+        self.page
+    }
+}
+
+/// Filters the digest's templates use besides askama's own.
+mod filters {
+    /// `s` on one line, cut to `max` characters with an ellipsis ([`crate::text::one_line`]).
+    #[askama::filter_fn]
+    pub fn cut(
+        s: impl std::fmt::Display,
+        _: &dyn askama::Values,
+        max: usize,
+    ) -> askama::Result<String> {
+        Ok(crate::text::one_line(&s.to_string(), max))
+    }
 }
 
 /// Only web links become clickable.
@@ -404,126 +437,13 @@ impl Digest {
         }
     }
 
-    /// The plain-text version.
-    /// The plain-text version.
+    /// The plain-text version: the same view as the HTML one, from `templates/mail/digest.txt`.
     pub fn render_text(&self) -> String {
-        let mut t = String::new();
-        t.push_str(&format!(
-            "webcare {} digest · {} ({})\n",
-            self.period.as_str(),
-            self.title(),
-            self.tz.name()
-        ));
-        if let Some(l) = self.late_line() {
-            t.push_str(&format!("{l}\n"));
-        }
-        t.push_str(&format!(
-            "\nVOLUME\n  {} mentions, {}: {} ({})\n",
-            self.total.count,
-            self.avg_label(),
-            one_decimal(self.total.average),
-            trend_text(self.total.count, self.total.average)
-        ));
-        for (what, rows) in [("label", &self.by_label), ("source", &self.by_source)] {
-            t.push_str(&format!("  by {what}:\n"));
-            for r in rows.iter() {
-                t.push_str(&format!(
-                    "    {:<24} {:>6}  avg {:>7}  {}\n",
-                    cut(&r.name, 24),
-                    r.count,
-                    one_decimal(r.average),
-                    trend_text(r.count, r.average)
-                ));
-            }
-        }
-        t.push_str(&format!("\nNET SENTIMENT\n  {}\n", self.net_line()));
-        let sla = self.sla_lines();
-        if !sla.is_empty() {
-            t.push_str("\nFIRST-RESPONSE TARGETS\n");
-            for l in sla {
-                t.push_str(&format!("  {l}\n"));
-            }
-        }
-        let responses = self.response_rows();
-        if !responses.is_empty() {
-            t.push_str("\nFIRST-RESPONSE TIMES (median, 90th percentile)\n");
-            for r in responses {
-                t.push_str(&format!(
-                    "  {} · {}: {} answered, median {}, 90 % within {}\n",
-                    r.team, r.platform, r.answered, r.median, r.p90
-                ));
-            }
-        }
-        t.push_str(&format!("\n{}\n", self.complaints_heading().to_uppercase()));
-        if self.complaints.is_empty() {
-            t.push_str("  none\n");
-        }
-        for (i, m) in self.complaints.iter().enumerate() {
-            t.push_str(&format!(
-                "  {}. #{} · {} · {}\n     \"{}\"\n",
-                i + 1,
-                m.id,
-                Self::author(m),
-                self.answered(m),
-                Self::snippet(m)
-            ));
-            if let Some(u) = &m.mention.url {
-                t.push_str(&format!("     {}\n", cut(u, 300)));
-            }
-            for a in self.actions_of(m.id) {
-                t.push_str(&format!("     {}: {}\n", a.label, a.url));
-            }
-        }
-        t.push_str("\nRECURRING COMPLAINT THEMES\n");
-        if self.themes.is_empty() {
-            t.push_str("  nothing rose\n");
-        }
-        for l in self.theme_lines() {
-            t.push_str(&format!("  {l}\n"));
-        }
-        t.push_str(&format!("\n{}\n", self.stories_heading().to_uppercase()));
-        if self.stories.is_empty() {
-            t.push_str("  none this time\n");
-        }
-        for (i, m) in self.stories.iter().enumerate() {
-            t.push_str(&format!(
-                "  {}. #{} · {}\n     \"{}\"\n",
-                i + 1,
-                m.id,
-                Self::author(m),
-                Self::snippet(m)
-            ));
-            if let Some(u) = &m.mention.url {
-                t.push_str(&format!("     {}\n", cut(u, 300)));
-            }
-        }
-        t.push_str("\nSPIKES\n");
-        if self.spikes.is_empty() {
-            t.push_str("  none\n");
-        }
-        for s in &self.spikes {
-            t.push_str(&format!("  {} · {}\n", self.local(s.started_at), s.summary));
-        }
-        t.push_str("\nSOURCES THAT FAILED\n");
-        if self.failed.is_empty() {
-            t.push_str("  none\n");
-        }
-        for f in &self.failed {
-            t.push_str(&format!("  {}\n", Self::failed_line(f)));
-        }
-        t.push_str(
-            "\nMark a complaint answered with `webcare answered ID` (ID is the number after #)",
-        );
-        if self.actions.is_empty() {
-            t.push_str(".\n");
-        } else {
-            t.push_str(
-                ", or follow its link to the web inbox (nothing changes until you confirm).\n",
-            );
-        }
-        t
+        let page = self.view(None);
+        // Rendering fails only on a formatter error, which String writing never returns.
+        DigestText { page: &page }.render().unwrap_or_default()
     }
-
+    /// The plain-text version.
     fn failed_line(f: &FailedSource) -> String {
         let now = if f.failing_now > 0 {
             format!("still failing ({} in a row)", f.failing_now)
@@ -550,6 +470,7 @@ impl Digest {
                 Some(u) => format!("{} (not a web address)", cut(u, 300)),
                 None => "no link".into(),
             },
+            link_text: m.mention.url.as_deref().map(|u| cut(u, 300)),
             platform: crate::notify::card::platform_name(&m.kind),
             actions: self.actions_of(m.id),
         }
@@ -597,6 +518,13 @@ impl Digest {
     /// The HTML version from `templates/mail/digest.html`: one column at most 600 px wide,
     /// table layout with inline styles, charts as PNG data: URIs; askama escapes every value.
     pub fn render_html(&self) -> String {
+        let page = self.view(Some(self.charts()));
+        // Rendering fails only on a formatter error, which String writing never returns.
+        page.render().unwrap_or_default()
+    }
+
+    /// What both versions show; `charts` only for the HTML one, which draws them.
+    fn view(&self, charts: Option<(Option<ChartView>, Option<ChartView>)>) -> DigestPage {
         let table = |what: &'static str, rows: &[Trend]| TrendTable {
             what,
             rows: rows
@@ -609,13 +537,14 @@ impl Digest {
                 })
                 .collect(),
         };
-        let (volume_chart, net_chart) = self.charts();
-        let page = DigestPage {
+        let (volume_chart, net_chart) = charts.unwrap_or_default();
+        DigestPage {
             subject: self.subject(),
             kind: match self.period {
                 Period::Daily => "Daily",
                 Period::Weekly => "Weekly",
             },
+            period: self.period.as_str(),
             title: self.title(),
             tz: self.tz.name(),
             late: self.late_line(),
@@ -644,9 +573,7 @@ impl Digest {
                 .collect(),
             failed: self.failed.iter().map(Self::failed_line).collect(),
             has_actions: !self.actions.is_empty(),
-        };
-        // Rendering fails only on a formatter error, which String writing never returns.
-        page.render().unwrap_or_default()
+        }
     }
 
     /// The digest as outbox rows for `list`: one email per address, with a Message-ID that is
