@@ -20,11 +20,17 @@ pub struct ActionLink {
 }
 
 /// A folded duplicate, as the card lists it.
-struct DuplicateLine {
-    who: String,
-    url: Option<String>,
+pub struct DuplicateLine {
+    /// Who posted it where: "@handle on source (mention #N)".
+    pub who: String,
+    /// Its web link, if it has one.
+    pub url: Option<String>,
+    /// The whole line of the text part, link included.
+    pub line: String,
 }
 
+/// The alert as both parts show it: `templates/mail/alert.html` renders the card, and
+/// [`AlertText`] the text part from the same values in the same order.
 #[derive(Template)]
 #[template(path = "mail/alert.html")]
 struct AlertCard<'a> {
@@ -33,6 +39,12 @@ struct AlertCard<'a> {
     banner: String,
     banner_bg: &'static str,
     label: String,
+    /// The label as the classifier names it ("complaint").
+    raw_label: &'a str,
+    /// Name, handle and reach joined, or "unknown author".
+    who: String,
+    /// The link as given, web address or not.
+    url: Option<&'a str>,
     platform: String,
     site: Option<String>,
     posted: String,
@@ -57,6 +69,8 @@ struct AlertCard<'a> {
     rule_why: String,
     mention_id: i64,
 }
+
+text_part!(AlertText over AlertCard<'a>, "mail/alert.txt");
 
 /// The platform's name for a source kind.
 pub fn platform_name(kind: &str) -> String {
@@ -269,15 +283,15 @@ pub fn reach_words(reach: Option<i64>) -> Option<String> {
     })
 }
 
-/// The card as HTML. `subject` is the mail's subject (the page title); `text` the mention text
-/// as shown (already cut).
-pub fn render_html(
+/// The alert as HTML and as text, in that order. `subject` is the mail's subject (the page
+/// title); `text` the mention text as shown (already cut).
+pub fn render(
     a: &AlertView,
     subject: &str,
     text: &str,
     copies: String,
-    duplicates: Vec<(String, Option<String>)>,
-) -> String {
+    duplicates: Vec<DuplicateLine>,
+) -> (String, String) {
     let (banner, banner_bg) = banner(a);
     let (author_name, handle) = author_parts(a);
     let platform = platform_name(&a.platform);
@@ -287,6 +301,19 @@ pub fn render_html(
         banner,
         banner_bg,
         label: label_words(&a.label),
+        raw_label: &a.label,
+        who: {
+            let who: Vec<String> = [author_name.clone(), handle.clone(), reach_words(a.reach)]
+                .into_iter()
+                .flatten()
+                .collect();
+            if who.is_empty() {
+                "unknown author".into()
+            } else {
+                who.join(" · ")
+            }
+        },
+        url: a.url.as_deref(),
         site: site_of(a.url.as_deref()),
         posted: posted_line(a),
         author_name,
@@ -312,10 +339,7 @@ pub fn render_html(
         in_reply_to: a.in_reply_to.clone(),
         watches: a.watches.join(", "),
         copies,
-        duplicates: duplicates
-            .into_iter()
-            .map(|(who, url)| DuplicateLine { who, url })
-            .collect(),
+        duplicates,
         team: &a.team,
         rule: &a.rule,
         rule_why: a.rule_why.join("; "),
@@ -323,7 +347,9 @@ pub fn render_html(
         platform,
     };
     // Rendering fails only on a formatter error, which String writing never returns.
-    card.render().unwrap_or_default()
+    let html = card.render().unwrap_or_default();
+    let text = AlertText { page: &card }.render().unwrap_or_default();
+    (html, text)
 }
 
 #[cfg(test)]

@@ -395,17 +395,13 @@ pub(crate) fn safe_link(url: Option<&str>) -> Option<&str> {
 pub fn render_alert(a: &AlertView) -> Rendered {
     let subject = alert_subject(a);
     let body = cut(a.text.trim(), MAX_TEXT);
-    // The text part says what the card says, in the same order.
-    let mut t = alert_text_head(a, &body);
-    alert_text_details(a, &mut t);
     let duplicates = a
         .duplicates
         .iter()
-        .map(|d| {
-            (
-                duplicate_who(d),
-                safe_link(d.url.as_deref()).map(str::to_string),
-            )
+        .map(|d| card::DuplicateLine {
+            who: duplicate_who(d),
+            url: safe_link(d.url.as_deref()).map(str::to_string),
+            line: duplicate_line(d),
         })
         .collect();
     let copies = if a.duplicates.is_empty() {
@@ -413,11 +409,11 @@ pub fn render_alert(a: &AlertView) -> Rendered {
     } else {
         copies_line(a)
     };
-    let h = card::render_html(a, &subject, &body, copies, duplicates);
+    let (html, text) = card::render(a, &subject, &body, copies, duplicates);
     Rendered {
         subject,
-        text: t,
-        html: h,
+        text,
+        html,
     }
 }
 
@@ -440,99 +436,6 @@ fn alert_subject(a: &AlertView) -> String {
         header_safe(&snippet_source, MAX_SNIPPET)
     );
     header_safe(&subject, 160)
-}
-
-/// The top of the text part: the banner, what and where, who, and the mention quoted.
-fn alert_text_head(a: &AlertView, body: &str) -> String {
-    let (banner, _) = card::banner(a);
-    let (name, handle) = card::author_parts(a);
-    let platform = card::platform_name(&a.platform);
-    let mut t = String::new();
-    if a.do_not_contact {
-        t.push_str("DO NOT CONTACT: this author asked not to be contacted by the brand.\n\n");
-    }
-    t.push_str(&format!("{banner}\n"));
-    t.push_str(&format!(
-        "{} · {platform}{}\n",
-        a.label,
-        card::site_of(a.url.as_deref())
-            .map(|s| format!(" · {s}"))
-            .unwrap_or_default()
-    ));
-    t.push_str(&format!("{}\n", card::posted_line(a)));
-    let who: Vec<String> = [name, handle, card::reach_words(a.reach)]
-        .into_iter()
-        .flatten()
-        .collect();
-    if who.is_empty() {
-        t.push_str("unknown author\n\n");
-    } else {
-        t.push_str(&format!("{}\n\n", who.join(" · ")));
-    }
-    if let Some(title) = &a.title {
-        t.push_str(&format!("{title}\n\n"));
-    }
-    for line in body.lines() {
-        t.push_str(&format!("> {line}\n"));
-    }
-    t.push('\n');
-    t
-}
-
-/// The rest of the text part: where to answer, the verdict and why, the copies, and the
-/// route that sent it.
-fn alert_text_details(a: &AlertView, t: &mut String) {
-    let platform = card::platform_name(&a.platform);
-    match (safe_link(a.url.as_deref()), &a.url) {
-        (Some(u), _) => t.push_str(&format!("Answer on {platform}: {u}\n")),
-        (None, Some(u)) => t.push_str(&format!("Link (not a web address): {u}\n")),
-        (None, None) => t.push_str("Answer:    no link; the platform did not give one\n"),
-    }
-    for l in &a.actions {
-        if let Some(u) = safe_link(Some(&l.url)) {
-            t.push_str(&format!("{}: {u}\n", l.label));
-        }
-    }
-    t.push('\n');
-    t.push_str(&format!(
-        "Sentiment: {}\n",
-        card::sentiment_words(a.sentiment)
-    ));
-    if let Some(l) = &a.lang {
-        t.push_str(&format!("Language:  {}\n", card::language_name(l)));
-    }
-    for (i, r) in card::deciding_reasons(&a.reasons).iter().enumerate() {
-        t.push_str(&format!(
-            "{}{r}\n",
-            if i == 0 { "Why:       " } else { "           " }
-        ));
-    }
-    if let Some(r) = &a.in_reply_to {
-        t.push_str(&format!("In reply to: {r}\n"));
-    }
-    t.push_str(&format!("About:     {}\n", a.watches.join(", ")));
-    if !a.duplicates.is_empty() {
-        t.push_str(&format!("\n{}\n", copies_line(a)));
-        for d in &a.duplicates {
-            t.push_str(&format!("  - {}\n", duplicate_line(d)));
-        }
-    }
-    if a.reasons.len() > card::deciding_reasons(&a.reasons).len() {
-        t.push_str("\nAll the classifier's reasons:\n");
-        for r in &a.reasons {
-            t.push_str(&format!("  - {r}\n"));
-        }
-    }
-    t.push_str(&format!(
-        "\nRouted to team {} by rule \"{}\": {}\n",
-        a.team,
-        a.rule,
-        a.rule_why.join("; ")
-    ));
-    t.push_str(&format!(
-        "Mention #{} · `webcare route {}` explains the routing.\n",
-        a.mention_id, a.mention_id
-    ));
 }
 
 fn copies_line(a: &AlertView) -> String {
@@ -627,29 +530,19 @@ pub fn render_batch(items: &[Rendered]) -> Rendered {
         .iter()
         .map(|r| r.subject.trim_start_matches("[webcare] ").to_string())
         .collect();
-    let mut t = format!("{n} alerts, most urgent first: {counts}\n");
-    for (i, l) in lines.iter().enumerate() {
-        t.push_str(&format!("  {}. {l}\n", i + 1));
-    }
-    for (i, r) in items.iter().enumerate() {
-        t.push_str(&format!(
-            "\n=== {} of {n}: {} ===\n\n{}",
-            i + 1,
-            r.subject,
-            r.text
-        ));
-    }
     let page = BatchPage {
         subject: &subject,
         count: n,
         counts,
         lines,
         cards: items.iter().map(|r| body_of(&r.html)).collect(),
+        items,
     };
+    // Rendering fails only on a formatter error, which String writing never returns.
+    let text = BatchText { page: &page }.render().unwrap_or_default();
     Rendered {
         subject: subject.clone(),
-        text: t,
-        // Rendering fails only on a formatter error, which String writing never returns.
+        text,
         html: page.render().unwrap_or_default(),
     }
 }
@@ -699,7 +592,11 @@ struct BatchPage<'a> {
     counts: String,
     lines: Vec<String>,
     cards: Vec<&'a str>,
+    /// The alerts themselves, whose text parts the batch's text part runs one after another.
+    items: &'a [Rendered],
 }
+
+text_part!(BatchText over BatchPage<'a>, "mail/batch.txt");
 
 /// Renders the summary that tells a recipient how many alerts their hourly cap held back,
 /// listing their subjects.
@@ -714,13 +611,6 @@ pub fn render_cap_summary(cap: Option<u32>, held_subjects: &[String]) -> Rendere
         format!("{n} alerts were")
     };
     let subject = format!("[webcare] {what} held back: {cap} was reached");
-    let mut t = format!(
-        "{what} held back because {cap} was reached. They were not sent; \
-         `webcare outbox --state held` lists them all.\n\n"
-    );
-    for s in held_subjects {
-        t.push_str(&format!("  - {s}\n"));
-    }
     let subject = header_safe(&subject, 160);
     let page = CapSummaryPage {
         subject: &subject,
@@ -728,11 +618,12 @@ pub fn render_cap_summary(cap: Option<u32>, held_subjects: &[String]) -> Rendere
         cap: &cap,
         held: held_subjects,
     };
+    // Rendering fails only on a formatter error, which String writing never returns.
+    let text = CapSummaryText { page: &page }.render().unwrap_or_default();
     Rendered {
-        // Rendering fails only on a formatter error, which String writing never returns.
         html: page.render().unwrap_or_default(),
         subject,
-        text: t,
+        text,
     }
 }
 
@@ -745,6 +636,8 @@ struct CapSummaryPage<'a> {
     cap: &'a str,
     held: &'a [String],
 }
+
+text_part!(CapSummaryText over CapSummaryPage<'a>, "mail/cap_summary.txt");
 
 /// Why a delivery attempt failed, as far as retrying is concerned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -12,6 +12,28 @@
 //! The notifier's config sections are read in [`settings`] (and [`spike_settings`]), apart
 //! from the code here that takes the whole config, so the config does not depend on it.
 
+/// Declares a mail's plain-text part: a struct `$name` that renders the `.txt` template at
+/// `$path` (not escaped: it is text) over a reference to `$page`, the HTML part's values, so the
+/// two parts show the same things in the same order.
+macro_rules! text_part {
+    ($vis:vis $name:ident over $page:ty, $path:tt) => {
+        #[doc = concat!("The plain-text part, from `templates/", $path, "` over the HTML part's values.")]
+        #[derive(askama::Template)]
+        #[template(path = $path)]
+        $vis struct $name<'a> {
+            page: &'a $page,
+        }
+
+        impl<'a> std::ops::Deref for $name<'a> {
+            type Target = $page;
+
+            fn deref(&self) -> &$page {
+                self.page
+            }
+        }
+    };
+}
+
 pub mod backtest;
 pub mod card;
 pub mod chart;

@@ -121,24 +121,6 @@ impl SlaJob {
             160,
         );
         let link = self.base_url.as_ref().map(|b| format!("{b}/m/{}", m.id));
-        let mut text = format!(
-            "A {} for team {} has waited {waited} without an answer; the target is {target}.\n\n",
-            m.label, t.team
-        );
-        if let Some(title) = &m.title {
-            text.push_str(&format!("{title}\n"));
-        }
-        for line in snippet.lines() {
-            text.push_str(&format!("> {line}\n"));
-        }
-        text.push_str(&format!(
-            "\nAuthor: {}\nMention #{}\n",
-            m.author.as_deref().unwrap_or("unknown"),
-            m.id
-        ));
-        if let Some(l) = &link {
-            text.push_str(&format!("Open it in the inbox: {l}\n"));
-        }
         let page = EscalationPage {
             subject: &subject,
             label: &m.label,
@@ -153,6 +135,7 @@ impl SlaJob {
         };
         // Rendering fails only on a formatter error, which String writing never returns.
         let html = page.render().unwrap_or_default();
+        let text = EscalationText { page: &page }.render().unwrap_or_default();
         t.escalate_to
             .iter()
             .map(|to| EscalationMail {
@@ -253,3 +236,5 @@ struct EscalationPage<'a> {
     id: i64,
     link: Option<&'a str>,
 }
+
+text_part!(EscalationText over EscalationPage<'a>, "mail/escalation.txt");

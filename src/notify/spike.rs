@@ -242,16 +242,6 @@ impl Found<'_> {
             (self.base.mean + cfg.sensitivity * self.base.stddev).max(cfg.min_count as f64 - 1.0),
             cfg.min_count
         );
-        let mut t = format!("{summary}\n\nChecked {at}.\nBaseline: {baseline}.\n");
-        if !self.terms.is_empty() {
-            t.push_str(&format!("Top terms: {}\n", self.terms.join(", ")));
-        }
-        if self.finding == Finding::Drop {
-            t.push_str("`webcare sources` shows each source's last success and last error.\n");
-        }
-        if !self.mentions.is_empty() {
-            t.push_str("\nMost reached:\n");
-        }
         let mut cards = Vec::new();
         for m in self.mentions.iter().take(3) {
             let who = m
@@ -260,39 +250,20 @@ impl Found<'_> {
                 .as_deref()
                 .or(m.mention.author_name.as_deref())
                 .unwrap_or("unknown author");
-            let reach = m
-                .mention
-                .author_reach
-                .map(|r| format!("{r} followers"))
-                .unwrap_or_else(|| "reach unknown".into());
-            let text = one_line(&m.mention.text, 280);
-            t.push_str(&format!(
-                "  - {} ({reach}) on {}: \"{text}\"\n",
-                one_line(who, 60),
-                m.source
-            ));
-            let mut url = None;
-            if let Some(u) = &m.mention.url {
-                t.push_str(&format!("    {}\n", one_line(u, 300)));
-                let l = u.trim_start().to_ascii_lowercase();
-                if (l.starts_with("https://") || l.starts_with("http://"))
-                    && !u.contains(['\r', '\n'])
-                {
-                    url = Some(u.clone());
-                }
-            }
             cards.push(SpikeMentionCard {
                 who: one_line(who, 60),
-                reach,
+                reach: m
+                    .mention
+                    .author_reach
+                    .map(|r| format!("{r} followers"))
+                    .unwrap_or_else(|| "reach unknown".into()),
                 source: m.source.clone(),
-                text,
-                url,
+                text: one_line(&m.mention.text, 280),
+                url: super::mail::safe_link(m.mention.url.as_deref()).map(str::to_owned),
+                link_text: m.mention.url.as_deref().map(|u| one_line(u, 300)),
             });
         }
         let cooldown = humantime::format_duration(cfg.cooldown.0).to_string();
-        t.push_str(&format!(
-            "\nSent to every team, once per episode; the same alert stays quiet until {cooldown} after it was last seen.\n"
-        ));
         let page = SpikePage {
             summary: &summary,
             at: &at.to_string(),
@@ -303,7 +274,8 @@ impl Found<'_> {
             cooldown: &cooldown,
         };
         // Rendering fails only on a formatter error, which String writing never returns.
-        (subject, t, page.render().unwrap_or_default())
+        let text = SpikeText { page: &page }.render().unwrap_or_default();
+        (subject, text, page.render().unwrap_or_default())
     }
 }
 
@@ -320,13 +292,18 @@ struct SpikePage<'a> {
     cooldown: &'a str,
 }
 
+text_part!(SpikeText over SpikePage<'a>, "mail/spike.txt");
+
 /// One of the most-reached mentions in a spike alert.
 struct SpikeMentionCard {
     who: String,
     reach: String,
     source: String,
     text: String,
+    /// The link the HTML part makes clickable: only http(s), never one with a line break.
     url: Option<String>,
+    /// The link as the text part prints it, whatever its scheme.
+    link_text: Option<String>,
 }
 
 /// Looks at every watch (spikes, storms, drops) and every source (drops) as of `now`, records

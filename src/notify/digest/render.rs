@@ -107,20 +107,7 @@ pub(super) struct DigestPage {
     has_actions: bool,
 }
 
-/// The plain-text version, from `templates/mail/digest.txt` (not escaped: it is text).
-#[derive(Template)]
-#[template(path = "mail/digest.txt")]
-pub(super) struct DigestText<'a> {
-    page: &'a DigestPage,
-}
-
-impl std::ops::Deref for DigestText<'_> {
-    type Target = DigestPage;
-
-    fn deref(&self) -> &DigestPage {
-        self.page
-    }
-}
+text_part!(pub(super) DigestText over DigestPage, "mail/digest.txt");
 
 /// Filters the digest's templates use besides askama's own.
 mod filters {
