@@ -721,6 +721,7 @@ fn normalise(resp: &SearchResponse, own_accounts: &[String]) -> (Vec<Mention>, V
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::fake;
     use crate::sources::testing::{self, WithSecret, ids};
     use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
     use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -738,7 +739,7 @@ mod tests {
     fn setup(base: &str, extra: serde_json::Value) -> WithSecret<XSource> {
         let base = serde_json::json!({ "query": "fjordlink OR @fjordlink", "base_url": base });
         let config = test_config("x", testing::with_settings(base, extra));
-        testing::with_secret(config, "bearer_token", "test-bearer-token\n")
+        testing::with_secret(config, "bearer_token", "e2e-token\n")
     }
 
     fn test_config(kind: &str, settings: serde_json::Value) -> SourceConfig {
@@ -759,41 +760,10 @@ mod tests {
         serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap()
     }
 
-    async fn mount_two_pages(server: &MockServer) {
-        Mock::given(method("GET"))
-            .and(path(PATH))
-            .and(header("authorization", "Bearer test-bearer-token"))
-            .and(query_param(
-                "query",
-                "(fjordlink OR @fjordlink) -is:retweet",
-            ))
-            .and(query_param("expansions", "author_id"))
-            .and(query_param("user.fields", USER_FIELDS))
-            .and(query_param("tweet.fields", TWEET_FIELDS))
-            .and(query_param("max_results", "100"))
-            .and(query_param_is_missing("since_id"))
-            .and(query_param_is_missing("next_token"))
-            .respond_with(json("search-page1.json"))
-            .expect(1)
-            .mount(server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path(PATH))
-            .and(query_param(
-                "next_token",
-                "b26v89c19zqg8o3fr5qmh8x6q0ts0dbb2nq8akg7mc8rx",
-            ))
-            .and(query_param_is_missing("since_id"))
-            .respond_with(json("search-page2.json"))
-            .expect(1)
-            .mount(server)
-            .await;
-    }
-
     #[tokio::test]
     async fn first_poll_reads_the_backfill_window_and_pages_to_the_end() {
         let server = MockServer::start().await;
-        mount_two_pages(&server).await;
+        fake::mount(&server, "x", "main").await;
         let s = setup(&server.uri(), serde_json::json!({}));
         let batch = s.source.poll(&ctx(None)).await.unwrap();
 
@@ -916,7 +886,7 @@ mod tests {
     #[tokio::test]
     async fn paging_stops_at_max_pages_and_resumes_from_next_token() {
         let server = MockServer::start().await;
-        mount_two_pages(&server).await;
+        fake::mount(&server, "x", "main").await;
         let s = setup(&server.uri(), serde_json::json!({ "max_pages": 1 }));
         let first = s.source.poll(&ctx(None)).await.unwrap();
         assert!(first.more);
@@ -1087,7 +1057,7 @@ mod tests {
             err.to_string(),
             "x: token rejected (401); check credentials bearer_token"
         );
-        assert!(!err.to_string().contains("test-bearer-token"));
+        assert!(!err.to_string().contains("e2e-token"));
     }
 
     #[tokio::test]
@@ -1123,16 +1093,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_since_id_older_than_the_window_falls_back_to_start_time() {
-        let server = testing::serving([Mock::given(method("GET"))
-            .and(path(PATH))
-            .and(query_param("since_id", "1861800000000000005"))
-            .respond_with(testing::json_status(
-                400,
-                &fixture("error-since-id-too-old.json"),
-            ))
-            .expect(1)])
-        .await;
-        mount_two_pages(&server).await;
+        let server = MockServer::start().await;
+        // The fake's 400 for a since_id past the seven-day window, before its pages.
+        fake::mount(&server, "x", "stale-since-id").await;
+        fake::mount(&server, "x", "main").await;
         let s = setup(&server.uri(), serde_json::json!({}));
         let old = XCursor {
             since_id: Some("1861800000000000005".into()),
@@ -1182,7 +1146,7 @@ mod tests {
     #[tokio::test]
     async fn t_co_links_are_expanded_from_the_entities() {
         let server = MockServer::start().await;
-        mount_two_pages(&server).await;
+        fake::mount(&server, "x", "main").await;
         let s = setup(&server.uri(), serde_json::json!({}));
         let batch = s.source.poll(&ctx(None)).await.unwrap();
         let m = batch
