@@ -4,6 +4,8 @@
 //! understood, tested or moved without the other; within one module folder it is the module's own
 //! business.
 //!
+//! It also holds every function outside tests to at most [`LONGEST_FUNCTION`] lines.
+//!
 //! The check reads `src/**/*.rs` as text: every `crate::…`, `super::…` and child-module path
 //! outside comments, strings and `#[cfg(test)]` code is an edge from the file to the file of the
 //! longest module prefix of the path. Strongly connected components of that graph that hold files
@@ -613,4 +615,107 @@ fn the_reader_finds_paths_in_use_trees_and_code() {
         "chart".into(),
         "draw".into()
     ]));
+}
+
+/// The longest a function outside tests may be, in lines from its `fn` to its closing brace.
+/// Past this a function does several things and each wants a name of its own.
+const LONGEST_FUNCTION: usize = 120;
+
+/// Every function in `code` (comments and strings already blanked) longer than `limit` lines,
+/// as (line of its `fn`, name, lines). A declaration without a body (`fn f();` in a trait) is
+/// no function here.
+fn functions_longer_than(code: &str, limit: usize) -> Vec<(usize, String, usize)> {
+    let fn_re = regex::Regex::new(r"\bfn\s+([A-Za-z_][A-Za-z0-9_]*)").expect("fn pattern");
+    let line_of = |at: usize| code[..at].matches('\n').count();
+    let mut found = Vec::new();
+    for cap in fn_re.captures_iter(code) {
+        let start = cap.get(0).map_or(0, |m| m.end());
+        // The body opens at the first `{` after the signature; a `;` first ends a declaration.
+        let Some(open) = code[start..].find(['{', ';']).map(|i| start + i) else {
+            continue;
+        };
+        if code.as_bytes()[open] == b';' {
+            continue;
+        }
+        let mut depth = 0usize;
+        let mut close = None;
+        for (i, c) in code[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        close = Some(open + i);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(close) = close else { continue };
+        let (first, last) = (line_of(cap.get(0).map_or(0, |m| m.start())), line_of(close));
+        if last - first + 1 > limit {
+            found.push((first + 1, cap[1].to_string(), last - first + 1));
+        }
+    }
+    found
+}
+
+#[test]
+fn no_function_outside_tests_is_longer_than_120_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut rels = Vec::new();
+    collect(&src, &src, &mut rels);
+    // Files of test-only modules (`#[cfg(test)] mod testing;`) are test code as a whole.
+    let mut test_only: Vec<Vec<String>> = Vec::new();
+    let mut codes = Vec::new();
+    for rel in &rels {
+        let text = std::fs::read_to_string(src.join(rel))
+            .unwrap_or_else(|e| panic!("cannot read src/{}: {e}", rel.display()));
+        let module = module_of(rel);
+        let (code, test_mods) = drop_test_code(&strip_noise(&text));
+        test_only.extend(test_mods.into_iter().map(|name| {
+            let mut m = module.clone();
+            m.push(name);
+            m
+        }));
+        codes.push((rel, module, code));
+    }
+    let mut long = Vec::new();
+    let mut functions = 0;
+    for (rel, module, code) in &codes {
+        if test_only.iter().any(|t| module.starts_with(t)) {
+            continue;
+        }
+        functions += code.matches("fn ").count();
+        for (line, name, lines) in functions_longer_than(code, LONGEST_FUNCTION) {
+            long.push(format!(
+                "src/{}:{line} {name}: {lines} lines",
+                rel.display()
+            ));
+        }
+    }
+    assert!(
+        functions > 500,
+        "only {functions} functions read; the reader is broken"
+    );
+    assert!(
+        long.is_empty(),
+        "functions over {LONGEST_FUNCTION} lines (split them into steps with names):\n  {}",
+        long.join("\n  ")
+    );
+}
+
+#[test]
+fn the_length_check_counts_bodies_and_passes_over_declarations() {
+    let body = "    x();\n".repeat(5);
+    let code = format!(
+        "trait T {{\n    fn declared(&self);\n}}\nfn short() {{\n{body}}}\nfn long(\n    a: u8,\n) -> u8 {{\n    if a > 0 {{\n{body}    }}\n    a\n}}\n"
+    );
+    // `long` runs from its `fn` line to its brace: 3 + 1 + 5 + 1 + 1 + 1 lines.
+    assert_eq!(
+        functions_longer_than(&code, 11),
+        vec![(11, "long".to_string(), 12)]
+    );
+    assert!(functions_longer_than(&code, 12).is_empty());
 }

@@ -723,7 +723,7 @@ mod tests {
     use super::*;
     use crate::sources::fake;
     use crate::sources::testing::{self, WithSecret, ids};
-    use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
+    use wiremock::matchers::{method, path, query_param, query_param_is_missing};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     const PATH: &str = "/2/tweets/search/recent";
