@@ -355,17 +355,17 @@ fn review_mention(r: Review, location: &str, raw: serde_json::Value) -> Option<M
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::fake;
     use crate::sources::testing::{self, ctx, ids, json, json_status};
-    use wiremock::matchers::{
-        body_string_contains, header, method, path, query_param, query_param_is_missing,
-    };
+    use wiremock::matchers::method;
     use wiremock::{Mock, MockServer};
 
     const ACCOUNT: &str = "109876543210987654321";
     const LOCATION: &str = "4567890123456789012";
-    const ACCESS: &str = "ya29.a0-business-unit-test";
-    const REFRESH: &str = "1//09-business-refresh-unit-test";
-    const CLIENT_SECRET: &str = "GOCSPX-unit-test-secret";
+    // The credentials the fake's table (`fixtures/google_business/routes.toml`) accepts.
+    const ACCESS: &str = "ya29.a0-fake-gbp-access";
+    const REFRESH: &str = "1//09fake-gbp-refresh-token";
+    const CLIENT_SECRET: &str = "GOCSPX-fake-gbp-client-secret";
 
     fn source(
         base: &str,
@@ -389,50 +389,10 @@ mod tests {
         (src, [secret, refresh])
     }
 
-    async fn mount(server: &MockServer) {
-        Mock::given(method("POST"))
-            .and(path("/token"))
-            .and(body_string_contains("grant_type=refresh_token"))
-            .and(body_string_contains("refresh_token=1%2F%2F09-business-refresh-unit-test"))
-            .and(body_string_contains("client_secret=GOCSPX-unit-test-secret"))
-            .respond_with(json(&format!(
-                r#"{{"access_token":"{ACCESS}","expires_in":3599,"scope":"https://www.googleapis.com/auth/business.manage","token_type":"Bearer"}}"#
-            )))
-            .expect(1)
-            .mount(server)
-            .await;
-        let reviews = format!("/v4/accounts/{ACCOUNT}/locations/{LOCATION}/reviews");
-        let get = || {
-            Mock::given(method("GET"))
-                .and(path(reviews.clone()))
-                .and(header("authorization", format!("Bearer {ACCESS}").as_str()))
-                .and(query_param("orderBy", "updateTime desc"))
-        };
-        get()
-            .and(query_param_is_missing("pageToken"))
-            .respond_with(json(&testing::fixture(
-                "google_business",
-                "reviews-page1.json",
-            )))
-            .mount(server)
-            .await;
-        get()
-            .and(query_param(
-                "pageToken",
-                "CiAKHAoUCPLsnN3-5pADEMSFt8gDGgIIARAAGAAiAA",
-            ))
-            .respond_with(json(&testing::fixture(
-                "google_business",
-                "reviews-page2.json",
-            )))
-            .mount(server)
-            .await;
-    }
-
     #[tokio::test]
     async fn reviews_over_two_pages_become_mentions_with_star_words_as_numbers() {
         let server = MockServer::start().await;
-        mount(&server).await;
+        fake::mount(&server, "google_business", "main").await;
         let (src, _files) = source(&server.uri(), serde_json::json!({}));
         let batch = src.poll(&ctx(None)).await.unwrap();
         assert_eq!(
@@ -462,12 +422,18 @@ mod tests {
         assert!(batch.mentions[2].raw["reviewReply"]["comment"].is_string());
         let again = src.poll(&ctx(batch.cursor.as_deref())).await.unwrap();
         assert!(again.mentions.is_empty(), "{:?}", ids(&again));
+        // The access token outlives both polls: it was asked for once.
+        let requests = server.received_requests().await.unwrap();
+        assert_eq!(
+            requests.iter().filter(|r| r.url.path() == "/token").count(),
+            1
+        );
     }
 
     #[tokio::test]
     async fn a_read_cut_short_goes_on_with_the_page_token() {
         let server = MockServer::start().await;
-        mount(&server).await;
+        fake::mount(&server, "google_business", "main").await;
         let (src, _files) = source(&server.uri(), serde_json::json!({ "max_pages": 1 }));
         testing::goes_on_where_it_stopped(&src, 2, &["AbFvOqm7tW5rfjordlinkRev03"]).await;
     }

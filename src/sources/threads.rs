@@ -619,11 +619,12 @@ impl Source for ThreadsSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::testing::{self, ctx, ids, json, json_status};
-    use wiremock::matchers::{method, path, query_param, query_param_is_missing};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
+    use crate::sources::fake;
+    use crate::sources::testing::{self, ctx, ids, json_status};
+    use wiremock::{MockServer, ResponseTemplate};
 
-    const TOKEN: &str = "THAAthreads-unit-test-token";
+    /// The token the fake's table (`fixtures/threads/routes.toml`) requires.
+    const TOKEN: &str = "THAAfakeThreadsLongLivedToken42";
 
     /// The error a poll of a source with default settings ends in when every request gets
     /// `reply`.
@@ -649,34 +650,10 @@ mod tests {
         (src, file)
     }
 
-    async fn mount(server: &MockServer) {
-        let get = |p: &str| {
-            Mock::given(method("GET"))
-                .and(path(p.to_string()))
-                .and(query_param("access_token", TOKEN))
-        };
-        get("/v1.0/keyword_search")
-            .and(query_param("q", "fjordlink"))
-            .and(query_param("search_type", "RECENT"))
-            .and(query_param_is_missing("after"))
-            .respond_with(json(&testing::fixture("threads", "search-page1.json")))
-            .mount(server)
-            .await;
-        get("/v1.0/keyword_search")
-            .and(query_param("after", "QVFIUlN4aEJYbVBQZA2l"))
-            .respond_with(json(&testing::fixture("threads", "search-page2.json")))
-            .mount(server)
-            .await;
-        get("/v1.0/me/mentions")
-            .respond_with(json(&testing::fixture("threads", "mentions.json")))
-            .mount(server)
-            .await;
-    }
-
     #[tokio::test]
     async fn search_and_mentions_become_mentions_following_after_cursors() {
         let server = MockServer::start().await;
-        mount(&server).await;
+        fake::mount(&server, "threads", "main").await;
         let (src, _token) = source(&server.uri(), serde_json::json!({}));
         let batch = src.poll(&ctx(None)).await.unwrap();
         assert_eq!(
@@ -733,7 +710,7 @@ mod tests {
     #[tokio::test]
     async fn a_spent_search_budget_reads_mentions_only_and_keeps_since() {
         let server = MockServer::start().await;
-        mount(&server).await;
+        fake::mount(&server, "threads", "main").await;
         let (src, _token) = source(&server.uri(), serde_json::json!({ "daily_queries": 4 }));
         let now = Utc::now().timestamp();
         let cursor = serde_json::json!({ "since": now - 3600, "queries": [now - 100, now - 50] });
