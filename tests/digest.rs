@@ -474,7 +474,7 @@ fn a_burst_of_complaints_alerts_every_team_once_per_episode() {
     // The text part says what was measured and quotes what reached most, one line each.
     let body = &inbox.decoded()[0];
     for line in [
-        "Baseline: the same 1h on the previous 7 days: mean 0.0,",
+        "Baseline: the same 1h window of the day on the previous 7 days: mean 0.0,",
         "Most reached:",
         "  - user0 (reach unknown) on forum: \"Fjordlink storing, al 3 uur",
         "Sent to every team, once per episode;",

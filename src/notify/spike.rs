@@ -233,7 +233,7 @@ impl Found<'_> {
         let subject = super::mail::header_safe(&format!("[webcare] URGENT {summary}"), 160);
         let at = now.with_timezone(&ctx.tz).format("%a %-d %b %H:%M %Z");
         let baseline = format!(
-            "the same {} on the previous {} days: mean {:.1}, standard deviation {:.1}, complaints {:.0} %; alert above {:.1} (at least {})",
+            "the same {} window of the day on the previous {} days: mean {:.1}, standard deviation {:.1}, complaints {:.0} %; alert above {:.1} (at least {})",
             self.window_text(cfg),
             self.base.days,
             self.base.mean,
