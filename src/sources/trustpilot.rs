@@ -318,12 +318,14 @@ fn review_mention(r: Review, at: DateTime<Utc>, raw: serde_json::Value) -> Optio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::testing::{self, ctx, ids, json, json_status};
-    use wiremock::matchers::{header, method, path, query_param};
+    use crate::sources::fake;
+    use crate::sources::testing::{self, ctx, ids, json_status};
+    use wiremock::matchers::method;
     use wiremock::{Mock, MockServer};
 
     const UNIT: &str = "5f3a1c2b9d8e7f6a5b4c3d2e";
-    const KEY: &str = "tp-key-unit-test";
+    /// The key the fake's table (`fixtures/trustpilot/routes.toml`) requires.
+    const KEY: &str = "tp-live-key-7Qm2x9Zr";
 
     fn source(base: &str, extra: serde_json::Value) -> (TrustpilotSource, tempfile::NamedTempFile) {
         let file = testing::secret_file(KEY);
@@ -371,30 +373,19 @@ mod tests {
         assert!(company_reply(&review(serde_json::json!({})), UNIT).is_none());
     }
 
-    async fn mount_pages(server: &MockServer, expect_first: u64) {
-        let reviews = format!("/v1/business-units/{UNIT}/reviews");
-        Mock::given(method("GET"))
-            .and(path(reviews.clone()))
-            .and(header("apikey", KEY))
-            .and(query_param("orderBy", "createdat.desc"))
-            .and(query_param("page", "1"))
-            .respond_with(json(&testing::fixture("trustpilot", "reviews-page1.json")))
-            .expect(expect_first)
-            .mount(server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path(reviews))
-            .and(header("apikey", KEY))
-            .and(query_param("page", "2"))
-            .respond_with(json(&testing::fixture("trustpilot", "reviews-page2.json")))
-            .mount(server)
-            .await;
+    /// How many requests for page `page` the fake received.
+    async fn page_requests(server: &MockServer, page: &str) -> usize {
+        let requests = server.received_requests().await.unwrap();
+        requests
+            .iter()
+            .filter(|r| r.url.query_pairs().any(|(k, v)| k == "page" && v == page))
+            .count()
     }
 
     #[tokio::test]
     async fn pages_of_reviews_become_mentions_with_stars_and_a_second_poll_reads_nothing() {
         let server = MockServer::start().await;
-        mount_pages(&server, 2).await;
+        fake::mount(&server, "trustpilot", "main").await;
         let (src, _key) = source(&server.uri(), serde_json::json!({}));
         let batch = src.poll(&ctx(None)).await.unwrap();
         assert_eq!(
@@ -425,12 +416,15 @@ mod tests {
         assert!(batch.mentions[2].raw["companyReply"]["text"].is_string());
         let again = src.poll(&ctx(batch.cursor.as_deref())).await.unwrap();
         assert!(again.mentions.is_empty(), "{:?}", ids(&again));
+        // Newest first: the second poll stops on page 1 at the review it already has.
+        assert_eq!(page_requests(&server, "1").await, 2);
+        assert_eq!(page_requests(&server, "2").await, 1);
     }
 
     #[tokio::test]
     async fn a_review_in_the_same_second_as_the_newest_read_is_still_read() {
         let server = MockServer::start().await;
-        mount_pages(&server, 1).await;
+        fake::mount(&server, "trustpilot", "main").await;
         let (src, _key) = source(&server.uri(), serde_json::json!({}));
         let cursor = serde_json::json!({
             "newest": "2026-11-24T19:03:10Z",
@@ -439,12 +433,13 @@ mod tests {
         .to_string();
         let batch = src.poll(&ctx(Some(&cursor))).await.unwrap();
         assert_eq!(ids(&batch), ["6744a1f20b5e3c0f9a7d2e01"]);
+        assert_eq!(page_requests(&server, "2").await, 0);
     }
 
     #[tokio::test]
     async fn a_read_cut_short_by_max_pages_goes_on_where_it_stopped() {
         let server = MockServer::start().await;
-        mount_pages(&server, 2).await;
+        fake::mount(&server, "trustpilot", "main").await;
         let (src, _key) = source(&server.uri(), serde_json::json!({ "max_pages": 1 }));
         testing::goes_on_where_it_stopped(&src, 3, &["673fd2280b5e3c0f9a7cf9e2"]).await;
     }
