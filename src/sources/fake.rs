@@ -6,8 +6,8 @@
 //!
 //! The file uses nothing from the crate, so `tests/common/mod.rs` includes this very file with
 //! `#[path]` (a `#[cfg(test)]` module of the library cannot be reached from `tests/`); in the
-//! library it is compiled only for tests. A check a table cannot express (a signed JWT) stays
-//! in code beside the test that needs it.
+//! library it is compiled only for tests. What a table cannot express, Google's token endpoint
+//! that checks a signed JWT, is code here ([`mount_google_token`]), shared the same way.
 //!
 //! A table: `[vars]` are names written `{NAME}` in any string below (`{base_url}` is the
 //! server's own URL); `[defaults]` hold headers every route requires and adds; each
@@ -230,4 +230,83 @@ fn mock(
         m = m.expect(n);
     }
     m
+}
+
+/// Google's OAuth token endpoint for a service account (the JWT bearer grant of RFC 7523) at
+/// `/token`: it hands out `access` only to a form with that grant type and an assertion that
+/// [`google_assertion_is_valid`] accepts for `scope` and the endpoint's own URL, and must be
+/// asked `expect` times when that is given. Code, not a table: a table cannot check a signature.
+pub async fn mount_google_token(
+    server: &MockServer,
+    scope: &str,
+    access: &str,
+    expect: Option<u64>,
+) {
+    let aud = format!("{}/token", server.uri());
+    let scope = scope.to_string();
+    let mut m = Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(move |r: &wiremock::Request| {
+            let form: BTreeMap<String, String> =
+                url::form_urlencoded::parse(&r.body).into_owned().collect();
+            form.get("grant_type").map(String::as_str)
+                == Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+                && form
+                    .get("assertion")
+                    .is_some_and(|a| google_assertion_is_valid(a, &scope, &aud))
+        })
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            format!(r#"{{"access_token":"{access}","expires_in":3599,"token_type":"Bearer"}}"#),
+            "application/json",
+        ));
+    if let Some(n) = expect {
+        m = m.expect(n);
+    }
+    m.mount(server).await;
+}
+
+/// True when `assertion` is an RS256 JWT signed with the test service account's key, issued by
+/// its `client_email` for `scope` and `aud` within five minutes of now, and not yet expired.
+pub fn google_assertion_is_valid(assertion: &str, scope: &str, aud: &str) -> bool {
+    use aws_lc_rs::signature::{self, KeyPair};
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use rustls_pki_types::PrivatePkcs8KeyDer;
+    use rustls_pki_types::pem::PemObject;
+    let file: serde_json::Value =
+        serde_json::from_str(&fixture_text("google", "test-service-account.json"))
+            .expect("the test service account is JSON");
+    let der = PrivatePkcs8KeyDer::from_pem_slice(
+        file["private_key"].as_str().unwrap_or_default().as_bytes(),
+    )
+    .expect("the test service account's key is PEM");
+    let key = signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der())
+        .expect("the test service account's key is RSA");
+    let public = signature::UnparsedPublicKey::new(
+        &signature::RSA_PKCS1_2048_8192_SHA256,
+        key.public_key().as_ref().to_vec(),
+    );
+    let parts: Vec<&str> = assertion.split('.').collect();
+    let [h, c, s] = parts[..] else {
+        return false;
+    };
+    let signed = URL_SAFE_NO_PAD
+        .decode(s)
+        .is_ok_and(|sig| public.verify(format!("{h}.{c}").as_bytes(), &sig).is_ok());
+    let Some(claims) = URL_SAFE_NO_PAD
+        .decode(c)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    else {
+        return false;
+    };
+    let now = chrono::Utc::now().timestamp();
+    signed
+        && claims["iss"] == file["client_email"]
+        && claims["scope"] == scope
+        && claims["aud"] == aud
+        && claims["iat"]
+            .as_i64()
+            .is_some_and(|t| (t - now).abs() < 300)
+        && claims["exp"].as_i64().is_some_and(|t| t > now)
 }

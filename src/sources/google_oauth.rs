@@ -346,53 +346,11 @@ pub(crate) fn api_error_message(body: &[u8]) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use wiremock::{Mock, MockServer, Request, ResponseTemplate, matchers::method};
+    use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};
 
     /// The test-only service account key file (`fixtures/google/`).
     pub(crate) fn key_file_text() -> String {
         crate::sources::testing::fixture("google", "test-service-account.json")
-    }
-
-    /// True when `assertion` is a JWT signed by the test key, issued by its account, for
-    /// `scope` and `aud`, and valid now.
-    pub(crate) fn assertion_is_valid(assertion: &str, scope: &str, aud: &str) -> bool {
-        let account = ServiceAccount::parse(
-            &Secret::new(key_file_text()),
-            "t",
-            "k",
-            &mut ConfigErrors::default(),
-        )
-        .unwrap();
-        use aws_lc_rs::signature::KeyPair;
-        let parts: Vec<&str> = assertion.split('.').collect();
-        let [h, c, s] = parts[..] else {
-            return false;
-        };
-        let public = aws_lc_rs::signature::UnparsedPublicKey::new(
-            &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
-            account.key.public_key().as_ref().to_vec(),
-        );
-        let Ok(sig) = URL_SAFE_NO_PAD.decode(s) else {
-            return false;
-        };
-        if public.verify(format!("{h}.{c}").as_bytes(), &sig).is_err() {
-            return false;
-        }
-        let Ok(claims) = URL_SAFE_NO_PAD
-            .decode(c)
-            .map_err(|_| ())
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).map_err(|_| ()))
-        else {
-            return false;
-        };
-        let now = chrono::Utc::now().timestamp();
-        claims["iss"] == account.client_email.as_str()
-            && claims["scope"] == scope
-            && claims["aud"] == aud
-            && claims["iat"]
-                .as_i64()
-                .is_some_and(|t| (t - now).abs() < 300)
-            && claims["exp"].as_i64().is_some_and(|t| t > now)
     }
 
     fn auth(token_url: &str) -> GoogleAuth {
@@ -416,28 +374,8 @@ pub(crate) mod tests {
     async fn a_signed_assertion_is_exchanged_once_and_the_token_kept() {
         let server = MockServer::start().await;
         let aud = format!("{}/token", server.uri());
-        let aud2 = aud.clone();
-        Mock::given(method("POST"))
-            .and(move |r: &Request| {
-                let form: std::collections::HashMap<String, String> =
-                    url::form_urlencoded::parse(&r.body).into_owned().collect();
-                form.get("grant_type").map(String::as_str)
-                    == Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
-                    && form.get("assertion").is_some_and(|a| {
-                        assertion_is_valid(
-                            a,
-                            "https://www.googleapis.com/auth/androidpublisher",
-                            &aud2,
-                        )
-                    })
-            })
-            .respond_with(ResponseTemplate::new(200).set_body_raw(
-                r#"{"access_token":"ya29.c.unit-test","expires_in":3599,"token_type":"Bearer"}"#,
-                "application/json",
-            ))
-            .expect(1)
-            .mount(&server)
-            .await;
+        let scope = "https://www.googleapis.com/auth/androidpublisher";
+        crate::sources::fake::mount_google_token(&server, scope, "ya29.c.unit-test", Some(1)).await;
         let a = auth(&aud);
         assert_eq!(a.token().await.unwrap().expose(), "ya29.c.unit-test");
         assert_eq!(a.token().await.unwrap().expose(), "ya29.c.unit-test");

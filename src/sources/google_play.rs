@@ -387,10 +387,11 @@ fn review_mention(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::google_oauth::tests::{assertion_is_valid, key_file_text};
+    use crate::sources::fake;
+    use crate::sources::google_oauth::tests::key_file_text;
     use crate::sources::testing::{self, ctx, ids, json, json_status};
     use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
-    use wiremock::{Mock, MockServer, Request};
+    use wiremock::{Mock, MockServer};
 
     const PACKAGE: &str = "nl.fjordlink.mijn";
     const ACCESS: &str = "ya29.c.play-unit-test";
@@ -408,24 +409,6 @@ mod tests {
         let src =
             GooglePlaySource::from_config(&config, Client::new("webcare-test").unwrap()).unwrap();
         (src, file)
-    }
-
-    async fn mount_token(server: &MockServer, expect: u64) {
-        let aud = format!("{}/token", server.uri());
-        Mock::given(method("POST"))
-            .and(path("/token"))
-            .and(move |r: &Request| {
-                let form: std::collections::HashMap<String, String> =
-                    url::form_urlencoded::parse(&r.body).into_owned().collect();
-                form.get("assertion")
-                    .is_some_and(|a| assertion_is_valid(a, SCOPE, &aud))
-            })
-            .respond_with(json(&format!(
-                r#"{{"access_token":"{ACCESS}","expires_in":3599,"token_type":"Bearer"}}"#
-            )))
-            .expect(expect)
-            .mount(server)
-            .await;
     }
 
     async fn mount_reviews(server: &MockServer) {
@@ -449,7 +432,7 @@ mod tests {
     #[tokio::test]
     async fn reviews_over_two_pages_become_mentions_and_a_second_poll_reads_nothing() {
         let server = MockServer::start().await;
-        mount_token(&server, 1).await;
+        fake::mount_google_token(&server, SCOPE, ACCESS, Some(1)).await;
         mount_reviews(&server).await;
         let (src, _key) = source(&server.uri(), serde_json::json!({}));
         let batch = src.poll(&ctx(None)).await.unwrap();
@@ -487,7 +470,7 @@ mod tests {
     #[tokio::test]
     async fn a_read_cut_short_goes_on_with_the_page_token_and_a_refused_token_restarts() {
         let server = MockServer::start().await;
-        mount_token(&server, 1).await;
+        fake::mount_google_token(&server, SCOPE, ACCESS, Some(1)).await;
         mount_reviews(&server).await;
         let (src, _key) = source(&server.uri(), serde_json::json!({ "max_pages": 1 }));
         let first = src.poll(&ctx(None)).await.unwrap();
@@ -515,7 +498,7 @@ mod tests {
     #[tokio::test]
     async fn an_expired_token_is_renewed_once() {
         let server = MockServer::start().await;
-        mount_token(&server, 2).await;
+        fake::mount_google_token(&server, SCOPE, ACCESS, Some(2)).await;
         Mock::given(method("GET"))
             .respond_with(json_status(
                 401,
@@ -535,7 +518,7 @@ mod tests {
     #[tokio::test]
     async fn a_service_account_without_access_is_told_where_to_grant_it() {
         let server = MockServer::start().await;
-        mount_token(&server, 1).await;
+        fake::mount_google_token(&server, SCOPE, ACCESS, Some(1)).await;
         Mock::given(method("GET"))
             .respond_with(json_status(
                 403,

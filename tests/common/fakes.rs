@@ -320,10 +320,7 @@ per_page = 3
 /// Google Play: the Play Developer API's review list over two pages, behind a token endpoint
 /// that accepts only a JWT signed with the test service account's key.
 pub mod google_play {
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use wiremock::matchers::{method, path};
-    use wiremock::{Mock, MockServer, Request};
+    use wiremock::MockServer;
 
     /// The app whose reviews the fake serves.
     pub const PACKAGE: &str = "nl.fjordlink.mijn";
@@ -362,45 +359,6 @@ max_results = 2
         )
     }
 
-    /// True when `assertion` is an RS256 JWT signed with the test key, from its service
-    /// account, asking `aud` for [`SCOPE`], and not expired.
-    pub fn assertion_is_valid(assertion: &str, aud: &str) -> bool {
-        use aws_lc_rs::signature::{self, KeyPair};
-        use rustls_pki_types::PrivatePkcs8KeyDer;
-        use rustls_pki_types::pem::PemObject;
-        let file: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(key_file()).unwrap()).unwrap();
-        let der =
-            PrivatePkcs8KeyDer::from_pem_slice(file["private_key"].as_str().unwrap().as_bytes())
-                .unwrap();
-        let key = signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).unwrap();
-        let public = signature::UnparsedPublicKey::new(
-            &signature::RSA_PKCS1_2048_8192_SHA256,
-            key.public_key().as_ref().to_vec(),
-        );
-        let parts: Vec<&str> = assertion.split('.').collect();
-        let [h, c, s] = parts[..] else {
-            return false;
-        };
-        let signed = URL_SAFE_NO_PAD
-            .decode(s)
-            .is_ok_and(|sig| public.verify(format!("{h}.{c}").as_bytes(), &sig).is_ok());
-        let Some(claims) = URL_SAFE_NO_PAD
-            .decode(c)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        else {
-            return false;
-        };
-        signed
-            && claims["iss"] == file["client_email"]
-            && claims["scope"] == SCOPE
-            && claims["aud"] == aud
-            && claims["exp"]
-                .as_i64()
-                .is_some_and(|t| t > chrono::Utc::now().timestamp())
-    }
-
     /// A fake server on 127.0.0.1 serving only this platform.
     pub async fn start() -> MockServer {
         let server = MockServer::start().await;
@@ -411,24 +369,7 @@ max_results = 2
     /// The token endpoint, which hands out [`ACCESS`] only for a valid signed assertion (code:
     /// a table cannot check a signature), and the reviews of the platform's table.
     pub async fn mount(server: &MockServer) {
-        let aud = format!("{}/token", server.uri());
-        Mock::given(method("POST"))
-            .and(path("/token"))
-            .and(move |r: &Request| {
-                let form: std::collections::HashMap<String, String> =
-                    url::form_urlencoded::parse(&r.body).into_owned().collect();
-                form.get("grant_type").map(String::as_str)
-                    == Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
-                    && form
-                        .get("assertion")
-                        .is_some_and(|a| assertion_is_valid(a, &aud))
-            })
-            .respond_with(wiremock::ResponseTemplate::new(200).set_body_raw(
-                format!(r#"{{"access_token":"{ACCESS}","expires_in":3599,"token_type":"Bearer"}}"#),
-                "application/json",
-            ))
-            .mount(server)
-            .await;
+        super::super::fake::mount_google_token(server, SCOPE, ACCESS, None).await;
         super::super::fake::mount(server, "google_play", "main").await;
     }
 }
