@@ -312,16 +312,7 @@ mod tests {
 
     #[tokio::test]
     async fn reviews_become_mentions_with_their_stars_and_a_second_poll_reads_nothing() {
-        let server = testing::serving([
-            page("nl", 1, fixture_page("reviews-nl.json")).expect(2),
-            page(
-                "nl",
-                2,
-                json(r#"{"feed": {"author": {"name": {"label": "iTunes Store"}}}}"#),
-            )
-            .expect(1),
-        ])
-        .await;
+        let server = crate::sources::fake::start("app_store").await;
         let src = source(&server.uri(), serde_json::json!({}));
         let batch = src.poll(&ctx(None)).await.unwrap();
         assert_eq!(
@@ -347,6 +338,19 @@ mod tests {
         );
         let again = src.poll(&ctx(batch.cursor.as_deref())).await.unwrap();
         assert!(again.mentions.is_empty());
+        // Page 2, empty as Apple answers past the end, ended the first read; the second poll
+        // stopped on page 1 at the review it had.
+        let pages: Vec<String> = server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.url.path().to_string())
+            .collect();
+        assert_eq!(
+            pages,
+            [page_path("nl", 1), page_path("nl", 2), page_path("nl", 1)]
+        );
     }
 
     #[tokio::test]

@@ -754,14 +754,16 @@ fn comment_mention(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::fake;
     use crate::sources::testing::{self, WithSecret, ids};
     use chrono::TimeZone;
-    use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
+    use wiremock::matchers::{method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     const PAGE: &str = "104857600000001";
     const POST: &str = "104857600000001_900000000000001";
-    const TOKEN: &str = "EAAB-test-page-token";
+    /// The page token the fake's table (`fixtures/facebook_page/routes.toml`) requires.
+    const TOKEN: &str = "EAAB-e2e-page-token";
 
     fn json(status: u16, name: &str) -> ResponseTemplate {
         testing::fixture_reply("facebook_page", status, name)
@@ -790,58 +792,9 @@ mod tests {
         serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap()
     }
 
-    /// The first run's mocks: first pages expected `expect` times; second pages, and the post
-    /// found on the second feed page, `later` times.
-    async fn mount_first_run(server: &MockServer, expect: u64, later: u64) {
-        let get = |p: String| {
-            Mock::given(method("GET"))
-                .and(path(p))
-                .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
-                .and(query_param_is_missing("access_token"))
-        };
-        get(format!("/v24.0/{PAGE}/feed"))
-            .and(query_param("fields", FEED_FIELDS))
-            .and(query_param_is_missing("__paging_token"))
-            .respond_with(json(200, "feed-page1.json"))
-            .expect(expect)
-            .mount(server)
-            .await;
-        // Time-based paging: the next link carries `until` and `__paging_token`, no `after`.
-        get(format!("/v24.0/{PAGE}/feed"))
-            .and(query_param("until", "1732518610"))
-            .and(query_param("__paging_token", "enc_AdDq6jZCFfeedpage1ZDZD"))
-            .and(query_param("fields", FEED_FIELDS))
-            .respond_with(json(200, "feed-page2.json"))
-            .expect(later)
-            .mount(server)
-            .await;
-        get(format!("/v24.0/{POST}/comments"))
-            .and(query_param("filter", "stream"))
-            .and(query_param("order", "reverse_chronological"))
-            .and(query_param("fields", COMMENT_FIELDS))
-            .and(query_param_is_missing("after"))
-            .respond_with(json(200, "comments-post1-page1.json"))
-            .expect(expect)
-            .mount(server)
-            .await;
-        get(format!("/v24.0/{POST}/comments"))
-            .and(query_param("after", "WTI5dGJXVnVkRjlqb3VyZAXNvcgZD"))
-            .respond_with(json(200, "comments-post1-page2.json"))
-            .expect(later)
-            .mount(server)
-            .await;
-        // A visitor post without a comment summary is checked, and has none.
-        get(format!("/v24.0/{PAGE}_900000000000004/comments"))
-            .respond_with(json(200, "comments-empty.json"))
-            .expect(later)
-            .mount(server)
-            .await;
-    }
-
     #[tokio::test]
     async fn first_poll_reads_visitor_posts_and_comments_to_the_end() {
-        let server = MockServer::start().await;
-        mount_first_run(&server, 1, 1).await;
+        let server = fake::start("facebook_page").await;
         let s = setup(&server.uri(), serde_json::json!({}));
         let before = Utc::now().timestamp();
         let batch = s.source.poll(&ctx(None)).await.unwrap();
@@ -861,6 +814,8 @@ mod tests {
         );
         assert!(!batch.more);
         assert_eq!(batch.next_poll_in, None);
+        // Each page once: the feed's two, the post's two comment pages, the other post's none.
+        assert_eq!(server.received_requests().await.unwrap().len(), 5);
         // The page's reply to Jan is no mention: it answers his comment.
         assert_eq!(
             batch.own_replies,
@@ -939,8 +894,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_run_cut_short_by_max_pages_keeps_no_link_and_reads_the_window_again() {
-        let server = MockServer::start().await;
-        mount_first_run(&server, 2, 1).await;
+        let server = fake::start("facebook_page").await;
         let s = setup(&server.uri(), serde_json::json!({ "max_pages": 1 }));
         let first = s.source.poll(&ctx(None)).await.unwrap();
         assert!(
@@ -954,6 +908,8 @@ mod tests {
         let second = s.source.poll(&ctx(Some(&c))).await.unwrap();
         assert_eq!(ids(&second).len(), 8, "{:?}", ids(&second));
         assert!(cursor_of(&second).since.is_some());
+        // The first pages twice, the later ones once.
+        assert_eq!(server.received_requests().await.unwrap().len(), 7);
     }
 
     #[tokio::test]

@@ -389,12 +389,13 @@ mod tests {
     use super::*;
     use crate::sources::fake;
     use crate::sources::google_oauth::tests::key_file_text;
-    use crate::sources::testing::{self, ctx, ids, json, json_status};
-    use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
+    use crate::sources::testing::{self, ctx, ids, json_status};
+    use wiremock::matchers::{method, query_param};
     use wiremock::{Mock, MockServer};
 
     const PACKAGE: &str = "nl.fjordlink.mijn";
-    const ACCESS: &str = "ya29.c.play-unit-test";
+    /// The access token the fake's table (`fixtures/google_play/routes.toml`) requires.
+    const ACCESS: &str = "ya29.c.fake-play-access-Wq81";
 
     fn source(base: &str, extra: serde_json::Value) -> (GooglePlaySource, tempfile::NamedTempFile) {
         let file = testing::secret_file(&key_file_text());
@@ -411,29 +412,11 @@ mod tests {
         (src, file)
     }
 
-    async fn mount_reviews(server: &MockServer) {
-        let reviews = format!("/androidpublisher/v3/applications/{PACKAGE}/reviews");
-        Mock::given(method("GET"))
-            .and(path(reviews.clone()))
-            .and(header("authorization", format!("Bearer {ACCESS}").as_str()))
-            .and(query_param_is_missing("token"))
-            .respond_with(json(&testing::fixture("google_play", "reviews-page1.json")))
-            .mount(server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path(reviews))
-            .and(header("authorization", format!("Bearer {ACCESS}").as_str()))
-            .and(query_param("token", "Cg0IARIJCMLF3fEFEAA"))
-            .respond_with(json(&testing::fixture("google_play", "reviews-page2.json")))
-            .mount(server)
-            .await;
-    }
-
     #[tokio::test]
     async fn reviews_over_two_pages_become_mentions_and_a_second_poll_reads_nothing() {
         let server = MockServer::start().await;
         fake::mount_google_token(&server, SCOPE, ACCESS, Some(1)).await;
-        mount_reviews(&server).await;
+        fake::mount(&server, "google_play", "main").await;
         let (src, _key) = source(&server.uri(), serde_json::json!({}));
         let batch = src.poll(&ctx(None)).await.unwrap();
         assert_eq!(
@@ -471,7 +454,7 @@ mod tests {
     async fn a_read_cut_short_goes_on_with_the_page_token_and_a_refused_token_restarts() {
         let server = MockServer::start().await;
         fake::mount_google_token(&server, SCOPE, ACCESS, Some(1)).await;
-        mount_reviews(&server).await;
+        fake::mount(&server, "google_play", "main").await;
         let (src, _key) = source(&server.uri(), serde_json::json!({ "max_pages": 1 }));
         let first = src.poll(&ctx(None)).await.unwrap();
         assert_eq!(first.mentions.len(), 2);

@@ -819,11 +819,13 @@ fn comment_mention(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::fake;
     use crate::sources::testing::{self, WithSecret, ids};
-    use wiremock::matchers::{method, path, query_param, query_param_is_missing};
+    use wiremock::matchers::{method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
-    const KEY: &str = "AIzaTestKey-SECRET-123";
+    /// The key the fake's table (`fixtures/youtube/routes.toml`) requires on every call.
+    const KEY: &str = "AIzaE2eKey-do-not-store";
     const CHANNEL: &str = "UCfJ0rdl1nkNLoffici4l0A";
 
     fn json(status: u16, name: &str) -> ResponseTemplate {
@@ -968,76 +970,9 @@ mod tests {
         }
     }
 
-    async fn mount_channel_pages(server: &MockServer) {
-        Mock::given(method("GET"))
-            .and(path("/youtube/v3/commentThreads"))
-            .and(query_param("allThreadsRelatedToChannelId", CHANNEL))
-            .and(query_param("order", "time"))
-            .and(query_param("part", "snippet,replies"))
-            .and(query_param("key", KEY))
-            .and(query_param_is_missing("pageToken"))
-            .respond_with(json(200, "threads-channel-page1.json"))
-            .expect(1)
-            .mount(server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/youtube/v3/commentThreads"))
-            .and(query_param("allThreadsRelatedToChannelId", CHANNEL))
-            .and(query_param("pageToken", "QURTSl9pMkhPV2Z"))
-            .respond_with(json(200, "threads-channel-page2.json"))
-            .expect(1)
-            .mount(server)
-            .await;
-    }
-
     #[tokio::test]
     async fn first_poll_finds_videos_reads_their_comments_and_the_channel() {
-        let server = MockServer::start().await;
-        let search = || {
-            Mock::given(method("GET"))
-                .and(path("/youtube/v3/search"))
-                .and(query_param("q", "fjordlink"))
-                .and(query_param("type", "video"))
-                .and(query_param("order", "date"))
-                .and(query_param("publishedAfter", "2026-11-20T00:00:00Z"))
-                .and(query_param("key", KEY))
-        };
-        search()
-            .and(query_param_is_missing("pageToken"))
-            .respond_with(json(200, "search-page1.json"))
-            .expect(1)
-            .mount(&server)
-            .await;
-        search()
-            .and(query_param("pageToken", "CDIQAA"))
-            .respond_with(json(200, "search-page2.json"))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let threads = |video: &str| {
-            Mock::given(method("GET"))
-                .and(path("/youtube/v3/commentThreads"))
-                .and(query_param("videoId", video.to_string()))
-                .and(query_param("order", "time"))
-                .and(query_param("key", KEY))
-        };
-        threads("fJ0rdVid0A1")
-            .respond_with(json(200, "threads-video-a.json"))
-            .expect(1)
-            .mount(&server)
-            .await;
-        threads("fJ0rdVid0B2")
-            .respond_with(json(403, "error-comments-disabled.json"))
-            .expect(1)
-            .mount(&server)
-            .await;
-        threads("fJ0rdVid0C3")
-            .respond_with(json(200, "threads-video-c.json"))
-            .expect(1)
-            .mount(&server)
-            .await;
-        mount_channel_pages(&server).await;
-
+        let server = fake::start("youtube").await;
         let s = setup(
             &server.uri(),
             serde_json::json!({ "query": "fjordlink", "channel_id": CHANNEL }),
@@ -1064,6 +999,16 @@ mod tests {
         );
         assert!(!batch.more);
         assert_eq!(batch.next_poll_in, None);
+        // Each call once: two search pages, three videos' threads, two channel pages; the
+        // search reaches back to the backfill's start.
+        let requests = server.received_requests().await.unwrap();
+        assert_eq!(requests.len(), 7);
+        assert!(
+            requests[0]
+                .url
+                .query_pairs()
+                .any(|(k, v)| k == "publishedAfter" && v == "2026-11-20T00:00:00Z")
+        );
 
         let video = &batch.mentions[0];
         assert_eq!(
@@ -1172,7 +1117,7 @@ mod tests {
     #[tokio::test]
     async fn paging_stops_at_max_pages_and_resumes_with_the_page_token() {
         let server = MockServer::start().await;
-        mount_channel_pages(&server).await;
+        fake::mount(&server, "youtube", "main").await;
         let s = setup(
             &server.uri(),
             serde_json::json!({ "channel_id": CHANNEL, "max_pages": 1 }),
