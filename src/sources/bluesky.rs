@@ -1052,10 +1052,9 @@ fn expand_links(text: &str, facets: &[Facet]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::fake;
     use crate::sources::testing::{self, ctx, json};
-    use wiremock::matchers::{
-        body_json, header, method, path, query_param, query_param_is_missing,
-    };
+    use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     const PAGE1: &str = include_str!("../../fixtures/bluesky/search-page1.json");
@@ -1083,7 +1082,8 @@ mod tests {
     fn password_file() -> (tempfile::TempDir, String) {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("bsky-app-password");
-        std::fs::write(&p, "abcd-efgh-ijkl-mnop\n").unwrap();
+        // The app password the fake's table (`fixtures/bluesky/routes.toml`) accepts.
+        std::fs::write(&p, "e2e-app-password\n").unwrap();
         let s = p.display().to_string();
         (dir, s)
     }
@@ -1280,20 +1280,19 @@ mod tests {
 
     #[tokio::test]
     async fn app_password_login_sends_the_access_token() {
-        let (_server, _dir, src) = logged_in_to([
-            post("com.atproto.server.createSession")
-                .and(body_json(serde_json::json!({"identifier": "webcare.fjordlink.nl", "password": "abcd-efgh-ijkl-mnop"})))
-                .respond_with(json(CREATE))
-                .expect(1),
-            get_as(ACCESS1)
-                .and(path("/xrpc/app.bsky.feed.searchPosts"))
-                .respond_with(json(NEWER))
-                .expect(2),
-        ])
-        .await;
-        src.poll(&ctx(None)).await.unwrap();
+        // The end-to-end fake: a session for the app password, searches for its token only.
+        let server = fake::start("bluesky").await;
+        let (_dir, file) = password_file();
+        let src = logged_in(&server.uri(), &file);
+        let batch = src.poll(&ctx(None)).await.unwrap();
+        assert!(!batch.mentions.is_empty());
         // The session is kept between polls.
         src.poll(&ctx(None)).await.unwrap();
+        let requests = server.received_requests().await.unwrap();
+        let logins = requests
+            .iter()
+            .filter(|r| r.url.path().ends_with("createSession"));
+        assert_eq!(logins.count(), 1);
     }
 
     #[tokio::test]
@@ -1414,11 +1413,8 @@ mod tests {
 
     #[tokio::test]
     async fn an_anonymous_search_refused_with_an_html_403_says_login_required() {
-        let server = testing::serving([Mock::given(method("GET"))
-            .and(path("/xrpc/app.bsky.feed.searchPosts"))
-            .respond_with(forbidden())
-            .expect(1)])
-        .await;
+        let server = MockServer::start().await;
+        fake::mount(&server, "bluesky", "forbidden").await;
         let src = source(serde_json::json!({"query": "fjordlink", "base_url": server.uri()}));
         let err = src.poll(&ctx(None)).await.unwrap_err();
         let SourceError::Auth(message) = &err else {
