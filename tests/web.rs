@@ -163,9 +163,14 @@ impl Demo {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let daemon = TermOnDrop(child);
+        let mut daemon = TermOnDrop(child);
         let deadline = Instant::now() + Duration::from_secs(30);
-        while request(self.port, "GET", "/login", None, &[], &[]).is_none() {
+        // Ready when the sign-in page answers: any other answer on the port is not the inbox
+        // (another test's server that took the port first), and a daemon that exited says why.
+        while request(self.port, "GET", "/login", None, &[], &[]).is_none_or(|r| r.status != 200) {
+            if let Ok(Some(status)) = daemon.0.try_wait() {
+                panic!("the daemon exited with {status} before its web inbox answered");
+            }
             assert!(Instant::now() < deadline, "the web inbox did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
