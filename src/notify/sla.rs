@@ -14,7 +14,9 @@ use tokio::sync::Notify;
 use super::mail::header_safe;
 use crate::config::load::Config;
 use crate::shutdown::Shutdown;
-use crate::store::{Backend, EscalationMail, OverdueMention, Readers, StoreError, Writer};
+use crate::store::{
+    Backend, EscalationMail, MentionOrder, MentionQuery, Readers, StoreError, StoredMention, Writer,
+};
 
 /// Mentions found longer ago than this are never escalated: turning an SLA on must not mail
 /// about the whole history.
@@ -95,7 +97,16 @@ impl SlaJob {
         for t in &self.teams {
             let sla = t.sla.as_secs() as i64;
             let since = now - LOOKBACK.as_secs() as i64 - sla;
-            for m in store.overdue_mentions(&t.team, since, now - sla, 200)? {
+            // Open complaints and questions routed to the team, found before the target
+            // would have been met and not escalated yet; the longest waiting first.
+            let overdue = MentionQuery::new()
+                .team(&t.team)
+                .stored(since, now - sla)
+                .open()
+                .not_escalated_to(&t.team)
+                .order(MentionOrder::Stored)
+                .limit(200);
+            for m in store.mentions(&overdue)? {
                 out.push(Escalation {
                     mails: self.render(t, &m, now),
                     mention: m.id,
@@ -107,29 +118,35 @@ impl SlaJob {
         Ok(out)
     }
 
-    fn render(&self, t: &TeamSla, m: &OverdueMention, now: i64) -> Vec<EscalationMail> {
+    fn render(&self, t: &TeamSla, m: &StoredMention, now: i64) -> Vec<EscalationMail> {
         let waited =
             humantime::format_duration(Duration::from_secs((now - m.fetched_at).max(0) as u64))
                 .to_string();
         let target = humantime::format_duration(t.sla).to_string();
-        let snippet: String = m.text.chars().take(300).collect();
+        let snippet: String = m.mention.text.chars().take(300).collect();
+        let label = m.verdict.label_word();
+        let author = m
+            .mention
+            .author_handle
+            .as_ref()
+            .or(m.mention.author_name.as_ref());
         let subject = header_safe(
             &format!(
-                "[webcare] SLA missed ({target}): {} on {} waiting {waited}",
-                m.label, m.source
+                "[webcare] SLA missed ({target}): {label} on {} waiting {waited}",
+                m.source
             ),
             160,
         );
         let link = self.base_url.as_ref().map(|b| format!("{b}/m/{}", m.id));
         let page = EscalationPage {
             subject: &subject,
-            label: &m.label,
+            label,
             team: &t.team,
             waited: &waited,
             target: &target,
-            title: m.title.as_deref(),
+            title: m.mention.title.as_deref(),
             snippet: &snippet,
-            author: m.author.as_deref().unwrap_or("unknown"),
+            author: author.map_or("unknown", String::as_str),
             id: m.id,
             link: link.as_deref(),
         };

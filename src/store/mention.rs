@@ -102,6 +102,9 @@ pub struct Handling {
     /// Who claimed it in the web inbox.
     #[serde(skip)]
     pub claimed_by: Option<String>,
+    /// When the comms team pinned it to the praise wall (unix seconds), if they did.
+    #[serde(skip)]
+    pub pinned_at: Option<i64>,
 }
 
 impl StoredMention {
@@ -182,6 +185,7 @@ impl StoredMention {
                 duplicate_of: r.get("duplicate_of")?,
                 teams: route_teams(route.as_deref()),
                 claimed_by: r.get("claimed_by")?,
+                pinned_at: r.get("pinned_at")?,
             },
         })
     }
@@ -213,7 +217,8 @@ const COLUMNS: &str = "m.id AS id, m.source AS source, m.kind AS kind,
     m.sentiment AS sentiment, m.urgency AS urgency, m.spam AS spam,
     m.label_source AS label_source, m.reasons AS reasons, m.rating AS rating,
     m.answered_by AS answered_by, m.answered_at AS answered_at, m.routed_at AS routed_at,
-    m.duplicate_of AS duplicate_of, m.route AS route, m.claimed_by AS claimed_by";
+    m.duplicate_of AS duplicate_of, m.route AS route, m.claimed_by AS claimed_by,
+    m.pinned_at AS pinned_at";
 
 /// Unix seconds as RFC 3339 (UTC, whole seconds); empty for a time chrono cannot show.
 pub fn rfc3339(ts: i64) -> String {
@@ -264,6 +269,12 @@ pub enum InboxStatus {
 const OPEN: &str =
     "m.answered_at IS NULL AND m.label IN ('complaint', 'question') AND coalesce(m.spam, 0) = 0";
 
+/// On the praise wall: pinned, or praise that is not spam from an author who did not opt out.
+const WALL: &str = " AND (m.pinned_at IS NOT NULL OR (
+    m.label = 'praise' AND coalesce(m.spam, 0) = 0
+    AND NOT EXISTS (SELECT 1 FROM optouts o WHERE o.platform = lower(m.kind)
+        AND o.handle = lower(ltrim(coalesce(m.author_handle, ''), '@')))))";
+
 /// The order [`MentionQuery`] returns mentions in.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub enum MentionOrder {
@@ -281,6 +292,8 @@ pub enum MentionOrder {
     /// The inbox's order: open ones first, urgent first among them, the longest waiting first;
     /// the rest newest first.
     Inbox,
+    /// The praise wall's order: pinned first, the latest pinned first; then newest post first.
+    Wall,
 }
 
 /// Which stored mentions to read, in what order and how many; every condition narrows the
@@ -303,11 +316,13 @@ pub struct MentionQuery {
     duplicate_of: Option<i64>,
     alerted_since: Option<i64>,
     thread_of: Option<i64>,
+    not_escalated_to: Option<String>,
     status: Option<InboxStatus>,
     unrouted: bool,
     no_spam: bool,
     no_backfill: bool,
     unstripped: bool,
+    wall: bool,
     search: Option<String>,
     order: MentionOrder,
     limit: Option<usize>,
@@ -409,6 +424,20 @@ impl MentionQuery {
     /// to, and the replies to it or to the same post; `id` itself is left out.
     pub fn thread_of(mut self, id: i64) -> Self {
         self.thread_of = Some(id);
+        self
+    }
+
+    /// Leaves out mentions already escalated to `team` for a missed first-response target.
+    pub fn not_escalated_to(mut self, team: impl Into<String>) -> Self {
+        self.not_escalated_to = Some(team.into());
+        self
+    }
+
+    /// Only what the praise wall shows: mentions the comms team pinned, and praise that is
+    /// not spam from authors who did not opt out; never one whose text retention removed.
+    pub fn wall(mut self) -> Self {
+        self.wall = true;
+        self.unstripped = true;
         self
     }
 
@@ -540,6 +569,13 @@ impl MentionQuery {
                 Box::new(t.clone()),
             );
         }
+        if let Some(t) = &self.not_escalated_to {
+            arg(
+                &mut sql,
+                " AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.mention_id = m.id AND e.team = ?N)",
+                Box::new(t.clone()),
+            );
+        }
         for (value, clause) in [
             (self.posted_from, " AND m.created_at >= ?N"),
             (self.posted_before, " AND m.created_at < ?N"),
@@ -575,6 +611,7 @@ impl MentionQuery {
             (self.no_spam, " AND coalesce(m.spam, 0) = 0"),
             (self.no_backfill, " AND m.backfill = 0"),
             (self.unstripped, " AND m.stripped = 0"),
+            (self.wall, WALL),
         ] {
             if on {
                 sql.push_str(clause);
@@ -611,6 +648,10 @@ impl MentionQuery {
             // in order instead of sorting every open mention.
             MentionOrder::Inbox if self.status == Some(InboxStatus::Open) => {
                 " ORDER BY (m.urgency = 'urgent') DESC, m.created_at, m.id".into()
+            }
+            MentionOrder::Wall => {
+                " ORDER BY m.pinned_at IS NOT NULL DESC, m.pinned_at DESC, m.created_at DESC, m.id DESC"
+                    .into()
             }
             MentionOrder::Inbox => format!(
                 " ORDER BY ({OPEN}) DESC, (m.urgency = 'urgent' AND {OPEN}) DESC,

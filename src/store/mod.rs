@@ -89,9 +89,7 @@ pub use signals::text_hash;
 pub use source_state::SourceState;
 pub use spike::{SpikeEpisode, SpikeOutcome, WindowCount};
 pub use stats::{AlertStats, MentionCount, OutboxBacklog, PollStats};
-pub use web::{
-    EscalationMail, HistoryEntry, MentionAlert, MentionExtras, OverdueMention, WallCard,
-};
+pub use web::{EscalationMail, HistoryEntry, MentionAlert, MentionExtras};
 
 pub use announced::AnnouncedStore;
 pub use commit::PollStore;

@@ -61,31 +61,6 @@ row_struct! {
     }
 }
 
-row_struct! {
-    /// A card on the praise wall.
-    #[derive(Debug, Clone)]
-    pub struct WallCard {
-        /// Mention id.
-        pub id: i64,
-        /// Source kind.
-        pub kind: String,
-        /// Source name.
-        pub source: String,
-        /// Author handle.
-        pub author_handle: Option<String>,
-        /// Author display name.
-        pub author_name: Option<String>,
-        /// Title, if any.
-        pub title: Option<String>,
-        /// Text.
-        pub text: String,
-        /// Posted (unix seconds).
-        pub created_at: i64,
-        /// Pinned by the comms team.
-        pub pinned: bool,
-    }
-}
-
 /// What the web inbox reads and writes beside the mentions themselves: claims, pins, spam
 /// marks, a mention's alerts and history, the praise wall, the inbox's signing key.
 pub trait WebStore {
@@ -122,10 +97,6 @@ pub trait WebStore {
 
     /// Pins mention `id` to the praise wall at `now`, or unpins it.
     fn set_pinned(&self, id: i64, pinned: bool, now: i64) -> Result<(), StoreError>;
-
-    /// The praise wall: pinned mentions first (latest pin first), then the latest praise that
-    /// is not spam and whose author is not on the do-not-contact list, at most `limit`.
-    fn wall(&self, limit: usize) -> Result<Vec<WallCard>, StoreError>;
 
     /// The languages the inbox's language menu offers (those of stored mentions).
     fn inbox_languages(&self) -> Result<Vec<String>, StoreError>;
@@ -254,49 +225,12 @@ impl WebStore for Store {
         Ok(())
     }
 
-    fn wall(&self, limit: usize) -> Result<Vec<WallCard>, StoreError> {
-        self.query_all(
-            "SELECT m.id, m.kind, m.source, m.author_handle, m.author_name, m.title, m.text,
-                    m.created_at, m.pinned_at IS NOT NULL AS pinned
-             FROM mentions m
-             WHERE m.stripped = 0 AND (m.pinned_at IS NOT NULL OR (
-                 m.label = 'praise' AND coalesce(m.spam, 0) = 0
-                 AND NOT EXISTS (SELECT 1 FROM optouts o WHERE o.platform = lower(m.kind)
-                     AND o.handle = lower(ltrim(coalesce(m.author_handle, ''), '@')))))
-             ORDER BY m.pinned_at IS NOT NULL DESC, m.pinned_at DESC, m.created_at DESC, m.id DESC
-             LIMIT ?1",
-            [limit as i64],
-            WallCard::from_row,
-        )
-    }
-
     fn inbox_languages(&self) -> Result<Vec<String>, StoreError> {
         self.query_all(
             "SELECT DISTINCT lang FROM mention_totals WHERE lang != '' AND n > 0 ORDER BY 1",
             [],
             |r| r.get(0),
         )
-    }
-}
-
-row_struct! {
-    /// An open mention past its team's first-response target.
-    #[derive(Debug, Clone)]
-    pub struct OverdueMention {
-        /// Mention id.
-        pub id: i64,
-        /// Source name.
-        pub source: String,
-        /// Label.
-        pub label: String,
-        /// Author handle or name.
-        pub author: Option<String>,
-        /// Title, if any.
-        pub title: Option<String>,
-        /// Text.
-        pub text: String,
-        /// When webcare found it (unix seconds): the clock starts here.
-        pub fetched_at: i64,
     }
 }
 
@@ -317,16 +251,6 @@ pub struct EscalationMail {
 
 /// First-response targets: the mentions past them and the escalations sent.
 pub trait SlaStore {
-    /// Open complaints and questions routed to `team`, found between `since` and `due_before`
-    /// (so past the target), not answered, not spam and not escalated yet; oldest first.
-    fn overdue_mentions(
-        &self,
-        team: &str,
-        since: i64,
-        due_before: i64,
-        limit: usize,
-    ) -> Result<Vec<OverdueMention>, StoreError>;
-
     /// Records that mention `id` missed `team`'s target and queues its escalation mails, in
     /// one transaction. False (and nothing queued) when it was escalated before: each mention
     /// is escalated once per team, across restarts.
@@ -354,28 +278,6 @@ pub trait SlaStore {
 }
 
 impl SlaStore for Store {
-    fn overdue_mentions(
-        &self,
-        team: &str,
-        since: i64,
-        due_before: i64,
-        limit: usize,
-    ) -> Result<Vec<OverdueMention>, StoreError> {
-        self.query_all(
-            "SELECT m.id, m.source, m.label, coalesce(m.author_handle, m.author_name) AS author,
-                    m.title, m.text, m.fetched_at
-             FROM mentions m
-             WHERE m.fetched_at >= ?2 AND m.fetched_at < ?3 AND m.answered_at IS NULL
-               AND m.label IN ('complaint', 'question') AND coalesce(m.spam, 0) = 0
-               AND m.route IS NOT NULL
-               AND EXISTS (SELECT 1 FROM json_each(m.route) WHERE json_extract(value, '$.team') = ?1)
-               AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.mention_id = m.id AND e.team = ?1)
-             ORDER BY m.fetched_at, m.id LIMIT ?4",
-            params![team, since, due_before, limit as i64],
-            OverdueMention::from_row,
-        )
-    }
-
     fn record_escalation(
         &mut self,
         id: i64,
@@ -500,17 +402,17 @@ mod tests {
             ("complaint", "normal", 300, None, "x"),
         ]);
         s.add_optout("rss", "@quiet", "anna", 1).unwrap();
-        let wall: Vec<i64> = s.wall(10).unwrap().iter().map(|c| c.id).collect();
-        assert_eq!(wall, [1]);
+        let wall = MentionQuery::new().wall().order(MentionOrder::Wall);
+        assert_eq!(ids(&s.mentions(&wall).unwrap()), [1]);
         s.set_pinned(2, true, 500).unwrap();
         s.set_pinned(3, true, 400).unwrap();
-        let wall: Vec<(i64, bool)> = s
-            .wall(10)
+        let cards: Vec<(i64, bool)> = s
+            .mentions(&wall)
             .unwrap()
             .iter()
-            .map(|c| (c.id, c.pinned))
+            .map(|c| (c.id, c.handling.pinned_at.is_some()))
             .collect();
-        assert_eq!(wall, [(2, true), (3, true), (1, false)]);
+        assert_eq!(cards, [(2, true), (3, true), (1, false)]);
     }
 
     #[test]
@@ -535,8 +437,15 @@ mod tests {
     #[test]
     fn an_escalation_is_recorded_once() {
         let (_dir, mut s) = store(&[("complaint", "normal", 1000, None, "a")]);
-        let due = s.overdue_mentions("webcare", 0, 5000, 10).unwrap();
-        assert_eq!(due.len(), 1);
+        let overdue = |before| {
+            MentionQuery::new()
+                .team("webcare")
+                .stored(0, before)
+                .open()
+                .not_escalated_to("webcare")
+                .order(MentionOrder::Stored)
+        };
+        assert_eq!(ids(&s.mentions(&overdue(5000)).unwrap()), [1]);
         let mail = EscalationMail {
             recipient: "lead@example.com".into(),
             message_id: "<x@example.com>".into(),
@@ -552,11 +461,7 @@ mod tests {
             !s.record_escalation(1, "webcare", 4600, &[mail], 5001)
                 .unwrap()
         );
-        assert!(
-            s.overdue_mentions("webcare", 0, 6000, 10)
-                .unwrap()
-                .is_empty()
-        );
+        assert!(s.mentions(&overdue(6000)).unwrap().is_empty());
         let queued: i64 = s
             .connection()
             .query_row(

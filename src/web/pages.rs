@@ -1242,21 +1242,28 @@ async fn wall(
     blocking(move || {
         let store = store::open_reader(&st.db)?;
         let now = Utc::now().timestamp();
+        let wall = store::MentionQuery::new()
+            .wall()
+            .order(MentionOrder::Wall)
+            .limit(12);
         let cards = store
-            .wall(12)?
+            .mentions(&wall)?
             .into_iter()
             .map(|c| CardView {
                 id: c.id,
-                author: author(c.author_name.as_deref(), c.author_handle.as_deref()),
+                author: author(
+                    c.mention.author_name.as_deref(),
+                    c.mention.author_handle.as_deref(),
+                ),
+                age: age(now - c.created_at()),
                 platform: if c.kind == c.source {
                     c.kind
                 } else {
                     format!("{} · {}", c.kind, c.source)
                 },
-                title: c.title.unwrap_or_default(),
-                text: c.text.chars().take(600).collect(),
-                age: age(now - c.created_at),
-                pinned: c.pinned,
+                title: c.mention.title.unwrap_or_default(),
+                text: c.mention.text.chars().take(600).collect(),
+                pinned: c.handling.pinned_at.is_some(),
             })
             .collect();
         Ok(html(StatusCode::OK, WallPage { cards }.render()?))
