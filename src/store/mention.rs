@@ -805,18 +805,12 @@ impl MentionStore for Store {
     }
 
     fn mark_answered(&self, id: i64, answered: bool, by: &str, now: i64) -> Result<(), StoreError> {
-        let changed = self
-            .conn
-            .execute(
-                "UPDATE mentions SET answered_at = CASE WHEN ?2 THEN ?4 END,
-                    answered_by = CASE WHEN ?2 THEN ?3 END WHERE id = ?1",
-                params![id, answered, by, now],
-            )
-            .map_err(self.err())?;
-        if changed == 0 {
-            return Err(StoreError::NoSuchMention(id));
-        }
-        Ok(())
+        self.update_mention(
+            id,
+            "UPDATE mentions SET answered_at = CASE WHEN ?2 THEN ?4 END,
+                answered_by = CASE WHEN ?2 THEN ?3 END WHERE id = ?1",
+            params![id, answered, by, now],
+        )
     }
 }
 

@@ -499,6 +499,21 @@ impl Store {
         rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
 
+    /// Runs `sql`, an `UPDATE` of the one mention whose id is `?1`; a mention that is not
+    /// there (never stored, or erased meanwhile) is [`StoreError::NoSuchMention`].
+    fn update_mention(
+        &self,
+        id: i64,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<(), StoreError> {
+        let changed = self.conn.execute(sql, params).map_err(self.err())?;
+        if changed == 0 {
+            return Err(StoreError::NoSuchMention(id));
+        }
+        Ok(())
+    }
+
     /// Runs `work` in one transaction and commits it; any database error on the way, the
     /// commit's included, comes back naming the file and leaves nothing written.
     fn write<T>(

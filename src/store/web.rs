@@ -183,46 +183,28 @@ impl WebStore for Store {
     }
 
     fn set_claim(&self, id: i64, by: Option<&str>, now: i64) -> Result<(), StoreError> {
-        let n = self
-            .conn
-            .execute(
-                "UPDATE mentions SET claimed_by = ?2, claimed_at = CASE WHEN ?2 IS NULL THEN NULL ELSE ?3 END
-                 WHERE id = ?1",
-                params![id, by, now],
-            )
-            .map_err(self.err())?;
-        if n == 0 {
-            return Err(StoreError::NoSuchMention(id));
-        }
-        Ok(())
+        self.update_mention(
+            id,
+            "UPDATE mentions SET claimed_by = ?2, claimed_at = CASE WHEN ?2 IS NULL THEN NULL ELSE ?3 END
+             WHERE id = ?1",
+            params![id, by, now],
+        )
     }
 
     fn set_spam(&self, id: i64, spam: bool) -> Result<(), StoreError> {
-        let n = self
-            .conn
-            .execute(
-                "UPDATE mentions SET spam = ?2 WHERE id = ?1",
-                params![id, spam],
-            )
-            .map_err(self.err())?;
-        if n == 0 {
-            return Err(StoreError::NoSuchMention(id));
-        }
-        Ok(())
+        self.update_mention(
+            id,
+            "UPDATE mentions SET spam = ?2 WHERE id = ?1",
+            params![id, spam],
+        )
     }
 
     fn set_pinned(&self, id: i64, pinned: bool, now: i64) -> Result<(), StoreError> {
-        let n = self
-            .conn
-            .execute(
-                "UPDATE mentions SET pinned_at = CASE WHEN ?2 THEN ?3 END WHERE id = ?1",
-                params![id, pinned, now],
-            )
-            .map_err(self.err())?;
-        if n == 0 {
-            return Err(StoreError::NoSuchMention(id));
-        }
-        Ok(())
+        self.update_mention(
+            id,
+            "UPDATE mentions SET pinned_at = CASE WHEN ?2 THEN ?3 END WHERE id = ?1",
+            params![id, pinned, now],
+        )
     }
 
     fn inbox_languages(&self) -> Result<Vec<String>, StoreError> {
