@@ -1,9 +1,30 @@
 //! Turning the HTML that feeds and platforms send into the plain text webcare stores:
 //! tags dropped, scripts and styles removed with their content, entities decoded, block
-//! elements turned into line breaks, and links kept as `label (url)` so staff can follow them.
+//! elements turned into line breaks (table cells into spaces), and links kept as
+//! `label (url)` so staff can follow them.
+
+use url::Url;
+
+/// What [`html_to_text_with`] does with a link's target.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum LinkNotes<'a> {
+    /// `label (href)`, the href as written (absolute everywhere but in feeds).
+    #[default]
+    AsWritten,
+    /// `label (url)` with a relative href resolved against this base (a feed's `xml:base` or
+    /// address): a note reading `(/about)` leads nowhere.
+    ResolvedAgainst(&'a Url),
+    /// The label alone: a title reads as a line of text, not as a page.
+    Omitted,
+}
 
 /// Converts an HTML fragment to plain text. Never fails: broken markup yields its readable parts.
 pub fn html_to_text(html: &str) -> String {
+    html_to_text_with(html, LinkNotes::AsWritten)
+}
+
+/// [`html_to_text`] with a choice of what becomes of each link's target.
+pub fn html_to_text_with(html: &str, notes: LinkNotes<'_>) -> String {
     if !html.contains('<') && !html.contains('&') {
         return html.trim().to_string();
     }
@@ -52,12 +73,13 @@ pub fn html_to_text(html: &str) -> String {
                 Some(i) => rest = &rest[i + 3..],
                 None => rest = "",
             },
-            "br" => out.push('\n'),
-            "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "blockquote"
-            | "pre" | "ul" | "ol" | "table"
-                if !out.is_empty() && !out.ends_with('\n') =>
-            {
+            "br" | "hr" => out.push('\n'),
+            name if is_block(name) && !out.is_empty() && !out.ends_with('\n') => {
                 out.push('\n');
+            }
+            // Cells of a row stay on its line, one space apart, never run together.
+            "td" | "th" if !out.is_empty() && !out.ends_with(char::is_whitespace) => {
+                out.push(' ');
             }
             "a" if !closing => {
                 link = attr(tag, "href").map(|h| (html_escape::decode_html_entities(h), out.len()));
@@ -69,9 +91,11 @@ pub fn html_to_text(html: &str) -> String {
                         && !href.starts_with('#')
                         && !runs_script(&href)
                         && !same_link(label, &href)
+                        && let Some(target) = note_target(&href, notes)
+                        && !same_link(label, &target)
                     {
                         out.push_str(" (");
-                        out.push_str(&href);
+                        out.push_str(&target);
                         out.push(')');
                     }
                 }
@@ -87,6 +111,89 @@ pub fn html_to_text(html: &str) -> String {
         return out;
     }
     tidy(&out)
+}
+
+/// Elements that start a line of their own: a word before one never runs into a word inside.
+fn is_block(name: &str) -> bool {
+    matches!(
+        name,
+        "p" | "div"
+            | "li"
+            | "tr"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "blockquote"
+            | "pre"
+            | "ul"
+            | "ol"
+            | "dl"
+            | "dt"
+            | "dd"
+            | "table"
+            | "caption"
+            | "figure"
+            | "figcaption"
+            | "section"
+            | "article"
+            | "header"
+            | "footer"
+            | "aside"
+            | "nav"
+            | "main"
+            | "address"
+            | "details"
+            | "summary"
+            | "center"
+            | "fieldset"
+            | "legend"
+            | "form"
+            | "hgroup"
+            | "menu"
+    )
+}
+
+/// What a link note shows for `href`, or `None` for no note.
+fn note_target<'h>(href: &'h str, notes: LinkNotes<'_>) -> Option<std::borrow::Cow<'h, str>> {
+    match notes {
+        LinkNotes::AsWritten => Some(href.into()),
+        LinkNotes::Omitted => None,
+        // Only a relative href is joined: an absolute one is kept exactly as written.
+        LinkNotes::ResolvedAgainst(base) => match Url::parse(href) {
+            Err(url::ParseError::RelativeUrlWithoutBase) => Some(
+                base.join(href)
+                    .map_or(href.into(), |u| String::from(u).into()),
+            ),
+            _ => Some(href.into()),
+        },
+    }
+}
+
+/// Text that was UTF-8, read as windows-1252 (or Latin-1) somewhere upstream and encoded to
+/// UTF-8 again ("KÃ¸benhavn", "itâ€™s"), put back as it was written ("København", "it’s").
+/// Text stays as it is unless every character has a windows-1252 byte and those bytes are
+/// valid UTF-8: real Latin-1 text ("café", "São", "Köln") never is, as its accented letters
+/// are not followed by the continuation bytes UTF-8 needs. feedparser does the same per field.
+pub fn repair_mojibake(text: &str) -> std::borrow::Cow<'_, str> {
+    // A double-encoded lead byte (U+00C2..U+00F4) is 0xC3 0x82..=0xB4 in UTF-8; ASCII and
+    // most accented text are passed over by this one scan.
+    let bytes = text.as_bytes();
+    let suspect = memchr::memchr_iter(0xC3, bytes)
+        .any(|i| bytes.get(i + 1).is_some_and(|b| (0x82..=0xB4).contains(b)));
+    if !suspect {
+        return text.into();
+    }
+    let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(text);
+    if unmappable {
+        return text.into();
+    }
+    match String::from_utf8(bytes.into_owned()) {
+        Ok(repaired) => repaired.into(),
+        Err(_) => text.into(),
+    }
 }
 
 fn push_text(out: &mut String, text: &str) {
@@ -349,6 +456,65 @@ mod tests {
             html_to_text(html),
             "@fjordlink down again? https://status.fjordlink.nl/incident/42"
         );
+    }
+
+    #[test]
+    fn definition_lists_cells_and_sections_keep_words_apart() {
+        assert_eq!(
+            html_to_text("<dl><dt>Time</dt><dd>12:26 UTC</dd><dt>Depth</dt><dd>29 km</dd></dl>"),
+            "Time\n12:26 UTC\nDepth\n29 km"
+        );
+        assert_eq!(
+            html_to_text(
+                "<table><tr><th>Item</th><th>Year</th></tr><tr><td>memcached</td><td>2003</td></tr></table>"
+            ),
+            "Item Year\nmemcached 2003"
+        );
+        assert_eq!(
+            html_to_text(
+                "<section>breach dataset</section><figure><img src=x><figcaption>Example query</figcaption></figure>after<hr>next"
+            ),
+            "breach dataset\nExample query\nafter\nnext"
+        );
+    }
+
+    #[test]
+    fn relative_link_notes_are_resolved_or_left_out() {
+        let base = Url::parse("https://example.com/blog/").unwrap();
+        let html = r#"See <a href="posts/2">the next post</a>, <a href="/about">about</a> and <a href="https://other.example/x">this</a>."#;
+        assert_eq!(
+            html_to_text_with(html, LinkNotes::ResolvedAgainst(&base)),
+            "See the next post (https://example.com/blog/posts/2), about (https://example.com/about) and this (https://other.example/x)."
+        );
+        assert_eq!(
+            html_to_text_with(html, LinkNotes::Omitted),
+            "See the next post, about and this."
+        );
+        // A label that is the link itself, once resolved, gets no note.
+        assert_eq!(
+            html_to_text_with(
+                r#"<a href="/r/fjordlink">https://example.com/r/fjordlink</a>"#,
+                LinkNotes::ResolvedAgainst(&base)
+            ),
+            "https://example.com/r/fjordlink"
+        );
+    }
+
+    #[test]
+    fn utf8_read_as_latin1_is_put_back() {
+        let fixed = |s: &str| repair_mojibake(s).into_owned();
+        assert_eq!(fixed("BrÃ¸ndby til fans"), "Brøndby til fans");
+        assert_eq!(
+            fixed("Polizeieinsatz in KÃ¶lner Silvesternacht"),
+            "Polizeieinsatz in Kölner Silvesternacht"
+        );
+        assert_eq!(fixed("itâ€™s Â«downÂ»"), "it’s «down»");
+        // "à" is 0xC3 0xA0: its second byte reads as a no-break space.
+        assert_eq!(fixed("Le film \u{c3}\u{a0} voir"), "Le film à voir");
+        // Real accented text, and text that only looks odd, stays as written.
+        for kept in ["café São Köln æøå", "Ã alone", "naïve €5 😡", "plain"] {
+            assert_eq!(fixed(kept), kept);
+        }
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! Turning a feed's bytes into text: the byte-order mark, the HTTP `charset` and the XML
 //! declaration's `encoding` are tried in that order (the order feedparser uses), and the first
-//! that decodes the whole body without a malformed sequence wins.
+//! that decodes the whole body without a malformed sequence wins. One exception: a body that
+//! is valid UTF-8 with non-ASCII text in it is read as UTF-8 even when it is declared in a
+//! single-byte encoding (a server's `charset=ISO-8859-1` default, a copied prolog): text in
+//! those encodings almost never forms valid UTF-8, and reading UTF-8 as Latin-1 stores
+//! "KÃ¸benhavn" for "København", which no watch matches.
 
 use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE, WINDOWS_1252};
 
@@ -53,8 +57,12 @@ pub fn decode(body: &[u8], http_charset: Option<&str>) -> Result<String, FeedErr
     }
     for (enc, _) in &candidates {
         // A UTF-16 label on a body that is plainly ASCII-compatible (the declaration itself
-        // was readable as ASCII) is a mislabel; UTF-8 is what such documents are.
-        let enc = if (*enc == UTF_16LE || *enc == UTF_16BE) && !body.contains(&0) {
+        // was readable as ASCII) is a mislabel; UTF-8 is what such documents are. So is a
+        // single-byte label on a body that is valid UTF-8 with non-ASCII text in it.
+        let utf16_mislabel = (*enc == UTF_16LE || *enc == UTF_16BE) && !body.contains(&0);
+        let utf8_mislabel =
+            enc.is_single_byte() && !body.is_ascii() && std::str::from_utf8(body).is_ok();
+        let enc = if utf16_mislabel || utf8_mislabel {
             UTF_8
         } else {
             *enc
@@ -186,6 +194,23 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("UTF-8") && err.contains("offset 46"), "{err}");
+    }
+
+    #[test]
+    fn utf8_declared_as_a_single_byte_encoding_is_read_as_utf8() {
+        let body = "<?xml version='1.0' encoding='ISO-8859-1'?><rss>Brøndby</rss>".as_bytes();
+        assert!(decode(body, None).unwrap().contains("<rss>Brøndby</rss>"));
+        assert!(
+            decode(b"<rss>K\xC3\xB6ln</rss>", Some("iso-8859-1"))
+                .unwrap()
+                .contains("<rss>Köln</rss>")
+        );
+        // Real Latin-1 is not valid UTF-8, so its declaration holds.
+        assert!(
+            decode(b"<rss>K\xF6ln \xE6\xF8\xE5</rss>", Some("iso-8859-1"))
+                .unwrap()
+                .contains("<rss>Köln æøå</rss>")
+        );
     }
 
     #[test]

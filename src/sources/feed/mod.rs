@@ -350,4 +350,42 @@ mod tests {
         .unwrap();
         assert_eq!(f.entries[0].title.as_deref(), Some("привет"));
     }
+
+    #[test]
+    fn utf8_text_mislabelled_or_double_encoded_reads_as_written() {
+        // Declared Latin-1 by the server, UTF-8 in fact.
+        let body = "<rss version=\"2.0\"><channel><item><guid>1</guid><title>Brøndby til fans</title></item></channel></rss>";
+        let f = parse(
+            body.as_bytes(),
+            &Origin {
+                url: "http://e.example/",
+                content_type: Some("text/xml; charset=ISO-8859-1"),
+                content_location: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(f.entries[0].title.as_deref(), Some("Brøndby til fans"));
+        // UTF-8 encoded twice upstream, field by field; an author's name too.
+        let xml = "<rss version=\"2.0\"><channel><item><guid>2</guid>\
+            <title>KÃ¸benhavn: itâ€™s down</title><author>x@e.example (SÃ¸ren)</author>\
+            <description>&lt;p&gt;Le film Ã&#xa0; voir&lt;/p&gt;</description></item></channel></rss>";
+        let e = &read(xml)[0];
+        assert_eq!(e.title.as_deref(), Some("København: it’s down"));
+        assert_eq!(e.author_name.as_deref(), Some("Søren"));
+        assert_eq!(e.text, "Le film à voir");
+    }
+
+    #[test]
+    fn body_links_are_noted_resolved_and_titles_carry_no_link_notes() {
+        let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://example.com/blog/">
+            <entry><id>1</id><title type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><a href="https://example.com">Link</a> to us</div></title>
+            <content type="html">&lt;p&gt;See &lt;a href="posts/2"&gt;the next post&lt;/a&gt;&lt;/p&gt;&lt;dl&gt;&lt;dt&gt;Time&lt;/dt&gt;&lt;dd&gt;12:26&lt;/dd&gt;&lt;/dl&gt;</content>
+            </entry></feed>"#;
+        let e = &read(xml)[0];
+        assert_eq!(e.title.as_deref(), Some("Link to us"));
+        assert_eq!(
+            e.text,
+            "See the next post (https://example.com/blog/posts/2)\nTime\n12:26"
+        );
+    }
 }

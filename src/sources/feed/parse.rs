@@ -15,7 +15,7 @@ use quick_xml::events::{BytesStart, Event};
 use url::Url;
 
 use super::{Entry, Feed, FeedError, MAX_DEPTH, MAX_ENTITY_EXPANSION, parse_date};
-use crate::sources::text::html_to_text;
+use crate::sources::text::{LinkNotes, html_to_text, html_to_text_with, repair_mojibake};
 
 /// Namespaces webcare reads, whatever prefix a feed binds them to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -476,11 +476,7 @@ impl<'a> DocReader<'a> {
 
     /// The base for relative links here: the innermost `xml:base`, else the document's.
     fn base(&self) -> Option<&Url> {
-        self.stack
-            .iter()
-            .rev()
-            .find_map(|f| f.base.as_ref())
-            .or(self.doc_base.as_ref())
+        base_of(&self.stack, self.doc_base.as_ref())
     }
 
     fn resolve(&self, href: &str) -> String {
@@ -937,6 +933,9 @@ impl<'a> DocReader<'a> {
     /// Sets the entry field a collector was gathering from its text `raw`.
     fn take_field(&mut self, field: Field, mode: Mode, saw_children: bool, raw: &str) {
         let Some(b) = self.entry.as_mut() else { return };
+        // A link in a body is noted with its target resolved; a title shows the words alone.
+        let base = base_of(&self.stack, self.doc_base.as_ref());
+        let body_links = base.map_or(LinkNotes::AsWritten, LinkNotes::ResolvedAgainst);
         match field {
             Field::Id(p) => {
                 let v = raw.trim().to_string();
@@ -947,13 +946,7 @@ impl<'a> DocReader<'a> {
             Field::Link => {
                 let v = raw.trim();
                 if !v.is_empty() && b.rss_link.is_none() {
-                    let resolved = match self
-                        .stack
-                        .iter()
-                        .rev()
-                        .find_map(|f| f.base.as_ref())
-                        .or(self.doc_base.as_ref())
-                    {
+                    let resolved = match base {
                         Some(base) => base
                             .join(v)
                             .map(String::from)
@@ -964,19 +957,19 @@ impl<'a> DocReader<'a> {
                 }
             }
             Field::Title(p) => {
-                let t = to_text(raw, mode, saw_children);
+                let t = to_text(raw, mode, saw_children, LinkNotes::Omitted);
                 if !t.is_empty() {
                     set_by_priority(&mut b.title, p, t);
                 }
             }
             Field::Content(p) => {
-                let t = to_text(raw, mode, saw_children);
+                let t = to_text(raw, mode, saw_children, body_links);
                 if !t.is_empty() {
                     set_by_priority(&mut b.content, p, t);
                 }
             }
             Field::Summary(p) => {
-                let t = to_text(raw, mode, saw_children);
+                let t = to_text(raw, mode, saw_children, body_links);
                 if !t.is_empty() {
                     set_by_priority(&mut b.summary, p, t);
                 }
@@ -1356,8 +1349,26 @@ fn content_mode<'a>(attr: &impl Fn(&str) -> Option<&'a str>, default: Mode) -> M
     }
 }
 
-/// A field's collected text as the plain text webcare stores.
-fn to_text(raw: &str, mode: Mode, saw_children: bool) -> String {
+/// The base for relative links inside the element on top of `stack`: the innermost
+/// `xml:base`, else the document's.
+fn base_of<'u>(stack: &'u [Frame<'_>], doc_base: Option<&'u Url>) -> Option<&'u Url> {
+    stack
+        .iter()
+        .rev()
+        .find_map(|f| f.base.as_ref())
+        .or(doc_base)
+}
+
+/// A field's collected text as the plain text webcare stores, links noted as `notes` says,
+/// and UTF-8 that was read as Latin-1 upstream put back ([`repair_mojibake`]).
+fn to_text(raw: &str, mode: Mode, saw_children: bool, notes: LinkNotes<'_>) -> String {
+    // Repaired before the markup goes: "Ã " ("à" read as Latin-1) ends in a no-break space,
+    // which the conversion would fold into a plain one.
+    field_text(&repair_mojibake(raw), mode, saw_children, notes)
+}
+
+fn field_text(raw: &str, mode: Mode, saw_children: bool, notes: LinkNotes<'_>) -> String {
+    let html_to_text = |s: &str| html_to_text_with(s, notes);
     match mode {
         Mode::Html | Mode::Markup => html_to_text(raw),
         Mode::Text if saw_children => html_to_text(raw),
@@ -1530,7 +1541,7 @@ impl Builder {
         let updated = date(self.updated);
         let created = date(self.created);
         let (author_name, author_email) = match self.author {
-            Some((_, n, e)) => (n, e),
+            Some((_, n, e)) => (n.map(|n| repair_mojibake(&n).into_owned()), e),
             None => (None, None),
         };
         Entry {
