@@ -1,6 +1,8 @@
 //! Feed dates in the forms publishers really write: RFC 822 with two- or four-digit years,
-//! missing seconds, named and military zones; W3CDTF and the ISO 8601 variants (basic and
-//! extended, date only, fractional seconds, `+hh`, `+hhmm`); and the asctime form.
+//! missing seconds, named and military zones, and day and month names in Dutch, Danish,
+//! German, French, Italian, Spanish and Portuguese; W3CDTF and the ISO 8601 variants (basic
+//! and extended, one-digit fields, `/` for `-`, date only, fractional seconds, `+hh`,
+//! `+hhmm`); the asctime form; and Unix seconds.
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
@@ -10,10 +12,18 @@ pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
     if s.is_empty() {
         return None;
     }
-    if s.as_bytes()[0].is_ascii_digit()
-        && let Some(d) = parse_iso(s)
-    {
-        return Some(d);
+    if s.as_bytes()[0].is_ascii_digit() {
+        if let Some(d) = parse_iso(s) {
+            return Some(d);
+        }
+        // Unix seconds, as some generators write them: 1995 to 2100 only.
+        if (9..=10).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) {
+            return s
+                .parse::<i64>()
+                .ok()
+                .filter(|t| (788_918_400..4_102_444_800).contains(t))
+                .and_then(|t| DateTime::from_timestamp(t, 0));
+        }
     }
     parse_rfc822(s).or_else(|| parse_asctime(s))
 }
@@ -32,16 +42,23 @@ fn parse_iso(s: &str) -> Option<DateTime<Utc>> {
         // At most four digits, all checked above.
         Some(part.iter().fold(0, |v, d| v * 10 + u32::from(d - b'0')))
     };
+    // A field after a separator: two digits, or one (`2006-1-7T12:35:9`, which feedparser
+    // reads too).
+    let field = |i: &mut usize| -> Option<u32> {
+        let two = b.get(*i + 1).is_some_and(u8::is_ascii_digit);
+        num(i, if two { 2 } else { 1 })
+    };
     let year = num(&mut i, 4)? as i32;
     let mut month = 1;
     let mut day = 1;
-    let extended = b.get(i) == Some(&b'-');
-    if extended {
+    // `2020/1/10` as well as `2020-01-10`.
+    let sep = b.get(i).copied().filter(|c| *c == b'-' || *c == b'/');
+    if let Some(sep) = sep {
         i += 1;
-        month = num(&mut i, 2)?;
-        if b.get(i) == Some(&b'-') {
+        month = field(&mut i)?;
+        if b.get(i) == Some(&sep) {
             i += 1;
-            day = num(&mut i, 2)?;
+            day = field(&mut i)?;
         }
     } else if b.get(i).is_some_and(u8::is_ascii_digit) {
         month = num(&mut i, 2)?;
@@ -51,18 +68,27 @@ fn parse_iso(s: &str) -> Option<DateTime<Utc>> {
     if matches!(b.get(i), Some(b'T' | b't' | b' ')) && b.get(i + 1).is_some_and(u8::is_ascii_digit)
     {
         i += 1;
-        hour = num(&mut i, 2)?;
+        hour = field(&mut i)?;
         let colon = b.get(i) == Some(&b':');
         if colon {
             i += 1;
         }
         if b.get(i).is_some_and(u8::is_ascii_digit) {
-            minute = num(&mut i, 2)?;
+            minute = if colon {
+                field(&mut i)?
+            } else {
+                num(&mut i, 2)?
+            };
             if b.get(i) == Some(&b':') || (!colon && b.get(i).is_some_and(u8::is_ascii_digit)) {
-                if b.get(i) == Some(&b':') {
+                let colon = b.get(i) == Some(&b':');
+                if colon {
                     i += 1;
                 }
-                second = num(&mut i, 2)?;
+                second = if colon {
+                    field(&mut i)?
+                } else {
+                    num(&mut i, 2)?
+                };
                 if matches!(b.get(i), Some(b'.' | b',')) {
                     i += 1;
                     let start = i;
@@ -98,7 +124,11 @@ fn parse_iso(s: &str) -> Option<DateTime<Utc>> {
 fn parse_rfc822(s: &str) -> Option<DateTime<Utc>> {
     let cleaned: String = s.replace([',', '\u{a0}'], " ");
     let mut parts: Vec<&str> = cleaned.split_whitespace().collect();
-    if parts.first().is_some_and(|p| weekday(p)) {
+    // A leading word that is no month is the weekday, in whatever language (`mer`, `Seg`).
+    if parts.first().is_some_and(|p| {
+        weekday(p)
+            || (p.trim_end_matches('.').chars().all(char::is_alphabetic) && month(p).is_none())
+    }) {
         parts.remove(0);
     }
     if parts.len() < 3 {
@@ -167,18 +197,57 @@ fn weekday(p: &str) -> bool {
             .any(|d| p.starts_with(d))
 }
 
+/// A month's number from its name or abbreviation in English or, as European sites write
+/// them, Dutch, Danish, German, French, Italian, Spanish or Portuguese.
 fn month(p: &str) -> Option<u32> {
-    let p = p.trim_end_matches('.').to_ascii_lowercase();
-    if p.len() < 3 {
+    let p = p.trim_end_matches('.').to_lowercase();
+    if p.chars().count() < 3 {
         return None;
     }
-    const NAMES: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    // Longer prefixes first where a shorter one would name another month (`juin`, `juil`).
+    const NAMES: [(&str, u32); 35] = [
+        ("juin", 6),
+        ("juil", 7),
+        ("jan", 1),
+        ("feb", 2),
+        ("mar", 3),
+        ("apr", 4),
+        ("may", 5),
+        ("jun", 6),
+        ("jul", 7),
+        ("aug", 8),
+        ("sep", 9),
+        ("oct", 10),
+        ("nov", 11),
+        ("dec", 12),
+        ("gen", 1),
+        ("ene", 1),
+        ("fév", 2),
+        ("fev", 2),
+        ("mrt", 3),
+        ("mär", 3),
+        ("maa", 3),
+        ("avr", 4),
+        ("abr", 4),
+        ("mei", 5),
+        ("maj", 5),
+        ("mai", 5),
+        ("mag", 5),
+        ("giu", 6),
+        ("lug", 7),
+        ("aoû", 8),
+        ("ago", 8),
+        ("set", 9),
+        ("okt", 10),
+        ("ott", 10),
+        ("out", 10),
     ];
+    const MORE: [(&str, u32); 4] = [("déc", 12), ("dez", 12), ("dic", 12), ("aou", 8)];
     NAMES
         .iter()
-        .position(|m| p.starts_with(m))
-        .map(|i| i as u32 + 1)
+        .chain(MORE.iter())
+        .find(|(name, _)| p.starts_with(name))
+        .map(|(_, n)| *n)
 }
 
 /// Seconds east of UTC for `Z`, `GMT`, `+0100`, `-05:30`, `+05`, US zone names and military letters.
@@ -297,6 +366,44 @@ mod tests {
         assert_eq!(iso("2003-12"), "2003-12-01T00:00:00+00:00");
         assert_eq!(iso("2003"), "2003-01-01T00:00:00+00:00");
         assert_eq!(iso("2003-12-31T24:00:00Z"), "2004-01-01T00:00:00+00:00");
+    }
+
+    #[test]
+    fn one_digit_fields_slashes_and_unix_seconds() {
+        assert_eq!(iso("2006-01-17T12:35:9+01:00"), "2006-01-17T11:35:09+00:00");
+        assert_eq!(iso("2006-1-7T2:5:09Z"), "2006-01-07T02:05:09+00:00");
+        assert_eq!(iso("2020/1/10 14:33:00"), "2020-01-10T14:33:00+00:00");
+        assert_eq!(iso("1668555495"), "2022-11-15T23:38:15+00:00");
+        assert_eq!(iso("42"), "none");
+    }
+
+    #[test]
+    fn day_and_month_names_of_european_sites() {
+        assert_eq!(
+            iso("mer, 16 nov 2022 00:38:15 +0100"),
+            "2022-11-15T23:38:15+00:00"
+        );
+        assert_eq!(
+            iso("Seg, 24 Set 2018 19:42:40 -0300"),
+            "2018-09-24T22:42:40+00:00"
+        );
+        assert_eq!(
+            iso("wo, 3 mrt 2021 09:00:00 +0100"),
+            "2021-03-03T08:00:00+00:00"
+        );
+        assert_eq!(
+            iso("tor, 6 maj 2021 10:00 +0200"),
+            "2021-05-06T08:00:00+00:00"
+        );
+        assert_eq!(
+            iso("Mo, 22 Dez 2025 10:00:00 GMT"),
+            "2025-12-22T10:00:00+00:00"
+        );
+        assert_eq!(
+            iso("ven., 3 déc. 2021 10:00 GMT"),
+            "2021-12-03T10:00:00+00:00"
+        );
+        assert_eq!(iso("1 juin 2021"), "2021-06-01T00:00:00+00:00");
     }
 
     #[test]

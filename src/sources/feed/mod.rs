@@ -337,6 +337,25 @@ mod tests {
     }
 
     #[test]
+    fn a_json_feed_field_of_the_wrong_type_costs_the_field_not_the_item() {
+        let e = read(
+            r#"{"version":"https://jsonfeed.org/version/1","author":{"name":"Fjordlink Nieuws"},"items":[
+            {"id":"a","title":"author as a string","content_text":"one","author":"Jane"},
+            {"id":"b","title":"tags as a string","content_text":"two","tags":"storing"},
+            {"id":"c","title":1000,"content_text":["not","text"],"summary":"three","date_modified":{}},
+            {"id":"d","title":"no author of its own","content_text":"four"}]}"#,
+        );
+        assert_eq!(e.len(), 4);
+        assert_eq!(e[0].author_name.as_deref(), Some("Jane"));
+        assert_eq!(e[1].categories, ["storing"]);
+        assert_eq!(e[2].title.as_deref(), Some("1000"));
+        assert_eq!(e[2].text, "three");
+        assert_eq!(e[2].published, None);
+        // The feed's author is the author of an item that names none.
+        assert_eq!(e[3].author_name.as_deref(), Some("Fjordlink Nieuws"));
+    }
+
+    #[test]
     fn legacy_encodings_from_the_http_header_are_decoded() {
         let body = b"<?xml version='1.0'?><rss><channel><item><title>\xd0\xd2\xc9\xd7\xc5\xd4</title></item></channel></rss>";
         let f = parse(
