@@ -268,6 +268,13 @@ mod tests {
             (e[1].author_name.as_deref(), e[1].author_email.as_deref()),
             (None, Some("piet@example.org"))
         );
+        // An address alone takes its name from dc:creator or itunes:author.
+        let xml = r#"<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>
+            <item><guid>1</guid><author>podcast@example.org</author><dc:creator>TavernCast</dc:creator></item>
+            </channel></rss>"#;
+        let e = read(xml);
+        assert_eq!(e[0].author_name.as_deref(), Some("TavernCast"));
+        assert_eq!(e[0].author_email.as_deref(), Some("podcast@example.org"));
     }
 
     #[test]
@@ -285,6 +292,18 @@ mod tests {
         assert_eq!(e[0].link.as_deref(), Some("http://feeds.example/x"));
         assert_eq!(e[1].link.as_deref(), Some("http://e.example/g"));
         assert_eq!(e[2].link, None);
+        // An Atom id that is a web address is the link of an entry without one; a tag: id is not.
+        let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom">
+            <entry><id>https://blog.example/2026/storing</id><title>a</title></entry>
+            <entry><id>tag:blog.example,2026:1</id><title>b</title></entry>
+            <entry><id>https://blog.example/ids/3</id><link href="https://blog.example/p/3"/></entry></feed>"#;
+        let e = read(xml);
+        assert_eq!(
+            e[0].link.as_deref(),
+            Some("https://blog.example/2026/storing")
+        );
+        assert_eq!(e[1].link, None);
+        assert_eq!(e[2].link.as_deref(), Some("https://blog.example/p/3"));
     }
 
     #[test]

@@ -696,7 +696,14 @@ impl<'a> DocReader<'a> {
                 self.note_guid(attrs);
                 Some((Field::Id(0), Mode::Text))
             }
-            (Ns::Core, "id") => Some((Field::Id(0), Mode::Text)),
+            (Ns::Core, "id") => {
+                // An Atom id that is a web address is the entry's link when it has no other,
+                // as feedparser has it: staff get a page to answer on.
+                if let Some(b) = self.entry.as_mut() {
+                    b.guid_is_link = true;
+                }
+                Some((Field::Id(0), Mode::Text))
+            }
             (Ns::Core, "link") => self.link_field(attrs),
             (Ns::Core, "title") => Some((Field::Title(0), mode(text_default))),
             (Ns::Dc, "title") => Some((Field::Title(1), Mode::Html)),
@@ -891,11 +898,8 @@ impl<'a> DocReader<'a> {
             } else {
                 split_author(&a.text)
             };
-            if (name.is_some() || email.is_some())
-                && let Some(b) = self.entry.as_mut()
-                && b.author.as_ref().is_none_or(|(p, _, _)| *p > a.prio)
-            {
-                b.author = Some((a.prio, name, email));
+            if let Some(b) = self.entry.as_mut() {
+                merge_author(&mut b.author, a.prio, name, email);
             }
         }
         if self.entry.as_ref().is_some_and(|b| b.depth == depth)
@@ -976,11 +980,7 @@ impl<'a> DocReader<'a> {
             }
             Field::Author(p) => {
                 let (name, email) = split_author(&html_to_text(raw));
-                if (name.is_some() || email.is_some())
-                    && b.author.as_ref().is_none_or(|(q, _, _)| *q > p)
-                {
-                    b.author = Some((p, name, email));
-                }
+                merge_author(&mut b.author, p, name, email);
             }
             Field::AuthorName => {
                 if let Some(a) = self.author.as_mut() {
@@ -1349,6 +1349,43 @@ fn content_mode<'a>(attr: &impl Fn(&str) -> Option<&'a str>, default: Mode) -> M
     }
 }
 
+/// The entry's author, the best-ranked one that names anybody (lower `prio` ranks higher);
+/// a name or address it lacks is taken from another kind of author element: an RSS
+/// `<author>` with an address alone gets its name from `dc:creator` or `itunes:author`.
+fn merge_author(
+    slot: &mut Option<(u8, Option<String>, Option<String>)>,
+    prio: u8,
+    name: Option<String>,
+    email: Option<String>,
+) {
+    if name.is_none() && email.is_none() {
+        return;
+    }
+    match slot {
+        None => *slot = Some((prio, name, email)),
+        Some((p, n, e)) if *p > prio => {
+            let (old_name, old_email) = (n.take(), e.take());
+            *slot = Some((prio, name.or(old_name), email.or(old_email)));
+        }
+        // A second author of the same kind is another person: nothing of theirs is mixed in.
+        Some((p, n, e)) if *p != prio => {
+            if n.is_none() {
+                *n = name;
+            }
+            if e.is_none() {
+                *e = email;
+            }
+        }
+        Some(_) => {}
+    }
+}
+
+/// An `http:` or `https:` address, in any case: an id in that form is a page.
+fn is_web_address(id: &str) -> bool {
+    let scheme = id.split_once("://").map_or("", |(s, _)| s);
+    scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")
+}
+
 /// The base for relative links inside the element on top of `stack`: the innermost
 /// `xml:base`, else the document's.
 fn base_of<'u>(stack: &'u [Frame<'_>], doc_base: Option<&'u Url>) -> Option<&'u Url> {
@@ -1516,7 +1553,7 @@ impl Builder {
         let mut link = self.rss_link.or(atom_link).filter(|l| !l.is_empty());
         if link.is_none()
             && self.guid_is_link
-            && let Some(g) = id.as_deref().filter(|g| g.contains("://"))
+            && let Some(g) = id.as_deref().filter(|g| is_web_address(g))
         {
             link = Some(g.to_string());
         }
