@@ -22,13 +22,7 @@ fn feed() -> Vec<u8> {
 }
 
 fn authors(s: &Setup) -> Vec<(Option<String>, Option<String>)> {
-    let conn = rusqlite::Connection::open(s.db()).unwrap();
-    conn.prepare("SELECT author_handle, author_name FROM mentions ORDER BY external_id")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    s.mention_pairs("author_handle, author_name")
 }
 
 #[test]

@@ -35,16 +35,6 @@ fn feed() -> String {
     )
 }
 
-fn stored(s: &Setup) -> Vec<(String, String)> {
-    let conn = rusqlite::Connection::open(s.db()).unwrap();
-    conn.prepare("SELECT title, text FROM mentions ORDER BY external_id")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
-
 #[test]
 fn a_utf8_feed_labelled_latin1_is_stored_as_written_and_found_by_its_words() {
     let server = FeedServer::start();
@@ -65,7 +55,7 @@ fn a_utf8_feed_labelled_latin1_is_stored_as_written_and_found_by_its_words() {
     );
     let out = s.run(&["once"]);
     assert!(out.status.success(), "{}", text(&out));
-    let got = stored(&s);
+    let got: Vec<(String, String)> = s.mention_pairs("title, text");
     let pair = |t: &str, b: &str| (t.to_string(), b.to_string());
     assert_eq!(
         got,

@@ -375,6 +375,23 @@ impl Setup {
             .collect()
     }
 
+    /// Two columns of every stored mention, ordered by external id: `cols` is the select
+    /// list, e.g. `"title, text"`.
+    pub fn mention_pairs<A, B>(&self, cols: &str) -> Vec<(A, B)>
+    where
+        A: rusqlite::types::FromSql,
+        B: rusqlite::types::FromSql,
+    {
+        let conn = rusqlite::Connection::open(self.db()).unwrap();
+        let mut st = conn
+            .prepare(&format!("SELECT {cols} FROM mentions ORDER BY external_id"))
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
     /// `webcare sources --json`, one value per source.
     pub fn sources_json(&self) -> Vec<serde_json::Value> {
         self.json_lines(&["sources", "--json"])
