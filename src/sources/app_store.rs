@@ -11,7 +11,6 @@
 
 use crate::sources::checks::Check;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -68,8 +67,6 @@ struct AppStoreCursor {
 pub struct AppStoreSource {
     settings: AppStoreSettings,
     client: Client,
-    timeout: Duration,
-    max_body: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,15 +144,10 @@ impl SourceKind for AppStoreSource {
     fn build(
         settings: AppStoreSettings,
         _checked: (),
-        source: &SourceConfig,
+        _source: &SourceConfig,
         client: Client,
     ) -> anyhow::Result<AppStoreSource> {
-        Ok(AppStoreSource {
-            settings,
-            client,
-            timeout: source.timeout,
-            max_body: source.max_body_bytes,
-        })
+        Ok(AppStoreSource { settings, client })
     }
 
     #[cfg(test)]
@@ -173,7 +165,7 @@ impl AppStoreSource {
             self.settings.app_id
         );
         let req = self.client.request(reqwest::Method::GET, &url);
-        let resp = self.client.send(req, self.timeout, self.max_body).await?;
+        let resp = self.client.send(req).await?;
         match resp.status {
             200 => {}
             // Apple answers an unknown app or an empty storefront with 404 or 400.

@@ -234,8 +234,6 @@ pub struct BlueskySource {
     credentials: Option<Credentials>,
     session: tokio::sync::Mutex<Option<Session>>,
     client: Client,
-    timeout: Duration,
-    max_body: usize,
 }
 
 impl SourceKind for BlueskySource {
@@ -301,8 +299,6 @@ impl SourceKind for BlueskySource {
             credentials,
             session: tokio::sync::Mutex::new(None),
             client,
-            timeout: source.timeout,
-            max_body: source.max_body_bytes,
         })
     }
 
@@ -551,7 +547,7 @@ impl BlueskySource {
         let req = self.client.request(reqwest::Method::POST, &url).json(
             &serde_json::json!({"identifier": c.identifier, "password": c.password.expose()}),
         );
-        let resp = self.client.send(req, self.timeout, self.max_body).await?;
+        let resp = self.client.send(req).await?;
         match resp.status {
             200..=299 => {
                 let s: SessionResponse = resp.json()?;
@@ -579,7 +575,7 @@ impl BlueskySource {
             .client
             .request(reqwest::Method::POST, &url)
             .header(AUTHORIZATION, format!("Bearer {}", s.refresh.0));
-        let resp = self.client.send(req, self.timeout, self.max_body).await?;
+        let resp = self.client.send(req).await?;
         if !(200..=299).contains(&resp.status) {
             return Err(self.rejected());
         }
@@ -604,7 +600,7 @@ impl BlueskySource {
         if let Some(t) = token {
             req = req.header(AUTHORIZATION, format!("Bearer {}", t.0));
         }
-        self.client.send(req, self.timeout, self.max_body).await
+        self.client.send(req).await
     }
 
     /// One search request, logging in first and refreshing an expired session once.

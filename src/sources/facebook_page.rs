@@ -93,8 +93,6 @@ pub(crate) struct Graph {
     pub base_url: String,
     pub api_version: String,
     pub token: Secret,
-    pub timeout: Duration,
-    pub max_body: usize,
     /// Source kind, for error messages.
     pub kind: &'static str,
     /// Config key of the token, for error messages.
@@ -155,7 +153,6 @@ impl Graph {
     /// The client for a source built from a validated config; `kind` and `token_key` (the
     /// token's config key) name it in error messages.
     pub(crate) fn new(
-        source: &SourceConfig,
         client: Client,
         base_url: &str,
         api_version: &str,
@@ -168,8 +165,6 @@ impl Graph {
             base_url: base_url.to_string(),
             api_version: api_version.to_string(),
             token,
-            timeout: source.timeout,
-            max_body: source.max_body_bytes,
             kind,
             token_key,
         }
@@ -225,7 +220,7 @@ impl Graph {
         &self,
         req: reqwest::RequestBuilder,
     ) -> Result<(T, Option<Duration>), SourceError> {
-        let resp = self.client.send(req, self.timeout, self.max_body).await?;
+        let resp = self.client.send(req).await?;
         let slow = slow_down(&resp);
         if resp.status == 200 {
             return Ok((resp.json()?, slow));
@@ -403,12 +398,11 @@ impl SourceKind for FacebookPageSource {
     fn build(
         settings: FacebookPageSettings,
         token: Secret,
-        source: &SourceConfig,
+        _source: &SourceConfig,
         client: Client,
     ) -> anyhow::Result<FacebookPageSource> {
         Ok(FacebookPageSource {
             graph: Graph::new(
-                source,
                 client,
                 &settings.base_url,
                 &settings.api_version,

@@ -72,7 +72,6 @@ struct BusinessCursor {
 pub struct GoogleBusinessSource {
     settings: GoogleBusinessSettings,
     auth: GoogleAuth,
-    max_body: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -173,7 +172,7 @@ impl SourceKind for GoogleBusinessSource {
     fn build(
         settings: GoogleBusinessSettings,
         (client_secret, refresh_token): (Secret, Secret),
-        source: &SourceConfig,
+        _source: &SourceConfig,
         client: Client,
     ) -> anyhow::Result<GoogleBusinessSource> {
         Ok(GoogleBusinessSource {
@@ -185,12 +184,10 @@ impl SourceKind for GoogleBusinessSource {
                 },
                 settings.token_url.as_deref(),
                 client,
-                source.timeout,
                 "google_business",
                 KEYS,
             ),
             settings,
-            max_body: source.max_body_bytes,
         })
     }
 
@@ -224,7 +221,7 @@ impl GoogleBusinessSource {
         if let Some(t) = token {
             query.push(("pageToken", t.to_string()));
         }
-        let resp = self.auth.get(&url, &query, self.max_body).await?;
+        let resp = self.auth.get(&url, &query).await?;
         match resp.status {
             200 => resp.json(),
             _ => Err(self.refused(&resp, location)),

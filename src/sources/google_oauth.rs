@@ -158,7 +158,6 @@ pub(crate) struct GoogleAuth {
     grant: Grant,
     token_url: String,
     client: Client,
-    timeout: Duration,
     /// Source kind and the config keys of the credentials, for error messages.
     kind: &'static str,
     keys: &'static str,
@@ -186,7 +185,6 @@ impl GoogleAuth {
         grant: Grant,
         token_url: Option<&str>,
         client: Client,
-        timeout: Duration,
         kind: &'static str,
         keys: &'static str,
     ) -> GoogleAuth {
@@ -202,7 +200,6 @@ impl GoogleAuth {
             grant,
             token_url,
             client,
-            timeout,
             kind,
             keys,
             cached: Mutex::new(None),
@@ -243,7 +240,7 @@ impl GoogleAuth {
             .client
             .request(reqwest::Method::POST, &self.token_url)
             .form(&form);
-        let resp = self.client.send(req, self.timeout, 64 * 1024).await?;
+        let resp = self.client.capped(64 * 1024).send(req).await?;
         if resp.status != 200 {
             let why = serde_json::from_slice::<TokenError>(&resp.body)
                 .ok()
@@ -273,7 +270,6 @@ impl GoogleAuth {
         &self,
         url: &str,
         query: &[(&str, String)],
-        max_body: usize,
     ) -> Result<Fetched, SourceError> {
         let mut renewed = false;
         loop {
@@ -283,7 +279,7 @@ impl GoogleAuth {
                 .request(reqwest::Method::GET, url)
                 .query(query)
                 .bearer_auth(access.expose());
-            let resp = self.client.send(req, self.timeout, max_body).await?;
+            let resp = self.client.send(req).await?;
             if resp.status == 401 && !renewed {
                 self.forget();
                 renewed = true;
@@ -364,7 +360,6 @@ pub(crate) mod tests {
             },
             Some(token_url),
             Client::new("webcare-test").unwrap(),
-            Duration::from_secs(5),
             "google_play",
             "service_account_env/service_account_file",
         )

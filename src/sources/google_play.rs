@@ -76,7 +76,6 @@ pub struct GooglePlaySource {
     settings: GooglePlaySettings,
     auth: GoogleAuth,
     interval: Duration,
-    max_body: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -189,13 +188,11 @@ impl SourceKind for GooglePlaySource {
                 },
                 settings.token_url.as_deref(),
                 client,
-                source.timeout,
                 "google_play",
                 KEYS,
             ),
             settings,
             interval: source.interval,
-            max_body: source.max_body_bytes,
         })
     }
 
@@ -229,7 +226,7 @@ impl GooglePlaySource {
         if let Some(l) = &self.settings.translation_language {
             query.push(("translationLanguage", l.clone()));
         }
-        let resp = self.auth.get(&url, &query, self.max_body).await?;
+        let resp = self.auth.get(&url, &query).await?;
         match resp.status {
             200 => resp.json(),
             _ => Err(self.refused(&resp)),

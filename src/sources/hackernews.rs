@@ -7,7 +7,6 @@
 
 use crate::sources::checks::Check;
 use std::collections::HashSet;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -108,8 +107,6 @@ struct Hit {
 pub struct HackerNewsSource {
     settings: HackerNewsSettings,
     client: Client,
-    timeout: Duration,
-    max_body: usize,
 }
 
 impl SourceKind for HackerNewsSource {
@@ -139,15 +136,10 @@ impl SourceKind for HackerNewsSource {
     fn build(
         settings: HackerNewsSettings,
         _checked: (),
-        source: &SourceConfig,
+        _source: &SourceConfig,
         client: Client,
     ) -> anyhow::Result<HackerNewsSource> {
-        Ok(HackerNewsSource {
-            settings,
-            client,
-            timeout: source.timeout,
-            max_body: source.max_body_bytes,
-        })
+        Ok(HackerNewsSource { settings, client })
     }
 
     #[cfg(test)]
@@ -170,7 +162,7 @@ impl HackerNewsSource {
             ("hitsPerPage", &self.settings.hits_per_page.to_string()),
             ("page", &page.to_string()),
         ]);
-        let resp = self.client.send(req, self.timeout, self.max_body).await?;
+        let resp = self.client.send(req).await?;
         match resp.status {
             200..=299 => resp.json(),
             _ => Err(resp.unexpected_status()),
@@ -520,7 +512,7 @@ mod tests {
             .unwrap_err();
         match err {
             SourceError::RateLimited { retry_after } => {
-                assert_eq!(retry_after, Some(Duration::from_secs(120)))
+                assert_eq!(retry_after, Some(std::time::Duration::from_secs(120)))
             }
             other => panic!("expected RateLimited, got {other}"),
         }

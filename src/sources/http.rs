@@ -10,10 +10,13 @@ use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
 
 use super::SourceError;
 
-/// A cheap-to-clone HTTP client with webcare's defaults.
+/// A cheap-to-clone HTTP client with webcare's defaults and one source's limits: how long a
+/// request may take, headers and body together, and how large a body may be.
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: reqwest::Client,
+    timeout: Duration,
+    max_body: usize,
 }
 
 /// A response whose body was read in full, within the size cap.
@@ -70,7 +73,32 @@ impl Client {
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(90))
             .build()?;
-        Ok(Client { inner })
+        // The `[http]` defaults; a source's own keys replace them (`SourceKind::from_config`).
+        Ok(Client {
+            inner,
+            timeout: Duration::from_secs(30),
+            max_body: 10 << 20,
+        })
+    }
+
+    /// This client (sharing its connections) with a source's `timeout` and `max_body` (the
+    /// common keys every source has), applied to every request it sends.
+    pub fn limited(&self, timeout: Duration, max_body: usize) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            timeout,
+            max_body,
+        }
+    }
+
+    /// This client with a smaller body limit, for replies known to be small (a token).
+    pub fn capped(&self, max_body: usize) -> Client {
+        self.limited(self.timeout, max_body.min(self.max_body))
+    }
+
+    /// The largest body this client reads, in bytes.
+    pub fn max_body(&self) -> usize {
+        self.max_body
     }
 
     /// The underlying reqwest client, to build requests.
@@ -78,16 +106,11 @@ impl Client {
         self.inner.request(method, url)
     }
 
-    /// Sends `req`, reads the body up to `max_body` bytes within `timeout` (headers and body
-    /// together), and turns 429 and 5xx into errors that carry `Retry-After`. Other statuses,
-    /// including 304 and 4xx, are returned for the caller to interpret.
-    pub async fn send(
-        &self,
-        req: reqwest::RequestBuilder,
-        timeout: Duration,
-        max_body: usize,
-    ) -> Result<Fetched, SourceError> {
-        let fetched = self.fetch(req, timeout, max_body).await?;
+    /// Sends `req`, reads the body up to the client's limit within its timeout (headers and
+    /// body together), and turns 429 and 5xx into errors that carry `Retry-After`. Other
+    /// statuses, including 304 and 4xx, are returned for the caller to interpret.
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Result<Fetched, SourceError> {
+        let fetched = self.fetch(req).await?;
         let retry_after = fetched
             .header(RETRY_AFTER.as_str())
             .and_then(|v| parse_retry_after(v, Utc::now()))
@@ -109,12 +132,8 @@ impl Client {
 
     /// Like [`Client::send`], but returns every status, 429 and 5xx included, for platforms
     /// whose rate-limit reset lives in their own headers rather than in `Retry-After`.
-    pub async fn fetch(
-        &self,
-        req: reqwest::RequestBuilder,
-        timeout: Duration,
-        max_body: usize,
-    ) -> Result<Fetched, SourceError> {
+    pub async fn fetch(&self, req: reqwest::RequestBuilder) -> Result<Fetched, SourceError> {
+        let (timeout, max_body) = (self.timeout, self.max_body);
         // A request that cannot be built names its URL in the error text; redact it.
         let req = req.build().map_err(|e| SourceError::Network {
             url: String::new(),

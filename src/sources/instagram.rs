@@ -207,12 +207,11 @@ impl SourceKind for InstagramSource {
     fn build(
         settings: InstagramSettings,
         checked: InstagramSecrets,
-        source: &SourceConfig,
+        _source: &SourceConfig,
         client: Client,
     ) -> anyhow::Result<InstagramSource> {
         Ok(InstagramSource {
             graph: Graph::new(
-                source,
                 client,
                 &settings.base_url,
                 &settings.api_version,

@@ -138,8 +138,6 @@ pub struct MastodonSource {
     token: Option<Secret>,
     host: String,
     client: Client,
-    timeout: Duration,
-    max_body: usize,
 }
 
 /// What a request told us about the server's rate-limit budget.
@@ -218,8 +216,6 @@ impl SourceKind for MastodonSource {
             token,
             host,
             client,
-            timeout: source.timeout,
-            max_body: source.max_body_bytes,
         })
     }
 
@@ -242,7 +238,7 @@ impl MastodonSource {
         if let Some(t) = &self.token {
             req = req.header(AUTHORIZATION, format!("Bearer {}", t.expose()));
         }
-        let resp = self.client.send(req, self.timeout, self.max_body).await?;
+        let resp = self.client.send(req).await?;
         match resp.status {
             200..=299 => Ok(resp),
             401 | 403 if self.token.is_some() => Err(SourceError::Auth(format!(

@@ -263,7 +263,8 @@ pub trait SourceKind: Source + Sized + 'static {
     /// needs is missing.
     fn check(settings: &Self::Settings, cx: &mut Check<'_>) -> Option<Self::Checked>;
 
-    /// Builds the source from settings [`Self::check`] found no problem in.
+    /// Builds the source from settings [`Self::check`] found no problem in, with a `client`
+    /// that already applies the source's `timeout` and `max_body_bytes`.
     fn build(
         settings: Self::Settings,
         checked: Self::Checked,
@@ -283,6 +284,7 @@ pub trait SourceKind: Source + Sized + 'static {
         let mut errors = ConfigErrors::default();
         match parse_kind::<Self>(source, &source.name, &mut errors) {
             Some((settings, checked)) if errors.is_empty() => {
+                let client = client.limited(source.timeout, source.max_body_bytes);
                 Self::build(settings, checked, source, client)
             }
             _ => anyhow::bail!("{errors}"),

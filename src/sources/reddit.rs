@@ -165,8 +165,6 @@ pub struct RedditSource {
     user_agent: String,
     token: tokio::sync::Mutex<Option<AppToken>>,
     client: Client,
-    timeout: Duration,
-    max_body: usize,
 }
 
 fn subreddit_ok(s: &str) -> bool {
@@ -235,8 +233,6 @@ impl SourceKind for RedditSource {
             user_agent,
             token: tokio::sync::Mutex::new(None),
             client,
-            timeout: source.timeout,
-            max_body: source.max_body_bytes,
         })
     }
 
@@ -285,7 +281,7 @@ impl RedditSource {
             .header(USER_AGENT, &self.user_agent)
             .basic_auth(&self.settings.client_id, Some(self.secret.expose()))
             .form(&[("grant_type", "client_credentials")]);
-        let resp = self.client.send(req, self.timeout, self.max_body).await?;
+        let resp = self.client.send(req).await?;
         match resp.status {
             200..=299 => {}
             400 | 401 | 403 => {
@@ -321,7 +317,7 @@ impl RedditSource {
             .query(params)
             .header(USER_AGENT, &self.user_agent)
             .header(AUTHORIZATION, format!("Bearer {token}"));
-        self.client.send(req, self.timeout, self.max_body).await
+        self.client.send(req).await
     }
 
     /// One listing request with a valid token; a refused token is renewed once.

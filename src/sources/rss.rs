@@ -9,7 +9,7 @@
 use crate::sources::checks::Check;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -61,8 +61,6 @@ struct FeedCursor {
 pub struct RssSource {
     settings: RssSettings,
     client: Client,
-    timeout: Duration,
-    max_body: usize,
 }
 
 impl SourceKind for RssSource {
@@ -103,15 +101,10 @@ impl SourceKind for RssSource {
     fn build(
         settings: RssSettings,
         _checked: (),
-        source: &SourceConfig,
+        _source: &SourceConfig,
         client: Client,
     ) -> anyhow::Result<RssSource> {
-        Ok(RssSource {
-            settings,
-            client,
-            timeout: source.timeout,
-            max_body: source.max_body_bytes,
-        })
+        Ok(RssSource { settings, client })
     }
 
     #[cfg(test)]
@@ -131,10 +124,10 @@ impl RssSource {
             message: e.to_string(),
         };
         let meta = tokio::fs::metadata(path).await.map_err(err)?;
-        if meta.len() as usize > self.max_body {
+        if meta.len() as usize > self.client.max_body() {
             return Err(SourceError::TooLarge {
                 url: format!("file://{path}"),
-                limit: self.max_body,
+                limit: self.client.max_body(),
             });
         }
         // The file's size and modification time play the part of an ETag.
@@ -176,7 +169,7 @@ impl RssSource {
         if let Some(lm) = &cursor.last_modified {
             req = req.header(IF_MODIFIED_SINCE, lm);
         }
-        let resp = self.client.send(req, self.timeout, self.max_body).await?;
+        let resp = self.client.send(req).await?;
         match resp.status {
             304 => Ok(None),
             200..=299 => {

@@ -3,7 +3,8 @@
 //! conformance suite every registered kind runs.
 //!
 //! The suite: the failures any platform can produce (401, 429 with rate-limit reset headers,
-//! 5xx, a malformed body, a body cut short) must come back as the documented [`SourceError`]
+//! 5xx, a malformed body, a body cut short, a body over the source's `max_body_bytes`, a reply
+//! slower than its `timeout`) must come back as the documented [`SourceError`]
 //! (which decides the scheduler's backoff and makes it keep the stored cursor), with no secret
 //! in the message and no partial batch. A kind takes part by implementing
 //! [`SourceKind::conformance_settings`](super::SourceKind::conformance_settings), which the
@@ -235,12 +236,29 @@ pub(crate) async fn goes_on_where_it_stopped(
 /// The secret every conformance source is given; it must never appear in an error.
 const CONFORMANCE_SECRET: &str = "conformance-secret-4711";
 
-/// Polls a fresh source of `kind`, pointed at `base`, once and returns the error it must give;
-/// fails the test when the poll succeeds or the error shows the secret.
-pub(crate) async fn poll_error(kind: &Kind, base: &str) -> SourceError {
+/// Polls a fresh source of every registered kind, pointed at `base` and with its common keys
+/// changed by `adjust`, once, and checks that the poll fails with an error `expected` accepts
+/// (`what` names the failure in the message) and without the secret in it.
+async fn every_kind_fails(
+    base: &str,
+    adjust: impl Fn(&mut SourceConfig),
+    what: &str,
+    expected: impl Fn(&SourceError) -> bool,
+) {
+    for kind in super::KINDS {
+        let e = poll_error(kind, base, &adjust).await;
+        assert!(expected(&e), "{}: {what} gave {e:?}", kind.name);
+    }
+}
+
+/// Polls a fresh source of `kind`, pointed at `base` and with its common keys changed by
+/// `adjust`, once and returns the error it must give; fails the test when the poll succeeds or
+/// the error shows the secret.
+async fn poll_error(kind: &Kind, base: &str, adjust: impl Fn(&mut SourceConfig)) -> SourceError {
     let file = secret_file(CONFORMANCE_SECRET);
     let settings = (kind.conformance_settings)(base, file.path().to_str().unwrap());
-    let config = source_config(&format!("conformance-{}", kind.name), kind.name, settings);
+    let mut config = source_config(&format!("conformance-{}", kind.name), kind.name, settings);
+    adjust(&mut config);
     let client = http::Client::new("webcare-conformance").unwrap();
     let source = build(&config, &client).unwrap_or_else(|e| panic!("{}: {e}", kind.name));
     let ctx = PollContext {
@@ -266,10 +284,15 @@ pub(crate) async fn poll_error(kind: &Kind, base: &str) -> SourceError {
 
 /// The conformance suite: every registered kind against each failure.
 mod conformance {
+    use std::time::Duration;
+
     use wiremock::ResponseTemplate;
 
-    use super::{answering, poll_error, truncating_server};
-    use crate::sources::{KINDS, SourceError};
+    use super::{answering, every_kind_fails, truncating_server};
+    use crate::sources::SourceError;
+
+    /// A source's common keys as the test defaults have them.
+    fn as_is(_: &mut crate::config::SourceConfig) {}
 
     #[tokio::test]
     async fn a_401_is_an_auth_error_or_names_the_status() {
@@ -278,17 +301,13 @@ mod conformance {
             "application/json",
         ))
         .await;
-        for kind in KINDS {
-            let e = poll_error(kind, &server.uri()).await;
-            assert!(
-                matches!(
-                    e,
-                    SourceError::Auth(_) | SourceError::Status { status: 401, .. }
-                ),
-                "{}: a 401 gave {e:?}",
-                kind.name
-            );
-        }
+        every_kind_fails(&server.uri(), as_is, "a 401", |e| {
+            matches!(
+                e,
+                SourceError::Auth(_) | SourceError::Status { status: 401, .. }
+            )
+        })
+        .await;
     }
 
     #[tokio::test]
@@ -302,30 +321,22 @@ mod conformance {
                 .set_body_raw(r#"{"error":"rate limited"}"#, "application/json"),
         )
         .await;
-        for kind in KINDS {
-            let e = poll_error(kind, &server.uri()).await;
+        every_kind_fails(&server.uri(), as_is, "a 429 with a reset in 600 s", |e| {
             let wait = e.retry_after().map(|d| d.as_secs());
-            assert!(
-                matches!(e, SourceError::RateLimited { .. })
-                    && wait.is_some_and(|w| (590..=601).contains(&w)),
-                "{}: a 429 with a reset in 600 s gave {e:?}",
-                kind.name
-            );
-        }
+            matches!(e, SourceError::RateLimited { .. })
+                && wait.is_some_and(|w| (590..=601).contains(&w))
+        })
+        .await;
     }
 
     #[tokio::test]
     async fn a_5xx_is_a_status_error() {
         let server =
             answering(ResponseTemplate::new(503).set_body_string("upstream overloaded")).await;
-        for kind in KINDS {
-            let e = poll_error(kind, &server.uri()).await;
-            assert!(
-                matches!(e, SourceError::Status { status: 503, .. }),
-                "{}: a 503 gave {e:?}",
-                kind.name
-            );
-        }
+        every_kind_fails(&server.uri(), as_is, "a 503", |e| {
+            matches!(e, SourceError::Status { status: 503, .. })
+        })
+        .await;
     }
 
     #[tokio::test]
@@ -335,29 +346,56 @@ mod conformance {
             "application/json",
         ))
         .await;
-        for kind in KINDS {
-            let e = poll_error(kind, &server.uri()).await;
-            // The message names the address that sent the body, so the operator knows which
-            // endpoint of the platform broke.
-            assert!(
-                matches!(&e, SourceError::Parse { url, .. } if url.starts_with(&server.uri())),
-                "{}: a malformed body gave {e:?}",
-                kind.name
-            );
-        }
+        // The message names the address that sent the body, so the operator knows which
+        // endpoint of the platform broke.
+        let base = server.uri();
+        every_kind_fails(
+            &base,
+            as_is,
+            "a malformed body",
+            |e| matches!(e, SourceError::Parse { url, .. } if url.starts_with(&base)),
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_sources_max_body_bytes_is_too_large() {
+        let big = format!(r#"{{"data": [], "padding": "{}"}}"#, "x".repeat(4096));
+        let server =
+            answering(ResponseTemplate::new(200).set_body_raw(big, "application/json")).await;
+        let small = |c: &mut crate::config::SourceConfig| c.max_body_bytes = 1000;
+        every_kind_fails(&server.uri(), small, "a body of 4 KiB, 1000 allowed", |e| {
+            matches!(e, SourceError::TooLarge { limit: 1000, .. })
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_server_slower_than_the_sources_timeout_is_a_timeout() {
+        let server = answering(
+            ResponseTemplate::new(200)
+                .set_body_raw(r#"{"data": []}"#, "application/json")
+                .set_delay(Duration::from_secs(5)),
+        )
+        .await;
+        let limit = Duration::from_millis(150);
+        let quick = |c: &mut crate::config::SourceConfig| c.timeout = limit;
+        every_kind_fails(
+            &server.uri(),
+            quick,
+            "a reply after 5 s, 150 ms allowed",
+            |e| matches!(e, SourceError::Timeout { after, .. } if *after == limit),
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn a_body_cut_short_is_a_network_error() {
         let body = r#"{"data": [{"id": "1", "text": "fjordlink is down again"}], "meta": {}}"#;
         let base = truncating_server(&[], body, 20).await;
-        for kind in KINDS {
-            let e = poll_error(kind, &base).await;
-            assert!(
-                matches!(e, SourceError::Network { .. } | SourceError::Timeout { .. }),
-                "{}: a truncated body gave {e:?}",
-                kind.name
-            );
-        }
+        every_kind_fails(&base, as_is, "a truncated body", |e| {
+            matches!(e, SourceError::Network { .. } | SourceError::Timeout { .. })
+        })
+        .await;
     }
 }

@@ -137,8 +137,6 @@ pub struct ThreadsSource {
     settings: ThreadsSettings,
     token: Secret,
     client: Client,
-    timeout: Duration,
-    max_body: usize,
 }
 
 /// One page of a Threads list.
@@ -247,15 +245,13 @@ impl SourceKind for ThreadsSource {
     fn build(
         settings: ThreadsSettings,
         token: Secret,
-        source: &SourceConfig,
+        _source: &SourceConfig,
         client: Client,
     ) -> anyhow::Result<ThreadsSource> {
         Ok(ThreadsSource {
             settings,
             token,
             client,
-            timeout: source.timeout,
-            max_body: source.max_body_bytes,
         })
     }
 
@@ -345,7 +341,7 @@ impl ThreadsSource {
             .client
             .request(reqwest::Method::GET, &url)
             .query(&query);
-        let resp = self.client.send(req, self.timeout, self.max_body).await?;
+        let resp = self.client.send(req).await?;
         if resp.status == 200 {
             return resp.json();
         }

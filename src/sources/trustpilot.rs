@@ -9,7 +9,6 @@
 //! business unit's display name: the API names the business, not a person of the brand.
 
 use crate::sources::checks::Check;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -59,8 +58,6 @@ pub struct TrustpilotSource {
     settings: TrustpilotSettings,
     api_key: Secret,
     client: Client,
-    timeout: Duration,
-    max_body: usize,
 }
 
 /// One page of `/business-units/{id}/reviews`.
@@ -149,15 +146,13 @@ impl SourceKind for TrustpilotSource {
     fn build(
         settings: TrustpilotSettings,
         api_key: Secret,
-        source: &SourceConfig,
+        _source: &SourceConfig,
         client: Client,
     ) -> anyhow::Result<TrustpilotSource> {
         Ok(TrustpilotSource {
             settings,
             api_key,
             client,
-            timeout: source.timeout,
-            max_body: source.max_body_bytes,
         })
     }
 
@@ -192,7 +187,7 @@ impl TrustpilotSource {
             .request(reqwest::Method::GET, &url)
             .query(&query)
             .header("apikey", self.api_key.expose());
-        let resp = self.client.send(req, self.timeout, self.max_body).await?;
+        let resp = self.client.send(req).await?;
         match resp.status {
             200 => resp.json(),
             401 | 403 => Err(SourceError::Auth(format!(

@@ -123,8 +123,6 @@ pub struct XSource {
     settings: XSettings,
     token: Secret,
     client: Client,
-    timeout: Duration,
-    max_body: usize,
 }
 
 impl SourceKind for XSource {
@@ -151,15 +149,13 @@ impl SourceKind for XSource {
     fn build(
         settings: XSettings,
         token: Secret,
-        source: &SourceConfig,
+        _source: &SourceConfig,
         client: Client,
     ) -> anyhow::Result<XSource> {
         Ok(XSource {
             settings,
             token,
             client,
-            timeout: source.timeout,
-            max_body: source.max_body_bytes,
         })
     }
 
@@ -268,7 +264,7 @@ impl XSource {
             .query(&params)
             .bearer_auth(self.token.expose());
         // 429 and 5xx come back as errors; the shared client reads `x-rate-limit-reset`.
-        let resp = self.client.send(req, self.timeout, self.max_body).await?;
+        let resp = self.client.send(req).await?;
         match resp.status {
             200 => Ok(Some((resp.json()?, resp))),
             400 if cursor.since_id.is_some() && since_id_refused(&resp) => Ok(None),

@@ -142,8 +142,6 @@ pub struct YoutubeSource {
     interval: Duration,
     key: Secret,
     client: Client,
-    timeout: Duration,
-    max_body: usize,
 }
 
 /// Which of Google's two daily allowances a call draws on.
@@ -207,8 +205,6 @@ impl SourceKind for YoutubeSource {
             interval: source.interval,
             key,
             client,
-            timeout: source.timeout,
-            max_body: source.max_body_bytes,
         })
     }
 
@@ -264,7 +260,7 @@ impl YoutubeSource {
             Bucket::Search => cur.search_calls += 1,
             Bucket::Units(cost) => cur.quota_used += cost,
         }
-        let resp = self.client.send(req, self.timeout, self.max_body).await?;
+        let resp = self.client.send(req).await?;
         if resp.status == 200 {
             return Ok(Ok(resp.json()?));
         }
