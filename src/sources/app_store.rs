@@ -283,7 +283,7 @@ mod tests {
             extra,
         );
         let config = testing::source_config("appstore", "app_store", settings);
-        AppStoreSource::from_config(&config, Client::new("webcare-test").unwrap()).unwrap()
+        testing::built(&config)
     }
 
     fn page_path(country: &str, n: u32) -> String {

@@ -1072,7 +1072,7 @@ mod tests {
     }
 
     fn source(settings: serde_json::Value) -> BlueskySource {
-        BlueskySource::from_config(&config(settings), Client::new("webcare-test").unwrap()).unwrap()
+        testing::built(&config(settings))
     }
 
     fn password_file() -> (tempfile::TempDir, String) {

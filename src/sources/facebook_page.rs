@@ -769,21 +769,16 @@ mod tests {
         testing::with_secret(config, "page_token", TOKEN)
     }
 
-    fn test_config(settings: serde_json::Value) -> SourceConfig {
-        SourceConfig {
-            interval: Duration::from_secs(60),
-            watch: Some("Fjordlink".into()),
-            ..testing::source_config("facebook-test", "facebook_page", settings)
-        }
-    }
-
-    /// Backfill reaching to 2026-11-20, where the fixtures start, whatever today is.
     fn ctx(cursor: Option<&PageCursor>) -> PollContext {
-        testing::ctx_back_to(cursor, Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap())
+        testing::ctx_from_fixtures(cursor)
     }
 
     fn cursor_of(batch: &Batch) -> PageCursor {
-        serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap()
+        testing::cursor_of(batch)
+    }
+
+    fn test_config(settings: serde_json::Value) -> SourceConfig {
+        testing::owned_config("facebook_page", settings)
     }
 
     #[tokio::test]

@@ -381,8 +381,7 @@ mod tests {
             extra,
         );
         let config = testing::source_config("gbp", "google_business", settings);
-        let src = GoogleBusinessSource::from_config(&config, Client::new("webcare-test").unwrap())
-            .unwrap();
+        let src = testing::built(&config);
         (src, [secret, refresh])
     }
 

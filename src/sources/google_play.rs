@@ -404,8 +404,7 @@ mod tests {
             extra,
         );
         let config = testing::source_config("play", "google_play", settings);
-        let src =
-            GooglePlaySource::from_config(&config, Client::new("webcare-test").unwrap()).unwrap();
+        let src = testing::built(&config);
         (src, file)
     }
 

@@ -346,7 +346,7 @@ mod tests {
         let base = serde_json::json!({"query": "fjordlink", "base_url": base, "hits_per_page": 3});
         let settings = testing::with_settings(base, extra);
         let cfg = testing::source_config("hn", "hackernews", settings);
-        HackerNewsSource::from_config(&cfg, Client::new("webcare-test").unwrap()).unwrap()
+        testing::built(&cfg)
     }
 
     /// A mock answering, once, the request for page 0 of the search with `numericFilters`

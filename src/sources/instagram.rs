@@ -944,21 +944,16 @@ mod tests {
         assert_eq!(cursor_of(&batch).hashtag_lookups.len(), 1);
     }
 
-    fn test_config(settings: serde_json::Value) -> SourceConfig {
-        SourceConfig {
-            interval: Duration::from_secs(60),
-            watch: Some("Fjordlink".into()),
-            ..testing::source_config("instagram-test", "instagram", settings)
-        }
-    }
-
-    /// Backfill reaching to 2026-11-20.
     fn ctx(cursor: Option<&InstagramCursor>) -> PollContext {
-        testing::ctx_back_to(cursor, Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap())
+        testing::ctx_from_fixtures(cursor)
     }
 
     fn cursor_of(batch: &Batch) -> InstagramCursor {
-        serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap()
+        testing::cursor_of(batch)
+    }
+
+    fn test_config(settings: serde_json::Value) -> SourceConfig {
+        testing::owned_config("instagram", settings)
     }
 
     /// A mock for a GET of `p`.

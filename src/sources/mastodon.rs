@@ -813,8 +813,7 @@ mod tests {
     }
 
     fn source(settings: serde_json::Value) -> MastodonSource {
-        MastodonSource::from_config(&config(settings), Client::new("webcare-test").unwrap())
-            .unwrap()
+        testing::built(&config(settings))
     }
 
     /// A backfill window that starts between S1 (three days before the others) and S2.

@@ -685,7 +685,7 @@ mod tests {
             }),
             extra,
         );
-        RedditSource::from_config(&config(s), Client::new("webcare-test").unwrap()).unwrap()
+        testing::built(&config(s))
     }
 
     /// The token endpoint handing out [`TOKEN`] for the client credentials.

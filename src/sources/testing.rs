@@ -150,6 +150,42 @@ pub(crate) fn ctx_back_to<C: serde::Serialize>(
     }
 }
 
+/// A poll context with `cursor` stored as JSON whose backfill reaches back to 2026-11-20, where
+/// the dated fixtures of the Meta and YouTube sources start, whatever today is.
+pub(crate) fn ctx_from_fixtures<C: serde::Serialize>(cursor: Option<&C>) -> PollContext {
+    use chrono::TimeZone;
+    ctx_back_to(cursor, Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap())
+}
+
+/// The cursor a poll returned, read back as the source's cursor type.
+pub(crate) fn cursor_of<C: serde::de::DeserializeOwned>(batch: &Batch) -> C {
+    serde_json::from_str(batch.cursor.as_deref().expect("the poll returned a cursor")).unwrap()
+}
+
+/// A source config of `kind` ([`source_config`]'s defaults) polled every minute, with
+/// `settings` as its own keys.
+pub(crate) fn minutely_config(kind: &str, settings: serde_json::Value) -> SourceConfig {
+    SourceConfig {
+        interval: Duration::from_secs(60),
+        ..source_config(&format!("{kind}-test"), kind, settings)
+    }
+}
+
+/// [`minutely_config`] of a source the watch "Fjordlink" owns (the brand's own page or account,
+/// as the Meta sources are).
+pub(crate) fn owned_config(kind: &str, settings: serde_json::Value) -> SourceConfig {
+    SourceConfig {
+        watch: Some("Fjordlink".into()),
+        ..minutely_config(kind, settings)
+    }
+}
+
+/// A source of kind `S` built from `config`, whose secrets (if any) the settings name.
+pub(crate) fn built<S: SourceKind>(config: &SourceConfig) -> S {
+    let client = http::Client::new("webcare-test").unwrap();
+    S::from_config(config, client).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// A `status` wiremock reply with the JSON of `fixtures/<platform>/<name>`.
 pub(crate) fn fixture_reply(platform: &str, status: u16, name: &str) -> ResponseTemplate {
     json_status(status, &fixture(platform, name))
@@ -175,10 +211,8 @@ pub(crate) fn with_secret<S: SourceKind>(
     config
         .settings
         .insert(format!("{secret_key}_file"), file_path.into());
-    let client = http::Client::new("webcare-test").unwrap();
-    let source = S::from_config(&config, client).unwrap_or_else(|e| panic!("{e}"));
     WithSecret {
-        source,
+        source: built(&config),
         _secret: file,
     }
 }

@@ -641,8 +641,7 @@ mod tests {
             extra,
         );
         let config = testing::source_config("threads", "threads", settings);
-        let src =
-            ThreadsSource::from_config(&config, Client::new("webcare-test").unwrap()).unwrap();
+        let src = testing::built(&config);
         (src, file)
     }
 

@@ -332,8 +332,7 @@ mod tests {
             extra,
         );
         let config = testing::source_config("trustpilot", "trustpilot", settings);
-        let src =
-            TrustpilotSource::from_config(&config, Client::new("webcare-test").unwrap()).unwrap();
+        let src = testing::built(&config);
         (src, file)
     }
 

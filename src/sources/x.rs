@@ -734,15 +734,16 @@ mod tests {
 
     fn setup(base: &str, extra: serde_json::Value) -> WithSecret<XSource> {
         let base = serde_json::json!({ "query": "fjordlink OR @fjordlink", "base_url": base });
-        let config = test_config("x", testing::with_settings(base, extra));
+        let config = test_config(testing::with_settings(base, extra));
         testing::with_secret(config, "bearer_token", "e2e-token\n")
     }
 
-    fn test_config(kind: &str, settings: serde_json::Value) -> SourceConfig {
-        SourceConfig {
-            interval: Duration::from_secs(60),
-            ..testing::source_config("x-test", kind, settings)
-        }
+    fn cursor_of(batch: &Batch) -> XCursor {
+        testing::cursor_of(batch)
+    }
+
+    fn test_config(settings: serde_json::Value) -> SourceConfig {
+        testing::minutely_config("x", settings)
     }
 
     fn ctx(cursor: Option<&XCursor>) -> PollContext {
@@ -750,10 +751,6 @@ mod tests {
             cursor: cursor.map(|c| serde_json::to_string(c).unwrap()),
             backfill: Duration::from_secs(86400),
         }
-    }
-
-    fn cursor_of(batch: &Batch) -> XCursor {
-        serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap()
     }
 
     #[tokio::test]
@@ -1073,7 +1070,6 @@ mod tests {
     #[test]
     fn config_problems_are_reported_with_their_keys() {
         let config = test_config(
-            "x",
             serde_json::json!({ "query": " ", "max_results": 500, "base_url": "ftp://x" }),
         );
         assert_eq!(
@@ -1081,7 +1077,7 @@ mod tests {
             ["query", "max_results", "base_url", "bearer_token_env"]
         );
 
-        let unknown = test_config("x", serde_json::json!({ "query": "a", "bearer": "x" }));
+        let unknown = test_config(serde_json::json!({ "query": "a", "bearer": "x" }));
         let mut errors = crate::config::ConfigErrors::default();
         XSource::validate(&unknown, "sources[0]", &mut errors);
         assert!(errors.problems[0].1.contains("unknown field"), "{errors}");

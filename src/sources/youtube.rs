@@ -890,20 +890,16 @@ mod tests {
         );
     }
 
-    fn test_config(settings: serde_json::Value) -> SourceConfig {
-        SourceConfig {
-            interval: Duration::from_secs(60),
-            ..testing::source_config("youtube-test", "youtube", settings)
-        }
-    }
-
-    /// A backfill reaching back to 2026-11-20, so the fixtures' dates work whatever today is.
     fn ctx(cursor: Option<&YoutubeCursor>) -> PollContext {
-        testing::ctx_back_to(cursor, Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap())
+        testing::ctx_from_fixtures(cursor)
     }
 
     fn cursor_of(batch: &Batch) -> YoutubeCursor {
-        serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap()
+        testing::cursor_of(batch)
+    }
+
+    fn test_config(settings: serde_json::Value) -> SourceConfig {
+        testing::minutely_config("youtube", settings)
     }
 
     fn at(s: &str) -> DateTime<Utc> {
