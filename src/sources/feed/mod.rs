@@ -278,6 +278,22 @@ mod tests {
     }
 
     #[test]
+    fn the_entry_link_is_the_last_html_alternate() {
+        let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom">
+            <entry><id>1</id><link href="https://blog.example/feed/1"/>
+              <link rel="alternate" type="text/html" href="https://blog.example/p/1"/>
+              <link rel="alternate" type="application/pdf" href="https://blog.example/p/1.pdf"/>
+              <link rel="replies" type="text/html" href="https://blog.example/p/1#comments"/></entry>
+            <entry><id>2</id><link rel="enclosure" href="https://cdn.example/2.mp3"/>
+              <link rel="alternate" type="audio/mpeg" href="https://cdn.example/2.mp3"/></entry>
+            </feed>"#;
+        let e = read(xml);
+        assert_eq!(e[0].link.as_deref(), Some("https://blog.example/p/1"));
+        // No HTML alternate: any alternate rather than none.
+        assert_eq!(e[1].link.as_deref(), Some("https://cdn.example/2.mp3"));
+    }
+
+    #[test]
     fn links_resolve_against_xml_base_and_the_document_and_permalink_guids_are_links() {
         let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom" xml:base="http://base.example/a/">
             <entry><id>1</id><link href="post/1"/></entry></feed>"#;

@@ -1541,12 +1541,13 @@ pub fn split_author(s: &str) -> (Option<String>, Option<String>) {
 impl Builder {
     fn finish(self) -> Entry {
         let id = self.id.map(|(_, v)| v);
-        // A link of type HTML (or of no type) that is the alternate; else any alternate; else
-        // whatever is not the feed itself, an enclosure or a reply thread.
+        // The last alternate link of type HTML (or of no type), as feedparser has it: where a
+        // rel-less link precedes an explicit `rel="alternate" type="text/html"`, the explicit one;
+        // else any alternate; else whatever is not the feed itself, an enclosure or a reply thread.
         let mut links = self.links;
         let atom_link = links
             .iter()
-            .position(|l| l.alternate && l.html)
+            .rposition(|l| l.alternate && l.html)
             .or_else(|| links.iter().position(|l| l.alternate))
             .or_else(|| links.iter().position(|l| !l.not_the_page))
             .map(|i| links.swap_remove(i).href);
