@@ -278,6 +278,30 @@ mod tests {
     }
 
     #[test]
+    fn a_teaser_gives_way_to_the_whole_text_in_another_summary_element() {
+        let xml = r#"<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"
+            xmlns:media="http://search.yahoo.com/mrss/"><channel>
+            <item><guid>1</guid><description>Sanne and guests discuss...</description>
+              <itunes:subtitle>Sanne and guests discuss the outage.</itunes:subtitle>
+              <itunes:summary>Sanne and guests discuss why Fjordlink was down for a day.</itunes:summary></item>
+            <item><guid>2</guid><description>Our weekly show.</description>
+              <media:description>Fjordlink sponsors this week.</media:description></item>
+            <item><guid>3</guid><media:description>Fjordlink again</media:description></item>
+            </channel></rss>"#;
+        let texts: Vec<_> = read(xml).into_iter().map(|e| e.text).collect();
+        assert_eq!(
+            texts,
+            [
+                // The fullest text that holds the teaser's words, whatever the elements' order.
+                "Sanne and guests discuss why Fjordlink was down for a day.",
+                // Another text altogether: the best-ranked element stays the summary.
+                "Our weekly show.",
+                "Fjordlink again",
+            ]
+        );
+    }
+
+    #[test]
     fn the_entry_link_is_the_last_html_alternate() {
         let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom">
             <entry><id>1</id><link href="https://blog.example/feed/1"/>

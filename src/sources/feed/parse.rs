@@ -217,7 +217,9 @@ struct Builder {
     links: Vec<AtomLink>,
     title: Option<(u8, String)>,
     content: Option<(u8, String)>,
-    summary: Option<(u8, String)>,
+    /// Every summary-like element read (`description`, `itunes:summary`, `media:description`,
+    /// …) with its rank: which one is the summary is decided when the entry ends.
+    summaries: Vec<(u8, String)>,
     author: Option<(u8, Option<String>, Option<String>)>,
     /// Dates are parsed as they are read, so their text need not be kept.
     published: Option<(u8, Option<DateTime<Utc>>)>,
@@ -975,7 +977,7 @@ impl<'a> DocReader<'a> {
             Field::Summary(p) => {
                 let t = to_text(raw, mode, saw_children, body_links);
                 if !t.is_empty() {
-                    set_by_priority(&mut b.summary, p, t);
+                    b.summaries.push((p, t));
                 }
             }
             Field::Author(p) => {
@@ -1497,6 +1499,37 @@ fn has_event_handler(lower: &str) -> bool {
     false
 }
 
+/// The summary of an entry from its summary-like elements: the best-ranked one (lower rank
+/// first; on a tie the first read), replaced by a lower-ranked one that holds all of its words and
+/// more. Podcast and video feeds often put a teaser in `description` ("Melvyn Bragg and guests
+/// discuss...") and the whole text in `itunes:summary` or `media:description`; a watch must
+/// see the words of the whole text.
+fn fullest_summary(mut summaries: Vec<(u8, String)>) -> Option<String> {
+    summaries.sort_by_key(|(rank, _)| *rank);
+    let mut candidates = summaries.into_iter().map(|(_, t)| t);
+    let mut best = candidates.next()?;
+    for other in candidates {
+        if other.len() > best.len() && squash(&other).contains(&squash(cut_mark_off(&best))) {
+            best = other;
+        }
+    }
+    Some(best)
+}
+
+/// `text` without white space, to compare texts whatever their line breaks and indentation.
+fn squash(text: &str) -> String {
+    text.split_whitespace().collect()
+}
+
+/// `text` without the ellipsis that marks a teaser cut short ("discuss...", "[…]").
+fn cut_mark_off(text: &str) -> &str {
+    let t = text.trim_end();
+    ["[...]", "[\u{2026}]", "...", "\u{2026}"]
+        .iter()
+        .find_map(|mark| t.strip_suffix(mark))
+        .unwrap_or(t)
+}
+
 /// Puts `value` in `slot` unless what is there came from a stronger source (a lower
 /// priority number; on a tie the first one read stays).
 fn set_by_priority<T>(slot: &mut Option<(u8, T)>, prio: u8, value: T) {
@@ -1559,11 +1592,10 @@ impl Builder {
             link = Some(g.to_string());
         }
         let content = self.content.map(|(_, t)| t);
-        let summary = self.summary.map(|(_, t)| t);
+        let summary = fullest_summary(self.summaries);
         let text = match (content, summary) {
             (Some(c), Some(s)) => {
                 // Keep the summary too when it says something the content does not.
-                let squash = |t: &str| t.split_whitespace().collect::<String>();
                 if squash(&c).contains(&squash(&s)) {
                     c
                 } else {
