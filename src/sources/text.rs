@@ -90,7 +90,6 @@ pub fn html_to_text_with(html: &str, notes: LinkNotes<'_>) -> String {
                     if !href.is_empty()
                         && !href.starts_with('#')
                         && !runs_script(&href)
-                        && !same_link(label, &href)
                         && let Some(target) = note_target(&href, notes)
                         && !same_link(label, &target)
                     {

@@ -458,12 +458,20 @@ mod tests {
         let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://example.com/blog/">
             <entry><id>1</id><title type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><a href="https://example.com">Link</a> to us</div></title>
             <content type="html">&lt;p&gt;See &lt;a href="posts/2"&gt;the next post&lt;/a&gt;&lt;/p&gt;&lt;dl&gt;&lt;dt&gt;Time&lt;/dt&gt;&lt;dd&gt;12:26&lt;/dd&gt;&lt;/dl&gt;</content>
-            </entry></feed>"#;
-        let e = &read(xml)[0];
-        assert_eq!(e.title.as_deref(), Some("Link to us"));
+            </entry>
+            <entry><id>2</id><content type="html">By &lt;a href="/u/sanne"&gt;/u/sanne&lt;/a&gt; and &lt;a href="https://example.com/u/piet"&gt;example.com/u/piet&lt;/a&gt;</content></entry>
+            </feed>"#;
+        let e = &read(xml);
+        assert_eq!(e[0].title.as_deref(), Some("Link to us"));
         assert_eq!(
-            e.text,
+            e[0].text,
             "See the next post (https://example.com/blog/posts/2)\nTime\n12:26"
+        );
+        // A relative address written as the link's text gets the address it stands for; an
+        // absolute one written out needs no note.
+        assert_eq!(
+            e[1].text,
+            "By /u/sanne (https://example.com/u/sanne) and example.com/u/piet"
         );
     }
 }
