@@ -1,7 +1,8 @@
 //! Feed text through the real binary, as servers really send it: a UTF-8 feed that the server
 //! labels `charset=ISO-8859-1` (a common default), a field whose UTF-8 was read as Latin-1
-//! upstream, markup whose blocks and cells must keep words apart, and relative links in a body.
-//! What is stored must read as written, and a watch on a Danish word must find it.
+//! upstream, markup whose blocks and cells must keep words apart, relative links in a body, and a
+//! podcast entry whose `description` is a teaser of its `itunes:summary`. What is stored must read
+//! as written, and a watch must find a Danish word, and a word only the whole summary holds.
 
 mod common;
 
@@ -14,8 +15,12 @@ fn feed() -> String {
             "<item><guid>{id}</guid><title>{title}</title><description>{body}</description><pubDate>{date}</pubDate></item>"
         )
     };
+    // A podcast entry: the watch word is only in the whole text, not in the teaser.
+    let episode = format!(
+        "<item><guid>4</guid><title>Aflevering 12</title><description>Sanne en gasten bespreken...</description><itunes:summary>Sanne en gasten bespreken waarom Fjordlink een dag plat lag.</itunes:summary><pubDate>{date}</pubDate></item>"
+    );
     format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss version=\"2.0\" xml:base=\"https://forum.example/t/\"><channel><title>Forum</title>{}{}{}</channel></rss>",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss version=\"2.0\" xmlns:itunes=\"http://www.itunes.com/dtds/podcast-1.0.dtd\" xml:base=\"https://forum.example/t/\"><channel><title>Forum</title>{}{}{}{}{episode}</channel></rss>",
         item(
             "1",
             "Internet nede i København",
@@ -31,6 +36,11 @@ fn feed() -> String {
             "3",
             "Fjordlink storing",
             "Zie &lt;a href=\"storing-42\"&gt;de melding&lt;/a&gt;."
+        ),
+        item(
+            "5",
+            "Fjordlink forum",
+            "Door &lt;a href=\"/u/sanne\"&gt;/u/sanne&lt;/a&gt;"
         ),
     )
 }
@@ -71,6 +81,16 @@ fn a_utf8_feed_labelled_latin1_is_stored_as_written_and_found_by_its_words() {
             pair(
                 "Fjordlink storing",
                 "Zie de melding (https://forum.example/t/storing-42)."
+            ),
+            // Stored because the watch found "Fjordlink" in the whole summary, not the teaser.
+            pair(
+                "Aflevering 12",
+                "Sanne en gasten bespreken waarom Fjordlink een dag plat lag."
+            ),
+            // A relative address written as the link's text gets the address it stands for.
+            pair(
+                "Fjordlink forum",
+                "Door /u/sanne (https://forum.example/u/sanne)"
             ),
         ]
     );
