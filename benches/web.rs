@@ -85,11 +85,11 @@ fn fill(db: &std::path::Path, n: u64) {
         "INSERT INTO mention_watches (mention_id, watch) SELECT id, 'Fjordlink' FROM mentions;
          INSERT INTO mention_watches (mention_id, watch)
              SELECT id, 'Fjordbox' FROM mentions WHERE id % 100000 = 7;
-         INSERT INTO daily_counts (day, scope, name, stored)
-             SELECT fetched_at / 86400 * 86400, 'source', source, count(*) FROM mentions
-             GROUP BY 1, 3;
-         INSERT INTO daily_counts (day, scope, name, stored)
-             SELECT m.fetched_at / 86400 * 86400, 'watch', w.watch, count(*)
+         INSERT INTO daily_counts (day, scope, name, stored, first_id, last_id)
+             SELECT fetched_at / 86400 * 86400, 'source', source, count(*), min(id), max(id)
+             FROM mentions GROUP BY 1, 3;
+         INSERT INTO daily_counts (day, scope, name, stored, first_id, last_id)
+             SELECT m.fetched_at / 86400 * 86400, 'watch', w.watch, count(*), min(m.id), max(m.id)
              FROM mention_watches w JOIN mentions m ON m.id = w.mention_id GROUP BY 1, 3;",
     )
     .unwrap();

@@ -230,8 +230,7 @@ fn commit_in(
     )?
     .len();
     let note = tally.notes(&p, &mut summary);
-    let stored = summary.new_ids.len() as i64;
-    tally.record(tx, today, p.source, stored)?;
+    tally.record(tx, today, p.source, &summary.new_ids)?;
     record_success(tx, &p, &summary, note, now)?;
     Ok(Some(summary))
 }
@@ -348,7 +347,31 @@ struct DailyTally {
     source_cap: Option<u64>,
     source_count: u64,
     watch_counts: HashMap<String, u64>,
-    watch_added: HashMap<String, i64>,
+    watch_added: HashMap<String, Added>,
+}
+
+/// What a poll stored under one name: how many, and the smallest and largest id.
+#[derive(Debug, Clone, Copy)]
+struct Added {
+    n: i64,
+    first: i64,
+    last: i64,
+}
+
+impl Added {
+    fn one(id: i64) -> Added {
+        Added {
+            n: 1,
+            first: id,
+            last: id,
+        }
+    }
+
+    fn add(&mut self, id: i64) {
+        self.n += 1;
+        self.first = self.first.min(id);
+        self.last = self.last.max(id);
+    }
 }
 
 impl DailyTally {
@@ -392,17 +415,17 @@ impl DailyTally {
         watches.is_empty()
     }
 
-    /// Counts one stored mention.
-    fn add(&mut self, watches: &[String]) {
+    /// Counts one stored mention, stored as `id`.
+    fn add(&mut self, watches: &[String], id: i64) {
         for w in watches {
             if let Some(c) = self.watch_counts.get_mut(w) {
                 *c += 1;
             }
             // Looked up before it is copied: a poll's mentions share a few watches.
             match self.watch_added.get_mut(w) {
-                Some(n) => *n += 1,
+                Some(a) => a.add(id),
                 None => {
-                    self.watch_added.insert(w.clone(), 1);
+                    self.watch_added.insert(w.clone(), Added::one(id));
                 }
             }
         }
@@ -430,23 +453,28 @@ impl DailyTally {
         note
     }
 
-    /// Adds what this poll stored to the day's counters.
+    /// Adds what this poll stored (`new_ids`) to the day's counters, widening their id
+    /// ranges to take in the new ids.
     fn record(
         &self,
         tx: &Transaction<'_>,
         today: i64,
         source: &str,
-        stored: i64,
+        new_ids: &[i64],
     ) -> rusqlite::Result<()> {
         let mut count = tx.prepare_cached(
-            "INSERT INTO daily_counts (day, scope, name, stored) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (day, scope, name) DO UPDATE SET stored = stored + excluded.stored",
+            "INSERT INTO daily_counts (day, scope, name, stored, first_id, last_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (day, scope, name) DO UPDATE SET stored = stored + excluded.stored,
+                first_id = min(coalesce(first_id, excluded.first_id), excluded.first_id),
+                last_id = max(coalesce(last_id, excluded.last_id), excluded.last_id)",
         )?;
-        if stored > 0 {
-            count.execute(params![today, "source", source, stored])?;
+        if let (Some(first), Some(last)) = (new_ids.iter().min(), new_ids.iter().max()) {
+            let n = new_ids.len() as i64;
+            count.execute(params![today, "source", source, n, first, last])?;
         }
-        for (w, n) in &self.watch_added {
-            count.execute(params![today, "watch", w, n])?;
+        for (w, a) in &self.watch_added {
+            count.execute(params![today, "watch", w, a.n, a.first, a.last])?;
         }
         Ok(())
     }
@@ -630,7 +658,7 @@ fn insert_mentions(
         for w in watches.iter() {
             link.execute(params![id, w])?;
         }
-        tally.add(watches);
+        tally.add(watches, id);
         summary.new_ids.push(id);
         out.rows.push(signals::NewRow::of(id, m, hash));
     }

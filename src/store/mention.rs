@@ -299,6 +299,29 @@ pub enum MentionOrder {
 /// Which stored mentions to read, in what order and how many; every condition narrows the
 /// list. Built with chained calls, run with [`MentionStore::mentions`]:
 /// `MentionQuery::new().source("x").label(Label::Complaint).since(t).limit(20)`.
+/// What the per-day counters say of one watch. They are never lowered (retention and
+/// erasure leave them), so these are upper bounds, good for choosing a plan.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct WatchCounts {
+    /// Mentions ever stored with the watch.
+    pub matched: f64,
+    /// Mentions ever stored.
+    pub stored: f64,
+    /// Ids within the ranges of the days that stored the watch.
+    pub span: f64,
+}
+
+/// How a watch filter reads the watch's links; see [`MentionQuery::watch_plan`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum WatchPlan {
+    /// Each mention's own links, in the order shown.
+    Probe,
+    /// The links in the id ranges of the days that stored the watch.
+    Ranges,
+    /// Every link.
+    Whole,
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct MentionQuery {
     ids: Option<Vec<i64>>,
@@ -501,27 +524,40 @@ impl MentionQuery {
         self
     }
 
-    /// Whether a watch filter should read the watch's links whole (`IN`) rather than probe
-    /// the links of each mention in the order shown (`EXISTS`), given that `share` of all
-    /// `stored` mentions matched the watch. Links are keyed by mention, so reading one
-    /// watch's links means reading them all (about a sixth of a probe's cost per link);
-    /// probing stops once a page is full, after about `wanted / share` mentions.
-    pub(super) fn read_links_whole(&self, share: f64, stored: f64) -> bool {
-        // The open inbox walks its own small index: probing those few mentions is cheaper
-        // than reading every link.
-        if self.status == Some(InboxStatus::Open) || stored <= 0.0 {
-            return false;
+    /// How a watch filter should read the links, given what the daily counters say of the
+    /// watch. Links are keyed by mention, so there are three ways, each priced in links read:
+    /// probe the links of each mention in the order shown (`EXISTS`; about six links' worth
+    /// per mention, and it stops once a page is full, after about `wanted / share` mentions);
+    /// read the links in the id ranges of the days that counted the watch (`span` ids, a few
+    /// for a rare watch); or read every link (about `stored`).
+    pub(super) fn watch_plan(&self, counts: WatchCounts) -> WatchPlan {
+        let WatchCounts {
+            matched,
+            stored,
+            span,
+        } = counts;
+        // Without counters (a database filled by hand) nothing can be said of the ranges,
+        // and probing is exact.
+        if stored <= 0.0 {
+            return WatchPlan::Probe;
         }
+        let share = matched / stored;
         let probed = match self.limit {
             Some(limit) if share > 0.0 => ((limit + self.offset) as f64 / share).min(stored),
             _ => stored,
         };
-        probed > stored / 4.0
+        let probe = probed * 6.0;
+        if probe <= span.min(stored) {
+            WatchPlan::Probe
+        } else if span <= stored {
+            WatchPlan::Ranges
+        } else {
+            WatchPlan::Whole
+        }
     }
 
-    /// The statement and its values, numbered in order; `links_whole` as
-    /// [`MentionQuery::read_links_whole`] decides.
-    fn sql(&self, links_whole: bool) -> (String, Vec<Box<dyn rusqlite::ToSql>>) {
+    /// The statement and its values, numbered in order; a watch filter read as `plan` says.
+    pub(super) fn sql(&self, plan: WatchPlan) -> (String, Vec<Box<dyn rusqlite::ToSql>>) {
         let mut sql = format!("SELECT {COLUMNS} FROM mentions m WHERE 1 = 1");
         let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
         let mut arg = |sql: &mut String, clause: &str, v: Box<dyn rusqlite::ToSql>| {
@@ -538,11 +574,20 @@ impl MentionQuery {
             );
         }
         if let Some(w) = &self.watch {
-            let clause = if links_whole {
-                " AND m.id IN (SELECT mention_id FROM mention_watches WHERE watch = ?N)"
-            } else {
-                " AND EXISTS (SELECT 1 FROM mention_watches mw
-                             WHERE mw.mention_id = m.id AND mw.watch = ?N)"
+            let clause = match plan {
+                WatchPlan::Probe => {
+                    " AND EXISTS (SELECT 1 FROM mention_watches mw
+                                 WHERE mw.mention_id = m.id AND mw.watch = ?N)"
+                }
+                WatchPlan::Ranges => {
+                    " AND m.id IN (SELECT mw.mention_id FROM daily_counts d
+                                  JOIN mention_watches mw ON mw.watch = d.name
+                                   AND mw.mention_id BETWEEN d.first_id AND d.last_id
+                                  WHERE d.scope = 'watch' AND d.name = ?N)"
+                }
+                WatchPlan::Whole => {
+                    " AND m.id IN (SELECT mention_id FROM mention_watches WHERE watch = ?N)"
+                }
             };
             arg(&mut sql, clause, Box::new(w.clone()));
         }
@@ -708,14 +753,11 @@ pub trait MentionStore {
 
 impl MentionStore for Store {
     fn mentions(&self, q: &MentionQuery) -> Result<Vec<StoredMention>, StoreError> {
-        let links_whole = match &q.watch {
-            Some(watch) => {
-                let (matched, stored) = self.watch_share(watch)?;
-                q.read_links_whole(matched / stored.max(1.0), stored)
-            }
-            None => false,
+        let plan = match &q.watch {
+            Some(watch) => q.watch_plan(self.watch_counts(watch)?),
+            None => WatchPlan::Probe,
         };
-        let (sql, args) = q.sql(links_whole);
+        let (sql, args) = q.sql(plan);
         let mut stmt = self.conn.prepare_cached(&sql).map_err(self.err())?;
         let rows = stmt
             .query_map(
@@ -815,16 +857,25 @@ impl MentionStore for Store {
 }
 
 impl Store {
-    /// How many mentions ever matched `watch`, and how many were stored at all, from the
-    /// per-day counters (retention does not lower them, so this is a share, not a count).
-    fn watch_share(&self, watch: &str) -> Result<(f64, f64), StoreError> {
+    /// What the per-day counters say of `watch`: see [`WatchCounts`].
+    pub(super) fn watch_counts(&self, watch: &str) -> Result<WatchCounts, StoreError> {
         self.conn
             .prepare_cached(
                 "SELECT coalesce(sum(stored) FILTER (WHERE scope = 'watch' AND name = ?1), 0),
-                        coalesce(sum(stored) FILTER (WHERE scope = 'source'), 0)
+                        coalesce(sum(stored) FILTER (WHERE scope = 'source'), 0),
+                        coalesce(sum(last_id - first_id + 1)
+                                 FILTER (WHERE scope = 'watch' AND name = ?1), 0)
                  FROM daily_counts",
             )
-            .and_then(|mut st| st.query_row([watch], |r| Ok((r.get(0)?, r.get(1)?))))
+            .and_then(|mut st| {
+                st.query_row([watch], |r| {
+                    Ok(WatchCounts {
+                        matched: r.get(0)?,
+                        stored: r.get(1)?,
+                        span: r.get(2)?,
+                    })
+                })
+            })
             .map_err(self.err())
     }
 

@@ -800,6 +800,7 @@ impl Writer {
 
 #[cfg(test)]
 mod tests {
+    use super::mention::WatchPlan;
     use super::*;
     use crate::sources::Mention;
 
@@ -954,8 +955,9 @@ mod tests {
         assert_eq!(watches(r.new_ids[1]), ["Fjordlink"]);
     }
 
-    #[test]
-    fn a_rare_watch_and_a_common_one_filter_alike_whichever_way_the_links_are_read() {
+    /// A store with 400 mentions of `Fjordlink`, every hundredth (from the eighth on) also of
+    /// `Fjordbox`, stored by one poll.
+    fn rare_and_common_watches() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("w.db")).unwrap();
         let mentions = (0..400)
@@ -970,25 +972,99 @@ mod tests {
             })
             .collect();
         s.commit_poll(PollCommit::news("feed", mentions)).unwrap();
-        let ids = |q: MentionQuery| -> Vec<i64> {
-            s.mentions(&q.order(MentionOrder::Stored))
-                .unwrap()
-                .iter()
-                .map(|m| m.id)
-                .collect()
-        };
-        // One in a hundred: a page of 10 would probe every mention, so the links are read whole.
+        (dir, s)
+    }
+
+    fn ids_of(s: &Store, q: MentionQuery) -> Vec<i64> {
+        s.mentions(&q.order(MentionOrder::Stored))
+            .unwrap()
+            .iter()
+            .map(|m| m.id)
+            .collect()
+    }
+
+    /// The ids of `watch`'s mentions, oldest first, with the links read as `plan` says.
+    fn ids_read(s: &Store, watch: &str, plan: WatchPlan) -> Vec<i64> {
+        let (sql, args) = MentionQuery::new()
+            .watch(watch)
+            .order(MentionOrder::Stored)
+            .sql(plan);
+        let mut st = s.connection().prepare(&sql).unwrap();
+        st.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+            r.get::<_, i64>("id")
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    }
+
+    #[test]
+    fn a_rare_watch_and_a_common_one_filter_alike_whichever_way_the_links_are_read() {
+        let (_dir, s) = rare_and_common_watches();
+        let ids = |q: MentionQuery| ids_of(&s, q);
+        // One in a hundred, spread over the whole poll: its day's id range holds every
+        // mention, so a page of 10 would probe them all and the links are read whole.
         let rare = MentionQuery::new().watch("Fjordbox").limit(10);
-        assert!(rare.read_links_whole(0.01, 400.0));
+        let counts = s.watch_counts("Fjordbox").unwrap();
+        assert_eq!((counts.matched, counts.span), (4.0, 301.0));
+        assert_eq!(rare.watch_plan(counts), WatchPlan::Ranges);
         assert_eq!(ids(rare), [8, 108, 208, 308]);
+        for plan in [WatchPlan::Probe, WatchPlan::Ranges, WatchPlan::Whole] {
+            assert_eq!(
+                ids_read(&s, "Fjordbox", plan),
+                [8, 108, 208, 308],
+                "{plan:?}"
+            );
+        }
         // Every mention: the first ten probed fill the page.
         let common = MentionQuery::new().watch("Fjordlink").limit(10);
-        assert!(!common.read_links_whole(1.0, 400.0));
+        assert_eq!(
+            common.watch_plan(s.watch_counts("Fjordlink").unwrap()),
+            WatchPlan::Probe
+        );
         assert_eq!(ids(common), (1..=10).collect::<Vec<i64>>());
         assert_eq!(ids(MentionQuery::new().watch("Fjordlink")).len(), 400);
         assert!(ids(MentionQuery::new().watch("Nobody").limit(10)).is_empty());
         assert_eq!(s.first_stored("watch", "Nobody").unwrap(), None);
         assert!(s.first_stored("watch", "Fjordbox").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_rare_watch_is_read_from_the_id_ranges_of_its_days_and_finds_every_mention() {
+        let (_dir, mut s) = rare_and_common_watches();
+        // Later polls add the rare watch again, and one of its mentions is erased: the ranges
+        // widen to take the new ones in and never hide one that is still stored.
+        for i in 0..3 {
+            let more = (0..50)
+                .map(|j| NewMention {
+                    mention: mention(&format!("later{i}-{j}")),
+                    watches: if j == 20 {
+                        vec!["Fjordbox".into()]
+                    } else {
+                        vec!["Fjordlink".into()]
+                    },
+                    verdict: None,
+                })
+                .collect();
+            s.commit_poll(PollCommit::news("feed", more)).unwrap();
+        }
+        s.connection()
+            .execute("DELETE FROM mentions WHERE id = 108", [])
+            .unwrap();
+        let rare = MentionQuery::new().watch("Fjordbox").limit(50);
+        let counts = s.watch_counts("Fjordbox").unwrap();
+        assert_eq!(counts.matched, 7.0);
+        assert_eq!(rare.watch_plan(counts), WatchPlan::Ranges);
+        assert_eq!(ids_of(&s, rare), [8, 208, 308, 421, 471, 521]);
+        for plan in [WatchPlan::Probe, WatchPlan::Whole] {
+            assert_eq!(
+                ids_read(&s, "Fjordbox", plan),
+                [8, 208, 308, 421, 471, 521],
+                "{plan:?}"
+            );
+        }
+        // All on one day: the day's range runs from the first rare mention to the last.
+        assert_eq!(counts.span, 521.0 - 8.0 + 1.0);
     }
 
     #[test]

@@ -414,6 +414,28 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     INSERT INTO mentions_fts (mentions_fts, rank) VALUES ('automerge', 8);
     "#,
+    // 20: each day's counter also keeps the smallest and largest id it counted, so a rare
+    // watch's mentions are found by reading the links in those few id ranges instead of
+    // every link (links are keyed by mention, not by watch, to keep the commit fast). The
+    // ranges only ever widen (deletions leave them as they are), so a range holds every
+    // stored mention of its day and name. NULL: nothing of that name is stored from that day.
+    r#"
+    ALTER TABLE daily_counts ADD COLUMN first_id INTEGER;
+    ALTER TABLE daily_counts ADD COLUMN last_id INTEGER;
+    UPDATE daily_counts SET first_id = r.lo, last_id = r.hi
+    FROM (SELECT m.fetched_at - m.fetched_at % 86400 AS day, w.watch AS name,
+                 min(m.id) AS lo, max(m.id) AS hi
+          FROM mention_watches w JOIN mentions m ON m.id = w.mention_id
+          GROUP BY 1, 2) AS r
+    WHERE daily_counts.scope = 'watch' AND daily_counts.day = r.day
+      AND daily_counts.name = r.name;
+    UPDATE daily_counts SET first_id = r.lo, last_id = r.hi
+    FROM (SELECT fetched_at - fetched_at % 86400 AS day, source AS name,
+                 min(id) AS lo, max(id) AS hi
+          FROM mentions GROUP BY 1, 2) AS r
+    WHERE daily_counts.scope = 'source' AND daily_counts.day = r.day
+      AND daily_counts.name = r.name;
+    "#,
 ];
 
 #[cfg(test)]
@@ -527,6 +549,76 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         assert_eq!(links, [(2, "Fiber".to_string())]);
+    }
+
+    #[test]
+    fn an_upgraded_database_finds_a_rare_watch_in_the_id_ranges_of_its_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let day = 86_400;
+        {
+            // Three days of 100 mentions each; the rare watch on ids 50 and 250 only.
+            let conn = database_at(&dir, 19);
+            for id in 1..=300i64 {
+                let fetched = 20_000 * day + (id - 1) / 100 * day + id;
+                let rare = id == 50 || id == 250;
+                conn.execute(
+                    "INSERT INTO mentions (id, source, kind, external_id, text, created_at,
+                        fetched_at, watches)
+                     VALUES (?1, 's', 'rss', ?1, 'Fjordlink', ?2, ?2, '')",
+                    rusqlite::params![id, fetched],
+                )
+                .unwrap();
+                let mut watches = vec!["Fjordlink"];
+                if rare {
+                    watches.push("Fjordbox");
+                }
+                for w in watches {
+                    conn.execute_batch(&format!(
+                        "INSERT INTO mention_watches VALUES ({id}, '{w}');
+                         INSERT INTO daily_counts (day, scope, name, stored)
+                         VALUES ({}, 'watch', '{w}', 1)
+                         ON CONFLICT DO UPDATE SET stored = stored + 1;",
+                        fetched - fetched % day
+                    ))
+                    .unwrap();
+                }
+            }
+            conn.execute_batch(
+                "INSERT INTO daily_counts (day, scope, name, stored)
+                 SELECT fetched_at - fetched_at % 86400, 'source', 's', count(*)
+                 FROM mentions GROUP BY 1",
+            )
+            .unwrap();
+        }
+        let store = crate::store::Store::open(&path).unwrap();
+        let ranges: Vec<(i64, i64)> = store
+            .connection()
+            .prepare(
+                "SELECT first_id, last_id FROM daily_counts WHERE name = 'Fjordbox' ORDER BY day",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(ranges, [(50, 50), (250, 250)]);
+        let query = crate::store::MentionQuery::new()
+            .watch("Fjordbox")
+            .limit(50);
+        let counts = store.watch_counts("Fjordbox").unwrap();
+        assert_eq!((counts.matched, counts.span), (2.0, 2.0));
+        assert_eq!(
+            query.watch_plan(counts),
+            crate::store::mention::WatchPlan::Ranges
+        );
+        let ids: Vec<i64> = store
+            .mentions(&query.order(crate::store::MentionOrder::Stored))
+            .unwrap()
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(ids, [50, 250]);
     }
 
     #[test]

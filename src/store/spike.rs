@@ -112,17 +112,20 @@ impl SpikeStore for Store {
 
     fn first_stored(&self, scope: &str, name: &str) -> Result<Option<i64>, StoreError> {
         // Mention ids grow with fetch time, so a watch's first mention is its smallest linked
-        // id: the links, kept in id order, are read up to the first of that watch (a few
-        // bytes each, so even a watch added late reads a million in a few tens of ms). A
-        // watch the daily counters never counted has no link to look for: without that
-        // check, every spike run would read all links for it. For a source the daily
-        // counters say from which day on to look.
+        // id: the links, kept in id order, are read from the smallest id the daily counters
+        // ever counted for the watch up to the first still stored. A watch the daily
+        // counters never counted has no link to look for: without that check, every spike
+        // run would read all links for it. For a source the daily counters say from which
+        // day on to look.
         if scope == "watch" && !self.ever_counted(scope, name)? {
             return Ok(None);
         }
         let sql = if scope == "watch" {
             "SELECT m.fetched_at FROM mention_watches w JOIN mentions m ON m.id = w.mention_id
-             WHERE w.watch = ?1 ORDER BY w.mention_id LIMIT 1"
+             WHERE w.watch = ?1
+               AND w.mention_id >= coalesce((SELECT min(first_id) FROM daily_counts
+                                             WHERE scope = 'watch' AND name = ?1), 0)
+             ORDER BY w.mention_id LIMIT 1"
         } else {
             "SELECT fetched_at FROM mentions
              WHERE fetched_at >= coalesce((SELECT min(day) FROM daily_counts
