@@ -79,6 +79,15 @@ fn the_demo_stores_every_brand_mention_once_and_no_job_ads() {
         fjordbox > 0 && fjordbox < 64,
         "FjordBox is a narrower watch: {fjordbox}"
     );
+    // A quarter of the demo's mentions: read from the id range of the day that stored them,
+    // and every one is there.
+    assert_eq!(
+        fjordbox as i64,
+        sql_count(
+            &db,
+            "SELECT count(*) FROM mentions WHERE ',' || watches || ',' LIKE '%,FjordBox,%'"
+        )
+    );
 
     // Polling again finds nothing new.
     let out = demo(&db, &["once"]);
