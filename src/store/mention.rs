@@ -296,9 +296,6 @@ pub enum MentionOrder {
     Wall,
 }
 
-/// Which stored mentions to read, in what order and how many; every condition narrows the
-/// list. Built with chained calls, run with [`MentionStore::mentions`]:
-/// `MentionQuery::new().source("x").label(Label::Complaint).since(t).limit(20)`.
 /// What the per-day counters say of one watch. They are never lowered (retention and
 /// erasure leave them), so these are upper bounds, good for choosing a plan.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -322,6 +319,9 @@ pub(super) enum WatchPlan {
     Whole,
 }
 
+/// Which stored mentions to read, in what order and how many; every condition narrows the
+/// list. Built with chained calls, run with [`MentionStore::mentions`]:
+/// `MentionQuery::new().source("x").label(Label::Complaint).since(t).limit(20)`.
 #[derive(Debug, Default, Clone)]
 pub struct MentionQuery {
     ids: Option<Vec<i64>>,
