@@ -1,17 +1,14 @@
 //! End to end: the whole daemon with every source kind configured at once. One fake server on
-//! 127.0.0.1 plays all thirteen platforms and an RSS feed from the fixtures, checking each
-//! platform's credentials; `webcare once` and `webcare run` store exactly the expected mentions,
-//! once each, and no secret reaches the database.
+//! 127.0.0.1 plays every platform with a `fixtures/<kind>/e2e.toml` and an RSS feed from the
+//! fixtures, checking each platform's credentials; `webcare once` and `webcare run` store exactly
+//! the expected mentions, once each, and no secret reaches the database. Every registered kind
+//! must have its `e2e.toml`.
 
 mod common;
 
 use std::collections::BTreeMap;
 
-use common::fake;
-use common::fakes::{
-    self, app_store, bluesky, facebook_page, google_business, google_play, hackernews, instagram,
-    mastodon, reddit, threads, trustpilot, x, youtube,
-};
+use common::fakes::{self, E2e};
 use common::platform::Daemon;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -19,168 +16,63 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 /// What one source must have stored after its first poll: how many mentions, and some of their
 /// external ids.
 struct Expected {
-    source: &'static str,
-    kind: &'static str,
+    source: String,
+    kind: String,
     count: usize,
-    some_ids: &'static [&'static str],
+    some_ids: Vec<String>,
 }
 
-const EXPECTED: &[Expected] = &[
-    Expected {
-        source: "hn",
-        kind: "hackernews",
-        count: 4,
-        some_ids: &["46010001", "46010005"],
-    },
-    Expected {
-        source: "fosstodon",
-        kind: "mastodon",
+/// Every platform with an `e2e.toml` in `fixtures/`, and the RSS feed.
+fn expected() -> Vec<Expected> {
+    let mut all: Vec<Expected> = E2e::all()
+        .into_iter()
+        .map(|e| Expected {
+            source: e.name(),
+            kind: e.kind.clone(),
+            count: e.stored.count,
+            some_ids: e.stored.some_ids,
+        })
+        .collect();
+    all.push(Expected {
+        source: "forum".into(),
+        kind: "rss".into(),
         count: 5,
-        some_ids: &[
-            "https://hachyderm.io/users/amy/statuses/117676729958400011",
-            "https://social.example/users/pieter/statuses/117677205749760009",
-        ],
-    },
-    Expected {
-        source: "bsky",
-        kind: "bluesky",
-        count: 4,
-        some_ids: &["at://did:plc:4sq2yvfmxo6ts7hyqwlv5ccj/app.bsky.feed.post/3mb4xk2vjws2c"],
-    },
-    Expected {
-        source: "reddit",
-        kind: "reddit",
-        count: 5,
-        some_ids: &["t1_m1x7zzb", "t3_1h2k9xa"],
-    },
-    Expected {
-        source: "x-fjordlink",
-        kind: "x",
-        count: 5,
-        some_ids: &["1861700000000000009", "1861800000000000005"],
-    },
-    Expected {
-        source: "youtube",
-        kind: "youtube",
-        count: 9,
-        some_ids: &[
-            "UgzA1fjordlinkcomment0001.AbC0987zyx",
-            "UgyCh3fjordlinkthread0001",
-            "fJ0rdVid0B2",
-        ],
-    },
-    Expected {
-        source: "facebook",
-        kind: "facebook_page",
-        count: 6,
-        some_ids: &[
-            "104857600000001_900000000000004",
-            "900000000000001_1200000000000004",
-        ],
-    },
-    Expected {
-        source: "instagram",
-        kind: "instagram",
-        count: 6,
-        some_ids: &["17850000000000021", "17910000000000003"],
-    },
-    Expected {
-        source: "appstore",
-        kind: "app_store",
-        count: 3,
-        some_ids: &["nl:12648830011", "nl:12631907744"],
-    },
-    Expected {
-        source: "trustpilot",
-        kind: "trustpilot",
-        count: 4,
-        some_ids: &["6744a1f20b5e3c0f9a7d2e01", "673fd2280b5e3c0f9a7cf9e2"],
-    },
-    Expected {
-        source: "play",
-        kind: "google_play",
-        count: 3,
-        some_ids: &[
-            "gp:AOqpTOE4hX0nZsK1cOSPz2vJ8w_fjordlink01",
-            "gp:AOqpTOHb5cT9uMjXqN6rV4eG2o_fjordlink03",
-        ],
-    },
-    Expected {
-        source: "gbp",
-        kind: "google_business",
-        count: 3,
-        some_ids: &["AbFvOqnB3kP0fjordlinkRev01", "AbFvOqm7tW5rfjordlinkRev03"],
-    },
-    Expected {
-        source: "threads",
-        kind: "threads",
-        count: 4,
-        some_ids: &["18063425671234561", "18091234567800011"],
-    },
-    Expected {
-        source: "forum",
-        kind: "rss",
-        count: 5,
-        some_ids: &[
+        some_ids: [
             "fl-rss2-0001",
             "fl-rss2-0006",
             "https://forum.example.org/t/2003",
-        ],
-    },
-];
+        ]
+        .map(String::from)
+        .to_vec(),
+    });
+    all
+}
 
-/// The environment variables holding the platforms' secrets, with their values.
-const SECRET_ENV: [&[(&str, &str)]; 10] = [
-    mastodon::ENV,
-    bluesky::ENV,
-    reddit::ENV,
-    x::ENV,
-    youtube::ENV,
-    facebook_page::ENV,
-    instagram::ENV,
-    trustpilot::ENV,
-    google_business::ENV,
-    threads::ENV,
-];
+#[test]
+fn every_source_kind_has_an_end_to_end_fake() {
+    let faked: Vec<String> = expected().into_iter().map(|e| e.kind).collect();
+    for kind in webcare::sources::kind_names() {
+        assert!(
+            faked.iter().any(|k| k == kind),
+            "source kind {kind} has no fixtures/{kind}/e2e.toml"
+        );
+    }
+}
 
 /// Every secret the child is given, and the tokens the fake platforms hand out for them.
-fn secrets() -> Vec<&'static str> {
-    let mut all: Vec<&str> = SECRET_ENV
+fn secrets() -> Vec<String> {
+    E2e::all()
         .iter()
-        .flat_map(|vars| vars.iter().map(|(_, v)| *v))
-        .collect();
-    all.extend([
-        bluesky::ACCESS1,
-        "refresh-one",
-        reddit::BEARER.trim_start_matches("Bearer "),
-        reddit::BASIC.trim_start_matches("Basic "),
-        google_play::ACCESS,
-        google_business::ACCESS,
-    ]);
-    all
+        .flat_map(|e| e.secrets().map(String::from).collect::<Vec<_>>())
+        .collect()
 }
 
 /// One server playing every platform, plus an RSS feed at `/rss/rss2.xml`.
 async fn fake_everything() -> MockServer {
     let server = MockServer::start().await;
-    for platform in [
-        "hackernews",
-        "mastodon",
-        "bluesky",
-        "reddit",
-        "x",
-        "youtube",
-        "facebook_page",
-        "instagram",
-        "app_store",
-        "trustpilot",
-        "google_business",
-        "threads",
-    ] {
-        fake::mount(&server, platform, "main").await;
+    for platform in E2e::all() {
+        platform.mount(&server).await;
     }
-    // Its token endpoint checks a signed JWT, which is code rather than a table row.
-    google_play::mount(&server).await;
     Mock::given(method("GET"))
         .and(path("/rss/rss2.xml"))
         .respond_with(ResponseTemplate::new(200).set_body_raw(
@@ -192,31 +84,21 @@ async fn fake_everything() -> MockServer {
     server
 }
 
-/// A daemon with all fourteen sources reading `server`, every secret in its environment.
+/// A daemon with every source reading `server`, every secret in its environment.
 fn daemon_with_every_source(server: &MockServer) -> Daemon {
     let base = server.uri();
     let interval = "1h";
-    let sources = [
-        hackernews::source(&base, interval),
-        mastodon::source(&base, interval),
-        bluesky::source(&base, interval),
-        reddit::source(&base, interval),
-        x::source(&base, interval),
-        youtube::source(&base, interval),
-        facebook_page::source(&base, interval),
-        instagram::source(&base, interval),
-        app_store::source(&base, interval),
-        trustpilot::source(&base, interval),
-        google_play::source(&base, interval),
-        google_business::source(&base, interval),
-        threads::source(&base, interval),
-        format!(
-            "\n[[sources]]\nname = \"forum\"\nkind = \"rss\"\nurl = \"{base}/rss/rss2.xml\"\ninterval = \"{interval}\"\nbackfill = \"3650d\"\n"
-        ),
-    ];
-    SECRET_ENV
+    let platforms = E2e::all();
+    let mut sources: Vec<String> = platforms
         .iter()
-        .fold(Daemon::new(&sources.concat()), |d, vars| d.envs(vars))
+        .map(|e| e.source(&base, interval))
+        .collect();
+    sources.push(format!(
+        "\n[[sources]]\nname = \"forum\"\nkind = \"rss\"\nurl = \"{base}/rss/rss2.xml\"\ninterval = \"{interval}\"\nbackfill = \"3650d\"\n"
+    ));
+    platforms
+        .iter()
+        .fold(Daemon::new(&sources.concat()), |d, e| d.envs(&e.env()))
 }
 
 /// `source -> stored` from the per-source lines `webcare once` prints.
@@ -235,10 +117,11 @@ fn stored_per_source(once_stdout: &str) -> BTreeMap<String, usize> {
 
 /// Asserts that the database holds exactly the expected mentions, each once.
 fn assert_expected_set(daemon: &Daemon) {
-    for e in EXPECTED {
-        let ids = daemon.ids_of(e.source);
+    let expected = expected();
+    for e in &expected {
+        let ids = daemon.ids_of(&e.source);
         assert_eq!(ids.len(), e.count, "{}: {ids:?}", e.source);
-        for id in e.some_ids {
+        for id in &e.some_ids {
             assert!(
                 ids.iter().any(|i| i == id),
                 "{}: {id} missing from {ids:?}",
@@ -249,7 +132,7 @@ fn assert_expected_set(daemon: &Daemon) {
         unique.dedup();
         assert_eq!(unique, ids, "{}: an id is stored twice", e.source);
     }
-    let total: usize = EXPECTED.iter().map(|e| e.count).sum();
+    let total: usize = expected.iter().map(|e| e.count).sum();
     let conn = rusqlite::Connection::open(daemon.db()).unwrap();
     let stored: i64 = conn
         .query_row("SELECT count(*) FROM mentions", [], |r| r.get(0))
@@ -262,7 +145,7 @@ fn assert_expected_set(daemon: &Daemon) {
 fn assert_no_secret_stored(daemon: &Daemon) {
     assert!(daemon.db_contains("UgzA1fjordlinkcomment0001.AbC0987zyx"));
     for secret in secrets() {
-        assert!(!daemon.db_contains(secret), "{secret} is in the database");
+        assert!(!daemon.db_contains(&secret), "{secret} is in the database");
     }
 }
 
@@ -271,16 +154,15 @@ async fn once_with_every_source_stores_the_expected_set_exactly_once() {
     let server = fake_everything().await;
     let daemon = daemon_with_every_source(&server);
 
-    let expected: BTreeMap<String, usize> = EXPECTED
-        .iter()
-        .map(|e| (e.source.to_string(), e.count))
-        .collect();
+    let all = expected();
+    let expected: BTreeMap<String, usize> =
+        all.iter().map(|e| (e.source.clone(), e.count)).collect();
     let first = stored_per_source(&daemon.once());
     assert_eq!(first, expected, "first once, stored per source");
     assert_expected_set(&daemon);
 
     let second = stored_per_source(&daemon.once());
-    assert_eq!(second.len(), EXPECTED.len(), "{second:?}");
+    assert_eq!(second.len(), all.len(), "{second:?}");
     assert!(
         second.values().all(|n| *n == 0),
         "second once stored: {second:?}"
@@ -288,8 +170,8 @@ async fn once_with_every_source_stores_the_expected_set_exactly_once() {
     assert_expected_set(&daemon);
 
     let states = daemon.sources_json();
-    assert_eq!(states.len(), EXPECTED.len(), "{states:?}");
-    for e in EXPECTED {
+    assert_eq!(states.len(), all.len(), "{states:?}");
+    for e in &all {
         let state = states
             .iter()
             .find(|s| s["source"] == e.source)
@@ -307,10 +189,11 @@ async fn once_with_every_source_stores_the_expected_set_exactly_once() {
 async fn run_with_every_source_stores_the_same_set_and_stops_on_sigterm() {
     let server = fake_everything().await;
     let daemon = daemon_with_every_source(&server);
+    let expected = expected();
     let complete = || {
-        EXPECTED
+        expected
             .iter()
-            .all(|e| daemon.count(e.source) >= e.count as i64)
+            .all(|e| daemon.count(&e.source) >= e.count as i64)
     };
     let run = daemon.run_until(complete);
     let status = run.stop();

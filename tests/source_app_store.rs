@@ -4,13 +4,13 @@
 mod common;
 
 use common::fake;
-use common::fakes::app_store;
+use common::fakes;
 use common::platform::Daemon;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_reviews_with_their_stars_exactly_once() {
     let server = fake::start("app_store").await;
-    let daemon = Daemon::new(&app_store::source(&server.uri(), "1h"));
+    let daemon = Daemon::new(&fakes::source("app_store", &server.uri(), "1h"));
     daemon.once_stores_ids(&["nl:12631907744", "nl:12648801277", "nl:12648830011"]);
     let worst = daemon.stored_by_id("nl:12648830011");
     assert_eq!(worst["rating"], 1);

@@ -4,17 +4,13 @@
 mod common;
 
 use common::fake;
-use common::fakes::bluesky;
+use common::fakes::{self, bluesky};
 use common::platform::{Daemon, last_segment};
-
-fn daemon(base_url: &str, interval: &str) -> Daemon {
-    Daemon::new(&bluesky::source(base_url, interval)).envs(bluesky::ENV)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_logs_in_stores_posts_and_a_second_once_stores_nothing() {
     let server = fake::start("bluesky").await;
-    let daemon = daemon(&server.uri(), "5m");
+    let daemon = Daemon::of("bluesky", &server.uri(), "5m");
 
     daemon.once_stores_ids_by(
         last_segment,
@@ -56,7 +52,7 @@ async fn once_logs_in_stores_posts_and_a_second_once_stores_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn run_stores_mentions_and_stops_cleanly_on_sigterm() {
     let server = fake::start("bluesky").await;
-    let daemon = daemon(&server.uri(), "1h");
+    let daemon = Daemon::of("bluesky", &server.uri(), "1h");
     daemon.run_stores_and_stops_cleanly("bsky", 4);
 }
 
@@ -73,7 +69,7 @@ async fn check_config_refuses_a_search_without_login_and_names_the_account_when_
     );
 
     let server = fake::start("bluesky").await;
-    let out = daemon(&server.uri(), "5m").webcare(&["check-config"]);
+    let out = Daemon::of("bluesky", &server.uri(), "5m").webcare(&["check-config"]);
     assert!(out.status.success(), "{out:?}");
     let text = common::text(&out);
     assert!(
@@ -170,7 +166,7 @@ backfill = "3650d"
 "#,
         server.uri()
     );
-    let daemon = Daemon::new(&source).envs(bluesky::ENV);
+    let daemon = Daemon::new(&source).envs(&fakes::env("bluesky"));
     let ruben = "at://did:plc:rubenrotterdam00000000001/app.bsky.feed.post/3mbaw7rubn1";
     daemon.once_stores_ids(&[
         "at://did:plc:evaamsterdam000000000001/app.bsky.feed.post/3mbaz5evaq1",
@@ -197,8 +193,11 @@ backfill = "3650d"
 async fn check_config_says_what_notifications_need_from_the_login() {
     let server = fake::start("bluesky").await;
     let describe = |extra: &str| {
-        let daemon = Daemon::new(&format!("{}{extra}", bluesky::source(&server.uri(), "5m")))
-            .envs(bluesky::ENV);
+        let daemon = Daemon::new(&format!(
+            "{}{extra}",
+            fakes::source("bluesky", &server.uri(), "5m")
+        ))
+        .envs(&fakes::env("bluesky"));
         let out = daemon.webcare(&["check-config"]);
         assert!(out.status.success(), "{out:?}");
         common::text(&out)

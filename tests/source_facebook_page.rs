@@ -4,7 +4,7 @@
 mod common;
 
 use common::fake;
-use common::fakes::{facebook_page, fixture_reply};
+use common::fakes::{self, facebook_page, fixture_reply};
 use common::platform::Daemon;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer};
@@ -12,9 +12,9 @@ use wiremock::{Mock, MockServer};
 fn daemon(base_url: &str) -> Daemon {
     Daemon::with_watch(
         "fjordlink -vacature",
-        &facebook_page::source(base_url, "1h"),
+        &fakes::source("facebook_page", base_url, "1h"),
     )
-    .envs(facebook_page::ENV)
+    .envs(&fakes::env("facebook_page"))
 }
 
 /// Owned channel: the comment that does not name the brand is stored too.

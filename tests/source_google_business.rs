@@ -5,14 +5,13 @@
 mod common;
 
 use common::fake;
-use common::fakes::google_business;
+use common::fakes::{self, google_business};
 use common::platform::Daemon;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_location_reviews_with_their_stars_exactly_once() {
     let server = fake::start("google_business").await;
-    let daemon =
-        Daemon::new(&google_business::source(&server.uri(), "1h")).envs(google_business::ENV);
+    let daemon = Daemon::of("google_business", &server.uri(), "1h");
     daemon.once_stores_ids(&[
         "AbFvOqkX8mQ2fjordlinkRev02",
         "AbFvOqm7tW5rfjordlinkRev03",
@@ -45,8 +44,12 @@ async fn once_stores_location_reviews_with_their_stars_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn check_config_needs_both_owner_secrets() {
-    let daemon = Daemon::new(&google_business::source("http://127.0.0.1:9", "1h"))
-        .envs(&google_business::ENV[..1]);
+    let daemon = Daemon::new(&fakes::source(
+        "google_business",
+        "http://127.0.0.1:9",
+        "1h",
+    ))
+    .envs(&[(google_business::SECRET_VAR, google_business::CLIENT_SECRET)]);
     let out = daemon.webcare(&["check-config"]);
     assert_eq!(out.status.code(), Some(78), "{out:?}");
     let text = common::text(&out);

@@ -4,13 +4,13 @@
 
 mod common;
 
-use common::fakes::google_play;
+use common::fakes::{self, google_play};
 use common::platform::Daemon;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_signs_in_and_stores_reviews_with_their_stars_exactly_once() {
-    let server = google_play::start().await;
-    let daemon = Daemon::new(&google_play::source(&server.uri(), "1h"));
+    let server = fakes::E2e::load("google_play").start().await;
+    let daemon = Daemon::new(&fakes::source("google_play", &server.uri(), "1h"));
     daemon.once_stores_ids(&[
         "gp:AOqpTOE4hX0nZsK1cOSPz2vJ8w_fjordlink01",
         "gp:AOqpTOGm3vQ7tLkYpR8sW2dF1n_fjordlink02",
@@ -44,7 +44,7 @@ async fn once_signs_in_and_stores_reviews_with_their_stars_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn check_config_names_the_service_account_and_a_bad_key_file() {
-    let daemon = Daemon::new(&google_play::source("http://127.0.0.1:9", "1h"));
+    let daemon = Daemon::new(&fakes::source("google_play", "http://127.0.0.1:9", "1h"));
     let out = daemon.webcare(&["check-config"]);
     assert!(out.status.success(), "{out:?}");
     let text = common::text(&out);
@@ -56,7 +56,7 @@ async fn check_config_names_the_service_account_and_a_bad_key_file() {
 
     let not_a_key = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(not_a_key.path(), "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC").unwrap();
-    let config = google_play::source("http://127.0.0.1:9", "1h")
+    let config = fakes::source("google_play", "http://127.0.0.1:9", "1h")
         .replace(&google_play::key_file(), not_a_key.path().to_str().unwrap());
     let daemon = Daemon::new(&config);
     let out = daemon.webcare(&["check-config"]);

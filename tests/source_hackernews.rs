@@ -4,13 +4,13 @@
 mod common;
 
 use common::fake;
-use common::fakes::hackernews;
+use common::fakes;
 use common::platform::Daemon;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_new_hits_and_a_second_once_stores_nothing() {
     let server = fake::start("hackernews").await;
-    let daemon = Daemon::new(&hackernews::source(&server.uri(), "5m"));
+    let daemon = Daemon::new(&fakes::source("hackernews", &server.uri(), "5m"));
 
     daemon.once_stores_ids(&["46010001", "46010002", "46010004", "46010005"]);
     daemon.once_stores_nothing_new();
@@ -32,6 +32,6 @@ async fn once_stores_new_hits_and_a_second_once_stores_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn run_stores_mentions_and_stops_cleanly_on_sigterm() {
     let server = fake::start("hackernews").await;
-    let daemon = Daemon::new(&hackernews::source(&server.uri(), "1h"));
+    let daemon = Daemon::new(&fakes::source("hackernews", &server.uri(), "1h"));
     daemon.run_stores_and_stops_cleanly("hn", 4);
 }

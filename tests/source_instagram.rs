@@ -4,15 +4,11 @@
 mod common;
 
 use common::fake;
-use common::fakes::{fixture_reply, instagram};
+use common::fakes::{self, fixture_reply, instagram};
 use common::platform::Daemon;
 use wiremock::Request;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer};
-
-fn daemon(base_url: &str) -> Daemon {
-    Daemon::new(&instagram::source(base_url, "1h")).envs(instagram::ENV)
-}
 
 const EXPECTED: [&str; 6] = [
     "17850000000000011",
@@ -26,7 +22,7 @@ const EXPECTED: [&str; 6] = [
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_comments_and_tags_exactly_once() {
     let server = fake::start("instagram").await;
-    let daemon = daemon(&server.uri());
+    let daemon = Daemon::of("instagram", &server.uri(), "1h");
     daemon.once_stores_ids(&EXPECTED);
 
     // The brand's reply under Lotte's comment is no mention: it marks her comment answered.
@@ -59,14 +55,14 @@ async fn once_tells_the_operator_to_renew_a_revoked_token() {
         .expect(1)
         .mount(&server)
         .await;
-    let daemon = daemon(&server.uri());
+    let daemon = Daemon::of("instagram", &server.uri(), "1h");
     daemon.once_fails_saying("instagram: token rejected (code 190); renew the access token");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn run_stores_comments_and_stops_cleanly_on_sigterm() {
     let server = fake::start("instagram").await;
-    let daemon = daemon(&server.uri());
+    let daemon = Daemon::of("instagram", &server.uri(), "1h");
     daemon.run_stores_and_stops_cleanly("instagram", EXPECTED.len());
 }
 
@@ -80,15 +76,15 @@ async fn the_support_accounts_tag_is_not_a_mention_and_tags_can_be_switched_off(
     let server = fake::start("instagram").await;
     // The fake's config lists `fjordlink_klantenservice` in `own_accounts`; its tagged post is
     // on the first page of tags and must not be stored.
-    let daemon = daemon(&server.uri());
+    let daemon = Daemon::of("instagram", &server.uri(), "1h");
     daemon.once();
     assert!(!daemon.ids().contains(&"17910000000000004".to_string()));
 
     let off = Daemon::new(&format!(
         "{}tags = false\n",
-        instagram::source(&server.uri(), "1h")
+        fakes::source("instagram", &server.uri(), "1h")
     ))
-    .envs(instagram::ENV);
+    .envs(&fakes::env("instagram"));
     let before = requests_to(&server.received_requests().await.unwrap(), "/tags");
     let stdout = off.once();
     assert!(stdout.contains("stored    4"), "{stdout}");
@@ -103,9 +99,9 @@ async fn hashtag_media_are_read_and_the_hashtag_looked_up_once() {
     fake::mount(&server, "instagram", "hashtags").await;
     let daemon = Daemon::new(&format!(
         "{}hashtags = [\"#FjordLink\"]\n",
-        instagram::source(&server.uri(), "1h")
+        fakes::source("instagram", &server.uri(), "1h")
     ))
-    .envs(instagram::ENV);
+    .envs(&fakes::env("instagram"));
 
     daemon.once_stores(7);
     let ids = daemon.ids();
@@ -146,9 +142,9 @@ fn check_config_refuses_a_hashtag_past_the_thirty_a_week() {
     let config = |hashtags: String| {
         Daemon::new(&format!(
             "{}hashtags = [{hashtags}]\n",
-            instagram::source("http://127.0.0.1:9", "1h")
+            fakes::source("instagram", "http://127.0.0.1:9", "1h")
         ))
-        .envs(instagram::ENV)
+        .envs(&fakes::env("instagram"))
     };
 
     // Thirty distinct hashtags, one of them written twice, fit the budget.
@@ -219,9 +215,9 @@ async fn signed_mentions_webhooks_bring_caption_and_comment_mentions_exactly_onc
     let daemon = Daemon::new(&format!(
         "{}webhook_app_secret_env = \"{HOOK_SECRET_VAR}\"\nwebhook_verify_token_env = \"{HOOK_TOKEN_VAR}\"\n\n\
          [web]\nlisten = \"127.0.0.1:{port}\"\ntrusted_header = \"X-Remote-User\"\ntrusted_proxies = [\"127.0.0.1\"]\n",
-        instagram::source(&server.uri(), "1s")
+        fakes::source("instagram", &server.uri(), "1s")
     ))
-    .envs(instagram::ENV)
+    .envs(&fakes::env("instagram"))
     .envs(&[(HOOK_SECRET_VAR, HOOK_SECRET), (HOOK_TOKEN_VAR, HOOK_TOKEN)]);
     let described = common::text(&daemon.webcare(&["check-config"]));
     assert!(

@@ -4,17 +4,16 @@
 mod common;
 
 use common::fake;
-use common::fakes::mastodon::{self, S5, S7};
+use common::fakes::{
+    self,
+    mastodon::{S5, S7},
+};
 use common::platform::{Daemon, last_segment};
-
-fn daemon(base_url: &str, interval: &str) -> Daemon {
-    Daemon::new(&mastodon::source(base_url, interval)).envs(mastodon::ENV)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_tag_and_search_results_once() {
     let server = fake::start("mastodon").await;
-    let daemon = daemon(&server.uri(), "5m");
+    let daemon = Daemon::of("mastodon", &server.uri(), "5m");
 
     daemon.once_stores_ids_by(
         last_segment,
@@ -49,7 +48,7 @@ async fn once_stores_tag_and_search_results_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_token_variable_is_a_config_error() {
-    let daemon = Daemon::new(&mastodon::source("http://127.0.0.1:9", "5m"));
+    let daemon = Daemon::new(&fakes::source("mastodon", "http://127.0.0.1:9", "5m"));
     let out = daemon
         .command()
         .arg("check-config")
@@ -69,7 +68,7 @@ async fn missing_token_variable_is_a_config_error() {
 #[tokio::test(flavor = "multi_thread")]
 async fn run_stores_mentions_and_stops_cleanly_on_sigterm() {
     let server = fake::start("mastodon").await;
-    let daemon = daemon(&server.uri(), "1h");
+    let daemon = Daemon::of("mastodon", &server.uri(), "1h");
     daemon.run_stores_and_stops_cleanly("fosstodon", 5);
 }
 
@@ -97,7 +96,7 @@ backfill = "3650d"
 "#,
         server.uri()
     );
-    let daemon = Daemon::new(&source).envs(mastodon::ENV);
+    let daemon = Daemon::new(&source).envs(&fakes::env("mastodon"));
     let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp();
     let mette = "https://fosstodon.org/users/mette/statuses/113561900112233001";
     let joost = "https://mastodon.nl/users/joost/statuses/113561800000000077";

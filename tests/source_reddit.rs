@@ -5,18 +5,13 @@
 mod common;
 
 use common::fake;
-use common::fakes::reddit;
 use common::platform::Daemon;
 use wiremock::MockServer;
-
-fn daemon(base_url: &str, interval: &str) -> Daemon {
-    Daemon::new(&reddit::source(base_url, interval)).envs(reddit::ENV)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_posts_and_comments_and_a_second_once_stores_nothing() {
     let server = fake::start("reddit").await;
-    let daemon = daemon(&server.uri(), "5m");
+    let daemon = Daemon::of("reddit", &server.uri(), "5m");
 
     daemon.once_stores_ids(&[
         "t1_m1x7zzb",
@@ -46,7 +41,7 @@ async fn once_stores_posts_and_comments_and_a_second_once_stores_nothing() {
 async fn a_revoked_secret_fails_once_with_the_key_to_fix() {
     let server = MockServer::start().await;
     fake::mount(&server, "reddit", "revoked").await;
-    let daemon = daemon(&server.uri(), "5m");
+    let daemon = Daemon::of("reddit", &server.uri(), "5m");
     let stdout = daemon.once_fails_saying("client_secret_env/client_secret_file of source reddit");
     assert!(!stdout.contains("e2e-secret"));
     assert_eq!(daemon.source_state()["state"], "failing");
@@ -55,6 +50,6 @@ async fn a_revoked_secret_fails_once_with_the_key_to_fix() {
 #[tokio::test(flavor = "multi_thread")]
 async fn run_stores_mentions_and_stops_cleanly_on_sigterm() {
     let server = fake::start("reddit").await;
-    let daemon = daemon(&server.uri(), "1h");
+    let daemon = Daemon::of("reddit", &server.uri(), "1h");
     daemon.run_stores_and_stops_cleanly("reddit", 5);
 }

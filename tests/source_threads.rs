@@ -5,13 +5,13 @@
 mod common;
 
 use common::fake;
-use common::fakes::threads;
+use common::fakes::{self, threads};
 use common::platform::Daemon;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_search_results_and_mentions_exactly_once() {
     let server = fake::start("threads").await;
-    let daemon = Daemon::new(&threads::source(&server.uri(), "1h")).envs(threads::ENV);
+    let daemon = Daemon::of("threads", &server.uri(), "1h");
     daemon.once_stores_ids(&[
         "18047781230987655",
         "18063425671234561",
@@ -53,7 +53,7 @@ async fn an_expired_token_is_shown_in_sources_without_the_token() {
         "application/json",
     ))
     .await;
-    let daemon = Daemon::new(&threads::source(&server.uri(), "1h")).envs(threads::ENV);
+    let daemon = Daemon::of("threads", &server.uri(), "1h");
     let out = daemon.webcare(&["once"]);
     let text = common::text(&out);
     assert!(!text.contains(threads::TOKEN), "{text}");
@@ -75,9 +75,9 @@ async fn replies_under_the_brands_posts_are_mentions_and_its_answers_mark_them()
     fake::mount(&server, "threads", "replies").await;
     let daemon = Daemon::new(&format!(
         "{}replies = true\n",
-        threads::source(&server.uri(), "1h")
+        fakes::source("threads", &server.uri(), "1h")
     ))
-    .envs(threads::ENV);
+    .envs(&fakes::env("threads"));
 
     let out = daemon.webcare(&["check-config"]);
     assert!(

@@ -4,13 +4,13 @@
 mod common;
 
 use common::fake;
-use common::fakes::trustpilot;
+use common::fakes::{self, trustpilot};
 use common::platform::Daemon;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_reviews_over_two_pages_with_their_stars_exactly_once() {
     let server = fake::start("trustpilot").await;
-    let daemon = Daemon::new(&trustpilot::source(&server.uri(), "1h")).envs(trustpilot::ENV);
+    let daemon = Daemon::of("trustpilot", &server.uri(), "1h");
     daemon.once_stores_ids(&[
         "673fd2280b5e3c0f9a7cf9e2",
         "6742c9e10b5e3c0f9a7d0b17",
@@ -46,7 +46,7 @@ async fn once_stores_reviews_over_two_pages_with_their_stars_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn check_config_names_a_missing_api_key_and_lists_the_kind() {
-    let daemon = Daemon::new(&trustpilot::source("http://127.0.0.1:9", "1h"));
+    let daemon = Daemon::new(&fakes::source("trustpilot", "http://127.0.0.1:9", "1h"));
     let out = daemon.webcare(&["check-config"]);
     assert_eq!(out.status.code(), Some(78), "{out:?}");
     let text = common::text(&out);
@@ -55,7 +55,7 @@ async fn check_config_names_a_missing_api_key_and_lists_the_kind() {
         "{text}"
     );
 
-    let daemon = daemon.envs(trustpilot::ENV);
+    let daemon = daemon.envs(&fakes::env("trustpilot"));
     let out = daemon.webcare(&["check-config"]);
     assert!(out.status.success(), "{out:?}");
     let text = common::text(&out);

@@ -3,29 +3,25 @@
 mod common;
 
 use common::fake;
-use common::fakes::x;
+use common::fakes;
 use common::platform::Daemon;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-fn daemon(base_url: &str) -> Daemon {
-    Daemon::new(&x::source(base_url, "1h")).envs(x::ENV)
-}
-
 /// A daemon with an hourly `x` source named `x-fjordlink` reading the fake at `base`, searching
-/// for `query` (a TOML string), with the bearer token of [`x::ENV`] and the TOML lines `extra`.
+/// for `query` (a TOML string), with the bearer token of [`&fakes::env("x")`] and the TOML lines `extra`.
 fn brand_daemon(base: &str, query: &str, extra: &str) -> Daemon {
     let source = format!(
         "[[sources]]\nname = \"x-fjordlink\"\nkind = \"x\"\ninterval = \"1h\"\nbase_url = \"{base}\"\n\
          query = {query}\nbearer_token_env = \"WEBCARE_TEST_X_BEARER\"\n{extra}\n"
     );
-    Daemon::new(&source).envs(x::ENV)
+    Daemon::new(&source).envs(&fakes::env("x"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_new_posts_exactly_once_and_reports_the_source_state() {
     let server = fake::start("x").await;
-    let daemon = daemon(&server.uri());
+    let daemon = Daemon::of("x", &server.uri(), "1h");
     daemon.once_stores_ids(&[
         "1861700000000000009",
         "1861800000000000001",
@@ -49,7 +45,7 @@ async fn once_stores_new_posts_exactly_once_and_reports_the_source_state() {
 #[tokio::test(flavor = "multi_thread")]
 async fn once_reports_a_rejected_token_and_exits_75() {
     let server = fake::answering(ResponseTemplate::new(401)).await;
-    let daemon = daemon(&server.uri());
+    let daemon = Daemon::of("x", &server.uri(), "1h");
     daemon.once_fails_saying("x: token rejected (401); check credentials bearer_token");
     assert_eq!(daemon.source_state()["state"], "failing");
 }
@@ -57,7 +53,7 @@ async fn once_reports_a_rejected_token_and_exits_75() {
 #[tokio::test(flavor = "multi_thread")]
 async fn run_stores_posts_and_stops_cleanly_on_sigterm() {
     let server = fake::start("x").await;
-    let daemon = daemon(&server.uri());
+    let daemon = Daemon::of("x", &server.uri(), "1h");
     daemon.run_stores_and_stops_cleanly("x-fjordlink", 5);
 }
 
@@ -66,7 +62,7 @@ async fn after_a_week_down_an_old_since_id_falls_back_to_start_time_and_logs_the
     let server = MockServer::start().await;
     fake::mount(&server, "x", "stale-since-id").await;
     fake::mount(&server, "x", "main").await;
-    let daemon = daemon(&server.uri());
+    let daemon = Daemon::of("x", &server.uri(), "1h");
     daemon.once();
     assert_eq!(daemon.ids().len(), 5);
 

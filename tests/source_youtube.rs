@@ -4,14 +4,10 @@
 mod common;
 
 use common::fake;
-use common::fakes::youtube::{self, KEY};
+use common::fakes::youtube::KEY;
 use common::platform::Daemon;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-fn daemon(base_url: &str) -> Daemon {
-    Daemon::new(&youtube::source(base_url, "1h")).envs(youtube::ENV)
-}
 
 const EXPECTED: [&str; 9] = [
     "UgyCh1fjordlinkthread0003",
@@ -28,7 +24,7 @@ const EXPECTED: [&str; 9] = [
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_videos_and_comments_exactly_once() {
     let server = fake::start("youtube").await;
-    let daemon = daemon(&server.uri());
+    let daemon = Daemon::of("youtube", &server.uri(), "1h");
     daemon.once_stores_ids(&EXPECTED);
 
     // Second run: the search is not due yet, and no comment is newer than what was read.
@@ -51,7 +47,7 @@ async fn once_stores_videos_and_comments_exactly_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn once_reports_a_server_error_with_the_key_redacted() {
     let server = fake::answering(ResponseTemplate::new(500)).await;
-    let daemon = daemon(&server.uri());
+    let daemon = Daemon::of("youtube", &server.uri(), "1h");
     let out = daemon.webcare(&["once"]);
     assert_eq!(out.status.code(), Some(75), "{out:?}");
     let all = format!(
@@ -68,7 +64,7 @@ async fn once_reports_a_server_error_with_the_key_redacted() {
 #[tokio::test(flavor = "multi_thread")]
 async fn run_stores_comments_and_stops_cleanly_on_sigterm() {
     let server = fake::start("youtube").await;
-    let daemon = daemon(&server.uri());
+    let daemon = Daemon::of("youtube", &server.uri(), "1h");
     daemon.run_stores_and_stops_cleanly("youtube", EXPECTED.len());
 }
 
@@ -87,7 +83,7 @@ async fn a_search_quota_error_leaves_comment_polling_running() {
         .mount(&server)
         .await;
     fake::mount(&server, "youtube", "main").await;
-    let daemon = daemon(&server.uri());
+    let daemon = Daemon::of("youtube", &server.uri(), "1h");
     let stdout = daemon.once();
     // No video found, so only the channel's comments are read: all three of its threads.
     assert!(stdout.contains("stored    3"), "{stdout}");

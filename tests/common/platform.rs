@@ -25,6 +25,13 @@ impl Daemon {
         Daemon::with_watch("fjordlink", sources)
     }
 
+    /// A daemon reading the fake of platform `kind` at `base_url` every `interval`, with the
+    /// source and secrets of `fixtures/<kind>/e2e.toml`.
+    pub fn of(kind: &str, base_url: &str, interval: &str) -> Daemon {
+        let e2e = super::fakes::E2e::load(kind);
+        Daemon::new(&e2e.source(base_url, interval)).envs(&e2e.env())
+    }
+
     /// Like [`Daemon::new`], with `query` as the Fjordlink watch's query.
     pub fn with_watch(query: &str, sources: &str) -> Daemon {
         Daemon {
@@ -33,9 +40,11 @@ impl Daemon {
     }
 
     /// Sets every `(name, value)` pair as an environment variable for every `webcare` run.
-    pub fn envs(self, vars: &[(&str, &str)]) -> Daemon {
+    pub fn envs<K: AsRef<str>, V: AsRef<str>>(self, vars: &[(K, V)]) -> Daemon {
         Daemon {
-            setup: vars.iter().fold(self.setup, |s, (k, v)| s.env(k, v)),
+            setup: vars
+                .iter()
+                .fold(self.setup, |s, (k, v)| s.env(k.as_ref(), v.as_ref())),
         }
     }
 
