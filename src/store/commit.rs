@@ -597,6 +597,12 @@ fn insert_mentions(
             ?24)
          ON CONFLICT (source, external_id) DO NOTHING",
     )?;
+    // Values the same for every row are bound once: a statement keeps its bindings from one
+    // run to the next, and binding is about a tenth of the writer's time.
+    insert.raw_bind_parameter(1, p.source)?;
+    insert.raw_bind_parameter(2, p.kind)?;
+    insert.raw_bind_parameter(14, now_s)?;
+    insert.raw_bind_parameter(16, p.backfill)?;
     let mut link = tx.prepare_cached(
         "INSERT OR IGNORE INTO mention_watches (mention_id, watch) VALUES (?1, ?2)",
     )?;
@@ -636,7 +642,6 @@ fn insert_mentions(
         };
         let changed = insert_row(
             &mut insert,
-            p,
             m,
             verdict.as_ref(),
             values,
@@ -665,12 +670,12 @@ fn insert_mentions(
     Ok(())
 }
 
-/// Runs the mention insert for one row; the number of rows it changed (0: already stored).
+/// Runs the mention insert for one row, whose statement has the poll's own values (source,
+/// kind, fetch time, backfill) bound already; the number of rows it changed (0: already stored).
 #[allow(clippy::too_many_arguments)]
 #[inline]
 fn insert_row(
     insert: &mut rusqlite::CachedStatement<'_>,
-    p: &PollCommit<'_>,
     m: &crate::sources::Mention,
     verdict: Option<&Classification>,
     values: &RowValues,
@@ -678,36 +683,36 @@ fn insert_row(
     now_s: i64,
     hash: Option<i64>,
 ) -> rusqlite::Result<usize> {
-    insert.execute(params![
-        p.source,
-        p.kind,
-        m.external_id,
-        m.url,
-        m.author_handle,
-        m.author_name,
-        m.author_reach,
-        m.lang,
-        &m.title,
-        &m.text,
-        m.in_reply_to,
-        &values.engagement,
-        m.created_at.timestamp(),
-        now_s,
-        watches_column,
-        p.backfill,
-        &values.raw,
-        verdict.map(|v| v.label.as_str()),
-        verdict.map(|v| v.sentiment as f64),
-        verdict.map(|v| if v.urgency == Urgency::Urgent {
-            "urgent"
-        } else {
-            "normal"
+    insert.raw_bind_parameter(3, &m.external_id)?;
+    insert.raw_bind_parameter(4, &m.url)?;
+    insert.raw_bind_parameter(5, &m.author_handle)?;
+    insert.raw_bind_parameter(6, &m.author_name)?;
+    insert.raw_bind_parameter(7, m.author_reach)?;
+    insert.raw_bind_parameter(8, &m.lang)?;
+    insert.raw_bind_parameter(9, &m.title)?;
+    insert.raw_bind_parameter(10, &m.text)?;
+    insert.raw_bind_parameter(11, &m.in_reply_to)?;
+    insert.raw_bind_parameter(12, &values.engagement)?;
+    insert.raw_bind_parameter(13, m.created_at.timestamp())?;
+    insert.raw_bind_parameter(15, watches_column)?;
+    insert.raw_bind_parameter(17, &values.raw)?;
+    insert.raw_bind_parameter(18, verdict.map(|v| v.label.as_str()))?;
+    insert.raw_bind_parameter(19, verdict.map(|v| v.sentiment as f64))?;
+    insert.raw_bind_parameter(
+        20,
+        verdict.map(|v| {
+            if v.urgency == Urgency::Urgent {
+                "urgent"
+            } else {
+                "normal"
+            }
         }),
-        verdict.map(|v| v.spam),
-        &values.verdict,
-        verdict.map(|_| now_s),
-        hash,
-    ])
+    )?;
+    insert.raw_bind_parameter(21, verdict.map(|v| v.spam))?;
+    insert.raw_bind_parameter(22, &values.verdict)?;
+    insert.raw_bind_parameter(23, verdict.map(|_| now_s))?;
+    insert.raw_bind_parameter(24, hash)?;
+    insert.raw_execute()
 }
 
 impl Inserted {
