@@ -29,8 +29,8 @@ pub struct WatchConfig {
     pub terms: CustomTerms,
 }
 
-/// `[[watches]]`: at least one, each named once, with a query that parses and two-letter
-/// language codes.
+/// `[[watches]]`: at least one, each named once and without a comma, with a query that
+/// parses and two-letter language codes.
 pub fn parse_watches(
     value: Option<serde_json::Value>,
     errors: &mut ConfigErrors,
@@ -41,6 +41,16 @@ pub fn parse_watches(
         let path = format!("watches[{i}]");
         if w.name.trim().is_empty() {
             errors.push(format!("{path}.name"), "must not be empty");
+        }
+        // A mention stores its watches as one comma-separated column.
+        if w.name.contains(',') {
+            errors.push(
+                format!("{path}.name"),
+                format!(
+                    "\"{}\" contains a comma, which cannot be part of a watch's name",
+                    w.name
+                ),
+            );
         }
         if !names.insert(w.name.clone()) {
             errors.push(

@@ -119,6 +119,19 @@ fn duplicate_names_and_dangling_watch_references_are_refused() {
 }
 
 #[test]
+fn a_watch_name_with_a_comma_is_refused() {
+    let (code, out) = check(
+        "[[watches]]\nname = \"Fjordlink, Fjordbox\"\nquery = \"fjordlink\"\n\
+         [[sources]]\nname = \"a\"\nkind = \"rss\"\nurl = \"https://a.example/feed\"\n",
+    );
+    assert_eq!(code, Some(78), "{out}");
+    assert!(
+        out.contains("watches[0].name: \"Fjordlink, Fjordbox\" contains a comma"),
+        "{out}"
+    );
+}
+
+#[test]
 fn toml_syntax_errors_name_the_file() {
     let (code, out) = check("[[watches]\nname = ");
     assert_eq!(code, Some(78), "{out}");

@@ -113,13 +113,7 @@ fn insert(conn: &Connection, r: Row<'_>) -> i64 {
         ],
     )
     .unwrap();
-    let id = conn.last_insert_rowid();
-    conn.execute(
-        "INSERT INTO mention_watches (mention_id, watch) VALUES (?1, 'Fjordlink')",
-        params![id],
-    )
-    .unwrap();
-    id
+    conn.last_insert_rowid()
 }
 
 /// Friday 20 November 2026 in Amsterdam, and the seven days before it.

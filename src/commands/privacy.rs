@@ -118,7 +118,6 @@ pub(super) fn forget(
     if r.mentions > 0 {
         for (what, n) in [
             ("mentions", r.mentions),
-            ("watch links", r.watch_links),
             ("label corrections", r.label_corrections),
             ("alerts in the outbox", r.alerts),
         ] {

@@ -1,4 +1,4 @@
-//! Committing a poll: its mentions, their watches and full-text rows, the daily counts the
+//! Committing a poll: its mentions and their full-text rows, the daily counts the
 //! caps read, the store signals, the brand's own replies, and the source's cursor and poll
 //! log, all in one transaction, so a crash anywhere before the commit stores none of it and
 //! the next poll fetches the same items again.
@@ -603,9 +603,6 @@ fn insert_mentions(
     insert.raw_bind_parameter(2, p.kind)?;
     insert.raw_bind_parameter(14, now_s)?;
     insert.raw_bind_parameter(16, p.backfill)?;
-    let mut link = tx.prepare_cached(
-        "INSERT OR IGNORE INTO mention_watches (mention_id, watch) VALUES (?1, ?2)",
-    )?;
     for (
         i,
         (
@@ -660,9 +657,6 @@ fn insert_mentions(
                 .execute(params![stars, id])?;
         }
         out.count(verdict.as_ref(), m.lang.as_deref());
-        for w in watches.iter() {
-            link.execute(params![id, w])?;
-        }
         tally.add(watches, id);
         summary.new_ids.push(id);
         out.rows.push(signals::NewRow::of(id, m, hash));

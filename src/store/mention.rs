@@ -308,14 +308,14 @@ pub(super) struct WatchCounts {
     pub span: f64,
 }
 
-/// How a watch filter reads the watch's links; see [`MentionQuery::watch_plan`].
+/// How a watch filter finds the watch's mentions; see [`MentionQuery::watch_plan`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum WatchPlan {
-    /// Each mention's own links, in the order shown.
+    /// Each mention's own watches column, in the order shown.
     Probe,
-    /// The links in the id ranges of the days that stored the watch.
+    /// The watch index in the id ranges of the days that stored the watch.
     Ranges,
-    /// Every link.
+    /// The whole watch index.
     Whole,
 }
 
@@ -524,12 +524,13 @@ impl MentionQuery {
         self
     }
 
-    /// How a watch filter should read the links, given what the daily counters say of the
-    /// watch. Links are keyed by mention, so there are three ways, each priced in links read:
-    /// probe the links of each mention in the order shown (`EXISTS`; about six links' worth
-    /// per mention, and it stops once a page is full, after about `wanted / share` mentions);
-    /// read the links in the id ranges of the days that counted the watch (`span` ids, a few
-    /// for a rare watch); or read every link (about `stored`).
+    /// How a watch filter should find the watch's mentions, given what the daily counters
+    /// say of the watch. A mention's watches are a column of its row, also kept beside its
+    /// id in a narrow index (`mentions_watch_ids`), so there are three ways, each priced in
+    /// index entries read: test the column of each mention in the order shown (about six
+    /// entries' worth per mention, and it stops once a page is full, after about
+    /// `wanted / share` mentions); read the index in the id ranges of the days that counted
+    /// the watch (`span` ids, a few for a rare watch); or read the whole index (`stored`).
     pub(super) fn watch_plan(&self, counts: WatchCounts) -> WatchPlan {
         let WatchCounts {
             matched,
@@ -575,18 +576,17 @@ impl MentionQuery {
         }
         if let Some(w) = &self.watch {
             let clause = match plan {
-                WatchPlan::Probe => {
-                    " AND EXISTS (SELECT 1 FROM mention_watches mw
-                                 WHERE mw.mention_id = m.id AND mw.watch = ?N)"
-                }
+                WatchPlan::Probe => " AND instr(',' || m.watches || ',', ',' || ?N || ',') > 0",
                 WatchPlan::Ranges => {
-                    " AND m.id IN (SELECT mw.mention_id FROM daily_counts d
-                                  JOIN mention_watches mw ON mw.watch = d.name
-                                   AND mw.mention_id BETWEEN d.first_id AND d.last_id
-                                  WHERE d.scope = 'watch' AND d.name = ?N)"
+                    " AND m.id IN (SELECT x.id FROM daily_counts d
+                                  JOIN mentions x INDEXED BY mentions_watch_ids
+                                    ON x.id BETWEEN d.first_id AND d.last_id
+                                  WHERE d.scope = 'watch' AND d.name = ?N
+                                    AND instr(',' || x.watches || ',', ',' || ?N || ',') > 0)"
                 }
                 WatchPlan::Whole => {
-                    " AND m.id IN (SELECT mention_id FROM mention_watches WHERE watch = ?N)"
+                    " AND m.id IN (SELECT id FROM mentions INDEXED BY mentions_watch_ids
+                                  WHERE instr(',' || watches || ',', ',' || ?N || ',') > 0)"
                 }
             };
             arg(&mut sql, clause, Box::new(w.clone()));

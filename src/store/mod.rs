@@ -983,7 +983,7 @@ mod tests {
             .collect()
     }
 
-    /// The ids of `watch`'s mentions, oldest first, with the links read as `plan` says.
+    /// The ids of `watch`'s mentions, oldest first, found as `plan` says.
     fn ids_read(s: &Store, watch: &str, plan: WatchPlan) -> Vec<i64> {
         let (sql, args) = MentionQuery::new()
             .watch(watch)
@@ -999,11 +999,11 @@ mod tests {
     }
 
     #[test]
-    fn a_rare_watch_and_a_common_one_filter_alike_whichever_way_the_links_are_read() {
+    fn a_rare_watch_and_a_common_one_filter_alike_whichever_way_they_are_found() {
         let (_dir, s) = rare_and_common_watches();
         let ids = |q: MentionQuery| ids_of(&s, q);
         // One in a hundred, spread over the whole poll: its day's id range holds every
-        // mention, so a page of 10 would probe them all and the links are read whole.
+        // mention, so a page of 10 would probe them all.
         let rare = MentionQuery::new().watch("Fjordbox").limit(10);
         let counts = s.watch_counts("Fjordbox").unwrap();
         assert_eq!((counts.matched, counts.span), (4.0, 301.0));

@@ -61,8 +61,6 @@ impl PruneReport {
 pub struct ForgetReport {
     /// The author's mentions (rows, with their full-text index entries).
     pub mentions: i64,
-    /// Links between those mentions and watches.
-    pub watch_links: i64,
     /// Staff label corrections of those mentions.
     pub label_corrections: i64,
     /// Alerts about those mentions in the outbox (pending, sent or dead).
@@ -172,7 +170,7 @@ pub trait RetentionStore {
     fn author_people(&self, kind: &str, handle: &str) -> Result<Vec<String>, StoreError>;
 
     /// Erases everything stored about one author: their mentions (and with them their
-    /// full-text entries, watch links and label corrections) and every alert about them in
+    /// full-text entries and label corrections) and every alert about them in
     /// the outbox, and remembers the author (as a hash) so later polls do not store them
     /// again. With `dry_run`, only counts. Mentions by others that quote the author are not
     /// touched.
@@ -400,9 +398,6 @@ impl RetentionStore for Store {
             ..Default::default()
         };
         {
-            let mut links = tx
-                .prepare("SELECT count(*) FROM mention_watches WHERE mention_id = ?1")
-                .map_err(e)?;
             let mut corrections = tx
                 .prepare("SELECT count(*) FROM label_corrections WHERE mention_id = ?1")
                 .map_err(e)?;
@@ -416,7 +411,6 @@ impl RetentionStore for Store {
                 .prepare("DELETE FROM mentions WHERE id = ?1")
                 .map_err(e)?;
             for id in &ids {
-                r.watch_links += links.query_row([id], |r| r.get::<_, i64>(0)).map_err(e)?;
                 r.label_corrections += corrections
                     .query_row([id], |r| r.get::<_, i64>(0))
                     .map_err(e)?;
@@ -427,8 +421,8 @@ impl RetentionStore for Store {
                     continue;
                 }
                 r.alerts += alerts.execute([id]).map_err(e)? as i64;
-                // Watch links and label corrections go by ON DELETE CASCADE, the full-text
-                // entry by the delete trigger (with the row's old values).
+                // Label corrections go by ON DELETE CASCADE, the full-text entry by the
+                // delete trigger (with the row's old values).
                 mention.execute([id]).map_err(e)?;
             }
         }

@@ -94,8 +94,9 @@ impl SpikeStore for Store {
     fn watch_window(&self, watch: &str, start: i64, end: i64) -> Result<WindowCount, StoreError> {
         self.window_count(
             "SELECT count(*), coalesce(sum(m.label = 'complaint'), 0)
-             FROM mentions m JOIN mention_watches w ON w.mention_id = m.id AND w.watch = ?1
+             FROM mentions m
              WHERE m.fetched_at >= ?2 AND m.fetched_at < ?3
+               AND instr(',' || m.watches || ',', ',' || ?1 || ',') > 0
                AND m.backfill = 0 AND coalesce(m.spam, 0) = 0",
             params![watch, start, end],
         )
@@ -111,21 +112,22 @@ impl SpikeStore for Store {
     }
 
     fn first_stored(&self, scope: &str, name: &str) -> Result<Option<i64>, StoreError> {
-        // Mention ids grow with fetch time, so a watch's first mention is its smallest linked
-        // id: the links, kept in id order, are read from the smallest id the daily counters
-        // ever counted for the watch up to the first still stored. A watch the daily
-        // counters never counted has no link to look for: without that check, every spike
-        // run would read all links for it. For a source the daily counters say from which
-        // day on to look.
+        // Mention ids grow with fetch time, so a watch's first mention is its smallest id
+        // with the watch: the watch index, in id order, is read from the smallest id the
+        // daily counters ever counted for the watch up to the first still stored. A watch
+        // the daily counters never counted has nothing to look for: without that check,
+        // every spike run would read the whole index for it. For a source the daily counters
+        // say from which day on to look.
         if scope == "watch" && !self.ever_counted(scope, name)? {
             return Ok(None);
         }
         let sql = if scope == "watch" {
-            "SELECT m.fetched_at FROM mention_watches w JOIN mentions m ON m.id = w.mention_id
-             WHERE w.watch = ?1
-               AND w.mention_id >= coalesce((SELECT min(first_id) FROM daily_counts
-                                             WHERE scope = 'watch' AND name = ?1), 0)
-             ORDER BY w.mention_id LIMIT 1"
+            "SELECT fetched_at FROM mentions WHERE id = (
+                SELECT id FROM mentions INDEXED BY mentions_watch_ids
+                WHERE id >= coalesce((SELECT min(first_id) FROM daily_counts
+                                      WHERE scope = 'watch' AND name = ?1), 0)
+                  AND instr(',' || watches || ',', ',' || ?1 || ',') > 0
+                ORDER BY id LIMIT 1)"
         } else {
             "SELECT fetched_at FROM mentions
              WHERE fetched_at >= coalesce((SELECT min(day) FROM daily_counts
