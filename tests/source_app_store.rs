@@ -3,15 +3,11 @@
 
 mod common;
 
-use common::fake;
-use common::fakes;
 use common::platform::Daemon;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_reviews_with_their_stars_exactly_once() {
-    let server = fake::start("app_store").await;
-    let daemon = Daemon::new(&fakes::source("app_store", &server.uri(), "1h"));
-    daemon.once_stores_ids(&["nl:12631907744", "nl:12648801277", "nl:12648830011"]);
+    let (_server, daemon) = Daemon::first_poll("app_store").await;
     let worst = daemon.stored_by_id("nl:12648830011");
     assert_eq!(worst["rating"], 1);
     assert_eq!(worst["title"], "Inloggen lukt niet meer");

@@ -5,29 +5,14 @@ mod common;
 
 use common::fake;
 use common::fakes::{self, bluesky};
-use common::platform::{Daemon, last_segment};
+use common::platform::Daemon;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_logs_in_stores_posts_and_a_second_once_stores_nothing() {
-    let server = fake::start("bluesky").await;
-    let daemon = Daemon::of("bluesky", &server.uri(), "5m");
-
-    daemon.once_stores_ids_by(
-        last_segment,
-        &[
-            "3mb4kz6mgw22f",
-            "3mb4pa3kqjc2d",
-            "3mb4tq7ahcs2y",
-            "3mb4xk2vjws2c",
-        ],
-    );
+    let (_server, daemon) = Daemon::first_poll("bluesky").await;
     daemon.once_stores_nothing_new();
 
-    let sanne = daemon
-        .stored()
-        .into_iter()
-        .find(|m| m["author_handle"] == "sanne.bsky.social")
-        .unwrap();
+    let sanne = daemon.stored_where("author_handle", "sanne.bsky.social");
     assert_eq!(
         sanne["url"],
         "https://bsky.app/profile/sanne.bsky.social/post/3mb4xk2vjws2c"

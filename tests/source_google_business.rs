@@ -4,19 +4,12 @@
 
 mod common;
 
-use common::fake;
 use common::fakes::{self, google_business};
 use common::platform::Daemon;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_location_reviews_with_their_stars_exactly_once() {
-    let server = fake::start("google_business").await;
-    let daemon = Daemon::of("google_business", &server.uri(), "1h");
-    daemon.once_stores_ids(&[
-        "AbFvOqkX8mQ2fjordlinkRev02",
-        "AbFvOqm7tW5rfjordlinkRev03",
-        "AbFvOqnB3kP0fjordlinkRev01",
-    ]);
+    let (_server, daemon) = Daemon::first_poll("google_business").await;
     let by_id = |id: &str| daemon.stored_by_id(id);
     let sent_away = by_id("AbFvOqnB3kP0fjordlinkRev01");
     assert_eq!(sent_away["rating"], 1);

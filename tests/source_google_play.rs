@@ -9,13 +9,7 @@ use common::platform::Daemon;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_signs_in_and_stores_reviews_with_their_stars_exactly_once() {
-    let server = fakes::E2e::load("google_play").start().await;
-    let daemon = Daemon::new(&fakes::source("google_play", &server.uri(), "1h"));
-    daemon.once_stores_ids(&[
-        "gp:AOqpTOE4hX0nZsK1cOSPz2vJ8w_fjordlink01",
-        "gp:AOqpTOGm3vQ7tLkYpR8sW2dF1n_fjordlink02",
-        "gp:AOqpTOHb5cT9uMjXqN6rV4eG2o_fjordlink03",
-    ]);
+    let (_server, daemon) = Daemon::first_poll("google_play").await;
     let crash = daemon.stored_by_id("gp:AOqpTOE4hX0nZsK1cOSPz2vJ8w_fjordlink01");
     assert_eq!(crash["rating"], 1);
     assert_eq!(crash["title"], "Storing melden crasht");

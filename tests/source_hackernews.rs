@@ -9,10 +9,7 @@ use common::platform::Daemon;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_new_hits_and_a_second_once_stores_nothing() {
-    let server = fake::start("hackernews").await;
-    let daemon = Daemon::new(&fakes::source("hackernews", &server.uri(), "5m"));
-
-    daemon.once_stores_ids(&["46010001", "46010002", "46010004", "46010005"]);
+    let (_server, daemon) = Daemon::first_poll("hackernews").await;
     daemon.once_stores_nothing_new();
 
     let state = daemon.state_ok_storing("hn", "hackernews", 4);

@@ -10,20 +10,9 @@ use wiremock::Request;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer};
 
-const EXPECTED: [&str; 6] = [
-    "17850000000000011",
-    "17850000000000013",
-    "17850000000000015",
-    "17850000000000021",
-    "17910000000000001",
-    "17910000000000003",
-];
-
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_comments_and_tags_exactly_once() {
-    let server = fake::start("instagram").await;
-    let daemon = Daemon::of("instagram", &server.uri(), "1h");
-    daemon.once_stores_ids(&EXPECTED);
+    let (server, daemon) = Daemon::first_poll("instagram").await;
 
     // The brand's reply under Lotte's comment is no mention: it marks her comment answered.
     daemon.assert_answered(
@@ -63,7 +52,7 @@ async fn once_tells_the_operator_to_renew_a_revoked_token() {
 async fn run_stores_comments_and_stops_cleanly_on_sigterm() {
     let server = fake::start("instagram").await;
     let daemon = Daemon::of("instagram", &server.uri(), "1h");
-    daemon.run_stores_and_stops_cleanly("instagram", EXPECTED.len());
+    daemon.run_stores_and_stops_cleanly("instagram", fakes::stored_first("instagram"));
 }
 
 /// The number of requests whose path ends with `tail`.
@@ -111,11 +100,7 @@ async fn hashtag_media_are_read_and_the_hashtag_looked_up_once() {
     assert!(!ids.contains(&"18040000000000002".to_string()), "{ids:?}");
     assert!(!ids.contains(&"18040000000000001".to_string()), "{ids:?}");
     assert!(!ids.contains(&"17900000000000001".to_string()), "{ids:?}");
-    let stored = daemon.stored();
-    let hashtag_post = stored
-        .iter()
-        .find(|m| m["external_id"] == "18040000000000003")
-        .expect("hashtag post stored");
+    let hashtag_post = daemon.stored_by_id("18040000000000003");
     assert_eq!(
         hashtag_post["url"], "https://www.instagram.com/p/DHash3xyz/",
         "{hashtag_post}"
@@ -227,7 +212,7 @@ async fn signed_mentions_webhooks_bring_caption_and_comment_mentions_exactly_onc
         "{described}"
     );
     let run = daemon.run_until(|| {
-        daemon.count("instagram") == EXPECTED.len() as i64
+        daemon.count("instagram") == fakes::stored_first("instagram") as i64
             && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
     let hook = format!("http://127.0.0.1:{port}/hooks/instagram");
@@ -270,7 +255,7 @@ async fn signed_mentions_webhooks_bring_caption_and_comment_mentions_exactly_onc
     assert_eq!(post(Some(signature.clone())).await.unwrap().status(), 200);
     assert_eq!(post(Some(signature)).await.unwrap().status(), 200);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while daemon.count("instagram") < EXPECTED.len() as i64 + 2
+    while daemon.count("instagram") < fakes::stored_first("instagram") as i64 + 2
         || waiting_announcements(&daemon) > 0
     {
         assert!(
@@ -305,7 +290,10 @@ async fn signed_mentions_webhooks_bring_caption_and_comment_mentions_exactly_onc
             .unwrap()
             .contains("app logt me steeds uit")
     );
-    assert_eq!(daemon.count("instagram"), EXPECTED.len() as i64 + 2);
+    assert_eq!(
+        daemon.count("instagram"),
+        fakes::stored_first("instagram") as i64 + 2
+    );
     assert!(!daemon.db_contains(HOOK_SECRET));
     assert!(!daemon.db_contains(HOOK_TOKEN));
 }

@@ -8,30 +8,14 @@ use common::fakes::{
     self,
     mastodon::{S5, S7},
 };
-use common::platform::{Daemon, last_segment};
+use common::platform::Daemon;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_tag_and_search_results_once() {
-    let server = fake::start("mastodon").await;
-    let daemon = Daemon::of("mastodon", &server.uri(), "5m");
-
-    daemon.once_stores_ids_by(
-        last_segment,
-        &[
-            "117676494028800003",
-            "117676729958400011",
-            S5,
-            "117677201817600006",
-            S7,
-        ],
-    );
+    let (_server, daemon) = Daemon::first_poll("mastodon").await;
     daemon.once_stores_nothing_new();
 
-    let boosted = daemon
-        .stored()
-        .into_iter()
-        .find(|m| m["author_handle"] == "amy@hachyderm.io")
-        .unwrap();
+    let boosted = daemon.stored_where("author_handle", "amy@hachyderm.io");
     assert_eq!(boosted["author_reach"], 9021);
     assert_eq!(
         boosted["text"],

@@ -10,16 +10,7 @@ use wiremock::MockServer;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_posts_and_comments_and_a_second_once_stores_nothing() {
-    let server = fake::start("reddit").await;
-    let daemon = Daemon::of("reddit", &server.uri(), "5m");
-
-    daemon.once_stores_ids(&[
-        "t1_m1x7zzb",
-        "t1_m1x9k2a",
-        "t3_1h2gk1b",
-        "t3_1h2j7qm",
-        "t3_1h2k9xa",
-    ]);
+    let (_server, daemon) = Daemon::first_poll("reddit").await;
     daemon.once_stores_nothing_new();
 
     let post = daemon.stored_by_id("t3_1h2k9xa");

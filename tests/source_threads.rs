@@ -10,14 +10,7 @@ use common::platform::Daemon;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_search_results_and_mentions_exactly_once() {
-    let server = fake::start("threads").await;
-    let daemon = Daemon::of("threads", &server.uri(), "1h");
-    daemon.once_stores_ids(&[
-        "18047781230987655",
-        "18063425671234561",
-        "18063425671234562",
-        "18091234567800011",
-    ]);
+    let (_server, daemon) = Daemon::first_poll("threads").await;
     let outage = daemon.stored_by_id("18063425671234561");
     assert_eq!(outage["author_handle"], "sanne.bakt.brood");
     assert_eq!(

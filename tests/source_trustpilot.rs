@@ -3,20 +3,12 @@
 
 mod common;
 
-use common::fake;
 use common::fakes::{self, trustpilot};
 use common::platform::Daemon;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_reviews_over_two_pages_with_their_stars_exactly_once() {
-    let server = fake::start("trustpilot").await;
-    let daemon = Daemon::of("trustpilot", &server.uri(), "1h");
-    daemon.once_stores_ids(&[
-        "673fd2280b5e3c0f9a7cf9e2",
-        "6742c9e10b5e3c0f9a7d0b17",
-        "6743f0aa0b5e3c0f9a7d1c55",
-        "6744a1f20b5e3c0f9a7d2e01",
-    ]);
+    let (_server, daemon) = Daemon::first_poll("trustpilot").await;
     let outage = daemon.stored_by_id("6744a1f20b5e3c0f9a7d2e01");
     assert_eq!(outage["rating"], 1);
     assert_eq!(outage["title"], "Al drie dagen geen internet");

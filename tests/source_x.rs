@@ -20,15 +20,7 @@ fn brand_daemon(base: &str, query: &str, extra: &str) -> Daemon {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_new_posts_exactly_once_and_reports_the_source_state() {
-    let server = fake::start("x").await;
-    let daemon = Daemon::of("x", &server.uri(), "1h");
-    daemon.once_stores_ids(&[
-        "1861700000000000009",
-        "1861800000000000001",
-        "1861800000000000002",
-        "1861800000000000003",
-        "1861800000000000005",
-    ]);
+    let (server, daemon) = Daemon::first_poll("x").await;
 
     let stdout = daemon.once();
     assert!(stdout.contains("fetched    0  stored    0"), "{stdout}");

@@ -4,28 +4,14 @@
 mod common;
 
 use common::fake;
-use common::fakes::youtube::KEY;
+use common::fakes::{self, youtube::KEY};
 use common::platform::Daemon;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const EXPECTED: [&str; 9] = [
-    "UgyCh1fjordlinkthread0003",
-    "UgyCh2fjordlinkthread0002",
-    "UgyCh3fjordlinkthread0001",
-    "UgzA1fjordlinkcomment0001",
-    "UgzA1fjordlinkcomment0001.AbC0987zyx",
-    "UgzA2fjordlinkcomment0002",
-    "fJ0rdVid0A1",
-    "fJ0rdVid0B2",
-    "fJ0rdVid0C3",
-];
-
 #[tokio::test(flavor = "multi_thread")]
 async fn once_stores_videos_and_comments_exactly_once() {
-    let server = fake::start("youtube").await;
-    let daemon = Daemon::of("youtube", &server.uri(), "1h");
-    daemon.once_stores_ids(&EXPECTED);
+    let (server, daemon) = Daemon::first_poll("youtube").await;
 
     // Second run: the search is not due yet, and no comment is newer than what was read.
     daemon.once_stores_nothing_new();
@@ -65,7 +51,7 @@ async fn once_reports_a_server_error_with_the_key_redacted() {
 async fn run_stores_comments_and_stops_cleanly_on_sigterm() {
     let server = fake::start("youtube").await;
     let daemon = Daemon::of("youtube", &server.uri(), "1h");
-    daemon.run_stores_and_stops_cleanly("youtube", EXPECTED.len());
+    daemon.run_stores_and_stops_cleanly("youtube", fakes::stored_first("youtube"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -42,10 +42,8 @@ pub struct E2e {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Stored {
-    /// Mentions stored.
-    pub count: usize,
-    /// Some of their external ids.
-    pub some_ids: Vec<String>,
+    /// The external ids of the mentions stored, sorted.
+    pub ids: Vec<String>,
 }
 
 /// See [`super::fake::mount_google_token`].
@@ -133,6 +131,11 @@ impl E2e {
         self.mount(&server).await;
         server
     }
+}
+
+/// How many mentions a first poll of `kind`'s fake stores (`[stored]` in its `e2e.toml`).
+pub fn stored_first(kind: &str) -> usize {
+    E2e::load(kind).stored.ids.len()
 }
 
 /// The `[[sources]]` table of `fixtures/<kind>/e2e.toml`, reading the fake at `base_url`.

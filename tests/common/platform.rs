@@ -32,6 +32,19 @@ impl Daemon {
         Daemon::new(&e2e.source(base_url, interval)).envs(&e2e.env())
     }
 
+    /// Starts the fake of platform `kind`, runs `webcare once` on a daemon reading it hourly
+    /// ([`Daemon::of`]) and asserts that it stores exactly the external ids its `e2e.toml`
+    /// lists under `[stored]`, one row each. Returns both for what the platform's own test
+    /// checks next.
+    pub async fn first_poll(kind: &str) -> (wiremock::MockServer, Daemon) {
+        let e2e = super::fakes::E2e::load(kind);
+        let server = e2e.start().await;
+        let daemon = Daemon::of(kind, &server.uri(), "1h");
+        let ids: Vec<&str> = e2e.stored.ids.iter().map(String::as_str).collect();
+        daemon.once_stores_ids(&ids);
+        (server, daemon)
+    }
+
     /// Like [`Daemon::new`], with `query` as the Fjordlink watch's query.
     pub fn with_watch(query: &str, sources: &str) -> Daemon {
         Daemon {
@@ -80,15 +93,10 @@ impl Daemon {
 
     /// The external ids of [`Daemon::stored`], sorted.
     pub fn ids(&self) -> Vec<String> {
-        self.ids_by(str::to_string)
-    }
-
-    /// The external ids of [`Daemon::stored`], each turned into a key by `key`, sorted.
-    pub fn ids_by(&self, key: impl Fn(&str) -> String) -> Vec<String> {
         let mut ids: Vec<String> = self
             .stored()
             .iter()
-            .map(|m| key(m["external_id"].as_str().unwrap()))
+            .map(|m| m["external_id"].as_str().unwrap().to_string())
             .collect();
         ids.sort();
         ids
@@ -195,16 +203,10 @@ impl Daemon {
     }
 
     /// Runs `webcare once` on a database without these mentions, asserts that it reports
-    /// storing one per id and that the stored external ids, each turned into a key by `key` and
-    /// sorted, are `ids`.
-    pub fn once_stores_ids_by(&self, key: impl Fn(&str) -> String, ids: &[&str]) {
-        self.once_stores(ids.len());
-        assert_eq!(self.ids_by(key), ids);
-    }
-
-    /// [`Daemon::once_stores_ids_by`] with the external ids as they are.
+    /// storing one per id and that the stored external ids, sorted, are `ids`.
     pub fn once_stores_ids(&self, ids: &[&str]) {
-        self.once_stores_ids_by(str::to_string, ids);
+        self.once_stores(ids.len());
+        assert_eq!(self.ids(), ids);
     }
 
     /// Runs `webcare once` against a fake with nothing newer than what is stored, and asserts
@@ -234,10 +236,15 @@ impl Daemon {
 
     /// The stored mention with `external_id`, as `webcare mentions --json` prints it.
     pub fn stored_by_id(&self, external_id: &str) -> serde_json::Value {
+        self.stored_where("external_id", external_id)
+    }
+
+    /// The first stored mention whose `field` is `value`, as `webcare mentions --json` prints it.
+    pub fn stored_where(&self, field: &str, value: &str) -> serde_json::Value {
         self.stored()
             .into_iter()
-            .find(|m| m["external_id"] == external_id)
-            .unwrap_or_else(|| panic!("no stored mention {external_id}"))
+            .find(|m| m[field] == value)
+            .unwrap_or_else(|| panic!("no stored mention with {field} {value}"))
     }
 
     /// Runs `webcare once`, asserts that it exits 75 (temporary failure) and that its stdout
@@ -304,10 +311,4 @@ impl Drop for Running {
             let _ = child.wait();
         }
     }
-}
-
-/// The part of an id after its last `/`: a status id from a Mastodon URI, a record key from an
-/// `at://` URI.
-pub fn last_segment(id: &str) -> String {
-    id.rsplit('/').next().unwrap().to_string()
 }
