@@ -5,6 +5,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
+use super::mention::has_watch;
 use super::outbox::queue;
 use super::row::row_struct;
 use super::{NewAlert, Store, StoreError};
@@ -93,11 +94,13 @@ impl SpikeStore for Store {
 
     fn watch_window(&self, watch: &str, start: i64, end: i64) -> Result<WindowCount, StoreError> {
         self.window_count(
-            "SELECT count(*), coalesce(sum(m.label = 'complaint'), 0)
-             FROM mentions m
-             WHERE m.fetched_at >= ?2 AND m.fetched_at < ?3
-               AND instr(',' || m.watches || ',', ',' || ?1 || ',') > 0
-               AND m.backfill = 0 AND coalesce(m.spam, 0) = 0",
+            &format!(
+                "SELECT count(*), coalesce(sum(m.label = 'complaint'), 0)
+                 FROM mentions m
+                 WHERE m.fetched_at >= ?2 AND m.fetched_at < ?3 AND {}
+                   AND m.backfill = 0 AND coalesce(m.spam, 0) = 0",
+                has_watch("m.watches", "?1")
+            ),
             params![watch, start, end],
         )
     }
@@ -122,12 +125,15 @@ impl SpikeStore for Store {
             return Ok(None);
         }
         let sql = if scope == "watch" {
-            "SELECT fetched_at FROM mentions WHERE id = (
-                SELECT id FROM mentions INDEXED BY mentions_watch_ids
-                WHERE id >= coalesce((SELECT min(first_id) FROM daily_counts
-                                      WHERE scope = 'watch' AND name = ?1), 0)
-                  AND instr(',' || watches || ',', ',' || ?1 || ',') > 0
-                ORDER BY id LIMIT 1)"
+            &format!(
+                "SELECT fetched_at FROM mentions WHERE id = (
+                    SELECT id FROM mentions INDEXED BY mentions_watch_ids
+                    WHERE id >= coalesce((SELECT min(first_id) FROM daily_counts
+                                          WHERE scope = 'watch' AND name = ?1), 0)
+                      AND {}
+                    ORDER BY id LIMIT 1)",
+                has_watch("watches", "?1")
+            )
         } else {
             "SELECT fetched_at FROM mentions
              WHERE fetched_at >= coalesce((SELECT min(day) FROM daily_counts
