@@ -448,6 +448,9 @@ impl Maintenance for Store {
     }
 }
 
+/// How long a statement waits for another process's lock before it fails.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Store {
     /// Opens (creating when missing) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
@@ -559,11 +562,10 @@ impl Store {
     }
 
     fn configure(&mut self) -> Result<(), StoreError> {
-        // The busy timeout comes first, so every statement after it (the journal mode switch
-        // and the migrations included) waits for another process's lock instead of failing.
-        self.conn
-            .execute_batch("PRAGMA busy_timeout = 10000;")
-            .map_err(self.err())?;
+        // The busy timeout comes first, so every statement after it (the migrations included)
+        // waits for another process's lock instead of failing; the switch to WAL needs more,
+        // see `enter_wal`.
+        self.conn.busy_timeout(BUSY_TIMEOUT).map_err(self.err())?;
         // Every write transaction takes the write lock when it begins. A deferred one that
         // reads first and then writes cannot wait for the lock (SQLite answers "database is
         // locked" at once, since its snapshot may be stale), which made CLI writes fail beside
@@ -587,10 +589,10 @@ impl Store {
         // a big one.
         // secure_delete zeroes deleted content, so erased or stripped text does not linger in
         // free pages.
+        self.enter_wal()?;
         self.conn
             .execute_batch(&format!(
-                "PRAGMA journal_mode = WAL;
-                 PRAGMA synchronous = NORMAL;
+                "PRAGMA synchronous = NORMAL;
                  PRAGMA foreign_keys = ON;
                  PRAGMA cache_size = -{};
                  PRAGMA secure_delete = ON;",
@@ -598,6 +600,29 @@ impl Store {
             ))
             .map_err(self.err())?;
         self.limit_journal()
+    }
+
+    /// Switches the file to WAL (a no-op once it is). SQLite answers "database is locked" to
+    /// this switch at once, without the busy handler, when another process took the write lock
+    /// after this one began reading the file: waiting could deadlock them. Of several commands
+    /// opening a new database at once, all but one meet that, so they retry until the lock is
+    /// free or the busy timeout has passed.
+    fn enter_wal(&self) -> Result<(), StoreError> {
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match self
+                .conn
+                .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+            {
+                Err(rusqlite::Error::SqliteFailure(f, _))
+                    if f.code == rusqlite::ErrorCode::DatabaseBusy
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                done => return done.map_err(self.err()),
+            }
+        }
     }
 
     /// Brings the schema up to date. The version is read again and every missing migration
@@ -811,6 +836,31 @@ mod tests {
             created_at: Utc::now(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn opening_a_new_file_waits_while_another_process_creates_it() {
+        // Another process has just created the file and holds its write lock (as the first of
+        // several `webcare` commands started at once does while it migrates): the switch to WAL
+        // must wait for it like every other statement, not answer "database is locked".
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("webcare.db");
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute_batch("CREATE TABLE t (x); BEGIN IMMEDIATE; INSERT INTO t VALUES (1);")
+            .unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            other.execute_batch("COMMIT").unwrap();
+        });
+        let store = Store::open(&path);
+        release.join().unwrap();
+        let store = store.unwrap();
+        let mode: String = store
+            .connection()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
     }
 
     fn commit(
