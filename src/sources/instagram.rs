@@ -19,7 +19,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::announced::Announcement;
-use super::facebook_page::{
+use super::graph::{
     Graph, check_graph_settings, check_numeric_id, default_api_version, default_comment_window,
     default_graph_url, default_max_pages, longer, parse_graph_time,
 };
@@ -825,7 +825,6 @@ mod tests {
     use super::*;
     use crate::sources::testing::{self, WithSecret, ids};
     use chrono::{DateTime, TimeZone};
-    use std::time::Duration;
     use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -1232,48 +1231,6 @@ mod tests {
         assert_eq!(c2.since, c.run_started);
         assert_eq!(c2.media["17900000000000001"].count, 3);
         assert_eq!(c2.tags_after, None);
-    }
-
-    #[tokio::test]
-    async fn high_usage_slows_the_source_down() {
-        let server = testing::serving([
-            Mock::given(method("GET"))
-                .respond_with(json(200, "tags-empty.json").insert_header(
-                    "x-business-use-case-usage",
-                    r#"{"17841400000000001":[{"type":"instagram","call_count":91,"total_cputime":5,"total_time":8,"estimated_time_to_regain_access":0}]}"#,
-                )),
-        ]).await;
-        let s = setup(&server.uri(), serde_json::json!({}));
-        let batch = s.source.poll(&ctx(None)).await.unwrap();
-        assert_eq!(batch.next_poll_in, Some(Duration::from_secs(15 * 60)));
-    }
-
-    #[tokio::test]
-    async fn graph_throttling_is_rate_limited() {
-        let server = testing::serving([
-            Mock::given(method("GET"))
-                .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
-                    "error": {"message": "(#4) Application request limit reached", "type": "OAuthException", "is_transient": true, "code": 4, "fbtrace_id": "x"}
-                })))
-                .expect(1),
-        ]).await;
-        let s = setup(&server.uri(), serde_json::json!({}));
-        let err = s.source.poll(&ctx(None)).await.unwrap_err();
-        assert!(matches!(err, SourceError::RateLimited { .. }), "{err:?}");
-    }
-
-    #[tokio::test]
-    async fn revoked_token_asks_the_operator_to_renew_it() {
-        let server = testing::serving([Mock::given(method("GET"))
-            .respond_with(json(400, "error-190.json"))
-            .expect(1)])
-        .await;
-        let s = setup(&server.uri(), serde_json::json!({}));
-        let err = s.source.poll(&ctx(None)).await.unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "instagram: token rejected (code 190); renew the access token and update credentials access_token"
-        );
     }
 
     #[test]

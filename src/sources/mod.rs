@@ -15,6 +15,7 @@ pub mod feed;
 pub mod google_business;
 pub(crate) mod google_oauth;
 pub mod google_play;
+pub(crate) mod graph;
 pub mod hackernews;
 pub mod http;
 pub mod instagram;

@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::facebook_page::{GraphError, GraphRefusal};
+use super::graph::{GraphError, GraphRefusal, SLOW_DOWN_FOR};
 use super::http::{Client, Fetched};
 use super::own_reply::own_name;
 use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind};
@@ -34,8 +34,6 @@ const RUN_OVERLAP: i64 = 120;
 const EARLIEST_SINCE: i64 = 1_688_540_400;
 /// Meta's keyword search budget: queries per user in a rolling 24 hours, across all apps.
 const META_DAILY_QUERIES: u32 = 2200;
-/// How long to wait after Meta says the app or user is over a rate limit.
-const SLOW_DOWN_FOR: Duration = Duration::from_secs(15 * 60);
 /// The fields read for every post, as the Threads media object names them.
 const FIELDS: &str =
     "id,text,media_type,permalink,timestamp,username,has_replies,is_quote_post,is_reply,replied_to";
