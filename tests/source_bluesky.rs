@@ -35,13 +35,6 @@ async fn once_logs_in_stores_posts_and_a_second_once_stores_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn run_stores_mentions_and_stops_cleanly_on_sigterm() {
-    let server = fake::start("bluesky").await;
-    let daemon = Daemon::of("bluesky", &server.uri(), "1h");
-    daemon.run_stores_and_stops_cleanly("bsky", 4);
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn check_config_refuses_a_search_without_login_and_names_the_account_when_given() {
     let anonymous =
         Daemon::new("[[sources]]\nname = \"bsky\"\nkind = \"bluesky\"\nquery = \"fjordlink\"\n");

@@ -51,10 +51,3 @@ async fn once_tells_the_operator_to_renew_an_expired_token() {
     daemon.once_fails_saying("facebook_page: token rejected (code 190); renew the access token");
     daemon.assert_failing();
 }
-
-#[tokio::test(flavor = "multi_thread")]
-async fn run_stores_comments_and_stops_cleanly_on_sigterm() {
-    let server = fake::start("facebook_page").await;
-    let daemon = daemon(&server.uri());
-    daemon.run_stores_and_stops_cleanly("facebook", fakes::stored_first("facebook_page"));
-}

@@ -3,8 +3,6 @@
 
 mod common;
 
-use common::fake;
-use common::fakes;
 use common::platform::Daemon;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -24,11 +22,4 @@ async fn once_stores_new_hits_and_a_second_once_stores_nothing() {
         "https://news.ycombinator.com/item?id=46010004"
     );
     assert_eq!(story["author_handle"], "kasper_dk");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn run_stores_mentions_and_stops_cleanly_on_sigterm() {
-    let server = fake::start("hackernews").await;
-    let daemon = Daemon::new(&fakes::source("hackernews", &server.uri(), "1h"));
-    daemon.run_stores_and_stops_cleanly("hn", 4);
 }

@@ -48,13 +48,6 @@ async fn once_tells_the_operator_to_renew_a_revoked_token() {
     daemon.once_fails_saying("instagram: token rejected (code 190); renew the access token");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn run_stores_comments_and_stops_cleanly_on_sigterm() {
-    let server = fake::start("instagram").await;
-    let daemon = Daemon::of("instagram", &server.uri(), "1h");
-    daemon.run_stores_and_stops_cleanly("instagram", fakes::stored_first("instagram"));
-}
-
 /// The number of requests whose path ends with `tail`.
 fn requests_to(reqs: &[Request], tail: &str) -> usize {
     reqs.iter().filter(|r| r.url.path().ends_with(tail)).count()

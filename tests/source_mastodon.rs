@@ -49,13 +49,6 @@ async fn missing_token_variable_is_a_config_error() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn run_stores_mentions_and_stops_cleanly_on_sigterm() {
-    let server = fake::start("mastodon").await;
-    let daemon = Daemon::of("mastodon", &server.uri(), "1h");
-    daemon.run_stores_and_stops_cleanly("fosstodon", 5);
-}
-
 /// Mentions of the brand's account from every server come through the token's mention
 /// notifications; the brand's own replies (read from its own account's posts) are no mentions
 /// and mark the posts they answer, also a post that only arrives with the next poll.

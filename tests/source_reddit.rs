@@ -37,10 +37,3 @@ async fn a_revoked_secret_fails_once_with_the_key_to_fix() {
     assert!(!stdout.contains("e2e-secret"));
     assert_eq!(daemon.source_state()["state"], "failing");
 }
-
-#[tokio::test(flavor = "multi_thread")]
-async fn run_stores_mentions_and_stops_cleanly_on_sigterm() {
-    let server = fake::start("reddit").await;
-    let daemon = Daemon::of("reddit", &server.uri(), "1h");
-    daemon.run_stores_and_stops_cleanly("reddit", 5);
-}

@@ -43,13 +43,6 @@ async fn once_reports_a_rejected_token_and_exits_75() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn run_stores_posts_and_stops_cleanly_on_sigterm() {
-    let server = fake::start("x").await;
-    let daemon = Daemon::of("x", &server.uri(), "1h");
-    daemon.run_stores_and_stops_cleanly("x-fjordlink", 5);
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn after_a_week_down_an_old_since_id_falls_back_to_start_time_and_logs_the_gap() {
     let server = MockServer::start().await;
     fake::mount(&server, "x", "stale-since-id").await;

@@ -4,7 +4,7 @@
 mod common;
 
 use common::fake;
-use common::fakes::{self, youtube::KEY};
+use common::fakes::youtube::KEY;
 use common::platform::Daemon;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -45,13 +45,6 @@ async fn once_reports_a_server_error_with_the_key_redacted() {
     assert!(!all.contains(KEY), "{all}");
     let text = daemon.assert_failing();
     assert!(!text.contains(KEY), "{text}");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn run_stores_comments_and_stops_cleanly_on_sigterm() {
-    let server = fake::start("youtube").await;
-    let daemon = Daemon::of("youtube", &server.uri(), "1h");
-    daemon.run_stores_and_stops_cleanly("youtube", fakes::stored_first("youtube"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -179,21 +179,6 @@ impl Daemon {
 }
 
 impl Daemon {
-    /// Runs `webcare run` until `source` has stored `n` mentions (for up to 20 s), stops it with
-    /// SIGTERM, and asserts that exactly `n` are stored, in the database and as `webcare
-    /// mentions` lists them, and that the daemon exited cleanly.
-    pub fn run_stores_and_stops_cleanly(&self, source: &str, n: usize) {
-        let run = self.run_until(|| self.count(source) >= n as i64);
-        let status = run.stop();
-        assert_eq!(
-            self.count(source),
-            n as i64,
-            "run did not store {n} mentions of {source} within 20 s"
-        );
-        assert_eq!(self.ids().len(), n, "webcare mentions after run");
-        assert!(status.success(), "webcare run exited with {status:?}");
-    }
-
     /// Runs `webcare once`, asserts that it reports storing `n` mentions, and returns its stdout.
     pub fn once_stores(&self, n: usize) -> String {
         let stdout = self.once();
