@@ -191,13 +191,32 @@ impl StoredMention {
     }
 }
 
-/// Reads the text column `name` as a `T`; a word webcare never writes is a conversion error.
+/// The clause that keeps the mentions of the watch bound to its `?N`, read as `plan` says.
+fn watch_clause(plan: WatchPlan) -> String {
+    match plan {
+        WatchPlan::Probe => format!(" AND {}", has_watch("m.watches", "?N")),
+        WatchPlan::Ranges => format!(
+            " AND m.id IN (SELECT x.id FROM daily_counts d
+                          JOIN mentions x INDEXED BY mentions_watch_ids
+                            ON x.id BETWEEN d.first_id AND d.last_id
+                          WHERE d.scope = 'watch' AND d.name = ?N AND {})",
+            has_watch("x.watches", "?N")
+        ),
+        WatchPlan::Whole => format!(
+            " AND m.id IN (SELECT id FROM mentions INDEXED BY mentions_watch_ids
+                          WHERE {})",
+            has_watch("watches", "?N")
+        ),
+    }
+}
+
 /// SQL that is true when the comma-separated watch names in `column` (a mention's `watches`,
 /// as the commit writes them) include the name bound as `name`, as a whole name.
 pub(super) fn has_watch(column: &str, name: &str) -> String {
     format!("instr(',' || {column} || ',', ',' || {name} || ',') > 0")
 }
 
+/// Reads the text column `name` as a `T`; a word webcare never writes is a conversion error.
 fn parsed<T>(r: &rusqlite::Row<'_>, name: &str) -> rusqlite::Result<Option<T>>
 where
     T: FromStr,
@@ -581,22 +600,7 @@ impl MentionQuery {
             );
         }
         if let Some(w) = &self.watch {
-            let clause = match plan {
-                WatchPlan::Probe => format!(" AND {}", has_watch("m.watches", "?N")),
-                WatchPlan::Ranges => format!(
-                    " AND m.id IN (SELECT x.id FROM daily_counts d
-                                  JOIN mentions x INDEXED BY mentions_watch_ids
-                                    ON x.id BETWEEN d.first_id AND d.last_id
-                                  WHERE d.scope = 'watch' AND d.name = ?N AND {})",
-                    has_watch("x.watches", "?N")
-                ),
-                WatchPlan::Whole => format!(
-                    " AND m.id IN (SELECT id FROM mentions INDEXED BY mentions_watch_ids
-                                  WHERE {})",
-                    has_watch("watches", "?N")
-                ),
-            };
-            arg(&mut sql, &clause, Box::new(w.clone()));
+            arg(&mut sql, &watch_clause(plan), Box::new(w.clone()));
         }
         if let Some(s) = &self.source {
             arg(&mut sql, " AND m.source = ?N", Box::new(s.clone()));
