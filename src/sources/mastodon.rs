@@ -502,29 +502,21 @@ fn link_param(headers: &HeaderMap, rel: &str, param: &str) -> Option<String> {
 #[async_trait]
 impl Source for MastodonSource {
     async fn poll(&self, ctx: &PollContext) -> Result<Batch, SourceError> {
-        let cursor: MastodonCursor = ctx.stored_cursor();
-        let cutoff = Utc::now()
-            - chrono::Duration::from_std(ctx.backfill).unwrap_or(chrono::Duration::days(1));
-        let mut next = MastodonCursor::default();
+        let before: MastodonCursor = ctx.stored_cursor();
+        let mut run = Run {
+            before: &before,
+            cutoff: Utc::now()
+                - chrono::Duration::from_std(ctx.backfill).unwrap_or(chrono::Duration::days(1)),
+            next: MastodonCursor::default(),
+            budget: Budget::default(),
+            more: false,
+        };
         let mut found = Vec::new();
-        let mut budget = Budget::default();
-        let mut more = false;
         for tag in &self.settings.hashtags {
             let tag = tag.trim_start_matches('#').to_lowercase();
-            let key = format!("tag:{tag}");
             let url = self.endpoint(&format!("/api/v1/timelines/tag/{tag}"));
-            let (state, unfinished) = self
-                .poll_forward(
-                    &url,
-                    &[],
-                    cursor.streams.get(&key),
-                    cutoff,
-                    &mut found,
-                    &mut budget,
-                )
+            self.follow(&mut run, format!("tag:{tag}"), &url, &[], &mut found)
                 .await?;
-            more |= unfinished;
-            next.streams.insert(key, state);
         }
         if let Some(q) = self
             .settings
@@ -532,33 +524,18 @@ impl Source for MastodonSource {
             .as_deref()
             .filter(|q| !q.trim().is_empty())
         {
-            let (state, unfinished) = self
-                .poll_search(
-                    q,
-                    cursor.streams.get("search"),
-                    cutoff,
-                    &mut found,
-                    &mut budget,
-                )
+            let state = run.before.streams.get("search");
+            let read = self
+                .poll_search(q, state, run.cutoff, &mut found, &mut run.budget)
                 .await?;
-            more |= unfinished;
-            next.streams.insert("search".into(), state);
+            run.reached("search".into(), read);
         }
         if self.settings.mentions {
             let url = self.endpoint("/api/v1/notifications");
             let mut notes = Vec::new();
-            let (state, unfinished) = self
-                .poll_forward(
-                    &url,
-                    &[("types[]", "mention".to_string())],
-                    cursor.streams.get("mentions"),
-                    cutoff,
-                    &mut notes,
-                    &mut budget,
-                )
+            let only = [("types[]", "mention".to_string())];
+            self.follow(&mut run, "mentions".into(), &url, &only, &mut notes)
                 .await?;
-            more |= unfinished;
-            next.streams.insert("mentions".into(), state);
             // A notification pages by its own id; the mention is the status it carries.
             found.extend(notes.into_iter().filter_map(|n| {
                 let status = n.raw.get("status").filter(|s| s.is_object())?.clone();
@@ -567,29 +544,25 @@ impl Source for MastodonSource {
         }
         // The brand's own posts on this server, where its replies are whatever words they use.
         for name in self.local_own_accounts() {
-            let id = match cursor.account_ids.get(&name) {
+            let id = match run.before.account_ids.get(&name) {
                 Some(id) => id.clone(),
                 None => match self.lookup_account(&name).await? {
                     Some(id) => id,
                     None => continue,
                 },
             };
-            next.account_ids.insert(name.clone(), id.clone());
-            let key = format!("own:{name}");
+            run.next.account_ids.insert(name.clone(), id.clone());
             let url = self.endpoint(&format!("/api/v1/accounts/{id}/statuses"));
-            let (state, unfinished) = self
-                .poll_forward(
-                    &url,
-                    &[("exclude_reblogs", "true".to_string())],
-                    cursor.streams.get(&key),
-                    cutoff,
-                    &mut found,
-                    &mut budget,
-                )
+            let own = [("exclude_reblogs", "true".to_string())];
+            self.follow(&mut run, format!("own:{name}"), &url, &own, &mut found)
                 .await?;
-            more |= unfinished;
-            next.streams.insert(key, state);
         }
+        let Run {
+            mut next,
+            mut budget,
+            more,
+            ..
+        } = run;
         // Streams without a position yet keep none, so the next poll backfills them again.
         next.streams.retain(|_, s| s.min_id.is_some());
         let (found, own_replies) = self.split_own(found, &mut budget).await;
@@ -610,7 +583,43 @@ impl Source for MastodonSource {
     }
 }
 
+/// One poll's way through its streams: where each stood before the poll and where it got to,
+/// the server's request budget, and whether any stream has more than this poll read.
+struct Run<'a> {
+    before: &'a MastodonCursor,
+    cutoff: DateTime<Utc>,
+    next: MastodonCursor,
+    budget: Budget,
+    more: bool,
+}
+
+impl Run<'_> {
+    /// Notes where stream `key` got to, as `poll_forward` or `poll_search` returned it.
+    fn reached(&mut self, key: String, (state, unfinished): (StreamCursor, bool)) {
+        self.more |= unfinished;
+        self.next.streams.insert(key, state);
+    }
+}
+
 impl MastodonSource {
+    /// Reads the stream `key` at `url` (with the `fixed` parameters) forward from where the
+    /// last poll left it, into `out`.
+    async fn follow(
+        &self,
+        run: &mut Run<'_>,
+        key: String,
+        url: &str,
+        fixed: &[(&str, String)],
+        out: &mut Vec<Item>,
+    ) -> Result<(), SourceError> {
+        let state = run.before.streams.get(&key);
+        let read = self
+            .poll_forward(url, fixed, state, run.cutoff, out, &mut run.budget)
+            .await?;
+        run.reached(key, read);
+        Ok(())
+    }
+
     /// The names of `own_accounts` that live on the server read (`name`, or `name@HOST`).
     fn local_own_accounts(&self) -> Vec<String> {
         self.settings
