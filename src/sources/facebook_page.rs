@@ -8,7 +8,7 @@
 //! `__paging_token`), not by `cursors.after`, so only the link reaches the older posts. Page
 //! links are never kept past a poll (they expire); a run cut short by `max_pages` is read again
 //! from the start by the next poll, whose `since` has not moved. The Graph client itself, which
-//! the Instagram source shares, is in [`super::graph`].
+//! the Instagram source shares, is in `sources::graph`.
 
 use crate::sources::checks::Check;
 use std::time::Duration;
