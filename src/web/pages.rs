@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use askama::Template;
-use axum::extract::{ConnectInfo, Form, Path, Query, State};
+use axum::extract::{ConnectInfo, Form, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -206,6 +207,27 @@ fn see_other(to: &str) -> Response {
 }
 
 /// Sends someone without a session to the sign-in page, coming back to `here` after.
+/// The signed-in user of a page request. Without one, the request is answered with a redirect
+/// to the sign-in page, which comes back to the page asked for (path and query as requested).
+struct SignedIn(Session);
+
+impl FromRequestParts<Arc<WebState>> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<WebState>,
+    ) -> Result<SignedIn, Response> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        peer.and_then(|peer| state.session(&parts.headers, peer))
+            .map(SignedIn)
+            .ok_or_else(|| to_login(parts.uri.path_and_query().map_or("/", |p| p.as_str())))
+    }
+}
+
 fn to_login(here: &str) -> Response {
     let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
     see_other(&format!("/login?next={next}"))
@@ -630,13 +652,9 @@ struct InboxPage {
 
 async fn inbox(
     State(state): State<Arc<WebState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    SignedIn(session): SignedIn,
     Query(q): Query<InboxQuery>,
 ) -> Result<Response, WebError> {
-    let Some(session) = state.session(&headers, peer) else {
-        return Ok(to_login(&q.with_page(1)));
-    };
     let st = state.clone();
     blocking(move || {
         let page = render_inbox(&st, &session, &q, Utc::now().timestamp())?;
@@ -861,19 +879,10 @@ struct MentionQuery {
 
 async fn mention(
     State(state): State<Arc<WebState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    SignedIn(session): SignedIn,
     Path(id): Path<String>,
     Query(q): Query<MentionQuery>,
-    uri: axum::http::Uri,
 ) -> Result<Response, WebError> {
-    let Some(session) = state.session(&headers, peer) else {
-        let here = uri
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| "/".into());
-        return Ok(to_login(&here));
-    };
     let id: i64 = id.parse().map_err(|_| WebError::NotFound)?;
     let st = state.clone();
     blocking(move || {
@@ -1232,12 +1241,8 @@ struct CardView {
 
 async fn wall(
     State(state): State<Arc<WebState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    _signed_in: SignedIn,
 ) -> Result<Response, WebError> {
-    if state.session(&headers, peer).is_none() {
-        return Ok(to_login("/wall"));
-    }
     let st = state.clone();
     blocking(move || {
         let store = store::open_reader(&st.db)?;
@@ -1308,12 +1313,8 @@ fn relative(ts: Option<i64>, now: i64) -> String {
 
 async fn sources(
     State(state): State<Arc<WebState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    SignedIn(session): SignedIn,
 ) -> Result<Response, WebError> {
-    let Some(session) = state.session(&headers, peer) else {
-        return Ok(to_login("/sources"));
-    };
     let st = state.clone();
     blocking(move || {
         let store = store::open_reader(&st.db)?;
