@@ -98,11 +98,16 @@ pub struct UnknownLabel(pub String);
 impl FromStr for Label {
     type Err = UnknownLabel;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Label::ALL
-            .into_iter()
-            .find(|l| l.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| UnknownLabel(s.to_string()))
+        by_word(&Label::ALL, Label::as_str, s).ok_or_else(|| UnknownLabel(s.to_string()))
     }
+}
+
+/// The value among `all` whose word is `s`, in any case and with spaces around it ignored:
+/// config files and command lines write `Complaint` as readily as `complaint`.
+fn by_word<T: Copy>(all: &[T], word: fn(T) -> &'static str, s: &str) -> Option<T> {
+    all.iter()
+        .copied()
+        .find(|v| word(*v).eq_ignore_ascii_case(s.trim()))
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -132,13 +137,15 @@ impl fmt::Display for Polarity {
     }
 }
 
+/// Error for a polarity that is not positive, negative or neutral.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown polarity {0:?}; expected positive, negative or neutral")]
+pub struct UnknownPolarity(pub String);
+
 impl FromStr for Polarity {
-    type Err = UnknownLabel;
+    type Err = UnknownPolarity;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Polarity::ALL
-            .into_iter()
-            .find(|l| l.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| UnknownLabel(s.to_string()))
+        by_word(&Polarity::ALL, Polarity::as_str, s).ok_or_else(|| UnknownPolarity(s.to_string()))
     }
 }
 
@@ -168,9 +175,7 @@ pub struct UnknownUrgency(pub String);
 impl FromStr for Urgency {
     type Err = UnknownUrgency;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [Urgency::Normal, Urgency::Urgent]
-            .into_iter()
-            .find(|u| u.as_str().eq_ignore_ascii_case(s.trim()))
+        by_word(&[Urgency::Normal, Urgency::Urgent], Urgency::as_str, s)
             .ok_or_else(|| UnknownUrgency(s.to_string()))
     }
 }

@@ -72,7 +72,7 @@ pub enum Task {
 }
 
 impl Task {
-    fn classes(self) -> usize {
+    pub(crate) fn classes(self) -> usize {
         match self {
             Task::Label => 4,
             Task::Polarity => 3,
@@ -84,6 +84,11 @@ impl Task {
             Task::Label => Label::ALL[c].as_str(),
             Task::Polarity => Polarity::ALL[c].as_str(),
         }
+    }
+
+    /// The class index of a verdict word of this task (`praise`, `negative`, ...).
+    pub(crate) fn class_of(self, word: &str) -> Option<usize> {
+        (0..self.classes()).find(|&c| self.class_name(c) == word)
     }
 }
 
@@ -145,29 +150,22 @@ impl ModelInfo {
     /// The mean over languages of the cross-validated macro-F1 with the model: what
     /// retraining compares, so a worse model is never swapped in.
     pub fn cv_macro(&self) -> f64 {
-        let m: Vec<f64> = self
-            .cv
-            .iter()
-            .filter(|c| c.class == "macro")
-            .map(|c| c.model)
-            .collect();
-        if m.is_empty() {
-            0.0
-        } else {
-            m.iter().sum::<f64>() / m.len() as f64
-        }
+        self.mean_macro(|c| c.model)
     }
-}
 
-impl ModelInfo {
     /// The mean over languages of the lexicons' own cross-validated macro-F1 on the same
     /// folds: what a first model has to beat.
     pub fn lexicon_macro(&self) -> f64 {
+        self.mean_macro(|c| c.lexicon)
+    }
+
+    /// The mean of one column of the macro rows; 0 when cross-validation left none.
+    fn mean_macro(&self, column: fn(&CvScore) -> f64) -> f64 {
         let m: Vec<f64> = self
             .cv
             .iter()
             .filter(|c| c.class == "macro")
-            .map(|c| c.lexicon)
+            .map(column)
             .collect();
         if m.is_empty() {
             0.0

@@ -431,6 +431,23 @@ fn labels_parse_and_print_in_lower_case() {
 }
 
 #[test]
+fn verdict_words_parse_in_any_case_and_a_wrong_one_names_the_choices() {
+    assert_eq!(" Question ".parse::<Label>(), Ok(Label::Question));
+    assert_eq!("NEGATIVE".parse::<Polarity>(), Ok(Polarity::Negative));
+    assert_eq!("Urgent".parse::<Urgency>(), Ok(Urgency::Urgent));
+    let wrong = "boos".parse::<Polarity>().unwrap_err().to_string();
+    assert_eq!(
+        wrong,
+        "unknown polarity \"boos\"; expected positive, negative or neutral"
+    );
+    let wrong = "klacht".parse::<Label>().unwrap_err().to_string();
+    assert!(
+        wrong.contains("complaint, question, praise or neutral"),
+        "{wrong}"
+    );
+}
+
+#[test]
 fn classify_command_writes_one_json_object_per_line() {
     let input =
         "Lekker dan, weer vertraging\n\n{\"text\": \"Hoe kan ik opzeggen?\", \"lang\": \"nl\"}\n";

@@ -10,7 +10,7 @@ use anyhow::bail;
 
 use super::lexicon::LANGS;
 use super::model::{self, Example, Model, Task};
-use super::{Classifier, Label, Polarity};
+use super::{Classifier, Label};
 
 /// Folds of the cross-validation in the report.
 pub const FOLDS: usize = 5;
@@ -63,30 +63,15 @@ pub fn read_examples(c: &Classifier, path: &Path, out: &mut Vec<Example>) -> any
                 );
             };
             let v = c.classify_lexicon(text, l);
-            match task {
-                Task::Label => {
-                    let lex = v.label.as_str();
-                    let pick = if lex == only { "neutral" } else { lex };
-                    Label::ALL
-                        .iter()
-                        .position(|x| x.as_str() == pick)
-                        .unwrap_or(3)
-                }
-                Task::Polarity => {
-                    let lex = v.polarity.as_str();
-                    let pick = if lex == only { "neutral" } else { lex };
-                    Polarity::ALL
-                        .iter()
-                        .position(|x| x.as_str() == pick)
-                        .unwrap_or(2)
-                }
-            }
-        } else {
-            let found = match task {
-                Task::Label => Label::ALL.iter().position(|x| x.as_str() == label),
-                Task::Polarity => Polarity::ALL.iter().position(|x| x.as_str() == label),
+            let lex = match task {
+                Task::Label => v.label.as_str(),
+                Task::Polarity => v.polarity.as_str(),
             };
-            let Some(g) = found else {
+            // Both tasks call their last class "neutral".
+            let pick = if lex == only { "neutral" } else { lex };
+            task.class_of(pick).unwrap_or(task.classes() - 1)
+        } else {
+            let Some(g) = task.class_of(label) else {
                 bail!(
                     "{}:{line}: label {label:?} is not one of {} (a file holds either labels or polarities, not both; \"other\" for one-vs-rest)",
                     path.display(),
