@@ -3,6 +3,9 @@
 
 mod common;
 
+use std::time::Duration;
+
+use common::inbox::{Inbox, plain, unqp};
 use common::platform::Daemon;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -28,4 +31,35 @@ async fn once_stores_reviews_with_their_stars_exactly_once() {
         "{}",
         common::text(&out)
     );
+}
+
+/// An agent sees how many stars a review gave before reading a word of it: beside the platform
+/// in the alert card and in the text part, through the real binary and a real SMTP server.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alert_about_a_review_shows_its_stars_beside_the_platform() {
+    let e2e = common::fakes::E2e::load("app_store");
+    let server = e2e.start().await;
+    let inbox = Inbox::default();
+    let port = inbox.serve();
+    // The reviews come in with the first poll (backfill), so the rule takes backfill in.
+    let daemon = Daemon::new(&format!(
+        "{}\n[mail]\nfrom = \"webcare <webcare@fjordlink.example>\"\nhost = \"127.0.0.1\"\n\
+         port = {port}\ntls = \"none\"\nbatch_window = \"0s\"\n\n\
+         [[teams]]\nname = \"apps\"\nemails = [\"apps@fjordlink.example\"]\n\n\
+         [[routes]]\nname = \"app reviews\"\nlabel = \"complaint\"\ninclude_backfill = true\nteam = \"apps\"\n",
+        e2e.source(&server.uri(), "1h")
+    ));
+    daemon.once();
+    let mails = inbox.wait_for(2, Duration::from_secs(10));
+    let login = mails
+        .iter()
+        .map(|m| unqp(&m.raw))
+        .find(|m| m.contains("Inloggen lukt niet meer"))
+        .expect("an alert about the one-star review");
+    let text = plain(&login);
+    assert!(
+        text.contains("complaint · App Store · apps.apple.com · ★☆☆☆☆ 1 of 5 stars"),
+        "{text}"
+    );
+    assert!(login.contains("★☆☆☆☆ 1 of 5 stars</span>"), "{login}");
 }

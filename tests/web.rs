@@ -344,7 +344,25 @@ fn pages_need_a_session_and_show_the_inbox_wall_and_sources() {
             .contains("rule “complaints and questions to webcare”")
     );
     assert!(page.body.contains("webcare@fjordlink.example"));
+    assert_eq!(page.by_id("stars"), None, "a post has no stars");
     assert_eq!(demo.get("/m/999999", Some(&cookie)).status, 404);
+
+    // A review shows its stars on its page and in the list.
+    let db = demo.db();
+    db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    db.execute("UPDATE mentions SET rating = 1 WHERE id = ?1", [id])
+        .unwrap();
+    let page = demo.get(&format!("/m/{id}"), Some(&cookie));
+    assert_eq!(page.by_id("stars").as_deref(), Some("★☆☆☆☆ 1 of 5 stars"));
+    // (The open work of the demo fits on the first page.)
+    let listed = demo.get("/", Some(&cookie));
+    assert!(
+        listed
+            .body
+            .contains("<span class=\"stars\">★☆☆☆☆ 1 of 5 stars</span>"),
+        "{}",
+        listed.body
+    );
 
     // The wall shows praise, the sources page every source and the outbox.
     let wall = demo.get("/wall", Some(&cookie));

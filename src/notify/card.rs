@@ -48,6 +48,8 @@ struct AlertCard<'a> {
     platform: String,
     site: Option<String>,
     posted: String,
+    /// A review's star rating, as stars and in words.
+    stars: Option<String>,
     author_name: Option<String>,
     handle: Option<String>,
     reach: Option<String>,
@@ -127,10 +129,7 @@ pub fn sentiment_words(s: f64) -> &'static str {
 /// When it was posted, in the team's time zone and relative to `now`: "18:05, 12 min ago"
 /// (today), "Tue 30 Nov 18:05, 2 days ago" otherwise.
 pub fn posted_line(a: &AlertView) -> String {
-    let Ok(at) = DateTime::parse_from_rfc3339(&a.created_at) else {
-        return format!("posted {}", a.created_at);
-    };
-    let at = at.with_timezone(&Utc);
+    let at = a.mention.created_at;
     let now = DateTime::<Utc>::from_timestamp(a.now, 0).unwrap_or(at);
     let tz = a.tz.unwrap_or(chrono_tz::UTC);
     let local = at.with_timezone(&tz);
@@ -254,14 +253,14 @@ pub fn deciding_reasons(reasons: &[String]) -> Vec<String> {
 
 /// Author name and handle kept apart; the handle with `@` only where the platform has them.
 pub fn author_parts(a: &AlertView) -> (Option<String>, Option<String>) {
-    let handle = a.author_handle.as_deref().map(|h| {
+    let handle = a.mention.author_handle.as_deref().map(|h| {
         if a.platform == "rss" || h.contains(char::is_whitespace) {
             h.to_string()
         } else {
             format!("@{}", h.trim_start_matches('@'))
         }
     });
-    match (&a.author_name, handle) {
+    match (&a.mention.author_name, handle) {
         (Some(n), Some(h)) if h.trim_start_matches('@') == n => (Some(n.clone()), None),
         (n, h) => (n.clone(), h),
     }
@@ -272,6 +271,15 @@ pub fn site_of(url: Option<&str>) -> Option<String> {
     let u = url::Url::parse(safe_link(url)?).ok()?;
     u.host_str()
         .map(|h| h.trim_start_matches("www.").to_string())
+}
+
+/// A review's star rating as a person reads it at a glance: "★☆☆☆☆ 1 of 5 stars"; `None`
+/// outside 1 to 5.
+pub fn stars(rating: u8) -> Option<String> {
+    let n = usize::from(rating);
+    (1..=5)
+        .contains(&n)
+        .then(|| format!("{}{} {rating} of 5 stars", "★".repeat(n), "☆".repeat(5 - n)))
 }
 
 /// Followers in words.
@@ -292,6 +300,7 @@ pub fn render(
     copies: String,
     duplicates: Vec<DuplicateLine>,
 ) -> (String, String) {
+    let m = &a.mention;
     let (banner, banner_bg) = banner(a);
     let (author_name, handle) = author_parts(a);
     let platform = platform_name(&a.platform);
@@ -303,26 +312,31 @@ pub fn render(
         label: label_words(&a.label),
         raw_label: &a.label,
         who: {
-            let who: Vec<String> = [author_name.clone(), handle.clone(), reach_words(a.reach)]
-                .into_iter()
-                .flatten()
-                .collect();
+            let who: Vec<String> = [
+                author_name.clone(),
+                handle.clone(),
+                reach_words(m.author_reach),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
             if who.is_empty() {
                 "unknown author".into()
             } else {
                 who.join(" · ")
             }
         },
-        url: a.url.as_deref(),
-        site: site_of(a.url.as_deref()),
+        url: m.url.as_deref(),
+        site: site_of(m.url.as_deref()),
         posted: posted_line(a),
+        stars: m.rating.and_then(stars),
         author_name,
         handle,
-        reach: reach_words(a.reach),
-        title: a.title.clone(),
+        reach: reach_words(m.author_reach),
+        title: m.title.clone(),
         text: text.to_string(),
-        answer_url: safe_link(a.url.as_deref()).map(str::to_string),
-        no_link: match &a.url {
+        answer_url: safe_link(m.url.as_deref()).map(str::to_string),
+        no_link: match &m.url {
             Some(u) => format!("{u} is not a web address"),
             None => "the platform did not give one".into(),
         },
@@ -336,7 +350,7 @@ pub fn render(
         language: a.lang.as_deref().map(language_name),
         deciding: deciding_reasons(&a.reasons),
         all_reasons: a.reasons.clone(),
-        in_reply_to: a.in_reply_to.clone(),
+        in_reply_to: m.in_reply_to.clone(),
         watches: a.watches.join(", "),
         copies,
         duplicates,
@@ -355,6 +369,7 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::Mention;
 
     #[test]
     fn the_banner_says_why_in_words() {
@@ -380,7 +395,10 @@ mod tests {
     #[test]
     fn the_post_time_is_local_and_relative() {
         let a = AlertView {
-            created_at: "2026-11-30T17:05:00Z".into(),
+            mention: Mention {
+                created_at: "2026-11-30T17:05:00Z".parse().unwrap(),
+                ..Default::default()
+            },
             now: DateTime::parse_from_rfc3339("2026-11-30T17:17:00Z")
                 .unwrap()
                 .timestamp(),
@@ -388,6 +406,14 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(posted_line(&a), "18:05, 12 min ago");
+    }
+
+    #[test]
+    fn stars_read_at_a_glance_and_only_from_one_to_five() {
+        assert_eq!(stars(1).as_deref(), Some("★☆☆☆☆ 1 of 5 stars"));
+        assert_eq!(stars(5).as_deref(), Some("★★★★★ 5 of 5 stars"));
+        assert_eq!(stars(0), None);
+        assert_eq!(stars(6), None);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use super::card;
 pub use super::card::ActionLink;
 use super::smtp::SmtpClient;
 use crate::config::{ConfigErrors, DurationValue, Secret, resolve_secret};
+use crate::sources::Mention;
 use crate::text::cut;
 
 /// How mail leaves the machine.
@@ -280,24 +281,10 @@ pub struct AlertView {
     pub mention_id: i64,
     /// Source name.
     pub source: String,
-    /// Link to read and answer it.
-    pub url: Option<String>,
-    /// Author handle.
-    pub author_handle: Option<String>,
-    /// Author display name.
-    pub author_name: Option<String>,
-    /// Followers.
-    pub reach: Option<i64>,
-    /// Language.
+    /// The mention as shown (see [`shown`]): link, author, text, post time, star rating.
+    pub mention: Mention,
+    /// Language: the platform's, or the one detected.
     pub lang: Option<String>,
-    /// Title, if any.
-    pub title: Option<String>,
-    /// The text.
-    pub text: String,
-    /// What it replies to.
-    pub in_reply_to: Option<String>,
-    /// When it was posted (RFC 3339).
-    pub created_at: String,
     /// Watches it matched.
     pub watches: Vec<String>,
     /// Classifier label.
@@ -383,6 +370,21 @@ pub fn strip_bidi(s: &str) -> String {
     s.chars().filter(|c| !is_bidi_control(*c)).collect()
 }
 
+/// `m` as an alert shows it: without bidi controls in any text part (the same in mail and
+/// webhook) and without the platform's raw payload, which no alert shows.
+pub fn shown(m: &Mention) -> Mention {
+    let strip = |s: &Option<String>| s.as_deref().map(strip_bidi);
+    Mention {
+        author_handle: strip(&m.author_handle),
+        author_name: strip(&m.author_name),
+        title: strip(&m.title),
+        text: strip_bidi(&m.text),
+        in_reply_to: strip(&m.in_reply_to),
+        raw: serde_json::Value::Null,
+        ..m.clone()
+    }
+}
+
 /// Only web links become clickable; anything else (`javascript:`, `data:`) is shown as text.
 pub(crate) fn safe_link(url: Option<&str>) -> Option<&str> {
     url.filter(|u| {
@@ -394,7 +396,7 @@ pub(crate) fn safe_link(url: Option<&str>) -> Option<&str> {
 /// Renders one alert. Same input, same bytes.
 pub fn render_alert(a: &AlertView) -> Rendered {
     let subject = alert_subject(a);
-    let body = cut(a.text.trim(), MAX_TEXT);
+    let body = cut(a.mention.text.trim(), MAX_TEXT);
     let duplicates = a
         .duplicates
         .iter()
@@ -420,9 +422,10 @@ pub fn render_alert(a: &AlertView) -> Rendered {
 /// "[webcare] URGENT 3x complaint on forum: …", header-safe.
 fn alert_subject(a: &AlertView) -> String {
     let urgency = if a.urgent { "URGENT " } else { "" };
-    let snippet_source = match &a.title {
-        Some(t) if !a.text.starts_with(t.as_str()) => format!("{t}: {}", a.text),
-        _ => a.text.clone(),
+    let m = &a.mention;
+    let snippet_source = match &m.title {
+        Some(t) if !m.text.starts_with(t.as_str()) => format!("{t}: {}", m.text),
+        _ => m.text.clone(),
     };
     let copies = if a.duplicates.is_empty() {
         String::new()
@@ -444,7 +447,7 @@ fn copies_line(a: &AlertView) -> String {
         .duplicates
         .iter()
         .filter_map(|d| d.author.clone())
-        .chain(a.author_handle.clone())
+        .chain(a.mention.author_handle.clone())
         .map(|h| h.to_lowercase())
         .collect();
     authors.sort();
@@ -794,16 +797,20 @@ impl Transport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Utc;
 
     fn view(text: &str) -> AlertView {
         AlertView {
             mention_id: 7,
             source: "forum".into(),
-            url: Some("https://forum.example/t/1?a=1&b=2".into()),
-            author_handle: Some("klant".into()),
-            reach: Some(120),
-            text: text.into(),
-            created_at: "2026-11-25T09:00:00Z".into(),
+            mention: Mention {
+                url: Some("https://forum.example/t/1?a=1&b=2".into()),
+                author_handle: Some("klant".into()),
+                author_reach: Some(120),
+                text: text.into(),
+                created_at: Utc::now() - chrono::Duration::minutes(12),
+                ..Default::default()
+            },
             watches: vec!["Fjordlink".into()],
             label: "complaint".into(),
             sentiment: -0.5,
@@ -854,7 +861,7 @@ mod tests {
     #[test]
     fn html_from_the_mention_is_escaped_and_only_web_links_are_clickable() {
         let mut v = view("<script>alert(1)</script> & <b>bold</b>");
-        v.author_name = Some("<img src=x onerror=alert(2)>".into());
+        v.mention.author_name = Some("<img src=x onerror=alert(2)>".into());
         let r = render_alert(&v);
         assert!(!r.html.contains("<script>"), "{}", r.html);
         assert!(!r.html.contains("<img"), "{}", r.html);
@@ -870,7 +877,7 @@ mod tests {
             "{}",
             r.html
         );
-        v.url = Some("javascript:alert(3)".into());
+        v.mention.url = Some("javascript:alert(3)".into());
         let r = render_alert(&v);
         assert!(!r.html.contains("href=\"javascript"), "{}", r.html);
     }

@@ -220,6 +220,7 @@ impl Notifier {
                     text: &text,
                     lang: m.mention.lang.as_deref(),
                     author_reach: m.mention.author_reach,
+                    rating: m.mention.rating,
                     ..Input::default()
                 });
                 s.label = v.label;
@@ -332,20 +333,11 @@ impl Notifier {
             let Some(team) = self.router.team(team_name) else {
                 continue;
             };
-            // Mention text is shown without bidi controls in every part (mail, webhook).
-            let shown = |s: &Option<String>| s.as_deref().map(mail::strip_bidi);
             let view = AlertView {
                 mention_id: m.id,
                 source: m.source.clone(),
-                url: m.mention.url.clone(),
-                author_handle: shown(&m.mention.author_handle),
-                author_name: shown(&m.mention.author_name),
-                reach: m.mention.author_reach,
+                mention: mail::shown(&m.mention),
                 lang: subject.lang.clone(),
-                title: shown(&m.mention.title),
-                text: mail::strip_bidi(&m.mention.text),
-                in_reply_to: shown(&m.mention.in_reply_to),
-                created_at: m.created_rfc3339(),
                 watches: m.watches.clone(),
                 label: subject.label.as_str().to_string(),
                 sentiment: subject.sentiment,

@@ -8,9 +8,11 @@
 
 use std::time::Duration;
 
+use chrono::SecondsFormat;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::card::stars;
 use super::mail::{AlertView, SendError, header_safe, is_loopback, safe_link};
 use crate::config::{ConfigErrors, DurationValue, Secret, resolve_secret};
 use crate::text::cut;
@@ -175,7 +177,7 @@ pub fn teams_escape(s: &str) -> String {
 const MAX_TEXT: usize = 1500;
 
 fn author(a: &AlertView) -> String {
-    match (&a.author_name, &a.author_handle) {
+    match (&a.mention.author_name, &a.mention.author_handle) {
         (Some(n), Some(h)) if n != h => format!("{n} (@{h})"),
         (_, Some(h)) => format!("@{h}"),
         (Some(n), None) => n.clone(),
@@ -214,7 +216,7 @@ const DO_NOT_CONTACT: &str = "DO NOT CONTACT: this author asked not to be contac
 /// The request body for `format`, rendered once at routing time and stored in the outbox, so
 /// every retry posts the same bytes.
 pub fn render_payload(format: WebhookFormat, a: &AlertView, message_id: &str) -> String {
-    let text = cut(a.text.trim(), MAX_TEXT);
+    let text = cut(a.mention.text.trim(), MAX_TEXT);
     let v = match format {
         WebhookFormat::Json => json_payload(a, &text, message_id),
         WebhookFormat::Slack => slack_payload(a, &text),
@@ -225,6 +227,7 @@ pub fn render_payload(format: WebhookFormat, a: &AlertView, message_id: &str) ->
 
 /// webcare's own JSON: every field of the alert, for a receiver that does its own layout.
 fn json_payload(a: &AlertView, text: &str, message_id: &str) -> Value {
+    let m = &a.mention;
     let duplicates: Vec<Value> = a
         .duplicates
         .iter()
@@ -246,14 +249,15 @@ fn json_payload(a: &AlertView, text: &str, message_id: &str) -> Value {
         "urgent": a.urgent,
         "sentiment": a.sentiment,
         "source": a.source,
-        "url": a.url,
-        "author_handle": a.author_handle,
-        "author_name": a.author_name,
-        "reach": a.reach,
+        "url": m.url,
+        "author_handle": m.author_handle,
+        "author_name": m.author_name,
+        "reach": m.author_reach,
         "lang": a.lang,
-        "title": a.title,
+        "title": m.title,
         "text": text,
-        "created_at": a.created_at,
+        "created_at": m.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        "rating": m.rating,
         "watches": a.watches,
         "reasons": a.reasons,
         "do_not_contact": a.do_not_contact,
@@ -276,11 +280,15 @@ fn slack_payload(a: &AlertView, text: &str) -> Value {
     let mut facts = format!(
         "{} · {}",
         slack_escape(&author(a)),
-        a.reach
+        a.mention
+            .author_reach
             .map(|r| format!("{r} followers"))
             .unwrap_or_else(|| "reach unknown".into())
     );
-    if let Some(u) = slack_link(a.url.as_deref()) {
+    if let Some(stars) = a.mention.rating.and_then(stars) {
+        facts.push_str(&format!(" · {stars}"));
+    }
+    if let Some(u) = slack_link(a.mention.url.as_deref()) {
         facts.push_str(&format!(" · <{u}|answer>"));
     }
     let mut blocks = vec![
@@ -352,9 +360,12 @@ fn teams_payload(a: &AlertView, text: &str) -> Value {
     body.push(json!({"type": "TextBlock", "text": teams_escape(text), "wrap": true}));
     let mut facts = vec![
         json!({"title": "Author", "value": teams_escape(&author(a))}),
-        json!({"title": "Reach", "value": a.reach.map(|r| r.to_string()).unwrap_or("unknown".into())}),
+        json!({"title": "Reach", "value": a.mention.author_reach.map(|r| r.to_string()).unwrap_or("unknown".into())}),
         json!({"title": "Rule", "value": teams_escape(&format!("{} (team {})", a.rule, a.team))}),
     ];
+    if let Some(stars) = a.mention.rating.and_then(stars) {
+        facts.insert(1, json!({"title": "Rating", "value": stars}));
+    }
     if !a.reasons.is_empty() {
         facts.push(json!({"title": "Why", "value": teams_escape(&a.reasons.join("; "))}));
     }
@@ -363,7 +374,7 @@ fn teams_payload(a: &AlertView, text: &str) -> Value {
     }
     body.push(json!({"type": "FactSet", "facts": facts}));
     let mut actions = Vec::new();
-    if let Some(u) = safe_link(a.url.as_deref()) {
+    if let Some(u) = safe_link(a.mention.url.as_deref()) {
         actions.push(json!({"type": "Action.OpenUrl", "title": "Answer", "url": u}));
     }
     for (i, d) in a.duplicates.iter().enumerate().take(5) {
@@ -490,14 +501,18 @@ impl WebhookClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::Mention;
 
     fn view(text: &str) -> AlertView {
         AlertView {
             mention_id: 3,
             source: "forum".into(),
-            url: Some("https://forum.example/t/1?a=1|2".into()),
-            author_handle: Some("klant".into()),
-            text: text.into(),
+            mention: Mention {
+                url: Some("https://forum.example/t/1?a=1|2".into()),
+                author_handle: Some("klant".into()),
+                text: text.into(),
+                ..Default::default()
+            },
             label: "complaint".into(),
             rule: "default".into(),
             team: "webcare".into(),
@@ -540,6 +555,26 @@ mod tests {
             "{text}"
         );
         assert_eq!(card["actions"][0]["url"], "https://forum.example/t/1?a=1|2");
+    }
+
+    #[test]
+    fn a_review_carries_its_stars_in_every_format() {
+        let mut review = view("Inloggen lukt niet meer");
+        review.mention.rating = Some(2);
+        let json: Value =
+            serde_json::from_str(&render_payload(WebhookFormat::Json, &review, "<id@x>")).unwrap();
+        assert_eq!(json["rating"], 2);
+        let post: Value =
+            serde_json::from_str(&render_payload(WebhookFormat::Json, &view("x"), "<id@x>"))
+                .unwrap();
+        assert_eq!(post["rating"], Value::Null);
+        let slack = render_payload(WebhookFormat::Slack, &review, "<id@x>");
+        assert!(slack.contains("★★☆☆☆ 2 of 5 stars"), "{slack}");
+        let teams: Value =
+            serde_json::from_str(&render_payload(WebhookFormat::Teams, &review, "<id@x>")).unwrap();
+        let facts = &teams["attachments"][0]["content"]["body"][2]["facts"];
+        assert_eq!(facts[1]["title"], "Rating", "{facts}");
+        assert_eq!(facts[1]["value"], "★★☆☆☆ 2 of 5 stars");
     }
 
     #[test]

@@ -464,6 +464,8 @@ struct RowView {
     posted: String,
     author: String,
     platform: String,
+    /// A review's star rating ("★☆☆☆☆ 1 of 5 stars"); empty for posts and comments.
+    stars: String,
     title: String,
     snippet: String,
     claimed_by: String,
@@ -512,6 +514,11 @@ fn row_view(r: &StoredMention, now: i64, slas: &[(String, i64)]) -> RowView {
         } else {
             format!("{} · {}", r.kind, r.source)
         },
+        stars: r
+            .mention
+            .rating
+            .and_then(crate::notify::card::stars)
+            .unwrap_or_default(),
         title: r.mention.title.clone().unwrap_or_default(),
         snippet: if snippet.len() < r.mention.text.len() {
             format!("{}…", snippet.trim_end())
