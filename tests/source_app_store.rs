@@ -63,3 +63,55 @@ async fn an_alert_about_a_review_shows_its_stars_beside_the_platform() {
     );
     assert!(login.contains("★☆☆☆☆ 1 of 5 stars</span>"), "{login}");
 }
+
+/// The day of the fixture's two newest reviews; the digest is asked for it by date, so the test
+/// does not age.
+const DAY: &str = "2026-11-25";
+
+/// The digest puts each review source's stars beside the days before, so a comms manager sees
+/// an app's rating slip.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_digest_shows_the_star_ratings_against_the_days_before() {
+    let e2e = common::fakes::E2e::load("app_store");
+    let server = e2e.start().await;
+    let daemon = Daemon::new(&format!(
+        "{}\n[mail]\nfrom = \"webcare@fjordlink.example\"\ntransport = \"file\"\ndir = \"mail\"\n\n\
+         [digest]\ntime = \"08:00\"\ntime_zone = \"UTC\"\nrecipients = [\"comms@fjordlink.example\"]\n",
+        e2e.source(&server.uri(), "1h")
+    ));
+    daemon.once();
+    let out = daemon.webcare(&["digest", "--date", DAY]);
+    let text = common::text(&out);
+    assert!(out.status.success(), "{text}");
+    // That day: a one-star and a four-star review; the week before: one with two stars.
+    assert!(
+        text.contains(
+            "STAR RATINGS\n  appstore (App Store): 2 reviews, 2.5 of 5 stars on average \
+             (previous 7 days: 2.0 over 1 review, +0.5); 1★ 1 · 4★ 1\n"
+        ),
+        "{text}"
+    );
+    let page = daemon.db().with_file_name("digest.html");
+    let out = daemon.webcare(&["digest", "--date", DAY, "--out", page.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", common::text(&out));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains(
+            "<h2 style=\"font-size:17px;line-height:22px;margin:0 0 6px 0\">Star ratings</h2>"
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains("<li>appstore (App Store): 2 reviews, 2.5 of 5 stars on average"),
+        "{html}"
+    );
+    // The complaint and the good story carry their stars too.
+    assert!(
+        text.contains("1. #1 · Sanne_U · App Store (appstore) · ★☆☆☆☆ 1 of 5 stars"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1. #2 · pieterfiets · App Store (appstore) · ★★★★☆ 4 of 5 stars"),
+        "{text}"
+    );
+}

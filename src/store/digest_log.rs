@@ -89,6 +89,21 @@ row_struct! {
     }
 }
 
+row_struct! {
+    /// How many non-spam reviews of one source gave one star rating in a period.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct RatingCount {
+        /// Source name.
+        pub source: String,
+        /// The source's kind (the platform).
+        pub kind: String,
+        /// Stars, 1 to 5.
+        pub rating: i64,
+        /// Reviews with that rating.
+        pub count: i64,
+    }
+}
+
 /// What the daily digest reads (volumes, first responses, failed sources) and the ledger of
 /// digests sent, so a digest goes out once per period.
 pub trait DigestLogStore {
@@ -100,6 +115,9 @@ pub trait DigestLogStore {
     /// minus post time, once per team the mention was routed to. An answer stamped before the
     /// post (a skewed clock) counts as zero.
     fn first_responses(&self, start: i64, end: i64) -> Result<Vec<FirstResponse>, StoreError>;
+
+    /// Non-spam reviews posted in `[start, end)` per source and star rating (1 to 5).
+    fn ratings(&self, start: i64, end: i64) -> Result<Vec<RatingCount>, StoreError>;
 
     /// When the newest stored non-spam mention was posted (unix seconds), if there is one.
     fn latest_post(&self) -> Result<Option<i64>, StoreError>;
@@ -153,6 +171,17 @@ impl DigestLogStore for Store {
              ORDER BY 2, 3, 4",
             params![start, end],
             FirstResponse::from_row,
+        )
+    }
+
+    fn ratings(&self, start: i64, end: i64) -> Result<Vec<RatingCount>, StoreError> {
+        self.query_all(
+            "SELECT source, kind, rating, count(*) AS count FROM mentions
+             WHERE created_at >= ?1 AND created_at < ?2 AND rating BETWEEN 1 AND 5
+               AND coalesce(spam, 0) = 0
+             GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+            params![start, end],
+            RatingCount::from_row,
         )
     }
 

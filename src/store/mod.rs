@@ -70,7 +70,9 @@ use crate::classify::{Classification, Classifier};
 use crate::sources::{Mention, OwnReply};
 
 pub use commit::{PollPart, PollTail, ReadyPart};
-pub use digest_log::{DigestRecord, DigestSent, FailedSource, FirstResponse, VolumeRow};
+pub use digest_log::{
+    DigestRecord, DigestSent, FailedSource, FirstResponse, RatingCount, VolumeRow,
+};
 pub use health::{
     Integrity, Published, SourceFault, StageFault, StoreHealth, WriteFailure, publish_health,
     read_published_health, watch_store,

@@ -291,7 +291,7 @@ mod tests {
 
     use super::render::*;
     use super::*;
-    use crate::store::{FirstResponse, StoredMention};
+    use crate::store::{FirstResponse, RatingCount, StoredMention};
 
     fn amsterdam(time: &str) -> DigestSettings {
         DigestSettings {
@@ -520,5 +520,26 @@ mod tests {
         assert_eq!(trend_text(3, 0.0), "new");
         assert_eq!(trend_text(0, 0.0), "–");
         assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn star_ratings_are_counted_per_source_for_both_periods() {
+        let row = |source: &str, rating, count| RatingCount {
+            source: source.into(),
+            kind: "app_store".into(),
+            rating,
+            count,
+        };
+        let now = [row("ios", 1, 3), row("ios", 5, 1), row("ios", 7, 9)];
+        let before = [row("ios", 4, 2), row("android", 2, 1)];
+        let r = report::ratings(&now, &before);
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert_eq!(r[0].source, "android");
+        assert_eq!(r[0].now.average(), None);
+        assert_eq!(r[0].before.average(), Some(2.0));
+        // A rating outside 1 to 5 counts nowhere.
+        assert_eq!(r[1].now.counts, [3, 0, 0, 0, 1]);
+        assert_eq!(r[1].now.average(), Some(2.0));
+        assert_eq!(r[1].before.total(), 2);
     }
 }

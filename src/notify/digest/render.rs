@@ -97,6 +97,8 @@ pub(super) struct DigestPage {
     net_chart: Option<ChartView>,
     sla: Vec<String>,
     responses: Vec<ResponseRow>,
+    /// Star ratings per review source, one line each.
+    ratings: Vec<String>,
     complaints_heading: &'static str,
     complaints: Vec<ItemView>,
     themes: Vec<String>,
@@ -155,6 +157,16 @@ pub(super) fn signed(v: f64) -> String {
         0 => "0".into(),
         r if r > 0 => format!("+{r}"),
         r => format!("−{}", -r),
+    }
+}
+
+/// A change of stars with its sign and one decimal: "+0.4", "−1.6", "0.0".
+fn signed_tenths(v: f64) -> String {
+    let d = one_decimal(v);
+    match d.strip_prefix('-') {
+        Some(abs) => format!("−{abs}"),
+        None if d == "0.0" => d,
+        None => format!("+{d}"),
     }
 }
 
@@ -221,7 +233,8 @@ impl Digest {
     }
 
     /// Who wrote it: the name, and the handle only on platforms that have handles (never
-    /// "@Tom Richards" for a blog author), then the reach when it is known and the platform.
+    /// "@Tom Richards" for a blog author), then the reach when it is known, the platform, and
+    /// a review's stars.
     pub(super) fn author(m: &StoredMention) -> String {
         let name = m
             .mention
@@ -267,6 +280,7 @@ impl Digest {
             crate::notify::card::platform_name(&m.kind),
             m.source
         ));
+        parts.extend(m.mention.rating.and_then(crate::notify::card::stars));
         parts.join(" · ")
     }
 
@@ -322,6 +336,56 @@ impl Digest {
                 answered: r.answered,
                 median: duration_words(r.median),
                 p90: duration_words(r.p90),
+            })
+            .collect()
+    }
+
+    /// One line per review source: reviews and average stars in the period, the lookback's
+    /// average and the change, and how many gave each number of stars.
+    fn rating_lines(&self) -> Vec<String> {
+        self.ratings
+            .iter()
+            .map(|r| {
+                let name = format!(
+                    "{} ({})",
+                    r.source,
+                    crate::notify::card::platform_name(&r.kind)
+                );
+                let reviews = |n: i64| format!("{n} review{}", if n == 1 { "" } else { "s" });
+                let now = match r.now.average() {
+                    Some(avg) => format!(
+                        "{}, {} of 5 stars on average",
+                        reviews(r.now.total()),
+                        one_decimal(avg)
+                    ),
+                    None => "no reviews".into(),
+                };
+                let before = match (r.before.average(), r.now.average()) {
+                    (Some(b), Some(n)) => format!(
+                        " (previous {} days: {} over {}, {})",
+                        self.lookback_days,
+                        one_decimal(b),
+                        reviews(r.before.total()),
+                        signed_tenths(n - b)
+                    ),
+                    (Some(b), None) => format!(
+                        " (previous {} days: {} over {})",
+                        self.lookback_days,
+                        one_decimal(b),
+                        reviews(r.before.total())
+                    ),
+                    (None, _) => format!(" (none in the previous {} days)", self.lookback_days),
+                };
+                let spread: Vec<String> = (1..=5)
+                    .zip(r.now.counts)
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(stars, n)| format!("{stars}★ {n}"))
+                    .collect();
+                if spread.is_empty() {
+                    format!("{name}: {now}{before}")
+                } else {
+                    format!("{name}: {now}{before}; {}", spread.join(" · "))
+                }
             })
             .collect()
     }
@@ -548,6 +612,7 @@ impl Digest {
             net_chart,
             sla: self.sla_lines(),
             responses: self.response_rows(),
+            ratings: self.rating_lines(),
             complaints_heading: self.complaints_heading(),
             complaints: self.complaints.iter().map(|m| self.item(m, true)).collect(),
             themes: self.theme_lines(),

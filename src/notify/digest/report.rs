@@ -12,8 +12,8 @@ use crate::notify::chart::{DayNet, DayVolume};
 use crate::notify::mail::ActionLink;
 use crate::notify::stopwords::StopWords;
 use crate::store::{
-    Backend, FailedSource, FirstResponse, MentionOrder, MentionQuery, SpikeEpisode, StoreError,
-    StoredMention, VolumeRow,
+    Backend, FailedSource, FirstResponse, MentionOrder, MentionQuery, RatingCount, SpikeEpisode,
+    StoreError, StoredMention, VolumeRow,
 };
 
 use super::schedule::*;
@@ -103,6 +103,8 @@ pub struct Digest {
     pub sla: Vec<SlaOutcome>,
     /// First-response times of the mentions answered in the period, per team and platform.
     pub responses: Vec<ResponseTimes>,
+    /// Star ratings per review source: the period against the lookback days.
+    pub ratings: Vec<Ratings>,
     /// The web inbox's one-click links per mention id (none without `[web]`).
     pub actions: HashMap<i64, Vec<ActionLink>>,
 }
@@ -136,6 +138,69 @@ pub struct ResponseTimes {
     pub median: i64,
     /// 90th percentile seconds (nearest rank).
     pub p90: i64,
+}
+
+/// How many reviews gave each number of stars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stars {
+    /// Reviews with 1, 2, 3, 4 and 5 stars.
+    pub counts: [i64; 5],
+}
+
+impl Stars {
+    /// Reviews counted.
+    pub fn total(&self) -> i64 {
+        self.counts.iter().sum()
+    }
+
+    /// The mean number of stars, or `None` without reviews.
+    pub fn average(&self) -> Option<f64> {
+        let total = self.total();
+        (total > 0).then(|| {
+            let stars: i64 = (1..).zip(self.counts).map(|(s, n)| s * n).sum();
+            stars as f64 / total as f64
+        })
+    }
+}
+
+/// One review source's star ratings in the period and over the lookback days.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ratings {
+    /// Source name.
+    pub source: String,
+    /// The source's kind (the platform).
+    pub kind: String,
+    /// In the period.
+    pub now: Stars,
+    /// Over the lookback days.
+    pub before: Stars,
+}
+
+/// Star ratings per source, in source order, from the period's counts and the lookback's.
+pub fn ratings(now_rows: &[RatingCount], before_rows: &[RatingCount]) -> Vec<Ratings> {
+    let mut by_source: BTreeMap<(&str, &str), Ratings> = BTreeMap::new();
+    for (rows, is_now) in [(now_rows, true), (before_rows, false)] {
+        for r in rows {
+            let Some(i) = usize::try_from(r.rating - 1).ok().filter(|i| *i < 5) else {
+                continue;
+            };
+            let entry = by_source
+                .entry((r.source.as_str(), r.kind.as_str()))
+                .or_insert_with(|| Ratings {
+                    source: r.source.clone(),
+                    kind: r.kind.clone(),
+                    now: Stars::default(),
+                    before: Stars::default(),
+                });
+            let stars = if is_now {
+                &mut entry.now
+            } else {
+                &mut entry.before
+            };
+            stars.counts[i] += r.count;
+        }
+    }
+    by_source.into_values().collect()
 }
 
 /// Groups first-response times per team and platform, in team then platform order.
@@ -281,6 +346,10 @@ pub fn compute(
         net_days,
         sla,
         responses: response_times(&store.first_responses(a, b)?),
+        ratings: ratings(
+            &store.ratings(a, b)?,
+            &store.ratings(before.start.timestamp(), before.end.timestamp())?,
+        ),
         actions: HashMap::new(),
     })
 }
