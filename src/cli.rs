@@ -287,6 +287,9 @@ pub struct RouteArgs {
     /// With --text: the author's followers.
     #[arg(long, requires = "text")]
     pub reach: Option<i64>,
+    /// With --text: a review's star rating, 1 to 5.
+    #[arg(long, requires = "text", value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub stars: Option<u8>,
 }
 
 /// Filters for `webcare outbox`.

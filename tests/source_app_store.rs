@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::inbox::{Inbox, plain, unqp};
 use common::platform::Daemon;
 
@@ -33,10 +31,11 @@ async fn once_stores_reviews_with_their_stars_exactly_once() {
     );
 }
 
-/// An agent sees how many stars a review gave before reading a word of it: beside the platform
-/// in the alert card and in the text part, through the real binary and a real SMTP server.
+/// Low-star reviews go to the app team by a `stars_max` rule, and the agent sees how many stars
+/// a review gave before reading a word of it: beside the platform in the alert card and in the
+/// text part, through the real binary and a real SMTP server.
 #[tokio::test(flavor = "multi_thread")]
-async fn an_alert_about_a_review_shows_its_stars_beside_the_platform() {
+async fn one_and_two_star_reviews_alert_the_app_team_showing_their_stars() {
     let e2e = common::fakes::E2e::load("app_store");
     let server = e2e.start().await;
     let inbox = Inbox::default();
@@ -46,22 +45,36 @@ async fn an_alert_about_a_review_shows_its_stars_beside_the_platform() {
         "{}\n[mail]\nfrom = \"webcare <webcare@fjordlink.example>\"\nhost = \"127.0.0.1\"\n\
          port = {port}\ntls = \"none\"\nbatch_window = \"0s\"\n\n\
          [[teams]]\nname = \"apps\"\nemails = [\"apps@fjordlink.example\"]\n\n\
-         [[routes]]\nname = \"app reviews\"\nlabel = \"complaint\"\ninclude_backfill = true\nteam = \"apps\"\n",
+         [[routes]]\nname = \"bad reviews\"\nstars_max = 2\ninclude_backfill = true\nteam = \"apps\"\n",
         e2e.source(&server.uri(), "1h")
     ));
     daemon.once();
-    let mails = inbox.wait_for(2, Duration::from_secs(10));
+    // `once` has sent what it queued: the one- and the two-star review, not the four-star one.
+    let mails: Vec<String> = inbox.mails().iter().map(|m| unqp(&m.raw)).collect();
+    assert_eq!(mails.len(), 2, "{mails:#?}");
     let login = mails
         .iter()
-        .map(|m| unqp(&m.raw))
         .find(|m| m.contains("Inloggen lukt niet meer"))
         .expect("an alert about the one-star review");
-    let text = plain(&login);
+    let text = plain(login);
     assert!(
         text.contains("complaint · App Store · apps.apple.com · ★☆☆☆☆ 1 of 5 stars"),
         "{text}"
     );
+    assert!(
+        text.contains("Routed to team apps by rule \"bad reviews\": rated 1 star"),
+        "{text}"
+    );
     assert!(login.contains("★☆☆☆☆ 1 of 5 stars</span>"), "{login}");
+    assert!(mails.iter().any(|m| m.contains("★★☆☆☆ 2 of 5 stars")));
+
+    // `webcare route` says why a four-star review stays out.
+    let out = daemon.webcare(&["route", "--text", "Prima app", "--stars", "4"]);
+    let shown = common::text(&out);
+    assert!(
+        shown.contains("no     bad reviews: rated 4 stars, rule wants 1 to 2 stars"),
+        "{shown}"
+    );
 }
 
 /// The day of the fixture's two newest reviews; the digest is asked for it by date, so the test

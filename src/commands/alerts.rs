@@ -43,6 +43,7 @@ pub(super) fn route(config: &Config, args: &RouteArgs) -> anyhow::Result<i32> {
                 text: text.clone(),
                 lang: args.lang.clone(),
                 author_reach: args.reach,
+                rating: args.stars,
                 ..Default::default()
             };
             let source = args.source.clone().unwrap_or_else(|| "(text)".into());

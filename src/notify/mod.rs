@@ -203,6 +203,7 @@ impl Notifier {
             url: m.mention.url.clone(),
             reach: m.mention.author_reach,
             backfill: m.backfill,
+            rating: m.mention.rating,
             ..Default::default()
         };
         let reasons;

@@ -93,6 +93,11 @@ pub struct RouteConfig {
     /// Any of these topics from `[topics]`.
     #[serde(default, deserialize_with = "one_or_many")]
     pub topic: Vec<String>,
+    /// A review's star rating at least this (1 … 5); posts and comments have none and do not
+    /// match.
+    pub stars_min: Option<u8>,
+    /// A review's star rating at most this (1 … 5), e.g. 2 for the reviews an app team answers.
+    pub stars_max: Option<u8>,
     /// Author reach (followers) at least this.
     pub min_reach: Option<i64>,
     /// Any of these author handles (case-insensitive, `@` optional).
@@ -204,6 +209,8 @@ pub struct Subject {
     pub spam: bool,
     /// Read on a source's first poll.
     pub backfill: bool,
+    /// A review's star rating (1 to 5); `None` for posts and comments.
+    pub rating: Option<u8>,
 }
 
 /// One rule that matched.
@@ -487,6 +494,19 @@ fn check_route_verdicts(path: &str, r: &RouteConfig, errors: &mut ConfigErrors) 
             );
         }
     }
+    for (key, v) in [("stars_min", r.stars_min), ("stars_max", r.stars_max)] {
+        if v.is_some_and(|v| !(1..=5).contains(&v)) {
+            errors.push(format!("{path}.{key}"), "must be 1 to 5 (stars)");
+        }
+    }
+    if let (Some(lo), Some(hi)) = (r.stars_min, r.stars_max)
+        && lo > hi
+    {
+        errors.push(
+            format!("{path}.stars_min"),
+            format!("{lo} is above stars_max {hi}: no review could match"),
+        );
+    }
 }
 
 /// The watches and sources a rule names must exist.
@@ -625,7 +645,6 @@ impl Router {
 
 fn judge(r: &Route, s: &Subject, doc: &Doc) -> Result<Vec<String>, String> {
     let c = &r.cfg;
-    let mut why = Vec::new();
     if s.spam && !c.include_spam {
         return Err("marked as spam (set include_spam = true to match it)".into());
     }
@@ -635,6 +654,18 @@ fn judge(r: &Route, s: &Subject, doc: &Doc) -> Result<Vec<String>, String> {
                 .into(),
         );
     }
+    let mut why = Vec::new();
+    judge_verdict(c, s, &mut why)?;
+    judge_place(r, s, doc, &mut why)?;
+    judge_author(c, s, &mut why)?;
+    if why.is_empty() {
+        why.push("the rule has no conditions".into());
+    }
+    Ok(why)
+}
+
+/// What the classifier (or staff) and the reviewer said: label, urgency, sentiment, stars.
+fn judge_verdict(c: &RouteConfig, s: &Subject, why: &mut Vec<String>) -> Result<(), String> {
     if !c.label.is_empty() {
         if !c.label.iter().any(|l| l == s.label.as_str()) {
             return Err(format!(
@@ -664,6 +695,33 @@ fn judge(r: &Route, s: &Subject, doc: &Doc) -> Result<Vec<String>, String> {
         }
         why.push(format!("sentiment {:+.2} ≤ {max:+.2}", s.sentiment));
     }
+    if c.stars_min.is_some() || c.stars_max.is_some() {
+        let (lo, hi) = (c.stars_min.unwrap_or(1), c.stars_max.unwrap_or(5));
+        let want = if lo == hi {
+            stars_words(lo)
+        } else {
+            format!("{lo} to {hi} stars")
+        };
+        match s.rating {
+            Some(n) if (lo..=hi).contains(&n) => why.push(format!("rated {}", stars_words(n))),
+            Some(n) => return Err(format!("rated {}, rule wants {want}", stars_words(n))),
+            None => return Err(format!("no star rating (not a review), rule wants {want}")),
+        }
+    }
+    Ok(())
+}
+
+fn stars_words(n: u8) -> String {
+    if n == 1 {
+        "1 star".into()
+    } else {
+        format!("{n} stars")
+    }
+}
+
+/// Where it was found and what it is about: language, source, watch, topics.
+fn judge_place(r: &Route, s: &Subject, doc: &Doc, why: &mut Vec<String>) -> Result<(), String> {
+    let c = &r.cfg;
     if !c.language.is_empty() {
         let lang = s.lang.as_deref().unwrap_or("unknown");
         let primary = lang.split(['-', '_']).next().unwrap_or(lang);
@@ -712,6 +770,11 @@ fn judge(r: &Route, s: &Subject, doc: &Doc) -> Result<Vec<String>, String> {
         };
         why.push(format!("mentions topic {t}"));
     }
+    Ok(())
+}
+
+/// Who wrote it: reach and handle.
+fn judge_author(c: &RouteConfig, s: &Subject, why: &mut Vec<String>) -> Result<(), String> {
     if let Some(min) = c.min_reach {
         match s.reach {
             Some(n) if n >= min => why.push(format!("author reach {n} ≥ {min}")),
@@ -731,10 +794,7 @@ fn judge(r: &Route, s: &Subject, doc: &Doc) -> Result<Vec<String>, String> {
         }
         why.push(format!("author is {me}"));
     }
-    if why.is_empty() {
-        why.push("the rule has no conditions".into());
-    }
-    Ok(why)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -888,6 +948,61 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("MATCH  ignore danish: drop"), "{text}");
+    }
+
+    #[test]
+    fn low_star_reviews_go_to_the_app_team_and_posts_never_match_a_star_rule() {
+        let r = router(vec![RouteConfig {
+            name: Some("bad reviews".into()),
+            stars_max: Some(2),
+            team: Some("sales".into()),
+            ..Default::default()
+        }]);
+        let mut review = complaint("Inloggen lukt niet meer");
+        review.rating = Some(1);
+        let d = r.decide(&review);
+        assert_eq!(
+            d.alerts().iter().map(|a| a.0).collect::<Vec<_>>(),
+            ["sales"]
+        );
+        assert!(d.explain().contains("rated 1 star"), "{}", d.explain());
+        review.rating = Some(3);
+        let text = r.decide(&review).explain();
+        assert!(
+            text.contains("no     bad reviews: rated 3 stars, rule wants 1 to 2 stars"),
+            "{text}"
+        );
+        let text = r.decide(&complaint("Inloggen lukt niet meer")).explain();
+        assert!(
+            text.contains("no star rating (not a review), rule wants 1 to 2 stars"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn star_conditions_outside_one_to_five_or_crossed_are_config_errors() {
+        let route = |lo, hi| RouteConfig {
+            stars_min: lo,
+            stars_max: hi,
+            team: Some("sales".into()),
+            ..Default::default()
+        };
+        let said = |r: RouteConfig| {
+            let mut errors = ConfigErrors::default();
+            check_route_verdicts("routes[0]", &r, &mut errors);
+            if errors.is_empty() {
+                String::new()
+            } else {
+                errors.to_string()
+            }
+        };
+        assert!(said(route(Some(0), None)).contains("routes[0].stars_min: must be 1 to 5"));
+        assert!(said(route(None, Some(6))).contains("routes[0].stars_max: must be 1 to 5"));
+        assert!(
+            said(route(Some(4), Some(2)))
+                .contains("routes[0].stars_min: 4 is above stars_max 2: no review could match")
+        );
+        assert!(said(route(Some(5), Some(5))).is_empty());
     }
 
     #[test]
