@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::http::request;
 use common::inbox::{Inbox, plain, unqp};
 use common::platform::Daemon;
 
@@ -127,4 +128,73 @@ async fn the_digest_shows_the_star_ratings_against_the_days_before() {
         text.contains("1. #2 · pieterfiets · App Store (appstore) · ★★★★☆ 4 of 5 stars"),
         "{text}"
     );
+}
+
+/// A team with a review source can list its reviews by stars in the web inbox: the filter is
+/// offered, narrows the list, and a wrong value is refused with the key named.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_web_inbox_filters_reviews_by_their_stars() {
+    let e2e = common::fakes::E2e::load("app_store");
+    let server = e2e.start().await;
+    let added = common::run_with_input(
+        std::process::Command::new(env!("CARGO_BIN_EXE_webcare")).args(["user", "add", "anna"]),
+        b"anna's long password\n",
+    );
+    let user = common::text(&added)
+        .lines()
+        .find(|l| l.starts_with("anna = "))
+        .expect("a users line")
+        .to_string();
+    let port = common::free_port();
+    let daemon = Daemon::new(&format!(
+        "{}\n[web]\nlisten = \"127.0.0.1:{port}\"\n\n[web.users]\n{user}\n",
+        e2e.source(&server.uri(), "1h")
+    ));
+    daemon.once();
+    let get = |path: &str, cookie: Option<&str>| request(port, "GET", path, cookie, &[], &[]);
+    let running = daemon.run_until(|| get("/login", None).is_some_and(|a| a.status == 200));
+    let signed_in = request(
+        port,
+        "POST",
+        "/login",
+        None,
+        &[
+            ("user", "anna"),
+            ("password", "anna's long password"),
+            ("next", "/"),
+        ],
+        &[],
+    )
+    .expect("the sign-in page answers");
+    let cookie = signed_in.cookie().expect("a session cookie");
+
+    let all = get("/?status=all", Some(&cookie)).unwrap();
+    assert!(all.body.contains("<select name=\"stars\""), "{}", all.body);
+    assert_eq!(all.body.matches("<li class=\"row").count(), 3);
+    let low = get("/?status=all&stars=1-2", Some(&cookie)).unwrap();
+    assert_eq!(
+        low.body.matches("<li class=\"row").count(),
+        2,
+        "{}",
+        low.body
+    );
+    assert!(
+        low.body.contains("<option value=\"1-2\" selected>"),
+        "{}",
+        low.body
+    );
+    assert!(!low.body.contains("4 of 5 stars"), "{}", low.body);
+    let four = get("/?status=all&stars=4", Some(&cookie)).unwrap();
+    assert_eq!(four.body.matches("<li class=\"row").count(), 1);
+    assert!(four.body.contains("★★★★☆ 4 of 5 stars"), "{}", four.body);
+    let wrong = get("/?stars=6", Some(&cookie)).unwrap();
+    assert_eq!(wrong.status, 400);
+    assert!(
+        wrong
+            .body
+            .contains("stars: &#34;6&#34; is not a number of stars from 1 to 5"),
+        "{}",
+        wrong.body
+    );
+    running.stop();
 }

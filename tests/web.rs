@@ -308,6 +308,8 @@ fn pages_need_a_session_and_show_the_inbox_wall_and_sources() {
         assert!(u < n, "urgent rows come first");
     }
     assert!(inbox.header("content-security-policy").is_some());
+    // The demo's sources give no star ratings, so there is no filter for them.
+    assert!(!inbox.body.contains("name=\"stars\""));
 
     // Filters: label, source, full-text search, and a search the index cannot parse.
     let praise = demo.get("/?status=all&label=praise", Some(&cookie));

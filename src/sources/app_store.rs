@@ -113,6 +113,7 @@ struct ReviewAuthor {
 
 impl SourceKind for AppStoreSource {
     const KIND: &'static str = "app_store";
+    const RATED: bool = true;
     type Settings = AppStoreSettings;
     type Checked = ();
 

@@ -127,6 +127,7 @@ fn is_numeric_id(s: &str) -> bool {
 
 impl SourceKind for GoogleBusinessSource {
     const KIND: &'static str = "google_business";
+    const RATED: bool = true;
     /// The OAuth client's secret and the owner's refresh token, each `<key>_env` or `<key>_file`.
     const SECRETS: &'static [&'static str] = &["client_secret", "refresh_token"];
     type Settings = GoogleBusinessSettings;

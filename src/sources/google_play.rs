@@ -144,6 +144,7 @@ impl Timestamp {
 
 impl SourceKind for GooglePlaySource {
     const KIND: &'static str = "google_play";
+    const RATED: bool = true;
     /// The service account's JSON key: `service_account_env` or `service_account_file`.
     const SECRETS: &'static [&'static str] = &["service_account"];
     type Settings = GooglePlaySettings;

@@ -253,6 +253,9 @@ pub trait SourceKind: Source + Sized + 'static {
     /// (see [`SecretRef`](crate::secret::SecretRef)); they are taken out of the settings before
     /// [`Self::Settings`] is read, so that struct holds no secret keys.
     const SECRETS: &'static [&'static str] = &[];
+    /// True for review sites and app stores, whose mentions carry a star rating (the web inbox
+    /// then offers to filter by stars).
+    const RATED: bool = false;
     /// The kind's own keys (the common ones are in [`SourceConfig`]).
     type Settings: DeserializeOwned;
     /// What [`Self::check`] found beyond the settings that [`Self::build`] needs: resolved
@@ -308,6 +311,8 @@ pub trait SourceKind: Source + Sized + 'static {
 pub struct Kind {
     /// The kind's name in the config.
     pub name: &'static str,
+    /// Its mentions carry a star rating ([`SourceKind::RATED`]).
+    pub rated: bool,
     check: fn(&SourceConfig, &str, &mut ConfigErrors),
     build: fn(&SourceConfig, &Client) -> anyhow::Result<Box<dyn Source>>,
     usage_note: fn(&serde_json::Map<String, Value>, &str) -> Option<String>,
@@ -319,6 +324,7 @@ pub struct Kind {
 const fn kind<K: SourceKind>() -> Kind {
     Kind {
         name: K::KIND,
+        rated: K::RATED,
         check: K::validate,
         build: build_kind::<K>,
         usage_note: K::usage_note,
@@ -348,6 +354,11 @@ pub const KINDS: &[Kind] = &[
 /// The names of the kinds this build knows, for messages and `--help`.
 pub fn kind_names() -> Vec<&'static str> {
     KINDS.iter().map(|k| k.name).collect()
+}
+
+/// True when sources of kind `name` give star ratings (review sites, app stores).
+pub fn gives_ratings(name: &str) -> bool {
+    find_kind(name).is_some_and(|k| k.rated)
 }
 
 /// The registered kind called `name`.

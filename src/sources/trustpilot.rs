@@ -116,6 +116,7 @@ struct ErrorBody {
 
 impl SourceKind for TrustpilotSource {
     const KIND: &'static str = "trustpilot";
+    const RATED: bool = true;
     /// The API key: `api_key_env` or `api_key_file`.
     const SECRETS: &'static [&'static str] = &["api_key"];
     type Settings = TrustpilotSettings;

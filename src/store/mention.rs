@@ -356,6 +356,8 @@ pub struct MentionQuery {
     label: Option<Label>,
     lang: Option<String>,
     team: Option<String>,
+    stars_min: Option<i64>,
+    stars_max: Option<i64>,
     posted_from: Option<i64>,
     posted_before: Option<i64>,
     stored_from: Option<i64>,
@@ -416,6 +418,13 @@ impl MentionQuery {
     /// Only mentions in this language.
     pub fn lang(mut self, lang: impl Into<String>) -> Self {
         self.lang = Some(lang.into());
+        self
+    }
+
+    /// Only reviews whose star rating is in `stars` (e.g. `1..=2`); posts have none.
+    pub fn stars(mut self, stars: std::ops::RangeInclusive<u8>) -> Self {
+        self.stars_min = Some(i64::from(*stars.start()));
+        self.stars_max = Some(i64::from(*stars.end()));
         self
     }
 
@@ -638,6 +647,8 @@ impl MentionQuery {
             (self.stored_from, " AND m.fetched_at >= ?N"),
             (self.stored_before, " AND m.fetched_at < ?N"),
             (self.after_id, " AND m.id > ?N"),
+            (self.stars_min, " AND m.rating >= ?N"),
+            (self.stars_max, " AND m.rating <= ?N"),
             (self.duplicate_of, " AND m.duplicate_of = ?N"),
             (
                 self.alerted_since,

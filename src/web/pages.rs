@@ -453,6 +453,18 @@ fn choices(values: &[String], current: &str, any: &str) -> Vec<Choice> {
     out
 }
 
+/// A select's options from `(value, text)` pairs, `current` selected.
+fn fixed_choices(options: &[(&str, &str)], current: &str) -> Vec<Choice> {
+    options
+        .iter()
+        .map(|(v, t)| Choice {
+            value: v.to_string(),
+            text: t.to_string(),
+            selected: *v == current,
+        })
+        .collect()
+}
+
 /// One mention in a list.
 struct RowView {
     id: i64,
@@ -587,6 +599,7 @@ struct InboxQuery {
     label: Option<String>,
     lang: Option<String>,
     team: Option<String>,
+    stars: Option<String>,
     since: Option<String>,
     until: Option<String>,
     q: Option<String>,
@@ -604,6 +617,7 @@ impl InboxQuery {
             ("label", &self.label),
             ("lang", &self.lang),
             ("team", &self.team),
+            ("stars", &self.stars),
             ("since", &self.since),
             ("until", &self.until),
             ("q", &self.q),
@@ -635,6 +649,38 @@ fn parse_day(key: &str, v: &Option<String>) -> Result<Option<i64>, WebError> {
         })
 }
 
+/// `stars=2` or `stars=1-2`: star ratings from 1 to 5.
+fn parse_stars(v: &Option<String>) -> Result<Option<std::ops::RangeInclusive<u8>>, WebError> {
+    let Some(v) = opt(v) else { return Ok(None) };
+    let (lo, hi) = v.split_once('-').unwrap_or((v.as_str(), v.as_str()));
+    match (lo.trim().parse::<u8>(), hi.trim().parse::<u8>()) {
+        (Ok(lo), Ok(hi)) if 1 <= lo && lo <= hi && hi <= 5 => Ok(Some(lo..=hi)),
+        _ => Err(WebError::BadRequest(format!(
+            "stars: \"{v}\" is not a number of stars from 1 to 5, such as 4 or 1-2"
+        ))),
+    }
+}
+
+/// The star filter's choices; none when no configured source gives ratings.
+fn star_choices(state: &WebState, current: &str) -> Vec<Choice> {
+    if !state
+        .sources
+        .iter()
+        .any(|s| crate::sources::gives_ratings(&s.kind))
+    {
+        return Vec::new();
+    }
+    fixed_choices(
+        &[
+            ("", "All ratings"),
+            ("1-2", "1–2 stars"),
+            ("3", "3 stars"),
+            ("4-5", "4–5 stars"),
+        ],
+        current,
+    )
+}
+
 #[derive(Template)]
 #[template(path = "web/inbox.html")]
 struct InboxPage {
@@ -647,6 +693,8 @@ struct InboxPage {
     labels: Vec<Choice>,
     langs: Vec<Choice>,
     teams: Vec<Choice>,
+    /// Empty when no source gives star ratings.
+    stars: Vec<Choice>,
     since: String,
     until: String,
     q: String,
@@ -700,6 +748,9 @@ fn inbox_query(
     }
     if let Some(t) = opt(&q.team) {
         query = query.team(t);
+    }
+    if let Some(stars) = parse_stars(&q.stars)? {
+        query = query.stars(stars);
     }
     if let Some(s) = opt(&q.q) {
         query = query.search(s);
@@ -755,18 +806,14 @@ fn render_inbox(
         InboxStatus::Answered => "answered",
         InboxStatus::All => "all",
     };
-    let statuses = [
-        ("open", "Open complaints and questions"),
-        ("answered", "Answered"),
-        ("all", "Everything"),
-    ]
-    .iter()
-    .map(|(v, t)| Choice {
-        value: v.to_string(),
-        text: t.to_string(),
-        selected: *v == status_value,
-    })
-    .collect();
+    let statuses = fixed_choices(
+        &[
+            ("open", "Open complaints and questions"),
+            ("answered", "Answered"),
+            ("all", "Everything"),
+        ],
+        status_value,
+    );
     let labels: Vec<String> = LABELS.iter().map(|l| l.to_string()).collect();
     let heading = match (status, found.len(), page_no) {
         (InboxStatus::Open, 0, 1) => {
@@ -793,6 +840,7 @@ fn render_inbox(
         labels: choices(&labels, &current(&q.label), "All labels"),
         langs: choices(&langs, &current(&q.lang), "All languages"),
         teams: choices(&state.teams, &current(&q.team), "All teams"),
+        stars: star_choices(state, &current(&q.stars)),
         since: current(&q.since),
         until: current(&q.until),
         q: current(&q.q),
