@@ -343,6 +343,9 @@ pub struct MentionsArgs {
     /// Full-text search over title and text ("quoted phrases", AND/OR/NOT, prefix*).
     #[arg(long, short)]
     pub query: Option<String>,
+    /// Only reviews with this many stars: 4, or a range such as 1-2.
+    #[arg(long, value_name = "N or N-M")]
+    pub stars: Option<crate::store::StarRange>,
     /// At most this many.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,

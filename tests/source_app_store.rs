@@ -24,6 +24,26 @@ async fn once_stores_reviews_with_their_stars_exactly_once() {
     daemon.once_stores(0);
     daemon.state_ok("app_store");
 
+    // The bad reviews, for a script or a quick look: `mentions --stars`.
+    let out = daemon.webcare(&["mentions", "--stars", "1-2", "--json"]);
+    let mut ratings: Vec<i64> = common::text(&out)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["rating"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    ratings.sort();
+    assert_eq!(ratings, [1, 2]);
+    let out = daemon.webcare(&["mentions", "--stars", "0-3"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        common::text(&out).contains("\"0-3\" is not a number of stars from 1 to 5"),
+        "{out:?}"
+    );
+
     let out = daemon.webcare(&["sources"]);
     assert!(
         common::text(&out).contains("app_store"),

@@ -42,6 +42,9 @@ pub(super) fn mentions(config: &Config, args: &MentionsArgs) -> anyhow::Result<i
     if let Some(q) = &args.query {
         query = query.search(q);
     }
+    if let Some(stars) = args.stars {
+        query = query.stars(stars);
+    }
     let found = match args.label.as_deref().map(str::parse::<Label>) {
         // No mention carries a label webcare does not know.
         Some(Err(_)) => Vec::new(),

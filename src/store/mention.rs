@@ -344,6 +344,29 @@ pub(super) enum WatchPlan {
     Whole,
 }
 
+/// A range of star ratings from 1 to 5, written `4` or `1-2` (the inbox's and `webcare
+/// mentions --stars`' filter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StarRange {
+    /// Fewest stars.
+    pub lo: u8,
+    /// Most stars.
+    pub hi: u8,
+}
+
+impl FromStr for StarRange {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (lo, hi) = s.split_once('-').unwrap_or((s, s));
+        match (lo.trim().parse::<u8>(), hi.trim().parse::<u8>()) {
+            (Ok(lo), Ok(hi)) if 1 <= lo && lo <= hi && hi <= 5 => Ok(StarRange { lo, hi }),
+            _ => Err(format!(
+                "\"{s}\" is not a number of stars from 1 to 5, such as 4 or 1-2"
+            )),
+        }
+    }
+}
+
 /// Which stored mentions to read, in what order and how many; every condition narrows the
 /// list. Built with chained calls, run with [`MentionStore::mentions`]:
 /// `MentionQuery::new().source("x").label(Label::Complaint).since(t).limit(20)`.
@@ -421,10 +444,10 @@ impl MentionQuery {
         self
     }
 
-    /// Only reviews whose star rating is in `stars` (e.g. `1..=2`); posts have none.
-    pub fn stars(mut self, stars: std::ops::RangeInclusive<u8>) -> Self {
-        self.stars_min = Some(i64::from(*stars.start()));
-        self.stars_max = Some(i64::from(*stars.end()));
+    /// Only reviews whose star rating is in `stars`; posts and comments have none.
+    pub fn stars(mut self, stars: StarRange) -> Self {
+        self.stars_min = Some(i64::from(stars.lo));
+        self.stars_max = Some(i64::from(stars.hi));
         self
     }
 

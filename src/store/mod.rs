@@ -80,7 +80,7 @@ pub use health::{
 pub use leads::AlertedText;
 pub use lock::{InstanceLock, LockError, lock_path, read_published};
 pub use mention::{
-    Handling, InboxStatus, MentionOrder, MentionQuery, StoredMention, Verdict, rfc3339,
+    Handling, InboxStatus, MentionOrder, MentionQuery, StarRange, StoredMention, Verdict, rfc3339,
 };
 pub use models::{KEEP_MODELS, ModelDecision, NewModel, StoredModel};
 pub use optout::{OptOut, optout_key};
@@ -1148,5 +1148,16 @@ mod tests {
         let r = bounded_raw(&big, 2000).unwrap();
         assert!(r.len() <= 2000, "{}", r.len());
         assert!(r.contains("\"id\":\"1\""));
+    }
+
+    #[test]
+    fn a_star_range_is_one_number_or_two_from_one_to_five() {
+        let range = |s: &str| s.parse::<StarRange>().map(|r| (r.lo, r.hi));
+        assert_eq!(range("4"), Ok((4, 4)));
+        assert_eq!(range("1-2"), Ok((1, 2)));
+        assert_eq!(range(" 2 - 3 "), Ok((2, 3)));
+        for wrong in ["0", "6", "3-1", "1-", "x", ""] {
+            assert!(range(wrong).is_err(), "{wrong}");
+        }
     }
 }

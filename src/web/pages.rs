@@ -24,7 +24,7 @@ use super::auth::{self, Key, LoginLimiter, SESSION_COOKIE, Session};
 use super::links::{LinkCheck, LinkSigner};
 use crate::classify::Label;
 use crate::config::load::Config;
-use crate::store::{self, InboxStatus, MentionOrder, StoreError, StoredMention};
+use crate::store::{self, InboxStatus, MentionOrder, StarRange, StoreError, StoredMention};
 
 /// Mentions per inbox page.
 pub const PAGE_SIZE: usize = 50;
@@ -650,15 +650,13 @@ fn parse_day(key: &str, v: &Option<String>) -> Result<Option<i64>, WebError> {
 }
 
 /// `stars=2` or `stars=1-2`: star ratings from 1 to 5.
-fn parse_stars(v: &Option<String>) -> Result<Option<std::ops::RangeInclusive<u8>>, WebError> {
-    let Some(v) = opt(v) else { return Ok(None) };
-    let (lo, hi) = v.split_once('-').unwrap_or((v.as_str(), v.as_str()));
-    match (lo.trim().parse::<u8>(), hi.trim().parse::<u8>()) {
-        (Ok(lo), Ok(hi)) if 1 <= lo && lo <= hi && hi <= 5 => Ok(Some(lo..=hi)),
-        _ => Err(WebError::BadRequest(format!(
-            "stars: \"{v}\" is not a number of stars from 1 to 5, such as 4 or 1-2"
-        ))),
-    }
+fn parse_stars(v: &Option<String>) -> Result<Option<StarRange>, WebError> {
+    opt(v)
+        .map(|v| {
+            v.parse()
+                .map_err(|e| WebError::BadRequest(format!("stars: {e}")))
+        })
+        .transpose()
 }
 
 /// The star filter's choices; none when no configured source gives ratings.
