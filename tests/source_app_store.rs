@@ -166,8 +166,11 @@ async fn the_web_inbox_filters_reviews_by_their_stars() {
         .expect("a users line")
         .to_string();
     let port = common::free_port();
+    // The fixture's reviews keep their dates; retention keeps them whatever the clock says, so
+    // the running daemon does not strip them when the suite runs a year later.
     let daemon = Daemon::new(&format!(
-        "{}\n[web]\nlisten = \"127.0.0.1:{port}\"\n\n[web.users]\n{user}\n",
+        "{}\n[retention]\nstrip_after = \"never\"\n\n\
+         [web]\nlisten = \"127.0.0.1:{port}\"\n\n[web.users]\n{user}\n",
         e2e.source(&server.uri(), "1h")
     ));
     daemon.once();
