@@ -37,6 +37,8 @@ async fn once_stores_reviews_with_their_stars_exactly_once() {
         .collect();
     ratings.sort();
     assert_eq!(ratings, [1, 2]);
+    let listed = common::text(&daemon.webcare(&["mentions", "--stars", "1"]));
+    assert!(listed.contains("complaint ★☆☆☆☆ 1 of 5 stars"), "{listed}");
     let out = daemon.webcare(&["mentions", "--stars", "0-3"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(

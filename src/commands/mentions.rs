@@ -73,6 +73,9 @@ pub(super) fn mentions(config: &Config, args: &MentionsArgs) -> anyhow::Result<i
         if m.verdict.is_spam() {
             label.push_str(" spam");
         }
+        if let Some(stars) = m.mention.rating.and_then(crate::notify::card::stars) {
+            label.push_str(&format!(" {stars}"));
+        }
         writeln!(
             out,
             "#{} {} {} {} [{}] {}{}",
