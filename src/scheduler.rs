@@ -17,8 +17,8 @@ use crate::shutdown::{Shutdown, ShutdownTrigger};
 use crate::sources::announced::Announcement;
 use crate::sources::{self, PollContext, Source};
 use crate::store::{
-    Backend, NewMention, PollCommit, PollPart, PollSummary, PollTail, Readers, ReadyPart,
-    StoreError, Writer,
+    Backend, FailedPoll, NewMention, PollCommit, PollPart, PollSummary, PollTail, Readers,
+    ReadyPart, StoreError, Writer,
 };
 use crate::supervisor::{MAX_RESTART_DELAY, STAGE_SETTLED_AFTER, Task, supervise};
 use crate::watch::Watches;
@@ -606,10 +606,16 @@ async fn record_failure(
     started_at: DateTime<Utc>,
     next_poll_at: DateTime<Utc>,
 ) {
-    let (source, kind, err) = (cfg.name.clone(), cfg.kind.clone(), message.to_string());
+    let failure = FailedPoll {
+        source: cfg.name.clone(),
+        kind: cfg.kind.clone(),
+        error: message.to_string(),
+        started_at,
+        next_poll_at,
+    };
     if let Err(db) = pipeline
         .writer
-        .run(move |s| s.record_failure(&source, &kind, &err, started_at, next_poll_at))
+        .run(move |s| s.record_failure(&failure))
         .await
     {
         tracing::error!(source = %cfg.name, error = %db, "cannot record poll failure");

@@ -10,7 +10,7 @@ use crate::cli::{OptoutAction, OutboxArgs, RouteArgs};
 use crate::config::{EXIT_CONFIG, load::Config};
 use crate::notify::Notifier;
 use crate::notify::backtest::replay_with_progress;
-use crate::store::{self, StoredMention, Verdict};
+use crate::store::{self, OptOut, StoredMention, Verdict};
 
 /// The notifier of `config`; without a team, `None` after telling the user on stderr, with
 /// what that means for their command (`consequence`) and how to fix it.
@@ -245,7 +245,7 @@ pub(super) fn optout(config: &Config, action: &OptoutAction) -> anyhow::Result<i
     match action {
         OptoutAction::Add { author, by } => {
             let (p, h) = split(author)?;
-            if store.add_optout(&p, &h, by, Utc::now().timestamp())? {
+            if store.add_optout(&OptOut::new(&p, &h, by, Utc::now().timestamp()))? {
                 writeln!(out, "{p}:{h} added: their alerts now say DO NOT CONTACT")?;
             } else {
                 writeln!(out, "{p}:{h} was already on the list")?;

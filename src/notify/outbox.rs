@@ -40,7 +40,7 @@ use super::route::Team;
 use super::smtp::Session;
 use super::webhook::{Webhook, WebhookClient};
 use crate::shutdown::Shutdown;
-use crate::store::{Backend, MailHealth, OutboxEntry, StoreError, Writer};
+use crate::store::{Backend, CapHold, MailHealth, OutboxEntry, StoreError, Writer};
 use crate::text::fnv1a;
 
 /// What one pass over the outbox did.
@@ -358,13 +358,16 @@ impl Sender {
             fnv1a(to.to_lowercase()),
             self.domain
         );
-        let ids: Vec<i64> = held.iter().map(|r| r.id).collect();
-        let team = held[0].team.clone();
-        report.held += ids.len();
-        tracing::warn!(to = %to, held = ids.len(), cap, "hourly cap reached; alerts held back, a summary follows when the hour is over");
-        self.writer
-            .run(move |s| s.hold_for_cap(&ids, &to, &team, until, &message_id, now))
-            .await?;
+        let hold = CapHold {
+            ids: held.iter().map(|r| r.id).collect(),
+            team: held[0].team.clone(),
+            recipient: to,
+            until,
+            message_id,
+        };
+        report.held += hold.ids.len();
+        tracing::warn!(to = %hold.recipient, held = hold.ids.len(), cap, "hourly cap reached; alerts held back, a summary follows when the hour is over");
+        self.writer.run(move |s| s.hold_for_cap(&hold, now)).await?;
         Ok(rows)
     }
 

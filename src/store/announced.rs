@@ -79,12 +79,11 @@ impl AnnouncedStore for Store {
 #[cfg(test)]
 mod tests {
     use crate::store::AnnouncedStore;
-    use crate::store::Store;
+    use crate::store::testing;
 
     #[test]
     fn announcements_are_kept_once_handed_out_oldest_first_and_forgotten() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let (_dir, mut s) = testing::temp_store();
         let caption = ("ig".to_string(), "1790".to_string(), None);
         let comment = (
             "ig".to_string(),

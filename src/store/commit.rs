@@ -797,6 +797,7 @@ mod tests {
     use crate::sources::Mention;
     use crate::store::MentionStore;
     use crate::store::SourceStateStore;
+    use crate::store::testing;
 
     fn part(ids: std::ops::Range<u32>) -> ReadyPart {
         let mentions = ids
@@ -823,8 +824,7 @@ mod tests {
 
     #[test]
     fn a_poll_whose_parts_stop_before_their_end_stores_nothing_and_keeps_the_cursor() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let (_dir, mut s) = testing::temp_store();
         s.commit_poll(PollCommit {
             mentions: part(0..1).mentions,
             ..poll("a")
@@ -876,8 +876,7 @@ mod tests {
 
     #[test]
     fn an_id_repeated_in_a_later_part_is_a_duplicate_and_every_part_is_searchable() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let (_dir, mut s) = testing::temp_store();
         let summary = s
             .commit_poll_parts(
                 poll("c"),

@@ -55,6 +55,8 @@ mod signals;
 mod source_state;
 mod spike;
 mod stats;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod wal;
 mod web;
 
@@ -84,11 +86,11 @@ pub use mention::{
 };
 pub use models::{KEEP_MODELS, ModelDecision, NewModel, StoredModel};
 pub use optout::{OptOut, optout_key};
-pub use outbox::{AlertUpdate, MailHealth, NewAlert, OutboxEntry, RoutingRecord};
+pub use outbox::{AlertUpdate, CapHold, MailHealth, NewAlert, OutboxEntry, RoutingRecord};
 pub use readers::Readers;
 pub use retention::{Cutoffs, ForgetReport, PruneReport, Reclaimed, author_key};
 pub use signals::text_hash;
-pub use source_state::SourceState;
+pub use source_state::{FailedPoll, SourceState};
 pub use spike::{SpikeEpisode, SpikeOutcome, WindowCount};
 pub use stats::{AlertStats, MentionCount, OutboxBacklog, PollStats};
 pub use web::{EscalationMail, HistoryEntry, MentionAlert, MentionExtras};
@@ -830,6 +832,7 @@ mod tests {
     use super::mention::WatchPlan;
     use super::*;
     use crate::sources::Mention;
+    use crate::store::testing;
 
     fn mention(id: &str) -> Mention {
         Mention {
@@ -858,10 +861,7 @@ mod tests {
         let store = Store::open(&path);
         release.join().unwrap();
         let store = store.unwrap();
-        let mode: String = store
-            .connection()
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .unwrap();
+        let mode: String = testing::scalar(&store, "PRAGMA journal_mode");
         assert_eq!(mode, "wal");
     }
 
@@ -893,8 +893,7 @@ mod tests {
 
     #[test]
     fn a_mention_is_stored_once_and_the_cursor_moves_with_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let (_dir, mut s) = testing::temp_store();
         let none = HashMap::new();
         assert_eq!(
             commit(&mut s, &["a", "b"], "c1", &none, None).new_ids.len(),
@@ -911,8 +910,7 @@ mod tests {
 
     #[test]
     fn a_big_poll_is_stored_whole_and_leaves_the_everyday_page_cache() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let (_dir, mut s) = testing::temp_store();
         let ids: Vec<String> = (0..commit::BIG_POLL + 10)
             .map(|i| format!("m{i}"))
             .collect();
@@ -943,19 +941,17 @@ mod tests {
 
     #[test]
     fn failures_keep_the_cursor_and_count_up() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let (_dir, mut s) = testing::temp_store();
         commit(&mut s, &["a"], "c1", &HashMap::new(), None);
-        assert_eq!(
-            s.record_failure("feed", "rss", "HTTP 500", Utc::now(), Utc::now())
-                .unwrap(),
-            1
-        );
-        assert_eq!(
-            s.record_failure("feed", "rss", "HTTP 500", Utc::now(), Utc::now())
-                .unwrap(),
-            2
-        );
+        let failure = FailedPoll {
+            source: "feed".into(),
+            kind: "rss".into(),
+            error: "HTTP 500".into(),
+            started_at: Utc::now(),
+            next_poll_at: Utc::now(),
+        };
+        assert_eq!(s.record_failure(&failure).unwrap(), 1);
+        assert_eq!(s.record_failure(&failure).unwrap(), 2);
         let st = s.source_state("feed").unwrap().unwrap();
         assert_eq!(st.cursor.as_deref(), Some("c1"));
         assert_eq!(st.last_error.as_deref(), Some("HTTP 500"));
@@ -963,8 +959,7 @@ mod tests {
 
     #[test]
     fn daily_caps_stop_storing_and_say_so() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let (_dir, mut s) = testing::temp_store();
         let caps = HashMap::from([("Fjordlink".to_string(), 3)]);
         let r = commit(&mut s, &["a", "b", "c", "d", "e"], "c1", &caps, None);
         assert_eq!((r.new_ids.len(), r.capped), (3, 2));
@@ -987,8 +982,7 @@ mod tests {
 
     #[test]
     fn a_watch_at_its_cap_is_left_off_a_mention_another_watch_still_stores() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let (_dir, mut s) = testing::temp_store();
         let caps = HashMap::from([("Outage".to_string(), 1)]);
         let both = |id: &str| NewMention {
             mention: mention(id),
@@ -1010,8 +1004,7 @@ mod tests {
     /// A store with 400 mentions of `Fjordlink`, every hundredth (from the eighth on) also of
     /// `Fjordbox`, stored by one poll.
     fn rare_and_common_watches() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let (dir, mut s) = testing::temp_store();
         let mentions = (0..400)
             .map(|i| NewMention {
                 mention: mention(&format!("m{i}")),
@@ -1121,8 +1114,7 @@ mod tests {
 
     #[test]
     fn full_text_search_ignores_case_and_diacritics() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let (_dir, mut s) = testing::temp_store();
         let mut m = mention("x");
         m.text = "Geen internet in het Café, Fjordlink!".into();
         s.commit_poll(PollCommit {

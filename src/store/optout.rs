@@ -23,6 +23,19 @@ row_struct! {
     }
 }
 
+impl OptOut {
+    /// `handle` on `platform`, put on the list by `by` at `at` (unix seconds).
+    pub fn new(platform: &str, handle: &str, by: &str, at: i64) -> OptOut {
+        let (platform, handle) = optout_key(platform, handle);
+        OptOut {
+            platform,
+            handle,
+            added_at: at,
+            added_by: Some(by.to_string()),
+        }
+    }
+}
+
 /// How opt-out handles are compared: case-insensitive, `@` optional.
 pub fn optout_key(platform: &str, handle: &str) -> (String, String) {
     (
@@ -33,14 +46,9 @@ pub fn optout_key(platform: &str, handle: &str) -> (String, String) {
 
 /// Authors who asked not to be contacted or alerted on.
 pub trait OptOutStore {
-    /// Adds an author to the opt-out list; false when they were on it already.
-    fn add_optout(
-        &self,
-        platform: &str,
-        handle: &str,
-        by: &str,
-        now: i64,
-    ) -> Result<bool, StoreError>;
+    /// Adds an author to the opt-out list (platform and handle compared as [`optout_key`]
+    /// says); false when they were on it already.
+    fn add_optout(&self, entry: &OptOut) -> Result<bool, StoreError>;
 
     /// Removes an author from the opt-out list; false when they were not on it.
     fn remove_optout(&self, platform: &str, handle: &str) -> Result<bool, StoreError>;
@@ -50,19 +58,13 @@ pub trait OptOutStore {
 }
 
 impl OptOutStore for Store {
-    fn add_optout(
-        &self,
-        platform: &str,
-        handle: &str,
-        by: &str,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let (p, h) = optout_key(platform, handle);
+    fn add_optout(&self, entry: &OptOut) -> Result<bool, StoreError> {
+        let (p, h) = optout_key(&entry.platform, &entry.handle);
         self.conn
             .execute(
                 "INSERT INTO optouts (platform, handle, added_at, added_by) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT DO NOTHING",
-                params![p, h, now, by],
+                params![p, h, entry.added_at, entry.added_by],
             )
             .map(|n| n > 0)
             .map_err(self.err())

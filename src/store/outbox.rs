@@ -12,6 +12,21 @@ use serde::Serialize;
 use super::row::row_struct;
 use super::{Store, StoreError};
 
+/// Alerts to one recipient held back by the hourly cap, and the summary that counts them.
+#[derive(Debug, Clone)]
+pub struct CapHold {
+    /// The outbox rows held back.
+    pub ids: Vec<i64>,
+    /// Whom they were for, and whom the summary goes to.
+    pub recipient: String,
+    /// The team of the first held alert, which the summary is filed under.
+    pub team: String,
+    /// When the summary is due: the end of the cap hour (unix seconds).
+    pub until: i64,
+    /// The summary's Message-ID, one per recipient and cap hour, so a retry reuses it.
+    pub message_id: String,
+}
+
 /// One alert to queue: one email to one recipient, or one post to a team's webhook.
 #[derive(Debug, Clone)]
 pub struct NewAlert {
@@ -245,15 +260,7 @@ pub trait OutboxStore {
     /// `webcare outbox --state held`) and counted by one cap summary per recipient and cap
     /// period, created here when missing and due at `until`. One transaction. Returns the
     /// summary's row id.
-    fn hold_for_cap(
-        &mut self,
-        ids: &[i64],
-        recipient: &str,
-        team: &str,
-        until: i64,
-        message_id: &str,
-        now: i64,
-    ) -> Result<i64, StoreError>;
+    fn hold_for_cap(&mut self, hold: &CapHold, now: i64) -> Result<i64, StoreError>;
 
     /// The alerts a cap summary counts, oldest first.
     fn held_by(&self, summary_id: i64) -> Result<Vec<OutboxEntry>, StoreError>;
@@ -460,15 +467,14 @@ impl OutboxStore for Store {
         )
     }
 
-    fn hold_for_cap(
-        &mut self,
-        ids: &[i64],
-        recipient: &str,
-        team: &str,
-        until: i64,
-        message_id: &str,
-        now: i64,
-    ) -> Result<i64, StoreError> {
+    fn hold_for_cap(&mut self, hold: &CapHold, now: i64) -> Result<i64, StoreError> {
+        let CapHold {
+            ids,
+            recipient,
+            team,
+            until,
+            message_id,
+        } = hold;
         self.write(|tx| {
         tx.execute(
             "INSERT INTO outbox (mention_id, team, rule, recipient, message_id, subject, body_text,

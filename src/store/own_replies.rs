@@ -76,6 +76,7 @@ pub(super) fn apply(
 mod tests {
     use crate::store::MentionStore;
     use crate::store::PollStore;
+    use crate::store::testing;
     use std::collections::HashMap;
 
     use chrono::{Duration, Utc};
@@ -130,8 +131,7 @@ mod tests {
 
     #[test]
     fn a_reply_marks_its_post_answered_in_either_order_and_never_twice() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let (_dir, mut s) = testing::temp_store();
         let early = reply("a", "FjordlinkCare", 50);
         // The reply to `a` comes with it; the reply to `b` comes before `b` itself.
         let first = poll(
@@ -156,31 +156,20 @@ mod tests {
         assert!(rows[1].1.unwrap().abs_diff(at(40).unwrap()) <= 1);
         assert_eq!((rows[2].1, rows[2].2.as_deref()), (None, None));
         // Applied replies are not kept.
-        let kept: i64 = s
-            .connection()
-            .query_row("SELECT count(*) FROM own_replies", [], |r| r.get(0))
-            .unwrap();
+        let kept: i64 = testing::scalar(&s, "SELECT count(*) FROM own_replies");
         assert_eq!(kept, 0);
-        let actions: i64 = s
-            .connection()
-            .query_row(
-                "SELECT count(*) FROM mention_actions WHERE action = 'answered'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let actions: i64 = testing::scalar(
+            &s,
+            "SELECT count(*) FROM mention_actions WHERE action = 'answered'",
+        );
         assert_eq!(actions, 2);
     }
 
     #[test]
     fn a_staff_answer_is_not_overwritten_and_old_orphans_are_dropped() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let (_dir, mut s) = testing::temp_store();
         poll(&mut s, &["a"], vec![]);
-        let id: i64 = s
-            .connection()
-            .query_row("SELECT id FROM mentions", [], |r| r.get(0))
-            .unwrap();
+        let id: i64 = testing::scalar(&s, "SELECT id FROM mentions");
         s.mark_answered(id, true, "anna", 1_000).unwrap();
         // A reply written long ago still waits: it was only seen now.
         let orphan = OwnReply {

@@ -108,14 +108,16 @@ fn in_snapshot<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::OptOutStore;
+    use crate::store::{OptOut, OptOutStore};
 
     #[tokio::test]
     async fn a_read_completes_while_another_connection_holds_a_write_transaction() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("w.db");
         let writer = Store::open(&db).unwrap();
-        writer.add_optout("x", "@jan", "staff", 1).unwrap();
+        writer
+            .add_optout(&OptOut::new("x", "@jan", "staff", 1))
+            .unwrap();
         // Another connection (another process, or the writer in the middle of a long commit)
         // takes the write lock and keeps its transaction open.
         let other = rusqlite::Connection::open(&db).unwrap();
@@ -144,11 +146,13 @@ mod tests {
         let writer = Store::open(&db).unwrap();
         let readers = Readers::new(&db);
         assert_eq!(readers.read(|s| s.count_mentions(None)).await.unwrap(), 0);
-        writer.add_optout("x", "@jan", "staff", 1).unwrap();
+        writer
+            .add_optout(&OptOut::new("x", "@jan", "staff", 1))
+            .unwrap();
         let optouts = readers.read(|s| s.optouts()).await.unwrap();
         assert_eq!(optouts.len(), 1);
         let refused = readers
-            .read(|s| s.add_optout("x", "@piet", "staff", 1))
+            .read(|s| s.add_optout(&OptOut::new("x", "@piet", "staff", 1)))
             .await;
         assert!(refused.is_err(), "{refused:?}");
         assert_eq!(writer.optouts().unwrap().len(), 1);

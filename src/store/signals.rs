@@ -387,6 +387,7 @@ mod tests {
     use super::*;
     use crate::sources::Mention;
     use crate::store::PollStore;
+    use crate::store::testing;
     use crate::store::{NewMention, PollCommit, Store};
     use chrono::Utc;
 
@@ -437,8 +438,7 @@ mod tests {
 
     #[test]
     fn the_third_author_of_a_text_makes_every_copy_spam_even_earlier_ones() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let (_dir, mut s) = testing::temp_store();
         let c = Classifier::embedded();
         commit(&mut s, &c, &[("1", "ann", None, GIVEAWAY)]);
         commit(&mut s, &c, &[("2", "bob", None, &GIVEAWAY.to_uppercase())]);
@@ -451,14 +451,8 @@ mod tests {
         let v = verdicts(&s);
         assert_eq!(v.len(), 4);
         assert!(v.iter().all(|v| v.3 && v.1 == "neutral"), "{v:?}");
-        let reasons: String = s
-            .connection()
-            .query_row(
-                "SELECT reasons FROM mentions WHERE external_id = '1'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let reasons: String =
+            testing::scalar(&s, "SELECT reasons FROM mentions WHERE external_id = '1'");
         assert!(
             reasons.contains("same text from several authors"),
             "{reasons}"
@@ -467,8 +461,7 @@ mod tests {
 
     #[test]
     fn a_campaign_inside_one_poll_is_stored_as_spam_with_the_reason_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let (_dir, mut s) = testing::temp_store();
         let c = Classifier::embedded();
         let posts: Vec<Post<'_>> = [("1", "ann"), ("2", "bob"), ("3", "cas"), ("4", "ann")]
             .iter()
@@ -494,8 +487,7 @@ mod tests {
 
     #[test]
     fn a_campaign_in_a_poll_big_enough_to_be_prepared_on_all_cores_is_spam_in_every_row() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let (_dir, mut s) = testing::temp_store();
         let c = Classifier::embedded();
         // Above the size from which a commit prepares its rows in parts: the verdicts the
         // rows are written with must be the settled ones.
@@ -510,23 +502,15 @@ mod tests {
         let v = verdicts(&s);
         assert_eq!(v.len(), 2_500);
         assert!(v.iter().all(|v| v.3 && v.1 == "neutral"));
-        let once: i64 = s
-            .connection()
-            .query_row(
-                "SELECT count(*) FROM mentions
+        let once: i64 = testing::scalar(&s, "SELECT count(*) FROM mentions
                  WHERE reasons LIKE '%same text from several authors%'
-                   AND reasons NOT LIKE '%same text from several authors%same text from several authors%'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+                   AND reasons NOT LIKE '%same text from several authors%same text from several authors%'");
         assert_eq!(once, 2_500);
     }
 
     #[test]
     fn rows_a_poll_does_not_store_do_not_count_as_authors() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let (_dir, mut s) = testing::temp_store();
         let c = Classifier::embedded();
         commit(
             &mut s,
@@ -557,8 +541,7 @@ mod tests {
 
     #[test]
     fn one_author_repeating_a_text_is_not_a_campaign() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let (_dir, mut s) = testing::temp_store();
         let c = Classifier::embedded();
         let posts: Vec<Post<'_>> = ["1", "2", "3", "4"]
             .iter()
@@ -570,8 +553,7 @@ mod tests {
 
     #[test]
     fn a_complaint_in_a_busy_thread_is_urgent_whatever_order_the_poll_had() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&dir.path().join("w.db")).unwrap();
+        let (_dir, mut s) = testing::temp_store();
         let mut c = Classifier::embedded();
         c.fast_thread = 4;
         let complaint = "Mijn Fjordlink internet ligt er al twee dagen uit";

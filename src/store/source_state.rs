@@ -59,17 +59,25 @@ impl SourceState {
     }
 }
 
+/// A poll that failed, as the scheduler reports it.
+#[derive(Debug, Clone)]
+pub struct FailedPoll {
+    /// The source's configured name.
+    pub source: String,
+    /// Its kind, e.g. `rss`.
+    pub kind: String,
+    /// What went wrong, as logged (never with a secret in it).
+    pub error: String,
+    /// When the poll began.
+    pub started_at: DateTime<Utc>,
+    /// When the source is due again, after its back-off.
+    pub next_poll_at: DateTime<Utc>,
+}
+
 /// Each source's cursor, schedule and last outcome.
 pub trait SourceStateStore {
     /// Records a failed poll: the cursor stays where it was.
-    fn record_failure(
-        &mut self,
-        source: &str,
-        kind: &str,
-        error: &str,
-        started_at: DateTime<Utc>,
-        next_poll_at: DateTime<Utc>,
-    ) -> Result<i64, StoreError>;
+    fn record_failure(&mut self, failure: &FailedPoll) -> Result<i64, StoreError>;
 
     /// The stored state of one source, if it was ever polled.
     fn source_state(&self, source: &str) -> Result<Option<SourceState>, StoreError>;
@@ -79,14 +87,14 @@ pub trait SourceStateStore {
 }
 
 impl SourceStateStore for Store {
-    fn record_failure(
-        &mut self,
-        source: &str,
-        kind: &str,
-        error: &str,
-        started_at: DateTime<Utc>,
-        next_poll_at: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
+    fn record_failure(&mut self, failure: &FailedPoll) -> Result<i64, StoreError> {
+        let FailedPoll {
+            source,
+            kind,
+            error,
+            started_at,
+            next_poll_at,
+        } = failure;
         let now = Utc::now();
         self.write(|tx| {
         tx.execute(
@@ -100,7 +108,7 @@ impl SourceStateStore for Store {
         ?;
         tx.execute(
             "INSERT INTO poll_log (source, started_at, duration_ms, outcome, error) VALUES (?1, ?2, ?3, 'error', ?4)",
-            params![source, started_at.timestamp(), (now - started_at).num_milliseconds().max(0), error],
+            params![source, started_at.timestamp(), (now - *started_at).num_milliseconds().max(0), error],
         )
         ?;
         let failures: i64 = tx

@@ -260,12 +260,7 @@ mod tests {
     use crate::store::MentionStore;
     use crate::store::PollStore;
     use crate::store::RetentionStore;
-
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("w.db")).unwrap();
-        (dir, store)
-    }
+    use crate::store::testing;
 
     /// What the metrics gauge must say: a count over the mentions table itself.
     fn counted(s: &Store) -> Vec<MentionCount> {
@@ -289,7 +284,7 @@ mod tests {
         use crate::store::{NewMention, PollCommit};
         use chrono::Utc;
 
-        let (_d, mut s) = store();
+        let (_d, mut s) = testing::temp_store();
         let c = Classifier::embedded();
         let posts = [
             ("a", Some("nl"), "Al drie dagen geen internet, belachelijk!"),
@@ -405,7 +400,7 @@ mod tests {
 
     #[test]
     fn poll_stats_count_errors_and_bucket_durations() {
-        let (_d, s) = store();
+        let (_d, s) = testing::temp_store();
         s.conn
             .execute_batch(
                 "INSERT INTO poll_log (source, started_at, duration_ms, outcome) VALUES
@@ -429,7 +424,7 @@ mod tests {
 
     #[test]
     fn failing_since_is_the_first_failure_after_the_last_success() {
-        let (_d, s) = store();
+        let (_d, s) = testing::temp_store();
         s.conn
             .execute_batch(
                 "INSERT INTO source_state (source, kind, last_success_at, consecutive_failures) VALUES
@@ -446,7 +441,7 @@ mod tests {
 
     #[test]
     fn outbox_backlog_ignores_alerts_held_until_later() {
-        let (_d, s) = store();
+        let (_d, s) = testing::temp_store();
         let row = |state: &str, not_before: i64, next: i64, attempts: i64| {
             s.conn
                 .execute(
@@ -486,7 +481,7 @@ mod tests {
 
     #[test]
     fn a_reader_sees_the_writers_commits_and_cannot_write() {
-        let (dir, s) = store();
+        let (dir, s) = testing::temp_store();
         s.conn
             .execute_batch("INSERT INTO poll_log (source, started_at, duration_ms, outcome) VALUES ('a', 1, 5, 'ok');")
             .unwrap();

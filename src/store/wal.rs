@@ -217,6 +217,7 @@ async fn truncate(writer: &Writer) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing;
 
     /// Creates `table` holding `rows` blobs of 1,000 bytes, in one transaction.
     fn fill(store: &Store, table: &str, rows: u32) {
@@ -342,10 +343,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.db");
         let store = Store::open(&path).unwrap();
-        let limit: i64 = store
-            .conn
-            .query_row("PRAGMA journal_size_limit", [], |r| r.get(0))
-            .unwrap();
+        let limit: i64 = testing::scalar(&store, "PRAGMA journal_size_limit");
         assert_eq!(limit, JOURNAL_SIZE_LIMIT);
         fill(&store, "filler", 2000);
         let wal = dir.path().join("w.db-wal");

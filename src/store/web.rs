@@ -78,15 +78,8 @@ pub trait WebStore {
     /// What staff did to mention `id`, oldest first.
     fn history_of(&self, id: i64) -> Result<Vec<HistoryEntry>, StoreError>;
 
-    /// Appends one entry to mention `id`'s history.
-    fn record_action(
-        &self,
-        id: i64,
-        action: &str,
-        detail: Option<&str>,
-        by: &str,
-        now: i64,
-    ) -> Result<(), StoreError>;
+    /// Appends `entry` to mention `id`'s history.
+    fn record_action(&self, id: i64, entry: &HistoryEntry) -> Result<(), StoreError>;
 
     /// Claims mention `id` for `by`, or releases the claim (`by` = `None`).
     fn set_claim(&self, id: i64, by: Option<&str>, now: i64) -> Result<(), StoreError>;
@@ -164,19 +157,12 @@ impl WebStore for Store {
         )
     }
 
-    fn record_action(
-        &self,
-        id: i64,
-        action: &str,
-        detail: Option<&str>,
-        by: &str,
-        now: i64,
-    ) -> Result<(), StoreError> {
+    fn record_action(&self, id: i64, entry: &HistoryEntry) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "INSERT INTO mention_actions (mention_id, action, detail, done_by, done_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, action, detail, by, now],
+                params![id, entry.action, entry.detail, entry.by, entry.at],
             )
             .map_err(self.err())?;
         Ok(())
@@ -322,15 +308,15 @@ impl SlaStore for Store {
 mod tests {
     use super::*;
     use crate::store::MentionStore;
-    use crate::store::OptOutStore;
+    use crate::store::testing;
     use crate::store::{InboxStatus, MentionOrder, MentionQuery, StoredMention};
+    use crate::store::{OptOut, OptOutStore};
 
     const ROUTE: &str = r#"[{"rule":"r","action":"alert","team":"webcare","why":[]}]"#;
 
     /// A store with mentions `(label, urgency, created, answered, handle)`, routed to webcare.
     fn store(rows: &[(&str, &str, i64, Option<i64>, &str)]) -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("w.db")).unwrap();
+        let (dir, store) = testing::temp_store();
         for (i, (label, urgency, created, answered, handle)) in rows.iter().enumerate() {
             store
                 .connection()
@@ -383,7 +369,8 @@ mod tests {
             ("praise", "normal", 200, None, "Quiet"),
             ("complaint", "normal", 300, None, "x"),
         ]);
-        s.add_optout("rss", "@quiet", "anna", 1).unwrap();
+        s.add_optout(&OptOut::new("rss", "@quiet", "anna", 1))
+            .unwrap();
         let wall = MentionQuery::new().wall().order(MentionOrder::Wall);
         assert_eq!(ids(&s.mentions(&wall).unwrap()), [1]);
         s.set_pinned(2, true, 500).unwrap();
@@ -444,14 +431,8 @@ mod tests {
                 .unwrap()
         );
         assert!(s.mentions(&overdue(6000)).unwrap().is_empty());
-        let queued: i64 = s
-            .connection()
-            .query_row(
-                "SELECT count(*) FROM outbox WHERE kind = 'escalation'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let queued: i64 =
+            testing::scalar(&s, "SELECT count(*) FROM outbox WHERE kind = 'escalation'");
         assert_eq!(queued, 1);
     }
 

@@ -24,7 +24,9 @@ use super::auth::{self, Key, LoginLimiter, SESSION_COOKIE, Session};
 use super::links::{LinkCheck, LinkSigner};
 use crate::classify::Label;
 use crate::config::load::Config;
-use crate::store::{self, InboxStatus, MentionOrder, StarRange, StoreError, StoredMention};
+use crate::store::{
+    self, HistoryEntry, InboxStatus, MentionOrder, OptOut, StarRange, StoreError, StoredMention,
+};
 
 /// Mentions per inbox page.
 pub const PAGE_SIZE: usize = 50;
@@ -1239,7 +1241,7 @@ fn apply_action(
             };
             let (p, h) = crate::store::optout_key(&m.kind, &handle);
             if form.action == "optout" {
-                store.add_optout(&p, &h, user, now)?;
+                store.add_optout(&OptOut::new(&p, &h, user, now))?;
             } else {
                 store.remove_optout(&p, &h)?;
             }
@@ -1268,7 +1270,13 @@ fn apply_action(
             )));
         }
     };
-    store.record_action(id, &form.action, detail.as_deref(), user, now)?;
+    let entry = HistoryEntry {
+        action: form.action.clone(),
+        detail,
+        by: user.to_string(),
+        at: now,
+    };
+    store.record_action(id, &entry)?;
     tracing::info!(mention = id, action = %form.action, user = %user, "web action");
     Ok(())
 }
