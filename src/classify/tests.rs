@@ -79,6 +79,58 @@ fn negation_does_not_cancel_a_duration() {
 }
 
 #[test]
+fn never_having_been_so_upset_is_the_strongest_complaint_not_a_negation() {
+    for text in [
+        "I have never been so disappointed with Fjordlink",
+        "Ik ben nog nooit zo teleurgesteld geweest in Fjordlink",
+        "Jeg har aldrig været så utilfreds med Fjordlink",
+    ] {
+        let c = classify(text);
+        assert_eq!(c.label, Label::Complaint, "{text}: {:?}", c.reasons);
+        assert!(c.sentiment < -0.5, "{text}: {}", c.sentiment);
+    }
+    for text in [
+        "I have never been so happy with a provider",
+        "Nog nooit zo goed geholpen als door Fjordlink",
+        "Aldrig været så glad for en udbyder",
+    ] {
+        assert_eq!(label(text), Label::Praise, "{text}");
+    }
+}
+
+#[test]
+fn danish_ringe_is_to_call_unless_it_can_only_be_poor() {
+    // "ringe" is both the verb (to call) and the adjective (poor); customers mostly call.
+    for text in [
+        "Kan jeg ringe til Fjordlink om lørdagen?",
+        "Hvornår kan jeg ringe til kundeservice?",
+    ] {
+        let c = classify(text);
+        assert_eq!(c.label, Label::Question, "{text}: {:?}", c.reasons);
+        assert!(c.sentiment >= 0.0, "{text}: {}", c.sentiment);
+    }
+    for text in [
+        "Meget ringe service fra Fjordlink",
+        "Servicen hos Fjordlink er ringe",
+    ] {
+        assert_eq!(label(text), Label::Complaint, "{text}");
+    }
+}
+
+#[test]
+fn calling_again_and_again_and_past_failures_are_complaints() {
+    for text in [
+        "I called Fjordlink 3 times today and nobody picked up",
+        "Ik heb vier keer naar Fjordlink gebeld",
+        "Jeg har prøvet at ringe til Fjordlink tre gange i dag",
+        "De app van Fjordlink werkte niet het hele weekend",
+        "Dørene i toget virkede ikke",
+    ] {
+        assert_eq!(label(text), Label::Complaint, "{text}");
+    }
+}
+
+#[test]
 fn duration_and_unanswered_cues_give_reasons_with_spans() {
     let text = "@KPN al drie dagen geen internet en geen reactie";
     let c = classify(text);
