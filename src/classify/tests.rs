@@ -131,6 +131,35 @@ fn calling_again_and_again_and_past_failures_are_complaints() {
 }
 
 #[test]
+fn everyday_service_failures_are_complaints_in_each_language() {
+    for text in [
+        "Customer service hung up on me mid call",
+        "De klantenservice hing gewoon op",
+        "Kundeservice lagde på midt i samtalen",
+        "My contract was renewed without asking me",
+        "Mit abonnement blev forlænget uden at jeg blev spurgt",
+        "Ordren blev annulleret uden nogen forklaring",
+        "The technician never showed up",
+        "De monteur is nooit komen opdagen",
+        "The router keeps restarting",
+        "De router herstart steeds",
+        "Routeren genstarter hele tiden",
+        "The internet is unstable every single evening",
+        "Het internet is elke avond instabiel",
+        "Internettet er ustabilt hver eneste aften",
+        "Three emails and not a single reply",
+        "Drie mails gestuurd en geen enkele reactie",
+        "Ingen kan fortælle mig hvornår mit internet virker igen",
+    ] {
+        let c = classify(text);
+        assert_eq!(c.label, Label::Complaint, "{text}: {:?}", c.reasons);
+    }
+    // Asking when it works again is not thanks for a fix.
+    assert_eq!(label("Hvornår virker det igen?"), Label::Question);
+    assert_eq!(label("Nu virker det igen, tak for hjælpen"), Label::Praise);
+}
+
+#[test]
 fn duration_and_unanswered_cues_give_reasons_with_spans() {
     let text = "@KPN al drie dagen geen internet en geen reactie";
     let c = classify(text);
