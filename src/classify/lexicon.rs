@@ -298,6 +298,9 @@ pub(crate) fn parse(
         msg,
     };
     let mut section: Option<(String, Option<CueKind>, String)> = None;
+    // Where each (section, phrase) was first given: a second entry would leave one of two
+    // scores unused, depending on the order the matcher tries them.
+    let mut first_at: HashMap<(String, String), usize> = HashMap::new();
     for (n, raw) in text.lines().enumerate() {
         let line_no = n + 1;
         // "# " starts a comment; "#fail" (no space) is a hashtag entry.
@@ -367,6 +370,15 @@ pub(crate) fn parse(
         };
         if phrase.is_empty() {
             return Err(err(line_no, "empty phrase before '='".into()));
+        }
+        let key = (format!("{name} {cue}"), phrase.to_lowercase());
+        if let Some(first) = first_at.insert(key, line_no) {
+            return Err(err(
+                line_no,
+                format!(
+                    "{phrase:?} is already in this section at line {first}; keep one of the two"
+                ),
+            ));
         }
         let effect = match (name.as_str(), kind) {
             (_, Some(k)) => RawEffect::Cue(*k, cue.clone(), value.unwrap_or(1.0)),
@@ -929,6 +941,19 @@ mod tests {
             Some(1.2)
         );
         assert_eq!(embedded_score("da", "published.txt", "absorberet"), None);
+    }
+
+    #[test]
+    fn a_phrase_given_twice_in_one_section_is_an_error_naming_both_lines() {
+        let err = entries("[sentiment]\ngreat = 2\nawful = -3\nGreat = 2.5\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "en/test.txt:4: \"Great\" is already in this section at line 2; keep one of the two"
+        );
+        // The same phrase in two sections is two meanings, not a mistake.
+        entries("[sentiment]\nunstable = -1.6\n[complaint failure]\nunstable = 1\n").unwrap();
     }
 
     #[test]
