@@ -423,6 +423,8 @@ fn language_is_detected_when_not_given() {
         classify("Hvorfor er min pakke ikke blevet leveret endnu").lang,
         "da"
     );
+    // Short Danish with one Dutch-looking word ("op"): "aldrig" is a Danish stopword too.
+    assert_eq!(classify("Teknikeren dukkede aldrig op").lang, "da");
     assert_eq!(classify("Wo bleibt mein Paket").lang, "other");
     assert_eq!(classify("¿Dónde está mi paquete?").lang, "other");
 }
