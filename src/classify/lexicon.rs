@@ -470,12 +470,16 @@ impl Table {
         by_first: FxMap<u32, Vec<u32>>,
         mut num_first: Vec<u32>,
     ) -> Table {
-        // Longest first; at equal length a hashtag-only entry before the plain word.
+        // Longest first; at equal length a hashtag-only entry before the plain word, and an
+        // anchored one (`^does anyone`, which only matches at a sentence start) before its
+        // unanchored twin, so the more specific entry wins where both match.
         let longest_first = |v: &mut Vec<u32>| {
             v.sort_by_key(|&p| {
+                let pat = &pats[p as usize];
                 (
-                    std::cmp::Reverse(pats[p as usize].toks.len()),
-                    !pats[p as usize].hashtag,
+                    std::cmp::Reverse(pat.toks.len()),
+                    !pat.hashtag,
+                    !pat.anchored,
                 )
             })
         };

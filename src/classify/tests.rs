@@ -217,6 +217,11 @@ fn question_without_question_mark_by_inversion() {
         label("Ved nogen om butikken i Aarhus har åbent i morgen"),
         Label::Question
     );
+    // The anchored "^does anyone" (1.4) wins over its unanchored twin (0.8) at the start.
+    assert_eq!(
+        label("Does anyone know if Fjordlink has an outage in Leeds right now"),
+        Label::Question
+    );
 }
 
 #[test]
