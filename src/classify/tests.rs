@@ -154,6 +154,23 @@ fn everyday_service_failures_are_complaints_in_each_language() {
         let c = classify(text);
         assert_eq!(c.label, Label::Complaint, "{text}: {:?}", c.reasons);
     }
+    for text in [
+        "Great job, 4 hour window and nobody turned up",
+        "My account got locked and the reset email never arrives",
+        "Booking system double booked our room",
+        "Mijn energierekening klopt niet en niemand belt terug",
+        "Vervelend dat de app steeds uitlogt",
+    ] {
+        let c = classify(text);
+        assert_eq!(c.label, Label::Complaint, "{text}: {:?}", c.reasons);
+    }
+    // Praise that names the problem it no longer has stays praise.
+    for text in [
+        "Not a single problem since I switched to Fjordlink, great",
+        "My son keeps saying how great the new Fjordlink router is",
+    ] {
+        assert_eq!(label(text), Label::Praise, "{text}");
+    }
     // Asking when it works again is not thanks for a fix.
     assert_eq!(label("Hvornår virker det igen?"), Label::Question);
     assert_eq!(label("Nu virker det igen, tak for hjælpen"), Label::Praise);
