@@ -19,6 +19,14 @@ fn label(text: &str) -> Label {
     classify(text).label
 }
 
+/// Asserts that each of `texts` gets `want`, naming the text and its reasons when one does not.
+fn assert_labels(want: Label, texts: &[&str]) {
+    for text in texts {
+        let c = classify(text);
+        assert_eq!(c.label, want, "{text}: {:?}", c.reasons);
+    }
+}
+
 fn has_reason(c: &Classification, kind: &str, text: &str) -> bool {
     c.reasons.iter().any(|r| r.kind == kind && r.text == text)
 }
@@ -89,13 +97,14 @@ fn never_having_been_so_upset_is_the_strongest_complaint_not_a_negation() {
         assert_eq!(c.label, Label::Complaint, "{text}: {:?}", c.reasons);
         assert!(c.sentiment < -0.5, "{text}: {}", c.sentiment);
     }
-    for text in [
-        "I have never been so happy with a provider",
-        "Nog nooit zo goed geholpen als door Fjordlink",
-        "Aldrig været så glad for en udbyder",
-    ] {
-        assert_eq!(label(text), Label::Praise, "{text}");
-    }
+    assert_labels(
+        Label::Praise,
+        &[
+            "I have never been so happy with a provider",
+            "Nog nooit zo goed geholpen als door Fjordlink",
+            "Aldrig været så glad for en udbyder",
+        ],
+    );
 }
 
 #[test]
@@ -109,68 +118,71 @@ fn danish_ringe_is_to_call_unless_it_can_only_be_poor() {
         assert_eq!(c.label, Label::Question, "{text}: {:?}", c.reasons);
         assert!(c.sentiment >= 0.0, "{text}: {}", c.sentiment);
     }
-    for text in [
-        "Meget ringe service fra Fjordlink",
-        "Servicen hos Fjordlink er ringe",
-    ] {
-        assert_eq!(label(text), Label::Complaint, "{text}");
-    }
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Meget ringe service fra Fjordlink",
+            "Servicen hos Fjordlink er ringe",
+        ],
+    );
 }
 
 #[test]
 fn calling_again_and_again_and_past_failures_are_complaints() {
-    for text in [
-        "I called Fjordlink 3 times today and nobody picked up",
-        "Ik heb vier keer naar Fjordlink gebeld",
-        "Jeg har prøvet at ringe til Fjordlink tre gange i dag",
-        "De app van Fjordlink werkte niet het hele weekend",
-        "Dørene i toget virkede ikke",
-    ] {
-        assert_eq!(label(text), Label::Complaint, "{text}");
-    }
+    assert_labels(
+        Label::Complaint,
+        &[
+            "I called Fjordlink 3 times today and nobody picked up",
+            "Ik heb vier keer naar Fjordlink gebeld",
+            "Jeg har prøvet at ringe til Fjordlink tre gange i dag",
+            "De app van Fjordlink werkte niet het hele weekend",
+            "Dørene i toget virkede ikke",
+        ],
+    );
 }
 
 #[test]
 fn everyday_service_failures_are_complaints_in_each_language() {
-    for text in [
-        "Customer service hung up on me mid call",
-        "De klantenservice hing gewoon op",
-        "Kundeservice lagde på midt i samtalen",
-        "My contract was renewed without asking me",
-        "Mit abonnement blev forlænget uden at jeg blev spurgt",
-        "Ordren blev annulleret uden nogen forklaring",
-        "The technician never showed up",
-        "De monteur is nooit komen opdagen",
-        "The router keeps restarting",
-        "De router herstart steeds",
-        "Routeren genstarter hele tiden",
-        "The internet is unstable every single evening",
-        "Het internet is elke avond instabiel",
-        "Internettet er ustabilt hver eneste aften",
-        "Three emails and not a single reply",
-        "Drie mails gestuurd en geen enkele reactie",
-        "Ingen kan fortælle mig hvornår mit internet virker igen",
-    ] {
-        let c = classify(text);
-        assert_eq!(c.label, Label::Complaint, "{text}: {:?}", c.reasons);
-    }
-    for text in [
-        "Great job, 4 hour window and nobody turned up",
-        "My account got locked and the reset email never arrives",
-        "Booking system double booked our room",
-        "Mijn energierekening klopt niet en niemand belt terug",
-        "Vervelend dat de app steeds uitlogt",
-    ] {
-        let c = classify(text);
-        assert_eq!(c.label, Label::Complaint, "{text}: {:?}", c.reasons);
-    }
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Customer service hung up on me mid call",
+            "De klantenservice hing gewoon op",
+            "Kundeservice lagde på midt i samtalen",
+            "My contract was renewed without asking me",
+            "Mit abonnement blev forlænget uden at jeg blev spurgt",
+            "Ordren blev annulleret uden nogen forklaring",
+            "The technician never showed up",
+            "De monteur is nooit komen opdagen",
+            "The router keeps restarting",
+            "De router herstart steeds",
+            "Routeren genstarter hele tiden",
+            "The internet is unstable every single evening",
+            "Het internet is elke avond instabiel",
+            "Internettet er ustabilt hver eneste aften",
+            "Three emails and not a single reply",
+            "Drie mails gestuurd en geen enkele reactie",
+            "Ingen kan fortælle mig hvornår mit internet virker igen",
+        ],
+    );
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Great job, 4 hour window and nobody turned up",
+            "My account got locked and the reset email never arrives",
+            "Booking system double booked our room",
+            "Mijn energierekening klopt niet en niemand belt terug",
+            "Vervelend dat de app steeds uitlogt",
+        ],
+    );
     // Praise that names the problem it no longer has stays praise.
-    for text in [
-        "Not a single problem since I switched to Fjordlink, great",
-        "My son keeps saying how great the new Fjordlink router is",
-    ] {
-        assert_eq!(label(text), Label::Praise, "{text}");
-    }
+    assert_labels(
+        Label::Praise,
+        &[
+            "Not a single problem since I switched to Fjordlink, great",
+            "My son keeps saying how great the new Fjordlink router is",
+        ],
+    );
     // Asking when it works again is not thanks for a fix.
     assert_eq!(label("Hvornår virker det igen?"), Label::Question);
     assert_eq!(label("Nu virker det igen, tak for hjælpen"), Label::Praise);
