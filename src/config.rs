@@ -1,13 +1,14 @@
 //! The configuration's building blocks, below every module that has a config section:
 //! [`ConfigErrors`] (every problem at once, each with its key path), `parse_at`, durations,
-//! secrets, and the sections that belong to no one module (`[store]`, `[http]`,
+//! and the sections that belong to no one module (`[store]`, `[http]`,
 //! `[classifier]`, the common keys of `[[sources]]`). It imports nothing of the domain, so each
 //! module can own its section's type and parser; [`load`] puts the sections together.
+//! Secrets are read by [`crate::secret`].
 
 pub mod load;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -229,104 +230,6 @@ impl<'de> Deserialize<'de> for DurationValue {
         parsed.map(DurationValue).ok_or_else(|| {
             serde::de::Error::custom(format!("\"{text}\" is not a duration; use e.g. \"5m\""))
         })
-    }
-}
-
-/// A secret value (API token, password). Its `Debug` and `Display` never show the value.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// The secret itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Wraps a secret a source obtained at run time (an OAuth access token), so it is
-    /// handled like one read from the config.
-    pub fn new(value: String) -> Secret {
-        Secret(value)
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-/// Reads a secret named in the config as `<key>_env = "VAR"` or `<key>_file = "PATH"`.
-/// A relative file is looked up in `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`) when set.
-/// Problems are recorded under `path.<key>_env` / `path.<key>_file`; the value never appears in them.
-pub fn resolve_secret(
-    path: &str,
-    key: &str,
-    env: Option<&str>,
-    file: Option<&str>,
-    required: bool,
-    errors: &mut ConfigErrors,
-) -> Option<Secret> {
-    match (env, file) {
-        (Some(_), Some(_)) => {
-            errors.push(
-                format!("{path}.{key}_env"),
-                format!("set either {key}_env or {key}_file, not both"),
-            );
-            None
-        }
-        (Some(var), None) => match std::env::var(var) {
-            Ok(v) if !v.trim().is_empty() => Some(Secret(v.trim().to_string())),
-            Ok(_) => {
-                errors.push(
-                    format!("{path}.{key}_env"),
-                    format!("environment variable {var} is empty"),
-                );
-                None
-            }
-            Err(_) => {
-                errors.push(
-                    format!("{path}.{key}_env"),
-                    format!("environment variable {var} is not set"),
-                );
-                None
-            }
-        },
-        (None, Some(name)) => {
-            let mut p = PathBuf::from(name);
-            if p.is_relative()
-                && let Ok(dir) = std::env::var("CREDENTIALS_DIRECTORY")
-            {
-                p = Path::new(&dir).join(p);
-            }
-            match std::fs::read_to_string(&p) {
-                Ok(v) if !v.trim().is_empty() => Some(Secret(v.trim().to_string())),
-                Ok(_) => {
-                    errors.push(
-                        format!("{path}.{key}_file"),
-                        format!("{} is empty", p.display()),
-                    );
-                    None
-                }
-                Err(e) => {
-                    errors.push(
-                        format!("{path}.{key}_file"),
-                        format!("cannot read {}: {e}", p.display()),
-                    );
-                    None
-                }
-            }
-        }
-        (None, None) => {
-            if required {
-                errors.push(
-                    format!("{path}.{key}_env"),
-                    format!(
-                        "a secret is required: set {key}_env = \"VAR\" or {key}_file = \"PATH\""
-                    ),
-                );
-            }
-            None
-        }
     }
 }
 

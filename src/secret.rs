@@ -2,13 +2,40 @@
 //! `<key>_env = "VAR"` or `<key>_file = "PATH"` (a relative path is a systemd credential).
 //!
 //! [`SecretRef`] is that pair, parsed once; [`SecretRef::resolve`] reads it through the one
-//! resolver ([`crate::config::resolve_secret`]) into a [`Secret`], whose `Debug` never shows the
+//! resolver into a [`Secret`], whose `Debug` never shows the
 //! value. [`Secrets`] takes the pairs a source kind declares out of its settings, so a kind's
 //! settings struct holds no secret keys and no kind reads a secret by hand.
 
+use std::fmt;
+use std::path::{Path, PathBuf};
+
 use serde_json::{Map, Value};
 
-use crate::config::{ConfigErrors, Secret, resolve_secret};
+use crate::config::ConfigErrors;
+
+/// A secret value (API token, password). Its `Debug` never shows the value, and it has
+/// no `Display`, so it cannot end up in a log line or an error by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Wraps a secret a source obtained at run time (an OAuth access token), so it is
+    /// handled like one read from the config.
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
 
 /// A secret named in the config by `<key>_env` and/or `<key>_file`. The names are not secret
 /// (a variable name, a path); the value is read only by [`SecretRef::resolve`].
@@ -26,6 +53,16 @@ pub struct SecretRef {
 }
 
 impl SecretRef {
+    /// The pair as a section's own struct holds it (`password_env`, `password_file`).
+    pub fn new(key: &str, env: Option<String>, file: Option<String>) -> SecretRef {
+        SecretRef {
+            key: key.to_string(),
+            env,
+            file,
+            malformed: false,
+        }
+    }
+
     /// Takes `<key>_env` and `<key>_file` out of `settings`. A value that is not a string is
     /// recorded under its key path (`path.<key>_env`) and treated as not set.
     pub fn take(
@@ -91,7 +128,7 @@ impl SecretRef {
     /// variable or file) are recorded under `path.<key>_env` / `path.<key>_file`; the value never
     /// appears in them.
     pub fn resolve(&self, path: &str, required: bool, errors: &mut ConfigErrors) -> Option<Secret> {
-        resolve_secret(
+        read(
             path,
             &self.key,
             self.env.as_deref(),
@@ -99,6 +136,80 @@ impl SecretRef {
             required && !self.malformed,
             errors,
         )
+    }
+}
+
+/// Reads the secret named by `env` or `file` (`<key>_env` / `<key>_file` at `path`). A relative
+/// file is looked up in `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`) when set.
+fn read(
+    path: &str,
+    key: &str,
+    env: Option<&str>,
+    file: Option<&str>,
+    required: bool,
+    errors: &mut ConfigErrors,
+) -> Option<Secret> {
+    match (env, file) {
+        (Some(_), Some(_)) => {
+            errors.push(
+                format!("{path}.{key}_env"),
+                format!("set either {key}_env or {key}_file, not both"),
+            );
+            None
+        }
+        (Some(var), None) => match std::env::var(var) {
+            Ok(v) if !v.trim().is_empty() => Some(Secret(v.trim().to_string())),
+            Ok(_) => {
+                errors.push(
+                    format!("{path}.{key}_env"),
+                    format!("environment variable {var} is empty"),
+                );
+                None
+            }
+            Err(_) => {
+                errors.push(
+                    format!("{path}.{key}_env"),
+                    format!("environment variable {var} is not set"),
+                );
+                None
+            }
+        },
+        (None, Some(name)) => {
+            let mut p = PathBuf::from(name);
+            if p.is_relative()
+                && let Ok(dir) = std::env::var("CREDENTIALS_DIRECTORY")
+            {
+                p = Path::new(&dir).join(p);
+            }
+            match std::fs::read_to_string(&p) {
+                Ok(v) if !v.trim().is_empty() => Some(Secret(v.trim().to_string())),
+                Ok(_) => {
+                    errors.push(
+                        format!("{path}.{key}_file"),
+                        format!("{} is empty", p.display()),
+                    );
+                    None
+                }
+                Err(e) => {
+                    errors.push(
+                        format!("{path}.{key}_file"),
+                        format!("cannot read {}: {e}", p.display()),
+                    );
+                    None
+                }
+            }
+        }
+        (None, None) => {
+            if required {
+                errors.push(
+                    format!("{path}.{key}_env"),
+                    format!(
+                        "a secret is required: set {key}_env = \"VAR\" or {key}_file = \"PATH\""
+                    ),
+                );
+            }
+            None
+        }
     }
 }
 

@@ -150,13 +150,11 @@ fn an_unreadable_secret_is_named_without_its_value() {
     )
     .unwrap();
     drop(f);
+    use webcare::secret::SecretRef;
     // The rss source has no secrets, so exercise the shared resolver through the library.
     let mut errors = webcare::config::ConfigErrors::default();
-    let got = webcare::config::resolve_secret(
+    let got = SecretRef::new("token", Some("FJORD_TOKEN_MISSING".into()), None).resolve(
         "sources[0]",
-        "token",
-        Some("FJORD_TOKEN_MISSING"),
-        None,
         true,
         &mut errors,
     );
@@ -171,11 +169,8 @@ fn an_unreadable_secret_is_named_without_its_value() {
     // The mail password from the file `smtp-password`, and what was said on the way.
     let smtp_password = || {
         let mut errors = webcare::config::ConfigErrors::default();
-        let got = webcare::config::resolve_secret(
+        let got = SecretRef::new("password", None, Some("smtp-password".into())).resolve(
             "mail",
-            "password",
-            None,
-            Some("smtp-password"),
             true,
             &mut errors,
         );

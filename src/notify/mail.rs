@@ -17,7 +17,8 @@ use askama::Template;
 use super::card;
 pub use super::card::ActionLink;
 use super::smtp::SmtpClient;
-use crate::config::{ConfigErrors, DurationValue, Secret, resolve_secret};
+use crate::config::{ConfigErrors, DurationValue};
+use crate::secret::{Secret, SecretRef};
 use crate::sources::Mention;
 use crate::text::cut;
 
@@ -222,14 +223,12 @@ impl MailConfig {
                         None
                     }
                 });
-                let password = resolve_secret(
-                    "mail",
+                let password = SecretRef::new(
                     "password",
-                    self.password_env.as_deref(),
-                    self.password_file.as_deref(),
-                    self.username.is_some(),
-                    errors,
-                );
+                    self.password_env.clone(),
+                    self.password_file.clone(),
+                )
+                .resolve("mail", self.username.is_some(), errors);
                 if self.username.is_none() && password.is_some() {
                     errors.push(
                         "mail.username",

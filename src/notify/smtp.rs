@@ -36,7 +36,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::mail::{SendError, TlsMode};
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// Where and how to reach the SMTP server; built once from `[mail]`.
 pub struct SmtpClient {

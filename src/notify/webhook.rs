@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 
 use super::card::stars;
 use super::mail::{AlertView, SendError, header_safe, is_loopback, safe_link};
-use crate::config::{ConfigErrors, DurationValue, Secret, resolve_secret};
+use crate::config::{ConfigErrors, DurationValue};
+use crate::secret::{Secret, SecretRef};
 use crate::text::cut;
 
 /// Which message shape the receiver expects.
@@ -85,14 +86,8 @@ impl WebhookConfig {
     /// Checks the URL and reads the secret, recording problems under `path` (`teams[0].webhook`).
     /// The URL is never repeated in a message, since it may carry a token.
     pub fn validate(&self, path: &str, errors: &mut ConfigErrors) -> Option<Webhook> {
-        let secret = resolve_secret(
-            path,
-            "secret",
-            self.secret_env.as_deref(),
-            self.secret_file.as_deref(),
-            false,
-            errors,
-        );
+        let secret = SecretRef::new("secret", self.secret_env.clone(), self.secret_file.clone())
+            .resolve(path, false, errors);
         if self.timeout.0 < Duration::from_secs(1) {
             errors.push(format!("{path}.timeout"), "must be at least 1s");
         }
@@ -600,7 +595,10 @@ mod tests {
         let file = dir.path().join("secret");
         std::fs::write(&file, "Jefe").unwrap();
         let mut errors = ConfigErrors::default();
-        let s = resolve_secret("t", "secret", None, file.to_str(), true, &mut errors).unwrap();
+        let file = file.to_str().map(String::from);
+        let s = SecretRef::new("secret", None, file)
+            .resolve("t", true, &mut errors)
+            .unwrap();
         assert_eq!(
             sign(&s, "what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"

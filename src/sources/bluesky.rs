@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 use super::http::{Client, Fetched, parse_rate_limit_reset};
 use super::own_reply::own_name;
 use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind};
-use crate::config::{Secret, SourceConfig};
+use crate::config::SourceConfig;
+use crate::secret::Secret;
 
 const PUBLIC_APPVIEW: &str = "https://public.api.bsky.app";
 const ENTRYWAY: &str = "https://bsky.social";

@@ -6,7 +6,8 @@
 
 use std::ops::RangeInclusive;
 
-use crate::config::{ConfigErrors, Secret};
+use crate::config::ConfigErrors;
+use crate::secret::Secret;
 use crate::secret::Secrets;
 
 /// What a kind's settings check works with: the source's config path (`sources[2]`), the

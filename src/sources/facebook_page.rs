@@ -24,7 +24,8 @@ use super::graph::{
 use super::http::Client;
 use super::own_reply::is_own;
 use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind};
-use crate::config::{DurationValue, Secret, SourceConfig};
+use crate::config::{DurationValue, SourceConfig};
+use crate::secret::Secret;
 
 /// Runs overlap by this much, so an item created during a run is seen by the next.
 const RUN_OVERLAP: i64 = 60;

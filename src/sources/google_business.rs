@@ -21,7 +21,8 @@ use super::google_oauth::{GoogleAuth, Grant, api_error_message};
 use super::http::{Client, Fetched};
 use super::newest_first::Walk;
 use super::{Batch, Mention, OwnReply, PollContext, Source, SourceError, SourceKind};
-use crate::config::{Secret, SourceConfig};
+use crate::config::SourceConfig;
+use crate::secret::Secret;
 
 /// The credential keys, for error messages.
 const KEYS: &str =

@@ -14,7 +14,8 @@ use serde::Deserialize;
 
 use super::SourceError;
 use super::http::{Client, Fetched};
-use crate::config::{ConfigErrors, Secret};
+use crate::config::ConfigErrors;
+use crate::secret::Secret;
 
 /// Google's token endpoint, used when neither the config nor the key file names another.
 pub(crate) const GOOGLE_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";

@@ -11,7 +11,8 @@ use serde::Deserialize;
 
 use super::SourceError;
 use super::http::{Client, Fetched};
-use crate::config::{DurationValue, Secret};
+use crate::config::DurationValue;
+use crate::secret::Secret;
 use crate::sources::checks::Check;
 
 /// Usage percentage at which a source slows down instead of running into the limit.

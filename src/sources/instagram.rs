@@ -25,7 +25,8 @@ use super::graph::{
 };
 use super::http::Client;
 use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind};
-use crate::config::{ConfigErrors, DurationValue, Secret, SourceConfig};
+use crate::config::{ConfigErrors, DurationValue, SourceConfig};
+use crate::secret::Secret;
 
 const RUN_OVERLAP: i64 = 60;
 const MEDIA_FIELDS: &str = "id,caption,timestamp,permalink,comments_count,like_count,media_type";

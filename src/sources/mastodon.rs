@@ -23,7 +23,8 @@ use super::http::{Client, Fetched, parse_rate_limit_reset};
 use super::own_reply::own_name;
 use super::text::html_to_text;
 use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind};
-use crate::config::{Secret, SourceConfig};
+use crate::config::SourceConfig;
+use crate::secret::Secret;
 
 /// Stop paging when the server's request budget falls to this many.
 const LOW_REMAINING: i64 = 5;

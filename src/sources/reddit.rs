@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use super::http::{Client, Fetched, parse_rate_limit_reset};
 use super::newest_first::Seen;
 use super::{Batch, Engagement, Mention, PollContext, Source, SourceError, SourceKind};
-use crate::config::{Secret, SourceConfig};
+use crate::config::SourceConfig;
+use crate::secret::Secret;
 
 const DEFAULT_BASE_URL: &str = "https://oauth.reddit.com";
 const DEFAULT_AUTH_URL: &str = "https://www.reddit.com";

@@ -26,7 +26,8 @@ use super::graph::{GraphError, GraphRefusal, SLOW_DOWN_FOR};
 use super::http::{Client, Fetched};
 use super::own_reply::own_name;
 use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind};
-use crate::config::{DurationValue, Secret, SourceConfig};
+use crate::config::{DurationValue, SourceConfig};
+use crate::secret::Secret;
 
 /// Seconds each run reaches back before the previous run's start, for posts indexed late.
 const RUN_OVERLAP: i64 = 120;

@@ -17,7 +17,8 @@ use serde::Deserialize;
 use super::http::Client;
 use super::newest_first::Walk;
 use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind};
-use crate::config::{Secret, SourceConfig};
+use crate::config::SourceConfig;
+use crate::secret::Secret;
 
 /// Trustpilot serves at most 100 reviews per page.
 const MAX_PER_PAGE: u32 = 100;

@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 use super::http::{Client, Fetched, rate_limit_reset};
 use super::own_reply::own_name;
 use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind};
-use crate::config::{Secret, SourceConfig};
+use crate::config::SourceConfig;
+use crate::secret::Secret;
 
 const TWEET_FIELDS: &str = "created_at,lang,author_id,conversation_id,public_metrics,referenced_tweets,note_tweet,entities";
 /// Milliseconds since the Unix epoch at X's snowflake epoch (2010-11-04T01:42:54.657Z).

@@ -22,7 +22,8 @@ use super::http::{Client, Fetched};
 use super::own_reply::is_own;
 use super::text::html_to_text;
 use super::{Batch, Engagement, Mention, OwnReply, PollContext, Source, SourceError, SourceKind};
-use crate::config::{DurationValue, Secret, SourceConfig};
+use crate::config::{DurationValue, SourceConfig};
+use crate::secret::Secret;
 
 const THREADS_COST: u32 = 1;
 /// Search results lag behind uploads; searching a little before the last video seen catches

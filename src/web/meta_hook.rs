@@ -247,8 +247,8 @@ mod tests {
         WebhookKeys {
             source: source.into(),
             ig_user_id: account.into(),
-            app_secret: crate::config::Secret::new("s3cret".into()),
-            verify_token: crate::config::Secret::new("tok".into()),
+            app_secret: crate::secret::Secret::new("s3cret".into()),
+            verify_token: crate::secret::Secret::new("tok".into()),
         }
     }
 

@@ -10,7 +10,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::password;
-use crate::config::{ConfigErrors, DurationValue, Secret, parse_at, resolve_secret};
+use crate::config::{ConfigErrors, DurationValue, parse_at};
+use crate::secret::{Secret, SecretRef};
 
 /// `[web]`: where the inbox listens and who may sign in.
 #[derive(Debug, Clone)]
@@ -74,8 +75,7 @@ pub fn parse_config(value: Option<Value>, errors: &mut ConfigErrors) -> Option<W
         );
     }
     let secret = web_secret(
-        raw.secret_env.as_deref(),
-        raw.secret_file.as_deref(),
+        SecretRef::new("secret", raw.secret_env, raw.secret_file),
         errors,
     );
     Some(WebConfig {
@@ -216,11 +216,11 @@ fn parse_trusted_proxy(
 }
 
 /// The key that signs sessions and one-click links: at least 32 characters.
-fn web_secret(env: Option<&str>, file: Option<&str>, errors: &mut ConfigErrors) -> Option<Secret> {
-    let secret = resolve_secret("web", "secret", env, file, false, errors);
+fn web_secret(named: SecretRef, errors: &mut ConfigErrors) -> Option<Secret> {
+    let secret = named.resolve("web", false, errors);
     if secret.as_ref().is_some_and(|s| s.expose().len() < 32) {
         errors.push(
-            "web.secret_file",
+            format!("web.{}", named.config_key()),
             "the key must be at least 32 characters; e.g. `head -c 32 /dev/urandom | base64`",
         );
     }
@@ -279,5 +279,34 @@ mod tests {
         assert_eq!(errors.problems[0].0, "web.listen");
         let (_, errors) = parse("[web]\n");
         assert_eq!(errors.problems[0].0, "web.users");
+    }
+
+    #[test]
+    fn a_short_signing_key_is_named_by_the_key_that_gave_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("web.key");
+        std::fs::write(&key, "too-short\n").unwrap();
+        let users = format!("[web.users]\nanna = \"{}\"\n", demo_hash());
+        let (_, errors) = parse(&format!(
+            "[web]\nsecret_file = \"{}\"\n{users}",
+            key.display()
+        ));
+        assert_eq!(errors.problems.len(), 1, "{errors}");
+        assert_eq!(errors.problems[0].0, "web.secret_file");
+        assert!(errors.problems[0].1.contains("at least 32"), "{errors}");
+        assert!(!errors.to_string().contains("too-short"), "{errors}");
+
+        std::fs::write(&key, "k".repeat(32)).unwrap();
+        let (c, errors) = parse(&format!(
+            "[web]\nsecret_file = \"{}\"\n{users}",
+            key.display()
+        ));
+        assert!(errors.is_empty(), "{errors}");
+        assert_eq!(c.unwrap().secret.unwrap().expose(), "k".repeat(32));
+
+        let (_, errors) = parse(&format!(
+            "[web]\nsecret_env = \"WEBCARE_TEST_UNSET_WEB_KEY\"\n{users}"
+        ));
+        assert_eq!(errors.problems[0].0, "web.secret_env", "{errors}");
     }
 }
