@@ -45,6 +45,11 @@ struct Evidence {
     /// The strongest press, regulator or lawyer cue: a threat is always a complaint and
     /// always urgent.
     threat: f32,
+    /// Positive valence said as a sentence of its own ("Brilliant.", "Just great!") next to a
+    /// negative sentence, and the first such word: in a post with nothing else good in it,
+    /// it is sarcasm.
+    lone_pos: f32,
+    lone_span: Option<(u32, u32)>,
 }
 
 /// Hands out the items of a list one by one, growing it when needed, so the buffers of the
@@ -131,6 +136,7 @@ pub(crate) fn score(
                 .is_none_or(|&b| b & (1 << table | 1 << COMMON) == 0)
         {
             ev.words += 1;
+            walk.sentence.words += 1;
             walk.sentence_start = false;
             walk.step();
             i += 1;
@@ -166,6 +172,7 @@ pub(crate) fn score(
         i = end_idx;
     }
 
+    walk.end_sentence(&mut ev);
     decide(c, input, &mut ev, shouting, &mut reasons, out);
     // The reasons of the previous verdict beyond this one's go back to the spare pool with
     // their strings, instead of being freed.
@@ -178,6 +185,8 @@ pub(crate) fn score(
 /// and whether a "but" came.
 struct Walk {
     sentence_start: bool,
+    sentence: Sentence,
+    prev: PrevSentence,
     neg_left: u8,
     neg_start: u32,
     int_factor: f32,
@@ -199,10 +208,36 @@ struct Phrase<'t> {
     boost: f32,
 }
 
+/// What the sentence being walked has said so far, to find praise said on its own next to a
+/// negative sentence.
+#[derive(Default)]
+struct Sentence {
+    words: u32,
+    pos: f32,
+    span: Option<(u32, u32)>,
+    /// Anything but positive words and modifiers: a cue, a negative or negated word, "I".
+    other: bool,
+    /// Negative valence and urgent cues.
+    bad: f32,
+}
+
+/// What the walk keeps of the sentence before: whether it was negative, and its praise if it
+/// was said on its own and not yet counted.
+#[derive(Default)]
+struct PrevSentence {
+    bad: bool,
+    lone: Option<(f32, Option<(u32, u32)>)>,
+}
+
+/// The longest sentence that counts as praise said on its own ("Well done Fjordlink.").
+const LONE_WORDS: u32 = 3;
+
 impl Walk {
     fn new() -> Walk {
         Walk {
             sentence_start: true,
+            sentence: Sentence::default(),
+            prev: PrevSentence::default(),
             neg_left: 0,
             neg_start: 0,
             int_factor: 1.0,
@@ -239,6 +274,12 @@ impl Walk {
                 if tk.kind() == Kind::Exclaim {
                     ev.exclaims += u32::from(tk.count());
                 }
+                // A comma or colon ends a clause; praise "on its own" must be a sentence.
+                let clause = tk.kind() == Kind::Stop
+                    && matches!(text.as_bytes().get(tk.start as usize), Some(b',' | b':'));
+                if !clause {
+                    self.end_sentence(ev);
+                }
                 self.sentence_start = true;
                 self.neg_left = 0;
                 self.int_left = 0;
@@ -251,10 +292,42 @@ impl Walk {
             Kind::Handle => true,
             Kind::Word => {
                 ev.words += 1;
+                self.sentence.words += 1;
                 false
             }
             _ => false,
         }
+    }
+
+    /// Closes the sentence. Praise said on its own, in a few words, right before or after a
+    /// negative sentence ("Wow. Cancelled my train. Amazing.") is kept apart for
+    /// [`weigh_sarcasm`]; next to a neutral one ("Sick at home. Films on the new fibre.
+    /// Perfect.") it is sincere.
+    fn end_sentence(&mut self, ev: &mut Evidence) {
+        let s = std::mem::take(&mut self.sentence);
+        if s.words == 0 && !s.other {
+            // "?!" after "?": no sentence.
+            return;
+        }
+        let mut keep = |pos: f32, span: Option<(u32, u32)>| {
+            ev.lone_pos += pos;
+            if ev.lone_span.is_none() {
+                ev.lone_span = span;
+            }
+        };
+        let bad = s.bad >= 1.0;
+        if bad && let Some((pos, span)) = self.prev.lone {
+            keep(pos, span);
+        }
+        let lone = s.pos > 0.0 && !s.other && s.words <= LONE_WORDS;
+        let counted = lone && self.prev.bad;
+        if counted {
+            keep(s.pos, s.span);
+        }
+        self.prev = PrevSentence {
+            bad,
+            lone: (lone && !counted).then_some((s.pos, s.span)),
+        };
     }
 
     /// The phrase that starts at token `i`, in the language's table or else the common one,
@@ -305,6 +378,7 @@ impl Walk {
                     self.apply_cue(kind, (cue, name), weight, ph, ev, reasons);
                 }
                 Effect::Negation => {
+                    self.sentence.other = true;
                     // +1 because the scope counter steps down once for this word too.
                     self.neg_left = NEGATION_SCOPE + 1;
                     self.neg_start = ph.start;
@@ -314,9 +388,13 @@ impl Walk {
                     self.int_factor = if f > 1.0 { f * ph.emph } else { f };
                     self.int_left = INTENSIFIER_SCOPE + 1;
                 }
-                Effect::Ignore => modifier_only = false,
+                Effect::Ignore => {
+                    modifier_only = false;
+                    self.sentence.other = true;
+                }
                 Effect::FirstPerson => {
                     modifier_only = false;
+                    self.sentence.other = true;
                     ev.first_person += 1;
                 }
                 Effect::Contrast => {
@@ -340,7 +418,7 @@ impl Walk {
     }
 
     /// A sentiment word or emoji of valence `v`, intensified or negated by the open scopes.
-    fn apply_sentiment(&self, v: f32, ph: &Phrase, ev: &mut Evidence, reasons: &mut Reasons) {
+    fn apply_sentiment(&mut self, v: f32, ph: &Phrase, ev: &mut Evidence, reasons: &mut Reasons) {
         let mut v = v * ph.emph * ph.boost;
         if self.int_left > 0 {
             v *= self.int_factor;
@@ -371,11 +449,18 @@ impl Walk {
         } else {
             ev.neg -= v;
         }
+        if v > 0.0 && !ph.negated {
+            self.sentence.pos += v;
+            self.sentence.span.get_or_insert((ph.start, ph.end));
+        } else {
+            self.sentence.other = true;
+            self.sentence.bad += (-v).max(0.0);
+        }
     }
 
     /// A lexicon cue of `kind`, (id, name) `cue` and `weight`.
     fn apply_cue(
-        &self,
+        &mut self,
         kind: CueKind,
         (cue, name): (u16, &'static str),
         weight: f32,
@@ -385,6 +470,14 @@ impl Walk {
     ) {
         let w = weight * ph.boost * ph.emph.min(1.5);
         let (text, start, end) = (ph.text, ph.start, ph.end);
+        // A compliment can be the whole of a sarcastic sentence ("Well done."); thanks and
+        // every other cue say more than that.
+        if kind == CueKind::Praise && name == "compliment" && !ph.negated {
+            self.sentence.pos += w;
+            self.sentence.span.get_or_insert((start, end));
+        } else {
+            self.sentence.other = true;
+        }
         match kind {
             // "geen vertraging" cancels the delay, but "not had hot water for two weeks" makes
             // the duration worse, not better.
@@ -414,8 +507,12 @@ impl Walk {
             }
             CueKind::Urgent if ph.negated => {}
             CueKind::Urgent => {
-                // Threats, hazards and outages are complaints too.
-                ev.complaint += 0.5 * w;
+                // Threats, hazards and outages are complaints too; a writer in a hurry
+                // ("pressing") may only be asking.
+                if name != "pressing" {
+                    self.sentence.bad += 1.0;
+                    ev.complaint += 0.5 * w;
+                }
                 ev.anger |= name == "anger";
                 if matches!(name, "press" | "lawyer") {
                     ev.threat = ev.threat.max(weight);
@@ -649,11 +746,20 @@ fn weigh_rating(text: &str, ev: &mut Evidence, reasons: &mut Reasons) {
 /// thanks for a fix are sincere. True when the post is sarcastic.
 fn weigh_sarcasm(text: &str, ev: &mut Evidence, reasons: &mut Reasons) -> bool {
     let has_positive = ev.pos > 0.0 || ev.praise > 0.0;
-    let sarcastic = has_positive
-        && (ev.sarcasm >= 1.0 || (ev.factual >= 1.0 && !ev.pos_after_contrast && !ev.resolved));
+    let sincere = ev.pos_after_contrast || ev.resolved;
+    let next_to_complaint = ev.sarcasm >= 1.0 || (ev.factual >= 1.0 && !sincere);
+    // "Wow. Cancelled my train. Amazing.": praise said on its own next to a negative sentence,
+    // in a post with nothing else good in it.
+    let lone = ev.lone_pos > 0.0 && ev.pos + ev.praise - ev.lone_pos <= 0.05 && !sincere;
+    let sarcastic = has_positive && (next_to_complaint || lone);
     if sarcastic {
-        if let Some((s, e)) = ev.first_pos {
-            reasons.push(text, "sarcasm", "praise next to a complaint", s, e);
+        let (span, why) = if next_to_complaint {
+            (ev.first_pos, "praise next to a complaint")
+        } else {
+            (ev.lone_span, "praise on its own next to a complaint")
+        };
+        if let Some((s, e)) = span {
+            reasons.push(text, "sarcasm", why, s, e);
         }
         ev.complaint += ev.praise + 0.5 * ev.pos;
         ev.neg += ev.pos;

@@ -783,6 +783,96 @@ fn praise_for_the_next_outage_is_sarcasm_not_praise() {
 }
 
 #[test]
+fn praise_said_on_its_own_next_to_a_negative_sentence_is_sarcasm() {
+    // No complaint cue in any of these: the negative sentence is only negative words.
+    for text in [
+        "Wow. My train was stopped at Odense for an hour, awful. Amazing.",
+        "The bill is horrible again. Brilliant.",
+        "Mijn bezorger was vreselijk onbeleefd. Top.",
+        "Fantastisk. Nu er nettet nede igen.",
+        "Forfærdelig oplevelse i butikken i dag. Super.",
+    ] {
+        let c = classify(text);
+        assert_eq!(c.label, Label::Complaint, "{text}: {:?}", c.reasons);
+        assert!(
+            c.reasons
+                .iter()
+                .any(|r| r.cue == "praise on its own next to a complaint"),
+            "{text}: {:?}",
+            c.reasons
+        );
+    }
+}
+
+#[test]
+fn praise_said_on_its_own_next_to_a_neutral_or_good_sentence_is_sincere() {
+    assert_labels(
+        Label::Praise,
+        &[
+            // The bad news is not next to the praise: the sentence between it is neutral.
+            "Sick at home. Films on the new Fjordlink fibre. Perfect.",
+            "Syg derhjemme. Fjordlink fiber kører. Perfekt.",
+            // Something else good is said: the praise is meant.
+            "Awful storm last night. Power back this morning. Thanks Fjordlink, great job.",
+            "Ordered, delivered, fitted. All in 3 days. Brilliant.",
+            "Rainy Monday, stuck at home. Fjordlink streaming saved the day. Perfect.",
+        ],
+    );
+}
+
+#[test]
+fn paying_for_more_than_arrives_is_a_complaint_but_an_offer_is_not() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "I pay for a speed I never get",
+            "Paying for 500 Mbit and getting 40 in the evening",
+            "Ik betaal voor 500 Mbit en krijg er 40",
+            "Jeg betaler for 1000 Mbit og får kun 100",
+        ],
+    );
+    assert_labels(
+        Label::Neutral,
+        &[
+            "Pay for 12 months and get 3 months free with Fjordlink fibre",
+            "Betaal voor 12 maanden en krijg er 3 gratis bij Fjordlink",
+        ],
+    );
+}
+
+#[test]
+fn a_writer_who_says_it_cannot_wait_is_urgent_only_when_asking_or_complaining() {
+    for text in [
+        "Ring venligst tilbage, det haster",
+        "Urgent: how do I port my number to Fjordlink?",
+        "Kunnen jullie me zsm terugbellen?",
+    ] {
+        let c = classify(text);
+        assert_eq!(c.label, Label::Question, "{text}: {:?}", c.reasons);
+        assert_eq!(c.urgency, Urgency::Urgent, "{text}: {:?}", c.reasons);
+    }
+    // Said of something else, in a post that asks nothing, it is no complaint and not urgent.
+    for text in [
+        "Fjordlink urgent maintenance tonight between 1 and 3",
+        "Wij zoeken dringend versterking voor ons team",
+    ] {
+        let c = classify(text);
+        assert_eq!(c.label, Label::Neutral, "{text}: {:?}", c.reasons);
+        assert_eq!(c.urgency, Urgency::Normal, "{text}");
+    }
+}
+
+#[test]
+fn working_from_home_is_not_spam_when_a_customer_says_it() {
+    let c = classify(
+        "I work from home and my internet is down again, see https://downdetector.com/status/fjordlink",
+    );
+    assert!(!c.spam, "{:?}", c.reasons);
+    assert_eq!(c.label, Label::Complaint);
+    assert!(classify("Work from home and earn 500 a day! https://x.co/j").spam);
+}
+
+#[test]
 fn job_ads_are_promotion_not_praise_or_complaints() {
     for text in [
         "We're hiring! Customer service agent wanted at Fjordlink in Utrecht, great team, apply now",
