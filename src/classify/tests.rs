@@ -22,9 +22,16 @@ fn label(text: &str) -> Label {
 /// Asserts that each of `texts` gets `want`, naming the text and its reasons when one does not.
 fn assert_labels(want: Label, texts: &[&str]) {
     for text in texts {
-        let c = classify(text);
-        assert_eq!(c.label, want, "{text}: {:?}", c.reasons);
+        classified_as(text, want);
     }
+}
+
+/// Classifies `text`, asserting it gets `want` (naming its reasons when not), for the checks
+/// that follow.
+fn classified_as(text: &str, want: Label) -> Classification {
+    let c = classify(text);
+    assert_eq!(c.label, want, "{text}: {:?}", c.reasons);
+    c
 }
 
 fn has_reason(c: &Classification, kind: &str, text: &str) -> bool {
@@ -93,8 +100,7 @@ fn never_having_been_so_upset_is_the_strongest_complaint_not_a_negation() {
         "Ik ben nog nooit zo teleurgesteld geweest in Fjordlink",
         "Jeg har aldrig været så utilfreds med Fjordlink",
     ] {
-        let c = classify(text);
-        assert_eq!(c.label, Label::Complaint, "{text}: {:?}", c.reasons);
+        let c = classified_as(text, Label::Complaint);
         assert!(c.sentiment < -0.5, "{text}: {}", c.sentiment);
     }
     assert_labels(
@@ -114,8 +120,7 @@ fn danish_ringe_is_to_call_unless_it_can_only_be_poor() {
         "Kan jeg ringe til Fjordlink om lørdagen?",
         "Hvornår kan jeg ringe til kundeservice?",
     ] {
-        let c = classify(text);
-        assert_eq!(c.label, Label::Question, "{text}: {:?}", c.reasons);
+        let c = classified_as(text, Label::Question);
         assert!(c.sentiment >= 0.0, "{text}: {}", c.sentiment);
     }
     assert_labels(
@@ -701,8 +706,7 @@ fn press_lawyer_and_regulator_threats_are_always_urgent_complaints() {
         "Ik heb een verslaggever van de krant gebeld over hoe jullie mijn moeder behandelen",
         "Jeg har kontaktet en journalist om hvordan I har behandlet min mor",
     ] {
-        let c = classify(text);
-        assert_eq!(c.label, Label::Complaint, "{text}: {:?}", c.reasons);
+        let c = classified_as(text, Label::Complaint);
         assert_eq!(c.urgency, Urgency::Urgent, "{text}");
     }
     // A newspaper named in passing is no threat.
@@ -792,8 +796,7 @@ fn praise_said_on_its_own_next_to_a_negative_sentence_is_sarcasm() {
         "Fantastisk. Nu er nettet nede igen.",
         "Forfærdelig oplevelse i butikken i dag. Super.",
     ] {
-        let c = classify(text);
-        assert_eq!(c.label, Label::Complaint, "{text}: {:?}", c.reasons);
+        let c = classified_as(text, Label::Complaint);
         assert!(
             c.reasons
                 .iter()
@@ -847,8 +850,7 @@ fn a_writer_who_says_it_cannot_wait_is_urgent_only_when_asking_or_complaining() 
         "Urgent: how do I port my number to Fjordlink?",
         "Kunnen jullie me zsm terugbellen?",
     ] {
-        let c = classify(text);
-        assert_eq!(c.label, Label::Question, "{text}: {:?}", c.reasons);
+        let c = classified_as(text, Label::Question);
         assert_eq!(c.urgency, Urgency::Urgent, "{text}: {:?}", c.reasons);
     }
     // Said of something else, in a post that asks nothing, it is no complaint and not urgent.
@@ -856,8 +858,7 @@ fn a_writer_who_says_it_cannot_wait_is_urgent_only_when_asking_or_complaining() 
         "Fjordlink urgent maintenance tonight between 1 and 3",
         "Wij zoeken dringend versterking voor ons team",
     ] {
-        let c = classify(text);
-        assert_eq!(c.label, Label::Neutral, "{text}: {:?}", c.reasons);
+        let c = classified_as(text, Label::Neutral);
         assert_eq!(c.urgency, Urgency::Normal, "{text}");
     }
 }
