@@ -874,6 +874,30 @@ fn working_from_home_is_not_spam_when_a_customer_says_it() {
 }
 
 #[test]
+fn going_without_and_no_compensation_are_complaints() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "5 days without internet and zero compensation",
+            "5 dagen zonder internet en geen cent compensatie. Ongelooflijk.",
+            "Ingen kompensation for 5 dage uden internet. Utroligt.",
+            "Det er tredje gang på en uge at nettet er nede",
+            "Is it just me or is Fjordlink TV buffering all night again",
+            "Alles werkt weer niet",
+        ],
+    );
+    // A repeat that ended in a fix is thanks, not sarcasm.
+    assert_labels(
+        Label::Praise,
+        &[
+            "Voor de derde keer deze maand een monteur gehad, nu werkt alles weer top",
+            "Third engineer visit this month, now everything works. Great",
+            "Nu virker alt igen efter tredje besøg, super",
+        ],
+    );
+}
+
+#[test]
 fn job_ads_are_promotion_not_praise_or_complaints() {
     for text in [
         "We're hiring! Customer service agent wanted at Fjordlink in Utrecht, great team, apply now",
