@@ -874,7 +874,7 @@ fn working_from_home_is_not_spam_when_a_customer_says_it() {
 }
 
 #[test]
-fn going_without_and_no_compensation_are_complaints() {
+fn going_without_no_compensation_and_not_good_enough_are_complaints() {
     assert_labels(
         Label::Complaint,
         &[
@@ -884,6 +884,11 @@ fn going_without_and_no_compensation_are_complaints() {
             "Det er tredje gang på en uge at nettet er nede",
             "Is it just me or is Fjordlink TV buffering all night again",
             "Alles werkt weer niet",
+            "Mit tv-signal forsvinder hver aften kl 20",
+            "Det er simpelthen ikke godt nok, Fjordlink",
+            "Man kan ikke komme igennem på telefonen",
+            "Dit is gewoon niet goed genoeg",
+            "Ik krijg niemand te pakken bij de klantenservice",
         ],
     );
     // A repeat that ended in a fix is thanks, not sarcasm.
