@@ -889,8 +889,13 @@ fn going_without_no_compensation_and_not_good_enough_are_complaints() {
             "Man kan ikke komme igennem på telefonen",
             "Dit is gewoon niet goed genoeg",
             "Ik krijg niemand te pakken bij de klantenservice",
+            "Mijn internet is supertraag vanavond",
+            "Nettet kører i sneglefart i aften",
+            "Why is it so hard to cancel a contract with you?",
         ],
     );
+    // A negated failure is not one.
+    assert_eq!(label("The new app is not slow at all, nice work"), Label::Praise);
     // A repeat that ended in a fix is thanks, not sarcasm.
     assert_labels(
         Label::Praise,
