@@ -894,8 +894,23 @@ fn going_without_no_compensation_and_not_good_enough_are_complaints() {
             "Why is it so hard to cancel a contract with you?",
         ],
     );
-    // A negated failure is not one.
-    assert_eq!(label("The new app is not slow at all, nice work"), Label::Praise);
+    // A negated failure is not one, nor are the words in other senses.
+    assert_eq!(
+        label("The new app is not slow at all, nice work"),
+        Label::Praise
+    );
+    assert_labels(
+        Label::Neutral,
+        &[
+            "Slow down and enjoy the weekend, from all of us at Fjordlink",
+            "Fjordlink Sport drops every Premier League match live this season",
+        ],
+    );
+    // Leaving another provider for this one is praise.
+    assert_eq!(
+        label("I cancelled my Sky subscription and switched to Fjordlink, best decision ever"),
+        Label::Praise
+    );
     // A repeat that ended in a fix is thanks, not sarcasm.
     assert_labels(
         Label::Praise,
