@@ -923,6 +923,22 @@ fn going_without_no_compensation_and_not_good_enough_are_complaints() {
 }
 
 #[test]
+fn a_prize_that_asks_for_card_details_is_spam_but_a_failed_payment_is_a_complaint() {
+    let phish = classify(
+        "Vind en iPhone 17 Pro – Fjordlink julekonkurrence: Tillykke! Du er udvalgt til at vinde en iPhone 17 Pro fra Fjordlink. Indtast dine kortoplysninger for at betale fragten (19 kr.)",
+    );
+    assert!(phish.spam, "{:?}", phish.reasons);
+    assert_ne!(phish.label, Label::Praise);
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Jeg har tastet mine kortoplysninger ind tre gange, men betalingen fejler",
+            "Ik heb mijn kaartgegevens gewijzigd maar de incasso mislukt nog steeds",
+        ],
+    );
+}
+
+#[test]
 fn job_ads_are_promotion_not_praise_or_complaints() {
     for text in [
         "We're hiring! Customer service agent wanted at Fjordlink in Utrecht, great team, apply now",
