@@ -475,7 +475,11 @@ impl Walk {
         ev: &mut Evidence,
         reasons: &mut Reasons,
     ) {
-        let w = weight * ph.boost * ph.emph.min(1.5);
+        let mut w = weight * ph.boost * ph.emph.min(1.5);
+        // "Soms blijft de chat hangen", "a bit slow": a complaint said as minor is weaker.
+        if kind == CueKind::Complaint && self.int_left > 0 && self.int_factor < 1.0 {
+            w *= self.int_factor;
+        }
         let (text, start, end) = (ph.text, ph.start, ph.end);
         // A compliment can be the whole of a sarcastic sentence ("Well done."); thanks and
         // every other cue say more than that.

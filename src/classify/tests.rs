@@ -939,6 +939,18 @@ fn a_prize_that_asks_for_card_details_is_spam_but_a_failed_payment_is_a_complain
 }
 
 #[test]
+fn a_complaint_said_as_minor_does_not_turn_a_good_review_sarcastic() {
+    assert_labels(
+        Label::Praise,
+        &[
+            "Prima, storingskaart is handig: de kaart werkt goed en je ziet meteen of het aan jou ligt. Eén ster eraf omdat de chat soms blijft hangen.",
+        ],
+    );
+    // Without "soms" the same failure is a complaint.
+    assert_eq!(label("De chat blijft hangen"), Label::Complaint);
+}
+
+#[test]
 fn job_ads_are_promotion_not_praise_or_complaints() {
     for text in [
         "We're hiring! Customer service agent wanted at Fjordlink in Utrecht, great team, apply now",
