@@ -226,6 +226,9 @@ struct Sentence {
     other: bool,
     /// Negative valence and urgent cues.
     bad: f32,
+    /// Negative valence and complaint cues: an outage reported calmly is not grim ("Outage
+    /// here, engineers already on it. 👍").
+    grim: f32,
 }
 
 /// What the walk keeps of the sentence before: whether it was negative, and its praise if it
@@ -233,7 +236,25 @@ struct Sentence {
 #[derive(Default)]
 struct PrevSentence {
     bad: bool,
-    lone: Option<(f32, Option<(u32, u32)>)>,
+    grim: bool,
+    lone: Option<Lone>,
+}
+
+/// Praise said on its own in a sentence: its valence, span, and whether it was only emoji.
+#[derive(Clone, Copy)]
+struct Lone {
+    pos: f32,
+    span: Option<(u32, u32)>,
+    emoji: bool,
+}
+
+impl Lone {
+    /// Whether a neighbour sentence makes this praise sarcastic: a praise word next to any
+    /// negative sentence, an emoji only next to a complaint (a thumbs-up after an outage report
+    /// may well be sincere).
+    fn mocks(&self, bad: bool, grim: bool) -> bool {
+        if self.emoji { grim } else { bad }
+    }
 }
 
 /// The longest sentence that counts as praise said on its own ("Well done Fjordlink.").
@@ -312,8 +333,8 @@ impl Walk {
     /// Perfect.") it is sincere.
     fn end_sentence(&mut self, ev: &mut Evidence) {
         let s = std::mem::take(&mut self.sentence);
-        if s.words == 0 && !s.other {
-            // "?!" after "?": no sentence.
+        if s.words == 0 && !s.other && s.pos <= 0.0 {
+            // "?!" after "?": no sentence. One made of an emoji ("Cancelled again. 👍") is.
             return;
         }
         let mut keep = |pos: f32, span: Option<(u32, u32)>| {
@@ -322,18 +343,27 @@ impl Walk {
                 ev.lone_span = span;
             }
         };
-        let bad = s.bad >= 1.0;
-        if bad && let Some((pos, span)) = self.prev.lone {
-            keep(pos, span);
+        let (bad, grim) = (s.bad >= 1.0, s.grim >= 1.0);
+        if let Some(prev) = self.prev.lone
+            && prev.mocks(bad, grim)
+        {
+            keep(prev.pos, prev.span);
         }
-        let lone = s.pos > 0.0 && !s.other && s.words <= LONE_WORDS;
-        let counted = lone && self.prev.bad;
-        if counted {
-            keep(s.pos, s.span);
+        let lone = (s.pos > 0.0 && !s.other && s.words <= LONE_WORDS).then_some(Lone {
+            pos: s.pos,
+            span: s.span,
+            emoji: s.words == 0,
+        });
+        let counted = lone.is_some_and(|l| l.mocks(self.prev.bad, self.prev.grim));
+        if let Some(l) = lone
+            && counted
+        {
+            keep(l.pos, l.span);
         }
         self.prev = PrevSentence {
             bad,
-            lone: (lone && !counted).then_some((s.pos, s.span)),
+            grim,
+            lone: lone.filter(|_| !counted),
         };
     }
 
@@ -462,6 +492,7 @@ impl Walk {
         } else {
             self.sentence.other = true;
             self.sentence.bad += (-v).max(0.0);
+            self.sentence.grim += (-v).max(0.0);
         }
     }
 
@@ -496,6 +527,7 @@ impl Walk {
                 reasons.push(text, "negation", "negated complaint", self.neg_start, end);
             }
             CueKind::Complaint => {
+                self.sentence.grim += w;
                 ev.complaint += w;
                 ev.factual += w;
                 reasons.push(text, "complaint", name, start, end);

@@ -793,7 +793,7 @@ fn praise_said_on_its_own_next_to_a_negative_sentence_is_sarcasm() {
         "Wow. My train was stopped at Odense for an hour, awful. Amazing.",
         "The bill is horrible again. Brilliant.",
         "Mijn bezorger was vreselijk onbeleefd. Top.",
-        "Fantastisk. Nu er nettet nede igen.",
+        "Fantastisk. Sikke en elendig kundeservice.",
         "Forfærdelig oplevelse i butikken i dag. Super.",
     ] {
         let c = classified_as(text, Label::Complaint);
@@ -821,6 +821,48 @@ fn praise_said_on_its_own_next_to_a_neutral_or_good_sentence_is_sincere() {
             "Rainy Monday, stuck at home. Fjordlink streaming saved the day. Perfect.",
         ],
     );
+}
+
+#[test]
+fn an_emoji_on_its_own_after_a_complaint_is_sarcasm_but_after_an_outage_report_it_may_be_meant() {
+    for text in [
+        "My train was cancelled again. 👍",
+        "Wifi down for the third day. 😍",
+        "Third outage this week. 👏👏",
+        "Internet ligt er weer uit. 👍",
+    ] {
+        let c = classified_as(text, Label::Complaint);
+        assert!(
+            c.reasons.iter().any(|r| r.kind == "sarcasm"),
+            "{text}: {:?}",
+            c.reasons
+        );
+    }
+    // An outage reported calmly, with a thumbs-up for the engineers: no complaint is made.
+    for text in [
+        "Outage in my area, engineers already on it. 👍",
+        "Strømafbrydelse i nat. Teknikerne var der hurtigt. 👍",
+    ] {
+        let c = classify(text);
+        assert!(
+            !c.reasons.iter().any(|r| r.kind == "sarcasm"),
+            "{text}: {:?}",
+            c.reasons
+        );
+    }
+}
+
+#[test]
+fn a_service_said_to_be_down_without_a_verb_is_an_outage() {
+    for text in [
+        "Wifi down since this morning",
+        "broadband down in the whole street",
+        "Internet ligt er weer uit",
+        "Internettet nede siden i morges",
+    ] {
+        let c = classified_as(text, Label::Complaint);
+        assert_eq!(c.urgency, Urgency::Urgent, "{text}: {:?}", c.reasons);
+    }
 }
 
 #[test]
