@@ -163,6 +163,8 @@ pub(crate) enum Effect {
     /// Multiplies the next sentiment word: above 1 intensifies, below 1 tones down.
     Intensifier(f32),
     Contrast,
+    /// Opens a clause that grants something ("although", "selvom"): it counts half.
+    Concession,
     /// Matches and consumes the words, doing nothing: shadows shorter entries.
     Ignore,
     /// A word the writer uses about themselves ("I", "mijn", "jeg"): a post without any that
@@ -214,6 +216,7 @@ pub(crate) enum RawEffect {
     Negation,
     Intensifier(f32),
     Contrast,
+    Concession,
     Ignore,
     FirstPerson,
     Stopword,
@@ -328,8 +331,8 @@ pub(crate) fn parse(
                 "urgent" => Some(CueKind::Urgent),
                 "spam" => Some(CueKind::Spam),
                 "sarcasm" => Some(CueKind::Sarcasm),
-                "sentiment" | "negation" | "intensifier" | "downtoner" | "contrast" | "ignore"
-                | "stopword" | "number" => None,
+                "sentiment" | "negation" | "intensifier" | "downtoner" | "contrast"
+                | "concession" | "ignore" | "stopword" | "number" => None,
                 "first" if cue == "person" => None,
                 _ => {
                     return Err(err(
@@ -392,6 +395,7 @@ pub(crate) fn parse(
             ("intensifier", _) => RawEffect::Intensifier(value.unwrap_or(1.4)),
             ("downtoner", _) => RawEffect::Intensifier(value.unwrap_or(0.6)),
             ("contrast", _) => RawEffect::Contrast,
+            ("concession", _) => RawEffect::Concession,
             ("ignore", _) => RawEffect::Ignore,
             ("first", _) => RawEffect::FirstPerson,
             ("stopword", _) => RawEffect::Stopword,
@@ -630,6 +634,7 @@ impl Lexicon {
             RawEffect::Negation => Effect::Negation,
             RawEffect::Intensifier(f) => Effect::Intensifier(*f),
             RawEffect::Contrast => Effect::Contrast,
+            RawEffect::Concession => Effect::Concession,
             RawEffect::Ignore => Effect::Ignore,
             RawEffect::FirstPerson => Effect::FirstPerson,
             RawEffect::Stopword | RawEffect::Number => return None,

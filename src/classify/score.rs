@@ -27,6 +27,9 @@ struct Evidence {
     factual: f32,
     first_pos: Option<(u32, u32)>,
     pos_after_contrast: bool,
+    /// Praise came before a "but", or the post grants something with "although": an honest
+    /// mixed post ("Nice speeds but the router keeps disconnecting"), not sarcasm.
+    pos_before_contrast: bool,
     resolved: bool,
     question_marks: u32,
     exclaims: u32,
@@ -160,7 +163,8 @@ pub(crate) fn score(
             end: toks[end_idx - 1].t.end,
             emph: emphasis(&toks[i..end_idx], shouting),
             negated: walk.neg_left > 0,
-            boost: if walk.contrast { 1.5 } else { 1.0 },
+            boost: walk.boost(),
+            granted: walk.conceding,
         };
         walk.apply_effects(
             lex,
@@ -199,6 +203,10 @@ struct Walk {
     int_factor: f32,
     int_left: u8,
     contrast: bool,
+    /// Inside a clause that "although" opens. What the writer grants there counts half ("Hoewel
+    /// de monteur aardig was, …"); a grievance there counts in full ("… selvom jeg var hjemme
+    /// hele dagen").
+    conceding: bool,
 }
 
 /// A phrase the walk matched: its span, the kind of its first token, and how it is said.
@@ -213,6 +221,8 @@ struct Phrase<'t> {
     negated: bool,
     /// After a "but": counts more.
     boost: f32,
+    /// In a clause that "although" opens: praise there counts half.
+    granted: bool,
 }
 
 /// What the sentence being walked has said so far, to find praise said on its own next to a
@@ -271,7 +281,14 @@ impl Walk {
             int_factor: 1.0,
             int_left: 0,
             contrast: false,
+            conceding: false,
         }
+    }
+
+    /// How much the words here count: more after "but".
+    #[inline]
+    fn boost(&self) -> f32 {
+        if self.contrast { 1.5 } else { 1.0 }
     }
 
     /// One word further: the negation and intensifier scopes shrink.
@@ -308,6 +325,7 @@ impl Walk {
                 if !clause {
                     self.end_sentence(ev);
                 }
+                self.conceding = false;
                 self.sentence_start = true;
                 self.neg_left = 0;
                 self.int_left = 0;
@@ -436,6 +454,7 @@ impl Walk {
                 }
                 Effect::Contrast => {
                     // What follows "but" counts more than what came before it.
+                    ev.pos_before_contrast |= ev.pos + ev.praise > 0.0;
                     ev.pos *= 0.5;
                     ev.neg *= 0.5;
                     ev.complaint *= 0.5;
@@ -444,6 +463,14 @@ impl Walk {
                     self.contrast = true;
                     self.neg_left = 0;
                     reasons.push(ph.text, "contrast", "contrast", ph.start, ph.end);
+                }
+                Effect::Concession => {
+                    // "The install failed, although the staff were lovely": an honest mixed
+                    // post, whichever side is granted.
+                    ev.pos_before_contrast = true;
+                    self.conceding = true;
+                    self.neg_left = 0;
+                    reasons.push(ph.text, "contrast", "concession", ph.start, ph.end);
                 }
             }
         }
@@ -479,6 +506,9 @@ impl Walk {
             let kind = if v > 0.0 { "positive" } else { "negative" };
             reasons.push(ph.text, kind, cue, ph.start, ph.end);
         }
+        if ph.granted && v > 0.0 {
+            v *= 0.5;
+        }
         if v > 0.0 {
             ev.pos += v;
             ev.first_pos.get_or_insert((ph.start, ph.end));
@@ -507,6 +537,9 @@ impl Walk {
         reasons: &mut Reasons,
     ) {
         let mut w = weight * ph.boost * ph.emph.min(1.5);
+        if ph.granted && kind == CueKind::Praise && !ph.negated {
+            w *= 0.5;
+        }
         // "Soms blijft de chat hangen", "a bit slow": a complaint said as minor is weaker.
         if kind == CueKind::Complaint && self.int_left > 0 && self.int_factor < 1.0 {
             w *= self.int_factor;
@@ -789,7 +822,7 @@ fn weigh_rating(text: &str, ev: &mut Evidence, reasons: &mut Reasons) {
 /// thanks for a fix are sincere. True when the post is sarcastic.
 fn weigh_sarcasm(text: &str, ev: &mut Evidence, reasons: &mut Reasons) -> bool {
     let has_positive = ev.pos > 0.0 || ev.praise > 0.0;
-    let sincere = ev.pos_after_contrast || ev.resolved;
+    let sincere = ev.pos_after_contrast || ev.pos_before_contrast || ev.resolved;
     let next_to_complaint = ev.sarcasm >= 1.0 || (ev.factual >= 1.0 && !sincere);
     // "Wow. Cancelled my train. Amazing.": praise said on its own next to a negative sentence,
     // in a post with nothing else good in it.

@@ -866,6 +866,63 @@ fn a_service_said_to_be_down_without_a_verb_is_an_outage() {
 }
 
 #[test]
+fn a_mixed_post_says_which_side_wins_and_is_not_read_as_sarcasm() {
+    for (text, want) in [
+        // What "although" grants counts half, on either side of the main clause.
+        (
+            "Although the staff were lovely, the install failed",
+            Label::Complaint,
+        ),
+        (
+            "The install failed, although the staff were lovely",
+            Label::Complaint,
+        ),
+        ("Great service although the app crashed once", Label::Praise),
+        (
+            "Hoewel de monteur aardig was, werkt het internet nog steeds niet",
+            Label::Complaint,
+        ),
+        // A grievance in the granted clause still counts in full.
+        (
+            "Min pakke er blevet sendt retur, selvom jeg var hjemme hele dagen",
+            Label::Complaint,
+        ),
+        (
+            "Selvom jeg har ringet tre gange, er der ingen der vender tilbage",
+            Label::Complaint,
+        ),
+        // Praise before a "but" is honest, not mocking.
+        (
+            "Nice speeds but the router keeps disconnecting",
+            Label::Complaint,
+        ),
+        (
+            "Super vriendelijke monteur, maar internet doet het nog steeds niet",
+            Label::Complaint,
+        ),
+    ] {
+        let c = classified_as(text, want);
+        assert!(
+            !c.reasons.iter().any(|r| r.kind == "sarcasm"),
+            "{text}: {:?}",
+            c.reasons
+        );
+    }
+}
+
+#[test]
+fn speed_said_with_force_is_praise() {
+    assert_labels(
+        Label::Praise,
+        &[
+            "The new fibre is insanely fast",
+            "Razendsnel internet sinds de overstap",
+            "Lynhurtigt net siden jeg skiftede",
+        ],
+    );
+}
+
+#[test]
 fn paying_for_more_than_arrives_is_a_complaint_but_an_offer_is_not() {
     assert_labels(
         Label::Complaint,
