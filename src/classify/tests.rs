@@ -923,6 +923,50 @@ fn speed_said_with_force_is_praise() {
 }
 
 #[test]
+fn a_customer_who_depends_on_the_line_is_urgent() {
+    for text in [
+        "My elderly mother has no phone line since Monday, she relies on her alarm",
+        "Mijn hoogbejaarde vader heeft geen vaste lijn en zijn alarmknop werkt niet",
+        "Min mor på 89 har ingen telefon og hun har nødkald",
+    ] {
+        let c = classified_as(text, Label::Complaint);
+        assert_eq!(c.urgency, Urgency::Urgent, "{text}: {:?}", c.reasons);
+    }
+}
+
+#[test]
+fn moving_to_another_plan_is_a_question_but_moving_to_another_provider_is_leaving() {
+    for text in [
+        "Can I switch to a cheaper plan?",
+        "Kan ik overstappen naar een goedkoper abonnement?",
+        "Kan jeg skifte til et billigere abonnement?",
+    ] {
+        let c = classified_as(text, Label::Question);
+        assert_eq!(c.urgency, Urgency::Normal, "{text}: {:?}", c.reasons);
+    }
+    for text in [
+        "I'm switching to Sky next month, done with this",
+        "Aldrig mere Fjordlink, sikke et cirkus",
+    ] {
+        let c = classified_as(text, Label::Complaint);
+        assert_eq!(c.urgency, Urgency::Urgent, "{text}: {:?}", c.reasons);
+    }
+}
+
+#[test]
+fn paying_twice_and_an_engineer_who_never_came_are_complaints() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Paid twice for the same month",
+            "Ik heb twee keer betaald voor dezelfde maand",
+            "Jeg har betalt to gange for samme måned",
+            "Monteur kwam niet opdagen, vrije dag voor niks genomen",
+        ],
+    );
+}
+
+#[test]
 fn paying_for_more_than_arrives_is_a_complaint_but_an_offer_is_not() {
     assert_labels(
         Label::Complaint,
