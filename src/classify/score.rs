@@ -490,6 +490,10 @@ impl Walk {
         if ph.negated {
             // "niet blij" is not as bad as "boos", "not bad" not as good as "good".
             v = -v * 0.75;
+            if v < 0.0 {
+                // "Not happy with", "niet echt tevreden": said plainly, dissatisfaction.
+                ev.complaint += 0.25 * -v;
+            }
             let cue = if v < 0.0 {
                 "negated praise"
             } else {

@@ -967,6 +967,39 @@ fn paying_twice_and_an_engineer_who_never_came_are_complaints() {
 }
 
 #[test]
+fn not_happy_said_mildly_is_a_complaint_and_couldnt_be_happier_is_praise() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Niet echt blij met de nieuwe app",
+            "Ikke særlig imponeret over den nye app",
+            "Not really happy with the new box",
+        ],
+    );
+    assert_labels(
+        Label::Praise,
+        &[
+            "Couldn't be happier with the switch",
+            "Kon niet blijer zijn met de overstap",
+            "Kunne ikke være gladere for skiftet",
+            "No complaints so far with Fjordlink",
+            "Not bad at all, the new box works fine",
+        ],
+    );
+}
+
+#[test]
+fn earnings_by_the_day_are_a_spam_pitch() {
+    for text in [
+        "Verdien €500 per dag vanuit huis, stuur me een DM",
+        "Tjen 5000 kr om dagen hjemmefra, skriv til mig",
+    ] {
+        assert!(classify(text).spam, "{text}");
+    }
+    assert!(!classify("I earn 30k a year and can't afford your prices").spam);
+}
+
+#[test]
 fn paying_for_more_than_arrives_is_a_complaint_but_an_offer_is_not() {
     assert_labels(
         Label::Complaint,
