@@ -34,6 +34,19 @@ fn classified_as(text: &str, want: Label) -> Classification {
     c
 }
 
+/// Classifies each of `texts`, asserting it gets `label` and `urgency`.
+fn assert_verdicts(label: Label, urgency: Urgency, texts: &[&str]) {
+    for text in texts {
+        let c = classified_as(text, label);
+        assert_eq!(c.urgency, urgency, "{text}: {:?}", c.reasons);
+    }
+}
+
+/// Whether any reason of `c` calls it sarcasm.
+fn sarcastic(c: &Classification) -> bool {
+    c.reasons.iter().any(|r| r.kind == "sarcasm")
+}
+
 fn has_reason(c: &Classification, kind: &str, text: &str) -> bool {
     c.reasons.iter().any(|r| r.kind == kind && r.text == text)
 }
@@ -57,7 +70,7 @@ fn danish_sarcasm_tak_for_ingenting() {
 fn english_sarcasm_praise_word_before_a_delay() {
     let c = classify("Great, another delay on the 8:15. Love it.");
     assert_eq!(c.label, Label::Complaint);
-    assert!(c.reasons.iter().any(|r| r.kind == "sarcasm"));
+    assert!(sarcastic(&c));
 }
 
 #[test]
@@ -288,7 +301,7 @@ fn thanks_and_compliments_are_praise() {
 fn thanks_for_a_fix_is_not_sarcasm() {
     let c = classify("Storing is opgelost, bedankt voor de snelle hulp!");
     assert_eq!(c.label, Label::Praise);
-    assert!(!c.reasons.iter().any(|r| r.kind == "sarcasm"));
+    assert!(!sarcastic(&c));
 }
 
 #[test]
@@ -655,11 +668,7 @@ fn eval_sets_stay_above_their_macro_f1_floor() {
 fn a_unit_with_slash_s_is_not_the_sarcasm_marker() {
     let c = classify("940 Mbit/s over cable and installed in two days. Top job!");
     assert_eq!(c.label, Label::Praise, "{:?}", c.reasons);
-    assert!(
-        !c.reasons.iter().any(|r| r.kind == "sarcasm"),
-        "{:?}",
-        c.reasons
-    );
+    assert!(!sarcastic(&c), "{:?}", c.reasons);
     assert_eq!(
         label("The new line does 120 km/h between the two stations"),
         Label::Neutral
@@ -699,16 +708,17 @@ fn sarcasm_around_a_low_rating_is_a_complaint() {
 
 #[test]
 fn press_lawyer_and_regulator_threats_are_always_urgent_complaints() {
-    for text in [
-        "Going to the press about Fjordlink and my 84-year-old mother",
-        "I have contacted a reporter at the local paper about how you treated my mother",
-        "I'm contacting the ombudsman about this",
-        "Ik heb een verslaggever van de krant gebeld over hoe jullie mijn moeder behandelen",
-        "Jeg har kontaktet en journalist om hvordan I har behandlet min mor",
-    ] {
-        let c = classified_as(text, Label::Complaint);
-        assert_eq!(c.urgency, Urgency::Urgent, "{text}");
-    }
+    assert_verdicts(
+        Label::Complaint,
+        Urgency::Urgent,
+        &[
+            "Going to the press about Fjordlink and my 84-year-old mother",
+            "I have contacted a reporter at the local paper about how you treated my mother",
+            "I'm contacting the ombudsman about this",
+            "Ik heb een verslaggever van de krant gebeld over hoe jullie mijn moeder behandelen",
+            "Jeg har kontaktet en journalist om hvordan I har behandlet min mor",
+        ],
+    );
     // A newspaper named in passing is no threat.
     assert_eq!(
         label("Telia og Telenor slår netværk sammen, skriver avisen"),
@@ -774,10 +784,7 @@ fn praise_for_the_next_outage_is_sarcasm_not_praise() {
     ] {
         let c = classify(text);
         assert_eq!(c.label, Label::Complaint, "{text}: {c:?}");
-        assert!(
-            c.reasons.iter().any(|r| r.kind == "sarcasm"),
-            "{text}: {c:?}"
-        );
+        assert!(sarcastic(&c), "{text}: {c:?}");
     }
     // Praise that only sits near the word "another" stays praise.
     assert_eq!(
@@ -832,11 +839,7 @@ fn an_emoji_on_its_own_after_a_complaint_is_sarcasm_but_after_an_outage_report_i
         "Internet ligt er weer uit. 👍",
     ] {
         let c = classified_as(text, Label::Complaint);
-        assert!(
-            c.reasons.iter().any(|r| r.kind == "sarcasm"),
-            "{text}: {:?}",
-            c.reasons
-        );
+        assert!(sarcastic(&c), "{text}: {:?}", c.reasons);
     }
     // An outage reported calmly, with a thumbs-up for the engineers: no complaint is made.
     for text in [
@@ -844,25 +847,22 @@ fn an_emoji_on_its_own_after_a_complaint_is_sarcasm_but_after_an_outage_report_i
         "Strømafbrydelse i nat. Teknikerne var der hurtigt. 👍",
     ] {
         let c = classify(text);
-        assert!(
-            !c.reasons.iter().any(|r| r.kind == "sarcasm"),
-            "{text}: {:?}",
-            c.reasons
-        );
+        assert!(!sarcastic(&c), "{text}: {:?}", c.reasons);
     }
 }
 
 #[test]
 fn a_service_said_to_be_down_without_a_verb_is_an_outage() {
-    for text in [
-        "Wifi down since this morning",
-        "broadband down in the whole street",
-        "Internet ligt er weer uit",
-        "Internettet nede siden i morges",
-    ] {
-        let c = classified_as(text, Label::Complaint);
-        assert_eq!(c.urgency, Urgency::Urgent, "{text}: {:?}", c.reasons);
-    }
+    assert_verdicts(
+        Label::Complaint,
+        Urgency::Urgent,
+        &[
+            "Wifi down since this morning",
+            "broadband down in the whole street",
+            "Internet ligt er weer uit",
+            "Internettet nede siden i morges",
+        ],
+    );
 }
 
 #[test]
@@ -902,11 +902,7 @@ fn a_mixed_post_says_which_side_wins_and_is_not_read_as_sarcasm() {
         ),
     ] {
         let c = classified_as(text, want);
-        assert!(
-            !c.reasons.iter().any(|r| r.kind == "sarcasm"),
-            "{text}: {:?}",
-            c.reasons
-        );
+        assert!(!sarcastic(&c), "{text}: {:?}", c.reasons);
     }
 }
 
@@ -924,33 +920,36 @@ fn speed_said_with_force_is_praise() {
 
 #[test]
 fn a_customer_who_depends_on_the_line_is_urgent() {
-    for text in [
-        "My elderly mother has no phone line since Monday, she relies on her alarm",
-        "Mijn hoogbejaarde vader heeft geen vaste lijn en zijn alarmknop werkt niet",
-        "Min mor på 89 har ingen telefon og hun har nødkald",
-    ] {
-        let c = classified_as(text, Label::Complaint);
-        assert_eq!(c.urgency, Urgency::Urgent, "{text}: {:?}", c.reasons);
-    }
+    assert_verdicts(
+        Label::Complaint,
+        Urgency::Urgent,
+        &[
+            "My elderly mother has no phone line since Monday, she relies on her alarm",
+            "Mijn hoogbejaarde vader heeft geen vaste lijn en zijn alarmknop werkt niet",
+            "Min mor på 89 har ingen telefon og hun har nødkald",
+        ],
+    );
 }
 
 #[test]
 fn moving_to_another_plan_is_a_question_but_moving_to_another_provider_is_leaving() {
-    for text in [
-        "Can I switch to a cheaper plan?",
-        "Kan ik overstappen naar een goedkoper abonnement?",
-        "Kan jeg skifte til et billigere abonnement?",
-    ] {
-        let c = classified_as(text, Label::Question);
-        assert_eq!(c.urgency, Urgency::Normal, "{text}: {:?}", c.reasons);
-    }
-    for text in [
-        "I'm switching to Sky next month, done with this",
-        "Aldrig mere Fjordlink, sikke et cirkus",
-    ] {
-        let c = classified_as(text, Label::Complaint);
-        assert_eq!(c.urgency, Urgency::Urgent, "{text}: {:?}", c.reasons);
-    }
+    assert_verdicts(
+        Label::Question,
+        Urgency::Normal,
+        &[
+            "Can I switch to a cheaper plan?",
+            "Kan ik overstappen naar een goedkoper abonnement?",
+            "Kan jeg skifte til et billigere abonnement?",
+        ],
+    );
+    assert_verdicts(
+        Label::Complaint,
+        Urgency::Urgent,
+        &[
+            "I'm switching to Sky next month, done with this",
+            "Aldrig mere Fjordlink, sikke et cirkus",
+        ],
+    );
 }
 
 #[test]
@@ -1021,22 +1020,24 @@ fn paying_for_more_than_arrives_is_a_complaint_but_an_offer_is_not() {
 
 #[test]
 fn a_writer_who_says_it_cannot_wait_is_urgent_only_when_asking_or_complaining() {
-    for text in [
-        "Ring venligst tilbage, det haster",
-        "Urgent: how do I port my number to Fjordlink?",
-        "Kunnen jullie me zsm terugbellen?",
-    ] {
-        let c = classified_as(text, Label::Question);
-        assert_eq!(c.urgency, Urgency::Urgent, "{text}: {:?}", c.reasons);
-    }
+    assert_verdicts(
+        Label::Question,
+        Urgency::Urgent,
+        &[
+            "Ring venligst tilbage, det haster",
+            "Urgent: how do I port my number to Fjordlink?",
+            "Kunnen jullie me zsm terugbellen?",
+        ],
+    );
     // Said of something else, in a post that asks nothing, it is no complaint and not urgent.
-    for text in [
-        "Fjordlink urgent maintenance tonight between 1 and 3",
-        "Wij zoeken dringend versterking voor ons team",
-    ] {
-        let c = classified_as(text, Label::Neutral);
-        assert_eq!(c.urgency, Urgency::Normal, "{text}");
-    }
+    assert_verdicts(
+        Label::Neutral,
+        Urgency::Normal,
+        &[
+            "Fjordlink urgent maintenance tonight between 1 and 3",
+            "Wij zoeken dringend versterking voor ons team",
+        ],
+    );
 }
 
 #[test]
