@@ -209,16 +209,12 @@ pub(crate) struct RawEntry {
     pub effect: RawEffect,
 }
 
+/// What an entry does, as read: a cue still named by its string, an effect that needs no
+/// compiling, or a word that only feeds a word list.
 #[derive(Clone, Debug)]
 pub(crate) enum RawEffect {
-    Sentiment(f32),
     Cue(CueKind, String, f32),
-    Negation,
-    Intensifier(f32),
-    Contrast,
-    Concession,
-    Ignore,
-    FirstPerson,
+    Plain(Effect),
     Stopword,
     Number,
 }
@@ -385,19 +381,19 @@ pub(crate) fn parse(
         }
         let effect = match (name.as_str(), kind) {
             (_, Some(k)) => RawEffect::Cue(*k, cue.clone(), value.unwrap_or(1.0)),
-            ("sentiment", _) => RawEffect::Sentiment(value.ok_or_else(|| {
+            ("sentiment", _) => RawEffect::Plain(Effect::Sentiment(value.ok_or_else(|| {
                 err(
                     line_no,
                     format!("sentiment entry {phrase:?} needs a score, e.g. {phrase} = -2"),
                 )
-            })?),
-            ("negation", _) => RawEffect::Negation,
-            ("intensifier", _) => RawEffect::Intensifier(value.unwrap_or(1.4)),
-            ("downtoner", _) => RawEffect::Intensifier(value.unwrap_or(0.6)),
-            ("contrast", _) => RawEffect::Contrast,
-            ("concession", _) => RawEffect::Concession,
-            ("ignore", _) => RawEffect::Ignore,
-            ("first", _) => RawEffect::FirstPerson,
+            })?)),
+            ("negation", _) => RawEffect::Plain(Effect::Negation),
+            ("intensifier", _) => RawEffect::Plain(Effect::Intensifier(value.unwrap_or(1.4))),
+            ("downtoner", _) => RawEffect::Plain(Effect::Intensifier(value.unwrap_or(0.6))),
+            ("contrast", _) => RawEffect::Plain(Effect::Contrast),
+            ("concession", _) => RawEffect::Plain(Effect::Concession),
+            ("ignore", _) => RawEffect::Plain(Effect::Ignore),
+            ("first", _) => RawEffect::Plain(Effect::FirstPerson),
             ("stopword", _) => RawEffect::Stopword,
             _ => RawEffect::Number,
         };
@@ -616,7 +612,7 @@ impl Lexicon {
     /// number word, which has none.
     fn effect(&mut self, raw: &RawEffect) -> Option<Effect> {
         Some(match raw {
-            RawEffect::Sentiment(v) => Effect::Sentiment(*v),
+            RawEffect::Plain(effect) => *effect,
             RawEffect::Cue(kind, cue, w) => {
                 let id = match self.cue_names.iter().position(|c| c == cue) {
                     Some(i) => i,
@@ -631,12 +627,6 @@ impl Lexicon {
                     weight: *w,
                 }
             }
-            RawEffect::Negation => Effect::Negation,
-            RawEffect::Intensifier(f) => Effect::Intensifier(*f),
-            RawEffect::Contrast => Effect::Contrast,
-            RawEffect::Concession => Effect::Concession,
-            RawEffect::Ignore => Effect::Ignore,
-            RawEffect::FirstPerson => Effect::FirstPerson,
             RawEffect::Stopword | RawEffect::Number => return None,
         })
     }
@@ -894,7 +884,7 @@ mod tests {
         let mut out = Vec::new();
         parse(0, Path::new(file), text, &mut out).ok()?;
         out.iter().find_map(|e| match e.effect {
-            RawEffect::Sentiment(v) if e.phrase == phrase => Some(v),
+            RawEffect::Plain(Effect::Sentiment(v)) if e.phrase == phrase => Some(v),
             _ => None,
         })
     }
