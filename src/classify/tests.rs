@@ -999,6 +999,35 @@ fn earnings_by_the_day_are_a_spam_pitch() {
 }
 
 #[test]
+fn being_logged_out_is_a_failure_so_brilliant_before_it_is_sarcasm() {
+    let c = classified_as(
+        "Oh brilliant, the app logged me out again",
+        Label::Complaint,
+    );
+    assert!(sarcastic(&c), "{:?}", c.reasons);
+    assert_labels(
+        Label::Complaint,
+        &[
+            "De app logt me steeds uit",
+            "Lovely weather today, internet still down though",
+        ],
+    );
+}
+
+#[test]
+fn congratulations_and_being_fond_of_something_are_praise_in_dutch() {
+    assert_labels(
+        Label::Praise,
+        &[
+            "Proficiat met de prijs, verdiend!",
+            "Gefeliciteerd met de prijs, dik verdiend",
+            "Onze kinderen zijn dol op de nieuwe tv-box",
+            "Ik ben gek op jullie nieuwe app",
+        ],
+    );
+}
+
+#[test]
 fn paying_for_more_than_arrives_is_a_complaint_but_an_offer_is_not() {
     assert_labels(
         Label::Complaint,
