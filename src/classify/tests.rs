@@ -953,7 +953,7 @@ fn moving_to_another_plan_is_a_question_but_moving_to_another_provider_is_leavin
 }
 
 #[test]
-fn paying_twice_and_an_engineer_who_never_came_are_complaints() {
+fn paying_twice_an_engineer_who_never_came_and_nobody_picking_up_are_complaints() {
     assert_labels(
         Label::Complaint,
         &[
@@ -961,6 +961,8 @@ fn paying_twice_and_an_engineer_who_never_came_are_complaints() {
             "Ik heb twee keer betaald voor dezelfde maand",
             "Jeg har betalt to gange for samme måned",
             "Monteur kwam niet opdagen, vrije dag voor niks genomen",
+            "Der er ingen der tager telefonen",
+            "Er is niemand die opneemt",
         ],
     );
 }
