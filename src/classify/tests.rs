@@ -1030,6 +1030,28 @@ fn congratulations_and_being_fond_of_something_are_praise_in_dutch() {
 }
 
 #[test]
+fn a_loyal_customer_treated_badly_and_paying_for_nothing_ask_rhetorically() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Been a Fjordlink customer 12 years and this is how you treat me",
+            "15 jaar klant en zo behandelen jullie mij",
+            "Why am I paying for a landline I never use",
+            "Hvorfor betaler jeg for en fastnet jeg aldrig bruger?",
+            "No improvement at all after the update",
+            "Geen enkele verbetering na de update",
+        ],
+    );
+    assert_labels(
+        Label::Praise,
+        &[
+            "The new router is a massive improvement",
+            "Den nye app er en kæmpe forbedring",
+        ],
+    );
+}
+
+#[test]
 fn paying_for_more_than_arrives_is_a_complaint_but_an_offer_is_not() {
     assert_labels(
         Label::Complaint,
