@@ -165,6 +165,9 @@ pub(crate) fn score(
             negated: walk.neg_left > 0,
             boost: walk.boost(),
             granted: walk.conceding,
+            ends_clause: toks
+                .get(end_idx)
+                .is_none_or(|t| matches!(t.t.kind(), Kind::Stop | Kind::Question | Kind::Exclaim)),
         };
         walk.apply_effects(
             lex,
@@ -203,6 +206,8 @@ struct Walk {
     int_factor: f32,
     int_left: u8,
     contrast: bool,
+    /// The evidence as it stood when the current clause began.
+    clause: ClauseMark,
     /// Inside a clause that "although" opens. What the writer grants there counts half ("Hoewel
     /// de monteur aardig was, …"); a grievance there counts in full ("… selvom jeg var hjemme
     /// hele dagen").
@@ -223,6 +228,8 @@ struct Phrase<'t> {
     boost: f32,
     /// In a clause that "although" opens: praise there counts half.
     granted: bool,
+    /// Last word of its clause: a "though" here looks back ("…, the app is rubbish though").
+    ends_clause: bool,
 }
 
 /// What the sentence being walked has said so far, to find praise said on its own next to a
@@ -267,6 +274,29 @@ impl Lone {
     }
 }
 
+/// The evidence summed up to the start of a clause, for a "though" at its end to weigh the
+/// clause against what came before.
+#[derive(Clone, Copy, Default)]
+struct ClauseMark {
+    pos: f32,
+    neg: f32,
+    complaint: f32,
+    praise: f32,
+    factual: f32,
+}
+
+impl ClauseMark {
+    fn of(ev: &Evidence) -> ClauseMark {
+        ClauseMark {
+            pos: ev.pos,
+            neg: ev.neg,
+            complaint: ev.complaint,
+            praise: ev.praise,
+            factual: ev.factual,
+        }
+    }
+}
+
 /// The longest sentence that counts as praise said on its own ("Well done Fjordlink.").
 const LONE_WORDS: u32 = 3;
 
@@ -281,6 +311,7 @@ impl Walk {
             int_factor: 1.0,
             int_left: 0,
             contrast: false,
+            clause: ClauseMark::default(),
             conceding: false,
         }
     }
@@ -326,6 +357,7 @@ impl Walk {
                     self.end_sentence(ev);
                 }
                 self.conceding = false;
+                self.clause = ClauseMark::of(ev);
                 self.sentence_start = true;
                 self.neg_left = 0;
                 self.int_left = 0;
@@ -451,6 +483,20 @@ impl Walk {
                     modifier_only = false;
                     self.sentence.other = true;
                     ev.first_person += 1;
+                }
+                Effect::Contrast if ph.ends_clause => {
+                    // "Great speeds, the app is rubbish though": the clause just said counts
+                    // more than what came before it.
+                    let m = self.clause;
+                    ev.pos_before_contrast |= m.pos + m.praise > 0.0;
+                    ev.pos_after_contrast |= ev.pos + ev.praise > m.pos + m.praise;
+                    let weigh = |before: f32, now: f32| 0.5 * before + 1.5 * (now - before);
+                    ev.pos = weigh(m.pos, ev.pos);
+                    ev.neg = weigh(m.neg, ev.neg);
+                    ev.complaint = weigh(m.complaint, ev.complaint);
+                    ev.praise = weigh(m.praise, ev.praise);
+                    ev.factual = weigh(m.factual, ev.factual);
+                    reasons.push(ph.text, "contrast", "contrast", ph.start, ph.end);
                 }
                 Effect::Contrast => {
                     // What follows "but" counts more than what came before it.

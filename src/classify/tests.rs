@@ -1052,6 +1052,27 @@ fn a_loyal_customer_treated_badly_and_paying_for_nothing_ask_rhetorically() {
 }
 
 #[test]
+fn a_though_at_the_end_of_a_clause_makes_that_clause_count_more() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Great speeds, the app is rubbish though",
+            "Love the fibre. Customer service is awful though.",
+            "Staff were lovely, the install failed though",
+        ],
+    );
+    assert_labels(
+        Label::Praise,
+        &[
+            "The app is rubbish, great speeds though",
+            "Not cheap. Worth every penny though.",
+        ],
+    );
+    // Said mid-sentence it is a "but": what follows counts more.
+    classified_as("Great speeds, though the app is rubbish", Label::Complaint);
+}
+
+#[test]
 fn paying_for_more_than_arrives_is_a_complaint_but_an_offer_is_not() {
     assert_labels(
         Label::Complaint,
