@@ -912,6 +912,7 @@ fn speed_said_with_force_is_praise() {
         Label::Praise,
         &[
             "The new fibre is insanely fast",
+            "Wat een snelle service zeg!",
             "Razendsnel internet sinds de overstap",
             "Lynhurtigt net siden jeg skiftede",
         ],
