@@ -991,6 +991,19 @@ fn not_happy_said_mildly_is_a_complaint_and_couldnt_be_happier_is_praise() {
 }
 
 #[test]
+fn a_prize_to_share_with_a_few_spots_left_is_spam_but_a_plea_to_share_is_not() {
+    let scam = "WIN een gratis jaar Fjordlink Fiber!!! 🎁 🎉 Gefeliciteerd! Jij bent \
+                geselecteerd. Deel dit bericht en claim hier je gratis jaar Fjordlink Fiber. \
+                Nog maar 3 plekken!!! http://bit.ly/3xWinNu";
+    assert!(classify(scam).spam);
+    let c = classified_as(
+        "Please share this post, my mum's internet has been down for a week and nobody helps",
+        Label::Complaint,
+    );
+    assert!(!c.spam);
+}
+
+#[test]
 fn earnings_by_the_day_are_a_spam_pitch() {
     for text in [
         "Verdien €500 per dag vanuit huis, stuur me een DM",
