@@ -25,6 +25,10 @@ struct Evidence {
     sarcasm: f32,
     /// Complaint cues from the lexicon (not from negative words): delays, failures, waiting.
     factual: f32,
+    /// Of those, how long something has gone on ("for 2 weeks").
+    duration: f32,
+    /// Negation words: with a duration they say something has not happened for that long.
+    negations: u32,
     first_pos: Option<(u32, u32)>,
     pos_after_contrast: bool,
     /// Praise came before a "but", or the post grants something with "although": an honest
@@ -465,6 +469,7 @@ impl Walk {
                     self.apply_cue(kind, (cue, name), weight, ph, ev, reasons);
                 }
                 Effect::Negation => {
+                    ev.negations += 1;
                     self.sentence.other = true;
                     // +1 because the scope counter steps down once for this word too.
                     self.neg_left = NEGATION_SCOPE + 1;
@@ -610,6 +615,9 @@ impl Walk {
                 reasons.push(text, "negation", "negated complaint", self.neg_start, end);
             }
             CueKind::Complaint => {
+                if name == "duration" {
+                    ev.duration += w;
+                }
                 self.sentence.grim += w;
                 ev.complaint += w;
                 ev.factual += w;
@@ -810,6 +818,12 @@ fn decide(
     let prospect = ev.advice && ev.leave > 0.0;
     if prospect {
         ev.complaint -= ev.leave;
+    }
+    // "Going on holiday for 2 weeks": how long, with nothing wrong or undone beside it, is
+    // half a complaint at most ("hasn't worked for 2 weeks" is a whole one).
+    if ev.duration > 0.0 && ev.complaint - ev.duration < 0.5 && ev.neg < 1.0 && ev.negations == 0 {
+        ev.complaint -= 0.5 * ev.duration;
+        ev.factual -= 0.5 * ev.duration;
     }
     let sarcastic = weigh_sarcasm(text, ev, reasons);
     let scores = Scores {

@@ -207,15 +207,15 @@ fn everyday_service_failures_are_complaints_in_each_language() {
 }
 
 #[test]
-fn duration_and_unanswered_cues_give_reasons_with_spans() {
+fn waiting_and_unanswered_cues_give_reasons_with_spans() {
     let text = "@KPN al drie dagen geen internet en geen reactie";
     let c = classify(text);
     assert_eq!(c.label, Label::Complaint);
     let r = c
         .reasons
         .iter()
-        .find(|r| r.cue == "duration")
-        .expect("duration reason");
+        .find(|r| r.cue == "waiting")
+        .expect("waiting reason");
     assert_eq!(
         (r.kind.as_ref(), r.text.as_str()),
         ("complaint", "al drie dagen")
@@ -1084,6 +1084,27 @@ fn a_though_at_the_end_of_a_clause_makes_that_clause_count_more() {
     );
     // Said mid-sentence it is a "but": what follows counts more.
     classified_as("Great speeds, though the app is rubbish", Label::Complaint);
+}
+
+#[test]
+fn how_long_alone_is_no_complaint_but_how_long_something_has_not_worked_is() {
+    assert_labels(
+        Label::Question,
+        &[
+            "Going on holiday for 2 weeks, any tips?",
+            "Ik ga 3 weken naar Spanje, werkt mijn bundel daar?",
+            "Jeg skal på ferie i 2 uger, virker mit abonnement i Spanien?",
+        ],
+    );
+    assert_labels(
+        Label::Complaint,
+        &[
+            "the heating hasn't worked for 2 weeks",
+            "Vi har ikke haft varmt vand i to uger",
+            "Mijn pakket is al twee weken onderweg",
+            "Internet down for 3 days",
+        ],
+    );
 }
 
 #[test]
