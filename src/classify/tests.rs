@@ -1108,6 +1108,33 @@ fn how_long_alone_is_no_complaint_but_how_long_something_has_not_worked_is() {
 }
 
 #[test]
+fn thanks_for_a_reply_that_did_not_fix_it_is_a_complaint() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Bedankt voor het snelle antwoord, maar het probleem is nog niet opgelost",
+            "Tak for svaret, men det løser ikke mit problem",
+            "Thanks for the reply but that doesn't fix anything",
+            "Still not fixed yet",
+            "Fjordlink, you had one job",
+        ],
+    );
+    classified_as("Problem fixed, thanks!", Label::Praise);
+}
+
+#[test]
+fn saying_there_is_a_question_is_a_question() {
+    assert_labels(
+        Label::Question,
+        &[
+            "I have a question about my bill",
+            "Ik heb een vraag over mijn factuur",
+            "Jeg har et spørgsmål til min regning",
+        ],
+    );
+}
+
+#[test]
 fn paying_for_more_than_arrives_is_a_complaint_but_an_offer_is_not() {
     assert_labels(
         Label::Complaint,
