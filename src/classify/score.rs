@@ -33,7 +33,7 @@ struct Evidence {
     pos_after_contrast: bool,
     /// Praise came before a "but", or the post grants something with "although": an honest
     /// mixed post ("Nice speeds but the router keeps disconnecting"), not sarcasm.
-    pos_before_contrast: bool,
+    mixed: bool,
     resolved: bool,
     question_marks: u32,
     exclaims: u32,
@@ -167,7 +167,7 @@ pub(crate) fn score(
             end: toks[end_idx - 1].t.end,
             emph: emphasis(&toks[i..end_idx], shouting),
             negated: walk.neg_left > 0,
-            boost: walk.boost(),
+            boost: if walk.contrast { 1.5 } else { 1.0 },
             granted: walk.conceding,
             ends_clause: toks
                 .get(end_idx)
@@ -278,8 +278,8 @@ impl Lone {
     }
 }
 
-/// The evidence summed up to the start of a clause, for a "though" at its end to weigh the
-/// clause against what came before.
+/// The evidence summed up to a point of the walk (a clause start, a "but"), for a contrast
+/// to weigh what came before it against what came after.
 #[derive(Clone, Copy, Default)]
 struct ClauseMark {
     pos: f32,
@@ -298,6 +298,16 @@ impl ClauseMark {
             praise: ev.praise,
             factual: ev.factual,
         }
+    }
+
+    /// Halves what came before this mark and counts what came after it 1.5x.
+    fn reweigh(self, ev: &mut Evidence) {
+        let weigh = |before: f32, now: &mut f32| *now = 0.5 * before + 1.5 * (*now - before);
+        weigh(self.pos, &mut ev.pos);
+        weigh(self.neg, &mut ev.neg);
+        weigh(self.complaint, &mut ev.complaint);
+        weigh(self.praise, &mut ev.praise);
+        weigh(self.factual, &mut ev.factual);
     }
 }
 
@@ -318,12 +328,6 @@ impl Walk {
             clause: ClauseMark::default(),
             conceding: false,
         }
-    }
-
-    /// How much the words here count: more after "but".
-    #[inline]
-    fn boost(&self) -> f32 {
-        if self.contrast { 1.5 } else { 1.0 }
     }
 
     /// One word further: the negation and intensifier scopes shrink.
@@ -489,36 +493,27 @@ impl Walk {
                     self.sentence.other = true;
                     ev.first_person += 1;
                 }
-                Effect::Contrast if ph.ends_clause => {
-                    // "Great speeds, the app is rubbish though": the clause just said counts
-                    // more than what came before it.
-                    let m = self.clause;
-                    ev.pos_before_contrast |= m.pos + m.praise > 0.0;
-                    ev.pos_after_contrast |= ev.pos + ev.praise > m.pos + m.praise;
-                    let weigh = |before: f32, now: f32| 0.5 * before + 1.5 * (now - before);
-                    ev.pos = weigh(m.pos, ev.pos);
-                    ev.neg = weigh(m.neg, ev.neg);
-                    ev.complaint = weigh(m.complaint, ev.complaint);
-                    ev.praise = weigh(m.praise, ev.praise);
-                    ev.factual = weigh(m.factual, ev.factual);
-                    reasons.push(ph.text, "contrast", "contrast", ph.start, ph.end);
-                }
                 Effect::Contrast => {
-                    // What follows "but" counts more than what came before it.
-                    ev.pos_before_contrast |= ev.pos + ev.praise > 0.0;
-                    ev.pos *= 0.5;
-                    ev.neg *= 0.5;
-                    ev.complaint *= 0.5;
-                    ev.praise *= 0.5;
-                    ev.factual *= 0.5;
-                    self.contrast = true;
-                    self.neg_left = 0;
+                    // What follows "but" counts more than what came before it: all so far
+                    // counts half, and the rest of the post 1.5x. A "though" that ends its
+                    // clause looks back instead ("Great speeds, the app is rubbish though"):
+                    // that clause counts 1.5x against what came before it.
+                    let before = if ph.ends_clause {
+                        self.clause
+                    } else {
+                        self.contrast = true;
+                        self.neg_left = 0;
+                        ClauseMark::of(ev)
+                    };
+                    ev.mixed |= before.pos + before.praise > 0.0;
+                    ev.pos_after_contrast |= ev.pos + ev.praise > before.pos + before.praise;
+                    before.reweigh(ev);
                     reasons.push(ph.text, "contrast", "contrast", ph.start, ph.end);
                 }
                 Effect::Concession => {
                     // "The install failed, although the staff were lovely": an honest mixed
                     // post, whichever side is granted.
-                    ev.pos_before_contrast = true;
+                    ev.mixed = true;
                     self.conceding = true;
                     self.neg_left = 0;
                     reasons.push(ph.text, "contrast", "concession", ph.start, ph.end);
@@ -886,7 +881,7 @@ fn weigh_rating(text: &str, ev: &mut Evidence, reasons: &mut Reasons) {
 /// thanks for a fix are sincere. True when the post is sarcastic.
 fn weigh_sarcasm(text: &str, ev: &mut Evidence, reasons: &mut Reasons) -> bool {
     let has_positive = ev.pos > 0.0 || ev.praise > 0.0;
-    let sincere = ev.pos_after_contrast || ev.pos_before_contrast || ev.resolved;
+    let sincere = ev.pos_after_contrast || ev.mixed || ev.resolved;
     let next_to_complaint = ev.sarcasm >= 1.0 || (ev.factual >= 1.0 && !sincere);
     // "Wow. Cancelled my train. Amazing.": praise said on its own next to a negative sentence,
     // in a post with nothing else good in it.
