@@ -27,6 +27,9 @@ struct Evidence {
     factual: f32,
     /// Of those, how long something has gone on ("for 2 weeks").
     duration: f32,
+    /// Of those, the ones that name a fault (a failure, a delay, no answer), not just time or
+    /// tone: sarcasm needs one to mock.
+    fault: f32,
     /// Negation words: with a duration they say something has not happened for that long.
     negations: u32,
     first_pos: Option<(u32, u32)>,
@@ -445,9 +448,15 @@ impl Walk {
         } else {
             None
         };
-        match found {
-            None if number || bits >> COMMON & 1 != 0 => find_match(c, toks, i, COMMON, at_start),
-            found => found,
+        // The longer phrase wins across tables too: "free shipping" (common) over "free".
+        let common = if number || bits >> COMMON & 1 != 0 {
+            find_match(c, toks, i, COMMON, at_start)
+        } else {
+            None
+        };
+        match (found, common) {
+            (Some(own), Some(shared)) if shared.1 > own.1 => Some(shared),
+            (own, shared) => own.or(shared),
         }
     }
 
@@ -610,8 +619,13 @@ impl Walk {
                 reasons.push(text, "negation", "negated complaint", self.neg_start, end);
             }
             CueKind::Complaint => {
-                if name == "duration" {
-                    ev.duration += w;
+                match name {
+                    "duration" => ev.duration += w,
+                    // A strong repeat says a fault came back ("another outage", "yet
+                    // again"); "as usual" or "every week" may be said of good things too.
+                    "repeat" if w >= 1.2 => ev.fault += w,
+                    "repeat" | "waiting" | "rhetorical" => {}
+                    _ => ev.fault += w,
                 }
                 self.sentence.grim += w;
                 ev.complaint += w;
@@ -823,7 +837,8 @@ fn decide(
     let sarcastic = weigh_sarcasm(text, ev, reasons);
     let scores = Scores {
         complaint: ev.complaint + 0.5 * ev.neg,
-        praise: ev.praise + 0.5 * ev.pos,
+        // A contest post ("Winactie! Volg ons en like 🎉") is cheerful without praising anyone.
+        praise: ev.praise + if ev.spam >= 1.0 { 0.0 } else { 0.6 * ev.pos },
         question: ev.question + if ev.question_marks > 0 { 1.0 } else { 0.0 },
     };
     let sentiment = sentiment_of(ev);
@@ -882,7 +897,9 @@ fn weigh_rating(text: &str, ev: &mut Evidence, reasons: &mut Reasons) {
 fn weigh_sarcasm(text: &str, ev: &mut Evidence, reasons: &mut Reasons) -> bool {
     let has_positive = ev.pos > 0.0 || ev.praise > 0.0;
     let sincere = ev.pos_after_contrast || ev.mixed || ev.resolved;
-    let next_to_complaint = ev.sarcasm >= 1.0 || (ev.factual >= 1.0 && !sincere);
+    // Praise next to mere time or tone ("Top notch service as usual", "Best app, seriously")
+    // is sincere: sarcasm mocks a fault.
+    let next_to_complaint = ev.sarcasm >= 1.0 || (ev.factual >= 1.0 && ev.fault > 0.0 && !sincere);
     // "Wow. Cancelled my train. Amazing.": praise said on its own next to a negative sentence,
     // in a post with nothing else good in it.
     let lone = ev.lone_pos > 0.0 && ev.pos + ev.praise - ev.lone_pos <= 0.05 && !sincere;

@@ -1286,3 +1286,87 @@ fn job_ads_are_promotion_not_praise_or_complaints() {
         Label::Complaint
     );
 }
+
+#[test]
+fn one_warm_word_about_the_staff_or_a_shop_is_praise() {
+    assert_labels(
+        Label::Praise,
+        &[
+            "The technician was friendly and tidied up after himself",
+            "De servicemonteur was vriendelijk en heel deskundig",
+            "Teknikeren var venlig og ryddede op efter sig",
+            "Rigtig god kontakt med jeres skadeafdeling",
+            "Sikke en flot ny butik i Aarhus",
+        ],
+    );
+}
+
+#[test]
+fn contests_and_loyalty_schemes_are_not_praise() {
+    assert_labels(
+        Label::Neutral,
+        &[
+            "Winactie! Volg ons en like om kans te maken op een Dyson 🎉",
+            "Konkurrence! Følg os og like for at vinde en Dyson 🎉",
+            "Signed up for the loyalty card",
+        ],
+    );
+    // A loyal customer is who complains, not what is praised.
+    classified_as(
+        "Toch wel triest dat ik als trouwe klant nu meer betaal dan nieuwe klanten",
+        Label::Complaint,
+    );
+}
+
+#[test]
+fn looking_forward_to_the_day_you_listen_is_a_reproach() {
+    for text in [
+        "Looking forward to the day you actually answer an email",
+        "Ik kijk uit naar de dag dat jullie de telefoon opnemen",
+        "Jeg glæder mig til den dag I begynder at lytte til jeres kunder",
+    ] {
+        assert!(sarcastic(&classified_as(text, Label::Complaint)), "{text}");
+    }
+    classified_as(
+        "Looking forward to the day my new phone arrives!",
+        Label::Neutral,
+    );
+}
+
+#[test]
+fn greetings_and_offers_are_manners_not_praise() {
+    assert_labels(
+        Label::Neutral,
+        &[
+            "Have a great weekend everyone!",
+            "Enjoy your weekend from the Fjordlink team",
+            "Fijne feestdagen allemaal",
+            "God weekend og glædelig jul fra os alle",
+            "Free shipping this week on all routers",
+        ],
+    );
+    // Thanks said beside the wish is still praise, and a skipped charge still pleases.
+    assert_labels(
+        Label::Praise,
+        &[
+            "Have a great day, thanks for the help!",
+            "Fantastic, they replaced it for free",
+        ],
+    );
+}
+
+#[test]
+fn praise_beside_mere_time_or_tone_is_sincere() {
+    for text in [
+        "Best bank app out there, seriously",
+        "Shout out to the driver on the 38 who waited for my nan. Legend.",
+        "Top notch service as usual 👌",
+    ] {
+        assert!(!sarcastic(&classified_as(text, Label::Praise)), "{text}");
+    }
+    // A fault beside the praise is still mocked.
+    assert!(sarcastic(&classified_as(
+        "Brilliant, waited an hour and the engineer never showed up",
+        Label::Complaint
+    )));
+}
