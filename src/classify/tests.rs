@@ -1370,3 +1370,53 @@ fn praise_beside_mere_time_or_tone_is_sincere() {
         Label::Complaint
     )));
 }
+
+#[test]
+fn a_complaint_handled_well_or_a_refund_that_arrived_is_praise() {
+    assert_labels(
+        Label::Praise,
+        &[
+            "Really impressed with how you handled my complaint. Refund already in my account.",
+            "Bedankt dat jullie mijn klacht zo serieus hebben genomen",
+            "Tak fordi I tog min klage så seriøst",
+            "Nice one, refund arrived in 24 hours",
+            "Been with Fjordlink eight years, never had any issues",
+            "Al tien jaar klant en nog nooit een probleem gehad",
+            "Ik kan jullie nieuwe spaarrekening iedereen aanraden",
+        ],
+    );
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Mijn klacht wordt niet serieus genomen",
+            "Never had a problem until this week, now nothing works",
+            "Jeg kan ikke anbefale jer til nogen",
+            "Ik zou Fjordlink aan niemand aanraden",
+        ],
+    );
+}
+
+#[test]
+fn polite_grievances_and_fixes_that_did_not_hold_are_complaints() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Het pinapparaat doet het weer niet, al de derde keer deze week",
+            "Ik vind het echt jammer dat jullie de winkel in ons dorp sluiten",
+            "Such a shame that you closed the branch in our village",
+            "Synd at I lukker filialen i vores by",
+            "Always the same story with you, nothing ever works",
+            "Het is een stuk slechter geworden sinds de update",
+        ],
+    );
+    // "Een stuk beter" is a good deal better, not something broken.
+    classified_as(
+        "Nieuwe app is echt een stuk beter, complimenten",
+        Label::Praise,
+    );
+    let c = classified_as(
+        "Ik word gek van jullie keuzemenu aan de telefoon",
+        Label::Complaint,
+    );
+    assert_eq!(c.urgency, Urgency::Urgent, "{:?}", c.reasons);
+}
