@@ -239,6 +239,17 @@ struct Phrase<'t> {
     ends_clause: bool,
 }
 
+impl Phrase<'_> {
+    /// Held in quotes on both sides (`"quick"`, `'gratis'`): a word quoted back at the brand
+    /// and not meant.
+    fn scare_quoted(&self) -> bool {
+        const QUOTES: [char; 8] = ['"', '\'', '“', '”', '‘', '’', '«', '»'];
+        let before = self.text[..self.start as usize].chars().next_back();
+        let after = self.text[self.end as usize..].chars().next();
+        before.is_some_and(|c| QUOTES.contains(&c)) && after.is_some_and(|c| QUOTES.contains(&c))
+    }
+}
+
 /// What the sentence being walked has said so far, to find praise said on its own next to a
 /// negative sentence.
 #[derive(Default)]
@@ -567,6 +578,11 @@ impl Walk {
         }
         if ph.granted && v > 0.0 {
             v *= 0.5;
+        }
+        if v > 0.0 && !ph.negated && ph.scare_quoted() {
+            // "Your 'free' delivery costs 4.95", "the "quick" repair": sarcasm.
+            ev.sarcasm += 1.0;
+            reasons.push(ph.text, "sarcasm", "scare quotes", ph.start, ph.end);
         }
         if v > 0.0 {
             ev.pos += v;

@@ -1420,3 +1420,45 @@ fn polite_grievances_and_fixes_that_did_not_hold_are_complaints() {
     );
     assert_eq!(c.urgency, Urgency::Urgent, "{:?}", c.reasons);
 }
+
+#[test]
+fn a_promise_quoted_back_in_scare_quotes_is_sarcasm() {
+    for text in [
+        "Thanks a lot for the \"quick\" repair that took 6 weeks",
+        "Jullie 'gratis' bezorging kost dus gewoon 4,95",
+        "Jeres \"gratis\" levering koster altså 49 kr",
+    ] {
+        assert!(sarcastic(&classified_as(text, Label::Complaint)), "{text}");
+    }
+}
+
+#[test]
+fn refusals_drive_pasts_and_late_visits_are_complaints() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "The bus driver drove straight past me at the stop",
+            "De bus reed me gewoon voorbij, en dat in de regen",
+            "Bussen kørte forbi mig selvom jeg stod ved stoppestedet",
+            "The staff refused to help me with my return",
+            "Medewerker weigerde te helpen met mijn retour",
+            "Butikken nægtede at hjælpe mig med returneringen",
+            "Tracking says supposedly delivered at 14:02, nothing here",
+            "My card was declined twice at your self checkout, there is money on it",
+            "Er kwam pas een monteur na 3 dagen",
+            "Der kom først en tekniker efter 5 dage",
+            "Talked to 4 different agents and nobody can fix my bill",
+            "Daar gaan we weer, storing in heel Utrecht",
+            "Chaufføren kørte over for rødt og skældte mig ud da jeg sagde noget",
+        ],
+    );
+    // A maintenance notice is not a complaint, nor is driving past a shop.
+    classified_as(
+        "Service temporarily unavailable between 2 and 4 tonight for maintenance",
+        Label::Neutral,
+    );
+    classified_as(
+        "Drove past your new store today, looks great",
+        Label::Praise,
+    );
+}
