@@ -668,16 +668,18 @@ impl Walk {
             CueKind::Urgent => {
                 // Threats, hazards and outages are complaints too; a writer in a hurry
                 // ("pressing") may only be asking.
+                // A customer leaving ("cancelling my contract") has a complaint in full.
+                let share = if name == "leave" { 1.0 } else { 0.5 };
                 if name != "pressing" {
                     self.sentence.bad += 1.0;
-                    ev.complaint += 0.5 * w;
+                    ev.complaint += share * w;
                 }
                 ev.anger |= name == "anger";
                 if matches!(name, "press" | "lawyer") {
                     ev.threat = ev.threat.max(weight);
                 }
                 if name == "leave" {
-                    ev.leave += 0.5 * w;
+                    ev.leave += w;
                 }
                 if ev.n_urgent < ev.urgent.len() {
                     ev.urgent[ev.n_urgent] = (cue, start, end);
@@ -843,6 +845,10 @@ fn decide(
     let prospect = ev.advice && ev.leave > 0.0;
     if prospect {
         ev.complaint -= ev.leave;
+    } else if ev.question_marks > 0 {
+        // Asking how to leave ("Hoe kan ik opzeggen?") is a question first; saying so is a
+        // complaint.
+        ev.complaint -= 0.5 * ev.leave;
     }
     // "Going on holiday for 2 weeks": how long, with nothing wrong or undone beside it, is
     // half a complaint at most ("hasn't worked for 2 weeks" is a whole one).

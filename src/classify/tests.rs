@@ -1462,3 +1462,66 @@ fn refusals_drive_pasts_and_late_visits_are_complaints() {
         Label::Praise,
     );
 }
+
+#[test]
+fn saying_you_leave_is_a_complaint_and_asking_how_is_a_question() {
+    for text in [
+        "I'm never flying with you again after today",
+        "I'll never bank with you again after this",
+        "Ik ga nooit meer met jullie in zee",
+    ] {
+        let c = classified_as(text, Label::Complaint);
+        assert_eq!(c.urgency, Urgency::Urgent, "{text}: {:?}", c.reasons);
+    }
+    assert_labels(
+        Label::Question,
+        &[
+            "Hoe kan ik mijn abonnement opzeggen?",
+            "Hvordan opsiger jeg mit abonnement?",
+        ],
+    );
+}
+
+#[test]
+fn not_even_the_least_is_a_complaint_but_still_negates() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Driver didn't even knock, just left a card. I was home all day.",
+            "De bezorger belt niet eens aan, laat gewoon een briefje achter",
+            "Pakken kom ikke engang frem til tiden",
+        ],
+    );
+    // "Niet eens duur" is cheap, and said beside praise it stays praise.
+    classified_as("Het was niet eens duur en het werkt perfect", Label::Praise);
+    classified_as(
+        "I didn't even have to call, they fixed it remotely, great!",
+        Label::Praise,
+    );
+}
+
+#[test]
+fn small_talk_and_everyday_words_for_good_and_bad() {
+    assert_labels(
+        Label::Neutral,
+        &[
+            "Off to IKEA, wish me luck",
+            "På vej til IKEA, ønsk mig held og lykke",
+        ],
+    );
+    assert_labels(
+        Label::Praise,
+        &[
+            "The new trains on the line are so comfy",
+            "Fair play, the delay repay was paid within 2 days",
+        ],
+    );
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Mouldy bread again from the Croydon store",
+            "The staff at the till were laughing at customers. Unprofessional.",
+            "Seat reservations not honoured, stood the whole way to Edinburgh",
+        ],
+    );
+}
