@@ -1525,3 +1525,53 @@ fn small_talk_and_everyday_words_for_good_and_bad() {
         ],
     );
 }
+
+#[test]
+fn quick_help_good_advice_and_heroes_are_praise() {
+    assert_labels(
+        Label::Praise,
+        &[
+            "Kudos til teknikeren, han fandt fejlen med det samme",
+            "Kudos voor de snelle reactie",
+            "Nou, dat ging snel! Binnen een dag een nieuwe pas",
+            "Nå, det gik hurtigt! Nyt kort på en dag",
+            "Goede tip van jullie medewerker, scheelt me 10 euro per maand",
+            "Fijn dat jullie zo snel reageren",
+            "Buddet bar alle kasserne op på fjerde sal. Sikke en helt!",
+            "Jeg var skeptisk, men skiftet gik helt gnidningsfrit",
+            "Jullie app is echt de handigste van alle banken",
+            "The installation went smoothly, thanks",
+        ],
+    );
+}
+
+#[test]
+fn asking_whether_there_is_an_outage_is_an_urgent_question() {
+    for text in [
+        "Is er een storing bij KPN in Utrecht?",
+        "Er der nedbrud i Odense lige nu?",
+        "Is there an outage in Leeds? Nothing loads",
+    ] {
+        let c = classified_as(text, Label::Question);
+        assert_eq!(c.urgency, Urgency::Urgent, "{text}: {:?}", c.reasons);
+    }
+}
+
+#[test]
+fn a_long_customership_or_an_offer_to_switch_is_no_complaint() {
+    assert_labels(
+        Label::Neutral,
+        &[
+            "Mijn moeder is al sinds 1985 klant bij deze bank",
+            "Nu 3 maanden gratis bij overstappen",
+            "Ik ga overstappen op een andere energieleverancier, nog even vergelijken",
+        ],
+    );
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Geen sorry, geen uitleg, gewoon de deur dicht om 17:55",
+            "No explanation and no apology after three days offline",
+        ],
+    );
+}
