@@ -1575,3 +1575,21 @@ fn a_long_customership_or_an_offer_to_switch_is_no_complaint() {
         ],
     );
 }
+
+#[test]
+fn a_why_that_expects_nothing_is_a_complaint_and_a_why_that_asks_is_a_question() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Why is there never any milk on the shelves at the Didsbury store?",
+            "my router has been flashing red since 6am, working from home is impossible",
+        ],
+    );
+    assert_labels(
+        Label::Question,
+        &[
+            "Why is there no dark mode in the app?",
+            "Could you check whether my complaint reference 77812 is still open?",
+        ],
+    );
+}
