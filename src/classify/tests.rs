@@ -47,6 +47,13 @@ fn sarcastic(c: &Classification) -> bool {
     c.reasons.iter().any(|r| r.kind == "sarcasm")
 }
 
+/// Classifies each of `texts`, asserting it gets `label` and is (or is not) read as sarcasm.
+fn assert_sarcasm(sarcasm: bool, label: Label, texts: &[&str]) {
+    for text in texts {
+        assert_eq!(sarcastic(&classified_as(text, label)), sarcasm, "{text}");
+    }
+}
+
 fn has_reason(c: &Classification, kind: &str, text: &str) -> bool {
     c.reasons.iter().any(|r| r.kind == kind && r.text == text)
 }
@@ -1320,13 +1327,15 @@ fn contests_and_loyalty_schemes_are_not_praise() {
 
 #[test]
 fn looking_forward_to_the_day_you_listen_is_a_reproach() {
-    for text in [
-        "Looking forward to the day you actually answer an email",
-        "Ik kijk uit naar de dag dat jullie de telefoon opnemen",
-        "Jeg glæder mig til den dag I begynder at lytte til jeres kunder",
-    ] {
-        assert!(sarcastic(&classified_as(text, Label::Complaint)), "{text}");
-    }
+    assert_sarcasm(
+        true,
+        Label::Complaint,
+        &[
+            "Looking forward to the day you actually answer an email",
+            "Ik kijk uit naar de dag dat jullie de telefoon opnemen",
+            "Jeg glæder mig til den dag I begynder at lytte til jeres kunder",
+        ],
+    );
     classified_as(
         "Looking forward to the day my new phone arrives!",
         Label::Neutral,
@@ -1357,13 +1366,15 @@ fn greetings_and_offers_are_manners_not_praise() {
 
 #[test]
 fn praise_beside_mere_time_or_tone_is_sincere() {
-    for text in [
-        "Best bank app out there, seriously",
-        "Shout out to the driver on the 38 who waited for my nan. Legend.",
-        "Top notch service as usual 👌",
-    ] {
-        assert!(!sarcastic(&classified_as(text, Label::Praise)), "{text}");
-    }
+    assert_sarcasm(
+        false,
+        Label::Praise,
+        &[
+            "Best bank app out there, seriously",
+            "Shout out to the driver on the 38 who waited for my nan. Legend.",
+            "Top notch service as usual 👌",
+        ],
+    );
     // A fault beside the praise is still mocked.
     assert!(sarcastic(&classified_as(
         "Brilliant, waited an hour and the engineer never showed up",
@@ -1423,13 +1434,15 @@ fn polite_grievances_and_fixes_that_did_not_hold_are_complaints() {
 
 #[test]
 fn a_promise_quoted_back_in_scare_quotes_is_sarcasm() {
-    for text in [
-        "Thanks a lot for the \"quick\" repair that took 6 weeks",
-        "Jullie 'gratis' bezorging kost dus gewoon 4,95",
-        "Jeres \"gratis\" levering koster altså 49 kr",
-    ] {
-        assert!(sarcastic(&classified_as(text, Label::Complaint)), "{text}");
-    }
+    assert_sarcasm(
+        true,
+        Label::Complaint,
+        &[
+            "Thanks a lot for the \"quick\" repair that took 6 weeks",
+            "Jullie 'gratis' bezorging kost dus gewoon 4,95",
+            "Jeres \"gratis\" levering koster altså 49 kr",
+        ],
+    );
 }
 
 #[test]
@@ -1465,14 +1478,15 @@ fn refusals_drive_pasts_and_late_visits_are_complaints() {
 
 #[test]
 fn saying_you_leave_is_a_complaint_and_asking_how_is_a_question() {
-    for text in [
-        "I'm never flying with you again after today",
-        "I'll never bank with you again after this",
-        "Ik ga nooit meer met jullie in zee",
-    ] {
-        let c = classified_as(text, Label::Complaint);
-        assert_eq!(c.urgency, Urgency::Urgent, "{text}: {:?}", c.reasons);
-    }
+    assert_verdicts(
+        Label::Complaint,
+        Urgency::Urgent,
+        &[
+            "I'm never flying with you again after today",
+            "I'll never bank with you again after this",
+            "Ik ga nooit meer met jullie in zee",
+        ],
+    );
     assert_labels(
         Label::Question,
         &[
@@ -1547,14 +1561,15 @@ fn quick_help_good_advice_and_heroes_are_praise() {
 
 #[test]
 fn asking_whether_there_is_an_outage_is_an_urgent_question() {
-    for text in [
-        "Is er een storing bij KPN in Utrecht?",
-        "Er der nedbrud i Odense lige nu?",
-        "Is there an outage in Leeds? Nothing loads",
-    ] {
-        let c = classified_as(text, Label::Question);
-        assert_eq!(c.urgency, Urgency::Urgent, "{text}: {:?}", c.reasons);
-    }
+    assert_verdicts(
+        Label::Question,
+        Urgency::Urgent,
+        &[
+            "Is er een storing bij KPN in Utrecht?",
+            "Er der nedbrud i Odense lige nu?",
+            "Is there an outage in Leeds? Nothing loads",
+        ],
+    );
 }
 
 #[test]
