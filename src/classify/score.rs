@@ -666,9 +666,9 @@ impl Walk {
             }
             CueKind::Urgent if ph.negated => {}
             CueKind::Urgent => {
-                // Threats, hazards and outages are complaints too; a writer in a hurry
-                // ("pressing") may only be asking.
-                // A customer leaving ("cancelling my contract") has a complaint in full.
+                // Threats, hazards and outages are half a complaint, a customer leaving
+                // ("cancelling my contract") a whole one; a writer in a hurry ("pressing")
+                // may only be asking.
                 let share = if name == "leave" { 1.0 } else { 0.5 };
                 if name != "pressing" {
                     self.sentence.bad += 1.0;
