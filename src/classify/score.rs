@@ -1021,7 +1021,10 @@ fn choose_label(ev: &Evidence, s: &Scores) -> Label {
     } else if s.complaint >= 1.0 && s.complaint > s.praise {
         // A question that carries a complaint ("waarom duurt het zo lang?") is a complaint; a
         // mild one that asks for help stays a question.
-        if s.question >= 1.0 && s.complaint < 1.5 && ev.neg < 2.0 {
+        if s.question >= 1.0
+            && (s.complaint < 1.5 || s.question >= 2.0 * s.complaint)
+            && ev.neg < 2.0
+        {
             Label::Question
         } else {
             Label::Complaint

@@ -1608,3 +1608,19 @@ fn a_why_that_expects_nothing_is_a_complaint_and_a_why_that_asks_is_a_question()
         ],
     );
 }
+
+#[test]
+fn a_help_request_that_mentions_the_fault_is_a_question_and_still_waiting_is_a_complaint() {
+    classified_as(
+        "Hoe kan ik mijn FjordBox resetten? Mijn FjordBox blijft hangen op het opstartscherm. \
+         Weet iemand hoe je een fabrieksreset doet?",
+        Label::Question,
+    );
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Ik wacht nog steeds op mijn modem",
+            "Wij wachten nog steeds op de monteur",
+        ],
+    );
+}
