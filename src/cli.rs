@@ -82,6 +82,10 @@ pub enum Command {
         /// it, a given config's `[classifier] model` or the database's model in use.
         #[arg(long, value_name = "FILE")]
         model: Option<PathBuf>,
+        /// Judge as the daemon does for this watch of the config: with its custom terms, and
+        /// its name read as the brand's own.
+        #[arg(long, value_name = "NAME")]
+        watch: Option<String>,
     },
     /// Score the classifier on a labelled TSV file (columns lang, label, text): confusion
     /// matrix, precision, recall and F1 per class and language. Needs no config; with one, its

@@ -81,8 +81,8 @@ struct CompiledWatch {
     query: Query,
     languages: Vec<String>,
     daily_cap: Option<u64>,
-    /// The classifier with this watch's own terms, when it has any.
-    classifier: Option<Classifier>,
+    /// The classifier with this watch's own terms and name.
+    classifier: Classifier,
 }
 
 /// Every configured watch, parsed once.
@@ -106,8 +106,7 @@ impl Watches {
                     query: Query::parse(&w.query).map_err(|e| (w.name.clone(), e))?,
                     languages: w.languages.clone(),
                     daily_cap: w.daily_cap,
-                    classifier: (w.terms != CustomTerms::default())
-                        .then(|| classifier.clone().with_custom_terms(&w.terms)),
+                    classifier: classifier.clone().for_watch(&w.name, &w.terms),
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -146,14 +145,12 @@ impl Watches {
         out
     }
 
-    /// Classifies a mention that matched `watches`, with the first watch's own terms if it has
-    /// any.
+    /// Classifies a mention that matched `watches`, with the first watch's own terms and name.
     pub fn classify(&self, m: &Mention, watches: &[String]) -> Classification {
         let classifier = watches
             .first()
             .and_then(|name| self.list.iter().find(|w| &w.name == name))
-            .and_then(|w| w.classifier.as_ref())
-            .unwrap_or(&self.classifier);
+            .map_or(&self.classifier, |w| &w.classifier);
         let (text, headline) = match &m.title {
             Some(t) if !m.text.starts_with(t.as_str()) => (format!("{t}. {}", m.text), true),
             _ => (m.text.clone(), false),
@@ -185,5 +182,46 @@ impl Watches {
             .iter()
             .filter_map(|w| w.daily_cap.map(|c| (w.name.clone(), c)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::Urgency;
+
+    fn watch(name: &str, query: &str) -> WatchConfig {
+        WatchConfig {
+            name: name.into(),
+            query: query.into(),
+            languages: Vec::new(),
+            daily_cap: None,
+            terms: CustomTerms::default(),
+        }
+    }
+
+    #[test]
+    fn a_mention_is_judged_with_the_name_of_the_first_watch_it_matched() {
+        let watches = Watches::compile(
+            &[
+                watch("FjordLink", "fjordlink"),
+                watch("Vodafone", "vodafone"),
+            ],
+            Classifier::embedded(),
+        )
+        .unwrap();
+        let urgency = |text: &str| {
+            let m = Mention {
+                text: text.into(),
+                ..Default::default()
+            };
+            watches.classify(&m, &watches.matching(&m, None)).urgency
+        };
+        assert_eq!(urgency("Switching to FjordLink next week"), Urgency::Normal);
+        assert_eq!(urgency("Switching to Vodafone next week"), Urgency::Normal);
+        assert_eq!(
+            urgency("Switching to Vodafone, FjordLink let me down"),
+            Urgency::Urgent
+        );
     }
 }

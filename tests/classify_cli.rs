@@ -131,3 +131,31 @@ fn classify_skips_a_line_that_is_not_utf8_and_classifies_the_rest() {
     assert_eq!(verdicts[0]["label"], "praise");
     assert_eq!(verdicts[1]["label"], "complaint");
 }
+
+#[test]
+fn classify_with_a_watch_reads_its_name_as_the_brand_and_names_the_watches_it_knows() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = b"Ik stap over naar Fjordlink, eindelijk snel internet\n";
+    let classify = |args: &[&str]| {
+        run_with_input(
+            webcare()
+                .args(["--config", "config/demo.toml", "classify"])
+                .args(args)
+                .env("WEBCARE__STORE__PATH", dir.path().join("none.db")),
+            input,
+        )
+    };
+    let leaving = |args: &[&str]| {
+        let out = classify(args);
+        assert!(out.status.success(), "{}", text(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["urgency"] == "urgent"
+    };
+    assert!(leaving(&[]));
+    assert!(!leaving(&["--watch", "Fjordlink"]));
+
+    let out = classify(&["--watch", "Fjord"]);
+    assert!(!out.status.success());
+    assert_said(&out, "no watch named \"Fjord\"");
+    assert_said(&out, "Fjordlink, FjordBox");
+}

@@ -272,6 +272,38 @@ pub struct CustomTerms {
     pub spam: Vec<String>,
 }
 
+/// Every "leave" cue followed by the brand's own `name`, as an ignored phrase in the cue's
+/// own table: directly, after the language's "to", or after a few words and that "to" (a
+/// competitor's name: "van KPN naar"). The longest phrase wins the walk, so these outweigh
+/// the cue they start with.
+fn arrival_phrases(entries: &[RawEntry], name: &str) -> Vec<RawEntry> {
+    const TO: [&str; 3] = ["to", "naar", "til"];
+    let name = name.trim().to_lowercase();
+    if name.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for e in entries {
+        let is_leave =
+            matches!(&e.effect, RawEffect::Cue(lexicon::CueKind::Urgent, cue, _) if cue == "leave");
+        if !is_leave || e.table >= TO.len() || e.phrase.contains("...") {
+            continue;
+        }
+        let to = TO[e.table];
+        let mut phrases = vec![format!("{} {name}", e.phrase)];
+        if !e.phrase.ends_with(&format!(" {to}")) {
+            phrases.push(format!("{} {to} {name}", e.phrase));
+            phrases.push(format!("{} ... {to} {name}", e.phrase));
+        }
+        out.extend(phrases.into_iter().map(|phrase| RawEntry {
+            table: e.table,
+            phrase,
+            effect: RawEffect::Plain(lexicon::Effect::Ignore),
+        }));
+    }
+    out
+}
+
 /// The compiled lexicons plus the thresholds. Cheap to clone (the tables are shared), and
 /// `Send + Sync` so one instance can serve every pipeline task.
 #[derive(Clone)]
@@ -444,7 +476,17 @@ impl Classifier {
     /// A classifier that also knows one watch's brand terms. Custom terms weigh double a
     /// default cue and override a default entry for the same phrase.
     pub fn with_custom_terms(self, terms: &CustomTerms) -> Classifier {
+        self.for_watch("", terms)
+    }
+
+    /// A classifier for one watch: its custom terms (see
+    /// [`with_custom_terms`](Self::with_custom_terms)), and its `name` read as the brand's own,
+    /// so a customer who moves *to* the brand ("switching to FjordLink", "overstappen van KPN
+    /// naar FjordLink") is not read as one leaving it.
+    pub fn for_watch(self, name: &str, terms: &CustomTerms) -> Classifier {
         let mut entries = (*self.entries).clone();
+        let arrivals = arrival_phrases(&entries, name);
+        entries.extend(arrivals);
         let groups = [
             (&terms.complaint, lexicon::CueKind::Complaint),
             (&terms.praise, lexicon::CueKind::Praise),

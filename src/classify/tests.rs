@@ -525,6 +525,37 @@ fn custom_terms_apply_per_watch() {
 }
 
 #[test]
+fn moving_to_the_watched_brand_is_not_leaving_it() {
+    let fjordlink = Classifier::embedded().for_watch("FjordLink", &CustomTerms::default());
+    for text in [
+        "I'm switching to FjordLink next month",
+        "Ik stap over naar Fjordlink",
+        "Overstappen van KPN naar FjordLink, eindelijk",
+        "Jeg skifter til FjordLink i morgen",
+    ] {
+        let c = fjordlink.classify(&Input::new(text));
+        assert_eq!(c.urgency, Urgency::Normal, "{text}: {:?}", c.reasons);
+        assert_ne!(c.label, Label::Complaint, "{text}: {:?}", c.reasons);
+    }
+    // Leaving for another brand is still leaving, and so is moving to the brand's name
+    // under another watch.
+    for (classifier, text) in [
+        (
+            &fjordlink,
+            "I'm switching to Vodafone, FjordLink is useless",
+        ),
+        (&fjordlink, "Ik stap over naar Ziggo"),
+        (
+            &Classifier::embedded(),
+            "I'm switching to FjordLink next month",
+        ),
+    ] {
+        let c = classifier.classify(&Input::new(text));
+        assert_eq!(c.urgency, Urgency::Urgent, "{text}: {:?}", c.reasons);
+    }
+}
+
+#[test]
 fn lexicons_load_from_a_directory_and_errors_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("en")).unwrap();

@@ -120,13 +120,35 @@ pub(super) fn classify(
     lexicons: Option<&Path>,
     model: Option<&Path>,
     config: Option<&Path>,
+    watch: Option<&str>,
 ) -> anyhow::Result<i32> {
-    let c = load_with_model(lexicons, model, config)?;
+    let mut c = load_with_model(lexicons, model, config)?;
+    if let Some(name) = watch {
+        c = for_watch(c, name, config)?;
+    }
     let stdin = std::io::stdin().lock();
     let out = std::io::BufWriter::new(std::io::stdout().lock());
     let skipped = crate::classify::run_classify(&c, stdin, out, explain)?;
     // Every other line was classified; the status still says that some input was not.
     Ok(if skipped > 0 { 1 } else { 0 })
+}
+
+/// `c` as the daemon judges the mentions of the watch `name` in `config`.
+fn for_watch(c: Classifier, name: &str, config: Option<&Path>) -> anyhow::Result<Classifier> {
+    let Some(path) = config else {
+        anyhow::bail!("--watch needs a config: give --config FILE with that [[watches]] entry");
+    };
+    let config =
+        Config::load(path).map_err(|errors| anyhow::anyhow!("invalid configuration: {errors}"))?;
+    let Some(w) = config.watches.iter().find(|w| w.name == name) else {
+        let names: Vec<&str> = config.watches.iter().map(|w| w.name.as_str()).collect();
+        anyhow::bail!(
+            "no watch named {name:?} in {}; its watches are: {}",
+            path.display(),
+            names.join(", ")
+        );
+    };
+    Ok(c.for_watch(&w.name, &w.terms))
 }
 
 pub(super) fn eval(

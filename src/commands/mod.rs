@@ -74,11 +74,13 @@ pub fn run(cli: Cli) -> i32 {
             explain,
             lexicons,
             model,
+            watch,
         } => Some(classifier::classify(
             *explain,
             lexicons.as_deref(),
             model.as_deref(),
             cli.config.as_deref(),
+            watch.as_deref(),
         )),
         Command::Eval {
             file,
