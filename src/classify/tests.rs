@@ -1655,3 +1655,42 @@ fn a_help_request_that_mentions_the_fault_is_a_question_and_still_waiting_is_a_c
         ],
     );
 }
+
+#[test]
+fn staff_who_wait_for_a_customer_are_praised_not_complained_about() {
+    classified_as(
+        "The driver waited while I ran back for my wallet. Proper gent",
+        Label::Praise,
+    );
+    for text in [
+        "Booked a table for 8, waited an hour, food came cold",
+        "I waited 40 minutes",
+    ] {
+        classified_as(text, Label::Complaint);
+    }
+}
+
+#[test]
+fn getting_other_than_was_ordered_or_agreed_is_a_complaint() {
+    for text in [
+        "So I ordered a large and got a medium. Again. Not hard is it",
+        "Besteld in het zwart maar kreeg een rode",
+        "Regningen er dobbelt så høj som aftalt, og ingen vil forklare hvorfor",
+        "De rekening is hoger dan afgesproken",
+        "My parcel has been \"out for delivery\" since Tuesday. It's Friday.",
+    ] {
+        classified_as(text, Label::Complaint);
+    }
+    classified_as("Yay my new phone is out for delivery!", Label::Praise);
+}
+
+#[test]
+fn an_opening_question_word_asks_without_a_question_mark() {
+    for text in [
+        "what time does the helpline open on saturdays",
+        "hoeveel kost een extra simkaart",
+        "hvor meget koster det at flytte mit abonnement",
+    ] {
+        classified_as(text, Label::Question);
+    }
+}
