@@ -1678,6 +1678,10 @@ fn getting_other_than_was_ordered_or_agreed_is_a_complaint() {
         "Regningen er dobbelt så høj som aftalt, og ingen vil forklare hvorfor",
         "De rekening is hoger dan afgesproken",
         "My parcel has been \"out for delivery\" since Tuesday. It's Friday.",
+        // An amount with its unit is a number.
+        "I'm paying for 500Mb and getting 40. Every speedtest the same",
+        "So apparently I owe you £60 for a router I never received",
+        "Jeg har betalt for en router, som aldrig er kommet",
     ] {
         classified_as(text, Label::Complaint);
     }
@@ -1692,5 +1696,16 @@ fn an_opening_question_word_asks_without_a_question_mark() {
         "hvor meget koster det at flytte mit abonnement",
     ] {
         classified_as(text, Label::Question);
+    }
+}
+
+#[test]
+fn money_making_pitches_are_spam_in_every_language() {
+    for text in [
+        "Earn £500 a day from home, DM me for details",
+        "Verdien snel geld met crypto! Klik op de link in mijn bio",
+        "Tjen 5000 kr om dagen hjemmefra, skriv til mig",
+    ] {
+        assert!(classify(text).spam, "{text}");
     }
 }

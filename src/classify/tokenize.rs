@@ -403,7 +403,8 @@ fn general_word(text: &str, body: usize, key: &mut [u8; 64]) -> Scanned {
     }
 }
 
-/// The token for a scanned word: a link if it starts one, a number if it has no letters.
+/// The token for a scanned word: a link if it starts one, a number if it has no letters or
+/// starts with a digit.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn finish_word(
@@ -433,7 +434,8 @@ fn finish_word(
     if elongated {
         flags |= ELONGATED;
     }
-    let kind = if kind == Kind::Word && letters == 0 {
+    // "500Mb", "40GB", "3pm": an amount with its unit counts as a number for `<num>`.
+    let kind = if kind == Kind::Word && (letters == 0 || b[body].is_ascii_digit()) {
         Kind::Number
     } else {
         kind
@@ -751,6 +753,9 @@ mod tests {
         assert_eq!(flags("sooooooooo")[0].1 & ELONGATED, ELONGATED);
         assert_eq!(flags("soo")[0].1 & ELONGATED, 0);
         assert_eq!(flags("111")[0], (Kind::Number, 0, 0));
+        assert_eq!(flags("500mb")[0].0, Kind::Number);
+        assert_eq!(flags("4G")[0].0, Kind::Number);
+        assert_eq!(flags("g4")[0].0, Kind::Word);
         assert_eq!(flags("Ab")[0], (Kind::Word, HAS_UPPER, 2));
     }
 
