@@ -1709,3 +1709,24 @@ fn money_making_pitches_are_spam_in_every_language() {
         assert!(classify(text).spam, "{text}");
     }
 }
+
+#[test]
+fn no_idea_why_asks_for_an_explanation_instead_of_negating_the_complaint() {
+    for text in [
+        "Geen idee waarom ik betaal voor 1 Gbit als ik 80 Mbit haal",
+        "Sinds de overstap naar jullie alleen maar gedoe",
+        "The so-called unlimited plan slows to a crawl after 20GB",
+    ] {
+        classified_as(text, Label::Complaint);
+    }
+}
+
+#[test]
+fn asking_for_a_product_without_a_service_is_a_question_not_an_outage() {
+    for text in [
+        "Kan ik bij jullie ook een vaste lijn zonder internet nemen?",
+        "Do you do a landline plan without internet?",
+    ] {
+        classified_as(text, Label::Question);
+    }
+}
