@@ -242,11 +242,17 @@ struct Phrase<'t> {
 impl Phrase<'_> {
     /// Held in quotes on both sides (`"quick"`, `'gratis'`): a word quoted back at the brand
     /// and not meant.
+    /// The quote may also open inside a phrase: "thanks for the 'quick' fix".
     fn scare_quoted(&self) -> bool {
         const QUOTES: [char; 8] = ['"', '\'', '“', '”', '‘', '’', '«', '»'];
+        let quote = |c: Option<char>| c.is_some_and(|c| QUOTES.contains(&c));
+        let span = &self.text[self.start as usize..self.end as usize];
+        let opens_inside = span
+            .char_indices()
+            .any(|(i, c)| QUOTES.contains(&c) && span[..i].ends_with(char::is_whitespace));
         let before = self.text[..self.start as usize].chars().next_back();
         let after = self.text[self.end as usize..].chars().next();
-        before.is_some_and(|c| QUOTES.contains(&c)) && after.is_some_and(|c| QUOTES.contains(&c))
+        (quote(before) || opens_inside) && quote(after)
     }
 }
 
@@ -653,6 +659,10 @@ impl Walk {
                 reasons.push(text, "negation", "negated praise", self.neg_start, end);
             }
             CueKind::Praise => {
+                if ph.scare_quoted() {
+                    ev.sarcasm += 1.0;
+                    reasons.push(text, "sarcasm", "scare quotes", start, end);
+                }
                 ev.praise += w;
                 ev.first_pos.get_or_insert((start, end));
                 ev.pos_after_contrast |= self.contrast;

@@ -1730,3 +1730,22 @@ fn asking_for_a_product_without_a_service_is_a_question_not_an_outage() {
         classified_as(text, Label::Question);
     }
 }
+
+#[test]
+fn praise_quoted_back_or_limited_to_when_it_works_is_a_complaint() {
+    assert_sarcasm(
+        true,
+        Label::Complaint,
+        &[
+            "Thanks for the 'quick' fix, it lasted exactly one day",
+            "Oh brilliant, another \"scheduled maintenance\" in the middle of the working day",
+        ],
+    );
+    for text in [
+        "Great speeds when it works, which is about half the time",
+        "Snel internet, als het werkt",
+    ] {
+        classified_as(text, Label::Complaint);
+    }
+    classified_as("Thanks for the quick fix", Label::Praise);
+}
