@@ -261,6 +261,60 @@ pub(crate) struct Lexicon {
     pub tables: [Table; TABLES],
     /// Interned (see [`intern`]), so reasons can borrow them.
     pub cue_names: Vec<&'static str>,
+    /// Beside each of `cue_names`: what the scorer makes of a cue of that name.
+    pub cue_roles: Vec<CueRole>,
+}
+
+/// What a cue means to the scorer beyond its kind, from its section's name
+/// (`[complaint waiting]`: `Waiting`). A section with a name not listed here, such as a team's
+/// own `[complaint billing]`, is `Plain`: a complaint there names a fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CueRole {
+    Plain,
+    /// How long something has lasted: not a fault by itself ("for 2 weeks").
+    Duration,
+    /// Something happening again: a fault when strong ("yet again"), not when mild ("as usual").
+    Repeat,
+    /// Waiting and rhetorical complaints say how the writer feels, not what broke.
+    Waiting,
+    Rhetorical,
+    /// Something broken or late: a negation cancels it ("geen vertraging").
+    Failure,
+    Delay,
+    /// Praise that can be the whole of a sarcastic sentence ("Well done.").
+    Compliment,
+    /// Praise for a fixed problem.
+    Resolved,
+    /// A prospect asking which provider to pick.
+    Advice,
+    /// A customer leaving: a whole complaint, not half.
+    Leave,
+    /// A writer in a hurry, who may only be asking.
+    Pressing,
+    Anger,
+    /// The press or a lawyer.
+    Threat,
+}
+
+impl CueRole {
+    pub(crate) fn of(name: &str) -> CueRole {
+        match name {
+            "duration" => CueRole::Duration,
+            "repeat" => CueRole::Repeat,
+            "waiting" => CueRole::Waiting,
+            "rhetorical" => CueRole::Rhetorical,
+            "failure" => CueRole::Failure,
+            "delay" => CueRole::Delay,
+            "compliment" => CueRole::Compliment,
+            "resolved" => CueRole::Resolved,
+            "advice" => CueRole::Advice,
+            "leave" => CueRole::Leave,
+            "pressing" => CueRole::Pressing,
+            "anger" => CueRole::Anger,
+            "press" | "lawyer" => CueRole::Threat,
+            _ => CueRole::Plain,
+        }
+    }
 }
 
 /// The one `'static` copy of a cue name. Names are few (one per lexicon section, the same
@@ -540,6 +594,7 @@ impl Lexicon {
             patterns: Vec::new(),
             tables: Default::default(),
             cue_names: Vec::new(),
+            cue_roles: Vec::new(),
         };
         let phrases = lex.merge_phrases(entries);
         let (mut by_first, mut num_first) = lex.add_patterns(phrases);
@@ -618,6 +673,7 @@ impl Lexicon {
                     Some(i) => i,
                     None => {
                         self.cue_names.push(intern(cue));
+                        self.cue_roles.push(CueRole::of(cue));
                         self.cue_names.len() - 1
                     }
                 };

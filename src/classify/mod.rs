@@ -284,8 +284,8 @@ fn arrival_phrases(entries: &[RawEntry], name: &str) -> Vec<RawEntry> {
     }
     let mut out = Vec::new();
     for e in entries {
-        let is_leave =
-            matches!(&e.effect, RawEffect::Cue(lexicon::CueKind::Urgent, cue, _) if cue == "leave");
+        let is_leave = matches!(&e.effect, RawEffect::Cue(lexicon::CueKind::Urgent, cue, _)
+            if lexicon::CueRole::of(cue) == lexicon::CueRole::Leave);
         if !is_leave || e.table >= TO.len() || e.phrase.contains("...") {
             continue;
         }

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use super::lexicon::{ANY_NEXT, COMMON, CueKind, Effect, Lexicon, NONE, PatTok, Pattern};
+use super::lexicon::{ANY_NEXT, COMMON, CueKind, CueRole, Effect, Lexicon, NONE, PatTok, Pattern};
 use super::tokenize::{CAPS, ELONGATED, Kind, Token};
 use super::{Classification, Classifier, Input, Label, Polarity, Reason, Tok, Urgency, Voice};
 
@@ -495,8 +495,12 @@ impl Walk {
                 }
                 Effect::Cue { kind, cue, weight } => {
                     modifier_only = false;
-                    let name = lex.cue_names[cue as usize];
-                    self.apply_cue(kind, (cue, name), weight, ph, ev, reasons);
+                    let cue = (
+                        cue,
+                        lex.cue_names[cue as usize],
+                        lex.cue_roles[cue as usize],
+                    );
+                    self.apply_cue(kind, cue, weight, ph, ev, reasons);
                 }
                 Effect::Negation => {
                     ev.negations += 1;
@@ -607,11 +611,11 @@ impl Walk {
         }
     }
 
-    /// A lexicon cue of `kind`, (id, name) `cue` and `weight`.
+    /// A lexicon cue of `kind`, (id, name, role) `cue` and `weight`.
     fn apply_cue(
         &mut self,
         kind: CueKind,
-        (cue, name): (u16, &'static str),
+        (cue, name, role): (u16, &'static str, CueRole),
         weight: f32,
         ph: &Phrase,
         ev: &mut Evidence,
@@ -628,7 +632,7 @@ impl Walk {
         let (text, start, end) = (ph.text, ph.start, ph.end);
         // A compliment can be the whole of a sarcastic sentence ("Well done."); thanks and
         // every other cue say more than that.
-        if kind == CueKind::Praise && name == "compliment" && !ph.negated {
+        if kind == CueKind::Praise && role == CueRole::Compliment && !ph.negated {
             self.sentence.pos += w;
             self.sentence.span.get_or_insert((start, end));
         } else {
@@ -637,16 +641,18 @@ impl Walk {
         match kind {
             // "geen vertraging" cancels the delay, but "not had hot water for two weeks" makes
             // the duration worse, not better.
-            CueKind::Complaint if ph.negated && matches!(name, "failure" | "delay") => {
+            CueKind::Complaint
+                if ph.negated && matches!(role, CueRole::Failure | CueRole::Delay) =>
+            {
                 reasons.push(text, "negation", "negated complaint", self.neg_start, end);
             }
             CueKind::Complaint => {
-                match name {
-                    "duration" => ev.duration += w,
+                match role {
+                    CueRole::Duration => ev.duration += w,
                     // A strong repeat says a fault came back ("another outage", "yet
                     // again"); "as usual" or "every week" may be said of good things too.
-                    "repeat" if w >= 1.2 => ev.fault += w,
-                    "repeat" | "waiting" | "rhetorical" => {}
+                    CueRole::Repeat if w >= 1.2 => ev.fault += w,
+                    CueRole::Repeat | CueRole::Waiting | CueRole::Rhetorical => {}
                     _ => ev.fault += w,
                 }
                 self.sentence.grim += w;
@@ -666,12 +672,12 @@ impl Walk {
                 ev.praise += w;
                 ev.first_pos.get_or_insert((start, end));
                 ev.pos_after_contrast |= self.contrast;
-                ev.resolved |= name == "resolved";
+                ev.resolved |= role == CueRole::Resolved;
                 reasons.push(text, "praise", name, start, end);
             }
             CueKind::Question => {
                 ev.question += w;
-                ev.advice |= name == "advice";
+                ev.advice |= role == CueRole::Advice;
                 reasons.push(text, "question", name, start, end);
             }
             CueKind::Urgent if ph.negated => {}
@@ -679,16 +685,16 @@ impl Walk {
                 // Threats, hazards and outages are half a complaint, a customer leaving
                 // ("cancelling my contract") a whole one; a writer in a hurry ("pressing")
                 // may only be asking.
-                let share = if name == "leave" { 1.0 } else { 0.5 };
-                if name != "pressing" {
+                let share = if role == CueRole::Leave { 1.0 } else { 0.5 };
+                if role != CueRole::Pressing {
                     self.sentence.bad += 1.0;
                     ev.complaint += share * w;
                 }
-                ev.anger |= name == "anger";
-                if matches!(name, "press" | "lawyer") {
+                ev.anger |= role == CueRole::Anger;
+                if role == CueRole::Threat {
                     ev.threat = ev.threat.max(weight);
                 }
-                if name == "leave" {
+                if role == CueRole::Leave {
                     ev.leave += w;
                 }
                 if ev.n_urgent < ev.urgent.len() {
@@ -1063,7 +1069,7 @@ fn urgency(
     let mut urgent = Reused::new(&mut out.urgency_reasons);
     if let Some(label) = answer {
         for &(cue, s, e) in &ev.urgent[..ev.n_urgent] {
-            if prospect && lex.cue_names[cue as usize] == "leave" {
+            if prospect && lex.cue_roles[cue as usize] == CueRole::Leave {
                 continue;
             }
             let _ = write!(
