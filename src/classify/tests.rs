@@ -1662,41 +1662,44 @@ fn staff_who_wait_for_a_customer_are_praised_not_complained_about() {
         "The driver waited while I ran back for my wallet. Proper gent",
         Label::Praise,
     );
-    for text in [
-        "Booked a table for 8, waited an hour, food came cold",
-        "I waited 40 minutes",
-    ] {
-        classified_as(text, Label::Complaint);
-    }
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Booked a table for 8, waited an hour, food came cold",
+            "I waited 40 minutes",
+        ],
+    );
 }
 
 #[test]
 fn getting_other_than_was_ordered_or_agreed_is_a_complaint() {
-    for text in [
-        "So I ordered a large and got a medium. Again. Not hard is it",
-        "Besteld in het zwart maar kreeg een rode",
-        "Regningen er dobbelt så høj som aftalt, og ingen vil forklare hvorfor",
-        "De rekening is hoger dan afgesproken",
-        "My parcel has been \"out for delivery\" since Tuesday. It's Friday.",
-        // An amount with its unit is a number.
-        "I'm paying for 500Mb and getting 40. Every speedtest the same",
-        "So apparently I owe you £60 for a router I never received",
-        "Jeg har betalt for en router, som aldrig er kommet",
-    ] {
-        classified_as(text, Label::Complaint);
-    }
+    assert_labels(
+        Label::Complaint,
+        &[
+            "So I ordered a large and got a medium. Again. Not hard is it",
+            "Besteld in het zwart maar kreeg een rode",
+            "Regningen er dobbelt så høj som aftalt, og ingen vil forklare hvorfor",
+            "De rekening is hoger dan afgesproken",
+            "My parcel has been \"out for delivery\" since Tuesday. It's Friday.",
+            // An amount with its unit is a number.
+            "I'm paying for 500Mb and getting 40. Every speedtest the same",
+            "So apparently I owe you £60 for a router I never received",
+            "Jeg har betalt for en router, som aldrig er kommet",
+        ],
+    );
     classified_as("Yay my new phone is out for delivery!", Label::Praise);
 }
 
 #[test]
 fn an_opening_question_word_asks_without_a_question_mark() {
-    for text in [
-        "what time does the helpline open on saturdays",
-        "hoeveel kost een extra simkaart",
-        "hvor meget koster det at flytte mit abonnement",
-    ] {
-        classified_as(text, Label::Question);
-    }
+    assert_labels(
+        Label::Question,
+        &[
+            "what time does the helpline open on saturdays",
+            "hoeveel kost een extra simkaart",
+            "hvor meget koster det at flytte mit abonnement",
+        ],
+    );
 }
 
 #[test]
@@ -1712,23 +1715,25 @@ fn money_making_pitches_are_spam_in_every_language() {
 
 #[test]
 fn no_idea_why_asks_for_an_explanation_instead_of_negating_the_complaint() {
-    for text in [
-        "Geen idee waarom ik betaal voor 1 Gbit als ik 80 Mbit haal",
-        "Sinds de overstap naar jullie alleen maar gedoe",
-        "The so-called unlimited plan slows to a crawl after 20GB",
-    ] {
-        classified_as(text, Label::Complaint);
-    }
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Geen idee waarom ik betaal voor 1 Gbit als ik 80 Mbit haal",
+            "Sinds de overstap naar jullie alleen maar gedoe",
+            "The so-called unlimited plan slows to a crawl after 20GB",
+        ],
+    );
 }
 
 #[test]
 fn asking_for_a_product_without_a_service_is_a_question_not_an_outage() {
-    for text in [
-        "Kan ik bij jullie ook een vaste lijn zonder internet nemen?",
-        "Do you do a landline plan without internet?",
-    ] {
-        classified_as(text, Label::Question);
-    }
+    assert_labels(
+        Label::Question,
+        &[
+            "Kan ik bij jullie ook een vaste lijn zonder internet nemen?",
+            "Do you do a landline plan without internet?",
+        ],
+    );
 }
 
 #[test]
@@ -1741,11 +1746,12 @@ fn praise_quoted_back_or_limited_to_when_it_works_is_a_complaint() {
             "Oh brilliant, another \"scheduled maintenance\" in the middle of the working day",
         ],
     );
-    for text in [
-        "Great speeds when it works, which is about half the time",
-        "Snel internet, als het werkt",
-    ] {
-        classified_as(text, Label::Complaint);
-    }
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Great speeds when it works, which is about half the time",
+            "Snel internet, als het werkt",
+        ],
+    );
     classified_as("Thanks for the quick fix", Label::Praise);
 }
