@@ -1755,3 +1755,22 @@ fn praise_quoted_back_or_limited_to_when_it_works_is_a_complaint() {
     );
     classified_as("Thanks for the quick fix", Label::Praise);
 }
+
+#[test]
+fn a_review_that_finds_the_service_average_is_neutral() {
+    assert_labels(
+        Label::Neutral,
+        &[
+            "Average service. Nothing special, nothing terrible. Does what it says.",
+            "Gemiddelde service. Niks bijzonders, maar ook niks mis mee.",
+            "Gennemsnitlig service. Intet særligt, men heller ikke noget galt.",
+        ],
+    );
+    assert_labels(
+        Label::Complaint,
+        &[
+            "De app is mooi maar werkt voor geen meter. Inloggen lukt bijna nooit.",
+            "Kundeservice er en joke. Man bliver stillet videre og videre, og til sidst lægger de på.",
+        ],
+    );
+}
