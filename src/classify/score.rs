@@ -763,12 +763,19 @@ fn find_match(
                 continue;
             }
             let pat = &lex.patterns[pid as usize];
+            // Patterns come longest first, but a gap may match no word at all: "kan ... niet"
+            // matches two words of "kan niet eens", so a later pattern as long as the gap's
+            // may still match more.
+            if best.is_some_and(|(_, e)| pat.toks.len() <= e - i) {
+                break;
+            }
             if (pat.anchored && !sentence_start) || (pat.hashtag && tok.t.kind() != Kind::Hashtag) {
                 continue;
             }
-            if let Some(end) = match_at(c, toks, i, &pat.toks, table) {
+            if let Some(end) = match_at(c, toks, i, &pat.toks, table)
+                && best.is_none_or(|(_, e)| end > e)
+            {
                 best = Some((pid, end));
-                break;
             }
         }
     }

@@ -1774,3 +1774,28 @@ fn a_review_that_finds_the_service_average_is_neutral() {
         ],
     );
 }
+
+#[test]
+fn a_gap_that_matches_no_word_does_not_shadow_a_longer_phrase() {
+    // "kan ... niet" matches the first two words; "kan niet eens" all three.
+    let c = classified_as(
+        "Kan niet eens een filmpje kijken zonder dat het hapert",
+        Label::Complaint,
+    );
+    assert!(
+        has_reason(&c, "complaint", "Kan niet eens"),
+        "{:?}",
+        c.reasons
+    );
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Kan ikke engang se en video uden at den hakker",
+            "Can't even watch a YouTube video without buffering",
+        ],
+    );
+    classified_as(
+        "Endelig pakket alle kasserne ud, nu mangler vi bare internettet",
+        Label::Neutral,
+    );
+}
