@@ -1799,3 +1799,24 @@ fn a_gap_that_matches_no_word_does_not_shadow_a_longer_phrase() {
         Label::Neutral,
     );
 }
+
+#[test]
+fn laughter_is_not_praise_and_texting_shorthand_still_counts() {
+    assert_labels(
+        Label::Neutral,
+        &[
+            "fjordlink ad is on again lmao",
+            "haha min kat trak lige stikket ud af routeren",
+        ],
+    );
+    classified_as("do u guys do student discounts", Label::Question);
+    assert_labels(
+        Label::Complaint,
+        &[
+            "smh another price hike",
+            "wtf deze rekening?? 40 euro extra voor niks",
+            "hvad fanden er det for en regning?? 300 kr ekstra for ingenting",
+            "pyha endnu en prisstigning",
+        ],
+    );
+}
