@@ -1820,3 +1820,18 @@ fn laughter_is_not_praise_and_texting_shorthand_still_counts() {
         ],
     );
 }
+
+#[test]
+fn a_hazard_left_in_the_street_is_urgent() {
+    for text in [
+        "There's a Fjordlink cable hanging over the pavement at head height, someone will get hurt",
+        "Your engineer left the street cabinet wide open with wires sticking out, kids play here",
+        "Jullie monteur heeft de verdeelkast open laten staan met draden eruit, hier spelen kinderen",
+        "Der hænger et Fjordlink-kabel ned over fortovet i hovedhøjde, det er livsfarligt",
+    ] {
+        let c = classified_as(text, Label::Complaint);
+        assert_eq!(c.urgency, Urgency::Urgent, "{text}: {:?}", c.reasons);
+    }
+    let c = classify("The junction box outside our house is sparking, please send someone now");
+    assert_eq!(c.urgency, Urgency::Urgent, "{:?}", c.reasons);
+}
