@@ -1835,3 +1835,16 @@ fn a_hazard_left_in_the_street_is_urgent() {
     let c = classify("The junction box outside our house is sparking, please send someone now");
     assert_eq!(c.urgency, Urgency::Urgent, "{:?}", c.reasons);
 }
+
+#[test]
+fn flemish_complaints_are_complaints() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Ge betaalt u blauw en ge krijgt er niks voor terug",
+            "Wat een miserie met die nieuwe decoder, hij valt constant uit",
+            "Mijn factuur is weer te hoog, ik snap er de ballen van",
+            "Amai, al drie dagen geen internet en niemand die iets laat weten",
+        ],
+    );
+}
