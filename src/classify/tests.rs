@@ -1848,3 +1848,16 @@ fn flemish_complaints_are_complaints() {
         ],
     );
 }
+
+#[test]
+fn a_kind_technician_does_not_outweigh_a_problem_that_is_still_there() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Teknikeren var flink, men problemet er der stadig",
+            "The engineer was lovely but the problem is still there",
+            "Aardige monteur, maar het probleem is er nog steeds",
+            "Det er for langt ude at man skal betale gebyr for at få en papirregning",
+        ],
+    );
+}
