@@ -1861,3 +1861,18 @@ fn a_kind_technician_does_not_outweigh_a_problem_that_is_still_there() {
         ],
     );
 }
+
+#[test]
+fn american_complaints_are_complaints() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Opened a ticket 10 days ago, zero response",
+            "My bill went up $30 with zero notice",
+            "Been trying to cancel for 2 weeks and they keep \"transferring\" me",
+            "Speeds are nowhere near what I'm paying for",
+            "Returned the equipment a month ago and still getting charged for it",
+            "Lagging like crazy every night, unplayable",
+        ],
+    );
+}
