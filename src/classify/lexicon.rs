@@ -275,8 +275,9 @@ pub(crate) enum CueRole {
     Duration,
     /// Something happening again: a fault when strong ("yet again"), not when mild ("as usual").
     Repeat,
-    /// Waiting and rhetorical complaints say how the writer feels, not what broke.
+    /// Waiting for the brand ("47 people ahead of me"): a fault, so praise beside it is sarcasm.
     Waiting,
+    /// A rhetorical complaint says how the writer feels, not what broke.
     Rhetorical,
     /// Something broken or late: a negation cancels it ("geen vertraging").
     Failure,

@@ -123,10 +123,36 @@ mod tests {
     use crate::classify::model::{english_dev_examples, train};
     use crate::classify::{Input, Label};
 
-    /// A model trained on the English development set, labels only.
+    /// Posts in a team's own words that the lexicons alone read as neutral.
+    const TEAM_POSTS: [&str; 3] = [
+        "My box shows a blinking orange light again",
+        "The box in the hall shows a blinking orange light",
+        "Blinking orange light on the box since this morning",
+    ];
+
+    /// A model trained on the English development set and a team's corrections of posts like
+    /// [`TEAM_POSTS`], labels only.
     fn trained(c: &Classifier) -> crate::classify::Model {
         let lex = |t: &str, l: usize| c.classify_lexicon(t, l);
-        train(&english_dev_examples(), &lex, 0, &|_, _| {})
+        let mut examples = english_dev_examples();
+        for room in [
+            "kitchen", "attic", "garage", "study", "garden", "office", "loft",
+        ] {
+            for when in ["noon", "yesterday", "Monday", "this morning", "last night"] {
+                examples.push(crate::classify::model::Example {
+                    lang: 0,
+                    task: crate::classify::model::Task::Label,
+                    gold: Label::ALL
+                        .iter()
+                        .position(|l| *l == Label::Complaint)
+                        .unwrap(),
+                    text: format!(
+                        "The box in the {room} shows a blinking orange light since {when}"
+                    ),
+                });
+            }
+        }
+        train(&examples, &lex, 0, &|_, _| {})
     }
 
     #[test]
@@ -141,12 +167,13 @@ mod tests {
             .lines()
             .skip(1)
             .filter_map(|l| l.splitn(3, '\t').nth(2))
+            .chain(TEAM_POSTS)
             .filter(|t| {
                 let input = Input::new(t);
                 with_model.classify(&input).label != lexicons.classify(&input).label
             })
             .collect();
-        assert!(changed.len() > 5, "{}", changed.len());
+        assert!(changed.len() >= TEAM_POSTS.len(), "{changed:?}");
         let labels = |c: &Classifier| -> Vec<Label> {
             changed
                 .iter()

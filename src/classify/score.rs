@@ -652,7 +652,7 @@ impl Walk {
                     // A strong repeat says a fault came back ("another outage", "yet
                     // again"); "as usual" or "every week" may be said of good things too.
                     CueRole::Repeat if w >= 1.2 => ev.fault += w,
-                    CueRole::Repeat | CueRole::Waiting | CueRole::Rhetorical => {}
+                    CueRole::Repeat | CueRole::Rhetorical => {}
                     _ => ev.fault += w,
                 }
                 self.sentence.grim += w;

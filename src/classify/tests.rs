@@ -1876,3 +1876,18 @@ fn american_complaints_are_complaints() {
         ],
     );
 }
+
+#[test]
+fn praise_beside_a_long_wait_for_the_brand_is_sarcasm() {
+    assert_sarcasm(
+        true,
+        Label::Complaint,
+        &["the online chat says 47 people ahead of me. brilliant service 👏"],
+    );
+    // Staff waiting for a customer is not a wait for the brand.
+    assert_sarcasm(
+        false,
+        Label::Praise,
+        &["Shout out to the driver who waited for my nan. Legend."],
+    );
+}
