@@ -689,23 +689,22 @@ fn eval_reports_per_language_and_polarity_files() {
 #[test]
 fn eval_sets_stay_above_their_macro_f1_floor() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/eval");
-    for (lang, floor) in [("en", 0.95), ("nl", 0.96), ("da", 0.96)] {
-        let s = run_eval(classifier(), &root.join(format!("{lang}.tsv")), Vec::new()).unwrap();
+    // (file, language, least posts, floor)
+    let sets = [
+        ("en.tsv", "en", 400, 0.95),
+        ("nl.tsv", "nl", 400, 0.96),
+        ("da.tsv", "da", 400, 0.96),
+        ("fresh.tsv", "en", 150, 0.94),
+        ("fresh.tsv", "nl", 150, 0.94),
+        ("fresh.tsv", "da", 150, 0.96),
+    ];
+    for (file, lang, least, floor) in sets {
+        let s = run_eval(classifier(), &root.join(file), Vec::new()).unwrap();
         let l = s.lang(lang).unwrap();
-        assert!(l.n >= 400, "{lang}: only {} posts", l.n);
+        assert!(l.n >= least, "{file} {lang}: only {} posts", l.n);
         assert!(
             l.macro_f1 >= floor,
-            "{lang}: macro-F1 {:.3} fell below {floor}",
-            l.macro_f1
-        );
-    }
-    let fresh = run_eval(classifier(), &root.join("fresh.tsv"), Vec::new()).unwrap();
-    for (lang, floor) in [("en", 0.94), ("nl", 0.94), ("da", 0.96)] {
-        let l = fresh.lang(lang).unwrap();
-        assert!(l.n >= 150, "fresh {lang}: only {} posts", l.n);
-        assert!(
-            l.macro_f1 >= floor,
-            "fresh {lang}: macro-F1 {:.3} fell below {floor}",
+            "{file} {lang}: macro-F1 {:.3} fell below {floor}",
             l.macro_f1
         );
     }
@@ -1832,15 +1831,16 @@ fn laughter_is_not_praise_and_texting_shorthand_still_counts() {
 
 #[test]
 fn a_hazard_left_in_the_street_is_urgent() {
-    for text in [
-        "There's a Fjordlink cable hanging over the pavement at head height, someone will get hurt",
-        "Your engineer left the street cabinet wide open with wires sticking out, kids play here",
-        "Jullie monteur heeft de verdeelkast open laten staan met draden eruit, hier spelen kinderen",
-        "Der hænger et Fjordlink-kabel ned over fortovet i hovedhøjde, det er livsfarligt",
-    ] {
-        let c = classified_as(text, Label::Complaint);
-        assert_eq!(c.urgency, Urgency::Urgent, "{text}: {:?}", c.reasons);
-    }
+    assert_verdicts(
+        Label::Complaint,
+        Urgency::Urgent,
+        &[
+            "There's a Fjordlink cable hanging over the pavement at head height, someone will get hurt",
+            "Your engineer left the street cabinet wide open with wires sticking out, kids play here",
+            "Jullie monteur heeft de verdeelkast open laten staan met draden eruit, hier spelen kinderen",
+            "Der hænger et Fjordlink-kabel ned over fortovet i hovedhøjde, det er livsfarligt",
+        ],
+    );
     let c = classify("The junction box outside our house is sparking, please send someone now");
     assert_eq!(c.urgency, Urgency::Urgent, "{:?}", c.reasons);
 }
