@@ -83,7 +83,7 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         model: Option<PathBuf>,
         /// Judge as the daemon does for this watch of the config: with its custom terms, and
-        /// its name read as the brand's own.
+        /// every watch's name read as the team's own brand.
         #[arg(long, value_name = "NAME")]
         watch: Option<String>,
     },

@@ -81,8 +81,8 @@ struct CompiledWatch {
     query: Query,
     languages: Vec<String>,
     daily_cap: Option<u64>,
-    /// The classifier with this watch's own terms and name.
-    classifier: Classifier,
+    /// The classifier with this watch's own terms, when it has any.
+    classifier: Option<Classifier>,
 }
 
 /// Every configured watch, parsed once.
@@ -92,12 +92,14 @@ pub struct Watches {
 }
 
 impl Watches {
-    /// Parses every watch's query; `classifier` judges the mentions, extended per watch with
-    /// the watch's own terms.
+    /// Parses every watch's query; `classifier` judges the mentions, with every watch's name
+    /// read as the team's own brand, and extended per watch with the watch's own terms.
     pub fn compile(
         config: &[WatchConfig],
         classifier: Classifier,
     ) -> Result<Watches, (String, QueryError)> {
+        let names: Vec<&str> = config.iter().map(|w| w.name.as_str()).collect();
+        let classifier = classifier.with_own_names(&names);
         let list = config
             .iter()
             .map(|w| {
@@ -106,7 +108,8 @@ impl Watches {
                     query: Query::parse(&w.query).map_err(|e| (w.name.clone(), e))?,
                     languages: w.languages.clone(),
                     daily_cap: w.daily_cap,
-                    classifier: classifier.clone().for_watch(&w.name, &w.terms),
+                    classifier: (w.terms != CustomTerms::default())
+                        .then(|| classifier.clone().with_custom_terms(&w.terms)),
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -145,12 +148,13 @@ impl Watches {
         out
     }
 
-    /// Classifies a mention that matched `watches`, with the first watch's own terms and name.
+    /// Classifies a mention that matched `watches`, with the first watch's own terms if it has
+    /// any.
     pub fn classify(&self, m: &Mention, watches: &[String]) -> Classification {
         let classifier = watches
             .first()
-            .and_then(|name| self.list.iter().find(|w| &w.name == name))
-            .map_or(&self.classifier, |w| &w.classifier);
+            .and_then(|name| self.classifier_for(name))
+            .unwrap_or(&self.classifier);
         let (text, headline) = match &m.title {
             Some(t) if !m.text.starts_with(t.as_str()) => (format!("{t}. {}", m.text), true),
             _ => (m.text.clone(), false),
@@ -169,6 +173,13 @@ impl Watches {
             headline,
             ..Input::new(&text)
         })
+    }
+
+    /// The classifier that judges the mentions of the watch `name`: with its own terms, or the
+    /// shared one. `None` when no watch has that name.
+    pub fn classifier_for(&self, name: &str) -> Option<&Classifier> {
+        let w = self.list.iter().find(|w| w.name == name)?;
+        Some(w.classifier.as_ref().unwrap_or(&self.classifier))
     }
 
     /// The classifier without any watch's own terms; its thresholds apply to every watch.
@@ -201,27 +212,38 @@ mod tests {
     }
 
     #[test]
-    fn a_mention_is_judged_with_the_name_of_the_first_watch_it_matched() {
+    fn moving_to_any_watched_name_is_not_leaving_and_custom_terms_keep_that() {
+        let mut product = watch("FjordBox", "fjordbox");
+        product.terms.complaint = vec!["orange light".into()];
         let watches = Watches::compile(
-            &[
-                watch("FjordLink", "fjordlink"),
-                watch("Vodafone", "vodafone"),
-            ],
+            &[watch("FjordLink", "fjordlink"), product],
             Classifier::embedded(),
         )
         .unwrap();
-        let urgency = |text: &str| {
+        let verdict = |text: &str| {
             let m = Mention {
                 text: text.into(),
                 ..Default::default()
             };
-            watches.classify(&m, &watches.matching(&m, None)).urgency
+            let v = watches.classify(&m, &watches.matching(&m, None));
+            (v.label, v.urgency)
         };
-        assert_eq!(urgency("Switching to FjordLink next week"), Urgency::Normal);
-        assert_eq!(urgency("Switching to Vodafone next week"), Urgency::Normal);
         assert_eq!(
-            urgency("Switching to Vodafone, FjordLink let me down"),
+            verdict("Switching to FjordLink next week").1,
+            Urgency::Normal
+        );
+        assert_eq!(verdict("Ik stap over naar FjordBox").1, Urgency::Normal);
+        assert_eq!(
+            verdict("Switching to Vodafone, FjordLink let me down").1,
             Urgency::Urgent
         );
+        // The FjordBox watch has terms of its own, and still knows both names.
+        assert_eq!(
+            verdict("My FjordBox shows an orange light").0,
+            crate::classify::Label::Complaint
+        );
+        assert_eq!(verdict("Switching to FjordBox").1, Urgency::Normal);
+        assert!(watches.classifier_for("FjordBox").is_some());
+        assert!(watches.classifier_for("Vodafone").is_none());
     }
 }

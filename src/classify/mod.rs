@@ -473,20 +473,37 @@ impl Classifier {
         })
     }
 
+    /// A classifier that also knows the team's own brand names (every watch's name), so a
+    /// customer who moves *to* one of them ("switching to FjordLink", "overstappen van KPN
+    /// naar FjordLink") is not read as one leaving.
+    pub fn with_own_names(self, names: &[&str]) -> Classifier {
+        let arrivals: Vec<RawEntry> = names
+            .iter()
+            .flat_map(|name| arrival_phrases(&self.entries, name))
+            .collect();
+        if arrivals.is_empty() {
+            return self;
+        }
+        let mut entries = (*self.entries).clone();
+        entries.extend(arrivals);
+        self.rebuilt(entries)
+    }
+
+    /// The same thresholds and model over other lexicon entries.
+    fn rebuilt(self, entries: Vec<RawEntry>) -> Classifier {
+        Classifier {
+            high_reach: self.high_reach,
+            fast_thread: self.fast_thread,
+            duplicate_authors: self.duplicate_authors,
+            model: self.model.clone(),
+            ..Classifier::from_entries(entries)
+        }
+    }
+
     /// A classifier that also knows one watch's brand terms. Custom terms weigh double a
     /// default cue and override a default entry for the same phrase.
     pub fn with_custom_terms(self, terms: &CustomTerms) -> Classifier {
-        self.for_watch("", terms)
-    }
-
-    /// A classifier for one watch: its custom terms (see
-    /// [`with_custom_terms`](Self::with_custom_terms)), and its `name` read as the brand's own,
-    /// so a customer who moves *to* the brand ("switching to FjordLink", "overstappen van KPN
-    /// naar FjordLink") is not read as one leaving it.
-    pub fn for_watch(self, name: &str, terms: &CustomTerms) -> Classifier {
         let mut entries = (*self.entries).clone();
-        let arrivals = arrival_phrases(&entries, name);
-        entries.extend(arrivals);
         let groups = [
             (&terms.complaint, lexicon::CueKind::Complaint),
             (&terms.praise, lexicon::CueKind::Praise),
@@ -502,13 +519,7 @@ impl Classifier {
                 });
             }
         }
-        Classifier {
-            high_reach: self.high_reach,
-            fast_thread: self.fast_thread,
-            duplicate_authors: self.duplicate_authors,
-            model: self.model.clone(),
-            ..Classifier::from_entries(entries)
-        }
+        self.rebuilt(entries)
     }
 
     pub fn classify(&self, input: &Input) -> Classification {

@@ -526,7 +526,7 @@ fn custom_terms_apply_per_watch() {
 
 #[test]
 fn moving_to_the_watched_brand_is_not_leaving_it() {
-    let fjordlink = Classifier::embedded().for_watch("FjordLink", &CustomTerms::default());
+    let fjordlink = Classifier::embedded().with_own_names(&["FjordLink"]);
     for text in [
         "I'm switching to FjordLink next month",
         "Ik stap over naar Fjordlink",
@@ -537,8 +537,8 @@ fn moving_to_the_watched_brand_is_not_leaving_it() {
         assert_eq!(c.urgency, Urgency::Normal, "{text}: {:?}", c.reasons);
         assert_ne!(c.label, Label::Complaint, "{text}: {:?}", c.reasons);
     }
-    // Leaving for another brand is still leaving, and so is moving to the brand's name
-    // under another watch.
+    // Leaving for another brand is still leaving, and so is moving to a name the classifier
+    // was not given.
     for (classifier, text) in [
         (
             &fjordlink,

@@ -140,15 +140,19 @@ fn for_watch(c: Classifier, name: &str, config: Option<&Path>) -> anyhow::Result
     };
     let config =
         Config::load(path).map_err(|errors| anyhow::anyhow!("invalid configuration: {errors}"))?;
-    let Some(w) = config.watches.iter().find(|w| w.name == name) else {
-        let names: Vec<&str> = config.watches.iter().map(|w| w.name.as_str()).collect();
-        anyhow::bail!(
-            "no watch named {name:?} in {}; its watches are: {}",
-            path.display(),
-            names.join(", ")
-        );
-    };
-    Ok(c.for_watch(&w.name, &w.terms))
+    let watches = crate::watch::Watches::compile(&config.watches, c)
+        .map_err(|(w, e)| anyhow::anyhow!("watch {w}: {e}"))?;
+    match watches.classifier_for(name) {
+        Some(c) => Ok(c.clone()),
+        None => {
+            let names: Vec<&str> = config.watches.iter().map(|w| w.name.as_str()).collect();
+            anyhow::bail!(
+                "no watch named {name:?} in {}; its watches are: {}",
+                path.display(),
+                names.join(", ")
+            )
+        }
+    }
 }
 
 pub(super) fn eval(
