@@ -168,6 +168,10 @@ fn the_daemon_retrains_on_corrections_uses_the_model_and_refuses_a_worse_one() {
         "{}",
         read_log()
     );
+    // The pipeline takes the model up once its watches are compiled again with it.
+    wait_for("the pipeline to use the model", || {
+        read_log().contains("new mentions are classified with this model")
+    });
     let listed = setup.run(&["model", "list"]);
     assert!(listed.status.success(), "{}", text(&listed));
     assert_said(&listed, "daemon");
