@@ -224,7 +224,7 @@ fn main() {
     }
     let avg_len = mix.iter().map(String::len).sum::<usize>() as f64 / mix.len() as f64;
     let rss_before = peak_rss_kib().unwrap_or(0);
-    let c = Classifier::embedded();
+    let c = Classifier::embedded().compiled();
     let rss_loaded = peak_rss_kib().unwrap_or(0);
     println!(
         "classify: {} mentions (en, nl, da; {avg_len:.0} bytes on average), lexicons loaded: +{} KiB RSS",

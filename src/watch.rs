@@ -99,7 +99,8 @@ impl Watches {
         classifier: Classifier,
     ) -> Result<Watches, (String, QueryError)> {
         let names: Vec<&str> = config.iter().map(|w| w.name.as_str()).collect();
-        let classifier = classifier.with_own_names(&names);
+        // Compiled here, once, with the names: not when the first mention waits for it.
+        let classifier = classifier.with_own_names(&names).compiled();
         let list = config
             .iter()
             .map(|w| {
@@ -109,7 +110,7 @@ impl Watches {
                     languages: w.languages.clone(),
                     daily_cap: w.daily_cap,
                     classifier: (w.terms != CustomTerms::default())
-                        .then(|| classifier.clone().with_custom_terms(&w.terms)),
+                        .then(|| classifier.clone().with_custom_terms(&w.terms).compiled()),
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;

@@ -26,7 +26,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -306,9 +306,14 @@ fn arrival_phrases(entries: &[RawEntry], name: &str) -> Vec<RawEntry> {
 
 /// The compiled lexicons plus the thresholds. Cheap to clone (the tables are shared), and
 /// `Send + Sync` so one instance can serve every pipeline task.
+///
+/// The tables compile on first use (or on [`compiled`](Self::compiled)), not when the entries
+/// are read: the daemon extends the configured lexicons with its watch names before it
+/// classifies anything, and compiling the unextended ones too would double the cost of every
+/// start, reload and model swap.
 #[derive(Clone)]
 pub struct Classifier {
-    lex: Arc<Lexicon>,
+    lex: Arc<OnceLock<Lexicon>>,
     entries: Arc<Vec<RawEntry>>,
     /// Followers at or above which a complaint or question is urgent. Default 10,000.
     pub high_reach: i64,
@@ -323,8 +328,8 @@ pub struct Classifier {
 impl fmt::Debug for Classifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Classifier")
-            .field("words", &self.lex.words.len())
-            .field("patterns", &self.lex.patterns.len())
+            .field("words", &self.lex().words.len())
+            .field("patterns", &self.lex().patterns.len())
             .field("high_reach", &self.high_reach)
             .field("fast_thread", &self.fast_thread)
             .field("duplicate_authors", &self.duplicate_authors)
@@ -440,13 +445,25 @@ impl Classifier {
 
     fn from_entries(entries: Vec<RawEntry>) -> Classifier {
         Classifier {
-            lex: Arc::new(Lexicon::compile(&entries)),
+            lex: Arc::default(),
             entries: Arc::new(entries),
             high_reach: 10_000,
             fast_thread: 20,
             duplicate_authors: 3,
             model: None,
         }
+    }
+
+    /// This classifier with its tables compiled now, so the first mention does not wait for
+    /// them.
+    pub fn compiled(self) -> Classifier {
+        self.lex();
+        self
+    }
+
+    /// The compiled tables, compiled here on first use.
+    fn lex(&self) -> &Lexicon {
+        self.lex.get_or_init(|| Lexicon::compile(&self.entries))
     }
 
     /// This classifier with a trained model on top (see [`model`]).
@@ -555,7 +572,7 @@ impl Classifier {
 
     /// Tokenizes and looks every token up once. Also counts language votes and capitals.
     fn resolve(&self, text: &str, toks: &mut Vec<Tok>) -> Prep {
-        let lex = &*self.lex;
+        let lex = self.lex();
         let mut votes = [0u32; 3];
         let mut words = 0u32;
         let mut caps = 0u32;

@@ -127,7 +127,7 @@ pub(crate) fn score(
     shouting: bool,
     out: &mut Classification,
 ) {
-    let lex = &*c.lex;
+    let lex = c.lex();
     let text = input.text;
     let mut ev = Evidence::default();
     let mut list = std::mem::take(&mut out.reasons);
@@ -458,7 +458,7 @@ impl Walk {
     ) -> Option<(u32, usize)> {
         let number = toks[i].t.kind() == Kind::Number;
         let word = toks[i].word as usize;
-        let bits = c.lex.starts.get(word).copied().unwrap_or(0);
+        let bits = c.lex().starts.get(word).copied().unwrap_or(0);
         let at_start = self.sentence_start;
         let found = if number || bits >> table & 1 != 0 {
             find_match(c, toks, i, table, at_start)
@@ -743,7 +743,7 @@ fn find_match(
     table: usize,
     sentence_start: bool,
 ) -> Option<(u32, usize)> {
-    let lex = &*c.lex;
+    let lex = c.lex();
     let tok = toks[i];
     let tab = &lex.tables[table];
     let mut best: Option<(u32, usize)> = None;
@@ -827,7 +827,7 @@ fn match_at(c: &Classifier, toks: &[Tok], i: usize, pat: &[PatTok], table: usize
             PatTok::Num => {
                 let t = toks.get(i)?;
                 let ok = t.t.kind() == Kind::Number
-                    || (t.word != NONE && c.lex.number_bits[t.word as usize] >> table & 1 != 0);
+                    || (t.word != NONE && c.lex().number_bits[t.word as usize] >> table & 1 != 0);
                 if !ok {
                     return None;
                 }
@@ -1072,7 +1072,7 @@ fn urgency(
     (sentiment, shouting, prospect): (f32, bool, bool),
     out: &mut Classification,
 ) {
-    let (text, lex) = (input.text, &*c.lex);
+    let (text, lex) = (input.text, c.lex());
     let mut urgent = Reused::new(&mut out.urgency_reasons);
     if let Some(label) = answer {
         for &(cue, s, e) in &ev.urgent[..ev.n_urgent] {
