@@ -70,12 +70,14 @@ pub enum Command {
         file: PathBuf,
     },
     /// Classify texts from stdin (one per line, or JSON lines with "text" and optional "lang")
-    /// and print one JSON verdict per line. Needs no config; with one, its model is used.
+    /// and print one JSON verdict per line. Needs no config; with one, its `[classifier]`
+    /// lexicons, thresholds and model are used, as the daemon uses them.
     Classify {
         /// Print the verdict and its reasons for people instead of JSON.
         #[arg(long)]
         explain: bool,
-        /// Lexicon folder to use instead of the built-in one (a copy of config/lexicons).
+        /// Lexicon folder to use instead of the built-in one (a copy of config/lexicons), or
+        /// instead of the config's `[classifier] lexicons`.
         #[arg(long, value_name = "DIR")]
         lexicons: Option<PathBuf>,
         /// A model trained with `webcare train --out FILE`, stacked on the lexicons. Without
@@ -89,11 +91,11 @@ pub enum Command {
     },
     /// Score the classifier on a labelled TSV file (columns lang, label, text): confusion
     /// matrix, precision, recall and F1 per class and language. Needs no config; with one, its
-    /// model is used.
+    /// `[classifier]` lexicons and model are used.
     Eval {
         /// The labelled file.
         file: PathBuf,
-        /// Lexicon folder to use instead of the built-in one.
+        /// Lexicon folder to use instead of the built-in one or the config's.
         #[arg(long, value_name = "DIR")]
         lexicons: Option<PathBuf>,
         /// A model trained with `webcare train --out FILE`, stacked on the lexicons. Without
@@ -112,7 +114,7 @@ pub enum Command {
         /// Also write the model to this file (needed without a config).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
-        /// Lexicon folder to use instead of the built-in one.
+        /// Lexicon folder to use instead of the built-in one or the config's.
         #[arg(long, value_name = "DIR")]
         lexicons: Option<PathBuf>,
     },

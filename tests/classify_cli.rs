@@ -159,3 +159,29 @@ fn classify_with_a_watch_reads_its_name_as_the_brand_and_names_the_watches_it_kn
     assert_said(&out, "no watch named \"Fjord\"");
     assert_said(&out, "Fjordlink, FjordBox");
 }
+
+#[test]
+fn classify_with_a_config_uses_the_lexicons_its_classifier_section_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let lexicons = dir.path().join("lexicons");
+    std::fs::create_dir_all(lexicons.join("en")).unwrap();
+    std::fs::write(
+        lexicons.join("en/team.txt"),
+        "[complaint meltdown]\nmelted = 2\n",
+    )
+    .unwrap();
+    let label = |with_config: bool| {
+        let mut cmd = webcare();
+        if with_config {
+            cmd.args(["--config", "config/demo.toml"])
+                .env("WEBCARE__STORE__PATH", dir.path().join("none.db"))
+                .env("WEBCARE__CLASSIFIER__LEXICONS", &lexicons);
+        }
+        let out = run_with_input(cmd.arg("classify"), b"the kettle melted\n");
+        assert!(out.status.success(), "{}", text(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["label"].as_str().unwrap().to_string()
+    };
+    assert_eq!(label(false), "neutral");
+    assert_eq!(label(true), "complaint");
+}

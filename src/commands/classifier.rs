@@ -9,27 +9,42 @@ use crate::classify::Classifier;
 use crate::config::load::Config;
 use crate::store;
 
-fn load_classifier(lexicons: Option<&Path>) -> anyhow::Result<Classifier> {
-    match lexicons {
-        Some(dir) => Ok(Classifier::from_dir(dir)?),
-        None => Ok(Classifier::embedded()),
-    }
+/// Reads and checks the config file a command was given.
+fn load_config(path: &Path) -> anyhow::Result<Config> {
+    Config::load(path).map_err(|errors| anyhow::anyhow!("invalid configuration: {errors}"))
 }
 
-/// The lexicons plus a model: the file given, else the one a given config names or has in use
-/// in its database. A model that cannot be used is reported and the lexicons decide alone: a
+/// The lexicons a command classifies with: `--lexicons` when given, else those of the config's
+/// `[classifier]` section (with its thresholds), as the daemon would; else the built-in ones.
+fn load_classifier(lexicons: Option<&Path>, config: Option<&Config>) -> anyhow::Result<Classifier> {
+    let Some(config) = config else {
+        return Ok(match lexicons {
+            Some(dir) => Classifier::from_dir(dir)?,
+            None => Classifier::embedded(),
+        });
+    };
+    Ok(Classifier::from_config(&crate::config::ClassifierConfig {
+        lexicons: lexicons
+            .map(Path::to_path_buf)
+            .or(config.classifier.lexicons.clone()),
+        // The model is chosen by `load_with_model`, which also knows the database's.
+        model: None,
+        ..config.classifier.clone()
+    })?)
+}
+
+/// The lexicons plus a model: the file given, else the one the config names or has in use in
+/// its database. A model that cannot be used is reported and the lexicons decide alone: a
 /// damaged file must not stop classification.
 fn load_with_model(
     lexicons: Option<&Path>,
     model: Option<&Path>,
-    config: Option<&Path>,
+    config: Option<&Config>,
 ) -> anyhow::Result<Classifier> {
-    let c = load_classifier(lexicons)?;
+    let c = load_classifier(lexicons, config)?;
     let Some(path) = model else {
         let Some(config) = config else { return Ok(c) };
-        let config = Config::load(config)
-            .map_err(|errors| anyhow::anyhow!("invalid configuration: {errors}"))?;
-        return Ok(match crate::classify::retrain::configured_model(&config)? {
+        return Ok(match crate::classify::retrain::configured_model(config)? {
             Some(m) => c.with_model(m),
             None => c,
         });
@@ -54,14 +69,13 @@ pub(super) fn train(
             "nowhere to put the model: give --out FILE, or --config FILE to store it in that database"
         );
     }
-    let c = load_classifier(lexicons)?;
+    let config = config.map(load_config).transpose()?;
+    let c = load_classifier(lexicons, config.as_ref())?;
     let mut examples = Vec::new();
     let mut skipped = 0;
     let mut store = None;
     let mut seen = 0;
-    if let Some(path) = config {
-        let config = Config::load(path)
-            .map_err(|errors| anyhow::anyhow!("invalid configuration: {errors}"))?;
+    if let Some(config) = &config {
         let s = store::open_existing(&config.store.path)?;
         // Read before the corrections: one made meanwhile counts as new for the daemon.
         seen = s.last_correction_id()?;
@@ -122,9 +136,13 @@ pub(super) fn classify(
     config: Option<&Path>,
     watch: Option<&str>,
 ) -> anyhow::Result<i32> {
-    let mut c = load_with_model(lexicons, model, config)?;
+    let loaded = config.map(|p| load_config(p).map(|c| (p, c))).transpose()?;
+    let mut c = load_with_model(lexicons, model, loaded.as_ref().map(|(_, c)| c))?;
     if let Some(name) = watch {
-        c = for_watch(c, name, config)?;
+        let Some((path, config)) = &loaded else {
+            anyhow::bail!("--watch needs a config: give --config FILE with that [[watches]] entry");
+        };
+        c = for_watch(c, name, config, path)?;
     }
     let stdin = std::io::stdin().lock();
     let out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -133,13 +151,13 @@ pub(super) fn classify(
     Ok(if skipped > 0 { 1 } else { 0 })
 }
 
-/// `c` as the daemon judges the mentions of the watch `name` in `config`.
-fn for_watch(c: Classifier, name: &str, config: Option<&Path>) -> anyhow::Result<Classifier> {
-    let Some(path) = config else {
-        anyhow::bail!("--watch needs a config: give --config FILE with that [[watches]] entry");
-    };
-    let config =
-        Config::load(path).map_err(|errors| anyhow::anyhow!("invalid configuration: {errors}"))?;
+/// `c` as the daemon judges the mentions of the watch `name` in `config` (read from `path`).
+fn for_watch(
+    c: Classifier,
+    name: &str,
+    config: &Config,
+    path: &Path,
+) -> anyhow::Result<Classifier> {
     let watches = crate::watch::Watches::compile(&config.watches, c)
         .map_err(|(w, e)| anyhow::anyhow!("watch {w}: {e}"))?;
     match watches.classifier_for(name) {
@@ -161,7 +179,8 @@ pub(super) fn eval(
     model: Option<&Path>,
     config: Option<&Path>,
 ) -> anyhow::Result<i32> {
-    let c = load_with_model(lexicons, model, config)?;
+    let config = config.map(load_config).transpose()?;
+    let c = load_with_model(lexicons, model, config.as_ref())?;
     crate::classify::run_eval(&c, file, std::io::stdout().lock())?;
     Ok(0)
 }
