@@ -281,6 +281,9 @@ pub(crate) enum CueRole {
     Rhetorical,
     /// Something broken or late: a negation cancels it ("geen vertraging").
     Failure,
+    /// What a product or a service does ("load", "print", "laadt", "virker"): a fault only
+    /// when negated, before ("won't print") or just after ("print niet", "virker ikke").
+    Function,
     Delay,
     /// Praise that can be the whole of a sarcastic sentence ("Well done.").
     Compliment,
@@ -305,6 +308,7 @@ impl CueRole {
             "waiting" => CueRole::Waiting,
             "rhetorical" => CueRole::Rhetorical,
             "failure" => CueRole::Failure,
+            "function" => CueRole::Function,
             "delay" => CueRole::Delay,
             "compliment" => CueRole::Compliment,
             "resolved" => CueRole::Resolved,

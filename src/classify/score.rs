@@ -13,6 +13,10 @@ use super::{Classification, Classifier, Input, Label, Polarity, Reason, Tok, Urg
 const NEGATION_SCOPE: u8 = 3;
 /// How many words after "very"/"heel"/"meget" are intensified.
 const INTENSIFIER_SCOPE: u8 = 2;
+/// How far a negation and a `function` verb may stand apart and still say it failed: next to
+/// each other or one word between ("won't even load", "werkt de app niet"), not further
+/// ("can't wait to receive it" is no fault).
+const FUNCTION_REACH: u8 = 1;
 
 #[derive(Default)]
 struct Evidence {
@@ -32,6 +36,9 @@ struct Evidence {
     fault: f32,
     /// Negation words: with a duration they say something has not happened for that long.
     negations: u32,
+    /// Of the complaint cues, the negated `function` verbs ("won't load"): a symptom, which
+    /// a question about it ("Is there an outage? Nothing loads") only explains.
+    symptom: f32,
     first_pos: Option<(u32, u32)>,
     pos_after_contrast: bool,
     /// Praise came before a "but", or the post grants something with "although": an honest
@@ -210,6 +217,10 @@ struct Walk {
     prev: PrevSentence,
     neg_left: u8,
     neg_start: u32,
+    /// The last `function` verb said without a negation before it, for one that follows it
+    /// ("print niet"), while `function_left` words are left: (start, cue name, weight).
+    function: (u32, &'static str, f32),
+    function_left: u8,
     int_factor: f32,
     int_left: u8,
     contrast: bool,
@@ -342,6 +353,8 @@ impl Walk {
             prev: PrevSentence::default(),
             neg_left: 0,
             neg_start: 0,
+            function: (0, "", 0.0),
+            function_left: 0,
             int_factor: 1.0,
             int_left: 0,
             contrast: false,
@@ -355,6 +368,7 @@ impl Walk {
     fn step(&mut self) {
         self.neg_left = self.neg_left.saturating_sub(1);
         self.int_left = self.int_left.saturating_sub(1);
+        self.function_left = self.function_left.saturating_sub(1);
     }
 
     /// Counts a token that cannot start a phrase (punctuation, a link, a handle) and says
@@ -389,6 +403,7 @@ impl Walk {
                 self.sentence_start = true;
                 self.neg_left = 0;
                 self.int_left = 0;
+                self.function_left = 0;
                 true
             }
             Kind::Link => {
@@ -505,6 +520,12 @@ impl Walk {
                 Effect::Negation => {
                     ev.negations += 1;
                     self.sentence.other = true;
+                    if self.function_left > 0 {
+                        // "Print niet", "virker appen ikke": the verb came first.
+                        self.function_left = 0;
+                        let (start, name, w) = self.function;
+                        self.failed_function(ph.text, (start, ph.end), name, w, ev, reasons);
+                    }
                     // +1 because the scope counter steps down once for this word too.
                     self.neg_left = NEGATION_SCOPE + 1;
                     self.neg_start = ph.start;
@@ -639,6 +660,16 @@ impl Walk {
             self.sentence.other = true;
         }
         match kind {
+            // The scope counter is NEGATION_SCOPE + 1 on the word right after the negation.
+            CueKind::Complaint if role == CueRole::Function => {
+                if ph.negated && self.neg_left >= NEGATION_SCOPE - FUNCTION_REACH + 1 {
+                    self.failed_function(text, (self.neg_start, end), name, w, ev, reasons);
+                } else if !ph.negated {
+                    // +1 because the counter steps down once for this word too.
+                    self.function = (start, name, w);
+                    self.function_left = FUNCTION_REACH + 2;
+                }
+            }
             // "geen vertraging" cancels the delay, but "not had hot water for two weeks" makes
             // the duration worse, not better.
             CueKind::Complaint
@@ -712,6 +743,27 @@ impl Walk {
                 reasons.push(text, "sarcasm", name, start, end);
             }
         }
+    }
+}
+
+impl Walk {
+    /// Something that should work and did not ("won't print", "laadt niet"): a fault, spanning
+    /// the verb and its negation.
+    fn failed_function(
+        &mut self,
+        text: &str,
+        (start, end): (u32, u32),
+        name: &'static str,
+        w: f32,
+        ev: &mut Evidence,
+        reasons: &mut Reasons,
+    ) {
+        self.sentence.grim += w;
+        ev.fault += w;
+        ev.complaint += w;
+        ev.factual += w;
+        ev.symptom += w;
+        reasons.push(text, "complaint", name, start, end);
     }
 }
 
@@ -881,7 +933,7 @@ fn decide(
     }
     let sarcastic = weigh_sarcasm(text, ev, reasons);
     let scores = Scores {
-        complaint: ev.complaint + 0.5 * ev.neg,
+        complaint: ev.complaint + 0.85 * ev.neg,
         // A contest post ("Winactie! Volg ons en like 🎉") is cheerful without praising anyone.
         praise: ev.praise + if ev.spam >= 1.0 { 0.0 } else { 0.6 * ev.pos },
         question: ev.question + if ev.question_marks > 0 { 1.0 } else { 0.0 },
@@ -1043,11 +1095,10 @@ fn choose_label(ev: &Evidence, s: &Scores) -> Label {
         Label::Question
     } else if s.complaint >= 1.0 && s.complaint > s.praise {
         // A question that carries a complaint ("waarom duurt het zo lang?") is a complaint; a
-        // mild one that asks for help stays a question.
-        if s.question >= 1.0
-            && (s.complaint < 1.5 || s.question >= 2.0 * s.complaint)
-            && ev.neg < 2.0
-        {
+        // mild one that asks for help stays a question, and so does one that a symptom only
+        // explains ("Is there an outage? Nothing loads").
+        let beside = s.complaint - ev.symptom;
+        if s.question >= 1.0 && (beside < 1.5 || s.question >= 2.0 * beside) && ev.neg < 2.0 {
             Label::Question
         } else {
             Label::Complaint

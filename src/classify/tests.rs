@@ -1900,3 +1900,34 @@ fn praise_beside_a_long_wait_for_the_brand_is_sarcasm() {
         &["Shout out to the driver who waited for my nan. Legend."],
     );
 }
+
+#[test]
+fn a_negated_function_is_a_fault_on_either_side_of_the_verb() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "@HPSupport my officejet won't print",
+            "beats wireless no longer charging",
+            "Tablet doesn't even connect to the wifi",
+            "De printer print niet meer sinds de update",
+            "Mijn telefoon laadt niet op",
+            "Printeren printer ikke efter opdateringen",
+        ],
+    );
+    // Far from its negation, or not negated, the verb says nothing.
+    assert_labels(
+        Label::Neutral,
+        &[
+            "Can't remember when the parcel is meant to arrive, checking the mail",
+            "The printer prints, the router connects, the tablet loads.",
+        ],
+    );
+    // A symptom explains a question; it does not make it a complaint.
+    assert_labels(
+        Label::Question,
+        &[
+            "Is there an outage in Leeds? Nothing loads",
+            "My printer won't scan, any ideas?",
+        ],
+    );
+}
