@@ -662,7 +662,7 @@ impl Walk {
         match kind {
             // The scope counter is NEGATION_SCOPE + 1 on the word right after the negation.
             CueKind::Complaint if role == CueRole::Function => {
-                if ph.negated && self.neg_left >= NEGATION_SCOPE - FUNCTION_REACH + 1 {
+                if ph.negated && self.neg_left > NEGATION_SCOPE - FUNCTION_REACH {
                     self.failed_function(text, (self.neg_start, end), name, w, ev, reasons);
                 } else if !ph.negated {
                     // +1 because the counter steps down once for this word too.
