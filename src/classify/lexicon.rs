@@ -159,7 +159,11 @@ pub(crate) enum Effect {
         cue: u16,
         weight: f32,
     },
-    Negation,
+    /// Turns the next words. `after`: it also says that the verb just before it failed
+    /// ("print niet", "virker ikke"), as an adverb does and "without" or "no" do not.
+    Negation {
+        after: bool,
+    },
     /// Multiplies the next sentiment word: above 1 intensifies, below 1 tones down.
     Intensifier(f32),
     Contrast,
@@ -446,7 +450,9 @@ pub(crate) fn parse(
                     format!("sentiment entry {phrase:?} needs a score, e.g. {phrase} = -2"),
                 )
             })?)),
-            ("negation", _) => RawEffect::Plain(Effect::Negation),
+            ("negation", _) => RawEffect::Plain(Effect::Negation {
+                after: cue == "after",
+            }),
             ("intensifier", _) => RawEffect::Plain(Effect::Intensifier(value.unwrap_or(1.4))),
             ("downtoner", _) => RawEffect::Plain(Effect::Intensifier(value.unwrap_or(0.6))),
             ("contrast", _) => RawEffect::Plain(Effect::Contrast),

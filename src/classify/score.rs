@@ -517,10 +517,10 @@ impl Walk {
                     );
                     self.apply_cue(kind, cue, weight, ph, ev, reasons);
                 }
-                Effect::Negation => {
+                Effect::Negation { after } => {
                     ev.negations += 1;
                     self.sentence.other = true;
-                    if self.function_left > 0 {
+                    if after && self.function_left > 0 {
                         // "Print niet", "virker appen ikke": the verb came first.
                         self.function_left = 0;
                         let (start, name, w) = self.function;
@@ -573,7 +573,11 @@ impl Walk {
         }
         if !modifier_only {
             self.step();
-        } else if !pat.effects.iter().any(|e| matches!(e, Effect::Negation)) {
+        } else if !pat
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::Negation { .. }))
+        {
             self.neg_left = self.neg_left.saturating_sub(1);
         }
     }
@@ -744,9 +748,7 @@ impl Walk {
             }
         }
     }
-}
 
-impl Walk {
     /// Something that should work and did not ("won't print", "laadt niet"): a fault, spanning
     /// the verb and its negation.
     fn failed_function(

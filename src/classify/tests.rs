@@ -1922,6 +1922,14 @@ fn a_negated_function_is_a_fault_on_either_side_of_the_verb() {
             "The printer prints, the router connects, the tablet loads.",
         ],
     );
+    // "Without" and "no" negate what follows them, never the verb before.
+    for text in [
+        "Works without any problems",
+        "Werkt zonder problemen",
+        "Virker uden problemer",
+    ] {
+        assert_ne!(classify(text).label, Label::Complaint, "{text}");
+    }
     // A symptom explains a question; it does not make it a complaint.
     assert_labels(
         Label::Question,
