@@ -1912,6 +1912,7 @@ fn a_negated_function_is_a_fault_on_either_side_of_the_verb() {
             "De printer print niet meer sinds de update",
             "Mijn telefoon laadt niet op",
             "Printeren printer ikke efter opdateringen",
+            "Still unable to connect since this morning",
         ],
     );
     // Far from its negation, or not negated, the verb says nothing.
