@@ -347,6 +347,41 @@ fn table_index(dir: &str) -> Option<usize> {
     }
 }
 
+/// A section header without its `[`: (name, cue kind for cue sections, cue name), or what is
+/// wrong with it.
+fn parse_section(head: &str, line: &str) -> Result<(String, Option<CueKind>, String), String> {
+    let head = head
+        .strip_suffix(']')
+        .ok_or_else(|| format!("section header {line:?} is missing its closing ']'"))?
+        .trim();
+    let mut parts = head.split_whitespace();
+    let name = parts.next().unwrap_or_default().to_ascii_lowercase();
+    let cue = parts.collect::<Vec<_>>().join(" ");
+    let kind = match name.as_str() {
+        "complaint" => Some(CueKind::Complaint),
+        "question" => Some(CueKind::Question),
+        "praise" => Some(CueKind::Praise),
+        "urgent" => Some(CueKind::Urgent),
+        "spam" => Some(CueKind::Spam),
+        "sarcasm" => Some(CueKind::Sarcasm),
+        "sentiment" | "negation" | "intensifier" | "downtoner" | "contrast" | "concession"
+        | "ignore" | "stopword" | "number" => None,
+        "first" if cue == "person" => None,
+        _ => {
+            return Err(format!(
+                "unknown section [{head}]; expected one of sentiment, negation, intensifier, downtoner, \
+                 contrast, ignore, first person, stopword, number, or complaint/question/praise/urgent/spam/sarcasm followed by a cue name"
+            ));
+        }
+    };
+    if kind.is_some() && cue.is_empty() {
+        return Err(format!(
+            "section [{name}] needs a cue name, e.g. [{name} delay]"
+        ));
+    }
+    Ok((name, kind, cue))
+}
+
 /// Parses one lexicon file. `origin` is the path shown in errors.
 pub(crate) fn parse(
     table: usize,
@@ -371,45 +406,7 @@ pub(crate) fn parse(
             continue;
         }
         if let Some(head) = line.strip_prefix('[') {
-            let head = head
-                .strip_suffix(']')
-                .ok_or_else(|| {
-                    err(
-                        line_no,
-                        format!("section header {line:?} is missing its closing ']'"),
-                    )
-                })?
-                .trim();
-            let mut parts = head.split_whitespace();
-            let name = parts.next().unwrap_or_default().to_ascii_lowercase();
-            let cue = parts.collect::<Vec<_>>().join(" ");
-            let kind = match name.as_str() {
-                "complaint" => Some(CueKind::Complaint),
-                "question" => Some(CueKind::Question),
-                "praise" => Some(CueKind::Praise),
-                "urgent" => Some(CueKind::Urgent),
-                "spam" => Some(CueKind::Spam),
-                "sarcasm" => Some(CueKind::Sarcasm),
-                "sentiment" | "negation" | "intensifier" | "downtoner" | "contrast"
-                | "concession" | "ignore" | "stopword" | "number" => None,
-                "first" if cue == "person" => None,
-                _ => {
-                    return Err(err(
-                        line_no,
-                        format!(
-                            "unknown section [{head}]; expected one of sentiment, negation, intensifier, downtoner, \
-                             contrast, ignore, first person, stopword, number, or complaint/question/praise/urgent/spam/sarcasm followed by a cue name"
-                        ),
-                    ));
-                }
-            };
-            if kind.is_some() && cue.is_empty() {
-                return Err(err(
-                    line_no,
-                    format!("section [{name}] needs a cue name, e.g. [{name} delay]"),
-                ));
-            }
-            section = Some((name, kind, cue));
+            section = Some(parse_section(head, line).map_err(|msg| err(line_no, msg))?);
             continue;
         }
         let Some((name, kind, cue)) = &section else {
