@@ -98,9 +98,8 @@ impl Watches {
         config: &[WatchConfig],
         classifier: Classifier,
     ) -> Result<Watches, (String, QueryError)> {
-        let names: Vec<&str> = config.iter().map(|w| w.name.as_str()).collect();
         // Compiled here, once, with the names: not when the first mention waits for it.
-        let classifier = classifier.with_own_names(&names).compiled();
+        let classifier = with_watch_names(config, classifier).compiled();
         let list = config
             .iter()
             .map(|w| {
@@ -109,12 +108,23 @@ impl Watches {
                     query: Query::parse(&w.query).map_err(|e| (w.name.clone(), e))?,
                     languages: w.languages.clone(),
                     daily_cap: w.daily_cap,
-                    classifier: (w.terms != CustomTerms::default())
-                        .then(|| classifier.clone().with_custom_terms(&w.terms).compiled()),
+                    classifier: own_classifier(w, &classifier).map(Classifier::compiled),
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Watches { list, classifier })
+    }
+
+    /// The classifier of the one watch `name`, as [`Watches::compile`] makes it but without
+    /// compiling the others' (for `webcare classify --watch`); `None` when no watch is so named.
+    pub fn classifier_of(
+        config: &[WatchConfig],
+        name: &str,
+        classifier: Classifier,
+    ) -> Option<Classifier> {
+        let w = config.iter().find(|w| w.name == name)?;
+        let shared = with_watch_names(config, classifier);
+        Some(own_classifier(w, &shared).unwrap_or(shared).compiled())
     }
 
     /// Names of the watches `m` belongs to. `owned` names the watch of an owned channel.
@@ -197,6 +207,19 @@ impl Watches {
     }
 }
 
+/// `classifier` knowing every watch's name as one of the brand's own, so "switching to <name>"
+/// is no customer leaving.
+fn with_watch_names(config: &[WatchConfig], classifier: Classifier) -> Classifier {
+    let names: Vec<&str> = config.iter().map(|w| w.name.as_str()).collect();
+    classifier.with_own_names(&names)
+}
+
+/// The classifier of a watch with terms of its own: `shared` plus those terms. `None` for a
+/// watch without, which uses `shared` itself.
+fn own_classifier(w: &WatchConfig, shared: &Classifier) -> Option<Classifier> {
+    (w.terms != CustomTerms::default()).then(|| shared.clone().with_custom_terms(&w.terms))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,5 +269,30 @@ mod tests {
         assert_eq!(verdict("Switching to FjordBox").1, Urgency::Normal);
         assert!(watches.classifier_for("FjordBox").is_some());
         assert!(watches.classifier_for("Vodafone").is_none());
+    }
+
+    #[test]
+    fn one_watch_classifier_judges_as_the_compiled_set_does() {
+        let mut product = watch("FjordBox", "fjordbox");
+        product.terms.complaint = vec!["orange light".into()];
+        let config = [watch("FjordLink", "fjordlink"), product];
+        let watches = Watches::compile(&config, Classifier::embedded()).unwrap();
+        for (name, text) in [
+            ("FjordBox", "My FjordBox shows an orange light"),
+            ("FjordBox", "Switching to FjordLink"),
+            ("FjordLink", "My FjordBox shows an orange light"),
+            ("FjordLink", "Ik stap over naar FjordBox"),
+        ] {
+            let alone = Watches::classifier_of(&config, name, Classifier::embedded()).unwrap();
+            let input = Input::new(text);
+            let whole = watches.classifier_for(name).unwrap().classify(&input);
+            let one = alone.classify(&input);
+            assert_eq!(
+                (one.label, one.urgency),
+                (whole.label, whole.urgency),
+                "{name}: {text}"
+            );
+        }
+        assert!(Watches::classifier_of(&config, "Vodafone", Classifier::embedded()).is_none());
     }
 }

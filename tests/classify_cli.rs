@@ -185,3 +185,19 @@ fn classify_with_a_config_uses_the_lexicons_its_classifier_section_names() {
     assert_eq!(label(false), "neutral");
     assert_eq!(label(true), "complaint");
 }
+
+#[test]
+fn classify_with_a_bad_config_names_the_key_and_exits_as_every_command_does() {
+    let out = run_with_input(
+        webcare()
+            .args(["--config", "config/demo.toml", "classify"])
+            .env("WEBCARE__CLASSIFIER__LEXICONS", "/nonexistent/lexicons"),
+        b"the kettle melted\n",
+    );
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    assert_said(&out, "classifier.lexicons: no lexicon folders");
+    assert!(
+        out.stdout.is_empty(),
+        "no verdict from a config that was refused"
+    );
+}

@@ -9,11 +9,6 @@ use crate::classify::Classifier;
 use crate::config::load::Config;
 use crate::store;
 
-/// Reads and checks the config file a command was given.
-fn load_config(path: &Path) -> anyhow::Result<Config> {
-    Config::load(path).map_err(|errors| anyhow::anyhow!("invalid configuration: {errors}"))
-}
-
 /// The lexicons a command classifies with: `--lexicons` when given, else those of the config's
 /// `[classifier]` section (with its thresholds), as the daemon would; else the built-in ones.
 fn load_classifier(lexicons: Option<&Path>, config: Option<&Config>) -> anyhow::Result<Classifier> {
@@ -59,7 +54,7 @@ fn load_with_model(
 }
 
 pub(super) fn train(
-    config: Option<&Path>,
+    config: Option<&Config>,
     from: &[PathBuf],
     out: Option<&Path>,
     lexicons: Option<&Path>,
@@ -69,13 +64,12 @@ pub(super) fn train(
             "nowhere to put the model: give --out FILE, or --config FILE to store it in that database"
         );
     }
-    let config = config.map(load_config).transpose()?;
-    let c = load_classifier(lexicons, config.as_ref())?;
+    let c = load_classifier(lexicons, config)?;
     let mut examples = Vec::new();
     let mut skipped = 0;
     let mut store = None;
     let mut seen = 0;
-    if let Some(config) = &config {
+    if let Some(config) = config {
         let s = store::open_existing(&config.store.path)?;
         // Read before the corrections: one made meanwhile counts as new for the daemon.
         seen = s.last_correction_id()?;
@@ -133,13 +127,12 @@ pub(super) fn classify(
     explain: bool,
     lexicons: Option<&Path>,
     model: Option<&Path>,
-    config: Option<&Path>,
+    config: Option<(&Path, &Config)>,
     watch: Option<&str>,
 ) -> anyhow::Result<i32> {
-    let loaded = config.map(|p| load_config(p).map(|c| (p, c))).transpose()?;
-    let mut c = load_with_model(lexicons, model, loaded.as_ref().map(|(_, c)| c))?;
+    let mut c = load_with_model(lexicons, model, config.map(|(_, c)| c))?;
     if let Some(name) = watch {
-        let Some((path, config)) = &loaded else {
+        let Some((path, config)) = config else {
             anyhow::bail!("--watch needs a config: give --config FILE with that [[watches]] entry");
         };
         c = for_watch(c, name, config, path)?;
@@ -158,10 +151,8 @@ fn for_watch(
     config: &Config,
     path: &Path,
 ) -> anyhow::Result<Classifier> {
-    let watches = crate::watch::Watches::compile(&config.watches, c)
-        .map_err(|(w, e)| anyhow::anyhow!("watch {w}: {e}"))?;
-    match watches.classifier_for(name) {
-        Some(c) => Ok(c.clone()),
+    match crate::watch::Watches::classifier_of(&config.watches, name, c) {
+        Some(c) => Ok(c),
         None => {
             let names: Vec<&str> = config.watches.iter().map(|w| w.name.as_str()).collect();
             anyhow::bail!(
@@ -177,10 +168,9 @@ pub(super) fn eval(
     file: &Path,
     lexicons: Option<&Path>,
     model: Option<&Path>,
-    config: Option<&Path>,
+    config: Option<&Config>,
 ) -> anyhow::Result<i32> {
-    let config = config.map(load_config).transpose()?;
-    let c = load_with_model(lexicons, model, config.as_ref())?;
+    let c = load_with_model(lexicons, model, config)?;
     crate::classify::run_eval(&c, file, std::io::stdout().lock())?;
     Ok(0)
 }

@@ -68,7 +68,19 @@ pub fn init_logging(format: LogFormat) {
 
 /// Runs the chosen subcommand and returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
-    // The classifier commands work without a config file.
+    if let Command::User { action } = &cli.command {
+        // Prints a password hash: needs no config, and must work where it cannot be read.
+        return finish(crate::web::user_command(action));
+    }
+    // The classifier commands work without a config file; one that is given is checked all
+    // the same, and a bad one stops them as it stops the others.
+    let given = match &cli.config {
+        Some(path) => match load_config(Some(path)) {
+            Ok(c) => Some(c),
+            Err(code) => return code,
+        },
+        None => None,
+    };
     let standalone = match &cli.command {
         Command::Classify {
             explain,
@@ -79,7 +91,7 @@ pub fn run(cli: Cli) -> i32 {
             *explain,
             lexicons.as_deref(),
             model.as_deref(),
-            cli.config.as_deref(),
+            cli.config.as_deref().zip(given.as_ref()),
             watch.as_deref(),
         )),
         Command::Eval {
@@ -90,27 +102,29 @@ pub fn run(cli: Cli) -> i32 {
             file,
             lexicons.as_deref(),
             model.as_deref(),
-            cli.config.as_deref(),
+            given.as_ref(),
         )),
         Command::Train {
             from,
             out,
             lexicons,
         } => Some(classifier::train(
-            cli.config.as_deref(),
+            given.as_ref(),
             from,
             out.as_deref(),
             lexicons.as_deref(),
         )),
-        Command::User { action } => Some(crate::web::user_command(action)),
         _ => None,
     };
     if let Some(result) = standalone {
         return finish(result);
     }
-    let config = match load_config(cli.config.as_deref()) {
-        Ok(c) => c,
-        Err(code) => return code,
+    let config = match given {
+        Some(c) => c,
+        None => match load_config(None) {
+            Ok(c) => c,
+            Err(code) => return code,
+        },
     };
     let result = match cli.command {
         Command::Classify { .. }
