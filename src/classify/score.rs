@@ -163,7 +163,7 @@ pub(crate) fn score(
             i += 1;
             continue;
         }
-        let found = walk.find_phrase(c, toks, i, table);
+        let found = walk.find_phrase(lex, toks, i, table);
         walk.sentence_start = false;
         let Some((pid, end_idx)) = found else {
             walk.step();
@@ -466,23 +466,23 @@ impl Walk {
     #[inline]
     fn find_phrase(
         &self,
-        c: &Classifier,
+        lex: &Lexicon,
         toks: &[Tok],
         i: usize,
         table: usize,
     ) -> Option<(u32, usize)> {
         let number = toks[i].t.kind() == Kind::Number;
         let word = toks[i].word as usize;
-        let bits = c.lex().starts.get(word).copied().unwrap_or(0);
+        let bits = lex.starts.get(word).copied().unwrap_or(0);
         let at_start = self.sentence_start;
         let found = if number || bits >> table & 1 != 0 {
-            find_match(c, toks, i, table, at_start)
+            find_match(lex, toks, i, table, at_start)
         } else {
             None
         };
         // The longer phrase wins across tables too: "free shipping" (common) over "free".
         let common = if number || bits >> COMMON & 1 != 0 {
-            find_match(c, toks, i, COMMON, at_start)
+            find_match(lex, toks, i, COMMON, at_start)
         } else {
             None
         };
@@ -791,13 +791,12 @@ fn emphasis(toks: &[Tok], shouting: bool) -> f32 {
 /// The longest phrase of `table` that starts at token `i`, as (pattern id, end token index).
 #[inline]
 fn find_match(
-    c: &Classifier,
+    lex: &Lexicon,
     toks: &[Tok],
     i: usize,
     table: usize,
     sentence_start: bool,
 ) -> Option<(u32, usize)> {
-    let lex = c.lex();
     let tok = toks[i];
     let tab = &lex.tables[table];
     let mut best: Option<(u32, usize)> = None;
@@ -826,7 +825,7 @@ fn find_match(
             if (pat.anchored && !sentence_start) || (pat.hashtag && tok.t.kind() != Kind::Hashtag) {
                 continue;
             }
-            if let Some(end) = match_at(c, toks, i, &pat.toks, table)
+            if let Some(end) = match_at(lex, toks, i, &pat.toks, table)
                 && best.is_none_or(|(_, e)| end > e)
             {
                 best = Some((pid, end));
@@ -841,7 +840,7 @@ fn find_match(
             if (pat.anchored && !sentence_start) || (pat.hashtag && tok.t.kind() != Kind::Hashtag) {
                 continue;
             }
-            if let Some(end) = match_at(c, toks, i, &pat.toks, table) {
+            if let Some(end) = match_at(lex, toks, i, &pat.toks, table) {
                 if best.is_none_or(|(_, e)| end > e) {
                     best = Some((pid, end));
                 }
@@ -853,7 +852,7 @@ fn find_match(
 }
 
 /// Matches pattern tokens from token `i`; returns the index after the match.
-fn match_at(c: &Classifier, toks: &[Tok], i: usize, pat: &[PatTok], table: usize) -> Option<usize> {
+fn match_at(lex: &Lexicon, toks: &[Tok], i: usize, pat: &[PatTok], table: usize) -> Option<usize> {
     // Word by word; only a gap needs to try several continuations.
     let mut i = i;
     for (n, p) in pat.iter().enumerate() {
@@ -866,7 +865,7 @@ fn match_at(c: &Classifier, toks: &[Tok], i: usize, pat: &[PatTok], table: usize
                     if skip > 0 && (j > toks.len() || !is_wordlike(toks[j - 1].t.kind())) {
                         break;
                     }
-                    if let Some(end) = match_at(c, toks, j, rest, table) {
+                    if let Some(end) = match_at(lex, toks, j, rest, table) {
                         return Some(end);
                     }
                 }
@@ -881,7 +880,7 @@ fn match_at(c: &Classifier, toks: &[Tok], i: usize, pat: &[PatTok], table: usize
             PatTok::Num => {
                 let t = toks.get(i)?;
                 let ok = t.t.kind() == Kind::Number
-                    || (t.word != NONE && c.lex().number_bits[t.word as usize] >> table & 1 != 0);
+                    || (t.word != NONE && lex.number_bits[t.word as usize] >> table & 1 != 0);
                 if !ok {
                     return None;
                 }
