@@ -577,7 +577,7 @@ impl Classifier {
         let mut words = 0u32;
         let mut caps = 0u32;
         let mut buf = [0u8; 64];
-        tokenize::tokenize_keyed(text, |t, fast_key| {
+        let mut look_up = |t: Token, fast_key: Option<&[u8; 64]>| {
             let mut word = NONE;
             if matches!(
                 t.kind(),
@@ -612,6 +612,20 @@ impl Classifier {
                         *v += u32::from(a);
                     }
                 }
+            }
+            word
+        };
+        tokenize::tokenize_keyed(text, |t, fast_key| {
+            let word = look_up(t, fast_key);
+            // A hashtag the lexicons do not know may be words joined in CamelCase: read those.
+            if word == NONE
+                && t.kind() == Kind::Hashtag
+                && tokenize::camel_words(text, &t, |part, key| {
+                    let word = look_up(part, key);
+                    toks.push(Tok { t: part, word });
+                })
+            {
+                return;
             }
             toks.push(Tok { t, word });
         });

@@ -1940,3 +1940,18 @@ fn a_negated_function_is_a_fault_on_either_side_of_the_verb() {
         ],
     );
 }
+
+#[test]
+fn words_joined_in_a_camel_case_hashtag_are_read_as_words() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "@united then watched my connecting flight leave without me. #SlapInTheFace",
+            "Ny router i går #VirkerIkke",
+        ],
+    );
+    // A hashtag the lexicons know whole keeps its own meaning, and an unknown one in a single
+    // case is not guessed at.
+    assert_eq!(label("Lost my bag #NotHappy"), Label::Complaint);
+    assert_eq!(label("Saw the new ad #fjordlinkrocks"), Label::Neutral);
+}

@@ -103,6 +103,49 @@ pub(crate) fn tokenize_keyed(text: &str, mut emit: impl FnMut(Token, Option<&[u8
     }
 }
 
+/// The words of a hashtag written in CamelCase ("#WorstCustomerService": Worst, Customer,
+/// Service; "#HPSupport": HP, Support), handed to `emit` as word tokens over the same text, as
+/// [`tokenize_keyed`] hands them. Returns false, and emits nothing, for any other hashtag:
+/// one in a single case, or with letters beyond ASCII. People join words in hashtags, and a
+/// phrase such as "customer service" should still be found in them.
+pub(crate) fn camel_words(
+    text: &str,
+    t: &Token,
+    mut emit: impl FnMut(Token, Option<&[u8; 64]>),
+) -> bool {
+    let (start, end) = (t.start as usize + 1, t.end as usize);
+    let b = &text.as_bytes()[start..end];
+    if t.kind != Kind::Hashtag || !b.iter().all(u8::is_ascii_alphanumeric) {
+        return false;
+    }
+    let (up, low) = (
+        |c: u8| c.is_ascii_uppercase(),
+        |c: u8| c.is_ascii_lowercase(),
+    );
+    let cuts: Vec<usize> = (1..b.len())
+        .filter(|&i| {
+            let word_starts = up(b[i]) && b.get(i + 1).is_some_and(|&c| low(c));
+            (low(b[i - 1]) && up(b[i])) || (!low(b[i - 1]) && word_starts)
+        })
+        .collect();
+    if cuts.is_empty() {
+        return false;
+    }
+    let bounds = std::iter::once(0)
+        .chain(cuts)
+        .chain(std::iter::once(b.len()));
+    let bounds: Vec<usize> = bounds.collect();
+    for w in bounds.windows(2) {
+        let (a, z) = (start + w[0], start + w[1]);
+        tokenize_keyed(&text[a..z], |mut part, key| {
+            part.start += a as u32;
+            part.end += a as u32;
+            emit(part, key);
+        });
+    }
+    true
+}
+
 /// Any token that does not start with an ASCII letter or digit, from `i`: the index after it,
 /// and the token (`None` for bytes that make none) with whether `key` holds its key.
 #[inline(never)]
@@ -664,6 +707,38 @@ mod tests {
                 (Kind::Exclaim, "!"),
             ]
         );
+    }
+
+    #[test]
+    fn camel_case_hashtags_split_into_their_words() {
+        fn words(text: &str) -> Vec<(Kind, &str)> {
+            let mut out = Vec::new();
+            tokenize(text, |t| {
+                camel_words(text, &t, |w, _| {
+                    out.push((w.kind(), &text[w.start as usize..w.end as usize]))
+                });
+            });
+            out
+        }
+        assert_eq!(
+            words("@united #WorstCustomerService ever"),
+            vec![
+                (Kind::Word, "Worst"),
+                (Kind::Word, "Customer"),
+                (Kind::Word, "Service")
+            ]
+        );
+        assert_eq!(
+            words("#HPSupport #KLM2024Fail"),
+            vec![
+                (Kind::Word, "HP"),
+                (Kind::Word, "Support"),
+                (Kind::Word, "KLM2024"),
+                (Kind::Word, "Fail")
+            ]
+        );
+        // One case, or letters beyond ASCII: nothing to split on with confidence.
+        assert!(words("#fail #FAIL #usairwaysfail #Fail #VirkerIkkeÆ").is_empty());
     }
 
     #[test]
