@@ -249,8 +249,10 @@ pub(crate) struct Lexicon {
     pub word_bits: Vec<u8>,
     /// Bit `t` set: word is a number word in table `t`.
     pub number_bits: Vec<u8>,
-    /// Language votes a word casts, from `word_bits`: one for each language with a phrase
-    /// starting with it, two for each language it is a stopword of.
+    /// Language votes a word casts: one for each language with a phrase starting with it, one
+    /// more where it alone is a sentiment or cue entry there, two for each language it is a
+    /// stopword of. A word that is an entry of its own says more of the language than one
+    /// that only opens a phrase there ("fremragende" against "service").
     pub votes: Vec<[u8; 3]>,
     /// Bit `t` set: the word may start a phrase of table `t` (a pattern or `<num>`): the
     /// phrase bits of `word_bits` and `number_bits` together.
@@ -605,7 +607,7 @@ impl Lexicon {
             cue_roles: Vec::new(),
         };
         let phrases = lex.merge_phrases(entries);
-        let (mut by_first, mut num_first) = lex.add_patterns(phrases);
+        let (mut by_first, mut num_first, whole) = lex.add_patterns(phrases);
         for t in 0..TABLES {
             lex.tables[t] = Table::build(
                 &lex.patterns,
@@ -617,7 +619,12 @@ impl Lexicon {
         lex.votes = lex
             .word_bits
             .iter()
-            .map(|&bits| std::array::from_fn(|l| (bits >> l & 1) + 2 * (bits >> (4 + l) & 1)))
+            .zip(&whole)
+            .map(|(&bits, &whole)| {
+                std::array::from_fn(|l| {
+                    (bits >> l & 1) + (whole >> l & 1) + 2 * (bits >> (4 + l) & 1)
+                })
+            })
             .collect();
         lex.starts = lex
             .word_bits
@@ -696,19 +703,29 @@ impl Lexicon {
     }
 
     /// Stores the merged phrases as patterns (their index is their id), and returns per table
-    /// the patterns by first word and those that start with a number.
+    /// the patterns by first word and those that start with a number; and per word, bit `t`
+    /// set where the word alone is a sentiment or cue entry of table `t`.
     #[allow(clippy::type_complexity)]
     fn add_patterns(
         &mut self,
         phrases: Vec<(PhraseKey, Vec<Effect>)>,
-    ) -> ([FxMap<u32, Vec<u32>>; TABLES], [Vec<u32>; TABLES]) {
+    ) -> ([FxMap<u32, Vec<u32>>; TABLES], [Vec<u32>; TABLES], Vec<u8>) {
         let mut by_first: [FxMap<u32, Vec<u32>>; TABLES] = Default::default();
         let mut num_first: [Vec<u32>; TABLES] = Default::default();
+        let mut whole = vec![0u8; self.word_bits.len()];
         for (id, ((table, toks, anchored, hashtag), effs)) in phrases.into_iter().enumerate() {
             match toks[0] {
                 PatTok::Word(w) => {
                     by_first[table].entry(w).or_default().push(id as u32);
                     self.word_bits[w as usize] |= 1 << table;
+                    // Grammar words (I, at, er) are shared between the languages; only a
+                    // word that carries meaning of its own tells them apart.
+                    let meaning = effs
+                        .iter()
+                        .any(|e| matches!(e, Effect::Sentiment(_) | Effect::Cue { .. }));
+                    if toks.len() == 1 && meaning {
+                        whole[w as usize] |= 1 << table;
+                    }
                 }
                 PatTok::Num => num_first[table].push(id as u32),
                 PatTok::Gap => {} // never first: phrase_tokens drops a leading gap
@@ -720,7 +737,7 @@ impl Lexicon {
                 effects: effs.into(),
             });
         }
-        (by_first, num_first)
+        (by_first, num_first, whole)
     }
 
     fn word_id(&mut self, key: &[u8]) -> u32 {

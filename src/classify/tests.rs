@@ -484,6 +484,11 @@ fn language_is_detected_when_not_given() {
     );
     // Short Danish with one Dutch-looking word ("op"): "aldrig" is a Danish stopword too.
     assert_eq!(classify("Teknikeren dukkede aldrig op").lang, "da");
+    // A word that is an entry of its own outweighs one that only opens a phrase elsewhere
+    // ("service" starts English phrases), and a shared grammar word ("I", "i") does not.
+    assert_eq!(classify("Fremragende service!!").lang, "da");
+    assert_eq!(classify("Flot service. Glad familie forretning").lang, "da");
+    assert_eq!(classify("Synd at I lukker filialen i vores by").lang, "da");
     assert_eq!(classify("Wo bleibt mein Paket").lang, "other");
     assert_eq!(classify("¿Dónde está mi paquete?").lang, "other");
 }
