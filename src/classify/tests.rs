@@ -1960,3 +1960,18 @@ fn words_joined_in_a_camel_case_hashtag_are_read_as_words() {
     assert_eq!(label("Lost my bag #NotHappy"), Label::Complaint);
     assert_eq!(label("Saw the new ad #fjordlinkrocks"), Label::Neutral);
 }
+
+#[test]
+fn never_letting_the_customer_down_is_praise_in_each_language() {
+    assert_labels(
+        Label::Praise,
+        &[
+            "@SouthwestAir never lets me down!!!",
+            "You guys continue to impress me",
+            "Flight 1632 was phenomenal from gate to gate",
+            "KPN laat me nooit in de steek",
+            "Fjordlink har aldrig svigtet os",
+        ],
+    );
+    assert_eq!(label("Fjordlink lets me down every time"), Label::Complaint);
+}
