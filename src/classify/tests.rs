@@ -1975,3 +1975,19 @@ fn never_letting_the_customer_down_is_praise_in_each_language() {
     );
     assert_eq!(label("Fjordlink lets me down every time"), Label::Complaint);
 }
+
+#[test]
+fn having_an_issue_or_a_problem_with_ones_own_is_a_complaint() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "@TwitterSupport I'm having a rather large issue. Please help.",
+            "hello, i have an order issue, dm me.",
+            "Ik heb een probleem met mijn factuur",
+            "Jeg har et problem med min regning",
+            "What type of service is this @VodafoneIN",
+            "Wat is dit voor service?",
+        ],
+    );
+    assert_ne!(label("Not having any issues at all"), Label::Complaint);
+}
