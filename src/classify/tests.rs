@@ -1991,3 +1991,18 @@ fn having_an_issue_or_a_problem_with_ones_own_is_a_complaint() {
     );
     assert_ne!(label("Not having any issues at all"), Label::Complaint);
 }
+
+#[test]
+fn help_that_did_not_come_is_a_complaint_and_help_beyond_praise_is_not() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "We still can't get anyone to help us",
+            "the restart didn't help",
+            "de klantenservice kon me niet helpen",
+            "genstarten hjalp ikke",
+        ],
+    );
+    assert_eq!(label("Thanks, couldn't have helped more"), Label::Praise);
+    assert_ne!(label("I couldn't help but smile"), Label::Complaint);
+}
