@@ -2006,3 +2006,27 @@ fn help_that_did_not_come_is_a_complaint_and_help_beyond_praise_is_not() {
     assert_eq!(label("Thanks, couldn't have helped more"), Label::Praise);
     assert_ne!(label("I couldn't help but smile"), Label::Complaint);
 }
+
+#[test]
+fn warning_others_off_is_a_complaint_and_advice_to_avoid_a_thing_is_not() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Avoid at all costs",
+            "Stay away from this company!",
+            "Ik raad iedereen af hier te bestellen",
+            "Hold jer langt væk fra dem",
+            "Vil stærkt fraråde at købe gaver her",
+            "Manglende service i butikken",
+        ],
+    );
+    assert_labels(
+        Label::Neutral,
+        &[
+            "To avoid delays, book your ticket early",
+            "Stay away from the water during the storm warning",
+        ],
+    );
+    // "stærkt" strengthens what follows; it is no praise of its own.
+    assert_eq!(label("Kan stærkt anbefales"), Label::Praise);
+}
