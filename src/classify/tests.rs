@@ -2030,3 +2030,19 @@ fn warning_others_off_is_a_complaint_and_advice_to_avoid_a_thing_is_not() {
     // "stærkt" strengthens what follows; it is no praise of its own.
     assert_eq!(label("Kan stærkt anbefales"), Label::Praise);
 }
+
+#[test]
+fn quiet_praise_in_reviews_is_praise() {
+    assert_labels(
+        Label::Praise,
+        &[
+            "service og det købte produkt var meget tilfredsstillende.",
+            "Udmærket service og pris bestemt ok",
+            "Fungerede som det skulle og jeg fik min kompensation",
+            "Levering verliep probleemloos",
+            "Hassle-free returns, thanks",
+        ],
+    );
+    assert_eq!(label("Er alt i orden med jeres server?"), Label::Question);
+    assert_eq!(label("Det er bestemt ikke i orden"), Label::Complaint);
+}
