@@ -2046,3 +2046,24 @@ fn quiet_praise_in_reviews_is_praise() {
     assert_eq!(label("Er alt i orden med jeres server?"), Label::Question);
     assert_eq!(label("Det er bestemt ikke i orden"), Label::Complaint);
 }
+
+#[test]
+fn praise_granted_despite_a_fault_is_sincere() {
+    assert_labels(
+        Label::Praise,
+        &[
+            "Great crew despite the delay",
+            "I was well taken care of, thanks. I'll share my positive experience (despite delay)",
+            "Søde medarbejdere trods forsinkelsen",
+            "I'm a big fan of the new app",
+        ],
+    );
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Despite three calls, still no internet",
+            "Ondanks drie telefoontjes nog steeds geen internet",
+            "Great, another delayed flight. Thank you!",
+        ],
+    );
+}
