@@ -2056,6 +2056,8 @@ fn praise_granted_despite_a_fault_is_sincere() {
             "I was well taken care of, thanks. I'll share my positive experience (despite delay)",
             "Søde medarbejdere trods forsinkelsen",
             "I'm a big fan of the new app",
+            "Thank you to the crew who handled our delayed flight so well",
+            "Flyet var forsinket, men personalet holdt os orienteret. Tak",
         ],
     );
     assert_labels(
