@@ -2069,3 +2069,18 @@ fn praise_granted_despite_a_fault_is_sincere() {
         ],
     );
 }
+
+#[test]
+fn trying_to_reach_the_brand_and_canned_answers_are_complaints() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "i have been trying to reach dividend miles for 3 days, 20 + calls",
+            "Ik probeer jullie al drie dagen te bereiken",
+            "Har siden i går prøvet at komme i telefonisk kontakt med kundeservice",
+            "Stop sending generic responses",
+            "Weer een standaardantwoord",
+            "Thanks for getting back to me. But I will find other airlines in the future.",
+        ],
+    );
+}
