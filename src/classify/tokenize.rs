@@ -122,26 +122,22 @@ pub(crate) fn camel_words(
         |c: u8| c.is_ascii_uppercase(),
         |c: u8| c.is_ascii_lowercase(),
     );
-    let cuts: Vec<usize> = (1..b.len())
-        .filter(|&i| {
-            let word_starts = up(b[i]) && b.get(i + 1).is_some_and(|&c| low(c));
-            (low(b[i - 1]) && up(b[i])) || (!low(b[i - 1]) && word_starts)
-        })
-        .collect();
-    if cuts.is_empty() {
+    let cuts = (1..b.len()).filter(|&i| {
+        let word_starts = up(b[i]) && b.get(i + 1).is_some_and(|&c| low(c));
+        (low(b[i - 1]) && up(b[i])) || (!low(b[i - 1]) && word_starts)
+    });
+    let mut cuts = cuts.peekable();
+    if cuts.peek().is_none() {
         return false;
     }
-    let bounds = std::iter::once(0)
-        .chain(cuts)
-        .chain(std::iter::once(b.len()));
-    let bounds: Vec<usize> = bounds.collect();
-    for w in bounds.windows(2) {
-        let (a, z) = (start + w[0], start + w[1]);
-        tokenize_keyed(&text[a..z], |mut part, key| {
-            part.start += a as u32;
-            part.end += a as u32;
+    let mut from = start;
+    for to in cuts.map(|i| start + i).chain(std::iter::once(end)) {
+        tokenize_keyed(&text[from..to], |mut part, key| {
+            part.start += from as u32;
+            part.end += from as u32;
             emit(part, key);
         });
+        from = to;
     }
     true
 }
