@@ -1,6 +1,7 @@
 //! `webcare eval`: scores the classifier against a labelled TSV (`lang`, `label`, `text`) and
 //! prints, per language and overall, a confusion matrix, per-class precision/recall/F1 and
-//! macro-F1. A file whose labels are positive/negative/neutral is scored on polarity instead.
+//! macro-F1. A file whose labels are positive/negative/neutral is scored on polarity instead, and
+//! a one-vs-rest file (one label, the rest `other`) on that label against the rest.
 
 use std::io::Write;
 use std::path::Path;
@@ -36,7 +37,7 @@ pub struct LangScores {
 
 #[derive(Serialize, Clone, Debug, PartialEq)]
 pub struct EvalSummary {
-    /// "label" or "polarity".
+    /// "label", "polarity", or "complaint vs other" (say) for a one-vs-rest file.
     pub task: String,
     pub per_lang: Vec<LangScores>,
     pub overall: LangScores,
@@ -113,11 +114,12 @@ pub fn run_eval(c: &Classifier, tsv: &Path, mut out: impl Write) -> anyhow::Resu
     let polarity = raw
         .iter()
         .any(|r| matches!(r.label.as_str(), "positive" | "negative"));
-    let classes: Vec<&str> = if polarity {
+    let all_classes: Vec<&str> = if polarity {
         Polarity::ALL.iter().map(|p| p.as_str()).collect()
     } else {
         Label::ALL.iter().map(|l| l.as_str()).collect()
     };
+    let classes = file_classes(tsv, &raw, &all_classes)?;
     let mut rows = Vec::with_capacity(raw.len());
     for TsvRow {
         line,
@@ -128,9 +130,9 @@ pub fn run_eval(c: &Classifier, tsv: &Path, mut out: impl Write) -> anyhow::Resu
     {
         let Some(gold) = classes.iter().position(|c| *c == label) else {
             bail!(
-                "{}:{line}: label {label:?} is not one of {} (a file holds either labels or polarities, not both)",
+                "{}:{line}: label {label:?} is not one of {} (a file holds either labels or polarities, not both; \"other\" for one-vs-rest)",
                 tsv.display(),
-                classes.join(", ")
+                all_classes.join(", ")
             );
         };
         rows.push(Row { lang, gold, text });
@@ -146,12 +148,17 @@ pub fn run_eval(c: &Classifier, tsv: &Path, mut out: impl Write) -> anyhow::Resu
                 progress.set(i as u64);
             }
             let v = c.classify(&Input::new(&r.text));
-            let pred = if polarity {
-                Polarity::ALL.iter().position(|p| *p == v.polarity)
+            let said = if polarity {
+                v.polarity.as_str()
             } else {
-                Label::ALL.iter().position(|l| *l == v.label)
+                v.label.as_str()
             };
-            (pred.unwrap_or(0), v.lang == r.lang)
+            // In a one-vs-rest file every other answer is "other", the last class.
+            let pred = classes
+                .iter()
+                .position(|c| c == said)
+                .unwrap_or(classes.len() - 1);
+            (pred, v.lang == r.lang)
         })
         .collect();
     progress.finish();
@@ -159,24 +166,52 @@ pub fn run_eval(c: &Classifier, tsv: &Path, mut out: impl Write) -> anyhow::Resu
     let mut langs: Vec<&str> = rows.iter().map(|r| r.lang.as_str()).collect();
     langs.sort();
     langs.dedup();
-    let task = if polarity { "polarity" } else { "label" };
+    let classes: Vec<&str> = classes.iter().map(String::as_str).collect();
+    let task = match (polarity, classes.len()) {
+        (_, 2) => format!("{} vs other", classes[0]),
+        (true, _) => "polarity".to_string(),
+        (false, _) => "label".to_string(),
+    };
     let mut per_lang = Vec::new();
     for lang in &langs {
         let idx: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].lang == *lang).collect();
         let s = scores(lang, &classes, &rows, &predictions, &idx);
-        write_scores(&mut out, task, &s)?;
+        write_scores(&mut out, &task, &s)?;
         per_lang.push(s);
     }
     let all: Vec<usize> = (0..rows.len()).collect();
     let overall = scores("all", &classes, &rows, &predictions, &all);
     if langs.len() > 1 {
-        write_scores(&mut out, task, &overall)?;
+        write_scores(&mut out, &task, &overall)?;
     }
     Ok(EvalSummary {
-        task: task.to_string(),
+        task,
         per_lang,
         overall,
     })
+}
+
+/// The classes a file is scored on: every label (or polarity), or, in a one-vs-rest file that
+/// names one of them and calls the rest `other`, that one and "other".
+fn file_classes(tsv: &Path, raw: &[TsvRow], all: &[&str]) -> anyhow::Result<Vec<String>> {
+    if !raw.iter().any(|r| r.label == "other") {
+        return Ok(all.iter().map(|c| c.to_string()).collect());
+    }
+    let mut named: Vec<&str> = raw
+        .iter()
+        .map(|r| r.label.as_str())
+        .filter(|l| *l != "other")
+        .collect();
+    named.sort();
+    named.dedup();
+    match named[..] {
+        [one] if all.contains(&one) => Ok(vec![one.to_string(), "other".to_string()]),
+        _ => bail!(
+            "{}: label \"other\" needs a one-vs-rest file with exactly one other label (one of {}), found {named:?}",
+            tsv.display(),
+            all.join(", ")
+        ),
+    }
 }
 
 fn scores(

@@ -688,6 +688,49 @@ fn eval_reports_per_language_and_polarity_files() {
     );
 }
 
+/// A team's export often says only "complaint or not"; `train` reads such a file, and `eval`
+/// scores it too: the named label against every other answer.
+#[test]
+fn eval_scores_a_one_vs_rest_file_on_its_label_against_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.tsv");
+    std::fs::write(
+        &path,
+        "lang\tlabel\ttext\n\
+         en\tcomplaint\tMy parcel is two weeks late and nobody answers\n\
+         en\tother\tWhen do you open on Sunday?\n\
+         en\tother\tThanks for the quick help, great service!\n\
+         en\tother\tThe router keeps dropping the connection\n",
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let s = run_eval(classifier(), &path, &mut out).unwrap();
+    assert_eq!(s.task, "complaint vs other");
+    let classes: Vec<&str> = s.overall.classes.iter().map(|c| c.class.as_str()).collect();
+    assert_eq!(classes, ["complaint", "other"]);
+    // The question and the praise are "other" as the file says; the fault report is a
+    // complaint the file calls other.
+    assert_eq!(s.overall.confusion, vec![vec![1, 0], vec![1, 2]]);
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("== en (4 mentions, complaint vs other) accuracy 0.750"),
+        "{text}"
+    );
+
+    std::fs::write(
+        &path,
+        "lang\tlabel\ttext\nen\tcomplaint\tlate again\nen\tpraise\tlovely\nen\tother\tok\n",
+    )
+    .unwrap();
+    let err = run_eval(classifier(), &path, Vec::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("needs a one-vs-rest file with exactly one other label"),
+        "{err}"
+    );
+}
+
 /// Macro-F1 floors a little under the values measured on 2026-12-05, so a change that makes
 /// things worse fails here: the development sets (about 400 posts a language), and the fresh
 /// posts of `fresh.tsv`, which were written and classified before any cue was added for them.
