@@ -413,7 +413,10 @@ fn train_head(lang: usize, task: Task, rows: &[&Row], seed: u64) -> Head {
             rng ^= rng << 17;
             order.swap(i, (rng % (i as u64 + 1)) as usize);
         }
-        let lr = 0.5 / (1.0 + epoch as f32);
+        // A step of 1.0 (halved by the second epoch) beat 0.5, 0.25, 1.5, 2.0 and 4.0 on two
+        // public sets of real posts (airline tweets by polarity, brand tweets complaint or not),
+        // from 100 corrections to 7,000, and left the development sets as they were.
+        let lr = 1.0 / (1.0 + epoch as f32);
         for &i in &order {
             let r = rows[i];
             feats.clear();
