@@ -237,8 +237,9 @@ fn the_daemon_uses_the_configured_model_and_train_reads_its_corrections() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    assert_said(&out, "1 corrections from");
-    assert_said(&out, "trained on 460 examples");
+    // The news report, stored before the correction and left as labelled, goes in with it.
+    assert_said(&out, "1 corrections and 1 mentions left as labelled from");
+    assert_said(&out, "trained on 461 examples");
     // With a config the model is also stored in the database and, scoring better than the
     // lexicons alone, put in use. `classify` with the config uses its `[classifier] model`.
     assert!(
@@ -347,4 +348,110 @@ fn the_notifier_classifies_a_stored_mention_with_the_configured_model() {
         "{shown}"
     );
     assert!(shown.contains("model: "), "{shown}");
+}
+
+/// Staff correct what the lexicons got wrong, so corrections alone are all contradictions of
+/// the lexicons; a model trained on them alone learns to contradict them everywhere. `train`
+/// with a config adds the mentions staff left as labelled, and the model learns the team's own
+/// complaint while the lexicons' right answers stay right.
+#[test]
+fn train_adds_mentions_staff_left_as_labelled_so_corrections_do_not_turn_the_lexicons_around() {
+    use common::{FeedServer, Reply, Setup, assert_said, atom};
+    let places = [
+        "kitchen", "hallway", "attic", "office", "bedroom", "shed", "basement", "loft",
+    ];
+    let times = [
+        "this morning",
+        "lunch",
+        "last night",
+        "Monday",
+        "yesterday",
+        "Sunday",
+        "noon",
+        "today",
+    ];
+    let orange: Vec<String> = places
+        .iter()
+        .flat_map(|p| times.iter().map(move |t| (p, t)))
+        .take(60)
+        .map(|(p, t)| {
+            format!("My Fjordlink box in the {p} shows a blinking orange light since {t}")
+        })
+        .collect();
+    // Everyday posts of every kind, which nobody corrects (named, so the brand's watch stores
+    // them); three for each correction go into training.
+    let dev = std::fs::read_to_string("fixtures/eval/en.tsv").unwrap();
+    let everyday: Vec<String> = dev
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.splitn(3, '\t').nth(2))
+        .filter(|t| !t.contains(['&', '<', '>']))
+        .step_by(2)
+        .take(200)
+        .map(|t| format!("Fjordlink: {t}"))
+        .collect();
+    let entries: Vec<(String, String)> = orange
+        .iter()
+        .chain(&everyday)
+        .enumerate()
+        .map(|(i, t)| (format!("urn:test:m{i}"), t.clone()))
+        .collect();
+    let server = FeedServer::start();
+    server.set("forum.xml", Reply::Feed(atom(&entries)));
+    let setup = Setup::new(&format!(
+        "[classifier]\nretrain_after = 0\n\n\
+         [[sources]]\nname = \"forum\"\nkind = \"rss\"\nurl = \"{}\"\ninterval = \"1m\"\nbackfill = \"3650d\"\nlang = \"en\"\n",
+        server.url("forum.xml"),
+    ));
+    let out = setup.run(&["once"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stored: Vec<serde_json::Value> =
+        setup.json_lines(&["mentions", "--json", "--limit", "1000"]);
+    for body in &orange {
+        let m = stored
+            .iter()
+            .find(|m| m["text"].as_str() == Some(body.as_str()))
+            .unwrap_or_else(|| panic!("not stored: {body}"));
+        assert_eq!(m["label"], "neutral", "{m}");
+        let out = setup.run(&["label", &m["id"].to_string(), "complaint"]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+
+    let out = setup.run(&["train"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_said(
+        &out,
+        "60 corrections and 180 mentions left as labelled from",
+    );
+    assert_said(&out, "and in use");
+    let out = run_with_input(
+        setup.webcare().arg("classify"),
+        b"My Fjordlink box in the garage shows a blinking orange light since Friday\n\
+          Fjordlink opens a new shop in Aarhus next month\n\
+          When does the Fjordlink shop open on Sunday?\n\
+          Thanks Fjordlink, the new router works great\n",
+    );
+    assert_eq!(
+        labels(&out),
+        ["complaint", "neutral", "question", "praise"],
+        "{}",
+        text(&out)
+    );
+
+    // A file of corrections alone is told what it will do.
+    let export = setup.run(&["label", "--export"]);
+    let file = setup.dir.path().join("corrections.tsv");
+    std::fs::write(&file, &export.stdout).unwrap();
+    let out = webcare()
+        .args(["train", "--from"])
+        .arg(&file)
+        .arg("--out")
+        .arg(setup.dir.path().join("alone.model"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_said(
+        &out,
+        "warning: en: the lexicons give 0 of 60 examples their label, as in corrections alone",
+    );
 }

@@ -107,14 +107,11 @@ pub fn configured_classifier(config: &Config) -> Classifier {
     c
 }
 
-/// Trains on `corrections` (`(lang, label, text)`); `None` when none is in a language with
-/// lexicons.
-fn train_on_corrections(
-    lexicons: &Classifier,
-    corrections: Vec<(String, String, String)>,
-) -> Option<Model> {
+/// Trains on the corrections and the mentions confirmed with them; `None` when none is in a
+/// language with lexicons.
+fn train_on_corrections(lexicons: &Classifier, rows: train::StoreRows) -> Option<Model> {
     let mut examples = Vec::new();
-    train::corrections_to_examples(lexicons, corrections, &mut examples);
+    rows.to_examples(lexicons, &mut examples);
     if examples.is_empty() {
         return None;
     }
@@ -215,9 +212,9 @@ async fn retrain(
     looked_at: &mut i64,
 ) -> Option<Retrained> {
     let read = writer
-        .run(|s| Ok((s.last_correction_id()?, s.corrections()?)))
+        .run(|s| Ok((s.last_correction_id()?, train::StoreRows::read(s)?)))
         .await;
-    let (seen, corrections) = match read {
+    let (seen, rows) = match read {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read corrections; trying again later");
@@ -226,26 +223,26 @@ async fn retrain(
     };
     tracing::info!(
         new,
-        corrections = corrections.len(),
+        corrections = rows.corrections.len(),
+        confirmed = rows.confirmed.len(),
         "retraining the classifier on the team's corrections"
     );
     let started = Instant::now();
     let c = lexicons.clone();
-    let model =
-        match tokio::task::spawn_blocking(move || train_on_corrections(&c, corrections)).await {
-            Ok(Some(m)) => Arc::new(m),
-            Ok(None) => {
-                // Nothing usable (every correction in a language without lexicons): wait for
-                // corrections after these before trying again.
-                tracing::info!("no correction in a language with lexicons; nothing to retrain");
-                *looked_at = seen;
-                return None;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "retraining failed; the model in use stays");
-                return None;
-            }
-        };
+    let model = match tokio::task::spawn_blocking(move || train_on_corrections(&c, rows)).await {
+        Ok(Some(m)) => Arc::new(m),
+        Ok(None) => {
+            // Nothing usable (every correction in a language without lexicons): wait for
+            // corrections after these before trying again.
+            tracing::info!("no correction in a language with lexicons; nothing to retrain");
+            *looked_at = seen;
+            return None;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "retraining failed; the model in use stays");
+            return None;
+        }
+    };
     let secs = started.elapsed().as_secs_f64();
     let m = model.clone();
     match writer

@@ -73,12 +73,11 @@ pub(super) fn train(
         let s = store::open_existing(&config.store.path)?;
         // Read before the corrections: one made meanwhile counts as new for the daemon.
         seen = s.last_correction_id()?;
-        let corrections = s.corrections()?;
-        let before = examples.len();
-        skipped += crate::classify::train::corrections_to_examples(&c, corrections, &mut examples);
+        let rows = crate::classify::train::StoreRows::read(&*s)?;
+        let (corrections, confirmed) = (rows.corrections.len(), rows.confirmed.len());
+        skipped += rows.to_examples(&c, &mut examples);
         eprintln!(
-            "{} corrections from {}",
-            examples.len() - before,
+            "{corrections} corrections and {confirmed} mentions left as labelled from {}",
             config.store.path.display()
         );
         store = Some(s);

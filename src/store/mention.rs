@@ -792,6 +792,12 @@ pub trait MentionStore {
     /// The latest staff label of every corrected mention as `(lang, label, text)`, oldest first.
     fn corrections(&self) -> Result<Vec<(String, String, String)>, StoreError>;
 
+    /// Up to `limit` mentions the classifier labelled that staff left as they were, as
+    /// `(lang, label, text)`: stored before the newest correction (so staff could have seen
+    /// them), not spam, not a copy, not erased. Those staff acted on (answered, claimed,
+    /// pinned) come first, then the newest. Empty when nothing was corrected.
+    fn confirmed(&self, limit: usize) -> Result<Vec<(String, String, String)>, StoreError>;
+
     /// Marks mention `id` answered by `by` at `now`, or clears the mark (`answered = false`).
     fn mark_answered(&self, id: i64, answered: bool, by: &str, now: i64) -> Result<(), StoreError>;
 }
@@ -891,6 +897,21 @@ impl MentionStore for Store {
         )
     }
 
+    fn confirmed(&self, limit: usize) -> Result<Vec<(String, String, String)>, StoreError> {
+        self.query_all(
+            "SELECT coalesce(m.lang, json_extract(m.reasons, '$.lang'), ''), m.label, m.text
+                 FROM mentions m
+                 WHERE m.label_source = 'classifier' AND m.label IS NOT NULL
+                   AND m.stripped = 0 AND m.duplicate_of IS NULL AND coalesce(m.spam, 0) = 0
+                   AND m.fetched_at <= (SELECT max(corrected_at) FROM label_corrections)
+                 ORDER BY (m.answered_at IS NOT NULL OR m.claimed_at IS NOT NULL
+                           OR m.pinned_at IS NOT NULL) DESC, m.id DESC
+                 LIMIT ?1",
+            [i64::try_from(limit).unwrap_or(i64::MAX)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+    }
+
     fn mark_answered(&self, id: i64, answered: bool, by: &str, now: i64) -> Result<(), StoreError> {
         self.update_mention(
             id,
@@ -943,5 +964,51 @@ impl Store {
                 source: super::DatabaseError(other),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::temp_store;
+
+    /// A mention the classifier labelled `label`, stored `ago` seconds before now.
+    fn labelled(s: &Store, id: i64, label: &str, ago: i64) {
+        let at = Utc::now().timestamp() - ago;
+        s.conn
+            .execute(
+                "INSERT INTO mentions (id, source, kind, external_id, lang, text, created_at,
+                     fetched_at, watches, label, label_source, spam)
+                 VALUES (?1, 'forum', 'rss', ?1, 'en', 'post ' || ?1, ?2, ?2, '[]', ?3,
+                     'classifier', 0)",
+                params![id, at, label],
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn confirmed_mentions_are_those_staff_could_see_and_left_acted_on_ones_first() {
+        let (_dir, mut s) = temp_store();
+        assert!(s.confirmed(10).unwrap().is_empty(), "nothing corrected");
+        for id in 1..=6 {
+            labelled(&s, id, "neutral", 600 - id);
+        }
+        s.correct_label(1, "complaint", "sanne").unwrap();
+        s.mark_answered(2, true, "sanne", Utc::now().timestamp())
+            .unwrap();
+        let exec = |sql: &str| s.conn.execute(sql, []).unwrap();
+        exec("UPDATE mentions SET spam = 1 WHERE id = 3");
+        exec("UPDATE mentions SET duplicate_of = 4 WHERE id = 5");
+        // Stored after the newest correction: staff have not had it in front of them yet.
+        labelled(&s, 7, "praise", -600);
+        let texts = |v: Vec<(String, String, String)>| -> Vec<String> {
+            v.into_iter().map(|(_, _, t)| t).collect()
+        };
+        assert_eq!(
+            texts(s.confirmed(10).unwrap()),
+            ["post 2", "post 6", "post 4"],
+            "the answered one first, then the newest; not the corrected one, spam or a copy"
+        );
+        assert_eq!(texts(s.confirmed(2).unwrap()), ["post 2", "post 6"]);
     }
 }
