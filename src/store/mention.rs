@@ -793,9 +793,10 @@ pub trait MentionStore {
     fn corrections(&self) -> Result<Vec<(String, String, String)>, StoreError>;
 
     /// Up to `limit` mentions the classifier labelled that staff left as they were, as
-    /// `(lang, label, text)`: stored before the newest correction (so staff could have seen
-    /// them), not spam, not a copy, not erased. Those staff acted on (answered, claimed,
-    /// pinned) come first, then the newest. Empty when nothing was corrected.
+    /// `(lang, label, text)`: among the newest `20 × limit + 1000` stored, stored before the
+    /// newest correction (so staff could have seen them), not spam, not a copy, not erased.
+    /// Those staff acted on (answered, claimed, pinned) come first, then the newest. Empty
+    /// when nothing was corrected.
     fn confirmed(&self, limit: usize) -> Result<Vec<(String, String, String)>, StoreError>;
 
     /// Marks mention `id` answered by `by` at `now`, or clears the mark (`answered = false`).
@@ -898,16 +899,20 @@ impl MentionStore for Store {
     }
 
     fn confirmed(&self, limit: usize) -> Result<Vec<(String, String, String)>, StoreError> {
+        // A window of the newest ids, read through the primary key, keeps this a short read
+        // on a database of millions of mentions (a whole scan took a second at a million).
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.query_all(
             "SELECT coalesce(m.lang, json_extract(m.reasons, '$.lang'), ''), m.label, m.text
                  FROM mentions m
-                 WHERE m.label_source = 'classifier' AND m.label IS NOT NULL
+                 WHERE m.id > (SELECT max(id) FROM mentions) - ?2
+                   AND m.label_source = 'classifier' AND m.label IS NOT NULL
                    AND m.stripped = 0 AND m.duplicate_of IS NULL AND coalesce(m.spam, 0) = 0
                    AND m.fetched_at <= (SELECT max(corrected_at) FROM label_corrections)
                  ORDER BY (m.answered_at IS NOT NULL OR m.claimed_at IS NOT NULL
                            OR m.pinned_at IS NOT NULL) DESC, m.id DESC
                  LIMIT ?1",
-            [i64::try_from(limit).unwrap_or(i64::MAX)],
+            [limit, limit.saturating_mul(20).saturating_add(1000)],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
     }
@@ -1010,5 +1015,10 @@ mod tests {
             "the answered one first, then the newest; not the corrected one, spam or a copy"
         );
         assert_eq!(texts(s.confirmed(2).unwrap()), ["post 2", "post 6"]);
+
+        // Only the newest 20 × limit + 1000 ids are looked at.
+        labelled(&s, 2000, "question", 500);
+        assert_eq!(texts(s.confirmed(10).unwrap()), ["post 2000"]);
+        assert_eq!(s.confirmed(50).unwrap().len(), 4);
     }
 }
