@@ -105,9 +105,10 @@ pub fn read_examples(c: &Classifier, path: &Path, out: &mut Vec<Example>) -> any
     Ok(skipped)
 }
 
-/// What the database gives to train on: staff corrections, and as many as
-/// [`CONFIRMED_PER_CORRECTION`] times their number of mentions staff left as labelled; each
-/// `(lang, label, text)`.
+/// What the database gives to train on: staff corrections, and in each language as many as
+/// [`CONFIRMED_PER_CORRECTION`] times its corrections of mentions staff left as labelled;
+/// each `(lang, label, text)`. A language without corrections gets none, so its head is not
+/// trained to copy the lexicons (which would only cost the model its cross-validated score).
 pub struct StoreRows {
     pub corrections: Vec<(String, String, String)>,
     pub confirmed: Vec<(String, String, String)>,
@@ -117,7 +118,16 @@ impl StoreRows {
     /// Reads the corrections and the confirmed mentions that go with them.
     pub fn read(store: &dyn crate::store::Backend) -> Result<StoreRows, crate::store::StoreError> {
         let corrections = store.corrections()?;
-        let confirmed = store.confirmed(CONFIRMED_PER_CORRECTION * corrections.len())?;
+        let mut per_lang: std::collections::BTreeMap<&str, usize> = Default::default();
+        for (lang, _, _) in &corrections {
+            if !lang.is_empty() {
+                *per_lang.entry(lang.as_str()).or_default() += 1;
+            }
+        }
+        let mut confirmed = Vec::new();
+        for (lang, n) in per_lang {
+            confirmed.extend(store.confirmed(lang, CONFIRMED_PER_CORRECTION * n)?);
+        }
         Ok(StoreRows {
             corrections,
             confirmed,

@@ -792,12 +792,16 @@ pub trait MentionStore {
     /// The latest staff label of every corrected mention as `(lang, label, text)`, oldest first.
     fn corrections(&self) -> Result<Vec<(String, String, String)>, StoreError>;
 
-    /// Up to `limit` mentions the classifier labelled that staff left as they were, as
-    /// `(lang, label, text)`: among the newest `20 × limit + 1000` stored, stored before the
+    /// Up to `limit` mentions in `lang` the classifier labelled that staff left as they were,
+    /// as `(lang, label, text)`: among the newest `20 × limit + 1000` stored, stored before the
     /// newest correction (so staff could have seen them), not spam, not a copy, not erased.
     /// Those staff acted on (answered, claimed, pinned) come first, then the newest. Empty
     /// when nothing was corrected.
-    fn confirmed(&self, limit: usize) -> Result<Vec<(String, String, String)>, StoreError>;
+    fn confirmed(
+        &self,
+        lang: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, String, String)>, StoreError>;
 
     /// Marks mention `id` answered by `by` at `now`, or clears the mark (`answered = false`).
     fn mark_answered(&self, id: i64, answered: bool, by: &str, now: i64) -> Result<(), StoreError>;
@@ -898,21 +902,26 @@ impl MentionStore for Store {
         )
     }
 
-    fn confirmed(&self, limit: usize) -> Result<Vec<(String, String, String)>, StoreError> {
+    fn confirmed(
+        &self,
+        lang: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
         // A window of the newest ids, read through the primary key, keeps this a short read
         // on a database of millions of mentions (a whole scan took a second at a million).
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.query_all(
-            "SELECT coalesce(m.lang, json_extract(m.reasons, '$.lang'), ''), m.label, m.text
+            "SELECT ?3, m.label, m.text
                  FROM mentions m
                  WHERE m.id > (SELECT max(id) FROM mentions) - ?2
+                   AND coalesce(m.lang, json_extract(m.reasons, '$.lang'), '') = ?3
                    AND m.label_source = 'classifier' AND m.label IS NOT NULL
                    AND m.stripped = 0 AND m.duplicate_of IS NULL AND coalesce(m.spam, 0) = 0
                    AND m.fetched_at <= (SELECT max(corrected_at) FROM label_corrections)
                  ORDER BY (m.answered_at IS NOT NULL OR m.claimed_at IS NOT NULL
                            OR m.pinned_at IS NOT NULL) DESC, m.id DESC
                  LIMIT ?1",
-            [limit, limit.saturating_mul(20).saturating_add(1000)],
+            params![limit, limit.saturating_mul(20).saturating_add(1000), lang],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
     }
@@ -994,7 +1003,10 @@ mod tests {
     #[test]
     fn confirmed_mentions_are_those_staff_could_see_and_left_acted_on_ones_first() {
         let (_dir, mut s) = temp_store();
-        assert!(s.confirmed(10).unwrap().is_empty(), "nothing corrected");
+        assert!(
+            s.confirmed("en", 10).unwrap().is_empty(),
+            "nothing corrected"
+        );
         for id in 1..=6 {
             labelled(&s, id, "neutral", 600 - id);
         }
@@ -1010,15 +1022,19 @@ mod tests {
             v.into_iter().map(|(_, _, t)| t).collect()
         };
         assert_eq!(
-            texts(s.confirmed(10).unwrap()),
+            texts(s.confirmed("en", 10).unwrap()),
             ["post 2", "post 6", "post 4"],
             "the answered one first, then the newest; not the corrected one, spam or a copy"
         );
-        assert_eq!(texts(s.confirmed(2).unwrap()), ["post 2", "post 6"]);
+        assert_eq!(texts(s.confirmed("en", 2).unwrap()), ["post 2", "post 6"]);
+        // A language staff corrected nothing in is not asked for; one asked for gets its own.
+        exec("UPDATE mentions SET lang = 'da' WHERE id = 6");
+        assert_eq!(texts(s.confirmed("da", 10).unwrap()), ["post 6"]);
+        exec("UPDATE mentions SET lang = 'en' WHERE id = 6");
 
         // Only the newest 20 × limit + 1000 ids are looked at.
         labelled(&s, 2000, "question", 500);
-        assert_eq!(texts(s.confirmed(10).unwrap()), ["post 2000"]);
-        assert_eq!(s.confirmed(50).unwrap().len(), 4);
+        assert_eq!(texts(s.confirmed("en", 10).unwrap()), ["post 2000"]);
+        assert_eq!(s.confirmed("en", 50).unwrap().len(), 4);
     }
 }
