@@ -2127,3 +2127,38 @@ fn trying_to_reach_the_brand_and_canned_answers_are_complaints() {
         ],
     );
 }
+
+/// Everyday verdicts on a service that the published lexicons lack ("absurd", "unusable",
+/// "onbruikbaar", "under al kritik") are complaints; the words' other uses are not.
+#[test]
+fn everyday_verdicts_the_published_lexicons_lack_are_complaints() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "the case number wasn't valid. this is absurd.",
+            "The app is glitchy and basically unusable",
+            "Returning it was a hassle",
+            "18 euros for delivery is daylight robbery",
+            "Shoddy work from the installer, a real letdown",
+            "De app is onbruikbaar sinds de update",
+            "Wat een aanfluiting, die nieuwe tarieven",
+            "Jeres kundeservice er under al kritik",
+            "Det er rent røveri at tage 99 kr for levering",
+            "Appen er helt i skoven efter opdateringen",
+        ],
+    );
+    assert_labels(
+        Label::Praise,
+        &[
+            "No hassle at all, great service",
+            "Hassle-free return, thank you",
+        ],
+    );
+    assert_labels(
+        Label::Neutral,
+        &[
+            "Røveri i butikken i nat, politiet efterlyser vidner",
+            "It was not a hassle at all",
+        ],
+    );
+}
