@@ -34,6 +34,13 @@ use super::{Classification, Label, Polarity, Urgency};
 /// making things worse.
 pub const MIN_EXAMPLES: usize = 60;
 
+/// A head is not used when the lexicons give fewer than this share of its examples their
+/// label: such examples are corrections alone (staff correct what the lexicons got wrong), and
+/// a head trained on them learns to contradict the lexicons everywhere. Real labelled posts
+/// agree far more often (about as often as the lexicons are right), and so do corrections that
+/// come with the mentions staff left as labelled.
+pub const AGREEMENT_FLOOR: f64 = 0.2;
+
 /// 2^14 buckets: 128 KiB of packed weights per head, which stays in a core's cache next to the
 /// lexicons; classifying with a model is bound by reading these weights. On the development
 /// sets' cross-validation, 2^14, 2^16 and 2^18 buckets scored the same to three decimals.
@@ -132,7 +139,8 @@ pub struct HeadInfo {
     pub lang: String,
     pub task: Task,
     pub examples: usize,
-    /// Used when classifying: at least [`MIN_EXAMPLES`] examples.
+    /// Used when classifying: at least [`MIN_EXAMPLES`] examples, and the lexicons' label for
+    /// at least [`AGREEMENT_FLOOR`] of them.
     pub active: bool,
 }
 
@@ -496,6 +504,8 @@ pub fn train(
     };
     for ((lang, task), rows) in &groups {
         let k = task.classes();
+        let agree = rows.iter().filter(|r| r.lexicon == r.gold).count();
+        let contradicts = (agree as f64) < AGREEMENT_FLOOR * rows.len() as f64;
         let mut lex_pred = vec![0usize; rows.len()];
         let mut model_pred = vec![0usize; rows.len()];
         if folds >= 2 && rows.len() >= folds {
@@ -519,7 +529,7 @@ pub fn train(
                         })
                         .collect();
                     let s = head.scores(&feats, &r.dense, feat_scale(feats.len()));
-                    model_pred[i] = if train_rows.len() >= MIN_EXAMPLES {
+                    model_pred[i] = if train_rows.len() >= MIN_EXAMPLES && !contradicts {
                         argmax(&s, k)
                     } else {
                         r.lexicon
@@ -554,13 +564,16 @@ pub fn train(
         } else {
             done += folds as u64;
         }
-        let all: Vec<&Row> = rows.iter().collect();
-        heads.push(train_head(*lang, *task, &all, 0x5151_5151));
+        // A contradicting head is not kept at all, so no file or database carries it.
+        if !contradicts {
+            let all: Vec<&Row> = rows.iter().collect();
+            heads.push(train_head(*lang, *task, &all, 0x5151_5151));
+        }
         info.heads.push(HeadInfo {
             lang: LANGS[*lang].to_string(),
             task: *task,
             examples: rows.len(),
-            active: rows.len() >= MIN_EXAMPLES,
+            active: rows.len() >= MIN_EXAMPLES && !contradicts,
         });
         done += 1;
         progress(done, total);

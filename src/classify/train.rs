@@ -22,10 +22,6 @@ pub const FOLDS: usize = 5;
 /// every uncorrected mention: 0.71).
 pub const CONFIRMED_PER_CORRECTION: usize = 3;
 
-/// Of the examples of one language and task, the share whose label the lexicons already give,
-/// below which `train` warns that the file looks like corrections alone.
-const AGREEMENT_FLOOR: f64 = 0.2;
-
 /// Reads a labelled TSV (`lang<TAB>label<TAB>text`) into examples. `label` is a label
 /// (complaint, question, praise, neutral), a polarity (positive, negative, neutral) or `other`
 /// in a one-vs-rest file: "not the file's other label", which takes the lexicon's answer when
@@ -200,8 +196,20 @@ pub fn train_and_report(
     let lexicon = |text: &str, lang: usize| c.classify_lexicon(text, lang);
     let m = model::train(examples, &lexicon, FOLDS, &progress);
     bar.finish_and_clear();
-    for warning in corrections_alone(c, examples) {
-        eprintln!("warning: {warning}");
+    for h in m
+        .info
+        .heads
+        .iter()
+        .filter(|h| h.examples >= model::MIN_EXAMPLES && !h.active)
+    {
+        eprintln!(
+            "warning: {}: the lexicons give under {:.0} % of these {} examples their label, as in corrections alone; \
+             a model trained on them would contradict the lexicons everywhere, so the lexicons decide alone. \
+             Add posts they got right (with --config, train adds mentions staff left as labelled)",
+            h.lang,
+            model::AGREEMENT_FLOOR * 100.0,
+            h.examples
+        );
     }
     let secs = started.elapsed().as_secs_f64();
     let heads: Vec<String> = m
@@ -215,8 +223,10 @@ pub fn train_and_report(
             };
             let unused = if h.active {
                 String::new()
-            } else {
+            } else if h.examples < model::MIN_EXAMPLES {
                 format!(" (below {}: not used)", model::MIN_EXAMPLES)
+            } else {
+                " (contradicts the lexicons: not used)".to_string()
             };
             format!("{} {task} {}{unused}", h.lang, h.examples)
         })
@@ -255,43 +265,4 @@ pub fn train_and_report(
         )?;
     }
     Ok(m)
-}
-
-/// A warning for each language and task whose examples the lexicons nearly all get wrong, as a
-/// file of corrections alone (`label --export`) is: the model then learns to contradict the
-/// lexicons, and the cross-validated score (measured on such rows) does not show it.
-fn corrections_alone(c: &Classifier, examples: &[Example]) -> Vec<String> {
-    let mut out = Vec::new();
-    for (l, lang) in LANGS.iter().enumerate() {
-        for task in [Task::Label, Task::Polarity] {
-            let rows: Vec<&Example> = examples
-                .iter()
-                .filter(|e| e.lang == l && e.task == task)
-                .collect();
-            if rows.len() < model::MIN_EXAMPLES {
-                continue;
-            }
-            let agree = rows
-                .iter()
-                .filter(|e| {
-                    let v = c.classify_lexicon(&e.text, l);
-                    let said = match task {
-                        Task::Label => v.label.as_str(),
-                        Task::Polarity => v.polarity.as_str(),
-                    };
-                    task.class_of(said) == Some(e.gold)
-                })
-                .count();
-            let share = agree as f64 / rows.len() as f64;
-            if share < AGREEMENT_FLOOR {
-                out.push(format!(
-                    "{lang}: the lexicons give {agree} of {} examples their label, as in corrections alone; \
-                     a model trained on them learns to contradict the lexicons. Add posts they got right \
-                     (with --config, train adds mentions staff left as labelled)",
-                    rows.len()
-                ));
-            }
-        }
-    }
-    out
 }
