@@ -107,13 +107,29 @@ pub(super) fn read_tsv(path: &Path) -> anyhow::Result<Vec<TsvRow>> {
         .collect()
 }
 
+/// Whether a file holds polarities (positive, negative, neutral) rather than labels.
+pub(super) fn holds_polarities(rows: &[TsvRow]) -> bool {
+    rows.iter()
+        .any(|r| matches!(r.label.as_str(), "positive" | "negative"))
+}
+
+/// The labels a file names besides `other`, sorted, each once: in a one-vs-rest file, the one.
+pub(super) fn named_labels(rows: &[TsvRow]) -> Vec<&str> {
+    let mut named: Vec<&str> = rows
+        .iter()
+        .map(|r| r.label.as_str())
+        .filter(|l| *l != "other")
+        .collect();
+    named.sort();
+    named.dedup();
+    named
+}
+
 /// Reads `tsv`, classifies each text with its language left to detection, and writes the
 /// report to `out`.
 pub fn run_eval(c: &Classifier, tsv: &Path, mut out: impl Write) -> anyhow::Result<EvalSummary> {
     let raw = read_tsv(tsv)?;
-    let polarity = raw
-        .iter()
-        .any(|r| matches!(r.label.as_str(), "positive" | "negative"));
+    let polarity = holds_polarities(&raw);
     let all_classes: Vec<&str> = if polarity {
         Polarity::ALL.iter().map(|p| p.as_str()).collect()
     } else {
@@ -197,13 +213,7 @@ fn file_classes(tsv: &Path, raw: &[TsvRow], all: &[&str]) -> anyhow::Result<Vec<
     if !raw.iter().any(|r| r.label == "other") {
         return Ok(all.iter().map(|c| c.to_string()).collect());
     }
-    let mut named: Vec<&str> = raw
-        .iter()
-        .map(|r| r.label.as_str())
-        .filter(|l| *l != "other")
-        .collect();
-    named.sort();
-    named.dedup();
+    let named = named_labels(raw);
     match named[..] {
         [one] if all.contains(&one) => Ok(vec![one.to_string(), "other".to_string()]),
         _ => bail!(

@@ -29,24 +29,13 @@ pub const CONFIRMED_PER_CORRECTION: usize = 3;
 /// and counted.
 pub fn read_examples(c: &Classifier, path: &Path, out: &mut Vec<Example>) -> anyhow::Result<usize> {
     let rows = super::eval::read_tsv(path)?;
-    let polarity = rows
-        .iter()
-        .any(|r| matches!(r.label.as_str(), "positive" | "negative"));
+    let polarity = super::eval::holds_polarities(&rows);
     let task = if polarity {
         Task::Polarity
     } else {
         Task::Label
     };
-    let named: Vec<&str> = {
-        let mut v: Vec<&str> = rows
-            .iter()
-            .map(|r| r.label.as_str())
-            .filter(|l| *l != "other")
-            .collect();
-        v.sort();
-        v.dedup();
-        v
-    };
+    let named = super::eval::named_labels(&rows);
     let mut skipped = 0;
     for super::eval::TsvRow {
         line,
