@@ -95,7 +95,9 @@ pub fn read_examples(c: &Classifier, path: &Path, out: &mut Vec<Example>) -> any
 /// each `(lang, label, text)`. A language without corrections gets none, so its head is not
 /// trained to copy the lexicons (which would only cost the model its cross-validated score).
 pub struct StoreRows {
+    /// The latest staff label of every corrected mention.
     pub corrections: Vec<(String, String, String)>,
+    /// Mentions staff left as the classifier labelled them.
     pub confirmed: Vec<(String, String, String)>,
 }
 
