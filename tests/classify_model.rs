@@ -71,19 +71,25 @@ fn team_file(dir: &Path, with_dev: &[&str]) -> std::path::PathBuf {
     path
 }
 
+/// Runs `train --from tsv --out model` without a config, asserting it succeeds.
+fn train_file(tsv: &Path, model: &Path) -> Output {
+    let out = webcare()
+        .args(["train", "--from"])
+        .arg(tsv)
+        .arg("--out")
+        .arg(model)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    out
+}
+
 /// Trains a model with `train --out` on [`team_file`] with the English development set: the
 /// model and the run.
 fn train_team_model(dir: &Path) -> (std::path::PathBuf, Output) {
     let tsv = team_file(dir, &["en"]);
     let model = dir.join("team.model");
-    let out = webcare()
-        .args(["train", "--from"])
-        .arg(&tsv)
-        .arg("--out")
-        .arg(&model)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    let out = train_file(&tsv, &model);
     (model, out)
 }
 
@@ -444,14 +450,7 @@ fn train_adds_mentions_staff_left_as_labelled_so_corrections_do_not_turn_the_lex
     let file = setup.dir.path().join("corrections.tsv");
     std::fs::write(&file, &export.stdout).unwrap();
     let alone = setup.dir.path().join("alone.model");
-    let out = webcare()
-        .args(["train", "--from"])
-        .arg(&file)
-        .arg("--out")
-        .arg(&alone)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    let out = train_file(&file, &alone);
     assert_said(&out, "en label 60 (contradicts the lexicons: not used)");
     assert_said(
         &out,
