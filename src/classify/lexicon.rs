@@ -283,6 +283,8 @@ pub(crate) enum CueRole {
     Repeat,
     /// Waiting for the brand ("47 people ahead of me"): a fault, so praise beside it is sarcasm.
     Waiting,
+    /// "Still": waiting, unless the next word that says something is good ("still the best").
+    Still,
     /// A rhetorical complaint says how the writer feels, not what broke.
     Rhetorical,
     /// Something broken or late: a negation cancels it ("geen vertraging").
@@ -291,8 +293,11 @@ pub(crate) enum CueRole {
     /// when negated, before ("won't print") or just after ("print niet", "virker ikke").
     Function,
     Delay,
-    /// Praise that can be the whole of a sarcastic sentence ("Well done.").
+    /// Praise that can be the whole of a sarcastic sentence ("Well done."), and that a fault
+    /// right after it mocks ("great job losing my bag").
     Compliment,
+    /// Thanks, which a fault right after it mocks ("thanks for losing my bag").
+    Thanks,
     /// Praise for a fixed problem.
     Resolved,
     /// A prospect asking which provider to pick.
@@ -312,6 +317,8 @@ impl CueRole {
             "duration" => CueRole::Duration,
             "repeat" => CueRole::Repeat,
             "waiting" => CueRole::Waiting,
+            "still" => CueRole::Still,
+            "thanks" => CueRole::Thanks,
             "rhetorical" => CueRole::Rhetorical,
             "failure" => CueRole::Failure,
             "function" => CueRole::Function,

@@ -155,6 +155,7 @@ pub(crate) fn score(
             ev.words += 1;
             walk.sentence.words += 1;
             walk.sentence_start = false;
+            walk.passed(lex, toks[i], table, text, &mut ev, &mut reasons);
             walk.step();
             i += 1;
             continue;
@@ -166,6 +167,7 @@ pub(crate) fn score(
         let found = walk.find_phrase(lex, toks, i, table);
         walk.sentence_start = false;
         let Some((pid, end_idx)) = found else {
+            walk.passed(lex, toks[i], table, text, &mut ev, &mut reasons);
             walk.step();
             i += 1;
             continue;
@@ -200,6 +202,7 @@ pub(crate) fn score(
         i = end_idx;
     }
 
+    walk.settle(text, 0, 0, &mut ev, &mut reasons);
     walk.end_sentence(&mut ev);
     decide(c, input, &mut ev, shouting, &mut reasons, out);
     // The reasons of the previous verdict beyond this one's go back to the spare pool with
@@ -230,6 +233,24 @@ struct Walk {
     /// de monteur aardig was, …"); a grievance there counts in full ("… selvom jeg var hjemme
     /// hele dagen").
     conceding: bool,
+    /// A cue whose meaning waits on the next word that says something (see [`Pending`]).
+    pending: Pending,
+}
+
+/// A cue that the next word saying something (stopwords skipped) decides.
+#[derive(Clone, Copy)]
+enum Pending {
+    None,
+    /// Thanks or a compliment that the next word may mock: "thanks for losing my bag",
+    /// "great job breaking the app". A fault there makes the thanks sarcasm; anything good or
+    /// neutral ("thanks for fixing it", "thanks for the update") leaves it sincere. Holds the
+    /// start of the thanks, and whether the fault must come right after it: a compliment
+    /// mocks only what it runs into ("great job losing it"), since "goed geholpen met mijn
+    /// kapotte router" is sincere.
+    Mock(u32, bool),
+    /// "Still", "nog steeds", "stadig": a complaint unless what follows is good ("still the
+    /// best"). Holds the cue's (start, end, name, weight), counted once the next word is known.
+    Still(u32, u32, &'static str, f32),
 }
 
 /// A phrase the walk matched: its span, the kind of its first token, and how it is said.
@@ -360,6 +381,28 @@ impl Walk {
             contrast: false,
             clause: ClauseMark::default(),
             conceding: false,
+            pending: Pending::None,
+        }
+    }
+
+    /// Settles the pending cue with the next word that says something: `tone` is how that word
+    /// reads (+1 good, -1 a fault, 0 neither). A fault after thanks is sarcasm; "still" counts
+    /// unless something good follows it.
+    fn settle(&mut self, text: &str, tone: i8, end: u32, ev: &mut Evidence, reasons: &mut Reasons) {
+        match std::mem::replace(&mut self.pending, Pending::None) {
+            Pending::None => {}
+            Pending::Mock(start, _) => {
+                if tone < 0 {
+                    ev.sarcasm += 1.0;
+                    reasons.push(text, "sarcasm", "thanks for a fault", start, end);
+                }
+            }
+            Pending::Still(start, s_end, name, w) => {
+                if tone <= 0 {
+                    let ph = (text, start, s_end);
+                    self.count_complaint(CueRole::Waiting, ph, name, w, ev, reasons);
+                }
+            }
         }
     }
 
@@ -369,6 +412,32 @@ impl Walk {
         self.neg_left = self.neg_left.saturating_sub(1);
         self.int_left = self.int_left.saturating_sub(1);
         self.function_left = self.function_left.saturating_sub(1);
+    }
+
+    /// A token that matched no phrase: the first one that is not a stopword settles a pending
+    /// cue as neither good nor a fault ("thanks for the update").
+    #[inline]
+    fn passed(
+        &mut self,
+        lex: &Lexicon,
+        tok: Tok,
+        table: usize,
+        text: &str,
+        ev: &mut Evidence,
+        reasons: &mut Reasons,
+    ) {
+        if matches!(self.pending, Pending::None) {
+            return;
+        }
+        let stop = !matches!(self.pending, Pending::Mock(_, true))
+            && tok.word != NONE
+            && lex
+                .word_bits
+                .get(tok.word as usize)
+                .is_some_and(|b| b >> (4 + table) & 1 != 0);
+        if !stop {
+            self.settle(text, 0, tok.t.end, ev, reasons);
+        }
     }
 
     /// Counts a token that cannot start a phrase (punctuation, a link, a handle) and says
@@ -395,6 +464,7 @@ impl Walk {
                 // A comma or colon ends a clause; praise "on its own" must be a sentence.
                 let clause = tk.kind() == Kind::Stop
                     && matches!(text.as_bytes().get(tk.start as usize), Some(b',' | b':'));
+                self.settle(text, 0, tk.start, ev, reasons);
                 if !clause {
                     self.end_sentence(ev);
                 }
@@ -501,6 +571,12 @@ impl Walk {
         ev: &mut Evidence,
         reasons: &mut Reasons,
     ) {
+        if !matches!(self.pending, Pending::None) {
+            let tone = tone_of(lex, pat, ph.negated);
+            if tone.is_some() || matches!(self.pending, Pending::Mock(_, true)) {
+                self.settle(ph.text, tone.unwrap_or(0), ph.end, ev, reasons);
+            }
+        }
         let mut modifier_only = true;
         for eff in pat.effects.iter() {
             match *eff {
@@ -681,19 +757,11 @@ impl Walk {
             {
                 reasons.push(text, "negation", "negated complaint", self.neg_start, end);
             }
+            CueKind::Complaint if role == CueRole::Still && !ph.negated => {
+                self.pending = Pending::Still(start, end, name, w);
+            }
             CueKind::Complaint => {
-                match role {
-                    CueRole::Duration => ev.duration += w,
-                    // A strong repeat says a fault came back ("another outage", "yet
-                    // again"); "as usual" or "every week" may be said of good things too.
-                    CueRole::Repeat if w >= 1.2 => ev.fault += w,
-                    CueRole::Repeat | CueRole::Rhetorical => {}
-                    _ => ev.fault += w,
-                }
-                self.sentence.grim += w;
-                ev.complaint += w;
-                ev.factual += w;
-                reasons.push(text, "complaint", name, start, end);
+                self.count_complaint(role, (text, start, end), name, w, ev, reasons)
             }
             CueKind::Praise if ph.negated => {
                 ev.complaint += w;
@@ -703,6 +771,8 @@ impl Walk {
                 if ph.scare_quoted() {
                     ev.sarcasm += 1.0;
                     reasons.push(text, "sarcasm", "scare quotes", start, end);
+                } else if matches!(role, CueRole::Thanks | CueRole::Compliment) {
+                    self.pending = Pending::Mock(start, role == CueRole::Compliment);
                 }
                 ev.praise += w;
                 ev.first_pos.get_or_insert((start, end));
@@ -749,6 +819,30 @@ impl Walk {
         }
     }
 
+    /// A complaint cue of `role` said at `(text, start, end)`, counted in full.
+    fn count_complaint(
+        &mut self,
+        role: CueRole,
+        (text, start, end): (&str, u32, u32),
+        name: &'static str,
+        w: f32,
+        ev: &mut Evidence,
+        reasons: &mut Reasons,
+    ) {
+        match role {
+            CueRole::Duration => ev.duration += w,
+            // A strong repeat says a fault came back ("another outage", "yet
+            // again"); "as usual" or "every week" may be said of good things too.
+            CueRole::Repeat if w >= 1.2 => ev.fault += w,
+            CueRole::Repeat | CueRole::Rhetorical => {}
+            _ => ev.fault += w,
+        }
+        self.sentence.grim += w;
+        ev.complaint += w;
+        ev.factual += w;
+        reasons.push(text, "complaint", name, start, end);
+    }
+
     /// Something that should work and did not ("won't print", "laadt niet"): a fault, spanning
     /// the verb and its negation.
     fn failed_function(
@@ -786,6 +880,44 @@ fn emphasis(toks: &[Tok], shouting: bool) -> f32 {
         }
     }
     emph.min(2.0)
+}
+
+/// How a phrase reads to a cue waiting on it ([`Pending`]): +1 good, -1 a fault, 0 neither;
+/// `None` for one that says nothing by itself (a negation, an intensifier, "I"), which the
+/// cue waits past.
+fn tone_of(lex: &Lexicon, pat: &Pattern, negated: bool) -> Option<i8> {
+    let mut said = false;
+    let mut tone = 0i8;
+    for eff in pat.effects.iter() {
+        let t = match *eff {
+            Effect::Sentiment(v) => {
+                if v > 0.0 {
+                    1
+                } else {
+                    -1
+                }
+            }
+            Effect::Cue { kind, cue, .. } => match (kind, lex.cue_roles[cue as usize]) {
+                // "Thanks for the update" is no fault; "for not updating" is (flipped below).
+                (CueKind::Complaint, CueRole::Function) => i8::from(negated),
+                (CueKind::Praise, _) => 1,
+                (
+                    CueKind::Complaint,
+                    CueRole::Duration | CueRole::Repeat | CueRole::Rhetorical | CueRole::Still,
+                )
+                | (CueKind::Urgent, CueRole::Pressing)
+                | (CueKind::Question | CueKind::Spam, _) => 0,
+                (CueKind::Complaint | CueKind::Urgent | CueKind::Sarcasm, _) => -1,
+            },
+            Effect::Ignore => 0,
+            _ => continue,
+        };
+        said = true;
+        if tone == 0 {
+            tone = t;
+        }
+    }
+    said.then_some(if negated { -tone } else { tone })
 }
 
 /// The longest phrase of `table` that starts at token `i`, as (pattern id, end token index).
@@ -858,11 +990,13 @@ fn match_at(lex: &Lexicon, toks: &[Tok], i: usize, pat: &[PatTok], table: usize)
     for (n, p) in pat.iter().enumerate() {
         match *p {
             PatTok::Gap => {
-                // Up to three words in between ("werkt de app niet"), never across punctuation.
+                // Up to three words in between ("werkt de app niet", "never flying with
+                // @united again"), never across punctuation.
                 let rest = &pat[n + 1..];
                 for skip in 0..=3 {
                     let j = i + skip;
-                    if skip > 0 && (j > toks.len() || !is_wordlike(toks[j - 1].t.kind())) {
+                    let between = |t: &Tok| is_wordlike(t.t.kind()) || t.t.kind() == Kind::Handle;
+                    if skip > 0 && (j > toks.len() || !between(&toks[j - 1])) {
                         break;
                     }
                     if let Some(end) = match_at(lex, toks, j, rest, table) {
@@ -1083,7 +1217,7 @@ fn reads_as_article(input: &Input, ev: &Evidence, sarcastic: bool, sentiment: f3
 
 /// The label of a post that is neither spam nor news.
 fn choose_label(ev: &Evidence, s: &Scores) -> Label {
-    if ev.threat >= 1.5 || (ev.threat > 0.0 && ev.first_person > 0) {
+    if ev.threat >= 2.0 || (ev.threat > 0.0 && ev.first_person > 0) {
         // "Going to the press", "my lawyer", "complaint to the ombudsman": whatever else the
         // post says, someone has to answer it today.
         if s.question >= 1.0 && s.complaint < 1.0 {

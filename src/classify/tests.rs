@@ -312,6 +312,55 @@ fn thanks_for_a_fix_is_not_sarcasm() {
 }
 
 #[test]
+fn thanks_for_a_fault_is_sarcasm_but_thanks_for_help_or_news_of_one_is_not() {
+    assert_sarcasm(
+        true,
+        Label::Complaint,
+        &[
+            "@SouthwestAir thanks for losing my luggage",
+            "Thanks @AmericanAir for cancelling my flight and telling nobody",
+            "Bedankt voor het kwijtraken van mijn pakket, PostNL",
+            "Tak for at miste min kuffert, SAS",
+            "Great job losing my parcel again",
+        ],
+    );
+    assert_sarcasm(
+        false,
+        Label::Praise,
+        &[
+            "Thanks for fixing the outage so quickly",
+            "Thanks for not losing my bag this time",
+            "Thanks for your help with the broken router",
+            "Tak for hjælpen med min forsinkede pakke",
+            // A compliment mocks only the fault it runs into.
+            "Goed geholpen met mijn kapotte router, top",
+        ],
+    );
+}
+
+#[test]
+fn still_is_waiting_unless_something_good_follows() {
+    assert_labels(
+        Label::Praise,
+        &[
+            "Still the best, every time",
+            "Thanks. Still booked on the same trip. Still love you guys!",
+            "nog altijd tevreden",
+            "Stadig den bedste app, hver gang",
+        ],
+    );
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Still no internet since Monday",
+            "still waiting for my refund",
+            "Nog steeds geen internet",
+            "Stadig ingen forbindelse",
+        ],
+    );
+}
+
+#[test]
 fn praise_after_contrast_wins() {
     assert_eq!(
         label("Pakket was een dag te laat, maar de bezorger was super vriendelijk"),
@@ -813,10 +862,22 @@ fn press_lawyer_and_regulator_threats_are_always_urgent_complaints() {
             "Jeg har kontaktet en journalist om hvordan I har behandlet min mor",
         ],
     );
-    // A newspaper named in passing is no threat.
-    assert_eq!(
-        label("Telia og Telenor slår netværk sammen, skriver avisen"),
-        Label::Neutral
+    // A newspaper named in passing is no threat, nor is a regulator in a headline; a
+    // customer going to one is.
+    assert_labels(
+        Label::Neutral,
+        &[
+            "Telia og Telenor slår netværk sammen, skriver avisen",
+            "Ofcom opens investigation into mid-contract price rises",
+        ],
+    );
+    assert_verdicts(
+        Label::Complaint,
+        Urgency::Urgent,
+        &[
+            "AT&T billed me for a phone I returned. Filing with the FCC today.",
+            "Bliver det ikke krediteret, går jeg til Teleankenævnet.",
+        ],
     );
 }
 
@@ -1560,6 +1621,21 @@ fn refusals_drive_pasts_and_late_visits_are_complaints() {
     classified_as(
         "Drove past your new store today, looks great",
         Label::Praise,
+    );
+}
+
+#[test]
+fn leaving_said_in_passing_words_is_an_urgent_complaint() {
+    assert_verdicts(
+        Label::Complaint,
+        Urgency::Urgent,
+        &[
+            "Never flying with @united ever again",
+            "I will never fly us airways again.",
+            "after 25 years of flying with you we are officially DONE",
+            "Per 1 januari ben ik weg.",
+            "Norlys har hævet prisen igen uden at sige et ord. Jeg skifter.",
+        ],
     );
 }
 
