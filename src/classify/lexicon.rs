@@ -221,6 +221,8 @@ pub(crate) enum RawEffect {
     Plain(Effect),
     Stopword,
     Number,
+    /// `[spelling]`: the phrase is another way to write this word ("isnt" for "isn't").
+    Spelling(String),
 }
 
 /// Per-language phrase table.
@@ -374,12 +376,12 @@ fn parse_section(head: &str, line: &str) -> Result<(String, Option<CueKind>, Str
         "spam" => Some(CueKind::Spam),
         "sarcasm" => Some(CueKind::Sarcasm),
         "sentiment" | "negation" | "intensifier" | "downtoner" | "contrast" | "concession"
-        | "ignore" | "stopword" | "number" => None,
+        | "ignore" | "stopword" | "number" | "spelling" => None,
         "first" if cue == "person" => None,
         _ => {
             return Err(format!(
                 "unknown section [{head}]; expected one of sentiment, negation, intensifier, downtoner, \
-                 contrast, ignore, first person, stopword, number, or complaint/question/praise/urgent/spam/sarcasm followed by a cue name"
+                 contrast, ignore, first person, stopword, number, spelling, or complaint/question/praise/urgent/spam/sarcasm followed by a cue name"
             ));
         }
     };
@@ -425,6 +427,41 @@ pub(crate) fn parse(
             ));
         };
         let (phrase, value) = match line.rsplit_once('=') {
+            Some((p, v)) if name == "spelling" => {
+                let (p, v) = (p.trim(), v.trim());
+                if p.contains(char::is_whitespace)
+                    || v.is_empty()
+                    || v.contains(char::is_whitespace)
+                {
+                    return Err(err(
+                        line_no,
+                        format!(
+                            "a spelling is one word = the word it stands for, e.g. isnt = isn't; got {line:?}"
+                        ),
+                    ));
+                }
+                let key = (name.clone(), p.to_lowercase());
+                if let Some(first) = first_at.insert(key, line_no) {
+                    return Err(err(
+                        line_no,
+                        format!(
+                            "{p:?} is already in this section at line {first}; keep one of the two"
+                        ),
+                    ));
+                }
+                out.push(RawEntry {
+                    table,
+                    phrase: p.to_string(),
+                    effect: RawEffect::Spelling(v.to_lowercase()),
+                });
+                continue;
+            }
+            None if name == "spelling" => {
+                return Err(err(
+                    line_no,
+                    format!("a spelling needs the word it stands for, e.g. {line} = …"),
+                ));
+            }
             Some((p, v)) => {
                 let v: f32 = v.trim().parse().map_err(|_| {
                     err(
@@ -648,6 +685,13 @@ impl Lexicon {
     fn merge_phrases(&mut self, entries: &[RawEntry]) -> Vec<(PhraseKey, Vec<Effect>)> {
         let mut ids: FxMap<PhraseKey, usize> = FxMap::default();
         let mut phrases: Vec<(PhraseKey, Vec<Effect>)> = Vec::new();
+        // Spellings first, so every phrase that uses one ("isnt working") is compiled to the
+        // word it stands for.
+        for e in entries {
+            if let RawEffect::Spelling(word) = &e.effect {
+                self.add_spelling(&e.phrase, word);
+            }
+        }
         for e in entries {
             let Some((toks, anchored)) = self.phrase_tokens(&e.phrase) else {
                 continue;
@@ -705,7 +749,7 @@ impl Lexicon {
                     weight: *w,
                 }
             }
-            RawEffect::Stopword | RawEffect::Number => return None,
+            RawEffect::Stopword | RawEffect::Number | RawEffect::Spelling(_) => return None,
         })
     }
 
@@ -745,6 +789,29 @@ impl Lexicon {
             });
         }
         (by_first, num_first, whole)
+    }
+
+    /// Makes `variant` look up as `word`. Words are shared by every language, so a spelling
+    /// holds in all of them; a variant that is already a word of its own keeps its meaning.
+    fn add_spelling(&mut self, variant: &str, word: &str) {
+        let Some((toks, _)) = self.phrase_tokens(word) else {
+            return;
+        };
+        let [PatTok::Word(id)] = toks[..] else {
+            return;
+        };
+        let mut key = None;
+        tokenize::tokenize(variant, |t| {
+            let mut buf = [0u8; 64];
+            if key.is_none() {
+                key = tokenize::key(variant, &t, &mut buf).map(<[u8]>::to_vec);
+            }
+        });
+        if let Some(key) = key
+            && self.words.get(&key).is_none()
+        {
+            self.words.insert(&key, id);
+        }
     }
 
     fn word_id(&mut self, key: &[u8]) -> u32 {
@@ -831,19 +898,55 @@ impl Lexicon {
     }
 
     /// Looks a normalised token key up: exact, then with elongations collapsed, then as a
-    /// compound via `word*` / `*word` entries.
+    /// compound via `word*` / `*word` entries, then as Danish typed without æ, ø and å.
     #[inline]
     pub(crate) fn lookup(&self, key: &[u8; MAX_KEY], len: usize, elongated: bool) -> u32 {
         let id = self.words.get_in(key, len).unwrap_or(NONE);
-        // Decide whether a miss needs the slower lookups without branching on the miss
-        // itself: most tokens are neither stretched nor possible compounds.
+        if id != NONE {
+            return id;
+        }
+        // Most missed tokens are neither stretched nor possible compounds.
         let affix = (len >= 5)
             & (self.affix_may_hold(key4(key))
                 | self.affix_may_hold(key4(&key[len.clamp(4, MAX_KEY) - 4..])));
-        if !((id == NONE) & (elongated | affix)) {
+        let id = if elongated | affix {
+            self.lookup_slow(key, len, elongated)
+        } else {
+            NONE
+        };
+        if id != NONE {
             return id;
         }
-        self.lookup_slow(key, len, elongated)
+        self.lookup_without_danish_letters(key, len)
+    }
+
+    /// A word typed on a keyboard without æ, ø and å, as Danes write them then: "ae", "oe"
+    /// and "aa" ("paa", "proevet", "haevet"). Only a word the lexicons know that way counts, and
+    /// each letter pair takes as many bytes as the letter, so the key keeps its length.
+    #[inline(never)]
+    fn lookup_without_danish_letters(&self, key: &[u8; MAX_KEY], len: usize) -> u32 {
+        let mut tmp = *key;
+        let mut changed = false;
+        let mut i = 0;
+        while i + 1 < len {
+            let letter = match (tmp[i], tmp[i + 1]) {
+                (b'a', b'e') => 0xA6,
+                (b'o', b'e') => 0xB8,
+                (b'a', b'a') => 0xA5,
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            };
+            tmp[i] = 0xC3;
+            tmp[i + 1] = letter;
+            changed = true;
+            i += 2;
+        }
+        if !changed {
+            return NONE;
+        }
+        self.words.get_in(&tmp, len).unwrap_or(NONE)
     }
 
     #[inline(always)]
@@ -1080,5 +1183,54 @@ mod tests {
         assert_ne!(look("treinvertraging"), NONE);
         assert_ne!(look("teleurstellend"), NONE);
         assert_eq!(look("vertrek"), NONE);
+    }
+
+    #[test]
+    fn a_spelling_looks_up_as_its_word_and_danish_without_its_letters_too() {
+        let lex = Lexicon::compile(
+            &entries("[spelling]\nisnt = isn't\n[complaint failure]\nisn't working\nhævet\n")
+                .unwrap(),
+        );
+        let look = |w: &str| {
+            let mut buf = [0u8; 64];
+            buf[..w.len()].copy_from_slice(w.as_bytes());
+            lex.lookup(&buf, w.len(), false)
+        };
+        assert_ne!(look("isn't"), NONE);
+        assert_eq!(look("isnt"), look("isn't"));
+        assert_eq!(look("haevet"), look("hævet"));
+        assert_ne!(look("hævet"), NONE);
+        assert_eq!(look("haeve"), NONE);
+        assert!(entries("[spelling]\nisnt\n").is_err());
+        assert!(entries("[spelling]\nis nt = isn't\n").is_err());
+    }
+
+    #[test]
+    fn no_spelling_is_a_word_of_its_own_elsewhere() {
+        // A variant looks up as its word everywhere, so an entry that uses it would give that
+        // word its meaning ("ff", Dutch for "even", is a VADER entry).
+        let all = parse_embedded();
+        let variants: Vec<&str> = all
+            .iter()
+            .filter(|e| matches!(e.effect, RawEffect::Spelling(_)))
+            .map(|e| e.phrase.as_str())
+            .collect();
+        assert!(variants.contains(&"isnt"));
+        for e in all
+            .iter()
+            .filter(|e| !matches!(e.effect, RawEffect::Spelling(_)))
+        {
+            for piece in e.phrase.split_whitespace() {
+                let word = piece
+                    .trim_start_matches(['^', '*', '#'])
+                    .trim_end_matches('*');
+                assert!(
+                    !variants.contains(&word.to_lowercase().as_str()),
+                    "{:?} (table {}) uses {word:?}, which [spelling] makes another word",
+                    e.phrase,
+                    e.table
+                );
+            }
+        }
     }
 }

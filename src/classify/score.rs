@@ -272,6 +272,11 @@ struct Phrase<'t> {
 }
 
 impl Phrase<'_> {
+    /// The words matched.
+    fn words(&self) -> &str {
+        &self.text[self.start as usize..self.end as usize]
+    }
+
     /// Held in quotes on both sides (`"quick"`, `'gratis'`): a word quoted back at the brand
     /// and not meant.
     /// The quote may also open inside a phrase: "thanks for the 'quick' fix".
@@ -750,10 +755,13 @@ impl Walk {
                     self.function_left = FUNCTION_REACH + 2;
                 }
             }
-            // "geen vertraging" cancels the delay, but "not had hot water for two weeks" makes
-            // the duration worse, not better.
+            // "geen vertraging" and "ingen ventetid" cancel the delay and the wait, but "not had
+            // hot water for two weeks" makes the duration worse, not better. A wait said with a
+            // negation of its own ("still don't") is not turned again by one before it.
             CueKind::Complaint
-                if ph.negated && matches!(role, CueRole::Failure | CueRole::Delay) =>
+                if ph.negated
+                    && (matches!(role, CueRole::Failure | CueRole::Delay)
+                        || role == CueRole::Waiting && !ph.words().contains(' ')) =>
             {
                 reasons.push(text, "negation", "negated complaint", self.neg_start, end);
             }

@@ -361,6 +361,40 @@ fn still_is_waiting_unless_something_good_follows() {
 }
 
 #[test]
+fn words_typed_without_apostrophes_or_danish_letters_are_read() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "your app isnt working and i take off in two hours",
+            "im so dissapointed with your service",
+            "De app werkt nie",
+            "Norlys har haevet prisen paa min fiber",
+        ],
+    );
+    let c = classified_as(
+        "jeg har proevet at ringe tre gange, ingen svar",
+        Label::Complaint,
+    );
+    assert_eq!(c.lang, "da");
+}
+
+#[test]
+fn no_wait_is_no_complaint() {
+    for text in [
+        "Ingen ventetid, ingen bøvl",
+        "no wait at all",
+        "geen wachttijd",
+    ] {
+        assert_ne!(label(text), Label::Complaint, "{text}");
+    }
+    // A wait with a negation of its own stays one.
+    assert_eq!(
+        label("it was not - still don't know where my skis are"),
+        Label::Complaint
+    );
+}
+
+#[test]
 fn praise_after_contrast_wins() {
     assert_eq!(
         label("Pakket was een dag te laat, maar de bezorger was super vriendelijk"),
