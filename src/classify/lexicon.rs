@@ -300,6 +300,9 @@ pub(crate) enum CueRole {
     Compliment,
     /// Thanks, which a fault right after it mocks ("thanks for losing my bag").
     Thanks,
+    /// What the brand says of itself ("delivered", "escalated", "klantenservice"): nothing
+    /// said plainly, a complaint quoted back in scare quotes ("Pakken er 'leveret'").
+    Quoted,
     /// Praise for a fixed problem.
     Resolved,
     /// A prospect asking which provider to pick.
@@ -321,6 +324,7 @@ impl CueRole {
             "waiting" => CueRole::Waiting,
             "still" => CueRole::Still,
             "thanks" => CueRole::Thanks,
+            "quoted" => CueRole::Quoted,
             "rhetorical" => CueRole::Rhetorical,
             "failure" => CueRole::Failure,
             "function" => CueRole::Function,

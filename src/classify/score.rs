@@ -765,6 +765,12 @@ impl Walk {
             {
                 reasons.push(text, "negation", "negated complaint", self.neg_start, end);
             }
+            CueKind::Complaint if role == CueRole::Quoted => {
+                if ph.scare_quoted() {
+                    let quoted = (text, start, end);
+                    self.count_complaint(CueRole::Failure, quoted, name, w, ev, reasons);
+                }
+            }
             CueKind::Complaint if role == CueRole::Still && !ph.negated => {
                 self.pending = Pending::Still(start, end, name, w);
             }
@@ -911,7 +917,11 @@ fn tone_of(lex: &Lexicon, pat: &Pattern, negated: bool) -> Option<i8> {
                 (CueKind::Praise, _) => 1,
                 (
                     CueKind::Complaint,
-                    CueRole::Duration | CueRole::Repeat | CueRole::Rhetorical | CueRole::Still,
+                    CueRole::Duration
+                    | CueRole::Repeat
+                    | CueRole::Rhetorical
+                    | CueRole::Still
+                    | CueRole::Quoted,
                 )
                 | (CueKind::Urgent, CueRole::Pressing)
                 | (CueKind::Question | CueKind::Spam, _) => 0,

@@ -395,6 +395,38 @@ fn no_wait_is_no_complaint() {
 }
 
 #[test]
+fn a_status_quoted_back_in_scare_quotes_is_a_complaint_and_said_plainly_is_not() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Pakken er 'leveret' ifølge PostNord. Den er ikke i postkassen.",
+            "FedEx says my package was \"delivered\". It is not here.",
+            "Telstra said it's been \"escalated\" five times.",
+        ],
+    );
+    assert_ne!(label("My parcel was delivered today"), Label::Complaint);
+    assert_eq!(label("Pakket is vandaag geleverd, top"), Label::Praise);
+}
+
+#[test]
+fn a_problem_told_with_its_fix_is_praise_and_a_greeting_is_not() {
+    assert_sarcasm(
+        false,
+        Label::Praise,
+        &[
+            "Shout out to the Starling team, card nicked at 10pm and they had it frozen and a new one ordered within 10 mins. 👌",
+        ],
+    );
+    assert_labels(
+        Label::Neutral,
+        &[
+            "Happy Friday from the team at PureGym! Have a great weekend 💪",
+            "Norlys ønsker alle kunder en rigtig glædelig jul og et godt nytår ⭐",
+        ],
+    );
+}
+
+#[test]
 fn praise_after_contrast_wins() {
     assert_eq!(
         label("Pakket was een dag te laat, maar de bezorger was super vriendelijk"),
