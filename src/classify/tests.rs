@@ -846,7 +846,7 @@ fn eval_scores_a_one_vs_rest_file_on_its_label_against_the_rest() {
     );
 }
 
-/// Macro-F1 floors a little under the values measured on 2026-12-05, so a change that makes
+/// Macro-F1 floors a little under the values measured on 2026-12-06, so a change that makes
 /// things worse fails here: the development sets (about 400 posts a language), and the fresh
 /// posts of `fresh.tsv`, which were written and classified before any cue was added for them.
 #[test]
@@ -857,9 +857,9 @@ fn eval_sets_stay_above_their_macro_f1_floor() {
         ("en.tsv", "en", 400, 0.95),
         ("nl.tsv", "nl", 400, 0.96),
         ("da.tsv", "da", 400, 0.96),
-        ("fresh.tsv", "en", 150, 0.94),
-        ("fresh.tsv", "nl", 150, 0.94),
-        ("fresh.tsv", "da", 150, 0.96),
+        ("fresh.tsv", "en", 400, 0.93),
+        ("fresh.tsv", "nl", 350, 0.91),
+        ("fresh.tsv", "da", 330, 0.93),
     ];
     for (file, lang, least, floor) in sets {
         let s = run_eval(classifier(), &root.join(file), Vec::new()).unwrap();
