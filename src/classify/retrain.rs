@@ -291,6 +291,15 @@ fn log_retrained(r: &Retrained) {
                 "retrained model scores worse than the one in use; kept, not used (`webcare model list`)"
             );
         }
+        ModelDecision::Headless { active } => {
+            tracing::info!(
+                model = id,
+                active,
+                examples = model.info.examples(),
+                seconds,
+                "retrained model has no head in use in any language (too few examples, or ones that contradict the lexicons); kept, not used"
+            );
+        }
     }
 }
 

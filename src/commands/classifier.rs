@@ -117,6 +117,13 @@ pub(super) fn train(
                     .map(|a| format!("model #{a}"))
                     .unwrap_or_else(|| "the lexicons alone".into())
             ),
+            crate::store::ModelDecision::Headless { active } => println!(
+                "model #{id} stored in {} but not in use: no language has a head in use, so it would change no verdict; {} stays in use",
+                store.path().display(),
+                active
+                    .map(|a| format!("model #{a}"))
+                    .unwrap_or_else(|| "the lexicons alone".into())
+            ),
         }
     }
     Ok(0)

@@ -57,6 +57,9 @@ pub enum ModelDecision {
     /// Stored but not used: the score it had to reach (the active model's, or the lexicons'
     /// own on the same folds when no model is active), and the active model if any.
     Refused { needed: f64, active: Option<i64> },
+    /// Stored but not used: no language has a head in use (too few examples, or examples that
+    /// contradict the lexicons), so it would change no verdict. The model in use stays.
+    Headless { active: Option<i64> },
 }
 
 /// The classifier models trained on a team's corrections, and which one is in use.
@@ -81,8 +84,8 @@ pub trait ModelStore {
     fn model_bytes(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Stores a model and puts it in use unless it scored worse than the model in use (or,
-    /// with none in use, worse than the lexicons alone on its own folds). A refused model is
-    /// kept with a note saying why. Old inactive models beyond [`KEEP_MODELS`] are deleted.
+    /// with none in use, worse than the lexicons alone on its own folds), or has no head in use
+    /// in any language. A refused model is kept with a note saying why. Old inactive models beyond [`KEEP_MODELS`] are deleted.
     fn add_model(&mut self, m: &NewModel<'_>) -> Result<(i64, ModelDecision), StoreError>;
 
     /// Puts model `id` in use (`None`: no model, the lexicons decide alone). Returns false
@@ -158,8 +161,11 @@ impl ModelStore for Store {
             let needed = active.map_or(m.lexicon_score, |(_, s)| s);
             // Scores are rounded to the report's three decimals: a difference nobody can see is
             // no reason to refuse.
-            let worse = (m.cv_score * 1000.0).round() < (needed * 1000.0).round();
-            let note = if worse {
+            let headless = m.langs.is_empty();
+            let worse = headless || (m.cv_score * 1000.0).round() < (needed * 1000.0).round();
+            let note = if headless {
+                "not used: no language has a head in use, so it would change no verdict".to_string()
+            } else if worse {
                 match active {
                     Some((id, s)) => format!(
                         "refused: cross-validated {:.3} is below {s:.3} of model #{id}",
@@ -201,7 +207,11 @@ impl ModelStore for Store {
             )?;
             Ok((
                 id,
-                if worse {
+                if headless {
+                    ModelDecision::Headless {
+                        active: active.map(|(id, _)| id),
+                    }
+                } else if worse {
                     ModelDecision::Refused {
                         needed,
                         active: active.map(|(id, _)| id),
@@ -288,5 +298,32 @@ mod tests {
         assert!(ids.contains(&worse) && !ids.contains(&first));
         assert!(s.use_model(None).unwrap());
         assert_eq!(s.active_model_id().unwrap(), None);
+    }
+
+    #[test]
+    fn a_model_without_a_head_in_use_is_kept_but_not_used_even_on_a_tie() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("m.db")).unwrap();
+        let headless = NewModel {
+            langs: "",
+            ..model(0.75, 0.75)
+        };
+        let (_, d) = s.add_model(&headless).unwrap();
+        assert_eq!(d, ModelDecision::Headless { active: None });
+        assert_eq!(s.active_model_id().unwrap(), None);
+        let (good, _) = s.add_model(&model(0.80, 0.75)).unwrap();
+        let (_, d) = s
+            .add_model(&NewModel {
+                langs: "",
+                ..model(0.90, 0.75)
+            })
+            .unwrap();
+        assert_eq!(d, ModelDecision::Headless { active: Some(good) });
+        assert_eq!(s.active_model_id().unwrap(), Some(good));
+        assert!(
+            s.models().unwrap()[0]
+                .note
+                .contains("no language has a head in use")
+        );
     }
 }
