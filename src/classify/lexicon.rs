@@ -796,7 +796,8 @@ impl Lexicon {
     }
 
     /// Makes `variant` look up as `word`. Words are shared by every language, so a spelling
-    /// holds in all of them; a variant that is already a word of its own keeps its meaning.
+    /// holds in all of them. Spellings come before every other entry, so a variant is new here
+    /// unless another spelling claimed it first, which then stands.
     fn add_spelling(&mut self, variant: &str, word: &str) {
         let Some((toks, _)) = self.phrase_tokens(word) else {
             return;

@@ -242,7 +242,7 @@ struct Walk {
 enum Pending {
     None,
     /// Thanks or a compliment that the next word may mock: "thanks for losing my bag",
-    /// "great job breaking the app". A fault there makes the thanks sarcasm; anything good or
+    /// "great job losing it". A fault there makes the thanks sarcasm; anything good or
     /// neutral ("thanks for fixing it", "thanks for the update") leaves it sincere. Holds the
     /// start of the thanks, and whether the fault must come right after it: a compliment
     /// mocks only what it runs into ("great job losing it"), since "goed geholpen met mijn
@@ -1011,9 +1011,9 @@ fn match_at(lex: &Lexicon, toks: &[Tok], i: usize, pat: &[PatTok], table: usize)
                 // Up to three words in between ("werkt de app niet", "never flying with
                 // @united again"), never across punctuation.
                 let rest = &pat[n + 1..];
+                let between = |t: &Tok| is_wordlike(t.t.kind()) || t.t.kind() == Kind::Handle;
                 for skip in 0..=3 {
                     let j = i + skip;
-                    let between = |t: &Tok| is_wordlike(t.t.kind()) || t.t.kind() == Kind::Handle;
                     if skip > 0 && (j > toks.len() || !between(&toks[j - 1])) {
                         break;
                     }
@@ -1237,7 +1237,9 @@ fn reads_as_article(input: &Input, ev: &Evidence, sarcastic: bool, sentiment: f3
 fn choose_label(ev: &Evidence, s: &Scores) -> Label {
     if ev.threat >= 2.0 || (ev.threat > 0.0 && ev.first_person > 0) {
         // "Going to the press", "my lawyer", "complaint to the ombudsman": whatever else the
-        // post says, someone has to answer it today.
+        // post says, someone has to answer it today. A regulator or paper named by a post that
+        // never speaks of the writer ("Ofcom opens investigation into …") is news, unless the
+        // cue is a strong one (a lawyer, "legal action").
         if s.question >= 1.0 && s.complaint < 1.0 {
             Label::Question
         } else {
