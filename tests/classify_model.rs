@@ -262,6 +262,32 @@ fn the_daemon_uses_the_configured_model_and_train_reads_its_corrections() {
     assert_eq!(labels(&out), ["complaint"], "{}", text(&out));
     assert_said(&out, "\"kind\":\"model\"");
 
+    // A model with too few examples for any head changes no verdict: it is kept, not used,
+    // and model #1 stays in use.
+    let tiny = dir.path().join("tiny.tsv");
+    std::fs::write(
+        &tiny,
+        "lang\tlabel\ttext\nen\tcomplaint\tThe router blinks orange again\n",
+    )
+    .unwrap();
+    let out = setup
+        .webcare()
+        .args(["train", "--from"])
+        .arg(&tiny)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_said(&out, "model #2 stored in");
+    assert_said(
+        &out,
+        "no language has a head in use, so it would change no verdict; model #1 stays in use",
+    );
+    let out = run_with_input(
+        setup.webcare().arg("classify"),
+        b"The box in the garden shows a blinking orange light since noon\n",
+    );
+    assert_said(&out, "\"kind\":\"model\"");
+
     // Without a config there is no database to store it in: --out is needed.
     let out = webcare()
         .args(["train", "--from"])
