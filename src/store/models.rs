@@ -85,7 +85,8 @@ pub trait ModelStore {
 
     /// Stores a model and puts it in use unless it scored worse than the model in use (or,
     /// with none in use, worse than the lexicons alone on its own folds), or has no head in use
-    /// in any language. A refused model is kept with a note saying why. Old inactive models beyond [`KEEP_MODELS`] are deleted.
+    /// in any language. A refused model is kept with a note saying why. Old inactive models
+    /// beyond [`KEEP_MODELS`] are deleted.
     fn add_model(&mut self, m: &NewModel<'_>) -> Result<(i64, ModelDecision), StoreError>;
 
     /// Puts model `id` in use (`None`: no model, the lexicons decide alone). Returns false
