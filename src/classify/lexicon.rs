@@ -174,6 +174,13 @@ pub(crate) enum Effect {
     /// A word the writer uses about themselves ("I", "mijn", "jeg"): a post without any that
     /// reads as an article is news, not a customer speaking.
     FirstPerson,
+    /// A word that opens a letter ("Dear", "Beste", "Kære"): at the start of a post, before a
+    /// name and a comma, it is manners, and its other effects do not count.
+    Salutation,
+    /// A word that reports what someone else said or announced ("union confirms", "aldus de
+    /// woordvoerder", "varsler strejke"): a calm post with one that never speaks of the
+    /// writer is news.
+    Report,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -380,12 +387,12 @@ fn parse_section(head: &str, line: &str) -> Result<(String, Option<CueKind>, Str
         "spam" => Some(CueKind::Spam),
         "sarcasm" => Some(CueKind::Sarcasm),
         "sentiment" | "negation" | "intensifier" | "downtoner" | "contrast" | "concession"
-        | "ignore" | "stopword" | "number" | "spelling" => None,
+        | "ignore" | "salutation" | "report" | "stopword" | "number" | "spelling" => None,
         "first" if cue == "person" => None,
         _ => {
             return Err(format!(
                 "unknown section [{head}]; expected one of sentiment, negation, intensifier, downtoner, \
-                 contrast, ignore, first person, stopword, number, spelling, or complaint/question/praise/urgent/spam/sarcasm followed by a cue name"
+                 contrast, ignore, salutation, report, first person, stopword, number, spelling, or complaint/question/praise/urgent/spam/sarcasm followed by a cue name"
             ));
         }
     };
@@ -506,6 +513,8 @@ pub(crate) fn parse(
             ("concession", _) => RawEffect::Plain(Effect::Concession),
             ("ignore", _) => RawEffect::Plain(Effect::Ignore),
             ("first", _) => RawEffect::Plain(Effect::FirstPerson),
+            ("salutation", _) => RawEffect::Plain(Effect::Salutation),
+            ("report", _) => RawEffect::Plain(Effect::Report),
             ("stopword", _) => RawEffect::Stopword,
             _ => RawEffect::Number,
         };

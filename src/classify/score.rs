@@ -54,11 +54,16 @@ struct Evidence {
     n_urgent: usize,
     /// Words the writer uses about themselves ("I", "mijn", "jeg").
     first_person: u32,
+    /// Words that report what someone else said ("confirms", "aldus", "oplyser").
+    reports: u32,
     /// Complaint evidence that came from "leave" cues, taken back when the writer is a
     /// prospect asking for advice ("Moving to Vesterbro, best ISP?").
     leave: f32,
     /// A question asking for advice or experiences.
     advice: bool,
+    /// Of the complaint cues, the "why" that opens a rhetorical question ("Waarom duurt het
+    /// zo lang?"): with any other grievance beside it, the question is the complaint.
+    rhetorical: f32,
     /// The strongest press, regulator or lawyer cue: a threat is always a complaint and
     /// always urgent.
     threat: f32,
@@ -166,7 +171,14 @@ pub(crate) fn score(
         }
         let found = walk.find_phrase(lex, toks, i, table);
         walk.sentence_start = false;
-        let Some((pid, end_idx)) = found else {
+        let opening = found.is_some_and(|(pid, end)| {
+            end == i + 1
+                && lex.patterns[pid as usize]
+                    .effects
+                    .contains(&Effect::Salutation)
+                && opens_letter(toks, i, text)
+        });
+        let (Some((pid, end_idx)), false) = (found, opening) else {
             walk.passed(lex, toks[i], table, text, &mut ev, &mut reasons);
             walk.step();
             i += 1;
@@ -235,6 +247,9 @@ struct Walk {
     conceding: bool,
     /// A cue whose meaning waits on the next word that says something (see [`Pending`]).
     pending: Pending,
+    /// The phrase being applied settled a "still" as a wait: a status after it ("still in
+    /// transit", "nog steeds onderweg") is the wait going on, quoted or not.
+    after_still: bool,
 }
 
 /// A cue that the next word saying something (stopwords skipped) decides.
@@ -252,6 +267,9 @@ enum Pending {
     /// best"). Holds the cue's (start, end, name, weight), counted once the next word is known.
     Still(u32, u32, &'static str, f32),
 }
+
+/// Quote marks, straight and curly: what is held in them is quoted back, not meant.
+const QUOTES: [char; 8] = ['"', '\'', '“', '”', '‘', '’', '«', '»'];
 
 /// A phrase the walk matched: its span, the kind of its first token, and how it is said.
 struct Phrase<'t> {
@@ -281,7 +299,6 @@ impl Phrase<'_> {
     /// and not meant.
     /// The quote may also open inside a phrase: "thanks for the 'quick' fix".
     fn scare_quoted(&self) -> bool {
-        const QUOTES: [char; 8] = ['"', '\'', '“', '”', '‘', '’', '«', '»'];
         let quote = |c: Option<char>| c.is_some_and(|c| QUOTES.contains(&c));
         let span = &self.text[self.start as usize..self.end as usize];
         let opens_inside = span
@@ -387,6 +404,7 @@ impl Walk {
             clause: ClauseMark::default(),
             conceding: false,
             pending: Pending::None,
+            after_still: false,
         }
     }
 
@@ -403,7 +421,12 @@ impl Walk {
                 }
             }
             Pending::Still(start, s_end, name, w) => {
+                self.after_still = tone <= 0;
                 if tone <= 0 {
+                    // A status quoted after it (stadig "pakken er undervejs") is read back
+                    // from the tracking page: the wait is plain.
+                    let quoted = text[s_end as usize..].trim_start().starts_with(QUOTES);
+                    let w = if quoted { w + 1.0 } else { w };
                     let ph = (text, start, s_end);
                     self.count_complaint(CueRole::Waiting, ph, name, w, ev, reasons);
                 }
@@ -576,6 +599,7 @@ impl Walk {
         ev: &mut Evidence,
         reasons: &mut Reasons,
     ) {
+        self.after_still = false;
         if !matches!(self.pending, Pending::None) {
             let tone = tone_of(lex, pat, ph.negated);
             if tone.is_some() || matches!(self.pending, Pending::Mock(_, true)) {
@@ -620,10 +644,16 @@ impl Walk {
                     modifier_only = false;
                     self.sentence.other = true;
                 }
+                // Said anywhere but at the opening of a letter, the word is just a word.
+                Effect::Salutation => modifier_only = false,
                 Effect::FirstPerson => {
                     modifier_only = false;
                     self.sentence.other = true;
                     ev.first_person += 1;
+                }
+                Effect::Report => {
+                    modifier_only = false;
+                    ev.reports += 1;
                 }
                 Effect::Contrast => {
                     // What follows "but" counts more than what came before it: all so far
@@ -766,7 +796,7 @@ impl Walk {
                 reasons.push(text, "negation", "negated complaint", self.neg_start, end);
             }
             CueKind::Complaint if role == CueRole::Quoted => {
-                if ph.scare_quoted() {
+                if ph.scare_quoted() || self.after_still {
                     let quoted = (text, start, end);
                     self.count_complaint(CueRole::Failure, quoted, name, w, ev, reasons);
                 }
@@ -848,7 +878,8 @@ impl Walk {
             // A strong repeat says a fault came back ("another outage", "yet
             // again"); "as usual" or "every week" may be said of good things too.
             CueRole::Repeat if w >= 1.2 => ev.fault += w,
-            CueRole::Repeat | CueRole::Rhetorical => {}
+            CueRole::Repeat => {}
+            CueRole::Rhetorical => ev.rhetorical += w,
             _ => ev.fault += w,
         }
         self.sentence.grim += w;
@@ -894,6 +925,29 @@ fn emphasis(toks: &[Tok], shouting: bool) -> f32 {
         }
     }
     emph.min(2.0)
+}
+
+/// Whether the word at `i` opens a letter: the post's first word (handles may come before it),
+/// then at most three words or handles of a name, then a comma, colon, "!" or line break:
+/// "Beste Arriva,", "Dear @Tesco:", "Kære kundeservice!". "Beste service ooit." is praise.
+fn opens_letter(toks: &[Tok], i: usize, text: &str) -> bool {
+    if !toks[..i].iter().all(|t| t.t.kind() == Kind::Handle) {
+        return false;
+    }
+    for t in toks[i + 1..].iter().take(4) {
+        match t.t.kind() {
+            Kind::Word | Kind::Handle => {}
+            Kind::Exclaim => return true,
+            Kind::Stop => {
+                return matches!(
+                    text.as_bytes().get(t.t.start as usize),
+                    Some(b',' | b':' | b'\n')
+                );
+            }
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// How a phrase reads to a cue waiting on it ([`Pending`]): +1 good, -1 a fault, 0 neither;
@@ -1089,7 +1143,13 @@ fn decide(
         complaint: ev.complaint + 0.85 * ev.neg,
         // A contest post ("Winactie! Volg ons en like 🎉") is cheerful without praising anyone.
         praise: ev.praise + if ev.spam >= 1.0 { 0.0 } else { 0.6 * ev.pos },
-        question: ev.question + if ev.question_marks > 0 { 1.0 } else { 0.0 },
+        // "Interesse? Solliciteer via de website": an ad's question asks nobody anything.
+        question: ev.question
+            + if ev.question_marks > 0 && ev.spam < 1.0 {
+                1.0
+            } else {
+                0.0
+            },
     };
     let sentiment = sentiment_of(ev);
     out.sentiment = sentiment;
@@ -1105,7 +1165,12 @@ fn decide(
     let article = reads_as_article(input, ev, sarcastic, sentiment);
     let label = if spam {
         Label::Neutral
-    } else if article && (scores.complaint >= 1.0 || scores.question >= 1.0) {
+    } else if article
+        && (scores.complaint >= 1.0
+            || scores.question >= 1.0
+            // "… will open its new wing, the trust said today": a report, not praise.
+            || ev.reports > 0 && scores.praise >= 1.0)
+    {
         reasons.push(text, "news", "reads as an article", 0, 0);
         Label::Neutral
     } else {
@@ -1217,18 +1282,20 @@ fn reads_as_article(input: &Input, ev: &Evidence, sarcastic: bool, sentiment: f3
         && match input.voice {
             Some(Voice::News) => true,
             Some(Voice::Customer) => false,
-            // Judged from the text alone, only a calm, long, headlined post without sarcasm:
-            // customers drop their "I" too ("70 minutes on hold, this is a joke"). Calm is in
-            // the words: a report of an outage piles up failure cues without one angry word.
+            // Judged from the text alone, only a calm post without sarcasm that is long and
+            // headlined or reports what someone said ("…, union confirms"): customers drop
+            // their "I" too ("70 minutes on hold, this is a joke"). Calm is in the words: a
+            // report of an outage piles up failure cues without one angry word.
             None => {
-                input.headline
+                let shaped =
+                    (input.headline && ev.words >= 20) || (ev.reports > 0 && ev.words >= 8);
+                shaped
                     && ev.question_marks == 0
                     && ev.exclaims == 0
                     && ev.sarcasm == 0.0
                     && !sarcastic
                     && !ev.anger
                     && (sentiment > -0.6 || ev.neg < 1.0)
-                    && ev.words >= 20
             }
         }
 }
@@ -1251,9 +1318,15 @@ fn choose_label(ev: &Evidence, s: &Scores) -> Label {
     } else if s.complaint >= 1.0 && s.complaint > s.praise {
         // A question that carries a complaint ("waarom duurt het zo lang?") is a complaint; a
         // mild one that asks for help stays a question, and so does one that a symptom only
-        // explains ("Is there an outage? Nothing loads").
+        // explains ("Is there an outage? Nothing loads"). A "why" beside any other grievance
+        // asks nothing ("Waarom is de melk altijd op?").
         let beside = s.complaint - ev.symptom;
-        if s.question >= 1.0 && (beside < 1.5 || s.question >= 2.0 * beside) && ev.neg < 2.0 {
+        let rhetorical = ev.rhetorical > 0.0 && s.complaint - ev.rhetorical >= 0.3;
+        if s.question >= 1.0
+            && !rhetorical
+            && (beside < 1.5 || s.question >= 2.0 * beside)
+            && ev.neg < 2.0
+        {
             Label::Question
         } else {
             Label::Complaint

@@ -2304,3 +2304,120 @@ fn everyday_verdicts_the_published_lexicons_lack_are_complaints() {
         ],
     );
 }
+
+#[test]
+fn a_letters_opening_and_closing_are_manners_not_praise() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Beste NS, kunnen jullie uitleggen waarom de trein elke dag te laat is?",
+            "@NS_online Beste NS, de trein is weer te laat",
+            "Kære DSB, toget var aflyst igen i dag.",
+            "Best regards, Tom. My router keeps dropping.",
+        ],
+    );
+    for text in [
+        "Beste NS, kunnen jullie uitleggen waarom de trein elke dag te laat is?",
+        "Kære DSB, toget var aflyst igen i dag.",
+    ] {
+        assert!(
+            !sarcastic(&classify(text)),
+            "{text}: {:?}",
+            classify(text).reasons
+        );
+    }
+    assert_labels(
+        Label::Neutral,
+        &["Met vriendelijke groet, Jan", "Venlig hilsen Mette"],
+    );
+    // Anywhere but at the opening, the word keeps its meaning.
+    assert_labels(
+        Label::Praise,
+        &[
+            "Beste service ooit. Top!",
+            "De lieve mevrouw aan de balie hielp me snel",
+            "Dear Tesco, great service today",
+        ],
+    );
+}
+
+#[test]
+fn a_why_beside_another_grievance_is_the_complaint() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Waarom is de melk altijd op bij de AH in Noord?",
+            "Why do my trains always run late?",
+        ],
+    );
+    // A why about how a thing works still asks.
+    assert_labels(
+        Label::Question,
+        &[
+            "Why does my router have two wifi networks?",
+            "Hvorfor har min router to wifi-netværk?",
+        ],
+    );
+}
+
+#[test]
+fn a_status_that_is_still_shown_is_a_wait() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "My parcel is still in transit",
+            "Mijn pakket is nog steeds onderweg",
+            "Bestilt d. 3., i dag er det d. 17., og sporingen siger stadig \"pakken er undervejs\". @PostNord",
+            "Volgens track & trace ligt mijn pakket nog steeds \"in het sorteercentrum\". @PostNL",
+        ],
+    );
+    assert_labels(Label::Praise, &["Still the best provider"]);
+}
+
+#[test]
+fn never_having_had_trouble_is_praise_in_each_language() {
+    assert_labels(
+        Label::Praise,
+        &[
+            "Six years with Harbour Insurance and never once had a problem with a claim.",
+            "Al 10 jaar bij Rabobank en nog nooit gedoe gehad. Zo hoort het.",
+            "Har været hos Topdanmark i 8 år og aldrig haft bøvl med en eneste skade.",
+            "Intet at udsætte. Bilen var ren og klar til tiden.",
+            "Kan ikke sige et ondt ord om Nordeas svindelafdeling, de stoppede betalingen.",
+            "Niets op aan te merken, snel geleverd",
+        ],
+    );
+    assert_labels(
+        Label::Complaint,
+        &["Zo hoort het niet, drie weken zonder internet"],
+    );
+}
+
+#[test]
+fn a_calm_report_of_what_someone_announced_is_news() {
+    assert_labels(
+        Label::Neutral,
+        &[
+            "NorthRail drivers to strike on 14 and 15 March after pay talks broke down, union confirms.",
+            "St Mary's Hospital will open its new maternity wing on 2 June, the trust said today.",
+            "Vakbonden kondigen nationale spoorstaking aan op 12 juni, verstoorde dienstregeling.",
+            "Lokomotivførerne varsler strejke fredag med store forsinkelser på S-togene.",
+        ],
+    );
+    // A customer who speaks of themselves is no news, whatever was announced.
+    assert_labels(
+        Label::Complaint,
+        &["NS kondigt weer een staking aan en ik sta al een uur op het perron te wachten"],
+    );
+}
+
+#[test]
+fn an_ads_question_asks_nobody_anything() {
+    assert_labels(
+        Label::Neutral,
+        &[
+            "Telenet zoekt techniekers voor de regio Kortrijk. Interesse? Solliciteer via de website.",
+            "WIN a year of free groceries 🛒 Follow @FreshMart and tag the friend who always forgets the milk #competition",
+        ],
+    );
+}
