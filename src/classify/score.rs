@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use super::lexicon::{ANY_NEXT, COMMON, CueKind, CueRole, Effect, Lexicon, NONE, PatTok, Pattern};
-use super::tokenize::{CAPS, ELONGATED, Kind, Token};
+use super::tokenize::{CAPS, ELONGATED, HAS_UPPER, Kind, Token};
 use super::{Classification, Classifier, Input, Label, Polarity, Reason, Tok, Urgency, Voice};
 
 /// How many words after "not"/"niet"/"ikke" are negated.
@@ -928,21 +928,25 @@ fn emphasis(toks: &[Tok], shouting: bool) -> f32 {
 }
 
 /// Whether the word at `i` opens a letter: the post's first word (handles may come before it),
-/// then at most three words or handles of a name, then a comma, colon, "!" or line break:
-/// "Beste Arriva,", "Dear @Tesco:", "Kære kundeservice!". "Beste service ooit." is praise.
+/// then at most three words or handles of a name, then a comma, colon, "!" or line break, or a
+/// full stop after a name that is capitalised: "Beste Arriva,", "Dear @Tesco:", "Kære
+/// kundeservice!", "Kære Tryg.". "Beste service ooit." is praise.
 fn opens_letter(toks: &[Tok], i: usize, text: &str) -> bool {
     if !toks[..i].iter().all(|t| t.t.kind() == Kind::Handle) {
         return false;
     }
+    let mut named = true;
     for t in toks[i + 1..].iter().take(4) {
         match t.t.kind() {
-            Kind::Word | Kind::Handle => {}
+            Kind::Handle => {}
+            Kind::Word => named &= t.t.flags() & HAS_UPPER != 0,
             Kind::Exclaim => return true,
             Kind::Stop => {
-                return matches!(
-                    text.as_bytes().get(t.t.start as usize),
-                    Some(b',' | b':' | b'\n')
-                );
+                return match text.as_bytes().get(t.t.start as usize) {
+                    Some(b',' | b':' | b'\n') => true,
+                    Some(b'.') => named && t.t.start > toks[i + 1].t.start,
+                    _ => false,
+                };
             }
             _ => return false,
         }

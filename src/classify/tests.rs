@@ -2314,6 +2314,8 @@ fn a_letters_opening_and_closing_are_manners_not_praise() {
             "@NS_online Beste NS, de trein is weer te laat",
             "Kære DSB, toget var aflyst igen i dag.",
             "Best regards, Tom. My router keeps dropping.",
+            // A brand whose name is a good word, opened with a full stop.
+            "Kære Tryg. Min skadesag har nu været åben i 10 uger, ingen sagde et ord.",
         ],
     );
     for text in [
@@ -2419,5 +2421,24 @@ fn an_ads_question_asks_nobody_anything() {
             "Telenet zoekt techniekers voor de regio Kortrijk. Interesse? Solliciteer via de website.",
             "WIN a year of free groceries 🛒 Follow @FreshMart and tag the friend who always forgets the milk #competition",
         ],
+    );
+}
+
+#[test]
+fn nobody_saying_a_word_or_nothing_arriving_is_a_complaint() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Outpatients at St Mary's. Appointment 9:15, seen at 12:40, nobody said a word to us in between.",
+            "Ambulatoriet på Rigshospitalet: tid kl. 9.30, kom ind kl. 12.10. Ingen sagde et ord til os imens.",
+            "Elgiganten lovede levering mellem 8 og 12. Klokken er 15.40. Intet opkald, ingen sms.",
+            "Wolt-ordren kom efter en time. Pommes frites kolde og dippen manglede.",
+            "8 years a customer and you won't even match your new-customer price.",
+        ],
+    );
+    // A time of day is no duration.
+    assert_labels(
+        Label::Praise,
+        &["Coolblue weer helemaal top: vanochtend besteld, vanavond om negen uur al aangesloten."],
     );
 }
