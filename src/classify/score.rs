@@ -46,6 +46,9 @@ struct Evidence {
     mixed: bool,
     resolved: bool,
     question_marks: u32,
+    /// Question marks that end a sentence of three words or more: one that asks something,
+    /// not an exasperated "Movia??" or "Seriously?".
+    asked: u32,
     exclaims: u32,
     words: u32,
     links: u32,
@@ -482,6 +485,7 @@ impl Walk {
             Kind::Stop | Kind::Question | Kind::Exclaim => {
                 if tk.kind() == Kind::Question {
                     ev.question_marks += 1;
+                    ev.asked += u32::from(self.sentence.words >= 3);
                     if ev.question_marks == 1 {
                         reasons.push(text, "question", "question mark", tk.start, tk.end);
                     }
@@ -1326,8 +1330,12 @@ fn choose_label(ev: &Evidence, s: &Scores) -> Label {
         // asks nothing ("Waarom is de melk altijd op?").
         let beside = s.complaint - ev.symptom;
         let rhetorical = ev.rhetorical > 0.0 && s.complaint - ev.rhetorical >= 0.3;
+        // Question marks after a fault, with no word that asks and no sentence before them
+        // ("5A kom ikke. Movia??"), are exasperation.
+        let exasperated = ev.question == 0.0 && ev.asked == 0 && ev.fault > 0.0;
         if s.question >= 1.0
             && !rhetorical
+            && !exasperated
             && (beside < 1.5 || s.question >= 2.0 * beside)
             && ev.neg < 2.0
         {
@@ -1394,9 +1402,60 @@ fn urgency(
     };
 }
 
-/// A star rating in the text, as (share of the top score, byte span): "2/5", "4.5/5", "7/10"
-/// or five stars written ★★☆☆☆. A date ("2/5/2026") or a unit ("Mbit/s") is not one.
+/// A star rating in the text, as (share of the top score, byte span): "2/5", "4.5/5", "7/10",
+/// five stars written ★★☆☆☆, or a count of stars in words ("1 star", "3 stjerner", "2
+/// sterren", "one star"). A date ("2/5/2026") or a unit ("Mbit/s") is not one.
 fn rating(text: &str) -> Option<(f32, u32, u32)> {
+    slashed_or_drawn(text).or_else(|| written_stars(text))
+}
+
+/// "1 star", "5-star", "3 stjerner", "2 sterren", "one star": a count from zero to five before
+/// a word for stars, as [`rating`] gives it. A number word that is also an article ("en
+/// stjerne", "een ster": "a star", said of a helpful person) is not a count.
+fn written_stars(text: &str) -> Option<(f32, u32, u32)> {
+    const STARS: [&str; 6] = ["star", "stars", "stjerne", "stjerner", "ster", "sterren"];
+    const COUNTS: [(&str, u8); 13] = [
+        ("0", 0),
+        ("1", 1),
+        ("2", 2),
+        ("3", 3),
+        ("4", 4),
+        ("5", 5),
+        ("one", 1),
+        ("two", 2),
+        ("three", 3),
+        ("four", 4),
+        ("five", 5),
+        ("twee", 2),
+        ("drie", 3),
+    ];
+    let words = text
+        .split(|c: char| c.is_whitespace() || c == '-')
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let start = w.as_ptr() as usize - text.as_ptr() as usize;
+            (
+                start,
+                w.trim_end_matches(|c: char| c.is_ascii_punctuation()),
+            )
+        });
+    let mut count = None;
+    for (start, word) in words {
+        if let Some((from, n)) = count
+            && STARS.iter().any(|s| word.eq_ignore_ascii_case(s))
+        {
+            return Some((f32::from(n) / 5.0, from as u32, (start + word.len()) as u32));
+        }
+        count = COUNTS
+            .iter()
+            .find(|(c, _)| word.eq_ignore_ascii_case(c))
+            .map(|&(_, n)| (start, n));
+    }
+    None
+}
+
+/// "2/5", "4.5/5", "7/10" or ★★☆☆☆, as [`rating`] gives it.
+fn slashed_or_drawn(text: &str) -> Option<(f32, u32, u32)> {
     let b = text.as_bytes();
     if let Some(start) = text.find('★') {
         let (mut full, mut all, mut end) = (0u32, 0u32, start);

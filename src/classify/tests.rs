@@ -2442,3 +2442,42 @@ fn nobody_saying_a_word_or_nothing_arriving_is_a_complaint() {
         &["Coolblue weer helemaal top: vanochtend besteld, vanavond om negen uur al aangesloten."],
     );
 }
+
+#[test]
+fn question_marks_after_a_fault_with_nothing_asked_are_exasperation() {
+    assert_labels(
+        Label::Complaint,
+        &["5A kom ikke. Næste 5A kom heller ikke. Skærmen sagde '2 min' i et kvarter. Movia??"],
+    );
+    // A fault asked about in a sentence of its own is still a question.
+    assert_labels(
+        Label::Question,
+        &[
+            "Is the app down? Getting an error when I try to log in",
+            "hi is there an issue with email at the moment? mine won't sync",
+        ],
+    );
+}
+
+#[test]
+fn stars_counted_in_words_are_a_rating() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "1 stjerne indtil Danske Bank får det fikset.",
+            "One star. Avoid.",
+            "Would give them 0 stars if I could",
+            "2 sterren, de bezorger belde niet aan",
+            "3 stjerner er gavmildt. Værelset var rent, men væggene er så tynde at vi hørte naboerne hele natten.",
+        ],
+    );
+    assert_labels(
+        Label::Praise,
+        &[
+            "Gave it 4 stars, delivery was quick",
+            "5-star service from the team",
+        ],
+    );
+    // "En stjerne" is a star of a person, not a rating.
+    assert_labels(Label::Praise, &["Du er en stjerne, tak for hjælpen"]);
+}
