@@ -426,9 +426,13 @@ impl Walk {
             Pending::Still(start, s_end, name, w) => {
                 self.after_still = tone <= 0;
                 if tone <= 0 {
-                    // A status quoted after it (stadig "pakken er undervejs") is read back
-                    // from the tracking page: the wait is plain.
-                    let quoted = text[s_end as usize..].trim_start().starts_with(QUOTES);
+                    // A status quoted after it, or after the one word that says where
+                    // (stadig "pakken er undervejs", still says 'preparing your order'), is
+                    // read back from the tracking page: the wait is plain.
+                    let rest = text[s_end as usize..].trim_start();
+                    let word = rest.find(char::is_whitespace).unwrap_or(rest.len());
+                    let quoted =
+                        rest.starts_with(QUOTES) || rest[word..].trim_start().starts_with(QUOTES);
                     let w = if quoted { w + 1.0 } else { w };
                     let ph = (text, start, s_end);
                     self.count_complaint(CueRole::Waiting, ph, name, w, ev, reasons);

@@ -2481,3 +2481,44 @@ fn stars_counted_in_words_are_a_rating() {
     // "En stjerne" is a star of a person, not a rating.
     assert_labels(Label::Praise, &["Du er en stjerne, tak for hjælpen"]);
 }
+
+#[test]
+fn a_brands_own_notice_of_works_is_news() {
+    assert_labels(
+        Label::Neutral,
+        &[
+            "Heads up: we're upgrading the network in parts of Galway overnight Tuesday, so you may briefly lose signal between 1am and 4am. Thanks for bearing with us.",
+            "Tussen Utrecht en Arnhem rijden dit weekend geen treinen door werkzaamheden. NS zet bussen in.",
+            "Vandet lukkes på dele af Jagtvej i morgen kl. 9-15 pga. ledningsarbejde. Vi beklager ulejligheden.",
+        ],
+    );
+    // The customer who is hit by it is no notice.
+    assert_labels(
+        Label::Complaint,
+        &["Door werkzaamheden rijden er geen treinen en ik sta al een uur te wachten"],
+    );
+}
+
+#[test]
+fn thanks_that_cannot_be_said_enough_and_a_fix_that_held_are_praise() {
+    assert_labels(
+        Label::Praise,
+        &[
+            "Shoutout to the nurses on ward 7 who looked after my mum. Can't thank you enough ❤️",
+            "Internet viel al twee weken elke avond weg, vandaag de monteur langs gehad (Mark, topper!), nieuwe aansluiting erin en sindsdien rotsvast. Dank!",
+            "Pakket gewoon de volgende dag binnen, zoals beloofd. Prima.",
+        ],
+    );
+}
+
+#[test]
+fn a_status_quoted_after_still_says_is_a_wait_and_an_outage_since_a_time_is_a_complaint() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Order placed Monday 9am, it's Thursday night and tracking still says 'preparing your order'.",
+            "Power out on Ballymun Road since 14:20, nothing on the map yet. Just flagging it.",
+            "Stroompanne in de Kerkstraat sinds 19u15. Fluvius, ter info.",
+        ],
+    );
+}
