@@ -312,6 +312,9 @@ pub(crate) enum CueRole {
     Quoted,
     /// Praise for a fixed problem.
     Resolved,
+    /// Praise hardly ever said in mockery ("would recommend", "so grateful", "aanrader", 🙏):
+    /// a fault told beside it is a problem put right, not sarcasm.
+    Heartfelt,
     /// A prospect asking which provider to pick.
     Advice,
     /// A customer leaving: a whole complaint, not half.
@@ -338,6 +341,7 @@ impl CueRole {
             "delay" => CueRole::Delay,
             "compliment" => CueRole::Compliment,
             "resolved" => CueRole::Resolved,
+            "heartfelt" => CueRole::Heartfelt,
             "advice" => CueRole::Advice,
             "leave" => CueRole::Leave,
             "pressing" => CueRole::Pressing,

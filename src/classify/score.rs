@@ -45,6 +45,8 @@ struct Evidence {
     /// mixed post ("Nice speeds but the router keeps disconnecting"), not sarcasm.
     mixed: bool,
     resolved: bool,
+    /// Praise that is hardly ever mockery, or a high star rating: see [`CueRole::Heartfelt`].
+    heartfelt: bool,
     question_marks: u32,
     /// Question marks that end a sentence of three words or more: one that asks something,
     /// not an exasperated "Movia??" or "Seriously?".
@@ -830,6 +832,7 @@ impl Walk {
                 ev.first_pos.get_or_insert((start, end));
                 ev.pos_after_contrast |= self.contrast;
                 ev.resolved |= role == CueRole::Resolved;
+                ev.heartfelt |= role == CueRole::Heartfelt;
                 reasons.push(text, "praise", name, start, end);
             }
             CueKind::Question => {
@@ -1135,6 +1138,7 @@ fn decide(
 ) {
     let text = input.text;
     weigh_rating(text, ev, reasons);
+    weigh_quote(text, ev, reasons);
     // A prospect asking which provider to pick is not a customer leaving.
     let prospect = ev.advice && ev.leave > 0.0;
     if prospect {
@@ -1210,6 +1214,7 @@ fn weigh_rating(text: &str, ev: &mut Evidence, reasons: &mut Reasons) {
             ev.neg += 1.0;
             reasons.push(text, "complaint", "rating", s, e);
         } else if share >= 0.8 {
+            ev.heartfelt = true;
             ev.praise += 2.0;
             ev.pos += 1.0;
             ev.first_pos.get_or_insert((s, e));
@@ -1218,12 +1223,91 @@ fn weigh_rating(text: &str, ev: &mut Evidence, reasons: &mut Reasons) {
     }
 }
 
+/// How much a phrase quoted back at the brand weighs: half a complaint on its own, enough with
+/// any other grievance beside it.
+const QUOTED_BACK: f32 = 0.8;
+
+/// The brand's own words quoted back ("'service fee'", "tracking says 'delivered'", "'Vi er
+/// der, når du har brug for os' siger Tryg"): customers quote a promise, a status or a fee to
+/// show it did not hold.
+/// Two quotes ("£14.20 'service fee' + £3.75 'order processing fee'") make a complaint.
+fn weigh_quote(text: &str, ev: &mut Evidence, reasons: &mut Reasons) {
+    let mut from = 0;
+    for _ in 0..2 {
+        let Some((s, e)) = quoted_span(text, from) else {
+            break;
+        };
+        ev.complaint += QUOTED_BACK;
+        ev.factual += QUOTED_BACK;
+        reasons.push(text, "complaint", "quoted back", s, e);
+        from = e as usize;
+    }
+}
+
+/// The first span from byte `from` of one to eight words held in quotes that open after a
+/// space (or at the start) and close before a space, punctuation or the end, so an apostrophe
+/// inside or at the end of a word ("don't", "drivers' union") opens nothing.
+fn quoted_span(text: &str, from: usize) -> Option<(u32, u32)> {
+    let mut prev = ' ';
+    for (i, c) in text[from..].char_indices() {
+        let i = from + i;
+        let opens = QUOTES.contains(&c) && (prev.is_whitespace() || matches!(prev, '(' | '-'));
+        prev = c;
+        if !opens {
+            continue;
+        }
+        let body_start = i + c.len_utf8();
+        let rest = &text[body_start..];
+        let Some(close) = rest.find(|q: char| QUOTES.contains(&q)) else {
+            return None;
+        };
+        let body = &rest[..close];
+        let after = rest[close..].chars().nth(1);
+        let words = body.split_whitespace().count();
+        if (1..=8).contains(&words)
+            && !body.starts_with(char::is_whitespace)
+            && after.is_none_or(|a| !a.is_alphanumeric())
+            && !names_before(&text[..i])
+        {
+            let end = body_start + close + rest[close..].chars().next().map_or(1, char::len_utf8);
+            return Some((i as u32, end as u32));
+        }
+    }
+    None
+}
+
+/// Whether one of the last five words before a quote names something ("my dad calls every
+/// router 'the Fjordlink box'", "noemt elke dienst 'de Netflix'", "kalder alle apps for
+/// 'MobilePay'"): a name quoted, not the brand's words quoted back.
+fn names_before(before: &str) -> bool {
+    const NAMING: [&str; 14] = [
+        "call",
+        "calls",
+        "called",
+        "calling",
+        "named",
+        "nicknamed",
+        "noem",
+        "noemt",
+        "noemen",
+        "noemde",
+        "heten",
+        "kalder",
+        "kaldte",
+        "kalde",
+    ];
+    before.split_whitespace().rev().take(5).any(|w| {
+        let w = w.trim_matches(|c: char| !c.is_alphanumeric());
+        NAMING.iter().any(|n| w.eq_ignore_ascii_case(n))
+    })
+}
+
 /// Sarcasm: praise words next to a plain complaint ("lekker dan, weer vertraging"), or an
 /// explicit marker ("ja hoor", 🙄), turn the praise into complaint. Praise after "but" and
 /// thanks for a fix are sincere. True when the post is sarcastic.
 fn weigh_sarcasm(text: &str, ev: &mut Evidence, reasons: &mut Reasons) -> bool {
     let has_positive = ev.pos > 0.0 || ev.praise > 0.0;
-    let sincere = ev.pos_after_contrast || ev.mixed || ev.resolved;
+    let sincere = ev.pos_after_contrast || ev.mixed || ev.resolved || ev.heartfelt;
     // Praise next to mere time or tone ("Top notch service as usual", "Best app, seriously")
     // is sincere: sarcasm mocks a fault.
     let next_to_complaint = ev.sarcasm >= 1.0 || (ev.factual >= 1.0 && ev.fault > 0.0 && !sincere);

@@ -2522,3 +2522,49 @@ fn a_status_quoted_after_still_says_is_a_wait_and_an_outage_since_a_time_is_a_co
         ],
     );
 }
+
+#[test]
+fn the_brands_words_quoted_back_are_a_complaint_and_a_quoted_name_is_not() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "£94.50 ticket + £14.20 'service fee' + £3.75 'order processing fee'. processing WHAT exactly",
+            "Royal Mail 'Sorry we missed you' card through the door. I was in. I was sat right by the door all day.",
+            "Deliveroo, mijn bestelling staat op 'geleverd' maar er is hier niks aangekomen. Hoe kan da nu?",
+        ],
+    );
+    assert_labels(
+        Label::Neutral,
+        &[
+            "My dad still calls every router \"the Fjordlink box\" 😂",
+            "Min mormor kalder stadig alle apps for 'MobilePay'. Også Instagram.",
+        ],
+    );
+    // An apostrophe in or after a word quotes nothing.
+    let c = classify("The drivers' union says it's over, they'll be 'back' soon");
+    let quoted: Vec<_> = c
+        .reasons
+        .iter()
+        .filter(|r| r.cue == "quoted back")
+        .collect();
+    assert_eq!(quoted.len(), 1, "{:?}", c.reasons);
+    assert_eq!(quoted[0].text, "'back'");
+}
+
+#[test]
+fn a_fault_beside_heartfelt_praise_was_put_right_not_mocked() {
+    assert_sarcasm(
+        false,
+        Label::Praise,
+        &[
+            "Boiler died Sunday night, the engineer was here Monday 8am and it was running by 9. Can't fault them.",
+            "Sinds onze bakkerij via Mollie betaalt: uitbetaling de volgende dag en nul storingen. Aanrader!",
+            "5/5 Beste frietkot van Leuven. Frieten krokant en wachten valt altijd mee.",
+        ],
+    );
+    // Mockery keeps its marks.
+    assert!(sarcastic(&classified_as(
+        "Cancelled again. Very helpful 🙄",
+        Label::Complaint
+    )));
+}
