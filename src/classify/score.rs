@@ -1139,6 +1139,13 @@ fn decide(
     let text = input.text;
     weigh_rating(text, ev, reasons);
     weigh_quote(text, ev, reasons);
+    if ev.first_person > 0
+        && let Some((s, e)) = money_span(text)
+    {
+        ev.complaint += MONEY_OF_MINE;
+        ev.factual += MONEY_OF_MINE;
+        reasons.push(text, "complaint", "money", s, e);
+    }
     // A prospect asking which provider to pick is not a customer leaving.
     let prospect = ev.advice && ev.leave > 0.0;
     if prospect {
@@ -1223,9 +1230,14 @@ fn weigh_rating(text: &str, ev: &mut Evidence, reasons: &mut Reasons) {
     }
 }
 
-/// How much a phrase quoted back at the brand weighs: half a complaint on its own, enough with
-/// any other grievance beside it.
+/// How much a phrase quoted back at the brand weighs: not quite a complaint on its own, as
+/// titles and speech are quoted too ("Outlast 2, chapter \"Genesis\""), enough with any
+/// other grievance beside it.
 const QUOTED_BACK: f32 = 0.8;
+
+/// How much an amount of money weighs when the writer speaks of themselves ("charged me
+/// €280", "har opkrævet 150 kr"): the money is theirs, and mostly a grievance.
+const MONEY_OF_MINE: f32 = 0.5;
 
 /// The brand's own words quoted back ("'service fee'", "tracking says 'delivered'", "'Vi er
 /// der, når du har brug for os' siger Tryg"): customers quote a promise, a status or a fee to
@@ -1272,6 +1284,51 @@ fn quoted_span(text: &str, from: usize) -> Option<(u32, u32)> {
             let end = body_start + close + rest[close..].chars().next().map_or(1, char::len_utf8);
             return Some((i as u32, end as u32));
         }
+    }
+    None
+}
+
+/// The first amount of money: a currency sign before digits ("£16", "€ 54,99") or a currency
+/// word after them ("150 kr", "25 euro"), or Dutch "99,-".
+fn money_span(text: &str) -> Option<(u32, u32)> {
+    const SIGNS: [char; 4] = ['£', '€', '$', '¥'];
+    const WORDS: [&str; 6] = ["kr", "euro", "eur", "dkk", "pounds", "dollars"];
+    let b = text.as_bytes();
+    // The end of a number from `i`: digits, with '.' or ',' between digits ("4.500", "54,99").
+    let number_end = |mut i: usize| {
+        while i < b.len()
+            && (b[i].is_ascii_digit()
+                || matches!(b[i], b'.' | b',') && b.get(i + 1).is_some_and(u8::is_ascii_digit))
+        {
+            i += 1;
+        }
+        i
+    };
+    let mut i = 0;
+    while let Some(c) = text[i..].chars().next() {
+        if SIGNS.contains(&c) {
+            let digits = i + c.len_utf8() + usize::from(b.get(i + c.len_utf8()) == Some(&b' '));
+            if b.get(digits).is_some_and(u8::is_ascii_digit) {
+                return Some((i as u32, number_end(digits) as u32));
+            }
+        } else if c.is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
+            let end = number_end(i);
+            if text[end..].starts_with(",-") {
+                return Some((i as u32, end as u32 + 2));
+            }
+            let rest = text[end..].trim_start_matches(' ');
+            let word = rest
+                .split(|c: char| !c.is_alphanumeric())
+                .next()
+                .unwrap_or("");
+            if WORDS.iter().any(|w| word.eq_ignore_ascii_case(w)) {
+                let stop = text.len() - rest.len() + word.len();
+                return Some((i as u32, stop as u32));
+            }
+            i = end;
+            continue;
+        }
+        i += c.len_utf8();
     }
     None
 }

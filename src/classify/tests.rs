@@ -2568,3 +2568,21 @@ fn a_fault_beside_heartfelt_praise_was_put_right_not_mocked() {
         Label::Complaint
     )));
 }
+
+#[test]
+fn the_writers_own_money_leans_to_a_grievance() {
+    let c = classified_as(
+        "Danske Bank har opkrævet 150 kr i gebyr for et kontoudtog på papir som jeg aldrig har bedt om",
+        Label::Complaint,
+    );
+    assert!(has_reason(&c, "complaint", "150 kr"), "{:?}", c.reasons);
+    // A price in an ad speaks of nobody's money.
+    let ad =
+        classify("Nieuw bij Colruyt: Boni pasta in 4 varianten, nu aan introductieprijs van €0,99");
+    assert!(
+        ad.reasons.iter().all(|r| r.cue != "money"),
+        "{:?}",
+        ad.reasons
+    );
+    assert_ne!(ad.label, Label::Complaint);
+}
