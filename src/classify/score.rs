@@ -1270,9 +1270,7 @@ fn quoted_span(text: &str, from: usize) -> Option<(u32, u32)> {
         }
         let body_start = i + c.len_utf8();
         let rest = &text[body_start..];
-        let Some(close) = rest.find(|q: char| QUOTES.contains(&q)) else {
-            return None;
-        };
+        let close = rest.find(|q: char| QUOTES.contains(&q))?;
         let body = &rest[..close];
         let after = rest[close..].chars().nth(1);
         let words = body.split_whitespace().count();
