@@ -312,8 +312,8 @@ pub(crate) enum CueRole {
     Quoted,
     /// Praise for a fixed problem.
     Resolved,
-    /// Praise hardly ever said in mockery ("would recommend", "so grateful", "aanrader", 🙏):
-    /// a fault told beside it is a problem put right, not sarcasm.
+    /// Praise hardly ever said in mockery ("would recommend", "so grateful", "aanrader"): a
+    /// fault told beside it is a problem put right, not sarcasm.
     Heartfelt,
     /// A prospect asking which provider to pick.
     Advice,
@@ -500,28 +500,8 @@ pub(crate) fn parse(
                 ),
             ));
         }
-        let effect = match (name.as_str(), kind) {
-            (_, Some(k)) => RawEffect::Cue(*k, cue.clone(), value.unwrap_or(1.0)),
-            ("sentiment", _) => RawEffect::Plain(Effect::Sentiment(value.ok_or_else(|| {
-                err(
-                    line_no,
-                    format!("sentiment entry {phrase:?} needs a score, e.g. {phrase} = -2"),
-                )
-            })?)),
-            ("negation", _) => RawEffect::Plain(Effect::Negation {
-                after: cue == "after",
-            }),
-            ("intensifier", _) => RawEffect::Plain(Effect::Intensifier(value.unwrap_or(1.4))),
-            ("downtoner", _) => RawEffect::Plain(Effect::Intensifier(value.unwrap_or(0.6))),
-            ("contrast", _) => RawEffect::Plain(Effect::Contrast),
-            ("concession", _) => RawEffect::Plain(Effect::Concession),
-            ("ignore", _) => RawEffect::Plain(Effect::Ignore),
-            ("first", _) => RawEffect::Plain(Effect::FirstPerson),
-            ("salutation", _) => RawEffect::Plain(Effect::Salutation),
-            ("report", _) => RawEffect::Plain(Effect::Report),
-            ("stopword", _) => RawEffect::Stopword,
-            _ => RawEffect::Number,
-        };
+        let effect =
+            entry_effect((name, *kind, cue), phrase, value).map_err(|m| err(line_no, m))?;
         out.push(RawEntry {
             table,
             phrase: phrase.to_string(),
@@ -529,6 +509,34 @@ pub(crate) fn parse(
         });
     }
     Ok(())
+}
+
+/// What an entry of section `(name, kind, cue)` does, given its `phrase` and the number after
+/// its '=', if any.
+fn entry_effect(
+    (name, kind, cue): (&str, Option<CueKind>, &str),
+    phrase: &str,
+    value: Option<f32>,
+) -> Result<RawEffect, String> {
+    Ok(match (name, kind) {
+        (_, Some(k)) => RawEffect::Cue(k, cue.to_string(), value.unwrap_or(1.0)),
+        ("sentiment", _) => RawEffect::Plain(Effect::Sentiment(value.ok_or_else(|| {
+            format!("sentiment entry {phrase:?} needs a score, e.g. {phrase} = -2")
+        })?)),
+        ("negation", _) => RawEffect::Plain(Effect::Negation {
+            after: cue == "after",
+        }),
+        ("intensifier", _) => RawEffect::Plain(Effect::Intensifier(value.unwrap_or(1.4))),
+        ("downtoner", _) => RawEffect::Plain(Effect::Intensifier(value.unwrap_or(0.6))),
+        ("contrast", _) => RawEffect::Plain(Effect::Contrast),
+        ("concession", _) => RawEffect::Plain(Effect::Concession),
+        ("ignore", _) => RawEffect::Plain(Effect::Ignore),
+        ("first", _) => RawEffect::Plain(Effect::FirstPerson),
+        ("salutation", _) => RawEffect::Plain(Effect::Salutation),
+        ("report", _) => RawEffect::Plain(Effect::Report),
+        ("stopword", _) => RawEffect::Stopword,
+        _ => RawEffect::Number,
+    })
 }
 
 pub(crate) fn parse_embedded() -> Vec<RawEntry> {

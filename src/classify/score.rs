@@ -1241,8 +1241,8 @@ const MONEY_OF_MINE: f32 = 0.5;
 
 /// The brand's own words quoted back ("'service fee'", "tracking says 'delivered'", "'Vi er
 /// der, når du har brug for os' siger Tryg"): customers quote a promise, a status or a fee to
-/// show it did not hold.
-/// Two quotes ("£14.20 'service fee' + £3.75 'order processing fee'") make a complaint.
+/// show it did not hold. The first two count, so two quotes ("£14.20 'service fee' + £3.75
+/// 'order processing fee'") make a complaint.
 fn weigh_quote(text: &str, ev: &mut Evidence, reasons: &mut Reasons) {
     let mut from = 0;
     for _ in 0..2 {
