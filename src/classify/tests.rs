@@ -2586,3 +2586,48 @@ fn the_writers_own_money_leans_to_a_grievance() {
     );
     assert_ne!(ad.label, Label::Complaint);
 }
+
+#[test]
+fn ratings_quotes_and_amounts_are_found_in_any_case_mark_and_currency() {
+    let span = |text: &str, cue: &str| {
+        let c = classify(text);
+        c.reasons
+            .iter()
+            .find(|r| r.cue == cue)
+            .map(|r| r.text.clone())
+            .unwrap_or_else(|| panic!("no {cue} in {text:?}: {:?}", c.reasons))
+    };
+    assert_eq!(span("ONE STAR. Never again", "rating"), "ONE STAR");
+    assert_eq!(span("Solid 5-star stay, thank you", "rating"), "5-star");
+    assert_eq!(span("Kun 2  stjerner fra mig", "rating"), "2  stjerner");
+    assert_eq!(
+        span(
+            "Mijn pakket staat al dagen op “onderweg” en er gebeurt niks",
+            "quoted back"
+        ),
+        "“onderweg”"
+    );
+    assert_eq!(
+        span("Status: «afsendt» siden mandag, intet sket", "quoted back"),
+        "«afsendt»"
+    );
+    assert_eq!(span("I paid $ 20 for nothing", "money"), "$ 20");
+    assert_eq!(
+        span("Ik betaalde 99,- voor een kapotte lader", "money"),
+        "99,-"
+    );
+    assert_eq!(
+        span("Jeg har betalt 1.250 DKK for ingenting", "money"),
+        "1.250 DKK"
+    );
+    // No star word, quote or amount: nothing of the kind is read.
+    let plain = classify("Still waiting for a start date, staff say next week");
+    assert!(
+        plain
+            .reasons
+            .iter()
+            .all(|r| !matches!(&*r.cue, "rating" | "quoted back" | "money")),
+        "{:?}",
+        plain.reasons
+    );
+}
