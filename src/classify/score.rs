@@ -77,6 +77,9 @@ struct Evidence {
     /// it is sarcasm.
     lone_pos: f32,
     lone_span: Option<(u32, u32)>,
+    /// Praise told in a sentence of its own before any question mark ("Meget imponeret. Kan
+    /// man sende ros videre?"): a question after it is an aside to the praise.
+    praise_first: bool,
 }
 
 /// Hands out the items of a list one by one, growing it when needed, so the buffers of the
@@ -255,6 +258,55 @@ struct Walk {
     /// The phrase being applied settled a "still" as a wait: a status after it ("still in
     /// transit", "nog steeds onderweg") is the wait going on, quoted or not.
     after_still: bool,
+    /// The sentence supposes ("if", "als", "hvis"): the grievance as it stood before the word,
+    /// restored if the sentence ends in a question mark.
+    supposing: Option<Supposed>,
+}
+
+/// Where a supposition began: the grievance summed before it, and the word's span.
+#[derive(Clone, Copy)]
+struct Supposed {
+    mark: Grievance,
+    span: (u32, u32),
+}
+
+/// The grievance summed up to a point of the walk, for [`Supposed`] to restore.
+#[derive(Clone, Copy)]
+struct Grievance {
+    complaint: f32,
+    neg: f32,
+    factual: f32,
+    fault: f32,
+    symptom: f32,
+    duration: f32,
+    leave: f32,
+}
+
+impl Grievance {
+    fn of(ev: &Evidence) -> Grievance {
+        Grievance {
+            complaint: ev.complaint,
+            neg: ev.neg,
+            factual: ev.factual,
+            fault: ev.fault,
+            symptom: ev.symptom,
+            duration: ev.duration,
+            leave: ev.leave,
+        }
+    }
+
+    /// Takes back what was added since the mark; true if there was any.
+    fn restore(self, ev: &mut Evidence) -> bool {
+        let added = ev.complaint > self.complaint || ev.neg > self.neg;
+        ev.complaint = ev.complaint.min(self.complaint);
+        ev.neg = ev.neg.min(self.neg);
+        ev.factual = ev.factual.min(self.factual);
+        ev.fault = ev.fault.min(self.fault);
+        ev.symptom = ev.symptom.min(self.symptom);
+        ev.duration = ev.duration.min(self.duration);
+        ev.leave = ev.leave.min(self.leave);
+        added
+    }
 }
 
 /// A cue that the next word saying something (stopwords skipped) decides.
@@ -410,6 +462,7 @@ impl Walk {
             conceding: false,
             pending: Pending::None,
             after_still: false,
+            supposing: None,
         }
     }
 
@@ -489,6 +542,13 @@ impl Walk {
     ) -> bool {
         match tk.kind() {
             Kind::Stop | Kind::Question | Kind::Exclaim => {
+                if tk.kind() == Kind::Question
+                    && let Some(s) = self.supposing.take()
+                    && s.mark.restore(ev)
+                {
+                    // "What happens if I lose my card?": the fault is supposed, not suffered.
+                    reasons.push(text, "question", "supposing", s.span.0, s.span.1);
+                }
                 if tk.kind() == Kind::Question {
                     ev.question_marks += 1;
                     ev.asked += u32::from(self.sentence.words >= 3);
@@ -504,6 +564,12 @@ impl Walk {
                     && matches!(text.as_bytes().get(tk.start as usize), Some(b',' | b':'));
                 self.settle(text, 0, tk.start, ev, reasons);
                 if !clause {
+                    // A supposition ends with its sentence: "If it breaks again I'm leaving."
+                    self.supposing = None;
+                    ev.praise_first |= ev.question_marks == 0
+                        && tk.kind() != Kind::Question
+                        && self.sentence.pos > 0.0
+                        && self.sentence.bad == 0.0;
                     self.end_sentence(ev);
                 }
                 self.conceding = false;
@@ -664,6 +730,13 @@ impl Walk {
                 Effect::Report => {
                     modifier_only = false;
                     ev.reports += 1;
+                }
+                Effect::Condition => {
+                    modifier_only = false;
+                    self.supposing.get_or_insert(Supposed {
+                        mark: Grievance::of(ev),
+                        span: (ph.start, ph.end),
+                    });
                 }
                 Effect::Contrast => {
                     // What follows "but" counts more than what came before it: all so far
@@ -1507,7 +1580,7 @@ fn choose_label(ev: &Evidence, s: &Scores) -> Label {
         } else {
             Label::Complaint
         }
-    } else if s.question >= 1.0 {
+    } else if s.question >= 1.0 && !(ev.praise_first && s.praise >= PRAISE_BEFORE_ASKING) {
         Label::Question
     } else if s.praise >= 1.0 && s.praise > s.complaint {
         Label::Praise
@@ -1515,6 +1588,9 @@ fn choose_label(ev: &Evidence, s: &Scores) -> Label {
         Label::Neutral
     }
 }
+
+/// How much praise, told before a question, makes the post praise with a question as an aside.
+const PRAISE_BEFORE_ASKING: f32 = 1.0;
 
 /// Urgency, only for mentions someone should answer (`answer`: their label): urgent cues
 /// (a prospect's "leave" aside), anger and high reach. `(sentiment, shouting, prospect)` as

@@ -2631,3 +2631,44 @@ fn ratings_quotes_and_amounts_are_found_in_any_case_mark_and_currency() {
         plain.reasons
     );
 }
+
+#[test]
+fn praise_told_first_keeps_a_question_after_it_as_an_aside() {
+    assert_labels(
+        Label::Praise,
+        &[
+            "Glemte min taske på toget til Odense. DSB's hittegods fandt den og sendte den hjem til mig samme uge. Meget imponeret. Kan man sende ros videre til togpersonalet et sted?",
+            "De nye selvbetjeningskasser i Føtex er faktisk rigtig gode og går hurtigt. Kommer de også til Holstebro?",
+        ],
+    );
+    // Asked first, or with nothing good told apart from it, it is a question.
+    assert_labels(
+        Label::Question,
+        &[
+            "Kommer de nye selvbetjeningskasser også til Holstebro? De er rigtig gode.",
+            "Great app, how do I export my data?",
+        ],
+    );
+}
+
+#[test]
+fn a_fault_supposed_in_a_question_is_asked_about_not_suffered() {
+    assert_labels(
+        Label::Question,
+        &[
+            "Hvad sker der med min saldo på Rejsekort, hvis jeg mister kortet?",
+            "@bol kan ik een bestelling nog wijzigen als die al op 'in behandeling' staat?",
+            "@netflix do downloaded episodes still work if I'm abroad with no wifi?",
+        ],
+    );
+    let c = classified_as("What happens if my parcel is delayed?", Label::Question);
+    assert!(has_reason(&c, "question", "if"), "{:?}", c.reasons);
+    // A supposition that is not asked, or a fault told before the "if", is still a complaint.
+    assert_labels(
+        Label::Complaint,
+        &[
+            "If the router drops out once more tonight I'm cancelling.",
+            "Waarom valt mijn internet elke keer uit als het regent?",
+        ],
+    );
+}
