@@ -551,7 +551,9 @@ impl Walk {
                 }
                 if tk.kind() == Kind::Question {
                     ev.question_marks += 1;
-                    ev.asked += u32::from(self.sentence.words >= 3);
+                    // "Down again??": a doubled mark is exasperation, however long the
+                    // sentence before it.
+                    ev.asked += u32::from(self.sentence.words >= 3 && tk.end - tk.start == 1);
                     if ev.question_marks == 1 {
                         reasons.push(text, "question", "question mark", tk.start, tk.end);
                     }

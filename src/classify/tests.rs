@@ -2672,3 +2672,29 @@ fn a_fault_supposed_in_a_question_is_asked_about_not_suffered() {
         ],
     );
 }
+
+#[test]
+fn a_doubled_question_mark_after_a_fault_is_exasperation() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Is the Vodafone app down?? Nothing loads",
+            "jyske netbank nede igen?? kan ik logge ind med MitID. sker åbenbart hver fredag",
+        ],
+    );
+    // One mark after a sentence asks.
+    assert_labels(
+        Label::Question,
+        &["Is the Vodafone app down? Nothing loads"],
+    );
+}
+
+#[test]
+fn the_writers_own_mistake_is_no_grievance() {
+    assert_labels(
+        Label::Question,
+        &[
+            "@bol ik heb de verkeerde maat besteld, mijn eigen fout. Hoe stuur ik iets retour als ik geen printer heb?",
+        ],
+    );
+}
