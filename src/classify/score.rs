@@ -1651,25 +1651,35 @@ fn rating(text: &str) -> Option<(f32, u32, u32)> {
     slashed_or_drawn(text).or_else(|| written_stars(text))
 }
 
-/// "1 star", "5-star", "3 stjerner", "2 sterren", "one star": a count from zero to five before
-/// a word for stars, as [`rating`] gives it. A number word that is also an article ("en
+/// "1 star", "5-star", "3 stjerner", "2 sterren", "one star", "vijf sterren", "to stjerner": a
+/// count from zero to five before a word for stars, as [`rating`] gives it. A number word that is also an article ("en
 /// stjerne", "een ster": "a star", said of a helpful person) is not a count.
 fn written_stars<'a>(text: &'a str) -> Option<(f32, u32, u32)> {
     const STARS: [&str; 6] = ["star", "stars", "stjerne", "stjerner", "ster", "sterren"];
-    const COUNTS: [(&str, u8); 13] = [
+    const COUNTS: [(&str, u8); 23] = [
         ("0", 0),
         ("1", 1),
         ("2", 2),
         ("3", 3),
         ("4", 4),
         ("5", 5),
+        ("zero", 0),
         ("one", 1),
         ("two", 2),
         ("three", 3),
         ("four", 4),
         ("five", 5),
+        ("nul", 0),
+        ("één", 1),
         ("twee", 2),
         ("drie", 3),
+        ("vier", 4),
+        ("vijf", 5),
+        ("to", 2),
+        ("tre", 3),
+        ("fire", 4),
+        ("fem", 5),
+        ("ingen", 0),
     ];
     // Every word for stars starts "st" before "a", "e" or "j": a search for the 't' finds the
     // few places to look, and the word before is read only there.

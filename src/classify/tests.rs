@@ -2698,3 +2698,40 @@ fn the_writers_own_mistake_is_no_grievance() {
         ],
     );
 }
+
+#[test]
+fn staff_who_roll_their_eyes_are_a_complaint() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "The woman on the desk at Asda rolled her eyes when I asked about a price. No need for that attitude.",
+            "Bediende in het postkantoor deed alsof ik hem stoorde en rolde met zijn ogen.",
+            "Ekspedienten himlede med øjnene, da jeg spurgte ind til garantien.",
+        ],
+    );
+}
+
+#[test]
+fn love_how_beside_a_fault_mocks_it_and_beside_speed_praises_it() {
+    assert_sarcasm(
+        true,
+        Label::Complaint,
+        &["Love how Avanti manage to cancel the 18:43 out of Euston every single Friday."],
+    );
+    assert_labels(
+        Label::Praise,
+        &["Amazing how fast you sorted my lost card, new one in 2 days"],
+    );
+}
+
+#[test]
+fn star_counts_are_read_in_dutch_and_danish_words() {
+    assert_labels(
+        Label::Praise,
+        &["Vijf sterren voor huisartsenpraktijk Zeist-West. Binnen een dag terecht."],
+    );
+    assert_labels(
+        Label::Complaint,
+        &["To stjerner. Maden kom kold frem og buddet ringede ikke på."],
+    );
+}
