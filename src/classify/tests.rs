@@ -2735,3 +2735,20 @@ fn star_counts_are_read_in_dutch_and_danish_words() {
         &["To stjerner. Maden kom kold frem og buddet ringede ikke på."],
     );
 }
+
+#[test]
+fn a_fault_put_right_within_a_short_time_is_praise_not_sarcasm() {
+    assert_sarcasm(
+        false,
+        Label::Praise,
+        &[
+            "Thank you @HDFC_Bank, lost my debit card in Pune and it was blocked and reissued within 2 days. Very smooth process 👍",
+            "Ik had bij Eneco een veel te hoge jaarafrekening door een verkeerd ingelezen meterstand. Eén telefoontje, binnen vijf minuten gecorrigeerd en excuses erbij. Zo kan het dus ook.",
+        ],
+    );
+    // A promise of a time that was broken is still the complaint.
+    assert_labels(
+        Label::Complaint,
+        &["They promised a refund within 5 days. It's been three weeks and nothing."],
+    );
+}
