@@ -381,6 +381,9 @@ struct Sentence {
     /// Negative valence and complaint cues: an outage reported calmly is not grim ("Outage
     /// here, engineers already on it. 👍").
     grim: f32,
+    /// A repeat cue ("again", "igen", "alweer"): said as a sentence of a word or two ("Again.")
+    /// it is exasperation, as negative as a negative word.
+    repeat: bool,
 }
 
 /// What the walk keeps of the sentence before: whether it was negative, and its praise if it
@@ -612,7 +615,8 @@ impl Walk {
                 ev.lone_span = span;
             }
         };
-        let (bad, grim) = (s.bad >= 1.0, s.grim >= 1.0);
+        let exasperated = s.repeat && s.words <= 2;
+        let (bad, grim) = (s.bad >= 1.0 || exasperated, s.grim >= 1.0 || exasperated);
         if let Some(prev) = self.prev.lone
             && prev.mocks(bad, grim)
         {
@@ -968,6 +972,7 @@ impl Walk {
             CueRole::Rhetorical => ev.rhetorical += w,
             _ => ev.fault += w,
         }
+        self.sentence.repeat |= role == CueRole::Repeat;
         self.sentence.grim += w;
         ev.complaint += w;
         ev.factual += w;

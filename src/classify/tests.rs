@@ -2752,3 +2752,18 @@ fn a_fault_put_right_within_a_short_time_is_praise_not_sarcasm() {
         &["They promised a refund within 5 days. It's been three weeks and nothing."],
     );
 }
+
+#[test]
+fn again_said_as_a_sentence_of_its_own_makes_lone_praise_beside_it_mockery() {
+    assert_sarcasm(
+        true,
+        Label::Complaint,
+        &[
+            "Vodafone down. Again. Brilliant.",
+            "Telia nede. Igen. Fantastisk.",
+            "NS. Alweer. Top.",
+        ],
+    );
+    // "Again" inside a sentence of good news is no exasperation.
+    assert_labels(Label::Praise, &["Delivered again on time. Great."]);
+}
