@@ -1657,8 +1657,10 @@ fn rating(text: &str) -> Option<(f32, u32, u32)> {
 }
 
 /// "1 star", "5-star", "3 stjerner", "2 sterren", "one star", "vijf sterren", "to stjerner": a
-/// count from zero to five before a word for stars, as [`rating`] gives it. A number word that is also an article ("en
-/// stjerne", "een ster": "a star", said of a helpful person) is not a count.
+/// count from zero to five before a word for stars, as [`rating`] gives it. A number word that
+/// is also an article ("en stjerne", "een ster": "a star", said of a helpful person) is not a
+/// count, and Danish counts that are English words ("to", "fire") count only before a Danish
+/// word for stars, so "remember to star the repo" rates nothing.
 fn written_stars<'a>(text: &'a str) -> Option<(f32, u32, u32)> {
     const STARS: [&str; 6] = ["star", "stars", "stjerne", "stjerner", "ster", "sterren"];
     const COUNTS: [(&str, u8); 23] = [
@@ -1711,6 +1713,10 @@ fn written_stars<'a>(text: &'a str) -> Option<(f32, u32, u32)> {
             p + before[p..].chars().next().map_or(1, char::len_utf8)
         });
         let count = trimmed(&before[from..]);
+        let english_word = ["to", "fire"].iter().any(|w| count.eq_ignore_ascii_case(w));
+        if english_word && !word.get(..3).is_some_and(|w| w.eq_ignore_ascii_case("stj")) {
+            continue;
+        }
         if let Some(&(_, n)) = COUNTS.iter().find(|(c, _)| count.eq_ignore_ascii_case(c)) {
             return Some((f32::from(n) / 5.0, from as u32, (s + word.len()) as u32));
         }
@@ -1718,9 +1724,9 @@ fn written_stars<'a>(text: &'a str) -> Option<(f32, u32, u32)> {
     None
 }
 
-/// Whether `b` holds an ASCII digit, as every amount and every "2/5" does. Counting them all
-/// has no early exit, so the compiler compares many bytes at a time: cheaper for a post than
-/// stopping at the first.
+/// Whether `b` holds an ASCII digit, as every amount and every "2/5" does. Each run of 16
+/// bytes is folded without an early exit, so the compiler compares them together; only between
+/// runs does the search stop at the first digit.
 fn has_digit(b: &[u8]) -> bool {
     b.chunks(16).any(|c| {
         c.iter()

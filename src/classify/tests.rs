@@ -2767,3 +2767,14 @@ fn again_said_as_a_sentence_of_its_own_makes_lone_praise_beside_it_mockery() {
     // "Again" inside a sentence of good news is no exasperation.
     assert_labels(Label::Praise, &["Delivered again on time. Great."]);
 }
+
+#[test]
+fn danish_counts_that_are_english_words_rate_only_danish_stars() {
+    assert!(
+        classify("Remember to star the repo if it helped you")
+            .reasons
+            .iter()
+            .all(|r| r.cue != "rating")
+    );
+    assert_labels(Label::Complaint, &["To stjerner. Leveringen tog en uge."]);
+}
