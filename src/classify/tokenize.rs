@@ -184,6 +184,7 @@ fn other(text: &str, i: usize, key: &mut [u8; 64]) -> (usize, Option<(Token, boo
                     (i + 1, None)
                 }
             }
+            b'.' if abbreviation_dot(b, i) => (i + 1, None),
             b'.' | b',' | b'\n' | b'(' | b')' | b'"' => {
                 let mut j = i + 1;
                 while j < n && b[j] == c {
@@ -234,6 +235,75 @@ fn other(text: &str, i: usize, key: &mut [u8; 64]) -> (usize, Option<(Token, boo
             }
         }
     }
+}
+
+/// Abbreviations whose full stop never ends a sentence: "bl.a. prisen", "kl. 8", "pga. Corona".
+/// Lower case, without the final stop.
+const ABBREVIATIONS: &[&[u8]] = &[
+    // English
+    b"e.g", b"i.e", b"vs", b"approx", b"incl", b"excl", b"mr", b"mrs", b"ms", b"dr", b"nr",
+    // Dutch
+    b"bijv", b"bv", b"o.a", b"pga", b"p.g.a", b"i.p.v", b"d.w.z", b"m.b.t", b"t.a.v", b"m.a.w",
+    b"z.s.m", b"ca", b"evt", b"dhr", b"mevr", b"t.o.v", b"i.v.m", // Danish
+    b"bl.a", b"f.eks", b"kl", b"dvs", b"d.v.s", b"mht", b"m.h.t", b"iflg", b"ifm", b"i.f.m", b"ift",
+    b"jf", b"inkl", b"ekskl", b"vedr", b"hr",
+];
+
+/// Abbreviations that may also close a sentence ("… vouchers, etc. Never again."): their stop
+/// ends one only before a capital letter.
+const ABBREVIATIONS_AT_END: &[&[u8]] = &[
+    b"etc", b"enz", b"e.d", b"osv", b"m.m", b"mv", b"o.l", b"min", b"max",
+];
+
+/// Whether the '.' at `i` belongs to an abbreviation ("e.g.", "bl.a.", "kl. 8") rather than
+/// ending a sentence, so that "Strømmen er gået siden kl. 17" stays one sentence and a
+/// supposition or a negation after "pga." is not cut off. The dots inside one ("e.g") count
+/// too. Runs only at a '.', and reads at most a few bytes either side.
+fn abbreviation_dot(b: &[u8], i: usize) -> bool {
+    const LONGEST: usize = 7;
+    let part = |c: &u8| c.is_ascii_alphabetic() || *c == b'.';
+    if b.get(i + 1) == Some(&b'.') {
+        return false;
+    }
+    let start = i - b[..i]
+        .iter()
+        .rev()
+        .take(LONGEST + 1)
+        .take_while(|c| part(c))
+        .count();
+    let end = i
+        + 1
+        + b[i + 1..]
+            .iter()
+            .take(LONGEST)
+            .take_while(|c| part(c))
+            .count();
+    if start == i || end - start > LONGEST + 1 || b[end - 1] != b'.' {
+        return false;
+    }
+    // Part of a longer word ("sommeren.kl", "allé."): not one of ours. A digit may touch it
+    // ("20min.").
+    let joined = |c: Option<&u8>| c.is_some_and(|&c| part(&c) || c >= 0x80);
+    if start > 0 && joined(b.get(start - 1)) || joined(b.get(end)) {
+        return false;
+    }
+    let word = &b[start..end - 1];
+    let is = |list: &[&[u8]]| list.iter().any(|a| a.eq_ignore_ascii_case(word));
+    if is(ABBREVIATIONS) {
+        return true;
+    }
+    if !is(ABBREVIATIONS_AT_END) {
+        return false;
+    }
+    // Before a capital letter a new sentence may start; before anything else it does not.
+    let next = (end..b.len()).find(|&at| b[at] != b' ');
+    let capital = |at: usize| match b[at] {
+        c if c < 0x80 => c.is_ascii_uppercase(),
+        // Æ, Ø, Å, É and the other Latin-1 capitals (U+00C0..U+00DE) are 0xC3 0x80..=0x9E.
+        0xC3 => b.get(at + 1).is_some_and(|&c| (0x80..=0x9E).contains(&c)),
+        _ => false,
+    };
+    next.is_some_and(|at| !capital(at))
 }
 
 fn tok(start: usize, end: usize, kind: Kind, flags: u8, count: u16) -> Token {
@@ -703,6 +773,33 @@ mod tests {
                 (Kind::Exclaim, "!"),
             ]
         );
+    }
+
+    #[test]
+    fn the_full_stop_of_an_abbreviation_ends_no_sentence() {
+        let stops = |text: &str| {
+            kinds(text)
+                .into_iter()
+                .filter(|(k, _)| *k == Kind::Stop)
+                .count()
+        };
+        assert_eq!(stops("Strømmen er gået siden kl. 17 i Vanløse"), 0);
+        assert_eq!(stops("Lukket bl.a. pga. sporarbejde, f.eks. i Køge"), 1);
+        assert_eq!(stops("Apps, e.g. Netflix and i.e. the TV box"), 1);
+        assert_eq!(
+            stops("Dhr. Jansen en mevr. De Vries bijv. bellen i.p.v. mailen"),
+            0
+        );
+        assert_eq!(stops("Waited 20min. then gave up"), 0);
+        // Those that may close a sentence close one before a capital letter.
+        assert_eq!(stops("Vouchers, refunds, etc. Never again."), 4);
+        assert_eq!(stops("Vouchers, refunds etc. and never an answer"), 1);
+        assert_eq!(stops("ventet 5 min. Ærgerligt"), 1);
+        // Ordinary words and longer runs keep their stop.
+        assert_eq!(stops("It was slow. kl. It works."), 2);
+        assert_eq!(stops("Not again... ok"), 1);
+        assert_eq!(stops("Kapot.ca. 20 euro"), 2);
+        assert_eq!(stops("Fine, thanks etc."), 2);
     }
 
     #[test]
