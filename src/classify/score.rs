@@ -261,6 +261,9 @@ struct Walk {
     /// The sentence supposes ("if", "als", "hvis"): the grievance as it stood before the word,
     /// restored if the sentence ends in a question mark.
     supposing: Option<Supposed>,
+    /// Between '(' and ')': a question mark there is an aside ("(Mohammed, I think?)"), not
+    /// something asked of the brand.
+    aside: bool,
 }
 
 /// Where a supposition began: the grievance summed before it, and the word's span.
@@ -466,6 +469,7 @@ impl Walk {
             pending: Pending::None,
             after_still: false,
             supposing: None,
+            aside: false,
         }
     }
 
@@ -545,14 +549,22 @@ impl Walk {
     ) -> bool {
         match tk.kind() {
             Kind::Stop | Kind::Question | Kind::Exclaim => {
-                if tk.kind() == Kind::Question
+                let byte = text.as_bytes().get(tk.start as usize);
+                match byte {
+                    Some(b'(') => self.aside = true,
+                    Some(b')' | b'\n') => self.aside = false,
+                    _ => {}
+                }
+                // A question mark in brackets closes a clause, like a comma, and asks nothing.
+                let asks = tk.kind() == Kind::Question && !self.aside;
+                if asks
                     && let Some(s) = self.supposing.take()
                     && s.mark.restore(ev)
                 {
                     // "What happens if I lose my card?": the fault is supposed, not suffered.
                     reasons.push(text, "question", "supposing", s.span.0, s.span.1);
                 }
-                if tk.kind() == Kind::Question {
+                if asks {
                     ev.question_marks += 1;
                     // "Down again??": a doubled mark is exasperation, however long the
                     // sentence before it.
@@ -565,8 +577,8 @@ impl Walk {
                     ev.exclaims += u32::from(tk.count());
                 }
                 // A comma or colon ends a clause; praise "on its own" must be a sentence.
-                let clause = tk.kind() == Kind::Stop
-                    && matches!(text.as_bytes().get(tk.start as usize), Some(b',' | b':'));
+                let clause = tk.kind() == Kind::Stop && matches!(byte, Some(b',' | b':'))
+                    || tk.kind() == Kind::Question && self.aside;
                 self.settle(text, 0, tk.start, ev, reasons);
                 if !clause {
                     // A supposition ends with its sentence: "If it breaks again I'm leaving."

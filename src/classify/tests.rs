@@ -2778,3 +2778,30 @@ fn danish_counts_that_are_english_words_rate_only_danish_stars() {
     );
     assert_labels(Label::Complaint, &["To stjerner. Leveringen tog en uge."]);
 }
+
+#[test]
+fn a_question_mark_in_brackets_is_an_aside() {
+    assert_labels(
+        Label::Praise,
+        &[
+            "Dank je wel aan de bezorger (Mohammed geloof ik?) die mijn pakket droog legde. Topper!",
+            "Shout out to Kristie (sp?) at gate 4 today, a tremendous help.",
+        ],
+    );
+    assert_labels(
+        Label::Question,
+        &["Does the app (the new one) work on an iPad?"],
+    );
+}
+
+#[test]
+fn a_count_written_as_an_ordinal_is_a_repeat() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Nu skal jeg for 3. gang forklare hele min sag til en ny medarbejder.",
+            "Voor de 4de keer mijn hele verhaal doen aan een andere medewerker.",
+            "3rd time this month I have to explain my whole case to someone new.",
+        ],
+    );
+}

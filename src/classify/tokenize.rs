@@ -184,7 +184,7 @@ fn other(text: &str, i: usize, key: &mut [u8; 64]) -> (usize, Option<(Token, boo
                     (i + 1, None)
                 }
             }
-            b'.' if abbreviation_dot(b, i) => (i + 1, None),
+            b'.' if ordinal_dot(b, i) || abbreviation_dot(b, i) => (i + 1, None),
             b'.' | b',' | b'\n' | b'(' | b')' | b'"' => {
                 let mut j = i + 1;
                 while j < n && b[j] == c {
@@ -245,8 +245,8 @@ const ABBREVIATIONS: &[&[u8]] = &[
     // Dutch
     b"bijv", b"bv", b"o.a", b"pga", b"p.g.a", b"i.p.v", b"d.w.z", b"m.b.t", b"t.a.v", b"m.a.w",
     b"z.s.m", b"ca", b"evt", b"dhr", b"mevr", b"t.o.v", b"i.v.m", // Danish
-    b"bl.a", b"f.eks", b"kl", b"dvs", b"d.v.s", b"mht", b"m.h.t", b"iflg", b"ifm", b"i.f.m", b"ift",
-    b"jf", b"inkl", b"ekskl", b"vedr", b"hr",
+    b"bl.a", b"f.eks", b"kl", b"dvs", b"d.v.s", b"mht", b"m.h.t", b"iflg", b"ifm", b"i.f.m",
+    b"ift", b"jf", b"inkl", b"ekskl", b"vedr", b"hr",
 ];
 
 /// Abbreviations that may also close a sentence ("… vouchers, etc. Never again."): their stop
@@ -254,6 +254,27 @@ const ABBREVIATIONS: &[&[u8]] = &[
 const ABBREVIATIONS_AT_END: &[&[u8]] = &[
     b"etc", b"enz", b"e.d", b"osv", b"m.m", b"mv", b"o.l", b"min", b"max",
 ];
+
+/// Whether the '.' at `i` makes a Danish ordinal of the number before it ("for 3. gang", "på
+/// 4. sal", "inden 1. juni"): one or two digits, then one space and a small letter.
+fn ordinal_dot(b: &[u8], i: usize) -> bool {
+    let digits = b[..i]
+        .iter()
+        .rev()
+        .take(3)
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    let lower = match b.get(i + 2) {
+        Some(&c) if c < 0x80 => c.is_ascii_lowercase(),
+        // æ, ø, å and the other Latin-1 small letters are 0xC3 0xA0..=0xBF.
+        Some(0xC3) => b.get(i + 3).is_some_and(|&c| c >= 0xA0),
+        _ => false,
+    };
+    (1..=2).contains(&digits)
+        && (i == digits || matches!(b[i - digits - 1], b' ' | b'('))
+        && b.get(i + 1) == Some(&b' ')
+        && lower
+}
 
 /// Whether the '.' at `i` belongs to an abbreviation ("e.g.", "bl.a.", "kl. 8") rather than
 /// ending a sentence, so that "Strømmen er gået siden kl. 17" stays one sentence and a
@@ -791,6 +812,9 @@ mod tests {
             0
         );
         assert_eq!(stops("Waited 20min. then gave up"), 0);
+        // A Danish ordinal: "for 3. gang", "på 4. sal".
+        assert_eq!(stops("For 3. gang i år, og på 4. sal i øvrigt"), 1);
+        assert_eq!(stops("Order 1234. still nothing. Betalt 12. Øv"), 3);
         // Those that may close a sentence close one before a capital letter.
         assert_eq!(stops("Vouchers, refunds, etc. Never again."), 4);
         assert_eq!(stops("Vouchers, refunds etc. and never an answer"), 1);
