@@ -11,6 +11,12 @@ use super::{Classification, Classifier, Input, Label, Polarity, Reason, Tok, Urg
 
 /// How many words after "not"/"niet"/"ikke" are negated.
 const NEGATION_SCOPE: u8 = 3;
+
+/// How much of a negative word's weight a negation turns into praise. Little: "no reason for
+/// the cancellation", "none for incompetence" and "don't control your stupidity" are no
+/// praise; the praise that is meant ("not bad", "no complaints") stands in the lexicons as
+/// phrases.
+const NEGATED_FAULT: f32 = 0.3;
 /// How many words after "very"/"heel"/"meget" are intensified.
 const INTENSIFIER_SCOPE: u8 = 2;
 /// How far a negation and a `function` verb may stand apart and still say it failed: next to
@@ -800,9 +806,12 @@ impl Walk {
         if self.int_left > 0 {
             v *= self.int_factor;
         }
-        if ph.negated {
+        // An emoji says how the writer feels, which no "not" before it turns round ("no
+        // rental reimbursement 😡").
+        let negated = ph.negated && !matches!(ph.kind, Kind::Emoji | Kind::Emoticon);
+        if negated {
             // "niet blij" is not as bad as "boos", "not bad" not as good as "good".
-            v = -v * 0.75;
+            v = -v * if v < 0.0 { NEGATED_FAULT } else { 0.75 };
             if v < 0.0 {
                 // "Not happy with", "niet echt tevreden": said plainly, dissatisfaction.
                 ev.complaint += 0.25 * -v;
@@ -826,7 +835,7 @@ impl Walk {
         if ph.granted && v > 0.0 {
             v *= 0.5;
         }
-        if v > 0.0 && !ph.negated && ph.scare_quoted() {
+        if v > 0.0 && !negated && ph.scare_quoted() {
             // "Your 'free' delivery costs 4.95", "the "quick" repair": sarcasm.
             ev.sarcasm += 1.0;
             reasons.push(ph.text, "sarcasm", "scare quotes", ph.start, ph.end);
@@ -838,7 +847,7 @@ impl Walk {
         } else {
             ev.neg -= v;
         }
-        if v > 0.0 && !ph.negated {
+        if v > 0.0 && !negated {
             self.sentence.pos += v;
             self.sentence.span.get_or_insert((ph.start, ph.end));
         } else {

@@ -2805,3 +2805,26 @@ fn a_count_written_as_an_ordinal_is_a_repeat() {
         ],
     );
 }
+
+#[test]
+fn a_negated_fault_is_no_praise_and_an_emoji_is_never_negated() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Flight missed due to a mechanical issue. No food voucher, no rental reimbursement 😡",
+            "No email today :( checked spam and everything",
+        ],
+    );
+    assert_labels(
+        Label::Neutral,
+        &["I have patience but none for incompetence."],
+    );
+    // Praise meant by a negation stands in the lexicons as a phrase.
+    assert_labels(
+        Label::Praise,
+        &[
+            "Not bad at all, the new app.",
+            "Never disappointed by the app.",
+        ],
+    );
+}
