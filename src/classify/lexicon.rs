@@ -213,6 +213,9 @@ pub(crate) struct Pattern {
     pub anchored: bool,
     /// Written as `#word`: only matches a hashtag.
     pub hashtag: bool,
+    /// The phrase opens with a negation word of its own ("no call back", "geen reactie"), so
+    /// a negation before it does not turn it again ("no decision and no call back").
+    pub own_negation: bool,
     pub effects: Box<[Effect]>,
 }
 
@@ -817,8 +820,23 @@ impl Lexicon {
                 toks: toks.into(),
                 anchored,
                 hashtag,
+                own_negation: false,
                 effects: effs.into(),
             });
+        }
+        let mut negation = vec![false; self.word_bits.len()];
+        for p in self.patterns.iter() {
+            if let [PatTok::Word(w)] = p.toks[..]
+                && p.effects
+                    .iter()
+                    .any(|e| matches!(e, Effect::Negation { .. }))
+            {
+                negation[w as usize] = true;
+            }
+        }
+        for p in self.patterns.iter_mut() {
+            p.own_negation =
+                p.toks.len() > 1 && matches!(p.toks[0], PatTok::Word(w) if negation[w as usize]);
         }
         (by_first, num_first, whole)
     }

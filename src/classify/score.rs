@@ -204,7 +204,7 @@ pub(crate) fn score(
             start: tk.start,
             end: toks[end_idx - 1].t.end,
             emph: emphasis(&toks[i..end_idx], shouting),
-            negated: walk.neg_left > 0,
+            negated: walk.neg_left > 0 && !lex.patterns[pid as usize].own_negation,
             boost: if walk.contrast { 1.5 } else { 1.0 },
             granted: walk.conceding,
             ends_clause: toks

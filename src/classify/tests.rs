@@ -2828,3 +2828,14 @@ fn a_negated_fault_is_no_praise_and_an_emoji_is_never_negated() {
         ],
     );
 }
+
+#[test]
+fn a_cue_that_carries_its_own_negation_is_not_turned_by_one_before_it() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Not one call and no refund after six weeks.",
+            "Ikke ringet og ingen refusion efter seks uger.",
+        ],
+    );
+}
