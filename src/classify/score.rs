@@ -70,6 +70,10 @@ struct Evidence {
     /// Complaint evidence that came from "leave" cues, taken back when the writer is a
     /// prospect asking for advice ("Moving to Vesterbro, best ISP?").
     leave: f32,
+    /// Of `leave`, what was said after the last question mark: a customer who asks and then
+    /// says they are leaving ("How is that service? Never buying again.") is not asking how
+    /// to leave.
+    leave_after_asking: f32,
     /// A question asking for advice or experiences.
     advice: bool,
     /// Of the complaint cues, the "why" that opens a rhetorical question ("Waarom duurt het
@@ -314,6 +318,7 @@ impl Grievance {
         ev.symptom = ev.symptom.min(self.symptom);
         ev.duration = ev.duration.min(self.duration);
         ev.leave = ev.leave.min(self.leave);
+        ev.leave_after_asking = ev.leave_after_asking.min(ev.leave);
         added
     }
 }
@@ -572,6 +577,7 @@ impl Walk {
                 }
                 if asks {
                     ev.question_marks += 1;
+                    ev.leave_after_asking = 0.0;
                     // "Down again??": a doubled mark is exasperation, however long the
                     // sentence before it.
                     ev.asked += u32::from(self.sentence.words >= 3 && tk.end - tk.start == 1);
@@ -956,6 +962,7 @@ impl Walk {
                 }
                 if role == CueRole::Leave {
                     ev.leave += w;
+                    ev.leave_after_asking += w;
                 }
                 if ev.n_urgent < ev.urgent.len() {
                     ev.urgent[ev.n_urgent] = (cue, start, end);
@@ -1252,9 +1259,9 @@ fn decide(
     if prospect {
         ev.complaint -= ev.leave;
     } else if ev.question_marks > 0 {
-        // Asking how to leave ("Hoe kan ik opzeggen?") is a question first; saying so is a
-        // complaint.
-        ev.complaint -= 0.5 * ev.leave;
+        // Asking how to leave ("Hoe kan ik opzeggen?") is a question first; saying so, after
+        // the last question, is a complaint.
+        ev.complaint -= 0.5 * (ev.leave - ev.leave_after_asking);
     }
     // "Going on holiday for 2 weeks": how long, with nothing wrong or undone beside it, is
     // half a complaint at most ("hasn't worked for 2 weeks" is a whole one).

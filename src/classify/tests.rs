@@ -2839,3 +2839,15 @@ fn a_cue_that_carries_its_own_negation_is_not_turned_by_one_before_it() {
         ],
     );
 }
+
+#[test]
+fn leaving_said_after_the_last_question_is_a_complaint_and_asked_about_a_question() {
+    assert_labels(
+        Label::Complaint,
+        &["Er der nogen der ved hvornår det virker? Jeg skifter selskab."],
+    );
+    assert_labels(
+        Label::Question,
+        &["I want to cancel my contract. How do I do that?"],
+    );
+}
