@@ -238,21 +238,20 @@ fn other(text: &str, i: usize, key: &mut [u8; 64]) -> (usize, Option<(Token, boo
 }
 
 /// Abbreviations whose full stop never ends a sentence: "bl.a. prisen", "kl. 8", "pga. Corona".
-/// Lower case, without the final stop.
+/// Lower case, without the final stop: English, then Dutch, then Danish.
+#[rustfmt::skip]
 const ABBREVIATIONS: &[&[u8]] = &[
-    // English
     b"e.g", b"i.e", b"vs", b"approx", b"incl", b"excl", b"mr", b"mrs", b"ms", b"dr", b"nr",
-    // Dutch
     b"bijv", b"bv", b"o.a", b"pga", b"p.g.a", b"i.p.v", b"d.w.z", b"m.b.t", b"t.a.v", b"m.a.w",
-    b"z.s.m", b"ca", b"evt", b"dhr", b"mevr", b"t.o.v", b"i.v.m", // Danish
+    b"z.s.m", b"ca", b"evt", b"dhr", b"mevr", b"t.o.v", b"i.v.m",
     b"bl.a", b"f.eks", b"kl", b"dvs", b"d.v.s", b"mht", b"m.h.t", b"iflg", b"ifm", b"i.f.m",
-    b"ift", b"jf", b"inkl", b"ekskl", b"vedr", b"hr",
+    b"ift", b"jf", b"inkl", b"ekskl", b"vedr",
 ];
 
-/// Abbreviations that may also close a sentence ("… vouchers, etc. Never again."): their stop
-/// ends one only before a capital letter.
+/// Abbreviations that may also close a sentence ("… vouchers, etc. Never again.", "waited an
+/// hr. Then …"): their stop ends one only before a capital letter.
 const ABBREVIATIONS_AT_END: &[&[u8]] = &[
-    b"etc", b"enz", b"e.d", b"osv", b"m.m", b"mv", b"o.l", b"min", b"max",
+    b"etc", b"enz", b"e.d", b"osv", b"m.m", b"mv", b"o.l", b"min", b"max", b"hr", b"hrs",
 ];
 
 /// Whether the '.' at `i` makes a Danish ordinal of the number before it ("for 3. gang", "på
