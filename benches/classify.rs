@@ -169,11 +169,6 @@ fn dev_examples() -> Vec<Example> {
     examples
 }
 
-/// `CLASSIFY_COUNT=k`: only classifies the development posts joined `k` at a time with the
-/// model (with `CLASSIFY_MODEL=off`, with the lexicons alone), 20 passes after a warm-up
-/// pass, for an instruction count that does not depend on the machine's load:
-/// `valgrind --tool=callgrind --toggle-collect='*counted_passes*'`, then divide the
-/// instructions by the mentions printed.
 /// The passes `count_mode` measures, in a function of their own so that callgrind's
 /// `--toggle-collect='*counted_passes*'` counts them and nothing else: not the warm-up, not the
 /// training (which classifies too, through `classify_into` whenever the compiler leaves that
@@ -188,6 +183,11 @@ fn counted_passes(c: &Classifier, texts: &[String], passes: usize, out: &mut Cla
     }
 }
 
+/// `CLASSIFY_COUNT=k`: only classifies the development posts joined `k` at a time with the
+/// model (with `CLASSIFY_MODEL=off`, with the lexicons alone), 20 passes after a warm-up
+/// pass, for an instruction count that does not depend on the machine's load:
+/// `valgrind --tool=callgrind --toggle-collect='*counted_passes*'`, then divide the
+/// instructions by the mentions printed.
 fn count_mode(k: usize) {
     let c = Classifier::embedded();
     let with_model = std::env::var("CLASSIFY_MODEL").map_or(true, |v| v != "off");
