@@ -181,6 +181,10 @@ pub(crate) enum Effect {
     /// woordvoerder", "varsler strejke"): a calm post with one that never speaks of the
     /// writer is news.
     Report,
+    /// A subject the writer may feel strongly about that is not the brand's service: sport
+    /// ("the referee", "de scheids"), the weather, a film's ending, the government. In a post
+    /// with no complaint cue, the strong words beside one judge that, not the brand.
+    Elsewhere,
     /// A word that supposes ("if", "als", "hvis"): a fault named after it, in a sentence that
     /// ends in a question mark, is asked about, not suffered ("What happens if I lose my
     /// card?").
@@ -398,14 +402,13 @@ fn parse_section(head: &str, line: &str) -> Result<(String, Option<CueKind>, Str
         "spam" => Some(CueKind::Spam),
         "sarcasm" => Some(CueKind::Sarcasm),
         "sentiment" | "negation" | "intensifier" | "downtoner" | "contrast" | "concession"
-        | "ignore" | "salutation" | "report" | "condition" | "stopword" | "number" | "spelling" => {
-            None
-        }
+        | "ignore" | "salutation" | "report" | "elsewhere" | "condition" | "stopword"
+        | "number" | "spelling" => None,
         "first" if cue == "person" => None,
         _ => {
             return Err(format!(
                 "unknown section [{head}]; expected one of sentiment, negation, intensifier, downtoner, \
-                 contrast, ignore, salutation, report, condition, first person, stopword, number, spelling, or complaint/question/praise/urgent/spam/sarcasm followed by a cue name"
+                 contrast, ignore, salutation, report, elsewhere, condition, first person, stopword, number, spelling, or complaint/question/praise/urgent/spam/sarcasm followed by a cue name"
             ));
         }
     };
@@ -543,6 +546,7 @@ fn entry_effect(
         ("first", _) => RawEffect::Plain(Effect::FirstPerson),
         ("salutation", _) => RawEffect::Plain(Effect::Salutation),
         ("report", _) => RawEffect::Plain(Effect::Report),
+        ("elsewhere", _) => RawEffect::Plain(Effect::Elsewhere),
         ("condition", _) => RawEffect::Plain(Effect::Condition),
         ("stopword", _) => RawEffect::Stopword,
         _ => RawEffect::Number,

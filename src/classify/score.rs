@@ -67,6 +67,8 @@ struct Evidence {
     first_person: u32,
     /// Words that report what someone else said ("confirms", "aldus", "oplyser").
     reports: u32,
+    /// The first subject that is not the brand's service ("the referee", "het weer").
+    elsewhere: Option<(u32, u32)>,
     /// Complaint evidence that came from "leave" cues, taken back when the writer is a
     /// prospect asking for advice ("Moving to Vesterbro, best ISP?").
     leave: f32,
@@ -761,6 +763,10 @@ impl Walk {
                     modifier_only = false;
                     ev.reports += 1;
                 }
+                Effect::Elsewhere => {
+                    modifier_only = false;
+                    ev.elsewhere.get_or_insert((ph.start, ph.end));
+                }
                 Effect::Condition => {
                     modifier_only = false;
                     self.supposing.get_or_insert(Supposed {
@@ -1269,11 +1275,32 @@ fn decide(
         ev.complaint -= 0.5 * ev.duration;
         ev.factual -= 0.5 * ev.duration;
     }
+    // "That referee was a disgrace", "Worst ending ever": strong words beside a subject that is
+    // not the brand's service judge that subject. Cues that make a complaint (or praise) of
+    // their own still speak of the service, and the words beside them count.
+    let (mut neg_weight, mut pos_weight) = (0.85, 0.6);
+    if let Some((s, e)) = ev.elsewhere {
+        let (blame, credit) = (ev.complaint < 1.0, ev.praise < 1.0);
+        if blame && ev.neg > 0.0 || credit && ev.pos > 0.0 {
+            reasons.push(text, "elsewhere", "another subject", s, e);
+        }
+        if blame {
+            neg_weight = 0.0;
+        }
+        if credit {
+            pos_weight = 0.0;
+        }
+    }
     let sarcastic = weigh_sarcasm(text, ev, reasons);
     let scores = Scores {
-        complaint: ev.complaint + 0.85 * ev.neg,
+        complaint: ev.complaint + neg_weight * ev.neg,
         // A contest post ("Winactie! Volg ons en like 🎉") is cheerful without praising anyone.
-        praise: ev.praise + if ev.spam >= 1.0 { 0.0 } else { 0.6 * ev.pos },
+        praise: ev.praise
+            + if ev.spam >= 1.0 {
+                0.0
+            } else {
+                pos_weight * ev.pos
+            },
         // "Interesse? Solliciteer via de website": an ad's question asks nobody anything.
         question: ev.question
             + if ev.question_marks > 0 && ev.spam < 1.0 {

@@ -2851,3 +2851,30 @@ fn leaving_said_after_the_last_question_is_a_complaint_and_asked_about_a_questio
         &["I want to cancel my contract. How do I do that?"],
     );
 }
+
+#[test]
+fn strong_words_about_the_match_or_the_series_are_not_about_the_brand() {
+    assert_labels(
+        Label::Neutral,
+        &[
+            "Useless referee, shocking decisions all night. Taking the GreenLine bus home in a mood.",
+            "Wat een waardeloze scheidsrechter. Nu met de trein van Spoorland naar huis.",
+            "Sikke en elendig dommer. Tager Arriva-toget hjem nu.",
+            "Watched it on Kijkbox: the ending was awful, the writers should be ashamed.",
+            "Regeringen er en katastrofe. Sidder på Nordtel-wifi og læser nyheder.",
+        ],
+    );
+    // A cue that speaks of the service itself keeps the strong words beside it.
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Useless referee, and the GreenLine stream kept freezing all night. Awful.",
+            "Wat een waardeloze scheidsrechter en de app van Ziggo viel drie keer uit.",
+        ],
+    );
+    // Without a subject of its own, the same words judge the brand.
+    assert_labels(
+        Label::Complaint,
+        &["Useless GreenLine bus, shocking driving all night."],
+    );
+}
