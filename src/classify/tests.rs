@@ -2878,3 +2878,12 @@ fn strong_words_about_the_match_or_the_series_are_not_about_the_brand() {
         &["Useless GreenLine bus, shocking driving all night."],
     );
 }
+
+#[test]
+fn a_phrase_written_a_word_a_sentence_is_still_the_phrase() {
+    // "every single time" is a repeat, however it is spelt out.
+    assert_labels(
+        Label::Complaint,
+        &["Why does the app take a minute to open @CoinBank? Every. Single. Time."],
+    );
+}

@@ -184,7 +184,9 @@ fn other(text: &str, i: usize, key: &mut [u8; 64]) -> (usize, Option<(Token, boo
                     (i + 1, None)
                 }
             }
-            b'.' if ordinal_dot(b, i) || abbreviation_dot(b, i) => (i + 1, None),
+            b'.' if ordinal_dot(b, i) || abbreviation_dot(b, i) || emphatic_dot(b, i) => {
+                (i + 1, None)
+            }
             b'.' | b',' | b'\n' | b'(' | b')' | b'"' => {
                 let mut j = i + 1;
                 while j < n && b[j] == c {
@@ -273,6 +275,57 @@ fn ordinal_dot(b: &[u8], i: usize) -> bool {
         && (i == digits || matches!(b[i - digits - 1], b' ' | b'('))
         && b.get(i + 1) == Some(&b' ')
         && lower
+}
+
+/// Whether the '.' at `i` sits inside a run of three or more one-word sentences written for
+/// emphasis ("Every. Single. Time.", "The. Worst. Ever."): the words are one phrase, so the
+/// dots between them end no sentence and the last one does. Two such words are left apart:
+/// "Telia nede. Igen. Fantastisk." mocks in its last word.
+fn emphatic_dot(b: &[u8], i: usize) -> bool {
+    let Some(mut start) = lone_word_before(b, i) else {
+        return false;
+    };
+    let mut run = 1;
+    let mut end = i;
+    while run < 3 {
+        match lone_word_after(b, end) {
+            Some(next) => (run, end) = (run + 1, next),
+            None => break,
+        }
+    }
+    if end == i {
+        return false;
+    }
+    while run < 3 && start >= 2 {
+        match lone_word_before(b, start - 2) {
+            Some(s) => (run, start) = (run + 1, s),
+            None => break,
+        }
+    }
+    run >= 3
+}
+
+/// Bytes of multi-byte characters count as letters: "Én. Gang. Til." is such a run too.
+fn letter(c: &u8) -> bool {
+    c.is_ascii_alphabetic() || *c >= 0x80
+}
+
+/// Where the word that ends at the '.' at `i` starts, when it is a sentence of its own: the
+/// post starts with it, or a sentence mark and a space come before it.
+fn lone_word_before(b: &[u8], i: usize) -> Option<usize> {
+    let start = i - b[..i].iter().rev().take_while(|c| letter(c)).count();
+    let alone = start == 0
+        || start >= 2 && b[start - 1] == b' ' && matches!(b[start - 2], b'.' | b'!' | b'?');
+    (start < i && alone).then_some(start)
+}
+
+/// Where the one-word sentence after the '.' at `i` ends (at its '.' or '!'), if one follows.
+fn lone_word_after(b: &[u8], i: usize) -> Option<usize> {
+    if b.get(i + 1) != Some(&b' ') {
+        return None;
+    }
+    let end = i + 2 + b.get(i + 2..)?.iter().take_while(|c| letter(c)).count();
+    (end > i + 2 && matches!(b.get(end), Some(b'.' | b'!'))).then_some(end)
 }
 
 /// Whether the '.' at `i` belongs to an abbreviation ("e.g.", "bl.a.", "kl. 8") rather than
@@ -823,6 +876,25 @@ mod tests {
         assert_eq!(stops("Not again... ok"), 1);
         assert_eq!(stops("Kapot.ca. 20 euro"), 2);
         assert_eq!(stops("Fine, thanks etc."), 2);
+    }
+
+    #[test]
+    fn one_word_sentences_in_a_row_of_three_are_one_phrase() {
+        let stops = |text: &str| {
+            kinds(text)
+                .into_iter()
+                .filter(|(k, _)| *k == Kind::Stop)
+                .count()
+        };
+        assert_eq!(stops("Every. Single. Time."), 1);
+        assert_eq!(stops("App logs me out. Every. Single. Time."), 2);
+        assert_eq!(stops("Hver. Eneste. Gang! Én. Gang. Til."), 1);
+        assert_eq!(stops("READY. SET. GO!"), 0);
+        // Two are left apart: the last may mock the one before.
+        assert_eq!(stops("Telia nede. Igen. Fantastisk."), 3);
+        assert_eq!(stops("Elke. Keer."), 2);
+        // A sentence of more words is no part of a run.
+        assert_eq!(stops("Down again. Every time. Great."), 3);
     }
 
     #[test]
