@@ -185,6 +185,9 @@ pub(crate) enum Effect {
     /// ("the referee", "de scheids"), the weather, a film's ending, the government. In a post
     /// with no complaint cue, the strong words beside one judge that, not the brand.
     Elsewhere,
+    /// Laughter ("haha", "😂"): matched and otherwise ignored, as `Ignore` is. Time told with a
+    /// laugh and nothing wrong beside it is a story, not a wait.
+    Laughter,
     /// A word that supposes ("if", "als", "hvis"): a fault named after it, in a sentence that
     /// ends in a question mark, is asked about, not suffered ("What happens if I lose my
     /// card?").
@@ -402,13 +405,13 @@ fn parse_section(head: &str, line: &str) -> Result<(String, Option<CueKind>, Str
         "spam" => Some(CueKind::Spam),
         "sarcasm" => Some(CueKind::Sarcasm),
         "sentiment" | "negation" | "intensifier" | "downtoner" | "contrast" | "concession"
-        | "ignore" | "salutation" | "report" | "elsewhere" | "condition" | "stopword"
-        | "number" | "spelling" => None,
+        | "ignore" | "salutation" | "report" | "elsewhere" | "laughter" | "condition"
+        | "stopword" | "number" | "spelling" => None,
         "first" if cue == "person" => None,
         _ => {
             return Err(format!(
                 "unknown section [{head}]; expected one of sentiment, negation, intensifier, downtoner, \
-                 contrast, ignore, salutation, report, elsewhere, condition, first person, stopword, number, spelling, or complaint/question/praise/urgent/spam/sarcasm followed by a cue name"
+                 contrast, ignore, salutation, report, elsewhere, laughter, condition, first person, stopword, number, spelling, or complaint/question/praise/urgent/spam/sarcasm followed by a cue name"
             ));
         }
     };
@@ -547,6 +550,7 @@ fn entry_effect(
         ("salutation", _) => RawEffect::Plain(Effect::Salutation),
         ("report", _) => RawEffect::Plain(Effect::Report),
         ("elsewhere", _) => RawEffect::Plain(Effect::Elsewhere),
+        ("laughter", _) => RawEffect::Plain(Effect::Laughter),
         ("condition", _) => RawEffect::Plain(Effect::Condition),
         ("stopword", _) => RawEffect::Stopword,
         _ => RawEffect::Number,

@@ -37,6 +37,11 @@ struct Evidence {
     factual: f32,
     /// Of those, how long something has gone on ("for 2 weeks").
     duration: f32,
+    /// Of those, the ones that tell only of time: how long, again, still.
+    timely: f32,
+    /// Laughter ("haha", "😂") and the first one's span.
+    laughs: u32,
+    laugh_span: (u32, u32),
     /// Of those, the ones that name a fault (a failure, a delay, no answer), not just time or
     /// tone: sarcasm needs one to mock.
     fault: f32,
@@ -294,6 +299,7 @@ struct Grievance {
     fault: f32,
     symptom: f32,
     duration: f32,
+    timely: f32,
     leave: f32,
 }
 
@@ -306,6 +312,7 @@ impl Grievance {
             fault: ev.fault,
             symptom: ev.symptom,
             duration: ev.duration,
+            timely: ev.timely,
             leave: ev.leave,
         }
     }
@@ -319,6 +326,7 @@ impl Grievance {
         ev.fault = ev.fault.min(self.fault);
         ev.symptom = ev.symptom.min(self.symptom);
         ev.duration = ev.duration.min(self.duration);
+        ev.timely = ev.timely.min(self.timely);
         ev.leave = ev.leave.min(self.leave);
         ev.leave_after_asking = ev.leave_after_asking.min(ev.leave);
         added
@@ -510,7 +518,7 @@ impl Walk {
                         rest.starts_with(QUOTES) || rest[word..].trim_start().starts_with(QUOTES);
                     let w = if quoted { w + 1.0 } else { w };
                     let ph = (text, start, s_end);
-                    self.count_complaint(CueRole::Waiting, ph, name, w, ev, reasons);
+                    self.count_complaint(CueRole::Still, ph, name, w, ev, reasons);
                 }
             }
         }
@@ -751,6 +759,14 @@ impl Walk {
                 Effect::Ignore => {
                     modifier_only = false;
                     self.sentence.other = true;
+                }
+                Effect::Laughter => {
+                    modifier_only = false;
+                    self.sentence.other = true;
+                    if ev.laughs == 0 {
+                        ev.laugh_span = (ph.start, ph.end);
+                    }
+                    ev.laughs += 1;
                 }
                 // Said anywhere but at the opening of a letter, the word is just a word.
                 Effect::Salutation => modifier_only = false,
@@ -997,6 +1013,10 @@ impl Walk {
         ev: &mut Evidence,
         reasons: &mut Reasons,
     ) {
+        // Waiting for the brand ("on hold", "in de wachtrij") is a fault, however it is told.
+        if matches!(role, CueRole::Duration | CueRole::Repeat | CueRole::Still) {
+            ev.timely += w;
+        }
         match role {
             CueRole::Duration => ev.duration += w,
             // A strong repeat says a fault came back ("another outage", "yet
@@ -1110,7 +1130,7 @@ fn tone_of(lex: &Lexicon, pat: &Pattern, negated: bool) -> Option<i8> {
                 | (CueKind::Question | CueKind::Spam, _) => 0,
                 (CueKind::Complaint | CueKind::Urgent | CueKind::Sarcasm, _) => -1,
             },
-            Effect::Ignore => 0,
+            Effect::Ignore | Effect::Laughter => 0,
             _ => continue,
         };
         said = true;
@@ -1269,6 +1289,7 @@ fn decide(
         // the last question, is a complaint.
         ev.complaint -= 0.5 * (ev.leave - ev.leave_after_asking);
     }
+    weigh_laughter(text, ev, reasons);
     // "Going on holiday for 2 weeks": how long, with nothing wrong or undone beside it, is
     // half a complaint at most ("hasn't worked for 2 weeks" is a whole one).
     if ev.duration > 0.0 && ev.complaint - ev.duration < 0.5 && ev.neg < 1.0 && ev.negations == 0 {
@@ -1344,6 +1365,22 @@ fn decide(
         (sentiment, shouting, prospect),
         out,
     );
+}
+
+/// "Mijn kat zit al de hele ochtend in de doos 😂", "Every time someone mentions the bank my
+/// nan starts on her garden 😂": time told with a laugh, and nothing wrong or bad beside it, is
+/// a story, not a wait. Its time cues are taken back. A laugh beside a fault or a bad word
+/// stays what it was ("3 hours on hold 😂 unreal").
+fn weigh_laughter(text: &str, ev: &mut Evidence, reasons: &mut Reasons) {
+    if ev.laughs == 0 || ev.timely == 0.0 || ev.neg > 0.0 || ev.complaint - ev.timely >= 0.5 {
+        return;
+    }
+    ev.complaint -= ev.timely;
+    ev.factual -= ev.timely;
+    ev.fault = (ev.fault - ev.timely).max(0.0);
+    ev.duration = 0.0;
+    let (s, e) = ev.laugh_span;
+    reasons.push(text, "joke", "time told with a laugh", s, e);
 }
 
 /// A star rating says outright what the writer thinks; a low one next to praise words is the

@@ -2887,3 +2887,23 @@ fn a_phrase_written_a_word_a_sentence_is_still_the_phrase() {
         &["Why does the app take a minute to open @CoinBank? Every. Single. Time."],
     );
 }
+
+#[test]
+fn time_told_with_a_laugh_and_nothing_wrong_is_a_story() {
+    assert_labels(
+        Label::Neutral,
+        &[
+            "Mijn opa noemt elke laptop nog steeds \"de Fjordlink computer\" 😂",
+            "Onze hond slaapt nog steeds elke dag op de doos van Pakketpost haha",
+            "Hver gang jeg siger Fjordbanken, tror min mormor det er en sandbanke 😂",
+        ],
+    );
+    // A fault or a bad word beside the laugh keeps the complaint.
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Three hours on hold with Fjordlink and still no answer 😂 unreal",
+            "Pakket ligt al twee weken kwijt bij Pakketpost haha, geweldig",
+        ],
+    );
+}
