@@ -1755,30 +1755,32 @@ fn rating(text: &str) -> Option<(f32, u32, u32)> {
 /// word for stars, so "remember to star the repo" rates nothing.
 fn written_stars<'a>(text: &'a str) -> Option<(f32, u32, u32)> {
     const STARS: [&str; 6] = ["star", "stars", "stjerne", "stjerner", "ster", "sterren"];
-    const COUNTS: [(&str, u8); 23] = [
-        ("0", 0),
-        ("1", 1),
-        ("2", 2),
-        ("3", 3),
-        ("4", 4),
-        ("5", 5),
-        ("zero", 0),
-        ("one", 1),
-        ("two", 2),
-        ("three", 3),
-        ("four", 4),
-        ("five", 5),
-        ("nul", 0),
-        ("één", 1),
-        ("twee", 2),
-        ("drie", 3),
-        ("vier", 4),
-        ("vijf", 5),
-        ("to", 2),
-        ("tre", 3),
-        ("fire", 4),
-        ("fem", 5),
-        ("ingen", 0),
+    // (word, count, Danish only): "to" and "fire" are English words too, so they count only
+    // before the Danish word for stars ("to stjerner", not "went to stars").
+    const COUNTS: [(&str, u8, bool); 23] = [
+        ("0", 0, false),
+        ("1", 1, false),
+        ("2", 2, false),
+        ("3", 3, false),
+        ("4", 4, false),
+        ("5", 5, false),
+        ("zero", 0, false),
+        ("one", 1, false),
+        ("two", 2, false),
+        ("three", 3, false),
+        ("four", 4, false),
+        ("five", 5, false),
+        ("nul", 0, false),
+        ("één", 1, false),
+        ("twee", 2, false),
+        ("drie", 3, false),
+        ("vier", 4, false),
+        ("vijf", 5, false),
+        ("to", 2, true),
+        ("tre", 3, false),
+        ("fire", 4, true),
+        ("fem", 5, false),
+        ("ingen", 0, false),
     ];
     // Every word for stars starts "st" before "a", "e" or "j": a search for the 't' finds the
     // few places to look, and the word before is read only there.
@@ -1805,11 +1807,11 @@ fn written_stars<'a>(text: &'a str) -> Option<(f32, u32, u32)> {
             p + before[p..].chars().next().map_or(1, char::len_utf8)
         });
         let count = trimmed(&before[from..]);
-        let english_word = ["to", "fire"].iter().any(|w| count.eq_ignore_ascii_case(w));
-        if english_word && !word.get(..3).is_some_and(|w| w.eq_ignore_ascii_case("stj")) {
-            continue;
-        }
-        if let Some(&(_, n)) = COUNTS.iter().find(|(c, _)| count.eq_ignore_ascii_case(c)) {
+        let danish = word.get(..3).is_some_and(|w| w.eq_ignore_ascii_case("stj"));
+        if let Some(&(_, n, _)) = COUNTS
+            .iter()
+            .find(|&&(c, _, danish_only)| count.eq_ignore_ascii_case(c) && (danish || !danish_only))
+        {
             return Some((f32::from(n) / 5.0, from as u32, (s + word.len()) as u32));
         }
     }
