@@ -2907,3 +2907,20 @@ fn time_told_with_a_laugh_and_nothing_wrong_is_a_story() {
         ],
     );
 }
+
+#[test]
+fn an_ad_that_opens_with_switch_to_is_no_customer_leaving() {
+    assert_labels(
+        Label::Neutral,
+        &[
+            "Switch to Velotel SIM-only this month and get 60GB for £12 a month.",
+            "Stap nu over naar Zenmobiel en krijg drie maanden gratis Netflix.",
+            "Skift til Nordtel i dag og få 100 GB data.",
+        ],
+    );
+    // Said by a customer, it is still leaving.
+    assert_labels(
+        Label::Complaint,
+        &["Third outage this week, I'm going to switch to Velotel."],
+    );
+}
