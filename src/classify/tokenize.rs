@@ -848,14 +848,16 @@ mod tests {
         );
     }
 
+    /// How many sentence stops `text` holds.
+    fn stops(text: &str) -> usize {
+        kinds(text)
+            .into_iter()
+            .filter(|(k, _)| *k == Kind::Stop)
+            .count()
+    }
+
     #[test]
     fn the_full_stop_of_an_abbreviation_ends_no_sentence() {
-        let stops = |text: &str| {
-            kinds(text)
-                .into_iter()
-                .filter(|(k, _)| *k == Kind::Stop)
-                .count()
-        };
         assert_eq!(stops("Strømmen er gået siden kl. 17 i Vanløse"), 0);
         assert_eq!(stops("Lukket bl.a. pga. sporarbejde, f.eks. i Køge"), 1);
         assert_eq!(stops("Apps, e.g. Netflix and i.e. the TV box"), 1);
@@ -880,12 +882,6 @@ mod tests {
 
     #[test]
     fn one_word_sentences_in_a_row_of_three_are_one_phrase() {
-        let stops = |text: &str| {
-            kinds(text)
-                .into_iter()
-                .filter(|(k, _)| *k == Kind::Stop)
-                .count()
-        };
         assert_eq!(stops("Every. Single. Time."), 1);
         assert_eq!(stops("App logs me out. Every. Single. Time."), 2);
         assert_eq!(stops("Hver. Eneste. Gang! Én. Gang. Til."), 1);
