@@ -182,8 +182,8 @@ pub(crate) enum Effect {
     /// writer is news.
     Report,
     /// A subject the writer may feel strongly about that is not the brand's service: sport
-    /// ("the referee", "de scheids"), the weather, a film's ending, the government. In a post
-    /// with no complaint cue, the strong words beside one judge that, not the brand.
+    /// ("the referee", "de scheids"), a series' ending, the government. In a post whose cues
+    /// make no complaint of their own, the strong words beside one judge that, not the brand.
     Elsewhere,
     /// Laughter ("haha", "😂"): matched and otherwise ignored, as `Ignore` is. Time told with a
     /// laugh and nothing wrong beside it is a story, not a wait.

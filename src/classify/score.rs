@@ -72,7 +72,7 @@ struct Evidence {
     first_person: u32,
     /// Words that report what someone else said ("confirms", "aldus", "oplyser").
     reports: u32,
-    /// The first subject that is not the brand's service ("the referee", "het weer").
+    /// The first subject that is not the brand's service ("the referee", "de scheids").
     elsewhere: Option<(u32, u32)>,
     /// Complaint evidence that came from "leave" cues, taken back when the writer is a
     /// prospect asking for advice ("Moving to Vesterbro, best ISP?").
