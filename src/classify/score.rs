@@ -39,9 +39,8 @@ struct Evidence {
     duration: f32,
     /// Of those, the ones that tell only of time: how long, again, still.
     timely: f32,
-    /// Laughter ("haha", "😂") and the first one's span.
-    laughs: u32,
-    laugh_span: (u32, u32),
+    /// The first laugh ("haha", "😂").
+    laugh: Option<(u32, u32)>,
     /// Of those, the ones that name a fault (a failure, a delay, no answer), not just time or
     /// tone: sarcasm needs one to mock.
     fault: f32,
@@ -763,10 +762,7 @@ impl Walk {
                 Effect::Laughter => {
                     modifier_only = false;
                     self.sentence.other = true;
-                    if ev.laughs == 0 {
-                        ev.laugh_span = (ph.start, ph.end);
-                    }
-                    ev.laughs += 1;
+                    ev.laugh.get_or_insert((ph.start, ph.end));
                 }
                 // Said anywhere but at the opening of a letter, the word is just a word.
                 Effect::Salutation => modifier_only = false,
@@ -1372,14 +1368,16 @@ fn decide(
 /// a story, not a wait. Its time cues are taken back. A laugh beside a fault or a bad word
 /// stays what it was ("3 hours on hold 😂 unreal").
 fn weigh_laughter(text: &str, ev: &mut Evidence, reasons: &mut Reasons) {
-    if ev.laughs == 0 || ev.timely == 0.0 || ev.neg > 0.0 || ev.complaint - ev.timely >= 0.5 {
+    let Some((s, e)) = ev.laugh else {
+        return;
+    };
+    if ev.timely == 0.0 || ev.neg > 0.0 || ev.complaint - ev.timely >= 0.5 {
         return;
     }
     ev.complaint -= ev.timely;
     ev.factual -= ev.timely;
     ev.fault = (ev.fault - ev.timely).max(0.0);
     ev.duration = 0.0;
-    let (s, e) = ev.laugh_span;
     reasons.push(text, "joke", "time told with a laugh", s, e);
 }
 
