@@ -1296,6 +1296,9 @@ fn decide(
     // not the brand's service judge that subject. Cues that make a complaint (or praise) of
     // their own still speak of the service, and the words beside them count.
     let (mut neg_weight, mut pos_weight) = (0.85, 0.6);
+    // "How is that NOT a penalty??": a question asked in anger at that subject asks the brand
+    // nothing. Its question marks count for nothing; a question cue ("can I watch …") still does.
+    let mut rhetoric = false;
     if let Some((s, e)) = ev.elsewhere {
         let (blame, credit) = (ev.complaint < 1.0, ev.praise < 1.0);
         if blame && ev.neg > 0.0 || credit && ev.pos > 0.0 {
@@ -1303,6 +1306,7 @@ fn decide(
         }
         if blame {
             neg_weight = 0.0;
+            rhetoric = ev.neg > 0.0;
         }
         if credit {
             pos_weight = 0.0;
@@ -1320,7 +1324,7 @@ fn decide(
             },
         // "Interesse? Solliciteer via de website": an ad's question asks nobody anything.
         question: ev.question
-            + if ev.question_marks > 0 && ev.spam < 1.0 {
+            + if ev.question_marks > 0 && ev.spam < 1.0 && !rhetoric {
                 1.0
             } else {
                 0.0

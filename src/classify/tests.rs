@@ -2880,6 +2880,36 @@ fn strong_words_about_the_match_or_the_series_are_not_about_the_brand() {
 }
 
 #[test]
+fn a_question_asked_in_anger_at_another_subject_asks_the_brand_nothing() {
+    assert_labels(
+        Label::Neutral,
+        &[
+            "Worst referee ever. How is that NOT a penalty?? Watching it on Streamly at my mum's.",
+            "Ben ik de enige die het debat gisteren een circus vond? Keek het via Kijkbox.",
+            "Så sidste afsnit af Havnen på FlimmerPlay, og hvad fanden var det for en slutning??",
+        ],
+    );
+    // Asked calmly, about watching it, it is a question for the brand.
+    assert_labels(
+        Label::Question,
+        &["Is the match on Streamly tonight or only on the sports package?"],
+    );
+}
+
+#[test]
+fn words_that_name_another_subject_only_in_sport_leave_the_brand_its_blame() {
+    // "de spits" is rush hour on a train, "valget" a choice, "slutningen" the end of anything.
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Trein van Spoorland in de spits: waardeloos en vies.",
+            "Valget af abonnement hos Nordtel var elendigt forklaret, pinligt.",
+            "I slutningen af samtalen med Nordtel blev jeg bare mødt af en elendig tone.",
+        ],
+    );
+}
+
+#[test]
 fn a_phrase_written_a_word_a_sentence_is_still_the_phrase() {
     // "every single time" is a repeat, however it is spelt out.
     assert_labels(
