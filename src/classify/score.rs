@@ -264,7 +264,7 @@ struct Walk {
     int_left: u8,
     contrast: bool,
     /// The evidence as it stood when the current clause began.
-    clause: ClauseMark,
+    clause: Mark,
     /// Inside a clause that "although" opens. What the writer grants there counts half ("Hoewel
     /// de monteur aardig was, …"); a grievance there counts in full ("… selvom jeg var hjemme
     /// hele dagen").
@@ -285,51 +285,8 @@ struct Walk {
 /// Where a supposition began: the grievance summed before it, and the word's span.
 #[derive(Clone, Copy)]
 struct Supposed {
-    mark: Grievance,
+    mark: Mark,
     span: (u32, u32),
-}
-
-/// The grievance summed up to a point of the walk, for [`Supposed`] to restore.
-#[derive(Clone, Copy)]
-struct Grievance {
-    complaint: f32,
-    neg: f32,
-    factual: f32,
-    fault: f32,
-    symptom: f32,
-    duration: f32,
-    timely: f32,
-    leave: f32,
-}
-
-impl Grievance {
-    fn of(ev: &Evidence) -> Grievance {
-        Grievance {
-            complaint: ev.complaint,
-            neg: ev.neg,
-            factual: ev.factual,
-            fault: ev.fault,
-            symptom: ev.symptom,
-            duration: ev.duration,
-            timely: ev.timely,
-            leave: ev.leave,
-        }
-    }
-
-    /// Takes back what was added since the mark; true if there was any.
-    fn restore(self, ev: &mut Evidence) -> bool {
-        let added = ev.complaint > self.complaint || ev.neg > self.neg;
-        ev.complaint = ev.complaint.min(self.complaint);
-        ev.neg = ev.neg.min(self.neg);
-        ev.factual = ev.factual.min(self.factual);
-        ev.fault = ev.fault.min(self.fault);
-        ev.symptom = ev.symptom.min(self.symptom);
-        ev.duration = ev.duration.min(self.duration);
-        ev.timely = ev.timely.min(self.timely);
-        ev.leave = ev.leave.min(self.leave);
-        ev.leave_after_asking = ev.leave_after_asking.min(ev.leave);
-        added
-    }
 }
 
 /// A cue that the next word saying something (stopwords skipped) decides.
@@ -350,6 +307,11 @@ enum Pending {
 
 /// Quote marks, straight and curly: what is held in them is quoted back, not meant.
 const QUOTES: [char; 8] = ['"', '\'', '“', '”', '‘', '’', '«', '»'];
+
+/// The bytes a mark of [`QUOTES`] can start with: '"', '\'', and the lead bytes of the curly
+/// marks (0xE2) and the guillemets (0xC2). Only there can a quote open, so a search for these
+/// bytes spares most posts the walk by characters.
+const QUOTE_BYTES: [u8; 4] = [b'"', b'\'', 0xE2, 0xC2];
 
 /// A phrase the walk matched: its span, the kind of its first token, and how it is said.
 struct Phrase<'t> {
@@ -435,25 +397,36 @@ impl Lone {
     }
 }
 
-/// The evidence summed up to a point of the walk (a clause start, a "but"), for a contrast
-/// to weigh what came before it against what came after.
+/// The evidence summed up to a point of the walk: a clause start or a "but", for a contrast
+/// to weigh what came before it against what came after ([`Mark::reweigh`]); an "if", for a
+/// supposition to take back what it supposed ([`Mark::restore`]).
 #[derive(Clone, Copy, Default)]
-struct ClauseMark {
+struct Mark {
     pos: f32,
     neg: f32,
     complaint: f32,
     praise: f32,
     factual: f32,
+    fault: f32,
+    symptom: f32,
+    duration: f32,
+    timely: f32,
+    leave: f32,
 }
 
-impl ClauseMark {
-    fn of(ev: &Evidence) -> ClauseMark {
-        ClauseMark {
+impl Mark {
+    fn of(ev: &Evidence) -> Mark {
+        Mark {
             pos: ev.pos,
             neg: ev.neg,
             complaint: ev.complaint,
             praise: ev.praise,
             factual: ev.factual,
+            fault: ev.fault,
+            symptom: ev.symptom,
+            duration: ev.duration,
+            timely: ev.timely,
+            leave: ev.leave,
         }
     }
 
@@ -465,6 +438,21 @@ impl ClauseMark {
         weigh(self.complaint, &mut ev.complaint);
         weigh(self.praise, &mut ev.praise);
         weigh(self.factual, &mut ev.factual);
+    }
+
+    /// Takes back the grievance added since the mark; true if there was any.
+    fn restore(self, ev: &mut Evidence) -> bool {
+        let added = ev.complaint > self.complaint || ev.neg > self.neg;
+        ev.complaint = ev.complaint.min(self.complaint);
+        ev.neg = ev.neg.min(self.neg);
+        ev.factual = ev.factual.min(self.factual);
+        ev.fault = ev.fault.min(self.fault);
+        ev.symptom = ev.symptom.min(self.symptom);
+        ev.duration = ev.duration.min(self.duration);
+        ev.timely = ev.timely.min(self.timely);
+        ev.leave = ev.leave.min(self.leave);
+        ev.leave_after_asking = ev.leave_after_asking.min(ev.leave);
+        added
     }
 }
 
@@ -484,7 +472,7 @@ impl Walk {
             int_factor: 1.0,
             int_left: 0,
             contrast: false,
-            clause: ClauseMark::default(),
+            clause: Mark::default(),
             conceding: false,
             pending: Pending::None,
             after_still: false,
@@ -611,7 +599,7 @@ impl Walk {
                     self.end_sentence(ev);
                 }
                 self.conceding = false;
-                self.clause = ClauseMark::of(ev);
+                self.clause = Mark::of(ev);
                 self.sentence_start = true;
                 self.neg_left = 0;
                 self.int_left = 0;
@@ -782,7 +770,7 @@ impl Walk {
                 Effect::Condition => {
                     modifier_only = false;
                     self.supposing.get_or_insert(Supposed {
-                        mark: Grievance::of(ev),
+                        mark: Mark::of(ev),
                         span: (ph.start, ph.end),
                     });
                 }
@@ -796,7 +784,7 @@ impl Walk {
                     } else {
                         self.contrast = true;
                         self.neg_left = 0;
-                        ClauseMark::of(ev)
+                        Mark::of(ev)
                     };
                     ev.mixed |= before.pos + before.praise > 0.0;
                     ev.pos_after_contrast |= ev.pos + ev.praise > before.pos + before.praise;
@@ -1418,10 +1406,10 @@ const MONEY_OF_MINE: f32 = 0.5;
 /// show it did not hold. The first two count, so two quotes ("£14.20 'service fee' + £3.75
 /// 'order processing fee'") make a complaint.
 fn weigh_quote(text: &str, ev: &mut Evidence, reasons: &mut Reasons) {
-    // Most posts hold no quote mark at all, and a search for bytes spares them the walk by
-    // characters: every mark in QUOTES is '"', '\'' or starts with byte 0xE2 or 0xC2.
+    // Most posts hold no quote mark at all.
     let b = text.as_bytes();
-    if memchr::memchr3(b'"', b'\'', 0xE2, b).is_none() && memchr::memchr(0xC2, b).is_none() {
+    let [q0, q1, q2, q3] = QUOTE_BYTES;
+    if memchr::memchr3(q0, q1, q2, b).is_none() && memchr::memchr(q3, b).is_none() {
         return;
     }
     let mut from = 0;
@@ -1440,12 +1428,10 @@ fn weigh_quote(text: &str, ev: &mut Evidence, reasons: &mut Reasons) {
 /// space (or at the start) and close before a space, punctuation or the end, so an apostrophe
 /// inside or at the end of a word ("don't", "drivers' union") opens nothing.
 fn quoted_span(text: &str, from: usize) -> Option<(u32, u32)> {
-    // Every mark in QUOTES is '"', '\'' or starts with byte 0xE2 or 0xC2: only there can a
-    // quote open.
     let marks = text.as_bytes()[from..]
         .iter()
         .enumerate()
-        .filter(|&(_, b)| matches!(b, b'"' | b'\'' | 0xE2 | 0xC2));
+        .filter(|&(_, b)| QUOTE_BYTES.contains(b));
     for (i, _) in marks {
         let i = from + i;
         let c = text[i..].chars().next()?;
