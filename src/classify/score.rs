@@ -1442,12 +1442,18 @@ fn quoted_span(text: &str, from: usize) -> Option<(u32, u32)> {
         }
         let body_start = i + c.len_utf8();
         let rest = &text[body_start..];
-        let close = rest.find(|q: char| QUOTES.contains(&q))?;
+        // An apostrophe inside a word ("'we're aware'") closes nothing.
+        let close = rest
+            .char_indices()
+            .find(|&(k, q)| QUOTES.contains(&q) && !inside_word(rest, k, q))?
+            .0;
         let body = &rest[..close];
         let after = rest[close..].chars().nth(1);
         let words = body.split_whitespace().count();
         if (1..=8).contains(&words)
             && !body.starts_with(char::is_whitespace)
+            // "“@JetBlue: Our fleet's on fleek”": a post quoted whole, as old retweets were.
+            && !body.starts_with('@')
             && after.is_none_or(|a| !a.is_alphanumeric())
             && !names_before(&text[..i])
         {
@@ -1456,6 +1462,13 @@ fn quoted_span(text: &str, from: usize) -> Option<(u32, u32)> {
         }
     }
     None
+}
+
+/// Whether the mark `q` at byte `k` of `s` stands between two letters or digits, as an
+/// apostrophe in "we're" or "don't" does.
+fn inside_word(s: &str, k: usize, q: char) -> bool {
+    let alnum = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    alnum(s[..k].chars().next_back()) && alnum(s[k + q.len_utf8()..].chars().next())
 }
 
 /// The first amount of money: a currency sign before digits ("£16", "€ 54,99") or a currency

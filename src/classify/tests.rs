@@ -2549,6 +2549,20 @@ fn the_brands_words_quoted_back_are_a_complaint_and_a_quoted_name_is_not() {
         .collect();
     assert_eq!(quoted.len(), 1, "{:?}", c.reasons);
     assert_eq!(quoted[0].text, "'back'");
+    // Nor does one inside the quoted words close the quote.
+    let c = classify("Reported it twice and got the automated 'we're aware' email");
+    assert!(
+        has_reason(&c, "complaint", "'we're aware'"),
+        "{:?}",
+        c.reasons
+    );
+    // A post quoted whole, as old retweets were, is not the brand's words quoted back.
+    let c = classify("“@JetBlue: Our fleet's on fleek.” why");
+    assert!(
+        c.reasons.iter().all(|r| r.cue != "quoted back"),
+        "{:?}",
+        c.reasons
+    );
 }
 
 #[test]
