@@ -2602,6 +2602,21 @@ fn the_writers_own_money_leans_to_a_grievance() {
 }
 
 #[test]
+fn a_household_speaks_of_its_own_money_as_ours() {
+    let c = classify("Our energy bill from Ovalis went up £40 a month without a word");
+    assert!(has_reason(&c, "complaint", "£40"), "{:?}", c.reasons);
+    let c = classify("Vores vandregning fra Aaby Vand er steget med 4.000 kr på et år");
+    assert!(has_reason(&c, "complaint", "4.000 kr"), "{:?}", c.reasons);
+    // "We" is a spokesperson's word too: a quoted statement stays a report.
+    assert_labels(
+        Label::Neutral,
+        &[
+            "'We zien dat steeds meer klanten overstappen op glasvezel,' aldus een woordvoerder van KPN tegenover het FD.",
+        ],
+    );
+}
+
+#[test]
 fn ratings_quotes_and_amounts_are_found_in_any_case_mark_and_currency() {
     let span = |text: &str, cue: &str| {
         let c = classify(text);
