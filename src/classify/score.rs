@@ -1330,7 +1330,17 @@ fn decide(
     let spam = is_spam(input, ev, &scores, reasons);
     out.spam = spam;
     let article = reads_as_article(input, ev, sarcastic, sentiment);
+    // "Sorry to hear that, Mark. Can you DM us your tracking number? ^JT": the brand's own
+    // reply, in its words and signed as webcare teams sign, asks nobody for an answer.
+    let reply = if ev.reports > 0 {
+        signature(text)
+    } else {
+        None
+    };
     let label = if spam {
+        Label::Neutral
+    } else if let Some((s, e)) = reply {
+        reasons.push(text, "news", "the brand's own reply", s, e);
         Label::Neutral
     } else if article
         && (scores.complaint >= 1.0
@@ -1617,6 +1627,26 @@ fn is_spam(input: &Input, ev: &Evidence, scores: &Scores, reasons: &mut Reasons)
         }
     }
     spam
+}
+
+/// The span of a webcare signature that ends the post: a caret before a capital and a name
+/// or initials ("^JT", "^Sanne"), with at most the brand's name after it ("^Mark - Kroonbank").
+/// Customers who mock the habit sign too ("… insulting. ^HA"), so it counts only beside the
+/// brand's own phrases.
+fn signature(text: &str) -> Option<(u32, u32)> {
+    let at = text.rfind('^')?;
+    let before = text[..at].chars().next_back();
+    let rest = &text[at + 1..];
+    let name_len = rest
+        .find(|c: char| !c.is_alphabetic())
+        .unwrap_or(rest.len());
+    let tail = &rest[name_len..];
+    let signed = before.is_none_or(char::is_whitespace)
+        && rest.chars().next().is_some_and(char::is_uppercase)
+        && (2..=16).contains(&name_len)
+        && tail.split_whitespace().count() <= 3
+        && !tail.contains(['.', '!', '?', '"', '“', '”']);
+    signed.then_some((at as u32, (at + 1 + name_len) as u32))
 }
 
 /// News: an item that reads as an article reports complaints, outages and price rises in the

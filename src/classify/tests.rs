@@ -2602,6 +2602,23 @@ fn the_writers_own_money_leans_to_a_grievance() {
 }
 
 #[test]
+fn the_brands_own_signed_reply_asks_nobody_for_an_answer() {
+    assert_labels(
+        Label::Neutral,
+        &[
+            "@markh_77 Sorry to hear that, Mark. Can you DM us your tracking number and we'll look into it? ^JT",
+            "@tomvdberg Vervelend om te horen Tom! Wil je ons even een DM sturen met je klantnummer? ^Sanne - Veldnet",
+            "@TomBriggs_ Hi Tom, the 17:18 is running 12 minutes late due to a signalling fault. We'll keep you posted ^SD",
+        ],
+    );
+    // A customer who signs in jest is still a customer.
+    assert_labels(
+        Label::Complaint,
+        &["@united Your loyalty team hung up on me twice. It is insulting. ^HA"],
+    );
+}
+
+#[test]
 fn a_household_speaks_of_its_own_money_as_ours() {
     let c = classify("Our energy bill from Ovalis went up £40 a month without a word");
     assert!(has_reason(&c, "complaint", "£40"), "{:?}", c.reasons);
