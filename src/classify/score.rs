@@ -814,6 +814,11 @@ impl Walk {
 
     /// A sentiment word or emoji of valence `v`, intensified or negated by the open scopes.
     fn apply_sentiment(&mut self, v: f32, ph: &Phrase, ev: &mut Evidence, reasons: &mut Reasons) {
+        // A word the lexicons set to 0 ("præcis", "precies") takes a published valence away:
+        // it is a plain word, with no reason and no say in the sentence.
+        if v == 0.0 {
+            return;
+        }
         let mut v = v * ph.emph * ph.boost;
         if self.int_left > 0 {
             v *= self.int_factor;

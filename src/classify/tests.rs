@@ -2619,6 +2619,20 @@ fn the_brands_own_signed_reply_asks_nobody_for_an_answer() {
 }
 
 #[test]
+fn a_word_set_to_zero_is_a_plain_word_with_no_reason() {
+    // The published Danish list scores "præcis" negative; the lexicons set it to 0.
+    let c = classify("@mettehjort præcis det samme her, min pakke fra Fragtly er også forsinket");
+    assert!(
+        c.reasons
+            .iter()
+            .all(|r| !r.text.to_lowercase().starts_with("præcis")),
+        "{:?}",
+        c.reasons
+    );
+    assert_eq!(c.label, Label::Complaint);
+}
+
+#[test]
 fn a_household_speaks_of_its_own_money_as_ours() {
     let c = classify("Our energy bill from Ovalis went up £40 a month without a word");
     assert!(has_reason(&c, "complaint", "£40"), "{:?}", c.reasons);
