@@ -2633,6 +2633,26 @@ fn a_word_set_to_zero_is_a_plain_word_with_no_reason() {
 }
 
 #[test]
+fn a_post_marked_as_paid_is_an_advertiser_speaking() {
+    for text in [
+        "Ny kunde i Fjordbank? Få 0 kr i gebyrer det første år på Basiskonto 👉 fjordbank.dk/skift #annonce",
+        "GoGo squeeZ is a great snack for on the go #sponsored",
+        "Nieuw: de Veldnet Wifi-booster, nu met 20% korting. Wat vind jij ervan? #adv",
+    ] {
+        let c = classify(text);
+        assert!(c.spam, "{text}: {:?}", c.reasons);
+        assert_eq!(c.label, Label::Neutral, "{text}");
+    }
+    // The word on its own is no mark: an ad is something a customer may complain about.
+    assert_labels(
+        Label::Complaint,
+        &[
+            "An ad before every single episode on Streamly now. Ridiculous, I pay £12 a month for this.",
+        ],
+    );
+}
+
+#[test]
 fn a_household_speaks_of_its_own_money_as_ours() {
     let c = classify("Our energy bill from Ovalis went up £40 a month without a word");
     assert!(has_reason(&c, "complaint", "£40"), "{:?}", c.reasons);
