@@ -1096,11 +1096,14 @@ fn tone_of(lex: &Lexicon, pat: &Pattern, negated: bool) -> Option<i8> {
     let mut tone = 0i8;
     for eff in pat.effects.iter() {
         let t = match *eff {
+            // A word the lexicons set to 0 is a plain word, neither good nor a fault.
             Effect::Sentiment(v) => {
                 if v > 0.0 {
                     1
-                } else {
+                } else if v < 0.0 {
                     -1
+                } else {
+                    0
                 }
             }
             Effect::Cue { kind, cue, .. } => match (kind, lex.cue_roles[cue as usize]) {

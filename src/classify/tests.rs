@@ -2020,6 +2020,27 @@ fn laughter_is_not_praise_and_texting_shorthand_still_counts() {
 }
 
 #[test]
+fn a_laughing_face_is_laughter_not_praise() {
+    // People laugh at an ad, at themselves and at the brand's failures alike.
+    assert_labels(
+        Label::Neutral,
+        &[
+            "haha die hond in het filmpje 😂😂",
+            "Haha den sidste replik i videoen 🤣🤣",
+            "Just saw a Snelpost van with a Christmas tree tied to the roof 😂",
+        ],
+    );
+    // Beside praise it is no fault for the praise to mock: the praise stays sincere.
+    assert_labels(
+        Label::Praise,
+        &[
+            "Love you @Greggs 😂❤️",
+            "Whoever runs your social media deserves a raise 😂 great replies",
+        ],
+    );
+}
+
+#[test]
 fn a_hazard_left_in_the_street_is_urgent() {
     assert_verdicts(
         Label::Complaint,
