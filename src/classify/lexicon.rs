@@ -188,6 +188,9 @@ pub(crate) enum Effect {
     /// Laughter ("haha", "😂"): matched and otherwise ignored, as `Ignore` is. Time told with a
     /// laugh and nothing wrong beside it is a story, not a wait.
     Laughter,
+    /// A wish or greeting ("have a great weekend", "fijne feestdagen"): manners, matched and
+    /// otherwise ignored. The emoji beside one decorate the wish, not praise.
+    Wish,
     /// A word that supposes ("if", "als", "hvis"): a fault named after it, in a sentence that
     /// ends in a question mark, is asked about, not suffered ("What happens if I lose my
     /// card?").
@@ -405,13 +408,13 @@ fn parse_section(head: &str, line: &str) -> Result<(String, Option<CueKind>, Str
         "spam" => Some(CueKind::Spam),
         "sarcasm" => Some(CueKind::Sarcasm),
         "sentiment" | "negation" | "intensifier" | "downtoner" | "contrast" | "concession"
-        | "ignore" | "salutation" | "report" | "elsewhere" | "laughter" | "condition"
+        | "ignore" | "salutation" | "report" | "elsewhere" | "laughter" | "wish" | "condition"
         | "stopword" | "number" | "spelling" => None,
         "first" if cue == "person" => None,
         _ => {
             return Err(format!(
                 "unknown section [{head}]; expected one of sentiment, negation, intensifier, downtoner, \
-                 contrast, ignore, salutation, report, elsewhere, laughter, condition, first person, stopword, number, spelling, or complaint/question/praise/urgent/spam/sarcasm followed by a cue name"
+                 contrast, ignore, salutation, report, elsewhere, laughter, wish, condition, first person, stopword, number, spelling, or complaint/question/praise/urgent/spam/sarcasm followed by a cue name"
             ));
         }
     };
@@ -551,6 +554,7 @@ fn entry_effect(
         ("report", _) => RawEffect::Plain(Effect::Report),
         ("elsewhere", _) => RawEffect::Plain(Effect::Elsewhere),
         ("laughter", _) => RawEffect::Plain(Effect::Laughter),
+        ("wish", _) => RawEffect::Plain(Effect::Wish),
         ("condition", _) => RawEffect::Plain(Effect::Condition),
         ("stopword", _) => RawEffect::Stopword,
         _ => RawEffect::Number,

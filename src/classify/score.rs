@@ -41,6 +41,10 @@ struct Evidence {
     timely: f32,
     /// The first laugh ("haha", "😂").
     laugh: Option<(u32, u32)>,
+    /// A wish or greeting ("god weekend"), and the positive valence of the emoji in the
+    /// post, which decorate it.
+    wish: bool,
+    pos_emoji: f32,
     /// Of those, the ones that name a fault (a failure, a delay, no answer), not just time or
     /// tone: sarcasm needs one to mock.
     fault: f32,
@@ -752,6 +756,11 @@ impl Walk {
                     self.sentence.other = true;
                     ev.laugh.get_or_insert((ph.start, ph.end));
                 }
+                Effect::Wish => {
+                    modifier_only = false;
+                    self.sentence.other = true;
+                    ev.wish = true;
+                }
                 // Said anywhere but at the opening of a letter, the word is just a word.
                 Effect::Salutation => modifier_only = false,
                 Effect::FirstPerson => {
@@ -859,6 +868,9 @@ impl Walk {
         }
         if v > 0.0 {
             ev.pos += v;
+            if matches!(ph.kind, Kind::Emoji | Kind::Emoticon) {
+                ev.pos_emoji += v;
+            }
             ev.first_pos.get_or_insert((ph.start, ph.end));
             ev.pos_after_contrast |= self.contrast;
         } else {
@@ -1122,7 +1134,7 @@ fn tone_of(lex: &Lexicon, pat: &Pattern, negated: bool) -> Option<i8> {
                 | (CueKind::Question | CueKind::Spam, _) => 0,
                 (CueKind::Complaint | CueKind::Urgent | CueKind::Sarcasm, _) => -1,
             },
-            Effect::Ignore | Effect::Laughter => 0,
+            Effect::Ignore | Effect::Laughter | Effect::Wish => 0,
             _ => continue,
         };
         said = true;
@@ -1309,6 +1321,12 @@ fn decide(
         }
     }
     let sarcastic = weigh_sarcasm(text, ev, reasons);
+    // "God weekend til jer også 😊": the emoji beside a wish decorate it.
+    let pos = if ev.wish {
+        ev.pos - ev.pos_emoji
+    } else {
+        ev.pos
+    };
     let scores = Scores {
         complaint: ev.complaint + neg_weight * ev.neg,
         // A contest post ("Winactie! Volg ons en like 🎉") is cheerful without praising anyone.
@@ -1316,7 +1334,7 @@ fn decide(
             + if ev.spam >= 1.0 {
                 0.0
             } else {
-                pos_weight * ev.pos
+                pos_weight * pos
             },
         // "Interesse? Solliciteer via de website": an ad's question asks nobody anything.
         question: ev.question

@@ -2041,6 +2041,27 @@ fn a_laughing_face_is_laughter_not_praise() {
 }
 
 #[test]
+fn a_wish_is_manners_and_its_emoji_decorate_it() {
+    assert_labels(
+        Label::Neutral,
+        &[
+            "@Telnet god weekend til jer også 😊",
+            "Happy Christmas to all the drivers working today 🎄",
+            "Zalig weekend aan iedereen van de Colruyt in Aalst 😄",
+        ],
+    );
+    // The words beside a wish still say what the writer thinks of the service.
+    assert_labels(
+        Label::Praise,
+        &[
+            "Merry Christmas, and thanks for sorting my router so fast 😊",
+            "Fijne feestdagen, en de nieuwe app werkt echt super 👍",
+            "God weekend, og tak for den hurtige hjælp i går 😊",
+        ],
+    );
+}
+
+#[test]
 fn a_hazard_left_in_the_street_is_urgent() {
     assert_verdicts(
         Label::Complaint,
