@@ -2062,6 +2062,23 @@ fn a_wish_is_manners_and_its_emoji_decorate_it() {
 }
 
 #[test]
+fn a_review_that_looks_back_warns_off_or_counts_the_asking_is_a_complaint() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Used to love this app. Now there's a pop-up every time I open it",
+            "appen er blevet langsom efter redesignet. den gamle var bedre",
+            "Vroeger was deze supermarkt echt beter, nu is alles op",
+            "Sofa ordered in March, still nothing. Avoid.",
+            "Loss adjuster asked for the same photos three times.",
+            "Jeg har måttet sende de samme billeder tre gange til jeres skadeafdeling",
+            "Internet van Proximus ligt al heel de dag plat hier in Gentbrugge",
+            "Det synes jeg ærligt talt ikke er godt nok",
+        ],
+    );
+}
+
+#[test]
 fn a_hazard_left_in_the_street_is_urgent() {
     assert_verdicts(
         Label::Complaint,
