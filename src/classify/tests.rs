@@ -2079,6 +2079,19 @@ fn a_review_that_looks_back_warns_off_or_counts_the_asking_is_a_complaint() {
 }
 
 #[test]
+fn a_network_that_lies_flat_is_an_outage_and_asking_whether_it_does_is_a_question() {
+    assert_verdicts(
+        Label::Complaint,
+        Urgency::Urgent,
+        &[
+            "Internet ligt plat hier in Gentbrugge",
+            "Het internet van Proximus ligt al heel de dag plat",
+        ],
+    );
+    classified_as("ligt payconiq plat? of is het mijn gsm", Label::Question);
+}
+
+#[test]
 fn a_hazard_left_in_the_street_is_urgent() {
     assert_verdicts(
         Label::Complaint,
