@@ -2079,6 +2079,16 @@ fn a_review_that_looks_back_warns_off_or_counts_the_asking_is_a_complaint() {
 }
 
 #[test]
+fn a_polite_request_is_manners_not_praise() {
+    for text in [
+        "Travelling with a toddler tonight. Would appreciate you keeping your end of the deal and putting us up after the cancellation.",
+        "Same here. Would really appreciate a follow so I can DM my booking and find out what happens now.",
+    ] {
+        assert_ne!(classify(text).label, Label::Praise, "{text}");
+    }
+}
+
+#[test]
 fn a_network_that_lies_flat_is_an_outage_and_asking_whether_it_does_is_a_question() {
     assert_verdicts(
         Label::Complaint,
