@@ -2089,6 +2089,24 @@ fn a_polite_request_is_manners_not_praise() {
 }
 
 #[test]
+fn a_promise_kept_and_a_switch_not_regretted_are_praise() {
+    assert_labels(
+        Label::Praise,
+        &[
+            "Parcel arrived a day early, driver texted a 15 min window and stuck to it. No complaints at all.",
+            "Overgestapt naar Streamz en ik heb er nog geen seconde spijt van. Het aanbod is echt top",
+        ],
+    );
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Only one till open at 5pm on a Friday and the queue is down to the fruit aisle",
+            "kun én kasse åben kl 17 på en fredag, køen går helt ned til frugt og grønt",
+        ],
+    );
+}
+
+#[test]
 fn a_network_that_lies_flat_is_an_outage_and_asking_whether_it_does_is_a_question() {
     assert_verdicts(
         Label::Complaint,
