@@ -2107,6 +2107,27 @@ fn a_promise_kept_and_a_switch_not_regretted_are_praise() {
 }
 
 #[test]
+fn thanks_ahead_for_help_not_given_and_entering_a_contest_are_no_praise() {
+    classified_as(
+        "@Videoland beeld blijft om de 5 minuten hangen, bij alle andere apps werkt het prima. Alvast bedankt voor het meedenken",
+        Label::Complaint,
+    );
+    assert_labels(
+        Label::Neutral,
+        &[
+            "@sofie_lund den her skal vi vinde!! 🎄🎁",
+            "Tillykke til vinderen 🎉 jeg prøver igen næste gang",
+            "Entering! @dannyp00 this is yours if I win",
+        ],
+    );
+    // "Typisk" says how long something usually takes; "typisk mig" blames the writer.
+    classified_as(
+        "Hvor lang tid tager det typisk at få behandlet en skade på en mobiltelefon hos jer?",
+        Label::Question,
+    );
+}
+
+#[test]
 fn a_network_that_lies_flat_is_an_outage_and_asking_whether_it_does_is_a_question() {
     assert_verdicts(
         Label::Complaint,
