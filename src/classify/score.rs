@@ -39,15 +39,15 @@ struct Evidence {
     duration: f32,
     /// Of those, the ones that tell only of time: how long, again, still.
     timely: f32,
+    /// Of those, the ones that name a fault (a failure, a delay, no answer), not just time or
+    /// tone: sarcasm needs one to mock.
+    fault: f32,
     /// The first laugh ("haha", "😂").
     laugh: Option<(u32, u32)>,
     /// A wish or greeting ("god weekend"), and the positive valence of the emoji in the
     /// post, which decorate it.
     wish: bool,
     pos_emoji: f32,
-    /// Of those, the ones that name a fault (a failure, a delay, no answer), not just time or
-    /// tone: sarcasm needs one to mock.
-    fault: f32,
     /// Negation words: with a duration they say something has not happened for that long.
     negations: u32,
     /// Of the complaint cues, the negated `function` verbs ("won't load"): a symptom, which
@@ -783,23 +783,7 @@ impl Walk {
                         span: (ph.start, ph.end),
                     });
                 }
-                Effect::Contrast => {
-                    // What follows "but" counts more than what came before it: all so far
-                    // counts half, and the rest of the post 1.5x. A "though" that ends its
-                    // clause looks back instead ("Great speeds, the app is rubbish though"):
-                    // that clause counts 1.5x against what came before it.
-                    let before = if ph.ends_clause {
-                        self.clause
-                    } else {
-                        self.contrast = true;
-                        self.neg_left = 0;
-                        Mark::of(ev)
-                    };
-                    ev.mixed |= before.pos + before.praise > 0.0;
-                    ev.pos_after_contrast |= ev.pos + ev.praise > before.pos + before.praise;
-                    before.reweigh(ev);
-                    reasons.push(ph.text, "contrast", "contrast", ph.start, ph.end);
-                }
+                Effect::Contrast => self.contrast(ph, ev, reasons),
                 Effect::Concession => {
                     // "The install failed, although the staff were lovely": an honest mixed
                     // post, whichever side is granted.
@@ -819,6 +803,24 @@ impl Walk {
         {
             self.neg_left = self.neg_left.saturating_sub(1);
         }
+    }
+
+    /// A "but" (or a "though" that ends its clause) said at `ph`.
+    fn contrast(&mut self, ph: &Phrase, ev: &mut Evidence, reasons: &mut Reasons) {
+        // What follows "but" counts more than what came before it: all so far counts half, and
+        // the rest of the post 1.5x. A "though" that ends its clause looks back instead ("Great
+        // speeds, the app is rubbish though"): that clause counts 1.5x against what came before.
+        let before = if ph.ends_clause {
+            self.clause
+        } else {
+            self.contrast = true;
+            self.neg_left = 0;
+            Mark::of(ev)
+        };
+        ev.mixed |= before.pos + before.praise > 0.0;
+        ev.pos_after_contrast |= ev.pos + ev.praise > before.pos + before.praise;
+        before.reweigh(ev);
+        reasons.push(ph.text, "contrast", "contrast", ph.start, ph.end);
     }
 
     /// A sentiment word or emoji of valence `v`, intensified or negated by the open scopes.
@@ -1264,6 +1266,37 @@ struct Scores {
     question: f32,
 }
 
+impl Scores {
+    /// The scores of `ev`, its sentiment words weighed by `(neg_weight, pos_weight)`;
+    /// `rhetoric`: its question marks ask nothing.
+    fn of(ev: &Evidence, (neg_weight, pos_weight): (f32, f32), rhetoric: bool) -> Scores {
+        // "God weekend til jer også 😊": the emoji beside a wish decorate it.
+        let pos = if ev.wish {
+            ev.pos - ev.pos_emoji
+        } else {
+            ev.pos
+        };
+        Scores {
+            complaint: ev.complaint + neg_weight * ev.neg,
+            // A contest post ("Winactie! Volg ons en like 🎉") is cheerful without praising
+            // anyone.
+            praise: ev.praise
+                + if ev.spam >= 1.0 {
+                    0.0
+                } else {
+                    pos_weight * pos
+                },
+            // "Interesse? Solliciteer via de website": an ad's question asks nobody anything.
+            question: ev.question
+                + if ev.question_marks > 0 && ev.spam < 1.0 && !rhetoric {
+                    1.0
+                } else {
+                    0.0
+                },
+        }
+    }
+}
+
 /// Turns the evidence of a walk into the verdict in `out`: sentiment and polarity, spam, the
 /// label and the urgency.
 fn decide(
@@ -1321,29 +1354,7 @@ fn decide(
         }
     }
     let sarcastic = weigh_sarcasm(text, ev, reasons);
-    // "God weekend til jer også 😊": the emoji beside a wish decorate it.
-    let pos = if ev.wish {
-        ev.pos - ev.pos_emoji
-    } else {
-        ev.pos
-    };
-    let scores = Scores {
-        complaint: ev.complaint + neg_weight * ev.neg,
-        // A contest post ("Winactie! Volg ons en like 🎉") is cheerful without praising anyone.
-        praise: ev.praise
-            + if ev.spam >= 1.0 {
-                0.0
-            } else {
-                pos_weight * pos
-            },
-        // "Interesse? Solliciteer via de website": an ad's question asks nobody anything.
-        question: ev.question
-            + if ev.question_marks > 0 && ev.spam < 1.0 && !rhetoric {
-                1.0
-            } else {
-                0.0
-            },
-    };
+    let scores = Scores::of(ev, (neg_weight, pos_weight), rhetoric);
     let sentiment = sentiment_of(ev);
     out.sentiment = sentiment;
     out.polarity = if sentiment >= 0.1 {
