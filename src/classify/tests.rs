@@ -2128,6 +2128,17 @@ fn thanks_ahead_for_help_not_given_and_entering_a_contest_are_no_praise() {
 }
 
 #[test]
+fn thanks_addressed_to_the_staff_is_heartfelt_beside_the_time_it_tells_of() {
+    assert_labels(
+        Label::Praise,
+        &[
+            "Een dikke dankjewel aan de verpleging van afdeling 5B. Ik heb er twee weken gelegen en voelde me elke dag gehoord, ook als ik weer eens niet kon slapen",
+            "Kæmpe tak til chaufføren der bar min 30 kg kasse op på 4. sal uden at sige et ord om det",
+        ],
+    );
+}
+
+#[test]
 fn a_network_that_lies_flat_is_an_outage_and_asking_whether_it_does_is_a_question() {
     assert_verdicts(
         Label::Complaint,
