@@ -2132,7 +2132,7 @@ fn thanks_addressed_to_the_staff_is_heartfelt_beside_the_time_it_tells_of() {
     assert_labels(
         Label::Praise,
         &[
-            "Een dikke dankjewel aan de verpleging van afdeling 5B. Ik heb er twee weken gelegen en voelde me elke dag gehoord, ook als ik weer eens niet kon slapen",
+            "Een dikke dankjewel aan de verpleging van afdeling 5B. Ik heb er twee weken gelegen en voelde me elke dag gehoord, ook als ik weer eens niet kon slapen. Jullie zijn goud waard ❤️",
             "Kæmpe tak til chaufføren der bar min 30 kg kasse op på 4. sal uden at sige et ord om det",
         ],
     );
