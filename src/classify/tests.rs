@@ -2139,6 +2139,23 @@ fn thanks_addressed_to_the_staff_is_heartfelt_beside_the_time_it_tells_of() {
 }
 
 #[test]
+fn plain_fault_reports_of_an_ordinary_week_are_complaints() {
+    assert_labels(
+        Label::Complaint,
+        &[
+            "4 hours in A&E with a 3yo with a temp of 40 and not one person checked on us. this isn't ok",
+            "the Sky Go app logging me out every 10 minutes during the match is certainly a choice",
+            "Voorschot gaat van 140 naar 230 euro per maand. Zonder enige uitleg.",
+            "kan nogen forklare mig hvorfor der er 4 kasser og kun 1 åben kl 17",
+        ],
+    );
+    classified_as(
+        "Eerste keer boodschappen bij Picnic en ik ben om. supervriendelijke bezorger en alles vers",
+        Label::Praise,
+    );
+}
+
+#[test]
 fn a_network_that_lies_flat_is_an_outage_and_asking_whether_it_does_is_a_question() {
     assert_verdicts(
         Label::Complaint,
