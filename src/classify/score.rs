@@ -1271,8 +1271,9 @@ impl Scores {
     /// `rhetoric`: its question marks ask nothing.
     fn of(ev: &Evidence, (neg_weight, pos_weight): (f32, f32), rhetoric: bool) -> Scores {
         // "God weekend til jer også 😊": the emoji beside a wish decorate it.
+        // Sarcasm may have taken all the positive valence already.
         let pos = if ev.wish {
-            ev.pos - ev.pos_emoji
+            (ev.pos - ev.pos_emoji).max(0.0)
         } else {
             ev.pos
         };
