@@ -2782,6 +2782,21 @@ fn a_word_set_to_zero_is_a_plain_word_with_no_reason() {
 }
 
 #[test]
+fn words_that_name_a_thing_in_brand_talk_are_no_praise() {
+    // "yes" to an agent, hand luggage, a travel credit: the published list scores them
+    // positive; the lexicons set them to 0.
+    for text in [
+        "@SkywayAir hand luggage had to go in the hold, clearly not enough room for everyone",
+        "@Fastpost yes I did, the driver left it out in the rain.",
+        "@SkywayAir they gave me a 30 pound credit for a cancelled flight",
+    ] {
+        let c = classify(text);
+        assert_ne!(c.label, Label::Praise, "{text}: {:?}", c.reasons);
+        assert_ne!(c.polarity, Polarity::Positive, "{text}: {:?}", c.reasons);
+    }
+}
+
+#[test]
 fn a_post_marked_as_paid_is_an_advertiser_speaking() {
     for text in [
         "Ny kunde i Fjordbank? Få 0 kr i gebyrer det første år på Basiskonto 👉 fjordbank.dk/skift #annonce",
