@@ -284,6 +284,18 @@ struct Walk {
     /// Between '(' and ')': a question mark there is an aside ("(Mohammed, I think?)"), not
     /// something asked of the brand.
     aside: bool,
+    /// A fix told in the current clause ("sorted", "opgelost"), taken back if the clause ends
+    /// in a question mark: "when is it fixed?" asks for one.
+    fix: Option<Fix>,
+}
+
+/// A fix counted as praise in the open clause: its weight and span, and whether the post had
+/// told of a fix before it.
+#[derive(Clone, Copy)]
+struct Fix {
+    weight: f32,
+    span: (u32, u32),
+    resolved_before: bool,
 }
 
 /// Where a supposition began: the grievance summed before it, and the word's span.
@@ -482,6 +494,7 @@ impl Walk {
             after_still: false,
             supposing: None,
             aside: false,
+            fix: None,
         }
     }
 
@@ -576,6 +589,11 @@ impl Walk {
                     // "What happens if I lose my card?": the fault is supposed, not suffered.
                     reasons.push(text, "question", "supposing", s.span.0, s.span.1);
                 }
+                if asks && let Some(fix) = self.fix {
+                    ev.praise -= fix.weight;
+                    ev.resolved = fix.resolved_before;
+                    reasons.push(text, "question", "asked for", fix.span.0, fix.span.1);
+                }
                 if asks {
                     ev.question_marks += 1;
                     ev.leave_after_asking = 0.0;
@@ -603,6 +621,7 @@ impl Walk {
                     self.end_sentence(ev);
                 }
                 self.conceding = false;
+                self.fix = None;
                 self.clause = Mark::of(ev);
                 self.sentence_start = true;
                 self.neg_left = 0;
@@ -622,6 +641,18 @@ impl Walk {
             }
             _ => false,
         }
+    }
+
+    /// Keeps a fix told in the open clause, so that a question mark closing it can take the
+    /// fix back as asked for.
+    fn count_fix(&mut self, weight: f32, span: (u32, u32), ev: &mut Evidence) {
+        let fix = self.fix.get_or_insert(Fix {
+            weight: 0.0,
+            span,
+            resolved_before: ev.resolved,
+        });
+        fix.weight += weight;
+        ev.resolved = true;
     }
 
     /// Closes the sentence. Praise said on its own, in a few words, right before or after a
@@ -962,7 +993,9 @@ impl Walk {
                 ev.praise += w;
                 ev.first_pos.get_or_insert((start, end));
                 ev.pos_after_contrast |= self.contrast;
-                ev.resolved |= role == CueRole::Resolved;
+                if role == CueRole::Resolved {
+                    self.count_fix(w, (start, end), ev);
+                }
                 ev.heartfelt |= role == CueRole::Heartfelt;
                 reasons.push(text, "praise", name, start, end);
             }

@@ -2797,6 +2797,26 @@ fn words_that_name_a_thing_in_brand_talk_are_no_praise() {
 }
 
 #[test]
+fn a_fix_asked_for_is_no_praise() {
+    let asked = |c: &Classification| c.reasons.iter().any(|r| r.cue == "asked for");
+    for text in [
+        "@Quokka is it fixed yet?",
+        "@Quokka has this been sorted yet? third day without data",
+        "@Glasnet is het al opgelost?",
+        "@Fibia er det løst nu?",
+    ] {
+        let c = classify(text);
+        assert!(asked(&c), "{text}: {:?}", c.reasons);
+        assert_ne!(c.label, Label::Praise, "{text}");
+        assert_ne!(c.polarity, Polarity::Positive, "{text}: {:?}", c.reasons);
+    }
+    // A fix told in a clause of its own before the question is still told.
+    let c = classify("Fixed in ten minutes, can I thank the engineer somewhere?");
+    assert_eq!(c.polarity, Polarity::Positive, "{:?}", c.reasons);
+    assert!(!asked(&c), "{:?}", c.reasons);
+}
+
+#[test]
 fn a_post_marked_as_paid_is_an_advertiser_speaking() {
     for text in [
         "Ny kunde i Fjordbank? Få 0 kr i gebyrer det første år på Basiskonto 👉 fjordbank.dk/skift #annonce",
