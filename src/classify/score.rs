@@ -365,8 +365,48 @@ impl Phrase<'_> {
         let before = self.text[..self.start as usize].chars().next_back();
         let after = self.text[self.end as usize..].chars().next();
         (quote(before) || opens_inside) && quote(after)
+            || in_short_quote(self.text, self.start as usize, self.end as usize)
     }
 }
+
+/// Inside a short quote with other words: `"fremragende 5G"`, 'super fast broadband'. The
+/// mark opens at most [`QUOTE_WORDS`] words before `start` (after a blank, or at the start) and
+/// closes as many after `end` (before anything but a letter), within the sentence. An
+/// apostrophe inside a word ("don't") opens and closes nothing.
+fn in_short_quote(text: &str, start: usize, end: usize) -> bool {
+    // Ok(blanks passed) goes on; Err(found) stops at a quote mark or the quote's limit.
+    let step = |blanks: u32, c: char| match c {
+        '.' | '!' | '?' | '\n' => Err(false),
+        c if c.is_whitespace() && blanks >= QUOTE_WORDS => Err(false),
+        c if c.is_whitespace() => Ok(blanks + 1),
+        _ => Ok(blanks),
+    };
+    let opens = text[..start]
+        .char_indices()
+        .rev()
+        .try_fold(0, |blanks, (i, c)| {
+            if QUOTES.contains(&c) {
+                return Err(text[..i]
+                    .chars()
+                    .next_back()
+                    .is_none_or(char::is_whitespace));
+            }
+            step(blanks, c)
+        });
+    let closes = || {
+        text[end..].char_indices().try_fold(0, |blanks, (i, c)| {
+            if QUOTES.contains(&c) {
+                let after = &text[end + i + c.len_utf8()..];
+                return Err(!after.chars().next().is_some_and(char::is_alphanumeric));
+            }
+            step(blanks, c)
+        })
+    };
+    opens == Err(true) && closes() == Err(true)
+}
+
+/// How many words a short quote may hold beside the one it quotes back.
+const QUOTE_WORDS: u32 = 3;
 
 /// What the sentence being walked has said so far, to find praise said on its own next to a
 /// negative sentence.

@@ -2817,6 +2817,22 @@ fn a_fix_asked_for_is_no_praise() {
 }
 
 #[test]
+fn a_word_quoted_back_among_others_is_the_brands_not_the_writers() {
+    // A good word inside a short quote is the brand's promise, held up against what happened.
+    let c = classify(
+        "The coverage map promises \"excellent 5G\" at our cabin. I cannot even send a text from there.",
+    );
+    assert_eq!(c.label, Label::Complaint, "{:?}", c.reasons);
+    assert!(sarcastic(&c), "{:?}", c.reasons);
+    // A status quoted back with the words around it is a fault, as the status alone is.
+    let c = classify("Ifølge appen er pakken \"leveret til naboen\". Ingen af naboerne har den.");
+    assert_eq!(c.label, Label::Complaint, "{:?}", c.reasons);
+    // An apostrophe inside a word opens no quote.
+    let c = classify("Can't fault the staff at the Leeds store, they're excellent");
+    assert_eq!(c.label, Label::Praise, "{:?}", c.reasons);
+}
+
+#[test]
 fn a_post_marked_as_paid_is_an_advertiser_speaking() {
     for text in [
         "Ny kunde i Fjordbank? Få 0 kr i gebyrer det første år på Basiskonto 👉 fjordbank.dk/skift #annonce",
