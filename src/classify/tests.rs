@@ -2833,6 +2833,15 @@ fn a_word_quoted_back_among_others_is_the_brands_not_the_writers() {
 }
 
 #[test]
+fn a_question_after_a_typed_dash_starts_its_own_sentence() {
+    // " - " is the keyboard's dash: "can I" after it opens a question as after "–" or ".".
+    let c = classify(
+        "@Telnet quick one - can I go from 30GB to unlimited mid-contract or do I wait till renewal",
+    );
+    assert_eq!(c.label, Label::Question, "{:?}", c.reasons);
+}
+
+#[test]
 fn a_post_marked_as_paid_is_an_advertiser_speaking() {
     for text in [
         "Ny kunde i Fjordbank? Få 0 kr i gebyrer det første år på Basiskonto 👉 fjordbank.dk/skift #annonce",

@@ -103,6 +103,15 @@ pub(crate) fn tokenize_keyed(text: &str, mut emit: impl FnMut(Token, Option<&[u8
     }
 }
 
+/// A hyphen with a blank on both sides ("quick one - can I …") is a dash typed on a keyboard
+/// without one, and ends a clause as '–' does.
+fn spaced_dash(b: &[u8], i: usize) -> bool {
+    b[i] == b'-'
+        && i > 0
+        && b[i - 1].is_ascii_whitespace()
+        && b.get(i + 1).is_some_and(u8::is_ascii_whitespace)
+}
+
 /// The words of a hashtag written in CamelCase ("#WorstCustomerService": Worst, Customer,
 /// Service; "#HPSupport": HP, Support), handed to `emit` as word tokens over the same text, as
 /// [`tokenize_keyed`] hands them. Returns false, and emits nothing, for any other hashtag:
@@ -178,7 +187,7 @@ fn other(text: &str, i: usize, key: &mut [u8; 64]) -> (usize, Option<(Token, boo
             b':' | b';' | b'=' | b'<' | b'^' | b'-' => {
                 if let Some(len) = emoticon(b, i) {
                     some(i + len, tok(i, i + len, Kind::Emoticon, 0, 0))
-                } else if c == b':' || c == b';' {
+                } else if c == b':' || c == b';' || spaced_dash(b, i) {
                     some(i + 1, tok(i, i + 1, Kind::Stop, 0, 0))
                 } else {
                     (i + 1, None)
@@ -939,6 +948,24 @@ mod tests {
             ]
         );
         assert_eq!(kinds("werkt.niet")[0], (Kind::Word, "werkt"));
+    }
+
+    #[test]
+    fn a_hyphen_between_blanks_is_a_dash_and_one_in_a_word_is_not() {
+        assert_eq!(
+            kinds("quick one - can I go mid-contract -5 :-)"),
+            vec![
+                (Kind::Word, "quick"),
+                (Kind::Word, "one"),
+                (Kind::Stop, "-"),
+                (Kind::Word, "can"),
+                (Kind::Word, "I"),
+                (Kind::Word, "go"),
+                (Kind::Word, "mid-contract"),
+                (Kind::Number, "5"),
+                (Kind::Emoticon, ":-)"),
+            ]
+        );
     }
 
     #[test]
