@@ -289,13 +289,11 @@ struct Walk {
     fix: Option<Fix>,
 }
 
-/// A fix counted as praise in the open clause: its weight and span, and whether the post had
-/// told of a fix before it.
+/// A fix counted as praise in the open clause: its weight and span.
 #[derive(Clone, Copy)]
 struct Fix {
     weight: f32,
     span: (u32, u32),
-    resolved_before: bool,
 }
 
 /// Where a supposition began: the grievance summed before it, and the word's span.
@@ -629,9 +627,10 @@ impl Walk {
                     // "What happens if I lose my card?": the fault is supposed, not suffered.
                     reasons.push(text, "question", "supposing", s.span.0, s.span.1);
                 }
+                // The fix still tells what the post is about: thanks beside it ("Dank je. Laat je
+                // het weten als het opgelost is?") are sincere, so `ev.resolved` stays.
                 if asks && let Some(fix) = self.fix {
                     ev.praise -= fix.weight;
-                    ev.resolved = fix.resolved_before;
                     reasons.push(text, "question", "asked for", fix.span.0, fix.span.1);
                 }
                 if asks {
@@ -686,11 +685,7 @@ impl Walk {
     /// Keeps a fix told in the open clause, so that a question mark closing it can take the
     /// fix back as asked for.
     fn count_fix(&mut self, weight: f32, span: (u32, u32), ev: &mut Evidence) {
-        let fix = self.fix.get_or_insert(Fix {
-            weight: 0.0,
-            span,
-            resolved_before: ev.resolved,
-        });
+        let fix = self.fix.get_or_insert(Fix { weight: 0.0, span });
         fix.weight += weight;
         ev.resolved = true;
     }

@@ -2810,6 +2810,12 @@ fn a_fix_asked_for_is_no_praise() {
         assert_ne!(c.label, Label::Praise, "{text}");
         assert_ne!(c.polarity, Polarity::Positive, "{text}: {:?}", c.reasons);
     }
+    // Thanks beside a fix asked for are meant, not mockery of the fault before them.
+    let c = classify(
+        "Mijn internet valt elke avond weg. Dank je, Fjordlink. Laat je het weten als het opgelost is?",
+    );
+    assert!(!sarcastic(&c), "{:?}", c.reasons);
+    assert_eq!(c.label, Label::Question, "{:?}", c.reasons);
     // A fix told in a clause of its own before the question is still told.
     let c = classify("Fixed in ten minutes, can I thank the engineer somewhere?");
     assert_eq!(c.polarity, Polarity::Positive, "{:?}", c.reasons);
