@@ -334,6 +334,10 @@ pub(crate) enum CueRole {
     Heartfelt,
     /// A prospect asking which provider to pick.
     Advice,
+    /// A question put to the crowd about something besides the brand's service ("anyone else
+    /// watching the match?", "iemand tips voor een weekendje Gent?"): on its own it asks the
+    /// brand nothing.
+    Crowd,
     /// A customer leaving: a whole complaint, not half.
     Leave,
     /// A writer in a hurry, who may only be asking.
@@ -360,6 +364,7 @@ impl CueRole {
             "resolved" => CueRole::Resolved,
             "heartfelt" => CueRole::Heartfelt,
             "advice" => CueRole::Advice,
+            "crowd" => CueRole::Crowd,
             "leave" => CueRole::Leave,
             "pressing" => CueRole::Pressing,
             "anger" => CueRole::Anger,

@@ -86,6 +86,9 @@ struct Evidence {
     leave_after_asking: f32,
     /// A question asking for advice or experiences.
     advice: bool,
+    /// A question put to the crowd ([`CueRole::Crowd`]): with no other question cue beside
+    /// it, its question marks ask the brand nothing.
+    crowd: bool,
     /// Of the complaint cues, the "why" that opens a rhetorical question ("Waarom duurt het
     /// zo lang?"): with any other grievance beside it, the question is the complaint.
     rhetorical: f32,
@@ -1035,7 +1038,9 @@ impl Walk {
                 reasons.push(text, "praise", name, start, end);
             }
             CueKind::Question => {
-                ev.question += w;
+                // "Anyone else watching the match?" asks the crowd, not the brand.
+                ev.crowd |= role == CueRole::Crowd;
+                ev.question += if role == CueRole::Crowd { 0.0 } else { w };
                 ev.advice |= role == CueRole::Advice;
                 reasons.push(text, "question", name, start, end);
             }
@@ -1356,8 +1361,13 @@ impl Scores {
                     pos_weight * pos
                 },
             // "Interesse? Solliciteer via de website": an ad's question asks nobody anything.
+            // "Anyone else watching the match?": asked of the crowd, and of nobody else.
             question: ev.question
-                + if ev.question_marks > 0 && ev.spam < 1.0 && !rhetoric {
+                + if ev.question_marks > 0
+                    && ev.spam < 1.0
+                    && !rhetoric
+                    && !(ev.crowd && ev.question < 1.0)
+                {
                     1.0
                 } else {
                     0.0

@@ -964,6 +964,35 @@ fn a_prospect_asking_for_advice_is_not_leaving() {
 }
 
 #[test]
+fn a_question_to_the_crowd_asks_the_brand_nothing_unless_it_tells_of_a_fault() {
+    assert_labels(
+        Label::Neutral,
+        &[
+            "Anyone else watching the match tonight?",
+            "Iemand tips voor een leuk wintersportadres in Oostenrijk? Vorig jaar via de ANWB geboekt.",
+            "Vi tager Flixbus til Berlin mellem jul og nytår, nogen der har tips til gode julemarkeder?",
+            "er det kun mig der synes anden smager bedst når den er købt på tilbud i Rema",
+        ],
+    );
+    // Asked about the brand's service, it is a question; with a fault beside it, a complaint.
+    assert_labels(
+        Label::Question,
+        &[
+            "Does anyone know if Evri delivers on Sundays in Glasgow?",
+            "Weet iemand of bpost ook op zaterdag pakjes levert in Leuven?",
+            "Iemand tips voor een weekendje Gent? Kan ik mijn fiets meenemen in de trein?",
+        ],
+    );
+    assert_labels(
+        Label::Complaint,
+        &[
+            "Is it just me or is the Fjordlink app not loading at all today?",
+            "Er det kun mig der synes at Telmo er nede igen i aften?",
+        ],
+    );
+}
+
+#[test]
 fn news_is_not_a_customer_complaint_unless_it_quotes_one() {
     let text = "Storing bij Poldernet treft duizenden klanten. Klanten van internetprovider Poldernet zaten donderdag urenlang zonder internet door een storing in het netwerk.";
     let as_news = |voice: Option<Voice>, headline: bool| {
