@@ -993,6 +993,21 @@ fn a_question_to_the_crowd_asks_the_brand_nothing_unless_it_tells_of_a_fault() {
 }
 
 #[test]
+fn danish_nede_is_an_outage_unless_it_names_a_place() {
+    assert_labels(
+        Label::Complaint,
+        &["MobilePay nede??", "Telnet nede. igen.", "Nettet er nede på Amager"],
+    );
+    assert_labels(
+        Label::Neutral,
+        &[
+            "Vi står nede ved kajen og venter på færgen",
+            "Bageren længere nede ad gaden har åbent søndag",
+        ],
+    );
+}
+
+#[test]
 fn news_is_not_a_customer_complaint_unless_it_quotes_one() {
     let text = "Storing bij Poldernet treft duizenden klanten. Klanten van internetprovider Poldernet zaten donderdag urenlang zonder internet door een storing in het netwerk.";
     let as_news = |voice: Option<Voice>, headline: bool| {
