@@ -996,7 +996,11 @@ fn a_question_to_the_crowd_asks_the_brand_nothing_unless_it_tells_of_a_fault() {
 fn danish_nede_is_an_outage_unless_it_names_a_place() {
     assert_labels(
         Label::Complaint,
-        &["MobilePay nede??", "Telnet nede. igen.", "Nettet er nede på Amager"],
+        &[
+            "MobilePay nede??",
+            "Telnet nede. igen.",
+            "Nettet er nede på Amager",
+        ],
     );
     assert_labels(
         Label::Neutral,
