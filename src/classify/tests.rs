@@ -981,6 +981,9 @@ fn a_question_to_the_crowd_asks_the_brand_nothing_unless_it_tells_of_a_fault() {
             "Does anyone know if Evri delivers on Sundays in Glasgow?",
             "Weet iemand of bpost ook op zaterdag pakjes levert in Leuven?",
             "Iemand tips voor een weekendje Gent? Kan ik mijn fiets meenemen in de trein?",
+            // Tips asked of nobody in particular are asked of the brand.
+            "@Vodafone any tips for a better signal indoors?",
+            "@Ziggo tips voor een beter bereik van de wifi op zolder?",
         ],
     );
     assert_labels(
