@@ -195,6 +195,11 @@ pub(crate) enum Effect {
     /// ends in a question mark, is asked about, not suffered ("What happens if I lose my
     /// card?").
     Condition,
+    /// A word that tells what the writer feared ("expecting", "verwachtte", "havde forventet"):
+    /// the faults named after it in its clause, or before it when it ends the clause ("Had
+    /// ellende verwacht,"), did not happen ("Rang expecting an hour on hold, through in 3
+    /// minutes").
+    Expectation,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -414,12 +419,13 @@ fn parse_section(head: &str, line: &str) -> Result<(String, Option<CueKind>, Str
         "sarcasm" => Some(CueKind::Sarcasm),
         "sentiment" | "negation" | "intensifier" | "downtoner" | "contrast" | "concession"
         | "ignore" | "salutation" | "report" | "elsewhere" | "laughter" | "wish" | "condition"
-        | "stopword" | "number" | "spelling" => None,
+        | "expectation" | "stopword" | "number" | "spelling" => None,
         "first" if cue == "person" => None,
         _ => {
             return Err(format!(
                 "unknown section [{head}]; expected one of sentiment, negation, intensifier, downtoner, \
-                 contrast, ignore, salutation, report, elsewhere, laughter, wish, condition, first person, stopword, number, spelling, or complaint/question/praise/urgent/spam/sarcasm followed by a cue name"
+                 contrast, concession, ignore, salutation, report, elsewhere, laughter, wish, condition, \
+                 expectation, first person, stopword, number, spelling, or complaint/question/praise/urgent/spam/sarcasm followed by a cue name"
             ));
         }
     };
@@ -561,6 +567,7 @@ fn entry_effect(
         ("laughter", _) => RawEffect::Plain(Effect::Laughter),
         ("wish", _) => RawEffect::Plain(Effect::Wish),
         ("condition", _) => RawEffect::Plain(Effect::Condition),
+        ("expectation", _) => RawEffect::Plain(Effect::Expectation),
         ("stopword", _) => RawEffect::Stopword,
         _ => RawEffect::Number,
     })

@@ -245,6 +245,8 @@ pub(crate) fn score(
         i = end_idx;
     }
 
+    let feared = walk.expecting.take();
+    walk.unfeared(feared, text, &mut ev, &mut reasons);
     walk.settle(text, 0, 0, &mut ev, &mut reasons);
     walk.end_sentence(&mut ev);
     decide(c, input, &mut ev, shouting, &mut reasons, out);
@@ -284,6 +286,12 @@ struct Walk {
     /// The sentence supposes ("if", "als", "hvis"): the grievance as it stood before the word,
     /// restored if the sentence ends in a question mark.
     supposing: Option<Supposed>,
+    /// The clause tells what the writer feared ("expecting a fight"): the grievance as it stood
+    /// before the word, restored when the clause ends.
+    expecting: Option<Supposed>,
+    /// Words left in which a fault is what the writer feared: "expected the parcel yesterday
+    /// and it still hasn't come" fears nothing.
+    expect_left: u8,
     /// Between '(' and ')': a question mark there is an aside ("(Mohammed, I think?)"), not
     /// something asked of the brand.
     aside: bool,
@@ -513,6 +521,9 @@ impl Mark {
     }
 }
 
+/// How many words after "expecting" a fault may start and still be what was feared.
+const EXPECT_SCOPE: u8 = 5;
+
 /// The longest sentence that counts as praise said on its own ("Well done Fjordlink.").
 const LONE_WORDS: u32 = 3;
 
@@ -534,6 +545,8 @@ impl Walk {
             pending: Pending::None,
             after_still: false,
             supposing: None,
+            expecting: None,
+            expect_left: 0,
             aside: false,
             fix: None,
         }
@@ -575,6 +588,7 @@ impl Walk {
         self.neg_left = self.neg_left.saturating_sub(1);
         self.int_left = self.int_left.saturating_sub(1);
         self.function_left = self.function_left.saturating_sub(1);
+        self.expect_left = self.expect_left.saturating_sub(1);
     }
 
     /// A token that matched no phrase: the first one that is not a stopword settles a pending
@@ -621,6 +635,8 @@ impl Walk {
                     Some(b')' | b'\n') => self.aside = false,
                     _ => {}
                 }
+                let feared = self.expecting.take();
+                self.unfeared(feared, text, ev, reasons);
                 // A question mark in brackets closes a clause, like a comma, and asks nothing.
                 let asks = tk.kind() == Kind::Question && !self.aside;
                 if asks
@@ -682,6 +698,45 @@ impl Walk {
                 false
             }
             _ => false,
+        }
+    }
+
+    /// A word that tells what the writer feared, at `ph`: the faults in the next words of its
+    /// clause, or in the clause it ends, did not happen.
+    fn expect(&mut self, ph: &Phrase, ev: &mut Evidence, reasons: &mut Reasons) {
+        self.sentence.other = true;
+        // "Had uren in de wacht verwacht,": what it feared came first.
+        if ph.ends_clause {
+            let feared = Supposed {
+                mark: self.clause,
+                span: (ph.start, ph.end),
+            };
+            self.unfeared(Some(feared), ph.text, ev, reasons);
+        } else {
+            self.expecting.get_or_insert(Supposed {
+                mark: Mark::of(ev),
+                span: (ph.start, ph.end),
+            });
+            // +1 because the counter steps down once for this word too.
+            self.expect_left = EXPECT_SCOPE + 1;
+        }
+    }
+
+    /// Takes back the grievance told since `feared`'s mark: the writer feared it ("expecting
+    /// a fight", "havde forventet bøvl"), which says it did not happen.
+    fn unfeared(
+        &mut self,
+        feared: Option<Supposed>,
+        text: &str,
+        ev: &mut Evidence,
+        reasons: &mut Reasons,
+    ) {
+        if let Some(f) = feared
+            && f.mark.restore(ev)
+        {
+            self.sentence.bad = 0.0;
+            self.sentence.grim = 0.0;
+            reasons.push(text, "negation", "feared", f.span.0, f.span.1);
         }
     }
 
@@ -776,6 +831,10 @@ impl Walk {
         reasons: &mut Reasons,
     ) {
         self.after_still = false;
+        if self.expect_left == 0 {
+            let feared = self.expecting.take();
+            self.unfeared(feared, ph.text, ev, reasons);
+        }
         if !matches!(self.pending, Pending::None) {
             let tone = tone_of(lex, pat, ph.negated);
             if tone.is_some() || matches!(self.pending, Pending::Mock(_, true)) {
@@ -852,6 +911,10 @@ impl Walk {
                         span: (ph.start, ph.end),
                     });
                 }
+                Effect::Expectation => {
+                    modifier_only = false;
+                    self.expect(ph, ev, reasons);
+                }
                 Effect::Contrast => self.contrast(ph, ev, reasons),
                 Effect::Concession => {
                     // "The install failed, although the staff were lovely": an honest mixed
@@ -876,6 +939,9 @@ impl Walk {
 
     /// A "but" (or a "though" that ends its clause) said at `ph`.
     fn contrast(&mut self, ph: &Phrase, ev: &mut Evidence, reasons: &mut Reasons) {
+        // "Expected a quick fix but it's been 3 weeks": the fear ends where the turn begins.
+        let feared = self.expecting.take();
+        self.unfeared(feared, ph.text, ev, reasons);
         // What follows "but" counts more than what came before it: all so far counts half, and
         // the rest of the post 1.5x. A "though" that ends its clause looks back instead ("Great
         // speeds, the app is rubbish though"): that clause counts 1.5x against what came before.
@@ -1965,6 +2031,32 @@ fn written_stars<'a>(text: &'a str) -> Option<(f32, u32, u32)> {
     None
 }
 
+/// Star emoji as a review gives them: one to five "⭐" opening the post ("⭐ Bestilte en sofa
+/// …", "⭐⭐⭐⭐⭐ Bedste smørrebrød"), or five anywhere ("… kommer helt sikkert igen
+/// ⭐⭐⭐⭐⭐"). Fewer than five later in a post are decoration ("You're a star ⭐").
+fn emoji_stars(text: &str) -> Option<(f32, u32, u32)> {
+    const STAR: char = '⭐';
+    let at = text.find(STAR)?;
+    let opens = text[..at].trim().is_empty();
+    let mut from = at;
+    loop {
+        let (mut count, mut end) = (0u32, from);
+        for ch in text[from..].chars() {
+            match ch {
+                STAR => count += 1,
+                // The emoji presentation selector some keyboards add after each star.
+                '\u{fe0f}' => {}
+                _ => break,
+            }
+            end += ch.len_utf8();
+        }
+        if (opens && from == at && count <= 5) || count == 5 {
+            return Some((count as f32 / 5.0, from as u32, end as u32));
+        }
+        from = end + text[end..].find(STAR)?;
+    }
+}
+
 /// Whether `b` holds an ASCII digit, as every amount and every "2/5" does. Each run of 16
 /// bytes is folded without an early exit, so the compiler compares them together; only between
 /// runs does the search stop at the first digit.
@@ -1976,9 +2068,12 @@ fn has_digit(b: &[u8]) -> bool {
     })
 }
 
-/// "2/5", "4.5/5", "7/10" or ★★☆☆☆, as [`rating`] gives it.
+/// "2/5", "4.5/5", "7/10", ★★☆☆☆ or ⭐⭐⭐⭐, as [`rating`] gives it.
 fn slashed_or_drawn(text: &str) -> Option<(f32, u32, u32)> {
     let b = text.as_bytes();
+    if let Some(found) = emoji_stars(text) {
+        return Some(found);
+    }
     if let Some(start) = text.find('★') {
         let (mut full, mut all, mut end) = (0u32, 0u32, start);
         for ch in text[start..].chars() {

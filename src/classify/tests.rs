@@ -3300,3 +3300,69 @@ fn an_ad_that_opens_with_switch_to_is_no_customer_leaving() {
         &["Third outage this week, I'm going to switch to Velotel."],
     );
 }
+
+#[test]
+fn a_fault_the_writer_feared_did_not_happen() {
+    assert_labels(
+        Label::Praise,
+        &[
+            "Rang Ember expecting an hour on hold and got through in 3 minutes to a lovely fella",
+            "Belde vanochtend met de Belastingdienst, verwachtte een uur wachten en een bot. Binnen 5 minuten een mevrouw aan de lijn die het in één keer voor me oploste. Dank u.",
+        ],
+    );
+    // Said after the fear, as Dutch puts the verb last, it looks back over its clause.
+    let c = classify("Had uren in de wacht verwacht, kreeg meteen een medewerker.");
+    assert_ne!(c.label, Label::Complaint, "{:?}", c.reasons);
+    assert!(
+        c.reasons.iter().any(|r| r.cue == "feared"),
+        "{:?}",
+        c.reasons
+    );
+    // What one waits for is no fear; a fault well after the word, or after a turn, is told.
+    assert_labels(
+        Label::Complaint,
+        &[
+            "I expected the parcel on Monday and now it's Friday and it still hasn't come",
+            "Expecting a refund for 3 weeks now, nothing",
+            "Expected a quick fix but it's been 3 weeks without internet",
+            "Delayed again, as expected.",
+            "Forventede pakken i går, den er stadig ikke kommet",
+        ],
+    );
+}
+
+#[test]
+fn star_emoji_that_open_a_review_or_come_as_five_rate_it() {
+    let five = classified_as(
+        "⭐⭐⭐⭐⭐ Beste oliebollen van de stad en nu in januari nog steeds het lekkerste desembrood. Altijd vriendelijk, ook als de rij tot buiten staat.",
+        Label::Praise,
+    );
+    assert_eq!(five.urgency, Urgency::Normal);
+    assert!(!sarcastic(&five), "{:?}", five.reasons);
+    assert!(
+        has_reason(&five, "praise", "⭐⭐⭐⭐⭐"),
+        "{:?}",
+        five.reasons
+    );
+    let one = classified_as(
+        "⭐ Bestilte en sofa i marts. Den er blevet leveret i god stand og montøren var flink.",
+        Label::Complaint,
+    );
+    assert!(has_reason(&one, "complaint", "⭐"), "{:?}", one.reasons);
+    let late = classify("hurtig levering og pænt pakket. kommer helt sikkert igen ⭐⭐⭐⭐⭐");
+    assert!(
+        late.reasons.iter().any(|r| r.cue == "rating"),
+        "{:?}",
+        late.reasons
+    );
+    // One star later in a post is a star, not a rating.
+    let star = classified_as(
+        "Sarah at the Leeds branch, you're a star ⭐ thank you",
+        Label::Praise,
+    );
+    assert!(
+        !star.reasons.iter().any(|r| r.cue == "rating"),
+        "{:?}",
+        star.reasons
+    );
+}
