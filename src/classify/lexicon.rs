@@ -195,9 +195,9 @@ pub(crate) enum Effect {
     /// ends in a question mark, is asked about, not suffered ("What happens if I lose my
     /// card?").
     Condition,
-    /// A word that tells what the writer feared ("expecting", "verwachtte", "havde forventet"):
-    /// the faults named after it in its clause, or before it when it ends the clause ("Had
-    /// ellende verwacht,"), did not happen ("Rang expecting an hour on hold, through in 3
+    /// A word that tells what the writer expected ("expecting", "verwachtte", "havde forventet"):
+    /// what its clause tells after it, or before it when it ends the clause ("Had uren in de
+    /// wacht verwacht,"), is not what happened ("Rang expecting an hour on hold, through in 3
     /// minutes").
     Expectation,
 }

@@ -176,6 +176,7 @@ pub(crate) fn score(
     let mut list = std::mem::take(&mut out.reasons);
     let mut reasons = Reasons::new(&mut list);
     let mut walk = Walk::new();
+    walk.stars = emoji_stars(text).map(|(_, s, e)| (s, e));
     let mut i = 0;
     while i < toks.len() {
         let tk = toks[i].t;
@@ -245,8 +246,8 @@ pub(crate) fn score(
         i = end_idx;
     }
 
-    let feared = walk.expecting.take();
-    walk.unfeared(feared, text, &mut ev, &mut reasons);
+    let expected = walk.expecting.take();
+    walk.not_as_expected(expected, text, &mut ev, &mut reasons);
     walk.settle(text, 0, 0, &mut ev, &mut reasons);
     walk.end_sentence(&mut ev);
     decide(c, input, &mut ev, shouting, &mut reasons, out);
@@ -286,10 +287,10 @@ struct Walk {
     /// The sentence supposes ("if", "als", "hvis"): the grievance as it stood before the word,
     /// restored if the sentence ends in a question mark.
     supposing: Option<Supposed>,
-    /// The clause tells what the writer feared ("expecting a fight"): the grievance as it stood
-    /// before the word, restored when the clause ends.
+    /// The clause tells what the writer expected ("expecting a fight"): the evidence as it
+    /// stood before the word, restored when the clause ends.
     expecting: Option<Supposed>,
-    /// Words left in which a fault is what the writer feared: "expected the parcel yesterday
+    /// Words left in which what is told is what the writer expected: "expected the parcel yesterday
     /// and it still hasn't come" fears nothing.
     expect_left: u8,
     /// Between '(' and ')': a question mark there is an aside ("(Mohammed, I think?)"), not
@@ -298,6 +299,8 @@ struct Walk {
     /// A fix told in the current clause ("sorted", "opgelost"), taken back if the clause ends
     /// in a question mark: "when is it fixed?" asks for one.
     fix: Option<Fix>,
+    /// The star emoji that rate the post (see [`emoji_stars`]), as a byte span.
+    stars: Option<(u32, u32)>,
 }
 
 /// A fix counted as praise in the open clause: its weight and span.
@@ -521,8 +524,8 @@ impl Mark {
     }
 }
 
-/// How many words after "expecting" a fault may start and still be what was feared.
-const EXPECT_SCOPE: u8 = 5;
+/// How many words after "expecting" a cue may start and still be what was expected.
+const EXPECT_SCOPE: u8 = 8;
 
 /// The longest sentence that counts as praise said on its own ("Well done Fjordlink.").
 const LONE_WORDS: u32 = 3;
@@ -549,6 +552,7 @@ impl Walk {
             expect_left: 0,
             aside: false,
             fix: None,
+            stars: None,
         }
     }
 
@@ -635,8 +639,8 @@ impl Walk {
                     Some(b')' | b'\n') => self.aside = false,
                     _ => {}
                 }
-                let feared = self.expecting.take();
-                self.unfeared(feared, text, ev, reasons);
+                let expected = self.expecting.take();
+                self.not_as_expected(expected, text, ev, reasons);
                 // A question mark in brackets closes a clause, like a comma, and asks nothing.
                 let asks = tk.kind() == Kind::Question && !self.aside;
                 if asks
@@ -701,17 +705,17 @@ impl Walk {
         }
     }
 
-    /// A word that tells what the writer feared, at `ph`: the faults in the next words of its
-    /// clause, or in the clause it ends, did not happen.
+    /// A word that tells what the writer expected, at `ph`: what the next words of its clause
+    /// tell, or the clause it ends, is not what happened.
     fn expect(&mut self, ph: &Phrase, ev: &mut Evidence, reasons: &mut Reasons) {
         self.sentence.other = true;
-        // "Had uren in de wacht verwacht,": what it feared came first.
+        // "Had uren in de wacht verwacht,": what it expected came first.
         if ph.ends_clause {
-            let feared = Supposed {
+            let expected = Supposed {
                 mark: self.clause,
                 span: (ph.start, ph.end),
             };
-            self.unfeared(Some(feared), ph.text, ev, reasons);
+            self.not_as_expected(Some(expected), ph.text, ev, reasons);
         } else {
             self.expecting.get_or_insert(Supposed {
                 mark: Mark::of(ev),
@@ -722,22 +726,33 @@ impl Walk {
         }
     }
 
-    /// Takes back the grievance told since `feared`'s mark: the writer feared it ("expecting
-    /// a fight", "havde forventet bøvl"), which says it did not happen.
-    fn unfeared(
+    /// Takes back what was told since `expected`'s mark: the writer expected it, which says it
+    /// is not what happened. A fault feared ("expecting a fight", "havde forventet bøvl") did
+    /// not come; a refund counted on ("rekende op mijn borg binnen 14 dagen") did not either.
+    fn not_as_expected(
         &mut self,
-        feared: Option<Supposed>,
+        expected: Option<Supposed>,
         text: &str,
         ev: &mut Evidence,
         reasons: &mut Reasons,
     ) {
-        if let Some(f) = feared
-            && f.mark.restore(ev)
-        {
+        let Some(x) = expected else {
+            return;
+        };
+        let hoped = ev.praise > x.mark.praise || ev.pos > x.mark.pos;
+        ev.praise = ev.praise.min(x.mark.praise);
+        ev.pos = ev.pos.min(x.mark.pos);
+        if hoped {
+            self.fix = None;
+            self.sentence.pos = 0.0;
+        }
+        if x.mark.restore(ev) {
             self.sentence.bad = 0.0;
             self.sentence.grim = 0.0;
-            reasons.push(text, "negation", "feared", f.span.0, f.span.1);
+        } else if !hoped {
+            return;
         }
+        reasons.push(text, "negation", "expected", x.span.0, x.span.1);
     }
 
     /// Keeps a fix told in the open clause, so that a question mark closing it can take the
@@ -832,8 +847,8 @@ impl Walk {
     ) {
         self.after_still = false;
         if self.expect_left == 0 {
-            let feared = self.expecting.take();
-            self.unfeared(feared, ph.text, ev, reasons);
+            let expected = self.expecting.take();
+            self.not_as_expected(expected, ph.text, ev, reasons);
         }
         if !matches!(self.pending, Pending::None) {
             let tone = tone_of(lex, pat, ph.negated);
@@ -940,8 +955,8 @@ impl Walk {
     /// A "but" (or a "though" that ends its clause) said at `ph`.
     fn contrast(&mut self, ph: &Phrase, ev: &mut Evidence, reasons: &mut Reasons) {
         // "Expected a quick fix but it's been 3 weeks": the fear ends where the turn begins.
-        let feared = self.expecting.take();
-        self.unfeared(feared, ph.text, ev, reasons);
+        let expected = self.expecting.take();
+        self.not_as_expected(expected, ph.text, ev, reasons);
         // What follows "but" counts more than what came before it: all so far counts half, and
         // the rest of the post 1.5x. A "though" that ends its clause looks back instead ("Great
         // speeds, the app is rubbish though"): that clause counts 1.5x against what came before.
@@ -961,8 +976,13 @@ impl Walk {
     /// A sentiment word or emoji of valence `v`, intensified or negated by the open scopes.
     fn apply_sentiment(&mut self, v: f32, ph: &Phrase, ev: &mut Evidence, reasons: &mut Reasons) {
         // A word the lexicons set to 0 ("præcis", "precies") takes a published valence away:
-        // it is a plain word, with no reason and no say in the sentence.
-        if v == 0.0 {
+        // it is a plain word, with no reason and no say in the sentence. A star that rates
+        // ("⭐ Waited 2 hours") says what the rating says, not what the emoji does.
+        if v == 0.0
+            || self
+                .stars
+                .is_some_and(|(s, e)| ph.start >= s && ph.end <= e)
+        {
             return;
         }
         let mut v = v * ph.emph * ph.boost;

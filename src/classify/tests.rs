@@ -3302,11 +3302,12 @@ fn an_ad_that_opens_with_switch_to_is_no_customer_leaving() {
 }
 
 #[test]
-fn a_fault_the_writer_feared_did_not_happen() {
+fn what_the_writer_expected_is_not_what_happened() {
     assert_labels(
         Label::Praise,
         &[
             "Rang Ember expecting an hour on hold and got through in 3 minutes to a lovely fella",
+            "Vores vaskemaskine døde søndag. Power hentede den tirsdag og vi fik en ny samme dag. Havde regnet med at vi skulle vaske i hånden i ugevis. Respekt.",
             "Belde vanochtend met de Belastingdienst, verwachtte een uur wachten en een bot. Binnen 5 minuten een mevrouw aan de lijn die het in één keer voor me oploste. Dank u.",
         ],
     );
@@ -3314,9 +3315,17 @@ fn a_fault_the_writer_feared_did_not_happen() {
     let c = classify("Had uren in de wacht verwacht, kreeg meteen een medewerker.");
     assert_ne!(c.label, Label::Complaint, "{:?}", c.reasons);
     assert!(
-        c.reasons.iter().any(|r| r.cue == "feared"),
+        c.reasons.iter().any(|r| r.cue == "expected"),
         "{:?}",
         c.reasons
+    );
+    // A fix counted on did not come either.
+    let hoped = classify("Ik rekende op mijn borg binnen 14 dagen.");
+    assert_ne!(hoped.label, Label::Praise, "{:?}", hoped.reasons);
+    assert!(
+        hoped.reasons.iter().any(|r| r.cue == "expected"),
+        "{:?}",
+        hoped.reasons
     );
     // What one waits for is no fear; a fault well after the word, or after a turn, is told.
     assert_labels(
@@ -3354,6 +3363,11 @@ fn star_emoji_that_open_a_review_or_come_as_five_rate_it() {
         late.reasons.iter().any(|r| r.cue == "rating"),
         "{:?}",
         late.reasons
+    );
+    // A star that rates counts as the rating, not as a cheerful emoji.
+    classified_as(
+        "⭐ Braced myself for the usual 40 min hold and honestly 40 min would've been a treat. 1hr 52. Then cut off when they tried to transfer me. Fantastic stuff",
+        Label::Complaint,
     );
     // One star later in a post is a star, not a rating.
     let star = classified_as(
