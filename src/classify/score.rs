@@ -290,8 +290,8 @@ struct Walk {
     /// The clause tells what the writer expected ("expecting a fight"): the evidence as it
     /// stood before the word, restored when the clause ends.
     expecting: Option<Supposed>,
-    /// Words left in which what is told is what the writer expected: "expected the parcel yesterday
-    /// and it still hasn't come" fears nothing.
+    /// Words left in which what is told is what the writer expected: in "expected the parcel
+    /// yesterday and it still hasn't come" the wait is told, not expected.
     expect_left: u8,
     /// Between '(' and ')': a question mark there is an aside ("(Mohammed, I think?)"), not
     /// something asked of the brand.
@@ -954,7 +954,7 @@ impl Walk {
 
     /// A "but" (or a "though" that ends its clause) said at `ph`.
     fn contrast(&mut self, ph: &Phrase, ev: &mut Evidence, reasons: &mut Reasons) {
-        // "Expected a quick fix but it's been 3 weeks": the fear ends where the turn begins.
+        // "Expected a quick fix but it's been 3 weeks": what was expected ends at the turn.
         let expected = self.expecting.take();
         self.not_as_expected(expected, ph.text, ev, reasons);
         // What follows "but" counts more than what came before it: all so far counts half, and
