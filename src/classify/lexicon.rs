@@ -198,8 +198,11 @@ pub(crate) enum Effect {
     /// A word that tells what the writer expected ("expecting", "verwachtte", "havde forventet"):
     /// what its clause tells after it, or before it when it ends the clause ("Had uren in de
     /// wacht verwacht,"), is not what happened ("Rang expecting an hour on hold, through in 3
-    /// minutes").
-    Expectation,
+    /// minutes"). With `after` (`[expectation after]`: Dutch "verwacht", which is also "I
+    /// expect"), it only looks back over the clause it ends.
+    Expectation {
+        after: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -567,7 +570,9 @@ fn entry_effect(
         ("laughter", _) => RawEffect::Plain(Effect::Laughter),
         ("wish", _) => RawEffect::Plain(Effect::Wish),
         ("condition", _) => RawEffect::Plain(Effect::Condition),
-        ("expectation", _) => RawEffect::Plain(Effect::Expectation),
+        ("expectation", _) => RawEffect::Plain(Effect::Expectation {
+            after: cue == "after",
+        }),
         ("stopword", _) => RawEffect::Stopword,
         _ => RawEffect::Number,
     })

@@ -706,8 +706,8 @@ impl Walk {
     }
 
     /// A word that tells what the writer expected, at `ph`: what the next words of its clause
-    /// tell, or the clause it ends, is not what happened.
-    fn expect(&mut self, ph: &Phrase, ev: &mut Evidence, reasons: &mut Reasons) {
+    /// tell (unless it looks only back, `after`), or the clause it ends, is not what happened.
+    fn expect(&mut self, ph: &Phrase, after: bool, ev: &mut Evidence, reasons: &mut Reasons) {
         self.sentence.other = true;
         // "Had uren in de wacht verwacht,": what it expected came first.
         if ph.ends_clause {
@@ -716,7 +716,7 @@ impl Walk {
                 span: (ph.start, ph.end),
             };
             self.not_as_expected(Some(expected), ph.text, ev, reasons);
-        } else {
+        } else if !after {
             self.expecting.get_or_insert(Supposed {
                 mark: Mark::of(ev),
                 span: (ph.start, ph.end),
@@ -926,9 +926,9 @@ impl Walk {
                         span: (ph.start, ph.end),
                     });
                 }
-                Effect::Expectation => {
+                Effect::Expectation { after } => {
                     modifier_only = false;
-                    self.expect(ph, ev, reasons);
+                    self.expect(ph, after, ev, reasons);
                 }
                 Effect::Contrast => self.contrast(ph, ev, reasons),
                 Effect::Concession => {

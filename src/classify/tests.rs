@@ -3338,6 +3338,8 @@ fn what_the_writer_expected_is_not_what_happened() {
             "Expected a quick fix but it's been 3 weeks without internet",
             "Delayed again, as expected.",
             "Forventede pakken i går, den er stadig ikke kommet",
+            // Dutch "verwacht" is also "I expect": it looks back only over the clause it ends.
+            "Ik verwacht nu wel compensatie voor 3 dagen zonder internet",
         ],
     );
 }
