@@ -3335,6 +3335,7 @@ fn what_the_writer_expected_is_not_what_happened() {
         &[
             "I expected the parcel on Monday and now it's Friday and it still hasn't come",
             "Expecting a refund for 3 weeks now, nothing",
+            "I've been expecting my refund for 3 weeks now",
             "Expected a quick fix but it's been 3 weeks without internet",
             "Delayed again, as expected.",
             "Forventede pakken i går, den er stadig ikke kommet",
