@@ -73,6 +73,9 @@ struct Evidence {
     n_urgent: usize,
     /// Words the writer uses about themselves ("I", "mijn", "jeg").
     first_person: u32,
+    /// The star emoji that rate the post, found once before the walk (see [`emoji_stars`]):
+    /// the walk keeps their valence out, [`weigh_rating`] counts their rating.
+    stars: Option<(f32, u32, u32)>,
     /// Words that report what someone else said ("confirms", "aldus", "oplyser").
     reports: u32,
     /// The first subject that is not the brand's service ("the referee", "de scheids").
@@ -176,7 +179,8 @@ pub(crate) fn score(
     let mut list = std::mem::take(&mut out.reasons);
     let mut reasons = Reasons::new(&mut list);
     let mut walk = Walk::new();
-    walk.stars = emoji_stars(text).map(|(_, s, e)| (s, e));
+    ev.stars = emoji_stars(text);
+    walk.stars = ev.stars.map(|(_, s, e)| (s, e));
     let mut i = 0;
     while i < toks.len() {
         let tk = toks[i].t;
@@ -1588,7 +1592,7 @@ fn weigh_laughter(text: &str, ev: &mut Evidence, reasons: &mut Reasons) {
 /// A star rating says outright what the writer thinks; a low one next to praise words is the
 /// sarcasm of [`weigh_sarcasm`] ("Great, another outage. Well done! (2/5)").
 fn weigh_rating(text: &str, ev: &mut Evidence, reasons: &mut Reasons) {
-    if let Some((share, s, e)) = rating(text) {
+    if let Some((share, s, e)) = ev.stars.or_else(|| rating(text)) {
         if share <= 0.4 {
             ev.complaint += 2.0;
             ev.factual += 2.0;
@@ -1974,8 +1978,8 @@ fn urgency(
     };
 }
 
-/// A star rating in the text, as (share of the top score, byte span): "2/5", "4.5/5", "7/10",
-/// five stars written ★★☆☆☆, or a count of stars in words ("1 star", "3 stjerner", "2
+/// A star rating in the text other than star emoji (those are [`emoji_stars`]), as (share of
+/// the top score, byte span): "2/5", "4.5/5", "7/10", five stars written ★★☆☆☆, or a count of stars in words ("1 star", "3 stjerner", "2
 /// sterren", "one star"). A date ("2/5/2026") or a unit ("Mbit/s") is not one.
 fn rating(text: &str) -> Option<(f32, u32, u32)> {
     slashed_or_drawn(text).or_else(|| written_stars(text))
@@ -2096,12 +2100,9 @@ fn has_digit(b: &[u8]) -> bool {
     })
 }
 
-/// "2/5", "4.5/5", "7/10", ★★☆☆☆ or ⭐⭐⭐⭐, as [`rating`] gives it.
+/// "2/5", "4.5/5", "7/10" or ★★☆☆☆, as [`rating`] gives it.
 fn slashed_or_drawn(text: &str) -> Option<(f32, u32, u32)> {
     let b = text.as_bytes();
-    if let Some(found) = emoji_stars(text) {
-        return Some(found);
-    }
     if let Some(start) = text.find('★') {
         let (mut full, mut all, mut end) = (0u32, 0u32, start);
         for ch in text[start..].chars() {
