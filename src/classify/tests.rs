@@ -862,9 +862,9 @@ fn eval_sets_stay_above_their_macro_f1_floor() {
         ("en.tsv", "en", 400, 0.95),
         ("nl.tsv", "nl", 400, 0.96),
         ("da.tsv", "da", 400, 0.96),
-        ("fresh.tsv", "en", 2480, 0.885),
-        ("fresh.tsv", "nl", 2430, 0.90),
-        ("fresh.tsv", "da", 2410, 0.90),
+        ("fresh.tsv", "en", 2560, 0.885),
+        ("fresh.tsv", "nl", 2510, 0.90),
+        ("fresh.tsv", "da", 2490, 0.90),
     ];
     for (file, lang, least, floor) in sets {
         let s = run_eval(classifier(), &root.join(file), Vec::new()).unwrap();
