@@ -180,7 +180,6 @@ pub(crate) fn score(
     let mut reasons = Reasons::new(&mut list);
     let mut walk = Walk::new();
     ev.stars = emoji_stars(text);
-    walk.stars = ev.stars.map(|(_, s, e)| (s, e));
     let mut i = 0;
     while i < toks.len() {
         let tk = toks[i].t;
@@ -303,8 +302,6 @@ struct Walk {
     /// A fix told in the current clause ("sorted", "opgelost"), taken back if the clause ends
     /// in a question mark: "when is it fixed?" asks for one.
     fix: Option<Fix>,
-    /// The star emoji that rate the post (see [`emoji_stars`]), as a byte span.
-    stars: Option<(u32, u32)>,
 }
 
 /// A fix counted as praise in the open clause: its weight and span.
@@ -556,7 +553,6 @@ impl Walk {
             expect_left: 0,
             aside: false,
             fix: None,
-            stars: None,
         }
     }
 
@@ -983,9 +979,9 @@ impl Walk {
         // it is a plain word, with no reason and no say in the sentence. A star that rates
         // ("⭐ Waited 2 hours") says what the rating says, not what the emoji does.
         if v == 0.0
-            || self
+            || ev
                 .stars
-                .is_some_and(|(s, e)| ph.start >= s && ph.end <= e)
+                .is_some_and(|(_, s, e)| ph.start >= s && ph.end <= e)
         {
             return;
         }
@@ -1979,8 +1975,9 @@ fn urgency(
 }
 
 /// A star rating in the text other than star emoji (those are [`emoji_stars`]), as (share of
-/// the top score, byte span): "2/5", "4.5/5", "7/10", five stars written ★★☆☆☆, or a count of stars in words ("1 star", "3 stjerner", "2
-/// sterren", "one star"). A date ("2/5/2026") or a unit ("Mbit/s") is not one.
+/// the top score, byte span): "2/5", "4.5/5", "7/10", five stars written ★★☆☆☆, or a count of
+/// stars in words ("1 star", "3 stjerner", "2 sterren", "one star"). A date ("2/5/2026") or a
+/// unit ("Mbit/s") is not one.
 fn rating(text: &str) -> Option<(f32, u32, u32)> {
     slashed_or_drawn(text).or_else(|| written_stars(text))
 }
