@@ -1763,12 +1763,21 @@ fn names_before(before: &str) -> bool {
     })
 }
 
+/// How much praise, at twice the weight of the grievance beside it, makes a post sincere: mockery
+/// praises once ("Well done!"), a reviewer piles it up ("Simple, fast, never lets me down …
+/// does exactly what it says").
+const PRAISE_OUTWEIGHS: f32 = 2.5;
+
 /// Sarcasm: praise words next to a plain complaint ("lekker dan, weer vertraging"), or an
 /// explicit marker ("ja hoor", 🙄), turn the praise into complaint. Praise after "but" and
 /// thanks for a fix are sincere. True when the post is sarcastic.
 fn weigh_sarcasm(text: &str, ev: &mut Evidence, reasons: &mut Reasons) -> bool {
     let has_positive = ev.pos > 0.0 || ev.praise > 0.0;
-    let sincere = ev.pos_after_contrast || ev.mixed || ev.resolved || ev.heartfelt;
+    let sincere = ev.pos_after_contrast
+        || ev.mixed
+        || ev.resolved
+        || ev.heartfelt
+        || (ev.praise >= PRAISE_OUTWEIGHS && ev.praise >= 2.0 * ev.factual);
     // Praise next to mere time or tone ("Top notch service as usual", "Best app, seriously")
     // is sincere: sarcasm mocks a fault.
     let next_to_complaint = ev.sarcasm >= 1.0 || (ev.factual >= 1.0 && ev.fault > 0.0 && !sincere);

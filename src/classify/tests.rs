@@ -310,6 +310,28 @@ fn thanks_and_compliments_are_praise() {
 }
 
 #[test]
+fn a_review_that_piles_up_praise_beside_one_fault_is_sincere() {
+    // Mockery praises once; a reviewer praises again and again, and a fault beside that
+    // ("the delay alerts this week") is part of the story.
+    assert_sarcasm(
+        false,
+        Label::Praise,
+        &[
+            "Simple, fast, never lets me down. The delay alerts this week saved me standing on \
+             a freezing platform twice. Trainline does exactly what it says.",
+        ],
+    );
+    assert_sarcasm(
+        true,
+        Label::Complaint,
+        &[
+            "Great, another delay on the 8:15. Well done!",
+            "Fantastic service as always, third outage this week. Brilliant.",
+        ],
+    );
+}
+
+#[test]
 fn thanks_for_a_fix_is_not_sarcasm() {
     let c = classify("Storing is opgelost, bedankt voor de snelle hulp!");
     assert_eq!(c.label, Label::Praise);
