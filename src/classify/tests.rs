@@ -873,7 +873,7 @@ fn eval_scores_a_one_vs_rest_file_on_its_label_against_the_rest() {
     );
 }
 
-/// Macro-F1 floors a little under the values measured on 2026-12-06, so a change that makes
+/// Macro-F1 floors a little under the values measured on 2026-12-07, so a change that makes
 /// things worse fails here: the development sets (about 400 posts a language), and the fresh
 /// posts of `fresh.tsv`, which were written and classified before any cue was added for them.
 #[test]
@@ -884,9 +884,9 @@ fn eval_sets_stay_above_their_macro_f1_floor() {
         ("en.tsv", "en", 400, 0.95),
         ("nl.tsv", "nl", 400, 0.96),
         ("da.tsv", "da", 400, 0.96),
-        ("fresh.tsv", "en", 2560, 0.885),
-        ("fresh.tsv", "nl", 2510, 0.90),
-        ("fresh.tsv", "da", 2490, 0.90),
+        ("fresh.tsv", "en", 2640, 0.878),
+        ("fresh.tsv", "nl", 2590, 0.90),
+        ("fresh.tsv", "da", 2570, 0.895),
     ];
     for (file, lang, least, floor) in sets {
         let s = run_eval(classifier(), &root.join(file), Vec::new()).unwrap();
