@@ -332,6 +332,22 @@ fn a_review_that_piles_up_praise_beside_one_fault_is_sincere() {
 }
 
 #[test]
+fn praise_that_sarcasm_also_uses_is_sincere_without_a_fault() {
+    // "Love that …", "Elsker virkelig at …" and "Gefeliciteerd hoor" mock a fault as often as
+    // they praise: only the fault beside them makes them sarcasm.
+    assert_sarcasm(
+        false,
+        Label::Praise,
+        &[
+            "Love that the staff remembered my name, thank you",
+            "Elsker virkelig at I har åbent om søndagen, tak",
+            "Gefeliciteerd hoor met jullie 100 jarig bestaan!",
+            "Echt knap gedaan, de nieuwe app is top",
+        ],
+    );
+}
+
+#[test]
 fn thanks_for_a_fix_is_not_sarcasm() {
     let c = classify("Storing is opgelost, bedankt voor de snelle hulp!");
     assert_eq!(c.label, Label::Praise);
