@@ -254,6 +254,23 @@ fn every_reason_span_matches_its_text() {
 }
 
 #[test]
+fn a_span_that_counts_twice_is_one_reason() {
+    for text in [
+        "Would not recommend",
+        "Ik zou Fjordlink aan niemand aanraden",
+    ] {
+        let reasons = classify(text).reasons;
+        for (i, r) in reasons.iter().enumerate() {
+            let again = reasons[i + 1..].iter().any(|o| {
+                (o.kind.as_ref(), o.cue.as_ref(), o.start, o.end)
+                    == (r.kind.as_ref(), r.cue.as_ref(), r.start, r.end)
+            });
+            assert!(!again, "{text}: {reasons:?}");
+        }
+    }
+}
+
+#[test]
 fn plain_question_is_a_question() {
     assert_eq!(label("Hoe kan ik mijn adres wijzigen?"), Label::Question);
     assert_eq!(
