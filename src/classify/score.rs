@@ -1437,7 +1437,11 @@ impl Scores {
     fn of(ev: &Evidence, (neg_weight, pos_weight): (f32, f32), rhetoric: bool) -> Scores {
         // "God weekend til jer også 😊": the emoji beside a wish decorate it.
         // Sarcasm may have taken all the positive valence already.
-        let pos = if ev.wish {
+        let pos = if ev.crowd && ev.question < 1.0 && ev.question_marks > 0 {
+            // "Iemand tips voor een gezellig restaurant?": the good words of a question to the
+            // crowd say what the writer is after.
+            0.0
+        } else if ev.wish {
             (ev.pos - ev.pos_emoji).max(0.0)
         } else {
             ev.pos

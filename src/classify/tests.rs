@@ -1056,6 +1056,23 @@ fn a_question_to_the_crowd_asks_the_brand_nothing_unless_it_tells_of_a_fault() {
 }
 
 #[test]
+fn the_good_words_of_a_question_to_the_crowd_are_what_the_writer_is_after() {
+    assert_labels(
+        Label::Neutral,
+        &[
+            "Har lige booket Bornholmslinjen til uge 29 🎉 nogen der har tips til gode spisesteder i Gudhjem?",
+            "wat kijken jullie deze herfstvakantie? zoek een goeie serie, maakt niet uit of het op netflix staat",
+            "What's everyone watching tonight? Need something really good and cosy 😍",
+        ],
+    );
+    // Praise said beside a question to the crowd is still praise.
+    assert_labels(
+        Label::Praise,
+        &["Anyone else think the new Fjordlink app is brilliant? Best update in years, well done"],
+    );
+}
+
+#[test]
 fn danish_nede_is_an_outage_unless_it_names_a_place() {
     assert_labels(
         Label::Complaint,
