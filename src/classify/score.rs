@@ -1850,12 +1850,12 @@ fn is_spam(input: &Input, ev: &Evidence, scores: &Scores, reasons: &mut Reasons)
     spam
 }
 
-/// The span of a webcare signature that ends the post: a caret before a capital and a name
-/// or initials ("^JT", "^Sanne"), with at most the brand's name after it ("^Mark - Kroonbank").
-/// Customers who mock the habit sign too ("… insulting. ^HA"), so it counts only beside the
-/// brand's own phrases.
+/// The span of a webcare signature that ends the post: a caret or a slash before a capital and
+/// a name or initials ("^JT", "^Sanne", "/Louise"), with at most the brand's name after it
+/// ("^Mark - Kroonbank", "/Louise, Wolt Danmark"). Customers who mock the habit sign too ("…
+/// insulting. ^HA"), so it counts only beside the brand's own phrases.
 fn signature(text: &str) -> Option<(u32, u32)> {
-    let at = text.rfind('^')?;
+    let at = text.rfind(['^', '/'])?;
     let before = text[..at].chars().next_back();
     let rest = &text[at + 1..];
     let name_len = rest

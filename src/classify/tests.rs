@@ -2886,12 +2886,16 @@ fn the_brands_own_signed_reply_asks_nobody_for_an_answer() {
             "@markh_77 Sorry to hear that, Mark. Can you DM us your tracking number and we'll look into it? ^JT",
             "@tomvdberg Vervelend om te horen Tom! Wil je ons even een DM sturen met je klantnummer? ^Sanne - Veldnet",
             "@TomBriggs_ Hi Tom, the 17:18 is running 12 minutes late due to a signalling fault. We'll keep you posted ^SD",
+            "Hej Mette, det er vi kede af at høre. Vil du sende dit ordrenummer i en privat besked, så kigger vi på det? /Louise, Wolt Danmark",
         ],
     );
     // A customer who signs in jest is still a customer.
     assert_labels(
         Label::Complaint,
-        &["@united Your loyalty team hung up on me twice. It is insulting. ^HA"],
+        &[
+            "@united Your loyalty team hung up on me twice. It is insulting. ^HA",
+            "Third outage this week and the status page still says all is fine: https://status.fjordlink.net/",
+        ],
     );
 }
 
