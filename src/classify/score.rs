@@ -1081,6 +1081,8 @@ impl Walk {
             CueKind::Complaint if role == CueRole::Function => {
                 if ph.negated && self.neg_left > NEGATION_SCOPE - FUNCTION_REACH {
                     self.failed_function(text, (self.neg_start, end), name, w, ev, reasons);
+                    // "won't load since the update": the "not" is spent on the verb.
+                    self.neg_left = 0;
                 } else if !ph.negated {
                     // +1 because the counter steps down once for this word too.
                     self.function = (start, name, w);

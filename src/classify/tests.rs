@@ -1073,6 +1073,19 @@ fn the_good_words_of_a_question_to_the_crowd_are_what_the_writer_is_after() {
 }
 
 #[test]
+fn a_negation_spent_on_a_verb_turns_nothing_after_it() {
+    let c = classified_as(
+        "my classdojo does not load messages since the update",
+        Label::Complaint,
+    );
+    assert!(
+        has_reason(&c, "complaint", "since the update"),
+        "{:?}",
+        c.reasons
+    );
+}
+
+#[test]
 fn danish_nede_is_an_outage_unless_it_names_a_place() {
     assert_labels(
         Label::Complaint,
