@@ -886,10 +886,11 @@ impl Walk {
                         self.function_left = 0;
                         let (start, name, w) = self.function;
                         self.failed_function(ph.text, (start, ph.end), name, w, ev, reasons);
+                    } else {
+                        // +1 because the scope counter steps down once for this word too.
+                        self.neg_left = NEGATION_SCOPE + 1;
+                        self.neg_start = ph.start;
                     }
-                    // +1 because the scope counter steps down once for this word too.
-                    self.neg_left = NEGATION_SCOPE + 1;
-                    self.neg_start = ph.start;
                 }
                 Effect::Intensifier(f) => {
                     // "sooo bad" and "SO bad" are worse than "so bad".
@@ -1081,8 +1082,6 @@ impl Walk {
             CueKind::Complaint if role == CueRole::Function => {
                 if ph.negated && self.neg_left > NEGATION_SCOPE - FUNCTION_REACH {
                     self.failed_function(text, (self.neg_start, end), name, w, ev, reasons);
-                    // "won't load since the update": the "not" is spent on the verb.
-                    self.neg_left = 0;
                 } else if !ph.negated {
                     // +1 because the counter steps down once for this word too.
                     self.function = (start, name, w);
@@ -1214,6 +1213,9 @@ impl Walk {
         ev: &mut Evidence,
         reasons: &mut Reasons,
     ) {
+        // "won't load since the update", "laadt niet sinds de update": the negation is spent
+        // on the verb.
+        self.neg_left = 0;
         self.sentence.grim += w;
         ev.fault += w;
         ev.complaint += w;

@@ -1083,6 +1083,12 @@ fn a_negation_spent_on_a_verb_turns_nothing_after_it() {
         "{:?}",
         c.reasons
     );
+    let c = classified_as("de app laadt niet sinds de update", Label::Complaint);
+    assert!(
+        has_reason(&c, "complaint", "sinds de update"),
+        "{:?}",
+        c.reasons
+    );
 }
 
 #[test]
