@@ -1074,21 +1074,20 @@ fn the_good_words_of_a_question_to_the_crowd_are_what_the_writer_is_after() {
 
 #[test]
 fn a_negation_spent_on_a_verb_turns_nothing_after_it() {
-    let c = classified_as(
-        "my classdojo does not load messages since the update",
-        Label::Complaint,
-    );
-    assert!(
-        has_reason(&c, "complaint", "since the update"),
-        "{:?}",
-        c.reasons
-    );
-    let c = classified_as("de app laadt niet sinds de update", Label::Complaint);
-    assert!(
-        has_reason(&c, "complaint", "sinds de update"),
-        "{:?}",
-        c.reasons
-    );
+    for (text, fault) in [
+        (
+            "my classdojo does not load messages since the update",
+            "since the update",
+        ),
+        ("de app laadt niet sinds de update", "sinds de update"),
+    ] {
+        let c = classified_as(text, Label::Complaint);
+        assert!(
+            has_reason(&c, "complaint", fault),
+            "{text}: {:?}",
+            c.reasons
+        );
+    }
 }
 
 #[test]
