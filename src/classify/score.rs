@@ -140,10 +140,10 @@ type Reasons<'o> = Reused<'o, Reason>;
 impl Reasons<'_> {
     fn push(&mut self, text: &str, kind: &'static str, cue: &'static str, start: u32, end: u32) {
         let (s, e) = (start as usize, end as usize);
-        // One span can count twice ("not recommend": a negated word and a negated praise
-        // cue); a person reads the reason once.
+        // One phrase can count twice ("not recommend": a negated word and a negated praise
+        // cue), one effect after the other; a person reads the reason once.
         let same = |r: &Reason| r.start == s && r.end == e && r.kind == kind && r.cue == cue;
-        if self.list[..self.used].iter().any(same) {
+        if self.used > 0 && same(&self.list[self.used - 1]) {
             return;
         }
         if self.used == self.list.len() {
