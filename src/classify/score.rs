@@ -1439,13 +1439,13 @@ impl Scores {
     /// The scores of `ev`, its sentiment words weighed by `(neg_weight, pos_weight)`;
     /// `rhetoric`: its question marks ask nothing.
     fn of(ev: &Evidence, (neg_weight, pos_weight): (f32, f32), rhetoric: bool) -> Scores {
-        // "God weekend til jer også 😊": the emoji beside a wish decorate it.
         // Sarcasm may have taken all the positive valence already.
         let pos = if ev.crowd && ev.question < 1.0 && ev.question_marks > 0 {
             // "Iemand tips voor een gezellig restaurant?": the good words of a question to the
             // crowd say what the writer is after.
             0.0
         } else if ev.wish {
+            // "God weekend til jer også 😊": the emoji beside a wish decorate it.
             (ev.pos - ev.pos_emoji).max(0.0)
         } else {
             ev.pos

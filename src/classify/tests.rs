@@ -2912,7 +2912,8 @@ fn the_brands_own_signed_reply_asks_nobody_for_an_answer() {
         Label::Complaint,
         &[
             "@united Your loyalty team hung up on me twice. It is insulting. ^HA",
-            "Third outage this week and the status page still says all is fine: https://status.fjordlink.net/",
+            // A slash inside a link signs nothing.
+            "My third outage this week and all I get is we apologise for any inconvenience, see https://status.fjordlink.net/Incidents",
         ],
     );
 }
