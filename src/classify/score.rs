@@ -1439,8 +1439,10 @@ impl Scores {
     /// The scores of `ev`, its sentiment words weighed by `(neg_weight, pos_weight)`;
     /// `rhetoric`: its question marks ask nothing.
     fn of(ev: &Evidence, (neg_weight, pos_weight): (f32, f32), rhetoric: bool) -> Scores {
+        // "Anyone else watching the match?": asked of the crowd, and of nobody else.
+        let to_crowd = ev.crowd && ev.question < 1.0 && ev.question_marks > 0;
         // Sarcasm may have taken all the positive valence already.
-        let pos = if ev.crowd && ev.question < 1.0 && ev.question_marks > 0 {
+        let pos = if to_crowd {
             // "Iemand tips voor een gezellig restaurant?": the good words of a question to the
             // crowd say what the writer is after.
             0.0
@@ -1461,13 +1463,8 @@ impl Scores {
                     pos_weight * pos
                 },
             // "Interesse? Solliciteer via de website": an ad's question asks nobody anything.
-            // "Anyone else watching the match?": asked of the crowd, and of nobody else.
             question: ev.question
-                + if ev.question_marks > 0
-                    && ev.spam < 1.0
-                    && !rhetoric
-                    && !(ev.crowd && ev.question < 1.0)
-                {
+                + if ev.question_marks > 0 && ev.spam < 1.0 && !rhetoric && !to_crowd {
                     1.0
                 } else {
                     0.0
