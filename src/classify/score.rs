@@ -1909,8 +1909,9 @@ fn choose_label(ev: &Evidence, s: &Scores) -> Label {
         } else {
             Label::Complaint
         }
-    } else if ev.advice && s.question >= 1.0 && ev.factual < 1.0 {
-        // Asking for advice with hearsay in it ("read some horror stories") stays a question.
+    } else if ev.advice && ev.question_marks > 0 && s.question >= 1.0 && ev.factual < 1.0 {
+        // Asking for advice with hearsay in it ("read some horror stories") stays a question;
+        // advice words that ask nothing ("Aanrader!!") are a verdict.
         Label::Question
     } else if s.complaint >= 1.0 && s.complaint > s.praise {
         // A question that carries a complaint ("waarom duurt het zo lang?") is a complaint; a

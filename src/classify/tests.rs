@@ -1024,6 +1024,23 @@ fn a_prospect_asking_for_advice_is_not_leaving() {
 }
 
 #[test]
+fn advice_words_that_ask_nothing_are_a_verdict() {
+    // "Maar 18 euro" is "only", but read as a contrast it weighs the advice word after it up.
+    assert_labels(
+        Label::Praise,
+        &[
+            "Fietsenmaker De Spaak in Utrecht: binnen een uur mijn achterwiel gefixt en maar 18 euro. Aanrader!!",
+            "Belmo Mobiel laat gewoon alles hetzelfde, maar zit er nu 3 jaar en nog nooit een probleem gehad. Aanrader voor iedereen.",
+        ],
+    );
+    // Asked, the same word seeks advice.
+    assert_labels(
+        Label::Question,
+        &["Ik twijfel nog, maar is Belmo Mobiel een aanrader? Ervaringen?"],
+    );
+}
+
+#[test]
 fn a_question_to_the_crowd_asks_the_brand_nothing_unless_it_tells_of_a_fault() {
     assert_labels(
         Label::Neutral,
