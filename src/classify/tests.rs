@@ -2802,12 +2802,17 @@ fn a_brands_own_notice_of_works_is_news() {
             "Heads up: we're upgrading the network in parts of Galway overnight Tuesday, so you may briefly lose signal between 1am and 4am. Thanks for bearing with us.",
             "Tussen Utrecht en Arnhem rijden dit weekend geen treinen door werkzaamheden. NS zet bussen in.",
             "Vandet lukkes på dele af Jagtvej i morgen kl. 9-15 pga. ledningsarbejde. Vi beklager ulejligheden.",
+            // A notice may close with a wish and its exclamation mark.
+            "Husk: fra 17. til 21. april kører togbusser mellem Roskilde og Holbæk pga. sporarbejde. Tjek din rejse før du tager afsted. God påske!",
         ],
     );
-    // The customer who is hit by it is no notice.
+    // The customer who is hit by it is no notice, nor one who cries out about it.
     assert_labels(
         Label::Complaint,
-        &["Door werkzaamheden rijden er geen treinen en ik sta al een uur te wachten"],
+        &[
+            "Door werkzaamheden rijden er geen treinen en ik sta al een uur te wachten",
+            "Togbusser mellem Roskilde og Holbæk hele påsken pga. sporarbejde. Tjek din rejse, siger de! God påske!",
+        ],
     );
 }
 
