@@ -87,7 +87,9 @@ pub(crate) fn tokenize_keyed(text: &str, mut emit: impl FnMut(Token, Option<&[u8
             i += 1;
             continue;
         }
-        let (end, t, keyed) = if c.is_ascii_alphanumeric() {
+        let (end, t, keyed) = if c == b'W' && consumer_body(b, i) {
+            (i + 6, tok(i, i + 6, Kind::Handle, 0, 0), false)
+        } else if c.is_ascii_alphanumeric() {
             word(text, i, i, Kind::Word, &mut key)
         } else {
             match other(text, i, &mut key) {
@@ -101,6 +103,15 @@ pub(crate) fn tokenize_keyed(text: &str, mut emit: impl FnMut(Token, Option<&[u8
         emit(t, keyed.then_some(&key));
         i = end;
     }
+}
+
+/// "Which? says 9 in 10 deals …": the British consumer body, whose name ends in a question
+/// mark, named as a handle is: it asks nothing, and its "Which" is no question word. Only the
+/// capitalised name with a lower-case word after it ("Which? Which one, then?" asks).
+fn consumer_body(b: &[u8], i: usize) -> bool {
+    b[i..].starts_with(b"Which? ")
+        && (i == 0 || !b[i - 1].is_ascii_alphanumeric())
+        && b.get(i + 7).is_some_and(u8::is_ascii_lowercase)
 }
 
 /// A hyphen with a blank on both sides ("quick one - can I …") is a dash typed on a keyboard
@@ -855,6 +866,29 @@ mod tests {
                 (Kind::Exclaim, "!"),
             ]
         );
+    }
+
+    #[test]
+    fn the_consumer_body_named_which_is_a_name_not_a_question() {
+        assert_eq!(
+            kinds("Which? says prices rose"),
+            vec![
+                (Kind::Handle, "Which?"),
+                (Kind::Word, "says"),
+                (Kind::Word, "prices"),
+                (Kind::Word, "rose"),
+            ]
+        );
+        assert_eq!(
+            kinds("Which? Which one"),
+            vec![
+                (Kind::Word, "Which"),
+                (Kind::Question, "?"),
+                (Kind::Word, "Which"),
+                (Kind::Word, "one"),
+            ]
+        );
+        assert_eq!(kinds("which? says")[0], (Kind::Word, "which"));
     }
 
     /// How many sentence stops `text` holds.
