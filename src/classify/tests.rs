@@ -917,9 +917,9 @@ fn eval_sets_stay_above_their_macro_f1_floor() {
         ("en.tsv", "en", 400, 0.95),
         ("nl.tsv", "nl", 400, 0.96),
         ("da.tsv", "da", 400, 0.96),
-        ("fresh.tsv", "en", 2800, 0.878),
-        ("fresh.tsv", "nl", 2750, 0.895),
-        ("fresh.tsv", "da", 2730, 0.895),
+        ("fresh.tsv", "en", 2950, 0.878),
+        ("fresh.tsv", "nl", 2900, 0.895),
+        ("fresh.tsv", "da", 2880, 0.895),
     ];
     for (file, lang, least, floor) in sets {
         let s = run_eval(classifier(), &root.join(file), Vec::new()).unwrap();
