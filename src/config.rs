@@ -38,6 +38,10 @@ pub struct ClassifierConfig {
     /// The daemon retrains the model after this many new corrections (default 50); 0 turns
     /// retraining off.
     pub retrain_after: Option<u32>,
+    /// Labelled TSV files (`lang`, `label`, `text`) every model is trained on besides the
+    /// corrections, by the daemon and by `webcare train`: a model keeps what they teach.
+    #[serde(default)]
+    pub train_from: Vec<PathBuf>,
 }
 
 /// `[store]`: the SQLite database.

@@ -224,9 +224,14 @@ fn environment_overrides_apply_and_check_config_summarises() {
 fn classifier_thresholds_that_make_no_sense_are_refused() {
     let (code, out) = check(&format!(
         "{WATCH}[[sources]]\nname = \"a\"\nkind = \"rss\"\nurl = \"https://a.example/feed\"\n\
-         [classifier]\nfast_thread = 0\nduplicate_authors = 1\nhigh_reach = -1\n"
+         [classifier]\nfast_thread = 0\nduplicate_authors = 1\nhigh_reach = -1\n\
+         train_from = [\"/nonexistent/ours.tsv\"]\n"
     ));
     assert_eq!(code, Some(78), "{out}");
+    assert!(
+        out.contains("classifier.train_from: cannot read /nonexistent/ours.tsv"),
+        "{out}"
+    );
     assert!(
         out.contains("classifier.fast_thread: must be at least 1"),
         "{out}"

@@ -490,3 +490,45 @@ fn train_adds_mentions_staff_left_as_labelled_so_corrections_do_not_turn_the_lex
     );
     assert_eq!(labels(&out), ["neutral", "question"], "{}", text(&out));
 }
+
+#[test]
+fn the_configured_labelled_files_are_trained_on_with_every_correction() {
+    use common::{FeedServer, Setup, assert_said};
+    let dir = tempfile::tempdir().unwrap();
+    let ours = team_file(dir.path(), &["en"]);
+    let rows = std::fs::read_to_string(&ours).unwrap().lines().count() - 1;
+    let server = FeedServer::start();
+    server.publish(
+        "forum.xml",
+        &[(
+            "urn:test:light",
+            "My Fjordlink box shows a blinking orange light again",
+        )],
+    );
+    let setup = Setup::new(&format!(
+        "[classifier]\ntrain_from = [\"{}\"]\n\n\
+         [[sources]]\nname = \"forum\"\nkind = \"rss\"\nurl = \"{}\"\ninterval = \"1m\"\nbackfill = \"3650d\"\n",
+        ours.display(),
+        server.url("forum.xml"),
+    ));
+    let out = setup.run(&["once"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stored: Vec<serde_json::Value> = setup.json_lines(&["mentions", "--json"]);
+    let id = stored[0]["id"].as_i64().unwrap().to_string();
+    let out = setup.run(&["label", &id, "question"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // No --from: the one correction and every row of the configured file.
+    let out = setup
+        .webcare()
+        .arg("train")
+        .arg("--out")
+        .arg(dir.path().join("ours.model"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_said(&out, "1 corrections and 0 mentions left as labelled from");
+    assert_said(&out, &format!("trained on {} examples", rows + 1));
+    let listed = setup.run(&["model", "list"]);
+    assert_said(&listed, &format!("{}", rows + 1));
+}

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::model::Model;
+use super::model::{Example, Model};
 use super::{Classifier, train};
 use crate::config::{ClassifierConfig, load::Config};
 use crate::shutdown::Shutdown;
@@ -107,12 +107,17 @@ pub fn configured_classifier(config: &Config) -> Classifier {
     c
 }
 
-/// Trains on the corrections and the mentions confirmed with them; `None` when none is in a
-/// language with lexicons.
-fn train_on_corrections(lexicons: &Classifier, rows: train::StoreRows) -> Option<Model> {
-    let mut examples = Vec::new();
+/// Trains on the corrections and the mentions confirmed with them, after the examples of
+/// `[classifier] train_from` (`base`); `None` when no correction is in a language with
+/// lexicons.
+fn train_on_corrections(
+    lexicons: &Classifier,
+    base: &[Example],
+    rows: train::StoreRows,
+) -> Option<Model> {
+    let mut examples = base.to_vec();
     rows.to_examples(lexicons, &mut examples);
-    if examples.is_empty() {
+    if examples.len() == base.len() {
         return None;
     }
     let lexicon = |text: &str, lang: usize| lexicons.classify_lexicon(text, lang);
@@ -147,6 +152,15 @@ pub async fn run_retraining(
             return;
         }
     };
+    // Read once: the files were checked with the config, and a model trained without them
+    // would forget what they teach.
+    let base = match train::configured_examples(&lexicons, &cfg.train_from) {
+        Ok(b) => Arc::new(b),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "classifier.train_from: cannot read; retraining on the corrections alone");
+            Arc::default()
+        }
+    };
     // Corrections already looked at without a model to show for it.
     let mut looked_at = 0;
     loop {
@@ -164,7 +178,7 @@ pub async fn run_retraining(
         if retrain_after == 0 || new < retrain_after {
             continue;
         }
-        let Some(r) = retrain(&lexicons, &writer, new, &mut looked_at).await else {
+        let Some(r) = retrain(&lexicons, &base, &writer, new, &mut looked_at).await else {
             continue;
         };
         log_retrained(&r);
@@ -207,6 +221,7 @@ struct Retrained {
 /// train on (then `looked_at` moves past these corrections) or something failed (logged).
 async fn retrain(
     lexicons: &Classifier,
+    base: &Arc<Vec<Example>>,
     writer: &Writer,
     new: i64,
     looked_at: &mut i64,
@@ -225,24 +240,26 @@ async fn retrain(
         new,
         corrections = rows.corrections.len(),
         confirmed = rows.confirmed.len(),
+        labelled = base.len(),
         "retraining the classifier on the team's corrections"
     );
     let started = Instant::now();
-    let c = lexicons.clone();
-    let model = match tokio::task::spawn_blocking(move || train_on_corrections(&c, rows)).await {
-        Ok(Some(m)) => Arc::new(m),
-        Ok(None) => {
-            // Nothing usable (every correction in a language without lexicons): wait for
-            // corrections after these before trying again.
-            tracing::info!("no correction in a language with lexicons; nothing to retrain");
-            *looked_at = seen;
-            return None;
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "retraining failed; the model in use stays");
-            return None;
-        }
-    };
+    let (c, base) = (lexicons.clone(), base.clone());
+    let model =
+        match tokio::task::spawn_blocking(move || train_on_corrections(&c, &base, rows)).await {
+            Ok(Some(m)) => Arc::new(m),
+            Ok(None) => {
+                // Nothing usable (every correction in a language without lexicons): wait for
+                // corrections after these before trying again.
+                tracing::info!("no correction in a language with lexicons; nothing to retrain");
+                *looked_at = seen;
+                return None;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "retraining failed; the model in use stays");
+                return None;
+            }
+        };
     let secs = started.elapsed().as_secs_f64();
     let m = model.clone();
     match writer
@@ -397,4 +414,39 @@ pub fn use_command(config: &Config, id: Option<i64>, mut out: impl Write) -> any
         None => writeln!(out, "no model in use; the lexicons decide alone")?,
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retrained_model_learns_the_configured_files_with_the_corrections() {
+        let lexicons = Classifier::embedded();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ours.tsv");
+        std::fs::write(
+            &file,
+            "lang\tlabel\ttext\n\
+             en\tcomplaint\tThe box shows a blinking orange light again\n\
+             en\tpraise\tThe engineer fixed it in ten minutes, brilliant\n\
+             xx\tneutral\tA row in a language without lexicons\n",
+        )
+        .unwrap();
+        let base = train::configured_examples(&lexicons, &[file]).unwrap();
+        assert_eq!(base.len(), 2);
+        let rows = |corrections: Vec<(String, String, String)>| train::StoreRows {
+            corrections,
+            confirmed: Vec::new(),
+        };
+        let one = vec![(
+            "en".to_string(),
+            "question".to_string(),
+            "Does the box blink orange while it updates?".to_string(),
+        )];
+        let m = train_on_corrections(&lexicons, &base, rows(one)).unwrap();
+        assert_eq!(m.info.examples(), 3);
+        // Without a new correction there is nothing to retrain, however much the files hold.
+        assert!(train_on_corrections(&lexicons, &base, rows(Vec::new())).is_none());
+    }
 }

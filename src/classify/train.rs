@@ -3,7 +3,7 @@
 //! report, lexicon alone against lexicon + model on the same folds.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::bail;
@@ -21,6 +21,22 @@ pub const FOLDS: usize = 5;
 /// corrections alone). Three confirmed mentions a correction scored best there (0.73; one: 0.70;
 /// every uncorrected mention: 0.71).
 pub const CONFIRMED_PER_CORRECTION: usize = 3;
+
+/// Whether `path` reads as a labelled TSV, for checking `[classifier] train_from` before the
+/// daemon starts.
+pub fn check_labelled(path: &Path) -> anyhow::Result<()> {
+    super::eval::read_tsv(path).map(drop)
+}
+
+/// The examples of `[classifier] train_from`, for a model trained with the configured
+/// classifier `c`; rows in languages without lexicons are left out.
+pub fn configured_examples(c: &Classifier, files: &[PathBuf]) -> anyhow::Result<Vec<Example>> {
+    let mut out = Vec::new();
+    for file in files {
+        read_examples(c, file, &mut out)?;
+    }
+    Ok(out)
+}
 
 /// Reads a labelled TSV (`lang<TAB>label<TAB>text`) into examples. `label` is a label
 /// (complaint, question, praise, neutral), a polarity (positive, negative, neutral) or `other`

@@ -82,7 +82,9 @@ pub(super) fn train(
         );
         store = Some(s);
     }
-    for file in from {
+    // With a config, its `train_from` files count as if given with --from.
+    let configured = config.map_or(&[][..], |c| &c.classifier.train_from[..]);
+    for file in configured.iter().chain(from) {
         skipped += crate::classify::train::read_examples(&c, file, &mut examples)?;
     }
     if skipped > 0 {

@@ -167,6 +167,11 @@ fn parse_classifier(value: Option<Value>, errors: &mut ConfigErrors) -> Classifi
     {
         errors.push("classifier.lexicons", e.to_string());
     }
+    for file in &classifier.train_from {
+        if let Err(e) = crate::classify::train::check_labelled(file) {
+            errors.push("classifier.train_from", format!("{e:#}"));
+        }
+    }
     if classifier.high_reach.is_some_and(|n| n < 0) {
         errors.push("classifier.high_reach", "must not be negative");
     }
