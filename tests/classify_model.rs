@@ -190,15 +190,10 @@ fn a_damaged_model_is_named_and_the_lexicons_decide() {
     assert_eq!(out.stdout, plain.stdout);
 }
 
-#[test]
-fn the_daemon_uses_the_configured_model_and_train_reads_its_corrections() {
-    use common::{FeedServer, Setup, assert_said};
-    let dir = tempfile::tempdir().unwrap();
-    let (model, _) = train_team_model(dir.path());
-    // The same labelled file again, for the corrections run below.
-    let tsv = team_file(dir.path(), &["en"]);
-
-    let server = FeedServer::start();
+/// A feed server whose `forum.xml` holds one post: the team's own complaint of the box's
+/// orange light, which the lexicons alone read as neutral.
+fn forum_with_the_orange_light() -> common::FeedServer {
+    let server = common::FeedServer::start();
     server.publish(
         "forum.xml",
         &[(
@@ -206,6 +201,18 @@ fn the_daemon_uses_the_configured_model_and_train_reads_its_corrections() {
             "My Fjordlink box shows a blinking orange light again",
         )],
     );
+    server
+}
+
+#[test]
+fn the_daemon_uses_the_configured_model_and_train_reads_its_corrections() {
+    use common::{Setup, assert_said};
+    let dir = tempfile::tempdir().unwrap();
+    let (model, _) = train_team_model(dir.path());
+    // The same labelled file again, for the corrections run below.
+    let tsv = team_file(dir.path(), &["en"]);
+
+    let server = forum_with_the_orange_light();
     let news = "Storing bij Fjordlink treft duizenden klanten. Klanten van internetprovider Fjordlink in Utrecht zaten donderdag urenlang zonder internet door een storing.";
     server.publish("news.xml", &[("urn:test:news", news)]);
     let setup = Setup::new(&format!(
@@ -493,18 +500,11 @@ fn train_adds_mentions_staff_left_as_labelled_so_corrections_do_not_turn_the_lex
 
 #[test]
 fn the_configured_labelled_files_are_trained_on_with_every_correction() {
-    use common::{FeedServer, Setup, assert_said};
+    use common::{Setup, assert_said};
     let dir = tempfile::tempdir().unwrap();
     let ours = team_file(dir.path(), &["en"]);
     let rows = std::fs::read_to_string(&ours).unwrap().lines().count() - 1;
-    let server = FeedServer::start();
-    server.publish(
-        "forum.xml",
-        &[(
-            "urn:test:light",
-            "My Fjordlink box shows a blinking orange light again",
-        )],
-    );
+    let server = forum_with_the_orange_light();
     let setup = Setup::new(&format!(
         "[classifier]\ntrain_from = [\"{}\"]\n\n\
          [[sources]]\nname = \"forum\"\nkind = \"rss\"\nurl = \"{}\"\ninterval = \"1m\"\nbackfill = \"3650d\"\n",
@@ -519,15 +519,9 @@ fn the_configured_labelled_files_are_trained_on_with_every_correction() {
     assert!(out.status.success(), "{}", text(&out));
 
     // No --from: the one correction and every row of the configured file.
-    let out = setup
-        .webcare()
-        .arg("train")
-        .arg("--out")
-        .arg(dir.path().join("ours.model"))
-        .output()
-        .unwrap();
+    let model = dir.path().join("ours.model");
+    let out = setup.run(&["train", "--out", model.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_said(&out, "1 corrections and 0 mentions left as labelled from");
     assert_said(&out, &format!("trained on {} examples", rows + 1));
     let listed = setup.run(&["model", "list"]);
     assert_said(&listed, &format!("{}", rows + 1));

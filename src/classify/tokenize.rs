@@ -870,25 +870,24 @@ mod tests {
 
     #[test]
     fn the_consumer_body_named_which_is_a_name_not_a_question() {
-        assert_eq!(
-            kinds("Which? says prices rose"),
-            vec![
-                (Kind::Handle, "Which?"),
-                (Kind::Word, "says"),
-                (Kind::Word, "prices"),
-                (Kind::Word, "rose"),
-            ]
-        );
-        assert_eq!(
-            kinds("Which? Which one"),
-            vec![
-                (Kind::Word, "Which"),
-                (Kind::Question, "?"),
-                (Kind::Word, "Which"),
-                (Kind::Word, "one"),
-            ]
-        );
-        assert_eq!(kinds("which? says")[0], (Kind::Word, "which"));
+        // (text, its first two tokens)
+        let cases = [
+            (
+                "Which? says prices rose",
+                [(Kind::Handle, "Which?"), (Kind::Word, "says")],
+            ),
+            (
+                "Which? Which one",
+                [(Kind::Word, "Which"), (Kind::Question, "?")],
+            ),
+            (
+                "which? says",
+                [(Kind::Word, "which"), (Kind::Question, "?")],
+            ),
+        ];
+        for (text, first) in cases {
+            assert_eq!(kinds(text)[..2], first, "{text}");
+        }
     }
 
     /// How many sentence stops `text` holds.
