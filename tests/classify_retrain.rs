@@ -230,3 +230,38 @@ fn the_daemon_retrains_on_corrections_uses_the_model_and_refuses_a_worse_one() {
         .unwrap();
     assert!(!row.to_string().contains("\"kind\":\"model\""), "{row}");
 }
+
+#[test]
+fn a_daemon_given_labelled_files_starts_with_a_model_trained_on_them() {
+    // The team's own complaint of the orange light, labelled in a file with posts the
+    // lexicons read right: the first model learns it before anyone corrects anything.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ours.tsv");
+    let mut tsv = String::from("lang\tlabel\ttext\n");
+    for (label, text) in orange_light(30)
+        .into_iter()
+        .chain(dev_rows().into_iter().take(170))
+    {
+        tsv.push_str(&format!("en\t{label}\t{text}\n"));
+    }
+    std::fs::write(&file, tsv).unwrap();
+    let server = FeedServer::start();
+    let light = "The Fjordlink box on the landing shows a blinking orange light since noon";
+    server.set(
+        "forum.xml",
+        Reply::Feed(atom(&[("urn:test:light".to_string(), light.to_string())])),
+    );
+    let setup = Setup::new(&format!(
+        "[classifier]\ntrain_from = [\"{}\"]\n\n\
+         [[sources]]\nname = \"forum\"\nkind = \"rss\"\nurl = \"{}\"\ninterval = \"1s\"\nbackfill = \"3650d\"\n",
+        file.display(),
+        server.url("forum.xml"),
+    ));
+    let _daemon = KillOnDrop(setup.webcare().arg("run").spawn().unwrap());
+    wait_for("a first model", || !models(&setup).is_empty());
+    let first = models(&setup);
+    assert!(first[0].1, "not in use: {first:?}");
+    let out = common::run_with_input(setup.webcare().arg("classify"), light.as_bytes());
+    assert_said(&out, "\"label\":\"complaint\"");
+    assert_said(&out, "\"kind\":\"model\"");
+}

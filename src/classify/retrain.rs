@@ -109,15 +109,16 @@ pub fn configured_classifier(config: &Config) -> Classifier {
 
 /// Trains on the corrections and the mentions confirmed with them, after the examples of
 /// `[classifier] train_from` (`base`); `None` when no correction is in a language with
-/// lexicons.
+/// lexicons, unless this is the `first` model, which the files alone may teach.
 fn train_on_corrections(
     lexicons: &Classifier,
     base: &[Example],
     rows: train::StoreRows,
+    first: bool,
 ) -> Option<Model> {
     let mut examples = base.to_vec();
     rows.to_examples(lexicons, &mut examples);
-    if examples.len() == base.len() {
+    if examples.is_empty() || examples.len() == base.len() && !first {
         return None;
     }
     let lexicon = |text: &str, lang: usize| lexicons.classify_lexicon(text, lang);
@@ -133,7 +134,8 @@ fn train_on_corrections(
 /// newest stored model; at `retrain_after` of them it trains on a blocking thread (polling and
 /// alerting go on), stores the model, and sends it on `changes` when it was put in use. It also
 /// notices a model put in use by hand (`webcare model use`, `webcare train`) and sends that.
-/// `in_use` is the database model the daemon started with.
+/// Given `train_from` files and a database that never stored a model, it trains the first one
+/// on the files at once. `in_use` is the database model the daemon started with.
 pub async fn run_retraining(
     cfg: ClassifierConfig,
     writer: Writer,
@@ -161,6 +163,9 @@ pub async fn run_retraining(
             Arc::default()
         }
     };
+    // A team that names labelled files starts with a model trained on them, without waiting
+    // for corrections: once, when the database has never stored a model.
+    let mut first = retrain_after != 0 && !base.is_empty() && never_trained(&writer).await;
     // Corrections already looked at without a model to show for it.
     let mut looked_at = 0;
     loop {
@@ -175,10 +180,12 @@ pub async fn run_retraining(
             in_use = active;
             send_active(&writer, active, &changes).await;
         }
-        if retrain_after == 0 || new < retrain_after {
+        if !first && (retrain_after == 0 || new < retrain_after) {
             continue;
         }
-        let Some(r) = retrain(&lexicons, &base, &writer, new, &mut looked_at).await else {
+        let trained = retrain(&lexicons, &base, &writer, new, &mut looked_at, first).await;
+        first = false;
+        let Some(r) = trained else {
             continue;
         };
         log_retrained(&r);
@@ -187,6 +194,15 @@ pub async fn run_retraining(
             let _ = changes.send(Some((r.id, r.model)));
         }
     }
+}
+
+/// Whether the database holds no model at all (none trained, none put away by `model off`);
+/// false when it cannot say, so a first model is never trained twice.
+async fn never_trained(writer: &Writer) -> bool {
+    writer
+        .run(|s| Ok(s.models()?.is_empty()))
+        .await
+        .unwrap_or(false)
 }
 
 /// The model in use in the database and how many corrections came after the newest model's
@@ -225,6 +241,7 @@ async fn retrain(
     writer: &Writer,
     new: i64,
     looked_at: &mut i64,
+    first: bool,
 ) -> Option<Retrained> {
     let read = writer
         .run(|s| Ok((s.last_correction_id()?, train::StoreRows::read(s)?)))
@@ -246,7 +263,9 @@ async fn retrain(
     let started = Instant::now();
     let (c, base) = (lexicons.clone(), base.clone());
     let model =
-        match tokio::task::spawn_blocking(move || train_on_corrections(&c, &base, rows)).await {
+        match tokio::task::spawn_blocking(move || train_on_corrections(&c, &base, rows, first))
+            .await
+        {
             Ok(Some(m)) => Arc::new(m),
             Ok(None) => {
                 // Nothing usable (every correction in a language without lexicons): wait for
@@ -444,9 +463,13 @@ mod tests {
             "question".to_string(),
             "Does the box blink orange while it updates?".to_string(),
         )];
-        let m = train_on_corrections(&lexicons, &base, rows(one)).unwrap();
+        let m = train_on_corrections(&lexicons, &base, rows(one), false).unwrap();
         assert_eq!(m.info.examples(), 3);
-        // Without a new correction there is nothing to retrain, however much the files hold.
-        assert!(train_on_corrections(&lexicons, &base, rows(Vec::new())).is_none());
+        // Without a new correction there is nothing to retrain, however much the files hold,
+        // unless it is the first model: the files alone teach that one.
+        assert!(train_on_corrections(&lexicons, &base, rows(Vec::new()), false).is_none());
+        let first = train_on_corrections(&lexicons, &base, rows(Vec::new()), true).unwrap();
+        assert_eq!(first.info.examples(), 2);
+        assert!(train_on_corrections(&lexicons, &[], rows(Vec::new()), true).is_none());
     }
 }
