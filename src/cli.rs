@@ -81,9 +81,14 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         lexicons: Option<PathBuf>,
         /// A model trained with `webcare train --out FILE`, stacked on the lexicons. Without
-        /// it, a given config's `[classifier] model` or the database's model in use.
+        /// it, a given config's `[classifier] model` or the database's model in use, else the
+        /// bundled model.
         #[arg(long, value_name = "FILE")]
         model: Option<PathBuf>,
+        /// The lexicons alone: no model file, none of the database's, not the bundled one (to
+        /// see what an edit of the lexicons does).
+        #[arg(long, conflicts_with = "model")]
+        no_model: bool,
         /// Judge as the daemon does for this watch of the config: with its custom terms, and
         /// every watch's name read as the team's own brand.
         #[arg(long, value_name = "NAME")]
@@ -99,9 +104,14 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         lexicons: Option<PathBuf>,
         /// A model trained with `webcare train --out FILE`, stacked on the lexicons. Without
-        /// it, a given config's `[classifier] model` or the database's model in use.
+        /// it, a given config's `[classifier] model` or the database's model in use, else the
+        /// bundled model.
         #[arg(long, value_name = "FILE")]
         model: Option<PathBuf>,
+        /// The lexicons alone: no model file, none of the database's, not the bundled one (to
+        /// see what an edit of the lexicons does).
+        #[arg(long, conflicts_with = "model")]
+        no_model: bool,
     },
     /// Train the classifier's learned layer on the team's corrections (from the database when
     /// a config is given) and labelled files, and print a cross-validated report: macro-F1 of

@@ -33,8 +33,11 @@ pub struct ClassifierConfig {
     /// (default 3).
     pub duplicate_authors: Option<u32>,
     /// A model written by `webcare train --out FILE`, stacked on the lexicons; unset, the
-    /// lexicons decide alone.
+    /// database's model in use, else the bundled one.
     pub model: Option<PathBuf>,
+    /// Whether the bundled model decides with the lexicons when no other model is in use
+    /// (default true); false leaves the lexicons alone until a model is trained.
+    pub bundled_model: Option<bool>,
     /// The daemon retrains the model after this many new corrections (default 50); 0 turns
     /// retraining off.
     pub retrain_after: Option<u32>,
@@ -58,6 +61,13 @@ pub struct StoreConfig {
     /// marked in the text; 0 keeps every text whole.
     #[serde(default = "default_max_text_chars")]
     pub max_text_chars: usize,
+}
+
+impl ClassifierConfig {
+    /// `bundled_model`, true unless set to false.
+    pub fn uses_bundled_model(&self) -> bool {
+        self.bundled_model.unwrap_or(true)
+    }
 }
 
 fn default_db_path() -> PathBuf {

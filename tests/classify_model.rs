@@ -1,6 +1,7 @@
 //! The learned layer through the real binary: `train` on a labelled file writes a model that
 //! `classify --model` and `eval --model` use, a model for one language leaves the others
-//! alone, and a damaged model file is reported while the lexicons still decide.
+//! alone, a damaged model file is reported while the lexicons still decide, and without a
+//! model of its own webcare classifies with the bundled one.
 
 mod common;
 
@@ -152,7 +153,7 @@ fn a_model_for_one_language_leaves_the_others_alone() {
             input.push('\n');
         }
     }
-    let without = classify(&[], &input);
+    let without = classify(&["--no-model"], &input);
     let with = classify(&["--model", model.to_str().unwrap()], &input);
     assert!(with.status.success(), "{}", text(&with));
     assert_eq!(with.stdout, without.stdout);
@@ -164,7 +165,7 @@ fn a_damaged_model_is_named_and_the_lexicons_decide() {
     let bad = dir.path().join("bad.model");
     std::fs::write(&bad, b"WCMODEL\0\x02\x00\x00\x00\xff\xff").unwrap();
     let post = "Great, another delay. Thanks Southern \u{1F644}\n";
-    let plain = classify(&[], post);
+    let plain = classify(&["--no-model"], post);
     let out = classify(&["--model", bad.to_str().unwrap()], post);
     assert!(out.status.success(), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -525,4 +526,96 @@ fn the_configured_labelled_files_are_trained_on_with_every_correction() {
     assert_said(&out, &format!("trained on {} examples", rows + 1));
     let listed = setup.run(&["model", "list"]);
     assert_said(&listed, &format!("{}", rows + 1));
+}
+
+/// Posts the lexicons alone misread and the bundled model reads right: a late delivery told
+/// with a joke, a fare question with a greeting, and a charge taken twice told calmly.
+const MISREAD: [(&str, &str); 3] = [
+    (
+        "@JustEatUK ordered at 7:45 so we'd have food for the first song. It's now the voting and the driver has been 'nearby' for 50 minutes. Nul points.",
+        "complaint",
+    ),
+    (
+        "Kia ora @AirNZ, if I move my Wellington flight to the day before is there a change fee on a Seat+Bag fare?",
+        "question",
+    ),
+    (
+        "@Rejsekort det svarer jo slet ikke på mit spørgsmål. Jeg er blevet trukket 2 gange for den samme tur, det er det jeg vil have løst",
+        "complaint",
+    ),
+];
+
+fn misread_input() -> String {
+    MISREAD.iter().map(|(t, _)| format!("{t}\n")).collect()
+}
+
+#[test]
+fn without_a_model_of_its_own_webcare_classifies_with_the_bundled_model() {
+    use common::assert_said;
+    let want: Vec<&str> = MISREAD.iter().map(|(_, l)| *l).collect();
+    let input = misread_input();
+    let bundled = classify(&[], &input);
+    assert!(bundled.status.success(), "{}", text(&bundled));
+    assert_eq!(labels(&bundled), want);
+    assert_said(&bundled, "\"kind\":\"model\"");
+    let alone = classify(&["--no-model"], &input);
+    assert_ne!(
+        labels(&alone),
+        want,
+        "the lexicons alone read these right now: pick posts they misread"
+    );
+    let explained = classify(&["--explain"], &input);
+    assert_said(&explained, "- model: \"");
+    // `--no-model` and `--model` are one choice.
+    let both = classify(&["--no-model", "--model", "x.bin"], &input);
+    assert!(!both.status.success(), "{}", text(&both));
+
+    // `eval` scores the same classifier, and `--no-model` the lexicons alone.
+    let dir = tempfile::tempdir().unwrap();
+    let tsv = dir.path().join("misread.tsv");
+    let mut rows = String::from("lang\tlabel\ttext\n");
+    for ((t, l), lang) in MISREAD.iter().zip(["en", "en", "da"]) {
+        rows.push_str(&format!("{lang}\t{l}\t{t}\n"));
+    }
+    std::fs::write(&tsv, rows).unwrap();
+    let eval = |args: &[&str]| {
+        let out = webcare().arg("eval").arg(&tsv).args(args).output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(eval(&[]).contains("== all (3 mentions, label) accuracy 1.000"));
+    assert!(!eval(&["--no-model"]).contains("== all (3 mentions, label) accuracy 1.000"));
+}
+
+#[test]
+fn the_daemon_classifies_with_the_bundled_model_unless_the_config_turns_it_off() {
+    use common::Setup;
+    let (post, _) = MISREAD[2];
+    let server = common::FeedServer::start();
+    server.publish("forum.xml", &[("urn:test:twice", post)]);
+    let label_with = |classifier: &str| {
+        let setup = Setup::with_watch(
+            "Rejsekort",
+            &format!(
+                "{classifier}[[sources]]\nname = \"forum\"\nkind = \"rss\"\nurl = \"{}\"\ninterval = \"1m\"\nbackfill = \"3650d\"\nlang = \"da\"\n",
+                server.url("forum.xml"),
+            ),
+        );
+        let out = setup.run(&["once"]);
+        assert!(out.status.success(), "{}", text(&out));
+        let rows: Vec<serde_json::Value> = setup.json_lines(&["mentions", "--json"]);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        // `classify` with the config judges as the daemon did.
+        let again = run_with_input(
+            setup.webcare().args(["classify", "--watch", "Fjordlink"]),
+            format!("{post}\n").as_bytes(),
+        );
+        assert_eq!(labels(&again)[0], rows[0]["label"].as_str().unwrap());
+        rows[0]["label"].as_str().unwrap().to_string()
+    };
+    assert_eq!(label_with(""), "complaint");
+    assert_ne!(
+        label_with("[classifier]\nbundled_model = false\n\n"),
+        "complaint"
+    );
 }

@@ -1,7 +1,8 @@
 //! The daemon retrains the classifier by itself: corrections made with `webcare label` while
 //! `webcare run` polls lead to a model in the database that the daemon then classifies with;
 //! a model trained on corrections that contradict each other scores worse and is kept but not
-//! used; `webcare model use` and `model off` switch the running daemon within seconds.
+//! used; `webcare model use` and `model off` (back to the bundled model) switch the running
+//! daemon within seconds.
 
 mod common;
 
@@ -205,7 +206,7 @@ fn the_daemon_retrains_on_corrections_uses_the_model_and_refuses_a_worse_one() {
         read_log()
     );
 
-    // Rolling back by hand: the daemon follows, and `model off` returns to the lexicons.
+    // Rolling back by hand: the daemon follows, and `model off` returns to the bundled model.
     let id = both[1].0.to_string();
     let out = setup.run(&["model", "use", &id]);
     assert!(out.status.success(), "{}", text(&out));
@@ -216,7 +217,7 @@ fn the_daemon_retrains_on_corrections_uses_the_model_and_refuses_a_worse_one() {
     assert!(out.status.success(), "{}", text(&out));
     // Logged once the new watches are in force, so the next poll is classified without it.
     wait_for("the daemon to drop the model", || {
-        read_log().contains("new mentions are classified with the lexicons alone")
+        read_log().contains("no model in use: new mentions are classified with the bundled model")
     });
     let after = "The Fjordlink box in the loft shows a blinking orange light since noon";
     more.push(("urn:test:after".into(), after.into()));
@@ -228,7 +229,30 @@ fn the_daemon_retrains_on_corrections_uses_the_model_and_refuses_a_worse_one() {
         .into_iter()
         .find(|m| m["text"] == after)
         .unwrap();
-    assert!(!row.to_string().contains("\"kind\":\"model\""), "{row}");
+    // Judged as the bundled model judges it: `classify` for the watch, with no model in use.
+    let bundled = common::run_with_input(
+        setup.webcare().args(["classify", "--watch", "Fjordlink"]),
+        format!("{after}\n").as_bytes(),
+    );
+    let verdict: serde_json::Value = serde_json::from_slice(&bundled.stdout).unwrap();
+    assert!(
+        verdict.to_string().contains("\"kind\":\"model\""),
+        "{verdict}"
+    );
+    assert_eq!(row["label"], verdict["label"], "{row}\n{verdict}");
+    // The same words weigh in (the stored mention was judged with its title, so the
+    // positions and weights differ a little).
+    let words = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["text"].to_string())
+            .collect()
+    };
+    assert_eq!(
+        words(&row["verdict"]["reasons"]),
+        words(&verdict["reasons"])
+    );
 }
 
 #[test]

@@ -15,6 +15,9 @@ use crate::store::{self, Backend};
 pub struct LiveClassifier {
     /// The lexicons and thresholds, without a model: what every model is stacked on.
     lexicons: Classifier,
+    /// What classifies while the database has no model in use: the lexicons with the bundled
+    /// model, or alone with `[classifier] bundled_model = false`.
+    fallback: Classifier,
     /// False when `[classifier] model` names a file: that file stays in use.
     follows: bool,
     now: RwLock<InUse>,
@@ -43,18 +46,24 @@ impl LiveClassifier {
             None
         };
         let classifier = super::retrain::configured_classifier(config);
+        let lexicons = Classifier {
+            model: None,
+            ..classifier.clone()
+        };
+        let fallback = match super::retrain::default_model(&config.classifier) {
+            Some(m) => lexicons.clone().with_model(m),
+            None => lexicons.clone(),
+        };
         LiveClassifier {
-            lexicons: Classifier {
-                model: None,
-                ..classifier.clone()
-            },
+            lexicons,
+            fallback,
             follows,
             now: RwLock::new(InUse { id, classifier }),
         }
     }
 
     /// `lexicons` (any model on it is dropped) following the database's model in use, which
-    /// the first [`follow`](Self::follow) loads.
+    /// the first [`follow`](Self::follow) loads; alone while none is in use.
     pub fn following(lexicons: Classifier) -> LiveClassifier {
         let lexicons = Classifier {
             model: None,
@@ -62,6 +71,7 @@ impl LiveClassifier {
         };
         LiveClassifier {
             lexicons: lexicons.clone(),
+            fallback: lexicons.clone(),
             follows: true,
             now: RwLock::new(InUse {
                 id: None,
@@ -79,14 +89,14 @@ impl LiveClassifier {
             .clone()
     }
 
-    /// The database id of the model in use (`None`: the lexicons alone, or a model file).
+    /// The database id of the model in use (`None`: none in use, or a model file).
     pub fn model_id(&self) -> Option<i64> {
         self.now.read().unwrap_or_else(|p| p.into_inner()).id
     }
 
     /// Puts the database's model in use into this classifier when it changed since the last
-    /// call. A database that cannot be read now keeps the model in use (logged); a stored
-    /// model that cannot be decoded gives the lexicons alone (logged once).
+    /// call. A database that cannot be read now keeps the model in use (logged); none in use,
+    /// or a stored model that cannot be decoded (logged once), gives the fallback.
     pub fn follow(&self, store: &dyn Backend) {
         if !self.follows {
             return;
@@ -105,7 +115,7 @@ impl LiveClassifier {
             Ok(found) => match found.flatten() {
                 Some((id, m)) => (Some(id), self.lexicons.clone().with_model(Arc::new(m))),
                 // None in use any more, or one that cannot be read (logged).
-                None => (active, self.lexicons.clone()),
+                None => (active, self.fallback.clone()),
             },
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the model put in use; keeping this one");

@@ -21,7 +21,7 @@ pub const DEFAULT_RETRAIN_AFTER: u32 = 50;
 const CHECK_EVERY: Duration = Duration::from_secs(3);
 
 /// A change of the model in use, for the daemon to compile into its watches: the model's id
-/// and the model, or `None` for the lexicons alone.
+/// and the model, or `None` when none is in use (then [`default_model`] decides).
 pub type ModelChange = Option<(i64, Arc<Model>)>;
 
 /// Stores `model` and puts it in use unless it scored worse than the one in use (see
@@ -46,7 +46,7 @@ pub fn store_model(
 }
 
 /// The model in use in the database. A stored model that cannot be read is logged and left
-/// out (the lexicons decide), as a damaged model file is.
+/// out (as if none were in use), as a damaged model file is.
 pub fn active_model(store: &dyn Backend) -> Result<Option<(i64, Model)>, StoreError> {
     let Some(id) = store.active_model_id()? else {
         return Ok(None);
@@ -60,14 +60,24 @@ pub fn active_model(store: &dyn Backend) -> Result<Option<(i64, Model)>, StoreEr
     ) {
         Ok(m) => Ok(Some((id, m))),
         Err(e) => {
-            tracing::error!("{e}; classifying with the lexicons alone");
+            tracing::error!("{e}; classifying without it");
             Ok(None)
         }
     }
 }
 
+/// The model used where none is chosen (no model file, none in use in the database): the
+/// bundled one ([`Model::bundled`]), unless `[classifier] bundled_model = false`.
+pub fn default_model(config: &ClassifierConfig) -> Option<Arc<Model>> {
+    if config.uses_bundled_model() {
+        Model::bundled()
+    } else {
+        None
+    }
+}
+
 /// The model `config` asks for: `[classifier] model = FILE` when set (a damaged file is
-/// logged and skipped), else the one in use in the database, if the database exists.
+/// logged and skipped), else the one in use in the database, else [`default_model`].
 pub fn configured_model(config: &Config) -> anyhow::Result<Option<Arc<Model>>> {
     if let Some(path) = &config.classifier.model {
         return Ok(match Model::load(path) {
@@ -78,11 +88,13 @@ pub fn configured_model(config: &Config) -> anyhow::Result<Option<Arc<Model>>> {
             }
         });
     }
-    if !config.store.path.exists() {
-        return Ok(None);
+    if config.store.path.exists() {
+        let store = store::open_existing(&config.store.path)?;
+        if let Some((_, m)) = active_model(&*store)? {
+            return Ok(Some(Arc::new(m)));
+        }
     }
-    let store = store::open_existing(&config.store.path)?;
-    Ok(active_model(&*store)?.map(|(_, m)| Arc::new(m)))
+    Ok(default_model(&config.classifier))
 }
 
 /// The classifier the daemon starts with: the lexicons and thresholds of `[classifier]` and
@@ -253,12 +265,17 @@ async fn retrain(
             return None;
         }
     };
+    let what = if rows.corrections.is_empty() {
+        "training the first model on the labelled files of classifier.train_from"
+    } else {
+        "retraining the classifier on the team's corrections"
+    };
     tracing::info!(
         new,
         corrections = rows.corrections.len(),
         confirmed = rows.confirmed.len(),
         labelled = base.len(),
-        "retraining the classifier on the team's corrections"
+        "{what}"
     );
     let started = Instant::now();
     let (c, base) = (lexicons.clone(), base.clone());
@@ -376,6 +393,7 @@ pub fn list_command(config: &Config, mut out: impl Write) -> anyhow::Result<i32>
             out,
             "no models stored; `webcare train` trains one on the team's corrections"
         )?;
+        writeln!(out, "none in use: {}", without_a_model(config))?;
         return Ok(0);
     }
     writeln!(
@@ -407,8 +425,19 @@ pub fn list_command(config: &Config, mut out: impl Write) -> anyhow::Result<i32>
             "note: [classifier] model is set in {}, so that file is used instead",
             config.file.display()
         )?;
+    } else if store.active_model_id()?.is_none() {
+        writeln!(out, "none in use: {}", without_a_model(config))?;
     }
     Ok(0)
+}
+
+/// What classifies while no model of the database is in use.
+fn without_a_model(config: &Config) -> &'static str {
+    if default_model(&config.classifier).is_some() {
+        "the bundled model decides with the lexicons"
+    } else {
+        "the lexicons decide alone"
+    }
 }
 
 /// `webcare model use ID` / `webcare model off`: what the daemon (within seconds) and
@@ -430,7 +459,7 @@ pub fn use_command(config: &Config, id: Option<i64>, mut out: impl Write) -> any
     }
     match id {
         Some(id) => writeln!(out, "model #{id} is in use")?,
-        None => writeln!(out, "no model in use; the lexicons decide alone")?,
+        None => writeln!(out, "no model in use; {}", without_a_model(config))?,
     }
     Ok(0)
 }

@@ -1,5 +1,6 @@
 //! `classify`, `eval`, `train`, `model` and `label`: the classifier's commands. The first three
-//! work without a config file; with one, they use the model its database has in use.
+//! work without a config file; with one, they use the model its database has in use (and the
+//! first two, where none is, the bundled model).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -28,29 +29,53 @@ fn load_classifier(lexicons: Option<&Path>, config: Option<&Config>) -> anyhow::
     })?)
 }
 
-/// The lexicons plus a model: the file given, else the one the config names or has in use in
-/// its database. A model that cannot be used is reported and the lexicons decide alone: a
-/// damaged file must not stop classification.
+/// Which model `classify` and `eval` stack on the lexicons.
+#[derive(Clone, Copy)]
+pub(super) enum ModelChoice<'a> {
+    /// The config's (its file, else its database's in use), else the bundled one.
+    Default,
+    /// `--model FILE`.
+    File(&'a Path),
+    /// `--no-model`: the lexicons alone.
+    None,
+}
+
+impl<'a> ModelChoice<'a> {
+    /// The choice the flags `--model` and `--no-model` make (clap lets only one through).
+    pub(super) fn of(file: Option<&'a Path>, none: bool) -> ModelChoice<'a> {
+        match (file, none) {
+            (Some(f), _) => ModelChoice::File(f),
+            (None, true) => ModelChoice::None,
+            (None, false) => ModelChoice::Default,
+        }
+    }
+}
+
+/// The lexicons plus the model chosen: the file given, else the one the config names or has in
+/// use in its database, else the bundled one. A model file that cannot be used is reported
+/// and the lexicons decide alone: a damaged file must not stop classification.
 fn load_with_model(
     lexicons: Option<&Path>,
-    model: Option<&Path>,
+    model: ModelChoice<'_>,
     config: Option<&Config>,
 ) -> anyhow::Result<Classifier> {
     let c = load_classifier(lexicons, config)?;
-    let Some(path) = model else {
-        let Some(config) = config else { return Ok(c) };
-        return Ok(match crate::classify::retrain::configured_model(config)? {
-            Some(m) => c.with_model(m),
-            None => c,
-        });
+    let found = match (model, config) {
+        (ModelChoice::None, _) => return Ok(c),
+        (ModelChoice::Default, Some(config)) => crate::classify::retrain::configured_model(config)?,
+        (ModelChoice::Default, None) => crate::classify::Model::bundled(),
+        (ModelChoice::File(path), _) => match crate::classify::Model::load(path) {
+            Ok(m) => Some(Arc::new(m)),
+            Err(e) => {
+                eprintln!("error: {e}; classifying with the lexicons alone");
+                None
+            }
+        },
     };
-    match crate::classify::Model::load(path) {
-        Ok(m) => Ok(c.with_model(Arc::new(m))),
-        Err(e) => {
-            eprintln!("error: {e}; classifying with the lexicons alone");
-            Ok(c)
-        }
-    }
+    Ok(match found {
+        Some(m) => c.with_model(m),
+        None => c,
+    })
 }
 
 pub(super) fn train(
@@ -134,7 +159,7 @@ pub(super) fn train(
 pub(super) fn classify(
     explain: bool,
     lexicons: Option<&Path>,
-    model: Option<&Path>,
+    model: ModelChoice<'_>,
     config: Option<(&Path, &Config)>,
     watch: Option<&str>,
 ) -> anyhow::Result<i32> {
@@ -175,7 +200,7 @@ fn for_watch(
 pub(super) fn eval(
     file: &Path,
     lexicons: Option<&Path>,
-    model: Option<&Path>,
+    model: ModelChoice<'_>,
     config: Option<&Config>,
 ) -> anyhow::Result<i32> {
     let c = load_with_model(lexicons, model, config)?;

@@ -38,7 +38,7 @@ fn pipeline(config: &Config) -> anyhow::Result<Pipeline> {
 }
 
 /// The watches of `config`, with the classifier its `[classifier]` section describes and the
-/// model it names (or else the one in use in the database).
+/// model it names (or else the one in use in the database, or else the bundled one).
 pub(super) fn compile_watches(config: &Config) -> anyhow::Result<Watches> {
     let model = crate::classify::retrain::configured_model(config)?;
     compile_watches_with(config, model)
@@ -326,11 +326,17 @@ pub(super) async fn daemon(config: Config) -> anyhow::Result<i32> {
             _ = signals.hangup.recv() => reload(&mut running, &mut sources, admin.as_ref(), &mut web).await,
             Some(change) = model_changes.recv(), if running.classifier.model.is_none() => {
                 let id = change.as_ref().map(|(id, _)| *id);
-                match compile_watches_with(&running, change.map(|(_, m)| m)) {
+                let model = match change {
+                    Some((_, m)) => Some(m),
+                    None => crate::classify::retrain::default_model(&running.classifier),
+                };
+                let bundled = model.is_some();
+                match compile_watches_with(&running, model) {
                     Ok(w) => {
                         sources.pipeline().set_watches(w);
                         match id {
                             Some(id) => tracing::info!(model = id, "new mentions are classified with this model"),
+                            None if bundled => tracing::info!("no model in use: new mentions are classified with the bundled model"),
                             None => tracing::info!("new mentions are classified with the lexicons alone"),
                         }
                     }

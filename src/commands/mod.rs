@@ -86,11 +86,12 @@ pub fn run(cli: Cli) -> i32 {
             explain,
             lexicons,
             model,
+            no_model,
             watch,
         } => Some(classifier::classify(
             *explain,
             lexicons.as_deref(),
-            model.as_deref(),
+            classifier::ModelChoice::of(model.as_deref(), *no_model),
             cli.config.as_deref().zip(given.as_ref()),
             watch.as_deref(),
         )),
@@ -98,10 +99,11 @@ pub fn run(cli: Cli) -> i32 {
             file,
             lexicons,
             model,
+            no_model,
         } => Some(classifier::eval(
             file,
             lexicons.as_deref(),
-            model.as_deref(),
+            classifier::ModelChoice::of(model.as_deref(), *no_model),
             given.as_ref(),
         )),
         Command::Train {
