@@ -1088,6 +1088,46 @@ mod tests {
     use super::*;
     use crate::classify::{Classifier, Input};
 
+    /// `fixtures/eval/blind.tsv` holds two blind rounds (37 and 38, 480 posts) that neither
+    /// the lexicons' cues nor the bundled model ever learned from: what it is there for.
+    #[test]
+    fn the_bundled_model_reads_posts_it_never_saw_better_than_the_lexicons_alone() {
+        let blind =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/eval/blind.tsv");
+        let text = |line: &str| line.splitn(3, '\t').nth(2).unwrap_or_default().to_string();
+        let trained: std::collections::HashSet<String> =
+            include_str!("../../fixtures/eval/fresh.tsv")
+                .lines()
+                .map(text)
+                .collect();
+        let seen = std::fs::read_to_string(&blind).unwrap();
+        let seen: Vec<String> = seen
+            .lines()
+            .skip(1)
+            .map(text)
+            .filter(|t| trained.contains(t))
+            .collect();
+        assert!(
+            seen.is_empty(),
+            "blind posts the model was trained on: {seen:?}"
+        );
+
+        let lexicons = Classifier::embedded();
+        let bundled = lexicons.clone().with_model(Model::bundled().unwrap());
+        let alone = crate::classify::run_eval(&lexicons, &blind, Vec::new()).unwrap();
+        let with = crate::classify::run_eval(&bundled, &blind, Vec::new()).unwrap();
+        for lang in ["en", "nl", "da"] {
+            let (a, b) = (alone.lang(lang).unwrap(), with.lang(lang).unwrap());
+            assert_eq!(a.n, 160);
+            assert!(
+                b.macro_f1 >= a.macro_f1 + 0.02,
+                "{lang}: lexicons alone {:.3}, with the bundled model {:.3}",
+                a.macro_f1,
+                b.macro_f1
+            );
+        }
+    }
+
     #[test]
     fn the_bundled_model_is_trained_on_every_labelled_post_of_fresh_tsv() {
         let m = Model::bundled().expect("config/model/bundled.bin decodes");
