@@ -578,13 +578,21 @@ fn without_a_model_of_its_own_webcare_classifies_with_the_bundled_model() {
         rows.push_str(&format!("{lang}\t{l}\t{t}\n"));
     }
     std::fs::write(&tsv, rows).unwrap();
+    // The scores on stdout; what was scored on stderr, apart from them.
     let eval = |args: &[&str]| {
         let out = webcare().arg("eval").arg(&tsv).args(args).output().unwrap();
         assert!(out.status.success(), "{}", text(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let (stdout, stderr) = (&out.stdout, &out.stderr);
+        let s = |b: &Vec<u8>| String::from_utf8_lossy(b).into_owned();
+        (s(stdout), s(stderr))
     };
-    assert!(eval(&[]).contains("== all (3 mentions, label) accuracy 1.000"));
-    assert!(!eval(&["--no-model"]).contains("== all (3 mentions, label) accuracy 1.000"));
+    let all_right = "== all (3 mentions, label) accuracy 1.000";
+    let (scores, what) = eval(&[]);
+    assert!(scores.contains(all_right), "{scores}");
+    assert_eq!(what, "scores of the lexicons with the bundled model\n");
+    let (scores, what) = eval(&["--no-model"]);
+    assert!(!scores.contains(all_right), "{scores}");
+    assert_eq!(what, "scores of the lexicons alone\n");
 }
 
 #[test]

@@ -204,6 +204,14 @@ pub(super) fn eval(
     config: Option<&Config>,
 ) -> anyhow::Result<i32> {
     let c = load_with_model(lexicons, model, config)?;
+    // On stderr, so the scores on stdout read as before; a person sees what was measured.
+    let bundled = crate::classify::Model::bundled();
+    let what = match (c.model(), bundled.as_deref()) {
+        (None, _) => "the lexicons alone",
+        (Some(m), Some(b)) if std::ptr::eq(m, b) => "the lexicons with the bundled model",
+        (Some(_), _) => "the lexicons with a trained model",
+    };
+    eprintln!("scores of {what}");
     crate::classify::run_eval(&c, file, std::io::stdout().lock())?;
     Ok(0)
 }
