@@ -152,6 +152,12 @@ fn the_daemon_retrains_on_corrections_uses_the_model_and_refuses_a_worse_one() {
             .unwrap();
         s
     };
+    // No model of the team's yet: the start-up line says what classifies.
+    let started = read_log();
+    assert!(
+        started.contains("classifier=lexicons + bundled model"),
+        "{started}"
+    );
     let lexicon_verdict = stored
         .iter()
         .find(|m| m["text"] == good[0].1)

@@ -76,6 +76,22 @@ pub fn default_model(config: &ClassifierConfig) -> Option<Arc<Model>> {
     }
 }
 
+/// What classifies for `config`, in words for the start-up log: the lexicons with a model
+/// file, the database's model in use, the bundled model, or alone.
+pub fn in_use_words(config: &Config) -> String {
+    if let Some(path) = &config.classifier.model {
+        return format!("lexicons + model file {}", path.display());
+    }
+    let id = store::open_existing(&config.store.path)
+        .ok()
+        .and_then(|s| s.active_model_id().ok().flatten());
+    match id {
+        Some(id) => format!("lexicons + model #{id}"),
+        None if default_model(&config.classifier).is_some() => "lexicons + bundled model".into(),
+        None => "lexicons alone".into(),
+    }
+}
+
 /// The model `config` asks for: `[classifier] model = FILE` when set (a damaged file is
 /// logged and skipped), else the one in use in the database, else [`default_model`].
 pub fn configured_model(config: &Config) -> anyhow::Result<Option<Arc<Model>>> {

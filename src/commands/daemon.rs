@@ -300,7 +300,8 @@ pub(super) async fn daemon(config: Config) -> anyhow::Result<i32> {
     let mut web = start_web(&config).await?;
     tracing::info!(
         config = %config.file.display(), database = %config.store.path.display(),
-        sources = handles.len(), watches = config.watches.len(), "webcare started"
+        sources = handles.len(), watches = config.watches.len(),
+        classifier = %crate::classify::retrain::in_use_words(&config), "webcare started"
     );
     let mut signals = install_signals(trigger)?;
     let watchdog = announce_ready(handles.len(), config.watches.len());
