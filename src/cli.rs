@@ -114,9 +114,11 @@ pub enum Command {
         no_model: bool,
     },
     /// Train the classifier's learned layer on the team's corrections (from the database when
-    /// a config is given) and labelled files, and print a cross-validated report: macro-F1 of
-    /// the lexicons alone and with the model, per language and label. With a config the model
-    /// is stored in the database and put in use unless it scores worse than the one in use.
+    /// a config is given) and labelled files, on top of the bundled model's examples, and
+    /// print a cross-validated report on the team's examples: macro-F1 of the lexicons alone,
+    /// with the bundled model and with the new model, per language and label. With a config the
+    /// model is stored in the database and put in use unless it scores worse than the one in
+    /// use (or, with none in use, than the bundled model).
     Train {
         /// A labelled TSV (lang<TAB>label<TAB>text) to train on as well; may be repeated.
         #[arg(long = "from", value_name = "FILE.tsv")]
@@ -127,6 +129,11 @@ pub enum Command {
         /// Lexicon folder to use instead of the built-in one or the config's.
         #[arg(long, value_name = "DIR")]
         lexicons: Option<PathBuf>,
+        /// Train on the corrections and files alone, without the bundled model's examples (as
+        /// the bundled model itself is trained; `[classifier] bundled_model = false` does the
+        /// same).
+        #[arg(long)]
+        no_bundled: bool,
     },
     /// Correct a mention's label; a staff correction wins over the classifier everywhere.
     /// With --export, print every correction as a TSV that `webcare eval` reads.

@@ -72,10 +72,11 @@ fn team_file(dir: &Path, with_dev: &[&str]) -> std::path::PathBuf {
     path
 }
 
-/// Runs `train --from tsv --out model` without a config, asserting it succeeds.
+/// Runs `train --no-bundled --from tsv --out model` without a config (the file alone, not
+/// the bundled examples), asserting it succeeds.
 fn train_file(tsv: &Path, model: &Path) -> Output {
     let out = webcare()
-        .args(["train", "--from"])
+        .args(["train", "--no-bundled", "--from"])
         .arg(tsv)
         .arg("--out")
         .arg(model)
@@ -85,8 +86,8 @@ fn train_file(tsv: &Path, model: &Path) -> Output {
     out
 }
 
-/// Trains a model with `train --out` on [`team_file`] with the English development set: the
-/// model and the run.
+/// Trains a model with `train --no-bundled --out` on [`team_file`] with the English
+/// development set: the model and the run.
 fn train_team_model(dir: &Path) -> (std::path::PathBuf, Output) {
     let tsv = team_file(dir, &["en"]);
     let model = dir.join("team.model");
@@ -244,7 +245,7 @@ fn the_daemon_uses_the_configured_model_and_train_reads_its_corrections() {
     assert!(out.status.success(), "{}", text(&out));
     let out = setup
         .webcare()
-        .args(["train", "--from"])
+        .args(["train", "--no-bundled", "--from"])
         .arg(&tsv)
         .arg("--out")
         .arg(dir.path().join("again.model"))
@@ -280,7 +281,7 @@ fn the_daemon_uses_the_configured_model_and_train_reads_its_corrections() {
     .unwrap();
     let out = setup
         .webcare()
-        .args(["train", "--from"])
+        .args(["train", "--no-bundled", "--from"])
         .arg(&tiny)
         .output()
         .unwrap();
@@ -312,7 +313,7 @@ fn train_and_eval_draw_progress_on_a_terminal_and_stay_quiet_in_a_pipe() {
     let model = dir.path().join("nl.model");
     let bin = env!("CARGO_BIN_EXE_webcare");
     let train = format!(
-        "{bin} train --from fixtures/eval/nl.tsv --out {}",
+        "{bin} train --no-bundled --from fixtures/eval/nl.tsv --out {}",
         model.display()
     );
     let eval = format!("{bin} eval fixtures/eval/nl.tsv");
@@ -497,6 +498,37 @@ fn train_adds_mentions_staff_left_as_labelled_so_corrections_do_not_turn_the_lex
 ",
     );
     assert_eq!(labels(&out), ["neutral", "question"], "{}", text(&out));
+
+    // On top of the bundled examples (what `train` does unless told otherwise), the same
+    // corrections alone teach the orange light and leave everyday posts as they were.
+    let on_bundled = setup.dir.path().join("on-bundled.model");
+    let out = webcare()
+        .args(["train", "--from"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&on_bundled)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_said(&out, "of them the bundled model's");
+    let danish = serde_json::json!({"text": MISREAD[2].0, "lang": "da"});
+    let out = run_with_input(
+        webcare().arg("classify").arg("--model").arg(&on_bundled),
+        format!(
+            "My Fjordlink box in the garage shows a blinking orange light since Friday\n\
+             Fjordlink opens a new shop in Aarhus next month\n\
+             When does the Fjordlink shop open on Sunday?\n\
+             Thanks Fjordlink, the new router works great\n{danish}\n"
+        )
+        .as_bytes(),
+    );
+    // The Danish post, which nobody corrected, is read as the bundled model reads it.
+    assert_eq!(
+        labels(&out),
+        ["complaint", "neutral", "question", "praise", MISREAD[2].1],
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -507,7 +539,7 @@ fn the_configured_labelled_files_are_trained_on_with_every_correction() {
     let rows = std::fs::read_to_string(&ours).unwrap().lines().count() - 1;
     let server = forum_with_the_orange_light();
     let setup = Setup::new(&format!(
-        "[classifier]\ntrain_from = [\"{}\"]\n\n\
+        "[classifier]\ntrain_from = [\"{}\"]\nbundled_model = false\n\n\
          [[sources]]\nname = \"forum\"\nkind = \"rss\"\nurl = \"{}\"\ninterval = \"1m\"\nbackfill = \"3650d\"\n",
         ours.display(),
         server.url("forum.xml"),

@@ -109,6 +109,23 @@ pub struct Example {
     pub text: String,
 }
 
+/// How many times each of a team's examples (corrections, the mentions confirmed with them,
+/// labelled files) counts against one bundled example in a model trained on both. On a public
+/// set of brand tweets (complaint or not; the bundled model alone 0.736 macro-F1), labelled
+/// files of 100 / 300 / 1,000 / 1,724 tweets gave 0.753 / 0.773 / 0.803 / 0.815 at three times
+/// against 0.733 / 0.756 / 0.797 / 0.805 for the files alone; at once, the bundled examples
+/// drowned 1,000 tweets (0.780), and five times was no better than three.
+pub const TEAM_WEIGHT: u32 = 3;
+
+/// What a team's model is trained on besides the team's own examples, and the model those
+/// alone give: the bundled examples and [`Model::bundled`]. The base's examples are in every
+/// fold's training and are never scored; the base model's answers on the team's examples are
+/// what the new model must beat ([`ModelInfo::base_macro`]).
+pub struct Base<'a> {
+    pub examples: &'a [Example],
+    pub model: &'a Model,
+}
+
 /// One language's model for one task.
 #[derive(Clone)]
 pub(crate) struct Head {
@@ -153,6 +170,9 @@ pub struct CvScore {
     pub class: String,
     pub lexicon: f64,
     pub model: f64,
+    /// The base model's score on the same examples, when trained on a [`Base`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<f64>,
 }
 
 impl ModelInfo {
@@ -166,6 +186,18 @@ impl ModelInfo {
     /// folds: what a first model has to beat.
     pub fn lexicon_macro(&self) -> f64 {
         self.mean_macro(|c| c.lexicon)
+    }
+
+    /// The mean over languages of the base model's macro-F1 on the same examples, when the
+    /// model was trained on a [`Base`]: what a model must beat to replace the bundled one.
+    pub fn base_macro(&self) -> Option<f64> {
+        let any = self.cv.iter().any(|c| c.class == "macro");
+        let all = self
+            .cv
+            .iter()
+            .filter(|c| c.class == "macro")
+            .all(|c| c.base.is_some());
+        (any && all).then(|| self.mean_macro(|c| c.base.unwrap_or_default()))
     }
 
     /// The mean of one column of the macro rows; 0 when cross-validation left none.
@@ -380,23 +412,76 @@ fn feat_scale(n: usize) -> f32 {
     1.0 / (n.max(1) as f32).sqrt()
 }
 
-/// A prepared training row. `lexicon` is the lexicon's own answer, for the report.
+/// A prepared training row. `lexicon` is the lexicon's own answer and `base` the base
+/// model's (team rows trained on a [`Base`]), for the report.
 struct Row {
     feats: Vec<u32>,
     dense: [f32; DENSE],
     gold: usize,
     lexicon: usize,
+    weight: u32,
+    base: Option<usize>,
 }
 
-/// Trains one head on `rows` by SGD with class weights.
+impl Row {
+    /// The row's hashed features as `out`, in the form heads score.
+    fn features(&self, out: &mut Vec<Feat>) {
+        out.clear();
+        out.extend(self.feats.iter().map(|&b| Feat {
+            bucket: b,
+            start: 0,
+            end: 0,
+            kind: 0,
+        }));
+    }
+
+    /// Prepares `e`, which the lexicons classified as `v`, to count `weight` times; `base`
+    /// gives the base model's answer.
+    fn new(
+        e: &Example,
+        v: &Classification,
+        weight: u32,
+        base: Option<&Model>,
+        buf: &mut String,
+    ) -> Row {
+        let mut fs = Vec::new();
+        extract(&e.text, v, &mut fs, buf);
+        let answer = |v: &Classification| match e.task {
+            Task::Label => Label::ALL.iter().position(|l| *l == v.label).unwrap_or(3),
+            Task::Polarity => Polarity::ALL
+                .iter()
+                .position(|p| *p == v.polarity)
+                .unwrap_or(2),
+        };
+        let base = base.map(|m| {
+            let mut with = v.clone();
+            m.apply(&e.text, Some(e.lang), &mut with);
+            answer(&with)
+        });
+        Row {
+            feats: fs.iter().map(|f| f.bucket).collect(),
+            dense: dense(v),
+            gold: e.gold,
+            lexicon: answer(v),
+            weight,
+            base,
+        }
+    }
+}
+
+/// The rows of one language and task: the base's, then the team's.
+type Rows = ((usize, Task), Vec<Row>, Vec<Row>);
+
+/// Trains one head on `rows` by SGD with class weights, each row as often as its weight.
 fn train_head(lang: usize, task: Task, rows: &[&Row], seed: u64) -> Head {
     let mut head = Head::new(lang, task);
     head.examples = rows.len();
     let k = task.classes();
     let mut counts = [0usize; K];
     for r in rows {
-        counts[r.gold] += 1;
+        counts[r.gold] += r.weight as usize;
     }
+    let weighted: usize = counts.iter().sum();
     let present = counts.iter().filter(|&&c| c > 0).count().max(1);
     let cw: Vec<f32> = counts
         .iter()
@@ -404,12 +489,15 @@ fn train_head(lang: usize, task: Task, rows: &[&Row], seed: u64) -> Head {
             if c == 0 {
                 0.0
             } else {
-                rows.len() as f32 / (present * c) as f32
+                weighted as f32 / (present * c) as f32
             }
         })
         .collect();
     let prior = head.dense.clone();
-    let mut order: Vec<usize> = (0..rows.len()).collect();
+    // A row of weight w is seen w times an epoch, as if it were in the data w times.
+    let mut order: Vec<usize> = (0..rows.len())
+        .flat_map(|i| std::iter::repeat_n(i, rows[i].weight as usize))
+        .collect();
     let mut rng = seed | 1;
     let epochs = 12;
     let lambda = 1e-4f32;
@@ -428,13 +516,7 @@ fn train_head(lang: usize, task: Task, rows: &[&Row], seed: u64) -> Head {
         let lr = 1.0 / (1.0 + epoch as f32);
         for &i in &order {
             let r = rows[i];
-            feats.clear();
-            feats.extend(r.feats.iter().map(|&b| Feat {
-                bucket: b,
-                start: 0,
-                end: 0,
-                kind: 0,
-            }));
+            r.features(&mut feats);
             let scale = feat_scale(feats.len());
             let mut p = head.scores_live(&feats, &r.dense, scale);
             softmax(&mut p);
@@ -471,31 +553,48 @@ pub fn train(
     folds: usize,
     progress: Progress,
 ) -> Model {
+    train_on(examples, None, lexicon, folds, progress)
+}
+
+/// [`train`] on `examples` and the `base`'s: the base examples are in every fold's training
+/// and never scored, so the report (and the score a model is judged by) is the team's
+/// examples', and the base model's answers on them are scored beside the lexicons'. Each of
+/// `examples` counts [`TEAM_WEIGHT`] times.
+pub fn train_on(
+    examples: &[Example],
+    base: Option<&Base>,
+    lexicon: &dyn Fn(&str, usize) -> Classification,
+    folds: usize,
+    progress: Progress,
+) -> Model {
     let mut buf = String::new();
-    let mut groups: Vec<((usize, Task), Vec<Row>)> = Vec::new();
-    for e in examples {
+    let mut groups: Vec<Rows> = Vec::new();
+    let base_examples = base.map_or(&[][..], |b| b.examples);
+    let tagged =
+        (base_examples.iter().map(|e| (e, false))).chain(examples.iter().map(|e| (e, true)));
+    for (e, team) in tagged {
         let v = lexicon(&e.text, e.lang);
-        let mut fs = Vec::new();
-        extract(&e.text, &v, &mut fs, &mut buf);
-        let lex = match e.task {
-            Task::Label => Label::ALL.iter().position(|l| *l == v.label).unwrap_or(3),
-            Task::Polarity => Polarity::ALL
-                .iter()
-                .position(|p| *p == v.polarity)
-                .unwrap_or(2),
+        let on_base = base.filter(|_| team);
+        let weight = if on_base.is_some() { TEAM_WEIGHT } else { 1 };
+        let row = Row::new(e, &v, weight, on_base.map(|b| b.model), &mut buf);
+        let at = match groups.iter().position(|(k, _, _)| *k == (e.lang, e.task)) {
+            Some(at) => at,
+            None => {
+                groups.push(((e.lang, e.task), Vec::new(), Vec::new()));
+                groups.len() - 1
+            }
         };
-        let row = Row {
-            feats: fs.iter().map(|f| f.bucket).collect(),
-            dense: dense(&v),
-            gold: e.gold,
-            lexicon: lex,
-        };
-        match groups.iter_mut().find(|(k, _)| *k == (e.lang, e.task)) {
-            Some((_, v)) => v.push(row),
-            None => groups.push(((e.lang, e.task), vec![row])),
+        if team {
+            groups[at].2.push(row)
+        } else {
+            groups[at].1.push(row)
         }
     }
-    groups.sort_by_key(|((l, t), _)| (*l, *t == Task::Polarity));
+    // Weighed against nothing, a team's rows count once (a polarity head has no base rows).
+    for (_, _, rows) in groups.iter_mut().filter(|(_, b, _)| b.is_empty()) {
+        rows.iter_mut().for_each(|r| r.weight = 1);
+    }
+    groups.sort_by_key(|((l, t), _, _)| (*l, *t == Task::Polarity));
     let total = (groups.len() * (folds + 1)) as u64;
     let mut done = 0u64;
     let mut heads = Vec::new();
@@ -503,83 +602,114 @@ pub fn train(
         created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         ..ModelInfo::default()
     };
-    for ((lang, task), rows) in &groups {
-        let k = task.classes();
-        let agree = rows.iter().filter(|r| r.lexicon == r.gold).count();
-        let contradicts = (agree as f64) < AGREEMENT_FLOOR * rows.len() as f64;
-        let mut lex_pred = vec![0usize; rows.len()];
-        let mut model_pred = vec![0usize; rows.len()];
+    for ((lang, task), base_rows, rows) in &groups {
+        let all: Vec<&Row> = base_rows.iter().chain(rows).collect();
+        let agree = all.iter().filter(|r| r.lexicon == r.gold).count();
+        let contradicts = (agree as f64) < AGREEMENT_FLOOR * all.len() as f64;
         if folds >= 2 && rows.len() >= folds {
-            for f in 0..folds {
-                let train_rows: Vec<&Row> = rows
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| i % folds != f)
-                    .map(|(_, r)| r)
-                    .collect();
-                let head = train_head(*lang, *task, &train_rows, 0x9E37_79B9 + f as u64);
-                for (i, r) in rows.iter().enumerate().filter(|(i, _)| i % folds == f) {
-                    let feats: Vec<Feat> = r
-                        .feats
-                        .iter()
-                        .map(|&b| Feat {
-                            bucket: b,
-                            start: 0,
-                            end: 0,
-                            kind: 0,
-                        })
-                        .collect();
-                    let s = head.scores(&feats, &r.dense, feat_scale(feats.len()));
-                    model_pred[i] = if train_rows.len() >= MIN_EXAMPLES && !contradicts {
-                        argmax(&s, k)
-                    } else {
-                        r.lexicon
-                    };
-                    lex_pred[i] = r.lexicon;
-                }
-                done += 1;
-                progress(done, total);
-            }
-            let gold: Vec<usize> = rows.iter().map(|r| r.gold).collect();
-            let (lm, lc) = f1s(&gold, &lex_pred, k);
-            let (mm, mc) = f1s(&gold, &model_pred, k);
-            let name = LANGS[*lang].to_string();
-            info.cv.push(CvScore {
-                lang: name.clone(),
-                task: *task,
-                class: "macro".into(),
-                lexicon: lm,
-                model: mm,
-            });
-            for c in 0..k {
-                if let (Some(l), Some(m)) = (lc[c], mc[c]) {
-                    info.cv.push(CvScore {
-                        lang: name.clone(),
-                        task: *task,
-                        class: task.class_name(c).into(),
-                        lexicon: l,
-                        model: m,
-                    });
-                }
-            }
-        } else {
-            done += folds as u64;
+            let model_pred = cross_validate((*lang, *task), base_rows, rows, folds, !contradicts);
+            info.cv
+                .extend(cv_scores(LANGS[*lang], *task, rows, &model_pred));
         }
+        done += folds as u64;
+        progress(done, total);
         // A contradicting head is not kept at all, so no file or database carries it.
         if !contradicts {
-            let all: Vec<&Row> = rows.iter().collect();
             heads.push(train_head(*lang, *task, &all, 0x5151_5151));
         }
         info.heads.push(HeadInfo {
             lang: LANGS[*lang].to_string(),
             task: *task,
-            examples: rows.len(),
-            active: rows.len() >= MIN_EXAMPLES && !contradicts,
+            examples: all.len(),
+            active: all.len() >= MIN_EXAMPLES && !contradicts,
         });
         done += 1;
         progress(done, total);
     }
     Model::new(info, heads)
+}
+
+/// The model's answer for each of `rows` from `folds` heads, each trained on the base's rows
+/// and the other folds' (folds on the machine's cores). `usable`: the group's head may be used
+/// at all; where it may not, or a fold has too few rows, the lexicon's answer stands.
+fn cross_validate(
+    (lang, task): (usize, Task),
+    base_rows: &[Row],
+    rows: &[Row],
+    folds: usize,
+    usable: bool,
+) -> Vec<usize> {
+    let answers = crate::parallel::in_parts((0..folds).collect(), 2, |part: Vec<usize>| {
+        part.into_iter()
+            .flat_map(|f| {
+                let train_rows: Vec<&Row> = (base_rows.iter())
+                    .chain(
+                        rows.iter()
+                            .enumerate()
+                            .filter(|(i, _)| i % folds != f)
+                            .map(|(_, r)| r),
+                    )
+                    .collect();
+                let head = train_head(lang, task, &train_rows, 0x9E37_79B9 + f as u64);
+                let used = usable && train_rows.len() >= MIN_EXAMPLES;
+                let mut feats = Vec::new();
+                (rows.iter().enumerate().filter(|(i, _)| i % folds == f))
+                    .map(|(i, r)| {
+                        if !used {
+                            return (i, r.lexicon);
+                        }
+                        r.features(&mut feats);
+                        let s = head.scores(&feats, &r.dense, feat_scale(feats.len()));
+                        (i, argmax(&s, task.classes()))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    });
+    let mut pred = vec![0; rows.len()];
+    for (i, p) in answers {
+        pred[i] = p;
+    }
+    pred
+}
+
+/// The cross-validation report of one language and task: macro and per-class F1 of the
+/// lexicon, the model (`model_pred`) and, where the rows have them, the base model.
+fn cv_scores(lang: &str, task: Task, rows: &[Row], model_pred: &[usize]) -> Vec<CvScore> {
+    let k = task.classes();
+    let gold: Vec<usize> = rows.iter().map(|r| r.gold).collect();
+    let lex_pred: Vec<usize> = rows.iter().map(|r| r.lexicon).collect();
+    let base_pred: Option<Vec<usize>> = rows.iter().map(|r| r.base).collect();
+    let (lm, lc) = f1s(&gold, &lex_pred, k);
+    let (mm, mc) = f1s(&gold, model_pred, k);
+    let (bm, bc) = match &base_pred {
+        Some(b) => {
+            let (m, c) = f1s(&gold, b, k);
+            (Some(m), c)
+        }
+        None => (None, vec![None; k]),
+    };
+    let mut out = vec![CvScore {
+        lang: lang.to_string(),
+        task,
+        class: "macro".into(),
+        lexicon: lm,
+        model: mm,
+        base: bm,
+    }];
+    for c in 0..k {
+        if let (Some(l), Some(m)) = (lc[c], mc[c]) {
+            out.push(CvScore {
+                lang: lang.to_string(),
+                task,
+                class: task.class_name(c).into(),
+                lexicon: l,
+                model: m,
+                base: bc[c],
+            });
+        }
+    }
+    out
 }
 
 /// Macro-F1 over the classes that occur in `gold`, and each class's F1 (None if absent).
@@ -672,8 +802,8 @@ impl Model {
     }
 
     /// The model webcare ships, used where no other is chosen (see
-    /// [`crate::classify::retrain::default_model`]): trained with `webcare train --from
-    /// fixtures/eval/fresh.tsv --out config/model/bundled.bin` on the embedded lexicons. On
+    /// [`crate::classify::retrain::default_model`]): trained with `webcare train --no-bundled
+    /// --from fixtures/eval/fresh.tsv --out config/model/bundled.bin` on the embedded lexicons. On
     /// blind posts it reads about 0.05 macro-F1 better than the lexicons alone (README). Decoded
     /// once per process; `None`, logged once, should it ever fail to decode.
     pub fn bundled() -> Option<Arc<Model>> {
@@ -1160,6 +1290,56 @@ mod tests {
     }
 
     #[test]
+    fn a_model_trained_on_a_base_learns_the_team_and_is_scored_on_the_team_alone() {
+        let c = Classifier::embedded();
+        let lex = |t: &str, l: usize| c.classify_lexicon(t, l);
+        let dev = english_dev_examples();
+        let base_model = train(&dev, &lex, 0, &|_, _| {});
+        let complaint = Label::ALL
+            .iter()
+            .position(|l| *l == Label::Complaint)
+            .unwrap();
+        let post = |room: &str, when: &str| {
+            format!("The box in the {room} shows a blinking orange light since {when}")
+        };
+        let mut team = Vec::new();
+        for room in [
+            "kitchen", "attic", "garage", "study", "garden", "office", "loft",
+        ] {
+            for when in ["noon", "yesterday", "Monday", "this morning", "last night"] {
+                team.push(Example {
+                    lang: 0,
+                    task: Task::Label,
+                    gold: complaint,
+                    text: post(room, when),
+                });
+            }
+        }
+        let base = Base {
+            examples: &dev,
+            model: &base_model,
+        };
+        let m = train_on(&team, Some(&base), &lex, 5, &|_, _| {});
+        // Trained on both, scored on the team's posts alone, beside the base model.
+        assert_eq!(m.info.examples(), dev.len() + team.len());
+        let macro_rows: Vec<&CvScore> = m.info.cv.iter().filter(|s| s.class == "macro").collect();
+        assert_eq!(macro_rows.len(), 1, "{:?}", m.info.cv);
+        assert!(macro_rows[0].base.is_some() && m.info.base_macro().is_some());
+        // A post like the team's that the base model misreads, the new model reads as taught.
+        let unseen = post("cellar", "Friday");
+        let read = |model: &Model| {
+            let mut v = c.classify_lexicon(&unseen, 0);
+            model.apply(&unseen, Some(0), &mut v);
+            v.label
+        };
+        assert_ne!(read(&base_model), Label::Complaint);
+        assert_eq!(read(&m), Label::Complaint);
+        // Trained without a base, the report has no bundled column.
+        let alone = train(&dev, &lex, 5, &|_, _| {});
+        assert_eq!(alone.info.base_macro(), None);
+    }
+
+    #[test]
     fn the_bundled_model_is_trained_on_every_labelled_post_of_fresh_tsv() {
         let m = Model::bundled().expect("config/model/bundled.bin decodes");
         let mut posts = std::collections::BTreeMap::<String, usize>::new();
@@ -1179,7 +1359,7 @@ mod tests {
             .collect();
         assert_eq!(
             heads, posts,
-            "train it again: webcare train --from fixtures/eval/fresh.tsv --out config/model/bundled.bin"
+            "train it again: webcare train --no-bundled --from fixtures/eval/fresh.tsv --out config/model/bundled.bin"
         );
     }
 

@@ -39,6 +39,7 @@ pub fn store_model(
         examples: model.info.examples() as i64,
         cv_score: model.info.cv_macro(),
         lexicon_score: model.info.lexicon_macro(),
+        base_score: model.info.base_macro(),
         corrections_seen,
         trained_by,
         bytes: &bytes,
@@ -136,22 +137,31 @@ pub fn configured_classifier(config: &Config) -> Classifier {
 }
 
 /// Trains on the corrections and the mentions confirmed with them, after the examples of
-/// `[classifier] train_from` (`base`); `None` when no correction is in a language with
-/// lexicons, unless this is the `first` model, which the files alone may teach.
+/// `[classifier] train_from` (`base`), on top of the `bundled` examples when given; `None`
+/// when no correction is in a language with lexicons, unless this is the `first` model, which
+/// the files alone may teach, or when all there is to learn the bundled examples hold.
 fn train_on_corrections(
     lexicons: &Classifier,
     base: &[Example],
     rows: train::StoreRows,
     first: bool,
+    bundled: Option<&train::Bundled>,
 ) -> Option<Model> {
     let mut examples = base.to_vec();
     rows.to_examples(lexicons, &mut examples);
-    if examples.is_empty() || examples.len() == base.len() && !first {
+    if examples.len() == base.len() && !first {
+        return None;
+    }
+    if let Some(b) = bundled {
+        b.drop_known(&mut examples);
+    }
+    if examples.is_empty() {
         return None;
     }
     let lexicon = |text: &str, lang: usize| lexicons.classify_lexicon(text, lang);
-    Some(super::model::train(
+    Some(super::model::train_on(
         &examples,
+        bundled.map(|b| b.base()).as_ref(),
         &lexicon,
         train::FOLDS,
         &|_, _| {},
@@ -191,6 +201,13 @@ pub async fn run_retraining(
             Arc::default()
         }
     };
+    // Every model is trained on the bundled examples as well, so it keeps what the bundled
+    // model (which decides until then) reads right.
+    let bundled = if cfg.uses_bundled_model() {
+        train::Bundled::load().map(Arc::new)
+    } else {
+        None
+    };
     // A team that names labelled files starts with a model trained on them, without waiting
     // for corrections: once, when the database has never stored a model.
     let mut first = retrain_after != 0 && !base.is_empty() && never_trained(&writer).await;
@@ -211,7 +228,16 @@ pub async fn run_retraining(
         if !first && (retrain_after == 0 || new < retrain_after) {
             continue;
         }
-        let trained = retrain(&lexicons, &base, &writer, new, &mut looked_at, first).await;
+        let trained = retrain(
+            &lexicons,
+            &base,
+            &bundled,
+            &writer,
+            new,
+            &mut looked_at,
+            first,
+        )
+        .await;
         first = false;
         let Some(r) = trained else {
             continue;
@@ -266,6 +292,7 @@ struct Retrained {
 async fn retrain(
     lexicons: &Classifier,
     base: &Arc<Vec<Example>>,
+    bundled: &Option<Arc<train::Bundled>>,
     writer: &Writer,
     new: i64,
     looked_at: &mut i64,
@@ -291,27 +318,31 @@ async fn retrain(
         corrections = rows.corrections.len(),
         confirmed = rows.confirmed.len(),
         labelled = base.len(),
+        bundled = bundled.as_ref().map_or(0, |b| b.len()),
         "{what}"
     );
     let started = Instant::now();
-    let (c, base) = (lexicons.clone(), base.clone());
-    let model =
-        match tokio::task::spawn_blocking(move || train_on_corrections(&c, &base, rows, first))
-            .await
-        {
-            Ok(Some(m)) => Arc::new(m),
-            Ok(None) => {
-                // Nothing usable (every correction in a language without lexicons): wait for
-                // corrections after these before trying again.
-                tracing::info!("no correction in a language with lexicons; nothing to retrain");
-                *looked_at = seen;
-                return None;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "retraining failed; the model in use stays");
-                return None;
-            }
-        };
+    let (c, base, bundled) = (lexicons.clone(), base.clone(), bundled.clone());
+    let model = match tokio::task::spawn_blocking(move || {
+        train_on_corrections(&c, &base, rows, first, bundled.as_deref())
+    })
+    .await
+    {
+        Ok(Some(m)) => Arc::new(m),
+        Ok(None) => {
+            // Nothing usable (every correction in a language without lexicons, or only
+            // posts the bundled examples hold): wait for corrections after these.
+            tracing::info!(
+                "nothing new to learn: no correction in a language with lexicons, and no labelled row the bundled examples lack"
+            );
+            *looked_at = seen;
+            return None;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "retraining failed; the model in use stays");
+            return None;
+        }
+    };
     let secs = started.elapsed().as_secs_f64();
     let m = model.clone();
     match writer
@@ -508,13 +539,13 @@ mod tests {
             "question".to_string(),
             "Does the box blink orange while it updates?".to_string(),
         )];
-        let m = train_on_corrections(&lexicons, &base, rows(one), false).unwrap();
+        let m = train_on_corrections(&lexicons, &base, rows(one), false, None).unwrap();
         assert_eq!(m.info.examples(), 3);
         // Without a new correction there is nothing to retrain, however much the files hold,
         // unless it is the first model: the files alone teach that one.
-        assert!(train_on_corrections(&lexicons, &base, rows(Vec::new()), false).is_none());
-        let first = train_on_corrections(&lexicons, &base, rows(Vec::new()), true).unwrap();
+        assert!(train_on_corrections(&lexicons, &base, rows(Vec::new()), false, None).is_none());
+        let first = train_on_corrections(&lexicons, &base, rows(Vec::new()), true, None).unwrap();
         assert_eq!(first.info.examples(), 2);
-        assert!(train_on_corrections(&lexicons, &[], rows(Vec::new()), true).is_none());
+        assert!(train_on_corrections(&lexicons, &[], rows(Vec::new()), true, None).is_none());
     }
 }

@@ -2,8 +2,10 @@
 //! files), trains the learned layer on them ([`super::model`]) and prints the cross-validated
 //! report, lexicon alone against lexicon + model on the same folds.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::bail;
@@ -21,6 +23,68 @@ pub const FOLDS: usize = 5;
 /// corrections alone). Three confirmed mentions a correction scored best there (0.73; one: 0.70;
 /// every uncorrected mention: 0.71).
 pub const CONFIRMED_PER_CORRECTION: usize = 3;
+
+/// The posts the bundled model was trained on, built in so that every model a team trains
+/// learns them too: it keeps what the bundled model reads right and adds what the team taught.
+const BUNDLED_TSV: &str = include_str!("../../fixtures/eval/fresh.tsv");
+
+/// The bundled examples and model: what a team's model is trained on top of ([`model::Base`]).
+pub struct Bundled {
+    examples: Vec<Example>,
+    model: Arc<Model>,
+}
+
+impl Bundled {
+    /// The bundled examples and model; `None` when the bundled model cannot be decoded (logged
+    /// by [`Model::bundled`]).
+    pub fn load() -> Option<Bundled> {
+        let model = Model::bundled()?;
+        let examples = (BUNDLED_TSV.lines().skip(1))
+            .filter_map(|l| {
+                let mut p = l.splitn(3, '\t');
+                let (lang, label, text) = (p.next()?, p.next()?, p.next()?);
+                Some(Example {
+                    lang: LANGS.iter().position(|x| *x == lang)?,
+                    task: Task::Label,
+                    gold: Task::Label.class_of(label)?,
+                    text: text.to_string(),
+                })
+            })
+            .collect();
+        Some(Bundled { examples, model })
+    }
+
+    /// What to train on besides the team's examples.
+    pub fn base(&self) -> model::Base<'_> {
+        model::Base {
+            examples: &self.examples,
+            model: &self.model,
+        }
+    }
+
+    /// Leaves out of `team` the examples whose text the bundled ones hold (a `train_from` that
+    /// names the bundled file): they are learned already, and scored against the bundled model,
+    /// which was trained on them, they would make every new model look worse than it is.
+    /// Returns how many went.
+    pub fn drop_known(&self, team: &mut Vec<Example>) -> usize {
+        let known: HashSet<(usize, &str)> = (self.examples.iter())
+            .map(|e| (e.lang, e.text.as_str()))
+            .collect();
+        let before = team.len();
+        team.retain(|e| !known.contains(&(e.lang, e.text.as_str())));
+        before - team.len()
+    }
+
+    /// How many examples it holds.
+    pub fn len(&self) -> usize {
+        self.examples.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.examples.is_empty()
+    }
+}
 
 /// Whether `path` reads as a labelled TSV, for checking `[classifier] train_from` before the
 /// daemon starts.
@@ -173,16 +237,28 @@ pub fn corrections_to_examples(
     skipped
 }
 
-/// Trains on `examples` and writes the report to `out`. `progress` is shown on a terminal.
+/// Trains on `examples` (after the `base`'s, when given) and writes the report to `out`.
+/// `progress` is shown on a terminal.
 pub fn train_and_report(
     c: &Classifier,
     examples: &[Example],
+    base: Option<&model::Base>,
     mut out: impl Write,
     show_progress: bool,
 ) -> anyhow::Result<Model> {
     if examples.is_empty() {
+        let besides = if base.is_some() {
+            " besides the bundled examples"
+        } else {
+            ""
+        };
         bail!(
-            "nothing to train on: no corrections in the database (`webcare label ID LABEL`) and no rows from --from FILE.tsv"
+            "nothing to train on{besides}: no corrections in the database (`webcare label ID LABEL`) and no rows from --from FILE.tsv{}",
+            if base.is_some() {
+                " that they lack (--no-bundled trains on the files alone)"
+            } else {
+                ""
+            }
         );
     }
     let started = Instant::now();
@@ -201,7 +277,7 @@ pub fn train_and_report(
         bar.set_position(done);
     };
     let lexicon = |text: &str, lang: usize| c.classify_lexicon(text, lang);
-    let m = model::train(examples, &lexicon, FOLDS, &progress);
+    let m = model::train_on(examples, base, &lexicon, FOLDS, &progress);
     bar.finish_and_clear();
     for h in m
         .info
@@ -238,22 +314,44 @@ pub fn train_and_report(
             format!("{} {task} {}{unused}", h.lang, h.examples)
         })
         .collect();
+    let bundled = base.map_or(String::new(), |b| {
+        format!(" ({} of them the bundled model's)", b.examples.len())
+    });
     writeln!(
         out,
-        "trained on {} examples in {secs:.1} s: {}",
-        examples.len(),
+        "trained on {} examples{bundled} in {secs:.1} s: {}",
+        examples.len() + base.map_or(0, |b| b.examples.len()),
         heads.join(", ")
     )?;
+    write_cv(&m.info, base.is_some(), out)?;
+    Ok(m)
+}
+
+/// The cross-validation table of `info`; with `base`, the bundled model's column too, and the
+/// change is the model's over the bundled one (what it must beat to be put in use).
+fn write_cv(info: &model::ModelInfo, base: bool, mut out: impl Write) -> anyhow::Result<()> {
+    if base {
+        writeln!(
+            out,
+            "cross-validated macro-F1 on the examples besides the bundled ones ({FOLDS} folds, each also learning every bundled example):"
+        )?;
+    } else {
+        writeln!(
+            out,
+            "cross-validated macro-F1 ({FOLDS} folds, same folds for both):"
+        )?;
+    }
+    let bundled = if base {
+        format!(" {:>8}", "bundled")
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "cross-validated macro-F1 ({FOLDS} folds, same folds for both):"
-    )?;
-    writeln!(
-        out,
-        "  {:<24} {:>8} {:>8} {:>7}",
+        "  {:<24} {:>8}{bundled} {:>8} {:>7}",
         "", "lexicon", "+ model", "change"
     )?;
-    for s in &m.info.cv {
+    for s in &info.cv {
         let task = match s.task {
             Task::Label => "label",
             Task::Polarity => "polarity",
@@ -263,13 +361,41 @@ pub fn train_and_report(
         } else {
             format!("    {}", s.class)
         };
+        let (bundled, before) = match (base, s.base) {
+            (true, Some(b)) => (format!(" {b:>8.3}"), b),
+            (true, None) => (format!(" {:>8}", "-"), s.lexicon),
+            (false, _) => (String::new(), s.lexicon),
+        };
         writeln!(
             out,
-            "  {name:<24} {:>8.3} {:>8.3} {:>+7.3}",
+            "  {name:<24} {:>8.3}{bundled} {:>8.3} {:>+7.3}",
             s.lexicon,
             s.model,
-            s.model - s.lexicon
+            s.model - before
         )?;
     }
-    Ok(m)
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundled_examples_are_the_posts_the_bundled_model_was_trained_on() {
+        let b = Bundled::load().expect("the bundled model decodes");
+        for head in b.model.info.heads.iter().filter(|h| h.task == Task::Label) {
+            let lang = LANGS.iter().position(|l| *l == head.lang).unwrap();
+            let n = b.examples.iter().filter(|e| e.lang == lang).count();
+            assert_eq!(n, head.examples, "{}", head.lang);
+        }
+        // A labelled file that repeats them adds nothing to learn and is not scored.
+        let mut team = b.examples[..3].to_vec();
+        team.push(Example {
+            text: "A post the bundled examples do not hold".into(),
+            ..b.examples[0].clone()
+        });
+        assert_eq!(b.drop_known(&mut team), 3);
+        assert_eq!(team.len(), 1);
+    }
 }

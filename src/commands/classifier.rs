@@ -83,6 +83,7 @@ pub(super) fn train(
     from: &[PathBuf],
     out: Option<&Path>,
     lexicons: Option<&Path>,
+    no_bundled: bool,
 ) -> anyhow::Result<i32> {
     if config.is_none() && out.is_none() {
         anyhow::bail!(
@@ -115,9 +116,18 @@ pub(super) fn train(
     if skipped > 0 {
         eprintln!("skipped {skipped} rows in languages without lexicons (en, nl, da)");
     }
+    let wanted = !no_bundled && config.is_none_or(|c| c.classifier.uses_bundled_model());
+    let bundled = wanted.then(crate::classify::train::Bundled::load).flatten();
+    if let Some(b) = &bundled {
+        let known = b.drop_known(&mut examples);
+        if known > 0 {
+            eprintln!("left out {known} rows the bundled examples hold already");
+        }
+    }
     let model = crate::classify::train::train_and_report(
         &c,
         &examples,
+        bundled.as_ref().map(|b| b.base()).as_ref(),
         std::io::stdout().lock(),
         std::io::stderr().is_terminal(),
     )?;
@@ -140,16 +150,27 @@ pub(super) fn train(
                 "model #{id} stored in {} but not in use: it scores {:.3}, below {needed:.3} of {}; `webcare model use {id}` uses it anyway",
                 store.path().display(),
                 model.info.cv_macro(),
-                active
-                    .map(|a| format!("model #{a}"))
-                    .unwrap_or_else(|| "the lexicons alone".into())
+                active.map(|a| format!("model #{a}")).unwrap_or_else(|| {
+                    if bundled.is_some() {
+                        "the bundled model"
+                    } else {
+                        "the lexicons alone"
+                    }
+                    .into()
+                })
             ),
             crate::store::ModelDecision::Headless { active } => println!(
                 "model #{id} stored in {} but not in use: no language has a head in use, so it would change no verdict; {} stays in use",
                 store.path().display(),
-                active
-                    .map(|a| format!("model #{a}"))
-                    .unwrap_or_else(|| "the lexicons alone".into())
+                active.map(|a| format!("model #{a}")).unwrap_or_else(|| {
+                    let bundled = config.is_none_or(|c| c.classifier.uses_bundled_model());
+                    if bundled {
+                        "the bundled model"
+                    } else {
+                        "the lexicons alone"
+                    }
+                    .into()
+                })
             ),
         }
     }

@@ -110,11 +110,13 @@ pub fn run(cli: Cli) -> i32 {
             from,
             out,
             lexicons,
+            no_bundled,
         } => Some(classifier::train(
             given.as_ref(),
             from,
             out.as_deref(),
             lexicons.as_deref(),
+            *no_bundled,
         )),
         _ => None,
     };

@@ -44,6 +44,9 @@ pub struct NewModel<'a> {
     pub examples: i64,
     pub cv_score: f64,
     pub lexicon_score: f64,
+    /// The bundled model's score on the same examples, when the model was trained on top of
+    /// it: what it must reach when no model of the database is in use.
+    pub base_score: Option<f64>,
     pub corrections_seen: i64,
     pub trained_by: &'a str,
     pub bytes: &'a [u8],
@@ -54,8 +57,9 @@ pub struct NewModel<'a> {
 pub enum ModelDecision {
     /// Now in use; `previous` is the model it replaced, with its score.
     Activated { previous: Option<(i64, f64)> },
-    /// Stored but not used: the score it had to reach (the active model's, or the lexicons'
-    /// own on the same folds when no model is active), and the active model if any.
+    /// Stored but not used: the score it had to reach (the active model's, or with no model
+    /// active the bundled model's or the lexicons' own on the same folds), and the active model
+    /// if any.
     Refused { needed: f64, active: Option<i64> },
     /// Stored but not used: no language has a head in use (too few examples, or examples that
     /// contradict the lexicons), so it would change no verdict. The model in use stays.
@@ -159,7 +163,7 @@ impl ModelStore for Store {
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
-            let needed = active.map_or(m.lexicon_score, |(_, s)| s);
+            let needed = active.map_or(m.base_score.unwrap_or(m.lexicon_score), |(_, s)| s);
             // Scores are rounded to the report's three decimals: a difference nobody can see is
             // no reason to refuse.
             let headless = m.langs.is_empty();
@@ -173,8 +177,13 @@ impl ModelStore for Store {
                         m.cv_score
                     ),
                     None => format!(
-                        "refused: cross-validated {:.3} is below {needed:.3} of the lexicons alone",
-                        m.cv_score
+                        "refused: cross-validated {:.3} is below {needed:.3} of {}",
+                        m.cv_score,
+                        if m.base_score.is_some() {
+                            "the bundled model"
+                        } else {
+                            "the lexicons alone"
+                        }
                     ),
                 }
             } else {
@@ -256,6 +265,7 @@ mod tests {
             examples: 100,
             cv_score: score,
             lexicon_score: lexicon,
+            base_score: None,
             corrections_seen: 0,
             trained_by: "train",
             bytes: b"weights",
@@ -299,6 +309,33 @@ mod tests {
         assert!(ids.contains(&worse) && !ids.contains(&first));
         assert!(s.use_model(None).unwrap());
         assert_eq!(s.active_model_id().unwrap(), None);
+    }
+
+    #[test]
+    fn a_model_trained_on_the_bundled_examples_must_beat_the_bundled_model_to_replace_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("m.db")).unwrap();
+        let on_bundled = |score| NewModel {
+            base_score: Some(0.80),
+            ..model(score, 0.70)
+        };
+        // Better than the lexicons, worse than the bundled model that decides meanwhile.
+        let (_, d) = s.add_model(&on_bundled(0.78)).unwrap();
+        assert_eq!(
+            d,
+            ModelDecision::Refused {
+                needed: 0.80,
+                active: None
+            }
+        );
+        assert!(
+            s.models().unwrap()[0]
+                .note
+                .contains("below 0.800 of the bundled model")
+        );
+        let (better, d) = s.add_model(&on_bundled(0.82)).unwrap();
+        assert_eq!(d, ModelDecision::Activated { previous: None });
+        assert_eq!(s.active_model_id().unwrap(), Some(better));
     }
 
     #[test]
