@@ -121,7 +121,8 @@ pub(super) fn train(
     if let Some(b) = &bundled {
         let known = b.drop_known(&mut examples);
         if known > 0 {
-            eprintln!("left out {known} rows the bundled examples hold already");
+            let rows = if known == 1 { "row" } else { "rows" };
+            eprintln!("left out {known} {rows} the bundled examples hold already");
         }
     }
     let model = crate::classify::train::train_and_report(
