@@ -76,19 +76,8 @@ pub enum Command {
         /// Print the verdict and its reasons for people instead of JSON.
         #[arg(long)]
         explain: bool,
-        /// Lexicon folder to use instead of the built-in one (a copy of config/lexicons), or
-        /// instead of the config's `[classifier] lexicons`.
-        #[arg(long, value_name = "DIR")]
-        lexicons: Option<PathBuf>,
-        /// A model trained with `webcare train --out FILE`, stacked on the lexicons. Without
-        /// it, a given config's `[classifier] model` or the database's model in use, else the
-        /// bundled model.
-        #[arg(long, value_name = "FILE")]
-        model: Option<PathBuf>,
-        /// The lexicons alone: no model file, none of the database's, not the bundled one (to
-        /// see what an edit of the lexicons does).
-        #[arg(long, conflicts_with = "model")]
-        no_model: bool,
+        #[command(flatten)]
+        with: ClassifierArgs,
         /// Judge as the daemon does for this watch of the config: with its custom terms, and
         /// every watch's name read as the team's own brand.
         #[arg(long, value_name = "NAME")]
@@ -100,18 +89,8 @@ pub enum Command {
     Eval {
         /// The labelled file.
         file: PathBuf,
-        /// Lexicon folder to use instead of the built-in one or the config's.
-        #[arg(long, value_name = "DIR")]
-        lexicons: Option<PathBuf>,
-        /// A model trained with `webcare train --out FILE`, stacked on the lexicons. Without
-        /// it, a given config's `[classifier] model` or the database's model in use, else the
-        /// bundled model.
-        #[arg(long, value_name = "FILE")]
-        model: Option<PathBuf>,
-        /// The lexicons alone: no model file, none of the database's, not the bundled one (to
-        /// see what an edit of the lexicons does).
-        #[arg(long, conflicts_with = "model")]
-        no_model: bool,
+        #[command(flatten)]
+        with: ClassifierArgs,
     },
     /// Train the classifier's learned layer on the team's corrections (from the database when
     /// a config is given) and labelled files, on top of the bundled model's examples, and
@@ -349,6 +328,24 @@ pub enum OutboxAction {
 }
 
 /// Filters for `webcare mentions`.
+/// What `classify` and `eval` classify with: the lexicons and the model.
+#[derive(Debug, clap::Args)]
+pub struct ClassifierArgs {
+    /// Lexicon folder to use instead of the built-in one (a copy of config/lexicons), or
+    /// instead of the config's `[classifier] lexicons`.
+    #[arg(long, value_name = "DIR")]
+    pub lexicons: Option<PathBuf>,
+    /// A model trained with `webcare train --out FILE`, stacked on the lexicons. Without
+    /// it, a given config's `[classifier] model` or the database's model in use, else the
+    /// bundled model.
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    /// The lexicons alone: no model file, none of the database's, not the bundled one (to
+    /// see what an edit of the lexicons does).
+    #[arg(long, conflicts_with = "model")]
+    pub no_model: bool,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct MentionsArgs {
     /// Only mentions that matched this watch.

@@ -203,7 +203,7 @@ pub async fn run_retraining(
     };
     // Every model is trained on the bundled examples as well, so it keeps what the bundled
     // model (which decides until then) reads right.
-    let bundled = if cfg.uses_bundled_model() {
+    let bundled = if cfg.uses_bundled_model() && retrain_after != 0 {
         train::Bundled::load().map(Arc::new)
     } else {
         None

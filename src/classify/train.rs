@@ -1,6 +1,7 @@
 //! `webcare train`: gathers labelled examples (staff corrections from the database and TSV
-//! files), trains the learned layer on them ([`super::model`]) and prints the cross-validated
-//! report, lexicon alone against lexicon + model on the same folds.
+//! files), trains the learned layer on them and on the bundled examples ([`super::model`]),
+//! and prints the report cross-validated on the team's examples: lexicons alone, bundled
+//! model and new model on the same folds.
 
 use std::collections::HashSet;
 use std::io::Write;

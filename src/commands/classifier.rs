@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::classify::Classifier;
+use crate::cli::ClassifierArgs;
 use crate::config::load::Config;
 use crate::store;
 
@@ -31,7 +32,7 @@ fn load_classifier(lexicons: Option<&Path>, config: Option<&Config>) -> anyhow::
 
 /// Which model `classify` and `eval` stack on the lexicons.
 #[derive(Clone, Copy)]
-pub(super) enum ModelChoice<'a> {
+enum ModelChoice<'a> {
     /// The config's (its file, else its database's in use), else the bundled one.
     Default,
     /// `--model FILE`.
@@ -42,8 +43,8 @@ pub(super) enum ModelChoice<'a> {
 
 impl<'a> ModelChoice<'a> {
     /// The choice the flags `--model` and `--no-model` make (clap lets only one through).
-    pub(super) fn of(file: Option<&'a Path>, none: bool) -> ModelChoice<'a> {
-        match (file, none) {
+    fn of(with: &'a ClassifierArgs) -> ModelChoice<'a> {
+        match (with.model.as_deref(), with.no_model) {
             (Some(f), _) => ModelChoice::File(f),
             (None, true) => ModelChoice::None,
             (None, false) => ModelChoice::Default,
@@ -54,13 +55,9 @@ impl<'a> ModelChoice<'a> {
 /// The lexicons plus the model chosen: the file given, else the one the config names or has in
 /// use in its database, else the bundled one. A model file that cannot be used is reported
 /// and the lexicons decide alone: a damaged file must not stop classification.
-fn load_with_model(
-    lexicons: Option<&Path>,
-    model: ModelChoice<'_>,
-    config: Option<&Config>,
-) -> anyhow::Result<Classifier> {
-    let c = load_classifier(lexicons, config)?;
-    let found = match (model, config) {
+fn load_with_model(with: &ClassifierArgs, config: Option<&Config>) -> anyhow::Result<Classifier> {
+    let c = load_classifier(with.lexicons.as_deref(), config)?;
+    let found = match (ModelChoice::of(with), config) {
         (ModelChoice::None, _) => return Ok(c),
         (ModelChoice::Default, Some(config)) => crate::classify::retrain::configured_model(config)?,
         (ModelChoice::Default, None) => crate::classify::Model::bundled(),
@@ -180,12 +177,11 @@ pub(super) fn train(
 
 pub(super) fn classify(
     explain: bool,
-    lexicons: Option<&Path>,
-    model: ModelChoice<'_>,
+    with: &ClassifierArgs,
     config: Option<(&Path, &Config)>,
     watch: Option<&str>,
 ) -> anyhow::Result<i32> {
-    let mut c = load_with_model(lexicons, model, config.map(|(_, c)| c))?;
+    let mut c = load_with_model(with, config.map(|(_, c)| c))?;
     if let Some(name) = watch {
         let Some((path, config)) = config else {
             anyhow::bail!("--watch needs a config: give --config FILE with that [[watches]] entry");
@@ -221,11 +217,10 @@ fn for_watch(
 
 pub(super) fn eval(
     file: &Path,
-    lexicons: Option<&Path>,
-    model: ModelChoice<'_>,
+    with: &ClassifierArgs,
     config: Option<&Config>,
 ) -> anyhow::Result<i32> {
-    let c = load_with_model(lexicons, model, config)?;
+    let c = load_with_model(with, config)?;
     // On stderr, so the scores on stdout read as before; a person sees what was measured.
     let bundled = crate::classify::Model::bundled();
     let what = match (c.model(), bundled.as_deref()) {

@@ -84,28 +84,15 @@ pub fn run(cli: Cli) -> i32 {
     let standalone = match &cli.command {
         Command::Classify {
             explain,
-            lexicons,
-            model,
-            no_model,
+            with,
             watch,
         } => Some(classifier::classify(
             *explain,
-            lexicons.as_deref(),
-            classifier::ModelChoice::of(model.as_deref(), *no_model),
+            with,
             cli.config.as_deref().zip(given.as_ref()),
             watch.as_deref(),
         )),
-        Command::Eval {
-            file,
-            lexicons,
-            model,
-            no_model,
-        } => Some(classifier::eval(
-            file,
-            lexicons.as_deref(),
-            classifier::ModelChoice::of(model.as_deref(), *no_model),
-            given.as_ref(),
-        )),
+        Command::Eval { file, with } => Some(classifier::eval(file, with, given.as_ref())),
         Command::Train {
             from,
             out,
