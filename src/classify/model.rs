@@ -1291,10 +1291,9 @@ mod tests {
 
     #[test]
     fn a_model_trained_on_a_base_learns_the_team_and_is_scored_on_the_team_alone() {
-        let c = Classifier::embedded();
+        let (c, base_model) = trained();
         let lex = |t: &str, l: usize| c.classify_lexicon(t, l);
-        let dev = english_dev_examples();
-        let base_model = train(&dev, &lex, 0, &|_, _| {});
+        let dev = examples();
         let complaint = Label::ALL
             .iter()
             .position(|l| *l == Label::Complaint)
