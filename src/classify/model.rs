@@ -435,15 +435,9 @@ impl Row {
         }));
     }
 
-    /// Prepares `e`, which the lexicons classified as `v`, to count `weight` times; `base`
-    /// gives the base model's answer.
-    fn new(
-        e: &Example,
-        v: &Classification,
-        weight: u32,
-        base: Option<&Model>,
-        buf: &mut String,
-    ) -> Row {
+    /// Prepares `e`, which the lexicons classified as `v`, to count once; `base` gives the
+    /// base model's answer.
+    fn new(e: &Example, v: &Classification, base: Option<&Model>, buf: &mut String) -> Row {
         let mut fs = Vec::new();
         extract(&e.text, v, &mut fs, buf);
         let answer = |v: &Classification| match e.task {
@@ -463,7 +457,7 @@ impl Row {
             dense: dense(v),
             gold: e.gold,
             lexicon: answer(v),
-            weight,
+            weight: 1,
             base,
         }
     }
@@ -574,9 +568,7 @@ pub fn train_on(
         (base_examples.iter().map(|e| (e, false))).chain(examples.iter().map(|e| (e, true)));
     for (e, team) in tagged {
         let v = lexicon(&e.text, e.lang);
-        let on_base = base.filter(|_| team);
-        let weight = if on_base.is_some() { TEAM_WEIGHT } else { 1 };
-        let row = Row::new(e, &v, weight, on_base.map(|b| b.model), &mut buf);
+        let row = Row::new(e, &v, base.filter(|_| team).map(|b| b.model), &mut buf);
         let at = match groups.iter().position(|(k, _, _)| *k == (e.lang, e.task)) {
             Some(at) => at,
             None => {
@@ -590,9 +582,9 @@ pub fn train_on(
             groups[at].1.push(row)
         }
     }
-    // Weighed against nothing, a team's rows count once (a polarity head has no base rows).
-    for (_, _, rows) in groups.iter_mut().filter(|(_, b, _)| b.is_empty()) {
-        rows.iter_mut().for_each(|r| r.weight = 1);
+    // Weighed against the base's rows; where there are none (a polarity head), once.
+    for (_, _, rows) in groups.iter_mut().filter(|(_, b, _)| !b.is_empty()) {
+        rows.iter_mut().for_each(|r| r.weight = TEAM_WEIGHT);
     }
     groups.sort_by_key(|((l, t), _, _)| (*l, *t == Task::Polarity));
     let total = (groups.len() * (folds + 1)) as u64;

@@ -148,31 +148,30 @@ pub(super) fn train(
                 "model #{id} stored in {} but not in use: it scores {:.3}, below {needed:.3} of {}; `webcare model use {id}` uses it anyway",
                 store.path().display(),
                 model.info.cv_macro(),
-                active.map(|a| format!("model #{a}")).unwrap_or_else(|| {
-                    if bundled.is_some() {
-                        "the bundled model"
-                    } else {
-                        "the lexicons alone"
-                    }
-                    .into()
-                })
+                active
+                    .map(|a| format!("model #{a}"))
+                    .unwrap_or_else(|| without_a_model(bundled.is_some()))
             ),
             crate::store::ModelDecision::Headless { active } => println!(
                 "model #{id} stored in {} but not in use: no language has a head in use, so it would change no verdict; {} stays in use",
                 store.path().display(),
                 active.map(|a| format!("model #{a}")).unwrap_or_else(|| {
-                    let bundled = config.is_none_or(|c| c.classifier.uses_bundled_model());
-                    if bundled {
-                        "the bundled model"
-                    } else {
-                        "the lexicons alone"
-                    }
-                    .into()
+                    without_a_model(config.is_none_or(|c| c.classifier.uses_bundled_model()))
                 })
             ),
         }
     }
     Ok(0)
+}
+
+/// What decides while no model of the database is in use.
+fn without_a_model(bundled: bool) -> String {
+    if bundled {
+        "the bundled model"
+    } else {
+        "the lexicons alone"
+    }
+    .into()
 }
 
 pub(super) fn classify(
