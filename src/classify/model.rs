@@ -598,8 +598,17 @@ pub fn train_on(
         let all: Vec<&Row> = base_rows.iter().chain(rows).collect();
         let agree = all.iter().filter(|r| r.lexicon == r.gold).count();
         let contradicts = (agree as f64) < AGREEMENT_FLOOR * all.len() as f64;
-        if folds >= 2 && rows.len() >= folds {
-            let model_pred = cross_validate((*lang, *task), base_rows, rows, folds, !contradicts);
+        // On a base, a team with fewer examples than folds is measured one left out at a time
+        // (each fold learns the base's rows anyway), so a model of a few corrections is still
+        // judged against the base model before it is put in use.
+        let measured_in = if base_rows.is_empty() {
+            folds
+        } else {
+            folds.min(rows.len())
+        };
+        if measured_in >= 2 && rows.len() >= measured_in {
+            let model_pred =
+                cross_validate((*lang, *task), base_rows, rows, measured_in, !contradicts);
             info.cv
                 .extend(cv_scores(LANGS[*lang], *task, rows, &model_pred));
         }
@@ -1325,6 +1334,9 @@ mod tests {
         };
         assert_ne!(read(&base_model), Label::Complaint);
         assert_eq!(read(&m), Label::Complaint);
+        // A few corrections are measured too, one left out at a time.
+        let few = train_on(&team[..3], Some(&base), &lex, 5, &|_, _| {});
+        assert!(few.info.base_macro().is_some(), "{:?}", few.info.cv);
         // Trained without a base, the report has no bundled column.
         let alone = train(&dev, &lex, 5, &|_, _| {});
         assert_eq!(alone.info.base_macro(), None);

@@ -334,7 +334,7 @@ fn write_cv(info: &model::ModelInfo, base: bool, mut out: impl Write) -> anyhow:
     if base {
         writeln!(
             out,
-            "cross-validated macro-F1 on the examples besides the bundled ones ({FOLDS} folds, each also learning every bundled example):"
+            "cross-validated macro-F1 on the examples besides the bundled ones ({FOLDS} folds, one left out at a time below {FOLDS} examples; each fold also learns every bundled example):"
         )?;
     } else {
         writeln!(
